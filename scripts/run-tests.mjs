@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// Runs every test file under test/ (or under the folders given) with node:test, on whichever
+// `node` runs this script. Node 20's `node --test DIR` finds no .ts files and still exits 0,
+// so the files are listed here, and a run in which no test ran fails.
+import { spawn } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const roots = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["test"];
+
+function findTests(dir) {
+  const found = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (name === "fixtures" || name === "node_modules") continue;
+    if (statSync(path).isDirectory()) found.push(...findTests(path));
+    else if (name.endsWith(".test.ts")) found.push(path);
+  }
+  return found;
+}
+
+const files = roots.flatMap((r) => (statSync(join(root, r)).isDirectory() ? findTests(join(root, r)) : [join(root, r)]));
+if (files.length === 0) {
+  console.error(`run-tests: no test files under ${roots.join(", ")}`);
+  process.exit(1);
+}
+
+const child = spawn(
+  process.execPath,
+  ["--import", "tsx", "--test", "--test-reporter=spec", ...files.map((f) => relative(root, f))],
+  { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, FORCE_COLOR: "0" } },
+);
+let tail = "";
+child.stdout.on("data", (chunk) => {
+  process.stdout.write(chunk);
+  tail = (tail + chunk.toString()).slice(-4000);
+});
+const killer = setTimeout(() => {
+  console.error("run-tests: the suite took longer than 15 minutes; killing it");
+  child.kill("SIGKILL");
+}, 15 * 60_000);
+child.on("close", (code, signal) => {
+  clearTimeout(killer);
+  const ran = /^ℹ tests (\d+)$/m.exec(tail);
+  const count = ran ? Number(ran[1]) : 0;
+  if (count === 0) {
+    console.error("run-tests: no test ran");
+    process.exit(1);
+  }
+  console.log(`run-tests: ${count} tests on node ${process.version}`);
+  process.exit(code ?? (signal ? 1 : 0));
+});

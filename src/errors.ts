@@ -1,0 +1,112 @@
+/**
+ * The error catalogue. Every error tsresty throws is one of these classes, carries a
+ * stable `code`, and says which argument was wrong, what was expected and what was
+ * received. Outcomes that a caller checks in normal flow are returned, not thrown
+ * (see STYLE.md, "two channels").
+ */
+
+export type ErrorCode =
+  | "ERR_TSRESTY_INVALID_ARG_TYPE"
+  | "ERR_TSRESTY_INVALID_ARG_VALUE"
+  | "ERR_TSRESTY_UNKNOWN_OPTION"
+  | "ERR_TSRESTY_TIMER"
+  | "ERR_TSRESTY_CONTEXT"
+  | "ERR_TSRESTY_CONFIG"
+  | "ERR_TSRESTY_USAGE";
+
+/** Describes a received value for an error message: `a string ("abc")`, `NaN`, `undefined`. */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  switch (typeof value) {
+    case "undefined":
+      return "undefined";
+    case "number":
+      return Number.isNaN(value) ? "NaN" : `the number ${String(value)}`;
+    case "bigint":
+      return `the bigint ${String(value)}n`;
+    case "boolean":
+      return `the boolean ${String(value)}`;
+    case "string": {
+      const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
+      return `a string (${JSON.stringify(shown)})`;
+    }
+    case "symbol":
+      return `a symbol (${String(value.description)})`;
+    case "function":
+      return value.name ? `a function (${value.name})` : "an anonymous function";
+    case "object":
+      return Array.isArray(value) ? "an array" : `an object (${objectKind(value)})`;
+  }
+}
+
+function objectKind(value: object): string {
+  const ctor = (value as { constructor?: { name?: string } }).constructor;
+  return typeof ctor?.name === "string" && ctor.name !== "" ? ctor.name : "null prototype";
+}
+
+/** A misuse with the wrong type of value: a string where a number belongs, a non-function callback. */
+export class InvalidArgTypeError extends TypeError {
+  readonly code = "ERR_TSRESTY_INVALID_ARG_TYPE" satisfies ErrorCode;
+  override name = "TypeError";
+  constructor(where: string, argument: string, expected: string, received: unknown) {
+    super(`${where}: "${argument}" must be ${expected}, received ${describe(received)}`);
+  }
+}
+
+/** A misuse with a value of the right type but out of range: a negative or infinite delay. */
+export class InvalidArgValueError extends RangeError {
+  readonly code = "ERR_TSRESTY_INVALID_ARG_VALUE" satisfies ErrorCode;
+  override name = "RangeError";
+  constructor(where: string, argument: string, expected: string, received: unknown) {
+    super(`${where}: "${argument}" must be ${expected}, received ${describe(received)}`);
+  }
+}
+
+/** An options object with a key the API does not know (a typo would otherwise be ignored). */
+export class UnknownOptionError extends TypeError {
+  readonly code = "ERR_TSRESTY_UNKNOWN_OPTION" satisfies ErrorCode;
+  override name = "TypeError";
+  constructor(where: string, key: string, known: readonly string[]) {
+    super(`${where}: unknown option "${key}"; known options are ${known.map((k) => `"${k}"`).join(", ")}`);
+  }
+}
+
+/** OpenResty's reasons for refusing to create a timer. */
+export type TimerRefusal = "too many pending timers" | "process exiting";
+
+/** Thrown when a timer cannot be created; `reason` is OpenResty's own string. */
+export class TimerError extends Error {
+  readonly code = "ERR_TSRESTY_TIMER" satisfies ErrorCode;
+  override name = "TimerError";
+  readonly reason: TimerRefusal;
+  constructor(where: string, reason: TimerRefusal, detail: string) {
+    super(`${where}: ${reason} (${detail})`);
+    this.reason = reason;
+  }
+}
+
+/** An API called in a process or phase where it is not available. */
+export class ContextError extends Error {
+  readonly code = "ERR_TSRESTY_CONTEXT" satisfies ErrorCode;
+  override name = "ContextError";
+  constructor(where: string, context = "the current context") {
+    super(`${where}: API disabled in ${context}`);
+  }
+}
+
+/** A configuration file or value that cannot be used. `path` names the offending key. */
+export class ConfigError extends Error {
+  readonly code = "ERR_TSRESTY_CONFIG" satisfies ErrorCode;
+  override name = "ConfigError";
+  readonly path: string;
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super(`config ${path}: ${message}`, options);
+    this.path = path;
+  }
+}
+
+/** A bad command line. The CLI prints it with the usage text and exits 2. */
+export class UsageError extends Error {
+  readonly code = "ERR_TSRESTY_USAGE" satisfies ErrorCode;
+  override name = "UsageError";
+}

@@ -1,0 +1,3 @@
+export { TimerSystem, type RunningLimitPolicy, type TimerLimits, type TimerSystemOptions } from "./system.ts";
+export type { Timer, TimerCallback, TimerState } from "./entry.ts";
+export { MAX_DELAY_MS, toDelayMs, type AtOptions, type EveryOptions } from "./options.ts";

@@ -1,0 +1,42 @@
+import type { TimerEntry } from "./entry.ts";
+
+/**
+ * How log lines name a timer: its `name` when it has one, otherwise its callback's function
+ * name and a source location (where it failed, or where it was created when known).
+ */
+export function timerLabel(entry: TimerEntry, location: string | undefined): string {
+  if (entry.name !== undefined) return `timer "${entry.name}"`;
+  const fn = entry.callback.name === "" ? "anonymous function" : `function ${entry.callback.name}`;
+  return location === undefined ? `timer with ${fn}` : `timer with ${fn} at ${location}`;
+}
+
+const FRAME = /\(?((?:file|node|data):[^\s)]+|\/[^\s)]+):(\d+):(\d+)\)?$/;
+
+function frameLocation(line: string): string | undefined {
+  const match = FRAME.exec(line.trim());
+  return match === null ? undefined : `${match[1] ?? ""}:${match[2] ?? ""}`;
+}
+
+/**
+ * The location of the callback's own frame in an error's stack: the frame just above the
+ * core's invoker (marked by `invokerName`), or, for an error raised after an `await`, the
+ * first frame of the stack.
+ */
+export function callbackLocation(error: unknown, invokerName: string): string | undefined {
+  if (!(error instanceof Error) || typeof error.stack !== "string") return undefined;
+  const frames = error.stack.split("\n").filter((line) => line.trimStart().startsWith("at "));
+  const invoker = frames.findIndex((line) => line.includes(invokerName));
+  const frame = invoker > 0 ? frames[invoker - 1] : frames[0];
+  return frame === undefined ? undefined : frameLocation(frame);
+}
+
+/** The caller of a public API, for the creation site of a timer: `file:line`. */
+export function creationSite(skip: (...args: never[]) => unknown): string | undefined {
+  const holder: { stack?: string } = {};
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 1;
+  Error.captureStackTrace(holder, skip);
+  Error.stackTraceLimit = limit;
+  const line = holder.stack?.split("\n")[1];
+  return line === undefined ? undefined : frameLocation(line);
+}

@@ -1,0 +1,46 @@
+/**
+ * Log lines in nginx's shape, so that tools and eyes trained on nginx's error log read ours:
+ * `2026/11/22 10:00:00 [error] 1234#0: message`. The number after `#` is the worker id
+ * (`-` in processes that have none).
+ */
+
+export const LOG_LEVELS = ["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export type LogSink = (level: LogLevel, message: string) => void;
+
+export interface LineLogOptions {
+  /** Where finished lines go (one call per line, newline included). */
+  readonly write: (line: string) => void;
+  readonly pid: number;
+  /** The worker id, or null for processes that have none. */
+  readonly workerId: () => number | null;
+  /** Lines below this level are dropped. */
+  readonly minLevel?: LogLevel;
+}
+
+const pad = (n: number): string => (n < 10 ? `0${n}` : String(n));
+
+/** Formats a local time the way nginx does: `2026/11/22 10:00:00`. */
+export function formatLogTime(date: Date): string {
+  return (
+    `${date.getFullYear()}/${pad(date.getMonth() + 1)}/${pad(date.getDate())} ` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
+  );
+}
+
+/** Builds a sink that writes nginx-shaped lines. */
+export function lineLogger(options: LineLogOptions): LogSink {
+  const floor = LOG_LEVELS.indexOf(options.minLevel ?? "info");
+  return (level, message) => {
+    if (LOG_LEVELS.indexOf(level) < floor) return;
+    const id = options.workerId();
+    options.write(`${formatLogTime(new Date())} [${level}] ${options.pid}#${id ?? "-"}: ${message}\n`);
+  };
+}
+
+/** Renders a thrown value for a log line: the stack when there is one. */
+export function formatThrown(value: unknown): string {
+  if (value instanceof Error) return value.stack ?? `${value.name}: ${value.message}`;
+  return `non-error value thrown: ${typeof value === "string" ? value : String(value as never)}`;
+}
