@@ -34,7 +34,7 @@ export function describe(value: unknown): string {
       return `a symbol (${String(value.description)})`;
     case "function":
       return value.name ? `a function (${value.name})` : "an anonymous function";
-    case "object":
+    default:
       return Array.isArray(value) ? "an array" : `an object (${objectKind(value)})`;
   }
 }
