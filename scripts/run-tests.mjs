@@ -28,7 +28,7 @@ if (files.length === 0) {
 
 const child = spawn(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", ...files.map((f) => relative(root, f))],
+  ["--import", "tsx", "--test", "--test-reporter=spec", "--test-timeout=120000", ...files.map((f) => relative(root, f))],
   { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, FORCE_COLOR: "0" } },
 );
 let tail = "";

@@ -94,14 +94,17 @@ export class ContextError extends Error {
   }
 }
 
-/** A configuration file or value that cannot be used. `path` names the offending key. */
+/**
+ * A configuration that cannot be used. `origin` is the file (or "config"), `key` the dotted
+ * path of the offending key, when there is one.
+ */
 export class ConfigError extends Error {
   readonly code = "ERR_TSRESTY_CONFIG" satisfies ErrorCode;
   override name = "ConfigError";
-  readonly path: string;
-  constructor(path: string, message: string, options?: ErrorOptions) {
-    super(`config ${path}: ${message}`, options);
-    this.path = path;
+  readonly key: string | null;
+  constructor(origin: string, key: string | null, problem: string, options?: ErrorOptions) {
+    super(key === null ? `${origin}: ${problem}` : `${origin}: ${key} ${problem}`, options);
+    this.key = key;
   }
 }
 

@@ -1,0 +1,1 @@
+export { singleIdentity, type Identity, type ProcessType } from "./identity.ts";

@@ -1,0 +1,58 @@
+import { DEFAULT_CONFIG, type ResolvedConfig } from "../config/index.ts";
+import { singleIdentity, type Identity } from "../process/index.ts";
+import { TimerSystem } from "../timer/index.ts";
+import { systemClock, type Clock } from "../util/clock.ts";
+import { lineLogger, type LogSink } from "../util/log.ts";
+
+/** Everything the `ngx` object needs from the process it runs in. */
+export interface RuntimeContext {
+  readonly identity: Identity;
+  readonly config: ResolvedConfig;
+  readonly timers: TimerSystem;
+  readonly log: LogSink;
+  /** Pids of the live workers, as the role knows them. */
+  readonly workerPids: () => readonly number[];
+  /** Starts this process's graceful exit (ngx.process.signalGracefulExit). */
+  readonly requestGracefulExit: () => void;
+}
+
+export interface RuntimeOptions {
+  readonly identity: Identity;
+  readonly config: ResolvedConfig;
+  readonly log: LogSink;
+  readonly clock?: Clock;
+  readonly workerPids?: () => readonly number[];
+  readonly requestGracefulExit?: () => void;
+}
+
+let current: RuntimeContext | undefined;
+
+/** Builds a context for a role and makes it the one `ngx` talks to. */
+export function installRuntime(options: RuntimeOptions): RuntimeContext {
+  const timers = new TimerSystem({ clock: options.clock ?? systemClock, log: options.log, ...options.config.timers });
+  const context: RuntimeContext = {
+    identity: options.identity,
+    config: options.config,
+    timers,
+    log: options.log,
+    workerPids: options.workerPids ?? (() => [process.pid]),
+    requestGracefulExit:
+      options.requestGracefulExit ??
+      (() => {
+        timers.beginExit();
+      }),
+  };
+  current = context;
+  return context;
+}
+
+/** The process's context; outside a tsresty role (plain Node importing tsresty) a single-mode one. */
+export function currentRuntime(): RuntimeContext {
+  if (current !== undefined) return current;
+  const identity = singleIdentity();
+  return installRuntime({
+    identity,
+    config: DEFAULT_CONFIG,
+    log: lineLogger({ write: (line) => process.stderr.write(line), pid: process.pid, workerId: () => 0 }),
+  });
+}

@@ -1,0 +1,107 @@
+import { ContextError } from "../errors.ts";
+import type { ProcessType } from "../process/index.ts";
+import { toDelayMs, type AtOptions, type EveryOptions, type Timer, type TimerCallback } from "../timer/index.ts";
+import { currentRuntime } from "./context.ts";
+
+/** `ngx.timer`: OpenResty's timers, with handles. Delays are in seconds. */
+export interface NgxTimer {
+  /**
+   * Runs `callback(premature, ...args)` once after `delay` seconds (or `{ delay, name }`).
+   * Throws a TimerError with reason "too many pending timers" or "process exiting".
+   * @example
+   * ngx.timer.at(5, (premature) => { if (!premature) sync(); });
+   */
+  at<A extends unknown[]>(delay: number | AtOptions, callback: TimerCallback<A>, ...args: A): Timer;
+  /**
+   * Runs `callback(premature, ...args)` every `interval` seconds on a fixed grid, until
+   * cancelled or the process exits (then once more with premature = true).
+   * @example
+   * const t = ngx.timer.every({ interval: 60, name: "sync", overlap: false }, async () => sync());
+   * t.cancel();
+   */
+  every<A extends unknown[]>(interval: number | EveryOptions, callback: TimerCallback<A>, ...args: A): Timer;
+  /** Timers created and not yet started in this process (a timer waiting for a running slot included). */
+  pendingCount(): number;
+  /** Timer callbacks running in this process (an async callback runs until its promise settles). */
+  runningCount(): number;
+}
+
+export interface NgxWorker {
+  /** 0..count-1 in workers, 0 in single mode, null in the master and the privileged agent. */
+  id(): number | null;
+  count(): number;
+  pid(): number;
+  /** Pids of the live workers. */
+  pids(): number[];
+  /** True once this process has begun its graceful exit. */
+  exiting(): boolean;
+}
+
+export interface NgxProcess {
+  type(): ProcessType;
+  /** Only in the app's `init` hook of `tsresty start`; elsewhere throws "API disabled in the current context". */
+  enablePrivilegedAgent(connections?: number): true;
+  /** Starts this process's graceful exit: premature timers, exit hooks, exit. */
+  signalGracefulExit(): void;
+  getMasterPid(): number;
+}
+
+export interface Ngx {
+  readonly timer: NgxTimer;
+  readonly worker: NgxWorker;
+  readonly process: NgxProcess;
+  /** Resolves after `seconds` (ms resolution); `ngx.sleep(0)` yields to the event loop. */
+  sleep(seconds: number): Promise<void>;
+  /** Seconds since the epoch, with millisecond resolution. */
+  now(): number;
+}
+
+const timer: NgxTimer = Object.freeze({
+  at: <A extends unknown[]>(delay: number | AtOptions, callback: TimerCallback<A>, ...args: A): Timer =>
+    currentRuntime().timers.at(delay, callback, ...args),
+  every: <A extends unknown[]>(interval: number | EveryOptions, callback: TimerCallback<A>, ...args: A): Timer =>
+    currentRuntime().timers.every(interval, callback, ...args),
+  pendingCount: () => currentRuntime().timers.pendingCount,
+  runningCount: () => currentRuntime().timers.runningCount,
+});
+
+const worker: NgxWorker = Object.freeze({
+  id: () => currentRuntime().identity.workerId,
+  count: () => currentRuntime().identity.workerCount,
+  pid: () => process.pid,
+  pids: () => [...currentRuntime().workerPids()],
+  exiting: () => currentRuntime().timers.exiting,
+});
+
+const ngxProcess: NgxProcess = Object.freeze({
+  type: () => currentRuntime().identity.type,
+  enablePrivilegedAgent: (): true => {
+    throw new ContextError("ngx.process.enablePrivilegedAgent");
+  },
+  signalGracefulExit: () => {
+    currentRuntime().requestGracefulExit();
+  },
+  getMasterPid: () => currentRuntime().identity.masterPid,
+});
+
+function sleep(seconds: number): Promise<void> {
+  const ms = toDelayMs("ngx.sleep", "seconds", seconds);
+  return new Promise((resolve) => {
+    if (ms === 0) setImmediate(resolve);
+    else setTimeout(resolve, ms);
+  });
+}
+
+/**
+ * The `ngx` object: the same object as the global `ngx` in every process tsresty runs.
+ * @example
+ * import { ngx } from "tsresty";
+ * ngx.timer.at(0, async () => { await ngx.sleep(1); });
+ */
+export const ngx: Ngx = Object.freeze({
+  timer,
+  worker,
+  process: ngxProcess,
+  sleep,
+  now: () => Date.now() / 1000,
+});

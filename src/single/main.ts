@@ -1,0 +1,110 @@
+/**
+ * Single mode (`tsresty -e CODE`, `tsresty FILE`), as OpenResty's `resty`: one process of type
+ * "single" with worker id 0. The main chunk runs as a zero-delay timer (so inside it
+ * `runningCount()` is 1, as in resty); when it returns, graceful exit begins: pending timers
+ * fire at once with premature = true, and the process exits once every running callback has
+ * settled (or `shutdownTimeout` passes, when one is configured).
+ *
+ * Exit codes: 0 after a clean end (or `process.exitCode`), 1 for an uncaught error in the main
+ * chunk (`ERROR: …` on stderr), 2 for a bad command line, a missing file or a bad config,
+ * `n` for `process.exit(n)`, 130 on SIGINT and 143 on SIGTERM (fast: no premature timers).
+ * SIGQUIT and SIGHUP start the graceful exit.
+ */
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { MessagePort } from "node:worker_threads";
+import { ConfigError } from "../errors.ts";
+import { DEFAULT_CONFIG, loadConfigFile, type ResolvedConfig } from "../config/index.ts";
+import { singleIdentity } from "../process/index.ts";
+import { installGlobalNgx, installRuntime, type RuntimeContext } from "../runtime/index.ts";
+import { formatThrown, lineLogger } from "../util/log.ts";
+
+export interface SingleCommand {
+  readonly code: string | null;
+  readonly file: string | null;
+  readonly args: readonly string[];
+  readonly configPath: string | null;
+}
+
+const EVAL_PORT = Symbol.for("tsresty.evalPort");
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`tsresty: ${message}\n`);
+  process.exit(code);
+}
+
+async function loadConfig(path: string | null): Promise<ResolvedConfig> {
+  if (path === null) return DEFAULT_CONFIG;
+  try {
+    return await loadConfigFile(path);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, 2);
+    throw error;
+  }
+}
+
+/** The URL of the main chunk: the file, or the `-e` code served as `<cwd>/[eval].ts`. */
+function mainURL(command: SingleCommand): string {
+  if (command.file !== null) {
+    const path = resolve(command.file);
+    if (!existsSync(path)) fail(`input file ${command.file} not found.`, 2);
+    return pathToFileURL(path).href;
+  }
+  const port = (globalThis as Record<symbol, MessagePort | undefined>)[EVAL_PORT];
+  if (port === undefined) throw new Error("tsresty -e needs the loader hooks that bin/tsresty registers");
+  const url = pathToFileURL(join(process.cwd(), "[eval].ts")).href;
+  port.postMessage({ url, source: command.code ?? "" });
+  return url;
+}
+
+/** Waits for running callbacks, at most `shutdownTimeout` seconds when one is set. */
+async function drain(context: RuntimeContext): Promise<void> {
+  const timeout = context.config.shutdownTimeout;
+  const idle = context.timers.whenIdle();
+  if (timeout === 0) return idle;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<"timeout">((done) => {
+    timer = setTimeout(() => done("timeout"), timeout * 1000);
+  });
+  const outcome = await Promise.race([idle, expired]);
+  clearTimeout(timer);
+  if (outcome === "timeout") {
+    context.log(
+      "warn",
+      `shutdownTimeout of ${timeout} s reached with ${context.timers.runningCount} timers running; exiting`,
+    );
+  }
+}
+
+export async function runSingle(command: SingleCommand): Promise<void> {
+  const config = await loadConfig(command.configPath);
+  const url = mainURL(command);
+  const log = lineLogger({ write: (line) => process.stderr.write(line), pid: process.pid, workerId: () => 0 });
+
+  let finishing = false;
+  const finish = (): void => {
+    if (finishing) return;
+    finishing = true;
+    context.timers.beginExit();
+    void drain(context).then(() => process.exit());
+  };
+  const context = installRuntime({ identity: singleIdentity(), config, log, requestGracefulExit: finish });
+  installGlobalNgx();
+
+  process.argv = [process.execPath, command.file === null ? "[eval]" : resolve(command.file), ...command.args];
+  process.on("SIGINT", () => process.exit(130));
+  process.on("SIGTERM", () => process.exit(143));
+  process.on("SIGQUIT", finish);
+  process.on("SIGHUP", finish);
+
+  context.timers.at({ delay: 0, name: "main chunk" }, async () => {
+    try {
+      await import(url);
+    } catch (error) {
+      process.stderr.write(`ERROR: ${formatThrown(error)}\n`);
+      process.exit(1);
+    }
+    finish();
+  });
+}
