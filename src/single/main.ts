@@ -89,7 +89,14 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     context.timers.beginExit();
     void drain(context).then(() => process.exit());
   };
-  const context = installRuntime({ identity: singleIdentity(), config, log, requestGracefulExit: finish });
+  // As in OpenResty, signalGracefulExit() takes effect once the calling code yields:
+  // exiting() is still false right after the call.
+  const context = installRuntime({
+    identity: singleIdentity(),
+    config,
+    log,
+    requestGracefulExit: () => setImmediate(finish),
+  });
   installGlobalNgx();
 
   process.argv = [process.execPath, command.file === null ? "[eval]" : resolve(command.file), ...command.args];

@@ -1,0 +1,195 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { runTsresty, startTsresty } from "../helpers/processes.ts";
+
+const LOG_LINE = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(\w+)\] (\d+)#0: /;
+
+describe("single mode (tsresty -e, tsresty FILE)", () => {
+  it("prints hi from a 10 ms timer and exits 0 (the foundation's acceptance check)", async () => {
+    const r = await runTsresty(["-e", 'ngx.timer.at(0.01, () => console.log("hi"))']);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, "hi\n", ""]);
+  });
+
+  it("T-CLI-01: -e prints to stdout and exits 0", async () => {
+    const r = await runTsresty(["-e", 'console.log("hello")']);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, "hello\n", ""]);
+  });
+
+  it("T-CLI-02: an uncaught error prints ERROR: with a stack and exits 1; a returned value is ignored", async () => {
+    const r = await runTsresty(["-e", 'throw new Error("oops")']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^ERROR: Error: oops\n\s+at /);
+    const ok = await runTsresty(["-e", "export default 123;"]);
+    assert.deepEqual([ok.code, ok.stderr], [0, ""]);
+  });
+
+  it("T-CLI-03: a missing file exits 2 with a message; process.exit(3) exits 3", async () => {
+    const missing = await runTsresty(["no-such-file.ts"]);
+    assert.deepEqual([missing.code, missing.stderr], [2, "tsresty: input file no-such-file.ts not found.\n"]);
+    const three = await runTsresty(["-e", "process.exit(3)"]);
+    assert.equal(three.code, 3);
+  });
+
+  it("T-CLI-04: tsresty FILE a b gives the file its arguments as process.argv", async () => {
+    const r = await runTsresty(["test/fixtures/single/args.ts", "a", "b"]);
+    assert.match(r.stdout, /\/test\/fixtures\/single\/args\.ts\|a\|b\|2\n$/);
+    const e = await runTsresty(["-e", 'console.log(process.argv.slice(2).join(","))', "x", "--y"]);
+    assert.equal(e.stdout, "x,--y\n");
+  });
+
+  it("T-CLI-05: the main chunk runs as a timer: single, id 0, pending 0, running 1", async () => {
+    const r = await runTsresty([
+      "-e",
+      "console.log(ngx.process.type(), ngx.worker.id(), ngx.worker.count(), ngx.timer.pendingCount(), ngx.timer.runningCount())",
+    ]);
+    assert.equal(r.stdout, "single 0 1 0 1\n");
+  });
+
+  it("T-CLI-06: work left running by the main chunk finishes before the process exits", async () => {
+    const r = await runTsresty([
+      "-e",
+      'ngx.timer.at(0, async () => { await ngx.sleep(0.1); console.log("hello"); await ngx.sleep(0.1); console.log("world"); });',
+    ]);
+    assert.deepEqual([r.code, r.stdout], [0, "hello\nworld\n"]);
+  });
+
+  it("T-CLI-07: a pending timer fires premature right after the main chunk returns", async () => {
+    const r = await runTsresty(["-e", 'ngx.timer.at(60, (p) => console.log("premature=", p))'], { deadlineMs: 10_000 });
+    assert.deepEqual([r.code, r.stdout], [0, "premature= true\n"]);
+  });
+
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
+    it(`T-CLI-08: ${signal} during ngx.sleep(5) exits ${code}, without premature timers`, async () => {
+      const run = startTsresty([
+        "-e",
+        'ngx.timer.at(100, () => console.log("must not run")); console.log("ready"); await ngx.sleep(5);',
+      ]);
+      await run.waitForOutput("ready");
+      run.child.kill(signal);
+      const r = await run.done;
+      assert.deepEqual([r.code, r.stdout], [code, "ready\n"]);
+    });
+  }
+
+  it("T-PRE-09 (OpenResty core behaviour): SIGQUIT is graceful: the pending timer runs premature, then exit 0", async () => {
+    const run = startTsresty([
+      "-e",
+      'ngx.timer.at(100, (p) => console.log("timer premature", p)); console.log("ready"); await ngx.sleep(5);',
+    ]);
+    await run.waitForOutput("ready");
+    run.child.kill("SIGQUIT");
+    const r = await run.done;
+    assert.deepEqual([r.code, r.stdout], [0, "ready\ntimer premature true\n"]);
+  });
+
+  it("T-PRE-05: a timer sleeping when exit begins finishes its sleep, seeing exiting() true", async () => {
+    const r = await runTsresty([
+      "-e",
+      'ngx.timer.at(0, async () => { await ngx.sleep(0.2); console.log("woke, exiting:", ngx.worker.exiting(), "pending:", ngx.timer.pendingCount()); });',
+    ]);
+    assert.deepEqual([r.code, r.stdout], [0, "woke, exiting: true pending: 0\n"]);
+  });
+
+  it("T-PRE-06: shutdownTimeout ends a graceful exit that a callback would block forever", async () => {
+    const r = await runTsresty([
+      "--config",
+      "test/fixtures/single/shutdown.config.ts",
+      "-e",
+      'ngx.timer.at(0, () => new Promise(() => { setInterval(() => undefined, 1000); })); console.log("started");',
+    ]);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, "started\n");
+    assert.match(r.stderr, /\[warn\] \d+#0: shutdownTimeout of 0.3 s reached with 1 timers running; exiting/);
+  });
+
+  it("T-ERR-01: errors in timers are logged in nginx's shape; the process and its other timers carry on", async () => {
+    const r = await runTsresty([
+      "-e",
+      [
+        "const pid = process.pid;",
+        'ngx.timer.at(0, function boom() { throw new Error("boom in timer"); });',
+        "ngx.timer.at(0, () => { const t: any = null; return t.x; });",
+        'ngx.timer.at(0.05, () => console.log("same pid", process.pid === pid));',
+        "await ngx.sleep(0.1);",
+      ].join("\n"),
+    ]);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, "same pid true\n");
+    const lines = r.stderr.split("\n").filter((l) => LOG_LINE.test(l));
+    assert.equal(lines.length, 2, r.stderr);
+    assert.match(lines[0] ?? "", /\[error\] \d+#0: timer with function boom at .*\[eval\]\.ts:\d+ failed: Error: boom in timer$/);
+    assert.match(lines[1] ?? "", /\[error\] \d+#0: timer with anonymous function at .* failed: TypeError: Cannot read properties of null/);
+  });
+
+  it("--config applies timer limits in single mode (maxPending 1, running limit 'drop')", async () => {
+    const r = await runTsresty([
+      "--config",
+      "test/fixtures/single/limits.config.ts",
+      "-e",
+      'ngx.timer.at(10, () => undefined); try { ngx.timer.at(10, () => undefined) } catch (e: any) { console.log(e.name, e.reason) }',
+    ]);
+    assert.deepEqual([r.code, r.stdout], [0, "TimerError too many pending timers\n"]);
+  });
+
+  it("a bad config exits 2 naming the file and the key; unknown keys are refused", async () => {
+    const typo = await runTsresty(["--config", "test/fixtures/single/bad-key.config.ts", "-e", "1"]);
+    assert.equal(typo.code, 2);
+    assert.match(
+      typo.stderr,
+      /^tsresty: test\/fixtures\/single\/bad-key\.config\.ts: timers\.maxPendng is not a known key; known keys here: maxPending, maxRunning, runningLimit\n$/,
+    );
+    const none = await runTsresty(["--config", "test/fixtures/single/no-default.config.ts", "-e", "1"]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /has no default export/);
+    const missing = await runTsresty(["--config", "nope.config.ts", "-e", "1"]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope\.config\.ts: cannot be read/);
+  });
+
+  it("bad command lines get the usage text and exit 2", async () => {
+    for (const args of [["--bogus"], ["-e"], [], ["--config"]]) {
+      const r = await runTsresty(args);
+      assert.equal(r.code, 2, args.join(" "));
+      assert.match(r.stderr, /^tsresty: .+\nUsage:\n/);
+    }
+  });
+
+  it("runs TypeScript with top-level await, and `import { ngx } from \"tsresty\"` is the global ngx", async () => {
+    const r = await runTsresty([
+      "-e",
+      'import { ngx as imported } from "tsresty";\ninterface P { n: number }\nconst p: P = { n: await Promise.resolve(2) };\nconsole.log(imported === ngx, p.n);',
+    ]);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, "true 2\n", ""]);
+  });
+
+  it("T-PROC-03, T-WRK-04: in single mode getMasterPid() and pid() are the process's own pid", async () => {
+    const r = await runTsresty([
+      "-e",
+      "console.log(ngx.process.getMasterPid() === process.pid, ngx.worker.pid() === process.pid, ngx.worker.exiting(), JSON.stringify(ngx.worker.pids()) === JSON.stringify([process.pid]))",
+    ]);
+    assert.equal(r.stdout, "true true false true\n");
+  });
+
+  it("T-PRE-08 (single mode): signalGracefulExit() takes effect once the code yields; running code is not cut", async () => {
+    const r = await runTsresty([
+      "-e",
+      [
+        'ngx.timer.at(100, (p) => console.log("premature", p));',
+        "ngx.process.signalGracefulExit();",
+        'console.log("exiting right after the call:", ngx.worker.exiting());',
+        "await ngx.sleep(0.2);",
+        'console.log("main chunk done, exiting:", ngx.worker.exiting());',
+      ].join("\n"),
+    ]);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, "exiting right after the call: false\npremature true\nmain chunk done, exiting: true\n");
+  });
+
+  it("enablePrivilegedAgent() outside a master's init throws 'API disabled in the current context'", async () => {
+    const r = await runTsresty(["-e", "try { ngx.process.enablePrivilegedAgent() } catch (e: any) { console.log(e.message) }"]);
+    assert.equal(r.stdout, "ngx.process.enablePrivilegedAgent: API disabled in the current context\n");
+  });
+});

@@ -1,0 +1,73 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { after } from "node:test";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const BIN = fileURLToPath(new URL("../../bin/tsresty", import.meta.url));
+
+export interface Finished {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface Running {
+  readonly child: ChildProcess;
+  /** Resolves when stdout has printed `text`. */
+  waitForOutput(text: string): Promise<void>;
+  readonly done: Promise<Finished>;
+}
+
+const live = new Set<ChildProcess>();
+let cleanupRegistered = false;
+
+/**
+ * Starts `bin/tsresty` with a hard deadline: past `deadlineMs` it is SIGKILLed (and the test
+ * sees the kill). Every process started here is killed in `after()` too.
+ */
+export function startTsresty(args: readonly string[], options: { cwd?: string; deadlineMs?: number } = {}): Running {
+  if (!cleanupRegistered) {
+    cleanupRegistered = true;
+    after(() => {
+      for (const child of live) child.kill("SIGKILL");
+    });
+  }
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NODE_OPTIONS: "" },
+  });
+  live.add(child);
+  let stdout = "";
+  let stderr = "";
+  const watchers: { text: string; resolve: () => void }[] = [];
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+    for (const w of watchers.filter((x) => stdout.includes(x.text))) {
+      watchers.splice(watchers.indexOf(w), 1);
+      w.resolve();
+    }
+  });
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const deadline = setTimeout(() => child.kill("SIGKILL"), options.deadlineMs ?? 15_000);
+  const done = new Promise<Finished>((resolve) => {
+    child.on("close", (code, signal) => {
+      clearTimeout(deadline);
+      live.delete(child);
+      for (const w of watchers) w.resolve();
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return {
+    child,
+    done,
+    waitForOutput: (text) =>
+      stdout.includes(text) ? Promise.resolve() : new Promise((resolve) => watchers.push({ text, resolve })),
+  };
+}
+
+/** Runs `bin/tsresty` to the end (under the same deadline). */
+export function runTsresty(args: readonly string[], options: { cwd?: string; deadlineMs?: number } = {}): Promise<Finished> {
+  return startTsresty(args, options).done;
+}

@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { InvalidArgTypeError, InvalidArgValueError, TimerError, UnknownOptionError } from "../../src/errors.ts";
+import { makeTimers } from "../helpers/timer-system.ts";
+
+describe("ngx.timer.at", () => {
+  it("T-AT-01: a 0.05 s timer fires after 50 ms with premature = false", () => {
+    const { timers, clock } = makeTimers();
+    const calls: { elapsed: number; premature: boolean }[] = [];
+    const start = clock.now();
+    timers.at(0.05, (premature) => calls.push({ elapsed: clock.now() - start, premature }));
+    clock.advance(49);
+    assert.deepEqual(calls, []);
+    clock.advance(1);
+    assert.deepEqual(calls, [{ elapsed: 50, premature: false }]);
+  });
+
+  it("T-AT-02: at() and every() return a handle (deliberate difference: OpenResty returns 1)", () => {
+    const { timers } = makeTimers();
+    const once = timers.at(10, () => undefined);
+    const each = timers.every(10, () => undefined);
+    assert.equal(typeof once.cancel, "function");
+    assert.equal(once.state, "pending");
+    assert.equal(once.repeating, false);
+    assert.equal(each.repeating, true);
+  });
+
+  it("T-AT-03: a missing callback or a non-number delay throws a TypeError naming the argument", () => {
+    const { timers } = makeTimers();
+    const at = timers.at.bind(timers) as (...args: unknown[]) => unknown;
+    assert.throws(() => at(1), { name: "TypeError", message: /"callback" must be a function, received undefined/ });
+    assert.throws(() => at("abc", () => 0), {
+      name: "TypeError",
+      message: 'ngx.timer.at: "delay" must be a number of seconds, received a string ("abc")',
+    });
+    assert.throws(() => at(null, () => 0), InvalidArgTypeError);
+    // Deliberate difference: OpenResty converts "0.5"; tsresty asks for a number.
+    assert.throws(() => at("0.5", () => 0), /received a string \("0.5"\)/);
+  });
+
+  it("T-AT-04: a callback that is not a function throws and creates nothing", () => {
+    const { timers } = makeTimers();
+    const at = timers.at.bind(timers) as (...args: unknown[]) => unknown;
+    for (const bad of ["x", 1, {}, null]) {
+      assert.throws(() => at(1, bad), { code: "ERR_TSRESTY_INVALID_ARG_TYPE", message: /"callback" must be a function/ });
+    }
+    assert.equal(timers.pendingCount, 0);
+  });
+
+  it("T-AT-05: a negative delay is a RangeError (deliberate difference); 0.0005 s is a zero-delay timer", () => {
+    const { timers, clock } = makeTimers();
+    assert.throws(() => timers.at(-1, () => undefined), {
+      name: "RangeError",
+      message: 'ngx.timer.at: "delay" must be a number of seconds from 0 to 2147483.647, received the number -1',
+    });
+    let ran = false;
+    timers.at(0.0005, () => (ran = true));
+    clock.turn();
+    assert.equal(ran, true);
+  });
+
+  it("rejects NaN, infinite and huge delays with a RangeError", () => {
+    const { timers } = makeTimers();
+    for (const bad of [NaN, Infinity, -Infinity, 1e300, 2147483.648]) {
+      assert.throws(() => timers.at(bad, () => undefined), InvalidArgValueError, String(bad));
+    }
+    assert.equal(timers.at(2147483.647, () => undefined).state, "pending");
+  });
+
+  it("T-AT-09: user arguments reach the callback after premature", () => {
+    const { timers, clock } = makeTimers();
+    let seen: unknown[] = [];
+    timers.at(0.05, (...args: unknown[]) => (seen = args), 1, "hello", true);
+    clock.advance(50);
+    assert.deepEqual(seen, [false, 1, "hello", true]);
+  });
+
+  it("T-AT-10: a callback sees and changes the creator's variables", () => {
+    const { timers, clock } = makeTimers();
+    let foo = 0;
+    timers.at(0.01, () => (foo = 3));
+    clock.advance(60);
+    assert.equal(foo, 3);
+  });
+
+  it("T-AT-12: an object argument is passed by reference", () => {
+    const { timers, clock } = makeTimers();
+    const table = { n: 1 };
+    timers.at(0, (_premature, t: { n: number }) => (t.n = 2), table);
+    clock.turn();
+    assert.equal(table.n, 2);
+  });
+
+  it("T-AT-13: a zero-delay timer created at start runs once the creating code is done", () => {
+    const { timers, clock } = makeTimers();
+    let counter = 0;
+    const log: string[] = [];
+    timers.at(0, (premature) => {
+      log.push(`timer expired (premature: ${premature}; counter: ${counter})`);
+      counter++;
+    });
+    log.push("created timer: 1");
+    clock.turn();
+    assert.deepEqual(log, ["created timer: 1", "timer expired (premature: false; counter: 0)"]);
+    assert.equal(counter, 1);
+  });
+
+  it("accepts the options form { delay, name } and rejects unknown keys and bad names", () => {
+    const { timers, clock } = makeTimers();
+    const t = timers.at({ delay: 0.01, name: "push logs" }, () => undefined);
+    assert.equal(t.name, "push logs");
+    clock.advance(10);
+    assert.equal(t.state, "done");
+    assert.throws(() => timers.at({ delay: 1, nmae: "x" } as never, () => undefined), UnknownOptionError);
+    assert.throws(() => timers.at({ delay: 1, name: "" }, () => undefined), /"name" must be a non-empty string/);
+    assert.throws(() => timers.at({ name: "x" } as never, () => undefined), /"delay" must be a number/);
+  });
+
+  it("throws a TimerError whose reason is OpenResty's string", () => {
+    const { timers } = makeTimers({ maxPending: 1 });
+    timers.at(1, () => undefined);
+    assert.throws(
+      () => timers.at(1, () => undefined),
+      (error: unknown) => error instanceof TimerError && error.reason === "too many pending timers",
+    );
+  });
+
+  it("does not copy the caller's arguments array or options object", () => {
+    const { timers } = makeTimers();
+    const options = Object.freeze({ delay: 1, name: "frozen" });
+    assert.equal(timers.at(options, () => undefined).name, "frozen");
+  });
+});

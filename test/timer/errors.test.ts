@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { makeTimers, flushPromises } from "../helpers/timer-system.ts";
+
+describe("errors inside timer callbacks", () => {
+  it("T-ERR-01: a throwing callback and a failing one are logged at error level; other timers carry on", async () => {
+    const { timers, clock, lines } = makeTimers();
+    let third = false;
+    timers.at(0, function boomInTimer() {
+      throw new Error("boom in timer");
+    });
+    timers.at(0, () => {
+      const t = null as unknown as { x: number };
+      return t.x;
+    });
+    timers.at(0.05, () => (third = true));
+    clock.advance(50);
+    await flushPromises();
+    assert.equal(third, true);
+    const errors = lines.filter((l) => l.level === "error");
+    assert.equal(errors.length, 2);
+    assert.match(errors[0]?.message ?? "", /^timer with function boomInTimer at \/.*errors\.test\.ts:\d+ failed: Error: boom in timer/);
+    assert.match(errors[1]?.message ?? "", /^timer with anonymous function at \/.*errors\.test\.ts:\d+ failed: TypeError: Cannot read properties of null/);
+  });
+
+  it("a rejected async callback is logged with the timer's name and does not stop the timer system", async () => {
+    const { timers, clock, lines } = makeTimers();
+    timers.at({ delay: 0, name: "sync orders" }, async () => {
+      await Promise.resolve();
+      throw new Error("upstream down");
+    });
+    clock.turn();
+    await flushPromises();
+    assert.equal(timers.runningCount, 0);
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]?.message ?? "", /^timer "sync orders" failed: Error: upstream down/);
+    let later = false;
+    timers.at(0, () => (later = true));
+    clock.turn();
+    assert.equal(later, true);
+  });
+
+  it("a thrown non-Error value is logged too", () => {
+    const { timers, clock, lines } = makeTimers();
+    timers.at(0, () => {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the point of the test
+      throw "plain string";
+    });
+    clock.turn();
+    assert.match(lines[0]?.message ?? "", /failed: non-error value thrown: plain string$/);
+  });
+
+  it("a failing every keeps ticking", () => {
+    const { timers, clock, lines } = makeTimers();
+    let runs = 0;
+    timers.every(0.01, () => {
+      runs++;
+      throw new Error("tick failed");
+    });
+    clock.advance(30);
+    assert.equal(runs, 3);
+    assert.equal(lines.length, 3);
+  });
+});
