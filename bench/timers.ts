@@ -98,7 +98,10 @@ function lateness(variant: Variant, count: number): Promise<Result> {
       else {
         late.sort((a, b) => a - b);
         const at = (q: number): number => late[Math.min(late.length - 1, Math.floor(q * late.length))] ?? NaN;
-        resolve({ value: at(0.99), extra: { p50: at(0.5), max: late[late.length - 1] ?? NaN, min: late[0] ?? NaN } });
+        resolve({
+          value: at(0.99),
+          extra: { p50: at(0.5), max: late[late.length - 1] ?? NaN, min: late[0] ?? NaN },
+        });
       }
     };
     arm();
@@ -194,8 +197,11 @@ function main(): void {
 
   const header = ["figure", "tsresty", "Node raw", "tsresty/raw", "bar"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
-  console.log(`node ${process.version}, ${new Date().toISOString()}, median of ${REPEAT} fresh processes per cell`);
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+  console.log(
+    `node ${process.version}, ${new Date().toISOString()}, median of ${REPEAT} fresh processes per cell`,
+  );
   console.log(line(header));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const row of rows) console.log(line(row));

@@ -20,7 +20,9 @@ function findTests(dir) {
   return found;
 }
 
-const files = roots.flatMap((r) => (statSync(join(root, r)).isDirectory() ? findTests(join(root, r)) : [join(root, r)]));
+const files = roots.flatMap((r) =>
+  statSync(join(root, r)).isDirectory() ? findTests(join(root, r)) : [join(root, r)],
+);
 if (files.length === 0) {
   console.error(`run-tests: no test files under ${roots.join(", ")}`);
   process.exit(1);
@@ -28,7 +30,14 @@ if (files.length === 0) {
 
 const child = spawn(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", "--test-timeout=120000", ...files.map((f) => relative(root, f))],
+  [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-reporter=spec",
+    "--test-timeout=120000",
+    ...files.map((f) => relative(root, f)),
+  ],
   { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, FORCE_COLOR: "0" } },
 );
 let tail = "";

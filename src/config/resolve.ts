@@ -30,7 +30,8 @@ class Checker {
 
   keys(prefix: string, value: Raw, known: readonly string[]): void {
     for (const key of Object.keys(value)) {
-      if (!known.includes(key)) this.fail(`${prefix}${key}`, `is not a known key; known keys here: ${known.join(", ")}`);
+      if (!known.includes(key))
+        this.fail(`${prefix}${key}`, `is not a known key; known keys here: ${known.join(", ")}`);
     }
   }
 

@@ -29,7 +29,11 @@ let current: RuntimeContext | undefined;
 
 /** Builds a context for a role and makes it the one `ngx` talks to. */
 export function installRuntime(options: RuntimeOptions): RuntimeContext {
-  const timers = new TimerSystem({ clock: options.clock ?? systemClock, log: options.log, ...options.config.timers });
+  const timers = new TimerSystem({
+    clock: options.clock ?? systemClock,
+    log: options.log,
+    ...options.config.timers,
+  });
   const context: RuntimeContext = {
     identity: options.identity,
     config: options.config,

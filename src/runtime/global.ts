@@ -7,5 +7,10 @@ declare global {
 
 /** Makes `ngx` a global of this process. */
 export function installGlobalNgx(): void {
-  Object.defineProperty(globalThis, "ngx", { value: ngx, writable: false, configurable: true, enumerable: false });
+  Object.defineProperty(globalThis, "ngx", {
+    value: ngx,
+    writable: false,
+    configurable: true,
+    enumerable: false,
+  });
 }

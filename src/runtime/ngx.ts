@@ -1,6 +1,12 @@
 import { ContextError } from "../errors.ts";
 import type { ProcessType } from "../process/index.ts";
-import { toDelayMs, type AtOptions, type EveryOptions, type Timer, type TimerCallback } from "../timer/index.ts";
+import {
+  toDelayMs,
+  type AtOptions,
+  type EveryOptions,
+  type Timer,
+  type TimerCallback,
+} from "../timer/index.ts";
 import { currentRuntime } from "./context.ts";
 
 /** `ngx.timer`: OpenResty's timers, with handles. Delays are in seconds. */
@@ -59,8 +65,11 @@ export interface Ngx {
 const timer: NgxTimer = Object.freeze({
   at: <A extends unknown[]>(delay: number | AtOptions, callback: TimerCallback<A>, ...args: A): Timer =>
     currentRuntime().timers.at(delay, callback, ...args),
-  every: <A extends unknown[]>(interval: number | EveryOptions, callback: TimerCallback<A>, ...args: A): Timer =>
-    currentRuntime().timers.every(interval, callback, ...args),
+  every: <A extends unknown[]>(
+    interval: number | EveryOptions,
+    callback: TimerCallback<A>,
+    ...args: A
+  ): Timer => currentRuntime().timers.every(interval, callback, ...args),
   pendingCount: () => currentRuntime().timers.pendingCount,
   runningCount: () => currentRuntime().timers.runningCount,
 });

@@ -65,7 +65,9 @@ async function drain(context: RuntimeContext): Promise<void> {
   if (timeout === 0) return idle;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<"timeout">((done) => {
-    timer = setTimeout(() => done("timeout"), timeout * 1000);
+    timer = setTimeout(() => {
+      done("timeout");
+    }, timeout * 1000);
   });
   const outcome = await Promise.race([idle, expired]);
   clearTimeout(timer);
@@ -80,14 +82,20 @@ async function drain(context: RuntimeContext): Promise<void> {
 export async function runSingle(command: SingleCommand): Promise<void> {
   const config = await loadConfig(command.configPath);
   const url = mainURL(command);
-  const log = lineLogger({ write: (line) => process.stderr.write(line), pid: process.pid, workerId: () => 0 });
+  const log = lineLogger({
+    write: (line) => process.stderr.write(line),
+    pid: process.pid,
+    workerId: () => 0,
+  });
 
   let finishing = false;
   const finish = (): void => {
     if (finishing) return;
     finishing = true;
     context.timers.beginExit();
-    void drain(context).then(() => process.exit());
+    void drain(context).then(() => {
+      process.exit();
+    });
   };
   // As in OpenResty, signalGracefulExit() takes effect once the calling code yields:
   // exiting() is still false right after the call.
@@ -95,11 +103,17 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     identity: singleIdentity(),
     config,
     log,
-    requestGracefulExit: () => setImmediate(finish),
+    requestGracefulExit: () => {
+      setImmediate(finish);
+    },
   });
   installGlobalNgx();
 
-  process.argv = [process.execPath, command.file === null ? "[eval]" : resolve(command.file), ...command.args];
+  process.argv = [
+    process.execPath,
+    command.file === null ? "[eval]" : resolve(command.file),
+    ...command.args,
+  ];
   process.on("SIGINT", () => process.exit(130));
   process.on("SIGTERM", () => process.exit(143));
   process.on("SIGQUIT", finish);

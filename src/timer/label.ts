@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import type { TimerEntry } from "./entry.ts";
 
 /**
@@ -30,13 +31,19 @@ export function callbackLocation(error: unknown, invokerName: string): string | 
   return frame === undefined ? undefined : frameLocation(frame);
 }
 
-/** The caller of a public API, for the creation site of a timer: `file:line`. */
-export function creationSite(skip: (...args: never[]) => unknown): string | undefined {
+const SOURCE_ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** Where user code called into tsresty (the first frame outside tsresty's own source): `file:line`. */
+export function creationSite(): string | undefined {
   const holder: { stack?: string } = {};
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 1;
-  Error.captureStackTrace(holder, skip);
+  Error.stackTraceLimit = 12;
+  Error.captureStackTrace(holder, creationSite);
   Error.stackTraceLimit = limit;
-  const line = holder.stack?.split("\n")[1];
-  return line === undefined ? undefined : frameLocation(line);
+  for (const line of holder.stack?.split("\n").slice(1) ?? []) {
+    const location = frameLocation(line);
+    if (location !== undefined && !location.startsWith(SOURCE_ROOT) && !location.startsWith("node:"))
+      return location;
+  }
+  return undefined;
 }

@@ -40,7 +40,12 @@ export function toDelayMs(where: string, argument: string, seconds: unknown): nu
   }
   const ms = Math.floor(seconds * 1000);
   if (!(ms >= 0 && ms <= MAX_DELAY_MS)) {
-    throw new InvalidArgValueError(where, argument, `a number of seconds from 0 to ${MAX_DELAY_MS / 1000}`, seconds);
+    throw new InvalidArgValueError(
+      where,
+      argument,
+      `a number of seconds from 0 to ${MAX_DELAY_MS / 1000}`,
+      seconds,
+    );
   }
   return ms;
 }
@@ -69,7 +74,11 @@ export function atSchedule(where: string, first: unknown): Schedule {
     return { delayMs: toDelayMs(where, "delay", first), name: undefined, overlap: true };
   }
   checkKeys(where, first, AT_KEYS);
-  return { delayMs: toDelayMs(where, "delay", first["delay"]), name: checkName(where, first["name"]), overlap: true };
+  return {
+    delayMs: toDelayMs(where, "delay", first["delay"]),
+    name: checkName(where, first["name"]),
+    overlap: true,
+  };
 }
 
 /** Reads the first argument of `every`: an interval in seconds or `{ interval, name, overlap }`. */
@@ -80,7 +89,11 @@ export function everySchedule(where: string, first: unknown): Schedule {
   let argument = "delay";
   if (isOptionsObject(first)) {
     if ("singleton" in first) {
-      throw new UnknownOptionError(`${where} (singleton timers are not available in this version)`, "singleton", EVERY_KEYS);
+      throw new UnknownOptionError(
+        `${where} (singleton timers are not available in this version)`,
+        "singleton",
+        EVERY_KEYS,
+      );
     }
     checkKeys(where, first, EVERY_KEYS);
     seconds = first["interval"];

@@ -137,10 +137,18 @@ export class TimerSystem implements TimerOwner {
       throw new InvalidArgTypeError(where, "callback", "a function", callback);
     }
     if (this.#exiting && (repeating || delayMs > 0)) {
-      throw new TimerError(where, "process exiting", "only zero-delay timers can be created while the process exits");
+      throw new TimerError(
+        where,
+        "process exiting",
+        "only zero-delay timers can be created while the process exits",
+      );
     }
     if (this.#pending >= this.#limits.maxPending) {
-      throw new TimerError(where, "too many pending timers", `timers.maxPending is ${this.#limits.maxPending}`);
+      throw new TimerError(
+        where,
+        "too many pending timers",
+        `timers.maxPending is ${this.#limits.maxPending}`,
+      );
     }
     const entry = new TimerEntry(
       this,
@@ -154,7 +162,7 @@ export class TimerSystem implements TimerOwner {
       schedule?.overlap ?? true,
     );
     if (this.#sites !== null) {
-      const site = creationSite(repeating ? this.every : this.at);
+      const site = creationSite();
       if (site !== undefined) this.#sites.set(entry, site);
     }
     this.#pending++;
@@ -318,7 +326,10 @@ export class TimerSystem implements TimerOwner {
     }
     if (this.#limits.runningLimit === "drop") {
       const label = timerLabel(entry, this.#sites?.get(entry));
-      this.#log("alert", `failed to run ${label}: ${this.#limits.maxRunning} timers.maxRunning are not enough`);
+      this.#log(
+        "alert",
+        `failed to run ${label}: ${this.#limits.maxRunning} timers.maxRunning are not enough`,
+      );
       if (!entry.repeating) entry.status = "done";
       return;
     }
@@ -334,7 +345,9 @@ export class TimerSystem implements TimerOwner {
   }
 
   #dropWaiting(entry: TimerEntry, tick: WaitingRun | undefined): void {
-    const run = tick ?? this.#waiting.find((candidate, index) => index >= this.#waitingHead && candidate.entry === entry);
+    const run =
+      tick ??
+      this.#waiting.find((candidate, index) => index >= this.#waitingHead && candidate.entry === entry);
     if (run === undefined || run.cancelled) return;
     run.cancelled = true;
     this.#pending--;

@@ -42,5 +42,5 @@ export function lineLogger(options: LineLogOptions): LogSink {
 /** Renders a thrown value for a log line: the stack when there is one. */
 export function formatThrown(value: unknown): string {
   if (value instanceof Error) return value.stack ?? `${value.name}: ${value.message}`;
-  return `non-error value thrown: ${typeof value === "string" ? value : String(value as never)}`;
+  return `non-error value thrown: ${typeof value === "string" ? value : String(value)}`;
 }

@@ -54,7 +54,9 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
   });
 
   it("T-CLI-07: a pending timer fires premature right after the main chunk returns", async () => {
-    const r = await runTsresty(["-e", 'ngx.timer.at(60, (p) => console.log("premature=", p))'], { deadlineMs: 10_000 });
+    const r = await runTsresty(["-e", 'ngx.timer.at(60, (p) => console.log("premature=", p))'], {
+      deadlineMs: 10_000,
+    });
     assert.deepEqual([r.code, r.stdout], [0, "premature= true\n"]);
   });
 
@@ -120,8 +122,14 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
     assert.equal(r.stdout, "same pid true\n");
     const lines = r.stderr.split("\n").filter((l) => LOG_LINE.test(l));
     assert.equal(lines.length, 2, r.stderr);
-    assert.match(lines[0] ?? "", /\[error\] \d+#0: timer with function boom at .*\[eval\]\.ts:\d+ failed: Error: boom in timer$/);
-    assert.match(lines[1] ?? "", /\[error\] \d+#0: timer with anonymous function at .* failed: TypeError: Cannot read properties of null/);
+    assert.match(
+      lines[0] ?? "",
+      /\[error\] \d+#0: timer with function boom at .*\[eval\]\.ts:\d+ failed: Error: boom in timer$/,
+    );
+    assert.match(
+      lines[1] ?? "",
+      /\[error\] \d+#0: timer with anonymous function at .* failed: TypeError: Cannot read properties of null/,
+    );
   });
 
   it("--config applies timer limits in single mode (maxPending 1, running limit 'drop')", async () => {
@@ -129,7 +137,7 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
       "--config",
       "test/fixtures/single/limits.config.ts",
       "-e",
-      'ngx.timer.at(10, () => undefined); try { ngx.timer.at(10, () => undefined) } catch (e: any) { console.log(e.name, e.reason) }',
+      "ngx.timer.at(10, () => undefined); try { ngx.timer.at(10, () => undefined) } catch (e: any) { console.log(e.name, e.reason) }",
     ]);
     assert.deepEqual([r.code, r.stdout], [0, "TimerError too many pending timers\n"]);
   });
@@ -157,7 +165,7 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
     }
   });
 
-  it("runs TypeScript with top-level await, and `import { ngx } from \"tsresty\"` is the global ngx", async () => {
+  it('runs TypeScript with top-level await, and `import { ngx } from "tsresty"` is the global ngx', async () => {
     const r = await runTsresty([
       "-e",
       'import { ngx as imported } from "tsresty";\ninterface P { n: number }\nconst p: P = { n: await Promise.resolve(2) };\nconsole.log(imported === ngx, p.n);',
@@ -185,11 +193,17 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
       ].join("\n"),
     ]);
     assert.equal(r.code, 0);
-    assert.equal(r.stdout, "exiting right after the call: false\npremature true\nmain chunk done, exiting: true\n");
+    assert.equal(
+      r.stdout,
+      "exiting right after the call: false\npremature true\nmain chunk done, exiting: true\n",
+    );
   });
 
   it("enablePrivilegedAgent() outside a master's init throws 'API disabled in the current context'", async () => {
-    const r = await runTsresty(["-e", "try { ngx.process.enablePrivilegedAgent() } catch (e: any) { console.log(e.message) }"]);
+    const r = await runTsresty([
+      "-e",
+      "try { ngx.process.enablePrivilegedAgent() } catch (e: any) { console.log(e.message) }",
+    ]);
     assert.equal(r.stdout, "ngx.process.enablePrivilegedAgent: API disabled in the current context\n");
   });
 });

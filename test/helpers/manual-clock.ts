@@ -44,7 +44,8 @@ export class ManualClock implements Clock {
   advance(ms: number): void {
     const target = this.#now + ms;
     for (let ran = 0; ; ran++) {
-      if (ran === 100_000) throw new Error("ManualClock.advance: 100,000 wake-ups without reaching the target");
+      if (ran === 100_000)
+        throw new Error("ManualClock.advance: 100,000 wake-ups without reaching the target");
       const next = this.#earliest(target);
       if (next === undefined) break;
       this.#run(next);
@@ -54,7 +55,9 @@ export class ManualClock implements Clock {
 
   /** Runs only the wake-ups due now that were scheduled before this call: one event-loop turn. */
   turn(): number {
-    const due = this.#tasks.filter((task) => task.at <= this.#now).sort((a, b) => a.at - b.at || a.seq - b.seq);
+    const due = this.#tasks
+      .filter((task) => task.at <= this.#now)
+      .sort((a, b) => a.at - b.at || a.seq - b.seq);
     for (const task of due) this.#run(task);
     return due.length;
   }
@@ -62,7 +65,10 @@ export class ManualClock implements Clock {
   #earliest(target: number): Task | undefined {
     let next: Task | undefined;
     for (const task of this.#tasks) {
-      if (task.at <= target && (next === undefined || task.at < next.at || (task.at === next.at && task.seq < next.seq))) {
+      if (
+        task.at <= target &&
+        (next === undefined || task.at < next.at || (task.at === next.at && task.seq < next.seq))
+      ) {
         next = task;
       }
     }

@@ -26,7 +26,10 @@ let cleanupRegistered = false;
  * Starts `bin/tsresty` with a hard deadline: past `deadlineMs` it is SIGKILLed (and the test
  * sees the kill). Every process started here is killed in `after()` too.
  */
-export function startTsresty(args: readonly string[], options: { cwd?: string; deadlineMs?: number } = {}): Running {
+export function startTsresty(
+  args: readonly string[],
+  options: { cwd?: string; deadlineMs?: number } = {},
+): Running {
   if (!cleanupRegistered) {
     cleanupRegistered = true;
     after(() => {
@@ -42,14 +45,14 @@ export function startTsresty(args: readonly string[], options: { cwd?: string; d
   let stdout = "";
   let stderr = "";
   const watchers: { text: string; resolve: () => void }[] = [];
-  child.stdout?.on("data", (chunk: Buffer) => {
+  child.stdout.on("data", (chunk: Buffer) => {
     stdout += chunk.toString();
     for (const w of watchers.filter((x) => stdout.includes(x.text))) {
       watchers.splice(watchers.indexOf(w), 1);
       w.resolve();
     }
   });
-  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const deadline = setTimeout(() => child.kill("SIGKILL"), options.deadlineMs ?? 15_000);
   const done = new Promise<Finished>((resolve) => {
     child.on("close", (code, signal) => {
@@ -68,6 +71,9 @@ export function startTsresty(args: readonly string[], options: { cwd?: string; d
 }
 
 /** Runs `bin/tsresty` to the end (under the same deadline). */
-export function runTsresty(args: readonly string[], options: { cwd?: string; deadlineMs?: number } = {}): Promise<Finished> {
+export function runTsresty(
+  args: readonly string[],
+  options: { cwd?: string; deadlineMs?: number } = {},
+): Promise<Finished> {
   return startTsresty(args, options).done;
 }

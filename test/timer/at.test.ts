@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { InvalidArgTypeError, InvalidArgValueError, TimerError, UnknownOptionError } from "../../src/errors.ts";
+import {
+  InvalidArgTypeError,
+  InvalidArgValueError,
+  TimerError,
+  UnknownOptionError,
+} from "../../src/errors.ts";
 import { makeTimers } from "../helpers/timer-system.ts";
 
 describe("ngx.timer.at", () => {
@@ -28,7 +33,10 @@ describe("ngx.timer.at", () => {
   it("T-AT-03: a missing callback or a non-number delay throws a TypeError naming the argument", () => {
     const { timers } = makeTimers();
     const at = timers.at.bind(timers) as (...args: unknown[]) => unknown;
-    assert.throws(() => at(1), { name: "TypeError", message: /"callback" must be a function, received undefined/ });
+    assert.throws(() => at(1), {
+      name: "TypeError",
+      message: /"callback" must be a function, received undefined/,
+    });
     assert.throws(() => at("abc", () => 0), {
       name: "TypeError",
       message: 'ngx.timer.at: "delay" must be a number of seconds, received a string ("abc")',
@@ -42,7 +50,10 @@ describe("ngx.timer.at", () => {
     const { timers } = makeTimers();
     const at = timers.at.bind(timers) as (...args: unknown[]) => unknown;
     for (const bad of ["x", 1, {}, null]) {
-      assert.throws(() => at(1, bad), { code: "ERR_TSRESTY_INVALID_ARG_TYPE", message: /"callback" must be a function/ });
+      assert.throws(() => at(1, bad), {
+        code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+        message: /"callback" must be a function/,
+      });
     }
     assert.equal(timers.pendingCount, 0);
   });
@@ -51,7 +62,8 @@ describe("ngx.timer.at", () => {
     const { timers, clock } = makeTimers();
     assert.throws(() => timers.at(-1, () => undefined), {
       name: "RangeError",
-      message: 'ngx.timer.at: "delay" must be a number of seconds from 0 to 2147483.647, received the number -1',
+      message:
+        'ngx.timer.at: "delay" must be a number of seconds from 0 to 2147483.647, received the number -1',
     });
     let ran = false;
     timers.at(0.0005, () => (ran = true));
@@ -111,9 +123,12 @@ describe("ngx.timer.at", () => {
     assert.equal(t.name, "push logs");
     clock.advance(10);
     assert.equal(t.state, "done");
-    assert.throws(() => timers.at({ delay: 1, nmae: "x" } as never, () => undefined), UnknownOptionError);
-    assert.throws(() => timers.at({ delay: 1, name: "" }, () => undefined), /"name" must be a non-empty string/);
-    assert.throws(() => timers.at({ name: "x" } as never, () => undefined), /"delay" must be a number/);
+    assert.throws(() => timers.at({ delay: 1, nmae: "x" }, () => undefined), UnknownOptionError);
+    assert.throws(
+      () => timers.at({ delay: 1, name: "" }, () => undefined),
+      /"name" must be a non-empty string/,
+    );
+    assert.throws(() => timers.at({ name: "x" }, () => undefined), /"delay" must be a number/);
   });
 
   it("throws a TimerError whose reason is OpenResty's string", () => {

@@ -19,8 +19,14 @@ describe("errors inside timer callbacks", () => {
     assert.equal(third, true);
     const errors = lines.filter((l) => l.level === "error");
     assert.equal(errors.length, 2);
-    assert.match(errors[0]?.message ?? "", /^timer with function boomInTimer at \/.*errors\.test\.ts:\d+ failed: Error: boom in timer/);
-    assert.match(errors[1]?.message ?? "", /^timer with anonymous function at \/.*errors\.test\.ts:\d+ failed: TypeError: Cannot read properties of null/);
+    assert.match(
+      errors[0]?.message ?? "",
+      /^timer with function boomInTimer at \/.*errors\.test\.ts:\d+ failed: Error: boom in timer/,
+    );
+    assert.match(
+      errors[1]?.message ?? "",
+      /^timer with anonymous function at \/.*errors\.test\.ts:\d+ failed: TypeError: Cannot read properties of null/,
+    );
   });
 
   it("a rejected async callback is logged with the timer's name and does not stop the timer system", async () => {

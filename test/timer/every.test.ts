@@ -96,7 +96,10 @@ describe("ngx.timer.every", () => {
     assert.deepEqual(started, [100, 200, 400, 500, 700, 800, 1000]);
     const alerts = lines.filter((l) => l.level === "alert");
     assert.equal(alerts.length, 3);
-    assert.match(alerts[0]?.message ?? "", /^failed to run timer with function poll at .*every\.test\.ts:\d+: 2 timers\.maxRunning are not enough$/);
+    assert.match(
+      alerts[0]?.message ?? "",
+      /^failed to run timer with function poll at .*every\.test\.ts:\d+: 2 timers\.maxRunning are not enough$/,
+    );
   });
 
   it("with the default 'wait' policy the same ticks wait for a slot (deliberate difference), one per timer", async () => {

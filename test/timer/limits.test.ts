@@ -127,7 +127,10 @@ describe("timer counts and limits", () => {
     assert.equal(timers.pendingCount, 0, "a dropped timer is gone");
     assert.equal(lines.length, 1);
     assert.equal(lines[0]?.level, "alert");
-    assert.match(lines[0]?.message ?? "", /failed to run timer with function second at .*: 1 timers\.maxRunning are not enough$/);
+    assert.match(
+      lines[0].message,
+      /failed to run timer with function second at .*: 1 timers\.maxRunning are not enough$/,
+    );
     s.release();
     await flushPromises();
 
@@ -170,11 +173,14 @@ describe("timer counts and limits", () => {
     const { timers, clock, lines } = makeTimers({ maxRunning: 1, runningLimit: "drop" });
     timers.at(0, () => new Promise(() => undefined));
     timers.at({ delay: 0, name: "named job" }, () => undefined);
-    timers.at(0, () => undefined, "with", "args");
+    timers.at(0, (_premature, _a: string, _b: string) => undefined, "with", "args");
     clock.turn();
     assert.equal(lines.length, 2);
     assert.match(lines[0]?.message ?? "", /^failed to run timer "named job": /);
-    assert.match(lines[1]?.message ?? "", /^failed to run timer with anonymous function at \/.*limits\.test\.ts:\d+: /);
+    assert.match(
+      lines[1]?.message ?? "",
+      /^failed to run timer with anonymous function at \/.*limits\.test\.ts:\d+: /,
+    );
   });
 
   it("T-LIM-05: defaults are 1024 pending and 256 running; the 1025th timer is refused", () => {

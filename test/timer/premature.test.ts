@@ -11,7 +11,10 @@ describe("premature expiry on graceful exit", () => {
     clock.advance(100);
     timers.beginExit();
     assert.equal(calls.length, 10, "fired synchronously, without waiting for the due time");
-    assert.deepEqual(calls, Array.from({ length: 10 }, (_, i) => `hello, ${i + 1}! true`));
+    assert.deepEqual(
+      calls,
+      Array.from({ length: 10 }, (_, i) => `hello, ${i + 1}! true`),
+    );
     clock.advance(5000);
     assert.equal(calls.length, 10, "no further run");
     assert.equal(timers.pendingCount, 0);

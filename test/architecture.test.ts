@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+
+/**
+ * The import table of STYLE.md, enforced. Each top-level folder of src/ (and the leaf files
+ * errors.ts and index.ts) may import only the folders listed for it. `single` is the role of
+ * single mode (`tsresty -e`), a sibling of worker and agent.
+ */
+const LEAVES = ["errors", "util"];
+const SUBSYSTEM = [...LEAVES];
+const BELOW_RUNTIME = ["config", "process", "ipc", "timer", "pipe", "shdict", ...LEAVES];
+const ALLOWED: Record<string, readonly string[]> = {
+  errors: [],
+  util: ["errors"],
+  config: SUBSYSTEM,
+  process: SUBSYSTEM,
+  ipc: SUBSYSTEM,
+  timer: SUBSYSTEM,
+  pipe: SUBSYSTEM,
+  shdict: [...SUBSYSTEM, "native"],
+  runtime: BELOW_RUNTIME,
+  single: ["runtime", ...BELOW_RUNTIME],
+  worker: ["runtime", ...BELOW_RUNTIME],
+  agent: ["runtime", ...BELOW_RUNTIME],
+  master: ["config", "process", "ipc", "shdict", ...LEAVES],
+  cli: ["config", "master", "process", ...LEAVES],
+  index: ["runtime", "config", "timer", "process", "pipe", "shdict", ...LEAVES],
+};
+
+const SRC = fileURLToPath(new URL("../src", import.meta.url));
+const IMPORT = /(?:^|\s)(?:import|export)\s(?:[^"';]*?\sfrom\s)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return /\.(ts|mts|mjs|js)$/.test(name) ? [path] : [];
+  });
+}
+
+/** The architectural unit of a file under src/: its top folder, or the leaf file's name. */
+function unitOf(path: string): string {
+  const [first = ""] = relative(SRC, path).split("/");
+  return first.replace(/\.(ts|mjs|js)$/, "");
+}
+
+describe("architecture", () => {
+  const files = sourceFiles(SRC);
+
+  it("src/ has source files to check", () => {
+    assert.ok(files.length > 10);
+  });
+
+  it("imports point one way, as STYLE.md's table says", () => {
+    const violations: string[] = [];
+    for (const file of files) {
+      const from = unitOf(file);
+      const allowed = ALLOWED[from];
+      if (allowed === undefined) {
+        violations.push(`${relative(SRC, file)}: folder "${from}" is not in the import table`);
+        continue;
+      }
+      for (const match of readFileSync(file, "utf8").matchAll(IMPORT)) {
+        const specifier = match[1] ?? match[2] ?? "";
+        if (!specifier.startsWith(".")) continue;
+        const to = unitOf(resolve(dirname(file), specifier));
+        if (to !== from && !allowed.includes(to)) {
+          violations.push(`${relative(SRC, file)} imports ${specifier} (${from} -> ${to})`);
+        }
+      }
+    }
+    assert.deepEqual(violations, []);
+  });
+
+  it("nothing imports cli", () => {
+    const importers = files.filter(
+      (file) => unitOf(file) !== "cli" && /from\s+["'][^"']*\/cli\//.test(readFileSync(file, "utf8")),
+    );
+    assert.deepEqual(importers, []);
+  });
+});
