@@ -207,3 +207,18 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
     assert.equal(r.stdout, "ngx.process.enablePrivilegedAgent: API disabled in the current context\n");
   });
 });
+
+describe("examples", () => {
+  it("examples/timers.ts shows the counts and runs both periodic jobs", async () => {
+    const r = await runTsresty(["examples/timers.ts"]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split("\n");
+    assert.equal(lines[0], "pending after scheduling a 3 s timer: 1");
+    assert.equal(lines[1], "running while a timer sleeps (plus the main chunk): 2");
+    assert.equal(lines[2], "background job started (premature: false)");
+    const counts = /after 0\.55 s: (\d+) polls, (\d+) heartbeat ticks/.exec(r.stdout);
+    assert.ok(counts !== null, r.stdout);
+    assert.ok(Number(counts[1]) >= 2 && Number(counts[2]) >= 2, r.stdout);
+    assert.equal(r.stderr, "");
+  });
+});
