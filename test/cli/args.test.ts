@@ -46,7 +46,10 @@ describe("command line parsing", () => {
   ];
   for (const [argv, message] of bad) {
     it(`refuses ${JSON.stringify(argv)} with a UsageError`, () => {
-      assert.throws(() => parseArgs(argv), (error: unknown) => error instanceof UsageError && message.test(error.message));
+      assert.throws(
+        () => parseArgs(argv),
+        (error: unknown) => error instanceof UsageError && message.test(error.message),
+      );
     });
   }
 });

@@ -22,19 +22,38 @@ describe("config resolution", () => {
 
   const bad: [string, unknown, RegExp][] = [
     ["a non-object", 5, /^config: must export an object, received the number 5$/],
-    ["an unknown top-level key", { workerz: 2 }, /^config: workerz is not a known key; known keys here: timers, shutdownTimeout$/],
+    [
+      "an unknown top-level key",
+      { workerz: 2 },
+      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout$/,
+    ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],
-    ["a zero limit", { timers: { maxPending: 0 } }, /timers\.maxPending must be an integer from 1 to 2147483647, received the number 0$/],
+    [
+      "a zero limit",
+      { timers: { maxPending: 0 } },
+      /timers\.maxPending must be an integer from 1 to 2147483647, received the number 0$/,
+    ],
     ["a fractional limit", { timers: { maxRunning: 1.5 } }, /timers\.maxRunning must be an integer/],
     ["a string limit", { timers: { maxRunning: "5" } }, /received a string \("5"\)$/],
-    ["a bad policy", { timers: { runningLimit: "queue" } }, /timers\.runningLimit must be "wait" or "drop", received a string \("queue"\)$/],
-    ["a negative shutdownTimeout", { shutdownTimeout: -1 }, /shutdownTimeout must be a number of seconds from 0 to/],
+    [
+      "a bad policy",
+      { timers: { runningLimit: "queue" } },
+      /timers\.runningLimit must be "wait" or "drop", received a string \("queue"\)$/,
+    ],
+    [
+      "a negative shutdownTimeout",
+      { shutdownTimeout: -1 },
+      /shutdownTimeout must be a number of seconds from 0 to/,
+    ],
     ["a NaN shutdownTimeout", { shutdownTimeout: NaN }, /received NaN$/],
   ];
   for (const [what, input, message] of bad) {
     it(`refuses ${what} with a ConfigError naming the key`, () => {
-      assert.throws(() => resolveConfig(input), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+      assert.throws(
+        () => resolveConfig(input),
+        (error: unknown) => error instanceof ConfigError && message.test(error.message),
+      );
     });
   }
 
