@@ -1,9 +1,11 @@
 import { ConfigError, describe } from "../errors.ts";
-import { DEFAULT_CONFIG, type ResolvedConfig } from "./types.ts";
+import { DEFAULT_CONFIG } from "./defaults.ts";
+import type { ListenAddress, ResolvedConfig } from "./types.ts";
+import { parseListen, parseUser, parseWorkers, type Parsed } from "./values.ts";
 
 type Raw = Record<string, unknown>;
 
-const TOP_KEYS = ["timers", "shutdownTimeout"] as const;
+const TOP_KEYS = ["timers", "shutdownTimeout", "workers", "listen", "prefix", "user", "errorLog"] as const;
 const TIMER_KEYS = ["maxPending", "maxRunning", "runningLimit"] as const;
 /** Limits stay below 2^31 so that counters remain small integers. */
 const MAX_LIMIT = 2 ** 31 - 1;
@@ -35,6 +37,18 @@ class Checker {
     }
   }
 
+  parsed<T>(key: string, result: Parsed<T>): T {
+    if (!result.ok) this.fail(key, result.problem);
+    return result.value;
+  }
+
+  path(key: string, value: unknown, fallback: string | null): string | null {
+    if (value === undefined) return fallback;
+    if (typeof value !== "string" || value === "")
+      this.fail(key, `must be a non-empty path, received ${describe(value)}`);
+    return value;
+  }
+
   positiveInteger(key: string, value: unknown, fallback: number): number {
     if (value === undefined) return fallback;
     if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > MAX_LIMIT) {
@@ -62,8 +76,11 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     check.fail("timers.runningLimit", `must be "wait" or "drop", received ${describe(runningLimit)}`);
   }
 
-  const shutdownTimeout = input["shutdownTimeout"] ?? DEFAULT_CONFIG.shutdownTimeout;
-  if (typeof shutdownTimeout !== "number" || !(shutdownTimeout >= 0 && shutdownTimeout <= MAX_LIMIT / 1000)) {
+  const shutdownTimeout = input["shutdownTimeout"] ?? null;
+  if (
+    shutdownTimeout !== null &&
+    (typeof shutdownTimeout !== "number" || !(shutdownTimeout >= 0 && shutdownTimeout <= MAX_LIMIT / 1000))
+  ) {
     check.fail(
       "shutdownTimeout",
       `must be a number of seconds from 0 to ${MAX_LIMIT / 1000}, received ${describe(shutdownTimeout)}`,
@@ -77,5 +94,22 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
       runningLimit,
     }),
     shutdownTimeout,
+    workers:
+      input["workers"] === undefined
+        ? DEFAULT_CONFIG.workers
+        : check.parsed("workers", parseWorkers(input["workers"])),
+    listen: resolveListen(check, input["listen"]),
+    prefix: check.path("prefix", input["prefix"], DEFAULT_CONFIG.prefix) ?? DEFAULT_CONFIG.prefix,
+    user: input["user"] === undefined ? null : check.parsed("user", parseUser(input["user"])),
+    errorLog: check.path("errorLog", input["errorLog"], null),
   });
+}
+
+function resolveListen(check: Checker, value: unknown): readonly ListenAddress[] {
+  if (value === undefined) return DEFAULT_CONFIG.listen;
+  const list: unknown[] = Array.isArray(value) ? value : [value];
+  if (list.length === 0) check.fail("listen", "must name at least one address");
+  return Object.freeze(
+    list.map((item, i) => check.parsed(Array.isArray(value) ? `listen[${i}]` : "listen", parseListen(item))),
+  );
 }

@@ -1,3 +1,9 @@
+/** A `[HOST:]PORT` to listen on; `host` null means every interface. */
+export interface ListenAddress {
+  readonly host: string | null;
+  readonly port: number;
+}
+
 /** What a user writes in `tsresty.config.ts` (every key optional). */
 export interface UserConfig {
   readonly timers?: {
@@ -12,10 +18,20 @@ export interface UserConfig {
     readonly runningLimit?: "wait" | "drop";
   };
   /**
-   * Seconds a graceful exit waits for running timer callbacks before the process exits anyway.
-   * 0 (the default in single mode, as `resty`) waits as long as they run.
+   * Seconds a graceful exit waits for in-flight requests and running timer callbacks before the
+   * process exits anyway. Default: 10 in `tsresty start`; none in single mode (as `resty`).
    */
   readonly shutdownTimeout?: number;
+  /** Worker processes: a count, or "auto" for one per CPU (default "auto"). */
+  readonly workers?: number | "auto";
+  /** Addresses to listen on: `8080`, `"127.0.0.1:8080"`, `"[::1]:8080"`, or a list (default 8080). */
+  readonly listen?: number | string | readonly (number | string)[];
+  /** Directory for the pid file and the control socket (default "./.tsresty"). */
+  readonly prefix?: string;
+  /** When the master runs as root, workers drop to this user (`"user"` or `"user:group"`). */
+  readonly user?: string;
+  /** Error log file; default stderr. USR1 reopens it. */
+  readonly errorLog?: string;
 }
 
 /** The validated, complete, frozen configuration the runtime trusts. */
@@ -25,10 +41,11 @@ export interface ResolvedConfig {
     readonly maxRunning: number;
     readonly runningLimit: "wait" | "drop";
   };
-  readonly shutdownTimeout: number;
+  /** Seconds; null when not set (each mode has its default). */
+  readonly shutdownTimeout: number | null;
+  readonly workers: number;
+  readonly listen: readonly ListenAddress[];
+  readonly prefix: string;
+  readonly user: { readonly user: string; readonly group: string | null } | null;
+  readonly errorLog: string | null;
 }
-
-export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
-  timers: Object.freeze({ maxPending: 1024, maxRunning: 256, runningLimit: "wait" as const }),
-  shutdownTimeout: 0,
-});

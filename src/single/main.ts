@@ -60,7 +60,7 @@ function mainURL(command: SingleCommand): string {
 
 /** Waits for running callbacks, at most `shutdownTimeout` seconds when one is set. */
 async function drain(context: RuntimeContext): Promise<void> {
-  const timeout = context.config.shutdownTimeout;
+  const timeout = context.config.shutdownTimeout ?? 0;
   const idle = context.timers.whenIdle();
   if (timeout === 0) return idle;
   let timer: NodeJS.Timeout | undefined;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { availableParallelism } from "node:os";
 import { describe, it } from "node:test";
 import { ConfigError } from "../../src/errors.ts";
 import { DEFAULT_CONFIG, resolveConfig } from "../../src/config/index.ts";
@@ -7,7 +8,12 @@ describe("config resolution", () => {
   it("defaults follow OpenResty: 1024 pending, 256 running; 'wait' is tsresty's default policy", () => {
     assert.deepEqual(resolveConfig(undefined), {
       timers: { maxPending: 1024, maxRunning: 256, runningLimit: "wait" },
-      shutdownTimeout: 0,
+      shutdownTimeout: null,
+      workers: availableParallelism(),
+      listen: [{ host: null, port: 8080 }],
+      prefix: ".tsresty",
+      user: null,
+      errorLog: null,
     });
     assert.deepEqual(resolveConfig({}), DEFAULT_CONFIG);
   });
@@ -25,7 +31,7 @@ describe("config resolution", () => {
     [
       "an unknown top-level key",
       { workerz: 2 },
-      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout$/,
+      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog$/,
     ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],
@@ -47,6 +53,24 @@ describe("config resolution", () => {
       /shutdownTimeout must be a number of seconds from 0 to/,
     ],
     ["a NaN shutdownTimeout", { shutdownTimeout: NaN }, /received NaN$/],
+    [
+      "zero workers",
+      { workers: 0 },
+      /^config: workers must be "auto" or an integer from 1 to 1024, received the number 0$/,
+    ],
+    [
+      "a port out of range",
+      { listen: 70000 },
+      /^config: listen must be \[HOST:\]PORT with a port from 0 to 65535, received the number 70000$/,
+    ],
+    [
+      "a bad address in a list",
+      { listen: [8080, "host:port"] },
+      /^config: listen\[1\] must be \[HOST:\]PORT/,
+    ],
+    ["an empty listen list", { listen: [] }, /^config: listen must name at least one address$/],
+    ["a bad user", { user: "a:b:c" }, /^config: user must be "user" or "user:group"/],
+    ["an empty prefix", { prefix: "" }, /^config: prefix must be a non-empty path/],
   ];
   for (const [what, input, message] of bad) {
     it(`refuses ${what} with a ConfigError naming the key`, () => {
@@ -56,6 +80,29 @@ describe("config resolution", () => {
       );
     });
   }
+
+  it("reads workers, listen addresses, user and paths", () => {
+    const resolved = resolveConfig({
+      workers: 3,
+      listen: ["127.0.0.1:0", "[::1]:8081", 9000],
+      user: "nobody:nogroup",
+      prefix: "/run/app",
+      errorLog: "/var/log/app.log",
+      shutdownTimeout: 2.5,
+    });
+    assert.equal(resolved.workers, 3);
+    assert.deepEqual(resolved.listen, [
+      { host: "127.0.0.1", port: 0 },
+      { host: "::1", port: 8081 },
+      { host: null, port: 9000 },
+    ]);
+    assert.deepEqual(resolved.user, { user: "nobody", group: "nogroup" });
+    assert.deepEqual(
+      [resolved.prefix, resolved.errorLog, resolved.shutdownTimeout],
+      ["/run/app", "/var/log/app.log", 2.5],
+    );
+    assert.equal(resolveConfig({ workers: "auto" }).workers, availableParallelism());
+  });
 
   it("names the file it came from", () => {
     assert.throws(() => resolveConfig({ timers: { maxPending: -1 } }, "tsresty.config.ts"), {
