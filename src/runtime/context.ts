@@ -14,6 +14,10 @@ export interface RuntimeContext {
   readonly workerPids: () => readonly number[];
   /** Starts this process's graceful exit (ngx.process.signalGracefulExit). */
   readonly requestGracefulExit: () => void;
+  /** When timers may not be created here (the master's init), the context to name in the error. */
+  readonly timersDisabledIn: string | null;
+  /** Present only while the master runs `init`: enables the privileged agent. */
+  readonly enablePrivilegedAgent: ((connections: number) => void) | null;
 }
 
 export interface RuntimeOptions {
@@ -23,8 +27,13 @@ export interface RuntimeOptions {
   readonly clock?: Clock;
   readonly workerPids?: () => readonly number[];
   readonly requestGracefulExit?: () => void;
+  readonly timersDisabledIn?: string;
+  readonly enablePrivilegedAgent?: (connections: number) => void;
 }
 
+/** Shared through globalThis so that a second copy of tsresty in node_modules sees the same process. */
+const SHARED = Symbol.for("tsresty.runtime");
+const shared = globalThis as { [SHARED]?: RuntimeContext };
 let current: RuntimeContext | undefined;
 
 /** Builds a context for a role and makes it the one `ngx` talks to. */
@@ -45,14 +54,18 @@ export function installRuntime(options: RuntimeOptions): RuntimeContext {
       (() => {
         timers.beginExit();
       }),
+    timersDisabledIn: options.timersDisabledIn ?? null,
+    enablePrivilegedAgent: options.enablePrivilegedAgent ?? null,
   };
   current = context;
+  shared[SHARED] = context;
   return context;
 }
 
 /** The process's context; outside a tsresty role (plain Node importing tsresty) a single-mode one. */
 export function currentRuntime(): RuntimeContext {
   if (current !== undefined) return current;
+  if (shared[SHARED] !== undefined) return (current = shared[SHARED]);
   const identity = singleIdentity();
   return installRuntime({
     identity,

@@ -1,3 +1,6 @@
 export { currentRuntime, installRuntime, type RuntimeContext, type RuntimeOptions } from "./context.ts";
 export { installGlobalNgx } from "./global.ts";
 export { ngx, type Ngx, type NgxProcess, type NgxTimer, type NgxWorker } from "./ngx.ts";
+export { checkApp, defineApp, loadApp, type App } from "./app.ts";
+export { runChild, type ChildRole, type ChildState, type Service } from "./child.ts";
+export { dropPrivileges } from "./privileges.ts";

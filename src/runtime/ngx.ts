@@ -1,4 +1,4 @@
-import { ContextError } from "../errors.ts";
+import { ContextError, InvalidArgValueError } from "../errors.ts";
 import type { ProcessType } from "../process/index.ts";
 import {
   toDelayMs,
@@ -6,6 +6,7 @@ import {
   type EveryOptions,
   type Timer,
   type TimerCallback,
+  type TimerSystem,
 } from "../timer/index.ts";
 import { currentRuntime } from "./context.ts";
 
@@ -62,16 +63,23 @@ export interface Ngx {
   now(): number;
 }
 
+/** The timer system of this process, unless timers are disabled here (OpenResty: "no request"). */
+function timers(where: string): TimerSystem {
+  const context = currentRuntime();
+  if (context.timersDisabledIn !== null) throw new ContextError(where, context.timersDisabledIn);
+  return context.timers;
+}
+
 const timer: NgxTimer = Object.freeze({
   at: <A extends unknown[]>(delay: number | AtOptions, callback: TimerCallback<A>, ...args: A): Timer =>
-    currentRuntime().timers.at(delay, callback, ...args),
+    timers("ngx.timer.at").at(delay, callback, ...args),
   every: <A extends unknown[]>(
     interval: number | EveryOptions,
     callback: TimerCallback<A>,
     ...args: A
-  ): Timer => currentRuntime().timers.every(interval, callback, ...args),
-  pendingCount: () => currentRuntime().timers.pendingCount,
-  runningCount: () => currentRuntime().timers.runningCount,
+  ): Timer => timers("ngx.timer.every").every(interval, callback, ...args),
+  pendingCount: () => timers("ngx.timer.pendingCount").pendingCount,
+  runningCount: () => timers("ngx.timer.runningCount").runningCount,
 });
 
 const worker: NgxWorker = Object.freeze({
@@ -84,14 +92,31 @@ const worker: NgxWorker = Object.freeze({
 
 const ngxProcess: NgxProcess = Object.freeze({
   type: () => currentRuntime().identity.type,
-  enablePrivilegedAgent: (): true => {
-    throw new ContextError("ngx.process.enablePrivilegedAgent");
+  enablePrivilegedAgent: (connections?: number): true => {
+    const enable = currentRuntime().enablePrivilegedAgent;
+    if (enable === null) throw new ContextError("ngx.process.enablePrivilegedAgent");
+    enable(checkConnections(connections));
+    return true;
   },
   signalGracefulExit: () => {
     currentRuntime().requestGracefulExit();
   },
   getMasterPid: () => currentRuntime().identity.masterPid,
 });
+
+/** OpenResty's default agent connections, and its check: a number greater than 0. */
+function checkConnections(connections: unknown): number {
+  if (connections === undefined) return 512;
+  if (typeof connections !== "number" || !Number.isInteger(connections) || connections < 1) {
+    throw new InvalidArgValueError(
+      "ngx.process.enablePrivilegedAgent",
+      "connections",
+      "an integer greater than 0 (bad 'connections' argument: number expected and greater than 0)",
+      connections,
+    );
+  }
+  return connections;
+}
 
 function sleep(seconds: number): Promise<void> {
   const ms = toDelayMs("ngx.sleep", "seconds", seconds);

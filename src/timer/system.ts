@@ -80,6 +80,9 @@ export class TimerSystem implements TimerOwner {
   #wakeAt = Infinity;
   #cancelWake: Cancel | null = null;
   #idleWaiters: (() => void)[] = [];
+  /** Named timers, for status; finished ones are pruned when listed or when the set doubles. */
+  readonly #named = new Set<TimerEntry>();
+  #namedPruneAt = 64;
 
   constructor(options: TimerSystemOptions) {
     this.#clock = options.clock;
@@ -167,7 +170,26 @@ export class TimerSystem implements TimerOwner {
     }
     this.#pending++;
     this.#insert(entry);
+    if (entry.name !== undefined) this.#track(entry);
     return entry;
+  }
+
+  #track(entry: TimerEntry): void {
+    this.#named.add(entry);
+    if (this.#named.size >= this.#namedPruneAt) {
+      this.namedTimers();
+      this.#namedPruneAt = Math.max(64, this.#named.size * 2);
+    }
+  }
+
+  /** The named timers still pending, waiting or running (for `tsresty status`). */
+  namedTimers(): Timer[] {
+    const live: Timer[] = [];
+    for (const entry of this.#named) {
+      if ((entry.status === "done" || entry.status === "cancelled") && entry.runs === 0) this.#named.delete(entry);
+      else live.push(entry);
+    }
+    return live;
   }
 
   cancel(entry: TimerEntry): boolean {

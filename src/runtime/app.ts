@@ -1,0 +1,61 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { pathToFileURL } from "node:url";
+import { describe, InvalidArgTypeError, UnknownOptionError } from "../errors.ts";
+
+type Hook = () => unknown;
+
+/** An app module's default export. Every member is optional. */
+export interface App {
+  /** Runs in the master before workers start, at start and on every reload. */
+  readonly init?: Hook;
+  /** Runs at the start of every worker (and of the privileged agent). */
+  readonly initWorker?: Hook;
+  /** Runs in every worker (and the agent) after its graceful drain, before it exits. */
+  readonly exitWorker?: Hook;
+  /** A web-standard handler: `Request` in, `Response` out, bodies streamed both ways. */
+  readonly fetch?: (request: Request) => Response | Promise<Response>;
+  /** A node:http handler, so Express, Koa or Fastify's routing can be mounted. */
+  readonly handler?: (req: IncomingMessage, res: ServerResponse) => unknown;
+}
+
+const APP_KEYS = ["init", "initWorker", "exitWorker", "fetch", "handler"] as const;
+
+/**
+ * Types an app module. Returns its argument unchanged.
+ * @example
+ * export default defineApp({
+ *   initWorker() { if (ngx.worker.id() === 0) ngx.timer.every(60, sync); },
+ *   fetch: () => new Response("hello\n"),
+ * });
+ */
+export function defineApp(app: App): App {
+  return app;
+}
+
+/** Checks an app module's default export; every error names the file and the member. */
+export function checkApp(value: unknown, file: string): App {
+  const where = `app ${file}`;
+  if (typeof value !== "object" || value === null) {
+    throw new InvalidArgTypeError(where, "default export", "an app object (export default defineApp({...}))", value);
+  }
+  const app = value as Record<string, unknown>;
+  for (const key of Object.keys(app)) {
+    if (!(APP_KEYS as readonly string[]).includes(key)) throw new UnknownOptionError(where, key, APP_KEYS);
+    if (typeof app[key] !== "function") throw new InvalidArgTypeError(where, key, "a function", app[key]);
+  }
+  if (app["fetch"] !== undefined && app["handler"] !== undefined) {
+    throw new InvalidArgTypeError(where, "fetch/handler", "one HTTP handler, not both", describe(app["handler"]));
+  }
+  return app as App;
+}
+
+/**
+ * Imports an app module. `fresh` adds a query to the URL so that a reload in the same process
+ * (the master's `init`) evaluates the app file anew.
+ */
+export async function loadApp(path: string, fresh?: string): Promise<App> {
+  const url = pathToFileURL(path);
+  if (fresh !== undefined) url.searchParams.set("generation", fresh);
+  const module = (await import(url.href)) as { default?: unknown };
+  return checkApp(module.default, path);
+}
