@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 /**
  * The import table of STYLE.md, enforced. Each top-level folder of src/ (and the leaf files
  * errors.ts and index.ts) may import only the folders listed for it. `single` is the role of
- * single mode (`tsresty -e`), a sibling of worker and agent.
+ * single mode (`tsresty -e`), a sibling of worker and agent; `init` is the role that runs the
+ * app's init hook inside the master, which loads it by URL.
  */
 const LEAVES = ["errors", "util"];
 const SUBSYSTEM = [...LEAVES];
@@ -23,6 +24,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   shdict: [...SUBSYSTEM, "native"],
   runtime: BELOW_RUNTIME,
   single: ["runtime", ...BELOW_RUNTIME],
+  init: ["runtime", ...BELOW_RUNTIME],
   worker: ["runtime", ...BELOW_RUNTIME],
   agent: ["runtime", ...BELOW_RUNTIME],
   master: ["config", "process", "ipc", "shdict", ...LEAVES],

@@ -1,37 +1,118 @@
+import { parseArgs as parseFlags, type ParseArgsConfig } from "node:util";
 import { UsageError } from "../errors.ts";
 
+export interface SingleCommand {
+  readonly kind: "single";
+  /** The code of `-e`, or null when a file is run. */
+  readonly code: string | null;
+  /** The file to run, or null with `-e`. */
+  readonly file: string | null;
+  readonly args: readonly string[];
+  readonly configPath: string | null;
+}
+
+export interface StartCommand {
+  readonly kind: "start";
+  readonly app: string | null;
+  readonly configPath: string | null;
+  readonly workers: string | null;
+  readonly listen: readonly string[];
+  readonly prefix: string | null;
+  readonly errorLog: string | null;
+}
+
+export interface ControlCommand {
+  readonly kind: "reload" | "stop" | "status";
+  readonly prefix: string | null;
+  readonly fast: boolean;
+  readonly json: boolean;
+}
+
 /** What the command line asks for. */
-export type Command =
-  | { readonly kind: "help" }
-  | { readonly kind: "version" }
-  | {
-      readonly kind: "single";
-      /** The code of `-e`, or null when a file is run. */
-      readonly code: string | null;
-      /** The file to run, or null with `-e`. */
-      readonly file: string | null;
-      readonly args: readonly string[];
-      readonly configPath: string | null;
-    };
+export type Command = { readonly kind: "help" } | { readonly kind: "version" } | SingleCommand | StartCommand | ControlCommand;
 
 export const USAGE = `Usage:
   tsresty [--config FILE] -e CODE [ARGS...]   run TypeScript CODE in a single process (like resty -e)
   tsresty [--config FILE] FILE [ARGS...]      run a .ts/.js file in a single process
+  tsresty start [APP] [--config FILE] [--workers N|auto] [--listen [HOST:]PORT]... [--prefix DIR] [--error-log FILE]
+                                              run APP (default ./app.ts) with a master and workers, in the foreground
+  tsresty reload [--prefix DIR]               new workers with the new code and config, then the old ones drain
+  tsresty stop [--fast] [--prefix DIR]        graceful stop (or fast)
+  tsresty status [--json] [--prefix DIR]      every process of the running tree
   tsresty --help | --version
 
 Options:
   -e CODE          TypeScript to run; top-level await allowed; the global ngx is there
-  --config FILE    a config module (export default defineConfig({...})): timer limits, shutdownTimeout
+  --config FILE    a config module (export default defineConfig({...})); start reads ./tsresty.config.ts by default
+  --prefix DIR     where the pid file and the control socket live (default ./.tsresty)
   -h, --help       show this text
   -v, --version    print the version
 
-Everything after CODE's ARGS or FILE is passed to the program as process.argv.slice(2).`;
+In single mode, the words after CODE or FILE are the program's: process.argv.slice(2).`;
+
+const SUBCOMMANDS = ["start", "reload", "stop", "status"] as const;
+
+function flags(
+  argv: readonly string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+  positionals: number,
+): { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] } {
+  let parsed;
+  try {
+    parsed = parseFlags({ args: [...argv], options, allowPositionals: positionals > 0, strict: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, "") : String(error));
+  }
+  if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument ${String(parsed.positionals[positionals])}`);
+  return parsed;
+}
+
+const stringOrNull = (value: unknown): string | null => (typeof value === "string" ? value : null);
+
+function parseSubcommand(name: (typeof SUBCOMMANDS)[number], argv: readonly string[]): Command {
+  if (name === "start") {
+    const { values, positionals } = flags(
+      argv,
+      {
+        config: { type: "string" },
+        workers: { type: "string" },
+        listen: { type: "string", multiple: true },
+        prefix: { type: "string" },
+        "error-log": { type: "string" },
+      },
+      1,
+    );
+    return {
+      kind: "start",
+      app: positionals[0] ?? null,
+      configPath: stringOrNull(values["config"]),
+      workers: stringOrNull(values["workers"]),
+      listen: (values["listen"] as string[] | undefined) ?? [],
+      prefix: stringOrNull(values["prefix"]),
+      errorLog: stringOrNull(values["error-log"]),
+    };
+  }
+  const { values } = flags(
+    argv,
+    {
+      prefix: { type: "string" },
+      ...(name === "stop" ? { fast: { type: "boolean" } } : {}),
+      ...(name === "status" ? { json: { type: "boolean" } } : {}),
+    },
+    0,
+  );
+  return { kind: name, prefix: stringOrNull(values["prefix"]), fast: values["fast"] === true, json: values["json"] === true };
+}
 
 /**
- * Reads the command line. Options come before the program; the first word that is not an
- * option is the FILE (without -e), and everything after the program belongs to it.
+ * Reads the command line. For single mode, options come before the program; the first word
+ * that is not an option is the FILE (without -e), and everything after the program belongs to it.
  */
 export function parseArgs(argv: readonly string[]): Command {
+  const first = argv[0];
+  if (first !== undefined && (SUBCOMMANDS as readonly string[]).includes(first)) {
+    return parseSubcommand(first as (typeof SUBCOMMANDS)[number], argv.slice(1));
+  }
   let code: string | null = null;
   let configPath: string | null = null;
   let index = 0;

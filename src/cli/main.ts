@@ -1,31 +1,28 @@
 import { readFileSync } from "node:fs";
-import { UsageError } from "../errors.ts";
-import { parseArgs, USAGE, type Command } from "./args.ts";
+import { ConfigError, UsageError } from "../errors.ts";
+import { StartError } from "../master/index.ts";
+import { parseArgs, USAGE, type Command, type SingleCommand } from "./args.ts";
+import { control, ControlError } from "./control.ts";
+import { start } from "./start.ts";
 
 /** The single-mode role, loaded by URL: the CLI never imports a role's code statically. */
 const SINGLE_ROLE = new URL("../single/main.ts", import.meta.url).href;
 
 interface SingleRole {
-  runSingle(command: Extract<Command, { kind: "single" }>): Promise<void>;
+  runSingle(command: SingleCommand): Promise<void>;
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-    version: string;
-  };
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
 }
 
-/** Entry of the `tsresty` command. Exits 2 on a bad command line. */
-export async function main(argv: readonly string[]): Promise<void> {
-  let command: Command;
-  try {
-    command = parseArgs(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`tsresty: ${error.message}\n${USAGE}\n`);
-    process.exit(2);
-  }
+function fail(message: string, code: number): never {
+  process.stderr.write(`tsresty: ${message}\n`);
+  process.exit(code);
+}
+
+async function run(command: Command): Promise<void> {
   switch (command.kind) {
     case "help":
       process.stdout.write(`${USAGE}\n`);
@@ -38,5 +35,27 @@ export async function main(argv: readonly string[]): Promise<void> {
       await role.runSingle(command);
       return;
     }
+    case "start":
+      await start(command);
+      process.exit(0);
+      return;
+    case "reload":
+    case "stop":
+    case "status":
+      await control(command);
+      return;
+  }
+}
+
+/** Entry of the `tsresty` command: usage errors exit 2, failures of start and control commands exit 1. */
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await run(parseArgs(argv));
+  } catch (error) {
+    if (error instanceof UsageError) fail(`${error.message}\n${USAGE}`, 2);
+    if (error instanceof ConfigError) fail(error.message, 2);
+    if (error instanceof StartError) fail(`start failed: ${error.message}`, 1);
+    if (error instanceof ControlError) fail(error.message, 1);
+    throw error;
   }
 }

@@ -4,7 +4,7 @@ export type { ListenAddress, ResolvedConfig, UserConfig } from "./types.ts";
 export { DEFAULT_CONFIG, START_SHUTDOWN_TIMEOUT } from "./defaults.ts";
 export { formatListen, parseListen, parseUser, parseWorkers, type Parsed } from "./values.ts";
 export { resolveConfig } from "./resolve.ts";
-export { loadConfigFile } from "./load.ts";
+export { loadConfigFile, loadConfigInput } from "./load.ts";
 
 /**
  * Types a config file. Returns its argument unchanged.

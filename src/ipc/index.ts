@@ -7,3 +7,12 @@ export {
   type NamedTimer,
 } from "./messages.ts";
 export { CHILD_SPEC_ENV, decodeChildSpec, encodeChildSpec, type ChildSpec } from "./spec.ts";
+export {
+  CONTROL_SOCKET,
+  parseControlRequest,
+  PID_FILE,
+  type ControlRequest,
+  type ControlResponse,
+  type ProcessRow,
+  type StatusReport,
+} from "./control.ts";

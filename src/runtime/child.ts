@@ -72,7 +72,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   let service: Service | null = null;
   let app: App | undefined;
 
-  const context = installRuntime({
+  const runtime = {
     identity: Object.freeze({
       type: spec.role,
       workerId: spec.workerId,
@@ -86,8 +86,15 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
       // As OpenResty: exiting() turns true once the calling code yields.
       setImmediate(() => void gracefulExit(true));
     },
-  });
+  };
+  const context = installRuntime(runtime);
   installGlobalNgx();
+
+  /** exitWorker runs where no timer can be created (OpenResty: "API disabled in the context of exit_worker_by_lua*"). */
+  const runExitWorker = (): Promise<void> => {
+    installRuntime({ ...runtime, timersDisabledIn: "the context of exitWorker" }).timers.beginExit();
+    return runHook("exitWorker", app?.exitWorker, log, EXIT_HOOK_BOUND_MS);
+  };
 
   const fail = (reason: string): never => {
     log("emerg", reason);
@@ -115,7 +122,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
       service?.destroy();
     }
     clearTimeout(timer);
-    await runHook("exitWorker", app?.exitWorker, log, EXIT_HOOK_BOUND_MS);
+    await runExitWorker();
     state = "exited";
     process.exit(0);
   }
@@ -125,7 +132,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     state = "exited";
     context.timers.destroy();
     service?.destroy();
-    await runHook("exitWorker", app?.exitWorker, log, EXIT_HOOK_BOUND_MS);
+    await runExitWorker();
     process.exit(0);
   }
 
@@ -140,7 +147,11 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
         pids = message.pids;
         return;
       case "reopen-logs":
-        writer.reopen();
+        try {
+          writer.reopen();
+        } catch (error) {
+          log("alert", `cannot reopen the error log: ${formatThrown(error)}`);
+        }
         return;
       case "status":
         send({

@@ -63,7 +63,10 @@ export interface Ngx {
   now(): number;
 }
 
-/** The timer system of this process, unless timers are disabled here (OpenResty: "no request"). */
+/**
+ * The timer system of this process, for creating a timer, unless creation is disabled here (the
+ * master's init, exitWorker). The counts stay readable everywhere (0 where no timer can exist).
+ */
 function timers(where: string): TimerSystem {
   const context = currentRuntime();
   if (context.timersDisabledIn !== null) throw new ContextError(where, context.timersDisabledIn);
@@ -78,8 +81,8 @@ const timer: NgxTimer = Object.freeze({
     callback: TimerCallback<A>,
     ...args: A
   ): Timer => timers("ngx.timer.every").every(interval, callback, ...args),
-  pendingCount: () => timers("ngx.timer.pendingCount").pendingCount,
-  runningCount: () => timers("ngx.timer.runningCount").runningCount,
+  pendingCount: () => currentRuntime().timers.pendingCount,
+  runningCount: () => currentRuntime().timers.runningCount,
 });
 
 const worker: NgxWorker = Object.freeze({

@@ -1,0 +1,47 @@
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { isAlive, isTsresty, PID_FILE, readPid, sendControl } from "../master/index.ts";
+import type { ControlCommand } from "./args.ts";
+import { formatStatus } from "./status-table.ts";
+
+/** A failure of a control command: printed, exit 1. */
+export class ControlError extends Error {
+  override name = "ControlError";
+}
+
+const STOP_WAIT_MS = 120_000;
+
+/** `tsresty reload | stop | status`: finds the master through the pid file and asks it. */
+export async function control(command: ControlCommand): Promise<void> {
+  const prefix = resolve(command.prefix ?? ".tsresty");
+  const pid = readPid(join(prefix, PID_FILE));
+  if (pid === null) throw new ControlError(`no master is running under ${prefix} (no pid file)`);
+  if (!isTsresty(pid)) {
+    throw new ControlError(`no master is running under ${prefix} (stale pid file: pid ${pid} is not running)`);
+  }
+  switch (command.kind) {
+    case "reload": {
+      const answer = await sendControl(prefix, { command: "reload" });
+      if (!answer.ok) throw new ControlError(answer.message);
+      process.stdout.write(`${answer.message}\n`);
+      return;
+    }
+    case "stop": {
+      const answer = await sendControl(prefix, { command: "stop", fast: command.fast });
+      if (!answer.ok) throw new ControlError(answer.message);
+      const deadline = Date.now() + STOP_WAIT_MS;
+      while (isAlive(pid)) {
+        if (Date.now() > deadline) throw new ControlError(`master ${pid} is still running after ${STOP_WAIT_MS / 1000} s`);
+        await sleep(50);
+      }
+      process.stdout.write(`stopped (master pid ${pid})\n`);
+      return;
+    }
+    case "status": {
+      const answer = await sendControl(prefix, { command: "status" });
+      if (!answer.ok || answer.status === undefined) throw new ControlError(answer.message);
+      process.stdout.write(command.json ? `${JSON.stringify(answer.status, null, 2)}\n` : `${formatStatus(answer.status)}\n`);
+      return;
+    }
+  }
+}

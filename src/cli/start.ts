@@ -1,0 +1,61 @@
+import { constants, existsSync } from "node:fs";
+import { access } from "node:fs/promises";
+import { resolve } from "node:path";
+import { loadConfigInput, parseListen, parseWorkers, resolveConfig } from "../config/index.ts";
+import { UsageError } from "../errors.ts";
+import { runMaster } from "../master/index.ts";
+import type { StartCommand } from "./args.ts";
+
+const DEFAULT_APPS = ["app.ts", "app.js"];
+const DEFAULT_CONFIG_FILE = "tsresty.config.ts";
+
+async function findApp(given: string | null): Promise<string> {
+  if (given === null) {
+    const found = DEFAULT_APPS.find((name) => existsSync(name));
+    if (found === undefined) throw new UsageError(`no APP given and no ./${DEFAULT_APPS.join(" or ./")} here`);
+    return resolve(found);
+  }
+  const path = resolve(given);
+  try {
+    await access(path, constants.R_OK);
+  } catch {
+    throw new UsageError(`app file ${given} cannot be read (no such file, or no permission)`);
+  }
+  return path;
+}
+
+/** Flags override the config file; each is checked here so that a bad one names the flag. */
+function overrides(command: StartCommand): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (command.workers !== null) {
+    const workers = parseWorkers(command.workers);
+    if (!workers.ok) throw new UsageError(`--workers ${workers.problem}`);
+    out["workers"] = command.workers === "auto" ? "auto" : workers.value;
+  }
+  if (command.listen.length > 0) {
+    for (const value of command.listen) {
+      const parsed = parseListen(value);
+      if (!parsed.ok) throw new UsageError(`--listen ${parsed.problem}`);
+    }
+    out["listen"] = command.listen;
+  }
+  if (command.prefix !== null) out["prefix"] = command.prefix;
+  if (command.errorLog !== null) out["errorLog"] = command.errorLog;
+  return out;
+}
+
+/** `tsresty start`: resolves the app and config, then runs the master until it stops. */
+export async function start(command: StartCommand): Promise<void> {
+  const appPath = await findApp(command.app);
+  const flags = overrides(command);
+  const configFile =
+    command.configPath !== null
+      ? resolve(command.configPath)
+      : existsSync(DEFAULT_CONFIG_FILE)
+        ? resolve(DEFAULT_CONFIG_FILE)
+        : null;
+  const base = configFile === null ? {} : await loadConfigInput(configFile);
+  const raw = { ...(base as object), ...flags };
+  const config = resolveConfig(raw, command.configPath ?? (configFile === null ? "config" : DEFAULT_CONFIG_FILE));
+  await runMaster({ appPath, configFile, overrides: flags }, raw, config);
+}

@@ -1,0 +1,53 @@
+/**
+ * The control protocol: `tsresty reload | stop | status` talk to the running master over a
+ * unix socket under the prefix, one JSON line each way.
+ */
+import type { NamedTimer } from "./messages.ts";
+
+export type ControlRequest =
+  | { readonly command: "reload" }
+  | { readonly command: "stop"; readonly fast: boolean }
+  | { readonly command: "status" };
+
+/** One process of the tree, as `tsresty status` shows it. */
+export interface ProcessRow {
+  readonly type: "master" | "worker" | "privileged agent";
+  readonly id: number | null;
+  readonly pid: number;
+  readonly generation: number;
+  /** Seconds since the process started. */
+  readonly uptime: number;
+  readonly restarts: number;
+  /** Resident memory in bytes, or null when the process did not answer in time. */
+  readonly rss: number | null;
+  readonly pending: number | null;
+  readonly running: number | null;
+  readonly timers: readonly NamedTimer[];
+}
+
+export interface StatusReport {
+  readonly masterPid: number;
+  readonly processes: readonly ProcessRow[];
+}
+
+export type ControlResponse =
+  | { readonly ok: true; readonly message: string; readonly status?: StatusReport }
+  | { readonly ok: false; readonly message: string };
+
+export const CONTROL_SOCKET = "tsresty.sock";
+export const PID_FILE = "tsresty.pid";
+
+export function parseControlRequest(value: unknown): ControlRequest | null {
+  if (typeof value !== "object" || value === null) return null;
+  const { command, fast } = value as Record<string, unknown>;
+  switch (command) {
+    case "reload":
+      return { command };
+    case "status":
+      return { command };
+    case "stop":
+      return { command, fast: fast === true };
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * How long the master waits before respawning a slot whose process died. A process that lived
+ * at least `STABLE_MS` resets the count; after that, the first quick death respawns at once and
+ * each further one waits twice as long, up to `MAX_DELAY_MS`. The master never spins.
+ */
+export const STABLE_MS = 10_000;
+export const MAX_DELAY_MS = 10_000;
+const FIRST_DELAY_MS = 100;
+
+export function respawnDelay(quickDeaths: number): number {
+  if (quickDeaths <= 1) return 0;
+  return Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (quickDeaths - 2));
+}
+
+/** The quick-death count after a process that lived `livedMs` died. */
+export function nextQuickDeaths(previous: number, livedMs: number): number {
+  return livedMs >= STABLE_MS ? 1 : previous + 1;
+}

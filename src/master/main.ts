@@ -1,0 +1,424 @@
+/**
+ * The master: nginx's master process for Node. It runs the app's `init`, forks one worker per
+ * slot (ids 0..N-1) through node:cluster, and keeps the tree's invariants:
+ *
+ * - Slots, not counters. A worker that dies for any reason is replaced with the same id and a
+ *   new generation; a slot that keeps dying waits longer each time (backoff.ts). At first start
+ *   a worker that dies before it is ready fails the whole start, with its reason.
+ * - Reload (HUP, `tsresty reload`) re-reads the config, runs `init` again with the app loaded
+ *   anew, starts a complete new generation and only when every new worker accepts tells the old
+ *   ones to drain. A reload whose config or `init` fails, or whose workers do not become ready,
+ *   changes nothing: the old generation keeps serving.
+ * - Stop: QUIT / `tsresty stop` is graceful (children drain, fire premature timers, run
+ *   exitWorker); TERM / INT / `stop --fast` is fast. Children still alive past the bound are
+ *   SIGKILLed. USR1 reopens the log files of the whole tree.
+ *
+ * States: starting → running ⇄ reloading → stopping. The master runs no user code except
+ * `init`, which it loads by URL (src/init) so that it never imports the runtime itself.
+ */
+import { mkdirSync } from "node:fs";
+import { constants } from "node:os";
+import { join, resolve } from "node:path";
+import {
+  loadConfigInput,
+  resolveConfig,
+  START_SHUTDOWN_TIMEOUT,
+  type ResolvedConfig,
+} from "../config/index.ts";
+import {
+  CONTROL_SOCKET,
+  PID_FILE,
+  type ChildSpec,
+  type ControlRequest,
+  type ControlResponse,
+  type ProcessRow,
+  type StatusReport,
+} from "../ipc/index.ts";
+import { formatThrown, lineLogger, type LogSink } from "../util/log.ts";
+import { openLogWriter, type LogWriter } from "../util/log-file.ts";
+import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
+import { Children, type Child } from "./children.ts";
+import { serveControl } from "./control.ts";
+import { isTsresty, readPid, removePid, writePid } from "./pidfile.ts";
+
+export interface MasterOptions {
+  /** Absolute path of the app module. */
+  readonly appPath: string;
+  /** Config file (absolute), or null. Read again on every reload. */
+  readonly configFile: string | null;
+  /** Values from command-line flags; they override the file's. */
+  readonly overrides: Readonly<Record<string, unknown>>;
+}
+
+type MasterState = "starting" | "running" | "reloading" | "stopping";
+
+interface Slot {
+  readonly id: number;
+  generation: number;
+  restarts: number;
+  quickDeaths: number;
+  child: Child | null;
+  respawn: NodeJS.Timeout | null;
+}
+
+interface InitRole {
+  runInit(request: {
+    appPath: string;
+    generation: number;
+    config: unknown;
+    workerCount: number;
+    log: LogSink;
+  }): Promise<{ privilegedAgent: number | null }>;
+}
+
+const INIT_ROLE = new URL("../init/main.ts", import.meta.url).href;
+const READY_TIMEOUT_MS = 60_000;
+const STATUS_TIMEOUT_MS = 1_000;
+const FAST_STOP_BOUND_MS = 5_000;
+
+/** A start that cannot proceed; the CLI prints the message and exits 1. */
+export class StartError extends Error {
+  override name = "StartError";
+}
+
+class Master {
+  readonly #options: MasterOptions;
+  #state: MasterState = "starting";
+  #config: ResolvedConfig;
+  #rawConfig: unknown;
+  #cycle = 1;
+  readonly #prefix: string;
+  readonly #writer: LogWriter;
+  readonly #log: LogSink;
+  #slots: Slot[] = [];
+  readonly #children: Children;
+  /** Children that must become ready, with what to do when they are or when they fail. */
+  readonly #waiting = new Map<Child, { ready: () => void; fail: (reason: string) => void }>();
+  readonly #failures = new Map<Child, string>();
+  readonly #startedAt = Date.now();
+  #whenStopped: (() => void) | null = null;
+
+  constructor(options: MasterOptions, rawConfig: unknown, config: ResolvedConfig) {
+    this.#options = options;
+    this.#rawConfig = rawConfig;
+    this.#config = config;
+    this.#prefix = resolve(config.prefix);
+    this.#writer = openLogWriter(config.errorLog);
+    this.#log = lineLogger({ write: (line) => this.#writer.write(line), pid: process.pid, workerId: () => null });
+    this.#children = new Children({
+      ready: (child) => {
+        this.#waiting.get(child)?.ready();
+        this.#broadcastPids();
+      },
+      failed: (child, reason) => this.#failures.set(child, reason),
+      exiting: (child) => {
+        this.#log("notice", `worker process ${child.pid} (id ${child.spec.workerId ?? "-"}) is exiting gracefully`);
+      },
+      exited: (child, code, signal) => {
+        this.#onExit(child, code, signal);
+      },
+    });
+  }
+
+  get #pidFile(): string {
+    return join(this.#prefix, PID_FILE);
+  }
+
+  async start(): Promise<string> {
+    mkdirSync(this.#prefix, { recursive: true });
+    const running = readPid(this.#pidFile);
+    if (running !== null && running !== process.pid && isTsresty(running)) {
+      throw new StartError(`already running with master pid ${running} (prefix ${this.#prefix})`);
+    }
+    if (running !== null) this.#log("notice", `removing stale pid file ${this.#pidFile} (pid ${running})`);
+    await this.#runInit(this.#rawConfig, this.#config);
+    writePid(this.#pidFile);
+    process.on("exit", () => {
+      removePid(this.#pidFile);
+    });
+    await serveControl(join(this.#prefix, CONTROL_SOCKET), (request) => this.#control(request));
+    this.#slots = Array.from({ length: this.#config.workers }, (_, id) => ({
+      id,
+      generation: 0,
+      restarts: 0,
+      quickDeaths: 0,
+      child: null,
+      respawn: null,
+    }));
+    const children = this.#slots.map((slot) => this.#spawn(slot));
+    try {
+      await Promise.all(children.map((child) => this.#ready(child)));
+    } catch (error) {
+      this.#children.killAll();
+      throw error;
+    }
+    this.#state = "running";
+    this.#installSignals();
+    const addresses = children[0]?.addresses ?? [];
+    const where = addresses.length === 0 ? "no HTTP handler" : `listening on ${addresses.join(", ")}`;
+    return `tsresty ready: master pid ${process.pid}, ${children.length} workers, ${where}`;
+  }
+
+  /** Resolves when the master has stopped (then the process exits). */
+  stopped(): Promise<void> {
+    return new Promise((resolve) => (this.#whenStopped = resolve));
+  }
+
+  async #runInit(raw: unknown, config: ResolvedConfig): Promise<void> {
+    const role = (await import(INIT_ROLE)) as InitRole;
+    try {
+      await role.runInit({
+        appPath: this.#options.appPath,
+        generation: this.#cycle,
+        config: raw,
+        workerCount: config.workers,
+        log: this.#log,
+      });
+    } catch (error) {
+      throw new StartError(`init failed: ${formatThrown(error)}`, { cause: error });
+    }
+  }
+
+  #spec(slot: Slot, generation: number, config: ResolvedConfig, raw: unknown): ChildSpec {
+    return {
+      role: "worker",
+      workerId: slot.id,
+      workerCount: config.workers,
+      generation,
+      masterPid: process.pid,
+      appPath: this.#options.appPath,
+      config: raw,
+    };
+  }
+
+  #spawn(slot: Slot): Child {
+    slot.generation++;
+    const child = this.#children.fork(this.#spec(slot, slot.generation, this.#config, this.#rawConfig));
+    slot.child = child;
+    this.#log("notice", `start worker process ${child.pid} (id ${slot.id}, generation ${slot.generation})`);
+    return child;
+  }
+
+  /** Resolves when `child` accepts; rejects with its reason when it dies or stays silent first. */
+  #ready(child: Child): Promise<void> {
+    if (child.phase === "running") return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        settle();
+        reject(new StartError(`worker ${child.spec.workerId ?? "-"} (pid ${child.pid}) was not ready within 60 s`));
+      }, READY_TIMEOUT_MS);
+      const settle = (): void => {
+        clearTimeout(timer);
+        this.#waiting.delete(child);
+      };
+      this.#waiting.set(child, {
+        ready: () => {
+          settle();
+          resolve();
+        },
+        fail: (reason) => {
+          settle();
+          reject(new StartError(reason));
+        },
+      });
+    });
+  }
+
+  #onExit(child: Child, code: number | null, signal: string | null): void {
+    const signo = signal === null ? undefined : constants.signals[signal as NodeJS.Signals];
+    const how = signal === null ? `exited with code ${code ?? "?"}` : `exited on signal ${signo ?? signal}`;
+    const id = child.spec.workerId ?? "-";
+    const waiter = this.#waiting.get(child);
+    if (waiter !== undefined) {
+      const reason = this.#failures.get(child) ?? `worker ${id} (pid ${child.pid}) ${how} before it was ready`;
+      waiter.fail(reason);
+    }
+    this.#failures.delete(child);
+    this.#broadcastPids();
+    const slot = this.#slots.find((s) => s.child === child);
+    if (child.retired || slot === undefined || this.#state === "stopping" || this.#state === "starting") {
+      this.#log("notice", `worker process ${child.pid} (id ${id}) ${how}`);
+      if (this.#state === "stopping" && this.#children.live.length === 0) this.#whenStopped?.();
+      return;
+    }
+    const intended = child.phase === "draining" && code === 0;
+    this.#log(intended ? "notice" : "alert", `worker process ${child.pid} (id ${id}) ${how}`);
+    slot.child = null;
+    if (!intended) {
+      slot.restarts++;
+      slot.quickDeaths = nextQuickDeaths(slot.quickDeaths, Date.now() - child.startedAt);
+    }
+    const delay = intended ? 0 : respawnDelay(slot.quickDeaths);
+    if (delay > 0) this.#log("warn", `worker ${slot.id} keeps dying; respawning it in ${delay} ms`);
+    slot.respawn = setTimeout(() => {
+      slot.respawn = null;
+      if (this.#state === "stopping" || slot.child !== null || !this.#slots.includes(slot)) return;
+      this.#spawn(slot);
+    }, delay);
+  }
+
+  #broadcastPids(): void {
+    const pids = this.#children.live.filter((c) => c.spec.role === "worker" && !c.retired).map((c) => c.pid);
+    this.#children.broadcast({ type: "pids", pids });
+  }
+
+  async #control(request: ControlRequest): Promise<ControlResponse> {
+    switch (request.command) {
+      case "reload":
+        return this.reload();
+      case "stop":
+        this.stop(request.fast ? "fast" : "graceful");
+        return { ok: true, message: `stopping (${request.fast ? "fast" : "graceful"})` };
+      case "status":
+        return { ok: true, message: "status", status: await this.status() };
+    }
+  }
+
+  async reload(): Promise<ControlResponse> {
+    if (this.#state !== "running") return { ok: false, message: `cannot reload while ${this.#state}` };
+    this.#state = "reloading";
+    this.#log("notice", "reconfiguring");
+    const started: Child[] = [];
+    try {
+      const cycle = this.#cycle + 1;
+      const raw = await this.#readConfig(cycle);
+      const config = resolveConfig(raw, this.#options.configFile ?? "config");
+      this.#cycle = cycle;
+      await this.#runInit(raw, config);
+      const slots: Slot[] = Array.from({ length: config.workers }, (_, id) => {
+        const old = this.#slots[id];
+        return { id, generation: old?.generation ?? 0, restarts: old?.restarts ?? 0, quickDeaths: 0, child: null, respawn: null };
+      });
+      for (const slot of slots) {
+        slot.generation++;
+        const child = this.#children.fork(this.#spec(slot, slot.generation, config, raw));
+        slot.child = child;
+        started.push(child);
+        this.#log("notice", `start worker process ${child.pid} (id ${slot.id}, generation ${slot.generation})`);
+      }
+      await Promise.all(started.map((child) => this.#ready(child)));
+      const old = this.#slots;
+      this.#slots = slots;
+      this.#config = config;
+      this.#rawConfig = raw;
+      for (const slot of old) {
+        if (slot.respawn !== null) clearTimeout(slot.respawn);
+        if (slot.child !== null) this.#retire(slot.child, "graceful");
+      }
+      this.#broadcastPids();
+      this.#log("notice", `reloaded: cycle ${this.#cycle}, ${slots.length} workers`);
+      return { ok: true, message: `reloaded (${slots.length} workers)` };
+    } catch (error) {
+      for (const child of started) this.#retire(child, "fast");
+      const message = error instanceof StartError ? error.message : formatThrown(error);
+      this.#log("error", `reload failed, the running workers keep serving: ${message}`);
+      return { ok: false, message: `reload failed: ${error instanceof Error ? error.message : String(error)}` };
+    } finally {
+      if (this.#state === "reloading") this.#state = "running";
+    }
+  }
+
+  async #readConfig(cycle: number): Promise<unknown> {
+    const file = this.#options.configFile;
+    const base = file === null ? {} : await loadConfigInput(file, process.cwd(), String(cycle));
+    return { ...(base as object), ...this.#options.overrides };
+  }
+
+  #retire(child: Child, mode: "graceful" | "fast"): void {
+    child.retired = true;
+    this.#children.send(child, { type: "stop", mode });
+  }
+
+  stop(mode: "graceful" | "fast"): void {
+    if (this.#state === "stopping") return;
+    this.#state = "stopping";
+    this.#log("notice", mode === "graceful" ? "gracefully shutting down" : "shutting down");
+    for (const slot of this.#slots) if (slot.respawn !== null) clearTimeout(slot.respawn);
+    for (const child of this.#children.live) this.#retire(child, mode);
+    const bound = mode === "fast" ? FAST_STOP_BOUND_MS : ((this.#config.shutdownTimeout ?? START_SHUTDOWN_TIMEOUT) + 5) * 1000;
+    setTimeout(() => {
+      if (this.#children.live.length > 0) {
+        this.#log("alert", `children still alive after ${bound / 1000} s; killing them`);
+        this.#children.killAll();
+      }
+    }, bound).unref();
+    if (this.#children.live.length === 0) this.#whenStopped?.();
+  }
+
+  async status(): Promise<StatusReport> {
+    const now = Date.now();
+    const master: ProcessRow = {
+      type: "master",
+      id: null,
+      pid: process.pid,
+      generation: this.#cycle,
+      uptime: (now - this.#startedAt) / 1000,
+      restarts: 0,
+      rss: process.memoryUsage.rss(),
+      pending: null,
+      running: null,
+      timers: [],
+    };
+    const children = this.#children.live.filter((c) => c.phase !== "exited");
+    const rows = await Promise.all(
+      children.map(async (child): Promise<ProcessRow> => {
+        const status = await this.#children.status(child, STATUS_TIMEOUT_MS);
+        const slot = this.#slots.find((s) => s.child === child);
+        return {
+          type: child.spec.role,
+          id: child.spec.workerId,
+          pid: child.pid,
+          generation: child.spec.generation,
+          uptime: (now - child.startedAt) / 1000,
+          restarts: slot?.restarts ?? 0,
+          rss: status?.rss ?? null,
+          pending: status?.pending ?? null,
+          running: status?.running ?? null,
+          timers: status?.timers ?? [],
+        };
+      }),
+    );
+    rows.sort((a, b) => (a.id ?? -1) - (b.id ?? -1) || a.generation - b.generation);
+    return { masterPid: process.pid, processes: [master, ...rows] };
+  }
+
+  #installSignals(): void {
+    process.on("SIGHUP", () => void this.reload());
+    process.on("SIGQUIT", () => {
+      this.stop("graceful");
+    });
+    process.on("SIGTERM", () => {
+      this.stop("fast");
+    });
+    process.on("SIGINT", () => {
+      this.stop("fast");
+    });
+    process.on("SIGUSR1", () => {
+      this.#log("notice", "reopening logs");
+      try {
+        this.#writer.reopen();
+      } catch (error) {
+        this.#log("alert", `cannot reopen the error log: ${formatThrown(error)}`);
+      }
+      this.#children.broadcast({ type: "reopen-logs" });
+    });
+  }
+}
+
+/**
+ * Runs a master in the foreground until it stops. Prints one ready line on stdout; a start
+ * that fails throws (StartError, ConfigError, or the error `init` threw).
+ */
+export async function runMaster(options: MasterOptions, rawConfig: unknown, config: ResolvedConfig): Promise<void> {
+  const master = new Master(options, rawConfig, config);
+  const stopped = master.stopped();
+  // Signals that arrive while starting stop the start.
+  const early = (): void => {
+    process.exit(1);
+  };
+  process.once("SIGTERM", early).once("SIGINT", early);
+  const ready = await master.start();
+  process.off("SIGTERM", early).off("SIGINT", early);
+  process.stdout.write(`${ready}\n`);
+  await stopped;
+}

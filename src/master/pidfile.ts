@@ -1,0 +1,44 @@
+import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
+
+/** Whether a process with this pid exists (EPERM means it exists under another user). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Whether `pid` is a live tsresty process (not an unrelated one that reused a stale pid). */
+export function isTsresty(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("tsresty");
+  } catch {
+    return true;
+  }
+}
+
+export function readPid(path: string): number | null {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
+export function writePid(path: string): void {
+  writeFileSync(path, `${process.pid}\n`, { mode: 0o644 });
+}
+
+export function removePid(path: string): void {
+  try {
+    if (readPid(path) === process.pid) unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
