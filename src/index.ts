@@ -2,7 +2,15 @@
  * tsresty's public surface. `ngx` is the same object as the global `ngx` that every process
  * run by tsresty has.
  */
-export { ngx, defineApp, type App, type Ngx, type NgxProcess, type NgxTimer, type NgxWorker } from "./runtime/index.ts";
+export {
+  ngx,
+  defineApp,
+  type App,
+  type Ngx,
+  type NgxProcess,
+  type NgxTimer,
+  type NgxWorker,
+} from "./runtime/index.ts";
 export { defineConfig, type UserConfig, type ResolvedConfig, type ListenAddress } from "./config/index.ts";
 export type { Timer, TimerCallback, TimerState, AtOptions, EveryOptions } from "./timer/index.ts";
 export type { ProcessType } from "./process/index.ts";

@@ -29,7 +29,8 @@ export interface ControlCommand {
 }
 
 /** What the command line asks for. */
-export type Command = { readonly kind: "help" } | { readonly kind: "version" } | SingleCommand | StartCommand | ControlCommand;
+export type Command =
+  { readonly kind: "help" } | { readonly kind: "version" } | SingleCommand | StartCommand | ControlCommand;
 
 export const USAGE = `Usage:
   tsresty [--config FILE] -e CODE [ARGS...]   run TypeScript CODE in a single process (like resty -e)
@@ -61,9 +62,12 @@ function flags(
   try {
     parsed = parseFlags({ args: [...argv], options, allowPositionals: positionals > 0, strict: true });
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, "") : String(error));
+    throw new UsageError(
+      error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, "") : String(error),
+    );
   }
-  if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument ${String(parsed.positionals[positionals])}`);
+  if (parsed.positionals.length > positionals)
+    throw new UsageError(`unexpected argument ${String(parsed.positionals[positionals])}`);
   return parsed;
 }
 
@@ -101,7 +105,12 @@ function parseSubcommand(name: (typeof SUBCOMMANDS)[number], argv: readonly stri
     },
     0,
   );
-  return { kind: name, prefix: stringOrNull(values["prefix"]), fast: values["fast"] === true, json: values["json"] === true };
+  return {
+    kind: name,
+    prefix: stringOrNull(values["prefix"]),
+    fast: values["fast"] === true,
+    json: values["json"] === true,
+  };
 }
 
 /**

@@ -17,7 +17,9 @@ export async function control(command: ControlCommand): Promise<void> {
   const pid = readPid(join(prefix, PID_FILE));
   if (pid === null) throw new ControlError(`no master is running under ${prefix} (no pid file)`);
   if (!isTsresty(pid)) {
-    throw new ControlError(`no master is running under ${prefix} (stale pid file: pid ${pid} is not running)`);
+    throw new ControlError(
+      `no master is running under ${prefix} (stale pid file: pid ${pid} is not running)`,
+    );
   }
   switch (command.kind) {
     case "reload": {
@@ -31,7 +33,8 @@ export async function control(command: ControlCommand): Promise<void> {
       if (!answer.ok) throw new ControlError(answer.message);
       const deadline = Date.now() + STOP_WAIT_MS;
       while (isAlive(pid)) {
-        if (Date.now() > deadline) throw new ControlError(`master ${pid} is still running after ${STOP_WAIT_MS / 1000} s`);
+        if (Date.now() > deadline)
+          throw new ControlError(`master ${pid} is still running after ${STOP_WAIT_MS / 1000} s`);
         await sleep(50);
       }
       process.stdout.write(`stopped (master pid ${pid})\n`);
@@ -40,7 +43,9 @@ export async function control(command: ControlCommand): Promise<void> {
     case "status": {
       const answer = await sendControl(prefix, { command: "status" });
       if (!answer.ok || answer.status === undefined) throw new ControlError(answer.message);
-      process.stdout.write(command.json ? `${JSON.stringify(answer.status, null, 2)}\n` : `${formatStatus(answer.status)}\n`);
+      process.stdout.write(
+        command.json ? `${JSON.stringify(answer.status, null, 2)}\n` : `${formatStatus(answer.status)}\n`,
+      );
       return;
     }
   }

@@ -12,7 +12,8 @@ const DEFAULT_CONFIG_FILE = "tsresty.config.ts";
 async function findApp(given: string | null): Promise<string> {
   if (given === null) {
     const found = DEFAULT_APPS.find((name) => existsSync(name));
-    if (found === undefined) throw new UsageError(`no APP given and no ./${DEFAULT_APPS.join(" or ./")} here`);
+    if (found === undefined)
+      throw new UsageError(`no APP given and no ./${DEFAULT_APPS.join(" or ./")} here`);
     return resolve(found);
   }
   const path = resolve(given);
@@ -56,6 +57,9 @@ export async function start(command: StartCommand): Promise<void> {
         : null;
   const base = configFile === null ? {} : await loadConfigInput(configFile);
   const raw = { ...(base as object), ...flags };
-  const config = resolveConfig(raw, command.configPath ?? (configFile === null ? "config" : DEFAULT_CONFIG_FILE));
+  const config = resolveConfig(
+    raw,
+    command.configPath ?? (configFile === null ? "config" : DEFAULT_CONFIG_FILE),
+  );
   await runMaster({ appPath, configFile, overrides: flags }, raw, config);
 }

@@ -26,8 +26,26 @@ function cells(row: ProcessRow): string[] {
 
 /** `tsresty status` as a table, one process per row, named timers in the last column. */
 export function formatStatus(report: StatusReport): string {
-  const header = ["TYPE", "ID", "PID", "GEN", "UPTIME", "RESTARTS", "MEMORY", "PENDING", "RUNNING", "NAMED TIMERS"];
+  const header = [
+    "TYPE",
+    "ID",
+    "PID",
+    "GEN",
+    "UPTIME",
+    "RESTARTS",
+    "MEMORY",
+    "PENDING",
+    "RUNNING",
+    "NAMED TIMERS",
+  ];
   const rows = [header, ...report.processes.map(cells)];
   const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }

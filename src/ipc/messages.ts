@@ -46,7 +46,9 @@ export function parseMasterMessage(value: unknown): MasterMessage | null {
   if (!isRecord(value)) return null;
   switch (value["type"]) {
     case "stop":
-      return value["mode"] === "graceful" || value["mode"] === "fast" ? { type: "stop", mode: value["mode"] } : null;
+      return value["mode"] === "graceful" || value["mode"] === "fast"
+        ? { type: "stop", mode: value["mode"] }
+        : null;
     case "status":
       return isInteger(value["seq"]) ? { type: "status", seq: value["seq"] } : null;
     case "pids": {
@@ -65,14 +67,21 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
   switch (value["type"]) {
     case "ready": {
       const addresses = value["addresses"];
-      return Array.isArray(addresses) && addresses.every((a) => typeof a === "string") ? { type: "ready", addresses } : null;
+      return Array.isArray(addresses) && addresses.every((a) => typeof a === "string")
+        ? { type: "ready", addresses }
+        : null;
     }
     case "status": {
       const status = value["status"];
       if (!isInteger(value["seq"]) || !isRecord(status)) return null;
       const { pending, running, rss, timers } = status;
-      if (!isInteger(pending) || !isInteger(running) || !isInteger(rss) || !Array.isArray(timers)) return null;
-      return { type: "status", seq: value["seq"], status: { pending, running, rss, timers: timers as NamedTimer[] } };
+      if (!isInteger(pending) || !isInteger(running) || !isInteger(rss) || !Array.isArray(timers))
+        return null;
+      return {
+        type: "status",
+        seq: value["seq"],
+        status: { pending, running, rss, timers: timers as NamedTimer[] },
+      };
     }
     case "exiting":
       return { type: "exiting" };

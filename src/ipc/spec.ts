@@ -21,8 +21,11 @@ export function encodeChildSpec(spec: ChildSpec): string {
 
 /** Reads the spec a child was started with; throws when the process was not forked by a master. */
 export function decodeChildSpec(text: string | undefined): ChildSpec {
-  if (text === undefined) throw new Error(`${CHILD_SPEC_ENV} is not set: this entry is started by the tsresty master`);
-  const spec = JSON.parse(text) as ChildSpec;
-  if (spec.role !== "worker" && spec.role !== "privileged agent") throw new Error(`${CHILD_SPEC_ENV}: bad role`);
-  return Object.freeze(spec);
+  if (text === undefined)
+    throw new Error(`${CHILD_SPEC_ENV} is not set: this entry is started by the tsresty master`);
+  const spec = JSON.parse(text) as Record<string, unknown>;
+  if (spec["role"] !== "worker" && spec["role"] !== "privileged agent") {
+    throw new Error(`${CHILD_SPEC_ENV}: bad role`);
+  }
+  return Object.freeze(spec as unknown as ChildSpec);
 }

@@ -23,6 +23,8 @@ export interface Child {
   phase: ChildPhase;
   /** Stopped on purpose (reload, stop): its exit is not a crash and is not respawned. */
   retired: boolean;
+  /** The child announced a graceful exit of its own (signalGracefulExit): not a crash. */
+  announcedExit: boolean;
   /** Addresses the child reported when ready. */
   addresses: readonly string[];
   readonly worker: Worker;
@@ -74,6 +76,7 @@ export class Children {
       startedAt: Date.now(),
       phase: "starting",
       retired: false,
+      announcedExit: false,
       addresses: [],
       worker,
     };
@@ -130,6 +133,7 @@ export class Children {
         return;
       case "exiting":
         child.phase = "draining";
+        child.announcedExit = true;
         this.#events.exiting(child);
         return;
       case "status":

@@ -3,7 +3,11 @@ import { join } from "node:path";
 import { CONTROL_SOCKET, type ControlRequest, type ControlResponse } from "../ipc/index.ts";
 
 /** Sends one request to the master under `prefix` and returns its answer. */
-export function sendControl(prefix: string, request: ControlRequest, timeoutMs = 120_000): Promise<ControlResponse> {
+export function sendControl(
+  prefix: string,
+  request: ControlRequest,
+  timeoutMs = 120_000,
+): Promise<ControlResponse> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(join(prefix, CONTROL_SOCKET));
     let buffer = "";

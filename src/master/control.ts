@@ -6,7 +6,10 @@ import { parseControlRequest, type ControlRequest, type ControlResponse } from "
  * The control socket: a unix socket (mode 0600) that takes one JSON line and answers one.
  * Only the master's user (and root) can talk to it.
  */
-export function serveControl(path: string, handle: (request: ControlRequest) => Promise<ControlResponse>): Promise<Server> {
+export function serveControl(
+  path: string,
+  handle: (request: ControlRequest) => Promise<ControlResponse>,
+): Promise<Server> {
   try {
     unlinkSync(path);
   } catch {
@@ -29,7 +32,10 @@ export function serveControl(path: string, handle: (request: ControlRequest) => 
       const answer =
         request === null
           ? Promise.resolve<ControlResponse>({ ok: false, message: "unknown request" })
-          : handle(request).catch((error: unknown): ControlResponse => ({ ok: false, message: String(error) }));
+          : handle(request).catch((error: unknown): ControlResponse => ({
+              ok: false,
+              message: String(error),
+            }));
       void answer.then((response) => socket.end(`${JSON.stringify(response)}\n`));
     });
   });

@@ -104,7 +104,13 @@ class Master {
     this.#config = config;
     this.#prefix = resolve(config.prefix);
     this.#writer = openLogWriter(config.errorLog);
-    this.#log = lineLogger({ write: (line) => this.#writer.write(line), pid: process.pid, workerId: () => null });
+    this.#log = lineLogger({
+      write: (line) => {
+        this.#writer.write(line);
+      },
+      pid: process.pid,
+      workerId: () => null,
+    });
     this.#children = new Children({
       ready: (child) => {
         this.#waiting.get(child)?.ready();
@@ -112,7 +118,10 @@ class Master {
       },
       failed: (child, reason) => this.#failures.set(child, reason),
       exiting: (child) => {
-        this.#log("notice", `worker process ${child.pid} (id ${child.spec.workerId ?? "-"}) is exiting gracefully`);
+        this.#log(
+          "notice",
+          `worker process ${child.pid} (id ${child.spec.workerId ?? "-"}) is exiting gracefully`,
+        );
       },
       exited: (child, code, signal) => {
         this.#onExit(child, code, signal);
@@ -161,7 +170,9 @@ class Master {
 
   /** Resolves when the master has stopped (then the process exits). */
   stopped(): Promise<void> {
-    return new Promise((resolve) => (this.#whenStopped = resolve));
+    return new Promise((resolve) => {
+      this.#whenStopped = resolve;
+    });
   }
 
   async #runInit(raw: unknown, config: ResolvedConfig): Promise<void> {
@@ -205,7 +216,9 @@ class Master {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         settle();
-        reject(new StartError(`worker ${child.spec.workerId ?? "-"} (pid ${child.pid}) was not ready within 60 s`));
+        reject(
+          new StartError(`worker ${child.spec.workerId ?? "-"} (pid ${child.pid}) was not ready within 60 s`),
+        );
       }, READY_TIMEOUT_MS);
       const settle = (): void => {
         clearTimeout(timer);
@@ -230,7 +243,8 @@ class Master {
     const id = child.spec.workerId ?? "-";
     const waiter = this.#waiting.get(child);
     if (waiter !== undefined) {
-      const reason = this.#failures.get(child) ?? `worker ${id} (pid ${child.pid}) ${how} before it was ready`;
+      const reason =
+        this.#failures.get(child) ?? `worker ${id} (pid ${child.pid}) ${how} before it was ready`;
       waiter.fail(reason);
     }
     this.#failures.delete(child);
@@ -241,7 +255,7 @@ class Master {
       if (this.#state === "stopping" && this.#children.live.length === 0) this.#whenStopped?.();
       return;
     }
-    const intended = child.phase === "draining" && code === 0;
+    const intended = child.announcedExit && code === 0;
     this.#log(intended ? "notice" : "alert", `worker process ${child.pid} (id ${id}) ${how}`);
     slot.child = null;
     if (!intended) {
@@ -287,14 +301,24 @@ class Master {
       await this.#runInit(raw, config);
       const slots: Slot[] = Array.from({ length: config.workers }, (_, id) => {
         const old = this.#slots[id];
-        return { id, generation: old?.generation ?? 0, restarts: old?.restarts ?? 0, quickDeaths: 0, child: null, respawn: null };
+        return {
+          id,
+          generation: old?.generation ?? 0,
+          restarts: old?.restarts ?? 0,
+          quickDeaths: 0,
+          child: null,
+          respawn: null,
+        };
       });
       for (const slot of slots) {
         slot.generation++;
         const child = this.#children.fork(this.#spec(slot, slot.generation, config, raw));
         slot.child = child;
         started.push(child);
-        this.#log("notice", `start worker process ${child.pid} (id ${slot.id}, generation ${slot.generation})`);
+        this.#log(
+          "notice",
+          `start worker process ${child.pid} (id ${slot.id}, generation ${slot.generation})`,
+        );
       }
       await Promise.all(started.map((child) => this.#ready(child)));
       const old = this.#slots;
@@ -312,10 +336,18 @@ class Master {
       for (const child of started) this.#retire(child, "fast");
       const message = error instanceof StartError ? error.message : formatThrown(error);
       this.#log("error", `reload failed, the running workers keep serving: ${message}`);
-      return { ok: false, message: `reload failed: ${error instanceof Error ? error.message : String(error)}` };
+      return {
+        ok: false,
+        message: `reload failed: ${error instanceof Error ? error.message : String(error)}`,
+      };
     } finally {
-      if (this.#state === "reloading") this.#state = "running";
+      this.#endReload();
     }
+  }
+
+  /** A stop may have begun while the reload ran; only a master still reloading goes back to running. */
+  #endReload(): void {
+    if (this.#state === "reloading") this.#state = "running";
   }
 
   async #readConfig(cycle: number): Promise<unknown> {
@@ -335,7 +367,10 @@ class Master {
     this.#log("notice", mode === "graceful" ? "gracefully shutting down" : "shutting down");
     for (const slot of this.#slots) if (slot.respawn !== null) clearTimeout(slot.respawn);
     for (const child of this.#children.live) this.#retire(child, mode);
-    const bound = mode === "fast" ? FAST_STOP_BOUND_MS : ((this.#config.shutdownTimeout ?? START_SHUTDOWN_TIMEOUT) + 5) * 1000;
+    const bound =
+      mode === "fast"
+        ? FAST_STOP_BOUND_MS
+        : ((this.#config.shutdownTimeout ?? START_SHUTDOWN_TIMEOUT) + 5) * 1000;
     setTimeout(() => {
       if (this.#children.live.length > 0) {
         this.#log("alert", `children still alive after ${bound / 1000} s; killing them`);
@@ -409,7 +444,11 @@ class Master {
  * Runs a master in the foreground until it stops. Prints one ready line on stdout; a start
  * that fails throws (StartError, ConfigError, or the error `init` threw).
  */
-export async function runMaster(options: MasterOptions, rawConfig: unknown, config: ResolvedConfig): Promise<void> {
+export async function runMaster(
+  options: MasterOptions,
+  rawConfig: unknown,
+  config: ResolvedConfig,
+): Promise<void> {
   const master = new Master(options, rawConfig, config);
   const stopped = master.stopped();
   // Signals that arrive while starting stop the start.

@@ -36,7 +36,12 @@ export function defineApp(app: App): App {
 export function checkApp(value: unknown, file: string): App {
   const where = `app ${file}`;
   if (typeof value !== "object" || value === null) {
-    throw new InvalidArgTypeError(where, "default export", "an app object (export default defineApp({...}))", value);
+    throw new InvalidArgTypeError(
+      where,
+      "default export",
+      "an app object (export default defineApp({...}))",
+      value,
+    );
   }
   const app = value as Record<string, unknown>;
   for (const key of Object.keys(app)) {
@@ -44,9 +49,14 @@ export function checkApp(value: unknown, file: string): App {
     if (typeof app[key] !== "function") throw new InvalidArgTypeError(where, key, "a function", app[key]);
   }
   if (app["fetch"] !== undefined && app["handler"] !== undefined) {
-    throw new InvalidArgTypeError(where, "fetch/handler", "one HTTP handler, not both", describe(app["handler"]));
+    throw new InvalidArgTypeError(
+      where,
+      "fetch/handler",
+      "one HTTP handler, not both",
+      describe(app["handler"]),
+    );
   }
-  return app as App;
+  return app;
 }
 
 /**

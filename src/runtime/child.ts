@@ -43,7 +43,12 @@ function send(message: ChildMessage): void {
 }
 
 /** Runs a hook, logging a throw or a rejection instead of failing, within `boundMs`. */
-async function runHook(name: string, hook: (() => unknown) | undefined, log: LogSink, boundMs: number): Promise<void> {
+async function runHook(
+  name: string,
+  hook: (() => unknown) | undefined,
+  log: LogSink,
+  boundMs: number,
+): Promise<void> {
   if (hook === undefined) return;
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -65,7 +70,13 @@ async function runHook(name: string, hook: (() => unknown) | undefined, log: Log
 export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> {
   const config = resolveConfig(spec.config);
   const writer = openLogWriter(config.errorLog);
-  const log = lineLogger({ write: (line) => writer.write(line), pid: process.pid, workerId: () => spec.workerId });
+  const log = lineLogger({
+    write: (line) => {
+      writer.write(line);
+    },
+    pid: process.pid,
+    workerId: () => spec.workerId,
+  });
   const shutdownTimeout = config.shutdownTimeout ?? START_SHUTDOWN_TIMEOUT;
   let state: ChildState = "starting";
   let pids: readonly number[] = [];

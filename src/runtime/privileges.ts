@@ -7,7 +7,10 @@ import { execFileSync } from "node:child_process";
 export function dropPrivileges(account: { readonly user: string; readonly group: string | null }): void {
   if (process.getuid?.() !== 0 || process.setuid === undefined || process.setgid === undefined) return;
   const group = account.group ?? primaryGroup(account.user);
-  (process as { initgroups?: (user: string, group: number | string) => void }).initgroups?.(account.user, group);
+  (process as { initgroups?: (user: string, group: number | string) => void }).initgroups?.(
+    account.user,
+    group,
+  );
   process.setgid(group);
   process.setuid(account.user);
 }

@@ -186,7 +186,8 @@ export class TimerSystem implements TimerOwner {
   namedTimers(): Timer[] {
     const live: Timer[] = [];
     for (const entry of this.#named) {
-      if ((entry.status === "done" || entry.status === "cancelled") && entry.runs === 0) this.#named.delete(entry);
+      if ((entry.status === "done" || entry.status === "cancelled") && entry.runs === 0)
+        this.#named.delete(entry);
       else live.push(entry);
     }
     return live;

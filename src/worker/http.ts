@@ -5,8 +5,8 @@
  * `Connection: close`, and a connection idle at that moment gets a short grace to send its
  * next request before it is closed.
  */
-import { createServer, Server, type IncomingMessage, type ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Server as NetServer, type Socket } from "node:net";
 import { formatListen, type ListenAddress } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
@@ -42,7 +42,11 @@ function listenerFor(app: App, log: LogSink): Listener | null {
     return (req, res) => {
       try {
         const result = handler(req, res);
-        if (result instanceof Promise) result.catch((error: unknown) => failed(res, error));
+        if (result instanceof Promise) {
+          result.catch((error: unknown) => {
+            failed(res, error);
+          });
+        }
       } catch (error) {
         failed(res, error);
       }
@@ -68,7 +72,11 @@ function listen(server: Server, address: ListenAddress): Promise<string> {
 }
 
 /** Starts the app's HTTP servers; null when the app has no HTTP handler. */
-export async function serveHttp(app: App, addresses: readonly ListenAddress[], log: LogSink): Promise<Service | null> {
+export async function serveHttp(
+  app: App,
+  addresses: readonly ListenAddress[],
+  log: LogSink,
+): Promise<Service | null> {
   const listener = listenerFor(app, log);
   if (listener === null) return null;
   const active = new Map<Socket, number>();
@@ -103,7 +111,9 @@ export async function serveHttp(app: App, addresses: readonly ListenAddress[], l
     drain: () => {
       draining = true;
       // net.Server's close stops accepting without http.Server's closing of idle connections.
-      for (const server of servers) Reflect.apply(Server.prototype.close, server, []);
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- applied to each server just below
+      const stopAccepting = NetServer.prototype.close;
+      for (const server of servers) Reflect.apply(stopAccepting, server, []);
       for (const [socket, requests] of active) {
         if (requests === 0) socket.setTimeout(IDLE_GRACE_MS, () => socket.destroy());
       }

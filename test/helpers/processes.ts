@@ -16,6 +16,9 @@ export interface Running {
   readonly child: ChildProcess;
   /** Resolves when stdout has printed `text`. */
   waitForOutput(text: string): Promise<void>;
+  /** What stdout has printed so far. */
+  stdout(): string;
+  stderr(): string;
   readonly done: Promise<Finished>;
 }
 
@@ -26,10 +29,13 @@ let cleanupRegistered = false;
  * Starts `bin/tsresty` with a hard deadline: past `deadlineMs` it is SIGKILLed (and the test
  * sees the kill). Every process started here is killed in `after()` too.
  */
-export function startTsresty(
-  args: readonly string[],
-  options: { cwd?: string; deadlineMs?: number } = {},
-): Running {
+export interface StartOptions {
+  readonly cwd?: string;
+  readonly deadlineMs?: number;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export function startTsresty(args: readonly string[], options: StartOptions = {}): Running {
   if (!cleanupRegistered) {
     cleanupRegistered = true;
     after(() => {
@@ -39,7 +45,7 @@ export function startTsresty(
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NODE_OPTIONS: "" },
+    env: { ...process.env, NODE_OPTIONS: "", ...options.env },
   });
   live.add(child);
   let stdout = "";
@@ -65,15 +71,14 @@ export function startTsresty(
   return {
     child,
     done,
+    stdout: () => stdout,
+    stderr: () => stderr,
     waitForOutput: (text) =>
       stdout.includes(text) ? Promise.resolve() : new Promise((resolve) => watchers.push({ text, resolve })),
   };
 }
 
 /** Runs `bin/tsresty` to the end (under the same deadline). */
-export function runTsresty(
-  args: readonly string[],
-  options: { cwd?: string; deadlineMs?: number } = {},
-): Promise<Finished> {
+export function runTsresty(args: readonly string[], options: StartOptions = {}): Promise<Finished> {
   return startTsresty(args, options).done;
 }

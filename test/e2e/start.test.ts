@@ -1,0 +1,394 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { runTsresty } from "../helpers/processes.ts";
+import { alive, get, startTree, until } from "../helpers/tree.ts";
+
+const APP = "test/fixtures/start/app.ts";
+
+interface Info {
+  type: string;
+  id: number | null;
+  count: number;
+  pid: number;
+  pids: number[];
+  masterPid: number;
+  ppid: number;
+  exiting: boolean;
+}
+
+async function info(url: string): Promise<Info> {
+  return JSON.parse((await get(url)).body) as Info;
+}
+
+describe("tsresty start: master and workers", () => {
+  it("T-WRK-01, T-WRK-02, T-PROC-01, T-PROC-03: two workers answer with ids 0 and 1; types and master pid are right", async () => {
+    const tree = await startTree(APP);
+    const seen = new Map<number, Info>();
+    for (let i = 0; i < 200 && seen.size < 2; i++) {
+      const answer = await info(tree.url("/info"));
+      seen.set(answer.id ?? -1, answer);
+    }
+    assert.deepEqual([...seen.keys()].sort(), [0, 1]);
+    for (const answer of seen.values()) {
+      assert.equal(answer.type, "worker");
+      assert.equal(answer.count, 2);
+      assert.equal(answer.masterPid, tree.masterPid);
+      assert.equal(answer.ppid, tree.masterPid);
+      assert.equal(answer.exiting, false);
+      // T-WRK-07: pids() in a request lists the live workers, this one included.
+      assert.ok(answer.pids.includes(answer.pid));
+      assert.equal(answer.pids.length, 2);
+    }
+    const out = tree.run.stdout();
+    assert.match(out, /^init type=master id=null count=2$/m);
+    assert.match(
+      out,
+      /^init timer: ngx\.timer\.at: API disabled in the context of init$/m,
+      "T-AT-14: no timers in init",
+    );
+    assert.match(out, /^initWorker id=0 pid=\d+ type=worker$/m);
+    assert.match(out, /^initWorker id=1 pid=\d+ type=worker$/m);
+    const status = await tree.status();
+    assert.deepEqual(
+      status.processes.map((p) => [p.type, p.id]),
+      [
+        ["master", null],
+        ["worker", 0],
+        ["worker", 1],
+      ],
+    );
+    const stop = await tree.command("stop");
+    assert.equal(stop.code, 0, stop.stderr);
+    const end = await tree.run.done;
+    assert.equal(end.code, 0);
+    for (const p of status.processes) assert.equal(alive(p.pid), false, `pid ${p.pid} is gone`);
+  });
+
+  it("streams request and response bodies through fetch(), and serves node:http handlers", async () => {
+    const tree = await startTree(APP, { workers: 1 });
+    const payload = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) % 251;
+    const response = await fetch(tree.url("/echo"), { method: "POST", body: payload });
+    const echoed = Buffer.from(await response.arrayBuffer());
+    assert.equal(echoed.length, payload.length);
+    assert.ok(echoed.equals(payload), "binary body intact");
+    await tree.command("stop", "--fast");
+
+    const handler = await startTree("test/fixtures/start/node-handler.ts", { workers: 1 });
+    assert.deepEqual(await get(handler.url("/x?y=1")), { status: 200, body: "handler id=0 GET /x?y=1\n" });
+    assert.equal((await get(handler.url("/boom"))).status, 500);
+    assert.match(handler.run.stderr(), /\[error\] \d+#0: request handler failed: Error: handler boom/);
+    await handler.command("stop");
+  });
+
+  it("T-WRK-05: SIGKILL of worker 0 brings a new pid with id 0 that runs initWorker again", async () => {
+    const tree = await startTree(APP);
+    const before = await tree.status();
+    const zero = before.processes.find((p) => p.id === 0);
+    assert.ok(zero !== undefined);
+    process.kill(zero.pid, "SIGKILL");
+    assert.ok(
+      await until(async () => {
+        const now = await tree.status();
+        const slot = now.processes.find((p) => p.id === 0);
+        return slot !== undefined && slot.pid !== zero.pid;
+      }),
+    );
+    const after = await tree.status();
+    const replaced = after.processes.find((p) => p.id === 0);
+    assert.ok(replaced !== undefined);
+    assert.equal(replaced.generation, zero.generation + 1);
+    assert.equal(replaced.restarts, 1);
+    assert.ok(await until(() => tree.run.stdout().includes(`initWorker id=0 pid=${replaced.pid}`)));
+    assert.match(
+      tree.run.stderr(),
+      new RegExp(`\\[alert\\] \\d+#-: worker process ${zero.pid} \\(id 0\\) exited on signal 9`),
+    );
+    let answered = false;
+    for (let i = 0; i < 100 && !answered; i++)
+      answered = (await info(tree.url("/info"))).pid === replaced.pid;
+    assert.ok(answered, "the new worker serves");
+    await tree.command("stop", "--fast");
+  });
+
+  it("five reloads while clients send requests continuously: zero failed requests", async () => {
+    const tree = await startTree(APP);
+    let ok = 0;
+    const failures: string[] = [];
+    let running = true;
+    const client = async (): Promise<void> => {
+      while (running) {
+        try {
+          const r = await fetch(tree.url("/"));
+          await r.text();
+          if (r.status === 200) ok++;
+          else failures.push(`status ${r.status}`);
+        } catch (error) {
+          failures.push(String((error as Error).cause ?? error));
+        }
+      }
+    };
+    const clients = Array.from({ length: 4 }, client);
+    for (let i = 0; i < 5; i++) {
+      const reload = await tree.command("reload");
+      assert.equal(reload.code, 0, reload.stderr);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    running = false;
+    await Promise.all(clients);
+    assert.deepEqual(failures, []);
+    assert.ok(ok > 50, `${ok} requests served`);
+    const status = await tree.status();
+    assert.deepEqual(
+      status.processes.filter((p) => p.type === "worker").map((p) => p.generation),
+      [6, 6],
+      "the sixth generation serves",
+    );
+    await tree.command("stop");
+  });
+
+  it("T-WRK-06, T-PRE-01: HUP starts ids 0 and 1 anew; each old worker fires its pending timer premature, then exitWorker", async () => {
+    const tree = await startTree(APP);
+    const old = (await tree.status()).processes.filter((p) => p.type === "worker");
+    process.kill(tree.masterPid, "SIGHUP");
+    for (const worker of old) {
+      assert.ok(
+        await until(() => tree.run.stdout().includes(`exitWorker id=${String(worker.id)} pid=${worker.pid}`)),
+      );
+    }
+    const out = tree.run.stdout();
+    assert.equal(out.match(/^init type=master/gm)?.length, 2, "init ran again");
+    for (const worker of old) {
+      const timer = out.indexOf(
+        `timer id=${String(worker.id)} pid=${worker.pid} premature=true exiting=true`,
+      );
+      const exit = out.indexOf(
+        `exitWorker id=${String(worker.id)} pid=${worker.pid} pending=0 running=0 exiting=true`,
+      );
+      assert.ok(
+        timer >= 0 && exit > timer,
+        `premature timer before exitWorker for pid ${worker.pid}\n${out}`,
+      );
+    }
+    assert.match(out, /timer="ngx\.timer\.at: API disabled in the context of exitWorker"/, "T-AT-15");
+    const fresh = (await tree.status()).processes.filter((p) => p.type === "worker");
+    assert.deepEqual(
+      fresh.map((p) => p.id),
+      [0, 1],
+    );
+    assert.ok(fresh.every((p) => !old.some((o) => o.pid === p.pid)));
+    await tree.command("stop");
+  });
+
+  it("T-PRE-05, T-PRE-01: QUIT lets a running request finish; pending timers fire once, premature, before exitWorker", async () => {
+    const tree = await startTree(APP, { workers: 1 });
+    const slow = get(tree.url("/slow?s=0.5"));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    process.kill(tree.masterPid, "SIGQUIT");
+    assert.deepEqual(await slow, { status: 200, body: "slow done\n" });
+    const end = await tree.run.done;
+    assert.equal(end.code, 0);
+    const timers = end.stdout.match(/^timer id=0 .* premature=true exiting=true$/gm) ?? [];
+    assert.equal(timers.length, 1);
+    assert.ok(end.stdout.indexOf("premature=true") < end.stdout.indexOf("exitWorker id=0"));
+  });
+
+  it("T-PRE-08: signalGracefulExit() in a worker drains it; the master starts id 0 again with a new pid", async () => {
+    const tree = await startTree(APP, { workers: 1 });
+    const [, before] = (await tree.status()).processes;
+    assert.ok(before !== undefined);
+    assert.deepEqual(await get(tree.url("/graceful")), { status: 200, body: "exiting=false\n" });
+    assert.ok(
+      await until(() => tree.run.stdout().includes(`graceful timer pid=${before.pid} premature=true`)),
+    );
+    assert.ok(
+      await until(async () => {
+        const [, now] = (await tree.status()).processes;
+        return now !== undefined && now.pid !== before.pid && now.id === 0;
+      }),
+    );
+    const [, after] = (await tree.status()).processes;
+    assert.equal(after?.restarts, 0, "an intended exit is not counted as a crash");
+    assert.match(tree.run.stderr(), new RegExp(`worker process ${before.pid} \\(id 0\\) exited with code 0`));
+    await tree.command("stop");
+  });
+
+  it("scenario 8: a zero-delay timer pushes a request's data after the response is sent", async () => {
+    const tree = await startTree(APP, { workers: 1 });
+    const started = Date.now();
+    assert.deepEqual(await get(tree.url("/after")), { status: 200, body: "accepted\n" });
+    assert.ok(Date.now() - started < 200 + 150, "the client did not wait for the push");
+    assert.ok(await until(() => tree.run.stdout().includes("pushed after response (later)")));
+    await tree.command("stop");
+  });
+
+  it("T-ERR-02: initWorker that throws is logged, and the worker serves", async () => {
+    const tree = await startTree(APP, { workers: 1, env: { INIT_WORKER_THROW: "1" } });
+    assert.match((await get(tree.url("/"))).body, /^id=0 pid=\d+\n$/);
+    assert.match(tree.run.stderr(), /\[error\] \d+#0: initWorker failed: Error: initWorker boom/);
+    await tree.command("stop");
+  });
+
+  it("T-ERR-03: init that throws at start fails start with the error; no process is left", async () => {
+    const r = await runTsresty(
+      ["start", APP, "--workers", "1", "--listen", "127.0.0.1:0", "--prefix", join(scratch, "init")],
+      {
+        env: { INIT_THROW: "1" },
+      },
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^tsresty: start failed: init failed: Error: failed to init\n\s+at /m);
+    assert.doesNotMatch(r.stdout, /initWorker/);
+  });
+
+  it("T-ERR-03: a reload whose init throws fails, and the old generation keeps serving", async () => {
+    const marker = join(scratch, "marker");
+    const tree = await startTree(APP, { env: { INIT_THROW_FILE: marker } });
+    const before = (await tree.status()).processes.map((p) => p.pid);
+    writeFileSync(marker, "");
+    const reload = await tree.command("reload");
+    assert.equal(reload.code, 1);
+    assert.match(reload.stderr, /^tsresty: reload failed: init failed: Error: failed to init on reload/);
+    assert.deepEqual(
+      (await tree.status()).processes.map((p) => p.pid),
+      before,
+    );
+    assert.match((await get(tree.url("/"))).body, /^id=\d pid=\d+\n$/);
+    await tree.command("stop");
+  });
+
+  it("a worker that crashes while loading fails start with its reason", async () => {
+    const r = await runTsresty([
+      "start",
+      "test/fixtures/start/crash-on-load.ts",
+      "--workers",
+      "2",
+      "--listen",
+      "127.0.0.1:0",
+      "--prefix",
+      join(scratch, "crash"),
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /tsresty: start failed: (init failed: Error: app crashed while loading|failed to load app)/,
+    );
+  });
+
+  it("children exit when the master disappears", async () => {
+    const tree = await startTree(APP);
+    const workers = (await tree.status()).processes.filter((p) => p.type === "worker");
+    process.kill(tree.masterPid, "SIGKILL");
+    assert.ok(await until(() => workers.every((w) => !alive(w.pid))));
+  });
+
+  it("a background app (no HTTP handler) runs its worker-0 job; status shows the named timer", async () => {
+    const tree = await startTree("test/fixtures/start/background.ts");
+    assert.equal(tree.port, 0);
+    assert.ok(await until(() => tree.run.stdout().includes("job ran 3 times")));
+    const status = await tree.command("status");
+    assert.match(
+      status.stdout,
+      /^TYPE\s+ID\s+PID\s+GEN\s+UPTIME\s+RESTARTS\s+MEMORY\s+PENDING\s+RUNNING\s+NAMED TIMERS$/m,
+    );
+    assert.match(status.stdout, /^worker\s+0\s+\d+\s+1\s+\S+\s+0\s+[\d.]+ MB\s+1\s+\d\s+job \(pending\)$/m);
+    await tree.command("stop");
+  });
+});
+
+const scratch = mkdtempSync(join(tmpdir(), "tsresty-start-"));
+after(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe("tsresty start: bad input", () => {
+  const prefix = join(scratch, "bad");
+  const start = (...args: string[]): ReturnType<typeof runTsresty> =>
+    runTsresty(["start", ...args, "--listen", "127.0.0.1:0", "--prefix", prefix]);
+
+  it("refuses bad flags, unknown config keys, unreadable or non-exporting apps with one message", async () => {
+    const cases: [string[], number, RegExp][] = [
+      [
+        [APP, "--workers", "0"],
+        2,
+        /^tsresty: --workers must be "auto" or an integer from 1 to 1024, received a string \("0"\)\n/,
+      ],
+      [[APP, "--workers", "two"], 2, /^tsresty: --workers must be/],
+      [[APP, "--listen", "host:port"], 2, /^tsresty: --listen must be \[HOST:\]PORT/],
+      [[APP, "--bogus"], 2, /^tsresty: Unknown option '--bogus'/],
+      [["missing-app.ts"], 2, /^tsresty: app file missing-app\.ts cannot be read/],
+      [
+        [APP, "--config", "test/fixtures/single/bad-key.config.ts"],
+        2,
+        /^tsresty: test\/fixtures\/single\/bad-key\.config\.ts: timers\.maxPendng is not a known key/,
+      ],
+      [
+        ["test/fixtures/start/no-default.ts"],
+        1,
+        /^tsresty: start failed: init failed: TypeError: app .*no-default\.ts: "default export" must be an app object/,
+      ],
+      [
+        ["test/fixtures/start/bad-member.ts"],
+        1,
+        /unknown option "initworker"; known options are "init", "initWorker"/,
+      ],
+    ];
+    for (const [args, code, message] of cases) {
+      const r = await start(...args);
+      assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, message, args.join(" "));
+    }
+  });
+
+  it("a busy port fails start with the address and leaves no process", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const { port } = blocker.address() as { port: number };
+    const r = await runTsresty([
+      "start",
+      APP,
+      "--workers",
+      "2",
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--prefix",
+      prefix,
+    ]);
+    blocker.close();
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `tsresty: start failed: cannot listen on 127\\.0\\.0\\.1:${port}: address already in use \\(EADDRINUSE\\)`,
+      ),
+    );
+    const pids = [...r.stdout.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
+    assert.ok(await until(() => pids.every((pid) => !alive(pid))));
+  });
+
+  it("reload, stop and status with no master running say so and exit 1; a stale pid file is named", async () => {
+    const empty = join(scratch, "none");
+    for (const command of ["reload", "stop", "status"]) {
+      const r = await runTsresty([command, "--prefix", empty]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^tsresty: no master is running under .* \(no pid file\)\n$/);
+    }
+    const stale = mkdtempSync(join(tmpdir(), "tsresty-stale-"));
+    writeFileSync(join(stale, "tsresty.pid"), "999999\n");
+    const r = await runTsresty(["reload", "--prefix", stale]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /stale pid file: pid 999999 is not running/);
+    // start over a stale pid file works, with a notice
+    const tree = await startTree(APP, { workers: 1, prefix: stale });
+    assert.match(
+      tree.run.stderr(),
+      /\[notice\] \d+#-: removing stale pid file .*tsresty\.pid \(pid 999999\)/,
+    );
+    assert.equal(Number(readFileSync(join(stale, "tsresty.pid"), "utf8")), tree.masterPid);
+    await tree.command("stop");
+  });
+});

@@ -1,0 +1,119 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after } from "node:test";
+import { runTsresty, startTsresty, type Finished, type Running } from "./processes.ts";
+
+export interface Tree {
+  readonly run: Running;
+  readonly port: number;
+  readonly masterPid: number;
+  readonly prefix: string;
+  url(path?: string): string;
+  /** `tsresty status --json` for this tree. */
+  status(): Promise<{
+    processes: { type: string; id: number | null; pid: number; generation: number; restarts: number }[];
+  }>;
+  /** `tsresty <command> --prefix …` for this tree. */
+  command(...args: string[]): Promise<Finished>;
+}
+
+const pids = new Set<number>();
+after(() => {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+});
+
+/** Whether a pid still runs (and is not a zombie awaiting its parent). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `check()` holds, polling every 20 ms, for at most `ms`. */
+export async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return check();
+}
+
+/**
+ * Starts `tsresty start APP` on 127.0.0.1, port 0, under a fresh prefix, and waits for the
+ * ready line. Every process of the tree is SIGKILLed in after() if it is still there.
+ */
+export async function startTree(
+  app: string,
+  options: {
+    workers?: number;
+    env?: Record<string, string>;
+    args?: string[];
+    deadlineMs?: number;
+    prefix?: string;
+  } = {},
+): Promise<Tree> {
+  const prefix = options.prefix ?? mkdtempSync(join(tmpdir(), "tsresty-test-"));
+  after(() => {
+    rmSync(prefix, { recursive: true, force: true });
+  });
+  const run = startTsresty(
+    [
+      "start",
+      app,
+      "--workers",
+      String(options.workers ?? 2),
+      "--listen",
+      "127.0.0.1:0",
+      "--prefix",
+      prefix,
+      ...(options.args ?? []),
+    ],
+    { deadlineMs: options.deadlineMs ?? 60_000, ...(options.env === undefined ? {} : { env: options.env }) },
+  );
+  await run.waitForOutput("tsresty ready:");
+  const ready =
+    /tsresty ready: master pid (\d+), \d+ workers, (?:listening on 127\.0\.0\.1:(\d+)|no HTTP handler)/.exec(
+      run.stdout(),
+    );
+  if (ready === null) throw new Error(`no ready line:\n${run.stdout()}\n${run.stderr()}`);
+  const masterPid = Number(ready[1]);
+  pids.add(masterPid);
+  const port = Number(ready[2] ?? 0);
+  const command = (...args: string[]): Promise<Finished> => runTsresty([...args, "--prefix", prefix]);
+  const tree: Tree = {
+    run,
+    port,
+    masterPid,
+    prefix,
+    url: (path = "/") => `http://127.0.0.1:${port}${path}`,
+    command,
+    status: async () => {
+      const r = await command("status", "--json");
+      if (r.code !== 0) throw new Error(`status failed: ${r.stderr}`);
+      const report = JSON.parse(r.stdout) as Awaited<ReturnType<Tree["status"]>>;
+      for (const p of report.processes) pids.add(p.pid);
+      return report;
+    },
+  };
+  await tree.status();
+  return tree;
+}
+
+/** GET (or POST) with a fresh connection; the body as text. */
+export async function get(url: string, init: RequestInit = {}): Promise<{ status: number; body: string }> {
+  const headers = new Headers(init.headers);
+  headers.set("connection", "close");
+  const response = await fetch(url, { ...init, headers });
+  return { status: response.status, body: await response.text() };
+}
