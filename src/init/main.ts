@@ -20,6 +20,8 @@ export interface InitRequest {
 export interface InitResult {
   /** Connections of the privileged agent when `init` enabled it, else null. */
   readonly privilegedAgent: number | null;
+  /** Whether the app has an HTTP handler (fetch or handler). */
+  readonly servesHttp: boolean;
 }
 
 export async function runInit(request: InitRequest): Promise<InitResult> {
@@ -46,12 +48,14 @@ export async function runInit(request: InitRequest): Promise<InitResult> {
     },
   });
   installGlobalNgx();
+  let servesHttp: boolean;
   try {
     const app = await loadApp(request.appPath, String(request.generation));
+    servesHttp = app.fetch !== undefined || app.handler !== undefined;
     await app.init?.();
   } finally {
     open = false;
     installRuntime(base);
   }
-  return { privilegedAgent };
+  return { privilegedAgent, servesHttp };
 }

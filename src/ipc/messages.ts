@@ -25,7 +25,9 @@ export type MasterMessage =
   | { readonly type: "stop"; readonly mode: "graceful" | "fast" }
   | { readonly type: "status"; readonly seq: number }
   | { readonly type: "pids"; readonly pids: readonly number[] }
-  | { readonly type: "reopen-logs" };
+  | { readonly type: "reopen-logs" }
+  /** Sent with a connection's socket as the handle: serve it. */
+  | { readonly type: "connection" };
 
 export type ChildMessage =
   /** The child runs: initWorker is done and every address accepts. */
@@ -57,6 +59,8 @@ export function parseMasterMessage(value: unknown): MasterMessage | null {
     }
     case "reopen-logs":
       return { type: "reopen-logs" };
+    case "connection":
+      return { type: "connection" };
     default:
       return null;
   }

@@ -1,8 +1,9 @@
 /**
- * The master's view of its children: forking them through node:cluster (so workers share the
- * listening sockets), their state, and the IPC conversation with each.
+ * The master's view of its children: forking them, their state, and the IPC conversation with
+ * each (messages, and connections handed over as socket handles).
  */
-import cluster, { type Worker } from "node:cluster";
+import { fork, type ChildProcess } from "node:child_process";
+import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { debuglog } from "node:util";
 import {
@@ -13,6 +14,8 @@ import {
   type ChildStatus,
   type MasterMessage,
 } from "../ipc/index.ts";
+
+const debug = debuglog("tsresty:master");
 
 export type ChildPhase = "starting" | "running" | "draining" | "exited";
 
@@ -25,9 +28,7 @@ export interface Child {
   retired: boolean;
   /** The child announced a graceful exit of its own (signalGracefulExit): not a crash. */
   announcedExit: boolean;
-  /** Addresses the child reported when ready. */
-  addresses: readonly string[];
-  readonly worker: Worker;
+  readonly process: ChildProcess;
 }
 
 export interface ChildEvents {
@@ -37,64 +38,74 @@ export interface ChildEvents {
   exited(child: Child, code: number | null, signal: string | null): void;
 }
 
-const debug = debuglog("tsresty:master");
-
 const WORKER_ENTRY = fileURLToPath(new URL("../worker/main.ts", import.meta.url));
 /** Children load TypeScript (tsresty's and the app's) through tsx, resolved from tsresty's own install. */
 const TSX = import.meta.resolve("tsx");
 
 export class Children {
   readonly #events: ChildEvents;
-  readonly #live = new Map<Worker, Child>();
+  readonly #live = new Set<Child>();
   readonly #statusWaiters = new Map<number, (status: ChildStatus) => void>();
   #seq = 0;
 
   constructor(events: ChildEvents) {
     this.#events = events;
-    cluster.setupPrimary({ exec: WORKER_ENTRY, execArgv: ["--import", TSX], silent: false });
-    cluster.on("message", (worker, raw) => {
-      this.#onMessage(worker, raw);
-    });
-    cluster.on("exit", (worker, code, signal) => {
-      const child = this.#live.get(worker);
-      if (child === undefined) return;
-      this.#live.delete(worker);
-      child.phase = "exited";
-      this.#events.exited(child, code, signal);
-    });
   }
 
   fork(spec: ChildSpec): Child {
-    const worker = cluster.fork({ [CHILD_SPEC_ENV]: encodeChildSpec(spec) });
-    // A message to a child that is exiting fails with EPIPE: the exit event tells the rest.
-    worker.on("error", (error) => {
-      debug("child %d: %s", worker.process.pid, error.message);
+    const forked = fork(WORKER_ENTRY, [], {
+      execArgv: ["--import", TSX],
+      env: { ...process.env, [CHILD_SPEC_ENV]: encodeChildSpec(spec) },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      serialization: "json",
     });
     const child: Child = {
       spec,
-      pid: worker.process.pid ?? -1,
+      pid: forked.pid ?? -1,
       startedAt: Date.now(),
       phase: "starting",
       retired: false,
       announcedExit: false,
-      addresses: [],
-      worker,
+      process: forked,
     };
-    this.#live.set(worker, child);
+    this.#live.add(child);
+    // A message to a child that is exiting fails with EPIPE: the exit event tells the rest.
+    forked.on("error", (error) => {
+      debug("child %d: %s", child.pid, error.message);
+    });
+    forked.on("message", (raw) => {
+      this.#onMessage(child, raw);
+    });
+    forked.on("exit", (code, signal) => {
+      this.#live.delete(child);
+      child.phase = "exited";
+      this.#events.exited(child, code, signal);
+    });
     return child;
   }
 
   get live(): readonly Child[] {
-    return [...this.#live.values()];
+    return [...this.#live];
   }
 
   send(child: Child, message: MasterMessage): void {
-    if (child.phase === "exited" || !child.worker.isConnected()) return;
-    child.worker.send(message);
+    if (child.phase === "exited" || !child.process.connected) return;
+    child.process.send(message);
+  }
+
+  /** Hands a connection to a child; false when the child cannot take it. */
+  sendConnection(child: Child, socket: Socket): boolean {
+    if (child.phase === "exited" || !child.process.connected) return false;
+    try {
+      return child.process.send({ type: "connection" } satisfies MasterMessage, socket);
+    } catch (error) {
+      debug("child %d: cannot take a connection: %s", child.pid, String(error));
+      return false;
+    }
   }
 
   broadcast(message: MasterMessage): void {
-    for (const child of this.#live.values()) this.send(child, message);
+    for (const child of this.#live) this.send(child, message);
   }
 
   /** Asks a child for its status; null when it does not answer within `timeoutMs`. */
@@ -115,17 +126,15 @@ export class Children {
 
   /** SIGKILLs every child still alive. */
   killAll(): void {
-    for (const child of this.#live.values()) child.worker.process.kill("SIGKILL");
+    for (const child of this.#live) child.process.kill("SIGKILL");
   }
 
-  #onMessage(worker: Worker, raw: unknown): void {
-    const child = this.#live.get(worker);
+  #onMessage(child: Child, raw: unknown): void {
     const message = parseChildMessage(raw);
-    if (child === undefined || message === null) return;
+    if (message === null) return;
     switch (message.type) {
       case "ready":
         child.phase = "running";
-        child.addresses = message.addresses;
         this.#events.ready(child);
         return;
       case "failed":

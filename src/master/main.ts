@@ -38,6 +38,7 @@ import { formatThrown, lineLogger, type LogSink } from "../util/log.ts";
 import { openLogWriter, type LogWriter } from "../util/log-file.ts";
 import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
 import { Children, type Child } from "./children.ts";
+import { Listeners } from "./listeners.ts";
 import { serveControl } from "./control.ts";
 import { isTsresty, readPid, removePid, writePid } from "./pidfile.ts";
 
@@ -68,7 +69,7 @@ interface InitRole {
     config: unknown;
     workerCount: number;
     log: LogSink;
-  }): Promise<{ privilegedAgent: number | null }>;
+  }): Promise<{ privilegedAgent: number | null; servesHttp: boolean }>;
 }
 
 const INIT_ROLE = new URL("../init/main.ts", import.meta.url).href;
@@ -92,6 +93,8 @@ class Master {
   readonly #log: LogSink;
   #slots: Slot[] = [];
   readonly #children: Children;
+  readonly #listeners: Listeners;
+  #serves = false;
   /** Children that must become ready, with what to do when they are or when they fail. */
   readonly #waiting = new Map<Child, { ready: () => void; fail: (reason: string) => void }>();
   readonly #failures = new Map<Child, string>();
@@ -114,6 +117,8 @@ class Master {
     this.#children = new Children({
       ready: (child) => {
         this.#waiting.get(child)?.ready();
+        // A new generation enters rotation only when the reload switches over.
+        if (this.#slots.some((slot) => slot.child === child)) this.#listeners.add(child);
         this.#broadcastPids();
       },
       failed: (child, reason) => this.#failures.set(child, reason),
@@ -122,11 +127,14 @@ class Master {
           "notice",
           `worker process ${child.pid} (id ${child.spec.workerId ?? "-"}) is exiting gracefully`,
         );
+        this.#listeners.remove(child);
+        this.#children.send(child, { type: "stop", mode: "graceful" });
       },
       exited: (child, code, signal) => {
         this.#onExit(child, code, signal);
       },
     });
+    this.#listeners = new Listeners((child, socket) => this.#children.sendConnection(child, socket));
   }
 
   get #pidFile(): string {
@@ -140,7 +148,12 @@ class Master {
       throw new StartError(`already running with master pid ${running} (prefix ${this.#prefix})`);
     }
     if (running !== null) this.#log("notice", `removing stale pid file ${this.#pidFile} (pid ${running})`);
-    await this.#runInit(this.#rawConfig, this.#config);
+    this.#serves = await this.#runInit(this.#rawConfig, this.#config);
+    if (this.#serves) {
+      await this.#listeners.listen(this.#config.listen).catch((error: unknown) => {
+        throw new StartError(error instanceof Error ? error.message : String(error));
+      });
+    }
     writePid(this.#pidFile);
     process.on("exit", () => {
       removePid(this.#pidFile);
@@ -163,8 +176,8 @@ class Master {
     }
     this.#state = "running";
     this.#installSignals();
-    const addresses = children[0]?.addresses ?? [];
-    const where = addresses.length === 0 ? "no HTTP handler" : `listening on ${addresses.join(", ")}`;
+    const addresses = this.#listeners.addresses;
+    const where = this.#serves ? `listening on ${addresses.join(", ")}` : "no HTTP handler";
     return `tsresty ready: master pid ${process.pid}, ${children.length} workers, ${where}`;
   }
 
@@ -175,16 +188,18 @@ class Master {
     });
   }
 
-  async #runInit(raw: unknown, config: ResolvedConfig): Promise<void> {
+  /** Runs the app's init; resolves with whether the app serves HTTP. */
+  async #runInit(raw: unknown, config: ResolvedConfig): Promise<boolean> {
     const role = (await import(INIT_ROLE)) as InitRole;
     try {
-      await role.runInit({
+      const result = await role.runInit({
         appPath: this.#options.appPath,
         generation: this.#cycle,
         config: raw,
         workerCount: config.workers,
         log: this.#log,
       });
+      return result.servesHttp;
     } catch (error) {
       throw new StartError(`init failed: ${formatThrown(error)}`, { cause: error });
     }
@@ -248,6 +263,7 @@ class Master {
       waiter.fail(reason);
     }
     this.#failures.delete(child);
+    this.#listeners.remove(child);
     this.#broadcastPids();
     const slot = this.#slots.find((s) => s.child === child);
     if (child.retired || slot === undefined || this.#state === "stopping" || this.#state === "starting") {
@@ -298,7 +314,15 @@ class Master {
       const raw = await this.#readConfig(cycle);
       const config = resolveConfig(raw, this.#options.configFile ?? "config");
       this.#cycle = cycle;
-      await this.#runInit(raw, config);
+      const serves = await this.#runInit(raw, config);
+      if (serves && !this.#serves) {
+        throw new StartError(
+          "the new app serves HTTP but the running one does not: restart to add listeners",
+        );
+      }
+      if (JSON.stringify(config.listen) !== JSON.stringify(this.#config.listen)) {
+        this.#log("warn", "reload keeps the listening addresses; restart to change them");
+      }
       const slots: Slot[] = Array.from({ length: config.workers }, (_, id) => {
         const old = this.#slots[id];
         return {
@@ -325,6 +349,7 @@ class Master {
       this.#slots = slots;
       this.#config = config;
       this.#rawConfig = raw;
+      for (const child of started) this.#listeners.add(child);
       for (const slot of old) {
         if (slot.respawn !== null) clearTimeout(slot.respawn);
         if (slot.child !== null) this.#retire(slot.child, "graceful");
@@ -358,6 +383,7 @@ class Master {
 
   #retire(child: Child, mode: "graceful" | "fast"): void {
     child.retired = true;
+    this.#listeners.remove(child);
     this.#children.send(child, { type: "stop", mode });
   }
 
@@ -377,6 +403,7 @@ class Master {
         this.#children.killAll();
       }
     }, bound).unref();
+    this.#listeners.close();
     if (this.#children.live.length === 0) this.#whenStopped?.();
   }
 

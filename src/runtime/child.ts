@@ -10,6 +10,7 @@
  * runs (bounded), exit 0. The master's disappearance ends the process at once (Node's cluster
  * exits a worker whose IPC channel closes).
  */
+import type { Socket } from "node:net";
 import { resolveConfig, START_SHUTDOWN_TIMEOUT, type ResolvedConfig } from "../config/index.ts";
 import { parseMasterMessage, type ChildMessage, type ChildSpec } from "../ipc/index.ts";
 import { formatThrown, lineLogger, type LogSink } from "../util/log.ts";
@@ -20,10 +21,11 @@ import { installGlobalNgx } from "./global.ts";
 
 export type ChildState = "starting" | "running" | "draining" | "exited";
 
-/** What a role serves (a worker's HTTP servers; nothing for the agent). */
+/** What a role serves (a worker's HTTP; nothing for the agent). */
 export interface Service {
-  readonly addresses: readonly string[];
-  /** Stops accepting; resolves when in-flight work is done. */
+  /** Serves a connection the master handed over. */
+  accept(socket: Socket): void;
+  /** Resolves when in-flight work is done (the master sends no more connections by then). */
   drain(): Promise<void>;
   /** Closes everything now. */
   destroy(): void;
@@ -37,6 +39,12 @@ export interface ChildRole {
 }
 
 const EXIT_HOOK_BOUND_MS = 5_000;
+/** How long a child that decided to exit waits for the master to take it out of rotation. */
+const ROTATION_WAIT_MS = 2_000;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
 
 function send(message: ChildMessage): void {
   process.send?.(message);
@@ -81,6 +89,12 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   let state: ChildState = "starting";
   let pids: readonly number[] = [];
   let service: Service | null = null;
+  // Connections and messages arrive in order on the IPC channel: once the master's "stop" is
+  // here, no connection for this process is still on its way.
+  let leaveRotation = (): void => undefined;
+  const outOfRotation = new Promise<void>((resolve) => {
+    leaveRotation = resolve;
+  });
   let app: App | undefined;
 
   const runtime = {
@@ -118,7 +132,8 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     state = "draining";
     if (ownDecision) send({ type: "exiting" });
     context.timers.beginExit();
-    const drained = Promise.all([service?.drain(), context.timers.whenIdle()]);
+    const rotationClosed = Promise.race([outOfRotation, delay(ROTATION_WAIT_MS)]);
+    const drained = Promise.all([rotationClosed.then(() => service?.drain()), context.timers.whenIdle()]);
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => {
@@ -147,11 +162,16 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     process.exit(0);
   }
 
-  process.on("message", (raw) => {
+  process.on("message", (raw, handle) => {
     const message = parseMasterMessage(raw);
     if (message === null) return;
     switch (message.type) {
+      case "connection":
+        if (service !== null && handle !== undefined) service.accept(handle as Socket);
+        else (handle as Socket | undefined)?.destroy();
+        return;
       case "stop":
+        leaveRotation();
         void (message.mode === "graceful" ? gracefulExit(false) : fastExit());
         return;
       case "pids":
@@ -184,6 +204,10 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   process.on("SIGQUIT", () => void gracefulExit(false));
   process.on("SIGTERM", () => void fastExit());
   process.on("SIGINT", () => undefined);
+  // The master is gone (even SIGKILLed): nothing supervises this process any more.
+  process.on("disconnect", () => {
+    process.exit(0);
+  });
 
   role.prepare?.(config);
   try {
@@ -198,5 +222,5 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     return fail(error instanceof Error ? error.message : String(error));
   }
   state = "running";
-  send({ type: "ready", addresses: service?.addresses ?? [] });
+  send({ type: "ready", addresses: [] });
 }

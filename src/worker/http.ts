@@ -1,13 +1,14 @@
 /**
- * A worker's HTTP servers: one per listen address, all sharing the master's sockets through
- * node:cluster. Draining is what makes reloads lose no request: the server stops accepting
- * (the master hands new connections to the other workers), every response from then on carries
- * `Connection: close`, and a connection idle at that moment gets a short grace to send its
- * next request before it is closed.
+ * A worker's HTTP server. The worker listens on nothing: the master accepts each connection and
+ * hands it over (see master/listeners.ts), and the worker feeds it to one http.Server.
+ *
+ * Draining is what makes reloads and stops lose no request. The master takes the worker out of
+ * rotation first; from then on every response carries `Connection: close`, and a connection
+ * that is idle at that moment gets a short grace to send its next request before it is closed.
+ * The drain is over when the last connection is gone.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { Server as NetServer, type Socket } from "node:net";
-import { formatListen, type ListenAddress } from "../config/index.ts";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
 import { toRequest, writeResponse } from "./fetch-adapter.ts";
@@ -55,65 +56,41 @@ function listenerFor(app: App, log: LogSink): Listener | null {
   return null;
 }
 
-function listen(server: Server, address: ListenAddress): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      const why = error.code === "EADDRINUSE" ? "address already in use" : error.message;
-      reject(new Error(`cannot listen on ${formatListen(address)}: ${why} (${error.code ?? "error"})`));
-    };
-    server.once("error", onError);
-    server.listen({ port: address.port, ...(address.host === null ? {} : { host: address.host }) }, () => {
-      server.off("error", onError);
-      const bound = server.address();
-      if (bound === null || typeof bound === "string") resolve(String(bound));
-      else resolve(formatListen({ host: address.host === null ? null : bound.address, port: bound.port }));
-    });
-  });
-}
-
-/** Starts the app's HTTP servers; null when the app has no HTTP handler. */
-export async function serveHttp(
-  app: App,
-  addresses: readonly ListenAddress[],
-  log: LogSink,
-): Promise<Service | null> {
+/** The app's HTTP service; null when the app has no HTTP handler. */
+export function serveHttp(app: App, log: LogSink): Service | null {
   const listener = listenerFor(app, log);
   if (listener === null) return null;
   const active = new Map<Socket, number>();
   let draining = false;
   let whenEmpty: (() => void) | null = null;
 
-  const track = (req: IncomingMessage, res: ServerResponse): void => {
+  const server = createServer((req, res) => {
     const socket = req.socket;
     active.set(socket, (active.get(socket) ?? 0) + 1);
     if (draining) res.setHeader("connection", "close");
     res.once("close", () => {
-      active.set(socket, (active.get(socket) ?? 1) - 1);
+      const left = (active.get(socket) ?? 1) - 1;
+      if (active.has(socket)) active.set(socket, left);
+      if (draining && left === 0 && !res.writableEnded) socket.destroy();
     });
     listener(req, res);
-  };
-
-  const servers = addresses.map(() => {
-    const server = createServer(track);
-    server.on("connection", (socket: Socket) => {
-      active.set(socket, 0);
-      socket.once("close", () => {
-        active.delete(socket);
-        if (active.size === 0) whenEmpty?.();
-      });
-    });
-    return server;
   });
-  const bound = await Promise.all(servers.map((server, i) => listen(server, addresses[i] as ListenAddress)));
+  server.on("connection", (socket: Socket) => {
+    active.set(socket, 0);
+    if (draining) socket.setTimeout(IDLE_GRACE_MS, () => socket.destroy());
+    socket.once("close", () => {
+      active.delete(socket);
+      if (active.size === 0) whenEmpty?.();
+    });
+  });
 
   return {
-    addresses: bound,
+    accept: (socket) => {
+      server.emit("connection", socket);
+      socket.resume();
+    },
     drain: () => {
       draining = true;
-      // net.Server's close stops accepting without http.Server's closing of idle connections.
-      // eslint-disable-next-line @typescript-eslint/unbound-method -- applied to each server just below
-      const stopAccepting = NetServer.prototype.close;
-      for (const server of servers) Reflect.apply(stopAccepting, server, []);
       for (const [socket, requests] of active) {
         if (requests === 0) socket.setTimeout(IDLE_GRACE_MS, () => socket.destroy());
       }
@@ -123,7 +100,7 @@ export async function serveHttp(
       });
     },
     destroy: () => {
-      for (const server of servers) server.close();
+      server.close();
       for (const socket of active.keys()) socket.destroy();
     },
   };

@@ -7,5 +7,5 @@ await runChild(decodeChildSpec(process.env[CHILD_SPEC_ENV]), {
   prepare: (config) => {
     if (config.user !== null) dropPrivileges(config.user);
   },
-  serve: (app, context) => serveHttp(app, context.config.listen, context.log),
+  serve: (app, context) => Promise.resolve(serveHttp(app, context.log)),
 });

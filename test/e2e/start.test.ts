@@ -115,6 +115,18 @@ describe("tsresty start: master and workers", () => {
     await tree.command("stop", "--fast");
   });
 
+  it("with one worker, a request sent while the killed worker respawns waits and succeeds on the same port", async () => {
+    const tree = await startTree(APP, { workers: 1 });
+    const [, worker] = (await tree.status()).processes;
+    assert.ok(worker !== undefined);
+    process.kill(worker.pid, "SIGKILL");
+    assert.ok(await until(() => !alive(worker.pid)));
+    const answer = await get(tree.url("/"));
+    assert.equal(answer.status, 200);
+    assert.doesNotMatch(answer.body, new RegExp(`pid=${worker.pid}\\n`));
+    await tree.command("stop");
+  });
+
   it("five reloads while clients send requests continuously: zero failed requests", async () => {
     const tree = await startTree(APP);
     let ok = 0;

@@ -1,0 +1,251 @@
+/**
+ * `npm run bench:http`: tsresty's HTTP workers beside a bare node:cluster server with the same
+ * handler, measured in one run with wrk on 127.0.0.1 (wrk and the servers share the 2 cores).
+ *
+ * - hello world req/s with 1 and 2 workers (median of RUNS wrk runs of DURATION each);
+ * - failed requests while 10 reloads happen under load (wrk socket errors + non-2xx);
+ * - respawn time after SIGKILL: with one worker, the time from the kill to the answer of a
+ *   request sent right after it (the master holds the connection until the new worker accepts).
+ *
+ * Needs wrk (Debian package `wrk`). Every process started here is stopped, by pid, at the end.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { get } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BIN = join(ROOT, "bin/tsresty");
+const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
+const DURATION = process.env["BENCH_DURATION"] ?? "8s";
+const started = new Set<ChildProcess>();
+
+function wrkAvailable(): boolean {
+  try {
+    execFileSync("wrk", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch (error) {
+    return (error as { status?: number }).status === 1; // wrk --version exits 1 after printing
+  }
+}
+
+interface WrkResult {
+  readonly rps: number;
+  readonly errors: number;
+  readonly non2xx: number;
+  readonly requests: number;
+}
+
+function wrk(port: number, duration: string): Promise<WrkResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("wrk", ["-t2", "-c64", `-d${duration}`, `http://127.0.0.1:${port}/`], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", () => {
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+      const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      const errors = socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
+      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+      resolve({ rps, errors, non2xx, requests });
+    });
+  });
+}
+
+/** Starts a server process and resolves with its port once `pattern` (capturing the port) appears. */
+function startServer(
+  command: string,
+  args: string[],
+  pattern: RegExp,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    });
+    started.add(child);
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      const match = pattern.exec(out);
+      if (match !== null) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(match[1]) });
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.on("exit", () => {
+      started.delete(child);
+    });
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function tsresty(
+  app: string,
+  workers: number,
+  prefix: string,
+): Promise<{ child: ChildProcess; port: number }> {
+  return startServer(
+    process.execPath,
+    [BIN, "start", app, "--workers", String(workers), "--listen", "127.0.0.1:0", "--prefix", prefix],
+    /listening on 127\.0\.0\.1:(\d+)/,
+  );
+}
+
+function bare(workers: number): Promise<{ child: ChildProcess; port: number }> {
+  return startServer(
+    process.execPath,
+    [join(ROOT, "bench/fixtures/bare-cluster.mjs")],
+    /listening on (\d+)/,
+    {
+      WORKERS: String(workers),
+    },
+  );
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+};
+
+async function throughput(start: () => Promise<{ child: ChildProcess; port: number }>): Promise<number> {
+  const server = await start();
+  await wrk(server.port, "2s"); // warm-up
+  const runs: number[] = [];
+  for (let i = 0; i < RUNS; i++) runs.push((await wrk(server.port, DURATION)).rps);
+  await stop(server.child);
+  return median(runs);
+}
+
+function request(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    get({ host: "127.0.0.1", port, path: "/", agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    }).on("error", reject);
+  });
+}
+
+function tsrestyControl(prefix: string, ...args: string[]): string {
+  return execFileSync(process.execPath, [BIN, ...args, "--prefix", prefix], { cwd: ROOT, encoding: "utf8" });
+}
+
+async function reloadsUnderLoad(prefix: string): Promise<WrkResult & { reloads: number }> {
+  const server = await tsresty("bench/fixtures/hello-app.ts", 2, prefix);
+  const load = wrk(server.port, "12s");
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  let reloads = 0;
+  for (let i = 0; i < 10; i++) {
+    tsrestyControl(prefix, "reload");
+    reloads++;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  const result = await load;
+  await stop(server.child);
+  return { ...result, reloads };
+}
+
+async function respawnTimes(prefix: string, count: number): Promise<number[]> {
+  const server = await tsresty("bench/fixtures/hello-app.ts", 1, prefix);
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const status = JSON.parse(tsrestyControl(prefix, "status", "--json")) as {
+      processes: { id: number | null; pid: number }[];
+    };
+    const worker = status.processes.find((p) => p.id === 0);
+    if (worker === undefined) throw new Error("no worker 0");
+    const t0 = performance.now();
+    process.kill(worker.pid, "SIGKILL");
+    while (isAlive(worker.pid)) await new Promise((resolve) => setImmediate(resolve));
+    const code = await request(server.port);
+    if (code !== 200) throw new Error(`status ${code} after respawn`);
+    times.push(performance.now() - t0);
+    // let the backoff counter see a stable worker
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  await stop(server.child);
+  return times;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function main(): Promise<void> {
+  if (!wrkAvailable()) {
+    console.error("bench:http needs wrk: apt-get install -y wrk");
+    process.exit(2);
+  }
+  const prefix = mkdtempSync(join(tmpdir(), "tsresty-bench-"));
+  try {
+    const rows: string[][] = [];
+    for (const workers of [1, 2]) {
+      const base = await throughput(() => bare(workers));
+      const ours = await throughput(() => tsresty("bench/fixtures/hello-app.ts", workers, prefix));
+      const fetchStyle = await throughput(() =>
+        tsresty("bench/fixtures/hello-fetch-app.ts", workers, prefix),
+      );
+      rows.push([
+        `hello world, ${workers} worker${workers > 1 ? "s" : ""} (req/s)`,
+        `${Math.round(ours).toLocaleString("en-US")} (fetch(): ${Math.round(fetchStyle).toLocaleString("en-US")})`,
+        Math.round(base).toLocaleString("en-US"),
+        `${((ours / base) * 100).toFixed(1)}%`,
+        "≥ 95% of bare cluster",
+      ]);
+    }
+    const reload = await reloadsUnderLoad(prefix);
+    rows.push([
+      `failed requests during ${reload.reloads} reloads under load`,
+      `${reload.errors + reload.non2xx} of ${reload.requests.toLocaleString("en-US")}`,
+      "",
+      "",
+      "0",
+    ]);
+    const times = (await respawnTimes(prefix, 15)).sort((a, b) => a - b);
+    rows.push([
+      "respawn after SIGKILL, p50 / max (ms), 15 kills",
+      `${median(times).toFixed(0)} / ${(times[times.length - 1] ?? NaN).toFixed(0)}`,
+      "",
+      "",
+      "p50 < 150 ms",
+    ]);
+    const header = ["figure", "tsresty", "bare node:cluster", "tsresty/bare", "bar"];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+    const line = (cells: string[]): string =>
+      `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+    console.log(
+      `node ${process.version}, ${new Date().toISOString()}, wrk -t2 -c64 -d${DURATION}, median of ${RUNS}`,
+    );
+    console.log(line(header));
+    console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+    for (const row of rows) console.log(line(row));
+  } finally {
+    for (const child of started) child.kill("SIGKILL");
+    rmSync(prefix, { recursive: true, force: true });
+  }
+}
+
+await main();
