@@ -20,6 +20,7 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BIN = join(ROOT, "bin/tsresty");
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
 const DURATION = process.env["BENCH_DURATION"] ?? "8s";
+const SECTIONS = (process.env["BENCH_SECTIONS"] ?? "throughput,reload,respawn").split(",");
 const started = new Set<ChildProcess>();
 
 function wrkAvailable(): boolean {
@@ -48,6 +49,7 @@ function wrk(port: number, duration: string): Promise<WrkResult> {
     child.on("error", reject);
     child.on("close", () => {
       const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+      if (!(rps > 0)) process.stderr.write(`wrk on port ${port} measured nothing:\n${out}\n`);
       const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
       const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
       const errors = socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
@@ -72,7 +74,9 @@ function startServer(
     });
     started.add(child);
     let out = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
+    const timer = setTimeout(() => {
+      reject(new Error(`server did not start: ${out}`));
+    }, 30_000);
     const onData = (chunk: Buffer): void => {
       out += chunk.toString();
       const match = pattern.exec(out);
@@ -81,8 +85,8 @@ function startServer(
         resolve({ child, port: Number(match[1]) });
       }
     };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
     child.on("exit", () => {
       started.delete(child);
     });
@@ -139,7 +143,9 @@ function request(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     get({ host: "127.0.0.1", port, path: "/", agent: false }, (res) => {
       res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
+      res.on("end", () => {
+        resolve(res.statusCode ?? 0);
+      });
     }).on("error", reject);
   });
 }
@@ -202,7 +208,7 @@ async function main(): Promise<void> {
   const prefix = mkdtempSync(join(tmpdir(), "tsresty-bench-"));
   try {
     const rows: string[][] = [];
-    for (const workers of [1, 2]) {
+    for (const workers of SECTIONS.includes("throughput") ? [1, 2] : []) {
       const base = await throughput(() => bare(workers));
       const ours = await throughput(() => tsresty("bench/fixtures/hello-app.ts", workers, prefix));
       const fetchStyle = await throughput(() =>
@@ -216,16 +222,16 @@ async function main(): Promise<void> {
         "≥ 95% of bare cluster",
       ]);
     }
-    const reload = await reloadsUnderLoad(prefix);
-    rows.push([
+    const reload = SECTIONS.includes("reload") ? await reloadsUnderLoad(prefix) : null;
+    if (reload !== null) rows.push([
       `failed requests during ${reload.reloads} reloads under load`,
       `${reload.errors + reload.non2xx} of ${reload.requests.toLocaleString("en-US")}`,
       "",
       "",
       "0",
     ]);
-    const times = (await respawnTimes(prefix, 15)).sort((a, b) => a - b);
-    rows.push([
+    const times = SECTIONS.includes("respawn") ? (await respawnTimes(prefix, 15)).sort((a, b) => a - b) : [];
+    if (times.length > 0) rows.push([
       "respawn after SIGKILL, p50 / max (ms), 15 kills",
       `${median(times).toFixed(0)} / ${(times[times.length - 1] ?? NaN).toFixed(0)}`,
       "",

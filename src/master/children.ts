@@ -93,11 +93,17 @@ export class Children {
     child.process.send(message);
   }
 
-  /** Hands a connection to a child; false when the child cannot take it. */
+  /**
+   * Hands a connection to a child; false when the child cannot take it. (`send` returning false
+   * only means the channel has a backlog: the handle is still queued and delivered.)
+   */
   sendConnection(child: Child, socket: Socket): boolean {
     if (child.phase === "exited" || !child.process.connected) return false;
     try {
-      return child.process.send({ type: "connection" } satisfies MasterMessage, socket);
+      child.process.send({ type: "connection" } satisfies MasterMessage, socket, (error) => {
+        if (error !== null) debug("child %d: a connection was not delivered: %s", child.pid, error.message);
+      });
+      return true;
     } catch (error) {
       debug("child %d: cannot take a connection: %s", child.pid, String(error));
       return false;

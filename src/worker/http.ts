@@ -3,9 +3,10 @@
  * hands it over (see master/listeners.ts), and the worker feeds it to one http.Server.
  *
  * Draining is what makes reloads and stops lose no request. The master takes the worker out of
- * rotation first; from then on every response carries `Connection: close`, and a connection
- * that is idle at that moment gets a short grace to send its next request before it is closed.
- * The drain is over when the last connection is gone.
+ * rotation first; from then on every response carries `Connection: close` (so each busy
+ * keep-alive connection closes after its current request), and connections still idle after a
+ * short grace are closed. The drain is over when the last connection is gone. Nothing is
+ * tracked per request: the hot path only reads one flag.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -60,27 +61,19 @@ function listenerFor(app: App, log: LogSink): Listener | null {
 export function serveHttp(app: App, log: LogSink): Service | null {
   const listener = listenerFor(app, log);
   if (listener === null) return null;
-  const active = new Map<Socket, number>();
+  const connections = new Set<Socket>();
   let draining = false;
   let whenEmpty: (() => void) | null = null;
 
   const server = createServer((req, res) => {
-    const socket = req.socket;
-    active.set(socket, (active.get(socket) ?? 0) + 1);
     if (draining) res.setHeader("connection", "close");
-    res.once("close", () => {
-      const left = (active.get(socket) ?? 1) - 1;
-      if (active.has(socket)) active.set(socket, left);
-      if (draining && left === 0 && !res.writableEnded) socket.destroy();
-    });
     listener(req, res);
   });
   server.on("connection", (socket: Socket) => {
-    active.set(socket, 0);
-    if (draining) socket.setTimeout(IDLE_GRACE_MS, () => socket.destroy());
+    connections.add(socket);
     socket.once("close", () => {
-      active.delete(socket);
-      if (active.size === 0) whenEmpty?.();
+      connections.delete(socket);
+      if (connections.size === 0) whenEmpty?.();
     });
   });
 
@@ -91,17 +84,20 @@ export function serveHttp(app: App, log: LogSink): Service | null {
     },
     drain: () => {
       draining = true;
-      for (const [socket, requests] of active) {
-        if (requests === 0) socket.setTimeout(IDLE_GRACE_MS, () => socket.destroy());
-      }
-      if (active.size === 0) return Promise.resolve();
+      if (connections.size === 0) return Promise.resolve();
+      const sweep = setInterval(() => {
+        server.closeIdleConnections();
+      }, IDLE_GRACE_MS);
       return new Promise((resolve) => {
-        whenEmpty = resolve;
+        whenEmpty = () => {
+          clearInterval(sweep);
+          resolve();
+        };
       });
     },
     destroy: () => {
       server.close();
-      for (const socket of active.keys()) socket.destroy();
+      for (const socket of connections) socket.destroy();
     },
   };
 }
