@@ -4,8 +4,7 @@
  *
  * - hello world req/s with 1 and 2 workers (median of RUNS wrk runs of DURATION each);
  * - failed requests while 10 reloads happen under load (wrk socket errors + non-2xx);
- * - respawn time after SIGKILL: with one worker, the time from the kill to the answer of a
- *   request sent right after it (the master holds the connection until the new worker accepts).
+ * - respawn time after SIGKILL: from the kill to the replacement being ready (see respawnTimes).
  *
  * Needs wrk (Debian package `wrk`). Every process started here is stopped, by pid, at the end.
  */
@@ -15,6 +14,7 @@ import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sendControl, type ProcessRow } from "../src/master/index.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BIN = join(ROOT, "bin/tsresty");
@@ -169,26 +169,44 @@ async function reloadsUnderLoad(prefix: string): Promise<WrkResult & { reloads: 
   return { ...result, reloads };
 }
 
-async function respawnTimes(prefix: string, count: number): Promise<number[]> {
-  const server = await tsresty("bench/fixtures/hello-app.ts", 1, prefix);
+/**
+ * Respawn time: kill each worker of a 12-worker tree once (each is then a first crash, which the
+ * master respawns at once, with no backoff) and time from the SIGKILL to the moment the master
+ * reports the slot's new process ready, polling its control socket.
+ */
+async function respawnTimes(prefix: string, workers: number, settle: boolean): Promise<number[]> {
+  const server = await tsresty("bench/fixtures/hello-app.ts", workers, prefix);
   const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const status = JSON.parse(tsrestyControl(prefix, "status", "--json")) as {
-      processes: { id: number | null; pid: number }[];
-    };
-    const worker = status.processes.find((p) => p.id === 0);
-    if (worker === undefined) throw new Error("no worker 0");
+  for (let id = 0; id < workers; id++) {
+    // An isolated crash: the tree has settled (its standby is booted) before each kill.
+    let before = await statusOf(prefix);
+    while (settle && !before.some((p) => p.type === "standby" && p.state === "running")) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      before = await statusOf(prefix);
+    }
+    const victim = before.find((p) => p.id === id);
+    if (victim === undefined) throw new Error(`no worker ${id}`);
     const t0 = performance.now();
-    process.kill(worker.pid, "SIGKILL");
-    while (isAlive(worker.pid)) await new Promise((resolve) => setImmediate(resolve));
-    const code = await request(server.port);
-    if (code !== 200) throw new Error(`status ${code} after respawn`);
+    process.kill(victim.pid, "SIGKILL");
+    // (a status request sent before the master saw the exit would wait for the dead child)
+    while (isAlive(victim.pid)) await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    for (;;) {
+      const now = await statusOf(prefix);
+      const slot = now.find((p) => p.id === id);
+      if (slot !== undefined && slot.pid !== victim.pid && slot.state === "running") break;
+      if (performance.now() - t0 > 30_000) throw new Error(`worker ${id} did not come back`);
+    }
     times.push(performance.now() - t0);
-    // let the backoff counter see a stable worker
-    await new Promise((resolve) => setTimeout(resolve, 300));
   }
   await stop(server.child);
   return times;
+}
+
+async function statusOf(prefix: string): Promise<ProcessRow[]> {
+  const answer = await sendControl(prefix, { command: "status" });
+  if (!answer.ok || answer.status === undefined) throw new Error(answer.message);
+  return [...answer.status.processes];
 }
 
 function isAlive(pid: number): boolean {
@@ -223,21 +241,26 @@ async function main(): Promise<void> {
       ]);
     }
     const reload = SECTIONS.includes("reload") ? await reloadsUnderLoad(prefix) : null;
-    if (reload !== null) rows.push([
-      `failed requests during ${reload.reloads} reloads under load`,
-      `${reload.errors + reload.non2xx} of ${reload.requests.toLocaleString("en-US")}`,
-      "",
-      "",
-      "0",
-    ]);
-    const times = SECTIONS.includes("respawn") ? (await respawnTimes(prefix, 15)).sort((a, b) => a - b) : [];
-    if (times.length > 0) rows.push([
-      "respawn after SIGKILL, p50 / max (ms), 15 kills",
-      `${median(times).toFixed(0)} / ${(times[times.length - 1] ?? NaN).toFixed(0)}`,
-      "",
-      "",
-      "p50 < 150 ms",
-    ]);
+    if (reload !== null)
+      rows.push([
+        `failed requests during ${reload.reloads} reloads under load`,
+        `${reload.errors + reload.non2xx} of ${reload.requests.toLocaleString("en-US")}`,
+        "",
+        "",
+        "0",
+      ]);
+    for (const settle of SECTIONS.includes("respawn") ? [true, false] : []) {
+      const times = (await respawnTimes(prefix, 12, settle)).sort((a, b) => a - b);
+      rows.push([
+        settle
+          ? "respawn after SIGKILL to ready, p50 / max (ms), 12 kills"
+          : "same, kills back to back (no booted standby: cold fork)",
+        `${median(times).toFixed(0)} / ${(times[times.length - 1] ?? NaN).toFixed(0)}`,
+        "",
+        "",
+        settle ? "p50 < 150 ms" : "",
+      ]);
+    }
     const header = ["figure", "tsresty", "bare node:cluster", "tsresty/bare", "bar"];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
     const line = (cells: string[]): string =>

@@ -11,9 +11,12 @@ export type ControlRequest =
 
 /** One process of the tree, as `tsresty status` shows it. */
 export interface ProcessRow {
-  readonly type: "master" | "worker" | "privileged agent";
+  /** "standby": a booted spare that becomes the next respawned or reloaded worker. */
+  readonly type: "master" | "worker" | "privileged agent" | "standby";
   readonly id: number | null;
   readonly pid: number;
+  /** "starting" until the process is ready, "running", then "draining" once it leaves. */
+  readonly state: "starting" | "running" | "draining";
   readonly generation: number;
   /** Seconds since the process started. */
   readonly uptime: number;

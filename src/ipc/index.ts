@@ -6,7 +6,14 @@ export {
   type MasterMessage,
   type NamedTimer,
 } from "./messages.ts";
-export { CHILD_SPEC_ENV, decodeChildSpec, encodeChildSpec, type ChildSpec } from "./spec.ts";
+export {
+  CHILD_SPEC_ENV,
+  checkChildSpec,
+  decodeChildSpec,
+  encodeChildSpec,
+  STANDBY,
+  type ChildSpec,
+} from "./spec.ts";
 export {
   CONTROL_SOCKET,
   parseControlRequest,

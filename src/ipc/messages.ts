@@ -1,3 +1,5 @@
+import { checkChildSpec, type ChildSpec } from "./spec.ts";
+
 /**
  * The message protocol between the master and its children, over Node's IPC channel. Every
  * message is a plain object with a `type`; requests that want an answer carry a `seq` that the
@@ -27,7 +29,9 @@ export type MasterMessage =
   | { readonly type: "pids"; readonly pids: readonly number[] }
   | { readonly type: "reopen-logs" }
   /** Sent with a connection's socket as the handle: serve it. */
-  | { readonly type: "connection" };
+  | { readonly type: "connection" }
+  /** To a standby: become this child. */
+  | { readonly type: "assume"; readonly spec: ChildSpec };
 
 export type ChildMessage =
   /** The child runs: initWorker is done and every address accepts. */
@@ -36,7 +40,9 @@ export type ChildMessage =
   /** The child begins a graceful exit of its own (signalGracefulExit): respawn it at once. */
   | { readonly type: "exiting" }
   /** The child cannot start (app failed to load, address busy); it exits after sending this. */
-  | { readonly type: "failed"; readonly reason: string };
+  | { readonly type: "failed"; readonly reason: string }
+  /** A standby has booted and waits for "assume". */
+  | { readonly type: "standing-by" };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null;
@@ -61,6 +67,12 @@ export function parseMasterMessage(value: unknown): MasterMessage | null {
       return { type: "reopen-logs" };
     case "connection":
       return { type: "connection" };
+    case "assume":
+      try {
+        return { type: "assume", spec: checkChildSpec(value["spec"]) };
+      } catch {
+        return null;
+      }
     default:
       return null;
   }
@@ -91,6 +103,8 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
       return { type: "exiting" };
     case "failed":
       return typeof value["reason"] === "string" ? { type: "failed", reason: value["reason"] } : null;
+    case "standing-by":
+      return { type: "standing-by" };
     default:
       return null;
   }

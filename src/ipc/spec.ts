@@ -15,6 +15,12 @@ export interface ChildSpec {
 
 export const CHILD_SPEC_ENV = "TSRESTY_CHILD";
 
+/**
+ * The value of TSRESTY_CHILD for a standby: a child that boots Node, the TypeScript loader and
+ * tsresty's runtime ahead of need, then waits for the master to give it a spec ("assume").
+ */
+export const STANDBY = "standby";
+
 export function encodeChildSpec(spec: ChildSpec): string {
   return JSON.stringify(spec);
 }
@@ -23,7 +29,13 @@ export function encodeChildSpec(spec: ChildSpec): string {
 export function decodeChildSpec(text: string | undefined): ChildSpec {
   if (text === undefined)
     throw new Error(`${CHILD_SPEC_ENV} is not set: this entry is started by the tsresty master`);
-  const spec = JSON.parse(text) as Record<string, unknown>;
+  return checkChildSpec(JSON.parse(text));
+}
+
+/** Checks a spec received from the master (in the environment or in an "assume" message). */
+export function checkChildSpec(value: unknown): ChildSpec {
+  if (typeof value !== "object" || value === null) throw new Error(`${CHILD_SPEC_ENV}: not a spec`);
+  const spec = value as Record<string, unknown>;
   if (spec["role"] !== "worker" && spec["role"] !== "privileged agent") {
     throw new Error(`${CHILD_SPEC_ENV}: bad role`);
   }

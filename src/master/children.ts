@@ -13,6 +13,7 @@ import {
   type ChildSpec,
   type ChildStatus,
   type MasterMessage,
+  STANDBY,
 } from "../ipc/index.ts";
 
 const debug = debuglog("tsresty:master");
@@ -20,7 +21,8 @@ const debug = debuglog("tsresty:master");
 export type ChildPhase = "starting" | "running" | "draining" | "exited";
 
 export interface Child {
-  readonly spec: ChildSpec;
+  /** What the child is; null while it is a standby. */
+  spec: ChildSpec | null;
   readonly pid: number;
   readonly startedAt: number;
   phase: ChildPhase;
@@ -32,6 +34,7 @@ export interface Child {
 }
 
 export interface ChildEvents {
+  standingBy(child: Child): void;
   ready(child: Child): void;
   failed(child: Child, reason: string): void;
   exiting(child: Child): void;
@@ -52,10 +55,11 @@ export class Children {
     this.#events = events;
   }
 
-  fork(spec: ChildSpec): Child {
+  /** Forks a child with `spec`, or a standby when `spec` is null. */
+  fork(spec: ChildSpec | null): Child {
     const forked = fork(WORKER_ENTRY, [], {
       execArgv: ["--import", TSX],
-      env: { ...process.env, [CHILD_SPEC_ENV]: encodeChildSpec(spec) },
+      env: { ...process.env, [CHILD_SPEC_ENV]: spec === null ? STANDBY : encodeChildSpec(spec) },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       serialization: "json",
     });
@@ -130,6 +134,13 @@ export class Children {
     });
   }
 
+  /** Turns a booted standby into the child `spec` describes. */
+  assume(child: Child, spec: ChildSpec): void {
+    child.spec = spec;
+    child.phase = "starting";
+    this.send(child, { type: "assume", spec });
+  }
+
   /** SIGKILLs every child still alive. */
   killAll(): void {
     for (const child of this.#live) child.process.kill("SIGKILL");
@@ -150,6 +161,9 @@ export class Children {
         child.phase = "draining";
         child.announcedExit = true;
         this.#events.exiting(child);
+        return;
+      case "standing-by":
+        this.#events.standingBy(child);
         return;
       case "status":
         this.#statusWaiters.get(message.seq)?.(message.status);

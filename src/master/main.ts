@@ -100,6 +100,9 @@ class Master {
   readonly #failures = new Map<Child, string>();
   readonly #startedAt = Date.now();
   #whenStopped: (() => void) | null = null;
+  /** A booted spare that the next respawn or reload turns into a worker (see worker/main.ts). */
+  #standby: Child | null = null;
+  #standbyBooted = false;
 
   constructor(options: MasterOptions, rawConfig: unknown, config: ResolvedConfig) {
     this.#options = options;
@@ -125,10 +128,13 @@ class Master {
       exiting: (child) => {
         this.#log(
           "notice",
-          `worker process ${child.pid} (id ${child.spec.workerId ?? "-"}) is exiting gracefully`,
+          `worker process ${child.pid} (id ${child.spec?.workerId ?? "-"}) is exiting gracefully`,
         );
         this.#listeners.remove(child);
         this.#children.send(child, { type: "stop", mode: "graceful" });
+      },
+      standingBy: (child) => {
+        if (child === this.#standby) this.#standbyBooted = true;
       },
       exited: (child, code, signal) => {
         this.#onExit(child, code, signal);
@@ -176,6 +182,7 @@ class Master {
     }
     this.#state = "running";
     this.#installSignals();
+    this.#replenishStandby();
     const addresses = this.#listeners.addresses;
     const where = this.#serves ? `listening on ${addresses.join(", ")}` : "no HTTP handler";
     return `tsresty ready: master pid ${process.pid}, ${children.length} workers, ${where}`;
@@ -217,9 +224,25 @@ class Master {
     };
   }
 
+  /** Starts a child for `spec`: the booted standby when there is one (milliseconds), else a fresh fork. */
+  #start(spec: ChildSpec): Child {
+    const standby = this.#standby;
+    if (standby === null || !this.#standbyBooted) return this.#children.fork(spec);
+    this.#standby = null;
+    this.#standbyBooted = false;
+    this.#children.assume(standby, spec);
+    this.#replenishStandby();
+    return standby;
+  }
+
+  #replenishStandby(): void {
+    if (this.#standby !== null || (this.#state !== "running" && this.#state !== "reloading")) return;
+    this.#standby = this.#children.fork(null);
+  }
+
   #spawn(slot: Slot): Child {
     slot.generation++;
-    const child = this.#children.fork(this.#spec(slot, slot.generation, this.#config, this.#rawConfig));
+    const child = this.#start(this.#spec(slot, slot.generation, this.#config, this.#rawConfig));
     slot.child = child;
     this.#log("notice", `start worker process ${child.pid} (id ${slot.id}, generation ${slot.generation})`);
     return child;
@@ -232,7 +255,9 @@ class Master {
       const timer = setTimeout(() => {
         settle();
         reject(
-          new StartError(`worker ${child.spec.workerId ?? "-"} (pid ${child.pid}) was not ready within 60 s`),
+          new StartError(
+            `worker ${child.spec?.workerId ?? "-"} (pid ${child.pid}) was not ready within 60 s`,
+          ),
         );
       }, READY_TIMEOUT_MS);
       const settle = (): void => {
@@ -255,7 +280,18 @@ class Master {
   #onExit(child: Child, code: number | null, signal: string | null): void {
     const signo = signal === null ? undefined : constants.signals[signal as NodeJS.Signals];
     const how = signal === null ? `exited with code ${code ?? "?"}` : `exited on signal ${signo ?? signal}`;
-    const id = child.spec.workerId ?? "-";
+    if (child === this.#standby) {
+      this.#standby = null;
+      this.#standbyBooted = false;
+      this.#log(this.#state === "stopping" ? "notice" : "alert", `standby process ${child.pid} ${how}`);
+      if (this.#state === "stopping" && this.#children.live.length === 0) this.#whenStopped?.();
+      // A standby that keeps dying is replaced slowly: it is a spare, nothing waits for it.
+      setTimeout(() => {
+        this.#replenishStandby();
+      }, 1_000).unref();
+      return;
+    }
+    const id = child.spec?.workerId ?? "-";
     const waiter = this.#waiting.get(child);
     if (waiter !== undefined) {
       const reason =
@@ -288,7 +324,7 @@ class Master {
   }
 
   #broadcastPids(): void {
-    const pids = this.#children.live.filter((c) => c.spec.role === "worker" && !c.retired).map((c) => c.pid);
+    const pids = this.#children.live.filter((c) => c.spec?.role === "worker" && !c.retired).map((c) => c.pid);
     this.#children.broadcast({ type: "pids", pids });
   }
 
@@ -336,7 +372,7 @@ class Master {
       });
       for (const slot of slots) {
         slot.generation++;
-        const child = this.#children.fork(this.#spec(slot, slot.generation, config, raw));
+        const child = this.#start(this.#spec(slot, slot.generation, config, raw));
         slot.child = child;
         started.push(child);
         this.#log(
@@ -413,6 +449,7 @@ class Master {
       type: "master",
       id: null,
       pid: process.pid,
+      state: this.#state === "stopping" ? "draining" : "running",
       generation: this.#cycle,
       uptime: (now - this.#startedAt) / 1000,
       restarts: 0,
@@ -424,13 +461,23 @@ class Master {
     const children = this.#children.live.filter((c) => c.phase !== "exited");
     const rows = await Promise.all(
       children.map(async (child): Promise<ProcessRow> => {
-        const status = await this.#children.status(child, STATUS_TIMEOUT_MS);
+        // A child still booting has no IPC handler yet: it would only make status wait.
+        const status =
+          child.phase === "starting" ? null : await this.#children.status(child, STATUS_TIMEOUT_MS);
         const slot = this.#slots.find((s) => s.child === child);
         return {
-          type: child.spec.role,
-          id: child.spec.workerId,
+          type: child.spec?.role ?? "standby",
+          id: child.spec?.workerId ?? null,
           pid: child.pid,
-          generation: child.spec.generation,
+          state:
+            child === this.#standby
+              ? this.#standbyBooted
+                ? "running"
+                : "starting"
+              : child.phase === "exited"
+                ? "draining"
+                : child.phase,
+          generation: child.spec?.generation ?? 0,
           uptime: (now - child.startedAt) / 1000,
           restarts: slot?.restarts ?? 0,
           rss: status?.rss ?? null,
@@ -440,7 +487,7 @@ class Master {
         };
       }),
     );
-    rows.sort((a, b) => (a.id ?? -1) - (b.id ?? -1) || a.generation - b.generation);
+    rows.sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity) || a.generation - b.generation);
     return { masterPid: process.pid, processes: [master, ...rows] };
   }
 

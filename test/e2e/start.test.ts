@@ -54,13 +54,14 @@ describe("tsresty start: master and workers", () => {
     assert.match(out, /^initWorker id=1 pid=\d+ type=worker$/m);
     const status = await tree.status();
     assert.deepEqual(
-      status.processes.map((p) => [p.type, p.id]),
+      status.processes.filter((p) => p.type !== "standby").map((p) => [p.type, p.id]),
       [
         ["master", null],
         ["worker", 0],
         ["worker", 1],
       ],
     );
+    assert.ok(await until(async () => (await tree.status()).processes.some((p) => p.type === "standby")));
     const stop = await tree.command("stop");
     assert.equal(stop.code, 0, stop.stderr);
     const end = await tree.run.done;
@@ -81,7 +82,11 @@ describe("tsresty start: master and workers", () => {
     const handler = await startTree("test/fixtures/start/node-handler.ts", { workers: 1 });
     assert.deepEqual(await get(handler.url("/x?y=1")), { status: 200, body: "handler id=0 GET /x?y=1\n" });
     assert.equal((await get(handler.url("/boom"))).status, 500);
-    assert.match(handler.run.stderr(), /\[error\] \d+#0: request handler failed: Error: handler boom/);
+    assert.ok(
+      await until(() =>
+        /\[error\] \d+#0: request handler failed: Error: handler boom/.test(handler.run.stderr()),
+      ),
+    );
     await handler.command("stop");
   });
 
