@@ -10,7 +10,6 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -137,17 +136,6 @@ async function throughput(start: () => Promise<{ child: ChildProcess; port: numb
   for (let i = 0; i < RUNS; i++) runs.push((await wrk(server.port, DURATION)).rps);
   await stop(server.child);
   return median(runs);
-}
-
-function request(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    get({ host: "127.0.0.1", port, path: "/", agent: false }, (res) => {
-      res.resume();
-      res.on("end", () => {
-        resolve(res.statusCode ?? 0);
-      });
-    }).on("error", reject);
-  });
 }
 
 function tsrestyControl(prefix: string, ...args: string[]): string {
