@@ -79,6 +79,8 @@ export function serveHttp(app: App, log: LogSink): Service | null {
 
   return {
     accept: (socket) => {
+      // What net.Server does on accept for http.Server (noDelay defaults to true there).
+      socket.setNoDelay(true);
       server.emit("connection", socket);
       socket.resume();
     },

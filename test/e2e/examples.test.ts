@@ -9,7 +9,9 @@ describe("examples/workers", () => {
     assert.ok(zero !== undefined);
     assert.ok(await until(() => tree.run.stdout().includes(`sync run by worker 0 (pid ${zero.pid})`)));
     assert.match((await get(tree.url("/orders"))).body, /^hello from worker [01]\n$/);
-    assert.ok(await until(() => /pushed \{"path":"\/orders","ms":\d+\} from worker [01]/.test(tree.run.stdout())));
+    assert.ok(
+      await until(() => /pushed \{"path":"\/orders","ms":\d+\} from worker [01]/.test(tree.run.stdout())),
+    );
 
     process.kill(zero.pid, "SIGKILL");
     assert.ok(await until(() => !alive(zero.pid)));

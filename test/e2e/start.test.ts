@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -407,5 +408,56 @@ describe("tsresty start: bad input", () => {
     );
     assert.equal(Number(readFileSync(join(stale, "tsresty.pid"), "utf8")), tree.masterPid);
     await tree.command("stop");
+  });
+});
+
+describe("tsresty start: operations", () => {
+  it(
+    "config.user: workers drop to that user while the master keeps root",
+    { skip: process.getuid?.() !== 0 ? "needs root" : false },
+    async () => {
+      const config = join(scratch, "user.config.ts");
+      writeFileSync(config, 'export default { user: "nobody" };\n');
+      const tree = await startTree(APP, { workers: 1, args: ["--config", config] });
+      const [master, worker] = (await tree.status()).processes;
+      assert.ok(master !== undefined && worker !== undefined);
+      const uid = (pid: number): string =>
+        /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "";
+      assert.equal(uid(master.pid), "0");
+      assert.equal(
+        uid(worker.pid),
+        String(Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }))),
+      );
+      assert.match((await get(tree.url("/"))).body, /^id=0 /);
+      await tree.command("stop");
+    },
+  );
+
+  it("the control socket is mode 0600; --error-log writes there and USR1 reopens it after a rename", async () => {
+    const log = join(scratch, "error.log");
+    const tree = await startTree(APP, { workers: 1, args: ["--error-log", log] });
+    assert.equal(statSync(join(tree.prefix, "tsresty.sock")).mode & 0o777, 0o600);
+    assert.match(
+      readFileSync(log, "utf8"),
+      /\[notice\] \d+#-: start worker process \d+ \(id 0, generation 1\)/,
+    );
+    renameSync(log, `${log}.1`);
+    process.kill(tree.masterPid, "SIGUSR1");
+    // As nginx: the line is written to the old file, then the file is opened again by name.
+    assert.ok(
+      await until(() => existsSync(log) && readFileSync(`${log}.1`, "utf8").includes("reopening logs")),
+    );
+    await tree.command("stop");
+    assert.ok(await until(() => readFileSync(log, "utf8").includes("gracefully shutting down")));
+    assert.doesNotMatch(readFileSync(`${log}.1`, "utf8"), /gracefully shutting down/);
+  });
+
+  it("TERM is a fast stop: pending timers do not fire, exitWorker still runs", async () => {
+    const tree = await startTree(APP, { workers: 1 });
+    process.kill(tree.masterPid, "SIGTERM");
+    const end = await tree.run.done;
+    assert.equal(end.code, 0);
+    assert.doesNotMatch(end.stdout, /premature=true/);
+    assert.match(end.stdout, /^exitWorker id=0 /m);
   });
 });
