@@ -129,13 +129,24 @@ const median = (values: number[]): number => {
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 };
 
-async function throughput(start: () => Promise<{ child: ChildProcess; port: number }>): Promise<number> {
-  const server = await start();
-  await wrk(server.port, "2s"); // warm-up
-  const runs: number[] = [];
-  for (let i = 0; i < RUNS; i++) runs.push((await wrk(server.port, DURATION)).rps);
-  await stop(server.child);
-  return median(runs);
+/**
+ * Req/s of several servers, measured in turns (A, B, C, A, B, C, …) so that a drift of the
+ * machine during the run (other tenants, CPU frequency) weighs on every server alike. Only the
+ * server being measured is loaded; the others sit idle. Returns the median of each.
+ */
+async function throughput(
+  starts: (() => Promise<{ child: ChildProcess; port: number }>)[],
+): Promise<number[]> {
+  const servers = [];
+  for (const start of starts) servers.push(await start());
+  for (const server of servers) await wrk(server.port, "2s"); // warm-up
+  const runs: number[][] = servers.map(() => []);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [index, server] of servers.entries())
+      runs[index]?.push((await wrk(server.port, DURATION)).rps);
+  }
+  for (const server of servers) await stop(server.child);
+  return runs.map(median);
 }
 
 function tsrestyControl(prefix: string, ...args: string[]): string {
@@ -215,11 +226,11 @@ async function main(): Promise<void> {
   try {
     const rows: string[][] = [];
     for (const workers of SECTIONS.includes("throughput") ? [1, 2] : []) {
-      const base = await throughput(() => bare(workers));
-      const ours = await throughput(() => tsresty("bench/fixtures/hello-app.ts", workers, prefix));
-      const fetchStyle = await throughput(() =>
-        tsresty("bench/fixtures/hello-fetch-app.ts", workers, prefix),
-      );
+      const [base = NaN, ours = NaN, fetchStyle = NaN] = await throughput([
+        () => bare(workers),
+        () => tsresty("bench/fixtures/hello-app.ts", workers, join(prefix, "handler")),
+        () => tsresty("bench/fixtures/hello-fetch-app.ts", workers, join(prefix, "fetch")),
+      ]);
       rows.push([
         `hello world, ${workers} worker${workers > 1 ? "s" : ""} (req/s)`,
         `${Math.round(ours).toLocaleString("en-US")} (fetch(): ${Math.round(fetchStyle).toLocaleString("en-US")})`,
@@ -254,7 +265,7 @@ async function main(): Promise<void> {
     const line = (cells: string[]): string =>
       `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
     console.log(
-      `node ${process.version}, ${new Date().toISOString()}, wrk -t2 -c64 -d${DURATION}, median of ${RUNS}`,
+      `node ${process.version}, ${new Date().toISOString()}, wrk -t2 -c64 -d${DURATION}, median of ${RUNS} runs taken in turns`,
     );
     console.log(line(header));
     console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);

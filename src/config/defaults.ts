@@ -10,7 +10,11 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
   prefix: ".tsresty",
   user: null,
   errorLog: null,
+  privilegedAgent: null,
 });
+
+/** OpenResty's default `connections` of the privileged agent. */
+export const AGENT_CONNECTIONS = 512;
 
 /** The graceful-exit bound of `tsresty start` when the config sets none. */
 export const START_SHUTDOWN_TIMEOUT = 10;

@@ -1,11 +1,20 @@
 import { ConfigError, describe } from "../errors.ts";
-import { DEFAULT_CONFIG } from "./defaults.ts";
+import { AGENT_CONNECTIONS, DEFAULT_CONFIG } from "./defaults.ts";
 import type { ListenAddress, ResolvedConfig } from "./types.ts";
 import { parseListen, parseUser, parseWorkers, type Parsed } from "./values.ts";
 
 type Raw = Record<string, unknown>;
 
-const TOP_KEYS = ["timers", "shutdownTimeout", "workers", "listen", "prefix", "user", "errorLog"] as const;
+const TOP_KEYS = [
+  "timers",
+  "shutdownTimeout",
+  "workers",
+  "listen",
+  "prefix",
+  "user",
+  "errorLog",
+  "privilegedAgent",
+] as const;
 const TIMER_KEYS = ["maxPending", "maxRunning", "runningLimit"] as const;
 /** Limits stay below 2^31 so that counters remain small integers. */
 const MAX_LIMIT = 2 ** 31 - 1;
@@ -102,7 +111,21 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     prefix: check.path("prefix", input["prefix"], DEFAULT_CONFIG.prefix) ?? DEFAULT_CONFIG.prefix,
     user: input["user"] === undefined ? null : check.parsed("user", parseUser(input["user"])),
     errorLog: check.path("errorLog", input["errorLog"], null),
+    privilegedAgent: resolveAgent(check, input["privilegedAgent"]),
   });
+}
+
+function resolveAgent(check: Checker, value: unknown): { readonly connections: number } | null {
+  if (value === undefined || value === false) return null;
+  if (value === true) return Object.freeze({ connections: AGENT_CONNECTIONS });
+  const agent = check.record("privilegedAgent", value);
+  check.keys("privilegedAgent.", agent, ["connections"]);
+  const connections = check.positiveInteger(
+    "privilegedAgent.connections",
+    agent["connections"],
+    AGENT_CONNECTIONS,
+  );
+  return Object.freeze({ connections });
 }
 
 function resolveListen(check: Checker, value: unknown): readonly ListenAddress[] {

@@ -32,6 +32,11 @@ export interface UserConfig {
   readonly user?: string;
   /** Error log file; default stderr. USR1 reopens it. */
   readonly errorLog?: string;
+  /**
+   * Starts the privileged agent (as `ngx.process.enablePrivilegedAgent()` in `init` does).
+   * `connections` caps how many timer callbacks the agent runs at once (default 512).
+   */
+  readonly privilegedAgent?: boolean | { readonly connections?: number };
 }
 
 /** The validated, complete, frozen configuration the runtime trusts. */
@@ -48,4 +53,6 @@ export interface ResolvedConfig {
   readonly prefix: string;
   readonly user: { readonly user: string; readonly group: string | null } | null;
   readonly errorLog: string | null;
+  /** The agent's settings, or null when the config does not enable it. */
+  readonly privilegedAgent: { readonly connections: number } | null;
 }

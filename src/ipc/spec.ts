@@ -11,6 +11,8 @@ export interface ChildSpec {
   /** Absolute path of the app module. */
   readonly appPath: string;
   readonly config: unknown;
+  /** For the privileged agent: how many timer callbacks it may run at once. */
+  readonly connections: number | null;
 }
 
 export const CHILD_SPEC_ENV = "TSRESTY_CHILD";

@@ -42,6 +42,7 @@ export interface ChildEvents {
 }
 
 const WORKER_ENTRY = fileURLToPath(new URL("../worker/main.ts", import.meta.url));
+const AGENT_ENTRY = fileURLToPath(new URL("../agent/main.ts", import.meta.url));
 /** Children load TypeScript (tsresty's and the app's) through tsx, resolved from tsresty's own install. */
 const TSX = import.meta.resolve("tsx");
 
@@ -57,7 +58,7 @@ export class Children {
 
   /** Forks a child with `spec`, or a standby when `spec` is null. */
   fork(spec: ChildSpec | null): Child {
-    const forked = fork(WORKER_ENTRY, [], {
+    const forked = fork(spec?.role === "privileged agent" ? AGENT_ENTRY : WORKER_ENTRY, [], {
       execArgv: ["--import", TSX],
       env: { ...process.env, [CHILD_SPEC_ENV]: spec === null ? STANDBY : encodeChildSpec(spec) },
       stdio: ["ignore", "inherit", "inherit", "ipc"],

@@ -54,7 +54,11 @@ export interface MasterOptions {
 type MasterState = "starting" | "running" | "reloading" | "stopping";
 
 interface Slot {
-  readonly id: number;
+  readonly role: "worker" | "privileged agent";
+  /** The worker id; null for the agent. */
+  readonly id: number | null;
+  /** The agent's connections; null for a worker. */
+  readonly connections: number | null;
   generation: number;
   restarts: number;
   quickDeaths: number;
@@ -69,8 +73,15 @@ interface InitRole {
     config: unknown;
     workerCount: number;
     log: LogSink;
-  }): Promise<{ privilegedAgent: number | null; servesHttp: boolean }>;
+  }): Promise<InitOutcome>;
 }
+
+interface InitOutcome {
+  readonly privilegedAgent: number | null;
+  readonly servesHttp: boolean;
+}
+
+const label = (role: Slot["role"]): string => (role === "worker" ? "worker" : "privileged agent");
 
 const INIT_ROLE = new URL("../init/main.ts", import.meta.url).href;
 const READY_TIMEOUT_MS = 60_000;
@@ -121,7 +132,8 @@ class Master {
       ready: (child) => {
         this.#waiting.get(child)?.ready();
         // A new generation enters rotation only when the reload switches over.
-        if (this.#slots.some((slot) => slot.child === child)) this.#listeners.add(child);
+        if (this.#slots.some((slot) => slot.child === child && slot.role === "worker"))
+          this.#listeners.add(child);
         this.#broadcastPids();
       },
       failed: (child, reason) => this.#failures.set(child, reason),
@@ -154,7 +166,8 @@ class Master {
       throw new StartError(`already running with master pid ${running} (prefix ${this.#prefix})`);
     }
     if (running !== null) this.#log("notice", `removing stale pid file ${this.#pidFile} (pid ${running})`);
-    this.#serves = await this.#runInit(this.#rawConfig, this.#config);
+    const init = await this.#runInit(this.#rawConfig, this.#config);
+    this.#serves = init.servesHttp;
     if (this.#serves) {
       await this.#listeners.listen(this.#config.listen).catch((error: unknown) => {
         throw new StartError(error instanceof Error ? error.message : String(error));
@@ -165,14 +178,7 @@ class Master {
       removePid(this.#pidFile);
     });
     await serveControl(join(this.#prefix, CONTROL_SOCKET), (request) => this.#control(request));
-    this.#slots = Array.from({ length: this.#config.workers }, (_, id) => ({
-      id,
-      generation: 0,
-      restarts: 0,
-      quickDeaths: 0,
-      child: null,
-      respawn: null,
-    }));
+    this.#slots = this.#makeSlots(this.#config, init, []);
     const children = this.#slots.map((slot) => this.#spawn(slot));
     try {
       await Promise.all(children.map((child) => this.#ready(child)));
@@ -185,7 +191,32 @@ class Master {
     this.#replenishStandby();
     const addresses = this.#listeners.addresses;
     const where = this.#serves ? `listening on ${addresses.join(", ")}` : "no HTTP handler";
-    return `tsresty ready: master pid ${process.pid}, ${children.length} workers, ${where}`;
+    const agent = this.#slots.some((slot) => slot.role !== "worker") ? " and the privileged agent" : "";
+    return `tsresty ready: master pid ${process.pid}, ${this.#config.workers} workers${agent}, ${where}`;
+  }
+
+  /**
+   * The slots of a (re)load: workers 0..N-1 and, when `init` or the config enables it, the
+   * agent. A slot keeps its generation and restart count across reloads.
+   */
+  #makeSlots(config: ResolvedConfig, init: InitOutcome, previous: readonly Slot[]): Slot[] {
+    const fresh = (role: Slot["role"], id: number | null, connections: number | null): Slot => {
+      const old = previous.find((slot) => slot.role === role && slot.id === id);
+      return {
+        role,
+        id,
+        connections,
+        generation: old?.generation ?? 0,
+        restarts: old?.restarts ?? 0,
+        quickDeaths: 0,
+        child: null,
+        respawn: null,
+      };
+    };
+    const slots = Array.from({ length: config.workers }, (_, id) => fresh("worker", id, null));
+    const connections = init.privilegedAgent ?? config.privilegedAgent?.connections ?? null;
+    if (connections !== null) slots.push(fresh("privileged agent", null, connections));
+    return slots;
   }
 
   /** Resolves when the master has stopped (then the process exits). */
@@ -195,8 +226,8 @@ class Master {
     });
   }
 
-  /** Runs the app's init; resolves with whether the app serves HTTP. */
-  async #runInit(raw: unknown, config: ResolvedConfig): Promise<boolean> {
+  /** Runs the app's init; resolves with whether the app serves HTTP and enabled the agent. */
+  async #runInit(raw: unknown, config: ResolvedConfig): Promise<InitOutcome> {
     const role = (await import(INIT_ROLE)) as InitRole;
     try {
       const result = await role.runInit({
@@ -206,7 +237,7 @@ class Master {
         workerCount: config.workers,
         log: this.#log,
       });
-      return result.servesHttp;
+      return result;
     } catch (error) {
       throw new StartError(`init failed: ${formatThrown(error)}`, { cause: error });
     }
@@ -214,8 +245,9 @@ class Master {
 
   #spec(slot: Slot, generation: number, config: ResolvedConfig, raw: unknown): ChildSpec {
     return {
-      role: "worker",
+      role: slot.role,
       workerId: slot.id,
+      connections: slot.connections,
       workerCount: config.workers,
       generation,
       masterPid: process.pid,
@@ -242,10 +274,19 @@ class Master {
 
   #spawn(slot: Slot): Child {
     slot.generation++;
-    const child = this.#start(this.#spec(slot, slot.generation, this.#config, this.#rawConfig));
+    const spec = this.#spec(slot, slot.generation, this.#config, this.#rawConfig);
+    const child = slot.role === "worker" ? this.#start(spec) : this.#children.fork(spec);
     slot.child = child;
-    this.#log("notice", `start worker process ${child.pid} (id ${slot.id}, generation ${slot.generation})`);
+    this.#logStart(slot, child);
     return child;
+  }
+
+  #logStart(slot: Slot, child: Child): void {
+    const id = slot.id === null ? "" : `id ${slot.id}, `;
+    this.#log(
+      "notice",
+      `start ${label(slot.role)} process ${child.pid} (${id}generation ${slot.generation})`,
+    );
   }
 
   /** Resolves when `child` accepts; rejects with its reason when it dies or stays silent first. */
@@ -291,31 +332,32 @@ class Master {
       }, 1_000).unref();
       return;
     }
-    const id = child.spec?.workerId ?? "-";
+    const role = child.spec?.role ?? "worker";
+    const who =
+      role === "worker"
+        ? `worker process ${child.pid} (id ${child.spec?.workerId ?? "-"})`
+        : `privileged agent process ${child.pid}`;
     const waiter = this.#waiting.get(child);
-    if (waiter !== undefined) {
-      const reason =
-        this.#failures.get(child) ?? `worker ${id} (pid ${child.pid}) ${how} before it was ready`;
-      waiter.fail(reason);
-    }
+    if (waiter !== undefined) waiter.fail(this.#failures.get(child) ?? `${who} ${how} before it was ready`);
     this.#failures.delete(child);
     this.#listeners.remove(child);
     this.#broadcastPids();
     const slot = this.#slots.find((s) => s.child === child);
     if (child.retired || slot === undefined || this.#state === "stopping" || this.#state === "starting") {
-      this.#log("notice", `worker process ${child.pid} (id ${id}) ${how}`);
+      this.#log("notice", `${who} ${how}`);
       if (this.#state === "stopping" && this.#children.live.length === 0) this.#whenStopped?.();
       return;
     }
     const intended = child.announcedExit && code === 0;
-    this.#log(intended ? "notice" : "alert", `worker process ${child.pid} (id ${id}) ${how}`);
+    this.#log(intended ? "notice" : "alert", `${who} ${how}`);
     slot.child = null;
     if (!intended) {
       slot.restarts++;
       slot.quickDeaths = nextQuickDeaths(slot.quickDeaths, Date.now() - child.startedAt);
     }
     const delay = intended ? 0 : respawnDelay(slot.quickDeaths);
-    if (delay > 0) this.#log("warn", `worker ${slot.id} keeps dying; respawning it in ${delay} ms`);
+    if (delay > 0)
+      this.#log("warn", `${label(slot.role)} ${slot.id ?? ""} keeps dying; respawning it in ${delay} ms`);
     slot.respawn = setTimeout(() => {
       slot.respawn = null;
       if (this.#state === "stopping" || slot.child !== null || !this.#slots.includes(slot)) return;
@@ -350,8 +392,8 @@ class Master {
       const raw = await this.#readConfig(cycle);
       const config = resolveConfig(raw, this.#options.configFile ?? "config");
       this.#cycle = cycle;
-      const serves = await this.#runInit(raw, config);
-      if (serves && !this.#serves) {
+      const init = await this.#runInit(raw, config);
+      if (init.servesHttp && !this.#serves) {
         throw new StartError(
           "the new app serves HTTP but the running one does not: restart to add listeners",
         );
@@ -359,40 +401,29 @@ class Master {
       if (JSON.stringify(config.listen) !== JSON.stringify(this.#config.listen)) {
         this.#log("warn", "reload keeps the listening addresses; restart to change them");
       }
-      const slots: Slot[] = Array.from({ length: config.workers }, (_, id) => {
-        const old = this.#slots[id];
-        return {
-          id,
-          generation: old?.generation ?? 0,
-          restarts: old?.restarts ?? 0,
-          quickDeaths: 0,
-          child: null,
-          respawn: null,
-        };
-      });
+      const slots = this.#makeSlots(config, init, this.#slots);
       for (const slot of slots) {
         slot.generation++;
-        const child = this.#start(this.#spec(slot, slot.generation, config, raw));
+        const spec = this.#spec(slot, slot.generation, config, raw);
+        const child = slot.role === "worker" ? this.#start(spec) : this.#children.fork(spec);
         slot.child = child;
         started.push(child);
-        this.#log(
-          "notice",
-          `start worker process ${child.pid} (id ${slot.id}, generation ${slot.generation})`,
-        );
+        this.#logStart(slot, child);
       }
       await Promise.all(started.map((child) => this.#ready(child)));
       const old = this.#slots;
       this.#slots = slots;
       this.#config = config;
       this.#rawConfig = raw;
-      for (const child of started) this.#listeners.add(child);
+      for (const slot of slots)
+        if (slot.role === "worker" && slot.child !== null) this.#listeners.add(slot.child);
       for (const slot of old) {
         if (slot.respawn !== null) clearTimeout(slot.respawn);
         if (slot.child !== null) this.#retire(slot.child, "graceful");
       }
       this.#broadcastPids();
-      this.#log("notice", `reloaded: cycle ${this.#cycle}, ${slots.length} workers`);
-      return { ok: true, message: `reloaded (${slots.length} workers)` };
+      this.#log("notice", `reloaded: cycle ${this.#cycle}, ${config.workers} workers`);
+      return { ok: true, message: `reloaded (${config.workers} workers)` };
     } catch (error) {
       for (const child of started) this.#retire(child, "fast");
       const message = error instanceof StartError ? error.message : formatThrown(error);

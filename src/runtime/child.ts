@@ -75,8 +75,14 @@ async function runHook(
   }
 }
 
+/** In the agent, `connections` bounds the running timer callbacks (OpenResty: its connection slots). */
+function capRunning(config: ResolvedConfig, connections: number | null): ResolvedConfig {
+  if (connections === null || connections >= config.timers.maxRunning) return config;
+  return Object.freeze({ ...config, timers: Object.freeze({ ...config.timers, maxRunning: connections }) });
+}
+
 export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> {
-  const config = resolveConfig(spec.config);
+  const config = capRunning(resolveConfig(spec.config), spec.connections);
   const writer = openLogWriter(config.errorLog);
   const log = lineLogger({
     write: (line) => {

@@ -1,4 +1,5 @@
-import { ContextError, InvalidArgValueError } from "../errors.ts";
+import { AGENT_CONNECTIONS } from "../config/index.ts";
+import { ContextError, InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 import type { ProcessType } from "../process/index.ts";
 import {
   toDelayMs,
@@ -109,14 +110,14 @@ const ngxProcess: NgxProcess = Object.freeze({
 
 /** OpenResty's default agent connections, and its check: a number greater than 0. */
 function checkConnections(connections: unknown): number {
-  if (connections === undefined) return 512;
-  if (typeof connections !== "number" || !Number.isInteger(connections) || connections < 1) {
-    throw new InvalidArgValueError(
-      "ngx.process.enablePrivilegedAgent",
-      "connections",
-      "an integer greater than 0 (bad 'connections' argument: number expected and greater than 0)",
-      connections,
-    );
+  if (connections === undefined) return AGENT_CONNECTIONS;
+  const where = "ngx.process.enablePrivilegedAgent";
+  const expected =
+    "an integer greater than 0 (bad 'connections' argument: number expected and greater than 0)";
+  if (typeof connections !== "number")
+    throw new InvalidArgTypeError(where, "connections", expected, connections);
+  if (!Number.isInteger(connections) || connections < 1) {
+    throw new InvalidArgValueError(where, "connections", expected, connections);
   }
   return connections;
 }

@@ -14,6 +14,7 @@ describe("config resolution", () => {
       prefix: ".tsresty",
       user: null,
       errorLog: null,
+      privilegedAgent: null,
     });
     assert.deepEqual(resolveConfig({}), DEFAULT_CONFIG);
   });
@@ -31,7 +32,7 @@ describe("config resolution", () => {
     [
       "an unknown top-level key",
       { workerz: 2 },
-      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog$/,
+      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent$/,
     ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],
@@ -102,6 +103,22 @@ describe("config resolution", () => {
       ["/run/app", "/var/log/app.log", 2.5],
     );
     assert.equal(resolveConfig({ workers: "auto" }).workers, availableParallelism());
+  });
+
+  it("reads privilegedAgent as true or { connections }, and refuses bad connections", () => {
+    assert.deepEqual(resolveConfig({ privilegedAgent: true }).privilegedAgent, { connections: 512 });
+    assert.deepEqual(resolveConfig({ privilegedAgent: { connections: 10 } }).privilegedAgent, {
+      connections: 10,
+    });
+    assert.equal(resolveConfig({ privilegedAgent: false }).privilegedAgent, null);
+    assert.throws(() => resolveConfig({ privilegedAgent: { connections: 0 } }), {
+      message:
+        /^config: privilegedAgent\.connections must be an integer from 1 to 2147483647, received the number 0$/,
+    });
+    assert.throws(
+      () => resolveConfig({ privilegedAgent: { conections: 1 } }),
+      /privilegedAgent\.conections is not a known key/,
+    );
   });
 
   it("names the file it came from", () => {
