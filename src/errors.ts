@@ -12,7 +12,8 @@ export type ErrorCode =
   | "ERR_TSRESTY_TIMER"
   | "ERR_TSRESTY_CONTEXT"
   | "ERR_TSRESTY_CONFIG"
-  | "ERR_TSRESTY_USAGE";
+  | "ERR_TSRESTY_USAGE"
+  | "ERR_TSRESTY_START";
 
 /** Describes a received value for an error message: `a string ("abc")`, `NaN`, `undefined`. */
 export function describe(value: unknown): string {
@@ -112,4 +113,10 @@ export class ConfigError extends Error {
 export class UsageError extends Error {
   readonly code = "ERR_TSRESTY_USAGE" satisfies ErrorCode;
   override name = "UsageError";
+}
+
+/** `tsresty start` (or a reload) cannot proceed: init failed, a port is busy, a worker died first. */
+export class StartError extends Error {
+  readonly code = "ERR_TSRESTY_START" satisfies ErrorCode;
+  override name = "StartError";
 }

@@ -19,6 +19,7 @@ export {
   ContextError,
   InvalidArgTypeError,
   InvalidArgValueError,
+  StartError,
   TimerError,
   UnknownOptionError,
   UsageError,

@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
-import { ConfigError, UsageError } from "../errors.ts";
-import { StartError } from "../master/index.ts";
+import { ConfigError, StartError, UsageError } from "../errors.ts";
 import { parseArgs, USAGE, type Command, type SingleCommand } from "./args.ts";
 import { control, ControlError } from "./control.ts";
 import { start } from "./start.ts";

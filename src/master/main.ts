@@ -1,6 +1,7 @@
 /**
- * The master: nginx's master process for Node. It runs the app's `init`, forks one worker per
- * slot (ids 0..N-1) through node:cluster, and keeps the tree's invariants:
+ * The master: nginx's master process for Node. It runs the app's `init`, binds the listening
+ * sockets (listeners.ts), forks one worker per slot (ids 0..N-1, slots.ts) and the privileged
+ * agent when enabled, and keeps the tree's invariants:
  *
  * - Slots, not counters. A worker that dies for any reason is replaced with the same id and a
  *   new generation; a slot that keeps dying waits longer each time (backoff.ts). At first start
@@ -34,11 +35,14 @@ import {
   type ProcessRow,
   type StatusReport,
 } from "../ipc/index.ts";
+import { StartError } from "../errors.ts";
 import { formatThrown, lineLogger, type LogSink } from "../util/log.ts";
 import { openLogWriter, type LogWriter } from "../util/log-file.ts";
 import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
 import { Children, type Child } from "./children.ts";
 import { Listeners } from "./listeners.ts";
+import { makeSlots, roleLabel, slotSpec, type Slot } from "./slots.ts";
+import { childRows } from "./status.ts";
 import { serveControl } from "./control.ts";
 import { isTsresty, readPid, removePid, writePid } from "./pidfile.ts";
 
@@ -52,19 +56,6 @@ export interface MasterOptions {
 }
 
 type MasterState = "starting" | "running" | "reloading" | "stopping";
-
-interface Slot {
-  readonly role: "worker" | "privileged agent";
-  /** The worker id; null for the agent. */
-  readonly id: number | null;
-  /** The agent's connections; null for a worker. */
-  readonly connections: number | null;
-  generation: number;
-  restarts: number;
-  quickDeaths: number;
-  child: Child | null;
-  respawn: NodeJS.Timeout | null;
-}
 
 interface InitRole {
   runInit(request: {
@@ -81,17 +72,9 @@ interface InitOutcome {
   readonly servesHttp: boolean;
 }
 
-const label = (role: Slot["role"]): string => (role === "worker" ? "worker" : "privileged agent");
-
 const INIT_ROLE = new URL("../init/main.ts", import.meta.url).href;
 const READY_TIMEOUT_MS = 60_000;
-const STATUS_TIMEOUT_MS = 1_000;
 const FAST_STOP_BOUND_MS = 5_000;
-
-/** A start that cannot proceed; the CLI prints the message and exits 1. */
-export class StartError extends Error {
-  override name = "StartError";
-}
 
 class Master {
   readonly #options: MasterOptions;
@@ -178,7 +161,7 @@ class Master {
       removePid(this.#pidFile);
     });
     await serveControl(join(this.#prefix, CONTROL_SOCKET), (request) => this.#control(request));
-    this.#slots = this.#makeSlots(this.#config, init, []);
+    this.#slots = makeSlots(this.#config, init.privilegedAgent, []);
     const children = this.#slots.map((slot) => this.#spawn(slot));
     try {
       await Promise.all(children.map((child) => this.#ready(child)));
@@ -193,30 +176,6 @@ class Master {
     const where = this.#serves ? `listening on ${addresses.join(", ")}` : "no HTTP handler";
     const agent = this.#slots.some((slot) => slot.role !== "worker") ? " and the privileged agent" : "";
     return `tsresty ready: master pid ${process.pid}, ${this.#config.workers} workers${agent}, ${where}`;
-  }
-
-  /**
-   * The slots of a (re)load: workers 0..N-1 and, when `init` or the config enables it, the
-   * agent. A slot keeps its generation and restart count across reloads.
-   */
-  #makeSlots(config: ResolvedConfig, init: InitOutcome, previous: readonly Slot[]): Slot[] {
-    const fresh = (role: Slot["role"], id: number | null, connections: number | null): Slot => {
-      const old = previous.find((slot) => slot.role === role && slot.id === id);
-      return {
-        role,
-        id,
-        connections,
-        generation: old?.generation ?? 0,
-        restarts: old?.restarts ?? 0,
-        quickDeaths: 0,
-        child: null,
-        respawn: null,
-      };
-    };
-    const slots = Array.from({ length: config.workers }, (_, id) => fresh("worker", id, null));
-    const connections = init.privilegedAgent ?? config.privilegedAgent?.connections ?? null;
-    if (connections !== null) slots.push(fresh("privileged agent", null, connections));
-    return slots;
   }
 
   /** Resolves when the master has stopped (then the process exits). */
@@ -243,19 +202,6 @@ class Master {
     }
   }
 
-  #spec(slot: Slot, generation: number, config: ResolvedConfig, raw: unknown): ChildSpec {
-    return {
-      role: slot.role,
-      workerId: slot.id,
-      connections: slot.connections,
-      workerCount: config.workers,
-      generation,
-      masterPid: process.pid,
-      appPath: this.#options.appPath,
-      config: raw,
-    };
-  }
-
   /** Starts a child for `spec`: the booted standby when there is one (milliseconds), else a fresh fork. */
   #start(spec: ChildSpec): Child {
     const standby = this.#standby;
@@ -274,7 +220,7 @@ class Master {
 
   #spawn(slot: Slot): Child {
     slot.generation++;
-    const spec = this.#spec(slot, slot.generation, this.#config, this.#rawConfig);
+    const spec = slotSpec(slot, this.#config, this.#rawConfig, this.#options.appPath);
     const child = slot.role === "worker" ? this.#start(spec) : this.#children.fork(spec);
     slot.child = child;
     this.#logStart(slot, child);
@@ -285,7 +231,7 @@ class Master {
     const id = slot.id === null ? "" : `id ${slot.id}, `;
     this.#log(
       "notice",
-      `start ${label(slot.role)} process ${child.pid} (${id}generation ${slot.generation})`,
+      `start ${roleLabel(slot.role)} process ${child.pid} (${id}generation ${slot.generation})`,
     );
   }
 
@@ -357,7 +303,7 @@ class Master {
     }
     const delay = intended ? 0 : respawnDelay(slot.quickDeaths);
     if (delay > 0)
-      this.#log("warn", `${label(slot.role)} ${slot.id ?? ""} keeps dying; respawning it in ${delay} ms`);
+      this.#log("warn", `${roleLabel(slot.role)} ${slot.id ?? ""} keeps dying; respawning it in ${delay} ms`);
     slot.respawn = setTimeout(() => {
       slot.respawn = null;
       if (this.#state === "stopping" || slot.child !== null || !this.#slots.includes(slot)) return;
@@ -401,10 +347,10 @@ class Master {
       if (JSON.stringify(config.listen) !== JSON.stringify(this.#config.listen)) {
         this.#log("warn", "reload keeps the listening addresses; restart to change them");
       }
-      const slots = this.#makeSlots(config, init, this.#slots);
+      const slots = makeSlots(config, init.privilegedAgent, this.#slots);
       for (const slot of slots) {
         slot.generation++;
-        const spec = this.#spec(slot, slot.generation, config, raw);
+        const spec = slotSpec(slot, config, raw, this.#options.appPath);
         const child = slot.role === "worker" ? this.#start(spec) : this.#children.fork(spec);
         slot.child = child;
         started.push(child);
@@ -489,36 +435,10 @@ class Master {
       running: null,
       timers: [],
     };
-    const children = this.#children.live.filter((c) => c.phase !== "exited");
-    const rows = await Promise.all(
-      children.map(async (child): Promise<ProcessRow> => {
-        // A child still booting has no IPC handler yet: it would only make status wait.
-        const status =
-          child.phase === "starting" ? null : await this.#children.status(child, STATUS_TIMEOUT_MS);
-        const slot = this.#slots.find((s) => s.child === child);
-        return {
-          type: child.spec?.role ?? "standby",
-          id: child.spec?.workerId ?? null,
-          pid: child.pid,
-          state:
-            child === this.#standby
-              ? this.#standbyBooted
-                ? "running"
-                : "starting"
-              : child.phase === "exited"
-                ? "draining"
-                : child.phase,
-          generation: child.spec?.generation ?? 0,
-          uptime: (now - child.startedAt) / 1000,
-          restarts: slot?.restarts ?? 0,
-          rss: status?.rss ?? null,
-          pending: status?.pending ?? null,
-          running: status?.running ?? null,
-          timers: status?.timers ?? [],
-        };
-      }),
-    );
-    rows.sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity) || a.generation - b.generation);
+    const rows = await childRows(this.#children, this.#slots, {
+      child: this.#standby,
+      booted: this.#standbyBooted,
+    });
     return { masterPid: process.pid, processes: [master, ...rows] };
   }
 
