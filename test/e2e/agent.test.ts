@@ -17,20 +17,20 @@ const agentOf = async (tree: Awaited<ReturnType<typeof startTree>>) =>
 
 describe("the privileged agent", () => {
   it("T-PA-04, T-PA-07: one agent (id null, count N) runs initWorker; requests are all served by workers", async () => {
-    const tree = await startTree(APP, { workers: 1 });
+    const tree = await startTree(APP, { workers: 2 });
     assert.match(
       tree.run.stdout(),
-      /tsresty ready: master pid \d+, 1 workers and the privileged agent, listening on/,
+      /tsresty ready: master pid \d+, 2 workers and the privileged agent, listening on/,
     );
     const agent = await agentOf(tree);
     assert.ok(agent !== undefined);
     assert.equal(agent.id, null);
     assert.ok(
       await until(() =>
-        tree.run.stdout().includes(`initWorker type=privileged agent id=null count=1 pid=${agent.pid}`),
+        tree.run.stdout().includes(`initWorker type=privileged agent id=null count=2 pid=${agent.pid}`),
       ),
     );
-    assert.equal(tree.run.stdout().match(/^initWorker /gm)?.length, 2, "the worker and the agent");
+    assert.equal(tree.run.stdout().match(/^initWorker /gm)?.length, 3, "two workers and the agent");
     assert.match(
       tree.run.stderr(),
       new RegExp(`start privileged agent process ${agent.pid} \\(generation 1\\)`),

@@ -244,6 +244,22 @@ describe("tsresty start: master and workers", () => {
     await tree.command("stop");
   });
 
+  it("a crash loop backs off: the master waits longer before each respawn and worker 0 keeps serving", async () => {
+    const tree = await startTree(APP, { env: { CRASH_LOOP: "1" } });
+    assert.ok(
+      await until(() => /respawning it in 200 ms/.test(tree.run.stderr()), 20_000),
+      tree.run.stderr(),
+    );
+    const stderr = tree.run.stderr();
+    assert.match(stderr, /\[warn\] \d+#-: worker 1 keeps dying; respawning it in 100 ms/);
+    assert.ok(stderr.indexOf("in 100 ms") < stderr.indexOf("in 200 ms"));
+    assert.match(stderr, /worker process \d+ \(id 1\) exited with code 3/);
+    const one = (await tree.status()).processes.find((p) => p.id === 1);
+    assert.ok(one === undefined || one.restarts >= 2);
+    assert.match((await get(tree.url("/"))).body, /^id=0 /, "worker 0 serves meanwhile");
+    await tree.command("stop", "--fast");
+  });
+
   it("T-ERR-02: initWorker that throws is logged, and the worker serves", async () => {
     const tree = await startTree(APP, { workers: 1, env: { INIT_WORKER_THROW: "1" } });
     assert.match((await get(tree.url("/"))).body, /^id=0 pid=\d+\n$/);
