@@ -34,8 +34,8 @@ export type MasterMessage =
   | { readonly type: "assume"; readonly spec: ChildSpec };
 
 export type ChildMessage =
-  /** The child runs: initWorker is done and every address accepts. */
-  | { readonly type: "ready"; readonly addresses: readonly string[] }
+  /** The child runs: initWorker is done and it takes connections. */
+  | { readonly type: "ready" }
   | { readonly type: "status"; readonly seq: number; readonly status: ChildStatus }
   /** The child begins a graceful exit of its own (signalGracefulExit): respawn it at once. */
   | { readonly type: "exiting" }
@@ -81,12 +81,8 @@ export function parseMasterMessage(value: unknown): MasterMessage | null {
 export function parseChildMessage(value: unknown): ChildMessage | null {
   if (!isRecord(value)) return null;
   switch (value["type"]) {
-    case "ready": {
-      const addresses = value["addresses"];
-      return Array.isArray(addresses) && addresses.every((a) => typeof a === "string")
-        ? { type: "ready", addresses }
-        : null;
-    }
+    case "ready":
+      return { type: "ready" };
     case "status": {
       const status = value["status"];
       if (!isInteger(value["seq"]) || !isRecord(status)) return null;

@@ -7,8 +7,8 @@
  * servers stop accepting and finish in-flight requests while every pending timer fires
  * premature; once both are done (or `shutdownTimeout` passes) `exitWorker` runs and the process
  * exits 0. Fast exit: pending timers are forgotten, servers are closed at once, `exitWorker`
- * runs (bounded), exit 0. The master's disappearance ends the process at once (Node's cluster
- * exits a worker whose IPC channel closes).
+ * runs (bounded), exit 0. The master's disappearance ends the process at once (its IPC channel
+ * closes: "disconnect").
  */
 import type { Socket } from "node:net";
 import { resolveConfig, START_SHUTDOWN_TIMEOUT, type ResolvedConfig } from "../config/index.ts";
@@ -228,5 +228,5 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     return fail(error instanceof Error ? error.message : String(error));
   }
   state = "running";
-  send({ type: "ready", addresses: [] });
+  send({ type: "ready" });
 }

@@ -33,6 +33,7 @@ import { TimerEntry, type Timer, type TimerCallback, type TimerOwner } from "./e
 import { ListHeap } from "./heap.ts";
 import { callbackLocation, creationSite, timerLabel } from "./label.ts";
 import { TimerList } from "./list.ts";
+import { WaitQueue } from "./wait-queue.ts";
 import { atSchedule, everySchedule, toDelayMs, type Schedule } from "./options.ts";
 
 const debug = debuglog("tsresty:timer");
@@ -51,13 +52,6 @@ export interface TimerSystemOptions extends TimerLimits {
   readonly log: LogSink;
 }
 
-/** A due run queued for a running slot. */
-interface WaitingRun {
-  readonly entry: TimerEntry;
-  readonly premature: boolean;
-  cancelled: boolean;
-}
-
 const INVOKER = "invokeTimerCallback";
 
 export class TimerSystem implements TimerOwner {
@@ -66,10 +60,7 @@ export class TimerSystem implements TimerOwner {
   readonly #limits: TimerLimits;
   readonly #lists = new Map<number, TimerList>();
   readonly #heap = new ListHeap();
-  readonly #waiting: WaitingRun[] = [];
-  #waitingHead = 0;
-  /** `every` timers with a tick in `#waiting`: one waiting tick each, later ones are skipped. */
-  readonly #waitingTicks = new Map<TimerEntry, WaitingRun>();
+  readonly #waiting = new WaitQueue();
   /** Creation sites, kept only under the "drop" policy, for the alert that names a dropped timer. */
   readonly #sites: WeakMap<TimerEntry, string> | null;
   #pending = 0;
@@ -194,7 +185,6 @@ export class TimerSystem implements TimerOwner {
   }
 
   cancel(entry: TimerEntry): boolean {
-    const waiting = entry.repeating ? this.#waitingTicks.get(entry) : undefined;
     switch (entry.status) {
       case "pending":
         this.#unlink(entry);
@@ -207,7 +197,7 @@ export class TimerSystem implements TimerOwner {
       case "cancelled":
         return false;
     }
-    if (entry.status === "waiting" || waiting !== undefined) this.#dropWaiting(entry, waiting);
+    if (this.#waiting.cancel(entry)) this.#pending--;
     entry.status = "cancelled";
     this.#checkIdle();
     return true;
@@ -254,9 +244,7 @@ export class TimerSystem implements TimerOwner {
     }
     this.#lists.clear();
     while (this.#heap.size > 0) this.#heap.remove(this.#heap.peek() as TimerList);
-    this.#waiting.length = 0;
-    this.#waitingHead = 0;
-    this.#waitingTicks.clear();
+    this.#waiting.clear();
     this.#pending = 0;
     this.#checkIdle();
   }
@@ -356,25 +344,12 @@ export class TimerSystem implements TimerOwner {
       if (!entry.repeating) entry.status = "done";
       return;
     }
-    if (entry.repeating && this.#waitingTicks.has(entry)) {
+    if (!this.#waiting.push(entry, premature)) {
       debug("every timer tick skipped: an earlier tick still waits for a running slot");
       return;
     }
-    const run: WaitingRun = { entry, premature, cancelled: false };
-    this.#waiting.push(run);
     this.#pending++;
-    if (entry.repeating) this.#waitingTicks.set(entry, run);
-    else entry.status = "waiting";
-  }
-
-  #dropWaiting(entry: TimerEntry, tick: WaitingRun | undefined): void {
-    const run =
-      tick ??
-      this.#waiting.find((candidate, index) => index >= this.#waitingHead && candidate.entry === entry);
-    if (run === undefined || run.cancelled) return;
-    run.cancelled = true;
-    this.#pending--;
-    this.#waitingTicks.delete(entry);
+    if (!entry.repeating) entry.status = "waiting";
   }
 
   #invokeTimerCallback(entry: TimerEntry, premature: boolean): void {
@@ -414,17 +389,11 @@ export class TimerSystem implements TimerOwner {
     this.#running--;
     entry.runs--;
     if (entry.status === "running" && entry.runs === 0) entry.status = "done";
-    const waiting = this.#waiting;
-    while (this.#waitingHead < waiting.length && this.#running < this.#limits.maxRunning) {
-      const run = waiting[this.#waitingHead++] as WaitingRun;
-      if (run.cancelled) continue;
+    while (this.#running < this.#limits.maxRunning) {
+      const run = this.#waiting.shift();
+      if (run === undefined) break;
       this.#pending--;
-      if (run.entry.repeating) this.#waitingTicks.delete(run.entry);
       this.#invokeTimerCallback(run.entry, run.premature);
-    }
-    if (this.#waitingHead === waiting.length) {
-      waiting.length = 0;
-      this.#waitingHead = 0;
     }
     this.#checkIdle();
   }
