@@ -127,9 +127,14 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     return runHook("exitWorker", app?.exitWorker, log, EXIT_HOOK_BOUND_MS);
   };
 
-  const fail = (reason: string): never => {
+  /** Tells the master why this child cannot start (once the message is out), then exits 1. */
+  const fail = async (reason: string): Promise<void> => {
     log("emerg", reason);
-    send({ type: "failed", reason });
+    await new Promise<void>((resolve) => {
+      if (process.send === undefined) resolve();
+      else process.send({ type: "failed", reason } satisfies ChildMessage, () => resolve());
+      setTimeout(resolve, 1_000).unref();
+    });
     process.exit(1);
   };
 

@@ -313,6 +313,24 @@ describe("tsresty start: master and workers", () => {
     );
   });
 
+  it("a worker that cannot load the app reports why, and start fails with that reason", async () => {
+    const r = await runTsresty([
+      "start",
+      "test/fixtures/start/worker-load-fails.ts",
+      "--workers",
+      "1",
+      "--listen",
+      "127.0.0.1:0",
+      "--prefix",
+      join(scratch, "worker-load"),
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /^tsresty: start failed: failed to load app .*worker-load-fails\.ts: Error: worker-only load failure/m,
+    );
+  });
+
   it("children exit when the master disappears", async () => {
     const tree = await startTree(APP);
     const workers = (await tree.status()).processes.filter((p) => p.type === "worker");
