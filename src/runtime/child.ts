@@ -132,7 +132,11 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     log("emerg", reason);
     await new Promise<void>((resolve) => {
       if (process.send === undefined) resolve();
-      else process.send({ type: "failed", reason } satisfies ChildMessage, () => resolve());
+      else {
+        process.send({ type: "failed", reason } satisfies ChildMessage, () => {
+          resolve();
+        });
+      }
       setTimeout(resolve, 1_000).unref();
     });
     process.exit(1);
