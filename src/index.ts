@@ -14,6 +14,17 @@ export {
 export { defineConfig, type UserConfig, type ResolvedConfig, type ListenAddress } from "./config/index.ts";
 export type { Timer, TimerCallback, TimerState, AtOptions, EveryOptions } from "./timer/index.ts";
 export type { ProcessType } from "./process/index.ts";
+export type {
+  BytesResult,
+  LineResult,
+  PipeProcess,
+  ReadResult,
+  ShellOptions,
+  ShellResult,
+  SpawnOptions,
+  WaitResult,
+  WriteResult,
+} from "./pipe/index.ts";
 export {
   ConfigError,
   ContextError,

@@ -1,6 +1,14 @@
 export { currentRuntime, installRuntime, type RuntimeContext, type RuntimeOptions } from "./context.ts";
 export { installGlobalNgx } from "./global.ts";
-export { ngx, type Ngx, type NgxProcess, type NgxTimer, type NgxWorker } from "./ngx.ts";
+export {
+  ngx,
+  type Ngx,
+  type NgxPipe,
+  type NgxProcess,
+  type NgxShell,
+  type NgxTimer,
+  type NgxWorker,
+} from "./ngx.ts";
 export { checkApp, defineApp, loadApp, type App } from "./app.ts";
 export { runChild, type ChildRole, type ChildState, type Service } from "./child.ts";
 export { dropPrivileges } from "./privileges.ts";

@@ -1,4 +1,12 @@
 import { AGENT_CONNECTIONS } from "../config/index.ts";
+import {
+  run,
+  spawn,
+  type PipeProcess,
+  type ShellOptions,
+  type ShellResult,
+  type SpawnOptions,
+} from "../pipe/index.ts";
 import { ContextError, InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 import type { ProcessType } from "../process/index.ts";
 import {
@@ -54,8 +62,20 @@ export interface NgxProcess {
   getMasterPid(): number;
 }
 
+/** `ngx.pipe`: non-blocking subprocesses (see docs/pipe.md). */
+export interface NgxPipe {
+  spawn(args: readonly string[] | string, options?: SpawnOptions): PipeProcess;
+}
+
+/** `ngx.shell`: run a command and collect its output, as lua-resty-shell. */
+export interface NgxShell {
+  run(command: string | readonly string[], options?: ShellOptions): Promise<ShellResult>;
+}
+
 export interface Ngx {
   readonly timer: NgxTimer;
+  readonly pipe: NgxPipe;
+  readonly shell: NgxShell;
   readonly worker: NgxWorker;
   readonly process: NgxProcess;
   /** Resolves after `seconds` (ms resolution); `ngx.sleep(0)` yields to the event loop. */
@@ -138,6 +158,8 @@ function sleep(seconds: number): Promise<void> {
  */
 export const ngx: Ngx = Object.freeze({
   timer,
+  pipe: Object.freeze({ spawn }),
+  shell: Object.freeze({ run }),
   worker,
   process: ngxProcess,
   sleep,

@@ -119,6 +119,14 @@ export async function runSingle(command: SingleCommand): Promise<void> {
   process.on("SIGQUIT", finish);
   process.on("SIGHUP", finish);
 
+  let mainDone = false;
+  // Node ends a process whose event loop is empty even while a promise is pending: say so
+  // instead of exiting 0 in silence (13 is Node's code for an unsettled top-level await).
+  process.on("beforeExit", () => {
+    if (mainDone) return;
+    process.stderr.write("ERROR: the main chunk waits on a promise that nothing can settle any more\n");
+    process.exit(13);
+  });
   context.timers.at({ delay: 0, name: "main chunk" }, async () => {
     try {
       await import(url);
@@ -126,6 +134,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
       process.stderr.write(`ERROR: ${formatThrown(error)}\n`);
       process.exit(1);
     }
+    mainDone = true;
     finish();
   });
 }

@@ -1,0 +1,152 @@
+import { InvalidArgTypeError, InvalidArgValueError, UnknownOptionError, describe } from "../errors.ts";
+
+/** Options of `ngx.pipe.spawn`. Timeouts are in milliseconds; 0 means never; default 10000. */
+export interface SpawnOptions {
+  /** Send the child's stderr to its stdout (2>&1). */
+  readonly mergeStderr?: boolean;
+  /** Bytes read from the child at a time (default 4096; at least 1). */
+  readonly bufferSize?: number;
+  /** `["NAME=value", …]`: replaces the environment; an empty array inherits it. */
+  readonly environ?: readonly string[];
+  readonly writeTimeout?: number;
+  readonly stdoutReadTimeout?: number;
+  readonly stderrReadTimeout?: number;
+  readonly waitTimeout?: number;
+}
+
+export interface Timeouts {
+  write: number;
+  stdoutRead: number;
+  stderrRead: number;
+  wait: number;
+}
+
+export interface ResolvedSpawn {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  readonly mergeStderr: boolean;
+  readonly bufferSize: number;
+  readonly timeouts: Timeouts;
+}
+
+const WHERE = "ngx.pipe.spawn";
+const KEYS = [
+  "mergeStderr",
+  "bufferSize",
+  "environ",
+  "writeTimeout",
+  "stdoutReadTimeout",
+  "stderrReadTimeout",
+  "waitTimeout",
+] as const;
+const MAX_TIMEOUT = 2 ** 32 - 1;
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** A timeout in ms, 0..2^32-1 (OpenResty's range); `name` is the option's name. */
+export function checkTimeout(where: string, name: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_TIMEOUT) {
+    throw new InvalidArgValueError(
+      where,
+      name,
+      `an integer of milliseconds from 0 to ${MAX_TIMEOUT} (bad ${name} option)`,
+      value,
+    );
+  }
+  return value;
+}
+
+function checkArgs(args: unknown): { file: string; args: string[] } {
+  if (typeof args === "string") {
+    if (args === "") throw new InvalidArgValueError(WHERE, "args", "a non-empty command string", args);
+    return { file: "/bin/sh", args: ["-c", args] };
+  }
+  if (!Array.isArray(args)) {
+    throw new InvalidArgTypeError(
+      WHERE,
+      "args",
+      "an array of strings or a command string (bad args arg: table expected)",
+      args,
+    );
+  }
+  if (args.length === 0)
+    throw new InvalidArgValueError(
+      WHERE,
+      "args",
+      "a non-empty array (bad args arg: non-empty table expected)",
+      args,
+    );
+  const argv = args.map((item: unknown, index) => {
+    if (typeof item === "string") return item;
+    if (typeof item === "number" && Number.isFinite(item)) return String(item);
+    throw new InvalidArgTypeError(WHERE, `args[${index}]`, "a string or a number", item);
+  });
+  return { file: argv[0] as string, args: argv.slice(1) };
+}
+
+function checkEnviron(value: unknown): NodeJS.ProcessEnv {
+  if (value === undefined) return process.env;
+  if (!Array.isArray(value)) {
+    throw new InvalidArgTypeError(
+      WHERE,
+      "environ",
+      `an array of "NAME=value" strings (bad environ option: table expected, got ${describe(value)})`,
+      value,
+    );
+  }
+  if (value.length === 0) return process.env;
+  const env: NodeJS.ProcessEnv = {};
+  value.forEach((item: unknown, index) => {
+    if (typeof item !== "string") {
+      throw new InvalidArgTypeError(
+        WHERE,
+        `environ[${index}]`,
+        "a string (bad value at index of environ option: string expected)",
+        item,
+      );
+    }
+    const eq = item.indexOf("=");
+    if (eq <= 0) {
+      throw new InvalidArgValueError(WHERE, `environ[${index}]`, "'name=[value]' format", item);
+    }
+    env[item.slice(0, eq)] = item.slice(eq + 1);
+  });
+  return env;
+}
+
+/** Validates `spawn`'s arguments once; the process object then trusts the result. */
+export function resolveSpawn(args: unknown, options: unknown): ResolvedSpawn {
+  const command = checkArgs(args);
+  if (options !== undefined && (typeof options !== "object" || options === null || Array.isArray(options))) {
+    throw new InvalidArgTypeError(WHERE, "options", "an object", options);
+  }
+  const opts = (options ?? {}) as Record<string, unknown>;
+  for (const key of Object.keys(opts)) {
+    if (!(KEYS as readonly string[]).includes(key)) throw new UnknownOptionError(WHERE, key, KEYS);
+  }
+  const merge = opts["mergeStderr"] ?? false;
+  if (typeof merge !== "boolean") throw new InvalidArgTypeError(WHERE, "mergeStderr", "a boolean", merge);
+  const bufferSize = opts["bufferSize"] ?? 4096;
+  if (typeof bufferSize !== "number" || !Number.isInteger(bufferSize) || bufferSize < 1) {
+    throw new InvalidArgValueError(
+      WHERE,
+      "bufferSize",
+      "an integer of at least 1 (bad buffer_size option)",
+      bufferSize,
+    );
+  }
+  const timeout = (name: string): number =>
+    opts[name] === undefined ? DEFAULT_TIMEOUT_MS : checkTimeout(WHERE, name, opts[name]);
+  return {
+    ...command,
+    env: checkEnviron(opts["environ"]),
+    mergeStderr: merge,
+    bufferSize,
+    timeouts: {
+      write: timeout("writeTimeout"),
+      stdoutRead: timeout("stdoutReadTimeout"),
+      stderrRead: timeout("stderrReadTimeout"),
+      wait: timeout("waitTimeout"),
+    },
+  };
+}

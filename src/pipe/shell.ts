@@ -1,0 +1,124 @@
+/**
+ * `ngx.shell.run`, as lua-resty-shell: run a command, feed it stdin, collect stdout and stderr
+ * up to `maxSize` bytes each, and wait, each step bounded by `timeout`. Better than OpenResty: a
+ * child that times out or floods its output is ended with its whole process group.
+ */
+import { InvalidArgTypeError, UnknownOptionError } from "../errors.ts";
+import { endGroup } from "./group.ts";
+import { checkTimeout, DEFAULT_TIMEOUT_MS } from "./options.ts";
+import { PipeProcess } from "./process.ts";
+
+export interface ShellOptions {
+  /** Written to the child's stdin, which is then closed. */
+  readonly stdin?: string | Buffer;
+  /** Milliseconds for the write, each read and the wait; 0 = never (default 10000). */
+  readonly timeout?: number;
+  /** Bytes kept per stream (default 131072); past it the run fails with "too much data". */
+  readonly maxSize?: number;
+}
+
+export interface ShellResult {
+  /** true for exit status 0; false for another status or a signal; null when the run failed. */
+  readonly ok: boolean | null;
+  readonly stdout: string | null;
+  readonly stderr: string | null;
+  /** "exit", "signal", or why the run failed ("failed to wait for process: timeout", …). */
+  readonly reason: string;
+  readonly status: number | null;
+}
+
+const KEYS = ["stdin", "timeout", "maxSize"] as const;
+const DEFAULT_MAX_SIZE = 128 * 1024;
+
+/** Collects one stream up to maxSize+1 bytes (so that "too much data" keeps a byte of the excess). */
+async function collect(read: (max: number) => ReturnType<PipeProcess["stdoutReadAny"]>, maxSize: number) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const result = await read(65536);
+    if (!result.ok) {
+      if (result.reason === "closed") return { data: Buffer.concat(chunks), error: null };
+      return { data: Buffer.concat(chunks), error: result.reason };
+    }
+    chunks.push(result.data);
+    size += result.data.length;
+    if (size > maxSize)
+      return { data: Buffer.concat(chunks).subarray(0, maxSize + 1), error: "too much data" };
+  }
+}
+
+export async function run(
+  command: string | readonly string[],
+  options: ShellOptions = {},
+): Promise<ShellResult> {
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new InvalidArgTypeError("ngx.shell.run", "options", "an object", options);
+  }
+  for (const key of Object.keys(options)) {
+    if (!(KEYS as readonly string[]).includes(key)) throw new UnknownOptionError("ngx.shell.run", key, KEYS);
+  }
+  const timeout =
+    options.timeout === undefined
+      ? DEFAULT_TIMEOUT_MS
+      : checkTimeout("ngx.shell.run", "timeout", options.timeout);
+  const maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
+  if (!Number.isInteger(maxSize) || maxSize < 1) {
+    throw new InvalidArgTypeError("ngx.shell.run", "maxSize", "an integer of at least 1", maxSize);
+  }
+  const proc = new PipeProcess(command, {
+    bufferSize: 32768,
+    writeTimeout: timeout,
+    stdoutReadTimeout: timeout,
+    stderrReadTimeout: timeout,
+    waitTimeout: timeout,
+  });
+  if (options.stdin !== undefined && options.stdin.length > 0) {
+    const written = await proc.write(options.stdin);
+    if (!written.ok) {
+      await endGroup(proc.pid());
+      return {
+        ok: null,
+        stdout: null,
+        stderr: null,
+        reason: `failed to write to stdin: ${written.reason}`,
+        status: null,
+      };
+    }
+  }
+  proc.shutdown("stdin");
+  const [out, err] = await Promise.all([
+    collect((max) => proc.stdoutReadAny(max), maxSize),
+    collect((max) => proc.stderrReadAny(max), maxSize),
+  ]);
+  const partial = { stdout: out.data.toString(), stderr: err.data.toString() };
+  const failure =
+    out.error !== null
+      ? `failed to read stdout: ${out.error}`
+      : err.error !== null
+        ? `failed to read stderr: ${err.error}`
+        : null;
+  if (failure !== null && !failure.endsWith("too much data")) {
+    // A read that timed out while the child still runs means the wait would time out too, which
+    // is what lua-resty-shell reports; a timeout after the exit is a grandchild holding the pipe.
+    const reason =
+      failure.endsWith("timeout") && proc.running() ? "failed to wait for process: timeout" : failure;
+    await endGroup(proc.pid());
+    return { ok: null, ...partial, reason, status: null };
+  }
+  if (failure !== null) {
+    // A wait timeout takes priority over "too much data" (lua-resty-shell stdout T6).
+    const waited = await proc.wait();
+    if (!waited.ok && waited.reason === "timeout") {
+      await endGroup(proc.pid());
+      return { ok: null, ...partial, reason: "failed to wait for process: timeout", status: null };
+    }
+    await endGroup(proc.pid());
+    return { ok: null, ...partial, reason: failure, status: null };
+  }
+  const waited = await proc.wait();
+  if (waited.status === null) {
+    await endGroup(proc.pid());
+    return { ok: null, ...partial, reason: `failed to wait for process: ${waited.reason}`, status: null };
+  }
+  return { ok: waited.ok, ...partial, reason: waited.reason, status: waited.status };
+}

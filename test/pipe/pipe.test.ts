@@ -1,0 +1,320 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { liveGroups, spawn, type PipeProcess } from "../../src/pipe/index.ts";
+
+const started: PipeProcess[] = [];
+const start = (...args: Parameters<typeof spawn>): PipeProcess => {
+  const proc = spawn(...args);
+  started.push(proc);
+  return proc;
+};
+after(() => {
+  for (const proc of started) if (proc.running()) proc.kill("SIGKILL");
+  for (const group of liveGroups()) {
+    try {
+      process.kill(-group, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+});
+
+/** Pids of live processes whose command line contains `marker`. */
+function withMarker(marker: string): number[] {
+  try {
+    return execFileSync("pgrep", ["-f", marker], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+const text = (r: { ok: boolean; data?: Buffer; partial?: Buffer }): string =>
+  (r.ok ? r.data : r.partial)?.toString() ?? "";
+
+describe("ngx.pipe.spawn", () => {
+  it("T-PIPE-01: bad args and bufferSize throw with OpenResty's words", () => {
+    assert.throws(() => spawn(undefined as never), /bad args arg: table expected/);
+    assert.throws(() => spawn([]), /bad args arg: non-empty table expected/);
+    for (const bad of [0, 0.5, "1", true]) {
+      assert.throws(() => spawn(["ls"], { bufferSize: bad as never }), /bad buffer_size option/);
+    }
+    assert.throws(() => spawn(["ls"], { bufsize: 1 } as never), /unknown option "bufsize"/);
+    assert.throws(() => spawn(["ls", {} as never]), /"args\[1\]" must be a string or a number/);
+    start(["true"], { bufferSize: 1 });
+  });
+
+  it("T-PIPE-03: wait() reports exit 0, a non-zero status, and signals", async () => {
+    assert.deepEqual(await start(["true"]).wait(), { ok: true, reason: "exit", status: 0 });
+    assert.deepEqual(await start("sleep 0.1 && exit 2").wait(), { ok: false, reason: "exit", status: 2 });
+    const early = start("exit 2");
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.deepEqual(await early.wait(), { ok: false, reason: "exit", status: 2 });
+    const killed = start(["sleep", "10"]);
+    const waiting = killed.wait();
+    assert.deepEqual(killed.kill(15), { ok: true });
+    assert.deepEqual(await waiting, { ok: false, reason: "signal", status: 15 });
+  });
+
+  it("T-PIPE-04: a second wait gives 'exited'; two concurrent waits, one gets 'pipe busy waiting'", async () => {
+    const proc = start(["true"]);
+    await proc.wait();
+    assert.deepEqual(await proc.wait(), { ok: false, reason: "exited", status: null });
+    const two = start(["sleep", "0.1"]);
+    const [a, b] = await Promise.all([two.wait(), two.wait()]);
+    assert.deepEqual(b, { ok: false, reason: "pipe busy waiting", status: null });
+    assert.equal(a.ok, true);
+  });
+
+  it("T-PIPE-05: a wait timeout returns 'timeout' and the process keeps running", async () => {
+    const proc = start(["sleep", "10"], { waitTimeout: 100 });
+    assert.deepEqual(await proc.wait(), { ok: false, reason: "timeout", status: null });
+    assert.equal(proc.running(), true);
+    proc.setTimeouts(undefined, undefined, undefined, 10);
+    assert.deepEqual(await proc.wait(), { ok: false, reason: "timeout", status: null });
+    proc.kill("SIGKILL");
+    assert.deepEqual(await proc.wait(), { ok: false, reason: "signal", status: 9 });
+  });
+
+  it("T-PIPE-06: timeouts from 0 to 2^32-1 are accepted; outside, they throw naming the option", () => {
+    const proc = start(["true"], { writeTimeout: 2 ** 32 - 1, waitTimeout: 0 });
+    for (const name of ["writeTimeout", "stdoutReadTimeout", "stderrReadTimeout", "waitTimeout"] as const) {
+      assert.throws(() => start(["true"], { [name]: 2 ** 32 }), new RegExp(`bad ${name} option`));
+      assert.throws(() => start(["true"], { [name]: -1 }), new RegExp(`bad ${name} option`));
+    }
+    assert.throws(() => proc.setTimeouts(-1), /bad writeTimeout option/);
+  });
+
+  it("T-PIPE-07: writes report their byte counts; wc -c counts them", async () => {
+    const proc = start(["wc", "-c"]);
+    const sizes = [];
+    for (const data of ["", "a", "hello", "1234".repeat(2048)]) {
+      const written = await proc.write(data);
+      assert.ok(written.ok);
+      sizes.push(written.bytes);
+    }
+    assert.deepEqual(sizes, [0, 1, 5, 8192]);
+    proc.shutdown("stdin");
+    const line = await proc.stdoutReadLine();
+    assert.ok(line.ok);
+    assert.equal(line.data.trim(), String(1 + 5 + 8192));
+  });
+
+  it("T-PIPE-08: after shutdown each direction reads or writes 'closed'; a bad direction throws; merged stderr", async () => {
+    const proc = start(["cat"]);
+    for (const direction of ["stdin", "stdout", "stderr"] as const) {
+      assert.deepEqual(proc.shutdown(direction), { ok: true });
+      assert.deepEqual(proc.shutdown(direction), { ok: true }, "twice is harmless");
+    }
+    assert.deepEqual(await proc.write("x"), { ok: false, reason: "closed" });
+    assert.equal((await proc.stdoutReadLine()).ok, false);
+    assert.throws(() => proc.shutdown("read" as never), /bad shutdown arg/);
+    const merged = start(["true"], { mergeStderr: true });
+    assert.deepEqual(merged.shutdown("stderr"), { ok: false, reason: "merged to stdout" });
+    assert.deepEqual(await merged.stderrReadLine(), { ok: false, reason: "merged to stdout", partial: "" });
+  });
+
+  it("T-PIPE-09: blocked readers are woken with 'aborted' by shutdown", async () => {
+    const proc = start(["sleep", "5"], { stdoutReadTimeout: 2000, stderrReadTimeout: 2000 });
+    const out = proc.stdoutReadLine();
+    const err = proc.stderrReadLine();
+    proc.shutdown("stdout");
+    proc.shutdown("stderr");
+    assert.deepEqual(await out, { ok: false, reason: "aborted", partial: "" });
+    assert.deepEqual(await err, { ok: false, reason: "aborted", partial: "" });
+  });
+
+  it("T-PIPE-10 (deliberate difference): a missing program waits as exit 127 with the reason named", async () => {
+    const result = await start(["no-such-program-tsresty"]).wait();
+    assert.equal(result.ok, false);
+    assert.equal(result.reason, "exit");
+    assert.equal(result.status, 127);
+    assert.match(
+      (result as { error?: string }).error ?? "",
+      /no-such-program-tsresty: spawn no-such-program-tsresty ENOENT/,
+    );
+  });
+
+  it("T-PIPE-11: kill() checks its argument; an invalid signal and an exited child are outcomes", async () => {
+    const proc = start(["sleep", "5"]);
+    assert.throws(() => proc.kill(undefined as never), /bad signal arg/);
+    assert.deepEqual(proc.kill(10000), { ok: false, reason: "invalid signal" });
+    proc.kill("SIGKILL");
+    await proc.wait();
+    assert.deepEqual(proc.kill(15), { ok: false, reason: "exited" });
+    const quick = start(["true"]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(quick.kill(15), { ok: false, reason: "exited" });
+  });
+
+  it("T-PIPE-13: a string runs through sh; environ replaces the environment; bad environ throws", async () => {
+    const both = start("echo 'hello' && >&2 echo 'world'");
+    assert.deepEqual(await both.stdoutReadLine(), { ok: true, data: "hello" });
+    assert.deepEqual(await both.stderrReadLine(), { ok: true, data: "world" });
+    const env = start(["sh", "-c", "echo $TEST_ENV $OTHER"], {
+      environ: ["TEST_ENV=blahblah", "OTHER=hello"],
+    });
+    assert.deepEqual(await env.stdoutReadLine(), { ok: true, data: "blahblah hello" });
+    const inherit = start(["sh", "-c", "echo $HOME"], { environ: [] });
+    assert.deepEqual(await inherit.stdoutReadLine(), { ok: true, data: process.env["HOME"] ?? "" });
+    assert.throws(() => spawn(["true"], { environ: "x" as never }), /bad environ option/);
+    assert.throws(() => spawn(["true"], { environ: ["A=1", 2 as never] }), /"environ\[1\]" must be a string/);
+    assert.throws(() => spawn(["true"], { environ: ["TEST_ENV"] }), /'name=\[value\]' format/);
+    assert.throws(() => spawn(["true"], { environ: ["=1"] }), /'name=\[value\]' format/);
+  });
+
+  it("T-PIPE-14: readLine, a last line without newline, readBytes with 0, negative and too many", async () => {
+    assert.deepEqual(await start(["echo", "hello world"]).stdoutReadLine(), {
+      ok: true,
+      data: "hello world",
+    });
+    assert.deepEqual(await start(["printf", "hello world"]).stdoutReadLine(), {
+      ok: false,
+      reason: "closed",
+      partial: "hello world",
+    });
+    const bytes = start(["echo", "hello world"]);
+    assert.equal(text(await bytes.stdoutReadBytes(5)), "hello");
+    assert.equal(text(await bytes.stdoutReadBytes(6)), " world");
+    assert.equal(text(await bytes.stdoutReadBytes(0)), "");
+    assert.throws(() => bytes.stdoutReadBytes(-1), /bad len argument/);
+    const short = await start(["echo", "hello world"]).stdoutReadBytes(20);
+    assert.equal(short.ok ? "" : short.reason, "closed");
+  });
+
+  it("T-PIPE-15: readAll, readAny in pieces, readAny(0) throws", async () => {
+    const cmd = "printf hello; sleep 0.05; printf world";
+    assert.equal(text(await start(cmd).stdoutReadAll()), "helloworld");
+    const any = start(cmd);
+    assert.equal(text(await any.stdoutReadAny(1024)), "hello");
+    assert.equal(text(await any.stdoutReadAny(1024)), "world");
+    const small = start(cmd);
+    assert.equal(text(await small.stdoutReadAny(4)), "hell");
+    assert.equal(text(await small.stdoutReadAny(3)), "o");
+    assert.equal(text(await small.stdoutReadAny(1024)), "world");
+    assert.throws(() => small.stdoutReadAny(0), /bad max argument/);
+  });
+
+  it("T-PIPE-16: data outlives the child until wait; no output; two readers; a read timeout", async () => {
+    const done = start(["echo", "kept"]);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.deepEqual(await done.stdoutReadLine(), { ok: true, data: "kept" });
+    const silent = start(["true"]);
+    const any = await silent.stdoutReadAny(10);
+    assert.equal(any.ok ? "" : any.reason, "closed");
+    assert.equal(text(await start(["true"]).stdoutReadAll()), "");
+    const waited = start(["echo", "x"]);
+    await waited.wait();
+    assert.equal(((await waited.stdoutReadLine()) as { reason: string }).reason, "closed");
+    const two = start("printf hello; sleep 0.1; printf world");
+    const [first, second] = await Promise.all([two.stdoutReadAll(), two.stdoutReadAll()]);
+    assert.equal(text(first), "helloworld");
+    assert.equal((second as { reason: string }).reason, "pipe busy reading");
+    const slow = start(["sleep", "10"], { stdoutReadTimeout: 100 });
+    assert.deepEqual(await slow.stdoutReadLine(), { ok: false, reason: "timeout", partial: "" });
+  });
+
+  it("T-PIPE-17: tee echoes writes; numbers and arrays are written; bad data throws; writes after exit are 'closed'", async () => {
+    const tee = start(["tee"]);
+    assert.deepEqual(await tee.write(""), { ok: true, bytes: 0 });
+    assert.deepEqual(await tee.write("hello"), { ok: true, bytes: 5 });
+    assert.deepEqual(await tee.write([" ", "world"]), { ok: true, bytes: 6 });
+    assert.deepEqual(await tee.write(10), { ok: true, bytes: 2 });
+    assert.throws(() => tee.write(true as never), /bad data arg/);
+    tee.shutdown("stdin");
+    assert.equal(text(await tee.stdoutReadAll()), "hello world10");
+    const gone = start(["echo", "x"]);
+    await gone.wait();
+    assert.deepEqual(await gone.write("late"), { ok: false, reason: "closed" });
+  });
+
+  it("stdoutLines() iterates lines until the child closes stdout", async () => {
+    const lines: string[] = [];
+    for await (const line of start(["printf", "a\nb\r\nc"]).stdoutLines()) lines.push(line);
+    assert.deepEqual(lines, ["a", "b", "c"]);
+  });
+
+  it("reads stdout and stderr concurrently while writing stdin", async () => {
+    const proc = start('while read line; do echo "out $line"; echo "err $line" >&2; done');
+    const out: string[] = [];
+    const err: string[] = [];
+    const readers = Promise.all([
+      (async () => {
+        for (let i = 0; i < 100; i++) out.push(((await proc.stdoutReadLine()) as { data: string }).data);
+      })(),
+      (async () => {
+        for (let i = 0; i < 100; i++) err.push(((await proc.stderrReadLine()) as { data: string }).data);
+      })(),
+    ]);
+    for (let i = 0; i < 100; i++) assert.ok((await proc.write(`${i}\n`)).ok);
+    await readers;
+    assert.equal(out[99], "out 99");
+    assert.equal(err[99], "err 99");
+    proc.shutdown("stdin");
+    assert.equal((await proc.wait()).ok, true);
+  });
+
+  it("passes 100 MB of binary data intact through stdoutReadAny", async () => {
+    const file = join(tmpdir(), `tsresty-pipe-${process.pid}.bin`);
+    execFileSync("head", ["-c", "104857600", "/dev/urandom"], {
+      stdio: ["ignore", openSync(file, "w"), "inherit"],
+    });
+    after(() => {
+      rmSync(file, { force: true });
+    });
+    const expected = execFileSync("sha256sum", [file], { encoding: "utf8" }).split(" ")[0];
+    const proc = start(["cat", file]);
+    const hash = createHash("sha256");
+    let size = 0;
+    for (;;) {
+      const chunk = await proc.stdoutReadAny(1 << 20);
+      if (!chunk.ok) {
+        assert.equal(chunk.reason, "closed");
+        break;
+      }
+      hash.update(chunk.data);
+      size += chunk.data.length;
+    }
+    assert.equal(size, 104857600);
+    assert.equal(hash.digest("hex"), expected);
+    assert.equal((await proc.wait()).ok, true);
+  });
+});
+
+describe("no orphans (deliberate difference)", () => {
+  it("ending a shell child's group leaves none of its background children", async () => {
+    const marker = `1000.${process.pid}1`;
+    const proc = start(`sleep ${marker} & sleep ${marker}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(withMarker(marker).length >= 2, true);
+    const { endGroup } = await import("../../src/pipe/index.ts");
+    await endGroup(proc.pid());
+    await proc.wait();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(withMarker(marker), []);
+  });
+
+  it("children (and their background children) die when the owner process exits", async () => {
+    const marker = `1000.${process.pid}2`;
+    execFileSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "-e",
+        `import { spawn } from "./src/pipe/index.ts"; spawn("sleep ${marker} & sleep ${marker}"); setTimeout(() => process.exit(0), 300);`,
+      ],
+      { cwd: new URL("../..", import.meta.url).pathname, timeout: 10_000 },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(withMarker(marker), []);
+  });
+});
