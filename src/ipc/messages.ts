@@ -42,7 +42,9 @@ export type ChildMessage =
   /** The child cannot start (app failed to load, address busy); it exits after sending this. */
   | { readonly type: "failed"; readonly reason: string }
   /** A standby has booted and waits for "assume". */
-  | { readonly type: "standing-by" };
+  | { readonly type: "standing-by" }
+  /** A process group this child spawned (ngx.pipe) began or ended: the master ends it if the child dies. */
+  | { readonly type: "pipe-group"; readonly pgid: number; readonly alive: boolean };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null;
@@ -101,6 +103,10 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
       return typeof value["reason"] === "string" ? { type: "failed", reason: value["reason"] } : null;
     case "standing-by":
       return { type: "standing-by" };
+    case "pipe-group":
+      return isInteger(value["pgid"]) && typeof value["alive"] === "boolean"
+        ? { type: "pipe-group", pgid: value["pgid"], alive: value["alive"] }
+        : null;
     default:
       return null;
   }

@@ -30,6 +30,8 @@ export interface Child {
   retired: boolean;
   /** The child announced a graceful exit of its own (signalGracefulExit): not a crash. */
   announcedExit: boolean;
+  /** Process groups the child spawned through ngx.pipe and has not seen end. */
+  readonly pipeGroups: Set<number>;
   readonly process: ChildProcess;
 }
 
@@ -71,6 +73,7 @@ export class Children {
       phase: "starting",
       retired: false,
       announcedExit: false,
+      pipeGroups: new Set(),
       process: forked,
     };
     this.#live.add(child);
@@ -84,6 +87,14 @@ export class Children {
     forked.on("exit", (code, signal) => {
       this.#live.delete(child);
       child.phase = "exited";
+      // Children never outlive the process that spawned them, even one that was SIGKILLed.
+      for (const pgid of child.pipeGroups) {
+        try {
+          process.kill(-pgid, "SIGKILL");
+        } catch {
+          // the group is already empty
+        }
+      }
       this.#events.exited(child, code, signal);
     });
     return child;
@@ -165,6 +176,10 @@ export class Children {
         return;
       case "standing-by":
         this.#events.standingBy(child);
+        return;
+      case "pipe-group":
+        if (message.alive) child.pipeGroups.add(message.pgid);
+        else child.pipeGroups.delete(message.pgid);
         return;
       case "status":
         this.#statusWaiters.get(message.seq)?.(message.status);

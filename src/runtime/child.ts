@@ -11,6 +11,7 @@
  * closes: "disconnect").
  */
 import type { Socket } from "node:net";
+import { exitChannel, spawnChannel } from "../pipe/index.ts";
 import { resolveConfig, START_SHUTDOWN_TIMEOUT, type ResolvedConfig } from "../config/index.ts";
 import { parseMasterMessage, type ChildMessage, type ChildSpec } from "../ipc/index.ts";
 import { formatThrown, lineLogger, type LogSink } from "../util/log.ts";
@@ -120,6 +121,13 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   };
   const context = installRuntime(runtime);
   installGlobalNgx();
+  // The master ends these groups if this process dies without ending them itself (SIGKILL).
+  spawnChannel.subscribe((message) => {
+    send({ type: "pipe-group", pgid: (message as { pid: number }).pid, alive: true });
+  });
+  exitChannel.subscribe((message) => {
+    send({ type: "pipe-group", pgid: (message as { pid: number }).pid, alive: false });
+  });
 
   /** exitWorker runs where no timer can be created (OpenResty: "API disabled in the context of exit_worker_by_lua*"). */
   const runExitWorker = (): Promise<void> => {

@@ -331,6 +331,28 @@ describe("tsresty start: master and workers", () => {
     );
   });
 
+  it("subprocesses of a SIGKILLed worker are ended by the master, with their background children", async () => {
+    const tree = await startTree("test/fixtures/start/spawner.ts", { workers: 1 });
+    const worker = (await tree.status()).processes.find((p) => p.id === 0);
+    assert.ok(worker !== undefined);
+    const marker = `1000.${worker.pid}`;
+    const sleeping = (): number[] => {
+      try {
+        return execFileSync("pgrep", ["-f", `sleep ${marker}`], { encoding: "utf8" })
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map(Number);
+      } catch {
+        return [];
+      }
+    };
+    assert.ok(await until(() => sleeping().length >= 2));
+    process.kill(worker.pid, "SIGKILL");
+    assert.ok(await until(() => sleeping().length === 0), `left: ${sleeping().join(" ")}`);
+    await tree.command("stop");
+  });
+
   it("children exit when the master disappears", async () => {
     const tree = await startTree(APP);
     const workers = (await tree.status()).processes.filter((p) => p.type === "worker");
