@@ -8,8 +8,11 @@
 import { channel } from "node:diagnostics_channel";
 
 export const GROUP_GRACE_MS = 100;
-export const spawnChannel = channel("tsresty:pipe:spawn");
-export const exitChannel = channel("tsresty:pipe:exit");
+/** Channel names: `{ pid }` of a group leader when a group starts, and once it is empty. */
+export const SPAWN_CHANNEL = "tsresty:pipe:spawn";
+export const EXIT_CHANNEL = "tsresty:pipe:exit";
+const spawnChannel = channel(SPAWN_CHANNEL);
+const exitChannel = channel(EXIT_CHANNEL);
 
 const live = new Set<number>();
 let hooked = false;

@@ -11,7 +11,8 @@
  * closes: "disconnect").
  */
 import type { Socket } from "node:net";
-import { exitChannel, spawnChannel } from "../pipe/index.ts";
+import { subscribe } from "node:diagnostics_channel";
+import { EXIT_CHANNEL, SPAWN_CHANNEL } from "../pipe/index.ts";
 import { resolveConfig, START_SHUTDOWN_TIMEOUT, type ResolvedConfig } from "../config/index.ts";
 import { parseMasterMessage, type ChildMessage, type ChildSpec } from "../ipc/index.ts";
 import { formatThrown, lineLogger, type LogSink } from "../util/log.ts";
@@ -122,10 +123,10 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   const context = installRuntime(runtime);
   installGlobalNgx();
   // The master ends these groups if this process dies without ending them itself (SIGKILL).
-  spawnChannel.subscribe((message) => {
+  subscribe(SPAWN_CHANNEL, (message) => {
     send({ type: "pipe-group", pgid: (message as { pid: number }).pid, alive: true });
   });
-  exitChannel.subscribe((message) => {
+  subscribe(EXIT_CHANNEL, (message) => {
     send({ type: "pipe-group", pgid: (message as { pid: number }).pid, alive: false });
   });
 
