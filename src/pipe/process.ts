@@ -69,7 +69,7 @@ export class PipeProcess {
       stdio: ["pipe", "pipe", "pipe"],
     });
     this.#pid = this.#child.pid ?? -1;
-    const highWater = Math.max(resolved.bufferSize * 16, 64 * 1024);
+    const highWater = Math.max(resolved.bufferSize * 16, 1024 * 1024);
     const stdout = this.#child.stdout as NonNullable<ChildProcess["stdout"]>;
     const stderr = this.#child.stderr as NonNullable<ChildProcess["stderr"]>;
     this.#stdout = new PipeReader(resolved.mergeStderr ? merge(stdout, stderr) : stdout, highWater);

@@ -2,7 +2,8 @@
  * Buffered reads from one of the child's output pipes, with OpenResty's outcomes. Data the child
  * wrote stays readable after it exits, until `wait()` finalizes the process. One read at a time:
  * a second concurrent read gets "pipe busy reading". Backpressure: past `highWater` buffered
- * bytes the pipe is paused until a read takes data.
+ * bytes the pipe is paused, and resumed once reads have taken it down to half (not on every
+ * read: pausing and resuming a pipe costs system calls).
  */
 import type { Readable } from "node:stream";
 
@@ -13,7 +14,12 @@ export type ReadResult<T> =
   | { readonly ok: true; readonly data: T }
   | { readonly ok: false; readonly reason: ReadFailure; readonly partial: T };
 
-type Take = (buffered: Buffer, ended: boolean) => { take: number; skip: number } | null;
+/** Decides how much of the buffered bytes make a result (null: not yet). */
+interface Take {
+  (buffered: Buffer, ended: boolean): { take: number; skip: number } | null;
+  /** Looks at the first buffered chunk only (no copy): enough for "any". */
+  readonly firstChunk?: boolean;
+}
 
 interface Waiter {
   readonly take: Take;
@@ -98,7 +104,12 @@ export class PipeReader {
   #check(): void {
     const waiter = this.#waiter;
     if (waiter === null) return;
-    const buffered = this.#length === 0 ? EMPTY : this.#peek();
+    const buffered =
+      this.#length === 0
+        ? EMPTY
+        : waiter.take.firstChunk === true
+          ? (this.#chunks[0] ?? EMPTY)
+          : this.#peek();
     const decision = waiter.take(buffered, this.#ended);
     if (decision !== null) {
       this.#finish(waiter, { ok: true, data: this.#consume(decision.take, decision.skip) });
@@ -114,12 +125,22 @@ export class PipeReader {
 
   /** Takes `take` bytes (and drops `skip` more, a line's end) from the buffer. */
   #consume(take: number, skip: number): Buffer {
+    const first = this.#chunks[0];
+    if (first !== undefined && take + skip <= first.length) {
+      // The common case (read any, short lines): no copy.
+      const rest = first.subarray(take + skip);
+      if (rest.length === 0) this.#chunks.shift();
+      else this.#chunks[0] = rest;
+      this.#length -= take + skip;
+      if (this.#length <= this.#highWater / 2 && this.#stream?.isPaused() === true) this.#stream.resume();
+      return first.subarray(0, take);
+    }
     const all = this.#peek();
     const data = all.subarray(0, take);
     const rest = all.subarray(take + skip);
     this.#chunks = rest.length === 0 ? [] : [rest];
     this.#length = rest.length;
-    if (this.#length < this.#highWater && this.#stream?.isPaused() === true) this.#stream.resume();
+    if (this.#length <= this.#highWater / 2 && this.#stream?.isPaused() === true) this.#stream.resume();
     return data;
   }
 }
@@ -142,7 +163,8 @@ export const takeBytes =
     buffered.length >= n ? { take: n, skip: 0 } : null;
 
 /** Whatever is there, up to `max` bytes, as soon as there is something. */
-export const takeAny =
-  (max: number): Take =>
-  (buffered) =>
+export function takeAny(max: number): Take {
+  const take = (buffered: Buffer): { take: number; skip: number } | null =>
     buffered.length > 0 ? { take: Math.min(max, buffered.length), skip: 0 } : null;
+  return Object.assign(take, { firstChunk: true });
+}

@@ -1,0 +1,135 @@
+/**
+ * `npm run bench:pipe`: ngx.pipe beside raw child_process.spawn, in one process and one run.
+ * - spawn + wait of `true` per second, one at a time and 8 in flight;
+ * - stdout throughput of a 200 MB stream read with stdoutReadAny (raw: 'data' events);
+ * - event-loop delay p99 (monitorEventLoopDelay) while 50 children write lines that are read.
+ * Each figure is the median of RUNS repetitions, tsresty and raw taken in turns.
+ */
+import { spawn as rawSpawn } from "node:child_process";
+import { once } from "node:events";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { spawn } from "../src/pipe/index.ts";
+
+const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
+const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+
+async function spawnRate(count: number, inFlight: number, raw: boolean): Promise<number> {
+  const one = async (): Promise<void> => {
+    if (raw) {
+      const child = rawSpawn("true", [], { stdio: ["pipe", "pipe", "pipe"] });
+      child.stdout.resume();
+      child.stderr.resume();
+      await once(child, "close");
+    } else {
+      const result = await spawn(["true"]).wait();
+      if (!result.ok) throw new Error("true failed");
+    }
+  };
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next++ < count) await one();
+    }),
+  );
+  return count / ((performance.now() - started) / 1000);
+}
+
+const STREAM = "head -c 209715200 /dev/zero";
+
+async function throughput(raw: boolean): Promise<number> {
+  const started = performance.now();
+  let size = 0;
+  if (raw) {
+    const child = rawSpawn("sh", ["-c", STREAM]);
+    child.stdout.on("data", (chunk: Buffer) => (size += chunk.length));
+    await once(child, "close");
+  } else {
+    const proc = spawn(STREAM);
+    for (;;) {
+      const chunk = await proc.stdoutReadAny(1 << 20);
+      if (!chunk.ok) break;
+      size += chunk.data.length;
+    }
+    await proc.wait();
+  }
+  if (size !== 209715200) throw new Error(`read ${size} bytes`);
+  return size / 1024 / 1024 / ((performance.now() - started) / 1000);
+}
+
+const TALKER = "for i in $(seq 40); do echo line $i; sleep 0.01; done";
+
+async function loopDelay(raw: boolean): Promise<number> {
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      if (raw) {
+        const child = rawSpawn("sh", ["-c", TALKER]);
+        child.stdout.resume();
+        await once(child, "close");
+      } else {
+        const proc = spawn(TALKER);
+        for await (const line of proc.stdoutLines()) if (line === "") throw new Error("empty line");
+        await proc.wait();
+      }
+    }),
+  );
+  histogram.disable();
+  return histogram.percentile(99) / 1e6;
+}
+
+async function measure(run: (raw: boolean) => Promise<number>): Promise<[number, number]> {
+  const ours: number[] = [];
+  const raw: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    ours.push(await run(false));
+    raw.push(await run(true));
+  }
+  return [median(ours), median(raw)];
+}
+
+const rows: string[][] = [];
+const fmt = (n: number, digits = 0): string =>
+  n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const [serialOurs, serialRaw] = await measure((raw) => spawnRate(300, 1, raw));
+rows.push([
+  "spawn + wait `true`, one at a time (/s)",
+  fmt(serialOurs),
+  fmt(serialRaw),
+  `${(serialOurs / serialRaw).toFixed(2)}×`,
+  "≥ 0.9× raw",
+]);
+const [parallelOurs, parallelRaw] = await measure((raw) => spawnRate(400, 8, raw));
+rows.push([
+  "spawn + wait `true`, 8 in flight (/s)",
+  fmt(parallelOurs),
+  fmt(parallelRaw),
+  `${(parallelOurs / parallelRaw).toFixed(2)}×`,
+  "≥ 0.9× raw",
+]);
+const [mbOurs, mbRaw] = await measure(throughput);
+rows.push([
+  "200 MB stdout through stdoutReadAny (MB/s)",
+  fmt(mbOurs),
+  fmt(mbRaw),
+  `${(mbOurs / mbRaw).toFixed(2)}×`,
+  "≥ 0.8× raw",
+]);
+const [delayOurs, delayRaw] = await measure(loopDelay);
+rows.push([
+  "event-loop delay p99, 50 children talking (ms)",
+  fmt(delayOurs, 2),
+  fmt(delayRaw, 2),
+  "",
+  "≤ 5 ms",
+]);
+
+const header = ["figure", "tsresty", "raw child_process", "tsresty/raw", "bar"];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+console.log(`node ${process.version}, ${new Date().toISOString()}, median of ${RUNS}, taken in turns`);
+console.log(line(header));
+console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+for (const row of rows) console.log(line(row));
