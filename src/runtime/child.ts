@@ -12,7 +12,7 @@
  */
 import type { Socket } from "node:net";
 import { subscribe } from "node:diagnostics_channel";
-import { EXIT_CHANNEL, SPAWN_CHANNEL } from "../pipe/index.ts";
+import { endGroup, EXIT_CHANNEL, liveGroups, SPAWN_CHANNEL } from "../pipe/index.ts";
 import { resolveConfig, START_SHUTDOWN_TIMEOUT, type ResolvedConfig } from "../config/index.ts";
 import { parseMasterMessage, type ChildMessage, type ChildSpec } from "../ipc/index.ts";
 import { formatThrown, lineLogger, type LogSink } from "../util/log.ts";
@@ -41,6 +41,11 @@ export interface ChildRole {
 }
 
 const EXIT_HOOK_BOUND_MS = 5_000;
+
+/** Subprocesses left running are ended with their groups (SIGTERM, a grace, SIGKILL) before exit. */
+function endPipeGroups(): Promise<unknown> {
+  return Promise.all(liveGroups().map((pgid) => endGroup(pgid)));
+}
 /** How long a child that decided to exit waits for the master to take it out of rotation. */
 const ROTATION_WAIT_MS = 2_000;
 
@@ -174,6 +179,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     clearTimeout(timer);
     await runExitWorker();
     state = "exited";
+    await endPipeGroups();
     process.exit(0);
   }
 

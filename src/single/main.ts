@@ -17,6 +17,7 @@ import type { MessagePort } from "node:worker_threads";
 import { ConfigError } from "../errors.ts";
 import { DEFAULT_CONFIG, loadConfigFile, type ResolvedConfig } from "../config/index.ts";
 import { singleIdentity } from "../process/index.ts";
+import { endGroup, liveGroups } from "../pipe/index.ts";
 import { installGlobalNgx, installRuntime, type RuntimeContext } from "../runtime/index.ts";
 import { formatThrown, lineLogger } from "../util/log.ts";
 
@@ -93,9 +94,11 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     if (finishing) return;
     finishing = true;
     context.timers.beginExit();
-    void drain(context).then(() => {
-      process.exit();
-    });
+    void drain(context)
+      .then(() => Promise.all(liveGroups().map((pgid) => endGroup(pgid))))
+      .then(() => {
+        process.exit();
+      });
   };
   // As in OpenResty, signalGracefulExit() takes effect once the calling code yields:
   // exiting() is still false right after the call.

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { runTsresty, startTsresty } from "../helpers/processes.ts";
 
@@ -197,6 +198,29 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
       r.stdout,
       "exiting right after the call: false\npremature true\nmain chunk done, exiting: true\n",
     );
+  });
+
+  it("scenario 6 and no orphans: ngx.shell.run and ngx.pipe.spawn; children left running end with the process", async () => {
+    const marker = `1000.${process.pid}9`;
+    const r = await runTsresty([
+      "-e",
+      [
+        'const shell = await ngx.shell.run(`echo "hello, world"`);',
+        'const proc = ngx.pipe.spawn(["echo", "hello world"]);',
+        "const line = await proc.stdoutReadLine();",
+        "console.log(shell.stdout.trim(), line.ok ? line.data : line.reason);",
+        `ngx.pipe.spawn("sleep ${marker} & sleep ${marker}");`,
+        "await ngx.sleep(0.2);",
+      ].join("\n"),
+    ]);
+    assert.deepEqual([r.code, r.stdout], [0, "hello, world hello world\n"]);
+    let left = "";
+    try {
+      left = execFileSync("pgrep", ["-f", `sleep ${marker}`], { encoding: "utf8" });
+    } catch {
+      left = "";
+    }
+    assert.equal(left, "");
   });
 
   it("enablePrivilegedAgent() outside a master's init throws 'API disabled in the current context'", async () => {
