@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
-import { runTsresty, startTsresty } from "../helpers/processes.ts";
+import { pidsMatching, runTsresty, startTsresty } from "../helpers/processes.ts";
 
 const LOG_LINE = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(\w+)\] (\d+)#0: /;
 
@@ -214,13 +213,7 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
       ].join("\n"),
     ]);
     assert.deepEqual([r.code, r.stdout], [0, "hello, world hello world\n"]);
-    let left = "";
-    try {
-      left = execFileSync("pgrep", ["-f", `sleep ${marker}`], { encoding: "utf8" });
-    } catch {
-      left = "";
-    }
-    assert.equal(left, "");
+    assert.deepEqual(pidsMatching(`sleep ${marker}`), []);
   });
 
   it("enablePrivilegedAgent() outside a master's init throws 'API disabled in the current context'", async () => {

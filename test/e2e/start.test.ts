@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { runTsresty } from "../helpers/processes.ts";
+import { pidsMatching, runTsresty } from "../helpers/processes.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 
 const APP = "test/fixtures/start/app.ts";
@@ -336,17 +336,7 @@ describe("tsresty start: master and workers", () => {
     const worker = (await tree.status()).processes.find((p) => p.id === 0);
     assert.ok(worker !== undefined);
     const marker = `1000.${worker.pid}`;
-    const sleeping = (): number[] => {
-      try {
-        return execFileSync("pgrep", ["-f", `sleep ${marker}`], { encoding: "utf8" })
-          .trim()
-          .split("\n")
-          .filter(Boolean)
-          .map(Number);
-      } catch {
-        return [];
-      }
-    };
+    const sleeping = (): number[] => pidsMatching(`sleep ${marker}`);
     assert.ok(await until(() => sleeping().length >= 2));
     process.kill(worker.pid, "SIGKILL");
     assert.ok(await until(() => sleeping().length === 0), `left: ${sleeping().join(" ")}`);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 
@@ -81,4 +81,17 @@ export function startTsresty(args: readonly string[], options: StartOptions = {}
 /** Runs `bin/tsresty` to the end (under the same deadline). */
 export function runTsresty(args: readonly string[], options: StartOptions = {}): Promise<Finished> {
   return startTsresty(args, options).done;
+}
+
+/** Pids of live processes whose command line contains `pattern` (pgrep -f). */
+export function pidsMatching(pattern: string): number[] {
+  try {
+    return execFileSync("pgrep", ["-f", pattern], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
 }

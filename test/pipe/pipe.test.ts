@@ -5,6 +5,7 @@ import { openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { pidsMatching } from "../helpers/processes.ts";
 import { liveGroups, spawn, type PipeProcess } from "../../src/pipe/index.ts";
 
 const started: PipeProcess[] = [];
@@ -23,19 +24,6 @@ after(() => {
     }
   }
 });
-
-/** Pids of live processes whose command line contains `marker`. */
-function withMarker(marker: string): number[] {
-  try {
-    return execFileSync("pgrep", ["-f", marker], { encoding: "utf8" })
-      .trim()
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
 
 const text = (r: { ok: boolean; data?: Buffer; partial?: Buffer }): string =>
   (r.ok ? r.data : r.partial)?.toString() ?? "";
@@ -294,12 +282,12 @@ describe("no orphans (deliberate difference)", () => {
     const marker = `1000.${process.pid}1`;
     const proc = start(`sleep ${marker} & sleep ${marker}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.equal(withMarker(marker).length >= 2, true);
+    assert.equal(pidsMatching(marker).length >= 2, true);
     const { endGroup } = await import("../../src/pipe/index.ts");
     await endGroup(proc.pid());
     await proc.wait();
     await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.deepEqual(withMarker(marker), []);
+    assert.deepEqual(pidsMatching(marker), []);
   });
 
   it("children (and their background children) die when the owner process exits", async () => {
@@ -315,6 +303,6 @@ describe("no orphans (deliberate difference)", () => {
       { cwd: new URL("../..", import.meta.url).pathname, timeout: 10_000 },
     );
     await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.deepEqual(withMarker(marker), []);
+    assert.deepEqual(pidsMatching(marker), []);
   });
 });

@@ -1,19 +1,7 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
+import { pidsMatching } from "../helpers/processes.ts";
 import { run } from "../../src/pipe/index.ts";
-
-function withMarker(marker: string): number[] {
-  try {
-    return execFileSync("pgrep", ["-f", marker], { encoding: "utf8" })
-      .trim()
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
 
 describe("ngx.shell.run", () => {
   it("T-SH-01: stdout, stderr, exit 0, as a string or an argv array; stdin is fed", async () => {
@@ -69,7 +57,7 @@ describe("ngx.shell.run", () => {
     const result = await run(`sleep ${marker} & sleep ${marker}`, { timeout: 200 });
     assert.equal(result.reason, "failed to wait for process: timeout");
     await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.deepEqual(withMarker(marker), []);
+    assert.deepEqual(pidsMatching(marker), []);
   });
 
   it("scenario 6: echo through the shell", async () => {
