@@ -6,10 +6,10 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:os";
-import { PassThrough, type Readable } from "node:stream";
 import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 import { forgetIfEmpty, remember } from "./group.ts";
 import { checkTimeout, resolveSpawn, type SpawnOptions, type Timeouts } from "./options.ts";
+import { longTimeout } from "./long-timeout.ts";
 import { PipeReader, takeAll, takeAny, takeBytes, takeLine, type ReadResult } from "./reader.ts";
 
 export type WaitResult =
@@ -63,7 +63,11 @@ export class PipeProcess {
   constructor(args: readonly string[] | string, options?: SpawnOptions) {
     const resolved = resolveSpawn(args, options);
     this.#timeouts = { ...resolved.timeouts };
-    this.#child = spawn(resolved.file, resolved.args, {
+    // mergeStderr is a real 2>&1 in the child (order kept); `exec` keeps the same pid.
+    const [file, argv]: [string, readonly string[]] = resolved.mergeStderr
+      ? ["/bin/sh", ["-c", 'exec "$@" 2>&1', "sh", resolved.file, ...resolved.args]]
+      : [resolved.file, resolved.args];
+    this.#child = spawn(file, argv, {
       env: resolved.env,
       detached: true,
       stdio: ["pipe", "pipe", "pipe"],
@@ -72,7 +76,8 @@ export class PipeProcess {
     const highWater = Math.max(resolved.bufferSize * 16, 1024 * 1024);
     const stdout = this.#child.stdout as NonNullable<ChildProcess["stdout"]>;
     const stderr = this.#child.stderr as NonNullable<ChildProcess["stderr"]>;
-    this.#stdout = new PipeReader(resolved.mergeStderr ? merge(stdout, stderr) : stdout, highWater);
+    if (resolved.mergeStderr) stderr.resume();
+    this.#stdout = new PipeReader(stdout, highWater);
     this.#stderr = new PipeReader(resolved.mergeStderr ? null : stderr, highWater);
     this.#child.stdin?.on("error", () => {
       this.#stdinClosed = true;
@@ -121,16 +126,16 @@ export class PipeProcess {
         const timeoutMs = this.#timeouts.wait;
         const exited = await new Promise<boolean>((resolve) => {
           const wake = (): void => {
-            clearTimeout(timer);
+            cancel();
             resolve(true);
           };
-          const timer =
+          const cancel =
             timeoutMs > 0
-              ? setTimeout(() => {
+              ? longTimeout(() => {
                   this.#exitWaiters = this.#exitWaiters.filter((w) => w !== wake);
                   resolve(false);
                 }, timeoutMs)
-              : undefined;
+              : () => undefined;
           this.#exitWaiters.push(wake);
         });
         if (!exited) return { ok: false, reason: "timeout", status: null };
@@ -234,16 +239,16 @@ export class PipeProcess {
     }
     if (bytes.length === 0) return Promise.resolve({ ok: true, bytes: 0 });
     return new Promise((resolve) => {
-      const timer =
+      const cancel =
         this.#timeouts.write > 0
-          ? setTimeout(() => {
+          ? longTimeout(() => {
               done({ ok: false, reason: "timeout" });
             }, this.#timeouts.write)
-          : undefined;
+          : () => undefined;
       const done = (result: WriteResult): void => {
         if (this.#writing !== done) return;
         this.#writing = null;
-        clearTimeout(timer);
+        cancel();
         resolve(result);
       };
       this.#writing = done;
@@ -301,22 +306,6 @@ export class PipeProcess {
       throw new Error(`stdoutLines: ${line.reason}`);
     }
   }
-}
-
-/**
- * stdout and stderr as one stream (mergeStderr). The two pipes stay separate underneath, so the
- * interleaving of lines written close together is approximate (OpenResty dup2()s one fd).
- */
-function merge(stdout: Readable, stderr: Readable): Readable {
-  const both = new PassThrough();
-  let open = 2;
-  for (const stream of [stdout, stderr]) {
-    stream.pipe(both, { end: false });
-    stream.once("end", () => {
-      if (--open === 0) both.end();
-    });
-  }
-  return both;
 }
 
 function checkLength(n: unknown): number {

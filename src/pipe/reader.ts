@@ -6,6 +6,7 @@
  * read: pausing and resuming a pipe costs system calls).
  */
 import type { Readable } from "node:stream";
+import { longTimeout } from "./long-timeout.ts";
 
 export type ReadFailure = "closed" | "timeout" | "aborted" | "pipe busy reading" | "merged to stdout";
 
@@ -24,7 +25,7 @@ interface Take {
 interface Waiter {
   readonly take: Take;
   readonly resolve: (result: ReadResult<Buffer>) => void;
-  timer: NodeJS.Timeout | null;
+  cancel: (() => void) | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -72,10 +73,10 @@ export class PipeReader {
       return Promise.resolve({ ok: false, reason: "pipe busy reading", partial: EMPTY });
     if (this.#closed) return Promise.resolve({ ok: false, reason: "closed", partial: EMPTY });
     return new Promise((resolve) => {
-      const waiter: Waiter = { take, resolve, timer: null };
+      const waiter: Waiter = { take, resolve, cancel: null };
       this.#waiter = waiter;
       if (timeoutMs > 0) {
-        waiter.timer = setTimeout(() => {
+        waiter.cancel = longTimeout(() => {
           this.#finish(waiter, { ok: false, reason: "timeout", partial: this.#consume(this.#length, 0) });
         }, timeoutMs);
       }
@@ -97,7 +98,7 @@ export class PipeReader {
   #finish(waiter: Waiter, result: ReadResult<Buffer>): void {
     if (this.#waiter !== waiter) return;
     this.#waiter = null;
-    if (waiter.timer !== null) clearTimeout(waiter.timer);
+    waiter.cancel?.();
     waiter.resolve(result);
   }
 

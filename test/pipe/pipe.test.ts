@@ -72,6 +72,19 @@ describe("ngx.pipe.spawn", () => {
     assert.deepEqual(await proc.wait(), { ok: false, reason: "signal", status: 9 });
   });
 
+  it("T-PIPE-06: a timeout of 2^32-1 ms really waits (past setTimeout's 2^31-1 limit)", async () => {
+    const proc = start(["sleep", "0.2"], { waitTimeout: 2 ** 32 - 1, stdoutReadTimeout: 2 ** 32 - 1 });
+    assert.deepEqual(await proc.stdoutReadAll(), { ok: true, data: Buffer.alloc(0) });
+    assert.deepEqual(await proc.wait(), { ok: true, reason: "exit", status: 0 });
+  });
+
+  it("mergeStderr is a real 2>&1: output keeps its order, the pid is the child's", async () => {
+    const proc = start("echo o1; echo e1 >&2; echo o2; echo e2 >&2", { mergeStderr: true });
+    assert.equal(text(await proc.stdoutReadAll()), "o1\ne1\no2\ne2\n");
+    const own = start(["sh", "-c", "echo $$"], { mergeStderr: true });
+    assert.equal(text(await own.stdoutReadAll()).trim(), String(own.pid()));
+  });
+
   it("T-PIPE-06: timeouts from 0 to 2^32-1 are accepted; outside, they throw naming the option", () => {
     const proc = start(["true"], { writeTimeout: 2 ** 32 - 1, waitTimeout: 0 });
     for (const name of ["writeTimeout", "stdoutReadTimeout", "stderrReadTimeout", "waitTimeout"] as const) {
