@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sendControl, type ProcessRow } from "../src/master/index.ts";
+import { markdownTable } from "./table.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BIN = join(ROOT, "bin/tsresty");
@@ -260,16 +261,10 @@ async function main(): Promise<void> {
         settle ? "p50 < 150 ms" : "",
       ]);
     }
-    const header = ["figure", "tsresty", "bare node:cluster", "tsresty/bare", "bar"];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-    const line = (cells: string[]): string =>
-      `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
     console.log(
       `node ${process.version}, ${new Date().toISOString()}, wrk -t2 -c64 -d${DURATION}, median of ${RUNS} runs taken in turns`,
     );
-    console.log(line(header));
-    console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-    for (const row of rows) console.log(line(row));
+    console.log(markdownTable(["figure", "tsresty", "bare node:cluster", "tsresty/bare", "bar"], rows));
   } finally {
     for (const child of started) child.kill("SIGKILL");
     rmSync(prefix, { recursive: true, force: true });

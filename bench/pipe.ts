@@ -9,6 +9,7 @@ import { spawn as rawSpawn } from "node:child_process";
 import { once } from "node:events";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { spawn } from "../src/pipe/index.ts";
+import { markdownTable } from "./table.ts";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
 const median = (values: number[]): number =>
@@ -126,10 +127,5 @@ rows.push([
   "≤ 5 ms",
 ]);
 
-const header = ["figure", "tsresty", "raw child_process", "tsresty/raw", "bar"];
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
 console.log(`node ${process.version}, ${new Date().toISOString()}, median of ${RUNS}, taken in turns`);
-console.log(line(header));
-console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-for (const row of rows) console.log(line(row));
+console.log(markdownTable(["figure", "tsresty", "raw child_process", "tsresty/raw", "bar"], rows));

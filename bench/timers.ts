@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { TimerSystem } from "../src/timer/index.ts";
 import { systemClock } from "../src/util/clock.ts";
+import { markdownTable } from "./table.ts";
 
 type Variant = "tsresty" | "setTimeout" | "setImmediate";
 interface Result {
@@ -195,16 +196,10 @@ function main(): void {
     `${(r.extra?.["p50"] ?? NaN).toFixed(2)} / ${r.value.toFixed(2)} / ${(r.extra?.["max"] ?? NaN).toFixed(2)}`;
   rows.push(["lateness, 500 chained 10 ms, p50/p99/max (ms)", lat(lateTs), lat(lateRaw), "", "p99 ≤ 1 ms"]);
 
-  const header = ["figure", "tsresty", "Node raw", "tsresty/raw", "bar"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]): string =>
-    `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
   console.log(
     `node ${process.version}, ${new Date().toISOString()}, median of ${REPEAT} fresh processes per cell`,
   );
-  console.log(line(header));
-  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const row of rows) console.log(line(row));
+  console.log(markdownTable(["figure", "tsresty", "Node raw", "tsresty/raw", "bar"], rows));
 }
 
 const caseIndex = process.argv.indexOf("--case");

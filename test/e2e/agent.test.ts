@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { uidOf } from "../helpers/processes.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 
 const APP = "test/fixtures/agent/app.ts";
@@ -103,11 +104,9 @@ describe("the privileged agent", () => {
       writeFileSync(config, 'export default { user: "nobody" };\n');
       const tree = await startTree(APP, { workers: 1, args: ["--config", config] });
       const processes = (await tree.status()).processes;
-      const uid = (pid: number): string =>
-        /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "";
       const nobody = String(Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" })));
-      assert.equal(uid(processes.find((p) => p.type === "worker")?.pid ?? 0), nobody);
-      assert.equal(uid(processes.find((p) => p.type === "privileged agent")?.pid ?? 0), "0");
+      assert.equal(uidOf(processes.find((p) => p.type === "worker")?.pid ?? 0), nobody);
+      assert.equal(uidOf(processes.find((p) => p.type === "privileged agent")?.pid ?? 0), "0");
       await tree.command("stop");
     },
   );

@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { pidsMatching, runTsresty } from "../helpers/processes.ts";
+import { pidsMatching, runTsresty, uidOf } from "../helpers/processes.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 
 const APP = "test/fixtures/start/app.ts";
@@ -467,11 +467,9 @@ describe("tsresty start: operations", () => {
       const tree = await startTree(APP, { workers: 1, args: ["--config", config] });
       const [master, worker] = (await tree.status()).processes;
       assert.ok(master !== undefined && worker !== undefined);
-      const uid = (pid: number): string =>
-        /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "";
-      assert.equal(uid(master.pid), "0");
+      assert.equal(uidOf(master.pid), "0");
       assert.equal(
-        uid(worker.pid),
+        uidOf(worker.pid),
         String(Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }))),
       );
       assert.match((await get(tree.url("/"))).body, /^id=0 /);

@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 
@@ -94,4 +95,9 @@ export function pidsMatching(pattern: string): number[] {
   } catch {
     return [];
   }
+}
+
+/** The real uid of a live process, read from /proc. */
+export function uidOf(pid: number): string {
+  return /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "";
 }
