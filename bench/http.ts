@@ -184,8 +184,8 @@ async function respawnTimes(prefix: string, workers: number, settle: boolean): P
       await new Promise((resolve) => setTimeout(resolve, 20));
       before = await statusOf(prefix);
     }
-    const victim = before.find((p) => p.id === id);
-    if (victim === undefined) throw new Error(`no worker ${id}`);
+    const victim = before.find((p) => p.id === id && p.pid !== null);
+    if (victim?.pid == null) throw new Error(`no worker ${id}`);
     const t0 = performance.now();
     process.kill(victim.pid, "SIGKILL");
     // (a status request sent before the master saw the exit would wait for the dead child)

@@ -35,7 +35,7 @@ const child = spawn(
     "tsx",
     "--test",
     "--test-reporter=spec",
-    "--test-timeout=120000",
+    "--test-timeout=600000",
     ...files.map((f) => relative(root, f)),
   ],
   { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, FORCE_COLOR: "0" } },

@@ -13,7 +13,8 @@ export type ErrorCode =
   | "ERR_TSRESTY_CONTEXT"
   | "ERR_TSRESTY_CONFIG"
   | "ERR_TSRESTY_USAGE"
-  | "ERR_TSRESTY_START";
+  | "ERR_TSRESTY_START"
+  | "ERR_TSRESTY_PATH";
 
 /** Describes a received value for an error message: `a string ("abc")`, `NaN`, `undefined`. */
 export function describe(value: unknown): string {
@@ -107,6 +108,13 @@ export class ConfigError extends Error {
     super(key === null ? `${origin}: ${problem}` : `${origin}: ${key} ${problem}`, options);
     this.key = key;
   }
+
+  /** A config error reported by another process (the init process), with its message as it was. */
+  static reported(message: string): ConfigError {
+    const error = new ConfigError("", null, "");
+    error.message = message;
+    return error;
+  }
 }
 
 /** A bad command line. The CLI prints it with the usage text and exits 2. */
@@ -119,4 +127,16 @@ export class UsageError extends Error {
 export class StartError extends Error {
   readonly code = "ERR_TSRESTY_START" satisfies ErrorCode;
   override name = "StartError";
+}
+
+/**
+ * A directory or file tsresty cannot use (a `--prefix` under a regular file, a read-only
+ * filesystem, /proc). The CLI prints it and exits 2.
+ */
+export class PathError extends Error {
+  readonly code = "ERR_TSRESTY_PATH" satisfies ErrorCode;
+  override name = "PathError";
+  constructor(what: string, path: string, reason: string) {
+    super(`cannot use ${what} ${path}: ${reason}`);
+  }
 }

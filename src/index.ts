@@ -9,6 +9,7 @@ export {
   type Ngx,
   type NgxProcess,
   type NgxTimer,
+  type NgxConfig,
   type NgxWorker,
 } from "./runtime/index.ts";
 export { defineConfig, type UserConfig, type ResolvedConfig, type ListenAddress } from "./config/index.ts";

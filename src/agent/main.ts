@@ -4,9 +4,6 @@
  * like a worker. `connections` (from enablePrivilegedAgent or the config) caps how many timer
  * callbacks it runs at once.
  */
-import { CHILD_SPEC_ENV, decodeChildSpec } from "../ipc/index.ts";
-import { runChild } from "../runtime/index.ts";
+import { awaitSpec, runChild } from "../runtime/index.ts";
 
-await runChild(decodeChildSpec(process.env[CHILD_SPEC_ENV]), {
-  serve: () => Promise.resolve(null),
-});
+await runChild(await awaitSpec(), { serve: () => Promise.resolve(null) });

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { parseArgs as parseFlags, type ParseArgsConfig } from "node:util";
 import { UsageError } from "../errors.ts";
 
@@ -165,5 +166,15 @@ export function parseArgs(argv: readonly string[]): Command {
   if (code !== null) return { kind: "single", code, file: null, args: rest, configPath };
   const [file, ...args] = rest;
   if (file === undefined) throw new UsageError("nothing to run: give -e CODE or a FILE");
+  if (looksLikeCommand(file)) {
+    throw new UsageError(
+      `unknown command ${file}; the commands are ${SUBCOMMANDS.join(", ")} (or run -e CODE or a FILE)`,
+    );
+  }
   return { kind: "single", code: null, file, args, configPath };
+}
+
+/** A bare word (no dot, no slash) that is not a file here is a mistyped command, not a program. */
+function looksLikeCommand(word: string): boolean {
+  return /^[a-z][a-z-]*$/i.test(word) && !existsSync(word);
 }

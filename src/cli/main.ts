@@ -1,21 +1,15 @@
-import { readFileSync } from "node:fs";
-import { ConfigError, StartError, UsageError } from "../errors.ts";
+import { ConfigError, PathError, StartError, UsageError } from "../errors.ts";
+import { StartCancelled } from "../master/index.ts";
 import { parseArgs, USAGE, type Command, type SingleCommand } from "./args.ts";
 import { control, ControlError } from "./control.ts";
 import { start } from "./start.ts";
+import { VERSION } from "../util/version.ts";
 
 /** The single-mode role, loaded by URL: the CLI never imports a role's code statically. */
 const SINGLE_ROLE = new URL("../single/main.ts", import.meta.url).href;
 
 interface SingleRole {
   runSingle(command: SingleCommand): Promise<void>;
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-    version: string;
-  };
-  return pkg.version;
 }
 
 function fail(message: string, code: number): never {
@@ -29,7 +23,7 @@ async function run(command: Command): Promise<void> {
       process.stdout.write(`${USAGE}\n`);
       return;
     case "version":
-      process.stdout.write(`tsresty ${version()}\n`);
+      process.stdout.write(`tsresty ${VERSION}\n`);
       return;
     case "single": {
       const role = (await import(SINGLE_ROLE)) as SingleRole;
@@ -54,7 +48,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     await run(parseArgs(argv));
   } catch (error) {
     if (error instanceof UsageError) fail(`${error.message}\n${USAGE}`, 2);
-    if (error instanceof ConfigError) fail(error.message, 2);
+    if (error instanceof ConfigError || error instanceof PathError) fail(error.message, 2);
+    if (error instanceof StartCancelled) fail(error.message, 0);
     if (error instanceof StartError) fail(`start failed: ${error.message}`, 1);
     if (error instanceof ControlError) fail(error.message, 1);
     throw error;

@@ -1,7 +1,7 @@
 import { constants, existsSync } from "node:fs";
 import { access } from "node:fs/promises";
 import { resolve } from "node:path";
-import { loadConfigInput, parseListen, parseWorkers, resolveConfig } from "../config/index.ts";
+import { parseListen, parseWorkers } from "../config/index.ts";
 import { UsageError } from "../errors.ts";
 import { runMaster } from "../master/index.ts";
 import type { StartCommand } from "./args.ts";
@@ -45,21 +45,19 @@ function overrides(command: StartCommand): Record<string, unknown> {
   return out;
 }
 
-/** `tsresty start`: resolves the app and config, then runs the master until it stops. */
+/**
+ * `tsresty start`: finds the app and the config file, checks the flags, and runs the master
+ * until it stops. The config file itself is loaded by the master's init process, never here.
+ */
 export async function start(command: StartCommand): Promise<void> {
   const appPath = await findApp(command.app);
-  const flags = overrides(command);
+  const overridesFromFlags = overrides(command);
   const configFile =
     command.configPath !== null
       ? resolve(command.configPath)
       : existsSync(DEFAULT_CONFIG_FILE)
         ? resolve(DEFAULT_CONFIG_FILE)
         : null;
-  const base = configFile === null ? {} : await loadConfigInput(configFile);
-  const raw = { ...(base as object), ...flags };
-  const config = resolveConfig(
-    raw,
-    command.configPath ?? (configFile === null ? "config" : DEFAULT_CONFIG_FILE),
-  );
-  await runMaster({ appPath, configFile, overrides: flags }, raw, config);
+  const configName = command.configPath ?? (configFile === null ? "config" : DEFAULT_CONFIG_FILE);
+  await runMaster({ appPath, configFile, configName, overrides: overridesFromFlags });
 }

@@ -13,7 +13,8 @@ function cells(row: ProcessRow): string[] {
   return [
     row.type,
     dash(row.id),
-    String(row.pid),
+    dash(row.pid),
+    row.state === "backoff" ? `backoff, next try in ${row.nextTryMs ?? 0} ms` : row.state,
     String(row.generation),
     uptime(row.uptime),
     String(row.restarts),
@@ -30,6 +31,7 @@ export function formatStatus(report: StatusReport): string {
     "TYPE",
     "ID",
     "PID",
+    "STATE",
     "GEN",
     "UPTIME",
     "RESTARTS",

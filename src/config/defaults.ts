@@ -11,6 +11,7 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
   user: null,
   errorLog: null,
   privilegedAgent: null,
+  initTimeout: 60,
 });
 
 /** OpenResty's default `connections` of the privileged agent. */
@@ -18,3 +19,20 @@ export const AGENT_CONNECTIONS = 512;
 
 /** The graceful-exit bound of `tsresty start` when the config sets none. */
 export const START_SHUTDOWN_TIMEOUT = 10;
+
+/**
+ * The stop budget. A graceful stop of a child takes at most `shutdownTimeout` (drain and timers)
+ * + `EXIT_WORKER_BOUND` (exitWorker) seconds; a fast one `FAST_EXIT_WORKER_BOUND`. The master
+ * SIGKILLs a child still alive `STOP_MARGIN` seconds after its budget, so the two never race:
+ * the child's own bound always fires first and is logged with the step it cut short.
+ */
+export const EXIT_WORKER_BOUND = 5;
+export const FAST_EXIT_WORKER_BOUND = 2;
+export const STOP_MARGIN = 2;
+
+/** Seconds the master gives a child to stop before it SIGKILLs it. */
+export function stopBudget(mode: "graceful" | "fast", shutdownTimeout: number | null): number {
+  return mode === "fast"
+    ? FAST_EXIT_WORKER_BOUND + STOP_MARGIN
+    : (shutdownTimeout ?? START_SHUTDOWN_TIMEOUT) + EXIT_WORKER_BOUND + STOP_MARGIN;
+}

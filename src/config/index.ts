@@ -1,7 +1,15 @@
 import type { UserConfig } from "./types.ts";
 
 export type { ListenAddress, ResolvedConfig, UserConfig } from "./types.ts";
-export { AGENT_CONNECTIONS, DEFAULT_CONFIG, START_SHUTDOWN_TIMEOUT } from "./defaults.ts";
+export {
+  AGENT_CONNECTIONS,
+  DEFAULT_CONFIG,
+  EXIT_WORKER_BOUND,
+  FAST_EXIT_WORKER_BOUND,
+  START_SHUTDOWN_TIMEOUT,
+  STOP_MARGIN,
+  stopBudget,
+} from "./defaults.ts";
 export { formatListen, parseListen, parseUser, parseWorkers, type Parsed } from "./values.ts";
 export { resolveConfig } from "./resolve.ts";
 export { loadConfigFile, loadConfigInput } from "./load.ts";

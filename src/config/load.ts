@@ -1,35 +1,51 @@
 import { access, constants } from "node:fs/promises";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ConfigError } from "../errors.ts";
+import { types } from "node:util";
+import { ConfigError, describe } from "../errors.ts";
 import { resolveConfig } from "./resolve.ts";
 import type { ResolvedConfig } from "./types.ts";
 
+/** A config module's default export must be the config itself: an object, not a function or a promise. */
+function checkExport(file: string, value: unknown): Record<string, unknown> {
+  if (value === undefined) {
+    throw new ConfigError(file, null, "has no default export; write `export default defineConfig({ ... })`");
+  }
+  const plain =
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !types.isPromise(value) &&
+    typeof (value as { then?: unknown }).then !== "function";
+  if (!plain) {
+    throw new ConfigError(
+      file,
+      null,
+      `default export must be a config object (export default defineConfig({ ... })), received ${describe(value)}`,
+    );
+  }
+  return value as Record<string, unknown>;
+}
+
 /**
  * Imports a config module (`export default defineConfig({...})`, TypeScript or JavaScript) and
- * returns its default export as written. `fresh` makes a reload read the file anew. Every
- * failure is a ConfigError naming the file.
+ * returns its default export as written. Every failure is a ConfigError naming the file.
  */
-export async function loadConfigInput(file: string, cwd = process.cwd(), fresh?: string): Promise<unknown> {
+export async function loadConfigInput(file: string, cwd = process.cwd()): Promise<Record<string, unknown>> {
   const path = resolve(cwd, file);
   try {
     await access(path, constants.R_OK);
   } catch (cause) {
     throw new ConfigError(file, null, "cannot be read (no such file, or no permission)", { cause });
   }
-  const url = pathToFileURL(path);
-  if (fresh !== undefined) url.searchParams.set("generation", fresh);
   let module: { default?: unknown };
   try {
-    module = (await import(url.href)) as { default?: unknown };
+    module = (await import(pathToFileURL(path).href)) as { default?: unknown };
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new ConfigError(file, null, `failed to load: ${reason}`, { cause });
   }
-  if (module.default === undefined) {
-    throw new ConfigError(file, null, "has no default export; write `export default defineConfig({ ... })`");
-  }
-  return module.default;
+  return checkExport(file, module.default);
 }
 
 /** Loads and resolves a config file. */

@@ -14,6 +14,7 @@ const TOP_KEYS = [
   "user",
   "errorLog",
   "privilegedAgent",
+  "initTimeout",
 ] as const;
 const TIMER_KEYS = ["maxPending", "maxRunning", "runningLimit"] as const;
 /** Limits stay below 2^31 so that counters remain small integers. */
@@ -58,6 +59,16 @@ class Checker {
     return value;
   }
 
+  /** A number of seconds from `min` up to what a timer can wait (2^31-1 ms). */
+  seconds(key: string, value: unknown, min: number): asserts value is number {
+    if (typeof value !== "number" || !(value >= min && value <= MAX_LIMIT / 1000)) {
+      this.fail(
+        key,
+        `must be a number of seconds from ${min} to ${MAX_LIMIT / 1000}, received ${describe(value)}`,
+      );
+    }
+  }
+
   positiveInteger(key: string, value: unknown, fallback: number): number {
     if (value === undefined) return fallback;
     if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > MAX_LIMIT) {
@@ -86,15 +97,9 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
   }
 
   const shutdownTimeout = input["shutdownTimeout"] ?? null;
-  if (
-    shutdownTimeout !== null &&
-    (typeof shutdownTimeout !== "number" || !(shutdownTimeout >= 0 && shutdownTimeout <= MAX_LIMIT / 1000))
-  ) {
-    check.fail(
-      "shutdownTimeout",
-      `must be a number of seconds from 0 to ${MAX_LIMIT / 1000}, received ${describe(shutdownTimeout)}`,
-    );
-  }
+  if (shutdownTimeout !== null) check.seconds("shutdownTimeout", shutdownTimeout, 0);
+  const initTimeout = input["initTimeout"] ?? DEFAULT_CONFIG.initTimeout;
+  check.seconds("initTimeout", initTimeout, 0.001);
 
   return Object.freeze({
     timers: Object.freeze({
@@ -112,6 +117,7 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     user: input["user"] === undefined ? null : check.parsed("user", parseUser(input["user"])),
     errorLog: check.path("errorLog", input["errorLog"], null),
     privilegedAgent: resolveAgent(check, input["privilegedAgent"]),
+    initTimeout: initTimeout,
   });
 }
 

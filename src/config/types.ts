@@ -37,6 +37,11 @@ export interface UserConfig {
    * `connections` caps how many timer callbacks the agent runs at once (default 512).
    */
   readonly privilegedAgent?: boolean | { readonly connections?: number };
+  /**
+   * Seconds the app's `init` may take, at start and on every reload, before the start or the
+   * reload fails (default 60).
+   */
+  readonly initTimeout?: number;
 }
 
 /** The validated, complete, frozen configuration the runtime trusts. */
@@ -55,4 +60,6 @@ export interface ResolvedConfig {
   readonly errorLog: string | null;
   /** The agent's settings, or null when the config does not enable it. */
   readonly privilegedAgent: { readonly connections: number } | null;
+  /** Seconds `init` may take. */
+  readonly initTimeout: number;
 }

@@ -1,61 +1,176 @@
 /**
- * The `init` role: runs the app's `init` hook inside the master process, at start and on every
- * reload, before any child starts. The master loads this module by URL (it never imports the
- * runtime itself). Here `ngx.process.type()` is "master", `ngx.worker.id()` null, timers are
- * disabled (OpenResty: "no request"), and `ngx.process.enablePrivilegedAgent()` works.
+ * The init process: a short-lived child of the master, one per start and per reload, so that
+ * every load of the config and the app is a fresh module graph (nginx gets a fresh Lua VM on
+ * every HUP) and no user code ever runs in the long-lived master.
+ *
+ * The conversation: the master sends "load"; this process imports the config file, merges the
+ * command-line flags, validates, and answers "config". Once the master has done what the config
+ * asks of it first (prefix, listeners, zones), it sends "run-init": this process loads the app and
+ * runs its `init` (bounded by `initTimeout`), and answers "init-done" with what `init` returned.
+ * Any failure is answered "failed" with its kind and a one-line reason. Then it exits: work that
+ * `init` left running does not outlive it.
+ *
+ * Here `ngx.process.type()` is "master", `ngx.worker.id()` null, timers are disabled (OpenResty:
+ * "no request"), and `ngx.process.enablePrivilegedAgent()` works.
  */
-import { resolveConfig } from "../config/index.ts";
-import { installGlobalNgx, installRuntime, loadApp } from "../runtime/index.ts";
-import type { LogSink } from "../util/log.ts";
+import { loadConfigInput, resolveConfig, type ResolvedConfig } from "../config/index.ts";
+import { ConfigError, ContextError } from "../errors.ts";
+import {
+  parseMasterMessage,
+  type ChildMessage,
+  type FailureKind,
+  type InitOutcome,
+  type LoadRequest,
+  type MasterMessage,
+} from "../ipc/index.ts";
+import { handleSignals } from "../process/index.ts";
+import {
+  describeLoadError,
+  describeUserError,
+  installGlobalNgx,
+  installRuntime,
+  loadApp,
+  type App,
+} from "../runtime/index.ts";
+import { formatThrown, lineLogger } from "../util/log.ts";
+import { withTimeout } from "../util/timeout.ts";
 
-export interface InitRequest {
-  readonly appPath: string;
-  /** Makes the app module load anew on a reload. */
-  readonly generation: number;
-  readonly config: unknown;
-  readonly workerCount: number;
-  readonly log: LogSink;
-}
-
-export interface InitResult {
-  /** Connections of the privileged agent when `init` enabled it, else null. */
-  readonly privilegedAgent: number | null;
-  /** Whether the app has an HTTP handler (fetch or handler). */
-  readonly servesHttp: boolean;
-}
-
-export async function runInit(request: InitRequest): Promise<InitResult> {
-  let privilegedAgent: number | null = null;
-  let open = true;
-  const identity = Object.freeze({
-    type: "master" as const,
-    workerId: null,
-    workerCount: request.workerCount,
-    masterPid: process.pid,
+function send(message: ChildMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined) resolve();
+    else
+      process.send(message, () => {
+        resolve();
+      });
   });
-  const base = {
-    identity,
-    config: resolveConfig(request.config),
-    log: request.log,
+}
+
+let failing = false;
+const isFailing = (): boolean => failing;
+
+async function fail(kind: FailureKind, reason: string): Promise<never> {
+  if (!failing) {
+    failing = true;
+    await send({ type: "failed", kind, reason });
+    process.exit(1);
+  }
+  return new Promise(() => undefined); // the first failure is the one reported
+}
+
+function nextMessage(type: MasterMessage["type"]): Promise<void> {
+  return new Promise((resolve) => {
+    const listener = (raw: unknown): void => {
+      if (parseMasterMessage(raw)?.type !== type) return;
+      process.off("message", listener);
+      resolve();
+    };
+    process.on("message", listener);
+  });
+}
+
+async function loadConfig(
+  request: LoadRequest,
+): Promise<{ raw: Record<string, unknown>; config: ResolvedConfig }> {
+  try {
+    const file = request.configFile === null ? {} : await loadConfigInput(request.configFile);
+    const raw = { ...file, ...request.overrides };
+    return { raw, config: resolveConfig(raw, request.configName) };
+  } catch (error) {
+    return fail("config", error instanceof ConfigError ? error.message : formatThrown(error));
+  }
+}
+
+async function runInit(request: LoadRequest, config: ResolvedConfig): Promise<InitOutcome> {
+  let privilegedAgent: number | null = null;
+  let initRunning = true;
+  const log = lineLogger({
+    write: (line) => process.stderr.write(line),
+    pid: process.pid,
+    workerId: () => null,
+  });
+  installRuntime({
+    identity: Object.freeze({
+      type: "master" as const,
+      workerId: null,
+      workerCount: config.workers,
+      masterPid: process.ppid,
+    }),
+    config,
+    log,
     workerPids: () => [],
     timersDisabledIn: "the context of init",
-  };
-  installRuntime({
-    ...base,
     enablePrivilegedAgent: (connections) => {
-      if (!open) throw new Error("init has finished");
+      if (!initRunning) throw new ContextError("ngx.process.enablePrivilegedAgent");
       privilegedAgent = connections;
     },
   });
   installGlobalNgx();
-  let servesHttp: boolean;
+  let app: App;
   try {
-    const app = await loadApp(request.appPath, String(request.generation));
-    servesHttp = app.fetch !== undefined || app.handler !== undefined;
-    await app.init?.();
-  } finally {
-    open = false;
-    installRuntime(base);
+    app = await loadApp(request.appPath);
+  } catch (error) {
+    return await fail("app", describeLoadError("app", error));
   }
-  return { privilegedAgent, servesHttp };
+  let initData: unknown;
+  try {
+    const outcome = await withTimeout(
+      Promise.resolve().then(() => app.init?.()),
+      config.initTimeout * 1000,
+    );
+    if (!outcome.done) {
+      return await fail("init", `init did not settle within ${config.initTimeout} s (config initTimeout)`);
+    }
+    initData = outcome.value;
+  } catch (error) {
+    return await fail("init", `init failed: ${describeUserError(error)}`);
+  } finally {
+    initRunning = false;
+  }
+  // A rejection that init left behind surfaces before this process answers.
+  await new Promise((resolve) => setImmediate(resolve));
+  try {
+    initData = structuredClone(initData);
+  } catch (error) {
+    return fail(
+      "init",
+      `init returned a value that cannot be sent to the workers (it must survive structuredClone): ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    );
+  }
+  return { privilegedAgent, servesHttp: app.fetch !== undefined || app.handler !== undefined, initData };
 }
+
+handleSignals({
+  // The master ends this process with SIGKILL when it must; a stray signal changes nothing.
+  SIGHUP: () => undefined,
+  SIGQUIT: () => undefined,
+  SIGUSR1: () => undefined,
+  SIGUSR2: () => undefined,
+  SIGTERM: () => process.exit(143),
+  SIGINT: () => process.exit(130),
+});
+process.on("disconnect", () => process.exit(0));
+// A rejection from init's background work fails this load, not the master.
+process.on("unhandledRejection", (reason) => {
+  void fail("init", `init left a promise rejected: ${formatThrown(reason)}`);
+});
+
+const request = await new Promise<LoadRequest>((resolve) => {
+  const listener = (raw: unknown): void => {
+    const message = parseMasterMessage(raw);
+    if (message?.type !== "load") return;
+    process.off("message", listener);
+    resolve(message.request);
+  };
+  process.on("message", listener);
+  void send({ type: "standing-by" });
+});
+const { raw, config } = await loadConfig(request);
+const go = nextMessage("run-init");
+await send({ type: "config", config: raw });
+await go;
+const outcome = await runInit(request, config);
+// (an unhandled rejection may have begun failing this load meanwhile)
+if (!isFailing()) await send({ type: "init-done", outcome });
+process.exit(0);

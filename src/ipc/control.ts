@@ -14,9 +14,15 @@ export interface ProcessRow {
   /** "standby": a booted spare that becomes the next respawned or reloaded worker. */
   readonly type: "master" | "worker" | "privileged agent" | "standby";
   readonly id: number | null;
-  readonly pid: number;
-  /** "starting" until the process is ready, "running", then "draining" once it leaves. */
-  readonly state: "starting" | "running" | "draining";
+  /** null for a slot waiting to respawn its process (state "backoff"). */
+  readonly pid: number | null;
+  /**
+   * "starting" until the process is ready, "running", then "draining" once it leaves;
+   * "backoff" for a slot whose process keeps dying and waits before the next try.
+   */
+  readonly state: "starting" | "running" | "draining" | "backoff";
+  /** For a slot in backoff: milliseconds until the next try. */
+  readonly nextTryMs: number | null;
   readonly generation: number;
   /** Seconds since the process started. */
   readonly uptime: number;

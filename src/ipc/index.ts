@@ -3,17 +3,13 @@ export {
   parseMasterMessage,
   type ChildMessage,
   type ChildStatus,
+  type FailureKind,
+  type InitOutcome,
+  type LoadRequest,
   type MasterMessage,
   type NamedTimer,
 } from "./messages.ts";
-export {
-  CHILD_SPEC_ENV,
-  checkChildSpec,
-  decodeChildSpec,
-  encodeChildSpec,
-  STANDBY,
-  type ChildSpec,
-} from "./spec.ts";
+export { checkChildSpec, type Account, type ChildSpec } from "./spec.ts";
 export {
   CONTROL_SOCKET,
   parseControlRequest,

@@ -1,10 +1,11 @@
 import { checkChildSpec, type ChildSpec } from "./spec.ts";
 
 /**
- * The message protocol between the master and its children, over Node's IPC channel. Every
- * message is a plain object with a `type`; requests that want an answer carry a `seq` that the
- * answer repeats. `parseMessage` is the only way in: anything it does not recognise is
- * ignored by the receiver, never a crash.
+ * The message protocol between the master and its children, over Node's IPC channel (advanced
+ * serialization, so `init`'s data travels as a structured clone). Every message is a plain object
+ * with a `type`; requests that want an answer carry a `seq` that the answer repeats. The parse
+ * functions are the only way in: anything they do not recognise is ignored by the receiver, never
+ * a crash.
  */
 
 /** A timer with a name, as status shows it. */
@@ -22,16 +23,44 @@ export interface ChildStatus {
   readonly timers: readonly NamedTimer[];
 }
 
+/** What the init process is asked to load (config file and app), once per start and reload. */
+export interface LoadRequest {
+  readonly appPath: string;
+  /** The config file (absolute), or null. */
+  readonly configFile: string | null;
+  /** How to name the config in messages (the path as given, or "config"). */
+  readonly configName: string;
+  /** Values from command-line flags; they override the file's. */
+  readonly overrides: Readonly<Record<string, unknown>>;
+  readonly cycle: number;
+}
+
+/** What `init` produced. */
+export interface InitOutcome {
+  /** Connections of the privileged agent when `init` enabled it, else null. */
+  readonly privilegedAgent: number | null;
+  /** Whether the app has an HTTP handler. */
+  readonly servesHttp: boolean;
+  /** What `init` returned, for ngx.process.initData() in this cycle's children. */
+  readonly initData: unknown;
+}
+
+/** Why a child could not do what it was started for. */
+export type FailureKind = "config" | "app" | "init" | "start";
+
 export type MasterMessage =
-  /** Graceful: drain, premature timers, exitWorker, exit 0. Fast: exitWorker, exit. */
+  /** To a blank child: become this child. */
+  | { readonly type: "assume"; readonly spec: ChildSpec }
+  /** Graceful: drain, premature timers, exitWorker, exit 0. Fast: exitWorker (bounded), exit. */
   | { readonly type: "stop"; readonly mode: "graceful" | "fast" }
   | { readonly type: "status"; readonly seq: number }
   | { readonly type: "pids"; readonly pids: readonly number[] }
-  | { readonly type: "reopen-logs" }
   /** Sent with a connection's socket as the handle: serve it. */
   | { readonly type: "connection" }
-  /** To a standby: become this child. */
-  | { readonly type: "assume"; readonly spec: ChildSpec };
+  /** To the init process: load the config and report it. */
+  | { readonly type: "load"; readonly request: LoadRequest }
+  /** To the init process: the master is ready for init (zones exist); load the app and run it. */
+  | { readonly type: "run-init" };
 
 export type ChildMessage =
   /** The child runs: initWorker is done and it takes connections. */
@@ -39,22 +68,50 @@ export type ChildMessage =
   | { readonly type: "status"; readonly seq: number; readonly status: ChildStatus }
   /** The child begins a graceful exit of its own (signalGracefulExit): respawn it at once. */
   | { readonly type: "exiting" }
-  /** The child cannot start (app failed to load, address busy); it exits after sending this. */
-  | { readonly type: "failed"; readonly reason: string }
-  /** A standby has booted and waits for "assume". */
+  /** The child cannot do its job; it exits after sending this. */
+  | { readonly type: "failed"; readonly kind: FailureKind; readonly reason: string }
+  /** A blank child has booted and waits for "assume". */
   | { readonly type: "standing-by" }
   /** A process group this child spawned (ngx.pipe) began or ended: the master ends it if the child dies. */
-  | { readonly type: "pipe-group"; readonly pgid: number; readonly alive: boolean };
+  | { readonly type: "pipe-group"; readonly pgid: number; readonly alive: boolean }
+  /** From the init process: the config as loaded (file merged with flags), not yet trusted. */
+  | { readonly type: "config"; readonly config: unknown }
+  /** From the init process: init has run. */
+  | { readonly type: "init-done"; readonly outcome: InitOutcome };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null;
 }
 
 const isInteger = (value: unknown): value is number => typeof value === "number" && Number.isInteger(value);
+const FAILURE_KINDS: readonly string[] = ["config", "app", "init", "start"];
+
+function parseLoadRequest(value: unknown): LoadRequest | null {
+  if (!isRecord(value)) return null;
+  const { appPath, configFile, configName, overrides, cycle } = value;
+  if (typeof appPath !== "string" || typeof configName !== "string" || !isInteger(cycle)) return null;
+  if (configFile !== null && typeof configFile !== "string") return null;
+  if (!isRecord(overrides)) return null;
+  return { appPath, configFile, configName, overrides, cycle };
+}
+
+function parseOutcome(value: unknown): InitOutcome | null {
+  if (!isRecord(value)) return null;
+  const { privilegedAgent, servesHttp, initData } = value;
+  if (privilegedAgent !== null && !isInteger(privilegedAgent)) return null;
+  if (typeof servesHttp !== "boolean") return null;
+  return { privilegedAgent, servesHttp, initData };
+}
 
 export function parseMasterMessage(value: unknown): MasterMessage | null {
   if (!isRecord(value)) return null;
   switch (value["type"]) {
+    case "assume":
+      try {
+        return { type: "assume", spec: checkChildSpec(value["spec"]) };
+      } catch {
+        return null;
+      }
     case "stop":
       return value["mode"] === "graceful" || value["mode"] === "fast"
         ? { type: "stop", mode: value["mode"] }
@@ -65,16 +122,14 @@ export function parseMasterMessage(value: unknown): MasterMessage | null {
       const pids = value["pids"];
       return Array.isArray(pids) && pids.every(isInteger) ? { type: "pids", pids } : null;
     }
-    case "reopen-logs":
-      return { type: "reopen-logs" };
     case "connection":
       return { type: "connection" };
-    case "assume":
-      try {
-        return { type: "assume", spec: checkChildSpec(value["spec"]) };
-      } catch {
-        return null;
-      }
+    case "load": {
+      const request = parseLoadRequest(value["request"]);
+      return request === null ? null : { type: "load", request };
+    }
+    case "run-init":
+      return { type: "run-init" };
     default:
       return null;
   }
@@ -94,20 +149,39 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
       return {
         type: "status",
         seq: value["seq"],
-        status: { pending, running, rss, timers: timers as NamedTimer[] },
+        status: { pending, running, rss, timers: timers.filter(isNamedTimer) },
       };
     }
     case "exiting":
       return { type: "exiting" };
-    case "failed":
-      return typeof value["reason"] === "string" ? { type: "failed", reason: value["reason"] } : null;
+    case "failed": {
+      const { kind, reason } = value;
+      if (typeof reason !== "string" || typeof kind !== "string" || !FAILURE_KINDS.includes(kind))
+        return null;
+      return { type: "failed", kind: kind as FailureKind, reason };
+    }
     case "standing-by":
       return { type: "standing-by" };
     case "pipe-group":
       return isInteger(value["pgid"]) && typeof value["alive"] === "boolean"
         ? { type: "pipe-group", pgid: value["pgid"], alive: value["alive"] }
         : null;
+    case "config":
+      return { type: "config", config: value["config"] };
+    case "init-done": {
+      const outcome = parseOutcome(value["outcome"]);
+      return outcome === null ? null : { type: "init-done", outcome };
+    }
     default:
       return null;
   }
+}
+
+function isNamedTimer(value: unknown): value is NamedTimer {
+  return (
+    isRecord(value) &&
+    typeof value["name"] === "string" &&
+    typeof value["state"] === "string" &&
+    typeof value["repeating"] === "boolean"
+  );
 }

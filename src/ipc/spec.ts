@@ -1,45 +1,66 @@
 /**
- * What the master tells a child at fork, in the environment variable TSRESTY_CHILD. The
- * config travels as the user wrote it (file merged with flags); the child resolves it again.
+ * What the master tells a child it forked: who it is and what it runs. Every child boots blank
+ * and receives its spec in an "assume" message (a standby boots ahead of need and receives it
+ * later), so nothing of tsresty's travels in the environment that `ngx.pipe` children inherit.
  */
 export interface ChildSpec {
   readonly role: "worker" | "privileged agent";
   readonly workerId: number | null;
   readonly workerCount: number;
+  /** The slot's generation: how many processes have filled this slot so far. */
   readonly generation: number;
+  /** The config cycle: 1 at start, +1 per successful reload. */
+  readonly cycle: number;
   readonly masterPid: number;
   /** Absolute path of the app module. */
   readonly appPath: string;
+  /** Absolute path of the prefix (pid file, control socket). */
+  readonly prefix: string;
+  /** The config as the init process loaded it (file merged with flags); the child resolves it again. */
   readonly config: unknown;
   /** For the privileged agent: how many timer callbacks it may run at once. */
   readonly connections: number | null;
+  /** What this cycle's `init` returned (ngx.process.initData()). */
+  readonly initData: unknown;
+  /** Workers of a root master drop to this account before loading the app; null keeps the user. */
+  readonly account: Account | null;
 }
 
-export const CHILD_SPEC_ENV = "TSRESTY_CHILD";
-
-/**
- * The value of TSRESTY_CHILD for a standby: a child that boots Node, the TypeScript loader and
- * tsresty's runtime ahead of need, then waits for the master to give it a spec ("assume").
- */
-export const STANDBY = "standby";
-
-export function encodeChildSpec(spec: ChildSpec): string {
-  return JSON.stringify(spec);
+/** A user to run as, resolved by the master (children never look users up themselves). */
+export interface Account {
+  readonly user: string;
+  readonly uid: number;
+  readonly gid: number;
 }
 
-/** Reads the spec a child was started with; throws when the process was not forked by a master. */
-export function decodeChildSpec(text: string | undefined): ChildSpec {
-  if (text === undefined)
-    throw new Error(`${CHILD_SPEC_ENV} is not set: this entry is started by the tsresty master`);
-  return checkChildSpec(JSON.parse(text));
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
 }
 
-/** Checks a spec received from the master (in the environment or in an "assume" message). */
+const isInteger = (value: unknown): value is number => typeof value === "number" && Number.isInteger(value);
+const isIdOrNull = (value: unknown): boolean => value === null || isInteger(value);
+
+function checkAccount(value: unknown): Account | null {
+  if (value === null) return null;
+  if (!isRecord(value)) throw new Error("spec.account: not an account");
+  const { user, uid, gid } = value;
+  if (typeof user !== "string" || !isInteger(uid) || !isInteger(gid))
+    throw new Error("spec.account: bad fields");
+  return Object.freeze({ user, uid, gid });
+}
+
+/** Checks a spec received from the master; throws naming the first bad field. */
 export function checkChildSpec(value: unknown): ChildSpec {
-  if (typeof value !== "object" || value === null) throw new Error(`${CHILD_SPEC_ENV}: not a spec`);
-  const spec = value as Record<string, unknown>;
-  if (spec["role"] !== "worker" && spec["role"] !== "privileged agent") {
-    throw new Error(`${CHILD_SPEC_ENV}: bad role`);
+  if (!isRecord(value)) throw new Error("spec: not an object");
+  const spec = value;
+  if (spec["role"] !== "worker" && spec["role"] !== "privileged agent")
+    throw new Error("spec.role: bad role");
+  for (const key of ["workerCount", "generation", "cycle", "masterPid"]) {
+    if (!isInteger(spec[key])) throw new Error(`spec.${key}: not an integer`);
   }
-  return Object.freeze(spec as unknown as ChildSpec);
+  if (!isIdOrNull(spec["workerId"]) || !isIdOrNull(spec["connections"])) throw new Error("spec: bad id");
+  if (typeof spec["appPath"] !== "string" || typeof spec["prefix"] !== "string") {
+    throw new Error("spec: bad paths");
+  }
+  return Object.freeze({ ...(spec as unknown as ChildSpec), account: checkAccount(spec["account"] ?? null) });
 }

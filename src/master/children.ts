@@ -1,28 +1,40 @@
 /**
- * The master's view of its children: forking them, their state, and the IPC conversation with
- * each (messages, and connections handed over as socket handles).
+ * The master's view of its children: forking them, their phase, their output, and the IPC
+ * conversation with each. Every child boots blank and says "standing-by"; only then does the
+ * master send what it is to be (its spec, or the init process's load request), so no message is
+ * sent before the child listens and nothing of tsresty's travels in the environment.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { debuglog } from "node:util";
 import {
-  CHILD_SPEC_ENV,
-  encodeChildSpec,
   parseChildMessage,
+  type ChildMessage,
   type ChildSpec,
   type ChildStatus,
   type MasterMessage,
-  STANDBY,
 } from "../ipc/index.ts";
+import { EARLY_SIGNALS_URL, signalSafetyFlags } from "../process/index.ts";
+import { readLines } from "./output.ts";
 
 const debug = debuglog("tsresty:master");
 
-export type ChildPhase = "starting" | "running" | "draining" | "exited";
+/** Which entry a child runs. */
+export type ChildKind = "worker" | "privileged agent" | "init";
+
+/**
+ * - `booting`: forked, not yet listening; `standing-by`: blank, waiting for its spec;
+ * - `starting`: has its spec (or its load request), not ready yet; `running`: ready;
+ * - `draining`: told to stop, or stopping on its own; `exited`.
+ */
+export type ChildPhase = "booting" | "standing-by" | "starting" | "running" | "draining" | "exited";
 
 export interface Child {
-  /** What the child is; null while it is a standby. */
+  readonly kind: ChildKind;
+  /** What the child is; null while it is blank (a standby) and for the init process. */
   spec: ChildSpec | null;
+  /** -1 when the fork itself failed. */
   readonly pid: number;
   readonly startedAt: number;
   phase: ChildPhase;
@@ -30,6 +42,12 @@ export interface Child {
   retired: boolean;
   /** The child announced a graceful exit of its own (signalGracefulExit): not a crash. */
   announcedExit: boolean;
+  /** When the child was first ready (epoch ms), or null. */
+  readyAt: number | null;
+  /** The graceful-stop bound of the child's config (seconds), for its kill deadline. */
+  shutdownTimeout: number | null;
+  /** Why the child said it could not start, when it did. */
+  failure: { readonly kind: string; readonly reason: string } | null;
   /** Process groups the child spawned through ngx.pipe and has not seen end. */
   readonly pipeGroups: Set<number>;
   readonly process: ChildProcess;
@@ -38,64 +56,88 @@ export interface Child {
 export interface ChildEvents {
   standingBy(child: Child): void;
   ready(child: Child): void;
-  failed(child: Child, reason: string): void;
   exiting(child: Child): void;
+  /** Any other message (the init process's "config" and "init-done"). */
+  message(child: Child, message: ChildMessage): void;
+  output(child: Child, stream: "stdout" | "stderr", line: string): void;
   exited(child: Child, code: number | null, signal: string | null): void;
 }
 
-const WORKER_ENTRY = fileURLToPath(new URL("../worker/main.ts", import.meta.url));
-const AGENT_ENTRY = fileURLToPath(new URL("../agent/main.ts", import.meta.url));
+const ENTRIES: Record<ChildKind, string> = {
+  worker: fileURLToPath(new URL("../worker/main.ts", import.meta.url)),
+  "privileged agent": fileURLToPath(new URL("../agent/main.ts", import.meta.url)),
+  init: fileURLToPath(new URL("../init/main.ts", import.meta.url)),
+};
 /** Children load TypeScript (tsresty's and the app's) through tsx, resolved from tsresty's own install. */
 const TSX = import.meta.resolve("tsx");
+
+/**
+ * Node flags for a child: the master's own (`--max-old-space-size`, `--enable-source-maps`, an
+ * instrumentation `--import`), except the inspector's, which would collide on their port.
+ */
+function childExecArgv(): string[] {
+  const inherited = process.execArgv.filter((flag) => !/^--(inspect|debug)/.test(flag));
+  return [...inherited, ...signalSafetyFlags(), "--import", EARLY_SIGNALS_URL, "--import", TSX];
+}
 
 export class Children {
   readonly #events: ChildEvents;
   readonly #live = new Set<Child>();
-  readonly #statusWaiters = new Map<number, (status: ChildStatus) => void>();
+  readonly #statusWaiters = new Map<
+    number,
+    { child: Child; resolve: (status: ChildStatus | null) => void }
+  >();
   #seq = 0;
 
   constructor(events: ChildEvents) {
     this.#events = events;
   }
 
-  /** Forks a child with `spec`, or a standby when `spec` is null. */
-  fork(spec: ChildSpec | null): Child {
-    const forked = fork(spec?.role === "privileged agent" ? AGENT_ENTRY : WORKER_ENTRY, [], {
-      execArgv: ["--import", TSX],
-      env: { ...process.env, [CHILD_SPEC_ENV]: spec === null ? STANDBY : encodeChildSpec(spec) },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-      serialization: "json",
+  /** Forks a blank child of `kind`; it says "standing-by" once it listens. */
+  fork(kind: ChildKind): Child {
+    const forked = fork(ENTRIES[kind], [], {
+      execArgv: childExecArgv(),
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      serialization: "advanced",
     });
     const child: Child = {
-      spec,
+      kind,
+      spec: null,
       pid: forked.pid ?? -1,
       startedAt: Date.now(),
-      phase: "starting",
+      phase: "booting",
       retired: false,
       announcedExit: false,
+      readyAt: null,
+      shutdownTimeout: null,
+      failure: null,
       pipeGroups: new Set(),
       process: forked,
     };
     this.#live.add(child);
-    // A message to a child that is exiting fails with EPIPE: the exit event tells the rest.
     forked.on("error", (error) => {
-      debug("child %d: %s", child.pid, error.message);
+      // A fork that failed (EMFILE, EAGAIN) has no pid and never emits "exit".
+      if (child.pid !== -1) {
+        debug("child %d: %s", child.pid, error.message);
+        return;
+      }
+      child.failure = { kind: "start", reason: `fork failed: ${error.message}` };
+      this.#exited(child, null, null);
     });
     forked.on("message", (raw) => {
       this.#onMessage(child, raw);
     });
+    // (a fork that failed has no streams at all)
+    if (forked.stdout != null)
+      readLines(forked.stdout, (line) => {
+        this.#events.output(child, "stdout", line);
+      });
+    if (forked.stderr != null)
+      readLines(forked.stderr, (line) => {
+        this.#events.output(child, "stderr", line);
+      });
     forked.on("exit", (code, signal) => {
-      this.#live.delete(child);
-      child.phase = "exited";
-      // Children never outlive the process that spawned them, even one that was SIGKILLed.
-      for (const pgid of child.pipeGroups) {
-        try {
-          process.kill(-pgid, "SIGKILL");
-        } catch {
-          // the group is already empty
-        }
-      }
-      this.#events.exited(child, code, signal);
+      this.#exited(child, code, signal);
     });
     return child;
   }
@@ -106,7 +148,18 @@ export class Children {
 
   send(child: Child, message: MasterMessage): void {
     if (child.phase === "exited" || !child.process.connected) return;
-    child.process.send(message);
+    try {
+      child.process.send(message);
+    } catch (error) {
+      debug("child %d: cannot send %s: %s", child.pid, message.type, String(error));
+    }
+  }
+
+  /** Gives a standing-by child its spec. */
+  assume(child: Child, spec: ChildSpec): void {
+    child.spec = spec;
+    child.phase = "starting";
+    this.send(child, { type: "assume", spec });
   }
 
   /**
@@ -127,63 +180,87 @@ export class Children {
   }
 
   broadcast(message: MasterMessage): void {
-    for (const child of this.#live) this.send(child, message);
+    for (const child of this.#live) if (child.spec !== null) this.send(child, message);
   }
 
-  /** Asks a child for its status; null when it does not answer within `timeoutMs`. */
+  /** Asks a child for its status; null when it does not answer within `timeoutMs` or exits first. */
   status(child: Child, timeoutMs: number): Promise<ChildStatus | null> {
+    if (child.phase === "exited") return Promise.resolve(null);
     const seq = ++this.#seq;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#statusWaiters.delete(seq);
         resolve(null);
       }, timeoutMs);
-      this.#statusWaiters.set(seq, (status) => {
-        clearTimeout(timer);
-        resolve(status);
+      this.#statusWaiters.set(seq, {
+        child,
+        resolve: (status) => {
+          clearTimeout(timer);
+          this.#statusWaiters.delete(seq);
+          resolve(status);
+        },
       });
       this.send(child, { type: "status", seq });
     });
   }
 
-  /** Turns a booted standby into the child `spec` describes. */
-  assume(child: Child, spec: ChildSpec): void {
-    child.spec = spec;
-    child.phase = "starting";
-    this.send(child, { type: "assume", spec });
+  /** Sends `signal` to a child that has not exited. */
+  kill(child: Child, signal: NodeJS.Signals): void {
+    if (child.phase === "exited" || child.pid <= 1) return;
+    try {
+      child.process.kill(signal);
+    } catch (error) {
+      debug("child %d: %s: %s", child.pid, signal, String(error));
+    }
   }
 
-  /** SIGKILLs every child still alive. */
-  killAll(): void {
-    for (const child of this.#live) child.process.kill("SIGKILL");
+  #exited(child: Child, code: number | null, signal: string | null): void {
+    if (child.phase === "exited") return;
+    this.#live.delete(child);
+    child.phase = "exited";
+    for (const waiter of [...this.#statusWaiters.values()]) if (waiter.child === child) waiter.resolve(null);
+    // Children never outlive the process that spawned them, even one that was SIGKILLed.
+    for (const pgid of child.pipeGroups) {
+      try {
+        process.kill(-pgid, "SIGKILL");
+      } catch {
+        // the group is already empty
+      }
+    }
+    this.#events.exited(child, code, signal);
   }
 
   #onMessage(child: Child, raw: unknown): void {
     const message = parseChildMessage(raw);
     if (message === null) return;
     switch (message.type) {
+      case "standing-by":
+        if (child.phase === "booting") child.phase = "standing-by";
+        this.#events.standingBy(child);
+        return;
       case "ready":
-        child.phase = "running";
+        if (child.phase === "starting") child.phase = "running";
+        child.readyAt ??= Date.now();
         this.#events.ready(child);
         return;
       case "failed":
-        this.#events.failed(child, message.reason);
+        child.failure = { kind: message.kind, reason: message.reason };
         return;
       case "exiting":
         child.phase = "draining";
         child.announcedExit = true;
         this.#events.exiting(child);
         return;
-      case "standing-by":
-        this.#events.standingBy(child);
-        return;
       case "pipe-group":
         if (message.alive) child.pipeGroups.add(message.pgid);
         else child.pipeGroups.delete(message.pgid);
         return;
       case "status":
-        this.#statusWaiters.get(message.seq)?.(message.status);
-        this.#statusWaiters.delete(message.seq);
+        this.#statusWaiters.get(message.seq)?.resolve(message.status);
+        return;
+      case "config":
+      case "init-done":
+        this.#events.message(child, message);
         return;
     }
   }

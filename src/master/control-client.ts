@@ -27,7 +27,8 @@ export function sendControl(
       try {
         resolve(JSON.parse(buffer) as ControlResponse);
       } catch {
-        reject(new Error("the master's answer was not understood"));
+        const shown = buffer === "" ? "nothing" : JSON.stringify(buffer.slice(0, 200));
+        reject(new Error(`the master's answer was not understood (it sent ${shown})`));
       }
     });
   });

@@ -5,7 +5,7 @@
  * reloads.
  */
 import type { ResolvedConfig } from "../config/index.ts";
-import type { ChildSpec } from "../ipc/index.ts";
+import type { Account, ChildSpec } from "../ipc/index.ts";
 import type { Child } from "./children.ts";
 
 export interface Slot {
@@ -18,10 +18,19 @@ export interface Slot {
   restarts: number;
   quickDeaths: number;
   child: Child | null;
+  /** A respawn waiting out its backoff, and when it will run (epoch ms). */
   respawn: NodeJS.Timeout | null;
+  respawnAt: number | null;
 }
 
 export const roleLabel = (role: Slot["role"]): string => (role === "worker" ? "worker" : "privileged agent");
+
+/** How log lines name the process in a slot: `worker process 1234 (id 0)`. */
+export function processLabel(slot: Pick<Slot, "role" | "id">, pid: number): string {
+  return slot.role === "worker"
+    ? `worker process ${pid} (id ${slot.id ?? "-"})`
+    : `privileged agent process ${pid}`;
+}
 
 /**
  * The slots of a (re)load: workers 0..N-1 and, when `init` (`agentConnections`) or the config
@@ -43,6 +52,7 @@ export function makeSlots(
       quickDeaths: 0,
       child: null,
       respawn: null,
+      respawnAt: null,
     };
   };
   const slots = Array.from({ length: config.workers }, (_, id) => slot("worker", id, null));
@@ -51,16 +61,32 @@ export function makeSlots(
   return slots;
 }
 
-/** What the process for `slot` is told at fork (or when a standby assumes it). */
-export function slotSpec(slot: Slot, config: ResolvedConfig, raw: unknown, appPath: string): ChildSpec {
+/** What a cycle gives every child it starts (the slot adds who the child is). */
+export interface CycleSpec {
+  readonly cycle: number;
+  readonly config: ResolvedConfig;
+  readonly rawConfig: unknown;
+  readonly appPath: string;
+  readonly prefix: string;
+  readonly initData: unknown;
+  readonly account: Account | null;
+}
+
+/** What the process for `slot` is told when it assumes its place. */
+export function slotSpec(slot: Slot, cycle: CycleSpec): ChildSpec {
   return {
     role: slot.role,
     workerId: slot.id,
     connections: slot.connections,
-    workerCount: config.workers,
+    workerCount: cycle.config.workers,
     generation: slot.generation,
+    cycle: cycle.cycle,
     masterPid: process.pid,
-    appPath,
-    config: raw,
+    appPath: cycle.appPath,
+    prefix: cycle.prefix,
+    config: cycle.rawConfig,
+    initData: cycle.initData,
+    // The privileged agent keeps the master's user, as nginx's does.
+    account: slot.role === "worker" ? cycle.account : null,
   };
 }

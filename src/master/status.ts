@@ -4,30 +4,41 @@ import type { Slot } from "./slots.ts";
 
 const STATUS_TIMEOUT_MS = 1_000;
 
-/** One row per live child, asked over IPC (a child that does not answer in time shows dashes). */
-export async function childRows(
-  children: Children,
-  slots: readonly Slot[],
-  standby: { readonly child: Child | null; readonly booted: boolean },
-): Promise<ProcessRow[]> {
+function rowState(child: Child): ProcessRow["state"] {
+  switch (child.phase) {
+    case "booting":
+    case "starting":
+      return "starting";
+    case "standing-by":
+      return child.spec === null ? "running" : "starting";
+    case "running":
+      return "running";
+    case "draining":
+    case "exited":
+      return "draining";
+  }
+}
+
+/**
+ * One row per live child, asked over IPC (a child that does not answer in time shows dashes; one
+ * that exits meanwhile answers at once and is left out), and one row per slot waiting out a
+ * respawn backoff.
+ */
+export async function statusRows(children: Children, slots: readonly Slot[]): Promise<ProcessRow[]> {
   const now = Date.now();
-  const live = children.live.filter((c) => c.phase !== "exited");
+  const live = children.live.filter((c) => c.kind !== "init");
   const rows = await Promise.all(
-    live.map(async (child): Promise<ProcessRow> => {
+    live.map(async (child): Promise<ProcessRow | null> => {
       // A child still booting has no IPC handler yet: it would only make status wait.
-      const status = child.phase === "starting" ? null : await children.status(child, STATUS_TIMEOUT_MS);
-      const isStandby = child === standby.child;
+      const asked = child.phase === "running" || child.phase === "draining";
+      const status = asked ? await children.status(child, STATUS_TIMEOUT_MS) : null;
+      if (child.phase === "exited") return null;
       return {
         type: child.spec?.role ?? "standby",
         id: child.spec?.workerId ?? null,
         pid: child.pid,
-        state: isStandby
-          ? standby.booted
-            ? "running"
-            : "starting"
-          : child.phase === "exited"
-            ? "draining"
-            : child.phase,
+        state: rowState(child),
+        nextTryMs: null,
         generation: child.spec?.generation ?? 0,
         uptime: (now - child.startedAt) / 1000,
         restarts: slots.find((s) => s.child === child)?.restarts ?? 0,
@@ -38,5 +49,24 @@ export async function childRows(
       };
     }),
   );
-  return rows.sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity) || a.generation - b.generation);
+  for (const slot of slots) {
+    if (slot.child !== null || slot.respawnAt === null) continue;
+    rows.push({
+      type: slot.role,
+      id: slot.id,
+      pid: null,
+      state: "backoff",
+      nextTryMs: Math.max(0, slot.respawnAt - now),
+      generation: slot.generation,
+      uptime: 0,
+      restarts: slot.restarts,
+      rss: null,
+      pending: null,
+      running: null,
+      timers: [],
+    });
+  }
+  return rows
+    .filter((row): row is ProcessRow => row !== null)
+    .sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity) || a.generation - b.generation);
 }

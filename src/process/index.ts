@@ -1,1 +1,10 @@
 export { singleIdentity, type Identity, type ProcessType } from "./identity.ts";
+export {
+  EARLY_SIGNALS_URL,
+  handleSignals,
+  HANDLED_SIGNALS,
+  ignore,
+  signalSafetyFlags,
+  type HandledSignal,
+  type SignalHandlers,
+} from "./signals.ts";

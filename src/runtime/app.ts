@@ -6,7 +6,10 @@ type Hook = () => unknown;
 
 /** An app module's default export. Every member is optional. */
 export interface App {
-  /** Runs in the master before workers start, at start and on every reload. */
+  /**
+   * Runs once per start and per reload, in a short-lived init process, before any worker starts.
+   * What it returns (structured-cloneable) is `ngx.process.initData()` in that cycle's workers.
+   */
   readonly init?: Hook;
   /** Runs at the start of every worker (and of the privileged agent). */
   readonly initWorker?: Hook;
@@ -59,13 +62,8 @@ export function checkApp(value: unknown, file: string): App {
   return app;
 }
 
-/**
- * Imports an app module. `fresh` adds a query to the URL so that a reload in the same process
- * (the master's `init`) evaluates the app file anew.
- */
-export async function loadApp(path: string, fresh?: string): Promise<App> {
-  const url = pathToFileURL(path);
-  if (fresh !== undefined) url.searchParams.set("generation", fresh);
-  const module = (await import(url.href)) as { default?: unknown };
+/** Imports an app module and checks its default export. */
+export async function loadApp(path: string): Promise<App> {
+  const module = (await import(pathToFileURL(path).href)) as { default?: unknown };
   return checkApp(module.default, path);
 }

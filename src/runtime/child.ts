@@ -1,27 +1,49 @@
 /**
- * The life of a child of the master (a worker or the privileged agent), shared by both roles:
- * boot (identity, runtime, app, initWorker), the IPC conversation with the master, and the two
- * ways out.
+ * The life of a child of the master (a worker or the privileged agent), shared by both roles.
  *
- * Graceful exit (master's "stop graceful", or `ngx.process.signalGracefulExit()`): the role's
- * servers stop accepting and finish in-flight requests while every pending timer fires
- * premature; once both are done (or `shutdownTimeout` passes) `exitWorker` runs and the process
- * exits 0. Fast exit: pending timers are forgotten, servers are closed at once, `exitWorker`
- * runs (bounded), exit 0. The master's disappearance ends the process at once (its IPC channel
- * closes: "disconnect").
+ * A child boots blank: it installs its signal handlers, says "standing-by", and waits for the
+ * master's "assume" with its spec (a standby waits there until it is needed). Then:
+ *
+ *   state      event                      what happens
+ *   ---------  -------------------------  -----------------------------------------------------
+ *   starting   (boot done)                drop privileges, load the app, initWorker, serve → running
+ *   starting   stop graceful / own exit   queued: applied the moment starting ends
+ *   starting   stop fast                  exit 0 at once (nothing of the app runs any more)
+ *   running    stop graceful / QUIT       → draining: leave rotation, drain and premature timers
+ *                                         (≤ shutdownTimeout), exitWorker (≤ EXIT_WORKER_BOUND), exit 0
+ *   running    own exit (signalGraceful…) tell the master ("exiting"), then as above
+ *   running    stop fast / TERM           timers forgotten, connections closed, exitWorker
+ *                                         (≤ FAST_EXIT_WORKER_BOUND), exit 0
+ *   draining   stop fast / TERM           the drain is cut short: as stop fast
+ *   any        master gone ("disconnect") exit 0 at once
+ *
+ * Each bound that fires is logged with the step it cut short. The master SIGKILLs a child still
+ * alive STOP_MARGIN seconds after the whole budget (config/defaults.ts), so its kill never races
+ * the child's own bounds. HUP, INT and USR1 change nothing here: the master reloads, stops and
+ * owns the log files (children write their log lines to stderr, which the master reads).
  */
 import type { Socket } from "node:net";
 import { subscribe } from "node:diagnostics_channel";
 import { endGroup, EXIT_CHANNEL, liveGroups, SPAWN_CHANNEL } from "../pipe/index.ts";
-import { resolveConfig, START_SHUTDOWN_TIMEOUT, type ResolvedConfig } from "../config/index.ts";
+import {
+  EXIT_WORKER_BOUND,
+  FAST_EXIT_WORKER_BOUND,
+  resolveConfig,
+  START_SHUTDOWN_TIMEOUT,
+  type ResolvedConfig,
+} from "../config/index.ts";
 import { parseMasterMessage, type ChildMessage, type ChildSpec } from "../ipc/index.ts";
-import { formatThrown, lineLogger, type LogSink } from "../util/log.ts";
-import { openLogWriter } from "../util/log-file.ts";
+import { handleSignals, ignore } from "../process/index.ts";
+import { lineLogger, type LogSink } from "../util/log.ts";
+import { withTimeout } from "../util/timeout.ts";
 import { loadApp, type App } from "./app.ts";
 import { installRuntime, type RuntimeContext } from "./context.ts";
 import { installGlobalNgx } from "./global.ts";
+import { runHook } from "./hooks.ts";
+import { describeLoadError } from "./load-error.ts";
 
 export type ChildState = "starting" | "running" | "draining" | "exited";
+type StopMode = "graceful" | "fast";
 
 /** What a role serves (a worker's HTTP; nothing for the agent). */
 export interface Service {
@@ -37,49 +59,25 @@ export interface ChildRole {
   /** Starts serving once initWorker has run; null when the role serves nothing. */
   serve(app: App, context: RuntimeContext): Promise<Service | null>;
   /** Runs before the app is loaded (a worker drops privileges here). */
-  prepare?(config: ResolvedConfig): void;
+  prepare?(spec: ChildSpec): void;
 }
 
-const EXIT_HOOK_BOUND_MS = 5_000;
+/** How long a child that decided to exit waits for the master to take it out of rotation. */
+const ROTATION_WAIT_MS = 2_000;
+/** How long initWorker may take before the worker serves without it. */
+const INIT_WORKER_BOUND_MS = 60_000;
+
+function send(message: ChildMessage): void {
+  try {
+    process.send?.(message);
+  } catch {
+    // the master is gone: "disconnect" ends this process
+  }
+}
 
 /** Subprocesses left running are ended with their groups (SIGTERM, a grace, SIGKILL) before exit. */
 function endPipeGroups(): Promise<unknown> {
   return Promise.all(liveGroups().map((pgid) => endGroup(pgid)));
-}
-/** How long a child that decided to exit waits for the master to take it out of rotation. */
-const ROTATION_WAIT_MS = 2_000;
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-function send(message: ChildMessage): void {
-  process.send?.(message);
-}
-
-/** Runs a hook, logging a throw or a rejection instead of failing, within `boundMs`. */
-async function runHook(
-  name: string,
-  hook: (() => unknown) | undefined,
-  log: LogSink,
-  boundMs: number,
-): Promise<void> {
-  if (hook === undefined) return;
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const bounded = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => {
-        resolve("timeout");
-      }, boundMs);
-      timer.unref();
-    });
-    const outcome = await Promise.race([Promise.resolve().then(hook), bounded]);
-    if (outcome === "timeout") log("error", `${name} did not finish within ${boundMs / 1000} s`);
-  } catch (error) {
-    log("error", `${name} failed: ${formatThrown(error)}`);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** In the agent, `connections` bounds the running timer callbacks (OpenResty: its connection slots). */
@@ -88,29 +86,48 @@ function capRunning(config: ResolvedConfig, connections: number | null): Resolve
   return Object.freeze({ ...config, timers: Object.freeze({ ...config.timers, maxRunning: connections }) });
 }
 
+/**
+ * The first step of every child: signal handlers that queue what arrives before the child can act,
+ * then "standing-by" until the master says what this process is.
+ */
+export function awaitSpec(): Promise<ChildSpec> {
+  handleSignals({ SIGHUP: ignore, SIGINT: ignore, SIGUSR1: ignore, SIGUSR2: ignore });
+  process.on("disconnect", () => process.exit(0));
+  return new Promise((resolve) => {
+    const onMessage = (raw: unknown): void => {
+      const message = parseMasterMessage(raw);
+      if (message?.type === "stop") process.exit(0);
+      if (message?.type !== "assume") return;
+      process.off("message", onMessage);
+      resolve(message.spec);
+    };
+    process.on("message", onMessage);
+    send({ type: "standing-by" });
+  });
+}
+
 export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> {
   const config = capRunning(resolveConfig(spec.config), spec.connections);
-  const writer = openLogWriter(config.errorLog);
-  const log = lineLogger({
-    write: (line) => {
-      writer.write(line);
-    },
+  const log: LogSink = lineLogger({
+    write: (line) => process.stderr.write(line),
     pid: process.pid,
     workerId: () => spec.workerId,
   });
   const shutdownTimeout = config.shutdownTimeout ?? START_SHUTDOWN_TIMEOUT;
   let state: ChildState = "starting";
+  /** A stop that arrived while starting (a holder: closures write it while `runChild` awaits). */
+  const queued: { stop: { mode: StopMode; own: boolean } | null } = { stop: null };
   let pids: readonly number[] = [];
   let service: Service | null = null;
+  let app: App | undefined;
   // Connections and messages arrive in order on the IPC channel: once the master's "stop" is
   // here, no connection for this process is still on its way.
   let leaveRotation = (): void => undefined;
   const outOfRotation = new Promise<void>((resolve) => {
     leaveRotation = resolve;
   });
-  let app: App | undefined;
 
-  const runtime = {
+  const context = installRuntime({
     identity: Object.freeze({
       type: spec.role,
       workerId: spec.workerId,
@@ -119,13 +136,12 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     }),
     config,
     log,
+    prefix: spec.prefix,
+    initData: spec.initData,
     workerPids: () => pids,
-    requestGracefulExit: () => {
-      // As OpenResty: exiting() turns true once the calling code yields.
-      setImmediate(() => void gracefulExit(true));
-    },
-  };
-  const context = installRuntime(runtime);
+    // As OpenResty: exiting() turns true once the calling code yields.
+    requestGracefulExit: () => setImmediate(() => void stop("graceful", true)),
+  });
   installGlobalNgx();
   // The master ends these groups if this process dies without ending them itself (SIGKILL).
   subscribe(SPAWN_CHANNEL, (message) => {
@@ -135,61 +151,64 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     send({ type: "pipe-group", pgid: (message as { pid: number }).pid, alive: false });
   });
 
-  /** exitWorker runs where no timer can be created (OpenResty: "API disabled in the context of exit_worker_by_lua*"). */
-  const runExitWorker = (): Promise<void> => {
-    installRuntime({ ...runtime, timersDisabledIn: "the context of exitWorker" }).timers.beginExit();
-    return runHook("exitWorker", app?.exitWorker, log, EXIT_HOOK_BOUND_MS);
+  /** exitWorker runs where no timer can be created; the counts stay those of this process. */
+  const runExitWorker = (boundMs: number): Promise<void> => {
+    context.timersDisabledIn = "the context of exitWorker";
+    return runHook("exitWorker", app?.exitWorker, log, boundMs);
   };
 
-  /** Tells the master why this child cannot start (once the message is out), then exits 1. */
-  const fail = async (reason: string): Promise<void> => {
-    log("emerg", reason);
-    await new Promise<void>((resolve) => {
-      if (process.send === undefined) resolve();
-      else {
-        process.send({ type: "failed", reason } satisfies ChildMessage, () => {
-          resolve();
-        });
-      }
-      setTimeout(resolve, 1_000).unref();
-    });
-    process.exit(1);
-  };
+  const now = (): ChildState => state;
 
-  async function gracefulExit(ownDecision: boolean): Promise<void> {
-    if (state !== "running") return;
+  async function gracefulExit(own: boolean): Promise<void> {
     state = "draining";
-    if (ownDecision) send({ type: "exiting" });
+    if (own) send({ type: "exiting" });
     context.timers.beginExit();
-    const rotationClosed = Promise.race([outOfRotation, delay(ROTATION_WAIT_MS)]);
+    const rotationClosed = Promise.race([
+      outOfRotation,
+      withTimeout(new Promise(() => undefined), ROTATION_WAIT_MS),
+    ]);
     const drained = Promise.all([rotationClosed.then(() => service?.drain()), context.timers.whenIdle()]);
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => {
-        resolve("timeout");
-      }, shutdownTimeout * 1000);
-    });
-    if ((await Promise.race([drained, expired])) === "timeout") {
+    const outcome = await withTimeout(drained, shutdownTimeout * 1000);
+    // A fast stop may have taken over while this awaited (read through now()).
+    if (now() !== "draining") return;
+    if (!outcome.done) {
       log(
         "warn",
-        `shutdownTimeout of ${shutdownTimeout} s reached with ${context.timers.runningCount} timers running; exiting`,
+        `shutdownTimeout (${shutdownTimeout} s) reached while draining, with ${context.timers.runningCount} timers running; going on to exitWorker`,
       );
       service?.destroy();
     }
-    clearTimeout(timer);
-    await runExitWorker();
+    await runExitWorker(EXIT_WORKER_BOUND * 1000);
     state = "exited";
     await endPipeGroups();
     process.exit(0);
   }
 
   async function fastExit(): Promise<void> {
-    if (state === "exited") return;
     state = "exited";
     context.timers.destroy();
     service?.destroy();
-    await runExitWorker();
+    await runExitWorker(FAST_EXIT_WORKER_BOUND * 1000);
+    await endPipeGroups();
     process.exit(0);
+  }
+
+  /** The one entrance for every way out; see the table at the top of this file. */
+  function stop(mode: StopMode, own: boolean): Promise<void> | undefined {
+    switch (state) {
+      case "starting":
+        if (mode === "fast") process.exit(0);
+        queued.stop ??= { mode, own };
+        return undefined;
+      case "running":
+        if (!own) leaveRotation();
+        return mode === "graceful" ? gracefulExit(own) : fastExit();
+      case "draining":
+        if (!own) leaveRotation();
+        return mode === "fast" ? fastExit() : undefined;
+      case "exited":
+        return undefined;
+    }
   }
 
   process.on("message", (raw, handle) => {
@@ -197,22 +216,14 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     if (message === null) return;
     switch (message.type) {
       case "connection":
-        if (service !== null && handle !== undefined) service.accept(handle as Socket);
+        if (service !== null && handle !== undefined && state === "running") service.accept(handle as Socket);
         else (handle as Socket | undefined)?.destroy();
         return;
       case "stop":
-        leaveRotation();
-        void (message.mode === "graceful" ? gracefulExit(false) : fastExit());
+        void stop(message.mode, false);
         return;
       case "pids":
         pids = message.pids;
-        return;
-      case "reopen-logs":
-        try {
-          writer.reopen();
-        } catch (error) {
-          log("alert", `cannot reopen the error log: ${formatThrown(error)}`);
-        }
         return;
       case "status":
         send({
@@ -228,24 +239,41 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
           },
         });
         return;
+      default:
+        return;
     }
   });
-  // The master stops children with IPC messages; signals sent to a child by hand mean the same.
-  process.on("SIGQUIT", () => void gracefulExit(false));
-  process.on("SIGTERM", () => void fastExit());
-  process.on("SIGINT", () => undefined);
-  // The master is gone (even SIGKILLed): nothing supervises this process any more.
-  process.on("disconnect", () => {
-    process.exit(0);
-  });
+  // Signals sent to a child by hand mean what the master's messages mean.
+  handleSignals({ SIGQUIT: () => void stop("graceful", false), SIGTERM: () => void stop("fast", false) });
 
-  role.prepare?.(config);
+  /** Tells the master why this child cannot start (once the message is out), then exits 1. */
+  const fail = async (reason: string): Promise<void> => {
+    log("emerg", reason);
+    await withTimeout(
+      new Promise<void>((resolve) => {
+        if (process.send === undefined) resolve();
+        else
+          process.send({ type: "failed", kind: "start", reason } satisfies ChildMessage, () => {
+            resolve();
+          });
+      }),
+      1_000,
+    );
+    process.exit(1);
+  };
+
+  role.prepare?.(spec);
   try {
     app = await loadApp(spec.appPath);
   } catch (error) {
-    return fail(`failed to load app ${spec.appPath}: ${formatThrown(error)}`);
+    return fail(describeLoadError("app", error));
   }
-  await runHook("initWorker", app.initWorker, log, 60_000);
+  await runHook("initWorker", app.initWorker, log, INIT_WORKER_BOUND_MS);
+  if (queued.stop?.own === false) {
+    // Retired while starting (a reload or a stop overtook it): never serve, just leave.
+    state = "running";
+    return stop(queued.stop.mode, false);
+  }
   try {
     service = await role.serve(app, context);
   } catch (error) {
@@ -253,4 +281,5 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   }
   state = "running";
   send({ type: "ready" });
+  if (queued.stop !== null) return stop(queued.stop.mode, queued.stop.own);
 }

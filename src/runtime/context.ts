@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { DEFAULT_CONFIG, type ResolvedConfig } from "../config/index.ts";
 import { singleIdentity, type Identity } from "../process/index.ts";
 import { TimerSystem } from "../timer/index.ts";
@@ -14,8 +15,16 @@ export interface RuntimeContext {
   readonly workerPids: () => readonly number[];
   /** Starts this process's graceful exit (ngx.process.signalGracefulExit). */
   readonly requestGracefulExit: () => void;
-  /** When timers may not be created here (the master's init), the context to name in the error. */
-  readonly timersDisabledIn: string | null;
+  /**
+   * When timers may not be created here (the init process, exitWorker), the context to name in
+   * the error. Changes in place when a child enters exitWorker: the counts stay those of the
+   * process's one timer system.
+   */
+  timersDisabledIn: string | null;
+  /** What this cycle's `init` returned (undefined where there is none). */
+  readonly initData: unknown;
+  /** The absolute prefix directory (ngx.config.prefix()). */
+  readonly prefix: string;
   /** Present only while the master runs `init`: enables the privileged agent. */
   readonly enablePrivilegedAgent: ((connections: number) => void) | null;
 }
@@ -29,6 +38,8 @@ export interface RuntimeOptions {
   readonly requestGracefulExit?: () => void;
   readonly timersDisabledIn?: string;
   readonly enablePrivilegedAgent?: (connections: number) => void;
+  readonly initData?: unknown;
+  readonly prefix?: string;
 }
 
 /** Shared through globalThis so that a second copy of tsresty in node_modules sees the same process. */
@@ -56,6 +67,8 @@ export function installRuntime(options: RuntimeOptions): RuntimeContext {
       }),
     timersDisabledIn: options.timersDisabledIn ?? null,
     enablePrivilegedAgent: options.enablePrivilegedAgent ?? null,
+    initData: options.initData,
+    prefix: options.prefix ?? resolve(options.config.prefix),
   };
   current = context;
   shared[SHARED] = context;

@@ -3,6 +3,7 @@ export { installGlobalNgx } from "./global.ts";
 export {
   ngx,
   type Ngx,
+  type NgxConfig,
   type NgxPipe,
   type NgxProcess,
   type NgxShell,
@@ -10,5 +11,6 @@ export {
   type NgxWorker,
 } from "./ngx.ts";
 export { checkApp, defineApp, loadApp, type App } from "./app.ts";
-export { runChild, type ChildRole, type ChildState, type Service } from "./child.ts";
+export { awaitSpec, runChild, type ChildRole, type ChildState, type Service } from "./child.ts";
+export { describeLoadError, describeUserError } from "./load-error.ts";
 export { dropPrivileges } from "./privileges.ts";

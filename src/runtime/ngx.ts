@@ -1,4 +1,4 @@
-import { AGENT_CONNECTIONS } from "../config/index.ts";
+import { AGENT_CONNECTIONS, type ResolvedConfig } from "../config/index.ts";
 import {
   run,
   spawn,
@@ -17,6 +17,7 @@ import {
   type TimerCallback,
   type TimerSystem,
 } from "../timer/index.ts";
+import { VERSION } from "../util/version.ts";
 import { currentRuntime } from "./context.ts";
 
 /** `ngx.timer`: OpenResty's timers, with handles. Delays are in seconds. */
@@ -60,6 +61,40 @@ export interface NgxProcess {
   /** Starts this process's graceful exit: premature timers, exit hooks, exit. */
   signalGracefulExit(): void;
   getMasterPid(): number;
+  /**
+   * What this cycle's `init` returned (a structured clone), in workers and the privileged agent;
+   * undefined in single mode and inside `init` itself. OpenResty's workers inherit what
+   * `init_by_lua` loaded by fork; tsresty's are not forked from the init process, so data travels
+   * this way (or through a shared dictionary).
+   * @example
+   * // app.ts
+   * export default defineApp({
+   *   init: () => ({ routes: loadRoutes(), workers: ngx.worker.count() }),
+   *   initWorker() { const { routes } = ngx.process.initData() as { routes: Route[] }; },
+   * });
+   */
+  initData(): unknown;
+}
+
+/** `ngx.config`: where this process runs and with what settings. */
+export interface NgxConfig {
+  /**
+   * The prefix directory, absolute (pid file, control socket), as OpenResty's `ngx.config.prefix()`.
+   * @example
+   * const pid = Number(readFileSync(join(ngx.config.prefix(), "tsresty.pid"), "utf8"));
+   */
+  prefix(): string;
+  /**
+   * The resolved configuration of this process (frozen): the config file merged with the
+   * command-line flags, with every default filled in.
+   * @example
+   * const errorLog = ngx.config.get().errorLog; // the --error-log path, or null for stderr
+   */
+  get(): ResolvedConfig;
+  /** tsresty's version, e.g. "0.2.0". */
+  readonly version: string;
+  /** True in single mode (`tsresty -e`, `tsresty FILE`), as `ngx.config.is_console` under `resty`. */
+  isConsole(): boolean;
 }
 
 /** `ngx.pipe`: non-blocking subprocesses (see docs/pipe.md). */
@@ -78,6 +113,7 @@ export interface Ngx {
   readonly shell: NgxShell;
   readonly worker: NgxWorker;
   readonly process: NgxProcess;
+  readonly config: NgxConfig;
   /** Resolves after `seconds` (ms resolution); `ngx.sleep(0)` yields to the event loop. */
   sleep(seconds: number): Promise<void>;
   /** Seconds since the epoch, with millisecond resolution. */
@@ -126,6 +162,14 @@ const ngxProcess: NgxProcess = Object.freeze({
     currentRuntime().requestGracefulExit();
   },
   getMasterPid: () => currentRuntime().identity.masterPid,
+  initData: () => currentRuntime().initData,
+});
+
+const config: NgxConfig = Object.freeze({
+  prefix: () => currentRuntime().prefix,
+  get: () => currentRuntime().config,
+  version: VERSION,
+  isConsole: () => currentRuntime().identity.type === "single",
 });
 
 /** OpenResty's default agent connections, and its check: a number greater than 0. */
@@ -162,6 +206,7 @@ export const ngx: Ngx = Object.freeze({
   shell: Object.freeze({ run }),
   worker,
   process: ngxProcess,
+  config,
   sleep,
   now: () => Date.now() / 1000,
 });

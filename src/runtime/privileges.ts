@@ -1,22 +1,14 @@
-import { execFileSync } from "node:child_process";
+import type { Account } from "../ipc/index.ts";
 
 /**
- * Drops this process to `user` (and `group`, or the user's primary group) when it runs as root,
- * as nginx's `user` directive does for workers. Does nothing for a non-root process.
+ * Drops this process to `account` when it runs as root, as nginx's `user` directive does for
+ * workers. The master resolved the account (uid, primary gid) once; nothing is looked up here.
+ * Does nothing for a process that is not root.
  */
-export function dropPrivileges(account: { readonly user: string; readonly group: string | null }): void {
+export function dropPrivileges(account: Account): void {
   if (process.getuid?.() !== 0 || process.setuid === undefined || process.setgid === undefined) return;
-  const group = account.group ?? primaryGroup(account.user);
-  (process as { initgroups?: (user: string, group: number | string) => void }).initgroups?.(
-    account.user,
-    group,
-  );
-  process.setgid(group);
-  process.setuid(account.user);
-}
-
-function primaryGroup(user: string): number {
-  const gid = Number(execFileSync("id", ["-g", user], { encoding: "utf8" }).trim());
-  if (!Number.isInteger(gid)) throw new Error(`cannot find the primary group of user ${user}`);
-  return gid;
+  // Node has process.initgroups on POSIX; @types/node does not declare it.
+  (process as { initgroups?: (user: string, group: number) => void }).initgroups?.(account.user, account.gid);
+  process.setgid(account.gid);
+  process.setuid(account.uid);
 }

@@ -16,7 +16,7 @@ import { pathToFileURL } from "node:url";
 import type { MessagePort } from "node:worker_threads";
 import { ConfigError } from "../errors.ts";
 import { DEFAULT_CONFIG, loadConfigFile, type ResolvedConfig } from "../config/index.ts";
-import { singleIdentity } from "../process/index.ts";
+import { handleSignals, ignore, singleIdentity } from "../process/index.ts";
 import { endGroup, liveGroups } from "../pipe/index.ts";
 import { installGlobalNgx, installRuntime, type RuntimeContext } from "../runtime/index.ts";
 import { formatThrown, lineLogger } from "../util/log.ts";
@@ -50,7 +50,10 @@ function mainURL(command: SingleCommand): string {
   if (command.file !== null) {
     const path = resolve(command.file);
     if (!existsSync(path)) fail(`input file ${command.file} not found.`, 2);
-    return pathToFileURL(path).href;
+    const url = pathToFileURL(path);
+    // TypeScript runs as an ES module (top-level await) whatever package.json says; see eval-hooks.mjs.
+    if (/\.(ts|mts|tsx)$/.test(path)) url.searchParams.set("tsresty-esm", "");
+    return url.href;
   }
   const port = (globalThis as Record<symbol, MessagePort | undefined>)[EVAL_PORT];
   if (port === undefined) throw new Error("tsresty -e needs the loader hooks that bin/tsresty registers");
@@ -117,10 +120,15 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     command.file === null ? "[eval]" : resolve(command.file),
     ...command.args,
   ];
-  process.on("SIGINT", () => process.exit(130));
-  process.on("SIGTERM", () => process.exit(143));
-  process.on("SIGQUIT", finish);
-  process.on("SIGHUP", finish);
+  handleSignals({
+    SIGINT: () => process.exit(130),
+    SIGTERM: () => process.exit(143),
+    SIGQUIT: finish,
+    SIGHUP: finish,
+    // No log file to reopen in single mode; the handler keeps Node from opening the inspector.
+    SIGUSR1: ignore,
+    SIGUSR2: ignore,
+  });
 
   let mainDone = false;
   // Node ends a process whose event loop is empty even while a promise is pending: say so

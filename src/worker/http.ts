@@ -22,7 +22,9 @@ const IDLE_GRACE_MS = 1_000;
 function listenerFor(app: App, log: LogSink): Listener | null {
   const { fetch, handler } = app;
   const failed = (res: ServerResponse, error: unknown): void => {
-    log("error", `request handler failed: ${formatThrown(error)}`);
+    const req = res.req as IncomingMessage | undefined;
+    const request = req === undefined ? "" : ` (${req.method ?? "?"} ${req.url ?? "?"})`;
+    log("error", `request handler failed${request}: ${formatThrown(error)}`);
     if (!res.headersSent) {
       res.statusCode = 500;
       res.end();

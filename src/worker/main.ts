@@ -1,40 +1,14 @@
 /**
- * Entry of a worker process. Forked with its spec in TSRESTY_CHILD, or as a standby: booted
- * ahead of need (Node, the TypeScript loader, tsresty's runtime), waiting for the master's
- * "assume" message to become a worker in a few milliseconds instead of a fresh boot.
+ * Entry of a worker process. It boots blank (Node, the TypeScript loader, tsresty's runtime) and
+ * waits for the master's "assume"; a standby is such a process booted ahead of need, so that a
+ * respawn or a reload takes milliseconds instead of a fresh boot.
  */
-import {
-  CHILD_SPEC_ENV,
-  decodeChildSpec,
-  parseMasterMessage,
-  STANDBY,
-  type ChildSpec,
-  type ChildMessage,
-} from "../ipc/index.ts";
-import { dropPrivileges, runChild } from "../runtime/index.ts";
+import { awaitSpec, dropPrivileges, runChild } from "../runtime/index.ts";
 import { serveHttp } from "./http.ts";
 
-function standBy(): Promise<ChildSpec> {
-  return new Promise((resolve) => {
-    process.on("disconnect", () => process.exit(0));
-    const onMessage = (raw: unknown): void => {
-      const message = parseMasterMessage(raw);
-      if (message?.type === "stop") process.exit(0);
-      if (message?.type !== "assume") return;
-      process.off("message", onMessage);
-      resolve(message.spec);
-    };
-    process.on("message", onMessage);
-    process.send?.({ type: "standing-by" } satisfies ChildMessage);
-  });
-}
-
-const text = process.env[CHILD_SPEC_ENV];
-const spec = text === STANDBY ? await standBy() : decodeChildSpec(text);
-
-await runChild(spec, {
-  prepare: (config) => {
-    if (config.user !== null) dropPrivileges(config.user);
+await runChild(await awaitSpec(), {
+  prepare: (spec) => {
+    if (spec.account !== null) dropPrivileges(spec.account);
   },
   serve: (app, context) => Promise.resolve(serveHttp(app, context.log)),
 });

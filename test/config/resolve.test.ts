@@ -15,6 +15,7 @@ describe("config resolution", () => {
       user: null,
       errorLog: null,
       privilegedAgent: null,
+      initTimeout: 60,
     });
     assert.deepEqual(resolveConfig({}), DEFAULT_CONFIG);
   });
@@ -32,7 +33,7 @@ describe("config resolution", () => {
     [
       "an unknown top-level key",
       { workerz: 2 },
-      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent$/,
+      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout$/,
     ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],
@@ -72,6 +73,12 @@ describe("config resolution", () => {
     ["an empty listen list", { listen: [] }, /^config: listen must name at least one address$/],
     ["a bad user", { user: "a:b:c" }, /^config: user must be "user" or "user:group"/],
     ["an empty prefix", { prefix: "" }, /^config: prefix must be a non-empty path/],
+    [
+      "a zero initTimeout",
+      { initTimeout: 0 },
+      /^config: initTimeout must be a number of seconds from 0\.001/,
+    ],
+    ["a string initTimeout", { initTimeout: "5" }, /^config: initTimeout must be a number of seconds/],
   ];
   for (const [what, input, message] of bad) {
     it(`refuses ${what} with a ConfigError naming the key`, () => {

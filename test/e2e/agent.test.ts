@@ -171,7 +171,7 @@ describe("agent examples", () => {
     const tree = await startTree("examples/agent-logrotate/app.ts", {
       workers: 1,
       args: ["--error-log", log],
-      env: { ERROR_LOG: log, ROTATE_EVERY: "0.3", KEEP_SECONDS: "0.7" },
+      env: { ROTATE_EVERY: "0.3", KEEP_SECONDS: "0.7" },
     });
     assert.ok(
       await until(() => (tree.run.stdout().match(/^deleted error\.log\.\d+$/gm)?.length ?? 0) >= 2, 15_000),

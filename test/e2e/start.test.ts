@@ -85,7 +85,9 @@ describe("tsresty start: master and workers", () => {
     assert.equal((await get(handler.url("/boom"))).status, 500);
     assert.ok(
       await until(() =>
-        /\[error\] \d+#0: request handler failed: Error: handler boom/.test(handler.run.stderr()),
+        /\[error\] \d+#0: request handler failed \(GET \/boom\): Error: handler boom/.test(
+          handler.run.stderr(),
+        ),
       ),
     );
     await handler.command("stop");
@@ -275,7 +277,10 @@ describe("tsresty start: master and workers", () => {
       },
     );
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^tsresty: start failed: init failed: Error: failed to init\n\s+at /m);
+    assert.match(
+      r.stderr,
+      /^tsresty: start failed: init failed: Error: failed to init\n\s+at .*fixtures\/start\/app\.ts/m,
+    );
     assert.doesNotMatch(r.stdout, /initWorker/);
   });
 
@@ -309,7 +314,7 @@ describe("tsresty start: master and workers", () => {
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /tsresty: start failed: (init failed: Error: app crashed while loading|failed to load app)/,
+      /^tsresty: start failed: app failed to load: .*crash-on-load\.ts:1: app crashed while loading$/m,
     );
   });
 
@@ -327,7 +332,7 @@ describe("tsresty start: master and workers", () => {
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /^tsresty: start failed: failed to load app .*worker-load-fails\.ts: Error: worker-only load failure/m,
+      /^tsresty: start failed: app failed to load: .*worker-load-fails\.ts:4: worker-only load failure$/m,
     );
   });
 
@@ -357,7 +362,7 @@ describe("tsresty start: master and workers", () => {
     const status = await tree.command("status");
     assert.match(
       status.stdout,
-      /^TYPE\s+ID\s+PID\s+GEN\s+UPTIME\s+RESTARTS\s+MEMORY\s+PENDING\s+RUNNING\s+NAMED TIMERS$/m,
+      /^TYPE\s+ID\s+PID\s+STATE\s+GEN\s+UPTIME\s+RESTARTS\s+MEMORY\s+PENDING\s+RUNNING\s+NAMED TIMERS$/m,
     );
     assert.match(status.stdout, /^worker\s+0\s+\d+\s+1\s+\S+\s+0\s+[\d.]+ MB\s+1\s+\d\s+job \(pending\)$/m);
     await tree.command("stop");
@@ -393,7 +398,7 @@ describe("tsresty start: bad input", () => {
       [
         ["test/fixtures/start/no-default.ts"],
         1,
-        /^tsresty: start failed: init failed: TypeError: app .*no-default\.ts: "default export" must be an app object/,
+        /^tsresty: start failed: app .*no-default\.ts: "default export" must be an app object/,
       ],
       [
         ["test/fixtures/start/bad-member.ts"],

@@ -1,5 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { constants as osConstants } from "node:os";
+
 import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 
@@ -34,6 +36,8 @@ export interface StartOptions {
   readonly cwd?: string;
   readonly deadlineMs?: number;
   readonly env?: Readonly<Record<string, string>>;
+  /** Node flags before bin/tsresty (`--max-old-space-size=…`). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export function startTsresty(args: readonly string[], options: StartOptions = {}): Running {
@@ -43,7 +47,7 @@ export function startTsresty(args: readonly string[], options: StartOptions = {}
       for (const child of live) child.kill("SIGKILL");
     });
   }
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NODE_OPTIONS: "", ...options.env },
@@ -84,20 +88,36 @@ export function runTsresty(args: readonly string[], options: StartOptions = {}):
   return startTsresty(args, options).done;
 }
 
-/** Pids of live processes whose command line contains `pattern` (pgrep -f). */
-export function pidsMatching(pattern: string): number[] {
+function pgrep(args: readonly string[]): number[] {
   try {
-    return execFileSync("pgrep", ["-f", pattern], { encoding: "utf8" })
-      .trim()
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
+    return execFileSync("pgrep", args, { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
   } catch {
     return [];
   }
 }
 
+/** Pids of live processes whose command line contains `pattern` (pgrep -f). */
+export function pidsMatching(pattern: string): number[] {
+  return pgrep(["-f", pattern]);
+}
+
+/** Pids of the live children of `pid` (pgrep -P). */
+export function childrenOf(pid: number): number[] {
+  return pgrep(["-P", String(pid)]);
+}
+
 /** The real uid of a live process, read from /proc. */
 export function uidOf(pid: number): string {
   return /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "";
+}
+
+/** Whether `pid` catches `signal` now (its handler is installed: /proc/PID/status, SigCgt). */
+export function catches(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    const mask = /^SigCgt:\s+([0-9a-f]+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "0";
+    const number = osConstants.signals[signal];
+    return (BigInt(`0x${mask}`) >> BigInt(number - 1)) % 2n === 1n;
+  } catch {
+    return false;
+  }
 }

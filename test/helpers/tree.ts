@@ -2,6 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
+import type { ProcessRow, StatusReport } from "../../src/ipc/index.ts";
+
+/** A status row of a live process. */
+export type LiveRow = ProcessRow & { readonly pid: number };
 import { runTsresty, startTsresty, type Finished, type Running } from "./processes.ts";
 
 export interface Tree {
@@ -10,10 +14,10 @@ export interface Tree {
   readonly masterPid: number;
   readonly prefix: string;
   url(path?: string): string;
-  /** `tsresty status --json` for this tree. */
-  status(): Promise<{
-    processes: { type: string; id: number | null; pid: number; generation: number; restarts: number }[];
-  }>;
+  /** `tsresty status --json` for this tree: its processes (slots waiting in backoff left out). */
+  status(): Promise<{ processes: LiveRow[] }>;
+  /** `tsresty status --json` as it is, backoff rows included. */
+  report(): Promise<StatusReport>;
   /** `tsresty <command> --prefix …` for this tree. */
   command(...args: string[]): Promise<Finished>;
 }
@@ -56,11 +60,13 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 10_000
 export async function startTree(
   app: string,
   options: {
-    workers?: number;
+    /** Worker count for --workers; null leaves it to the config. */
+    workers?: number | null;
     env?: Record<string, string>;
     args?: string[];
     deadlineMs?: number;
     prefix?: string;
+    nodeArgs?: string[];
   } = {},
 ): Promise<Tree> {
   const prefix = options.prefix ?? mkdtempSync(join(tmpdir(), "tsresty-test-"));
@@ -71,15 +77,18 @@ export async function startTree(
     [
       "start",
       app,
-      "--workers",
-      String(options.workers ?? 2),
+      ...(options.workers === null ? [] : ["--workers", String(options.workers ?? 2)]),
       "--listen",
       "127.0.0.1:0",
       "--prefix",
       prefix,
       ...(options.args ?? []),
     ],
-    { deadlineMs: options.deadlineMs ?? 60_000, ...(options.env === undefined ? {} : { env: options.env }) },
+    {
+      deadlineMs: options.deadlineMs ?? 60_000,
+      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }),
+    },
   );
   await run.waitForOutput("tsresty ready:");
   const ready =
@@ -98,13 +107,16 @@ export async function startTree(
     prefix,
     url: (path = "/") => `http://127.0.0.1:${port}${path}`,
     command,
-    status: async () => {
+    report: async () => {
       const r = await command("status", "--json");
       if (r.code !== 0) throw new Error(`status failed: ${r.stderr}`);
-      const report = JSON.parse(r.stdout) as Awaited<ReturnType<Tree["status"]>>;
-      for (const p of report.processes) pids.add(p.pid);
+      const report = JSON.parse(r.stdout) as StatusReport;
+      for (const p of report.processes) if (p.pid !== null) pids.add(p.pid);
       return report;
     },
+    status: async () => ({
+      processes: (await tree.report()).processes.filter((p): p is LiveRow => p.pid !== null),
+    }),
   };
   await tree.status();
   return tree;

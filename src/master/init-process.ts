@@ -1,0 +1,104 @@
+/**
+ * The master's side of the init process (see src/init/main.ts): fork it, ask it to load the
+ * config, let the master act on the config, ask it to run `init`, and collect the outcome. Every
+ * wait is bounded and abortable: a stop that arrives meanwhile kills the init process at once.
+ */
+import { ConfigError, StartError } from "../errors.ts";
+import type { ChildMessage, InitOutcome, LoadRequest } from "../ipc/index.ts";
+import type { Child, Children } from "./children.ts";
+
+/** How long loading the config may take (init itself is bounded by config.initTimeout). */
+const LOAD_TIMEOUT_MS = 60_000;
+
+type Waiter = (message: ChildMessage | { readonly type: "exit"; readonly how: string }) => void;
+
+export class InitProcess {
+  readonly #children: Children;
+  readonly #child: Child;
+  readonly #signal: AbortSignal;
+  #waiter: Waiter | null = null;
+
+  constructor(children: Children, request: LoadRequest, signal: AbortSignal) {
+    this.#children = children;
+    this.#signal = signal;
+    this.#child = children.fork("init");
+    const abort = (): void => {
+      children.kill(this.#child, "SIGKILL");
+    };
+    signal.addEventListener("abort", abort, { once: true });
+    this.#ready = this.#next("standing-by", LOAD_TIMEOUT_MS).then(() => {
+      children.send(this.#child, { type: "load", request });
+    });
+  }
+
+  readonly #ready: Promise<void>;
+
+  get child(): Child {
+    return this.#child;
+  }
+
+  /** Forwards what the init process says or how it ended (the master's child events call this). */
+  deliver(message: ChildMessage | { readonly type: "exit"; readonly how: string }): void {
+    this.#waiter?.(message);
+  }
+
+  /** The config as the init process loaded it (not yet resolved by the master). */
+  async config(): Promise<unknown> {
+    await this.#ready;
+    const message = await this.#next("config", LOAD_TIMEOUT_MS);
+    return message.type === "config" ? message.config : undefined;
+  }
+
+  /** Runs `init`; `boundMs` is initTimeout plus a margin for loading the app. */
+  async run(boundMs: number): Promise<InitOutcome> {
+    this.#children.send(this.#child, { type: "run-init" });
+    const message = await this.#next("init-done", boundMs);
+    if (message.type !== "init-done") throw new StartError("init process: unexpected answer");
+    return message.outcome;
+  }
+
+  /** Ends the init process (it exits by itself after "init-done"; this is for failures). */
+  kill(): void {
+    this.#children.kill(this.#child, "SIGKILL");
+  }
+
+  #next(type: ChildMessage["type"], timeoutMs: number): Promise<ChildMessage> {
+    return new Promise((resolve, reject) => {
+      if (this.#signal.aborted) {
+        reject(this.#signal.reason as Error);
+        return;
+      }
+      const timer = setTimeout(() => {
+        done();
+        this.kill();
+        reject(new StartError(`the init process did not answer within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      const onAbort = (): void => {
+        done();
+        reject(this.#signal.reason as Error);
+      };
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#waiter = null;
+        this.#signal.removeEventListener("abort", onAbort);
+      };
+      this.#signal.addEventListener("abort", onAbort, { once: true });
+      this.#waiter = (message) => {
+        if (message.type === "exit") {
+          done();
+          reject(this.#failure(message.how));
+        } else if (message.type === type) {
+          done();
+          resolve(message);
+        }
+      };
+    });
+  }
+
+  /** Why the init process ended before answering: what it said, or how it died. */
+  #failure(how: string): Error {
+    const failure = this.#child.failure;
+    if (failure === null) return new StartError(`the init process ${how} before it answered`);
+    return failure.kind === "config" ? ConfigError.reported(failure.reason) : new StartError(failure.reason);
+  }
+}

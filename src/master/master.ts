@@ -1,0 +1,559 @@
+/**
+ * The master: nginx's master process for Node. It runs no user code: each start and reload
+ * loads the config and runs the app's `init` in a short-lived init process (init-process.ts),
+ * then the master binds the listening sockets (listeners.ts), forks one worker per slot (ids
+ * 0..N-1, slots.ts) and the privileged agent when enabled, and keeps the tree's invariants:
+ *
+ * - Slots, not counters. A worker that dies for any reason is replaced with the same id and a
+ *   new generation; a slot that keeps dying waits longer each time (backoff.ts). While a start or
+ *   a reload waits for its workers (a "staging"), a worker that dies before it was ever ready
+ *   fails that start or reload with its reason; one that dies after it was ready is respawned.
+ * - Reload starts a complete new cycle and only when every new worker accepts tells the old ones
+ *   to drain. A reload whose config, `init` or workers fail changes nothing.
+ * - Stop: graceful or fast, each child within its budget (config/defaults.ts `stopBudget`),
+ *   SIGKILL past it. What each signal does in each state is the table in machine.ts.
+ */
+import { constants } from "node:os";
+import { resolveConfig, stopBudget } from "../config/index.ts";
+import { StartError } from "../errors.ts";
+import {
+  type ControlRequest,
+  type ControlResponse,
+  type InitOutcome,
+  type StatusReport,
+} from "../ipc/index.ts";
+import { formatThrown, lineLogger, type LogSink } from "../util/log.ts";
+import { openLogWriter, type LogWriter } from "../util/log-file.ts";
+import { resolveAccount } from "./account.ts";
+import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
+import { Children, type Child } from "./children.ts";
+import { InitProcess } from "./init-process.ts";
+import { Listeners } from "./listeners.ts";
+import { decide, type MasterInput, type MasterState, type StopMode } from "./machine.ts";
+import { takeSite, type Site } from "./site.ts";
+import { makeSlots, processLabel, roleLabel, slotSpec, type CycleSpec, type Slot } from "./slots.ts";
+import { Staging } from "./staging.ts";
+import { statusRows } from "./status.ts";
+
+export interface MasterOptions {
+  /** Absolute path of the app module. */
+  readonly appPath: string;
+  /** Config file (absolute), or null. Read again on every reload. */
+  readonly configFile: string | null;
+  /** How messages name the config (the path as given, or "config"). */
+  readonly configName: string;
+  /** Values from command-line flags; they override the file's. */
+  readonly overrides: Readonly<Record<string, unknown>>;
+}
+
+/** Why an operation ended early: a stop arrived. */
+export class Cancelled extends Error {
+  override name = "Cancelled";
+}
+
+/** Time for the init process to boot and load the app, on top of config.initTimeout. */
+const INIT_LOAD_MARGIN_MS = 60_000;
+const STANDBY_RETRY_MS = 1_000;
+
+export class Master {
+  readonly #options: MasterOptions;
+  #state: MasterState = "starting";
+  #stopMode: StopMode | null = null;
+  /** The start or reload in progress; a stop aborts it. */
+  #operation: AbortController | null = null;
+  #reloadQueued = false;
+  #cycles = 0;
+  #current: CycleSpec | null = null;
+  #slots: Slot[] = [];
+  #staging: Staging | null = null;
+  #init: InitProcess | null = null;
+  #standby: Child | null = null;
+  #standbyFailures = 0;
+
+  #serves = false;
+  #writer: LogWriter = openLogWriter(null);
+  readonly #log: LogSink;
+  readonly #children: Children;
+  readonly #listeners: Listeners;
+  readonly #startedAt = Date.now();
+  #site: Site | null = null;
+  #whenStopped: () => void = () => undefined;
+  readonly #stopped: Promise<void>;
+
+  constructor(options: MasterOptions) {
+    this.#options = options;
+    this.#log = lineLogger({
+      write: (line) => {
+        this.#writer.write(line);
+      },
+      pid: process.pid,
+      workerId: () => null,
+    });
+    this.#stopped = new Promise((resolve) => {
+      this.#whenStopped = resolve;
+    });
+    this.#children = new Children({
+      standingBy: (child) => {
+        if (child === this.#standby) this.#standbyFailures = 0;
+        if (child === this.#init?.child) this.#init.deliver({ type: "standing-by" });
+        else if (child.spec !== null && !child.retired) this.#children.assume(child, child.spec);
+      },
+      ready: (child) => {
+        if (this.#isServing(child)) this.#listeners.add(child);
+        this.#broadcastPids();
+        this.#staging?.check();
+      },
+      exiting: (child) => {
+        this.#log("notice", `${this.#label(child)} is exiting gracefully`);
+        this.#listeners.remove(child);
+        this.#children.send(child, { type: "stop", mode: "graceful" });
+      },
+      message: (child, message) => {
+        if (child === this.#init?.child) this.#init.deliver(message);
+      },
+      output: (_child, stream, line) => {
+        if (stream === "stdout") process.stdout.write(`${line}\n`);
+        else this.#writer.write(`${line}\n`);
+      },
+      exited: (child, code, signal) => {
+        this.#onExit(child, code, signal);
+      },
+    });
+    this.#listeners = new Listeners((child, socket) => this.#children.sendConnection(child, socket));
+  }
+
+  get log(): LogSink {
+    return this.#log;
+  }
+
+  /** Resolves once every child has exited after a stop. */
+  stopped(): Promise<void> {
+    return this.#stopped;
+  }
+
+  /** What a signal or a control request asks for, as machine.ts's table says. */
+  input(input: MasterInput): void {
+    switch (decide(this.#state, this.#stopMode, input)) {
+      case "reload":
+        void this.reload();
+        return;
+      case "queue reload":
+        this.#reloadQueued = true;
+        return;
+      case "stop":
+        this.stop("graceful");
+        return;
+      case "fast":
+        this.stop("fast");
+        return;
+      case "escalate":
+        this.#escalate();
+        return;
+      case "reopen":
+        this.#reopen();
+        return;
+      case "ignore":
+        return;
+    }
+  }
+
+  /** Starts the tree; resolves with the ready line. Throws when the start fails or is cancelled. */
+  async start(): Promise<string> {
+    const operation = this.#begin();
+    try {
+      const { cycle, outcome } = await this.#loadCycle(operation.signal);
+      if (outcome.servesHttp) {
+        await this.#listeners.listen(cycle.config.listen).catch((error: unknown) => {
+          throw new StartError(error instanceof Error ? error.message : String(error));
+        });
+      }
+      this.#serves = outcome.servesHttp;
+      const slots = makeSlots(cycle.config, outcome.privilegedAgent, []);
+      this.#slots = slots;
+      await this.#stage(slots, cycle, operation.signal);
+      this.#staging = null;
+      this.#current = cycle;
+      for (const slot of slots)
+        if (slot.child !== null && slot.role === "worker") this.#listeners.add(slot.child);
+      this.#state = "running";
+      this.#replenishStandby();
+      if (this.#reloadQueued) {
+        this.#reloadQueued = false;
+        void this.reload();
+      }
+      const where = this.#serves ? `listening on ${this.#listeners.addresses.join(", ")}` : "no HTTP handler";
+      const agent = slots.some((slot) => slot.role !== "worker") ? " and the privileged agent" : "";
+      return `tsresty ready: master pid ${process.pid}, ${cycle.config.workers} workers${agent}, ${where}`;
+    } finally {
+      this.#operation = null;
+    }
+  }
+
+  async reload(): Promise<ControlResponse> {
+    const action = decide(this.#state, this.#stopMode, "reload");
+    if (action === "queue reload") {
+      this.#reloadQueued = true;
+      return { ok: true, message: `reload queued (the master is ${this.#state})` };
+    }
+    if (action !== "reload") return { ok: false, message: `cannot reload while ${this.#state}` };
+    this.#state = "reloading";
+    this.#log("notice", "reconfiguring");
+    const operation = this.#begin();
+    let staged: Slot[] = [];
+    try {
+      const { cycle, outcome } = await this.#loadCycle(operation.signal);
+      if (outcome.servesHttp !== this.#serves) {
+        throw new StartError(
+          outcome.servesHttp
+            ? "the new app serves HTTP but the running one does not: restart to add listeners"
+            : "the new app has no HTTP handler but the running one does: restart to remove listeners",
+        );
+      }
+      if (JSON.stringify(cycle.config.listen) !== JSON.stringify(this.#current?.config.listen)) {
+        this.#log("warn", "reload keeps the listening addresses; restart to change them");
+      }
+      staged = makeSlots(cycle.config, outcome.privilegedAgent, this.#slots);
+      await this.#stage(staged, cycle, operation.signal);
+      this.#staging = null;
+      this.#switchTo(staged, cycle);
+      this.#log("notice", `reloaded: cycle ${cycle.cycle}, ${cycle.config.workers} workers`);
+      return { ok: true, message: `reloaded (${cycle.config.workers} workers)` };
+    } catch (error) {
+      this.#abandon(staged);
+      if (error instanceof Cancelled)
+        return { ok: false, message: "reload cancelled: the master is stopping" };
+      const message = error instanceof Error ? error.message : String(error);
+      this.#log("error", `reload failed, the running workers keep serving: ${message}`);
+      return { ok: false, message: `reload failed: ${message}` };
+    } finally {
+      this.#operation = null;
+      // (read through #now(): a stop may have changed the state while the reload awaited)
+      if (this.#now() === "reloading") this.#state = "running";
+      if (this.#reloadQueued && this.#now() === "running") {
+        this.#reloadQueued = false;
+        void this.reload();
+      }
+    }
+  }
+
+  /** Stops the tree; `quiet` for the cleanup after a start that failed (its error says it all). */
+  stop(mode: StopMode, quiet = false): void {
+    if (this.#state === "stopping") return;
+    this.#state = "stopping";
+    this.#stopMode = mode;
+    this.#reloadQueued = false;
+    if (!quiet) this.#log("notice", mode === "graceful" ? "gracefully shutting down" : "shutting down");
+    this.#operation?.abort(new Cancelled(`stopping (${mode})`));
+    for (const slot of [...this.#slots, ...(this.#staging?.slots ?? [])]) this.#clearRespawn(slot);
+    for (const child of this.#children.live) this.#retire(child, mode);
+    this.#listeners.close();
+    this.#checkStopped();
+  }
+
+  async status(): Promise<StatusReport> {
+    const master = {
+      type: "master" as const,
+      id: null,
+      pid: process.pid,
+      state: this.#state === "stopping" ? ("draining" as const) : ("running" as const),
+      nextTryMs: null,
+      generation: this.#current?.cycle ?? 0,
+      uptime: (Date.now() - this.#startedAt) / 1000,
+      restarts: 0,
+      rss: process.memoryUsage.rss(),
+      pending: null,
+      running: null,
+      timers: [],
+    };
+    const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
+    return { masterPid: process.pid, processes: [master, ...(await statusRows(this.#children, slots))] };
+  }
+
+  #now(): MasterState {
+    return this.#state;
+  }
+
+  #begin(): AbortController {
+    const operation = new AbortController();
+    this.#operation = operation;
+    if (this.#state === "stopping") operation.abort(new Cancelled("stopping"));
+    return operation;
+  }
+
+  /** One init process: the config, what the master must do first, then `init`. */
+  async #loadCycle(signal: AbortSignal): Promise<{ cycle: CycleSpec; outcome: InitOutcome }> {
+    const number = this.#cycles + 1;
+    const init = new InitProcess(this.#children, { ...this.#options, cycle: number }, signal);
+    this.#init = init;
+    try {
+      const raw = await init.config();
+      const config = resolveConfig(raw, this.#options.configName);
+      const site = this.#site ?? (await takeSite(config, (request) => this.#onControl(request), this.#log));
+
+      this.#site = site;
+      this.#writer = site.writer;
+      const account =
+        config.user !== null && process.getuid?.() === 0
+          ? resolveAccountOrFail(config.user.user, config.user.group)
+          : null;
+      const outcome = await init.run(config.initTimeout * 1000 + INIT_LOAD_MARGIN_MS);
+      this.#cycles = number;
+      const cycle: CycleSpec = {
+        cycle: number,
+        config,
+        rawConfig: raw,
+        appPath: this.#options.appPath,
+        prefix: site.prefix,
+        initData: outcome.initData,
+        account,
+      };
+      return { cycle, outcome };
+    } catch (error) {
+      init.kill();
+      throw signal.aborted ? (signal.reason as Error) : error;
+    } finally {
+      this.#init = null;
+    }
+  }
+
+  /** Launches every slot and resolves once each has a ready process (staging.ts). */
+  #stage(slots: readonly Slot[], cycle: CycleSpec, signal: AbortSignal): Promise<void> {
+    const staging = new Staging(slots, cycle);
+    this.#staging = staging;
+    // On success the staging stays until the caller has switched to its slots (no gap in which a
+    // dying process would belong to no cycle); on failure it goes at once.
+    return staging
+      .wait(signal, () => {
+        for (const slot of slots) this.#launch(slot, cycle);
+      })
+      .catch((error: unknown) => {
+        if (this.#staging === staging) this.#staging = null;
+        throw error;
+      });
+  }
+
+  /** A failed or cancelled start or reload: its processes stop (fast), its respawns are forgotten. */
+  #abandon(slots: readonly Slot[]): void {
+    for (const slot of slots) {
+      this.#clearRespawn(slot);
+      if (slot.child !== null) this.#retire(slot.child, "fast");
+    }
+  }
+
+  /** A reload's new cycle takes over: its workers enter rotation and the old ones drain. */
+  #switchTo(slots: Slot[], cycle: CycleSpec): void {
+    const old = this.#slots;
+    this.#slots = slots;
+    this.#current = cycle;
+    for (const slot of slots)
+      if (slot.child !== null && slot.role === "worker") this.#listeners.add(slot.child);
+    for (const slot of old) {
+      this.#clearRespawn(slot);
+      if (slot.child !== null) this.#retire(slot.child, "graceful");
+    }
+    this.#broadcastPids();
+  }
+
+  /** Starts the process of `slot`: the booted standby when there is one (milliseconds), else a fork. */
+  #launch(slot: Slot, cycle: CycleSpec): void {
+    slot.generation++;
+    slot.respawnAt = null;
+    const spec = slotSpec(slot, cycle);
+    const standby = slot.role === "worker" ? this.#takeStandby() : null;
+    const child = standby ?? this.#children.fork(slot.role);
+    child.spec = spec;
+    child.shutdownTimeout = cycle.config.shutdownTimeout;
+    if (standby !== null) this.#children.assume(child, spec);
+    slot.child = child;
+    const id = slot.id === null ? "" : `id ${slot.id}, `;
+    this.#log(
+      "notice",
+      `start ${roleLabel(slot.role)} process ${child.pid} (${id}generation ${slot.generation})`,
+    );
+  }
+
+  #takeStandby(): Child | null {
+    const standby = this.#standby;
+    if (standby === null || standby.phase !== "standing-by") return null;
+    this.#standby = null;
+    this.#replenishStandby();
+    return standby;
+  }
+
+  #replenishStandby(): void {
+    if (this.#standby !== null || (this.#state !== "running" && this.#state !== "reloading")) return;
+    this.#standby = this.#children.fork("worker");
+  }
+
+  #onExit(child: Child, code: number | null, signal: string | null): void {
+    const forkFailed = child.pid === -1;
+    if (forkFailed) {
+      this.#log("alert", `cannot fork a ${child.kind} process: ${child.failure?.reason ?? "unknown error"}`);
+    }
+    const how = forkFailed
+      ? "could not be forked"
+      : signal === null
+        ? `exited with code ${code ?? "?"}`
+        : `exited on signal ${signalNumber(signal)}`;
+
+    this.#listeners.remove(child);
+    if (child.kind === "init") {
+      this.#init?.deliver({ type: "exit", how });
+      this.#checkStopped();
+      return;
+    }
+    if (child === this.#standby) {
+      this.#standby = null;
+      this.#log(this.#state === "stopping" ? "notice" : "alert", `standby process ${child.pid} ${how}`);
+      // A standby that keeps dying is replaced slowly, and slower each time: it is a spare,
+      // nothing waits for it.
+      this.#standbyFailures++;
+      const delay = Math.min(STANDBY_RETRY_MS * 2 ** (this.#standbyFailures - 1), 30_000);
+      setTimeout(() => {
+        this.#replenishStandby();
+      }, delay).unref();
+      this.#checkStopped();
+      return;
+    }
+    this.#broadcastPids();
+    const found = this.#slotOf(child);
+    const label = this.#label(child);
+    if (found === null || child.retired || this.#state === "stopping") {
+      this.#log("notice", `${label} ${how}`);
+      if (found !== null) found.slot.child = null;
+      this.#checkStopped();
+      return;
+    }
+    const { slot, cycle, staged } = found;
+    slot.child = null;
+    if (staged && child.readyAt === null) {
+      this.#log("alert", `${label} ${how} before it was ready`);
+      this.#staging?.fail(child.failure?.reason ?? `${label} ${how} before it was ready`);
+      return;
+    }
+    const intended = child.announcedExit && code === 0;
+    this.#log(intended ? "notice" : "alert", `${label} ${how}`);
+    if (!intended) {
+      slot.restarts++;
+      slot.quickDeaths = nextQuickDeaths(slot.quickDeaths, Date.now() - child.startedAt);
+    }
+    const delay = intended ? 0 : respawnDelay(slot.quickDeaths);
+    if (delay > 0)
+      this.#log("warn", `${roleLabel(slot.role)} ${slot.id ?? ""} keeps dying; respawning it in ${delay} ms`);
+    slot.respawnAt = Date.now() + delay;
+    slot.respawn = setTimeout(() => {
+      slot.respawn = null;
+      if (this.#state === "stopping" || slot.child !== null || this.#slotOwner(slot) === null) return;
+      this.#launch(slot, cycle);
+    }, delay);
+  }
+
+  /** The slot a child fills, in the serving cycle or in the one being staged. */
+  #slotOf(child: Child): { slot: Slot; cycle: CycleSpec; staged: boolean } | null {
+    const staging = this.#staging;
+    const stagedSlot = staging?.slots.find((s) => s.child === child);
+    if (staging !== null && stagedSlot !== undefined)
+      return { slot: stagedSlot, cycle: staging.cycle, staged: true };
+    const slot = this.#slots.find((s) => s.child === child);
+    return slot === undefined || this.#current === null
+      ? null
+      : { slot, cycle: this.#current, staged: false };
+  }
+
+  /** Whether `slot` still belongs to a cycle the master runs (a replaced cycle's slots do not). */
+  #slotOwner(slot: Slot): readonly Slot[] | null {
+    if (this.#slots.includes(slot)) return this.#slots;
+    return this.#staging?.slots.includes(slot) === true ? this.#staging.slots : null;
+  }
+
+  #isServing(child: Child): boolean {
+    return (
+      child.spec?.role === "worker" && this.#current !== null && this.#slots.some((s) => s.child === child)
+    );
+  }
+
+  #label(child: Child): string {
+    if (child.spec === null) return `${child.kind} process ${child.pid}`;
+    return processLabel({ role: child.spec.role, id: child.spec.workerId }, child.pid);
+  }
+
+  #clearRespawn(slot: Slot): void {
+    if (slot.respawn !== null) clearTimeout(slot.respawn);
+    slot.respawn = null;
+    slot.respawnAt = null;
+  }
+
+  /** Tells a child to stop; SIGKILLs it if it is still there past its budget. */
+  #retire(child: Child, mode: StopMode): void {
+    child.retired = true;
+    this.#listeners.remove(child);
+    // The init process and a blank standby hold nothing that a stop must finish.
+    if (child.kind === "init" || child.spec === null) {
+      this.#children.kill(child, "SIGKILL");
+      return;
+    }
+    this.#children.send(child, { type: "stop", mode });
+    const budget = stopBudget(mode, child.shutdownTimeout);
+    setTimeout(() => {
+      if (child.phase === "exited") return;
+      this.#log(
+        "alert",
+        `${this.#label(child)} still alive ${budget} s after a ${mode} stop (its budget); killing it`,
+      );
+      this.#children.kill(child, "SIGKILL");
+    }, budget * 1000).unref();
+  }
+
+  #escalate(): void {
+    this.#stopMode = "fast";
+    this.#log("notice", "shutting down (fast, escalated)");
+    for (const child of this.#children.live) this.#retire(child, "fast");
+  }
+
+  #checkStopped(): void {
+    if (this.#state !== "stopping" || this.#children.live.length > 0) return;
+    this.#site?.release();
+    this.#whenStopped();
+  }
+
+  #reopen(): void {
+    this.#log("notice", "reopening logs");
+    try {
+      this.#writer.reopen();
+    } catch (error) {
+      this.#log("alert", `cannot reopen the error log: ${formatThrown(error)}`);
+    }
+  }
+
+  #broadcastPids(): void {
+    const pids = this.#children.live
+      .filter((c) => c.spec?.role === "worker" && !c.retired && c.phase !== "booting")
+      .map((c) => c.pid);
+    this.#children.broadcast({ type: "pids", pids });
+  }
+
+  async #onControl(request: ControlRequest): Promise<ControlResponse> {
+    switch (request.command) {
+      case "reload":
+        return this.reload();
+      case "stop":
+        this.input(request.fast ? "fast" : "stop");
+        return { ok: true, message: `stopping (${this.#stopMode ?? (request.fast ? "fast" : "graceful")})` };
+      case "status":
+        return { ok: true, message: "status", status: await this.status() };
+    }
+  }
+}
+
+function resolveAccountOrFail(user: string, group: string | null): ReturnType<typeof resolveAccount> {
+  try {
+    return resolveAccount(user, group);
+  } catch (error) {
+    throw new StartError(`config user: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function signalNumber(signal: string): string {
+  const signals: Partial<Record<string, number>> = constants.signals;
+  return String(signals[signal] ?? signal);
+}

@@ -1,0 +1,131 @@
+/**
+ * The directories and files the master writes: checked before use, so that a bad `--prefix` or
+ * `--error-log` is one clear line (exit 2), not a Node stack or a spin. Node's recursive mkdir
+ * spins at 100% CPU under /proc, so directories are created here one level at a time, after the
+ * nearest existing ancestor has been checked: a directory, on a real filesystem.
+ *
+ * The prefix is also locked, so that two masters never run on one prefix: the lock is an
+ * abstract unix socket named after the prefix's real path. Binding it is atomic, and the kernel
+ * releases it when the master dies, however it dies: no stale lock is ever left behind.
+ */
+import { createHash } from "node:crypto";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  statfsSync,
+  statSync,
+} from "node:fs";
+import { createServer, type Server } from "node:net";
+import { basename, dirname, join, resolve } from "node:path";
+import { PathError } from "../errors.ts";
+
+/** statfs magic numbers of kernel filesystems where files are not files. */
+const VIRTUAL_FILESYSTEMS = new Map<number, string>([
+  [0x9fa0, "/proc"],
+  [0x62656572, "sysfs"],
+  [0x27e0eb, "cgroup"],
+  [0x63677270, "cgroup2"],
+  [0x64626720, "debugfs"],
+  [0x74726163, "tracefs"],
+  [0x73636673, "securityfs"],
+]);
+
+function reasonOf(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  switch (code) {
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EROFS":
+      return "read-only filesystem";
+    case "ENOTDIR":
+      return "a part of the path is not a directory";
+    case "EISDIR":
+      return "is a directory";
+    case "ENOSPC":
+      return "no space left on the device";
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/** Creates `dir` and its missing parents after checking the nearest existing one; returns it absolute. */
+function ensureDirectory(what: string, given: string, dir: string): void {
+  let existing = dir;
+  const missing: string[] = [];
+  for (;;) {
+    try {
+      statSync(existing);
+      break;
+    } catch (error) {
+      // ENOTDIR: a file stands where a directory should; the walk up finds and names it.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR") throw new PathError(what, given, reasonOf(error));
+
+      missing.unshift(basename(existing));
+      existing = dirname(existing);
+    }
+  }
+  if (!statSync(existing).isDirectory()) throw new PathError(what, given, `${existing} is not a directory`);
+  const kind = VIRTUAL_FILESYSTEMS.get(statfsSync(existing).type);
+  if (kind !== undefined) throw new PathError(what, given, `${existing} is in a kernel filesystem (${kind})`);
+  let path = existing;
+  for (const name of missing) {
+    path = join(path, name);
+    try {
+      mkdirSync(path);
+    } catch (error) {
+      throw new PathError(what, given, reasonOf(error));
+    }
+  }
+}
+
+/** Checks (and creates) the prefix directory; returns its absolute path. */
+export function preparePrefix(given: string): string {
+  const dir = resolve(given);
+  ensureDirectory("prefix", given, dir);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (error) {
+    throw new PathError("prefix", given, reasonOf(error));
+  }
+  return dir;
+}
+
+/** Checks that a log file can be opened for appending (creating its directory when missing). */
+export function prepareLogFile(what: string, given: string): string {
+  const path = resolve(given);
+  ensureDirectory(what, given, dirname(path));
+  try {
+    closeSync(openSync(path, "a"));
+  } catch (error) {
+    throw new PathError(what, given, reasonOf(error));
+  }
+  return path;
+}
+
+/**
+ * Takes the prefix's lock; resolves with the server that holds it (closing it releases the
+ * lock), or rejects with a PathError when another master holds it.
+ */
+export function lockPrefix(prefix: string): Promise<Server> {
+  const name = createHash("sha256").update(realpathSync(prefix)).digest("hex").slice(0, 40);
+  const server = createServer((socket) => socket.destroy());
+  return new Promise((resolvePromise, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === "EADDRINUSE"
+          ? new PathError("prefix", prefix, "another master is running there (the prefix is locked)")
+          : new PathError("prefix", prefix, `cannot take its lock: ${error.message}`),
+      );
+    });
+    server.listen(`\0tsresty-prefix-${name}`, () => {
+      server.unref();
+      resolvePromise(server);
+    });
+  });
+}

@@ -1,0 +1,53 @@
+/**
+ * The master's place on disk, taken once at first start from the first config: the prefix
+ * (checked and locked, see prefix.ts), the error log, the pid file and the control socket.
+ * Releasing it (at stop) closes the control socket (its file goes) and the lock; the pid file
+ * goes when the process exits.
+ */
+import type { Server } from "node:net";
+import { join } from "node:path";
+import type { ResolvedConfig } from "../config/index.ts";
+import { CONTROL_SOCKET, PID_FILE, type ControlRequest, type ControlResponse } from "../ipc/index.ts";
+import { openLogWriter, type LogWriter } from "../util/log-file.ts";
+import { serveControl } from "./control.ts";
+import type { LogSink } from "../util/log.ts";
+import { readPid, removePid, writePid } from "./pidfile.ts";
+
+import { lockPrefix, prepareLogFile, preparePrefix } from "./prefix.ts";
+
+export interface Site {
+  /** The prefix, absolute. */
+  readonly prefix: string;
+  /** The error log (stderr when the config names none). */
+  readonly writer: LogWriter;
+  release(): void;
+}
+
+export async function takeSite(
+  config: ResolvedConfig,
+  onControl: (request: ControlRequest) => Promise<ControlResponse>,
+  log: LogSink,
+): Promise<Site> {
+  const prefix = preparePrefix(config.prefix);
+  const lock: Server = await lockPrefix(prefix);
+  const writer = openLogWriter(
+    config.errorLog === null ? null : prepareLogFile("error log", config.errorLog),
+  );
+  const pidFile = join(prefix, PID_FILE);
+  // With the lock held, a pid file already there was left by a master that is gone.
+  const stale = readPid(pidFile);
+  if (stale !== null) log("notice", `removing stale pid file ${pidFile} (pid ${stale})`);
+  writePid(pidFile);
+  process.on("exit", () => {
+    removePid(pidFile);
+  });
+  const control = await serveControl(join(prefix, CONTROL_SOCKET), onControl);
+  return {
+    prefix,
+    writer,
+    release: () => {
+      control.close();
+      lock.close();
+    },
+  };
+}

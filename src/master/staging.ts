@@ -1,0 +1,60 @@
+/**
+ * A staging: the slots of a start or a reload, launched together, until every one has a ready
+ * process. It fails when a process dies before it was ever ready (with that process's reason),
+ * when the wait passes READY_TIMEOUT_MS, or when its operation is aborted (a stop arrived). A
+ * process that was ready and died meanwhile is respawned by the master like any other; the
+ * staging only waits for its replacement to be ready too.
+ */
+import { StartError } from "../errors.ts";
+import { roleLabel, type CycleSpec, type Slot } from "./slots.ts";
+
+const READY_TIMEOUT_MS = 60_000;
+
+export class Staging {
+  readonly slots: readonly Slot[];
+  readonly cycle: CycleSpec;
+  #settle: ((error?: Error) => void) | null = null;
+
+  constructor(slots: readonly Slot[], cycle: CycleSpec) {
+    this.slots = slots;
+    this.cycle = cycle;
+  }
+
+  /** Resolves when every slot has a ready process; `launch` starts them once the wait is armed. */
+  wait(signal: AbortSignal, launch: () => void): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        settle(signal.reason as Error);
+      };
+      const timer = setTimeout(() => {
+        const late = this.slots
+          .filter((slot) => slot.child?.phase !== "running")
+          .map((slot) => `${roleLabel(slot.role)} ${slot.id ?? ""}`.trim());
+        settle(new StartError(`${late.join(", ")} not ready within ${READY_TIMEOUT_MS / 1000} s`));
+      }, READY_TIMEOUT_MS);
+      const settle = (error?: Error): void => {
+        if (this.#settle === null) return;
+        this.#settle = null;
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      this.#settle = settle;
+      signal.addEventListener("abort", onAbort, { once: true });
+      launch();
+      this.check();
+    });
+  }
+
+  /** Call after any process became ready: resolves the wait when every slot's process is. */
+  check(): void {
+    if (this.slots.every((slot) => slot.child?.phase === "running")) this.#settle?.();
+  }
+
+  /** A process of this staging died before it was ever ready. */
+  fail(reason: string): void {
+    this.#settle?.(new StartError(reason));
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Signal handlers of a tsresty process. `early-signals.mjs` has queued every signal since the
+ * process began; `handleSignals` installs the role's handlers and then replays what was queued,
+ * in order. Signals the role leaves out keep being queued (never Node's default action).
+ */
+import { debuglog } from "node:util";
+
+export const HANDLED_SIGNALS = ["SIGHUP", "SIGQUIT", "SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2"] as const;
+export type HandledSignal = (typeof HANDLED_SIGNALS)[number];
+export type SignalHandlers = Partial<Record<HandledSignal, (signal: HandledSignal) => void>>;
+
+interface EarlyState {
+  readonly queue: HandledSignal[];
+  readonly listeners: Map<HandledSignal, () => void>;
+}
+
+const STATE = Symbol.for("tsresty.earlySignals");
+const debug = debuglog("tsresty:signals");
+
+/** The URL of the module that queues signals from a process's first moment (for `--import`). */
+export const EARLY_SIGNALS_URL = new URL("./early-signals.mjs", import.meta.url).href;
+
+/** Node flags that keep SIGUSR1 from opening the inspector, where this Node knows them (22.14+). */
+export function signalSafetyFlags(): string[] {
+  return process.allowedNodeEnvironmentFlags.has("--disable-sigusr1") ? ["--disable-sigusr1"] : [];
+}
+
+/**
+ * Installs `handlers` and replays the signals queued since the process began. Idempotent per
+ * signal: a later call replaces an earlier handler.
+ */
+export function handleSignals(handlers: SignalHandlers): void {
+  const early = (globalThis as { [STATE]?: EarlyState })[STATE];
+  for (const signal of HANDLED_SIGNALS) {
+    const handler = handlers[signal];
+    if (handler === undefined) continue;
+    const installed = installedHandlers.get(signal);
+    if (installed !== undefined) process.off(signal, installed);
+    const listener = (): void => {
+      debug("%s", signal);
+      handler(signal);
+    };
+    installedHandlers.set(signal, listener);
+    process.on(signal, listener);
+    const queued = early?.listeners.get(signal);
+    if (queued !== undefined) {
+      process.off(signal, queued);
+      early?.listeners.delete(signal);
+    }
+  }
+  if (early === undefined) return;
+  const replay = early.queue.filter((signal) => handlers[signal] !== undefined);
+  early.queue.splice(
+    0,
+    early.queue.length,
+    ...early.queue.filter((signal) => handlers[signal] === undefined),
+  );
+  for (const signal of replay) {
+    debug("%s (queued while starting)", signal);
+    handlers[signal]?.(signal);
+  }
+}
+
+const installedHandlers = new Map<HandledSignal, () => void>();
+
+/** Ignores `signal` from now on (children ignore HUP: only the master reloads). */
+export const ignore = (signal: HandledSignal): void => {
+  debug("%s ignored", signal);
+};

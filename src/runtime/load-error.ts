@@ -1,0 +1,61 @@
+/**
+ * How failures of the user's code read in start and reload messages: the error, then the stack
+ * frames of the user's own code only (not tsresty's, not Node's internals, not the TypeScript
+ * loader's), so the first line points where the user has to look. A module that cannot be loaded
+ * reads `app failed to load: FILE:LINE: message`.
+ */
+import { fileURLToPath } from "node:url";
+import { formatThrown } from "../util/log.ts";
+
+const OWN_SOURCE = fileURLToPath(new URL("..", import.meta.url));
+/** The place of a stack frame that is a file: `at fn (/a/b.ts:1:2)` or `at /a/b.ts:1:2`. */
+const FRAME_PLACE = /(?:\(|at )((?:file:\/\/)?\/[^\s()]+?):(\d+):\d+\)?$/;
+/** esbuild's transform errors: "FILE:LINE:COL: ERROR: message". */
+const TRANSFORM_ERROR = /^(\/[^\n:]+):(\d+):\d+: ERROR: (.+)$/m;
+
+function isUserFrame(line: string): boolean {
+  const place = FRAME_PLACE.exec(line.trim())?.[1];
+  if (place === undefined) return false;
+  const path = place.startsWith("file://") ? fileURLToPath(place) : place;
+  return !path.startsWith(OWN_SOURCE) && !path.includes("/node_modules/");
+}
+
+/** The user's own frames of an error's stack, indented as a stack prints them. */
+function userFrames(error: unknown): string[] {
+  const stack = error instanceof Error && typeof error.stack === "string" ? error.stack : "";
+  return stack
+    .split("\n")
+    .filter((line) => line.trimStart().startsWith("at ") && isUserFrame(line))
+    .map((line) => `    ${line.trim()}`);
+}
+
+function isOwnError(error: unknown): error is Error {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === "string" && code.startsWith("ERR_TSRESTY_");
+}
+
+function headline(error: unknown): string {
+  if (!(error instanceof Error)) return formatThrown(error);
+  return error.name === "Error" ? error.message : `${error.name}: ${error.message}`;
+}
+
+/** An error from user code (init, say): `Name: message` and the user's frames. */
+export function describeUserError(error: unknown): string {
+  const kind = error instanceof Error && error.name === "Error" ? "Error: " : "";
+  return [`${kind}${headline(error)}`, ...userFrames(error)].join("\n");
+}
+
+/**
+ * One line (plus the user's frames) for an app module that could not be loaded. tsresty's own
+ * errors about the module (a bad default export) already name the file: they read as they are.
+ */
+export function describeLoadError(what: string, error: unknown): string {
+  if (isOwnError(error)) return error.message;
+  const message = error instanceof Error ? error.message : formatThrown(error);
+  const transform = TRANSFORM_ERROR.exec(message);
+  if (transform !== null) return `${what} failed to load: ${transform[1]}:${transform[2]}: ${transform[3]}`;
+  const frames = userFrames(error);
+  const first = frames[0] === undefined ? null : FRAME_PLACE.exec(frames[0].trim());
+  const where = first === null ? "" : `${first[1] ?? ""}:${first[2] ?? ""}: `;
+  return [`${what} failed to load: ${where}${headline(error)}`, ...frames].join("\n");
+}

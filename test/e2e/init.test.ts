@@ -1,0 +1,184 @@
+/**
+ * Issue "the process tree keeps its promises", part 1: user code never lives in the master.
+ * Config loading and `init` run in a short-lived init process per start and per reload.
+ */
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { pidsMatching, runTsresty } from "../helpers/processes.ts";
+import { scratchApp, scratchDir } from "../helpers/scratch.ts";
+import { get, startTree, until } from "../helpers/tree.ts";
+
+const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
+
+describe("the init process: user code out of the master", () => {
+  it("the app's top level and init run in a fresh process per start and reload, never in the master; imports are read anew", async () => {
+    const dir = scratchApp({
+      "helper.ts": `export const version = "v1";\n`,
+      "config-helper.ts": `export const workers = 1;\n`,
+      "tsresty.config.ts": `import { workers } from "./config-helper.ts";\nexport default { workers };\n`,
+      "app.ts": `${say}
+import { version } from "./helper.ts";
+say(\`loaded pid=\${process.pid} type=\${ngx.process.type()} version=\${version}\`);
+setInterval(() => say(\`tick pid=\${process.pid}\`), 50);
+export default {
+  init() { say(\`init pid=\${process.pid} version=\${version}\`); },
+  initWorker() { say(\`initWorker id=\${ngx.worker.id()} version=\${version}\`); },
+  fetch: () => new Response(version),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: null,
+      args: ["--config", join(dir, "tsresty.config.ts")],
+    });
+    assert.equal((await get(tree.url())).body, "v1");
+    assert.equal((await tree.status()).processes.filter((p) => p.type === "worker").length, 1);
+    writeFileSync(join(dir, "helper.ts"), `export const version = "v2";\n`);
+    writeFileSync(join(dir, "config-helper.ts"), `export const workers = 2;\n`);
+    for (let i = 0; i < 3; i++) assert.equal((await tree.command("reload")).code, 0);
+    const out = tree.run.stdout();
+    assert.match(out, /init pid=\d+ version=v2/);
+    assert.match(out, /initWorker id=1 version=v2/);
+    assert.equal((await tree.status()).processes.filter((p) => p.type === "worker").length, 2);
+    assert.equal((await get(tree.url())).body, "v2");
+    const pidsOf = (what: RegExp): number[] => [...out.matchAll(what)].map((m) => Number(m[1]));
+    const initPids = pidsOf(/^init pid=(\d+)/gm);
+    assert.equal(initPids.length, 4, "one init per start and per reload");
+    assert.equal(new Set(initPids).size, 4, "each init ran in a process of its own");
+    assert.ok(!initPids.includes(tree.masterPid), "init never ran in the master");
+    assert.ok(!pidsOf(/^loaded pid=(\d+)/gm).includes(tree.masterPid), "the app never loaded in the master");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.ok(
+      !pidsOf(/^tick pid=(\d+)/gm).includes(tree.masterPid),
+      "no interval of the app runs in the master",
+    );
+    await tree.command("stop");
+  });
+
+  it("init hands data to every worker and the agent of its cycle through ngx.process.initData()", async () => {
+    const dir = scratchApp({
+      "app.ts": `${say}
+export default {
+  init() {
+    ngx.process.enablePrivilegedAgent();
+    return { workers: ngx.worker.count(), when: new Date(0), tags: new Set(["a"]), marker: process.env.MARKER };
+  },
+  initWorker() {
+    if (ngx.process.type() === "privileged agent") {
+      const data = ngx.process.initData() as { workers: number; when: Date };
+      say(\`agent initData workers=\${data.workers} date=\${data.when instanceof Date}\`);
+    }
+  },
+  fetch: () => Response.json(ngx.process.initData()),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, env: { MARKER: "first" } });
+    const body = JSON.parse((await get(tree.url())).body) as Record<string, unknown>;
+    assert.deepEqual(body, { workers: 2, when: "1970-01-01T00:00:00.000Z", tags: {}, marker: "first" });
+    assert.ok(await until(() => tree.run.stdout().includes("agent initData workers=2 date=true")));
+    await tree.command("stop");
+  });
+
+  it("init returning what cannot be cloned to the workers fails start with a clear message", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { init: () => ({ f: () => 1 }), fetch: () => new Response("") };\n`,
+    });
+    const r = await runTsresty([
+      "start",
+      join(dir, "app.ts"),
+      "--listen",
+      "127.0.0.1:0",
+      "--prefix",
+      join(dir, "p"),
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /tsresty: start failed: init returned a value that cannot be sent to the workers/);
+  });
+
+  it("an init that never settles fails start after initTimeout, saying how long; no process is left", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { init: () => new Promise(() => {}), fetch: () => new Response("") };\n`,
+      "c.ts": `export default { initTimeout: 0.5 };\n`,
+    });
+    const prefix = join(dir, "p");
+    const r = await runTsresty([
+      "start",
+      join(dir, "app.ts"),
+      "--config",
+      join(dir, "c.ts"),
+      "--prefix",
+      prefix,
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /^tsresty: start failed: init did not settle within 0\.5 s \(config initTimeout\)$/m,
+    );
+    assert.deepEqual(pidsMatching(prefix), []);
+  });
+
+  it("an app that throws at import fails start as `app failed to load: FILE:LINE: message`, with the user's frames only", async () => {
+    const dir = scratchApp({
+      "app.ts": `function check() {\n  throw new Error("bad app");\n}\ncheck();\nexport default {};\n`,
+    });
+    const r = await runTsresty(["start", join(dir, "app.ts"), "--prefix", join(dir, "p")]);
+    assert.equal(r.code, 1);
+    const app = join(dir, "app.ts");
+    assert.ok(
+      r.stderr.startsWith(`tsresty: start failed: app failed to load: ${app}:2: bad app\n`),
+      r.stderr,
+    );
+    assert.doesNotMatch(r.stderr, /init failed|\/src\/(init|runtime|master)\/|node_modules|node:internal/);
+    assert.match(r.stderr, /at check \(/);
+  });
+
+  it("a rejection that init leaves behind fails start; on reload it fails the reload and the tree keeps serving", async () => {
+    const dir = scratchApp({
+      "app.ts": `import { existsSync } from "node:fs";
+export default {
+  init() { if (existsSync(process.env.ARM!)) void Promise.reject(new Error("background work failed")); },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const arm = join(dir, "arm");
+    writeFileSync(arm, "");
+    const r = await runTsresty(["start", join(dir, "app.ts"), "--prefix", join(dir, "p1")], {
+      env: { ARM: arm },
+    });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /start failed: init left a promise rejected: Error: background work failed/);
+
+    const { rmSync } = await import("node:fs");
+    rmSync(arm);
+    const tree = await startTree(join(dir, "app.ts"), { env: { ARM: arm } });
+    writeFileSync(arm, "");
+    const reload = await tree.command("reload");
+    assert.equal(reload.code, 1);
+    assert.match(reload.stderr, /reload failed: init left a promise rejected/);
+    assert.equal((await get(tree.url())).body, "ok");
+    await tree.command("stop");
+  });
+
+  it("a config whose default export is a function, null or a promise is refused, naming what it got", async () => {
+    const dir = scratchDir("config");
+    const app = join(dir, "app.ts");
+    writeFileSync(app, `export default { fetch: () => new Response("") };\n`);
+    const cases: [string, RegExp][] = [
+      ["export default () => ({ workers: 1 });", /received an anonymous function|received a function/],
+      ["export default null;", /received null/],
+      ["export default Promise.resolve({ workers: 1 });", /received an object \(Promise\)/],
+    ];
+    for (const [text, received] of cases) {
+      const config = join(dir, "c.ts");
+      writeFileSync(config, `${text}\n`);
+      const r = await runTsresty(["start", app, "--config", config, "--prefix", join(dir, "p")]);
+      assert.equal(r.code, 2, text);
+      assert.match(r.stderr, /default export must be a config object \(export default defineConfig/);
+      assert.match(r.stderr, received);
+    }
+  });
+});

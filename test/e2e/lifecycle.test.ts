@@ -1,0 +1,275 @@
+/**
+ * Issue "the process tree keeps its promises", part 2: every stop and reload is bounded and
+ * complete, and every slot is filled. Real trees, real signals, hard deadlines.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { childrenOf, pidsMatching, runTsresty, startTsresty } from "../helpers/processes.ts";
+import { scratchApp, scratchDir } from "../helpers/scratch.ts";
+import { alive, get, startTree, until } from "../helpers/tree.ts";
+
+const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
+
+/** An app whose hooks do what marker files under MARKS say (each marker file is used once). */
+const MARKED_APP = `${say}
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+const take = (name: string): boolean => {
+  const path = join(process.env.MARKS!, name);
+  if (!existsSync(path)) return false;
+  try { rmSync(path); return true; } catch { return false; }
+};
+const has = (name: string): boolean => existsSync(join(process.env.MARKS!, name));
+export default {
+  async init() {
+    if (has("slow-init")) await ngx.sleep(2);
+  },
+  async initWorker() {
+    const id = ngx.worker.id();
+    say(\`initWorker id=\${id} pid=\${process.pid}\`);
+    if (id === 0 && take("die-after-ready")) setTimeout(() => process.exit(3), 150);
+    if (id === 1 && has("slow-1")) await ngx.sleep(1.5);
+    if (has("slow-init-worker")) await ngx.sleep(3);
+    if (id === 0 && take("graceful-in-init")) ngx.process.signalGracefulExit();
+  },
+  fetch: () => new Response(\`id=\${ngx.worker.id()} pid=\${process.pid}\`),
+};
+`;
+
+function markedApp(): { app: string; marks: string; mark: (name: string) => void } {
+  const dir = scratchApp({ "app.ts": MARKED_APP });
+  const marks = join(dir, "marks");
+  mkdirSync(marks);
+  return {
+    app: join(dir, "app.ts"),
+    marks,
+    mark: (name) => {
+      writeFileSync(join(marks, name), "");
+    },
+  };
+}
+
+const workerRows = async (tree: Awaited<ReturnType<typeof startTree>>) =>
+  (await tree.status()).processes.filter((p) => p.type === "worker");
+
+describe("every slot filled, every stop and reload bounded", () => {
+  it("a worker that was ready and died before its siblings were ready is respawned, at start and at reload", async () => {
+    const { app, marks, mark } = markedApp();
+    mark("die-after-ready");
+    mark("slow-1");
+    const tree = await startTree(app, { env: { MARKS: marks } });
+    assert.ok(
+      await until(async () => {
+        const rows = await workerRows(tree);
+        return rows.length === 2 && rows.every((r) => r.state === "running");
+      }),
+    );
+    const first = (await workerRows(tree)).find((r) => r.id === 0);
+    assert.equal(first?.restarts, 1, "worker 0 died once and was respawned");
+
+    mark("die-after-ready");
+    assert.equal((await tree.command("reload")).code, 0);
+    assert.ok(
+      await until(async () => {
+        const rows = await workerRows(tree);
+        return rows.length === 2 && rows.every((r) => r.state === "running" && r.generation >= 2);
+      }),
+    );
+    const zero = (await workerRows(tree)).find((r) => r.id === 0);
+    assert.equal(zero?.restarts, 2, "the new worker 0 died once more and was respawned");
+    assert.match((await get(tree.url())).body, /^id=\d pid=\d+$/);
+    await tree.command("stop");
+  });
+
+  it("a worker retired while still in initWorker stops at once: a reload, then a stop, ends without a kill", async () => {
+    const { app, marks, mark } = markedApp();
+    const tree = await startTree(app, { env: { MARKS: marks } });
+    mark("slow-init-worker");
+    const reload = tree.command("reload");
+    assert.ok(
+      await until(async () =>
+        (await workerRows(tree)).some((r) => r.state === "starting" && r.generation === 2),
+      ),
+    );
+    const started = Date.now();
+    process.kill(tree.masterPid, "SIGQUIT");
+    const done = await tree.run.done;
+    const took = Date.now() - started;
+    assert.equal(done.code, 0);
+    assert.ok(took < 8_000, `stopped in ${took} ms`);
+    assert.doesNotMatch(done.stderr, /killing it/);
+    assert.doesNotMatch(done.stderr, /reloaded/);
+    const answer = await reload;
+    assert.match(answer.stderr + answer.stdout, /reload cancelled: the master is stopping/);
+  });
+
+  it("signalGracefulExit() called in initWorker takes effect once the worker is ready: it drains and is replaced", async () => {
+    const { app, marks, mark } = markedApp();
+    mark("graceful-in-init");
+    const tree = await startTree(app, { env: { MARKS: marks }, workers: 1 });
+    assert.ok(await until(() => /worker process \d+ \(id 0\) is exiting gracefully/.test(tree.run.stderr())));
+    assert.ok(
+      await until(async () => {
+        const rows = await workerRows(tree);
+        return rows.length === 1 && rows[0]?.state === "running" && rows[0].generation === 2;
+      }),
+    );
+    assert.equal((await workerRows(tree))[0]?.restarts, 0, "an intended exit is not a crash");
+    await tree.command("stop");
+  });
+
+  it("QUIT during start cancels it: no worker is forked and the master exits at once", async () => {
+    const { app, marks, mark } = markedApp();
+    mark("slow-init");
+    const dir = scratchDir("quit");
+    const run = startTsresty(["start", app, "--listen", "127.0.0.1:0", "--prefix", join(dir, "p")], {
+      env: { MARKS: marks },
+    });
+    // Once the init process runs (it sleeps 2 s in init), the start is under way.
+    assert.ok(await until(() => childrenOf(run.child.pid ?? 0).length > 0, 20_000));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    run.child.kill("SIGQUIT");
+    const done = await run.done;
+    assert.equal(done.code, 0, done.stderr);
+    assert.ok(Date.now() - started < 5_000);
+    assert.match(done.stderr, /start cancelled/);
+    assert.doesNotMatch(done.stderr, /start worker process/);
+    assert.deepEqual(pidsMatching(join(dir, "p")), []);
+  });
+
+  it("QUIT during a reload's init cancels the reload: nothing new starts, the old workers drain, no kill", async () => {
+    const { app, marks, mark } = markedApp();
+    const tree = await startTree(app, { env: { MARKS: marks } });
+    mark("slow-init");
+    const reload = tree.command("reload");
+    await until(() => tree.run.stderr().includes("reconfiguring"));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    process.kill(tree.masterPid, "SIGQUIT");
+    const done = await tree.run.done;
+    assert.equal(done.code, 0);
+    assert.doesNotMatch(done.stderr, /reloaded|killing it|generation 2\)/);
+    assert.match((await reload).stderr, /reload cancelled/);
+  });
+
+  it("a graceful stop takes at most shutdownTimeout + exitWorker's bound, names each bound that fires, and kills nothing", async () => {
+    const dir = scratchApp({
+      "app.ts": `${say}
+export default {
+  initWorker() { ngx.timer.at(0, () => new Promise(() => {})); },
+  async exitWorker() {
+    say(\`exitWorker pending=\${ngx.timer.pendingCount()} running=\${ngx.timer.runningCount()}\`);
+    await new Promise(() => {});
+  },
+  fetch: () => new Response("ok"),
+};
+`,
+      "c.ts": `export default { shutdownTimeout: 1 };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    const started = Date.now();
+    process.kill(tree.masterPid, "SIGQUIT");
+    const done = await tree.run.done;
+    const took = Date.now() - started;
+    assert.match(done.stderr, /shutdownTimeout \(1 s\) reached while draining, with 1 timers running/);
+    assert.match(done.stdout, /exitWorker pending=0 running=1/);
+    assert.match(done.stderr, /exitWorker did not finish within 5 s/);
+    assert.doesNotMatch(done.stderr, /killing it/);
+    assert.ok(took >= 5_500 && took < 8_000, `stopped in ${took} ms (budget 1 + 5 s, kill at 1 + 5 + 2 s)`);
+  });
+
+  it("a fast stop bounds exitWorker at 2 s, below the master's kill at 4 s", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { exitWorker: () => new Promise(() => {}), fetch: () => new Response("ok") };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const started = Date.now();
+    assert.equal((await tree.command("stop", "--fast")).code, 0);
+    const done = await tree.run.done;
+    assert.match(done.stderr, /exitWorker did not finish within 2 s/);
+    assert.doesNotMatch(done.stderr, /killing it/);
+    assert.ok(Date.now() - started < 6_000);
+  });
+
+  it("two starts on one prefix at the same moment: exactly one runs, the other is refused", async () => {
+    const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n` });
+    const prefix = join(dir, "p");
+    const args = [
+      "start",
+      join(dir, "app.ts"),
+      "--workers",
+      "1",
+      "--listen",
+      "127.0.0.1:0",
+      "--prefix",
+      prefix,
+    ];
+    const a = startTsresty(args, { deadlineMs: 60_000 });
+    const b = startTsresty(args, { deadlineMs: 60_000 });
+    const refused = await Promise.race([a.done.then(() => a), b.done.then(() => b)]);
+    const running = refused === a ? b : a;
+    const result = await refused.done;
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /cannot use prefix .*: another master is running there/);
+    await running.waitForOutput("tsresty ready:");
+    assert.equal((await runTsresty(["stop", "--prefix", prefix])).code, 0);
+    assert.equal((await running.done).code, 0);
+  });
+
+  it("a crash-looping slot shows in status as backoff with its next try; a dead child never shows as draining", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() { if (ngx.worker.id() === 1) setTimeout(() => process.exit(3), 50); },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2 });
+    let backoff: { state: string; nextTryMs: number | null } | undefined;
+    assert.ok(
+      await until(async () => {
+        const rows = (await tree.report()).processes;
+        backoff = rows.find((r) => r.id === 1 && r.state === "backoff");
+        return backoff !== undefined;
+      }, 20_000),
+    );
+    assert.ok((backoff?.nextTryMs ?? 0) > 0);
+    assert.ok(
+      await until(
+        async () => /backoff, next try in \d+ ms/.test((await tree.command("status")).stdout),
+        20_000,
+      ),
+      "the table shows the slot in backoff",
+    );
+
+    const zero = (await workerRows(tree)).find((r) => r.id === 0);
+    assert.ok(zero !== undefined);
+    process.kill(zero.pid, "SIGKILL");
+    const rows = (await tree.status()).processes;
+    assert.ok(!rows.some((r) => r.pid === zero.pid && r.state === "draining"));
+    await tree.command("stop");
+  });
+
+  it("a fork that fails leaves the slot in backoff, and stop still completes", async () => {
+    const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n` });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const worker = (await workerRows(tree))[0];
+    assert.ok(worker !== undefined);
+    // Too few file descriptors to create a child's pipes: every fork fails from now on.
+    execFileSync("prlimit", ["--pid", String(tree.masterPid), "--nofile=20:20"]);
+    // The respawn may take the booted standby; the fork of the next standby (or of the worker) fails.
+    process.kill(worker.pid, "SIGKILL");
+    assert.ok(
+      await until(() => /cannot fork a \w+ process: .*EMFILE/.test(tree.run.stderr()), 15_000),
+      tree.run.stderr(),
+    );
+    process.kill(tree.masterPid, "SIGQUIT");
+    const done = await tree.run.done;
+    assert.equal(done.signal, null, "the master stopped by itself");
+    assert.ok(!alive(tree.masterPid));
+    assert.ok(existsSync(dir));
+  });
+});

@@ -1,0 +1,311 @@
+/**
+ * Operating a tree, tried as an operator would: signals that arrive before handlers exist, log
+ * rotation under `config.user`, the control socket, Node flags, bad paths and words on the
+ * command line, and what OpenResty code expects to find (`ngx.config`).
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { BIN, catches, childrenOf, runTsresty, startTsresty, uidOf } from "../helpers/processes.ts";
+import { scratchApp, scratchDir } from "../helpers/scratch.ts";
+import { get, startTree, until } from "../helpers/tree.ts";
+
+const ROOT_ONLY = process.getuid?.() === 0 ? {} : { skip: "needs root" };
+const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
+
+/** Whether something listens on 127.0.0.1:9229 (the inspector's default port). */
+function inspectorOpen(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: "127.0.0.1", port: 9229 });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+describe("signals before handlers exist", () => {
+  it("HUP and USR1 sent to a master while it starts: HUP is queued and reloads once it runs; no inspector opens", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { async init() { await ngx.sleep(0.5); }, fetch: () => new Response("ok") };\n`,
+    });
+    const run = startTsresty(
+      ["start", join(dir, "app.ts"), "--workers", "1", "--listen", "127.0.0.1:0", "--prefix", join(dir, "p")],
+      { deadlineMs: 60_000 },
+    );
+    const pid = run.child.pid ?? 0;
+    // From the first moment tsresty's code runs (it catches HUP), not during Node's own boot.
+    assert.ok(await until(() => catches(pid, "SIGHUP"), 10_000));
+    assert.equal(run.stdout(), "", "the master is still starting");
+    process.kill(pid, "SIGUSR1");
+    process.kill(pid, "SIGHUP");
+    await run.waitForOutput("tsresty ready:");
+    assert.ok(await until(() => /reloaded: cycle 2/.test(run.stderr()), 30_000), run.stderr());
+    assert.doesNotMatch(run.stderr(), /Debugger listening/);
+    assert.equal(await inspectorOpen(), false);
+    assert.equal((await runTsresty(["stop", "--prefix", join(dir, "p")])).code, 0);
+    assert.equal((await run.done).code, 0);
+  });
+
+  it("children ignore HUP and never open the inspector on USR1, even while they boot", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { fetch: () => new Response(String(process.pid)) };\n`,
+    });
+    const run = startTsresty(
+      ["start", join(dir, "app.ts"), "--workers", "2", "--listen", "127.0.0.1:0", "--prefix", join(dir, "p")],
+      { deadlineMs: 60_000 },
+    );
+    const master = run.child.pid ?? 0;
+    const signalled = new Set<number>();
+    // Every child gets USR1 the moment it is seen, while the tree starts: where Node knows
+    // --disable-sigusr1 (22.14+) from its birth, on older Node from the first moment tsresty's
+    // code runs in it (Node's own boot, a few tens of ms, cannot be covered there).
+    const fromBirth = process.allowedNodeEnvironmentFlags.has("--disable-sigusr1");
+    const spray = setInterval(() => {
+      for (const child of childrenOf(master)) {
+        if (signalled.has(child) || (!fromBirth && !catches(child, "SIGHUP"))) continue;
+        signalled.add(child);
+        try {
+          process.kill(child, "SIGUSR1");
+        } catch {
+          // gone already
+        }
+      }
+    }, 5);
+    await run.waitForOutput("tsresty ready:");
+    clearInterval(spray);
+    assert.ok(signalled.size >= 2, `signalled ${signalled.size} children`);
+    const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(run.stdout())?.[1]);
+    const worker = Number((await get(`http://127.0.0.1:${port}/`)).body);
+    process.kill(worker, "SIGHUP");
+    process.kill(worker, "SIGUSR1");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal((await get(`http://127.0.0.1:${port}/`)).status, 200);
+    assert.ok(childrenOf(master).includes(worker), "HUP did not kill the worker");
+    assert.doesNotMatch(run.stderr(), /Debugger listening|exited on signal 1\b/);
+    assert.equal(await inspectorOpen(), false);
+    assert.equal((await runTsresty(["stop", "--prefix", join(dir, "p")])).code, 0);
+    await run.done;
+  });
+
+  it("single mode: USR1 opens no inspector and the program runs to its end", async () => {
+    const run = startTsresty(["-e", "await ngx.sleep(1); console.log('done')"]);
+    assert.ok(await until(() => catches(run.child.pid ?? 0, "SIGHUP"), 10_000));
+    run.child.kill("SIGUSR1");
+    const done = await run.done;
+    assert.deepEqual([done.code, done.stdout], [0, "done\n"]);
+    assert.doesNotMatch(done.stderr, /Debugger listening/);
+  });
+});
+
+describe("operations", () => {
+  it("ngx.pipe children inherit nothing of tsresty's internals", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { async fetch() { return new Response((await ngx.shell.run(["env"])).stdout ?? ""); } };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const env = (await get(tree.url())).body;
+    assert.match(env, /^PATH=/m, "the child got an environment");
+    assert.doesNotMatch(env, /TSRESTY/);
+    await tree.command("stop");
+  });
+
+  it("the control socket refuses an oversized request, and its file is gone after stop", async () => {
+    const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n` });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const path = join(tree.prefix, "tsresty.sock");
+    const answer = await new Promise<string>((resolve) => {
+      const socket = createConnection(path);
+      let text = "";
+      socket.setEncoding("utf8");
+      socket.on("data", (chunk: string) => (text += chunk));
+      socket.on("close", () => resolve(text));
+      socket.on("error", () => resolve(text));
+      socket.write("x".repeat(100_000));
+    });
+    assert.match(answer, /request too long/);
+    assert.equal((await tree.command("status")).code, 0, "the master still answers");
+    await tree.command("stop");
+    await tree.run.done;
+    assert.equal(existsSync(path), false);
+  });
+
+  it("Node flags given to the master reach the workers", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { fetch: () => Response.json(process.execArgv) };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, nodeArgs: ["--max-old-space-size=123"] });
+    const argv = JSON.parse((await get(tree.url())).body) as string[];
+    assert.ok(argv.includes("--max-old-space-size=123"), argv.join(" "));
+    await tree.command("stop");
+  });
+
+  it(
+    "USR1 with config.user: the rotated error log is reopened and the workers' lines reach the new file",
+    ROOT_ONLY,
+    async () => {
+      const dir = scratchApp({
+        "app.ts": `export default { fetch(request: Request) { ngx.timer.at(0, () => { throw new Error("line from " + new URL(request.url).pathname); }); return new Response(String(process.getuid?.())); } };\n`,
+      });
+      const logs = scratchDir("logs");
+      const log = join(logs, "error.log");
+      const config = join(dir, "c.ts");
+      writeFileSync(config, `export default { user: "nobody" };\n`);
+      const tree = await startTree(join(dir, "app.ts"), {
+        workers: 1,
+        args: ["--config", config, "--error-log", log],
+      });
+      assert.notEqual((await get(tree.url("/before"))).body, "0", "the worker dropped root");
+      assert.ok(await until(() => readFileSync(log, "utf8").includes("line from /before")));
+      renameSync(log, `${log}.1`);
+      process.kill(tree.masterPid, "SIGUSR1");
+      assert.ok(await until(() => existsSync(log)));
+      await get(tree.url("/after"));
+      assert.ok(
+        await until(() => readFileSync(log, "utf8").includes("line from /after")),
+        "the new file gets the worker's line",
+      );
+      assert.doesNotMatch(readFileSync(`${log}.1`, "utf8"), /line from \/after/);
+      assert.doesNotMatch(
+        readFileSync(log, "utf8") + readFileSync(`${log}.1`, "utf8"),
+        /EACCES|cannot reopen/,
+      );
+      await tree.command("stop");
+    },
+  );
+
+  it("workers drop to config.user without looking the user up themselves", ROOT_ONLY, async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { fetch: () => new Response(String(process.getuid?.())) };\n`,
+    });
+    const config = join(dir, "c.ts");
+    writeFileSync(config, `export default { user: "nobody" };\n`);
+    const empty = scratchDir("nopath");
+    // No `id` (nor anything else) on PATH: a worker that shelled out to look the user up would fail.
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 1,
+      args: ["--config", config],
+      env: { PATH: empty },
+    });
+    const uid = (await get(tree.url())).body;
+    assert.equal(uid, readFileSync("/etc/passwd", "utf8").match(/^nobody:[^:]*:(\d+):/m)?.[1]);
+    const worker = (await tree.status()).processes.find((p) => p.type === "worker");
+    assert.equal(uidOf(worker?.pid ?? 0), uid);
+    await tree.command("stop");
+  });
+});
+
+describe("the CLI meets bad input with a clear line", () => {
+  const app = (): string =>
+    join(scratchApp({ "app.ts": `export default { fetch: () => new Response("") };\n` }), "app.ts");
+
+  it("--prefix under a regular file, in /proc, or on a read-only filesystem: one line, exit 2", async () => {
+    const dir = scratchDir("paths");
+    const file = join(dir, "file");
+    writeFileSync(file, "");
+    const underFile = await runTsresty(["start", app(), "--prefix", join(file, "p")]);
+    assert.equal(underFile.code, 2);
+    assert.equal(
+      underFile.stderr,
+      `tsresty: cannot use prefix ${join(file, "p")}: ${file} is not a directory\n`,
+    );
+    const proc = await runTsresty(["start", app(), "--prefix", "/proc/tsresty-test/p"], {
+      deadlineMs: 30_000,
+    });
+    assert.equal(proc.code, 2);
+    assert.equal(
+      proc.stderr,
+      "tsresty: cannot use prefix /proc/tsresty-test/p: /proc is in a kernel filesystem (/proc)\n",
+    );
+    const log = await runTsresty([
+      "start",
+      app(),
+      "--prefix",
+      join(dir, "ok"),
+      "--error-log",
+      join(file, "e.log"),
+    ]);
+    assert.equal(log.code, 2);
+    assert.match(log.stderr, /^tsresty: cannot use error log .*\/file\/e\.log: .*file is not a directory\n$/);
+  });
+
+  it("--prefix on a read-only filesystem: one line, exit 2", ROOT_ONLY, () => {
+    const dir = scratchDir("rofs");
+    const script = `mount -t tmpfs -o ro,size=64k none "${dir}" && exec "${process.execPath}" "${BIN}" start "${app()}" --prefix "${dir}/p"`;
+    let stderr = "";
+    let code = 0;
+    try {
+      execFileSync("unshare", ["-m", "sh", "-c", script], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+        timeout: 30_000,
+      });
+    } catch (error) {
+      const failure = error as { status: number; stderr: string };
+      code = failure.status;
+      stderr = failure.stderr;
+    }
+    assert.equal(code, 2);
+    assert.equal(stderr, `tsresty: cannot use prefix ${dir}/p: read-only filesystem\n`);
+  });
+
+  it("top-level await works in a .ts file outside a module package; words that look like commands are refused", async () => {
+    const dir = scratchDir("tla");
+    writeFileSync(join(dir, "package.json"), "{}\n");
+    writeFileSync(
+      join(dir, "main.ts"),
+      "const n: number = await Promise.resolve(7);\nconsole.log(`n=${n}`);\n",
+    );
+    const r = await runTsresty([join(dir, "main.ts")]);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, "n=7\n", ""]);
+    for (const word of ["restart", "stat"]) {
+      const bad = await runTsresty([word]);
+      assert.equal(bad.code, 2);
+      assert.match(
+        bad.stderr,
+        new RegExp(`^tsresty: unknown command ${word}; the commands are start, reload, stop, status`),
+      );
+    }
+  });
+});
+
+describe("what OpenResty code expects to find", () => {
+  it("ngx.config gives the prefix, the resolved config (frozen) and the version in every process", async () => {
+    const dir = scratchApp({
+      "app.ts": `${say}
+export default {
+  init() { say("init prefix=" + ngx.config.prefix()); },
+  fetch: () => {
+    const config = ngx.config.get();
+    const frozen = Object.isFrozen(config) && Object.isFrozen(config.timers);
+    return Response.json({ prefix: ngx.config.prefix(), errorLog: config.errorLog, workers: config.workers, frozen, version: ngx.config.version, console: ngx.config.isConsole() });
+
+  },
+};
+`,
+    });
+    const log = join(scratchDir("log"), "error.log");
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--error-log", log] });
+    const info = JSON.parse((await get(tree.url())).body) as Record<string, unknown>;
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+      version: string;
+    };
+    assert.deepEqual(info, {
+      prefix: tree.prefix,
+      errorLog: log,
+      workers: 1,
+      frozen: true,
+      version: pkg.version,
+      console: false,
+    });
+    assert.ok(tree.run.stdout().includes(`init prefix=${tree.prefix}`));
+    assert.ok(statSync(join(tree.prefix, "tsresty.pid")).isFile());
+    const single = await runTsresty(["-e", "console.log(ngx.config.isConsole(), ngx.config.prefix())"]);
+    assert.match(single.stdout, /^true \/.+\.tsresty\n$/);
+    await tree.command("stop");
+  });
+});
