@@ -67,4 +67,39 @@ describe("errors inside timer callbacks", () => {
     assert.equal(runs, 3);
     assert.equal(lines.length, 3);
   });
+
+  it("values that cannot be printed (null prototype, symbol, throwing stack or toString) are logged and free the slot", async () => {
+    const { timers, clock, lines } = makeTimers();
+    const badStack = new Error("hidden");
+    Object.defineProperty(badStack, "stack", {
+      get(): never {
+        throw new Error("no stack for you");
+      },
+    });
+    const badString = {
+      toString(): never {
+        throw new Error("no string for you");
+      },
+    };
+    const thrown: unknown[] = [Object.create(null), Symbol("sym"), badStack, badString];
+    for (const value of thrown) {
+      timers.at(0, () => {
+        throw value;
+      });
+    }
+    timers.at(0, () => Promise.reject(Object.create(null) as Error));
+    clock.turn();
+    await flushPromises();
+    assert.equal(timers.runningCount, 0);
+    assert.deepEqual(
+      lines.map((l) => l.message.replace(/^.* failed: /, "")),
+      [
+        "non-error value thrown: [object Object]",
+        "non-error value thrown: Symbol(sym)",
+        "Error: hidden",
+        "non-error value thrown: [object Object]",
+        "non-error value thrown: [object Object]",
+      ],
+    );
+  });
 });
