@@ -1,3 +1,5 @@
+import type { WaitingRun } from "./run-queue.ts";
+
 /**
  * A timer as the core stores it. The entry is also the handle that `at`/`every` return,
  * typed as the narrow public {@link Timer}, so creating a timer allocates one object.
@@ -8,10 +10,12 @@
  * - `pending`: scheduled, not yet due (an `every` timer stays pending between ticks);
  * - `waiting`: due, queued for a free running slot (still counted as pending);
  * - `running`: an `at` callback that started and has not settled;
- * - `done`: an `at` that ran, or an `every` that got its premature call;
+ * - `done`: an `at` that ran, or an `every` whose premature call started;
+ * - `dropped`: an `at` (or an `every`'s premature call) that found every running slot taken
+ *   under the "drop" policy, and never ran;
  * - `cancelled`: stopped by `cancel()` before it was done.
  */
-export type TimerState = "pending" | "waiting" | "running" | "done" | "cancelled";
+export type TimerState = "pending" | "waiting" | "running" | "done" | "dropped" | "cancelled";
 
 /** What a callback receives: `premature` first, then the arguments given at creation. */
 export type TimerCallback<A extends unknown[] = unknown[]> = (premature: boolean, ...args: A) => unknown;
@@ -26,7 +30,7 @@ export interface Timer {
   /**
    * Stops the timer: a pending `at` never runs, an `every` runs no further tick. A callback
    * already running is not interrupted. Returns true when something was stopped, false when
-   * the timer had already run, been cancelled or received its premature call.
+   * the timer had already run, been dropped or cancelled, or started its premature call.
    */
   cancel(): boolean;
 }
@@ -54,6 +58,8 @@ export class TimerEntry implements Timer {
   runs = 0;
   prev: TimerEntry | null = null;
   next: TimerEntry | null = null;
+  /** The run queued for a running slot, so that `cancel()` takes it out in O(1). */
+  waiting: WaitingRun | null = null;
   readonly #owner: TimerOwner;
 
   constructor(

@@ -16,6 +16,20 @@ export class ListHeap {
     return this.#items[0];
   }
 
+  /**
+   * The earliest list other than `skip`: the root, or, when the root is `skip`, the earlier of
+   * its children (the second-earliest list of a binary heap is always one of them).
+   */
+  peekExcept(skip: TimerList | undefined): TimerList | undefined {
+    const items = this.#items;
+    const root = items[0];
+    if (root === undefined || root !== skip) return root;
+    const left = items[1];
+    const right = items[2];
+    if (left === undefined || right === undefined) return left;
+    return this.#less(right, left) ? right : left;
+  }
+
   push(list: TimerList): void {
     const items = this.#items;
     items.push(list);

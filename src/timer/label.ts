@@ -21,11 +21,18 @@ function frameLocation(line: string): string | undefined {
 /**
  * The location of the callback's own frame in an error's stack: the frame just above the
  * core's invoker (marked by `invokerName`), or, for an error raised after an `await`, the
- * first frame of the stack.
+ * first frame of the stack. Undefined when there is no readable stack (user code may make
+ * `instanceof` or the `stack` getter throw).
  */
 export function callbackLocation(error: unknown, invokerName: string): string | undefined {
-  if (!(error instanceof Error) || typeof error.stack !== "string") return undefined;
-  const frames = error.stack.split("\n").filter((line) => line.trimStart().startsWith("at "));
+  let stack: unknown;
+  try {
+    stack = error instanceof Error ? error.stack : undefined;
+  } catch {
+    return undefined;
+  }
+  if (typeof stack !== "string") return undefined;
+  const frames = stack.split("\n").filter((line) => line.trimStart().startsWith("at "));
   const invoker = frames.findIndex((line) => line.includes(invokerName));
   const frame = invoker > 0 ? frames[invoker - 1] : frames[0];
   return frame === undefined ? undefined : frameLocation(frame);

@@ -18,28 +18,37 @@
  * (`t0 + n·interval`): a tick that fell wholly behind is skipped, never burst.
  *
  * Limits. Past `maxPending`, creation throws "too many pending timers". Past `maxRunning`, a
- * due timer waits for a free slot ("wait") or is dropped with an alert ("drop", OpenResty's way).
+ * due timer waits for a free slot ("wait") or is dropped with an alert and ends in state
+ * "dropped" ("drop", OpenResty's way). That half lives in `runner.ts`: waiting runs sit in a
+ * ring (`run-queue.ts`) whose memory follows its length, a waiting entry points at its record
+ * so `cancel()` is O(1), and freed slots are refilled by a loop, never by recursion.
+ *
+ * Settling. Whatever a callback returns goes through one path (`invoke.ts`) that ends the run
+ * exactly once: a primitive at once, anything else through `Promise.resolve`, so a thenable
+ * that throws or calls back twice cannot crash the process or skew the counts.
  *
  * Exit. `beginExit()` fires every pending timer with a delay once, at once, with
  * premature = true, in due order; `every` timers stop; new timers with a delay throw "process
- * exiting", while zero-delay ones still run normally. `whenIdle()` resolves when nothing is
- * pending or running, which is when a process may run its exit hooks.
+ * exiting", while zero-delay ones still run normally (later, not inside `beginExit`). It never
+ * walks a snapshot while user code runs: it takes the earliest timer from the live heap, starts
+ * it, and looks again, as `#dispatch` does, so a premature callback may cancel a sibling. Runs
+ * still waiting for a slot when exit begins become premature and keep their place. An
+ * `overlap: false` timer that is running when exit begins is owed its premature call, which is
+ * queued when the current run settles (it stays pending until then). `whenIdle()` resolves when
+ * nothing is pending or running, which is when a process may run its exit hooks.
  */
 import { debuglog } from "node:util";
 import { InvalidArgTypeError, TimerError } from "../errors.ts";
 import type { Cancel, Clock } from "../util/clock.ts";
-import { formatThrown, type LogSink } from "../util/log.ts";
+import type { LogSink } from "../util/log.ts";
 import { TimerEntry, type Timer, type TimerCallback, type TimerOwner } from "./entry.ts";
 import { ListHeap } from "./heap.ts";
-import { callbackLocation, creationSite, timerLabel } from "./label.ts";
+import { creationSite, timerLabel } from "./label.ts";
 import { TimerList } from "./list.ts";
-import { WaitQueue } from "./wait-queue.ts";
+import { Runner, type RunningLimitPolicy, type WaitQueueFigures } from "./runner.ts";
 import { atSchedule, everySchedule, toDelayMs, type Schedule } from "./options.ts";
 
 const debug = debuglog("tsresty:timer");
-
-/** What to do with a due timer when `maxRunning` callbacks are already running. */
-export type RunningLimitPolicy = "wait" | "drop";
 
 export interface TimerLimits {
   readonly maxPending: number;
@@ -52,19 +61,19 @@ export interface TimerSystemOptions extends TimerLimits {
   readonly log: LogSink;
 }
 
-const INVOKER = "invokeTimerCallback";
+/** The key of the list that holds `entry`: its delay, or minus its interval for `every`. */
+const listKey = (entry: TimerEntry): number => (entry.repeating ? -entry.delay : entry.delay);
 
 export class TimerSystem implements TimerOwner {
   readonly #clock: Clock;
-  readonly #log: LogSink;
   readonly #limits: TimerLimits;
   readonly #lists = new Map<number, TimerList>();
   readonly #heap = new ListHeap();
-  readonly #waiting = new WaitQueue();
+  readonly #runner: Runner;
   /** Creation sites, kept only under the "drop" policy, for the alert that names a dropped timer. */
   readonly #sites: WeakMap<TimerEntry, string> | null;
-  #pending = 0;
-  #running = 0;
+  /** Timers in the lists; the runner counts the other pending ones. */
+  #scheduled = 0;
   #seq = 0;
   #exiting = false;
   #destroyed = false;
@@ -77,23 +86,32 @@ export class TimerSystem implements TimerOwner {
 
   constructor(options: TimerSystemOptions) {
     this.#clock = options.clock;
-    this.#log = options.log;
     this.#limits = {
       maxPending: options.maxPending,
       maxRunning: options.maxRunning,
       runningLimit: options.runningLimit,
     };
-    this.#sites = options.runningLimit === "drop" ? new WeakMap() : null;
+    const sites = options.runningLimit === "drop" ? new WeakMap<TimerEntry, string>() : null;
+    this.#sites = sites;
+    this.#runner = new Runner({
+      maxRunning: options.maxRunning,
+      runningLimit: options.runningLimit,
+      log: options.log,
+      dropLabel: (entry) => timerLabel(entry, sites?.get(entry)),
+      settled: () => {
+        this.#checkIdle();
+      },
+    });
   }
 
   /** Timers created and not yet started, including those waiting for a running slot. */
   get pendingCount(): number {
-    return this.#pending;
+    return this.#scheduled + this.#runner.waiting;
   }
 
   /** Callbacks started and not yet settled. */
   get runningCount(): number {
-    return this.#running;
+    return this.#runner.running;
   }
 
   get exiting(): boolean {
@@ -102,6 +120,11 @@ export class TimerSystem implements TimerOwner {
 
   get limits(): TimerLimits {
     return this.#limits;
+  }
+
+  /** The wait queue's figures, for tests and diagnostics. */
+  get waitQueue(): WaitQueueFigures {
+    return this.#runner.queue;
   }
 
   /** `ngx.timer.at`: runs `callback(premature, ...args)` once, after `delay` seconds. */
@@ -137,7 +160,7 @@ export class TimerSystem implements TimerOwner {
         "only zero-delay timers can be created while the process exits",
       );
     }
-    if (this.#pending >= this.#limits.maxPending) {
+    if (this.pendingCount >= this.#limits.maxPending) {
       throw new TimerError(
         where,
         "too many pending timers",
@@ -159,7 +182,7 @@ export class TimerSystem implements TimerOwner {
       const site = creationSite();
       if (site !== undefined) this.#sites.set(entry, site);
     }
-    this.#pending++;
+    this.#scheduled++;
     this.#insert(entry);
     if (entry.name !== undefined) this.#track(entry);
     return entry;
@@ -177,27 +200,33 @@ export class TimerSystem implements TimerOwner {
   namedTimers(): Timer[] {
     const live: Timer[] = [];
     for (const entry of this.#named) {
-      if ((entry.status === "done" || entry.status === "cancelled") && entry.runs === 0)
-        this.#named.delete(entry);
+      const over = entry.status === "done" || entry.status === "dropped" || entry.status === "cancelled";
+      if (over && entry.runs === 0) this.#named.delete(entry);
       else live.push(entry);
     }
     return live;
   }
 
+  /**
+   * Takes the timer out of wherever it waits: its list, the wait queue (an `every` can be in
+   * both: its next tick, and a tick waiting for a slot), or the owed premature calls. O(1).
+   */
   cancel(entry: TimerEntry): boolean {
     switch (entry.status) {
       case "pending":
-        this.#unlink(entry);
-        this.#pending--;
-        break;
       case "waiting":
         break;
       case "running":
       case "done":
+      case "dropped":
       case "cancelled":
         return false;
     }
-    if (this.#waiting.cancel(entry)) this.#pending--;
+    if (this.#isLinked(entry)) {
+      this.#unlink(entry);
+      this.#scheduled--;
+    }
+    this.#runner.withdraw(entry);
     entry.status = "cancelled";
     this.#checkIdle();
     return true;
@@ -205,30 +234,30 @@ export class TimerSystem implements TimerOwner {
 
   /**
    * Starts graceful exit: each pending timer with a delay fires once now, premature, in due
-   * order. Zero-delay timers are due anyway and run as usual. Idempotent.
+   * order, and runs waiting for a slot become premature. Zero-delay timers are due anyway and
+   * run as usual. Idempotent.
    */
   beginExit(): void {
     if (this.#exiting || this.#destroyed) return;
     this.#exiting = true;
-    const early: TimerEntry[] = [];
-    for (const list of this.#lists.values()) {
-      if (list.key === 0) continue;
-      for (let entry = list.head; entry !== null; entry = entry.next) early.push(entry);
-    }
-    early.sort((a, b) => a.due - b.due || a.seq - b.seq);
-    debug("exiting: %d pending timers fire prematurely", early.length);
-    for (const entry of early) {
+    this.#runner.exit();
+    let fired = 0;
+    for (;;) {
+      const list = this.#heap.peekExcept(this.#lists.get(0));
+      if (list === undefined) break;
+      const entry = list.head as TimerEntry;
       this.#unlink(entry);
-      this.#pending--;
-      if (entry.repeating) entry.status = "done";
-      this.#start(entry, true);
+      this.#scheduled--;
+      this.#runner.start(entry, true);
+      fired++;
     }
+    debug("exiting: %d pending timers fired prematurely", fired);
     this.#checkIdle();
   }
 
   /** Resolves once no timer is pending or running. */
   whenIdle(): Promise<void> {
-    if (this.#pending === 0 && this.#running === 0) return Promise.resolve();
+    if (this.pendingCount === 0 && this.runningCount === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -244,13 +273,13 @@ export class TimerSystem implements TimerOwner {
     }
     this.#lists.clear();
     while (this.#heap.size > 0) this.#heap.remove(this.#heap.peek() as TimerList);
-    this.#waiting.clear();
-    this.#pending = 0;
+    this.#runner.clear();
+    this.#scheduled = 0;
     this.#checkIdle();
   }
 
   #insert(entry: TimerEntry): void {
-    const key = entry.repeating ? -entry.delay : entry.delay;
+    const key = listKey(entry);
     let list = this.#lists.get(key);
     if (list === undefined) {
       list = new TimerList(key);
@@ -265,8 +294,12 @@ export class TimerSystem implements TimerOwner {
     if (entry.due < this.#wakeAt) this.#armWake(entry.due);
   }
 
+  #isLinked(entry: TimerEntry): boolean {
+    return entry.prev !== null || this.#lists.get(listKey(entry))?.head === entry;
+  }
+
   #unlink(entry: TimerEntry): void {
-    const list = this.#lists.get(entry.repeating ? -entry.delay : entry.delay) as TimerList;
+    const list = this.#lists.get(listKey(entry)) as TimerList;
     const wasHead = list.head === entry;
     list.remove(entry);
     if (list.head === null) {
@@ -300,19 +333,18 @@ export class TimerSystem implements TimerOwner {
         break;
       }
       this.#unlink(entry);
-      this.#pending--;
+      this.#scheduled--;
       if (entry.repeating) this.#rearm(entry, now);
-      this.#start(entry, false);
+      this.#runner.start(entry, false);
     }
     this.#checkIdle();
   };
 
-  /** Puts an `every` timer back on its grid, before its callback runs (as OpenResty does). */
+  /**
+   * Puts an `every` timer back on its grid, before its callback runs (as OpenResty does). No
+   * `every` is due once exit began: `beginExit` took them all out of the lists.
+   */
   #rearm(entry: TimerEntry, now: number): void {
-    if (this.#exiting) {
-      entry.status = "done";
-      return;
-    }
     const interval = entry.delay;
     let due = entry.due + interval;
     if (due <= now) {
@@ -322,94 +354,14 @@ export class TimerSystem implements TimerOwner {
     }
     entry.due = due;
     entry.seq = this.#seq++;
-    this.#pending++;
+    this.#scheduled++;
     this.#insert(entry);
   }
 
-  #start(entry: TimerEntry, premature: boolean): void {
-    if (entry.repeating && !entry.overlap && entry.runs > 0) {
-      debug("every timer tick skipped: the previous run is still going (overlap: false)");
-      return;
-    }
-    if (this.#running < this.#limits.maxRunning) {
-      this.#invokeTimerCallback(entry, premature);
-      return;
-    }
-    if (this.#limits.runningLimit === "drop") {
-      const label = timerLabel(entry, this.#sites?.get(entry));
-      this.#log(
-        "alert",
-        `failed to run ${label}: ${this.#limits.maxRunning} timers.maxRunning are not enough`,
-      );
-      if (!entry.repeating) entry.status = "done";
-      return;
-    }
-    if (!this.#waiting.push(entry, premature)) {
-      debug("every timer tick skipped: an earlier tick still waits for a running slot");
-      return;
-    }
-    this.#pending++;
-    if (!entry.repeating) entry.status = "waiting";
-  }
-
-  #invokeTimerCallback(entry: TimerEntry, premature: boolean): void {
-    this.#running++;
-    entry.runs++;
-    if (!entry.repeating) entry.status = "running";
-    let result: unknown;
-    try {
-      const args = entry.args;
-      result = args === undefined ? entry.callback(premature) : entry.callback(premature, ...args);
-    } catch (error) {
-      this.#failed(entry, error);
-      this.#settled(entry);
-      return;
-    }
-    if (isThenable(result)) {
-      result.then(
-        () => {
-          this.#settled(entry);
-        },
-        (error: unknown) => {
-          this.#failed(entry, error);
-          this.#settled(entry);
-        },
-      );
-    } else {
-      this.#settled(entry);
-    }
-  }
-
-  #failed(entry: TimerEntry, error: unknown): void {
-    const label = timerLabel(entry, callbackLocation(error, INVOKER));
-    this.#log("error", `${label} failed: ${formatThrown(error)}`);
-  }
-
-  #settled(entry: TimerEntry): void {
-    this.#running--;
-    entry.runs--;
-    if (entry.status === "running" && entry.runs === 0) entry.status = "done";
-    while (this.#running < this.#limits.maxRunning) {
-      const run = this.#waiting.shift();
-      if (run === undefined) break;
-      this.#pending--;
-      this.#invokeTimerCallback(run.entry, run.premature);
-    }
-    this.#checkIdle();
-  }
-
   #checkIdle(): void {
-    if (this.#idleWaiters.length === 0 || this.#pending !== 0 || this.#running !== 0) return;
+    if (this.#idleWaiters.length === 0 || this.pendingCount !== 0 || this.runningCount !== 0) return;
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function"
-  );
 }

@@ -39,8 +39,27 @@ export function lineLogger(options: LineLogOptions): LogSink {
   };
 }
 
-/** Renders a thrown value for a log line: the stack when there is one. */
+/**
+ * Renders a thrown value for a log line: the stack when there is one. Never throws, since it
+ * runs on failure paths: a value may have no prototype, or getters and a `toString` that throw
+ * (each step falls back to a plainer rendering).
+ */
 export function formatThrown(value: unknown): string {
-  if (value instanceof Error) return value.stack ?? `${value.name}: ${value.message}`;
-  return `non-error value thrown: ${typeof value === "string" ? value : String(value)}`;
+  const attempt = <T>(render: () => T): T | undefined => {
+    try {
+      return render();
+    } catch {
+      return undefined;
+    }
+  };
+  if (typeof value === "string") return `non-error value thrown: ${value}`;
+  if (attempt(() => value instanceof Error) === true) {
+    const error = value as { readonly stack?: unknown; readonly name?: unknown; readonly message?: unknown };
+    const stack = attempt(() => error.stack);
+    if (typeof stack === "string") return stack;
+    const text = attempt(() => `${String(error.name)}: ${String(error.message)}`);
+    if (text !== undefined) return text;
+  }
+  const text = attempt(() => String(value)) ?? attempt(() => Object.prototype.toString.call(value));
+  return `non-error value thrown: ${text ?? `a ${typeof value}`}`;
 }

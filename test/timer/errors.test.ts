@@ -67,4 +67,84 @@ describe("errors inside timer callbacks", () => {
     assert.equal(runs, 3);
     assert.equal(lines.length, 3);
   });
+
+  it("a thenable whose then throws is logged as a failure and frees its running slot", async () => {
+    const { timers, clock, lines } = makeTimers();
+    timers.at({ delay: 0, name: "bad thenable" }, () => ({
+      then(): never {
+        throw new Error("then exploded");
+      },
+    }));
+    clock.turn();
+    await flushPromises();
+    assert.equal(timers.runningCount, 0);
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]?.message ?? "", /^timer "bad thenable" failed: Error: then exploded/);
+  });
+
+  it("a thenable whose then getter throws is logged as a failure and frees its running slot", async () => {
+    const { timers, clock, lines } = makeTimers();
+    timers.at(0, () => ({
+      get then(): never {
+        throw new Error("getter exploded");
+      },
+    }));
+    clock.turn();
+    await flushPromises();
+    assert.equal(timers.runningCount, 0);
+    assert.match(lines[0]?.message ?? "", /failed: Error: getter exploded/);
+  });
+
+  it("a thenable that settles twice frees its running slot exactly once", async () => {
+    const { timers, clock, lines } = makeTimers();
+    for (const settle of ["fulfil twice", "fulfil then reject", "reject twice"]) {
+      timers.at(0, () => ({
+        then(onFulfilled: (value: unknown) => void, onRejected: (reason: unknown) => void): void {
+          if (settle === "reject twice") onRejected(new Error("first"));
+          else onFulfilled(1);
+          if (settle === "fulfil twice") onFulfilled(2);
+          else onRejected(new Error("second"));
+        },
+      }));
+    }
+    clock.turn();
+    await flushPromises();
+    assert.equal(timers.runningCount, 0);
+    assert.equal(lines.length, 1, "only the reject-twice run failed, and it is logged once");
+  });
+
+  it("values that cannot be printed (null prototype, symbol, throwing stack or toString) are logged and free the slot", async () => {
+    const { timers, clock, lines } = makeTimers();
+    const badStack = new Error("hidden");
+    Object.defineProperty(badStack, "stack", {
+      get(): never {
+        throw new Error("no stack for you");
+      },
+    });
+    const badString = {
+      toString(): never {
+        throw new Error("no string for you");
+      },
+    };
+    const thrown: unknown[] = [Object.create(null), Symbol("sym"), badStack, badString];
+    for (const value of thrown) {
+      timers.at(0, () => {
+        throw value;
+      });
+    }
+    timers.at(0, () => Promise.reject(Object.create(null) as Error));
+    clock.turn();
+    await flushPromises();
+    assert.equal(timers.runningCount, 0);
+    assert.deepEqual(
+      lines.map((l) => l.message.replace(/^.* failed: /, "")),
+      [
+        "non-error value thrown: [object Object]",
+        "non-error value thrown: Symbol(sym)",
+        "Error: hidden",
+        "non-error value thrown: [object Object]",
+        "non-error value thrown: [object Object]",
+      ],
+    );
+  });
 });

@@ -169,6 +169,22 @@ describe("timer counts and limits", () => {
     assert.deepEqual(lines, []);
   });
 
+  it("a timer dropped by the 'drop' policy (or an every's dropped premature call) ends in state 'dropped'; cancel() returns false", () => {
+    const { timers, clock } = makeTimers({ maxRunning: 1, runningLimit: "drop" });
+    const first = timers.at(0, () => new Promise(() => undefined));
+    const dropped = timers.at(0, () => undefined);
+    clock.turn();
+    assert.equal(first.state, "running");
+    assert.equal(dropped.state, "dropped");
+    assert.equal(dropped.cancel(), false);
+    assert.equal(dropped.state, "dropped");
+    const poll = timers.every(5, () => undefined);
+    timers.beginExit();
+    assert.equal(poll.state, "dropped", "an every whose premature call was dropped");
+    assert.equal(poll.cancel(), false);
+    assert.equal(timers.pendingCount, 0);
+  });
+
   it("T-LIM-04: the alert for a dropped timer names its name, or its function and where it was created", () => {
     const { timers, clock, lines } = makeTimers({ maxRunning: 1, runningLimit: "drop" });
     timers.at(0, () => new Promise(() => undefined));

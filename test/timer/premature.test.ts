@@ -121,6 +121,130 @@ describe("premature expiry on graceful exit", () => {
     assert.deepEqual(ran, [true, true]);
   });
 
+  for (const [label, delays] of [
+    ["distinct delays", [1, 2, 3, 4]],
+    ["one delay", [2, 2, 2, 2]],
+  ] as const) {
+    it(`a premature callback that cancels a later sibling (${label}): the sibling never runs, the others run premature exactly once`, () => {
+      const { timers, clock, lines } = makeTimers();
+      const calls: string[] = [];
+      const [a, b, c, d] = delays;
+      let cancelled: boolean | undefined;
+      timers.at(a, (premature) => {
+        calls.push(`a ${premature}`);
+        cancelled = third.cancel();
+      });
+      timers.at(b, (premature) => calls.push(`b ${premature}`));
+      const third = timers.at(c, (premature) => calls.push(`c ${premature}`));
+      timers.at(d, (premature) => calls.push(`d ${premature}`));
+      timers.beginExit();
+      clock.advance(10_000);
+      assert.deepEqual(calls, ["a true", "b true", "d true"]);
+      assert.equal(cancelled, true);
+      assert.equal(third.state, "cancelled");
+      assert.deepEqual([timers.pendingCount, timers.runningCount], [0, 0]);
+      assert.deepEqual(lines, []);
+    });
+  }
+
+  it("a premature callback that cancels a pending every sibling stops it before its premature call", () => {
+    const { timers } = makeTimers();
+    const calls: string[] = [];
+    const poll = timers.every(5, (premature) => calls.push(`poll ${premature}`));
+    timers.at(1, () => {
+      calls.push("first");
+      poll.cancel();
+    });
+    timers.beginExit();
+    assert.deepEqual(calls, ["first"]);
+    assert.equal(poll.state, "cancelled");
+    assert.equal(timers.pendingCount, 0);
+  });
+
+  it("an overlap: false every that is running when exit begins gets one premature call when its run settles", async () => {
+    const { timers, clock } = makeTimers();
+    const calls: boolean[] = [];
+    let finish = (): void => undefined;
+    const poll = timers.every({ interval: 0.1, overlap: false }, (premature) => {
+      calls.push(premature);
+      if (!premature) return new Promise<void>((resolve) => (finish = resolve));
+      return undefined;
+    });
+    clock.advance(100);
+    assert.deepEqual(calls, [false]);
+    timers.beginExit();
+    assert.deepEqual(calls, [false], "not while the run is still going");
+    assert.deepEqual([timers.pendingCount, timers.runningCount], [1, 1], "the premature call is pending");
+    let idle = false;
+    void timers.whenIdle().then(() => (idle = true));
+    finish();
+    await flushPromises();
+    assert.deepEqual(calls, [false, true]);
+    assert.equal(poll.state, "done");
+    assert.equal(idle, true);
+    clock.advance(1000);
+    await flushPromises();
+    assert.deepEqual(calls, [false, true], "exactly one premature call");
+  });
+
+  it("runs already waiting for a slot when exit begins become premature and keep their place", async () => {
+    const { timers, clock } = makeTimers({ maxRunning: 1 });
+    let release = (): void => undefined;
+    timers.at(0, () => new Promise<void>((resolve) => (release = resolve)));
+    const seen: string[] = [];
+    timers.at(0, (premature) => seen.push(`first ${premature}`));
+    timers.at(0, (premature) => seen.push(`second ${premature}`));
+    clock.turn();
+    timers.at(5, (premature) => seen.push(`delayed ${premature}`));
+    timers.beginExit();
+    assert.deepEqual(seen, []);
+    release();
+    await flushPromises();
+    assert.deepEqual(seen, ["first true", "second true", "delayed true"]);
+  });
+
+  it("an every whose tick waits for a slot when exit begins gets that tick as its one premature call", async () => {
+    const { timers, clock } = makeTimers({ maxRunning: 1 });
+    let release = (): void => undefined;
+    timers.at(0, () => new Promise<void>((resolve) => (release = resolve)));
+    const seen: boolean[] = [];
+    const poll = timers.every(0.1, (premature) => seen.push(premature));
+    clock.advance(100);
+    assert.equal(timers.pendingCount, 2, "the waiting tick and the next one");
+    timers.beginExit();
+    assert.equal(timers.pendingCount, 1, "only the waiting tick is left");
+    release();
+    await flushPromises();
+    clock.advance(1000);
+    assert.deepEqual(seen, [true]);
+    assert.equal(poll.state, "done");
+    assert.deepEqual([timers.pendingCount, timers.runningCount], [0, 0]);
+  });
+
+  it("with zero-delay timers pending and created during exit, delayed timers still fire premature in due order", () => {
+    const { timers, clock } = makeTimers();
+    const seen: string[] = [];
+    timers.at(0, (premature) => seen.push(`zero ${premature}`));
+    for (const delay of [4, 1, 3, 2, 5]) {
+      timers.at(delay, (premature) => {
+        seen.push(`${delay} ${premature}`);
+        timers.at(0, (p) => seen.push(`made by ${delay} ${p}`));
+      });
+    }
+    timers.beginExit();
+    assert.deepEqual(seen, ["1 true", "2 true", "3 true", "4 true", "5 true"]);
+    clock.turn();
+    clock.turn();
+    assert.deepEqual(seen.slice(5), [
+      "zero false",
+      "made by 1 false",
+      "made by 2 false",
+      "made by 3 false",
+      "made by 4 false",
+      "made by 5 false",
+    ]);
+  });
+
   it("zero-delay timers pending when exit begins run normally (premature = false)", () => {
     const { timers, clock } = makeTimers();
     const seen: boolean[] = [];

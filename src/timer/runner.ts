@@ -1,0 +1,180 @@
+import { debuglog } from "node:util";
+import { formatThrown, type LogSink } from "../util/log.ts";
+import type { TimerEntry } from "./entry.ts";
+import { INVOKER, invokeTimerCallback } from "./invoke.ts";
+import { callbackLocation, timerLabel } from "./label.ts";
+import { RunQueue } from "./run-queue.ts";
+
+const debug = debuglog("tsresty:timer");
+
+/** What to do with a due timer when `maxRunning` callbacks are already running. */
+export type RunningLimitPolicy = "wait" | "drop";
+
+export interface RunnerOptions {
+  readonly maxRunning: number;
+  readonly runningLimit: RunningLimitPolicy;
+  readonly log: LogSink;
+  /** How the alert for a dropped run names its timer. */
+  readonly dropLabel: (entry: TimerEntry) => string;
+  /** Called after each run settled, once the runs it let start have started. */
+  readonly settled: () => void;
+}
+
+/** The wait queue's figures: runs waiting, slots allocated, records moved by its rebuilds. */
+export interface WaitQueueFigures {
+  readonly size: number;
+  readonly capacity: number;
+  readonly moves: number;
+}
+
+/**
+ * The running half of the timer core: `maxRunning` slots, the runs that wait for one, and the
+ * end of each run.
+ *
+ * A due run starts at once when a slot is free and nobody waits; otherwise it joins the wait
+ * queue ("wait") or is dropped with an alert ("drop"). A freed slot starts waiting runs from
+ * one loop, `#drain`, never by recursion: a callback that settles synchronously inside that
+ * loop only updates the counts, and the loop carries on, so any number of synchronous
+ * callbacks can wait behind one slot without growing the stack.
+ *
+ * Runs waiting here, and `overlap: false` timers owed a premature call (see `start`), are still
+ * pending: `waiting` counts them for the system's `pendingCount`.
+ */
+export class Runner {
+  readonly #options: RunnerOptions;
+  readonly #queue = new RunQueue();
+  /** `overlap: false` timers running when exit began, owed a premature call when that run settles. */
+  readonly #owed = new Set<TimerEntry>();
+  #running = 0;
+  #draining = false;
+
+  constructor(options: RunnerOptions) {
+    this.#options = options;
+  }
+
+  /** Callbacks started and not yet settled. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Runs not started yet: queued for a slot, or owed. */
+  get waiting(): number {
+    return this.#queue.size + this.#owed.size;
+  }
+
+  get queue(): WaitQueueFigures {
+    const queue = this.#queue;
+    return { size: queue.size, capacity: queue.capacity, moves: queue.moves };
+  }
+
+  /** Starts a due run now, or queues it for a slot, or drops it, as the limits say. */
+  start(entry: TimerEntry, premature: boolean): void {
+    if (entry.repeating && !entry.overlap && entry.runs > 0) {
+      if (premature) this.#owed.add(entry);
+      else debug("every timer tick skipped: the previous run is still going (overlap: false)");
+      return;
+    }
+    const full = this.#running >= this.#options.maxRunning;
+    if (!full && this.#queue.size === 0) {
+      this.#invoke(entry, premature);
+    } else if (full && this.#options.runningLimit === "drop") {
+      this.#drop(entry, premature);
+    } else {
+      this.#enqueue(entry, premature);
+      this.#drain();
+    }
+  }
+
+  /** Takes `entry`'s run out of the wait queue, or its owed premature call; O(1). */
+  withdraw(entry: TimerEntry): void {
+    if (entry.waiting !== null) {
+      this.#queue.remove(entry.waiting);
+      entry.waiting = null;
+    }
+    this.#owed.delete(entry);
+  }
+
+  /** Exit began: runs already waiting for a slot become premature, and keep their place. */
+  exit(): void {
+    this.#queue.forEach((run) => (run.premature = true));
+  }
+
+  /** Forgets every run not started yet; their timers end cancelled. */
+  clear(): void {
+    this.#queue.forEach((run) => {
+      run.entry.waiting = null;
+      run.entry.status = "cancelled";
+    });
+    this.#queue.clear();
+    for (const entry of this.#owed) entry.status = "cancelled";
+    this.#owed.clear();
+  }
+
+  #drop(entry: TimerEntry, premature: boolean): void {
+    const { log, maxRunning } = this.#options;
+    log(
+      "alert",
+      `failed to run ${this.#options.dropLabel(entry)}: ${maxRunning} timers.maxRunning are not enough`,
+    );
+    // An `every` lives on to its next tick, unless this was its last (premature) call.
+    if (!entry.repeating || premature) entry.status = "dropped";
+  }
+
+  #enqueue(entry: TimerEntry, premature: boolean): void {
+    if (entry.waiting !== null) {
+      debug("every timer tick skipped: an earlier tick still waits for a running slot");
+      return;
+    }
+    entry.waiting = this.#queue.push(entry, premature);
+    if (!entry.repeating) entry.status = "waiting";
+  }
+
+  /**
+   * Starts waiting runs while slots are free. Re-entrant calls (a run started here that
+   * settles at once, or queues another) return at once: this loop picks their work up.
+   */
+  #drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#running < this.#options.maxRunning) {
+        const run = this.#queue.shift();
+        if (run === undefined) break;
+        run.entry.waiting = null;
+        this.#invoke(run.entry, run.premature);
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  #invoke(entry: TimerEntry, premature: boolean): void {
+    this.#running++;
+    entry.runs++;
+    if (!entry.repeating) entry.status = "running";
+    else if (premature) entry.status = "done";
+    invokeTimerCallback(entry, premature, this.#ended);
+  }
+
+  readonly #ended = (entry: TimerEntry, failed: boolean, error: unknown): void => {
+    try {
+      if (failed) {
+        const label = timerLabel(entry, callbackLocation(error, INVOKER));
+        this.#options.log("error", `${label} failed: ${formatThrown(error)}`);
+      }
+    } finally {
+      this.#settled(entry);
+    }
+  };
+
+  #settled(entry: TimerEntry): void {
+    this.#running--;
+    entry.runs--;
+    if (entry.runs === 0) {
+      if (entry.status === "running") entry.status = "done";
+      else if (this.#owed.delete(entry)) this.#enqueue(entry, true);
+    }
+    this.#drain();
+    this.#options.settled();
+  }
+}
