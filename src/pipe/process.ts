@@ -39,6 +39,8 @@ export type BytesResult = ReadResult<Buffer>;
 
 type Phase = "running" | "exited" | "finalized";
 const EXITED_AFTER_WAIT = { ok: false, reason: "exited", status: null } as const;
+/** Read-ahead floor: what one OS pipe holds, so that small bufferSizes do not cost throughput. */
+const MIN_READ_AHEAD = 64 * 1024;
 
 function toText(result: ReadResult<Buffer>): LineResult {
   return result.ok
@@ -73,12 +75,12 @@ export class PipeProcess {
       stdio: ["pipe", "pipe", "pipe"],
     });
     this.#pid = this.#child.pid ?? -1;
-    const highWater = Math.max(resolved.bufferSize * 16, 1024 * 1024);
+    const limit = Math.max(resolved.bufferSize, MIN_READ_AHEAD);
     const stdout = this.#child.stdout as NonNullable<ChildProcess["stdout"]>;
     const stderr = this.#child.stderr as NonNullable<ChildProcess["stderr"]>;
     if (resolved.mergeStderr) stderr.resume();
-    this.#stdout = new PipeReader(stdout, highWater);
-    this.#stderr = new PipeReader(resolved.mergeStderr ? null : stderr, highWater);
+    this.#stdout = new PipeReader(stdout, limit);
+    this.#stderr = new PipeReader(resolved.mergeStderr ? null : stderr, limit);
     this.#child.stdin?.on("error", () => {
       this.#stdinClosed = true;
     });
