@@ -72,10 +72,12 @@ export async function run(
     stderrReadTimeout: timeout,
     waitTimeout: timeout,
   });
+  // A program that could not start has no group to end (its pid is -1).
+  const end = (): Promise<void> => (proc.pid() > 0 ? endGroup(proc.pid()) : Promise.resolve());
   if (options.stdin !== undefined && options.stdin.length > 0) {
     const written = await proc.write(options.stdin);
     if (!written.ok) {
-      await endGroup(proc.pid());
+      await end();
       return {
         ok: null,
         stdout: null,
@@ -102,22 +104,22 @@ export async function run(
     // is what lua-resty-shell reports; a timeout after the exit is a grandchild holding the pipe.
     const reason =
       failure.endsWith("timeout") && proc.running() ? "failed to wait for process: timeout" : failure;
-    await endGroup(proc.pid());
+    await end();
     return { ok: null, ...partial, reason, status: null };
   }
   if (failure !== null) {
     // A wait timeout takes priority over "too much data" (lua-resty-shell stdout T6).
     const waited = await proc.wait();
     if (!waited.ok && waited.reason === "timeout") {
-      await endGroup(proc.pid());
+      await end();
       return { ok: null, ...partial, reason: "failed to wait for process: timeout", status: null };
     }
-    await endGroup(proc.pid());
+    await end();
     return { ok: null, ...partial, reason: failure, status: null };
   }
   const waited = await proc.wait();
   if (waited.status === null) {
-    await endGroup(proc.pid());
+    await end();
     return { ok: null, ...partial, reason: `failed to wait for process: ${waited.reason}`, status: null };
   }
   return { ok: waited.ok, ...partial, reason: waited.reason, status: waited.status };
