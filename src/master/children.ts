@@ -15,6 +15,7 @@ import {
   type MasterMessage,
   STANDBY,
 } from "../ipc/index.ts";
+import { PipeGroups } from "./pipe-groups.ts";
 
 const debug = debuglog("tsresty:master");
 
@@ -30,8 +31,8 @@ export interface Child {
   retired: boolean;
   /** The child announced a graceful exit of its own (signalGracefulExit): not a crash. */
   announcedExit: boolean;
-  /** Process groups the child spawned through ngx.pipe and has not seen end. */
-  readonly pipeGroups: Set<number>;
+  /** Process groups the child spawned through ngx.pipe and has not seen end (checked claims). */
+  readonly pipeGroups: PipeGroups;
   readonly process: ChildProcess;
 }
 
@@ -73,7 +74,7 @@ export class Children {
       phase: "starting",
       retired: false,
       announcedExit: false,
-      pipeGroups: new Set(),
+      pipeGroups: new PipeGroups(),
       process: forked,
     };
     this.#live.add(child);
@@ -88,13 +89,7 @@ export class Children {
       this.#live.delete(child);
       child.phase = "exited";
       // Children never outlive the process that spawned them, even one that was SIGKILLed.
-      for (const pgid of child.pipeGroups) {
-        try {
-          process.kill(-pgid, "SIGKILL");
-        } catch {
-          // the group is already empty
-        }
-      }
+      child.pipeGroups.killAll();
       this.#events.exited(child, code, signal);
     });
     return child;
@@ -178,8 +173,8 @@ export class Children {
         this.#events.standingBy(child);
         return;
       case "pipe-group":
-        if (message.alive) child.pipeGroups.add(message.pgid);
-        else child.pipeGroups.delete(message.pgid);
+        if (message.alive) child.pipeGroups.register(message.pgid, child.pid);
+        else child.pipeGroups.forget(message.pgid);
         return;
       case "status":
         this.#statusWaiters.get(message.seq)?.(message.status);
