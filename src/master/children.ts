@@ -17,6 +17,7 @@ import {
 } from "../ipc/index.ts";
 import { EARLY_SIGNALS_URL, signalSafetyFlags } from "../process/index.ts";
 import { readLines } from "./output.ts";
+import { PipeGroups } from "./pipe-groups.ts";
 
 const debug = debuglog("tsresty:master");
 
@@ -48,8 +49,8 @@ export interface Child {
   shutdownTimeout: number | null;
   /** Why the child said it could not start, when it did. */
   failure: { readonly kind: string; readonly reason: string } | null;
-  /** Process groups the child spawned through ngx.pipe and has not seen end. */
-  readonly pipeGroups: Set<number>;
+  /** Process groups the child spawned through ngx.pipe and has not seen end (checked claims). */
+  readonly pipeGroups: PipeGroups;
   readonly process: ChildProcess;
 }
 
@@ -111,7 +112,7 @@ export class Children {
       readyAt: null,
       shutdownTimeout: null,
       failure: null,
-      pipeGroups: new Set(),
+      pipeGroups: new PipeGroups(),
       process: forked,
     };
     this.#live.add(child);
@@ -220,13 +221,7 @@ export class Children {
     child.phase = "exited";
     for (const waiter of [...this.#statusWaiters.values()]) if (waiter.child === child) waiter.resolve(null);
     // Children never outlive the process that spawned them, even one that was SIGKILLed.
-    for (const pgid of child.pipeGroups) {
-      try {
-        process.kill(-pgid, "SIGKILL");
-      } catch {
-        // the group is already empty
-      }
-    }
+    child.pipeGroups.killAll();
     this.#events.exited(child, code, signal);
   }
 
@@ -252,8 +247,8 @@ export class Children {
         this.#events.exiting(child);
         return;
       case "pipe-group":
-        if (message.alive) child.pipeGroups.add(message.pgid);
-        else child.pipeGroups.delete(message.pgid);
+        if (message.alive) child.pipeGroups.register(message.pgid, child.pid);
+        else child.pipeGroups.forget(message.pgid);
         return;
       case "status":
         this.#statusWaiters.get(message.seq)?.resolve(message.status);

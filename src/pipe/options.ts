@@ -4,7 +4,7 @@ import { InvalidArgTypeError, InvalidArgValueError, UnknownOptionError, describe
 export interface SpawnOptions {
   /** Send the child's stderr to its stdout (2>&1). */
   readonly mergeStderr?: boolean;
-  /** Bytes read from the child at a time (default 4096; at least 1). */
+  /** Read-ahead bound in bytes (default 4096, at least 1); the bound used is at least 64 KiB. */
   readonly bufferSize?: number;
   /** `["NAME=value", …]`: replaces the environment; an empty array inherits it. */
   readonly environ?: readonly string[];
@@ -56,30 +56,34 @@ export function checkTimeout(where: string, name: string, value: unknown): numbe
   return value;
 }
 
-function checkArgs(args: unknown): { file: string; args: string[] } {
-  if (typeof args === "string") {
-    if (args === "") throw new InvalidArgValueError(WHERE, "args", "a non-empty command string", args);
-    return { file: "/bin/sh", args: ["-c", args] };
+/**
+ * A command: an argv array of strings (numbers are converted), run directly, or a string, run by
+ * `sh -c`. `where` and `name` name the API and the argument in the error.
+ */
+export function checkCommand(where: string, name: string, value: unknown): { file: string; args: string[] } {
+  if (typeof value === "string") {
+    if (value === "") throw new InvalidArgValueError(where, name, "a non-empty command string", value);
+    return { file: "/bin/sh", args: ["-c", value] };
   }
-  if (!Array.isArray(args)) {
+  if (!Array.isArray(value)) {
     throw new InvalidArgTypeError(
-      WHERE,
-      "args",
+      where,
+      name,
       "an array of strings or a command string (bad args arg: table expected)",
-      args,
+      value,
     );
   }
-  if (args.length === 0)
+  if (value.length === 0)
     throw new InvalidArgValueError(
-      WHERE,
-      "args",
+      where,
+      name,
       "a non-empty array (bad args arg: non-empty table expected)",
-      args,
+      value,
     );
-  const argv = args.map((item: unknown, index) => {
+  const argv = value.map((item: unknown, index) => {
     if (typeof item === "string") return item;
     if (typeof item === "number" && Number.isFinite(item)) return String(item);
-    throw new InvalidArgTypeError(WHERE, `args[${index}]`, "a string or a number", item);
+    throw new InvalidArgTypeError(where, `${name}[${index}]`, "a string or a number", item);
   });
   return { file: argv[0] as string, args: argv.slice(1) };
 }
@@ -116,7 +120,7 @@ function checkEnviron(value: unknown): NodeJS.ProcessEnv {
 
 /** Validates `spawn`'s arguments once; the process object then trusts the result. */
 export function resolveSpawn(args: unknown, options: unknown): ResolvedSpawn {
-  const command = checkArgs(args);
+  const command = checkCommand(WHERE, "args", args);
   if (options !== undefined && (typeof options !== "object" || options === null || Array.isArray(options))) {
     throw new InvalidArgTypeError(WHERE, "options", "an object", options);
   }

@@ -2,29 +2,20 @@
  * A child process driven through its pipes, as OpenResty's `ngx.pipe` proc. Misuse throws;
  * outcomes a caller checks (timeouts, EOF, a busy pipe, the exit status) come back as values
  * with OpenResty's reason strings. The child runs in its own process group; `kill` signals the
- * child alone (as OpenResty), while a child abandoned by its owner's exit is ended with its group.
+ * child alone (as OpenResty), while a child abandoned by its owner's exit, or by its owner (the
+ * PipeProcess is garbage-collected without a wait), is ended with its group.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:os";
 import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
-import { forgetIfEmpty, remember } from "./group.ts";
+import { safeKill } from "../util/proc.ts";
+import { watchChild, type ChildState, type WaitResult } from "./child-state.ts";
+import { adopt, endAbandoned, type GroupIdentity } from "./group.ts";
 import { checkTimeout, resolveSpawn, type SpawnOptions, type Timeouts } from "./options.ts";
 import { longTimeout } from "./long-timeout.ts";
 import { PipeReader, takeAll, takeAny, takeBytes, takeLine, type ReadResult } from "./reader.ts";
 
-export type WaitResult =
-  | { readonly ok: true; readonly reason: "exit"; readonly status: 0 }
-  | {
-      readonly ok: false;
-      readonly reason: "exit" | "signal";
-      readonly status: number;
-      readonly error?: string;
-    }
-  | {
-      readonly ok: false;
-      readonly reason: "timeout" | "exited" | "pipe busy waiting";
-      readonly status: null;
-    };
+export type { WaitResult } from "./child-state.ts";
 
 export type WriteResult =
   | { readonly ok: true; readonly bytes: number }
@@ -39,6 +30,17 @@ export type BytesResult = ReadResult<Buffer>;
 
 type Phase = "running" | "exited" | "finalized";
 const EXITED_AFTER_WAIT = { ok: false, reason: "exited", status: null } as const;
+/** Read-ahead floor: what one OS pipe holds, so that small bufferSizes do not cost throughput. */
+const MIN_READ_AHEAD = 64 * 1024;
+
+/**
+ * As OpenResty kills a pipe's child when the proc is garbage-collected: a PipeProcess dropped
+ * without `wait()` ends its child's group. The held value is the group's identity (number and
+ * leader start time): a group whose leader has exited since, and a reused number, are left alone.
+ */
+const abandoned = new FinalizationRegistry<GroupIdentity>((group) => {
+  endAbandoned(group);
+});
 
 function toText(result: ReadResult<Buffer>): LineResult {
   return result.ok
@@ -52,13 +54,11 @@ export class PipeProcess {
   readonly #timeouts: Timeouts;
   readonly #stdout: PipeReader;
   readonly #stderr: PipeReader;
-  #phase: Phase = "running";
-  #exit: WaitResult | null = null;
-  #exitWaiters: (() => void)[] = [];
+  /** Updated by the child's event handlers, which must not reach `this` (see child-state.ts). */
+  readonly #state: ChildState;
+  #finalized = false;
   #waiting = false;
   #writing: ((result: WriteResult) => void) | null = null;
-  #stdinClosed = false;
-  #spawnError: string | null = null;
 
   constructor(args: readonly string[] | string, options?: SpawnOptions) {
     const resolved = resolveSpawn(args, options);
@@ -73,38 +73,24 @@ export class PipeProcess {
       stdio: ["pipe", "pipe", "pipe"],
     });
     this.#pid = this.#child.pid ?? -1;
-    const highWater = Math.max(resolved.bufferSize * 16, 1024 * 1024);
+    const limit = Math.max(resolved.bufferSize, MIN_READ_AHEAD);
     const stdout = this.#child.stdout as NonNullable<ChildProcess["stdout"]>;
     const stderr = this.#child.stderr as NonNullable<ChildProcess["stderr"]>;
     if (resolved.mergeStderr) stderr.resume();
-    this.#stdout = new PipeReader(stdout, highWater);
-    this.#stderr = new PipeReader(resolved.mergeStderr ? null : stderr, highWater);
-    this.#child.stdin?.on("error", () => {
-      this.#stdinClosed = true;
-    });
-    if (this.#pid > 0) remember(this.#pid);
-    this.#child.on("error", (error: NodeJS.ErrnoException) => {
-      // The program could not start (ENOENT, EACCES): reported as exit 127 with the reason.
-      this.#spawnError = `${resolved.file}: ${error.message}`;
-      this.#settle({ ok: false, reason: "exit", status: 127, error: this.#spawnError });
-    });
-    this.#child.on("exit", (code, signal) => {
-      if (signal !== null) this.#settle({ ok: false, reason: "signal", status: constants.signals[signal] });
-      else if (code === 0) this.#settle({ ok: true, reason: "exit", status: 0 });
-      else this.#settle({ ok: false, reason: "exit", status: code ?? 1 });
-    });
+    this.#stdout = new PipeReader(stdout, limit);
+    this.#stderr = new PipeReader(resolved.mergeStderr ? null : stderr, limit);
+    this.#state = watchChild(this.#child, resolved.file);
+    const group = adopt(this.#child);
+    if (group !== null) abandoned.register(this, group, this.#state);
   }
 
-  #settle(result: WaitResult): void {
-    if (this.#exit !== null) return;
-    this.#exit = result;
-    if (this.#phase === "running") this.#phase = "exited";
-    for (const wake of this.#exitWaiters.splice(0)) wake();
+  get #phase(): Phase {
+    return this.#finalized ? "finalized" : this.#state.exit === null ? "running" : "exited";
   }
 
   /** Whether the child still runs (it has not exited, and could start). */
   running(): boolean {
-    return this.#exit === null;
+    return this.#state.exit === null;
   }
 
   /** The child's pid (also after it exited); -1 when the program could not start. */
@@ -122,37 +108,21 @@ export class PipeProcess {
     if (this.#waiting) return { ok: false, reason: "pipe busy waiting", status: null };
     this.#waiting = true;
     try {
-      if (this.#exit === null) {
-        const timeoutMs = this.#timeouts.wait;
-        const exited = await new Promise<boolean>((resolve) => {
-          const wake = (): void => {
-            cancel();
-            resolve(true);
-          };
-          const cancel =
-            timeoutMs > 0
-              ? longTimeout(() => {
-                  this.#exitWaiters = this.#exitWaiters.filter((w) => w !== wake);
-                  resolve(false);
-                }, timeoutMs)
-              : () => undefined;
-          this.#exitWaiters.push(wake);
-        });
-        if (!exited) return { ok: false, reason: "timeout", status: null };
-      }
+      if (!(await this.#state.exited(this.#timeouts.wait)))
+        return { ok: false, reason: "timeout", status: null };
       this.#finalize();
-      return this.#exit as WaitResult;
+      return this.#state.exit as WaitResult;
     } finally {
       this.#waiting = false;
     }
   }
 
   #finalize(): void {
-    this.#phase = "finalized";
+    this.#finalized = true;
     this.#stdout.close("closed");
     this.#stderr.close("closed");
     this.#closeStdin("closed");
-    if (this.#pid > 0) forgetIfEmpty(this.#pid);
+    abandoned.unregister(this.#state);
   }
 
   /**
@@ -173,13 +143,8 @@ export class PipeProcess {
         ? Object.values(constants.signals).includes(signal) || signal === 0
         : signal in constants.signals;
     if (!valid) return { ok: false, reason: "invalid signal" };
-    if (this.#phase !== "running" || this.#pid <= 0) return { ok: false, reason: "exited" };
-    try {
-      process.kill(this.#pid, signal);
-      return { ok: true };
-    } catch {
-      return { ok: false, reason: "exited" };
-    }
+    if (this.#phase !== "running") return { ok: false, reason: "exited" };
+    return safeKill(this.#pid, signal) ? { ok: true } : { ok: false, reason: "exited" };
   }
 
   /** Closes one direction; a read or write blocked on it gets "aborted". */
@@ -202,7 +167,7 @@ export class PipeProcess {
   #closeStdin(writerGets: "aborted" | "closed"): void {
     this.#writing?.({ ok: false, reason: writerGets });
     this.#writing = null;
-    this.#stdinClosed = true;
+    this.#state.stdinClosed = true;
     this.#child.stdin?.end();
   }
 
@@ -234,7 +199,7 @@ export class PipeProcess {
       );
     if (this.#writing !== null) return Promise.resolve({ ok: false, reason: "pipe busy writing" });
     const stdin = this.#child.stdin;
-    if (this.#stdinClosed || this.#phase === "finalized" || stdin === null || stdin.destroyed) {
+    if (this.#state.stdinClosed || this.#phase === "finalized" || stdin === null || stdin.destroyed) {
       return Promise.resolve({ ok: false, reason: "closed" });
     }
     if (bytes.length === 0) return Promise.resolve({ ok: true, bytes: 0 });

@@ -1,9 +1,15 @@
 /**
  * Buffered reads from one of the child's output pipes, with OpenResty's outcomes. Data the child
  * wrote stays readable after it exits, until `wait()` finalizes the process. One read at a time:
- * a second concurrent read gets "pipe busy reading". Backpressure: past `highWater` buffered
- * bytes the pipe is paused, and resumed once reads have taken it down to half (not on every
- * read: pausing and resuming a pipe costs system calls).
+ * a second concurrent read gets "pipe busy reading".
+ *
+ * Read-ahead is bounded as in OpenResty, where nothing is read until a read asks: past `limit`
+ * buffered bytes the stream is paused, unless a pending read needs more (a 3 MB readAll must not
+ * stall on its own buffer). So a child nobody reads from fills the OS pipe and blocks, and a writer
+ * to its stdin (`tee`) gets "timeout" as in OpenResty, instead of the parent buffering without end.
+ *
+ * Chunks are kept as they arrive and joined once, when a read takes them: a line is searched for
+ * incrementally (from where the last search stopped), never by re-joining the whole buffer.
  */
 import type { Readable } from "node:stream";
 import { longTimeout } from "./long-timeout.ts";
@@ -15,12 +21,21 @@ export type ReadResult<T> =
   | { readonly ok: true; readonly data: T }
   | { readonly ok: false; readonly reason: ReadFailure; readonly partial: T };
 
-/** Decides how much of the buffered bytes make a result (null: not yet). */
-interface Take {
-  (buffered: Buffer, ended: boolean): { take: number; skip: number } | null;
-  /** Looks at the first buffered chunk only (no copy): enough for "any". */
-  readonly firstChunk?: boolean;
-}
+/** What a read waits for. */
+export type Take =
+  | { readonly kind: "line" }
+  | { readonly kind: "all" }
+  | { readonly kind: "bytes"; readonly n: number }
+  | { readonly kind: "any"; readonly max: number };
+
+/** A line without its "\n" (and a "\r" before it). */
+export const takeLine: Take = { kind: "line" };
+/** Everything until the end of the stream. */
+export const takeAll: Take = { kind: "all" };
+/** Exactly `n` bytes. */
+export const takeBytes = (n: number): Take => ({ kind: "bytes", n });
+/** Whatever is buffered, up to `max` bytes, as soon as there is something. */
+export const takeAny = (max: number): Take => ({ kind: "any", max });
 
 interface Waiter {
   readonly take: Take;
@@ -29,27 +44,32 @@ interface Waiter {
 }
 
 const EMPTY = Buffer.alloc(0);
+const LF = 10;
+const CR = 13;
 
 export class PipeReader {
   readonly #stream: Readable | null;
-  readonly #highWater: number;
+  readonly #limit: number;
   #chunks: Buffer[] = [];
   #length = 0;
+  /** How far the buffer was searched for "\n": chunk index, and bytes before that chunk. */
+  #scanChunk = 0;
+  #scanBytes = 0;
   #ended = false;
   /** Shut down by the caller, or finalized by wait(). */
   #closed = false;
   #waiter: Waiter | null = null;
 
-  /** `stream` null: this direction is merged into stdout. */
-  constructor(stream: Readable | null, highWater: number) {
+  /** `stream` null: this direction is merged into stdout. `limit`: the read-ahead bound in bytes. */
+  constructor(stream: Readable | null, limit: number) {
     this.#stream = stream;
-    this.#highWater = highWater;
+    this.#limit = limit;
     if (stream === null) return;
     stream.on("data", (chunk: Buffer) => {
       this.#chunks.push(chunk);
       this.#length += chunk.length;
-      if (this.#length >= this.#highWater) stream.pause();
       this.#check();
+      this.#flow();
     });
     stream.on("end", () => {
       this.#ended = true;
@@ -65,7 +85,7 @@ export class PipeReader {
     return this.#stream === null;
   }
 
-  /** Reads with `take` deciding how much of the buffer makes a result; `timeoutMs` 0 = never. */
+  /** Reads what `take` asks for; `timeoutMs` 0 = never. */
   read(take: Take, timeoutMs: number): Promise<ReadResult<Buffer>> {
     if (this.#stream === null)
       return Promise.resolve({ ok: false, reason: "merged to stdout", partial: EMPTY });
@@ -81,6 +101,7 @@ export class PipeReader {
         }, timeoutMs);
       }
       this.#check();
+      this.#flow();
     });
   }
 
@@ -92,6 +113,8 @@ export class PipeReader {
     if (waiter !== null) this.#finish(waiter, { ok: false, reason, partial: EMPTY });
     this.#chunks = [];
     this.#length = 0;
+    this.#scanChunk = 0;
+    this.#scanBytes = 0;
     this.#stream?.destroy();
   }
 
@@ -102,70 +125,92 @@ export class PipeReader {
     waiter.resolve(result);
   }
 
+  /** Pauses the stream once `limit` bytes wait unread and no pending read needs more. */
+  #flow(): void {
+    const stream = this.#stream;
+    if (stream === null || this.#closed) return;
+    if (this.#waiter === null && this.#length >= this.#limit) {
+      if (!stream.isPaused()) stream.pause();
+    } else if (stream.isPaused()) stream.resume();
+  }
+
   #check(): void {
     const waiter = this.#waiter;
     if (waiter === null) return;
-    const buffered =
-      this.#length === 0
-        ? EMPTY
-        : waiter.take.firstChunk === true
-          ? (this.#chunks[0] ?? EMPTY)
-          : this.#peek();
-    const decision = waiter.take(buffered, this.#ended);
+    const decision = this.#decide(waiter.take);
     if (decision !== null) {
       this.#finish(waiter, { ok: true, data: this.#consume(decision.take, decision.skip) });
+      this.#flow();
     } else if (this.#ended) {
       this.#finish(waiter, { ok: false, reason: "closed", partial: this.#consume(this.#length, 0) });
     }
   }
 
-  #peek(): Buffer {
-    if (this.#chunks.length > 1) this.#chunks = [Buffer.concat(this.#chunks, this.#length)];
-    return this.#chunks[0] ?? EMPTY;
+  /** How many bytes make the result (and how many more to drop: a line's end); null: not yet. */
+  #decide(take: Take): { take: number; skip: number } | null {
+    switch (take.kind) {
+      case "line": {
+        const end = this.#findLineEnd();
+        if (end === -1) return null;
+        const cr = end > 0 && this.#byteAt(end - 1) === CR ? 1 : 0;
+        return { take: end - cr, skip: 1 + cr };
+      }
+      case "all":
+        return this.#ended ? { take: this.#length, skip: 0 } : null;
+      case "bytes":
+        return this.#length >= take.n ? { take: take.n, skip: 0 } : null;
+      case "any":
+        return this.#length > 0 ? { take: Math.min(take.max, this.#length), skip: 0 } : null;
+    }
   }
 
-  /** Takes `take` bytes (and drops `skip` more, a line's end) from the buffer. */
-  #consume(take: number, skip: number): Buffer {
-    const first = this.#chunks[0];
-    if (first !== undefined && take + skip <= first.length) {
-      // The common case (read any, short lines): no copy.
-      const rest = first.subarray(take + skip);
-      if (rest.length === 0) this.#chunks.shift();
-      else this.#chunks[0] = rest;
-      this.#length -= take + skip;
-      if (this.#length <= this.#highWater / 2 && this.#stream?.isPaused() === true) this.#stream.resume();
-      return first.subarray(0, take);
+  /** The offset of the first "\n" in the buffer, or -1; resumes where the last search stopped. */
+  #findLineEnd(): number {
+    for (; this.#scanChunk < this.#chunks.length; this.#scanChunk++) {
+      const chunk = this.#chunks[this.#scanChunk] as Buffer;
+      const at = chunk.indexOf(LF);
+      if (at !== -1) return this.#scanBytes + at;
+      this.#scanBytes += chunk.length;
     }
-    const all = this.#peek();
-    const data = all.subarray(0, take);
-    const rest = all.subarray(take + skip);
-    this.#chunks = rest.length === 0 ? [] : [rest];
-    this.#length = rest.length;
-    if (this.#length <= this.#highWater / 2 && this.#stream?.isPaused() === true) this.#stream.resume();
+    return -1;
+  }
+
+  #byteAt(offset: number): number | undefined {
+    let rest = offset;
+    for (const chunk of this.#chunks) {
+      if (rest < chunk.length) return chunk[rest];
+      rest -= chunk.length;
+    }
+    return undefined;
+  }
+
+  /** Takes `take` bytes (and drops `skip` more, a line's end) from the buffer, copying at most once. */
+  #consume(take: number, skip: number): Buffer {
+    this.#scanChunk = 0;
+    this.#scanBytes = 0;
+    const first = this.#chunks[0];
+    if (first === undefined || take + skip === 0) return EMPTY;
+    let data: Buffer;
+    if (take <= first.length) {
+      data = first.subarray(0, take); // the common case (read any, short lines): no copy
+    } else {
+      data = Buffer.allocUnsafe(take);
+      let filled = 0;
+      for (const chunk of this.#chunks) {
+        if (filled === take) break;
+        filled += chunk.copy(data, filled, 0, Math.min(chunk.length, take - filled));
+      }
+    }
+    let drop = take + skip;
+    this.#length -= drop;
+    let whole = 0; // chunks dropped entirely, removed in one splice
+    for (const chunk of this.#chunks) {
+      if (chunk.length > drop) break;
+      drop -= chunk.length;
+      whole++;
+    }
+    this.#chunks.splice(0, whole);
+    if (drop > 0) this.#chunks[0] = (this.#chunks[0] as Buffer).subarray(drop);
     return data;
   }
-}
-
-/** A line without its "\n" (and a "\r" before it). */
-export const takeLine: Take = (buffered) => {
-  const end = buffered.indexOf(10);
-  if (end === -1) return null;
-  const cr = end > 0 && buffered[end - 1] === 13 ? 1 : 0;
-  return { take: end - cr, skip: 1 + cr };
-};
-
-/** Everything until the end of the stream. */
-export const takeAll: Take = (buffered, ended) => (ended ? { take: buffered.length, skip: 0 } : null);
-
-/** Exactly `n` bytes. */
-export const takeBytes =
-  (n: number): Take =>
-  (buffered) =>
-    buffered.length >= n ? { take: n, skip: 0 } : null;
-
-/** Whatever is there, up to `max` bytes, as soon as there is something. */
-export function takeAny(max: number): Take {
-  const take = (buffered: Buffer): { take: number; skip: number } | null =>
-    buffered.length > 0 ? { take: Math.min(max, buffered.length), skip: 0 } : null;
-  return Object.assign(take, { firstChunk: true });
 }

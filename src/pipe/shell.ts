@@ -3,14 +3,14 @@
  * up to `maxSize` bytes each, and wait, each step bounded by `timeout`. Better than OpenResty: a
  * child that times out or floods its output is ended with its whole process group.
  */
-import { InvalidArgTypeError, UnknownOptionError } from "../errors.ts";
+import { InvalidArgTypeError, InvalidArgValueError, UnknownOptionError } from "../errors.ts";
 import { endGroup } from "./group.ts";
-import { checkTimeout, DEFAULT_TIMEOUT_MS } from "./options.ts";
+import { checkCommand, checkTimeout, DEFAULT_TIMEOUT_MS } from "./options.ts";
 import { PipeProcess } from "./process.ts";
 
 export interface ShellOptions {
   /** Written to the child's stdin, which is then closed. */
-  readonly stdin?: string | Buffer;
+  readonly stdin?: string | Uint8Array;
   /** Milliseconds for the write, each read and the wait; 0 = never (default 10000). */
   readonly timeout?: number;
   /** Bytes kept per stream (default 131072); past it the run fails with "too much data". */
@@ -27,6 +27,7 @@ export interface ShellResult {
   readonly status: number | null;
 }
 
+const WHERE = "ngx.shell.run";
 const KEYS = ["stdin", "timeout", "maxSize"] as const;
 const DEFAULT_MAX_SIZE = 128 * 1024;
 
@@ -47,24 +48,58 @@ async function collect(read: (max: number) => ReturnType<PipeProcess["stdoutRead
   }
 }
 
+interface ResolvedRun {
+  readonly stdin: Buffer;
+  readonly timeout: number;
+  readonly maxSize: number;
+}
+
+/** Checks every argument before anything starts: a bad one must not leave a child running. */
+function resolveRun(command: unknown, options: unknown): ResolvedRun {
+  checkCommand(WHERE, "command", command);
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new InvalidArgTypeError(WHERE, "options", "an object", options);
+  }
+  const opts = options as Record<string, unknown>;
+  for (const key of Object.keys(opts)) {
+    if (!(KEYS as readonly string[]).includes(key)) throw new UnknownOptionError(WHERE, key, KEYS);
+  }
+  const stdin = opts["stdin"];
+  if (stdin !== undefined && typeof stdin !== "string" && !(stdin instanceof Uint8Array)) {
+    throw new InvalidArgTypeError(WHERE, "stdin", "a string, a Buffer or a Uint8Array", stdin);
+  }
+  const maxSize = opts["maxSize"] ?? DEFAULT_MAX_SIZE;
+  if (typeof maxSize !== "number") {
+    throw new InvalidArgTypeError(WHERE, "maxSize", "an integer of at least 1", maxSize);
+  }
+  if (!Number.isSafeInteger(maxSize) || maxSize < 1) {
+    throw new InvalidArgValueError(WHERE, "maxSize", "an integer of at least 1", maxSize);
+  }
+  return {
+    stdin:
+      stdin === undefined
+        ? Buffer.alloc(0)
+        : typeof stdin === "string"
+          ? Buffer.from(stdin)
+          : Buffer.from(stdin.buffer, stdin.byteOffset, stdin.byteLength),
+    timeout:
+      opts["timeout"] === undefined ? DEFAULT_TIMEOUT_MS : checkTimeout(WHERE, "timeout", opts["timeout"]),
+    maxSize,
+  };
+}
+
+/**
+ * `ngx.shell.run`: runs `command` (a string through `sh -c`, or an argv array), feeds it `stdin`,
+ * and resolves with its output and exit status. Every argument is checked before the child starts.
+ * @example
+ * const r = await ngx.shell.run(["wc", "-c"], { stdin: "hello", timeout: 1000 });
+ * // { ok: true, stdout: "5\n", stderr: "", reason: "exit", status: 0 }
+ */
 export async function run(
   command: string | readonly string[],
   options: ShellOptions = {},
 ): Promise<ShellResult> {
-  if (typeof options !== "object" || Array.isArray(options)) {
-    throw new InvalidArgTypeError("ngx.shell.run", "options", "an object", options);
-  }
-  for (const key of Object.keys(options)) {
-    if (!(KEYS as readonly string[]).includes(key)) throw new UnknownOptionError("ngx.shell.run", key, KEYS);
-  }
-  const timeout =
-    options.timeout === undefined
-      ? DEFAULT_TIMEOUT_MS
-      : checkTimeout("ngx.shell.run", "timeout", options.timeout);
-  const maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
-  if (!Number.isInteger(maxSize) || maxSize < 1) {
-    throw new InvalidArgTypeError("ngx.shell.run", "maxSize", "an integer of at least 1", maxSize);
-  }
+  const { stdin, timeout, maxSize } = resolveRun(command, options);
   const proc = new PipeProcess(command, {
     bufferSize: 32768,
     writeTimeout: timeout,
@@ -72,10 +107,12 @@ export async function run(
     stderrReadTimeout: timeout,
     waitTimeout: timeout,
   });
-  if (options.stdin !== undefined && options.stdin.length > 0) {
-    const written = await proc.write(options.stdin);
+  // A program that could not start has no group to end (its pid is -1).
+  const end = (): Promise<void> => (proc.pid() > 0 ? endGroup(proc.pid()) : Promise.resolve());
+  if (stdin.length > 0) {
+    const written = await proc.write(stdin);
     if (!written.ok) {
-      await endGroup(proc.pid());
+      await end();
       return {
         ok: null,
         stdout: null,
@@ -102,22 +139,22 @@ export async function run(
     // is what lua-resty-shell reports; a timeout after the exit is a grandchild holding the pipe.
     const reason =
       failure.endsWith("timeout") && proc.running() ? "failed to wait for process: timeout" : failure;
-    await endGroup(proc.pid());
+    await end();
     return { ok: null, ...partial, reason, status: null };
   }
   if (failure !== null) {
     // A wait timeout takes priority over "too much data" (lua-resty-shell stdout T6).
     const waited = await proc.wait();
     if (!waited.ok && waited.reason === "timeout") {
-      await endGroup(proc.pid());
+      await end();
       return { ok: null, ...partial, reason: "failed to wait for process: timeout", status: null };
     }
-    await endGroup(proc.pid());
+    await end();
     return { ok: null, ...partial, reason: failure, status: null };
   }
   const waited = await proc.wait();
   if (waited.status === null) {
-    await endGroup(proc.pid());
+    await end();
     return { ok: null, ...partial, reason: `failed to wait for process: ${waited.reason}`, status: null };
   }
   return { ok: waited.ok, ...partial, reason: waited.reason, status: waited.status };

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { pidsMatching } from "../helpers/processes.ts";
-import { liveGroups, spawn, type PipeProcess } from "../../src/pipe/index.ts";
+import { endGroup, liveGroups, spawn, type PipeProcess } from "../../src/pipe/index.ts";
 
 const started: PipeProcess[] = [];
 const start = (...args: Parameters<typeof spawn>): PipeProcess => {
@@ -14,15 +14,9 @@ const start = (...args: Parameters<typeof spawn>): PipeProcess => {
   started.push(proc);
   return proc;
 };
-after(() => {
+after(async () => {
   for (const proc of started) if (proc.running()) proc.kill("SIGKILL");
-  for (const group of liveGroups()) {
-    try {
-      process.kill(-group, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
+  await Promise.all(liveGroups().map((group) => endGroup(group, 0)));
 });
 
 const text = (r: { ok: boolean; data?: Buffer; partial?: Buffer }): string =>
@@ -296,7 +290,6 @@ describe("no orphans (deliberate difference)", () => {
     const proc = start(`sleep ${marker} & sleep ${marker}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(pidsMatching(marker).length >= 2, true);
-    const { endGroup } = await import("../../src/pipe/index.ts");
     await endGroup(proc.pid());
     await proc.wait();
     await new Promise((resolve) => setTimeout(resolve, 100));

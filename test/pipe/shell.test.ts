@@ -70,6 +70,37 @@ describe("ngx.shell.run", () => {
     });
   });
 
+  it("every bad argument throws naming it, before any child starts (issue 8, item 12)", async () => {
+    const marker = `1000.${process.pid}9`;
+    const sleeper = ["sleep", marker];
+    const cases: [unknown, unknown, RegExp][] = [
+      [sleeper, { stdin: null }, /"stdin" must be a string, a Buffer or a Uint8Array, received null/],
+      [sleeper, { stdin: [1] }, /"stdin" must be .*, received an array/],
+      [sleeper, { stdin: ["a", 2] }, /"stdin" must be .*, received an array/],
+      [sleeper, { stdin: 5 }, /"stdin" must be .*, received the number 5/],
+      [sleeper, { stdin: true }, /"stdin" must be .*, received the boolean true/],
+      [sleeper, { stdin: {} }, /"stdin" must be .*, received an object/],
+      [sleeper, { timeout: "1" }, /bad timeout option/],
+      [sleeper, { maxSize: "1" }, /"maxSize" must be an integer of at least 1, received a string/],
+      [sleeper, { maxSize: 1.5 }, /"maxSize" must be an integer of at least 1, received the number 1.5/],
+      [sleeper, null, /"options" must be an object, received null/],
+      [5, {}, /"command" must be an array of strings or a command string.*, received the number 5/],
+      [[], {}, /"command" must be a non-empty array/],
+      [["sleep", {}], {}, /"command\[1\]" must be a string or a number, received an object/],
+      ["", {}, /"command" must be a non-empty command string/],
+    ];
+    for (const [command, options, expected] of cases) {
+      await assert.rejects(run(command as never, options as never), expected);
+      assert.deepEqual(pidsMatching(marker), [], `nothing started for ${String(expected)}`);
+    }
+  });
+
+  it("stdin may be a Uint8Array; argv numbers are converted", async () => {
+    const counted = await run(["wc", "-c"], { stdin: new Uint8Array([104, 105, 10]) });
+    assert.equal(counted.stdout?.trim(), "3");
+    assert.equal((await run(["echo", 5] as never)).stdout, "5\n");
+  });
+
   it("bad options throw", async () => {
     await assert.rejects(run("true", { timeout: -1 }), /bad timeout option/);
     await assert.rejects(run("true", { maxSize: 0 }), /"maxSize" must be an integer of at least 1/);

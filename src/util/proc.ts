@@ -1,0 +1,108 @@
+/**
+ * Who a process is, read from `/proc`, and the only doors through which tsresty signals a pid or a
+ * process group. A pid is a number that the kernel hands out again once its process is reaped, so
+ * a number alone never identifies a process: the identity is (pid, start time). And some numbers
+ * must never reach kill(2) at all: 0 is the caller's own group, -1 is every process the caller may
+ * signal, 1 is init (the whole container when tsresty or tini is pid 1). The doors refuse them
+ * and return false; they never throw, because a refused number is a bug that must not become a
+ * kill, nor a crash in an exit path.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+
+/** The fields of `/proc/<pid>/stat` tsresty needs; `startTime` is in clock ticks since boot. */
+export interface ProcStat {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly pgrp: number;
+  readonly startTime: number;
+}
+
+/** Whether `value` may name a process or a group in kill(2): an integer above 1. */
+export function isSignallable(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value > 1;
+}
+
+/**
+ * Parses one `/proc/<pid>/stat` line. The second field is the command name in parentheses, which
+ * may itself hold spaces and parentheses (`(a) b)`), so the fixed fields are read after the LAST
+ * `)`: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime cutime
+ * cstime priority nice num_threads itrealvalue starttime …
+ */
+export function parseProcStat(text: string): ProcStat | null {
+  const close = text.lastIndexOf(")");
+  const open = text.indexOf(" (");
+  if (close === -1 || open === -1 || open > close) return null;
+  const pid = Number(text.slice(0, open));
+  const fields = text
+    .slice(close + 1)
+    .trim()
+    .split(" ");
+  const ppid = Number(fields[1]);
+  const pgrp = Number(fields[2]);
+  const startTime = Number(fields[19]);
+  if (![pid, ppid, pgrp, startTime].every(Number.isSafeInteger)) return null;
+  return { pid, ppid, pgrp, startTime };
+}
+
+/**
+ * The identity of a live (or zombie) process; null when there is no such process.
+ * @example
+ * const me = readProcStat(process.pid); // { pid, ppid, pgrp, startTime }
+ */
+export function readProcStat(pid: number): ProcStat | null {
+  if (!Number.isSafeInteger(pid) || pid < 1) return null;
+  try {
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, "latin1"));
+  } catch {
+    return null; // ENOENT: gone (ESRCH while reading: gone meanwhile)
+  }
+}
+
+/** Every process now in group `pgid` (a scan of /proc: for the rare group that outlived its leader). */
+export function groupMembers(pgid: number): ProcStat[] {
+  if (!isSignallable(pgid)) return [];
+  const members: ProcStat[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readProcStat(Number(name));
+    if (stat !== null && stat.pgrp === pgid) members.push(stat);
+  }
+  return members;
+}
+
+/** Whether `stat` still describes the same process: the pid holds the same start time. */
+export function sameProcess(stat: ProcStat): boolean {
+  return readProcStat(stat.pid)?.startTime === stat.startTime;
+}
+
+/**
+ * kill(pid, signal), but only for an integer pid above 1; false when refused or when the process
+ * is gone (ESRCH) or not ours (EPERM).
+ * @example
+ * safeKill(child.pid, "SIGTERM");
+ */
+export function safeKill(pid: number, signal: NodeJS.Signals | number): boolean {
+  if (!isSignallable(pid)) return false;
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * kill(-pgid, signal): every process in group `pgid`. Refuses anything but an integer above 1, and
+ * the caller's own pid (its own group, if it leads one). False when refused or nobody is left.
+ * @example
+ * safeKillGroup(leaderPid, "SIGKILL");
+ */
+export function safeKillGroup(pgid: number, signal: NodeJS.Signals | number): boolean {
+  if (!isSignallable(pgid) || pgid === process.pid) return false;
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { PassThrough } from "node:stream";
+import { after, describe, it } from "node:test";
+import { spawn, type PipeProcess } from "../../src/pipe/index.ts";
+import { PipeReader, takeAll, takeLine } from "../../src/pipe/reader.ts";
+
+const started: PipeProcess[] = [];
+const start = (...args: Parameters<typeof spawn>): PipeProcess => {
+  const proc = spawn(...args);
+  started.push(proc);
+  return proc;
+};
+after(() => {
+  for (const proc of started) if (proc.running()) proc.kill("SIGKILL");
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `promise`, or "stalled" once `ms` have passed (a test must not hang on a read that never ends). */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | "stalled"> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<"stalled">((resolve) => {
+    timer = setTimeout(() => {
+      resolve("stalled");
+    }, ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => {
+    clearTimeout(timer);
+  });
+}
+
+/** Writes 8 KiB blocks until a write fails, at most 64 of them (lua-resty-core's pipe-stdin loop). */
+async function writeUntilBlocked(proc: PipeProcess): Promise<string> {
+  const block = "1234".repeat(2048);
+  for (let i = 0; i <= 64; i++) {
+    const written = await proc.write(block);
+    if (!written.ok) return written.reason;
+  }
+  return `wrote ${65 * block.length} bytes without blocking`;
+}
+
+describe("reads: what is buffered, all of it", () => {
+  it("T-PIPE-15: readAny returns everything buffered up to max (pipe-stdout T16: helloworld)", async () => {
+    const proc = start("printf hello; sleep 0.01; printf world");
+    const deadline = Date.now() + 5000;
+    while (proc.running() && Date.now() < deadline) await sleep(20);
+    await sleep(50);
+    const any = await proc.stdoutReadAny(1024);
+    assert.deepEqual(any, { ok: true, data: Buffer.from("helloworld") });
+    const small = start("printf hello; sleep 0.01; printf world");
+    while (small.running() && Date.now() < deadline) await sleep(20);
+    await sleep(50);
+    assert.deepEqual(await small.stdoutReadAny(7), { ok: true, data: Buffer.from("hellowo") });
+    assert.deepEqual(await small.stdoutReadAny(1024), { ok: true, data: Buffer.from("rld") });
+  });
+
+  it("a 3 MB readAll completes: the read-ahead bound does not stall a read that needs more", async () => {
+    const size = 3 * 1024 * 1024;
+    for (const timeout of [3000, 0]) {
+      const proc = start(`head -c ${size} /dev/zero`, { stdoutReadTimeout: timeout });
+      const all = await within(proc.stdoutReadAll(), 10_000);
+      assert.notEqual(all, "stalled", `timeout ${timeout}: the read never finished`);
+      assert.equal(all !== "stalled" && all.ok ? all.data.length : all, size, `timeout ${timeout}`);
+    }
+  });
+
+  it("a long line arriving in 20000 small chunks is joined once, not once per chunk", async () => {
+    for (const take of [takeLine, takeAll]) {
+      const stream = new PassThrough();
+      const reader = new PipeReader(stream, 65536);
+      const startedAt = performance.now();
+      const reading = reader.read(take, 0);
+      const piece = Buffer.alloc(100, 97);
+      for (let i = 0; i < 20_000; i++) stream.write(piece);
+      stream.end("\n");
+      const result = await within(reading, 30_000);
+      const elapsed = performance.now() - startedAt;
+      assert.ok(result !== "stalled" && result.ok);
+      assert.equal(result.data.length, take === takeLine ? 2_000_000 : 2_000_001);
+      // Joining on every chunk copies ~20 GB (tens of seconds); joining once copies 2 MB.
+      assert.ok(elapsed < 3000, `${take.kind}: ${Math.round(elapsed)} ms`);
+    }
+  });
+});
+
+describe("writes: held back once nobody reads", () => {
+  it("T-PIPE-17 (pipe-stdin T4): writing to a child that never reads stdin times out", async () => {
+    const proc = start(["sleep", "5"]);
+    proc.setTimeouts(100);
+    assert.equal(await writeUntilBlocked(proc), "timeout");
+  });
+
+  it("T-PIPE-17 (pipe-stdin T12): the writeTimeout spawn option bounds a blocked write", async () => {
+    const proc = start(["sleep", "5"], { writeTimeout: 100 });
+    assert.equal(await writeUntilBlocked(proc), "timeout");
+  });
+
+  it("T-PIPE-17 (pipe-stdin T5): writing to tee nobody reads times out; reading lets writes through again", async () => {
+    const proc = start(["tee"]);
+    proc.setTimeouts(100);
+    assert.equal(await writeUntilBlocked(proc), "timeout");
+    // The original reads 2 x 4 KiB, then writes. Here Node's stream buffers up to its highWaterMark
+    // besides tsresty's read-ahead, so how much must be read first differs: read until it goes.
+    const writer = { done: false };
+    const reading = (async () => {
+      while (!writer.done) if (!(await proc.stdoutReadAny(4096)).ok) return;
+    })();
+    proc.setTimeouts(400);
+    assert.deepEqual(await proc.write("1234".repeat(2048)), { ok: true, bytes: 8192 });
+    writer.done = true;
+    proc.shutdown("stdin");
+    await reading;
+  });
+});

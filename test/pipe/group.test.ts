@@ -1,0 +1,121 @@
+import assert from "node:assert/strict";
+import { execFile, spawn as rawSpawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { after, describe, it } from "node:test";
+import { guardKill } from "../helpers/kill-guard.ts";
+import { pidsMatching, ROOT } from "../helpers/processes.ts";
+import { endGroup, liveGroups, run, spawn, type PipeProcess } from "../../src/pipe/index.ts";
+
+// Every kill(2) below is recorded; none can reach init, -1 or the test runner's family.
+const guard = guardKill();
+const started: PipeProcess[] = [];
+const raw: ChildProcess[] = [];
+const markers: string[] = [];
+const start = (...args: Parameters<typeof spawn>): PipeProcess => {
+  const proc = spawn(...args);
+  started.push(proc);
+  return proc;
+};
+/** A marker for `sleep` command lines, unique to this file and test. */
+const marker = (n: number): string => {
+  const m = `1000.${process.pid}${n}`;
+  markers.push(m);
+  return m;
+};
+after(() => {
+  for (const proc of started) if (proc.running()) proc.kill("SIGKILL");
+  for (const child of raw) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const m of markers) for (const pid of pidsMatching(m)) process.kill(pid, "SIGKILL");
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+async function until(check: () => boolean, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await sleep(20);
+  return check();
+}
+/** kill(2) calls aimed at a number at most 1 in absolute value (init, every process, own group). */
+const lethal = (): number[] => guard.calls.filter((c) => Math.abs(c.pid) <= 1).map((c) => c.pid);
+
+describe("signals never reach pid 1 or -1 (issue 8, item 2)", () => {
+  it("shell.run of a missing program with stdin signals nothing", async () => {
+    const result = await run(["/nonexistent-tsresty"], { stdin: "x", timeout: 2000 });
+    assert.equal(result.ok, null);
+    assert.match(result.reason, /^failed to write to stdin: /);
+    assert.deepEqual(lethal(), []);
+  });
+
+  it("endGroup refuses 1, 0, -1 and numbers that are not its groups", async () => {
+    const before = guard.calls.length;
+    for (const bad of [1, 0, -1, -2, process.pid, 2 ** 22 + 1]) await endGroup(bad, 10);
+    assert.deepEqual(guard.calls.slice(before), []);
+  });
+});
+
+describe("process groups: checked before any signal (issue 8, item 1)", () => {
+  it("endGroup leaves alone a group this process did not start through ngx.pipe", async () => {
+    const victim = rawSpawn("sleep", [marker(1)], { detached: true, stdio: "ignore", timeout: 20_000 });
+    raw.push(victim);
+    const pid = victim.pid ?? -1;
+    await endGroup(pid, 10);
+    assert.deepEqual(
+      guard.calls.filter((c) => Math.abs(c.pid) === pid),
+      [],
+    );
+    assert.equal(victim.exitCode ?? victim.signalCode, null, "the victim still runs");
+  });
+
+  it("a group is forgotten when its leader exits, not only on wait()", async () => {
+    const procs = Array.from({ length: 5 }, () => start(["true"]));
+    assert.ok(await until(() => procs.every((proc) => !proc.running())));
+    const pids = procs.map((proc) => proc.pid());
+    assert.deepEqual(
+      liveGroups().filter((pgid) => pids.includes(pgid)),
+      [],
+    );
+  });
+
+  it("a pipe child's leftovers in its group end when it exits, a TERM-proof one by SIGKILL", async () => {
+    const plain = marker(2);
+    const stubborn = marker(3);
+    const proc = start(`sleep ${plain} & exit 0`);
+    const proof = start(`trap '' TERM; sleep ${stubborn} & exit 0`);
+    assert.deepEqual((await proc.wait()).status, 0);
+    assert.deepEqual((await proof.wait()).status, 0);
+    assert.ok(await until(() => pidsMatching(plain).length === 0), "the background sleep ended");
+    assert.ok(await until(() => pidsMatching(stubborn).length === 0), "the TERM-proof sleep ended");
+  });
+
+  it("setsid daemonizes on purpose: a child in its own session outlives the leader", async () => {
+    const daemon = marker(4);
+    const proc = start(`setsid sleep ${daemon} & sleep 0.1`);
+    assert.equal((await proc.wait()).status, 0);
+    await sleep(400);
+    assert.equal(pidsMatching(daemon).length, 1);
+  });
+});
+
+describe("abandoned processes (issue 8, item 13)", () => {
+  it("T-PIPE-12 (tsresty's form): a PipeProcess garbage-collected without wait() ends its child", async () => {
+    const sleepMarker = marker(5);
+    const fixture = fileURLToPath(new URL("fixtures/abandon.ts", import.meta.url));
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--expose-gc", "--import", "tsx", fixture, sleepMarker],
+      { cwd: ROOT, timeout: 20_000 },
+    );
+    const report = JSON.parse(stdout) as { pid: number; alive: boolean };
+    assert.ok(report.pid > 1);
+    assert.equal(report.alive, false, "the sleep was ended while its owner still ran");
+    assert.deepEqual(pidsMatching(sleepMarker), []);
+  });
+});
+
+// The raw victim above must be reaped before the file ends.
+after(async () => {
+  await Promise.all(
+    raw.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => once(c, "exit")),
+  );
+});
