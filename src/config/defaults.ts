@@ -12,6 +12,8 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
   errorLog: null,
   privilegedAgent: null,
   initTimeout: 60,
+  // Node's own defaults (seconds here; maxHeaderSize in bytes).
+  http: Object.freeze({ headersTimeout: 60, requestTimeout: 300, keepAliveTimeout: 5, maxHeaderSize: 16384 }),
 });
 
 /** OpenResty's default `connections` of the privileged agent. */

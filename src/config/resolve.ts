@@ -15,7 +15,9 @@ const TOP_KEYS = [
   "errorLog",
   "privilegedAgent",
   "initTimeout",
+  "http",
 ] as const;
+const HTTP_KEYS = ["headersTimeout", "requestTimeout", "keepAliveTimeout", "maxHeaderSize"] as const;
 const TIMER_KEYS = ["maxPending", "maxRunning", "runningLimit"] as const;
 /** Limits stay below 2^31 so that counters remain small integers. */
 const MAX_LIMIT = 2 ** 31 - 1;
@@ -118,6 +120,30 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     errorLog: check.path("errorLog", input["errorLog"], null),
     privilegedAgent: resolveAgent(check, input["privilegedAgent"]),
     initTimeout: initTimeout,
+    http: resolveHttp(check, input["http"]),
+  });
+}
+
+function resolveHttp(check: Checker, value: unknown): ResolvedConfig["http"] {
+  if (value === undefined) return DEFAULT_CONFIG.http;
+  const http = check.record("http", value);
+  check.keys("http.", http, HTTP_KEYS);
+  const defaults = DEFAULT_CONFIG.http;
+  const seconds = (key: "headersTimeout" | "requestTimeout" | "keepAliveTimeout"): number => {
+    const given = http[key] ?? defaults[key];
+    check.seconds(`http.${key}`, given, 0);
+    return given;
+  };
+  const requestTimeout = seconds("requestTimeout");
+  const headersTimeout = seconds("headersTimeout");
+  if (requestTimeout > 0 && headersTimeout > requestTimeout) {
+    check.fail("http.headersTimeout", `must not be longer than http.requestTimeout (${requestTimeout} s)`);
+  }
+  return Object.freeze({
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: seconds("keepAliveTimeout"),
+    maxHeaderSize: check.positiveInteger("http.maxHeaderSize", http["maxHeaderSize"], defaults.maxHeaderSize),
   });
 }
 

@@ -42,6 +42,21 @@ export interface UserConfig {
    * reload fails (default 60).
    */
   readonly initTimeout?: number;
+  /**
+   * The workers' HTTP servers, with Node's defaults. Times in seconds; 0 turns a timeout off.
+   * @example
+   * http: { headersTimeout: 10, requestTimeout: 60, keepAliveTimeout: 5, maxHeaderSize: 16384 }
+   */
+  readonly http?: {
+    /** How long a client may take to send the request headers (default 60). */
+    readonly headersTimeout?: number;
+    /** How long a client may take to send the whole request (default 300). */
+    readonly requestTimeout?: number;
+    /** How long an idle keep-alive connection stays open (default 5). */
+    readonly keepAliveTimeout?: number;
+    /** The largest request header block, in bytes (default 16384). */
+    readonly maxHeaderSize?: number;
+  };
 }
 
 /** The validated, complete, frozen configuration the runtime trusts. */
@@ -62,4 +77,10 @@ export interface ResolvedConfig {
   readonly privilegedAgent: { readonly connections: number } | null;
   /** Seconds `init` may take. */
   readonly initTimeout: number;
+  readonly http: {
+    readonly headersTimeout: number;
+    readonly requestTimeout: number;
+    readonly keepAliveTimeout: number;
+    readonly maxHeaderSize: number;
+  };
 }

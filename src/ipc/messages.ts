@@ -55,8 +55,11 @@ export type MasterMessage =
   | { readonly type: "stop"; readonly mode: "graceful" | "fast" }
   | { readonly type: "status"; readonly seq: number }
   | { readonly type: "pids"; readonly pids: readonly number[] }
-  /** Sent with a connection's socket as the handle: serve it. */
-  | { readonly type: "connection" }
+  /**
+   * Sent with a listening socket as the handle, once per address (`index` of `count`): accept on
+   * it. A worker starts accepting when it has all of them.
+   */
+  | { readonly type: "listen"; readonly index: number; readonly count: number }
   /** To the init process: load the config and report it. */
   | { readonly type: "load"; readonly request: LoadRequest }
   /** To the init process: the master is ready for init (zones exist); load the app and run it. */
@@ -122,8 +125,13 @@ export function parseMasterMessage(value: unknown): MasterMessage | null {
       const pids = value["pids"];
       return Array.isArray(pids) && pids.every(isInteger) ? { type: "pids", pids } : null;
     }
-    case "connection":
-      return { type: "connection" };
+    case "listen": {
+      const { index, count } = value;
+      return isInteger(index) && isInteger(count) && index >= 0 && index < count
+        ? { type: "listen", index, count }
+        : null;
+    }
+
     case "load": {
       const request = parseLoadRequest(value["request"]);
       return request === null ? null : { type: "load", request };

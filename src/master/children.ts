@@ -5,7 +5,7 @@
  * sent before the child listens and nothing of tsresty's travels in the environment.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import type { Socket } from "node:net";
+
 import { fileURLToPath } from "node:url";
 import { debuglog } from "node:util";
 import {
@@ -163,21 +163,19 @@ export class Children {
     this.send(child, { type: "assume", spec });
   }
 
-  /**
-   * Hands a connection to a child; false when the child cannot take it. (`send` returning false
-   * only means the channel has a backlog: the handle is still queued and delivered.)
-   */
-  sendConnection(child: Child, socket: Socket): boolean {
-    if (child.phase === "exited" || !child.process.connected) return false;
-    try {
-      child.process.send({ type: "connection" } satisfies MasterMessage, socket, (error) => {
-        if (error !== null) debug("child %d: a connection was not delivered: %s", child.pid, error.message);
-      });
-      return true;
-    } catch (error) {
-      debug("child %d: cannot take a connection: %s", child.pid, String(error));
-      return false;
-    }
+  /** Gives a worker the listening sockets, one message per socket; it accepts once it has them all. */
+  listen(child: Child, handles: readonly object[]): void {
+    if (child.phase === "exited" || !child.process.connected) return;
+    handles.forEach((handle, index) => {
+      try {
+        child.process.send(
+          { type: "listen", index, count: handles.length } satisfies MasterMessage,
+          handle as never,
+        );
+      } catch (error) {
+        debug("child %d: cannot send a listening socket: %s", child.pid, String(error));
+      }
+    });
   }
 
   broadcast(message: MasterMessage): void {

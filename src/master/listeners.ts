@@ -1,89 +1,115 @@
 /**
- * The master's listening sockets. As nginx's master, it binds every address once, before any
- * worker starts, and keeps the sockets for its whole life: a worker that dies or drains never
- * closes them, so no connection is refused while a slot respawns and a port-0 address keeps its
- * port. The master accepts each connection (without reading from it) and hands it round-robin
- * to a worker in rotation over IPC; with no worker in rotation, connections wait in a queue.
+ * The master's listening sockets, as nginx's master keeps them. It binds every address once,
+ * before any worker starts, and holds the bound sockets for its whole life; it never accepts a
+ * connection itself. Each worker, once it enters rotation, receives the handles over IPC and
+ * listens and accepts on them directly (Node's cluster does the same in its SCHED_NONE mode,
+ * lib/internal/cluster/shared_handle.js). No client connection passes through the master, a busy
+ * worker simply does not accept while an idle one does, and because the master holds the socket,
+ * a connection that arrives while no worker accepts (the only worker respawning) waits in the
+ * kernel's backlog instead of being refused, and a port-0 address keeps its port.
  */
-import { createServer, type Server, type Socket } from "node:net";
+import { lookup } from "node:dns/promises";
+import * as net from "node:net";
+import { isIP } from "node:net";
+import { getSystemErrorName } from "node:util";
 import { formatListen, type ListenAddress } from "../config/index.ts";
-import type { Child } from "./children.ts";
 
-/** Connections held while no worker is in rotation; beyond this they are closed. */
-const MAX_QUEUED = 4096;
+/** libuv's TCP wrap, as `net._createServerHandle` returns it (bound, not listening). */
+export interface ServerHandle {
+  getsockname(out: { address?: string; port?: number; family?: string }): number;
+  close(): void;
+}
+
+type CreateServerHandle = (
+  address: string | null,
+  port: number,
+  addressType: number,
+  fd?: number,
+  flags?: number,
+) => ServerHandle | number;
+
+/** Node's own helper for a bound server handle (what its cluster primary uses). */
+const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })
+  ._createServerHandle;
 
 export class Listeners {
-  readonly #servers: Server[] = [];
-  readonly #rotation: Child[] = [];
-  readonly #queue: Socket[] = [];
-  readonly #send: (child: Child, socket: Socket) => boolean;
-  #next = 0;
+  readonly #handles: ServerHandle[] = [];
+  readonly #given = new WeakSet<object>();
   #addresses: string[] = [];
-
-  constructor(send: (child: Child, socket: Socket) => boolean) {
-    this.#send = send;
-  }
 
   /** The bound addresses, as `host:port` (the real port for port 0). */
   get addresses(): readonly string[] {
     return this.#addresses;
   }
 
+  get handles(): readonly ServerHandle[] {
+    return this.#handles;
+  }
+
   async listen(addresses: readonly ListenAddress[]): Promise<void> {
     for (const address of addresses) {
-      const server = createServer({ pauseOnConnect: true }, (socket) => {
-        this.#dispatch(socket);
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", (error: NodeJS.ErrnoException) => {
-          const why = error.code === "EADDRINUSE" ? "address already in use" : error.message;
-          reject(new Error(`cannot listen on ${formatListen(address)}: ${why} (${error.code ?? "error"})`));
-        });
-        server.listen(
-          { port: address.port, ...(address.host === null ? {} : { host: address.host }) },
-          () => {
-            resolve();
-          },
-        );
-      });
-      this.#servers.push(server);
-      const bound = server.address();
+      const host = address.host === null ? null : await resolveHost(address);
+      const handle = createServerHandle(host, address.port, host === null ? 4 : isIP(host));
+      if (typeof handle === "number") {
+        const code = getSystemErrorName(handle);
+        const why = code === "EADDRINUSE" ? "address already in use" : code;
+        throw new Error(`cannot listen on ${formatListen(address)}: ${why} (${code})`);
+      }
+      this.#handles.push(handle);
+      const bound: { address?: string; port?: number } = {};
+      handle.getsockname(bound);
+      // A bound socket is not yet a listening one: with SO_REUSEADDR (libuv sets it) a port
+      // another process listens on is only refused at listen(), which the workers do. Probe it
+      // here, so that a busy port fails start at once, with the address.
+      if (address.port !== 0) await probe(address, host);
       this.#addresses.push(
-        bound !== null && typeof bound === "object"
-          ? formatListen({ host: address.host === null ? null : bound.address, port: bound.port })
-          : formatListen(address),
+        formatListen({
+          host: address.host === null ? null : (bound.address ?? host),
+          port: bound.port ?? address.port,
+        }),
       );
     }
   }
 
-  /** Puts a ready worker in rotation and gives it the connections that waited. */
-  add(child: Child): void {
-    if (this.#rotation.includes(child)) return;
-    this.#rotation.push(child);
-    while (this.#queue.length > 0 && this.#rotation.length > 0) this.#dispatch(this.#queue.shift() as Socket);
-  }
-
-  /** Takes a worker out of rotation (before it drains, or once it died). */
-  remove(child: Child): void {
-    const index = this.#rotation.indexOf(child);
-    if (index >= 0) this.#rotation.splice(index, 1);
+  /**
+   * Whether `child` still has to get the handles (once per child: it keeps listening on them until
+   * it drains). Marks it as given.
+   */
+  take(child: object): boolean {
+    if (this.#given.has(child)) return false;
+    this.#given.add(child);
+    return true;
   }
 
   close(): void {
-    for (const server of this.#servers) server.close();
-    for (const socket of this.#queue.splice(0)) socket.destroy();
+    for (const handle of this.#handles.splice(0)) handle.close();
   }
+}
 
-  #dispatch(socket: Socket): void {
-    for (let tries = this.#rotation.length; tries > 0; tries--) {
-      const child = this.#rotation[this.#next++ % this.#rotation.length] as Child;
-      if (this.#send(child, socket)) return;
-      this.remove(child);
-    }
-    if (this.#queue.length >= MAX_QUEUED) {
-      socket.destroy();
-      return;
-    }
-    this.#queue.push(socket);
+/** Listens on the address for a moment (exclusively) to see whether another process holds it. */
+function probe(address: ListenAddress, host: string | null): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      const why = error.code === "EADDRINUSE" ? "address already in use" : error.message;
+      reject(new Error(`cannot listen on ${formatListen(address)}: ${why} (${error.code ?? "error"})`));
+    });
+    server.listen({ port: address.port, exclusive: true, ...(host === null ? {} : { host }) }, () => {
+      server.close(() => {
+        resolve();
+      });
+    });
+  });
+}
+
+async function resolveHost(address: ListenAddress): Promise<string> {
+  const host = address.host as string;
+  if (isIP(host) !== 0) return host;
+  try {
+    return (await lookup(host)).address;
+  } catch (error) {
+    throw new Error(
+      `cannot listen on ${formatListen(address)}: ${(error as NodeJS.ErrnoException).code ?? "lookup failed"}`,
+    );
   }
 }

@@ -99,13 +99,12 @@ export class Master {
         else if (child.spec !== null && !child.retired) this.#children.assume(child, child.spec);
       },
       ready: (child) => {
-        if (this.#isServing(child)) this.#listeners.add(child);
+        if (this.#isServing(child)) this.#rotate(child);
         this.#broadcastPids();
         this.#staging?.check();
       },
       exiting: (child) => {
         this.#log("notice", `${this.#label(child)} is exiting gracefully`);
-        this.#listeners.remove(child);
         this.#children.send(child, { type: "stop", mode: "graceful" });
       },
       message: (child, message) => {
@@ -119,7 +118,7 @@ export class Master {
         this.#onExit(child, code, signal);
       },
     });
-    this.#listeners = new Listeners((child, socket) => this.#children.sendConnection(child, socket));
+    this.#listeners = new Listeners();
   }
 
   get log(): LogSink {
@@ -173,8 +172,7 @@ export class Master {
       await this.#stage(slots, cycle, operation.signal);
       this.#staging = null;
       this.#current = cycle;
-      for (const slot of slots)
-        if (slot.child !== null && slot.role === "worker") this.#listeners.add(slot.child);
+      for (const slot of slots) if (slot.child !== null && slot.role === "worker") this.#rotate(slot.child);
       this.#state = "running";
       this.#replenishStandby();
       if (this.#reloadQueued) {
@@ -345,8 +343,7 @@ export class Master {
     const old = this.#slots;
     this.#slots = slots;
     this.#current = cycle;
-    for (const slot of slots)
-      if (slot.child !== null && slot.role === "worker") this.#listeners.add(slot.child);
+    for (const slot of slots) if (slot.child !== null && slot.role === "worker") this.#rotate(slot.child);
     for (const slot of old) {
       this.#clearRespawn(slot);
       if (slot.child !== null) this.#retire(slot.child, "graceful");
@@ -395,8 +392,6 @@ export class Master {
       : signal === null
         ? `exited with code ${code ?? "?"}`
         : `exited on signal ${signalNumber(signal)}`;
-
-    this.#listeners.remove(child);
     if (child.kind === "init") {
       this.#init?.deliver({ type: "exit", how });
       this.#checkStopped();
@@ -437,7 +432,7 @@ export class Master {
       slot.restarts++;
       slot.quickDeaths = nextQuickDeaths(slot.quickDeaths, Date.now() - child.startedAt);
     }
-    const delay = intended ? 0 : respawnDelay(slot.quickDeaths);
+    const delay = intended ? 0 : respawnDelay(slot.quickDeaths, child.readyAt !== null);
     if (delay > 0)
       this.#log("warn", `${roleLabel(slot.role)} ${slot.id ?? ""} keeps dying; respawning it in ${delay} ms`);
     slot.respawnAt = Date.now() + delay;
@@ -466,6 +461,11 @@ export class Master {
     return this.#staging?.slots.includes(slot) === true ? this.#staging.slots : null;
   }
 
+  /** A worker of the serving cycle enters rotation: it gets the listening sockets and accepts. */
+  #rotate(child: Child): void {
+    if (this.#serves && this.#listeners.take(child)) this.#children.listen(child, this.#listeners.handles);
+  }
+
   #isServing(child: Child): boolean {
     return (
       child.spec?.role === "worker" && this.#current !== null && this.#slots.some((s) => s.child === child)
@@ -486,7 +486,6 @@ export class Master {
   /** Tells a child to stop; SIGKILLs it if it is still there past its budget. */
   #retire(child: Child, mode: StopMode): void {
     child.retired = true;
-    this.#listeners.remove(child);
     // The init process and a blank standby hold nothing that a stop must finish.
     if (child.kind === "init" || child.spec === null) {
       this.#children.kill(child, "SIGKILL");

@@ -22,7 +22,6 @@
  * the child's own bounds. HUP, INT and USR1 change nothing here: the master reloads, stops and
  * owns the log files (children write their log lines to stderr, which the master reads).
  */
-import type { Socket } from "node:net";
 import { subscribe } from "node:diagnostics_channel";
 import { endGroup, EXIT_CHANNEL, liveGroups, SPAWN_CHANNEL } from "../pipe/index.ts";
 import {
@@ -47,9 +46,12 @@ type StopMode = "graceful" | "fast";
 
 /** What a role serves (a worker's HTTP; nothing for the agent). */
 export interface Service {
-  /** Serves a connection the master handed over. */
-  accept(socket: Socket): void;
-  /** Resolves when in-flight work is done (the master sends no more connections by then). */
+  /**
+   * Starts accepting on the listening sockets the master sent (once, when the worker enters
+   * rotation); `fail` ends the worker when a socket cannot be listened on.
+   */
+  listen(handles: readonly object[], fail: (reason: string) => void): void;
+  /** Stops accepting; resolves when in-flight work is done. */
   drain(): Promise<void>;
   /** Closes everything now. */
   destroy(): void;
@@ -62,8 +64,6 @@ export interface ChildRole {
   prepare?(spec: ChildSpec): void;
 }
 
-/** How long a child that decided to exit waits for the master to take it out of rotation. */
-const ROTATION_WAIT_MS = 2_000;
 /** How long initWorker may take before the worker serves without it. */
 const INIT_WORKER_BOUND_MS = 60_000;
 
@@ -120,12 +120,14 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   let pids: readonly number[] = [];
   let service: Service | null = null;
   let app: App | undefined;
-  // Connections and messages arrive in order on the IPC channel: once the master's "stop" is
-  // here, no connection for this process is still on its way.
-  let leaveRotation = (): void => undefined;
-  const outOfRotation = new Promise<void>((resolve) => {
-    leaveRotation = resolve;
-  });
+  /** The listening sockets the master sent, by index; the worker accepts once it has all. */
+  const listening = { handles: [] as object[], count: -1, started: false };
+  const startListening = (): void => {
+    const complete = listening.count >= 0 && listening.handles.filter(Boolean).length === listening.count;
+    if (!complete || listening.started || service === null || state !== "running") return;
+    listening.started = true;
+    service.listen(listening.handles, (reason) => void fail(reason));
+  };
 
   const context = installRuntime({
     identity: Object.freeze({
@@ -163,11 +165,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     state = "draining";
     if (own) send({ type: "exiting" });
     context.timers.beginExit();
-    const rotationClosed = Promise.race([
-      outOfRotation,
-      withTimeout(new Promise(() => undefined), ROTATION_WAIT_MS),
-    ]);
-    const drained = Promise.all([rotationClosed.then(() => service?.drain()), context.timers.whenIdle()]);
+    const drained = Promise.all([service?.drain(), context.timers.whenIdle()]);
     const outcome = await withTimeout(drained, shutdownTimeout * 1000);
     // A fast stop may have taken over while this awaited (read through now()).
     if (now() !== "draining") return;
@@ -201,10 +199,8 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
         queued.stop ??= { mode, own };
         return undefined;
       case "running":
-        if (!own) leaveRotation();
         return mode === "graceful" ? gracefulExit(own) : fastExit();
       case "draining":
-        if (!own) leaveRotation();
         return mode === "fast" ? fastExit() : undefined;
       case "exited":
         return undefined;
@@ -215,9 +211,11 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     const message = parseMasterMessage(raw);
     if (message === null) return;
     switch (message.type) {
-      case "connection":
-        if (service !== null && handle !== undefined && state === "running") service.accept(handle as Socket);
-        else (handle as Socket | undefined)?.destroy();
+      case "listen":
+        if (handle === undefined) return;
+        listening.count = message.count;
+        listening.handles[message.index] = handle;
+        startListening();
         return;
       case "stop":
         void stop(message.mode, false);
@@ -282,4 +280,5 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   state = "running";
   send({ type: "ready" });
   if (queued.stop !== null) return stop(queued.stop.mode, queued.stop.own);
+  startListening();
 }

@@ -1,15 +1,24 @@
 /**
- * A worker's HTTP server. The worker listens on nothing: the master accepts each connection and
- * hands it over (see master/listeners.ts), and the worker feeds it to one http.Server.
+ * A worker's HTTP servers: one http.Server per listening socket the master sent (see
+ * master/listeners.ts), accepting directly, with Node's timeouts from config `http`.
  *
- * Draining is what makes reloads and stops lose no request. The master takes the worker out of
- * rotation first; from then on every response carries `Connection: close` (so each busy
- * keep-alive connection closes after its current request), and connections still idle after a
- * short grace are closed. The drain is over when the last connection is gone. Nothing is
- * tracked per request: the hot path only reads one flag.
+ * Draining is what makes reloads and stops lose no request. The worker stops accepting (the
+ * master and the other workers keep the sockets, so new connections go to them or wait in the
+ * backlog); from then on every response carries `Connection: close` (so each busy keep-alive
+ * connection closes after its current request), and connections still idle after a short grace
+ * are closed. The drain is over when the last connection is gone. Nothing is tracked per request:
+ * the hot path only reads one flag.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from "node:http";
+import * as net from "node:net";
 import type { Socket } from "node:net";
+import type { ResolvedConfig } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
 import { toRequest, writeResponse } from "./fetch-adapter.ts";
@@ -59,38 +68,70 @@ function listenerFor(app: App, log: LogSink): Listener | null {
   return null;
 }
 
+/** Node's server options from config `http` (seconds there, milliseconds here). */
+function serverOptions(http: ResolvedConfig["http"]): ServerOptions {
+  const shortest = Math.min(...[http.headersTimeout, http.requestTimeout].filter((s) => s > 0));
+  return {
+    headersTimeout: http.headersTimeout * 1000,
+    requestTimeout: http.requestTimeout * 1000,
+    keepAliveTimeout: http.keepAliveTimeout * 1000,
+    maxHeaderSize: http.maxHeaderSize,
+    // Node checks the two timeouts on this beat (30 s by default): check four times per bound.
+    connectionsCheckingInterval: Number.isFinite(shortest)
+      ? Math.min(30_000, Math.max(250, (shortest * 1000) / 4))
+      : 30_000,
+  };
+}
+
 /** The app's HTTP service; null when the app has no HTTP handler. */
-export function serveHttp(app: App, log: LogSink): Service | null {
+export function serveHttp(app: App, config: ResolvedConfig, log: LogSink): Service | null {
   const listener = listenerFor(app, log);
   if (listener === null) return null;
+  const options = serverOptions(config.http);
+  const servers: Server[] = [];
   const connections = new Set<Socket>();
   let draining = false;
   let whenEmpty: (() => void) | null = null;
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (draining) res.setHeader("connection", "close");
     listener(req, res);
-  });
-  server.on("connection", (socket: Socket) => {
+  };
+  const onConnection = (socket: Socket): void => {
     connections.add(socket);
     socket.once("close", () => {
       connections.delete(socket);
       if (connections.size === 0) whenEmpty?.();
     });
-  });
+  };
+  /** Stops accepting, leaving the connections alone (http.Server's own close also closes idle ones). */
+  const stopAccepting = (): void => {
+    for (const server of servers) if (server.listening) net.Server.prototype.close.call(server);
+  };
 
   return {
-    accept: (socket) => {
-      // What net.Server does on accept for http.Server (noDelay defaults to true there).
-      socket.setNoDelay(true);
-      server.emit("connection", socket);
-      socket.resume();
+    listen: (handles, fail) => {
+      for (const handle of handles) {
+        const server = createServer(options, onRequest);
+        server.keepAliveTimeout = options.keepAliveTimeout ?? 5_000;
+        server.on("connection", onConnection);
+        server.once("error", (error: NodeJS.ErrnoException) => {
+          fail(`cannot listen on the socket the master sent: ${error.code ?? error.message}`);
+        });
+        server.listen(handle);
+        servers.push(server);
+      }
     },
+
     drain: () => {
       draining = true;
+      stopAccepting();
       if (connections.size === 0) return Promise.resolve();
+      // Busy connections close after their response (Connection: close); one that is idle may
+      // still send one more request within the grace (closing it at once would race a request
+      // already on its way), then it is closed.
       const sweep = setInterval(() => {
-        server.closeIdleConnections();
+        for (const server of servers) server.closeIdleConnections();
       }, IDLE_GRACE_MS);
       return new Promise((resolve) => {
         whenEmpty = () => {
@@ -100,7 +141,7 @@ export function serveHttp(app: App, log: LogSink): Service | null {
       });
     },
     destroy: () => {
-      server.close();
+      stopAccepting();
       for (const socket of connections) socket.destroy();
     },
   };

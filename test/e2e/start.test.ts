@@ -364,7 +364,10 @@ describe("tsresty start: master and workers", () => {
       status.stdout,
       /^TYPE\s+ID\s+PID\s+STATE\s+GEN\s+UPTIME\s+RESTARTS\s+MEMORY\s+PENDING\s+RUNNING\s+NAMED TIMERS$/m,
     );
-    assert.match(status.stdout, /^worker\s+0\s+\d+\s+1\s+\S+\s+0\s+[\d.]+ MB\s+1\s+\d\s+job \(pending\)$/m);
+    assert.match(
+      status.stdout,
+      /^worker\s+0\s+\d+\s+running\s+1\s+\S+\s+0\s+[\d.]+ MB\s+1\s+\d\s+job \(pending\)$/m,
+    );
     await tree.command("stop");
   });
 });

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MAX_DELAY_MS, nextQuickDeaths, respawnDelay, STABLE_MS } from "../../src/master/backoff.ts";
+import {
+  MAX_DELAY_MS,
+  MAX_READY_DELAY_MS,
+  nextQuickDeaths,
+  respawnDelay,
+  STABLE_MS,
+} from "../../src/master/backoff.ts";
 
 describe("respawn backoff", () => {
   it("respawns a first death at once, then waits 100, 200, 400 … ms, never more than 10 s", () => {
@@ -13,6 +19,17 @@ describe("respawn backoff", () => {
     assert.deepEqual(delays.slice(0, 6), [0, 100, 200, 400, 800, 1600]);
     assert.ok(delays.every((d) => d <= MAX_DELAY_MS));
     assert.equal(delays.at(-1), MAX_DELAY_MS);
+  });
+
+  it("a process that was ready when it died waits at most 1 s: capacity comes back quickly", () => {
+    let deaths = 0;
+    const delays: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      deaths = nextQuickDeaths(deaths, 50);
+      delays.push(respawnDelay(deaths, true));
+    }
+    assert.deepEqual(delays.slice(0, 6), [0, 100, 200, 400, 800, 1000]);
+    assert.equal(Math.max(...delays), MAX_READY_DELAY_MS);
   });
 
   it("a process that lived STABLE_MS resets the count", () => {
