@@ -20,6 +20,7 @@ export interface StartCommand {
   readonly listen: readonly string[];
   readonly prefix: string | null;
   readonly errorLog: string | null;
+  readonly log: string | null;
 }
 
 export interface ControlCommand {
@@ -29,18 +30,35 @@ export interface ControlCommand {
   readonly json: boolean;
 }
 
+export interface LogsCommand {
+  readonly kind: "logs";
+  readonly prefix: string | null;
+  readonly follow: boolean;
+  /** Only this worker id's lines. */
+  readonly worker: number | null;
+  readonly lines: number;
+}
+
 /** What the command line asks for. */
 export type Command =
-  { readonly kind: "help" } | { readonly kind: "version" } | SingleCommand | StartCommand | ControlCommand;
+  | { readonly kind: "help" }
+  | { readonly kind: "version" }
+  | SingleCommand
+  | StartCommand
+  | ControlCommand
+  | LogsCommand;
 
 export const USAGE = `Usage:
   tsresty [--config FILE] -e CODE [ARGS...]   run TypeScript CODE in a single process (like resty -e)
   tsresty [--config FILE] FILE [ARGS...]      run a .ts/.js file in a single process
-  tsresty start [APP] [--config FILE] [--workers N|auto] [--listen [HOST:]PORT]... [--prefix DIR] [--error-log FILE]
+  tsresty start [APP] [--config FILE] [--workers N|auto] [--listen [HOST:]PORT]... [--prefix DIR]
+                [--error-log FILE] [--log FILE]
                                               run APP (default ./app.ts) with a master and workers, in the foreground
   tsresty reload [--prefix DIR]               new workers with the new code and config, then the old ones drain
   tsresty stop [--fast] [--prefix DIR]        graceful stop (or fast)
   tsresty status [--json] [--prefix DIR]      every process of the running tree
+  tsresty logs [-f] [--worker N] [-n LINES] [--prefix DIR]
+                                              the tree's last log lines (and new ones with -f)
   tsresty --help | --version
 
 Options:
@@ -52,7 +70,7 @@ Options:
 
 In single mode, the words after CODE or FILE are the program's: process.argv.slice(2).`;
 
-const SUBCOMMANDS = ["start", "reload", "stop", "status"] as const;
+const SUBCOMMANDS = ["start", "reload", "stop", "status", "logs"] as const;
 
 function flags(
   argv: readonly string[],
@@ -84,6 +102,7 @@ function parseSubcommand(name: (typeof SUBCOMMANDS)[number], argv: readonly stri
         listen: { type: "string", multiple: true },
         prefix: { type: "string" },
         "error-log": { type: "string" },
+        log: { type: "string" },
       },
       1,
     );
@@ -95,8 +114,10 @@ function parseSubcommand(name: (typeof SUBCOMMANDS)[number], argv: readonly stri
       listen: (values["listen"] as string[] | undefined) ?? [],
       prefix: stringOrNull(values["prefix"]),
       errorLog: stringOrNull(values["error-log"]),
+      log: stringOrNull(values["log"]),
     };
   }
+  if (name === "logs") return parseLogs(argv);
   const { values } = flags(
     argv,
     {
@@ -111,6 +132,33 @@ function parseSubcommand(name: (typeof SUBCOMMANDS)[number], argv: readonly stri
     prefix: stringOrNull(values["prefix"]),
     fast: values["fast"] === true,
     json: values["json"] === true,
+  };
+}
+
+function parseLogs(argv: readonly string[]): LogsCommand {
+  const { values } = flags(
+    argv,
+    {
+      prefix: { type: "string" },
+      follow: { type: "boolean", short: "f" },
+      worker: { type: "string" },
+      lines: { type: "string", short: "n" },
+    },
+    0,
+  );
+  const number = (flag: string, value: unknown, fallback: number | null): number | null => {
+    if (value === undefined) return fallback;
+    if (typeof value !== "string" || !/^\d+$/.test(value)) {
+      throw new UsageError(`--${flag} must be a whole number, received ${JSON.stringify(value)}`);
+    }
+    return Number(value);
+  };
+  return {
+    kind: "logs",
+    prefix: stringOrNull(values["prefix"]),
+    follow: values["follow"] === true,
+    worker: number("worker", values["worker"], null),
+    lines: number("lines", values["lines"], 50) ?? 50,
   };
 }
 

@@ -1,7 +1,7 @@
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { isAlive, isTsresty, PID_FILE, readPid, sendControl } from "../master/index.ts";
-import type { ControlCommand } from "./args.ts";
+import { isAlive, isTsresty, PID_FILE, readPid, sendControl, talkToMaster } from "../master/index.ts";
+import type { ControlCommand, LogsCommand } from "./args.ts";
 import { formatStatus } from "./status-table.ts";
 
 /** A failure of a control command: printed, exit 1. */
@@ -11,9 +11,9 @@ export class ControlError extends Error {
 
 const STOP_WAIT_MS = 120_000;
 
-/** `tsresty reload | stop | status`: finds the master through the pid file and asks it. */
-export async function control(command: ControlCommand): Promise<void> {
-  const prefix = resolve(command.prefix ?? ".tsresty");
+/** The running master under the command's prefix: the prefix and its pid, or a ControlError. */
+function findMaster(given: string | null): { prefix: string; pid: number } {
+  const prefix = resolve(given ?? ".tsresty");
   const pid = readPid(join(prefix, PID_FILE));
   if (pid === null) throw new ControlError(`no master is running under ${prefix} (no pid file)`);
   if (!isTsresty(pid)) {
@@ -21,6 +21,32 @@ export async function control(command: ControlCommand): Promise<void> {
       `no master is running under ${prefix} (stale pid file: pid ${pid} is not running)`,
     );
   }
+  return { prefix, pid };
+}
+
+/** `tsresty logs`: the last lines, and with -f the new ones until the master stops (or ^C). */
+export async function logs(command: LogsCommand): Promise<void> {
+  const { prefix } = findMaster(command.prefix);
+  const request = {
+    command: "logs",
+    follow: command.follow,
+    worker: command.worker,
+    lines: command.lines,
+  } as const;
+  await talkToMaster(
+    prefix,
+    request,
+    (answer) => {
+      if (!answer.ok) throw new ControlError(answer.message);
+      for (const line of answer.lines ?? []) process.stdout.write(`${line}\n`);
+    },
+    command.follow ? null : 120_000,
+  );
+}
+
+/** `tsresty reload | stop | status`: finds the master through the pid file and asks it. */
+export async function control(command: ControlCommand): Promise<void> {
+  const { prefix, pid } = findMaster(command.prefix);
   switch (command.kind) {
     case "reload": {
       const answer = await sendControl(prefix, { command: "reload" });

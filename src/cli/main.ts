@@ -1,7 +1,7 @@
 import { ConfigError, PathError, StartError, UsageError } from "../errors.ts";
 import { StartCancelled } from "../master/index.ts";
 import { parseArgs, USAGE, type Command, type SingleCommand } from "./args.ts";
-import { control, ControlError } from "./control.ts";
+import { control, ControlError, logs } from "./control.ts";
 import { start } from "./start.ts";
 import { VERSION } from "../util/version.ts";
 
@@ -38,6 +38,9 @@ async function run(command: Command): Promise<void> {
     case "stop":
     case "status":
       await control(command);
+      return;
+    case "logs":
+      await logs(command);
       return;
   }
 }

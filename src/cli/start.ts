@@ -42,6 +42,7 @@ function overrides(command: StartCommand): Record<string, unknown> {
   }
   if (command.prefix !== null) out["prefix"] = command.prefix;
   if (command.errorLog !== null) out["errorLog"] = command.errorLog;
+  if (command.log !== null) out["log"] = command.log;
   return out;
 }
 

@@ -14,6 +14,8 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
   initTimeout: 60,
   // Node's own defaults (seconds here; maxHeaderSize in bytes).
   http: Object.freeze({ headersTimeout: 60, requestTimeout: 300, keepAliveTimeout: 5, maxHeaderSize: 16384 }),
+  logLevel: "notice",
+  log: null,
 });
 
 /** OpenResty's default `connections` of the privileged agent. */

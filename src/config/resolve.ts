@@ -1,4 +1,6 @@
 import { ConfigError, describe } from "../errors.ts";
+import { LOG_LEVELS, type LogLevel } from "../util/log.ts";
+
 import { AGENT_CONNECTIONS, DEFAULT_CONFIG } from "./defaults.ts";
 import type { ListenAddress, ResolvedConfig } from "./types.ts";
 import { parseListen, parseUser, parseWorkers, type Parsed } from "./values.ts";
@@ -16,6 +18,8 @@ const TOP_KEYS = [
   "privilegedAgent",
   "initTimeout",
   "http",
+  "logLevel",
+  "log",
 ] as const;
 const HTTP_KEYS = ["headersTimeout", "requestTimeout", "keepAliveTimeout", "maxHeaderSize"] as const;
 const TIMER_KEYS = ["maxPending", "maxRunning", "runningLimit"] as const;
@@ -121,7 +125,17 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     privilegedAgent: resolveAgent(check, input["privilegedAgent"]),
     initTimeout: initTimeout,
     http: resolveHttp(check, input["http"]),
+    logLevel: resolveLogLevel(check, input["logLevel"]),
+    log: check.path("log", input["log"], null),
   });
+}
+
+function resolveLogLevel(check: Checker, value: unknown): LogLevel {
+  if (value === undefined) return DEFAULT_CONFIG.logLevel;
+  if (typeof value !== "string" || !(LOG_LEVELS as readonly string[]).includes(value)) {
+    check.fail("logLevel", `must be one of ${LOG_LEVELS.join(", ")}, received ${describe(value)}`);
+  }
+  return value as LogLevel;
 }
 
 function resolveHttp(check: Checker, value: unknown): ResolvedConfig["http"] {

@@ -1,4 +1,7 @@
+import type { LogLevel } from "../util/log.ts";
+
 /** A `[HOST:]PORT` to listen on; `host` null means every interface. */
+
 export interface ListenAddress {
   readonly host: string | null;
   readonly port: number;
@@ -57,6 +60,13 @@ export interface UserConfig {
     /** The largest request header block, in bytes (default 16384). */
     readonly maxHeaderSize?: number;
   };
+  /**
+   * The lowest level written to the error log: "debug", "info", "notice" (default), "warn",
+   * "error", "crit", "alert" or "emerg" (as nginx's `error_log FILE LEVEL`). `ngx.log` honours it.
+   */
+  readonly logLevel?: LogLevel;
+  /** Where the workers' and the agent's stdout goes, line by line with time, pid and worker id; default the master's stdout. */
+  readonly log?: string;
 }
 
 /** The validated, complete, frozen configuration the runtime trusts. */
@@ -83,4 +93,7 @@ export interface ResolvedConfig {
     readonly keepAliveTimeout: number;
     readonly maxHeaderSize: number;
   };
+  readonly logLevel: LogLevel;
+  /** The output log (children's stdout); null: the master's stdout. */
+  readonly log: string | null;
 }

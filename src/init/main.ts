@@ -87,6 +87,7 @@ async function runInit(request: LoadRequest, config: ResolvedConfig): Promise<In
     write: (line) => process.stderr.write(line),
     pid: process.pid,
     workerId: () => null,
+    minLevel: config.logLevel,
   });
   installRuntime({
     identity: Object.freeze({

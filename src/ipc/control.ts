@@ -7,7 +7,14 @@ import type { NamedTimer } from "./messages.ts";
 export type ControlRequest =
   | { readonly command: "reload" }
   | { readonly command: "stop"; readonly fast: boolean }
-  | { readonly command: "status" };
+  | { readonly command: "status" }
+  /** The last `lines` lines of the tree's logs (of one worker id, or all), then new ones with `follow`. */
+  | {
+      readonly command: "logs";
+      readonly follow: boolean;
+      readonly worker: number | null;
+      readonly lines: number;
+    };
 
 /** One process of the tree, as `tsresty status` shows it. */
 export interface ProcessRow {
@@ -40,7 +47,13 @@ export interface StatusReport {
 }
 
 export type ControlResponse =
-  | { readonly ok: true; readonly message: string; readonly status?: StatusReport }
+  | {
+      readonly ok: true;
+      readonly message: string;
+      readonly status?: StatusReport;
+      /** For "logs": lines as written; with follow, further answers carry one line each. */
+      readonly lines?: readonly string[];
+    }
   | { readonly ok: false; readonly message: string };
 
 export const CONTROL_SOCKET = "tsresty.sock";
@@ -56,6 +69,14 @@ export function parseControlRequest(value: unknown): ControlRequest | null {
       return { command };
     case "stop":
       return { command, fast: fast === true };
+    case "logs": {
+      const { follow, worker, lines } = value as Record<string, unknown>;
+      const count =
+        typeof lines === "number" && Number.isInteger(lines) && lines >= 0 ? Math.min(lines, 1_000) : 50;
+      const id = typeof worker === "number" && Number.isInteger(worker) && worker >= 0 ? worker : null;
+      return { command, follow: follow === true, worker: id, lines: count };
+    }
+
     default:
       return null;
   }

@@ -2,34 +2,83 @@ import { createConnection } from "node:net";
 import { join } from "node:path";
 import { CONTROL_SOCKET, type ControlRequest, type ControlResponse } from "../ipc/index.ts";
 
-/** Sends one request to the master under `prefix` and returns its answer. */
-export function sendControl(
+/**
+ * Sends one request to the master under `prefix` and calls `onAnswer` with each answer line
+ * (one for most requests; `logs` with follow goes on until the master goes away). Resolves when
+ * the master ends the connection.
+ */
+export function talkToMaster(
+  prefix: string,
+  request: ControlRequest,
+  onAnswer: (answer: ControlResponse) => void,
+  timeoutMs: number | null = 120_000,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(join(prefix, CONTROL_SOCKET));
+    let buffer = "";
+    const timer =
+      timeoutMs === null
+        ? undefined
+        : setTimeout(() => {
+            socket.destroy();
+            reject(new Error(`the master did not answer "${request.command}" within ${timeoutMs / 1000} s`));
+          }, timeoutMs);
+    const fail = (error: Error): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    };
+    socket.setEncoding("utf8");
+    socket.on("connect", () => socket.write(`${JSON.stringify(request)}\n`));
+    socket.on("data", (chunk: string) => {
+      buffer += chunk;
+      for (let end = buffer.indexOf("\n"); end !== -1; end = buffer.indexOf("\n")) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 1);
+        let answer: ControlResponse;
+        try {
+          answer = JSON.parse(line) as ControlResponse;
+        } catch {
+          const shown = JSON.stringify(line.slice(0, 200));
+          fail(new Error(`the master's answer was not understood (it sent ${shown})`));
+          return;
+        }
+        try {
+          onAnswer(answer);
+        } catch (error) {
+          fail(error instanceof Error ? error : new Error(String(error)));
+          return;
+        }
+      }
+    });
+    socket.on("error", (error) => {
+      fail(new Error(`cannot reach the master's control socket: ${error.message}`));
+    });
+    socket.on("end", () => {
+      clearTimeout(timer);
+      if (buffer.trim() !== "") {
+        const shown = JSON.stringify(buffer.slice(0, 200));
+        reject(new Error(`the master's answer was not understood (it sent ${shown})`));
+      } else resolve();
+    });
+  });
+}
+
+/** Sends one request and returns the master's one answer. */
+export async function sendControl(
   prefix: string,
   request: ControlRequest,
   timeoutMs = 120_000,
 ): Promise<ControlResponse> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection(join(prefix, CONTROL_SOCKET));
-    let buffer = "";
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`the master did not answer "${request.command}" within ${timeoutMs / 1000} s`));
-    }, timeoutMs);
-    socket.setEncoding("utf8");
-    socket.on("connect", () => socket.write(`${JSON.stringify(request)}\n`));
-    socket.on("data", (chunk: string) => (buffer += chunk));
-    socket.on("error", (error) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot reach the master's control socket: ${error.message}`));
-    });
-    socket.on("end", () => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(buffer) as ControlResponse);
-      } catch {
-        const shown = buffer === "" ? "nothing" : JSON.stringify(buffer.slice(0, 200));
-        reject(new Error(`the master's answer was not understood (it sent ${shown})`));
-      }
-    });
-  });
+  let answer: ControlResponse | undefined;
+  await talkToMaster(
+    prefix,
+    request,
+    (response) => {
+      answer ??= response;
+    },
+    timeoutMs,
+  );
+  if (answer === undefined) throw new Error("the master's answer was not understood (it sent nothing)");
+  return answer;
 }

@@ -1,5 +1,5 @@
 import { chmodSync, unlinkSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createServer, type Socket } from "node:net";
 import { parseControlRequest, type ControlRequest, type ControlResponse } from "../ipc/index.ts";
 
 /** A request is one short JSON line; anything longer is refused. */
@@ -7,26 +7,57 @@ const MAX_REQUEST_BYTES = 4096;
 /** A client that has not sent its request within this long is disconnected. */
 const IDLE_TIMEOUT_MS = 30_000;
 
+/** The running control socket. */
+export interface ControlServer {
+  /** Stops taking requests, ends the connections still open, removes the socket file. */
+  close(): void;
+}
+
+/** The connection a request came on, for answers that go on (`tsresty logs -f`). */
+export interface ControlConnection {
+  /** Writes one more answer line; false once the client is gone. */
+  send(response: ControlResponse): boolean;
+  /** Runs `fn` when the client goes away. */
+  onClose(fn: () => void): void;
+}
+
 /**
- * The control socket: a unix socket (mode 0600) that takes one JSON line and answers one. Only
- * the master's user (and root) can talk to it. Input is bounded and idle clients are dropped;
- * closing the server removes the socket file.
+ * What the master does with a request: an answer (the connection then ends), or null when the
+ * handler keeps the connection and writes to it itself until the client leaves.
  */
-export function serveControl(
-  path: string,
-  handle: (request: ControlRequest) => Promise<ControlResponse>,
-): Promise<Server> {
+export type ControlHandler = (
+  request: ControlRequest,
+  connection: ControlConnection,
+) => Promise<ControlResponse | null>;
+
+/**
+ * The control socket: a unix socket (mode 0600) that takes one JSON line and answers with JSON
+ * lines. Only the master's user (and root) can talk to it. Input is bounded and idle clients are
+ * dropped; closing the server removes the socket file.
+ */
+export function serveControl(path: string, handle: ControlHandler): Promise<ControlServer> {
   try {
     unlinkSync(path);
   } catch {
     // no stale socket
   }
+  const sockets = new Set<Socket>();
   const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
     let buffer = "";
     let answered = false;
     const reply = (response: ControlResponse): void => {
       answered = true;
       socket.end(`${JSON.stringify(response)}\n`);
+    };
+    const connection: ControlConnection = {
+      send: (response) => {
+        if (socket.destroyed || socket.writableEnded) return false;
+        socket.write(`${JSON.stringify(response)}\n`);
+        return true;
+      },
+      onClose: (fn) => socket.once("close", fn),
     };
     socket.setEncoding("utf8");
     socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
@@ -51,9 +82,11 @@ export function serveControl(
       }
       answered = true;
       socket.setTimeout(0);
-      void handle(request)
+      void handle(request, connection)
         .catch((error: unknown): ControlResponse => ({ ok: false, message: String(error) }))
-        .then((response) => socket.end(`${JSON.stringify(response)}\n`));
+        .then((response) => {
+          if (response !== null) socket.end(`${JSON.stringify(response)}\n`);
+        });
     });
   });
   server.on("close", () => {
@@ -69,7 +102,13 @@ export function serveControl(
       chmodSync(path, 0o600);
       server.off("error", reject);
       server.unref();
-      resolve(server);
+      resolve({
+        close: () => {
+          // Connections that stay (`tsresty logs -f`) end with the master.
+          for (const socket of sockets) socket.end();
+          server.close();
+        },
+      });
     });
   });
 }

@@ -1,4 +1,4 @@
 export { runMaster, StartCancelled, type MasterOptions } from "./main.ts";
 export { isAlive, isTsresty, readPid } from "./pidfile.ts";
-export { sendControl } from "./control-client.ts";
+export { sendControl, talkToMaster } from "./control-client.ts";
 export { PID_FILE, type ControlResponse, type ProcessRow, type StatusReport } from "../ipc/index.ts";

@@ -22,14 +22,16 @@ import {
   type InitOutcome,
   type StatusReport,
 } from "../ipc/index.ts";
-import { formatThrown, lineLogger, type LogSink } from "../util/log.ts";
-import { openLogWriter, type LogWriter } from "../util/log-file.ts";
+import { formatThrown, lineLogger, type LogLevel, type LogSink } from "../util/log.ts";
+import { openLogWriter } from "../util/log-file.ts";
+import { Logs } from "./logs.ts";
 import { resolveAccount } from "./account.ts";
 import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
 import { Children, type Child } from "./children.ts";
 import { InitProcess } from "./init-process.ts";
 import { Listeners } from "./listeners.ts";
 import { decide, type MasterInput, type MasterState, type StopMode } from "./machine.ts";
+import type { ControlConnection } from "./control.ts";
 import { takeSite, type Site } from "./site.ts";
 import { makeSlots, processLabel, roleLabel, slotSpec, type CycleSpec, type Slot } from "./slots.ts";
 import { Staging } from "./staging.ts";
@@ -71,7 +73,9 @@ export class Master {
   #standbyFailures = 0;
 
   #serves = false;
-  #writer: LogWriter = openLogWriter(null);
+  readonly #logs = new Logs(openLogWriter(null), openLogWriter(null, "stdout"));
+  /** The log level of the running config (notice until a config is read). */
+  #logLevel: LogLevel = "notice";
   readonly #log: LogSink;
   readonly #children: Children;
   readonly #listeners: Listeners;
@@ -84,10 +88,11 @@ export class Master {
     this.#options = options;
     this.#log = lineLogger({
       write: (line) => {
-        this.#writer.write(line);
+        this.#logs.own(line);
       },
       pid: process.pid,
       workerId: () => null,
+      minLevel: () => this.#logLevel,
     });
     this.#stopped = new Promise((resolve) => {
       this.#whenStopped = resolve;
@@ -110,9 +115,8 @@ export class Master {
       message: (child, message) => {
         if (child === this.#init?.child) this.#init.deliver(message);
       },
-      output: (_child, stream, line) => {
-        if (stream === "stdout") process.stdout.write(`${line}\n`);
-        else this.#writer.write(`${line}\n`);
+      output: (child, stream, line) => {
+        this.#logs.fromChild(child.pid, child.spec?.workerId ?? null, stream, line);
       },
       exited: (child, code, signal) => {
         this.#onExit(child, code, signal);
@@ -172,6 +176,7 @@ export class Master {
       await this.#stage(slots, cycle, operation.signal);
       this.#staging = null;
       this.#current = cycle;
+      this.#logLevel = cycle.config.logLevel;
       for (const slot of slots) if (slot.child !== null && slot.role === "worker") this.#rotate(slot.child);
       this.#state = "running";
       this.#replenishStandby();
@@ -286,10 +291,15 @@ export class Master {
     try {
       const raw = await init.config();
       const config = resolveConfig(raw, this.#options.configName);
-      const site = this.#site ?? (await takeSite(config, (request) => this.#onControl(request), this.#log));
+      const site =
+        this.#site ??
+        (await takeSite(config, (request, connection) => this.#onControl(request, connection), this.#log));
 
       this.#site = site;
-      this.#writer = site.writer;
+      this.#logs.use(site.errorLog, site.outputLog);
+      // At first start the config's log level applies at once (on a reload, at the switch).
+      if (this.#current === null) this.#logLevel = config.logLevel;
+
       const account =
         config.user !== null && process.getuid?.() === 0
           ? resolveAccountOrFail(config.user.user, config.user.group)
@@ -343,6 +353,7 @@ export class Master {
     const old = this.#slots;
     this.#slots = slots;
     this.#current = cycle;
+    this.#logLevel = cycle.config.logLevel;
     for (const slot of slots) if (slot.child !== null && slot.role === "worker") this.#rotate(slot.child);
     for (const slot of old) {
       this.#clearRespawn(slot);
@@ -392,6 +403,7 @@ export class Master {
       : signal === null
         ? `exited with code ${code ?? "?"}`
         : `exited on signal ${signalNumber(signal)}`;
+    this.#logs.forget(child.pid);
     if (child.kind === "init") {
       this.#init?.deliver({ type: "exit", how });
       this.#checkStopped();
@@ -518,7 +530,7 @@ export class Master {
   #reopen(): void {
     this.#log("notice", "reopening logs");
     try {
-      this.#writer.reopen();
+      this.#logs.reopen();
     } catch (error) {
       this.#log("alert", `cannot reopen the error log: ${formatThrown(error)}`);
     }
@@ -531,8 +543,19 @@ export class Master {
     this.#children.broadcast({ type: "pids", pids });
   }
 
-  async #onControl(request: ControlRequest): Promise<ControlResponse> {
+  async #onControl(request: ControlRequest, connection: ControlConnection): Promise<ControlResponse | null> {
     switch (request.command) {
+      case "logs": {
+        const filter = { worker: request.worker };
+        const lines = this.#logs.recent(filter, request.lines).map((entry) => entry.text);
+        if (!request.follow) return { ok: true, message: "logs", lines };
+        connection.send({ ok: true, message: "logs", lines });
+        const unfollow = this.#logs.follow(filter, (entry) => {
+          if (!connection.send({ ok: true, message: "log", lines: [entry.text] })) unfollow();
+        });
+        connection.onClose(unfollow);
+        return null;
+      }
       case "reload":
         return this.reload();
       case "stop":

@@ -7,9 +7,9 @@
 import type { Server } from "node:net";
 import { join } from "node:path";
 import type { ResolvedConfig } from "../config/index.ts";
-import { CONTROL_SOCKET, PID_FILE, type ControlRequest, type ControlResponse } from "../ipc/index.ts";
+import { CONTROL_SOCKET, PID_FILE } from "../ipc/index.ts";
 import { openLogWriter, type LogWriter } from "../util/log-file.ts";
-import { serveControl } from "./control.ts";
+import { serveControl, type ControlHandler } from "./control.ts";
 import type { LogSink } from "../util/log.ts";
 import { readPid, removePid, writePid } from "./pidfile.ts";
 
@@ -19,19 +19,25 @@ export interface Site {
   /** The prefix, absolute. */
   readonly prefix: string;
   /** The error log (stderr when the config names none). */
-  readonly writer: LogWriter;
+  readonly errorLog: LogWriter;
+  /** The output log (stdout when the config names none). */
+  readonly outputLog: LogWriter;
   release(): void;
 }
 
 export async function takeSite(
   config: ResolvedConfig,
-  onControl: (request: ControlRequest) => Promise<ControlResponse>,
+  onControl: ControlHandler,
   log: LogSink,
 ): Promise<Site> {
   const prefix = preparePrefix(config.prefix);
   const lock: Server = await lockPrefix(prefix);
-  const writer = openLogWriter(
+  const errorLog = openLogWriter(
     config.errorLog === null ? null : prepareLogFile("error log", config.errorLog),
+  );
+  const outputLog = openLogWriter(
+    config.log === null ? null : prepareLogFile("output log", config.log),
+    "stdout",
   );
   const pidFile = join(prefix, PID_FILE);
   // With the lock held, a pid file already there was left by a master that is gone.
@@ -44,7 +50,9 @@ export async function takeSite(
   const control = await serveControl(join(prefix, CONTROL_SOCKET), onControl);
   return {
     prefix,
-    writer,
+    errorLog,
+    outputLog,
+
     release: () => {
       control.close();
       lock.close();

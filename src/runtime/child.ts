@@ -112,6 +112,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     write: (line) => process.stderr.write(line),
     pid: process.pid,
     workerId: () => spec.workerId,
+    minLevel: config.logLevel,
   });
   const shutdownTimeout = config.shutdownTimeout ?? START_SHUTDOWN_TIMEOUT;
   let state: ChildState = "starting";

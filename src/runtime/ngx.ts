@@ -17,6 +17,8 @@ import {
   type TimerCallback,
   type TimerSystem,
 } from "../timer/index.ts";
+import { inspect } from "node:util";
+import { formatThrown, type LogLevel } from "../util/log.ts";
 import { VERSION } from "../util/version.ts";
 import { currentRuntime } from "./context.ts";
 
@@ -76,6 +78,59 @@ export interface NgxProcess {
   initData(): unknown;
 }
 
+/** nginx's log levels, as `ngx.ERR` and its siblings (`ngx.STDERR` logs at emerg: never filtered). */
+export const LOG_LEVEL_NUMBERS = {
+  STDERR: 0,
+  EMERG: 1,
+  ALERT: 2,
+  CRIT: 3,
+  ERR: 4,
+  WARN: 5,
+  NOTICE: 6,
+  INFO: 7,
+  DEBUG: 8,
+} as const;
+const LEVEL_NAMES: readonly LogLevel[] = [
+  "emerg",
+  "emerg",
+  "alert",
+  "crit",
+  "error",
+  "warn",
+  "notice",
+  "info",
+  "debug",
+];
+
+/** The arguments of `ngx.log`, concatenated as OpenResty does (no separator); objects inspected. */
+function logMessage(args: readonly unknown[]): string {
+  let text = "";
+  for (const arg of args) {
+    if (typeof arg === "string") text += arg;
+    else if (arg instanceof Error) text += formatThrown(arg);
+    else if (typeof arg === "object" && arg !== null)
+      text += inspect(arg, { breakLength: Infinity, depth: 4 });
+    else text += String(arg);
+  }
+  return text;
+}
+
+/**
+ * `ngx.log(level, ...args)`: writes one nginx-shaped line to the error log at `level`
+ * (`ngx.ERR`, `ngx.WARN`, `ngx.NOTICE`, `ngx.INFO`, `ngx.DEBUG`, …), when config `logLevel` lets it
+ * through. The arguments are concatenated without a separator, as OpenResty does.
+ * @example
+ * ngx.log(ngx.ERR, "sync failed: ", error);
+ * ngx.log(ngx.INFO, "synced ", count, " rows");
+ */
+function log(level: number, ...args: unknown[]): void {
+  const name = LEVEL_NAMES[level];
+  if (name === undefined || !Number.isInteger(level)) {
+    throw new InvalidArgValueError("ngx.log", "level", "one of ngx.STDERR … ngx.DEBUG (0 to 8)", level);
+  }
+  currentRuntime().log(name, logMessage(args));
+}
+
 /** `ngx.config`: where this process runs and with what settings. */
 export interface NgxConfig {
   /**
@@ -107,7 +162,14 @@ export interface NgxShell {
   run(command: string | readonly string[], options?: ShellOptions): Promise<ShellResult>;
 }
 
-export interface Ngx {
+export interface Ngx extends Readonly<typeof LOG_LEVEL_NUMBERS> {
+  /**
+   * Writes one nginx-shaped line to the error log at `level` (`ngx.ERR`, `ngx.WARN`, …) when
+   * config `logLevel` lets it through; the arguments are concatenated without a separator.
+   * @example
+   * ngx.log(ngx.ERR, "sync failed: ", error);
+   */
+  log(level: number, ...args: unknown[]): void;
   readonly timer: NgxTimer;
   readonly pipe: NgxPipe;
   readonly shell: NgxShell;
@@ -207,6 +269,9 @@ export const ngx: Ngx = Object.freeze({
   worker,
   process: ngxProcess,
   config,
+  log,
+  ...LOG_LEVEL_NUMBERS,
+
   sleep,
   now: () => Date.now() / 1000,
 });

@@ -90,6 +90,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     write: (line) => process.stderr.write(line),
     pid: process.pid,
     workerId: () => 0,
+    minLevel: config.logLevel,
   });
 
   let finishing = false;

@@ -7,15 +7,18 @@ export interface LogWriter {
   reopen(): void;
 }
 
-export function openLogWriter(path: string | null): LogWriter {
+/** A writer to `path`, or to the process's `fallback` stream when there is no path. */
+export function openLogWriter(path: string | null, fallback: "stderr" | "stdout" = "stderr"): LogWriter {
   if (path === null) {
+    const stream = fallback === "stderr" ? process.stderr : process.stdout;
     return {
       write: (line) => {
-        process.stderr.write(line);
+        stream.write(line);
       },
       reopen: () => undefined,
     };
   }
+
   let fd = openSync(path, "a");
   return {
     write: (line) => {

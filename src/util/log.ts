@@ -15,8 +15,8 @@ export interface LineLogOptions {
   readonly pid: number;
   /** The worker id, or null for processes that have none. */
   readonly workerId: () => number | null;
-  /** Lines below this level are dropped. */
-  readonly minLevel?: LogLevel;
+  /** Lines below this level are dropped (a function: the level may change, as on a reload). */
+  readonly minLevel?: LogLevel | (() => LogLevel);
 }
 
 const pad = (n: number): string => (n < 10 ? `0${n}` : String(n));
@@ -31,9 +31,11 @@ export function formatLogTime(date: Date): string {
 
 /** Builds a sink that writes nginx-shaped lines. */
 export function lineLogger(options: LineLogOptions): LogSink {
-  const floor = LOG_LEVELS.indexOf(options.minLevel ?? "info");
+  const { minLevel = "info" } = options;
+  const floor = (): number => LOG_LEVELS.indexOf(typeof minLevel === "function" ? minLevel() : minLevel);
   return (level, message) => {
-    if (LOG_LEVELS.indexOf(level) < floor) return;
+    if (LOG_LEVELS.indexOf(level) < floor()) return;
+
     const id = options.workerId();
     options.write(`${formatLogTime(new Date())} [${level}] ${options.pid}#${id ?? "-"}: ${message}\n`);
   };
@@ -62,4 +64,20 @@ export function formatThrown(value: unknown): string {
   }
   const text = attempt(() => String(value)) ?? attempt(() => Object.prototype.toString.call(value));
   return `non-error value thrown: ${text ?? `a ${typeof value}`}`;
+}
+
+/** A line already in the shape `lineLogger` writes (a tsresty process's own log line). */
+const LOG_LINE = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[[a-z]+\] \d+#[\d-]+: /;
+
+export function isLogLine(text: string): boolean {
+  return LOG_LINE.test(text);
+}
+
+/**
+ * A line a process printed (its stdout, or stderr that is not a log line), attributed the way
+ * log lines are: `2026/11/22 10:00:00 1234#0: text` (output) or with a level (stderr).
+ */
+export function attributeLine(pid: number, workerId: number | null, text: string, level?: LogLevel): string {
+  const tag = level === undefined ? "" : `[${level}] `;
+  return `${formatLogTime(new Date())} ${tag}${pid}#${workerId ?? "-"}: ${text}`;
 }

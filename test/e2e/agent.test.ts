@@ -20,7 +20,7 @@ describe("the privileged agent", () => {
   it("T-PA-04, T-PA-07: one agent (id null, count N) runs initWorker; requests are all served by workers", async () => {
     const tree = await startTree(APP, { workers: 2 });
     assert.match(
-      tree.run.stdout(),
+      tree.run.output(),
       /tsresty ready: master pid \d+, 2 workers and the privileged agent, listening on/,
     );
     const agent = await agentOf(tree);
@@ -28,10 +28,10 @@ describe("the privileged agent", () => {
     assert.equal(agent.id, null);
     assert.ok(
       await until(() =>
-        tree.run.stdout().includes(`initWorker type=privileged agent id=null count=2 pid=${agent.pid}`),
+        tree.run.output().includes(`initWorker type=privileged agent id=null count=2 pid=${agent.pid}`),
       ),
     );
-    assert.equal(tree.run.stdout().match(/^initWorker /gm)?.length, 3, "two workers and the agent");
+    assert.equal(tree.run.output().match(/^initWorker /gm)?.length, 3, "two workers and the agent");
     assert.match(
       tree.run.stderr(),
       new RegExp(`start privileged agent process ${agent.pid} \\(generation 1\\)`),
@@ -39,7 +39,7 @@ describe("the privileged agent", () => {
     const answers = await Promise.all(Array.from({ length: 200 }, () => get(tree.url("/"))));
     for (const answer of answers) assert.equal((JSON.parse(answer.body) as { type: string }).type, "worker");
     assert.match(
-      tree.run.stdout(),
+      tree.run.output(),
       /^enable in initWorker: ngx\.process\.enablePrivilegedAgent: API disabled in the current context$/m,
     );
     await tree.command("stop");
@@ -59,7 +59,7 @@ describe("the privileged agent", () => {
     );
     assert.ok(
       await until(() =>
-        tree.run.stdout().includes(`initWorker type=privileged agent id=null count=1 pid=${String(next)}`),
+        tree.run.output().includes(`initWorker type=privileged agent id=null count=1 pid=${String(next)}`),
       ),
     );
     assert.match(
@@ -75,9 +75,9 @@ describe("the privileged agent", () => {
     assert.ok(agent !== undefined);
     await tree.command("stop");
     const end = await tree.run.done;
-    const timer = end.stdout.indexOf(`agent timer premature=true pid=${agent.pid}`);
-    const exit = end.stdout.indexOf(`exitWorker type=privileged agent pid=${agent.pid}`);
-    assert.ok(timer >= 0 && exit > timer, end.stdout);
+    const timer = end.output.indexOf(`agent timer premature=true pid=${agent.pid}`);
+    const exit = end.output.indexOf(`exitWorker type=privileged agent pid=${agent.pid}`);
+    assert.ok(timer >= 0 && exit > timer, end.output);
   });
 
   it("T-PA-06: a reload replaces the agent; the old one fires its timer premature and exits", async () => {
@@ -87,10 +87,10 @@ describe("the privileged agent", () => {
     assert.equal((await tree.command("reload")).code, 0);
     const fresh = await agentOf(tree);
     assert.ok(fresh !== undefined && fresh.pid !== old.pid);
-    assert.ok(await until(() => tree.run.stdout().includes(`agent timer premature=true pid=${old.pid}`)));
+    assert.ok(await until(() => tree.run.output().includes(`agent timer premature=true pid=${old.pid}`)));
     assert.ok(await until(() => !alive(old.pid)));
     assert.match(
-      tree.run.stdout(),
+      tree.run.output(),
       new RegExp(`initWorker type=privileged agent id=null count=1 pid=${fresh.pid}`),
     );
     await tree.command("stop");
@@ -119,7 +119,7 @@ describe("the privileged agent", () => {
       args: ["--config", config],
       env: { BAD_CONNECTIONS: "1", AGENT_IN_CONFIG: "1", SLEEPERS: "5" },
     });
-    const out = tree.run.stdout();
+    const out = tree.run.output();
     for (const bad of ["-1", '"10"', "0"]) {
       assert.match(
         out,
@@ -131,7 +131,7 @@ describe("the privileged agent", () => {
     }
     assert.ok((await agentOf(tree)) !== undefined, "the config alone enables the agent");
     // connections caps the agent's running timer callbacks
-    assert.ok(await until(() => tree.run.stdout().includes("agent ran 5 sleepers, at most 2 at once")));
+    assert.ok(await until(() => tree.run.output().includes("agent ran 5 sleepers, at most 2 at once")));
     await tree.command("stop");
   });
 });
@@ -159,7 +159,7 @@ describe("agent examples", () => {
       first.every((pid) => !alive(pid)),
       "the first generation is gone",
     );
-    assert.match(tree.run.stdout(), /agent \d+: reloading the master/);
+    assert.match(tree.run.output(), /agent \d+: reloading the master/);
     assert.match((await get(tree.url("/"))).body, /^worker [01] pid \d+\n$/);
     await tree.command("stop");
   });
@@ -174,9 +174,9 @@ describe("agent examples", () => {
       env: { ROTATE_EVERY: "0.3", KEEP_SECONDS: "0.7" },
     });
     assert.ok(
-      await until(() => (tree.run.stdout().match(/^deleted error\.log\.\d+$/gm)?.length ?? 0) >= 2, 15_000),
+      await until(() => (tree.run.output().match(/^deleted error\.log\.\d+$/gm)?.length ?? 0) >= 2, 15_000),
     );
-    const rotated = tree.run.stdout().match(/^rotated error\.log\.\d+$/gm)?.length ?? 0;
+    const rotated = tree.run.output().match(/^rotated error\.log\.\d+$/gm)?.length ?? 0;
     const kept = readdirSync(logs).filter((name) => name.startsWith("error.log."));
     assert.ok(kept.length < rotated, `${kept.length} kept of ${rotated} rotated`);
     assert.ok(existsSync(log), "error.log is open again after each rotation");

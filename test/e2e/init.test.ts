@@ -38,7 +38,7 @@ export default {
     writeFileSync(join(dir, "helper.ts"), `export const version = "v2";\n`);
     writeFileSync(join(dir, "config-helper.ts"), `export const workers = 2;\n`);
     for (let i = 0; i < 3; i++) assert.equal((await tree.command("reload")).code, 0);
-    const out = tree.run.stdout();
+    const out = tree.run.output();
     assert.match(out, /init pid=\d+ version=v2/);
     assert.match(out, /initWorker id=1 version=v2/);
     assert.equal((await tree.status()).processes.filter((p) => p.type === "worker").length, 2);
@@ -78,7 +78,7 @@ export default {
     const tree = await startTree(join(dir, "app.ts"), { workers: 2, env: { MARKER: "first" } });
     const body = JSON.parse((await get(tree.url())).body) as Record<string, unknown>;
     assert.deepEqual(body, { workers: 2, when: "1970-01-01T00:00:00.000Z", tags: {}, marker: "first" });
-    assert.ok(await until(() => tree.run.stdout().includes("agent initData workers=2 date=true")));
+    assert.ok(await until(() => tree.run.output().includes("agent initData workers=2 date=true")));
     await tree.command("stop");
   });
 

@@ -175,7 +175,7 @@ export default {
     const done = await tree.run.done;
     const took = Date.now() - started;
     assert.match(done.stderr, /shutdownTimeout \(1 s\) reached while draining, with 1 timers running/);
-    assert.match(done.stdout, /exitWorker pending=0 running=1/);
+    assert.match(done.output, /exitWorker pending=0 running=1/);
     assert.match(done.stderr, /exitWorker did not finish within 5 s/);
     assert.doesNotMatch(done.stderr, /killing it/);
     assert.ok(took >= 5_500 && took < 8_000, `stopped in ${took} ms (budget 1 + 5 s, kill at 1 + 5 + 2 s)`);

@@ -44,7 +44,7 @@ describe("tsresty start: master and workers", () => {
       assert.ok(answer.pids.includes(answer.pid));
       assert.equal(answer.pids.length, 2);
     }
-    const out = tree.run.stdout();
+    const out = tree.run.output();
     assert.match(out, /^init type=master id=null count=2$/m);
     assert.match(
       out,
@@ -111,7 +111,7 @@ describe("tsresty start: master and workers", () => {
     assert.ok(replaced !== undefined);
     assert.equal(replaced.generation, zero.generation + 1);
     assert.equal(replaced.restarts, 1);
-    assert.ok(await until(() => tree.run.stdout().includes(`initWorker id=0 pid=${replaced.pid}`)));
+    assert.ok(await until(() => tree.run.output().includes(`initWorker id=0 pid=${replaced.pid}`)));
     assert.match(
       tree.run.stderr(),
       new RegExp(`\\[alert\\] \\d+#-: worker process ${zero.pid} \\(id 0\\) exited on signal 9`),
@@ -177,10 +177,10 @@ describe("tsresty start: master and workers", () => {
     process.kill(tree.masterPid, "SIGHUP");
     for (const worker of old) {
       assert.ok(
-        await until(() => tree.run.stdout().includes(`exitWorker id=${String(worker.id)} pid=${worker.pid}`)),
+        await until(() => tree.run.output().includes(`exitWorker id=${String(worker.id)} pid=${worker.pid}`)),
       );
     }
-    const out = tree.run.stdout();
+    const out = tree.run.output();
     assert.equal(out.match(/^init type=master/gm)?.length, 2, "init ran again");
     for (const worker of old) {
       const timer = out.indexOf(
@@ -212,9 +212,9 @@ describe("tsresty start: master and workers", () => {
     assert.deepEqual(await slow, { status: 200, body: "slow done\n" });
     const end = await tree.run.done;
     assert.equal(end.code, 0);
-    const timers = end.stdout.match(/^timer id=0 .* premature=true exiting=true$/gm) ?? [];
+    const timers = end.output.match(/^timer id=0 .* premature=true exiting=true$/gm) ?? [];
     assert.equal(timers.length, 1);
-    assert.ok(end.stdout.indexOf("premature=true") < end.stdout.indexOf("exitWorker id=0"));
+    assert.ok(end.output.indexOf("premature=true") < end.output.indexOf("exitWorker id=0"));
   });
 
   it("T-PRE-08: signalGracefulExit() in a worker drains it; the master starts id 0 again with a new pid", async () => {
@@ -223,7 +223,7 @@ describe("tsresty start: master and workers", () => {
     assert.ok(before !== undefined);
     assert.deepEqual(await get(tree.url("/graceful")), { status: 200, body: "exiting=false\n" });
     assert.ok(
-      await until(() => tree.run.stdout().includes(`graceful timer pid=${before.pid} premature=true`)),
+      await until(() => tree.run.output().includes(`graceful timer pid=${before.pid} premature=true`)),
     );
     assert.ok(
       await until(async () => {
@@ -242,7 +242,7 @@ describe("tsresty start: master and workers", () => {
     const started = Date.now();
     assert.deepEqual(await get(tree.url("/after")), { status: 200, body: "accepted\n" });
     assert.ok(Date.now() - started < 200 + 150, "the client did not wait for the push");
-    assert.ok(await until(() => tree.run.stdout().includes("pushed after response (later)")));
+    assert.ok(await until(() => tree.run.output().includes("pushed after response (later)")));
     await tree.command("stop");
   });
 
@@ -358,7 +358,7 @@ describe("tsresty start: master and workers", () => {
   it("a background app (no HTTP handler) runs its worker-0 job; status shows the named timer", async () => {
     const tree = await startTree("test/fixtures/start/background.ts");
     assert.equal(tree.port, 0);
-    assert.ok(await until(() => tree.run.stdout().includes("job ran 3 times")));
+    assert.ok(await until(() => tree.run.output().includes("job ran 3 times")));
     const status = await tree.command("status");
     assert.match(
       status.stdout,
@@ -509,7 +509,7 @@ describe("tsresty start: operations", () => {
     process.kill(tree.masterPid, "SIGTERM");
     const end = await tree.run.done;
     assert.equal(end.code, 0);
-    assert.doesNotMatch(end.stdout, /premature=true/);
-    assert.match(end.stdout, /^exitWorker id=0 /m);
+    assert.doesNotMatch(end.output, /premature=true/);
+    assert.match(end.output, /^exitWorker id=0 /m);
   });
 });

@@ -13,6 +13,16 @@ export interface Finished {
   readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
+  /** stdout with the master's attribution of its children's lines (`time pid#id: `) taken off. */
+  readonly output: string;
+}
+
+/** The attribution the master puts before each line a child printed. */
+const ATTRIBUTION = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \d+#[\d-]+: /gm;
+
+/** Text as the children printed it, without the master's attribution. */
+export function unattributed(text: string): string {
+  return text.replace(ATTRIBUTION, "");
 }
 
 export interface Running {
@@ -21,6 +31,8 @@ export interface Running {
   waitForOutput(text: string): Promise<void>;
   /** What stdout has printed so far. */
   stdout(): string;
+  /** The same, without the attribution of the children's lines (see `unattributed`). */
+  output(): string;
   stderr(): string;
   readonly done: Promise<Finished>;
 }
@@ -70,13 +82,14 @@ export function startTsresty(args: readonly string[], options: StartOptions = {}
       clearTimeout(deadline);
       live.delete(child);
       for (const w of watchers) w.resolve();
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, stdout, stderr, output: unattributed(stdout) });
     });
   });
   return {
     child,
     done,
     stdout: () => stdout,
+    output: () => unattributed(stdout),
     stderr: () => stderr,
     waitForOutput: (text) =>
       stdout.includes(text) ? Promise.resolve() : new Promise((resolve) => watchers.push({ text, resolve })),

@@ -1,0 +1,128 @@
+/**
+ * Logs that say who wrote them: the children's output attributed line by line, ngx.log honouring
+ * logLevel, and `tsresty logs`.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { runTsresty, startTsresty } from "../helpers/processes.ts";
+import { scratchApp } from "../helpers/scratch.ts";
+import { get, startTree, until } from "../helpers/tree.ts";
+
+const LINE = /^(\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d) (?:\[(\w+)\] )?(\d+)#([\d-]+): (.*)$/;
+
+describe("logs that say who wrote them", () => {
+  it("lines written by 2 workers at once come out whole and attributed with time, pid and worker id", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  fetch() {
+    // 200 long lines in one go, from each worker at once: none may be cut or mixed.
+    const id = ngx.worker.id();
+    for (let i = 0; i < 200; i++) process.stdout.write(\`worker=\${id} line=\${i} \${"x".repeat(3000)}\\n\`);
+    for (let i = 0; i < 50; i++) console.error(\`raw error worker=\${id} n=\${i}\`);
+    return new Response(String(process.pid));
+  },
+};
+`,
+    });
+    const log = join(dir, "out.log");
+    const errorLog = join(dir, "error.log");
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 2,
+      args: ["--log", log, "--error-log", errorLog],
+    });
+    const pids = new Map<string, number>();
+    // Requests until both workers have written their burst (the two bursts may overlap in time).
+    for (let tries = 0; tries < 40 && pids.size < 2; tries++) {
+      const [a, b] = await Promise.all([get(tree.url()), get(tree.url())]);
+      for (const pid of [a.body, b.body]) pids.set(pid, Number(pid));
+    }
+    assert.equal(pids.size, 2);
+    assert.ok(
+      await until(() => (readFileSync(log, "utf8").match(/line=199 /g)?.length ?? 0) >= 2),
+      "both bursts written",
+    );
+    for (const text of readFileSync(log, "utf8").trim().split("\n")) {
+      const match = LINE.exec(text);
+      assert.ok(match !== null, `an attributed line: ${text.slice(0, 80)}`);
+      const [, , level, pid, id, message] = match;
+      assert.equal(level, undefined, "output lines carry no level");
+      assert.match(message ?? "", /^worker=([01]) line=\d+ x{3000}$/, "whole, not cut or mixed");
+      assert.equal(`worker=${id}`, /^worker=\d/.exec(message ?? "")?.[0]);
+      assert.ok(pids.has(pid ?? ""), "attributed to the pid that wrote it");
+    }
+    const errors = readFileSync(errorLog, "utf8");
+    assert.match(errors, /\[warn\] \d+#0: raw error worker=0 n=49$/m);
+    assert.match(errors, /\[warn\] \d+#1: raw error worker=1 n=49$/m);
+    assert.equal(tree.run.stdout().includes("line=1 "), false, "--log takes the output off the terminal");
+    await tree.command("stop");
+  });
+
+  it("ngx.log writes nginx-shaped lines at its level and honours config logLevel", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  fetch() {
+    ngx.log(ngx.DEBUG, "debug ", 1);
+    ngx.log(ngx.INFO, "info ", 2);
+    ngx.log(ngx.NOTICE, "notice ", 3);
+    ngx.log(ngx.WARN, "warn ", 4, " ", { k: [1, 2] });
+    ngx.log(ngx.ERR, "err ", new Error("why"));
+    let refused = "";
+    try { ngx.log(42, "x"); } catch (error) { refused = (error as Error).message; }
+    return new Response(refused);
+  },
+};
+`,
+      "c.ts": `export default { logLevel: "warn" };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    const refused = (await get(tree.url())).body;
+    assert.match(refused, /ngx\.log: "level" must be one of ngx\.STDERR … ngx\.DEBUG/);
+    assert.ok(await until(() => tree.run.stderr().includes("err Error: why")));
+    const stderr = tree.run.stderr();
+    assert.match(stderr, /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[warn\] \d+#0: warn 4 \{ k: \[ 1, 2 \] \}$/m);
+    assert.match(stderr, /\[error\] \d+#0: err Error: why\n\s+at /);
+    assert.doesNotMatch(stderr, /debug 1|info 2|notice 3/);
+    assert.doesNotMatch(stderr, /start worker process/, "the master's notices are below warn too");
+    await tree.command("stop");
+  });
+
+  it("tsresty logs shows the last lines, one worker's with --worker, and follows new ones with -f", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  fetch(request: Request) {
+    console.log("request " + new URL(request.url).pathname + " in worker " + ngx.worker.id());
+    return new Response("ok");
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2 });
+    for (let i = 0; i < 6; i++) await get(tree.url(`/r${i}`));
+    const all = await tree.command("logs", "-n", "200");
+    assert.equal(all.code, 0);
+    assert.match(all.stdout, /start worker process/);
+    assert.match(all.stdout, /^\S+ \S+ \d+#[01]: request \/r5 in worker [01]$/m);
+    const one = await tree.command("logs", "--worker", "1");
+    assert.ok(
+      one.stdout
+        .trim()
+        .split("\n")
+        .every((line) => / \d+#1: /.test(line)),
+      one.stdout,
+    );
+
+    const follow = startTsresty(["logs", "-f", "-n", "0", "--prefix", tree.prefix], { deadlineMs: 60_000 });
+
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await get(tree.url("/followed"));
+    await follow.waitForOutput("request /followed");
+    assert.doesNotMatch(follow.stdout(), /\/r5/, "-n 0 shows no old lines");
+    await tree.command("stop");
+    const done = await follow.done;
+    assert.equal(done.code, 0, "logs -f ends when the master stops");
+    const bad = await runTsresty(["logs", "--worker", "x", "--prefix", tree.prefix]);
+    assert.equal(bad.code, 2);
+  });
+});
