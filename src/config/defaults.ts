@@ -11,6 +11,7 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
   user: null,
   errorLog: null,
   privilegedAgent: null,
+  shdict: Object.freeze([]),
 });
 
 /** OpenResty's default `connections` of the privileged agent. */

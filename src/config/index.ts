@@ -1,8 +1,18 @@
 import type { UserConfig } from "./types.ts";
 
-export type { ListenAddress, ResolvedConfig, UserConfig } from "./types.ts";
+export type { ListenAddress, ResolvedConfig, ShdictSpec, UserConfig } from "./types.ts";
 export { AGENT_CONNECTIONS, DEFAULT_CONFIG, START_SHUTDOWN_TIMEOUT } from "./defaults.ts";
-export { formatListen, parseListen, parseUser, parseWorkers, type Parsed } from "./values.ts";
+export {
+  formatListen,
+  parseListen,
+  parseSize,
+  parseUser,
+  parseWorkers,
+  parseZoneName,
+  SHDICT_MAX_SIZE,
+  SHDICT_MIN_SIZE,
+  type Parsed,
+} from "./values.ts";
 export { resolveConfig } from "./resolve.ts";
 export { loadConfigFile, loadConfigInput } from "./load.ts";
 

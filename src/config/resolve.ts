@@ -1,7 +1,7 @@
 import { ConfigError, describe } from "../errors.ts";
 import { AGENT_CONNECTIONS, DEFAULT_CONFIG } from "./defaults.ts";
-import type { ListenAddress, ResolvedConfig } from "./types.ts";
-import { parseListen, parseUser, parseWorkers, type Parsed } from "./values.ts";
+import type { ListenAddress, ResolvedConfig, ShdictSpec } from "./types.ts";
+import { parseListen, parseSize, parseUser, parseWorkers, parseZoneName, type Parsed } from "./values.ts";
 
 type Raw = Record<string, unknown>;
 
@@ -14,6 +14,7 @@ const TOP_KEYS = [
   "user",
   "errorLog",
   "privilegedAgent",
+  "shdict",
 ] as const;
 const TIMER_KEYS = ["maxPending", "maxRunning", "runningLimit"] as const;
 /** Limits stay below 2^31 so that counters remain small integers. */
@@ -112,7 +113,19 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     user: input["user"] === undefined ? null : check.parsed("user", parseUser(input["user"])),
     errorLog: check.path("errorLog", input["errorLog"], null),
     privilegedAgent: resolveAgent(check, input["privilegedAgent"]),
+    shdict: resolveShdict(check, input["shdict"]),
   });
+}
+
+function resolveShdict(check: Checker, value: unknown): readonly ShdictSpec[] {
+  if (value === undefined) return DEFAULT_CONFIG.shdict;
+  const zones = check.record("shdict", value);
+  return Object.freeze(
+    Object.entries(zones).map(([name, size]) => {
+      check.parsed("shdict", parseZoneName(name));
+      return Object.freeze({ name, size: check.parsed(`shdict.${name}`, parseSize(size)) });
+    }),
+  );
 }
 
 function resolveAgent(check: Checker, value: unknown): { readonly connections: number } | null {

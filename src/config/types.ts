@@ -37,6 +37,17 @@ export interface UserConfig {
    * `connections` caps how many timer callbacks the agent runs at once (default 512).
    */
   readonly privilegedAgent?: boolean | { readonly connections?: number };
+  /**
+   * Shared dictionaries (`ngx.shared.NAME`), as `lua_shared_dict`: name → size, a number of
+   * bytes or a string with a k/m/g suffix (`{ dogs: "10m", cats: 16384 }`); from 8k to 2g.
+   */
+  readonly shdict?: Readonly<Record<string, number | string>>;
+}
+
+/** One shared-dictionary zone: its name and its size in bytes (shdict's ZoneSpec). */
+export interface ShdictSpec {
+  readonly name: string;
+  readonly size: number;
 }
 
 /** The validated, complete, frozen configuration the runtime trusts. */
@@ -55,4 +66,6 @@ export interface ResolvedConfig {
   readonly errorLog: string | null;
   /** The agent's settings, or null when the config does not enable it. */
   readonly privilegedAgent: { readonly connections: number } | null;
+  /** The zones, in declaration order. */
+  readonly shdict: readonly ShdictSpec[];
 }
