@@ -205,7 +205,8 @@ static int store_locked(shd_zone *z, const shd_key *k, const shd_value *v, uint6
   }
   uint64_t need = (uint64_t)ITEM_HEADER + k->len +
                   (v->type == T_STRING || v->type == T_BINARY ? v->len : 0);
-  if (need > z->h->heap_end - z->h->heap_start) return RC_NO_MEMORY << 1;
+  /* Too large for any zone: blk_alloc refuses it, after the evictions nginx also makes. */
+  if (need > 0x7fffffffu) need = 0x7fffffffu;
   uint32_t nb = blk_alloc(z, (uint32_t)need, BLK_ITEM);
   if (!nb && old) {
     /* As nginx: the old value's memory is the first to reuse (this one step is not atomic
