@@ -373,9 +373,12 @@ static napi_value op_check(napi_env env, napi_callback_info info) {
   if (!begin(env, info, &c)) return NULL;
   problems p = {env, NULL, 0};
   CHECK(napi_create_array(env, &p.list));
-  if (shd_lock(&c.hd->z) != 0) return fail(env, "the zone's lock is unusable");
-  zone_check(&c.hd->z, add_problem, &p);
-  shd_unlock(&c.hd->z);
+  for (uint32_t i = 0; i < c.hd->z.nshards; i++) {
+    shd_shard *shard = &c.hd->z.shards[i];
+    if (shd_lock(shard) != 0) return fail(env, "the zone's lock is unusable");
+    shard_check(shard, add_problem, &p);
+    shd_unlock(shard);
+  }
   return p.list;
 }
 

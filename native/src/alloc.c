@@ -27,10 +27,10 @@ void size_class(uint32_t size, uint32_t *fl, uint32_t *sl) {
   }
 }
 
-static shd_free *FREE_AT(shd_zone *z, uint32_t off) { return (shd_free *)AT(z, off); }
+static shd_free *FREE_AT(shd_shard *z, uint32_t off) { return (shd_free *)AT(z, off); }
 
-void freelist_insert(shd_zone *z, uint32_t off) {
-  shd_header *h = z->h;
+void freelist_insert(shd_shard *z, uint32_t off) {
+  shd_shard_hdr *h = z->h;
   shd_free *f = FREE_AT(z, off);
   uint32_t fl, sl;
   size_class(blk_size(&f->b), &fl, &sl);
@@ -43,8 +43,8 @@ void freelist_insert(shd_zone *z, uint32_t off) {
   h->sl_bitmap[fl] |= 1u << sl;
 }
 
-static void freelist_remove(shd_zone *z, uint32_t off) {
-  shd_header *h = z->h;
+static void freelist_remove(shd_shard *z, uint32_t off) {
+  shd_shard_hdr *h = z->h;
   shd_free *f = FREE_AT(z, off);
   uint32_t fl, sl;
   size_class(blk_size(&f->b), &fl, &sl);
@@ -60,8 +60,8 @@ static void freelist_remove(shd_zone *z, uint32_t off) {
   }
 }
 
-void freelist_reset(shd_zone *z) {
-  shd_header *h = z->h;
+void freelist_reset(shd_shard *z) {
+  shd_shard_hdr *h = z->h;
   h->fl_bitmap = 0;
   for (int i = 0; i < FL_COUNT; i++) {
     h->sl_bitmap[i] = 0;
@@ -70,8 +70,8 @@ void freelist_reset(shd_zone *z) {
 }
 
 /* One free block spanning the heap. */
-void heap_format(shd_zone *z) {
-  shd_header *h = z->h;
+void heap_format(shd_shard *z) {
+  shd_shard_hdr *h = z->h;
   freelist_reset(z);
   shd_block *b = BLK(z, h->heap_start);
   b->prev_size = 0;
@@ -83,7 +83,7 @@ void heap_format(shd_zone *z) {
 }
 
 /* The first block of a class at least as large as (fl, sl), or 0. */
-static uint32_t find_from(shd_header *h, uint32_t fl, uint32_t sl) {
+static uint32_t find_from(shd_shard_hdr *h, uint32_t fl, uint32_t sl) {
   uint32_t sl_map = sl < SL_COUNT ? h->sl_bitmap[fl] & (~0u << sl) : 0;
   if (!sl_map) {
     uint32_t fl_map = fl + 1 < 32 ? h->fl_bitmap & (~0u << (fl + 1)) : 0;
@@ -94,8 +94,8 @@ static uint32_t find_from(shd_header *h, uint32_t fl, uint32_t sl) {
   return h->bins[fl][__builtin_ctz(sl_map)];
 }
 
-static uint32_t find_block(shd_zone *z, uint32_t size) {
-  shd_header *h = z->h;
+static uint32_t find_block(shd_shard *z, uint32_t size) {
+  shd_shard_hdr *h = z->h;
   uint32_t fl, sl;
   /* Good fit: round up to the next class, whose every block is large enough. */
   uint32_t rounded = size;
@@ -116,8 +116,8 @@ static uint32_t find_block(shd_zone *z, uint32_t size) {
   return 0;
 }
 
-uint32_t blk_alloc(shd_zone *z, uint32_t size, uint32_t state) {
-  shd_header *h = z->h;
+uint32_t blk_alloc(shd_shard *z, uint32_t size, uint32_t state) {
+  shd_shard_hdr *h = z->h;
   if (size > 0x7ffffff0u) return 0;
   size = (size + SHD_ALIGN - 1) & ~(SHD_ALIGN - 1);
   if (size < SHD_MIN_BLOCK) size = SHD_MIN_BLOCK;
@@ -145,8 +145,8 @@ uint32_t blk_alloc(shd_zone *z, uint32_t size, uint32_t state) {
   return off;
 }
 
-void blk_free(shd_zone *z, uint32_t off) {
-  shd_header *h = z->h;
+void blk_free(shd_shard *z, uint32_t off) {
+  shd_shard_hdr *h = z->h;
   shd_block *b = BLK(z, off);
   uint32_t size = blk_size(b);
   STORE_ORDER();

@@ -10,7 +10,7 @@
  * by one store; a removed one is unlinked by one store and freed afterwards. So a holder
  * killed at any instant leaves each key with its old value or its new one, never a mix;
  * what it can leave behind (an unreachable block, a half-moved LRU entry, stale free
- * lists or counters) is derived state that zone_recover() rebuilds. CRASH_POINT(n) marks
+ * lists or counters) is derived state that shard_recover() rebuilds. CRASH_POINT(n) marks
  * the places the crash tests stop a process at.
  */
 #include <errno.h>
@@ -47,6 +47,17 @@ uint64_t shd_now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t shd_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A key's shard: the top bits of its hash (the low bits pick its bucket). */
+static inline shd_shard *shard_of(shd_zone *zone, uint32_t hash) {
+  return zone->nshards == 1 ? &zone->shards[0] : &zone->shards[hash >> (32 - zone->h->shard_bits)];
+}
+
 /* The clock is read at most once per operation, and only when an expiry needs it. */
 typedef struct {
   uint64_t ms;
@@ -69,7 +80,7 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-int shd_lock(shd_zone *z) {
+int shd_lock(shd_shard *z) {
   pthread_mutex_t *m = &z->h->lock;
   int rc;
   for (int spins = 0; spins < 2000; spins++) {
@@ -84,7 +95,7 @@ int shd_lock(shd_zone *z) {
 slow:
   if (__builtin_expect(rc == 0, 1)) return 0;
   if (rc == EOWNERDEAD) {
-    zone_recover(z);
+    shard_recover(z);
     z->h->recoveries++;
     pthread_mutex_consistent(&z->h->lock);
     return 0;
@@ -92,7 +103,7 @@ slow:
   return rc;
 }
 
-void shd_unlock(shd_zone *z) { pthread_mutex_unlock(&z->h->lock); }
+void shd_unlock(shd_shard *z) { pthread_mutex_unlock(&z->h->lock); }
 
 #define LOCK_OR_FAIL(z)                            \
   do {                                             \
@@ -102,7 +113,7 @@ void shd_unlock(shd_zone *z) { pthread_mutex_unlock(&z->h->lock); }
 /* ---------------------------------------------------------------- index and LRU */
 
 /* The slot (bucket head or predecessor's hnext) that holds the key's item, or the bucket. */
-static uint32_t *lookup(shd_zone *z, const shd_key *k, uint32_t *found) {
+static uint32_t *lookup(shd_shard *z, const shd_key *k, uint32_t *found) {
   uint32_t *bucket = &z->buckets[k->hash & z->h->bucket_mask];
   uint32_t *slot = bucket;
   for (uint32_t off = *slot; off; off = *slot) {
@@ -117,14 +128,14 @@ static uint32_t *lookup(shd_zone *z, const shd_key *k, uint32_t *found) {
   return bucket;
 }
 
-static uint32_t *slot_of(shd_zone *z, uint32_t off) {
+static uint32_t *slot_of(shd_shard *z, uint32_t off) {
   uint32_t *slot = &z->buckets[ITEM(z, off)->hash & z->h->bucket_mask];
   while (*slot != off) slot = &ITEM(z, *slot)->hnext;
   return slot;
 }
 
-static void lru_unlink(shd_zone *z, shd_item *it) {
-  shd_header *h = z->h;
+static void lru_unlink(shd_shard *z, shd_item *it) {
+  shd_shard_hdr *h = z->h;
   if (it->lprev) ITEM(z, it->lprev)->lnext = it->lnext;
   else h->lru_head = it->lnext;
   if (it->lnext) ITEM(z, it->lnext)->lprev = it->lprev;
@@ -132,9 +143,10 @@ static void lru_unlink(shd_zone *z, shd_item *it) {
   it->lprev = it->lnext = 0;
 }
 
-static void lru_push(shd_zone *z, shd_item *it) {
-  shd_header *h = z->h;
+static void lru_push(shd_shard *z, shd_item *it) {
+  shd_shard_hdr *h = z->h;
   uint32_t off = OFF(z, it);
+  if (z->stamped) it->stamp = shd_now_ns();
   it->lprev = 0;
   it->lnext = h->lru_head;
   if (h->lru_head) ITEM(z, h->lru_head)->lprev = off;
@@ -142,14 +154,14 @@ static void lru_push(shd_zone *z, shd_item *it) {
   h->lru_head = off;
 }
 
-static void lru_touch(shd_zone *z, shd_item *it) {
+static void lru_touch(shd_shard *z, shd_item *it) {
   if (z->h->lru_head == OFF(z, it)) return;
   lru_unlink(z, it);
   CRASH_POINT(7);
   lru_push(z, it);
 }
 
-static void free_nodes(shd_zone *z, uint32_t n) {
+static void free_nodes(shd_shard *z, uint32_t n) {
   while (n) {
     uint32_t next = NODE(z, n)->next; /* read first: the freed block's body holds free links */
     blk_free(z, n);
@@ -158,14 +170,14 @@ static void free_nodes(shd_zone *z, uint32_t n) {
 }
 
 /* Frees an item already unlinked from its chain. */
-static void item_release(shd_zone *z, uint32_t off) {
+static void item_release(shd_shard *z, uint32_t off) {
   shd_item *it = ITEM(z, off);
   lru_unlink(z, it);
   if (it->type == T_LIST) free_nodes(z, it->v.lhead);
   blk_free(z, off);
 }
 
-static void item_remove(shd_zone *z, uint32_t *slot, uint32_t off) {
+static void item_remove(shd_shard *z, uint32_t *slot, uint32_t off) {
   STORE_ORDER();
   *slot = ITEM(z, off)->hnext; /* the commit: the key is gone */
   CRASH_POINT(4);
@@ -177,7 +189,7 @@ static void item_remove(shd_zone *z, uint32_t *slot, uint32_t off) {
  * nginx's ngx_http_lua_shdict_expire: n = 1 frees up to two expired items at the LRU tail;
  * n = 0 frees the tail item whatever its expiry, then up to two expired ones.
  */
-static int expire_some(shd_zone *z, int n, clockc *c) {
+static int expire_some(shd_shard *z, int n, clockc *c) {
   int freed = 0;
   while (n < 3) {
     uint32_t off = z->h->lru_tail;
@@ -192,7 +204,7 @@ static int expire_some(shd_zone *z, int n, clockc *c) {
 
 /* ---------------------------------------------------------------- store */
 
-static void item_fill(shd_zone *z, uint32_t off, const shd_key *k, const shd_value *v, uint64_t ttl_ms,
+static void item_fill(shd_shard *z, uint32_t off, const shd_key *k, const shd_value *v, uint64_t ttl_ms,
                       uint32_t uflags, clockc *c) {
   shd_item *it = ITEM(z, off);
   it->hnext = 0;
@@ -205,6 +217,7 @@ static void item_fill(shd_zone *z, uint32_t off, const shd_key *k, const shd_val
   it->ascii = v->ascii;
   it->pad = 0;
   it->ltail = 0;
+  it->stamp = 0;
   memcpy(it->data, k->bytes, k->len);
   if (v->type == T_STRING || v->type == T_BINARY) {
     it->vlen = v->len;
@@ -216,7 +229,7 @@ static void item_fill(shd_zone *z, uint32_t off, const shd_key *k, const shd_val
   }
 }
 
-static int store_locked(shd_zone *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags,
+static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags,
                         int op, clockc *c) {
   int forcible = 0;
   uint32_t old;
@@ -273,7 +286,8 @@ static int store_locked(shd_zone *z, const shd_key *k, const shd_value *v, uint6
   return forcible;
 }
 
-int shd_store(shd_zone *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op) {
+int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op) {
+  shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
   LOCK_OR_FAIL(z);
   expire_some(z, 1, &c);
@@ -296,7 +310,8 @@ static int copy_out(shd_buf *buf, const uint8_t *p, uint32_t len) {
   return 1;
 }
 
-int shd_get(shd_zone *z, const shd_key *k, int stale, shd_got *g, shd_buf *buf) {
+int shd_get(shd_zone *zone, const shd_key *k, int stale, shd_got *g, shd_buf *buf) {
+  shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
   int r = RC_OK;
   g->type = 0;
@@ -332,8 +347,9 @@ int shd_get(shd_zone *z, const shd_key *k, int stale, shd_got *g, shd_buf *buf) 
 
 /* ---------------------------------------------------------------- incr */
 
-int shd_incr(shd_zone *z, const shd_key *k, double delta, int has_init, double init, uint64_t init_ttl_ms,
+int shd_incr(shd_zone *zone, const shd_key *k, double delta, int has_init, double init, uint64_t init_ttl_ms,
              double *result) {
+  shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
   int r;
   LOCK_OR_FAIL(z);
@@ -364,7 +380,7 @@ int shd_incr(shd_zone *z, const shd_key *k, double delta, int has_init, double i
 
 /* ---------------------------------------------------------------- lists */
 
-static uint32_t node_new(shd_zone *z, const shd_value *v) {
+static uint32_t node_new(shd_shard *z, const shd_value *v) {
   uint32_t body = v->type == T_NUMBER ? 8 : (v->len > 8 ? v->len : 8);
   if ((uint64_t)NODE_HEADER + body > z->h->heap_end - z->h->heap_start) return 0;
   uint32_t off = blk_alloc(z, NODE_HEADER + body, BLK_NODE);
@@ -384,7 +400,7 @@ static uint32_t node_new(shd_zone *z, const shd_value *v) {
   return off;
 }
 
-static int push_locked(shd_zone *z, const shd_key *k, const shd_value *v, int left, uint32_t *len, clockc *c) {
+static int push_locked(shd_shard *z, const shd_key *k, const shd_value *v, int left, uint32_t *len, clockc *c) {
   uint32_t off;
   uint32_t *slot = lookup(z, k, &off);
   if (off && expired(ITEM(z, off), c)) {
@@ -440,7 +456,8 @@ static int push_locked(shd_zone *z, const shd_key *k, const shd_value *v, int le
   return RC_OK;
 }
 
-int shd_push(shd_zone *z, const shd_key *k, const shd_value *v, int left, uint32_t *len) {
+int shd_push(shd_zone *zone, const shd_key *k, const shd_value *v, int left, uint32_t *len) {
+  shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
   LOCK_OR_FAIL(z);
   expire_some(z, 1, &c);
@@ -449,7 +466,7 @@ int shd_push(shd_zone *z, const shd_key *k, const shd_value *v, int left, uint32
   return r;
 }
 
-static int pop_locked(shd_zone *z, const shd_key *k, int left, shd_got *g, shd_buf *buf, clockc *c) {
+static int pop_locked(shd_shard *z, const shd_key *k, int left, shd_got *g, shd_buf *buf, clockc *c) {
   uint32_t off;
   uint32_t *slot = lookup(z, k, &off);
   if (!off) return RC_NOT_FOUND << 1;
@@ -486,7 +503,8 @@ static int pop_locked(shd_zone *z, const shd_key *k, int left, shd_got *g, shd_b
   return RC_OK;
 }
 
-int shd_pop(shd_zone *z, const shd_key *k, int left, shd_got *g, shd_buf *buf) {
+int shd_pop(shd_zone *zone, const shd_key *k, int left, shd_got *g, shd_buf *buf) {
+  shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
   g->type = 0;
   LOCK_OR_FAIL(z);
@@ -497,7 +515,8 @@ int shd_pop(shd_zone *z, const shd_key *k, int left, shd_got *g, shd_buf *buf) {
   return r;
 }
 
-int shd_llen(shd_zone *z, const shd_key *k, uint32_t *len) {
+int shd_llen(shd_zone *zone, const shd_key *k, uint32_t *len) {
+  shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
   int r = RC_OK;
   *len = 0;
@@ -517,7 +536,8 @@ int shd_llen(shd_zone *z, const shd_key *k, uint32_t *len) {
 
 /* ---------------------------------------------------------------- ttl, expire, flush, keys */
 
-int shd_ttl(shd_zone *z, const shd_key *k, double *ms) {
+int shd_ttl(shd_zone *zone, const shd_key *k, double *ms) {
+  shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
   int r = RC_OK;
   LOCK_OR_FAIL(z);
@@ -535,7 +555,8 @@ int shd_ttl(shd_zone *z, const shd_key *k, double *ms) {
   return r;
 }
 
-int shd_expire(shd_zone *z, const shd_key *k, uint64_t ttl_ms) {
+int shd_expire(shd_zone *zone, const shd_key *k, uint64_t ttl_ms) {
+  shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
   int r = RC_OK;
   LOCK_OR_FAIL(z);
@@ -553,74 +574,110 @@ int shd_expire(shd_zone *z, const shd_key *k, uint64_t ttl_ms) {
   return r;
 }
 
-int shd_flush_all(shd_zone *z) {
-  clockc c = {0};
-  LOCK_OR_FAIL(z);
-  int i = 0;
-  for (uint32_t off = z->h->lru_head; off; off = ITEM(z, off)->lnext) {
-    ITEM(z, off)->expires = 1;
-    if (++i == 2) CRASH_POINT(11);
-  }
-  expire_some(z, 0, &c);
-  shd_unlock(z);
-  return RC_OK;
-}
-
-int shd_flush_expired(shd_zone *z, uint32_t max, uint32_t *freed) {
-  clockc c = {0};
-  *freed = 0;
-  LOCK_OR_FAIL(z);
-  uint32_t off = z->h->lru_tail;
-  while (off) {
-    shd_item *it = ITEM(z, off);
-    uint32_t prev = it->lprev;
-    if (expired(it, &c)) {
-      item_remove(z, slot_of(z, off), off);
-      if (++*freed == max) break;
+/* Marks every item of every shard expired, then frees a few per shard (nginx: up to 3). */
+int shd_flush_all(shd_zone *zone) {
+  for (uint32_t i = 0; i < zone->nshards; i++) {
+    shd_shard *z = &zone->shards[i];
+    clockc c = {0};
+    LOCK_OR_FAIL(z);
+    int n = 0;
+    for (uint32_t off = z->h->lru_head; off; off = ITEM(z, off)->lnext) {
+      ITEM(z, off)->expires = 1;
+      if (++n == 2) CRASH_POINT(11);
     }
-    off = prev;
+    expire_some(z, 0, &c);
+    shd_unlock(z);
   }
-  shd_unlock(z);
   return RC_OK;
 }
 
-int shd_get_keys(shd_zone *z, uint32_t max, shd_buf *buf, uint32_t *count) {
+int shd_flush_expired(shd_zone *zone, uint32_t max, uint32_t *freed) {
+  *freed = 0;
+  for (uint32_t i = 0; i < zone->nshards && !(max && *freed == max); i++) {
+    shd_shard *z = &zone->shards[i];
+    clockc c = {0};
+    LOCK_OR_FAIL(z);
+    uint32_t off = z->h->lru_tail;
+    while (off) {
+      shd_item *it = ITEM(z, off);
+      uint32_t prev = it->lprev;
+      if (expired(it, &c)) {
+        item_remove(z, slot_of(z, off), off);
+        if (++*freed == max) break;
+      }
+      off = prev;
+    }
+    shd_unlock(z);
+  }
+  return RC_OK;
+}
+
+static int put_key(shd_buf *buf, size_t *used, const shd_item *it) {
+  size_t need = *used + 2 + it->klen;
+  if (need > buf->cap) {
+    size_t cap = buf->cap * 2 > need ? buf->cap * 2 : need;
+    uint8_t *np = realloc(buf->p, cap);
+    if (!np) return 0;
+    buf->p = np;
+    buf->cap = cap;
+  }
+  buf->p[*used] = (uint8_t)(it->klen & 0xff);
+  buf->p[*used + 1] = (uint8_t)(it->klen >> 8);
+  memcpy(buf->p + *used + 2, it->data, it->klen);
+  *used = need;
+  return 1;
+}
+
+/*
+ * Keys, least recently used first. With several shards, every shard is locked (in index
+ * order, as nothing else takes two locks) and their LRU lists are merged by stamp.
+ */
+int shd_get_keys(shd_zone *zone, uint32_t max, shd_buf *buf, uint32_t *count) {
   clockc c = {0};
   int r = RC_OK;
   size_t used = 0;
+  uint32_t cursor[SHD_MAX_SHARDS];
+  uint32_t n = zone->nshards, locked = 0;
   *count = 0;
-  LOCK_OR_FAIL(z);
-  for (uint32_t off = z->h->lru_tail; off; off = ITEM(z, off)->lprev) {
-    shd_item *it = ITEM(z, off);
-    if (expired(it, &c)) continue;
-    size_t need = used + 2 + it->klen;
-    if (need > buf->cap) {
-      size_t cap = buf->cap * 2 > need ? buf->cap * 2 : need;
-      uint8_t *np = realloc(buf->p, cap);
-      if (!np) {
-        r = RC_OOM << 1;
-        break;
-      }
-      buf->p = np;
-      buf->cap = cap;
+  for (; locked < n; locked++) {
+    if (shd_lock(&zone->shards[locked]) != 0) {
+      r = RC_LOCK_FAILED << 1;
+      goto out;
     }
-    buf->p[used] = (uint8_t)(it->klen & 0xff);
-    buf->p[used + 1] = (uint8_t)(it->klen >> 8);
-    memcpy(buf->p + used + 2, it->data, it->klen);
-    used = need;
+    cursor[locked] = zone->shards[locked].h->lru_tail;
+  }
+  for (;;) {
+    uint32_t best = n;
+    for (uint32_t i = 0; i < n; i++) {
+      if (cursor[i] && (best == n || ITEM(&zone->shards[i], cursor[i])->stamp < ITEM(&zone->shards[best], cursor[best])->stamp)) best = i;
+    }
+    if (best == n) break;
+    shd_shard *z = &zone->shards[best];
+    shd_item *it = ITEM(z, cursor[best]);
+    cursor[best] = it->lprev;
+    if (expired(it, &c)) continue;
+    if (!put_key(buf, &used, it)) {
+      r = RC_OOM << 1;
+      break;
+    }
     if (++*count == max) break;
   }
-  shd_unlock(z);
+out:
+  while (locked > 0) shd_unlock(&zone->shards[--locked]);
   return r;
 }
 
-int shd_stats_of(shd_zone *z, shd_stats *s) {
-  LOCK_OR_FAIL(z);
-  s->capacity = z->h->size;
-  s->free_bytes = z->h->free_bytes;
-  s->items = z->h->items;
-  s->recoveries = z->h->recoveries;
-  s->resets = z->h->resets;
-  shd_unlock(z);
+int shd_stats_of(shd_zone *zone, shd_stats *s) {
+  memset(s, 0, sizeof *s);
+  s->capacity = zone->size;
+  for (uint32_t i = 0; i < zone->nshards; i++) {
+    shd_shard *z = &zone->shards[i];
+    LOCK_OR_FAIL(z);
+    s->free_bytes += z->h->free_bytes;
+    s->items += z->h->items;
+    s->recoveries += z->h->recoveries;
+    s->resets += z->h->resets;
+    shd_unlock(z);
+  }
   return RC_OK;
 }

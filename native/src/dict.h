@@ -52,9 +52,10 @@ typedef struct {
 
 uint32_t shd_hash(uint64_t seed, const uint8_t *p, size_t n);
 uint64_t shd_now_ms(void);
+uint64_t shd_now_ns(void);
 
-int shd_lock(shd_zone *z);
-void shd_unlock(shd_zone *z);
+int shd_lock(shd_shard *z);
+void shd_unlock(shd_shard *z);
 
 int shd_get(shd_zone *z, const shd_key *k, int stale, shd_got *g, shd_buf *buf);
 int shd_store(shd_zone *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op);

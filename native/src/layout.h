@@ -1,11 +1,11 @@
 /*
  * The zone's memory layout. native/README.md explains it; in short:
  *
- *   [header | bucket array | heap of blocks .................................]
+ *   [header | shard headers | shard 0: buckets, heap | shard 1: buckets, heap | ...]
  *
  * Every reference inside the zone is a 32-bit byte offset from the zone's start (0 = none),
- * so the zone works wherever each process maps it. The header holds the robust mutex and
- * the bookkeeping; the heap is a sequence of blocks, each starting with a block header.
+ * so the zone works wherever each process maps it. Each shard header holds a robust mutex
+ * and the shard's bookkeeping; a heap is a sequence of blocks, each with a block header.
  *
  * What is authoritative (kept consistent at every instant by the order of single aligned
  * stores) and what is derived (rebuilt after a crash) is marked on each field below.
@@ -46,33 +46,46 @@
 #define T_BINARY 4
 #define T_LIST 5
 
+/* The zone's first bytes: what attach checks, and how the zone is split into shards. */
 typedef struct {
   uint64_t magic;
   uint32_t version;
-  uint32_t header_size;
-  uint64_t size;       /* the declared zone size, = the memfd's size */
-  uint64_t seed;       /* hash seed, random per zone */
-  char name[64];       /* NUL-terminated */
+  uint32_t header_size; /* this header and the shard headers */
+  uint64_t size;        /* the declared zone size, = the memfd's size */
+  uint64_t seed;        /* hash seed, random per zone */
+  char name[64];        /* NUL-terminated */
+  uint32_t nshards;     /* a power of two, 1 to SHD_MAX_SHARDS */
+  uint32_t shard_bits;  /* log2(nshards): a key's shard is the top bits of its hash */
+  uint32_t mutex_size;  /* sizeof(pthread_mutex_t) of the creator, checked by attach */
+  uint32_t pad0;
+} shd_header;
+
+#define SHD_MAX_SHARDS 16u
+#define SHD_SHARD_MIN (1024u * 1024u) /* each shard of a sharded zone has at least 1 MiB */
+
+/*
+ * One shard: its own lock, hash index, LRU list and heap. A zone below 2 MiB is one shard;
+ * larger zones have up to 16, so that processes working on different keys rarely meet on
+ * a lock (see native/README.md for what sharding changes).
+ */
+typedef struct {
+  pthread_mutex_t lock __attribute__((aligned(64)));
   uint32_t bucket_off; /* the bucket array: bucket_mask + 1 heads of hash chains */
   uint32_t bucket_mask;
   uint32_t heap_start;
   uint32_t heap_end;
-  uint32_t mutex_size; /* sizeof(pthread_mutex_t) of the creator, checked by attach */
-  uint32_t pad0[7];
-  /* ---- cache line 3: the lock */
-  pthread_mutex_t lock __attribute__((aligned(64)));
   /* ---- derived bookkeeping, rebuilt by recovery */
-  uint32_t lru_head __attribute__((aligned(64))); /* most recently used item */
-  uint32_t lru_tail;                              /* least recently used item */
-  uint32_t items;                                 /* items reachable from the index */
+  uint32_t lru_head; /* most recently used item */
+  uint32_t lru_tail; /* least recently used item */
+  uint32_t items;    /* items reachable from the index */
   uint32_t fl_bitmap;
   uint64_t free_bytes;
   /* ---- counters that survive recovery */
   uint64_t recoveries; /* times a locker found the previous holder dead */
-  uint64_t resets;     /* times recovery found the heap unreadable and emptied the zone */
+  uint64_t resets;     /* times recovery found the heap unreadable and emptied the shard */
   uint32_t sl_bitmap[FL_COUNT];
   uint32_t bins[FL_COUNT][SL_COUNT];
-} shd_header;
+} shd_shard_hdr __attribute__((aligned(64)));
 
 /* Every block starts with this. size_state: authoritative; prev_size: derived. */
 typedef struct {
@@ -106,7 +119,8 @@ typedef struct {
     double num;      /* number and boolean values (one aligned store: incr) */
     uint32_t lhead;  /* a list's first node (authoritative) */
   } v;               /* 48 */
-  uint8_t data[];    /* 56: key, then a string or binary value */
+  uint64_t stamp;    /* 56: when last used (monotonic ns), to merge the shards' LRU orders */
+  uint8_t data[];    /* 64: key, then a string or binary value */
 } shd_item;
 
 /* A list node. next: authoritative; prev: derived. */
@@ -127,13 +141,23 @@ typedef struct {
 #define ITEM_HEADER ((uint32_t)offsetof(shd_item, data))
 #define NODE_HEADER ((uint32_t)offsetof(shd_node, v))
 
+/* One shard as this process sees it: every operation works on one of these. */
+typedef struct {
+  uint8_t *base; /* the zone's start: offsets are from here */
+  shd_shard_hdr *h;
+  uint32_t *buckets;
+  uint64_t seed;
+  int stamped; /* the zone has several shards: items carry stamps */
+} shd_shard;
+
 /* One mapped zone in this process. */
 typedef struct {
   uint8_t *base;
   shd_header *h;
-  uint32_t *buckets;
   uint64_t size;
   int fd;
+  uint32_t nshards;
+  shd_shard shards[SHD_MAX_SHARDS];
 } shd_zone;
 
 #define AT(z, off) ((void *)((z)->base + (off)))
@@ -162,16 +186,16 @@ void shd_die(void);
   } while (0)
 
 /* alloc.c */
-void heap_format(shd_zone *z);
-uint32_t blk_alloc(shd_zone *z, uint32_t size, uint32_t state);
-void blk_free(shd_zone *z, uint32_t off);
-void freelist_insert(shd_zone *z, uint32_t off);
-void freelist_reset(shd_zone *z);
+void heap_format(shd_shard *z);
+uint32_t blk_alloc(shd_shard *z, uint32_t size, uint32_t state);
+void blk_free(shd_shard *z, uint32_t off);
+void freelist_insert(shd_shard *z, uint32_t off);
+void freelist_reset(shd_shard *z);
 void size_class(uint32_t size, uint32_t *fl, uint32_t *sl);
 
 /* recover.c */
-void zone_recover(shd_zone *z);
+void shard_recover(shd_shard *z);
 typedef void (*shd_problem_fn)(void *ctx, const char *problem);
-uint32_t zone_check(shd_zone *z, shd_problem_fn report, void *ctx);
+uint32_t shard_check(shd_shard *z, shd_problem_fn report, void *ctx);
 
 #endif

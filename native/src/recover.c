@@ -30,7 +30,7 @@ typedef struct {
   uint32_t start;
 } bitmap;
 
-static int bm_init(bitmap *m, shd_header *h) {
+static int bm_init(bitmap *m, shd_shard_hdr *h) {
   size_t units = (h->heap_end - h->heap_start) / SHD_ALIGN;
   m->start = h->heap_start;
   m->bits = calloc((units + 63) / 64, sizeof(uint64_t));
@@ -51,8 +51,8 @@ static inline void bm_clear(bitmap *m, uint32_t off) {
 }
 
 /* Pass 1: the block starts, or 0 when the heap does not parse. */
-static int walk(shd_zone *z, bitmap *starts) {
-  shd_header *h = z->h;
+static int walk(shd_shard *z, bitmap *starts) {
+  shd_shard_hdr *h = z->h;
   uint32_t off = h->heap_start;
   while (off < h->heap_end) {
     shd_block *b = BLK(z, off);
@@ -64,11 +64,11 @@ static int walk(shd_zone *z, bitmap *starts) {
   return off == h->heap_end;
 }
 
-static int in_heap(shd_zone *z, uint32_t off) {
+static int in_heap(shd_shard *z, uint32_t off) {
   return off >= z->h->heap_start && off < z->h->heap_end && off % SHD_ALIGN == 0;
 }
 
-static const char *item_problem(shd_zone *z, const bitmap *starts, const bitmap *marks, uint32_t off,
+static const char *item_problem(shd_shard *z, const bitmap *starts, const bitmap *marks, uint32_t off,
                                 uint32_t bucket) {
   if (!in_heap(z, off) || !bm_get(starts, off)) return "points outside any block";
   shd_item *it = ITEM(z, off);
@@ -78,12 +78,12 @@ static const char *item_problem(shd_zone *z, const bitmap *starts, const bitmap 
   if (it->type < T_STRING || it->type > T_LIST) return "has an unknown value type";
   uint64_t need = (uint64_t)ITEM_HEADER + it->klen + (it->type == T_STRING || it->type == T_BINARY ? it->vlen : 0);
   if (need > blk_size(&it->b)) return "has a key and value larger than its block";
-  if (shd_hash(z->h->seed, it->data, it->klen) != it->hash) return "has a hash that is not its key's";
+  if (shd_hash(z->seed, it->data, it->klen) != it->hash) return "has a hash that is not its key's";
   if ((it->hash & z->h->bucket_mask) != bucket) return "is in another key's bucket";
   return NULL;
 }
 
-static const char *node_problem(shd_zone *z, const bitmap *starts, const bitmap *marks, uint32_t off) {
+static const char *node_problem(shd_shard *z, const bitmap *starts, const bitmap *marks, uint32_t off) {
   if (!in_heap(z, off) || !bm_get(starts, off)) return "points outside any block";
   shd_node *n = NODE(z, off);
   if (blk_state(&n->b) != BLK_NODE) return "points to a block that is not a list node";
@@ -94,7 +94,7 @@ static const char *node_problem(shd_zone *z, const bitmap *starts, const bitmap 
 }
 
 /* Pass 2 for one list: marks its nodes, cuts an invalid link, rederives prev/tail/length. */
-static uint32_t mark_list(shd_zone *z, shd_item *it, const bitmap *starts, bitmap *marks) {
+static uint32_t mark_list(shd_shard *z, shd_item *it, const bitmap *starts, bitmap *marks) {
   uint32_t count = 0, prev = 0;
   uint32_t *link = &it->v.lhead;
   while (*link) {
@@ -114,7 +114,7 @@ static uint32_t mark_list(shd_zone *z, shd_item *it, const bitmap *starts, bitma
   return count;
 }
 
-static uint32_t mark(shd_zone *z, const bitmap *starts, bitmap *marks) {
+static uint32_t mark(shd_shard *z, const bitmap *starts, bitmap *marks) {
   uint32_t items = 0;
   for (uint32_t b = 0; b <= z->h->bucket_mask; b++) {
     uint32_t *slot = &z->buckets[b];
@@ -138,8 +138,8 @@ static uint32_t mark(shd_zone *z, const bitmap *starts, bitmap *marks) {
 }
 
 /* Pass 3. */
-static void sweep(shd_zone *z, const bitmap *marks) {
-  shd_header *h = z->h;
+static void sweep(shd_shard *z, const bitmap *marks) {
+  shd_shard_hdr *h = z->h;
   freelist_reset(z);
   h->free_bytes = 0;
   uint32_t off = h->heap_start, prev_size = 0;
@@ -169,8 +169,8 @@ static void sweep(shd_zone *z, const bitmap *marks) {
 }
 
 /* Pass 4. `placed` starts as a copy of the reachable items and loses each one placed. */
-static void rebuild_lru(shd_zone *z, bitmap *placed, uint32_t items) {
-  shd_header *h = z->h;
+static void rebuild_lru(shd_shard *z, bitmap *placed, uint32_t items) {
+  shd_shard_hdr *h = z->h;
   uint32_t head = 0, tail = 0, steps = 0;
   uint32_t cur = h->lru_head;
   while (cur && steps++ <= items && in_heap(z, cur) && bm_get(placed, cur) && blk_state(BLK(z, cur)) == BLK_ITEM) {
@@ -184,9 +184,11 @@ static void rebuild_lru(shd_zone *z, bitmap *placed, uint32_t items) {
     tail = cur;
     cur = next;
   }
+  uint64_t now = z->stamped ? shd_now_ns() : 0;
   for (uint32_t off = h->heap_start; off < h->heap_end; off += blk_size(BLK(z, off))) {
     if (blk_state(BLK(z, off)) != BLK_ITEM || !bm_get(placed, off)) continue;
     shd_item *it = ITEM(z, off);
+    it->stamp = now;
     it->lprev = 0;
     it->lnext = head;
     if (head) ITEM(z, head)->lprev = off;
@@ -197,13 +199,13 @@ static void rebuild_lru(shd_zone *z, bitmap *placed, uint32_t items) {
   h->lru_tail = tail;
 }
 
-static void reset(shd_zone *z) {
+static void reset(shd_shard *z) {
   memset(z->buckets, 0, ((size_t)z->h->bucket_mask + 1) * sizeof(uint32_t));
   heap_format(z);
   z->h->resets++;
 }
 
-void zone_recover(shd_zone *z) {
+void shard_recover(shd_shard *z) {
   bitmap starts = {0}, marks = {0};
   if (!bm_init(&starts, z->h) || !bm_init(&marks, z->h)) {
     reset(z); /* no memory to recover with: a zone emptied beats a zone unusable */
@@ -241,8 +243,8 @@ static void problem(reporter *r, const char *fmt, ...) {
   if (r->count++ < 100) r->report(r->ctx, text);
 }
 
-static void check_heap(shd_zone *z, reporter *r, bitmap *starts, uint64_t *free_bytes, uint32_t *free_blocks) {
-  shd_header *h = z->h;
+static void check_heap(shd_shard *z, reporter *r, bitmap *starts, uint64_t *free_bytes, uint32_t *free_blocks) {
+  shd_shard_hdr *h = z->h;
   uint32_t off = h->heap_start, prev_size = 0, prev_free = 0;
   while (off < h->heap_end) {
     shd_block *b = BLK(z, off);
@@ -265,8 +267,8 @@ static void check_heap(shd_zone *z, reporter *r, bitmap *starts, uint64_t *free_
   }
 }
 
-static void check_free_lists(shd_zone *z, reporter *r, const bitmap *starts, uint32_t free_blocks) {
-  shd_header *h = z->h;
+static void check_free_lists(shd_shard *z, reporter *r, const bitmap *starts, uint32_t free_blocks) {
+  shd_shard_hdr *h = z->h;
   uint32_t listed = 0;
   for (uint32_t fl = 0; fl < FL_COUNT; fl++) {
     if (!!(h->fl_bitmap & (1u << fl)) != !!h->sl_bitmap[fl]) problem(r, "free lists: level %u bitmap disagrees", fl);
@@ -295,7 +297,7 @@ static void check_free_lists(shd_zone *z, reporter *r, const bitmap *starts, uin
   if (listed != free_blocks) problem(r, "free lists: %u entries for %u free blocks", listed, free_blocks);
 }
 
-static void check_list(shd_zone *z, reporter *r, shd_item *it, const bitmap *starts, bitmap *marks) {
+static void check_list(shd_shard *z, reporter *r, shd_item *it, const bitmap *starts, bitmap *marks) {
   uint32_t count = 0, prev = 0;
   for (uint32_t n = it->v.lhead; n; n = NODE(z, n)->next) {
     const char *p = node_problem(z, starts, marks, n);
@@ -313,7 +315,7 @@ static void check_list(shd_zone *z, reporter *r, shd_item *it, const bitmap *sta
   if (it->vlen != count) problem(r, "list item %u has length %u, holds %u", OFF(z, it), it->vlen, count);
 }
 
-static uint32_t check_index(shd_zone *z, reporter *r, const bitmap *starts, bitmap *marks) {
+static uint32_t check_index(shd_shard *z, reporter *r, const bitmap *starts, bitmap *marks) {
   uint32_t items = 0;
   for (uint32_t b = 0; b <= z->h->bucket_mask; b++) {
     for (uint32_t off = z->buckets[b]; off; off = ITEM(z, off)->hnext) {
@@ -335,8 +337,8 @@ static uint32_t check_index(shd_zone *z, reporter *r, const bitmap *starts, bitm
   return items;
 }
 
-static void check_lru(shd_zone *z, reporter *r, const bitmap *marks, uint32_t items) {
-  shd_header *h = z->h;
+static void check_lru(shd_shard *z, reporter *r, const bitmap *marks, uint32_t items) {
+  shd_shard_hdr *h = z->h;
   uint32_t count = 0, prev = 0;
   for (uint32_t off = h->lru_head; off; off = ITEM(z, off)->lnext) {
     if (!in_heap(z, off) || !bm_get(marks, off) || blk_state(BLK(z, off)) != BLK_ITEM) {
@@ -354,9 +356,9 @@ static void check_lru(shd_zone *z, reporter *r, const bitmap *marks, uint32_t it
   if (count != items) problem(r, "lru: %u entries for %u items", count, items);
 }
 
-uint32_t zone_check(shd_zone *z, shd_problem_fn report, void *ctx) {
+uint32_t shard_check(shd_shard *z, shd_problem_fn report, void *ctx) {
   reporter r = {report, ctx, 0};
-  shd_header *h = z->h;
+  shd_shard_hdr *h = z->h;
   bitmap starts = {0}, marks = {0};
   if (!bm_init(&starts, h) || !bm_init(&marks, h)) {
     problem(&r, "check: out of memory");

@@ -25,18 +25,45 @@ void shd_die(void) {
 
 static uint32_t align_up(uint32_t n, uint32_t a) { return (n + a - 1) & ~(a - 1); }
 
-static void layout(shd_header *h, uint64_t size) {
-  uint32_t header = align_up((uint32_t)sizeof(shd_header), 64);
-  /* One bucket per 128 bytes of zone, a power of two: chains stay short for items of a
-     hundred bytes and more, for 3% of the zone. */
-  uint32_t want = (uint32_t)(size / 128);
-  uint32_t buckets = 16;
-  while (buckets * 2 <= want) buckets *= 2;
-  h->header_size = header;
-  h->bucket_off = header;
-  h->bucket_mask = buckets - 1;
-  h->heap_start = align_up(header + buckets * 4, 64);
-  h->heap_end = (uint32_t)((size > SHD_MAX_SIZE - 8 ? SHD_MAX_SIZE - 8 : size) & ~(uint64_t)(SHD_ALIGN - 1));
+static shd_shard_hdr *shard_hdr(uint8_t *base, uint32_t i) {
+  return (shd_shard_hdr *)(base + align_up((uint32_t)sizeof(shd_header), 64) + i * (uint32_t)sizeof(shd_shard_hdr));
+}
+
+/* Splits the zone: as many shards as keep each at SHD_SHARD_MIN or more, up to 16. */
+static void layout(uint8_t *base, shd_header *h, uint64_t size) {
+  uint32_t n = 1, bits = 0;
+  while (n * 2 <= SHD_MAX_SHARDS && size / (n * 2) >= SHD_SHARD_MIN) {
+    n *= 2;
+    bits++;
+  }
+  h->nshards = n;
+  h->shard_bits = bits;
+  h->header_size = align_up((uint32_t)sizeof(shd_header), 64) + n * (uint32_t)sizeof(shd_shard_hdr);
+  uint64_t end = size > SHD_MAX_SIZE - 8 ? SHD_MAX_SIZE - 8 : size;
+  uint32_t part = (uint32_t)((end - h->header_size) / n) & ~63u;
+  for (uint32_t i = 0; i < n; i++) {
+    shd_shard_hdr *s = shard_hdr(base, i);
+    uint32_t start = h->header_size + i * part;
+    /* One bucket per 128 bytes, a power of two: short chains for items of a hundred bytes
+       and more, for 3% of the memory. */
+    uint32_t buckets = 16;
+    while (buckets * 2 <= part / 128) buckets *= 2;
+    s->bucket_off = start;
+    s->bucket_mask = buckets - 1;
+    s->heap_start = align_up(start + buckets * 4, 64);
+    s->heap_end = i + 1 == n ? (uint32_t)(end & ~(uint64_t)(SHD_ALIGN - 1)) : start + part;
+  }
+}
+
+static void views(shd_zone *z) {
+  for (uint32_t i = 0; i < z->nshards; i++) {
+    shd_shard *v = &z->shards[i];
+    v->base = z->base;
+    v->h = shard_hdr(z->base, i);
+    v->buckets = (uint32_t *)(z->base + v->h->bucket_off);
+    v->seed = z->h->seed;
+    v->stamped = z->nshards > 1;
+  }
 }
 
 static int init_mutex(pthread_mutex_t *m) {
@@ -66,21 +93,24 @@ int shd_create(const char *name, uint64_t size, int *fd_out, const char **err) {
     close(fd);
     return *err = "mmap failed", -1;
   }
-  shd_zone z = {base, (shd_header *)base, NULL, size, fd};
+  shd_zone z = {.base = base, .h = (shd_header *)base, .size = size, .fd = fd};
   shd_header *h = z.h;
   h->version = SHD_VERSION;
   h->size = size;
   h->mutex_size = (uint32_t)sizeof(pthread_mutex_t);
   strcpy(h->name, name);
   if (getrandom(&h->seed, sizeof h->seed, 0) != (ssize_t)sizeof h->seed) h->seed = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull;
-  layout(h, size);
-  z.buckets = (uint32_t *)(base + h->bucket_off);
-  if (init_mutex(&h->lock) != 0) {
-    munmap(base, size);
-    close(fd);
-    return *err = "initialising the robust mutex failed", -1;
+  layout(base, h, size);
+  z.nshards = h->nshards;
+  views(&z);
+  for (uint32_t i = 0; i < z.nshards; i++) {
+    if (init_mutex(&z.shards[i].h->lock) != 0) {
+      munmap(base, size);
+      close(fd);
+      return *err = "initialising the robust mutex failed", -1;
+    }
+    heap_format(&z.shards[i]);
   }
-  heap_format(&z);
   STORE_ORDER();
   h->magic = SHD_MAGIC; /* last: a zone is either formatted or not a zone */
   munmap(base, size);
@@ -100,6 +130,7 @@ int shd_attach(int fd, const char *name, uint64_t size, shd_zone *z, const char 
   else if (h->version != SHD_VERSION) bad = "the zone has another layout version";
   else if (h->size != size) bad = "the zone's header has another size";
   else if (h->mutex_size != sizeof(pthread_mutex_t)) bad = "the zone was made by an incompatible build";
+  else if (h->nshards < 1 || h->nshards > SHD_MAX_SHARDS || (h->nshards & (h->nshards - 1))) bad = "the zone's shard count is invalid";
   else if (strncmp(h->name, name, sizeof h->name) != 0) bad = "the zone has another name";
   if (bad) {
     munmap(base, size);
@@ -109,9 +140,10 @@ int shd_attach(int fd, const char *name, uint64_t size, shd_zone *z, const char 
   fcntl(fd, F_SETFD, FD_CLOEXEC);
   z->base = base;
   z->h = h;
-  z->buckets = (uint32_t *)(base + h->bucket_off);
   z->size = size;
   z->fd = fd;
+  z->nshards = h->nshards;
+  views(z);
   return 0;
 }
 

@@ -21,6 +21,22 @@ describe("keys and flushing (T-SHD-09…11)", () => {
     assert.equal(many.getKeys(0).length, 2048);
   });
 
+  it("T-SHD-09: in a zone split into shards the order is still least recently used first", () => {
+    const dogs = testZone(16 * 1024 * 1024).dict;
+    const keys = Array.from({ length: 200 }, (_, i) => `key${i}`);
+    for (const key of keys) dogs.set(key, 1);
+    dogs.get("key0");
+    dogs.incr("key5", 1);
+    dogs.set("key7", 2);
+    assert.deepEqual(dogs.getKeys(0), [
+      ...keys.filter((k) => !["key0", "key5", "key7"].includes(k)),
+      "key0",
+      "key5",
+      "key7",
+    ]);
+    assert.deepEqual(dogs.getKeys(3), ["key1", "key2", "key3"]);
+  });
+
   it("T-SHD-10: flushExpired frees the expired items, at most max of them, and says how many", async () => {
     const dogs = testZone().dict;
     dogs.set("a", 1);

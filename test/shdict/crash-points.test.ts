@@ -190,9 +190,14 @@ const CASES: readonly Case[] = [
 ];
 
 describe("a lock holder killed at each crash point", () => {
-  for (const c of CASES) {
-    it(`point ${c.point}, in ${c.where}: the next locker recovers, check() is clean, the key is old or new, never torn`, async () => {
-      const zone = createZone({ name: "points", size: 1024 * 1024 });
+  const sharded = new Set([2, 3, 9]);
+  for (const [c, size] of [
+    ...CASES.map((c) => [c, 1024 * 1024] as const),
+    ...CASES.filter((c) => sharded.has(c.point)).map((c) => [c, 4 * 1024 * 1024] as const),
+  ]) {
+    const shards = size > 1024 * 1024 ? " (a zone of 4 shards)" : "";
+    it(`point ${c.point}, in ${c.where}${shards}: the next locker recovers, check() is clean, the key is old or new, never torn`, async () => {
+      const zone = createZone({ name: "points", size });
       setUp(zone, c.setup);
       await dies(zone, [["crashAt", c.point], c.crash]);
       const [health, ...results] = await act(zone, [["health"], ...c.after]);
