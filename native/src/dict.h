@@ -52,7 +52,7 @@ typedef struct {
 
 uint32_t shd_hash(uint64_t seed, const uint8_t *p, size_t n);
 uint64_t shd_now_ms(void);
-uint64_t shd_now_ns(void);
+uint64_t shd_stamp(void);
 
 int shd_lock(shd_shard *z);
 void shd_unlock(shd_shard *z);

@@ -119,7 +119,7 @@ typedef struct {
     double num;      /* number and boolean values (one aligned store: incr) */
     uint32_t lhead;  /* a list's first node (authoritative) */
   } v;               /* 48 */
-  uint64_t stamp;    /* 56: when last used (monotonic ns), to merge the shards' LRU orders */
+  uint64_t stamp;    /* 56: when last used (shd_stamp), to merge the shards' LRU orders */
   uint8_t data[];    /* 64: key, then a string or binary value */
 } shd_item;
 

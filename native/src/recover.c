@@ -184,7 +184,7 @@ static void rebuild_lru(shd_shard *z, bitmap *placed, uint32_t items) {
     tail = cur;
     cur = next;
   }
-  uint64_t now = z->stamped ? shd_now_ns() : 0;
+  uint64_t now = z->stamped ? shd_stamp() : 0;
   for (uint32_t off = h->heap_start; off < h->heap_end; off += blk_size(BLK(z, off))) {
     if (blk_state(BLK(z, off)) != BLK_ITEM || !bm_get(placed, off)) continue;
     shd_item *it = ITEM(z, off);
