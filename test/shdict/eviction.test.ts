@@ -28,7 +28,10 @@ function fill(zone: Zone, count: number): void {
   assert.equal(checked, zoneStats(zone).items);
   const keys = dogs.getKeys(0);
   const latest = [count - 1, count - 2, count - 3].filter((i) => i % 3 !== 0).map((i) => `s:${i}`);
-  assert.ok(latest.every((key) => keys.includes(key)), "the latest items are there");
+  assert.ok(
+    latest.every((key) => keys.includes(key)),
+    "the latest items are there",
+  );
   assert.ok(!keys.includes("s:1"), "the oldest are evicted");
   assert.ok(keys.includes(kept));
   const order = keys.filter((k) => k !== kept).map((k) => Number(k.slice(2)));

@@ -22,7 +22,7 @@ export interface ZoneChild {
  */
 export function startWithZone(
   fixture: string,
-  zone: Zone,
+  zone: Zone | readonly Zone[],
   args: readonly string[] = [],
   deadlineMs = 30_000,
 ): ZoneChild {
@@ -32,16 +32,23 @@ export function startWithZone(
       for (const child of live) child.kill("SIGKILL");
     });
   }
+  // Several zones: their specs as one JSON argument, zone i at fd 4 + i.
+  const zones: readonly Zone[] = Array.isArray(zone) ? zone : [zone as Zone];
+  const zoneArgs = Array.isArray(zone)
+    ? [JSON.stringify(zones.map((z) => ({ name: z.name, size: z.size })))]
+    : [zones[0]?.name ?? "", String(zones[0]?.size)];
   const child = spawn(
     process.execPath,
     [
       ...(fixture.endsWith(".mjs") ? [] : ["--import", "tsx"]),
       `${FIXTURES}${fixture}${fixture.endsWith(".mjs") ? "" : ".ts"}`,
-      zone.name,
-      String(zone.size),
+      ...zoneArgs,
       ...args,
     ],
-    { stdio: ["pipe", "pipe", "pipe", "ignore", zone.fd], env: { ...process.env, NODE_OPTIONS: "" } },
+    {
+      stdio: ["pipe", "pipe", "pipe", "ignore", ...zones.map((z) => z.fd)],
+      env: { ...process.env, NODE_OPTIONS: "" },
+    },
   );
   live.add(child);
   const lines: unknown[] = [];
