@@ -291,7 +291,7 @@ static napi_value op_ttl(napi_env env, napi_callback_info info) {
   shd_key k;
   if (!begin(env, info, &c) || !read_key(env, c.hd, c.argv[0], &k)) return NULL;
   double ms = 0;
-  int r = shd_ttl(&c.hd->z, &k, &ms);
+  int r = shd_expiry(&c.hd->z, &k, 0, 0, &ms);
   c.hd->e->res[0] = ms;
   return int_value(env, r);
 }
@@ -300,7 +300,8 @@ static napi_value op_expire(napi_env env, napi_callback_info info) {
   call c;
   shd_key k;
   if (!begin(env, info, &c) || !read_key(env, c.hd, c.argv[0], &k)) return NULL;
-  return int_value(env, shd_expire(&c.hd->z, &k, ms_arg(env, c.argv[1])));
+  double unused = 0;
+  return int_value(env, shd_expiry(&c.hd->z, &k, 1, ms_arg(env, c.argv[1]), &unused));
 }
 
 static napi_value op_flush_all(napi_env env, napi_callback_info info) {

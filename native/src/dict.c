@@ -550,7 +550,11 @@ int shd_llen(shd_zone *zone, const shd_key *k, uint32_t *len) {
 
 /* ---------------------------------------------------------------- ttl, expire, flush, keys */
 
-int shd_ttl(shd_zone *zone, const shd_key *k, double *ms) {
+/*
+ * ttl (set = 0: *ms = milliseconds left, negative for an expired item not yet freed, as
+ * OpenResty) and expire (set = 1: a new expiry, which also revives such an item).
+ */
+int shd_expiry(shd_zone *zone, const shd_key *k, int set, uint64_t ttl_ms, double *ms) {
   shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
   int r = RC_OK;
@@ -562,27 +566,8 @@ int shd_ttl(shd_zone *zone, const shd_key *k, double *ms) {
   } else {
     shd_item *it = ITEM(z, off);
     lru_touch(z, it);
-    /* An expired item not yet freed gives a negative ttl, as OpenResty. */
-    *ms = it->expires == 0 ? 0 : (double)(int64_t)(it->expires - now_of(&c));
-  }
-  shd_unlock(z);
-  return r;
-}
-
-int shd_expire(shd_zone *zone, const shd_key *k, uint64_t ttl_ms) {
-  shd_shard *z = shard_of(zone, k->hash);
-  clockc c = {0};
-  int r = RC_OK;
-  LOCK_OR_FAIL(z);
-  uint32_t off;
-  lookup(z, k, &off);
-  if (!off) {
-    r = RC_NOT_FOUND << 1;
-  } else {
-    shd_item *it = ITEM(z, off);
-    lru_touch(z, it);
-    /* Also revives an expired item not yet freed, as OpenResty. */
-    it->expires = ttl_ms ? now_of(&c) + ttl_ms : 0;
+    if (set) it->expires = ttl_ms ? now_of(&c) + ttl_ms : 0;
+    else *ms = it->expires == 0 ? 0 : (double)(int64_t)(it->expires - now_of(&c));
   }
   shd_unlock(z);
   return r;

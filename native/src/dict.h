@@ -64,8 +64,7 @@ int shd_incr(shd_zone *z, const shd_key *k, double delta, int has_init, double i
 int shd_push(shd_zone *z, const shd_key *k, const shd_value *v, int left, uint32_t *len);
 int shd_pop(shd_zone *z, const shd_key *k, int left, shd_got *g, shd_buf *buf);
 int shd_llen(shd_zone *z, const shd_key *k, uint32_t *len);
-int shd_ttl(shd_zone *z, const shd_key *k, double *ms);
-int shd_expire(shd_zone *z, const shd_key *k, uint64_t ttl_ms);
+int shd_expiry(shd_zone *z, const shd_key *k, int set, uint64_t ttl_ms, double *ms);
 int shd_flush_all(shd_zone *z);
 int shd_flush_expired(shd_zone *z, uint32_t max, uint32_t *freed);
 /* Keys, LRU first, as [u16 length][bytes]...; *count keys. */
