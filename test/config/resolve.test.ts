@@ -15,6 +15,7 @@ describe("config resolution", () => {
       user: null,
       errorLog: null,
       privilegedAgent: null,
+      shdict: [],
     });
     assert.deepEqual(resolveConfig({}), DEFAULT_CONFIG);
   });
@@ -32,7 +33,7 @@ describe("config resolution", () => {
     [
       "an unknown top-level key",
       { workerz: 2 },
-      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent$/,
+      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, shdict$/,
     ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],
