@@ -2,7 +2,8 @@
  * `npm run bench:shdict`: shared-dictionary operations per second, in one run:
  * - get, set, incr and add (of missing keys) over 1,000 and 100,000 keys;
  * - from one process, and from two worker processes at once on the same zone (each running
- *   the same loop; the figure is all their operations over the slower one's time);
+ *   the same loop; the figure is all their operations over the slower one's time), and, as
+ *   what this machine gives two processes at the moment, the two on two separate zones;
  * - beside a plain Map in this process (the ceiling), and nginx + ngx_lua's ngx.shared from
  *   LuaJIT (1 worker, and 2 workers at once) where nginx and its lua module are installed.
  * Each cell is the median of RUNS runs (BENCH_RUNS, default 3) of N operations (BENCH_N,
@@ -25,6 +26,7 @@ const median = (values: number[]): number =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
 const zone = createZone({ name: "bench", size: 64 * 1024 * 1024 });
+const other = createZone({ name: "other", size: 64 * 1024 * 1024 });
 
 interface Worker {
   readonly child: ChildProcess;
@@ -41,8 +43,10 @@ function startWorker(): Worker {
       fileURLToPath(new URL("fixtures/shdict-worker.ts", import.meta.url)),
       zone.name,
       String(zone.size),
+      other.name,
+      String(other.size),
     ],
-    { stdio: ["pipe", "pipe", "inherit", "ignore", zone.fd] },
+    { stdio: ["pipe", "pipe", "inherit", "ignore", zone.fd, other.fd] },
   );
   if (child.stdout === null) throw new Error("no stdout");
   const input = createInterface({ input: child.stdout });
@@ -55,9 +59,19 @@ async function next(worker: Worker): Promise<string> {
   return line.value;
 }
 
-/** Both workers run the loop at once; ops/s = all their operations over the slower one's time. */
-async function twoProcesses(workers: readonly Worker[], op: string, keys: number): Promise<number> {
-  workers.forEach((w, i) => w.child.stdin?.write(`${op} ${keys} ${N} ${op === "add" ? `w${i}:` : ""}\n`));
+/**
+ * Both workers run the loop at once (on the same zone, or worker i on zone i); ops/s = all
+ * their operations over the slower one's time.
+ */
+async function twoProcesses(
+  workers: readonly Worker[],
+  op: string,
+  keys: number,
+  separate: boolean,
+): Promise<number> {
+  workers.forEach((w, i) =>
+    w.child.stdin?.write(`${op} ${keys} ${N} ${separate ? i : 0} ${op === "add" ? `w${i}:` : ""}\n`),
+  );
   const ms = await Promise.all(workers.map(async (w) => Number(await next(w))));
   return (workers.length * N) / (Math.max(...ms) / 1000);
 }
@@ -88,6 +102,7 @@ async function main(): Promise<void> {
       for (const op of OPS) {
         const one: number[] = [];
         const two: number[] = [];
+        const apart: number[] = [];
         const map: number[] = [];
         const ngx1: number[] = [];
         const ngx2: number[] = [];
@@ -97,7 +112,12 @@ async function main(): Promise<void> {
           one.push(N / (runOp(zone.dict, op, keys, N, "") / 1000));
           zone.dict.flushAll();
           zone.dict.flushExpired();
-          two.push(await twoProcesses(workers, op, keys));
+          two.push(await twoProcesses(workers, op, keys, false));
+          for (const z of [zone, other]) {
+            z.dict.flushAll();
+            z.dict.flushExpired();
+          }
+          apart.push(await twoProcesses(workers, op, keys, true));
           map.push(N / (runOp(mapDict(), op, keys, N, "") / 1000));
           if (nginx1 !== null) ngx1.push(N / ((await nginx1.run(op, keys, N))[0] / 1000));
           if (nginx2 !== null) ngx2.push(await nginxTwo(nginx2, op, keys));
@@ -109,6 +129,7 @@ async function main(): Promise<void> {
           fmt(o),
           fmt(t),
           `${(t / o).toFixed(2)}×`,
+          `${fmt(median(apart))} (${(median(apart) / o).toFixed(2)}×)`,
           fmt(median(map)),
           nginx1 === null ? "—" : fmt(median(ngx1)),
           nginx2 === null ? "—" : fmt(median(ngx2)),
@@ -132,8 +153,9 @@ async function main(): Promise<void> {
         "op",
         "keys",
         "tsresty 1 proc (ops/s)",
-        "tsresty 2 procs",
+        "2 procs, one zone",
         "2 / 1",
+        "2 procs, 2 zones (what the machine gives)",
         "Map (ops/s)",
         "nginx 1 worker",
         "nginx 2 workers",
