@@ -34,12 +34,20 @@ export function installZones(zones: readonly Zone[]): void {
   store[KEY] = { zones: Object.freeze([...zones]), shared: Object.freeze(shared) };
 }
 
-/** The zones installed in this process, in declaration order. */
+/**
+ * The zones installed in this process, in declaration order.
+ * @example
+ * for (const zone of installedZones()) console.log(zone.name, zoneStats(zone));
+ */
 export function installedZones(): readonly Zone[] {
   return installed().zones;
 }
 
-/** The frozen object behind `ngx.shared`. */
+/**
+ * The frozen object behind `ngx.shared`.
+ * @example
+ * sharedDicts()["dogs"]?.get("Jim");
+ */
 export function sharedDicts(): SharedDicts {
   return installed().shared;
 }

@@ -92,7 +92,13 @@ export function zoneStats(zone: Zone): ZoneStats {
   return { capacity: scratch[0] ?? 0, freeSpace: scratch[1] ?? 0, items: scratch[2] ?? 0 };
 }
 
-/** Diagnostics for tests and operators: crash recoveries so far, and every structural problem. */
+/**
+ * Diagnostics for tests and operators: crash recoveries so far (a lock holder died and the
+ * next locker repaired the zone), resets (recovery had to empty a shard: never expected),
+ * and every structural problem the addon's check() finds (none in a healthy zone).
+ * @example
+ * assert.deepEqual(zoneHealth(zone).problems, []);
+ */
 export function zoneHealth(zone: Zone): { recoveries: number; resets: number; problems: string[] } {
   const native = nativeOf(zone);
   reasonOf("zoneHealth", native.stats());
@@ -101,7 +107,12 @@ export function zoneHealth(zone: Zone): { recoveries: number; resets: number; pr
   return { recoveries, resets, problems: native.check() };
 }
 
-/** Unmaps the zone in this process; later calls on its dictionary throw. */
+/**
+ * Unmaps the zone in this process; later calls on its dictionary throw. The descriptor
+ * stays open (close it with fs.closeSync(zone.fd) when no child needs it any more).
+ * @example
+ * closeZone(zone);
+ */
 export function closeZone(zone: Zone): void {
   nativeOf(zone).close();
 }
