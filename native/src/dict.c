@@ -83,7 +83,7 @@ static inline int expired(const shd_item *it, clockc *c) { return it->expires !=
  * Critical sections last a few hundred nanoseconds, so a contended locker spins a little
  * (reading the lock word, then one trylock) before it sleeps in pthread_mutex_lock: a futex
  * sleep and wake cost microseconds each and would make two busy processes slower than one.
- * The robust mutex's word is 0 when free (a dead owner leaves FUTEX_OWNER_DIED, which ends
+ * glibc's robust mutex word is 0 when free (a dead owner leaves FUTEX_OWNER_DIED, which ends
  * the spin in the blocking lock that reports EOWNERDEAD).
  */
 static inline void cpu_relax(void) {
@@ -98,7 +98,11 @@ int shd_lock(shd_shard *z) {
   pthread_mutex_t *m = &z->h->lock;
   int rc;
   for (int spins = 0; spins < 2000; spins++) {
+#ifdef __GLIBC__
     if (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0) {
+#else
+    if (spins % 16 == 0) { /* no portable way to peek at the lock word: try now and then */
+#endif
       rc = pthread_mutex_trylock(m);
       if (rc == 0) return 0;
       if (rc != EBUSY) goto slow;
