@@ -70,7 +70,9 @@ async function twoProcesses(
   separate: boolean,
 ): Promise<number> {
   workers.forEach((w, i) =>
-    w.child.stdin?.write(`${op} ${keys} ${N} ${separate ? i : 0} ${op === "add" ? `w${i}:` : ""}\n`),
+    w.child.stdin?.write(
+      `${op} ${keys} ${N} ${separate ? i : 0} ${(i * keys) / 2} ${op === "add" ? `w${i}:` : ""}\n`,
+    ),
   );
   const ms = await Promise.all(workers.map(async (w) => Number(await next(w))));
   return (workers.length * N) / (Math.max(...ms) / 1000);
