@@ -179,6 +179,15 @@ static void lru_touch(shd_shard *z, shd_item *it) {
   lru_push(z, it);
 }
 
+/* The key's item if it has not expired, made the most recently used; else 0. */
+static uint32_t find_live(shd_shard *z, const shd_key *k, clockc *c) {
+  uint32_t off;
+  lookup(z, k, &off);
+  if (!off) return 0;
+  lru_touch(z, ITEM(z, off));
+  return expired(ITEM(z, off), c) ? 0 : off;
+}
+
 static void free_nodes(shd_shard *z, uint32_t n) {
   while (n) {
     uint32_t next = NODE(z, n)->next; /* read first: the freed block's body holds free links */
@@ -372,11 +381,9 @@ int shd_incr(shd_zone *zone, const shd_key *k, double delta, int has_init, doubl
   int r;
   LOCK_OR_FAIL(z);
   expire_some(z, 1, &c);
-  uint32_t off;
-  lookup(z, k, &off);
-  if (off && !expired(ITEM(z, off), &c)) {
+  uint32_t off = find_live(z, k, &c);
+  if (off) {
     shd_item *it = ITEM(z, off);
-    lru_touch(z, it);
     if (it->type != T_NUMBER) {
       r = RC_NOT_A_NUMBER << 1;
     } else {
@@ -540,11 +547,9 @@ int shd_llen(shd_zone *zone, const shd_key *k, uint32_t *len) {
   *len = 0;
   LOCK_OR_FAIL(z);
   expire_some(z, 1, &c);
-  uint32_t off;
-  lookup(z, k, &off);
-  if (off && !expired(ITEM(z, off), &c)) {
+  uint32_t off = find_live(z, k, &c);
+  if (off) {
     shd_item *it = ITEM(z, off);
-    lru_touch(z, it);
     if (it->type != T_LIST) r = RC_NOT_LIST << 1;
     else *len = it->vlen;
   }
