@@ -1,9 +1,10 @@
 /**
  * `npm run bench:shdict`: shared-dictionary operations per second, in one run:
  * - get, set, incr and add (of missing keys) over 1,000 and 100,000 keys;
- * - from one process, and from two worker processes at once on the same zone (each running
- *   the same loop; the figure is all their operations over the slower one's time), and, as
- *   what this machine gives two processes at the moment, the two on two separate zones;
+ * - from one process, and from two worker processes at once (each running the same loop; the
+ *   figure is all their operations over the slower one's time): on the same keys of one
+ *   zone, on their own keys in one zone, and, as what this machine gives two processes at
+ *   the moment, on a zone each;
  * - beside a plain Map in this process (the ceiling), and nginx + ngx_lua's ngx.shared from
  *   LuaJIT (1 worker, and 2 workers at once) where nginx and its lua module are installed.
  * Each cell is the median of RUNS runs (BENCH_RUNS, default 3) of N operations (BENCH_N,
@@ -60,20 +61,27 @@ async function next(worker: Worker): Promise<string> {
 }
 
 /**
- * Both workers run the loop at once (on the same zone, or worker i on zone i); ops/s = all
- * their operations over the slower one's time.
+ * How the two workers share: the same keys of one zone (worker 1 starts half the key space
+ * further, so they are not in lockstep), their own keys in one zone, or one zone each.
  */
+type Sharing = "same keys" | "own keys" | "own zones";
+
+/** Both workers run the loop at once; ops/s = all their operations over the slower one's time. */
 async function twoProcesses(
   workers: readonly Worker[],
   op: string,
   keys: number,
-  separate: boolean,
+  sharing: Sharing,
 ): Promise<number> {
-  workers.forEach((w, i) =>
-    w.child.stdin?.write(
-      `${op} ${keys} ${N} ${separate ? i : 0} ${(i * keys) / 2} ${op === "add" ? `w${i}:` : ""}\n`,
-    ),
-  );
+  for (const z of [zone, other]) {
+    z.dict.flushAll();
+    z.dict.flushExpired();
+  }
+  workers.forEach((w, i) => {
+    const zoneIndex = sharing === "own zones" ? i : 0;
+    const prefix = sharing === "same keys" && op !== "add" ? "" : `w${i}:`;
+    w.child.stdin?.write(`${op} ${keys} ${N} ${zoneIndex} ${(i * keys) / 2} ${prefix}\n`);
+  });
   const ms = await Promise.all(workers.map(async (w) => Number(await next(w))));
   return (workers.length * N) / (Math.max(...ms) / 1000);
 }
@@ -91,63 +99,78 @@ async function nginxTwo(nginx: Nginx, op: string, keys: number): Promise<number>
 
 const fmt = (n: number): string => (Number.isNaN(n) ? "—" : `${(n / 1e6).toFixed(2)}M`);
 
+interface Cells {
+  one: number[];
+  same: number[];
+  own: number[];
+  zones: number[];
+  map: number[];
+  ngx1: number[];
+  ngx2: number[];
+}
+
+async function measure(
+  workers: readonly Worker[],
+  nginx: readonly (Nginx | null)[],
+  op: string,
+  keys: number,
+): Promise<Cells> {
+  const cells: Cells = { one: [], same: [], own: [], zones: [], map: [], ngx1: [], ngx2: [] };
+  for (let run = 0; run < RUNS; run++) {
+    zone.dict.flushAll();
+    zone.dict.flushExpired();
+    cells.one.push(N / (runOp(zone.dict, op, keys, N, "") / 1000));
+    cells.same.push(await twoProcesses(workers, op, keys, "same keys"));
+    cells.own.push(await twoProcesses(workers, op, keys, "own keys"));
+    cells.zones.push(await twoProcesses(workers, op, keys, "own zones"));
+    cells.map.push(N / (runOp(mapDict(), op, keys, N, "") / 1000));
+    const [nginx1, nginx2] = nginx;
+    if (nginx1) cells.ngx1.push(N / ((await nginx1.run(op, keys, N))[0] / 1000));
+    if (nginx2) cells.ngx2.push(await nginxTwo(nginx2, op, keys));
+  }
+  return cells;
+}
+
 async function main(): Promise<void> {
   const workers = [startWorker(), startWorker()];
   for (const w of workers) if ((await next(w)) !== "ready") throw new Error("a bench worker did not start");
   const missing = nginxMissing();
-  const nginx1 = missing === null ? await startNginx(1) : null;
-  const nginx2 = missing === null ? await startNginx(2) : null;
+  const nginx = missing === null ? [await startNginx(1), await startNginx(2)] : [null, null];
   const rows: string[][] = [];
   const verdicts: string[] = [];
+  const ratio = (n: number, of: number): string => `${fmt(n)} (${(n / of).toFixed(2)}×)`;
   try {
     for (const keys of KEYS) {
       for (const op of OPS) {
-        const one: number[] = [];
-        const two: number[] = [];
-        const apart: number[] = [];
-        const map: number[] = [];
-        const ngx1: number[] = [];
-        const ngx2: number[] = [];
-        for (let run = 0; run < RUNS; run++) {
-          zone.dict.flushAll();
-          zone.dict.flushExpired();
-          one.push(N / (runOp(zone.dict, op, keys, N, "") / 1000));
-          zone.dict.flushAll();
-          zone.dict.flushExpired();
-          two.push(await twoProcesses(workers, op, keys, false));
-          for (const z of [zone, other]) {
-            z.dict.flushAll();
-            z.dict.flushExpired();
-          }
-          apart.push(await twoProcesses(workers, op, keys, true));
-          map.push(N / (runOp(mapDict(), op, keys, N, "") / 1000));
-          if (nginx1 !== null) ngx1.push(N / ((await nginx1.run(op, keys, N))[0] / 1000));
-          if (nginx2 !== null) ngx2.push(await nginxTwo(nginx2, op, keys));
-        }
-        const [o, t] = [median(one), median(two)];
+        const cells = await measure(workers, nginx, op, keys);
+        const [one, same, own] = [median(cells.one), median(cells.same), median(cells.own)];
         rows.push([
           op,
           keys.toLocaleString("en-US"),
-          fmt(o),
-          fmt(t),
-          `${(t / o).toFixed(2)}×`,
-          `${fmt(median(apart))} (${(median(apart) / o).toFixed(2)}×)`,
-          fmt(median(map)),
-          nginx1 === null ? "—" : fmt(median(ngx1)),
-          nginx2 === null ? "—" : fmt(median(ngx2)),
+          fmt(one),
+          ratio(same, one),
+          ratio(own, one),
+          ratio(median(cells.zones), one),
+          fmt(median(cells.map)),
+          missing === null ? fmt(median(cells.ngx1)) : "—",
+          missing === null ? fmt(median(cells.ngx2)) : "—",
         ]);
         const bar = op === "get" ? 3e6 : op === "set" ? 1.5e6 : 0;
         if (bar > 0)
-          verdicts.push(`${op} × ${keys}: one process ${fmt(o)}/s ${o >= bar ? "≥" : "<"} ${fmt(bar)}/s`);
-        verdicts.push(
-          `${op} × ${keys}: two processes ${(t / o).toFixed(2)}× one ${t >= 1.5 * o ? "≥" : "<"} 1.5×`,
-        );
+          verdicts.push(`${op} × ${keys}: one process ${fmt(one)}/s ${one >= bar ? "≥" : "<"} ${fmt(bar)}/s`);
+        for (const [what, two] of [
+          ["same keys", same],
+          ["own keys", own],
+        ] as const) {
+          verdicts.push(
+            `${op} × ${keys}: two processes, ${what}: ${(two / one).toFixed(2)}× one ${two >= 1.5 * one ? "≥" : "<"} 1.5×`,
+          );
+        }
       }
     }
   } finally {
     for (const w of workers) w.child.kill("SIGKILL");
-    await nginx1?.stop();
-    await nginx2?.stop();
+    for (const n of nginx) await n?.stop();
   }
   console.log(
     markdownTable(
@@ -155,10 +178,10 @@ async function main(): Promise<void> {
         "op",
         "keys",
         "tsresty 1 proc (ops/s)",
-        "2 procs, one zone",
-        "2 / 1",
-        "2 procs, 2 zones (what the machine gives)",
-        "Map (ops/s)",
+        "2 procs, same keys",
+        "2 procs, own keys",
+        "2 procs, own zones (the machine)",
+        "Map",
         "nginx 1 worker",
         "nginx 2 workers",
       ],
