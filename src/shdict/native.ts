@@ -5,6 +5,7 @@
  */
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { ShdictError } from "../errors.ts";
 
 /** One mapped zone: functions bound to it in C (no handle argument to unwrap per call). */
 export interface NativeZone {
@@ -49,11 +50,28 @@ export const OP_REPLACE = 2;
 export const OP_SAFE = 4;
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const load = createRequire(import.meta.url)("node-gyp-build") as (dir: string) => Binding;
-
-/** The addon of this process (loaded once; a Node environment has one instance). */
-export const binding: Binding = load(root);
 
 /** Where the addon writes secondary results, so that hot calls allocate nothing. */
 export const scratch = new Float64Array(8);
-binding.setScratch(scratch);
+
+let loaded: Binding | undefined;
+
+/**
+ * The addon of this process, loaded on first use (a Node environment has one instance), so
+ * that processes without zones never load it, and a platform without it (not Linux) fails
+ * only where a zone is made.
+ */
+export function binding(): Binding {
+  if (loaded === undefined) {
+    try {
+      loaded = (createRequire(import.meta.url)("node-gyp-build") as (dir: string) => Binding)(root);
+    } catch (cause) {
+      throw new ShdictError(
+        "the shared-dictionary addon could not be loaded (zones need Linux; in a checkout, `npm ci` builds it)",
+        { cause },
+      );
+    }
+    loaded.setScratch(scratch);
+  }
+  return loaded;
+}

@@ -47,7 +47,7 @@ function failure(what: string, spec: ZoneSpec, cause: unknown): ShdictError {
 export function createZone(spec: ZoneSpec): Zone {
   let fd: number;
   try {
-    fd = binding.create(spec.name, spec.size);
+    fd = binding().create(spec.name, spec.size);
   } catch (cause) {
     throw failure("cannot create", spec, cause);
   }
@@ -62,7 +62,7 @@ export function createZone(spec: ZoneSpec): Zone {
  */
 export function attachZone(spec: ZoneSpec, fd: number): Zone {
   try {
-    return wrap(spec, fd, binding.attach(fd, spec.name, spec.size));
+    return wrap(spec, fd, binding().attach(fd, spec.name, spec.size));
   } catch (cause) {
     throw failure(`cannot attach fd ${fd} as`, spec, cause);
   }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { closeSync, readdirSync, readlinkSync } from "node:fs";
 import { describe, it } from "node:test";
 import {
@@ -13,6 +14,17 @@ import { ngx } from "../../src/runtime/ngx.ts";
 import { testZone } from "./zones.ts";
 
 describe("zones", () => {
+  it("a process that makes no zone never loads the addon (so ngx works where the addon cannot)", () => {
+    const code = `await import(${JSON.stringify(new URL("../../src/index.ts", import.meta.url).href)});
+      const { readFileSync } = await import("node:fs");
+      console.log(readFileSync("/proc/self/maps", "utf8").includes("tsresty_shdict") ? "loaded" : "not loaded");`;
+    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.equal(out.trim(), "not loaded");
+  });
+
   it("a zone is a memfd: nothing appears in /dev/shm", () => {
     const before = readdirSync("/dev/shm").sort();
     const zone = testZone(64 * 1024, "memfd_check");
