@@ -1,5 +1,5 @@
 /*
- * Recovery after a lock holder died, and the consistency check the tests use.
+ * Recovery after a lock holder died (check.c has the consistency check the tests use).
  *
  * Recovery trusts only the authoritative state (layout.h): the block headers, which parse
  * from the heap's start to its end at every instant; the hash chains; each list's next
@@ -18,40 +18,13 @@
  * Every pass only re-derives state or makes single stores of the same kinds as the
  * operations, so a process killed during recovery leaves work the next locker redoes.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dict.h"
-
-typedef struct {
-  uint64_t *bits;
-  uint32_t start;
-} bitmap;
-
-static int bm_init(bitmap *m, shd_shard_hdr *h) {
-  size_t units = (h->heap_end - h->heap_start) / SHD_ALIGN;
-  m->start = h->heap_start;
-  m->bits = calloc((units + 63) / 64, sizeof(uint64_t));
-  return m->bits != NULL;
-}
-static inline size_t bm_unit(const bitmap *m, uint32_t off) { return (off - m->start) / SHD_ALIGN; }
-static inline int bm_get(const bitmap *m, uint32_t off) {
-  size_t u = bm_unit(m, off);
-  return (int)((m->bits[u / 64] >> (u % 64)) & 1u);
-}
-static inline void bm_set(bitmap *m, uint32_t off) {
-  size_t u = bm_unit(m, off);
-  m->bits[u / 64] |= 1ull << (u % 64);
-}
-static inline void bm_clear(bitmap *m, uint32_t off) {
-  size_t u = bm_unit(m, off);
-  m->bits[u / 64] &= ~(1ull << (u % 64));
-}
+#include "walk.h"
 
 /* Pass 1: the block starts, or 0 when the heap does not parse. */
-static int walk(shd_shard *z, bitmap *starts) {
+int shd_walk(shd_shard *z, bitmap *starts) {
   shd_shard_hdr *h = z->h;
   uint32_t off = h->heap_start;
   while (off < h->heap_end) {
@@ -64,13 +37,13 @@ static int walk(shd_shard *z, bitmap *starts) {
   return off == h->heap_end;
 }
 
-static int in_heap(shd_shard *z, uint32_t off) {
+int shd_in_heap(shd_shard *z, uint32_t off) {
   return off >= z->h->heap_start && off < z->h->heap_end && off % SHD_ALIGN == 0;
 }
 
-static const char *item_problem(shd_shard *z, const bitmap *starts, const bitmap *marks, uint32_t off,
+const char *shd_item_problem(shd_shard *z, const bitmap *starts, const bitmap *marks, uint32_t off,
                                 uint32_t bucket) {
-  if (!in_heap(z, off) || !bm_get(starts, off)) return "points outside any block";
+  if (!shd_in_heap(z, off) || !bm_get(starts, off)) return "points outside any block";
   shd_item *it = ITEM(z, off);
   if (blk_state(&it->b) != BLK_ITEM) return "points to a block that is not an item";
   if (bm_get(marks, off)) return "reaches an item twice (a cycle)";
@@ -83,8 +56,8 @@ static const char *item_problem(shd_shard *z, const bitmap *starts, const bitmap
   return NULL;
 }
 
-static const char *node_problem(shd_shard *z, const bitmap *starts, const bitmap *marks, uint32_t off) {
-  if (!in_heap(z, off) || !bm_get(starts, off)) return "points outside any block";
+const char *shd_node_problem(shd_shard *z, const bitmap *starts, const bitmap *marks, uint32_t off) {
+  if (!shd_in_heap(z, off) || !bm_get(starts, off)) return "points outside any block";
   shd_node *n = NODE(z, off);
   if (blk_state(&n->b) != BLK_NODE) return "points to a block that is not a list node";
   if (bm_get(marks, off)) return "reaches a node twice (a cycle)";
@@ -99,7 +72,7 @@ static uint32_t mark_list(shd_shard *z, shd_item *it, const bitmap *starts, bitm
   uint32_t *link = &it->v.lhead;
   while (*link) {
     uint32_t n = *link;
-    if (node_problem(z, starts, marks, n)) {
+    if (shd_node_problem(z, starts, marks, n)) {
       *link = 0;
       break;
     }
@@ -120,7 +93,7 @@ static uint32_t mark(shd_shard *z, const bitmap *starts, bitmap *marks) {
     uint32_t *slot = &z->buckets[b];
     while (*slot) {
       uint32_t off = *slot;
-      if (item_problem(z, starts, marks, off, b)) {
+      if (shd_item_problem(z, starts, marks, off, b)) {
         *slot = 0;
         break;
       }
@@ -173,7 +146,7 @@ static void rebuild_lru(shd_shard *z, bitmap *placed, uint32_t items) {
   shd_shard_hdr *h = z->h;
   uint32_t head = 0, tail = 0, steps = 0;
   uint32_t cur = h->lru_head;
-  while (cur && steps++ <= items && in_heap(z, cur) && bm_get(placed, cur) && blk_state(BLK(z, cur)) == BLK_ITEM) {
+  while (cur && steps++ <= items && shd_in_heap(z, cur) && bm_get(placed, cur) && blk_state(BLK(z, cur)) == BLK_ITEM) {
     shd_item *it = ITEM(z, cur);
     uint32_t next = it->lnext;
     bm_clear(placed, cur);
@@ -209,7 +182,7 @@ void shard_recover(shd_shard *z) {
   bitmap starts = {0}, marks = {0};
   if (!bm_init(&starts, z->h) || !bm_init(&marks, z->h)) {
     reset(z); /* no memory to recover with: a zone emptied beats a zone unusable */
-  } else if (!walk(z, &starts)) {
+  } else if (!shd_walk(z, &starts)) {
     reset(z);
   } else {
     uint32_t items = mark(z, &starts, &marks);
@@ -223,161 +196,4 @@ void shard_recover(shd_shard *z) {
   }
   free(starts.bits);
   free(marks.bits);
-}
-
-/* ---------------------------------------------------------------- check */
-
-typedef struct {
-  shd_problem_fn report;
-  void *ctx;
-  uint32_t count;
-} reporter;
-
-static void problem(reporter *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(reporter *r, const char *fmt, ...) {
-  char text[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(text, sizeof text, fmt, ap);
-  va_end(ap);
-  if (r->count++ < 100) r->report(r->ctx, text);
-}
-
-static void check_heap(shd_shard *z, reporter *r, bitmap *starts, uint64_t *free_bytes, uint32_t *free_blocks) {
-  shd_shard_hdr *h = z->h;
-  uint32_t off = h->heap_start, prev_size = 0, prev_free = 0;
-  while (off < h->heap_end) {
-    shd_block *b = BLK(z, off);
-    uint32_t size = blk_size(b);
-    if (size < SHD_MIN_BLOCK || size > h->heap_end - off || blk_state(b) > BLK_NODE) {
-      problem(r, "heap: block at %u has size %u and state %u", off, size, blk_state(b));
-      return;
-    }
-    if (b->prev_size != prev_size) problem(r, "heap: block at %u has prev_size %u, not %u", off, b->prev_size, prev_size);
-    int is_free = blk_state(b) == BLK_FREE;
-    if (is_free && prev_free) problem(r, "heap: free blocks at %u and before are not merged", off);
-    if (is_free) {
-      *free_bytes += size;
-      (*free_blocks)++;
-    }
-    bm_set(starts, off);
-    prev_free = is_free;
-    prev_size = size;
-    off += size;
-  }
-}
-
-static void check_free_lists(shd_shard *z, reporter *r, const bitmap *starts, uint32_t free_blocks) {
-  shd_shard_hdr *h = z->h;
-  uint32_t listed = 0;
-  for (uint32_t fl = 0; fl < FL_COUNT; fl++) {
-    if (!!(h->fl_bitmap & (1u << fl)) != !!h->sl_bitmap[fl]) problem(r, "free lists: level %u bitmap disagrees", fl);
-    for (uint32_t sl = 0; sl < SL_COUNT; sl++) {
-      uint32_t head = h->bins[fl][sl];
-      if (!!head != !!(h->sl_bitmap[fl] & (1u << sl))) problem(r, "free lists: class %u.%u bitmap disagrees", fl, sl);
-      uint32_t prev = 0;
-      for (uint32_t off = head; off; off = ((shd_free *)AT(z, off))->next) {
-        if (!in_heap(z, off) || !bm_get(starts, off) || blk_state(BLK(z, off)) != BLK_FREE) {
-          problem(r, "free lists: class %u.%u links %u, not a free block", fl, sl, off);
-          break;
-        }
-        shd_free *f = (shd_free *)AT(z, off);
-        uint32_t cfl, csl;
-        size_class(blk_size(&f->b), &cfl, &csl);
-        if (cfl != fl || csl != sl) problem(r, "free lists: block %u of size %u is in class %u.%u", off, blk_size(&f->b), fl, sl);
-        if (f->prev != prev) problem(r, "free lists: block %u has a wrong prev link", off);
-        prev = off;
-        if (++listed > free_blocks) {
-          problem(r, "free lists: more entries than free blocks (a cycle?)");
-          return;
-        }
-      }
-    }
-  }
-  if (listed != free_blocks) problem(r, "free lists: %u entries for %u free blocks", listed, free_blocks);
-}
-
-static void check_list(shd_shard *z, reporter *r, shd_item *it, const bitmap *starts, bitmap *marks) {
-  uint32_t count = 0, prev = 0;
-  for (uint32_t n = it->v.lhead; n; n = NODE(z, n)->next) {
-    const char *p = node_problem(z, starts, marks, n);
-    if (p) {
-      problem(r, "list %.*s: node %u %s", it->klen > 40 ? 40 : it->klen, it->data, n, p);
-      return;
-    }
-    if (NODE(z, n)->prev != prev) problem(r, "list %.*s: node %u has a wrong prev link", it->klen > 40 ? 40 : it->klen, it->data, n);
-    bm_set(marks, n);
-    prev = n;
-    count++;
-  }
-  if (count == 0) problem(r, "list item %u is empty", OFF(z, it));
-  if (it->ltail != prev) problem(r, "list item %u has a wrong tail", OFF(z, it));
-  if (it->vlen != count) problem(r, "list item %u has length %u, holds %u", OFF(z, it), it->vlen, count);
-}
-
-static uint32_t check_index(shd_shard *z, reporter *r, const bitmap *starts, bitmap *marks) {
-  uint32_t items = 0;
-  for (uint32_t b = 0; b <= z->h->bucket_mask; b++) {
-    for (uint32_t off = z->buckets[b]; off; off = ITEM(z, off)->hnext) {
-      const char *p = item_problem(z, starts, marks, off, b);
-      if (p) {
-        problem(r, "index: bucket %u %s (item %u)", b, p, off);
-        break;
-      }
-      shd_item *it = ITEM(z, off);
-      for (uint32_t o = z->buckets[b]; o != off; o = ITEM(z, o)->hnext) {
-        shd_item *other = ITEM(z, o);
-        if (other->klen == it->klen && memcmp(other->data, it->data, it->klen) == 0) problem(r, "index: key in bucket %u twice", b);
-      }
-      if (it->type == T_LIST) check_list(z, r, it, starts, marks);
-      bm_set(marks, off);
-      items++;
-    }
-  }
-  return items;
-}
-
-static void check_lru(shd_shard *z, reporter *r, const bitmap *marks, uint32_t items) {
-  shd_shard_hdr *h = z->h;
-  uint32_t count = 0, prev = 0;
-  for (uint32_t off = h->lru_head; off; off = ITEM(z, off)->lnext) {
-    if (!in_heap(z, off) || !bm_get(marks, off) || blk_state(BLK(z, off)) != BLK_ITEM) {
-      problem(r, "lru: links %u, not an indexed item", off);
-      return;
-    }
-    if (ITEM(z, off)->lprev != prev) problem(r, "lru: item %u has a wrong prev link", off);
-    prev = off;
-    if (++count > items) {
-      problem(r, "lru: longer than the %u items (a cycle or a stray item)", items);
-      return;
-    }
-  }
-  if (h->lru_tail != prev) problem(r, "lru: the tail is %u, not %u", h->lru_tail, prev);
-  if (count != items) problem(r, "lru: %u entries for %u items", count, items);
-}
-
-uint32_t shard_check(shd_shard *z, shd_problem_fn report, void *ctx) {
-  reporter r = {report, ctx, 0};
-  shd_shard_hdr *h = z->h;
-  bitmap starts = {0}, marks = {0};
-  if (!bm_init(&starts, h) || !bm_init(&marks, h)) {
-    problem(&r, "check: out of memory");
-    goto done;
-  }
-  uint64_t free_bytes = 0;
-  uint32_t free_blocks = 0;
-  check_heap(z, &r, &starts, &free_bytes, &free_blocks);
-  if (r.count) goto done;
-  check_free_lists(z, &r, &starts, free_blocks);
-  if (free_bytes != h->free_bytes) problem(&r, "counters: free_bytes is %llu, free blocks hold %llu", (unsigned long long)h->free_bytes, (unsigned long long)free_bytes);
-  uint32_t items = check_index(z, &r, &starts, &marks);
-  if (items != h->items) problem(&r, "counters: items is %u, the index holds %u", h->items, items);
-  check_lru(z, &r, &marks, items);
-  for (uint32_t off = h->heap_start; off < h->heap_end; off += blk_size(BLK(z, off))) {
-    if (blk_state(BLK(z, off)) != BLK_FREE && !bm_get(&marks, off)) problem(&r, "heap: block %u is in use but unreachable (a leak)", off);
-  }
-done:
-  free(starts.bits);
-  free(marks.bits);
-  return r.count;
 }
