@@ -193,7 +193,7 @@ void freelist_insert(shd_shard *z, uint32_t off);
 void freelist_reset(shd_shard *z);
 void size_class(uint32_t size, uint32_t *fl, uint32_t *sl);
 
-/* recover.c */
+/* recover.c, check.c */
 void shard_recover(shd_shard *z);
 typedef void (*shd_problem_fn)(void *ctx, const char *problem);
 uint32_t shard_check(shd_shard *z, shd_problem_fn report, void *ctx);
