@@ -23,8 +23,9 @@ ls prebuilds/*/
 
 echo "== npm pack"
 tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
-tar -tzf "$work/$tarball" | grep -q '^package/prebuilds/.*\.node$' || { echo "FAIL: no prebuild in $tarball" >&2; exit 1; }
-if tar -tzf "$work/$tarball" | grep -q '^package/build/'; then echo "FAIL: build/ is packed" >&2; exit 1; fi
+tar -tzf "$work/$tarball" > "$work/contents"
+grep -q '^package/prebuilds/.*\.node$' "$work/contents" || { echo "FAIL: no prebuild in $tarball" >&2; exit 1; }
+if grep -q '^package/build/' "$work/contents"; then echo "FAIL: build/ is packed" >&2; exit 1; fi
 
 echo "== install $tarball into a new project, scripts disabled"
 mkdir "$work/app"
