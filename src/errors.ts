@@ -14,7 +14,8 @@ export type ErrorCode =
   | "ERR_TSRESTY_CONFIG"
   | "ERR_TSRESTY_USAGE"
   | "ERR_TSRESTY_START"
-  | "ERR_TSRESTY_PATH";
+  | "ERR_TSRESTY_PATH"
+  | "ERR_TSRESTY_SHDICT";
 
 /** Describes a received value for an error message: `a string ("abc")`, `NaN`, `undefined`. */
 export function describe(value: unknown): string {
@@ -139,4 +140,13 @@ export class PathError extends Error {
   constructor(what: string, path: string, reason: string) {
     super(`cannot use ${what} ${path}: ${reason}`);
   }
+}
+
+/**
+ * A shared-memory zone that cannot be created, mapped or used: the memfd cannot be made, an
+ * inherited descriptor is not the zone it should be, the zone was closed.
+ */
+export class ShdictError extends Error {
+  readonly code = "ERR_TSRESTY_SHDICT" satisfies ErrorCode;
+  override name = "ShdictError";
 }

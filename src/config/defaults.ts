@@ -16,6 +16,7 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
   http: Object.freeze({ headersTimeout: 60, requestTimeout: 300, keepAliveTimeout: 5, maxHeaderSize: 16384 }),
   logLevel: "notice",
   log: null,
+  shdict: Object.freeze([]),
 });
 
 /** OpenResty's default `connections` of the privileged agent. */

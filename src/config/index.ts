@@ -1,6 +1,6 @@
 import type { UserConfig } from "./types.ts";
 
-export type { ListenAddress, ResolvedConfig, UserConfig } from "./types.ts";
+export type { ListenAddress, ResolvedConfig, ShdictSpec, UserConfig } from "./types.ts";
 export {
   AGENT_CONNECTIONS,
   DEFAULT_CONFIG,
@@ -10,7 +10,17 @@ export {
   STOP_MARGIN,
   stopBudget,
 } from "./defaults.ts";
-export { formatListen, parseListen, parseUser, parseWorkers, type Parsed } from "./values.ts";
+export {
+  formatListen,
+  parseListen,
+  parseSize,
+  parseUser,
+  parseWorkers,
+  parseZoneName,
+  SHDICT_MAX_SIZE,
+  SHDICT_MIN_SIZE,
+  type Parsed,
+} from "./values.ts";
 export { resolveConfig } from "./resolve.ts";
 export { loadConfigFile, loadConfigInput } from "./load.ts";
 

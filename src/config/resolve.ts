@@ -2,8 +2,8 @@ import { ConfigError, describe } from "../errors.ts";
 import { LOG_LEVELS, type LogLevel } from "../util/log.ts";
 
 import { AGENT_CONNECTIONS, DEFAULT_CONFIG } from "./defaults.ts";
-import type { ListenAddress, ResolvedConfig } from "./types.ts";
-import { parseListen, parseUser, parseWorkers, type Parsed } from "./values.ts";
+import type { ListenAddress, ResolvedConfig, ShdictSpec } from "./types.ts";
+import { parseListen, parseSize, parseUser, parseWorkers, parseZoneName, type Parsed } from "./values.ts";
 
 type Raw = Record<string, unknown>;
 
@@ -20,6 +20,7 @@ const TOP_KEYS = [
   "http",
   "logLevel",
   "log",
+  "shdict",
 ] as const;
 const HTTP_KEYS = ["headersTimeout", "requestTimeout", "keepAliveTimeout", "maxHeaderSize"] as const;
 const TIMER_KEYS = ["maxPending", "maxRunning", "runningLimit"] as const;
@@ -127,6 +128,7 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     http: resolveHttp(check, input["http"]),
     logLevel: resolveLogLevel(check, input["logLevel"]),
     log: check.path("log", input["log"], null),
+    shdict: resolveShdict(check, input["shdict"]),
   });
 }
 
@@ -159,6 +161,17 @@ function resolveHttp(check: Checker, value: unknown): ResolvedConfig["http"] {
     keepAliveTimeout: seconds("keepAliveTimeout"),
     maxHeaderSize: check.positiveInteger("http.maxHeaderSize", http["maxHeaderSize"], defaults.maxHeaderSize),
   });
+}
+
+function resolveShdict(check: Checker, value: unknown): readonly ShdictSpec[] {
+  if (value === undefined) return DEFAULT_CONFIG.shdict;
+  const zones = check.record("shdict", value);
+  return Object.freeze(
+    Object.entries(zones).map(([name, size]) => {
+      check.parsed("shdict", parseZoneName(name));
+      return Object.freeze({ name, size: check.parsed(`shdict.${name}`, parseSize(size)) });
+    }),
+  );
 }
 
 function resolveAgent(check: Checker, value: unknown): { readonly connections: number } | null {

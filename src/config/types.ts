@@ -67,6 +67,17 @@ export interface UserConfig {
   readonly logLevel?: LogLevel;
   /** Where the workers' and the agent's stdout goes, line by line with time, pid and worker id; default the master's stdout. */
   readonly log?: string;
+  /**
+   * Shared dictionaries (`ngx.shared.NAME`), as `lua_shared_dict`: name → size, a number of
+   * bytes or a string with a k/m/g suffix (`{ dogs: "10m", cats: 16384 }`); from 8k to 2g.
+   */
+  readonly shdict?: Readonly<Record<string, number | string>>;
+}
+
+/** One shared-dictionary zone: its name and its size in bytes (shdict's ZoneSpec). */
+export interface ShdictSpec {
+  readonly name: string;
+  readonly size: number;
 }
 
 /** The validated, complete, frozen configuration the runtime trusts. */
@@ -96,4 +107,6 @@ export interface ResolvedConfig {
   readonly logLevel: LogLevel;
   /** The output log (children's stdout); null: the master's stdout. */
   readonly log: string | null;
+  /** The zones, in declaration order. */
+  readonly shdict: readonly ShdictSpec[];
 }

@@ -55,3 +55,40 @@ export function parseUser(value: unknown): Parsed<{ user: string; group: string 
   }
   return { ok: false, problem: `must be "user" or "user:group", received ${describe(value)}` };
 }
+
+/** nginx's minimum zone size, and tsresty's maximum (zone offsets are 32-bit). */
+export const SHDICT_MIN_SIZE = 8 * 1024;
+export const SHDICT_MAX_SIZE = 2 * 1024 ** 3;
+const SIZE = /^(\d+)([kmg]?)$/i;
+const UNITS: Readonly<Record<string, number>> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/**
+ * A size as nginx writes it: bytes as a number or a string, or a string with a k, m or g
+ * suffix (case-insensitive): `16384`, `"12k"`, `"10m"`, `"1g"`. From 8k to 2g.
+ */
+export function parseSize(value: unknown): Parsed<number> {
+  const match = typeof value === "string" ? SIZE.exec(value.trim()) : null;
+  const bytes =
+    typeof value === "number"
+      ? value
+      : match === null
+        ? NaN
+        : Number(match[1]) * (UNITS[(match[2] ?? "").toLowerCase()] ?? NaN);
+  if (Number.isInteger(bytes) && bytes >= SHDICT_MIN_SIZE && bytes <= SHDICT_MAX_SIZE)
+    return { ok: true, value: bytes };
+  return {
+    ok: false,
+    problem: `must be a size from 8k to 2g (bytes, or a number with a k, m or g suffix), received ${describe(value)}`,
+  };
+}
+
+const ZONE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** A zone name usable as `ngx.shared.NAME`: a letter or _, then letters, digits, _; 63 at most. */
+export function parseZoneName(value: unknown): Parsed<string> {
+  if (typeof value === "string" && ZONE_NAME.test(value)) return { ok: true, value };
+  return {
+    ok: false,
+    problem: `must be a name of letters, digits and _ not starting with a digit, 63 characters at most, received ${describe(value)}`,
+  };
+}

@@ -9,6 +9,7 @@ import {
 } from "../pipe/index.ts";
 import { ContextError, InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 import type { ProcessType } from "../process/index.ts";
+import { createLock, sharedDicts, type Lock, type LockOptions, type SharedDicts } from "../shdict/index.ts";
 import {
   toDelayMs,
   type AtOptions,
@@ -176,6 +177,22 @@ export interface Ngx extends Readonly<typeof LOG_LEVEL_NUMBERS> {
   readonly worker: NgxWorker;
   readonly process: NgxProcess;
   readonly config: NgxConfig;
+  /**
+   * The shared dictionaries declared in config (`shdict`) or with `--shdict`, by name; an
+   * unknown name is undefined, as in Lua. See docs/shdict.md.
+   * @example
+   * const dogs = ngx.shared["dogs"];
+   * dogs?.set("Jim", 8);
+   */
+  readonly shared: SharedDicts;
+  /**
+   * A lock on a zone (lua-resty-lock): `await lock.lock(key)` waits without blocking the
+   * event loop. Throws for an unknown zone.
+   * @example
+   * const lock = ngx.lock("locks", { timeout: 5 });
+   * if ((await lock.lock("refresh")).ok) { try { await refresh(); } finally { lock.unlock(); } }
+   */
+  lock(zone: string, options?: LockOptions): Lock;
   /** Resolves after `seconds` (ms resolution); `ngx.sleep(0)` yields to the event loop. */
   sleep(seconds: number): Promise<void>;
   /** Seconds since the epoch, with millisecond resolution. */
@@ -272,6 +289,10 @@ export const ngx: Ngx = Object.freeze({
   log,
   ...LOG_LEVEL_NUMBERS,
 
+  get shared(): SharedDicts {
+    return sharedDicts();
+  },
+  lock: (zone: string, options?: LockOptions): Lock => createLock(zone, options),
   sleep,
   now: () => Date.now() / 1000,
 });

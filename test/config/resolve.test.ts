@@ -16,6 +16,10 @@ describe("config resolution", () => {
       errorLog: null,
       privilegedAgent: null,
       initTimeout: 60,
+      http: { headersTimeout: 60, requestTimeout: 300, keepAliveTimeout: 5, maxHeaderSize: 16384 },
+      logLevel: "notice",
+      log: null,
+      shdict: [],
     });
     assert.deepEqual(resolveConfig({}), DEFAULT_CONFIG);
   });
@@ -33,7 +37,7 @@ describe("config resolution", () => {
     [
       "an unknown top-level key",
       { workerz: 2 },
-      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout$/,
+      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout, http, logLevel, log, shdict$/,
     ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],

@@ -1,0 +1,199 @@
+/**
+ * `npm run bench:shdict`: shared-dictionary operations per second, in one run:
+ * - get, set, incr and add (of missing keys) over 1,000 and 100,000 keys;
+ * - from one process, and from two worker processes at once (each running the same loop; the
+ *   figure is all their operations over the slower one's time): on the same keys of one
+ *   zone, on their own keys in one zone, and, as what this machine gives two processes at
+ *   the moment, on a zone each;
+ * - beside a plain Map in this process (the ceiling), and nginx + ngx_lua's ngx.shared from
+ *   LuaJIT (1 worker, and 2 workers at once) where nginx and its lua module are installed.
+ * Each cell is the median of RUNS runs (BENCH_RUNS, default 3) of N operations (BENCH_N,
+ * default 1,000,000). Bars: ≥ 3M get/s and ≥ 1.5M set/s from one process; two processes
+ * together ≥ 1.5× one.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface, type Interface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { createZone } from "../src/shdict/index.ts";
+import { mapDict, runOp } from "./fixtures/shdict-ops.ts";
+import { nginxMissing, startNginx, type Nginx } from "./fixtures/shdict-nginx.ts";
+import { markdownTable } from "./table.ts";
+
+const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
+const N = Number(process.env["BENCH_N"] ?? 1_000_000);
+const OPS = ["get", "set", "incr", "add"] as const;
+const KEYS = [1_000, 100_000] as const;
+const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+
+const zone = createZone({ name: "bench", size: 64 * 1024 * 1024 });
+const other = createZone({ name: "other", size: 64 * 1024 * 1024 });
+
+interface Worker {
+  readonly child: ChildProcess;
+  readonly lines: AsyncIterator<string>;
+  readonly input: Interface;
+}
+
+function startWorker(): Worker {
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      fileURLToPath(new URL("fixtures/shdict-worker.ts", import.meta.url)),
+      zone.name,
+      String(zone.size),
+      other.name,
+      String(other.size),
+    ],
+    { stdio: ["pipe", "pipe", "inherit", "ignore", zone.fd, other.fd] },
+  );
+  if (child.stdout === null) throw new Error("no stdout");
+  const input = createInterface({ input: child.stdout });
+  return { child, input, lines: input[Symbol.asyncIterator]() };
+}
+
+async function next(worker: Worker): Promise<string> {
+  const line = await worker.lines.next();
+  if (line.done === true) throw new Error("a bench worker exited");
+  return line.value;
+}
+
+/**
+ * How the two workers share: the same keys of one zone (worker 1 starts half the key space
+ * further, so they are not in lockstep), their own keys in one zone, or one zone each.
+ */
+type Sharing = "same keys" | "own keys" | "own zones";
+
+/** Both workers run the loop at once; ops/s = all their operations over the slower one's time. */
+async function twoProcesses(
+  workers: readonly Worker[],
+  op: string,
+  keys: number,
+  sharing: Sharing,
+): Promise<number> {
+  for (const z of [zone, other]) {
+    z.dict.flushAll();
+    z.dict.flushExpired();
+  }
+  workers.forEach((w, i) => {
+    const zoneIndex = sharing === "own zones" ? i : 0;
+    const prefix = sharing === "same keys" && op !== "add" ? "" : `w${i}:`;
+    w.child.stdin?.write(`${op} ${keys} ${N} ${zoneIndex} ${(i * keys) / 2} ${prefix}\n`);
+  });
+  const ms = await Promise.all(workers.map(async (w) => Number(await next(w))));
+  return (workers.length * N) / (Math.max(...ms) / 1000);
+}
+
+async function nginxTwo(nginx: Nginx, op: string, keys: number): Promise<number> {
+  // With reuseport the kernel spreads connections over the workers; retry until both ran.
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const [[ms0, pid0], [ms1, pid1]] = (await Promise.all(
+      [0, 1].map((i) => nginx.run(op, keys, N, op === "add" ? `w${i}:` : "")),
+    )) as [[number, number], [number, number]];
+    if (pid0 !== pid1) return (2 * N) / (Math.max(ms0, ms1) / 1000);
+  }
+  return NaN;
+}
+
+const fmt = (n: number): string => (Number.isNaN(n) ? "—" : `${(n / 1e6).toFixed(2)}M`);
+
+interface Cells {
+  one: number[];
+  same: number[];
+  own: number[];
+  zones: number[];
+  map: number[];
+  ngx1: number[];
+  ngx2: number[];
+}
+
+async function measure(
+  workers: readonly Worker[],
+  nginx: readonly (Nginx | null)[],
+  op: string,
+  keys: number,
+): Promise<Cells> {
+  const cells: Cells = { one: [], same: [], own: [], zones: [], map: [], ngx1: [], ngx2: [] };
+  for (let run = 0; run < RUNS; run++) {
+    zone.dict.flushAll();
+    zone.dict.flushExpired();
+    cells.one.push(N / (runOp(zone.dict, op, keys, N, "") / 1000));
+    cells.same.push(await twoProcesses(workers, op, keys, "same keys"));
+    cells.own.push(await twoProcesses(workers, op, keys, "own keys"));
+    cells.zones.push(await twoProcesses(workers, op, keys, "own zones"));
+    cells.map.push(N / (runOp(mapDict(), op, keys, N, "") / 1000));
+    const [nginx1, nginx2] = nginx;
+    if (nginx1) cells.ngx1.push(N / ((await nginx1.run(op, keys, N))[0] / 1000));
+    if (nginx2) cells.ngx2.push(await nginxTwo(nginx2, op, keys));
+  }
+  return cells;
+}
+
+async function main(): Promise<void> {
+  const workers = [startWorker(), startWorker()];
+  for (const w of workers) if ((await next(w)) !== "ready") throw new Error("a bench worker did not start");
+  const missing = nginxMissing();
+  const nginx = missing === null ? [await startNginx(1), await startNginx(2)] : [null, null];
+  const rows: string[][] = [];
+  const verdicts: string[] = [];
+  const ratio = (n: number, of: number): string => `${fmt(n)} (${(n / of).toFixed(2)}×)`;
+  try {
+    for (const keys of KEYS) {
+      for (const op of OPS) {
+        const cells = await measure(workers, nginx, op, keys);
+        const [one, same, own] = [median(cells.one), median(cells.same), median(cells.own)];
+        rows.push([
+          op,
+          keys.toLocaleString("en-US"),
+          fmt(one),
+          ratio(same, one),
+          ratio(own, one),
+          ratio(median(cells.zones), one),
+          fmt(median(cells.map)),
+          missing === null ? fmt(median(cells.ngx1)) : "—",
+          missing === null ? fmt(median(cells.ngx2)) : "—",
+        ]);
+        const bar = op === "get" ? 3e6 : op === "set" ? 1.5e6 : 0;
+        if (bar > 0)
+          verdicts.push(`${op} × ${keys}: one process ${fmt(one)}/s ${one >= bar ? "≥" : "<"} ${fmt(bar)}/s`);
+        for (const [what, two] of [
+          ["same keys", same],
+          ["own keys", own],
+        ] as const) {
+          verdicts.push(
+            `${op} × ${keys}: two processes, ${what}: ${(two / one).toFixed(2)}× one ${two >= 1.5 * one ? "≥" : "<"} 1.5×`,
+          );
+        }
+      }
+    }
+  } finally {
+    for (const w of workers) w.child.kill("SIGKILL");
+    for (const n of nginx) await n?.stop();
+  }
+  console.log(
+    markdownTable(
+      [
+        "op",
+        "keys",
+        "tsresty 1 proc (ops/s)",
+        "2 procs, same keys",
+        "2 procs, own keys",
+        "2 procs, own zones (the machine)",
+        "Map",
+        "nginx 1 worker",
+        "nginx 2 workers",
+      ],
+      rows,
+    ),
+  );
+  console.log(
+    `\n${N.toLocaleString("en-US")} operations per cell, median of ${RUNS} runs; add = add of missing keys.`,
+  );
+  if (missing !== null) console.log(`nginx columns skipped: ${missing}.`);
+  console.log(`\nBars:\n${verdicts.map((v) => `- ${v}`).join("\n")}`);
+}
+
+await main();
+process.exit(0);

@@ -1,0 +1,139 @@
+/*
+ * The Node-API surface: module functions create/attach/setScratch/crashAt, and per zone an
+ * object of functions whose callback data is the zone (no handle argument to unwrap).
+ * Secondary results (flags, staleness, a new length, a reason code) go into a Float64Array
+ * the facade registered once with setScratch, so the hot calls allocate nothing: keys and
+ * string values are read into buffers of this Node environment, reused by every call.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "napi.h"
+
+/* ---------------------------------------------------------------- module */
+
+static int string_arg(napi_env env, napi_value v, char *buf, size_t cap) {
+  size_t len = 0;
+  return napi_get_value_string_utf8(env, v, buf, cap, &len) == napi_ok && len < cap - 1;
+}
+
+/* create(name, size) -> fd */
+static napi_value mod_create(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[SHD_NAME_MAX + 2];
+  double size = 0;
+  if (!string_arg(env, argv[0], name, sizeof name)) return js_fail(env, "zone name of 1 to 63 bytes expected");
+  CHECK(napi_get_value_double(env, argv[1], &size));
+  int fd = -1;
+  const char *err = NULL;
+  if (shd_create(name, (uint64_t)size, &fd, &err) != 0) return js_fail(env, err);
+  return js_int(env, fd);
+}
+
+/* attach(fd, name, size) -> zone object */
+static napi_value mod_attach(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1;
+  double size = 0;
+  char name[SHD_NAME_MAX + 2];
+  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (!string_arg(env, argv[1], name, sizeof name)) return js_fail(env, "zone name of 1 to 63 bytes expected");
+  CHECK(napi_get_value_double(env, argv[2], &size));
+  shd_env *e = js_env(env);
+  if (!e || !e->res) return js_fail(env, "setScratch() must be called before attach()");
+  shd_handle *hd = calloc(1, sizeof *hd);
+  if (!hd) return js_fail(env, "out of memory");
+  const char *err = NULL;
+  if (shd_attach(fd, name, (uint64_t)size, &hd->z, &err) != 0) {
+    free(hd);
+    return js_fail(env, err);
+  }
+  hd->e = e;
+  napi_property_descriptor props[] = {
+      {"get", NULL, op_get, NULL, NULL, NULL, napi_default, hd},
+      {"getStale", NULL, op_get_stale, NULL, NULL, NULL, napi_default, hd},
+      {"store", NULL, op_store, NULL, NULL, NULL, napi_default, hd},
+      {"incr", NULL, op_incr, NULL, NULL, NULL, napi_default, hd},
+      {"push", NULL, op_push, NULL, NULL, NULL, napi_default, hd},
+      {"pop", NULL, op_pop, NULL, NULL, NULL, napi_default, hd},
+      {"llen", NULL, op_llen, NULL, NULL, NULL, napi_default, hd},
+      {"ttl", NULL, op_ttl, NULL, NULL, NULL, napi_default, hd},
+      {"expire", NULL, op_expire, NULL, NULL, NULL, napi_default, hd},
+      {"flushAll", NULL, op_flush_all, NULL, NULL, NULL, napi_default, hd},
+      {"flushExpired", NULL, op_flush_expired, NULL, NULL, NULL, napi_default, hd},
+      {"getKeys", NULL, op_get_keys, NULL, NULL, NULL, napi_default, hd},
+      {"stats", NULL, op_stats, NULL, NULL, NULL, napi_default, hd},
+      {"check", NULL, op_check, NULL, NULL, NULL, napi_default, hd},
+      {"close", NULL, op_close, NULL, NULL, NULL, napi_default, hd},
+  };
+  napi_value obj;
+  CHECK(napi_create_object(env, &obj));
+  CHECK(napi_define_properties(env, obj, sizeof props / sizeof props[0], props));
+  return obj;
+}
+
+/* setScratch(Float64Array): where secondary results go */
+static napi_value mod_set_scratch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_typedarray_type tt;
+  size_t len = 0;
+  void *data = NULL;
+  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &tt, &len, &data, NULL, NULL) != napi_ok ||
+      tt != napi_float64_array || len < 8) {
+    return js_fail(env, "a Float64Array of at least 8 elements expected");
+  }
+  shd_env *e = js_env(env);
+  if (e->res_ref) napi_delete_reference(env, e->res_ref);
+  CHECK(napi_create_reference(env, argv[0], 1, &e->res_ref));
+  e->res = data;
+  return NULL;
+}
+
+/* crashAt(point): the crash tests' fault injection (0 disarms) */
+static napi_value mod_crash_at(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t point = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_int32(env, argv[0], &point));
+  shd_crash_point = point;
+  return NULL;
+}
+
+static void env_free(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  shd_env *e = data;
+  free(e->key);
+  free(e->val);
+  free(e->out.p);
+  free(e);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  shd_env *e = calloc(1, sizeof *e);
+  if (!e) return js_fail(env, "out of memory");
+  e->key = malloc(KEY_CAP);
+  e->val = malloc(VAL_CAP);
+  e->val_cap = VAL_CAP;
+  e->out.p = malloc(VAL_CAP);
+  e->out.cap = VAL_CAP;
+  if (!e->key || !e->val || !e->out.p) return js_fail(env, "out of memory");
+  CHECK(napi_set_instance_data(env, e, env_free, NULL));
+  napi_property_descriptor props[] = {
+      {"create", NULL, mod_create, NULL, NULL, NULL, napi_default, NULL},
+      {"attach", NULL, mod_attach, NULL, NULL, NULL, napi_default, NULL},
+      {"setScratch", NULL, mod_set_scratch, NULL, NULL, NULL, napi_default, NULL},
+      {"crashAt", NULL, mod_crash_at, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,165 @@
+/* The key-value operations: store (set, add, replace, their safe forms, delete), get, incr,
+   ttl and expire. See shard.c for what they are made of and how they stay crash-safe. */
+#include <string.h>
+
+#include "shard.h"
+
+static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags,
+                        int op, clockc *c) {
+  int forcible = 0;
+  uint32_t old;
+  uint32_t *slot = shd_lookup(z, k, &old);
+  int stale = old && expired(ITEM(z, old), c);
+  if (old) shd_lru_touch(z, ITEM(z, old));
+  if ((op & OP_REPLACE) && (!old || stale)) return RC_NOT_FOUND << 1;
+  if ((op & OP_ADD) && old && !stale) return RC_EXISTS << 1;
+  if (v->type == 0) {
+    if (old) shd_item_remove(z, slot, old);
+    return RC_OK;
+  }
+  uint64_t need = (uint64_t)ITEM_HEADER + k->len +
+                  (v->type == T_STRING || v->type == T_BINARY ? v->len : 0);
+  /* Too large for any zone: blk_alloc refuses it, after the evictions nginx also makes. */
+  if (need > 0x7fffffffu) need = 0x7fffffffu;
+  uint32_t nb = blk_alloc(z, (uint32_t)need, BLK_ITEM);
+  if (!nb && old) {
+    /* As nginx: the old value's memory is the first to reuse (this one step is not atomic
+       against a crash: the key can end up missing, never half-written). */
+    shd_item_remove(z, slot, old);
+    old = 0;
+    nb = blk_alloc(z, (uint32_t)need, BLK_ITEM);
+  }
+  int evicted = 0;
+  if (!nb) {
+    if (op & OP_SAFE) return RC_NO_MEMORY << 1;
+    for (int i = 0; i < 30 && !nb; i++) {
+      if (shd_expire_some(z, 0, c) == 0) break;
+      forcible = evicted = 1;
+      nb = blk_alloc(z, (uint32_t)need, BLK_ITEM);
+    }
+    if (!nb) return (RC_NO_MEMORY << 1) | forcible;
+  }
+  shd_item_fill(z, nb, k, v, ttl_ms, uflags, c);
+  CRASH_POINT(2);
+  if (evicted && old) slot = shd_lookup(z, k, &old); /* an eviction may have freed it */
+  shd_item *it = ITEM(z, nb);
+  if (old) {
+    it->hnext = ITEM(z, old)->hnext;
+    STORE_ORDER();
+    *slot = nb; /* the commit: the key has its new value */
+    CRASH_POINT(3);
+    shd_item_release(z, old);
+  } else {
+    uint32_t *bucket = &z->buckets[k->hash & z->h->bucket_mask];
+    it->hnext = *bucket;
+    STORE_ORDER();
+    *bucket = nb; /* the commit */
+    CRASH_POINT(3);
+    z->h->items++;
+  }
+  shd_lru_push(z, it);
+  return forcible;
+}
+
+int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op) {
+  shd_shard *z = shard_of(zone, k->hash);
+  clockc c = {0};
+  LOCK_OR_FAIL(z);
+  shd_expire_some(z, 1, &c);
+  int r = store_locked(z, k, v, ttl_ms, uflags, op, &c);
+  shd_unlock(z);
+  return r;
+}
+
+/* ---------------------------------------------------------------- get */
+
+int shd_get(shd_zone *zone, const shd_key *k, int stale, shd_got *g, shd_buf *buf) {
+  shd_shard *z = shard_of(zone, k->hash);
+  clockc c = {0};
+  int r = RC_OK;
+  g->type = 0;
+  g->stale = 0;
+  g->uflags = 0;
+  LOCK_OR_FAIL(z);
+  if (!stale) shd_expire_some(z, 1, &c);
+  uint32_t off;
+  shd_lookup(z, k, &off);
+  if (off) {
+    shd_item *it = ITEM(z, off);
+    shd_lru_touch(z, it);
+    int old = expired(it, &c);
+    if (old && !stale) {
+      /* missing */
+    } else if (it->type == T_LIST) {
+      r = RC_IS_LIST << 1;
+    } else {
+      g->type = it->type;
+      g->uflags = it->uflags;
+      g->stale = old;
+      g->ascii = it->ascii;
+      g->num = it->v.num;
+      g->len = it->vlen;
+      if ((it->type == T_STRING || it->type == T_BINARY) && !shd_copy_out(buf, it->data + it->klen, it->vlen)) {
+        r = RC_OOM << 1;
+      }
+    }
+  }
+  shd_unlock(z);
+  return r;
+}
+
+/* ---------------------------------------------------------------- incr */
+
+int shd_incr(shd_zone *zone, const shd_key *k, double delta, int has_init, double init, uint64_t init_ttl_ms,
+             double *result) {
+  shd_shard *z = shard_of(zone, k->hash);
+  clockc c = {0};
+  int r;
+  LOCK_OR_FAIL(z);
+  shd_expire_some(z, 1, &c);
+  uint32_t off = shd_find_live(z, k, &c);
+  if (off) {
+    shd_item *it = ITEM(z, off);
+    if (it->type != T_NUMBER) {
+      r = RC_NOT_A_NUMBER << 1;
+    } else {
+      double value = it->v.num + delta;
+      it->v.num = value; /* one aligned store */
+      *result = value;
+      r = RC_OK;
+    }
+  } else if (!has_init) {
+    r = RC_NOT_FOUND << 1;
+  } else {
+    shd_value v = {T_NUMBER, NULL, 0, 0, init + delta};
+    r = store_locked(z, k, &v, init_ttl_ms, 0, OP_SET, &c);
+    *result = v.num;
+  }
+  shd_unlock(z);
+  return r;
+}
+
+/* ---------------------------------------------------------------- ttl, expire */
+
+/*
+ * ttl (set = 0: *ms = milliseconds left, negative for an expired item not yet freed, as
+ * OpenResty) and expire (set = 1: a new expiry, which also revives such an item).
+ */
+int shd_expiry(shd_zone *zone, const shd_key *k, int set, uint64_t ttl_ms, double *ms) {
+  shd_shard *z = shard_of(zone, k->hash);
+  clockc c = {0};
+  int r = RC_OK;
+  LOCK_OR_FAIL(z);
+  uint32_t off;
+  shd_lookup(z, k, &off);
+  if (!off) {
+    r = RC_NOT_FOUND << 1;
+  } else {
+    shd_item *it = ITEM(z, off);
+    shd_lru_touch(z, it);
+    if (set) it->expires = ttl_ms ? now_of(&c) + ttl_ms : 0;
+    else *ms = it->expires == 0 ? 0 : (double)(int64_t)(it->expires - now_of(&c));
+  }
+  shd_unlock(z);
+  return r;
+}

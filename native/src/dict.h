@@ -1,0 +1,87 @@
+/* The dictionary operations on a mapped zone, independent of Node-API. */
+#ifndef SHD_DICT_H
+#define SHD_DICT_H
+
+#include "layout.h"
+
+/* Outcomes: (code << 1) | forcible. */
+#define RC_OK 0
+#define RC_EXISTS 1
+#define RC_NOT_FOUND 2
+#define RC_NO_MEMORY 3
+#define RC_NOT_A_NUMBER 4
+#define RC_IS_LIST 5
+#define RC_NOT_LIST 6
+#define RC_LOCK_FAILED 7 /* the mutex is unusable (ENOTRECOVERABLE): never expected */
+#define RC_OOM 8         /* this process could not grow a buffer */
+
+/* Store operations (OpenResty's op flags). */
+#define OP_SET 0
+#define OP_ADD 1
+#define OP_REPLACE 2
+#define OP_SAFE 4
+
+typedef struct {
+  const uint8_t *bytes;
+  uint32_t len;
+  uint32_t hash;
+} shd_key;
+
+typedef struct {
+  int type; /* 0 = nil (delete) */
+  const uint8_t *bytes;
+  uint32_t len;
+  uint8_t ascii;
+  double num;
+} shd_value;
+
+/* A value copied out of the zone (bytes into a buffer this process owns). */
+typedef struct {
+  uint8_t *p;
+  size_t cap;
+} shd_buf;
+
+typedef struct {
+  int type; /* 0 = missing */
+  uint32_t len;
+  uint8_t ascii;
+  double num;
+  uint32_t uflags;
+  int stale;
+} shd_got;
+
+uint32_t shd_hash(uint64_t seed, const uint8_t *p, size_t n);
+uint64_t shd_now_ms(void);
+uint64_t shd_stamp(void);
+
+int shd_lock(shd_shard *z);
+void shd_unlock(shd_shard *z);
+
+int shd_get(shd_zone *z, const shd_key *k, int stale, shd_got *g, shd_buf *buf);
+int shd_store(shd_zone *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op);
+int shd_incr(shd_zone *z, const shd_key *k, double delta, int has_init, double init, uint64_t init_ttl_ms,
+             double *result);
+int shd_push(shd_zone *z, const shd_key *k, const shd_value *v, int left, uint32_t *len);
+int shd_pop(shd_zone *z, const shd_key *k, int left, shd_got *g, shd_buf *buf);
+int shd_llen(shd_zone *z, const shd_key *k, uint32_t *len);
+int shd_expiry(shd_zone *z, const shd_key *k, int set, uint64_t ttl_ms, double *ms);
+int shd_flush_all(shd_zone *z);
+int shd_flush_expired(shd_zone *z, uint32_t max, uint32_t *freed);
+/* Keys, LRU first, as [u16 length][bytes]...; *count keys. */
+int shd_get_keys(shd_zone *z, uint32_t max, shd_buf *buf, uint32_t *count);
+
+typedef struct {
+  uint64_t capacity;
+  uint64_t free_bytes;
+  uint32_t items;
+  uint64_t recoveries;
+  uint64_t resets;
+} shd_stats;
+int shd_stats_of(shd_zone *z, shd_stats *s);
+
+/* zone.c */
+int shd_create(const char *name, uint64_t size, int *fd, const char **err);
+int shd_attach(int fd, const char *name, uint64_t size, shd_zone *z, const char **err);
+void shd_detach(shd_zone *z);
+
+#endif

@@ -1,0 +1,201 @@
+/*
+ * The zone's memory layout. native/README.md explains it; in short:
+ *
+ *   [header | shard headers | shard 0: buckets, heap | shard 1: buckets, heap | ...]
+ *
+ * Every reference inside the zone is a 32-bit byte offset from the zone's start (0 = none),
+ * so the zone works wherever each process maps it. Each shard header holds a robust mutex
+ * and the shard's bookkeeping; a heap is a sequence of blocks, each with a block header.
+ *
+ * What is authoritative (kept consistent at every instant by the order of single aligned
+ * stores) and what is derived (rebuilt after a crash) is marked on each field below.
+ */
+#ifndef SHD_LAYOUT_H
+#define SHD_LAYOUT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHD_MAGIC 0x315a4448535253ULL /* "SRSHDZ1" */
+#define SHD_VERSION 1u
+#define SHD_NAME_MAX 63
+#define SHD_MIN_SIZE 8192u
+#define SHD_MAX_SIZE 2147483648u /* offsets are 32-bit; 2 GiB keeps every block size below 2^31 */
+#define SHD_KEY_MAX 65535u
+
+/* Allocator size classes (TLSF: two-level segregated fit). */
+#define SHD_ALIGN 8u
+#define SHD_MIN_BLOCK 16u
+#define SL_LOG2 4
+#define SL_COUNT (1u << SL_LOG2)
+#define FL_SHIFT 7 /* blocks below 128 bytes sit in 16 exact 8-byte classes of level 0 */
+#define SMALL_LIMIT (1u << FL_SHIFT)
+#define FL_COUNT 25 /* level 24 holds blocks of 2^30 up to 2^31 bytes */
+
+/* Block states, in the low 3 bits of size_state. */
+#define BLK_FREE 0u
+#define BLK_ITEM 1u
+#define BLK_NODE 2u
+#define BLK_STATE_MASK 7u
+
+/* Value types. */
+#define T_STRING 1
+#define T_NUMBER 2
+#define T_BOOLEAN 3
+#define T_BINARY 4
+#define T_LIST 5
+
+/* The zone's first bytes: what attach checks, and how the zone is split into shards. */
+typedef struct {
+  uint64_t magic;
+  uint32_t version;
+  uint32_t header_size; /* this header and the shard headers */
+  uint64_t size;        /* the declared zone size, = the memfd's size */
+  uint64_t seed;        /* hash seed, random per zone */
+  char name[64];        /* NUL-terminated */
+  uint32_t nshards;     /* a power of two, 1 to SHD_MAX_SHARDS */
+  uint32_t shard_bits;  /* log2(nshards): a key's shard is the top bits of its hash */
+  uint32_t mutex_size;  /* sizeof(pthread_mutex_t) of the creator, checked by attach */
+  uint32_t pad0;
+} shd_header;
+
+#define SHD_MAX_SHARDS 16u
+#define SHD_SHARD_MIN (1024u * 1024u) /* each shard of a sharded zone has at least 1 MiB */
+
+/*
+ * One shard: its own lock, hash index, LRU list and heap. A zone below 2 MiB is one shard;
+ * larger zones have up to 16, so that processes working on different keys rarely meet on
+ * a lock (see native/README.md for what sharding changes).
+ */
+typedef struct {
+  pthread_mutex_t lock __attribute__((aligned(64)));
+  uint32_t bucket_off; /* the bucket array: bucket_mask + 1 heads of hash chains */
+  uint32_t bucket_mask;
+  uint32_t heap_start;
+  uint32_t heap_end;
+  /* ---- derived bookkeeping, rebuilt by recovery */
+  uint32_t lru_head; /* most recently used item */
+  uint32_t lru_tail; /* least recently used item */
+  uint32_t items;    /* items reachable from the index */
+  uint32_t fl_bitmap;
+  uint64_t free_bytes;
+  /* ---- counters that survive recovery */
+  uint64_t recoveries; /* times a locker found the previous holder dead */
+  uint64_t resets;     /* times recovery found the heap unreadable and emptied the shard */
+  uint32_t sl_bitmap[FL_COUNT];
+  uint32_t bins[FL_COUNT][SL_COUNT];
+} shd_shard_hdr __attribute__((aligned(64)));
+
+/* Every block starts with this. size_state: authoritative; prev_size: derived. */
+typedef struct {
+  uint32_t size_state; /* size in bytes (multiple of 8, header included) | state */
+  uint32_t prev_size;  /* size of the block before, for coalescing */
+} shd_block;
+
+/* A free block: links of its size class's free list (derived). */
+typedef struct {
+  shd_block b;
+  uint32_t next;
+  uint32_t prev;
+} shd_free;
+
+/* An item: one key with its value. */
+typedef struct {
+  shd_block b;       /* 0 */
+  uint32_t hnext;    /* 8: next item of the hash chain (authoritative) */
+  uint32_t hash;     /* 12: hash of the key, set before the item is linked */
+  uint32_t lprev;    /* 16: LRU neighbour toward the head (derived) */
+  uint32_t lnext;    /* 20: LRU neighbour toward the tail (derived) */
+  uint64_t expires;  /* 24: monotonic ms; 0 = never (one aligned store) */
+  uint32_t uflags;   /* 32: the user's flags */
+  uint32_t vlen;     /* 36: value bytes; for a list, its length (derived) */
+  uint16_t klen;     /* 40 */
+  uint8_t type;      /* 41 */
+  uint8_t ascii;     /* 42: the string value is 7-bit */
+  uint8_t pad;       /* 43 */
+  uint32_t ltail;    /* 44: a list's last node (derived) */
+  union {
+    double num;      /* number and boolean values (one aligned store: incr) */
+    uint32_t lhead;  /* a list's first node (authoritative) */
+  } v;               /* 48 */
+  uint64_t stamp;    /* 56: when last used (shd_stamp), to merge the shards' LRU orders */
+  uint8_t data[];    /* 64: key, then a string or binary value */
+} shd_item;
+
+/* A list node. next: authoritative; prev: derived. */
+typedef struct {
+  shd_block b;     /* 0 */
+  uint32_t next;   /* 8 */
+  uint32_t prev;   /* 12 */
+  uint32_t vlen;   /* 16 */
+  uint8_t type;    /* 20: T_STRING or T_NUMBER */
+  uint8_t ascii;   /* 21 */
+  uint16_t pad;    /* 22 */
+  union {
+    double num;
+    uint8_t data[8];
+  } v; /* 24 */
+} shd_node;
+
+#define ITEM_HEADER ((uint32_t)offsetof(shd_item, data))
+#define NODE_HEADER ((uint32_t)offsetof(shd_node, v))
+
+/* One shard as this process sees it: every operation works on one of these. */
+typedef struct {
+  uint8_t *base; /* the zone's start: offsets are from here */
+  shd_shard_hdr *h;
+  uint32_t *buckets;
+  uint64_t seed;
+  int stamped; /* the zone has several shards: items carry stamps */
+} shd_shard;
+
+/* One mapped zone in this process. */
+typedef struct {
+  uint8_t *base;
+  shd_header *h;
+  uint64_t size;
+  int fd;
+  uint32_t nshards;
+  shd_shard shards[SHD_MAX_SHARDS];
+} shd_zone;
+
+#define AT(z, off) ((void *)((z)->base + (off)))
+#define OFF(z, p) ((uint32_t)((const uint8_t *)(p) - (z)->base))
+#define BLK(z, off) ((shd_block *)AT(z, off))
+#define ITEM(z, off) ((shd_item *)AT(z, off))
+#define NODE(z, off) ((shd_node *)AT(z, off))
+
+static inline uint32_t blk_size(const shd_block *b) { return b->size_state & ~BLK_STATE_MASK; }
+static inline uint32_t blk_state(const shd_block *b) { return b->size_state & BLK_STATE_MASK; }
+
+/*
+ * Orders the stores before it before the stores after it, as the compiler emits them. A
+ * process killed by a signal loses no executed store, so program order is what recovery
+ * sees; x86 and ARM keep a single thread's stores in order for the thread that comes next
+ * after the kernel's futex hand-over (which is a full barrier).
+ */
+#define STORE_ORDER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+/* Fault injection for the crash tests: a process that armed point n dies there. */
+extern int shd_crash_point;
+void shd_die(void);
+#define CRASH_POINT(n)                                   \
+  do {                                                   \
+    if (__builtin_expect(shd_crash_point == (n), 0)) shd_die(); \
+  } while (0)
+
+/* alloc.c */
+void heap_format(shd_shard *z);
+uint32_t blk_alloc(shd_shard *z, uint32_t size, uint32_t state);
+void blk_free(shd_shard *z, uint32_t off);
+void freelist_insert(shd_shard *z, uint32_t off);
+void freelist_reset(shd_shard *z);
+void size_class(uint32_t size, uint32_t *fl, uint32_t *sl);
+
+/* recover.c, check.c */
+void shard_recover(shd_shard *z);
+typedef void (*shd_problem_fn)(void *ctx, const char *problem);
+uint32_t shard_check(shd_shard *z, shd_problem_fn report, void *ctx);
+
+#endif

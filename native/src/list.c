@@ -1,0 +1,157 @@
+/* Lists: lpush/rpush, lpop/rpop, llen. A list's authoritative state is its first node and
+   the nodes' next links: each push or pop is committed by one store to one of them. */
+#include <string.h>
+
+#include "shard.h"
+
+static uint32_t node_new(shd_shard *z, const shd_value *v) {
+  uint32_t body = v->type == T_NUMBER ? 8 : (v->len > 8 ? v->len : 8);
+  if ((uint64_t)NODE_HEADER + body > z->h->heap_end - z->h->heap_start) return 0;
+  uint32_t off = blk_alloc(z, NODE_HEADER + body, BLK_NODE);
+  if (!off) return 0;
+  shd_node *n = NODE(z, off);
+  n->next = n->prev = 0;
+  n->type = (uint8_t)v->type;
+  n->ascii = v->ascii;
+  n->pad = 0;
+  if (v->type == T_NUMBER) {
+    n->vlen = 0;
+    n->v.num = v->num;
+  } else {
+    n->vlen = v->len;
+    memcpy(n->v.data, v->bytes, v->len);
+  }
+  return off;
+}
+
+static int push_locked(shd_shard *z, const shd_key *k, const shd_value *v, int left, uint32_t *len, clockc *c) {
+  uint32_t off;
+  uint32_t *slot = shd_lookup(z, k, &off);
+  if (off && expired(ITEM(z, off), c)) {
+    shd_item_remove(z, slot, off);
+    off = 0;
+  }
+  if (off && ITEM(z, off)->type != T_LIST) {
+    shd_lru_touch(z, ITEM(z, off));
+    return RC_NOT_LIST << 1;
+  }
+  /* Pushing never evicts (as OpenResty). */
+  uint32_t node = node_new(z, v);
+  if (!node) return RC_NO_MEMORY << 1;
+  if (!off) {
+    off = blk_alloc(z, ITEM_HEADER + k->len, BLK_ITEM);
+    if (!off) {
+      blk_free(z, node);
+      return RC_NO_MEMORY << 1;
+    }
+    shd_value lv = {T_LIST, NULL, 0, 0, 0};
+    shd_item_fill(z, off, k, &lv, 0, 0, c);
+    shd_item *it = ITEM(z, off);
+    it->v.lhead = node;
+    it->ltail = node;
+    it->vlen = 1;
+    uint32_t *bucket = &z->buckets[k->hash & z->h->bucket_mask];
+    it->hnext = *bucket;
+    STORE_ORDER();
+    *bucket = off; /* the commit */
+    z->h->items++;
+    shd_lru_push(z, it);
+    *len = 1;
+    return RC_OK;
+  }
+  shd_item *it = ITEM(z, off);
+  shd_node *n = NODE(z, node);
+  if (left) {
+    n->next = it->v.lhead;
+    STORE_ORDER();
+    it->v.lhead = node; /* the commit */
+    CRASH_POINT(8);
+    NODE(z, n->next)->prev = node;
+  } else {
+    n->prev = it->ltail;
+    STORE_ORDER();
+    NODE(z, it->ltail)->next = node; /* the commit */
+    CRASH_POINT(8);
+    it->ltail = node;
+  }
+  it->vlen++;
+  shd_lru_touch(z, it);
+  *len = it->vlen;
+  return RC_OK;
+}
+
+int shd_push(shd_zone *zone, const shd_key *k, const shd_value *v, int left, uint32_t *len) {
+  shd_shard *z = shard_of(zone, k->hash);
+  clockc c = {0};
+  LOCK_OR_FAIL(z);
+  shd_expire_some(z, 1, &c);
+  int r = push_locked(z, k, v, left, len, &c);
+  shd_unlock(z);
+  return r;
+}
+
+static int pop_locked(shd_shard *z, const shd_key *k, int left, shd_got *g, shd_buf *buf, clockc *c) {
+  uint32_t off;
+  uint32_t *slot = shd_lookup(z, k, &off);
+  if (!off) return RC_NOT_FOUND << 1;
+  shd_item *it = ITEM(z, off);
+  shd_lru_touch(z, it);
+  if (expired(it, c)) return RC_NOT_FOUND << 1;
+  if (it->type != T_LIST) return RC_NOT_LIST << 1;
+  uint32_t noff = left ? it->v.lhead : it->ltail;
+  shd_node *n = NODE(z, noff);
+  g->type = n->type;
+  g->ascii = n->ascii;
+  g->len = n->vlen;
+  g->num = n->v.num;
+  if (n->type == T_STRING && !shd_copy_out(buf, n->v.data, n->vlen)) return RC_OOM << 1;
+  if (it->vlen == 1) {
+    shd_item_remove(z, slot, off);
+    return RC_OK;
+  }
+  if (left) {
+    uint32_t next = n->next;
+    STORE_ORDER();
+    it->v.lhead = next; /* the commit */
+    CRASH_POINT(9);
+    NODE(z, next)->prev = 0;
+  } else {
+    uint32_t prev = n->prev;
+    STORE_ORDER();
+    NODE(z, prev)->next = 0; /* the commit */
+    CRASH_POINT(9);
+    it->ltail = prev;
+  }
+  it->vlen--;
+  blk_free(z, noff);
+  return RC_OK;
+}
+
+int shd_pop(shd_zone *zone, const shd_key *k, int left, shd_got *g, shd_buf *buf) {
+  shd_shard *z = shard_of(zone, k->hash);
+  clockc c = {0};
+  g->type = 0;
+  LOCK_OR_FAIL(z);
+  shd_expire_some(z, 1, &c);
+  int r = pop_locked(z, k, left, g, buf, &c);
+  if (r != RC_OK) g->type = 0;
+  shd_unlock(z);
+  return r;
+}
+
+int shd_llen(shd_zone *zone, const shd_key *k, uint32_t *len) {
+  shd_shard *z = shard_of(zone, k->hash);
+  clockc c = {0};
+  int r = RC_OK;
+  *len = 0;
+  LOCK_OR_FAIL(z);
+  shd_expire_some(z, 1, &c);
+  uint32_t off = shd_find_live(z, k, &c);
+  if (off) {
+    shd_item *it = ITEM(z, off);
+    if (it->type != T_LIST) r = RC_NOT_LIST << 1;
+    else *len = it->vlen;
+  }
+  shd_unlock(z);
+  return r;
+}

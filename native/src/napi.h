@@ -1,0 +1,65 @@
+/* What the Node-API files share: per-environment buffers, a zone's handle, arguments and
+   results (values.c), the per-zone operations (ops.c) that addon.c puts on a zone object. */
+#ifndef SHD_NAPI_H
+#define SHD_NAPI_H
+
+#include <node_api.h>
+
+#include "dict.h"
+
+#define KEY_CAP (3u * SHD_KEY_MAX + 8u) /* a key of 65,535 UTF-16 units, 3 bytes each at most */
+#define VAL_CAP (64u * 1024u)
+
+typedef struct {
+  uint8_t *key;
+  uint8_t *val;
+  size_t val_cap;
+  shd_buf out;
+  double *res; /* the scratch Float64Array's memory */
+  napi_ref res_ref;
+} shd_env;
+
+typedef struct {
+  shd_zone z;
+  shd_env *e;
+} shd_handle;
+
+#define CHECK(call)                                              \
+  do {                                                           \
+    if ((call) != napi_ok) return js_throw_last(env, #call);     \
+  } while (0)
+
+typedef struct {
+  shd_handle *hd;
+  napi_value argv[5];
+  size_t argc;
+} call;
+
+napi_value js_throw_last(napi_env env, const char *what);
+napi_value js_fail(napi_env env, const char *message);
+shd_env *js_env(napi_env env);
+/* The call's arguments and zone; 0 (with an exception pending) when the zone is closed. */
+int js_begin(napi_env env, napi_callback_info info, call *c);
+int js_read_key(napi_env env, shd_handle *hd, napi_value v, shd_key *k);
+int js_read_value(napi_env env, shd_env *e, napi_value v, shd_value *out);
+napi_value js_make_value(napi_env env, shd_env *e, const shd_got *g);
+napi_value js_int(napi_env env, int32_t n);
+uint64_t js_ms(napi_env env, napi_value v);
+
+napi_value op_get(napi_env env, napi_callback_info info);
+napi_value op_get_stale(napi_env env, napi_callback_info info);
+napi_value op_store(napi_env env, napi_callback_info info);
+napi_value op_incr(napi_env env, napi_callback_info info);
+napi_value op_push(napi_env env, napi_callback_info info);
+napi_value op_pop(napi_env env, napi_callback_info info);
+napi_value op_llen(napi_env env, napi_callback_info info);
+napi_value op_ttl(napi_env env, napi_callback_info info);
+napi_value op_expire(napi_env env, napi_callback_info info);
+napi_value op_flush_all(napi_env env, napi_callback_info info);
+napi_value op_flush_expired(napi_env env, napi_callback_info info);
+napi_value op_get_keys(napi_env env, napi_callback_info info);
+napi_value op_stats(napi_env env, napi_callback_info info);
+napi_value op_check(napi_env env, napi_callback_info info);
+napi_value op_close(napi_env env, napi_callback_info info);
+
+#endif

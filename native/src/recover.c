@@ -1,0 +1,199 @@
+/*
+ * Recovery after a lock holder died (check.c has the consistency check the tests use).
+ *
+ * Recovery trusts only the authoritative state (layout.h): the block headers, which parse
+ * from the heap's start to its end at every instant; the hash chains; each list's next
+ * links; the items' contents. It rebuilds everything else, in four passes:
+ *   1. walk the heap by block sizes, noting where blocks start (if the walk does not parse,
+ *      which the store order rules out, the zone is emptied and `resets` counts it);
+ *   2. follow every hash chain and list from the index, validating each item and node
+ *      (a block start of the right state, a key that hashes to its bucket, sizes within the
+ *      block, no cycle) and marking it reachable; an invalid link is cut there. A list's
+ *      prev links, tail and length are recomputed;
+ *   3. sweep: every block not reachable and not free (an item being written, or one being
+ *      freed) becomes free, runs of free blocks merge (one size store each), prev_size is
+ *      rewritten and the free lists, bitmaps and counters are rebuilt;
+ *   4. rebuild the LRU list: the old list is followed from its head as far as it is valid,
+ *      and reachable items it missed (the one being moved) go to the head.
+ * Every pass only re-derives state or makes single stores of the same kinds as the
+ * operations, so a process killed during recovery leaves work the next locker redoes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "walk.h"
+
+/* Pass 1: the block starts, or 0 when the heap does not parse. */
+int shd_walk(shd_shard *z, bitmap *starts) {
+  shd_shard_hdr *h = z->h;
+  uint32_t off = h->heap_start;
+  while (off < h->heap_end) {
+    shd_block *b = BLK(z, off);
+    uint32_t size = blk_size(b);
+    if (size < SHD_MIN_BLOCK || size > h->heap_end - off || blk_state(b) > BLK_NODE) return 0;
+    bm_set(starts, off);
+    off += size;
+  }
+  return off == h->heap_end;
+}
+
+int shd_in_heap(shd_shard *z, uint32_t off) {
+  return off >= z->h->heap_start && off < z->h->heap_end && off % SHD_ALIGN == 0;
+}
+
+const char *shd_item_problem(shd_shard *z, const bitmap *starts, const bitmap *marks, uint32_t off,
+                                uint32_t bucket) {
+  if (!shd_in_heap(z, off) || !bm_get(starts, off)) return "points outside any block";
+  shd_item *it = ITEM(z, off);
+  if (blk_state(&it->b) != BLK_ITEM) return "points to a block that is not an item";
+  if (bm_get(marks, off)) return "reaches an item twice (a cycle)";
+  if (it->klen == 0) return "has an empty key";
+  if (it->type < T_STRING || it->type > T_LIST) return "has an unknown value type";
+  uint64_t need = (uint64_t)ITEM_HEADER + it->klen + (it->type == T_STRING || it->type == T_BINARY ? it->vlen : 0);
+  if (need > blk_size(&it->b)) return "has a key and value larger than its block";
+  if (shd_hash(z->seed, it->data, it->klen) != it->hash) return "has a hash that is not its key's";
+  if ((it->hash & z->h->bucket_mask) != bucket) return "is in another key's bucket";
+  return NULL;
+}
+
+const char *shd_node_problem(shd_shard *z, const bitmap *starts, const bitmap *marks, uint32_t off) {
+  if (!shd_in_heap(z, off) || !bm_get(starts, off)) return "points outside any block";
+  shd_node *n = NODE(z, off);
+  if (blk_state(&n->b) != BLK_NODE) return "points to a block that is not a list node";
+  if (bm_get(marks, off)) return "reaches a node twice (a cycle)";
+  if (n->type != T_STRING && n->type != T_NUMBER) return "has an unknown value type";
+  if ((uint64_t)NODE_HEADER + (n->type == T_NUMBER ? 8 : n->vlen) > blk_size(&n->b)) return "is larger than its block";
+  return NULL;
+}
+
+/* Pass 2 for one list: marks its nodes, cuts an invalid link, rederives prev/tail/length. */
+static uint32_t mark_list(shd_shard *z, shd_item *it, const bitmap *starts, bitmap *marks) {
+  uint32_t count = 0, prev = 0;
+  uint32_t *link = &it->v.lhead;
+  while (*link) {
+    uint32_t n = *link;
+    if (shd_node_problem(z, starts, marks, n)) {
+      *link = 0;
+      break;
+    }
+    bm_set(marks, n);
+    NODE(z, n)->prev = prev;
+    prev = n;
+    count++;
+    link = &NODE(z, n)->next;
+  }
+  it->ltail = prev;
+  it->vlen = count;
+  return count;
+}
+
+static uint32_t mark(shd_shard *z, const bitmap *starts, bitmap *marks) {
+  uint32_t items = 0;
+  for (uint32_t b = 0; b <= z->h->bucket_mask; b++) {
+    uint32_t *slot = &z->buckets[b];
+    while (*slot) {
+      uint32_t off = *slot;
+      if (shd_item_problem(z, starts, marks, off, b)) {
+        *slot = 0;
+        break;
+      }
+      shd_item *it = ITEM(z, off);
+      if (it->type == T_LIST && mark_list(z, it, starts, marks) == 0) {
+        *slot = it->hnext; /* an empty list is no key */
+        continue;
+      }
+      bm_set(marks, off);
+      items++;
+      slot = &it->hnext;
+    }
+  }
+  return items;
+}
+
+/* Pass 3. */
+static void sweep(shd_shard *z, const bitmap *marks) {
+  shd_shard_hdr *h = z->h;
+  freelist_reset(z);
+  h->free_bytes = 0;
+  uint32_t off = h->heap_start, prev_size = 0;
+  while (off < h->heap_end) {
+    shd_block *b = BLK(z, off);
+    uint32_t size = blk_size(b);
+    if (blk_state(b) != BLK_FREE && !bm_get(marks, off)) {
+      STORE_ORDER();
+      b->size_state = size | BLK_FREE;
+    }
+    if (blk_state(b) == BLK_FREE) {
+      uint32_t end = off + size;
+      while (end < h->heap_end && (blk_state(BLK(z, end)) == BLK_FREE || !bm_get(marks, end))) {
+        size += blk_size(BLK(z, end));
+        end = off + size;
+        STORE_ORDER();
+        b->size_state = size | BLK_FREE;
+        CRASH_POINT(10);
+      }
+      freelist_insert(z, off);
+      h->free_bytes += size;
+    }
+    b->prev_size = prev_size;
+    prev_size = size;
+    off += size;
+  }
+}
+
+/* Pass 4. `placed` starts as a copy of the reachable items and loses each one placed. */
+static void rebuild_lru(shd_shard *z, bitmap *placed, uint32_t items) {
+  shd_shard_hdr *h = z->h;
+  uint32_t head = 0, tail = 0, steps = 0;
+  uint32_t cur = h->lru_head;
+  while (cur && steps++ <= items && shd_in_heap(z, cur) && bm_get(placed, cur) && blk_state(BLK(z, cur)) == BLK_ITEM) {
+    shd_item *it = ITEM(z, cur);
+    uint32_t next = it->lnext;
+    bm_clear(placed, cur);
+    it->lprev = tail;
+    it->lnext = 0;
+    if (tail) ITEM(z, tail)->lnext = cur;
+    else head = cur;
+    tail = cur;
+    cur = next;
+  }
+  uint64_t now = z->stamped ? shd_stamp() : 0;
+  for (uint32_t off = h->heap_start; off < h->heap_end; off += blk_size(BLK(z, off))) {
+    if (blk_state(BLK(z, off)) != BLK_ITEM || !bm_get(placed, off)) continue;
+    shd_item *it = ITEM(z, off);
+    it->stamp = now;
+    it->lprev = 0;
+    it->lnext = head;
+    if (head) ITEM(z, head)->lprev = off;
+    else tail = off;
+    head = off;
+  }
+  h->lru_head = head;
+  h->lru_tail = tail;
+}
+
+static void reset(shd_shard *z) {
+  memset(z->buckets, 0, ((size_t)z->h->bucket_mask + 1) * sizeof(uint32_t));
+  heap_format(z);
+  z->h->resets++;
+}
+
+void shard_recover(shd_shard *z) {
+  bitmap starts = {0}, marks = {0};
+  if (!bm_init(&starts, z->h) || !bm_init(&marks, z->h)) {
+    reset(z); /* no memory to recover with: a zone emptied beats a zone unusable */
+  } else if (!shd_walk(z, &starts)) {
+    reset(z);
+  } else {
+    uint32_t items = mark(z, &starts, &marks);
+    sweep(z, &marks);
+    z->h->items = items;
+    /* Only items are in the LRU list: drop the nodes from the reachable set. */
+    for (uint32_t off = z->h->heap_start; off < z->h->heap_end; off += blk_size(BLK(z, off))) {
+      if (blk_state(BLK(z, off)) == BLK_NODE) bm_clear(&marks, off);
+    }
+    rebuild_lru(z, &marks, items);
+  }
+  free(starts.bits);
+  free(marks.bits);
+}

@@ -1,0 +1,252 @@
+/*
+ * What every operation is made of: the hash, the clocks, the lock, the index and LRU
+ * primitives, removing and filling items, lazy expiry. The operations themselves (dict.c,
+ * list.c, zonewide.c) each take one shard's lock once, do their work and release it; no
+ * JavaScript runs and no Node-API call is made while a lock is held (values are copied out
+ * into a buffer of this process first).
+ *
+ * Crash safety: every change to what recovery treats as authoritative (block headers, hash
+ * chains, a list's next links, a committed item's number or expiry) is one aligned store,
+ * made after everything it publishes is written (STORE_ORDER). A new item is filled while
+ * unreachable and published by one store into its hash chain; a replaced item is swapped
+ * by one store; a removed one is unlinked by one store and freed afterwards. So a holder
+ * killed at any instant leaves each key with its old value or its new one, never a mix;
+ * what it can leave behind (an unreachable block, a half-moved LRU entry, stale free
+ * lists or counters) is derived state that shard_recover() rebuilds. CRASH_POINT(n) marks
+ * the places the crash tests stop a process at.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shard.h"
+
+static inline uint64_t mix(uint64_t a, uint64_t b) {
+  __uint128_t r = (__uint128_t)a * b;
+  return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+uint32_t shd_hash(uint64_t seed, const uint8_t *p, size_t n) {
+  uint64_t h = seed ^ (n * 0x9E3779B97F4A7C15ull);
+  while (n >= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    h = mix(h ^ w, 0xA0761D6478BD642Full);
+    p += 8;
+    n -= 8;
+  }
+  uint64_t w = 0;
+  for (size_t i = 0; i < n; i++) w |= (uint64_t)p[i] << (8 * i);
+  h = mix(h ^ w ^ 0xE7037ED1A0B428DBull, 0x8EBC6AF09C88C6E3ull);
+  return (uint32_t)(h ^ (h >> 32));
+}
+
+/* Milliseconds of CLOCK_MONOTONIC: one clock for every process of the host. */
+uint64_t shd_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * A cheap clock for LRU stamps, read at every use of an item in a sharded zone: the CPU's
+ * counter where it runs at a constant rate shared by all cores (x86-64's TSC, ARM's
+ * virtual counter), else CLOCK_MONOTONIC. A skew between cores could only reorder getKeys
+ * among items used within the same few nanoseconds.
+ */
+uint64_t shd_stamp(void) {
+#if defined(__x86_64__)
+  return __builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+  uint64_t v;
+  __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+  return v;
+#else
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+}
+
+/*
+ * Critical sections last a few hundred nanoseconds, so a contended locker spins a little
+ * (reading the lock word, then one trylock) before it sleeps in pthread_mutex_lock: a futex
+ * sleep and wake cost microseconds each and would make two busy processes slower than one.
+ * glibc's robust mutex word is 0 when free (a dead owner leaves FUTEX_OWNER_DIED, which ends
+ * the spin in the blocking lock that reports EOWNERDEAD).
+ */
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+int shd_lock(shd_shard *z) {
+  pthread_mutex_t *m = &z->h->lock;
+  int rc;
+  for (int spins = 0; spins < 2000; spins++) {
+#ifdef __GLIBC__
+    if (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0) {
+#else
+    if (spins % 16 == 0) { /* no portable way to peek at the lock word: try now and then */
+#endif
+      rc = pthread_mutex_trylock(m);
+      if (rc == 0) return 0;
+      if (rc != EBUSY) goto slow;
+    }
+    cpu_relax();
+  }
+  rc = pthread_mutex_lock(m);
+slow:
+  if (__builtin_expect(rc == 0, 1)) return 0;
+  if (rc == EOWNERDEAD) {
+    shard_recover(z);
+    z->h->recoveries++;
+    pthread_mutex_consistent(&z->h->lock);
+    return 0;
+  }
+  return rc;
+}
+
+void shd_unlock(shd_shard *z) { pthread_mutex_unlock(&z->h->lock); }
+
+/* ---------------------------------------------------------------- index and LRU */
+
+/* The slot (bucket head or predecessor's hnext) that holds the key's item, or the bucket. */
+uint32_t *shd_lookup(shd_shard *z, const shd_key *k, uint32_t *found) {
+  uint32_t *bucket = &z->buckets[k->hash & z->h->bucket_mask];
+  uint32_t *slot = bucket;
+  for (uint32_t off = *slot; off; off = *slot) {
+    shd_item *it = ITEM(z, off);
+    if (it->hash == k->hash && it->klen == k->len && memcmp(it->data, k->bytes, k->len) == 0) {
+      *found = off;
+      return slot;
+    }
+    slot = &it->hnext;
+  }
+  *found = 0;
+  return bucket;
+}
+
+uint32_t *shd_slot_of(shd_shard *z, uint32_t off) {
+  uint32_t *slot = &z->buckets[ITEM(z, off)->hash & z->h->bucket_mask];
+  while (*slot != off) slot = &ITEM(z, *slot)->hnext;
+  return slot;
+}
+
+void shd_lru_unlink(shd_shard *z, shd_item *it) {
+  shd_shard_hdr *h = z->h;
+  if (it->lprev) ITEM(z, it->lprev)->lnext = it->lnext;
+  else h->lru_head = it->lnext;
+  if (it->lnext) ITEM(z, it->lnext)->lprev = it->lprev;
+  else h->lru_tail = it->lprev;
+  it->lprev = it->lnext = 0;
+}
+
+void shd_lru_push(shd_shard *z, shd_item *it) {
+  shd_shard_hdr *h = z->h;
+  uint32_t off = OFF(z, it);
+  if (z->stamped) it->stamp = shd_stamp();
+  it->lprev = 0;
+  it->lnext = h->lru_head;
+  if (h->lru_head) ITEM(z, h->lru_head)->lprev = off;
+  else h->lru_tail = off;
+  h->lru_head = off;
+}
+
+void shd_lru_touch(shd_shard *z, shd_item *it) {
+  if (z->h->lru_head == OFF(z, it)) return;
+  shd_lru_unlink(z, it);
+  CRASH_POINT(7);
+  shd_lru_push(z, it);
+}
+
+/* The key's item if it has not expired, made the most recently used; else 0. */
+uint32_t shd_find_live(shd_shard *z, const shd_key *k, clockc *c) {
+  uint32_t off;
+  shd_lookup(z, k, &off);
+  if (!off) return 0;
+  shd_lru_touch(z, ITEM(z, off));
+  return expired(ITEM(z, off), c) ? 0 : off;
+}
+
+void shd_free_nodes(shd_shard *z, uint32_t n) {
+  while (n) {
+    uint32_t next = NODE(z, n)->next; /* read first: the freed block's body holds free links */
+    blk_free(z, n);
+    n = next;
+  }
+}
+
+/* Frees an item already unlinked from its chain. */
+void shd_item_release(shd_shard *z, uint32_t off) {
+  shd_item *it = ITEM(z, off);
+  shd_lru_unlink(z, it);
+  if (it->type == T_LIST) shd_free_nodes(z, it->v.lhead);
+  blk_free(z, off);
+}
+
+void shd_item_remove(shd_shard *z, uint32_t *slot, uint32_t off) {
+  STORE_ORDER();
+  *slot = ITEM(z, off)->hnext; /* the commit: the key is gone */
+  CRASH_POINT(4);
+  z->h->items--;
+  shd_item_release(z, off);
+}
+
+/*
+ * nginx's ngx_http_lua_shdict_expire: n = 1 frees up to two expired items at the LRU tail;
+ * n = 0 frees the tail item whatever its expiry, then up to two expired ones.
+ */
+int shd_expire_some(shd_shard *z, int n, clockc *c) {
+  int freed = 0;
+  while (n < 3) {
+    uint32_t off = z->h->lru_tail;
+    if (!off) return freed;
+    shd_item *it = ITEM(z, off);
+    if (n++ != 0 && !expired(it, c)) return freed;
+    shd_item_remove(z, shd_slot_of(z, off), off);
+    freed++;
+  }
+  return freed;
+}
+
+void shd_item_fill(shd_shard *z, uint32_t off, const shd_key *k, const shd_value *v, uint64_t ttl_ms,
+                      uint32_t uflags, clockc *c) {
+  shd_item *it = ITEM(z, off);
+  it->hnext = 0;
+  it->hash = k->hash;
+  it->lprev = it->lnext = 0;
+  it->expires = ttl_ms ? now_of(c) + ttl_ms : 0;
+  it->uflags = uflags;
+  it->klen = (uint16_t)k->len;
+  it->type = (uint8_t)v->type;
+  it->ascii = v->ascii;
+  it->pad = 0;
+  it->ltail = 0;
+  it->stamp = 0;
+  memcpy(it->data, k->bytes, k->len);
+  if (v->type == T_STRING || v->type == T_BINARY) {
+    it->vlen = v->len;
+    it->v.num = 0;
+    memcpy(it->data + k->len, v->bytes, v->len);
+  } else {
+    it->vlen = 0;
+    it->v.num = v->num;
+  }
+}
+
+int shd_copy_out(shd_buf *buf, const uint8_t *p, uint32_t len) {
+  if (len > buf->cap) {
+    size_t cap = buf->cap * 2 > len ? buf->cap * 2 : len;
+    uint8_t *np = realloc(buf->p, cap);
+    if (!np) return 0;
+    buf->p = np;
+    buf->cap = cap;
+  }
+  memcpy(buf->p, p, len);
+  return 1;
+}

@@ -1,0 +1,38 @@
+/* What the operations share (shard.c): not part of the addon's interface (dict.h). */
+#ifndef SHD_SHARD_H
+#define SHD_SHARD_H
+
+#include "dict.h"
+
+/* A key's shard: the top bits of its hash (the low bits pick its bucket). */
+static inline shd_shard *shard_of(shd_zone *zone, uint32_t hash) {
+  return zone->nshards == 1 ? &zone->shards[0] : &zone->shards[hash >> (32 - zone->h->shard_bits)];
+}
+
+/* The clock is read at most once per operation, and only when an expiry needs it. */
+typedef struct {
+  uint64_t ms;
+} clockc;
+static inline uint64_t now_of(clockc *c) { return c->ms ? c->ms : (c->ms = shd_now_ms()); }
+static inline int expired(const shd_item *it, clockc *c) { return it->expires != 0 && it->expires <= now_of(c); }
+
+#define LOCK_OR_FAIL(z)                            \
+  do {                                             \
+    if (shd_lock(z) != 0) return RC_LOCK_FAILED << 1; \
+  } while (0)
+
+uint32_t *shd_lookup(shd_shard *z, const shd_key *k, uint32_t *found);
+uint32_t *shd_slot_of(shd_shard *z, uint32_t off);
+void shd_lru_unlink(shd_shard *z, shd_item *it);
+void shd_lru_push(shd_shard *z, shd_item *it);
+void shd_lru_touch(shd_shard *z, shd_item *it);
+uint32_t shd_find_live(shd_shard *z, const shd_key *k, clockc *c);
+void shd_free_nodes(shd_shard *z, uint32_t n);
+void shd_item_release(shd_shard *z, uint32_t off);
+void shd_item_remove(shd_shard *z, uint32_t *slot, uint32_t off);
+int shd_expire_some(shd_shard *z, int n, clockc *c);
+void shd_item_fill(shd_shard *z, uint32_t off, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags,
+                   clockc *c);
+int shd_copy_out(shd_buf *buf, const uint8_t *p, uint32_t len);
+
+#endif

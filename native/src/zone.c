@@ -1,0 +1,154 @@
+/*
+ * Creating and mapping zones. A zone is a memfd (never a file in /dev/shm): the creator sizes
+ * and seals it, formats it and hands its descriptor to the processes it forks, which map it
+ * MAP_SHARED. The kernel frees the memory when the last descriptor and mapping are gone.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dict.h"
+
+int shd_crash_point = 0;
+
+void shd_die(void) {
+  kill(getpid(), SIGKILL);
+  for (;;) pause();
+}
+
+static uint32_t align_up(uint32_t n, uint32_t a) { return (n + a - 1) & ~(a - 1); }
+
+static shd_shard_hdr *shard_hdr(uint8_t *base, uint32_t i) {
+  return (shd_shard_hdr *)(base + align_up((uint32_t)sizeof(shd_header), 64) + i * (uint32_t)sizeof(shd_shard_hdr));
+}
+
+/* Splits the zone: as many shards as keep each at SHD_SHARD_MIN or more, up to 16. */
+static void layout(uint8_t *base, shd_header *h, uint64_t size) {
+  uint32_t n = 1, bits = 0;
+  while (n * 2 <= SHD_MAX_SHARDS && size / (n * 2) >= SHD_SHARD_MIN) {
+    n *= 2;
+    bits++;
+  }
+  h->nshards = n;
+  h->shard_bits = bits;
+  h->header_size = align_up((uint32_t)sizeof(shd_header), 64) + n * (uint32_t)sizeof(shd_shard_hdr);
+  uint64_t end = size > SHD_MAX_SIZE - 8 ? SHD_MAX_SIZE - 8 : size;
+  uint32_t part = (uint32_t)((end - h->header_size) / n) & ~63u;
+  for (uint32_t i = 0; i < n; i++) {
+    shd_shard_hdr *s = shard_hdr(base, i);
+    uint32_t start = h->header_size + i * part;
+    /* One bucket per 128 bytes, a power of two: short chains for items of a hundred bytes
+       and more, for 3% of the memory. */
+    uint32_t buckets = 16;
+    while (buckets * 2 <= part / 128) buckets *= 2;
+    s->bucket_off = start;
+    s->bucket_mask = buckets - 1;
+    s->heap_start = align_up(start + buckets * 4, 64);
+    s->heap_end = i + 1 == n ? (uint32_t)(end & ~(uint64_t)(SHD_ALIGN - 1)) : start + part;
+  }
+}
+
+static void views(shd_zone *z) {
+  for (uint32_t i = 0; i < z->nshards; i++) {
+    shd_shard *v = &z->shards[i];
+    v->base = z->base;
+    v->h = shard_hdr(z->base, i);
+    v->buckets = (uint32_t *)(z->base + v->h->bucket_off);
+    v->seed = z->h->seed;
+    v->stamped = z->nshards > 1;
+  }
+}
+
+static int init_mutex(pthread_mutex_t *m) {
+  pthread_mutexattr_t attr;
+  int rc = pthread_mutexattr_init(&attr);
+  if (!rc) rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  if (!rc) rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+  if (!rc) rc = pthread_mutex_init(m, &attr);
+  pthread_mutexattr_destroy(&attr);
+  return rc;
+}
+
+int shd_create(const char *name, uint64_t size, int *fd_out, const char **err) {
+  char label[80];
+  if (strlen(name) > SHD_NAME_MAX) return *err = "zone name longer than 63 bytes", -1;
+  if (size < SHD_MIN_SIZE || size > SHD_MAX_SIZE) return *err = "zone size out of range", -1;
+  snprintf(label, sizeof label, "tsresty-shdict:%s", name);
+  int fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return *err = "memfd_create failed", -1;
+  /* Sealed size: no process can shrink the file under another's mapping (SIGBUS). */
+  if (ftruncate(fd, (off_t)size) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    close(fd);
+    return *err = "sizing the memfd failed", -1;
+  }
+  uint8_t *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    close(fd);
+    return *err = "mmap failed", -1;
+  }
+  shd_zone z = {.base = base, .h = (shd_header *)base, .size = size, .fd = fd};
+  shd_header *h = z.h;
+  h->version = SHD_VERSION;
+  h->size = size;
+  h->mutex_size = (uint32_t)sizeof(pthread_mutex_t);
+  strcpy(h->name, name);
+  if (getrandom(&h->seed, sizeof h->seed, 0) != (ssize_t)sizeof h->seed) h->seed = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull;
+  layout(base, h, size);
+  z.nshards = h->nshards;
+  views(&z);
+  for (uint32_t i = 0; i < z.nshards; i++) {
+    if (init_mutex(&z.shards[i].h->lock) != 0) {
+      munmap(base, size);
+      close(fd);
+      return *err = "initialising the robust mutex failed", -1;
+    }
+    heap_format(&z.shards[i]);
+  }
+  STORE_ORDER();
+  h->magic = SHD_MAGIC; /* last: a zone is either formatted or not a zone */
+  munmap(base, size);
+  *fd_out = fd;
+  return 0;
+}
+
+int shd_attach(int fd, const char *name, uint64_t size, shd_zone *z, const char **err) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return *err = "the descriptor is not open", -1;
+  if ((uint64_t)st.st_size != size) return *err = "the descriptor's size is not the zone's size", -1;
+  uint8_t *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) return *err = "mmap failed (is the descriptor a zone?)", -1;
+  shd_header *h = (shd_header *)base;
+  const char *bad = NULL;
+  if (h->magic != SHD_MAGIC) bad = "not a tsresty zone (bad magic)";
+  else if (h->version != SHD_VERSION) bad = "the zone has another layout version";
+  else if (h->size != size) bad = "the zone's header has another size";
+  else if (h->mutex_size != sizeof(pthread_mutex_t)) bad = "the zone was made by an incompatible build";
+  else if (h->nshards < 1 || h->nshards > SHD_MAX_SHARDS || (h->nshards & (h->nshards - 1))) bad = "the zone's shard count is invalid";
+  else if (strncmp(h->name, name, sizeof h->name) != 0) bad = "the zone has another name";
+  if (bad) {
+    munmap(base, size);
+    return *err = bad, -1;
+  }
+  /* Processes this one starts (ngx.pipe) must not keep the zone alive. */
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  z->base = base;
+  z->h = h;
+  z->size = size;
+  z->fd = fd;
+  z->nshards = h->nshards;
+  views(z);
+  return 0;
+}
+
+void shd_detach(shd_zone *z) {
+  if (z->base) munmap(z->base, z->size);
+  z->base = NULL;
+  z->h = NULL;
+}

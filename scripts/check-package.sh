@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Checks the package as a user gets it: builds the prebuilt addon (prebuildify), packs the
+# package, installs the tarball into a new project with install scripts disabled (npm 11's
+# default for dependencies), and creates a zone through the installed copy. Fails loudly if
+# the installed copy would need a compiler: no build/ may exist there, and the addon must
+# load from prebuilds/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# Build against this Node's own headers when they are installed beside it (no download).
+prefix="$(node -p 'require("path").resolve(process.execPath, "../..")')"
+if [[ -z "${npm_config_nodedir:-}" && -f "$prefix/include/node/node_version.h" ]]; then
+  export npm_config_nodedir="$prefix"
+fi
+
+echo "== prebuildify"
+rm -rf prebuilds
+npm run --silent prebuild
+ls prebuilds/*/
+
+echo "== npm pack"
+tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
+tar -tzf "$work/$tarball" > "$work/contents"
+grep -q '^package/prebuilds/.*\.node$' "$work/contents" || { echo "FAIL: no prebuild in $tarball" >&2; exit 1; }
+if grep -q '^package/build/' "$work/contents"; then echo "FAIL: build/ is packed" >&2; exit 1; fi
+
+echo "== install $tarball into a new project, scripts disabled"
+mkdir "$work/app"
+cd "$work/app"
+printf '{ "name": "check-tsresty", "private": true, "type": "module" }\n' > package.json
+npm install --ignore-scripts --no-audit --no-fund "$work/$tarball" >/dev/null
+installed="$work/app/node_modules/tsresty"
+[[ ! -e "$installed/build" ]] || { echo "FAIL: the installed copy has a build/ directory" >&2; exit 1; }
+
+cat > use.ts <<'USE'
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
+
+const installed = `${process.cwd()}/node_modules/tsresty`;
+const loaded: string = createRequire(import.meta.url)("node-gyp-build").path(installed);
+assert.match(loaded, /\/prebuilds\//, `the addon must come from prebuilds/, not ${loaded}`);
+// The package's build to dist/ is another issue: import the shdict entrance by path.
+const shdict = await import(pathToFileURL(`${installed}/src/shdict/index.ts`).href);
+const zone = shdict.createZone({ name: "check", size: 1024 * 1024 });
+assert.deepEqual(zone.dict.set("k", "from the installed package"), { ok: true, forcible: false });
+assert.equal(zone.dict.get("k"), "from the installed package");
+assert.equal(shdict.zoneStats(zone).items, 1);
+console.log(`ok: zone "${zone.name}" works from ${loaded}`);
+USE
+node --import tsx use.ts
+echo "== package check passed"
+cd "$root"

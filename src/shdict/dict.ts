@@ -1,0 +1,269 @@
+import { InvalidArgTypeError, InvalidArgValueError, ShdictError } from "../errors.ts";
+import { OP_ADD, OP_REPLACE, OP_SAFE, OP_SET, scratch, type NativeZone } from "./native.ts";
+import { forcibleOf, OK, reasonOf, storeResult, type StoreResult } from "./outcomes.ts";
+import {
+  checkCount,
+  checkFlags,
+  checkKey,
+  checkListValue,
+  checkValue,
+  toNumber,
+  ttlMs,
+  type Key,
+  type ShdictValue,
+} from "./validate.ts";
+
+/** `getWithFlags`: the value (undefined when missing or expired) and its flags. */
+export interface GetResult {
+  readonly value: ShdictValue | undefined;
+  readonly flags: number;
+  /** Present when the key holds a list (`get` returns undefined for it). */
+  readonly reason?: "value is a list";
+}
+
+/** `getStale`: also an expired value not yet freed, with `stale: true`. */
+export interface StaleResult extends GetResult {
+  readonly stale: boolean;
+}
+
+export type IncrResult =
+  | { readonly ok: true; readonly value: number; readonly forcible: boolean }
+  | {
+      readonly ok: false;
+      readonly reason: "not found" | "not a number" | "no memory";
+      readonly forcible: boolean;
+    };
+
+export type PushResult =
+  | { readonly ok: true; readonly length: number }
+  | { readonly ok: false; readonly reason: "value not a list" | "no memory" };
+
+export type PopResult =
+  | { readonly ok: true; readonly value: string | number | undefined }
+  | { readonly ok: false; readonly reason: "value not a list" };
+
+export type LengthResult =
+  | { readonly ok: true; readonly length: number }
+  | { readonly ok: false; readonly reason: "value not a list" };
+
+export type TtlResult =
+  { readonly ok: true; readonly ttl: number } | { readonly ok: false; readonly reason: "not found" };
+
+export type ExpireResult = { readonly ok: true } | { readonly ok: false; readonly reason: "not found" };
+
+const NOT_A_LIST = Object.freeze({ ok: false, reason: "value not a list" } as const);
+const NOT_FOUND = Object.freeze({ ok: false, reason: "not found" } as const);
+const EXPIRED_OK = Object.freeze({ ok: true } as const);
+const EMPTY_POP = Object.freeze({ ok: true, value: undefined } as const);
+const IS_LIST = 5;
+
+/**
+ * `ngx.shared.NAME`: a dictionary in memory shared by every process of the host, with
+ * OpenResty's shdict methods in camelCase. Every call is atomic. Misuse (a bad key, value,
+ * ttl or flags) throws; outcomes (`exists`, `not found`, `no memory`, …) are returned.
+ * @example
+ * const dogs = ngx.shared["dogs"]!;
+ * dogs.set("Jim", 8);
+ * dogs.get("Jim"); // 8
+ * const { ok, forcible } = dogs.add("Jim", 9); // ok === false, reason "exists"
+ */
+export class SharedDict {
+  readonly #zone: NativeZone;
+  /** The zone's name, as declared (`ngx.shared.NAME`). */
+  readonly name: string;
+  readonly #capacity: number;
+
+  constructor(name: string, capacity: number, zone: NativeZone) {
+    this.name = name;
+    this.#capacity = capacity;
+    this.#zone = zone;
+  }
+
+  /** The value, or undefined when the key is missing, expired or holds a list. */
+  get(key: Key): ShdictValue | undefined {
+    return this.#zone.get(checkKey("get", key)) as ShdictValue | undefined;
+  }
+
+  /** The value and its user flags; `reason: "value is a list"` for a list. */
+  getWithFlags(key: Key): GetResult {
+    const value = this.#zone.get(checkKey("getWithFlags", key)) as ShdictValue | undefined;
+    if (scratch[0] === IS_LIST << 1) return { value: undefined, flags: 0, reason: "value is a list" };
+    return { value, flags: scratch[1] ?? 0 };
+  }
+
+  /** As getWithFlags, and an expired value not yet freed comes back with `stale: true`. */
+  getStale(key: Key): StaleResult {
+    const value = this.#zone.getStale(checkKey("getStale", key)) as ShdictValue | undefined;
+    if (scratch[0] === IS_LIST << 1)
+      return { value: undefined, flags: 0, stale: false, reason: "value is a list" };
+    return { value, flags: scratch[1] ?? 0, stale: scratch[2] === 1 };
+  }
+
+  /**
+   * Stores a value (undefined/null deletes), evicting least recently used items when the
+   * zone is full (`forcible: true`). `ttl` in seconds (ms resolution, 0 = never).
+   */
+  set(key: Key, value: ShdictValue | null | undefined, ttl?: number, flags?: number): StoreResult {
+    return this.#store("set", key, value, ttl, flags, OP_SET);
+  }
+
+  /** As set, but never evicts: `no memory` when the zone is full. */
+  safeSet(key: Key, value: ShdictValue | null | undefined, ttl?: number, flags?: number): StoreResult {
+    return this.#store("safeSet", key, value, ttl, flags, OP_SET | OP_SAFE);
+  }
+
+  /** Stores only when the key is missing or expired; else `exists`. */
+  add(key: Key, value: ShdictValue, ttl?: number, flags?: number): StoreResult {
+    return this.#store("add", key, present("add", value), ttl, flags, OP_ADD);
+  }
+
+  /** As add, but never evicts. */
+  safeAdd(key: Key, value: ShdictValue, ttl?: number, flags?: number): StoreResult {
+    return this.#store("safeAdd", key, present("safeAdd", value), ttl, flags, OP_ADD | OP_SAFE);
+  }
+
+  /** Stores only when the key exists and has not expired; else `not found`. */
+  replace(key: Key, value: ShdictValue, ttl?: number, flags?: number): StoreResult {
+    return this.#store("replace", key, present("replace", value), ttl, flags, OP_REPLACE);
+  }
+
+  /** Removes the key; always `{ ok: true, forcible: false }`. */
+  delete(key: Key): StoreResult {
+    return this.#store("delete", key, undefined, undefined, undefined, OP_SET);
+  }
+
+  #store(where: string, key: Key, value: unknown, ttl: unknown, flags: unknown, op: number): StoreResult {
+    const k = checkKey(where, key);
+    const v = checkValue(where, value);
+    const ms = ttl === undefined ? 0 : ttlMs(where, "ttl", ttl);
+    const f = flags === undefined ? 0 : checkFlags(where, flags);
+    return storeResult(where, this.#zone.store(k, v, ms, f, op));
+  }
+
+  /**
+   * Adds `value` to a number. A missing or expired key gives `not found`, unless `init` is
+   * given: then it stores `init + value` with `initTtl` (seconds) and `forcible` tells of
+   * evictions. An existing number keeps its ttl.
+   */
+  incr(key: Key, value: number | string, init?: number | string, initTtl?: number | string): IncrResult {
+    const k = checkKey("incr", key);
+    const delta = toNumber("incr", "value", value);
+    let initial: number | undefined;
+    let ms = 0;
+    if (init !== undefined) initial = toNumber("incr", "init", init);
+    if (initTtl !== undefined) {
+      if (initial === undefined)
+        throw new InvalidArgValueError("incr", "init", 'a number when "initTtl" is given', init);
+      ms = ttlMs("incr", "initTtl", toNumber("incr", "initTtl", initTtl));
+    }
+    const outcome = this.#zone.incr(k, delta, initial, ms);
+    if (outcome >> 1 === OK) return { ok: true, value: scratch[0] ?? 0, forcible: forcibleOf(outcome) };
+    const reason = reasonOf("incr", outcome);
+    if (reason !== "not found" && reason !== "not a number" && reason !== "no memory")
+      unexpected("incr", outcome);
+    return { ok: false, reason, forcible: forcibleOf(outcome) };
+  }
+
+  /** Inserts at the head of the list at `key` (a new list when missing); never evicts. */
+  lpush(key: Key, value: string | number): PushResult {
+    return this.#push("lpush", key, value, true);
+  }
+
+  /** Appends to the tail of the list at `key`. */
+  rpush(key: Key, value: string | number): PushResult {
+    return this.#push("rpush", key, value, false);
+  }
+
+  #push(where: string, key: Key, value: unknown, left: boolean): PushResult {
+    const outcome = this.#zone.push(checkKey(where, key), checkListValue(where, value), left);
+    if (outcome === OK) return { ok: true, length: scratch[0] ?? 0 };
+    const reason = reasonOf(where, outcome);
+    if (reason !== "value not a list" && reason !== "no memory") unexpected(where, outcome);
+    return { ok: false, reason };
+  }
+
+  /** Removes and returns the head of the list; `value` undefined when missing or empty. */
+  lpop(key: Key): PopResult {
+    return this.#pop("lpop", key, true);
+  }
+
+  /** Removes and returns the tail of the list. */
+  rpop(key: Key): PopResult {
+    return this.#pop("rpop", key, false);
+  }
+
+  #pop(where: string, key: Key, left: boolean): PopResult {
+    const value = this.#zone.pop(checkKey(where, key), left) as string | number | undefined;
+    if (value !== undefined) return { ok: true, value };
+    const reason = reasonOf(where, scratch[0] ?? 0);
+    return reason === "value not a list" ? NOT_A_LIST : EMPTY_POP;
+  }
+
+  /** The list's length; 0 when the key is missing. */
+  llen(key: Key): LengthResult {
+    const outcome = this.#zone.llen(checkKey("llen", key));
+    if (outcome === OK) return { ok: true, length: scratch[0] ?? 0 };
+    reasonOf("llen", outcome);
+    return NOT_A_LIST;
+  }
+
+  /**
+   * Seconds left (ms resolution); 0 for an item that never expires; negative for an expired
+   * item not yet freed (as OpenResty).
+   */
+  ttl(key: Key): TtlResult {
+    const outcome = this.#zone.ttl(checkKey("ttl", key));
+    if (outcome === OK) return { ok: true, ttl: (scratch[0] ?? 0) / 1000 };
+    reasonOf("ttl", outcome);
+    return NOT_FOUND;
+  }
+
+  /** Sets the ttl in seconds (0 = never); also revives an expired item not yet freed. */
+  expire(key: Key, ttl: number): ExpireResult {
+    const k = checkKey("expire", key);
+    const given: unknown = ttl;
+    if (given === undefined) throw new InvalidArgTypeError("expire", "ttl", "a number of seconds", ttl);
+    const outcome = this.#zone.expire(k, ttlMs("expire", "ttl", ttl));
+    if (outcome === OK) return EXPIRED_OK;
+    reasonOf("expire", outcome);
+    return NOT_FOUND;
+  }
+
+  /** Marks every item expired and frees a few; `flushExpired` frees the rest. */
+  flushAll(): void {
+    reasonOf("flushAll", this.#zone.flushAll());
+  }
+
+  /** Frees expired items (at most `max`; 0 = all) and returns how many. */
+  flushExpired(max = 0): number {
+    reasonOf("flushExpired", this.#zone.flushExpired(checkCount("flushExpired", "max", max, 0)));
+    return scratch[0] ?? 0;
+  }
+
+  /** Keys of unexpired items, least recently used first; at most `max` (0 = all). */
+  getKeys(max = 1024): string[] {
+    return this.#zone.getKeys(checkCount("getKeys", "max", max, 1024));
+  }
+
+  /** The zone's size in bytes, as declared. */
+  capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Bytes in free blocks of the zone's heap (see docs/shdict.md). */
+  freeSpace(): number {
+    reasonOf("freeSpace", this.#zone.stats());
+    return scratch[1] ?? 0;
+  }
+}
+
+function present(where: string, value: unknown): unknown {
+  if (value === undefined || value === null) {
+    throw new InvalidArgTypeError(where, "value", "a value (attempt to add or replace nil values)", value);
+  }
+  return value;
+}
+
+function unexpected(where: string, outcome: number): never {
+  throw new ShdictError(`${where}: unexpected outcome ${outcome} from the zone`);
+}

@@ -1,0 +1,157 @@
+/**
+ * `ngx.lock`: lua-resty-lock on a zone. A lock is a key added to the zone with a ttl
+ * (`exptime`); waiting polls `add` with lua-resty-lock's backoff (step, ×ratio, capped by
+ * maxStep and what is left of the timeout) on timers, so the event loop never blocks. A
+ * holder that dies without unlocking leaves a key that expires after `exptime`.
+ */
+import { InvalidArgTypeError, InvalidArgValueError, UnknownOptionError } from "../errors.ts";
+import type { SharedDict } from "./dict.ts";
+import { sharedDicts } from "./installed.ts";
+import { checkKey, type Key } from "./validate.ts";
+
+export interface LockOptions {
+  /** Seconds the lock key lives, so that a dead holder's lock goes away (default 30). */
+  readonly exptime?: number;
+  /** Seconds `lock()` waits at most (default 5; 0 = try once). Capped by exptime. */
+  readonly timeout?: number;
+  /** First wait between tries, in seconds (default 0.001). */
+  readonly step?: number;
+  /** Each wait is the previous one times `ratio` (default 2). */
+  readonly ratio?: number;
+  /** Longest wait between tries, in seconds (default 0.5). */
+  readonly maxStep?: number;
+}
+
+export type LockResult =
+  | { readonly ok: true; readonly elapsed: number }
+  | { readonly ok: false; readonly reason: "timeout" | "locked" | "no memory" };
+
+export type UnlockResult =
+  { readonly ok: true } | { readonly ok: false; readonly reason: "unlocked" | "not found" };
+
+const KNOWN = ["exptime", "timeout", "step", "ratio", "maxStep"] as const;
+
+function seconds(name: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number")
+    throw new InvalidArgTypeError("ngx.lock", name, "a number of seconds", value);
+  if (!(value >= min) || value === Infinity) {
+    throw new InvalidArgValueError("ngx.lock", name, `a finite number ${min === 0 ? ">= 0" : "> 0"}`, value);
+  }
+  return value;
+}
+
+interface Settings {
+  readonly exptime: number;
+  readonly timeout: number;
+  readonly step: number;
+  readonly ratio: number;
+  readonly maxStep: number;
+}
+
+function settings(input: unknown): Settings {
+  if (input === undefined) return { exptime: 30, timeout: 5, step: 0.001, ratio: 2, maxStep: 0.5 };
+  if (typeof input !== "object" || input === null)
+    throw new InvalidArgTypeError("ngx.lock", "options", "an object", input);
+  const options = input as LockOptions;
+  for (const key of Object.keys(options)) {
+    if (!(KNOWN as readonly string[]).includes(key)) throw new UnknownOptionError("ngx.lock", key, KNOWN);
+  }
+  const exptime = seconds("exptime", options.exptime, 30, 0.001);
+  const timeout = Math.min(seconds("timeout", options.timeout, 5, 0), exptime);
+  const step = Math.min(seconds("step", options.step, 0.001, 0.001), Math.max(timeout, 0.001));
+  const ratio = seconds("ratio", options.ratio, 2, 1);
+  const maxStep = seconds("maxStep", options.maxStep, 0.5, 0.001);
+  return { exptime, timeout, step, ratio, maxStep };
+}
+
+function sleep(seconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.round(seconds * 1000))));
+}
+
+/**
+ * One lock object: holds at most one key at a time (a second `lock()` while it holds or waits
+ * gives `locked`).
+ * @example
+ * const lock = ngx.lock("locks", { timeout: 2 });
+ * const got = await lock.lock("refresh:users");
+ * if (got.ok) { try { await refresh(); } finally { lock.unlock(); } }
+ */
+export class Lock {
+  readonly #dict: SharedDict;
+  readonly #settings: Settings;
+  #key: string | null = null;
+  #busy = false;
+
+  constructor(dict: SharedDict, settings: Settings) {
+    this.#dict = dict;
+    this.#settings = settings;
+  }
+
+  /** Takes the lock for `key`, waiting up to `timeout`; `elapsed` is the seconds waited. */
+  async lock(key: Key): Promise<LockResult> {
+    const name = checkKey("lock.lock", key);
+    if (this.#busy || this.#key !== null) return { ok: false, reason: "locked" };
+    this.#busy = true;
+    try {
+      return await this.#acquire(name);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #acquire(key: string): Promise<LockResult> {
+    const { exptime, ratio, maxStep } = this.#settings;
+    let { timeout, step } = this.#settings;
+    let elapsed = 0;
+    for (;;) {
+      const added = this.#dict.add(key, true, exptime);
+      if (added.ok) {
+        this.#key = key;
+        return { ok: true, elapsed };
+      }
+      if (added.reason !== "exists") return { ok: false, reason: "no memory" };
+      if (timeout <= 0) return { ok: false, reason: "timeout" };
+      await sleep(step);
+      elapsed += step;
+      timeout -= step;
+      step = Math.min(Math.max(0.001, step * ratio), Math.max(timeout, 0.001), maxStep);
+    }
+  }
+
+  /** Releases the held key; `unlocked` when this object holds none. */
+  unlock(): UnlockResult {
+    if (this.#key === null) return { ok: false, reason: "unlocked" };
+    this.#dict.delete(this.#key);
+    this.#key = null;
+    return { ok: true };
+  }
+
+  /** Gives the held key a new ttl (default: exptime); `not found` if it already expired. */
+  expire(time?: number): UnlockResult {
+    if (this.#key === null) return { ok: false, reason: "unlocked" };
+    const replaced = this.#dict.replace(this.#key, true, time ?? this.#settings.exptime);
+    return replaced.ok ? { ok: true } : { ok: false, reason: "not found" };
+  }
+}
+
+/**
+ * `ngx.lock(zone, options)`: a lock on the installed zone `zone`. Throws for an unknown zone.
+ * @example
+ * const lock = createLock("locks", { exptime: 10, timeout: 1 });
+ */
+export function createLock(zone: string, options?: LockOptions): Lock {
+  const dict = sharedDicts()[zone];
+  if (dict === undefined) {
+    const known = Object.keys(sharedDicts());
+    throw new InvalidArgValueError(
+      "ngx.lock",
+      "zone",
+      known.length === 0
+        ? "a declared zone (none is declared: config shdict)"
+        : `one of the declared zones (${known.join(", ")})`,
+      zone,
+    );
+  }
+  return new Lock(dict, settings(options));
+}

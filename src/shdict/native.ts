@@ -1,0 +1,77 @@
+/**
+ * The one loader of the native addon (native/): node-gyp-build picks the prebuild shipped in
+ * the package (prebuilds/<platform>-<arch>/) or, in a checkout, the local build (build/Release).
+ * Nothing else in tsresty touches native/; everything goes through the facade in this folder.
+ */
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { ShdictError } from "../errors.ts";
+
+/** One mapped zone: functions bound to it in C (no handle argument to unwrap per call). */
+export interface NativeZone {
+  /** The value, or undefined; scratch[0] = outcome, [1] = flags, [2] = stale (0/1). */
+  get(key: string): unknown;
+  getStale(key: string): unknown;
+  /** value undefined deletes; op = OP_* flags. Returns an outcome. */
+  store(key: string, value: unknown, ttlMs: number, flags: number, op: number): number;
+  /** init undefined = no init. scratch[0] = the new value. */
+  incr(key: string, delta: number, init: number | undefined, initTtlMs: number): number;
+  /** scratch[0] = the new length. */
+  push(key: string, value: string | number, left: boolean): number;
+  /** The value, or undefined; scratch[0] = outcome. */
+  pop(key: string, left: boolean): unknown;
+  /** scratch[0] = the length. */
+  llen(key: string): number;
+  /** scratch[0] = milliseconds left (negative once expired, 0 = never). */
+  ttl(key: string): number;
+  expire(key: string, ttlMs: number): number;
+  flushAll(): number;
+  /** scratch[0] = items freed. */
+  flushExpired(max: number): number;
+  getKeys(max: number): string[];
+  /** scratch[0..4] = capacity, free bytes, items, recoveries, resets. */
+  stats(): number;
+  /** Every inconsistency found in the zone's structures (none in a healthy zone). */
+  check(): string[];
+  close(): void;
+}
+
+interface Binding {
+  create(name: string, size: number): number;
+  attach(fd: number, name: string, size: number): NativeZone;
+  setScratch(scratch: Float64Array): void;
+  crashAt(point: number): void;
+}
+
+/** Store flags, as OpenResty's. */
+export const OP_SET = 0;
+export const OP_ADD = 1;
+export const OP_REPLACE = 2;
+export const OP_SAFE = 4;
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/** Where the addon writes secondary results, so that hot calls allocate nothing. */
+export const scratch = new Float64Array(8);
+
+let loaded: Binding | undefined;
+
+/**
+ * The addon of this process, loaded on first use (a Node environment has one instance), so
+ * that processes without zones never load it, and a platform without it (not Linux) fails
+ * only where a zone is made.
+ */
+export function binding(): Binding {
+  if (loaded === undefined) {
+    try {
+      loaded = (createRequire(import.meta.url)("node-gyp-build") as (dir: string) => Binding)(root);
+    } catch (cause) {
+      throw new ShdictError(
+        "the shared-dictionary addon could not be loaded (zones need Linux; in a checkout, `npm ci` builds it)",
+        { cause },
+      );
+    }
+    loaded.setScratch(scratch);
+  }
+  return loaded;
+}

@@ -1,0 +1,97 @@
+/**
+ * The facade's edge checks: misuse throws a coded error (STYLE.md's first channel). The
+ * common case (a short string key, a number ttl) is a couple of typeof tests.
+ */
+import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
+
+/** What a key may be: a string, or a number converted with String() (OpenResty's tostring). */
+export type Key = string | number;
+
+/** The values a zone stores: Uint8Array (Buffer included) is beyond OpenResty. */
+export type ShdictValue = string | number | boolean | Uint8Array;
+
+export const KEY_MAX_BYTES = 65535;
+/** Up to this many UTF-16 units a string cannot exceed 65,535 UTF-8 bytes. */
+const SURELY_SHORT = Math.floor(KEY_MAX_BYTES / 3);
+const KEY_EXPECTED = "a non-empty string of at most 65535 UTF-8 bytes, or a number";
+
+export function checkKey(where: string, key: unknown): string {
+  if (typeof key === "string" && key.length !== 0 && key.length <= SURELY_SHORT) return key;
+  return slowKey(where, key);
+}
+
+function slowKey(where: string, key: unknown): string {
+  const text = typeof key === "number" ? String(key) : key;
+  if (typeof text !== "string") throw new InvalidArgTypeError(where, "key", KEY_EXPECTED, key);
+  if (text.length === 0 || Buffer.byteLength(text) > KEY_MAX_BYTES)
+    throw new InvalidArgValueError(where, "key", KEY_EXPECTED, key);
+  return text;
+}
+
+/** undefined and null are OpenResty's nil: a store of nil deletes. */
+export function checkValue(where: string, value: unknown): ShdictValue | undefined {
+  switch (typeof value) {
+    case "string":
+    case "number":
+    case "boolean":
+      return value;
+    case "undefined":
+      return undefined;
+    default:
+      if (value === null) return undefined;
+      if (value instanceof Uint8Array) return value;
+      throw new InvalidArgTypeError(
+        where,
+        "value",
+        "a string, number, boolean, Uint8Array, or undefined/null to delete",
+        value,
+      );
+  }
+}
+
+export function checkListValue(where: string, value: unknown): string | number {
+  if (typeof value === "string" || typeof value === "number") return value;
+  throw new InvalidArgTypeError(where, "value", "a string or a number (a list holds only these)", value);
+}
+
+/**
+ * Seconds with millisecond resolution → whole milliseconds; 0 = never expire. A positive ttl
+ * below half a millisecond becomes 1 ms rather than "never".
+ */
+export function ttlMs(where: string, name: string, seconds: unknown): number {
+  if (seconds === undefined) return 0;
+  if (typeof seconds !== "number") throw new InvalidArgTypeError(where, name, "a number of seconds", seconds);
+  if (!(seconds >= 0) || seconds === Infinity)
+    throw new InvalidArgValueError(where, name, "a finite number of seconds >= 0", seconds);
+  const ms = Math.round(seconds * 1000);
+  return ms === 0 && seconds > 0 ? 1 : ms;
+}
+
+export function checkFlags(where: string, flags: unknown): number {
+  if (flags === undefined) return 0;
+  if (typeof flags !== "number")
+    throw new InvalidArgTypeError(where, "flags", "an integer from 0 to 2^32-1", flags);
+  if (!Number.isInteger(flags) || flags < 0 || flags > 0xffffffff)
+    throw new InvalidArgValueError(where, "flags", "an integer from 0 to 2^32-1", flags);
+  return flags;
+}
+
+/** A number, or a string that converts to one (Lua's tonumber), as `incr` takes them. */
+export function toNumber(where: string, name: string, value: unknown): number {
+  if (typeof value === "number") return value;
+  if (typeof value === "string" && value.trim() !== "") {
+    const n = Number(value);
+    if (!Number.isNaN(n)) return n;
+  }
+  throw new InvalidArgTypeError(where, name, "a number or a numeric string", value);
+}
+
+/** A count limit: 0 means no limit. */
+export function checkCount(where: string, name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number")
+    throw new InvalidArgTypeError(where, name, "an integer >= 0 (0 = all)", value);
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff)
+    throw new InvalidArgValueError(where, name, "an integer >= 0 (0 = all)", value);
+  return value;
+}

@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { sleep, testZone } from "./zones.ts";
+
+describe("incr (T-SHD-04, T-SHD-05)", () => {
+  it("T-SHD-04: incr needs init on a missing key, takes floats and numeric strings, refuses strings and lists", () => {
+    const dogs = testZone().dict;
+    assert.deepEqual(dogs.incr("c", 1), { ok: false, reason: "not found", forcible: false });
+    assert.deepEqual(dogs.incr("c", 1, 10), { ok: true, value: 11, forcible: false });
+    assert.deepEqual(dogs.incr("c", 2.5, 10), { ok: true, value: 13.5, forcible: false });
+    assert.deepEqual(dogs.incr("c", "2"), { ok: true, value: 15.5, forcible: false });
+    dogs.set("s", "text");
+    assert.deepEqual(dogs.incr("s", 1), { ok: false, reason: "not a number", forcible: false });
+    dogs.lpush("l", 1);
+    assert.deepEqual(dogs.incr("l", 1, 0), { ok: false, reason: "not a number", forcible: false });
+    assert.throws(() => dogs.incr("foo", "bar"), { code: "ERR_TSRESTY_INVALID_ARG_TYPE" });
+    assert.deepEqual(dogs.incr("f", 0.5, 1.25), { ok: true, value: 1.75, forcible: false });
+  });
+
+  it("T-SHD-05: initTtl applies only when incr creates the key; bad init and initTtl throw", async () => {
+    const dogs = testZone().dict;
+    assert.throws(() => dogs.incr("k", 1, 0, -1), { code: "ERR_TSRESTY_INVALID_ARG_VALUE" });
+    assert.throws(() => dogs.incr("k", 1, 0, "bar"), { code: "ERR_TSRESTY_INVALID_ARG_TYPE" });
+    assert.throws(() => dogs.incr("k", 1, "bar"), { code: "ERR_TSRESTY_INVALID_ARG_TYPE" });
+    assert.throws(() => dogs.incr("k", 1, undefined, 0.01), { code: "ERR_TSRESTY_INVALID_ARG_VALUE" });
+    dogs.set("persistent", 0);
+    dogs.set("foo", 32);
+    assert.deepEqual(dogs.incr("foo", 10502, 0, 0.01), { ok: true, value: 10534, forcible: false });
+    assert.deepEqual(dogs.incr("bar", 10502, 1, 0.01), { ok: true, value: 10503, forcible: false });
+    dogs.set("gone", 7, 0.01);
+    await sleep(40);
+    assert.equal(dogs.get("foo"), 10534);
+    assert.equal(dogs.get("bar"), undefined);
+    assert.deepEqual(dogs.incr("gone", 10502, 0, 0.01), { ok: true, value: 10502, forcible: false });
+  });
+});

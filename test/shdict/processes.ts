@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { after } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { Zone } from "../../src/shdict/index.ts";
+
+const FIXTURES = fileURLToPath(new URL("../fixtures/shdict/", import.meta.url));
+const live = new Set<ChildProcess>();
+let registered = false;
+
+export interface ZoneChild {
+  readonly child: ChildProcess;
+  /** JSON lines printed so far (non-JSON lines as strings). */
+  readonly lines: unknown[];
+  /** Resolves with the first printed line (now or later) that `match` accepts. */
+  line(match: (line: unknown) => boolean): Promise<unknown>;
+  readonly done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+}
+
+/**
+ * Runs a fixture of test/fixtures/shdict/ with the zone at fd 4 (as the master hands zones
+ * to its children), under a hard deadline; every child is SIGKILLed in after() too.
+ */
+export function startWithZone(
+  fixture: string,
+  zone: Zone | readonly Zone[],
+  args: readonly string[] = [],
+  deadlineMs = 30_000,
+): ZoneChild {
+  if (!registered) {
+    registered = true;
+    after(() => {
+      for (const child of live) child.kill("SIGKILL");
+    });
+  }
+  // Several zones: their specs as one JSON argument, zone i at fd 4 + i.
+  const zones: readonly Zone[] = Array.isArray(zone) ? zone : [zone as Zone];
+  const zoneArgs = Array.isArray(zone)
+    ? [JSON.stringify(zones.map((z) => ({ name: z.name, size: z.size })))]
+    : [zones[0]?.name ?? "", String(zones[0]?.size)];
+  const child = spawn(
+    process.execPath,
+    [
+      ...(fixture.endsWith(".mjs") ? [] : ["--import", "tsx"]),
+      `${FIXTURES}${fixture}${fixture.endsWith(".mjs") ? "" : ".ts"}`,
+      ...zoneArgs,
+      ...args,
+    ],
+    {
+      stdio: ["pipe", "pipe", "pipe", "ignore", ...zones.map((z) => z.fd)],
+      env: { ...process.env, NODE_OPTIONS: "" },
+    },
+  );
+  live.add(child);
+  const lines: unknown[] = [];
+  const waiters: { match: (line: unknown) => boolean; resolve: (line: unknown) => void }[] = [];
+  let buffered = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString();
+    let newline: number;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      const text = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      let line: unknown = text;
+      try {
+        line = JSON.parse(text);
+      } catch {
+        // a plain line
+      }
+      lines.push(line);
+      for (const w of waiters.filter((x) => x.match(line))) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  });
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const deadline = setTimeout(() => child.kill("SIGKILL"), deadlineMs);
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>(
+    (resolve) => {
+      child.on("close", (code, signal) => {
+        clearTimeout(deadline);
+        live.delete(child);
+        for (const w of waiters.splice(0)) w.resolve(undefined);
+        resolve({ code, signal, stderr });
+      });
+    },
+  );
+  return {
+    child,
+    lines,
+    done,
+    line: (match) => {
+      const seen = lines.find(match);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve) => waiters.push({ match, resolve }));
+    },
+  };
+}
+
+/** Runs an actor script to its end; returns each step's result, in order. */
+export async function act(
+  zone: Zone,
+  steps: readonly (readonly unknown[])[],
+  deadlineMs = 30_000,
+): Promise<unknown[]> {
+  const run = startWithZone("actor", zone, [JSON.stringify(steps)], deadlineMs);
+  const end = await run.done;
+  if (end.code !== 0) throw new Error(`actor exited with ${String(end.code ?? end.signal)}: ${end.stderr}`);
+  return run.lines.map((line) => (line as { result: unknown }).result);
+}
+
+/** The promise, or a rejection naming `what` after `ms` (a hung child is a failure, not a hang). */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`${what}: nothing within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { zoneHealth } from "../../src/shdict/index.ts";
+import { testZone } from "./zones.ts";
+
+describe("values, keys and their limits", () => {
+  it("binary values round-trip as Uint8Array (a Buffer too), with empty strings and arrays, unicode and odd numbers", () => {
+    const dogs = testZone().dict;
+    dogs.set("bin", new Uint8Array([0, 1, 255]));
+    assert.deepEqual(dogs.get("bin"), new Uint8Array([0, 1, 255]));
+    dogs.set("buf", Buffer.from("héllo"));
+    assert.deepEqual(dogs.get("buf"), new Uint8Array(Buffer.from("héllo")));
+    dogs.set("empty", "");
+    assert.equal(dogs.get("empty"), "");
+    dogs.set("none", new Uint8Array(0));
+    assert.deepEqual(dogs.get("none"), new Uint8Array(0));
+    for (const text of ["héllo wörld", "日本語", "emoji 😀", "\u0000nul"]) {
+      dogs.set(text, text);
+      assert.equal(dogs.get(text), text);
+    }
+    for (const n of [-0, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER, 2 ** -1074]) {
+      dogs.set("n", n);
+      assert.ok(Object.is(dogs.get("n"), n), String(n));
+    }
+    dogs.set("t", true);
+    assert.equal(dogs.get("t"), true);
+  });
+
+  it("flags are 32-bit unsigned; bad flags, ttls, counts and value types throw coded errors", () => {
+    const dogs = testZone().dict;
+    dogs.set("f", 1, 0, 0xffffffff);
+    assert.deepEqual(dogs.getWithFlags("f"), { value: 1, flags: 0xffffffff });
+    const call = dogs as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const cases: [string, unknown[], string][] = [
+      ["set", ["k", 1, 0, -1], "ERR_TSRESTY_INVALID_ARG_VALUE"],
+      ["set", ["k", 1, 0, 2 ** 32], "ERR_TSRESTY_INVALID_ARG_VALUE"],
+      ["set", ["k", 1, 0, 1.5], "ERR_TSRESTY_INVALID_ARG_VALUE"],
+      ["set", ["k", 1, 0, "7"], "ERR_TSRESTY_INVALID_ARG_TYPE"],
+      ["set", ["k", 1, NaN], "ERR_TSRESTY_INVALID_ARG_VALUE"],
+      ["set", ["k", 1, Infinity], "ERR_TSRESTY_INVALID_ARG_VALUE"],
+      ["set", ["k", 1, "1"], "ERR_TSRESTY_INVALID_ARG_TYPE"],
+      ["set", ["k", 10n], "ERR_TSRESTY_INVALID_ARG_TYPE"],
+      ["set", ["k", [1]], "ERR_TSRESTY_INVALID_ARG_TYPE"],
+      ["set", ["k", new Uint16Array(2)], "ERR_TSRESTY_INVALID_ARG_TYPE"],
+      ["set", [{}, 1], "ERR_TSRESTY_INVALID_ARG_TYPE"],
+      ["lpush", ["l", new Uint8Array(1)], "ERR_TSRESTY_INVALID_ARG_TYPE"],
+      ["getKeys", [-1], "ERR_TSRESTY_INVALID_ARG_VALUE"],
+      ["flushExpired", ["3"], "ERR_TSRESTY_INVALID_ARG_TYPE"],
+    ];
+    for (const [method, args, code] of cases) {
+      assert.throws(
+        () => call[method]!.apply(dogs, args),
+        { code },
+        `${method}(${args.map(String).join(", ")})`,
+      );
+    }
+  });
+
+  it("a ttl below a millisecond is one millisecond, not never", () => {
+    const dogs = testZone().dict;
+    dogs.set("k", 1, 0.0001);
+    const left = dogs.ttl("k");
+    // 0 would mean "never expires"; by now the millisecond may have passed (a negative ttl).
+    assert.ok(left.ok && left.ttl !== 0 && left.ttl <= 0.001, JSON.stringify(left));
+  });
+
+  it("a key of 65,535 bytes works and one of 65,536 throws, in ASCII and in multi-byte text", () => {
+    const dogs = testZone(4 * 1024 * 1024).dict;
+    const longest = "k".repeat(65535);
+    assert.deepEqual(dogs.set(longest, "v"), { ok: true, forcible: false });
+    assert.equal(dogs.get(longest), "v");
+    assert.deepEqual(dogs.getKeys(0), [longest]);
+    assert.throws(() => dogs.set(`${longest}k`, "v"), { code: "ERR_TSRESTY_INVALID_ARG_VALUE" });
+    const wide = "é".repeat(32767) + "k"; // 65,535 bytes
+    dogs.set(wide, "wide");
+    assert.equal(dogs.get(wide), "wide");
+    assert.throws(() => dogs.get("é".repeat(32768)), { code: "ERR_TSRESTY_INVALID_ARG_VALUE" });
+  });
+
+  it("the largest value that fits an empty zone is stored whole; one byte more is no memory", () => {
+    const zone = testZone(1024 * 1024);
+    const dogs = zone.dict;
+    const fits = (n: number): boolean => {
+      const ok = dogs.safeSet("v", new Uint8Array(n)).ok;
+      dogs.delete("v");
+      return ok;
+    };
+    let low = 0;
+    let high = dogs.capacity();
+    while (low + 1 < high) {
+      const mid = Math.floor((low + high) / 2);
+      if (fits(mid)) low = mid;
+      else high = mid;
+    }
+    const free = dogs.freeSpace();
+    assert.ok(low > free - 128 && low < free, `largest value ${low} of ${free} free bytes`);
+    const value = new Uint8Array(low).map((_, i) => i % 251);
+    assert.deepEqual(dogs.set("v", value), { ok: true, forcible: false });
+    assert.deepEqual(dogs.get("v"), value);
+    assert.equal(dogs.freeSpace(), 0);
+    dogs.delete("v");
+    assert.deepEqual(dogs.set("v", new Uint8Array(low + 1)), {
+      ok: false,
+      reason: "no memory",
+      forcible: false,
+    });
+    const text = "s".repeat(low);
+    assert.deepEqual(dogs.set("v", text), { ok: true, forcible: false });
+    assert.equal(dogs.get("v"), text);
+    assert.deepEqual(zoneHealth(zone).problems, []);
+  });
+});

@@ -1,0 +1,26 @@
+import { closeSync } from "node:fs";
+import { after } from "node:test";
+import { closeZone, createZone, type Zone } from "../../src/shdict/index.ts";
+
+const made: Zone[] = [];
+let registered = false;
+
+/** A new zone for one test, unmapped and its memfd closed when the file's tests end. */
+export function testZone(size = 1024 * 1024, name = "dogs"): Zone {
+  if (!registered) {
+    registered = true;
+    after(() => {
+      for (const zone of made.splice(0)) {
+        closeZone(zone);
+        closeSync(zone.fd);
+      }
+    });
+  }
+  const zone = createZone({ name, size });
+  made.push(zone);
+  return zone;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
