@@ -10,6 +10,8 @@ export interface SingleCommand {
   readonly file: string | null;
   readonly args: readonly string[];
   readonly configPath: string | null;
+  /** `--shdict 'NAME SIZE'`, as given. */
+  readonly shdict: readonly string[];
 }
 
 export interface StartCommand {
@@ -21,6 +23,8 @@ export interface StartCommand {
   readonly prefix: string | null;
   readonly errorLog: string | null;
   readonly log: string | null;
+  /** `--shdict 'NAME SIZE'`, as given. */
+  readonly shdict: readonly string[];
 }
 
 export interface ControlCommand {
@@ -49,10 +53,10 @@ export type Command =
   | LogsCommand;
 
 export const USAGE = `Usage:
-  tsresty [--config FILE] -e CODE [ARGS...]   run TypeScript CODE in a single process (like resty -e)
-  tsresty [--config FILE] FILE [ARGS...]      run a .ts/.js file in a single process
+  tsresty [--config FILE] [--shdict 'NAME SIZE'] -e CODE [ARGS...]   TypeScript CODE in a single process (like resty -e)
+  tsresty [--config FILE] [--shdict 'NAME SIZE'] FILE [ARGS...]      a .ts/.js file in a single process
   tsresty start [APP] [--config FILE] [--workers N|auto] [--listen [HOST:]PORT]... [--prefix DIR]
-                [--error-log FILE] [--log FILE]
+                [--error-log FILE] [--log FILE] [--shdict 'NAME SIZE']...
                                               run APP (default ./app.ts) with a master and workers, in the foreground
   tsresty reload [--prefix DIR]               new workers with the new code and config, then the old ones drain
   tsresty stop [--fast] [--prefix DIR]        graceful stop (or fast)
@@ -65,6 +69,7 @@ Options:
   -e CODE          TypeScript to run; top-level await allowed; the global ngx is there
   --config FILE    a config module (export default defineConfig({...})); start reads ./tsresty.config.ts by default
   --prefix DIR     where the pid file and the control socket live (default ./.tsresty)
+  --shdict 'NAME SIZE'  a shared dictionary (ngx.shared.NAME), e.g. 'dogs 10m'; repeatable; start and single mode
   -h, --help       show this text
   -v, --version    print the version
 
@@ -103,6 +108,7 @@ function parseSubcommand(name: (typeof SUBCOMMANDS)[number], argv: readonly stri
         prefix: { type: "string" },
         "error-log": { type: "string" },
         log: { type: "string" },
+        shdict: { type: "string", multiple: true },
       },
       1,
     );
@@ -115,6 +121,7 @@ function parseSubcommand(name: (typeof SUBCOMMANDS)[number], argv: readonly stri
       prefix: stringOrNull(values["prefix"]),
       errorLog: stringOrNull(values["error-log"]),
       log: stringOrNull(values["log"]),
+      shdict: (values["shdict"] as string[] | undefined) ?? [],
     };
   }
   if (name === "logs") return parseLogs(argv);
@@ -173,6 +180,7 @@ export function parseArgs(argv: readonly string[]): Command {
   }
   let code: string | null = null;
   let configPath: string | null = null;
+  const shdict: string[] = [];
   let index = 0;
   const value = (flag: string, inline: string | undefined): string => {
     if (inline !== undefined) return inline;
@@ -206,12 +214,15 @@ export function parseArgs(argv: readonly string[]): Command {
         configPath = value(flag, inline);
         if (configPath === "") throw new UsageError("option --config needs a file name");
         break;
+      case "--shdict":
+        shdict.push(value(flag, inline));
+        break;
       default:
         throw new UsageError(`unknown option ${flag}`);
     }
   }
   const rest = argv.slice(index);
-  if (code !== null) return { kind: "single", code, file: null, args: rest, configPath };
+  if (code !== null) return { kind: "single", code, file: null, args: rest, configPath, shdict };
   const [file, ...args] = rest;
   if (file === undefined) throw new UsageError("nothing to run: give -e CODE or a FILE");
   if (looksLikeCommand(file)) {
@@ -219,7 +230,7 @@ export function parseArgs(argv: readonly string[]): Command {
       `unknown command ${file}; the commands are ${SUBCOMMANDS.join(", ")} (or run -e CODE or a FILE)`,
     );
   }
-  return { kind: "single", code: null, file, args, configPath };
+  return { kind: "single", code: null, file, args, configPath, shdict };
 }
 
 /** A bare word (no dot, no slash) that is not a file here is a mistyped command, not a program. */

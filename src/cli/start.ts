@@ -1,7 +1,7 @@
 import { constants, existsSync } from "node:fs";
 import { access } from "node:fs/promises";
 import { resolve } from "node:path";
-import { parseListen, parseWorkers } from "../config/index.ts";
+import { parseListen, parseShdictFlags, parseWorkers } from "../config/index.ts";
 import { UsageError } from "../errors.ts";
 import { runMaster } from "../master/index.ts";
 import type { StartCommand } from "./args.ts";
@@ -43,6 +43,11 @@ function overrides(command: StartCommand): Record<string, unknown> {
   if (command.prefix !== null) out["prefix"] = command.prefix;
   if (command.errorLog !== null) out["errorLog"] = command.errorLog;
   if (command.log !== null) out["log"] = command.log;
+  if (command.shdict.length > 0) {
+    const zones = parseShdictFlags(command.shdict);
+    if (!zones.ok) throw new UsageError(`--shdict ${zones.problem}`);
+    out["shdict"] = zones.value;
+  }
   return out;
 }
 

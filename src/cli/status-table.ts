@@ -8,8 +8,29 @@ function uptime(seconds: number): string {
   return `${Math.floor(seconds / 3600)}h${Math.floor((seconds % 3600) / 60)}m`;
 }
 
-function cells(row: ProcessRow): string[] {
-  const dash = (value: number | null): string => (value === null ? "-" : String(value));
+function bytes(n: number): string {
+  if (n >= MB) return `${(n / MB).toFixed(1)} MB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${n} B`;
+}
+
+const dash = (value: number | null): string => (value === null ? "-" : String(value));
+
+/** Columns padded to their widest cell, two spaces apart. */
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
+  return all
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+function processCells(row: ProcessRow): string[] {
   return [
     row.type,
     dash(row.id),
@@ -18,36 +39,41 @@ function cells(row: ProcessRow): string[] {
     String(row.generation),
     uptime(row.uptime),
     String(row.restarts),
-    row.rss === null ? "-" : `${(row.rss / MB).toFixed(1)} MB`,
+    row.rss === null ? "-" : bytes(row.rss),
     dash(row.pending),
     dash(row.running),
     row.timers.map((t) => `${t.name} (${t.state})`).join(", "),
   ];
 }
 
-/** `tsresty status` as a table, one process per row, named timers in the last column. */
+/** `tsresty status` as text: the processes, the listen addresses, the shared-dictionary zones. */
 export function formatStatus(report: StatusReport): string {
-  const header = [
-    "TYPE",
-    "ID",
-    "PID",
-    "STATE",
-    "GEN",
-    "UPTIME",
-    "RESTARTS",
-    "MEMORY",
-    "PENDING",
-    "RUNNING",
-    "NAMED TIMERS",
+  const sections = [
+    table(
+      [
+        "TYPE",
+        "ID",
+        "PID",
+        "STATE",
+        "GEN",
+        "UPTIME",
+        "RESTARTS",
+        "MEMORY",
+        "PENDING",
+        "RUNNING",
+        "NAMED TIMERS",
+      ],
+      report.processes.map(processCells),
+    ),
+    `listening on: ${report.listen.length === 0 ? "nothing (no HTTP handler)" : report.listen.join(", ")}`,
   ];
-  const rows = [header, ...report.processes.map(cells)];
-  const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
+  if (report.zones.length > 0) {
+    sections.push(
+      table(
+        ["ZONE", "CAPACITY", "FREE", "ITEMS"],
+        report.zones.map((z) => [z.name, bytes(z.capacity), bytes(z.freeSpace), String(z.items)]),
+      ),
+    );
+  }
+  return sections.join("\n\n");
 }

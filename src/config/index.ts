@@ -13,6 +13,7 @@ export {
 export {
   formatListen,
   parseListen,
+  parseShdictFlags,
   parseSize,
   parseUser,
   parseWorkers,
@@ -22,7 +23,7 @@ export {
   type Parsed,
 } from "./values.ts";
 export { resolveConfig } from "./resolve.ts";
-export { loadConfigFile, loadConfigInput } from "./load.ts";
+export { loadConfigFile, loadConfigInput, withOverrides } from "./load.ts";
 
 /**
  * Types a config file. Returns its argument unchanged.

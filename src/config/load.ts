@@ -52,3 +52,22 @@ export async function loadConfigInput(file: string, cwd = process.cwd()): Promis
 export async function loadConfigFile(file: string, cwd = process.cwd()): Promise<ResolvedConfig> {
   return resolveConfig(await loadConfigInput(file, cwd), file);
 }
+
+/**
+ * A config file's object with the command line's values over it. Keys replace the file's, but
+ * `shdict` merges by zone name (a flag's zone replaces the file's zone of that name).
+ */
+export function withOverrides(
+  file: Readonly<Record<string, unknown>>,
+  overrides: Readonly<Record<string, unknown>>,
+): Record<string, unknown> {
+  const merged = { ...file, ...overrides };
+  const fileZones = file["shdict"];
+  const flagZones = overrides["shdict"];
+  if (isObject(fileZones) && isObject(flagZones)) merged["shdict"] = { ...fileZones, ...flagZones };
+  return merged;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

@@ -92,3 +92,24 @@ export function parseZoneName(value: unknown): Parsed<string> {
     problem: `must be a name of letters, digits and _ not starting with a digit, 63 characters at most, received ${describe(value)}`,
   };
 }
+
+/**
+ * The `--shdict` flags (`'dogs 10m'`, as resty's), into the config's `shdict` object. A name
+ * given twice is refused, as nginx refuses a second `lua_shared_dict` of one name.
+ */
+export function parseShdictFlags(flags: readonly string[]): Parsed<Record<string, number>> {
+  const zones: Record<string, number> = {};
+  for (const flag of flags) {
+    const [name = "", size, extra] = flag.trim().split(/\s+/);
+    const parsedName = parseZoneName(name);
+    if (!parsedName.ok || size === undefined || extra !== undefined) {
+      return { ok: false, problem: `must be 'NAME SIZE' (e.g. 'dogs 10m'), received ${describe(flag)}` };
+    }
+    if (Object.hasOwn(zones, name))
+      return { ok: false, problem: `names "${name}" twice: it is already defined` };
+    const parsedSize = parseSize(size);
+    if (!parsedSize.ok) return { ok: false, problem: `${name}: size ${parsedSize.problem}` };
+    zones[name] = parsedSize.value;
+  }
+  return { ok: true, value: zones };
+}

@@ -13,7 +13,7 @@
  * Here `ngx.process.type()` is "master", `ngx.worker.id()` null, timers are disabled (OpenResty:
  * "no request"), and `ngx.process.enablePrivilegedAgent()` works.
  */
-import { loadConfigInput, resolveConfig, type ResolvedConfig } from "../config/index.ts";
+import { loadConfigInput, resolveConfig, withOverrides, type ResolvedConfig } from "../config/index.ts";
 import { ConfigError, ContextError } from "../errors.ts";
 import {
   parseMasterMessage,
@@ -21,10 +21,11 @@ import {
   type FailureKind,
   type InitOutcome,
   type LoadRequest,
-  type MasterMessage,
+  type ZoneRef,
 } from "../ipc/index.ts";
 import { handleSignals } from "../process/index.ts";
 import {
+  attachMasterZones,
   describeLoadError,
   describeUserError,
   installGlobalNgx,
@@ -57,12 +58,14 @@ async function fail(kind: FailureKind, reason: string): Promise<never> {
   return new Promise(() => undefined); // the first failure is the one reported
 }
 
-function nextMessage(type: MasterMessage["type"]): Promise<void> {
+/** The master's "run-init", with the zones the config declared (the master made them meanwhile). */
+function runInitMessage(): Promise<readonly ZoneRef[]> {
   return new Promise((resolve) => {
     const listener = (raw: unknown): void => {
-      if (parseMasterMessage(raw)?.type !== type) return;
+      const message = parseMasterMessage(raw);
+      if (message?.type !== "run-init") return;
       process.off("message", listener);
-      resolve();
+      resolve(message.zones);
     };
     process.on("message", listener);
   });
@@ -73,7 +76,7 @@ async function loadConfig(
 ): Promise<{ raw: Record<string, unknown>; config: ResolvedConfig }> {
   try {
     const file = request.configFile === null ? {} : await loadConfigInput(request.configFile);
-    const raw = { ...file, ...request.overrides };
+    const raw = withOverrides(file, request.overrides);
     return { raw, config: resolveConfig(raw, request.configName) };
   } catch (error) {
     return fail("config", error instanceof ConfigError ? error.message : formatThrown(error));
@@ -168,9 +171,13 @@ const request = await new Promise<LoadRequest>((resolve) => {
   void send({ type: "standing-by" });
 });
 const { raw, config } = await loadConfig(request);
-const go = nextMessage("run-init");
+const go = runInitMessage();
 await send({ type: "config", config: raw });
-await go;
+try {
+  attachMasterZones(await go, process.ppid);
+} catch (error) {
+  await fail("init", error instanceof Error ? error.message : String(error));
+}
 const outcome = await runInit(request, config);
 // (an unhandled rejection may have begun failing this load meanwhile)
 if (!isFailing()) await send({ type: "init-done", outcome });

@@ -41,9 +41,20 @@ export interface ProcessRow {
   readonly timers: readonly NamedTimer[];
 }
 
+/** A shared-dictionary zone, as `tsresty status` shows it. */
+export interface ZoneRow {
+  readonly name: string;
+  readonly capacity: number;
+  readonly freeSpace: number;
+  readonly items: number;
+}
+
 export interface StatusReport {
   readonly masterPid: number;
+  /** The bound addresses (`host:port`, the real port for port 0). */
+  readonly listen: readonly string[];
   readonly processes: readonly ProcessRow[];
+  readonly zones: readonly ZoneRow[];
 }
 
 export type ControlResponse =

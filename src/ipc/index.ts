@@ -9,7 +9,7 @@ export {
   type MasterMessage,
   type NamedTimer,
 } from "./messages.ts";
-export { checkChildSpec, type Account, type ChildSpec } from "./spec.ts";
+export { checkChildSpec, type Account, type ChildSpec, type ZoneRef } from "./spec.ts";
 export {
   CONTROL_SOCKET,
   parseControlRequest,
@@ -18,4 +18,5 @@ export {
   type ControlResponse,
   type ProcessRow,
   type StatusReport,
+  type ZoneRow,
 } from "./control.ts";

@@ -1,4 +1,4 @@
-import { checkChildSpec, type ChildSpec } from "./spec.ts";
+import { checkChildSpec, checkZoneRefs, type ChildSpec, type ZoneRef } from "./spec.ts";
 
 /**
  * The message protocol between the master and its children, over Node's IPC channel (advanced
@@ -62,8 +62,8 @@ export type MasterMessage =
   | { readonly type: "listen"; readonly index: number; readonly count: number }
   /** To the init process: load the config and report it. */
   | { readonly type: "load"; readonly request: LoadRequest }
-  /** To the init process: the master is ready for init (zones exist); load the app and run it. */
-  | { readonly type: "run-init" };
+  /** To the init process: the master is ready for init (the zones exist); load the app and run it. */
+  | { readonly type: "run-init"; readonly zones: readonly ZoneRef[] };
 
 export type ChildMessage =
   /** The child runs: initWorker is done and it takes connections. */
@@ -137,7 +137,11 @@ export function parseMasterMessage(value: unknown): MasterMessage | null {
       return request === null ? null : { type: "load", request };
     }
     case "run-init":
-      return { type: "run-init" };
+      try {
+        return { type: "run-init", zones: checkZoneRefs(value["zones"]) };
+      } catch {
+        return null;
+      }
     default:
       return null;
   }

@@ -24,6 +24,29 @@ export interface ChildSpec {
   readonly initData: unknown;
   /** Workers of a root master drop to this account before loading the app; null keeps the user. */
   readonly account: Account | null;
+  /** The shared-dictionary zones of this cycle (mapped before the worker drops privileges). */
+  readonly zones: readonly ZoneRef[];
+}
+
+/** A zone as the master holds it: the child maps it from /proc/<master>/fd/<fd>. */
+export interface ZoneRef {
+  readonly name: string;
+  readonly size: number;
+  readonly fd: number;
+}
+
+/** Checks a list of zone references from the master. */
+export function checkZoneRefs(value: unknown): readonly ZoneRef[] {
+  if (!Array.isArray(value)) throw new Error("spec.zones: not a list");
+  return Object.freeze(
+    value.map((item: unknown) => {
+      if (!isRecord(item)) throw new Error("spec.zones: not a zone");
+      const { name, size, fd } = item;
+      if (typeof name !== "string" || !isInteger(size) || !isInteger(fd))
+        throw new Error("spec.zones: bad zone");
+      return Object.freeze({ name, size, fd });
+    }),
+  );
 }
 
 /** A user to run as, resolved by the master (children never look users up themselves). */
@@ -62,5 +85,9 @@ export function checkChildSpec(value: unknown): ChildSpec {
   if (typeof spec["appPath"] !== "string" || typeof spec["prefix"] !== "string") {
     throw new Error("spec: bad paths");
   }
-  return Object.freeze({ ...(spec as unknown as ChildSpec), account: checkAccount(spec["account"] ?? null) });
+  return Object.freeze({
+    ...(spec as unknown as ChildSpec),
+    account: checkAccount(spec["account"] ?? null),
+    zones: checkZoneRefs(spec["zones"] ?? []),
+  });
 }

@@ -4,7 +4,8 @@
  * wait is bounded and abortable: a stop that arrives meanwhile kills the init process at once.
  */
 import { ConfigError, StartError } from "../errors.ts";
-import type { ChildMessage, InitOutcome, LoadRequest } from "../ipc/index.ts";
+import type { ChildMessage, InitOutcome, LoadRequest, ZoneRef } from "../ipc/index.ts";
+
 import type { Child, Children } from "./children.ts";
 
 /** How long loading the config may take (init itself is bounded by config.initTimeout). */
@@ -49,9 +50,9 @@ export class InitProcess {
     return message.type === "config" ? message.config : undefined;
   }
 
-  /** Runs `init`; `boundMs` is initTimeout plus a margin for loading the app. */
-  async run(boundMs: number): Promise<InitOutcome> {
-    this.#children.send(this.#child, { type: "run-init" });
+  /** Runs `init` with the cycle's zones; `boundMs` is initTimeout plus a margin for loading the app. */
+  async run(zones: readonly ZoneRef[], boundMs: number): Promise<InitOutcome> {
+    this.#children.send(this.#child, { type: "run-init", zones });
     const message = await this.#next("init-done", boundMs);
     if (message.type !== "init-done") throw new StartError("init process: unexpected answer");
     return message.outcome;

@@ -14,7 +14,7 @@
  *   SIGKILL past it. What each signal does in each state is the table in machine.ts.
  */
 import { constants } from "node:os";
-import { resolveConfig, stopBudget } from "../config/index.ts";
+import { resolveConfig, stopBudget, type ResolvedConfig } from "../config/index.ts";
 import { StartError } from "../errors.ts";
 import {
   type ControlRequest,
@@ -36,6 +36,7 @@ import { takeSite, type Site } from "./site.ts";
 import { makeSlots, processLabel, roleLabel, slotSpec, type CycleSpec, type Slot } from "./slots.ts";
 import { Staging } from "./staging.ts";
 import { statusRows } from "./status.ts";
+import { Zones, type ZoneSet } from "./zones.ts";
 
 export interface MasterOptions {
   /** Absolute path of the app module. */
@@ -79,6 +80,8 @@ export class Master {
   readonly #log: LogSink;
   readonly #children: Children;
   readonly #listeners: Listeners;
+  readonly #zones = new Zones();
+
   readonly #startedAt = Date.now();
   #site: Site | null = null;
   #whenStopped: () => void = () => undefined;
@@ -165,6 +168,7 @@ export class Master {
     const operation = this.#begin();
     try {
       const { cycle, outcome } = await this.#loadCycle(operation.signal);
+      this.#zones.commit(cycle.zones, this.#log);
       if (outcome.servesHttp) {
         await this.#listeners.listen(cycle.config.listen).catch((error: unknown) => {
           throw new StartError(error instanceof Error ? error.message : String(error));
@@ -203,8 +207,10 @@ export class Master {
     this.#log("notice", "reconfiguring");
     const operation = this.#begin();
     let staged: Slot[] = [];
+    let loaded: CycleSpec | null = null;
     try {
       const { cycle, outcome } = await this.#loadCycle(operation.signal);
+      loaded = cycle;
       if (outcome.servesHttp !== this.#serves) {
         throw new StartError(
           outcome.servesHttp
@@ -223,6 +229,7 @@ export class Master {
       return { ok: true, message: `reloaded (${cycle.config.workers} workers)` };
     } catch (error) {
       this.#abandon(staged);
+      if (loaded !== null) this.#zones.abandon(loaded.zones);
       if (error instanceof Cancelled)
         return { ok: false, message: "reload cancelled: the master is stopping" };
       const message = error instanceof Error ? error.message : String(error);
@@ -269,7 +276,12 @@ export class Master {
       timers: [],
     };
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
-    return { masterPid: process.pid, processes: [master, ...(await statusRows(this.#children, slots))] };
+    return {
+      masterPid: process.pid,
+      listen: this.#listeners.addresses,
+      processes: [master, ...(await statusRows(this.#children, slots))],
+      zones: this.#zones.stats(),
+    };
   }
 
   #now(): MasterState {
@@ -288,6 +300,7 @@ export class Master {
     const number = this.#cycles + 1;
     const init = new InitProcess(this.#children, { ...this.#options, cycle: number }, signal);
     this.#init = init;
+    let zones: ZoneSet | null = null;
     try {
       const raw = await init.config();
       const config = resolveConfig(raw, this.#options.configName);
@@ -304,7 +317,11 @@ export class Master {
         config.user !== null && process.getuid?.() === 0
           ? resolveAccountOrFail(config.user.user, config.user.group)
           : null;
-      const outcome = await init.run(config.initTimeout * 1000 + INIT_LOAD_MARGIN_MS);
+      zones = this.#prepareZones(config);
+      const outcome = await init.run(
+        Zones.refs(zones.zones),
+        config.initTimeout * 1000 + INIT_LOAD_MARGIN_MS,
+      );
       this.#cycles = number;
       const cycle: CycleSpec = {
         cycle: number,
@@ -314,17 +331,29 @@ export class Master {
         prefix: site.prefix,
         initData: outcome.initData,
         account,
+        zones,
       };
       return { cycle, outcome };
     } catch (error) {
       init.kill();
+      if (zones !== null) this.#zones.abandon(zones);
       throw signal.aborted ? (signal.reason as Error) : error;
     } finally {
       this.#init = null;
     }
   }
 
+  /** The zones a config declares (zones.ts), made before anything of the cycle runs. */
+  #prepareZones(config: ResolvedConfig): ZoneSet {
+    try {
+      return this.#zones.prepare(config.shdict, this.#log);
+    } catch (error) {
+      throw new StartError(error instanceof Error ? error.message : String(error), { cause: error });
+    }
+  }
+
   /** Launches every slot and resolves once each has a ready process (staging.ts). */
+
   #stage(slots: readonly Slot[], cycle: CycleSpec, signal: AbortSignal): Promise<void> {
     const staging = new Staging(slots, cycle);
     this.#staging = staging;
@@ -351,6 +380,8 @@ export class Master {
   /** A reload's new cycle takes over: its workers enter rotation and the old ones drain. */
   #switchTo(slots: Slot[], cycle: CycleSpec): void {
     const old = this.#slots;
+    this.#zones.commit(cycle.zones, this.#log);
+
     this.#slots = slots;
     this.#current = cycle;
     this.#logLevel = cycle.config.logLevel;

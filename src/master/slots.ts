@@ -7,6 +7,7 @@
 import type { ResolvedConfig } from "../config/index.ts";
 import type { Account, ChildSpec } from "../ipc/index.ts";
 import type { Child } from "./children.ts";
+import { Zones, type ZoneSet } from "./zones.ts";
 
 export interface Slot {
   readonly role: "worker" | "privileged agent";
@@ -70,6 +71,8 @@ export interface CycleSpec {
   readonly prefix: string;
   readonly initData: unknown;
   readonly account: Account | null;
+  /** The cycle's shared-dictionary zones. */
+  readonly zones: ZoneSet;
 }
 
 /** What the process for `slot` is told when it assumes its place. */
@@ -88,5 +91,6 @@ export function slotSpec(slot: Slot, cycle: CycleSpec): ChildSpec {
     initData: cycle.initData,
     // The privileged agent keeps the master's user, as nginx's does.
     account: slot.role === "worker" ? cycle.account : null,
+    zones: Zones.refs(cycle.zones.zones),
   };
 }

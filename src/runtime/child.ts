@@ -40,6 +40,7 @@ import { installRuntime, type RuntimeContext } from "./context.ts";
 import { installGlobalNgx } from "./global.ts";
 import { runHook } from "./hooks.ts";
 import { describeLoadError } from "./load-error.ts";
+import { attachMasterZones } from "./zones.ts";
 
 export type ChildState = "starting" | "running" | "draining" | "exited";
 type StopMode = "graceful" | "fast";
@@ -261,6 +262,12 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     process.exit(1);
   };
 
+  // The zones are mapped before a worker drops its privileges (the master's descriptors).
+  try {
+    attachMasterZones(spec.zones, spec.masterPid);
+  } catch (error) {
+    return fail(error instanceof Error ? error.message : String(error));
+  }
   role.prepare?.(spec);
   try {
     app = await loadApp(spec.appPath);

@@ -14,3 +14,4 @@ export { checkApp, defineApp, loadApp, type App } from "./app.ts";
 export { awaitSpec, runChild, type ChildRole, type ChildState, type Service } from "./child.ts";
 export { describeLoadError, describeUserError } from "./load-error.ts";
 export { dropPrivileges } from "./privileges.ts";
+export { attachMasterZones } from "./zones.ts";

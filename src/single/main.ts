@@ -15,7 +15,14 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { MessagePort } from "node:worker_threads";
 import { ConfigError } from "../errors.ts";
-import { DEFAULT_CONFIG, loadConfigFile, type ResolvedConfig } from "../config/index.ts";
+import {
+  loadConfigInput,
+  parseShdictFlags,
+  resolveConfig,
+  withOverrides,
+  type ResolvedConfig,
+} from "../config/index.ts";
+import { createZone, installZones } from "../shdict/index.ts";
 import { handleSignals, ignore, singleIdentity } from "../process/index.ts";
 import { endGroup, liveGroups } from "../pipe/index.ts";
 import { installGlobalNgx, installRuntime, type RuntimeContext } from "../runtime/index.ts";
@@ -26,6 +33,8 @@ export interface SingleCommand {
   readonly file: string | null;
   readonly args: readonly string[];
   readonly configPath: string | null;
+  /** `--shdict 'NAME SIZE'`, as given. */
+  readonly shdict: readonly string[];
 }
 
 const EVAL_PORT = Symbol.for("tsresty.evalPort");
@@ -35,10 +44,14 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
-async function loadConfig(path: string | null): Promise<ResolvedConfig> {
-  if (path === null) return DEFAULT_CONFIG;
+/** The config file (when given) with the `--shdict` flags over it. */
+async function loadConfig(command: SingleCommand): Promise<ResolvedConfig> {
+  const zones = parseShdictFlags(command.shdict);
+  if (!zones.ok) fail(`--shdict ${zones.problem}`, 2);
+  const flags = command.shdict.length === 0 ? {} : { shdict: zones.value };
   try {
-    return await loadConfigFile(path);
+    const file = command.configPath === null ? {} : await loadConfigInput(command.configPath);
+    return resolveConfig(withOverrides(file, flags), command.configPath ?? "config");
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message, 2);
     throw error;
@@ -84,7 +97,9 @@ async function drain(context: RuntimeContext): Promise<void> {
 }
 
 export async function runSingle(command: SingleCommand): Promise<void> {
-  const config = await loadConfig(command.configPath);
+  const config = await loadConfig(command);
+  // A single process makes its zones itself (resty --shdict).
+  installZones(config.shdict.map((spec) => createZone(spec)));
   const url = mainURL(command);
   const log = lineLogger({
     write: (line) => process.stderr.write(line),

@@ -1,0 +1,93 @@
+/**
+ * The shared-dictionary zones of the tree, owned by the master: it creates every zone before
+ * anything of a cycle starts and holds its memfd; each child (the init process included) maps the
+ * zones of its cycle by opening the master's descriptors through /proc/<master>/fd (see
+ * runtime/zones.ts), before a worker drops its privileges. A zone lives as long as some process
+ * maps it or holds it: it survives worker crashes and reloads, and is gone after stop, however the
+ * master ends.
+ *
+ * A reload keeps a zone whose name and size are unchanged (contents and all). A zone whose size
+ * changes is created anew, empty, for the new cycle (as nginx does), and the master says so; the
+ * old workers keep the old zone until they exit. A zone the new config drops goes with the old
+ * workers. A reload that fails closes the zones it created.
+ */
+import { closeSync } from "node:fs";
+import type { ShdictSpec } from "../config/index.ts";
+import type { ZoneRef } from "../ipc/index.ts";
+import { closeZone, createZone, zoneStats, type Zone } from "../shdict/index.ts";
+import type { LogSink } from "../util/log.ts";
+
+export interface ZoneSet {
+  readonly zones: readonly Zone[];
+  /** The zones made for this set (closed again if it is abandoned). */
+  readonly created: readonly Zone[];
+}
+
+export class Zones {
+  #current: readonly Zone[] = [];
+
+  /** The zones for `specs`: the current ones where name and size match, new ones otherwise. */
+  prepare(specs: readonly ShdictSpec[], log: LogSink): ZoneSet {
+    const zones: Zone[] = [];
+    const created: Zone[] = [];
+    try {
+      for (const spec of specs) {
+        const kept = this.#current.find((zone) => zone.name === spec.name && zone.size === spec.size);
+        if (kept !== undefined) {
+          zones.push(kept);
+          continue;
+        }
+        const old = this.#current.find((zone) => zone.name === spec.name);
+        if (old !== undefined) {
+          log(
+            "notice",
+            `shared dict "${spec.name}" changes size from ${old.size} to ${spec.size} bytes: the new workers get a new, empty zone; the old workers keep the old one until they exit`,
+          );
+        }
+        const zone = createZone(spec);
+        created.push(zone);
+        zones.push(zone);
+      }
+    } catch (error) {
+      this.abandon({ zones, created });
+      throw error;
+    }
+    return { zones, created };
+  }
+
+  /** `set` is now the tree's: zones the current cycle had and `set` has not are released. */
+  commit(set: ZoneSet, log: LogSink): void {
+    for (const zone of this.#current) {
+      if (set.zones.includes(zone)) continue;
+      if (!set.zones.some((next) => next.name === zone.name)) {
+        log("notice", `shared dict "${zone.name}" is no longer declared: it goes with the old workers`);
+      }
+      release(zone);
+    }
+    this.#current = set.zones;
+  }
+
+  /** A set that was not used (its reload failed): the zones made for it are released. */
+  abandon(set: ZoneSet): void {
+    for (const zone of set.created) release(zone);
+  }
+
+  get current(): readonly Zone[] {
+    return this.#current;
+  }
+
+  /** What children are told: each zone and the master's descriptor of it. */
+  static refs(zones: readonly Zone[]): ZoneRef[] {
+    return zones.map((zone) => ({ name: zone.name, size: zone.size, fd: zone.fd }));
+  }
+
+  /** Capacity, free space and items of every current zone, for `tsresty status`. */
+  stats(): { name: string; capacity: number; freeSpace: number; items: number }[] {
+    return this.#current.map((zone) => ({ name: zone.name, ...zoneStats(zone) }));
+  }
+}
+
+function release(zone: Zone): void {
+  closeZone(zone);
+  closeSync(zone.fd);
+}

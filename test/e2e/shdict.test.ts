@@ -1,0 +1,200 @@
+/**
+ * Shared dictionaries in a real tree: the master makes the zones before anything starts, every
+ * process maps them, they survive crashes and reloads, and they are gone after stop.
+ */
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { runTsresty } from "../helpers/processes.ts";
+import { scratchApp } from "../helpers/scratch.ts";
+import { alive, get, startTree, until } from "../helpers/tree.ts";
+
+const ROOT_ONLY = process.getuid?.() === 0 ? {} : { skip: "needs root" };
+
+/** Pids of processes that map a zone of this name (`/memfd:tsresty-shdict:NAME` in their maps). */
+function mappers(zone: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/maps`, "utf8").includes(`memfd:tsresty-shdict:${zone} `)) {
+        found.push(Number(entry));
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** What the test app answers. */
+interface Reading {
+  foo: unknown;
+  fooType: string;
+  bah: unknown;
+  bahType: string;
+  inits: unknown;
+  seen: unknown;
+  uid: number;
+  capacity: number;
+}
+
+const APP = `export default {
+  init() {
+    // OpenResty's init_by_lua + ngx.shared: init fills the zone, workers read it.
+    const zone = ngx.shared[process.env.ZONE!]!;
+    if (zone.get("foo") === undefined) {
+      zone.set("foo", 32);
+      zone.set("bah", 10502);
+    }
+    zone.incr("inits", 1, 0);
+  },
+  fetch(request: Request) {
+    const zone = ngx.shared[process.env.ZONE!]!;
+    const path = new URL(request.url).pathname;
+    if (path === "/set") zone.set("seen", process.pid);
+    const foo = zone.get("foo");
+    const bah = zone.get("bah");
+    return Response.json({ foo, fooType: typeof foo, bah, bahType: typeof bah, inits: zone.get("inits"), seen: zone.get("seen"), uid: process.getuid?.(), capacity: zone.capacity() });
+  },
+};
+`;
+
+describe("shared dictionaries in a tree", () => {
+  it("T-SHD-18: init fills a zone the workers read; values and types survive HUP, a worker crash, and the zone is gone after stop", async () => {
+    const zone = `t18_${process.pid}`;
+    const dir = scratchApp({ "app.ts": APP });
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 2,
+      args: ["--shdict", `${zone} 1m`],
+      env: { ZONE: zone },
+    });
+    const read = async (path = "/"): Promise<Reading> =>
+      JSON.parse((await get(tree.url(path))).body) as Reading;
+    assert.deepEqual(await read("/set"), {
+      foo: 32,
+      fooType: "number",
+      bah: 10502,
+      bahType: "number",
+      inits: 1,
+      seen: (await read()).seen,
+      uid: process.getuid?.(),
+      capacity: 1048576,
+    });
+    const mapped = mappers(zone);
+    assert.ok(mapped.includes(tree.masterPid), "the master holds the zone");
+    assert.ok(mapped.length >= 3, `the master and both workers map it (${mapped.length})`);
+
+    assert.equal((await tree.command("reload")).code, 0);
+    const afterReload = await read();
+    assert.equal(afterReload.foo, 32);
+    assert.equal(afterReload.fooType, "number");
+    assert.equal(afterReload.bah, 10502);
+    assert.equal(afterReload.inits, 2, "init ran again (a fresh init process) and saw the zone it filled");
+
+    const worker = (await tree.status()).processes.find((p) => p.type === "worker");
+    assert.ok(worker !== undefined);
+    process.kill(worker.pid, "SIGKILL");
+    assert.ok(await until(() => !alive(worker.pid)));
+    assert.equal((await read()).foo, 32, "a worker crash changes nothing");
+
+    const status = await tree.command("status");
+    assert.match(status.stdout, new RegExp(`^${zone}\\s+1\\.0 MB\\s+[\\d.]+ [KM]B\\s+4$`, "m"));
+    const json = (await tree.report()).zones;
+    assert.deepEqual(
+      json.map((z) => [z.name, z.capacity, z.items]),
+      [[zone, 1048576, 4]],
+    );
+
+    await tree.command("stop");
+    await tree.run.done;
+    assert.ok(await until(() => mappers(zone).length === 0), "no process maps the zone after stop");
+    assert.deepEqual(
+      readdirSync("/dev/shm").filter((name) => name.includes("tsresty")),
+      [],
+      "nothing in /dev/shm",
+    );
+  });
+
+  it("T-SHD-18: two zones of one name are refused; a flag's zone replaces the config's of that name", async () => {
+    const dir = scratchApp({ "app.ts": APP, "c.ts": `export default { shdict: { dogs: "2m" } };\n` });
+    const twice = await runTsresty([
+      "start",
+      join(dir, "app.ts"),
+      "--shdict",
+      "dogs 1m",
+      "--shdict",
+      "dogs 2m",
+    ]);
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /--shdict names "dogs" twice: it is already defined/);
+    const bad = await runTsresty(["start", join(dir, "app.ts"), "--shdict", "dogs 1k"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--shdict dogs: size must be a size from 8k to 2g/);
+
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 1,
+      args: ["--config", join(dir, "c.ts"), "--shdict", "dogs 1m"],
+      env: { ZONE: "dogs" },
+    });
+    assert.equal((JSON.parse((await get(tree.url())).body) as { capacity: number }).capacity, 1048576);
+    await tree.command("stop");
+  });
+
+  it("a reload that changes a zone's size says so and gives the new workers a new, empty zone; the others keep theirs", async () => {
+    const zone = `resize_${process.pid}`;
+    const dir = scratchApp({ "app.ts": APP });
+    const config = join(dir, "c.ts");
+    writeFileSync(config, `export default { shdict: { ${zone}: "1m", keep_${process.pid}: "64k" } };\n`);
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 1,
+      args: ["--config", config],
+      env: { ZONE: zone },
+    });
+    const before = JSON.parse((await get(tree.url())).body) as Reading;
+    assert.equal(before.inits, 1);
+    writeFileSync(config, `export default { shdict: { ${zone}: "2m", keep_${process.pid}: "64k" } };\n`);
+    assert.equal((await tree.command("reload")).code, 0);
+    assert.match(
+      tree.run.stderr(),
+      new RegExp(
+        `shared dict "${zone}" changes size from 1048576 to 2097152 bytes: the new workers get a new, empty zone`,
+      ),
+    );
+    const after = JSON.parse((await get(tree.url())).body) as Reading;
+    assert.equal(after.capacity, 2097152);
+    assert.equal(after.inits, 1, "the new zone started empty; the new init filled it");
+    const zones = (await tree.report()).zones.map((z) => [z.name, z.capacity]);
+    assert.deepEqual(zones, [
+      [zone, 2097152],
+      [`keep_${process.pid}`, 65536],
+    ]);
+    await tree.command("stop");
+  });
+
+  it("workers that drop to config.user still read and write the zones", ROOT_ONLY, async () => {
+    const zone = `user_${process.pid}`;
+    const dir = scratchApp({ "app.ts": APP, "c.ts": `export default { user: "nobody" };\n` });
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 1,
+      args: ["--config", join(dir, "c.ts"), "--shdict", `${zone} 64k`],
+      env: { ZONE: zone },
+    });
+    const body = JSON.parse((await get(tree.url("/set"))).body) as Reading;
+    assert.notEqual(body.uid, 0);
+    assert.equal(body.foo, 32);
+    assert.equal(typeof body.seen, "number");
+    await tree.command("stop");
+  });
+
+  it("T-CLI-09: resty --shdict in single mode", async () => {
+    const r = await runTsresty([
+      "--shdict",
+      "dogs 1m",
+      "-e",
+      'ngx.shared.dogs?.set("a", 1); console.log(ngx.shared.dogs?.get("a"))',
+    ]);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, "1\n", ""]);
+  });
+});
