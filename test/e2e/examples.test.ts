@@ -28,3 +28,21 @@ describe("examples/workers", () => {
     await tree.command("stop");
   });
 });
+
+describe("examples/cache-stampede", () => {
+  it("on tsresty start: 20 requests at once on 2 workers, one computation; init filled the zone first", async () => {
+    const tree = await startTree("examples/cache-stampede/app.ts", {
+      workers: null,
+      args: ["--config", "examples/cache-stampede/tsresty.config.ts"],
+    });
+    const bodies = await Promise.all(Array.from({ length: 20 }, () => get(tree.url("/report?id=7"))));
+    assert.equal(new Set(bodies.map((b) => b.body)).size, 1, "every request got the one computed report");
+    assert.match(bodies[0]?.body ?? "", /^report 7 computed by worker [01] at /);
+    const stats = JSON.parse((await get(tree.url("/stats"))).body) as {
+      computations: number;
+      greeting: string;
+    };
+    assert.deepEqual(stats, { computations: 1, greeting: "hello from init\n" });
+    await tree.command("stop");
+  });
+});
