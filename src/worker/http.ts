@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { Socket } from "node:net";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
-import { toRequest, writeResponse } from "./fetch-adapter.ts";
+import { fetchListener } from "./fetch/index.ts";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -32,16 +32,7 @@ function listenerFor(app: App, log: LogSink): Listener | null {
       res.destroy();
     }
   };
-  if (fetch !== undefined) {
-    return (req, res) => {
-      Promise.resolve()
-        .then(() => fetch(toRequest(req, res)))
-        .then((response) => writeResponse(response, res))
-        .catch((error: unknown) => {
-          failed(res, error);
-        });
-    };
-  }
+  if (fetch !== undefined) return fetchListener(fetch, failed, log);
   if (handler !== undefined) {
     return (req, res) => {
       try {
