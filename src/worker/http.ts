@@ -13,6 +13,7 @@ import type { Socket } from "node:net";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
 import { fetchListener } from "./fetch/index.ts";
+import { serveUpgrades } from "./upgrade.ts";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -62,6 +63,7 @@ export function serveHttp(app: App, log: LogSink): Service | null {
     if (draining) res.setHeader("connection", "close");
     listener(req, res);
   });
+  serveUpgrades(server, app, log);
   server.on("connection", (socket: Socket) => {
     connections.add(socket);
     socket.once("close", () => {

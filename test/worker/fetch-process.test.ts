@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, describe, it } from "node:test";
+import { WebSocket } from "ws";
 import { get, startTree, until } from "../helpers/tree.ts";
 import { rawRequest } from "./raw.ts";
 
@@ -78,6 +79,24 @@ describe("fetch() in a tsresty start tree", () => {
     // The producer stopped: nothing was enqueued into the closed connection afterwards.
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(/events cancelled at \d+ after (\d+)/.exec(tree.run.stdout())?.[1], sent);
+  });
+
+  it("answers a WebSocket handshake through fetch() when the app has no upgrade member: it does not hang", async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${tree.port}/nowhere`);
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new Error("no answer to the handshake within 5 s"));
+      }, 5_000);
+      ws.on("unexpected-response", (_request, response) => {
+        clearTimeout(timer);
+        response.resume();
+        ws.terminate();
+        resolve(response.statusCode ?? 0);
+      });
+      ws.on("error", () => undefined);
+    });
+    assert.equal(status, 404);
   });
 
   it("still answers an error thrown by the app with 500 and an error line naming the request", async () => {
