@@ -2,7 +2,9 @@
  * `npm run bench:fetch`: the cost of serving a web-standard `fetch` handler beside a plain
  * node:http handler, each a hello world on one in-process http.Server (no tsresty master in the
  * way), driven by `wrk -t1 -c32` on 127.0.0.1. @hono/node-server's listener is measured beside
- * them, with and without its replacement of the global Request/Response.
+ * them, with and without its replacement of the global Request/Response. "floor" is a plain
+ * handler that also builds and reads the app's `new Response("hello\n")`: no adapter that keeps
+ * the global Response can cost less (undici makes a web stream for every body).
  *
  * Each server runs in its own child process (the driver only runs wrk and reads /proc), so that
  * a variant that replaces globals cannot touch another. Servers are measured in turns (A, B, C,
@@ -23,6 +25,7 @@ import { markdownTable } from "./table.ts";
 
 const VARIANTS = {
   handler: "node:http handler, res.end()",
+  floor: "handler + new Response(string) read (floor)",
   fetch: "tsresty fetch(): new Response(string)",
   "fetch-headers": "tsresty fetch(): reads URL + a header, Response.json",
   hono: "@hono/node-server listener, globals kept",
@@ -43,6 +46,15 @@ async function listenerFor(variant: Variant): Promise<RequestListener> {
   switch (variant) {
     case "handler":
       return (_req, res) => res.end("hello\n");
+    case "floor":
+      // What any adapter that keeps the global Response pays at least: the app's Response, read.
+      return (_req, res) => {
+        const reader = (hello().body as ReadableStream<Uint8Array>).getReader();
+        void reader
+          .read()
+          .then(() => reader.read())
+          .then(() => res.end("hello\n"));
+      };
     case "fetch":
       return fetchListener(hello, failed, log);
     case "fetch-headers":
