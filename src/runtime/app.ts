@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { describe, InvalidArgTypeError, UnknownOptionError } from "../errors.ts";
 
@@ -19,9 +20,20 @@ export interface App {
   readonly fetch?: (request: Request) => Response | Promise<Response>;
   /** A node:http handler, so Express, Koa or Fastify's routing can be mounted. */
   readonly handler?: (req: IncomingMessage, res: ServerResponse) => unknown;
+  /**
+   * HTTP upgrade requests (WebSocket), as node:http's 'upgrade' event: the socket is the app's
+   * from then on. Needs `fetch` or `handler` beside it for the other requests.
+   * @example
+   * const wss = new WebSocketServer({ noServer: true });
+   * export default defineApp({
+   *   fetch: () => new Response("use a WebSocket\n", { status: 426 }),
+   *   upgrade: (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => ws.send("hi")),
+   * });
+   */
+  readonly upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
 }
 
-const APP_KEYS = ["init", "initWorker", "exitWorker", "fetch", "handler"] as const;
+const APP_KEYS = ["init", "initWorker", "exitWorker", "fetch", "handler", "upgrade"] as const;
 
 /**
  * Types an app module. Returns its argument unchanged.
@@ -57,6 +69,14 @@ export function checkApp(value: unknown, file: string): App {
       "fetch/handler",
       "one HTTP handler, not both",
       describe(app["handler"]),
+    );
+  }
+  if (app["upgrade"] !== undefined && app["fetch"] === undefined && app["handler"] === undefined) {
+    throw new InvalidArgTypeError(
+      where,
+      "upgrade",
+      "beside a fetch or handler member (without one, workers serve no HTTP)",
+      describe(app["upgrade"]),
     );
   }
   return app;

@@ -21,7 +21,8 @@ import type { Socket } from "node:net";
 import type { ResolvedConfig } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
-import { toRequest, writeResponse } from "./fetch-adapter.ts";
+import { fetchListener } from "./fetch/index.ts";
+import { serveUpgrades } from "./upgrade.ts";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -41,16 +42,7 @@ function listenerFor(app: App, log: LogSink): Listener | null {
       res.destroy();
     }
   };
-  if (fetch !== undefined) {
-    return (req, res) => {
-      Promise.resolve()
-        .then(() => fetch(toRequest(req, res)))
-        .then((response) => writeResponse(response, res))
-        .catch((error: unknown) => {
-          failed(res, error);
-        });
-    };
-  }
+  if (fetch !== undefined) return fetchListener(fetch, failed, log);
   if (handler !== undefined) {
     return (req, res) => {
       try {
@@ -115,6 +107,7 @@ export function serveHttp(app: App, config: ResolvedConfig, log: LogSink): Servi
         const server = createServer(options, onRequest);
         server.keepAliveTimeout = options.keepAliveTimeout ?? 5_000;
         server.on("connection", onConnection);
+        serveUpgrades(server, app, log);
         server.once("error", (error: NodeJS.ErrnoException) => {
           fail(`cannot listen on the socket the master sent: ${error.code ?? error.message}`);
         });

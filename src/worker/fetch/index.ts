@@ -1,0 +1,68 @@
+/**
+ * Serves a web-standard `fetch(Request) => Response` handler on node:http, at close to the cost of
+ * a plain `(req, res)` handler: the Request is built lazily (request.ts), a body that is already
+ * complete goes out in one write (response.ts), and the URL is validated first (target.ts), so
+ * that a forged Host header is a 400 and never reaches the app.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { LogSink } from "../../util/log.ts";
+import { incomingRequest } from "./request.ts";
+import { writeResponse } from "./response.ts";
+import { isRefusal, requestUrl, type TargetRefusal } from "./target.ts";
+
+export { incomingRequest } from "./request.ts";
+export { writeResponse } from "./response.ts";
+export { isRefusal, requestUrl, type TargetRefusal } from "./target.ts";
+
+type Fetch = (request: Request) => Response | Promise<Response>;
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** A client's mistake, answered and logged at info as nginx does (an error-level line per bad request would let any client flood the log). */
+function refuse(req: IncomingMessage, res: ServerResponse, reason: TargetRefusal, log: LogSink): void {
+  log(
+    "info",
+    `client sent ${reason.toLowerCase()}: ${JSON.stringify(req.headers.host ?? "")} ${JSON.stringify(req.url ?? "")}`,
+  );
+  const body = `${reason}\n`;
+  res.writeHead(400, {
+    "content-type": "text/plain; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    connection: "close",
+  });
+  res.end(body);
+}
+
+/**
+ * The node:http listener for a fetch handler; `failed` answers and logs an error of the app's.
+ * @example
+ * const server = createServer(fetchListener(() => new Response("hi\n"), failed, log));
+ */
+export function fetchListener(
+  fetch: Fetch,
+  failed: (res: ServerResponse, error: unknown) => void,
+  log: LogSink,
+): Listener {
+  return (req, res) => {
+    const url = requestUrl(req);
+    if (isRefusal(url)) {
+      refuse(req, res, url, log);
+      return;
+    }
+    const onError = (error: unknown): void => {
+      failed(res, error);
+    };
+    let response: Response | Promise<Response>;
+    try {
+      response = fetch(incomingRequest(req, res, url));
+    } catch (error) {
+      onError(error);
+      return;
+    }
+    // A plain Response (the common case) skips a promise turn.
+    if (response instanceof Response) writeResponse(response, res).catch(onError);
+    else
+      Promise.resolve(response)
+        .then((value) => writeResponse(value, res))
+        .catch(onError);
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * The `Request` a fetch handler receives, built lazily. Building a real web Request per HTTP
+ * request (its Headers, an AbortController the Request follows, a web stream over the body) costs
+ * more than the rest of a hello-world response, so this object is only *dressed* as one: its
+ * prototype sits on `Request.prototype` (so `instanceof Request` holds), `method` and `url` are
+ * read from the IncomingMessage, `headers` is a Headers built from `rawHeaders` on first use, and
+ * `signal` is created on first use. Touching anything else (`body`, `text()`, `clone()`, …)
+ * builds the real Request once and forwards to it. @hono/node-server does the same
+ * (src/request.ts); unlike it, tsresty leaves the global `Request` alone, which has one cost: the
+ * object cannot be the *input* of `new Request(request)` or `fetch(request)`, whose internals read
+ * private state (pass it as the init instead: `fetch(new Request(target, request))`).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import { inspect, type InspectOptions } from "node:util";
+
+/** Methods a web Request refuses; the app still sees the real one in `method`. */
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+function headersOf(raw: readonly string[]): Headers {
+  const headers = new Headers();
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
+  return headers;
+}
+
+class IncomingRequest {
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #url: string;
+  #headers: Headers | undefined;
+  #controller: AbortController | undefined;
+  #real: Request | undefined;
+
+  constructor(req: IncomingMessage, res: ServerResponse, url: string) {
+    this.#req = req;
+    this.#res = res;
+    this.#url = url;
+  }
+
+  get method(): string {
+    return this.#req.method ?? "GET";
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  get headers(): Headers {
+    return (this.#headers ??= headersOf(this.#req.rawHeaders));
+  }
+
+  /** Aborts when the client goes away before the response is finished. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      const controller = (this.#controller = new AbortController());
+      const res = this.#res;
+      if (!res.writableFinished) {
+        if (res.destroyed) controller.abort();
+        else
+          res.once("close", () => {
+            if (!res.writableFinished) controller.abort();
+          });
+      }
+    }
+    return this.#controller.signal;
+  }
+
+  [inspect.custom](depth: number, options: InspectOptions): string {
+    const shown = { method: this.method, url: this.url, headers: this.headers };
+    return `Request ${inspect(shown, { ...options, depth: options.depth == null ? null : depth - 1 })}`;
+  }
+
+  #materialize(): Request {
+    if (this.#real !== undefined) return this.#real;
+    const method = this.method;
+    const init: RequestInit & { duplex?: "half" } = { method, headers: this.headers, signal: this.signal };
+    if (FORBIDDEN_METHODS.has(method)) {
+      init.method = "GET";
+    } else if (method !== "GET" && method !== "HEAD") {
+      init.body = Readable.toWeb(this.#req) as ReadableStream<Uint8Array>;
+      init.duplex = "half";
+    }
+    return (this.#real = new Request(this.#url, init));
+  }
+
+  static {
+    // Every other member of Request.prototype, whichever this Node's undici has, forwards to the
+    // real Request: its getters and methods check that `this` is one.
+    const real = (self: unknown): Request => (self as IncomingRequest).#materialize();
+    const own = IncomingRequest.prototype;
+    for (const key of Reflect.ownKeys(Request.prototype)) {
+      if (key === "constructor" || Object.hasOwn(own, key)) continue;
+      const descriptor = Object.getOwnPropertyDescriptor(Request.prototype, key);
+      if (descriptor?.get !== undefined) {
+        Object.defineProperty(own, key, {
+          configurable: true,
+          enumerable: descriptor.enumerable ?? false,
+          get(this: unknown): unknown {
+            const target = real(this);
+            return Reflect.get(Request.prototype, key, target);
+          },
+        });
+      } else if (typeof descriptor?.value === "function") {
+        const method = descriptor.value as (...args: unknown[]) => unknown;
+        Object.defineProperty(own, key, {
+          configurable: true,
+          enumerable: descriptor.enumerable ?? false,
+          writable: true,
+          value(this: unknown, ...args: unknown[]): unknown {
+            return Reflect.apply(method, real(this), args);
+          },
+        });
+      }
+    }
+    Object.setPrototypeOf(own, Request.prototype);
+  }
+}
+
+/**
+ * The Request for one HTTP request; `url` comes from `requestUrl` (validated).
+ * @example
+ * const request = incomingRequest(req, res, "http://example.com/");
+ * request instanceof Request; // true
+ */
+export function incomingRequest(req: IncomingMessage, res: ServerResponse, url: string): Request {
+  return new IncomingRequest(req, res, url) as unknown as Request;
+}

@@ -1,0 +1,151 @@
+/**
+ * Writes a web `Response` to a node:http ServerResponse.
+ *
+ * A body that is already there in full (a string, bytes, JSON, a stream that enqueued everything
+ * and closed) is sent as one `res.end(buffer)` with a `content-length`: status line, headers and
+ * body in one write. It is found without trusting undici's internals: the body is read while each
+ * read settles within a few microtasks, which is the case for every body undici made from a value
+ * and for streams whose data is queued. A body still coming (a ReadableStream a producer feeds)
+ * is streamed with backpressure, and cancelled as soon as the client goes away, so its producer
+ * stops (an SSE feed otherwise keeps enqueueing into a closed connection).
+ */
+import type { ServerResponse } from "node:http";
+
+/** Reads at most this many chunks before streaming: a synchronous source may never end. */
+const MAX_EAGER_READS = 8;
+/** Past this many bytes read eagerly, the rest is streamed with backpressure. */
+const MAX_EAGER_BYTES = 1 << 20;
+
+type Read = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
+
+/** Statuses whose responses carry no body, hence no content-length (RFC 9110 §8.6). */
+const noBody = (status: number): boolean => status < 200 || status === 204 || status === 304;
+
+/** A body chunk as bytes. Web streams must yield Uint8Array; a string is taken too, as node:http does. */
+function bytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === "string") return Buffer.from(chunk);
+  throw new TypeError(`a response body chunk must be a Uint8Array, got ${typeof chunk}`);
+}
+
+/** Resolves with undefined after a few microtask turns: the time undici's own bodies take to read. */
+const later = (): Promise<undefined> =>
+  Promise.resolve()
+    .then(() => undefined)
+    .then(() => undefined);
+
+/** The read's result if it settles within a few microtask turns, else undefined. */
+function soon(read: Promise<Read>): Promise<Read | undefined> {
+  return Promise.race([read, later()]);
+}
+
+/**
+ * Headers as one flat `[name, value, …]` list for `writeHead`, its fast path. Several set-cookie
+ * lines go through `setHeader` instead: when a header was set before (`connection: close` while
+ * draining), Node 20's writeHead applies a flat list with setHeader, which keeps only the last.
+ */
+function fields(res: ServerResponse, response: Response, length: number | null): string[] {
+  const list: string[] = [];
+  let framed = false;
+  let cookies: string[] | undefined;
+  // Iteration lists each set-cookie on its own (the others are combined).
+  for (const [name, value] of response.headers) {
+    if (name === "set-cookie") {
+      (cookies ??= []).push(value);
+      continue;
+    }
+    if (name === "content-length" || name === "transfer-encoding") framed = true;
+    list.push(name, value);
+  }
+  if (cookies !== undefined) {
+    if (cookies.length === 1) list.push("set-cookie", cookies[0] as string);
+    else res.setHeader("set-cookie", cookies);
+  }
+  if (length !== null && !framed) list.push("content-length", String(length));
+  return list;
+}
+
+function writeHead(res: ServerResponse, response: Response, length: number | null): void {
+  const list = fields(res, response, length);
+  if (response.statusText === "") res.writeHead(response.status, list);
+  else res.writeHead(response.status, response.statusText, list);
+}
+
+/** Resolves on 'drain' or 'close', whichever comes first. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
+}
+
+async function stream(
+  res: ServerResponse,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  next: Promise<Read>,
+): Promise<void> {
+  let ended = false;
+  const cancel = (): void => {
+    if (!ended) reader.cancel().catch(() => undefined);
+  };
+  res.once("close", cancel);
+  try {
+    for (let read = await next; !read.done; read = await reader.read()) {
+      if (res.destroyed) return;
+      if (!res.write(bytes(read.value))) await drained(res);
+    }
+    ended = true;
+    if (!res.destroyed) res.end();
+  } finally {
+    res.off("close", cancel);
+    cancel();
+  }
+}
+
+/**
+ * Sends `response` on `res`. Rejects when the body stream fails (the caller logs it and ends the
+ * exchange); a client that leaves is not a failure.
+ * @example
+ * await writeResponse(new Response("hello\n"), res); // one write, with content-length: 6
+ */
+export async function writeResponse(response: Response, res: ServerResponse): Promise<void> {
+  if (!(response instanceof Response)) {
+    throw new TypeError(`the fetch handler must return a Response, returned ${typeof response}`);
+  }
+  const body = response.body;
+  if (body === null) {
+    writeHead(res, response, noBody(response.status) ? null : 0);
+    res.end();
+    return;
+  }
+  const reader = body.getReader();
+  if (res.destroyed) {
+    await reader.cancel();
+    return;
+  }
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  let next = reader.read();
+  for (let reads = 0; reads < MAX_EAGER_READS && length <= MAX_EAGER_BYTES; reads++) {
+    const read = await soon(next);
+    if (read === undefined) break;
+    if (read.done) {
+      writeHead(res, response, length);
+      res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
+      return;
+    }
+    const chunk = bytes(read.value);
+    chunks.push(chunk);
+    length += chunk.byteLength;
+    next = reader.read();
+  }
+  writeHead(res, response, null);
+  for (const chunk of chunks) res.write(chunk);
+  if (chunks.length === 0) res.flushHeaders();
+  await stream(res, reader, next);
+}

@@ -1,0 +1,43 @@
+/**
+ * HTTP upgrades (WebSocket, h2c) go to the app's `upgrade(req, socket, head)`, the signature of
+ * node:http's 'upgrade' event, so that `ws` (`handleUpgrade`) and socket.io mount as they do on
+ * any http.Server. Without that member no listener is attached, and Node hands an upgrade request
+ * to the request handler like any other (the app answers it; nothing hangs).
+ */
+import type { IncomingMessage, Server } from "node:http";
+import type { Duplex } from "node:stream";
+import type { App } from "../runtime/index.ts";
+import { formatThrown, type LogSink } from "../util/log.ts";
+
+/** Bytes written to the connection so far (a net.Socket counts them; it serves keep-alive requests before). */
+const written = (socket: Duplex): number => (socket as Duplex & { bytesWritten?: number }).bytesWritten ?? 0;
+
+const FAILED = "HTTP/1.1 500 Internal Server Error\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+
+/**
+ * Attaches the app's upgrade handler to `server`; an error it throws (or rejects with) is logged
+ * with the request line, and the client gets a 500 if nothing was written to it yet.
+ * @example
+ * serveUpgrades(server, { upgrade: (req, socket, head) => wss.handleUpgrade(req, socket, head, onOpen) }, log);
+ */
+export function serveUpgrades(server: Server, app: App, log: LogSink): void {
+  const { upgrade } = app;
+  if (upgrade === undefined) return;
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // A reset while the app has not attached its own listener yet must not kill the worker.
+    socket.on("error", () => undefined);
+    const before = written(socket);
+    const failed = (error: unknown): void => {
+      log("error", `upgrade handler failed (${req.method ?? "?"} ${req.url ?? "?"}): ${formatThrown(error)}`);
+      if (socket.destroyed) return;
+      if (written(socket) === before) socket.end(FAILED);
+      else socket.destroy();
+    };
+    try {
+      const result = upgrade(req, socket, head);
+      if (result instanceof Promise) result.catch(failed);
+    } catch (error) {
+      failed(error);
+    }
+  });
+}

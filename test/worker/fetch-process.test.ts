@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { connect } from "node:net";
+import { after, describe, it } from "node:test";
+import { WebSocket } from "ws";
+import { get, startTree, until } from "../helpers/tree.ts";
+import { rawRequest } from "./raw.ts";
+
+const APP = "test/worker/fixtures/fetch-app.ts";
+
+// One tree for the file (startTree's cleanup registers with the file, not with a hook).
+const tree = await startTree(APP, { workers: 1 });
+after(async () => {
+  await tree.command("stop", "--fast");
+});
+
+describe("fetch() in a tsresty start tree", () => {
+  it("answers a forged Host header with 400 Invalid host header, logged below error level", async () => {
+    const forged = [
+      "example.com/admin?", // would turn /public into /admin
+      "example.com/admin#",
+      "example.com?x=",
+      "user@example.com",
+      "example.com\\admin",
+      "exa mple.com",
+      "",
+    ];
+    for (const host of forged) {
+      const response = await rawRequest(tree.port, `GET /public HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      assert.equal(response.status, 400, `Host: ${host}`);
+      assert.equal(response.body, "Invalid host header\n", `Host: ${host}`);
+    }
+    const twice = await rawRequest(tree.port, "GET /public HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    assert.equal(twice.status, 400, "two Host lines");
+    const absolute = await rawRequest(
+      tree.port,
+      "GET http://example.com@evil/public HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert.equal(absolute.status, 400, "userinfo in an absolute-form target");
+    assert.ok(await until(() => tree.run.stderr().includes("[info]")));
+    assert.match(
+      tree.run.stderr(),
+      /\[info\] \d+#0: client sent invalid host header: "example\.com\/admin\?"/,
+    );
+    assert.doesNotMatch(tree.run.stderr(), /\[(error|crit|alert|emerg)\]/);
+  });
+
+  it("builds the URL from a valid Host, or from an absolute-form request line", async () => {
+    const plain = await rawRequest(
+      tree.port,
+      "GET /url?a=1 HTTP/1.1\r\nHost: Example.COM:8080\r\nConnection: close\r\n\r\n",
+    );
+    assert.equal(plain.body, "http://example.com:8080/url?a=1\n");
+    const absolute = await rawRequest(
+      tree.port,
+      "GET http://example.com/url HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n",
+    );
+    assert.equal(absolute.body, "http://example.com/url\n");
+    const ipv6 = await rawRequest(
+      tree.port,
+      "GET /url HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\n\r\n",
+    );
+    assert.equal(ipv6.body, "http://[::1]/url\n");
+  });
+
+  it("cancels a streamed response within 100 ms of the client leaving", async () => {
+    const socket = connect(tree.port, "127.0.0.1");
+    socket.write("GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let received = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => (received += chunk));
+    assert.ok(await until(() => received.includes("data: 3\n\n")), "the stream flows");
+    const left = Date.now();
+    socket.destroy();
+    const cancelled = (): RegExpExecArray | null =>
+      /events cancelled at (\d+) after (\d+)/.exec(tree.run.stdout());
+    assert.ok(await until(() => cancelled() !== null, 5_000), "the producer's cancel() ran");
+    const [, at = "", sent = ""] = cancelled() ?? [];
+    assert.ok(Number(at) - left < 100, `cancelled ${Number(at) - left} ms after the client left`);
+    // The producer stopped: nothing was enqueued into the closed connection afterwards.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(/events cancelled at \d+ after (\d+)/.exec(tree.run.stdout())?.[1], sent);
+  });
+
+  it("answers a WebSocket handshake through fetch() when the app has no upgrade member: it does not hang", async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${tree.port}/nowhere`);
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new Error("no answer to the handshake within 5 s"));
+      }, 5_000);
+      ws.on("unexpected-response", (_request, response) => {
+        clearTimeout(timer);
+        response.resume();
+        ws.terminate();
+        resolve(response.statusCode ?? 0);
+      });
+      ws.on("error", () => undefined);
+    });
+    assert.equal(status, 404);
+  });
+
+  it("still answers an error thrown by the app with 500 and an error line naming the request", async () => {
+    assert.equal((await get(tree.url("/boom"))).status, 500);
+    assert.ok(
+      await until(() =>
+        /\[error\] \d+#0: request handler failed \(GET \/boom\): Error: fetch boom/.test(tree.run.stderr()),
+      ),
+    );
+  });
+});

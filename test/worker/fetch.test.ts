@@ -1,0 +1,240 @@
+import assert from "node:assert/strict";
+import { createServer, get as httpGet, request as httpRequest, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, describe, it } from "node:test";
+import type { LogLevel } from "../../src/util/log.ts";
+import { fetchListener } from "../../src/worker/fetch/index.ts";
+import { rawRequest } from "./raw.ts";
+
+interface Served {
+  readonly port: number;
+  readonly failures: unknown[];
+  readonly logs: string[];
+}
+
+/** An in-process http.Server on 127.0.0.1 serving `fetch` through the adapter; closed after the file. */
+async function serve(
+  fetch: (request: Request) => Response | Promise<Response>,
+  { presetHeader = false } = {},
+): Promise<Served> {
+  const failures: unknown[] = [];
+  const logs: string[] = [];
+  const listener = fetchListener(
+    fetch,
+    (res, error) => {
+      failures.push(error);
+      if (res.headersSent) res.destroy();
+      else res.writeHead(500).end();
+    },
+    (level: LogLevel, message: string) => logs.push(`[${level}] ${message}`),
+  );
+  const server = createServer((req, res) => {
+    // What the worker does to every response while it drains.
+    if (presetHeader) res.setHeader("connection", "close");
+    listener(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { port: (server.address() as AddressInfo).port, failures, logs };
+}
+
+const GET = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`;
+
+describe("the fetch adapter", () => {
+  it("sends a body that is already complete at once, with content-length and no chunking", async () => {
+    const { port } = await serve((request) => {
+      switch (new URL(request.url).pathname) {
+        case "/json":
+          return Response.json({ ok: true });
+        case "/bytes":
+          return new Response(new Uint8Array([104, 105]));
+        case "/queued":
+          return new Response(
+            new ReadableStream({
+              start(controller) {
+                controller.enqueue(new TextEncoder().encode("a"));
+                controller.enqueue(new TextEncoder().encode("bc"));
+                controller.close();
+              },
+            }),
+          );
+        default:
+          return new Response("hello\n");
+      }
+    });
+    for (const [path, body] of [
+      ["/", "hello\n"],
+      ["/json", '{"ok":true}'],
+      ["/bytes", "hi"],
+      ["/queued", "abc"],
+    ] as const) {
+      const response = await rawRequest(port, GET(path));
+      assert.equal(response.status, 200, path);
+      assert.equal(response.header("content-length"), String(body.length), path);
+      assert.equal(response.header("transfer-encoding"), undefined, path);
+      assert.equal(response.body, body, path);
+    }
+  });
+
+  it("answers HEAD with the body's length and no body, and gives 204 no content-length", async () => {
+    const { port } = await serve((request) =>
+      new URL(request.url).pathname === "/none" ? new Response(null, { status: 204 }) : new Response("12345"),
+    );
+    const head = await rawRequest(port, "HEAD / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert.equal(head.header("content-length"), "5");
+    assert.equal(head.body, "");
+    const none = await rawRequest(port, GET("/none"));
+    assert.equal(none.status, 204);
+    assert.equal(none.header("content-length"), undefined);
+  });
+
+  it("keeps every set-cookie line and the status text, also when a header was set before", async () => {
+    for (const presetHeader of [false, true]) {
+      const { port } = await serve(
+        () => {
+          const headers = new Headers([["x-one", "1"]]);
+          headers.append("set-cookie", "a=1");
+          headers.append("set-cookie", "b=2");
+          return new Response("ok", { status: 201, statusText: "Made", headers });
+        },
+        { presetHeader },
+      );
+      const response = await rawRequest(port, GET("/"));
+      assert.equal(response.status, 201);
+      assert.deepEqual(
+        response.headers.filter(([name]) => name === "set-cookie").map(([, value]) => value),
+        ["a=1", "b=2"],
+        `presetHeader ${presetHeader}`,
+      );
+      assert.equal(response.header("x-one"), "1");
+      if (presetHeader) assert.equal(response.header("connection"), "close");
+    }
+  });
+
+  it("streams a body that is still coming: headers first, then chunks as they come", async () => {
+    let release = (): void => undefined;
+    const { port } = await serve(
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              release = () => {
+                controller.enqueue(new TextEncoder().encode("late"));
+                controller.close();
+              };
+            },
+          }),
+        ),
+    );
+    const response = await new Promise<IncomingMessage>((resolve) =>
+      httpGet({ port, host: "127.0.0.1" }, resolve),
+    );
+    assert.equal(response.headers["transfer-encoding"], "chunked");
+    release();
+    let body = "";
+    for await (const chunk of response) body += String(chunk);
+    assert.equal(body, "late");
+  });
+
+  it("gives the app a Request: instanceof, headers, bodies, clone, and usable as another Request's init", async () => {
+    const seen: Record<string, unknown>[] = [];
+    const { port, failures } = await serve(async (request) => {
+      const copy = new Request("http://upstream.example/x", request);
+      seen.push({
+        isRequest: request instanceof Request,
+        tag: Object.prototype.toString.call(request),
+        method: request.method,
+        url: request.url,
+        agent: request.headers.get("x-agent"),
+        aborted: request.signal.aborted,
+        copyMethod: copy.method,
+        copyAgent: copy.headers.get("x-agent"),
+        clone: await request.clone().text(),
+        json: await request.json(),
+        bodyUsed: request.bodyUsed,
+      });
+      return new Response("ok");
+    });
+    const response = await fetch(`http://127.0.0.1:${port}/p?q=1`, {
+      method: "POST",
+      headers: { "x-agent": "test", "content-type": "application/json" },
+      body: JSON.stringify({ a: 1 }),
+    });
+    assert.equal(await response.text(), "ok");
+    assert.deepEqual(failures, []);
+    assert.deepEqual(seen, [
+      {
+        isRequest: true,
+        tag: "[object Request]",
+        method: "POST",
+        url: `http://127.0.0.1:${port}/p?q=1`,
+        agent: "test",
+        aborted: false,
+        copyMethod: "POST",
+        copyAgent: "test",
+        clone: '{"a":1}',
+        json: { a: 1 },
+        bodyUsed: true,
+      },
+    ]);
+  });
+
+  it("aborts the request's signal when the client goes away before the response", async () => {
+    let aborted: (() => void) | undefined;
+    const abortedSeen = new Promise<void>((resolve) => (aborted = resolve));
+    let arrived = (): void => undefined;
+    const arrival = new Promise<void>((resolve) => (arrived = resolve));
+    const { port } = await serve(
+      (request) =>
+        new Promise<Response>((resolve) => {
+          request.signal.addEventListener("abort", () => {
+            aborted?.();
+            resolve(new Response("too late"));
+          });
+          arrived();
+        }),
+    );
+    const client = httpRequest({ port, host: "127.0.0.1", path: "/" });
+    client.on("error", () => undefined);
+    client.end();
+    await arrival;
+    client.destroy();
+    await abortedSeen;
+  });
+
+  it("fails through failed() when the app returns no Response, or its body stream errors", async () => {
+    const { port, failures } = await serve((request) => {
+      if (new URL(request.url).pathname === "/broken") {
+        return new Response(
+          new ReadableStream({
+            pull(controller) {
+              controller.error(new Error("stream broke"));
+            },
+          }),
+        );
+      }
+      return "hello" as unknown as Response;
+    });
+    assert.equal((await rawRequest(port, GET("/"))).status, 500);
+    await rawRequest(port, GET("/broken"));
+    assert.equal(failures.length, 2);
+    assert.match(String(failures[0]), /TypeError: the fetch handler must return a Response, returned string/);
+    assert.match(String(failures[1]), /stream broke/);
+  });
+
+  it("answers a forged Host with 400 before the app runs, and logs it at info", async () => {
+    let calls = 0;
+    const { port, logs } = await serve(() => {
+      calls++;
+      return new Response("app");
+    });
+    const response = await rawRequest(port, "GET /public HTTP/1.1\r\nHost: example.com/admin?\r\n\r\n");
+    assert.equal(response.status, 400);
+    assert.equal(response.header("connection"), "close");
+    assert.equal(calls, 0);
+    assert.deepEqual(logs, ['[info] client sent invalid host header: "example.com/admin?" "/public"']);
+  });
+});
