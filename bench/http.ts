@@ -1,62 +1,43 @@
 /**
- * `npm run bench:http`: tsresty's HTTP workers beside a bare node:cluster server with the same
- * handler, measured in one run with wrk on 127.0.0.1 (wrk and the servers share the 2 cores).
+ * `npm run bench:http`: tsresty's HTTP workers beside the servers a user would otherwise run,
+ * all serving the same hello world, measured in one run with wrk on 127.0.0.1 (wrk and the
+ * servers share the machine's cores):
  *
- * - hello world req/s with 1 and 2 workers (median of RUNS wrk runs of DURATION each);
- * - failed requests while 10 reloads happen under load (wrk socket errors + non-2xx);
- * - respawn time after SIGKILL: from the kill to the replacement being ready (see respawnTimes).
+ * - req/s with keep-alive and with `Connection: close` (a new connection per request), with 1
+ *   and 2 workers, for tsresty's `handler` and `fetch`, a bare node:cluster with round robin (its
+ *   default) and with workers accepting directly (SCHED_NONE), @hono/node-server on a cluster,
+ *   and nginx + ngx_lua where installed. Servers are measured in turns (A, B, C, A, B, C, …) and
+ *   the median of BENCH_RUNS runs is kept, so a drift of the machine weighs on all alike.
+ * - failed requests while BENCH_RELOADS reloads happen under load (wrk socket errors + non-2xx);
+ * - respawn time after SIGKILL: from the kill to the replacement being ready.
  *
- * Needs wrk (Debian package `wrk`). Every process started here is stopped, by pid, at the end.
+ * BENCH_SECTIONS (keepalive,close,reload,respawn), BENCH_RUNS (3), BENCH_DURATION (5s),
+ * BENCH_RELOADS (100) tune it. Needs wrk. Every process started here is stopped at the end.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { promisify } from "node:util";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sendControl, type ProcessRow } from "../src/master/index.ts";
 import { markdownTable } from "./table.ts";
+import { wrk, wrkAvailable, type WrkResult } from "./wrk.ts";
 
+const execFileAsync = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BIN = join(ROOT, "bin/tsresty");
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
-const DURATION = process.env["BENCH_DURATION"] ?? "8s";
-const SECTIONS = (process.env["BENCH_SECTIONS"] ?? "throughput,reload,respawn").split(",");
+const DURATION = process.env["BENCH_DURATION"] ?? "5s";
+const RELOADS = Number(process.env["BENCH_RELOADS"] ?? 100);
+const SECTIONS = (process.env["BENCH_SECTIONS"] ?? "keepalive,close,reload,respawn").split(",");
 const started = new Set<ChildProcess>();
+const scratch = mkdtempSync(join(tmpdir(), "tsresty-bench-"));
 
-function wrkAvailable(): boolean {
-  try {
-    execFileSync("wrk", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch (error) {
-    return (error as { status?: number }).status === 1; // wrk --version exits 1 after printing
-  }
-}
-
-interface WrkResult {
-  readonly rps: number;
-  readonly errors: number;
-  readonly non2xx: number;
-  readonly requests: number;
-}
-
-function wrk(port: number, duration: string): Promise<WrkResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("wrk", ["-t2", "-c64", `-d${duration}`, `http://127.0.0.1:${port}/`], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-    child.on("error", reject);
-    child.on("close", () => {
-      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-      if (!(rps > 0)) process.stderr.write(`wrk on port ${port} measured nothing:\n${out}\n`);
-      const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
-      const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-      const errors = socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
-      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-      resolve({ rps, errors, non2xx, requests });
-    });
-  });
+interface Running {
+  readonly port: number;
+  readonly child: ChildProcess;
 }
 
 /** Starts a server process and resolves with its port once `pattern` (capturing the port) appears. */
@@ -65,7 +46,7 @@ function startServer(
   args: string[],
   pattern: RegExp,
   env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; port: number }> {
+): Promise<Running> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd: ROOT,
@@ -76,7 +57,7 @@ function startServer(
     let out = "";
     const timer = setTimeout(() => {
       reject(new Error(`server did not start: ${out}`));
-    }, 30_000);
+    }, 60_000);
     const onData = (chunk: Buffer): void => {
       out += chunk.toString();
       const match = pattern.exec(out);
@@ -86,7 +67,7 @@ function startServer(
       }
     };
     child.stdout.on("data", onData);
-    child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on("data", onData);
     child.on("exit", () => {
       started.delete(child);
     });
@@ -102,11 +83,9 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-function tsresty(
-  app: string,
-  workers: number,
-  prefix: string,
-): Promise<{ child: ChildProcess; port: number }> {
+let prefixes = 0;
+function tsresty(app: string, workers: number): Promise<Running> {
+  const prefix = join(scratch, `p${++prefixes}`);
   return startServer(
     process.execPath,
     [BIN, "start", app, "--workers", String(workers), "--listen", "127.0.0.1:0", "--prefix", prefix],
@@ -114,93 +93,162 @@ function tsresty(
   );
 }
 
-function bare(workers: number): Promise<{ child: ChildProcess; port: number }> {
-  return startServer(
-    process.execPath,
-    [join(ROOT, "bench/fixtures/bare-cluster.mjs")],
-    /listening on (\d+)/,
+function cluster(fixture: string, workers: number, env: NodeJS.ProcessEnv = {}): Promise<Running> {
+  return startServer(process.execPath, [join(ROOT, "bench/fixtures", fixture)], /listening on (\d+)/, {
+    WORKERS: String(workers),
+    ...env,
+  });
+}
+
+/** A free port on 127.0.0.1 for a server that cannot listen on port 0 and say which it got. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+const NGINX_MODULES = ["/usr/lib/nginx/modules", "/usr/share/nginx/modules"];
+
+/** nginx (+ ngx_lua when its module is installed), or the reason it cannot run here. */
+function nginxSetup(): { modules: string; handler: string } | string {
+  try {
+    execFileSync("nginx", ["-v"], { stdio: "ignore" });
+  } catch {
+    return "nginx is not installed (apt-get install -y nginx libnginx-mod-http-lua)";
+  }
+  const dir = NGINX_MODULES.find((d) => existsSync(join(d, "ngx_http_lua_module.so")));
+  if (dir === undefined)
+    return "ngx_http_lua_module is not installed (apt-get install -y libnginx-mod-http-lua)";
+  return {
+    modules: `load_module ${dir}/ndk_http_module.so;\nload_module ${dir}/ngx_http_lua_module.so;`,
+    handler: 'content_by_lua_block { ngx.say("hello") }',
+  };
+}
+
+async function nginx(workers: number): Promise<Running> {
+  const setup = nginxSetup();
+  if (typeof setup === "string") throw new Error(setup);
+  const port = await freePort();
+  const prefix = join(scratch, `nginx${++prefixes}`);
+  mkdirSync(prefix);
+  const conf = readFileSync(join(ROOT, "bench/fixtures/nginx-hello.conf"), "utf8")
+    .replaceAll("@MODULES@", setup.modules)
+    .replaceAll("@HANDLER@", setup.handler)
+    .replaceAll("@WORKERS@", String(workers))
+    .replaceAll("@PORT@", String(port))
+    .replaceAll("@PREFIX@", prefix);
+  writeFileSync(join(prefix, "nginx.conf"), conf);
+  const child = spawn(
+    "nginx",
+    ["-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", join(prefix, "error.log")],
     {
-      WORKERS: String(workers),
+      stdio: "ignore",
     },
   );
+  started.add(child);
+  child.on("exit", () => started.delete(child));
+  // nginx says nothing when it is up: poll its port.
+  for (let i = 0; i < 200; i++) {
+    const up = await fetch(`http://127.0.0.1:${port}/`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (up) return { port, child };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error("nginx did not answer");
 }
+
+interface Contender {
+  readonly name: string;
+  start(workers: number): Promise<Running>;
+}
+
+const CONTENDERS: Contender[] = [
+  { name: "tsresty handler", start: (n) => tsresty("bench/fixtures/hello-app.ts", n) },
+  { name: "tsresty fetch", start: (n) => tsresty("bench/fixtures/hello-fetch-app.ts", n) },
+  { name: "cluster round robin", start: (n) => cluster("bare-cluster.mjs", n) },
+  {
+    name: "cluster direct accept",
+    start: (n) => cluster("bare-cluster.mjs", n, { NODE_CLUSTER_SCHED_POLICY: "none" }),
+  },
+  { name: "@hono/node-server", start: (n) => cluster("hono-cluster.mjs", n) },
+  { name: "nginx + ngx_lua", start: (n) => nginx(n) },
+];
 
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 };
 
-/**
- * Req/s of several servers, measured in turns (A, B, C, A, B, C, …) so that a drift of the
- * machine during the run (other tenants, CPU frequency) weighs on every server alike. Only the
- * server being measured is loaded; the others sit idle. Returns the median of each.
- */
-async function throughput(
-  starts: (() => Promise<{ child: ChildProcess; port: number }>)[],
-): Promise<number[]> {
-  const servers = [];
-  for (const start of starts) servers.push(await start());
-  for (const server of servers) await wrk(server.port, "2s"); // warm-up
-  const runs: number[][] = servers.map(() => []);
+/** Median req/s of each contender that could start, measured in turns. */
+async function throughput(workers: number, headers: readonly string[]): Promise<Map<string, number>> {
+  const servers: { name: string; running: Running }[] = [];
+  for (const contender of CONTENDERS) {
+    try {
+      servers.push({ name: contender.name, running: await contender.start(workers) });
+    } catch (error) {
+      process.stderr.write(
+        `${contender.name}: skipped (${error instanceof Error ? error.message : String(error)})\n`,
+      );
+    }
+  }
+  const url = (port: number): string => `http://127.0.0.1:${port}/`;
+  for (const { running } of servers) await wrk(url(running.port), { duration: "2s", headers }); // warm-up
+  const runs = new Map<string, number[]>(servers.map((s) => [s.name, []]));
   for (let i = 0; i < RUNS; i++) {
-    for (const [index, server] of servers.entries())
-      runs[index]?.push((await wrk(server.port, DURATION)).rps);
+    for (const { name, running } of servers)
+      runs.get(name)?.push((await wrk(url(running.port), { duration: DURATION, headers })).rps);
   }
-  for (const server of servers) await stop(server.child);
-  return runs.map(median);
+  for (const { running } of servers) await stop(running.child);
+  return new Map([...runs].map(([name, values]) => [name, median(values)]));
 }
 
-function tsrestyControl(prefix: string, ...args: string[]): string {
-  return execFileSync(process.execPath, [BIN, ...args, "--prefix", prefix], { cwd: ROOT, encoding: "utf8" });
+/** A control command to the tree under `prefix`, without blocking this process's event loop. */
+async function tsrestyControl(prefix: string, ...args: string[]): Promise<void> {
+  await execFileAsync(process.execPath, [BIN, ...args, "--prefix", prefix], { cwd: ROOT });
 }
 
-async function reloadsUnderLoad(prefix: string): Promise<WrkResult & { reloads: number }> {
-  const server = await tsresty("bench/fixtures/hello-app.ts", 2, prefix);
-  const load = wrk(server.port, "12s");
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  let reloads = 0;
-  for (let i = 0; i < 10; i++) {
-    tsrestyControl(prefix, "reload");
-    reloads++;
-    await new Promise((resolve) => setTimeout(resolve, 300));
+/** `count` reloads, one after the other, while wrk keeps loading the tree in 10 s windows. */
+async function reloadsUnderLoad(count: number): Promise<WrkResult & { reloads: number }> {
+  const prefix = join(scratch, "reload");
+  const server = await startServer(
+    process.execPath,
+    [
+      BIN,
+      "start",
+      "bench/fixtures/hello-app.ts",
+      "--workers",
+      "2",
+      "--listen",
+      "127.0.0.1:0",
+      "--prefix",
+      prefix,
+    ],
+    /listening on 127\.0\.0\.1:(\d+)/,
+  );
+  const progress = { reloads: 0, done: false };
+  const reloading = (async () => {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (; progress.reloads < count; progress.reloads++) await tsrestyControl(prefix, "reload");
+    progress.done = true;
+  })();
+  const total = { rps: 0, requests: 0, errors: 0, non2xx: 0 };
+  while (!progress.done) {
+    const window = await wrk(`http://127.0.0.1:${server.port}/`, { duration: "10s" });
+    total.requests += window.requests;
+    total.errors += window.errors;
+    total.non2xx += window.non2xx;
   }
-  const result = await load;
+  await reloading;
   await stop(server.child);
-  return { ...result, reloads };
-}
-
-/**
- * Respawn time: kill each worker of a 12-worker tree once (each is then a first crash, which the
- * master respawns at once, with no backoff) and time from the SIGKILL to the moment the master
- * reports the slot's new process ready, polling its control socket.
- */
-async function respawnTimes(prefix: string, workers: number, settle: boolean): Promise<number[]> {
-  const server = await tsresty("bench/fixtures/hello-app.ts", workers, prefix);
-  const times: number[] = [];
-  for (let id = 0; id < workers; id++) {
-    // An isolated crash: the tree has settled (its standby is booted) before each kill.
-    let before = await statusOf(prefix);
-    while (settle && !before.some((p) => p.type === "standby" && p.state === "running")) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      before = await statusOf(prefix);
-    }
-    const victim = before.find((p) => p.id === id && p.pid !== null);
-    if (victim?.pid == null) throw new Error(`no worker ${id}`);
-    const t0 = performance.now();
-    process.kill(victim.pid, "SIGKILL");
-    // (a status request sent before the master saw the exit would wait for the dead child)
-    while (isAlive(victim.pid)) await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    for (;;) {
-      const now = await statusOf(prefix);
-      const slot = now.find((p) => p.id === id);
-      if (slot !== undefined && slot.pid !== victim.pid && slot.state === "running") break;
-      if (performance.now() - t0 > 30_000) throw new Error(`worker ${id} did not come back`);
-    }
-    times.push(performance.now() - t0);
-  }
-  await stop(server.child);
-  return times;
+  return { ...total, reloads: progress.reloads };
 }
 
 async function statusOf(prefix: string): Promise<ProcessRow[]> {
@@ -218,56 +266,121 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Respawn time: kill each worker of a 12-worker tree once and time from the SIGKILL to the moment
+ * the master reports the slot's new process ready, polling its control socket. `settle` waits for
+ * the booted standby before each kill (the usual case); without it, the kills come back to back
+ * and most replacements are cold forks.
+ */
+async function respawnTimes(settle: boolean): Promise<number[]> {
+  const prefix = join(scratch, `respawn${settle ? "s" : "c"}`);
+  const server = await startServer(
+    process.execPath,
+    [
+      BIN,
+      "start",
+      "bench/fixtures/hello-app.ts",
+      "--workers",
+      "12",
+      "--listen",
+      "127.0.0.1:0",
+      "--prefix",
+      prefix,
+    ],
+    /listening on 127\.0\.0\.1:(\d+)/,
+  );
+  const times: number[] = [];
+  for (let id = 0; id < 12; id++) {
+    let before = await statusOf(prefix);
+    while (settle && !before.some((p) => p.type === "standby" && p.state === "running")) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      before = await statusOf(prefix);
+    }
+    const victim = before.find((p) => p.id === id && p.pid !== null);
+    if (victim?.pid == null) throw new Error(`no worker ${id}`);
+    const t0 = performance.now();
+    process.kill(victim.pid, "SIGKILL");
+    while (isAlive(victim.pid)) await new Promise((resolve) => setImmediate(resolve));
+    for (;;) {
+      const slot = (await statusOf(prefix)).find((p) => p.id === id && p.type === "worker");
+      if (slot !== undefined && slot.pid !== victim.pid && slot.state === "running") break;
+      if (performance.now() - t0 > 30_000) throw new Error(`worker ${id} did not come back`);
+    }
+    times.push(performance.now() - t0);
+  }
+  await stop(server.child);
+  return times;
+}
+
+const rate = (n: number | undefined): string =>
+  n === undefined ? "-" : Math.round(n).toLocaleString("en-US");
+const ratio = (a: number | undefined, b: number | undefined): string =>
+  a === undefined || b === undefined ? "-" : `${(a / b).toFixed(2)}×`;
+
+async function throughputTable(mode: "keepalive" | "close"): Promise<string> {
+  const headers = mode === "close" ? ["Connection: close"] : [];
+  const rows: string[][] = [];
+  for (const workers of [1, 2]) {
+    const r = await throughput(workers, headers);
+    const handler = r.get("tsresty handler");
+    const bestBare = Math.max(r.get("cluster round robin") ?? 0, r.get("cluster direct accept") ?? 0);
+    const versus = mode === "keepalive" ? bestBare : r.get("cluster direct accept");
+    rows.push([
+      String(workers),
+      ...CONTENDERS.map((c) => rate(r.get(c.name))),
+      ratio(handler, versus),
+      ratio(r.get("tsresty fetch"), handler),
+    ]);
+  }
+  const against =
+    mode === "keepalive"
+      ? "handler / best bare cluster (bar ≥ 1.0×)"
+      : "handler / direct accept (bar ≥ 0.95×)";
+  return markdownTable(
+    ["workers", ...CONTENDERS.map((c) => c.name), against, "fetch / handler (bar ≥ 0.8×)"],
+    rows,
+  );
+}
+
 async function main(): Promise<void> {
   if (!wrkAvailable()) {
     console.error("bench:http needs wrk: apt-get install -y wrk");
     process.exit(2);
   }
-  const prefix = mkdtempSync(join(tmpdir(), "tsresty-bench-"));
   try {
-    const rows: string[][] = [];
-    for (const workers of SECTIONS.includes("throughput") ? [1, 2] : []) {
-      const [base = NaN, ours = NaN, fetchStyle = NaN] = await throughput([
-        () => bare(workers),
-        () => tsresty("bench/fixtures/hello-app.ts", workers, join(prefix, "handler")),
-        () => tsresty("bench/fixtures/hello-fetch-app.ts", workers, join(prefix, "fetch")),
-      ]);
-      rows.push([
-        `hello world, ${workers} worker${workers > 1 ? "s" : ""} (req/s)`,
-        `${Math.round(ours).toLocaleString("en-US")} (fetch(): ${Math.round(fetchStyle).toLocaleString("en-US")})`,
-        Math.round(base).toLocaleString("en-US"),
-        `${((ours / base) * 100).toFixed(1)}%`,
-        "≥ 95% of bare cluster",
-      ]);
-    }
-    const reload = SECTIONS.includes("reload") ? await reloadsUnderLoad(prefix) : null;
-    if (reload !== null)
-      rows.push([
-        `failed requests during ${reload.reloads} reloads under load`,
-        `${reload.errors + reload.non2xx} of ${reload.requests.toLocaleString("en-US")}`,
-        "",
-        "",
-        "0",
-      ]);
-    for (const settle of SECTIONS.includes("respawn") ? [true, false] : []) {
-      const times = (await respawnTimes(prefix, 12, settle)).sort((a, b) => a - b);
-      rows.push([
-        settle
-          ? "respawn after SIGKILL to ready, p50 / max (ms), 12 kills"
-          : "same, kills back to back (no booted standby: cold fork)",
-        `${median(times).toFixed(0)} / ${(times[times.length - 1] ?? NaN).toFixed(0)}`,
-        "",
-        "",
-        settle ? "p50 < 150 ms" : "",
-      ]);
-    }
     console.log(
       `node ${process.version}, ${new Date().toISOString()}, wrk -t2 -c64 -d${DURATION}, median of ${RUNS} runs taken in turns`,
     );
-    console.log(markdownTable(["figure", "tsresty", "bare node:cluster", "tsresty/bare", "bar"], rows));
+    const nginxNote = nginxSetup();
+    if (typeof nginxNote === "string") console.log(`nginx column skipped: ${nginxNote}`);
+    if (SECTIONS.includes("keepalive"))
+      console.log(`\nkeep-alive (req/s):\n\n${await throughputTable("keepalive")}`);
+    if (SECTIONS.includes("close"))
+      console.log(`\nConnection: close (req/s):\n\n${await throughputTable("close")}`);
+    const rows: string[][] = [];
+    if (SECTIONS.includes("reload")) {
+      const reload = await reloadsUnderLoad(RELOADS);
+      rows.push([
+        `failed requests during ${reload.reloads} reloads under load (2 workers)`,
+        `${reload.errors + reload.non2xx} of ${reload.requests.toLocaleString("en-US")}`,
+        "0",
+      ]);
+    }
+    for (const settle of SECTIONS.includes("respawn") ? [true, false] : []) {
+      const times = (await respawnTimes(settle)).sort((a, b) => a - b);
+      rows.push([
+        settle
+          ? "respawn after SIGKILL to ready, p50 / max (ms), 12 kills"
+          : "same, kills back to back (cold forks)",
+        `${median(times).toFixed(0)} / ${(times.at(-1) ?? NaN).toFixed(0)}`,
+        settle ? "p50 < 150 ms" : "",
+      ]);
+    }
+    if (rows.length > 0) console.log(`\n${markdownTable(["figure", "tsresty", "bar"], rows)}`);
   } finally {
     for (const child of started) child.kill("SIGKILL");
-    rmSync(prefix, { recursive: true, force: true });
+    // nginx's master was started by us; its workers follow it.
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 
