@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
  */
 const LEAVES = ["errors", "util"];
 const SUBSYSTEM = [...LEAVES];
-const BELOW_RUNTIME = ["config", "process", "ipc", "timer", "pipe", "shdict", ...LEAVES];
+const BELOW_RUNTIME = ["config", "process", "ipc", "timer", "pipe", "shdict", "coord", ...LEAVES];
 const ALLOWED: Record<string, readonly string[]> = {
   errors: [],
   util: ["errors"],
@@ -21,6 +21,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   ipc: SUBSYSTEM,
   timer: SUBSYSTEM,
   pipe: SUBSYSTEM,
+  coord: SUBSYSTEM,
   shdict: [...SUBSYSTEM, "native"],
   runtime: BELOW_RUNTIME,
   single: ["runtime", ...BELOW_RUNTIME],

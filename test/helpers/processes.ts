@@ -38,7 +38,11 @@ export interface Running {
 }
 
 const live = new Set<ChildProcess>();
-let cleanupRegistered = false;
+// At the top level, so the hook is the file's: registered inside a test, it would run after that
+// test only, and processes of later tests would live until their deadline.
+after(() => {
+  for (const child of live) child.kill("SIGKILL");
+});
 
 /**
  * Starts `bin/tsresty` with a hard deadline: past `deadlineMs` it is SIGKILLed (and the test
@@ -53,12 +57,6 @@ export interface StartOptions {
 }
 
 export function startTsresty(args: readonly string[], options: StartOptions = {}): Running {
-  if (!cleanupRegistered) {
-    cleanupRegistered = true;
-    after(() => {
-      for (const child of live) child.kill("SIGKILL");
-    });
-  }
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     stdio: ["ignore", "pipe", "pipe"],

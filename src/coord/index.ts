@@ -1,0 +1,1 @@
+export { claimTtl, RedisGate, type CoordinatorLog, type RedisGateOptions } from "./redis-gate.ts";

@@ -1,0 +1,152 @@
+/**
+ * `singleton: "cluster"`: each tick of a timer runs in exactly one process of all the masters that
+ * share one Redis (config `coordinator`). Every process arms the timer on the same epoch grid; when
+ * a tick is due, each asks Redis to claim it (scripts.ts, CLAIM): the first SET NX of the tick's key
+ * wins and runs the tick. Claims are per tick, so a slow or dead process can never hold later ticks,
+ * and a process that wakes late cannot run a tick another one ran: the key outlives the tick
+ * (`claimTtl`).
+ *
+ * Fencing: a won claim gets a token from a counter that only grows (one per timer). A job that writes
+ * elsewhere can pass the token along and have the store refuse writes older than the newest it saw,
+ * so a process that stalled past its tick cannot overwrite a later run's work (ngx.timer.current()).
+ *
+ * Clocks: the claim is judged against Redis's clock. A host whose clock is more than half a claim's
+ * lifetime away from Redis's is refused (and says so, once): it can never run a tick twice, it only
+ * stops running ticks until its clock is right. Within that bound any skew is harmless.
+ *
+ * Redis down: a claim fails at once (no offline queue); the tick is skipped, never run later to
+ * catch up. The client reconnects with backoff; the loss and the return are logged once each.
+ */
+import { Redis } from "ioredis";
+import { CLAIM, LAST_RUN } from "./scripts.ts";
+
+export type CoordinatorLog = (level: "warn" | "notice" | "error", message: string) => void;
+
+export interface RedisGateOptions {
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://…`. */
+  readonly url: string;
+  /** Namespace of every key (default "tsresty"). */
+  readonly keyPrefix?: string;
+  readonly log: CoordinatorLog;
+  /** Who claims (shown as the claim's value): host and pid by default. */
+  readonly owner?: string;
+}
+
+/** A claim lives this long at least; longer for long intervals (3 intervals). */
+const MIN_CLAIM_MS = 60_000;
+
+/** How long a claim of a tick of `intervalMs` lives in Redis. */
+export const claimTtl = (intervalMs: number): number => Math.max(MIN_CLAIM_MS, 3 * intervalMs);
+
+export class RedisGate {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #owner: string;
+  readonly #log: CoordinatorLog;
+  readonly #fences = new Map<string, number>();
+  #down = false;
+  #skewed = false;
+  /** Settles once the first connection is made, or gives up (the first claims wait for it). */
+  readonly #connected: Promise<void>;
+
+  constructor(options: RedisGateOptions) {
+    this.#prefix = options.keyPrefix ?? "tsresty";
+    this.#owner = options.owner ?? `${process.pid}`;
+    this.#log = options.log;
+    this.#redis = new Redis(options.url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      // ioredis's own backoff, capped at 2 s.
+      retryStrategy: (times) => Math.min(times * 100, 2_000),
+    });
+    const lost = (why: string): void => {
+      if (this.#down) return;
+      this.#down = true;
+      this.#log(
+        "error",
+        `coordinator ${redacted(options.url)} unreachable (${why}); ticks of cluster timers are skipped until it is back`,
+      );
+    };
+    this.#redis.on("error", (error: Error) => {
+      lost(error.message);
+    });
+    // A connection that was up and closed (Redis stopped) says so before the first reconnect fails.
+    this.#redis.on("close", () => {
+      if (this.#redis.status !== "end") lost("connection closed");
+    });
+    this.#redis.on("ready", () => {
+      if (!this.#down) return;
+      this.#down = false;
+      this.#log("notice", `coordinator ${redacted(options.url)} is back; cluster timers run again`);
+    });
+    this.#connected = this.#redis.connect().catch(() => undefined); // the "error" event has said it
+  }
+
+  /** Whether this process runs tick `due` of timer `name`. Rejects when Redis cannot answer. */
+  async claim(name: string, due: number, intervalMs: number): Promise<boolean> {
+    if (this.#redis.status === "connecting" || this.#redis.status === "wait") await this.#connected;
+    const ttl = claimTtl(intervalMs);
+    const token = (await this.#redis.eval(
+      CLAIM,
+      2,
+      this.#key(name, `tick:${due}`),
+      this.#key(name, "fence"),
+      this.#owner,
+      String(ttl),
+      String(due),
+      String(ttl / 2),
+    )) as number;
+    if (token === -1) {
+      if (!this.#skewed) {
+        this.#skewed = true;
+        this.#log(
+          "warn",
+          `this host's clock is more than ${ttl / 2000} s away from Redis's: it runs no tick of timer "${name}" until it is right`,
+        );
+      }
+      return false;
+    }
+    this.#skewed = false;
+    if (token > 0) this.#fences.set(`${name}\n${due}`, token);
+    return token > 0;
+  }
+
+  /** The fencing token of a tick this process claimed (null when it did not claim it). */
+  fence(name: string, due: number): number | null {
+    return this.#fences.get(`${name}\n${due}`) ?? null;
+  }
+
+  settled(name: string, due: number, _ok: boolean): void {
+    this.#fences.delete(`${name}\n${due}`);
+    this.#redis.eval(LAST_RUN, 1, this.#key(name, "last"), String(due)).catch(() => undefined);
+  }
+
+  async lastRun(name: string): Promise<number | null> {
+    const value = await this.#redis.get(this.#key(name, "last"));
+    return value === null ? null : Number(value);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.#redis.quit();
+    } catch {
+      this.#redis.disconnect();
+    }
+  }
+
+  #key(name: string, what: string): string {
+    // The timer's name in braces: a Redis Cluster keeps all of a timer's keys on one node.
+    return `${this.#prefix}:{${name}}:${what}`;
+  }
+}
+
+function redacted(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    return parsed.href;
+  } catch {
+    return url;
+  }
+}

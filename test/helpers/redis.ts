@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { after } from "node:test";
+
+const servers = new Set<ChildProcess>();
+// At the top level, so the hook is the file's (inside a test it would be that test's only).
+after(() => {
+  for (const child of servers) child.kill("SIGKILL");
+});
+
+export interface RedisServer {
+  readonly port: number;
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Stops it (SIGKILL by pid) and resolves once it is gone. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port (an empty Redis: nothing is saved). */
+  restart(): Promise<RedisServer>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A real redis-server of its own on a free loopback port, saving nothing, stopped by pid in
+ * after() at the latest. Debian's `redis-server` must be installed (.ci/run installs it).
+ */
+export async function startRedis(port?: number): Promise<RedisServer> {
+  const chosen = port ?? (await freePort());
+  const child = spawn(
+    "redis-server",
+    [
+      "--port",
+      String(chosen),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--protected-mode",
+      "yes",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  servers.add(child);
+  child.on("exit", () => servers.delete(child));
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 10_000);
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes("Ready to accept connections")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited with ${String(code)}:\n${out}`));
+    });
+  });
+  const server: RedisServer = {
+    port: chosen,
+    url: `redis://127.0.0.1:${chosen}`,
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          resolve();
+          return;
+        }
+        child.once("exit", () => resolve());
+        child.kill("SIGKILL");
+      }),
+    restart: async () => {
+      await server.stop();
+      return startRedis(chosen);
+    },
+  };
+  return server;
+}
