@@ -41,7 +41,9 @@ interface RunMark {
   readonly tick: number;
 }
 
-const AsyncFunctionPrototype = Object.getPrototypeOf(async () => undefined) as object;
+const AsyncFunctionPrototype = Object.getPrototypeOf(async function () {
+  /* a sample async function */
+}) as object;
 const HOOKS_COST = Number(process.versions.node.split(".")[0]) < 24;
 const store = new AsyncLocalStorage<RunMark>();
 let asyncRuns = 0;
@@ -69,7 +71,9 @@ export function callInStore(entry: TimerEntry, premature: boolean, tick: number)
   asyncRuns++;
   const run: RunMark = { entry, premature, tick };
   const args = entry.args;
-  return args === undefined ? store.run(run, entry.callback, premature) : store.run(run, entry.callback, premature, ...args);
+  return args === undefined
+    ? store.run(run, entry.callback, premature)
+    : store.run(run, entry.callback, premature, ...args);
 }
 
 /** An async run settled; the last one disables the store where an enabled store costs. */

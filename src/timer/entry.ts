@@ -175,7 +175,13 @@ export class TimerEntry implements Timer {
 
   /** The public shape, for `JSON.stringify`. */
   toJSON(): Pick<Timer, "name" | "state" | "repeating" | "kind" | "nextDue"> {
-    return { name: this.name, state: this.state, repeating: this.repeating, kind: this.kind, nextDue: this.nextDue };
+    return {
+      name: this.name,
+      state: this.state,
+      repeating: this.repeating,
+      kind: this.kind,
+      nextDue: this.nextDue,
+    };
   }
 
   [inspect.custom](_depth: number, options: object): string {

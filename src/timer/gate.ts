@@ -45,8 +45,12 @@ function settle<T>(ask: () => T | Promise<T>, answer: (value: T | undefined, err
   }
   try {
     Promise.resolve(result).then(
-      (value) => answer(value, undefined),
-      (error: unknown) => answer(undefined, error ?? new Error("the gate rejected")),
+      (value) => {
+        answer(value, undefined);
+      },
+      (error: unknown) => {
+        answer(undefined, error ?? new Error("the gate rejected"));
+      },
     );
   } catch (error) {
     answer(undefined, error);
@@ -73,7 +77,14 @@ export class GateKeeper {
   }
 
   /** Asks whether tick `due` of `name` runs here; calls `run` when it does. */
-  claim(singleton: Singleton, name: string, due: number, span: number, record: TimerRecord, run: () => void): void {
+  claim(
+    singleton: Singleton,
+    name: string,
+    due: number,
+    span: number,
+    record: TimerRecord,
+    run: () => void,
+  ): void {
     const gate = this.#gates[singleton] as TickGate;
     settle(
       () => gate.claim(name, due, span),
@@ -95,7 +106,10 @@ export class GateKeeper {
     try {
       this.#gates[singleton]?.settled?.(name, due, ok);
     } catch (error) {
-      this.#log("warn", `singleton "${singleton}" gate failed to record the end of timer "${name}": ${errorMessage(error)}`);
+      this.#log(
+        "warn",
+        `singleton "${singleton}" gate failed to record the end of timer "${name}": ${errorMessage(error)}`,
+      );
     }
   }
 
@@ -106,7 +120,10 @@ export class GateKeeper {
       () => (gate.lastRun === undefined ? null : gate.lastRun(name)),
       (last, error) => {
         if (error !== undefined) {
-          this.#log("warn", `timer "${name}" cannot catch up: the singleton "${singleton}" gate failed: ${errorMessage(error)}`);
+          this.#log(
+            "warn",
+            `timer "${name}" cannot catch up: the singleton "${singleton}" gate failed: ${errorMessage(error)}`,
+          );
         }
         then(typeof last === "number" ? last : null);
       },

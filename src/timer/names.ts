@@ -82,7 +82,10 @@ export class TimerRegistry {
   }
 
   /** Every name's figures, then the unnamed aggregate's. */
-  snapshot(nextDue: (entry: TimerEntry) => number | null, toWall: (monotonic: number) => number): TimerStats[] {
+  snapshot(
+    nextDue: (entry: TimerEntry) => number | null,
+    toWall: (monotonic: number) => number,
+  ): TimerStats[] {
     const stats: TimerStats[] = [];
     for (const record of this.#records.values()) {
       let earliest: number | null = null;

@@ -100,7 +100,12 @@ function checkKeys(where: string, options: object, known: readonly string[]): vo
   }
 }
 
-function checkBoolean(where: string, options: Record<string, unknown>, key: string, fallback: boolean): boolean {
+function checkBoolean(
+  where: string,
+  options: Record<string, unknown>,
+  key: string,
+  fallback: boolean,
+): boolean {
   const given = options[key];
   if (given !== undefined && typeof given !== "boolean") {
     throw new InvalidArgTypeError(where, key, "a boolean", given);
@@ -148,7 +153,16 @@ export function atSchedule(where: string, first: unknown): { delayMs: number; na
 export function everySchedule(where: string, first: unknown): RepeatSpec {
   if (!isOptionsObject(first)) {
     const intervalMs = checkInterval(where, "delay", first);
-    return { kind: "every", intervalMs, wall: false, cron: null, name: undefined, singleton: null, overlap: true, catchUp: false };
+    return {
+      kind: "every",
+      intervalMs,
+      wall: false,
+      cron: null,
+      name: undefined,
+      singleton: null,
+      overlap: true,
+      catchUp: false,
+    };
   }
   checkKeys(where, first, EVERY_KEYS);
   const intervalMs = checkInterval(where, "interval", first["interval"]);
@@ -178,7 +192,16 @@ function checkInterval(where: string, argument: string, seconds: unknown): numbe
 export function cronSchedule(where: string, first: unknown, now: number): RepeatSpec {
   if (!isOptionsObject(first)) {
     const cron = parseCron(where, first, undefined, now);
-    return { kind: "cron", intervalMs: 0, wall: true, cron, name: undefined, singleton: null, overlap: true, catchUp: false };
+    return {
+      kind: "cron",
+      intervalMs: 0,
+      wall: true,
+      cron,
+      name: undefined,
+      singleton: null,
+      overlap: true,
+      catchUp: false,
+    };
   }
   checkKeys(where, first, CRON_KEYS);
   const name = checkName(where, first["name"]);

@@ -65,7 +65,10 @@ const percentile = (sorted: Float64Array, q: number): number =>
 /** An error's message, safely (user code may throw from getters). */
 export function errorMessage(error: unknown): string {
   try {
-    if (error instanceof Error) return String(error.message);
+    if (error instanceof Error) {
+      const message: unknown = error.message;
+      return typeof message === "string" ? message : String(message);
+    }
     return typeof error === "string" ? error : String(error);
   } catch {
     return "(unprintable value thrown)";
@@ -124,7 +127,12 @@ export class TimerRecord {
     const count = Math.min(this.#lateCount, LATENESS_WINDOW);
     if (count === 0) return null;
     const sorted = this.#late.slice(0, count).sort();
-    return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[count - 1] ?? NaN, count };
+    return {
+      p50: percentile(sorted, 0.5),
+      p99: percentile(sorted, 0.99),
+      max: sorted[count - 1] ?? NaN,
+      count,
+    };
   }
 
   /** The plain figures; `toWall` turns a monotonic time into epoch ms. */

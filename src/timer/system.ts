@@ -89,7 +89,8 @@ const listKey = (entry: TimerEntry): number => (entry.repeat === null ? entry.de
 const CRON_LIST = -Infinity;
 
 const isOver = (entry: TimerEntry): boolean =>
-  entry.status === "cancelled" || (entry.runs === 0 && (entry.status === "done" || entry.status === "dropped"));
+  entry.status === "cancelled" ||
+  (entry.runs === 0 && (entry.status === "done" || entry.status === "dropped"));
 
 export class TimerSystem implements TimerOwner {
   readonly #clock: Clock;
@@ -166,7 +167,14 @@ export class TimerSystem implements TimerOwner {
   at<A extends unknown[]>(delay: number | object, callback: TimerCallback<A>, ...args: A): Timer {
     const where = "ngx.timer.at";
     if (typeof delay === "number") {
-      return this.#create(where, toTimerDelayMs(where, "delay", delay), undefined, null, callback as TimerCallback, args);
+      return this.#create(
+        where,
+        toTimerDelayMs(where, "delay", delay),
+        undefined,
+        null,
+        callback as TimerCallback,
+        args,
+      );
     }
     const { delayMs, name } = atSchedule(where, delay);
     return this.#create(where, delayMs, name, null, callback as TimerCallback, args);
@@ -529,7 +537,8 @@ function makeRepeat(spec: RepeatSpec, record: TimerRecord): Repeat {
 }
 
 function shapeOf(delayMs: number, spec: RepeatSpec | null): RecordShape {
-  if (spec === null) return { kind: "at", interval: delayMs, cron: null, tz: null, align: "start", singleton: null };
+  if (spec === null)
+    return { kind: "at", interval: delayMs, cron: null, tz: null, align: "start", singleton: null };
   return {
     kind: spec.kind,
     interval: spec.cron === null ? spec.intervalMs : null,

@@ -73,7 +73,8 @@ export class ManualClock implements Clock {
       if (next === undefined) break;
       this.#run(next);
     }
-    this.#now = target;
+    // A callback may have moved time past the target (jump): time never goes back.
+    this.#now = Math.max(this.#now, target);
   }
 
   /** Runs only the wake-ups due now that were scheduled before this call: one event-loop turn. */
