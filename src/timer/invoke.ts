@@ -34,9 +34,11 @@ export function invokeTimerCallback(
 ): void {
   const callback = entry.callback;
   const marked = isAsyncCallback(callback);
-  const previous = mark.entry;
-  const previousPremature = mark.premature;
-  const previousTick = mark.tick;
+  // A run inside another one's synchronous part (a premature call from `beginExit` in a
+  // callback) puts the outer mark back; the usual case only clears it.
+  const outer = mark.entry;
+  const outerPremature = mark.premature;
+  const outerTick = mark.tick;
   mark.entry = entry;
   mark.premature = premature;
   mark.tick = tick;
@@ -46,16 +48,12 @@ export function invokeTimerCallback(
     if (marked) result = callInStore(entry, premature, tick);
     else result = args === undefined ? callback(premature) : callback(premature, ...args);
   } catch (error) {
-    mark.entry = previous;
-    mark.premature = previousPremature;
-    mark.tick = previousTick;
+    unmark(outer, outerPremature, outerTick);
     if (marked) asyncRunEnded();
     end(entry, true, error, premature, tick, timedFrom);
     return;
   }
-  mark.entry = previous;
-  mark.premature = previousPremature;
-  mark.tick = previousTick;
+  unmark(outer, outerPremature, outerTick);
   if (result === null || (typeof result !== "object" && typeof result !== "function")) {
     if (marked) asyncRunEnded();
     end(entry, false, undefined, premature, tick, timedFrom);
@@ -82,4 +80,11 @@ export function invokeTimerCallback(
   } catch (error) {
     once(true, error);
   }
+}
+
+function unmark(outer: TimerEntry | null, premature: boolean, tick: number): void {
+  mark.entry = outer;
+  if (outer === null) return;
+  mark.premature = premature;
+  mark.tick = tick;
 }

@@ -1,5 +1,6 @@
 import type { CronSchedule } from "./cron.ts";
-import type { TimerRecord } from "./stats.ts";
+import type { RepeatSpec } from "./options.ts";
+import type { RecordShape, TimerRecord } from "./stats.ts";
 
 /** Which processes share a singleton timer's ticks: those of one host, or every host. */
 export type Singleton = "host" | "cluster";
@@ -51,4 +52,34 @@ export function tickSpan(repeat: Repeat, tick: number): number {
   if (repeat.cron === null) return repeat.intervalMs;
   const next = repeat.cron.next(tick);
   return next === null ? 0 : next - tick;
+}
+
+/** The plan of a new repeating timer, its first tick not yet computed. */
+export function makeRepeat(spec: RepeatSpec, record: TimerRecord): Repeat {
+  return {
+    kind: spec.kind,
+    intervalMs: spec.intervalMs,
+    wall: spec.wall,
+    cron: spec.cron,
+    singleton: spec.singleton,
+    overlap: spec.overlap,
+    catchUp: spec.catchUp,
+    listKey: spec.cron === null ? -spec.intervalMs : -Infinity,
+    record,
+    tick: NaN,
+  };
+}
+
+/** What a timer of `spec` (null: an `at` of `delayMs`) shows in its name's statistics. */
+export function recordShape(delayMs: number, spec: RepeatSpec | null): RecordShape {
+  if (spec === null)
+    return { kind: "at", interval: delayMs, cron: null, tz: null, align: "start", singleton: null };
+  return {
+    kind: spec.kind,
+    interval: spec.cron === null ? spec.intervalMs : null,
+    cron: spec.cron?.expression ?? null,
+    tz: spec.cron?.tz ?? null,
+    align: spec.wall ? "epoch" : "start",
+    singleton: spec.singleton,
+  };
 }

@@ -58,14 +58,14 @@ import type { LogSink } from "../util/log.ts";
 import { currentRun, TICK_BASE, type TimerRun } from "./current.ts";
 import { TimerEntry, type Timer, type TimerCallback, type TimerOwner } from "./entry.ts";
 import { GateKeeper, type TimerGates } from "./gate.ts";
-import { ListHeap } from "./heap.ts";
 import { creationSite, timerLabel } from "./label.ts";
-import { TimerList } from "./list.ts";
 import { TimerRegistry } from "./names.ts";
 import { atSchedule, cronSchedule, everySchedule, toTimerDelayMs, type RepeatSpec } from "./options.ts";
-import { lastWallTick, nextWallTick, tickSpan, type Repeat } from "./repeat.ts";
+import { makeRepeat, nextWallTick, recordShape, type Repeat } from "./repeat.ts";
 import { Runner, type RunningLimitPolicy, type WaitQueueFigures } from "./runner.ts";
-import type { RecordShape, TimerRecord, TimerStats } from "./stats.ts";
+import { SingletonTicks } from "./singleton.ts";
+import { TimerStore } from "./store.ts";
+import type { TimerRecord, TimerStats } from "./stats.ts";
 
 const debug = debuglog("tsresty:timer");
 
@@ -82,12 +82,6 @@ export interface TimerSystemOptions extends TimerLimits {
   readonly gates?: TimerGates;
 }
 
-/** The key of the list that holds `entry`: its delay, or one per repeating schedule. */
-const listKey = (entry: TimerEntry): number => (entry.repeat === null ? entry.delay : entry.repeat.listKey);
-
-/** Lists of `at` timers are keyed by delay (≥ 0), of `every` by minus the interval; cron share one. */
-const CRON_LIST = -Infinity;
-
 const isOver = (entry: TimerEntry): boolean =>
   entry.status === "cancelled" ||
   (entry.runs === 0 && (entry.status === "done" || entry.status === "dropped"));
@@ -95,11 +89,11 @@ const isOver = (entry: TimerEntry): boolean =>
 export class TimerSystem implements TimerOwner {
   readonly #clock: Clock;
   readonly #limits: TimerLimits;
-  readonly #lists = new Map<number, TimerList>();
-  readonly #heap = new ListHeap();
+  readonly #store = new TimerStore();
   readonly #runner: Runner;
   readonly #names = new TimerRegistry();
   readonly #gates: GateKeeper;
+  readonly #singletons: SingletonTicks;
   /** Creation sites, kept only under the "drop" policy, for the alert that names a dropped timer. */
   readonly #sites: WeakMap<TimerEntry, string> | null;
   /** Timers in the lists; the runner counts the other pending ones. */
@@ -119,6 +113,14 @@ export class TimerSystem implements TimerOwner {
       runningLimit: options.runningLimit,
     };
     this.#gates = new GateKeeper(options.gates ?? {}, options.log);
+    this.#singletons = new SingletonTicks(this.#gates, {
+      canRun: (entry) => !this.#exiting && entry.status !== "cancelled",
+      run: (entry, due, tick) => {
+        this.#runner.start(entry, false, due, tick - TICK_BASE, Math.floor(this.#clock.now()));
+        this.#checkIdle();
+      },
+      wallNow: () => this.#clock.wallNow(),
+    });
     const sites = options.runningLimit === "drop" ? new WeakMap<TimerEntry, string>() : null;
     this.#sites = sites;
     const names = this.#names;
@@ -225,7 +227,7 @@ export class TimerSystem implements TimerOwner {
       );
     }
     if (spec?.singleton != null) this.#gates.require(where, spec.singleton);
-    const record = name === undefined ? null : this.#names.reserve(where, name, shapeOf(delayMs, spec));
+    const record = name === undefined ? null : this.#names.reserve(where, name, recordShape(delayMs, spec));
     const now = Math.floor(this.#clock.now());
     const repeat = spec === null ? null : makeRepeat(spec, record ?? this.#names.unnamed);
     let due = now + delayMs;
@@ -251,7 +253,7 @@ export class TimerSystem implements TimerOwner {
     this.#scheduled++;
     this.#insert(entry);
     if (record !== null) this.#names.add(entry, record);
-    if (repeat?.catchUp === true) this.#catchUp(entry, repeat);
+    if (repeat?.catchUp === true) this.#singletons.catchUp(entry, repeat);
     return entry;
   }
 
@@ -291,8 +293,8 @@ export class TimerSystem implements TimerOwner {
       case "cancelled":
         return false;
     }
-    if (this.#isLinked(entry)) {
-      this.#unlink(entry);
+    if (this.#store.holds(entry)) {
+      this.#store.remove(entry);
       this.#scheduled--;
     }
     this.#runner.withdraw(entry);
@@ -315,10 +317,9 @@ export class TimerSystem implements TimerOwner {
     const offset = this.#clock.wallNow() - now - TICK_BASE;
     let fired = 0;
     for (;;) {
-      const list = this.#heap.peekExcept(this.#lists.get(0));
-      if (list === undefined) break;
-      const entry = list.head as TimerEntry;
-      this.#unlink(entry);
+      const entry = this.#store.peekDelayed();
+      if (entry === undefined) break;
+      this.#store.remove(entry);
       this.#scheduled--;
       this.#runner.start(entry, true, entry.due, this.#tickOf(entry, offset), now);
       if (entry.name !== undefined) this.#retire(entry);
@@ -341,11 +342,7 @@ export class TimerSystem implements TimerOwner {
     this.#exiting = true;
     this.#cancelWake?.();
     this.#cancelWake = null;
-    for (const list of this.#lists.values()) {
-      for (let entry = list.head; entry !== null; entry = entry.next) entry.status = "cancelled";
-    }
-    this.#lists.clear();
-    while (this.#heap.size > 0) this.#heap.remove(this.#heap.peek() as TimerList);
+    this.#store.clear((entry) => (entry.status = "cancelled"));
     this.#runner.clear();
     this.#names.clear();
     this.#scheduled = 0;
@@ -367,35 +364,9 @@ export class TimerSystem implements TimerOwner {
   }
 
   #insert(entry: TimerEntry): void {
-    const key = listKey(entry);
-    let list = this.#lists.get(key);
-    if (list === undefined) {
-      list = new TimerList(key);
-      this.#lists.set(key, list);
-    }
-    const wasEmpty = list.head === null;
-    if (entry.repeat !== null) list.insertSorted(entry);
-    else list.append(entry);
-    if (wasEmpty) this.#heap.push(list);
-    else if (list.head === entry) this.#heap.update(list);
+    this.#store.insert(entry);
     entry.status = "pending";
     if (entry.due < this.#wakeAt) this.#armWake(entry.due);
-  }
-
-  #isLinked(entry: TimerEntry): boolean {
-    return entry.prev !== null || this.#lists.get(listKey(entry))?.head === entry;
-  }
-
-  #unlink(entry: TimerEntry): void {
-    const list = this.#lists.get(listKey(entry)) as TimerList;
-    const wasHead = list.head === entry;
-    list.remove(entry);
-    if (list.head === null) {
-      this.#heap.remove(list);
-      this.#lists.delete(list.key);
-    } else if (wasHead) {
-      this.#heap.update(list);
-    }
   }
 
   /** Arms the host timer for `due`, or for a step towards it when it is beyond what setTimeout waits. */
@@ -414,16 +385,15 @@ export class TimerSystem implements TimerOwner {
     const now = Math.floor(this.#clock.now());
     const offset = this.#clock.wallNow() - now - TICK_BASE;
     const createdBefore = this.#seq;
-    const heap = this.#heap;
+    const store = this.#store;
     for (;;) {
-      const list = heap.peek();
-      if (list === undefined) break;
-      const entry = list.head as TimerEntry;
+      const entry = store.peek();
+      if (entry === undefined) break;
       if (entry.due > now || entry.seq >= createdBefore) {
         if (entry.due < this.#wakeAt) this.#armWake(entry.due);
         break;
       }
-      this.#unlink(entry);
+      store.remove(entry);
       this.#scheduled--;
       const due = entry.due;
       const tick = this.#tickOf(entry, offset);
@@ -432,7 +402,7 @@ export class TimerSystem implements TimerOwner {
       } else {
         this.#rearm(entry, now);
         if (entry.repeat.singleton === null) this.#runner.start(entry, false, due, tick, now);
-        else this.#claim(entry, entry.repeat, due, tick + TICK_BASE);
+        else this.#singletons.tick(entry, entry.repeat, due, tick + TICK_BASE);
       }
       if (entry.name !== undefined) this.#retire(entry);
     }
@@ -477,74 +447,10 @@ export class TimerSystem implements TimerOwner {
     record.skipped += ticks;
   }
 
-  /** Asks the singleton gate about tick `tick` (epoch ms); runs it here only when the claim is won. */
-  #claim(entry: TimerEntry, repeat: Repeat, due: number, tick: number): void {
-    if (!repeat.overlap && entry.runs > 0) {
-      repeat.record.skipped++; // no use claiming a tick that would be skipped
-      return;
-    }
-    const singleton = repeat.singleton as NonNullable<Repeat["singleton"]>;
-    const name = entry.name as string;
-    this.#gates.claim(singleton, name, tick, tickSpan(repeat, tick), repeat.record, () => {
-      if (this.#exiting || entry.status === "cancelled") {
-        this.#gates.settled(singleton, name, tick, false);
-        return;
-      }
-      this.#runner.start(entry, false, due, tick - TICK_BASE, Math.floor(this.#clock.now()));
-      this.#checkIdle();
-    });
-  }
-
-  /**
-   * `catchUp`: when the gate says this timer last ran before its latest tick, that tick was
-   * missed while no process ran it, and runs now, once, claimed like any tick. Not when a tick
-   * of this timer came first.
-   */
-  #catchUp(entry: TimerEntry, repeat: Repeat): void {
-    const singleton = repeat.singleton as NonNullable<Repeat["singleton"]>;
-    const name = entry.name as string;
-    const firstTick = repeat.tick;
-    const missed = lastWallTick(repeat, this.#clock.wallNow());
-    if (missed === null) return;
-    this.#gates.lastRun(singleton, name, (last) => {
-      if (last === null || last >= missed || repeat.tick !== firstTick || entry.status !== "pending") return;
-      debug("timer %s catches up on the tick due at %d", name, missed);
-      this.#claim(entry, repeat, NaN, missed);
-    });
-  }
-
   #checkIdle(): void {
     if (this.#idleWaiters.length === 0 || this.pendingCount !== 0 || this.runningCount !== 0) return;
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
-}
-
-function makeRepeat(spec: RepeatSpec, record: TimerRecord): Repeat {
-  return {
-    kind: spec.kind,
-    intervalMs: spec.intervalMs,
-    wall: spec.wall,
-    cron: spec.cron,
-    singleton: spec.singleton,
-    overlap: spec.overlap,
-    catchUp: spec.catchUp,
-    listKey: spec.cron === null ? -spec.intervalMs : CRON_LIST,
-    record,
-    tick: NaN,
-  };
-}
-
-function shapeOf(delayMs: number, spec: RepeatSpec | null): RecordShape {
-  if (spec === null)
-    return { kind: "at", interval: delayMs, cron: null, tz: null, align: "start", singleton: null };
-  return {
-    kind: spec.kind,
-    interval: spec.cron === null ? spec.intervalMs : null,
-    cron: spec.cron?.expression ?? null,
-    tz: spec.cron?.tz ?? null,
-    align: spec.wall ? "epoch" : "start",
-    singleton: spec.singleton,
-  };
 }
