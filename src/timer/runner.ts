@@ -2,7 +2,7 @@ import { debuglog } from "node:util";
 import type { Clock } from "../util/clock.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
 import type { TimerEntry } from "./entry.ts";
-import { INVOKER, invokeTimerCallback } from "./invoke.ts";
+import { INVOKER, invokeTimerCallback, type RunEnd } from "./invoke.ts";
 import { callbackLocation, timerLabel } from "./label.ts";
 import { RunQueue } from "./run-queue.ts";
 import type { TimerRegistry } from "./names.ts";
@@ -188,14 +188,7 @@ export class Runner {
     invokeTimerCallback(entry, premature, tick, timedFrom, this.#ended);
   }
 
-  readonly #ended = (
-    entry: TimerEntry,
-    failed: boolean,
-    error: unknown,
-    premature: boolean,
-    tick: number,
-    timedFrom: number,
-  ): void => {
+  readonly #ended: RunEnd = (entry, failed, error, premature, tick, timedFrom) => {
     try {
       if (failed) {
         const label = timerLabel(entry, callbackLocation(error, INVOKER));
