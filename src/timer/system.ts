@@ -116,7 +116,14 @@ export class TimerSystem implements TimerOwner {
     this.#singletons = new SingletonTicks(this.#gates, {
       canRun: (entry) => !this.#exiting && entry.status !== "cancelled",
       run: (entry, due, tick) => {
+        const record = this.#names.recordOf(entry);
+        const dropped = record.dropped;
         this.#runner.start(entry, false, due, tick - TICK_BASE, Math.floor(this.#clock.now()));
+        // A claimed tick that found no running slot ("drop") ends here: the gate hears of it.
+        const singleton = entry.repeat?.singleton;
+        if (record.dropped !== dropped && singleton != null) {
+          this.#gates.settled(singleton, entry.name as string, tick, false);
+        }
         this.#checkIdle();
       },
       wallNow: () => this.#clock.wallNow(),

@@ -143,6 +143,22 @@ describe("singleton timers and their gates", () => {
     );
   });
 
+  it("a claimed tick dropped for want of a running slot is reported to the gate as not run well", async () => {
+    const gate = new RecordingGate();
+    const { timers, clock } = makeTimers({ gates: { host: gate }, maxRunning: 1, runningLimit: "drop" });
+    let finish = (): void => undefined;
+    timers.at(0, () => new Promise<void>((resolve) => (finish = resolve)));
+    clock.advance(0);
+    timers.every({ interval: 1, name: "job", singleton: "host" }, () => undefined);
+    clock.advance(S);
+    assert.deepEqual(
+      gate.settles.map((s) => [s.due - WALL_START, s.ok]),
+      [[S, false]],
+    );
+    finish();
+    await flushPromises();
+  });
+
   it("a singleton kind without a gate throws at creation, naming what is missing", () => {
     const { timers } = makeTimers({ gates: { host: new RecordingGate() } });
     assert.throws(() => timers.every({ interval: 1, name: "x", singleton: "cluster" }, () => 0), {
