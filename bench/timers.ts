@@ -11,7 +11,7 @@ import { TimerSystem } from "../src/timer/index.ts";
 import { systemClock } from "../src/util/clock.ts";
 import { markdownTable } from "./table.ts";
 
-type Variant = "tsresty" | "setTimeout" | "setImmediate";
+type Variant = "tsresty" | "setTimeout" | "setImmediate" | "outside" | "after" | "inside";
 interface Result {
   readonly value: number;
   readonly extra?: Record<string, number>;
@@ -109,6 +109,40 @@ function lateness(variant: Variant, count: number): Promise<Result> {
   });
 }
 
+/** `count` awaits in a loop: promise-heavy code, to see what `ngx.timer.current()`'s store costs. */
+async function awaitLoop(count: number): Promise<number> {
+  let sum = 0;
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) sum += await Promise.resolve(i);
+  if (sum < 0) throw new Error("unreachable");
+  return Number(process.hrtime.bigint() - start) / count;
+}
+
+/**
+ * ns per await: with no timer ("outside"), after an async timer callback ran and settled
+ * ("after"), and inside one ("inside": the store that `ngx.timer.current()` reads is enabled).
+ */
+async function awaits(variant: Variant, count: number): Promise<Result> {
+  const timers = makeTimers();
+  await awaitLoop(count); // warm-up
+  if (variant === "after") {
+    await new Promise<void>((resolve) => {
+      timers.at(0, async () => {
+        await Promise.resolve();
+        resolve();
+      });
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  if (variant !== "inside") return { value: await awaitLoop(count) };
+  return new Promise((resolve) => {
+    timers.at(0, async () => {
+      if (timers.current() === undefined) throw new Error("no current run");
+      resolve({ value: await awaitLoop(count) });
+    });
+  });
+}
+
 async function runCase(name: string): Promise<Result> {
   const [kind, variant, count] = name.split(":") as [string, Variant, string];
   const n = Number(count);
@@ -119,6 +153,8 @@ async function runCase(name: string): Promise<Result> {
       return fire(variant, n);
     case "lateness":
       return lateness(variant, n);
+    case "await":
+      return awaits(variant, n);
     default:
       throw new Error(`unknown case ${name}`);
   }
@@ -195,6 +231,16 @@ function main(): void {
   const lat = (r: Result): string =>
     `${(r.extra?.["p50"] ?? NaN).toFixed(2)} / ${r.value.toFixed(2)} / ${(r.extra?.["max"] ?? NaN).toFixed(2)}`;
   rows.push(["lateness, 500 chained 10 ms, p50/p99/max (ms)", lat(lateTs), lat(lateRaw), "", "p99 ≤ 1 ms"]);
+  const awaitOutside = measure("await:outside:1000000");
+  const awaitAfter = measure("await:after:1000000");
+  const awaitInside = measure("await:inside:1000000");
+  rows.push([
+    "await, outside / after / inside an async timer (ns)",
+    `${fmt(awaitOutside.value)} / ${fmt(awaitAfter.value)} / ${fmt(awaitInside.value)}`,
+    "",
+    `${ratio(awaitAfter.value, awaitOutside.value)} / ${ratio(awaitInside.value, awaitOutside.value)}`,
+    "after ≤ 1.05× outside",
+  ]);
 
   console.log(
     `node ${process.version}, ${new Date().toISOString()}, median of ${REPEAT} fresh processes per cell`,

@@ -13,7 +13,17 @@ export {
   type NgxWorker,
 } from "./runtime/index.ts";
 export { defineConfig, type UserConfig, type ResolvedConfig, type ListenAddress } from "./config/index.ts";
-export type { Timer, TimerCallback, TimerState, AtOptions, EveryOptions } from "./timer/index.ts";
+export type {
+  Timer,
+  TimerCallback,
+  TimerState,
+  TimerKind,
+  TimerRun,
+  AtOptions,
+  EveryOptions,
+  CronOptions,
+  Singleton,
+} from "./timer/index.ts";
 export type { ProcessType } from "./process/index.ts";
 export type {
   BytesResult,

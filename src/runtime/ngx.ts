@@ -13,9 +13,11 @@ import { createLock, sharedDicts, type Lock, type LockOptions, type SharedDicts 
 import {
   toDelayMs,
   type AtOptions,
+  type CronOptions,
   type EveryOptions,
   type Timer,
   type TimerCallback,
+  type TimerRun,
   type TimerSystem,
 } from "../timer/index.ts";
 import { inspect } from "node:util";
@@ -23,23 +25,46 @@ import { formatThrown, type LogLevel } from "../util/log.ts";
 import { VERSION } from "../util/version.ts";
 import { currentRuntime } from "./context.ts";
 
-/** `ngx.timer`: OpenResty's timers, with handles. Delays are in seconds. */
+/** `ngx.timer`: OpenResty's timers, with handles. Delays are in seconds (see docs/timers.md). */
 export interface NgxTimer {
   /**
-   * Runs `callback(premature, ...args)` once after `delay` seconds (or `{ delay, name }`).
-   * Throws a TimerError with reason "too many pending timers" or "process exiting".
+   * Runs `callback(premature, ...args)` once after `delay` seconds (or `{ delay, name }`), up
+   * to 10^9 s. Throws a TimerError with reason "too many pending timers" or "process exiting".
    * @example
    * ngx.timer.at(5, (premature) => { if (!premature) sync(); });
    */
   at<A extends unknown[]>(delay: number | AtOptions, callback: TimerCallback<A>, ...args: A): Timer;
   /**
    * Runs `callback(premature, ...args)` every `interval` seconds on a fixed grid, until
-   * cancelled or the process exits (then once more with premature = true).
+   * cancelled or the process exits (then once more with premature = true). `align: "epoch"`
+   * puts the grid on the wall clock; `singleton` runs each tick in one process of the host or
+   * cluster (it needs a `name`).
    * @example
    * const t = ngx.timer.every({ interval: 60, name: "sync", overlap: false }, async () => sync());
+   * ngx.timer.every({ interval: 300, name: "report", singleton: "host" }, report);
    * t.cancel();
    */
   every<A extends unknown[]>(interval: number | EveryOptions, callback: TimerCallback<A>, ...args: A): Timer;
+  /**
+   * Runs `callback(premature, ...args)` at each occurrence of a cron expression (5 fields, or 6
+   * with seconds first), read in `tz` (an IANA zone; the process's zone by default). Invalid
+   * expressions and zones throw, naming the problem.
+   * @example
+   * ngx.timer.cron({ cron: "0 30 2 * * *", tz: "Europe/Berlin", name: "nightly", singleton: "cluster" }, nightly);
+   * ngx.timer.cron("15 0 * * * *", hourly); // at 15 seconds past each hour
+   */
+  cron<A extends unknown[]>(expression: string | CronOptions, callback: TimerCallback<A>, ...args: A): Timer;
+  /**
+   * Inside a timer callback (also after `await` in an async one): the run in progress, with
+   * `due` in seconds since the epoch (the tick's grid time for epoch-aligned and cron timers,
+   * the same in every process). Undefined elsewhere.
+   * @example
+   * ngx.timer.every({ interval: 60, name: "bill", singleton: "cluster" }, async () => {
+   *   const { name, due } = ngx.timer.current()!;
+   *   await charge({ idempotencyKey: `${name}@${due}` });
+   * });
+   */
+  current(): TimerRun | undefined;
   /** Timers created and not yet started in this process (a timer waiting for a running slot included). */
   pendingCount(): number;
   /** Timer callbacks running in this process (an async callback runs until its promise settles). */
@@ -217,6 +242,12 @@ const timer: NgxTimer = Object.freeze({
     callback: TimerCallback<A>,
     ...args: A
   ): Timer => timers("ngx.timer.every").every(interval, callback, ...args),
+  cron: <A extends unknown[]>(
+    expression: string | CronOptions,
+    callback: TimerCallback<A>,
+    ...args: A
+  ): Timer => timers("ngx.timer.cron").cron(expression, callback, ...args),
+  current: () => currentRuntime().timers.current(),
   pendingCount: () => currentRuntime().timers.pendingCount,
   runningCount: () => currentRuntime().timers.runningCount,
 });

@@ -1,36 +1,70 @@
+import { asyncRunEnded, callInStore, isAsyncCallback, mark } from "./current.ts";
 import type { TimerEntry } from "./entry.ts";
 
 /** The name of the frame that calls user code, which error locations are found relative to. */
 export const INVOKER = "invokeTimerCallback";
 
-/** How a run ended: `failed` with `error` when the callback threw or its result rejected. */
-export type RunEnd = (entry: TimerEntry, failed: boolean, error: unknown) => void;
+/**
+ * How a run ended: `failed` with `error` when the callback threw or its result rejected. The
+ * run's own figures come back with it, so that a run costs no object of its own.
+ */
+export type RunEnd = (
+  entry: TimerEntry,
+  failed: boolean,
+  error: unknown,
+  premature: boolean,
+  tick: number,
+  timedFrom: number,
+) => void;
 
 /**
  * Calls a timer's callback and reports the end of the run to `end`, exactly once, whatever the
  * callback returns. A primitive result ends the run at once, so synchronous callbacks cost no
  * promise. Anything else is adopted by `Promise.resolve`, which turns a `then` that throws (or a
  * `then` getter that throws) into a rejection; a guard holds a thenable that calls back twice,
- * or throws after calling back, to one end.
+ * or throws after calling back, to one end. `tick` (epoch ms − TICK_BASE) is what
+ * `ngx.timer.current()` reports as the run's due time; `timedFrom` is the clock reading the run is timed from, or NaN.
  */
-export function invokeTimerCallback(entry: TimerEntry, premature: boolean, end: RunEnd): void {
+export function invokeTimerCallback(
+  entry: TimerEntry,
+  premature: boolean,
+  tick: number,
+  timedFrom: number,
+  end: RunEnd,
+): void {
+  const callback = entry.callback;
+  const marked = isAsyncCallback(callback);
+  // A run inside another one's synchronous part (a premature call from `beginExit` in a
+  // callback) puts the outer mark back; the usual case only clears it.
+  const outer = mark.entry;
+  const outerPremature = mark.premature;
+  const outerTick = mark.tick;
+  mark.entry = entry;
+  mark.premature = premature;
+  mark.tick = tick;
   let result: unknown;
   try {
     const args = entry.args;
-    result = args === undefined ? entry.callback(premature) : entry.callback(premature, ...args);
+    if (marked) result = callInStore(entry, premature, tick);
+    else result = args === undefined ? callback(premature) : callback(premature, ...args);
   } catch (error) {
-    end(entry, true, error);
+    unmark(outer, outerPremature, outerTick);
+    if (marked) asyncRunEnded();
+    end(entry, true, error, premature, tick, timedFrom);
     return;
   }
+  unmark(outer, outerPremature, outerTick);
   if (result === null || (typeof result !== "object" && typeof result !== "function")) {
-    end(entry, false, undefined);
+    if (marked) asyncRunEnded();
+    end(entry, false, undefined, premature, tick, timedFrom);
     return;
   }
   let open = true;
   const once = (failed: boolean, error: unknown): void => {
     if (!open) return;
     open = false;
-    end(entry, failed, error);
+    if (marked) asyncRunEnded();
+    end(entry, failed, error, premature, tick, timedFrom);
   };
   try {
     // Promise.resolve returns a native promise as is, and reads its `constructor`: either may
@@ -46,4 +80,11 @@ export function invokeTimerCallback(entry: TimerEntry, premature: boolean, end: 
   } catch (error) {
     once(true, error);
   }
+}
+
+function unmark(outer: TimerEntry | null, premature: boolean, tick: number): void {
+  mark.entry = outer;
+  if (outer === null) return;
+  mark.premature = premature;
+  mark.tick = tick;
 }

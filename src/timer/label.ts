@@ -34,7 +34,10 @@ export function callbackLocation(error: unknown, invokerName: string): string | 
   if (typeof stack !== "string") return undefined;
   const frames = stack.split("\n").filter((line) => line.trimStart().startsWith("at "));
   const invoker = frames.findIndex((line) => line.includes(invokerName));
-  const frame = invoker > 0 ? frames[invoker - 1] : frames[0];
+  // Node's own frames (AsyncLocalStorage.run, for async callbacks) may sit between the two.
+  let above = invoker - 1;
+  while (above > 0 && frameLocation(frames[above] ?? "")?.startsWith("node:") === true) above--;
+  const frame = invoker > 0 ? frames[above] : frames[0];
   return frame === undefined ? undefined : frameLocation(frame);
 }
 

@@ -8,6 +8,9 @@ export interface WaitingRun {
   readonly entry: TimerEntry;
   /** Set when the run was queued by graceful exit, or was still waiting when exit began. */
   premature: boolean;
+  /** When the run was due: monotonic ms (NaN for a catch-up run), and epoch ms − TICK_BASE. */
+  readonly due: number;
+  readonly tick: number;
   slot: number;
 }
 
@@ -52,10 +55,10 @@ export class RunQueue {
     return this.#moves;
   }
 
-  push(entry: TimerEntry, premature: boolean): WaitingRun {
+  push(entry: TimerEntry, premature: boolean, due: number, tick: number): WaitingRun {
     if (this.#span === this.#ring.length) this.#rebuild(this.#ring.length * 2);
     const slot = (this.#head + this.#span) & this.#mask;
-    const run: WaitingRun = { entry, premature, slot };
+    const run: WaitingRun = { entry, premature, due, tick, slot };
     this.#ring[slot] = run;
     this.#span++;
     return run;

@@ -1,9 +1,11 @@
 import { debuglog } from "node:util";
+import type { Clock } from "../util/clock.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
 import type { TimerEntry } from "./entry.ts";
-import { INVOKER, invokeTimerCallback } from "./invoke.ts";
+import { INVOKER, invokeTimerCallback, type RunEnd } from "./invoke.ts";
 import { callbackLocation, timerLabel } from "./label.ts";
 import { RunQueue } from "./run-queue.ts";
+import type { TimerRegistry } from "./names.ts";
 
 const debug = debuglog("tsresty:timer");
 
@@ -14,10 +16,13 @@ export interface RunnerOptions {
   readonly maxRunning: number;
   readonly runningLimit: RunningLimitPolicy;
   readonly log: LogSink;
+  readonly clock: Clock;
   /** How the alert for a dropped run names its timer. */
   readonly dropLabel: (entry: TimerEntry) => string;
+  /** Where a run of `entry` is counted. */
+  readonly names: TimerRegistry;
   /** Called after each run settled, once the runs it let start have started. */
-  readonly settled: () => void;
+  readonly settled: (entry: TimerEntry, premature: boolean, tick: number, failed: boolean) => void;
 }
 
 /** The wait queue's figures: runs waiting, slots allocated, records moved by its rebuilds. */
@@ -39,17 +44,23 @@ export interface WaitQueueFigures {
  *
  * Runs waiting here, and `overlap: false` timers owed a premature call (see `start`), are still
  * pending: `waiting` counts them for the system's `pendingCount`.
+ *
+ * Each run is counted in its name's statistics. Reading the clock costs more than a run of an
+ * empty callback, so only the runs the record asks to time (all named ones, one unnamed in 64)
+ * read it, at start and end, for lateness and duration; the others start at the caller's `now`.
  */
 export class Runner {
   readonly #options: RunnerOptions;
   readonly #queue = new RunQueue();
-  /** `overlap: false` timers running when exit began, owed a premature call when that run settles. */
-  readonly #owed = new Set<TimerEntry>();
+  /** `overlap: false` timers running when exit began, owed a premature call (with its tick) when that run settles. */
+  readonly #owed = new Map<TimerEntry, number>();
+  readonly #wallNow: () => number;
   #running = 0;
   #draining = false;
 
   constructor(options: RunnerOptions) {
     this.#options = options;
+    this.#wallNow = () => options.clock.wallNow();
   }
 
   /** Callbacks started and not yet settled. */
@@ -67,20 +78,28 @@ export class Runner {
     return { size: queue.size, capacity: queue.capacity, moves: queue.moves };
   }
 
-  /** Starts a due run now, or queues it for a slot, or drops it, as the limits say. */
-  start(entry: TimerEntry, premature: boolean): void {
-    if (entry.repeating && !entry.overlap && entry.runs > 0) {
-      if (premature) this.#owed.add(entry);
-      else debug("every timer tick skipped: the previous run is still going (overlap: false)");
+  /**
+   * Starts a due run now, or queues it for a slot, or drops it, as the limits say. `due` is the
+   * monotonic time it was due (NaN: no lateness to count), `tick` the same in epoch ms minus
+   * TICK_BASE, `now` the caller's reading of the monotonic clock.
+   */
+  start(entry: TimerEntry, premature: boolean, due: number, tick: number, now: number): void {
+    const repeat = entry.repeat;
+    if (repeat !== null && !repeat.overlap && entry.runs > 0) {
+      if (premature) this.#owed.set(entry, tick);
+      else {
+        repeat.record.skipped++;
+        debug("repeating timer tick skipped: the previous run is still going (overlap: false)");
+      }
       return;
     }
     const full = this.#running >= this.#options.maxRunning;
     if (!full && this.#queue.size === 0) {
-      this.#invoke(entry, premature);
+      this.#invoke(entry, premature, due, tick, now);
     } else if (full && this.#options.runningLimit === "drop") {
       this.#drop(entry, premature);
     } else {
-      this.#enqueue(entry, premature);
+      this.#enqueue(entry, premature, due, tick);
       this.#drain();
     }
   }
@@ -106,26 +125,28 @@ export class Runner {
       run.entry.status = "cancelled";
     });
     this.#queue.clear();
-    for (const entry of this.#owed) entry.status = "cancelled";
+    for (const entry of this.#owed.keys()) entry.status = "cancelled";
     this.#owed.clear();
   }
 
   #drop(entry: TimerEntry, premature: boolean): void {
     const { log, maxRunning } = this.#options;
+    this.#options.names.recordOf(entry).dropped++;
     log(
       "alert",
       `failed to run ${this.#options.dropLabel(entry)}: ${maxRunning} timers.maxRunning are not enough`,
     );
-    // An `every` lives on to its next tick, unless this was its last (premature) call.
+    // A repeating timer lives on to its next tick, unless this was its last (premature) call.
     if (!entry.repeating || premature) entry.status = "dropped";
   }
 
-  #enqueue(entry: TimerEntry, premature: boolean): void {
+  #enqueue(entry: TimerEntry, premature: boolean, due: number, tick: number): void {
     if (entry.waiting !== null) {
-      debug("every timer tick skipped: an earlier tick still waits for a running slot");
+      this.#options.names.recordOf(entry).skipped++;
+      debug("repeating timer tick skipped: an earlier tick still waits for a running slot");
       return;
     }
-    entry.waiting = this.#queue.push(entry, premature);
+    entry.waiting = this.#queue.push(entry, premature, due, tick);
     if (!entry.repeating) entry.status = "waiting";
   }
 
@@ -137,44 +158,65 @@ export class Runner {
     if (this.#draining) return;
     this.#draining = true;
     try {
+      let now = NaN;
       while (this.#running < this.#options.maxRunning) {
         const run = this.#queue.shift();
         if (run === undefined) break;
         run.entry.waiting = null;
-        this.#invoke(run.entry, run.premature);
+        if (now !== now) now = this.#options.clock.now();
+        this.#invoke(run.entry, run.premature, run.due, run.tick, now);
       }
     } finally {
       this.#draining = false;
     }
   }
 
-  #invoke(entry: TimerEntry, premature: boolean): void {
+  #invoke(entry: TimerEntry, premature: boolean, due: number, tick: number, now: number): void {
     this.#running++;
     entry.runs++;
     if (!entry.repeating) entry.status = "running";
     else if (premature) entry.status = "done";
-    invokeTimerCallback(entry, premature, this.#ended);
+    const record = this.#options.names.recordOf(entry);
+    let timedFrom = NaN;
+    if (record.timesNextRun()) {
+      timedFrom = this.#options.clock.now();
+      record.started(timedFrom, premature ? NaN : timedFrom - due);
+    } else {
+      record.runs++;
+      record.lastStart = now;
+    }
+    invokeTimerCallback(entry, premature, tick, timedFrom, this.#ended);
   }
 
-  readonly #ended = (entry: TimerEntry, failed: boolean, error: unknown): void => {
+  readonly #ended: RunEnd = (entry, failed, error, premature, tick, timedFrom) => {
     try {
       if (failed) {
         const label = timerLabel(entry, callbackLocation(error, INVOKER));
         this.#options.log("error", `${label} failed: ${formatThrown(error)}`);
       }
+      if (failed || timedFrom === timedFrom) {
+        const duration = timedFrom === timedFrom ? this.#options.clock.now() - timedFrom : NaN;
+        this.#options.names.recordOf(entry).ended(failed, error, duration, this.#wallNow);
+      }
     } finally {
-      this.#settled(entry);
+      this.#settled(entry, premature, tick, failed);
     }
   };
 
-  #settled(entry: TimerEntry): void {
+  #settled(entry: TimerEntry, premature: boolean, tick: number, failed: boolean): void {
     this.#running--;
     entry.runs--;
     if (entry.runs === 0) {
       if (entry.status === "running") entry.status = "done";
-      else if (this.#owed.delete(entry)) this.#enqueue(entry, true);
+      else {
+        const owedTick = this.#owed.get(entry);
+        if (owedTick !== undefined) {
+          this.#owed.delete(entry);
+          this.#enqueue(entry, true, entry.due, owedTick);
+        }
+      }
     }
     this.#drain();
-    this.#options.settled();
+    this.#options.settled(entry, premature, tick, failed);
   }
 }

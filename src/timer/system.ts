@@ -17,6 +17,20 @@
  * settles. `every` re-arms before its callback runs, as OpenResty does, but on a fixed grid
  * (`t0 + n·interval`): a tick that fell wholly behind is skipped, never burst.
  *
+ * Two clocks. Due times are monotonic milliseconds. Wall-clock timers (`every` with
+ * `align: "epoch"`, singleton and cron timers) have ticks in epoch ms (`repeat.tick`: tick n of
+ * an interval at n·interval, or croner's occurrences), converted to a monotonic due time when
+ * armed and recomputed from the wall clock at each tick: a wall-clock step moves the grid and
+ * never bursts it, and a step back never repeats a tick (the next tick follows the last one).
+ * Waits longer than `setTimeout` allows are armed in steps of at most 2^31-1 ms.
+ *
+ * Singletons. At a singleton tick the core asks the gate of its kind (`gate.ts`) whether the
+ * tick runs here; the next tick is armed first, so a slow gate never delays the grid. Premature
+ * calls are not gated: every process holding the timer gets its one premature call.
+ *
+ * Names and statistics. A repeating timer owns its name in the process; figures are kept per
+ * name, and together for unnamed timers (`names.ts`, `stats.ts`), never per `at` entry.
+ *
  * Limits. Past `maxPending`, creation throws "too many pending timers". Past `maxRunning`, a
  * due timer waits for a free slot ("wait") or is dropped with an alert and ends in state
  * "dropped" ("drop", OpenResty's way). That half lives in `runner.ts`: waiting runs sit in a
@@ -28,7 +42,7 @@
  * that throws or calls back twice cannot crash the process or skew the counts.
  *
  * Exit. `beginExit()` fires every pending timer with a delay once, at once, with
- * premature = true, in due order; `every` timers stop; new timers with a delay throw "process
+ * premature = true, in due order; repeating timers stop; new timers with a delay throw "process
  * exiting", while zero-delay ones still run normally (later, not inside `beginExit`). It never
  * walks a snapshot while user code runs: it takes the earliest timer from the live heap, starts
  * it, and looks again, as `#dispatch` does, so a premature callback may cancel a sibling. Runs
@@ -39,14 +53,19 @@
  */
 import { debuglog } from "node:util";
 import { InvalidArgTypeError, TimerError } from "../errors.ts";
-import type { Cancel, Clock } from "../util/clock.ts";
+import { MAX_WAIT_MS, type Cancel, type Clock } from "../util/clock.ts";
 import type { LogSink } from "../util/log.ts";
+import { currentRun, TICK_BASE, type TimerRun } from "./current.ts";
 import { TimerEntry, type Timer, type TimerCallback, type TimerOwner } from "./entry.ts";
-import { ListHeap } from "./heap.ts";
+import { GateKeeper, type TimerGates } from "./gate.ts";
 import { creationSite, timerLabel } from "./label.ts";
-import { TimerList } from "./list.ts";
+import { TimerRegistry } from "./names.ts";
+import { atSchedule, cronSchedule, everySchedule, toTimerDelayMs, type RepeatSpec } from "./options.ts";
+import { makeRepeat, nextWallTick, recordShape, type Repeat } from "./repeat.ts";
 import { Runner, type RunningLimitPolicy, type WaitQueueFigures } from "./runner.ts";
-import { atSchedule, everySchedule, toDelayMs, type Schedule } from "./options.ts";
+import { SingletonTicks } from "./singleton.ts";
+import { TimerStore } from "./store.ts";
+import type { TimerRecord, TimerStats } from "./stats.ts";
 
 const debug = debuglog("tsresty:timer");
 
@@ -59,17 +78,22 @@ export interface TimerLimits {
 export interface TimerSystemOptions extends TimerLimits {
   readonly clock: Clock;
   readonly log: LogSink;
+  /** The gates of singleton timers; a singleton kind without one cannot be created. */
+  readonly gates?: TimerGates;
 }
 
-/** The key of the list that holds `entry`: its delay, or minus its interval for `every`. */
-const listKey = (entry: TimerEntry): number => (entry.repeating ? -entry.delay : entry.delay);
+const isOver = (entry: TimerEntry): boolean =>
+  entry.status === "cancelled" ||
+  (entry.runs === 0 && (entry.status === "done" || entry.status === "dropped"));
 
 export class TimerSystem implements TimerOwner {
   readonly #clock: Clock;
   readonly #limits: TimerLimits;
-  readonly #lists = new Map<number, TimerList>();
-  readonly #heap = new ListHeap();
+  readonly #store = new TimerStore();
   readonly #runner: Runner;
+  readonly #names = new TimerRegistry();
+  readonly #gates: GateKeeper;
+  readonly #singletons: SingletonTicks;
   /** Creation sites, kept only under the "drop" policy, for the alert that names a dropped timer. */
   readonly #sites: WeakMap<TimerEntry, string> | null;
   /** Timers in the lists; the runner counts the other pending ones. */
@@ -80,9 +104,6 @@ export class TimerSystem implements TimerOwner {
   #wakeAt = Infinity;
   #cancelWake: Cancel | null = null;
   #idleWaiters: (() => void)[] = [];
-  /** Named timers, for status; finished ones are pruned when listed or when the set doubles. */
-  readonly #named = new Set<TimerEntry>();
-  #namedPruneAt = 64;
 
   constructor(options: TimerSystemOptions) {
     this.#clock = options.clock;
@@ -91,14 +112,38 @@ export class TimerSystem implements TimerOwner {
       maxRunning: options.maxRunning,
       runningLimit: options.runningLimit,
     };
+    this.#gates = new GateKeeper(options.gates ?? {}, options.log);
+    this.#singletons = new SingletonTicks(this.#gates, {
+      canRun: (entry) => !this.#exiting && entry.status !== "cancelled",
+      run: (entry, due, tick) => {
+        const record = this.#names.recordOf(entry);
+        const dropped = record.dropped;
+        this.#runner.start(entry, false, due, tick - TICK_BASE, Math.floor(this.#clock.now()));
+        // A claimed tick that found no running slot ("drop") ends here: the gate hears of it.
+        const singleton = entry.repeat?.singleton;
+        if (record.dropped !== dropped && singleton != null) {
+          this.#gates.settled(singleton, entry.name as string, tick, false);
+        }
+        this.#checkIdle();
+      },
+      wallNow: () => this.#clock.wallNow(),
+    });
     const sites = options.runningLimit === "drop" ? new WeakMap<TimerEntry, string>() : null;
     this.#sites = sites;
+    const names = this.#names;
     this.#runner = new Runner({
       maxRunning: options.maxRunning,
       runningLimit: options.runningLimit,
       log: options.log,
+      clock: options.clock,
       dropLabel: (entry) => timerLabel(entry, sites?.get(entry)),
-      settled: () => {
+      names,
+      settled: (entry, premature, tick, failed) => {
+        const singleton = entry.repeat?.singleton;
+        if (singleton != null && !premature) {
+          this.#gates.settled(singleton, entry.name as string, tick + TICK_BASE, !failed);
+        }
+        if (entry.name !== undefined) this.#retire(entry);
         this.#checkIdle();
       },
     });
@@ -130,30 +175,51 @@ export class TimerSystem implements TimerOwner {
   /** `ngx.timer.at`: runs `callback(premature, ...args)` once, after `delay` seconds. */
   at<A extends unknown[]>(delay: number | object, callback: TimerCallback<A>, ...args: A): Timer {
     const where = "ngx.timer.at";
-    const schedule = typeof delay === "number" ? null : atSchedule(where, delay);
-    const delayMs = schedule === null ? toDelayMs(where, "delay", delay) : schedule.delayMs;
-    return this.#create(where, delayMs, schedule, false, callback as TimerCallback, args);
+    if (typeof delay === "number") {
+      return this.#create(
+        where,
+        toTimerDelayMs(where, "delay", delay),
+        undefined,
+        null,
+        callback as TimerCallback,
+        args,
+      );
+    }
+    const { delayMs, name } = atSchedule(where, delay);
+    return this.#create(where, delayMs, name, null, callback as TimerCallback, args);
   }
 
   /** `ngx.timer.every`: runs `callback(premature, ...args)` every `interval` seconds until cancelled. */
   every<A extends unknown[]>(interval: number | object, callback: TimerCallback<A>, ...args: A): Timer {
     const where = "ngx.timer.every";
-    const schedule = everySchedule(where, interval);
-    return this.#create(where, schedule.delayMs, schedule, true, callback as TimerCallback, args);
+    const spec = everySchedule(where, interval);
+    return this.#create(where, spec.intervalMs, spec.name, spec, callback as TimerCallback, args);
+  }
+
+  /** `ngx.timer.cron`: runs `callback(premature, ...args)` at each occurrence of a cron expression. */
+  cron<A extends unknown[]>(expression: string | object, callback: TimerCallback<A>, ...args: A): Timer {
+    const where = "ngx.timer.cron";
+    const spec = cronSchedule(where, expression, this.#clock.wallNow());
+    return this.#create(where, 0, spec.name, spec, callback as TimerCallback, args);
+  }
+
+  /** `ngx.timer.current()`: the timer run the calling code belongs to, or undefined. */
+  current(): TimerRun | undefined {
+    return currentRun();
   }
 
   #create(
     where: string,
     delayMs: number,
-    schedule: Schedule | null,
-    repeating: boolean,
+    name: string | undefined,
+    spec: RepeatSpec | null,
     callback: TimerCallback,
     args: unknown[],
   ): Timer {
     if (typeof callback !== "function") {
       throw new InvalidArgTypeError(where, "callback", "a function", callback);
     }
-    if (this.#exiting && (repeating || delayMs > 0)) {
+    if (this.#exiting && (spec !== null || delayMs > 0)) {
       throw new TimerError(
         where,
         "process exiting",
@@ -167,16 +233,25 @@ export class TimerSystem implements TimerOwner {
         `timers.maxPending is ${this.#limits.maxPending}`,
       );
     }
+    if (spec?.singleton != null) this.#gates.require(where, spec.singleton);
+    const record = name === undefined ? null : this.#names.reserve(where, name, recordShape(delayMs, spec));
+    const now = Math.floor(this.#clock.now());
+    const repeat = spec === null ? null : makeRepeat(spec, record ?? this.#names.unnamed);
+    let due = now + delayMs;
+    if (repeat?.wall === true) {
+      const wall = this.#clock.wallNow();
+      repeat.tick = nextWallTick(repeat, wall) as number;
+      due = now + Math.max(0, Math.ceil(repeat.tick - wall));
+    }
     const entry = new TimerEntry(
       this,
-      Math.floor(this.#clock.now()) + delayMs,
+      due,
       this.#seq++,
       delayMs,
       callback,
       args.length === 0 ? undefined : args,
-      schedule?.name,
-      repeating,
-      schedule?.overlap ?? true,
+      name,
+      repeat,
     );
     if (this.#sites !== null) {
       const site = creationSite();
@@ -184,32 +259,35 @@ export class TimerSystem implements TimerOwner {
     }
     this.#scheduled++;
     this.#insert(entry);
-    if (entry.name !== undefined) this.#track(entry);
+    if (record !== null) this.#names.add(entry, record);
+    if (repeat?.catchUp === true) this.#singletons.catchUp(entry, repeat);
     return entry;
-  }
-
-  #track(entry: TimerEntry): void {
-    this.#named.add(entry);
-    if (this.#named.size >= this.#namedPruneAt) {
-      this.namedTimers();
-      this.#namedPruneAt = Math.max(64, this.#named.size * 2);
-    }
   }
 
   /** The named timers still pending, waiting or running (for `tsresty status`). */
   namedTimers(): Timer[] {
-    const live: Timer[] = [];
-    for (const entry of this.#named) {
-      const over = entry.status === "done" || entry.status === "dropped" || entry.status === "cancelled";
-      if (over && entry.runs === 0) this.#named.delete(entry);
-      else live.push(entry);
-    }
-    return live;
+    return this.#names.liveTimers();
+  }
+
+  /** Figures per timer name, then for all unnamed timers together (plain, JSON-ready objects). */
+  stats(): TimerStats[] {
+    const offset = this.#clock.wallNow() - this.#clock.now();
+    return this.#names.snapshot(
+      (entry) => this.nextDue(entry),
+      (monotonic) => monotonic + offset,
+    );
+  }
+
+  /** When `entry` is next due, in epoch ms; null once it is not pending. */
+  nextDue(entry: TimerEntry): number | null {
+    if (entry.status !== "pending" && entry.status !== "waiting") return null;
+    if (entry.repeat?.wall === true) return entry.repeat.tick;
+    return Math.round(entry.due + this.#clock.wallNow() - this.#clock.now());
   }
 
   /**
-   * Takes the timer out of wherever it waits: its list, the wait queue (an `every` can be in
-   * both: its next tick, and a tick waiting for a slot), or the owed premature calls. O(1).
+   * Takes the timer out of wherever it waits: its list, the wait queue (a repeating timer can be
+   * in both: its next tick, and a tick waiting for a slot), or the owed premature calls. O(1).
    */
   cancel(entry: TimerEntry): boolean {
     switch (entry.status) {
@@ -222,12 +300,13 @@ export class TimerSystem implements TimerOwner {
       case "cancelled":
         return false;
     }
-    if (this.#isLinked(entry)) {
-      this.#unlink(entry);
+    if (this.#store.holds(entry)) {
+      this.#store.remove(entry);
       this.#scheduled--;
     }
     this.#runner.withdraw(entry);
     entry.status = "cancelled";
+    this.#names.release(entry);
     this.#checkIdle();
     return true;
   }
@@ -241,14 +320,16 @@ export class TimerSystem implements TimerOwner {
     if (this.#exiting || this.#destroyed) return;
     this.#exiting = true;
     this.#runner.exit();
+    const now = Math.floor(this.#clock.now());
+    const offset = this.#clock.wallNow() - now - TICK_BASE;
     let fired = 0;
     for (;;) {
-      const list = this.#heap.peekExcept(this.#lists.get(0));
-      if (list === undefined) break;
-      const entry = list.head as TimerEntry;
-      this.#unlink(entry);
+      const entry = this.#store.peekDelayed();
+      if (entry === undefined) break;
+      this.#store.remove(entry);
       this.#scheduled--;
-      this.#runner.start(entry, true);
+      this.#runner.start(entry, true, entry.due, this.#tickOf(entry, offset), now);
+      if (entry.name !== undefined) this.#retire(entry);
       fired++;
     }
     debug("exiting: %d pending timers fired prematurely", fired);
@@ -268,94 +349,109 @@ export class TimerSystem implements TimerOwner {
     this.#exiting = true;
     this.#cancelWake?.();
     this.#cancelWake = null;
-    for (const list of this.#lists.values()) {
-      for (let entry = list.head; entry !== null; entry = entry.next) entry.status = "cancelled";
-    }
-    this.#lists.clear();
-    while (this.#heap.size > 0) this.#heap.remove(this.#heap.peek() as TimerList);
+    this.#store.clear((entry) => (entry.status = "cancelled"));
     this.#runner.clear();
+    this.#names.clear();
     this.#scheduled = 0;
     this.#checkIdle();
   }
 
+  /**
+   * A run's due time in epoch ms − TICK_BASE: its tick for wall-clock timers, its due time
+   * moved by `offset` (wall − monotonic − TICK_BASE) otherwise.
+   */
+  #tickOf(entry: TimerEntry, offset: number): number {
+    const repeat = entry.repeat;
+    return repeat !== null && repeat.wall ? repeat.tick - TICK_BASE : Math.round(entry.due + offset);
+  }
+
+  /** Lets go of the name of a named timer that is over. */
+  #retire(entry: TimerEntry): void {
+    if (isOver(entry)) this.#names.release(entry);
+  }
+
   #insert(entry: TimerEntry): void {
-    const key = listKey(entry);
-    let list = this.#lists.get(key);
-    if (list === undefined) {
-      list = new TimerList(key);
-      this.#lists.set(key, list);
-    }
-    const wasEmpty = list.head === null;
-    if (entry.repeating) list.insertSorted(entry);
-    else list.append(entry);
-    if (wasEmpty) this.#heap.push(list);
-    else if (list.head === entry) this.#heap.update(list);
+    this.#store.insert(entry);
     entry.status = "pending";
     if (entry.due < this.#wakeAt) this.#armWake(entry.due);
   }
 
-  #isLinked(entry: TimerEntry): boolean {
-    return entry.prev !== null || this.#lists.get(listKey(entry))?.head === entry;
-  }
-
-  #unlink(entry: TimerEntry): void {
-    const list = this.#lists.get(listKey(entry)) as TimerList;
-    const wasHead = list.head === entry;
-    list.remove(entry);
-    if (list.head === null) {
-      this.#heap.remove(list);
-      this.#lists.delete(list.key);
-    } else if (wasHead) {
-      this.#heap.update(list);
-    }
-  }
-
+  /** Arms the host timer for `due`, or for a step towards it when it is beyond what setTimeout waits. */
   #armWake(due: number): void {
     if (this.#destroyed) return;
     this.#cancelWake?.();
-    const wait = due - this.#clock.now();
-    this.#wakeAt = due;
-    this.#cancelWake = this.#clock.schedule(wait <= 0 ? 0 : Math.ceil(wait), this.#dispatch);
+    const now = this.#clock.now();
+    const wait = due <= now ? 0 : Math.min(Math.ceil(due - now), MAX_WAIT_MS);
+    this.#wakeAt = wait === MAX_WAIT_MS ? now + wait : due;
+    this.#cancelWake = this.#clock.schedule(wait, this.#dispatch);
   }
 
   readonly #dispatch = (): void => {
     this.#cancelWake = null;
     this.#wakeAt = Infinity;
     const now = Math.floor(this.#clock.now());
+    const offset = this.#clock.wallNow() - now - TICK_BASE;
     const createdBefore = this.#seq;
-    const heap = this.#heap;
+    const store = this.#store;
     for (;;) {
-      const list = heap.peek();
-      if (list === undefined) break;
-      const entry = list.head as TimerEntry;
+      const entry = store.peek();
+      if (entry === undefined) break;
       if (entry.due > now || entry.seq >= createdBefore) {
         if (entry.due < this.#wakeAt) this.#armWake(entry.due);
         break;
       }
-      this.#unlink(entry);
+      store.remove(entry);
       this.#scheduled--;
-      if (entry.repeating) this.#rearm(entry, now);
-      this.#runner.start(entry, false);
+      const due = entry.due;
+      const tick = this.#tickOf(entry, offset);
+      if (entry.repeat === null) {
+        this.#runner.start(entry, false, due, tick, now);
+      } else {
+        this.#rearm(entry, now);
+        if (entry.repeat.singleton === null) this.#runner.start(entry, false, due, tick, now);
+        else this.#singletons.tick(entry, entry.repeat, due, tick + TICK_BASE);
+      }
+      if (entry.name !== undefined) this.#retire(entry);
     }
     this.#checkIdle();
   };
 
   /**
-   * Puts an `every` timer back on its grid, before its callback runs (as OpenResty does). No
-   * `every` is due once exit began: `beginExit` took them all out of the lists.
+   * Puts a repeating timer back on its grid, before its callback runs (as OpenResty does). No
+   * repeating timer is due once exit began: `beginExit` took them all out of the lists.
    */
   #rearm(entry: TimerEntry, now: number): void {
-    const interval = entry.delay;
-    let due = entry.due + interval;
-    if (due <= now) {
-      const skipped = Math.floor((now - due) / interval) + 1;
-      debug("every timer fell %d ticks behind; skipping them", skipped);
-      due += skipped * interval;
+    const repeat = entry.repeat as Repeat;
+    let due: number;
+    if (repeat.wall) {
+      const wall = this.#clock.wallNow();
+      const next = nextWallTick(repeat, Math.max(wall, repeat.tick));
+      if (next === null) {
+        entry.status = "done"; // a cron with no occurrence left
+        return;
+      }
+      if (repeat.cron === null) this.#skipped(repeat.record, (next - repeat.tick) / repeat.intervalMs - 1);
+      repeat.tick = next;
+      due = now + Math.max(0, Math.ceil(next - wall));
+    } else {
+      const interval = entry.delay;
+      due = entry.due + interval;
+      if (due <= now) {
+        const skipped = Math.floor((now - due) / interval) + 1;
+        this.#skipped(repeat.record, skipped);
+        due += skipped * interval;
+      }
     }
     entry.due = due;
     entry.seq = this.#seq++;
     this.#scheduled++;
     this.#insert(entry);
+  }
+
+  #skipped(record: TimerRecord, ticks: number): void {
+    if (ticks <= 0) return;
+    debug("repeating timer fell %d ticks behind; skipping them", ticks);
+    record.skipped += ticks;
   }
 
   #checkIdle(): void {

@@ -1,4 +1,4 @@
-import type { Cancel, Clock } from "../../src/util/clock.ts";
+import { MAX_WAIT_MS, type Cancel, type Clock } from "../../src/util/clock.ts";
 
 interface Task {
   readonly at: number;
@@ -6,24 +6,47 @@ interface Task {
   readonly fn: () => void;
 }
 
+/** Where the wall clock of a manual clock starts by default: 2025-01-01T00:00:00Z. */
+export const WALL_START = Date.UTC(2025, 0, 1);
+
 /**
  * A clock that moves only when told. `advance(ms)` runs every scheduled wake-up due within
- * `ms`, in time order, with `now()` set to each one's time, as a real event loop would.
+ * `ms`, in time order, with `now()` set to each one's time, as a real event loop would. The
+ * wall clock moves with it, and `stepWall` moves it alone, as an NTP step does.
  */
 export class ManualClock implements Clock {
   #now: number;
+  /** wallNow() - now(). */
+  #wallOffset: number;
   #seq = 0;
   #tasks: Task[] = [];
 
-  constructor(start = 1000) {
+  constructor(start = 1000, wallStart = WALL_START) {
     this.#now = start;
+    this.#wallOffset = wallStart - start;
   }
 
   now(): number {
     return this.#now;
   }
 
+  wallNow(): number {
+    return this.#now + this.#wallOffset;
+  }
+
+  /** Steps the wall clock by `ms` (negative: backwards) without moving monotonic time. */
+  stepWall(ms: number): void {
+    this.#wallOffset += ms;
+  }
+
+  /** Sets the wall clock to `epochMs` without moving monotonic time. */
+  setWall(epochMs: number): void {
+    this.#wallOffset = epochMs - this.#now;
+  }
+
+  /** Like Node's setTimeout, but a wait Node would turn into 1 ms is a bug in the code under test. */
   schedule(ms: number, fn: () => void): Cancel {
+    if (ms > MAX_WAIT_MS) throw new Error(`ManualClock.schedule: ${ms} ms is more than setTimeout honours`);
     const task: Task = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn };
     this.#tasks.push(task);
     return () => {
@@ -50,7 +73,8 @@ export class ManualClock implements Clock {
       if (next === undefined) break;
       this.#run(next);
     }
-    this.#now = target;
+    // A callback may have moved time past the target (jump): time never goes back.
+    this.#now = Math.max(this.#now, target);
   }
 
   /** Runs only the wake-ups due now that were scheduled before this call: one event-loop turn. */

@@ -63,7 +63,7 @@ describe("ngx.timer.at", () => {
     assert.throws(() => timers.at(-1, () => undefined), {
       name: "RangeError",
       message:
-        'ngx.timer.at: "delay" must be a number of seconds from 0 to 2147483.647, received the number -1',
+        'ngx.timer.at: "delay" must be a number of seconds from 0 to 1000000000, received the number -1',
     });
     let ran = false;
     timers.at(0.0005, () => (ran = true));
@@ -71,12 +71,14 @@ describe("ngx.timer.at", () => {
     assert.equal(ran, true);
   });
 
-  it("rejects NaN, infinite and huge delays with a RangeError", () => {
+  it("rejects NaN, infinite and huge delays with a RangeError; 10^9 s (about 31.7 years) is the longest", () => {
     const { timers } = makeTimers();
-    for (const bad of [NaN, Infinity, -Infinity, 1e300, 2147483.648]) {
+    for (const bad of [NaN, Infinity, -Infinity, 1e300, 1e9 + 0.001]) {
       assert.throws(() => timers.at(bad, () => undefined), InvalidArgValueError, String(bad));
+      assert.throws(() => timers.every(bad, () => undefined), InvalidArgValueError, String(bad));
     }
-    assert.equal(timers.at(2147483.647, () => undefined).state, "pending");
+    assert.equal(timers.at(1e9, () => undefined).state, "pending");
+    assert.equal(timers.every(1e9, () => undefined).state, "pending");
   });
 
   it("T-AT-09: user arguments reach the callback after premature", () => {

@@ -23,9 +23,9 @@ describe("the wait queue's ring", () => {
   it("keeps first-in, first-out order across wrap-around, growth and removals", () => {
     const queue = new RunQueue();
     const runs = new Map<number, WaitingRun>();
-    for (let i = 0; i < 12; i++) runs.set(i, queue.push(entry(i), false));
+    for (let i = 0; i < 12; i++) runs.set(i, queue.push(entry(i), false, 0, 0));
     for (let i = 0; i < 10; i++) assert.equal(idOf(queue.shift()), i);
-    for (let i = 12; i < 40; i++) runs.set(i, queue.push(entry(i), false)); // wraps, then grows
+    for (let i = 12; i < 40; i++) runs.set(i, queue.push(entry(i), false, 0, 0)); // wraps, then grows
     for (const id of [11, 13, 20, 39]) assert.equal(queue.remove(runs.get(id)!), true);
     assert.equal(queue.remove(runs.get(13)!), false, "a removed run is not removed twice");
     const rest: number[] = [];
@@ -46,7 +46,7 @@ describe("the wait queue's ring", () => {
         const pushBias = Math.sin(op / 5000) > 0 ? 0.65 : 0.3;
         const roll = next();
         if (roll < pushBias) {
-          model.push(queue.push(entry(id++), false));
+          model.push(queue.push(entry(id++), false, 0, 0));
         } else if (roll < pushBias + (1 - pushBias) / 2) {
           assert.equal(queue.shift(), model.shift());
         } else if (model.length > 0) {
@@ -64,7 +64,7 @@ describe("the wait queue's ring", () => {
 
   it("shrinks with its length: capacity stays within four times the runs waiting", () => {
     const queue = new RunQueue();
-    const runs = Array.from({ length: 5000 }, (_, i) => queue.push(entry(i), false));
+    const runs = Array.from({ length: 5000 }, (_, i) => queue.push(entry(i), false, 0, 0));
     assert.ok(queue.capacity >= 5000);
     for (let i = runs.length - 1; i >= 0; i -= 2) queue.remove(runs[i]!); // holes everywhere
     for (let i = 0; i < 2400; i++) {
@@ -78,7 +78,7 @@ describe("the wait queue's ring", () => {
 
   it("forEach visits the runs still queued, oldest first", () => {
     const queue = new RunQueue();
-    const runs = Array.from({ length: 6 }, (_, i) => queue.push(entry(i), false));
+    const runs = Array.from({ length: 6 }, (_, i) => queue.push(entry(i), false, 0, 0));
     queue.remove(runs[2]!);
     queue.shift();
     const seen: number[] = [];

@@ -1,0 +1,76 @@
+import { Cron } from "croner";
+import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
+
+/** Five fields (minutes first), six (seconds first) or seven (a year last); or a nickname. */
+const FIELDS = /^\s*\S+(\s+\S+){4,6}\s*$/;
+const NICKNAME = /^\s*@(yearly|annually|monthly|weekly|daily|hourly)\s*$/i;
+
+/**
+ * A cron schedule, parsed by croner, whose occurrences are instants (epoch ms). Croner decides
+ * what happens around daylight-saving changes (docs/timers.md, "Daylight saving"); this file
+ * only asks it for the next and the previous occurrence.
+ */
+export class CronSchedule {
+  /** The expression as given. */
+  readonly expression: string;
+  /** The IANA zone the expression is read in, resolved (the process's own zone by default). */
+  readonly tz: string;
+  readonly #cron: Cron;
+
+  constructor(expression: string, tz: string, cron: Cron) {
+    this.expression = expression;
+    this.tz = tz;
+    this.#cron = cron;
+  }
+
+  /** The first occurrence strictly after `after` (epoch ms), or null when there is none. */
+  next(after: number): number | null {
+    return this.#cron.nextRun(new Date(after))?.getTime() ?? null;
+  }
+
+  /** The last occurrence at or before `at` (epoch ms), or null when there is none. */
+  previous(at: number): number | null {
+    return this.#cron.previousRuns(1, new Date(at + 1))[0]?.getTime() ?? null;
+  }
+}
+
+/** The zone `tz` names, as Intl spells it; the process's own zone when `tz` is undefined. */
+function resolveZone(where: string, tz: unknown): string {
+  if (tz === undefined) return Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (typeof tz !== "string" || tz === "") {
+    throw new InvalidArgTypeError(where, "tz", 'an IANA time zone name such as "Europe/Berlin"', tz);
+  }
+  try {
+    return new Intl.DateTimeFormat("en-US", { timeZone: tz }).resolvedOptions().timeZone;
+  } catch {
+    throw new InvalidArgValueError(where, "tz", 'an IANA time zone name such as "Europe/Berlin"', tz);
+  }
+}
+
+/**
+ * Parses a cron expression read in zone `tz`, at `now` (epoch ms). Refuses, naming the problem:
+ * anything but 5 to 7 fields or a nickname (croner would take an ISO date as a one-shot time),
+ * what croner refuses, and an expression with no occurrence after `now`.
+ */
+export function parseCron(where: string, expression: unknown, tz: unknown, now: number): CronSchedule {
+  if (typeof expression !== "string") {
+    throw new InvalidArgTypeError(where, "cron", "a cron expression string", expression);
+  }
+  const expected = "a cron expression of 5 fields, 6 with seconds first, or 7 with a year last";
+  if (!FIELDS.test(expression) && !NICKNAME.test(expression)) {
+    throw new InvalidArgValueError(where, "cron", expected, expression);
+  }
+  const zone = resolveZone(where, tz);
+  let cron: Cron;
+  try {
+    cron = new Cron(expression.trim(), { timezone: zone });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.replace(/^CronPattern: /, "") : String(error);
+    throw new InvalidArgValueError(where, "cron", `${expected} (${reason})`, expression);
+  }
+  const schedule = new CronSchedule(expression, zone, cron);
+  if (schedule.next(now) === null) {
+    throw new InvalidArgValueError(where, "cron", "an expression that still has an occurrence", expression);
+  }
+  return schedule;
+}

@@ -1,0 +1,98 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { TimerCallback, TimerEntry } from "./entry.ts";
+
+/**
+ * `ngx.timer.current()`: which run of which timer the calling code belongs to.
+ *
+ * The synchronous part of every callback is marked by three variables, set around the call and
+ * restored after it (a premature callback may run inside another callback: `beginExit`). Only an
+ * `async` callback also runs inside an AsyncLocalStorage store, which follows it across
+ * `await`. On Node 20 an enabled store installs promise hooks for the whole process (an `await`
+ * costs about twice as much), so the store is enabled only while an async timer callback is
+ * running, and disabled when the last one settles. Node 24 carries stores in async context
+ * frames at no such cost, and the store stays enabled.
+ *
+ * Limit: a callback that is not an `async` function but returns a promise (`() => fetch(u).then(…)`)
+ * sees `current()` only in its synchronous part.
+ */
+
+/** What `ngx.timer.current()` returns. */
+export interface TimerRun {
+  readonly name: string | undefined;
+  /**
+   * When the run was due, in seconds since the epoch: the tick's grid time for epoch-aligned and
+   * cron timers (the same in every process), the scheduled time for the others.
+   */
+  readonly due: number;
+  readonly premature: boolean;
+}
+
+/**
+ * Runs carry their due time as epoch ms minus this base: a small integer that V8 keeps as a
+ * Smi, where an epoch time (about 1.7e12) would be a heap number allocated at each call that
+ * passes it. A run of an empty callback must not allocate.
+ */
+export const TICK_BASE = Date.now();
+
+/** A run in progress: its entry, and when it was due (epoch ms − TICK_BASE). */
+interface RunMark {
+  readonly entry: TimerEntry;
+  readonly premature: boolean;
+  readonly tick: number;
+}
+
+const AsyncFunctionPrototype = Object.getPrototypeOf(async function () {
+  /* a sample async function */
+}) as object;
+const HOOKS_COST = Number(process.versions.node.split(".")[0]) < 24;
+const store = new AsyncLocalStorage<RunMark>();
+let asyncRuns = 0;
+
+/**
+ * The run whose synchronous part is on the stack. The caller saves the previous mark and puts
+ * it back (no try/finally here: it keeps V8 from inlining the call of the callback).
+ */
+export const mark: { entry: TimerEntry | null; premature: boolean; tick: number } = {
+  entry: null,
+  premature: false,
+  tick: 0,
+};
+
+/** Whether `callback` needs the store to be seen after `await`. */
+export function isAsyncCallback(callback: TimerCallback): boolean {
+  return Object.getPrototypeOf(callback) === AsyncFunctionPrototype;
+}
+
+/**
+ * Calls an async callback inside the store, so that its run is known after `await`. The caller
+ * must call {@link asyncRunEnded} once the returned promise settles.
+ */
+export function callInStore(entry: TimerEntry, premature: boolean, tick: number): unknown {
+  asyncRuns++;
+  const run: RunMark = { entry, premature, tick };
+  const args = entry.args;
+  return args === undefined
+    ? store.run(run, entry.callback, premature)
+    : store.run(run, entry.callback, premature, ...args);
+}
+
+/** An async run settled; the last one disables the store where an enabled store costs. */
+export function asyncRunEnded(): void {
+  if (--asyncRuns === 0 && HOOKS_COST) store.disable();
+}
+
+/**
+ * The run in progress, or undefined outside timer callbacks.
+ * @example
+ * ngx.timer.every({ interval: 60, name: "bill", singleton: "cluster" }, async () => {
+ *   const { name, due } = ngx.timer.current()!;
+ *   await charge({ idempotencyKey: `${name}@${due}` });
+ * });
+ */
+export function currentRun(): TimerRun | undefined {
+  let run: RunMark | undefined;
+  if (mark.entry !== null) run = { entry: mark.entry, premature: mark.premature, tick: mark.tick };
+  else if (asyncRuns > 0 || !HOOKS_COST) run = store.getStore();
+  if (run === undefined) return undefined;
+  return { name: run.entry.name, due: (TICK_BASE + run.tick) / 1000, premature: run.premature };
+}

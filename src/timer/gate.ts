@@ -1,0 +1,147 @@
+import { ConfigError } from "../errors.ts";
+import type { LogSink } from "../util/log.ts";
+import type { Singleton } from "./repeat.ts";
+import { errorMessage, type TimerRecord } from "./stats.ts";
+
+/**
+ * How singleton timers agree on who runs a tick. The core asks the gate of the timer's kind at
+ * each tick; the runtime supplies the gates (a shared dictionary for "host", Redis for
+ * "cluster"). Ticks are named by their due time on the epoch grid, so every process asks about
+ * the same tick.
+ * @example
+ * const gate: TickGate = { claim: (name, due) => dict.add(`${name}@${due}`, true, 60) };
+ */
+export interface TickGate {
+  /** Tick `due` (epoch ms) of timer `name` is due here: resolve true to run it in this process. */
+  claim(name: string, due: number, intervalMs: number): boolean | Promise<boolean>;
+  /** The claimed run of tick `due` settled (ok: no throw/rejection). */
+  settled?(name: string, due: number, ok: boolean): void;
+  /** When catchUp is set: the due (epoch ms) of the last tick this timer ran anywhere, or null. */
+  lastRun?(name: string): number | null | Promise<number | null>;
+}
+
+export interface TimerGates {
+  readonly host?: TickGate;
+  readonly cluster?: TickGate;
+}
+
+const MISSING: Record<Singleton, string> = {
+  host: 'singleton "host" needs the host coordinator, which this process does not have',
+  cluster: 'singleton "cluster" needs the config key coordinator ("redis://…")',
+};
+
+/** Calls `answer` once with the gate's verdict: synchronously when the gate answers so. */
+function settle<T>(ask: () => T | Promise<T>, answer: (value: T | undefined, error: unknown) => void): void {
+  let result: T | Promise<T>;
+  try {
+    result = ask();
+  } catch (error) {
+    answer(undefined, error ?? new Error("the gate threw"));
+    return;
+  }
+  if (result === null || (typeof result !== "object" && typeof result !== "function")) {
+    answer(result, undefined);
+    return;
+  }
+  try {
+    Promise.resolve(result).then(
+      (value) => {
+        answer(value, undefined);
+      },
+      (error: unknown) => {
+        answer(undefined, error ?? new Error("the gate rejected"));
+      },
+    );
+  } catch (error) {
+    answer(undefined, error);
+  }
+}
+
+/**
+ * The core's side of the gates: asking, counting what they answer, and logging a failing gate
+ * once per streak of failures (it is down for every timer at once, typically).
+ */
+export class GateKeeper {
+  readonly #gates: TimerGates;
+  readonly #log: LogSink;
+  readonly #failing = { host: false, cluster: false };
+
+  constructor(gates: TimerGates, log: LogSink) {
+    this.#gates = gates;
+    this.#log = log;
+  }
+
+  /** Throws when no gate serves `singleton` in this process. */
+  require(where: string, singleton: Singleton): void {
+    if (this.#gates[singleton] === undefined) throw new ConfigError(where, null, MISSING[singleton]);
+  }
+
+  /** Asks whether tick `due` of `name` runs here; calls `run` when it does. */
+  claim(
+    singleton: Singleton,
+    name: string,
+    due: number,
+    span: number,
+    record: TimerRecord,
+    run: () => void,
+  ): void {
+    const gate = this.#gates[singleton] as TickGate;
+    settle(
+      () => gate.claim(name, due, span),
+      (claimed, error) => {
+        if (error !== undefined) {
+          record.claimErrors++;
+          this.#failed(singleton, name, error);
+          return;
+        }
+        this.#recovered(singleton);
+        if (claimed === true) run();
+        else record.skipped++;
+      },
+    );
+  }
+
+  /** Tells the gate how a claimed run ended. */
+  settled(singleton: Singleton, name: string, due: number, ok: boolean): void {
+    try {
+      this.#gates[singleton]?.settled?.(name, due, ok);
+    } catch (error) {
+      this.#log(
+        "warn",
+        `singleton "${singleton}" gate failed to record the end of timer "${name}": ${errorMessage(error)}`,
+      );
+    }
+  }
+
+  /** Calls `then` with the last tick of `name` run anywhere (null when unknown, or on failure). */
+  lastRun(singleton: Singleton, name: string, then: (last: number | null) => void): void {
+    const gate = this.#gates[singleton] as TickGate;
+    settle(
+      () => (gate.lastRun === undefined ? null : gate.lastRun(name)),
+      (last, error) => {
+        if (error !== undefined) {
+          this.#log(
+            "warn",
+            `timer "${name}" cannot catch up: the singleton "${singleton}" gate failed: ${errorMessage(error)}`,
+          );
+        }
+        then(typeof last === "number" ? last : null);
+      },
+    );
+  }
+
+  #failed(singleton: Singleton, name: string, error: unknown): void {
+    if (this.#failing[singleton]) return;
+    this.#failing[singleton] = true;
+    this.#log(
+      "warn",
+      `singleton "${singleton}" claim failed (timer "${name}"); singleton ticks are skipped until claims work again: ${errorMessage(error)}`,
+    );
+  }
+
+  #recovered(singleton: Singleton): void {
+    if (!this.#failing[singleton]) return;
+    this.#failing[singleton] = false;
+    this.#log("notice", `singleton "${singleton}" claims work again`);
+  }
+}

@@ -1,0 +1,62 @@
+import { debuglog } from "node:util";
+import type { TimerEntry } from "./entry.ts";
+import type { GateKeeper } from "./gate.ts";
+import { lastWallTick, tickSpan, type Repeat, type Singleton } from "./repeat.ts";
+
+const debug = debuglog("tsresty:timer");
+
+/** What singleton ticks need from the timer system. */
+export interface SingletonHost {
+  /** Whether `entry` may still run a tick: not cancelled, and no exit begun. */
+  canRun(entry: TimerEntry): boolean;
+  /** Starts a claimed run of `entry`, due at `due` (monotonic ms, NaN for a catch-up) and `tick` (epoch ms). */
+  run(entry: TimerEntry, due: number, tick: number): void;
+  wallNow(): number;
+}
+
+/**
+ * The ticks of singleton timers: each is claimed through the gate of the timer's kind and runs
+ * here only when the claim is won. The caller has armed the next tick already, so a slow gate
+ * never delays the grid.
+ */
+export class SingletonTicks {
+  readonly #gates: GateKeeper;
+  readonly #host: SingletonHost;
+
+  constructor(gates: GateKeeper, host: SingletonHost) {
+    this.#gates = gates;
+    this.#host = host;
+  }
+
+  /** Tick `tick` (epoch ms) of `entry` is due: claims it, and runs it when the claim is won. */
+  tick(entry: TimerEntry, repeat: Repeat, due: number, tick: number): void {
+    if (!repeat.overlap && entry.runs > 0) {
+      repeat.record.skipped++; // no use claiming a tick that would be skipped
+      return;
+    }
+    const singleton = repeat.singleton as Singleton;
+    const name = entry.name as string;
+    this.#gates.claim(singleton, name, tick, tickSpan(repeat, tick), repeat.record, () => {
+      if (this.#host.canRun(entry)) this.#host.run(entry, due, tick);
+      else this.#gates.settled(singleton, name, tick, false);
+    });
+  }
+
+  /**
+   * `catchUp`: when the gate says this timer last ran before its latest tick, that tick was
+   * missed while no process ran it, and runs now, once, claimed like any tick. Not when a tick
+   * of this timer came first, nor when it never ran anywhere.
+   */
+  catchUp(entry: TimerEntry, repeat: Repeat): void {
+    const singleton = repeat.singleton as Singleton;
+    const name = entry.name as string;
+    const firstTick = repeat.tick;
+    const missed = lastWallTick(repeat, this.#host.wallNow());
+    if (missed === null) return;
+    this.#gates.lastRun(singleton, name, (last) => {
+      if (last === null || last >= missed || repeat.tick !== firstTick || entry.status !== "pending") return;
+      debug("timer %s catches up on the tick due at %d", name, missed);
+      this.tick(entry, repeat, NaN, missed);
+    });
+  }
+}

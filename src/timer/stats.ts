@@ -1,0 +1,162 @@
+import type { TimerEntry } from "./entry.ts";
+import type { Singleton, TimerKind } from "./repeat.ts";
+
+/** Lateness (due → start) over the last {@link LATENESS_WINDOW} runs, in ms. */
+export interface Lateness {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  /** Runs in the window. */
+  readonly count: number;
+}
+
+/**
+ * One timer name's statistics (or, with `name: null`, those of all unnamed timers), as
+ * `TimerSystem.stats()` returns them: plain data, ready for `JSON.stringify`. Times are epoch
+ * ms, durations ms.
+ */
+export interface TimerStats {
+  readonly name: string | null;
+  /** What created the name's latest timer; null for the unnamed aggregate. */
+  readonly kind: TimerKind | null;
+  /** The delay of an `at`, the interval of an `every` (ms); otherwise null. */
+  readonly interval: number | null;
+  readonly cron: string | null;
+  readonly tz: string | null;
+  /** "epoch" for ticks on the wall-clock grid (epoch-aligned `every`, singleton, cron). */
+  readonly align: "start" | "epoch" | null;
+  readonly singleton: Singleton | null;
+  /** Timers of this name created and not yet over; null for the aggregate. */
+  readonly live: number | null;
+  readonly runs: number;
+  /** Runs that threw or rejected. */
+  readonly errors: number;
+  /** Ticks not run here: another process claimed them, `overlap: false`, or they fell behind. */
+  readonly skipped: number;
+  /** Runs dropped for want of a running slot ("drop" policy). */
+  readonly dropped: number;
+  /** Ticks skipped because the singleton gate failed to answer. */
+  readonly claimErrors: number;
+  readonly lastError: { readonly message: string; readonly at: number } | null;
+  readonly lastStart: number | null;
+  readonly lastDuration: number | null;
+  readonly lateness: Lateness | null;
+  /** The earliest due time of the name's pending timers; null for the aggregate. */
+  readonly nextDue: number | null;
+}
+
+/** What a name's timers are, as the latest creation said. */
+export interface RecordShape {
+  readonly kind: TimerKind;
+  readonly interval: number | null;
+  readonly cron: string | null;
+  readonly tz: string | null;
+  readonly align: "start" | "epoch";
+  readonly singleton: Singleton | null;
+}
+
+export const LATENESS_WINDOW = 128;
+/** Unnamed runs are timed one in this many (a power of two): reading the clock costs more than a run. */
+const SAMPLE_EVERY = 64;
+
+const percentile = (sorted: Float64Array, q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+
+/** An error's message, safely (user code may throw from getters). */
+export function errorMessage(error: unknown): string {
+  try {
+    if (error instanceof Error) {
+      const message: unknown = error.message;
+      return typeof message === "string" ? message : String(message);
+    }
+    return typeof error === "string" ? error : String(error);
+  } catch {
+    return "(unprintable value thrown)";
+  }
+}
+
+/**
+ * The counters of one name. Cheap on the hot path: counts, and a ring of the last lateness
+ * figures; percentiles are computed when read. Times are kept on the monotonic clock and turned
+ * into epoch ms when read.
+ */
+export class TimerRecord {
+  readonly name: string | null;
+  shape: RecordShape | null = null;
+  /** Named records: the timers of this name not yet over. */
+  readonly live = new Set<TimerEntry>();
+  runs = 0;
+  errors = 0;
+  skipped = 0;
+  dropped = 0;
+  claimErrors = 0;
+  #lastError: { message: string; at: number } | null = null;
+  /** When the last run started, in monotonic ms; NaN before the first run. */
+  lastStart = NaN;
+  #lastDuration = NaN;
+  readonly #late = new Float64Array(LATENESS_WINDOW);
+  #lateCount = 0;
+  #sample = 0;
+
+  constructor(name: string | null) {
+    this.name = name;
+  }
+
+  /** Whether the run about to start is timed (start and end read from the clock). */
+  timesNextRun(): boolean {
+    return this.name !== null || (this.#sample++ & (SAMPLE_EVERY - 1)) === 0;
+  }
+
+  /** A timed run started at `start` (monotonic ms), `lateness` ms after its due time (NaN: not counted). */
+  started(start: number, lateness: number): void {
+    this.runs++;
+    this.lastStart = start;
+    if (lateness >= 0) this.#late[this.#lateCount++ & (LATENESS_WINDOW - 1)] = lateness;
+  }
+
+  /** A run ended; `duration` is NaN for a run that was not timed. */
+  ended(failed: boolean, error: unknown, duration: number, wallNow: () => number): void {
+    if (failed) {
+      this.errors++;
+      this.#lastError = { message: errorMessage(error), at: wallNow() };
+    }
+    if (duration === duration) this.#lastDuration = duration;
+  }
+
+  #lateness(): Lateness | null {
+    const count = Math.min(this.#lateCount, LATENESS_WINDOW);
+    if (count === 0) return null;
+    const sorted = this.#late.slice(0, count).sort();
+    return {
+      p50: percentile(sorted, 0.5),
+      p99: percentile(sorted, 0.99),
+      max: sorted[count - 1] ?? NaN,
+      count,
+    };
+  }
+
+  /** The plain figures; `toWall` turns a monotonic time into epoch ms. */
+  snapshot(nextDue: number | null, toWall: (monotonic: number) => number): TimerStats {
+    const shape = this.shape;
+    return {
+      name: this.name,
+      kind: shape?.kind ?? null,
+      interval: shape?.interval ?? null,
+      cron: shape?.cron ?? null,
+      tz: shape?.tz ?? null,
+      align: shape?.align ?? null,
+      singleton: shape?.singleton ?? null,
+      live: this.name === null ? null : this.live.size,
+      runs: this.runs,
+      errors: this.errors,
+      skipped: this.skipped,
+      dropped: this.dropped,
+      claimErrors: this.claimErrors,
+      lastError: this.#lastError === null ? null : { ...this.#lastError },
+      lastStart: Number.isNaN(this.lastStart) ? null : Math.round(toWall(this.lastStart)),
+      lastDuration: Number.isNaN(this.#lastDuration) ? null : this.#lastDuration,
+      lateness: this.#lateness(),
+      nextDue,
+    };
+  }
+}

@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { InvalidArgTypeError, InvalidArgValueError } from "../../src/errors.ts";
+import { makeTimers, statsOf } from "../helpers/timer-system.ts";
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** Runs a cron timer from `from` for `hours`, returning the due times of its runs as ISO strings. */
+function runsOf(expression: string, tz: string, from: string, hours: number): string[] {
+  const { timers, clock } = makeTimers({ wallStart: Date.parse(from) });
+  const dues: string[] = [];
+  timers.cron({ cron: expression, tz }, () => {
+    const run = timers.current();
+    assert.ok(run !== undefined);
+    assert.equal(run.due * 1000, clock.wallNow(), "each run starts on its tick");
+    dues.push(iso(run.due * 1000));
+  });
+  clock.advance(hours * 3_600_000);
+  return dues;
+}
+
+describe("ngx.timer.cron", () => {
+  it("takes six fields with seconds first", () => {
+    assert.deepEqual(runsOf("*/20 * * * * *", "UTC", "2025-01-01T00:00:00Z", 1 / 60), [
+      "2025-01-01T00:00:20.000Z",
+      "2025-01-01T00:00:40.000Z",
+      "2025-01-01T00:01:00.000Z",
+    ]);
+  });
+
+  it("takes five fields as minutes first (second 0)", () => {
+    assert.deepEqual(runsOf("30 * * * *", "UTC", "2025-01-01T00:00:00Z", 2), [
+      "2025-01-01T00:30:00.000Z",
+      "2025-01-01T01:30:00.000Z",
+    ]);
+  });
+
+  it("reads the expression in the time zone given", () => {
+    // 09:00 in New York is 14:00 UTC in winter.
+    assert.deepEqual(runsOf("0 0 9 * * *", "America/New_York", "2025-01-01T00:00:00Z", 24), [
+      "2025-01-01T14:00:00.000Z",
+    ]);
+  });
+
+  describe("daylight saving in Europe/Berlin (croner's policy, docs/timers.md)", () => {
+    it("spring forward: a fixed-time job in the gap runs at the first valid time after it, once", () => {
+      // 2025-03-30: 02:00 CET becomes 03:00 CEST (01:00 UTC); 02:30 does not exist.
+      assert.deepEqual(runsOf("0 30 2 * * *", "Europe/Berlin", "2025-03-29T00:00:00Z", 72), [
+        "2025-03-29T01:30:00.000Z", // 02:30 CET
+        "2025-03-30T01:00:00.000Z", // 03:00 CEST, the end of the gap
+        "2025-03-31T00:30:00.000Z", // 02:30 CEST
+      ]);
+    });
+
+    it("spring forward: an interval job skips the times in the gap", () => {
+      assert.deepEqual(runsOf("0 */30 * * * *", "Europe/Berlin", "2025-03-30T00:00:00Z", 1.5), [
+        "2025-03-30T00:30:00.000Z", // 01:30 CET
+        "2025-03-30T01:00:00.000Z", // 03:00 CEST: 02:00 and 02:30 never happen
+        "2025-03-30T01:30:00.000Z", // 03:30 CEST
+      ]);
+    });
+
+    it("fall back: a fixed-time job in the repeated hour runs once, at the first occurrence", () => {
+      // 2025-10-26: 03:00 CEST becomes 02:00 CET (01:00 UTC); 02:30 happens twice.
+      assert.deepEqual(runsOf("0 30 2 * * *", "Europe/Berlin", "2025-10-25T12:00:00Z", 48), [
+        "2025-10-26T00:30:00.000Z", // 02:30 CEST; not again at 02:30 CET (01:30 UTC)
+        "2025-10-27T01:30:00.000Z", // 02:30 CET
+      ]);
+    });
+
+    it("fall back: an interval job runs on both occurrences of the repeated hour", () => {
+      assert.deepEqual(runsOf("0 */30 * * * *", "Europe/Berlin", "2025-10-26T00:00:00Z", 2), [
+        "2025-10-26T00:30:00.000Z", // 02:30 CEST
+        "2025-10-26T01:00:00.000Z", // 02:00 CET
+        "2025-10-26T01:30:00.000Z", // 02:30 CET
+        "2025-10-26T02:00:00.000Z", // 03:00 CET
+      ]);
+    });
+  });
+
+  it("passes premature and the user arguments, and gets its premature call at exit", () => {
+    const { timers, clock } = makeTimers();
+    const calls: unknown[][] = [];
+    timers.cron("* * * * * *", (...args: unknown[]) => calls.push(args), "a", 1);
+    clock.advance(2000);
+    timers.beginExit();
+    clock.advance(5000);
+    assert.deepEqual(calls, [
+      [false, "a", 1],
+      [false, "a", 1],
+      [true, "a", 1],
+    ]);
+  });
+
+  it("overlap: false skips ticks while a run is still going", async () => {
+    const { timers, clock } = makeTimers();
+    let started = 0;
+    let finish = (): void => undefined;
+    timers.cron({ cron: "* * * * * *", overlap: false }, () => {
+      started++;
+      return new Promise<void>((resolve) => (finish = resolve));
+    });
+    clock.advance(3000);
+    assert.equal(started, 1);
+    finish();
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.advance(1000);
+    assert.equal(started, 2);
+  });
+
+  it("ends done after its last occurrence (a year field)", () => {
+    const { timers, clock } = makeTimers({ wallStart: Date.parse("2025-12-31T23:59:58Z") });
+    let runs = 0;
+    const timer = timers.cron({ cron: "0 0 0 1 1 * 2026", tz: "UTC" }, () => runs++);
+    clock.advance(10_000);
+    assert.equal(runs, 1);
+    assert.equal(timer.state, "done");
+    assert.equal(timers.pendingCount, 0);
+  });
+
+  it("refuses an invalid expression, naming it and what croner says", () => {
+    const { timers } = makeTimers();
+    const cron = timers.cron.bind(timers) as (...args: unknown[]) => unknown;
+    assert.throws(() => cron("61 * * * * *", () => 0), {
+      name: "RangeError",
+      code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+      message:
+        /^ngx\.timer\.cron: "cron" must be a cron expression of 5 fields.*\(Invalid value for second: 61\), received a string \("61 \* \* \* \* \*"\)$/,
+    });
+    assert.throws(() => cron("every minute", () => 0), InvalidArgValueError);
+    assert.throws(() => cron("2030-01-01T00:00:00", () => 0), /received a string \("2030-01-01T00:00:00"\)/);
+    assert.throws(
+      () => cron({ cron: "0 0 30 2 *" }, () => 0),
+      /"cron" must be an expression that still has an occurrence/,
+    );
+    assert.throws(() => cron(42, () => 0), InvalidArgTypeError);
+    assert.throws(() => cron({ cron: "* * * * *", every: 1 }, () => 0), /unknown option "every"/);
+    assert.equal(timers.pendingCount, 0);
+  });
+
+  it("refuses an unknown time zone, naming it", () => {
+    const { timers } = makeTimers();
+    assert.throws(() => timers.cron({ cron: "* * * * *", tz: "Mars/Olympus_Mons" }, () => 0), {
+      name: "RangeError",
+      message:
+        'ngx.timer.cron: "tz" must be an IANA time zone name such as "Europe/Berlin", received a string ("Mars/Olympus_Mons")',
+    });
+  });
+
+  it("takes the process's own zone when no tz is given", () => {
+    const { timers } = makeTimers();
+    timers.cron({ cron: "0 0 * * * *", name: "hourly" }, () => 0);
+    const stats = statsOf(timers, "hourly");
+    assert.equal(stats.tz, Intl.DateTimeFormat().resolvedOptions().timeZone);
+  });
+});

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { TimerRun } from "../../src/timer/index.ts";
+import { WALL_START } from "../helpers/manual-clock.ts";
+import { flushPromises, makeTimers } from "../helpers/timer-system.ts";
+
+describe("ngx.timer.current()", () => {
+  it("is undefined outside timer callbacks", () => {
+    const { timers } = makeTimers();
+    assert.equal(timers.current(), undefined);
+  });
+
+  it("gives name, due (s since the epoch, the scheduled time) and premature in a synchronous callback", () => {
+    const { timers, clock } = makeTimers();
+    const seen: (TimerRun | undefined)[] = [];
+    timers.at({ delay: 1.5, name: "once" }, () => {
+      clock.jump(40); // the callback takes a while: due stays the scheduled time
+      seen.push(timers.current());
+    });
+    clock.advance(1500);
+    assert.deepEqual(seen, [{ name: "once", due: (WALL_START + 1500) / 1000, premature: false }]);
+    assert.equal(timers.current(), undefined, "nothing is left marked after the run");
+  });
+
+  it("survives await in an async callback, with two runs interleaved", async () => {
+    const { timers, clock } = makeTimers();
+    const seen: string[] = [];
+    const job = async (_premature: boolean, label: string): Promise<void> => {
+      seen.push(`${label} before ${timers.current()?.name ?? "none"}`);
+      await flushPromises();
+      const run = timers.current();
+      seen.push(`${label} after ${run?.name ?? "none"} ${((run?.due ?? 0) * 1000 - WALL_START) / 1000}`);
+    };
+    timers.at({ delay: 1, name: "a" }, job, "A");
+    timers.at({ delay: 2, name: "b" }, job, "B");
+    clock.advance(2000);
+    assert.equal(timers.current(), undefined);
+    await flushPromises();
+    await flushPromises();
+    assert.deepEqual(seen.sort(), ["A after a 1", "A before a", "B after b 2", "B before b"]);
+  });
+
+  it("gives an epoch-aligned timer's grid time as due, the same in any process", () => {
+    const { timers, clock } = makeTimers({ wallStart: WALL_START + 1234 });
+    const dues: number[] = [];
+    timers.every({ interval: 10, align: "epoch" }, () => dues.push(timers.current()?.due ?? NaN));
+    clock.advance(25_000);
+    assert.deepEqual(dues, [(WALL_START + 10_000) / 1000, (WALL_START + 20_000) / 1000]);
+  });
+
+  it("marks a premature call, also one run inside another callback (graceful exit from a callback)", () => {
+    const { timers, clock } = makeTimers();
+    const seen: (string | undefined)[] = [];
+    timers.at({ delay: 100, name: "late" }, (premature) =>
+      seen.push(`late ${String(premature)} ${String(timers.current()?.premature)}`),
+    );
+    timers.at({ delay: 0, name: "exit" }, () => {
+      timers.beginExit();
+      seen.push(timers.current()?.name);
+    });
+    clock.advance(0);
+    assert.deepEqual(seen, ["late true true", "exit"]);
+  });
+
+  it("a throwing callback leaves nothing marked", () => {
+    const { timers, clock } = makeTimers();
+    timers.at({ delay: 0, name: "boom" }, () => {
+      throw new Error("boom");
+    });
+    clock.advance(0);
+    assert.equal(timers.current(), undefined);
+  });
+});

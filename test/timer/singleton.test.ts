@@ -1,0 +1,231 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { WALL_START } from "../helpers/manual-clock.ts";
+import { flushPromises, makeTimers, RecordingGate, statsOf } from "../helpers/timer-system.ts";
+
+const S = 1000;
+
+describe("singleton timers and their gates", () => {
+  it("asks the gate at each tick with the tick's epoch due and interval, and runs only claimed ticks", () => {
+    const gate = new RecordingGate();
+    gate.answer = (_name, due) => (due - WALL_START) % (20 * S) === 0;
+    const { timers, clock } = makeTimers({ gates: { host: gate } });
+    const ran: number[] = [];
+    timers.every({ interval: 10, name: "report", singleton: "host" }, () =>
+      ran.push((timers.current()?.due ?? 0) * 1000 - WALL_START),
+    );
+    clock.advance(40 * S);
+    assert.deepEqual(
+      gate.claims.map((c) => [c.name, c.due - WALL_START, c.intervalMs]),
+      [
+        ["report", 10 * S, 10 * S],
+        ["report", 20 * S, 10 * S],
+        ["report", 30 * S, 10 * S],
+        ["report", 40 * S, 10 * S],
+      ],
+    );
+    assert.deepEqual(ran, [20 * S, 40 * S]);
+    const stats = statsOf(timers, "report");
+    assert.equal(stats.runs, 2);
+    assert.equal(stats.skipped, 2);
+    assert.equal(stats.singleton, "host");
+    assert.equal(stats.align, "epoch");
+  });
+
+  it("tells the gate how each claimed run ended", async () => {
+    const gate = new RecordingGate();
+    const { timers, clock } = makeTimers({ gates: { cluster: gate } });
+    let n = 0;
+    timers.every({ interval: 1, name: "job", singleton: "cluster" }, async () => {
+      await Promise.resolve();
+      if (++n === 2) throw new Error("boom");
+    });
+    clock.advance(2 * S);
+    await flushPromises();
+    assert.deepEqual(
+      gate.settles.map((s) => [s.name, s.due - WALL_START, s.ok]),
+      [
+        ["job", 1 * S, true],
+        ["job", 2 * S, false],
+      ],
+    );
+  });
+
+  it("a claim that resolves later runs the tick then, counted as running only from then", async () => {
+    const gate = new RecordingGate();
+    let resolveClaim = (_won: boolean): void => undefined;
+    gate.answer = () => new Promise<boolean>((resolve) => (resolveClaim = resolve));
+    const { timers, clock } = makeTimers({ gates: { host: gate } });
+    let runs = 0;
+    timers.every({ interval: 1, name: "job", singleton: "host" }, () => runs++);
+    clock.advance(S);
+    assert.equal(runs, 0);
+    assert.equal(timers.runningCount, 0);
+    assert.equal(timers.pendingCount, 1, "the next tick is armed while the claim is out");
+    resolveClaim(true);
+    await flushPromises();
+    assert.equal(runs, 1);
+  });
+
+  it("a slow claim never delays the grid", async () => {
+    const gate = new RecordingGate();
+    gate.answer = () => new Promise<boolean>(() => undefined); // never answers
+    const { timers, clock } = makeTimers({ gates: { host: gate } });
+    timers.every({ interval: 1, name: "job", singleton: "host" }, () => 0);
+    clock.advance(5 * S);
+    await flushPromises();
+    assert.deepEqual(
+      gate.claims.map((c) => (c.due - WALL_START) / S),
+      [1, 2, 3, 4, 5],
+    );
+  });
+
+  it("a failing claim skips the tick, counts claimErrors, and warns once per streak", async () => {
+    const gate = new RecordingGate();
+    let failing = true;
+    gate.answer = (_name, due) => {
+      if (!failing) return true;
+      if ((due - WALL_START) % (2 * S) === 0) return Promise.reject(new Error("redis down"));
+      throw new Error("redis down");
+    };
+    const { timers, clock, lines } = makeTimers({ gates: { cluster: gate } });
+    let runs = 0;
+    timers.every({ interval: 1, name: "job", singleton: "cluster" }, () => runs++);
+    clock.advance(4 * S);
+    await flushPromises();
+    assert.equal(runs, 0);
+    assert.equal(statsOf(timers, "job").claimErrors, 4);
+    const warnings = lines.filter((l) => l.level === "warn");
+    assert.equal(warnings.length, 1);
+    assert.match(
+      warnings[0]?.message ?? "",
+      /^singleton "cluster" claim failed \(timer "job"\).*: redis down$/,
+    );
+    failing = false;
+    clock.advance(S);
+    assert.equal(runs, 1);
+    assert.ok(
+      lines.some((l) => l.level === "notice" && l.message === 'singleton "cluster" claims work again'),
+    );
+    failing = true;
+    clock.advance(S);
+    await flushPromises();
+    assert.equal(lines.filter((l) => l.level === "warn").length, 2, "a new streak warns again");
+  });
+
+  it("premature calls are not gated: the process holding the timer gets its one premature call", () => {
+    const gate = new RecordingGate();
+    gate.answer = () => false;
+    const { timers, clock } = makeTimers({ gates: { host: gate } });
+    const calls: boolean[] = [];
+    timers.every({ interval: 1, name: "job", singleton: "host" }, (premature) => calls.push(premature));
+    clock.advance(2 * S);
+    timers.beginExit();
+    assert.deepEqual(calls, [true]);
+    assert.equal(gate.claims.length, 2);
+  });
+
+  it("a claim won after the timer was cancelled does not run, and the gate hears it did not", async () => {
+    const gate = new RecordingGate();
+    let resolveClaim = (_won: boolean): void => undefined;
+    gate.answer = () => new Promise<boolean>((resolve) => (resolveClaim = resolve));
+    const { timers, clock } = makeTimers({ gates: { host: gate } });
+    let runs = 0;
+    const timer = timers.every({ interval: 1, name: "job", singleton: "host" }, () => runs++);
+    clock.advance(S);
+    timer.cancel();
+    resolveClaim(true);
+    await flushPromises();
+    assert.equal(runs, 0);
+    assert.deepEqual(
+      gate.settles.map((s) => s.ok),
+      [false],
+    );
+  });
+
+  it("a claimed tick dropped for want of a running slot is reported to the gate as not run well", async () => {
+    const gate = new RecordingGate();
+    const { timers, clock } = makeTimers({ gates: { host: gate }, maxRunning: 1, runningLimit: "drop" });
+    let finish = (): void => undefined;
+    timers.at(0, () => new Promise<void>((resolve) => (finish = resolve)));
+    clock.advance(0);
+    timers.every({ interval: 1, name: "job", singleton: "host" }, () => undefined);
+    clock.advance(S);
+    assert.deepEqual(
+      gate.settles.map((s) => [s.due - WALL_START, s.ok]),
+      [[S, false]],
+    );
+    finish();
+    await flushPromises();
+  });
+
+  it("a singleton kind without a gate throws at creation, naming what is missing", () => {
+    const { timers } = makeTimers({ gates: { host: new RecordingGate() } });
+    assert.throws(() => timers.every({ interval: 1, name: "x", singleton: "cluster" }, () => 0), {
+      name: "ConfigError",
+      code: "ERR_TSRESTY_CONFIG",
+      message: 'ngx.timer.every: singleton "cluster" needs the config key coordinator ("redis://…")',
+    });
+    const bare = makeTimers().timers;
+    assert.throws(() => bare.cron({ cron: "* * * * *", name: "x", singleton: "host" }, () => 0), {
+      message: /^ngx\.timer\.cron: singleton "host" needs the host coordinator/,
+    });
+    assert.equal(bare.pendingCount, 0);
+  });
+
+  it("overlap: false does not claim a tick it would skip", async () => {
+    const gate = new RecordingGate();
+    const { timers, clock } = makeTimers({ gates: { host: gate } });
+    let finish = (): void => undefined;
+    timers.every(
+      { interval: 1, name: "job", singleton: "host", overlap: false },
+      () => new Promise<void>((r) => (finish = r)),
+    );
+    clock.advance(3 * S);
+    assert.equal(gate.claims.length, 1);
+    assert.equal(statsOf(timers, "job").skipped, 2);
+    finish();
+    await flushPromises();
+  });
+
+  describe("catchUp", () => {
+    it("runs the latest missed tick once, at once, claimed like any tick", async () => {
+      const gate = new RecordingGate();
+      gate.last = WALL_START - 3 * 60 * S; // last ran three ticks ago
+      const { timers, clock } = makeTimers({ gates: { cluster: gate }, wallStart: WALL_START + 30 * S });
+      const dues: number[] = [];
+      timers.cron(
+        { cron: "0 * * * * *", tz: "UTC", name: "minutely", singleton: "cluster", catchUp: true },
+        () => dues.push((timers.current()?.due ?? 0) * 1000 - WALL_START),
+      );
+      await flushPromises();
+      assert.deepEqual(dues, [0], "the tick at 00:00:00, missed, ran at once; not the two before it");
+      assert.deepEqual(
+        gate.claims.map((c) => c.due - WALL_START),
+        [0],
+      );
+      clock.advance(30 * S);
+      assert.deepEqual(dues, [0, 60 * S]);
+    });
+
+    it("runs nothing when the timer ran its latest tick somewhere, or never ran anywhere", async () => {
+      for (const last of [WALL_START, null, Promise.resolve(WALL_START)]) {
+        const gate = new RecordingGate();
+        gate.last = last;
+        const { timers } = makeTimers({ gates: { host: gate }, wallStart: WALL_START + 5 * S });
+        let runs = 0;
+        timers.every({ interval: 10, name: "job", singleton: "host", catchUp: true }, () => runs++);
+        await flushPromises();
+        assert.equal(runs, 0, `last run ${last instanceof Promise ? "a promise" : String(last)}`);
+        assert.equal(gate.claims.length, 0);
+      }
+    });
+
+    it("is refused without singleton: only a gate knows which ticks ran", () => {
+      const { timers } = makeTimers();
+      assert.throws(() => timers.cron({ cron: "* * * * *", catchUp: true }, () => 0), {
+        message: /"catchUp" must be false unless "singleton" is set/,
+      });
+    });
+  });
+});

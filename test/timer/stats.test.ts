@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { WALL_START } from "../helpers/manual-clock.ts";
+import { flushPromises, makeTimers, statsOf } from "../helpers/timer-system.ts";
+
+describe("per-timer statistics", () => {
+  it("counts runs, errors, the last error, start and duration of a named every", async () => {
+    const { timers, clock } = makeTimers();
+    let n = 0;
+    timers.every({ interval: 1, name: "sync" }, async () => {
+      n++;
+      clock.jump(30); // the run takes 30 ms
+      if (n === 2) throw new Error("upstream down");
+      await Promise.resolve();
+    });
+    for (let i = 0; i < 2; i++) {
+      clock.advance(1000);
+      await flushPromises();
+    }
+    const stats = statsOf(timers, "sync");
+    assert.deepEqual(stats, {
+      name: "sync",
+      kind: "every",
+      interval: 1000,
+      cron: null,
+      tz: null,
+      align: "start",
+      singleton: null,
+      live: 1,
+      runs: 2,
+      errors: 1,
+      skipped: 0,
+      dropped: 0,
+      claimErrors: 0,
+      lastError: { message: "upstream down", at: WALL_START + 2030 },
+      lastStart: WALL_START + 2000,
+      lastDuration: 30,
+      lateness: { p50: 0, p99: 0, max: 0, count: 2 },
+      nextDue: WALL_START + 3000,
+    });
+    assert.deepEqual(JSON.parse(JSON.stringify(timers.stats())), timers.stats(), "plain, JSON-ready data");
+  });
+
+  it("measures lateness (due → start) over a sliding window", () => {
+    const { timers, clock } = makeTimers();
+    timers.every({ interval: 0.1, name: "tick" }, () => undefined);
+    let late = 0;
+    for (let i = 0; i < 200; i++) {
+      clock.advance(99 - late); // 1 ms before the tick
+      late = i % 10 === 0 ? 6 : 0;
+      clock.jump(1 + late); // the event loop is busy until `late` ms after it
+      clock.advance(0);
+    }
+    const lateness = statsOf(timers, "tick").lateness;
+    assert.ok(lateness !== null);
+    assert.equal(lateness.count, 128);
+    assert.equal(lateness.p50, 0);
+    assert.equal(lateness.max, 6);
+    assert.equal(lateness.p99, 6);
+  });
+
+  it("counts ticks skipped when a repeating timer fell behind, and runs dropped for want of a slot", async () => {
+    const { timers, clock } = makeTimers({ maxRunning: 1, runningLimit: "drop" });
+    timers.every({ interval: 0.1, name: "poll" }, () => undefined);
+    clock.advance(100);
+    clock.jump(350);
+    clock.advance(0);
+    let finish = (): void => undefined;
+    timers.at(0, () => new Promise<void>((resolve) => (finish = resolve)));
+    clock.advance(0);
+    timers.at({ delay: 0, name: "lost" }, () => undefined);
+    clock.advance(0);
+    finish();
+    await flushPromises();
+    assert.equal(statsOf(timers, "poll").skipped, 2, "the ticks due at 300 and 400 ms");
+    assert.equal(statsOf(timers, "lost").dropped, 1);
+    assert.equal(statsOf(timers, "lost").runs, 0);
+  });
+
+  it("keeps one aggregate for unnamed timers, with counts exact and timing sampled", () => {
+    const { timers, clock } = makeTimers();
+    for (let i = 0; i < 100; i++) timers.at(0, () => undefined);
+    timers.at(0, () => {
+      throw new Error("x");
+    });
+    clock.advance(0);
+    const aggregate = statsOf(timers, null);
+    assert.equal(aggregate.name, null);
+    assert.equal(aggregate.kind, null);
+    assert.equal(aggregate.live, null);
+    assert.equal(aggregate.runs, 101);
+    assert.equal(aggregate.errors, 1);
+    assert.equal(aggregate.lastError?.message, "x");
+    assert.equal(aggregate.lateness?.count, 2, "runs 1 and 65 of 101 were timed");
+    assert.equal(aggregate.lastStart, WALL_START);
+  });
+
+  it("shows a cron's expression and zone, and its next due", () => {
+    const { timers } = makeTimers();
+    timers.cron({ cron: "0 0 12 * * *", tz: "Asia/Tokyo", name: "noon" }, () => undefined);
+    const stats = statsOf(timers, "noon");
+    assert.equal(stats.kind, "cron");
+    assert.equal(stats.cron, "0 0 12 * * *");
+    assert.equal(stats.tz, "Asia/Tokyo");
+    assert.equal(stats.align, "epoch");
+    assert.equal(stats.interval, null);
+    assert.equal(stats.nextDue, Date.parse("2025-01-01T03:00:00Z"));
+  });
+
+  it("reports a name with no live timer left, without a next due", () => {
+    const { timers, clock } = makeTimers();
+    timers.at({ delay: 1, name: "once" }, () => undefined);
+    clock.advance(1000);
+    const stats = statsOf(timers, "once");
+    assert.equal(stats.live, 0);
+    assert.equal(stats.runs, 1);
+    assert.equal(stats.nextDue, null);
+  });
+
+  it("forgets the oldest idle names beyond 256, never a live one", () => {
+    const { timers, clock } = makeTimers({ maxPending: 2000 });
+    timers.every({ interval: 1000, name: "keeper" }, () => undefined);
+    for (let i = 0; i < 300; i++) timers.at({ delay: 0, name: `job-${i}` }, () => undefined);
+    clock.advance(0);
+    const names = timers.stats().map((s) => s.name);
+    assert.ok(names.includes("keeper"));
+    assert.ok(!names.includes("job-0"));
+    assert.ok(names.includes("job-299"));
+    assert.equal(names.length, 1 + 256 + 1);
+  });
+});
