@@ -1,4 +1,4 @@
-import type { ProcessRow, StatusReport } from "../master/index.ts";
+import type { ProcessRow, StatusReport, TimerRow } from "../master/index.ts";
 
 const MB = 1024 * 1024;
 
@@ -40,6 +40,7 @@ function processCells(row: ProcessRow): string[] {
     uptime(row.uptime),
     String(row.restarts),
     row.rss === null ? "-" : bytes(row.rss),
+    row.cpu === null ? "-" : `${row.cpu.toFixed(1)}s`,
     dash(row.pending),
     dash(row.running),
     row.timers.map((t) => `${t.name} (${t.state})`).join(", "),
@@ -59,6 +60,7 @@ export function formatStatus(report: StatusReport): string {
         "UPTIME",
         "RESTARTS",
         "MEMORY",
+        "CPU",
         "PENDING",
         "RUNNING",
         "NAMED TIMERS",
@@ -75,5 +77,61 @@ export function formatStatus(report: StatusReport): string {
       ),
     );
   }
+  const timers = report.timers.filter((t) => t.name !== null || t.runs > 0 || t.errors > 0);
+  if (timers.length > 0) {
+    const now = Date.now();
+    sections.push(
+      table(
+        [
+          "TIMER",
+          "KIND",
+          "SCHEDULE",
+          "RUNS",
+          "ERRORS",
+          "SKIPPED",
+          "LAST RUN",
+          "TOOK",
+          "LATE p50/p99/max",
+          "NEXT",
+          "OWNER",
+          "LAST ERROR",
+        ],
+        timers.map((t) => timerCells(t, now)),
+      ),
+    );
+  }
   return sections.join("\n\n");
+}
+
+/** "3s ago", "in 12s": a time relative to now. */
+function relative(at: number | null, now: number): string {
+  if (at === null) return "-";
+  const seconds = Math.round((at - now) / 1000);
+  return seconds <= 0 ? `${uptime(-seconds)} ago` : `in ${uptime(seconds)}`;
+}
+
+function schedule(t: TimerRow): string {
+  if (t.cron !== null) return t.tz === null ? t.cron : `${t.cron} ${t.tz}`;
+  const interval = t.interval === null ? "-" : `${t.interval / 1000}s`;
+  return t.singleton === null ? interval : `${interval} (${t.singleton})`;
+}
+
+function timerCells(t: TimerRow, now: number): string[] {
+  const ms = (n: number): string => (n < 10 ? n.toFixed(1) : n.toFixed(0));
+  return [
+    t.name ?? "(unnamed)",
+    t.kind ?? "-",
+    t.name === null ? "-" : schedule(t),
+    String(t.runs),
+    String(t.errors),
+    String(t.skipped),
+    relative(t.lastStart, now),
+    t.lastDuration === null ? "-" : `${ms(t.lastDuration)}ms`,
+    t.lateness === null ? "-" : `${ms(t.lateness.p50)}/${ms(t.lateness.p99)}/${ms(t.lateness.max)}ms`,
+    relative(t.nextDue, now),
+    t.owner === null ? "-" : `${t.owner.type} ${t.owner.id ?? "-"} (${t.owner.pid})`,
+    t.lastError === null
+      ? ""
+      : `${relative(t.lastError.at, now)}: ${t.lastError.message.split("\n")[0] ?? ""}`,
+  ];
 }

@@ -17,6 +17,7 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
   logLevel: "notice",
   log: null,
   shdict: Object.freeze([]),
+  coordinator: null,
 });
 
 /** OpenResty's default `connections` of the privileged agent. */

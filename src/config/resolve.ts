@@ -3,7 +3,15 @@ import { LOG_LEVELS, type LogLevel } from "../util/log.ts";
 
 import { AGENT_CONNECTIONS, DEFAULT_CONFIG } from "./defaults.ts";
 import type { ListenAddress, ResolvedConfig, ShdictSpec } from "./types.ts";
-import { parseListen, parseSize, parseUser, parseWorkers, parseZoneName, type Parsed } from "./values.ts";
+import {
+  parseListen,
+  parseRedisUrl,
+  parseSize,
+  parseUser,
+  parseWorkers,
+  parseZoneName,
+  type Parsed,
+} from "./values.ts";
 
 type Raw = Record<string, unknown>;
 
@@ -21,6 +29,7 @@ const TOP_KEYS = [
   "logLevel",
   "log",
   "shdict",
+  "coordinator",
 ] as const;
 const HTTP_KEYS = ["headersTimeout", "requestTimeout", "keepAliveTimeout", "maxHeaderSize"] as const;
 const TIMER_KEYS = ["maxPending", "maxRunning", "runningLimit"] as const;
@@ -129,7 +138,26 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     logLevel: resolveLogLevel(check, input["logLevel"]),
     log: check.path("log", input["log"], null),
     shdict: resolveShdict(check, input["shdict"]),
+    coordinator: resolveCoordinator(check, input["coordinator"]),
   });
+}
+
+function resolveCoordinator(check: Checker, value: unknown): ResolvedConfig["coordinator"] {
+  if (value === undefined || value === null) return null;
+  const given = typeof value === "string" ? { url: value } : check.record("coordinator", value);
+  if (typeof value !== "string") check.keys("coordinator.", given, ["url", "keyPrefix"]);
+  const url = check.parsed(
+    typeof value === "string" ? "coordinator" : "coordinator.url",
+    parseRedisUrl(given["url"]),
+  );
+  const keyPrefix = given["keyPrefix"] ?? "tsresty";
+  if (typeof keyPrefix !== "string" || !/^[\w.:-]{1,64}$/.test(keyPrefix)) {
+    check.fail(
+      "coordinator.keyPrefix",
+      `must be 1 to 64 letters, digits, _ . : or -, received ${describe(keyPrefix)}`,
+    );
+  }
+  return Object.freeze({ url, keyPrefix });
 }
 
 function resolveLogLevel(check: Checker, value: unknown): LogLevel {

@@ -72,6 +72,12 @@ export interface UserConfig {
    * bytes or a string with a k/m/g suffix (`{ dogs: "10m", cats: 16384 }`); from 8k to 2g.
    */
   readonly shdict?: Readonly<Record<string, number | string>>;
+  /**
+   * The Redis that `singleton: "cluster"` timers claim their ticks in, shared by every master that
+   * runs the app: `"redis://host:6379/0"`, or `{ url, keyPrefix }` (keys under `keyPrefix:`, default
+   * "tsresty"; give each deployment that shares one Redis its own).
+   */
+  readonly coordinator?: string | { readonly url: string; readonly keyPrefix?: string };
 }
 
 /** One shared-dictionary zone: its name and its size in bytes (shdict's ZoneSpec). */
@@ -107,6 +113,9 @@ export interface ResolvedConfig {
   readonly logLevel: LogLevel;
   /** The output log (children's stdout); null: the master's stdout. */
   readonly log: string | null;
+  /** The Redis of cluster singletons; null when none is configured. */
+  readonly coordinator: { readonly url: string; readonly keyPrefix: string } | null;
+
   /** The zones, in declaration order. */
   readonly shdict: readonly ShdictSpec[];
 }

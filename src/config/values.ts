@@ -86,7 +86,11 @@ const ZONE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /** A zone name usable as `ngx.shared.NAME`: a letter or _, then letters, digits, _; 63 at most. */
 export function parseZoneName(value: unknown): Parsed<string> {
+  if (typeof value === "string" && value.startsWith("__")) {
+    return { ok: false, problem: `names starting with __ are tsresty's own, received ${describe(value)}` };
+  }
   if (typeof value === "string" && ZONE_NAME.test(value)) return { ok: true, value };
+
   return {
     ok: false,
     problem: `must be a name of letters, digits and _ not starting with a digit, 63 characters at most, received ${describe(value)}`,
@@ -112,4 +116,27 @@ export function parseShdictFlags(flags: readonly string[]): Parsed<Record<string
     zones[name] = parsedSize.value;
   }
   return { ok: true, value: zones };
+}
+
+/** A Redis URL: `redis://[user:pass@]host[:port][/db]` or `rediss://…`. */
+export function parseRedisUrl(value: unknown): Parsed<string> {
+  const bad: Parsed<string> = {
+    ok: false,
+    problem: `must be a Redis URL (redis://host:6379/0 or rediss://…), received ${describe(value)}`,
+  };
+  if (typeof value !== "string") return bad;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return bad;
+  }
+  if ((url.protocol !== "redis:" && url.protocol !== "rediss:") || url.hostname === "") return bad;
+  if (url.pathname !== "" && url.pathname !== "/" && !/^\/\d{1,2}$/.test(url.pathname)) {
+    return {
+      ok: false,
+      problem: `must name a database number after the host (redis://host:6379/0), received ${describe(value)}`,
+    };
+  }
+  return { ok: true, value };
 }

@@ -2,7 +2,7 @@
  * The control protocol: `tsresty reload | stop | status` talk to the running master over a
  * unix socket under the prefix, one JSON line each way.
  */
-import type { NamedTimer } from "./messages.ts";
+import type { NamedTimer, TimerStatsRow } from "./messages.ts";
 
 export type ControlRequest =
   | { readonly command: "reload" }
@@ -36,6 +36,8 @@ export interface ProcessRow {
   readonly restarts: number;
   /** Resident memory in bytes, or null when the process did not answer in time. */
   readonly rss: number | null;
+  /** CPU time used so far (user + system), in seconds; null when the process did not answer. */
+  readonly cpu: number | null;
   readonly pending: number | null;
   readonly running: number | null;
   readonly timers: readonly NamedTimer[];
@@ -49,12 +51,33 @@ export interface ZoneRow {
   readonly items: number;
 }
 
+/** Which process ran a timer's last run. */
+export interface TimerOwner {
+  readonly type: string;
+  readonly id: number | null;
+  readonly pid: number;
+}
+
+/**
+ * A timer name across the tree: the statistics of every process that has it, merged (counts
+ * summed; the latest run, error and its process; the earliest next tick; the worst lateness).
+ */
+export interface TimerRow extends Omit<TimerStatsRow, "name"> {
+  /** null: the aggregate of unnamed timers. */
+  readonly name: string | null;
+  /** The process of the latest run (for a singleton: the tick's claimer). */
+  readonly owner: TimerOwner | null;
+  /** How many processes have this timer. */
+  readonly processes: number;
+}
+
 export interface StatusReport {
   readonly masterPid: number;
   /** The bound addresses (`host:port`, the real port for port 0). */
   readonly listen: readonly string[];
   readonly processes: readonly ProcessRow[];
   readonly zones: readonly ZoneRow[];
+  readonly timers: readonly TimerRow[];
 }
 
 export type ControlResponse =

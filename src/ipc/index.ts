@@ -8,6 +8,7 @@ export {
   type LoadRequest,
   type MasterMessage,
   type NamedTimer,
+  type TimerStatsRow,
 } from "./messages.ts";
 export { checkChildSpec, type Account, type ChildSpec, type ZoneRef } from "./spec.ts";
 export {
@@ -18,5 +19,7 @@ export {
   type ControlResponse,
   type ProcessRow,
   type StatusReport,
+  type TimerOwner,
+  type TimerRow,
   type ZoneRow,
 } from "./control.ts";

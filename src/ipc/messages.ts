@@ -15,12 +15,44 @@ export interface NamedTimer {
   readonly repeating: boolean;
 }
 
+/**
+ * One timer name's statistics in one process (the timer core's TimerStats, as plain data). The
+ * master merges the rows of every process by name for `tsresty status`.
+ */
+export interface TimerStatsRow {
+  readonly name: string | null;
+  readonly kind: string | null;
+  readonly interval: number | null;
+  readonly cron: string | null;
+  readonly tz: string | null;
+  readonly singleton: string | null;
+  readonly live: number | null;
+  readonly runs: number;
+  readonly errors: number;
+  readonly skipped: number;
+  readonly dropped: number;
+  readonly claimErrors: number;
+  readonly lastError: { readonly message: string; readonly at: number } | null;
+  readonly lastStart: number | null;
+  readonly lastDuration: number | null;
+  readonly lateness: {
+    readonly p50: number;
+    readonly p99: number;
+    readonly max: number;
+    readonly count: number;
+  } | null;
+  readonly nextDue: number | null;
+}
+
 /** What a child reports about itself for `tsresty status`. */
 export interface ChildStatus {
   readonly pending: number;
   readonly running: number;
   readonly rss: number;
+  /** CPU time used so far (user + system), in seconds. */
+  readonly cpu: number;
   readonly timers: readonly NamedTimer[];
+  readonly stats: readonly TimerStatsRow[];
 }
 
 /** What the init process is asked to load (config file and app), once per start and reload. */
@@ -155,13 +187,20 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
     case "status": {
       const status = value["status"];
       if (!isInteger(value["seq"]) || !isRecord(status)) return null;
-      const { pending, running, rss, timers } = status;
+      const { pending, running, rss, cpu, timers, stats } = status;
       if (!isInteger(pending) || !isInteger(running) || !isInteger(rss) || !Array.isArray(timers))
         return null;
       return {
         type: "status",
         seq: value["seq"],
-        status: { pending, running, rss, timers: timers.filter(isNamedTimer) },
+        status: {
+          pending,
+          running,
+          rss,
+          cpu: typeof cpu === "number" ? cpu : 0,
+          timers: timers.filter(isNamedTimer),
+          stats: Array.isArray(stats) ? stats.filter(isStatsRow) : [],
+        },
       };
     }
     case "exiting":
@@ -187,6 +226,15 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
     default:
       return null;
   }
+}
+
+function isStatsRow(value: unknown): value is TimerStatsRow {
+  return (
+    isRecord(value) &&
+    (value["name"] === null || typeof value["name"] === "string") &&
+    isInteger(value["runs"]) &&
+    isInteger(value["errors"])
+  );
 }
 
 function isNamedTimer(value: unknown): value is NamedTimer {

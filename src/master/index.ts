@@ -1,4 +1,10 @@
 export { runMaster, StartCancelled, type MasterOptions } from "./main.ts";
 export { isAlive, isTsresty, readPid } from "./pidfile.ts";
 export { sendControl, talkToMaster } from "./control-client.ts";
-export { PID_FILE, type ControlResponse, type ProcessRow, type StatusReport } from "../ipc/index.ts";
+export {
+  PID_FILE,
+  type ControlResponse,
+  type ProcessRow,
+  type StatusReport,
+  type TimerRow,
+} from "../ipc/index.ts";

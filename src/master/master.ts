@@ -36,7 +36,10 @@ import { takeSite, type Site } from "./site.ts";
 import { makeSlots, processLabel, roleLabel, slotSpec, type CycleSpec, type Slot } from "./slots.ts";
 import { Staging } from "./staging.ts";
 import { statusRows } from "./status.ts";
+import { timerRows } from "./timer-rows.ts";
+import { cpuSeconds } from "../util/cpu.ts";
 import { Zones, type ZoneSet } from "./zones.ts";
+import { INTERNAL_ZONE } from "../shdict/index.ts";
 
 export interface MasterOptions {
   /** Absolute path of the app module. */
@@ -271,16 +274,19 @@ export class Master {
       uptime: (Date.now() - this.#startedAt) / 1000,
       restarts: 0,
       rss: process.memoryUsage.rss(),
+      cpu: cpuSeconds(),
       pending: null,
       running: null,
       timers: [],
     };
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
+    const { rows, stats } = await statusRows(this.#children, slots);
     return {
       masterPid: process.pid,
       listen: this.#listeners.addresses,
-      processes: [master, ...(await statusRows(this.#children, slots))],
+      processes: [master, ...rows],
       zones: this.#zones.stats(),
+      timers: timerRows(stats),
     };
   }
 
@@ -346,7 +352,7 @@ export class Master {
   /** The zones a config declares (zones.ts), made before anything of the cycle runs. */
   #prepareZones(config: ResolvedConfig): ZoneSet {
     try {
-      return this.#zones.prepare(config.shdict, this.#log);
+      return this.#zones.prepare([...config.shdict, INTERNAL_ZONE], this.#log);
     } catch (error) {
       throw new StartError(error instanceof Error ? error.message : String(error), { cause: error });
     }

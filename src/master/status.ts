@@ -1,6 +1,7 @@
 import type { ProcessRow } from "../ipc/index.ts";
 import type { Child, Children } from "./children.ts";
 import type { Slot } from "./slots.ts";
+import type { ReportedStats } from "./timer-rows.ts";
 
 const STATUS_TIMEOUT_MS = 1_000;
 
@@ -22,9 +23,13 @@ function rowState(child: Child): ProcessRow["state"] {
 /**
  * One row per live child, asked over IPC (a child that does not answer in time shows dashes; one
  * that exits meanwhile answers at once and is left out), and one row per slot waiting out a
- * respawn backoff.
+ * respawn backoff; and the timer statistics each child reported.
  */
-export async function statusRows(children: Children, slots: readonly Slot[]): Promise<ProcessRow[]> {
+export async function statusRows(
+  children: Children,
+  slots: readonly Slot[],
+): Promise<{ rows: ProcessRow[]; stats: ReportedStats[] }> {
+  const stats: ReportedStats[] = [];
   const now = Date.now();
   const live = children.live.filter((c) => c.kind !== "init");
   const rows = await Promise.all(
@@ -33,6 +38,14 @@ export async function statusRows(children: Children, slots: readonly Slot[]): Pr
       const asked = child.phase === "running" || child.phase === "draining";
       const status = asked ? await children.status(child, STATUS_TIMEOUT_MS) : null;
       if (child.phase === "exited") return null;
+      if (status !== null) {
+        const owner = {
+          type: child.spec?.role ?? "standby",
+          id: child.spec?.workerId ?? null,
+          pid: child.pid,
+        };
+        stats.push({ owner, stats: status.stats });
+      }
       return {
         type: child.spec?.role ?? "standby",
         id: child.spec?.workerId ?? null,
@@ -43,6 +56,7 @@ export async function statusRows(children: Children, slots: readonly Slot[]): Pr
         uptime: (now - child.startedAt) / 1000,
         restarts: slots.find((s) => s.child === child)?.restarts ?? 0,
         rss: status?.rss ?? null,
+        cpu: status?.cpu ?? null,
         pending: status?.pending ?? null,
         running: status?.running ?? null,
         timers: status?.timers ?? [],
@@ -61,12 +75,14 @@ export async function statusRows(children: Children, slots: readonly Slot[]): Pr
       uptime: 0,
       restarts: slot.restarts,
       rss: null,
+      cpu: null,
       pending: null,
       running: null,
       timers: [],
     });
   }
-  return rows
+  const sorted = rows
     .filter((row): row is ProcessRow => row !== null)
     .sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity) || a.generation - b.generation);
+  return { rows: sorted, stats };
 }

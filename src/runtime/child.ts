@@ -35,6 +35,7 @@ import { parseMasterMessage, type ChildMessage, type ChildSpec } from "../ipc/in
 import { handleSignals, ignore } from "../process/index.ts";
 import { lineLogger, type LogSink } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
+import { cpuSeconds } from "../util/cpu.ts";
 import { loadApp, type App } from "./app.ts";
 import { installRuntime, type RuntimeContext } from "./context.ts";
 import { installGlobalNgx } from "./global.ts";
@@ -82,6 +83,7 @@ function endPipeGroups(): Promise<unknown> {
 }
 
 /** In the agent, `connections` bounds the running timer callbacks (OpenResty: its connection slots). */
+
 function capRunning(config: ResolvedConfig, connections: number | null): ResolvedConfig {
   if (connections === null || connections >= config.timers.maxRunning) return config;
   return Object.freeze({ ...config, timers: Object.freeze({ ...config.timers, maxRunning: connections }) });
@@ -233,9 +235,11 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
             pending: context.timers.pendingCount,
             running: context.timers.runningCount,
             rss: process.memoryUsage.rss(),
+            cpu: cpuSeconds(),
             timers: context.timers
               .namedTimers()
               .map((t) => ({ name: t.name ?? "", state: t.state, repeating: t.repeating })),
+            stats: context.timers.stats(),
           },
         });
         return;

@@ -1,4 +1,6 @@
 import { resolve } from "node:path";
+import { createGates, type Gates } from "./gates.ts";
+
 import { DEFAULT_CONFIG, type ResolvedConfig } from "../config/index.ts";
 import { singleIdentity, type Identity } from "../process/index.ts";
 import { TimerSystem } from "../timer/index.ts";
@@ -25,6 +27,8 @@ export interface RuntimeContext {
   readonly initData: unknown;
   /** The absolute prefix directory (ngx.config.prefix()). */
   readonly prefix: string;
+  /** Where singleton timers claim their ticks. */
+  readonly gates: Gates;
   /** Present only while the master runs `init`: enables the privileged agent. */
   readonly enablePrivilegedAgent: ((connections: number) => void) | null;
 }
@@ -49,9 +53,12 @@ let current: RuntimeContext | undefined;
 
 /** Builds a context for a role and makes it the one `ngx` talks to. */
 export function installRuntime(options: RuntimeOptions): RuntimeContext {
+  const prefix = options.prefix ?? resolve(options.config.prefix);
+  const gates = createGates(options.config, options.identity, prefix, options.log);
   const timers = new TimerSystem({
     clock: options.clock ?? systemClock,
     log: options.log,
+    gates,
     ...options.config.timers,
   });
   const context: RuntimeContext = {
@@ -68,7 +75,8 @@ export function installRuntime(options: RuntimeOptions): RuntimeContext {
     timersDisabledIn: options.timersDisabledIn ?? null,
     enablePrivilegedAgent: options.enablePrivilegedAgent ?? null,
     initData: options.initData,
-    prefix: options.prefix ?? resolve(options.config.prefix),
+    prefix,
+    gates,
   };
   current = context;
   shared[SHARED] = context;

@@ -25,6 +25,25 @@ import { formatThrown, type LogLevel } from "../util/log.ts";
 import { VERSION } from "../util/version.ts";
 import { currentRuntime } from "./context.ts";
 
+/**
+ * The run in progress, as `ngx.timer.current()` returns it. `fence`, in a run of a
+ * `singleton: "cluster"` timer, is the tick's fencing token: it grows with every tick the cluster
+ * claims, so a store the job writes to can refuse a write older than the newest it has seen (a
+ * process that stalled past its tick cannot overwrite a later run's work).
+ */
+export interface CurrentRun extends TimerRun {
+  readonly fence?: number;
+}
+
+/** The core's run, with the fencing token of a cluster tick this process claimed. */
+function currentRun(): CurrentRun | undefined {
+  const context = currentRuntime();
+  const run = context.timers.current();
+  if (run?.name === undefined) return run;
+  const fence = context.gates.fence(run.name, Math.round(run.due * 1000));
+  return fence === null ? run : { ...run, fence };
+}
+
 /** `ngx.timer`: OpenResty's timers, with handles. Delays are in seconds (see docs/timers.md). */
 export interface NgxTimer {
   /**
@@ -60,11 +79,11 @@ export interface NgxTimer {
    * the same in every process). Undefined elsewhere.
    * @example
    * ngx.timer.every({ interval: 60, name: "bill", singleton: "cluster" }, async () => {
-   *   const { name, due } = ngx.timer.current()!;
-   *   await charge({ idempotencyKey: `${name}@${due}` });
+   *   const { name, due, fence } = ngx.timer.current()!;
+   *   await charge({ idempotencyKey: `${name}@${due}`, fencingToken: fence });
    * });
    */
-  current(): TimerRun | undefined;
+  current(): CurrentRun | undefined;
   /** Timers created and not yet started in this process (a timer waiting for a running slot included). */
   pendingCount(): number;
   /** Timer callbacks running in this process (an async callback runs until its promise settles). */
@@ -247,7 +266,8 @@ const timer: NgxTimer = Object.freeze({
     callback: TimerCallback<A>,
     ...args: A
   ): Timer => timers("ngx.timer.cron").cron(expression, callback, ...args),
-  current: () => currentRuntime().timers.current(),
+  current: currentRun,
+
   pendingCount: () => currentRuntime().timers.pendingCount,
   runningCount: () => currentRuntime().timers.runningCount,
 });

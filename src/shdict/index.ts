@@ -20,11 +20,12 @@ export {
   attachZone,
   closeZone,
   createZone,
+  INTERNAL_ZONE,
   zoneHealth,
   zoneStats,
   type Zone,
   type ZoneSpec,
   type ZoneStats,
 } from "./zone.ts";
-export { installZones, installedZones, sharedDicts, type SharedDicts } from "./installed.ts";
+export { installedZone, installZones, installedZones, sharedDicts, type SharedDicts } from "./installed.ts";
 export { createLock, Lock, type LockOptions, type LockResult, type UnlockResult } from "./lock.ts";

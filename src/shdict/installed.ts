@@ -30,7 +30,8 @@ function installed(): Installed {
  */
 export function installZones(zones: readonly Zone[]): void {
   const shared = Object.create(null) as Record<string, SharedDict>;
-  for (const zone of zones) shared[zone.name] = zone.dict;
+  // tsresty's own zones (`__…`) are not the app's: ngx.shared does not show them.
+  for (const zone of zones) if (!zone.name.startsWith("__")) shared[zone.name] = zone.dict;
   store[KEY] = { zones: Object.freeze([...zones]), shared: Object.freeze(shared) };
 }
 
@@ -50,4 +51,13 @@ export function installedZones(): readonly Zone[] {
  */
 export function sharedDicts(): SharedDicts {
   return installed().shared;
+}
+
+/**
+ * An installed zone by name, tsresty's own included (`internalZone("__tsresty")`).
+ * @example
+ * const claims = installedZone("__tsresty");
+ */
+export function installedZone(name: string): Zone | undefined {
+  return installed().zones.find((zone) => zone.name === name);
 }

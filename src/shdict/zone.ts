@@ -116,3 +116,9 @@ export function zoneHealth(zone: Zone): { recoveries: number; resets: number; pr
 export function closeZone(zone: Zone): void {
   nativeOf(zone).close();
 }
+
+/**
+ * tsresty's own zone, made beside the declared ones: the claims of `singleton: "host"` timers.
+ * Names starting with `__` are refused in the config; `ngx.shared` does not show them.
+ */
+export const INTERNAL_ZONE: ZoneSpec = Object.freeze({ name: "__tsresty", size: 1024 * 1024 });

@@ -11,11 +11,19 @@ describe("command line parsing", () => {
       file: null,
       args: ["a", "-e", "--config"],
       configPath: null,
+      shdict: [],
     });
   });
 
   it("reads FILE ARGS, with --config before the program, in both spellings", () => {
-    const expected = { kind: "single", code: null, file: "job.ts", args: ["x"], configPath: "c.ts" };
+    const expected = {
+      kind: "single",
+      code: null,
+      file: "job.ts",
+      args: ["x"],
+      configPath: "c.ts",
+      shdict: [],
+    };
     assert.deepEqual(parseArgs(["--config", "c.ts", "job.ts", "x"]), expected);
     assert.deepEqual(parseArgs(["--config=c.ts", "job.ts", "x"]), expected);
   });
@@ -27,6 +35,7 @@ describe("command line parsing", () => {
       file: "-weird-name.ts",
       args: [],
       configPath: null,
+      shdict: [],
     });
   });
 

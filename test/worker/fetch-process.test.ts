@@ -8,7 +8,11 @@ import { rawRequest } from "./raw.ts";
 const APP = "test/worker/fixtures/fetch-app.ts";
 
 // One tree for the file (startTree's cleanup registers with the file, not with a hook).
-const tree = await startTree(APP, { workers: 1 });
+const tree = await startTree(APP, {
+  workers: 1,
+  args: ["--config", "test/worker/fixtures/info-log.config.ts"],
+});
+
 after(async () => {
   await tree.command("stop", "--fast");
 });

@@ -1,0 +1,250 @@
+/**
+ * Run once: singleton timers in real trees. Every run of a tick is recorded outside the
+ * processes (an O_APPEND file, one short write per run), then checked: no tick ran twice, and a
+ * tick was missed only while no process could run it.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { scratchApp } from "../helpers/scratch.ts";
+import { startRedis } from "../helpers/redis.ts";
+import { alive, get, startTree, until, type Tree } from "../helpers/tree.ts";
+
+const INTERVAL = 0.2;
+
+/** Each run appends `due pid` to RUNS (one write: O_APPEND keeps lines whole). */
+const APP = `import { appendFileSync } from "node:fs";
+export default {
+  initWorker() {
+    ngx.timer.every(
+      { interval: ${INTERVAL}, name: "tick", singleton: process.env.SCOPE as "host" | "cluster" },
+      async (premature) => {
+        if (premature) return;
+        const run = ngx.timer.current()!;
+        await ngx.sleep(0.01);
+        const after = ngx.timer.current()!; // still this run after an await
+        appendFileSync(process.env.RUNS!, \`\${Math.round(run.due * 1000)} \${process.pid} \${after.due === run.due} \${run.fence ?? "-"}\\n\`);
+      },
+    );
+  },
+  fetch: () => new Response(String(process.pid)),
+};
+`;
+
+interface Run {
+  readonly due: number;
+  readonly pid: number;
+  readonly sameAfterAwait: boolean;
+  readonly fence: number | null;
+}
+
+function readRuns(file: string): Run[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [due, pid, same, fence] = line.split(" ");
+      return {
+        due: Number(due),
+        pid: Number(pid),
+        sameAfterAwait: same === "true",
+        fence: fence === "-" ? null : Number(fence),
+      };
+    });
+}
+
+/** The ticks of the grid between the first and the last run that no process ran. */
+function missedTicks(runs: readonly Run[]): number[] {
+  const dues = new Set(runs.map((r) => r.due));
+  const sorted = [...dues].sort((a, b) => a - b);
+  const step = INTERVAL * 1000;
+  const missed: number[] = [];
+  for (let due = sorted[0] ?? 0; due <= (sorted.at(-1) ?? 0); due += step)
+    if (!dues.has(due)) missed.push(due);
+  return missed;
+}
+
+function duplicates(runs: readonly Run[]): number[] {
+  const seen = new Set<number>();
+  return runs.filter((r) => (seen.has(r.due) ? true : (seen.add(r.due), false))).map((r) => r.due);
+}
+
+async function workers(tree: Tree): Promise<number[]> {
+  return (await tree.status()).processes.filter((p) => p.type === "worker").map((p) => p.pid);
+}
+
+describe("singleton timers", () => {
+  it('singleton "host": ~100 ticks with workers SIGKILLed and the master reloaded; no tick twice, a tick missed only while no worker lived', async () => {
+    const dir = scratchApp({ "app.ts": APP });
+    const runs = join(dir, "runs");
+    writeFileSync(runs, "");
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 2,
+      env: { SCOPE: "host", RUNS: runs },
+      deadlineMs: 120_000,
+    });
+    /** When nothing could run a tick: from a kill of the last live worker until a worker is back. */
+    const disruptions: [number, number][] = [];
+    const started = Date.now();
+    let step = 0;
+    while (Date.now() - started < 20_000) {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      step++;
+      if (step % 4 === 0) {
+        assert.equal((await tree.command("reload")).code, 0);
+        continue;
+      }
+      const pids = await workers(tree);
+      // Now and then both workers at once: their ticks may go unrun until one is back.
+      const both = step % 3 === 0;
+      const victims = both ? pids : pids.slice(0, 1);
+      const from = Date.now();
+      for (const pid of victims) process.kill(pid, "SIGKILL");
+      if (both) {
+        await until(
+          async () => (await workers(tree)).some((pid) => !victims.includes(pid) && alive(pid)),
+          15_000,
+        );
+        await until(
+          async () =>
+            (await tree.status()).processes.some(
+              (p) => p.type === "worker" && p.state === "running" && !victims.includes(p.pid),
+            ),
+          15_000,
+        );
+        disruptions.push([from - 1_000, Date.now() + 1_000]);
+      }
+    }
+    await tree.command("stop");
+    const recorded = readRuns(runs);
+    assert.ok(recorded.length >= 60, `${recorded.length} ticks ran`);
+    assert.deepEqual(duplicates(recorded), [], "no tick ran twice");
+    const unexplained = missedTicks(recorded).filter(
+      (due) => !disruptions.some(([a, b]) => due >= a && due <= b),
+    );
+    assert.deepEqual(unexplained, [], "every missed tick fell while no worker was alive");
+    assert.ok(
+      recorded.every((r) => r.due % (INTERVAL * 1000) === 0),
+      "ticks sit on the epoch grid",
+    );
+    assert.ok(
+      recorded.every((r) => r.sameAfterAwait),
+      "ngx.timer.current() survives await",
+    );
+    assert.ok(new Set(recorded.map((r) => r.pid)).size > 2, "ticks ran in several processes over the run");
+  });
+
+  it('singleton "cluster": two masters on one Redis, one restarted midway, Redis down 2 s; no tick twice, misses only while Redis was down', async () => {
+    let redis = await startRedis();
+    const dir = scratchApp({ "app.ts": APP });
+    const runs = join(dir, "runs");
+    writeFileSync(runs, "");
+    const config = join(dir, "c.ts");
+    writeFileSync(config, `export default { coordinator: "${redis.url}" };\n`);
+    const options = {
+      workers: 2,
+      args: ["--config", config],
+      env: { SCOPE: "cluster", RUNS: runs },
+      deadlineMs: 120_000,
+    };
+    const a = await startTree(join(dir, "app.ts"), options);
+    let b = await startTree(join(dir, "app.ts"), options);
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    // One master goes away and comes back (the other keeps the ticks going).
+    await b.command("stop");
+    await b.run.done;
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    b = await startTree(join(dir, "app.ts"), options);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    // Redis down for 2 s: every tick due then is skipped, and none is run twice to catch up.
+    const down = Date.now();
+    await redis.stop();
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    redis = await redis.restart();
+    const up = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    await a.command("stop");
+    await b.command("stop");
+    const recorded = readRuns(runs);
+    assert.ok(recorded.length >= 50, `${recorded.length} ticks ran`);
+    assert.deepEqual(duplicates(recorded), [], "no tick ran twice across the two masters");
+    const unexplained = missedTicks(recorded).filter((due) => due < down - 1_000 || due > up + 3_000);
+    assert.deepEqual(unexplained, [], "ticks were missed only while Redis was down (and while it came back)");
+    const during = recorded.filter((r) => r.due > down + 300 && r.due < up - 300);
+    assert.deepEqual(during, [], "no tick ran while Redis was down");
+    const fences = recorded.map((r) => r.fence);
+    assert.ok(
+      fences.every((f) => f !== null && f > 0),
+      "every cluster run had a fencing token",
+    );
+    assert.match(a.run.stderr() + b.run.stderr(), /coordinator redis:\/\/127\.0\.0\.1:\d+\/? unreachable/);
+    assert.match(a.run.stderr() + b.run.stderr(), /is back; cluster timers run again/);
+    const masters = new Set(recorded.map((r) => r.pid));
+    assert.ok(masters.size >= 3, "ticks ran in processes of both masters");
+  });
+
+  it("status shows each singleton and cron timer with its owner, last tick and next tick; a reload keeps the grid", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    ngx.timer.every({ interval: 1, name: "sync", singleton: "host" }, () => undefined);
+    ngx.timer.cron({ cron: "* * * * * *", name: "each-second", tz: "UTC" }, () => undefined);
+  },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2 });
+    assert.ok(
+      await until(
+        async () => ((await tree.report()).timers.find((t) => t.name === "sync")?.runs ?? 0) >= 2,
+        15_000,
+      ),
+    );
+    const report = await tree.report();
+    const sync = report.timers.find((t) => t.name === "sync");
+    const cron = report.timers.find((t) => t.name === "each-second");
+    assert.ok(sync !== undefined && cron !== undefined);
+    assert.equal(sync.singleton, "host");
+    assert.equal(sync.processes, 2, "both workers hold the timer");
+    assert.ok(sync.owner !== null && report.processes.some((p) => p.pid === sync.owner?.pid));
+    assert.ok(sync.lastStart !== null && sync.nextDue !== null && sync.nextDue % 1000 === 0);
+    assert.equal(cron.kind, "cron");
+    assert.equal(cron.cron, "* * * * * *");
+    assert.ok(cron.runs >= 2, "the cron timer runs in every worker (no singleton)");
+    const table = await tree.command("status");
+    assert.match(table.stdout, /^TIMER\s+KIND\s+SCHEDULE\s+RUNS/m);
+    assert.match(
+      table.stdout,
+      /^sync\s+every\s+1s \(host\)\s+\d+\s+0\s+\d+\s+\S+ ago .* in \S+\s+worker [01] \(\d+\)/m,
+    );
+    assert.match(table.stdout, /^each-second\s+cron\s+\* \* \* \* \* \* UTC/m);
+    assert.equal((await tree.command("reload")).code, 0);
+    assert.ok(
+      await until(
+        async () => ((await tree.report()).timers.find((t) => t.name === "sync")?.nextDue ?? 1) % 1000 === 0,
+        10_000,
+      ),
+      "after a reload the next tick is still on the second",
+    );
+    await tree.command("stop");
+  });
+
+  it('a worker that creates a singleton "cluster" timer without a coordinator gets a clear error', async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  fetch() {
+    try { ngx.timer.every({ interval: 1, name: "x", singleton: "cluster" }, () => undefined); return new Response("created"); }
+    catch (error) { return new Response((error as Error).message); }
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    assert.match((await get(tree.url())).body, /singleton "cluster" needs the config key coordinator/);
+    await tree.command("stop");
+  });
+});
