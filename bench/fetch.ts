@@ -1,10 +1,12 @@
 /**
  * `npm run bench:fetch`: the cost of serving a web-standard `fetch` handler beside a plain
  * node:http handler, each a hello world on one in-process http.Server (no tsresty master in the
- * way), driven by `wrk -t1 -c32` on 127.0.0.1. @hono/node-server's listener is measured beside
- * them, with and without its replacement of the global Request/Response. "floor" is a plain
- * handler that also builds and reads the app's `new Response("hello\n")`: no adapter that keeps
- * the global Response can cost less (undici makes a web stream for every body).
+ * way), driven by `wrk -t1 -c32` on 127.0.0.1. tsresty's adapter is measured with the light
+ * global Response a worker installs by default and with undici's (`http.lightResponse: false`);
+ * @hono/node-server's listener beside them, with and without its replacement of the global
+ * Request/Response. "floor" is a plain handler that also builds and reads undici's
+ * `new Response("hello\n")`: no adapter that keeps undici's Response can cost less (it makes a
+ * web stream for every body).
  *
  * Each server runs in its own child process (the driver only runs wrk and reads /proc), so that
  * a variant that replaces globals cannot touch another. Servers are measured in turns (A, B, C,
@@ -20,14 +22,16 @@ import { readFileSync } from "node:fs";
 import { createServer, type RequestListener } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { fetchListener } from "../src/worker/fetch/index.ts";
+import { fetchListener, installLightResponse } from "../src/worker/fetch/index.ts";
 import { markdownTable } from "./table.ts";
 
 const VARIANTS = {
   handler: "node:http handler, res.end()",
   floor: "handler + new Response(string) read (floor)",
-  fetch: "tsresty fetch(): new Response(string)",
-  "fetch-headers": "tsresty fetch(): reads URL + a header, Response.json",
+  fetch: "tsresty fetch(), light Response: new Response(string)",
+  "fetch-headers": "tsresty fetch(), light Response: URL + a header, Response.json",
+  "fetch-undici": "tsresty fetch(), undici's Response (lightResponse: false)",
+  "fetch-hono": "tsresty fetch(), light Response: a Hono app, c.text()",
   hono: "@hono/node-server listener, globals kept",
   "hono-globals": "@hono/node-server listener, globals replaced",
 } as const;
@@ -56,11 +60,22 @@ async function listenerFor(variant: Variant): Promise<RequestListener> {
           .then(() => res.end("hello\n"));
       };
     case "fetch":
+      installLightResponse(); // what a worker does before it loads a fetch app
       return fetchListener(hello, failed, log);
     case "fetch-headers":
+      installLightResponse();
       return fetchListener(withHeaders, failed, log);
+    case "fetch-undici":
+      return fetchListener(hello, failed, log);
+    case "fetch-hono": {
+      installLightResponse();
+      const { Hono } = await import("hono");
+      const app = new Hono().get("/", (c) => c.text("hello\n"));
+      return fetchListener((request) => app.fetch(request), failed, log);
+    }
     case "hono":
     case "hono-globals": {
+      // Hono's adapter serves the same hello world as tsresty's "fetch" rows (no Hono app).
       const { getRequestListener } = await import("@hono/node-server");
       const listener = getRequestListener(hello, { overrideGlobalObjects: variant === "hono-globals" });
       return (req, res) => void listener(req, res);

@@ -13,7 +13,13 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
   privilegedAgent: null,
   initTimeout: 60,
   // Node's own defaults (seconds here; maxHeaderSize in bytes).
-  http: Object.freeze({ headersTimeout: 60, requestTimeout: 300, keepAliveTimeout: 5, maxHeaderSize: 16384 }),
+  http: Object.freeze({
+    headersTimeout: 60,
+    requestTimeout: 300,
+    keepAliveTimeout: 5,
+    maxHeaderSize: 16384,
+    lightResponse: true,
+  }),
   logLevel: "notice",
   log: null,
   shdict: Object.freeze([]),

@@ -31,7 +31,13 @@ const TOP_KEYS = [
   "shdict",
   "coordinator",
 ] as const;
-const HTTP_KEYS = ["headersTimeout", "requestTimeout", "keepAliveTimeout", "maxHeaderSize"] as const;
+const HTTP_KEYS = [
+  "headersTimeout",
+  "requestTimeout",
+  "keepAliveTimeout",
+  "maxHeaderSize",
+  "lightResponse",
+] as const;
 const TIMER_KEYS = ["maxPending", "maxRunning", "runningLimit"] as const;
 /** Limits stay below 2^31 so that counters remain small integers. */
 const MAX_LIMIT = 2 ** 31 - 1;
@@ -183,11 +189,16 @@ function resolveHttp(check: Checker, value: unknown): ResolvedConfig["http"] {
   if (requestTimeout > 0 && headersTimeout > requestTimeout) {
     check.fail("http.headersTimeout", `must not be longer than http.requestTimeout (${requestTimeout} s)`);
   }
+  const lightResponse = http["lightResponse"] ?? defaults.lightResponse;
+  if (typeof lightResponse !== "boolean") {
+    check.fail("http.lightResponse", `must be true or false, received ${describe(lightResponse)}`);
+  }
   return Object.freeze({
     headersTimeout,
     requestTimeout,
     keepAliveTimeout: seconds("keepAliveTimeout"),
     maxHeaderSize: check.positiveInteger("http.maxHeaderSize", http["maxHeaderSize"], defaults.maxHeaderSize),
+    lightResponse,
   });
 }
 

@@ -59,6 +59,11 @@ export interface UserConfig {
     readonly keepAliveTimeout?: number;
     /** The largest request header block, in bytes (default 16384). */
     readonly maxHeaderSize?: number;
+    /**
+     * In a worker whose app has `fetch`, replace the global `Response` with a lightweight one
+     * that makes no web stream for a string or bytes body (default true; see docs/http.md).
+     */
+    readonly lightResponse?: boolean;
   };
   /**
    * The lowest level written to the error log: "debug", "info", "notice" (default), "warn",
@@ -109,6 +114,7 @@ export interface ResolvedConfig {
     readonly requestTimeout: number;
     readonly keepAliveTimeout: number;
     readonly maxHeaderSize: number;
+    readonly lightResponse: boolean;
   };
   readonly logLevel: LogLevel;
   /** The output log (children's stdout); null: the master's stdout. */

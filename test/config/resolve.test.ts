@@ -16,7 +16,13 @@ describe("config resolution", () => {
       errorLog: null,
       privilegedAgent: null,
       initTimeout: 60,
-      http: { headersTimeout: 60, requestTimeout: 300, keepAliveTimeout: 5, maxHeaderSize: 16384 },
+      http: {
+        headersTimeout: 60,
+        requestTimeout: 300,
+        keepAliveTimeout: 5,
+        maxHeaderSize: 16384,
+        lightResponse: true,
+      },
       logLevel: "notice",
       log: null,
       shdict: [],
@@ -130,6 +136,19 @@ describe("config resolution", () => {
       () => resolveConfig({ privilegedAgent: { conections: 1 } }),
       /privilegedAgent\.conections is not a known key/,
     );
+  });
+
+  it("reads http.lightResponse as true or false, on by default, and refuses anything else", () => {
+    assert.equal(resolveConfig({ http: {} }).http.lightResponse, true);
+    assert.equal(resolveConfig({ http: { lightResponse: false } }).http.lightResponse, false);
+    assert.equal(
+      resolveConfig({ http: { lightResponse: true, keepAliveTimeout: 1 } }).http.lightResponse,
+      true,
+    );
+    assert.throws(() => resolveConfig({ http: { lightResponse: "no" } }), {
+      message: /^config: http\.lightResponse must be true or false, received a string \("no"\)$/,
+      code: "ERR_TSRESTY_CONFIG",
+    });
   });
 
   it("names the file it came from", () => {

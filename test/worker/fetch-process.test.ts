@@ -6,16 +6,39 @@ import { get, startTree, until } from "../helpers/tree.ts";
 import { rawRequest } from "./raw.ts";
 
 const APP = "test/worker/fixtures/fetch-app.ts";
+const INFO = ["--config", "test/worker/fixtures/info.config.ts"];
+const PLAIN = ["--config", "test/worker/fixtures/plain-response.config.ts"];
 
-// One tree for the file (startTree's cleanup registers with the file, not with a hook).
-const tree = await startTree(APP, {
-  workers: 1,
-  args: ["--config", "test/worker/fixtures/info-log.config.ts"],
-});
-
+// The trees of the file, started together (startTree's cleanup registers with the file, not with a hook).
+const [tree, plain, handler] = await Promise.all([
+  startTree(APP, { workers: 1, args: INFO }),
+  startTree(APP, { workers: 1, args: PLAIN }),
+  startTree("test/worker/fixtures/handler-app.ts", { workers: 1 }),
+]);
 after(async () => {
-  await tree.command("stop", "--fast");
+  await Promise.all([tree, plain, handler].map((t) => t.command("stop", "--fast")));
 });
+
+/** What the fetch app answers on the routes that make each kind of Response. */
+async function answers(t: typeof tree): Promise<unknown[]> {
+  const bytes = await fetch(t.url("/bytes"));
+  return [
+    await get(t.url("/public")),
+    [bytes.status, bytes.headers.get("x-kind"), bytes.headers.get("content-length"), await bytes.text()],
+    await get(t.url("/stream")),
+    await get(t.url("/text"), { method: "POST", body: "echoed" }),
+    await get(t.url("/nowhere")),
+  ];
+}
+const ANSWERS = [
+  { status: 200, body: "public\n" },
+  [201, "bytes", "6", "bytes\n"],
+  { status: 200, body: "a stream\n" },
+  { status: 200, body: "echoed" },
+  { status: 404, body: "not found\n" },
+];
+const light = async (t: typeof tree): Promise<Record<string, unknown>> =>
+  (await (await fetch(t.url("/light"))).json()) as Record<string, unknown>;
 
 describe("fetch() in a tsresty start tree", () => {
   it("answers a forged Host header with 400 Invalid host header, logged below error level", async () => {
@@ -101,6 +124,29 @@ describe("fetch() in a tsresty start tree", () => {
       ws.on("error", () => undefined);
     });
     assert.equal(status, 404);
+  });
+
+  it("serves with the light Response by default: the app sees it from its first line, and undici's is made only when needed", async () => {
+    const before = await light(tree);
+    assert.deepEqual([before["atLoad"], before["now"]], [true, true]);
+    assert.deepEqual(await answers(tree), ANSWERS);
+    // Of these, only /text's inner Response had its body read (the stream was undici's from the start).
+    assert.equal((await light(tree))["materialized"], Number(before["materialized"]) + 1);
+  });
+
+  it("keeps undici's Response with http.lightResponse: false, serving the same answers", async () => {
+    assert.deepEqual(await light(plain), { atLoad: false, now: false, materialized: 0 });
+    assert.deepEqual(await answers(plain), ANSWERS);
+    assert.doesNotMatch(plain.run.stderr(), /\[(error|crit|alert|emerg)\]/);
+  });
+
+  it("gives a handler app undici's Response back once it is loaded; a Response made while loading still works", async () => {
+    const response = await get(handler.url("/"));
+    assert.deepEqual(JSON.parse(response.body), {
+      atLoad: true,
+      now: false,
+      early: [true, "made while loading"],
+    });
   });
 
   it("still answers an error thrown by the app with 500 and an error line naming the request", async () => {

@@ -1,17 +1,24 @@
 /**
  * Serves a web-standard `fetch(Request) => Response` handler on node:http, at close to the cost of
- * a plain `(req, res)` handler: the Request is built lazily (request.ts), a body that is already
- * complete goes out in one write (response.ts), and the URL is validated first (target.ts), so
- * that a forged Host header is a 400 and never reaches the app.
+ * a plain `(req, res)` handler: the Request is built lazily (request.ts), the app's Responses are
+ * light ones that make no web stream (light-response.ts, installed by the worker), a body that is
+ * already complete goes out in one write (response.ts), and the URL is validated first
+ * (target.ts), so that a forged Host header is a 400 and never reaches the app.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { LogSink } from "../../util/log.ts";
 import { incomingRequest } from "./request.ts";
-import { writeResponse } from "./response.ts";
+import { sendLight, writeResponse } from "./response.ts";
 import { isRefusal, requestUrl, type TargetRefusal } from "./target.ts";
 
 export { incomingRequest } from "./request.ts";
 export { writeResponse } from "./response.ts";
+export {
+  installLightResponse,
+  LightResponse,
+  MATERIALIZE_CHANNEL,
+  restoreResponse,
+} from "./light-response.ts";
 export { isRefusal, requestUrl, type TargetRefusal } from "./target.ts";
 
 type Fetch = (request: Request) => Response | Promise<Response>;
@@ -54,11 +61,13 @@ export function fetchListener(
     let response: Response | Promise<Response>;
     try {
       response = fetch(incomingRequest(req, res, url));
+      // A light Response with its body at hand (the common case) goes out now, in one write.
+      if (response instanceof Response && sendLight(response, res)) return;
     } catch (error) {
       onError(error);
       return;
     }
-    // A plain Response (the common case) skips a promise turn.
+    // Any other Response skips a promise turn.
     if (response instanceof Response) writeResponse(response, res).catch(onError);
     else
       Promise.resolve(response)

@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { inspect, type InspectOptions } from "node:util";
+import { forwardTheRest } from "./forward.ts";
 
 /** Methods a web Request refuses; the app still sees the real one in `method`. */
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
@@ -84,35 +85,8 @@ class IncomingRequest {
   }
 
   static {
-    // Every other member of Request.prototype, whichever this Node's undici has, forwards to the
-    // real Request: its getters and methods check that `this` is one.
-    const real = (self: unknown): Request => (self as IncomingRequest).#materialize();
-    const own = IncomingRequest.prototype;
-    for (const key of Reflect.ownKeys(Request.prototype)) {
-      if (key === "constructor" || Object.hasOwn(own, key)) continue;
-      const descriptor = Object.getOwnPropertyDescriptor(Request.prototype, key);
-      if (descriptor?.get !== undefined) {
-        Object.defineProperty(own, key, {
-          configurable: true,
-          enumerable: descriptor.enumerable ?? false,
-          get(this: unknown): unknown {
-            const target = real(this);
-            return Reflect.get(Request.prototype, key, target);
-          },
-        });
-      } else if (typeof descriptor?.value === "function") {
-        const method = descriptor.value as (...args: unknown[]) => unknown;
-        Object.defineProperty(own, key, {
-          configurable: true,
-          enumerable: descriptor.enumerable ?? false,
-          writable: true,
-          value(this: unknown, ...args: unknown[]): unknown {
-            return Reflect.apply(method, real(this), args);
-          },
-        });
-      }
-    }
-    Object.setPrototypeOf(own, Request.prototype);
+    // Everything else (body, text(), clone(), …) is the real Request's.
+    forwardTheRest(this.prototype, Request.prototype, (self) => (self as IncomingRequest).#materialize());
   }
 }
 

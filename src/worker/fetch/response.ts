@@ -1,6 +1,9 @@
 /**
  * Writes a web `Response` to a node:http ServerResponse.
  *
+ * A light Response (light-response.ts) never materialised, with a string, bytes or no body, is
+ * written from its parts at once (`sendLight`): no web stream is made or read.
+ *
  * A body that is already there in full (a string, bytes, JSON, a stream that enqueued everything
  * and closed) is sent as one `res.end(buffer)` with a `content-length`: status line, headers and
  * body in one write. It is found without trusting undici's internals: the body is read while each
@@ -10,6 +13,7 @@
  * stops (an SSE feed otherwise keeps enqueueing into a closed connection).
  */
 import type { ServerResponse } from "node:http";
+import { claimLight } from "./light-response.ts";
 
 /** Reads at most this many chunks before streaming: a synchronous source may never end. */
 const MAX_EAGER_READS = 8;
@@ -44,12 +48,12 @@ function soon(read: Promise<Read>): Promise<Read | undefined> {
  * lines go through `setHeader` instead: when a header was set before (`connection: close` while
  * draining), Node 20's writeHead applies a flat list with setHeader, which keeps only the last.
  */
-function fields(res: ServerResponse, response: Response, length: number | null): string[] {
+function fields(res: ServerResponse, headers: Headers, length: number | null): string[] {
   const list: string[] = [];
   let framed = false;
   let cookies: string[] | undefined;
   // Iteration lists each set-cookie on its own (the others are combined).
-  for (const [name, value] of response.headers) {
+  for (const [name, value] of headers) {
     if (name === "set-cookie") {
       (cookies ??= []).push(value);
       continue;
@@ -65,10 +69,41 @@ function fields(res: ServerResponse, response: Response, length: number | null):
   return list;
 }
 
+function head(res: ServerResponse, status: number, statusText: string, list: string[]): void {
+  if (statusText === "") res.writeHead(status, list);
+  else res.writeHead(status, statusText, list);
+}
+
 function writeHead(res: ServerResponse, response: Response, length: number | null): void {
-  const list = fields(res, response, length);
-  if (response.statusText === "") res.writeHead(response.status, list);
-  else res.writeHead(response.status, response.statusText, list);
+  head(res, response.status, response.statusText, fields(res, response.headers, length));
+}
+
+/** The content-length of a body at hand; none for the statuses that have no body. */
+function lengthOf(body: string | Uint8Array | null, status: number): number | null {
+  if (body === null) return noBody(status) ? null : 0;
+  return typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+}
+
+/**
+ * Sends a light Response never materialised (light-response.ts) without making undici's: one
+ * writeHead, one end, and no Headers object unless the app made one. False for any other Response.
+ * @example
+ * if (!sendLight(response, res)) await writeResponse(response, res);
+ */
+export function sendLight(response: Response, res: ServerResponse): boolean {
+  const parts = claimLight(response);
+  if (parts === undefined) return false;
+  const { status, statusText, headers, type, body } = parts;
+  const length = lengthOf(body, status);
+  let list: string[];
+  if (headers !== null) list = fields(res, headers, length);
+  else {
+    list = type === null ? [] : ["content-type", type];
+    if (length !== null) list.push("content-length", String(length));
+  }
+  head(res, status, statusText, list);
+  res.end(body ?? undefined);
+  return true;
 }
 
 /** Resolves on 'drain' or 'close', whichever comes first. */
@@ -117,6 +152,7 @@ export async function writeResponse(response: Response, res: ServerResponse): Pr
   if (!(response instanceof Response)) {
     throw new TypeError(`the fetch handler must return a Response, returned ${typeof response}`);
   }
+  if (sendLight(response, res)) return;
   const body = response.body;
   if (body === null) {
     writeHead(res, response, noBody(response.status) ? null : 0);
