@@ -26,6 +26,7 @@ describe("config resolution", () => {
       logLevel: "notice",
       log: null,
       shdict: [],
+      coordinator: null,
     });
     assert.deepEqual(resolveConfig({}), DEFAULT_CONFIG);
   });
@@ -43,7 +44,7 @@ describe("config resolution", () => {
     [
       "an unknown top-level key",
       { workerz: 2 },
-      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout, http, logLevel, log, shdict$/,
+      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout, http, logLevel, log, shdict, coordinator$/,
     ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],
@@ -89,6 +90,31 @@ describe("config resolution", () => {
       /^config: initTimeout must be a number of seconds from 0\.001/,
     ],
     ["a string initTimeout", { initTimeout: "5" }, /^config: initTimeout must be a number of seconds/],
+    [
+      "a coordinator that is not a Redis URL",
+      { coordinator: "http://127.0.0.1:6379" },
+      /^config: coordinator must be a Redis URL \(redis:\/\/host:6379\/0 or rediss:\/\/…\), received a string \("http:/,
+    ],
+    [
+      "a coordinator URL with a path that is not a database number",
+      { coordinator: "redis://127.0.0.1:6379/jobs" },
+      /^config: coordinator must name a database number after the host/,
+    ],
+    [
+      "a coordinator object without a url",
+      { coordinator: { keyPrefix: "a" } },
+      /^config: coordinator\.url must be a Redis URL/,
+    ],
+    [
+      "a coordinator keyPrefix with a space",
+      { coordinator: { url: "redis://127.0.0.1", keyPrefix: "a b" } },
+      /^config: coordinator\.keyPrefix must be 1 to 64 letters/,
+    ],
+    [
+      "an unknown coordinator key",
+      { coordinator: { url: "redis://127.0.0.1", db: 1 } },
+      /^config: coordinator\.db is not a known key/,
+    ],
   ];
   for (const [what, input, message] of bad) {
     it(`refuses ${what} with a ConfigError naming the key`, () => {
@@ -135,6 +161,17 @@ describe("config resolution", () => {
     assert.throws(
       () => resolveConfig({ privilegedAgent: { conections: 1 } }),
       /privilegedAgent\.conections is not a known key/,
+    );
+  });
+
+  it("reads coordinator as a Redis URL or { url, keyPrefix }, keyPrefix 'tsresty' by default", () => {
+    assert.deepEqual(resolveConfig({ coordinator: "redis://127.0.0.1:6379/2" }).coordinator, {
+      url: "redis://127.0.0.1:6379/2",
+      keyPrefix: "tsresty",
+    });
+    assert.deepEqual(
+      resolveConfig({ coordinator: { url: "rediss://cache.internal", keyPrefix: "shop:jobs" } }).coordinator,
+      { url: "rediss://cache.internal", keyPrefix: "shop:jobs" },
     );
   });
 
