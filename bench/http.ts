@@ -17,11 +17,11 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { promisify } from "node:util";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sendControl, type ProcessRow } from "../src/master/index.ts";
+import { freePort, killAll, started, startServer, stop, type Running } from "./servers.ts";
 import { markdownTable } from "./table.ts";
 import { wrk, wrkAvailable, type WrkResult } from "./wrk.ts";
 
@@ -32,56 +32,7 @@ const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
 const DURATION = process.env["BENCH_DURATION"] ?? "5s";
 const RELOADS = Number(process.env["BENCH_RELOADS"] ?? 100);
 const SECTIONS = (process.env["BENCH_SECTIONS"] ?? "keepalive,close,reload,respawn").split(",");
-const started = new Set<ChildProcess>();
 const scratch = mkdtempSync(join(tmpdir(), "tsresty-bench-"));
-
-interface Running {
-  readonly port: number;
-  readonly child: ChildProcess;
-}
-
-/** Starts a server process and resolves with its port once `pattern` (capturing the port) appears. */
-function startServer(
-  command: string,
-  args: string[],
-  pattern: RegExp,
-  env: NodeJS.ProcessEnv = {},
-): Promise<Running> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...env },
-    });
-    started.add(child);
-    let out = "";
-    const timer = setTimeout(() => {
-      reject(new Error(`server did not start: ${out}`));
-    }, 60_000);
-    const onData = (chunk: Buffer): void => {
-      out += chunk.toString();
-      const match = pattern.exec(out);
-      if (match !== null) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(match[1]) });
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", () => {
-      started.delete(child);
-    });
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 let prefixes = 0;
 function tsresty(app: string, workers: number): Promise<Running> {
@@ -90,26 +41,14 @@ function tsresty(app: string, workers: number): Promise<Running> {
     process.execPath,
     [BIN, "start", app, "--workers", String(workers), "--listen", "127.0.0.1:0", "--prefix", prefix],
     /listening on 127\.0\.0\.1:(\d+)/,
+    { cwd: ROOT },
   );
 }
 
 function cluster(fixture: string, workers: number, env: NodeJS.ProcessEnv = {}): Promise<Running> {
   return startServer(process.execPath, [join(ROOT, "bench/fixtures", fixture)], /listening on (\d+)/, {
-    WORKERS: String(workers),
-    ...env,
-  });
-}
-
-/** A free port on 127.0.0.1 for a server that cannot listen on port 0 and say which it got. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => {
-        resolve(port);
-      });
-    });
+    cwd: ROOT,
+    env: { WORKERS: String(workers), ...env },
   });
 }
 
@@ -232,6 +171,7 @@ async function reloadsUnderLoad(count: number): Promise<WrkResult & { reloads: n
       prefix,
     ],
     /listening on 127\.0\.0\.1:(\d+)/,
+    { cwd: ROOT },
   );
   const progress = { reloads: 0, done: false };
   const reloading = (async () => {
@@ -288,6 +228,7 @@ async function respawnTimes(settle: boolean): Promise<number[]> {
       prefix,
     ],
     /listening on 127\.0\.0\.1:(\d+)/,
+    { cwd: ROOT },
   );
   const times: number[] = [];
   for (let id = 0; id < 12; id++) {
@@ -378,7 +319,7 @@ async function main(): Promise<void> {
     }
     if (rows.length > 0) console.log(`\n${markdownTable(["figure", "tsresty", "bar"], rows)}`);
   } finally {
-    for (const child of started) child.kill("SIGKILL");
+    killAll();
     // nginx's master was started by us; its workers follow it.
     rmSync(scratch, { recursive: true, force: true });
   }

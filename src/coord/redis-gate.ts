@@ -85,7 +85,10 @@ export class RedisGate {
 
   /** Whether this process runs tick `due` of timer `name`. Rejects when Redis cannot answer. */
   async claim(name: string, due: number, intervalMs: number): Promise<boolean> {
-    if (this.#redis.status === "connecting" || this.#redis.status === "wait") await this.#connected;
+    // "connect": the socket is up, not yet "ready" (ioredis's own handshake): still the first wait.
+    const { status } = this.#redis;
+    if (status === "wait" || status === "connecting" || status === "connect") await this.#connected;
+
     const ttl = claimTtl(intervalMs);
     const token = (await this.#redis.eval(
       CLAIM,

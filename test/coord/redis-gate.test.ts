@@ -38,6 +38,27 @@ describe("the Redis coordinator (singleton: cluster)", () => {
     }
   });
 
+  it("claims asked for while the first connection is still being made wait for it instead of failing", async () => {
+    const redis = await startRedis();
+    const { log, lines } = recorder();
+    const gate = new RedisGate({ url: redis.url, log });
+    try {
+      const base = Math.floor(Date.now() / 1000) * 1000;
+      // One claim per turn of the event loop, through every state of the connection (wait,
+      // connecting, connect, ready).
+      const claims: Promise<boolean>[] = [];
+      for (let tick = 0; tick < 100; tick++) {
+        claims.push(gate.claim(`early${tick}`, base, 1000));
+
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.deepEqual(await Promise.all(claims), Array<boolean>(100).fill(true));
+      assert.deepEqual(lines, []);
+    } finally {
+      await gate.close();
+    }
+  });
+
   it("refuses a tick whose due time is further from Redis's clock than half a claim's lifetime, and says so once", async () => {
     const redis = await startRedis();
     const { log, lines } = recorder();
