@@ -14,7 +14,7 @@
  * BENCH_SECTIONS (keepalive,close,reload,respawn), BENCH_RUNS (3), BENCH_DURATION (5s),
  * BENCH_RELOADS (100) tune it. Needs wrk. Every process started here is stopped at the end.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
