@@ -26,6 +26,8 @@ const BIN = join(ROOT, "bin/tsresty");
 const INTERVAL = Number(process.env["BENCH_INTERVAL"] ?? 0.5);
 const KILLS = Number(process.env["BENCH_KILLS"] ?? 8);
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 4);
+const SECTIONS = (process.env["BENCH_SECTIONS"] ?? "failover,cost").split(",");
+
 const scratch = mkdtempSync(join(tmpdir(), "tsresty-bench-singleton-"));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -110,6 +112,7 @@ async function failover(runs: string): Promise<Failover> {
   const intervalMs = INTERVAL * 1000;
   const afterKill: number[] = [];
   const lateness: number[] = [];
+  const kills: number[] = [];
   await until(() => (readRuns(runs).length >= 3 ? true : undefined), 30_000);
   for (let i = 0; i < KILLS; i++) {
     await sleep(intervalMs * 2); // the replacement is up and running ticks again
@@ -118,6 +121,7 @@ async function failover(runs: string): Promise<Failover> {
     if (owner === undefined) throw new Error("no run yet");
     process.kill(owner.pid, "SIGKILL");
     const killedAt = Date.now();
+    kills.push(killedAt);
     const next = await until(() => readRuns(runs).find((r) => r.start >= killedAt), 10 * intervalMs + 10_000);
     afterKill.push(next.start - killedAt);
     lateness.push(next.start - next.due);
@@ -127,6 +131,9 @@ async function failover(runs: string): Promise<Failover> {
   const distinct = new Set(dues);
   const first = Math.min(...dues);
   const last = Math.max(...dues);
+  for (let due = first; due <= last; due += intervalMs) {
+    if (!distinct.has(due)) process.stderr.write(`missed tick ${due}: kills at ${kills.join(", ")}\n`);
+  }
   return {
     afterKill,
     lateness,
@@ -211,65 +218,72 @@ async function main(): Promise<void> {
     process.stderr.write("redis-server is not installed: the cluster rows are skipped\n");
   }
   try {
-    const intervalMs = INTERVAL * 1000;
-    const rows: string[][] = [];
-    const scopes: [string, () => Promise<Failover>][] = [["host (1 master, 2 workers)", hostFailover]];
-    if (redisUrl !== null) {
-      const url = redisUrl;
-      scopes.push(["cluster (2 masters, 1 Redis)", () => clusterFailover(url)]);
-    }
-    for (const [scope, run] of scopes) {
-      const result = await run();
-      rows.push([
-        scope,
-        ms(result.afterKill),
-        ms(result.lateness),
-        String(result.twice),
-        String(result.missed),
-        Math.max(...result.afterKill) <= intervalMs ? "met" : "NOT met",
-      ]);
-      for (const child of [...started]) if (child.spawnfile !== "redis-server") await stop(child);
-    }
-    console.log(`\nfailover after SIGKILL of the tick's owner, interval ${intervalMs} ms, ${KILLS} kills`);
-    console.log(
-      markdownTable(
-        [
-          "singleton",
-          "kill → next run p50/max (ms)",
-          "due → start p50/max (ms)",
-          "ticks twice",
-          "ticks missed",
-          "bar ≤ 1 interval",
-        ],
-        rows,
-      ),
-    );
-
-    const variants: Variant[] =
-      redisUrl === null ? ["plain", "epoch", "host"] : ["plain", "epoch", "host", "cluster"];
-    const costs = new Map<Variant, number[]>(variants.map((v) => [v, []]));
-    for (let turn = 0; turn < 3; turn++) {
-      for (const variant of variants) costs.get(variant)?.push(await tickCost(variant, redisUrl));
-    }
-    const plain = median(costs.get("plain") ?? []);
-    console.log(`\nCPU per tick, one process, a 5 ms every for ${SECONDS} s, median of 3 turns`);
-    console.log(
-      markdownTable(
-        ["timer", "CPU µs / tick", "over plain every (µs)"],
-        variants.map((v) => {
-          const cost = median(costs.get(v) ?? []);
-          return [
-            v === "plain" ? "every" : v === "epoch" ? 'every, align: "epoch"' : `singleton: "${v}"`,
-            cost.toFixed(1),
-            v === "plain" ? "-" : `+${(cost - plain).toFixed(1)}`,
-          ];
-        }),
-      ),
-    );
+    if (SECTIONS.includes("failover")) await failoverTable(redisUrl);
+    if (SECTIONS.includes("cost")) await costTable(redisUrl);
   } finally {
     killAll();
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+async function failoverTable(redisUrl: string | null): Promise<void> {
+  const intervalMs = INTERVAL * 1000;
+  const rows: string[][] = [];
+  const scopes: [string, () => Promise<Failover>][] = [["host (1 master, 2 workers)", hostFailover]];
+  if (redisUrl !== null) {
+    const url = redisUrl;
+    scopes.push(["cluster (2 masters, 1 Redis)", () => clusterFailover(url)]);
+  }
+  for (const [scope, run] of scopes) {
+    const result = await run();
+    rows.push([
+      scope,
+      ms(result.afterKill),
+      ms(result.lateness),
+      String(result.twice),
+      String(result.missed),
+      Math.max(...result.afterKill) <= intervalMs ? "met" : "NOT met",
+    ]);
+    for (const child of [...started]) if (child.spawnfile !== "redis-server") await stop(child);
+  }
+  console.log(`\nfailover after SIGKILL of the tick's owner, interval ${intervalMs} ms, ${KILLS} kills`);
+  console.log(
+    markdownTable(
+      [
+        "singleton",
+        "kill → next run p50/max (ms)",
+        "due → start p50/max (ms)",
+        "ticks twice",
+        "ticks missed",
+        "bar ≤ 1 interval",
+      ],
+      rows,
+    ),
+  );
+}
+
+async function costTable(redisUrl: string | null): Promise<void> {
+  const variants: Variant[] =
+    redisUrl === null ? ["plain", "epoch", "host"] : ["plain", "epoch", "host", "cluster"];
+  const costs = new Map<Variant, number[]>(variants.map((v) => [v, []]));
+  for (let turn = 0; turn < 3; turn++) {
+    for (const variant of variants) costs.get(variant)?.push(await tickCost(variant, redisUrl));
+  }
+  const plain = median(costs.get("plain") ?? []);
+  console.log(`\nCPU per tick, one process, a 5 ms every for ${SECONDS} s, median of 3 turns`);
+  console.log(
+    markdownTable(
+      ["timer", "CPU µs / tick", "over plain every (µs)"],
+      variants.map((v) => {
+        const cost = median(costs.get(v) ?? []);
+        return [
+          v === "plain" ? "every" : v === "epoch" ? 'every, align: "epoch"' : `singleton: "${v}"`,
+          cost.toFixed(1),
+          v === "plain" ? "-" : `+${(cost - plain).toFixed(1)}`,
+        ];
+      }),
+    ),
+  );
 }
 
 await main();
