@@ -1,1 +1,4 @@
-export { claimTtl, RedisGate, type CoordinatorLog, type RedisGateOptions } from "./redis-gate.ts";
+// The Redis client is heavy to load: the gate itself is imported on first use (runtime/gates.ts),
+// so a process with no cluster timer never loads it.
+export { claimTtl } from "./ttl.ts";
+export type { CoordinatorLog, RedisGate, RedisGateOptions } from "./redis-gate.ts";

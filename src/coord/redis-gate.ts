@@ -19,6 +19,7 @@
  */
 import { Redis } from "ioredis";
 import { CLAIM, LAST_RUN } from "./scripts.ts";
+import { claimTtl } from "./ttl.ts";
 
 export type CoordinatorLog = (level: "warn" | "notice" | "error", message: string) => void;
 
@@ -31,12 +32,6 @@ export interface RedisGateOptions {
   /** Who claims (shown as the claim's value): host and pid by default. */
   readonly owner?: string;
 }
-
-/** A claim lives this long at least; longer for long intervals (3 intervals). */
-const MIN_CLAIM_MS = 60_000;
-
-/** How long a claim of a tick of `intervalMs` lives in Redis. */
-export const claimTtl = (intervalMs: number): number => Math.max(MIN_CLAIM_MS, 3 * intervalMs);
 
 export class RedisGate {
   readonly #redis: Redis;

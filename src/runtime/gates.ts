@@ -18,7 +18,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { claimTtl, RedisGate } from "../coord/index.ts";
+import { claimTtl, type RedisGate, type RedisGateOptions } from "../coord/index.ts";
 import type { ResolvedConfig } from "../config/index.ts";
 import type { Identity } from "../process/index.ts";
 import {
@@ -93,17 +93,23 @@ class HostGate implements TickGate {
   }
 }
 
-/** The cluster gate, connected when first used (a process with no cluster timer never connects). */
+/**
+ * The cluster gate, loaded and connected when first used: a process with no cluster timer never
+ * loads the Redis client. `settled` and `fence` only follow a claim, when the gate exists.
+ */
 class LazyClusterGate implements TickGate {
-  readonly #make: () => RedisGate;
+  readonly #options: RedisGateOptions;
+  #making: Promise<RedisGate> | null = null;
   #gate: RedisGate | null = null;
 
-  constructor(make: () => RedisGate) {
-    this.#make = make;
+  constructor(options: RedisGateOptions) {
+    this.#options = options;
   }
 
-  get gate(): RedisGate {
-    return (this.#gate ??= this.#make());
+  #get(): Promise<RedisGate> {
+    return (this.#making ??= import("../coord/redis-gate.ts").then(
+      ({ RedisGate }) => (this.#gate = new RedisGate(this.#options)),
+    ));
   }
 
   /** The gate, when it was made already. */
@@ -111,16 +117,16 @@ class LazyClusterGate implements TickGate {
     return this.#gate;
   }
 
-  claim(name: string, due: number, intervalMs: number): Promise<boolean> {
-    return this.gate.claim(name, due, intervalMs);
+  async claim(name: string, due: number, intervalMs: number): Promise<boolean> {
+    return (await this.#get()).claim(name, due, intervalMs);
   }
 
   settled(name: string, due: number, ok: boolean): void {
-    this.gate.settled(name, due, ok);
+    this.#gate?.settled(name, due, ok);
   }
 
-  lastRun(name: string): Promise<number | null> {
-    return this.gate.lastRun(name);
+  async lastRun(name: string): Promise<number | null> {
+    return (await this.#get()).lastRun(name);
   }
 }
 
@@ -135,9 +141,7 @@ export function createGates(config: ResolvedConfig, identity: Identity, prefix: 
   const cluster =
     coordinator === null
       ? undefined
-      : new LazyClusterGate(
-          () => new RedisGate({ url: coordinator.url, keyPrefix: coordinator.keyPrefix, owner, log }),
-        );
+      : new LazyClusterGate({ url: coordinator.url, keyPrefix: coordinator.keyPrefix, owner, log });
   return {
     host: new HostGate(owner, prefix),
     ...(cluster === undefined ? {} : { cluster }),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { claimTtl, RedisGate, type CoordinatorLog } from "../../src/coord/index.ts";
+import { claimTtl, type CoordinatorLog } from "../../src/coord/index.ts";
+import { RedisGate } from "../../src/coord/redis-gate.ts";
 import { startRedis } from "../helpers/redis.ts";
 import { until } from "../helpers/tree.ts";
 
