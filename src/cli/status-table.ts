@@ -103,11 +103,13 @@ export function formatStatus(report: StatusReport): string {
   return sections.join("\n\n");
 }
 
-/** "3s ago", "in 12s": a time relative to now. */
+/** "3s ago", "now", "in 12s": a time relative to now, to the second. */
+
 function relative(at: number | null, now: number): string {
   if (at === null) return "-";
   const seconds = Math.round((at - now) / 1000);
-  return seconds <= 0 ? `${uptime(-seconds)} ago` : `in ${uptime(seconds)}`;
+  if (seconds === 0) return "now";
+  return seconds < 0 ? `${uptime(-seconds)} ago` : `in ${uptime(seconds)}`;
 }
 
 function schedule(t: TimerRow): string {

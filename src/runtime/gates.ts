@@ -117,6 +117,11 @@ class LazyClusterGate implements TickGate {
     return this.#gate;
   }
 
+  /** Loads the client and starts connecting when the first cluster timer is made, not at its first tick. */
+  prepare(): void {
+    this.#get().catch(() => undefined); // a failed load fails the first claim, which says so
+  }
+
   async claim(name: string, due: number, intervalMs: number): Promise<boolean> {
     return (await this.#get()).claim(name, due, intervalMs);
   }

@@ -18,6 +18,8 @@ export interface TickGate {
   settled?(name: string, due: number, ok: boolean): void;
   /** When catchUp is set: the due (epoch ms) of the last tick this timer ran anywhere, or null. */
   lastRun?(name: string): number | null | Promise<number | null>;
+  /** A timer of this kind was created: get ready (connect) before its first tick is due. */
+  prepare?(): void;
 }
 
 export interface TimerGates {
@@ -71,9 +73,16 @@ export class GateKeeper {
     this.#log = log;
   }
 
-  /** Throws when no gate serves `singleton` in this process. */
+  /** Throws when no gate serves `singleton` in this process; else lets the gate get ready. */
   require(where: string, singleton: Singleton): void {
-    if (this.#gates[singleton] === undefined) throw new ConfigError(where, null, MISSING[singleton]);
+    const gate = this.#gates[singleton];
+    if (gate === undefined) throw new ConfigError(where, null, MISSING[singleton]);
+    try {
+      gate.prepare?.();
+    } catch (error) {
+      // Its first claim will fail the same way, and be counted and logged there.
+      this.#log("warn", `singleton "${singleton}" gate could not get ready: ${errorMessage(error)}`);
+    }
   }
 
   /** Asks whether tick `due` of `name` runs here; calls `run` when it does. */

@@ -219,7 +219,7 @@ describe("singleton timers", () => {
     assert.match(table.stdout, /^TIMER\s+KIND\s+SCHEDULE\s+RUNS/m);
     assert.match(
       table.stdout,
-      /^sync\s+every\s+1s \(host\)\s+\d+\s+0\s+\d+\s+\S+ ago .* in \S+\s+worker [01] \(\d+\)/m,
+      /^sync\s+every\s+1s \(host\)\s+\d+\s+0\s+\d+\s+(\S+ ago|now) .* (in \S+|now)\s+worker [01] \(\d+\)/m,
     );
     assert.match(table.stdout, /^each-second\s+cron\s+\* \* \* \* \* \* UTC/m);
     assert.equal((await tree.command("reload")).code, 0);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { WALL_START } from "../helpers/manual-clock.ts";
+import type { TickGate } from "../../src/timer/index.ts";
 import { flushPromises, makeTimers, RecordingGate, statsOf } from "../helpers/timer-system.ts";
 
 const S = 1000;
@@ -171,6 +172,26 @@ describe("singleton timers and their gates", () => {
       message: /^ngx\.timer\.cron: singleton "host" needs the host coordinator/,
     });
     assert.equal(bare.pendingCount, 0);
+  });
+
+  it("the gate is told to get ready when a timer of its kind is created, before the first tick; a gate that cannot is logged", () => {
+    let prepared = 0;
+    const ready: TickGate = { claim: () => true, prepare: () => void prepared++ };
+    const { timers } = makeTimers({ gates: { cluster: ready } });
+    timers.every({ interval: 10, name: "sync", singleton: "cluster" }, () => 0);
+    assert.equal(prepared, 1, "at creation, with no tick due yet");
+    const broken: TickGate = {
+      claim: () => true,
+      prepare: () => {
+        throw new Error("no client");
+      },
+    };
+    const other = makeTimers({ gates: { cluster: broken } });
+    other.timers.every({ interval: 10, name: "sync", singleton: "cluster" }, () => 0);
+    assert.deepEqual(other.lines, [
+      { level: "warn", message: 'singleton "cluster" gate could not get ready: no client' },
+    ]);
+    assert.equal(other.timers.pendingCount, 1, "the timer is still made");
   });
 
   it("overlap: false does not claim a tick it would skip", async () => {
