@@ -176,7 +176,13 @@ describe("singleton timers and their gates", () => {
 
   it("the gate is told to get ready when a timer of its kind is created, before the first tick; a gate that cannot is logged", () => {
     let prepared = 0;
-    const ready: TickGate = { claim: () => true, prepare: () => void prepared++ };
+    const ready: TickGate = {
+      claim: () => true,
+      prepare: () => {
+        prepared++;
+      },
+    };
+
     const { timers } = makeTimers({ gates: { cluster: ready } });
     timers.every({ interval: 10, name: "sync", singleton: "cluster" }, () => 0);
     assert.equal(prepared, 1, "at creation, with no tick due yet");
