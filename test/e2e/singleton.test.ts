@@ -324,6 +324,47 @@ export default {
     assert.equal(r.lastAfterStop, null, "no last-run file for a name that did not ask for catchUp");
   });
 
+  it("one singleton name with two schedules in two workers (as in a reload that changes the interval): each claims the ticks of its own grid, and a tick due on both runs once", async () => {
+    const dir = scratchApp({
+      "app.ts": `import { appendFileSync } from "node:fs";
+export default {
+  initWorker() {
+    const interval = ngx.worker.id() === 0 ? 0.3 : 0.5;
+    ngx.timer.every({ interval, name: "sync", singleton: "host" }, (premature) => {
+      if (!premature) appendFileSync(process.env.RUNS!, \`\${Math.round(ngx.timer.current()!.due * 1000)} \${interval * 1000}\\n\`);
+    });
+  },
+};
+`,
+    });
+    const runs = join(dir, "runs");
+    writeFileSync(runs, "");
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, env: { RUNS: runs } });
+    const recorded = () =>
+      readFileSync(runs, "utf8")
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => line.split(" ").map(Number) as [number, number]);
+    // Ticks due on both grids (every 1.5 s): wait for four of them.
+    assert.ok(
+      await until(() => recorded().filter(([due]) => due % 1500 === 0).length >= 4, 30_000),
+      "ticks due on both grids ran",
+    );
+    await tree.command("stop");
+    await tree.run.done;
+    const all = recorded();
+    const dues = all.map(([due]) => due);
+    assert.equal(new Set(dues).size, dues.length, "no tick ran twice, not even one due on both grids");
+    assert.ok(
+      all.every(([due, interval]) => due % interval === 0),
+      "each process ran ticks of its own grid only",
+    );
+    const only = (interval: number, other: number) =>
+      all.filter(([due, by]) => by === interval && due % other !== 0).length;
+    assert.ok(only(300, 500) >= 4 && only(500, 300) >= 4, "both grids ran their own ticks");
+  });
+
   it('a worker that creates a singleton "cluster" timer without a coordinator gets a clear error', async () => {
     const dir = scratchApp({
       "app.ts": `export default {
