@@ -1,13 +1,67 @@
 import assert from "node:assert/strict";
+import { createServer, connect, type Server, type Socket } from "node:net";
 import { describe, it } from "node:test";
 import { claimTtl, type CoordinatorLog } from "../../src/coord/index.ts";
 import { RedisGate } from "../../src/coord/redis-gate.ts";
+import { TimerSystem } from "../../src/timer/index.ts";
+import { systemClock } from "../../src/util/clock.ts";
 import { startRedis } from "../helpers/redis.ts";
 import { until } from "../helpers/tree.ts";
 
 function recorder(): { log: CoordinatorLog; lines: string[] } {
   const lines: string[] = [];
   return { log: (level, message) => lines.push(`[${level}] ${message}`), lines };
+}
+
+/**
+ * A TCP proxy on a loopback port in front of Redis. `cut()` makes Redis unreachable: it closes the
+ * open connections and from then on closes every new one at once, recording when each arrived
+ * (the client's reconnect attempts); `restore()` forwards again.
+ */
+async function cuttableProxy(target: number): Promise<{
+  url: string;
+  attempts: number[];
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}> {
+  let cut = false;
+  const attempts: number[] = [];
+  const open = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    if (cut) {
+      attempts.push(performance.now());
+      client.destroy();
+      return;
+    }
+    const upstream = connect(target, "127.0.0.1");
+    for (const socket of [client, upstream]) {
+      open.add(socket);
+      socket.on("close", () => open.delete(socket));
+      socket.on("error", () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    attempts,
+    cut() {
+      cut = true;
+      for (const socket of open) socket.destroy();
+    },
+    restore() {
+      cut = false;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of open) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 describe("the Redis coordinator (singleton: cluster)", () => {
@@ -106,6 +160,116 @@ describe("the Redis coordinator (singleton: cluster)", () => {
       );
     } finally {
       await gate.close();
+    }
+  });
+
+  it("fencing: a process that claimed a tick and stalled past the next one holds a lower token than the later run, so a store that keeps the highest token refuses its late write", async () => {
+    const redis = await startRedis();
+    const a = new RedisGate({ url: redis.url, log: recorder().log, owner: "a" });
+    const b = new RedisGate({ url: redis.url, log: recorder().log, owner: "b" });
+    /** What a user's store does with ngx.timer.current().fence: refuse anything older than the newest seen. */
+    const store = { value: "", highest: 0 };
+    const write = (value: string, fence: number | null): boolean => {
+      if (fence === null || fence <= store.highest) return false;
+      store.highest = fence;
+      store.value = value;
+      return true;
+    };
+    try {
+      const base = Math.floor(Date.now() / 1000) * 1000;
+      // a claims tick 1, then stalls (a GC pause, a stopped VM) before it writes.
+      assert.equal(await a.claim("report", base, 1000), true);
+      assert.equal(await b.claim("report", base, 1000), false);
+      const stale = a.fence("report", base);
+      assert.equal(
+        b.fence("report", base),
+        null,
+        "a process that did not claim the tick has no token for it",
+      );
+      // Meanwhile b runs tick 2 and writes.
+      assert.equal(await b.claim("report", base + 1000, 1000), true);
+      const current = b.fence("report", base + 1000);
+      assert.ok(stale !== null && current !== null && current > stale, `tokens ${stale} then ${current}`);
+      assert.equal(write("tick 2", current), true);
+      // a wakes up: its run of tick 1 tries to write, and the store refuses the lower token.
+      assert.equal(write("tick 1 (late)", stale), false);
+      assert.deepEqual(store, { value: "tick 2", highest: current });
+      // A late claim of the stalled tick is refused too, in either process.
+      assert.equal(await a.claim("report", base, 1000), false);
+      assert.equal(await b.claim("report", base, 1000), false);
+      // a's next claimed tick gets a token above every earlier one, and its write goes through.
+      assert.equal(await a.claim("report", base + 2000, 1000), true);
+      assert.equal(write("tick 3", a.fence("report", base + 2000)), true);
+      // Once settled, the token is forgotten: a job can only read it during its own run.
+      a.settled("report", base, true);
+      assert.equal(a.fence("report", base), null);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it("Redis unreachable: the client retries with backoff (n × 100 ms after the n-th failure), ticks due meanwhile are skipped, and none is run later to catch up", async () => {
+    const redis = await startRedis();
+    const proxy = await cuttableProxy(redis.port);
+    const { log, lines } = recorder();
+    const gate = new RedisGate({ url: proxy.url, log });
+    const timers = new TimerSystem({
+      clock: systemClock,
+      log: () => undefined,
+      gates: { cluster: gate },
+      maxPending: 16,
+      maxRunning: 16,
+      runningLimit: "wait",
+    });
+    const runs: { due: number; at: number }[] = [];
+    try {
+      timers.every({ interval: 0.2, name: "job", singleton: "cluster" }, (premature) => {
+        if (!premature) runs.push({ due: Math.round((timers.current()?.due ?? 0) * 1000), at: Date.now() });
+      });
+      assert.ok(await until(() => runs.length >= 3, 10_000), "ticks run while Redis is up");
+      const cutAt = performance.now();
+      const down = Date.now();
+      proxy.cut();
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      proxy.restore();
+      const up = Date.now();
+      assert.ok(
+        await until(() => runs.some((r) => r.due > up), 10_000),
+        "ticks run again once Redis is back",
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+
+      // The n-th failed connection is followed by a wait of n × 100 ms (capped at 2 s, beyond this
+      // test's 4 s) before the next attempt: attempt n comes at least 100·n(n+1)/2 ms after the cut.
+      const since = proxy.attempts.map((t) => Math.round(t - cutAt));
+      assert.ok(since.length >= 4 && since.length <= 8, `attempts at ${since.join(", ")} ms after the cut`);
+      since.forEach((t, i) => {
+        const n = i + 1;
+        assert.ok(t >= (100 * n * (n + 1)) / 2 - 5, `attempt ${n} at ${t} ms`);
+      });
+      const gaps = since.slice(1).map((t, i) => t - (since[i] ?? 0));
+      gaps.forEach((gap, i) => {
+        const wait = 100 * (i + 2);
+        assert.ok(gap >= wait - 5 && gap < wait + 1_000, `gaps ${gaps.join(", ")} ms`);
+      });
+
+      const dues = runs.map((r) => r.due);
+      assert.equal(new Set(dues).size, dues.length, "no tick ran twice");
+      assert.deepEqual(
+        runs.filter((r) => r.due > down + 300 && r.due < up - 300),
+        [],
+        "no tick due while Redis was unreachable ran, then or later",
+      );
+      assert.ok(
+        runs.every((r) => r.at - r.due < 1_000),
+        "every run started at its own tick, none long after",
+      );
+      assert.equal(lines.filter((l) => l.includes("unreachable")).length, 1, lines.join("\n"));
+      assert.equal(lines.filter((l) => l.includes("is back;")).length, 1, lines.join("\n"));
+    } finally {
+      timers.destroy();
+      await gate.close();
+      await proxy.close();
     }
   });
 });

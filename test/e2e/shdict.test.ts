@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { INTERNAL_ZONE } from "../../src/shdict/index.ts";
 import { runTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
@@ -104,7 +105,11 @@ describe("shared dictionaries in a tree", () => {
     const json = (await tree.report()).zones;
     assert.deepEqual(
       json.map((z) => [z.name, z.capacity, z.items]),
-      [[zone, 1048576, 4]],
+      [
+        [zone, 1048576, 4],
+        // tsresty's own zone (singleton claims) is listed too; no singleton timer here.
+        [INTERNAL_ZONE.name, INTERNAL_ZONE.size, 0],
+      ],
     );
 
     await tree.command("stop");
@@ -169,6 +174,7 @@ describe("shared dictionaries in a tree", () => {
     assert.deepEqual(zones, [
       [zone, 2097152],
       [`keep_${process.pid}`, 65536],
+      [INTERNAL_ZONE.name, INTERNAL_ZONE.size],
     ]);
     await tree.command("stop");
   });
@@ -185,6 +191,85 @@ describe("shared dictionaries in a tree", () => {
     assert.notEqual(body.uid, 0);
     assert.equal(body.foo, 32);
     assert.equal(typeof body.seen, "number");
+    await tree.command("stop");
+  });
+
+  it("the privileged agent maps the zones too: what it writes the workers read, and what a worker writes it reads, also after it is respawned", async () => {
+    const zone = `agent_${process.pid}`;
+    const dir = scratchApp({
+      "app.ts": `export default {
+  init() {
+    ngx.process.enablePrivilegedAgent();
+  },
+  initWorker() {
+    if (ngx.process.type() !== "privileged agent") return;
+    const zone = ngx.shared[process.env.ZONE!]!;
+    zone.set("agent", process.pid);
+    // The agent's job: count, and answer what a worker asked, in the zone.
+    ngx.timer.every(0.05, () => {
+      zone.incr("beats", 1, 0);
+      const asked = zone.get("ask");
+      if (asked !== undefined) zone.set("answer", \`\${String(asked)} seen by \${process.pid}\`);
+    });
+  },
+  fetch(request: Request) {
+    const zone = ngx.shared[process.env.ZONE!]!;
+    const ask = new URL(request.url).searchParams.get("ask");
+    if (ask !== null) zone.set("ask", ask);
+    return Response.json({ agent: zone.get("agent"), beats: zone.get("beats"), answer: zone.get("answer") ?? null, type: ngx.process.type() });
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 2,
+      args: ["--shdict", `${zone} 64k`],
+      env: { ZONE: zone },
+    });
+    interface Seen {
+      agent: number;
+      beats: number;
+      answer: string | null;
+      type: string;
+    }
+    const read = async (query = ""): Promise<Seen> =>
+      JSON.parse((await get(tree.url(`/${query}`))).body) as Seen;
+    const agentPid = async (): Promise<number | undefined> =>
+      (await tree.status()).processes.find((p) => p.type === "privileged agent")?.pid;
+    const agent = await agentPid();
+    assert.ok(agent !== undefined);
+    assert.ok(mappers(zone).includes(agent), "the agent maps the zone");
+
+    // The agent writes, the workers read.
+    assert.ok(await until(async () => (await read()).agent === agent), "a worker reads the agent's pid");
+    const first = await read();
+    assert.equal(first.type, "worker");
+    assert.ok(await until(async () => (await read()).beats > first.beats), "the agent's counter grows");
+
+    // A worker writes, the agent reads (and answers through the zone).
+    await read("?ask=one");
+    assert.ok(
+      await until(async () => (await read()).answer === `one seen by ${agent}`),
+      JSON.stringify(await read()),
+    );
+
+    // A respawned agent finds the zone as it was and keeps using it.
+    process.kill(agent, "SIGKILL");
+    let next: number | undefined;
+    assert.ok(
+      await until(async () => {
+        next = await agentPid();
+        return next !== undefined && next !== agent && (await read()).agent === next;
+      }, 20_000),
+      "the new agent wrote its pid",
+    );
+    const kept = await read();
+    assert.ok(kept.beats > first.beats, "the old agent's count is still there");
+    await read("?ask=two");
+    assert.ok(
+      await until(async () => (await read()).answer === `two seen by ${String(next)}`),
+      JSON.stringify(await read()),
+    );
     await tree.command("stop");
   });
 

@@ -4,10 +4,10 @@
  * tick was missed only while no process could run it.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { scratchApp } from "../helpers/scratch.ts";
+import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { startRedis } from "../helpers/redis.ts";
 import { alive, get, startTree, until, type Tree } from "../helpers/tree.ts";
 
@@ -231,6 +231,138 @@ describe("singleton timers", () => {
       "after a reload the next tick is still on the second",
     );
     await tree.command("stop");
+  });
+
+  /**
+   * A tree with a host singleton every second (`catchUp` as asked) runs until it ran two ticks, is
+   * stopped, stays down for more than three ticks, and is started again on the same prefix.
+   * Returns what each generation ran (in the order the runs were written), when the second
+   * generation created its timers, and the last-run file after each stop.
+   */
+  async function stopAndRestart(catchUp: boolean) {
+    const dir = scratchApp({
+      "app.ts": `import { appendFileSync } from "node:fs";
+export default {
+  initWorker() {
+    const before = Date.now();
+    ngx.timer.every({ interval: 1, name: "nightly", singleton: "host", catchUp: ${catchUp} }, (premature) => {
+      if (!premature) appendFileSync(process.env.RUNS!, \`ran \${Math.round(ngx.timer.current()!.due * 1000)} \${process.pid}\\n\`);
+    });
+    appendFileSync(process.env.RUNS!, \`created \${before} \${process.pid}\\n\`);
+  },
+};
+`,
+    });
+    const runs = join(dir, "runs");
+    writeFileSync(runs, "");
+    const prefix = scratchDir("prefix");
+    const last = join(prefix, "timers", "nightly.last");
+    const lastValue = (): number | null => (existsSync(last) ? Number(readFileSync(last, "utf8")) : null);
+    const options = { workers: 2, prefix, env: { RUNS: runs }, deadlineMs: 60_000 };
+    const lines = () => readFileSync(runs, "utf8").trim().split("\n").filter(Boolean);
+    const ran = (from: string[]) =>
+      from.filter((l) => l.startsWith("ran ")).map((l) => Number(l.split(" ")[1]));
+
+    const first = await startTree(join(dir, "app.ts"), options);
+    assert.ok(await until(() => ran(lines()).length >= 2, 20_000), "the first generation runs ticks");
+    await first.command("stop");
+    await first.run.done;
+    const stopped = Date.now();
+    const firstLines = lines();
+    const lastAfterStop = lastValue();
+    appendFileSync(runs, "restart\n");
+    // Down for more than three intervals: at least three ticks are missed.
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+
+    const second = await startTree(join(dir, "app.ts"), options);
+    assert.ok(
+      await until(() => ran(lines().slice(firstLines.length)).length >= 3, 20_000),
+      "the second generation runs ticks",
+    );
+    await second.command("stop");
+    await second.run.done;
+    const secondLines = lines().slice(firstLines.length + 1);
+    const created = secondLines.filter((l) => l.startsWith("created ")).map((l) => Number(l.split(" ")[1]));
+    return {
+      before: ran(firstLines),
+      after: ran(secondLines),
+      /** The latest tick due when the second generation's first timer was created. */
+      latestMissed: Math.floor(Math.min(...created) / 1000) * 1000,
+      stopped,
+      lastAfterStop,
+      lastAfterRestart: lastValue(),
+    };
+  }
+
+  it("catchUp with real processes: a host singleton stopped for 3+ intervals runs the latest missed tick once, at once, when started again; PREFIX/timers/NAME.last holds the last due", async () => {
+    const r = await stopAndRestart(true);
+    const lastBefore = Math.max(...r.before);
+    assert.equal(r.lastAfterStop, lastBefore, "after the stop, the file holds the last tick run");
+    assert.ok(r.latestMissed - lastBefore >= 3_000, `down from ${lastBefore} to ${r.latestMissed}`);
+    const caughtUp = r.after.filter((due) => due <= r.latestMissed);
+    assert.deepEqual(caughtUp, [r.latestMissed], "exactly one catch-up run: the latest missed tick");
+    assert.equal(r.after[0], r.latestMissed, "the catch-up ran first, before the next regular tick");
+    const all = [...r.before, ...r.after];
+    assert.equal(new Set(all).size, all.length, `no tick ran twice: ${all.join(" ")}`);
+    assert.ok(
+      r.after.slice(1).every((due, i) => due === r.latestMissed + (i + 1) * 1000),
+      `then the regular ticks: ${r.after.join(" ")}`,
+    );
+    assert.equal(r.lastAfterRestart, Math.max(...r.after), "the file holds the last tick run");
+  });
+
+  it("without catchUp (the default), a host singleton started again after a full stop runs no missed tick", async () => {
+    const r = await stopAndRestart(false);
+    const lastBefore = Math.max(...r.before);
+    assert.ok(r.latestMissed - lastBefore >= 3_000, `down from ${lastBefore} to ${r.latestMissed}`);
+    assert.deepEqual(
+      r.after.filter((due) => due <= r.latestMissed),
+      [],
+      `only ticks due after the restart: ${r.after.join(" ")}`,
+    );
+    assert.equal(r.after[0], r.latestMissed + 1000, "the first run is the first tick after the restart");
+    assert.equal(r.lastAfterStop, null, "no last-run file for a name that did not ask for catchUp");
+  });
+
+  it("one singleton name with two schedules in two workers (as in a reload that changes the interval): each claims the ticks of its own grid, and a tick due on both runs once", async () => {
+    const dir = scratchApp({
+      "app.ts": `import { appendFileSync } from "node:fs";
+export default {
+  initWorker() {
+    const interval = ngx.worker.id() === 0 ? 0.3 : 0.5;
+    ngx.timer.every({ interval, name: "sync", singleton: "host" }, (premature) => {
+      if (!premature) appendFileSync(process.env.RUNS!, \`\${Math.round(ngx.timer.current()!.due * 1000)} \${interval * 1000}\\n\`);
+    });
+  },
+};
+`,
+    });
+    const runs = join(dir, "runs");
+    writeFileSync(runs, "");
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, env: { RUNS: runs } });
+    const recorded = () =>
+      readFileSync(runs, "utf8")
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => line.split(" ").map(Number) as [number, number]);
+    // Ticks due on both grids (every 1.5 s): wait for four of them.
+    assert.ok(
+      await until(() => recorded().filter(([due]) => due % 1500 === 0).length >= 4, 30_000),
+      "ticks due on both grids ran",
+    );
+    await tree.command("stop");
+    await tree.run.done;
+    const all = recorded();
+    const dues = all.map(([due]) => due);
+    assert.equal(new Set(dues).size, dues.length, "no tick ran twice, not even one due on both grids");
+    assert.ok(
+      all.every(([due, interval]) => due % interval === 0),
+      "each process ran ticks of its own grid only",
+    );
+    const only = (interval: number, other: number) =>
+      all.filter(([due, by]) => by === interval && due % other !== 0).length;
+    assert.ok(only(300, 500) >= 4 && only(500, 300) >= 4, "both grids ran their own ticks");
   });
 
   it('a worker that creates a singleton "cluster" timer without a coordinator gets a clear error', async () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
-import { installZones } from "../../src/shdict/index.ts";
+import { describe, it, mock } from "node:test";
+import { installZones, type LockResult } from "../../src/shdict/index.ts";
+
 import { ngx } from "../../src/runtime/ngx.ts";
 import { startWithZone, within } from "./processes.ts";
 import { sleep, testZone } from "./zones.ts";
@@ -114,6 +115,66 @@ describe("ngx.lock in one process", () => {
     assert.ok(got.elapsed >= 0.25 && got.elapsed < 2, JSON.stringify(got));
     assert.ok(ticks >= 5, `${ticks} ticks while waiting`);
     waiter.unlock();
+  });
+
+  /**
+   * The times (ms since the first try) at which `lock()` tries `add` while the key is held, on
+   * mocked timers, so the schedule is exact whatever the machine's load.
+   */
+  async function pollTimes(options: Parameters<typeof ngx.lock>[1], freeAt = Infinity) {
+    const holder = ngx.lock("local");
+    await holder.lock("k");
+    const dict = zone.dict;
+    const add = dict.add.bind(dict);
+    let now = 0;
+    const tries: number[] = [];
+    dict.add = (...args: Parameters<typeof add>) => {
+      if (args[0] === "k") tries.push(now);
+      return add(...args);
+    };
+    mock.timers.enable({ apis: ["setTimeout"] });
+    try {
+      const state: { result?: LockResult } = {};
+      const waiting = ngx
+        .lock("local", options)
+        .lock("k")
+        .then((result) => (state.result = result));
+      while (state.result === undefined && now < 10_000) {
+        if (now === freeAt) holder.unlock();
+        // setImmediate is not mocked: it lets the lock's promise chain arm its next timer.
+        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise((resolve) => setImmediate(resolve));
+        mock.timers.tick(1);
+        now++;
+      }
+      return { tries, result: await waiting };
+    } finally {
+      mock.timers.reset();
+      dict.add = add;
+      holder.unlock();
+      zone.dict.delete("k");
+    }
+  }
+
+  it("polls with lua-resty-lock's backoff: the wait starts at step, grows by ratio, is capped by maxStep and by what is left of the timeout", async () => {
+    // step 10 ms, ×2, capped at 80 ms; the last wait is what is left of the 250 ms timeout.
+    assert.deepEqual(await pollTimes({ step: 0.01, ratio: 2, maxStep: 0.08, timeout: 0.25 }), {
+      tries: [0, 10, 30, 70, 150, 230, 250],
+      result: { ok: false, reason: "timeout" },
+    });
+    // ×3 from 10 ms, capped at 100 ms: 10, 30, 90→100, 100, 100, 100, then the 70 ms left.
+    assert.deepEqual(await pollTimes({ step: 0.01, ratio: 3, maxStep: 0.1, timeout: 0.5 }), {
+      tries: [0, 10, 40, 130, 230, 330, 430, 500],
+      result: { ok: false, reason: "timeout" },
+    });
+    // Freed at 200 ms: the next try (at 230 ms) gets it, and elapsed is the sum of the waits.
+    const freed = await pollTimes({ step: 0.01, ratio: 2, maxStep: 0.08, timeout: 1 }, 200);
+    assert.deepEqual(freed.tries, [0, 10, 30, 70, 150, 230]);
+    assert.equal(freed.result.ok, true);
+    assert.ok(Math.abs(freed.result.elapsed - 0.23) < 1e-9, JSON.stringify(freed.result));
+    // The defaults: 1 ms, ×2, capped at 500 ms.
+    const defaults = await pollTimes({ timeout: 2 });
+    assert.deepEqual(defaults.tries, [0, 1, 3, 7, 15, 31, 63, 127, 255, 511, 1011, 1511, 2000]);
   });
 
   it("an unknown zone or option, or a bad option value, throws", () => {
