@@ -17,7 +17,7 @@ const agentOf = async (tree: Awaited<ReturnType<typeof startTree>>) =>
   (await tree.status()).processes.find((p) => p.type === "privileged agent");
 
 describe("the privileged agent", () => {
-  it("T-PA-01, T-PA-04, T-PA-07: one agent (id null, count N) runs initWorker (where enabling it again is \"API disabled\"); requests are all served by workers", async () => {
+  it('T-PA-01, T-PA-04, T-PA-07: one agent (id null, count N) runs initWorker (where enabling it again is "API disabled"); requests are all served by workers', async () => {
     const tree = await startTree(APP, { workers: 2 });
     assert.match(
       tree.run.output(),
