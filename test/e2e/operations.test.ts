@@ -138,9 +138,14 @@ describe("operations", () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => Response.json(process.execArgv) };\n`,
     });
-    const tree = await startTree(join(dir, "app.ts"), { workers: 1, nodeArgs: ["--max-old-space-size=123"] });
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 1,
+      nodeArgs: ["--max-old-space-size=123", "--enable-source-maps"],
+    });
+    // The flag itself, not process.sourceMapsEnabled: tsx turns source maps on in every process.
     const argv = JSON.parse((await get(tree.url())).body) as string[];
     assert.ok(argv.includes("--max-old-space-size=123"), argv.join(" "));
+    assert.ok(argv.includes("--enable-source-maps"), argv.join(" "));
     await tree.command("stop");
   });
 
@@ -231,6 +236,18 @@ describe("the CLI meets bad input with a clear line", () => {
     ]);
     assert.equal(log.code, 2);
     assert.match(log.stderr, /^tsresty: cannot use error log .*\/file\/e\.log: .*file is not a directory\n$/);
+    for (const path of ["/proc/e.log", "/proc/tsresty-test/e.log", "/proc/self/e.log"]) {
+      const inProc = await runTsresty(["start", app(), "--prefix", join(dir, "ok"), "--error-log", path], {
+        deadlineMs: 30_000,
+      });
+      assert.equal(inProc.code, 2, `${path}: ${inProc.stderr}`);
+      assert.match(
+        inProc.stderr,
+        new RegExp(
+          `^tsresty: cannot use error log ${path}: /proc\\S* is in a kernel filesystem \\(/proc\\)\n$`,
+        ),
+      );
+    }
   });
 
   it("--prefix on a read-only filesystem: one line, exit 2", ROOT_ONLY, () => {
@@ -252,6 +269,29 @@ describe("the CLI meets bad input with a clear line", () => {
     assert.equal(code, 2);
     assert.equal(stderr, `tsresty: cannot use prefix ${dir}/p: read-only filesystem\n`);
   });
+
+  it(
+    "--error-log on a read-only filesystem, in an existing or a missing directory: one line, exit 2",
+    ROOT_ONLY,
+    () => {
+      const dir = scratchDir("rolog");
+      const prefix = scratchDir("rolog-prefix");
+      const start = (log: string): string =>
+        `"${process.execPath}" "${BIN}" start "${app()}" --prefix "${prefix}/p" --error-log "${log}"; echo "exit $?"`;
+      // Both starts in one mount namespace; each prints its exit code after its stderr.
+      const script = `mount -t tmpfs -o ro,size=64k none "${dir}" && { ${start(`${dir}/e.log`)}; ${start(`${dir}/logs/e.log`)}; } 2>&1`;
+      const out = execFileSync("unshare", ["-m", "sh", "-c", script], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+        timeout: 30_000,
+      });
+      assert.equal(
+        out,
+        `tsresty: cannot use error log ${dir}/e.log: read-only filesystem\nexit 2\n` +
+          `tsresty: cannot use error log ${dir}/logs/e.log: read-only filesystem\nexit 2\n`,
+      );
+    },
+  );
 
   it("top-level await works in a .ts file outside a module package; words that look like commands are refused", async () => {
     const dir = scratchDir("tla");
