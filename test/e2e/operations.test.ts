@@ -12,6 +12,7 @@ import { describe, it } from "node:test";
 import { BIN, catches, childrenOf, runTsresty, startTsresty, uidOf } from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { get, startTree, until } from "../helpers/tree.ts";
+import type { StatusReport } from "../../src/ipc/index.ts";
 
 const ROOT_ONLY = process.getuid?.() === 0 ? {} : { skip: "needs root" };
 const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
@@ -51,9 +52,9 @@ describe("signals before handlers exist", () => {
     assert.equal((await run.done).code, 0);
   });
 
-  it("children ignore HUP and never open the inspector on USR1, even while they boot", async () => {
+  it("children, the privileged agent among them, ignore HUP and never open the inspector on USR1, even while they boot", async () => {
     const dir = scratchApp({
-      "app.ts": `export default { fetch: () => new Response(String(process.pid)) };\n`,
+      "app.ts": `export default { init() { ngx.process.enablePrivilegedAgent(); }, fetch: () => new Response(String(process.pid)) };\n`,
     });
     const run = startTsresty(
       ["start", join(dir, "app.ts"), "--workers", "2", "--listen", "127.0.0.1:0", "--prefix", join(dir, "p")],
@@ -78,14 +79,23 @@ describe("signals before handlers exist", () => {
     }, 5);
     await run.waitForOutput("tsresty ready:");
     clearInterval(spray);
-    assert.ok(signalled.size >= 2, `signalled ${signalled.size} children`);
+    const status = await runTsresty(["status", "--json", "--prefix", join(dir, "p")]);
+    const rows = (JSON.parse(status.stdout) as StatusReport).processes;
+    const agent = rows.find((p) => p.type === "privileged agent")?.pid ?? 0;
+    assert.ok(agent > 0, status.stdout);
+    // The two workers and the agent at least (the init child and the standby may be among them).
+    assert.ok(signalled.size >= 3, `signalled ${signalled.size} children`);
+    assert.ok(signalled.has(agent), "the agent got USR1 while it booted");
     const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(run.stdout())?.[1]);
     const worker = Number((await get(`http://127.0.0.1:${port}/`)).body);
-    process.kill(worker, "SIGHUP");
-    process.kill(worker, "SIGUSR1");
+    for (const pid of [worker, agent]) {
+      process.kill(pid, "SIGHUP");
+      process.kill(pid, "SIGUSR1");
+    }
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal((await get(`http://127.0.0.1:${port}/`)).status, 200);
     assert.ok(childrenOf(master).includes(worker), "HUP did not kill the worker");
+    assert.ok(childrenOf(master).includes(agent), "HUP did not kill the agent");
     assert.doesNotMatch(run.stderr(), /Debugger listening|exited on signal 1\b/);
     assert.equal(await inspectorOpen(), false);
     assert.equal((await runTsresty(["stop", "--prefix", join(dir, "p")])).code, 0);
@@ -317,14 +327,20 @@ describe("what OpenResty code expects to find", () => {
   it("ngx.config gives the prefix, the resolved config (frozen) and the version in every process", async () => {
     const dir = scratchApp({
       "app.ts": `${say}
+const info = () => {
+  const config = ngx.config.get();
+  const frozen = Object.isFrozen(config) && Object.isFrozen(config.timers);
+  return JSON.stringify({ prefix: ngx.config.prefix(), errorLog: config.errorLog, workers: config.workers, frozen, version: ngx.config.version, console: ngx.config.isConsole() });
+};
 export default {
-  init() { say("init prefix=" + ngx.config.prefix()); },
-  fetch: () => {
-    const config = ngx.config.get();
-    const frozen = Object.isFrozen(config) && Object.isFrozen(config.timers);
-    return Response.json({ prefix: ngx.config.prefix(), errorLog: config.errorLog, workers: config.workers, frozen, version: ngx.config.version, console: ngx.config.isConsole() });
-
+  init() {
+    ngx.process.enablePrivilegedAgent();
+    say("init config=" + info());
   },
+  initWorker() {
+    if (ngx.process.type() === "privileged agent") say("agent config=" + info());
+  },
+  fetch: () => new Response(info()),
 };
 `,
     });
@@ -334,15 +350,20 @@ export default {
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
       version: string;
     };
-    assert.deepEqual(info, {
+    const expected = {
       prefix: tree.prefix,
       errorLog: log,
       workers: 1,
       frozen: true,
       version: pkg.version,
       console: false,
-    });
-    assert.ok(tree.run.stdout().includes(`init prefix=${tree.prefix}`));
+    };
+    assert.deepEqual(info, expected);
+    assert.ok(await until(() => /^agent config=/m.test(tree.run.output())), tree.run.output());
+    for (const role of ["init", "agent"]) {
+      const line = new RegExp(`^${role} config=(.*)$`, "m").exec(tree.run.output())?.[1] ?? "null";
+      assert.deepEqual(JSON.parse(line), expected, `${role}: ${line}`);
+    }
     assert.ok(statSync(join(tree.prefix, "tsresty.pid")).isFile());
     const single = await runTsresty(["-e", "console.log(ngx.config.isConsole(), ngx.config.prefix())"]);
     assert.match(single.stdout, /^true \/.+\.tsresty\n$/);
