@@ -61,6 +61,19 @@ function openSockets(port: number, n: number): Promise<Socket[]> {
   );
 }
 
+/** `n` connections to `port`, each with one request answered and kept alive (idle now). */
+async function keptAlive(port: number, n: number): Promise<Socket[]> {
+  const sockets = await openSockets(port, n);
+  let answered = 0;
+  for (const socket of sockets) {
+    socket.on("error", () => undefined);
+    socket.once("data", () => answered++);
+    socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  assert.ok(await until(() => answered === n, 15_000), `${answered} of ${n} answered`);
+  return sockets;
+}
+
 /** Inodes of the ESTABLISHED TCP sockets (IPv4 and IPv6) whose local port is `port`. */
 function establishedInodes(port: number): number[] {
   const inodes: number[] = [];
@@ -208,15 +221,8 @@ describe("workers accept for themselves", () => {
     writeFileSync(config, `export default { http: { keepAliveTimeout: 120 } };\n`);
     const tree = await startTree(APP, { workers: 2, args: ["--config", config] });
     const workers = (await tree.status()).processes.filter((p) => p.type === "worker").map((p) => p.pid);
-    const sockets = await openSockets(tree.port, 20);
-    let answered = 0;
-    for (const socket of sockets) {
-      socket.on("error", () => undefined);
-      socket.once("data", () => answered++);
-      socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    }
     // Answered: each connection is accepted (held by a process, not in a backlog) and kept alive.
-    assert.ok(await until(() => answered === 20), `${answered} of 20 answered`);
+    const sockets = await keptAlive(tree.port, 20);
     const inodes = establishedInodes(tree.port);
     assert.equal(inodes.length, 20, `established sockets on port ${tree.port}: ${inodes.length}`);
     const owners = socketOwners(new Set(inodes));
@@ -340,14 +346,7 @@ describe("Node's HTTP timeouts and draining work in the workers", () => {
 
   it("a graceful stop with 500 idle keep-alive connections finishes within 1.5 s", async () => {
     const tree = await startTree(APP, { workers: 2 });
-    const sockets = await openSockets(tree.port, 500);
-    let answered = 0;
-    for (const socket of sockets) {
-      socket.on("error", () => undefined);
-      socket.on("data", () => answered++);
-      socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    }
-    assert.ok(await until(() => answered >= 500, 15_000), `${answered} answered`);
+    const sockets = await keptAlive(tree.port, 500);
     const started = Date.now();
     process.kill(tree.masterPid, "SIGQUIT");
     const done = await tree.run.done;
