@@ -5,7 +5,7 @@ import { parseControlRequest, type ControlRequest, type ControlResponse } from "
 /** A request is one short JSON line; anything longer is refused. */
 const MAX_REQUEST_BYTES = 4096;
 /** A client that has not sent its request within this long is disconnected. */
-const IDLE_TIMEOUT_MS = 30_000;
+export const IDLE_TIMEOUT_MS = 30_000;
 
 /** The running control socket. */
 export interface ControlServer {
@@ -35,7 +35,12 @@ export type ControlHandler = (
  * lines. Only the master's user (and root) can talk to it. Input is bounded and idle clients are
  * dropped; closing the server removes the socket file.
  */
-export function serveControl(path: string, handle: ControlHandler): Promise<ControlServer> {
+export function serveControl(
+  path: string,
+  handle: ControlHandler,
+  // Tests shorten it; the master always uses the default.
+  idleTimeoutMs = IDLE_TIMEOUT_MS,
+): Promise<ControlServer> {
   try {
     unlinkSync(path);
   } catch {
@@ -60,7 +65,7 @@ export function serveControl(path: string, handle: ControlHandler): Promise<Cont
       onClose: (fn) => socket.once("close", fn),
     };
     socket.setEncoding("utf8");
-    socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
+    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
     socket.on("error", () => undefined);
     socket.on("data", (chunk: string) => {
       if (answered) return;

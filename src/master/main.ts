@@ -5,7 +5,7 @@
  * ConfigError, PathError), so no process is left behind.
  */
 import { handleSignals } from "../process/index.ts";
-import { formatThrown } from "../util/log.ts";
+import { reportFaults } from "./faults.ts";
 import { Cancelled, Master, type MasterOptions } from "./master.ts";
 
 export type { MasterOptions } from "./master.ts";
@@ -20,23 +20,7 @@ export async function runMaster(options: MasterOptions): Promise<void> {
   // A terminal that went away (EPIPE) must not stop the master: nobody reads, the tree still serves.
   process.stdout.on("error", () => undefined);
   process.stderr.on("error", () => undefined);
-  // The master runs no user code; an error here is tsresty's, and it must not take the tree down.
-  let reporting = false;
-  const report = (what: string, error: unknown): void => {
-    if (reporting) return; // a failing log write must not loop back here
-    reporting = true;
-    try {
-      master.log("alert", `master: ${what}, the tree keeps running: ${formatThrown(error)}`);
-    } finally {
-      reporting = false;
-    }
-  };
-  process.on("uncaughtException", (error) => {
-    report("uncaught exception", error);
-  });
-  process.on("unhandledRejection", (reason) => {
-    report("unhandled rejection", reason);
-  });
+  reportFaults(process, master.log);
   handleSignals({
     SIGHUP: () => {
       master.input("reload");

@@ -273,7 +273,7 @@ export class Master {
       generation: this.#current?.cycle ?? 0,
       uptime: (Date.now() - this.#startedAt) / 1000,
       restarts: 0,
-      rss: process.memoryUsage.rss(),
+      rss: residentBytes(),
       cpu: cpuSeconds(),
       pending: null,
       running: null,
@@ -615,4 +615,17 @@ function resolveAccountOrFail(user: string, group: string | null): ReturnType<ty
 function signalNumber(signal: string): string {
   const signals: Partial<Record<string, number>> = constants.signals;
   return String(signals[signal] ?? signal);
+}
+
+/**
+ * The master's resident set size, or null when it cannot be read: Node reads it from
+ * /proc/self/stat, which needs a file descriptor, and status must still answer when the master
+ * has none left (EMFILE) — that is when an operator needs it.
+ */
+function residentBytes(): number | null {
+  try {
+    return process.memoryUsage.rss();
+  } catch {
+    return null;
+  }
 }

@@ -26,8 +26,13 @@ import { serveUpgrades } from "./upgrade.ts";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** How long a connection that is idle when draining begins may still send one more request. */
-const IDLE_GRACE_MS = 1_000;
+/**
+ * How long a connection that is idle when draining begins may still send one more request: a
+ * request already on its way arrives within a round trip. Half a second covers any sane one and
+ * leaves the rest of a graceful stop (premature timers, exitWorker, exit) room within the 1.5 s
+ * a stop with idle keep-alive connections may take (nginx closes them at once).
+ */
+const IDLE_GRACE_MS = 500;
 
 function listenerFor(app: App, log: LogSink): Listener | null {
   const { fetch, handler } = app;

@@ -3,7 +3,7 @@
  * themselves. Real trees, real sockets on 127.0.0.1, hard deadlines.
  */
 import assert from "node:assert/strict";
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
@@ -59,6 +59,99 @@ function openSockets(port: number, n: number): Promise<Socket[]> {
         }),
     ),
   );
+}
+
+/** `n` connections to `port`, each with one request answered and kept alive (idle now). */
+async function keptAlive(port: number, n: number): Promise<Socket[]> {
+  const sockets = await openSockets(port, n);
+  let answered = 0;
+  for (const socket of sockets) {
+    socket.on("error", () => undefined);
+    socket.once("data", () => answered++);
+    socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  assert.ok(await until(() => answered === n, 15_000), `${answered} of ${n} answered`);
+  return sockets;
+}
+
+/** Inodes of the ESTABLISHED TCP sockets (IPv4 and IPv6) whose local port is `port`. */
+function establishedInodes(port: number): number[] {
+  const inodes: number[] = [];
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      if (local === undefined || fields[3] !== "01") continue; // 01: ESTABLISHED
+      if (Number.parseInt(local.slice(local.lastIndexOf(":") + 1), 16) === port)
+        inodes.push(Number(fields[9]));
+    }
+  }
+  return inodes;
+}
+
+/** Which processes hold each of `inodes` (their fds link to `socket:[inode]`), from every /proc/PID/fd. */
+function socketOwners(inodes: ReadonlySet<number>): Map<number, number[]> {
+  const owners = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    for (const fd of fds) {
+      let link: string;
+      try {
+        link = readlinkSync(`/proc/${entry}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const inode = Number(/^socket:\[(\d+)\]$/.exec(link)?.[1] ?? -1);
+      if (!inodes.has(inode)) continue;
+      owners.set(inode, [...(owners.get(inode) ?? []), Number(entry)]);
+    }
+  }
+  return owners;
+}
+
+/**
+ * Sends `text` on a fresh connection; resolves when the server closes it, with what came back,
+ * when the first byte came and when it closed (ms after connecting).
+ */
+function exchange(
+  port: number,
+  text: string,
+  options: { trickle?: { bytes: number; everyMs: number } } = {},
+): Promise<{ data: string; firstByteMs: number | null; closedMs: number }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    let data = "";
+    let firstByteMs: number | null = null;
+    let drip: NodeJS.Timeout | undefined;
+    const socket = connect(port, "127.0.0.1", () => {
+      socket.write(text);
+      const trickle = options.trickle;
+      if (trickle === undefined) return;
+      let sent = 0;
+      drip = setInterval(() => {
+        if (sent++ < trickle.bytes && !socket.destroyed) socket.write("x");
+      }, trickle.everyMs);
+    });
+    socket.setEncoding("latin1");
+    // The test's own bound: Node's defaults (5 s keep-alive, 300 s request) would end far later.
+    socket.setTimeout(15_000, () => socket.destroy());
+    socket.on("data", (chunk: string) => {
+      firstByteMs ??= performance.now() - started;
+      data += chunk;
+    });
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      clearInterval(drip);
+      resolve({ data, firstByteMs, closedMs: performance.now() - started });
+    });
+    socket.on("timeout", () => reject(new Error("the server never closed the connection")));
+  });
 }
 
 describe("workers accept for themselves", () => {
@@ -122,25 +215,111 @@ describe("workers accept for themselves", () => {
     await tree.command("stop", "--fast");
   });
 
-  it("a worker whose event loop is blocked does not get the connections the other worker can take", async () => {
+  it("no client connection passes through the master: each of 20 open keep-alive connections is held by a worker", async () => {
+    const config = join(scratchDir("keepalive"), "c.ts");
+    // Kept alive far longer than the test takes on a loaded machine.
+    writeFileSync(config, `export default { http: { keepAliveTimeout: 120 } };\n`);
+    const tree = await startTree(APP, { workers: 2, args: ["--config", config] });
+    const workers = (await tree.status()).processes.filter((p) => p.type === "worker").map((p) => p.pid);
+    // Answered: each connection is accepted (held by a process, not in a backlog) and kept alive.
+    const sockets = await keptAlive(tree.port, 20);
+    const inodes = establishedInodes(tree.port);
+    assert.equal(inodes.length, 20, `established sockets on port ${tree.port}: ${inodes.length}`);
+    const owners = socketOwners(new Set(inodes));
+    const held = new Map<number, number>();
+    for (const inode of inodes) {
+      const pids = owners.get(inode) ?? [];
+      assert.equal(pids.length, 1, `socket ${inode} is held by ${JSON.stringify(pids)}`);
+      const [pid = 0] = pids;
+      assert.notEqual(pid, tree.masterPid, "the master holds a client connection");
+      assert.ok(
+        workers.includes(pid),
+        `socket ${inode} is held by ${pid}, not a worker (${workers.join(", ")})`,
+      );
+      held.set(pid, (held.get(pid) ?? 0) + 1);
+    }
+    process.stdout.write(`# connections per worker: ${JSON.stringify([...held])}\n`);
+    for (const socket of sockets) socket.destroy();
+    await tree.command("stop");
+  });
+
+  it("a worker whose event loop is blocked does not get the connections the other worker can take: 20 arriving at once are served by the other", async () => {
     const tree = await startTree(APP, { workers: 2 });
+    // Warm both workers up (their first requests compile the hot path), as a serving tree is.
+    for (let i = 0; i < 3; i++)
+      await Promise.all(Array.from({ length: 20 }, () => hit(tree.url("/"), { timeoutMs: 5_000 })));
     const blocking = hit(tree.url("/block?s=3"), { timeoutMs: 10_000 });
     await new Promise((resolve) => setTimeout(resolve, 300)); // the block has begun
-    const results = [];
-    for (let i = 0; i < 20; i++) results.push(await hit(tree.url("/"), { timeoutMs: 5_000 }));
+    // All 20 at once, each on its own connection, while the block still has 2.7 s to go.
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => hit(tree.url("/"), { timeoutMs: 5_000 })),
+    );
     const blocked = /pid=(\d+)/.exec((await blocking).body)?.[1];
     assert.ok(blocked !== undefined);
-    const slowest = Math.max(...results.map((r) => r.ms));
     assert.ok(
-      results.every((r) => r.error === null && !r.body.includes(`pid=${blocked}`)),
-      "all 20 served by the worker that was not blocked",
+      results.every(
+        (r) => r.error === null && r.body.startsWith("pid=") && !r.body.includes(`pid=${blocked}`),
+      ),
+      `all 20 served by the worker that was not blocked: ${JSON.stringify(results.map((r) => r.error ?? r.body.trim()))}`,
     );
-    assert.ok(slowest < 1_000, `slowest of 20: ${slowest.toFixed(0)} ms (the block lasts 3000 ms)`);
+    const ms = results.map((r) => r.ms).sort((a, b) => a - b);
+    const p50 = ms[Math.floor(ms.length / 2)] ?? Infinity;
+    const slowest = ms[ms.length - 1] ?? Infinity;
+    const report = `p50 ${p50.toFixed(0)} ms, max ${slowest.toFixed(0)} ms of 20 (the block lasts 3000 ms)`;
+    process.stdout.write(`# busy worker: ${report}\n`);
+    // The issue's bar is < 200 ms each. On a shared, loaded machine the tail of 20 requests
+    // started at once is noise; the median holds the bar and nothing waits for the block.
+    assert.ok(p50 < 200, report);
+    assert.ok(slowest < 1_000, report);
     await tree.command("stop");
   });
 });
 
 describe("Node's HTTP timeouts and draining work in the workers", () => {
+  it("requestTimeout, keepAliveTimeout and maxHeaderSize from a --config file hold on a live worker", async () => {
+    const dir = scratchDir("limits");
+    const config = join(dir, "c.ts");
+    writeFileSync(
+      config,
+      `export default { http: { headersTimeout: 1, requestTimeout: 2, keepAliveTimeout: 1, maxHeaderSize: 1024 } };\n`,
+    );
+    const app = join(dir, "app.ts");
+    // Reads the whole body before it answers: the request is not over until its body is.
+    writeFileSync(
+      app,
+      `export default { handler(req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) { let n = 0; req.on("data", (c: Buffer) => (n += c.length)); req.on("end", () => res.end(\`got \${n}\`)); } };\n`,
+    );
+    const tree = await startTree(app, { workers: 2, args: ["--config", config] });
+    const [big, small, idle, trickled] = await Promise.all([
+      exchange(tree.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"b".repeat(2_000)}\r\n\r\n`),
+      exchange(tree.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Small: ${"s".repeat(500)}\r\n\r\n`),
+      exchange(tree.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+      // 100 bytes announced, one sent every 100 ms: the body would take 10 s.
+      exchange(tree.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", {
+        trickle: { bytes: 100, everyMs: 100 },
+      }),
+    ]);
+    const report = JSON.stringify({ big, small: small.data.slice(0, 12), idle, trickled });
+    process.stdout.write(`# ${report}\n`);
+    assert.match(big.data, /^HTTP\/1\.1 431 /, "a header block over maxHeaderSize (1024) gets 431");
+    assert.match(small.data, /^HTTP\/1\.1 200 /, "one under it is served");
+    // keepAliveTimeout 1 s (Node's default is 5 s; Node adds 1 s of its own before it closes).
+    assert.match(idle.data, /^HTTP\/1\.1 200 [^]*got 0$/);
+    const idleFor = idle.closedMs - (idle.firstByteMs ?? 0);
+    assert.ok(
+      idleFor > 500 && idleFor < 4_000,
+      `idle keep-alive closed ${idleFor.toFixed(0)} ms after its response`,
+    );
+    // requestTimeout 2 s: the trickling request ends with 408 (or a close), long before its body is in.
+    assert.doesNotMatch(trickled.data, /got/, "the app never got the whole body");
+    assert.ok(trickled.data === "" || /^HTTP\/1\.1 408 /.test(trickled.data), trickled.data);
+    assert.ok(
+      trickled.closedMs > 1_500 && trickled.closedMs < 6_000,
+      `trickling request closed after ${trickled.closedMs.toFixed(0)} ms`,
+    );
+    await tree.command("stop");
+  });
+
   it("500 slowloris connections are closed by headersTimeout", async () => {
     const dir = scratchDir("slowloris");
     const config = join(dir, "c.ts");
@@ -167,20 +346,14 @@ describe("Node's HTTP timeouts and draining work in the workers", () => {
 
   it("a graceful stop with 500 idle keep-alive connections finishes within 1.5 s", async () => {
     const tree = await startTree(APP, { workers: 2 });
-    const sockets = await openSockets(tree.port, 500);
-    let answered = 0;
-    for (const socket of sockets) {
-      socket.on("error", () => undefined);
-      socket.on("data", () => answered++);
-      socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    }
-    assert.ok(await until(() => answered >= 500, 15_000), `${answered} answered`);
+    const sockets = await keptAlive(tree.port, 500);
     const started = Date.now();
     process.kill(tree.masterPid, "SIGQUIT");
     const done = await tree.run.done;
     const took = Date.now() - started;
+    process.stdout.write(`# graceful stop with 500 idle keep-alive connections: ${took} ms\n`);
     assert.equal(done.code, 0);
-    assert.ok(took < 1_500 + 500, `stopped in ${took} ms`);
+    assert.ok(took < 1_500, `stopped in ${took} ms`);
     assert.ok(
       sockets.every((s) => s.destroyed || s.readableEnded),
       "every idle connection was closed",

@@ -5,11 +5,36 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { childrenOf, pidsMatching, runTsresty, startTsresty } from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
+import {
+  CONTROL_SOCKET,
+  type ControlResponse,
+  type ProcessRow,
+  type StatusReport,
+} from "../../src/ipc/index.ts";
+
+/** `status` asked on the control socket directly (no CLI process to start): the report. */
+function statusOverSocket(prefix: string): Promise<StatusReport> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(join(prefix, CONTROL_SOCKET));
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.setTimeout(10_000, () => socket.destroy(new Error("no answer within 10 s")));
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.on("error", reject);
+    socket.on("close", () => {
+      const response = JSON.parse(text) as ControlResponse;
+      if (!response.ok || response.status === undefined) reject(new Error(text));
+      else resolve(response.status);
+    });
+    socket.write(`${JSON.stringify({ command: "status" })}\n`);
+  });
+}
 
 const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
 
@@ -253,19 +278,79 @@ export default {
     await tree.command("stop");
   });
 
+  it("a child that dies during a status call is left out of it at once, and its slot counts the restart", async () => {
+    const dir = scratchApp({
+      "app.ts": `${say}
+export default {
+  fetch(request: Request) {
+    if (new URL(request.url).pathname !== "/block") return new Response(String(process.pid));
+    say("blocking pid=" + process.pid);
+    const end = Date.now() + 10_000;
+    while (Date.now() < end); // deaf to the master's status request until it is killed
+    return new Response("unblocked");
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2 });
+    void get(tree.url("/block")).catch(() => undefined);
+    await tree.run.waitForOutput("blocking pid=");
+    const blocked = Number(/blocking pid=(\d+)/.exec(tree.run.stdout())?.[1]);
+    const before = (await workerRows(tree)).find((r) => r.pid === blocked);
+    assert.ok(before !== undefined && before.id !== null, "the blocked process is a worker");
+    const asked = performance.now();
+    const answer = statusOverSocket(tree.prefix);
+    // The master has asked every child by now; the blocked one cannot answer, and dies.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    process.kill(blocked, "SIGKILL");
+    const report = await answer;
+    const took = performance.now() - asked;
+    process.stdout.write(`# status during a death answered in ${took.toFixed(0)} ms\n`);
+    assert.ok(
+      took < 900,
+      `status answered in ${took.toFixed(0)} ms: it did not wait out the 1 s status timeout`,
+    );
+    const rows = report.processes.filter((r) => r.pid === blocked);
+    assert.deepEqual(rows, [], "the dead child has no row (and none in draining)");
+    assert.ok(!report.processes.some((r) => r.state === "draining"), JSON.stringify(report.processes));
+    // Its slot is filled again (at once: a first death), and counts one restart.
+    let slot: ProcessRow | undefined;
+    assert.ok(
+      await until(async () => {
+        slot = (await tree.report()).processes.find((r) => r.type === "worker" && r.id === before.id);
+        return slot !== undefined && slot.pid !== null && slot.pid !== blocked && slot.state === "running";
+      }),
+    );
+    assert.equal(slot?.restarts, before.restarts + 1, JSON.stringify(slot));
+    await tree.command("stop");
+  });
+
   it("a fork that fails leaves the slot in backoff, and stop still completes", async () => {
     const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n` });
     const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
     const worker = (await workerRows(tree))[0];
     assert.ok(worker !== undefined);
+    let standby: number | undefined;
+    assert.ok(
+      await until(async () => {
+        standby = (await tree.status()).processes.find((p) => p.type === "standby")?.pid;
+        return standby !== undefined;
+      }),
+    );
     // Too few file descriptors to create a child's pipes: every fork fails from now on.
     execFileSync("prlimit", ["--pid", String(tree.masterPid), "--nofile=20:20"]);
-    // The respawn may take the booted standby; the fork of the next standby (or of the worker) fails.
+    // Without the standby, the worker's respawn is a fork, and it fails.
+    process.kill(standby ?? 0, "SIGKILL");
+    assert.ok(await until(() => tree.run.stderr().includes(`standby process ${standby} exited on signal 9`)));
     process.kill(worker.pid, "SIGKILL");
     assert.ok(
-      await until(() => /cannot fork a \w+ process: .*EMFILE/.test(tree.run.stderr()), 15_000),
+      await until(() => /cannot fork a worker process: .*EMFILE/.test(tree.run.stderr()), 15_000),
       tree.run.stderr(),
     );
+    const slot = (await statusOverSocket(tree.prefix)).processes.find((r) => r.type === "worker");
+    assert.equal(slot?.state, "backoff", JSON.stringify(slot));
+    assert.equal(slot.pid, null);
+    assert.ok((slot.nextTryMs ?? -1) >= 0, JSON.stringify(slot));
     process.kill(tree.masterPid, "SIGQUIT");
     const done = await tree.run.done;
     assert.equal(done.signal, null, "the master stopped by itself");

@@ -12,6 +12,7 @@ import { describe, it } from "node:test";
 import { BIN, catches, childrenOf, runTsresty, startTsresty, uidOf } from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { get, startTree, until } from "../helpers/tree.ts";
+import type { StatusReport } from "../../src/ipc/index.ts";
 
 const ROOT_ONLY = process.getuid?.() === 0 ? {} : { skip: "needs root" };
 const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
@@ -51,9 +52,9 @@ describe("signals before handlers exist", () => {
     assert.equal((await run.done).code, 0);
   });
 
-  it("children ignore HUP and never open the inspector on USR1, even while they boot", async () => {
+  it("children, the privileged agent among them, ignore HUP and never open the inspector on USR1, even while they boot", async () => {
     const dir = scratchApp({
-      "app.ts": `export default { fetch: () => new Response(String(process.pid)) };\n`,
+      "app.ts": `export default { init() { ngx.process.enablePrivilegedAgent(); }, fetch: () => new Response(String(process.pid)) };\n`,
     });
     const run = startTsresty(
       ["start", join(dir, "app.ts"), "--workers", "2", "--listen", "127.0.0.1:0", "--prefix", join(dir, "p")],
@@ -78,14 +79,23 @@ describe("signals before handlers exist", () => {
     }, 5);
     await run.waitForOutput("tsresty ready:");
     clearInterval(spray);
-    assert.ok(signalled.size >= 2, `signalled ${signalled.size} children`);
+    const status = await runTsresty(["status", "--json", "--prefix", join(dir, "p")]);
+    const rows = (JSON.parse(status.stdout) as StatusReport).processes;
+    const agent = rows.find((p) => p.type === "privileged agent")?.pid ?? 0;
+    assert.ok(agent > 0, status.stdout);
+    // The two workers and the agent at least (the init child and the standby may be among them).
+    assert.ok(signalled.size >= 3, `signalled ${signalled.size} children`);
+    assert.ok(signalled.has(agent), "the agent got USR1 while it booted");
     const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(run.stdout())?.[1]);
     const worker = Number((await get(`http://127.0.0.1:${port}/`)).body);
-    process.kill(worker, "SIGHUP");
-    process.kill(worker, "SIGUSR1");
+    for (const pid of [worker, agent]) {
+      process.kill(pid, "SIGHUP");
+      process.kill(pid, "SIGUSR1");
+    }
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal((await get(`http://127.0.0.1:${port}/`)).status, 200);
     assert.ok(childrenOf(master).includes(worker), "HUP did not kill the worker");
+    assert.ok(childrenOf(master).includes(agent), "HUP did not kill the agent");
     assert.doesNotMatch(run.stderr(), /Debugger listening|exited on signal 1\b/);
     assert.equal(await inspectorOpen(), false);
     assert.equal((await runTsresty(["stop", "--prefix", join(dir, "p")])).code, 0);
@@ -138,9 +148,14 @@ describe("operations", () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => Response.json(process.execArgv) };\n`,
     });
-    const tree = await startTree(join(dir, "app.ts"), { workers: 1, nodeArgs: ["--max-old-space-size=123"] });
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 1,
+      nodeArgs: ["--max-old-space-size=123", "--enable-source-maps"],
+    });
+    // The flag itself, not process.sourceMapsEnabled: tsx turns source maps on in every process.
     const argv = JSON.parse((await get(tree.url())).body) as string[];
     assert.ok(argv.includes("--max-old-space-size=123"), argv.join(" "));
+    assert.ok(argv.includes("--enable-source-maps"), argv.join(" "));
     await tree.command("stop");
   });
 
@@ -231,6 +246,18 @@ describe("the CLI meets bad input with a clear line", () => {
     ]);
     assert.equal(log.code, 2);
     assert.match(log.stderr, /^tsresty: cannot use error log .*\/file\/e\.log: .*file is not a directory\n$/);
+    for (const path of ["/proc/e.log", "/proc/tsresty-test/e.log", "/proc/self/e.log"]) {
+      const inProc = await runTsresty(["start", app(), "--prefix", join(dir, "ok"), "--error-log", path], {
+        deadlineMs: 30_000,
+      });
+      assert.equal(inProc.code, 2, `${path}: ${inProc.stderr}`);
+      assert.match(
+        inProc.stderr,
+        new RegExp(
+          `^tsresty: cannot use error log ${path}: /proc\\S* is in a kernel filesystem \\(/proc\\)\n$`,
+        ),
+      );
+    }
   });
 
   it("--prefix on a read-only filesystem: one line, exit 2", ROOT_ONLY, () => {
@@ -252,6 +279,29 @@ describe("the CLI meets bad input with a clear line", () => {
     assert.equal(code, 2);
     assert.equal(stderr, `tsresty: cannot use prefix ${dir}/p: read-only filesystem\n`);
   });
+
+  it(
+    "--error-log on a read-only filesystem, in an existing or a missing directory: one line, exit 2",
+    ROOT_ONLY,
+    () => {
+      const dir = scratchDir("rolog");
+      const prefix = scratchDir("rolog-prefix");
+      const start = (log: string): string =>
+        `"${process.execPath}" "${BIN}" start "${app()}" --prefix "${prefix}/p" --error-log "${log}"; echo "exit $?"`;
+      // Both starts in one mount namespace; each prints its exit code after its stderr.
+      const script = `mount -t tmpfs -o ro,size=64k none "${dir}" && { ${start(`${dir}/e.log`)}; ${start(`${dir}/logs/e.log`)}; } 2>&1`;
+      const out = execFileSync("unshare", ["-m", "sh", "-c", script], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+        timeout: 30_000,
+      });
+      assert.equal(
+        out,
+        `tsresty: cannot use error log ${dir}/e.log: read-only filesystem\nexit 2\n` +
+          `tsresty: cannot use error log ${dir}/logs/e.log: read-only filesystem\nexit 2\n`,
+      );
+    },
+  );
 
   it("top-level await works in a .ts file outside a module package; words that look like commands are refused", async () => {
     const dir = scratchDir("tla");
@@ -277,14 +327,20 @@ describe("what OpenResty code expects to find", () => {
   it("ngx.config gives the prefix, the resolved config (frozen) and the version in every process", async () => {
     const dir = scratchApp({
       "app.ts": `${say}
+const info = () => {
+  const config = ngx.config.get();
+  const frozen = Object.isFrozen(config) && Object.isFrozen(config.timers);
+  return JSON.stringify({ prefix: ngx.config.prefix(), errorLog: config.errorLog, workers: config.workers, frozen, version: ngx.config.version, console: ngx.config.isConsole() });
+};
 export default {
-  init() { say("init prefix=" + ngx.config.prefix()); },
-  fetch: () => {
-    const config = ngx.config.get();
-    const frozen = Object.isFrozen(config) && Object.isFrozen(config.timers);
-    return Response.json({ prefix: ngx.config.prefix(), errorLog: config.errorLog, workers: config.workers, frozen, version: ngx.config.version, console: ngx.config.isConsole() });
-
+  init() {
+    ngx.process.enablePrivilegedAgent();
+    say("init config=" + info());
   },
+  initWorker() {
+    if (ngx.process.type() === "privileged agent") say("agent config=" + info());
+  },
+  fetch: () => new Response(info()),
 };
 `,
     });
@@ -294,15 +350,20 @@ export default {
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
       version: string;
     };
-    assert.deepEqual(info, {
+    const expected = {
       prefix: tree.prefix,
       errorLog: log,
       workers: 1,
       frozen: true,
       version: pkg.version,
       console: false,
-    });
-    assert.ok(tree.run.stdout().includes(`init prefix=${tree.prefix}`));
+    };
+    assert.deepEqual(info, expected);
+    assert.ok(await until(() => /^agent config=/m.test(tree.run.output())), tree.run.output());
+    for (const role of ["init", "agent"]) {
+      const line = new RegExp(`^${role} config=(.*)$`, "m").exec(tree.run.output())?.[1] ?? "null";
+      assert.deepEqual(JSON.parse(line), expected, `${role}: ${line}`);
+    }
     assert.ok(statSync(join(tree.prefix, "tsresty.pid")).isFile());
     const single = await runTsresty(["-e", "console.log(ngx.config.isConsole(), ngx.config.prefix())"]);
     assert.match(single.stdout, /^true \/.+\.tsresty\n$/);

@@ -70,7 +70,7 @@ describe("tsresty start: master and workers", () => {
     for (const p of status.processes) assert.equal(alive(p.pid), false, `pid ${p.pid} is gone`);
   });
 
-  it("streams request and response bodies through fetch(), and serves node:http handlers", async () => {
+  it("streams request and response bodies through fetch(), and serves node:http handlers: one that throws or rejects gets 500 and an error line naming method and path", async () => {
     const tree = await startTree(APP, { workers: 1 });
     const payload = Buffer.alloc(3 * 1024 * 1024);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) % 251;
@@ -89,6 +89,16 @@ describe("tsresty start: master and workers", () => {
           handler.run.stderr(),
         ),
       ),
+    );
+    // A rejected promise from an async handler is the same failure (issue 9, item 15).
+    assert.equal((await get(handler.url("/reject"), { method: "POST", body: "x" })).status, 500);
+    assert.ok(
+      await until(() =>
+        /\[error\] \d+#0: request handler failed \(POST \/reject\): Error: handler rejected/.test(
+          handler.run.stderr(),
+        ),
+      ),
+      handler.run.stderr(),
     );
     await handler.command("stop");
   });

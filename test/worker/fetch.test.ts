@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { get as httpGet, request as httpRequest, type IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
 import { describe, it } from "node:test";
 import { rawRequest } from "./raw.ts";
 import { GET, serve } from "./serve.ts";
@@ -141,6 +142,61 @@ describe("the fetch adapter", () => {
         bodyUsed: true,
       },
     ]);
+  });
+
+  it("builds the Request lazily: an app that reads only method, url and headers makes no body stream, AbortController or web Request", async () => {
+    const made = { controllers: 0, requests: 0, bodyStreams: 0 };
+    const { AbortController: RealController, Request: RealRequest } = globalThis;
+    const realToWeb = Readable.toWeb.bind(Readable);
+    // The adapter looks these up when it needs them, so counting wrappers see every construction.
+    globalThis.AbortController = class extends RealController {
+      constructor() {
+        super();
+        made.controllers++;
+      }
+    };
+    globalThis.Request = class extends RealRequest {
+      constructor(...args: ConstructorParameters<typeof Request>) {
+        super(...args);
+        made.requests++;
+      }
+    };
+    Readable.toWeb = (...args: Parameters<typeof Readable.toWeb>) => {
+      made.bodyStreams++;
+      return realToWeb(...args);
+    };
+    try {
+      const { port, failures } = await serve(async (request) => {
+        const path = new URL(request.url).pathname;
+        if (path === "/signal") return new Response(String(request.signal.aborted));
+        if (path === "/body") return new Response(await request.text());
+        return new Response(`${request.method} ${path} ${request.headers.get("x-test") ?? ""}`);
+      });
+      const post = (path: string): string =>
+        `POST ${path} HTTP/1.1\r\nHost: localhost\r\nX-Test: t\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`;
+      const counts = async (request: string, body: string): Promise<typeof made> => {
+        const response = await rawRequest(port, request);
+        assert.equal(response.body, body);
+        return { ...made };
+      };
+      // A POST whose body the app never reads, then a GET: nothing but the Headers is built.
+      assert.deepEqual(await counts(post("/"), "POST / t"), { controllers: 0, requests: 0, bodyStreams: 0 });
+      assert.deepEqual(await counts(GET("/"), "GET / "), { controllers: 0, requests: 0, bodyStreams: 0 });
+      // The counting works: `signal` makes the AbortController alone; reading the body makes the rest.
+      assert.deepEqual(await counts(GET("/signal"), "false"), {
+        controllers: 1,
+        requests: 0,
+        bodyStreams: 0,
+      });
+      const read = await counts(post("/body"), "abc");
+      assert.equal(read.requests, 1);
+      assert.equal(read.bodyStreams, 1);
+      assert.deepEqual(failures, []);
+    } finally {
+      globalThis.AbortController = RealController;
+      globalThis.Request = RealRequest;
+      Readable.toWeb = realToWeb;
+    }
   });
 
   it("aborts the request's signal when the client goes away before the response", async () => {
