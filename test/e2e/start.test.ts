@@ -153,7 +153,7 @@ describe("tsresty start: master and workers", () => {
     const client = async (): Promise<void> => {
       while (running) {
         try {
-          const r = await fetch(tree.url("/"));
+          const r = await fetch(tree.url("/"), { signal: AbortSignal.timeout(10_000) });
           await r.text();
           if (r.status === 200) ok++;
           else failures.push(`status ${r.status}`);
@@ -163,13 +163,18 @@ describe("tsresty start: master and workers", () => {
       }
     };
     const clients = Array.from({ length: 4 }, client);
-    for (let i = 0; i < 5; i++) {
-      const reload = await tree.command("reload");
-      assert.equal(reload.code, 0, reload.stderr);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    try {
+      for (let i = 0; i < 5; i++) {
+        const reload = await tree.command("reload");
+        assert.equal(reload.code, 0, reload.stderr);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    } finally {
+      // Also when a reload fails: the clients must end, or the test file never would.
+      running = false;
+      await Promise.all(clients);
     }
-    running = false;
-    await Promise.all(clients);
+
     assert.deepEqual(failures, []);
     assert.ok(ok > 50, `${ok} requests served`);
     const status = await tree.status();
