@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { types } from "node:util";
 import { ConfigError, describe } from "../errors.ts";
+import { prepareToLoad } from "../util/loader.ts";
 import { resolveConfig } from "./resolve.ts";
 import type { ResolvedConfig } from "./types.ts";
 
@@ -40,6 +41,7 @@ export async function loadConfigInput(file: string, cwd = process.cwd()): Promis
   }
   let module: { default?: unknown };
   try {
+    await prepareToLoad(path);
     module = (await import(pathToFileURL(path).href)) as { default?: unknown };
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);

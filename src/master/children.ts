@@ -16,6 +16,7 @@ import {
   type MasterMessage,
 } from "../ipc/index.ts";
 import { EARLY_SIGNALS_URL, signalSafetyFlags } from "../process/index.ts";
+import { FROM_SOURCE, ownModule } from "../util/own-module.ts";
 import { readLines } from "./output.ts";
 import { PipeGroups } from "./pipe-groups.ts";
 
@@ -65,12 +66,16 @@ export interface ChildEvents {
 }
 
 const ENTRIES: Record<ChildKind, string> = {
-  worker: fileURLToPath(new URL("../worker/main.ts", import.meta.url)),
-  "privileged agent": fileURLToPath(new URL("../agent/main.ts", import.meta.url)),
-  init: fileURLToPath(new URL("../init/main.ts", import.meta.url)),
+  worker: fileURLToPath(ownModule(new URL("../worker/main.ts", import.meta.url))),
+  "privileged agent": fileURLToPath(ownModule(new URL("../agent/main.ts", import.meta.url))),
+  init: fileURLToPath(ownModule(new URL("../init/main.ts", import.meta.url))),
 };
-/** Children load TypeScript (tsresty's and the app's) through tsx, resolved from tsresty's own install. */
-const TSX = import.meta.resolve("tsx");
+/**
+ * Children run compiled JavaScript and load tsx themselves when the app or the config is
+ * TypeScript (util/loader.ts). Run from src/, they need tsx from their first import, resolved
+ * from tsresty's own install.
+ */
+const SOURCE_LOADER = FROM_SOURCE ? ["--import", import.meta.resolve("tsx")] : [];
 
 /**
  * Node flags for a child: the master's own (`--max-old-space-size`, `--enable-source-maps`, an
@@ -78,7 +83,7 @@ const TSX = import.meta.resolve("tsx");
  */
 function childExecArgv(): string[] {
   const inherited = process.execArgv.filter((flag) => !/^--(inspect|debug)/.test(flag));
-  return [...inherited, ...signalSafetyFlags(), "--import", EARLY_SIGNALS_URL, "--import", TSX];
+  return [...inherited, ...signalSafetyFlags(), "--import", EARLY_SIGNALS_URL, ...SOURCE_LOADER];
 }
 
 export class Children {
