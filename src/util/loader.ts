@@ -9,12 +9,15 @@
  */
 import * as nodeModule from "node:module";
 import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { FROM_SOURCE } from "./own-module.ts";
 
 const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
 const FALLBACK_HOOKS = new URL("./fallback-hooks.mjs", import.meta.url);
 /** Inside this package, so that resolving "tsresty" from it is the package's self-reference. */
 const OWN_PARENT = new URL("../../package.json", import.meta.url).href;
+
+const OWN_INDEX = new URL("../index.js", import.meta.url);
 
 let typescript: Promise<void> | null = null;
 let fallback = false;
@@ -24,13 +27,31 @@ export function isTypeScript(file: string): boolean {
   return TYPESCRIPT.test(file);
 }
 
+/**
+ * tsx compiles a TypeScript file that package.json leaves CommonJS to `require("tsresty")`, and
+ * its `require` compiles the ES modules it meets to a second, CommonJS copy of tsresty (another
+ * `ngx.shared`, other error classes). Seeding the CommonJS cache with the ES module makes that
+ * `require` return the one copy the process runs.
+ */
+async function shareOwnIndex(): Promise<void> {
+  const index = fileURLToPath(OWN_INDEX);
+  const cache = nodeModule.createRequire(index).cache;
+  if (cache[index] !== undefined) return;
+  const entry = new nodeModule.default(index);
+  entry.filename = index;
+  entry.exports = (await import(OWN_INDEX.href)) as unknown;
+  entry.loaded = true;
+  cache[index] = entry;
+}
+
 /** Registers tsx for `import` and `require` of TypeScript, once per process. */
 export function enableTypeScript(): Promise<void> {
   typescript ??= (async () => {
     if (FROM_SOURCE) return;
-    const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
-    esm.register();
-    cjs.register();
+    await shareOwnIndex();
+    // What `node --import tsx` does (its CommonJS hooks, then its ES module hooks): the API's
+    // register() differs, e.g. in what `import()` of a CommonJS .ts file's default export is.
+    await import(import.meta.resolve("tsx"));
   })();
   return typescript;
 }
@@ -45,27 +66,75 @@ function resolvesTsresty(file: string): boolean {
   }
 }
 
-/** Lets "tsresty" resolve to this copy where nothing else provides it, once per process. */
+const NOT_FOUND = new Set(["ERR_MODULE_NOT_FOUND", "MODULE_NOT_FOUND"]);
+
+function isTsresty(specifier: string): boolean {
+  return specifier === "tsresty" || specifier.startsWith("tsresty/");
+}
+
+/** Resolves with `next`; where that finds no "tsresty", resolves it as this package's self-reference. */
+function orOwnCopy<T>(specifier: string, next: () => T, own: () => T): T {
+  if (!isTsresty(specifier)) return next();
+  try {
+    return next();
+  } catch (error) {
+    if (!NOT_FOUND.has(String((error as { code?: unknown }).code))) throw error;
+    return own();
+  }
+}
+
+type Resolve = (specifier: string, context?: { parentURL?: string }) => unknown;
+type ResolveFilename = (request: string, parent: unknown, ...rest: unknown[]) => string;
+
+/**
+ * Lets "tsresty" resolve to this copy where nothing else provides it, for `import` and for
+ * `require` (tsx compiles a TypeScript app that package.json leaves CommonJS to `require`).
+ */
 function fallBackToOwnCopy(): void {
   if (fallback) return;
   fallback = true;
-  // In-thread hooks where Node has them (22.15+); else the hooks thread of module.register.
-  const registerHooks = (nodeModule as { registerHooks?: (hooks: object) => unknown }).registerHooks;
+  // In-thread hooks, for both, where Node has them (22.15+).
+  const { registerHooks } = nodeModule as { registerHooks?: (hooks: { resolve: unknown }) => unknown };
   if (registerHooks !== undefined) {
     registerHooks({
-      resolve: (specifier: string, context: object, next: (s: string, c?: object) => unknown) => {
-        if (specifier !== "tsresty" && !specifier.startsWith("tsresty/")) return next(specifier, context);
-        try {
-          return next(specifier, context);
-        } catch (error) {
-          if ((error as { code?: unknown }).code !== "ERR_MODULE_NOT_FOUND") throw error;
-          return next(specifier, { ...context, parentURL: OWN_PARENT });
-        }
-      },
+      resolve: (specifier: string, context: object, next: Resolve) =>
+        orOwnCopy(
+          specifier,
+          () => next(specifier, context),
+          () => next(specifier, { ...context, parentURL: OWN_PARENT }),
+        ),
     });
     return;
   }
+  // Else the hooks thread of module.register for `import`, and CommonJS's resolver for `require`.
   nodeModule.register(FALLBACK_HOOKS, { data: { parentURL: OWN_PARENT } });
+  const cjs = nodeModule.default as unknown as { _resolveFilename: ResolveFilename };
+  const resolveFilename = cjs._resolveFilename;
+  const own = nodeModule.createRequire(OWN_PARENT);
+  cjs._resolveFilename = (request, parent, ...rest) =>
+    orOwnCopy(
+      request,
+      () => resolveFilename.call(cjs, request, parent, ...rest),
+      () => own.resolve(request),
+    );
+}
+
+/**
+ * A TypeScript file that its package.json leaves CommonJS is compiled by tsx to `exports.default
+ * = …` with `__esModule`; `import()` then gives that exports object as the default. tsx unwraps
+ * it in the `import()` calls of the code it compiles, which tsresty's own code (dist/) is not.
+ */
+function unwrapCommonJs(module: { default?: unknown }): { default?: unknown } {
+  const inner = module.default;
+  if (typeof inner === "object" && inner !== null && "__esModule" in inner)
+    return inner as { default?: unknown };
+  return module;
+}
+
+/** Imports the user's `file` (absolute path): the app, or a config file. */
+export async function importUserModule(file: string): Promise<{ default?: unknown }> {
+  await prepareToLoad(file);
+  return unwrapCommonJs((await import(pathToFileURL(file).href)) as { default?: unknown });
 }
 
 /** Prepares this process to import the user's `file` (absolute path). */
