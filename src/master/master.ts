@@ -427,6 +427,7 @@ export class Master {
 
   #replenishStandby(): void {
     if (this.#standby !== null || (this.#state !== "running" && this.#state !== "reloading")) return;
+    if (this.#current?.config.standby === false) return;
     this.#standby = this.#children.fork("worker");
   }
 
