@@ -93,9 +93,10 @@ type ResolveFilename = (request: string, parent: unknown, ...rest: unknown[]) =>
 function fallBackToOwnCopy(): void {
   if (fallback) return;
   fallback = true;
-  // In-thread hooks, for both, where Node has them (22.15+).
+  // `import`: in-thread hooks where Node has them (22.15+), else the hooks thread of module.register.
   const { registerHooks } = nodeModule as { registerHooks?: (hooks: { resolve: unknown }) => unknown };
-  if (registerHooks !== undefined) {
+  if (registerHooks === undefined) nodeModule.register(FALLBACK_HOOKS, { data: { parentURL: OWN_PARENT } });
+  else {
     registerHooks({
       resolve: (specifier: string, context: object, next: Resolve) =>
         orOwnCopy(
@@ -104,10 +105,8 @@ function fallBackToOwnCopy(): void {
           () => next(specifier, { ...context, parentURL: OWN_PARENT }),
         ),
     });
-    return;
   }
-  // Else the hooks thread of module.register for `import`, and CommonJS's resolver for `require`.
-  nodeModule.register(FALLBACK_HOOKS, { data: { parentURL: OWN_PARENT } });
+  // `require`: CommonJS's resolver, which tsx's require of a compiled CommonJS file calls directly.
   const cjs = nodeModule.default as unknown as { _resolveFilename: ResolveFilename };
   const resolveFilename = cjs._resolveFilename;
   const own = nodeModule.createRequire(OWN_PARENT);

@@ -25,7 +25,8 @@ export default defineApp({
   },
 });
 `;
-const PROBE_TS = `export const typed: number = 1;\n`;
+/** An enum: beyond what Node 22+ strips by itself, so only a TypeScript loader (tsx) imports it. */
+const PROBE_TS = `export enum Probe { Typed }\n`;
 
 function cmdline(pid: number): string {
   return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
@@ -39,7 +40,8 @@ describe("the package: the compiled CLI, tsx only for TypeScript, one copy of ts
     const tree = await startTree(join(dir, "app.mjs"), { compiled: true });
     const probe = JSON.parse((await get(tree.url())).body) as Probe;
     assert.equal(probe.entry, join(ROOT, "dist/worker/main.js"));
-    assert.equal(probe.typescript, "ERR_UNKNOWN_FILE_EXTENSION", "no TypeScript loader in a worker");
+    // ERR_UNKNOWN_FILE_EXTENSION on Node 20, ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX where Node strips types.
+    assert.match(probe.typescript, /^(ERR_UNKNOWN_FILE_EXTENSION|ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX)$/);
     assert.deepEqual(
       probe.execArgv.filter((flag) => /tsx|tsresty-source/.test(flag)),
       [],
