@@ -17,8 +17,16 @@
  * Redis down: a claim fails at once (no offline queue); the tick is skipped, never run later to
  * catch up. The client reconnects with backoff; the loss and the return are logged once each.
  */
-import { Redis } from "ioredis";
+import { createRequire } from "node:module";
+import type { Redis } from "ioredis";
 import { CLAIM, LAST_RUN } from "./scripts.ts";
+
+/**
+ * ioredis, loaded by the first gate: every worker imports this module, and ioredis costs about
+ * 16 MB and 0.2 s of boot to a process that has no cluster timer (see `npm run bench:boot`).
+ */
+const loadRedis = (): typeof Redis =>
+  (createRequire(import.meta.url)("ioredis") as { Redis: typeof Redis }).Redis;
 
 export type CoordinatorLog = (level: "warn" | "notice" | "error", message: string) => void;
 
@@ -53,7 +61,8 @@ export class RedisGate {
     this.#prefix = options.keyPrefix ?? "tsresty";
     this.#owner = options.owner ?? `${process.pid}`;
     this.#log = options.log;
-    this.#redis = new Redis(options.url, {
+    const RedisClient = loadRedis();
+    this.#redis = new RedisClient(options.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

@@ -85,6 +85,24 @@ describe("the package: the compiled CLI, tsx only for TypeScript, one copy of ts
     assert.equal(plain.stdout, "true single a,b\n", plain.stderr);
   });
 
+  it("a worker serving a node:http handler loads neither ioredis nor undici (16 and 10 MB of its RSS)", async () => {
+    const dir = scratchApp({
+      "app.mjs": `import { createRequire } from "node:module";
+export default {
+  handler(_req, res) {
+    const cjs = Object.keys(createRequire(import.meta.url).cache).filter((f) => f.includes("/ioredis/"));
+    const undici = process.moduleLoadList.filter((m) => m.includes("undici"));
+    res.end(JSON.stringify({ cjs, undici }));
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.mjs"), { compiled: true, workers: 1 });
+    assert.deepEqual(JSON.parse((await get(tree.url())).body), { cjs: [], undici: [] });
+    await tree.command("stop");
+    assert.equal((await tree.run.done).code, 0);
+  });
+
   it("tsresty hands an app that has its own copy of tsresty over to that copy", async () => {
     const dir = scratchApp({
       "app.mjs": `export default { fetch: () => new Response("") };\n`,

@@ -23,6 +23,8 @@ function headersOf(raw: readonly string[]): Headers {
   return headers;
 }
 
+let wired = false;
+
 class IncomingRequest {
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
@@ -83,9 +85,15 @@ class IncomingRequest {
     return (this.#real = new Request(this.#url, init));
   }
 
-  static {
-    // Every other member of Request.prototype, whichever this Node's undici has, forwards to the
-    // real Request: its getters and methods check that `this` is one.
+  /**
+   * Every other member of Request.prototype, whichever this Node's undici has, forwards to the
+   * real Request: its getters and methods check that `this` is one. Done at the first request,
+   * not at import: touching `Request` loads undici (about 10 MB), which a worker whose app has
+   * a node:http `handler` never needs.
+   */
+  static wire(): void {
+    if (wired) return;
+    wired = true;
     const real = (self: unknown): Request => (self as IncomingRequest).#materialize();
     const own = IncomingRequest.prototype;
     for (const key of Reflect.ownKeys(Request.prototype)) {
@@ -123,5 +131,6 @@ class IncomingRequest {
  * request instanceof Request; // true
  */
 export function incomingRequest(req: IncomingMessage, res: ServerResponse, url: string): Request {
+  IncomingRequest.wire();
   return new IncomingRequest(req, res, url) as unknown as Request;
 }
