@@ -71,23 +71,25 @@ const ENTRIES: Record<ChildKind, string> = {
   init: fileURLToPath(ownModule(new URL("../init/main.ts", import.meta.url))),
 };
 /**
- * Children run compiled JavaScript and load tsx themselves when the app or the config is
- * TypeScript (util/loader.ts). Run from src/, they need tsx from their first import, resolved
- * from tsresty's own install.
+ * Children run compiled JavaScript and load tsx themselves when they import TypeScript of the
+ * user's (util/loader.ts). For a TypeScript app or config they get it from their first import, so
+ * that the booted standby has it too and a respawn does not wait for it; run from src/, always.
  */
-const SOURCE_LOADER = FROM_SOURCE ? ["--import", import.meta.resolve("tsx")] : [];
+const TSX = import.meta.resolve("tsx");
 
 /**
  * Node flags for a child: the master's own (`--max-old-space-size`, `--enable-source-maps`, an
  * instrumentation `--import`), except the inspector's, which would collide on their port.
  */
-function childExecArgv(): string[] {
+function childExecArgv(typescript: boolean): string[] {
   const inherited = process.execArgv.filter((flag) => !/^--(inspect|debug)/.test(flag));
-  return [...inherited, ...signalSafetyFlags(), "--import", EARLY_SIGNALS_URL, ...SOURCE_LOADER];
+  const loader = FROM_SOURCE || typescript ? ["--import", TSX] : [];
+  return [...inherited, ...signalSafetyFlags(), "--import", EARLY_SIGNALS_URL, ...loader];
 }
 
 export class Children {
   readonly #events: ChildEvents;
+  #typescript = false;
   readonly #live = new Set<Child>();
   readonly #statusWaiters = new Map<
     number,
@@ -99,10 +101,15 @@ export class Children {
     this.#events = events;
   }
 
+  /** Children forked from now on load tsx from their first import: the app or the config is TypeScript. */
+  preloadTypeScript(): void {
+    this.#typescript = true;
+  }
+
   /** Forks a blank child of `kind`; it says "standing-by" once it listens. */
   fork(kind: ChildKind): Child {
     const forked = fork(ENTRIES[kind], [], {
-      execArgv: childExecArgv(),
+      execArgv: childExecArgv(this.#typescript),
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "advanced",
     });

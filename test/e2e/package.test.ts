@@ -67,6 +67,11 @@ describe("the package: the compiled CLI, tsx only for TypeScript, one copy of ts
     const probe = JSON.parse((await get(tree.url())).body) as Probe;
     assert.equal(probe.entry, join(ROOT, "dist/worker/main.js"));
     assert.equal(probe.typescript, "loaded");
+    // From its first import, so that a booted standby has it too before it becomes a worker.
+    assert.ok(
+      probe.execArgv.some((flag) => /\/tsx\/dist\/loader\.mjs$/.test(flag)),
+      probe.execArgv.join(" "),
+    );
     assert.equal(probe.sameNgx, true);
     assert.equal((await tree.status()).processes.filter((row) => row.type === "worker").length, 1);
     await tree.command("stop");
