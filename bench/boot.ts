@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sendControl, type ProcessRow } from "../src/master/index.ts";
+import { isAlive, statusOf, stop } from "./processes.ts";
 import { markdownTable } from "./table.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -80,36 +80,12 @@ function spawnTree(args: readonly string[], env: NodeJS.ProcessEnv = {}): Tree {
   return { child, line };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 function rssKb(pid: number): number {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Number(match?.[1] ?? Number.NaN);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function statusOf(prefix: string): Promise<ProcessRow[]> {
-  const answer = await sendControl(prefix, { command: "status" });
-  if (!answer.ok || answer.status === undefined) throw new Error(answer.message);
-  return [...answer.status.processes];
-}
 
 function tsresty(prefix: string, workers: number, config: string | null): Tree {
   const extra = config === null ? [] : ["--config", config];

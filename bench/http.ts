@@ -21,7 +21,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sendControl, type ProcessRow } from "../src/master/index.ts";
+import { isAlive, statusOf, stop } from "./processes.ts";
 import { markdownTable } from "./table.ts";
 import { wrk, wrkAvailable, type WrkResult } from "./wrk.ts";
 
@@ -72,15 +72,6 @@ function startServer(
       started.delete(child);
     });
   });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 let prefixes = 0;
@@ -249,21 +240,6 @@ async function reloadsUnderLoad(count: number): Promise<WrkResult & { reloads: n
   await reloading;
   await stop(server.child);
   return { ...total, reloads: progress.reloads };
-}
-
-async function statusOf(prefix: string): Promise<ProcessRow[]> {
-  const answer = await sendControl(prefix, { command: "status" });
-  if (!answer.ok || answer.status === undefined) throw new Error(answer.message);
-  return [...answer.status.processes];
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
