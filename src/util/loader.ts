@@ -9,15 +9,13 @@
  */
 import * as nodeModule from "node:module";
 import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { FROM_SOURCE } from "./own-module.ts";
 
 const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
 const FALLBACK_HOOKS = new URL("./fallback-hooks.mjs", import.meta.url);
 /** Inside this package, so that resolving "tsresty" from it is the package's self-reference. */
 const OWN_PARENT = new URL("../../package.json", import.meta.url).href;
-
-const OWN_INDEX = new URL("../index.js", import.meta.url);
 
 let typescript: Promise<void> | null = null;
 let fallback = false;
@@ -34,14 +32,15 @@ export function isTypeScript(file: string): boolean {
  * `require` return the one copy the process runs.
  */
 async function shareOwnIndex(): Promise<void> {
-  const index = fileURLToPath(OWN_INDEX);
-  const cache = nodeModule.createRequire(index).cache;
-  if (cache[index] !== undefined) return;
+  // The file `require("tsresty")` finds: this package's entry, by its self-reference.
+  const ownRequire = nodeModule.createRequire(import.meta.url);
+  const index = ownRequire.resolve("tsresty");
+  if (ownRequire.cache[index] !== undefined) return;
   const entry = new nodeModule.default(index);
   entry.filename = index;
-  entry.exports = (await import(OWN_INDEX.href)) as unknown;
+  entry.exports = (await import(pathToFileURL(index).href)) as unknown;
   entry.loaded = true;
-  cache[index] = entry;
+  ownRequire.cache[index] = entry;
 }
 
 /** Registers tsx for `import` and `require` of TypeScript, once per process. */
