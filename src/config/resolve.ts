@@ -118,7 +118,8 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
   const initTimeout = input["initTimeout"] ?? DEFAULT_CONFIG.initTimeout;
   check.seconds("initTimeout", initTimeout, 0.001);
   const standby = input["standby"] ?? DEFAULT_CONFIG.standby;
-  if (typeof standby !== "boolean") check.fail("standby", `must be true or false, received ${describe(standby)}`);
+  if (typeof standby !== "boolean")
+    check.fail("standby", `must be true or false, received ${describe(standby)}`);
 
   return Object.freeze({
     timers: Object.freeze({
