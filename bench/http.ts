@@ -20,8 +20,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sendControl, type ProcessRow } from "../src/master/index.ts";
-import { freePort, killAll, started, startServer, stop, type Running } from "./servers.ts";
+import { freePort, isAlive, killAll, started, startServer, statusOf, stop, type Running } from "./servers.ts";
 import { markdownTable } from "./table.ts";
 import { wrk, wrkAvailable, type WrkResult } from "./wrk.ts";
 
@@ -189,21 +188,6 @@ async function reloadsUnderLoad(count: number): Promise<WrkResult & { reloads: n
   await reloading;
   await stop(server.child);
   return { ...total, reloads: progress.reloads };
-}
-
-async function statusOf(prefix: string): Promise<ProcessRow[]> {
-  const answer = await sendControl(prefix, { command: "status" });
-  if (!answer.ok || answer.status === undefined) throw new Error(answer.message);
-  return [...answer.status.processes];
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

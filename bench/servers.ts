@@ -1,6 +1,7 @@
 /** Processes a benchmark starts: each one is remembered so that `killAll` leaves nothing behind. */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
+import { sendControl, type ProcessRow } from "../src/master/index.ts";
 
 export const started = new Set<ChildProcess>();
 
@@ -69,4 +70,20 @@ export function freePort(): Promise<number> {
       });
     });
   });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The process rows of `tsresty status` for the tree under `prefix`. */
+export async function statusOf(prefix: string): Promise<ProcessRow[]> {
+  const answer = await sendControl(prefix, { command: "status" });
+  if (!answer.ok || answer.status === undefined) throw new Error(answer.message);
+  return [...answer.status.processes];
 }

@@ -18,7 +18,7 @@ fi
 
 echo "== prebuildify"
 rm -rf prebuilds
-npm run --silent prebuild
+npm run --silent prebuildify
 ls prebuilds/*/
 
 echo "== npm pack"
@@ -43,8 +43,8 @@ import { pathToFileURL } from "node:url";
 const installed = `${process.cwd()}/node_modules/tsresty`;
 const loaded: string = createRequire(import.meta.url)("node-gyp-build").path(installed);
 assert.match(loaded, /\/prebuilds\//, `the addon must come from prebuilds/, not ${loaded}`);
-// The package's build to dist/ is another issue: import the shdict entrance by path.
-const shdict = await import(pathToFileURL(`${installed}/src/shdict/index.ts`).href);
+// The shdict entrance of the compiled package (the public API needs a process run by tsresty).
+const shdict = await import(pathToFileURL(`${installed}/dist/shdict/index.js`).href);
 const zone = shdict.createZone({ name: "check", size: 1024 * 1024 });
 assert.deepEqual(zone.dict.set("k", "from the installed package"), { ok: true, forcible: false });
 assert.equal(zone.dict.get("k"), "from the installed package");

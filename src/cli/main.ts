@@ -2,11 +2,13 @@ import { ConfigError, PathError, StartError, UsageError } from "../errors.ts";
 import { StartCancelled } from "../master/index.ts";
 import { parseArgs, USAGE, type Command, type SingleCommand } from "./args.ts";
 import { control, ControlError, logs } from "./control.ts";
+import { localCopy } from "./local-copy.ts";
 import { start } from "./start.ts";
+import { ownModule } from "../util/own-module.ts";
 import { VERSION } from "../util/version.ts";
 
 /** The single-mode role, loaded by URL: the CLI never imports a role's code statically. */
-const SINGLE_ROLE = new URL("../single/main.ts", import.meta.url).href;
+const SINGLE_ROLE = ownModule(new URL("../single/main.ts", import.meta.url)).href;
 
 interface SingleRole {
   runSingle(command: SingleCommand): Promise<void>;
@@ -48,7 +50,11 @@ async function run(command: Command): Promise<void> {
 /** Entry of the `tsresty` command: usage errors exit 2, failures of start and control commands exit 1. */
 export async function main(argv: readonly string[]): Promise<void> {
   try {
-    await run(parseArgs(argv));
+    const command = parseArgs(argv);
+    const other = localCopy(command);
+    // That copy's bin reads process.argv itself.
+    if (other !== null) await import(other);
+    else await run(command);
   } catch (error) {
     if (error instanceof UsageError) fail(`${error.message}\n${USAGE}`, 2);
     if (error instanceof ConfigError || error instanceof PathError) fail(error.message, 2);

@@ -24,6 +24,7 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
   log: null,
   shdict: Object.freeze([]),
   coordinator: null,
+  standby: true,
 });
 
 /** OpenResty's default `connections` of the privileged agent. */

@@ -1,8 +1,8 @@
 import { access, constants } from "node:fs/promises";
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { types } from "node:util";
 import { ConfigError, describe } from "../errors.ts";
+import { importUserModule } from "../util/loader.ts";
 import { resolveConfig } from "./resolve.ts";
 import type { ResolvedConfig } from "./types.ts";
 
@@ -40,7 +40,7 @@ export async function loadConfigInput(file: string, cwd = process.cwd()): Promis
   }
   let module: { default?: unknown };
   try {
-    module = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    module = await importUserModule(path);
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new ConfigError(file, null, `failed to load: ${reason}`, { cause });

@@ -30,6 +30,7 @@ const TOP_KEYS = [
   "log",
   "shdict",
   "coordinator",
+  "standby",
 ] as const;
 const HTTP_KEYS = [
   "headersTimeout",
@@ -122,6 +123,9 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
   if (shutdownTimeout !== null) check.seconds("shutdownTimeout", shutdownTimeout, 0);
   const initTimeout = input["initTimeout"] ?? DEFAULT_CONFIG.initTimeout;
   check.seconds("initTimeout", initTimeout, 0.001);
+  const standby = input["standby"] ?? DEFAULT_CONFIG.standby;
+  if (typeof standby !== "boolean")
+    check.fail("standby", `must be true or false, received ${describe(standby)}`);
 
   return Object.freeze({
     timers: Object.freeze({
@@ -145,6 +149,7 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     log: check.path("log", input["log"], null),
     shdict: resolveShdict(check, input["shdict"]),
     coordinator: resolveCoordinator(check, input["coordinator"]),
+    standby,
   });
 }
 

@@ -83,6 +83,11 @@ export interface UserConfig {
    * "tsresty"; give each deployment that shares one Redis its own).
    */
   readonly coordinator?: string | { readonly url: string; readonly keyPrefix?: string };
+  /**
+   * Keeps one booted spare process that a respawn or a reload turns into a worker in
+   * milliseconds (default true). false saves its memory; every respawn then boots a fresh process.
+   */
+  readonly standby?: boolean;
 }
 
 /** One shared-dictionary zone: its name and its size in bytes (shdict's ZoneSpec). */
@@ -121,6 +126,8 @@ export interface ResolvedConfig {
   readonly log: string | null;
   /** The Redis of cluster singletons; null when none is configured. */
   readonly coordinator: { readonly url: string; readonly keyPrefix: string } | null;
+  /** Whether the master keeps a booted spare process. */
+  readonly standby: boolean;
 
   /** The zones, in declaration order. */
   readonly shdict: readonly ShdictSpec[];

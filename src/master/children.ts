@@ -16,6 +16,7 @@ import {
   type MasterMessage,
 } from "../ipc/index.ts";
 import { EARLY_SIGNALS_URL, signalSafetyFlags } from "../process/index.ts";
+import { FROM_SOURCE, ownModule } from "../util/own-module.ts";
 import { readLines } from "./output.ts";
 import { PipeGroups } from "./pipe-groups.ts";
 
@@ -65,24 +66,30 @@ export interface ChildEvents {
 }
 
 const ENTRIES: Record<ChildKind, string> = {
-  worker: fileURLToPath(new URL("../worker/main.ts", import.meta.url)),
-  "privileged agent": fileURLToPath(new URL("../agent/main.ts", import.meta.url)),
-  init: fileURLToPath(new URL("../init/main.ts", import.meta.url)),
+  worker: fileURLToPath(ownModule(new URL("../worker/main.ts", import.meta.url))),
+  "privileged agent": fileURLToPath(ownModule(new URL("../agent/main.ts", import.meta.url))),
+  init: fileURLToPath(ownModule(new URL("../init/main.ts", import.meta.url))),
 };
-/** Children load TypeScript (tsresty's and the app's) through tsx, resolved from tsresty's own install. */
+/**
+ * Children run compiled JavaScript and load tsx themselves when they import TypeScript of the
+ * user's (util/loader.ts). For a TypeScript app or config they get it from their first import, so
+ * that the booted standby has it too and a respawn does not wait for it; run from src/, always.
+ */
 const TSX = import.meta.resolve("tsx");
 
 /**
  * Node flags for a child: the master's own (`--max-old-space-size`, `--enable-source-maps`, an
  * instrumentation `--import`), except the inspector's, which would collide on their port.
  */
-function childExecArgv(): string[] {
+function childExecArgv(typescript: boolean): string[] {
   const inherited = process.execArgv.filter((flag) => !/^--(inspect|debug)/.test(flag));
-  return [...inherited, ...signalSafetyFlags(), "--import", EARLY_SIGNALS_URL, "--import", TSX];
+  const loader = FROM_SOURCE || typescript ? ["--import", TSX] : [];
+  return [...inherited, ...signalSafetyFlags(), "--import", EARLY_SIGNALS_URL, ...loader];
 }
 
 export class Children {
   readonly #events: ChildEvents;
+  #typescript = false;
   readonly #live = new Set<Child>();
   readonly #statusWaiters = new Map<
     number,
@@ -94,10 +101,15 @@ export class Children {
     this.#events = events;
   }
 
+  /** Children forked from now on load tsx from their first import: the app or the config is TypeScript. */
+  preloadTypeScript(): void {
+    this.#typescript = true;
+  }
+
   /** Forks a blank child of `kind`; it says "standing-by" once it listens. */
   fork(kind: ChildKind): Child {
     const forked = fork(ENTRIES[kind], [], {
-      execArgv: childExecArgv(),
+      execArgv: childExecArgv(this.#typescript),
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "advanced",
     });

@@ -38,6 +38,7 @@ import { Staging } from "./staging.ts";
 import { statusRows } from "./status.ts";
 import { timerRows } from "./timer-rows.ts";
 import { cpuSeconds } from "../util/cpu.ts";
+import { isTypeScript } from "../util/loader.ts";
 import { Zones, type ZoneSet } from "./zones.ts";
 import { INTERNAL_ZONE } from "../shdict/index.ts";
 
@@ -128,6 +129,7 @@ export class Master {
         this.#onExit(child, code, signal);
       },
     });
+    if ([options.appPath, options.configFile ?? ""].some(isTypeScript)) this.#children.preloadTypeScript();
     this.#listeners = new Listeners();
   }
 
@@ -427,6 +429,7 @@ export class Master {
 
   #replenishStandby(): void {
     if (this.#standby !== null || (this.#state !== "running" && this.#state !== "reloading")) return;
+    if (this.#current?.config.standby === false) return;
     this.#standby = this.#children.fork("worker");
   }
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { pathToFileURL } from "node:url";
 import { describe, InvalidArgTypeError, UnknownOptionError } from "../errors.ts";
+import { importUserModule } from "../util/loader.ts";
 
 type Hook = () => unknown;
 
@@ -84,6 +84,6 @@ export function checkApp(value: unknown, file: string): App {
 
 /** Imports an app module and checks its default export. */
 export async function loadApp(path: string): Promise<App> {
-  const module = (await import(pathToFileURL(path).href)) as { default?: unknown };
+  const module = await importUserModule(path);
   return checkApp(module.default, path);
 }

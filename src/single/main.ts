@@ -13,7 +13,6 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { MessagePort } from "node:worker_threads";
 import { ConfigError } from "../errors.ts";
 import {
   loadConfigInput,
@@ -26,7 +25,9 @@ import { createZone, installZones } from "../shdict/index.ts";
 import { handleSignals, ignore, singleIdentity } from "../process/index.ts";
 import { endGroup, liveGroups } from "../pipe/index.ts";
 import { installGlobalNgx, installRuntime, type RuntimeContext } from "../runtime/index.ts";
+import { isTypeScript, prepareToLoad } from "../util/loader.ts";
 import { formatThrown, lineLogger } from "../util/log.ts";
+import { typeScriptHooks } from "./hooks.ts";
 
 export interface SingleCommand {
   readonly code: string | null;
@@ -36,8 +37,6 @@ export interface SingleCommand {
   /** `--shdict 'NAME SIZE'`, as given. */
   readonly shdict: readonly string[];
 }
-
-const EVAL_PORT = Symbol.for("tsresty.evalPort");
 
 function fail(message: string, code: number): never {
   process.stderr.write(`tsresty: ${message}\n`);
@@ -58,19 +57,24 @@ async function loadConfig(command: SingleCommand): Promise<ResolvedConfig> {
   }
 }
 
-/** The URL of the main chunk: the file, or the `-e` code served as `<cwd>/[eval].ts`. */
-function mainURL(command: SingleCommand): string {
+/**
+ * The URL of the main chunk: the file, or the `-e` code served as `<cwd>/[eval].ts`, once the
+ * process can load it.
+ */
+async function mainURL(command: SingleCommand): Promise<string> {
   if (command.file !== null) {
     const path = resolve(command.file);
     if (!existsSync(path)) fail(`input file ${command.file} not found.`, 2);
+    await prepareToLoad(path);
     const url = pathToFileURL(path);
     // TypeScript runs as an ES module (top-level await) whatever package.json says; see eval-hooks.mjs.
     if (/\.(ts|mts|tsx)$/.test(path)) url.searchParams.set("tsresty-esm", "");
     return url.href;
   }
-  const port = (globalThis as Record<symbol, MessagePort | undefined>)[EVAL_PORT];
-  if (port === undefined) throw new Error("tsresty -e needs the loader hooks that bin/tsresty registers");
-  const url = pathToFileURL(join(process.cwd(), "[eval].ts")).href;
+  const port = await typeScriptHooks();
+  const path = join(process.cwd(), "[eval].ts");
+  await prepareToLoad(path);
+  const url = pathToFileURL(path).href;
   port.postMessage({ url, source: command.code ?? "" });
   return url;
 }
@@ -96,11 +100,18 @@ async function drain(context: RuntimeContext): Promise<void> {
   }
 }
 
+/** Whether the main chunk or the config is TypeScript (`-e` code is). */
+function needsTypeScript(command: SingleCommand): boolean {
+  return [command.file ?? "[eval].ts", command.configPath ?? ""].some(isTypeScript);
+}
+
 export async function runSingle(command: SingleCommand): Promise<void> {
+  // First, so that single mode's hooks come before tsx, whoever loads first.
+  if (needsTypeScript(command)) await typeScriptHooks();
   const config = await loadConfig(command);
   // A single process makes its zones itself (resty --shdict).
   installZones(config.shdict.map((spec) => createZone(spec)));
-  const url = mainURL(command);
+  const url = await mainURL(command);
   const log = lineLogger({
     write: (line) => process.stderr.write(line),
     pid: process.pid,

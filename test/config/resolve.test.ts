@@ -27,6 +27,7 @@ describe("config resolution", () => {
       log: null,
       shdict: [],
       coordinator: null,
+      standby: true,
     });
     assert.deepEqual(resolveConfig({}), DEFAULT_CONFIG);
   });
@@ -44,10 +45,15 @@ describe("config resolution", () => {
     [
       "an unknown top-level key",
       { workerz: 2 },
-      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout, http, logLevel, log, shdict, coordinator$/,
+      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout, http, logLevel, log, shdict, coordinator, standby$/,
     ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],
+    [
+      "a standby that is not a boolean",
+      { standby: "no" },
+      /^config: standby must be true or false, received a string \("no"\)$/,
+    ],
     [
       "a zero limit",
       { timers: { maxPending: 0 } },

@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const BIN = fileURLToPath(new URL("../../bin/tsresty", import.meta.url));
+/** Runs bin/tsresty from src/ (under tsx), so tests see the source, not the last build (see package.json "imports"). */
+export const FROM_SOURCE = "--conditions=tsresty-source";
 
 export interface Finished {
   readonly code: number | null;
@@ -54,10 +56,13 @@ export interface StartOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Node flags before bin/tsresty (`--max-old-space-size=…`). */
   readonly nodeArgs?: readonly string[];
+  /** Runs the compiled dist/ rather than src/. */
+  readonly compiled?: boolean;
 }
 
 export function startTsresty(args: readonly string[], options: StartOptions = {}): Running {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
+  const nodeArgs = [...(options.compiled === true ? [] : [FROM_SOURCE]), ...(options.nodeArgs ?? [])];
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NODE_OPTIONS: "", ...options.env },

@@ -67,6 +67,8 @@ export async function startTree(
     deadlineMs?: number;
     prefix?: string;
     nodeArgs?: string[];
+    /** Runs the compiled dist/ rather than src/. */
+    compiled?: boolean;
   } = {},
 ): Promise<Tree> {
   const prefix = options.prefix ?? mkdtempSync(join(tmpdir(), "tsresty-test-"));
@@ -88,6 +90,7 @@ export async function startTree(
       deadlineMs: options.deadlineMs ?? 60_000,
       ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }),
+      ...(options.compiled === undefined ? {} : { compiled: options.compiled }),
     },
   );
   await run.waitForOutput("tsresty ready:");

@@ -24,6 +24,8 @@ function headersOf(raw: readonly string[]): Headers {
   return headers;
 }
 
+let wired = false;
+
 class IncomingRequest {
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
@@ -84,9 +86,15 @@ class IncomingRequest {
     return (this.#real = new Request(this.#url, init));
   }
 
-  static {
-    // Everything else (body, text(), clone(), …) is the real Request's.
-    forwardTheRest(this.prototype, Request.prototype, (self) => (self as IncomingRequest).#materialize());
+  /**
+   * Every other member of Request.prototype forwards to the real Request. Done at the first
+   * request, not at import: touching `Request` loads undici (about 10 MB), which a worker whose
+   * app has a node:http `handler` never needs.
+   */
+  static wire(): void {
+    if (wired) return;
+    wired = true;
+    forwardTheRest(IncomingRequest.prototype, Request.prototype, (self) => (self as IncomingRequest).#materialize());
   }
 }
 
@@ -97,5 +105,6 @@ class IncomingRequest {
  * request instanceof Request; // true
  */
 export function incomingRequest(req: IncomingMessage, res: ServerResponse, url: string): Request {
+  IncomingRequest.wire();
   return new IncomingRequest(req, res, url) as unknown as Request;
 }

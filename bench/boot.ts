@@ -1,0 +1,234 @@
+/**
+ * `npm run bench:boot`: what tsresty's process tree costs beside a bare node:cluster running the
+ * same compiled app (bench/fixtures/boot-app.mjs, plain JavaScript), in one run, taken in turns:
+ *
+ * - start to ready: from spawning `tsresty start` (the compiled CLI, 2 workers) to its ready line;
+ *   for the bare cluster, from spawning it to its 2 workers listening. tsresty's includes the init
+ *   process (config and app loaded once, `init` run) that precedes the workers.
+ * - cold respawn: SIGKILL of a worker to its replacement ready, with config `standby: false` (so
+ *   every replacement is a fresh fork, not the booted spare). Each slot is killed once (a slot that
+ *   dies again within 10 s is respawned with backoff), BENCH_RESPAWNS slots per run.
+ * - idle worker RSS: VmRSS of each worker of the 2-worker trees once ready and idle for 1 s.
+ *
+ * BENCH_RUNS (5) and BENCH_RESPAWNS (6) tune it. Runs dist/ (`npm run build`). Every process
+ * started here is stopped at the end.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { isAlive, statusOf, stop } from "./servers.ts";
+import { markdownTable } from "./table.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BIN = join(ROOT, "bin/tsresty");
+const APP = join(ROOT, "bench/fixtures/boot-app.mjs");
+const CLUSTER = join(ROOT, "bench/fixtures/boot-cluster.mjs");
+const RUNS = Number(process.env["BENCH_RUNS"] ?? 5);
+const RESPAWNS = Number(process.env["BENCH_RESPAWNS"] ?? 6);
+const scratch = mkdtempSync(join(tmpdir(), "tsresty-bench-boot-"));
+const NO_STANDBY = join(scratch, "no-standby.config.mjs");
+writeFileSync(NO_STANDBY, "export default { standby: false };\n");
+const started = new Set<ChildProcess>();
+
+interface Tree {
+  readonly child: ChildProcess;
+  /** Resolves when stdout has a line matching `pattern`, with that line; lines seen earlier count. */
+  line(pattern: RegExp, after?: number): Promise<{ line: string; at: number; index: number }>;
+}
+
+/** Spawns a tree; `line()` waits for its output. Times are performance.now(). */
+function spawnTree(args: readonly string[], env: NodeJS.ProcessEnv = {}): Tree {
+  const child = spawn(process.execPath, args, {
+    cwd: scratch,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
+  started.add(child);
+  child.on("exit", () => {
+    started.delete(child);
+  });
+  const lines: { line: string; at: number }[] = [];
+  const waiters = new Set<() => void>();
+  let rest = "";
+  let errors = "";
+  child.stderr.on("data", (chunk: Buffer) => (errors = (errors + chunk.toString()).slice(-4000)));
+  child.stdout.on("data", (chunk: Buffer) => {
+    const at = performance.now();
+    const parts = (rest + chunk.toString()).split("\n");
+    rest = parts.pop() ?? "";
+    for (const line of parts) lines.push({ line, at });
+    for (const wake of waiters) wake();
+  });
+  const line: Tree["line"] = (pattern, after = 0) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`no ${String(pattern)} in 60 s: ${errors}`));
+      }, 60_000);
+      const check = (): void => {
+        const index = lines.findIndex((l, i) => i >= after && pattern.test(l.line));
+        const found = lines[index];
+        if (found === undefined) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve({ ...found, index });
+      };
+      waiters.add(check);
+      check();
+    });
+  return { child, line };
+}
+
+function rssKb(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(match?.[1] ?? Number.NaN);
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function tsresty(prefix: string, workers: number, config: string | null): Tree {
+  const extra = config === null ? [] : ["--config", config];
+  const args = ["start", APP, "--workers", String(workers), "--listen", "127.0.0.1:0", "--prefix", prefix];
+  return spawnTree([BIN, ...args, ...extra]);
+}
+
+function bareCluster(workers: number): Tree {
+  return spawnTree([CLUSTER], { WORKERS: String(workers) });
+}
+
+/** The pids of a process's children. */
+function childrenOf(pid: number | undefined): number[] {
+  return readFileSync(`/proc/${pid ?? 0}/task/${pid ?? 0}/children`, "utf8")
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+}
+
+/** Start to ready and idle worker RSS of one 2-worker tree of each kind. */
+async function bootRound(
+  round: number,
+): Promise<{ tsresty: number; bare: number; rss: [number[], number[]] }> {
+  const prefix = join(scratch, `boot-${round}`);
+  let t0 = performance.now();
+  const tree = tsresty(prefix, 2, null);
+  const ready = await tree.line(/^tsresty ready:/);
+  const tsrestyMs = ready.at - t0;
+  await pause(1000);
+  const workers = (await statusOf(prefix)).filter((p) => p.type === "worker" && p.pid !== null);
+  const tsrestyRss = workers.map((p) => rssKb(p.pid ?? 0));
+  await stop(tree.child);
+  rmSync(prefix, { recursive: true, force: true });
+
+  t0 = performance.now();
+  const bare = bareCluster(2);
+  const bareReady = await bare.line(/^ready$/);
+  const bareMs = bareReady.at - t0;
+  await pause(1000);
+  const barePids = childrenOf(bare.child.pid);
+  const bareRss = barePids.map(rssKb);
+  await stop(bare.child);
+  return { tsresty: tsrestyMs, bare: bareMs, rss: [tsrestyRss, bareRss] };
+}
+
+/** Cold respawn times of tsresty (standby off): each of RESPAWNS slots killed once. */
+async function tsrestyRespawns(round: number): Promise<number[]> {
+  const prefix = join(scratch, `respawn-${round}`);
+  const tree = tsresty(prefix, RESPAWNS, NO_STANDBY);
+  await tree.line(/^tsresty ready:/);
+  const times: number[] = [];
+  for (let id = 0; id < RESPAWNS; id++) {
+    const victim = (await statusOf(prefix)).find((p) => p.id === id && p.type === "worker");
+    if (victim?.pid == null) throw new Error(`no worker ${id}`);
+    const t0 = performance.now();
+    process.kill(victim.pid, "SIGKILL");
+    for (;;) {
+      const slot = (await statusOf(prefix)).find((p) => p.id === id && p.type === "worker");
+      if (slot !== undefined && slot.pid !== victim.pid && slot.state === "running") break;
+      if (performance.now() - t0 > 30_000) throw new Error(`worker ${id} did not come back`);
+    }
+    times.push(performance.now() - t0);
+    if ((await statusOf(prefix)).some((p) => p.type === "standby")) throw new Error("a standby runs");
+  }
+  await stop(tree.child);
+  rmSync(prefix, { recursive: true, force: true });
+  return times;
+}
+
+/** Cold respawn times of the bare cluster: SIGKILL to the replacement's `listening`. */
+async function bareRespawns(): Promise<number[]> {
+  const tree = bareCluster(RESPAWNS);
+  const ready = await tree.line(/^ready$/);
+  let seen = ready.index + 1;
+  const pids = childrenOf(tree.child.pid);
+  const times: number[] = [];
+  for (const pid of pids) {
+    const t0 = performance.now();
+    process.kill(pid, "SIGKILL");
+    const next = await tree.line(/^listening \d+$/, seen);
+    seen = next.index + 1;
+    times.push(next.at - t0);
+    while (isAlive(pid)) await pause(1);
+  }
+  await stop(tree.child);
+  return times;
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
+
+async function main(): Promise<void> {
+  if (!existsSync(join(ROOT, "dist/cli/main.js"))) {
+    console.error("bench:boot runs the compiled CLI: npm run build first");
+    process.exit(2);
+  }
+  const start: [number[], number[]] = [[], []];
+  const rss: [number[], number[]] = [[], []];
+  const respawn: [number[], number[]] = [[], []];
+  try {
+    for (let round = 0; round < RUNS; round++) {
+      const boot = await bootRound(round);
+      start[0].push(boot.tsresty);
+      start[1].push(boot.bare);
+      rss[0].push(...boot.rss[0]);
+      rss[1].push(...boot.rss[1]);
+      respawn[0].push(...(await tsrestyRespawns(round)));
+      respawn[1].push(...(await bareRespawns()));
+    }
+  } finally {
+    for (const child of started) child.kill("SIGKILL");
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  const row = (name: string, unit: string, [ours, bare]: [number[], number[]], bar: number): string[] => {
+    const a = median(ours);
+    const b = median(bare);
+    const ratio = a / b;
+    return [
+      name,
+      `${a.toFixed(unit === "MB" ? 1 : 0)} ${unit}`,
+      `${b.toFixed(unit === "MB" ? 1 : 0)} ${unit}`,
+      `${ratio.toFixed(2)}×`,
+      `≤ ${bar}×`,
+      ratio <= bar ? "ok" : "over",
+    ];
+  };
+  const mb = (values: number[]): number[] => values.map((kb) => kb / 1024);
+  console.log(
+    `node ${process.version}, ${new Date().toISOString()}, compiled dist/, medians of ${RUNS} runs (respawn: ${RESPAWNS} kills per run, standby off)\n`,
+  );
+  console.log(
+    markdownTable(
+      ["measure", "tsresty", "bare node:cluster", "ratio", "bar", ""],
+      [
+        row("start to ready, 2 workers", "ms", start, 1.5),
+        row("cold respawn after SIGKILL (p50)", "ms", respawn, 1.3),
+        row("idle worker RSS", "MB", [mb(rss[0]), mb(rss[1])], 1.2),
+      ],
+    ),
+  );
+}
+
+await main();

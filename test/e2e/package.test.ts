@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { ensureBuilt } from "../helpers/dist.ts";
+import { ROOT, runTsresty } from "../helpers/processes.ts";
+import { scratchApp } from "../helpers/scratch.ts";
+import { get, startTree } from "../helpers/tree.ts";
+
+interface Probe {
+  entry: string;
+  execArgv: string[];
+  typescript: string;
+  sameNgx: boolean;
+}
+
+/** An app that says which file its process runs, its Node flags, and whether it can import TypeScript. */
+const PROBE_APP = `
+import { defineApp, ngx } from "tsresty";
+export default defineApp({
+  async fetch() {
+    let typescript = "loaded";
+    try { await import("./probe.ts"); } catch (error) { typescript = error.code; }
+    return Response.json({ entry: process.argv[1], execArgv: process.execArgv, typescript, sameNgx: ngx === globalThis.ngx });
+  },
+});
+`;
+/** An enum: beyond what Node 22+ strips by itself, so only a TypeScript loader (tsx) imports it. */
+const PROBE_TS = `export enum Probe { Typed }\n`;
+
+function cmdline(pid: number): string {
+  return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+}
+
+describe("the package: the compiled CLI, tsx only for TypeScript, one copy of tsresty per app", () => {
+  before(ensureBuilt);
+
+  it("the compiled CLI serves a JavaScript app from dist/, and none of its processes has a TypeScript loader", async () => {
+    const dir = scratchApp({ "app.mjs": PROBE_APP, "probe.ts": PROBE_TS });
+    const tree = await startTree(join(dir, "app.mjs"), { compiled: true });
+    const probe = JSON.parse((await get(tree.url())).body) as Probe;
+    assert.equal(probe.entry, join(ROOT, "dist/worker/main.js"));
+    // ERR_UNKNOWN_FILE_EXTENSION on Node 20, ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX where Node strips types.
+    assert.match(probe.typescript, /^(ERR_UNKNOWN_FILE_EXTENSION|ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX)$/);
+    assert.deepEqual(
+      probe.execArgv.filter((flag) => /tsx|tsresty-source/.test(flag)),
+      [],
+    );
+    assert.doesNotMatch(cmdline(tree.masterPid), /tsx|tsresty-source/);
+    // The app has no tsresty of its own: it gets the copy that runs it, the same `ngx`.
+    assert.equal(probe.sameNgx, true);
+    await tree.command("stop");
+    assert.equal((await tree.run.done).code, 0);
+  });
+
+  it("the compiled CLI loads tsx where the app and the config are TypeScript", async () => {
+    const dir = scratchApp({
+      "app.ts": PROBE_APP.replace("catch (error)", "catch (error: any)"),
+      "probe.ts": PROBE_TS,
+      "tsresty.config.ts": `const workers: number = 1;\nexport default { workers };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), {
+      compiled: true,
+      workers: null,
+      args: ["--config", join(dir, "tsresty.config.ts")],
+    });
+    const probe = JSON.parse((await get(tree.url())).body) as Probe;
+    assert.equal(probe.entry, join(ROOT, "dist/worker/main.js"));
+    assert.equal(probe.typescript, "loaded");
+    // From its first import, so that a booted standby has it too before it becomes a worker.
+    assert.ok(
+      probe.execArgv.some((flag) => /\/tsx\/dist\/loader\.mjs$/.test(flag)),
+      probe.execArgv.join(" "),
+    );
+    assert.equal(probe.sameNgx, true);
+    assert.equal((await tree.status()).processes.filter((row) => row.type === "worker").length, 1);
+    await tree.command("stop");
+    assert.equal((await tree.run.done).code, 0);
+  });
+
+  it("the compiled CLI runs TypeScript with -e and a JavaScript FILE in single mode", async () => {
+    const typed = await runTsresty(["-e", "const n: number = 41; console.log(n + 1, ngx.process.type())"], {
+      compiled: true,
+    });
+    assert.equal(typed.stdout, "42 single\n", typed.stderr);
+    const dir = scratchApp({
+      "main.mjs": `import { ngx } from "tsresty";\nconsole.log(ngx === globalThis.ngx, ngx.process.type(), process.argv.slice(2).join(","));\n`,
+    });
+    const plain = await runTsresty([join(dir, "main.mjs"), "a", "b"], { compiled: true });
+    assert.equal(plain.stdout, "true single a,b\n", plain.stderr);
+  });
+
+  it("a worker serving a node:http handler loads neither ioredis nor undici (16 and 10 MB of its RSS)", async () => {
+    const dir = scratchApp({
+      "app.mjs": `import { createRequire } from "node:module";
+export default {
+  handler(_req, res) {
+    const cjs = Object.keys(createRequire(import.meta.url).cache).filter((f) => f.includes("/ioredis/"));
+    const undici = process.moduleLoadList.filter((m) => m.includes("undici"));
+    res.end(JSON.stringify({ cjs, undici }));
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.mjs"), { compiled: true, workers: 1 });
+    assert.deepEqual(JSON.parse((await get(tree.url())).body), { cjs: [], undici: [] });
+    await tree.command("stop");
+    assert.equal((await tree.run.done).code, 0);
+  });
+
+  it("tsresty hands an app that has its own copy of tsresty over to that copy", async () => {
+    const dir = scratchApp({
+      "app.mjs": `export default { fetch: () => new Response("") };\n`,
+      "node_modules/tsresty/package.json": JSON.stringify({
+        name: "tsresty",
+        type: "module",
+        bin: { tsresty: "bin.js" },
+        exports: { ".": "./index.js" },
+      }),
+      "node_modules/tsresty/index.js": "export const local = true;\n",
+      "node_modules/tsresty/bin.js": `console.log("local copy:", process.argv.slice(2).join(" "));\n`,
+    });
+    // Run from another directory, as a global tsresty is: the app's directory decides.
+    for (const compiled of [true, false]) {
+      const single = await runTsresty([join(dir, "app.mjs"), "x"], { compiled, cwd: ROOT });
+      assert.equal(single.stdout, `local copy: ${join(dir, "app.mjs")} x\n`, single.stderr);
+      const start = await runTsresty(["start", join(dir, "app.mjs"), "--workers", "1"], {
+        compiled,
+        cwd: ROOT,
+      });
+      assert.equal(start.stdout, `local copy: start ${join(dir, "app.mjs")} --workers 1\n`, start.stderr);
+    }
+    const evalHere = await runTsresty(["-e", "console.log(1)"], { compiled: true, cwd: dir });
+    assert.equal(evalHere.stdout, "local copy: -e console.log(1)\n", evalHere.stderr);
+  });
+});
