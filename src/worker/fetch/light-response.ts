@@ -26,9 +26,16 @@ import { inspect, type InspectOptions } from "node:util";
 import { forwardTheRest } from "./forward.ts";
 import { lightSource, type Source } from "./light-body.ts";
 
-/** undici's Response, as this process started with it. */
-const Original: typeof Response = globalThis.Response;
+// The global as this process started with it. Node defines it as a lazy getter: reading it loads
+// undici (about 10 MB), which a worker whose app is a node:http `handler` never needs. So nothing
+// here reads it until a light Response is made or the global is first touched.
 const originalGlobal = Object.getOwnPropertyDescriptor(globalThis, "Response");
+let undici: typeof Response | undefined;
+
+/** undici's Response (loading undici the first time). */
+function original(): typeof Response {
+  return (undici ??= (originalGlobal?.get?.call(globalThis) ?? originalGlobal?.value) as typeof Response);
+}
 
 /** Each materialisation is published here (`{ response }`): the tests count them. */
 export const MATERIALIZE_CHANNEL = "tsresty:fetch:materialize";
@@ -56,7 +63,7 @@ function copyHeaders(from: Headers, to: Headers): void {
 
 /** One of undici's static methods, to call with Reflect.apply and the caller's very arguments. */
 const undiciStatic = (name: "json" | "redirect"): ((...args: unknown[]) => Response) =>
-  Reflect.get(Original, name) as (...args: unknown[]) => Response;
+  Reflect.get(original(), name) as (...args: unknown[]) => Response;
 
 /** `Response.json`'s text, so that the constructor gives it JSON's content type. */
 class JsonText {
@@ -70,6 +77,9 @@ type Init = ConstructorParameters<typeof Response>[1];
 type Body = ConstructorParameters<typeof Response>[0];
 
 let claim: (response: Response) => LightParts | undefined;
+/** Dresses the light class as undici's (forwarded members, prototype chain): once, on first use. */
+let wire: () => void;
+let wired = false;
 
 class Lightweight {
   #source: Source = null;
@@ -83,7 +93,8 @@ class Lightweight {
 
   constructor(body: unknown = null, init?: unknown) {
     // Not plain: undici takes it (and its getters on `init` run once more).
-    if (!this.#setUp(body, init)) this.#adopt(new Original(body as Body, init as Init));
+    if (!wired) wire();
+    if (!this.#setUp(body, init)) this.#adopt(new (original())(body as Body, init as Init));
   }
 
   /** Takes `body` and `init` when both are plain; false, with nothing kept, when undici must. */
@@ -135,7 +146,7 @@ class Lightweight {
     if (this.#real !== undefined) return this.#real;
     if (materializeChannel.hasSubscribers) materializeChannel.publish({ response: this });
     const type = this.#type;
-    const real = new Original(this.#source, {
+    const real = new (original())(this.#source, {
       status: this.#status,
       statusText: this.#statusText,
       headers: this.#headers ?? (type === null ? [] : [["content-type", type]]),
@@ -202,7 +213,7 @@ class Lightweight {
   static [Symbol.hasInstance](value: unknown): boolean {
     // A subclass keeps the ordinary check; the global also owns undici's instances.
     if (this !== Lightweight) return Function.prototype[Symbol.hasInstance].call(this, value);
-    return value instanceof Original;
+    return value instanceof original();
   }
 
   static json(...args: unknown[]): Response {
@@ -215,18 +226,18 @@ class Lightweight {
     const response = new Lightweight();
     // Whatever undici refuses (no data, a value JSON cannot take, a bad or null init), it throws itself.
     if (text === undefined || args[1] === null || !response.#setUp(new JsonText(text), args[1])) {
-      return Reflect.apply(undiciStatic("json"), Original, args);
+      return Reflect.apply(undiciStatic("json"), original(), args);
     }
     return response as unknown as Response;
   }
 
   // A redirect's headers are immutable, an error is a network error: undici's own, as they are.
   static redirect(...args: unknown[]): Response {
-    return Reflect.apply(undiciStatic("redirect"), Original, args);
+    return Reflect.apply(undiciStatic("redirect"), original(), args);
   }
 
   static error(): Response {
-    return Original.error();
+    return original().error();
   }
 
   static {
@@ -244,13 +255,17 @@ class Lightweight {
         body: source,
       };
     };
-    forwardTheRest(
-      this.prototype,
-      Original.prototype,
-      (self) => (self as Lightweight).#materialize(),
-      (self) => (self as Lightweight).#synced(),
-    );
-    Object.setPrototypeOf(this, Original);
+    wire = () => {
+      wired = true;
+      const undiciClass = original();
+      forwardTheRest(
+        this.prototype,
+        undiciClass.prototype,
+        (self) => (self as Lightweight).#materialize(),
+        (self) => (self as Lightweight).#synced(),
+      );
+      Object.setPrototypeOf(this, undiciClass);
+    };
     Object.defineProperty(this, "name", { value: "Response" });
     for (const name of ["json", "redirect", "error"]) Object.defineProperty(this, name, { enumerable: true });
   }
@@ -277,13 +292,32 @@ export function claimLight(response: Response): LightParts | undefined {
  * new Response("hi") instanceof Response; // true, and no web stream was made
  */
 export function installLightResponse(): void {
+  const settle = (value: unknown): void => {
+    Object.defineProperty(globalThis, "Response", {
+      value,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
+  };
+  // An accessor until first touched, as Node's own global is: an app that never touches
+  // `Response` never loads undici.
   Object.defineProperty(globalThis, "Response", {
-    value: LightResponse,
-    writable: true,
     configurable: true,
     enumerable: false,
+    get: installed,
+    set: settle,
   });
+  function installed(): typeof Response {
+    if (!wired) wire();
+    settle(LightResponse);
+    return LightResponse;
+  }
+  installedGetter = installed;
 }
+
+/** The accessor installLightResponse left on the global, until the global is first read. */
+let installedGetter: (() => unknown) | undefined;
 
 /**
  * Puts undici's Response back as the global, if the light class is still there.
@@ -291,6 +325,9 @@ export function installLightResponse(): void {
  * restoreResponse(); // a handler app: the Responses it makes from now on are undici's
  */
 export function restoreResponse(): void {
-  if (globalThis.Response !== LightResponse || originalGlobal === undefined) return;
+  const current = Object.getOwnPropertyDescriptor(globalThis, "Response");
+  const ours =
+    current?.value === LightResponse || (current?.get !== undefined && current.get === installedGetter);
+  if (!ours || originalGlobal === undefined) return;
   Object.defineProperty(globalThis, "Response", originalGlobal);
 }
