@@ -18,6 +18,8 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
   log: null,
   shdict: Object.freeze([]),
   coordinator: null,
+  metrics: null,
+  accessLog: null,
 });
 
 /** OpenResty's default `connections` of the privileged agent. */

@@ -20,6 +20,7 @@ import {
   type ControlRequest,
   type ControlResponse,
   type InitOutcome,
+  type ProcessRow,
   type StatusReport,
 } from "../ipc/index.ts";
 import { formatThrown, lineLogger, type LogLevel, type LogSink } from "../util/log.ts";
@@ -39,6 +40,9 @@ import { statusRows } from "./status.ts";
 import { timerRows } from "./timer-rows.ts";
 import { cpuSeconds } from "../util/cpu.ts";
 import { Zones, type ZoneSet } from "./zones.ts";
+import { renderMetrics } from "./metrics-render.ts";
+import { serveMetrics, type MetricsServer } from "./metrics-server.ts";
+import { LoopDelay } from "../util/loop-delay.ts";
 import { INTERNAL_ZONE } from "../shdict/index.ts";
 
 export interface MasterOptions {
@@ -84,6 +88,9 @@ export class Master {
   readonly #children: Children;
   readonly #listeners: Listeners;
   readonly #zones = new Zones();
+  /** The `/metrics` server (config `metrics` at first start), kept for the master's life. */
+  #metrics: MetricsServer | null = null;
+  #lag: LoopDelay | null = null;
 
   readonly #startedAt = Date.now();
   #site: Site | null = null;
@@ -178,6 +185,14 @@ export class Master {
         });
       }
       this.#serves = outcome.servesHttp;
+      if (cycle.config.metrics !== null) {
+        this.#metrics = await serveMetrics(
+          cycle.config.metrics,
+          () => this.#scrape(),
+          (error) => { this.#log("alert", `metrics scrape failed: ${formatThrown(error)}`); },
+        );
+        this.#lag = new LoopDelay();
+      }
       const slots = makeSlots(cycle.config, outcome.privilegedAgent, []);
       this.#slots = slots;
       await this.#stage(slots, cycle, operation.signal);
@@ -193,7 +208,8 @@ export class Master {
       }
       const where = this.#serves ? `listening on ${this.#listeners.addresses.join(", ")}` : "no HTTP handler";
       const agent = slots.some((slot) => slot.role !== "worker") ? " and the privileged agent" : "";
-      return `tsresty ready: master pid ${process.pid}, ${cycle.config.workers} workers${agent}, ${where}`;
+      const metrics = this.#metrics === null ? "" : `, metrics on http://${this.#metrics.address}/metrics`;
+      return `tsresty ready: master pid ${process.pid}, ${cycle.config.workers} workers${agent}, ${where}${metrics}`;
     } finally {
       this.#operation = null;
     }
@@ -223,6 +239,9 @@ export class Master {
       }
       if (JSON.stringify(cycle.config.listen) !== JSON.stringify(this.#current?.config.listen)) {
         this.#log("warn", "reload keeps the listening addresses; restart to change them");
+      }
+      if (JSON.stringify(cycle.config.metrics) !== JSON.stringify(this.#current?.config.metrics)) {
+        this.#log("warn", "reload keeps the metrics address; restart to change it");
       }
       staged = makeSlots(cycle.config, outcome.privilegedAgent, this.#slots);
       await this.#stage(staged, cycle, operation.signal);
@@ -260,25 +279,14 @@ export class Master {
     for (const slot of [...this.#slots, ...(this.#staging?.slots ?? [])]) this.#clearRespawn(slot);
     for (const child of this.#children.live) this.#retire(child, mode);
     this.#listeners.close();
+    this.#metrics?.close();
+    this.#metrics = null;
+    this.#lag?.close();
     this.#checkStopped();
   }
 
   async status(): Promise<StatusReport> {
-    const master = {
-      type: "master" as const,
-      id: null,
-      pid: process.pid,
-      state: this.#state === "stopping" ? ("draining" as const) : ("running" as const),
-      nextTryMs: null,
-      generation: this.#current?.cycle ?? 0,
-      uptime: (Date.now() - this.#startedAt) / 1000,
-      restarts: 0,
-      rss: process.memoryUsage.rss(),
-      cpu: cpuSeconds(),
-      pending: null,
-      running: null,
-      timers: [],
-    };
+    const master = this.#masterRow(Date.now());
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
     const { rows, stats } = await statusRows(this.#children, slots);
     return {
@@ -288,6 +296,43 @@ export class Master {
       zones: this.#zones.stats(),
       timers: timerRows(stats),
     };
+  }
+
+  /** The master's own row of `status` and `/metrics`. */
+  #masterRow(now: number): ProcessRow {
+    return {
+      type: "master",
+      id: null,
+      pid: process.pid,
+      state: this.#state === "stopping" ? "draining" : "running",
+      nextTryMs: null,
+      generation: this.#current?.cycle ?? 0,
+      uptime: (now - this.#startedAt) / 1000,
+      restarts: 0,
+      rss: process.memoryUsage.rss(),
+      cpu: cpuSeconds(),
+      pending: null,
+      running: null,
+      timers: [],
+    };
+  }
+
+  /** One `/metrics` page: a status round of every process (status.ts), as Prometheus text. */
+  async #scrape(): Promise<string> {
+    const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
+    const { rows, stats, probes } = await statusRows(this.#children, slots);
+    const now = Date.now();
+    const master = this.#masterRow(now);
+    probes.set(process.pid, { lag: this.#lag?.read() ?? null, pipes: 0, http: null });
+    return renderMetrics({
+      processes: [master, ...rows],
+      probes,
+      timers: stats,
+      slots: this.#slots.map((slot) => ({ type: slot.role, worker: slot.id, restarts: slot.restarts })),
+      zones: this.#zones.stats(),
+      cycle: this.#current?.cycle ?? 0,
+      now,
+    });
   }
 
   #now(): MasterState {
@@ -566,6 +611,8 @@ export class Master {
 
   #reopen(): void {
     this.#log("notice", "reopening logs");
+    // The workers' access logs too (they ignore USR1 themselves: the master hears it).
+    this.#children.broadcast({ type: "reopen" });
     try {
       this.#logs.reopen();
     } catch (error) {

@@ -41,6 +41,7 @@ import { installRuntime, type RuntimeContext } from "./context.ts";
 import { installGlobalNgx } from "./global.ts";
 import { runHook } from "./hooks.ts";
 import { describeLoadError } from "./load-error.ts";
+import { ChildProbes, type ServiceCounts } from "./metrics.ts";
 import { attachMasterZones } from "./zones.ts";
 
 export type ChildState = "starting" | "running" | "draining" | "exited";
@@ -57,6 +58,10 @@ export interface Service {
   drain(): Promise<void>;
   /** Closes everything now. */
   destroy(): void;
+  /** What it counted, for the metrics (a worker's HTTP requests). */
+  counts?(): ServiceCounts;
+  /** Opens its own files again by name (USR1 reached the master). */
+  reopen?(): void;
 }
 
 export interface ChildRole {
@@ -164,6 +169,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   };
 
   const now = (): ChildState => state;
+  const probes = new ChildProbes();
 
   async function gracefulExit(own: boolean): Promise<void> {
     state = "draining";
@@ -227,6 +233,16 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
       case "pids":
         pids = message.pids;
         return;
+      case "reopen":
+        try {
+          service?.reopen?.();
+        } catch (error) {
+          log(
+            "alert",
+            `cannot reopen the access log: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        }
+        return;
       case "status":
         send({
           type: "status",
@@ -240,6 +256,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
               .namedTimers()
               .map((t) => ({ name: t.name ?? "", state: t.state, repeating: t.repeating })),
             stats: context.timers.stats(),
+            probe: probes.read(service?.counts?.() ?? null),
           },
         });
         return;

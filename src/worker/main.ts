@@ -10,5 +10,6 @@ await runChild(await awaitSpec(), {
   prepare: (spec) => {
     if (spec.account !== null) dropPrivileges(spec.account);
   },
-  serve: (app, context) => Promise.resolve(serveHttp(app, context.config, context.log)),
+  serve: (app, context) =>
+    Promise.resolve(serveHttp(app, context.config, context.log, context.identity.workerId)),
 });
