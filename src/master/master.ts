@@ -26,6 +26,7 @@ import {
 import { formatThrown, lineLogger, type LogLevel, type LogSink } from "../util/log.ts";
 import { openLogWriter } from "../util/log-file.ts";
 import { Logs } from "./logs.ts";
+import { prepareLogFile } from "./prefix.ts";
 import { resolveAccount } from "./account.ts";
 import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
 import { Children, type Child } from "./children.ts";
@@ -189,7 +190,9 @@ export class Master {
         this.#metrics = await serveMetrics(
           cycle.config.metrics,
           () => this.#scrape(),
-          (error) => { this.#log("alert", `metrics scrape failed: ${formatThrown(error)}`); },
+          (error) => {
+            this.#log("alert", `metrics scrape failed: ${formatThrown(error)}`);
+          },
         );
         this.#lag = new LoopDelay();
       }
@@ -363,6 +366,9 @@ export class Master {
       this.#logs.use(site.errorLog, site.outputLog);
       // At first start the config's log level applies at once (on a reload, at the switch).
       if (this.#current === null) this.#logLevel = config.logLevel;
+      // The workers append to the access log: its directory is made and the file checked here,
+      // so that a bad path fails the start or the reload with the path's error.
+      if (config.accessLog !== null) prepareLogFile("access log", config.accessLog.path);
 
       const account =
         config.user !== null && process.getuid?.() === 0

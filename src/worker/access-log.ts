@@ -69,7 +69,14 @@ export function formatEntry(format: AccessLogFormat, e: AccessEntry): string {
 export function openAccessLog(config: ResolvedConfig["accessLog"], worker: number | null): AccessLog | null {
   if (config === null) return null;
   const { format } = config;
-  const writer: LogWriter = openLogWriter(config.path);
+  let writer: LogWriter;
+  try {
+    writer = openLogWriter(config.path);
+  } catch (error) {
+    throw new Error(`cannot open the access log: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
+  }
   return {
     track: (req, res) => {
       const started = performance.now();
