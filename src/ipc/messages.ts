@@ -107,7 +107,8 @@ export type MasterMessage =
   | { readonly type: "assume"; readonly spec: ChildSpec }
   /** Graceful: drain, premature timers, exitWorker, exit 0. Fast: exitWorker (bounded), exit. */
   | { readonly type: "stop"; readonly mode: "graceful" | "fast" }
-  | { readonly type: "status"; readonly seq: number }
+  /** `scope` "metrics": only what /metrics uses (no named-timer list, no percentiles). */
+  | { readonly type: "status"; readonly seq: number; readonly scope: "status" | "metrics" }
   /** USR1 reached the master: open the files this child writes (the access log) again by name. */
   | { readonly type: "reopen" }
   | { readonly type: "pids"; readonly pids: readonly number[] }
@@ -176,7 +177,9 @@ export function parseMasterMessage(value: unknown): MasterMessage | null {
         ? { type: "stop", mode: value["mode"] }
         : null;
     case "status":
-      return isInteger(value["seq"]) ? { type: "status", seq: value["seq"] } : null;
+      return isInteger(value["seq"])
+        ? { type: "status", seq: value["seq"], scope: value["scope"] === "metrics" ? "metrics" : "status" }
+        : null;
     case "reopen":
       return { type: "reopen" };
     case "pids": {

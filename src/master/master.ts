@@ -323,7 +323,7 @@ export class Master {
   /** One `/metrics` page: a status round of every process (status.ts), as Prometheus text. */
   async #scrape(): Promise<string> {
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
-    const { rows, stats, probes } = await statusRows(this.#children, slots);
+    const { rows, stats, probes } = await statusRows(this.#children, slots, "metrics");
     const now = Date.now();
     const master = this.#masterRow(now);
     probes.set(process.pid, { lag: this.#lag?.read() ?? null, pipes: 0, http: null });

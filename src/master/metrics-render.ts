@@ -6,33 +6,21 @@
  * goes up (the dead-worker rule of docs/metrics.md): Prometheus sees a series end and another
  * begin, which `rate()` and `increase()` handle, and no counter of a series ever goes backwards.
  *
- * The families are built as prom-client's JSON form (what `Registry.getMetricsAsJSON()` gives,
- * histogram samples included) and written by `AggregatorRegistry.aggregate`, prom-client's own
- * path for metrics gathered from many processes: it escapes labels and help texts, writes HELP
- * and TYPE once per family, and merges samples with equal labels (so a series is never listed
- * twice).
+ * prom-client is not used: its metric classes are made to be updated where things happen, while
+ * here every figure arrives as a snapshot once per scrape, and writing a 2-worker, 200-timer page
+ * through its Registry cost about ten times what metrics-text.ts costs (measured for
+ * `npm run bench:metrics`, whose bar is under 1 % of a core at a scrape per second).
  */
-import { AggregatorRegistry } from "prom-client";
 import type { ChildProbe, ProcessRow, ZoneRow } from "../ipc/index.ts";
+import {
+  exposition,
+  formatLabels,
+  joinLabels,
+  type FamilyType,
+  type TextFamily,
+  type TextSample,
+} from "./metrics-text.ts";
 import type { ReportedStats } from "./timer-rows.ts";
-
-type Labels = Readonly<Record<string, string>>;
-type FamilyType = "counter" | "gauge" | "histogram";
-
-interface Sample {
-  readonly value: number;
-  readonly labels: Labels;
-  /** For a histogram's `_bucket`, `_sum` and `_count` lines. */
-  readonly metricName?: string;
-}
-
-interface Family {
-  readonly name: string;
-  readonly help: string;
-  readonly type: FamilyType;
-  readonly aggregator: "sum";
-  readonly values: Sample[];
-}
 
 /** Every family `/metrics` has, with its type and help (docs/metrics.md lists the same). */
 export const METRICS = {
@@ -87,43 +75,59 @@ export interface MetricsInput {
 
 const label = (id: number | null): string => (id === null ? "" : String(id));
 
+/** The `le="…"` label of each bucket (ms bounds, written in s), made once per distinct bound. */
+const leCache = new Map<number, string>();
+function leLabel(bound: number): string {
+  let text = leCache.get(bound);
+  if (text === undefined) {
+    text = `le="${bound === Infinity ? "+Inf" : String(bound / 1000)}"`;
+    if (leCache.size < 1_000) leCache.set(bound, text);
+  }
+  return text;
+}
+
 class Families {
-  readonly #families = new Map<MetricName, Family>();
+  readonly #families = new Map<MetricName, { family: TextFamily; samples: TextSample[] }>();
 
   constructor() {
     for (const [name, [type, help]] of Object.entries(METRICS) as [
       MetricName,
       readonly [FamilyType, string],
-    ][])
-      this.#families.set(name, { name, help, type, aggregator: "sum", values: [] });
+    ][]) {
+      const samples: TextSample[] = [];
+      this.#families.set(name, { family: { name, help, type, samples }, samples });
+    }
   }
 
-  add(name: MetricName, labels: Labels, value: number | null | undefined, metricName?: string): void {
+  /** A sample; `labels` formatted (metrics-text.ts). Null or non-finite values are left out. */
+  add(name: MetricName, labels: string, value: number | null | undefined): void {
     if (value === null || value === undefined || !Number.isFinite(value)) return;
-    const sample = metricName === undefined ? { value, labels } : { value, labels, metricName };
-    this.#families.get(name)?.values.push(sample);
+    this.#families.get(name)?.samples.push({ name, labels, value });
   }
 
   /** A histogram from per-bucket counts (ms bounds, not cumulative), as Prometheus wants it (s, cumulative). */
   histogram(
     name: MetricName,
-    labels: Labels,
+    labels: string,
     bounds: readonly number[],
     counts: readonly number[],
     sumMs: number,
   ): void {
+    const samples = this.#families.get(name)?.samples;
+    if (samples === undefined) return;
+    const bucket = `${name}_bucket`;
     let cumulative = 0;
     counts.forEach((count, i) => {
       cumulative += count;
-      const le = i < bounds.length ? String((bounds[i] ?? 0) / 1000) : "+Inf";
-      this.add(name, { ...labels, le }, cumulative, `${name}_bucket`);
+      const le = leLabel(i < bounds.length ? (bounds[i] ?? Infinity) : Infinity);
+      samples.push({ name: bucket, labels: joinLabels(labels, le), value: cumulative });
     });
-    this.add(name, labels, sumMs / 1000, `${name}_sum`);
-    this.add(name, labels, cumulative, `${name}_count`);
+    samples.push({ name: `${name}_sum`, labels, value: sumMs / 1000 });
+    samples.push({ name: `${name}_count`, labels, value: cumulative });
   }
 
-  list(): Family[] {
-    return [...this.#families.values()];
+  list(): TextFamily[] {
+    return [...this.#families.values()].map((entry) => entry.family);
   }
 }
 
@@ -136,7 +140,7 @@ function processFamilies(f: Families, input: MetricsInput): number {
       if (row.type !== "standby") unanswered++;
       continue;
     }
-    const labels = { type: row.type, worker: label(row.id), pid: String(row.pid) };
+    const labels = formatLabels({ type: row.type, worker: label(row.id), pid: String(row.pid) });
     f.add("tsresty_process_up", labels, 1);
     f.add("tsresty_process_start_time_seconds", labels, Math.round(input.now / 1000 - row.uptime));
     f.add("tsresty_process_resident_memory_bytes", labels, row.rss);
@@ -147,9 +151,9 @@ function processFamilies(f: Families, input: MetricsInput): number {
     if (probe === undefined) continue;
     const { lag, http } = probe;
     if (lag !== null) {
-      f.add("tsresty_event_loop_lag_seconds", { ...labels, quantile: "0.5" }, lag.p50);
-      f.add("tsresty_event_loop_lag_seconds", { ...labels, quantile: "0.99" }, lag.p99);
-      f.add("tsresty_event_loop_lag_seconds", { ...labels, quantile: "1" }, lag.max);
+      f.add("tsresty_event_loop_lag_seconds", joinLabels(labels, 'quantile="0.5"'), lag.p50);
+      f.add("tsresty_event_loop_lag_seconds", joinLabels(labels, 'quantile="0.99"'), lag.p99);
+      f.add("tsresty_event_loop_lag_seconds", joinLabels(labels, 'quantile="1"'), lag.max);
     }
     f.add("tsresty_pipes_alive", labels, row.type === "master" ? null : probe.pipes);
     if (http !== null) {
@@ -162,13 +166,9 @@ function processFamilies(f: Families, input: MetricsInput): number {
 
 function timerFamilies(f: Families, timers: readonly ReportedStats[]): void {
   for (const { owner, stats } of timers) {
+    const process = formatLabels({ type: owner.type, worker: label(owner.id), pid: String(owner.pid) });
     for (const row of stats) {
-      const labels = {
-        type: owner.type,
-        worker: label(owner.id),
-        pid: String(owner.pid),
-        name: row.name ?? "",
-      };
+      const labels = joinLabels(process, formatLabels({ name: row.name ?? "" }));
       f.add("tsresty_timer_runs_total", labels, row.runs);
       f.add("tsresty_timer_errors_total", labels, row.errors);
       f.add("tsresty_timer_skipped_total", labels, row.skipped);
@@ -179,26 +179,29 @@ function timerFamilies(f: Families, timers: readonly ReportedStats[]): void {
   }
 }
 
-/** The families of one scrape, in prom-client's JSON form. */
-export function metricFamilies(input: MetricsInput): Family[] {
+/** The families of one scrape. */
+export function metricFamilies(input: MetricsInput): TextFamily[] {
   const f = new Families();
   const unanswered = processFamilies(f, input);
   timerFamilies(f, input.timers);
-  for (const slot of input.slots)
-    f.add("tsresty_restarts_total", { type: slot.type, worker: label(slot.worker) }, slot.restarts);
-  f.add("tsresty_cycle", {}, input.cycle);
-  for (const zone of input.zones) {
-    f.add("tsresty_shdict_capacity_bytes", { zone: zone.name }, zone.capacity);
-    f.add("tsresty_shdict_free_bytes", { zone: zone.name }, zone.freeSpace);
-    f.add("tsresty_shdict_items", { zone: zone.name }, zone.items);
+  for (const slot of input.slots) {
+    const labels = formatLabels({ type: slot.type, worker: label(slot.worker) });
+    f.add("tsresty_restarts_total", labels, slot.restarts);
   }
-  f.add("tsresty_scrape_unanswered", {}, unanswered);
+  f.add("tsresty_cycle", "", input.cycle);
+  for (const zone of input.zones) {
+    const labels = formatLabels({ zone: zone.name });
+    f.add("tsresty_shdict_capacity_bytes", labels, zone.capacity);
+    f.add("tsresty_shdict_free_bytes", labels, zone.freeSpace);
+    f.add("tsresty_shdict_items", labels, zone.items);
+  }
+  f.add("tsresty_scrape_unanswered", "", unanswered);
   return f.list();
 }
 
 /** The Prometheus text (exposition format 0.0.4) of one scrape. */
-export function renderMetrics(input: MetricsInput): Promise<string> {
-  return AggregatorRegistry.aggregate([metricFamilies(input)]).metrics();
+export function renderMetrics(input: MetricsInput): string {
+  return exposition(metricFamilies(input));
 }
 
 /** The content type of {@link renderMetrics}'s text. */

@@ -28,6 +28,7 @@ function rowState(child: Child): ProcessRow["state"] {
 export async function statusRows(
   children: Children,
   slots: readonly Slot[],
+  scope: "status" | "metrics" = "status",
 ): Promise<{ rows: ProcessRow[]; stats: ReportedStats[]; probes: Map<number, ChildProbe> }> {
   const stats: ReportedStats[] = [];
   const probes = new Map<number, ChildProbe>();
@@ -37,7 +38,7 @@ export async function statusRows(
     live.map(async (child): Promise<ProcessRow | null> => {
       // A child still booting has no IPC handler yet: it would only make status wait.
       const asked = child.phase === "running" || child.phase === "draining";
-      const status = asked ? await children.status(child, STATUS_TIMEOUT_MS) : null;
+      const status = asked ? await children.status(child, STATUS_TIMEOUT_MS, scope) : null;
       if (child.phase === "exited") return null;
       if (status !== null) {
         const owner = {

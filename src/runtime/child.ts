@@ -243,7 +243,8 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
           );
         }
         return;
-      case "status":
+      case "status": {
+        const full = message.scope === "status";
         send({
           type: "status",
           seq: message.seq,
@@ -252,14 +253,17 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
             running: context.timers.runningCount,
             rss: process.memoryUsage.rss(),
             cpu: cpuSeconds(),
-            timers: context.timers
-              .namedTimers()
-              .map((t) => ({ name: t.name ?? "", state: t.state, repeating: t.repeating })),
-            stats: context.timers.stats(),
+            timers: full
+              ? context.timers
+                  .namedTimers()
+                  .map((t) => ({ name: t.name ?? "", state: t.state, repeating: t.repeating }))
+              : [],
+            stats: context.timers.stats(full ? "all" : "counts"),
             probe: probes.read(service?.counts?.() ?? null),
           },
         });
         return;
+      }
       default:
         return;
     }

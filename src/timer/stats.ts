@@ -70,10 +70,12 @@ export interface RecordShape {
 }
 
 export const LATENESS_WINDOW = 128;
-/** Upper bounds (ms) of the lateness histogram's buckets, as Prometheus' default ones (in s). */
-export const LATENESS_BOUNDS: readonly number[] = Object.freeze([
-  1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000,
-]);
+/**
+ * Upper bounds (ms) of the lateness histogram's buckets: fine where timers usually are (a few ms
+ * late), coarse beyond. Few, because every bucket is a line per timer name and process in every
+ * scrape.
+ */
+export const LATENESS_BOUNDS: readonly number[] = Object.freeze([1, 5, 10, 25, 50, 100, 500, 1_000, 5_000]);
 /** Unnamed runs are timed one in this many (a power of two): reading the clock costs more than a run. */
 const SAMPLE_EVERY = 64;
 
@@ -162,8 +164,11 @@ export class TimerRecord {
     };
   }
 
-  /** The plain figures; `toWall` turns a monotonic time into epoch ms. */
-  snapshot(nextDue: number | null, toWall: (monotonic: number) => number): TimerStats {
+  /**
+   * The plain figures; `toWall` turns a monotonic time into epoch ms. Without `percentiles`,
+   * `lateness` is null (sorting the window is the costly part of a snapshot).
+   */
+  snapshot(nextDue: number | null, toWall: (monotonic: number) => number, percentiles = true): TimerStats {
     const shape = this.shape;
     return {
       name: this.name,
@@ -182,7 +187,7 @@ export class TimerRecord {
       lastError: this.#lastError === null ? null : { ...this.#lastError },
       lastStart: Number.isNaN(this.lastStart) ? null : Math.round(toWall(this.lastStart)),
       lastDuration: Number.isNaN(this.#lastDuration) ? null : this.#lastDuration,
-      lateness: this.#lateness(),
+      lateness: percentiles ? this.#lateness() : null,
       histogram:
         this.name === null
           ? null

@@ -94,8 +94,8 @@ export function fullInput(): MetricsInput {
 }
 
 describe("the /metrics page", () => {
-  it("parses as Prometheus text with a sample in every family it declares", async () => {
-    const families = parsePromText(await renderMetrics(fullInput()));
+  it("parses as Prometheus text with a sample in every family it declares", () => {
+    const families = parsePromText(renderMetrics(fullInput()));
     for (const [name, [type]] of Object.entries(METRICS)) {
       const family = families.get(name);
       assert.ok(family !== undefined, name);
@@ -105,8 +105,8 @@ describe("the /metrics page", () => {
     assert.deepEqual([...families.keys()].sort(), Object.keys(METRICS).sort());
   });
 
-  it("has one series per process that answered, labelled with type, worker and pid; the others are counted as left out", async () => {
-    const families = parsePromText(await renderMetrics(fullInput()));
+  it("has one series per process that answered, labelled with type, worker and pid; the others are counted as left out", () => {
+    const families = parsePromText(renderMetrics(fullInput()));
     const up = samples(families, "tsresty_process_up").map((s) => s.labels);
     assert.deepEqual(up, [
       { type: "master", worker: "", pid: "100" },
@@ -124,8 +124,8 @@ describe("the /metrics page", () => {
     assert.equal(total(families, "tsresty_cycle"), 3);
   });
 
-  it("has the timers' counters per process and name, and their lateness as a cumulative histogram in seconds", async () => {
-    const families = parsePromText(await renderMetrics(fullInput()));
+  it("has the timers' counters per process and name, and their lateness as a cumulative histogram in seconds", () => {
+    const families = parsePromText(renderMetrics(fullInput()));
     assert.equal(total(families, "tsresty_timer_runs_total", { name: "flush" }), 15);
     assert.equal(total(families, "tsresty_timer_errors_total", { name: "flush", pid: "101" }), 3);
     assert.equal(total(families, "tsresty_timer_runs_total", { name: "" }), 4, "the unnamed aggregate");
@@ -178,7 +178,7 @@ describe("the test helpers' Prometheus text checker", () => {
 });
 
 describe("docs/grafana-dashboard.json", () => {
-  it("is valid JSON whose queries use only metric names a scrape has", async () => {
+  it("is valid JSON whose queries use only metric names a scrape has", () => {
     const dashboard = JSON.parse(
       readFileSync(new URL("../../docs/grafana-dashboard.json", import.meta.url), "utf8"),
     ) as {
@@ -186,7 +186,7 @@ describe("docs/grafana-dashboard.json", () => {
     };
     const exprs = dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => target.expr));
     assert.ok(exprs.length >= 8, "a dashboard with queries");
-    const families = parsePromText(await renderMetrics(fullInput()));
+    const families = parsePromText(renderMetrics(fullInput()));
     const sampleNames = new Set([...families.values()].flatMap((f) => f.samples.map((s) => s.name)));
     for (const expr of exprs) {
       const names = expr.match(/\btsresty_[a-z_]+/g) ?? [];
