@@ -8,8 +8,8 @@ import { request as httpRequest, Agent } from "node:http";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { formatEntry, timeLocal } from "../../src/worker/access-log.ts";
-import { runTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
+import { startWithConfig } from "../helpers/start-with-config.ts";
 import { startTree, until } from "../helpers/tree.ts";
 
 const APP = `export default {
@@ -131,21 +131,12 @@ describe("the access log", () => {
 
 describe("an access log that cannot be written", () => {
   it("fails start with an error naming the access log and its path", async () => {
-    const dir = scratchApp({ "app.ts": APP, file: "a regular file\n" });
-    const bad = join(dir, "file", "access.log");
-    writeFileSync(join(dir, "c.ts"), `export default { accessLog: ${JSON.stringify(bad)} };\n`);
-    const r = await runTsresty([
-      "start",
-      join(dir, "app.ts"),
-      "--config",
-      join(dir, "c.ts"),
-      "--workers",
-      "1",
-      "--listen",
-      "127.0.0.1:0",
-      "--prefix",
-      join(dir, "prefix"),
-    ]);
+    let bad = "";
+    const r = await startWithConfig((dir) => {
+      writeFileSync(join(dir, "file"), "a regular file\n");
+      bad = join(dir, "file", "access.log");
+      return `export default { accessLog: ${JSON.stringify(bad)} };\n`;
+    });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, new RegExp(`cannot use access log ${bad.replace(/[.]/g, "\\.")}: `));
   });

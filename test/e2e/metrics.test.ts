@@ -8,9 +8,10 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { runTsresty } from "../helpers/processes.ts";
+import type { Finished } from "../helpers/processes.ts";
 import { counterSeries, parsePromText, samples, total, type PromFamily } from "../helpers/prom-text.ts";
-import { scratchApp, scratchDir } from "../helpers/scratch.ts";
+import { scratchApp } from "../helpers/scratch.ts";
+import { startWithConfig } from "../helpers/start-with-config.ts";
 import { get, startTree, until, type Tree } from "../helpers/tree.ts";
 
 const APP = `let n = 0;
@@ -160,25 +161,7 @@ describe("/metrics of a running tree", async () => {
 });
 
 describe("metrics config errors", () => {
-  const prefix = (): string => scratchDir("metrics-prefix");
-  const start = (config: string): Promise<Awaited<ReturnType<typeof runTsresty>>> => {
-    const dir = scratchApp({
-      "app.ts": "export default { fetch: () => new Response('x') };\n",
-      "c.ts": config,
-    });
-    return runTsresty([
-      "start",
-      join(dir, "app.ts"),
-      "--config",
-      join(dir, "c.ts"),
-      "--workers",
-      "1",
-      "--listen",
-      "127.0.0.1:0",
-      "--prefix",
-      prefix(),
-    ]);
-  };
+  const start = (config: string): Promise<Finished> => startWithConfig(() => config);
 
   it("a bad metrics address fails start (exit 2, as every config error) with an error naming the key", async () => {
     const r = await start(`export default { metrics: "127.0.0.1:99999" };\n`);
