@@ -10,6 +10,7 @@ export {
   type LoadRequest,
   type MasterMessage,
   type NamedTimer,
+  type StatusScope,
   type TimerStatsRow,
 } from "./messages.ts";
 export { checkChildSpec, type Account, type ChildSpec, type ZoneRef } from "./spec.ts";

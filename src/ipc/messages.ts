@@ -99,6 +99,9 @@ export interface InitOutcome {
   readonly initData: unknown;
 }
 
+/** What a status request asks for: all of it (`tsresty status`), or what /metrics uses. */
+export type StatusScope = "status" | "metrics";
+
 /** Why a child could not do what it was started for. */
 export type FailureKind = "config" | "app" | "init" | "start";
 
@@ -108,7 +111,7 @@ export type MasterMessage =
   /** Graceful: drain, premature timers, exitWorker, exit 0. Fast: exitWorker (bounded), exit. */
   | { readonly type: "stop"; readonly mode: "graceful" | "fast" }
   /** `scope` "metrics": only what /metrics uses (no named-timer list, no percentiles). */
-  | { readonly type: "status"; readonly seq: number; readonly scope: "status" | "metrics" }
+  | { readonly type: "status"; readonly seq: number; readonly scope: StatusScope }
   /** USR1 reached the master: open the files this child writes (the access log) again by name. */
   | { readonly type: "reopen" }
   | { readonly type: "pids"; readonly pids: readonly number[] }

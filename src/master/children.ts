@@ -13,6 +13,7 @@ import {
   type ChildMessage,
   type ChildSpec,
   type ChildStatus,
+  type StatusScope,
   type MasterMessage,
 } from "../ipc/index.ts";
 import { EARLY_SIGNALS_URL, signalSafetyFlags } from "../process/index.ts";
@@ -186,11 +187,7 @@ export class Children {
    * Asks a child for its status (`scope` "metrics": the part /metrics uses); null when it does not
    * answer within `timeoutMs` or exits first.
    */
-  status(
-    child: Child,
-    timeoutMs: number,
-    scope: "status" | "metrics" = "status",
-  ): Promise<ChildStatus | null> {
+  status(child: Child, timeoutMs: number, scope: StatusScope = "status"): Promise<ChildStatus | null> {
     if (child.phase === "exited") return Promise.resolve(null);
     const seq = ++this.#seq;
     return new Promise((resolve) => {

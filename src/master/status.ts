@@ -1,4 +1,4 @@
-import type { ChildProbe, ProcessRow } from "../ipc/index.ts";
+import type { ChildProbe, ProcessRow, StatusScope } from "../ipc/index.ts";
 import type { Child, Children } from "./children.ts";
 import type { Slot } from "./slots.ts";
 import type { ReportedStats } from "./timer-rows.ts";
@@ -28,7 +28,7 @@ function rowState(child: Child): ProcessRow["state"] {
 export async function statusRows(
   children: Children,
   slots: readonly Slot[],
-  scope: "status" | "metrics" = "status",
+  scope: StatusScope = "status",
 ): Promise<{ rows: ProcessRow[]; stats: ReportedStats[]; probes: Map<number, ChildProbe> }> {
   const stats: ReportedStats[] = [];
   const probes = new Map<number, ChildProbe>();
