@@ -25,6 +25,8 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
   shdict: Object.freeze([]),
   coordinator: null,
   standby: true,
+  metrics: null,
+  accessLog: null,
 });
 
 /** OpenResty's default `connections` of the privileged agent. */

@@ -31,6 +31,8 @@ const TOP_KEYS = [
   "shdict",
   "coordinator",
   "standby",
+  "metrics",
+  "accessLog",
 ] as const;
 const HTTP_KEYS = [
   "headersTimeout",
@@ -150,7 +152,36 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     shdict: resolveShdict(check, input["shdict"]),
     coordinator: resolveCoordinator(check, input["coordinator"]),
     standby,
+    metrics: resolveMetrics(check, input["metrics"]),
+    accessLog: resolveAccessLog(check, input["accessLog"]),
   });
+}
+
+const ACCESS_LOG_FORMATS = ["common", "combined", "json"] as const;
+
+function resolveMetrics(check: Checker, value: unknown): ResolvedConfig["metrics"] {
+  if (value === undefined || value === false) return null;
+  const address = parseListen(value);
+  if (!address.ok) check.fail("metrics", `must be false or ${address.problem.replace(/^must be /, "")}`);
+  return address.value;
+}
+
+function resolveAccessLog(check: Checker, value: unknown): ResolvedConfig["accessLog"] {
+  if (value === undefined) return null;
+  if (typeof value === "string")
+    return Object.freeze({ path: check.path("accessLog", value, null) ?? "", format: "combined" });
+  const given = check.record("accessLog", value);
+  check.keys("accessLog.", given, ["path", "format"]);
+  const path = check.path("accessLog.path", given["path"], null);
+  if (path === null) check.fail("accessLog.path", "must be a non-empty path, received undefined");
+  const format = given["format"] ?? "combined";
+  if (!(ACCESS_LOG_FORMATS as readonly unknown[]).includes(format)) {
+    check.fail(
+      "accessLog.format",
+      `must be one of ${ACCESS_LOG_FORMATS.map((f) => `"${f}"`).join(", ")}, received ${describe(format)}`,
+    );
+  }
+  return Object.freeze({ path, format: format as (typeof ACCESS_LOG_FORMATS)[number] });
 }
 
 function resolveCoordinator(check: Checker, value: unknown): ResolvedConfig["coordinator"] {

@@ -88,6 +88,17 @@ export interface UserConfig {
    * milliseconds (default true). false saves its memory; every respawn then boots a fresh process.
    */
   readonly standby?: boolean;
+  /**
+   * Where the master serves Prometheus `GET /metrics` for the whole tree: `"127.0.0.1:9145"`
+   * (`HOST:PORT`; a port alone listens on every interface). Off when absent or `false`.
+   * See docs/metrics.md.
+   */
+  readonly metrics?: string | number | false;
+  /**
+   * The access log, written by the workers: a file (format "combined"), or
+   * `{ path, format: "common" | "combined" | "json" }`. USR1 reopens it. Off when absent.
+   */
+  readonly accessLog?: string | { readonly path: string; readonly format?: "common" | "combined" | "json" };
 }
 
 /** One shared-dictionary zone: its name and its size in bytes (shdict's ZoneSpec). */
@@ -128,6 +139,9 @@ export interface ResolvedConfig {
   readonly coordinator: { readonly url: string; readonly keyPrefix: string } | null;
   /** Whether the master keeps a booted spare process. */
   readonly standby: boolean;
+  /** Where the master serves `/metrics`; null: off. */
+  readonly metrics: ListenAddress | null;
+  readonly accessLog: { readonly path: string; readonly format: "common" | "combined" | "json" } | null;
 
   /** The zones, in declaration order. */
   readonly shdict: readonly ShdictSpec[];

@@ -2,12 +2,15 @@ export {
   parseChildMessage,
   parseMasterMessage,
   type ChildMessage,
+  type ChildProbe,
   type ChildStatus,
   type FailureKind,
   type InitOutcome,
+  type LatenessBuckets,
   type LoadRequest,
   type MasterMessage,
   type NamedTimer,
+  type StatusScope,
   type TimerStatsRow,
 } from "./messages.ts";
 export { checkChildSpec, type Account, type ChildSpec, type ZoneRef } from "./spec.ts";

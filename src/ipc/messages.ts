@@ -42,6 +42,26 @@ export interface TimerStatsRow {
     readonly count: number;
   } | null;
   readonly nextDue: number | null;
+  /** Every lateness measured, in buckets (the timer core's LatenessHistogram); null for the aggregate. */
+  readonly histogram: LatenessBuckets | null;
+}
+
+/** Lateness counts per bucket: `counts[i]` at most `bounds[i]` ms (not cumulative), +Inf last. */
+export interface LatenessBuckets {
+  readonly bounds: readonly number[];
+  readonly counts: readonly number[];
+  /** ms */
+  readonly sum: number;
+}
+
+/** What a child measures of itself for `/metrics`, beside its status. */
+export interface ChildProbe {
+  /** Event-loop delay over the current window, in seconds; null before the first sample. */
+  readonly lag: { readonly p50: number; readonly p99: number; readonly max: number } | null;
+  /** Process groups spawned by ngx.pipe and not yet ended. */
+  readonly pipes: number;
+  /** A worker's HTTP requests (all so far, and those not yet answered); null in the agent. */
+  readonly http: { readonly requests: number; readonly inFlight: number } | null;
 }
 
 /** What a child reports about itself for `tsresty status`. */
@@ -53,6 +73,8 @@ export interface ChildStatus {
   readonly cpu: number;
   readonly timers: readonly NamedTimer[];
   readonly stats: readonly TimerStatsRow[];
+  /** null from a child that does not measure (an older one). */
+  readonly probe: ChildProbe | null;
 }
 
 /** What the init process is asked to load (config file and app), once per start and reload. */
@@ -77,6 +99,9 @@ export interface InitOutcome {
   readonly initData: unknown;
 }
 
+/** What a status request asks for: all of it (`tsresty status`), or what /metrics uses. */
+export type StatusScope = "status" | "metrics";
+
 /** Why a child could not do what it was started for. */
 export type FailureKind = "config" | "app" | "init" | "start";
 
@@ -85,7 +110,10 @@ export type MasterMessage =
   | { readonly type: "assume"; readonly spec: ChildSpec }
   /** Graceful: drain, premature timers, exitWorker, exit 0. Fast: exitWorker (bounded), exit. */
   | { readonly type: "stop"; readonly mode: "graceful" | "fast" }
-  | { readonly type: "status"; readonly seq: number }
+  /** `scope` "metrics": only what /metrics uses (no named-timer list, no percentiles). */
+  | { readonly type: "status"; readonly seq: number; readonly scope: StatusScope }
+  /** USR1 reached the master: open the files this child writes (the access log) again by name. */
+  | { readonly type: "reopen" }
   | { readonly type: "pids"; readonly pids: readonly number[] }
   /**
    * Sent with a listening socket as the handle, once per address (`index` of `count`): accept on
@@ -152,7 +180,11 @@ export function parseMasterMessage(value: unknown): MasterMessage | null {
         ? { type: "stop", mode: value["mode"] }
         : null;
     case "status":
-      return isInteger(value["seq"]) ? { type: "status", seq: value["seq"] } : null;
+      return isInteger(value["seq"])
+        ? { type: "status", seq: value["seq"], scope: value["scope"] === "metrics" ? "metrics" : "status" }
+        : null;
+    case "reopen":
+      return { type: "reopen" };
     case "pids": {
       const pids = value["pids"];
       return Array.isArray(pids) && pids.every(isInteger) ? { type: "pids", pids } : null;
@@ -187,7 +219,7 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
     case "status": {
       const status = value["status"];
       if (!isInteger(value["seq"]) || !isRecord(status)) return null;
-      const { pending, running, rss, cpu, timers, stats } = status;
+      const { pending, running, rss, cpu, timers, stats, probe } = status;
       if (!isInteger(pending) || !isInteger(running) || !isInteger(rss) || !Array.isArray(timers))
         return null;
       return {
@@ -199,7 +231,8 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
           rss,
           cpu: typeof cpu === "number" ? cpu : 0,
           timers: timers.filter(isNamedTimer),
-          stats: Array.isArray(stats) ? stats.filter(isStatsRow) : [],
+          stats: Array.isArray(stats) ? stats.filter(isStatsRow).map(withHistogram) : [],
+          probe: parseProbe(probe),
         },
       };
     }
@@ -235,6 +268,43 @@ function isStatsRow(value: unknown): value is TimerStatsRow {
     isInteger(value["runs"]) &&
     isInteger(value["errors"])
   );
+}
+
+const isCount = (value: unknown): value is number => typeof value === "number" && value >= 0;
+
+/** A row's histogram if it is well formed (bounds and counts agree), else null. */
+function withHistogram(row: TimerStatsRow): TimerStatsRow {
+  const histogram: unknown = row.histogram;
+  const valid =
+    isRecord(histogram) &&
+    Array.isArray(histogram["bounds"]) &&
+    Array.isArray(histogram["counts"]) &&
+    histogram["counts"].length === histogram["bounds"].length + 1 &&
+    histogram["bounds"].every(isCount) &&
+    histogram["counts"].every(isCount) &&
+    isCount(histogram["sum"]);
+  return valid ? row : { ...row, histogram: null };
+}
+
+/** Each key of `value` a non-negative number, as a record of them; else null. */
+function counts<K extends string>(value: unknown, keys: readonly K[]): Record<K, number> | null {
+  if (!isRecord(value)) return null;
+  const out = {} as Record<K, number>;
+  for (const key of keys) {
+    const count = value[key];
+    if (!isCount(count)) return null;
+    out[key] = count;
+  }
+  return out;
+}
+
+function parseProbe(value: unknown): ChildProbe | null {
+  if (!isRecord(value) || !isCount(value["pipes"])) return null;
+  return {
+    lag: counts(value["lag"], ["p50", "p99", "max"]),
+    pipes: value["pipes"],
+    http: counts(value["http"], ["requests", "inFlight"]),
+  };
 }
 
 function isNamedTimer(value: unknown): value is NamedTimer {

@@ -13,6 +13,7 @@ import {
   type ChildMessage,
   type ChildSpec,
   type ChildStatus,
+  type StatusScope,
   type MasterMessage,
 } from "../ipc/index.ts";
 import { EARLY_SIGNALS_URL, signalSafetyFlags } from "../process/index.ts";
@@ -194,8 +195,11 @@ export class Children {
     for (const child of this.#live) if (child.spec !== null) this.send(child, message);
   }
 
-  /** Asks a child for its status; null when it does not answer within `timeoutMs` or exits first. */
-  status(child: Child, timeoutMs: number): Promise<ChildStatus | null> {
+  /**
+   * Asks a child for its status (`scope` "metrics": the part /metrics uses); null when it does not
+   * answer within `timeoutMs` or exits first.
+   */
+  status(child: Child, timeoutMs: number, scope: StatusScope = "status"): Promise<ChildStatus | null> {
     if (child.phase === "exited") return Promise.resolve(null);
     const seq = ++this.#seq;
     return new Promise((resolve) => {
@@ -211,7 +215,7 @@ export class Children {
           resolve(status);
         },
       });
-      this.send(child, { type: "status", seq });
+      this.send(child, { type: "status", seq, scope });
     });
   }
 

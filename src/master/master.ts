@@ -20,11 +20,13 @@ import {
   type ControlRequest,
   type ControlResponse,
   type InitOutcome,
+  type ProcessRow,
   type StatusReport,
 } from "../ipc/index.ts";
 import { formatThrown, lineLogger, type LogLevel, type LogSink } from "../util/log.ts";
 import { openLogWriter } from "../util/log-file.ts";
 import { Logs } from "./logs.ts";
+import { prepareLogFile } from "./prefix.ts";
 import { resolveAccount } from "./account.ts";
 import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
 import { Children, type Child } from "./children.ts";
@@ -40,6 +42,9 @@ import { timerRows } from "./timer-rows.ts";
 import { cpuSeconds } from "../util/cpu.ts";
 import { isTypeScript } from "../util/loader.ts";
 import { Zones, type ZoneSet } from "./zones.ts";
+import { renderMetrics } from "./metrics-render.ts";
+import { serveMetrics, type MetricsServer } from "./metrics-server.ts";
+import { LoopDelay } from "../util/loop-delay.ts";
 import { INTERNAL_ZONE } from "../shdict/index.ts";
 
 export interface MasterOptions {
@@ -85,6 +90,9 @@ export class Master {
   readonly #children: Children;
   readonly #listeners: Listeners;
   readonly #zones = new Zones();
+  /** The `/metrics` server (config `metrics` at first start), kept for the master's life. */
+  #metrics: MetricsServer | null = null;
+  #lag: LoopDelay | null = null;
 
   readonly #startedAt = Date.now();
   #site: Site | null = null;
@@ -180,6 +188,16 @@ export class Master {
         });
       }
       this.#serves = outcome.servesHttp;
+      if (cycle.config.metrics !== null) {
+        this.#metrics = await serveMetrics(
+          cycle.config.metrics,
+          () => this.#scrape(),
+          (error) => {
+            this.#log("alert", `metrics scrape failed: ${formatThrown(error)}`);
+          },
+        );
+        this.#lag = new LoopDelay();
+      }
       const slots = makeSlots(cycle.config, outcome.privilegedAgent, []);
       this.#slots = slots;
       await this.#stage(slots, cycle, operation.signal);
@@ -195,7 +213,8 @@ export class Master {
       }
       const where = this.#serves ? `listening on ${this.#listeners.addresses.join(", ")}` : "no HTTP handler";
       const agent = slots.some((slot) => slot.role !== "worker") ? " and the privileged agent" : "";
-      return `tsresty ready: master pid ${process.pid}, ${cycle.config.workers} workers${agent}, ${where}`;
+      const metrics = this.#metrics === null ? "" : `, metrics on http://${this.#metrics.address}/metrics`;
+      return `tsresty ready: master pid ${process.pid}, ${cycle.config.workers} workers${agent}, ${where}${metrics}`;
     } finally {
       this.#operation = null;
     }
@@ -225,6 +244,9 @@ export class Master {
       }
       if (JSON.stringify(cycle.config.listen) !== JSON.stringify(this.#current?.config.listen)) {
         this.#log("warn", "reload keeps the listening addresses; restart to change them");
+      }
+      if (JSON.stringify(cycle.config.metrics) !== JSON.stringify(this.#current?.config.metrics)) {
+        this.#log("warn", "reload keeps the metrics address; restart to change it");
       }
       staged = makeSlots(cycle.config, outcome.privilegedAgent, this.#slots);
       await this.#stage(staged, cycle, operation.signal);
@@ -262,25 +284,14 @@ export class Master {
     for (const slot of [...this.#slots, ...(this.#staging?.slots ?? [])]) this.#clearRespawn(slot);
     for (const child of this.#children.live) this.#retire(child, mode);
     this.#listeners.close();
+    this.#metrics?.close();
+    this.#metrics = null;
+    this.#lag?.close();
     this.#checkStopped();
   }
 
   async status(): Promise<StatusReport> {
-    const master = {
-      type: "master" as const,
-      id: null,
-      pid: process.pid,
-      state: this.#state === "stopping" ? ("draining" as const) : ("running" as const),
-      nextTryMs: null,
-      generation: this.#current?.cycle ?? 0,
-      uptime: (Date.now() - this.#startedAt) / 1000,
-      restarts: 0,
-      rss: residentBytes(),
-      cpu: cpuSeconds(),
-      pending: null,
-      running: null,
-      timers: [],
-    };
+    const master = this.#masterRow(Date.now());
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
     const { rows, stats } = await statusRows(this.#children, slots);
     return {
@@ -290,6 +301,43 @@ export class Master {
       zones: this.#zones.stats(),
       timers: timerRows(stats),
     };
+  }
+
+  /** The master's own row of `status` and `/metrics`. */
+  #masterRow(now: number): ProcessRow {
+    return {
+      type: "master",
+      id: null,
+      pid: process.pid,
+      state: this.#state === "stopping" ? "draining" : "running",
+      nextTryMs: null,
+      generation: this.#current?.cycle ?? 0,
+      uptime: (now - this.#startedAt) / 1000,
+      restarts: 0,
+      rss: residentBytes(),
+      cpu: cpuSeconds(),
+      pending: null,
+      running: null,
+      timers: [],
+    };
+  }
+
+  /** One `/metrics` page: a status round of every process (status.ts), as Prometheus text. */
+  async #scrape(): Promise<string> {
+    const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
+    const { rows, stats, probes } = await statusRows(this.#children, slots, "metrics");
+    const now = Date.now();
+    const master = this.#masterRow(now);
+    probes.set(process.pid, { lag: this.#lag?.read() ?? null, pipes: 0, http: null });
+    return renderMetrics({
+      processes: [master, ...rows],
+      probes,
+      timers: stats,
+      slots: this.#slots.map((slot) => ({ type: slot.role, worker: slot.id, restarts: slot.restarts })),
+      zones: this.#zones.stats(),
+      cycle: this.#current?.cycle ?? 0,
+      now,
+    });
   }
 
   #now(): MasterState {
@@ -320,6 +368,9 @@ export class Master {
       this.#logs.use(site.errorLog, site.outputLog);
       // At first start the config's log level applies at once (on a reload, at the switch).
       if (this.#current === null) this.#logLevel = config.logLevel;
+      // The workers append to the access log: its directory is made and the file checked here,
+      // so that a bad path fails the start or the reload with the path's error.
+      if (config.accessLog !== null) prepareLogFile("access log", config.accessLog.path);
 
       const account =
         config.user !== null && process.getuid?.() === 0
@@ -569,6 +620,8 @@ export class Master {
 
   #reopen(): void {
     this.#log("notice", "reopening logs");
+    // The workers' access logs too (they ignore USR1 themselves: the master hears it).
+    this.#children.broadcast({ type: "reopen" });
     try {
       this.#logs.reopen();
     } catch (error) {

@@ -1,4 +1,4 @@
-import type { ProcessRow } from "../ipc/index.ts";
+import type { ChildProbe, ProcessRow, StatusScope } from "../ipc/index.ts";
 import type { Child, Children } from "./children.ts";
 import type { Slot } from "./slots.ts";
 import type { ReportedStats } from "./timer-rows.ts";
@@ -23,20 +23,22 @@ function rowState(child: Child): ProcessRow["state"] {
 /**
  * One row per live child, asked over IPC (a child that does not answer in time shows dashes; one
  * that exits meanwhile answers at once and is left out), and one row per slot waiting out a
- * respawn backoff; and the timer statistics each child reported.
+ * respawn backoff; and the timer statistics and the probes (for /metrics) each child reported.
  */
 export async function statusRows(
   children: Children,
   slots: readonly Slot[],
-): Promise<{ rows: ProcessRow[]; stats: ReportedStats[] }> {
+  scope: StatusScope = "status",
+): Promise<{ rows: ProcessRow[]; stats: ReportedStats[]; probes: Map<number, ChildProbe> }> {
   const stats: ReportedStats[] = [];
+  const probes = new Map<number, ChildProbe>();
   const now = Date.now();
   const live = children.live.filter((c) => c.kind !== "init");
   const rows = await Promise.all(
     live.map(async (child): Promise<ProcessRow | null> => {
       // A child still booting has no IPC handler yet: it would only make status wait.
       const asked = child.phase === "running" || child.phase === "draining";
-      const status = asked ? await children.status(child, STATUS_TIMEOUT_MS) : null;
+      const status = asked ? await children.status(child, STATUS_TIMEOUT_MS, scope) : null;
       if (child.phase === "exited") return null;
       if (status !== null) {
         const owner = {
@@ -45,6 +47,7 @@ export async function statusRows(
           pid: child.pid,
         };
         stats.push({ owner, stats: status.stats });
+        if (status.probe !== null) probes.set(child.pid, status.probe);
       }
       return {
         type: child.spec?.role ?? "standby",
@@ -84,5 +87,5 @@ export async function statusRows(
   const sorted = rows
     .filter((row): row is ProcessRow => row !== null)
     .sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity) || a.generation - b.generation);
-  return { rows: sorted, stats };
+  return { rows: sorted, stats, probes };
 }

@@ -69,6 +69,8 @@ export function timerRows(reports: readonly ReportedStats[]): TimerRow[] {
         lastDuration: null,
         lateness: null,
         nextDue: null,
+        // Per-process buckets are for /metrics; status shows the percentiles.
+        histogram: null,
         owner: null,
         processes: 0,
       };

@@ -41,6 +41,7 @@ import { installRuntime, type RuntimeContext } from "./context.ts";
 import { installGlobalNgx } from "./global.ts";
 import { runHook } from "./hooks.ts";
 import { describeLoadError } from "./load-error.ts";
+import { ChildProbes, type ServiceCounts } from "./metrics.ts";
 import { attachMasterZones } from "./zones.ts";
 
 export type ChildState = "starting" | "running" | "draining" | "exited";
@@ -57,6 +58,10 @@ export interface Service {
   drain(): Promise<void>;
   /** Closes everything now. */
   destroy(): void;
+  /** What it counted, for the metrics (a worker's HTTP requests). */
+  counts?(): ServiceCounts;
+  /** Opens its own files again by name (USR1 reached the master). */
+  reopen?(): void;
 }
 
 export interface ChildRole {
@@ -164,6 +169,8 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   };
 
   const now = (): ChildState => state;
+  // Sampling the event loop costs a timer tick every 20 ms: only when something will read it.
+  const probes = config.metrics === null ? null : new ChildProbes();
 
   async function gracefulExit(own: boolean): Promise<void> {
     state = "draining";
@@ -227,7 +234,18 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
       case "pids":
         pids = message.pids;
         return;
-      case "status":
+      case "reopen":
+        try {
+          service?.reopen?.();
+        } catch (error) {
+          log(
+            "alert",
+            `cannot reopen the access log: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        }
+        return;
+      case "status": {
+        const full = message.scope === "status";
         send({
           type: "status",
           seq: message.seq,
@@ -236,13 +254,18 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
             running: context.timers.runningCount,
             rss: process.memoryUsage.rss(),
             cpu: cpuSeconds(),
-            timers: context.timers
-              .namedTimers()
-              .map((t) => ({ name: t.name ?? "", state: t.state, repeating: t.repeating })),
-            stats: context.timers.stats(),
+            timers: full
+              ? context.timers
+                  .namedTimers()
+                  .map((t) => ({ name: t.name ?? "", state: t.state, repeating: t.repeating }))
+              : [],
+            stats: context.timers.stats(full ? "all" : "counts"),
+            // Only scrapes read the probes (a read may start a new lag window).
+            probe: full ? null : (probes?.read(service?.counts?.() ?? null) ?? null),
           },
         });
         return;
+      }
       default:
         return;
     }

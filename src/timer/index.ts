@@ -12,4 +12,4 @@ export {
 export type { TimerRun } from "./current.ts";
 export type { TickGate, TimerGates } from "./gate.ts";
 export type { Singleton, TimerKind } from "./repeat.ts";
-export type { Lateness, TimerStats } from "./stats.ts";
+export type { Lateness, LatenessHistogram, TimerStats } from "./stats.ts";

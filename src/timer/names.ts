@@ -81,21 +81,27 @@ export class TimerRegistry {
     return live;
   }
 
-  /** Every name's figures, then the unnamed aggregate's. */
+  /**
+   * Every name's figures, then the unnamed aggregate's. With `nextDue` null, only the counts:
+   * no next due time and no lateness percentiles (TimerRecord.snapshot).
+   */
   snapshot(
-    nextDue: (entry: TimerEntry) => number | null,
+    nextDue: ((entry: TimerEntry) => number | null) | null,
     toWall: (monotonic: number) => number,
   ): TimerStats[] {
     const stats: TimerStats[] = [];
+    const full = nextDue !== null;
     for (const record of this.#records.values()) {
       let earliest: number | null = null;
-      for (const entry of record.live) {
-        const due = nextDue(entry);
-        if (due !== null && (earliest === null || due < earliest)) earliest = due;
+      if (full) {
+        for (const entry of record.live) {
+          const due = nextDue(entry);
+          if (due !== null && (earliest === null || due < earliest)) earliest = due;
+        }
       }
-      stats.push(record.snapshot(earliest, toWall));
+      stats.push(record.snapshot(earliest, toWall, full));
     }
-    stats.push(this.unnamed.snapshot(null, toWall));
+    stats.push(this.unnamed.snapshot(null, toWall, full));
     return stats;
   }
 

@@ -11,6 +11,18 @@ export interface Lateness {
 }
 
 /**
+ * Every lateness ever measured for a name, in buckets (for a Prometheus histogram): `counts[i]`
+ * runs were at most `LATENESS_BOUNDS[i]` ms late and more than the bound before; the last count is
+ * the rest (+Inf). Not cumulative; `sum` in ms.
+ */
+export interface LatenessHistogram {
+  /** The buckets' upper bounds in ms (LATENESS_BOUNDS), so that readers need not know them. */
+  readonly bounds: readonly number[];
+  readonly counts: readonly number[];
+  readonly sum: number;
+}
+
+/**
  * One timer name's statistics (or, with `name: null`, those of all unnamed timers), as
  * `TimerSystem.stats()` returns them: plain data, ready for `JSON.stringify`. Times are epoch
  * ms, durations ms.
@@ -41,6 +53,8 @@ export interface TimerStats {
   readonly lastStart: number | null;
   readonly lastDuration: number | null;
   readonly lateness: Lateness | null;
+  /** Lateness of every timed run so far; null for the aggregate (its runs are only sampled). */
+  readonly histogram: LatenessHistogram | null;
   /** The earliest due time of the name's pending timers; null for the aggregate. */
   readonly nextDue: number | null;
 }
@@ -56,6 +70,14 @@ export interface RecordShape {
 }
 
 export const LATENESS_WINDOW = 128;
+/**
+ * Upper bounds (ms) of the lateness histogram's buckets: fine where timers usually are (a few ms
+ * late), coarse beyond. Few, because every bucket is a line per timer name and process in every
+ * scrape.
+ */
+export const LATENESS_BOUNDS: readonly number[] = Object.freeze([1, 5, 10, 25, 50, 100, 500, 1_000, 5_000]);
+/** The same bounds, +Inf last, as the hot path scans them (a typed array: no holes, no checks). */
+const SCAN_BOUNDS = Float64Array.from([...LATENESS_BOUNDS, Infinity]);
 /** Unnamed runs are timed one in this many (a power of two): reading the clock costs more than a run. */
 const SAMPLE_EVERY = 64;
 
@@ -96,6 +118,9 @@ export class TimerRecord {
   #lastDuration = NaN;
   readonly #late = new Float64Array(LATENESS_WINDOW);
   #lateCount = 0;
+  /** Counts per LATENESS_BOUNDS bucket, +Inf last; a run costs one short scan. */
+  readonly #buckets = new Float64Array(LATENESS_BOUNDS.length + 1);
+  #lateSum = 0;
   #sample = 0;
 
   constructor(name: string | null) {
@@ -111,7 +136,13 @@ export class TimerRecord {
   started(start: number, lateness: number): void {
     this.runs++;
     this.lastStart = start;
-    if (lateness >= 0) this.#late[this.#lateCount++ & (LATENESS_WINDOW - 1)] = lateness;
+    if (lateness >= 0) {
+      this.#late[this.#lateCount++ & (LATENESS_WINDOW - 1)] = lateness;
+      let i = 0;
+      while (lateness > (SCAN_BOUNDS[i] as number)) i++;
+      (this.#buckets[i] as number)++;
+      this.#lateSum += lateness;
+    }
   }
 
   /** A run ended; `duration` is NaN for a run that was not timed. */
@@ -135,8 +166,11 @@ export class TimerRecord {
     };
   }
 
-  /** The plain figures; `toWall` turns a monotonic time into epoch ms. */
-  snapshot(nextDue: number | null, toWall: (monotonic: number) => number): TimerStats {
+  /**
+   * The plain figures; `toWall` turns a monotonic time into epoch ms. Without `percentiles`,
+   * `lateness` is null (sorting the window is the costly part of a snapshot).
+   */
+  snapshot(nextDue: number | null, toWall: (monotonic: number) => number, percentiles = true): TimerStats {
     const shape = this.shape;
     return {
       name: this.name,
@@ -155,7 +189,11 @@ export class TimerRecord {
       lastError: this.#lastError === null ? null : { ...this.#lastError },
       lastStart: Number.isNaN(this.lastStart) ? null : Math.round(toWall(this.lastStart)),
       lastDuration: Number.isNaN(this.#lastDuration) ? null : this.#lastDuration,
-      lateness: this.#lateness(),
+      lateness: percentiles ? this.#lateness() : null,
+      histogram:
+        this.name === null
+          ? null
+          : { bounds: LATENESS_BOUNDS, counts: Array.from(this.#buckets), sum: this.#lateSum },
       nextDue,
     };
   }

@@ -6,8 +6,9 @@
  * master and the other workers keep the sockets, so new connections go to them or wait in the
  * backlog); from then on every response carries `Connection: close` (so each busy keep-alive
  * connection closes after its current request), and connections still idle after a short grace
- * are closed. The drain is over when the last connection is gone. Nothing is tracked per request:
- * the hot path only reads one flag.
+ * are closed. The drain is over when the last connection is gone. Per request, the hot path reads
+ * one flag and keeps two counts for the metrics (one shared "close" listener, no closure); the
+ * access log, when configured, adds its own listener.
  */
 import {
   createServer,
@@ -21,6 +22,7 @@ import type { Socket } from "node:net";
 import type { ResolvedConfig } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
+import { openAccessLog } from "./access-log.ts";
 import { fetchListener } from "./fetch/index.ts";
 import { serveUpgrades } from "./upgrade.ts";
 
@@ -81,9 +83,19 @@ function serverOptions(http: ResolvedConfig["http"]): ServerOptions {
 }
 
 /** The app's HTTP service; null when the app has no HTTP handler. */
-export function serveHttp(app: App, config: ResolvedConfig, log: LogSink): Service | null {
+export function serveHttp(
+  app: App,
+  config: ResolvedConfig,
+  log: LogSink,
+  workerId: number | null,
+): Service | null {
   const listener = listenerFor(app, log);
   if (listener === null) return null;
+  const accessLog = openAccessLog(config.accessLog, workerId);
+  const counts = { requests: 0, inFlight: 0 };
+  const answered = (): void => {
+    counts.inFlight--;
+  };
   const options = serverOptions(config.http);
   const servers: Server[] = [];
   const connections = new Set<Socket>();
@@ -91,6 +103,10 @@ export function serveHttp(app: App, config: ResolvedConfig, log: LogSink): Servi
   let whenEmpty: (() => void) | null = null;
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    counts.requests++;
+    counts.inFlight++;
+    res.once("close", answered);
+    accessLog?.track(req, res);
     if (draining) res.setHeader("connection", "close");
     listener(req, res);
   };
@@ -142,5 +158,7 @@ export function serveHttp(app: App, config: ResolvedConfig, log: LogSink): Servi
       stopAccepting();
       for (const socket of connections) socket.destroy();
     },
+    counts: () => counts,
+    reopen: () => accessLog?.reopen(),
   };
 }

@@ -16,6 +16,6 @@ await runChild(await awaitSpec(), {
   },
   serve: (app, context) => {
     if (app.fetch === undefined) restoreResponse();
-    return Promise.resolve(serveHttp(app, context.config, context.log));
+    return Promise.resolve(serveHttp(app, context.config, context.log, context.identity.workerId));
   },
 });

@@ -28,6 +28,8 @@ describe("config resolution", () => {
       shdict: [],
       coordinator: null,
       standby: true,
+      metrics: null,
+      accessLog: null,
     });
     assert.deepEqual(resolveConfig({}), DEFAULT_CONFIG);
   });
@@ -45,7 +47,7 @@ describe("config resolution", () => {
     [
       "an unknown top-level key",
       { workerz: 2 },
-      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout, http, logLevel, log, shdict, coordinator, standby$/,
+      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout, http, logLevel, log, shdict, coordinator, standby, metrics, accessLog$/,
     ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],

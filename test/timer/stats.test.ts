@@ -36,6 +36,11 @@ describe("per-timer statistics", () => {
       lastStart: WALL_START + 2000,
       lastDuration: 30,
       lateness: { p50: 0, p99: 0, max: 0, count: 2 },
+      histogram: {
+        bounds: [1, 5, 10, 25, 50, 100, 500, 1000, 5000],
+        counts: [2, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        sum: 0,
+      },
       nextDue: WALL_START + 3000,
     });
     assert.deepEqual(JSON.parse(JSON.stringify(timers.stats())), timers.stats(), "plain, JSON-ready data");
@@ -57,6 +62,40 @@ describe("per-timer statistics", () => {
     assert.equal(lateness.p50, 0);
     assert.equal(lateness.max, 6);
     assert.equal(lateness.p99, 6);
+  });
+
+  it("counts every lateness in histogram buckets, and the counts scope skips the percentiles", () => {
+    const { timers, clock } = makeTimers();
+    const lates = [0, 3, 7, 30, 700, 6000, 0.5];
+    for (const late of lates) {
+      timers.at({ delay: 0.01, name: "once" }, () => undefined);
+      clock.jump(10 + late); // the event loop is busy until `late` ms after the due time
+      clock.advance(0);
+    }
+    const { histogram, runs } = statsOf(timers, "once");
+    assert.equal(runs, lates.length);
+    assert.ok(histogram !== null);
+    const counts = Object.fromEntries(
+      histogram.counts.map((count, i) => [histogram.bounds[i] ?? "+Inf", count]),
+    );
+    assert.deepEqual(counts, {
+      1: 2,
+      5: 1,
+      10: 1,
+      25: 0,
+      50: 1,
+      100: 0,
+      500: 0,
+      1000: 1,
+      5000: 0,
+      "+Inf": 1,
+    });
+    assert.equal(histogram.sum, 6740.5);
+    const counted = timers.stats("counts").find((s) => s.name === "once");
+    assert.ok(counted !== undefined);
+    assert.equal(counted.lateness, null);
+    assert.equal(counted.nextDue, null);
+    assert.deepEqual(counted.histogram, histogram);
   });
 
   it("counts ticks skipped when a repeating timer fell behind, and runs dropped for want of a slot", async () => {

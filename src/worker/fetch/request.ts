@@ -94,7 +94,9 @@ class IncomingRequest {
   static wire(): void {
     if (wired) return;
     wired = true;
-    forwardTheRest(IncomingRequest.prototype, Request.prototype, (self) => (self as IncomingRequest).#materialize());
+    forwardTheRest(IncomingRequest.prototype, Request.prototype, (self) =>
+      (self as IncomingRequest).#materialize(),
+    );
   }
 }
 

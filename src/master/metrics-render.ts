@@ -1,0 +1,208 @@
+/**
+ * The `/metrics` page: what one status round of the tree says (status.ts), as Prometheus text.
+ *
+ * Series are per process (`type`, `worker`, `pid`), per slot (`type`, `worker`: restarts) or per
+ * zone. A process that died takes its series with it, and its slot's `tsresty_restarts_total`
+ * goes up (the dead-worker rule of docs/metrics.md): Prometheus sees a series end and another
+ * begin, which `rate()` and `increase()` handle, and no counter of a series ever goes backwards.
+ *
+ * prom-client is not used: its metric classes are made to be updated where things happen, while
+ * here every figure arrives as a snapshot once per scrape, and writing a 2-worker, 200-timer page
+ * through its Registry cost about ten times what metrics-text.ts costs (measured for
+ * `npm run bench:metrics`, whose bar is under 1 % of a core at a scrape per second).
+ */
+import type { ChildProbe, ProcessRow, ZoneRow } from "../ipc/index.ts";
+import {
+  exposition,
+  formatLabels,
+  joinLabels,
+  type FamilyType,
+  type TextFamily,
+  type TextSample,
+} from "./metrics-text.ts";
+import type { ReportedStats } from "./timer-rows.ts";
+
+/** Every family `/metrics` has, with its type and help (docs/metrics.md lists the same). */
+export const METRICS = {
+  tsresty_process_up: ["gauge", "1 for each process that answered this scrape."],
+  tsresty_process_start_time_seconds: ["gauge", "When the process started, in seconds since the epoch."],
+  tsresty_process_resident_memory_bytes: ["gauge", "Resident memory of the process."],
+  tsresty_process_cpu_seconds_total: ["counter", "CPU time (user + system) the process used."],
+  tsresty_event_loop_lag_seconds: [
+    "gauge",
+    "Event-loop delay of the process over the current window (10 to 20 s), by quantile (1 = max).",
+  ],
+  tsresty_timers_pending: ["gauge", "Timers waiting to run in the process (ngx.timer.pendingCount())."],
+  tsresty_timers_running: ["gauge", "Timer callbacks running in the process (ngx.timer.runningCount())."],
+  tsresty_pipes_alive: ["gauge", "Subprocess groups spawned by ngx.pipe and still alive."],
+  tsresty_http_requests_total: ["counter", "HTTP requests the worker received."],
+  tsresty_http_requests_in_flight: ["gauge", "HTTP requests the worker has not answered yet."],
+  tsresty_timer_runs_total: ["counter", 'Runs of the named timer in the process (name="": unnamed timers).'],
+  tsresty_timer_errors_total: ["counter", "Runs of the named timer that threw or rejected."],
+  tsresty_timer_skipped_total: [
+    "counter",
+    "Ticks not run in the process: claimed elsewhere, overlap: false, or fallen behind.",
+  ],
+  tsresty_timer_dropped_total: ["counter", "Runs dropped for want of a running slot (runningLimit: drop)."],
+  tsresty_timer_lateness_seconds: ["histogram", "How late the named timer's runs started (due to start)."],
+  tsresty_restarts_total: ["counter", "Unintended deaths of the slot's processes (each was respawned)."],
+  tsresty_cycle: ["gauge", "The configuration cycle the tree serves (1 at start, +1 per successful reload)."],
+  tsresty_shdict_capacity_bytes: ["gauge", "Capacity of the shared dictionary zone."],
+  tsresty_shdict_free_bytes: ["gauge", "Free space of the shared dictionary zone."],
+  tsresty_shdict_items: ["gauge", "Items stored in the shared dictionary zone."],
+  tsresty_scrape_unanswered: ["gauge", "Processes left out of this scrape: they did not answer within 1 s."],
+} as const satisfies Record<string, readonly [FamilyType, string]>;
+
+export type MetricName = keyof typeof METRICS;
+
+/** What one scrape is made of. */
+export interface MetricsInput {
+  /** Every process row of the status round, the master's first. */
+  readonly processes: readonly ProcessRow[];
+  /** What each process measured of itself, by pid (the master's included). */
+  readonly probes: ReadonlyMap<number, ChildProbe>;
+  readonly timers: readonly ReportedStats[];
+  readonly slots: readonly {
+    readonly type: string;
+    readonly worker: number | null;
+    readonly restarts: number;
+  }[];
+  readonly zones: readonly ZoneRow[];
+  readonly cycle: number;
+  /** Now, in epoch ms. */
+  readonly now: number;
+}
+
+const label = (id: number | null): string => (id === null ? "" : String(id));
+
+/** The `le="…"` label of each bucket (ms bounds, written in s), made once per distinct bound. */
+const leCache = new Map<number, string>();
+function leLabel(bound: number): string {
+  let text = leCache.get(bound);
+  if (text === undefined) {
+    text = `le="${bound === Infinity ? "+Inf" : String(bound / 1000)}"`;
+    if (leCache.size < 1_000) leCache.set(bound, text);
+  }
+  return text;
+}
+
+class Families {
+  readonly #families = new Map<MetricName, { family: TextFamily; samples: TextSample[] }>();
+
+  constructor() {
+    for (const [name, [type, help]] of Object.entries(METRICS) as [
+      MetricName,
+      readonly [FamilyType, string],
+    ][]) {
+      const samples: TextSample[] = [];
+      this.#families.set(name, { family: { name, help, type, samples }, samples });
+    }
+  }
+
+  /** A sample; `labels` formatted (metrics-text.ts). Null or non-finite values are left out. */
+  add(name: MetricName, labels: string, value: number | null | undefined): void {
+    if (value === null || value === undefined || !Number.isFinite(value)) return;
+    this.#families.get(name)?.samples.push({ name, labels, value });
+  }
+
+  /** A histogram from per-bucket counts (ms bounds, not cumulative), as Prometheus wants it (s, cumulative). */
+  histogram(
+    name: MetricName,
+    labels: string,
+    bounds: readonly number[],
+    counts: readonly number[],
+    sumMs: number,
+  ): void {
+    const samples = this.#families.get(name)?.samples;
+    if (samples === undefined) return;
+    const bucket = `${name}_bucket`;
+    let cumulative = 0;
+    counts.forEach((count, i) => {
+      cumulative += count;
+      const le = leLabel(i < bounds.length ? (bounds[i] ?? Infinity) : Infinity);
+      samples.push({ name: bucket, labels: joinLabels(labels, le), value: cumulative });
+    });
+    samples.push({ name: `${name}_sum`, labels, value: sumMs / 1000 });
+    samples.push({ name: `${name}_count`, labels, value: cumulative });
+  }
+
+  list(): TextFamily[] {
+    return [...this.#families.values()].map((entry) => entry.family);
+  }
+}
+
+function processFamilies(f: Families, input: MetricsInput): number {
+  let unanswered = 0;
+  for (const row of input.processes) {
+    if (row.pid === null) continue;
+    if (row.rss === null) {
+      // A standby is never asked; any other process without figures did not answer in time.
+      if (row.type !== "standby") unanswered++;
+      continue;
+    }
+    const labels = formatLabels({ type: row.type, worker: label(row.id), pid: String(row.pid) });
+    f.add("tsresty_process_up", labels, 1);
+    f.add("tsresty_process_start_time_seconds", labels, Math.round(input.now / 1000 - row.uptime));
+    f.add("tsresty_process_resident_memory_bytes", labels, row.rss);
+    f.add("tsresty_process_cpu_seconds_total", labels, row.cpu);
+    f.add("tsresty_timers_pending", labels, row.pending);
+    f.add("tsresty_timers_running", labels, row.running);
+    const probe = input.probes.get(row.pid);
+    if (probe === undefined) continue;
+    const { lag, http } = probe;
+    if (lag !== null) {
+      f.add("tsresty_event_loop_lag_seconds", joinLabels(labels, 'quantile="0.5"'), lag.p50);
+      f.add("tsresty_event_loop_lag_seconds", joinLabels(labels, 'quantile="0.99"'), lag.p99);
+      f.add("tsresty_event_loop_lag_seconds", joinLabels(labels, 'quantile="1"'), lag.max);
+    }
+    f.add("tsresty_pipes_alive", labels, row.type === "master" ? null : probe.pipes);
+    if (http !== null) {
+      f.add("tsresty_http_requests_total", labels, http.requests);
+      f.add("tsresty_http_requests_in_flight", labels, http.inFlight);
+    }
+  }
+  return unanswered;
+}
+
+function timerFamilies(f: Families, timers: readonly ReportedStats[]): void {
+  for (const { owner, stats } of timers) {
+    const process = formatLabels({ type: owner.type, worker: label(owner.id), pid: String(owner.pid) });
+    for (const row of stats) {
+      const labels = joinLabels(process, formatLabels({ name: row.name ?? "" }));
+      f.add("tsresty_timer_runs_total", labels, row.runs);
+      f.add("tsresty_timer_errors_total", labels, row.errors);
+      f.add("tsresty_timer_skipped_total", labels, row.skipped);
+      f.add("tsresty_timer_dropped_total", labels, row.dropped);
+      const h = row.histogram;
+      if (h !== null) f.histogram("tsresty_timer_lateness_seconds", labels, h.bounds, h.counts, h.sum);
+    }
+  }
+}
+
+/** The families of one scrape. */
+export function metricFamilies(input: MetricsInput): TextFamily[] {
+  const f = new Families();
+  const unanswered = processFamilies(f, input);
+  timerFamilies(f, input.timers);
+  for (const slot of input.slots) {
+    const labels = formatLabels({ type: slot.type, worker: label(slot.worker) });
+    f.add("tsresty_restarts_total", labels, slot.restarts);
+  }
+  f.add("tsresty_cycle", "", input.cycle);
+  for (const zone of input.zones) {
+    const labels = formatLabels({ zone: zone.name });
+    f.add("tsresty_shdict_capacity_bytes", labels, zone.capacity);
+    f.add("tsresty_shdict_free_bytes", labels, zone.freeSpace);
+    f.add("tsresty_shdict_items", labels, zone.items);
+  }
+  f.add("tsresty_scrape_unanswered", "", unanswered);
+  return f.list();
+}
+
+/** The Prometheus text (exposition format 0.0.4) of one scrape. */
+export function renderMetrics(input: MetricsInput): string {
+  return exposition(metricFamilies(input));
+}
+
+/** The content type of {@link renderMetrics}'s text. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

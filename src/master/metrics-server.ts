@@ -1,0 +1,71 @@
+/**
+ * The master's `/metrics` endpoint (config `metrics`). The master keeps it for its whole life, as
+ * it keeps the listening sockets: reloads and worker deaths do not touch it. Each `GET /metrics`
+ * asks every process for its figures (status.ts: a process that does not answer within 1 s is left
+ * out of that scrape) and answers with the Prometheus text; anything else is 404 (405 for another
+ * method on /metrics).
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { formatListen, type ListenAddress } from "../config/index.ts";
+import { StartError } from "../errors.ts";
+import { METRICS_CONTENT_TYPE } from "./metrics-render.ts";
+
+export interface MetricsServer {
+  /** The bound address (`host:port`, the real port for port 0). */
+  readonly address: string;
+  close(): void;
+}
+
+/**
+ * Listens on `address`; resolves once bound, rejects with a StartError naming the address when it
+ * cannot bind. `scrape` makes the page; a scrape that throws answers 500 and is logged by `failed`.
+ */
+export function serveMetrics(
+  address: ListenAddress,
+  scrape: () => Promise<string>,
+  failed: (error: unknown) => void,
+): Promise<MetricsServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? "").split("?")[0];
+    if (path !== "/metrics") {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found: the metrics are at /metrics\n");
+      return;
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      return;
+    }
+    scrape().then(
+      (text) => {
+        res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
+        res.end(req.method === "HEAD" ? undefined : text);
+      },
+      (error: unknown) => {
+        failed(error);
+        res.writeHead(500).end();
+      },
+    );
+  });
+  // Scrapers keep their connection open between scrapes; it must not hold the master's exit.
+  server.keepAliveTimeout = 65_000;
+  return new Promise((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      reject(
+        new StartError(`cannot serve metrics on ${formatListen(address)}: ${error.code ?? error.message}`, {
+          cause: error,
+        }),
+      );
+    });
+    server.listen({ host: address.host ?? undefined, port: address.port }, () => {
+      const bound = server.address() as AddressInfo;
+      resolve({
+        address: formatListen({ host: address.host ?? bound.address, port: bound.port }),
+        close: () => {
+          server.close();
+          server.closeAllConnections();
+        },
+      });
+    });
+  });
+}

@@ -1,0 +1,108 @@
+/**
+ * The access log (config `accessLog`): one line per response, written by the worker that served
+ * it, appended with one write() per line so that the workers' lines never mix (O_APPEND places
+ * each whole write at the end). USR1 to the master reopens it in every worker, as the master
+ * reopens its own logs.
+ *
+ * Formats: nginx's `common` and `combined`, or one JSON object per line. `bytes` is what went out
+ * on the connection for the response, headers included (nginx's `$bytes_sent`). A response whose
+ * client went away before it was sent completely is logged with nginx's status 499.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ResolvedConfig } from "../config/index.ts";
+import { openLogWriter, type LogWriter } from "../util/log-file.ts";
+
+export type AccessLogFormat = NonNullable<ResolvedConfig["accessLog"]>["format"];
+
+export interface AccessLog {
+  /** Called when a request arrives: logs its response when that is over. */
+  track(req: IncomingMessage, res: ServerResponse): void;
+  reopen(): void;
+}
+
+/** What one line says. */
+export interface AccessEntry {
+  readonly time: Date;
+  readonly remote: string;
+  readonly method: string;
+  readonly url: string;
+  readonly protocol: string;
+  readonly status: number;
+  readonly bytes: number;
+  /** Seconds from the request's arrival to the end of its response. */
+  readonly duration: number;
+  readonly referer: string | null;
+  readonly userAgent: string | null;
+  readonly worker: number | null;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const pad = (n: number): string => String(n).padStart(2, "0");
+
+/** `10/Oct/2000:13:55:36 -0700`, local time as nginx's `$time_local`. */
+export function timeLocal(time: Date): string {
+  const offset = -time.getTimezoneOffset();
+  const sign = offset >= 0 ? "+" : "-";
+  const zone = `${sign}${pad(Math.floor(Math.abs(offset) / 60))}${pad(Math.abs(offset) % 60)}`;
+  const date = `${pad(time.getDate())}/${MONTHS[time.getMonth()] ?? "?"}/${time.getFullYear()}`;
+  return `${date}:${pad(time.getHours())}:${pad(time.getMinutes())}:${pad(time.getSeconds())} ${zone}`;
+}
+
+/** As nginx escapes variables in its log: `"`, `\` and control bytes as \xHH (one line stays one line). */
+function escape(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/["\\\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/** One line of the log, newline included. */
+export function formatEntry(format: AccessLogFormat, e: AccessEntry): string {
+  if (format === "json") {
+    return `${JSON.stringify({ ...e, time: e.time.toISOString(), duration: Math.round(e.duration * 1000) / 1000 })}\n`;
+  }
+  const request = escape(`${e.method} ${e.url} ${e.protocol}`);
+  const common = `${e.remote} - - [${timeLocal(e.time)}] "${request}" ${e.status} ${e.bytes}`;
+  if (format === "common") return `${common}\n`;
+  return `${common} "${escape(e.referer ?? "-")}" "${escape(e.userAgent ?? "-")}"\n`;
+}
+
+/** The worker's access log, or null when the config has none. */
+export function openAccessLog(config: ResolvedConfig["accessLog"], worker: number | null): AccessLog | null {
+  if (config === null) return null;
+  const { format } = config;
+  let writer: LogWriter;
+  try {
+    writer = openLogWriter(config.path);
+  } catch (error) {
+    throw new Error(`cannot open the access log: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
+  }
+  return {
+    track: (req, res) => {
+      const started = performance.now();
+      const time = new Date();
+      const socket = req.socket;
+      const before = socket.bytesWritten;
+      res.once("close", () => {
+        writer.write(
+          formatEntry(format, {
+            time,
+            remote: socket.remoteAddress ?? "-",
+            method: req.method ?? "-",
+            url: req.url ?? "-",
+            protocol: `HTTP/${req.httpVersion}`,
+            status: res.writableFinished ? res.statusCode : 499,
+            bytes: socket.bytesWritten - before,
+            duration: (performance.now() - started) / 1000,
+            referer: req.headers.referer ?? null,
+            userAgent: req.headers["user-agent"] ?? null,
+            worker,
+          }),
+        );
+      });
+    },
+    reopen: () => {
+      writer.reopen();
+    },
+  };
+}

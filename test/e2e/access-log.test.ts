@@ -1,0 +1,177 @@
+/**
+ * The access log (config `accessLog`), written by the workers for real requests: one whole line per
+ * response in the chosen format, from every worker into one file, and reopened on USR1.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { request as httpRequest, Agent } from "node:http";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { formatEntry, timeLocal } from "../../src/worker/access-log.ts";
+import { scratchApp } from "../helpers/scratch.ts";
+import { startWithConfig } from "../helpers/start-with-config.ts";
+import { startTree, until } from "../helpers/tree.ts";
+
+const APP = `export default {
+  fetch(request: Request) {
+    const path = new URL(request.url).pathname;
+    return new Response("body of " + path, { status: path === "/missing" ? 404 : 200 });
+  },
+};
+`;
+
+const COMBINED =
+  /^127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "(GET|POST) (\/\S*) HTTP\/1\.1" (\d{3}) (\d+) "([^"]*)" "([^"]*)"$/;
+
+/** `count` requests over keep-alive connections (two at a time), each with a referer. */
+async function requests(port: number, count: number, path = (i: number): string => `/r${i}`): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+  await Promise.all(
+    Array.from(
+      { length: count },
+      (_, i) =>
+        new Promise<void>((resolve, reject) => {
+          const req = httpRequest(
+            {
+              host: "127.0.0.1",
+              port,
+              path: path(i),
+              agent,
+              headers: { referer: "http://ref/", "user-agent": 'ua "quoted"' },
+            },
+            (res) => {
+              res.resume();
+              res.on("end", resolve);
+            },
+          );
+          req.on("error", reject);
+          req.end();
+        }),
+    ),
+  );
+  agent.destroy();
+}
+
+const lines = (path: string): string[] =>
+  existsSync(path)
+    ? readFileSync(path, "utf8")
+        .split("\n")
+        .filter((line) => line !== "")
+    : [];
+
+describe("the access log", () => {
+  it("N requests to 2 workers make N whole combined lines, and USR1 reopens the file", async () => {
+    const dir = scratchApp({ "app.ts": APP });
+    const log = join(dir, "logs", "access.log");
+    const config = join(dir, "c.ts");
+    writeFileSync(config, `export default { accessLog: ${JSON.stringify(log)} };\n`);
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, args: ["--config", config] });
+    await requests(tree.port, 40, (i) => (i === 7 ? "/missing" : `/r${i}`));
+    assert.ok(await until(() => lines(log).length >= 40), `40 lines: ${lines(log).length}`);
+    const written = lines(log);
+    assert.equal(written.length, 40);
+    const paths = new Set<string>();
+    for (const line of written) {
+      const match = COMBINED.exec(line);
+      assert.ok(match !== null, `a whole combined line: ${line}`);
+      const [, , path = "", status, bytes, referer, agent] = match;
+      paths.add(path);
+      assert.equal(status, path === "/missing" ? "404" : "200");
+      assert.ok(Number(bytes) > `body of ${path}`.length, "bytes sent, headers included");
+      assert.equal(referer, "http://ref/");
+      assert.equal(agent, "ua \\x22quoted\\x22", "quotes escaped as nginx does");
+    }
+    assert.equal(paths.size, 40, "one line per request");
+
+    // Rotation: the file is moved away, USR1 to the master, and new lines go to a new file.
+    renameSync(log, `${log}.1`);
+    process.kill(tree.masterPid, "SIGUSR1");
+    assert.ok(await until(() => tree.run.stderr().includes("reopening logs")));
+    // The workers hear it over IPC just after; requests until the new file has lines.
+    assert.ok(
+      await until(async () => {
+        await requests(tree.port, 2);
+        return lines(log).length > 0;
+      }),
+      "the new file gets lines",
+    );
+    assert.ok(lines(log).every((line) => COMBINED.test(line)));
+    assert.equal(lines(`${log}.1`).length >= 40, true);
+    await tree.command("stop");
+  });
+
+  it("format json writes one JSON object per response", async () => {
+    const dir = scratchApp({ "app.ts": APP });
+    const log = join(dir, "access.json.log");
+    const config = join(dir, "c.ts");
+    writeFileSync(
+      config,
+      `export default { accessLog: { path: ${JSON.stringify(log)}, format: "json" } };\n`,
+    );
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, args: ["--config", config] });
+    await requests(tree.port, 25);
+    assert.ok(await until(() => lines(log).length >= 25));
+    const entries = lines(log).map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.equal(entries.length, 25);
+    for (const entry of entries) {
+      assert.equal(entry["method"], "GET");
+      assert.match(String(entry["url"]), /^\/r\d+$/);
+      assert.equal(entry["status"], 200);
+      assert.equal(entry["protocol"], "HTTP/1.1");
+      assert.equal(entry["remote"], "127.0.0.1");
+      assert.equal(entry["userAgent"], 'ua "quoted"');
+      assert.ok(entry["worker"] === 0 || entry["worker"] === 1);
+      assert.ok(typeof entry["duration"] === "number" && entry["duration"] >= 0);
+      assert.ok(!Number.isNaN(Date.parse(String(entry["time"]))));
+    }
+    assert.equal(new Set(entries.map((e) => e["url"])).size, 25);
+    await tree.command("stop");
+  });
+});
+
+describe("an access log that cannot be written", () => {
+  it("fails start with an error naming the access log and its path", async () => {
+    let bad = "";
+    const r = await startWithConfig((dir) => {
+      writeFileSync(join(dir, "file"), "a regular file\n");
+      bad = join(dir, "file", "access.log");
+      return `export default { accessLog: ${JSON.stringify(bad)} };\n`;
+    });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`cannot use access log ${bad.replace(/[.]/g, "\\.")}: `));
+  });
+});
+
+describe("access log lines", () => {
+  const entry = {
+    time: new Date(2026, 10, 29, 13, 5, 9),
+    remote: "10.0.0.1",
+    method: "GET",
+    url: "/a?b=1",
+    protocol: "HTTP/1.1",
+    status: 200,
+    bytes: 321,
+    duration: 0.0123,
+    referer: null,
+    userAgent: "curl/8",
+    worker: 1,
+  };
+  it('common is nginx\'s `$remote_addr - $remote_user [$time_local] "$request" $status $bytes`', () => {
+    assert.equal(
+      formatEntry("common", entry),
+      `10.0.0.1 - - [${timeLocal(entry.time)}] "GET /a?b=1 HTTP/1.1" 200 321\n`,
+    );
+    assert.match(timeLocal(entry.time), /^29\/Nov\/2026:13:05:09 [+-]\d{4}$/);
+  });
+  it("combined adds the referer and the user agent, - when absent", () => {
+    assert.match(formatEntry("combined", entry), / 200 321 "-" "curl\/8"\n$/);
+  });
+  it("a request line with a newline or a quote stays on one line", () => {
+    const line = formatEntry("combined", { ...entry, url: '/x"\ny' });
+    assert.equal(line.split("\n").length, 2);
+    assert.match(line, /"GET \/x\\x22\\x0ay HTTP\/1\.1"/);
+  });
+  it("json rounds the duration to the millisecond", () => {
+    assert.equal((JSON.parse(formatEntry("json", entry)) as { duration: number }).duration, 0.012);
+  });
+});
