@@ -30,6 +30,7 @@ const TOP_KEYS = [
   "log",
   "shdict",
   "coordinator",
+  "signals",
 ] as const;
 const HTTP_KEYS = ["headersTimeout", "requestTimeout", "keepAliveTimeout", "maxHeaderSize"] as const;
 const TIMER_KEYS = ["maxPending", "maxRunning", "runningLimit"] as const;
@@ -139,7 +140,19 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     log: check.path("log", input["log"], null),
     shdict: resolveShdict(check, input["shdict"]),
     coordinator: resolveCoordinator(check, input["coordinator"]),
+    signals: resolveSignals(check, input["signals"]),
   });
+}
+
+function resolveSignals(check: Checker, value: unknown): ResolvedConfig["signals"] {
+  if (value === undefined) return DEFAULT_CONFIG.signals;
+  const signals = check.record("signals", value);
+  check.keys("signals.", signals, ["term"]);
+  const term = signals["term"] ?? DEFAULT_CONFIG.signals.term;
+  if (term !== "graceful" && term !== "fast") {
+    check.fail("signals.term", `must be "graceful" (as QUIT) or "fast" (as INT), received ${describe(term)}`);
+  }
+  return Object.freeze({ term });
 }
 
 function resolveCoordinator(check: Checker, value: unknown): ResolvedConfig["coordinator"] {

@@ -78,7 +78,20 @@ export interface UserConfig {
    * "tsresty"; give each deployment that shares one Redis its own).
    */
   readonly coordinator?: string | { readonly url: string; readonly keyPrefix?: string };
+  /**
+   * What a signal to the master means. `term`: what SIGTERM does, "graceful" (default: as QUIT,
+   * in-flight requests and running timers finish within `shutdownTimeout`) or "fast" (nginx's
+   * TERM: connections are cut). systemd, `docker stop` and Kubernetes stop a service with TERM
+   * and KILL it after a grace period, so the default lets them stop tsresty without losing
+   * requests. QUIT is always graceful; INT always fast (see docs/deploy.md).
+   * @example
+   * signals: { term: "fast" } // nginx's meaning of TERM
+   */
+  readonly signals?: { readonly term?: TermMode };
 }
+
+/** What SIGTERM to the master does: a graceful stop (as QUIT) or a fast one (as INT). */
+export type TermMode = "graceful" | "fast";
 
 /** One shared-dictionary zone: its name and its size in bytes (shdict's ZoneSpec). */
 export interface ShdictSpec {
@@ -115,6 +128,8 @@ export interface ResolvedConfig {
   readonly log: string | null;
   /** The Redis of cluster singletons; null when none is configured. */
   readonly coordinator: { readonly url: string; readonly keyPrefix: string } | null;
+  /** What signals to the master mean. */
+  readonly signals: { readonly term: TermMode };
 
   /** The zones, in declaration order. */
   readonly shdict: readonly ShdictSpec[];

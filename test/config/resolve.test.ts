@@ -20,6 +20,8 @@ describe("config resolution", () => {
       logLevel: "notice",
       log: null,
       shdict: [],
+      coordinator: null,
+      signals: { term: "graceful" },
     });
     assert.deepEqual(resolveConfig({}), DEFAULT_CONFIG);
   });
@@ -37,7 +39,7 @@ describe("config resolution", () => {
     [
       "an unknown top-level key",
       { workerz: 2 },
-      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout, http, logLevel, log, shdict$/,
+      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout, http, logLevel, log, shdict, coordinator, signals$/,
     ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],
@@ -83,6 +85,21 @@ describe("config resolution", () => {
       /^config: initTimeout must be a number of seconds from 0\.001/,
     ],
     ["a string initTimeout", { initTimeout: "5" }, /^config: initTimeout must be a number of seconds/],
+    [
+      "a signals.term that is neither graceful nor fast",
+      { signals: { term: "nice" } },
+      /^config: signals\.term must be "graceful" \(as QUIT\) or "fast" \(as INT\), received a string \("nice"\)$/,
+    ],
+    [
+      "an unknown signals key",
+      { signals: { quit: "fast" } },
+      /^config: signals\.quit is not a known key; known keys here: term$/,
+    ],
+    [
+      "signals not an object",
+      { signals: "fast" },
+      /^config: signals must be an object, received a string \("fast"\)$/,
+    ],
   ];
   for (const [what, input, message] of bad) {
     it(`refuses ${what} with a ConfigError naming the key`, () => {
@@ -130,6 +147,12 @@ describe("config resolution", () => {
       () => resolveConfig({ privilegedAgent: { conections: 1 } }),
       /privilegedAgent\.conections is not a known key/,
     );
+  });
+
+  it("reads signals.term: graceful by default, fast when asked", () => {
+    assert.equal(resolveConfig({}).signals.term, "graceful");
+    assert.equal(resolveConfig({ signals: {} }).signals.term, "graceful");
+    assert.equal(resolveConfig({ signals: { term: "fast" } }).signals.term, "fast");
   });
 
   it("names the file it came from", () => {
