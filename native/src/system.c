@@ -36,6 +36,28 @@ static int read_string(napi_env env, napi_value v, char *buf, size_t cap) {
   return napi_get_value_string_utf8(env, v, buf, cap, &len) == napi_ok && len < cap - 1 ? (int)len : -1;
 }
 
+/* The socket address argument; 0 (with an exception pending) when it is not one. */
+static int address_arg(napi_env env, napi_value v, struct sockaddr_un *sa, socklen_t *len) {
+  char path[sizeof sa->sun_path + 1];
+  if (read_string(env, v, path, sizeof path) < 0 || unix_address(path, sa, len) != 0) {
+    js_fail(env, "an absolute socket path or @name of at most 107 bytes expected");
+    return 0;
+  }
+  return 1;
+}
+
+/* The one int32 argument of a call (a pid, a descriptor); 0 with an exception pending if absent. */
+static int int_arg(napi_env env, napi_callback_info info, int32_t *out) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], out) != napi_ok) {
+    js_fail(env, "an integer argument expected");
+    return 0;
+  }
+  return 1;
+}
+
 static napi_value error_text(napi_env env, const char *what, int err) {
   char text[256];
   snprintf(text, sizeof text, "%s: %s", what, strerror(err));
@@ -49,12 +71,11 @@ static napi_value sys_notify(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char path[sizeof ((struct sockaddr_un *)0)->sun_path + 1];
   char message[MESSAGE_CAP];
   struct sockaddr_un sa;
   socklen_t sa_len = 0;
-  if (argc < 2 || read_string(env, argv[0], path, sizeof path) < 0 || unix_address(path, &sa, &sa_len) != 0)
-    return js_fail(env, "an absolute socket path or @name of at most 107 bytes expected");
+  if (argc < 2) return js_fail(env, "a socket and a message expected");
+  if (!address_arg(env, argv[0], &sa, &sa_len)) return NULL;
   int len = read_string(env, argv[1], message, sizeof message);
   if (len < 0) return js_fail(env, "a message of less than 4096 bytes expected");
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -70,12 +91,9 @@ static napi_value sys_notify(napi_env env, napi_callback_info info) {
 
 /* reap(pid) -> pid when it was a zombie and is reaped now, 0 when it still runs, -1 otherwise */
 static napi_value sys_reap(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t pid = 0;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 1)
-    return js_fail(env, "a pid above 1 expected");
+  if (!int_arg(env, info, &pid)) return NULL;
+  if (pid <= 1) return js_fail(env, "a pid above 1 expected");
   int status = 0;
   pid_t got;
   do got = waitpid(pid, &status, WNOHANG);
@@ -88,11 +106,10 @@ static napi_value sys_datagram_bind(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char path[sizeof ((struct sockaddr_un *)0)->sun_path + 1];
   struct sockaddr_un sa;
   socklen_t sa_len = 0;
-  if (argc < 1 || read_string(env, argv[0], path, sizeof path) < 0 || unix_address(path, &sa, &sa_len) != 0)
-    return js_fail(env, "an absolute socket path or @name of at most 107 bytes expected");
+  if (argc < 1) return js_fail(env, "a socket expected");
+  if (!address_arg(env, argv[0], &sa, &sa_len)) return NULL;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return js_fail(env, strerror(errno));
   if (bind(fd, (struct sockaddr *)&sa, sa_len) != 0) {
@@ -105,11 +122,8 @@ static napi_value sys_datagram_bind(napi_env env, napi_callback_info info) {
 
 /* datagramReceive(fd) -> the next datagram as text, or null when none waits (tests) */
 static napi_value sys_datagram_receive(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd = -1;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (!int_arg(env, info, &fd)) return NULL;
   char buf[MESSAGE_CAP];
   ssize_t got;
   do got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
@@ -125,11 +139,8 @@ static napi_value sys_datagram_receive(napi_env env, napi_callback_info info) {
 
 /* datagramClose(fd) (tests) */
 static napi_value sys_datagram_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd = -1;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (!int_arg(env, info, &fd)) return NULL;
   if (fd > 2) close(fd);
   return NULL;
 }
