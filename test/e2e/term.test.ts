@@ -75,26 +75,27 @@ describe("SIGTERM to the master: signals.term", () => {
 
   it('with signals.term "fast", TERM during a slow request cuts it (as nginx; curl exits 52)', async () => {
     const tree = await treeWith(`export default { signals: { term: "fast" } };\n`);
-    const started = Date.now();
     const { outcome, code } = await termDuringRequest(tree);
     assert.ok("error" in outcome, `the request was not cut: ${JSON.stringify(outcome)}`);
     assert.equal(code, 0);
     assert.match(tree.run.stderr(), /: shutting down$/m);
-    assert.ok(Date.now() - started < 1_500 + 4_000, "a fast stop does not wait for the request");
   });
 
   it("a signals.term that is neither graceful nor fast fails the start with the key and the values", async () => {
     const dir = scratchApp({ "app.ts": APP, "c.ts": `export default { signals: { term: "nice" } };\n` });
-    const done = await runTsresty([
-      "start",
-      join(dir, "app.ts"),
-      "--config",
-      join(dir, "c.ts"),
-      "--listen",
-      "127.0.0.1:0",
-      "--prefix",
-      join(dir, "p"),
-    ]);
+    const done = await runTsresty(
+      [
+        "start",
+        join(dir, "app.ts"),
+        "--config",
+        join(dir, "c.ts"),
+        "--listen",
+        "127.0.0.1:0",
+        "--prefix",
+        join(dir, "p"),
+      ],
+      { deadlineMs: 60_000 },
+    );
     assert.notEqual(done.code, 0);
     assert.match(
       done.stderr,
