@@ -5,6 +5,11 @@
  * (see STYLE.md, "two channels").
  */
 
+/**
+ * The `code` of every error tsresty throws.
+ * @example
+ * try { ngx.timer.at(-1, job); } catch (error) { (error as { code: ErrorCode }).code; } // "ERR_TSRESTY_INVALID_ARG_VALUE"
+ */
 export type ErrorCode =
   | "ERR_TSRESTY_INVALID_ARG_TYPE"
   | "ERR_TSRESTY_INVALID_ARG_VALUE"
@@ -47,7 +52,11 @@ function objectKind(value: object): string {
   return typeof ctor?.name === "string" && ctor.name !== "" ? ctor.name : "null prototype";
 }
 
-/** A misuse with the wrong type of value: a string where a number belongs, a non-function callback. */
+/**
+ * A misuse with the wrong type of value: a string where a number belongs, a non-function callback.
+ * @example
+ * ngx.timer.at("5" as never, job); // throws: "delay" must be a number of seconds, received a string ("5")
+ */
 export class InvalidArgTypeError extends TypeError {
   readonly code = "ERR_TSRESTY_INVALID_ARG_TYPE" satisfies ErrorCode;
   override name = "TypeError";
@@ -56,7 +65,11 @@ export class InvalidArgTypeError extends TypeError {
   }
 }
 
-/** A misuse with a value of the right type but out of range: a negative or infinite delay. */
+/**
+ * A misuse with a value of the right type but out of range: a negative or infinite delay.
+ * @example
+ * ngx.timer.at(-1, job); // throws InvalidArgValueError (ERR_TSRESTY_INVALID_ARG_VALUE)
+ */
 export class InvalidArgValueError extends RangeError {
   readonly code = "ERR_TSRESTY_INVALID_ARG_VALUE" satisfies ErrorCode;
   override name = "RangeError";
@@ -65,7 +78,11 @@ export class InvalidArgValueError extends RangeError {
   }
 }
 
-/** An options object with a key the API does not know (a typo would otherwise be ignored). */
+/**
+ * An options object with a key the API does not know (a typo would otherwise be ignored).
+ * @example
+ * ngx.timer.every({ interval: 5, nmae: "x" } as never, job); // throws: unknown option "nmae"
+ */
 export class UnknownOptionError extends TypeError {
   readonly code = "ERR_TSRESTY_UNKNOWN_OPTION" satisfies ErrorCode;
   override name = "TypeError";
@@ -74,10 +91,22 @@ export class UnknownOptionError extends TypeError {
   }
 }
 
-/** OpenResty's reasons for refusing to create a timer. */
+/**
+ * OpenResty's reasons for refusing to create a timer.
+ * @example
+ * try { ngx.timer.at(1, job); } catch (e) { if (e instanceof TimerError && e.reason === "process exiting") return; }
+ */
 export type TimerRefusal = "too many pending timers" | "process exiting";
 
-/** Thrown when a timer cannot be created; `reason` is OpenResty's own string. */
+/**
+ * Thrown when a timer cannot be created; `reason` is OpenResty's own string.
+ * @example
+ * try {
+ *   ngx.timer.at(1, job);
+ * } catch (error) {
+ *   if (error instanceof TimerError) ngx.log(ngx.WARN, "no timer: ", error.reason); // "too many pending timers"
+ * }
+ */
 export class TimerError extends Error {
   readonly code = "ERR_TSRESTY_TIMER" satisfies ErrorCode;
   override name = "TimerError";
@@ -88,7 +117,11 @@ export class TimerError extends Error {
   }
 }
 
-/** An API called in a process or phase where it is not available. */
+/**
+ * An API called in a process or phase where it is not available.
+ * @example
+ * ngx.process.enablePrivilegedAgent(); // outside init: throws "API disabled in the current context"
+ */
 export class ContextError extends Error {
   readonly code = "ERR_TSRESTY_CONTEXT" satisfies ErrorCode;
   override name = "ContextError";
@@ -100,6 +133,9 @@ export class ContextError extends Error {
 /**
  * A configuration that cannot be used. `origin` is the file (or "config"), `key` the dotted
  * path of the offending key, when there is one.
+ * @example
+ * // tsresty.config.ts: export default { timers: { maxPendng: 10 } }
+ * // tsresty start exits 2: "tsresty.config.ts: timers.maxPendng is not a known key; …"
  */
 export class ConfigError extends Error {
   readonly code = "ERR_TSRESTY_CONFIG" satisfies ErrorCode;
@@ -118,13 +154,21 @@ export class ConfigError extends Error {
   }
 }
 
-/** A bad command line. The CLI prints it with the usage text and exits 2. */
+/**
+ * A bad command line. The CLI prints it with the usage text and exits 2.
+ * @example
+ * // tsresty start --workers many  → exits 2 with the usage text
+ */
 export class UsageError extends Error {
   readonly code = "ERR_TSRESTY_USAGE" satisfies ErrorCode;
   override name = "UsageError";
 }
 
-/** `tsresty start` (or a reload) cannot proceed: init failed, a port is busy, a worker died first. */
+/**
+ * `tsresty start` (or a reload) cannot proceed: init failed, a port is busy, a worker died first.
+ * @example
+ * // an init hook that throws fails `tsresty start` with a StartError naming it
+ */
 export class StartError extends Error {
   readonly code = "ERR_TSRESTY_START" satisfies ErrorCode;
   override name = "StartError";
@@ -145,6 +189,8 @@ export class PathError extends Error {
 /**
  * A shared-memory zone that cannot be created, mapped or used: the memfd cannot be made, an
  * inherited descriptor is not the zone it should be, the zone was closed.
+ * @example
+ * // ngx.shared["dogs"] after the zone was closed → throws ShdictError (ERR_TSRESTY_SHDICT)
  */
 export class ShdictError extends Error {
   readonly code = "ERR_TSRESTY_SHDICT" satisfies ErrorCode;

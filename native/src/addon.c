@@ -1,9 +1,10 @@
 /*
- * The Node-API surface: module functions create/attach/setScratch/crashAt, and per zone an
- * object of functions whose callback data is the zone (no handle argument to unwrap).
- * Secondary results (flags, staleness, a new length, a reason code) go into a Float64Array
- * the facade registered once with setScratch, so the hot calls allocate nothing: keys and
- * string values are read into buffers of this Node environment, reused by every call.
+ * The Node-API surface: module functions create/attach/setScratch/crashAt (system.c adds the
+ * master's notify and reap), and per zone an object of functions whose callback data is the
+ * zone (no handle argument to unwrap). Secondary results (flags, staleness, a new length, a
+ * reason code) go into a Float64Array the facade registered once with setScratch, so the hot
+ * calls allocate nothing: keys and string values are read into buffers of this Node
+ * environment, reused by every call.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"crashAt", NULL, mod_crash_at, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  CHECK(sys_define(env, exports));
   return exports;
 }
 

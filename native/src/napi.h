@@ -62,4 +62,7 @@ napi_value op_stats(napi_env env, napi_callback_info info);
 napi_value op_check(napi_env env, napi_callback_info info);
 napi_value op_close(napi_env env, napi_callback_info info);
 
+/* system.c: notify, reap and the tests' datagram receiver, defined on the module's exports. */
+napi_status sys_define(napi_env env, napi_value exports);
+
 #endif

@@ -27,6 +27,9 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
   standby: true,
   metrics: null,
   accessLog: null,
+  // Platforms stop services with TERM and KILL after a grace period (docs/deploy.md): a graceful
+  // TERM lets in-flight requests finish within it.
+  signals: Object.freeze({ term: "graceful" as const }),
 });
 
 /** OpenResty's default `connections` of the privileged agent. */

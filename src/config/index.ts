@@ -1,6 +1,6 @@
 import type { UserConfig } from "./types.ts";
 
-export type { ListenAddress, ResolvedConfig, ShdictSpec, UserConfig } from "./types.ts";
+export type { ListenAddress, ResolvedConfig, ShdictSpec, TermMode, UserConfig } from "./types.ts";
 export {
   AGENT_CONNECTIONS,
   DEFAULT_CONFIG,

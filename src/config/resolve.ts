@@ -33,6 +33,7 @@ const TOP_KEYS = [
   "standby",
   "metrics",
   "accessLog",
+  "signals",
 ] as const;
 const HTTP_KEYS = [
   "headersTimeout",
@@ -154,7 +155,19 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     standby,
     metrics: resolveMetrics(check, input["metrics"]),
     accessLog: resolveAccessLog(check, input["accessLog"]),
+    signals: resolveSignals(check, input["signals"]),
   });
+}
+
+function resolveSignals(check: Checker, value: unknown): ResolvedConfig["signals"] {
+  if (value === undefined) return DEFAULT_CONFIG.signals;
+  const signals = check.record("signals", value);
+  check.keys("signals.", signals, ["term"]);
+  const term = signals["term"] ?? DEFAULT_CONFIG.signals.term;
+  if (term !== "graceful" && term !== "fast") {
+    check.fail("signals.term", `must be "graceful" (as QUIT) or "fast" (as INT), received ${describe(term)}`);
+  }
+  return Object.freeze({ term });
 }
 
 const ACCESS_LOG_FORMATS = ["common", "combined", "json"] as const;

@@ -6,9 +6,10 @@
  *   input \ state   starting       running       reloading      stopping (graceful)  stopping (fast)
  *   reload (HUP)    queue          reload        queue one more ignore               ignore
  *   stop (QUIT)     abort, stop    stop          abort, stop    ignore               ignore
- *   fast (TERM/INT) abort, fast    fast          abort, fast    escalate to fast     ignore
+ *   fast (INT)      abort, fast    fast          abort, fast    escalate to fast     ignore
  *   reopen (USR1)   reopen         reopen        reopen         reopen               reopen
  *
+ * TERM is "stop" or "fast" as the config's `signals.term` says (graceful by default).
  * "abort" cancels the start or reload in progress: its init process is killed, the children it
  * forked are stopped, and nothing of it is logged as done. Queued reloads run once the master is
  * running; several queued reloads are one.

@@ -29,7 +29,7 @@ export async function runMaster(options: MasterOptions): Promise<void> {
       master.input("stop");
     },
     SIGTERM: () => {
-      master.input("fast");
+      master.term();
     },
     SIGINT: () => {
       master.input("fast");

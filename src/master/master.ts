@@ -11,10 +11,19 @@
  * - Reload starts a complete new cycle and only when every new worker accepts tells the old ones
  *   to drain. A reload whose config, `init` or workers fail changes nothing.
  * - Stop: graceful or fast, each child within its budget (config/defaults.ts `stopBudget`),
- *   SIGKILL past it. What each signal does in each state is the table in machine.ts.
+ *   SIGKILL past it. What each signal does in each state is the table in machine.ts; what TERM
+ *   is (a graceful or a fast stop) is the config's `signals.term`.
+ * - Under systemd (`Type=notify`) it reports ready, reloading and stopping (notify.ts); as pid 1
+ *   it reaps the orphans reparented to it (reaper.ts).
  */
 import { constants } from "node:os";
-import { resolveConfig, stopBudget, type ResolvedConfig } from "../config/index.ts";
+import {
+  DEFAULT_CONFIG,
+  resolveConfig,
+  stopBudget,
+  type ResolvedConfig,
+  type TermMode,
+} from "../config/index.ts";
 import { StartError } from "../errors.ts";
 import {
   type ControlRequest,
@@ -35,6 +44,8 @@ import { Listeners } from "./listeners.ts";
 import { decide, type MasterInput, type MasterState, type StopMode } from "./machine.ts";
 import type { ControlConnection } from "./control.ts";
 import { takeSite, type Site } from "./site.ts";
+import { Notifier } from "./notify.ts";
+import { startReaper } from "./reaper.ts";
 import { makeSlots, processLabel, roleLabel, slotSpec, type CycleSpec, type Slot } from "./slots.ts";
 import { Staging } from "./staging.ts";
 import { statusRows } from "./status.ts";
@@ -86,6 +97,10 @@ export class Master {
   readonly #logs = new Logs(openLogWriter(null), openLogWriter(null, "stdout"));
   /** The log level of the running config (notice until a config is read). */
   #logLevel: LogLevel = "notice";
+  /** What SIGTERM means in the running config (the default until a config is read). */
+  #termMode: TermMode = DEFAULT_CONFIG.signals.term;
+  readonly #notifier: Notifier | null;
+  readonly #stopReaper: (() => void) | null;
   readonly #log: LogSink;
   readonly #children: Children;
   readonly #listeners: Listeners;
@@ -139,6 +154,8 @@ export class Master {
     });
     if ([options.appPath, options.configFile ?? ""].some(isTypeScript)) this.#children.preloadTypeScript();
     this.#listeners = new Listeners();
+    this.#notifier = Notifier.fromEnvironment(process.env, this.#log);
+    this.#stopReaper = startReaper(() => this.#children.live.map((child) => child.pid), this.#log);
   }
 
   get log(): LogSink {
@@ -176,6 +193,11 @@ export class Master {
     }
   }
 
+  /** SIGTERM: a graceful or a fast stop, as the config's `signals.term` says. */
+  term(): void {
+    this.input(this.#termMode === "graceful" ? "stop" : "fast");
+  }
+
   /** Starts the tree; resolves with the ready line. Throws when the start fails or is cancelled. */
   async start(): Promise<string> {
     const operation = this.#begin();
@@ -206,6 +228,7 @@ export class Master {
       this.#logLevel = cycle.config.logLevel;
       for (const slot of slots) if (slot.child !== null && slot.role === "worker") this.#rotate(slot.child);
       this.#state = "running";
+      this.#notifier?.ready(`${cycle.config.workers} workers`);
       this.#replenishStandby();
       if (this.#reloadQueued) {
         this.#reloadQueued = false;
@@ -229,6 +252,7 @@ export class Master {
     if (action !== "reload") return { ok: false, message: `cannot reload while ${this.#state}` };
     this.#state = "reloading";
     this.#log("notice", "reconfiguring");
+    this.#notifier?.reloading();
     const operation = this.#begin();
     let staged: Slot[] = [];
     let loaded: CycleSpec | null = null;
@@ -265,7 +289,11 @@ export class Master {
     } finally {
       this.#operation = null;
       // (read through #now(): a stop may have changed the state while the reload awaited)
-      if (this.#now() === "reloading") this.#state = "running";
+      if (this.#now() === "reloading") {
+        this.#state = "running";
+        // Done or failed, a generation serves again: systemd waits for READY=1 after RELOADING=1.
+        this.#notifier?.ready(`${this.#current?.config.workers ?? 0} workers`);
+      }
       if (this.#reloadQueued && this.#now() === "running") {
         this.#reloadQueued = false;
         void this.reload();
@@ -279,6 +307,7 @@ export class Master {
     this.#state = "stopping";
     this.#stopMode = mode;
     this.#reloadQueued = false;
+    this.#notifier?.stopping();
     if (!quiet) this.#log("notice", mode === "graceful" ? "gracefully shutting down" : "shutting down");
     this.#operation?.abort(new Cancelled(`stopping (${mode})`));
     for (const slot of [...this.#slots, ...(this.#staging?.slots ?? [])]) this.#clearRespawn(slot);
@@ -367,7 +396,10 @@ export class Master {
       this.#site = site;
       this.#logs.use(site.errorLog, site.outputLog);
       // At first start the config's log level applies at once (on a reload, at the switch).
-      if (this.#current === null) this.#logLevel = config.logLevel;
+      if (this.#current === null) {
+        this.#logLevel = config.logLevel;
+        this.#termMode = config.signals.term;
+      }
       // The workers append to the access log: its directory is made and the file checked here,
       // so that a bad path fails the start or the reload with the path's error.
       if (config.accessLog !== null) prepareLogFile("access log", config.accessLog.path);
@@ -444,6 +476,7 @@ export class Master {
     this.#slots = slots;
     this.#current = cycle;
     this.#logLevel = cycle.config.logLevel;
+    this.#termMode = cycle.config.signals.term;
     for (const slot of slots) if (slot.child !== null && slot.role === "worker") this.#rotate(slot.child);
     for (const slot of old) {
       this.#clearRespawn(slot);
@@ -614,6 +647,7 @@ export class Master {
 
   #checkStopped(): void {
     if (this.#state !== "stopping" || this.#children.live.length > 0) return;
+    this.#stopReaper?.();
     this.#site?.release();
     this.#whenStopped();
   }

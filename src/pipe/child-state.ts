@@ -8,6 +8,13 @@ import type { ChildProcess } from "node:child_process";
 import { constants } from "node:os";
 import { longTimeout } from "./long-timeout.ts";
 
+/**
+ * `proc.wait()`: how the child ended (OpenResty's `ok, reason, status`), or why the wait failed.
+ * @example
+ * const result = await proc.wait();
+ * if (result.ok) done();
+ * else ngx.log(ngx.ERR, "child ", result.reason, " ", result.status); // "exit" 2, "signal" 9, or "timeout"
+ */
 export type WaitResult =
   | { readonly ok: true; readonly reason: "exit"; readonly status: 0 }
   | {

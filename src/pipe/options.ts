@@ -1,6 +1,10 @@
 import { InvalidArgTypeError, InvalidArgValueError, UnknownOptionError, describe } from "../errors.ts";
 
-/** Options of `ngx.pipe.spawn`. Timeouts are in milliseconds; 0 means never; default 10000. */
+/**
+ * Options of `ngx.pipe.spawn`. Timeouts are in milliseconds; 0 means never; default 10000.
+ * @example
+ * ngx.pipe.spawn(["make"], { mergeStderr: true, stdoutReadTimeout: 60_000, environ: ["PATH=/usr/bin"] });
+ */
 export interface SpawnOptions {
   /** Send the child's stderr to its stdout (2>&1). */
   readonly mergeStderr?: boolean;

@@ -17,6 +17,12 @@ import { PipeReader, takeAll, takeAny, takeBytes, takeLine, type ReadResult } fr
 
 export type { WaitResult } from "./child-state.ts";
 
+/**
+ * `proc.write()`: the bytes written, or why not (OpenResty's reasons).
+ * @example
+ * const written = await proc.write("input\n");
+ * if (!written.ok) ngx.log(ngx.ERR, "write failed: ", written.reason);
+ */
 export type WriteResult =
   | { readonly ok: true; readonly bytes: number }
   | { readonly ok: false; readonly reason: "timeout" | "closed" | "aborted" | "pipe busy writing" };
@@ -24,8 +30,19 @@ export type WriteResult =
 export type SimpleResult<R extends string> =
   { readonly ok: true } | { readonly ok: false; readonly reason: R };
 
-/** `proc.stdoutReadLine()` and the other reads; lines are text, everything else is bytes. */
+/**
+ * `proc.stdoutReadLine()` and the other reads; lines are text, everything else is bytes.
+ * @example
+ * const line = await proc.stdoutReadLine();
+ * if (line.ok) use(line.data);
+ * else if (line.reason === "closed") use(line.partial); // the last line, without its newline
+ */
 export type LineResult = ReadResult<string>;
+/**
+ * `proc.stdoutReadAll()`, `ReadBytes(n)`, `ReadAny(max)` and their stderr forms: bytes, or why not.
+ * @example
+ * const all = await proc.stdoutReadAll(); // { ok: true, data: Buffer } at EOF
+ */
 export type BytesResult = ReadResult<Buffer>;
 
 type Phase = "running" | "exited" | "finalized";
@@ -48,6 +65,17 @@ function toText(result: ReadResult<Buffer>): LineResult {
     : { ...result, partial: result.partial.toString() };
 }
 
+/**
+ * A child started by `ngx.pipe.spawn`, as lua-resty-core's `ngx.pipe` proc: reads and writes with
+ * timeouts, `wait()`, `kill()`, `shutdown()`. A timed-out or abandoned child is ended with its whole
+ * process group.
+ * @example
+ * const proc = ngx.pipe.spawn(["sort"]);
+ * await proc.write("b\na\n");
+ * proc.shutdown("stdin");
+ * const out = await proc.stdoutReadAll(); // "a\nb\n"
+ * await proc.wait();
+ */
 export class PipeProcess {
   readonly #child: ChildProcess;
   readonly #pid: number;

@@ -16,7 +16,12 @@ import { longTimeout } from "./long-timeout.ts";
 
 export type ReadFailure = "closed" | "timeout" | "aborted" | "pipe busy reading" | "merged to stdout";
 
-/** A read's outcome: the data, or why not with what had arrived (`partial`). */
+/**
+ * A read's outcome: the data, or why not with what had arrived (`partial`).
+ * @example
+ * const r: ReadResult<string> = await proc.stdoutReadLine();
+ * if (!r.ok && r.reason === "timeout") ngx.log(ngx.WARN, "slow child; so far: ", r.partial);
+ */
 export type ReadResult<T> =
   | { readonly ok: true; readonly data: T }
   | { readonly ok: false; readonly reason: ReadFailure; readonly partial: T };

@@ -8,6 +8,11 @@ import { endGroup } from "./group.ts";
 import { checkCommand, checkTimeout, DEFAULT_TIMEOUT_MS } from "./options.ts";
 import { PipeProcess } from "./process.ts";
 
+/**
+ * Options of `ngx.shell.run`, as lua-resty-shell's `stdin, timeout, max_size`.
+ * @example
+ * await ngx.shell.run("gzip -c", { stdin: data, timeout: 5000, maxSize: 1 << 20 });
+ */
 export interface ShellOptions {
   /** Written to the child's stdin, which is then closed. */
   readonly stdin?: string | Uint8Array;
@@ -17,6 +22,12 @@ export interface ShellOptions {
   readonly maxSize?: number;
 }
 
+/**
+ * What `ngx.shell.run` resolves with, as lua-resty-shell's `ok, stdout, stderr, reason, status`.
+ * @example
+ * const { ok, stdout, stderr, reason, status } = await ngx.shell.run("git rev-parse HEAD");
+ * // ok: true, stdout: "3f2a…\n", stderr: "", reason: "exit", status: 0
+ */
 export interface ShellResult {
   /** true for exit status 0; false for another status or a signal; null when the run failed. */
   readonly ok: boolean | null;

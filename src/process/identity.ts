@@ -1,4 +1,8 @@
-/** The kinds of process tsresty runs, named as OpenResty names them. */
+/**
+ * The kinds of process tsresty runs, named as OpenResty names them.
+ * @example
+ * const type: ProcessType = ngx.process.type(); // "worker"
+ */
 export type ProcessType = "single" | "master" | "worker" | "privileged agent";
 
 /** Who this process is. Fixed for the life of the process. */

@@ -5,7 +5,16 @@ import { importUserModule } from "../util/loader.ts";
 
 type Hook = () => unknown;
 
-/** An app module's default export. Every member is optional. */
+/**
+ * An app module's default export. Every member is optional.
+ * @example
+ * // app.ts
+ * export default defineApp({
+ *   init: () => ({ startedAt: Date.now() }),
+ *   initWorker() { ngx.timer.every(60, sync); },
+ *   fetch: (req) => new Response(`hello from worker ${ngx.worker.id()}`),
+ * });
+ */
 export interface App {
   /**
    * Runs once per start and per reload, in a short-lived init process, before any worker starts.

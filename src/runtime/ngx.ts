@@ -44,7 +44,12 @@ function currentRun(): CurrentRun | undefined {
   return fence === null ? run : { ...run, fence };
 }
 
-/** `ngx.timer`: OpenResty's timers, with handles. Delays are in seconds (see docs/timers.md). */
+/**
+ * `ngx.timer`: OpenResty's timers, with handles. Delays are in seconds (see docs/timers.md).
+ * @example
+ * ngx.timer.at(0, () => warmCache());
+ * const pending = ngx.timer.pendingCount();
+ */
 export interface NgxTimer {
   /**
    * Runs `callback(premature, ...args)` once after `delay` seconds (or `{ delay, name }`), up
@@ -84,29 +89,90 @@ export interface NgxTimer {
    * });
    */
   current(): CurrentRun | undefined;
-  /** Timers created and not yet started in this process (a timer waiting for a running slot included). */
+  /**
+   * Timers created and not yet started in this process (a timer waiting for a running slot included).
+   * @example
+   * ngx.timer.at(3, job);
+   * ngx.timer.pendingCount(); // 1
+   */
   pendingCount(): number;
-  /** Timer callbacks running in this process (an async callback runs until its promise settles). */
+  /**
+   * Timer callbacks running in this process (an async callback runs until its promise settles).
+   * @example
+   * ngx.timer.at(0, () => ngx.sleep(1));
+   * await ngx.sleep(0.1);
+   * ngx.timer.runningCount(); // 1
+   */
   runningCount(): number;
 }
 
+/**
+ * `ngx.worker`: who this worker is among its siblings.
+ * @example
+ * if (ngx.worker.id() === 0) ngx.timer.every(60, report);
+ */
 export interface NgxWorker {
-  /** 0..count-1 in workers, 0 in single mode, null in the master and the privileged agent. */
+  /**
+   * 0..count-1 in workers, 0 in single mode, null in the master and the privileged agent.
+   * @example
+   * if (ngx.worker.id() === 0) ngx.timer.every(60, report); // only in worker 0
+   */
   id(): number | null;
+  /**
+   * The number of workers (1 in single mode).
+   * @example
+   * const shard = key % ngx.worker.count();
+   */
   count(): number;
+  /**
+   * This process's pid.
+   * @example
+   * ngx.log(ngx.INFO, "worker pid ", ngx.worker.pid());
+   */
   pid(): number;
-  /** Pids of the live workers. */
+  /**
+   * Pids of the live workers.
+   * @example
+   * for (const pid of ngx.worker.pids()) process.kill(pid, 0);
+   */
   pids(): number[];
-  /** True once this process has begun its graceful exit. */
+  /**
+   * True once this process has begun its graceful exit.
+   * @example
+   * while (!ngx.worker.exiting()) await pollOnce();
+   */
   exiting(): boolean;
 }
 
+/**
+ * `ngx.process`: what kind of process this is, and its lifecycle.
+ * @example
+ * if (ngx.process.type() === "privileged agent") ngx.timer.every(3600, rotateLogs);
+ */
 export interface NgxProcess {
+  /**
+   * "single", "master" (in `init`), "worker" or "privileged agent".
+   * @example
+   * if (ngx.process.type() === "privileged agent") ngx.timer.every(3600, rotateLogs);
+   */
   type(): ProcessType;
-  /** Only in the app's `init` hook of `tsresty start`; elsewhere throws "API disabled in the current context". */
+  /**
+   * Only in the app's `init` hook of `tsresty start`; elsewhere throws "API disabled in the current context".
+   * @example
+   * export default defineApp({ init() { ngx.process.enablePrivilegedAgent(); } });
+   */
   enablePrivilegedAgent(connections?: number): true;
-  /** Starts this process's graceful exit: premature timers, exit hooks, exit. */
+  /**
+   * Starts this process's graceful exit: premature timers, exit hooks, exit.
+   * @example
+   * if (process.memoryUsage.rss() > 1e9) ngx.process.signalGracefulExit(); // replaced with the same id
+   */
   signalGracefulExit(): void;
+  /**
+   * The master's pid (this process's own in single mode).
+   * @example
+   * process.kill(ngx.process.getMasterPid(), "SIGHUP"); // reload, from the privileged agent
+   */
   getMasterPid(): number;
   /**
    * What this cycle's `init` returned (a structured clone), in workers and the privileged agent;
@@ -125,14 +191,59 @@ export interface NgxProcess {
 
 /** nginx's log levels, as `ngx.ERR` and its siblings (`ngx.STDERR` logs at emerg: never filtered). */
 export const LOG_LEVEL_NUMBERS = {
+  /**
+   * Logs at emerg: never filtered out.
+   * @example
+   * ngx.log(ngx.STDERR, "always written");
+   */
   STDERR: 0,
+  /**
+   * nginx's `emerg` level: the system is unusable.
+   * @example
+   * ngx.log(ngx.EMERG, "…");
+   */
   EMERG: 1,
+  /**
+   * nginx's `alert` level: action must be taken at once.
+   * @example
+   * ngx.log(ngx.ALERT, "…");
+   */
   ALERT: 2,
+  /**
+   * nginx's `crit` level: critical conditions.
+   * @example
+   * ngx.log(ngx.CRIT, "…");
+   */
   CRIT: 3,
+  /**
+   * nginx's `error` level: error conditions.
+   * @example
+   * ngx.log(ngx.ERR, "…");
+   */
   ERR: 4,
+  /**
+   * nginx's `warn` level: warning conditions.
+   * @example
+   * ngx.log(ngx.WARN, "…");
+   */
   WARN: 5,
+  /**
+   * nginx's `notice` level: normal but significant.
+   * @example
+   * ngx.log(ngx.NOTICE, "…");
+   */
   NOTICE: 6,
+  /**
+   * nginx's `info` level: informational.
+   * @example
+   * ngx.log(ngx.INFO, "…");
+   */
   INFO: 7,
+  /**
+   * nginx's `debug` level: debug messages.
+   * @example
+   * ngx.log(ngx.DEBUG, "…");
+   */
   DEBUG: 8,
 } as const;
 const LEVEL_NAMES: readonly LogLevel[] = [
@@ -176,7 +287,11 @@ function log(level: number, ...args: unknown[]): void {
   currentRuntime().log(name, logMessage(args));
 }
 
-/** `ngx.config`: where this process runs and with what settings. */
+/**
+ * `ngx.config`: where this process runs and with what settings.
+ * @example
+ * const prefix = ngx.config.prefix();
+ */
 export interface NgxConfig {
   /**
    * The prefix directory, absolute (pid file, control socket), as OpenResty's `ngx.config.prefix()`.
@@ -191,22 +306,58 @@ export interface NgxConfig {
    * const errorLog = ngx.config.get().errorLog; // the --error-log path, or null for stderr
    */
   get(): ResolvedConfig;
-  /** tsresty's version, e.g. "0.2.0". */
+  /**
+   * tsresty's version, e.g. "0.2.0".
+   * @example
+   * ngx.log(ngx.NOTICE, "tsresty ", ngx.config.version);
+   */
   readonly version: string;
-  /** True in single mode (`tsresty -e`, `tsresty FILE`), as `ngx.config.is_console` under `resty`. */
+  /**
+   * True in single mode (`tsresty -e`, `tsresty FILE`), as `ngx.config.is_console` under `resty`.
+   * @example
+   * if (ngx.config.isConsole()) console.log(result); // a script run with tsresty FILE
+   */
   isConsole(): boolean;
 }
 
-/** `ngx.pipe`: non-blocking subprocesses (see docs/pipe.md). */
+/**
+ * `ngx.pipe`: non-blocking subprocesses (see docs/pipe.md).
+ * @example
+ * const proc = ngx.pipe.spawn(["ls", "-1"]);
+ */
 export interface NgxPipe {
+  /**
+   * Starts `args` (argv, no shell; a string runs through `/bin/sh -c`) with pipes to its stdin,
+   * stdout and stderr; reads and writes never block the event loop (see docs/pipe.md).
+   * @example
+   * const proc = ngx.pipe.spawn(["echo", "hello world"]);
+   * const line = await proc.stdoutReadLine(); // { ok: true, data: "hello world" }
+   * await proc.wait(); // { ok: true, reason: "exit", status: 0 }
+   */
   spawn(args: readonly string[] | string, options?: SpawnOptions): PipeProcess;
 }
 
-/** `ngx.shell`: run a command and collect its output, as lua-resty-shell. */
+/**
+ * `ngx.shell`: run a command and collect its output, as lua-resty-shell.
+ * @example
+ * const { ok, stdout } = await ngx.shell.run('echo "hello, world"');
+ */
 export interface NgxShell {
+  /**
+   * Runs `command` (a string through `/bin/sh -c`, or argv), feeds it `stdin`, collects stdout and
+   * stderr up to `maxSize` each, and resolves when it has exited, as lua-resty-shell's `run`.
+   * @example
+   * const { ok, stdout, reason } = await ngx.shell.run("df -h /", { timeout: 2000 });
+   * if (!ok) ngx.log(ngx.ERR, "df failed: ", reason);
+   */
   run(command: string | readonly string[], options?: ShellOptions): Promise<ShellResult>;
 }
 
+/**
+ * The type of `ngx`: OpenResty's `ngx` API for TypeScript.
+ * @example
+ * ngx.timer.at(0, async () => ngx.log(ngx.NOTICE, "worker ", ngx.worker.id(), " up"));
+ */
 export interface Ngx extends Readonly<typeof LOG_LEVEL_NUMBERS> {
   /**
    * Writes one nginx-shaped line to the error log at `level` (`ngx.ERR`, `ngx.WARN`, …) when
@@ -215,11 +366,41 @@ export interface Ngx extends Readonly<typeof LOG_LEVEL_NUMBERS> {
    * ngx.log(ngx.ERR, "sync failed: ", error);
    */
   log(level: number, ...args: unknown[]): void;
+  /**
+   * Timers: `at`, `every`, `cron`, and their counts (see docs/timers.md).
+   * @example
+   * ngx.timer.every(60, sync);
+   */
   readonly timer: NgxTimer;
+  /**
+   * Non-blocking subprocesses (see docs/pipe.md).
+   * @example
+   * const proc = ngx.pipe.spawn(["uptime"]);
+   */
   readonly pipe: NgxPipe;
+  /**
+   * Run a command and collect its output.
+   * @example
+   * await ngx.shell.run("sync");
+   */
   readonly shell: NgxShell;
+  /**
+   * This worker's id and its siblings.
+   * @example
+   * ngx.worker.id();
+   */
   readonly worker: NgxWorker;
+  /**
+   * This process's type and lifecycle.
+   * @example
+   * ngx.process.type();
+   */
   readonly process: NgxProcess;
+  /**
+   * The prefix, the resolved config and the version.
+   * @example
+   * ngx.config.get().workers;
+   */
   readonly config: NgxConfig;
   /**
    * The shared dictionaries declared in config (`shdict`) or with `--shdict`, by name; an
@@ -237,9 +418,17 @@ export interface Ngx extends Readonly<typeof LOG_LEVEL_NUMBERS> {
    * if ((await lock.lock("refresh")).ok) { try { await refresh(); } finally { lock.unlock(); } }
    */
   lock(zone: string, options?: LockOptions): Lock;
-  /** Resolves after `seconds` (ms resolution); `ngx.sleep(0)` yields to the event loop. */
+  /**
+   * Resolves after `seconds` (ms resolution); `ngx.sleep(0)` yields to the event loop.
+   * @example
+   * await ngx.sleep(0.5);
+   */
   sleep(seconds: number): Promise<void>;
-  /** Seconds since the epoch, with millisecond resolution. */
+  /**
+   * Seconds since the epoch, with millisecond resolution.
+   * @example
+   * const started = ngx.now(); // 1767225600.123
+   */
   now(): number;
 }
 

@@ -13,7 +13,11 @@ import {
   type ShdictValue,
 } from "./validate.ts";
 
-/** `getWithFlags`: the value (undefined when missing or expired) and its flags. */
+/**
+ * `getWithFlags`: the value (undefined when missing or expired) and its flags.
+ * @example
+ * const { value, flags } = ngx.shared["dogs"]!.getWithFlags("Jim");
+ */
 export interface GetResult {
   readonly value: ShdictValue | undefined;
   readonly flags: number;
@@ -21,11 +25,21 @@ export interface GetResult {
   readonly reason?: "value is a list";
 }
 
-/** `getStale`: also an expired value not yet freed, with `stale: true`. */
+/**
+ * `getStale`: also an expired value not yet freed, with `stale: true`.
+ * @example
+ * const { value, stale } = ngx.shared["cache"]!.getStale("page"); // serve stale while refreshing
+ */
 export interface StaleResult extends GetResult {
   readonly stale: boolean;
 }
 
+/**
+ * `incr`: the new value, or OpenResty's reason (`not found` without `init`, `not a number`, `no memory`).
+ * @example
+ * const hits = ngx.shared["stats"]!.incr("hits", 1, 0);
+ * if (hits.ok) ngx.log(ngx.INFO, "hits: ", hits.value);
+ */
 export type IncrResult =
   | { readonly ok: true; readonly value: number; readonly forcible: boolean }
   | {
@@ -34,21 +48,46 @@ export type IncrResult =
       readonly forcible: boolean;
     };
 
+/**
+ * `lpush` / `rpush`: the list's new length, or why not.
+ * @example
+ * const pushed = ngx.shared["queue"]!.rpush("jobs", "job-1"); // { ok: true, length: 1 }
+ */
 export type PushResult =
   | { readonly ok: true; readonly length: number }
   | { readonly ok: false; readonly reason: "value not a list" | "no memory" };
 
+/**
+ * `lpop` / `rpop`: the value taken (undefined from an empty or missing list), or why not.
+ * @example
+ * const job = ngx.shared["queue"]!.lpop("jobs"); // { ok: true, value: "job-1" } (value undefined when empty)
+ */
 export type PopResult =
   | { readonly ok: true; readonly value: string | number | undefined }
   | { readonly ok: false; readonly reason: "value not a list" };
 
+/**
+ * `llen`: the list's length (0 for a missing key), or why not.
+ * @example
+ * const { length } = ngx.shared["queue"]!.llen("jobs") as { ok: true; length: number };
+ */
 export type LengthResult =
   | { readonly ok: true; readonly length: number }
   | { readonly ok: false; readonly reason: "value not a list" };
 
+/**
+ * `ttl`: seconds left before the key expires (0 = never), or `not found`.
+ * @example
+ * const left = ngx.shared["sessions"]!.ttl("s:42"); // { ok: true, ttl: 29.5 } (0: never expires)
+ */
 export type TtlResult =
   { readonly ok: true; readonly ttl: number } | { readonly ok: false; readonly reason: "not found" };
 
+/**
+ * `expire`: done, or `not found`.
+ * @example
+ * ngx.shared["sessions"]!.expire("s:42", 60); // { ok: true }
+ */
 export type ExpireResult = { readonly ok: true } | { readonly ok: false; readonly reason: "not found" };
 
 const NOT_A_LIST = Object.freeze({ ok: false, reason: "value not a list" } as const);

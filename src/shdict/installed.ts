@@ -1,7 +1,12 @@
 import type { SharedDict } from "./dict.ts";
 import type { Zone } from "./zone.ts";
 
-/** `ngx.shared`: the installed zones' dictionaries by name; an unknown name is undefined. */
+/**
+ * `ngx.shared`: the installed zones' dictionaries by name; an unknown name is undefined.
+ * @example
+ * const dogs = ngx.shared["dogs"];
+ * if (dogs === undefined) throw new Error("declare shdict: { dogs: \"10m\" } in the config");
+ */
 export interface SharedDicts {
   readonly [name: string]: SharedDict | undefined;
 }

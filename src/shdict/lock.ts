@@ -9,6 +9,11 @@ import type { SharedDict } from "./dict.ts";
 import { sharedDicts } from "./installed.ts";
 import { checkKey, type Key } from "./validate.ts";
 
+/**
+ * Options of `ngx.lock`, as lua-resty-lock's (seconds).
+ * @example
+ * const lock = ngx.lock("locks", { exptime: 10, timeout: 2 });
+ */
 export interface LockOptions {
   /** Seconds the lock key lives, so that a dead holder's lock goes away (default 30). */
   readonly exptime?: number;
@@ -22,10 +27,21 @@ export interface LockOptions {
   readonly maxStep?: number;
 }
 
+/**
+ * `lock.lock(key)`: the seconds waited, or why not (`timeout`, `locked` when this lock already holds a key, `no memory`).
+ * @example
+ * const got = await ngx.lock("locks").lock("refresh");
+ * if (!got.ok) return; // "timeout": someone else refreshes
+ */
 export type LockResult =
   | { readonly ok: true; readonly elapsed: number }
   | { readonly ok: false; readonly reason: "timeout" | "locked" | "no memory" };
 
+/**
+ * `lock.unlock()`: done, or why not (`unlocked`: nothing held; `not found`: the key expired).
+ * @example
+ * const released = lock.unlock(); // { ok: true }, or "unlocked" when it held nothing
+ */
 export type UnlockResult =
   { readonly ok: true } | { readonly ok: false; readonly reason: "unlocked" | "not found" };
 

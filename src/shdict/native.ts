@@ -36,7 +36,23 @@ export interface NativeZone {
   close(): void;
 }
 
-interface Binding {
+/**
+ * The addon's few system calls that Node lacks, for the master (native/src/system.c). They live
+ * in this addon, and so behind this loader, because it is the one native module tsresty builds.
+ */
+export interface SystemCalls {
+  /** Sends `message` as one datagram to a unix socket (a path, or `@name`); the error, or undefined. */
+  notify(socket: string, message: string): string | undefined;
+  /** waitpid(pid, WNOHANG): the pid once reaped, 0 while it runs, -1 when it is not our child. */
+  reap(pid: number): number;
+  /** A non-blocking datagram socket bound at `socket` (tests play systemd with it). */
+  datagramBind(socket: string): number;
+  /** The next datagram on `fd`, or undefined when none waits. */
+  datagramReceive(fd: number): string | undefined;
+  datagramClose(fd: number): void;
+}
+
+interface Binding extends SystemCalls {
   create(name: string, size: number): number;
   attach(fd: number, name: string, size: number): NativeZone;
   setScratch(scratch: Float64Array): void;
@@ -74,4 +90,9 @@ export function binding(): Binding {
     loaded.setScratch(scratch);
   }
   return loaded;
+}
+
+/** The addon's system calls (see SystemCalls); throws a ShdictError where the addon cannot load. */
+export function systemCalls(): SystemCalls {
+  return binding();
 }

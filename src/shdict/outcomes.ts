@@ -4,7 +4,12 @@
  */
 import { ShdictError } from "../errors.ts";
 
-/** OpenResty's reasons, as its shdict returns them. */
+/**
+ * OpenResty's reasons, as its shdict returns them.
+ * @example
+ * const added = ngx.shared["dogs"]!.add("Jim", 8);
+ * if (!added.ok && added.reason === "exists") ngx.log(ngx.INFO, "already there");
+ */
 export type Reason =
   "exists" | "not found" | "no memory" | "not a number" | "value is a list" | "value not a list";
 
@@ -36,7 +41,12 @@ export function forcibleOf(outcome: number): boolean {
   return (outcome & 1) === 1;
 }
 
-/** The outcome of a store: `set`, `add`, `replace`, their safe forms, `delete`. */
+/**
+ * The outcome of a store: `set`, `add`, `replace`, their safe forms, `delete`.
+ * @example
+ * const stored = ngx.shared["dogs"]!.set("Jim", 8);
+ * if (stored.ok && stored.forcible) ngx.log(ngx.WARN, "evicted valid items to make room");
+ */
 export type StoreResult =
   | { readonly ok: true; readonly forcible: boolean }
   | { readonly ok: false; readonly reason: "exists" | "not found" | "no memory"; readonly forcible: boolean };

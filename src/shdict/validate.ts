@@ -7,7 +7,11 @@ import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 /** What a key may be: a string, or a number converted with String() (OpenResty's tostring). */
 export type Key = string | number;
 
-/** The values a zone stores: Uint8Array (Buffer included) is beyond OpenResty. */
+/**
+ * The values a zone stores: Uint8Array (Buffer included) is beyond OpenResty.
+ * @example
+ * ngx.shared["cache"]!.set("page", Buffer.from(html), 60);
+ */
 export type ShdictValue = string | number | boolean | Uint8Array;
 
 export const KEY_MAX_BYTES = 65535;

@@ -16,7 +16,13 @@ import type { TimerCallback, TimerEntry } from "./entry.ts";
  * sees `current()` only in its synchronous part.
  */
 
-/** What `ngx.timer.current()` returns. */
+/**
+ * What `ngx.timer.current()` returns.
+ * @example
+ * ngx.timer.at({ delay: 1, name: "once" }, () => {
+ *   const { name, due, premature } = ngx.timer.current()!; // "once", 1767225601.5, false
+ * });
+ */
 export interface TimerRun {
   readonly name: string | undefined;
   /**

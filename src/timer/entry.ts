@@ -19,10 +19,22 @@ import type { WaitingRun } from "./run-queue.ts";
  * - `dropped`: an `at` (or a repeating timer's premature call) that found every running slot
  *   taken under the "drop" policy, and never ran;
  * - `cancelled`: stopped by `cancel()` before it was done.
+ * @example
+ * const t = ngx.timer.at(5, job);
+ * t.state; // "pending"
+ * t.cancel();
+ * t.state; // "cancelled"
  */
 export type TimerState = "pending" | "waiting" | "running" | "done" | "dropped" | "cancelled";
 
-/** What a callback receives: `premature` first, then the arguments given at creation. */
+/**
+ * What a callback receives: `premature` first, then the arguments given at creation.
+ * @example
+ * const callback: TimerCallback<[string]> = (premature, table) => {
+ *   if (!premature) vacuum(table);
+ * };
+ * ngx.timer.at(60, callback, "events");
+ */
 export type TimerCallback<A extends unknown[] = unknown[]> = (premature: boolean, ...args: A) => unknown;
 
 /**

@@ -12,7 +12,11 @@ export const MAX_DELAY_MS = MAX_WAIT_MS;
  */
 export const MAX_TIMER_DELAY_MS = 1e12;
 
-/** Options form of `ngx.timer.at`. */
+/**
+ * Options form of `ngx.timer.at`.
+ * @example
+ * ngx.timer.at({ delay: 0.5, name: "flush" }, flush);
+ */
 export interface AtOptions {
   /** Seconds, fractions allowed (millisecond resolution). */
   readonly delay: number;
@@ -20,7 +24,11 @@ export interface AtOptions {
   readonly name?: string;
 }
 
-/** Options form of `ngx.timer.every`. */
+/**
+ * Options form of `ngx.timer.every`.
+ * @example
+ * ngx.timer.every({ interval: 30, name: "poll", overlap: false, align: "epoch" }, poll);
+ */
 export interface EveryOptions {
   /** Seconds between ticks, at least 0.001. */
   readonly interval: number;
@@ -39,7 +47,11 @@ export interface EveryOptions {
   readonly catchUp?: boolean;
 }
 
-/** Options form of `ngx.timer.cron`. */
+/**
+ * Options form of `ngx.timer.cron`.
+ * @example
+ * ngx.timer.cron({ cron: "0 0 3 * * *", tz: "UTC", name: "backup", singleton: "cluster" }, backup);
+ */
 export interface CronOptions {
   /** 5 fields (minute first), 6 (second first) or 7 (a year last); `@daily` and the like. */
   readonly cron: string;

@@ -2,10 +2,18 @@ import type { CronSchedule } from "./cron.ts";
 import type { RepeatSpec } from "./options.ts";
 import type { RecordShape, TimerRecord } from "./stats.ts";
 
-/** Which processes share a singleton timer's ticks: those of one host, or every host. */
+/**
+ * Which processes share a singleton timer's ticks: those of one host, or every host.
+ * @example
+ * ngx.timer.every({ interval: 60, name: "cleanup", singleton: "host" }, cleanup);
+ */
 export type Singleton = "host" | "cluster";
 
-/** What created a timer. */
+/**
+ * What created a timer.
+ * @example
+ * ngx.timer.cron("0 * * * *", hourly).kind; // "cron"
+ */
 export type TimerKind = "at" | "every" | "cron";
 
 /**

@@ -30,6 +30,7 @@ describe("config resolution", () => {
       standby: true,
       metrics: null,
       accessLog: null,
+      signals: { term: "graceful" },
     });
     assert.deepEqual(resolveConfig({}), DEFAULT_CONFIG);
   });
@@ -47,7 +48,7 @@ describe("config resolution", () => {
     [
       "an unknown top-level key",
       { workerz: 2 },
-      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout, http, logLevel, log, shdict, coordinator, standby, metrics, accessLog$/,
+      /^config: workerz is not a known key; known keys here: timers, shutdownTimeout, workers, listen, prefix, user, errorLog, privilegedAgent, initTimeout, http, logLevel, log, shdict, coordinator, standby, metrics, accessLog, signals$/,
     ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],
@@ -123,6 +124,21 @@ describe("config resolution", () => {
       { coordinator: { url: "redis://127.0.0.1", db: 1 } },
       /^config: coordinator\.db is not a known key/,
     ],
+    [
+      "a signals.term that is neither graceful nor fast",
+      { signals: { term: "nice" } },
+      /^config: signals\.term must be "graceful" \(as QUIT\) or "fast" \(as INT\), received a string \("nice"\)$/,
+    ],
+    [
+      "an unknown signals key",
+      { signals: { quit: "fast" } },
+      /^config: signals\.quit is not a known key; known keys here: term$/,
+    ],
+    [
+      "signals not an object",
+      { signals: "fast" },
+      /^config: signals must be an object, received a string \("fast"\)$/,
+    ],
   ];
   for (const [what, input, message] of bad) {
     it(`refuses ${what} with a ConfigError naming the key`, () => {
@@ -194,6 +210,12 @@ describe("config resolution", () => {
       message: /^config: http\.lightResponse must be true or false, received a string \("no"\)$/,
       code: "ERR_TSRESTY_CONFIG",
     });
+  });
+
+  it("reads signals.term: graceful by default, fast when asked", () => {
+    assert.equal(resolveConfig({}).signals.term, "graceful");
+    assert.equal(resolveConfig({ signals: {} }).signals.term, "graceful");
+    assert.equal(resolveConfig({ signals: { term: "fast" } }).signals.term, "fast");
   });
 
   it("names the file it came from", () => {

@@ -519,9 +519,9 @@ describe("tsresty start: operations", () => {
     assert.doesNotMatch(readFileSync(`${log}.1`, "utf8"), /gracefully shutting down/);
   });
 
-  it("TERM is a fast stop: pending timers do not fire, exitWorker still runs", async () => {
+  it("INT is a fast stop: pending timers do not fire, exitWorker still runs", async () => {
     const tree = await startTree(APP, { workers: 1 });
-    process.kill(tree.masterPid, "SIGTERM");
+    process.kill(tree.masterPid, "SIGINT");
     const end = await tree.run.done;
     assert.equal(end.code, 0);
     assert.doesNotMatch(end.output, /premature=true/);

@@ -1,0 +1,157 @@
+/*
+ * What Node cannot do for the master, beside the zones: send a datagram to a unix socket
+ * (systemd's sd_notify protocol; Node has no AF_UNIX SOCK_DGRAM) and wait for one given pid
+ * without blocking (the reaper of orphans when the master is pid 1: a blanket waitpid(-1)
+ * would take the exit status of children libuv waits for). The datagram receiver exists for
+ * the tests, which play systemd's part.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "napi.h"
+
+#define MESSAGE_CAP 4096
+
+/* An absolute path, or "@name" for the abstract namespace (as $NOTIFY_SOCKET writes it). */
+static int unix_address(const char *path, struct sockaddr_un *sa, socklen_t *len) {
+  size_t n = strlen(path);
+  if (n < 2 || n >= sizeof sa->sun_path || (path[0] != '/' && path[0] != '@')) return -1;
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  memcpy(sa->sun_path, path, n);
+  if (path[0] == '@') sa->sun_path[0] = '\0';
+  /* An abstract name is exactly its bytes; a path is NUL-terminated. */
+  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '@' ? 0 : 1));
+  return 0;
+}
+
+static int read_string(napi_env env, napi_value v, char *buf, size_t cap) {
+  size_t len = 0;
+  return napi_get_value_string_utf8(env, v, buf, cap, &len) == napi_ok && len < cap - 1 ? (int)len : -1;
+}
+
+/* The socket address argument; 0 (with an exception pending) when it is not one. */
+static int address_arg(napi_env env, napi_value v, struct sockaddr_un *sa, socklen_t *len) {
+  char path[sizeof sa->sun_path + 1];
+  if (read_string(env, v, path, sizeof path) < 0 || unix_address(path, sa, len) != 0) {
+    js_fail(env, "an absolute socket path or @name of at most 107 bytes expected");
+    return 0;
+  }
+  return 1;
+}
+
+/* The one int32 argument of a call (a pid, a descriptor); 0 with an exception pending if absent. */
+static int int_arg(napi_env env, napi_callback_info info, int32_t *out) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], out) != napi_ok) {
+    js_fail(env, "an integer argument expected");
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value error_text(napi_env env, const char *what, int err) {
+  char text[256];
+  snprintf(text, sizeof text, "%s: %s", what, strerror(err));
+  napi_value out;
+  CHECK(napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+/* notify(socketPath, message) -> null when sent, else the error as text */
+static napi_value sys_notify(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char message[MESSAGE_CAP];
+  struct sockaddr_un sa;
+  socklen_t sa_len = 0;
+  if (argc < 2) return js_fail(env, "a socket and a message expected");
+  if (!address_arg(env, argv[0], &sa, &sa_len)) return NULL;
+  int len = read_string(env, argv[1], message, sizeof message);
+  if (len < 0) return js_fail(env, "a message of less than 4096 bytes expected");
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return error_text(env, "socket", errno);
+  ssize_t sent;
+  do sent = sendto(fd, message, (size_t)len, MSG_NOSIGNAL, (struct sockaddr *)&sa, sa_len);
+  while (sent < 0 && errno == EINTR);
+  int err = errno;
+  close(fd);
+  if (sent < 0) return error_text(env, "sendto", err);
+  return NULL;
+}
+
+/* reap(pid) -> pid when it was a zombie and is reaped now, 0 when it still runs, -1 otherwise */
+static napi_value sys_reap(napi_env env, napi_callback_info info) {
+  int32_t pid = 0;
+  if (!int_arg(env, info, &pid)) return NULL;
+  if (pid <= 1) return js_fail(env, "a pid above 1 expected");
+  int status = 0;
+  pid_t got;
+  do got = waitpid(pid, &status, WNOHANG);
+  while (got < 0 && errno == EINTR);
+  return js_int(env, got < 0 ? -1 : (int32_t)got);
+}
+
+/* datagramBind(path) -> fd of a non-blocking datagram socket bound there (tests) */
+static napi_value sys_datagram_bind(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct sockaddr_un sa;
+  socklen_t sa_len = 0;
+  if (argc < 1) return js_fail(env, "a socket expected");
+  if (!address_arg(env, argv[0], &sa, &sa_len)) return NULL;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return js_fail(env, strerror(errno));
+  if (bind(fd, (struct sockaddr *)&sa, sa_len) != 0) {
+    int err = errno;
+    close(fd);
+    return js_fail(env, strerror(err));
+  }
+  return js_int(env, fd);
+}
+
+/* datagramReceive(fd) -> the next datagram as text, or null when none waits (tests) */
+static napi_value sys_datagram_receive(napi_env env, napi_callback_info info) {
+  int32_t fd = -1;
+  if (!int_arg(env, info, &fd)) return NULL;
+  char buf[MESSAGE_CAP];
+  ssize_t got;
+  do got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+  while (got < 0 && errno == EINTR);
+  if (got < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return NULL;
+    return js_fail(env, strerror(errno));
+  }
+  napi_value out;
+  CHECK(napi_create_string_utf8(env, buf, (size_t)got, &out));
+  return out;
+}
+
+/* datagramClose(fd) (tests) */
+static napi_value sys_datagram_close(napi_env env, napi_callback_info info) {
+  int32_t fd = -1;
+  if (!int_arg(env, info, &fd)) return NULL;
+  if (fd > 2) close(fd);
+  return NULL;
+}
+
+napi_status sys_define(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"notify", NULL, sys_notify, NULL, NULL, NULL, napi_default, NULL},
+      {"reap", NULL, sys_reap, NULL, NULL, NULL, napi_default, NULL},
+      {"datagramBind", NULL, sys_datagram_bind, NULL, NULL, NULL, napi_default, NULL},
+      {"datagramReceive", NULL, sys_datagram_receive, NULL, NULL, NULL, napi_default, NULL},
+      {"datagramClose", NULL, sys_datagram_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}

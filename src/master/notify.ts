@@ -1,0 +1,56 @@
+/**
+ * systemd's readiness protocol (sd_notify(3)) for `Type=notify` units (docs/tsresty.service):
+ * when `$NOTIFY_SOCKET` is set, the master says READY=1 (with MAINPID) once every worker of the
+ * first generation is ready and the listening sockets are bound, RELOADING=1 when a reload
+ * begins and READY=1 again when it ends (done or failed: the old generation keeps serving
+ * either way), and STOPPING=1 when a stop begins. Children must not speak for the service
+ * (`NotifyAccess=main`), so the variable is taken out of the environment they inherit, as
+ * sd_notify's `unset_environment` does.
+ */
+import { systemCalls } from "../shdict/index.ts";
+import type { LogSink } from "../util/log.ts";
+
+export class Notifier {
+  readonly #socket: string;
+  readonly #log: LogSink;
+  #failed = false;
+
+  private constructor(socket: string, log: LogSink) {
+    this.#socket = socket;
+    this.#log = log;
+  }
+
+  /** The notifier of a master started by systemd, or null (no `$NOTIFY_SOCKET`). */
+  static fromEnvironment(env: NodeJS.ProcessEnv, log: LogSink): Notifier | null {
+    const socket = env["NOTIFY_SOCKET"];
+    delete env["NOTIFY_SOCKET"];
+    return socket === undefined || socket === "" ? null : new Notifier(socket, log);
+  }
+
+  ready(status: string): void {
+    this.#send(`READY=1\nMAINPID=${process.pid}\nSTATUS=${status}`);
+  }
+
+  reloading(): void {
+    // systemd compares MONOTONIC_USEC with CLOCK_MONOTONIC, which is libuv's hrtime on Linux.
+    const usec = process.hrtime.bigint() / 1000n;
+    this.#send(`RELOADING=1\nMONOTONIC_USEC=${usec}\nSTATUS=reloading`);
+  }
+
+  stopping(): void {
+    this.#send("STOPPING=1\nSTATUS=stopping");
+  }
+
+  #send(message: string): void {
+    let error: string | undefined;
+    try {
+      error = systemCalls().notify(this.#socket, message);
+    } catch (thrown) {
+      error = thrown instanceof Error ? thrown.message : String(thrown);
+    }
+    if (error === undefined) return;
+    // Said once: a socket that refuses one message refuses the next ones for the same reason.
+    if (!this.#failed) this.#log("alert", `cannot notify systemd at ${this.#socket}: ${error}`);
+    this.#failed = true;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Issue 13 item 4, systemd: `Type=notify`. The test plays systemd: it binds a datagram socket,
+ * passes it as NOTIFY_SOCKET and reads what the master says (the addon's receiver; Node has no
+ * unix datagram sockets). The checked-in unit file is verified by systemd-analyze and against
+ * the config's defaults.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { START_SHUTDOWN_TIMEOUT, stopBudget } from "../../src/config/index.ts";
+import { systemCalls } from "../../src/shdict/index.ts";
+import { BIN, ROOT } from "../helpers/processes.ts";
+import { scratchApp, scratchDir } from "../helpers/scratch.ts";
+import { get, startTree, until } from "../helpers/tree.ts";
+
+interface Heard {
+  readonly at: number;
+  readonly text: string;
+}
+
+/** A datagram socket in the role of systemd's notify socket; what it hears, in order. */
+function notifySocket(address: string): { heard: Heard[]; fields: (index: number) => Map<string, string> } {
+  const calls = systemCalls();
+  const fd = calls.datagramBind(address);
+  const heard: Heard[] = [];
+  const poll = setInterval(() => {
+    for (let text = calls.datagramReceive(fd); text !== undefined; text = calls.datagramReceive(fd))
+      heard.push({ at: Date.now(), text });
+  }, 5);
+  after(() => {
+    clearInterval(poll);
+    calls.datagramClose(fd);
+  });
+  return {
+    heard,
+    fields: (index) =>
+      new Map((heard[index]?.text ?? "").split("\n").map((line) => line.split("=", 2) as [string, string])),
+  };
+}
+
+const APP = `
+export default {
+  async initWorker() {
+    await ngx.sleep(0.8);
+    process.stdout.write(\`initWorker done id=\${ngx.worker.id()} at=\${Date.now()} notify=\${process.env.NOTIFY_SOCKET}\\n\`);
+  },
+  fetch: () => new Response("ok"),
+};
+`;
+
+describe("systemd Type=notify", () => {
+  it("READY=1 with MAINPID once every worker is ready, RELOADING=1 then READY=1 at a reload, STOPPING=1 at a stop", async () => {
+    const address = `@tsresty-notify-${process.pid}-${Date.now()}`;
+    const socket = notifySocket(address);
+    const dir = scratchApp({ "app.ts": APP });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, env: { NOTIFY_SOCKET: address } });
+    assert.ok(await until(() => socket.heard.length >= 1, 5_000), "no READY=1");
+    const ready = socket.fields(0);
+    assert.equal(ready.get("READY"), "1");
+    assert.equal(ready.get("MAINPID"), String(tree.masterPid));
+    // Both workers were ready before the master said so (their last log line came first).
+    const done = [...tree.run.output().matchAll(/initWorker done id=(\d) at=(\d+) notify=(\S+)/g)];
+    assert.deepEqual(done.map((m) => m[1]).sort(), ["0", "1"]);
+    for (const m of done)
+      assert.ok(Number(m[2]) <= (socket.heard[0]?.at ?? 0), "READY=1 came before a worker was ready");
+    // Only the master speaks for the service: the workers do not inherit NOTIFY_SOCKET.
+    assert.deepEqual(
+      done.map((m) => m[3]),
+      ["undefined", "undefined"],
+    );
+    assert.equal((await get(tree.url("/"))).body, "ok");
+
+    const before = process.hrtime.bigint() / 1000n;
+    // HUP, as systemd's ExecReload sends it (no client deadline: a loaded machine reloads slowly).
+    process.kill(tree.masterPid, "SIGHUP");
+    assert.ok(await until(() => socket.heard.length >= 3, 60_000), "no RELOADING=1, READY=1 pair");
+    const reloading = socket.fields(1);
+    assert.equal(reloading.get("RELOADING"), "1");
+    // CLOCK_MONOTONIC, as systemd reads it: between the test's readings before and after.
+    const usec = BigInt(reloading.get("MONOTONIC_USEC") ?? "0");
+    assert.ok(usec >= before && usec <= process.hrtime.bigint() / 1000n, `MONOTONIC_USEC ${usec}`);
+    assert.equal(socket.fields(2).get("READY"), "1");
+    // The new generation's workers were ready before READY=1.
+    const reloaded = [...tree.run.output().matchAll(/initWorker done id=\d at=(\d+)/g)].slice(2);
+    assert.equal(reloaded.length, 2);
+    for (const m of reloaded) assert.ok(Number(m[1]) <= (socket.heard[2]?.at ?? 0));
+
+    process.kill(tree.masterPid, "SIGTERM");
+    await tree.run.done;
+    assert.ok(await until(() => socket.heard.length >= 4, 2_000));
+    assert.equal(socket.fields(3).get("STOPPING"), "1");
+    assert.deepEqual(
+      socket.heard.map((h) => h.text.split("\n")[0]),
+      ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"],
+    );
+  });
+
+  it("a reload that fails still ends with READY=1: the old generation keeps serving", async () => {
+    const address = `@tsresty-notify-fail-${process.pid}-${Date.now()}`;
+    const socket = notifySocket(address);
+    const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n` });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, env: { NOTIFY_SOCKET: address } });
+    writeFileSync(
+      join(dir, "app.ts"),
+      `export default { init() { throw new Error("broken"); }, fetch: () => new Response("x") };\n`,
+    );
+    process.kill(tree.masterPid, "SIGHUP");
+    assert.ok(await until(() => socket.heard.length >= 3, 60_000));
+    assert.match(tree.run.stderr(), /reload failed, the running workers keep serving: .*broken/);
+    assert.deepEqual(
+      socket.heard.map((h) => h.text.split("\n")[0]),
+      ["READY=1", "RELOADING=1", "READY=1"],
+    );
+    assert.equal((await get(tree.url("/"))).body, "ok");
+    process.kill(tree.masterPid, "SIGQUIT");
+    await tree.run.done;
+  });
+
+  it("notify sends to a socket path as well as to an abstract @name, and reports a missing socket", () => {
+    const path = join(scratchDir("notify"), "notify.sock");
+    const socket = notifySocket(path);
+    assert.equal(systemCalls().notify(path, "READY=1"), undefined);
+    assert.match(
+      systemCalls().notify(`${path}.missing`, "READY=1") ?? "",
+      /^sendto: No such file or directory$/,
+    );
+    return until(() => socket.heard.length === 1, 2_000).then((heard) => {
+      assert.ok(heard);
+      assert.equal(socket.heard[0]?.text, "READY=1");
+    });
+  });
+});
+
+describe("docs/tsresty.service", () => {
+  const unit = readFileSync(join(ROOT, "docs/tsresty.service"), "utf8");
+  const keys = new Map(
+    unit
+      .split("\n")
+      .filter((line) => /^\w+=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)] as const),
+  );
+
+  it("is Type=notify with NotifyAccess=main, reloads with HUP, stops with TERM (graceful by default) to the master only", () => {
+    assert.equal(keys.get("Type"), "notify");
+    assert.equal(keys.get("NotifyAccess"), "main");
+    assert.equal(keys.get("ExecReload"), "/bin/kill -HUP $MAINPID");
+    assert.equal(keys.get("KillSignal"), "SIGTERM");
+    assert.equal(keys.get("KillMode"), "mixed");
+    assert.match(keys.get("ExecStart") ?? "", /\/tsresty start /);
+  });
+
+  it("TimeoutStopSec is longer than the master's bound for a graceful stop with the default shutdownTimeout", () => {
+    const budget = stopBudget("graceful", START_SHUTDOWN_TIMEOUT);
+    assert.ok(
+      Number(keys.get("TimeoutStopSec")) > budget,
+      `TimeoutStopSec ${keys.get("TimeoutStopSec")} vs ${budget} s`,
+    );
+  });
+
+  it("systemd-analyze verify finds nothing to say about it (with ExecStart pointed at this checkout)", () => {
+    const dir = scratchDir("unit");
+    const copy = join(dir, "tsresty-test.service");
+    writeFileSync(
+      copy,
+      unit
+        .replace(/^ExecStart=\S+/m, `ExecStart=${BIN}`)
+        .replace(/^WorkingDirectory=.*$/m, `WorkingDirectory=${ROOT}`),
+    );
+    const result = spawnSync("systemd-analyze", ["verify", copy], { encoding: "utf8", timeout: 30_000 });
+    assert.equal(result.error, undefined, "systemd-analyze is needed for this test");
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stderr.trim(), "");
+    // And it does speak up about a unit it cannot accept.
+    writeFileSync(copy, unit.replace(/^KillMode=mixed$/m, "KillMode=mixd"));
+    const bad = spawnSync("systemd-analyze", ["verify", copy], { encoding: "utf8", timeout: 30_000 });
+    assert.match(bad.stderr, /kill mode/i);
+  });
+});
