@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -337,12 +337,15 @@ export default {
         return standby !== undefined;
       }),
     );
-    // Too few file descriptors to create a child's pipes: every fork fails from now on.
-    execFileSync("prlimit", ["--pid", String(tree.masterPid), "--nofile=20:20"]);
     // Without the standby, the worker's respawn is a fork, and it fails.
     process.kill(standby ?? 0, "SIGKILL");
     assert.ok(await until(() => tree.run.stderr().includes(`standby process ${standby} exited on signal 9`)));
+    // Too few file descriptors to create a child's pipes (a fork takes eight at once; the dead
+    // worker frees four): every fork fails from now on, while the control socket still accepts.
+    const open = readdirSync(`/proc/${tree.masterPid}/fd`).length;
+    execFileSync("prlimit", ["--pid", String(tree.masterPid), `--nofile=${open + 2}:${open + 2}`]);
     process.kill(worker.pid, "SIGKILL");
+
     assert.ok(
       await until(() => /cannot fork a worker process: .*EMFILE/.test(tree.run.stderr()), 15_000),
       tree.run.stderr(),
