@@ -377,7 +377,7 @@ describe("tsresty start: master and workers", () => {
     const status = await tree.command("status");
     assert.match(
       status.stdout,
-      /^TYPE\s+ID\s+PID\s+STATE\s+GEN\s+UPTIME\s+RESTARTS\s+MEMORY\s+PENDING\s+RUNNING\s+NAMED TIMERS$/m,
+      /^TYPE\s+ID\s+PID\s+STATE\s+GEN\s+UPTIME\s+RESTARTS\s+MEMORY\s+CPU\s+PENDING\s+RUNNING\s+NAMED TIMERS$/m,
     );
     assert.match(
       status.stdout,
