@@ -46,9 +46,9 @@ child.stdout.on("data", (chunk) => {
   tail = (tail + chunk.toString()).slice(-4000);
 });
 const killer = setTimeout(() => {
-  console.error("run-tests: the suite took longer than 15 minutes; killing it");
+  console.error("run-tests: the suite took longer than 25 minutes; killing it");
   child.kill("SIGKILL");
-}, 15 * 60_000);
+}, 25 * 60_000);
 child.on("close", (code, signal) => {
   clearTimeout(killer);
   const ran = /^ℹ tests (\d+)$/m.exec(tail);
