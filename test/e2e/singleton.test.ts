@@ -13,7 +13,7 @@ import { alive, get, startTree, until, type Tree } from "../helpers/tree.ts";
 
 const INTERVAL = 0.2;
 
-/** Each run appends `due pid` to RUNS (one write: O_APPEND keeps lines whole). */
+/** Each run appends `S due pid fence` as it starts and `A due same` after an await (one write each: O_APPEND keeps lines whole). */
 const APP = `import { appendFileSync } from "node:fs";
 export default {
   initWorker() {
@@ -22,9 +22,11 @@ export default {
       async (premature) => {
         if (premature) return;
         const run = ngx.timer.current()!;
+        // Recorded as the run starts: a worker SIGKILLed during the run still ran the tick.
+        appendFileSync(process.env.RUNS!, \`S \${Math.round(run.due * 1000)} \${process.pid} \${run.fence ?? "-"}\\n\`);
         await ngx.sleep(0.01);
         const after = ngx.timer.current()!; // still this run after an await
-        appendFileSync(process.env.RUNS!, \`\${Math.round(run.due * 1000)} \${process.pid} \${after.due === run.due} \${run.fence ?? "-"}\\n\`);
+        appendFileSync(process.env.RUNS!, \`A \${Math.round(run.due * 1000)} \${after.due === run.due}\\n\`);
       },
     );
   },
@@ -41,16 +43,19 @@ interface Run {
 
 function readRuns(file: string): Run[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, "utf8")
-    .trim()
-    .split("\n")
-    .filter(Boolean)
+  const lines = readFileSync(file, "utf8").trim().split("\n").filter(Boolean);
+  // "A due same": the check after the run's await (missing for a run whose worker was killed).
+  const same = new Map(
+    lines.filter((l) => l.startsWith("A ")).map((l) => [Number(l.split(" ")[1]), l.split(" ")[2] === "true"]),
+  );
+  return lines
+    .filter((l) => l.startsWith("S "))
     .map((line) => {
-      const [due, pid, same, fence] = line.split(" ");
+      const [, due, pid, fence] = line.split(" ");
       return {
         due: Number(due),
         pid: Number(pid),
-        sameAfterAwait: same === "true",
+        sameAfterAwait: same.get(Number(due)) ?? true,
         fence: fence === "-" ? null : Number(fence),
       };
     });
