@@ -381,7 +381,7 @@ describe("tsresty start: master and workers", () => {
     );
     assert.match(
       status.stdout,
-      /^worker\s+0\s+\d+\s+running\s+1\s+\S+\s+0\s+[\d.]+ MB\s+1\s+\d\s+job \(pending\)$/m,
+      /^worker\s+0\s+\d+\s+running\s+1\s+\S+\s+0\s+[\d.]+ MB\s+[\d.]+s\s+1\s+\d\s+job \(pending\)$/m,
     );
     await tree.command("stop");
   });
