@@ -279,7 +279,7 @@ async function costTable(redisUrl: string | null): Promise<void> {
         return [
           v === "plain" ? "every" : v === "epoch" ? 'every, align: "epoch"' : `singleton: "${v}"`,
           cost.toFixed(1),
-          v === "plain" ? "-" : `+${(cost - plain).toFixed(1)}`,
+          v === "plain" ? "-" : `${cost >= plain ? "+" : ""}${(cost - plain).toFixed(1)}`,
         ];
       }),
     ),
