@@ -103,7 +103,12 @@ export default {
 `,
     });
     const tree = await startTree(join(dir, "app.mjs"), { compiled: true, workers: 1 });
-    assert.deepEqual(JSON.parse((await get(tree.url())).body), { cjs: [], undici: [] });
+    const loaded = JSON.parse((await get(tree.url())).body) as { cjs: string[]; undici: string[] };
+    assert.deepEqual(loaded.cjs, []);
+    // From Node 22, Node itself loads undici for any ES import of node:http (its namespace reads
+    // the module's lazy web exports), so only Node 20 can show tsresty's own part.
+    if (Number(process.versions.node.split(".")[0]) < 22) assert.deepEqual(loaded.undici, []);
+
     await tree.command("stop");
     assert.equal((await tree.run.done).code, 0);
   });

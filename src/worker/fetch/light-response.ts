@@ -29,12 +29,15 @@ import { lightSource, type Source } from "./light-body.ts";
 // The global as this process started with it. Node defines it as a lazy getter: reading it loads
 // undici (about 10 MB), which a worker whose app is a node:http `handler` never needs. So nothing
 // here reads it until a light Response is made or the global is first touched.
-const originalGlobal = Object.getOwnPropertyDescriptor(globalThis, "Response");
+// (Reading even the descriptor loads it on Node 24, whose global is a lazy data property: so the
+// descriptor is taken by installLightResponse, never at import.)
+let originalGlobal: PropertyDescriptor | undefined;
 let undici: typeof Response | undefined;
 
 /** undici's Response (loading undici the first time). */
 function original(): typeof Response {
-  return (undici ??= (originalGlobal?.get?.call(globalThis) ?? originalGlobal?.value) as typeof Response);
+  const descriptor = originalGlobal ?? Object.getOwnPropertyDescriptor(globalThis, "Response");
+  return (undici ??= (descriptor?.get?.call(globalThis) ?? descriptor?.value) as typeof Response);
 }
 
 /** Each materialisation is published here (`{ response }`): the tests count them. */
@@ -292,6 +295,7 @@ export function claimLight(response: Response): LightParts | undefined {
  * new Response("hi") instanceof Response; // true, and no web stream was made
  */
 export function installLightResponse(): void {
+  originalGlobal ??= Object.getOwnPropertyDescriptor(globalThis, "Response");
   const settle = (value: unknown): void => {
     Object.defineProperty(globalThis, "Response", {
       value,
