@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url";
 const sources = new Map();
 const waiting = new Map();
 const ESM_MARK = "tsresty-esm";
+// Where Node strips types itself (22.10+), tsx leaves a TypeScript module to it: say it is one.
+const TS_MODULE = process.features.typescript ? "module-typescript" : "module";
 
 export function initialize({ port }) {
   port.on("message", ({ url, source }) => {
@@ -38,7 +40,7 @@ export async function load(url, context, nextLoad) {
   if (isMarkedESM(url)) {
     const file = new URL(url);
     file.search = "";
-    return { format: "module", source: await readFile(fileURLToPath(file), "utf8"), shortCircuit: true };
+    return { format: TS_MODULE, source: await readFile(fileURLToPath(file), "utf8"), shortCircuit: true };
   }
   if (!isEvalURL(url)) return nextLoad(url, context);
   const source = sources.get(url) ?? (await new Promise((done) => waiting.set(url, done)));
