@@ -34,8 +34,8 @@ const SECTIONS = (process.env["BENCH_SECTIONS"] ?? "keepalive,close,reload,respa
 const scratch = mkdtempSync(join(tmpdir(), "tsresty-bench-"));
 
 let prefixes = 0;
-function tsresty(app: string, workers: number): Promise<Running> {
-  const prefix = join(scratch, `p${++prefixes}`);
+/** A `tsresty start` tree of `app` under `prefix` (a fresh one by default), on a port of its own. */
+function tsresty(app: string, workers: number, prefix = join(scratch, `p${++prefixes}`)): Promise<Running> {
   return startServer(
     process.execPath,
     [BIN, "start", app, "--workers", String(workers), "--listen", "127.0.0.1:0", "--prefix", prefix],
@@ -156,22 +156,7 @@ async function tsrestyControl(prefix: string, ...args: string[]): Promise<void> 
 /** `count` reloads, one after the other, while wrk keeps loading the tree in 10 s windows. */
 async function reloadsUnderLoad(count: number): Promise<WrkResult & { reloads: number }> {
   const prefix = join(scratch, "reload");
-  const server = await startServer(
-    process.execPath,
-    [
-      BIN,
-      "start",
-      "bench/fixtures/hello-app.ts",
-      "--workers",
-      "2",
-      "--listen",
-      "127.0.0.1:0",
-      "--prefix",
-      prefix,
-    ],
-    /listening on 127\.0\.0\.1:(\d+)/,
-    { cwd: ROOT },
-  );
+  const server = await tsresty("bench/fixtures/hello-app.ts", 2, prefix);
   const progress = { reloads: 0, done: false };
   const reloading = (async () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -198,22 +183,7 @@ async function reloadsUnderLoad(count: number): Promise<WrkResult & { reloads: n
  */
 async function respawnTimes(settle: boolean): Promise<number[]> {
   const prefix = join(scratch, `respawn${settle ? "s" : "c"}`);
-  const server = await startServer(
-    process.execPath,
-    [
-      BIN,
-      "start",
-      "bench/fixtures/hello-app.ts",
-      "--workers",
-      "12",
-      "--listen",
-      "127.0.0.1:0",
-      "--prefix",
-      prefix,
-    ],
-    /listening on 127\.0\.0\.1:(\d+)/,
-    { cwd: ROOT },
-  );
+  const server = await tsresty("bench/fixtures/hello-app.ts", 12, prefix);
   const times: number[] = [];
   for (let id = 0; id < 12; id++) {
     let before = await statusOf(prefix);
