@@ -9,12 +9,19 @@ import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "n
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { BIN, catches, childrenOf, runTsresty, startTsresty, uidOf } from "../helpers/processes.ts";
+import {
+  BIN,
+  catches,
+  childrenOf,
+  ROOT_ONLY,
+  runTsresty,
+  startTsresty,
+  uidOf,
+} from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { get, startTree, until } from "../helpers/tree.ts";
 import type { StatusReport } from "../../src/ipc/index.ts";
 
-const ROOT_ONLY = process.getuid?.() === 0 ? {} : { skip: "needs root" };
 const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
 
 /** Whether something listens on 127.0.0.1:9229 (the inspector's default port). */

@@ -7,11 +7,9 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { INTERNAL_ZONE } from "../../src/shdict/index.ts";
-import { runTsresty } from "../helpers/processes.ts";
+import { ROOT_ONLY, runTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
-
-const ROOT_ONLY = process.getuid?.() === 0 ? {} : { skip: "needs root" };
 
 /** Pids of processes that map a zone of this name (`/memfd:tsresty-shdict:NAME` in their maps). */
 function mappers(zone: string): number[] {

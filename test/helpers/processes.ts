@@ -137,3 +137,9 @@ export function catches(pid: number, signal: NodeJS.Signals): boolean {
     return false;
   }
 }
+
+/**
+ * Test options for what only root can do here (drop to another user, mount a read-only
+ * filesystem in a new mount namespace); CI runs as root, so these run there.
+ */
+export const ROOT_ONLY = process.getuid?.() === 0 ? {} : { skip: "needs root" };
