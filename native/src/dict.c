@@ -143,7 +143,8 @@ int shd_incr(shd_zone *zone, const shd_key *k, double delta, int has_init, doubl
 
 /*
  * ttl (set = 0: *ms = milliseconds left, negative for an expired item not yet freed, as
- * OpenResty) and expire (set = 1: a new expiry, which also revives such an item).
+ * OpenResty; an item that expires in this very millisecond reports -1, because 0 means
+ * "never") and expire (set = 1: a new expiry, which also revives such an item).
  */
 int shd_expiry(shd_zone *zone, const shd_key *k, int set, uint64_t ttl_ms, double *ms) {
   shd_shard *z = shard_of(zone, k->hash);
@@ -158,7 +159,11 @@ int shd_expiry(shd_zone *zone, const shd_key *k, int set, uint64_t ttl_ms, doubl
     shd_item *it = ITEM(z, off);
     shd_lru_touch(z, it);
     if (set) it->expires = ttl_ms ? now_of(&c) + ttl_ms : 0;
-    else *ms = it->expires == 0 ? 0 : (double)(int64_t)(it->expires - now_of(&c));
+    else if (it->expires == 0) *ms = 0;
+    else {
+      int64_t left = (int64_t)(it->expires - now_of(&c));
+      *ms = left == 0 ? -1 : (double)left;
+    }
   }
   shd_unlock(z);
   return r;

@@ -21,6 +21,9 @@ import { Redis } from "ioredis";
 import { CLAIM, LAST_RUN } from "./scripts.ts";
 import { claimTtl } from "./ttl.ts";
 
+/** How long a claim may wait for Redis's answer before the tick is skipped. */
+const COMMAND_TIMEOUT_MS = 5_000;
+
 export type CoordinatorLog = (level: "warn" | "notice" | "error", message: string) => void;
 
 export interface RedisGateOptions {
@@ -52,6 +55,9 @@ export class RedisGate {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
+      // A Redis that stops answering (stopped, partitioned) fails a claim instead of holding it,
+      // and with it a graceful exit, which waits for claims that are out.
+      commandTimeout: COMMAND_TIMEOUT_MS,
       // ioredis's own backoff, capped at 2 s.
       retryStrategy: (times) => Math.min(times * 100, 2_000),
     });

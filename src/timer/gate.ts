@@ -93,11 +93,13 @@ export class GateKeeper {
     span: number,
     record: TimerRecord,
     run: () => void,
+    answered: () => void,
   ): void {
     const gate = this.#gates[singleton] as TickGate;
     settle(
       () => gate.claim(name, due, span),
       (claimed, error) => {
+        answered();
         if (error !== undefined) {
           record.claimErrors++;
           this.#failed(singleton, name, error);

@@ -7,8 +7,13 @@ const debug = debuglog("tsresty:timer");
 
 /** What singleton ticks need from the timer system. */
 export interface SingletonHost {
-  /** Whether `entry` may still run a tick: not cancelled, and no exit begun. */
+  /**
+   * Whether `entry` may still run a claimed tick: not cancelled, and no fast stop. A graceful
+   * exit does not stop it: the tick was due before exit began, like a zero-delay timer.
+   */
   canRun(entry: TimerEntry): boolean;
+  /** A claim came back (won, lost or failed): an exit waiting for claims may go on. */
+  claimEnded(): void;
   /** Starts a claimed run of `entry`, due at `due` (monotonic ms, NaN for a catch-up) and `tick` (epoch ms). */
   run(entry: TimerEntry, due: number, tick: number): void;
   wallNow(): number;
@@ -22,6 +27,7 @@ export interface SingletonHost {
 export class SingletonTicks {
   readonly #gates: GateKeeper;
   readonly #host: SingletonHost;
+  #out = 0;
 
   constructor(gates: GateKeeper, host: SingletonHost) {
     this.#gates = gates;
@@ -36,10 +42,30 @@ export class SingletonTicks {
     }
     const singleton = repeat.singleton as Singleton;
     const name = entry.name as string;
-    this.#gates.claim(singleton, name, tick, tickSpan(repeat, tick), repeat.record, () => {
-      if (this.#host.canRun(entry)) this.#host.run(entry, due, tick);
-      else this.#gates.settled(singleton, name, tick, false);
-    });
+    this.#out++;
+    this.#gates.claim(
+      singleton,
+      name,
+      tick,
+      tickSpan(repeat, tick),
+      repeat.record,
+      () => {
+        if (this.#host.canRun(entry)) this.#host.run(entry, due, tick);
+        else this.#gates.settled(singleton, name, tick, false);
+      },
+      () => {
+        this.#out--;
+        this.#host.claimEnded();
+      },
+    );
+  }
+
+  /**
+   * Claims asked for and not yet answered. A graceful exit waits for them: a tick this process
+   * won must run here, since every other process was told it is taken.
+   */
+  get claimsOut(): number {
+    return this.#out;
   }
 
   /**

@@ -48,8 +48,11 @@
  * it, and looks again, as `#dispatch` does, so a premature callback may cancel a sibling. Runs
  * still waiting for a slot when exit begins become premature and keep their place. An
  * `overlap: false` timer that is running when exit begins is owed its premature call, which is
- * queued when the current run settles (it stays pending until then). `whenIdle()` resolves when
- * nothing is pending or running, which is when a process may run its exit hooks.
+ * queued when the current run settles (it stays pending until then). A singleton tick whose claim
+ * is out when exit begins was due before it: when the claim is won it runs normally, and
+ * `whenIdle()` waits for the answer, since no other process will run that tick. `whenIdle()`
+ * resolves when nothing is pending, running or being claimed, which is when a process may run
+ * its exit hooks.
  */
 import { debuglog } from "node:util";
 import { InvalidArgTypeError, TimerError } from "../errors.ts";
@@ -114,7 +117,10 @@ export class TimerSystem implements TimerOwner {
     };
     this.#gates = new GateKeeper(options.gates ?? {}, options.log);
     this.#singletons = new SingletonTicks(this.#gates, {
-      canRun: (entry) => !this.#exiting && entry.status !== "cancelled",
+      canRun: (entry) => !this.#destroyed && entry.status !== "cancelled",
+      claimEnded: () => {
+        this.#checkIdle();
+      },
       run: (entry, due, tick) => {
         const record = this.#names.recordOf(entry);
         const dropped = record.dropped;
@@ -340,10 +346,14 @@ export class TimerSystem implements TimerOwner {
     this.#checkIdle();
   }
 
-  /** Resolves once no timer is pending or running. */
+  /** Resolves once no timer is pending or running, and no singleton tick's claim is out. */
   whenIdle(): Promise<void> {
-    if (this.pendingCount === 0 && this.runningCount === 0) return Promise.resolve();
+    if (this.#idle()) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #idle(): boolean {
+    return this.pendingCount === 0 && this.runningCount === 0 && (this.#destroyed || this.#singletons.claimsOut === 0);
   }
 
   /** Fast stop: forgets every pending timer without running it. Running callbacks are not touched. */
@@ -459,7 +469,7 @@ export class TimerSystem implements TimerOwner {
   }
 
   #checkIdle(): void {
-    if (this.#idleWaiters.length === 0 || this.pendingCount !== 0 || this.runningCount !== 0) return;
+    if (this.#idleWaiters.length === 0 || !this.#idle()) return;
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();

@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
   BIN,
+  argvOf,
+  blocks,
   catches,
   childrenOf,
   ROOT_ONLY,
@@ -69,13 +71,18 @@ describe("signals before handlers exist", () => {
     );
     const master = run.child.pid ?? 0;
     const signalled = new Set<number>();
-    // Every child gets USR1 the moment it is seen, while the tree starts: where Node knows
-    // --disable-sigusr1 (22.14+) from its birth, on older Node from the first moment tsresty's
-    // code runs in it (Node's own boot, a few tens of ms, cannot be covered there).
+    // Every child gets USR1 the moment it can be covered, while the tree starts: where Node knows
+    // --disable-sigusr1 (22.14+), from Node's first step (it blocks USR1 before anything else,
+    // and the flag keeps it blocked); on older Node from the first moment tsresty's code runs in
+    // it. Before that, between fork and Node's first step (the loader mapping the binary, a few
+    // ms), no code of the child runs and the default action of USR1, ending it, applies: a
+    // parent's spawn resets every signal to its default there (README, Signals).
     const fromBirth = process.allowedNodeEnvironmentFlags.has("--disable-sigusr1");
+    const covered = (child: number): boolean =>
+      fromBirth ? blocks(child, "SIGUSR1") && argvOf(child).includes("--disable-sigusr1") : catches(child, "SIGHUP");
     const spray = setInterval(() => {
       for (const child of childrenOf(master)) {
-        if (signalled.has(child) || (!fromBirth && !catches(child, "SIGHUP"))) continue;
+        if (signalled.has(child) || !covered(child)) continue;
         signalled.add(child);
         try {
           process.kill(child, "SIGUSR1");
@@ -87,6 +94,7 @@ describe("signals before handlers exist", () => {
     await run.waitForOutput("tsresty ready:");
     clearInterval(spray);
     const status = await runTsresty(["status", "--json", "--prefix", join(dir, "p")]);
+    assert.equal(status.code, 0, `tsresty status: ${status.stderr}; the tree said: ${run.stdout()} ${run.stderr()}`);
     const rows = (JSON.parse(status.stdout) as StatusReport).processes;
     const agent = rows.find((p) => p.type === "privileged agent")?.pid ?? 0;
     assert.ok(agent > 0, status.stdout);

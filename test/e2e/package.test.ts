@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { ensureBuilt } from "../helpers/dist.ts";
-import { ROOT, runTsresty } from "../helpers/processes.ts";
+import { argvOf, ROOT, runTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { get, startTree } from "../helpers/tree.ts";
 
@@ -28,9 +27,6 @@ export default defineApp({
 /** An enum: beyond what Node 22+ strips by itself, so only a TypeScript loader (tsx) imports it. */
 const PROBE_TS = `export enum Probe { Typed }\n`;
 
-function cmdline(pid: number): string {
-  return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
-}
 
 describe("the package: the compiled CLI, tsx only for TypeScript, one copy of tsresty per app", () => {
   before(ensureBuilt);
@@ -46,7 +42,7 @@ describe("the package: the compiled CLI, tsx only for TypeScript, one copy of ts
       probe.execArgv.filter((flag) => /tsx|tsresty-source/.test(flag)),
       [],
     );
-    assert.doesNotMatch(cmdline(tree.masterPid), /tsx|tsresty-source/);
+    assert.doesNotMatch(argvOf(tree.masterPid).join(" "), /tsx|tsresty-source/);
     // The app has no tsresty of its own: it gets the copy that runs it, the same `ngx`.
     assert.equal(probe.sameNgx, true);
     await tree.command("stop");

@@ -159,9 +159,11 @@ describe("singleton timers", () => {
     let b = await startTree(join(dir, "app.ts"), options);
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     // One master goes away and comes back (the other keeps the ticks going).
+    const stopped = Date.now();
     await b.command("stop");
     await b.run.done;
     await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const restarted = Date.now();
     b = await startTree(join(dir, "app.ts"), options);
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     // Redis down for 2 s: every tick due then is skipped, and none is run twice to catch up.
@@ -177,7 +179,12 @@ describe("singleton timers", () => {
     assert.ok(recorded.length >= 50, `${recorded.length} ticks ran`);
     assert.deepEqual(duplicates(recorded), [], "no tick ran twice across the two masters");
     const unexplained = missedTicks(recorded).filter((due) => due < down - 1_000 || due > up + 3_000);
-    assert.deepEqual(unexplained, [], "ticks were missed only while Redis was down (and while it came back)");
+    assert.deepEqual(
+      unexplained,
+      [],
+      `ticks were missed only while Redis was down (and while it came back); b stopped at ${stopped}, ` +
+        `restarted at ${restarted}, Redis down ${down}–${up}`,
+    );
     const during = recorded.filter((r) => r.due > down + 300 && r.due < up - 300);
     assert.deepEqual(during, [], "no tick ran while Redis was down");
     const fences = recorded.map((r) => r.fence);

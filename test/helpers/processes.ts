@@ -129,8 +129,27 @@ export function uidOf(pid: number): string {
 
 /** Whether `pid` catches `signal` now (its handler is installed: /proc/PID/status, SigCgt). */
 export function catches(pid: number, signal: NodeJS.Signals): boolean {
+  return inSignalSet(pid, "SigCgt", signal);
+}
+
+/** Whether `pid`'s main thread blocks `signal` (false once it is gone). */
+export function blocks(pid: number, signal: NodeJS.Signals): boolean {
+  return inSignalSet(pid, "SigBlk", signal);
+}
+
+/** A live process's argv, read from /proc ([] once it is gone). */
+export function argvOf(pid: number): string[] {
   try {
-    const mask = /^SigCgt:\s+([0-9a-f]+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "0";
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+function inSignalSet(pid: number, set: "SigCgt" | "SigBlk", signal: NodeJS.Signals): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const mask = new RegExp(`^${set}:\\s+([0-9a-f]+)`, "m").exec(status)?.[1] ?? "0";
     const number = osConstants.signals[signal];
     return (BigInt(`0x${mask}`) >> BigInt(number - 1)) % 2n === 1n;
   } catch {

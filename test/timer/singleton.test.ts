@@ -126,6 +126,52 @@ describe("singleton timers and their gates", () => {
     assert.equal(gate.claims.length, 2);
   });
 
+  it("a tick whose claim is won after exit began still runs, and exit waits for the claim: no other process will run it", async () => {
+    const gate = new RecordingGate();
+    let resolveClaim = (_won: boolean): void => undefined;
+    gate.answer = () => new Promise<boolean>((resolve) => (resolveClaim = resolve));
+    const { timers, clock } = makeTimers({ gates: { cluster: gate } });
+    const calls: boolean[] = [];
+    timers.every({ interval: 1, name: "job", singleton: "cluster" }, (premature) => calls.push(premature));
+    clock.advance(S);
+    timers.beginExit();
+    assert.deepEqual(calls, [true], "the armed next tick gets its premature call");
+    let idle = false;
+    void timers.whenIdle().then(() => (idle = true));
+    await flushPromises();
+    assert.equal(idle, false, "exit waits while the claim is out");
+    resolveClaim(true);
+    await flushPromises();
+    assert.deepEqual(calls, [true, false], "the won tick ran, not premature");
+    assert.equal(idle, true);
+    assert.deepEqual(
+      gate.settles.map((s) => [s.due - WALL_START, s.ok]),
+      [[S, true]],
+    );
+  });
+
+  it("after a fast stop a claim won later does not run, and the stop does not wait for it", async () => {
+    const gate = new RecordingGate();
+    let resolveClaim = (_won: boolean): void => undefined;
+    gate.answer = () => new Promise<boolean>((resolve) => (resolveClaim = resolve));
+    const { timers, clock } = makeTimers({ gates: { cluster: gate } });
+    let runs = 0;
+    timers.every({ interval: 1, name: "job", singleton: "cluster" }, () => runs++);
+    clock.advance(S);
+    timers.destroy();
+    let idle = false;
+    void timers.whenIdle().then(() => (idle = true));
+    await flushPromises();
+    assert.equal(idle, true);
+    resolveClaim(true);
+    await flushPromises();
+    assert.equal(runs, 0);
+    assert.deepEqual(
+      gate.settles.map((s) => s.ok),
+      [false],
+    );
+  });
+
   it("a claim won after the timer was cancelled does not run, and the gate hears it did not", async () => {
     const gate = new RecordingGate();
     let resolveClaim = (_won: boolean): void => undefined;
