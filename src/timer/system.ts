@@ -353,7 +353,11 @@ export class TimerSystem implements TimerOwner {
   }
 
   #idle(): boolean {
-    return this.pendingCount === 0 && this.runningCount === 0 && (this.#destroyed || this.#singletons.claimsOut === 0);
+    return (
+      this.pendingCount === 0 &&
+      this.runningCount === 0 &&
+      (this.#destroyed || this.#singletons.claimsOut === 0)
+    );
   }
 
   /** Fast stop: forgets every pending timer without running it. Running callbacks are not touched. */

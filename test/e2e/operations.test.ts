@@ -79,7 +79,9 @@ describe("signals before handlers exist", () => {
     // parent's spawn resets every signal to its default there (README, Signals).
     const fromBirth = process.allowedNodeEnvironmentFlags.has("--disable-sigusr1");
     const covered = (child: number): boolean =>
-      fromBirth ? blocks(child, "SIGUSR1") && argvOf(child).includes("--disable-sigusr1") : catches(child, "SIGHUP");
+      fromBirth
+        ? blocks(child, "SIGUSR1") && argvOf(child).includes("--disable-sigusr1")
+        : catches(child, "SIGHUP");
     const spray = setInterval(() => {
       for (const child of childrenOf(master)) {
         if (signalled.has(child) || !covered(child)) continue;
@@ -94,7 +96,11 @@ describe("signals before handlers exist", () => {
     await run.waitForOutput("tsresty ready:");
     clearInterval(spray);
     const status = await runTsresty(["status", "--json", "--prefix", join(dir, "p")]);
-    assert.equal(status.code, 0, `tsresty status: ${status.stderr}; the tree said: ${run.stdout()} ${run.stderr()}`);
+    assert.equal(
+      status.code,
+      0,
+      `tsresty status: ${status.stderr}; the tree said: ${run.stdout()} ${run.stderr()}`,
+    );
     const rows = (JSON.parse(status.stdout) as StatusReport).processes;
     const agent = rows.find((p) => p.type === "privileged agent")?.pid ?? 0;
     assert.ok(agent > 0, status.stdout);

@@ -27,7 +27,6 @@ export default defineApp({
 /** An enum: beyond what Node 22+ strips by itself, so only a TypeScript loader (tsx) imports it. */
 const PROBE_TS = `export enum Probe { Typed }\n`;
 
-
 describe("the package: the compiled CLI, tsx only for TypeScript, one copy of tsresty per app", () => {
   before(ensureBuilt);
 
