@@ -11,6 +11,8 @@ export {
   type MasterMessage,
   type NamedTimer,
   type StatusScope,
+  type TimerCountsReport,
+  type TimerCountsRow,
   type TimerStatsRow,
 } from "./messages.ts";
 export { checkChildSpec, type Account, type ChildSpec, type ZoneRef } from "./spec.ts";

@@ -46,6 +46,22 @@ export interface TimerStatsRow {
   readonly histogram: LatenessBuckets | null;
 }
 
+/**
+ * One timer name's counters and lateness in one process, as a scrape reads them (the timer core's
+ * TimerCounts): a scrape carries every name of every process, so only these few fields.
+ */
+export type TimerCountsRow = Pick<TimerStatsRow, "name" | "runs" | "errors" | "skipped" | "dropped"> & {
+  /** Runs per bucket of the report's `bounds` (+Inf last, not cumulative) and their sum in ms. */
+  readonly lateness: Omit<LatenessBuckets, "bounds"> | null;
+};
+
+/** The counters of every timer name of a process, for a scrape. */
+export interface TimerCountsReport {
+  /** The lateness buckets' upper bounds in ms, once for every row. */
+  readonly bounds: readonly number[];
+  readonly rows: readonly TimerCountsRow[];
+}
+
 /** Lateness counts per bucket: `counts[i]` at most `bounds[i]` ms (not cumulative), +Inf last. */
 export interface LatenessBuckets {
   readonly bounds: readonly number[];
@@ -72,7 +88,10 @@ export interface ChildStatus {
   /** CPU time used so far (user + system), in seconds. */
   readonly cpu: number;
   readonly timers: readonly NamedTimer[];
+  /** Every timer name's figures, for `tsresty status` ([] for a scrape). */
   readonly stats: readonly TimerStatsRow[];
+  /** Every timer name's counters, for a scrape (null for `tsresty status`). */
+  readonly counts: TimerCountsReport | null;
   /** null from a child that does not measure (an older one). */
   readonly probe: ChildProbe | null;
 }
@@ -219,7 +238,7 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
     case "status": {
       const status = value["status"];
       if (!isInteger(value["seq"]) || !isRecord(status)) return null;
-      const { pending, running, rss, cpu, timers, stats, probe } = status;
+      const { pending, running, rss, cpu, timers, stats, counts, probe } = status;
       if (!isInteger(pending) || !isInteger(running) || !isInteger(rss) || !Array.isArray(timers))
         return null;
       return {
@@ -232,6 +251,7 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
           cpu: typeof cpu === "number" ? cpu : 0,
           timers: timers.filter(isNamedTimer),
           stats: Array.isArray(stats) ? stats.filter(isStatsRow).map(withHistogram) : [],
+          counts: parseCounts(counts),
           probe: parseProbe(probe),
         },
       };
@@ -286,8 +306,34 @@ function withHistogram(row: TimerStatsRow): TimerStatsRow {
   return valid ? row : { ...row, histogram: null };
 }
 
+/** A scrape's counters: rows that are malformed are left out, as is a histogram that does not fit the bounds. */
+function parseCounts(value: unknown): TimerCountsReport | null {
+  if (!isRecord(value)) return null;
+  const { bounds, rows } = value;
+  if (!Array.isArray(bounds) || !bounds.every(isCount) || !Array.isArray(rows)) return null;
+  const parsed: TimerCountsRow[] = [];
+  for (const row of rows) {
+    if (!isRecord(row) || (row["name"] !== null && typeof row["name"] !== "string")) continue;
+    const figures = countsOf(row, ["runs", "errors", "skipped", "dropped"]);
+    if (figures === null) continue;
+    const lateness = row["lateness"];
+    const fits =
+      isRecord(lateness) &&
+      Array.isArray(lateness["counts"]) &&
+      lateness["counts"].length === bounds.length + 1 &&
+      lateness["counts"].every(isCount) &&
+      isCount(lateness["sum"]);
+    parsed.push({
+      name: row["name"],
+      ...figures,
+      lateness: fits ? { counts: lateness["counts"] as number[], sum: lateness["sum"] as number } : null,
+    });
+  }
+  return { bounds, rows: parsed };
+}
+
 /** Each key of `value` a non-negative number, as a record of them; else null. */
-function counts<K extends string>(value: unknown, keys: readonly K[]): Record<K, number> | null {
+function countsOf<K extends string>(value: unknown, keys: readonly K[]): Record<K, number> | null {
   if (!isRecord(value)) return null;
   const out = {} as Record<K, number>;
   for (const key of keys) {
@@ -301,9 +347,9 @@ function counts<K extends string>(value: unknown, keys: readonly K[]): Record<K,
 function parseProbe(value: unknown): ChildProbe | null {
   if (!isRecord(value) || !isCount(value["pipes"])) return null;
   return {
-    lag: counts(value["lag"], ["p50", "p99", "max"]),
+    lag: countsOf(value["lag"], ["p50", "p99", "max"]),
     pipes: value["pipes"],
-    http: counts(value["http"], ["requests", "inFlight"]),
+    http: countsOf(value["http"], ["requests", "inFlight"]),
   };
 }
 

@@ -354,14 +354,14 @@ export class Master {
   /** One `/metrics` page: a status round of every process (status.ts), as Prometheus text. */
   async #scrape(): Promise<string> {
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
-    const { rows, stats, probes } = await statusRows(this.#children, slots, "metrics");
+    const { rows, counts, probes } = await statusRows(this.#children, slots, "metrics");
     const now = Date.now();
     const master = this.#masterRow(now);
     probes.set(process.pid, { lag: this.#lag?.read() ?? null, pipes: 0, http: null });
     return renderMetrics({
       processes: [master, ...rows],
       probes,
-      timers: stats,
+      timers: counts,
       slots: this.#slots.map((slot) => ({ type: slot.role, worker: slot.id, restarts: slot.restarts })),
       zones: this.#zones.stats(),
       cycle: this.#current?.cycle ?? 0,

@@ -20,7 +20,7 @@ import {
   type TextFamily,
   type TextSample,
 } from "./metrics-text.ts";
-import type { ReportedStats } from "./timer-rows.ts";
+import type { ReportedCounts } from "./status.ts";
 
 /** Every family `/metrics` has, with its type and help (docs/metrics.md lists the same). */
 export const METRICS = {
@@ -61,7 +61,7 @@ export interface MetricsInput {
   readonly processes: readonly ProcessRow[];
   /** What each process measured of itself, by pid (the master's included). */
   readonly probes: ReadonlyMap<number, ChildProbe>;
-  readonly timers: readonly ReportedStats[];
+  readonly timers: readonly ReportedCounts[];
   readonly slots: readonly {
     readonly type: string;
     readonly worker: number | null;
@@ -164,17 +164,18 @@ function processFamilies(f: Families, input: MetricsInput): number {
   return unanswered;
 }
 
-function timerFamilies(f: Families, timers: readonly ReportedStats[]): void {
-  for (const { owner, stats } of timers) {
+function timerFamilies(f: Families, timers: readonly ReportedCounts[]): void {
+  for (const { owner, counts } of timers) {
     const process = formatLabels({ type: owner.type, worker: label(owner.id), pid: String(owner.pid) });
-    for (const row of stats) {
+    for (const row of counts.rows) {
       const labels = joinLabels(process, formatLabels({ name: row.name ?? "" }));
       f.add("tsresty_timer_runs_total", labels, row.runs);
       f.add("tsresty_timer_errors_total", labels, row.errors);
       f.add("tsresty_timer_skipped_total", labels, row.skipped);
       f.add("tsresty_timer_dropped_total", labels, row.dropped);
-      const h = row.histogram;
-      if (h !== null) f.histogram("tsresty_timer_lateness_seconds", labels, h.bounds, h.counts, h.sum);
+      const late = row.lateness;
+      if (late !== null)
+        f.histogram("tsresty_timer_lateness_seconds", labels, counts.bounds, late.counts, late.sum);
     }
   }
 }

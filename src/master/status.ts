@@ -1,9 +1,15 @@
-import type { ChildProbe, ProcessRow, StatusScope } from "../ipc/index.ts";
+import type { ChildProbe, ProcessRow, StatusScope, TimerCountsReport, TimerOwner } from "../ipc/index.ts";
 import type { Child, Children } from "./children.ts";
 import type { Slot } from "./slots.ts";
 import type { ReportedStats } from "./timer-rows.ts";
 
 const STATUS_TIMEOUT_MS = 1_000;
+
+/** One process's timer counters, for a scrape. */
+export interface ReportedCounts {
+  readonly owner: TimerOwner;
+  readonly counts: TimerCountsReport;
+}
 
 function rowState(child: Child): ProcessRow["state"] {
   switch (child.phase) {
@@ -23,14 +29,21 @@ function rowState(child: Child): ProcessRow["state"] {
 /**
  * One row per live child, asked over IPC (a child that does not answer in time shows dashes; one
  * that exits meanwhile answers at once and is left out), and one row per slot waiting out a
- * respawn backoff; and the timer statistics and the probes (for /metrics) each child reported.
+ * respawn backoff; and the timer statistics (status), or the timer counters and the probes
+ * (/metrics), each child reported.
  */
 export async function statusRows(
   children: Children,
   slots: readonly Slot[],
   scope: StatusScope = "status",
-): Promise<{ rows: ProcessRow[]; stats: ReportedStats[]; probes: Map<number, ChildProbe> }> {
+): Promise<{
+  rows: ProcessRow[];
+  stats: ReportedStats[];
+  counts: ReportedCounts[];
+  probes: Map<number, ChildProbe>;
+}> {
   const stats: ReportedStats[] = [];
+  const counts: ReportedCounts[] = [];
   const probes = new Map<number, ChildProbe>();
   const now = Date.now();
   const live = children.live.filter((c) => c.kind !== "init");
@@ -47,6 +60,7 @@ export async function statusRows(
           pid: child.pid,
         };
         stats.push({ owner, stats: status.stats });
+        if (status.counts !== null) counts.push({ owner, counts: status.counts });
         if (status.probe !== null) probes.set(child.pid, status.probe);
       }
       return {
@@ -87,5 +101,5 @@ export async function statusRows(
   const sorted = rows
     .filter((row): row is ProcessRow => row !== null)
     .sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity) || a.generation - b.generation);
-  return { rows: sorted, stats, probes };
+  return { rows: sorted, stats, counts, probes };
 }

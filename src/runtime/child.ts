@@ -32,6 +32,7 @@ import {
   type ResolvedConfig,
 } from "../config/index.ts";
 import { parseMasterMessage, type ChildMessage, type ChildSpec } from "../ipc/index.ts";
+import { LATENESS_BOUNDS } from "../timer/index.ts";
 import { handleSignals, ignore } from "../process/index.ts";
 import { lineLogger, type LogSink } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
@@ -259,7 +260,8 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
                   .namedTimers()
                   .map((t) => ({ name: t.name ?? "", state: t.state, repeating: t.repeating }))
               : [],
-            stats: context.timers.stats(full ? "all" : "counts"),
+            stats: full ? context.timers.stats() : [],
+            counts: full ? null : { bounds: LATENESS_BOUNDS, rows: context.timers.counts() },
             // Only scrapes read the probes (a read may start a new lag window).
             probe: full ? null : (probes?.read(service?.counts?.() ?? null) ?? null),
           },

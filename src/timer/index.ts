@@ -12,4 +12,10 @@ export {
 export type { TimerRun } from "./current.ts";
 export type { TickGate, TimerGates } from "./gate.ts";
 export type { Singleton, TimerKind } from "./repeat.ts";
-export type { Lateness, LatenessHistogram, TimerStats } from "./stats.ts";
+export {
+  LATENESS_BOUNDS,
+  type Lateness,
+  type LatenessHistogram,
+  type TimerCounts,
+  type TimerStats,
+} from "./stats.ts";

@@ -1,6 +1,6 @@
 import { InvalidArgValueError } from "../errors.ts";
 import type { TimerEntry } from "./entry.ts";
-import { TimerRecord, type RecordShape, type TimerStats } from "./stats.ts";
+import { TimerRecord, type RecordShape, type TimerCounts, type TimerStats } from "./stats.ts";
 
 /** Records of names with no live timer kept for status, beyond which the oldest are forgotten. */
 const MAX_IDLE = 256;
@@ -81,28 +81,30 @@ export class TimerRegistry {
     return live;
   }
 
-  /**
-   * Every name's figures, then the unnamed aggregate's. With `nextDue` null, only the counts:
-   * no next due time and no lateness percentiles (TimerRecord.snapshot).
-   */
+  /** Every name's figures, then the unnamed aggregate's (TimerRecord.snapshot). */
   snapshot(
-    nextDue: ((entry: TimerEntry) => number | null) | null,
+    nextDue: (entry: TimerEntry) => number | null,
     toWall: (monotonic: number) => number,
   ): TimerStats[] {
     const stats: TimerStats[] = [];
-    const full = nextDue !== null;
     for (const record of this.#records.values()) {
       let earliest: number | null = null;
-      if (full) {
-        for (const entry of record.live) {
-          const due = nextDue(entry);
-          if (due !== null && (earliest === null || due < earliest)) earliest = due;
-        }
+      for (const entry of record.live) {
+        const due = nextDue(entry);
+        if (due !== null && (earliest === null || due < earliest)) earliest = due;
       }
-      stats.push(record.snapshot(earliest, toWall, full));
+      stats.push(record.snapshot(earliest, toWall));
     }
-    stats.push(this.unnamed.snapshot(null, toWall, full));
+    stats.push(this.unnamed.snapshot(null, toWall));
     return stats;
+  }
+
+  /** Every name's counters and histogram, then the unnamed aggregate's (TimerRecord.counts). */
+  counts(): TimerCounts[] {
+    const counts: TimerCounts[] = [];
+    for (const record of this.#records.values()) counts.push(record.counts());
+    counts.push(this.unnamed.counts());
+    return counts;
   }
 
   /** Every timer is over (destroy). */

@@ -59,6 +59,16 @@ export interface TimerStats {
   readonly nextDue: number | null;
 }
 
+/**
+ * One timer name's counters and lateness histogram (or the unnamed aggregate's, without a
+ * histogram): what a metrics scrape reads, in a few fields, since a scrape carries every name of
+ * every process. The histogram's bounds are LATENESS_BOUNDS.
+ */
+export type TimerCounts = Pick<TimerStats, "name" | "runs" | "errors" | "skipped" | "dropped"> & {
+  /** Runs per LATENESS_BOUNDS bucket, +Inf last (not cumulative), and the sum of lateness in ms. */
+  readonly lateness: Omit<LatenessHistogram, "bounds"> | null;
+};
+
 /** What a name's timers are, as the latest creation said. */
 export interface RecordShape {
   readonly kind: TimerKind;
@@ -166,11 +176,20 @@ export class TimerRecord {
     };
   }
 
-  /**
-   * The plain figures; `toWall` turns a monotonic time into epoch ms. Without `percentiles`,
-   * `lateness` is null (sorting the window is the costly part of a snapshot).
-   */
-  snapshot(nextDue: number | null, toWall: (monotonic: number) => number, percentiles = true): TimerStats {
+  /** The counters and the histogram only (a scrape's figures). */
+  counts(): TimerCounts {
+    return {
+      name: this.name,
+      runs: this.runs,
+      errors: this.errors,
+      skipped: this.skipped,
+      dropped: this.dropped,
+      lateness: this.name === null ? null : { counts: Array.from(this.#buckets), sum: this.#lateSum },
+    };
+  }
+
+  /** The plain figures; `toWall` turns a monotonic time into epoch ms. */
+  snapshot(nextDue: number | null, toWall: (monotonic: number) => number): TimerStats {
     const shape = this.shape;
     return {
       name: this.name,
@@ -189,7 +208,7 @@ export class TimerRecord {
       lastError: this.#lastError === null ? null : { ...this.#lastError },
       lastStart: Number.isNaN(this.lastStart) ? null : Math.round(toWall(this.lastStart)),
       lastDuration: Number.isNaN(this.#lastDuration) ? null : this.#lastDuration,
-      lateness: percentiles ? this.#lateness() : null,
+      lateness: this.#lateness(),
       histogram:
         this.name === null
           ? null

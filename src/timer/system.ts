@@ -68,7 +68,7 @@ import { makeRepeat, nextWallTick, recordShape, type Repeat } from "./repeat.ts"
 import { Runner, type RunningLimitPolicy, type WaitQueueFigures } from "./runner.ts";
 import { SingletonTicks } from "./singleton.ts";
 import { TimerStore } from "./store.ts";
-import type { TimerRecord, TimerStats } from "./stats.ts";
+import type { TimerCounts, TimerRecord, TimerStats } from "./stats.ts";
 
 const debug = debuglog("tsresty:timer");
 
@@ -275,17 +275,18 @@ export class TimerSystem implements TimerOwner {
     return this.#names.liveTimers();
   }
 
-  /**
-   * Figures per timer name, then for all unnamed timers together (plain, JSON-ready objects).
-   * `counts` only: the counters and the histogram, without the lateness percentiles and the next
-   * due time (what a metrics scrape needs, for less work).
-   */
-  stats(scope: "all" | "counts" = "all"): TimerStats[] {
+  /** Figures per timer name, then for all unnamed timers together (plain, JSON-ready objects). */
+  stats(): TimerStats[] {
     const offset = this.#clock.wallNow() - this.#clock.now();
     return this.#names.snapshot(
-      scope === "all" ? (entry) => this.nextDue(entry) : null,
+      (entry) => this.nextDue(entry),
       (monotonic) => monotonic + offset,
     );
+  }
+
+  /** The counters and lateness histogram per timer name, then of the unnamed ones (what a scrape reads). */
+  counts(): TimerCounts[] {
+    return this.#names.counts();
   }
 
   /** When `entry` is next due, in epoch ms; null once it is not pending. */

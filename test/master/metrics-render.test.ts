@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import type { ChildProbe, ProcessRow, TimerStatsRow } from "../../src/ipc/index.ts";
+import type { ChildProbe, ProcessRow, TimerCountsRow } from "../../src/ipc/index.ts";
 import { METRICS, renderMetrics, type MetricsInput } from "../../src/master/metrics-render.ts";
 import { parsePromText, samples, total } from "../helpers/prom-text.ts";
 
@@ -30,28 +30,18 @@ function row(type: ProcessRow["type"], id: number | null, pid: number | null, an
   };
 }
 
-function stats(name: string | null, runs: number, errors: number): TimerStatsRow {
+function counts(name: string | null, runs: number, errors: number): TimerCountsRow {
   return {
     name,
-    kind: "every",
-    interval: 1000,
-    cron: null,
-    tz: null,
-    singleton: null,
-    live: 1,
     runs,
     errors,
     skipped: 0,
     dropped: 0,
-    claimErrors: 0,
-    lastError: null,
-    lastStart: null,
-    lastDuration: null,
-    lateness: null,
-    histogram: name === null ? null : { bounds: [1, 5, 10], counts: [runs - 2, 1, 0, 1], sum: runs * 2 },
-    nextDue: null,
+    lateness: name === null ? null : { counts: [runs - 2, 1, 0, 1], sum: runs * 2 },
   };
 }
+
+const BOUNDS = [1, 5, 10];
 
 const probe = (http: boolean): ChildProbe => ({
   lag: { p50: 0.001, p99: 0.004, max: 0.02 },
@@ -78,9 +68,18 @@ export function fullInput(): MetricsInput {
       [103, probe(false)],
     ]),
     timers: [
-      { owner: { type: "worker", id: 0, pid: 101 }, stats: [stats("flush", 9, 3), stats(null, 4, 0)] },
-      { owner: { type: "worker", id: 1, pid: 102 }, stats: [stats("flush", 6, 2)] },
-      { owner: { type: "privileged agent", id: null, pid: 103 }, stats: [stats('rotate "logs"', 2, 0)] },
+      {
+        owner: { type: "worker", id: 0, pid: 101 },
+        counts: { bounds: BOUNDS, rows: [counts("flush", 9, 3), counts(null, 4, 0)] },
+      },
+      {
+        owner: { type: "worker", id: 1, pid: 102 },
+        counts: { bounds: BOUNDS, rows: [counts("flush", 6, 2)] },
+      },
+      {
+        owner: { type: "privileged agent", id: null, pid: 103 },
+        counts: { bounds: BOUNDS, rows: [counts('rotate "logs"', 2, 0)] },
+      },
     ],
     slots: [
       { type: "worker", worker: 0, restarts: 0 },
