@@ -183,7 +183,7 @@ async function reloadsUnderLoad(count: number): Promise<WrkResult & { reloads: n
  */
 async function respawnTimes(settle: boolean): Promise<number[]> {
   const prefix = join(scratch, `respawn${settle ? "s" : "c"}`);
-  const server = await tsresty(process.env["RESPAWN_APP"] ?? "bench/fixtures/hello-app.ts", 12, prefix);
+  const server = await tsresty("bench/fixtures/hello-app.ts", 12, prefix);
   const times: number[] = [];
   for (let id = 0; id < 12; id++) {
     let before = await statusOf(prefix);

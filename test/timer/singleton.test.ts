@@ -6,6 +6,15 @@ import { flushPromises, makeTimers, RecordingGate, statsOf } from "../helpers/ti
 
 const S = 1000;
 
+/** Makes `gate` answer each claim later: the returned function answers the latest one. */
+function answerLater(gate: RecordingGate): (won: boolean) => void {
+  let answer = (_won: boolean): void => undefined;
+  gate.answer = () => new Promise<boolean>((resolve) => (answer = resolve));
+  return (won) => {
+    answer(won);
+  };
+}
+
 describe("singleton timers and their gates", () => {
   it("asks the gate at each tick with the tick's epoch due and interval, and runs only claimed ticks", () => {
     const gate = new RecordingGate();
@@ -54,8 +63,7 @@ describe("singleton timers and their gates", () => {
 
   it("a claim that resolves later runs the tick then, counted as running only from then", async () => {
     const gate = new RecordingGate();
-    let resolveClaim = (_won: boolean): void => undefined;
-    gate.answer = () => new Promise<boolean>((resolve) => (resolveClaim = resolve));
+    const resolveClaim = answerLater(gate);
     const { timers, clock } = makeTimers({ gates: { host: gate } });
     let runs = 0;
     timers.every({ interval: 1, name: "job", singleton: "host" }, () => runs++);
@@ -128,8 +136,7 @@ describe("singleton timers and their gates", () => {
 
   it("a tick whose claim is won after exit began still runs, and exit waits for the claim: no other process will run it", async () => {
     const gate = new RecordingGate();
-    let resolveClaim = (_won: boolean): void => undefined;
-    gate.answer = () => new Promise<boolean>((resolve) => (resolveClaim = resolve));
+    const resolveClaim = answerLater(gate);
     const { timers, clock } = makeTimers({ gates: { cluster: gate } });
     const calls: boolean[] = [];
     timers.every({ interval: 1, name: "job", singleton: "cluster" }, (premature) => calls.push(premature));
@@ -152,8 +159,7 @@ describe("singleton timers and their gates", () => {
 
   it("after a fast stop a claim won later does not run, and the stop does not wait for it", async () => {
     const gate = new RecordingGate();
-    let resolveClaim = (_won: boolean): void => undefined;
-    gate.answer = () => new Promise<boolean>((resolve) => (resolveClaim = resolve));
+    const resolveClaim = answerLater(gate);
     const { timers, clock } = makeTimers({ gates: { cluster: gate } });
     let runs = 0;
     timers.every({ interval: 1, name: "job", singleton: "cluster" }, () => runs++);
@@ -174,8 +180,7 @@ describe("singleton timers and their gates", () => {
 
   it("a claim won after the timer was cancelled does not run, and the gate hears it did not", async () => {
     const gate = new RecordingGate();
-    let resolveClaim = (_won: boolean): void => undefined;
-    gate.answer = () => new Promise<boolean>((resolve) => (resolveClaim = resolve));
+    const resolveClaim = answerLater(gate);
     const { timers, clock } = makeTimers({ gates: { host: gate } });
     let runs = 0;
     const timer = timers.every({ interval: 1, name: "job", singleton: "host" }, () => runs++);
