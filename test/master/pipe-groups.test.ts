@@ -108,6 +108,7 @@ describe("the master's pipe groups of a child (issue 8, item 1)", () => {
     const worker = (await tree.status()).processes.find((p) => p.type === "worker");
     assert.ok(worker !== undefined);
     await get(tree.url(`/claim?pgid=${victim.pid ?? -1}&marker=${marker}`)).catch(() => undefined);
+    assert.ok(await until(() => pidsMatching(`sleep ${marker}$`).length >= 2), "the real group started");
     assert.ok(await until(() => !alive(worker.pid)), "the worker died");
     assert.ok(
       await until(async () =>
