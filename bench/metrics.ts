@@ -1,10 +1,12 @@
 /**
  * `npm run bench:metrics`: what `/metrics` costs the tree. A tree of 2 workers, each with 100
  * named timers firing every second, runs BENCH_DURATION seconds (20) without scraping, then as
- * long with a scrape every second, BENCH_ROUNDS times (2) in turns, after 10 warm-up scrapes; the
- * median CPU of the whole tree
- * (utime + stime of the master and its children, from /proc/<pid>/stat) is compared, in % of one
- * core. Bar: less than 1 point added. Also the time per scrape (median and max).
+ * long with a scrape every second, BENCH_ROUNDS times (4) in turns, after a warm-up round that is
+ * not counted. Each round's cost is the CPU of its scraped phase minus that of its idle phase, in
+ * % of one core: the whole tree, the master, the workers. CPU is each process's
+ * `/proc/<pid>/task/<tid>/schedstat` run time, summed over its threads (the collector's among
+ * them): nanoseconds, where `/proc/<pid>/stat`'s clock ticks are 10 ms samples. Bar: less than 1
+ * point added (the median round). Also the time per scrape (median and max).
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -16,10 +18,8 @@ import { markdownTable } from "./table.ts";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BIN = join(ROOT, "bin/tsresty");
 const DURATION_S = Number(process.env["BENCH_DURATION"] ?? 20);
-const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 2);
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 4);
 const WARMUP_SCRAPES = 10;
-/** Clock ticks per second of /proc's times (USER_HZ, 100 on Linux). */
-const TICKS = 100;
 
 const APP = `export default {
   initWorker() {
@@ -32,37 +32,49 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const median = (values: number[]): number =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
-/** utime + stime (ticks) of `pid`, and its ppid; null when it is gone. */
-function stat(pid: number): { ppid: number; ticks: number } | null {
+const read = (path: string): string => {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, "latin1");
-    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+    return readFileSync(path, "latin1");
   } catch {
-    return null;
+    return "";
   }
+};
+
+/** The parent pid of `pid`; 0 when it is gone. */
+function parentOf(pid: number): number {
+  const text = read(`/proc/${pid}/stat`);
+  return text === "" ? 0 : Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[1]);
 }
 
-/** CPU ticks used so far by the master and every process below it: the master's, the tree's. */
-function treeTicks(master: number): { master: number; tree: number } {
+/** Nanoseconds of CPU `pid` has used, summed over its live threads. */
+function runTime(pid: number): number {
+  let threads: string[] = [];
+  try {
+    threads = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  let sum = 0;
+  for (const tid of threads)
+    sum += Number(read(`/proc/${pid}/task/${tid}/schedstat`).split(" ")[0] ?? 0) || 0;
+  return sum;
+}
+
+/** CPU used so far (ns) by the master and by every process below it. */
+function treeTime(master: number): { master: number; tree: number } {
   const parents = new Map<number, number>();
-  const ticks = new Map<number, number>();
   for (const name of readdirSync("/proc")) {
     const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    const s = stat(pid);
-    if (s === null) continue;
-    parents.set(pid, s.ppid);
-    ticks.set(pid, s.ticks);
+    if (Number.isInteger(pid)) parents.set(pid, parentOf(pid));
   }
   const inTree = (pid: number): boolean => {
     for (let p = pid, hops = 0; p > 1 && hops < 16; p = parents.get(p) ?? 0, hops++)
       if (p === master) return true;
     return false;
   };
-  let sum = 0;
-  for (const [pid, t] of ticks) if (inTree(pid)) sum += t;
-  return { master: ticks.get(master) ?? 0, tree: sum };
+  let tree = 0;
+  for (const pid of parents.keys()) if (inTree(pid)) tree += runTime(pid);
+  return { master: runTime(master), tree };
 }
 
 interface Phase {
@@ -74,7 +86,7 @@ interface Phase {
 
 async function phase(master: number, url: string | null): Promise<Phase> {
   const scrapes: number[] = [];
-  const startTicks = treeTicks(master);
+  const start = treeTime(master);
   const started = performance.now();
   const end = started + DURATION_S * 1000;
   while (performance.now() < end) {
@@ -89,11 +101,11 @@ async function phase(master: number, url: string | null): Promise<Phase> {
     await sleep(Math.max(0, Math.min(1000, end - performance.now())));
   }
   const seconds = (performance.now() - started) / 1000;
-  const endTicks = treeTicks(master);
-  const percent = (ticks: number): number => (ticks / TICKS / seconds) * 100;
+  const stop = treeTime(master);
+  const percent = (ns: number): number => (ns / 1e9 / seconds) * 100;
   return {
-    cpu: percent(endTicks.tree - startTicks.tree),
-    masterCpu: percent(endTicks.master - startTicks.master),
+    cpu: percent(stop.tree - start.tree),
+    masterCpu: percent(stop.master - start.master),
     scrapes,
   };
 }
@@ -107,7 +119,7 @@ async function main(): Promise<void> {
     [BIN, "start", join(dir, "app.ts"), "--config", join(dir, "c.ts"), "--prefix", join(dir, "prefix")],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
-  const deadline = setTimeout(() => child.kill("SIGKILL"), (DURATION_S * 2 * ROUNDS + 120) * 1000);
+  const deadline = setTimeout(() => child.kill("SIGKILL"), (DURATION_S * 2 * (ROUNDS + 1) + 120) * 1000);
   try {
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
@@ -123,27 +135,32 @@ async function main(): Promise<void> {
       await (await fetch(url)).text();
       await sleep(100);
     }
-    const idle: Phase[] = [];
-    const scraped: Phase[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      idle.push(await phase(master, null));
-      scraped.push(await phase(master, url));
-    }
-    const times = scraped.flatMap((p) => p.scrapes);
-    const a = median(idle.map((p) => p.cpu));
-    const b = median(scraped.map((p) => p.cpu));
-    const masterAdded = median(scraped.map((p) => p.masterCpu)) - median(idle.map((p) => p.masterCpu));
+    // A warm-up round, not counted: the workers' timers settle and the code paths warm up.
+    await phase(master, null);
+    await phase(master, url);
+    const rounds: { idle: Phase; scraped: Phase }[] = [];
+    for (let round = 0; round < ROUNDS; round++)
+      rounds.push({ idle: await phase(master, null), scraped: await phase(master, url) });
+    const added = (figure: (p: Phase) => number): number[] =>
+      rounds.map(({ idle, scraped }) => figure(scraped) - figure(idle));
+    const tree = added((p) => p.cpu);
+    const inMaster = added((p) => p.masterCpu);
+    const inWorkers = added((p) => p.cpu - p.masterCpu);
+    const spread = (values: number[]): string =>
+      `${median(values).toFixed(2)} (${Math.min(...values).toFixed(2)} to ${Math.max(...values).toFixed(2)})`;
+    const times = rounds.flatMap((r) => r.scraped.scrapes);
     console.log(
-      `node ${process.version}, ${new Date().toISOString()}, 2 workers × 100 named timers every 1 s, ${ROUNDS} × ${DURATION_S} s per phase`,
+      `node ${process.version}, ${new Date().toISOString()}, 2 workers × 100 named timers every 1 s, ${ROUNDS} rounds × 2 × ${DURATION_S} s after a warm-up round`,
     );
     console.log(
       markdownTable(
-        ["figure", "value", "bar"],
+        ["figure (% of one core; median round, and range)", "value", "bar"],
         [
-          ["tree CPU, no scraping (% of one core)", a.toFixed(2), ""],
-          ["tree CPU, a scrape every 1 s (% of one core)", b.toFixed(2), ""],
-          ["added by scraping (points)", (b - a).toFixed(2), "< 1"],
-          ["of which in the master (points)", masterAdded.toFixed(2), ""],
+          ["tree CPU, no scraping", spread(rounds.map((r) => r.idle.cpu)), ""],
+          ["tree CPU, a scrape every 1 s", spread(rounds.map((r) => r.scraped.cpu)), ""],
+          ["added by scraping (points)", spread(tree), "< 1"],
+          ["of which in the master", spread(inMaster), ""],
+          ["of which in the workers and the standby", spread(inWorkers), ""],
           [
             `time per scrape, median / max (ms, ${times.length} scrapes)`,
             `${median(times).toFixed(1)} / ${Math.max(...times).toFixed(1)}`,

@@ -53,7 +53,7 @@ import { timerRows } from "./timer-rows.ts";
 import { cpuSeconds } from "../util/cpu.ts";
 import { isTypeScript } from "../util/loader.ts";
 import { Zones, type ZoneSet } from "./zones.ts";
-import { renderMetrics } from "./metrics-render.ts";
+import type { MetricsInput } from "./metrics-render.ts";
 import { serveMetrics, type MetricsServer } from "./metrics-server.ts";
 import { LoopDelay } from "../util/loop-delay.ts";
 import { INTERNAL_ZONE } from "../shdict/index.ts";
@@ -351,14 +351,14 @@ export class Master {
     };
   }
 
-  /** One `/metrics` page: a status round of every process (status.ts), as Prometheus text. */
-  async #scrape(): Promise<string> {
+  /** What one `/metrics` page shows: a status round of every process (status.ts). */
+  async #scrape(): Promise<MetricsInput> {
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
     const { rows, counts, probes } = await statusRows(this.#children, slots, "metrics");
     const now = Date.now();
     const master = this.#masterRow(now);
     probes.set(process.pid, { lag: this.#lag?.read() ?? null, pipes: 0, http: null });
-    return renderMetrics({
+    return {
       processes: [master, ...rows],
       probes,
       timers: counts,
@@ -366,7 +366,7 @@ export class Master {
       zones: this.#zones.stats(),
       cycle: this.#current?.cycle ?? 0,
       now,
-    });
+    };
   }
 
   #now(): MasterState {

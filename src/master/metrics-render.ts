@@ -12,14 +12,7 @@
  * `npm run bench:metrics`, whose bar is under 1 % of a core at a scrape per second).
  */
 import type { ChildProbe, ProcessRow, ZoneRow } from "../ipc/index.ts";
-import {
-  exposition,
-  formatLabels,
-  joinLabels,
-  type FamilyType,
-  type TextFamily,
-  type TextSample,
-} from "./metrics-text.ts";
+import { FamilyText, formatLabels, joinLabels, type FamilyType } from "./metrics-text.ts";
 import type { ReportedCounts } from "./status.ts";
 
 /** Every family `/metrics` has, with its type and help (docs/metrics.md lists the same). */
@@ -75,34 +68,49 @@ export interface MetricsInput {
 
 const label = (id: number | null): string => (id === null ? "" : String(id));
 
-/** The `le="…"` label of each bucket (ms bounds, written in s), made once per distinct bound. */
-const leCache = new Map<number, string>();
-function leLabel(bound: number): string {
-  let text = leCache.get(bound);
-  if (text === undefined) {
-    text = `le="${bound === Infinity ? "+Inf" : String(bound / 1000)}"`;
-    if (leCache.size < 1_000) leCache.set(bound, text);
-  }
-  return text;
-}
-
-class Families {
-  readonly #families = new Map<MetricName, { family: TextFamily; samples: TextSample[] }>();
+/**
+ * Writes `/metrics` pages into buffers it keeps: each family's buffer and each series' encoded line
+ * starts are reused from one scrape to the next (metrics-text.ts). A page's bytes stay valid until
+ * its next render, so a page is reused only once what it wrote has been sent (metrics-server.ts).
+ */
+export class MetricsPage {
+  readonly #families = new Map<MetricName, FamilyText>();
 
   constructor() {
     for (const [name, [type, help]] of Object.entries(METRICS) as [
       MetricName,
       readonly [FamilyType, string],
-    ][]) {
-      const samples: TextSample[] = [];
-      this.#families.set(name, { family: { name, help, type, samples }, samples });
+    ][])
+      this.#families.set(name, new FamilyText(name, type, help));
+  }
+
+  /**
+   * The Prometheus text (exposition format 0.0.4, UTF-8) of one scrape, one chunk per family in
+   * order: views of this page's buffers, valid until its next render.
+   */
+  render(input: MetricsInput): Buffer[] {
+    for (const family of this.#families.values()) family.begin();
+    const unanswered = processFamilies(this, input);
+    timerFamilies(this, input.timers);
+    for (const slot of input.slots) {
+      const labels = formatLabels({ type: slot.type, worker: label(slot.worker) });
+      this.add("tsresty_restarts_total", labels, slot.restarts);
     }
+    this.add("tsresty_cycle", "", input.cycle);
+    for (const zone of input.zones) {
+      const labels = formatLabels({ zone: zone.name });
+      this.add("tsresty_shdict_capacity_bytes", labels, zone.capacity);
+      this.add("tsresty_shdict_free_bytes", labels, zone.freeSpace);
+      this.add("tsresty_shdict_items", labels, zone.items);
+    }
+    this.add("tsresty_scrape_unanswered", "", unanswered);
+    return [...this.#families.values()].map((family) => family.bytes());
   }
 
   /** A sample; `labels` formatted (metrics-text.ts). Null or non-finite values are left out. */
   add(name: MetricName, labels: string, value: number | null | undefined): void {
     if (value === null || value === undefined || !Number.isFinite(value)) return;
-    this.#families.get(name)?.samples.push({ name, labels, value });
+    this.#families.get(name)?.sample(labels, value);
   }
 
   /** A histogram from per-bucket counts (ms bounds, not cumulative), as Prometheus wants it (s, cumulative). */
@@ -113,25 +121,11 @@ class Families {
     counts: readonly number[],
     sumMs: number,
   ): void {
-    const samples = this.#families.get(name)?.samples;
-    if (samples === undefined) return;
-    const bucket = `${name}_bucket`;
-    let cumulative = 0;
-    counts.forEach((count, i) => {
-      cumulative += count;
-      const le = leLabel(i < bounds.length ? (bounds[i] ?? Infinity) : Infinity);
-      samples.push({ name: bucket, labels: joinLabels(labels, le), value: cumulative });
-    });
-    samples.push({ name: `${name}_sum`, labels, value: sumMs / 1000 });
-    samples.push({ name: `${name}_count`, labels, value: cumulative });
-  }
-
-  list(): TextFamily[] {
-    return [...this.#families.values()].map((entry) => entry.family);
+    this.#families.get(name)?.histogram(labels, bounds, counts, sumMs);
   }
 }
 
-function processFamilies(f: Families, input: MetricsInput): number {
+function processFamilies(f: MetricsPage, input: MetricsInput): number {
   let unanswered = 0;
   for (const row of input.processes) {
     if (row.pid === null) continue;
@@ -164,7 +158,7 @@ function processFamilies(f: Families, input: MetricsInput): number {
   return unanswered;
 }
 
-function timerFamilies(f: Families, timers: readonly ReportedCounts[]): void {
+function timerFamilies(f: MetricsPage, timers: readonly ReportedCounts[]): void {
   for (const { owner, counts } of timers) {
     const process = formatLabels({ type: owner.type, worker: label(owner.id), pid: String(owner.pid) });
     for (const row of counts.rows) {
@@ -180,30 +174,8 @@ function timerFamilies(f: Families, timers: readonly ReportedCounts[]): void {
   }
 }
 
-/** The families of one scrape. */
-export function metricFamilies(input: MetricsInput): TextFamily[] {
-  const f = new Families();
-  const unanswered = processFamilies(f, input);
-  timerFamilies(f, input.timers);
-  for (const slot of input.slots) {
-    const labels = formatLabels({ type: slot.type, worker: label(slot.worker) });
-    f.add("tsresty_restarts_total", labels, slot.restarts);
-  }
-  f.add("tsresty_cycle", "", input.cycle);
-  for (const zone of input.zones) {
-    const labels = formatLabels({ zone: zone.name });
-    f.add("tsresty_shdict_capacity_bytes", labels, zone.capacity);
-    f.add("tsresty_shdict_free_bytes", labels, zone.freeSpace);
-    f.add("tsresty_shdict_items", labels, zone.items);
-  }
-  f.add("tsresty_scrape_unanswered", "", unanswered);
-  return f.list();
-}
-
-/** The Prometheus text (exposition format 0.0.4) of one scrape. */
-export function renderMetrics(input: MetricsInput): string {
-  return exposition(metricFamilies(input));
-}
+/** The Prometheus text of one scrape, as one buffer of its own. */
+export const renderMetrics = (input: MetricsInput): Buffer => Buffer.concat(new MetricsPage().render(input));
 
 /** The content type of {@link renderMetrics}'s text. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

@@ -4,12 +4,19 @@
  * asks every process for its figures (status.ts: a process that does not answer within 1 s is left
  * out of that scrape) and answers with the Prometheus text; anything else is 404 (405 for another
  * method on /metrics).
+ *
+ * Pages are written into buffers that are reused (metrics-render.ts): a page goes back to the pool
+ * once its response is over (sent, or its connection gone), so a scrape that starts while another
+ * is still being sent to a slow client gets a page of its own.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { formatListen, type ListenAddress } from "../config/index.ts";
 import { StartError } from "../errors.ts";
-import { METRICS_CONTENT_TYPE } from "./metrics-render.ts";
+import { METRICS_CONTENT_TYPE, MetricsPage, type MetricsInput } from "./metrics-render.ts";
+
+/** Pages kept for the next scrapes; more are made while scrapes overlap, and dropped after. */
+const POOLED_PAGES = 2;
 
 export interface MetricsServer {
   /** The bound address (`host:port`, the real port for port 0). */
@@ -19,13 +26,15 @@ export interface MetricsServer {
 
 /**
  * Listens on `address`; resolves once bound, rejects with a StartError naming the address when it
- * cannot bind. `scrape` makes the page; a scrape that throws answers 500 and is logged by `failed`.
+ * cannot bind. `collect` gathers what a page shows; a scrape that fails answers 500 and is logged
+ * by `failed`.
  */
 export function serveMetrics(
   address: ListenAddress,
-  scrape: () => Promise<string>,
+  collect: () => Promise<MetricsInput>,
   failed: (error: unknown) => void,
 ): Promise<MetricsServer> {
+  const pool: MetricsPage[] = [];
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0];
     if (path !== "/metrics") {
@@ -36,16 +45,28 @@ export function serveMetrics(
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
     }
-    scrape().then(
-      (text) => {
-        res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE });
-        res.end(req.method === "HEAD" ? undefined : text);
-      },
-      (error: unknown) => {
+    void collect()
+      .then((input) => {
+        const page = pool.pop() ?? new MetricsPage();
+        res.once("close", () => {
+          if (pool.length < POOLED_PAGES) pool.push(page);
+        });
+        const chunks = page.render(input);
+        const length = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+        res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE, "content-length": length });
+        if (req.method === "HEAD") {
+          res.end();
+          return;
+        }
+        res.cork();
+        for (const chunk of chunks) res.write(chunk);
+        res.end();
+      })
+      .catch((error: unknown) => {
         failed(error);
-        res.writeHead(500).end();
-      },
-    );
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      });
   });
   // Scrapers keep their connection open between scrapes; it must not hold the master's exit.
   server.keepAliveTimeout = 65_000;

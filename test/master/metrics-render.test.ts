@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import type { ChildProbe, ProcessRow, TimerCountsRow } from "../../src/ipc/index.ts";
-import { METRICS, renderMetrics, type MetricsInput } from "../../src/master/metrics-render.ts";
+import { METRICS, MetricsPage, renderMetrics, type MetricsInput } from "../../src/master/metrics-render.ts";
 import { parsePromText, samples, total } from "../helpers/prom-text.ts";
 
 const NOW = Date.UTC(2026, 10, 29, 12);
@@ -94,7 +94,7 @@ export function fullInput(): MetricsInput {
 
 describe("the /metrics page", () => {
   it("parses as Prometheus text with a sample in every family it declares", () => {
-    const families = parsePromText(renderMetrics(fullInput()));
+    const families = parsePromText(renderMetrics(fullInput()).toString());
     for (const [name, [type]] of Object.entries(METRICS)) {
       const family = families.get(name);
       assert.ok(family !== undefined, name);
@@ -105,7 +105,7 @@ describe("the /metrics page", () => {
   });
 
   it("has one series per process that answered, labelled with type, worker and pid; the others are counted as left out", () => {
-    const families = parsePromText(renderMetrics(fullInput()));
+    const families = parsePromText(renderMetrics(fullInput()).toString());
     const up = samples(families, "tsresty_process_up").map((s) => s.labels);
     assert.deepEqual(up, [
       { type: "master", worker: "", pid: "100" },
@@ -124,7 +124,7 @@ describe("the /metrics page", () => {
   });
 
   it("has the timers' counters per process and name, and their lateness as a cumulative histogram in seconds", () => {
-    const families = parsePromText(renderMetrics(fullInput()));
+    const families = parsePromText(renderMetrics(fullInput()).toString());
     assert.equal(total(families, "tsresty_timer_runs_total", { name: "flush" }), 15);
     assert.equal(total(families, "tsresty_timer_errors_total", { name: "flush", pid: "101" }), 3);
     assert.equal(total(families, "tsresty_timer_runs_total", { name: "" }), 4, "the unnamed aggregate");
@@ -145,6 +145,72 @@ describe("the /metrics page", () => {
     );
     assert.equal(total(families, "tsresty_timer_lateness_seconds_sum", { pid: "101" }), 0.018);
     assert.equal(samples(families, "tsresty_timer_lateness_seconds_count", { name: "" }).length, 0);
+  });
+});
+
+describe("a /metrics page kept for the master's life", () => {
+  const lateness = (counts: number[]): TimerCountsRow["lateness"] => ({ counts, sum: 1.5 });
+  /** A scrape after `fullInput()`: a worker gone, a timer new, other bounds, other values. */
+  function laterInput(): MetricsInput {
+    const first = fullInput();
+    return {
+      ...first,
+      processes: first.processes.filter((p) => p.pid !== 102),
+      probes: new Map([...first.probes].filter(([pid]) => pid !== 102)),
+      timers: [
+        {
+          owner: { type: "worker", id: 0, pid: 101 },
+          counts: {
+            bounds: [2, 20],
+            rows: [
+              { name: "flush", runs: 10, errors: 4, skipped: 1, dropped: 0, lateness: lateness([5, 3, 2]) },
+              { name: "new one", runs: 1, errors: 0, skipped: 0, dropped: 0, lateness: lateness([1, 0, 0]) },
+            ],
+          },
+        },
+      ],
+      zones: [],
+      cycle: 4,
+    };
+  }
+
+  it("writes each scrape as a new page would: new values, series that come and go, other bounds", () => {
+    const page = new MetricsPage();
+    const text = (input: MetricsInput): string => Buffer.concat(page.render(input)).toString();
+    for (const input of [fullInput(), laterInput(), fullInput(), laterInput()])
+      assert.equal(text(input), renderMetrics(input).toString());
+    const later = text(laterInput());
+    assert.doesNotMatch(later, /pid="102"/);
+    assert.match(
+      later,
+      /^tsresty_timer_lateness_seconds_bucket\{type="worker",worker="0",pid="101",name="flush",le="0\.02"\} 8$/m,
+    );
+    assert.match(later, /^tsresty_timer_runs_total\{type="worker",worker="0",pid="101",name="new one"\} 1$/m);
+  });
+
+  it("writes whole numbers digit by digit and others as JavaScript prints them", () => {
+    const values = [0, 7, 10, 99, 100, 1234567890123, 2 ** 53 + 2, 1.5, 0.001, 1e21];
+    const input: MetricsInput = {
+      ...fullInput(),
+      slots: values.map((restarts, worker) => ({ type: "worker", worker, restarts })),
+    };
+    const lines = renderMetrics(input)
+      .toString()
+      .split("\n")
+      .filter((line) => line.startsWith("tsresty_restarts_total{"))
+      .map((line) => line.slice(line.indexOf("} ") + 2));
+    assert.deepEqual(lines, [
+      "0",
+      "7",
+      "10",
+      "99",
+      "100",
+      "1234567890123",
+      "9007199254740994",
+      "1.5",
+      "0.001",
+      "1e+21",
+    ]);
   });
 });
 
@@ -185,7 +251,7 @@ describe("docs/grafana-dashboard.json", () => {
     };
     const exprs = dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => target.expr));
     assert.ok(exprs.length >= 8, "a dashboard with queries");
-    const families = parsePromText(renderMetrics(fullInput()));
+    const families = parsePromText(renderMetrics(fullInput()).toString());
     const sampleNames = new Set([...families.values()].flatMap((f) => f.samples.map((s) => s.name)));
     for (const expr of exprs) {
       const names = expr.match(/\btsresty_[a-z_]+/g) ?? [];

@@ -1,0 +1,116 @@
+/**
+ * The master's `/metrics` endpoint (src/master/metrics-server.ts) on a real socket: pages written
+ * into reused buffers, a scrape that overlaps one still being sent, HEAD, other paths and methods,
+ * and a scrape that fails.
+ */
+import assert from "node:assert/strict";
+import { connect } from "node:net";
+import { after, describe, it } from "node:test";
+import type { TimerCountsRow } from "../../src/ipc/index.ts";
+import { renderMetrics, type MetricsInput } from "../../src/master/metrics-render.ts";
+import { serveMetrics, type MetricsServer } from "../../src/master/metrics-server.ts";
+
+/** A tree whose page is about `rows` × 1.4 KB: 20,000 rows make more than loopback buffers hold. */
+function input(rows: number, runs: number): MetricsInput {
+  const timerRows: TimerCountsRow[] = Array.from({ length: rows }, (_, i) => ({
+    name: `job${i}`,
+    runs: runs + i,
+    errors: 0,
+    skipped: 0,
+    dropped: 0,
+    lateness: { counts: [runs, 1, 0, i], sum: runs * 2 },
+  }));
+  return {
+    processes: [],
+    probes: new Map(),
+    timers: [{ owner: { type: "worker", id: 0, pid: 101 }, counts: { bounds: [1, 5, 10], rows: timerRows } }],
+    slots: [],
+    zones: [],
+    cycle: 1,
+    now: 0,
+  };
+}
+
+/** GET or HEAD over a raw socket; `hold` stops reading after the first bytes until it resolves. */
+function request(
+  port: number,
+  method: string,
+  path: string,
+  hold?: Promise<void>,
+): Promise<{ status: number; headers: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.setTimeout(20_000, () => socket.destroy(new Error("no full answer within 20 s")));
+    socket.write(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    const chunks: Buffer[] = [];
+    let held = hold === undefined;
+    socket.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (held) return;
+      held = true;
+      socket.pause();
+      void hold?.then(() => socket.resume());
+    });
+    socket.on("error", reject);
+    socket.on("end", () => {
+      const all = Buffer.concat(chunks);
+      const split = all.indexOf("\r\n\r\n");
+      const headers = all.subarray(0, split).toString();
+      resolve({ status: Number(headers.split(" ")[1]), headers, body: all.subarray(split + 4) });
+    });
+  });
+}
+
+describe("the /metrics endpoint", () => {
+  const servers: MetricsServer[] = [];
+  after(() => {
+    for (const server of servers) server.close();
+  });
+  async function serve(collect: () => Promise<MetricsInput>, failed: (error: unknown) => void = () => {}) {
+    const server = await serveMetrics({ host: "127.0.0.1", port: 0 }, collect, failed);
+    servers.push(server);
+    return Number(server.address.split(":").at(-1));
+  }
+
+  it("sends each page whole while another scrape renders: a page still being sent is not written over", async () => {
+    const inputs = [input(20_000, 1_000), input(20_000, 7), input(20_000, 900_000)];
+    let next = 0;
+    const port = await serve(() => Promise.resolve(inputs[next++ % inputs.length] as MetricsInput));
+    let release = (): void => {};
+    const held = request(port, "GET", "/metrics", new Promise<void>((resolve) => (release = resolve)));
+    // The first page is being sent: the client read its first bytes and stopped reading.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const second = await request(port, "GET", "/metrics");
+    const third = await request(port, "GET", "/metrics");
+    release();
+    const first = await held;
+    for (const [i, answer] of [first, second, third].entries()) {
+      assert.equal(answer.status, 200);
+      assert.ok(
+        answer.body.equals(renderMetrics(inputs[i] as MetricsInput)),
+        `page ${i + 1} whole and right`,
+      );
+      assert.match(answer.headers, new RegExp(`^content-length: ${answer.body.length}$`, "im"));
+    }
+  });
+
+  it("answers HEAD with the length and no body, other paths 404 and other methods 405", async () => {
+    const port = await serve(() => Promise.resolve(input(3, 1)));
+    const head = await request(port, "HEAD", "/metrics");
+    assert.equal(head.status, 200);
+    assert.match(head.headers, new RegExp(`^content-length: ${renderMetrics(input(3, 1)).length}$`, "im"));
+    assert.equal(head.body.length, 0);
+    assert.equal((await request(port, "GET", "/other")).status, 404);
+    assert.equal((await request(port, "POST", "/metrics")).status, 405);
+  });
+
+  it("answers 500 and reports the error when a scrape fails", async () => {
+    const errors: unknown[] = [];
+    const port = await serve(
+      () => Promise.reject(new Error("status round failed")),
+      (error) => errors.push(error),
+    );
+    assert.equal((await request(port, "GET", "/metrics")).status, 500);
+    assert.match(String(errors[0]), /status round failed/);
+  });
+});
