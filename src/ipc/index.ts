@@ -1,4 +1,5 @@
 export {
+  encodeCounts,
   parseChildMessage,
   parseMasterMessage,
   type ChildMessage,
@@ -10,9 +11,11 @@ export {
   type LoadRequest,
   type MasterMessage,
   type NamedTimer,
+  type SentChildMessage,
   type StatusScope,
   type TimerCountsReport,
   type TimerCountsRow,
+  type TimerCountsWire,
   type TimerStatsRow,
 } from "./messages.ts";
 export { checkChildSpec, type Account, type ChildSpec, type ZoneRef } from "./spec.ts";

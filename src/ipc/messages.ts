@@ -62,6 +62,38 @@ export interface TimerCountsReport {
   readonly rows: readonly TimerCountsRow[];
 }
 
+/**
+ * A TimerCountsReport as a child sends it: the names, and every figure in one Float64Array, which
+ * is cloned as one block (rows of objects cost the master's deserializer about 0.4 ms per process
+ * and scrape, the Float64Array a few µs). Row `i` is `figures[i * stride …]` with
+ * `stride = 6 + bounds.length`: runs, errors, skipped, dropped, the lateness sum in ms (NaN: no
+ * histogram), then the count of each bucket, +Inf last.
+ */
+export interface TimerCountsWire {
+  readonly bounds: readonly number[];
+  readonly names: readonly (string | null)[];
+  readonly figures: Float64Array;
+}
+
+const FIXED_FIGURES = 5;
+
+/** The report in its wire form (a child's side of a scrape). */
+export function encodeCounts(bounds: readonly number[], rows: readonly TimerCountsRow[]): TimerCountsWire {
+  const stride = FIXED_FIGURES + bounds.length + 1;
+  const figures = new Float64Array(rows.length * stride);
+  rows.forEach((row, i) => {
+    const at = i * stride;
+    figures[at] = row.runs;
+    figures[at + 1] = row.errors;
+    figures[at + 2] = row.skipped;
+    figures[at + 3] = row.dropped;
+    figures[at + 4] = row.lateness?.sum ?? NaN;
+    if (row.lateness !== null)
+      figures.set(row.lateness.counts.slice(0, bounds.length + 1), at + FIXED_FIGURES);
+  });
+  return { bounds: [...bounds], names: rows.map((row) => row.name), figures };
+}
+
 /** Lateness counts per bucket: `counts[i]` at most `bounds[i]` ms (not cumulative), +Inf last. */
 export interface LatenessBuckets {
   readonly bounds: readonly number[];
@@ -144,6 +176,16 @@ export type MasterMessage =
   /** To the init process: the master is ready for init (the zones exist); load the app and run it. */
   | { readonly type: "run-init"; readonly zones: readonly ZoneRef[] };
 
+/** What a child sends: a ChildMessage, with a status's timer counters in their wire form. */
+export type SentChildMessage =
+  | Exclude<ChildMessage, { readonly type: "status" }>
+  | {
+      readonly type: "status";
+      readonly seq: number;
+      readonly status: Omit<ChildStatus, "counts"> & { readonly counts: TimerCountsWire | null };
+    };
+
+/** A child's message as the master reads it (parseChildMessage). */
 export type ChildMessage =
   /** The child runs: initWorker is done and it takes connections. */
   | { readonly type: "ready" }
@@ -290,7 +332,8 @@ function isStatsRow(value: unknown): value is TimerStatsRow {
   );
 }
 
-const isCount = (value: unknown): value is number => typeof value === "number" && value >= 0;
+const isCount = (value: unknown): value is number =>
+  typeof value === "number" && Number.isFinite(value) && value >= 0;
 
 /** A row's histogram if it is well formed (bounds and counts agree), else null. */
 function withHistogram(row: TimerStatsRow): TimerStatsRow {
@@ -306,30 +349,30 @@ function withHistogram(row: TimerStatsRow): TimerStatsRow {
   return valid ? row : { ...row, histogram: null };
 }
 
-/** A scrape's counters: rows that are malformed are left out, as is a histogram that does not fit the bounds. */
+/**
+ * A scrape's counters from their wire form (TimerCountsWire): null unless the bounds, names and
+ * figures fit together; a row with a figure that is not a count is left out, as is a histogram
+ * with a bucket that is not (its row is kept).
+ */
 function parseCounts(value: unknown): TimerCountsReport | null {
   if (!isRecord(value)) return null;
-  const { bounds, rows } = value;
-  if (!Array.isArray(bounds) || !bounds.every(isCount) || !Array.isArray(rows)) return null;
-  const parsed: TimerCountsRow[] = [];
-  for (const row of rows) {
-    if (!isRecord(row) || (row["name"] !== null && typeof row["name"] !== "string")) continue;
-    const figures = countsOf(row, ["runs", "errors", "skipped", "dropped"]);
-    if (figures === null) continue;
-    const lateness = row["lateness"];
-    const fits =
-      isRecord(lateness) &&
-      Array.isArray(lateness["counts"]) &&
-      lateness["counts"].length === bounds.length + 1 &&
-      lateness["counts"].every(isCount) &&
-      isCount(lateness["sum"]);
-    parsed.push({
-      name: row["name"],
-      ...figures,
-      lateness: fits ? { counts: lateness["counts"] as number[], sum: lateness["sum"] as number } : null,
-    });
-  }
-  return { bounds, rows: parsed };
+  const { bounds, names, figures } = value;
+  if (!Array.isArray(bounds) || !bounds.every(isCount) || !Array.isArray(names)) return null;
+  const stride = FIXED_FIGURES + bounds.length + 1;
+  if (!(figures instanceof Float64Array) || figures.length !== names.length * stride) return null;
+  const rows: TimerCountsRow[] = [];
+  names.forEach((name: unknown, i) => {
+    if (name !== null && typeof name !== "string") return;
+    const at = i * stride;
+    const figure = (k: number): number => figures[at + k] ?? NaN;
+    const [runs, errors, skipped, dropped] = [figure(0), figure(1), figure(2), figure(3)];
+    if (![runs, errors, skipped, dropped].every(isCount)) return;
+    const sum = figure(4);
+    const counts = Array.from(figures.subarray(at + FIXED_FIGURES, at + stride));
+    const lateness = isCount(sum) && counts.every(isCount) ? { counts, sum } : null;
+    rows.push({ name, runs, errors, skipped, dropped, lateness });
+  });
+  return { bounds, rows };
 }
 
 /** Each key of `value` a non-negative number, as a record of them; else null. */

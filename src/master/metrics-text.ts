@@ -68,8 +68,10 @@ export class FamilyText {
 
   /** Starts the family's text of a new scrape: its HELP and TYPE lines. */
   begin(): void {
-    for (const [labels, entry] of this.#starts) if (entry.used !== this.#scrape) this.#starts.delete(labels);
-    this.#scrape++;
+    const last = this.#scrape++;
+    this.#starts.forEach((entry, labels, starts) => {
+      if (entry.used !== last) starts.delete(labels);
+    });
     this.#length = 0;
     this.#put(this.#head);
   }

@@ -31,7 +31,7 @@ import {
   START_SHUTDOWN_TIMEOUT,
   type ResolvedConfig,
 } from "../config/index.ts";
-import { parseMasterMessage, type ChildMessage, type ChildSpec } from "../ipc/index.ts";
+import { encodeCounts, parseMasterMessage, type ChildSpec, type SentChildMessage } from "../ipc/index.ts";
 import { LATENESS_BOUNDS } from "../timer/index.ts";
 import { handleSignals, ignore } from "../process/index.ts";
 import { lineLogger, type LogSink } from "../util/log.ts";
@@ -75,7 +75,7 @@ export interface ChildRole {
 /** How long initWorker may take before the worker serves without it. */
 const INIT_WORKER_BOUND_MS = 60_000;
 
-function send(message: ChildMessage): void {
+function send(message: SentChildMessage): void {
   try {
     process.send?.(message);
   } catch {
@@ -261,7 +261,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
                   .map((t) => ({ name: t.name ?? "", state: t.state, repeating: t.repeating }))
               : [],
             stats: full ? context.timers.stats() : [],
-            counts: full ? null : { bounds: LATENESS_BOUNDS, rows: context.timers.counts() },
+            counts: full ? null : encodeCounts(LATENESS_BOUNDS, context.timers.counts()),
             // Only scrapes read the probes (a read may start a new lag window).
             probe: full ? null : (probes?.read(service?.counts?.() ?? null) ?? null),
           },
@@ -282,7 +282,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
       new Promise<void>((resolve) => {
         if (process.send === undefined) resolve();
         else
-          process.send({ type: "failed", kind: "start", reason } satisfies ChildMessage, () => {
+          process.send({ type: "failed", kind: "start", reason } satisfies SentChildMessage, () => {
             resolve();
           });
       }),

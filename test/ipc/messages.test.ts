@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseChildMessage, type TimerCountsReport } from "../../src/ipc/index.ts";
+import { encodeCounts, parseChildMessage, type TimerCountsReport } from "../../src/ipc/index.ts";
 
 /** A child's answer to a scrape, with `counts` as given. */
 function scrapeAnswer(counts: unknown): unknown {
@@ -18,62 +18,63 @@ function parsedCounts(counts: unknown): TimerCountsReport | null {
 }
 
 describe("a child's timer counters, as a scrape receives them", () => {
-  it("keeps well-formed rows, the bounds once for all", () => {
-    const report = {
-      bounds: [1, 5],
-      rows: [
-        {
-          name: "flush",
-          runs: 3,
-          errors: 1,
-          skipped: 0,
-          dropped: 0,
-          lateness: { counts: [2, 1, 0], sum: 2.5 },
-        },
-        { name: null, runs: 7, errors: 0, skipped: 0, dropped: 2, lateness: null },
-      ],
-    };
-    assert.deepEqual(parsedCounts(report), report);
+  const flush = {
+    name: "flush",
+    runs: 3,
+    errors: 1,
+    skipped: 0,
+    dropped: 0,
+    lateness: { counts: [2, 1, 0], sum: 2.5 },
+  };
+  const unnamed = { name: null, runs: 7, errors: 0, skipped: 0, dropped: 2, lateness: null };
+
+  it("travel as names and one Float64Array, and come back as the rows that were sent", () => {
+    const wire = encodeCounts([1, 5], [flush, unnamed]);
+    assert.deepEqual(wire.names, ["flush", null]);
+    assert.ok(wire.figures instanceof Float64Array);
+    assert.equal(wire.figures.length, 2 * (6 + 2));
+    assert.deepEqual(parsedCounts(structuredClone(wire)), { bounds: [1, 5], rows: [flush, unnamed] });
   });
 
-  it("leaves out malformed rows, and a histogram that does not fit the bounds", () => {
-    const good = { name: "a", runs: 1, errors: 0, skipped: 0, dropped: 0 };
-    const report = parsedCounts({
-      bounds: [1, 5],
-      rows: [
-        { ...good, runs: -1 },
-        { ...good, name: 5 },
-        { ...good, errors: "0" },
-        "row",
-        null,
-        { ...good, lateness: { counts: [1, 0], sum: 1 } }, // one bucket short
-        { ...good, lateness: { counts: [1, 0, -1], sum: 1 } },
-        { ...good, lateness: { counts: [1, 0, 0], sum: "1" } },
-        { ...good, name: "kept", lateness: { counts: [1, 0, 0], sum: 0.5 } },
-      ],
-    });
+  it("leave out a row whose figures are not counts, and a histogram that is not (its row kept)", () => {
+    const wire = encodeCounts([1, 5], [flush, flush, flush, flush, { ...flush, name: "kept" }]);
+    const stride = 8;
+    wire.figures[0] = -1; // runs of row 0
+    wire.figures[stride + 2] = NaN; // skipped of row 1
+    wire.figures[2 * stride + 5] = Infinity; // a bucket of row 2
+    wire.figures[3 * stride + 4] = -0.5; // the sum of row 3
+    const report = parsedCounts({ ...wire, names: [...wire.names.slice(0, 4), "kept"] });
     assert.ok(report !== null);
     assert.deepEqual(
       report.rows.map((row) => [row.name, row.lateness]),
       [
-        ["a", null],
-        ["a", null],
-        ["a", null],
-        ["kept", { counts: [1, 0, 0], sum: 0.5 }],
+        ["flush", null],
+        ["flush", null],
+        ["kept", flush.lateness],
       ],
+    );
+    const named = parsedCounts({ ...encodeCounts([1, 5], [flush, flush]), names: [5, "b"] });
+    assert.deepEqual(
+      named?.rows.map((row) => row.name),
+      ["b"],
+      "a name that is not a string or null",
     );
   });
 
-  it("is null when missing (an answer to `tsresty status`) or not a report", () => {
+  it("are null when missing (an answer to `tsresty status`) or not a report that fits together", () => {
+    const good = encodeCounts([1, 5], [flush]);
     for (const counts of [
       undefined,
       null,
       5,
-      { bounds: [1], rows: "x" },
-      { bounds: [-1], rows: [] },
-      { rows: [] },
+      { ...good, figures: Array.from(good.figures) }, // not a Float64Array
+      { ...good, figures: good.figures.subarray(1) }, // one figure short
+      { ...good, names: "flush" },
+      { ...good, bounds: [-1, 5] },
+      { names: good.names, figures: good.figures },
+      { bounds: [1, 5], rows: [flush] }, // the rows form is not what children send
     ]) {
-      assert.equal(parsedCounts(counts), null, JSON.stringify(counts));
+      assert.equal(parsedCounts(counts), null, String(counts && Object.keys(counts)));
     }
   });
 });
