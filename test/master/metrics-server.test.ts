@@ -10,7 +10,7 @@ import type { TimerCountsRow } from "../../src/ipc/index.ts";
 import { renderMetrics, type MetricsInput } from "../../src/master/metrics-render.ts";
 import { serveMetrics, type MetricsServer } from "../../src/master/metrics-server.ts";
 
-/** A tree whose page is about `rows` × 1.4 KB: 20,000 rows make more than loopback buffers hold. */
+/** A tree whose page is about `rows` × 0.93 KB: 20,000 rows make more than loopback buffers hold. */
 function input(rows: number, runs: number): MetricsInput {
   const timerRows: TimerCountsRow[] = Array.from({ length: rows }, (_, i) => ({
     name: `job${i}`,
