@@ -37,16 +37,18 @@ const lineStart = (name: string, labels: string): Buffer =>
 /** The `le="…"` label of a bucket (bounds in ms, written in s). */
 const leLabel = (bound: number): string => `le="${bound === Infinity ? "+Inf" : String(bound / 1000)}"`;
 
-/** A histogram series' line starts: one per bucket (+Inf last), then `_sum` and `_count`. */
-interface HistogramStarts {
-  readonly bounds: readonly number[];
+/**
+ * A series' encoded line starts: one for a sample; for a histogram one per bucket (+Inf last), then
+ * `_sum` and `_count`, made for `bounds`. `used` is the last scrape that wrote the series.
+ */
+interface SeriesStarts {
+  readonly bounds: readonly number[] | null;
   readonly starts: readonly Buffer[];
+  used: number;
 }
 
-const isHistogram = (start: Buffer | HistogramStarts): start is HistogramStarts => "starts" in start;
-
-const sameBounds = (a: readonly number[], b: readonly number[]): boolean =>
-  a.length === b.length && a.every((bound, i) => bound === b[i]);
+const sameBounds = (a: readonly number[] | null, b: readonly number[]): boolean =>
+  a !== null && a.length === b.length && a.every((bound, i) => bound === b[i]);
 
 /**
  * One family's lines, as UTF-8 bytes in a buffer kept from one scrape to the next. Each scrape
@@ -59,7 +61,7 @@ export class FamilyText {
   #bytes = Buffer.allocUnsafe(4096);
   #length = 0;
   #scrape = 0;
-  readonly #starts = new Map<string, { start: Buffer | HistogramStarts; used: number }>();
+  readonly #series = new Map<string, SeriesStarts>();
 
   constructor(name: string, type: FamilyType, help: string) {
     this.#name = name;
@@ -69,8 +71,8 @@ export class FamilyText {
   /** Starts the family's text of a new scrape: its HELP and TYPE lines. */
   begin(): void {
     const last = this.#scrape++;
-    this.#starts.forEach((entry, labels, starts) => {
-      if (entry.used !== last) starts.delete(labels);
+    this.#series.forEach((series, labels, all) => {
+      if (series.used !== last) all.delete(labels);
     });
     this.#length = 0;
     this.#put(this.#head);
@@ -78,12 +80,12 @@ export class FamilyText {
 
   /** One sample line; `labels` formatted by {@link formatLabels} ("" for none). */
   sample(labels: string, value: number): void {
-    let start = this.#cached(labels);
-    if (start === null || isHistogram(start)) {
-      start = lineStart(this.#name, labels);
-      this.#starts.set(labels, { start, used: this.#scrape });
-    }
-    this.#put(start);
+    const kept = this.#used(labels);
+    const series =
+      kept !== null && kept.bounds === null
+        ? kept
+        : this.#remember(labels, { bounds: null, starts: [lineStart(this.#name, labels)] });
+    this.#put(series.starts[0] as Buffer);
     this.#value(value);
   }
 
@@ -92,16 +94,16 @@ export class FamilyText {
    * written as Prometheus wants it: `_bucket` lines in s and cumulative, `_sum` in s, `_count`.
    */
   histogram(labels: string, bounds: readonly number[], counts: readonly number[], sumMs: number): void {
-    let cached = this.#cached(labels);
-    if (cached === null || !isHistogram(cached) || !sameBounds(cached.bounds, bounds)) {
+    let series = this.#used(labels);
+    if (series === null || !sameBounds(series.bounds, bounds)) {
       const bucket = `${this.#name}_bucket`;
-      const starts = bounds.map((bound) => lineStart(bucket, joinLabels(labels, leLabel(bound))));
-      starts.push(lineStart(bucket, joinLabels(labels, leLabel(Infinity))));
+      const starts = [...bounds, Infinity].map((bound) =>
+        lineStart(bucket, joinLabels(labels, leLabel(bound))),
+      );
       starts.push(lineStart(`${this.#name}_sum`, labels), lineStart(`${this.#name}_count`, labels));
-      cached = { bounds: [...bounds], starts };
-      this.#starts.set(labels, { start: cached, used: this.#scrape });
+      series = this.#remember(labels, { bounds: [...bounds], starts });
     }
-    const { starts } = cached;
+    const { starts } = series;
     let cumulative = 0;
     for (let i = 0; i <= bounds.length; i++) {
       cumulative += counts[i] ?? 0;
@@ -119,12 +121,18 @@ export class FamilyText {
     return this.#bytes.subarray(0, this.#length);
   }
 
-  /** The series' cached line start(s), marked as used by this scrape; null if none. */
-  #cached(labels: string): Buffer | HistogramStarts | null {
-    const entry = this.#starts.get(labels);
-    if (entry === undefined) return null;
-    entry.used = this.#scrape;
-    return entry.start;
+  /** The series' line starts, marked as used by this scrape; null if none are kept. */
+  #used(labels: string): SeriesStarts | null {
+    const series = this.#series.get(labels);
+    if (series === undefined) return null;
+    series.used = this.#scrape;
+    return series;
+  }
+
+  #remember(labels: string, series: Omit<SeriesStarts, "used">): SeriesStarts {
+    const kept = { ...series, used: this.#scrape };
+    this.#series.set(labels, kept);
+    return kept;
   }
 
   #room(bytes: number): void {
