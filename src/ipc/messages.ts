@@ -52,7 +52,7 @@ export interface TimerStatsRow {
  */
 export type TimerCountsRow = Pick<TimerStatsRow, "name" | "runs" | "errors" | "skipped" | "dropped"> & {
   /** Runs per bucket of the report's `bounds` (+Inf last, not cumulative) and their sum in ms. */
-  readonly lateness: Omit<LatenessBuckets, "bounds"> | null;
+  readonly lateness: { readonly counts: ArrayLike<number>; readonly sum: number } | null;
 };
 
 /** The counters of every timer name of a process, for a scrape. */
@@ -88,8 +88,9 @@ export function encodeCounts(bounds: readonly number[], rows: readonly TimerCoun
     figures[at + 2] = row.skipped;
     figures[at + 3] = row.dropped;
     figures[at + 4] = row.lateness?.sum ?? NaN;
-    if (row.lateness !== null)
-      figures.set(row.lateness.counts.slice(0, bounds.length + 1), at + FIXED_FIGURES);
+    const counts = row.lateness?.counts ?? [];
+    for (let k = 0; k < counts.length && k <= bounds.length; k++)
+      figures[at + FIXED_FIGURES + k] = counts[k] as number;
   });
   return { bounds: [...bounds], names: rows.map((row) => row.name), figures };
 }
@@ -360,19 +361,30 @@ function parseCounts(value: unknown): TimerCountsReport | null {
   if (!Array.isArray(bounds) || !bounds.every(isCount) || !Array.isArray(names)) return null;
   const stride = FIXED_FIGURES + bounds.length + 1;
   if (!(figures instanceof Float64Array) || figures.length !== names.length * stride) return null;
+  // One loop with no closure or copy per row: a scrape reads every name of every process.
   const rows: TimerCountsRow[] = [];
-  names.forEach((name: unknown, i) => {
-    if (name !== null && typeof name !== "string") return;
-    const at = i * stride;
-    const figure = (k: number): number => figures[at + k] ?? NaN;
-    const [runs, errors, skipped, dropped] = [figure(0), figure(1), figure(2), figure(3)];
-    if (![runs, errors, skipped, dropped].every(isCount)) return;
-    const sum = figure(4);
-    const counts = Array.from(figures.subarray(at + FIXED_FIGURES, at + stride));
-    const lateness = isCount(sum) && counts.every(isCount) ? { counts, sum } : null;
-    rows.push({ name, runs, errors, skipped, dropped, lateness });
-  });
+  for (let i = 0, at = 0; i < names.length; i++, at += stride) {
+    const name: unknown = names[i];
+    if (name !== null && typeof name !== "string") continue;
+    if (!countsIn(figures, at, at + 4)) continue;
+    const sum = figures[at + 4] as number;
+    const counts = figures.subarray(at + FIXED_FIGURES, at + stride);
+    rows.push({
+      name,
+      runs: figures[at] as number,
+      errors: figures[at + 1] as number,
+      skipped: figures[at + 2] as number,
+      dropped: figures[at + 3] as number,
+      lateness: isCount(sum) && countsIn(figures, at + FIXED_FIGURES, at + stride) ? { counts, sum } : null,
+    });
+  }
   return { bounds, rows };
+}
+
+/** Whether `figures[from…to)` are all counts (finite, ≥ 0). */
+function countsIn(figures: Float64Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (!isCount(figures[i])) return false;
+  return true;
 }
 
 /** Each key of `value` a non-negative number, as a record of them; else null. */

@@ -75,6 +75,7 @@ const label = (id: number | null): string => (id === null ? "" : String(id));
  */
 export class MetricsPage {
   readonly #families = new Map<MetricName, FamilyText>();
+  readonly #timerLabels = new TimerLabels();
 
   constructor() {
     for (const [name, [type, help]] of Object.entries(METRICS) as [
@@ -91,7 +92,7 @@ export class MetricsPage {
   render(input: MetricsInput): Buffer[] {
     for (const family of this.#families.values()) family.begin();
     const unanswered = processFamilies(this, input);
-    timerFamilies(this, input.timers);
+    timerFamilies(this, this.#timerLabels, input.timers);
     for (const slot of input.slots) {
       const labels = formatLabels({ type: slot.type, worker: label(slot.worker) });
       this.add("tsresty_restarts_total", labels, slot.restarts);
@@ -118,7 +119,7 @@ export class MetricsPage {
     name: MetricName,
     labels: string,
     bounds: readonly number[],
-    counts: readonly number[],
+    counts: ArrayLike<number>,
     sumMs: number,
   ): void {
     this.#families.get(name)?.histogram(labels, bounds, counts, sumMs);
@@ -158,11 +159,49 @@ function processFamilies(f: MetricsPage, input: MetricsInput): number {
   return unanswered;
 }
 
-function timerFamilies(f: MetricsPage, timers: readonly ReportedCounts[]): void {
-  for (const { owner, counts } of timers) {
+/**
+ * The label strings of one process's timer rows, kept from one scrape to the next while its names
+ * stay the same: a kept string is found again in the families' maps without being hashed and
+ * compared anew, and a scrape carries every name of every process.
+ */
+class TimerLabels {
+  readonly #byProcess = new Map<string, { names: (string | null)[]; labels: string[]; used: number }>();
+  #scrape = 0;
+
+  /** Starts a scrape; processes not seen in the previous one are forgotten. */
+  begin(): void {
+    const last = this.#scrape++;
+    this.#byProcess.forEach((kept, key, all) => {
+      if (kept.used !== last) all.delete(key);
+    });
+  }
+
+  /** The label strings of `rows`, in order. */
+  of(owner: ReportedCounts["owner"], rows: ReportedCounts["counts"]["rows"]): readonly string[] {
     const process = formatLabels({ type: owner.type, worker: label(owner.id), pid: String(owner.pid) });
-    for (const row of counts.rows) {
-      const labels = joinLabels(process, formatLabels({ name: row.name ?? "" }));
+    let kept = this.#byProcess.get(process);
+    if (kept === undefined) {
+      kept = { names: [], labels: [], used: 0 };
+      this.#byProcess.set(process, kept);
+    }
+    kept.used = this.#scrape;
+    const { names, labels } = kept;
+    rows.forEach((row, i) => {
+      if (i < names.length && names[i] === row.name) return;
+      names[i] = row.name;
+      labels[i] = joinLabels(process, formatLabels({ name: row.name ?? "" }));
+    });
+    names.length = labels.length = rows.length;
+    return labels;
+  }
+}
+
+function timerFamilies(f: MetricsPage, known: TimerLabels, timers: readonly ReportedCounts[]): void {
+  known.begin();
+  for (const { owner, counts } of timers) {
+    const labelsOf = known.of(owner, counts.rows);
+    counts.rows.forEach((row, i) => {
+      const labels = labelsOf[i] as string;
       f.add("tsresty_timer_runs_total", labels, row.runs);
       f.add("tsresty_timer_errors_total", labels, row.errors);
       f.add("tsresty_timer_skipped_total", labels, row.skipped);
@@ -170,7 +209,7 @@ function timerFamilies(f: MetricsPage, timers: readonly ReportedCounts[]): void 
       const late = row.lateness;
       if (late !== null)
         f.histogram("tsresty_timer_lateness_seconds", labels, counts.bounds, late.counts, late.sum);
-    }
+    });
   }
 }
 

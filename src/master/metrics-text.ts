@@ -47,8 +47,11 @@ interface SeriesStarts {
   used: number;
 }
 
-const sameBounds = (a: readonly number[] | null, b: readonly number[]): boolean =>
-  a !== null && a.length === b.length && a.every((bound, i) => bound === b[i]);
+function sameBounds(a: readonly number[] | null, b: readonly number[]): boolean {
+  if (a === null || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /**
  * One family's lines, as UTF-8 bytes in a buffer kept from one scrape to the next. Each scrape
@@ -61,6 +64,8 @@ export class FamilyText {
   #bytes = Buffer.allocUnsafe(4096);
   #length = 0;
   #scrape = 0;
+  /** Series written by the current scrape, each counted once. */
+  #written = 0;
   readonly #series = new Map<string, SeriesStarts>();
 
   constructor(name: string, type: FamilyType, help: string) {
@@ -71,9 +76,13 @@ export class FamilyText {
   /** Starts the family's text of a new scrape: its HELP and TYPE lines. */
   begin(): void {
     const last = this.#scrape++;
-    this.#series.forEach((series, labels, all) => {
-      if (series.used !== last) all.delete(labels);
-    });
+    // Only when the last scrape left some series out: most scrapes write the same series.
+    if (this.#series.size > this.#written) {
+      this.#series.forEach((series, labels, all) => {
+        if (series.used !== last) all.delete(labels);
+      });
+    }
+    this.#written = 0;
     this.#length = 0;
     this.#put(this.#head);
   }
@@ -93,7 +102,7 @@ export class FamilyText {
    * A histogram series from per-bucket counts (bounds in ms, counts not cumulative, +Inf last),
    * written as Prometheus wants it: `_bucket` lines in s and cumulative, `_sum` in s, `_count`.
    */
-  histogram(labels: string, bounds: readonly number[], counts: readonly number[], sumMs: number): void {
+  histogram(labels: string, bounds: readonly number[], counts: ArrayLike<number>, sumMs: number): void {
     let series = this.#used(labels);
     if (series === null || !sameBounds(series.bounds, bounds)) {
       const bucket = `${this.#name}_bucket`;
@@ -116,6 +125,11 @@ export class FamilyText {
     this.#value(cumulative);
   }
 
+  /** How many series' line starts are kept (for tests: what a scrape no longer writes is let go). */
+  get kept(): number {
+    return this.#series.size;
+  }
+
   /** This scrape's lines (a view of the family's buffer, valid until its next {@link begin}). */
   bytes(): Buffer {
     return this.#bytes.subarray(0, this.#length);
@@ -125,12 +139,16 @@ export class FamilyText {
   #used(labels: string): SeriesStarts | null {
     const series = this.#series.get(labels);
     if (series === undefined) return null;
-    series.used = this.#scrape;
+    if (series.used !== this.#scrape) {
+      series.used = this.#scrape;
+      this.#written++;
+    }
     return series;
   }
 
   #remember(labels: string, series: Omit<SeriesStarts, "used">): SeriesStarts {
     const kept = { ...series, used: this.#scrape };
+    if (this.#series.get(labels)?.used !== this.#scrape) this.#written++;
     this.#series.set(labels, kept);
     return kept;
   }

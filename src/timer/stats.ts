@@ -65,8 +65,11 @@ export interface TimerStats {
  * every process. The histogram's bounds are LATENESS_BOUNDS.
  */
 export type TimerCounts = Pick<TimerStats, "name" | "runs" | "errors" | "skipped" | "dropped"> & {
-  /** Runs per LATENESS_BOUNDS bucket, +Inf last (not cumulative), and the sum of lateness in ms. */
-  readonly lateness: Omit<LatenessHistogram, "bounds"> | null;
+  /**
+   * Runs per LATENESS_BOUNDS bucket, +Inf last (not cumulative), and the sum of lateness in ms. The
+   * counts are a view of the record's own, current until its next run: read them at once.
+   */
+  readonly lateness: { readonly counts: ArrayLike<number>; readonly sum: number } | null;
 };
 
 /** What a name's timers are, as the latest creation said. */
@@ -184,7 +187,7 @@ export class TimerRecord {
       errors: this.errors,
       skipped: this.skipped,
       dropped: this.dropped,
-      lateness: this.name === null ? null : { counts: Array.from(this.#buckets), sum: this.#lateSum },
+      lateness: this.name === null ? null : { counts: this.#buckets, sum: this.#lateSum },
     };
   }
 

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import type { ChildProbe, ProcessRow, TimerCountsRow } from "../../src/ipc/index.ts";
 import { METRICS, MetricsPage, renderMetrics, type MetricsInput } from "../../src/master/metrics-render.ts";
+import { FamilyText } from "../../src/master/metrics-text.ts";
 import { parsePromText, samples, total } from "../helpers/prom-text.ts";
 
 const NOW = Date.UTC(2026, 10, 29, 12);
@@ -186,6 +187,28 @@ describe("a /metrics page kept for the master's life", () => {
       /^tsresty_timer_lateness_seconds_bucket\{type="worker",worker="0",pid="101",name="flush",le="0\.02"\} 8$/m,
     );
     assert.match(later, /^tsresty_timer_runs_total\{type="worker",worker="0",pid="101",name="new one"\} 1$/m);
+  });
+
+  it("keeps the line starts of the series the last scrape wrote, and no others", () => {
+    const family = new FamilyText("t_total", "counter", "A test family.");
+    const scrape = (labels: string[]): string => {
+      family.begin();
+      for (const l of labels) family.sample(l, 1);
+      return family.bytes().toString();
+    };
+    scrape(['a="1"', 'a="2"', 'a="3"']);
+    assert.equal(family.kept, 3);
+    scrape(['a="1"', 'a="3"']);
+    assert.equal(family.kept, 3, "a series is let go at the scrape after the one that left it out");
+    assert.equal(
+      scrape(['a="3"', 'a="4"']),
+      '# HELP t_total A test family.\n# TYPE t_total counter\nt_total{a="3"} 1\nt_total{a="4"} 1\n',
+    );
+    assert.equal(family.kept, 3, "a=2 was let go; a=1 (written by the scrape before) is kept until the next");
+    scrape(['a="3"', 'a="4"']);
+    assert.equal(family.kept, 2, "a=1 was let go");
+    scrape(['a="3"', 'a="4"']);
+    assert.equal(family.kept, 2);
   });
 
   it("writes whole numbers digit by digit and others as JavaScript prints them", () => {
