@@ -1,5 +1,14 @@
-import { Cron } from "croner";
+import { createRequire } from "node:module";
+import type { Cron } from "croner";
 import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
+
+/**
+ * croner, loaded with the first cron timer (its CommonJS build, so that `ngx.timer.cron` stays
+ * synchronous): a process without cron timers does not hold it (`npm run bench:boot`, idle RSS).
+ */
+let CronClass: typeof Cron | null = null;
+const loadCron = (): typeof Cron =>
+  (CronClass ??= (createRequire(import.meta.url)("croner") as { Cron: typeof Cron }).Cron);
 
 /** Five fields (minutes first), six (seconds first) or seven (a year last); or a nickname. */
 const FIELDS = /^\s*\S+(\s+\S+){4,6}\s*$/;
@@ -63,7 +72,7 @@ export function parseCron(where: string, expression: unknown, tz: unknown, now: 
   const zone = resolveZone(where, tz);
   let cron: Cron;
   try {
-    cron = new Cron(expression.trim(), { timezone: zone });
+    cron = new (loadCron())(expression.trim(), { timezone: zone });
   } catch (error) {
     const reason = error instanceof Error ? error.message.replace(/^CronPattern: /, "") : String(error);
     throw new InvalidArgValueError(where, "cron", `${expected} (${reason})`, expression);

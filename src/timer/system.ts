@@ -314,6 +314,8 @@ export class TimerSystem implements TimerOwner {
     if (this.#store.holds(entry)) {
       this.#store.remove(entry);
       this.#scheduled--;
+      // The host timer would keep a plain process alive for a timer that no longer exists.
+      if (this.#scheduled === 0) this.#disarm();
     }
     this.#runner.withdraw(entry);
     entry.status = "cancelled";
@@ -366,8 +368,7 @@ export class TimerSystem implements TimerOwner {
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.#exiting = true;
-    this.#cancelWake?.();
-    this.#cancelWake = null;
+    this.#disarm();
     this.#store.clear((entry) => (entry.status = "cancelled"));
     this.#runner.clear();
     this.#names.clear();
@@ -393,6 +394,12 @@ export class TimerSystem implements TimerOwner {
     this.#store.insert(entry);
     entry.status = "pending";
     if (entry.due < this.#wakeAt) this.#armWake(entry.due);
+  }
+
+  #disarm(): void {
+    this.#cancelWake?.();
+    this.#cancelWake = null;
+    this.#wakeAt = Infinity;
   }
 
   /** Arms the host timer for `due`, or for a step towards it when it is beyond what setTimeout waits. */

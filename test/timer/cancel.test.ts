@@ -16,6 +16,21 @@ describe("cancel() (deliberate difference: OpenResty has no cancel)", () => {
     assert.equal(ran, false);
   });
 
+  it("cancelling the last pending timer lets go of the host timer, so a plain process can exit", () => {
+    const { timers, clock } = makeTimers();
+    const first = timers.at(60, () => undefined);
+    const second = timers.every(3600, () => undefined);
+    assert.equal(clock.scheduled, 1, "one host timer for both");
+    first.cancel();
+    assert.equal(clock.scheduled, 1, "still armed for the every()");
+    second.cancel();
+    assert.equal(clock.scheduled, 0, "nothing pending: no host timer left");
+    let ran = false;
+    timers.at(0.01, () => (ran = true));
+    clock.advance(20);
+    assert.equal(ran, true, "a timer created afterwards arms it again");
+  });
+
   it("cancelling the earliest of several timers keeps the others in order", () => {
     const { timers, clock } = makeTimers();
     const trace: string[] = [];

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { InvalidArgTypeError, InvalidArgValueError } from "../../src/errors.ts";
 import { makeTimers, statsOf } from "../helpers/timer-system.ts";
@@ -152,5 +153,30 @@ describe("ngx.timer.cron", () => {
     timers.cron({ cron: "0 0 * * * *", name: "hourly" }, () => 0);
     const stats = statsOf(timers, "hourly");
     assert.equal(stats.tz, Intl.DateTimeFormat().resolvedOptions().timeZone);
+  });
+});
+
+describe("croner's loading", () => {
+  it("waits for the first cron timer: a process with tsresty's runtime and no cron timer does not hold it", () => {
+    const script = `
+      import { createRequire } from "node:module";
+      const require = createRequire(import.meta.url);
+      const held = () => Object.keys(require.cache).some((path) => path.includes("croner"));
+      const { ngx } = await import("tsresty");
+      const before = held();
+      const timer = ngx.timer.cron("0 0 1 1 *", () => undefined);
+      console.log(JSON.stringify({ before, after: held(), kind: timer.kind }));
+      timer.cancel();
+    `;
+    const out = execFileSync(
+      process.execPath,
+      ["--conditions=tsresty-source", "--import", "tsx", "--input-type=module", "-e", script],
+      { encoding: "utf8", timeout: 30_000, killSignal: "SIGKILL" },
+    );
+    assert.deepEqual(JSON.parse(out.trim().split("\n").at(-1) ?? ""), {
+      before: false,
+      after: true,
+      kind: "cron",
+    });
   });
 });
