@@ -19,6 +19,7 @@
 import { constants } from "node:os";
 import {
   DEFAULT_CONFIG,
+  parseWorkers,
   resolveConfig,
   stopBudget,
   type ResolvedConfig,
@@ -91,6 +92,14 @@ export class Master {
   #staging: Staging | null = null;
   #init: InitProcess | null = null;
   #standby: Child | null = null;
+  /**
+   * Blank workers forked at start beside the init process, so that their boot overlaps its run
+   * (see #forkEarly for how many). The start's workers take them first; one left over becomes
+   * the standby, the others are let go.
+   */
+  #early: Child[] = [];
+  /** Early workers let go after the start: their exit is expected, and not logged. */
+  readonly #letGo = new Set<Child>();
   #standbyFailures = 0;
 
   #serves = false;
@@ -201,6 +210,7 @@ export class Master {
   /** Starts the tree; resolves with the ready line. Throws when the start fails or is cancelled. */
   async start(): Promise<string> {
     const operation = this.#begin();
+    this.#forkEarly();
     try {
       const { cycle, outcome } = await this.#loadCycle(operation.signal);
       this.#zones.commit(cycle.zones, this.#log);
@@ -229,6 +239,7 @@ export class Master {
       for (const slot of slots) if (slot.child !== null && slot.role === "worker") this.#rotate(slot.child);
       this.#state = "running";
       this.#notifier?.ready(`${cycle.config.workers} workers`);
+      this.#releaseEarly();
       this.#replenishStandby();
       if (this.#reloadQueued) {
         this.#reloadQueued = false;
@@ -240,6 +251,7 @@ export class Master {
       return `tsresty ready: master pid ${process.pid}, ${cycle.config.workers} workers${agent}, ${where}${metrics}`;
     } finally {
       this.#operation = null;
+      this.#releaseEarly();
     }
   }
 
@@ -490,11 +502,12 @@ export class Master {
     slot.generation++;
     slot.respawnAt = null;
     const spec = slotSpec(slot, cycle);
-    const standby = slot.role === "worker" ? this.#takeStandby() : null;
+    const standby = slot.role === "worker" ? (this.#takeEarly() ?? this.#takeStandby()) : null;
     const child = standby ?? this.#children.fork(slot.role);
     child.spec = spec;
     child.shutdownTimeout = cycle.config.shutdownTimeout;
-    if (standby !== null) this.#children.assume(child, spec);
+    // A worker still booting is given its spec when it says "standing-by", as a fresh fork is.
+    if (standby?.phase === "standing-by") this.#children.assume(child, spec);
     slot.child = child;
     const id = slot.id === null ? "" : `id ${slot.id}, `;
     this.#log(
@@ -509,6 +522,40 @@ export class Master {
     this.#standby = null;
     this.#replenishStandby();
     return standby;
+  }
+
+  /**
+   * `--workers N` overrides the config file, so the start will need exactly N; without it the
+   * count is the config's, not known yet, and one is forked (the first slot's, or the standby).
+   */
+  #forkEarly(): void {
+    const flag = this.#options.overrides["workers"];
+    const workers = flag === undefined ? null : parseWorkers(flag);
+    const count = workers === null ? 1 : workers.ok ? workers.value : 0;
+    for (let i = 0; i < count; i++) this.#early.push(this.#children.fork("worker"));
+  }
+
+  /** An early worker not yet given a slot, booted or still booting. */
+  #takeEarly(): Child | null {
+    for (let child = this.#early.shift(); child !== undefined; child = this.#early.shift()) {
+      if (child.phase === "booting" || child.phase === "standing-by") return child;
+    }
+    return null;
+  }
+
+  /** The start is over: an early worker left over becomes the standby if one is kept; the others go. */
+  #releaseEarly(): void {
+    const left = this.#early;
+    this.#early = [];
+    for (const child of left) {
+      if (child.phase !== "booting" && child.phase !== "standing-by") continue;
+      if (this.#standby === null && this.#state === "running" && this.#current?.config.standby !== false) {
+        this.#standby = child;
+        continue;
+      }
+      this.#letGo.add(child);
+      this.#children.kill(child, "SIGKILL");
+    }
   }
 
   #replenishStandby(): void {
@@ -528,6 +575,10 @@ export class Master {
         ? `exited with code ${code ?? "?"}`
         : `exited on signal ${signalNumber(signal)}`;
     this.#logs.forget(child.pid);
+    if (this.#letGo.delete(child)) {
+      this.#checkStopped();
+      return;
+    }
     if (child.kind === "init") {
       this.#init?.deliver({ type: "exit", how });
       this.#checkStopped();

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
+import { childrenOf, startTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
-import { get, startTree, until } from "../helpers/tree.ts";
+import { alive, get, startTree, until } from "../helpers/tree.ts";
 
 describe("config standby", () => {
   it("standby: false keeps no spare process; a killed worker is replaced by a fresh fork", async () => {
@@ -36,5 +39,83 @@ describe("config standby", () => {
     );
     await tree.command("stop");
     assert.equal((await tree.run.done).code, 0);
+  });
+});
+
+describe("workers forked at start, beside the init process", () => {
+  /** The command lines of `pid`'s live children. */
+  const childCommands = (pid: number): string[] =>
+    childrenOf(pid).map((child) => {
+      try {
+        return readFileSync(`/proc/${child}/cmdline`, "utf8").replaceAll("\0", " ");
+      } catch {
+        return "";
+      }
+    });
+  const isWorker = (command: string): boolean => /worker[/\\]main\.(ts|js)/.test(command);
+
+  it("with --workers 2, both boot while init runs, and are the workers that serve", async () => {
+    const dir = scratchApp({
+      "app.mjs": `export default {
+        async init() { await new Promise((resolve) => setTimeout(resolve, 1500)); },
+        fetch: () => new Response(String(process.pid)),
+      };\n`,
+    });
+    const prefix = mkdtempSync(join(tmpdir(), "tsresty-test-"));
+    after(() => rmSync(prefix, { recursive: true, force: true }));
+    const run = startTsresty(
+      ["start", join(dir, "app.mjs"), "--workers", "2", "--listen", "127.0.0.1:0", "--prefix", prefix],
+      { deadlineMs: 60_000 },
+    );
+    const master = run.child.pid ?? 0;
+    let early: number[] = [];
+    assert.ok(
+      await until(() => {
+        const commands = childCommands(master);
+        early = childrenOf(master).filter((_, i) => isWorker(commands[i] ?? ""));
+        return early.length === 2 && commands.some((command) => /init[/\\]main\.(ts|js)/.test(command));
+      }, 20_000),
+      "two workers alive beside the init process, before the start is over",
+    );
+    assert.doesNotMatch(run.stdout(), /tsresty ready/, "seen while init still ran");
+    await run.waitForOutput("tsresty ready:");
+    const port = /listening on 127\.0\.0\.1:(\d+)/.exec(run.stdout())?.[1];
+    const served = new Set<number>();
+    for (let i = 0; i < 20; i++) served.add(Number((await get(`http://127.0.0.1:${port}/`)).body));
+    assert.ok(
+      [...served].every((pid) => early.includes(pid)),
+      `served by ${[...served].join(",")}, early ${early.join(",")}`,
+    );
+    run.child.kill("SIGQUIT");
+    assert.equal((await run.done).code, 0);
+  });
+
+  it("a start that fails leaves no worker behind and says nothing of them", async () => {
+    const dir = scratchApp({
+      "app.mjs": `export default { fetch: () => new Response("x") };\n`,
+      "config.mjs": `export default { workers: "many" };\n`,
+    });
+    const run = startTsresty(
+      ["start", join(dir, "app.mjs"), "--config", join(dir, "config.mjs"), "--listen", "127.0.0.1:0"],
+      { deadlineMs: 60_000, cwd: dir },
+    );
+    const master = run.child.pid ?? 0;
+    const seen = new Set<number>();
+    const watch = setInterval(() => {
+      const commands = childCommands(master);
+      childrenOf(master).forEach((pid, i) => {
+        if (isWorker(commands[i] ?? "")) seen.add(pid);
+      });
+    }, 20);
+    const finished = await run.done;
+    clearInterval(watch);
+    assert.equal(finished.code, 2, "a bad config value (README: exit 2)");
+    assert.match(finished.stderr, /workers/);
+    assert.ok(seen.size >= 1, "a worker was forked beside the init process");
+    assert.ok(
+      [...seen].every((pid) => !alive(pid)),
+      "every worker forked is gone",
+    );
+    assert.doesNotMatch(finished.stdout + finished.stderr, /worker process \d+ exited|standby process/);
   });
 });
