@@ -580,7 +580,9 @@ export class Master {
       return;
     }
     if (child.kind === "init") {
-      this.#init?.deliver({ type: "exit", how });
+      // Only the current init process's exit is news: the previous one (a start's, whose answer
+      // is in) may exit after a reload has forked the next.
+      if (child === this.#init?.child) this.#init.deliver({ type: "exit", how });
       this.#checkStopped();
       return;
     }
