@@ -76,10 +76,12 @@ export interface TimerCountsWire {
 }
 
 const FIXED_FIGURES = 5;
+/** A row's length in the figures: the fixed ones, then a count per bound and one for +Inf. */
+const strideOf = (bounds: readonly unknown[]): number => FIXED_FIGURES + bounds.length + 1;
 
 /** The report in its wire form (a child's side of a scrape). */
 export function encodeCounts(bounds: readonly number[], rows: readonly TimerCountsRow[]): TimerCountsWire {
-  const stride = FIXED_FIGURES + bounds.length + 1;
+  const stride = strideOf(bounds);
   const figures = new Float64Array(rows.length * stride);
   rows.forEach((row, i) => {
     const at = i * stride;
@@ -359,7 +361,7 @@ function parseCounts(value: unknown): TimerCountsReport | null {
   if (!isRecord(value)) return null;
   const { bounds, names, figures } = value;
   if (!Array.isArray(bounds) || !bounds.every(isCount) || !Array.isArray(names)) return null;
-  const stride = FIXED_FIGURES + bounds.length + 1;
+  const stride = strideOf(bounds);
   if (!(figures instanceof Float64Array) || figures.length !== names.length * stride) return null;
   // One loop with no closure or copy per row: a scrape reads every name of every process.
   const rows: TimerCountsRow[] = [];

@@ -79,6 +79,9 @@ export class Cancelled extends Error {
 const INIT_LOAD_MARGIN_MS = 60_000;
 const STANDBY_RETRY_MS = 1_000;
 
+/** A child forked blank that has no spec yet: booting, or booted and waiting for one. */
+const isBlank = (child: Child): boolean => child.phase === "booting" || child.phase === "standing-by";
+
 export class Master {
   readonly #options: MasterOptions;
   #state: MasterState = "starting";
@@ -94,11 +97,11 @@ export class Master {
   #standby: Child | null = null;
   /**
    * Blank workers forked at start beside the init process, so that their boot overlaps its run
-   * (see #forkEarly for how many). The start's workers take them first; one left over becomes
-   * the standby, the others are let go.
+   * (see #forkEarly for how many). The start's workers take them; a start that fails lets go of
+   * those it did not take.
    */
   #early: Child[] = [];
-  /** Early workers let go after the start: their exit is expected, and not logged. */
+  /** Early workers let go after a failed start: their exit is expected, and not logged. */
   readonly #letGo = new Set<Child>();
   #standbyFailures = 0;
 
@@ -239,7 +242,6 @@ export class Master {
       for (const slot of slots) if (slot.child !== null && slot.role === "worker") this.#rotate(slot.child);
       this.#state = "running";
       this.#notifier?.ready(`${cycle.config.workers} workers`);
-      this.#releaseEarly();
       this.#replenishStandby();
       if (this.#reloadQueued) {
         this.#reloadQueued = false;
@@ -526,7 +528,8 @@ export class Master {
 
   /**
    * `--workers N` overrides the config file, so the start will need exactly N; without it the
-   * count is the config's, not known yet, and one is forked (the first slot's, or the standby).
+   * count is the config's, not known yet but at least one, and one is forked. So a start that
+   * succeeds takes every early worker.
    */
   #forkEarly(): void {
     const flag = this.#options.overrides["workers"];
@@ -538,24 +541,18 @@ export class Master {
   /** An early worker not yet given a slot, booted or still booting. */
   #takeEarly(): Child | null {
     for (let child = this.#early.shift(); child !== undefined; child = this.#early.shift()) {
-      if (child.phase === "booting" || child.phase === "standing-by") return child;
+      if (isBlank(child)) return child;
     }
     return null;
   }
 
-  /** The start is over: an early worker left over becomes the standby if one is kept; the others go. */
+  /** The start is over: early workers it did not take (it failed) are let go. */
   #releaseEarly(): void {
-    const left = this.#early;
-    this.#early = [];
-    for (const child of left) {
-      if (child.phase !== "booting" && child.phase !== "standing-by") continue;
-      if (this.#standby === null && this.#state === "running" && this.#current?.config.standby !== false) {
-        this.#standby = child;
-        continue;
-      }
+    for (const child of this.#early.filter(isBlank)) {
       this.#letGo.add(child);
       this.#children.kill(child, "SIGKILL");
     }
+    this.#early = [];
   }
 
   #replenishStandby(): void {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { childrenOf, startTsresty } from "../helpers/processes.ts";
+import { argvOf, childrenOf, startTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 
@@ -44,14 +44,7 @@ describe("config standby", () => {
 
 describe("workers forked at start, beside the init process", () => {
   /** The command lines of `pid`'s live children. */
-  const childCommands = (pid: number): string[] =>
-    childrenOf(pid).map((child) => {
-      try {
-        return readFileSync(`/proc/${child}/cmdline`, "utf8").replaceAll("\0", " ");
-      } catch {
-        return "";
-      }
-    });
+  const childCommands = (pid: number): string[] => childrenOf(pid).map((child) => argvOf(child).join(" "));
   const isWorker = (command: string): boolean => /worker[/\\]main\.(ts|js)/.test(command);
 
   it("with --workers 2, both boot while init runs, and are the workers that serve", async () => {
