@@ -38,19 +38,22 @@ installed="$work/app/node_modules/tsresty"
 cat > use.ts <<'USE'
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
 
 const installed = `${process.cwd()}/node_modules/tsresty`;
 const loaded: string = createRequire(import.meta.url)("node-gyp-build").path(installed);
 assert.match(loaded, /\/prebuilds\//, `the addon must come from prebuilds/, not ${loaded}`);
-// The shdict entrance of the compiled package (the public API needs a process run by tsresty).
-const shdict = await import(pathToFileURL(`${installed}/dist/shdict/index.js`).href);
-const zone = shdict.createZone({ name: "check", size: 1024 * 1024 });
-assert.deepEqual(zone.dict.set("k", "from the installed package"), { ok: true, forcible: false });
-assert.equal(zone.dict.get("k"), "from the installed package");
-assert.equal(shdict.zoneStats(zone).items, 1);
-console.log(`ok: zone "${zone.name}" works from ${loaded}`);
+console.log(`ok: the addon loads from ${loaded}`);
 USE
 node --import tsx use.ts
+
+# A zone through the public API, in a process the installed CLI runs (single mode).
+cat > zone.mjs <<'ZONE'
+import assert from "node:assert/strict";
+const dict = ngx.shared.check;
+assert.deepEqual(dict.set("k", "from the installed package"), { ok: true, forcible: false });
+assert.equal(dict.get("k"), "from the installed package");
+console.log(`ok: ngx.shared.check works, ${dict.capacity()} bytes`);
+ZONE
+npx --no-install tsresty --shdict 'check 1m' zone.mjs
 echo "== package check passed"
 cd "$root"

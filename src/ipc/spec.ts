@@ -33,6 +33,8 @@ export interface ZoneRef {
   readonly name: string;
   readonly size: number;
   readonly fd: number;
+  /** The addon file the master made the zone with; the child maps it with the same. */
+  readonly addon: string;
 }
 
 /** Checks a list of zone references from the master. */
@@ -41,10 +43,10 @@ export function checkZoneRefs(value: unknown): readonly ZoneRef[] {
   return Object.freeze(
     value.map((item: unknown) => {
       if (!isRecord(item)) throw new Error("spec.zones: not a zone");
-      const { name, size, fd } = item;
-      if (typeof name !== "string" || !isInteger(size) || !isInteger(fd))
+      const { name, size, fd, addon } = item;
+      if (typeof name !== "string" || !isInteger(size) || !isInteger(fd) || typeof addon !== "string")
         throw new Error("spec.zones: bad zone");
-      return Object.freeze({ name, size, fd });
+      return Object.freeze({ name, size, fd, addon });
     }),
   );
 }

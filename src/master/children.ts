@@ -250,6 +250,7 @@ export class Children {
       case "ready":
         if (child.phase === "starting") child.phase = "running";
         child.readyAt ??= Date.now();
+        debug("child %d (%s) ready", child.pid, child.kind);
         this.#events.ready(child);
         return;
       case "failed":

@@ -213,9 +213,11 @@ export class Master {
   /** Starts the tree; resolves with the ready line. Throws when the start fails or is cancelled. */
   async start(): Promise<string> {
     const operation = this.#begin();
-    this.#forkEarly();
     try {
-      const { cycle, outcome } = await this.#loadCycle(operation.signal);
+      // The init process first: the start waits on its path (config, app, init); the workers only boot.
+      const { cycle, outcome } = await this.#loadCycle(operation.signal, () => {
+        this.#forkEarly();
+      });
       this.#zones.commit(cycle.zones, this.#log);
       if (outcome.servesHttp) {
         await this.#listeners.listen(cycle.config.listen).catch((error: unknown) => {
@@ -394,10 +396,17 @@ export class Master {
     return operation;
   }
 
-  /** One init process: the config, what the master must do first, then `init`. */
-  async #loadCycle(signal: AbortSignal): Promise<{ cycle: CycleSpec; outcome: InitOutcome }> {
+  /**
+   * One init process: the config, what the master must do first, then `init`. `forked` runs once
+   * the init process is forked.
+   */
+  async #loadCycle(
+    signal: AbortSignal,
+    forked?: () => void,
+  ): Promise<{ cycle: CycleSpec; outcome: InitOutcome }> {
     const number = this.#cycles + 1;
     const init = new InitProcess(this.#children, { ...this.#options, cycle: number }, signal);
+    forked?.();
     this.#init = init;
     let zones: ZoneSet | null = null;
     try {

@@ -14,7 +14,7 @@
 import { closeSync } from "node:fs";
 import type { ShdictSpec } from "../config/index.ts";
 import type { ZoneRef } from "../ipc/index.ts";
-import { closeZone, createZone, zoneStats, type Zone } from "../shdict/index.ts";
+import { addonFile, closeZone, createZone, zoneStats, type Zone } from "../shdict/index.ts";
 import type { LogSink } from "../util/log.ts";
 
 export interface ZoneSet {
@@ -78,7 +78,8 @@ export class Zones {
 
   /** What children are told: each zone and the master's descriptor of it. */
   static refs(zones: readonly Zone[]): ZoneRef[] {
-    return zones.map((zone) => ({ name: zone.name, size: zone.size, fd: zone.fd }));
+    const addon = addonFile();
+    return zones.map((zone) => ({ name: zone.name, size: zone.size, fd: zone.fd, addon }));
   }
 
   /** Capacity, free space and items of every current zone, for `tsresty status`. */

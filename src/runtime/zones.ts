@@ -5,12 +5,13 @@
  */
 import { closeSync, openSync } from "node:fs";
 import type { ZoneRef } from "../ipc/index.ts";
-import { attachZone, installZones, type Zone } from "../shdict/index.ts";
+import { attachZone, installZones, useAddonFile, type Zone } from "../shdict/index.ts";
 
 export function attachMasterZones(refs: readonly ZoneRef[], masterPid: number): void {
   if (refs.length === 0) return;
   const zones: Zone[] = [];
   for (const ref of refs) {
+    useAddonFile(ref.addon);
     const path = `/proc/${masterPid}/fd/${ref.fd}`;
     let fd: number;
     try {

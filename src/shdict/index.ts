@@ -29,4 +29,4 @@ export {
 } from "./zone.ts";
 export { installedZone, installZones, installedZones, sharedDicts, type SharedDicts } from "./installed.ts";
 export { createLock, Lock, type LockOptions, type LockResult, type UnlockResult } from "./lock.ts";
-export { systemCalls, type SystemCalls } from "./native.ts";
+export { addonFile, systemCalls, useAddonFile, type SystemCalls } from "./native.ts";

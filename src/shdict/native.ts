@@ -71,6 +71,24 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 export const scratch = new Float64Array(8);
 
 let loaded: Binding | undefined;
+/** The file `loaded` came from, or the one to load (useAddonFile). */
+let file: string | null = null;
+
+/**
+ * Names the addon file this process is to load: the one the master made its zones with (each
+ * zone reference carries it), so that both sides map a zone with the same build, and a child
+ * need not search for it (node-gyp-build's search costs a booting process ~7 ms). Takes effect
+ * only before the addon is loaded.
+ */
+export function useAddonFile(path: string): void {
+  if (loaded === undefined) file = path;
+}
+
+/** The addon file of this process, loading the addon if it is not yet loaded. */
+export function addonFile(): string {
+  binding();
+  return file as string;
+}
 
 /**
  * The addon of this process, loaded on first use (a Node environment has one instance), so
@@ -80,7 +98,9 @@ let loaded: Binding | undefined;
 export function binding(): Binding {
   if (loaded === undefined) {
     try {
-      loaded = (createRequire(import.meta.url)("node-gyp-build") as (dir: string) => Binding)(root);
+      const require = createRequire(import.meta.url);
+      file ??= (require("node-gyp-build") as { path(dir: string): string }).path(root);
+      loaded = require(file) as Binding;
     } catch (cause) {
       throw new ShdictError(
         "the shared-dictionary addon could not be loaded (zones need Linux; in a checkout, `npm ci` builds it)",

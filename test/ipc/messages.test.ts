@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import {
   encodeCounts,
   parseChildMessage,
+  parseMasterMessage,
   type TimerCountsReport,
   type TimerCountsRow,
 } from "../../src/ipc/index.ts";
@@ -92,5 +93,28 @@ describe("a child's timer counters, as a scrape receives them", () => {
     ]) {
       assert.equal(parsedCounts(counts), null, String(counts && Object.keys(counts)));
     }
+  });
+});
+
+describe("the master's zone references, as the init process receives them", () => {
+  const ref = {
+    name: "dogs",
+    size: 65536,
+    fd: 7,
+    addon: "/opt/app/node_modules/tsresty/build/Release/x.node",
+  };
+
+  it("carry the addon file the master made the zone with", () => {
+    assert.deepEqual(parseMasterMessage({ type: "run-init", zones: [ref] }), {
+      type: "run-init",
+      zones: [ref],
+    });
+  });
+
+  it("are refused without an addon file, or with one that is not a path", () => {
+    const withoutAddon: Record<string, unknown> = { ...ref };
+    delete withoutAddon["addon"];
+    assert.equal(parseMasterMessage({ type: "run-init", zones: [withoutAddon] }), null);
+    assert.equal(parseMasterMessage({ type: "run-init", zones: [{ ...ref, addon: 7 }] }), null);
   });
 });
