@@ -95,6 +95,8 @@ export class Master {
   #staging: Staging | null = null;
   #init: InitProcess | null = null;
   #standby: Child | null = null;
+  /** A standby fork is due at the next turn of the event loop (#replenishStandby). */
+  #standbyQueued = false;
   /**
    * Blank workers forked at start beside the init process, so that their boot overlaps its run
    * (see #forkEarly for how many). The start's workers take them; a start that fails lets go of
@@ -564,10 +566,19 @@ export class Master {
     this.#early = [];
   }
 
+  /**
+   * Forks a new standby once this turn of the event loop is over: a fork holds the master for
+   * 10–20 ms, and what asked for it (the ready line, the spec for the standby just taken) goes first.
+   */
   #replenishStandby(): void {
-    if (this.#standby !== null || (this.#state !== "running" && this.#state !== "reloading")) return;
-    if (this.#current?.config.standby === false) return;
-    this.#standby = this.#children.fork("worker");
+    if (this.#standbyQueued) return;
+    this.#standbyQueued = true;
+    setImmediate(() => {
+      this.#standbyQueued = false;
+      if (this.#standby !== null || (this.#state !== "running" && this.#state !== "reloading")) return;
+      if (this.#current?.config.standby === false) return;
+      this.#standby = this.#children.fork("worker");
+    });
   }
 
   #onExit(child: Child, code: number | null, signal: string | null): void {
