@@ -642,11 +642,14 @@ export class Master {
     if (delay > 0)
       this.#log("warn", `${roleLabel(slot.role)} ${slot.id ?? ""} keeps dying; respawning it in ${delay} ms`);
     slot.respawnAt = Date.now() + delay;
-    slot.respawn = setTimeout(() => {
+    const respawn = (): void => {
       slot.respawn = null;
       if (this.#state === "stopping" || slot.child !== null || this.#slotOwner(slot) === null) return;
       this.#launch(slot, cycle);
-    }, delay);
+    };
+    // Without backoff, at once: a timer would add a turn of the event loop (a millisecond or more).
+    if (delay === 0) respawn();
+    else slot.respawn = setTimeout(respawn, delay);
   }
 
   /** The slot a child fills, in the serving cycle or in the one being staged. */
