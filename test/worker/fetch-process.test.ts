@@ -157,4 +157,26 @@ describe("fetch() in a tsresty start tree", () => {
       ),
     );
   });
+
+  it("answers a node:http handler's error with 500, or ends a started response, and names the request", async () => {
+    assert.equal((await get(handler.url("/throw"))).status, 500);
+    assert.equal((await get(handler.url("/reject"), { method: "POST", body: "x" })).status, 500);
+    // Headers already sent: the response cannot become a 500, so the connection is cut.
+    await assert.rejects(async () => (await fetch(handler.url("/late"))).text());
+    for (const line of [
+      /request handler failed \(GET \/throw\): Error: handler throw/,
+      /request handler failed \(POST \/reject\): Error: handler reject/,
+      /request handler failed \(GET \/late\): Error: handler late/,
+    ]) {
+      assert.ok(
+        await until(() => line.test(handler.run.stderr())),
+        `${String(line)} in ${handler.run.stderr()}`,
+      );
+    }
+    assert.deepEqual(
+      await get(handler.url("/hello")),
+      { status: 200, body: "hello\n" },
+      "the worker serves on",
+    );
+  });
 });
