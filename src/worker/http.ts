@@ -105,7 +105,7 @@ export function serveHttp(
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     counts.requests++;
     counts.inFlight++;
-    res.once("close", answered);
+    res.on("close", answered);
     accessLog?.track(req, res);
     if (draining) res.setHeader("connection", "close");
     listener(req, res);
