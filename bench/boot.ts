@@ -7,8 +7,9 @@
  *   process (config and app loaded once, `init` run) that precedes the workers.
  * - cold respawn: SIGKILL of a worker to the master's debug line saying its replacement is ready
  *   (NODE_DEBUG=tsresty:master; the bare cluster's counterpart is its primary's "listening" line),
- *   with config `standby: false` (so every replacement is a fresh fork, not the booted spare). Each slot is killed once (a slot that
- *   dies again within 10 s is respawned with backoff), BENCH_RESPAWNS slots per run.
+ *   with config `standby: false` (so every replacement is a fresh fork, not the booted spare).
+ *   Each slot is killed once (a slot that dies again within 10 s is respawned with backoff),
+ *   BENCH_RESPAWNS slots per run.
  * - idle worker RSS: VmRSS of each worker of the 2-worker trees once ready and idle for 1 s.
  *
  * BENCH_RUNS (5) and BENCH_RESPAWNS (6) tune it. Runs dist/ (`npm run build`). Every process
@@ -87,10 +88,10 @@ function spawnTree(args: readonly string[], env: NodeJS.ProcessEnv = {}): Tree {
   child.on("exit", () => {
     started.delete(child);
   });
-  const errorLine = lineLog(child.stderr, () => "");
-  const line = lineLog(child.stdout, () => errorTail);
   let errorTail = "";
   child.stderr.on("data", (chunk: Buffer) => (errorTail = (errorTail + chunk.toString()).slice(-4000)));
+  const errorLine = lineLog(child.stderr, () => "");
+  const line = lineLog(child.stdout, () => errorTail);
   return { child, line, errorLine };
 }
 
