@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", ".tsresty/**", "coverage/**", "dist/**"] },
+  { ignores: ["node_modules/**", ".tsresty/**", "coverage/**", "dist/**", "dist.bundle/**"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
