@@ -1,5 +1,5 @@
 /*
- * The Node-API surface: module functions create/attach/setScratch/crashAt (system.c adds the
+ * The Node-API surface: module functions create/attach/setScratch/crashAt/readBumpSeconds/readCounts (system.c adds the
  * master's notify and reap), and per zone an object of functions whose callback data is the
  * zone (no handle argument to unwrap). Secondary results (flags, staleness, a new length, a
  * reason code) go into a Float64Array the facade registered once with setScratch, so the hot
@@ -96,15 +96,45 @@ static napi_value mod_set_scratch(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* crashAt(point): the crash tests' fault injection (0 disarms) */
-static napi_value mod_crash_at(napi_env env, napi_callback_info info) {
+/* The one int32 argument of a call. */
+static napi_status int_arg(napi_env env, napi_callback_info info, int32_t *value) {
   size_t argc = 1;
   napi_value argv[1];
+  napi_status status = napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  return status != napi_ok ? status : napi_get_value_int32(env, argv[0], value);
+}
+
+/* crashAt(point): the crash tests' fault injection (0 disarms) */
+static napi_value mod_crash_at(napi_env env, napi_callback_info info) {
   int32_t point = 0;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  CHECK(napi_get_value_int32(env, argv[0], &point));
+  CHECK(int_arg(env, info, &point));
   shd_crash_point = point;
   return NULL;
+}
+
+/* readBumpSeconds(1 | 0 | -1): how often a read may move an item to the LRU head: once a
+   second (the default), at every read (as nginx: tests of the eviction order), never (tests of
+   reads without the lock) */
+static napi_value mod_read_bump_seconds(napi_env env, napi_callback_info info) {
+  int32_t seconds = 1;
+  CHECK(int_arg(env, info, &seconds));
+  if (seconds < -1 || seconds > 1) return js_fail(env, "1, 0 or -1 expected");
+  shd_read_bump_seconds = seconds;
+  return NULL;
+}
+
+/* readCounts() -> [unlocked, retried, locked]: this process's gets so far (see dict.h) */
+static napi_value mod_read_counts(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value arr;
+  CHECK(napi_create_array_with_length(env, 3, &arr));
+  const double counts[3] = {shd_reads.unlocked, shd_reads.retried, shd_reads.locked};
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value n;
+    CHECK(napi_create_double(env, counts[i], &n));
+    CHECK(napi_set_element(env, arr, i, n));
+  }
+  return arr;
 }
 
 static void env_free(napi_env env, void *data, void *hint) {
@@ -132,6 +162,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"attach", NULL, mod_attach, NULL, NULL, NULL, napi_default, NULL},
       {"setScratch", NULL, mod_set_scratch, NULL, NULL, NULL, napi_default, NULL},
       {"crashAt", NULL, mod_crash_at, NULL, NULL, NULL, napi_default, NULL},
+      {"readBumpSeconds", NULL, mod_read_bump_seconds, NULL, NULL, NULL, napi_default, NULL},
+      {"readCounts", NULL, mod_read_counts, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   CHECK(sys_define(env, exports));

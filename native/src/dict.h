@@ -54,6 +54,19 @@ uint32_t shd_hash(uint64_t seed, const uint8_t *p, size_t n);
 uint64_t shd_now_ms(void);
 uint64_t shd_stamp(void);
 
+/* How often a read may move an item to the LRU head: 1 = once a second (the default), 0 = at
+   every read (tests of the eviction order), -1 = never (tests of reads without the lock). */
+extern int shd_read_bump_seconds;
+
+/* This process's gets so far: answered without the lock, reads retried because a locker came
+   in (or was in), and gets answered under the lock. */
+typedef struct {
+  double unlocked;
+  double retried;
+  double locked;
+} shd_read_counts;
+extern shd_read_counts shd_reads;
+
 int shd_lock(shd_shard *z);
 void shd_unlock(shd_shard *z);
 

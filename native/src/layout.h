@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define SHD_MAGIC 0x315a4448535253ULL /* "SRSHDZ1" */
-#define SHD_VERSION 1u
+#define SHD_VERSION 2u
 #define SHD_NAME_MAX 63
 #define SHD_MIN_SIZE 8192u
 #define SHD_MAX_SIZE 2147483648u /* offsets are 32-bit; 2 GiB keeps every block size below 2^31 */
@@ -70,6 +70,9 @@ typedef struct {
  */
 typedef struct {
   pthread_mutex_t lock __attribute__((aligned(64)));
+  /* Odd while a locker holds the shard, and changed by every locker: a get that reads the shard
+     without the lock (shd_get) trusts what it read only if seq was even and is unchanged. */
+  uint32_t seq;
   uint32_t bucket_off; /* the bucket array: bucket_mask + 1 heads of hash chains */
   uint32_t bucket_mask;
   uint32_t heap_start;
@@ -113,7 +116,7 @@ typedef struct {
   uint16_t klen;     /* 40 */
   uint8_t type;      /* 41 */
   uint8_t ascii;     /* 42: the string value is 7-bit */
-  uint8_t pad;       /* 43 */
+  uint8_t rbump;     /* 43: the second a read last moved it to the LRU head (read_epoch), 0 = none */
   uint32_t ltail;    /* 44: a list's last node (derived) */
   union {
     double num;      /* number and boolean values (one aligned store: incr) */

@@ -76,15 +76,7 @@ uint64_t shd_stamp(void) {
  * glibc's robust mutex word is 0 when free (a dead owner leaves FUTEX_OWNER_DIED, which ends
  * the spin in the blocking lock that reports EOWNERDEAD).
  */
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
-int shd_lock(shd_shard *z) {
+static int lock_mutex(shd_shard *z) {
   pthread_mutex_t *m = &z->h->lock;
   int rc;
   for (int spins = 0; spins < 2000; spins++) {
@@ -97,7 +89,7 @@ int shd_lock(shd_shard *z) {
       if (rc == 0) return 0;
       if (rc != EBUSY) goto slow;
     }
-    cpu_relax();
+    shd_cpu_relax();
   }
   rc = pthread_mutex_lock(m);
 slow:
@@ -111,7 +103,36 @@ slow:
   return rc;
 }
 
-void shd_unlock(shd_shard *z) { pthread_mutex_unlock(&z->h->lock); }
+/*
+ * The lock also makes the shard's sequence number odd, and a new odd number whatever the
+ * previous holder left (a holder that died leaves it odd): a lock-free reader that saw an even
+ * number before reading and the same number after knows that no locker came in between.
+ */
+int shd_lock(shd_shard *z) {
+  int rc = lock_mutex(z);
+  if (rc == 0) {
+    __atomic_store_n(&z->h->seq, (z->h->seq + 2) | 1u, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE); /* the odd number is seen before any change */
+  }
+  return rc;
+}
+
+void shd_unlock(shd_shard *z) {
+  __atomic_store_n(&z->h->seq, z->h->seq + 1, __ATOMIC_RELEASE); /* after every change */
+  pthread_mutex_unlock(&z->h->lock);
+}
+
+/*
+ * Reads move an item to the LRU head at most once a second (see read_bump_due). Tests of the
+ * eviction order set 0 (every read moves it, as in nginx), tests of reads without the lock -1.
+ */
+int shd_read_bump_seconds = 1;
+
+uint8_t shd_read_epoch(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* a few nanoseconds: no system call, 1-4 ms steps */
+  return (uint8_t)(1 + (uint64_t)ts.tv_sec % 255);
+}
 
 /* ---------------------------------------------------------------- index and LRU */
 
@@ -225,7 +246,7 @@ void shd_item_fill(shd_shard *z, uint32_t off, const shd_key *k, const shd_value
   it->klen = (uint16_t)k->len;
   it->type = (uint8_t)v->type;
   it->ascii = v->ascii;
-  it->pad = 0;
+  it->rbump = 0;
   it->ltail = 0;
   it->stamp = 0;
   memcpy(it->data, k->bytes, k->len);

@@ -9,6 +9,14 @@ static inline shd_shard *shard_of(shd_zone *zone, uint32_t hash) {
   return zone->nshards == 1 ? &zone->shards[0] : &zone->shards[hash >> (32 - zone->h->shard_bits)];
 }
 
+static inline void shd_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 /* The clock is read at most once per operation, and only when an expiry needs it. */
 typedef struct {
   uint64_t ms;
@@ -20,6 +28,16 @@ static inline int expired(const shd_item *it, clockc *c) { return it->expires !=
   do {                                             \
     if (shd_lock(z) != 0) return RC_LOCK_FAILED << 1; \
   } while (0)
+
+/*
+ * Whether a read should move the item to the LRU head: the first read since the item was
+ * stored always does, later ones only in another second. A read that moves nothing writes
+ * nothing, so gets from many processes scale (dict.c reads without the lock).
+ */
+uint8_t shd_read_epoch(void);
+static inline int read_bump_due(const shd_item *it, uint8_t epoch) {
+  return shd_read_bump_seconds == 0 || (it->rbump != epoch && shd_read_bump_seconds > 0);
+}
 
 uint32_t *shd_lookup(shd_shard *z, const shd_key *k, uint32_t *found);
 uint32_t *shd_slot_of(shd_shard *z, uint32_t off);

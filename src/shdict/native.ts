@@ -57,6 +57,14 @@ interface Binding extends SystemCalls {
   attach(fd: number, name: string, size: number): NativeZone;
   setScratch(scratch: Float64Array): void;
   crashAt(point: number): void;
+  /**
+   * How often a read may move an item to the LRU head, in this process: 1 = once a second (the
+   * default: reads that move nothing write nothing and scale across processes), 0 = every read
+   * (tests of the eviction order), -1 = never (tests of reads without the lock).
+   */
+  readBumpSeconds(seconds: 1 | 0 | -1): void;
+  /** This process's gets so far: answered without the lock, reads retried, answered under it. */
+  readCounts(): [unlocked: number, retried: number, locked: number];
 }
 
 /** Store flags, as OpenResty's. */
