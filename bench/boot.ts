@@ -1,6 +1,8 @@
 /**
  * `npm run bench:boot`: what tsresty's process tree costs beside a bare node:cluster running the
- * same compiled app (bench/fixtures/boot-app.mjs, plain JavaScript), in one run, taken in turns:
+ * same compiled app (bench/fixtures/boot-app.mjs, plain JavaScript), in one run, taken in turns;
+ * then the same for the app in TypeScript (boot-app.ts: tsresty loads it with tsx, the bare
+ * cluster runs under `node --import tsx`, as a user of node:cluster would), without bars:
  *
  * - start to ready: from spawning `tsresty start` (the compiled CLI, 2 workers) to its ready line;
  *   for the bare cluster, from spawning it to its 2 workers listening. tsresty's includes the init
@@ -25,7 +27,21 @@ import { markdownTable } from "./table.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BIN = join(ROOT, "bin/tsresty");
-const APP = join(ROOT, "bench/fixtures/boot-app.mjs");
+/** An app and how each side runs it. */
+interface Kind {
+  readonly name: string;
+  readonly app: string;
+  /** Node flags of the bare cluster's primary (its workers inherit them). */
+  readonly bareFlags: readonly string[];
+}
+const KINDS: readonly Kind[] = [
+  { name: "", app: join(ROOT, "bench/fixtures/boot-app.mjs"), bareFlags: [] },
+  {
+    name: ", TypeScript app",
+    app: join(ROOT, "bench/fixtures/boot-app.ts"),
+    bareFlags: ["--import", import.meta.resolve("tsx")],
+  },
+];
 const CLUSTER = join(ROOT, "bench/fixtures/boot-cluster.mjs");
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 5);
 const RESPAWNS = Number(process.env["BENCH_RESPAWNS"] ?? 6);
@@ -102,14 +118,29 @@ function rssKb(pid: number): number {
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function tsresty(prefix: string, workers: number, config: string | null, env: NodeJS.ProcessEnv = {}): Tree {
+function tsresty(
+  kind: Kind,
+  prefix: string,
+  workers: number,
+  config: string | null,
+  env: NodeJS.ProcessEnv = {},
+): Tree {
   const extra = config === null ? [] : ["--config", config];
-  const args = ["start", APP, "--workers", String(workers), "--listen", "127.0.0.1:0", "--prefix", prefix];
+  const args = [
+    "start",
+    kind.app,
+    "--workers",
+    String(workers),
+    "--listen",
+    "127.0.0.1:0",
+    "--prefix",
+    prefix,
+  ];
   return spawnTree([BIN, ...args, ...extra], env);
 }
 
-function bareCluster(workers: number): Tree {
-  return spawnTree([CLUSTER], { WORKERS: String(workers) });
+function bareCluster(kind: Kind, workers: number): Tree {
+  return spawnTree([...kind.bareFlags, CLUSTER], { WORKERS: String(workers), APP: kind.app });
 }
 
 /** The pids of a process's children. */
@@ -122,11 +153,12 @@ function childrenOf(pid: number | undefined): number[] {
 
 /** Start to ready and idle worker RSS of one 2-worker tree of each kind. */
 async function bootRound(
+  kind: Kind,
   round: number,
 ): Promise<{ tsresty: number; bare: number; rss: [number[], number[]] }> {
   const prefix = join(scratch, `boot-${round}`);
   let t0 = performance.now();
-  const tree = tsresty(prefix, 2, null);
+  const tree = tsresty(kind, prefix, 2, null);
   const ready = await tree.line(/^tsresty ready:/);
   const tsrestyMs = ready.at - t0;
   await pause(1000);
@@ -136,7 +168,7 @@ async function bootRound(
   rmSync(prefix, { recursive: true, force: true });
 
   t0 = performance.now();
-  const bare = bareCluster(2);
+  const bare = bareCluster(kind, 2);
   const bareReady = await bare.line(/^ready$/);
   const bareMs = bareReady.at - t0;
   await pause(1000);
@@ -147,9 +179,9 @@ async function bootRound(
 }
 
 /** Cold respawn times of tsresty (standby off): each of RESPAWNS slots killed once. */
-async function tsrestyRespawns(round: number): Promise<number[]> {
+async function tsrestyRespawns(kind: Kind, round: number): Promise<number[]> {
   const prefix = join(scratch, `respawn-${round}`);
-  const tree = tsresty(prefix, RESPAWNS, NO_STANDBY, { NODE_DEBUG: "tsresty:master" });
+  const tree = tsresty(kind, prefix, RESPAWNS, NO_STANDBY, { NODE_DEBUG: "tsresty:master" });
   await tree.line(/^tsresty ready:/);
   const known = new Set((await statusOf(prefix)).map((p) => p.pid));
   let seen = 0;
@@ -183,8 +215,8 @@ async function tsrestyRespawns(round: number): Promise<number[]> {
 }
 
 /** Cold respawn times of the bare cluster: SIGKILL to the replacement's `listening`. */
-async function bareRespawns(): Promise<number[]> {
-  const tree = bareCluster(RESPAWNS);
+async function bareRespawns(kind: Kind): Promise<number[]> {
+  const tree = bareCluster(kind, RESPAWNS);
   const ready = await tree.line(/^ready$/);
   let seen = ready.index + 1;
   const pids = childrenOf(tree.child.pid);
@@ -212,24 +244,36 @@ async function main(): Promise<void> {
     console.error("bench:boot runs the compiled CLI: npm run build first");
     process.exit(2);
   }
-  const start: [number[], number[]] = [[], []];
-  const rss: [number[], number[]] = [[], []];
-  const respawn: [number[], number[]] = [[], []];
+  const figures = KINDS.map(() => ({
+    start: [[], []] as [number[], number[]],
+    rss: [[], []] as [number[], number[]],
+    respawn: [[], []] as [number[], number[]],
+  }));
   try {
     for (let round = 0; round < RUNS; round++) {
-      const boot = await bootRound(round);
-      start[0].push(boot.tsresty);
-      start[1].push(boot.bare);
-      rss[0].push(...boot.rss[0]);
-      rss[1].push(...boot.rss[1]);
-      respawn[0].push(...(await tsrestyRespawns(round)));
-      respawn[1].push(...(await bareRespawns()));
+      for (const [i, kind] of KINDS.entries()) {
+        const f = figures[i];
+        if (f === undefined) continue;
+        const boot = await bootRound(kind, round);
+        f.start[0].push(boot.tsresty);
+        f.start[1].push(boot.bare);
+        f.rss[0].push(...boot.rss[0]);
+        f.rss[1].push(...boot.rss[1]);
+        f.respawn[0].push(...(await tsrestyRespawns(kind, round)));
+        f.respawn[1].push(...(await bareRespawns(kind)));
+      }
     }
   } finally {
     for (const child of started) child.kill("SIGKILL");
     rmSync(scratch, { recursive: true, force: true });
   }
-  const row = (name: string, unit: string, [ours, bare]: [number[], number[]], bar: number): string[] => {
+  /** A row; the bar applies to the compiled app only (kind 0). */
+  const row = (
+    name: string,
+    unit: string,
+    [ours, bare]: [number[], number[]],
+    bar: number | null,
+  ): string[] => {
     const a = median(ours);
     const b = median(bare);
     const ratio = a / b;
@@ -238,8 +282,8 @@ async function main(): Promise<void> {
       `${a.toFixed(unit === "MB" ? 1 : 0)} ${unit}`,
       `${b.toFixed(unit === "MB" ? 1 : 0)} ${unit}`,
       `${ratio.toFixed(2)}×`,
-      `≤ ${bar}×`,
-      ratio <= bar ? "ok" : "over",
+      bar === null ? "" : `≤ ${bar}×`,
+      bar === null ? "" : ratio <= bar ? "ok" : "over",
     ];
   };
   const mb = (values: number[]): number[] => values.map((kb) => kb / 1024);
@@ -249,11 +293,16 @@ async function main(): Promise<void> {
   console.log(
     markdownTable(
       ["measure", "tsresty", "bare node:cluster", "ratio", "bar", ""],
-      [
-        row("start to ready, 2 workers", "ms", start, 1.5),
-        row("cold respawn after SIGKILL (p50)", "ms", respawn, 1.3),
-        row("idle worker RSS", "MB", [mb(rss[0]), mb(rss[1])], 1.2),
-      ],
+      KINDS.flatMap((kind, i) => {
+        const f = figures[i];
+        if (f === undefined) return [];
+        const bars = i === 0;
+        return [
+          row(`start to ready, 2 workers${kind.name}`, "ms", f.start, bars ? 1.5 : null),
+          row(`cold respawn after SIGKILL (p50)${kind.name}`, "ms", f.respawn, bars ? 1.3 : null),
+          row(`idle worker RSS${kind.name}`, "MB", [mb(f.rss[0]), mb(f.rss[1])], bars ? 1.2 : null),
+        ];
+      }),
     ),
   );
 }

@@ -33,6 +33,7 @@ import {
   loadApp,
   type App,
 } from "../runtime/index.ts";
+import { preloadTypeScriptIfAsked } from "../util/loader.ts";
 import { formatThrown, lineLogger } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
 
@@ -160,6 +161,7 @@ process.on("unhandledRejection", (reason) => {
   void fail("init", `init left a promise rejected: ${formatThrown(reason)}`);
 });
 
+await preloadTypeScriptIfAsked();
 const request = await new Promise<LoadRequest>((resolve) => {
   const listener = (raw: unknown): void => {
     const message = parseMasterMessage(raw);

@@ -17,6 +17,7 @@ import {
   type MasterMessage,
 } from "../ipc/index.ts";
 import { EARLY_SIGNALS_URL, signalSafetyFlags } from "../process/index.ts";
+import { TYPESCRIPT_ARG } from "../util/loader.ts";
 import { FROM_SOURCE, ownModule } from "../util/own-module.ts";
 import { readLines } from "./output.ts";
 import { PipeGroups } from "./pipe-groups.ts";
@@ -73,8 +74,9 @@ const ENTRIES: Record<ChildKind, string> = {
 };
 /**
  * Children run compiled JavaScript and load tsx themselves when they import TypeScript of the
- * user's (util/loader.ts). For a TypeScript app or config they get it from their first import, so
- * that the booted standby has it too and a respawn does not wait for it; run from src/, always.
+ * user's (util/loader.ts). For a TypeScript app or config they are told so (TYPESCRIPT_ARG) and
+ * register it before they stand by, so that the booted standby has it too and a respawn does not
+ * wait for it. Run from src/, tsresty itself is TypeScript: tsx comes first, always.
  */
 const TSX = import.meta.resolve("tsx");
 
@@ -82,9 +84,9 @@ const TSX = import.meta.resolve("tsx");
  * Node flags for a child: the master's own (`--max-old-space-size`, `--enable-source-maps`, an
  * instrumentation `--import`), except the inspector's, which would collide on their port.
  */
-function childExecArgv(typescript: boolean): string[] {
+function childExecArgv(): string[] {
   const inherited = process.execArgv.filter((flag) => !/^--(inspect|debug)/.test(flag));
-  const loader = FROM_SOURCE || typescript ? ["--import", TSX] : [];
+  const loader = FROM_SOURCE ? ["--import", TSX] : [];
   return [...inherited, ...signalSafetyFlags(), "--import", EARLY_SIGNALS_URL, ...loader];
 }
 
@@ -109,8 +111,8 @@ export class Children {
 
   /** Forks a blank child of `kind`; it says "standing-by" once it listens. */
   fork(kind: ChildKind): Child {
-    const forked = fork(ENTRIES[kind], [], {
-      execArgv: childExecArgv(this.#typescript),
+    const forked = fork(ENTRIES[kind], this.#typescript && !FROM_SOURCE ? [TYPESCRIPT_ARG] : [], {
+      execArgv: childExecArgv(),
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "advanced",
     });

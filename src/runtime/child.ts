@@ -34,6 +34,7 @@ import {
 import { encodeCounts, parseMasterMessage, type ChildSpec, type SentChildMessage } from "../ipc/index.ts";
 import { LATENESS_BOUNDS } from "../timer/index.ts";
 import { handleSignals, ignore } from "../process/index.ts";
+import { preloadTypeScriptIfAsked } from "../util/loader.ts";
 import { lineLogger, type LogSink } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
 import { cpuSeconds } from "../util/cpu.ts";
@@ -97,11 +98,12 @@ function capRunning(config: ResolvedConfig, connections: number | null): Resolve
 
 /**
  * The first step of every child: signal handlers that queue what arrives before the child can act,
- * then "standing-by" until the master says what this process is.
+ * tsx for a TypeScript app, then "standing-by" until the master says what this process is.
  */
-export function awaitSpec(): Promise<ChildSpec> {
+export async function awaitSpec(): Promise<ChildSpec> {
   handleSignals({ SIGHUP: ignore, SIGINT: ignore, SIGUSR1: ignore, SIGUSR2: ignore });
   process.on("disconnect", () => process.exit(0));
+  await preloadTypeScriptIfAsked();
   return new Promise((resolve) => {
     const onMessage = (raw: unknown): void => {
       const message = parseMasterMessage(raw);

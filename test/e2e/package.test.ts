@@ -8,19 +8,20 @@ import { get, startTree } from "../helpers/tree.ts";
 
 interface Probe {
   entry: string;
+  args: string[];
   execArgv: string[];
   typescript: string;
   sameNgx: boolean;
 }
 
-/** An app that says which file its process runs, its Node flags, and whether it can import TypeScript. */
+/** An app that says which file its process runs with what arguments, its Node flags, and whether it can import TypeScript. */
 const PROBE_APP = `
 import { defineApp, ngx } from "tsresty";
 export default defineApp({
   async fetch() {
     let typescript = "loaded";
     try { await import("./probe.ts"); } catch (error) { typescript = error.code; }
-    return Response.json({ entry: process.argv[1], execArgv: process.execArgv, typescript, sameNgx: ngx === globalThis.ngx });
+    return Response.json({ entry: process.argv[1], args: process.argv.slice(2), execArgv: process.execArgv, typescript, sameNgx: ngx === globalThis.ngx });
   },
 });
 `;
@@ -35,6 +36,7 @@ describe("the package: the compiled CLI, tsx only for TypeScript, one copy of ts
     const tree = await startTree(join(dir, "app.mjs"), { compiled: true });
     const probe = JSON.parse((await get(tree.url())).body) as Probe;
     assert.equal(probe.entry, join(ROOT, "dist/worker/main.js"));
+    assert.deepEqual(probe.args, []);
     // ERR_UNKNOWN_FILE_EXTENSION on Node 20, ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX where Node strips types.
     assert.match(probe.typescript, /^(ERR_UNKNOWN_FILE_EXTENSION|ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX)$/);
     assert.deepEqual(
@@ -62,10 +64,13 @@ describe("the package: the compiled CLI, tsx only for TypeScript, one copy of ts
     const probe = JSON.parse((await get(tree.url())).body) as Probe;
     assert.equal(probe.entry, join(ROOT, "dist/worker/main.js"));
     assert.equal(probe.typescript, "loaded");
-    // From its first import, so that a booted standby has it too before it becomes a worker.
-    assert.ok(
-      probe.execArgv.some((flag) => /\/tsx\/dist\/loader\.mjs$/.test(flag)),
-      probe.execArgv.join(" "),
+    // Told so by the master, the process registers tsx once its own modules are loaded and before
+    // it stands by (a booted standby has it too): not by a Node flag, which would send tsresty's
+    // own modules through tsx's hooks as well.
+    assert.deepEqual(probe.args, ["--typescript"]);
+    assert.deepEqual(
+      probe.execArgv.filter((flag) => /tsx|tsresty-source/.test(flag)),
+      [],
     );
     assert.equal(probe.sameNgx, true);
     assert.equal((await tree.status()).processes.filter((row) => row.type === "worker").length, 1);
