@@ -2,7 +2,7 @@
 // Runs every test file under test/ (or under the folders given) with node:test, on whichever
 // `node` runs this script. Node 20's `node --test DIR` finds no .ts files and still exits 0,
 // so the files are listed here, and a run in which no test ran fails.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
@@ -26,6 +26,16 @@ const files = roots.flatMap((r) =>
 if (files.length === 0) {
   console.error(`run-tests: no test files under ${roots.join(", ")}`);
   process.exit(1);
+}
+
+// The process trees the tests start run dist/ (test/helpers/processes.ts): built here, once,
+// before the files run in parallel.
+if (process.env.TSRESTY_TEST_SOURCE !== "1") {
+  const build = spawnSync(process.execPath, [join(root, "scripts/build.mjs")], { stdio: "inherit" });
+  if (build.status !== 0) {
+    console.error("run-tests: the build failed");
+    process.exit(1);
+  }
 }
 
 const child = spawn(

@@ -4,11 +4,20 @@ import { constants as osConstants } from "node:os";
 
 import { after } from "node:test";
 import { fileURLToPath } from "node:url";
+import { ensureBuilt } from "./dist.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const BIN = fileURLToPath(new URL("../../bin/tsresty", import.meta.url));
-/** Runs bin/tsresty from src/ (under tsx), so tests see the source, not the last build (see package.json "imports"). */
+/** Runs bin/tsresty from src/ under tsx (see package.json "imports"), rather than dist/. */
 export const FROM_SOURCE = "--conditions=tsresty-source";
+/**
+ * The trees the tests start run the compiled dist/, as users do, rebuilt first when src/ is newer
+ * (`npm test` builds before it runs): from src/ every process of a tree would load tsx and send
+ * tsresty's own modules through its hooks, which made the end-to-end files a third slower.
+ * TSRESTY_TEST_SOURCE=1 runs them from src/ instead.
+ */
+const COMPILED = process.env["TSRESTY_TEST_SOURCE"] !== "1";
+let built = false;
 
 export interface Finished {
   readonly code: number | null;
@@ -56,12 +65,17 @@ export interface StartOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Node flags before bin/tsresty (`--max-old-space-size=…`). */
   readonly nodeArgs?: readonly string[];
-  /** Runs the compiled dist/ rather than src/. */
+  /** Runs the compiled dist/ even when TSRESTY_TEST_SOURCE=1. */
   readonly compiled?: boolean;
 }
 
 export function startTsresty(args: readonly string[], options: StartOptions = {}): Running {
-  const nodeArgs = [...(options.compiled === true ? [] : [FROM_SOURCE]), ...(options.nodeArgs ?? [])];
+  const compiled = options.compiled === true || COMPILED;
+  if (compiled && !built) {
+    ensureBuilt();
+    built = true;
+  }
+  const nodeArgs = [...(compiled ? [] : [FROM_SOURCE]), ...(options.nodeArgs ?? [])];
   const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     stdio: ["ignore", "pipe", "pipe"],
