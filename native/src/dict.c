@@ -148,7 +148,8 @@ static int get_unlocked(shd_shard *z, const shd_key *k, shd_got *g, shd_buf *buf
       continue;
     }
     shd_got got = *g;
-    int answered = read_unlocked(z, k, &got, buf, &c, r);
+    int rc = RC_OK; /* only an answer that holds reaches *r: the locked path starts from RC_OK */
+    int answered = read_unlocked(z, k, &got, buf, &c, &rc);
     __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the reads above happen before the check */
     if (__atomic_load_n(&z->h->seq, __ATOMIC_RELAXED) != before) {
       shd_reads.retried++;
@@ -156,6 +157,7 @@ static int get_unlocked(shd_shard *z, const shd_key *k, shd_got *g, shd_buf *buf
     }
     if (!answered) return 0;
     *g = got;
+    *r = rc;
     shd_reads.unlocked++;
     return 1;
   }
