@@ -70,6 +70,16 @@ uint64_t shd_stamp(void) {
 }
 
 /*
+ * A locker makes the shard's sequence number odd, and a new odd number whatever the previous
+ * holder left: a lock-free reader that saw an even number before reading and the same number
+ * after knows that no locker came in between (see shd_get).
+ */
+static void seq_enter(shd_shard *z) {
+  __atomic_store_n(&z->h->seq, (z->h->seq + 2) | 1u, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE); /* the odd number is seen before any change */
+}
+
+/*
  * Critical sections last a few hundred nanoseconds, so a contended locker spins a little
  * (reading the lock word, then one trylock) before it sleeps in pthread_mutex_lock: a futex
  * sleep and wake cost microseconds each and would make two busy processes slower than one.
@@ -95,6 +105,7 @@ static int lock_mutex(shd_shard *z) {
 slow:
   if (__builtin_expect(rc == 0, 1)) return 0;
   if (rc == EOWNERDEAD) {
+    seq_enter(z); /* before the repair: the holder may have died with the number even again */
     shard_recover(z);
     z->h->recoveries++;
     pthread_mutex_consistent(&z->h->lock);
@@ -103,17 +114,9 @@ slow:
   return rc;
 }
 
-/*
- * The lock also makes the shard's sequence number odd, and a new odd number whatever the
- * previous holder left (a holder that died leaves it odd): a lock-free reader that saw an even
- * number before reading and the same number after knows that no locker came in between.
- */
 int shd_lock(shd_shard *z) {
   int rc = lock_mutex(z);
-  if (rc == 0) {
-    __atomic_store_n(&z->h->seq, (z->h->seq + 2) | 1u, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE); /* the odd number is seen before any change */
-  }
+  if (rc == 0) seq_enter(z);
   return rc;
 }
 
