@@ -244,23 +244,22 @@ async function main(): Promise<void> {
     console.error("bench:boot runs the compiled CLI: npm run build first");
     process.exit(2);
   }
-  const figures = KINDS.map(() => ({
+  const figures = KINDS.map((kind) => ({
+    kind,
     start: [[], []] as [number[], number[]],
     rss: [[], []] as [number[], number[]],
     respawn: [[], []] as [number[], number[]],
   }));
   try {
     for (let round = 0; round < RUNS; round++) {
-      for (const [i, kind] of KINDS.entries()) {
-        const f = figures[i];
-        if (f === undefined) continue;
-        const boot = await bootRound(kind, round);
+      for (const f of figures) {
+        const boot = await bootRound(f.kind, round);
         f.start[0].push(boot.tsresty);
         f.start[1].push(boot.bare);
         f.rss[0].push(...boot.rss[0]);
         f.rss[1].push(...boot.rss[1]);
-        f.respawn[0].push(...(await tsrestyRespawns(kind, round)));
-        f.respawn[1].push(...(await bareRespawns(kind)));
+        f.respawn[0].push(...(await tsrestyRespawns(f.kind, round)));
+        f.respawn[1].push(...(await bareRespawns(f.kind)));
       }
     }
   } finally {
@@ -293,14 +292,12 @@ async function main(): Promise<void> {
   console.log(
     markdownTable(
       ["measure", "tsresty", "bare node:cluster", "ratio", "bar", ""],
-      KINDS.flatMap((kind, i) => {
-        const f = figures[i];
-        if (f === undefined) return [];
+      figures.flatMap((f, i) => {
         const bars = i === 0;
         return [
-          row(`start to ready, 2 workers${kind.name}`, "ms", f.start, bars ? 1.5 : null),
-          row(`cold respawn after SIGKILL (p50)${kind.name}`, "ms", f.respawn, bars ? 1.3 : null),
-          row(`idle worker RSS${kind.name}`, "MB", [mb(f.rss[0]), mb(f.rss[1])], bars ? 1.2 : null),
+          row(`start to ready, 2 workers${f.kind.name}`, "ms", f.start, bars ? 1.5 : null),
+          row(`cold respawn after SIGKILL (p50)${f.kind.name}`, "ms", f.respawn, bars ? 1.3 : null),
+          row(`idle worker RSS${f.kind.name}`, "MB", [mb(f.rss[0]), mb(f.rss[1])], bars ? 1.2 : null),
         ];
       }),
     ),

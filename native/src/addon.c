@@ -1,10 +1,10 @@
 /*
- * The Node-API surface: module functions create/attach/setScratch/crashAt/readBumpSeconds/readCounts (system.c adds the
- * master's notify and reap), and per zone an object of functions whose callback data is the
- * zone (no handle argument to unwrap). Secondary results (flags, staleness, a new length, a
- * reason code) go into a Float64Array the facade registered once with setScratch, so the hot
- * calls allocate nothing: keys and string values are read into buffers of this Node
- * environment, reused by every call.
+ * The Node-API surface: module functions create/attach/setScratch, for tests
+ * crashAt/readBumpSeconds/readCounts (system.c adds the master's notify and reap), and per zone
+ * an object of functions whose callback data is the zone (no handle argument to unwrap).
+ * Secondary results (flags, staleness, a new length, a reason code) go into a Float64Array the
+ * facade registered once with setScratch, so the hot calls allocate nothing: keys and string
+ * values are read into buffers of this Node environment, reused by every call.
  */
 #include <stdlib.h>
 #include <string.h>

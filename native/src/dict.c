@@ -131,13 +131,13 @@ static int read_unlocked(shd_shard *z, const shd_key *k, shd_got *got, shd_buf *
   return 1;
 }
 
+shd_read_counts shd_reads;
+
 /*
  * get without the lock where it can (a seqlock read: see shd_lock): a read that finds a live
  * item already moved to the LRU head this second changes nothing, so it writes nothing, and
  * gets from many processes do not pull one cache line back and forth.
  */
-shd_read_counts shd_reads;
-
 static int get_unlocked(shd_shard *z, const shd_key *k, shd_got *g, shd_buf *buf, int *r) {
   clockc c = {0};
   for (int attempt = 0; attempt < 4; attempt++) {

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { before, describe, it } from "node:test";
-import { ensureBuilt } from "../helpers/dist.ts";
+import { describe, it } from "node:test";
 import { argvOf, ROOT, runTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { get, startTree } from "../helpers/tree.ts";
@@ -29,8 +28,6 @@ export default defineApp({
 const PROBE_TS = `export enum Probe { Typed }\n`;
 
 describe("the package: the compiled CLI, tsx only for TypeScript, one copy of tsresty per app", () => {
-  before(ensureBuilt);
-
   it("the compiled CLI serves a JavaScript app from dist/, and none of its processes has a TypeScript loader", async () => {
     const dir = scratchApp({ "app.mjs": PROBE_APP, "probe.ts": PROBE_TS });
     const tree = await startTree(join(dir, "app.mjs"), { compiled: true });
