@@ -11,6 +11,7 @@
         "native/src/ops.c",
         "native/src/recover.c",
         "native/src/shard.c",
+        "native/src/spawn.c",
         "native/src/system.c",
         "native/src/values.c",
         "native/src/zone.c",

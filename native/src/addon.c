@@ -167,6 +167,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   CHECK(sys_define(env, exports));
+  CHECK(spawn_define(env, exports));
   return exports;
 }
 

@@ -64,5 +64,7 @@ napi_value op_close(napi_env env, napi_callback_info info);
 
 /* system.c: notify, reap and the tests' datagram receiver, defined on the module's exports. */
 napi_status sys_define(napi_env env, napi_value exports);
+/* spawn.c: spawn, ngx.pipe's start of a child without fork(). */
+napi_status spawn_define(napi_env env, napi_value exports);
 
 #endif

@@ -4,9 +4,9 @@
  * (libuv holds them), and if they reached the PipeProcess, an abandoned one could never be
  * garbage-collected, so its child could never be ended from a FinalizationRegistry.
  */
-import type { ChildProcess } from "node:child_process";
 import { constants } from "node:os";
 import { longTimeout } from "./long-timeout.ts";
+import type { PipeChild } from "./spawn-child.ts";
 
 /**
  * `proc.wait()`: how the child ended (OpenResty's `ok, reason, status`), or why the wait failed.
@@ -62,7 +62,7 @@ export class ChildState {
 }
 
 /** Follows `child`'s life into a new state; `file` names the program in a spawn failure. */
-export function watchChild(child: ChildProcess, file: string): ChildState {
+export function watchChild(child: PipeChild, file: string): ChildState {
   const state = new ChildState();
   child.stdin?.on("error", () => {
     state.stdinClosed = true;

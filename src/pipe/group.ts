@@ -20,10 +20,10 @@
  * Spawns and leader exits are published on diagnostics channels, so that a supervisor (the master)
  * can end the groups of a child that was SIGKILLed and could not clean up itself.
  */
-import type { ChildProcess } from "node:child_process";
 import { channel } from "node:diagnostics_channel";
 import { debuglog } from "node:util";
 import { groupMembers, readProcStat, safeKillGroup, type ProcStat } from "../util/proc.ts";
+import type { PipeChild } from "./spawn-child.ts";
 
 export const GROUP_GRACE_MS = 100;
 /** Channel names: `{ pid }` of a group leader when its group starts, and when the leader exits. */
@@ -80,7 +80,7 @@ function hookExit(): void {
  * Records `child` (just spawned detached, so leading its own group) and ends its leftovers when it
  * exits. Null, and nothing recorded, when /proc does not show it as our child leading its group.
  */
-export function adopt(child: ChildProcess): GroupIdentity | null {
+export function adopt(child: PipeChild): GroupIdentity | null {
   const pid = child.pid;
   if (pid === undefined) return null;
   const leader = readProcStat(pid);

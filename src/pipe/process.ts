@@ -5,7 +5,6 @@
  * child alone (as OpenResty), while a child abandoned by its owner's exit, or by its owner (the
  * PipeProcess is garbage-collected without a wait), is ended with its group.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:os";
 import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 import { safeKill } from "../util/proc.ts";
@@ -13,6 +12,7 @@ import { watchChild, type ChildState, type WaitResult } from "./child-state.ts";
 import { adopt, endAbandoned, type GroupIdentity } from "./group.ts";
 import { checkTimeout, resolveSpawn, type SpawnOptions, type Timeouts } from "./options.ts";
 import { longTimeout } from "./long-timeout.ts";
+import { spawnChild, type PipeChild } from "./spawn-child.ts";
 import { PipeReader, takeAll, takeAny, takeBytes, takeLine, type ReadResult } from "./reader.ts";
 
 export type { WaitResult } from "./child-state.ts";
@@ -77,7 +77,7 @@ function toText(result: ReadResult<Buffer>): LineResult {
  * await proc.wait();
  */
 export class PipeProcess {
-  readonly #child: ChildProcess;
+  readonly #child: PipeChild;
   readonly #pid: number;
   readonly #timeouts: Timeouts;
   readonly #stdout: PipeReader;
@@ -95,15 +95,11 @@ export class PipeProcess {
     const [file, argv]: [string, readonly string[]] = resolved.mergeStderr
       ? ["/bin/sh", ["-c", 'exec "$@" 2>&1', "sh", resolved.file, ...resolved.args]]
       : [resolved.file, resolved.args];
-    this.#child = spawn(file, argv, {
-      env: resolved.env,
-      detached: true,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+    this.#child = spawnChild(file, argv, resolved.env);
     this.#pid = this.#child.pid ?? -1;
     const limit = Math.max(resolved.bufferSize, MIN_READ_AHEAD);
-    const stdout = this.#child.stdout as NonNullable<ChildProcess["stdout"]>;
-    const stderr = this.#child.stderr as NonNullable<ChildProcess["stderr"]>;
+    const stdout = this.#child.stdout as NonNullable<PipeChild["stdout"]>;
+    const stderr = this.#child.stderr as NonNullable<PipeChild["stderr"]>;
     if (resolved.mergeStderr) stderr.resume();
     this.#stdout = new PipeReader(stdout, limit);
     this.#stderr = new PipeReader(resolved.mergeStderr ? null : stderr, limit);

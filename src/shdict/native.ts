@@ -1,11 +1,11 @@
 /**
- * The one loader of the native addon (native/): node-gyp-build picks the prebuild shipped in
- * the package (prebuilds/<platform>-<arch>/) or, in a checkout, the local build (build/Release).
- * Nothing else in tsresty touches native/; everything goes through the facade in this folder.
+ * The shared dictionaries' side of the native addon (native/, loaded by src/util/addon.ts): the
+ * zones' functions and the master's few system calls. Nothing else in src/shdict touches it.
  */
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
 import { ShdictError } from "../errors.ts";
+import { loadAddon } from "../util/addon.ts";
+
+export { addonFile, useAddonFile } from "../util/addon.ts";
 
 /** One mapped zone: functions bound to it in C (no handle argument to unwrap per call). */
 export interface NativeZone {
@@ -73,42 +73,19 @@ export const OP_ADD = 1;
 export const OP_REPLACE = 2;
 export const OP_SAFE = 4;
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-
 /** Where the addon writes secondary results, so that hot calls allocate nothing. */
 export const scratch = new Float64Array(8);
 
 let loaded: Binding | undefined;
-/** The file `loaded` came from, or the one to load (useAddonFile). */
-let file: string | null = null;
 
 /**
- * Names the addon file this process is to load: the one the master made its zones with (each
- * zone reference carries it), so that both sides map a zone with the same build, and a child
- * need not search for it (node-gyp-build's search costs a booting process ~7 ms). Takes effect
- * only before the addon is loaded.
- */
-export function useAddonFile(path: string): void {
-  if (loaded === undefined) file = path;
-}
-
-/** The addon file of this process, loading the addon if it is not yet loaded. */
-export function addonFile(): string {
-  binding();
-  return file as string;
-}
-
-/**
- * The addon of this process, loaded on first use (a Node environment has one instance), so
- * that processes without zones never load it, and a platform without it (not Linux) fails
- * only where a zone is made.
+ * The addon of this process, loaded on first use, so that processes without zones never load
+ * it, and a platform without it (not Linux) fails only where a zone is made.
  */
 export function binding(): Binding {
   if (loaded === undefined) {
     try {
-      const require = createRequire(import.meta.url);
-      file ??= (require("node-gyp-build") as { path(dir: string): string }).path(root);
-      loaded = require(file) as Binding;
+      loaded = loadAddon() as Binding;
     } catch (cause) {
       throw new ShdictError(
         "the shared-dictionary addon could not be loaded (zones need Linux; in a checkout, `npm ci` builds it)",

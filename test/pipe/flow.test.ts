@@ -1,18 +1,11 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
-import { after, describe, it } from "node:test";
-import { spawn, type PipeProcess } from "../../src/pipe/index.ts";
+import { describe, it } from "node:test";
+import { spawnTracked } from "../helpers/pipes.ts";
+import type { PipeProcess } from "../../src/pipe/index.ts";
 import { PipeReader, takeAll, takeLine } from "../../src/pipe/reader.ts";
 
-const started: PipeProcess[] = [];
-const start = (...args: Parameters<typeof spawn>): PipeProcess => {
-  const proc = spawn(...args);
-  started.push(proc);
-  return proc;
-};
-after(() => {
-  for (const proc of started) if (proc.running()) proc.kill("SIGKILL");
-});
+const start = spawnTracked();
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -6,16 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { pidsMatching } from "../helpers/processes.ts";
-import { endGroup, liveGroups, spawn, type PipeProcess } from "../../src/pipe/index.ts";
+import { spawnTracked } from "../helpers/pipes.ts";
+import { endGroup, liveGroups, spawn } from "../../src/pipe/index.ts";
 
-const started: PipeProcess[] = [];
-const start = (...args: Parameters<typeof spawn>): PipeProcess => {
-  const proc = spawn(...args);
-  started.push(proc);
-  return proc;
-};
+const start = spawnTracked();
 after(async () => {
-  for (const proc of started) if (proc.running()) proc.kill("SIGKILL");
   await Promise.all(liveGroups().map((group) => endGroup(group, 0)));
 });
 

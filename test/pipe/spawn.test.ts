@@ -1,0 +1,103 @@
+// How a pipe child is started (src/pipe/spawn-child.ts, native/src/spawn.c): what it inherits,
+// where its program is found, and what happens when the addon cannot start it.
+import assert from "node:assert/strict";
+import { spawn as rawSpawn } from "node:child_process";
+import { chmodSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
+import { ROOT } from "../helpers/processes.ts";
+import { scratchDir, writeFiles } from "../helpers/scratch.ts";
+import { spawnTracked } from "../helpers/pipes.ts";
+
+const start = spawnTracked();
+
+/** Runs `fixture` under tsx with `extra` open as its fd 3; its stdout, within 20 s. */
+function runWithFd3(fixture: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = rawSpawn(process.execPath, ["--import", "tsx", fixture], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "inherit", "pipe"],
+      timeout: 20_000,
+      killSignal: "SIGKILL",
+    });
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (code === 0) resolve(out);
+      else reject(new Error(`fixture ended with ${code ?? signal}: ${out}`));
+    });
+  });
+}
+
+describe("what a pipe child inherits", () => {
+  it("its three pipes and no other descriptor, every signal at its default action, none blocked", async () => {
+    const fixture = fileURLToPath(new URL("fixtures/child-fds.ts", import.meta.url));
+    const said = JSON.parse(await runWithFd3(fixture)) as string;
+    const [fds, ...signals] = said.trim().split("\n");
+    // The shell's own descriptors: 0, 1, 2 and nothing of its parent's (fd 3 was open there,
+    // without close-on-exec); `ls` adds none to the shell's list.
+    assert.deepEqual(fds?.trim().split(" "), ["0", "1", "2"]);
+    // Node ignores SIGPIPE; a child must not inherit that, nor any blocked signal. glibc's
+    // posix_spawn leaves its two internal signals (32, 33) ignored, as for every program that
+    // uses it; glibc and musl programs install their own handlers for them when they need them.
+    const mask = (name: string): bigint =>
+      BigInt(`0x${signals.find((l) => l.startsWith(name))?.split("\t")[1]}`);
+    const GLIBC_INTERNAL = (1n << 31n) | (1n << 32n);
+    assert.equal(mask("SigBlk:"), 0n);
+    assert.equal(mask("SigIgn:") & ~GLIBC_INTERNAL, 0n, `ignored: ${mask("SigIgn:").toString(16)}`);
+  });
+
+  it("it leads a session of its own (setsid), as OpenResty's pipe children lead their group", async () => {
+    const proc = start(["/bin/sh", "-c", "ps -o sid= -o pgid= -p $$"]);
+    const out = await proc.stdoutReadAll();
+    await proc.wait();
+    assert.ok(out.ok);
+    assert.deepEqual(out.data.toString().trim().split(/\s+/).map(Number), [proc.pid(), proc.pid()]);
+  });
+});
+
+describe("where the program is found", () => {
+  const dir = scratchDir("spawn");
+  writeFiles(dir, {
+    "bin/hello-tsresty": '#!/bin/sh\necho found "$@"\n',
+    "bin/no-shebang-tsresty": 'echo run by sh "$0" "$1"\n',
+    "bin/not-executable-tsresty": "#!/bin/sh\necho never\n",
+  });
+  chmodSync(join(dir, "bin/hello-tsresty"), 0o755);
+  chmodSync(join(dir, "bin/no-shebang-tsresty"), 0o755);
+
+  it("on the PATH of the child's environment (environ), as execvp finds it", async () => {
+    const proc = start(["hello-tsresty", "a b"], { environ: [`PATH=/nonexistent:${join(dir, "bin")}`] });
+    const out = await proc.stdoutReadAll();
+    assert.deepEqual(await proc.wait(), { ok: true, reason: "exit", status: 0 });
+    assert.ok(out.ok);
+    assert.equal(out.data.toString(), "found a b\n");
+  });
+
+  it("a file without #! is run by /bin/sh with the same arguments, as execvp does", async () => {
+    const path = join(dir, "bin/no-shebang-tsresty");
+    const proc = start([path, "x"]);
+    const out = await proc.stdoutReadAll();
+    assert.deepEqual(await proc.wait(), { ok: true, reason: "exit", status: 0 });
+    assert.ok(out.ok);
+    assert.equal(out.data.toString(), `run by sh ${path} x\n`);
+  });
+
+  it("a program that is missing, or not executable, fails as before: exit 127 naming the program", async () => {
+    for (const [args, code] of [
+      [["no-such-program-tsresty"], "ENOENT"],
+      [[join(dir, "bin/not-executable-tsresty")], "EACCES"],
+    ] as const) {
+      const proc = start(args, { environ: [`PATH=${join(dir, "bin")}`] });
+      const result = await proc.wait();
+      assert.equal(result.ok, false);
+      assert.equal(result.reason, "exit");
+      assert.equal(result.status, 127);
+      assert.ok("error" in result);
+      assert.match(result.error ?? "", new RegExp(`^${args[0]}: spawn ${args[0]} ${code}$`));
+      assert.equal(proc.pid(), -1);
+    }
+  });
+});
