@@ -1,9 +1,10 @@
 /*
  * What Node cannot do for the master, beside the zones: send a datagram to a unix socket
- * (systemd's sd_notify protocol; Node has no AF_UNIX SOCK_DGRAM) and wait for one given pid
- * without blocking (the reaper of orphans when the master is pid 1: a blanket waitpid(-1)
- * would take the exit status of children libuv waits for). The datagram receiver exists for
- * the tests, which play systemd's part.
+ * (systemd's sd_notify protocol; Node has no AF_UNIX SOCK_DGRAM), listen on a socket without
+ * accepting on it (libuv's listen always accepts), and wait for one given pid without blocking
+ * (the reaper of orphans when the master is pid 1: a blanket waitpid(-1) would take the exit
+ * status of children libuv waits for). The datagram receiver exists for the tests, which play
+ * systemd's part.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -101,6 +102,19 @@ static napi_value sys_reap(napi_env env, napi_callback_info info) {
   return js_int(env, got < 0 ? -1 : (int32_t)got);
 }
 
+/* listen(fd, backlog) -> 0, or the errno: puts a bound socket into the listening state without
+   libuv watching it (the master listens and never accepts; its workers accept) */
+static napi_value sys_listen(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1, backlog = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &backlog) != napi_ok || fd < 0)
+    return js_fail(env, "a descriptor and a backlog expected");
+  return js_int(env, listen(fd, backlog) == 0 ? 0 : errno);
+}
+
 /* datagramBind(path) -> fd of a non-blocking datagram socket bound there (tests) */
 static napi_value sys_datagram_bind(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -149,6 +163,7 @@ napi_status sys_define(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"notify", NULL, sys_notify, NULL, NULL, NULL, napi_default, NULL},
       {"reap", NULL, sys_reap, NULL, NULL, NULL, napi_default, NULL},
+      {"listen", NULL, sys_listen, NULL, NULL, NULL, napi_default, NULL},
       {"datagramBind", NULL, sys_datagram_bind, NULL, NULL, NULL, napi_default, NULL},
       {"datagramReceive", NULL, sys_datagram_receive, NULL, NULL, NULL, napi_default, NULL},
       {"datagramClose", NULL, sys_datagram_close, NULL, NULL, NULL, napi_default, NULL},

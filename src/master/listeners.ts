@@ -1,21 +1,28 @@
 /**
- * The master's listening sockets, as nginx's master keeps them. It binds every address once,
- * before any worker starts, and holds the bound sockets for its whole life; it never accepts a
- * connection itself. Each worker, once it enters rotation, receives the handles over IPC and
- * listens and accepts on them directly (Node's cluster does the same in its SCHED_NONE mode,
- * lib/internal/cluster/shared_handle.js). No client connection passes through the master, a busy
- * worker simply does not accept while an idle one does, and because the master holds the socket,
- * a connection that arrives while no worker accepts (the only worker respawning) waits in the
- * kernel's backlog instead of being refused, and a port-0 address keeps its port.
+ * The master's listening sockets, as nginx's master keeps them. It binds and listens on every
+ * address once, before any worker starts, and holds the sockets for its whole life; it never
+ * accepts a connection itself (its listen(2) goes around libuv, which would accept). Each worker,
+ * once it enters rotation, receives the handles over IPC and accepts on them directly (Node's
+ * cluster does the same in its SCHED_NONE mode, lib/internal/cluster/shared_handle.js). No client
+ * connection passes through the master, a busy worker simply does not accept while an idle one
+ * does, and because the master's socket listens from the start, a connection that arrives while
+ * no worker accepts yet (the start, the only worker respawning) waits in the kernel's backlog
+ * instead of being refused, and a port-0 address keeps its port.
  */
 import { lookup } from "node:dns/promises";
 import * as net from "node:net";
 import { isIP } from "node:net";
+import { constants } from "node:os";
 import { getSystemErrorName } from "node:util";
 import { formatListen, type ListenAddress } from "../config/index.ts";
+import { systemCalls } from "../shdict/index.ts";
+
+/** Node's default backlog (a worker's listen on the same socket sets it again). */
+const BACKLOG = 511;
 
 /** libuv's TCP wrap, as `net._createServerHandle` returns it (bound, not listening). */
 export interface ServerHandle {
+  readonly fd: number;
   getsockname(out: { address?: string; port?: number; family?: string }): number;
   close(): void;
 }
@@ -50,18 +57,15 @@ export class Listeners {
     for (const address of addresses) {
       const host = address.host === null ? null : await resolveHost(address);
       const handle = createServerHandle(host, address.port, host === null ? 4 : isIP(host));
-      if (typeof handle === "number") {
-        const code = getSystemErrorName(handle);
-        const why = code === "EADDRINUSE" ? "address already in use" : code;
-        throw new Error(`cannot listen on ${formatListen(address)}: ${why} (${code})`);
-      }
+      if (typeof handle === "number") throw cannotListen(address, handle);
       this.#handles.push(handle);
       const bound: { address?: string; port?: number } = {};
       handle.getsockname(bound);
-      // A bound socket is not yet a listening one: with SO_REUSEADDR (libuv sets it) a port
-      // another process listens on is only refused at listen(), which the workers do. Probe it
-      // here, so that a busy port fails start at once, with the address.
-      if (address.port !== 0) await probe(address, host);
+      // libuv defers a bind's EADDRINUSE to its listen() and leaves the socket unbound (port 0):
+      // listen(2) would then pick a port of its own. A busy port fails start here, with the address.
+      if (!bound.port) throw cannotListen(address, -constants.errno.EADDRINUSE);
+      const failed = systemCalls().listen(handle.fd, BACKLOG);
+      if (failed !== 0) throw cannotListen(address, -failed);
       this.#addresses.push(
         formatListen({
           host: address.host === null ? null : (bound.address ?? host),
@@ -86,20 +90,11 @@ export class Listeners {
   }
 }
 
-/** Listens on the address for a moment (exclusively) to see whether another process holds it. */
-function probe(address: ListenAddress, host: string | null): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", (error: NodeJS.ErrnoException) => {
-      const why = error.code === "EADDRINUSE" ? "address already in use" : error.message;
-      reject(new Error(`cannot listen on ${formatListen(address)}: ${why} (${error.code ?? "error"})`));
-    });
-    server.listen({ port: address.port, exclusive: true, ...(host === null ? {} : { host }) }, () => {
-      server.close(() => {
-        resolve();
-      });
-    });
-  });
+/** The start's error for `address`, from a negative errno. */
+function cannotListen(address: ListenAddress, errno: number): Error {
+  const code = getSystemErrorName(errno);
+  const why = code === "EADDRINUSE" ? "address already in use" : code;
+  return new Error(`cannot listen on ${formatListen(address)}: ${why} (${code})`);
 }
 
 async function resolveHost(address: ListenAddress): Promise<string> {

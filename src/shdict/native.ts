@@ -43,6 +43,8 @@ export interface NativeZone {
 export interface SystemCalls {
   /** Sends `message` as one datagram to a unix socket (a path, or `@name`); the error, or undefined. */
   notify(socket: string, message: string): string | undefined;
+  /** listen(2) on a bound socket, which nothing in this process accepts on: 0, or the errno. */
+  listen(fd: number, backlog: number): number;
   /** waitpid(pid, WNOHANG): the pid once reaped, 0 while it runs, -1 when it is not our child. */
   reap(pid: number): number;
   /** A non-blocking datagram socket bound at `socket` (tests play systemd with it). */

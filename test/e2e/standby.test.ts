@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -110,5 +111,59 @@ describe("workers forked at start, beside the init process", () => {
       "every worker forked is gone",
     );
     assert.doesNotMatch(finished.stdout + finished.stderr, /worker process \d+ exited|standby process/);
+  });
+});
+
+describe("the listening sockets during a start", () => {
+  /** A port free a moment ago. */
+  const freePort = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const server = createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+  /** Whether a TCP connection to `port` is accepted (by a listener or into its backlog). */
+  const connects = (port: number): Promise<Socket | null> =>
+    new Promise((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => resolve(socket));
+      socket.once("error", () => resolve(null));
+    });
+
+  it("a connection made once the master listens waits while no worker accepts yet, and is answered; none is refused", async () => {
+    const dir = scratchApp({
+      "app.mjs": `export default {
+        async initWorker() { await new Promise((resolve) => setTimeout(resolve, 2000)); },
+        fetch: () => new Response("up"),
+      };\n`,
+    });
+    const port = await freePort();
+    const prefix = mkdtempSync(join(tmpdir(), "tsresty-test-"));
+    after(() => rmSync(prefix, { recursive: true, force: true }));
+    const run = startTsresty(
+      ["start", join(dir, "app.mjs"), "--workers", "1", "--listen", `127.0.0.1:${port}`, "--prefix", prefix],
+      { deadlineMs: 60_000 },
+    );
+    // The worker spends 2 s in initWorker before it is ready and takes the sockets.
+    let socket: Socket | null = null;
+    const deadline = Date.now() + 20_000;
+    while (socket === null && !run.stdout().includes("tsresty ready") && Date.now() < deadline) {
+      socket = await connects(port);
+      if (socket === null) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.ok(socket !== null, "a connection was accepted before the tree said it was ready");
+    assert.doesNotMatch(run.stdout(), /tsresty ready/);
+    const answer = new Promise<string>((resolve) => {
+      let text = "";
+      socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
+      socket.on("close", () => resolve(text));
+    });
+    socket.end("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert.match(await answer, /^HTTP\/1\.1 200 [^]*\r\n\r\nup$/);
+    run.child.kill("SIGQUIT");
+    assert.equal((await run.done).code, 0);
   });
 });
