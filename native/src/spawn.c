@@ -43,47 +43,78 @@
 #define SYS_pidfd_open 434
 #endif
 
-/* A running child: its pidfd's poll handle, and the callback to call once it exited. */
+/* A followed child: its pidfd's poll handle, and the callback to call once it exited. */
 typedef struct watcher {
   uv_poll_t poll;
   int pidfd;
   pid_t pid;
+  int closing; /* uv_close called; the watcher is freed by its close callback */
   napi_env env;
   napi_ref callback;
   napi_async_context async;
   struct watcher *prev, *next;
 } watcher;
 
-/* Every running child of every environment (worker threads have their own): the cleanup hook
-   of an environment closes its own. */
-static watcher *running = NULL;
-static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+/* An environment that is being torn down, waiting for its watchers' close callbacks: Node runs
+   its event loop, and keeps the addon loaded, until the cleanup hook is removed. */
+typedef struct ending_env {
+  napi_env env;
+  napi_async_cleanup_hook_handle hook;
+  struct ending_env *next;
+} ending_env;
+
+/* Every watcher of every environment (worker threads have their own), from follow() until its
+   close callback has run, and the environments being torn down; both under one lock. */
+static watcher *watchers = NULL;
+static ending_env *ending = NULL;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void list_add(watcher *w) {
-  pthread_mutex_lock(&running_lock);
+  pthread_mutex_lock(&lock);
   w->prev = NULL;
-  w->next = running;
-  if (running) running->prev = w;
-  running = w;
-  pthread_mutex_unlock(&running_lock);
+  w->next = watchers;
+  if (watchers) watchers->prev = w;
+  watchers = w;
+  pthread_mutex_unlock(&lock);
 }
 
-static void list_remove(watcher *w) {
-  pthread_mutex_lock(&running_lock);
-  if (w->prev) w->prev->next = w->next;
-  else running = w->next;
-  if (w->next) w->next->prev = w->prev;
-  pthread_mutex_unlock(&running_lock);
+/* Whether `env` still has a watcher; the caller holds the lock. */
+static int has_watchers(napi_env env) {
+  for (watcher *w = watchers; w; w = w->next)
+    if (w->env == env) return 1;
+  return 0;
+}
+
+/* Takes `env`'s record out of `ending` if its last watcher is gone; the caller holds the lock. */
+static ending_env *finished(napi_env env) {
+  if (has_watchers(env)) return NULL;
+  for (ending_env **at = &ending; *at; at = &(*at)->next) {
+    if ((*at)->env != env) continue;
+    ending_env *done = *at;
+    *at = done->next;
+    return done;
+  }
+  return NULL;
 }
 
 static void on_closed(uv_handle_t *handle) {
   watcher *w = handle->data;
   close(w->pidfd);
+  pthread_mutex_lock(&lock);
+  if (w->prev) w->prev->next = w->next;
+  else watchers = w->next;
+  if (w->next) w->next->prev = w->prev;
+  ending_env *done = finished(w->env);
+  pthread_mutex_unlock(&lock);
   free(w);
+  if (done) {
+    napi_remove_async_cleanup_hook(done->hook);
+    free(done);
+  }
 }
 
 static void stop(watcher *w) {
-  list_remove(w);
+  w->closing = 1;
   uv_poll_stop(&w->poll);
   uv_close((uv_handle_t *)&w->poll, on_closed);
 }
@@ -122,18 +153,39 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   napi_async_destroy(env, async);
 }
 
-/* The environment is going away: stop following its children (they are ended by its exit). */
-static void cleanup(void *arg) {
-  napi_env env = arg;
-  pthread_mutex_lock(&running_lock);
-  watcher *w = running;
-  pthread_mutex_unlock(&running_lock);
-  while (w) {
-    pthread_mutex_lock(&running_lock);
-    watcher *next = w->next;
-    pthread_mutex_unlock(&running_lock);
-    if (w->env == env) stop(w);
-    w = next;
+/* The environment is going away (a worker thread ends): stop following its children, and let
+   Node unload the addon only once the last close callback has run. Runs on the environment's
+   thread, as do the close callbacks. */
+static void teardown(napi_async_cleanup_hook_handle hook, void *arg) {
+  ending_env *record = arg;
+  napi_env env = record->env;
+  record->hook = hook;
+  for (;;) {
+    /* Handles are stopped outside the lock, 64 at a time. */
+    watcher *batch[64];
+    size_t n = 0;
+    pthread_mutex_lock(&lock);
+    for (watcher *w = watchers; w && n < sizeof batch / sizeof batch[0]; w = w->next) {
+      if (w->env != env || w->closing) continue;
+      w->closing = 1;
+      batch[n++] = w;
+    }
+    int last = n == 0;
+    int done = last && !has_watchers(env);
+    if (last && !done) {
+      record->next = ending;
+      ending = record;
+    }
+    pthread_mutex_unlock(&lock);
+    for (size_t i = 0; i < n; i++) {
+      uv_poll_stop(&batch[i]->poll);
+      uv_close((uv_handle_t *)&batch[i]->poll, on_closed);
+    }
+    if (done) {
+      free(record);
+      napi_remove_async_cleanup_hook(hook);
+    }
+    if (last) return;
   }
 }
 
@@ -367,7 +419,13 @@ napi_status spawn_define(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"spawn", NULL, sys_spawn, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_status status = napi_add_env_cleanup_hook(env, cleanup, env);
-  if (status != napi_ok) return status;
+  ending_env *record = calloc(1, sizeof *record);
+  if (!record) return napi_generic_failure;
+  record->env = env;
+  napi_status status = napi_add_async_cleanup_hook(env, teardown, record, NULL);
+  if (status != napi_ok) {
+    free(record);
+    return status;
+  }
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

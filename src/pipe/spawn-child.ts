@@ -33,13 +33,20 @@ type SpawnCall = (
   onExit: (code: number, signal: number) => void,
 ) => [pid: number, stdin: number, stdout: number, stderr: number] | number;
 
-/** The addon's spawn, or null where the addon cannot be loaded (child_process starts children then). */
+/** The addon's spawn, once looked up; null where there is none (child_process starts children then). */
+let addonSpawn: SpawnCall | null | undefined;
+
 function spawnCall(): SpawnCall | null {
-  try {
-    return (loadAddon() as { spawn: SpawnCall }).spawn;
-  } catch {
-    return null;
+  if (addonSpawn === undefined) {
+    try {
+      const { spawn } = loadAddon() as { spawn?: unknown };
+      addonSpawn = typeof spawn === "function" ? (spawn as SpawnCall) : null;
+    } catch (error) {
+      debug("no addon, children are started by child_process: %s", String(error));
+      addonSpawn = null;
+    }
   }
+  return addonSpawn;
 }
 
 /** What PipeProcess, its state and its group use of a child; a ChildProcess is one. */

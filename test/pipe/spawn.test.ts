@@ -1,12 +1,14 @@
 // How a pipe child is started (src/pipe/spawn-child.ts, native/src/spawn.c): what it inherits,
 // where its program is found, and what happens when the addon cannot start it.
 import assert from "node:assert/strict";
-import { spawn as rawSpawn } from "node:child_process";
+import { execFile, spawn as rawSpawn } from "node:child_process";
 import { chmodSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, it } from "node:test";
-import { ROOT } from "../helpers/processes.ts";
+import { promisify } from "node:util";
+import { after, describe, it } from "node:test";
+import { ensureBuilt } from "../helpers/dist.ts";
+import { pidsMatching, ROOT } from "../helpers/processes.ts";
 import { scratchDir, writeFiles } from "../helpers/scratch.ts";
 import { spawnTracked } from "../helpers/pipes.ts";
 
@@ -55,6 +57,26 @@ describe("what a pipe child inherits", () => {
     await proc.wait();
     assert.ok(out.ok);
     assert.deepEqual(out.data.toString().trim().split(/\s+/).map(Number), [proc.pid(), proc.pid()]);
+  });
+});
+
+describe("the addon's share of a thread's end", () => {
+  it("a worker thread that ends while its pipe children run or were just reaped leaves the process running", async () => {
+    ensureBuilt();
+    const fixture = fileURLToPath(new URL("fixtures/thread-teardown.mjs", import.meta.url));
+    const marker = `30.${process.pid}1`;
+    after(() => {
+      for (const pid of pidsMatching(marker)) process.kill(pid, "SIGKILL");
+    });
+    const { stdout } = await promisify(execFile)(process.execPath, [fixture, marker], {
+      cwd: ROOT,
+      timeout: 30_000,
+      killSignal: "SIGKILL",
+    });
+    // A terminated thread runs no exit handlers: its children outlive it (as with child_process).
+    const pids = JSON.parse(stdout) as number[];
+    assert.equal(pids.length, 3);
+    assert.deepEqual(pidsMatching(marker).sort(), [...pids].sort());
   });
 });
 
