@@ -9,7 +9,7 @@
  * The child gets three pipes as its stdin, stdout and stderr, its own session (setsid, as
  * child_process's `detached: true`), every signal at its default action and none blocked (Node
  * ignores SIGPIPE, and ignored signals survive exec), and no other descriptor of the parent
- * (closefrom(3): the worker's IPC channel must not live on in a grandchild). The program is
+ * (closefrom(3): not even one the worker inherited without close-on-exec). The program is
  * found on the PATH of the child's environment, as execvp() finds it, and a file without a
  * "#!" line is run by /bin/sh, as execvp() does.
  *
@@ -155,37 +155,25 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
 
 /* The environment is going away (a worker thread ends): stop following its children, and let
    Node unload the addon only once the last close callback has run. Runs on the environment's
-   thread, as do the close callbacks. */
+   thread, as do the close callbacks (uv_close never calls back at once). */
 static void teardown(napi_async_cleanup_hook_handle hook, void *arg) {
   ending_env *record = arg;
-  napi_env env = record->env;
   record->hook = hook;
-  for (;;) {
-    /* Handles are stopped outside the lock, 64 at a time. */
-    watcher *batch[64];
-    size_t n = 0;
-    pthread_mutex_lock(&lock);
-    for (watcher *w = watchers; w && n < sizeof batch / sizeof batch[0]; w = w->next) {
-      if (w->env != env || w->closing) continue;
-      w->closing = 1;
-      batch[n++] = w;
-    }
-    int last = n == 0;
-    int done = last && !has_watchers(env);
-    if (last && !done) {
-      record->next = ending;
-      ending = record;
-    }
-    pthread_mutex_unlock(&lock);
-    for (size_t i = 0; i < n; i++) {
-      uv_poll_stop(&batch[i]->poll);
-      uv_close((uv_handle_t *)&batch[i]->poll, on_closed);
-    }
-    if (done) {
-      free(record);
-      napi_remove_async_cleanup_hook(hook);
-    }
-    if (last) return;
+  pthread_mutex_lock(&lock);
+  int any = 0;
+  for (watcher *w = watchers; w; w = w->next) {
+    if (w->env != record->env) continue;
+    any = 1;
+    if (!w->closing) stop(w);
+  }
+  if (any) {
+    record->next = ending;
+    ending = record;
+  }
+  pthread_mutex_unlock(&lock);
+  if (!any) {
+    free(record);
+    napi_remove_async_cleanup_hook(hook);
   }
 }
 
@@ -246,8 +234,11 @@ static int find_program(const char *file, char *const envp[], char *found, size_
     return 0;
   }
   const char *path = "/bin:/usr/bin";
-  for (char *const *e = envp; *e; e++)
-    if (strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+  for (char *const *e = envp; *e; e++) {
+    if (strncmp(*e, "PATH=", 5) != 0) continue;
+    path = *e + 5;
+    break;
+  }
   int denied = 0;
   for (const char *dir = path;; dir++) {
     const char *end = strchrnul(dir, ':');
@@ -353,16 +344,15 @@ static int follow(napi_env env, pid_t pid, napi_value callback) {
   w->pidfd = pidfd;
   w->pid = pid;
   w->env = env;
+  /* Listed from here on: the close callback unlinks it and frees it, with the pidfd. */
+  list_add(w);
   e = -uv_poll_start(&w->poll, UV_READABLE, on_readable);
   if (e != 0) {
-    /* The handle is initialised: it is freed by its close callback, which closes the pidfd. */
     napi_delete_reference(env, w->callback);
     napi_async_destroy(env, w->async);
-    uv_close((uv_handle_t *)&w->poll, on_closed);
-    return e;
+    stop(w);
   }
-  list_add(w);
-  return 0;
+  return e;
 fail_ref:
   napi_delete_reference(env, w->callback);
 fail_async:

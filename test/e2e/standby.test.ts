@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer, type AddressInfo, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { freePort } from "../helpers/ports.ts";
 import { argvOf, childrenOf, startTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
@@ -115,16 +116,6 @@ describe("workers forked at start, beside the init process", () => {
 });
 
 describe("the listening sockets during a start", () => {
-  /** A port free a moment ago. */
-  const freePort = (): Promise<number> =>
-    new Promise((resolve, reject) => {
-      const server = createServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as AddressInfo;
-        server.close(() => resolve(port));
-      });
-    });
   /** Whether a TCP connection to `port` is accepted (by a listener or into its backlog). */
   const connects = (port: number): Promise<Socket | null> =>
     new Promise((resolve) => {

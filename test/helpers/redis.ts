@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { after } from "node:test";
+import { freePort } from "./ports.ts";
 
 const servers = new Set<ChildProcess>();
 // At the top level, so the hook is the file's (inside a test it would be that test's only).
@@ -16,16 +16,6 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port (an empty Redis: nothing is saved). */
   restart(): Promise<RedisServer>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -14,7 +14,7 @@ import { spawnTracked } from "../helpers/pipes.ts";
 
 const start = spawnTracked();
 
-/** Runs `fixture` under tsx with `extra` open as its fd 3; its stdout, within 20 s. */
+/** Runs `fixture` under tsx with a pipe open as its fd 3; its stdout, within 20 s. */
 function runWithFd3(fixture: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = rawSpawn(process.execPath, ["--import", "tsx", fixture], {
