@@ -4,7 +4,9 @@
  * - stdout throughput of a 200 MB stream read with stdoutReadAny (raw: 'data' events);
  * - how long one spawn holds the event loop (the synchronous part of the call);
  * - event-loop delay p99 (monitorEventLoopDelay) while 50 children write lines that are read,
- *   and how long starting those 50 held the loop.
+ *   and how long starting those 50 held the loop. The bar's children are one program each (perl, which
+ *   Debian always has) writing a line every 10 ms; a second run uses shells that fork `sleep` for each
+ *   line (2,000 forks on the machine's cores), to show how much of the delay is the children's own CPU.
  * Each figure is the median of RUNS repetitions, tsresty and raw taken in turns.
  */
 import { spawn as rawSpawn } from "node:child_process";
@@ -61,10 +63,13 @@ async function throughput(raw: boolean): Promise<number> {
   return size / 1024 / 1024 / ((performance.now() - started) / 1000);
 }
 
-const TALKER = "for i in $(seq 40); do echo line $i; sleep 0.01; done";
+/** 40 lines, one every 10 ms, from one program that forks nothing. */
+const TALKER = `exec perl -e '$| = 1; for (1..40) { print "line $_\\n"; select(undef, undef, undef, 0.01) }'`;
+/** The same 40 lines from a shell that forks `sleep` for each. */
+const FORKING_TALKER = "for i in $(seq 40); do echo line $i; sleep 0.01; done";
 
 /** Event-loop delay p99 and max over the whole run, and how long starting the 50 children held the loop. */
-async function loopDelay(raw: boolean): Promise<[p99: number, max: number, burst: number]> {
+async function loopDelay(raw: boolean, talker: string): Promise<[p99: number, max: number, burst: number]> {
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   histogram.enable();
   // The histogram records from its second tick on: let it tick, so that the spawns are seen.
@@ -73,13 +78,18 @@ async function loopDelay(raw: boolean): Promise<[p99: number, max: number, burst
   // Each function runs up to its first await here: the 50 spawns happen in this statement.
   const children = Array.from({ length: 50 }, async () => {
     if (raw) {
-      const child = rawSpawn("sh", ["-c", TALKER]);
+      const child = rawSpawn("sh", ["-c", talker]);
       child.stdout.resume();
       await once(child, "close");
     } else {
-      const proc = spawn(TALKER);
-      for await (const line of proc.stdoutLines()) if (line === "") throw new Error("empty line");
-      await proc.wait();
+      const proc = spawn(talker);
+      let lines = 0;
+      for await (const line of proc.stdoutLines()) {
+        lines += 1;
+        if (line !== `line ${lines}`) throw new Error(`line ${lines} was ${JSON.stringify(line)}`);
+      }
+      const exit = await proc.wait();
+      if (lines !== 40 || !exit.ok) throw new Error(`the talker wrote ${lines} lines, then ${exit.reason}`);
     }
   });
   const burst = performance.now() - burstStart;
@@ -157,7 +167,7 @@ rows.push([
   "",
 ]);
 const [[delayOurs = NaN, maxOurs = NaN, burstOurs = NaN], [delayRaw = NaN, maxRaw = NaN, burstRaw = NaN]] =
-  await measure(loopDelay);
+  await measure((raw) => loopDelay(raw, TALKER));
 rows.push([
   "event loop held by starting 50 talking children (ms)",
   fmt(burstOurs, 0),
@@ -173,6 +183,16 @@ rows.push([
   "≤ 5 ms",
 ]);
 rows.push(["event-loop delay max, 50 children talking (ms)", fmt(maxOurs, 0), fmt(maxRaw, 0), "", ""]);
+const [[forkingOurs = NaN, forkingMaxOurs = NaN], [forkingRaw = NaN, forkingMaxRaw = NaN]] = await measure(
+  (raw) => loopDelay(raw, FORKING_TALKER),
+);
+rows.push([
+  "same, children forking `sleep` per line: p99 / max (ms)",
+  `${fmt(forkingOurs, 2)} / ${fmt(forkingMaxOurs, 0)}`,
+  `${fmt(forkingRaw, 2)} / ${fmt(forkingMaxRaw, 0)}`,
+  "",
+  "",
+]);
 
 console.log(`node ${process.version}, ${new Date().toISOString()}, median of ${RUNS}, taken in turns`);
 console.log(markdownTable(["figure", "tsresty", "raw child_process", "tsresty/raw", "bar"], rows));
