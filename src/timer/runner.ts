@@ -6,6 +6,8 @@ import { INVOKER, invokeTimerCallback, type RunEnd } from "./invoke.ts";
 import { callbackLocation, timerLabel } from "./label.ts";
 import { RunQueue } from "./run-queue.ts";
 import type { TimerRegistry } from "./names.ts";
+import type { Repeat } from "./repeat.ts";
+import type { TimerRecord } from "./stats.ts";
 
 const debug = debuglog("tsresty:timer");
 
@@ -84,19 +86,27 @@ export class Runner {
    * TICK_BASE, `now` the caller's reading of the monotonic clock.
    */
   start(entry: TimerEntry, premature: boolean, due: number, tick: number, now: number): void {
-    const repeat = entry.repeat;
-    if (repeat !== null && !repeat.overlap && entry.runs > 0) {
-      if (premature) this.#owed.set(entry, tick);
-      else {
-        repeat.record.skipped++;
-        debug("repeating timer tick skipped: the previous run is still going (overlap: false)");
-      }
-      return;
-    }
-    const full = this.#running >= this.#options.maxRunning;
-    if (!full && this.#queue.size === 0) {
+    if (entry.repeat !== null && entry.runs > 0 && !entry.repeat.overlap) {
+      this.#overlapping(entry, premature, tick);
+    } else if (this.#running < this.#options.maxRunning && this.#queue.size === 0) {
       this.#invoke(entry, premature, due, tick, now);
-    } else if (full && this.#options.runningLimit === "drop") {
+    } else {
+      this.#full(entry, premature, due, tick);
+    }
+  }
+
+  /** A tick of an `overlap: false` timer whose previous run is still going. */
+  #overlapping(entry: TimerEntry, premature: boolean, tick: number): void {
+    if (premature) this.#owed.set(entry, tick);
+    else {
+      (entry.repeat as Repeat).record.skipped++;
+      debug("repeating timer tick skipped: the previous run is still going (overlap: false)");
+    }
+  }
+
+  /** A due run that cannot start at once: it waits, or is dropped. */
+  #full(entry: TimerEntry, premature: boolean, due: number, tick: number): void {
+    if (this.#running >= this.#options.maxRunning && this.#options.runningLimit === "drop") {
       this.#drop(entry, premature);
     } else {
       this.#enqueue(entry, premature, due, tick);
@@ -177,15 +187,27 @@ export class Runner {
     if (!entry.repeating) entry.status = "running";
     else if (premature) entry.status = "done";
     const record = this.#options.names.recordOf(entry);
-    let timedFrom = NaN;
-    if (record.timesNextRun()) {
-      timedFrom = this.#options.clock.now();
-      record.started(timedFrom, premature ? NaN : timedFrom - due);
-    } else {
+    const timedFrom = record.timesNextRun() ? this.#timedStart(record, premature, due) : NaN;
+    if (timedFrom !== timedFrom) {
       record.runs++;
       record.lastStart = now;
     }
-    invokeTimerCallback(entry, premature, tick, timedFrom, this.#ended);
+    if (invokeTimerCallback(entry, premature, tick, timedFrom, this.#ended)) {
+      if (timedFrom === timedFrom) this.#timedEnd(record, timedFrom);
+      this.#settled(entry, premature, tick, false);
+    }
+  }
+
+  /** Starts a timed run: reads the clock, counts the run and its lateness. */
+  #timedStart(record: TimerRecord, premature: boolean, due: number): number {
+    const start = this.#options.clock.now();
+    record.started(start, premature ? NaN : start - due);
+    return start;
+  }
+
+  /** A timed run that returned at once ended well. */
+  #timedEnd(record: TimerRecord, timedFrom: number): void {
+    record.ended(false, undefined, this.#options.clock.now() - timedFrom, this.#wallNow);
   }
 
   readonly #ended: RunEnd = (entry, failed, error, premature, tick, timedFrom) => {
@@ -205,18 +227,19 @@ export class Runner {
 
   #settled(entry: TimerEntry, premature: boolean, tick: number, failed: boolean): void {
     this.#running--;
-    entry.runs--;
-    if (entry.runs === 0) {
+    if (--entry.runs === 0) {
       if (entry.status === "running") entry.status = "done";
-      else {
-        const owedTick = this.#owed.get(entry);
-        if (owedTick !== undefined) {
-          this.#owed.delete(entry);
-          this.#enqueue(entry, true, entry.due, owedTick);
-        }
-      }
+      else if (this.#owed.size !== 0) this.#owe(entry);
     }
-    this.#drain();
+    if (this.#queue.size !== 0) this.#drain();
     this.#options.settled(entry, premature, tick, failed);
+  }
+
+  /** Queues `entry`'s owed premature call, if it is owed one, now that its last run settled. */
+  #owe(entry: TimerEntry): void {
+    const owedTick = this.#owed.get(entry);
+    if (owedTick === undefined) return;
+    this.#owed.delete(entry);
+    this.#enqueue(entry, true, entry.due, owedTick);
   }
 }
