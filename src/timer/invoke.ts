@@ -34,13 +34,11 @@ export function invokeTimerCallback(
   timedFrom: number,
   end: RunEnd,
 ): boolean {
+  // A run inside another one's synchronous part (a premature call from `beginExit` in a
+  // callback) must put the outer mark back: the rare case, out of line.
+  if (mark.entry !== null) return invokeNested(entry, premature, tick, timedFrom, end);
   const callback = entry.callback;
   const marked = isAsyncCallback(callback);
-  // A run inside another one's synchronous part (a premature call from `beginExit` in a
-  // callback) puts the outer mark back; the usual case only clears it.
-  const outer = mark.entry;
-  const outerPremature = mark.premature;
-  const outerTick = mark.tick;
   mark.entry = entry;
   mark.premature = premature;
   mark.tick = tick;
@@ -50,18 +48,39 @@ export function invokeTimerCallback(
     if (marked) result = callInStore(entry, premature, tick);
     else result = args === undefined ? callback(premature) : callback(premature, ...args);
   } catch (error) {
-    unmark(outer, outerPremature, outerTick);
+    mark.entry = null;
     if (marked) asyncRunEnded();
     end(entry, true, error, premature, tick, timedFrom);
     return false;
   }
-  unmark(outer, outerPremature, outerTick);
+  mark.entry = null;
   if (result === null || (typeof result !== "object" && typeof result !== "function")) {
     if (marked) asyncRunEnded();
     return true;
   }
   follow(entry, result, marked, premature, tick, timedFrom, end);
   return false;
+}
+
+/** {@link invokeTimerCallback} inside another run's synchronous part: the outer mark is put back after. */
+function invokeNested(
+  entry: TimerEntry,
+  premature: boolean,
+  tick: number,
+  timedFrom: number,
+  end: RunEnd,
+): boolean {
+  const outer = mark.entry;
+  const outerPremature = mark.premature;
+  const outerTick = mark.tick;
+  mark.entry = null;
+  try {
+    return invokeTimerCallback(entry, premature, tick, timedFrom, end);
+  } finally {
+    mark.entry = outer;
+    mark.premature = outerPremature;
+    mark.tick = outerTick;
+  }
 }
 
 /** Ends the run when `result` (not a primitive) settles. */
@@ -95,11 +114,4 @@ function follow(
   } catch (error) {
     once(true, error);
   }
-}
-
-function unmark(outer: TimerEntry | null, premature: boolean, tick: number): void {
-  mark.entry = outer;
-  if (outer === null) return;
-  mark.premature = premature;
-  mark.tick = tick;
 }
