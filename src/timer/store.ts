@@ -48,12 +48,24 @@ export class TimerStore {
     const list = this.#lists.get(listKey(entry)) as TimerList;
     const wasHead = list.head === entry;
     list.remove(entry);
+    if (wasHead) this.#emptiedOrMoved(list);
+  }
+
+  /** `list` lost its head: it leaves the heap when empty, or takes its new head's place. */
+  #emptiedOrMoved(list: TimerList): void {
     if (list.head === null) {
       this.#heap.remove(list);
       this.#lists.delete(list.key);
-    } else if (wasHead) {
+    } else {
       this.#heap.update(list);
     }
+  }
+
+  /** Takes out the earliest pending timer (what `peek` returns), without looking its list up. */
+  removeFirst(): void {
+    const list = this.#heap.peek() as TimerList;
+    list.remove(list.head as TimerEntry);
+    this.#emptiedOrMoved(list);
   }
 
   /** Forgets every timer, calling `visit` with each. */

@@ -426,7 +426,7 @@ export class TimerSystem implements TimerOwner {
         if (entry.due < this.#wakeAt) this.#armWake(entry.due);
         break;
       }
-      store.remove(entry);
+      store.removeFirst();
       this.#scheduled--;
       const due = entry.due;
       const tick = this.#tickOf(entry, offset);
