@@ -6,10 +6,12 @@
  * - event-loop delay p99 (monitorEventLoopDelay) while 50 children write lines that are read,
  *   and how long starting those 50 held the loop. The bar's children are one program each (perl, which
  *   Debian always has) writing a line every 10 ms; a second run uses shells that fork `sleep` for each
- *   line (2,000 forks on the machine's cores), to show how much of the delay is the children's own CPU.
+ *   line (2,000 forks on the machine's cores), to show how much of the delay is the children's own CPU;
+ * - how fast a busy loop in another session runs while 4 busy children run, against its speed
+ *   alone: what the children's session costs the rest of the host (docs/pipe.md).
  * Each figure is the median of RUNS repetitions, tsresty and raw taken in turns.
  */
-import { spawn as rawSpawn } from "node:child_process";
+import { execFileSync, spawn as rawSpawn } from "node:child_process";
 import { once } from "node:events";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { spawn } from "../src/pipe/index.ts";
@@ -96,6 +98,40 @@ async function loopDelay(raw: boolean, talker: string): Promise<[p99: number, ma
   await Promise.all(children);
   histogram.disable();
   return [histogram.percentile(99) / 1e6, histogram.max / 1e6, burst];
+}
+
+/** Iterations of a 3 s busy loop in a session of its own (perl: Debian always has it). */
+const otherSessionLoop = (): number =>
+  Number(
+    execFileSync("setsid", ["-w", "perl", "-e", "$t = time + 3; $i++ while time < $t; print $i"], {
+      encoding: "utf8",
+    }),
+  );
+
+const BUSY = "while :; do :; done";
+
+/** A busy loop in another session while 4 busy children run, as a share of its speed alone (%). */
+async function otherSessionShare(raw: boolean): Promise<number> {
+  const alone = otherSessionLoop();
+  const ends: (() => Promise<unknown>)[] = [];
+  for (let i = 0; i < 4; i++) {
+    if (raw) {
+      const child = rawSpawn("sh", ["-c", BUSY], { detached: true, stdio: "ignore" });
+      ends.push(() => {
+        child.kill("SIGKILL");
+        return once(child, "exit");
+      });
+    } else {
+      const proc = spawn(["sh", "-c", BUSY]);
+      ends.push(() => {
+        proc.kill("SIGKILL");
+        return proc.wait();
+      });
+    }
+  }
+  const beside = otherSessionLoop();
+  await Promise.all(ends.map((end) => end()));
+  return (100 * beside) / alone;
 }
 
 /** How long one spawn of `true` holds the event loop (the synchronous part of the call), median of 100. */
@@ -190,6 +226,15 @@ rows.push([
   "same, children forking `sleep` per line: p99 / max (ms)",
   `${fmt(forkingOurs, 2)} / ${fmt(forkingMaxOurs, 0)}`,
   `${fmt(forkingRaw, 2)} / ${fmt(forkingMaxRaw, 0)}`,
+  "",
+  "",
+]);
+
+const [[shareOurs = NaN], [shareRaw = NaN]] = await measure(otherSessionShare);
+rows.push([
+  "another session's busy loop beside 4 busy children (% of alone; raw: `detached`)",
+  fmt(shareOurs),
+  fmt(shareRaw),
   "",
   "",
 ]);

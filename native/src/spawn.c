@@ -6,8 +6,10 @@
  * posix_spawn() in glibc uses clone(CLONE_VM | CLONE_VFORK): the child borrows the parent's
  * memory until it execs, and nothing is copied, whatever the parent's size.
  *
- * The child gets three pipes as its stdin, stdout and stderr, its own session (setsid, as
- * child_process's `detached: true`), every signal at its default action and none blocked (Node
+ * The child gets three pipes as its stdin, stdout and stderr, a process group of its own in the
+ * worker's session (setpgid: the worker can end it with its descendants, and it stays in the
+ * worker's session, so that the kernel's autogroup schedules it with the tree, not as a session
+ * weighing as much as the whole tree), every signal at its default action and none blocked (Node
  * ignores SIGPIPE, and ignored signals survive exec), and no other descriptor of the parent
  * (closefrom(3): not even one the worker inherited without close-on-exec). The program is
  * found on the PATH of the child's environment, as execvp() finds it, and a file without a
@@ -297,7 +299,8 @@ static int start(const char *program, char *const argv[], char *const envp[], pi
 #endif
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
   int e = posix_spawn(pid, program, &actions, &attr, argv, envp);
   if (e == ENOEXEC) {
     /* No "#!" line: execvp() hands such a file to the shell, with the same arguments. */

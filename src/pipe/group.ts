@@ -1,6 +1,6 @@
 /**
- * Children live in their own process group (spawned detached: setsid), so that ending one ends
- * everything it started: `sh -c 'a & b'` leaves no orphan. This module keeps the groups this
+ * Children live in their own process group (setpgid; setsid where child_process starts them), so
+ * that ending one ends everything it started: `sh -c 'a & b'` leaves no orphan. This module keeps the groups this
  * process started and is the only code in `src/pipe` that signals one.
  *
  * A group is known by (pgid, the leader's start time), recorded at spawn while the leader is
@@ -77,7 +77,7 @@ function hookExit(): void {
 }
 
 /**
- * Records `child` (just spawned detached, so leading its own group) and ends its leftovers when it
+ * Records `child` (just spawned leading its own group) and ends its leftovers when it
  * exits. Null, and nothing recorded, when /proc does not show it as our child leading its group.
  */
 export function adopt(child: PipeChild): GroupIdentity | null {

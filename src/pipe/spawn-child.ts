@@ -86,7 +86,11 @@ class SpawnedChild extends EventEmitter implements PipeChild {
   }
 }
 
-/** Starts `file` with `args` and `env`, in a session of its own, with pipes for its stdio. */
+/**
+ * Starts `file` with `args` and `env`, leading a process group of its own, with pipes for its
+ * stdio: in the worker's session from the addon, in a session of its own from child_process
+ * (`detached`, the only way it has to give a child its own group).
+ */
 export function spawnChild(file: string, args: readonly string[], env: NodeJS.ProcessEnv): PipeChild {
   const spawn = spawnCall();
   if (spawn !== null) {
