@@ -74,11 +74,16 @@ describe("the master's pipe groups of a child (issue 8, item 1)", () => {
     let reused: ProcStat | null = null;
     const groups = new PipeGroups((pid) => (pid === pgid && reused !== null ? reused : readProcStat(pid)));
     assert.equal(groups.register(pgid, process.pid), true);
+    const firstStart = readProcStat(pgid)?.startTime;
     first.kill("SIGKILL");
     await once(first, "exit");
+    // Start times count clock ticks (10 ms at 100 Hz): a pid is reused only after the pid space
+    // wrapped around, never within a tick, so the new process starts at least a tick later.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     const second = start("sleep 30");
     const stat = readProcStat(second.pid ?? -1);
     assert.ok(stat !== null);
+    assert.notEqual(stat.startTime, firstStart, "the second process started in a later tick");
     reused = { ...stat, pid: pgid, pgrp: pgid };
     assert.equal(groups.killAll(), 0);
     assert.equal(groupCalls(pgid), 0);
