@@ -10,16 +10,26 @@ import { readProcStat, type ProcStat } from "../../src/util/proc.ts";
 
 // Every kill(2) in this file is recorded; none can reach init, -1 or the test runner's family.
 const guard = guardKill();
-const children: ChildProcess[] = [];
+const children: { child: ChildProcess; detached: boolean }[] = [];
 after(() => {
-  for (const child of children)
+  for (const { child, detached } of children) {
+    // A detached child leads its group: ending the group ends what sh started too (dash does not
+    // exec a lone command, so `sleep` is sh's child).
+    if (detached && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // the group is gone already
+      }
+    }
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  }
 });
 
 /** `command` under sh, as its own group leader when `detached`, with a hard deadline. */
 function start(command: string, detached = true): ChildProcess {
   const child = spawn("sh", ["-c", command], { detached, stdio: "ignore", timeout: 30_000 });
-  children.push(child);
+  children.push({ child, detached });
   return child;
 }
 const running = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
@@ -39,7 +49,7 @@ describe("the master's pipe groups of a child (issue 8, item 1)", () => {
   it("refuses 1, 0, -1, non-integers, the test runner, and processes that are not the owner's group leaders", () => {
     const groups = new PipeGroups();
     const stranger = start("sleep 30");
-    const follower = start("sleep 30", false);
+    const follower = start("exec sleep 30", false);
     const before = guard.calls.length;
     for (const pgid of [1, 0, -1, -(stranger.pid ?? 0), 1.5, Number.NaN, 2 ** 22 + 1]) {
       assert.equal(groups.register(pgid, process.pid), false, `pgid ${pgid}`);
