@@ -1,7 +1,7 @@
 /**
  * Children live in their own process group (setpgid; setsid where child_process starts them), so
- * that ending one ends everything it started: `sh -c 'a & b'` leaves no orphan. This module keeps the groups this
- * process started and is the only code in `src/pipe` that signals one.
+ * that ending one ends everything it started: `sh -c 'a & b'` leaves no orphan. This module keeps
+ * the groups this process started and is the only code in `src/pipe` that signals one.
  *
  * A group is known by (pgid, the leader's start time), recorded at spawn while the leader is
  * certainly our unreaped child (ppid is us, pgrp is its own pid). Before any signal the leader is

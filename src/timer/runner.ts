@@ -193,7 +193,7 @@ export class Runner {
       record.lastStart = now;
     }
     if (invokeTimerCallback(entry, premature, tick, timedFrom, this.#ended)) {
-      if (timedFrom === timedFrom) this.#timedEnd(record, timedFrom);
+      if (timedFrom === timedFrom) this.#recordEnd(record, false, undefined, timedFrom);
       this.#settled(entry, premature, tick, false);
     }
   }
@@ -205,9 +205,10 @@ export class Runner {
     return start;
   }
 
-  /** A timed run that returned at once ended well. */
-  #timedEnd(record: TimerRecord, timedFrom: number): void {
-    record.ended(false, undefined, this.#options.clock.now() - timedFrom, this.#wallNow);
+  /** Counts the end of a timed or failed run in `record` (its duration when it was timed). */
+  #recordEnd(record: TimerRecord, failed: boolean, error: unknown, timedFrom: number): void {
+    const duration = timedFrom === timedFrom ? this.#options.clock.now() - timedFrom : NaN;
+    record.ended(failed, error, duration, this.#wallNow);
   }
 
   readonly #ended: RunEnd = (entry, failed, error, premature, tick, timedFrom) => {
@@ -217,8 +218,7 @@ export class Runner {
         this.#options.log("error", `${label} failed: ${formatThrown(error)}`);
       }
       if (failed || timedFrom === timedFrom) {
-        const duration = timedFrom === timedFrom ? this.#options.clock.now() - timedFrom : NaN;
-        this.#options.names.recordOf(entry).ended(failed, error, duration, this.#wallNow);
+        this.#recordEnd(this.#options.names.recordOf(entry), failed, error, timedFrom);
       }
     } finally {
       this.#settled(entry, premature, tick, failed);
