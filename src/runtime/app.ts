@@ -91,8 +91,28 @@ export function checkApp(value: unknown, file: string): App {
   return app;
 }
 
-/** Imports an app module and checks its default export. */
+/**
+ * Checks an app module: its default export is the app, and a named export with a member's name
+ * must be that member of the default export too. Otherwise `export function initWorker() {}`
+ * beside `export default { handler }` would be a hook that never runs, without a word.
+ */
+export function checkAppModule(module: Readonly<Record<string, unknown>>, file: string): App {
+  const app = module["default"];
+  for (const key of APP_KEYS) {
+    const named = module[key];
+    if (named === undefined) continue;
+    if (typeof app === "object" && app !== null && (app as Record<string, unknown>)[key] === named) continue;
+    throw new InvalidArgTypeError(
+      `app ${file}`,
+      key,
+      `a member of the default export, where tsresty reads the app (export default defineApp({ ${key}, … })), not only a named export`,
+      named,
+    );
+  }
+  return checkApp(app, file);
+}
+
+/** Imports an app module and checks it ({@link checkAppModule}). */
 export async function loadApp(path: string): Promise<App> {
-  const module = await importUserModule(path);
-  return checkApp(module.default, path);
+  return checkAppModule(await importUserModule(path), path);
 }

@@ -397,7 +397,7 @@ describe("tsresty start: bad input", () => {
   const start = (...args: string[]): ReturnType<typeof runTsresty> =>
     runTsresty(["start", ...args, "--listen", "127.0.0.1:0", "--prefix", prefix]);
 
-  it("refuses bad flags, unknown config keys, unreadable or non-exporting apps with one message", async () => {
+  it("refuses bad flags, unknown config keys, unreadable or non-exporting apps, and hooks that are only named exports, with one message", async () => {
     const cases: [string[], number, RegExp][] = [
       [
         [APP, "--workers", "0"],
@@ -414,9 +414,19 @@ describe("tsresty start: bad input", () => {
         /^tsresty: test\/fixtures\/single\/bad-key\.config\.ts: timers\.maxPendng is not a known key/,
       ],
       [
+        ["test/fixtures/start/no-app.ts"],
+        1,
+        /^tsresty: start failed: app .*no-app\.ts: "default export" must be an app object/,
+      ],
+      [
         ["test/fixtures/start/no-default.ts"],
         1,
-        /^tsresty: start failed: app .*no-default\.ts: "default export" must be an app object/,
+        /^tsresty: start failed: app .*no-default\.ts: "fetch" must be a member of the default export/,
+      ],
+      [
+        ["test/fixtures/start/named-hook.ts"],
+        1,
+        /^tsresty: start failed: app .*named-hook\.ts: "initWorker" must be a member of the default export, where tsresty reads the app \(export default defineApp\(\{ initWorker, … \}\)\), not only a named export/,
       ],
       [
         ["test/fixtures/start/bad-member.ts"],

@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { checkAppModule } from "../../src/runtime/app.ts";
+
+const handler = (): void => undefined;
+const initWorker = (): void => undefined;
+
+describe("an app module", () => {
+  it("is its default export; named exports that are also its members, and other named exports, are fine", () => {
+    const app = { handler, initWorker };
+    assert.equal(checkAppModule({ default: app, handler, initWorker, helper: 1 }, "app.ts"), app);
+  });
+
+  it("refuses a hook that is only a named export, naming it and where it belongs", () => {
+    assert.throws(
+      () => checkAppModule({ default: { handler }, initWorker }, "app.mjs"),
+      (error: Error) =>
+        error instanceof TypeError &&
+        error.message ===
+          'app app.mjs: "initWorker" must be a member of the default export, where tsresty reads the app ' +
+            "(export default defineApp({ initWorker, … })), not only a named export, received a function (initWorker)",
+    );
+  });
+
+  it("refuses a named export that differs from the default export's member of that name", () => {
+    const other = (): void => undefined;
+    assert.throws(
+      () => checkAppModule({ default: { handler }, handler: other }, "app.ts"),
+      /"handler" must be a member/,
+    );
+  });
+
+  it("refuses named members without a default export, and names the member first", () => {
+    assert.throws(
+      () => checkAppModule({ fetch: handler }, "app.ts"),
+      /"fetch" must be a member of the default export/,
+    );
+    assert.throws(() => checkAppModule({ helper: 1 }, "app.ts"), /"default export" must be an app object/);
+  });
+});
