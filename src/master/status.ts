@@ -12,6 +12,9 @@ export interface ReportedCounts {
 }
 
 function rowState(child: Child): ProcessRow["state"] {
+  // Told to stop (reload, stop): draining from then on, also when it cannot say so itself (a
+  // frozen or busy child keeps its phase until it answers, or is killed at its budget).
+  if (child.retired && (child.phase === "starting" || child.phase === "running")) return "draining";
   switch (child.phase) {
     case "booting":
     case "starting":

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { childrenOf, pidsMatching, runTsresty, startTsresty } from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
@@ -204,6 +204,39 @@ export default {
     assert.match(done.stderr, /exitWorker did not finish within 5 s/);
     assert.doesNotMatch(done.stderr, /killing it/);
     assert.ok(took >= 5_500 && took < 8_000, `stopped in ${took} ms (budget 1 + 5 s, kill at 1 + 5 + 2 s)`);
+  });
+
+  it("a frozen worker (SIGSTOP) retired by a reload shows as draining, not running, and is killed when its stop budget (shutdownTimeout + 5 + 2 s) runs out", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { fetch: () => new Response("ok") };\n`,
+      "c.ts": `export default { shutdownTimeout: 1 };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    const frozen = (await workerRows(tree))[0]?.pid;
+    assert.ok(frozen !== undefined && frozen !== null);
+    after(() => {
+      if (alive(frozen)) process.kill(frozen, "SIGKILL");
+    });
+    process.kill(frozen, "SIGSTOP");
+    const reloaded = Date.now();
+    assert.equal((await tree.command("reload")).code, 0);
+    const rows = await workerRows(tree);
+    assert.equal(rows.find((r) => r.pid === frozen)?.state, "draining", JSON.stringify(rows));
+    assert.ok(
+      rows.some((r) => r.pid !== frozen && r.state === "running"),
+      "the new worker runs",
+    );
+    assert.ok(await until(() => !alive(frozen), 15_000), "the frozen worker was killed");
+    const took = Date.now() - reloaded;
+    assert.ok(took >= 7_500 && took < 11_000, `killed ${took} ms after the reload (budget 1 + 5 + 2 s)`);
+    assert.match(
+      tree.run.stderr(),
+      new RegExp(
+        `worker process ${frozen} \\(id 0\\) still alive 8 s after a graceful stop \\(its budget\\); killing it`,
+      ),
+    );
+    assert.equal((await get(tree.url("/"))).body, "ok");
+    await tree.command("stop");
   });
 
   it("a fast stop bounds exitWorker at 2 s, below the master's kill at 4 s", async () => {
