@@ -47,6 +47,10 @@ function send(message: ChildMessage): Promise<void> {
   });
 }
 
+/** Said when the app's top level creates a timer, which the init process does not have. */
+const INIT_CONTEXT_HINT =
+  "the app's top level runs in the init process too, which has no timers: create them in initWorker";
+
 let failing = false;
 const isFailing = (): boolean => failing;
 
@@ -114,7 +118,11 @@ async function runInit(request: LoadRequest, config: ResolvedConfig): Promise<In
   try {
     app = await loadApp(request.appPath);
   } catch (error) {
-    return await fail("app", describeLoadError("app", error));
+    // The app's top level runs here as well as in every worker, where Node users put their timers.
+    const [first, ...frames] = describeLoadError("app", error).split("\n");
+    const timers = error instanceof ContextError && error.message.startsWith("ngx.timer.");
+    const hint = timers ? ` (${INIT_CONTEXT_HINT})` : "";
+    return await fail("app", [`${first ?? ""}${hint}`, ...frames].join("\n"));
   }
   let initData: unknown;
   try {

@@ -13,10 +13,15 @@ const FRAME_PLACE = /(?:\(|at )((?:file:\/\/)?\/[^\s()]+?):(\d+):\d+\)?$/;
 /** esbuild's transform errors: "FILE:LINE:COL: ERROR: message". */
 const TRANSFORM_ERROR = /^(\/[^\n:]+):(\d+):\d+: ERROR: (.+)$/m;
 
+/** A frame's place as a path (an ES module's frames name it by its file URL). */
+function pathOf(place: string): string {
+  return place.startsWith("file://") ? fileURLToPath(place) : place;
+}
+
 function isUserFrame(line: string): boolean {
   const place = FRAME_PLACE.exec(line.trim())?.[1];
   if (place === undefined) return false;
-  const path = place.startsWith("file://") ? fileURLToPath(place) : place;
+  const path = pathOf(place);
   return !path.startsWith(OWN_SOURCE) && !path.includes("/node_modules/");
 }
 
@@ -47,15 +52,16 @@ export function describeUserError(error: unknown): string {
 
 /**
  * One line (plus the user's frames) for an app module that could not be loaded. tsresty's own
- * errors about the module (a bad default export) already name the file: they read as they are.
+ * errors about the module (a bad default export) already name the file: they read as they are;
+ * one that the module's own code caused (an API called at its top level) gets the module's place.
  */
 export function describeLoadError(what: string, error: unknown): string {
-  if (isOwnError(error)) return error.message;
+  const frames = userFrames(error);
+  if (isOwnError(error) && frames.length === 0) return error.message;
   const message = error instanceof Error ? error.message : formatThrown(error);
   const transform = TRANSFORM_ERROR.exec(message);
   if (transform !== null) return `${what} failed to load: ${transform[1]}:${transform[2]}: ${transform[3]}`;
-  const frames = userFrames(error);
   const first = frames[0] === undefined ? null : FRAME_PLACE.exec(frames[0].trim());
-  const where = first === null ? "" : `${first[1] ?? ""}:${first[2] ?? ""}: `;
+  const where = first === null ? "" : `${pathOf(first[1] ?? "")}:${first[2] ?? ""}: `;
   return [`${what} failed to load: ${where}${headline(error)}`, ...frames].join("\n");
 }

@@ -135,6 +135,23 @@ export default {
     assert.match(r.stderr, /at check \(/);
   });
 
+  it("an app that creates a timer at its top level fails start at its file and line, saying to create timers in initWorker", async () => {
+    const dir = scratchApp({
+      "app.ts": `export const every = 1;\nngx.timer.every(every, () => undefined);\nexport default { fetch: () => new Response("ok") };\n`,
+    });
+    const r = await runTsresty(["start", join(dir, "app.ts"), "--prefix", join(dir, "p")]);
+    assert.equal(r.code, 1);
+    const app = join(dir, "app.ts");
+    assert.ok(
+      r.stderr.startsWith(
+        `tsresty: start failed: app failed to load: ${app}:2: ContextError: ngx.timer.every: API disabled in the context of init ` +
+          "(the app's top level runs in the init process too, which has no timers: create them in initWorker)\n",
+      ),
+      r.stderr,
+    );
+    assert.doesNotMatch(r.stderr, /\/src\/(init|runtime|master)\/|node_modules|node:internal/);
+  });
+
   it("a rejection that init leaves behind fails start; on reload it fails the reload and the tree keeps serving", async () => {
     const dir = scratchApp({
       "app.ts": `import { existsSync } from "node:fs";

@@ -213,7 +213,7 @@ export default {
     });
     const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
     const frozen = (await workerRows(tree))[0]?.pid;
-    assert.ok(frozen !== undefined && frozen !== null);
+    assert.ok(frozen !== undefined);
     after(() => {
       if (alive(frozen)) process.kill(frozen, "SIGKILL");
     });

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { ContextError, InvalidArgTypeError } from "../../src/errors.ts";
+import { describeLoadError } from "../../src/runtime/load-error.ts";
+
+/** A frame inside tsresty's own sources, which the description leaves out. */
+const OWN_FRAME = `    at loadApp (${fileURLToPath(new URL("../../src/runtime/app.ts", import.meta.url))}:120:9)`;
+
+function withStack<E extends Error>(error: E, ...frames: string[]): E {
+  error.stack = [`${error.name}: ${error.message}`, ...frames].join("\n");
+  return error;
+}
+
+describe("describeLoadError", () => {
+  it("reads tsresty's own error about the module as it is: it names the file already", () => {
+    const error = withStack(
+      new InvalidArgTypeError("app /srv/app.ts", "default export", "an app object", 1),
+      OWN_FRAME,
+    );
+    assert.equal(describeLoadError("app", error), error.message);
+  });
+
+  it("gives tsresty's error the module's place when the module's own code caused it, as a path", () => {
+    const error = withStack(
+      new ContextError("ngx.timer.every", "the context of init"),
+      "    at every (/srv/node_modules/tsresty/dist/chunk.js:1:2)",
+      "    at file:///srv/app.mjs:3:11",
+      OWN_FRAME,
+    );
+    assert.equal(
+      describeLoadError("app", error),
+      "app failed to load: /srv/app.mjs:3: ContextError: ngx.timer.every: API disabled in the context of init\n" +
+        "    at file:///srv/app.mjs:3:11",
+    );
+  });
+
+  it("names a user error's first own frame, and keeps only the user's frames", () => {
+    const error = withStack(
+      new Error("bad app"),
+      "    at check (/srv/app.ts:2:9)",
+      OWN_FRAME,
+      "    at /srv/app.ts:4:1",
+    );
+    assert.equal(
+      describeLoadError("app", error),
+      "app failed to load: /srv/app.ts:2: bad app\n    at check (/srv/app.ts:2:9)\n    at /srv/app.ts:4:1",
+    );
+  });
+});
