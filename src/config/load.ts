@@ -3,7 +3,8 @@ import { resolve } from "node:path";
 import { types } from "node:util";
 import { ConfigError, describe } from "../errors.ts";
 import { importUserModule } from "../util/loader.ts";
-import { resolveConfig } from "./resolve.ts";
+import { namedOnly } from "../util/named-exports.ts";
+import { CONFIG_KEYS, resolveConfig } from "./resolve.ts";
 import type { ResolvedConfig } from "./types.ts";
 
 /** A config module's default export must be the config itself: an object, not a function or a promise. */
@@ -28,6 +29,20 @@ function checkExport(file: string, value: unknown): Record<string, unknown> {
 }
 
 /**
+ * A named export with a config key's name must be that key of the default export too: otherwise
+ * `export const workers = 4` beside `export default {}` would be a setting that never applies.
+ */
+function checkNamedKeys(file: string, module: Readonly<Record<string, unknown>>): void {
+  const stray = namedOnly(module, CONFIG_KEYS);
+  if (stray === undefined) return;
+  throw new ConfigError(
+    file,
+    stray,
+    `is a named export, which tsresty does not read: put it in the default export (export default defineConfig({ ${stray}, … }))`,
+  );
+}
+
+/**
  * Imports a config module (`export default defineConfig({...})`, TypeScript or JavaScript) and
  * returns its default export as written. Every failure is a ConfigError naming the file.
  */
@@ -45,6 +60,7 @@ export async function loadConfigInput(file: string, cwd = process.cwd()): Promis
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new ConfigError(file, null, `failed to load: ${reason}`, { cause });
   }
+  checkNamedKeys(file, module);
   return checkExport(file, module.default);
 }
 

@@ -15,7 +15,8 @@ import {
 
 type Raw = Record<string, unknown>;
 
-const TOP_KEYS = [
+/** The config's top-level keys. */
+export const CONFIG_KEYS = [
   "timers",
   "shutdownTimeout",
   "workers",
@@ -112,7 +113,7 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
   if (input === undefined) return DEFAULT_CONFIG;
   const check: Checker = new Checker(origin);
   if (!isRecord(input)) check.fail(null, `must export an object, received ${describe(input)}`);
-  check.keys("", input, TOP_KEYS);
+  check.keys("", input, CONFIG_KEYS);
 
   const timersIn = check.record("timers", input["timers"] ?? {});
   check.keys("timers.", timersIn, TIMER_KEYS);

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { describe, InvalidArgTypeError, UnknownOptionError } from "../errors.ts";
 import { importUserModule } from "../util/loader.ts";
+import { namedOnly } from "../util/named-exports.ts";
 
 type Hook = () => unknown;
 
@@ -67,6 +68,17 @@ export function checkApp(value: unknown, file: string): App {
       value,
     );
   }
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) {
+    // A framework's app object (`export default new Hono()`): its own keys are not app members.
+    throw new InvalidArgTypeError(
+      where,
+      "default export",
+      "a plain app object (export default defineApp({...})); for a framework's app, " +
+        "defineApp({ fetch: app.fetch }) or defineApp({ handler: app })",
+      value,
+    );
+  }
   const app = value as Record<string, unknown>;
   for (const key of Object.keys(app)) {
     if (!(APP_KEYS as readonly string[]).includes(key)) throw new UnknownOptionError(where, key, APP_KEYS);
@@ -97,19 +109,16 @@ export function checkApp(value: unknown, file: string): App {
  * beside `export default { handler }` would be a hook that never runs, without a word.
  */
 export function checkAppModule(module: Readonly<Record<string, unknown>>, file: string): App {
-  const app = module["default"];
-  for (const key of APP_KEYS) {
-    const named = module[key];
-    if (named === undefined) continue;
-    if (typeof app === "object" && app !== null && (app as Record<string, unknown>)[key] === named) continue;
+  const stray = namedOnly(module, APP_KEYS);
+  if (stray !== undefined) {
     throw new InvalidArgTypeError(
       `app ${file}`,
-      key,
-      `a member of the default export, where tsresty reads the app (export default defineApp({ ${key}, … })), not only a named export`,
-      named,
+      stray,
+      `a member of the default export, where tsresty reads the app (export default defineApp({ ${stray}, … })), not only a named export`,
+      module[stray],
     );
   }
-  return checkApp(app, file);
+  return checkApp(module["default"], file);
 }
 
 /** Imports an app module and checks it ({@link checkAppModule}). */

@@ -180,6 +180,20 @@ export default {
     await tree.command("stop");
   });
 
+  it("a config key written as a named export, which the default export does not carry, fails start (exit 2), naming it", async () => {
+    const dir = scratchDir("config");
+    const app = join(dir, "app.ts");
+    writeFileSync(app, `export default { fetch: () => new Response("") };\n`);
+    const config = join(dir, "c.ts");
+    writeFileSync(config, "export const workers = 3;\nexport default { shutdownTimeout: 2 };\n");
+    const r = await runTsresty(["start", app, "--config", config, "--prefix", join(dir, "p")]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /c\.ts: workers is a named export, which tsresty does not read: put it in the default export \(export default defineConfig\(\{ workers, … \}\)\)/,
+    );
+  });
+
   it("a config whose default export is a function, null or a promise is refused, naming what it got", async () => {
     const dir = scratchDir("config");
     const app = join(dir, "app.ts");

@@ -38,3 +38,22 @@ describe("an app module", () => {
     assert.throws(() => checkAppModule({ helper: 1 }, "app.ts"), /"default export" must be an app object/);
   });
 });
+
+describe("an app object", () => {
+  it("is a plain object; a framework's app object is refused with the way to mount it", () => {
+    class Hono {
+      readonly router = {};
+      readonly fetch = (): Response => new Response("x");
+    }
+    assert.throws(
+      () => checkAppModule({ default: new Hono() }, "app.ts"),
+      (error: Error) =>
+        error.message ===
+        'app app.ts: "default export" must be a plain app object (export default defineApp({...})); ' +
+          "for a framework's app, defineApp({ fetch: app.fetch }) or defineApp({ handler: app }), " +
+          "received an object (Hono)",
+    );
+    const bare = Object.assign(Object.create(null) as object, { handler });
+    assert.equal(checkAppModule({ default: bare }, "app.ts"), bare);
+  });
+});

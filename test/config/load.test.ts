@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { ConfigError } from "../../src/errors.ts";
+import { loadConfigInput } from "../../src/config/load.ts";
+import { scratchDir, writeFiles } from "../helpers/scratch.ts";
+
+describe("a config module", () => {
+  const dir = scratchDir("config-load");
+  const load = (name: string, text: string): Promise<Record<string, unknown>> => {
+    writeFiles(dir, { [name]: text });
+    return loadConfigInput(join(dir, name));
+  };
+
+  it("is its default export; a named export that is also its key, and other named exports, are fine", async () => {
+    const input = await load(
+      "a.mjs",
+      "export const workers = 3;\nexport const helper = 1;\nexport default { workers };\n",
+    );
+    assert.deepEqual(input, { workers: 3 });
+  });
+
+  it("refuses a key that is only a named export, naming it and where it belongs", async () => {
+    await assert.rejects(
+      load("b.mjs", "export const workers = 3;\nexport default { shutdownTimeout: 2 };\n"),
+      (error: Error) =>
+        error instanceof ConfigError &&
+        error.key === "workers" &&
+        error.message ===
+          `${join(dir, "b.mjs")}: workers is a named export, which tsresty does not read: ` +
+            "put it in the default export (export default defineConfig({ workers, … }))",
+    );
+  });
+
+  it("refuses named keys without a default export, naming the key first", async () => {
+    await assert.rejects(load("c.mjs", "export const listen = [8080];\n"), /listen is a named export/);
+    await assert.rejects(load("d.mjs", "export const helper = 1;\n"), /has no default export/);
+  });
+});
