@@ -149,9 +149,15 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
       typo.stderr,
       /^tsresty: test\/fixtures\/single\/bad-key\.config\.ts: timers\.maxPendng is not a known key; known keys here: maxPending, maxRunning, runningLimit\n$/,
     );
-    const none = await runTsresty(["--config", "test/fixtures/single/no-default.config.ts", "-e", "1"]);
+    const none = await runTsresty(["--config", "test/fixtures/single/no-export.config.ts", "-e", "1"]);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /has no default export/);
+    const named = await runTsresty(["--config", "test/fixtures/single/no-default.config.ts", "-e", "1"]);
+    assert.equal(named.code, 2);
+    assert.match(
+      named.stderr,
+      /no-default\.config\.ts: timers is a named export, which tsresty does not read/,
+    );
     const missing = await runTsresty(["--config", "nope.config.ts", "-e", "1"]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /nope\.config\.ts: cannot be read/);
