@@ -29,7 +29,7 @@ function checkExport(file: string, value: unknown): Record<string, unknown> {
 }
 
 /**
- * A named export with a config key's name must be that key of the default export too: otherwise
+ * A named export with a config key's name must be a key of the default export too: otherwise
  * `export const workers = 4` beside `export default {}` would be a setting that never applies.
  */
 function checkNamedKeys(file: string, module: Readonly<Record<string, unknown>>): void {

@@ -105,7 +105,7 @@ export function checkApp(value: unknown, file: string): App {
 
 /**
  * Checks an app module: its default export is the app, and a named export with a member's name
- * must be that member of the default export too. Otherwise `export function initWorker() {}`
+ * must be a member of the default export too. Otherwise `export function initWorker() {}`
  * beside `export default { handler }` would be a hook that never runs, without a word.
  */
 export function checkAppModule(module: Readonly<Record<string, unknown>>, file: string): App {

@@ -20,6 +20,14 @@ describe("a config module", () => {
     assert.deepEqual(input, { workers: 3 });
   });
 
+  it("takes the default export's key when a named export of that name differs (a value built from it)", async () => {
+    const input = await load(
+      "e.mjs",
+      "export const timers = { maxPending: 10 };\nexport default { timers: { ...timers, maxRunning: 5 } };\n",
+    );
+    assert.deepEqual(input, { timers: { maxPending: 10, maxRunning: 5 } });
+  });
+
   it("refuses a key that is only a named export, naming it and where it belongs", async () => {
     await assert.rejects(
       load("b.mjs", "export const workers = 3;\nexport default { shutdownTimeout: 2 };\n"),
