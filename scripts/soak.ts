@@ -17,7 +17,7 @@
  * nginx's do.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -274,11 +274,11 @@ const summary = [
   `stop ${Date.now() - stopped} ms`,
 ];
 say(summary.join("; "));
-appendFileSync(join(dir, "output.txt"), output);
 if (problems.length === 0) {
   rmSync(dir, { recursive: true, force: true });
   say("PASS");
 } else {
+  writeFileSync(join(dir, "output.txt"), output);
   say(`FAIL: ${problems.length} problems; the tree's output is in ${join(dir, "output.txt")}`);
   process.exitCode = 1;
 }
