@@ -79,8 +79,18 @@ function ensureDirectory(what: string, given: string, dir: string): void {
     try {
       mkdirSync(path);
     } catch (error) {
+      // A second start on the same prefix may have made it since the check: the lock decides.
+      if ((error as NodeJS.ErrnoException).code === "EEXIST" && isDirectory(path)) continue;
       throw new PathError(what, given, reasonOf(error));
     }
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 
