@@ -38,8 +38,8 @@ describe("what a pipe child inherits", () => {
     const fixture = fileURLToPath(new URL("fixtures/child-fds.ts", import.meta.url));
     const said = JSON.parse(await runWithFd3(fixture)) as string;
     const [fds, ...signals] = said.trim().split("\n");
-    // The shell's own descriptors: 0, 1, 2 and nothing of its parent's (fd 3 was open there,
-    // without close-on-exec); `ls` adds none to the shell's list.
+    // The child's descriptors, seen from /proc: 0, 1, 2 and nothing of its parent's (fd 3 was
+    // open there, without close-on-exec).
     assert.deepEqual(fds?.trim().split(" "), ["0", "1", "2"]);
     // Node ignores SIGPIPE; a child must not inherit that, nor any blocked signal. glibc's
     // posix_spawn leaves its two internal signals (32, 33) ignored, as for every program that
