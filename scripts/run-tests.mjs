@@ -50,10 +50,15 @@ const child = spawn(
   ],
   { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, FORCE_COLOR: "0" } },
 );
+// The reporter's summary ("ℹ tests N"), wherever it falls: with failures, their list follows it.
 let tail = "";
+let count = 0;
+child.stdout.setEncoding("utf8");
 child.stdout.on("data", (chunk) => {
   process.stdout.write(chunk);
-  tail = (tail + chunk.toString()).slice(-4000);
+  const text = tail + chunk;
+  for (const ran of text.matchAll(/^ℹ tests (\d+)$/gm)) count = Number(ran[1]);
+  tail = text.slice(-200);
 });
 const killer = setTimeout(() => {
   console.error("run-tests: the suite took longer than 25 minutes; killing it");
@@ -61,8 +66,6 @@ const killer = setTimeout(() => {
 }, 25 * 60_000);
 child.on("close", (code, signal) => {
   clearTimeout(killer);
-  const ran = /^ℹ tests (\d+)$/m.exec(tail);
-  const count = ran ? Number(ran[1]) : 0;
   if (count === 0) {
     console.error("run-tests: no test ran");
     process.exit(1);

@@ -5,7 +5,9 @@
 // agent, a root debugger). Here they are queued instead, and replayed once the process can act.
 // A second TERM or INT before that ends the process (so a process stuck while booting still stops).
 const STATE = Symbol.for("tsresty.earlySignals");
-const SIGNALS = ["SIGHUP", "SIGQUIT", "SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2"];
+// SIGUSR1 first: its default (a debugger, root's in the agent) is the worst, and once a process
+// is seen catching SIGHUP (/proc/PID/status, SigCgt) every handler before it is in place.
+const SIGNALS = ["SIGUSR1", "SIGHUP", "SIGQUIT", "SIGTERM", "SIGINT", "SIGUSR2"];
 const NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15, SIGUSR1: 10, SIGUSR2: 12 };
 
 if (globalThis[STATE] === undefined) {

@@ -74,7 +74,7 @@ describe("signals before handlers exist", () => {
     // Every child gets USR1 the moment it can be covered, while the tree starts: where Node knows
     // --disable-sigusr1 (22.14+), from Node's first step (it blocks USR1 before anything else,
     // and the flag keeps it blocked); on older Node from the first moment tsresty's code runs in
-    // it. Before that, between fork and Node's first step (the loader mapping the binary, a few
+    // it (early-signals.mjs takes USR1 before HUP, so a child seen catching HUP has both). Before that, between fork and Node's first step (the loader mapping the binary, a few
     // ms), no code of the child runs and the default action of USR1, ending it, applies: a
     // parent's spawn resets every signal to its default there (README, Signals).
     const fromBirth = process.allowedNodeEnvironmentFlags.has("--disable-sigusr1");
