@@ -13,6 +13,6 @@ export {
 export { checkApp, defineApp, loadApp, type App } from "./app.ts";
 export { awaitSpec, runChild, type ChildRole, type ChildState, type Service } from "./child.ts";
 export type { ServiceCounts } from "./metrics.ts";
-export { describeLoadError, describeUserError } from "./load-error.ts";
+export { describeLoadError, describeUncaught, describeUserError } from "./load-error.ts";
 export { dropPrivileges } from "./privileges.ts";
 export { attachMasterZones } from "./zones.ts";

@@ -51,6 +51,15 @@ export function describeUserError(error: unknown): string {
 }
 
 /**
+ * An error that escaped single mode's main chunk: as {@link describeUserError} when the user's
+ * code is on its stack; the whole stack when none of it is (a fault of tsresty's own stays
+ * traceable).
+ */
+export function describeUncaught(error: unknown): string {
+  return userFrames(error).length > 0 ? describeUserError(error) : formatThrown(error);
+}
+
+/**
  * One line (plus the user's frames) for an app module that could not be loaded. tsresty's own
  * errors about the module (a bad default export) already name the file: they read as they are;
  * one that the module's own code caused (an API called at its top level) gets the module's place.

@@ -24,9 +24,9 @@ import {
 import { createZone, installZones } from "../shdict/index.ts";
 import { handleSignals, ignore, singleIdentity } from "../process/index.ts";
 import { endGroup, liveGroups } from "../pipe/index.ts";
-import { installGlobalNgx, installRuntime, type RuntimeContext } from "../runtime/index.ts";
+import { describeUncaught, installGlobalNgx, installRuntime, type RuntimeContext } from "../runtime/index.ts";
 import { isTypeScript, prepareToLoad } from "../util/loader.ts";
-import { formatThrown, lineLogger } from "../util/log.ts";
+import { lineLogger } from "../util/log.ts";
 import { typeScriptHooks } from "./hooks.ts";
 
 export interface SingleCommand {
@@ -169,7 +169,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     try {
       await import(url);
     } catch (error) {
-      process.stderr.write(`ERROR: ${formatThrown(error)}\n`);
+      process.stderr.write(`ERROR: ${describeUncaught(error)}\n`);
       process.exit(1);
     }
     mainDone = true;

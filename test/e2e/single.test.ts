@@ -23,6 +23,16 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
     assert.deepEqual([ok.code, ok.stderr], [0, ""]);
   });
 
+  it("an error raised through a tsresty API names the user's line, without tsresty's or Node's frames", async () => {
+    const r = await runTsresty(["test/fixtures/single/bad-delay.ts"]);
+    assert.equal(r.code, 1);
+    const [first, ...frames] = r.stderr.trimEnd().split("\n");
+    assert.match(first ?? "", /^ERROR: RangeError: ngx\.timer\.at: "delay" must be a number of seconds/);
+    assert.ok(frames.length > 0, r.stderr);
+    for (const frame of frames)
+      assert.match(frame, /^\s+at .*\/test\/fixtures\/single\/bad-delay\.ts:\d+:\d+\)?$/);
+  });
+
   it("T-CLI-03: a missing file exits 2 with a message; process.exit(3) exits 3", async () => {
     const missing = await runTsresty(["no-such-file.ts"]);
     assert.deepEqual([missing.code, missing.stderr], [2, "tsresty: input file no-such-file.ts not found.\n"]);
