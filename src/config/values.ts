@@ -93,7 +93,7 @@ export function parseZoneName(value: unknown): Parsed<string> {
 
   return {
     ok: false,
-    problem: `must be a name of letters, digits and _ not starting with a digit, 63 characters at most, received ${describe(value)}`,
+    problem: `names must be letters, digits and _, not starting with a digit, 63 characters at most, received ${describe(value)}`,
   };
 }
 
@@ -105,10 +105,11 @@ export function parseShdictFlags(flags: readonly string[]): Parsed<Record<string
   const zones: Record<string, number> = {};
   for (const flag of flags) {
     const [name = "", size, extra] = flag.trim().split(/\s+/);
-    const parsedName = parseZoneName(name);
-    if (!parsedName.ok || size === undefined || extra !== undefined) {
+    if (name === "" || size === undefined || extra !== undefined) {
       return { ok: false, problem: `must be 'NAME SIZE' (e.g. 'dogs 10m'), received ${describe(flag)}` };
     }
+    const parsedName = parseZoneName(name);
+    if (!parsedName.ok) return parsedName;
     if (Object.hasOwn(zones, name))
       return { ok: false, problem: `names "${name}" twice: it is already defined` };
     const parsedSize = parseSize(size);

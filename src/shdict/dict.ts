@@ -118,21 +118,37 @@ export class SharedDict {
     this.#zone = zone;
   }
 
+  /**
+   * The zone of `dict`. A method called without its dictionary (`const { get } = dogs`) gets a
+   * clear error, as OpenResty's `dogs.get(k)` gets `bad "zone" argument`.
+   */
+  static #zoneOf(dict: unknown, where: string): NativeZone {
+    if (typeof dict === "object" && dict !== null && #zone in dict) return dict.#zone;
+    throw new InvalidArgTypeError(
+      where,
+      "this",
+      `a shared dictionary: call it on one (ngx.shared.NAME.${where}(…)), not detached from it`,
+      dict,
+    );
+  }
+
   /** The value, or undefined when the key is missing, expired or holds a list. */
   get(key: Key): ShdictValue | undefined {
-    return this.#zone.get(checkKey("get", key)) as ShdictValue | undefined;
+    return SharedDict.#zoneOf(this, "get").get(checkKey("get", key)) as ShdictValue | undefined;
   }
 
   /** The value and its user flags; `reason: "value is a list"` for a list. */
   getWithFlags(key: Key): GetResult {
-    const value = this.#zone.get(checkKey("getWithFlags", key)) as ShdictValue | undefined;
+    const value = SharedDict.#zoneOf(this, "getWithFlags").get(checkKey("getWithFlags", key)) as
+      ShdictValue | undefined;
     if (scratch[0] === IS_LIST << 1) return { value: undefined, flags: 0, reason: "value is a list" };
     return { value, flags: scratch[1] ?? 0 };
   }
 
   /** As getWithFlags, and an expired value not yet freed comes back with `stale: true`. */
   getStale(key: Key): StaleResult {
-    const value = this.#zone.getStale(checkKey("getStale", key)) as ShdictValue | undefined;
+    const value = SharedDict.#zoneOf(this, "getStale").getStale(checkKey("getStale", key)) as
+      ShdictValue | undefined;
     if (scratch[0] === IS_LIST << 1)
       return { value: undefined, flags: 0, stale: false, reason: "value is a list" };
     return { value, flags: scratch[1] ?? 0, stale: scratch[2] === 1 };
@@ -143,40 +159,49 @@ export class SharedDict {
    * zone is full (`forcible: true`). `ttl` in seconds (ms resolution, 0 = never).
    */
   set(key: Key, value: ShdictValue | null | undefined, ttl?: number, flags?: number): StoreResult {
-    return this.#store("set", key, value, ttl, flags, OP_SET);
+    return SharedDict.#store(this, "set", key, value, ttl, flags, OP_SET);
   }
 
   /** As set, but never evicts: `no memory` when the zone is full. */
   safeSet(key: Key, value: ShdictValue | null | undefined, ttl?: number, flags?: number): StoreResult {
-    return this.#store("safeSet", key, value, ttl, flags, OP_SET | OP_SAFE);
+    return SharedDict.#store(this, "safeSet", key, value, ttl, flags, OP_SET | OP_SAFE);
   }
 
   /** Stores only when the key is missing or expired; else `exists`. */
   add(key: Key, value: ShdictValue, ttl?: number, flags?: number): StoreResult {
-    return this.#store("add", key, present("add", value), ttl, flags, OP_ADD);
+    return SharedDict.#store(this, "add", key, present("add", value), ttl, flags, OP_ADD);
   }
 
   /** As add, but never evicts. */
   safeAdd(key: Key, value: ShdictValue, ttl?: number, flags?: number): StoreResult {
-    return this.#store("safeAdd", key, present("safeAdd", value), ttl, flags, OP_ADD | OP_SAFE);
+    return SharedDict.#store(this, "safeAdd", key, present("safeAdd", value), ttl, flags, OP_ADD | OP_SAFE);
   }
 
   /** Stores only when the key exists and has not expired; else `not found`. */
   replace(key: Key, value: ShdictValue, ttl?: number, flags?: number): StoreResult {
-    return this.#store("replace", key, present("replace", value), ttl, flags, OP_REPLACE);
+    return SharedDict.#store(this, "replace", key, present("replace", value), ttl, flags, OP_REPLACE);
   }
 
   /** Removes the key; always `{ ok: true, forcible: false }`. */
   delete(key: Key): StoreResult {
-    return this.#store("delete", key, undefined, undefined, undefined, OP_SET);
+    return SharedDict.#store(this, "delete", key, undefined, undefined, undefined, OP_SET);
   }
 
-  #store(where: string, key: Key, value: unknown, ttl: unknown, flags: unknown, op: number): StoreResult {
+  static #store(
+    self: unknown,
+    where: string,
+    key: Key,
+    value: unknown,
+    ttl: unknown,
+    flags: unknown,
+    op: number,
+  ): StoreResult {
+    const zone = SharedDict.#zoneOf(self, where);
     const k = checkKey(where, key);
     const v = checkValue(where, value);
     const ms = ttl === undefined ? 0 : ttlMs(where, "ttl", ttl);
     const f = flags === undefined ? 0 : checkFlags(where, flags);
-    return storeResult(where, this.#zone.store(k, v, ms, f, op));
+    return storeResult(where, zone.store(k, v, ms, f, op));
   }
 
   /**
@@ -185,6 +210,7 @@ export class SharedDict {
    * evictions. An existing number keeps its ttl.
    */
   incr(key: Key, value: number | string, init?: number | string, initTtl?: number | string): IncrResult {
+    const zone = SharedDict.#zoneOf(this, "incr");
     const k = checkKey("incr", key);
     const delta = toNumber("incr", "value", value);
     let initial: number | undefined;
@@ -195,7 +221,7 @@ export class SharedDict {
         throw new InvalidArgValueError("incr", "init", 'a number when "initTtl" is given', init);
       ms = ttlMs("incr", "initTtl", toNumber("incr", "initTtl", initTtl));
     }
-    const outcome = this.#zone.incr(k, delta, initial, ms);
+    const outcome = zone.incr(k, delta, initial, ms);
     if (outcome >> 1 === OK) return { ok: true, value: scratch[0] ?? 0, forcible: forcibleOf(outcome) };
     const reason = reasonOf("incr", outcome);
     if (reason !== "not found" && reason !== "not a number" && reason !== "no memory")
@@ -205,16 +231,20 @@ export class SharedDict {
 
   /** Inserts at the head of the list at `key` (a new list when missing); never evicts. */
   lpush(key: Key, value: string | number): PushResult {
-    return this.#push("lpush", key, value, true);
+    return SharedDict.#push(this, "lpush", key, value, true);
   }
 
   /** Appends to the tail of the list at `key`. */
   rpush(key: Key, value: string | number): PushResult {
-    return this.#push("rpush", key, value, false);
+    return SharedDict.#push(this, "rpush", key, value, false);
   }
 
-  #push(where: string, key: Key, value: unknown, left: boolean): PushResult {
-    const outcome = this.#zone.push(checkKey(where, key), checkListValue(where, value), left);
+  static #push(self: unknown, where: string, key: Key, value: unknown, left: boolean): PushResult {
+    const outcome = SharedDict.#zoneOf(self, where).push(
+      checkKey(where, key),
+      checkListValue(where, value),
+      left,
+    );
     if (outcome === OK) return { ok: true, length: scratch[0] ?? 0 };
     const reason = reasonOf(where, outcome);
     if (reason !== "value not a list" && reason !== "no memory") unexpected(where, outcome);
@@ -223,16 +253,17 @@ export class SharedDict {
 
   /** Removes and returns the head of the list; `value` undefined when missing or empty. */
   lpop(key: Key): PopResult {
-    return this.#pop("lpop", key, true);
+    return SharedDict.#pop(this, "lpop", key, true);
   }
 
   /** Removes and returns the tail of the list. */
   rpop(key: Key): PopResult {
-    return this.#pop("rpop", key, false);
+    return SharedDict.#pop(this, "rpop", key, false);
   }
 
-  #pop(where: string, key: Key, left: boolean): PopResult {
-    const value = this.#zone.pop(checkKey(where, key), left) as string | number | undefined;
+  static #pop(self: unknown, where: string, key: Key, left: boolean): PopResult {
+    const value = SharedDict.#zoneOf(self, where).pop(checkKey(where, key), left) as
+      string | number | undefined;
     if (value !== undefined) return { ok: true, value };
     const reason = reasonOf(where, scratch[0] ?? 0);
     return reason === "value not a list" ? NOT_A_LIST : EMPTY_POP;
@@ -240,7 +271,7 @@ export class SharedDict {
 
   /** The list's length; 0 when the key is missing. */
   llen(key: Key): LengthResult {
-    const outcome = this.#zone.llen(checkKey("llen", key));
+    const outcome = SharedDict.#zoneOf(this, "llen").llen(checkKey("llen", key));
     if (outcome === OK) return { ok: true, length: scratch[0] ?? 0 };
     reasonOf("llen", outcome);
     return NOT_A_LIST;
@@ -251,7 +282,7 @@ export class SharedDict {
    * item not yet freed (as OpenResty).
    */
   ttl(key: Key): TtlResult {
-    const outcome = this.#zone.ttl(checkKey("ttl", key));
+    const outcome = SharedDict.#zoneOf(this, "ttl").ttl(checkKey("ttl", key));
     if (outcome === OK) return { ok: true, ttl: (scratch[0] ?? 0) / 1000 };
     reasonOf("ttl", outcome);
     return NOT_FOUND;
@@ -259,10 +290,11 @@ export class SharedDict {
 
   /** Sets the ttl in seconds (0 = never); also revives an expired item not yet freed. */
   expire(key: Key, ttl: number): ExpireResult {
+    const zone = SharedDict.#zoneOf(this, "expire");
     const k = checkKey("expire", key);
     const given: unknown = ttl;
     if (given === undefined) throw new InvalidArgTypeError("expire", "ttl", "a number of seconds", ttl);
-    const outcome = this.#zone.expire(k, ttlMs("expire", "ttl", ttl));
+    const outcome = zone.expire(k, ttlMs("expire", "ttl", ttl));
     if (outcome === OK) return EXPIRED_OK;
     reasonOf("expire", outcome);
     return NOT_FOUND;
@@ -270,28 +302,32 @@ export class SharedDict {
 
   /** Marks every item expired and frees a few; `flushExpired` frees the rest. */
   flushAll(): void {
-    reasonOf("flushAll", this.#zone.flushAll());
+    reasonOf("flushAll", SharedDict.#zoneOf(this, "flushAll").flushAll());
   }
 
   /** Frees expired items (at most `max`; 0 = all) and returns how many. */
   flushExpired(max = 0): number {
-    reasonOf("flushExpired", this.#zone.flushExpired(checkCount("flushExpired", "max", max, 0)));
+    reasonOf(
+      "flushExpired",
+      SharedDict.#zoneOf(this, "flushExpired").flushExpired(checkCount("flushExpired", "max", max, 0)),
+    );
     return scratch[0] ?? 0;
   }
 
   /** Keys of unexpired items, least recently used first; at most `max` (0 = all). */
   getKeys(max = 1024): string[] {
-    return this.#zone.getKeys(checkCount("getKeys", "max", max, 1024));
+    return SharedDict.#zoneOf(this, "getKeys").getKeys(checkCount("getKeys", "max", max, 1024));
   }
 
   /** The zone's size in bytes, as declared. */
   capacity(): number {
+    SharedDict.#zoneOf(this, "capacity");
     return this.#capacity;
   }
 
   /** Bytes in free blocks of the zone's heap (see docs/shdict.md). */
   freeSpace(): number {
-    reasonOf("freeSpace", this.#zone.stats());
+    reasonOf("freeSpace", SharedDict.#zoneOf(this, "freeSpace").stats());
     return scratch[1] ?? 0;
   }
 }

@@ -7,7 +7,7 @@
 import { InvalidArgTypeError, InvalidArgValueError, UnknownOptionError } from "../errors.ts";
 import type { SharedDict } from "./dict.ts";
 import { sharedDicts } from "./installed.ts";
-import { checkKey, type Key } from "./validate.ts";
+import { checkKey, type Key, MAX_TTL_SECONDS } from "./validate.ts";
 
 /**
  * Options of `ngx.lock`, as lua-resty-lock's (seconds).
@@ -47,13 +47,27 @@ export type UnlockResult =
 
 const KNOWN = ["exptime", "timeout", "step", "ratio", "maxStep"] as const;
 
-function seconds(name: string, value: unknown, fallback: number, min: number): number {
+/** A seconds option from `min` to MAX_TTL_SECONDS (every wait is bounded by exptime, itself a ttl). */
+function seconds(name: string, value: unknown, fallback: number, min: number, where = "ngx.lock"): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number")
-    throw new InvalidArgTypeError("ngx.lock", name, "a number of seconds", value);
-  if (!(value >= min) || value === Infinity) {
-    throw new InvalidArgValueError("ngx.lock", name, `a finite number ${min === 0 ? ">= 0" : "> 0"}`, value);
+  if (typeof value !== "number") throw new InvalidArgTypeError(where, name, "a number of seconds", value);
+  if (!(value >= min && value <= MAX_TTL_SECONDS)) {
+    throw new InvalidArgValueError(
+      where,
+      name,
+      `a number of seconds from ${min} to ${MAX_TTL_SECONDS}`,
+      value,
+    );
   }
+  return value;
+}
+
+/** `ratio`, the factor between two waits: at least 1 (a shrinking wait would spin). */
+function factor(value: unknown): number {
+  if (value === undefined) return 2;
+  if (typeof value !== "number") throw new InvalidArgTypeError("ngx.lock", "ratio", "a number >= 1", value);
+  if (!(value >= 1) || value === Infinity)
+    throw new InvalidArgValueError("ngx.lock", "ratio", "a finite number >= 1", value);
   return value;
 }
 
@@ -76,13 +90,25 @@ function settings(input: unknown): Settings {
   const exptime = seconds("exptime", options.exptime, 30, 0.001);
   const timeout = Math.min(seconds("timeout", options.timeout, 5, 0), exptime);
   const step = Math.min(seconds("step", options.step, 0.001, 0.001), Math.max(timeout, 0.001));
-  const ratio = seconds("ratio", options.ratio, 2, 1);
+  const ratio = factor(options.ratio);
   const maxStep = seconds("maxStep", options.maxStep, 0.5, 0.001);
   return { exptime, timeout, step, ratio, maxStep };
 }
 
+/** The longest wait one setTimeout takes (a longer one would fire after 1 ms). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 function sleep(seconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.round(seconds * 1000))));
+  return new Promise((resolve) => {
+    const wait = (ms: number): void => {
+      if (ms <= MAX_TIMEOUT_MS) setTimeout(resolve, ms);
+      else
+        setTimeout(() => {
+          wait(ms - MAX_TIMEOUT_MS);
+        }, MAX_TIMEOUT_MS);
+    };
+    wait(Math.max(1, Math.round(seconds * 1000)));
+  });
 }
 
 /**
@@ -145,8 +171,9 @@ export class Lock {
 
   /** Gives the held key a new ttl (default: exptime); `not found` if it already expired. */
   expire(time?: number): UnlockResult {
+    const ttl = time === undefined ? this.#settings.exptime : seconds("time", time, 0, 0, "lock.expire");
     if (this.#key === null) return { ok: false, reason: "unlocked" };
-    const replaced = this.#dict.replace(this.#key, true, time ?? this.#settings.exptime);
+    const replaced = this.#dict.replace(this.#key, true, ttl);
     return replaced.ok ? { ok: true } : { ok: false, reason: "not found" };
   }
 }

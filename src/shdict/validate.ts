@@ -18,9 +18,15 @@ export const KEY_MAX_BYTES = 65535;
 /** Up to this many UTF-16 units a string cannot exceed 65,535 UTF-8 bytes. */
 const SURELY_SHORT = Math.floor(KEY_MAX_BYTES / 3);
 const KEY_EXPECTED = "a non-empty string of at most 65535 UTF-8 bytes, or a number";
+/**
+ * Strings are stored as UTF-8, where a lone surrogate would become U+FFFD: two keys would be
+ * one, and a value would not come back as stored. Such strings are refused.
+ */
+const NO_LONE_SURROGATE = "a string without lone surrogates (zones store UTF-8)";
 
 export function checkKey(where: string, key: unknown): string {
-  if (typeof key === "string" && key.length !== 0 && key.length <= SURELY_SHORT) return key;
+  if (typeof key === "string" && key.length !== 0 && key.length <= SURELY_SHORT && key.isWellFormed())
+    return key;
   return slowKey(where, key);
 }
 
@@ -29,6 +35,12 @@ function slowKey(where: string, key: unknown): string {
   if (typeof text !== "string") throw new InvalidArgTypeError(where, "key", KEY_EXPECTED, key);
   if (text.length === 0 || Buffer.byteLength(text) > KEY_MAX_BYTES)
     throw new InvalidArgValueError(where, "key", KEY_EXPECTED, key);
+  if (!text.isWellFormed()) throw new InvalidArgValueError(where, "key", NO_LONE_SURROGATE, key);
+  return text;
+}
+
+function wellFormed(where: string, text: string): string {
+  if (!text.isWellFormed()) throw new InvalidArgValueError(where, "value", NO_LONE_SURROGATE, text);
   return text;
 }
 
@@ -36,6 +48,7 @@ function slowKey(where: string, key: unknown): string {
 export function checkValue(where: string, value: unknown): ShdictValue | undefined {
   switch (typeof value) {
     case "string":
+      return wellFormed(where, value);
     case "number":
     case "boolean":
       return value;
@@ -54,9 +67,16 @@ export function checkValue(where: string, value: unknown): ShdictValue | undefin
 }
 
 export function checkListValue(where: string, value: unknown): string | number {
-  if (typeof value === "string" || typeof value === "number") return value;
+  if (typeof value === "string") return wellFormed(where, value);
+  if (typeof value === "number") return value;
   throw new InvalidArgTypeError(where, "value", "a string or a number (a list holds only these)", value);
 }
+
+/**
+ * The longest ttl, in seconds (about 31.7 years, the bound of timer delays too): an expiry is
+ * kept as the monotonic clock in ms plus the ttl, which a larger ttl would overflow.
+ */
+export const MAX_TTL_SECONDS = 1e9;
 
 /**
  * Seconds with millisecond resolution → whole milliseconds; 0 = never expire. A positive ttl
@@ -65,8 +85,8 @@ export function checkListValue(where: string, value: unknown): string | number {
 export function ttlMs(where: string, name: string, seconds: unknown): number {
   if (seconds === undefined) return 0;
   if (typeof seconds !== "number") throw new InvalidArgTypeError(where, name, "a number of seconds", seconds);
-  if (!(seconds >= 0) || seconds === Infinity)
-    throw new InvalidArgValueError(where, name, "a finite number of seconds >= 0", seconds);
+  if (!(seconds >= 0 && seconds <= MAX_TTL_SECONDS))
+    throw new InvalidArgValueError(where, name, `a number of seconds from 0 to ${MAX_TTL_SECONDS}`, seconds);
   const ms = Math.round(seconds * 1000);
   return ms === 0 && seconds > 0 ? 1 : ms;
 }

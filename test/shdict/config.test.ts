@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseSize, parseZoneName, resolveConfig } from "../../src/config/index.ts";
+import { parseShdictFlags, parseSize, parseZoneName, resolveConfig } from "../../src/config/index.ts";
 
 describe("config shdict", () => {
   it("resolves zones in declaration order with sizes in bytes, frozen; none by default", () => {
@@ -22,8 +22,8 @@ describe("config shdict", () => {
       [{ dogs: "10x" }, /shdict\.dogs/],
       [{ dogs: 8191.5 }, /shdict\.dogs/],
       [{ dogs: "1.5m" }, /shdict\.dogs/],
-      [{ "1dogs": "1m" }, /shdict must be a name/],
-      [{ "a-b": "1m" }, /shdict must be a name/],
+      [{ "1dogs": "1m" }, /shdict names must be letters, digits and _/],
+      [{ "a-b": "1m" }, /shdict names must be letters/],
       [["dogs"], /shdict must be an object/],
     ];
     for (const [shdict, message] of cases) {
@@ -33,6 +33,27 @@ describe("config shdict", () => {
         JSON.stringify(shdict),
       );
     }
+  });
+
+  it("--shdict flags: a bad name is named as such, not as a bad 'NAME SIZE' form; a name given twice is refused", () => {
+    assert.deepEqual(parseShdictFlags(["dogs 10m", " cats   8k "]), {
+      ok: true,
+      value: { dogs: 10 * 1024 * 1024, cats: 8192 },
+    });
+    const problem = (flag: string): string => {
+      const parsed = parseShdictFlags([flag]);
+      if (parsed.ok) assert.fail(`${flag} was accepted`);
+      return parsed.problem;
+    };
+    assert.match(problem("dögs 1m"), /^names must be letters, digits and _.*received a string \("dögs"\)$/);
+    assert.match(problem("__x 1m"), /^names starting with __ are tsresty's own/);
+    assert.match(problem(`${"a".repeat(64)} 1m`), /63 characters at most/);
+    assert.match(problem("dogs:1m"), /^must be 'NAME SIZE'/);
+    assert.match(problem("dogs"), /^must be 'NAME SIZE'/);
+    assert.match(problem("dogs 1m extra"), /^must be 'NAME SIZE'/);
+    assert.match(problem("dogs 1x"), /^dogs: size must be a size from 8k to 2g/);
+    const twice = parseShdictFlags(["dogs 1m", "dogs 2m"]);
+    assert.ok(!twice.ok && /names "dogs" twice/.test(twice.problem));
   });
 
   it("parseSize reads bytes and k/m/g suffixes in any case; parseZoneName wants an identifier", () => {

@@ -183,4 +183,38 @@ describe("ngx.lock in one process", () => {
     assert.throws(() => ngx.lock("local", { timeout: -1 }), { code: "ERR_TSRESTY_INVALID_ARG_VALUE" });
     assert.throws(() => ngx.lock("local", { step: "1" as never }), { code: "ERR_TSRESTY_INVALID_ARG_TYPE" });
   });
+
+  it("option errors state the real bound, and expire's name expire; an exptime too large to keep throws", async () => {
+    const bad = (options: object, message: RegExp): void => {
+      assert.throws(() => ngx.lock("local", options), { code: "ERR_TSRESTY_INVALID_ARG_VALUE", message });
+    };
+    bad({ ratio: 0.5 }, /"ratio" must be a finite number >= 1, received the number 0.5/);
+    bad({ step: 0.0001 }, /"step" must be a number of seconds from 0.001 to 1000000000/);
+    bad({ exptime: 0.0005 }, /"exptime" must be a number of seconds from 0.001/);
+    bad({ maxStep: 1e10 }, /"maxStep" must be a number of seconds from 0.001 to 1000000000/);
+    // This exptime wrapped the key's expiry to the past: two locks on one key both got it.
+    bad({ exptime: 1.8446744073708e16 }, /"exptime"/);
+    assert.throws(() => ngx.lock("local", { ratio: "2" as never }), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /"ratio" must be a number >= 1/,
+    });
+    const lock = ngx.lock("local");
+    assert.deepEqual(await lock.lock("e"), { ok: true, elapsed: 0 });
+    assert.throws(() => lock.expire(-1), {
+      code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+      message: /^lock.expire: "time"/,
+    });
+    assert.throws(() => lock.expire("x" as never), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /^lock.expire: "time"/,
+    });
+    assert.throws(() => lock.expire(2e9), { code: "ERR_TSRESTY_INVALID_ARG_VALUE" });
+    const other = ngx.lock("local", { exptime: 1e9, timeout: 0 });
+    assert.deepEqual(await other.lock("e"), { ok: false, reason: "timeout" });
+    lock.unlock();
+    assert.deepEqual(await other.lock("e"), { ok: true, elapsed: 0 });
+    const ttl = zone.dict.ttl("e");
+    assert.ok(ttl.ok && ttl.ttl > 1e9 - 1, JSON.stringify(ttl));
+    other.unlock();
+  });
 });

@@ -56,6 +56,80 @@ describe("values, keys and their limits", () => {
     }
   });
 
+  it("a ttl above 10^9 s throws in every method that takes one, rather than wrap around to expired or never", () => {
+    const dogs = testZone().dict;
+    dogs.set("live", 1);
+    dogs.lpush("list", 1);
+    // 1.8446744073708e16 s wrapped the 64-bit expiry to a moment already past: set said ok and
+    // get found nothing; larger ttls wrapped to "never", smaller ones gave a negative ttl().
+    for (const ttl of [1e9 + 1, 9.3e15, 1.8446744073708e16, 1e300]) {
+      for (const call of [
+        () => dogs.set("k", 1, ttl),
+        () => dogs.safeSet("k", 1, ttl),
+        () => dogs.add("k", 1, ttl),
+        () => dogs.safeAdd("k", 1, ttl),
+        () => dogs.replace("live", 1, ttl),
+        () => dogs.incr("n", 1, 0, ttl),
+        () => dogs.expire("live", ttl),
+        () => dogs.expire("list", ttl),
+      ]) {
+        assert.throws(
+          call,
+          { code: "ERR_TSRESTY_INVALID_ARG_VALUE", message: /from 0 to 1000000000/ },
+          String(ttl),
+        );
+      }
+    }
+    assert.equal(dogs.get("k"), undefined);
+    assert.deepEqual(dogs.ttl("live"), { ok: true, ttl: 0 });
+    assert.deepEqual(dogs.set("k", 1, 1e9), { ok: true, forcible: false });
+    const left = dogs.ttl("k");
+    assert.ok(left.ok && left.ttl > 1e9 - 1 && left.ttl <= 1e9, JSON.stringify(left));
+    assert.equal(dogs.get("k"), 1);
+  });
+
+  it("a key or string value with a lone surrogate throws (UTF-8 cannot hold it: two keys would be one)", () => {
+    const dogs = testZone().dict;
+    dogs.set("\ufffd", "replacement character");
+    for (const bad of ["\ud800", "\udfff", "a\ud83d", "\ude00b"]) {
+      assert.throws(() => dogs.set(bad, 1), {
+        code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+        message: /lone surrogate/,
+      });
+      assert.throws(() => dogs.get(bad), { code: "ERR_TSRESTY_INVALID_ARG_VALUE", message: /"key"/ });
+      assert.throws(() => dogs.set("v", bad), { code: "ERR_TSRESTY_INVALID_ARG_VALUE", message: /"value"/ });
+      assert.throws(() => dogs.rpush("l", bad), {
+        code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+        message: /"value"/,
+      });
+    }
+    assert.deepEqual(dogs.getKeys(0), ["\ufffd"]);
+    assert.equal(dogs.get("\ufffd"), "replacement character");
+    const pair = "a\ud83d\ude00";
+    dogs.set(pair, pair);
+    assert.equal(dogs.get(pair), pair);
+  });
+
+  it("a method called without its dictionary throws a coded error naming the method, not V8's", () => {
+    const dogs = testZone().dict;
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- detached on purpose: the misuse under test
+    const { get, set, incr, capacity } = dogs;
+    assert.throws(() => get("k"), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /^get: "this" must be a shared dictionary/,
+    });
+    assert.throws(() => set("k", 1), { code: "ERR_TSRESTY_INVALID_ARG_TYPE", message: /^set: "this"/ });
+    assert.throws(() => incr.call({}, "k", 1), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /^incr: "this"/,
+    });
+    assert.throws(() => capacity.call(5), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /^capacity: "this"/,
+    });
+    assert.equal(get.call(dogs, "k"), undefined);
+  });
+
   it("a ttl below a millisecond is one millisecond, not never", () => {
     const dogs = testZone().dict;
     // 0 would mean "never expires"; by now the millisecond may have passed (a negative ttl),
