@@ -4,6 +4,7 @@ import { parseArgs, USAGE, type Command, type SingleCommand } from "./args.ts";
 import { control, ControlError, logs } from "./control.ts";
 import { localCopy } from "./local-copy.ts";
 import { start } from "./start.ts";
+import { releaseEndingSignals } from "../process/index.ts";
 import { ownModule } from "../util/own-module.ts";
 import { VERSION } from "../util/version.ts";
 
@@ -19,7 +20,20 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
+/**
+ * A command that only prints (help, version) or talks to a master: ^C, TERM and HUP end it as
+ * they end any tool, and a reader that goes away (`tsresty status | head -1`) ends it quietly.
+ */
+function behaveAsATool(): void {
+  releaseEndingSignals();
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(0);
+  });
+}
+
 async function run(command: Command): Promise<void> {
+  if (command.kind !== "single" && command.kind !== "start") behaveAsATool();
   switch (command.kind) {
     case "help":
       process.stdout.write(`${USAGE}\n`);

@@ -4,6 +4,7 @@ export {
   handleSignals,
   HANDLED_SIGNALS,
   ignore,
+  releaseEndingSignals,
   signalSafetyFlags,
   type HandledSignal,
   type SignalHandlers,

@@ -63,6 +63,27 @@ export function handleSignals(handlers: SignalHandlers): void {
 
 const installedHandlers = new Map<HandledSignal, () => void>();
 
+/** The signals that end a process that does not handle them; USR1 and USR2 stay queued (USR1 would open the inspector). */
+const ENDING_SIGNALS: readonly HandledSignal[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM"];
+
+/**
+ * For a process that handles no signal itself (a control command such as `tsresty logs -f`):
+ * HUP, INT, QUIT and TERM get their default action again (the process ends), and one that
+ * was queued since the process began takes effect now.
+ */
+export function releaseEndingSignals(): void {
+  const early = (globalThis as { [STATE]?: EarlyState })[STATE];
+  if (early === undefined) return;
+  for (const signal of ENDING_SIGNALS) {
+    const queued = early.listeners.get(signal);
+    if (queued === undefined) continue;
+    process.off(signal, queued);
+    early.listeners.delete(signal);
+  }
+  const pending = early.queue.find((signal) => ENDING_SIGNALS.includes(signal));
+  if (pending !== undefined) process.kill(process.pid, pending);
+}
+
 /** Ignores `signal` from now on (children ignore HUP: only the master reloads). */
 export const ignore = (signal: HandledSignal): void => {
   debug("%s ignored", signal);

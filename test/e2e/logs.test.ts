@@ -88,6 +88,31 @@ describe("logs that say who wrote them", () => {
     await tree.command("stop");
   });
 
+  it("tsresty logs -f ends on the first ^C, TERM or HUP, and control commands end quietly when their reader goes away", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { handler(_req: unknown, res: { end(s: string): void }) { res.end("ok"); } };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+      const follow = startTsresty(["logs", "-f", "--prefix", tree.prefix], { deadlineMs: 20_000 });
+      await follow.waitForOutput("start worker process");
+      const sent = Date.now();
+      follow.child.kill(signal);
+      const done = await follow.done;
+      // Before: the first INT or TERM was queued by early-signals.mjs and never acted on (a
+      // second one ended it), and HUP was queued for good: each follower lived on.
+      assert.equal(done.signal, signal, `${signal}: ${JSON.stringify(done)}`);
+      assert.ok(Date.now() - sent < 5_000, `${signal} took ${Date.now() - sent} ms`);
+    }
+    // A reader that closes early (tsresty status | head -c 1): before, an unhandled EPIPE error
+    // and its stack trace, exit 1.
+    const status = startTsresty(["status", "--json", "--prefix", tree.prefix]);
+    status.child.stdout.destroy();
+    const done = await status.done;
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal(done.stderr, "");
+  });
+
   it("tsresty logs shows the last lines, one worker's with --worker, and follows new ones with -f", async () => {
     const dir = scratchApp({
       "app.ts": `export default {
