@@ -15,7 +15,6 @@ export function talkToMaster(
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(join(prefix, CONTROL_SOCKET));
-    let buffer = "";
     const timer =
       timeoutMs === null
         ? undefined
@@ -30,34 +29,45 @@ export function talkToMaster(
     };
     socket.setEncoding("utf8");
     socket.on("connect", () => socket.write(`${JSON.stringify(request)}\n`));
-    socket.on("data", (chunk: string) => {
-      buffer += chunk;
-      for (let end = buffer.indexOf("\n"); end !== -1; end = buffer.indexOf("\n")) {
-        const line = buffer.slice(0, end);
-        buffer = buffer.slice(end + 1);
-        let answer: ControlResponse;
-        try {
-          answer = JSON.parse(line) as ControlResponse;
-        } catch {
-          const shown = JSON.stringify(line.slice(0, 200));
-          fail(new Error(`the master's answer was not understood (it sent ${shown})`));
-          return;
-        }
-        try {
-          onAnswer(answer);
-        } catch (error) {
-          fail(error instanceof Error ? error : new Error(String(error)));
-          return;
-        }
+    // The unfinished line's pieces: an answer can be tens of MB (`logs -n` of long lines), and
+    // each chunk is scanned once for its newlines, not the whole line so far again.
+    let pieces: string[] = [];
+    const onLine = (line: string): boolean => {
+      let answer: ControlResponse;
+      try {
+        answer = JSON.parse(line) as ControlResponse;
+      } catch {
+        const shown = JSON.stringify(line.slice(0, 200));
+        fail(new Error(`the master's answer was not understood (it sent ${shown})`));
+        return false;
       }
+      try {
+        onAnswer(answer);
+      } catch (error) {
+        fail(error instanceof Error ? error : new Error(String(error)));
+        return false;
+      }
+      return true;
+    };
+    socket.on("data", (chunk: string) => {
+      let start = 0;
+      for (let end = chunk.indexOf("\n"); end !== -1; end = chunk.indexOf("\n", start)) {
+        pieces.push(chunk.slice(start, end));
+        const line = pieces.join("");
+        pieces = [];
+        start = end + 1;
+        if (!onLine(line)) return;
+      }
+      if (start < chunk.length) pieces.push(chunk.slice(start));
     });
     socket.on("error", (error) => {
       fail(new Error(`cannot reach the master's control socket: ${error.message}`));
     });
     socket.on("end", () => {
       clearTimeout(timer);
-      if (buffer.trim() !== "") {
-        const shown = JSON.stringify(buffer.slice(0, 200));
+      const rest = pieces.join("");
+      if (rest.trim() !== "") {
+        const shown = JSON.stringify(rest.slice(0, 200));
         reject(new Error(`the master's answer was not understood (it sent ${shown})`));
       } else resolve();
     });

@@ -107,7 +107,7 @@ describe("logs that say who wrote them", () => {
     // A reader that closes early (tsresty status | head -c 1): before, an unhandled EPIPE error
     // and its stack trace, exit 1.
     const status = startTsresty(["status", "--json", "--prefix", tree.prefix]);
-    status.child.stdout.destroy();
+    status.child.stdout?.destroy();
     const done = await status.done;
     assert.equal(done.code, 0, done.stderr);
     assert.equal(done.stderr, "");

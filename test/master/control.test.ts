@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { createConnection, type Socket } from "node:net";
+import { createConnection, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { CONTROL_SOCKET, type ControlResponse } from "../../src/ipc/index.ts";
 import { serveControl, type ControlServer } from "../../src/master/control.ts";
+import { talkToMaster } from "../../src/master/control-client.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 
 const servers: ControlServer[] = [];
@@ -73,5 +75,60 @@ describe("the control socket's idle clients (issue 9, item 11)", () => {
     await new Promise((resolve) => setTimeout(resolve, 800));
     assert.equal(closed, false, "the follower is still connected after 4 idle timeouts");
     socket.destroy();
+  });
+});
+
+describe("the control client (talkToMaster)", () => {
+  /** A fake master at `prefix` that answers any request with `pieces`, written one by one. */
+  async function fakeMaster(pieces: readonly string[]): Promise<string> {
+    const prefix = scratchDir("control-client");
+    const server = createServer((socket) => {
+      socket.once("data", () => {
+        const write = (i: number): void => {
+          if (i === pieces.length) {
+            socket.end();
+            return;
+          }
+          socket.write(pieces[i] as string, () => {
+            setImmediate(() => {
+              write(i + 1);
+            });
+          });
+        };
+        write(0);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(join(prefix, CONTROL_SOCKET), resolve));
+    after(() => server.close());
+    return prefix;
+  }
+
+  it("reads answers split anywhere across chunks, several in one chunk, and one of many MB", async () => {
+    const big = {
+      ok: true,
+      message: "x",
+      lines: Array.from({ length: 300 }, (_, i) => `${i} ${"y".repeat(60_000)}`),
+    };
+    const text = [{ ok: true, message: "one" }, big, { ok: false, message: "three" }]
+      .map((answer) => `${JSON.stringify(answer)}\n`)
+      .join("");
+    const cuts = [5, 20, 21, 22, 40, 1000, 65_536, 9_000_000, text.length - 30, text.length - 1];
+    const pieces = cuts.map((cut, i) => text.slice(i === 0 ? 0 : cuts[i - 1], cut));
+    pieces.push(text.slice(cuts.at(-1)));
+    assert.equal(pieces.join(""), text);
+    const answers: ControlResponse[] = [];
+    await talkToMaster(await fakeMaster(pieces), { command: "status" }, (answer) => answers.push(answer));
+    assert.deepEqual(answers, [{ ok: true, message: "one" }, big, { ok: false, message: "three" }]);
+  });
+
+  it("an answer cut off by the end of the connection, or not JSON, is an error that shows its start", async () => {
+    await assert.rejects(
+      talkToMaster(await fakeMaster(['{"ok":true,"mess']), { command: "status" }, () => undefined),
+      /not understood \(it sent "\{\\"ok\\":true,\\"mess"\)/,
+    );
+    await assert.rejects(
+      talkToMaster(await fakeMaster(["<html>\n"]), { command: "status" }, () => undefined),
+      /not understood \(it sent "<html>"\)/,
+    );
   });
 });
