@@ -43,13 +43,19 @@ export function describe(value: unknown): string {
     case "function":
       return value.name ? `a function (${value.name})` : "an anonymous function";
     default:
-      return Array.isArray(value) ? "an array" : `an object (${objectKind(value)})`;
+      return describeObject(value);
   }
 }
 
-function objectKind(value: object): string {
-  const ctor = (value as { constructor?: { name?: string } }).constructor;
-  return typeof ctor?.name === "string" && ctor.name !== "" ? ctor.name : "null prototype";
+/** An object's kind, read without letting its code (a Proxy's traps, getters) throw through. */
+function describeObject(value: object): string {
+  try {
+    if (Array.isArray(value)) return "an array";
+    const ctor = (value as { constructor?: { name?: string } }).constructor;
+    return `an object (${typeof ctor?.name === "string" && ctor.name !== "" ? ctor.name : "null prototype"})`;
+  } catch {
+    return "an object (unreadable)";
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { ProcessRow, StatusReport, TimerRow } from "../master/index.ts";
+import { escapeForLog } from "../util/log.ts";
 
 const MB = 1024 * 1024;
 
@@ -15,6 +16,15 @@ function bytes(n: number): string {
 }
 
 const dash = (value: number | null): string => (value === null ? "-" : String(value));
+
+/** The widest a cell of user text (a timer's name, an error message) gets; `--json` has it whole. */
+const TEXT_CELL = 60;
+
+/** User text as a table shows it: escaped (one row stays one row) and cut to TEXT_CELL characters. */
+function shown(text: string): string {
+  const safe = escapeForLog(text);
+  return safe.length <= TEXT_CELL ? safe : `${safe.slice(0, TEXT_CELL - 1)}…`;
+}
 
 /** Columns padded to their widest cell, two spaces apart. */
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -43,7 +53,7 @@ function processCells(row: ProcessRow): string[] {
     row.cpu === null ? "-" : `${row.cpu.toFixed(1)}s`,
     dash(row.pending),
     dash(row.running),
-    row.timers.map((t) => `${t.name} (${t.state})`).join(", "),
+    row.timers.map((t) => `${shown(t.name)} (${t.state})`).join(", "),
   ];
 }
 
@@ -121,7 +131,7 @@ function schedule(t: TimerRow): string {
 function timerCells(t: TimerRow, now: number): string[] {
   const ms = (n: number): string => (n < 10 ? n.toFixed(1) : n.toFixed(0));
   return [
-    t.name ?? "(unnamed)",
+    t.name === null ? "(unnamed)" : shown(t.name),
     t.kind ?? "-",
     t.name === null ? "-" : schedule(t),
     String(t.runs),
@@ -134,6 +144,6 @@ function timerCells(t: TimerRow, now: number): string[] {
     t.owner === null ? "-" : `${t.owner.type} ${t.owner.id ?? "-"} (${t.owner.pid})`,
     t.lastError === null
       ? ""
-      : `${relative(t.lastError.at, now)}: ${t.lastError.message.split("\n")[0] ?? ""}`,
+      : `${relative(t.lastError.at, now)}: ${shown(t.lastError.message.split("\n")[0] ?? "")}`,
   ];
 }

@@ -18,6 +18,7 @@
  * catch up. The client reconnects with backoff; the loss and the return are logged once each.
  */
 import { Redis } from "ioredis";
+import { escapeForLog } from "../util/log.ts";
 import { CLAIM, LAST_RUN } from "./scripts.ts";
 import { claimTtl } from "./ttl.ts";
 
@@ -106,7 +107,7 @@ export class RedisGate {
         this.#skewed = true;
         this.#log(
           "warn",
-          `this host's clock is more than ${ttl / 2000} s away from Redis's: it runs no tick of timer "${name}" until it is right`,
+          `this host's clock is more than ${ttl / 2000} s away from Redis's: it runs no tick of timer "${escapeForLog(name)}" until it is right`,
         );
       }
       return false;

@@ -63,7 +63,8 @@ export interface ChildEvents {
   exiting(child: Child): void;
   /** Any other message (the init process's "config" and "init-done"). */
   message(child: Child, message: ChildMessage): void;
-  output(child: Child, stream: "stdout" | "stderr", line: string): void;
+  /** A line `child` printed; `continued`: the rest of a line longer than the master keeps whole. */
+  output(child: Child, stream: "stdout" | "stderr", line: string, continued: boolean): void;
   exited(child: Child, code: number | null, signal: string | null): void;
 }
 
@@ -145,12 +146,12 @@ export class Children {
     });
     // (a fork that failed has no streams at all)
     if (forked.stdout != null)
-      readLines(forked.stdout, (line) => {
-        this.#events.output(child, "stdout", line);
+      readLines(forked.stdout, (line, continued) => {
+        this.#events.output(child, "stdout", line, continued);
       });
     if (forked.stderr != null)
-      readLines(forked.stderr, (line) => {
-        this.#events.output(child, "stderr", line);
+      readLines(forked.stderr, (line, continued) => {
+        this.#events.output(child, "stderr", line, continued);
       });
     forked.on("exit", (code, signal) => {
       this.#exited(child, code, signal);

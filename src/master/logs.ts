@@ -6,7 +6,7 @@
  * [warn]; both go to the error log. The last lines are kept in a ring for `tsresty logs`, which may
  * also follow new ones as they come.
  */
-import { attributeLine, isLogLine } from "../util/log.ts";
+import { attributeLine, logLinePid } from "../util/log.ts";
 import type { LogWriter } from "../util/log-file.ts";
 
 export interface LogEntry {
@@ -48,15 +48,30 @@ export class Logs {
     this.#emit({ stream: "error", pid: process.pid, workerId: null, text: line.replace(/\n$/, "") });
   }
 
-  /** A line a child printed. */
-  fromChild(pid: number, workerId: number | null, stream: "stdout" | "stderr", line: string): void {
+  /**
+   * A line a child printed. Every line written starts with a time the master vouches for, or
+   * with whitespace (a continuation): a child's own log line is kept as it is only when it
+   * carries the child's own pid; the rest of an over-long line (`continued`) and the lines of a
+   * log line's stack are indented under it; anything else is attributed.
+   */
+  fromChild(
+    pid: number,
+    workerId: number | null,
+    stream: "stdout" | "stderr",
+    line: string,
+    continued = false,
+  ): void {
+    if (continued) {
+      this.#emit({ stream: stream === "stdout" ? "output" : "error", pid, workerId, text: `\t${line}` });
+      return;
+    }
     if (stream === "stdout") {
       this.#emit({ stream: "output", pid, workerId, text: attributeLine(pid, workerId, line) });
       return;
     }
     // A log line's stack (indented lines after it) stays as it is, under its line.
     const continues = this.#inLogLine.has(pid) && /^\s/.test(line);
-    const own = continues || isLogLine(line);
+    const own = continues || logLinePid(line) === pid;
     if (own) this.#inLogLine.add(pid);
     else this.#inLogLine.delete(pid);
     this.#emit({

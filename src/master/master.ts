@@ -159,8 +159,8 @@ export class Master {
       message: (child, message) => {
         if (child === this.#init?.child) this.#init.deliver(message);
       },
-      output: (child, stream, line) => {
-        this.#logs.fromChild(child.pid, child.spec?.workerId ?? null, stream, line);
+      output: (child, stream, line, continued) => {
+        this.#logs.fromChild(child.pid, child.spec?.workerId ?? null, stream, line, continued);
       },
       exited: (child, code, signal) => {
         this.#onExit(child, code, signal);

@@ -1,32 +1,43 @@
 /**
  * Splits a child's stdout or stderr into whole lines, so that lines written by several children
  * at once never interleave mid-line where the master writes them. A last line without its
- * newline is delivered when the stream ends.
+ * newline is delivered when the stream ends. A line longer than MAX_LINE is delivered in pieces;
+ * every piece after the first comes with `continued` true.
  */
 import type { Readable } from "node:stream";
 
 /** The longest line kept whole; a longer one is cut there (a runaway write cannot grow memory). */
-const MAX_LINE = 64 * 1024;
+export const MAX_LINE = 64 * 1024;
 
-export function readLines(stream: Readable, onLine: (line: string) => void): void {
+export function readLines(stream: Readable, onLine: (line: string, continued: boolean) => void): void {
   let pending = "";
+  /** Whether what comes next continues a line cut at MAX_LINE. */
+  let cut = false;
+  /** Delivers `text` in pieces of MAX_LINE; `whole`: its newline came, the next text starts a line. */
+  const deliver = (text: string, whole: boolean): string => {
+    let rest = text;
+    while (rest.length > MAX_LINE) {
+      onLine(rest.slice(0, MAX_LINE), cut);
+      cut = true;
+      rest = rest.slice(MAX_LINE);
+    }
+    if (!whole) return rest;
+    onLine(rest, cut);
+    cut = false;
+    return "";
+  };
   stream.setEncoding("utf8");
   stream.on("data", (chunk: string) => {
-    let text = pending + chunk;
-    let end = text.indexOf("\n");
-    while (end !== -1) {
-      onLine(text.slice(0, end));
-      text = text.slice(end + 1);
-      end = text.indexOf("\n");
+    const text = pending + chunk;
+    let start = 0;
+    for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", start)) {
+      deliver(text.slice(start, end), true);
+      start = end + 1;
     }
-    while (text.length > MAX_LINE) {
-      onLine(text.slice(0, MAX_LINE));
-      text = text.slice(MAX_LINE);
-    }
-    pending = text;
+    pending = deliver(text.slice(start), false);
   });
   stream.on("end", () => {
-    if (pending !== "") onLine(pending);
+    if (pending !== "") deliver(pending, true);
     pending = "";
   });
   stream.on("error", () => undefined);

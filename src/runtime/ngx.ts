@@ -261,14 +261,19 @@ const LEVEL_NAMES: readonly LogLevel[] = [
 /** The arguments of `ngx.log`, concatenated as OpenResty does (no separator); objects inspected. */
 function logMessage(args: readonly unknown[]): string {
   let text = "";
-  for (const arg of args) {
-    if (typeof arg === "string") text += arg;
-    else if (arg instanceof Error) text += formatThrown(arg);
-    else if (typeof arg === "object" && arg !== null)
-      text += inspect(arg, { breakLength: Infinity, depth: 4 });
-    else text += String(arg);
-  }
+  for (const arg of args) text += typeof arg === "string" ? arg : logArgument(arg);
   return text;
+}
+
+/** One argument that is not a string; its own code (a Proxy's traps, a throwing getter) cannot make ngx.log throw. */
+function logArgument(arg: unknown): string {
+  try {
+    if (arg instanceof Error) return formatThrown(arg);
+    if (typeof arg === "object" && arg !== null) return inspect(arg, { breakLength: Infinity, depth: 4 });
+    return String(arg);
+  } catch {
+    return "(unprintable value)";
+  }
 }
 
 /**
@@ -280,6 +285,9 @@ function logMessage(args: readonly unknown[]): string {
  * ngx.log(ngx.INFO, "synced ", count, " rows");
  */
 function log(level: number, ...args: unknown[]): void {
+  if (typeof level !== "number") {
+    throw new InvalidArgTypeError("ngx.log", "level", "one of ngx.STDERR … ngx.DEBUG (0 to 8)", level);
+  }
   const name = LEVEL_NAMES[level];
   if (name === undefined || !Number.isInteger(level)) {
     throw new InvalidArgValueError("ngx.log", "level", "one of ngx.STDERR … ngx.DEBUG (0 to 8)", level);

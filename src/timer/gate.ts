@@ -1,5 +1,6 @@
 import { ConfigError } from "../errors.ts";
 import type { LogSink } from "../util/log.ts";
+import { quotedName } from "./label.ts";
 import type { Singleton } from "./repeat.ts";
 import { errorMessage, type TimerRecord } from "./stats.ts";
 
@@ -119,7 +120,7 @@ export class GateKeeper {
     } catch (error) {
       this.#log(
         "warn",
-        `singleton "${singleton}" gate failed to record the end of timer "${name}": ${errorMessage(error)}`,
+        `singleton "${singleton}" gate failed to record the end of timer ${quotedName(name)}: ${errorMessage(error)}`,
       );
     }
   }
@@ -133,7 +134,7 @@ export class GateKeeper {
         if (error !== undefined) {
           this.#log(
             "warn",
-            `timer "${name}" cannot catch up: the singleton "${singleton}" gate failed: ${errorMessage(error)}`,
+            `timer ${quotedName(name)} cannot catch up: the singleton "${singleton}" gate failed: ${errorMessage(error)}`,
           );
         }
         then(typeof last === "number" ? last : null);
@@ -146,7 +147,7 @@ export class GateKeeper {
     this.#failing[singleton] = true;
     this.#log(
       "warn",
-      `singleton "${singleton}" claim failed (timer "${name}"); singleton ticks are skipped until claims work again: ${errorMessage(error)}`,
+      `singleton "${singleton}" claim failed (timer ${quotedName(name)}); singleton ticks are skipped until claims work again: ${errorMessage(error)}`,
     );
   }
 

@@ -1,12 +1,18 @@
 import { fileURLToPath } from "node:url";
+import { escapeForLog } from "../util/log.ts";
 import type { TimerEntry } from "./entry.ts";
+
+/** A timer's name as log lines quote it: escaped, so that it cannot break or forge a line. */
+export function quotedName(name: string): string {
+  return `"${escapeForLog(name)}"`;
+}
 
 /**
  * How log lines name a timer: its `name` when it has one, otherwise its callback's function
  * name and a source location (where it failed, or where it was created when known).
  */
 export function timerLabel(entry: TimerEntry, location: string | undefined): string {
-  if (entry.name !== undefined) return `timer "${entry.name}"`;
+  if (entry.name !== undefined) return `timer ${quotedName(entry.name)}`;
   const fn = entry.callback.name === "" ? "anonymous function" : `function ${entry.callback.name}`;
   return location === undefined ? `timer with ${fn}` : `timer with ${fn} at ${location}`;
 }

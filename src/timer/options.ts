@@ -103,6 +103,11 @@ function checkName(where: string, name: unknown): string | undefined {
   if (typeof name !== "string" || name === "") {
     throw new InvalidArgTypeError(where, "name", "a non-empty string", name);
   }
+  // Names go to metrics and status as UTF-8, where lone surrogates become U+FFFD: "a\ud800"
+  // and "a\udc00" would be one series twice in a scrape.
+  if (!name.isWellFormed()) {
+    throw new InvalidArgValueError(where, "name", "a string without lone surrogates", name);
+  }
   return name;
 }
 

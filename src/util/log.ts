@@ -4,6 +4,8 @@
  * (`-` in processes that have none).
  */
 
+import { inspect } from "node:util";
+
 export const LOG_LEVELS = ["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -29,6 +31,15 @@ export function formatLogTime(date: Date): string {
   );
 }
 
+/**
+ * A message's second and later lines, indented (a tab where one does not start with a space or
+ * a tab already, as a stack's lines do): they read as part of their entry, and never as an
+ * entry of their own.
+ */
+function indented(message: string): string {
+  return message.includes("\n") ? message.replace(/\n(?![ \t])/g, "\n\t") : message;
+}
+
 /** Builds a sink that writes nginx-shaped lines. */
 export function lineLogger(options: LineLogOptions): LogSink {
   const { minLevel = "info" } = options;
@@ -37,7 +48,9 @@ export function lineLogger(options: LineLogOptions): LogSink {
     if (LOG_LEVELS.indexOf(level) < floor()) return;
 
     const id = options.workerId();
-    options.write(`${formatLogTime(new Date())} [${level}] ${options.pid}#${id ?? "-"}: ${message}\n`);
+    options.write(
+      `${formatLogTime(new Date())} [${level}] ${options.pid}#${id ?? "-"}: ${indented(message)}\n`,
+    );
   };
 }
 
@@ -62,15 +75,38 @@ export function formatThrown(value: unknown): string {
     const text = attempt(() => `${String(error.name)}: ${String(error.message)}`);
     if (text !== undefined) return text;
   }
-  const text = attempt(() => String(value)) ?? attempt(() => Object.prototype.toString.call(value));
-  return `non-error value thrown: ${text ?? `a ${typeof value}`}`;
+  const text =
+    typeof value === "object" && value !== null
+      ? attempt(() => inspect(value, { breakLength: Infinity, depth: 2 }))
+      : attempt(() => String(value));
+  return `non-error value thrown: ${text ?? "(unprintable value thrown)"}`;
+}
+
+/** Text (a timer's name): `"`, `\\`, and control characters (C0, DEL, C1). */
+// eslint-disable-next-line no-control-regex
+const UNSAFE_TEXT = /["\\\x00-\x1f\x7f-\x9f]/g;
+/** Bytes in a latin1 string (a request line, a header value): every byte from 0x7f too, as nginx. */
+// eslint-disable-next-line no-control-regex
+const UNSAFE_BYTES = /["\\\x00-\x1f\x7f-\xff]/g;
+const hex = (c: string): string => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+
+/**
+ * User text put into a log line or a table cell, escaped as nginx escapes variables in its logs
+ * (`\\xHH`): it can neither end its line nor start a forged one, nor reach a terminal as an
+ * escape sequence. `bytes`: the string holds bytes (Node reads request lines and headers as
+ * latin1), so bytes from 0x7f are escaped as well, rather than written again as UTF-8.
+ */
+export function escapeForLog(text: string, bytes = false): string {
+  return text.replace(bytes ? UNSAFE_BYTES : UNSAFE_TEXT, hex);
 }
 
 /** A line already in the shape `lineLogger` writes (a tsresty process's own log line). */
-const LOG_LINE = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[[a-z]+\] \d+#[\d-]+: /;
+const LOG_LINE = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[[a-z]+\] (\d+)#[\d-]+: /;
 
-export function isLogLine(text: string): boolean {
-  return LOG_LINE.test(text);
+/** The pid a line in `lineLogger`'s shape says wrote it; null for any other line. */
+export function logLinePid(text: string): number | null {
+  const match = LOG_LINE.exec(text);
+  return match === null ? null : Number(match[1]);
 }
 
 /**

@@ -11,6 +11,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ResolvedConfig } from "../config/index.ts";
 import { openLogWriter, type LogWriter } from "../util/log-file.ts";
+import { escapeForLog } from "../util/log.ts";
 
 export type AccessLogFormat = NonNullable<ResolvedConfig["accessLog"]>["format"];
 
@@ -48,16 +49,24 @@ export function timeLocal(time: Date): string {
   return `${date}:${pad(time.getHours())}:${pad(time.getMinutes())}:${pad(time.getSeconds())} ${zone}`;
 }
 
-/** As nginx escapes variables in its log: `"`, `\` and control bytes as \xHH (one line stays one line). */
-function escape(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/["\\\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
-}
+/** A request line's or a header's bytes, escaped as nginx escapes variables in its log (one line stays one line). */
+const escape = (text: string): string => escapeForLog(text, true);
+
+/** A request line's or a header's bytes (a latin1 string) as the UTF-8 text they are, for JSON. */
+const text = (bytes: string): string => Buffer.from(bytes, "latin1").toString("utf8");
 
 /** One line of the log, newline included. */
 export function formatEntry(format: AccessLogFormat, e: AccessEntry): string {
   if (format === "json") {
-    return `${JSON.stringify({ ...e, time: e.time.toISOString(), duration: Math.round(e.duration * 1000) / 1000 })}\n`;
+    const json = {
+      ...e,
+      url: text(e.url),
+      referer: e.referer === null ? null : text(e.referer),
+      userAgent: e.userAgent === null ? null : text(e.userAgent),
+      time: e.time.toISOString(),
+      duration: Math.round(e.duration * 1000) / 1000,
+    };
+    return `${JSON.stringify(json)}\n`;
   }
   const request = escape(`${e.method} ${e.url} ${e.protocol}`);
   const common = `${e.remote} - - [${timeLocal(e.time)}] "${request}" ${e.status} ${e.bytes}`;
@@ -83,11 +92,13 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
       const time = new Date();
       const socket = req.socket;
       const before = socket.bytesWritten;
+      // Read now: once the client has gone (a 499), the socket no longer knows its address.
+      const remote = socket.remoteAddress ?? "-";
       res.once("close", () => {
         writer.write(
           formatEntry(format, {
             time,
-            remote: socket.remoteAddress ?? "-",
+            remote,
             method: req.method ?? "-",
             url: req.url ?? "-",
             protocol: `HTTP/${req.httpVersion}`,

@@ -129,6 +129,41 @@ describe("the access log", () => {
   });
 });
 
+describe("the access log when the client leaves", () => {
+  it("a response the client left before it was sent is 499, with the client's address still in the line", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  handler(_req: unknown, res: { end(s: string): void }) {
+    setTimeout(() => res.end("late"), 300);
+  },
+};
+`,
+    });
+    const log = join(dir, "access.json.log");
+    const config = join(dir, "c.ts");
+    writeFileSync(
+      config,
+      `export default { accessLog: { path: ${JSON.stringify(log)}, format: "json" } };\n`,
+    );
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", config] });
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({ host: "127.0.0.1", port: tree.port, path: "/left" });
+      req.on("error", () => {
+        resolve();
+      });
+      req.end();
+      setTimeout(() => req.destroy(), 50);
+    });
+    assert.ok(await until(() => lines(log).length >= 1));
+    const entry = JSON.parse(lines(log)[0] ?? "{}") as Record<string, unknown>;
+    assert.equal(entry["status"], 499);
+    assert.equal(entry["url"], "/left");
+    // Before: "-", the socket having forgotten its peer by the time the line was written.
+    assert.equal(entry["remote"], "127.0.0.1");
+    await tree.command("stop");
+  });
+});
+
 describe("an access log that cannot be written", () => {
   it("fails start with an error naming the access log and its path", async () => {
     let bad = "";
@@ -170,6 +205,20 @@ describe("access log lines", () => {
     const line = formatEntry("combined", { ...entry, url: '/x"\ny' });
     assert.equal(line.split("\n").length, 2);
     assert.match(line, /"GET \/x\\x22\\x0ay HTTP\/1\.1"/);
+  });
+  it("header and URL bytes beyond ASCII: escaped as nginx writes them in common/combined, decoded as UTF-8 in json", () => {
+    // Node reads header values and the request line as latin1: "café €" arrives as its UTF-8
+    // bytes, one character each. Before, they were written again as UTF-8: "cafÃ© â¬".
+    const bytes = Buffer.from("café €", "utf8").toString("latin1");
+    const line = formatEntry("combined", { ...entry, url: `/${bytes}`, userAgent: bytes });
+    assert.match(line, /"GET \/caf\\xc3\\xa9 \\xe2\\x82\\xac HTTP\/1\.1"/);
+    assert.match(line, / "caf\\xc3\\xa9 \\xe2\\x82\\xac"\n$/);
+    const json = JSON.parse(formatEntry("json", { ...entry, url: `/${bytes}`, userAgent: bytes })) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(json["userAgent"], "café €");
+    assert.equal(json["url"], "/café €");
   });
   it("json rounds the duration to the millisecond", () => {
     assert.equal((JSON.parse(formatEntry("json", entry)) as { duration: number }).duration, 0.012);

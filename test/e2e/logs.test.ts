@@ -88,6 +88,70 @@ describe("logs that say who wrote them", () => {
     await tree.command("stop");
   });
 
+  it("every line of the logs starts with a time and the pid that wrote it, or with whitespace: names, multi-line messages, look-alike lines and over-long lines cannot forge or break one", async () => {
+    const forged = "2020/01/01 00:00:00 [emerg] 1#-: forged";
+    const dir = scratchApp({
+      "app.ts": `const forged = ${JSON.stringify(forged)};
+export default {
+  initWorker() {
+    ngx.timer.at({ delay: 0, name: 'sync"\\n' + forged + "\\u001b[31m" }, () => {
+      throw new Error("boom");
+    });
+  },
+  fetch() {
+    ngx.log(ngx.ERR, "first line\\nsecond line\\n" + forged);
+    console.error(forged);
+    process.stderr.write("e".repeat(70_000) + forged + "\\n");
+    process.stdout.write("o".repeat(70_000) + forged + "\\n");
+    return new Response(String(process.pid));
+  },
+};
+`,
+    });
+    const log = join(dir, "out.log");
+    const errorLog = join(dir, "error.log");
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 1,
+      args: ["--log", log, "--error-log", errorLog],
+    });
+    const pid = (await get(tree.url())).body;
+    assert.ok(
+      await until(() => readFileSync(log, "utf8").includes("forged")),
+      "the long stdout line is written",
+    );
+    assert.ok(await until(() => (readFileSync(errorLog, "utf8").match(/forged/g)?.length ?? 0) >= 4));
+    await tree.command("stop");
+    const master = String(tree.run.child.pid);
+    for (const file of [errorLog, log]) {
+      for (const line of readFileSync(file, "utf8").trimEnd().split("\n")) {
+        if (/^\s/.test(line)) continue;
+        const writer = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d (?:\[[a-z]+\] )?(\d+)#[\d-]+: /.exec(line)?.[1];
+        // Before: the name's newline and the message's second line started lines of their own,
+        // and the look-alike line was kept as if pid 1 (the master, "#-") had written it.
+        assert.ok(
+          writer === pid || writer === master,
+          `${file}: a line nobody vouches for: ${line.slice(0, 120)}`,
+        );
+        assert.ok(!line.includes("\u001b"), "no escape sequence reaches the terminal");
+      }
+    }
+    const errors = readFileSync(errorLog, "utf8");
+    assert.match(
+      errors,
+      /\[error\] \d+#0: timer "sync\\x22\\x0a2020\/01\/01 .*forged\\x1b\[31m" failed: Error: boom/,
+    );
+    assert.match(
+      errors,
+      /\[error\] \d+#0: first line\n\tsecond line\n\t2020\/01\/01 00:00:00 \[emerg\] 1#-: forged\n/,
+    );
+    assert.match(errors, new RegExp(`\\[warn\\] ${pid}#0: 2020/01/01 00:00:00 \\[emerg\\] 1#-: forged\n`));
+    assert.match(errors, /\[warn\] \d+#0: e{65536}\n\te{4464}2020\/01\/01 00:00:00 \[emerg\] 1#-: forged\n/);
+    assert.match(
+      readFileSync(log, "utf8"),
+      /\d+#0: o{65536}\n\to{4464}2020\/01\/01 00:00:00 \[emerg\] 1#-: forged\n/,
+    );
+  });
+
   it("tsresty logs -f ends on the first ^C, TERM or HUP, and control commands end quietly when their reader goes away", async () => {
     const dir = scratchApp({
       "app.ts": `export default { handler(_req: unknown, res: { end(s: string): void }) { res.end("ok"); } };\n`,

@@ -33,6 +33,34 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
       assert.match(frame, /^\s+at .*\/test\/fixtures\/single\/bad-delay\.ts:\d+:\d+\)?$/);
   });
 
+  it("ngx.log never throws what a value's own code throws, a bad level is a coded TypeError, and a timer name with a lone surrogate is refused", async () => {
+    const code = `
+const revoked = Proxy.revocable({}, {}); revoked.revoke();
+const trapped = new Proxy({}, { getPrototypeOf() { throw new Error("proxy trap"); }, get() { throw new Error("get trap"); } });
+ngx.log(ngx.ERR, "args: ", revoked.proxy, " ", trapped, " end");
+const outcome = (f) => { try { f(); return "no error"; } catch (e) { return e.code + " " + e.message; } };
+console.log(outcome(() => ngx.log({ [Symbol.toPrimitive]() { throw new Error("toPrimitive trap"); } }, "x")));
+console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 0)));
+`;
+    const r = await runTsresty(["-e", code]);
+    assert.equal(r.code, 0, r.stderr);
+    // Before: ngx.log threw "TypeError: Cannot perform 'getPrototypeOf' on a proxy that has been
+    // revoked", and the bad level threw the user's "toPrimitive trap".
+    assert.match(
+      r.stderr,
+      /\[error\] \d+#0: args: (<Revoked Proxy>|\(unprintable value\)) \(unprintable value\) end$/m,
+    );
+    assert.match(
+      r.stdout,
+      /^ERR_TSRESTY_INVALID_ARG_TYPE ngx\.log: "level" must be one of ngx\.STDERR … ngx\.DEBUG \(0 to 8\), received an object \(Object\)$/m,
+    );
+    // Before: accepted; with "job-\udc00" it made one series twice in a scrape ("job-\ufffd").
+    assert.match(
+      r.stdout,
+      /^ERR_TSRESTY_INVALID_ARG_VALUE ngx\.timer\.at: "name" must be a string without lone surrogates/m,
+    );
+  });
+
   it("T-CLI-03: a missing file exits 2 with a message; process.exit(3) exits 3", async () => {
     const missing = await runTsresty(["no-such-file.ts"]);
     assert.deepEqual([missing.code, missing.stderr], [2, "tsresty: input file no-such-file.ts not found.\n"]);

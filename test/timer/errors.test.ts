@@ -113,7 +113,7 @@ describe("errors inside timer callbacks", () => {
     assert.equal(lines.length, 1, "only the reject-twice run failed, and it is logged once");
   });
 
-  it("values that cannot be printed (null prototype, symbol, throwing stack or toString) are logged and free the slot", async () => {
+  it("values that cannot be printed (null prototype, symbol, throwing stack or toString, a revoked proxy) are logged, objects with their fields, and free the slot", async () => {
     const { timers, clock, lines } = makeTimers();
     const badStack = new Error("hidden");
     Object.defineProperty(badStack, "stack", {
@@ -126,7 +126,16 @@ describe("errors inside timer callbacks", () => {
         throw new Error("no string for you");
       },
     };
-    const thrown: unknown[] = [Object.create(null), Symbol("sym"), badStack, badString];
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const thrown: unknown[] = [
+      Object.create(null),
+      Symbol("sym"),
+      badStack,
+      badString,
+      { code: "E_SYNC", message: "boom" },
+      revoked.proxy,
+    ];
     for (const value of thrown) {
       timers.at(0, () => {
         throw value;
@@ -139,11 +148,14 @@ describe("errors inside timer callbacks", () => {
     assert.deepEqual(
       lines.map((l) => l.message.replace(/^.* failed: /, "")),
       [
-        "non-error value thrown: [object Object]",
+        "non-error value thrown: [Object: null prototype] {}",
         "non-error value thrown: Symbol(sym)",
         "Error: hidden",
-        "non-error value thrown: [object Object]",
-        "non-error value thrown: [object Object]",
+        "non-error value thrown: { toString: [Function: toString] }",
+        // Was "[object Object]", for this too: the object's fields are what tells it apart.
+        "non-error value thrown: { code: 'E_SYNC', message: 'boom' }",
+        "non-error value thrown: <Revoked Proxy>",
+        "non-error value thrown: [Object: null prototype] {}",
       ],
     );
   });
