@@ -11,6 +11,19 @@ export class ControlError extends Error {
 
 const STOP_WAIT_MS = 120_000;
 
+/**
+ * The master's answer, or a ControlError (one `tsresty:` line, exit 1) when it cannot be had:
+ * the socket is gone, or the master died before answering.
+ */
+async function ask<T>(talk: Promise<T>): Promise<T> {
+  try {
+    return await talk;
+  } catch (error) {
+    if (error instanceof ControlError) throw error;
+    throw new ControlError(error instanceof Error ? error.message : String(error), { cause: error });
+  }
+}
+
 /** The running master under the command's prefix: the prefix and its pid, or a ControlError. */
 function findMaster(given: string | null): { prefix: string; pid: number } {
   const prefix = resolve(given ?? ".tsresty");
@@ -33,14 +46,16 @@ export async function logs(command: LogsCommand): Promise<void> {
     worker: command.worker,
     lines: command.lines,
   } as const;
-  await talkToMaster(
-    prefix,
-    request,
-    (answer) => {
-      if (!answer.ok) throw new ControlError(answer.message);
-      for (const line of answer.lines ?? []) process.stdout.write(`${line}\n`);
-    },
-    command.follow ? null : 120_000,
+  await ask(
+    talkToMaster(
+      prefix,
+      request,
+      (answer) => {
+        if (!answer.ok) throw new ControlError(answer.message);
+        for (const line of answer.lines ?? []) process.stdout.write(`${line}\n`);
+      },
+      command.follow ? null : 120_000,
+    ),
   );
 }
 
@@ -49,13 +64,13 @@ export async function control(command: ControlCommand): Promise<void> {
   const { prefix, pid } = findMaster(command.prefix);
   switch (command.kind) {
     case "reload": {
-      const answer = await sendControl(prefix, { command: "reload" });
+      const answer = await ask(sendControl(prefix, { command: "reload" }));
       if (!answer.ok) throw new ControlError(answer.message);
       process.stdout.write(`${answer.message}\n`);
       return;
     }
     case "stop": {
-      const answer = await sendControl(prefix, { command: "stop", fast: command.fast });
+      const answer = await ask(sendControl(prefix, { command: "stop", fast: command.fast }));
       if (!answer.ok) throw new ControlError(answer.message);
       const deadline = Date.now() + STOP_WAIT_MS;
       while (isAlive(pid)) {
@@ -67,7 +82,7 @@ export async function control(command: ControlCommand): Promise<void> {
       return;
     }
     case "status": {
-      const answer = await sendControl(prefix, { command: "status" });
+      const answer = await ask(sendControl(prefix, { command: "status" }));
       if (!answer.ok || answer.status === undefined) throw new ControlError(answer.message);
       process.stdout.write(
         command.json ? `${JSON.stringify(answer.status, null, 2)}\n` : `${formatStatus(answer.status)}\n`,

@@ -89,6 +89,7 @@ export async function sendControl(
     },
     timeoutMs,
   );
-  if (answer === undefined) throw new Error("the master's answer was not understood (it sent nothing)");
+  if (answer === undefined)
+    throw new Error("the master closed the connection without answering (did it exit?)");
   return answer;
 }

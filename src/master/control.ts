@@ -104,7 +104,13 @@ export function serveControl(
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(path, () => {
-      chmodSync(path, 0o600);
+      try {
+        chmodSync(path, 0o600);
+      } catch (error) {
+        server.close();
+        reject(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
       server.off("error", reject);
       server.unref();
       resolve({

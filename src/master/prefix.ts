@@ -22,6 +22,7 @@ import {
 import { createServer, type Server } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { PathError } from "../errors.ts";
+import { CONTROL_SOCKET } from "../ipc/index.ts";
 
 /** statfs magic numbers of kernel filesystems where files are not files. */
 const VIRTUAL_FILESYSTEMS = new Map<number, string>([
@@ -103,8 +104,20 @@ export function preparePrefix(given: string): string {
   } catch (error) {
     throw new PathError("prefix", given, reasonOf(error));
   }
+  const socket = join(dir, CONTROL_SOCKET);
+  const bytes = Buffer.byteLength(socket);
+  if (bytes > MAX_SOCKET_PATH) {
+    throw new PathError(
+      "prefix",
+      given,
+      `its control socket (${socket}) would have a path of ${bytes} bytes, and a unix socket's is at most ${MAX_SOCKET_PATH}: choose a shorter prefix`,
+    );
+  }
   return dir;
 }
+
+/** The longest path a unix socket can have on Linux (sun_path, 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107;
 
 /** Checks that a log file can be opened for appending (creating its directory when missing). */
 export function prepareLogFile(what: string, given: string): string {

@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { createConnection } from "node:net";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createConnection, createServer } from "node:net";
+import { basename, join } from "node:path";
 import { describe, it } from "node:test";
 import {
   BIN,
@@ -238,6 +238,61 @@ describe("operations", () => {
 describe("the CLI meets bad input with a clear line", () => {
   const app = (): string =>
     join(scratchApp({ "app.ts": `export default { fetch: () => new Response("") };\n` }), "app.ts");
+
+  it("a control command that cannot reach the master, or gets no answer, says so in one line and exits 1", async () => {
+    const tree = await startTree(app(), { workers: 1 });
+    const socket = join(tree.prefix, "tsresty.sock");
+    rmSync(socket);
+    const gone = await tree.command("status");
+    // Before: Node's crash output (the throw site, its stack, "Node.js v20…") for both.
+    assert.equal(gone.code, 1);
+    assert.match(
+      gone.stderr,
+      /^tsresty: cannot reach the master's control socket: connect ENOENT .*tsresty\.sock\n$/,
+    );
+    // Reads the request and hangs up, as a master that dies while it works on the request.
+    const silent = createServer((connection) => {
+      connection.once("data", () => connection.end());
+    });
+    await new Promise<void>((resolve) => silent.listen(socket, resolve));
+    try {
+      const mute = await tree.command("reload");
+      assert.equal(mute.code, 1);
+      assert.equal(
+        mute.stderr,
+        "tsresty: the master closed the connection without answering (did it exit?)\n",
+      );
+    } finally {
+      silent.close();
+    }
+    process.kill(tree.run.child.pid ?? 0, "SIGQUIT");
+    await tree.run.done;
+  });
+
+  it("a prefix too long for its control socket's path is refused before anything starts (it left a master stuck)", async () => {
+    const dir = scratchDir("long-prefix");
+    // PREFIX/tsresty.sock of 108 bytes: one more than a unix socket's path may have.
+    const named = (letter: string, bytes: number): string =>
+      join(dir, letter.repeat(bytes - Buffer.byteLength(`${dir}//tsresty.sock`)));
+    const prefix = named("p", 108);
+    assert.equal(Buffer.byteLength(join(prefix, "tsresty.sock")), 108);
+    const result = await runTsresty(["start", app(), "--prefix", prefix], { deadlineMs: 30_000 });
+    // Before: no ready line ever, an uncaught ENOENT from chmod, a socket left under a cut name
+    // beside the prefix, and a master that stop, TERM and INT did not end.
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /^tsresty: cannot use prefix .*: its control socket \(.*tsresty\.sock\) would have a path of 108 bytes, and a unix socket's is at most 107: choose a shorter prefix\n$/,
+    );
+    assert.deepEqual(
+      readdirSync(dir),
+      readdirSync(dir).filter((name) => name === basename(prefix)),
+    );
+    const fits = named("q", 107);
+    const tree = await startTree(app(), { workers: 1, prefix: fits });
+    assert.equal((await get(tree.url())).status, 200);
+    await tree.command("stop");
+  });
 
   it("--prefix under a regular file, in /proc, or on a read-only filesystem: one line, exit 2", async () => {
     const dir = scratchDir("paths");
