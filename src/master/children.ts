@@ -174,9 +174,11 @@ export class Children {
 
   /** Gives a standing-by child its spec. */
   assume(child: Child, spec: ChildSpec): void {
-    child.spec = spec;
     child.phase = "starting";
     this.send(child, { type: "assume", spec });
+    // Sent: the master keeps the cycle's init data once, in the cycle, not once per child
+    // (a child retired by a reload may live for its whole stop budget).
+    child.spec = spec.initData === undefined ? spec : { ...spec, initData: undefined };
   }
 
   /** Gives a worker the listening sockets, one message per socket; it accepts once it has them all. */

@@ -105,6 +105,8 @@ export class Master {
   #early: Child[] = [];
   /** Early workers let go after a failed start: their exit is expected, and not logged. */
   readonly #letGo = new Set<Child>();
+  /** The kill bound of each retired child still running; cleared when it exits. */
+  readonly #stopBounds = new Map<Child, NodeJS.Timeout>();
   #standbyFailures = 0;
 
   #serves = false;
@@ -582,6 +584,8 @@ export class Master {
   }
 
   #onExit(child: Child, code: number | null, signal: string | null): void {
+    clearTimeout(this.#stopBounds.get(child));
+    this.#stopBounds.delete(child);
     const forkFailed = child.pid === -1;
     if (forkFailed) {
       this.#log("alert", `cannot fork a ${child.kind} process: ${child.failure?.reason ?? "unknown error"}`);
@@ -702,7 +706,9 @@ export class Master {
     }
     this.#children.send(child, { type: "stop", mode });
     const budget = stopBudget(mode, child.shutdownTimeout);
-    setTimeout(() => {
+    clearTimeout(this.#stopBounds.get(child));
+    const bound = setTimeout(() => {
+      this.#stopBounds.delete(child);
       if (child.phase === "exited") return;
       this.#log(
         "alert",
@@ -710,6 +716,7 @@ export class Master {
       );
       this.#children.kill(child, "SIGKILL");
     }, budget * 1000).unref();
+    this.#stopBounds.set(child, bound);
   }
 
   #escalate(): void {

@@ -82,6 +82,29 @@ export default {
     await tree.command("stop");
   });
 
+  it("the master keeps only the serving cycle's init data: quick reloads of a large one do not pile it up", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  init() { return { big: "x".repeat(6 * 1024 * 1024) + Math.random() }; },
+  fetch: () => new Response(String((ngx.process.initData() as { big: string }).big.length)),
+};
+`,
+    });
+    // 16 reloads in a few seconds, each with 6 MB of init data, in a 64 MB heap. Before: every
+    // retired worker's kill bound (its stop budget, 17 s) held it with its spec and that spec's
+    // data, so the master ran out of heap and aborted within these reloads.
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, nodeArgs: ["--max-old-space-size=64"] });
+    for (let i = 0; i < 16; i++) {
+      const reload = await tree.command("reload");
+      assert.equal(reload.code, 0, `reload ${i}: ${reload.stderr}`);
+    }
+    const length = Number((await get(tree.url())).body);
+    assert.ok(length > 6 * 1024 * 1024, String(length));
+    const stop = await tree.command("stop");
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.doesNotMatch(tree.run.stderr(), /heap out of memory|FATAL ERROR/);
+  });
+
   it("init returning what cannot be cloned to the workers fails start with a clear message", async () => {
     const dir = scratchApp({
       "app.ts": `export default { init: () => ({ f: () => 1 }), fetch: () => new Response("") };\n`,
