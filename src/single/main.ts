@@ -127,7 +127,8 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     void drain(context)
       .then(() => Promise.all(liveGroups().map((pgid) => endGroup(pgid))))
       .then(() => {
-        process.exit();
+        // A turn later: a rejection that the last code left unhandled is seen first (fatal, below).
+        setImmediate(() => process.exit());
       });
   };
   // As in OpenResty, signalGracefulExit() takes effect once the calling code yields:
@@ -156,6 +157,17 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     SIGUSR1: ignore,
     SIGUSR2: ignore,
   });
+
+  // What nothing caught (a throw in a plain setTimeout callback) or handled (a promise rejected
+  // with no handler, as \`async function f() { throw … } f();\`) ends the process as Node's
+  // default does, exit 1, in single mode's words. A timer callback's own rejection is not one:
+  // the timer core handles it (logged at error level).
+  const fatal = (error: unknown): void => {
+    process.stderr.write(`ERROR: ${describeUncaught(error)}\n`);
+    process.exit(1);
+  };
+  process.on("uncaughtException", fatal);
+  process.on("unhandledRejection", fatal);
 
   let mainDone = false;
   // Node ends a process whose event loop is empty even while a promise is pending: say so

@@ -1,4 +1,4 @@
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { escapeForLog } from "../util/log.ts";
 import type { TimerEntry } from "./entry.ts";
 
@@ -40,14 +40,24 @@ export function callbackLocation(error: unknown, invokerName: string): string | 
   if (typeof stack !== "string") return undefined;
   const frames = stack.split("\n").filter((line) => line.trimStart().startsWith("at "));
   const invoker = frames.findIndex((line) => line.includes(invokerName));
-  // Node's own frames (AsyncLocalStorage.run, for async callbacks) may sit between the two.
+  // Frames of Node and of tsresty (AsyncLocalStorage.run and callInStore, for async callbacks)
+  // may sit between the two.
   let above = invoker - 1;
-  while (above > 0 && frameLocation(frames[above] ?? "")?.startsWith("node:") === true) above--;
+  while (above > 0 && isOwnOrNode(frameLocation(frames[above] ?? ""))) above--;
   const frame = invoker > 0 ? frames[above] : frames[0];
   return frame === undefined ? undefined : frameLocation(frame);
 }
 
 const SOURCE_ROOT = fileURLToPath(new URL("..", import.meta.url));
+const SOURCE_ROOT_URL = pathToFileURL(SOURCE_ROOT).href;
+
+/** Whether a frame's location is in Node or in tsresty's own sources (as a path or a file: URL). */
+function isOwnOrNode(location: string | undefined): boolean {
+  return (
+    location !== undefined &&
+    (location.startsWith("node:") || location.startsWith(SOURCE_ROOT) || location.startsWith(SOURCE_ROOT_URL))
+  );
+}
 
 /** Where user code called into tsresty (the first frame outside tsresty's own source): `file:line`. */
 export function creationSite(): string | undefined {
@@ -58,8 +68,7 @@ export function creationSite(): string | undefined {
   Error.stackTraceLimit = limit;
   for (const line of holder.stack?.split("\n").slice(1) ?? []) {
     const location = frameLocation(line);
-    if (location !== undefined && !location.startsWith(SOURCE_ROOT) && !location.startsWith("node:"))
-      return location;
+    if (location !== undefined && !isOwnOrNode(location)) return location;
   }
   return undefined;
 }

@@ -61,6 +61,39 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     );
   });
 
+  it("a rejection nothing handles, from the main chunk or a timer, prints ERROR: and exits 1 (it was lost: exit 0, nothing printed)", async () => {
+    for (const code of [
+      'async function f() { throw new Error("async fn failed"); } f();',
+      'ngx.timer.at(0, () => { void Promise.reject(new Error("in timer")); });',
+      'async function f() { throw new Error("unawaited"); } f(); await ngx.sleep(0.2);',
+    ]) {
+      const r = await runTsresty(["-e", code]);
+      assert.equal(r.code, 1, `${code}: ${r.stderr}`);
+      assert.match(
+        r.stderr,
+        /^ERROR: Error: (async fn failed|in timer|unawaited)\n {4}at .*\[eval\]\.ts:1:\d+\)?\n/,
+        code,
+      );
+    }
+  });
+
+  it("an async timer callback that fails is logged with its own line, not tsresty's", async () => {
+    const r = await runTsresty([
+      "-e",
+      'ngx.timer.at(0, async () => { throw new Error("rejects"); });\nasync function named() { await ngx.sleep(0.001); throw new Error("after await"); }\nngx.timer.at(0, named);',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // Before: "timer with anonymous function at …/dist/chunks/chunk-….js:199" (tsresty's callInStore).
+    assert.match(
+      r.stderr,
+      /\[error\] \d+#0: timer with anonymous function at \/\S+\/\[eval\]\.ts:1 failed: Error: rejects/,
+    );
+    assert.match(
+      r.stderr,
+      /\[error\] \d+#0: timer with function named at \/\S+\/\[eval\]\.ts:2 failed: Error: after await/,
+    );
+  });
+
   it("T-CLI-03: a missing file exits 2 with a message; process.exit(3) exits 3", async () => {
     const missing = await runTsresty(["no-such-file.ts"]);
     assert.deepEqual([missing.code, missing.stderr], [2, "tsresty: input file no-such-file.ts not found.\n"]);
