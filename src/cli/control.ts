@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isAlive, isTsresty, PID_FILE, readPid, sendControl, talkToMaster } from "../master/index.ts";
@@ -27,12 +28,15 @@ async function ask<T>(talk: Promise<T>): Promise<T> {
 /** The running master under the command's prefix: the prefix and its pid, or a ControlError. */
 function findMaster(given: string | null): { prefix: string; pid: number } {
   const prefix = resolve(given ?? ".tsresty");
-  const pid = readPid(join(prefix, PID_FILE));
-  if (pid === null) throw new ControlError(`no master is running under ${prefix} (no pid file)`);
+  const pidFile = join(prefix, PID_FILE);
+  const pid = readPid(pidFile);
+  if (pid === null) {
+    const why = existsSync(pidFile) ? `${pidFile} holds no pid` : "no pid file";
+    throw new ControlError(`no master is running under ${prefix} (${why})`);
+  }
   if (!isTsresty(pid)) {
-    throw new ControlError(
-      `no master is running under ${prefix} (stale pid file: pid ${pid} is not running)`,
-    );
+    const why = isAlive(pid) ? `pid ${pid} is another program` : `pid ${pid} is not running`;
+    throw new ControlError(`no master is running under ${prefix} (stale pid file: ${why})`);
   }
   return { prefix, pid };
 }

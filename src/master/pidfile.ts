@@ -31,8 +31,18 @@ export function readPid(path: string): number | null {
   return Number.isInteger(pid) && pid > 0 ? pid : null;
 }
 
+/**
+ * Writes the master's pid into a new file: whatever was at `path` (a stale file, or a symlink
+ * planted to make a root master overwrite its target) is removed first, and the file is created
+ * exclusively, which never follows a symlink. The prefix's lock keeps other masters away.
+ */
 export function writePid(path: string): void {
-  writeFileSync(path, `${process.pid}\n`, { mode: 0o644 });
+  try {
+    unlinkSync(path);
+  } catch {
+    // none there
+  }
+  writeFileSync(path, `${process.pid}\n`, { mode: 0o644, flag: "wx" });
 }
 
 export function removePid(path: string): void {

@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -487,6 +497,39 @@ describe("tsresty start: bad input", () => {
     );
     assert.equal(Number(readFileSync(join(stale, "tsresty.pid"), "utf8")), tree.masterPid);
     await tree.command("stop");
+  });
+
+  it("a pid file that names another live program or holds garbage is described as such; a planted symlink is replaced, its target untouched", async () => {
+    const prefix = mkdtempSync(join(tmpdir(), "tsresty-pidfile-"));
+    const pidFile = join(prefix, "tsresty.pid");
+    // Before: "pid N is not running" for a live process, and "(no pid file)" for garbage.
+    const sleeper = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      writeFileSync(pidFile, `${sleeper.pid ?? 0}\n`);
+      const other = await runTsresty(["status", "--prefix", prefix]);
+      assert.equal(other.code, 1);
+      assert.match(
+        other.stderr,
+        new RegExp(`\\(stale pid file: pid ${sleeper.pid ?? 0} is another program\\)\\n$`),
+      );
+    } finally {
+      sleeper.kill("SIGKILL");
+    }
+    writeFileSync(pidFile, "garbage\n");
+    const garbage = await runTsresty(["status", "--prefix", prefix]);
+    assert.equal(garbage.code, 1);
+    assert.match(garbage.stderr, /\(.*tsresty\.pid holds no pid\)\n$/);
+    // Before: the master (root, in production) wrote its pid into the symlink's target.
+    const victim = join(prefix, "victim.txt");
+    writeFileSync(victim, "precious\n");
+    rmSync(pidFile);
+    symlinkSync(victim, pidFile);
+    const tree = await startTree(APP, { workers: 1, prefix });
+    assert.equal(readFileSync(victim, "utf8"), "precious\n");
+    assert.equal(lstatSync(pidFile).isSymbolicLink(), false);
+    assert.equal(Number(readFileSync(pidFile, "utf8")), tree.masterPid);
+    await tree.command("stop");
+    assert.equal(readFileSync(victim, "utf8"), "precious\n");
   });
 });
 
