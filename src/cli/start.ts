@@ -1,7 +1,7 @@
 import { constants, existsSync } from "node:fs";
 import { access } from "node:fs/promises";
 import { resolve } from "node:path";
-import { parseListen, parseShdictFlags, parseWorkers } from "../config/index.ts";
+import { formatListen, parseListen, parseShdictFlags, parseWorkers } from "../config/index.ts";
 import { UsageError } from "../errors.ts";
 import { runMaster } from "../master/index.ts";
 import type { StartCommand } from "./args.ts";
@@ -34,9 +34,14 @@ function overrides(command: StartCommand): Record<string, unknown> {
     out["workers"] = command.workers === "auto" ? "auto" : workers.value;
   }
   if (command.listen.length > 0) {
+    const seen = new Set<string>();
     for (const value of command.listen) {
       const parsed = parseListen(value);
       if (!parsed.ok) throw new UsageError(`--listen ${parsed.problem}`);
+      const address = formatListen(parsed.value);
+      if (parsed.value.port !== 0 && seen.has(address))
+        throw new UsageError(`--listen ${address} is given twice: name each address once`);
+      seen.add(address);
     }
     out["listen"] = command.listen;
   }

@@ -4,6 +4,7 @@ import { LOG_LEVELS, type LogLevel } from "../util/log.ts";
 import { AGENT_CONNECTIONS, DEFAULT_CONFIG } from "./defaults.ts";
 import type { ListenAddress, ResolvedConfig, ShdictSpec } from "./types.ts";
 import {
+  formatListen,
   parseListen,
   parseRedisUrl,
   parseSize,
@@ -280,7 +281,19 @@ function resolveListen(check: Checker, value: unknown): readonly ListenAddress[]
   if (value === undefined) return DEFAULT_CONFIG.listen;
   const list: unknown[] = Array.isArray(value) ? value : [value];
   if (list.length === 0) check.fail("listen", "must name at least one address");
-  return Object.freeze(
-    list.map((item, i) => check.parsed(Array.isArray(value) ? `listen[${i}]` : "listen", parseListen(item))),
+  const addresses = list.map((item, i) =>
+    check.parsed(Array.isArray(value) ? `listen[${i}]` : "listen", parseListen(item)),
   );
+  // The same address twice could only fail to bind (EADDRINUSE) the second time. Port 0 twice
+  // is two ports.
+  addresses.forEach((address, i) => {
+    const first = addresses.findIndex((a) => a.host === address.host && a.port === address.port);
+    if (address.port !== 0 && first !== i) {
+      check.fail(
+        `listen[${i}]`,
+        `repeats ${formatListen(address)} (listen[${first}]): name each address once`,
+      );
+    }
+  });
+  return Object.freeze(addresses);
 }

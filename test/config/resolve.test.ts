@@ -91,6 +91,11 @@ describe("config resolution", () => {
       /^config: listen\[1\] must be \[HOST:\]PORT/,
     ],
     ["an empty listen list", { listen: [] }, /^config: listen must name at least one address$/],
+    [
+      "an address listed twice (it could only fail to bind the second time)",
+      { listen: ["127.0.0.1:8080", 9000, "127.0.0.1:8080"] },
+      /^config: listen\[2\] repeats 127\.0\.0\.1:8080 \(listen\[0\]\): name each address once$/,
+    ],
     ["a bad user", { user: "a:b:c" }, /^config: user must be "user" or "user:group"/],
     ["an empty prefix", { prefix: "" }, /^config: prefix must be a non-empty path/],
     [
@@ -152,7 +157,7 @@ describe("config resolution", () => {
   it("reads workers, listen addresses, user and paths", () => {
     const resolved = resolveConfig({
       workers: 3,
-      listen: ["127.0.0.1:0", "[::1]:8081", 9000],
+      listen: ["127.0.0.1:0", "[::1]:8081", 9000, "127.0.0.1:0"],
       user: "nobody:nogroup",
       prefix: "/run/app",
       errorLog: "/var/log/app.log",
@@ -163,6 +168,7 @@ describe("config resolution", () => {
       { host: "127.0.0.1", port: 0 },
       { host: "::1", port: 8081 },
       { host: null, port: 9000 },
+      { host: "127.0.0.1", port: 0 },
     ]);
     assert.deepEqual(resolved.user, { user: "nobody", group: "nogroup" });
     assert.deepEqual(

@@ -239,6 +239,25 @@ describe("the CLI meets bad input with a clear line", () => {
   const app = (): string =>
     join(scratchApp({ "app.ts": `export default { fetch: () => new Response("") };\n` }), "app.ts");
 
+  it("the same --listen address twice is refused as such (it failed with EADDRINUSE); port 0 twice is two ports", async () => {
+    const twice = await runTsresty([
+      "start",
+      app(),
+      "--listen",
+      "127.0.0.1:8123",
+      "--listen",
+      "127.0.0.1:8123",
+    ]);
+    assert.equal(twice.code, 2);
+    assert.match(
+      twice.stderr,
+      /^tsresty: --listen 127\.0\.0\.1:8123 is given twice: name each address once\n/,
+    );
+    const tree = await startTree(app(), { workers: 1, args: ["--listen", "127.0.0.1:0"] });
+    assert.match(tree.run.stdout(), /listening on 127\.0\.0\.1:\d+, 127\.0\.0\.1:\d+/);
+    await tree.command("stop");
+  });
+
   it("a control command that cannot reach the master, or gets no answer, says so in one line and exits 1", async () => {
     const tree = await startTree(app(), { workers: 1 });
     const socket = join(tree.prefix, "tsresty.sock");
