@@ -1,5 +1,5 @@
 import { constants, existsSync } from "node:fs";
-import { access } from "node:fs/promises";
+import { access, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { formatListen, parseListen, parseShdictFlags, parseWorkers } from "../config/index.ts";
 import { UsageError } from "../errors.ts";
@@ -16,12 +16,14 @@ async function findApp(given: string | null): Promise<string> {
       throw new UsageError(`no APP given and no ./${DEFAULT_APPS.join(" or ./")} here`);
     return resolve(found);
   }
+  if (given === "") throw new UsageError("the app file's name is empty");
   const path = resolve(given);
   try {
     await access(path, constants.R_OK);
   } catch {
     throw new UsageError(`app file ${given} cannot be read (no such file, or no permission)`);
   }
+  if ((await stat(path)).isDirectory()) throw new UsageError(`app file ${given} is a directory`);
   return path;
 }
 

@@ -10,7 +10,7 @@
  * `n` for `process.exit(n)`, 130 on SIGINT and 143 on SIGTERM (fast: no premature timers).
  * SIGQUIT and SIGHUP start the graceful exit.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.ts";
@@ -64,7 +64,9 @@ async function loadConfig(command: SingleCommand): Promise<ResolvedConfig> {
 async function mainURL(command: SingleCommand): Promise<string> {
   if (command.file !== null) {
     const path = resolve(command.file);
+    if (command.file === "") fail("the input file's name is empty.", 2);
     if (!existsSync(path)) fail(`input file ${command.file} not found.`, 2);
+    if (statSync(path).isDirectory()) fail(`input file ${command.file} is a directory.`, 2);
     await prepareToLoad(path);
     const url = pathToFileURL(path);
     // TypeScript runs as an ES module (top-level await) whatever package.json says; see eval-hooks.mjs.

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { pidsMatching, runTsresty, startTsresty } from "../helpers/processes.ts";
 
@@ -99,6 +101,16 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     assert.deepEqual([missing.code, missing.stderr], [2, "tsresty: input file no-such-file.ts not found.\n"]);
     const three = await runTsresty(["-e", "process.exit(3)"]);
     assert.equal(three.code, 3);
+  });
+
+  it("a directory or an empty name as the file exits 2 with a message (it was Node's ERR_UNSUPPORTED_DIR_IMPORT, exit 1)", async () => {
+    const dir = await runTsresty(["test"]);
+    assert.deepEqual([dir.code, dir.stderr], [2, "tsresty: input file test is a directory.\n"]);
+    const empty = await runTsresty([""]);
+    assert.deepEqual([empty.code, empty.stderr], [2, "tsresty: the input file's name is empty.\n"]);
+    const app = await runTsresty(["start", "test", "--prefix", join(tmpdir(), "tsresty-never-started")]);
+    assert.equal(app.code, 2);
+    assert.match(app.stderr, /^tsresty: app file test is a directory\n/);
   });
 
   it("T-CLI-04: tsresty FILE a b gives the file its arguments as process.argv", async () => {
