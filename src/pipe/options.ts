@@ -60,6 +60,8 @@ export function checkTimeout(where: string, name: string, value: unknown): numbe
   return value;
 }
 
+const NO_NUL = "a string without NUL characters";
+
 /**
  * A command: an argv array of strings (numbers are converted), run directly, or a string, run by
  * `sh -c`. `where` and `name` name the API and the argument in the error.
@@ -67,6 +69,7 @@ export function checkTimeout(where: string, name: string, value: unknown): numbe
 export function checkCommand(where: string, name: string, value: unknown): { file: string; args: string[] } {
   if (typeof value === "string") {
     if (value === "") throw new InvalidArgValueError(where, name, "a non-empty command string", value);
+    if (value.includes("\0")) throw new InvalidArgValueError(where, name, NO_NUL, value);
     return { file: "/bin/sh", args: ["-c", value] };
   }
   if (!Array.isArray(value)) {
@@ -85,7 +88,11 @@ export function checkCommand(where: string, name: string, value: unknown): { fil
       value,
     );
   const argv = value.map((item: unknown, index) => {
-    if (typeof item === "string") return item;
+    if (typeof item === "string") {
+      // exec takes C strings: a NUL would cut the argument short.
+      if (item.includes("\0")) throw new InvalidArgValueError(where, `${name}[${index}]`, NO_NUL, item);
+      return item;
+    }
     if (typeof item === "number" && Number.isFinite(item)) return String(item);
     throw new InvalidArgTypeError(where, `${name}[${index}]`, "a string or a number", item);
   });
@@ -117,6 +124,7 @@ function checkEnviron(value: unknown): NodeJS.ProcessEnv {
     if (eq <= 0) {
       throw new InvalidArgValueError(WHERE, `environ[${index}]`, "'name=[value]' format", item);
     }
+    if (item.includes("\0")) throw new InvalidArgValueError(WHERE, `environ[${index}]`, NO_NUL, item);
     env[item.slice(0, eq)] = item.slice(eq + 1);
   });
   return env;

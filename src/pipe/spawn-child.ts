@@ -14,7 +14,7 @@ import { spawn as forkSpawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { Socket } from "node:net";
 import { constants } from "node:os";
-import type { Readable, Writable } from "node:stream";
+import { PassThrough, Readable, type Writable } from "node:stream";
 import { debuglog } from "node:util";
 import { loadAddon } from "../util/addon.ts";
 
@@ -109,5 +109,26 @@ export function spawnChild(file: string, args: readonly string[], env: NodeJS.Pr
     }
     debug("the addon could not start %s (errno %d): child_process tries", file, started);
   }
-  return forkSpawn(file, args, { env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+  try {
+    return forkSpawn(file, args, { env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+  } catch (error) {
+    // A spawn that fails at once (E2BIG: arguments and environment beyond the kernel's limit)
+    // ends as one whose program cannot start (ENOENT): an "error" event, then exit 127.
+    if (typeof (error as NodeJS.ErrnoException).errno !== "number") throw error;
+    return new UnstartedChild(error as NodeJS.ErrnoException);
+  }
+}
+
+/** A child that could not be started: no pid, empty output, its error reported on the next tick. */
+class UnstartedChild extends EventEmitter implements PipeChild {
+  readonly pid = undefined;
+  readonly stdin = new PassThrough();
+  readonly stdout = Readable.from([]);
+  readonly stderr = Readable.from([]);
+
+  constructor(error: NodeJS.ErrnoException) {
+    super();
+    this.stdin.resume();
+    process.nextTick(() => this.emit("error", error));
+  }
 }

@@ -123,4 +123,30 @@ describe("where the program is found", () => {
       assert.equal(proc.pid(), -1);
     }
   });
+
+  it("arguments and environment beyond the kernel's limit fail the same way (exit 127, E2BIG), not with a throw", async () => {
+    const huge = "x".repeat(256 * 1024);
+    // Before: spawn threw "Error: spawn E2BIG" while a missing program waited as exit 127.
+    const proc = start(["/bin/echo", ...Array.from({ length: 16 }, () => huge)]);
+    const result = await proc.wait();
+    assert.equal(result.ok, false);
+    assert.equal(result.status, 127);
+    assert.ok("error" in result);
+    assert.equal(result.error, "/bin/echo: spawn E2BIG");
+    assert.equal(proc.pid(), -1);
+  });
+
+  it("a NUL in an argument, the command string or the environment is refused, naming it as the caller wrote it", () => {
+    // Before: child_process's own message, one index off ("args[0]" for the caller's args[1]).
+    assert.throws(() => start(["echo", "a\0b"]), {
+      code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+      message: /^ngx\.pipe\.spawn: "args\[1\]" must be a string without NUL characters/,
+    });
+    assert.throws(() => start("echo a\0b"), {
+      message: /^ngx\.pipe\.spawn: "args" must be a string without NUL/,
+    });
+    assert.throws(() => start(["echo"], { environ: ["A=b", "C=d\0e"] }), {
+      message: /^ngx\.pipe\.spawn: "environ\[1\]" must be a string without NUL/,
+    });
+  });
 });
