@@ -27,6 +27,7 @@ import { handleSignals } from "../process/index.ts";
 import {
   attachMasterZones,
   describeLoadError,
+  describeUncaught,
   describeUserError,
   installGlobalNgx,
   installRuntime,
@@ -84,7 +85,14 @@ async function loadConfig(
     const raw = withOverrides(file, request.overrides);
     return { raw, config: resolveConfig(raw, request.configName) };
   } catch (error) {
-    return fail("config", error instanceof ConfigError ? error.message : formatThrown(error));
+    // A ConfigError names the file and the key; anything else came from the config's own code
+    // (a getter that throws, say): its own frames only, as for the app.
+    return fail(
+      "config",
+      error instanceof ConfigError
+        ? error.message
+        : `${request.configName}: reading the config threw ${describeUncaught(error)}`,
+    );
   }
 }
 

@@ -235,4 +235,22 @@ export default {
       assert.match(r.stderr, received);
     }
   });
+
+  it("a config whose own code throws while it is read (a getter) is named, with its own frames only", async () => {
+    const dir = scratchDir("config-getter");
+    const app = join(dir, "app.ts");
+    writeFileSync(app, `export default { fetch: () => new Response("") };\n`);
+    const config = join(dir, "c.ts");
+    writeFileSync(
+      config,
+      `export default {\n  get workers(): number {\n    throw new Error("getter boom");\n  },\n};\n`,
+    );
+    const r = await runTsresty(["start", app, "--config", config, "--prefix", join(dir, "p")]);
+    assert.equal(r.code, 2, r.stderr);
+    // Before: "tsresty: Error: getter boom" and tsresty's own frames (withOverrides, loadConfig…).
+    assert.equal(
+      r.stderr,
+      `tsresty: ${config}: reading the config threw Error: getter boom\n    at Object.get workers (${config}:3:11)\n`,
+    );
+  });
 });
