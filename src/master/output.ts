@@ -7,7 +7,7 @@
 import type { Readable } from "node:stream";
 
 /** The longest line kept whole; a longer one is cut there (a runaway write cannot grow memory). */
-export const MAX_LINE = 64 * 1024;
+const MAX_LINE = 64 * 1024;
 
 export function readLines(stream: Readable, onLine: (line: string, continued: boolean) => void): void {
   let pending = "";
