@@ -45,6 +45,8 @@ export class RedisGate {
   readonly #fences = new Map<string, number>();
   #down = false;
   #skewed = false;
+  /** Why this connection cannot be used (the server refused the URL's database), or null. */
+  #badDb: string | null = null;
   /** Settles once the first connection is made, or gives up (the first claims wait for it). */
   readonly #connected: Promise<void>;
 
@@ -71,14 +73,22 @@ export class RedisGate {
       );
     };
     this.#redis.on("error", (error: Error) => {
+      // ioredis selects the URL's database on each connection and, when the server refuses it,
+      // says so here and goes on in db 0: this gate refuses to work until a connection selects it.
+      if (error.message.includes("DB index is out of range")) {
+        this.#badDb = `coordinator ${redacted(options.url)}: the server has no database ${options.url.replace(/^.*\//, "")} (${error.message})`;
+      }
       lost(error.message);
+    });
+    this.#redis.on("connect", () => {
+      this.#badDb = null;
     });
     // A connection that was up and closed (Redis stopped) says so before the first reconnect fails.
     this.#redis.on("close", () => {
       if (this.#redis.status !== "end") lost("connection closed");
     });
     this.#redis.on("ready", () => {
-      if (!this.#down) return;
+      if (!this.#down || this.#badDb !== null) return;
       this.#down = false;
       this.#log("notice", `coordinator ${redacted(options.url)} is back; cluster timers run again`);
     });
@@ -87,10 +97,7 @@ export class RedisGate {
 
   /** Whether this process runs tick `due` of timer `name`. Rejects when Redis cannot answer. */
   async claim(name: string, due: number, intervalMs: number): Promise<boolean> {
-    // "connect": the socket is up, not yet "ready" (ioredis's own handshake): still the first wait.
-    const { status } = this.#redis;
-    if (status === "wait" || status === "connecting" || status === "connect") await this.#connected;
-
+    await this.#usable();
     const ttl = claimTtl(intervalMs);
     const token = (await this.#redis.eval(
       CLAIM,
@@ -107,7 +114,7 @@ export class RedisGate {
         this.#skewed = true;
         this.#log(
           "warn",
-          `this host's clock is more than ${ttl / 2000} s away from Redis's: it runs no tick of timer "${escapeForLog(name)}" until it is right`,
+          `timer "${escapeForLog(name)}": by Redis's clock its tick is more than ${ttl / 2000} s away: this host's clock is off, or this process was held up (stopped, swapping); such ticks are not run`,
         );
       }
       return false;
@@ -124,12 +131,26 @@ export class RedisGate {
 
   settled(name: string, due: number, _ok: boolean): void {
     this.#fences.delete(`${name}\n${due}`);
+    if (this.#badDb !== null) return;
     this.#redis.eval(LAST_RUN, 1, this.#key(name, "last"), String(due)).catch(() => undefined);
   }
 
+  /** The last tick of `name` that ran anywhere (for catchUp), or null. */
   async lastRun(name: string): Promise<number | null> {
+    await this.#usable();
     const value = await this.#redis.get(this.#key(name, "last"));
     return value === null ? null : Number(value);
+  }
+
+  /**
+   * Waits for the first connection (a command before it would be refused: no offline queue);
+   * throws when the server refused the URL's database, whose commands would go to db 0.
+   */
+  async #usable(): Promise<void> {
+    // "connect": the socket is up, not yet "ready" (ioredis's own handshake): still the first wait.
+    const { status } = this.#redis;
+    if (status === "wait" || status === "connecting" || status === "connect") await this.#connected;
+    if (this.#badDb !== null) throw new Error(this.#badDb);
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,7 @@
  * `catchUp` asks for the last run: the zone keeps it while the tree lives, and a file under the
  * prefix (`timers/NAME.last`) keeps it across a full stop, for the names that asked.
  */
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { claimTtl, type RedisGate, type RedisGateOptions } from "../coord/index.ts";
@@ -41,7 +42,14 @@ function internalZone(): Zone {
   return made;
 }
 
-const encode = (name: string): string => encodeURIComponent(name);
+/**
+ * A timer's file name: its name, encoded; a name whose encoding would pass a file name's 255
+ * bytes (with ".last.tmp") is kept under the SHA-256 of the name instead.
+ */
+function fileName(name: string): string {
+  const encoded = encodeURIComponent(name);
+  return encoded.length <= 200 ? encoded : `sha256-${createHash("sha256").update(name).digest("hex")}`;
+}
 
 class HostGate implements TickGate {
   readonly #owner: string;
@@ -55,7 +63,9 @@ class HostGate implements TickGate {
   }
 
   claim(name: string, due: number, intervalMs: number): boolean {
-    const result = internalZone().dict.add(
+    // safeAdd: a claim never evicts another one (a claim evicted before its time would let a
+    // process that wakes late run the tick again); a full zone fails the claim instead.
+    const result = internalZone().dict.safeAdd(
       `singleton:${name}:${due}`,
       this.#owner,
       claimTtl(intervalMs) / 1000,
@@ -69,10 +79,10 @@ class HostGate implements TickGate {
     const dict = internalZone().dict;
     const last = dict.get(`last:${name}`);
     if (typeof last === "number" && last >= due) return;
-    dict.set(`last:${name}`, due);
+    dict.safeSet(`last:${name}`, due);
     if (!this.#kept.has(name)) return;
     mkdirSync(this.#dir, { recursive: true });
-    const file = join(this.#dir, `${encode(name)}.last`);
+    const file = join(this.#dir, `${fileName(name)}.last`);
     writeFileSync(`${file}.tmp`, `${due}\n`);
     renameSync(`${file}.tmp`, file);
   }
@@ -82,7 +92,7 @@ class HostGate implements TickGate {
     const inZone = internalZone().dict.get(`last:${name}`);
     let onDisk: number | null = null;
     try {
-      onDisk = Number(readFileSync(join(this.#dir, `${encode(name)}.last`), "utf8").trim()) || null;
+      onDisk = Number(readFileSync(join(this.#dir, `${fileName(name)}.last`), "utf8").trim()) || null;
     } catch {
       // never ran here, or a fresh prefix
     }

@@ -114,6 +114,46 @@ describe("the Redis coordinator (singleton: cluster)", () => {
     }
   });
 
+  it("lastRun (catchUp) asked before the first connection is made waits for it instead of failing", async () => {
+    const redis = await startRedis();
+    const writer = new RedisGate({ url: redis.url, log: recorder().log });
+    const { log, lines } = recorder();
+    let reader: RedisGate | null = null;
+    try {
+      const due = Math.floor(Date.now() / 1000) * 1000;
+      assert.equal(await writer.claim("cu", due, 1000), true);
+      writer.settled("cu", due, true);
+      await until(async () => (await writer.lastRun("cu")) === due);
+      // Before: "Stream isn't writeable and enableOfflineQueue options is false" at every start,
+      // so a cluster singleton with catchUp never caught up.
+      reader = new RedisGate({ url: redis.url, log });
+      assert.equal(await reader.lastRun("cu"), due);
+      assert.deepEqual(lines, []);
+    } finally {
+      await Promise.all([writer.close(), reader?.close()]);
+    }
+  });
+
+  it("a database the server does not have: claims fail naming it, instead of going to db 0", async () => {
+    const redis = await startRedis();
+    const { log, lines } = recorder();
+    const gate = new RedisGate({ url: `${redis.url.replace(/\/\d*$/, "")}/99`, log });
+    try {
+      // Before: "is back; cluster timers run again", then every claim won in db 0.
+      await assert.rejects(
+        gate.claim("job", Date.now(), 1000),
+        /the server has no database 99 \(ERR DB index is out of range\)/,
+      );
+      await assert.rejects(gate.lastRun("job"), /the server has no database 99/);
+      assert.ok(
+        lines.some((l) => l.startsWith("[error] coordinator") && l.includes("DB index is out of range")),
+      );
+      assert.ok(!lines.some((l) => l.includes("is back; cluster timers run again")), lines.join("\n"));
+    } finally {
+      await gate.close();
+    }
+  });
+
   it("refuses a tick whose due time is further from Redis's clock than half a claim's lifetime, and says so once", async () => {
     const redis = await startRedis();
     const { log, lines } = recorder();
@@ -122,7 +162,14 @@ describe("the Redis coordinator (singleton: cluster)", () => {
       const skewed = Date.now() - claimTtl(1000); // this host's clock a minute behind
       assert.equal(await gate.claim("job", skewed, 1000), false);
       assert.equal(await gate.claim("job", skewed + 1000, 1000), false);
-      assert.equal(lines.filter((l) => l.includes("clock is more than 30 s away")).length, 1);
+      assert.equal(
+        lines.filter((l) =>
+          l.includes(
+            "by Redis's clock its tick is more than 30 s away: this host's clock is off, or this process was held up",
+          ),
+        ).length,
+        1,
+      );
       assert.equal(await gate.claim("job", Date.now(), 1000), true);
     } finally {
       await gate.close();
