@@ -42,16 +42,30 @@ export class SingletonTicks {
     }
     const singleton = repeat.singleton as Singleton;
     const name = entry.name as string;
+    const span = tickSpan(repeat, tick);
     this.#out++;
     this.#gates.claim(
       singleton,
       name,
       tick,
-      tickSpan(repeat, tick),
+      span,
       repeat.record,
       () => {
-        if (this.#host.canRun(entry)) this.#host.run(entry, due, tick);
-        else this.#gates.settled(singleton, name, tick, false);
+        if (!this.#host.canRun(entry)) {
+          this.#gates.settled(singleton, name, tick, false);
+          return;
+        }
+        // A claim answered after the next tick came due (a gate that stalled, then answered a
+        // backlog at once) is not run: ticks are never run late in a burst. Nor is one won
+        // while an `overlap: false` run is still going. Counted as skipped; the gate forgets it.
+        const late = due === due && this.#host.wallNow() >= tick + span;
+        if (late || (!repeat.overlap && entry.runs > 0)) {
+          debug("timer %s: tick %d won but not run (%s)", name, tick, late ? "answered late" : "a run is going");
+          repeat.record.skipped++;
+          this.#gates.settled(singleton, name, tick, false);
+          return;
+        }
+        this.#host.run(entry, due, tick);
       },
       () => {
         this.#out--;

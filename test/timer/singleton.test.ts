@@ -76,6 +76,69 @@ describe("singleton timers and their gates", () => {
     assert.equal(runs, 1);
   });
 
+  it("claims answered after the next tick came due are not run (no burst), counted as skipped, and the gate forgets them", async () => {
+    const gate = new RecordingGate();
+    const answers: ((won: boolean) => void)[] = [];
+    gate.answer = () => new Promise<boolean>((resolve) => answers.push(resolve));
+    const { timers, clock } = makeTimers({ gates: { cluster: gate } });
+    const ran: number[] = [];
+    timers.every({ interval: 1, name: "job", singleton: "cluster" }, () =>
+      ran.push((timers.current()?.due ?? 0) * 1000 - WALL_START),
+    );
+    // A gate that stalled for 4 ticks answers the whole backlog at once, just after tick 4 came due.
+    clock.advance(4 * S);
+    assert.equal(answers.length, 4);
+    for (const answer of answers) answer(true);
+    await flushPromises();
+    // Before: ticks 1, 2, 3 and 4 all started at this moment, 3 s to 0 s late.
+    assert.deepEqual(ran, [4 * S]);
+    assert.equal(statsOf(timers, "job").skipped, 3);
+    assert.deepEqual(
+      gate.settles.filter((x) => !x.ok).map((x) => (x.due - WALL_START) / S),
+      [1, 2, 3],
+    );
+  });
+
+  it("with overlap: false, a catch-up tick won while a run is going is not run, and the gate forgets it", async () => {
+    const gate = new RecordingGate();
+    gate.last = WALL_START - 3 * 60 * S;
+    const answers = new Map<number, (won: boolean) => void>();
+    gate.answer = (_name, due) => new Promise<boolean>((resolve) => answers.set(due - WALL_START, resolve));
+    const { timers, clock } = makeTimers({ gates: { cluster: gate }, wallStart: WALL_START + 30 * S });
+    let finish = (): void => undefined;
+    const ran: number[] = [];
+    timers.cron(
+      {
+        cron: "0 * * * * *",
+        tz: "UTC",
+        name: "minutely",
+        singleton: "cluster",
+        catchUp: true,
+        overlap: false,
+      },
+      () => {
+        ran.push((timers.current()?.due ?? 0) * 1000 - WALL_START);
+        return new Promise<void>((r) => (finish = r));
+      },
+    );
+    await flushPromises();
+    clock.advance(30 * S); // the regular tick at 00:01:00 is claimed while the catch-up's claim is out
+    assert.deepEqual([...answers.keys()], [0, 60 * S]);
+    answers.get(60 * S)?.(true);
+    await flushPromises();
+    assert.deepEqual(ran, [60 * S]);
+    // Before: the runner skipped the catch-up run (overlap: false), and the gate never heard of it.
+    answers.get(0)?.(true);
+    await flushPromises();
+    assert.deepEqual(ran, [60 * S]);
+    assert.deepEqual(
+      gate.settles.map((x) => [x.due - WALL_START, x.ok]),
+      [[0, false]],
+    );
+    finish();
+    await flushPromises();
+  });
+
   it("a slow claim never delays the grid", async () => {
     const gate = new RecordingGate();
     gate.answer = () => new Promise<boolean>(() => undefined); // never answers
