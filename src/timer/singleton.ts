@@ -60,7 +60,12 @@ export class SingletonTicks {
         // while an `overlap: false` run is still going. Counted as skipped; the gate forgets it.
         const late = due === due && this.#host.wallNow() >= tick + span;
         if (late || (!repeat.overlap && entry.runs > 0)) {
-          debug("timer %s: tick %d won but not run (%s)", name, tick, late ? "answered late" : "a run is going");
+          debug(
+            "timer %s: tick %d won but not run (%s)",
+            name,
+            tick,
+            late ? "answered late" : "a run is going",
+          );
           repeat.record.skipped++;
           this.#gates.settled(singleton, name, tick, false);
           return;
