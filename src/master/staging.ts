@@ -8,6 +8,7 @@
 import { StartError } from "../errors.ts";
 import { roleLabel, type CycleSpec, type Slot } from "./slots.ts";
 
+/** The wait for a process to be ready: its app's load, then initWorker (which it bounds at 30 s). */
 const READY_TIMEOUT_MS = 60_000;
 
 export class Staging {
@@ -31,7 +32,11 @@ export class Staging {
         const late = this.slots
           .filter((slot) => slot.child?.phase !== "running")
           .map((slot) => `${roleLabel(slot.role)} ${slot.id ?? ""}`.trim());
-        settle(new StartError(`${late.join(", ")} not ready within ${READY_TIMEOUT_MS / 1000} s`));
+        settle(
+          new StartError(
+            `${late.join(", ")} not ready within ${READY_TIMEOUT_MS / 1000} s (its app did not finish loading, or its event loop is blocked)`,
+          ),
+        );
       }, READY_TIMEOUT_MS);
       const settle = (error?: Error): void => {
         if (this.#settle === null) return;

@@ -73,8 +73,11 @@ export interface ChildRole {
   prepare?(spec: ChildSpec): void;
 }
 
-/** How long initWorker may take before the worker serves without it. */
-const INIT_WORKER_BOUND_MS = 60_000;
+/**
+ * How long initWorker may take before the worker serves without it: well inside the master's
+ * 60 s wait for a worker to be ready (READY_TIMEOUT_MS), which would otherwise fail the start.
+ */
+const INIT_WORKER_BOUND_MS = 30_000;
 
 function send(message: SentChildMessage): void {
   try {

@@ -4,11 +4,12 @@
  *
  * Draining is what makes reloads and stops lose no request. The worker stops accepting (the
  * master and the other workers keep the sockets, so new connections go to them or wait in the
- * backlog); from then on every response carries `Connection: close` (so each busy keep-alive
- * connection closes after its current request), and connections still idle after a short grace
- * are closed. The drain is over when the last connection is gone. Per request, the hot path reads
- * one flag and keeps two counts for the metrics (one shared "close" listener, no closure); the
- * access log, when configured, adds its own listener.
+ * backlog); from then on every response carries `Connection: close`, those already in flight
+ * whose headers are not out yet included (so each busy keep-alive connection closes after its
+ * current request), and connections still idle after a short grace are closed. The drain is over
+ * when the last connection is gone. Per request, the hot path reads one flag, keeps two counts for
+ * the metrics and the response in a set of those in flight (one shared "close" listener, no
+ * closure); the access log, when configured, adds its own listener.
  */
 import {
   createServer,
@@ -36,11 +37,25 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  */
 const IDLE_GRACE_MS = 500;
 
+/** Whether `error` is Node's report of the client going away while the request was read. */
+function clientLeft(req: IncomingMessage, error: unknown): boolean {
+  if (!(error instanceof Error) || req.complete) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  return error.message === "aborted" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
+}
+
 function listenerFor(app: App, log: LogSink): Listener | null {
   const { fetch, handler } = app;
   const failed = (res: ServerResponse, error: unknown): void => {
     const req = res.req as IncomingMessage | undefined;
     const request = req === undefined ? "" : ` (${req.method ?? "?"} ${req.url ?? "?"})`;
+    if (req !== undefined && clientLeft(req, error)) {
+      // The client's doing, not the app's: one line at info, as nginx logs a client that closes
+      // mid-request (an error-level entry per aborted upload would let any client flood the log).
+      log("info", `client closed the connection before the request was read${request}`);
+      res.destroy();
+      return;
+    }
     log("error", `request handler failed${request}: ${formatThrown(error)}`);
     if (!res.headersSent) {
       res.statusCode = 500;
@@ -93,9 +108,12 @@ export function serveHttp(
   if (listener === null) return null;
   const accessLog = openAccessLog(config.accessLog, workerId);
   const counts = { requests: 0, inFlight: 0 };
-  const answered = (): void => {
+  /** Responses not yet over: a drain tells those whose headers are not out yet to close. */
+  const inFlight = new Set<ServerResponse>();
+  function answered(this: ServerResponse): void {
     counts.inFlight--;
-  };
+    inFlight.delete(this);
+  }
   const options = serverOptions(config.http);
   const servers: Server[] = [];
   const connections = new Set<Socket>();
@@ -105,6 +123,7 @@ export function serveHttp(
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     counts.requests++;
     counts.inFlight++;
+    inFlight.add(res);
     res.on("close", answered);
     accessLog?.track(req, res);
     if (draining) res.setHeader("connection", "close");
@@ -139,6 +158,9 @@ export function serveHttp(
 
     drain: () => {
       draining = true;
+      // Requests already in flight answer with Connection: close too, so their clients do not
+      // send another request on a connection about to close.
+      for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
       stopAccepting();
       if (connections.size === 0) return Promise.resolve();
       // Busy connections close after their response (Connection: close); one that is idle may

@@ -344,6 +344,55 @@ describe("Node's HTTP timeouts and draining work in the workers", () => {
     await tree.command("stop");
   });
 
+  it("a client that leaves mid-upload is one info line, not an error with a stack (any client could flood the log)", async () => {
+    const dir = scratchDir("abort-upload");
+    writeFileSync(
+      join(dir, "app.ts"),
+      `export default { async fetch(request: Request) { return Response.json({ got: await request.json() }); } };\n`,
+    );
+    writeFileSync(join(dir, "c.ts"), `export default { logLevel: "info" };\n`);
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    for (let i = 0; i < 5; i++) {
+      await new Promise<void>((resolve) => {
+        const socket = connect(tree.port, "127.0.0.1", () => {
+          socket.write(
+            'POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":',
+          );
+          setTimeout(() => socket.destroy(), 50);
+        });
+        socket.on("error", () => undefined);
+        socket.on("close", () => resolve());
+      });
+    }
+    assert.ok(
+      await until(
+        () =>
+          (tree.run
+            .stderr()
+            .match(/client closed the connection before the request was read \(POST \/json\)/g)?.length ??
+            0) === 5,
+      ),
+      tree.run.stderr(),
+    );
+    // Before: 5 [error] entries of 5 lines each ("Error: aborted" and Node's frames).
+    assert.doesNotMatch(tree.run.stderr(), /\[error\]|request handler failed|abortIncoming/);
+    await tree.command("stop");
+  });
+
+  it("a request in flight when a reload begins is answered with Connection: close", async () => {
+    const tree = await startTree(APP, { workers: 1 });
+    const answer = exchange(tree.port, "GET /slow?s=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const reload = await tree.command("reload");
+    assert.equal(reload.code, 0, reload.stderr);
+    const { data } = await answer;
+    // Before: "Connection: keep-alive", and the draining worker served another request on it.
+    assert.match(data, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(data, /\r\nconnection: close\r\n/i);
+    assert.match(data, /slow pid=\d+\n$/);
+    await tree.command("stop");
+  });
+
   it("a graceful stop with 500 idle keep-alive connections finishes within 1.5 s", async () => {
     const tree = await startTree(APP, { workers: 2 });
     const sockets = await keptAlive(tree.port, 500);

@@ -105,6 +105,26 @@ export default {
     assert.doesNotMatch(tree.run.stderr(), /heap out of memory|FATAL ERROR/);
   });
 
+  it("an initWorker that never settles is logged after 30 s and the worker serves without it (the start failed at 60 s, not naming it)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() { return new Promise(() => undefined); },
+  fetch: () => new Response("served"),
+};
+`,
+    });
+    const started = Date.now();
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, deadlineMs: 90_000 });
+    const took = Date.now() - started;
+    assert.ok(took >= 29_000 && took < 50_000, `ready after ${took} ms`);
+    assert.match(
+      tree.run.stderr(),
+      /\[error\] \d+#0: initWorker did not finish within 30 s; going on without it/,
+    );
+    assert.equal((await get(tree.url())).body, "served");
+    await tree.command("stop");
+  });
+
   it("init returning what cannot be cloned to the workers fails start with a clear message", async () => {
     const dir = scratchApp({
       "app.ts": `export default { init: () => ({ f: () => 1 }), fetch: () => new Response("") };\n`,

@@ -53,6 +53,61 @@ describe("the fetch adapter", () => {
     assert.equal(none.header("content-length"), undefined);
   });
 
+  it("frames the body itself: an app's content-length that does not match, or its transfer-encoding, never desyncs the connection", async () => {
+    const { port, failures } = await serve((request) => {
+      const path = new URL(request.url).pathname;
+      if (path === "/small") return new Response("longer body here", { headers: { "content-length": "3" } });
+      if (path === "/both")
+        return new Response("hello", { headers: { "content-length": "5", "transfer-encoding": "chunked" } });
+      if (path === "/bogus") return new Response("abc", { headers: { "content-length": "abc" } });
+      if (path === "/head") return new Response(null, { headers: { "content-length": "1234" } });
+      if (path === "/stream-short") {
+        const body = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            await new Promise((r) => setTimeout(r, 5));
+            controller.enqueue(new TextEncoder().encode("0123456789"));
+            controller.close();
+          },
+        });
+        return new Response(body, { headers: { "content-length": "4" } });
+      }
+      return new Response("next response");
+    });
+    // Two requests on one connection: before, "longer body here" ran 13 bytes into the second
+    // response, and /both went out with content-length and transfer-encoding together.
+    for (const path of ["/small", "/both", "/bogus"]) {
+      const text = (
+        await rawRequest(
+          port,
+          `GET ${path} HTTP/1.1\r\nHost: h\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`,
+        )
+      ).body;
+      const [first, second] = text.split("HTTP/1.1 200 OK");
+      assert.ok(second !== undefined, `${path}: ${JSON.stringify(text)}`);
+      assert.equal(text.split("HTTP/1.1 ").length, 2, `${path}: exactly the two responses`);
+      assert.match(second, /\r\n\r\nnext response$/, path);
+      assert.doesNotMatch(first ?? "", /transfer-encoding/i, path);
+    }
+    const small = await rawRequest(port, GET("/small"));
+    assert.equal(small.header("content-length"), "16");
+    assert.equal(small.body, "longer body here");
+    const both = await rawRequest(port, GET("/both"));
+    assert.deepEqual(
+      [both.header("content-length"), both.header("transfer-encoding"), both.body],
+      ["5", undefined, "hello"],
+    );
+    // HEAD: the app's own length is the one to advertise (no body goes out).
+    const head = await rawRequest(port, "HEAD /head HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    assert.deepEqual([head.header("content-length"), head.body], ["1234", ""]);
+    // A streamed body longer than the app's content-length fails (logged) and the connection is
+    // closed, rather than sending bytes past the length.
+    const short = await rawRequest(port, GET("/stream-short"));
+    assert.equal(short.header("content-length"), "4");
+    assert.ok(short.body.length <= 4, JSON.stringify(short.body));
+    assert.equal(failures.length, 1);
+    assert.match(String(failures[0]), /content-length|ERR_HTTP_CONTENT_LENGTH_MISMATCH/i);
+  });
+
   it("keeps every set-cookie line and the status text, also when a header was set before", async () => {
     for (const presetHeader of [false, true]) {
       const { port } = await serve(

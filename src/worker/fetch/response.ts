@@ -47,10 +47,22 @@ function soon(read: Promise<Read>): Promise<Read | undefined> {
  * Headers as one flat `[name, value, …]` list for `writeHead`, its fast path. Several set-cookie
  * lines go through `setHeader` instead: when a header was set before (`connection: close` while
  * draining), Node 20's writeHead applies a flat list with setHeader, which keeps only the last.
+ *
+ * The adapter frames the body, not the app: an app's `transfer-encoding` never goes out, and a
+ * body at hand goes out with its measured `content-length` whatever the app said (a length that
+ * did not match would run the rest of the body into the connection's next response). The app's
+ * own `content-length` is kept where nothing is measured: a streamed body (which must then match
+ * it: `strictContentLength`), a HEAD response, a 304.
  */
-function fields(res: ServerResponse, headers: Headers, length: number | null): string[] {
+function fields(
+  res: ServerResponse,
+  headers: Headers,
+  status: number,
+  length: number | null,
+  streamed: boolean,
+): string[] {
   const list: string[] = [];
-  let framed = false;
+  let given: string | undefined;
   let cookies: string[] | undefined;
   // Iteration lists each set-cookie on its own (the others are combined).
   for (const [name, value] of headers) {
@@ -58,14 +70,18 @@ function fields(res: ServerResponse, headers: Headers, length: number | null): s
       (cookies ??= []).push(value);
       continue;
     }
-    if (name === "content-length" || name === "transfer-encoding") framed = true;
-    list.push(name, value);
+    if (name === "content-length") given = value;
+    else if (name !== "transfer-encoding") list.push(name, value);
   }
   if (cookies !== undefined) {
     if (cookies.length === 1) list.push("set-cookie", cookies[0] as string);
     else res.setHeader("set-cookie", cookies);
   }
-  if (length !== null && !framed) list.push("content-length", String(length));
+  const appLength = given !== undefined && /^\d+$/.test(given) ? given : undefined;
+  if (appLength !== undefined && (streamed || res.req.method === "HEAD" || status === 304)) {
+    list.push("content-length", appLength);
+    if (streamed) res.strictContentLength = true;
+  } else if (length !== null) list.push("content-length", String(length));
   return list;
 }
 
@@ -75,7 +91,9 @@ function head(res: ServerResponse, status: number, statusText: string, list: str
 }
 
 function writeHead(res: ServerResponse, response: Response, length: number | null): void {
-  head(res, response.status, response.statusText, fields(res, response.headers, length));
+  const { status } = response;
+  const streamed = length === null && response.body !== null && !noBody(status);
+  head(res, status, response.statusText, fields(res, response.headers, status, length, streamed));
 }
 
 /** The content-length of a body at hand; none for the statuses that have no body. */
@@ -96,7 +114,7 @@ export function sendLight(response: Response, res: ServerResponse): boolean {
   const { status, statusText, headers, type, body } = parts;
   const length = lengthOf(body, status);
   let list: string[];
-  if (headers !== null) list = fields(res, headers, length);
+  if (headers !== null) list = fields(res, headers, status, length, false);
   else {
     list = type === null ? [] : ["content-type", type];
     if (length !== null) list.push("content-length", String(length));
