@@ -43,14 +43,18 @@ export class CronSchedule {
   }
 }
 
-/** The zone `tz` names, as Intl spells it; the process's own zone when `tz` is undefined. */
+/**
+ * The zone `tz` names, as the caller spelled it (Intl would give some zones an older alias:
+ * "Asia/Kathmandu" comes back "Asia/Katmandu"); the process's own zone when `tz` is undefined.
+ */
 function resolveZone(where: string, tz: unknown): string {
   if (tz === undefined) return Intl.DateTimeFormat().resolvedOptions().timeZone;
   if (typeof tz !== "string" || tz === "") {
     throw new InvalidArgTypeError(where, "tz", 'an IANA time zone name such as "Europe/Berlin"', tz);
   }
   try {
-    return new Intl.DateTimeFormat("en-US", { timeZone: tz }).resolvedOptions().timeZone;
+    new Intl.DateTimeFormat("en-US", { timeZone: tz }).format(0);
+    return tz;
   } catch {
     throw new InvalidArgValueError(where, "tz", 'an IANA time zone name such as "Europe/Berlin"', tz);
   }

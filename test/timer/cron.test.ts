@@ -43,6 +43,17 @@ describe("ngx.timer.cron", () => {
     ]);
   });
 
+  it("keeps the time zone's name as given (Intl spells Asia/Kathmandu as its old alias), and runs in it", () => {
+    const { timers } = makeTimers({ wallStart: Date.parse("2025-01-01T00:00:00Z") });
+    timers.cron({ cron: "0 0 9 * * *", tz: "Asia/Kathmandu", name: "ktm" }, () => 0);
+    // Before: status and metrics said "Asia/Katmandu".
+    assert.equal(statsOf(timers, "ktm").tz, "Asia/Kathmandu");
+    // 09:00 in Kathmandu (UTC+5:45) is 03:15 UTC.
+    assert.deepEqual(runsOf("0 0 9 * * *", "Asia/Kathmandu", "2025-01-01T00:00:00Z", 24), [
+      "2025-01-01T03:15:00.000Z",
+    ]);
+  });
+
   describe("daylight saving in Europe/Berlin (croner's policy, docs/timers.md)", () => {
     it("spring forward: a fixed-time job in the gap runs at the first valid time after it, once", () => {
       // 2025-03-30: 02:00 CET becomes 03:00 CEST (01:00 UTC); 02:30 does not exist.
