@@ -90,7 +90,7 @@ export function binding(): Binding {
       loaded = loadAddon() as Binding;
     } catch (cause) {
       throw new ShdictError(
-        "the shared-dictionary addon could not be loaded (zones need Linux; in a checkout, `npm ci` builds it)",
+        "the shared-dictionary addon could not be loaded (zones need Linux; an installed package without a prebuilt binary for this platform builds it in its install script: `npm approve-scripts tsresty`, or `npm rebuild tsresty`; in a checkout, `npm ci` builds it)",
         { cause },
       );
     }

@@ -112,7 +112,12 @@ export async function runSingle(command: SingleCommand): Promise<void> {
   if (needsTypeScript(command)) await typeScriptHooks();
   const config = await loadConfig(command);
   // A single process makes its zones itself (resty --shdict).
-  installZones(config.shdict.map((spec) => createZone(spec)));
+  try {
+    installZones(config.shdict.map((spec) => createZone(spec)));
+  } catch (error) {
+    // As `start` reports it: one line (the addon missing, mmap refused), not Node's dump.
+    fail(error instanceof Error ? error.message : String(error), 1);
+  }
   const url = await mainURL(command);
   const log = lineLogger({
     write: (line) => process.stderr.write(line),

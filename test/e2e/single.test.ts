@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { pidsMatching, runTsresty, startTsresty } from "../helpers/processes.ts";
+import { ensureBuilt } from "../helpers/dist.ts";
+import { pidsMatching, ROOT, runTsresty, startTsresty } from "../helpers/processes.ts";
 
 const LOG_LINE = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(\w+)\] (\d+)#0: /;
 
@@ -94,6 +96,22 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
       r.stderr,
       /\[error\] \d+#0: timer with function named at \/\S+\/\[eval\]\.ts:2 failed: Error: after await/,
     );
+  });
+
+  it("a zone that cannot be made (mmap refused) is one tsresty: line and exit 1, as start says it (it was Node's dump)", () => {
+    ensureBuilt();
+    // A 3 GB address-space limit: mapping a 2 GiB zone fails. The compiled CLI, as users run it.
+    const result = spawnSync(
+      "bash",
+      [
+        "-c",
+        `ulimit -v 3000000; exec "${process.execPath}" bin/tsresty --shdict 'dogs 2g' -e 'console.log(1)'`,
+      ],
+      { cwd: ROOT, encoding: "utf8", timeout: 30_000 },
+    );
+    assert.equal(result.status, 1, result.stderr);
+    assert.equal(result.stderr, 'tsresty: cannot create zone "dogs" (2147483648 bytes): mmap failed\n');
+    assert.equal(result.stdout, "");
   });
 
   it("T-CLI-03: a missing file exits 2 with a message; process.exit(3) exits 3", async () => {
