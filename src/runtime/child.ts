@@ -31,6 +31,7 @@ import {
   START_SHUTDOWN_TIMEOUT,
   type ResolvedConfig,
 } from "../config/index.ts";
+import { ContextError } from "../errors.ts";
 import { encodeCounts, parseMasterMessage, type ChildSpec, type SentChildMessage } from "../ipc/index.ts";
 import { LATENESS_BOUNDS } from "../timer/index.ts";
 import { handleSignals, ignore } from "../process/index.ts";
@@ -133,6 +134,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   /** A stop that arrived while starting (a holder: closures write it while `runChild` awaits). */
   const queued: { stop: { mode: StopMode; own: boolean } | null } = { stop: null };
   let pids: readonly number[] = [];
+  let inInitWorker = false;
   let service: Service | null = null;
   let app: App | undefined;
   /** The listening sockets the master sent, by index; the worker accepts once it has all. */
@@ -155,7 +157,12 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     log,
     prefix: spec.prefix,
     initData: spec.initData,
-    workerPids: () => pids,
+    // As OpenResty's init_worker (T-WRK-07): the live workers are not known to a process still
+    // in its initWorker (the master has not listed them to it yet).
+    workerPids: () => {
+      if (inInitWorker) throw new ContextError("ngx.worker.pids", "initWorker");
+      return pids;
+    },
     // As OpenResty: exiting() turns true once the calling code yields.
     requestGracefulExit: () => setImmediate(() => void stop("graceful", true)),
   });
@@ -308,7 +315,12 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   } catch (error) {
     return fail(describeLoadError("app", error));
   }
-  await runHook("initWorker", app.initWorker, log, INIT_WORKER_BOUND_MS);
+  inInitWorker = true;
+  try {
+    await runHook("initWorker", app.initWorker, log, INIT_WORKER_BOUND_MS);
+  } finally {
+    inInitWorker = false;
+  }
   if (queued.stop?.own === false) {
     // Retired while starting (a reload or a stop overtook it): never serve, just leave.
     state = "running";

@@ -192,6 +192,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
       process.exit(1);
     }
     mainDone = true;
-    finish();
+    // Once this run has settled: premature callbacks then see the main chunk no longer running.
+    setImmediate(finish);
   });
 }

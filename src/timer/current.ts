@@ -66,7 +66,13 @@ export const mark: { entry: TimerEntry | null; premature: boolean; tick: number 
 
 /** Whether `callback` needs the store to be seen after `await`. */
 export function isAsyncCallback(callback: TimerCallback): boolean {
-  return Object.getPrototypeOf(callback) === AsyncFunctionPrototype;
+  try {
+    return Object.getPrototypeOf(callback) === AsyncFunctionPrototype;
+  } catch {
+    // A Proxy whose getPrototypeOf trap throws, or a revoked one: not an async function. Calling
+    // it then fails as the callback's own failure, logged like any other.
+    return false;
+  }
 }
 
 /**

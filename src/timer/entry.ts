@@ -1,4 +1,5 @@
 import { inspect } from "node:util";
+import { InvalidArgTypeError } from "../errors.ts";
 import type { Repeat, TimerKind } from "./repeat.ts";
 import type { WaitingRun } from "./run-queue.ts";
 
@@ -182,6 +183,15 @@ export class TimerEntry implements Timer {
   }
 
   cancel(): boolean {
+    const self: unknown = this;
+    if (typeof self !== "object" || self === null || !(#owner in self)) {
+      throw new InvalidArgTypeError(
+        "timer.cancel",
+        "this",
+        "a timer handle: call it on the handle (t.cancel()), not detached from it",
+        self,
+      );
+    }
     return this.#owner.cancel(this);
   }
 

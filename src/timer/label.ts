@@ -13,8 +13,19 @@ export function quotedName(name: string): string {
  */
 export function timerLabel(entry: TimerEntry, location: string | undefined): string {
   if (entry.name !== undefined) return `timer ${quotedName(entry.name)}`;
-  const fn = entry.callback.name === "" ? "anonymous function" : `function ${entry.callback.name}`;
+  const name = callbackName(entry.callback);
+  const fn = name === "" ? "anonymous function" : `function ${name}`;
   return location === undefined ? `timer with ${fn}` : `timer with ${fn} at ${location}`;
+}
+
+/** The callback's `name`, read without letting a Proxy's trap throw (this runs on failure paths). */
+function callbackName(callback: TimerEntry["callback"]): string {
+  try {
+    const name: unknown = callback.name;
+    return typeof name === "string" ? name : "";
+  } catch {
+    return "";
+  }
 }
 
 const FRAME = /\(?((?:file|node|data):[^\s)]+|\/[^\s)]+):(\d+):(\d+)\)?$/;

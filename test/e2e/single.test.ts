@@ -161,6 +161,15 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     assert.deepEqual([r.code, r.stdout], [0, "premature= true\n"]);
   });
 
+  it("premature callbacks see only themselves running: the main chunk has returned", async () => {
+    const r = await runTsresty([
+      "-e",
+      'for (const n of [1, 2]) ngx.timer.at(60, () => console.log(n, "running", ngx.timer.runningCount(), "pending", ngx.timer.pendingCount()))',
+    ]);
+    // Before: "running 2" in both (the main chunk still counted).
+    assert.deepEqual([r.code, r.stdout], [0, "1 running 1 pending 1\n2 running 1 pending 0\n"]);
+  });
+
   for (const [signal, code] of [
     ["SIGINT", 130],
     ["SIGTERM", 143],

@@ -63,6 +63,9 @@ describe("tsresty start: master and workers", () => {
     );
     assert.match(out, /^initWorker id=0 pid=\d+ type=worker$/m);
     assert.match(out, /^initWorker id=1 pid=\d+ type=worker$/m);
+    // T-WRK-07 in init_worker: "API disabled" (before, [] — a wrong answer while both lived).
+    assert.match(out, /^initWorker pids: ngx\.worker\.pids: API disabled in initWorker$/m);
+    assert.doesNotMatch(out, /^initWorker pids: \[/m);
     const status = await tree.status();
     assert.deepEqual(
       status.processes.filter((p) => p.type !== "standby").map((p) => [p.type, p.id]),

@@ -113,6 +113,32 @@ describe("errors inside timer callbacks", () => {
     assert.equal(lines.length, 1, "only the reject-twice run failed, and it is logged once");
   });
 
+  it("a callback whose prototype cannot be read (a Proxy's trap throws, a revoked Proxy) fails as its own run, logged; other timers carry on", async () => {
+    const { timers, clock, lines } = makeTimers();
+    const trapped = new Proxy(function job() {}, {
+      getPrototypeOf() {
+        throw new Error("trap");
+      },
+    });
+    const revoked = Proxy.revocable(() => undefined, {});
+    revoked.revoke();
+    let survivor = 0;
+    timers.every(0.05, () => survivor++);
+    timers.at(0.1, trapped);
+    timers.at(0.1, revoked.proxy);
+    // Before: the core's own Object.getPrototypeOf threw out of the dispatch: the process died.
+    clock.advance(200);
+    await flushPromises();
+    assert.equal(survivor, 4);
+    assert.equal(timers.runningCount, 0);
+    const failed = lines.filter((l) => l.level === "error").map((l) => l.message);
+    assert.equal(failed.length, 1, failed.join("\n"));
+    assert.match(
+      failed[0] ?? "",
+      /failed: TypeError: Cannot perform 'apply' on a proxy that has been revoked/,
+    );
+  });
+
   it("values that cannot be printed (null prototype, symbol, throwing stack or toString, a revoked proxy) are logged, objects with their fields, and free the slot", async () => {
     const { timers, clock, lines } = makeTimers();
     const badStack = new Error("hidden");

@@ -45,6 +45,20 @@ describe("a timer handle's public shape", () => {
     }
   });
 
+  it("cancel() called without its handle throws a coded error, not V8's", () => {
+    const { timers } = makeTimers();
+    const t = timers.at(1, () => undefined);
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- detached on purpose: the misuse under test
+    const { cancel } = t;
+    // Before: "Cannot read properties of undefined (reading '#owner')".
+    assert.throws(() => cancel(), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /^timer\.cancel: "this" must be a timer handle/,
+    });
+    assert.throws(() => cancel.call({}), { code: "ERR_TSRESTY_INVALID_ARG_TYPE" });
+    assert.equal(cancel.call(t), true);
+  });
+
   it("console.log shows the public shape", () => {
     const { timers } = makeTimers();
     const handle = timers.every({ interval: 5, name: "tick" }, () => undefined);
