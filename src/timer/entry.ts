@@ -183,16 +183,20 @@ export class TimerEntry implements Timer {
   }
 
   cancel(): boolean {
-    const self: unknown = this;
-    if (typeof self !== "object" || self === null || !(#owner in self)) {
+    if (!TimerEntry.#isHandle(this)) {
       throw new InvalidArgTypeError(
         "timer.cancel",
         "this",
         "a timer handle: call it on the handle (t.cancel()), not detached from it",
-        self,
+        this,
       );
     }
     return this.#owner.cancel(this);
+  }
+
+  /** Whether `value` is a timer handle (a method called detached gets another `this`). */
+  static #isHandle(value: unknown): boolean {
+    return typeof value === "object" && value !== null && #owner in value;
   }
 
   /** The public shape, for `JSON.stringify`. */
