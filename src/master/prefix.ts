@@ -95,6 +95,9 @@ function isDirectory(path: string): boolean {
   }
 }
 
+/** The longest path a unix socket can have on Linux (sun_path, 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107;
+
 /** Checks (and creates) the prefix directory; returns its absolute path. */
 export function preparePrefix(given: string): string {
   const dir = resolve(given);
@@ -115,9 +118,6 @@ export function preparePrefix(given: string): string {
   }
   return dir;
 }
-
-/** The longest path a unix socket can have on Linux (sun_path, 108 bytes with its NUL). */
-const MAX_SOCKET_PATH = 107;
 
 /** Checks that a log file can be opened for appending (creating its directory when missing). */
 export function prepareLogFile(what: string, given: string): string {

@@ -6,8 +6,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { formatThrown } from "../util/log.ts";
+import { isOwnSource } from "../util/own-module.ts";
 
-const OWN_SOURCE = fileURLToPath(new URL("..", import.meta.url));
 /** The place of a stack frame that is a file: `at fn (/a/b.ts:1:2)` or `at /a/b.ts:1:2`. */
 const FRAME_PLACE = /(?:\(|at )((?:file:\/\/)?\/[^\s()]+?):(\d+):\d+\)?$/;
 /** esbuild's transform errors: "FILE:LINE:COL: ERROR: message". */
@@ -20,9 +20,7 @@ function pathOf(place: string): string {
 
 function isUserFrame(line: string): boolean {
   const place = FRAME_PLACE.exec(line.trim())?.[1];
-  if (place === undefined) return false;
-  const path = pathOf(place);
-  return !path.startsWith(OWN_SOURCE) && !path.includes("/node_modules/");
+  return place !== undefined && !isOwnSource(place) && !place.includes("/node_modules/");
 }
 
 /** The user's own frames of an error's stack, indented as a stack prints them. */

@@ -1,5 +1,5 @@
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { escapeForLog } from "../util/log.ts";
+import { isOwnSource } from "../util/own-module.ts";
 import type { TimerEntry } from "./entry.ts";
 
 /** A timer's name as log lines quote it: escaped, so that it cannot break or forge a line. */
@@ -59,15 +59,9 @@ export function callbackLocation(error: unknown, invokerName: string): string | 
   return frame === undefined ? undefined : frameLocation(frame);
 }
 
-const SOURCE_ROOT = fileURLToPath(new URL("..", import.meta.url));
-const SOURCE_ROOT_URL = pathToFileURL(SOURCE_ROOT).href;
-
-/** Whether a frame's location is in Node or in tsresty's own sources (as a path or a file: URL). */
+/** Whether a frame's location is in Node or in tsresty's own code. */
 function isOwnOrNode(location: string | undefined): boolean {
-  return (
-    location !== undefined &&
-    (location.startsWith("node:") || location.startsWith(SOURCE_ROOT) || location.startsWith(SOURCE_ROOT_URL))
-  );
+  return location !== undefined && (location.startsWith("node:") || isOwnSource(location));
 }
 
 /** Where user code called into tsresty (the first frame outside tsresty's own source): `file:line`. */
