@@ -72,8 +72,10 @@ export function watchChild(child: PipeChild, file: string): ChildState {
     state.settle({ ok: false, reason: "exit", status: 127, error: `${file}: ${error.message}` });
   });
   child.on("exit", (code, signal) => {
-    if (signal !== null) state.settle({ ok: false, reason: "signal", status: constants.signals[signal] });
-    else if (code === 0) state.settle({ ok: true, reason: "exit", status: 0 });
+    if (signal !== null) {
+      const status = typeof signal === "number" ? signal : constants.signals[signal];
+      state.settle({ ok: false, reason: "signal", status });
+    } else if (code === 0) state.settle({ ok: true, reason: "exit", status: 0 });
     else state.settle({ ok: false, reason: "exit", status: code ?? 1 });
   });
   return state;

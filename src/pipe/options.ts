@@ -87,7 +87,8 @@ export function checkCommand(where: string, name: string, value: unknown): { fil
       "a non-empty array (bad args arg: non-empty table expected)",
       value,
     );
-  const argv = value.map((item: unknown, index) => {
+  // Array.from visits holes (`[a, , b]`) as undefined, which is refused like an explicit one.
+  const argv = Array.from(value as unknown[], (item: unknown, index) => {
     if (typeof item === "string") {
       // exec takes C strings: a NUL would cut the argument short.
       if (item.includes("\0")) throw new InvalidArgValueError(where, `${name}[${index}]`, NO_NUL, item);
@@ -96,6 +97,7 @@ export function checkCommand(where: string, name: string, value: unknown): { fil
     if (typeof item === "number" && Number.isFinite(item)) return String(item);
     throw new InvalidArgTypeError(where, `${name}[${index}]`, "a string or a number", item);
   });
+  if (argv[0] === "") throw new InvalidArgValueError(where, `${name}[0]`, "a non-empty program name", "");
   return { file: argv[0] as string, args: argv.slice(1) };
 }
 

@@ -47,16 +47,29 @@ export type BytesResult = ReadResult<Buffer>;
 
 type Phase = "running" | "exited" | "finalized";
 const EXITED_AFTER_WAIT = { ok: false, reason: "exited", status: null } as const;
+/** The highest signal number Linux's kill(2) takes (SIGRTMAX). */
+const MAX_SIGNAL = 64;
 /** Read-ahead floor: what one OS pipe holds, so that small bufferSizes do not cost throughput. */
 const MIN_READ_AHEAD = 64 * 1024;
 
+/** What the finalizer of an abandoned PipeProcess needs; nothing in it reaches the PipeProcess. */
+interface Abandoned {
+  /** The child's group (number and leader start time); null when it was not tracked. */
+  readonly group: GroupIdentity | null;
+  readonly child: PipeChild;
+}
+
 /**
- * As OpenResty kills a pipe's child when the proc is garbage-collected: a PipeProcess dropped
- * without `wait()` ends its child's group. The held value is the group's identity (number and
- * leader start time): a group whose leader has exited since, and a reused number, are left alone.
+ * As OpenResty kills a pipe's child and closes its pipes when the proc is garbage-collected: a
+ * PipeProcess dropped without `wait()` ends its child's group (one whose leader has exited since,
+ * or whose number was reused, is left alone) and closes its ends of the pipes — a pipe paused
+ * with unread output would never see its end of file, and keep its descriptor for good.
  */
-const abandoned = new FinalizationRegistry<GroupIdentity>((group) => {
-  endAbandoned(group);
+const abandoned = new FinalizationRegistry<Abandoned>(({ group, child }) => {
+  if (group !== null) endAbandoned(group);
+  child.stdin?.destroy();
+  child.stdout?.destroy();
+  child.stderr?.destroy();
 });
 
 function toText(result: ReadResult<Buffer>): LineResult {
@@ -104,17 +117,16 @@ export class PipeProcess {
     this.#stdout = new PipeReader(stdout, limit);
     this.#stderr = new PipeReader(resolved.mergeStderr ? null : stderr, limit);
     this.#state = watchChild(this.#child, resolved.file);
-    const group = adopt(this.#child);
-    if (group !== null) abandoned.register(this, group, this.#state);
+    abandoned.register(this, { group: adopt(this.#child), child: this.#child }, this.#state);
   }
 
   get #phase(): Phase {
     return this.#finalized ? "finalized" : this.#state.exit === null ? "running" : "exited";
   }
 
-  /** Whether the child still runs (it has not exited, and could start). */
+  /** Whether the child still runs (it started, and has not exited). */
   running(): boolean {
-    return this.#state.exit === null;
+    return this.#pid > 0 && this.#state.exit === null;
   }
 
   /** The child's pid (also after it exited); -1 when the program could not start. */
@@ -151,7 +163,8 @@ export class PipeProcess {
 
   /**
    * Sends a signal (a number or a name) to the child. `{ ok: true }`, or "invalid signal", or
-   * "exited" when the child is gone or was waited. A non-number, non-name throws.
+   * "exited" when the child is gone or was waited. A non-number, non-name throws. Numbers are
+   * those kill(2) takes on Linux, 0 to 64 (the real-time signals too, which have no names).
    */
   kill(signal: number | NodeJS.Signals): SimpleResult<"invalid signal" | "exited"> {
     if (typeof signal !== "number" && typeof signal !== "string") {
@@ -164,7 +177,7 @@ export class PipeProcess {
     }
     const valid =
       typeof signal === "number"
-        ? Object.values(constants.signals).includes(signal) || signal === 0
+        ? Number.isInteger(signal) && signal >= 0 && signal <= MAX_SIGNAL
         : signal in constants.signals;
     if (!valid) return { ok: false, reason: "invalid signal" };
     if (this.#phase !== "running") return { ok: false, reason: "exited" };
@@ -188,11 +201,17 @@ export class PipeProcess {
     return { ok: true };
   }
 
+  /**
+   * Closes the child's stdin. A write still blocked on it ends with `writerGets`, and what it had
+   * not handed to the pipe yet is dropped, as OpenResty closes the descriptor (end() would still
+   * deliver it all).
+   */
   #closeStdin(writerGets: "aborted" | "closed"): void {
-    this.#writing?.({ ok: false, reason: writerGets });
-    this.#writing = null;
+    const blocked = this.#writing;
+    blocked?.({ ok: false, reason: writerGets }); // clears #writing
     this.#state.stdinClosed = true;
-    this.#child.stdin?.end();
+    if (blocked !== null) this.#child.stdin?.destroy();
+    else this.#child.stdin?.end();
   }
 
   /** Changes timeouts (ms, 0 = never); undefined keeps a value. */
@@ -298,14 +317,14 @@ export class PipeProcess {
 }
 
 function checkLength(n: unknown): number {
-  if (typeof n !== "number" || !Number.isInteger(n) || n < 0) {
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
     throw new InvalidArgValueError("proc.readBytes", "n", "an integer >= 0 (bad len argument)", n);
   }
   return n;
 }
 
 function checkMax(max: unknown): number {
-  if (typeof max !== "number" || !Number.isInteger(max) || max <= 0) {
+  if (typeof max !== "number" || !Number.isSafeInteger(max) || max <= 0) {
     throw new InvalidArgValueError("proc.readAny", "max", "an integer > 0 (bad max argument)", max);
   }
   return max;

@@ -6,7 +6,8 @@
 import { InvalidArgTypeError, InvalidArgValueError, UnknownOptionError } from "../errors.ts";
 import { endGroup } from "./group.ts";
 import { checkCommand, checkTimeout, DEFAULT_TIMEOUT_MS } from "./options.ts";
-import { PipeProcess } from "./process.ts";
+import { longTimeout } from "./long-timeout.ts";
+import { PipeProcess, type BytesResult } from "./process.ts";
 
 /**
  * Options of `ngx.shell.run`, as lua-resty-shell's `stdin, timeout, max_size`.
@@ -42,21 +43,60 @@ const WHERE = "ngx.shell.run";
 const KEYS = ["stdin", "timeout", "maxSize"] as const;
 const DEFAULT_MAX_SIZE = 128 * 1024;
 
-/** Collects one stream up to maxSize+1 bytes (so that "too much data" keeps a byte of the excess). */
-async function collect(read: (max: number) => ReturnType<PipeProcess["stdoutReadAny"]>, maxSize: number) {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const result = await read(65536);
-    if (!result.ok) {
-      if (result.reason === "closed") return { data: Buffer.concat(chunks), error: null };
-      return { data: Buffer.concat(chunks), error: result.reason };
-    }
-    chunks.push(result.data);
-    size += result.data.length;
-    if (size > maxSize)
-      return { data: Buffer.concat(chunks).subarray(0, maxSize + 1), error: "too much data" };
+/**
+ * One stream's output, read while the run goes on (lua-resty-shell's reader threads), up to
+ * maxSize + 1 bytes (so that "too much data" keeps a byte of the excess).
+ */
+class Collected {
+  readonly #chunks: Buffer[] = [];
+  readonly #maxSize: number;
+  #size = 0;
+  /** Why reading stopped short of the stream's end; null: it closed. */
+  readonly done: Promise<string | null>;
+
+  constructor(read: (max: number) => Promise<BytesResult>, maxSize: number) {
+    this.#maxSize = maxSize;
+    this.done = this.#collect(read);
   }
+
+  async #collect(read: (max: number) => Promise<BytesResult>): Promise<string | null> {
+    for (;;) {
+      const result = await read(65536);
+      if (!result.ok) {
+        this.#add(result.partial);
+        return result.reason === "closed" ? null : result.reason;
+      }
+      this.#add(result.data);
+      if (this.#size > this.#maxSize) return "too much data";
+    }
+  }
+
+  #add(data: Buffer): void {
+    if (data.length === 0) return;
+    this.#chunks.push(data);
+    this.#size += data.length;
+  }
+
+  /** What arrived so far. */
+  text(): string {
+    return Buffer.concat(this.#chunks)
+      .subarray(0, this.#maxSize + 1)
+      .toString();
+  }
+}
+
+/** Whether `promise` settles within `ms` (0: waits for it, whatever it takes). */
+function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  if (ms === 0) return promise.then(() => true);
+  return new Promise((resolve) => {
+    const cancel = longTimeout(() => {
+      resolve(false);
+    }, ms);
+    void promise.then(() => {
+      cancel();
+      resolve(true);
+    });
+  });
 }
 
 interface ResolvedRun {
@@ -134,39 +174,47 @@ export async function run(
     }
   }
   proc.shutdown("stdin");
-  const [out, err] = await Promise.all([
-    collect((max) => proc.stdoutReadAny(max), maxSize),
-    collect((max) => proc.stderrReadAny(max), maxSize),
-  ]);
-  const partial = { stdout: out.data.toString(), stderr: err.data.toString() };
+  // As lua-resty-shell: the reads go on while the wait, bounded by `timeout` from here, runs. A
+  // child still running at the bound is ended, however much it prints (each read alone is bounded
+  // by `timeout` too, but a child that prints now and then would never time one out).
+  const waitFrom = Date.now();
+  const out = new Collected((max) => proc.stdoutReadAny(max), maxSize);
+  const err = new Collected((max) => proc.stderrReadAny(max), maxSize);
+  const reading = Promise.all([out.done, err.done]);
+  const partial = (): { stdout: string; stderr: string } => ({ stdout: out.text(), stderr: err.text() });
+  const waitTimedOut = async (): Promise<ShellResult> => {
+    const result = { ok: null, ...partial(), reason: "failed to wait for process: timeout", status: null };
+    await end();
+    return result;
+  };
+  if (!(await within(reading, timeout)) && proc.running()) return waitTimedOut();
+  const [outError, errError] = await reading;
+  // A wait that the reads outlasted has what is left of its bound.
+  if (timeout > 0)
+    proc.setTimeouts(undefined, undefined, undefined, Math.max(1, timeout - (Date.now() - waitFrom)));
   const failure =
-    out.error !== null
-      ? `failed to read stdout: ${out.error}`
-      : err.error !== null
-        ? `failed to read stderr: ${err.error}`
+    outError !== null
+      ? `failed to read stdout: ${outError}`
+      : errError !== null
+        ? `failed to read stderr: ${errError}`
         : null;
   if (failure !== null && !failure.endsWith("too much data")) {
     // A read that timed out while the child still runs means the wait would time out too, which
     // is what lua-resty-shell reports; a timeout after the exit is a grandchild holding the pipe.
-    const reason =
-      failure.endsWith("timeout") && proc.running() ? "failed to wait for process: timeout" : failure;
+    if (failure.endsWith("timeout") && proc.running()) return waitTimedOut();
     await end();
-    return { ok: null, ...partial, reason, status: null };
-  }
-  if (failure !== null) {
-    // A wait timeout takes priority over "too much data" (lua-resty-shell stdout T6).
-    const waited = await proc.wait();
-    if (!waited.ok && waited.reason === "timeout") {
-      await end();
-      return { ok: null, ...partial, reason: "failed to wait for process: timeout", status: null };
-    }
-    await end();
-    return { ok: null, ...partial, reason: failure, status: null };
+    return { ok: null, ...partial(), reason: failure, status: null };
   }
   const waited = await proc.wait();
+  // A wait timeout takes priority over "too much data" (lua-resty-shell stdout T6).
+  if (!waited.ok && waited.reason === "timeout") return waitTimedOut();
+  if (failure !== null) {
+    await end();
+    return { ok: null, ...partial(), reason: failure, status: null };
+  }
   if (waited.status === null) {
     await end();
-    return { ok: null, ...partial, reason: `failed to wait for process: ${waited.reason}`, status: null };
+    return { ok: null, ...partial(), reason: `failed to wait for process: ${waited.reason}`, status: null };
   }
-  return { ok: waited.ok, ...partial, reason: waited.reason, status: waited.status };
+  return { ok: waited.ok, ...partial(), reason: waited.reason, status: waited.status };
 }

@@ -55,10 +55,16 @@ export interface PipeChild {
   readonly stdin: Writable | null;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
-  on(event: "exit", listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  on(event: "exit", listener: ExitListener): this;
   on(event: "error", listener: (error: NodeJS.ErrnoException) => void): this;
-  once(event: "exit", listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  once(event: "exit", listener: ExitListener): this;
 }
+
+/**
+ * A child's "exit": its code, or the signal that ended it — by name, or by number for one Node
+ * has no name for (the real-time signals, 34 to 64).
+ */
+export type ExitListener = (code: number | null, signal: NodeJS.Signals | number | null) => void;
 
 const signalNames = new Map<number, NodeJS.Signals>(
   Object.entries(constants.signals).map(([name, number]) => [number, name as NodeJS.Signals]),
@@ -81,7 +87,7 @@ class SpawnedChild extends EventEmitter implements PipeChild {
 
   exited(code: number, signal: number): void {
     this.stdin.destroy();
-    if (signal > 0) this.emit("exit", null, signalNames.get(signal) ?? null);
+    if (signal > 0) this.emit("exit", null, signalNames.get(signal) ?? signal);
     else this.emit("exit", code >= 0 ? code : null, null);
   }
 }
@@ -110,7 +116,13 @@ export function spawnChild(file: string, args: readonly string[], env: NodeJS.Pr
     debug("the addon could not start %s (errno %d): child_process tries", file, started);
   }
   try {
-    return forkSpawn(file, args, { env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+    const child: PipeChild = forkSpawn(file, args, { env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+    // Out of descriptors (EMFILE, ENFILE), child_process gives up before it makes the pipes (its
+    // types say they are always there) and reports the error on the next tick: the same failure
+    // as a program that cannot start.
+    const { stdin, stdout, stderr } = child as Partial<PipeChild>;
+    if (stdin == null || stdout == null || stderr == null) return new UnstartedChild(child);
+    return child;
   } catch (error) {
     // A spawn that fails at once (E2BIG: arguments and environment beyond the kernel's limit)
     // ends as one whose program cannot start (ENOENT): an "error" event, then exit 127.
@@ -119,16 +131,20 @@ export function spawnChild(file: string, args: readonly string[], env: NodeJS.Pr
   }
 }
 
-/** A child that could not be started: no pid, empty output, its error reported on the next tick. */
+/**
+ * A child that could not be started: no pid, empty output, and its error — given, or the one a
+ * ChildProcess that failed to start is about to emit — reported on a later tick.
+ */
 class UnstartedChild extends EventEmitter implements PipeChild {
   readonly pid = undefined;
   readonly stdin = new PassThrough();
   readonly stdout = Readable.from([]);
   readonly stderr = Readable.from([]);
 
-  constructor(error: NodeJS.ErrnoException) {
+  constructor(failure: NodeJS.ErrnoException | PipeChild) {
     super();
     this.stdin.resume();
-    process.nextTick(() => this.emit("error", error));
+    if (failure instanceof Error) process.nextTick(() => this.emit("error", failure));
+    else failure.on("error", (error) => this.emit("error", error));
   }
 }

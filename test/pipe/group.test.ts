@@ -113,6 +113,45 @@ describe("abandoned processes (issue 8, item 13)", () => {
   });
 });
 
+describe("descriptors (found by a probe at stop 26)", () => {
+  const fixture = (name: string): string => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url));
+
+  it("a PipeProcess dropped with output left unread closes its pipes when collected (no descriptor kept)", async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--expose-gc", "--import", "tsx", fixture("abandon-fds.ts")],
+      { cwd: ROOT, timeout: 20_000 },
+    );
+    const { before, after: afterGc } = JSON.parse(stdout) as { before: number; after: number };
+    // 30 children that filled their pipes: each kept one descriptor (stdout) for good before.
+    assert.ok(afterGc <= before + 2, `descriptors ${before} before, ${afterGc} after 30 dropped children`);
+  });
+
+  it("out of descriptors, spawn and shell.run report exit 127 with EMFILE; the process lives on", async () => {
+    for (const free of [0, 5]) {
+      const { stdout } = await promisify(execFile)(
+        "bash",
+        [
+          "-c",
+          `ulimit -n 100 && exec "$0" --import tsx "$1" ${free}`,
+          process.execPath,
+          fixture("emfile.ts"),
+        ],
+        { cwd: ROOT, timeout: 20_000 },
+      );
+      const report = JSON.parse(stdout) as {
+        running: boolean;
+        waited: { reason: string; status: number; error?: string };
+        shell: { ok: boolean | null; reason: string; status: number | null };
+      };
+      assert.equal(report.running, false);
+      assert.equal(report.waited.status, 127);
+      assert.match(report.waited.error ?? "", /^echo: .*EMFILE/);
+      assert.deepEqual([report.shell.ok, report.shell.reason, report.shell.status], [false, "exit", 127]);
+    }
+  });
+});
+
 // The raw victim above must be reaped before the file ends.
 after(async () => {
   await Promise.all(

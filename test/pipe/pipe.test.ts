@@ -122,6 +122,43 @@ describe("ngx.pipe.spawn", () => {
     assert.deepEqual(await err, { ok: false, reason: "aborted", partial: "" });
   });
 
+  it("shutdown('stdin') during a blocked write drops what was not written yet, as OpenResty closes the pipe (stop 26)", async () => {
+    const proc = start(["sh", "-c", "sleep 0.5; wc -c"], { stdoutReadTimeout: 5000 });
+    const size = 4 * 1024 * 1024;
+    const write = proc.write(Buffer.alloc(size, 120));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(proc.shutdown("stdin"), { ok: true });
+    assert.deepEqual(await write, { ok: false, reason: "aborted" });
+    const counted = Number(text(await proc.stdoutReadAll()).trim());
+    // What reached the pipe before the shutdown (at most what it holds), never the whole write.
+    assert.ok(counted < size, `the child read ${counted} of ${size} bytes`);
+    assert.equal((await proc.wait()).ok, true);
+  });
+
+  it("real-time signals: a child they end reports them; kill() sends them (stop 26)", async () => {
+    assert.deepEqual(await start(["sh", "-c", "kill -s 40 $$"]).wait(), {
+      ok: false,
+      reason: "signal",
+      status: 40,
+    });
+    const proc = start(["sleep", "5"]);
+    assert.deepEqual(proc.kill(64), { ok: true });
+    assert.deepEqual(await proc.wait(), { ok: false, reason: "signal", status: 64 });
+    for (const bad of [65, -1, 1.5, Number.NaN]) {
+      assert.deepEqual(start(["true"]).kill(bad), { ok: false, reason: "invalid signal" }, String(bad));
+    }
+  });
+
+  it("a hole or an empty program name in argv throws, naming the element (stop 26)", () => {
+    // eslint-disable-next-line no-sparse-arrays -- a hole is what is tested
+    const holey = ["echo", , "b"];
+    assert.throws(
+      () => spawn(holey as never),
+      /"args\[1\]" must be a string or a number, received undefined/,
+    );
+    assert.throws(() => spawn([""]), /"args\[0\]" must be a non-empty program name, received/);
+  });
+
   it("T-PIPE-10 (deliberate difference): a missing program waits as exit 127 with the reason named", async () => {
     const result = await start(["no-such-program-tsresty"]).wait();
     assert.equal(result.ok, false);

@@ -52,6 +52,22 @@ describe("ngx.shell.run", () => {
     assert.deepEqual([flood.stdout, flood.reason], ["aaaa", "failed to wait for process: timeout"]);
   });
 
+  it("T-SH-04: the wait's timeout bounds the whole run, also for a child that keeps printing (stop 26)", async () => {
+    for (const [command, stream] of [
+      ["while :; do echo x; sleep 0.05; done", "stdout"],
+      ["while :; do echo x >&2; sleep 0.05; done", "stderr"],
+    ] as const) {
+      const started = Date.now();
+      const result = await run(command, { timeout: 500 });
+      const took = Date.now() - started;
+      assert.equal(result.reason, "failed to wait for process: timeout");
+      assert.equal(result.ok, null);
+      assert.match(result[stream] ?? "", /^(x\n)+$/, "the output so far is kept");
+      // Before, each read was bounded but the run was not: it ended only when maxSize filled.
+      assert.ok(took < 3000, `${stream}: took ${took} ms with a timeout of 500`);
+    }
+  });
+
   it("T-SH-04 (deliberate difference): the timed-out child is ended with its grandchildren", async () => {
     const marker = `1000.${process.pid}3`;
     const result = await run(`sleep ${marker} & sleep ${marker}`, { timeout: 200 });
@@ -88,6 +104,9 @@ describe("ngx.shell.run", () => {
       [[], {}, /"command" must be a non-empty array/],
       [["sleep", {}], {}, /"command\[1\]" must be a string or a number, received an object/],
       ["", {}, /"command" must be a non-empty command string/],
+      [[""], {}, /"command\[0\]" must be a non-empty program name, received/],
+      // eslint-disable-next-line no-sparse-arrays -- a hole is what is tested
+      [["echo", , "b"], {}, /"command\[1\]" must be a string or a number, received undefined/],
     ];
     for (const [command, options, expected] of cases) {
       await assert.rejects(run(command as never, options as never), expected);
