@@ -59,8 +59,8 @@ export interface Service {
   listen(handles: readonly object[], fail: (reason: string) => void): void;
   /** Stops accepting; resolves when in-flight work is done. */
   drain(): Promise<void>;
-  /** Closes everything now. */
-  destroy(): void;
+  /** Closes everything now; resolves when what it closed has reported it (its last log lines written). */
+  destroy(): Promise<void> | void;
   /** What it counted, for the metrics (a worker's HTTP requests). */
   counts?(): ServiceCounts;
   /** Opens its own files again by name (USR1 reached the master). */
@@ -79,6 +79,9 @@ export interface ChildRole {
  * 60 s wait for a worker to be ready (READY_TIMEOUT_MS), which would otherwise fail the start.
  */
 const INIT_WORKER_BOUND_MS = 30_000;
+
+/** How long the sockets a stop destroys may take to report their close (one loop turn does it). */
+const DESTROY_BOUND_MS = 250;
 
 function send(message: SentChildMessage): void {
   try {
@@ -185,6 +188,14 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   // Sampling the event loop costs a timer tick every 20 ms: only when something will read it.
   const probes = config.metrics === null ? null : new ChildProbes();
 
+  /**
+   * Destroys the service and lets the sockets' "close" callbacks run (a cut request's access-log
+   * line, its stream's cancel, its signal), which exiting at once would skip.
+   */
+  async function closed(): Promise<void> {
+    await withTimeout(Promise.resolve(service?.destroy()), DESTROY_BOUND_MS);
+  }
+
   async function gracefulExit(own: boolean): Promise<void> {
     state = "draining";
     if (own) send({ type: "exiting" });
@@ -198,7 +209,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
         "warn",
         `shutdownTimeout (${shutdownTimeout} s) reached while draining, with ${context.timers.runningCount} timers running; going on to exitWorker`,
       );
-      service?.destroy();
+      await closed();
     }
     await runExitWorker(EXIT_WORKER_BOUND * 1000);
     state = "exited";
@@ -209,7 +220,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   async function fastExit(): Promise<void> {
     state = "exited";
     context.timers.destroy();
-    service?.destroy();
+    await closed();
     await runExitWorker(FAST_EXIT_WORKER_BOUND * 1000);
     await endPipeGroups();
     process.exit(0);

@@ -5,10 +5,12 @@
  * reopens its own logs.
  *
  * Formats: nginx's `common` and `combined`, or one JSON object per line. `bytes` is what went out
- * on the connection for the response, headers included (nginx's `$bytes_sent`). A response whose
- * client went away before it was sent completely is logged with nginx's status 499.
+ * on the connection for the response, headers included (nginx's `$bytes_sent`). The status is
+ * nginx's: the one sent when the response's head went out (a response cut mid-body keeps it), 499
+ * when the client went away before any of it was sent.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { ResolvedConfig } from "../config/index.ts";
 import { openLogWriter, type LogWriter } from "../util/log-file.ts";
 import { escapeForLog } from "../util/log.ts";
@@ -86,15 +88,22 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
       cause: error,
     });
   }
+  /** Where each connection's last logged response ended, in bytes written on it. */
+  const ends = new WeakMap<Socket, number>();
   return {
     track: (req, res) => {
       const started = performance.now();
       const time = new Date();
       const socket = req.socket;
-      const before = socket.bytesWritten;
+      const arrived = socket.bytesWritten;
       // Read now: once the client has gone (a 499), the socket no longer knows its address.
       const remote = socket.remoteAddress ?? "-";
       res.once("close", () => {
+        // A pipelined response starts where the one before it on the connection ended, not
+        // where the connection was when its request arrived.
+        const total = socket.bytesWritten;
+        const bytes = total - Math.max(arrived, ends.get(socket) ?? 0);
+        ends.set(socket, total);
         writer.write(
           formatEntry(format, {
             time,
@@ -102,8 +111,8 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
             method: req.method ?? "-",
             url: req.url ?? "-",
             protocol: `HTTP/${req.httpVersion}`,
-            status: res.writableFinished ? res.statusCode : 499,
-            bytes: socket.bytesWritten - before,
+            status: res.writableFinished || (res.headersSent && bytes > 0) ? res.statusCode : 499,
+            bytes,
             duration: (performance.now() - started) / 1000,
             referer: req.headers.referer ?? null,
             userAgent: req.headers["user-agent"] ?? null,

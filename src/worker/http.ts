@@ -6,10 +6,16 @@
  * master and the other workers keep the sockets, so new connections go to them or wait in the
  * backlog); from then on every response carries `Connection: close`, those already in flight
  * whose headers are not out yet included (so each busy keep-alive connection closes after its
- * current request), and connections still idle after a short grace are closed. The drain is over
- * when the last connection is gone. Per request, the hot path reads one flag, keeps two counts for
- * the metrics and the response in a set of those in flight (one shared "close" listener, no
- * closure); the access log, when configured, adds its own listener.
+ * current request), and connections with no request in progress after a short grace (idle
+ * keep-alive ones, and those that sent nothing or only part of a request's head) are closed. The
+ * drain is over when the last connection is gone. Per request, the hot path reads one flag, keeps
+ * two counts for the metrics, one per connection, and the response in a set of those in flight
+ * (one shared "close" listener, no closure); the access log, when configured, adds its own.
+ *
+ * A pipelined request waits behind the response before it, its ServerResponse without a socket;
+ * when the client leaves, Node never emits "close" on it. Each connection's one "close" listener
+ * does it for them, so that such a response ends like any other whose client left: the request's
+ * signal aborts, a streamed body is cancelled, the access log has its 499, the gauge goes down.
  */
 import {
   createServer,
@@ -37,6 +43,19 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  */
 const IDLE_GRACE_MS = 500;
 
+/** A connection's responses not over yet; `queued` lists those that waited behind another (pipelined). */
+interface Connection {
+  open: number;
+  queued: ServerResponse[] | null;
+}
+
+/** Adds a response that waits behind another, dropping from the front those that got the socket since. */
+function queue(connection: Connection, res: ServerResponse): void {
+  const queued = (connection.queued ??= []);
+  while (queued.length > 0 && (queued[0] as ServerResponse).socket !== null) queued.shift();
+  queued.push(res);
+}
+
 /** Whether `error` is Node's report of the client going away while the request was read. */
 function clientLeft(req: IncomingMessage, error: unknown): boolean {
   if (!(error instanceof Error) || req.complete) return false;
@@ -57,12 +76,17 @@ function listenerFor(app: App, log: LogSink): Listener | null {
       return;
     }
     log("error", `request handler failed${request}: ${formatThrown(error)}`);
-    if (!res.headersSent) {
-      res.statusCode = 500;
-      res.end();
-    } else {
+    if (res.headersSent) {
+      // Part of the response may be out already: it cannot be repaired, only cut.
       res.destroy();
+      return;
     }
+    // None of the app's headers belongs on the 500: a content-length would desync the
+    // connection, a set-cookie would leak.
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.statusCode = 500;
+    res.statusMessage = "";
+    res.end();
   };
   if (fetch !== undefined) return fetchListener(fetch, failed, log);
   if (handler !== undefined) {
@@ -97,6 +121,15 @@ function serverOptions(http: ResolvedConfig["http"]): ServerOptions {
   };
 }
 
+/** Ends, as a client's leaving ends the others, the responses still queued when their connection closed. */
+function abandon(queued: readonly ServerResponse[]): void {
+  for (const res of queued) {
+    if (res.socket !== null) continue; // it reached the socket, whose close Node reported
+    res.destroyed = true;
+    res.emit("close");
+  }
+}
+
 /** The app's HTTP service; null when the app has no HTTP handler. */
 export function serveHttp(
   app: App,
@@ -110,30 +143,66 @@ export function serveHttp(
   const counts = { requests: 0, inFlight: 0 };
   /** Responses not yet over: a drain tells those whose headers are not out yet to close. */
   const inFlight = new Set<ServerResponse>();
+  const connections = new Map<Socket, Connection>();
   function answered(this: ServerResponse): void {
     counts.inFlight--;
     inFlight.delete(this);
+    const connection = connections.get(this.req.socket);
+    if (connection !== undefined) connection.open--;
   }
   const options = serverOptions(config.http);
   const servers: Server[] = [];
-  const connections = new Set<Socket>();
   let draining = false;
-  let whenEmpty: (() => void) | null = null;
+  /** Called, once each, when the last connection is gone. */
+  let whenEmpty: (() => void)[] = [];
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     counts.requests++;
     counts.inFlight++;
     inFlight.add(res);
     res.on("close", answered);
+    const connection = connections.get(req.socket);
+    if (connection !== undefined) {
+      connection.open++;
+      // Node gives the socket at once unless an earlier response still holds it.
+      if (res.socket === null) queue(connection, res);
+    }
     accessLog?.track(req, res);
-    if (draining) res.setHeader("connection", "close");
+    // Not a header set in advance: Node 20's writeHead applies a flat header list with
+    // setHeader once any header is set, keeping only the last of repeated ones.
+    if (draining) res.shouldKeepAlive = false;
     listener(req, res);
   };
   const onConnection = (socket: Socket): void => {
-    connections.add(socket);
+    const connection: Connection = { open: 0, queued: null };
+    connections.set(socket, connection);
     socket.once("close", () => {
-      connections.delete(socket);
-      if (connections.size === 0) whenEmpty?.();
+      // After the socket's other "close" listeners: the response that held it ends first.
+      process.nextTick(() => {
+        if (connection.queued !== null) abandon(connection.queued);
+        connections.delete(socket);
+        if (connections.size > 0) return;
+        const waiting = whenEmpty;
+        whenEmpty = [];
+        for (const done of waiting) done();
+      });
+    });
+  };
+  const upgraded = (req: IncomingMessage): void => {
+    const connection = connections.get(req.socket);
+    if (connection !== undefined) connection.open++;
+  };
+  /** Resolves, after `then`, when the last connection is gone. */
+  const emptied = (then: () => void): Promise<void> => {
+    if (connections.size === 0) {
+      then();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      whenEmpty.push(() => {
+        then();
+        resolve();
+      });
     });
   };
   /** Stops accepting, leaving the connections alone (http.Server's own close also closes idle ones). */
@@ -148,6 +217,8 @@ export function serveHttp(
         server.keepAliveTimeout = options.keepAliveTimeout ?? 5_000;
         server.on("connection", onConnection);
         serveUpgrades(server, app, log);
+        // An upgraded connection is the app's: a drain waits for it, never closes it.
+        if (server.listenerCount("upgrade") > 0) server.on("upgrade", upgraded);
         server.once("error", (error: NodeJS.ErrnoException) => {
           fail(`cannot listen on the socket the master sent: ${error.code ?? error.message}`);
         });
@@ -160,25 +231,25 @@ export function serveHttp(
       draining = true;
       // Requests already in flight answer with Connection: close too, so their clients do not
       // send another request on a connection about to close.
-      for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
+      for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
       stopAccepting();
-      if (connections.size === 0) return Promise.resolve();
-      // Busy connections close after their response (Connection: close); one that is idle may
-      // still send one more request within the grace (closing it at once would race a request
-      // already on its way), then it is closed.
+      // Busy connections close after their response (Connection: close); one with no request in
+      // progress may still send one within the grace (closing it at once would race a request
+      // already on its way), then it is closed. Node's closeIdleConnections would spare one that
+      // has sent nothing yet, or only part of a request's head.
       const sweep = setInterval(() => {
-        for (const server of servers) server.closeIdleConnections();
+        for (const [socket, connection] of connections) if (connection.open === 0) socket.destroy();
       }, IDLE_GRACE_MS);
-      return new Promise((resolve) => {
-        whenEmpty = () => {
-          clearInterval(sweep);
-          resolve();
-        };
+      return emptied(() => {
+        clearInterval(sweep);
       });
     },
     destroy: () => {
       stopAccepting();
-      for (const socket of connections) socket.destroy();
+      for (const socket of connections.keys()) socket.destroy();
+      // Resolves once the sockets' "close" listeners have run: the cut responses' own (the
+      // access log's lines, a stream's cancel, a request's signal) included.
+      return emptied(() => undefined);
     },
     counts: () => counts,
     reopen: () => accessLog?.reopen(),

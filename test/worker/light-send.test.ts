@@ -183,4 +183,13 @@ describe("sending a light Response", () => {
     const { port } = await serve(() => kept);
     for (let i = 0; i < 2; i++) assert.equal((await rawRequest(port, GET("/"))).status, 202);
   });
+
+  it("sends a header value beyond ASCII as latin1 bytes, as undici's Response does (stop 26)", async () => {
+    const app = (C: typeof Response) => () => new C("é", { headers: { "x-a": "\u00e9" } });
+    const light = await serve(app(Response));
+    const undici = await serve(app(Undici));
+    const [a, b] = await Promise.all([rawRequest(light.port, GET("/")), rawRequest(undici.port, GET("/"))]);
+    assert.equal(a.header("x-a"), "\u00e9"); // one latin1 byte read back as latin1
+    assert.deepEqual([a.header("x-a"), a.body], [b.header("x-a"), b.body]);
+  });
 });

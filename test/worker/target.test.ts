@@ -67,12 +67,16 @@ describe("the URL a fetch handler sees", () => {
   it("takes an absolute-form target's authority and ignores Host, with the http scheme", () => {
     assert.equal(urlOf("http://example.com/admin", "other"), "http://example.com/admin");
     assert.equal(urlOf("HTTP://Example.com", "other"), "http://example.com/");
-    assert.equal(urlOf("https://example.com:8443/x?y", "other"), "http://example.com:8443/x?y");
     assert.equal(urlOf("http://example.com?q", "other"), "http://example.com/?q");
     assert.equal(urlOf("http://user@example.com/", "other"), "Invalid host header");
     assert.equal(urlOf("http://example.com\\admin/", "other"), "Invalid host header");
     assert.equal(urlOf("ftp://example.com/", "other"), "Invalid request target");
     assert.equal(urlOf("*", "h"), "Invalid request target");
+  });
+
+  it("refuses an absolute-form https:// target, which a plain-HTTP worker does not serve (stop 26)", () => {
+    assert.equal(urlOf("https://example.com:8443/x?y", "other"), "Invalid request target");
+    assert.equal(urlOf("HTTPS://example.com/", "other"), "Invalid request target");
   });
 
   it("refuses a backslash in the path, which WHATWG URL would read as a slash", () => {

@@ -20,6 +20,9 @@ const MAX_EAGER_READS = 8;
 /** Past this many bytes read eagerly, the rest is streamed with backpressure. */
 const MAX_EAGER_BYTES = 1 << 20;
 
+/** A character beyond ASCII, which UTF-8 and latin1 write differently (a header value has no control character but tab). */
+const NON_ASCII = /[^\u0020-\u007e\t]/;
+
 type Read = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
 
 /** Statuses whose responses carry no body, hence no content-length (RFC 9110 §8.6). */
@@ -120,22 +123,30 @@ export function sendLight(response: Response, res: ServerResponse): boolean {
     if (length !== null) list.push("content-length", String(length));
   }
   head(res, status, statusText, list);
-  res.end(body ?? undefined);
+  // Node writes the head with a string body in the body's encoding (UTF-8); header values are
+  // bytes (latin1), as undici sends them. A Buffer body makes Node write the head on its own.
+  if (typeof body === "string" && (NON_ASCII.test(statusText) || list.some((v) => NON_ASCII.test(v))))
+    res.end(Buffer.from(body));
+  else res.end(body ?? undefined);
   return true;
 }
 
-/** Resolves on 'drain' or 'close', whichever comes first. */
-function drained(res: ServerResponse): Promise<void> {
+/** Resolves on `event` or 'close', whichever comes first. */
+function eventOrClose(res: ServerResponse, event: "drain" | "socket"): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
-      res.off("drain", done);
+      res.off(event, done);
       res.off("close", done);
       resolve();
     };
-    res.on("drain", done);
+    res.on(event, done);
     res.on("close", done);
   });
 }
+
+const drained = (res: ServerResponse): Promise<void> => eventOrClose(res, "drain");
+/** Resolves when the responses before this one on its connection are over, or it is closed. */
+const turn = (res: ServerResponse): Promise<void> => eventOrClose(res, "socket");
 
 async function stream(
   res: ServerResponse,
@@ -178,12 +189,15 @@ export async function writeResponse(response: Response, res: ServerResponse): Pr
     return;
   }
   const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  // A response queued behind another (pipelined) has no socket yet: reading ahead for it now would
+  // buffer up to MAX_EAGER_BYTES for each request that cost the client a few bytes.
+  if (res.socket === null) await turn(res);
   if (res.destroyed) {
     await reader.cancel();
     return;
   }
-  const chunks: Uint8Array[] = [];
-  let length = 0;
   let next = reader.read();
   for (let reads = 0; reads < MAX_EAGER_READS && length <= MAX_EAGER_BYTES; reads++) {
     const read = await soon(next);
@@ -199,6 +213,12 @@ export async function writeResponse(response: Response, res: ServerResponse): Pr
     next = reader.read();
   }
   writeHead(res, response, null);
+  if (res.req.method === "HEAD") {
+    // No body goes out: the head is the whole answer, and a body still coming may never end.
+    res.end();
+    await reader.cancel().catch(() => undefined);
+    return;
+  }
   for (const chunk of chunks) res.write(chunk);
   if (chunks.length === 0) res.flushHeaders();
   await stream(res, reader, next);

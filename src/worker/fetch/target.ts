@@ -22,7 +22,8 @@ const HOST_SYNTAX = /^(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9
 // nothing it would encode (space " ' < > ` { } are refused by Node's parser or slow-pathed here).
 const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&()*+,;=:@/?%[\]]*$/;
 const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?:[/?]|$)/i;
-const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(.*)$/i;
+/** The worker serves plain HTTP: an absolute-form `https://` target is another scheme, refused. */
+const ABSOLUTE_FORM = /^http:\/\/([^/?#]*)(.*)$/i;
 
 /** Host header → serialised host (lowercased, default port dropped), or null when invalid. */
 const hosts = new Map<string, string | null>();

@@ -1,0 +1,271 @@
+// The worker's HTTP service (worker/http.ts) in this process: real sockets on 127.0.0.1, the
+// access log in a scratch file, each service destroyed after its test.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { resolveConfig } from "../../src/config/index.ts";
+import type { App, Service } from "../../src/runtime/index.ts";
+import { serveHttp } from "../../src/worker/http.ts";
+import { scratchDir } from "../helpers/scratch.ts";
+import { until } from "../helpers/tree.ts";
+
+interface Served {
+  readonly service: Service;
+  readonly port: number;
+  /** The access log's entries so far (format json). */
+  entries(): { url: string; status: number; bytes: number }[];
+}
+
+async function start(app: App): Promise<Served> {
+  const path = join(scratchDir("http-service"), "access.log");
+  const config = resolveConfig({ accessLog: { path, format: "json" } });
+  const service = serveHttp(app, config, () => undefined, 1);
+  assert.ok(service !== null);
+  // A listening socket as the master sends one: the service's http.Server takes over its handle.
+  const handle = createServer();
+  await new Promise<void>((resolve) => handle.listen(0, "127.0.0.1", resolve));
+  const port = (handle.address() as AddressInfo).port;
+  service.listen([handle], (reason) => assert.fail(reason));
+  after(() => service.destroy());
+  const entries = (): { url: string; status: number; bytes: number }[] => {
+    let text = "";
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      // nothing logged yet
+    }
+    return text
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => JSON.parse(line) as { url: string; status: number; bytes: number });
+  };
+  return { service, port, entries };
+}
+
+/** A connection to `port` that collects what comes back; `closed` resolves when the server closes it. */
+async function open(port: number): Promise<{ socket: Socket; text: () => string; closed: Promise<void> }> {
+  const socket = connect(port, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  let text = "";
+  socket.setEncoding("latin1");
+  socket.on("data", (chunk: string) => (text += chunk));
+  socket.on("error", () => undefined);
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  after(() => socket.destroy());
+  return { socket, text: () => text, closed };
+}
+
+const GET = (path: string, close = false): string =>
+  `GET ${path} HTTP/1.1\r\nHost: h\r\n${close ? "Connection: close\r\n" : ""}\r\n`;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A body that never ends: a chunk every 10 ms; counts cancels. */
+function endless(stats: { cancelled: number; pulls: number }): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      stats.pulls++;
+      await sleep(10);
+      controller.enqueue(new TextEncoder().encode("data: x\n\n"));
+    },
+    cancel() {
+      stats.cancelled++;
+    },
+  });
+}
+
+describe("the worker's HTTP service", () => {
+  it("pipelined requests queued behind a response end when the client leaves: signal aborted, stream cancelled, logged 499, gauge down (stop 26)", async () => {
+    const stats = { cancelled: 0, pulls: 0 };
+    let aborted = 0;
+    const served = await start({
+      fetch: (request) => {
+        request.signal.addEventListener("abort", () => aborted++);
+        return new Response(endless(stats));
+      },
+    });
+    const { socket, closed } = await open(served.port);
+    socket.write(GET("/sse").repeat(5));
+    assert.ok(await until(() => served.service.counts?.().inFlight === 5, 5_000));
+    await sleep(200);
+    socket.destroy();
+    await closed;
+    assert.ok(
+      await until(() => served.entries().length === 5 && stats.cancelled === 5 && aborted === 5, 5_000),
+      `log ${JSON.stringify(served.entries())}, ${stats.cancelled} cancelled, ${aborted} aborted`,
+    );
+    assert.equal(served.service.counts?.().inFlight, 0);
+    assert.deepEqual(
+      served.entries().map((e) => e.status),
+      [200, 499, 499, 499, 499],
+    );
+  });
+
+  it("a handler that fails after setting headers answers a bare 500: no set-cookie, no content-length of its, the next request answered (stop 26)", async () => {
+    const served = await start({
+      handler: (req: IncomingMessage, res: ServerResponse) => {
+        if (req.url === "/after") {
+          res.end("after\n");
+          return;
+        }
+        res.setHeader("set-cookie", "session=secret");
+        res.setHeader("content-length", "50");
+        throw new Error("boom");
+      },
+    });
+    const { socket, text, closed } = await open(served.port);
+    socket.write(GET("/throw") + GET("/after", true));
+    await closed;
+    const [first = "", second = ""] = text().split(/(?=HTTP\/1\.1 )/);
+    assert.match(first, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
+    assert.doesNotMatch(first, /set-cookie|content-length: 50/i);
+    assert.match(second, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nafter\n$/);
+  });
+
+  it("a drain closes, after the grace, a connection that sent nothing or only part of a request's head (stop 26)", async () => {
+    const served = await start({ fetch: () => new Response("ok\n") });
+    const silent = await open(served.port);
+    const partial = await open(served.port);
+    partial.socket.write("GET / HTTP/1.1\r\nHost: h\r\n");
+    await sleep(50);
+    const started = performance.now();
+    const drained = await Promise.race([
+      served.service.drain().then(() => true),
+      sleep(3_000).then(() => false),
+    ]);
+    assert.ok(drained, "the drain waited for connections with no request");
+    assert.ok(performance.now() - started < 1_500);
+    await Promise.all([silent.closed, partial.closed]);
+  });
+
+  it("destroy resolves once the cut requests are logged and their streams cancelled (stop 26)", async () => {
+    const stats = { cancelled: 0, pulls: 0 };
+    const served = await start({ fetch: () => new Response(endless(stats)) });
+    const { socket, text } = await open(served.port);
+    socket.write(GET("/stream"));
+    assert.ok(await until(() => text().includes("data: x"), 5_000));
+    await served.service.destroy();
+    assert.deepEqual(
+      served.entries().map((e) => [e.url, e.status]),
+      [["/stream", 200]],
+    );
+    assert.equal(stats.cancelled, 1);
+  });
+
+  it("while draining, writeHead with a flat list keeps every set-cookie, in flight and arriving (stop 26)", async () => {
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const served = await start({
+      handler: async (req: IncomingMessage, res: ServerResponse) => {
+        if (req.url === "/held") await held;
+        res.writeHead(200, ["set-cookie", "a=1", "set-cookie", "b=2", "content-length", "3"]);
+        res.end("ok\n");
+      },
+    });
+    const inFlight = await open(served.port);
+    inFlight.socket.write(GET("/held"));
+    const arriving = await open(served.port);
+    arriving.socket.write(GET("/first"));
+    assert.ok(await until(() => arriving.text().includes("ok\n"), 5_000));
+    await sleep(20);
+    const drained = served.service.drain();
+    arriving.socket.write(GET("/second"));
+    release();
+    await Promise.all([inFlight.closed, arriving.closed, drained]);
+    const second = arriving.text().slice(arriving.text().lastIndexOf("HTTP/1.1 "));
+    for (const text of [inFlight.text(), second]) {
+      assert.match(text, /set-cookie: a=1\r\n/i);
+      assert.match(text, /set-cookie: b=2\r\n/i);
+      assert.match(text, /connection: close\r\n/i);
+    }
+  });
+
+  it("logs each pipelined response's own bytes, not the connection's running total (stop 26)", async () => {
+    const served = await start({
+      fetch: async () => {
+        await sleep(20);
+        return new Response("x".repeat(100));
+      },
+    });
+    const { socket, closed } = await open(served.port);
+    socket.write(GET("/q").repeat(3) + GET("/q", true));
+    await closed;
+    assert.ok(await until(() => served.entries().length === 4, 5_000));
+    const bytes = served.entries().map((e) => e.bytes);
+    assert.ok(
+      bytes.every((b) => b > 100 && b < 300),
+      JSON.stringify(bytes),
+    );
+  });
+
+  it("logs a response whose body failed after its head went out with the status sent, not 499 (stop 26)", async () => {
+    const served = await start({
+      fetch: () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              controller.enqueue(new TextEncoder().encode("part"));
+              await sleep(20);
+              controller.error(new Error("source failed"));
+            },
+          }),
+        ),
+    });
+    const { socket, closed } = await open(served.port);
+    socket.write(GET("/fails"));
+    await closed;
+    assert.ok(await until(() => served.entries().length === 1, 5_000));
+    assert.equal(served.entries()[0]?.status, 200);
+  });
+
+  it("reads no body ahead for a response queued behind another (stop 26)", async () => {
+    const stats = { cancelled: 0, pulls: 0 };
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const served = await start({
+      fetch: async (request) => {
+        if (new URL(request.url).pathname === "/held") {
+          await held;
+          return new Response("held\n");
+        }
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            pull(controller) {
+              stats.pulls++;
+              controller.enqueue(new Uint8Array(64 * 1024));
+              if (stats.pulls === 20) controller.close();
+            },
+          }),
+        );
+      },
+    });
+    const { socket, closed } = await open(served.port);
+    socket.write(GET("/held") + GET("/queued", true));
+    await sleep(200);
+    const ahead = stats.pulls;
+    release();
+    await closed;
+    assert.ok(ahead <= 1, `${ahead} chunks pulled while queued`);
+    assert.equal(stats.pulls, 20);
+  });
+
+  it("answers HEAD to a body that never ends with the head alone, cancels the body, and answers the next request (stop 26)", async () => {
+    const stats = { cancelled: 0, pulls: 0 };
+    const served = await start({
+      fetch: (request) =>
+        new URL(request.url).pathname === "/next" ? new Response("next\n") : new Response(endless(stats)),
+    });
+    const { socket, text, closed } = await open(served.port);
+    socket.write(`HEAD /sse HTTP/1.1\r\nHost: h\r\n\r\n${GET("/next", true)}`);
+    await Promise.race([closed, sleep(3_000)]);
+    assert.match(text(), /\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nnext\n$/);
+    assert.doesNotMatch(text(), /data: x/);
+    assert.ok(await until(() => stats.cancelled === 1, 2_000));
+  });
+});
