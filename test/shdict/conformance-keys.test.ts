@@ -54,6 +54,22 @@ describe("keys and flushing (T-SHD-09…11)", () => {
     assert.deepEqual(sharded.getKeys(), ["a", "b", "c"]);
   });
 
+  it("getKeys(max) and flushExpired(max) take any safe integer, 2^32 and above included (stop 26)", async () => {
+    const dogs = testZone().dict;
+    dogs.set("a", 1);
+    dogs.set("b", 1, 0.01);
+    assert.deepEqual(dogs.getKeys(2 ** 32), ["a", "b"]);
+    assert.deepEqual(dogs.getKeys(Number.MAX_SAFE_INTEGER), ["a", "b"]);
+    await sleep(30);
+    assert.equal(dogs.flushExpired(2 ** 32), 1);
+    assert.equal(dogs.flushExpired(Number.MAX_SAFE_INTEGER), 0);
+    assert.throws(() => dogs.getKeys(2 ** 53), {
+      code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+      message: /"max" must be a safe integer >= 0 \(0 = all\)/,
+    });
+    assert.throws(() => dogs.flushExpired(-1), { code: "ERR_TSRESTY_INVALID_ARG_VALUE" });
+  });
+
   it("T-SHD-10: flushExpired frees the expired items, at most max of them, and says how many", async () => {
     const dogs = testZone().dict;
     dogs.set("a", 1);
