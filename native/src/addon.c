@@ -68,6 +68,7 @@ static napi_value mod_attach(napi_env env, napi_callback_info info) {
       {"flushExpired", NULL, op_flush_expired, NULL, NULL, NULL, napi_default, hd},
       {"getKeys", NULL, op_get_keys, NULL, NULL, NULL, napi_default, hd},
       {"stats", NULL, op_stats, NULL, NULL, NULL, napi_default, hd},
+      {"peekStats", NULL, op_peek_stats, NULL, NULL, NULL, napi_default, hd},
       {"check", NULL, op_check, NULL, NULL, NULL, napi_default, hd},
       {"close", NULL, op_close, NULL, NULL, NULL, napi_default, hd},
   };
@@ -104,11 +105,13 @@ static napi_status int_arg(napi_env env, napi_callback_info info, int32_t *value
   return status != napi_ok ? status : napi_get_value_int32(env, argv[0], value);
 }
 
-/* crashAt(point): the crash tests' fault injection (0 disarms) */
+/* crashAt(point): the crash tests' fault injection (0 disarms); crashAt(-point) stops the
+   process there once (SIGSTOP, holding the lock) instead of killing it */
 static napi_value mod_crash_at(napi_env env, napi_callback_info info) {
   int32_t point = 0;
   CHECK(int_arg(env, info, &point));
-  shd_crash_point = point;
+  shd_crash_stops = point < 0;
+  shd_crash_point = point < 0 ? -point : point;
   return NULL;
 }
 

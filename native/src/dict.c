@@ -241,7 +241,9 @@ int shd_incr(shd_zone *zone, const shd_key *k, double delta, int has_init, doubl
 /*
  * ttl (set = 0: *ms = milliseconds left, negative for an expired item not yet freed, as
  * OpenResty; an item that expires in this very millisecond reports -1, because 0 means
- * "never") and expire (set = 1: a new expiry, which also revives such an item).
+ * "never") and expire (set = 1: a new expiry, which also revives such an item). Neither
+ * moves the item in the LRU list: OpenResty's get_ttl and set_expire look the key up with
+ * shdict_peek, which leaves the LRU alone (expire is one 8-byte store, as a crash wants).
  */
 int shd_expiry(shd_zone *zone, const shd_key *k, int set, uint64_t ttl_ms, double *ms) {
   shd_shard *z = shard_of(zone, k->hash);
@@ -254,7 +256,6 @@ int shd_expiry(shd_zone *zone, const shd_key *k, int set, uint64_t ttl_ms, doubl
     r = RC_NOT_FOUND << 1;
   } else {
     shd_item *it = ITEM(z, off);
-    shd_lru_touch(z, it);
     if (set) it->expires = ttl_ms ? now_of(&c) + ttl_ms : 0;
     else if (it->expires == 0) *ms = 0;
     else {

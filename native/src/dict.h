@@ -91,6 +91,7 @@ typedef struct {
   uint64_t resets;
 } shd_stats;
 int shd_stats_of(shd_zone *z, shd_stats *s);
+void shd_stats_peek(shd_zone *z, shd_stats *s);
 
 /* zone.c */
 int shd_create(const char *name, uint64_t size, int *fd, const char **err);

@@ -180,8 +180,10 @@ static inline uint32_t blk_state(const shd_block *b) { return b->size_state & BL
  */
 #define STORE_ORDER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
 
-/* Fault injection for the crash tests: a process that armed point n dies there. */
+/* Fault injection for the crash tests: a process that armed point n dies there (or, with
+   shd_crash_stops, stops there once: a lock holder frozen by SIGSTOP). */
 extern int shd_crash_point;
+extern int shd_crash_stops;
 void shd_die(void);
 #define CRASH_POINT(n)                                   \
   do {                                                   \

@@ -59,6 +59,7 @@ napi_value op_flush_all(napi_env env, napi_callback_info info);
 napi_value op_flush_expired(napi_env env, napi_callback_info info);
 napi_value op_get_keys(napi_env env, napi_callback_info info);
 napi_value op_stats(napi_env env, napi_callback_info info);
+napi_value op_peek_stats(napi_env env, napi_callback_info info);
 napi_value op_check(napi_env env, napi_callback_info info);
 napi_value op_close(napi_env env, napi_callback_info info);
 

@@ -139,12 +139,15 @@ napi_value op_get_keys(napi_env env, napi_callback_info info) {
   return list;
 }
 
-/* stats() -> outcome; res[0..4] = capacity, free bytes, items, recoveries, resets */
-napi_value op_stats(napi_env env, napi_callback_info info) {
+/* stats() and peekStats() -> outcome; res[0..4] = capacity, free bytes, items, recoveries,
+   resets: under each shard's lock, or read without any lock (zonewide.c) */
+static napi_value stats(napi_env env, napi_callback_info info, int locked) {
   call c;
   if (!js_begin(env, info, &c)) return NULL;
   shd_stats s;
-  int r = shd_stats_of(&c.hd->z, &s);
+  int r = RC_OK;
+  if (locked) r = shd_stats_of(&c.hd->z, &s);
+  else shd_stats_peek(&c.hd->z, &s);
   double *res = c.hd->e->res;
   res[0] = (double)s.capacity;
   res[1] = (double)s.free_bytes;
@@ -153,6 +156,10 @@ napi_value op_stats(napi_env env, napi_callback_info info) {
   res[4] = (double)s.resets;
   return js_int(env, r);
 }
+
+napi_value op_stats(napi_env env, napi_callback_info info) { return stats(env, info, 1); }
+
+napi_value op_peek_stats(napi_env env, napi_callback_info info) { return stats(env, info, 0); }
 
 typedef struct {
   napi_env env;

@@ -17,8 +17,16 @@
 #include "dict.h"
 
 int shd_crash_point = 0;
+int shd_crash_stops = 0;
 
+/* Dies at the armed point, or (crashAt(-n)) stops there once, holding what the point holds,
+   and goes on when continued (SIGCONT). */
 void shd_die(void) {
+  if (shd_crash_stops) {
+    shd_crash_point = 0;
+    kill(getpid(), SIGSTOP);
+    return;
+  }
   kill(getpid(), SIGKILL);
   for (;;) pause();
 }

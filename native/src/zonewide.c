@@ -1,4 +1,4 @@
-/* The operations on every shard of a zone: flushAll, flushExpired, getKeys, stats. */
+/* The operations on every shard of a zone: flushAll, flushExpired, getKeys, stats (locked or not). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,4 +110,23 @@ int shd_stats_of(shd_zone *zone, shd_stats *s) {
     shd_unlock(z);
   }
   return RC_OK;
+}
+
+/*
+ * The same counters without any lock, for the master (`tsresty status`, /metrics), which must
+ * never wait on a zone: a worker stopped (SIGSTOP) or stuck while holding a shard's lock would
+ * freeze the supervisor. Each counter is one aligned load (no torn number); a shard being
+ * written may be counted before or after the write, so the figures can be slightly off one
+ * another (free bytes of one instant, items of the next), never garbage.
+ */
+void shd_stats_peek(shd_zone *zone, shd_stats *s) {
+  memset(s, 0, sizeof *s);
+  s->capacity = zone->size;
+  for (uint32_t i = 0; i < zone->nshards; i++) {
+    const shd_shard_hdr *h = zone->shards[i].h;
+    s->free_bytes += __atomic_load_n(&h->free_bytes, __ATOMIC_RELAXED);
+    s->items += __atomic_load_n(&h->items, __ATOMIC_RELAXED);
+    s->recoveries += __atomic_load_n(&h->recoveries, __ATOMIC_RELAXED);
+    s->resets += __atomic_load_n(&h->resets, __ATOMIC_RELAXED);
+  }
 }

@@ -464,7 +464,7 @@ export class Master {
   /** The zones a config declares (zones.ts), made before anything of the cycle runs. */
   #prepareZones(config: ResolvedConfig): ZoneSet {
     try {
-      return this.#zones.prepare([...config.shdict, INTERNAL_ZONE], this.#log);
+      return this.#zones.prepare([...config.shdict, INTERNAL_ZONE]);
     } catch (error) {
       throw new StartError(error instanceof Error ? error.message : String(error), { cause: error });
     }

@@ -7,9 +7,10 @@
  * master ends.
  *
  * A reload keeps a zone whose name and size are unchanged (contents and all). A zone whose size
- * changes is created anew, empty, for the new cycle (as nginx does), and the master says so; the
- * old workers keep the old zone until they exit. A zone the new config drops goes with the old
- * workers. A reload that fails closes the zones it created.
+ * changes is created anew, empty, for the new cycle (as nginx does), and the master says so when
+ * the cycle is committed; the old workers keep the old zone until they exit. A zone the new config
+ * drops goes with the old workers. A reload that fails closes the zones it created, and says
+ * nothing of them.
  */
 import { closeSync } from "node:fs";
 import type { ShdictSpec } from "../config/index.ts";
@@ -27,7 +28,7 @@ export class Zones {
   #current: readonly Zone[] = [];
 
   /** The zones for `specs`: the current ones where name and size match, new ones otherwise. */
-  prepare(specs: readonly ShdictSpec[], log: LogSink): ZoneSet {
+  prepare(specs: readonly ShdictSpec[]): ZoneSet {
     const zones: Zone[] = [];
     const created: Zone[] = [];
     try {
@@ -36,13 +37,6 @@ export class Zones {
         if (kept !== undefined) {
           zones.push(kept);
           continue;
-        }
-        const old = this.#current.find((zone) => zone.name === spec.name);
-        if (old !== undefined) {
-          log(
-            "notice",
-            `shared dict "${spec.name}" changes size from ${old.size} to ${spec.size} bytes: the new workers get a new, empty zone; the old workers keep the old one until they exit`,
-          );
         }
         const zone = createZone(spec);
         created.push(zone);
@@ -55,8 +49,20 @@ export class Zones {
     return { zones, created };
   }
 
-  /** `set` is now the tree's: zones the current cycle had and `set` has not are released. */
+  /**
+   * `set` is now the tree's: zones the current cycle had and `set` has not are released. A zone
+   * made anew for a size change is told here, once the cycle is committed (a reload that fails
+   * keeps the old zone and says nothing of it).
+   */
   commit(set: ZoneSet, log: LogSink): void {
+    for (const zone of set.created) {
+      const old = this.#current.find((current) => current.name === zone.name);
+      if (old === undefined) continue;
+      log(
+        "notice",
+        `shared dict "${zone.name}" changes size from ${old.size} to ${zone.size} bytes: the new workers get a new, empty zone; the old workers keep the old one until they exit`,
+      );
+    }
     for (const zone of this.#current) {
       if (set.zones.includes(zone)) continue;
       if (!set.zones.some((next) => next.name === zone.name)) {

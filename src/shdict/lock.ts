@@ -28,7 +28,7 @@ export interface LockOptions {
 }
 
 /**
- * `lock.lock(key)`: the seconds waited, or why not (`timeout`, `locked` when this lock already holds a key, `no memory`).
+ * `lock.lock(key, exptime?)`: the seconds waited, or why not (`timeout`, `locked` when this lock already holds a key, `no memory`).
  * @example
  * const got = await ngx.lock("locks").lock("refresh");
  * if (!got.ok) return; // "timeout": someone else refreshes
@@ -130,21 +130,27 @@ export class Lock {
     this.#settings = settings;
   }
 
-  /** Takes the lock for `key`, waiting up to `timeout`; `elapsed` is the seconds waited. */
-  async lock(key: Key): Promise<LockResult> {
+  /**
+   * Takes the lock for `key`, waiting up to `timeout`; `elapsed` is the seconds waited. As
+   * lua-resty-lock's `lock(key, exptime)`, an `exptime` given here replaces the option's for
+   * this key (its ttl, and the cap of the wait).
+   */
+  async lock(key: Key, exptime?: number): Promise<LockResult> {
     const name = checkKey("lock.lock", key);
+    const ttl = seconds("exptime", exptime, this.#settings.exptime, 0.001, "lock.lock");
     if (this.#busy || this.#key !== null) return { ok: false, reason: "locked" };
     this.#busy = true;
     try {
-      return await this.#acquire(name);
+      return await this.#acquire(name, ttl);
     } finally {
       this.#busy = false;
     }
   }
 
-  async #acquire(key: string): Promise<LockResult> {
-    const { exptime, ratio, maxStep } = this.#settings;
-    let { timeout, step } = this.#settings;
+  async #acquire(key: string, exptime: number): Promise<LockResult> {
+    const { ratio, maxStep } = this.#settings;
+    let timeout = Math.min(this.#settings.timeout, exptime);
+    let step = Math.min(this.#settings.step, Math.max(timeout, 0.001));
     let elapsed = 0;
     for (;;) {
       const added = this.#dict.add(key, true, exptime);

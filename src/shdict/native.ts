@@ -29,8 +29,10 @@ export interface NativeZone {
   /** scratch[0] = items freed. */
   flushExpired(max: number): number;
   getKeys(max: number): string[];
-  /** scratch[0..4] = capacity, free bytes, items, recoveries, resets. */
+  /** scratch[0..4] = capacity, free bytes, items, recoveries, resets (under each shard's lock). */
   stats(): number;
+  /** As stats(), read without any lock: never waits, figures may be slightly off one another. */
+  peekStats(): number;
   /** Every inconsistency found in the zone's structures (none in a healthy zone). */
   check(): string[];
   close(): void;
@@ -58,6 +60,7 @@ interface Binding extends SystemCalls {
   create(name: string, size: number): number;
   attach(fd: number, name: string, size: number): NativeZone;
   setScratch(scratch: Float64Array): void;
+  /** Arms a CRASH_POINT: the process dies there; a negative point stops it there once (SIGSTOP). */
   crashAt(point: number): void;
   /**
    * How often a read may move an item to the LRU head, in this process: 1 = once a second (the

@@ -110,12 +110,16 @@ export function toNumber(where: string, name: string, value: unknown): number {
   throw new InvalidArgTypeError(where, name, "a number or a numeric string", value);
 }
 
-/** A count limit: 0 means no limit. */
+const COUNT_EXPECTED = "a safe integer >= 0 (0 = all)";
+
+/**
+ * A count limit: 0 means no limit. Any safe integer is taken; the addon counts in 32 bits, so a
+ * larger limit becomes 2^32-1, which no zone can reach (a zone holds fewer items than that).
+ */
 export function checkCount(where: string, name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number")
-    throw new InvalidArgTypeError(where, name, "an integer >= 0 (0 = all)", value);
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff)
-    throw new InvalidArgValueError(where, name, "an integer >= 0 (0 = all)", value);
-  return value;
+  if (typeof value !== "number") throw new InvalidArgTypeError(where, name, COUNT_EXPECTED, value);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new InvalidArgValueError(where, name, COUNT_EXPECTED, value);
+  return Math.min(value, 0xffffffff);
 }

@@ -83,12 +83,15 @@ export interface ZoneStats {
 }
 
 /**
- * The zone's capacity, free bytes and item count, read under its lock.
+ * The zone's capacity, free bytes and item count, read without taking any lock, so that the
+ * master (`tsresty status`, /metrics) never waits on a zone, even beside a process stopped
+ * while it holds a lock. Each figure is one aligned load; while the zone is being written they
+ * may be slightly off one another (`freeSpace()` is the exact figure, under the locks).
  * @example
  * zoneStats(zone); // { capacity: 10485760, freeSpace: 10418048, items: 0 }
  */
 export function zoneStats(zone: Zone): ZoneStats {
-  reasonOf("zoneStats", nativeOf(zone).stats());
+  reasonOf("zoneStats", nativeOf(zone).peekStats());
   return { capacity: scratch[0] ?? 0, freeSpace: scratch[1] ?? 0, items: scratch[2] ?? 0 };
 }
 

@@ -177,6 +177,37 @@ describe("shared dictionaries in a tree", () => {
     await tree.command("stop");
   });
 
+  it("a reload that would change a zone's size but fails (init throws) says nothing of a new zone, and keeps the old one (stop 26)", async () => {
+    const zone = `failsize_${process.pid}`;
+    const app = `export default {
+  init() {
+    const zone = ngx.shared[process.env.ZONE!]!;
+    if (zone.capacity() !== 1048576) throw new Error("init refuses the resized zone");
+    zone.incr("inits", 1, 0);
+  },
+  fetch: () => Response.json({ capacity: ngx.shared[process.env.ZONE!]!.capacity(), inits: ngx.shared[process.env.ZONE!]!.get("inits") }),
+};
+`;
+    const dir = scratchApp({ "app.ts": app });
+    const config = join(dir, "c.ts");
+    writeFileSync(config, `export default { shdict: { ${zone}: "1m" } };\n`);
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 1,
+      args: ["--config", config],
+      env: { ZONE: zone },
+    });
+    writeFileSync(config, `export default { shdict: { ${zone}: "2m" } };\n`);
+    assert.notEqual((await tree.command("reload")).code, 0);
+    assert.match(tree.run.stderr(), /init refuses the resized zone/);
+    assert.doesNotMatch(tree.run.stderr(), /changes size/);
+    assert.deepEqual(JSON.parse((await get(tree.url())).body), { capacity: 1048576, inits: 1 });
+    assert.deepEqual(
+      (await tree.report()).zones.filter((z) => z.name === zone).map((z) => z.capacity),
+      [1048576],
+    );
+    await tree.command("stop");
+  });
+
   it("workers that drop to config.user still read and write the zones", ROOT_ONLY, async () => {
     const zone = `user_${process.pid}`;
     const dir = scratchApp({ "app.ts": APP, "c.ts": `export default { user: "nobody" };\n` });

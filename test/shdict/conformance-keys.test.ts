@@ -37,6 +37,39 @@ describe("keys and flushing (T-SHD-09…11)", () => {
     assert.deepEqual(dogs.getKeys(3), ["key1", "key2", "key3"]);
   });
 
+  it("ttl and expire leave the LRU order as it is, as OpenResty's peek: a key read only by them is still the first evicted (stop 26)", () => {
+    const dogs = testZone().dict;
+    dogs.set("k1", 1);
+    dogs.set("k2", 2);
+    dogs.set("k3", 3);
+    assert.deepEqual(dogs.ttl("k1"), { ok: true, ttl: 0 });
+    assert.deepEqual(dogs.getKeys(), ["k1", "k2", "k3"]);
+    assert.deepEqual(dogs.expire("k1", 100), { ok: true });
+    assert.deepEqual(dogs.getKeys(), ["k1", "k2", "k3"]);
+    assert.ok(dogs.ttl("k1").ok);
+    const sharded = testZone(16 * 1024 * 1024).dict;
+    for (const key of ["a", "b", "c"]) sharded.set(key, 1);
+    sharded.ttl("a");
+    sharded.expire("b", 10);
+    assert.deepEqual(sharded.getKeys(), ["a", "b", "c"]);
+  });
+
+  it("getKeys(max) and flushExpired(max) take any safe integer, 2^32 and above included (stop 26)", async () => {
+    const dogs = testZone().dict;
+    dogs.set("a", 1);
+    dogs.set("b", 1, 0.01);
+    assert.deepEqual(dogs.getKeys(2 ** 32), ["a", "b"]);
+    assert.deepEqual(dogs.getKeys(Number.MAX_SAFE_INTEGER), ["a", "b"]);
+    await sleep(30);
+    assert.equal(dogs.flushExpired(2 ** 32), 1);
+    assert.equal(dogs.flushExpired(Number.MAX_SAFE_INTEGER), 0);
+    assert.throws(() => dogs.getKeys(2 ** 53), {
+      code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+      message: /"max" must be a safe integer >= 0 \(0 = all\)/,
+    });
+    assert.throws(() => dogs.flushExpired(-1), { code: "ERR_TSRESTY_INVALID_ARG_VALUE" });
+  });
+
   it("T-SHD-10: flushExpired frees the expired items, at most max of them, and says how many", async () => {
     const dogs = testZone().dict;
     dogs.set("a", 1);

@@ -29,6 +29,18 @@ describe("eviction and no memory (T-SHD-12, T-SHD-13)", () => {
     }
   });
 
+  it("forcible is OpenResty's flag: true when a store freed the LRU tail for room, even when every item freed had expired (stop 26)", async () => {
+    const zone = testZone(16 * 1024);
+    const dogs = zone.dict;
+    let n = 0;
+    while (dogs.safeSet(`e${n}`, "v".repeat(400), 0.01).ok) n++;
+    assert.ok(n > 10, `${n} items fill the zone`);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.deepEqual(dogs.set("big", "x".repeat(6000)), { ok: true, forcible: true });
+    assert.deepEqual(dogs.getKeys(0), ["big"]);
+    assert.deepEqual(zoneHealth(zone).problems, []);
+  });
+
   it("T-SHD-13: safeSet and safeAdd never evict; a value larger than the zone is no memory, forcible if it evicted", () => {
     const dogs = testZone(64 * 1024).dict;
     assert.deepEqual(dogs.set("huge", "x".repeat(100 * 1024)), {

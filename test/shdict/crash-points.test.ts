@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { createZone, zoneHealth, type Zone } from "../../src/shdict/index.ts";
-import { act, startWithZone } from "./processes.ts";
+import { act, startWithZone, within } from "./processes.ts";
+import { sleep } from "./zones.ts";
 
 type Step = readonly unknown[];
 
@@ -228,5 +230,38 @@ describe("a lock holder killed at each crash point", () => {
     assert.deepEqual(health, { recoveries: 1, resets: 0, problems: [] });
     assert.equal(value, OLD);
     assert.deepEqual(zoneHealth(zone).problems, []);
+  });
+
+  it("zoneStats takes no lock: beside a holder stopped (SIGSTOP) inside a set it answers at once; the set completes when continued (stop 26)", async () => {
+    const zone = createZone({ name: "points", size: 1024 * 1024 });
+    zone.dict.set("k", OLD);
+    const holder = startWithZone("actor", zone, [
+      JSON.stringify([
+        ["crashAt", -2],
+        ["set", "k", NEW],
+      ]),
+    ]);
+    const pid = holder.child.pid ?? 0;
+    const stopped = (): boolean => {
+      try {
+        return / T /.test(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\)/, ""));
+      } catch {
+        return false;
+      }
+    };
+    for (let waited = 0; !stopped(); waited += 20) {
+      assert.ok(waited < 10_000, "the holder stops at its point, holding the lock");
+      await sleep(20);
+    }
+    const reader = startWithZone("actor", zone, [JSON.stringify([["stats"]])], 10_000);
+    const end = await within(reader.done, 5_000, "zoneStats beside a stopped lock holder");
+    assert.equal(end.code, 0, end.stderr);
+    const [stats] = reader.lines.map((line) => (line as { result: unknown }).result);
+    assert.equal((stats as { capacity: number }).capacity, 1024 * 1024);
+    assert.equal((stats as { items: number }).items, 1);
+    holder.child.kill("SIGCONT");
+    assert.equal((await within(holder.done, 10_000, "the continued holder")).code, 0);
+    assert.equal(zone.dict.get("k"), NEW);
+    assert.deepEqual(zoneHealth(zone), { recoveries: 0, resets: 0, problems: [] });
   });
 });

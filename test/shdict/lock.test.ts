@@ -217,4 +217,29 @@ describe("ngx.lock in one process", () => {
     assert.ok(ttl.ok && ttl.ttl > 1e9 - 1, JSON.stringify(ttl));
     other.unlock();
   });
+
+  it("lock(key, exptime) gives the key that ttl and caps the wait by it, as lua-resty-lock's lock(key, exptime); a bad exptime throws and takes nothing (stop 26)", async () => {
+    const lock = ngx.lock("local");
+    assert.deepEqual(await lock.lock("x", 100), { ok: true, elapsed: 0 });
+    const ttl = zone.dict.ttl("x");
+    assert.ok(ttl.ok && ttl.ttl > 99 && ttl.ttl <= 100, JSON.stringify(ttl));
+    const other = ngx.lock("local", { timeout: 5 });
+    const started = Date.now();
+    assert.deepEqual(await other.lock("x", 0.05), { ok: false, reason: "timeout" });
+    assert.ok(Date.now() - started < 2_000, `timed out after ${Date.now() - started} ms (exptime 0.05 s)`);
+    assert.deepEqual(lock.unlock(), { ok: true });
+    await assert.rejects(lock.lock("y", "garbage" as never), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /^lock.lock: "exptime" must be a number of seconds/,
+    });
+    await assert.rejects(lock.lock("y", 0), {
+      code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+      message: /^lock.lock: "exptime" must be a number of seconds from 0.001 to 1000000000/,
+    });
+    assert.equal(zone.dict.get("y"), undefined);
+    assert.deepEqual(await lock.lock("y"), { ok: true, elapsed: 0 });
+    const kept = zone.dict.ttl("y");
+    assert.ok(kept.ok && kept.ttl > 29 && kept.ttl <= 30, JSON.stringify(kept));
+    lock.unlock();
+  });
 });
