@@ -47,6 +47,9 @@ export class RedisGate {
   #skewed = false;
   /** Why this connection cannot be used (the server refused the URL's database), or null. */
   #badDb: string | null = null;
+  /** The connection's last error, for the claims that fail while it is not up. */
+  #lastError: string | null = null;
+  readonly #url: string;
   /** Settles once the first connection is made, or gives up (the first claims wait for it). */
   readonly #connected: Promise<void>;
 
@@ -54,6 +57,7 @@ export class RedisGate {
     this.#prefix = options.keyPrefix ?? "tsresty";
     this.#owner = options.owner ?? `${process.pid}`;
     this.#log = options.log;
+    this.#url = redacted(options.url);
     this.#redis = new Redis(options.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -69,28 +73,32 @@ export class RedisGate {
       this.#down = true;
       this.#log(
         "error",
-        `coordinator ${redacted(options.url)} unreachable (${why}); ticks of cluster timers are skipped until it is back`,
+        `coordinator ${this.#url} unreachable (${why}); ticks of cluster timers are skipped until it is back`,
       );
     };
     this.#redis.on("error", (error: Error) => {
+      this.#lastError = error.message;
       // ioredis selects the URL's database on each connection and, when the server refuses it,
       // says so here and goes on in db 0: this gate refuses to work until a connection selects it.
       if (error.message.includes("DB index is out of range")) {
-        this.#badDb = `coordinator ${redacted(options.url)}: the server has no database ${options.url.replace(/^.*\//, "")} (${error.message})`;
+        this.#badDb = `coordinator ${this.#url}: the server has no database ${options.url.replace(/^.*\//, "")} (${error.message})`;
       }
       lost(error.message);
     });
     this.#redis.on("connect", () => {
       this.#badDb = null;
+      this.#lastError = null;
     });
     // A connection that was up and closed (Redis stopped) says so before the first reconnect fails.
     this.#redis.on("close", () => {
-      if (this.#redis.status !== "end") lost("connection closed");
+      if (this.#redis.status === "end") return;
+      this.#lastError ??= "connection closed";
+      lost("connection closed");
     });
     this.#redis.on("ready", () => {
       if (!this.#down || this.#badDb !== null) return;
       this.#down = false;
-      this.#log("notice", `coordinator ${redacted(options.url)} is back; cluster timers run again`);
+      this.#log("notice", `coordinator ${this.#url} is back; cluster timers run again`);
     });
     this.#connected = this.#redis.connect().catch(() => undefined); // the "error" event has said it
   }
@@ -129,9 +137,10 @@ export class RedisGate {
     return this.#fences.get(`${name}\n${due}`) ?? null;
   }
 
-  settled(name: string, due: number, _ok: boolean): void {
+  settled(name: string, due: number, ok: boolean): void {
     this.#fences.delete(`${name}\n${due}`);
-    if (this.#badDb !== null) return;
+    // A tick that did not run (or whose run threw) is not the last run: catchUp may replay it.
+    if (!ok || this.#badDb !== null) return;
     this.#redis.eval(LAST_RUN, 1, this.#key(name, "last"), String(due)).catch(() => undefined);
   }
 
@@ -151,6 +160,12 @@ export class RedisGate {
     const { status } = this.#redis;
     if (status === "wait" || status === "connecting" || status === "connect") await this.#connected;
     if (this.#badDb !== null) throw new Error(this.#badDb);
+    // Not up: a command would fail with ioredis's "Stream isn't writeable …", which hides why.
+    if (this.#redis.status !== "ready") {
+      throw new Error(
+        `coordinator ${this.#url} unreachable (${this.#lastError ?? `connection ${this.#redis.status}`})`,
+      );
+    }
   }
 
   async close(): Promise<void> {

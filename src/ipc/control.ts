@@ -92,6 +92,8 @@ export type ControlResponse =
 
 export const CONTROL_SOCKET = "tsresty.sock";
 export const PID_FILE = "tsresty.pid";
+/** Under the prefix: the last run of each catchUp singleton timer (`NAME.last`), written by workers. */
+export const TIMERS_DIR = "timers";
 
 export function parseControlRequest(value: unknown): ControlRequest | null {
   if (typeof value !== "object" || value === null) return null;

@@ -23,6 +23,7 @@ export {
   CONTROL_SOCKET,
   parseControlRequest,
   PID_FILE,
+  TIMERS_DIR,
   type ControlRequest,
   type ControlResponse,
   type ProcessRow,

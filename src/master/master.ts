@@ -36,7 +36,7 @@ import {
 import { formatThrown, lineLogger, type LogLevel, type LogSink } from "../util/log.ts";
 import { openLogWriter } from "../util/log-file.ts";
 import { Logs } from "./logs.ts";
-import { prepareLogFile } from "./prefix.ts";
+import { prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
 import { resolveAccount } from "./account.ts";
 import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
 import { Children, type Child } from "./children.ts";
@@ -435,6 +435,10 @@ export class Master {
         config.user !== null && process.getuid?.() === 0
           ? resolveAccountOrFail(config.user.user, config.user.group)
           : null;
+      if (account !== null) {
+        const failed = prepareTimersDirectory(site.prefix, account);
+        if (failed !== null) this.#log("warn", `catchUp cannot keep the last runs across a stop: ${failed}`);
+      }
       zones = this.#prepareZones(config);
       const outcome = await init.run(
         Zones.refs(zones.zones),

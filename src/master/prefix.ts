@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import {
   accessSync,
+  chownSync,
   closeSync,
   constants,
   mkdirSync,
@@ -22,7 +23,7 @@ import {
 import { createServer, type Server } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { PathError } from "../errors.ts";
-import { CONTROL_SOCKET } from "../ipc/index.ts";
+import { CONTROL_SOCKET, TIMERS_DIR, type Account } from "../ipc/index.ts";
 
 /** statfs magic numbers of kernel filesystems where files are not files. */
 const VIRTUAL_FILESYSTEMS = new Map<number, string>([
@@ -151,4 +152,26 @@ export function lockPrefix(prefix: string): Promise<Server> {
       resolvePromise(server);
     });
   });
+}
+
+/**
+ * Makes the prefix's timers directory (catchUp's last runs) and gives it to the workers' user
+ * (config.user), who write there; the privileged agent, still root, writes there too, by rename
+ * of a file of its own, which needs only the directory. Without this the directory was root's
+ * (made by the agent, or not at all): every run's record failed with EACCES, and a restart ran
+ * again a tick that had run. A failure is one line: catchUp is then per tree, not across stops.
+ */
+export function prepareTimersDirectory(prefix: string, account: Account): string | null {
+  const dir = join(prefix, TIMERS_DIR);
+  try {
+    mkdirSync(dir, { mode: 0o755 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") return `${dir}: ${reasonOf(error)}`;
+  }
+  try {
+    chownSync(dir, account.uid, account.gid);
+    return null;
+  } catch (error) {
+    return `${dir}: cannot give it to user "${account.user}": ${reasonOf(error)}`;
+  }
 }

@@ -6,7 +6,7 @@
  * `add` of its key (`singleton:NAME:DUE`), atomic under the zone's lock. That is OpenResty's own
  * idiom for "run once" (a shdict `add` as a lock), made per tick: a slow process that wakes late
  * for a tick finds it claimed, and nothing is released after a run for another process to take
- * again. The claim outlives the tick (three intervals, a minute at least). Built on the shared
+ * again. The claim outlives the moment its tick can no longer run anywhere (hostClaimTtl). Built on the shared
  * dictionary rather than on the master because a claim is then one call in the claiming process,
  * with no round trip and nothing that depends on the master answering; single mode (one process,
  * its own zone) works the same way.
@@ -17,10 +17,11 @@
  * prefix (`timers/NAME.last`) keeps it across a full stop, for the names that asked.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { claimTtl, type RedisGate, type RedisGateOptions } from "../coord/index.ts";
+import type { RedisGate, RedisGateOptions } from "../coord/index.ts";
 import type { ResolvedConfig } from "../config/index.ts";
+import { TIMERS_DIR } from "../ipc/index.ts";
 import type { Identity } from "../process/index.ts";
 import {
   createZone,
@@ -32,6 +33,31 @@ import {
 } from "../shdict/index.ts";
 import type { TickGate, TimerGates } from "../timer/index.ts";
 import type { LogSink } from "../util/log.ts";
+
+/**
+ * How long past a host claim's making it must keep a late process from winning the tick again.
+ * Bounds a backward step of the wall clock (a claim is judged on the wall clock, expires on the
+ * monotonic one) and a timer that fires a little before its wall-clock due.
+ */
+const HOST_CLAIM_MARGIN_MS = 1_000;
+
+/**
+ * How long a host claim of a tick of `spanMs` (the gap to the next tick) lives in the zone.
+ *
+ * A claim only has to exist while another process of the host could still win the tick and run
+ * it. Every process of the host reads the same wall clock, and asks the zone synchronously, so
+ * the claim is answered at the moment it is made; a claim answered at or after `tick + span` is
+ * not run (src/timer/singleton.ts, "late"; a catch-up claims the latest past tick at once, so
+ * before its `tick + span` too). A claim made at `tick` or later and kept `span` plus a margin
+ * therefore outlives every claim of that tick that could run. Not a minute at least (as cluster
+ * claims are, whose answers come over a network, judged on another clock): a one-millisecond
+ * timer kept 60,000 claims at once and filled the 1 MiB zone, which stopped every host singleton
+ * of the host. Now a timer holds about `(span + margin) / span` claims: about 1,000 for the
+ * shortest interval (1 ms), 2 for one of a second or more.
+ * @example
+ * hostClaimTtl(1); // 1001
+ */
+export const hostClaimTtl = (spanMs: number): number => spanMs + HOST_CLAIM_MARGIN_MS;
 
 /** tsresty's own zone: the master's, or (single mode) one this process makes when first needed. */
 function internalZone(): Zone {
@@ -59,7 +85,7 @@ class HostGate implements TickGate {
 
   constructor(owner: string, prefix: string) {
     this.#owner = owner;
-    this.#dir = join(prefix, "timers");
+    this.#dir = join(prefix, TIMERS_DIR);
   }
 
   claim(name: string, due: number, intervalMs: number): boolean {
@@ -68,14 +94,16 @@ class HostGate implements TickGate {
     const result = internalZone().dict.safeAdd(
       `singleton:${name}:${due}`,
       this.#owner,
-      claimTtl(intervalMs) / 1000,
+      hostClaimTtl(intervalMs) / 1000,
     );
     if (result.ok) return true;
     if (result.reason === "exists") return false;
     throw new Error(`cannot claim a tick in the shared dictionary ${INTERNAL_ZONE.name}: ${result.reason}`);
   }
 
-  settled(name: string, due: number): void {
+  settled(name: string, due: number, ok: boolean): void {
+    // A tick that did not run (or whose run threw) is not the last run: catchUp may replay it.
+    if (!ok) return;
     const dict = internalZone().dict;
     const last = dict.get(`last:${name}`);
     if (typeof last === "number" && last >= due) return;
@@ -83,8 +111,17 @@ class HostGate implements TickGate {
     if (!this.#kept.has(name)) return;
     mkdirSync(this.#dir, { recursive: true });
     const file = join(this.#dir, `${fileName(name)}.last`);
-    writeFileSync(`${file}.tmp`, `${due}\n`);
-    renameSync(`${file}.tmp`, file);
+    // A temporary file of this process's own: the agent (root) and the workers (config.user)
+    // share the directory, which the master gives to the workers' user; renaming over a file
+    // needs only the directory, whoever owns the file, and no process ever writes another's.
+    const temporary = `${file}.${process.pid}.tmp`;
+    try {
+      writeFileSync(temporary, `${due}\n`);
+      renameSync(temporary, file);
+    } catch (error) {
+      rmSync(temporary, { force: true });
+      throw error;
+    }
   }
 
   lastRun(name: string): number | null {

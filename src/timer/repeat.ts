@@ -55,11 +55,21 @@ export function lastWallTick(repeat: Repeat, at: number): number | null {
   return Math.floor(at / repeat.intervalMs) * repeat.intervalMs;
 }
 
-/** The gap to the tick after `tick`, for the gate (a cron's occurrences need not be evenly spaced). */
+/**
+ * How long a cron's last occurrence (no tick after it) stays runnable: a claim answered later is
+ * not run, as a claim answered after the next tick would not be.
+ */
+export const LAST_TICK_SPAN_MS = 60_000;
+
+/**
+ * The gap to the tick after `tick`, for the gate (a cron's occurrences need not be evenly spaced);
+ * `LAST_TICK_SPAN_MS` for a cron's last occurrence. Never 0: a claim of a tick is late once the
+ * span has passed, and a span of 0 made the last occurrence always late (claimed, never run).
+ */
 export function tickSpan(repeat: Repeat, tick: number): number {
   if (repeat.cron === null) return repeat.intervalMs;
   const next = repeat.cron.next(tick);
-  return next === null ? 0 : next - tick;
+  return next === null ? LAST_TICK_SPAN_MS : next - tick;
 }
 
 /** The plan of a new repeating timer, its first tick not yet computed. */

@@ -5,6 +5,7 @@ import { claimTtl, type CoordinatorLog } from "../../src/coord/index.ts";
 import { RedisGate } from "../../src/coord/redis-gate.ts";
 import { TimerSystem } from "../../src/timer/index.ts";
 import { systemClock } from "../../src/util/clock.ts";
+import { freePort } from "../helpers/ports.ts";
 import { startRedis } from "../helpers/redis.ts";
 import { until } from "../helpers/tree.ts";
 
@@ -90,6 +91,46 @@ describe("the Redis coordinator (singleton: cluster)", () => {
       assert.equal(await gates[1]?.claim("job", base, 1000), false);
     } finally {
       await Promise.all(gates.map((gate) => gate.close()));
+    }
+  });
+
+  it("a tick that did not run, or whose run threw, is not recorded as the timer's last run (stop 26)", async () => {
+    const redis = await startRedis();
+    const gate = new RedisGate({ url: redis.url, log: recorder().log });
+    try {
+      const base = Math.floor(Date.now() / 1000) * 1000;
+      assert.equal(await gate.claim("nr", base + 1000, 1000), true);
+      assert.equal(await gate.claim("nr", base, 1000), true);
+      gate.settled("nr", base + 1000, false);
+      gate.settled("nr", base, true);
+      assert.equal(gate.fence("nr", base + 1000), null, "the fence of a settled tick is forgotten");
+      // One connection, in order: once the later write shows, the earlier one was applied or dropped.
+      // Before: the tick that did not run was recorded, and catchUp never replayed it.
+      assert.ok(await until(async () => (await gate.lastRun("nr")) !== null));
+      assert.equal(await gate.lastRun("nr"), base);
+    } finally {
+      await gate.close();
+    }
+  });
+
+  it("a claim failing while Redis cannot be reached names the connection's error, not ioredis's queue (stop 26)", async () => {
+    const port = await freePort(); // nothing listens there
+    const { log } = recorder();
+    const gate = new RedisGate({ url: `redis://127.0.0.1:${port}`, log });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const error = await gate.claim("job", Date.now(), 1000).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        // Before: "Stream isn't writeable and enableOfflineQueue options is false".
+        assert.match(
+          String(error),
+          new RegExp(`coordinator redis://127\\.0\\.0\\.1:${port}/? unreachable \\(connect ECONNREFUSED`),
+        );
+      }
+    } finally {
+      await gate.close();
     }
   });
 

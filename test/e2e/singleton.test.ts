@@ -4,7 +4,8 @@
  * tick was missed only while no process could run it.
  */
 import assert from "node:assert/strict";
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
@@ -418,4 +419,57 @@ export default {
     assert.match((await get(tree.url())).body, /singleton "cluster" needs the config key coordinator/);
     await tree.command("stop");
   });
+
+  it(
+    "catchUp under config.user: the agent (root) and the workers (nobody) both record their runs in PREFIX/timers, which the master gives to the workers' user (stop 26)",
+    { skip: process.getuid?.() !== 0 ? "needs root" : false },
+    async () => {
+      const dir = scratchApp({
+        "app.ts": `import { appendFileSync } from "node:fs";
+export default {
+  init() { ngx.process.enablePrivilegedAgent(); },
+  initWorker() {
+    ngx.timer.every({ interval: 0.5, name: "hs", singleton: "host", catchUp: true }, (premature) => {
+      if (!premature) appendFileSync(process.env.RUNS!, \`\${Math.round(ngx.timer.current()!.due * 1000)} \${ngx.process.type()}\\n\`);
+    });
+  },
+};
+`,
+        "user.config.ts": 'export default { user: "nobody" };\n',
+      });
+      const runs = join(dir, "runs");
+      writeFileSync(runs, "");
+      chmodSync(runs, 0o666);
+      const prefix = scratchDir("prefix");
+      const tree = await startTree(join(dir, "app.ts"), {
+        workers: 2,
+        prefix,
+        env: { RUNS: runs },
+        args: ["--config", join(dir, "user.config.ts")],
+        deadlineMs: 60_000,
+      });
+      const lines = (): string[][] =>
+        readFileSync(runs, "utf8")
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => l.split(" "));
+      // A worker's run after one of the agent's: the worker replaces the agent's file.
+      const agentThenWorker = (): boolean => {
+        const types = lines().map((l) => l[1]);
+        const agent = types.indexOf("privileged");
+        return agent >= 0 && types.slice(agent + 1).includes("worker");
+      };
+      assert.ok(await until(agentThenWorker, 30_000), `runs: ${readFileSync(runs, "utf8")}`);
+      await tree.command("stop");
+      await tree.run.done;
+      const nobody = Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }));
+      assert.equal(statSync(join(prefix, "timers")).uid, nobody);
+      // Before: "[warn] singleton "host" gate failed to record the end of timer "hs": EACCES …" at
+      // every worker run, and a restart ran again a tick that had run.
+      assert.doesNotMatch(tree.run.output(), /failed to record/);
+      const last = Math.max(...lines().map((l) => Number(l[0])));
+      assert.equal(Number(readFileSync(join(prefix, "timers", "hs.last"), "utf8")), last);
+    },
+  );
 });

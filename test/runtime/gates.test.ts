@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import { resolveConfig } from "../../src/config/index.ts";
 import { singleIdentity } from "../../src/process/index.ts";
 import { createGates } from "../../src/runtime/gates.ts";
+import { installedZone, INTERNAL_ZONE } from "../../src/shdict/index.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 
 const noLog = (): void => undefined;
@@ -27,13 +28,13 @@ describe("the host gate", () => {
     const b = hostGate(prefix, 1002);
     const due = Date.now();
     assert.equal(a.claim("job", due, 100), true);
-    // Fill the 1 MiB zone with other claims (unexpired for a minute) until it is full.
+    // Fill the 1 MiB zone with other claims (of a minute's ticks: unexpired meanwhile) until it is full.
     const name = "n".repeat(2000);
     let claimed = 0;
     let full: unknown = null;
     for (let tick = 1; tick < 10_000 && full === null; tick++) {
       try {
-        if (a.claim(name, due + tick * 100, 100)) claimed++;
+        if (a.claim(name, due + tick * 60_000, 60_000)) claimed++;
       } catch (error) {
         full = error;
       }
@@ -56,5 +57,40 @@ describe("the host gate", () => {
     assert.match(file ?? "", /^sha256-[0-9a-f]{64}\.last$/);
     const fresh = hostGate(prefix);
     assert.equal(fresh.lastRun?.(name), 1_700_000_000_000);
+  });
+
+  it("a host claim lives its tick's span and a second, not a minute: a 1 ms timer holds about a thousand claims, not 60,000 (stop 26)", async () => {
+    const prefix = scratchDir("host-gate-ttl");
+    const a = hostGate(prefix, 1001);
+    const b = hostGate(prefix, 1002);
+    const due = Date.now();
+    assert.equal(a.claim("fast", due, 1), true);
+    assert.equal(a.claim("slow", due, 5_000), true);
+    const ttl = (key: string): number => {
+      const result = installedZone(INTERNAL_ZONE.name)?.dict.ttl(key);
+      assert.ok(result?.ok === true, `${key}: ${JSON.stringify(result)}`);
+      return result.ttl;
+    };
+    // Before: 60 s each (a minute at least), so a 1 ms timer kept 60,000 claims and filled the zone.
+    assert.ok(ttl(`singleton:fast:${due}`) <= 1.001, String(ttl(`singleton:fast:${due}`)));
+    assert.ok(ttl(`singleton:slow:${due}`) <= 6, String(ttl(`singleton:slow:${due}`)));
+    assert.ok(ttl(`singleton:slow:${due}`) > 5, "outlives the tick's span");
+    assert.equal(b.claim("fast", due, 1), false, "taken while it could still run");
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    // Gone once no process could run it any more (a claim that late is not run: late).
+    assert.equal(b.claim("fast", due, 1), true);
+    assert.equal(b.claim("slow", due, 5_000), false);
+  });
+
+  it("a tick that did not run, or whose run threw, is not recorded as the last run (stop 26)", () => {
+    const prefix = scratchDir("host-gate-notrun");
+    const gate = hostGate(prefix);
+    assert.equal(gate.lastRun?.("nr"), null); // catchUp: kept on disk too
+    gate.settled?.("nr", 1_700_000_000_000, true);
+    // Before: recorded, so catchUp never replayed a tick that did not run.
+    gate.settled?.("nr", 1_700_000_060_000, false);
+    assert.equal(gate.lastRun("nr"), 1_700_000_000_000);
+    assert.equal(hostGate(prefix).lastRun?.("nr"), 1_700_000_000_000);
+    assert.deepEqual(readdirSync(join(prefix, "timers")), ["nr.last"], "no temporary file left");
   });
 });

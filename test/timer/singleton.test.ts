@@ -329,6 +329,40 @@ describe("singleton timers and their gates", () => {
     await flushPromises();
   });
 
+  it("a cron's last occurrence (no tick after it) runs when claimed, and a later claim of it is late (stop 26)", async () => {
+    // 2025-01-01T00:00:03Z, in 2025 only: the schedule's one and last occurrence.
+    const gate = new RecordingGate();
+    const { timers, clock } = makeTimers({ gates: { host: gate } });
+    const dues: number[] = [];
+    timers.cron({ cron: "3 0 0 1 1 * 2025", tz: "UTC", name: "once", singleton: "host" }, () =>
+      dues.push((timers.current()?.due ?? 0) * 1000 - WALL_START),
+    );
+    clock.advance(4 * S);
+    await flushPromises();
+    // Before: its span was 0, so the won claim was always "late": claimed, never run.
+    assert.deepEqual(dues, [3 * S]);
+    assert.equal(gate.claims.length, 1);
+    assert.ok((gate.claims[0]?.intervalMs ?? 0) > 0, "the claim's span is not 0");
+    assert.equal(statsOf(timers, "once").skipped, 0);
+
+    // Answered a minute after its due, the same tick is not run (nothing after it to make it late).
+    const late = new RecordingGate();
+    const answers: ((won: boolean) => void)[] = [];
+    late.answer = () => new Promise<boolean>((resolve) => answers.push(resolve));
+    const other = makeTimers({ gates: { host: late } });
+    let runs = 0;
+    other.timers.cron({ cron: "3 0 0 1 1 * 2025", tz: "UTC", name: "once", singleton: "host" }, () => runs++);
+    other.clock.advance(3 * S);
+    other.clock.advance(60 * S);
+    for (const answer of answers) answer(true);
+    await flushPromises();
+    assert.equal(runs, 0);
+    assert.deepEqual(
+      late.settles.map((x) => x.ok),
+      [false],
+    );
+  });
+
   describe("catchUp", () => {
     it("runs the latest missed tick once, at once, claimed like any tick", async () => {
       const gate = new RecordingGate();
