@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import type { Cancel, Clock } from "../util/clock.ts";
 import type { TimerCallback, TimerEntry } from "./entry.ts";
 
 /**
@@ -91,6 +92,19 @@ export function callInStore(entry: TimerEntry, premature: boolean, tick: number)
 /** An async run settled; the last one disables the store where an enabled store costs. */
 export function asyncRunEnded(): void {
   if (--asyncRuns === 0 && HOOKS_COST) store.disable();
+}
+
+/**
+ * Arms the core's host timer outside any run's store. Armed from inside an async run (a callback
+ * creating a timer), the host timer would carry that run's store, and so would every callback it
+ * dispatches: a synchronous callback's continuations would see the other run in `current()`.
+ * Only a compare or two unless the caller is inside an async run.
+ */
+export function scheduleOutsideRuns(clock: Clock, ms: number, fn: () => void): Cancel {
+  if ((asyncRuns > 0 || !HOOKS_COST) && store.getStore() !== undefined) {
+    return store.exit(() => clock.schedule(ms, fn));
+  }
+  return clock.schedule(ms, fn);
 }
 
 /**

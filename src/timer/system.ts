@@ -58,7 +58,7 @@ import { debuglog } from "node:util";
 import { InvalidArgTypeError, TimerError } from "../errors.ts";
 import { MAX_WAIT_MS, type Cancel, type Clock } from "../util/clock.ts";
 import type { LogSink } from "../util/log.ts";
-import { currentRun, TICK_BASE, type TimerRun } from "./current.ts";
+import { currentRun, scheduleOutsideRuns, TICK_BASE, type TimerRun } from "./current.ts";
 import { TimerEntry, type Timer, type TimerCallback, type TimerOwner } from "./entry.ts";
 import { GateKeeper, type TimerGates } from "./gate.ts";
 import { creationSite, timerLabel } from "./label.ts";
@@ -409,7 +409,7 @@ export class TimerSystem implements TimerOwner {
     const now = this.#clock.now();
     const wait = due <= now ? 0 : Math.min(Math.ceil(due - now), MAX_WAIT_MS);
     this.#wakeAt = wait === MAX_WAIT_MS ? now + wait : due;
-    this.#cancelWake = this.#clock.schedule(wait, this.#dispatch);
+    this.#cancelWake = scheduleOutsideRuns(this.#clock, wait, this.#dispatch);
   }
 
   readonly #dispatch = (): void => {
