@@ -346,6 +346,8 @@ export class TimerSystem implements TimerOwner {
       fired++;
     }
     debug("exiting: %d pending timers fired prematurely", fired);
+    // The host timer would keep a plain process alive for the delay of a timer that already ran.
+    if (this.#scheduled === 0) this.#disarm();
     this.#checkIdle();
   }
 
