@@ -24,7 +24,13 @@ import {
 import { createZone, installZones } from "../shdict/index.ts";
 import { handleSignals, ignore, singleIdentity } from "../process/index.ts";
 import { endGroup, liveGroups } from "../pipe/index.ts";
-import { describeUncaught, installGlobalNgx, installRuntime, type RuntimeContext } from "../runtime/index.ts";
+import {
+  describeUncaught,
+  drainCutMessage,
+  installGlobalNgx,
+  installRuntime,
+  type RuntimeContext,
+} from "../runtime/index.ts";
 import { isTypeScript, prepareToLoad } from "../util/loader.ts";
 import { lineLogger } from "../util/log.ts";
 import { typeScriptHooks } from "./hooks.ts";
@@ -95,10 +101,7 @@ async function drain(context: RuntimeContext): Promise<void> {
   const outcome = await Promise.race([idle, expired]);
   clearTimeout(timer);
   if (outcome === "timeout") {
-    context.log(
-      "warn",
-      `shutdownTimeout of ${timeout} s reached with ${context.timers.runningCount} timers running; exiting`,
-    );
+    context.log("warn", drainCutMessage(timeout, context.timers, "exiting"));
   }
 }
 

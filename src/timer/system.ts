@@ -165,6 +165,11 @@ export class TimerSystem implements TimerOwner {
     return this.#runner.running;
   }
 
+  /** Premature calls that have not started: they wait for a running slot (what a cut drain never runs). */
+  get prematureWaiting(): number {
+    return this.#runner.prematureWaiting;
+  }
+
   get exiting(): boolean {
     return this.#exiting;
   }
