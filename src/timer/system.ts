@@ -280,6 +280,21 @@ export class TimerSystem implements TimerOwner {
     return this.#names.liveTimers();
   }
 
+  /**
+   * The callbacks running now, for a diagnostic: the named timers with a run in progress, as log
+   * lines name them, and how many runs are of unnamed timers (not tracked one by one).
+   */
+  runningTimers(): { named: string[]; unnamed: number } {
+    const named: string[] = [];
+    let runs = 0;
+    for (const entry of this.#names.liveTimers()) {
+      if (entry.runs === 0) continue;
+      named.push(timerLabel(entry, undefined));
+      runs += entry.runs;
+    }
+    return { named, unnamed: Math.max(0, this.runningCount - runs) };
+  }
+
   /** Figures per timer name, then for all unnamed timers together (plain, JSON-ready objects). */
   stats(): TimerStats[] {
     const offset = this.#clock.wallNow() - this.#clock.now();

@@ -234,6 +234,18 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     );
   });
 
+  it("a timer callback whose promise nothing can settle ends the exit with 13 and names the timers (stop 26)", async () => {
+    const r = await runTsresty([
+      "-e",
+      'ngx.timer.at(0, async () => { await new Promise(() => {}); }); ngx.timer.at({ delay: 0, name: "stuck" }, () => new Promise(() => {}));',
+    ]);
+    assert.equal(r.code, 13);
+    assert.match(
+      r.stderr,
+      /^ERROR: timer "stuck", 1 unnamed timer still running, waiting on a promise that nothing can settle any more\n$/m,
+    );
+  });
+
   it("T-ERR-01: errors in timers are logged in nginx's shape; the process and its other timers carry on", async () => {
     const r = await runTsresty([
       "-e",
