@@ -51,6 +51,12 @@ interface RunMark {
 const AsyncFunctionPrototype = Object.getPrototypeOf(async function () {
   /* a sample async function */
 }) as object;
+const GeneratorFunctionPrototype = Object.getPrototypeOf(function* () {
+  /* a sample generator function */
+}) as object;
+const AsyncGeneratorFunctionPrototype = Object.getPrototypeOf(async function* () {
+  /* a sample async generator function */
+}) as object;
 const HOOKS_COST = Number(process.versions.node.split(".")[0]) < 24;
 const store = new AsyncLocalStorage<RunMark>();
 let asyncRuns = 0;
@@ -72,6 +78,21 @@ export function isAsyncCallback(callback: TimerCallback): boolean {
   } catch {
     // A Proxy whose getPrototypeOf trap throws, or a revoked one: not an async function. Calling
     // it then fails as the callback's own failure, logged like any other.
+    return false;
+  }
+}
+
+/**
+ * Whether `callback` is a generator function (sync or async): calling it only makes an iterator,
+ * so its body would never run. One prototype read and two compares, at creation.
+ */
+export function isGeneratorCallback(callback: TimerCallback): boolean {
+  try {
+    const proto = Object.getPrototypeOf(callback) as unknown;
+    return proto === GeneratorFunctionPrototype || proto === AsyncGeneratorFunctionPrototype;
+  } catch {
+    // A Proxy whose getPrototypeOf trap throws, or a revoked one: accepted, and its call fails
+    // when it fires, as its own run's failure.
     return false;
   }
 }

@@ -58,7 +58,7 @@ import { debuglog } from "node:util";
 import { InvalidArgTypeError, TimerError } from "../errors.ts";
 import { MAX_WAIT_MS, type Cancel, type Clock } from "../util/clock.ts";
 import type { LogSink } from "../util/log.ts";
-import { currentRun, scheduleOutsideRuns, TICK_BASE, type TimerRun } from "./current.ts";
+import { currentRun, isGeneratorCallback, scheduleOutsideRuns, TICK_BASE, type TimerRun } from "./current.ts";
 import { TimerEntry, type Timer, type TimerCallback, type TimerOwner } from "./entry.ts";
 import { GateKeeper, type TimerGates } from "./gate.ts";
 import { creationSite, timerLabel } from "./label.ts";
@@ -229,6 +229,14 @@ export class TimerSystem implements TimerOwner {
   ): Timer {
     if (typeof callback !== "function") {
       throw new InvalidArgTypeError(where, "callback", "a function", callback);
+    }
+    if (isGeneratorCallback(callback)) {
+      throw new InvalidArgTypeError(
+        where,
+        "callback",
+        "a function that is not a generator (calling a generator function does not run its body)",
+        callback,
+      );
     }
     if (this.#exiting && (spec !== null || delayMs > 0)) {
       throw new TimerError(

@@ -58,6 +58,38 @@ describe("ngx.timer.at", () => {
     assert.equal(timers.pendingCount, 0);
   });
 
+  it("T-AT-04: a generator or async generator callback throws at creation, whose body would never run (stop 26)", () => {
+    const { timers } = makeTimers();
+    const at = timers.at.bind(timers) as (...args: unknown[]) => unknown;
+    const every = timers.every.bind(timers) as (...args: unknown[]) => unknown;
+    const generators = [
+      function* job() {
+        /* never runs */
+      },
+      async function* job() {
+        /* never runs */
+      },
+    ];
+    for (const bad of generators) {
+      for (const make of [at, every]) {
+        assert.throws(() => make(1, bad), {
+          name: "TypeError",
+          code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+          message:
+            /"callback" must be a function that is not a generator \(calling a generator function does not run its body\), received a function \(job\)$/,
+        });
+      }
+    }
+    // A Proxy whose getPrototypeOf trap throws is still accepted (it fails when it fires).
+    const trap = new Proxy(() => undefined, {
+      getPrototypeOf() {
+        throw new Error("trap");
+      },
+    });
+    timers.at(1, trap).cancel();
+    assert.equal(timers.pendingCount, 0);
+  });
+
   it("T-AT-05: a negative delay is a RangeError (deliberate difference); 0.0005 s is a zero-delay timer", () => {
     const { timers, clock } = makeTimers();
     assert.throws(() => timers.at(-1, () => undefined), {
