@@ -66,8 +66,15 @@ function describeObject(value: object): string {
 export class InvalidArgTypeError extends TypeError {
   readonly code = "ERR_TSRESTY_INVALID_ARG_TYPE" satisfies ErrorCode;
   override name = "TypeError";
-  constructor(where: string, argument: string, expected: string, received: unknown) {
-    super(`${where}: "${argument}" must be ${expected}, received ${describe(received)}`);
+  /** `shown` says what was received when `describe(received)` would not (an options object without the key). */
+  constructor(
+    where: string,
+    argument: string,
+    expected: string,
+    received: unknown,
+    shown = describe(received),
+  ) {
+    super(`${where}: "${argument}" must be ${expected}, received ${shown}`);
   }
 }
 

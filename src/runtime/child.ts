@@ -41,6 +41,7 @@ import { withTimeout } from "../util/timeout.ts";
 import { cpuSeconds } from "../util/cpu.ts";
 import { loadApp, type App } from "./app.ts";
 import { installRuntime, type RuntimeContext } from "./context.ts";
+import { drainCutMessage } from "./drain-cut.ts";
 import { installGlobalNgx } from "./global.ts";
 import { runHook } from "./hooks.ts";
 import { describeLoadError } from "./load-error.ts";
@@ -205,10 +206,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     // A fast stop may have taken over while this awaited (read through now()).
     if (now() !== "draining") return;
     if (!outcome.done) {
-      log(
-        "warn",
-        `shutdownTimeout (${shutdownTimeout} s) reached while draining, with ${context.timers.runningCount} timers running; going on to exitWorker`,
-      );
+      log("warn", drainCutMessage(shutdownTimeout, context.timers, "going on to exitWorker"));
       await closed();
     }
     await runExitWorker(EXIT_WORKER_BOUND * 1000);

@@ -69,8 +69,11 @@ export function installRuntime(options: RuntimeOptions): RuntimeContext {
     workerPids: options.workerPids ?? (() => [process.pid]),
     requestGracefulExit:
       options.requestGracefulExit ??
+      // As in OpenResty (and single mode), it takes effect once the calling code yields.
       (() => {
-        timers.beginExit();
+        setImmediate(() => {
+          timers.beginExit();
+        });
       }),
     timersDisabledIn: options.timersDisabledIn ?? null,
     enablePrivilegedAgent: options.enablePrivilegedAgent ?? null,

@@ -6,7 +6,8 @@
  * settled (or `shutdownTimeout` passes, when one is configured).
  *
  * Exit codes: 0 after a clean end (or `process.exitCode`), 1 for an uncaught error in the main
- * chunk (`ERROR: …` on stderr), 2 for a bad command line, a missing file or a bad config,
+ * chunk (`ERROR: …` on stderr), 13 when the main chunk or a timer callback waits on a promise
+ * that nothing can settle any more, 2 for a bad command line, a missing file or a bad config,
  * `n` for `process.exit(n)`, 130 on SIGINT and 143 on SIGTERM (fast: no premature timers).
  * SIGQUIT and SIGHUP start the graceful exit.
  */
@@ -24,7 +25,13 @@ import {
 import { createZone, installZones } from "../shdict/index.ts";
 import { handleSignals, ignore, singleIdentity } from "../process/index.ts";
 import { endGroup, liveGroups } from "../pipe/index.ts";
-import { describeUncaught, installGlobalNgx, installRuntime, type RuntimeContext } from "../runtime/index.ts";
+import {
+  describeUncaught,
+  drainCutMessage,
+  installGlobalNgx,
+  installRuntime,
+  type RuntimeContext,
+} from "../runtime/index.ts";
 import { isTypeScript, prepareToLoad } from "../util/loader.ts";
 import { lineLogger } from "../util/log.ts";
 import { typeScriptHooks } from "./hooks.ts";
@@ -95,11 +102,15 @@ async function drain(context: RuntimeContext): Promise<void> {
   const outcome = await Promise.race([idle, expired]);
   clearTimeout(timer);
   if (outcome === "timeout") {
-    context.log(
-      "warn",
-      `shutdownTimeout of ${timeout} s reached with ${context.timers.runningCount} timers running; exiting`,
-    );
+    context.log("warn", drainCutMessage(timeout, context.timers, "exiting"));
   }
+}
+
+/** The running timers, as a diagnostic names them (`timer "a", 2 unnamed timers`); "" for none. */
+function describeRunning(running: { named: string[]; unnamed: number }): string {
+  const parts = [...running.named];
+  if (running.unnamed > 0) parts.push(`${running.unnamed} unnamed timer${running.unnamed === 1 ? "" : "s"}`);
+  return parts.join(", ");
 }
 
 /** Whether the main chunk or the config is TypeScript (`-e` code is). */
@@ -179,9 +190,17 @@ export async function runSingle(command: SingleCommand): Promise<void> {
   let mainDone = false;
   // Node ends a process whose event loop is empty even while a promise is pending: say so
   // instead of exiting 0 in silence (13 is Node's code for an unsettled top-level await).
+  // The same for a timer callback whose promise never settles: the exit would wait for it forever.
   process.on("beforeExit", () => {
-    if (mainDone) return;
-    process.stderr.write("ERROR: the main chunk waits on a promise that nothing can settle any more\n");
+    if (!mainDone) {
+      process.stderr.write("ERROR: the main chunk waits on a promise that nothing can settle any more\n");
+      process.exit(13);
+    }
+    const stuck = describeRunning(context.timers.runningTimers());
+    if (stuck === "") return;
+    process.stderr.write(
+      `ERROR: ${stuck} still running, waiting on a promise that nothing can settle any more\n`,
+    );
     process.exit(13);
   });
   context.timers.at({ delay: 0, name: "main chunk" }, async () => {

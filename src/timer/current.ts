@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import type { Cancel, Clock } from "../util/clock.ts";
 import type { TimerCallback, TimerEntry } from "./entry.ts";
 
 /**
@@ -50,6 +51,12 @@ interface RunMark {
 const AsyncFunctionPrototype = Object.getPrototypeOf(async function () {
   /* a sample async function */
 }) as object;
+const GeneratorFunctionPrototype = Object.getPrototypeOf(function* () {
+  /* a sample generator function */
+}) as object;
+const AsyncGeneratorFunctionPrototype = Object.getPrototypeOf(async function* () {
+  /* a sample async generator function */
+}) as object;
 const HOOKS_COST = Number(process.versions.node.split(".")[0]) < 24;
 const store = new AsyncLocalStorage<RunMark>();
 let asyncRuns = 0;
@@ -76,6 +83,21 @@ export function isAsyncCallback(callback: TimerCallback): boolean {
 }
 
 /**
+ * Whether `callback` is a generator function (sync or async): calling it only makes an iterator,
+ * so its body would never run. One prototype read and two compares, at creation.
+ */
+export function isGeneratorCallback(callback: TimerCallback): boolean {
+  try {
+    const proto = Object.getPrototypeOf(callback) as unknown;
+    return proto === GeneratorFunctionPrototype || proto === AsyncGeneratorFunctionPrototype;
+  } catch {
+    // A Proxy whose getPrototypeOf trap throws, or a revoked one: accepted, and its call fails
+    // when it fires, as its own run's failure.
+    return false;
+  }
+}
+
+/**
  * Calls an async callback inside the store, so that its run is known after `await`. The caller
  * must call {@link asyncRunEnded} once the returned promise settles.
  */
@@ -91,6 +113,19 @@ export function callInStore(entry: TimerEntry, premature: boolean, tick: number)
 /** An async run settled; the last one disables the store where an enabled store costs. */
 export function asyncRunEnded(): void {
   if (--asyncRuns === 0 && HOOKS_COST) store.disable();
+}
+
+/**
+ * Arms the core's host timer outside any run's store. Armed from inside an async run (a callback
+ * creating a timer), the host timer would carry that run's store, and so would every callback it
+ * dispatches: a synchronous callback's continuations would see the other run in `current()`.
+ * Only a compare or two unless the caller is inside an async run.
+ */
+export function scheduleOutsideRuns(clock: Clock, ms: number, fn: () => void): Cancel {
+  if ((asyncRuns > 0 || !HOOKS_COST) && store.getStore() !== undefined) {
+    return store.exit(() => clock.schedule(ms, fn));
+  }
+  return clock.schedule(ms, fn);
 }
 
 /**

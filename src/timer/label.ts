@@ -39,7 +39,8 @@ function frameLocation(line: string): string | undefined {
  * The location of the callback's own frame in an error's stack: the frame just above the
  * core's invoker (marked by `invokerName`), or, for an error raised after an `await`, the
  * first frame of the stack. Undefined when there is no readable stack (user code may make
- * `instanceof` or the `stack` getter throw).
+ * `instanceof` or the `stack` getter throw), and when the frame found is tsresty's own (the call
+ * itself threw: a class called without `new`).
  */
 export function callbackLocation(error: unknown, invokerName: string): string | undefined {
   let stack: unknown;
@@ -53,10 +54,14 @@ export function callbackLocation(error: unknown, invokerName: string): string | 
   const invoker = frames.findIndex((line) => line.includes(invokerName));
   // Frames of Node and of tsresty (AsyncLocalStorage.run and callInStore, for async callbacks)
   // may sit between the two.
+  // The invoker on top: the call itself threw (a class called without `new`), no frame is the callback's.
+  if (invoker === 0) return undefined;
   let above = invoker - 1;
   while (above > 0 && isOwnOrNode(frameLocation(frames[above] ?? ""))) above--;
   const frame = invoker > 0 ? frames[above] : frames[0];
-  return frame === undefined ? undefined : frameLocation(frame);
+  const location = frame === undefined ? undefined : frameLocation(frame);
+  // No location rather than one in tsresty's own code, which would send the reader to the wrong file.
+  return location !== undefined && isOwnSource(location) ? undefined : location;
 }
 
 /** Whether a frame's location is in Node or in tsresty's own code. */

@@ -1,4 +1,4 @@
-import { InvalidArgTypeError, InvalidArgValueError, UnknownOptionError } from "../errors.ts";
+import { describe, InvalidArgTypeError, InvalidArgValueError, UnknownOptionError } from "../errors.ts";
 import { MAX_WAIT_MS } from "../util/clock.ts";
 import { parseCron, type CronSchedule } from "./cron.ts";
 import type { Singleton } from "./repeat.ts";
@@ -159,11 +159,31 @@ function checkSingleton(
   return { singleton: singleton ?? null, catchUp };
 }
 
+/**
+ * The options' required `key`, which must be present: a missing one is reported as what the first
+ * argument was (`{}`: an options object without it; `new Number(1)`, a Date, a Map: that object),
+ * where "received undefined" would hide it.
+ */
+function required(where: string, options: Record<string, unknown>, key: string, expected: string): unknown {
+  const value = options[key];
+  if (value !== undefined) return value;
+  let proto: unknown;
+  try {
+    proto = Object.getPrototypeOf(options);
+  } catch {
+    proto = undefined;
+  }
+  const plain = proto === Object.prototype || proto === null;
+  const shown = plain ? `an options object without "${key}"` : describe(options);
+  throw new InvalidArgTypeError(where, key, expected, options, shown);
+}
+
 /** Reads the first argument of `at`: a delay in seconds or `{ delay, name }`. */
 export function atSchedule(where: string, first: unknown): { delayMs: number; name: string | undefined } {
   if (!isOptionsObject(first)) return { delayMs: toTimerDelayMs(where, "delay", first), name: undefined };
   checkKeys(where, first, AT_KEYS);
-  return { delayMs: toTimerDelayMs(where, "delay", first["delay"]), name: checkName(where, first["name"]) };
+  const delay = required(where, first, "delay", "a number of seconds");
+  return { delayMs: toTimerDelayMs(where, "delay", delay), name: checkName(where, first["name"]) };
 }
 
 /** Reads the first argument of `every`: an interval in seconds or the options. */
@@ -182,7 +202,11 @@ export function everySchedule(where: string, first: unknown): RepeatSpec {
     };
   }
   checkKeys(where, first, EVERY_KEYS);
-  const intervalMs = checkInterval(where, "interval", first["interval"]);
+  const intervalMs = checkInterval(
+    where,
+    "interval",
+    required(where, first, "interval", "a number of seconds"),
+  );
   const name = checkName(where, first["name"]);
   const { singleton, catchUp } = checkSingleton(where, first, name);
   const align = first["align"];
@@ -224,6 +248,6 @@ export function cronSchedule(where: string, first: unknown, now: number): Repeat
   const name = checkName(where, first["name"]);
   const { singleton, catchUp } = checkSingleton(where, first, name);
   const overlap = checkBoolean(where, first, "overlap", true);
-  const cron = parseCron(where, first["cron"], first["tz"], now);
+  const cron = parseCron(where, required(where, first, "cron", "a cron expression string"), first["tz"], now);
   return { kind: "cron", intervalMs: 0, wall: true, cron, name, singleton, overlap, catchUp };
 }

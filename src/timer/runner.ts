@@ -75,6 +75,15 @@ export class Runner {
     return this.#queue.size + this.#owed.size;
   }
 
+  /** Premature calls not started: queued for a slot, or owed (counted on demand, off the hot path). */
+  get prematureWaiting(): number {
+    let count = this.#owed.size;
+    this.#queue.forEach((run) => {
+      if (run.premature) count++;
+    });
+    return count;
+  }
+
   get queue(): WaitQueueFigures {
     const queue = this.#queue;
     return { size: queue.size, capacity: queue.capacity, moves: queue.moves };

@@ -58,7 +58,7 @@ import { debuglog } from "node:util";
 import { InvalidArgTypeError, TimerError } from "../errors.ts";
 import { MAX_WAIT_MS, type Cancel, type Clock } from "../util/clock.ts";
 import type { LogSink } from "../util/log.ts";
-import { currentRun, TICK_BASE, type TimerRun } from "./current.ts";
+import { currentRun, isGeneratorCallback, scheduleOutsideRuns, TICK_BASE, type TimerRun } from "./current.ts";
 import { TimerEntry, type Timer, type TimerCallback, type TimerOwner } from "./entry.ts";
 import { GateKeeper, type TimerGates } from "./gate.ts";
 import { creationSite, timerLabel } from "./label.ts";
@@ -165,6 +165,11 @@ export class TimerSystem implements TimerOwner {
     return this.#runner.running;
   }
 
+  /** Premature calls that have not started: they wait for a running slot (what a cut drain never runs). */
+  get prematureWaiting(): number {
+    return this.#runner.prematureWaiting;
+  }
+
   get exiting(): boolean {
     return this.#exiting;
   }
@@ -225,6 +230,14 @@ export class TimerSystem implements TimerOwner {
     if (typeof callback !== "function") {
       throw new InvalidArgTypeError(where, "callback", "a function", callback);
     }
+    if (isGeneratorCallback(callback)) {
+      throw new InvalidArgTypeError(
+        where,
+        "callback",
+        "a function that is not a generator (calling a generator function does not run its body)",
+        callback,
+      );
+    }
     if (this.#exiting && (spec !== null || delayMs > 0)) {
       throw new TimerError(
         where,
@@ -273,6 +286,21 @@ export class TimerSystem implements TimerOwner {
   /** The named timers still pending, waiting or running (for `tsresty status`). */
   namedTimers(): Timer[] {
     return this.#names.liveTimers();
+  }
+
+  /**
+   * The callbacks running now, for a diagnostic: the named timers with a run in progress, as log
+   * lines name them, and how many runs are of unnamed timers (not tracked one by one).
+   */
+  runningTimers(): { named: string[]; unnamed: number } {
+    const named: string[] = [];
+    let runs = 0;
+    for (const entry of this.#names.liveTimers()) {
+      if (entry.runs === 0) continue;
+      named.push(timerLabel(entry, undefined));
+      runs += entry.runs;
+    }
+    return { named, unnamed: Math.max(0, this.runningCount - runs) };
   }
 
   /** Figures per timer name, then for all unnamed timers together (plain, JSON-ready objects). */
@@ -346,6 +374,8 @@ export class TimerSystem implements TimerOwner {
       fired++;
     }
     debug("exiting: %d pending timers fired prematurely", fired);
+    // The host timer would keep a plain process alive for the delay of a timer that already ran.
+    if (this.#scheduled === 0) this.#disarm();
     this.#checkIdle();
   }
 
@@ -409,7 +439,7 @@ export class TimerSystem implements TimerOwner {
     const now = this.#clock.now();
     const wait = due <= now ? 0 : Math.min(Math.ceil(due - now), MAX_WAIT_MS);
     this.#wakeAt = wait === MAX_WAIT_MS ? now + wait : due;
-    this.#cancelWake = this.#clock.schedule(wait, this.#dispatch);
+    this.#cancelWake = scheduleOutsideRuns(this.#clock, wait, this.#dispatch);
   }
 
   readonly #dispatch = (): void => {

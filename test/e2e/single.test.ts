@@ -214,7 +214,36 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     ]);
     assert.equal(r.code, 0);
     assert.equal(r.stdout, "started\n");
-    assert.match(r.stderr, /\[warn\] \d+#0: shutdownTimeout of 0.3 s reached with 1 timers running; exiting/);
+    assert.match(
+      r.stderr,
+      /\[warn\] \d+#0: shutdownTimeout \(0.3 s\) reached while draining, with 1 timers running; exiting/,
+    );
+  });
+
+  it("shutdownTimeout's warning counts the premature calls that waited for a running slot and never ran (stop 26)", async () => {
+    const r = await runTsresty([
+      "--config",
+      "test/fixtures/single/shutdown-one-slot.config.ts",
+      "-e",
+      "ngx.timer.at(0, () => new Promise(() => { setInterval(() => undefined, 1000); })); ngx.timer.at(100, () => {}); ngx.timer.at({ delay: 200, name: 'b' }, () => {});",
+    ]);
+    assert.equal(r.code, 0);
+    assert.match(
+      r.stderr,
+      /shutdownTimeout \(0.3 s\) reached while draining, with 1 timers running; 2 premature calls never ran \(they waited for a running slot\); exiting/,
+    );
+  });
+
+  it("a timer callback whose promise nothing can settle ends the exit with 13 and names the timers (stop 26)", async () => {
+    const r = await runTsresty([
+      "-e",
+      'ngx.timer.at(0, async () => { await new Promise(() => {}); }); ngx.timer.at({ delay: 0, name: "stuck" }, () => new Promise(() => {}));',
+    ]);
+    assert.equal(r.code, 13);
+    assert.match(
+      r.stderr,
+      /^ERROR: timer "stuck", 1 unnamed timer still running, waiting on a promise that nothing can settle any more\n$/m,
+    );
   });
 
   it("T-ERR-01: errors in timers are logged in nginx's shape; the process and its other timers carry on", async () => {

@@ -58,6 +58,75 @@ describe("ngx.timer.at", () => {
     assert.equal(timers.pendingCount, 0);
   });
 
+  it("T-AT-04: a generator or async generator callback throws at creation, whose body would never run (stop 26)", () => {
+    const { timers } = makeTimers();
+    const at = timers.at.bind(timers) as (...args: unknown[]) => unknown;
+    const every = timers.every.bind(timers) as (...args: unknown[]) => unknown;
+    const generators = [
+      function* job() {
+        /* never runs */
+      },
+      async function* job() {
+        /* never runs */
+      },
+    ];
+    for (const bad of generators) {
+      for (const make of [at, every]) {
+        assert.throws(() => make(1, bad), {
+          name: "TypeError",
+          code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+          message:
+            /"callback" must be a function that is not a generator \(calling a generator function does not run its body\), received a function \(job\)$/,
+        });
+      }
+    }
+    // A Proxy whose getPrototypeOf trap throws is still accepted (it fails when it fires).
+    const trap = new Proxy(() => undefined, {
+      getPrototypeOf() {
+        throw new Error("trap");
+      },
+    });
+    timers.at(1, trap).cancel();
+    assert.equal(timers.pendingCount, 0);
+  });
+
+  it("an options object without its required key, or a boxed Number, a Date, a Map, is named as such (stop 26)", () => {
+    const { timers } = makeTimers();
+    const at = timers.at.bind(timers) as (...args: unknown[]) => unknown;
+    const every = timers.every.bind(timers) as (...args: unknown[]) => unknown;
+    const cron = timers.cron.bind(timers) as (...args: unknown[]) => unknown;
+    const cases: [() => unknown, string][] = [
+      [
+        () => at(new Number(1), () => 0),
+        'ngx.timer.at: "delay" must be a number of seconds, received an object (Number)',
+      ],
+      [
+        () => at(new Date(), () => 0),
+        'ngx.timer.at: "delay" must be a number of seconds, received an object (Date)',
+      ],
+      [
+        () => at(new Map(), () => 0),
+        'ngx.timer.at: "delay" must be a number of seconds, received an object (Map)',
+      ],
+      [
+        () => at({}, () => 0),
+        'ngx.timer.at: "delay" must be a number of seconds, received an options object without "delay"',
+      ],
+      [
+        () => every({ name: "x" }, () => 0),
+        'ngx.timer.every: "interval" must be a number of seconds, received an options object without "interval"',
+      ],
+      [
+        () => cron({ tz: "UTC" }, () => 0),
+        'ngx.timer.cron: "cron" must be a cron expression string, received an options object without "cron"',
+      ],
+    ];
+    for (const [make, message] of cases) {
+      assert.throws(make, { name: "TypeError", code: "ERR_TSRESTY_INVALID_ARG_TYPE", message });
+    }
+    assert.equal(timers.pendingCount, 0);
+  });
+
   it("T-AT-05: a negative delay is a RangeError (deliberate difference); 0.0005 s is a zero-delay timer", () => {
     const { timers, clock } = makeTimers();
     assert.throws(() => timers.at(-1, () => undefined), {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { TimerRun } from "../../src/timer/index.ts";
+import { TimerSystem, type TimerRun } from "../../src/timer/index.ts";
+import { systemClock } from "../../src/util/clock.ts";
 import { WALL_START } from "../helpers/manual-clock.ts";
 import { flushPromises, makeTimers } from "../helpers/timer-system.ts";
 
@@ -72,5 +73,36 @@ describe("ngx.timer.current()", () => {
     });
     clock.advance(0);
     assert.equal(timers.current(), undefined);
+  });
+});
+
+describe("ngx.timer.current() on the real clock", () => {
+  it("a synchronous callback's continuations see no run, not the async run that created it (stop 26)", async () => {
+    const timers = new TimerSystem({
+      clock: systemClock,
+      log: () => {},
+      maxPending: 16,
+      maxRunning: 16,
+      runningLimit: "wait",
+    });
+    const seen: string[] = [];
+    const show = (run: TimerRun | undefined): string => run?.name ?? "none";
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    timers.at({ delay: 0, name: "A" }, async () => {
+      timers.at({ delay: 0.01, name: "B" }, () => {
+        seen.push(`B sync ${show(timers.current())}`);
+        setTimeout(() => seen.push(`B setTimeout ${show(timers.current())}`), 1);
+        return new Promise((resolve) => setTimeout(resolve, 5)).then(() => {
+          seen.push(`B then ${show(timers.current())}`);
+        });
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      seen.push(`A after await ${show(timers.current())}`);
+      done();
+    });
+    await finished;
+    assert.deepEqual(seen, ["B sync B", "B setTimeout none", "B then none", "A after await A"]);
+    await timers.whenIdle();
   });
 });

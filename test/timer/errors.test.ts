@@ -185,4 +185,19 @@ describe("errors inside timer callbacks", () => {
       ],
     );
   });
+
+  it("a class callback fails when it fires, logged without a location in tsresty's own code (stop 26)", () => {
+    const { timers, clock, lines } = makeTimers();
+    class Job {
+      readonly kind = "job";
+    }
+    timers.at(0, Job as unknown as () => void);
+    clock.advance(0);
+    const errors = lines.filter((l) => l.level === "error").map((l) => l.message);
+    assert.equal(errors.length, 1);
+    assert.match(
+      errors[0] ?? "",
+      /^timer with function Job failed: TypeError: Class constructor Job cannot be invoked/,
+    );
+  });
 });

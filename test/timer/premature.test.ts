@@ -272,4 +272,24 @@ describe("premature expiry on graceful exit", () => {
     assert.equal(t.state, "cancelled");
     assert.equal(fast.timers.pendingCount, 0);
   });
+
+  it("beginExit lets go of the host timer once nothing is left in the lists (a plain Node process ends) (stop 26)", () => {
+    const { timers, clock } = makeTimers();
+    timers.at(100, () => {});
+    timers.every(5, () => {});
+    assert.equal(clock.scheduled, 1);
+    timers.beginExit();
+    assert.equal(clock.scheduled, 0, "no host timer left for the timers fired prematurely");
+  });
+
+  it("beginExit keeps the host timer while zero-delay timers are still to run (stop 26)", () => {
+    const { timers, clock } = makeTimers();
+    const ran: boolean[] = [];
+    timers.at(100, () => {});
+    timers.at(0, (premature) => ran.push(premature));
+    timers.beginExit();
+    clock.advance(0);
+    assert.deepEqual(ran, [false]);
+    assert.equal(clock.scheduled, 0);
+  });
 });

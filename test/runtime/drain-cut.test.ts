@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { drainCutMessage } from "../../src/runtime/drain-cut.ts";
+import { makeTimers } from "../helpers/timer-system.ts";
+
+describe("the warning when shutdownTimeout cuts a drain", () => {
+  it("says how many premature calls never ran because they waited for a running slot (stop 26)", () => {
+    const { timers, clock } = makeTimers({ maxRunning: 1 });
+    timers.at(0, () => new Promise(() => {})); // holds the only slot for ever
+    timers.at(100, () => {});
+    timers.every({ interval: 5, overlap: false }, () => {});
+    clock.advance(0);
+    timers.beginExit();
+    assert.equal(
+      drainCutMessage(1, timers, "exiting"),
+      "shutdownTimeout (1 s) reached while draining, with 1 timers running; 2 premature calls never ran (they waited for a running slot); exiting",
+    );
+  });
+
+  it("names only the running callbacks when no premature call waits (stop 26)", () => {
+    const { timers, clock } = makeTimers({ maxRunning: 1 });
+    timers.at(0, () => new Promise(() => {}));
+    clock.advance(0);
+    timers.beginExit();
+    assert.equal(
+      drainCutMessage(0.3, timers, "going on to exitWorker"),
+      "shutdownTimeout (0.3 s) reached while draining, with 1 timers running; going on to exitWorker",
+    );
+  });
+});
