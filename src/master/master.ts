@@ -48,7 +48,7 @@ import { takeSite, type Site } from "./site.ts";
 import { Notifier } from "./notify.ts";
 import { startReaper } from "./reaper.ts";
 import { makeSlots, processLabel, roleLabel, slotSpec, type CycleSpec, type Slot } from "./slots.ts";
-import { Staging } from "./staging.ts";
+import { READY_TIMEOUT_MS, Staging } from "./staging.ts";
 import { statusRows } from "./status.ts";
 import { timerRows } from "./timer-rows.ts";
 import { cpuSeconds } from "../util/cpu.ts";
@@ -107,6 +107,8 @@ export class Master {
   readonly #letGo = new Set<Child>();
   /** The kill bound of each retired child still running; cleared when it exits. */
   readonly #stopBounds = new Map<Child, NodeJS.Timeout>();
+  /** The ready bound of each respawned process not ready yet; cleared when it is ready or exits. */
+  readonly #readyBounds = new Map<Child, NodeJS.Timeout>();
   #standbyFailures = 0;
 
   #serves = false;
@@ -150,6 +152,8 @@ export class Master {
         else if (child.spec !== null && !child.retired) this.#children.assume(child, child.spec);
       },
       ready: (child) => {
+        clearTimeout(this.#readyBounds.get(child));
+        this.#readyBounds.delete(child);
         if (this.#isServing(child)) this.#rotate(child);
         this.#broadcastPids();
         this.#staging?.check();
@@ -513,7 +517,7 @@ export class Master {
   }
 
   /** Starts the process of `slot`: the booted standby when there is one (milliseconds), else a fork. */
-  #launch(slot: Slot, cycle: CycleSpec): void {
+  #launch(slot: Slot, cycle: CycleSpec): Child {
     slot.generation++;
     slot.respawnAt = null;
     const spec = slotSpec(slot, cycle);
@@ -529,6 +533,25 @@ export class Master {
       "notice",
       `start ${roleLabel(slot.role)} process ${child.pid} (${id}generation ${slot.generation})`,
     );
+    return child;
+  }
+
+  /**
+   * A respawned process must be ready within READY_TIMEOUT_MS, as a start's and a reload's must:
+   * past it (its app never finished loading, its event loop is blocked, or it is a standby that no
+   * longer answers) it is killed, and its slot respawns as after any death, with backoff.
+   */
+  #boundReady(child: Child): void {
+    const bound = setTimeout(() => {
+      this.#readyBounds.delete(child);
+      if (child.readyAt !== null || child.phase === "exited" || child.retired) return;
+      this.#log(
+        "alert",
+        `${this.#label(child)} not ready within ${READY_TIMEOUT_MS / 1000} s of its respawn (its app did not finish loading, or its event loop is blocked); killing it`,
+      );
+      this.#children.kill(child, "SIGKILL");
+    }, READY_TIMEOUT_MS).unref();
+    this.#readyBounds.set(child, bound);
   }
 
   #takeStandby(): Child | null {
@@ -586,6 +609,8 @@ export class Master {
   #onExit(child: Child, code: number | null, signal: string | null): void {
     clearTimeout(this.#stopBounds.get(child));
     this.#stopBounds.delete(child);
+    clearTimeout(this.#readyBounds.get(child));
+    this.#readyBounds.delete(child);
     const forkFailed = child.pid === -1;
     if (forkFailed) {
       this.#log("alert", `cannot fork a ${child.kind} process: ${child.failure?.reason ?? "unknown error"}`);
@@ -649,7 +674,7 @@ export class Master {
     const respawn = (): void => {
       slot.respawn = null;
       if (this.#state === "stopping" || slot.child !== null || this.#slotOwner(slot) === null) return;
-      this.#launch(slot, cycle);
+      this.#boundReady(this.#launch(slot, cycle));
     };
     // Without backoff, at once: a timer would add a turn of the event loop (a millisecond or more).
     if (delay === 0) respawn();

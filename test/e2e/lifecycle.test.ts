@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -392,5 +392,47 @@ export default {
     assert.equal(done.signal, null, "the master stopped by itself");
     assert.ok(!alive(tree.masterPid));
     assert.ok(existsSync(dir));
+  });
+});
+
+describe("the master's supervision keeps its bounds and counts", () => {
+  it("a respawned worker not ready within 60 s is logged with the bound and killed, and its slot respawns (stop 26)", async () => {
+    const dir = scratchApp({
+      "app.mjs": `import { existsSync } from "node:fs";
+import { join } from "node:path";
+if (existsSync(join(process.env.MARKS, "hang-load"))) await new Promise((resolve) => setTimeout(resolve, 1e9));
+export default { fetch: () => new Response(\`pid=\${process.pid}\`) };
+`,
+    });
+    const marks = join(dir, "marks");
+    mkdirSync(marks);
+    const tree = await startTree(join(dir, "app.mjs"), {
+      workers: 1,
+      env: { MARKS: marks },
+      deadlineMs: 150_000,
+    });
+    const first = (await workerRows(tree))[0]?.pid;
+    assert.ok(first !== undefined);
+    writeFileSync(join(marks, "hang-load"), "");
+    process.kill(first, "SIGKILL");
+    let hung: number | undefined;
+    assert.ok(
+      await until(async () => {
+        hung = (await workerRows(tree)).find((r) => r.pid !== first)?.pid;
+        return hung !== undefined;
+      }),
+    );
+    const line = new RegExp(
+      `worker process ${hung} \\(id 0\\) not ready within 60 s of its respawn .*; killing it`,
+    );
+    assert.ok(await until(() => line.test(tree.run.stderr()), 90_000), tree.run.stderr());
+    assert.ok(await until(() => !alive(hung ?? 0), 5_000), "the process that never got ready was killed");
+    rmSync(join(marks, "hang-load"));
+    assert.ok(
+      await until(async () => (await workerRows(tree)).some((r) => r.state === "running"), 20_000),
+      "the slot serves again",
+    );
+    assert.match((await get(tree.url())).body, /^pid=\d+$/);
+    await tree.command("stop");
   });
 });
