@@ -47,7 +47,15 @@ import type { ControlConnection } from "./control.ts";
 import { takeSite, type Site } from "./site.ts";
 import { Notifier } from "./notify.ts";
 import { startReaper } from "./reaper.ts";
-import { makeSlots, processLabel, roleLabel, slotSpec, type CycleSpec, type Slot } from "./slots.ts";
+import {
+  makeSlots,
+  processLabel,
+  roleLabel,
+  sameSlot,
+  slotSpec,
+  type CycleSpec,
+  type Slot,
+} from "./slots.ts";
 import { READY_TIMEOUT_MS, Staging } from "./staging.ts";
 import { statusRows } from "./status.ts";
 import { timerRows } from "./timer-rows.ts";
@@ -109,6 +117,8 @@ export class Master {
   readonly #stopBounds = new Map<Child, NodeJS.Timeout>();
   /** The ready bound of each respawned process not ready yet; cleared when it is ready or exits. */
   readonly #readyBounds = new Map<Child, NodeJS.Timeout>();
+  /** The last generation given to each slot (by role and id), whichever cycle it was for. */
+  readonly #generations = new Map<string, number>();
   #standbyFailures = 0;
 
   #serves = false;
@@ -243,7 +253,7 @@ export class Master {
         );
         this.#lag = new LoopDelay();
       }
-      const slots = makeSlots(cycle.config, outcome.privilegedAgent, []);
+      const slots = makeSlots(cycle.config, outcome.privilegedAgent);
       this.#slots = slots;
       await this.#stage(slots, cycle, operation.signal);
       this.#staging = null;
@@ -296,7 +306,7 @@ export class Master {
       if (JSON.stringify(cycle.config.metrics) !== JSON.stringify(this.#current?.config.metrics)) {
         this.#log("warn", "reload keeps the metrics address; restart to change it");
       }
-      staged = makeSlots(cycle.config, outcome.privilegedAgent, this.#slots);
+      staged = makeSlots(cycle.config, outcome.privilegedAgent);
       await this.#stage(staged, cycle, operation.signal);
       this.#staging = null;
       this.#switchTo(staged, cycle);
@@ -504,6 +514,8 @@ export class Master {
     const old = this.#slots;
     this.#zones.commit(cycle.zones, this.#log);
 
+    // The counts carry over now, not when the reload began: the old processes may have died since.
+    for (const slot of slots) slot.restarts += old.find((o) => sameSlot(o, slot))?.restarts ?? 0;
     this.#slots = slots;
     this.#current = cycle;
     this.#logLevel = cycle.config.logLevel;
@@ -518,7 +530,7 @@ export class Master {
 
   /** Starts the process of `slot`: the booted standby when there is one (milliseconds), else a fork. */
   #launch(slot: Slot, cycle: CycleSpec): Child {
-    slot.generation++;
+    slot.generation = this.#nextGeneration(slot);
     slot.respawnAt = null;
     const spec = slotSpec(slot, cycle);
     const standby = slot.role === "worker" ? (this.#takeEarly() ?? this.#takeStandby()) : null;
@@ -534,6 +546,14 @@ export class Master {
       `start ${roleLabel(slot.role)} process ${child.pid} (${id}generation ${slot.generation})`,
     );
     return child;
+  }
+
+  /** The slot's next generation: one more than any process of this slot had, in any cycle. */
+  #nextGeneration(slot: Slot): number {
+    const key = `${slot.role} ${slot.id ?? ""}`;
+    const next = (this.#generations.get(key) ?? 0) + 1;
+    this.#generations.set(key, next);
+    return next;
   }
 
   /**

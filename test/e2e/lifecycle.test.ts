@@ -435,4 +435,38 @@ export default { fetch: () => new Response(\`pid=\${process.pid}\`) };
     assert.match((await get(tree.url())).body, /^pid=\d+$/);
     await tree.command("stop");
   });
+
+  it("an old worker that dies during a reload counts in its slot after the switch, and its respawn has a generation of its own (stop 26)", async () => {
+    const { app, marks, mark } = markedApp();
+    const tree = await startTree(app, { env: { MARKS: marks }, workers: 1 });
+    const old = (await workerRows(tree))[0];
+    assert.equal(old?.generation, 1);
+    mark("slow-init-worker");
+    const reload = tree.command("reload");
+    assert.ok(
+      await until(async () =>
+        (await workerRows(tree)).some((r) => r.state === "starting" && r.pid !== old.pid),
+      ),
+    );
+    process.kill(old.pid, "SIGKILL");
+    assert.ok(
+      await until(() => tree.run.stderr().includes(`worker process ${old.pid} (id 0) exited on signal 9`)),
+    );
+    assert.ok(
+      await until(async () => (await workerRows(tree)).filter((r) => r.pid !== old.pid).length === 2),
+      "the old slot was respawned while the reload waits",
+    );
+    const during = await workerRows(tree);
+    assert.equal(Math.max(...during.map((r) => r.restarts)), 1, JSON.stringify(during));
+    assert.equal((await reload).code, 0);
+    const after = await workerRows(tree);
+    const serving = after.find((r) => r.state === "running");
+    assert.equal(serving?.restarts, 1, `the count survives the switch: ${JSON.stringify(after)}`);
+    const generations = [
+      ...tree.run.stderr().matchAll(/start worker process \d+ \(id 0, generation (\d+)\)/g),
+    ].map((m) => m[1]);
+    assert.equal(generations.length, 3, tree.run.stderr());
+    assert.equal(new Set(generations).size, 3, `no generation given twice: ${generations.join(", ")}`);
+    await tree.command("stop");
+  });
 });
