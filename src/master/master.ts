@@ -272,7 +272,8 @@ export class Master {
       const metrics = this.#metrics === null ? "" : `, metrics on http://${this.#metrics.address}/metrics`;
       return `tsresty ready: master pid ${process.pid}, ${cycle.config.workers} workers${agent}, ${where}${metrics}`;
     } finally {
-      this.#operation = null;
+      // (a queued reload begun above has its own operation now: a stop must still abort it)
+      if (this.#operation === operation) this.#operation = null;
       this.#releaseEarly();
     }
   }
@@ -321,7 +322,7 @@ export class Master {
       this.#log("error", `reload failed, the running workers keep serving: ${message}`);
       return { ok: false, message: `reload failed: ${message}` };
     } finally {
-      this.#operation = null;
+      if (this.#operation === operation) this.#operation = null;
       // (read through #now(): a stop may have changed the state while the reload awaited)
       if (this.#now() === "reloading") {
         this.#state = "running";

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { childrenOf, pidsMatching, runTsresty, startTsresty } from "../helpers/processes.ts";
+import { childrenOf, pidsMatching, runTsresty, startTsresty, type Running } from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 import {
@@ -75,6 +75,25 @@ function markedApp(): { app: string; marks: string; mark: (name: string) => void
       writeFileSync(join(marks, name), "");
     },
   };
+}
+
+/**
+ * `tsresty start` of the marked app with a slow init (2 s), returned once its init process runs:
+ * the start is under way.
+ */
+async function startingTree(
+  label: string,
+  args: readonly string[] = [],
+): Promise<{ run: Running; prefix: string }> {
+  const { app, marks, mark } = markedApp();
+  mark("slow-init");
+  const prefix = join(scratchDir(label), "p");
+  const run = startTsresty(["start", app, ...args, "--listen", "127.0.0.1:0", "--prefix", prefix], {
+    env: { MARKS: marks },
+  });
+  assert.ok(await until(() => childrenOf(run.child.pid ?? 0).length > 0, 20_000));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return { run, prefix };
 }
 
 const workerRows = async (tree: Awaited<ReturnType<typeof startTree>>) =>
@@ -147,15 +166,7 @@ describe("every slot filled, every stop and reload bounded", () => {
   });
 
   it("QUIT during start cancels it: no worker is forked and the master exits at once", async () => {
-    const { app, marks, mark } = markedApp();
-    mark("slow-init");
-    const dir = scratchDir("quit");
-    const run = startTsresty(["start", app, "--listen", "127.0.0.1:0", "--prefix", join(dir, "p")], {
-      env: { MARKS: marks },
-    });
-    // Once the init process runs (it sleeps 2 s in init), the start is under way.
-    assert.ok(await until(() => childrenOf(run.child.pid ?? 0).length > 0, 20_000));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { run, prefix } = await startingTree("quit");
     const started = Date.now();
     run.child.kill("SIGQUIT");
     const done = await run.done;
@@ -163,7 +174,7 @@ describe("every slot filled, every stop and reload bounded", () => {
     assert.ok(Date.now() - started < 5_000);
     assert.match(done.stderr, /start cancelled/);
     assert.doesNotMatch(done.stderr, /start worker process/);
-    assert.deepEqual(pidsMatching(join(dir, "p")), []);
+    assert.deepEqual(pidsMatching(prefix), []);
   });
 
   it("QUIT during a reload's init cancels the reload: nothing new starts, the old workers drain, no kill", async () => {
@@ -468,5 +479,17 @@ export default { fetch: () => new Response(\`pid=\${process.pid}\`) };
     assert.equal(generations.length, 3, tree.run.stderr());
     assert.equal(new Set(generations).size, 3, `no generation given twice: ${generations.join(", ")}`);
     await tree.command("stop");
+  });
+
+  it("a reload queued during start is cancelled by a stop during its init, not logged as failed (stop 26)", async () => {
+    const { run, prefix } = await startingTree("queued");
+    run.child.kill("SIGHUP");
+    assert.ok(await until(() => run.stderr().includes("reconfiguring"), 20_000), run.stderr());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    run.child.kill("SIGQUIT");
+    const done = await run.done;
+    assert.equal(done.code, 0, done.stderr);
+    assert.doesNotMatch(done.stderr, /reload failed|reloaded|killing it/);
+    assert.deepEqual(pidsMatching(prefix), []);
   });
 });
