@@ -40,7 +40,11 @@ export interface Child {
   spec: ChildSpec | null;
   /** -1 when the fork itself failed. */
   readonly pid: number;
-  readonly startedAt: number;
+  /**
+   * When it was forked, then when it took its slot (a standby or an early worker may wait blank a
+   * long time first): its uptime, and how long it lived for the backoff's quick deaths.
+   */
+  startedAt: number;
   phase: ChildPhase;
   /** Stopped on purpose (reload, stop): its exit is not a crash and is not respawned. */
   retired: boolean;

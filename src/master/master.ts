@@ -536,6 +536,7 @@ export class Master {
     const spec = slotSpec(slot, cycle);
     const standby = slot.role === "worker" ? (this.#takeEarly() ?? this.#takeStandby()) : null;
     const child = standby ?? this.#children.fork(slot.role);
+    child.startedAt = Date.now();
     child.spec = spec;
     child.shutdownTimeout = cycle.config.shutdownTimeout;
     // A worker still booting is given its spec when it says "standing-by", as a fresh fork is.

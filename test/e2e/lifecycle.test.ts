@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { childrenOf, pidsMatching, runTsresty, startTsresty, type Running } from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
-import { alive, get, startTree, until } from "../helpers/tree.ts";
+import { alive, get, startTree, until, type LiveRow } from "../helpers/tree.ts";
 import {
   CONTROL_SOCKET,
   type ControlResponse,
@@ -491,5 +491,35 @@ export default { fetch: () => new Response(\`pid=\${process.pid}\`) };
     assert.equal(done.code, 0, done.stderr);
     assert.doesNotMatch(done.stderr, /reload failed|reloaded|killing it/);
     assert.deepEqual(pidsMatching(prefix), []);
+  });
+
+  it("a worker taken from a standby starts its uptime and its quick-death count when it takes the slot (stop 26)", async () => {
+    const dir = scratchApp({ "app.mjs": `export default { fetch: () => new Response("ok") };\n` });
+    const tree = await startTree(join(dir, "app.mjs"), { workers: 1 });
+    assert.ok(
+      await until(async () => (await tree.status()).processes.some((p) => p.type === "standby"), 20_000),
+    );
+    // The standby waits blank longer than the 10 s that resets the quick-death count.
+    await new Promise((resolve) => setTimeout(resolve, 11_000));
+    const first = (await workerRows(tree))[0];
+    assert.ok(first !== undefined);
+    process.kill(first.pid, "SIGKILL");
+    let taken: LiveRow | undefined;
+    assert.ok(
+      await until(async () => {
+        taken = (await workerRows(tree)).find((r) => r.pid !== first.pid && r.state === "running");
+        return taken !== undefined;
+      }),
+    );
+    assert.ok(
+      (taken?.uptime ?? Infinity) < 3,
+      `uptime ${taken?.uptime} s for a worker that just took its slot`,
+    );
+    process.kill(taken?.pid ?? 0, "SIGKILL");
+    assert.ok(
+      await until(() => /worker 0 keeps dying; respawning it in 100 ms/.test(tree.run.stderr())),
+      tree.run.stderr(),
+    );
+    await tree.command("stop");
   });
 });
