@@ -168,9 +168,9 @@ export class Master {
         this.#broadcastPids();
         this.#staging?.check();
       },
-      exiting: (child) => {
-        this.#log("notice", `${this.#label(child)} is exiting gracefully`);
-        this.#children.send(child, { type: "stop", mode: "graceful" });
+      exiting: (child, mode) => {
+        this.#log("notice", `${this.#label(child)} is exiting ${mode === "fast" ? "(fast)" : "gracefully"}`);
+        this.#children.send(child, { type: "stop", mode });
       },
       message: (child, message) => {
         if (child === this.#init?.child) this.#init.deliver(message);

@@ -522,4 +522,29 @@ export default { fetch: () => new Response(\`pid=\${process.pid}\`) };
     );
     await tree.command("stop");
   });
+
+  it("QUIT or TERM sent to a worker by hand is its own exit: replaced at once, not logged or counted as a crash (stop 26)", async () => {
+    const dir = scratchApp({ "app.mjs": `export default { fetch: () => new Response("ok") };\n` });
+    const tree = await startTree(join(dir, "app.mjs"), { workers: 1 });
+    for (const signal of ["SIGQUIT", "SIGTERM", "SIGQUIT"] as const) {
+      const worker = (await workerRows(tree)).find((r) => r.state === "running");
+      assert.ok(worker !== undefined);
+      process.kill(worker.pid, signal);
+      assert.ok(
+        await until(() =>
+          tree.run.stderr().includes(`worker process ${worker.pid} (id 0) exited with code 0`),
+        ),
+      );
+      assert.ok(
+        await until(async () =>
+          (await workerRows(tree)).some((r) => r.pid !== worker.pid && r.state === "running"),
+        ),
+      );
+    }
+    const stderr = tree.run.stderr();
+    assert.doesNotMatch(stderr, /\[alert\][^\n]*worker process \d+ \(id 0\) exited/);
+    assert.doesNotMatch(stderr, /keeps dying/);
+    assert.equal((await workerRows(tree)).find((r) => r.state === "running")?.restarts, 0);
+    await tree.command("stop");
+  });
 });
