@@ -357,7 +357,7 @@ export class Master {
   async status(): Promise<StatusReport> {
     const master = this.#masterRow(Date.now());
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
-    const { rows, stats } = await statusRows(this.#children, slots);
+    const { rows, stats } = await statusRows(this.#children, slots, "status", this.#early);
     return {
       masterPid: process.pid,
       listen: this.#listeners.addresses,
@@ -373,7 +373,7 @@ export class Master {
       type: "master",
       id: null,
       pid: process.pid,
-      state: this.#state === "stopping" ? "draining" : "running",
+      state: this.#state === "stopping" ? "draining" : this.#state === "starting" ? "starting" : "running",
       nextTryMs: null,
       generation: this.#current?.cycle ?? 0,
       uptime: (now - this.#startedAt) / 1000,
@@ -389,7 +389,7 @@ export class Master {
   /** What one `/metrics` page shows: a status round of every process (status.ts). */
   async #scrape(): Promise<MetricsInput> {
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
-    const { rows, counts, probes } = await statusRows(this.#children, slots, "metrics");
+    const { rows, counts, probes } = await statusRows(this.#children, slots, "metrics", this.#early);
     const now = Date.now();
     const master = this.#masterRow(now);
     probes.set(process.pid, { lag: this.#lag?.read() ?? null, pipes: 0, http: null });

@@ -547,4 +547,25 @@ export default { fetch: () => new Response(\`pid=\${process.pid}\`) };
     assert.equal((await workerRows(tree)).find((r) => r.state === "running")?.restarts, 0);
     await tree.command("stop");
   });
+
+  it("status while the master starts: the master starting, its early workers starting workers, the listen addresses not known yet (stop 26)", async () => {
+    const { run, prefix } = await startingTree("status-start", ["--workers", "2"]);
+    after(() => {
+      run.child.kill("SIGKILL");
+    });
+    assert.ok(await until(() => existsSync(join(prefix, CONTROL_SOCKET)), 20_000), run.stderr());
+    const report = await statusOverSocket(prefix);
+    assert.ok(!run.stdout().includes("tsresty ready"), "asked while the start runs");
+    const types = report.processes.map((p) => `${p.type}:${p.state}`);
+    assert.deepEqual(
+      types,
+      ["master:starting", "worker:starting", "worker:starting"],
+      JSON.stringify(report),
+    );
+    const text = await runTsresty(["status", "--prefix", prefix]);
+    assert.match(text.stdout, /listening on: not known yet/);
+    await run.waitForOutput("tsresty ready:");
+    run.child.kill("SIGQUIT");
+    assert.equal((await run.done).code, 0);
+  });
 });
