@@ -57,6 +57,13 @@ function processCells(row: ProcessRow): string[] {
   ];
 }
 
+/** The listen line: while the master starts, what it will listen on is not known yet. */
+function listenText(report: StatusReport): string {
+  if (report.listen.length > 0) return report.listen.join(", ");
+  const starting = report.processes.some((p) => p.type === "master" && p.state === "starting");
+  return starting ? "not known yet (the master is starting)" : "nothing (no HTTP handler)";
+}
+
 /** `tsresty status` as text: the processes, the listen addresses, the shared-dictionary zones. */
 export function formatStatus(report: StatusReport): string {
   const sections = [
@@ -77,7 +84,7 @@ export function formatStatus(report: StatusReport): string {
       ],
       report.processes.map(processCells),
     ),
-    `listening on: ${report.listen.length === 0 ? "nothing (no HTTP handler)" : report.listen.join(", ")}`,
+    `listening on: ${listenText(report)}`,
   ];
   if (report.zones.length > 0) {
     sections.push(

@@ -193,8 +193,11 @@ export type ChildMessage =
   /** The child runs: initWorker is done and it takes connections. */
   | { readonly type: "ready" }
   | { readonly type: "status"; readonly seq: number; readonly status: ChildStatus }
-  /** The child begins a graceful exit of its own (signalGracefulExit): respawn it at once. */
-  | { readonly type: "exiting" }
+  /**
+   * The child begins an exit of its own (signalGracefulExit, or a QUIT or TERM sent to it from
+   * outside the master): not a crash, respawn it at once. `mode` "fast" for a TERM.
+   */
+  | { readonly type: "exiting"; readonly mode?: "fast" }
   /** The child cannot do its job; it exits after sending this. */
   | { readonly type: "failed"; readonly kind: FailureKind; readonly reason: string }
   /** A blank child has booted and waits for "assume". */
@@ -302,7 +305,7 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
       };
     }
     case "exiting":
-      return { type: "exiting" };
+      return value["mode"] === "fast" ? { type: "exiting", mode: "fast" } : { type: "exiting" };
     case "failed": {
       const { kind, reason } = value;
       if (typeof reason !== "string" || typeof kind !== "string" || !FAILURE_KINDS.includes(kind))

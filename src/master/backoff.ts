@@ -1,7 +1,8 @@
 /**
  * How long the master waits before respawning a slot whose process died. A process that lived
- * at least `STABLE_MS` resets the count; after that, the first quick death respawns at once and
- * each further one waits twice as long, from 100 ms: up to `MAX_DELAY_MS` for a process that died
+ * at least `STABLE_MS` (counted from when it took its slot: a standby's idle wait does not count)
+ * resets the count; after that, the first quick death respawns at once and each further one waits
+ * twice as long, from 100 ms: up to `MAX_DELAY_MS` for a process that died
  * before it was ever ready (an app that cannot start: no point hurrying), and up to
  * `MAX_READY_DELAY_MS` for one that was serving (killed, or crashing at run time: the slot's
  * capacity comes back quickly, and a connection waiting in the kernel's backlog meanwhile waits

@@ -40,11 +40,15 @@ export interface Child {
   spec: ChildSpec | null;
   /** -1 when the fork itself failed. */
   readonly pid: number;
-  readonly startedAt: number;
+  /**
+   * When it was forked, then when it took its slot (a standby or an early worker may wait blank a
+   * long time first): its uptime, and how long it lived for the backoff's quick deaths.
+   */
+  startedAt: number;
   phase: ChildPhase;
   /** Stopped on purpose (reload, stop): its exit is not a crash and is not respawned. */
   retired: boolean;
-  /** The child announced a graceful exit of its own (signalGracefulExit): not a crash. */
+  /** The child announced an exit of its own (signalGracefulExit, a QUIT or TERM by hand): not a crash. */
   announcedExit: boolean;
   /** When the child was first ready (epoch ms), or null. */
   readyAt: number | null;
@@ -60,7 +64,7 @@ export interface Child {
 export interface ChildEvents {
   standingBy(child: Child): void;
   ready(child: Child): void;
-  exiting(child: Child): void;
+  exiting(child: Child, mode: "graceful" | "fast"): void;
   /** Any other message (the init process's "config" and "init-done"). */
   message(child: Child, message: ChildMessage): void;
   /** A line `child` printed; `continued`: the rest of a line longer than the master keeps whole. */
@@ -264,7 +268,7 @@ export class Children {
       case "exiting":
         child.phase = "draining";
         child.announcedExit = true;
-        this.#events.exiting(child);
+        this.#events.exiting(child, message.mode ?? "graceful");
         return;
       case "pipe-group":
         if (message.alive) child.pipeGroups.register(message.pgid, child.pid);

@@ -47,8 +47,16 @@ import type { ControlConnection } from "./control.ts";
 import { takeSite, type Site } from "./site.ts";
 import { Notifier } from "./notify.ts";
 import { startReaper } from "./reaper.ts";
-import { makeSlots, processLabel, roleLabel, slotSpec, type CycleSpec, type Slot } from "./slots.ts";
-import { Staging } from "./staging.ts";
+import {
+  makeSlots,
+  processLabel,
+  roleLabel,
+  sameSlot,
+  slotSpec,
+  type CycleSpec,
+  type Slot,
+} from "./slots.ts";
+import { READY_TIMEOUT_MS, Staging } from "./staging.ts";
 import { statusRows } from "./status.ts";
 import { timerRows } from "./timer-rows.ts";
 import { cpuSeconds } from "../util/cpu.ts";
@@ -107,6 +115,10 @@ export class Master {
   readonly #letGo = new Set<Child>();
   /** The kill bound of each retired child still running; cleared when it exits. */
   readonly #stopBounds = new Map<Child, NodeJS.Timeout>();
+  /** The ready bound of each respawned process not ready yet; cleared when it is ready or exits. */
+  readonly #readyBounds = new Map<Child, NodeJS.Timeout>();
+  /** The last generation given to each slot (by role and id), whichever cycle it was for. */
+  readonly #generations = new Map<string, number>();
   #standbyFailures = 0;
 
   #serves = false;
@@ -150,13 +162,15 @@ export class Master {
         else if (child.spec !== null && !child.retired) this.#children.assume(child, child.spec);
       },
       ready: (child) => {
+        clearTimeout(this.#readyBounds.get(child));
+        this.#readyBounds.delete(child);
         if (this.#isServing(child)) this.#rotate(child);
         this.#broadcastPids();
         this.#staging?.check();
       },
-      exiting: (child) => {
-        this.#log("notice", `${this.#label(child)} is exiting gracefully`);
-        this.#children.send(child, { type: "stop", mode: "graceful" });
+      exiting: (child, mode) => {
+        this.#log("notice", `${this.#label(child)} is exiting ${mode === "fast" ? "(fast)" : "gracefully"}`);
+        this.#children.send(child, { type: "stop", mode });
       },
       message: (child, message) => {
         if (child === this.#init?.child) this.#init.deliver(message);
@@ -239,7 +253,7 @@ export class Master {
         );
         this.#lag = new LoopDelay();
       }
-      const slots = makeSlots(cycle.config, outcome.privilegedAgent, []);
+      const slots = makeSlots(cycle.config, outcome.privilegedAgent);
       this.#slots = slots;
       await this.#stage(slots, cycle, operation.signal);
       this.#staging = null;
@@ -258,7 +272,8 @@ export class Master {
       const metrics = this.#metrics === null ? "" : `, metrics on http://${this.#metrics.address}/metrics`;
       return `tsresty ready: master pid ${process.pid}, ${cycle.config.workers} workers${agent}, ${where}${metrics}`;
     } finally {
-      this.#operation = null;
+      // (a queued reload begun above has its own operation now: a stop must still abort it)
+      if (this.#operation === operation) this.#operation = null;
       this.#releaseEarly();
     }
   }
@@ -292,7 +307,7 @@ export class Master {
       if (JSON.stringify(cycle.config.metrics) !== JSON.stringify(this.#current?.config.metrics)) {
         this.#log("warn", "reload keeps the metrics address; restart to change it");
       }
-      staged = makeSlots(cycle.config, outcome.privilegedAgent, this.#slots);
+      staged = makeSlots(cycle.config, outcome.privilegedAgent);
       await this.#stage(staged, cycle, operation.signal);
       this.#staging = null;
       this.#switchTo(staged, cycle);
@@ -307,7 +322,7 @@ export class Master {
       this.#log("error", `reload failed, the running workers keep serving: ${message}`);
       return { ok: false, message: `reload failed: ${message}` };
     } finally {
-      this.#operation = null;
+      if (this.#operation === operation) this.#operation = null;
       // (read through #now(): a stop may have changed the state while the reload awaited)
       if (this.#now() === "reloading") {
         this.#state = "running";
@@ -342,7 +357,7 @@ export class Master {
   async status(): Promise<StatusReport> {
     const master = this.#masterRow(Date.now());
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
-    const { rows, stats } = await statusRows(this.#children, slots);
+    const { rows, stats } = await statusRows(this.#children, slots, "status", this.#early);
     return {
       masterPid: process.pid,
       listen: this.#listeners.addresses,
@@ -358,7 +373,7 @@ export class Master {
       type: "master",
       id: null,
       pid: process.pid,
-      state: this.#state === "stopping" ? "draining" : "running",
+      state: this.#state === "stopping" ? "draining" : this.#state === "starting" ? "starting" : "running",
       nextTryMs: null,
       generation: this.#current?.cycle ?? 0,
       uptime: (now - this.#startedAt) / 1000,
@@ -374,7 +389,7 @@ export class Master {
   /** What one `/metrics` page shows: a status round of every process (status.ts). */
   async #scrape(): Promise<MetricsInput> {
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
-    const { rows, counts, probes } = await statusRows(this.#children, slots, "metrics");
+    const { rows, counts, probes } = await statusRows(this.#children, slots, "metrics", this.#early);
     const now = Date.now();
     const master = this.#masterRow(now);
     probes.set(process.pid, { lag: this.#lag?.read() ?? null, pipes: 0, http: null });
@@ -504,6 +519,8 @@ export class Master {
     const old = this.#slots;
     this.#zones.commit(cycle.zones, this.#log);
 
+    // The counts carry over now, not when the reload began: the old processes may have died since.
+    for (const slot of slots) slot.restarts += old.find((o) => sameSlot(o, slot))?.restarts ?? 0;
     this.#slots = slots;
     this.#current = cycle;
     this.#logLevel = cycle.config.logLevel;
@@ -517,12 +534,13 @@ export class Master {
   }
 
   /** Starts the process of `slot`: the booted standby when there is one (milliseconds), else a fork. */
-  #launch(slot: Slot, cycle: CycleSpec): void {
-    slot.generation++;
+  #launch(slot: Slot, cycle: CycleSpec): Child {
+    slot.generation = this.#nextGeneration(slot);
     slot.respawnAt = null;
     const spec = slotSpec(slot, cycle);
     const standby = slot.role === "worker" ? (this.#takeEarly() ?? this.#takeStandby()) : null;
     const child = standby ?? this.#children.fork(slot.role);
+    child.startedAt = Date.now();
     child.spec = spec;
     child.shutdownTimeout = cycle.config.shutdownTimeout;
     // A worker still booting is given its spec when it says "standing-by", as a fresh fork is.
@@ -533,6 +551,33 @@ export class Master {
       "notice",
       `start ${roleLabel(slot.role)} process ${child.pid} (${id}generation ${slot.generation})`,
     );
+    return child;
+  }
+
+  /** The slot's next generation: one more than any process of this slot had, in any cycle. */
+  #nextGeneration(slot: Slot): number {
+    const key = `${slot.role} ${slot.id ?? ""}`;
+    const next = (this.#generations.get(key) ?? 0) + 1;
+    this.#generations.set(key, next);
+    return next;
+  }
+
+  /**
+   * A respawned process must be ready within READY_TIMEOUT_MS, as a start's and a reload's must:
+   * past it (its app never finished loading, its event loop is blocked, or it is a standby that no
+   * longer answers) it is killed, and its slot respawns as after any death, with backoff.
+   */
+  #boundReady(child: Child): void {
+    const bound = setTimeout(() => {
+      this.#readyBounds.delete(child);
+      if (child.readyAt !== null || child.phase === "exited" || child.retired) return;
+      this.#log(
+        "alert",
+        `${this.#label(child)} not ready within ${READY_TIMEOUT_MS / 1000} s of its respawn (its app did not finish loading, or its event loop is blocked); killing it`,
+      );
+      this.#children.kill(child, "SIGKILL");
+    }, READY_TIMEOUT_MS).unref();
+    this.#readyBounds.set(child, bound);
   }
 
   #takeStandby(): Child | null {
@@ -590,6 +635,8 @@ export class Master {
   #onExit(child: Child, code: number | null, signal: string | null): void {
     clearTimeout(this.#stopBounds.get(child));
     this.#stopBounds.delete(child);
+    clearTimeout(this.#readyBounds.get(child));
+    this.#readyBounds.delete(child);
     const forkFailed = child.pid === -1;
     if (forkFailed) {
       this.#log("alert", `cannot fork a ${child.kind} process: ${child.failure?.reason ?? "unknown error"}`);
@@ -653,7 +700,7 @@ export class Master {
     const respawn = (): void => {
       slot.respawn = null;
       if (this.#state === "stopping" || slot.child !== null || this.#slotOwner(slot) === null) return;
-      this.#launch(slot, cycle);
+      this.#boundReady(this.#launch(slot, cycle));
     };
     // Without backoff, at once: a timer would add a turn of the event loop (a millisecond or more).
     if (delay === 0) respawn();

@@ -1,8 +1,11 @@
 /**
  * Slots, not counters: the master's table of what must run. A slot is a worker id (0..N-1) or
  * the privileged agent; the process filling it may die and be replaced any number of times, each
- * replacement the slot's next generation. A slot keeps its generation and restart count across
- * reloads.
+ * replacement the slot's next generation. A slot keeps its restart count across reloads: a
+ * reload's new slot takes the old one's count when it takes over (a process of the old cycle may
+ * still die while the reload waits), and generations are numbered per slot over the master's life
+ * (master.ts #nextGeneration), so no two processes of one slot share one, whichever cycle they
+ * belong to.
  */
 import type { ResolvedConfig } from "../config/index.ts";
 import type { Account, ChildSpec } from "../ipc/index.ts";
@@ -26,6 +29,10 @@ export interface Slot {
 
 export const roleLabel = (role: Slot["role"]): string => (role === "worker" ? "worker" : "privileged agent");
 
+/** The same slot in another cycle (the same worker id, or the agent). */
+export const sameSlot = (a: Pick<Slot, "role" | "id">, b: Pick<Slot, "role" | "id">): boolean =>
+  a.role === b.role && a.id === b.id;
+
 /** How log lines name the process in a slot: `worker process 1234 (id 0)`. */
 export function processLabel(slot: Pick<Slot, "role" | "id">, pid: number): string {
   return slot.role === "worker"
@@ -37,25 +44,18 @@ export function processLabel(slot: Pick<Slot, "role" | "id">, pid: number): stri
  * The slots of a (re)load: workers 0..N-1 and, when `init` (`agentConnections`) or the config
  * enables it, the agent.
  */
-export function makeSlots(
-  config: ResolvedConfig,
-  agentConnections: number | null,
-  previous: readonly Slot[],
-): Slot[] {
-  const slot = (role: Slot["role"], id: number | null, connections: number | null): Slot => {
-    const old = previous.find((s) => s.role === role && s.id === id);
-    return {
-      role,
-      id,
-      connections,
-      generation: old?.generation ?? 0,
-      restarts: old?.restarts ?? 0,
-      quickDeaths: 0,
-      child: null,
-      respawn: null,
-      respawnAt: null,
-    };
-  };
+export function makeSlots(config: ResolvedConfig, agentConnections: number | null): Slot[] {
+  const slot = (role: Slot["role"], id: number | null, connections: number | null): Slot => ({
+    role,
+    id,
+    connections,
+    generation: 0,
+    restarts: 0,
+    quickDeaths: 0,
+    child: null,
+    respawn: null,
+    respawnAt: null,
+  });
   const slots = Array.from({ length: config.workers }, (_, id) => slot("worker", id, null));
   const connections = agentConnections ?? config.privilegedAgent?.connections ?? null;
   if (connections !== null) slots.push(slot("privileged agent", null, connections));

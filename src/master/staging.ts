@@ -8,8 +8,11 @@
 import { StartError } from "../errors.ts";
 import { roleLabel, type CycleSpec, type Slot } from "./slots.ts";
 
-/** The wait for a process to be ready: its app's load, then initWorker (which it bounds at 30 s). */
-const READY_TIMEOUT_MS = 60_000;
+/**
+ * The wait for a process to be ready: its app's load, then initWorker (which it bounds at 30 s).
+ * It bounds a start's and a reload's workers here, and each respawned process in the master.
+ */
+export const READY_TIMEOUT_MS = 60_000;
 
 export class Staging {
   readonly slots: readonly Slot[];

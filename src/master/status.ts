@@ -30,7 +30,8 @@ function rowState(child: Child): ProcessRow["state"] {
 }
 
 /**
- * One row per live child, asked over IPC (a child that does not answer in time shows dashes; one
+ * One row per live child, asked over IPC (`early`: the blank workers a start forked beside its
+ * init process, shown as starting workers, not as standbys) (a child that does not answer in time shows dashes; one
  * that exits meanwhile answers at once and is left out), and one row per slot waiting out a
  * respawn backoff; and the timer statistics (status), or the timer counters and the probes
  * (/metrics), each child reported.
@@ -39,6 +40,7 @@ export async function statusRows(
   children: Children,
   slots: readonly Slot[],
   scope: StatusScope = "status",
+  early: readonly Child[] = [],
 ): Promise<{
   rows: ProcessRow[];
   stats: ReportedStats[];
@@ -66,11 +68,12 @@ export async function statusRows(
         if (status.counts !== null) counts.push({ owner, counts: status.counts });
         if (status.probe !== null) probes.set(child.pid, status.probe);
       }
+      const isEarly = early.includes(child);
       return {
-        type: child.spec?.role ?? "standby",
+        type: child.spec?.role ?? (isEarly ? "worker" : "standby"),
         id: child.spec?.workerId ?? null,
         pid: child.pid,
-        state: rowState(child),
+        state: isEarly ? "starting" : rowState(child),
         nextTryMs: null,
         generation: child.spec?.generation ?? 0,
         uptime: (now - child.startedAt) / 1000,

@@ -14,6 +14,10 @@
  *   running    own exit (signalGraceful…) tell the master ("exiting"), then as above
  *   running    stop fast / TERM           timers forgotten, connections closed, exitWorker
  *                                         (≤ FAST_EXIT_WORKER_BOUND), exit 0
+ *
+ * The master stops its children with messages only: QUIT and TERM reach a child from outside,
+ * so the exit they begin is the child's own, told to the master as signalGracefulExit's is (and
+ * not counted as a crash); a TERM while starting tells it before the exit at once.
  *   draining   stop fast / TERM           the drain is cut short: as stop fast
  *   any        master gone ("disconnect") exit 0 at once
  *
@@ -90,6 +94,20 @@ function send(message: SentChildMessage): void {
   } catch {
     // the master is gone: "disconnect" ends this process
   }
+}
+
+/** Sends `message` and resolves once it is out, or after 1 s (the master may be gone). */
+function sendAndWait(message: SentChildMessage): Promise<unknown> {
+  return withTimeout(
+    new Promise<void>((resolve) => {
+      if (process.send === undefined) resolve();
+      else
+        process.send(message, () => {
+          resolve();
+        });
+    }),
+    1_000,
+  );
 }
 
 /** Subprocesses left running are ended with their groups (SIGTERM, a grace, SIGKILL) before exit. */
@@ -179,6 +197,12 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     send({ type: "pipe-group", pgid: (message as { pid: number }).pid, alive: false });
   });
 
+  /** A fast exit of its own while starting: the master is told first (once the message is out). */
+  const announceThenExit = async (): Promise<void> => {
+    await sendAndWait({ type: "exiting", mode: "fast" });
+    process.exit(0);
+  };
+
   /** exitWorker runs where no timer can be created; the counts stay those of this process. */
   const runExitWorker = (boundMs: number): Promise<void> => {
     context.timersDisabledIn = "the context of exitWorker";
@@ -215,8 +239,9 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     process.exit(0);
   }
 
-  async function fastExit(): Promise<void> {
+  async function fastExit(own: boolean): Promise<void> {
     state = "exited";
+    if (own) send({ type: "exiting", mode: "fast" });
     context.timers.destroy();
     await closed();
     await runExitWorker(FAST_EXIT_WORKER_BOUND * 1000);
@@ -228,13 +253,13 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   function stop(mode: StopMode, own: boolean): Promise<void> | undefined {
     switch (state) {
       case "starting":
-        if (mode === "fast") process.exit(0);
+        if (mode === "fast") return own ? announceThenExit() : process.exit(0);
         queued.stop ??= { mode, own };
         return undefined;
       case "running":
-        return mode === "graceful" ? gracefulExit(own) : fastExit();
+        return mode === "graceful" ? gracefulExit(own) : fastExit(own);
       case "draining":
-        return mode === "fast" ? fastExit() : undefined;
+        return mode === "fast" ? fastExit(own) : undefined;
       case "exited":
         return undefined;
     }
@@ -293,22 +318,15 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
         return;
     }
   });
-  // Signals sent to a child by hand mean what the master's messages mean.
-  handleSignals({ SIGQUIT: () => void stop("graceful", false), SIGTERM: () => void stop("fast", false) });
+  // Signals sent to a child by hand mean what the master's messages mean; the master stops its
+  // children with messages, never with these, so an exit they begin is this child's own: the
+  // master is told (as for signalGracefulExit) and does not count it as a crash.
+  handleSignals({ SIGQUIT: () => void stop("graceful", true), SIGTERM: () => void stop("fast", true) });
 
   /** Tells the master why this child cannot start (once the message is out), then exits 1. */
   const fail = async (reason: string): Promise<void> => {
     log("emerg", reason);
-    await withTimeout(
-      new Promise<void>((resolve) => {
-        if (process.send === undefined) resolve();
-        else
-          process.send({ type: "failed", kind: "start", reason } satisfies SentChildMessage, () => {
-            resolve();
-          });
-      }),
-      1_000,
-    );
+    await sendAndWait({ type: "failed", kind: "start", reason });
     process.exit(1);
   };
 

@@ -4,13 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { childrenOf, pidsMatching, runTsresty, startTsresty } from "../helpers/processes.ts";
+import { childrenOf, pidsMatching, runTsresty, startTsresty, type Running } from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
-import { alive, get, startTree, until } from "../helpers/tree.ts";
+import { alive, get, startTree, until, type LiveRow } from "../helpers/tree.ts";
 import {
   CONTROL_SOCKET,
   type ControlResponse,
@@ -75,6 +75,25 @@ function markedApp(): { app: string; marks: string; mark: (name: string) => void
       writeFileSync(join(marks, name), "");
     },
   };
+}
+
+/**
+ * `tsresty start` of the marked app with a slow init (2 s), returned once its init process runs:
+ * the start is under way.
+ */
+async function startingTree(
+  label: string,
+  args: readonly string[] = [],
+): Promise<{ run: Running; prefix: string }> {
+  const { app, marks, mark } = markedApp();
+  mark("slow-init");
+  const prefix = join(scratchDir(label), "p");
+  const run = startTsresty(["start", app, ...args, "--listen", "127.0.0.1:0", "--prefix", prefix], {
+    env: { MARKS: marks },
+  });
+  assert.ok(await until(() => childrenOf(run.child.pid ?? 0).length > 0, 20_000));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return { run, prefix };
 }
 
 const workerRows = async (tree: Awaited<ReturnType<typeof startTree>>) =>
@@ -147,15 +166,7 @@ describe("every slot filled, every stop and reload bounded", () => {
   });
 
   it("QUIT during start cancels it: no worker is forked and the master exits at once", async () => {
-    const { app, marks, mark } = markedApp();
-    mark("slow-init");
-    const dir = scratchDir("quit");
-    const run = startTsresty(["start", app, "--listen", "127.0.0.1:0", "--prefix", join(dir, "p")], {
-      env: { MARKS: marks },
-    });
-    // Once the init process runs (it sleeps 2 s in init), the start is under way.
-    assert.ok(await until(() => childrenOf(run.child.pid ?? 0).length > 0, 20_000));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { run, prefix } = await startingTree("quit");
     const started = Date.now();
     run.child.kill("SIGQUIT");
     const done = await run.done;
@@ -163,7 +174,7 @@ describe("every slot filled, every stop and reload bounded", () => {
     assert.ok(Date.now() - started < 5_000);
     assert.match(done.stderr, /start cancelled/);
     assert.doesNotMatch(done.stderr, /start worker process/);
-    assert.deepEqual(pidsMatching(join(dir, "p")), []);
+    assert.deepEqual(pidsMatching(prefix), []);
   });
 
   it("QUIT during a reload's init cancels the reload: nothing new starts, the old workers drain, no kill", async () => {
@@ -392,5 +403,169 @@ export default {
     assert.equal(done.signal, null, "the master stopped by itself");
     assert.ok(!alive(tree.masterPid));
     assert.ok(existsSync(dir));
+  });
+});
+
+describe("the master's supervision keeps its bounds and counts", () => {
+  it("a respawned worker not ready within 60 s is logged with the bound and killed, and its slot respawns (stop 26)", async () => {
+    const dir = scratchApp({
+      "app.mjs": `import { existsSync } from "node:fs";
+import { join } from "node:path";
+if (existsSync(join(process.env.MARKS, "hang-load"))) await new Promise((resolve) => setTimeout(resolve, 1e9));
+export default { fetch: () => new Response(\`pid=\${process.pid}\`) };
+`,
+    });
+    const marks = join(dir, "marks");
+    mkdirSync(marks);
+    const tree = await startTree(join(dir, "app.mjs"), {
+      workers: 1,
+      env: { MARKS: marks },
+      deadlineMs: 150_000,
+    });
+    const first = (await workerRows(tree))[0]?.pid;
+    assert.ok(first !== undefined);
+    writeFileSync(join(marks, "hang-load"), "");
+    process.kill(first, "SIGKILL");
+    let hung: number | undefined;
+    assert.ok(
+      await until(async () => {
+        hung = (await workerRows(tree)).find((r) => r.pid !== first)?.pid;
+        return hung !== undefined;
+      }),
+    );
+    const line = new RegExp(
+      `worker process ${hung} \\(id 0\\) not ready within 60 s of its respawn .*; killing it`,
+    );
+    assert.ok(await until(() => line.test(tree.run.stderr()), 90_000), tree.run.stderr());
+    assert.ok(await until(() => !alive(hung ?? 0), 5_000), "the process that never got ready was killed");
+    rmSync(join(marks, "hang-load"));
+    assert.ok(
+      await until(async () => (await workerRows(tree)).some((r) => r.state === "running"), 20_000),
+      "the slot serves again",
+    );
+    assert.match((await get(tree.url())).body, /^pid=\d+$/);
+    await tree.command("stop");
+  });
+
+  it("an old worker that dies during a reload counts in its slot after the switch, and its respawn has a generation of its own (stop 26)", async () => {
+    const { app, marks, mark } = markedApp();
+    const tree = await startTree(app, { env: { MARKS: marks }, workers: 1 });
+    const old = (await workerRows(tree))[0];
+    assert.equal(old?.generation, 1);
+    mark("slow-init-worker");
+    const reload = tree.command("reload");
+    assert.ok(
+      await until(async () =>
+        (await workerRows(tree)).some((r) => r.state === "starting" && r.pid !== old.pid),
+      ),
+    );
+    process.kill(old.pid, "SIGKILL");
+    assert.ok(
+      await until(() => tree.run.stderr().includes(`worker process ${old.pid} (id 0) exited on signal 9`)),
+    );
+    assert.ok(
+      await until(async () => (await workerRows(tree)).filter((r) => r.pid !== old.pid).length === 2),
+      "the old slot was respawned while the reload waits",
+    );
+    const during = await workerRows(tree);
+    assert.equal(Math.max(...during.map((r) => r.restarts)), 1, JSON.stringify(during));
+    assert.equal((await reload).code, 0);
+    const after = await workerRows(tree);
+    const serving = after.find((r) => r.state === "running");
+    assert.equal(serving?.restarts, 1, `the count survives the switch: ${JSON.stringify(after)}`);
+    const generations = [
+      ...tree.run.stderr().matchAll(/start worker process \d+ \(id 0, generation (\d+)\)/g),
+    ].map((m) => m[1]);
+    assert.equal(generations.length, 3, tree.run.stderr());
+    assert.equal(new Set(generations).size, 3, `no generation given twice: ${generations.join(", ")}`);
+    await tree.command("stop");
+  });
+
+  it("a reload queued during start is cancelled by a stop during its init, not logged as failed (stop 26)", async () => {
+    const { run, prefix } = await startingTree("queued");
+    run.child.kill("SIGHUP");
+    assert.ok(await until(() => run.stderr().includes("reconfiguring"), 20_000), run.stderr());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    run.child.kill("SIGQUIT");
+    const done = await run.done;
+    assert.equal(done.code, 0, done.stderr);
+    assert.doesNotMatch(done.stderr, /reload failed|reloaded|killing it/);
+    assert.deepEqual(pidsMatching(prefix), []);
+  });
+
+  it("a worker taken from a standby starts its uptime and its quick-death count when it takes the slot (stop 26)", async () => {
+    const dir = scratchApp({ "app.mjs": `export default { fetch: () => new Response("ok") };\n` });
+    const tree = await startTree(join(dir, "app.mjs"), { workers: 1 });
+    assert.ok(
+      await until(async () => (await tree.status()).processes.some((p) => p.type === "standby"), 20_000),
+    );
+    // The standby waits blank longer than the 10 s that resets the quick-death count.
+    await new Promise((resolve) => setTimeout(resolve, 11_000));
+    const first = (await workerRows(tree))[0];
+    assert.ok(first !== undefined);
+    process.kill(first.pid, "SIGKILL");
+    let taken: LiveRow | undefined;
+    assert.ok(
+      await until(async () => {
+        taken = (await workerRows(tree)).find((r) => r.pid !== first.pid && r.state === "running");
+        return taken !== undefined;
+      }),
+    );
+    assert.ok(
+      (taken?.uptime ?? Infinity) < 3,
+      `uptime ${taken?.uptime} s for a worker that just took its slot`,
+    );
+    process.kill(taken?.pid ?? 0, "SIGKILL");
+    assert.ok(
+      await until(() => /worker 0 keeps dying; respawning it in 100 ms/.test(tree.run.stderr())),
+      tree.run.stderr(),
+    );
+    await tree.command("stop");
+  });
+
+  it("QUIT or TERM sent to a worker by hand is its own exit: replaced at once, not logged or counted as a crash (stop 26)", async () => {
+    const dir = scratchApp({ "app.mjs": `export default { fetch: () => new Response("ok") };\n` });
+    const tree = await startTree(join(dir, "app.mjs"), { workers: 1 });
+    for (const signal of ["SIGQUIT", "SIGTERM", "SIGQUIT"] as const) {
+      const worker = (await workerRows(tree)).find((r) => r.state === "running");
+      assert.ok(worker !== undefined);
+      process.kill(worker.pid, signal);
+      assert.ok(
+        await until(() =>
+          tree.run.stderr().includes(`worker process ${worker.pid} (id 0) exited with code 0`),
+        ),
+      );
+      assert.ok(
+        await until(async () =>
+          (await workerRows(tree)).some((r) => r.pid !== worker.pid && r.state === "running"),
+        ),
+      );
+    }
+    const stderr = tree.run.stderr();
+    assert.doesNotMatch(stderr, /\[alert\][^\n]*worker process \d+ \(id 0\) exited/);
+    assert.doesNotMatch(stderr, /keeps dying/);
+    assert.equal((await workerRows(tree)).find((r) => r.state === "running")?.restarts, 0);
+    await tree.command("stop");
+  });
+
+  it("status while the master starts: the master starting, its early workers starting workers, the listen addresses not known yet (stop 26)", async () => {
+    const { run, prefix } = await startingTree("status-start", ["--workers", "2"]);
+    after(() => {
+      run.child.kill("SIGKILL");
+    });
+    assert.ok(await until(() => existsSync(join(prefix, CONTROL_SOCKET)), 20_000), run.stderr());
+    const report = await statusOverSocket(prefix);
+    assert.ok(!run.stdout().includes("tsresty ready"), "asked while the start runs");
+    const types = report.processes.map((p) => `${p.type}:${p.state}`);
+    assert.deepEqual(
+      types,
+      ["master:starting", "worker:starting", "worker:starting"],
+      JSON.stringify(report),
+    );
+    const text = await runTsresty(["status", "--prefix", prefix]);
+    assert.match(text.stdout, /listening on: not known yet/);
+    await run.waitForOutput("tsresty ready:");
+    run.child.kill("SIGQUIT");
+    assert.equal((await run.done).code, 0);
   });
 });
