@@ -124,7 +124,9 @@ function serverOptions(http: ResolvedConfig["http"]): ServerOptions {
 /** Ends, as a client's leaving ends the others, the responses still queued when their connection closed. */
 function abandon(queued: readonly ServerResponse[]): void {
   for (const res of queued) {
-    if (res.socket !== null) continue; // it reached the socket, whose close Node reported
+    // One that reached the socket had its close from Node; so has every queued one on Node 24
+    // (not 20), which closes them itself and marks them destroyed.
+    if (res.socket !== null || res.destroyed) continue;
     res.destroyed = true;
     res.emit("close");
   }
