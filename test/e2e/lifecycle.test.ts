@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -409,9 +409,12 @@ export default {
 describe("the master's supervision keeps its bounds and counts", () => {
   it("a respawned worker not ready within 60 s is logged with the bound and killed, and its slot respawns (stop 26)", async () => {
     const dir = scratchApp({
-      "app.mjs": `import { existsSync } from "node:fs";
+      "app.mjs": `import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-if (existsSync(join(process.env.MARKS, "hang-load"))) await new Promise((resolve) => setTimeout(resolve, 1e9));
+if (existsSync(join(process.env.MARKS, "hang-load"))) {
+  writeFileSync(join(process.env.MARKS, "hanging"), String(process.pid));
+  await new Promise((resolve) => setTimeout(resolve, 1e9));
+}
 export default { fetch: () => new Response(\`pid=\${process.pid}\`) };
 `,
     });
@@ -433,15 +436,19 @@ export default { fetch: () => new Response(\`pid=\${process.pid}\`) };
         return hung !== undefined;
       }),
     );
+    // Once it is stuck in its app's import, the mark goes: the process that replaces it must load
+    // the app at once (removed only after the kill, the mark raced the replacement's import).
+    assert.ok(await until(() => existsSync(join(marks, "hanging"))));
+    assert.equal(readFileSync(join(marks, "hanging"), "utf8"), String(hung));
+    rmSync(join(marks, "hang-load"));
     const line = new RegExp(
       `worker process ${hung} \\(id 0\\) not ready within 60 s of its respawn .*; killing it`,
     );
     assert.ok(await until(() => line.test(tree.run.stderr()), 90_000), tree.run.stderr());
     assert.ok(await until(() => !alive(hung ?? 0), 5_000), "the process that never got ready was killed");
-    rmSync(join(marks, "hang-load"));
     assert.ok(
       await until(async () => (await workerRows(tree)).some((r) => r.state === "running"), 20_000),
-      "the slot serves again",
+      `the slot serves again: ${JSON.stringify(await workerRows(tree))}\n${tree.run.stderr()}`,
     );
     assert.match((await get(tree.url())).body, /^pid=\d+$/);
     await tree.command("stop");
