@@ -17,7 +17,7 @@ import { loadConfigInput, resolveConfig, withOverrides, type ResolvedConfig } fr
 import { ConfigError, ContextError } from "../errors.ts";
 import {
   parseMasterMessage,
-  type ChildMessage,
+  sendToParent,
   type FailureKind,
   type InitOutcome,
   type LoadRequest,
@@ -38,16 +38,6 @@ import { preloadTypeScriptIfAsked } from "../util/loader.ts";
 import { formatThrown, lineLogger } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
 
-function send(message: ChildMessage): Promise<void> {
-  return new Promise((resolve) => {
-    if (process.send === undefined) resolve();
-    else
-      process.send(message, () => {
-        resolve();
-      });
-  });
-}
-
 /** Said when the app's top level creates a timer, which the init process does not have. */
 const INIT_CONTEXT_HINT =
   "the app's top level runs in the init process too, which has no timers: create them in initWorker";
@@ -58,7 +48,7 @@ const isFailing = (): boolean => failing;
 async function fail(kind: FailureKind, reason: string): Promise<never> {
   if (!failing) {
     failing = true;
-    await send({ type: "failed", kind, reason });
+    await sendToParent({ type: "failed", kind, reason });
     process.exit(1);
   }
   return new Promise(() => undefined); // the first failure is the one reported
@@ -186,11 +176,11 @@ const request = await new Promise<LoadRequest>((resolve) => {
     resolve(message.request);
   };
   process.on("message", listener);
-  void send({ type: "standing-by" });
+  void sendToParent({ type: "standing-by" });
 });
 const { raw, config } = await loadConfig(request);
 const go = runInitMessage();
-await send({ type: "config", config: raw });
+await sendToParent({ type: "config", config: raw });
 try {
   attachMasterZones(await go, process.ppid);
 } catch (error) {
@@ -198,5 +188,5 @@ try {
 }
 const outcome = await runInit(request, config);
 // (an unhandled rejection may have begun failing this load meanwhile)
-if (!isFailing()) await send({ type: "init-done", outcome });
+if (!isFailing()) await sendToParent({ type: "init-done", outcome });
 process.exit(0);

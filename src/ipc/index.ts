@@ -2,6 +2,7 @@ export {
   encodeCounts,
   parseChildMessage,
   parseMasterMessage,
+  sendToParent,
   type ChildMessage,
   type ChildProbe,
   type ChildStatus,

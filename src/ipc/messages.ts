@@ -421,3 +421,21 @@ function isNamedTimer(value: unknown): value is NamedTimer {
     typeof value["repeating"] === "boolean"
   );
 }
+
+/**
+ * Sends `message` to the parent (the master) over the IPC channel; resolves once it is out, at
+ * once when the process has no channel. A caller that exits right after must await it: Node
+ * drops a message still queued when the process exits.
+ * @example
+ * await sendToParent({ type: "failed", kind: "start", reason });
+ * process.exit(1);
+ */
+export function sendToParent(message: SentChildMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined) resolve();
+    else
+      process.send(message, () => {
+        resolve();
+      });
+  });
+}

@@ -36,7 +36,13 @@ import {
   type ResolvedConfig,
 } from "../config/index.ts";
 import { ContextError } from "../errors.ts";
-import { encodeCounts, parseMasterMessage, type ChildSpec, type SentChildMessage } from "../ipc/index.ts";
+import {
+  encodeCounts,
+  parseMasterMessage,
+  sendToParent,
+  type ChildSpec,
+  type SentChildMessage,
+} from "../ipc/index.ts";
 import { LATENESS_BOUNDS } from "../timer/index.ts";
 import { handleSignals, ignore } from "../process/index.ts";
 import { preloadTypeScriptIfAsked } from "../util/loader.ts";
@@ -98,16 +104,7 @@ function send(message: SentChildMessage): void {
 
 /** Sends `message` and resolves once it is out, or after 1 s (the master may be gone). */
 function sendAndWait(message: SentChildMessage): Promise<unknown> {
-  return withTimeout(
-    new Promise<void>((resolve) => {
-      if (process.send === undefined) resolve();
-      else
-        process.send(message, () => {
-          resolve();
-        });
-    }),
-    1_000,
-  );
+  return withTimeout(sendToParent(message), 1_000);
 }
 
 /** Subprocesses left running are ended with their groups (SIGTERM, a grace, SIGKILL) before exit. */
