@@ -8,14 +8,15 @@
  * whose headers are not out yet included (so each busy keep-alive connection closes after its
  * current request), and connections with no request in progress after a short grace (idle
  * keep-alive ones, and those that sent nothing or only part of a request's head) are closed. The
- * drain is over when the last connection is gone. Per request, the hot path reads one flag, keeps
- * two counts for the metrics, one per connection, and the response in a set of those in flight
- * (one shared "close" listener, no closure); the access log, when configured, adds its own.
+ * drain is over when the last connection is gone. Per request, the hot path counts the request,
+ * reads one flag and notes the response on its connection (no listener, no closure); what is in
+ * flight is worked out from those notes when asked (a scrape, a drain), not kept up to date at
+ * every response's end. The access log, when configured, adds its own listener.
  *
  * A pipelined request waits behind the response before it, its ServerResponse without a socket;
  * when the client leaves, Node never emits "close" on it. Each connection's one "close" listener
  * does it for them, so that such a response ends like any other whose client left: the request's
- * signal aborts, a streamed body is cancelled, the access log has its 499, the gauge goes down.
+ * signal aborts, a streamed body is cancelled, the access log has its 499.
  */
 import {
   createServer,
@@ -43,17 +44,42 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  */
 const IDLE_GRACE_MS = 500;
 
-/** A connection's responses not over yet; `queued` lists those that waited behind another (pipelined). */
+/**
+ * What a connection has answered: its newest response (still noted after it ends, until the next
+ * request or the connection's close) and, once requests were pipelined, the responses in
+ * progress at that time and those queued since.
+ */
 interface Connection {
-  open: number;
-  queued: ServerResponse[] | null;
+  newest: ServerResponse | null;
+  pipelined: ServerResponse[] | null;
+  /** Upgraded (a WebSocket, say): the app's from then on, never idle. */
+  upgraded: boolean;
 }
 
-/** Adds a response that waits behind another, dropping from the front those that got the socket since. */
+/** Over: sent in full, or cut (its client left, or the app destroyed it). */
+function over(res: ServerResponse): boolean {
+  return res.writableFinished || res.destroyed;
+}
+
+/**
+ * Notes a response that waits behind another (Node gives the socket at once unless an earlier
+ * response still holds it): it joins the pipelined ones, with the one before it, forgetting
+ * those over since.
+ */
 function queue(connection: Connection, res: ServerResponse): void {
-  const queued = (connection.queued ??= []);
-  while (queued.length > 0 && (queued[0] as ServerResponse).socket !== null) queued.shift();
-  queued.push(res);
+  const pipelined = (connection.pipelined ??= []);
+  const before = connection.newest;
+  while (pipelined.length > 0 && over(pipelined[0] as ServerResponse)) pipelined.shift();
+  if (before !== null && !over(before) && !pipelined.includes(before)) pipelined.push(before);
+  pipelined.push(res);
+}
+
+/** The connection's responses not over yet. */
+function live(connection: Connection): ServerResponse[] {
+  const responses = connection.pipelined === null ? [] : connection.pipelined.filter((res) => !over(res));
+  const newest = connection.newest;
+  if (newest !== null && !over(newest) && !responses.includes(newest)) responses.push(newest);
+  return responses;
 }
 
 /** Whether `error` is Node's report of the client going away while the request was read. */
@@ -122,11 +148,12 @@ function serverOptions(http: ResolvedConfig["http"]): ServerOptions {
 }
 
 /** Ends, as a client's leaving ends the others, the responses still queued when their connection closed. */
-function abandon(queued: readonly ServerResponse[]): void {
-  for (const res of queued) {
-    // One that reached the socket had its close from Node; so has every queued one on Node 24
-    // (not 20), which closes them itself and marks them destroyed.
-    if (res.socket !== null || res.destroyed) continue;
+function abandon(responses: readonly ServerResponse[]): void {
+  for (const res of responses) {
+    // One that reached the socket had its close from Node (or holds it still, or was sent in
+    // full); so has every queued one on Node 24 (not 20), which closes them itself and marks them
+    // destroyed.
+    if (res.socket !== null || over(res)) continue;
     res.destroyed = true;
     res.emit("close");
   }
@@ -142,16 +169,8 @@ export function serveHttp(
   const listener = listenerFor(app, log);
   if (listener === null) return null;
   const accessLog = openAccessLog(config.accessLog, workerId);
-  const counts = { requests: 0, inFlight: 0 };
-  /** Responses not yet over: a drain tells those whose headers are not out yet to close. */
-  const inFlight = new Set<ServerResponse>();
+  let requests = 0;
   const connections = new Map<Socket, Connection>();
-  function answered(this: ServerResponse): void {
-    counts.inFlight--;
-    inFlight.delete(this);
-    const connection = connections.get(this.req.socket);
-    if (connection !== undefined) connection.open--;
-  }
   const options = serverOptions(config.http);
   const servers: Server[] = [];
   let draining = false;
@@ -159,15 +178,11 @@ export function serveHttp(
   let whenEmpty: (() => void)[] = [];
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    counts.requests++;
-    counts.inFlight++;
-    inFlight.add(res);
-    res.on("close", answered);
+    requests++;
     const connection = connections.get(req.socket);
     if (connection !== undefined) {
-      connection.open++;
-      // Node gives the socket at once unless an earlier response still holds it.
       if (res.socket === null) queue(connection, res);
+      connection.newest = res;
     }
     accessLog?.track(req, res);
     // Not a header set in advance: Node 20's writeHead applies a flat header list with
@@ -176,12 +191,12 @@ export function serveHttp(
     listener(req, res);
   };
   const onConnection = (socket: Socket): void => {
-    const connection: Connection = { open: 0, queued: null };
+    const connection: Connection = { newest: null, pipelined: null, upgraded: false };
     connections.set(socket, connection);
     socket.once("close", () => {
       // After the socket's other "close" listeners: the response that held it ends first.
       process.nextTick(() => {
-        if (connection.queued !== null) abandon(connection.queued);
+        if (connection.pipelined !== null) abandon(connection.pipelined);
         connections.delete(socket);
         if (connections.size > 0) return;
         const waiting = whenEmpty;
@@ -192,8 +207,10 @@ export function serveHttp(
   };
   const upgraded = (req: IncomingMessage): void => {
     const connection = connections.get(req.socket);
-    if (connection !== undefined) connection.open++;
+    if (connection !== undefined) connection.upgraded = true;
   };
+  /** Whether a connection has a request in progress (or is upgraded): a drain leaves it be. */
+  const busy = (connection: Connection): boolean => connection.upgraded || live(connection).length > 0;
   /** Resolves, after `then`, when the last connection is gone. */
   const emptied = (then: () => void): Promise<void> => {
     if (connections.size === 0) {
@@ -233,14 +250,16 @@ export function serveHttp(
       draining = true;
       // Requests already in flight answer with Connection: close too, so their clients do not
       // send another request on a connection about to close.
-      for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+      for (const connection of connections.values()) {
+        for (const res of live(connection)) if (!res.headersSent) res.shouldKeepAlive = false;
+      }
       stopAccepting();
       // Busy connections close after their response (Connection: close); one with no request in
       // progress may still send one within the grace (closing it at once would race a request
       // already on its way), then it is closed. Node's closeIdleConnections would spare one that
       // has sent nothing yet, or only part of a request's head.
       const sweep = setInterval(() => {
-        for (const [socket, connection] of connections) if (connection.open === 0) socket.destroy();
+        for (const [socket, connection] of connections) if (!busy(connection)) socket.destroy();
       }, IDLE_GRACE_MS);
       return emptied(() => {
         clearInterval(sweep);
@@ -253,7 +272,11 @@ export function serveHttp(
       // access log's lines, a stream's cancel, a request's signal) included.
       return emptied(() => undefined);
     },
-    counts: () => counts,
+    counts: () => {
+      let inFlight = 0;
+      for (const connection of connections.values()) inFlight += live(connection).length;
+      return { requests, inFlight };
+    },
     reopen: () => accessLog?.reopen(),
   };
 }

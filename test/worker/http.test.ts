@@ -186,6 +186,34 @@ describe("the worker's HTTP service", () => {
     }
   });
 
+  it("counts in flight, and a drain closes after their response, every connection's requests: the one holding a pipelined connection too", async () => {
+    const releases: (() => void)[] = [];
+    const served = await start({
+      handler: async (req: IncomingMessage, res: ServerResponse) => {
+        if (req.url === "/held") await new Promise<void>((resolve) => releases.push(resolve));
+        res.end(`${req.url ?? ""}\n`);
+      },
+    });
+    const idle = await open(served.port);
+    idle.socket.write(GET("/before"));
+    assert.ok(await until(() => idle.text().includes("/before\n"), 5_000));
+    const single = await open(served.port);
+    single.socket.write(GET("/held"));
+    const pipelined = await open(served.port);
+    pipelined.socket.write(GET("/held") + GET("/queued"));
+    assert.ok(await until(() => served.service.counts?.().inFlight === 3 && releases.length === 2, 5_000));
+    const drained = served.service.drain();
+    for (const release of releases) release();
+    await Promise.all([single.closed, pipelined.closed, idle.closed, drained]);
+    for (const { text } of [single, pipelined]) {
+      assert.match(text(), /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(text(), /connection: close\r\n/i);
+      assert.match(text(), /\/held\n$/, "the response is the last on its connection");
+    }
+    assert.equal(served.service.counts?.().inFlight, 0);
+    assert.equal(served.service.counts?.().requests, 4);
+  });
+
   it("logs each pipelined response's own bytes, not the connection's running total (stop 26)", async () => {
     const served = await start({
       fetch: async () => {
