@@ -4,12 +4,28 @@
 
 #include "shard.h"
 
+/*
+ * A set that changes only the number (or boolean) of a live item and keeps its flags and its lack
+ * of expiry is made in place, as nginx makes a set of a value of the same length: here one aligned
+ * store (crash-safe like incr's), no allocation, and the item moved as a use (shd_use), so that
+ * sets of the same keys from several processes touch the shard's lock, the bucket and the item.
+ */
+static int store_in_place(shd_shard *z, shd_item *it, const shd_value *v, uint64_t ttl_ms, uint32_t uflags) {
+  if ((v->type != T_NUMBER && v->type != T_BOOLEAN) || it->type != v->type || ttl_ms != 0 || it->expires != 0 ||
+      it->uflags != uflags)
+    return 0;
+  shd_use(z, it);
+  it->v.num = v->num; /* the commit: one aligned store */
+  return 1;
+}
+
 static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags,
                         int op, clockc *c) {
   int forcible = 0;
   uint32_t old;
   uint32_t *slot = shd_lookup(z, k, &old);
   int stale = old && expired(ITEM(z, old), c);
+  if (old && !stale && !(op & OP_ADD) && store_in_place(z, ITEM(z, old), v, ttl_ms, uflags)) return RC_OK;
   if (old) shd_lru_touch(z, ITEM(z, old));
   if ((op & OP_REPLACE) && (!old || stale)) return RC_NOT_FOUND << 1;
   if ((op & OP_ADD) && old && !stale) return RC_EXISTS << 1;
@@ -179,11 +195,7 @@ int shd_get(shd_zone *zone, const shd_key *k, int stale, shd_got *g, shd_buf *bu
   shd_lookup(z, k, &off);
   if (off) {
     shd_item *it = ITEM(z, off);
-    uint8_t epoch = shd_read_epoch();
-    if (read_bump_due(it, epoch)) {
-      shd_lru_touch(z, it);
-      it->rbump = epoch;
-    }
+    shd_use(z, it);
     int old = expired(it, &c);
     if (old && !stale) {
       /* missing */
@@ -214,9 +226,15 @@ int shd_incr(shd_zone *zone, const shd_key *k, double delta, int has_init, doubl
   int r;
   LOCK_OR_FAIL(z);
   shd_expire_some(z, 1, &c);
-  uint32_t off = shd_find_live(z, k, &c);
+  uint32_t off;
+  shd_lookup(z, k, &off);
+  if (off && expired(ITEM(z, off), &c)) {
+    shd_lru_touch(z, ITEM(z, off)); /* as a store of the initial value would */
+    off = 0;
+  }
   if (off) {
     shd_item *it = ITEM(z, off);
+    shd_use(z, it);
     if (it->type != T_NUMBER) {
       r = RC_NOT_A_NUMBER << 1;
     } else {

@@ -53,4 +53,17 @@ void shd_item_fill(shd_shard *z, uint32_t off, const shd_key *k, const shd_value
                    clockc *c);
 int shd_copy_out(shd_buf *buf, const uint8_t *p, uint32_t len);
 
+/*
+ * A use of a live item that moves it to the LRU head as a read does (read_bump_due): a get, an
+ * incr, a set in place. nginx moves it at every use; this once a second, so that uses of an
+ * item already moved this second write nothing but the value.
+ */
+static inline void shd_use(shd_shard *z, shd_item *it) {
+  uint8_t epoch = shd_read_epoch();
+  if (read_bump_due(it, epoch)) {
+    shd_lru_touch(z, it);
+    it->rbump = epoch;
+  }
+}
+
 #endif

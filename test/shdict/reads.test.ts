@@ -61,6 +61,54 @@ describe("gets without the lock", () => {
     assert.deepEqual(dogs.getKeys(0), ["b", "c", "e", "d", "a"], "in a later second a read moves it again");
   });
 
+  it("incr and a set of a number in place move the item as a read does: the first use at once, another in the same second leaves it", async () => {
+    const dogs = testZone().dict;
+    await earlyInASecond();
+    for (const key of ["a", "b", "c"]) dogs.set(key, 1);
+    dogs.set("a", 2);
+    assert.deepEqual(dogs.getKeys(0), ["b", "c", "a"], "the first set since the store moves the item");
+    dogs.set("d", 1);
+    dogs.set("a", 3);
+    dogs.incr("a", 1);
+    assert.deepEqual(dogs.getKeys(0), ["b", "c", "a", "d"], "a set and an incr in the same second do not");
+    assert.equal(dogs.get("a"), 4);
+    dogs.incr("b", 1);
+    assert.deepEqual(dogs.getKeys(0), ["c", "a", "d", "b"], "the first incr since the store moves the item");
+    await sleep(1000);
+    dogs.set("a", 5);
+    assert.deepEqual(dogs.getKeys(0), ["c", "d", "b", "a"], "a set in a later second moves it again");
+  });
+
+  it("a set that changes more than a number or boolean is not made in place: flags, expiry and type are those of the new value", () => {
+    const dogs = testZone().dict;
+    dogs.set("n", 1);
+    dogs.set("n", 2, 0, 7);
+    assert.deepEqual(dogs.getWithFlags("n"), { value: 2, flags: 7 });
+    dogs.set("n", 3);
+    assert.deepEqual(dogs.getWithFlags("n"), { value: 3, flags: 0 });
+    dogs.set("n", 4, 60);
+    const left = dogs.ttl("n");
+    assert.ok(left.ok && left.ttl > 59 && left.ttl <= 60, `ttl ${JSON.stringify(left)}`);
+    dogs.set("n", 5);
+    assert.deepEqual(
+      dogs.ttl("n"),
+      { ok: true, ttl: 0 },
+      "a set without exptime stores a value that never expires",
+    );
+    dogs.set("n", true);
+    assert.equal(dogs.get("n"), true);
+    dogs.set("n", false);
+    assert.equal(dogs.get("n"), false);
+    dogs.set("n", 0);
+    assert.equal(dogs.get("n"), 0);
+    dogs.set("n", "6");
+    assert.equal(dogs.get("n"), "6");
+    assert.deepEqual(dogs.add("n", 7), { ok: false, reason: "exists", forcible: false });
+    assert.deepEqual(dogs.replace("n", 8), { ok: true, forcible: false });
+    dogs.set("n", 9);
+    assert.equal(dogs.get("n"), 9);
+  });
+
   it("a read that moves nothing takes no lock; an expired item, getStale and a read that moves the item take it", async () => {
     const dogs = testZone(4 * 1024 * 1024).dict; // a zone of 4 shards
     const keys = Array.from({ length: 100 }, (_, i) => `k${i}`);
