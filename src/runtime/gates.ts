@@ -16,7 +16,6 @@
  * `catchUp` asks for the last run: the zone keeps it while the tree lives, and a file under the
  * prefix (`timers/NAME.last`) keeps it across a full stop, for the names that asked.
  */
-import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RedisGate, RedisGateOptions } from "../coord/index.ts";
@@ -74,7 +73,10 @@ function internalZone(): Zone {
  */
 function fileName(name: string): string {
   const encoded = encodeURIComponent(name);
-  return encoded.length <= 200 ? encoded : `sha256-${createHash("sha256").update(name).digest("hex")}`;
+  if (encoded.length <= 200) return encoded;
+  // Loaded here, for the rare long name: importing node:crypto costs every process ~2 ms at boot.
+  const { createHash } = process.getBuiltinModule("node:crypto");
+  return `sha256-${createHash("sha256").update(name).digest("hex")}`;
 }
 
 class HostGate implements TickGate {
