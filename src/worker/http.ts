@@ -31,6 +31,7 @@ import type { ResolvedConfig } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
 import { openAccessLog } from "./access-log.ts";
+import { Connections, type Connection } from "./connections.ts";
 import { fetchListener } from "./fetch/index.ts";
 import { serveUpgrades } from "./upgrade.ts";
 
@@ -43,18 +44,6 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  * a stop with idle keep-alive connections may take (nginx closes them at once).
  */
 const IDLE_GRACE_MS = 500;
-
-/**
- * What a connection has answered: its newest response (still noted after it ends, until the next
- * request or the connection's close) and, once requests were pipelined, the responses in
- * progress at that time and those queued since.
- */
-interface Connection {
-  newest: ServerResponse | null;
-  pipelined: ServerResponse[] | null;
-  /** Upgraded (a WebSocket, say): the app's from then on, never idle. */
-  upgraded: boolean;
-}
 
 /** Over: sent in full, or cut (its client left, or the app destroyed it). */
 function over(res: ServerResponse): boolean {
@@ -170,7 +159,7 @@ export function serveHttp(
   if (listener === null) return null;
   const accessLog = openAccessLog(config.accessLog, workerId);
   let requests = 0;
-  const connections = new Map<Socket, Connection>();
+  const connections = new Connections();
   const options = serverOptions(config.http);
   const servers: Server[] = [];
   let draining = false;
@@ -179,7 +168,7 @@ export function serveHttp(
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     requests++;
-    const connection = connections.get(req.socket);
+    const connection = connections.of(req.socket);
     if (connection !== undefined) {
       if (res.socket === null) queue(connection, res);
       connection.newest = res;
@@ -191,13 +180,12 @@ export function serveHttp(
     listener(req, res);
   };
   const onConnection = (socket: Socket): void => {
-    const connection: Connection = { newest: null, pipelined: null, upgraded: false };
-    connections.set(socket, connection);
+    const connection = connections.add(socket);
     socket.once("close", () => {
       // After the socket's other "close" listeners: the response that held it ends first.
       process.nextTick(() => {
         if (connection.pipelined !== null) abandon(connection.pipelined);
-        connections.delete(socket);
+        connections.delete(connection);
         if (connections.size > 0) return;
         const waiting = whenEmpty;
         whenEmpty = [];
@@ -206,7 +194,7 @@ export function serveHttp(
     });
   };
   const upgraded = (req: IncomingMessage): void => {
-    const connection = connections.get(req.socket);
+    const connection = connections.of(req.socket);
     if (connection !== undefined) connection.upgraded = true;
   };
   /** Whether a connection has a request in progress (or is upgraded): a drain leaves it be. */
@@ -250,7 +238,7 @@ export function serveHttp(
       draining = true;
       // Requests already in flight answer with Connection: close too, so their clients do not
       // send another request on a connection about to close.
-      for (const connection of connections.values()) {
+      for (const connection of connections) {
         for (const res of live(connection)) if (!res.headersSent) res.shouldKeepAlive = false;
       }
       stopAccepting();
@@ -259,7 +247,7 @@ export function serveHttp(
       // already on its way), then it is closed. Node's closeIdleConnections would spare one that
       // has sent nothing yet, or only part of a request's head.
       const sweep = setInterval(() => {
-        for (const [socket, connection] of connections) if (!busy(connection)) socket.destroy();
+        for (const connection of connections) if (!busy(connection)) connection.socket.destroy();
       }, IDLE_GRACE_MS);
       return emptied(() => {
         clearInterval(sweep);
@@ -267,14 +255,14 @@ export function serveHttp(
     },
     destroy: () => {
       stopAccepting();
-      for (const socket of connections.keys()) socket.destroy();
+      for (const connection of connections) connection.socket.destroy();
       // Resolves once the sockets' "close" listeners have run: the cut responses' own (the
       // access log's lines, a stream's cancel, a request's signal) included.
       return emptied(() => undefined);
     },
     counts: () => {
       let inFlight = 0;
-      for (const connection of connections.values()) inFlight += live(connection).length;
+      for (const connection of connections) inFlight += live(connection).length;
       return { requests, inFlight };
     },
     reopen: () => accessLog?.reopen(),
