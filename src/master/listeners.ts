@@ -9,7 +9,6 @@
  * no worker accepts yet (the start, the only worker respawning) waits in the kernel's backlog
  * instead of being refused, and a port-0 address keeps its port.
  */
-import { lookup } from "node:dns/promises";
 import * as net from "node:net";
 import { isIP } from "node:net";
 import { constants } from "node:os";
@@ -101,6 +100,8 @@ async function resolveHost(address: ListenAddress): Promise<string> {
   const host = address.host as string;
   if (isIP(host) !== 0) return host;
   try {
+    // Loaded here, for a name to look up: most listen addresses are IPs.
+    const { lookup } = process.getBuiltinModule("node:dns/promises");
     return (await lookup(host)).address;
   } catch (error) {
     throw new Error(

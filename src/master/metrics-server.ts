@@ -9,7 +9,7 @@
  * once its response is over (sent, or its connection gone), so a scrape that starts while another
  * is still being sent to a slow client gets a page of its own.
  */
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { formatListen, type ListenAddress } from "../config/index.ts";
 import { StartError } from "../errors.ts";
@@ -35,6 +35,8 @@ export function serveMetrics(
   failed: (error: unknown) => void,
 ): Promise<MetricsServer> {
   const pool: MetricsPage[] = [];
+  // Loaded here: a tree without metrics never needs node:http in the master (~2 ms at start).
+  const { createServer } = process.getBuiltinModule("node:http");
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0];
     if (path !== "/metrics") {
