@@ -88,6 +88,58 @@ const ownUrls = {
   },
 };
 
+/**
+ * Node's builtins, as tsresty's modules import them, read with `process.getBuiltinModule`: Node
+ * 20 makes an ES module facade for each builtin a module imports, reading every one of its
+ * exports (getters included: `fs.promises` loads node:fs/promises), which cost each process ~2 ms
+ * at boot over the ~25 builtins tsresty imports. Each builtin is a small module of the bundle
+ * instead: the builtin as its default export and, as named ones, the names tsresty imports from
+ * it (every data property, for a builtin imported as a namespace). Dynamic imports are left to
+ * Node.
+ */
+const builtins = {
+  name: "tsresty-builtins",
+  setup(esbuild) {
+    esbuild.onResolve({ filter: /^node:/ }, (args) =>
+      args.kind === "import-statement" ? { path: args.path, namespace: "builtin" } : undefined,
+    );
+    const imported = importedNames();
+    esbuild.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => {
+      const descriptors = Object.getOwnPropertyDescriptors(process.getBuiltinModule(args.path));
+      const wanted = imported.get(args.path) ?? new Set();
+      const names = Object.keys(descriptors).filter(
+        (name) => wanted.has(name) || (wanted.has("*") && name !== "default" && "value" in descriptors[name]),
+      );
+      const contents = [
+        `const builtin = process.getBuiltinModule(${JSON.stringify(args.path)});`,
+        ...names.map((name, i) => `const _${i} = builtin[${JSON.stringify(name)}];`),
+        `export { builtin as default, ${names.map((name, i) => `_${i} as ${JSON.stringify(name)}`).join(", ")} };`,
+      ].join("\n");
+      return { contents, loader: "js" };
+    });
+  },
+};
+
+/**
+ * Per builtin, the names tsc's modules import from it (`import { a, b as c } from`), with "*"
+ * for one imported as a namespace (`import * as x from`).
+ */
+function importedNames() {
+  const names = new Map();
+  const IMPORT = /import\s*(?:\w+\s*,\s*)?(?:\{([^}]*)\}|(\*) as \w+)\s*from\s*"(node:[^"]+)"/g;
+  for (const file of walk(dist).filter((path) => path.endsWith(".js"))) {
+    for (const [, list, star, specifier] of readFileSync(file, "utf8").matchAll(IMPORT)) {
+      const set = names.get(specifier) ?? new Set();
+      if (star !== undefined) set.add("*");
+      for (const item of (list ?? "").split(",")) {
+        if (item.trim() !== "") set.add(item.trim().split(/\s+as\s+/)[0]);
+      }
+      names.set(specifier, set);
+    }
+  }
+  return names;
+}
+
 async function bundle() {
   const staging = join(root, "dist.bundle");
   rmSync(staging, { recursive: true, force: true });
@@ -104,7 +156,7 @@ async function bundle() {
     // Names as written, where two modules' names meet in one file (error classes and the like).
     keepNames: true,
     sourcemap: "linked",
-    plugins: [ownUrls],
+    plugins: [ownUrls, builtins],
     metafile: true,
     logLevel: "warning",
   });
