@@ -289,6 +289,13 @@ async function main(): Promise<void> {
   console.log(
     `node ${process.version}, ${new Date().toISOString()}, compiled dist/, medians of ${RUNS} runs (respawn: ${RESPAWNS} kills per run, standby off)\n`,
   );
+  // A fixed cost in every Node process of both trees (the CA bundle parsed at startup): the
+  // ratios come out lower with it than on a host without it (README, bench:boot).
+  if (process.env["NODE_EXTRA_CA_CERTS"] !== undefined) {
+    console.log(
+      "NODE_EXTRA_CA_CERTS is set: every process parses that CA bundle as it starts; run with `env -u NODE_EXTRA_CA_CERTS` for a host without it\n",
+    );
+  }
   console.log(
     markdownTable(
       ["measure", "tsresty", "bare node:cluster", "ratio", "bar", ""],
