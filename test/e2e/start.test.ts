@@ -410,6 +410,20 @@ describe("tsresty start: bad input", () => {
   const start = (...args: string[]): ReturnType<typeof runTsresty> =>
     runTsresty(["start", ...args, "--listen", "127.0.0.1:0", "--prefix", prefix]);
 
+  it("on a Node.js without process.getBuiltinModule (before 20.16), says which Node it needs, in one line, exit 1", async () => {
+    // What an older Node lacks, taken away before bin/tsresty runs.
+    const old = { nodeArgs: ["--import", "data:text/javascript,delete process.getBuiltinModule"] };
+    for (const args of [["--version"], ["start", APP, "--listen", "127.0.0.1:0", "--prefix", prefix]]) {
+      const result = await runTsresty(args, old);
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(
+        result.stderr,
+        `tsresty needs Node.js 20.19 or later; this is Node.js ${process.version}\n`,
+      );
+      assert.equal(result.stdout, "");
+    }
+  });
+
   it("refuses bad flags, unknown config keys, unreadable or non-exporting apps, and hooks that are only named exports, with one message", async () => {
     const cases: [string[], number, RegExp][] = [
       [
