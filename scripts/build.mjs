@@ -110,15 +110,29 @@ const builtins = {
       const names = Object.keys(descriptors).filter(
         (name) => wanted.has(name) || (wanted.has("*") && name !== "default" && "value" in descriptors[name]),
       );
+      // Each binding is named as the export (esbuild renames it where names meet, as it did
+      // imports), unless the name cannot be one (`delete`, say).
+      const local = names.map((name, i) => (isBindingName(name) ? name : `builtin_${i}`));
       const contents = [
         `const builtin = process.getBuiltinModule(${JSON.stringify(args.path)});`,
-        ...names.map((name, i) => `const _${i} = builtin[${JSON.stringify(name)}];`),
-        `export { builtin as default, ${names.map((name, i) => `_${i} as ${JSON.stringify(name)}`).join(", ")} };`,
+        ...names.map((name, i) => `const ${local[i]} = builtin[${JSON.stringify(name)}];`),
+        `export { builtin as default, ${names.map((name, i) => `${local[i]} as ${JSON.stringify(name)}`).join(", ")} };`,
       ].join("\n");
       return { contents, loader: "js" };
     });
   },
 };
+
+/** Whether `name` can name a variable (an identifier, not a reserved word). */
+function isBindingName(name) {
+  if (!/^[A-Za-z_$][\w$]*$/.test(name) || name === "builtin") return false;
+  try {
+    new Function(`"use strict"; let ${name};`);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Per builtin, the names tsc's modules import from it (`import { a, b as c } from`), with "*"

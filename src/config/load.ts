@@ -1,4 +1,3 @@
-import { access, constants } from "node:fs/promises";
 import { resolve } from "node:path";
 import { types } from "node:util";
 import { ConfigError, describe } from "../errors.ts";
@@ -48,6 +47,9 @@ function checkNamedKeys(file: string, module: Readonly<Record<string, unknown>>)
  */
 export async function loadConfigInput(file: string, cwd = process.cwd()): Promise<Record<string, unknown>> {
   const path = resolve(cwd, file);
+  // Loaded here: every child imports this module, and only the init process and single mode
+  // read a config file (node:fs/promises cost a worker's boot ~0.5 ms).
+  const { access, constants } = process.getBuiltinModule("node:fs/promises");
   try {
     await access(path, constants.R_OK);
   } catch (cause) {
