@@ -71,30 +71,27 @@ export const mark: { entry: TimerEntry | null; premature: boolean; tick: number 
   tick: 0,
 };
 
-/** Whether `callback` needs the store to be seen after `await`. */
-export function isAsyncCallback(callback: TimerCallback): boolean {
-  try {
-    return Object.getPrototypeOf(callback) === AsyncFunctionPrototype;
-  } catch {
-    // A Proxy whose getPrototypeOf trap throws, or a revoked one: not an async function. Calling
-    // it then fails as the callback's own failure, logged like any other.
-    return false;
-  }
-}
+/** What a timer callback is: a generator function (sync or async), an async function, or any other. */
+export type CallbackKind = "generator" | "async" | "plain";
 
 /**
- * Whether `callback` is a generator function (sync or async): calling it only makes an iterator,
- * so its body would never run. One prototype read and two compares, at creation.
+ * What `callback` is, from one read of its prototype, at creation: a generator function's call
+ * only makes an iterator (its body would never run); an async function's run is followed by the
+ * store across `await`. Read per run, the prototype was a call into the runtime costing a
+ * quarter of an empty callback's run.
  */
-export function isGeneratorCallback(callback: TimerCallback): boolean {
+export function callbackKind(callback: TimerCallback): CallbackKind {
+  let proto: unknown;
   try {
-    const proto = Object.getPrototypeOf(callback) as unknown;
-    return proto === GeneratorFunctionPrototype || proto === AsyncGeneratorFunctionPrototype;
+    proto = Object.getPrototypeOf(callback);
   } catch {
-    // A Proxy whose getPrototypeOf trap throws, or a revoked one: accepted, and its call fails
-    // when it fires, as its own run's failure.
-    return false;
+    // A Proxy whose getPrototypeOf trap throws, or a revoked one: accepted as a plain function,
+    // and its call fails when it fires, as its own run's failure.
+    return "plain";
   }
+  if (proto === AsyncFunctionPrototype) return "async";
+  if (proto === GeneratorFunctionPrototype || proto === AsyncGeneratorFunctionPrototype) return "generator";
+  return "plain";
 }
 
 /**

@@ -75,6 +75,8 @@ export class TimerEntry implements Timer {
   #seq: number;
   readonly #delay: number;
   readonly #callback: TimerCallback;
+  /** An async function: its runs go through the store that follows them across `await`. */
+  readonly #async: boolean;
   readonly #args: unknown[] | undefined;
   readonly #name: string | undefined;
   readonly #repeat: Repeat | null;
@@ -91,6 +93,7 @@ export class TimerEntry implements Timer {
     seq: number,
     delay: number,
     callback: TimerCallback,
+    async: boolean,
     args: unknown[] | undefined,
     name: string | undefined,
     repeat: Repeat | null,
@@ -100,6 +103,7 @@ export class TimerEntry implements Timer {
     this.#seq = seq;
     this.#delay = delay;
     this.#callback = callback;
+    this.#async = async;
     this.#args = args;
     this.#name = name;
     this.#repeat = repeat;
@@ -125,6 +129,9 @@ export class TimerEntry implements Timer {
   }
   get callback(): TimerCallback {
     return this.#callback;
+  }
+  get async(): boolean {
+    return this.#async;
   }
   get args(): unknown[] | undefined {
     return this.#args;
@@ -176,6 +183,20 @@ export class TimerEntry implements Timer {
   }
   set waiting(value: WaitingRun | null) {
     this.#waiting = value;
+  }
+
+  /** A run starts: counted, and a one-shot timer is running (a premature run ends a repeating one). */
+  runStarted(premature: boolean): void {
+    this.#runs++;
+    if (this.#repeat === null) this.#status = "running";
+    else if (premature) this.#status = "done";
+  }
+
+  /** A run settled; true when none is left (a one-shot timer is then done). */
+  runSettled(): boolean {
+    if (--this.#runs !== 0) return false;
+    if (this.#status === "running") this.#status = "done";
+    return true;
   }
 
   get nextDue(): number | null {

@@ -1,4 +1,4 @@
-import { asyncRunEnded, callInStore, isAsyncCallback, mark } from "./current.ts";
+import { asyncRunEnded, callInStore, mark } from "./current.ts";
 import type { TimerEntry } from "./entry.ts";
 
 /** The name of the frame that calls user code, which error locations are found relative to. */
@@ -38,7 +38,7 @@ export function invokeTimerCallback(
   // callback) must put the outer mark back: the rare case, out of line.
   if (mark.entry !== null) return invokeNested(entry, premature, tick, timedFrom, end);
   const callback = entry.callback;
-  const marked = isAsyncCallback(callback);
+  const marked = entry.async;
   mark.entry = entry;
   mark.premature = premature;
   mark.tick = tick;

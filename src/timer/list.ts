@@ -44,6 +44,16 @@ export class TimerList {
     this.tail = entry;
   }
 
+  /** Takes the head out (the list is not empty): what firing does, in fewer steps than `remove`. */
+  removeHead(): void {
+    const entry = this.head as TimerEntry;
+    const next = entry.next;
+    this.head = next;
+    if (next === null) this.tail = null;
+    else next.prev = null;
+    entry.next = null;
+  }
+
   remove(entry: TimerEntry): void {
     if (entry.prev === null) this.head = entry.next;
     else entry.prev.next = entry.next;

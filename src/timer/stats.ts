@@ -91,8 +91,6 @@ export const LATENESS_WINDOW = 128;
 export const LATENESS_BOUNDS: readonly number[] = Object.freeze([1, 5, 10, 25, 50, 100, 500, 1_000, 5_000]);
 /** The same bounds, +Inf last, as the hot path scans them (a typed array: no holes, no checks). */
 const SCAN_BOUNDS = Float64Array.from([...LATENESS_BOUNDS, Infinity]);
-/** Unnamed runs are timed one in this many (a power of two): reading the clock costs more than a run. */
-const SAMPLE_EVERY = 64;
 
 const percentile = (sorted: Float64Array, q: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
@@ -134,15 +132,9 @@ export class TimerRecord {
   /** Counts per LATENESS_BOUNDS bucket, +Inf last; a run costs one short scan. */
   readonly #buckets = new Float64Array(LATENESS_BOUNDS.length + 1);
   #lateSum = 0;
-  #sample = 0;
 
   constructor(name: string | null) {
     this.name = name;
-  }
-
-  /** Whether the run about to start is timed (start and end read from the clock). */
-  timesNextRun(): boolean {
-    return this.name !== null || (this.#sample++ & (SAMPLE_EVERY - 1)) === 0;
   }
 
   /** A timed run started at `start` (monotonic ms), `lateness` ms after its due time (NaN: not counted). */

@@ -64,7 +64,7 @@ export class TimerStore {
   /** Takes out the earliest pending timer (what `peek` returns), without looking its list up. */
   removeFirst(): void {
     const list = this.#heap.peek() as TimerList;
-    list.remove(list.head as TimerEntry);
+    list.removeHead();
     this.#emptiedOrMoved(list);
   }
 

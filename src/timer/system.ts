@@ -58,7 +58,7 @@ import { debuglog } from "node:util";
 import { InvalidArgTypeError, TimerError } from "../errors.ts";
 import { MAX_WAIT_MS, type Cancel, type Clock } from "../util/clock.ts";
 import type { LogSink } from "../util/log.ts";
-import { currentRun, isGeneratorCallback, scheduleOutsideRuns, TICK_BASE, type TimerRun } from "./current.ts";
+import { callbackKind, currentRun, scheduleOutsideRuns, TICK_BASE, type TimerRun } from "./current.ts";
 import { TimerEntry, type Timer, type TimerCallback, type TimerOwner } from "./entry.ts";
 import { GateKeeper, type TimerGates } from "./gate.ts";
 import { creationSite, timerLabel } from "./label.ts";
@@ -84,6 +84,13 @@ export interface TimerSystemOptions extends TimerLimits {
   /** The gates of singleton timers; a singleton kind without one cannot be created. */
   readonly gates?: TimerGates;
 }
+
+/**
+ * A run's due time in epoch ms − TICK_BASE: its tick for wall-clock timers, its due time (`due`,
+ * monotonic) moved by `offset` (wall − monotonic − TICK_BASE) otherwise.
+ */
+const tickOf = (repeat: Repeat | null, due: number, offset: number): number =>
+  repeat !== null && repeat.wall ? repeat.tick - TICK_BASE : Math.round(due + offset);
 
 const isOver = (entry: TimerEntry): boolean =>
   entry.status === "cancelled" ||
@@ -145,12 +152,15 @@ export class TimerSystem implements TimerOwner {
       dropLabel: (entry) => timerLabel(entry, sites?.get(entry)),
       names,
       settled: (entry, premature, tick, failed) => {
-        const singleton = entry.repeat?.singleton;
-        if (singleton != null && !premature) {
-          this.#gates.settled(singleton, entry.name as string, tick + TICK_BASE, !failed);
+        const name = entry.name;
+        if (name !== undefined) {
+          // Only named timers are singletons, or have a name to let go of.
+          const singleton = entry.repeat?.singleton;
+          if (singleton != null && !premature)
+            this.#gates.settled(singleton, name, tick + TICK_BASE, !failed);
+          this.#retire(entry);
         }
-        if (entry.name !== undefined) this.#retire(entry);
-        this.#checkIdle();
+        if (this.#idleWaiters.length !== 0) this.#checkIdle();
       },
     });
   }
@@ -230,7 +240,8 @@ export class TimerSystem implements TimerOwner {
     if (typeof callback !== "function") {
       throw new InvalidArgTypeError(where, "callback", "a function", callback);
     }
-    if (isGeneratorCallback(callback)) {
+    const kind = callbackKind(callback);
+    if (kind === "generator") {
       throw new InvalidArgTypeError(
         where,
         "callback",
@@ -268,6 +279,7 @@ export class TimerSystem implements TimerOwner {
       this.#seq++,
       delayMs,
       callback,
+      kind === "async",
       args.length === 0 ? undefined : args,
       name,
       repeat,
@@ -305,6 +317,7 @@ export class TimerSystem implements TimerOwner {
 
   /** Figures per timer name, then for all unnamed timers together (plain, JSON-ready objects). */
   stats(): TimerStats[] {
+    this.#runner.countUnnamed();
     const offset = this.#clock.wallNow() - this.#clock.now();
     return this.#names.snapshot(
       (entry) => this.nextDue(entry),
@@ -314,6 +327,7 @@ export class TimerSystem implements TimerOwner {
 
   /** The counters and lateness histogram per timer name, then of the unnamed ones (what a scrape reads). */
   counts(): TimerCounts[] {
+    this.#runner.countUnnamed();
     return this.#names.counts();
   }
 
@@ -369,7 +383,7 @@ export class TimerSystem implements TimerOwner {
       if (entry === undefined) break;
       this.#store.remove(entry);
       this.#scheduled--;
-      this.#runner.start(entry, true, entry.due, this.#tickOf(entry, offset), now);
+      this.#runner.start(entry, true, entry.due, tickOf(entry.repeat, entry.due, offset), now);
       if (entry.name !== undefined) this.#retire(entry);
       fired++;
     }
@@ -404,15 +418,6 @@ export class TimerSystem implements TimerOwner {
     this.#names.clear();
     this.#scheduled = 0;
     this.#checkIdle();
-  }
-
-  /**
-   * A run's due time in epoch ms − TICK_BASE: its tick for wall-clock timers, its due time
-   * moved by `offset` (wall − monotonic − TICK_BASE) otherwise.
-   */
-  #tickOf(entry: TimerEntry, offset: number): number {
-    const repeat = entry.repeat;
-    return repeat !== null && repeat.wall ? repeat.tick - TICK_BASE : Math.round(entry.due + offset);
   }
 
   /** Lets go of the name of a named timer that is over. */
@@ -452,20 +457,22 @@ export class TimerSystem implements TimerOwner {
     for (;;) {
       const entry = store.peek();
       if (entry === undefined) break;
-      if (entry.due > now || entry.seq >= createdBefore) {
-        if (entry.due < this.#wakeAt) this.#armWake(entry.due);
+      // Each field read once: until V8 compiles this loop, every read is a call of an accessor.
+      const due = entry.due;
+      if (due > now || entry.seq >= createdBefore) {
+        if (due < this.#wakeAt) this.#armWake(due);
         break;
       }
       store.removeFirst();
       this.#scheduled--;
-      const due = entry.due;
-      const tick = this.#tickOf(entry, offset);
-      if (entry.repeat === null) {
+      const repeat = entry.repeat;
+      const tick = repeat === null ? Math.round(due + offset) : tickOf(repeat, due, offset);
+      if (repeat === null) {
         this.#runner.start(entry, false, due, tick, now);
       } else {
         this.#rearm(entry, now);
-        if (entry.repeat.singleton === null) this.#runner.start(entry, false, due, tick, now);
-        else this.#singletons.tick(entry, entry.repeat, due, tick + TICK_BASE);
+        if (repeat.singleton === null) this.#runner.start(entry, false, due, tick, now);
+        else this.#singletons.tick(entry, repeat, due, tick + TICK_BASE);
       }
       if (entry.name !== undefined) this.#retire(entry);
     }

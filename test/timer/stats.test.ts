@@ -136,6 +136,23 @@ describe("per-timer statistics", () => {
     assert.equal(aggregate.lastStart, WALL_START);
   });
 
+  it("has the unnamed aggregate's runs and last start right whenever they are read, between timed runs too", () => {
+    // Untimed runs are added to the aggregate in batches (at its next timed run, or when read).
+    const { timers, clock } = makeTimers();
+    for (let ms = 1; ms <= 70; ms++) timers.at(ms / 1000, () => undefined);
+    clock.advance(10);
+    assert.equal(timers.counts().at(-1)?.runs, 10, "a scrape's counts");
+    let aggregate = statsOf(timers, null);
+    assert.equal(aggregate.runs, 10);
+    assert.equal(aggregate.lastStart, WALL_START + 10);
+    clock.advance(60);
+    aggregate = statsOf(timers, null);
+    assert.equal(aggregate.runs, 70);
+    assert.equal(aggregate.lastStart, WALL_START + 70);
+    assert.equal(aggregate.lateness?.count, 2, "runs 1 and 65 were timed");
+    assert.equal(timers.counts().at(-1)?.runs, 70);
+  });
+
   it("shows a cron's expression and zone, and its next due", () => {
     const { timers } = makeTimers();
     timers.cron({ cron: "0 0 12 * * *", tz: "Asia/Tokyo", name: "noon" }, () => undefined);
