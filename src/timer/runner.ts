@@ -220,8 +220,7 @@ export class Runner {
 
   /**
    * A timed run (every named one, one unnamed in SAMPLE_EVERY): the clock read at start and end,
-   * the lateness counted. Out of line, so that the common run stays small enough for V8 to
-   * inline whole into the dispatch loop.
+   * the lateness counted. Out of line: the common run is the few lines above.
    */
   #invokeTimed(entry: TimerEntry, premature: boolean, due: number, tick: number): void {
     const record = this.#options.names.recordOf(entry);
