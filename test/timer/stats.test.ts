@@ -153,6 +153,19 @@ describe("per-timer statistics", () => {
     assert.equal(timers.counts().at(-1)?.runs, 70);
   });
 
+  it("samples an unnamed run's lateness from its dispatch's clock reading; unnamed runs have no duration", () => {
+    const { timers, clock } = makeTimers();
+    for (let ms = 1; ms <= 70; ms++) timers.at(ms / 1000, () => undefined);
+    clock.jump(100); // the event loop was blocked: one dispatch at 100 ms fires all 70
+    clock.advance(0);
+    const aggregate = statsOf(timers, null);
+    assert.equal(aggregate.runs, 70);
+    assert.equal(aggregate.lateness?.count, 2, "runs 1 and 65");
+    assert.equal(aggregate.lateness.max, 99, "run 1 was due at 1 ms, its dispatch read 100");
+    assert.equal(aggregate.lastStart, WALL_START + 100);
+    assert.equal(aggregate.lastDuration, null);
+  });
+
   it("shows a cron's expression and zone, and its next due", () => {
     const { timers } = makeTimers();
     timers.cron({ cron: "0 0 12 * * *", tz: "Asia/Tokyo", name: "noon" }, () => undefined);
