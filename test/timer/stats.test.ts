@@ -166,6 +166,19 @@ describe("per-timer statistics", () => {
     assert.equal(aggregate.lastDuration, null);
   });
 
+  it("counts the duration of a sampled unnamed run that returns a promise, from its dispatch to its settling", async () => {
+    const { timers, clock } = makeTimers();
+    timers.at(0, async () => {
+      clock.jump(30); // the run's work takes 30 ms
+      await Promise.resolve();
+    });
+    clock.advance(0);
+    await flushPromises();
+    const aggregate = statsOf(timers, null);
+    assert.equal(aggregate.runs, 1);
+    assert.equal(aggregate.lastDuration, 30);
+  });
+
   it("shows a cron's expression and zone, and its next due", () => {
     const { timers } = makeTimers();
     timers.cron({ cron: "0 0 12 * * *", tz: "Asia/Tokyo", name: "noon" }, () => undefined);
