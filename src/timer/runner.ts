@@ -66,15 +66,15 @@ export class Runner {
   #draining = false;
   /**
    * The unnamed aggregate's runs are counted in batches. Between two sampled runs, an unnamed one
-   * only counts `#untimedLeft` down and notes its start; the next sample, or a reading of the
+   * only counts `#unsampledLeft` down and notes its start; the next sample, or a reading of the
    * figures (`countUnnamed`), adds them to the record. So a run of an empty unnamed callback
    * touches no record (when it did, that was a fifth of its cost).
    */
-  #untimedLeft = 0;
-  /** What `#untimedLeft` was when the record was last brought up to date. */
+  #unsampledLeft = 0;
+  /** What `#unsampledLeft` was when the record was last brought up to date. */
   #countedLeft = 0;
-  /** When the latest untimed run started (monotonic ms). */
-  #untimedStart = NaN;
+  /** When the latest unsampled unnamed run started (monotonic ms). */
+  #unsampledStart = NaN;
 
   constructor(options: RunnerOptions) {
     this.#options = options;
@@ -214,10 +214,10 @@ export class Runner {
       return;
     }
     let sampledFrom = NaN;
-    if (this.#untimedLeft === 0) sampledFrom = this.#sampleUnnamed(premature, due, now);
+    if (this.#unsampledLeft === 0) sampledFrom = this.#sampleUnnamed(premature, due, now);
     else {
-      this.#untimedLeft--;
-      this.#untimedStart = now;
+      this.#unsampledLeft--;
+      this.#unsampledStart = now;
     }
     // A sample that returns a promise has its duration counted when it settles (`#ended`).
     if (invokeTimerCallback(entry, premature, tick, sampledFrom, this.#ended))
@@ -245,19 +245,19 @@ export class Runner {
    */
   #sampleUnnamed(premature: boolean, due: number, now: number): number {
     this.countUnnamed();
-    this.#untimedLeft = this.#countedLeft = SAMPLE_EVERY - 1;
+    this.#unsampledLeft = this.#countedLeft = SAMPLE_EVERY - 1;
     this.#options.names.unnamed.started(now, premature ? NaN : now - due);
     return now;
   }
 
-  /** Adds the untimed unnamed runs not counted yet to the aggregate record: before its figures are read. */
+  /** Adds the unsampled unnamed runs not counted yet to the aggregate record: before its figures are read. */
   countUnnamed(): void {
-    const runs = this.#countedLeft - this.#untimedLeft;
+    const runs = this.#countedLeft - this.#unsampledLeft;
     if (runs === 0) return;
     const record = this.#options.names.unnamed;
     record.runs += runs;
-    record.lastStart = this.#untimedStart;
-    this.#countedLeft = this.#untimedLeft;
+    record.lastStart = this.#unsampledStart;
+    this.#countedLeft = this.#unsampledLeft;
   }
 
   /** Counts the end of a timed or failed run in `record` (its duration when it was timed). */

@@ -136,8 +136,8 @@ describe("per-timer statistics", () => {
     assert.equal(aggregate.lastStart, WALL_START);
   });
 
-  it("has the unnamed aggregate's runs and last start right whenever they are read, between timed runs too", () => {
-    // Untimed runs are added to the aggregate in batches (at its next timed run, or when read).
+  it("has the unnamed aggregate's runs and last start right whenever they are read, between samples too", () => {
+    // Unnamed runs are added to the aggregate in batches (at its next sample, or when read).
     const { timers, clock } = makeTimers();
     for (let ms = 1; ms <= 70; ms++) timers.at(ms / 1000, () => undefined);
     clock.advance(10);
