@@ -137,7 +137,10 @@ export class TimerRecord {
     this.name = name;
   }
 
-  /** A timed run started at `start` (monotonic ms), `lateness` ms after its due time (NaN: not counted). */
+  /**
+   * A run started at `start` (monotonic ms), `lateness` ms after its due time (NaN: not counted):
+   * every run of a named timer, and the unnamed aggregate's samples (from their dispatch's reading).
+   */
   started(start: number, lateness: number): void {
     this.runs++;
     this.lastStart = start;

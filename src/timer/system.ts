@@ -160,6 +160,8 @@ export class TimerSystem implements TimerOwner {
             this.#gates.settled(singleton, name, tick + TICK_BASE, !failed);
           this.#retire(entry);
         }
+        // #checkIdle's own first test, made here: this runs after every run, and until V8 has
+        // compiled the run path each call is a real one.
         if (this.#idleWaiters.length !== 0) this.#checkIdle();
       },
     });
