@@ -1,6 +1,6 @@
 /*
  * The Node-API surface: module functions create/attach/setScratch, for tests
- * crashAt/readBumpSeconds/readCounts (system.c adds the master's notify and reap), and per zone
+ * crashAt/readBumpSeconds/readCounts/writeCounts (system.c adds the master's notify and reap), and per zone
  * an object of functions whose callback data is the zone (no handle argument to unwrap).
  * Secondary results (flags, staleness, a new length, a reason code) go into a Float64Array the
  * facade registered once with setScratch, so the hot calls allocate nothing: keys and string
@@ -126,18 +126,28 @@ static napi_value mod_read_bump_seconds(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* readCounts() -> [unlocked, retried, locked]: this process's gets so far (see dict.h) */
-static napi_value mod_read_counts(napi_env env, napi_callback_info info) {
-  (void)info;
+static napi_value counts_array(napi_env env, const shd_op_counts *c) {
   napi_value arr;
   CHECK(napi_create_array_with_length(env, 3, &arr));
-  const double counts[3] = {shd_reads.unlocked, shd_reads.retried, shd_reads.locked};
+  const double counts[3] = {c->unlocked, c->retried, c->locked};
   for (uint32_t i = 0; i < 3; i++) {
     napi_value n;
     CHECK(napi_create_double(env, counts[i], &n));
     CHECK(napi_set_element(env, arr, i, n));
   }
   return arr;
+}
+
+/* readCounts() -> [unlocked, retried, locked]: this process's gets so far (see dict.h) */
+static napi_value mod_read_counts(napi_env env, napi_callback_info info) {
+  (void)info;
+  return counts_array(env, &shd_reads);
+}
+
+/* writeCounts() -> [unlocked, retried, locked]: this process's incr and sets of numbers so far */
+static napi_value mod_write_counts(napi_env env, napi_callback_info info) {
+  (void)info;
+  return counts_array(env, &shd_writes);
 }
 
 static void env_free(napi_env env, void *data, void *hint) {
@@ -167,6 +177,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"crashAt", NULL, mod_crash_at, NULL, NULL, NULL, napi_default, NULL},
       {"readBumpSeconds", NULL, mod_read_bump_seconds, NULL, NULL, NULL, napi_default, NULL},
       {"readCounts", NULL, mod_read_counts, NULL, NULL, NULL, napi_default, NULL},
+      {"writeCounts", NULL, mod_write_counts, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   CHECK(sys_define(env, exports));

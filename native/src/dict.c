@@ -4,6 +4,18 @@
 
 #include "shard.h"
 
+static inline uint64_t num_bits(double num) {
+  uint64_t bits;
+  memcpy(&bits, &num, sizeof bits);
+  return bits;
+}
+
+static inline double bits_num(uint64_t bits) {
+  double num;
+  memcpy(&num, &bits, sizeof num);
+  return num;
+}
+
 /*
  * A set that changes only the number (or boolean) of a live item and keeps its flags and its lack
  * of expiry is made in place, as nginx makes a set of a value of the same length: here one aligned
@@ -15,7 +27,8 @@ static int store_in_place(shd_shard *z, shd_item *it, const shd_value *v, uint64
       it->uflags != uflags)
     return 0;
   shd_use(z, it);
-  it->v.num = v->num; /* the commit: one aligned store */
+  /* the commit: one aligned store (a write without the lock lands before it or sees it) */
+  __atomic_store_n(&it->v.bits, num_bits(v->num), __ATOMIC_RELAXED);
   return 1;
 }
 
@@ -77,9 +90,17 @@ static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint
   return forcible;
 }
 
+static int write_unlocked(shd_shard *z, const shd_key *k, int incr, const shd_value *v, uint32_t uflags,
+                          double *result);
+
 int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op) {
   shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
+  if ((v->type == T_NUMBER || v->type == T_BOOLEAN) && ttl_ms == 0 && !(op & OP_ADD)) {
+    double stored;
+    if (write_unlocked(z, k, 0, v, uflags, &stored)) return RC_OK;
+    shd_writes.locked++;
+  }
   LOCK_OR_FAIL(z);
   shd_expire_some(z, 1, &c);
   int r = store_locked(z, k, v, ttl_ms, uflags, op, &c);
@@ -96,35 +117,45 @@ int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl
 #define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 /*
- * One read of the key's item without the lock, while lockers may be changing the shard: every
- * offset and length is loaded once and checked against the heap before it is used, so a torn
- * read stays inside the zone and ends; what it found counts only if the caller then sees that
- * no locker came in between. 1 = *got and *r are the answer; 0 = the locked path must answer
- * (an expired item, a read that moves the item in the LRU list, a value too large to copy on
- * a guess, anything out of the ordinary).
+ * The key's item as the shard holds it now, looked up without the lock while lockers may be
+ * changing the shard: every offset and length is loaded once and checked against the heap before
+ * it is used, so a torn walk stays inside the zone and ends; what it found counts only if the
+ * caller then sees that no locker came in meanwhile (the shard's seq). 1 = *found is the item, or
+ * NULL when the key is missing; 0 = the walk met something out of the ordinary.
  */
-static int read_unlocked(shd_shard *z, const shd_key *k, shd_got *got, shd_buf *buf, clockc *c, int *r) {
+static int find_unlocked(shd_shard *z, const shd_key *k, shd_item **found) {
   const uint64_t lo = z->h->heap_start, hi = z->h->heap_end;
   uint32_t off = LOAD(z->buckets[k->hash & z->h->bucket_mask]);
-  shd_item *it = NULL;
-  uint16_t klen = 0;
   for (uint32_t steps = 0; off; steps++) {
     if (steps == UNLOCKED_STEPS || off < lo || off + (uint64_t)ITEM_HEADER > hi || (off & (SHD_ALIGN - 1)))
       return 0;
     shd_item *at = ITEM(z, off);
-    klen = LOAD(at->klen);
+    uint16_t klen = LOAD(at->klen);
     if (LOAD(at->hash) == k->hash && klen == k->len) {
       if (off + (uint64_t)ITEM_HEADER + klen > hi) return 0;
       if (memcmp(at->data, k->bytes, klen) == 0) {
-        it = at;
-        break;
+        *found = at;
+        return 1;
       }
     }
     off = LOAD(at->hnext);
   }
+  *found = NULL;
+  return 1;
+}
+
+/*
+ * One read of the key's item without the lock (find_unlocked). 1 = *got and *r are the answer;
+ * 0 = the locked path must answer (an expired item, a read that moves the item in the LRU list,
+ * a value too large to copy on a guess, anything out of the ordinary).
+ */
+static int read_unlocked(shd_shard *z, const shd_key *k, shd_got *got, shd_buf *buf, clockc *c, int *r) {
+  shd_item *it;
+  if (!find_unlocked(z, k, &it)) return 0;
   *r = RC_OK;
   got->type = 0;
   if (it == NULL) return 1;
+  const uint64_t hi = z->h->heap_end, off = OFF(z, it), klen = k->len;
   uint64_t expires = LOAD(it->expires);
   if ((expires != 0 && expires <= now_of(c)) || read_bump_due(it, shd_read_epoch())) return 0;
   uint8_t type = LOAD(it->type);
@@ -147,7 +178,7 @@ static int read_unlocked(shd_shard *z, const shd_key *k, shd_got *got, shd_buf *
   return 1;
 }
 
-shd_read_counts shd_reads;
+shd_op_counts shd_reads;
 
 /*
  * get without the lock where it can (a seqlock read: see shd_lock): a read that finds a live
@@ -217,6 +248,67 @@ int shd_get(shd_zone *zone, const shd_key *k, int stale, shd_got *g, shd_buf *bu
   return r;
 }
 
+/* ---------------------------------------------------------------- writes of numbers without the lock */
+
+shd_op_counts shd_writes;
+
+/*
+ * An incr of a number, or a set of a number or boolean over one of the same type and flags,
+ * without the lock: on a live item without expiry that needs no LRU move this second (the cases
+ * in which the locked path would store one number in place and move nothing). The item is found
+ * as a lock-free get finds it; then its value is replaced and its tag compared in one atomic
+ * step (shd_cas16). A lock holder sets the tag to 0 before it frees the item or expires it, and
+ * gives it a new one when it changes its expiry (a new type or new flags make a new item), and
+ * rewrites a value only with one atomic store or compare-and-swap: so the step succeeds only on
+ * the same live item, in the state that was checked, and is ordered with every other write of
+ * the value. Writes of different keys from several processes thus change only
+ * their items' memory, never a shard's lock or header, which would otherwise move between the
+ * processors' caches at every write; and a process killed at any instant leaves the write made or
+ * not. 1 = made (*result: the value stored); 0 = the locked path must make it.
+ */
+static int write_unlocked(shd_shard *z, const shd_key *k, int incr, const shd_value *v, uint32_t uflags,
+                          double *result) {
+  if (!SHD_HAS_CAS16) return 0;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    uint32_t before = __atomic_load_n(&z->h->seq, __ATOMIC_ACQUIRE);
+    if (before & 1u) {
+      shd_writes.retried++;
+      shd_cpu_relax(); /* a locker is in */
+      continue;
+    }
+    shd_item *it;
+    uint64_t pair[2] = {0, 0}; /* the value's bits and the tag, as the step compares them */
+    int usable = find_unlocked(z, k, &it) && it != NULL;
+    if (usable) {
+      pair[0] = LOAD(it->v.bits);
+      pair[1] = LOAD(it->tag);
+      uint8_t type = LOAD(it->type);
+      usable = pair[1] != 0 && LOAD(it->expires) == 0 && !read_bump_due(it, shd_read_epoch()) &&
+               (incr ? type == T_NUMBER : type == v->type && LOAD(it->uflags) == uflags);
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the reads above happen before the check */
+    if (__atomic_load_n(&z->h->seq, __ATOMIC_RELAXED) != before) {
+      shd_writes.retried++;
+      continue;
+    }
+    if (!usable) return 0;
+    CRASH_POINT(12); /* the item found; a lock holder may free it before the step below */
+    const uint64_t tag = pair[1];
+    for (;;) {
+      double value = incr ? bits_num(pair[0]) + v->num : v->num;
+      const uint64_t desired[2] = {num_bits(value), tag};
+      if (shd_cas16(&it->v, pair, desired)) {
+        *result = value;
+        shd_writes.unlocked++;
+        return 1;
+      }
+      shd_writes.retried++;
+      if (pair[1] != tag) break; /* not the same item, or not in the same state: find it again */
+    }
+  }
+  return 0;
+}
+
 /* ---------------------------------------------------------------- incr */
 
 int shd_incr(shd_zone *zone, const shd_key *k, double delta, int has_init, double init, uint64_t init_ttl_ms,
@@ -224,6 +316,9 @@ int shd_incr(shd_zone *zone, const shd_key *k, double delta, int has_init, doubl
   shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
   int r;
+  const shd_value by = {T_NUMBER, NULL, 0, 0, delta};
+  if (write_unlocked(z, k, 1, &by, 0, result)) return RC_OK;
+  shd_writes.locked++;
   LOCK_OR_FAIL(z);
   shd_expire_some(z, 1, &c);
   uint32_t off;
@@ -238,8 +333,12 @@ int shd_incr(shd_zone *zone, const shd_key *k, double delta, int has_init, doubl
     if (it->type != T_NUMBER) {
       r = RC_NOT_A_NUMBER << 1;
     } else {
-      double value = it->v.num + delta;
-      it->v.num = value; /* one aligned store */
+      /* one atomic step: writes without the lock may be changing the value meanwhile */
+      uint64_t bits = __atomic_load_n(&it->v.bits, __ATOMIC_RELAXED);
+      double value;
+      do value = bits_num(bits) + delta;
+      while (!__atomic_compare_exchange_n(&it->v.bits, &bits, num_bits(value), 0, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
       *result = value;
       r = RC_OK;
     }
@@ -274,7 +373,11 @@ int shd_expiry(shd_zone *zone, const shd_key *k, int set, uint64_t ttl_ms, doubl
     r = RC_NOT_FOUND << 1;
   } else {
     shd_item *it = ITEM(z, off);
-    if (set) it->expires = ttl_ms ? now_of(&c) + ttl_ms : 0;
+    if (set) {
+      it->expires = ttl_ms ? now_of(&c) + ttl_ms : 0;
+      /* a write without the lock that found the item before this fails (write_unlocked) */
+      if (it->type == T_NUMBER || it->type == T_BOOLEAN) __atomic_store_n(&it->tag, shd_new_tag(z), __ATOMIC_RELAXED);
+    }
     else if (it->expires == 0) *ms = 0;
     else {
       int64_t left = (int64_t)(it->expires - now_of(&c));

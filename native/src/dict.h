@@ -64,8 +64,11 @@ typedef struct {
   double unlocked;
   double retried;
   double locked;
-} shd_read_counts;
-extern shd_read_counts shd_reads;
+} shd_op_counts;
+extern shd_op_counts shd_reads;
+/* This process's incr and sets of a number, likewise: made without the lock (dict.c,
+   write_unlocked), tries made again, and made under the lock. */
+extern shd_op_counts shd_writes;
 
 int shd_lock(shd_shard *z);
 void shd_unlock(shd_shard *z);

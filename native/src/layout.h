@@ -18,14 +18,14 @@
 #include <stdint.h>
 
 #define SHD_MAGIC 0x315a4448535253ULL /* "SRSHDZ1" */
-#define SHD_VERSION 2u
+#define SHD_VERSION 3u
 #define SHD_NAME_MAX 63
 #define SHD_MIN_SIZE 8192u
 #define SHD_MAX_SIZE 2147483648u /* offsets are 32-bit; 2 GiB keeps every block size below 2^31 */
 #define SHD_KEY_MAX 65535u
 
 /* Allocator size classes (TLSF: two-level segregated fit). */
-#define SHD_ALIGN 8u
+#define SHD_ALIGN 16u /* so that an item's value and tag are one aligned 16-byte word */
 #define SHD_MIN_BLOCK 16u
 #define SL_LOG2 4
 #define SL_COUNT (1u << SL_LOG2)
@@ -114,17 +114,26 @@ typedef struct {
   uint32_t uflags;   /* 32: the user's flags */
   uint32_t vlen;     /* 36: value bytes; for a list, its length (derived) */
   uint16_t klen;     /* 40 */
-  uint8_t type;      /* 41 */
-  uint8_t ascii;     /* 42: the string value is 7-bit */
-  uint8_t rbump;     /* 43: the second a read last moved it to the LRU head (read_epoch), 0 = none */
-  uint32_t ltail;    /* 44: a list's last node (derived) */
+  uint8_t type;      /* 42 */
+  uint8_t ascii;     /* 43: the string value is 7-bit */
+  uint8_t rbump;     /* 44: the second a read last moved it to the LRU head (read_epoch), 0 = none */
   union {
-    double num;      /* number and boolean values (one aligned store: incr) */
+    double num;      /* number and boolean values (one aligned store, or an atomic one: incr) */
+    uint64_t bits;   /* num's bytes, for the atomic operations */
     uint32_t lhead;  /* a list's first node (authoritative) */
   } v;               /* 48 */
-  uint64_t stamp;    /* 56: when last used (shd_stamp), to merge the shards' LRU orders */
-  uint8_t data[];    /* 64: key, then a string or binary value */
+  union {
+    /* A number's or boolean's tag: random and never 0 while the item may be written without
+       the lock (dict.c, write_unlocked, which compares it with v in one atomic step); 0 once the
+       item is freed or flushed, new when its expiry changes (new flags or type: a new item). */
+    uint64_t tag;
+    uint32_t ltail;  /* a list's last node (derived) */
+  };                 /* 56 */
+  uint64_t stamp;    /* 64: when last used (shd_stamp), to merge the shards' LRU orders */
+  uint8_t data[];    /* 72: key, then a string or binary value */
 } shd_item;
+_Static_assert(offsetof(shd_item, v) % 16 == 0 && offsetof(shd_item, tag) == offsetof(shd_item, v) + 8,
+               "an item's value and tag are one 16-byte word of a 16-byte aligned block");
 
 /* A list node. next: authoritative; prev: derived. */
 typedef struct {

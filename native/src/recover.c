@@ -120,12 +120,14 @@ static void sweep(shd_shard *z, const bitmap *marks) {
     shd_block *b = BLK(z, off);
     uint32_t size = blk_size(b);
     if (blk_state(b) != BLK_FREE && !bm_get(marks, off)) {
+      if (blk_state(b) == BLK_ITEM) ((shd_item *)b)->tag = 0; /* as shd_item_release */
       STORE_ORDER();
       b->size_state = size | BLK_FREE;
     }
     if (blk_state(b) == BLK_FREE) {
       uint32_t end = off + size;
       while (end < h->heap_end && (blk_state(BLK(z, end)) == BLK_FREE || !bm_get(marks, end))) {
+        if (blk_state(BLK(z, end)) == BLK_ITEM) ITEM(z, end)->tag = 0;
         size += blk_size(BLK(z, end));
         end = off + size;
         STORE_ORDER();

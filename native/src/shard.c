@@ -18,7 +18,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shard.h"
 
@@ -205,9 +207,30 @@ void shd_free_nodes(shd_shard *z, uint32_t n) {
   }
 }
 
+/*
+ * A number's new tag (layout.h): this process's count of tags, from a random start, mixed with
+ * the zone's seed, so that tags differ between processes and incarnations without a counter in
+ * the zone that every locker would write, and no value a user stores is likely to equal one.
+ */
+uint64_t shd_new_tag(shd_shard *z) {
+  static uint64_t start, count;
+  if (start == 0) {
+    if (getrandom(&start, sizeof start, 0) != (ssize_t)sizeof start) start = shd_stamp() ^ ((uint64_t)getpid() << 32);
+    start |= 1u; /* begun */
+  }
+  uint64_t x = (z->seed ^ start) + ++count * 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  return x ? x : 1;
+}
+
 /* Frees an item already unlinked from its chain. */
 void shd_item_release(shd_shard *z, uint32_t off) {
   shd_item *it = ITEM(z, off);
+  /* A write without the lock that found the item before it was unlinked fails from now on:
+     its block may be reused once the lock is released. */
+  __atomic_store_n(&it->tag, 0, __ATOMIC_RELAXED);
   shd_lru_unlink(z, it);
   if (it->type == T_LIST) shd_free_nodes(z, it->v.lhead);
   blk_free(z, off);
@@ -250,7 +273,7 @@ void shd_item_fill(shd_shard *z, uint32_t off, const shd_key *k, const shd_value
   it->type = (uint8_t)v->type;
   it->ascii = v->ascii;
   it->rbump = 0;
-  it->ltail = 0;
+  it->tag = v->type == T_NUMBER || v->type == T_BOOLEAN ? shd_new_tag(z) : 0; /* a list's ltail: 0 */
   it->stamp = 0;
   memcpy(it->data, k->bytes, k->len);
   if (v->type == T_STRING || v->type == T_BINARY) {

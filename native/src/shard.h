@@ -17,6 +17,27 @@ static inline void shd_cpu_relax(void) {
 #endif
 }
 
+/*
+ * Compares the 16 bytes at p (16-byte aligned) with expect[0..1] and, when equal, stores
+ * desired[0..1], in one atomic step that is also atomic against other processes (a locked
+ * instruction on shared memory). Else loads what is there into expect. 1 = stored. Where the
+ * processor has no such instruction here, 0 always: the callers then take the lock.
+ */
+#if defined(__x86_64__)
+#define SHD_HAS_CAS16 1
+static inline int shd_cas16(void *p, uint64_t expect[2], const uint64_t desired[2]) {
+  uint8_t ok;
+  __asm__ __volatile__("lock cmpxchg16b %1\n\tsetz %0"
+                       : "=q"(ok), "+m"(*(volatile unsigned __int128 *)p), "+a"(expect[0]), "+d"(expect[1])
+                       : "b"(desired[0]), "c"(desired[1])
+                       : "memory", "cc");
+  return ok;
+}
+#else
+#define SHD_HAS_CAS16 0
+static inline int shd_cas16(void *p, uint64_t expect[2], const uint64_t desired[2]) { return 0; }
+#endif
+
 /* The clock is read at most once per operation, and only when an expiry needs it. */
 typedef struct {
   uint64_t ms;
@@ -45,6 +66,7 @@ void shd_lru_unlink(shd_shard *z, shd_item *it);
 void shd_lru_push(shd_shard *z, shd_item *it);
 void shd_lru_touch(shd_shard *z, shd_item *it);
 uint32_t shd_find_live(shd_shard *z, const shd_key *k, clockc *c);
+uint64_t shd_new_tag(shd_shard *z);
 void shd_free_nodes(shd_shard *z, uint32_t n);
 void shd_item_release(shd_shard *z, uint32_t off);
 void shd_item_remove(shd_shard *z, uint32_t *slot, uint32_t off);

@@ -12,7 +12,9 @@ int shd_flush_all(shd_zone *zone) {
     LOCK_OR_FAIL(z);
     int n = 0;
     for (uint32_t off = z->h->lru_head; off; off = ITEM(z, off)->lnext) {
-      ITEM(z, off)->expires = 1;
+      shd_item *it = ITEM(z, off);
+      it->expires = 1;
+      if (it->type != T_LIST) __atomic_store_n(&it->tag, 0, __ATOMIC_RELAXED); /* expired: the lock's */
       if (++n == 2) CRASH_POINT(11);
     }
     shd_expire_some(z, 0, &c);

@@ -70,6 +70,8 @@ interface Binding extends SystemCalls {
   readBumpSeconds(seconds: 1 | 0 | -1): void;
   /** This process's gets so far: answered without the lock, reads retried, answered under it. */
   readCounts(): [unlocked: number, retried: number, locked: number];
+  /** This process's incr and sets of numbers so far: made without the lock, tries made again, made under it. */
+  writeCounts(): [unlocked: number, retried: number, locked: number];
 }
 
 /** Store flags, as OpenResty's. */

@@ -4,7 +4,7 @@ import { zoneHealth, type Zone } from "../../src/shdict/index.ts";
 import { binding } from "../../src/shdict/native.ts";
 import { entryProblem } from "../fixtures/shdict/entries.ts";
 import { startWithZone, within } from "./processes.ts";
-import { sleep, testZone } from "./zones.ts";
+import { earlyInASecond, sleep, testZone } from "./zones.ts";
 
 /** This process's gets since `since` (native readCounts). */
 function readsSince(since: readonly number[]): { unlocked: number; retried: number; locked: number } {
@@ -14,18 +14,6 @@ function readsSince(since: readonly number[]): { unlocked: number; retried: numb
     retried: retried - (since[1] ?? 0),
     locked: locked - (since[2] ?? 0),
   };
-}
-
-/**
- * Waits until early in a second of CLOCK_MONOTONIC (the clock the addon's once-a-second rule
- * reads, coarsely: it lags by at most a few ms), so that what follows runs within one second.
- */
-async function earlyInASecond(): Promise<void> {
-  for (;;) {
-    const ns = Number(process.hrtime.bigint() % 1_000_000_000n);
-    if (ns >= 20e6 && ns < 300e6) return;
-    await sleep(Math.ceil((1_020e6 - ns) / 1e6));
-  }
 }
 
 /** Gets every key once, adding what is wrong with a value to `bad`; returns the values found. */
