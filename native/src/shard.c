@@ -213,12 +213,15 @@ void shd_free_nodes(shd_shard *z, uint32_t n) {
  * the zone that every locker would write, and no value a user stores is likely to equal one.
  */
 uint64_t shd_new_tag(shd_shard *z) {
-  static uint64_t start, count;
-  if (start == 0) {
-    if (getrandom(&start, sizeof start, 0) != (ssize_t)sizeof start) start = shd_stamp() ^ ((uint64_t)getpid() << 32);
-    start |= 1u; /* begun */
+  static uint64_t start, count; /* atomics: a process's threads may make items at once */
+  uint64_t from = __atomic_load_n(&start, __ATOMIC_RELAXED);
+  if (from == 0) {
+    if (getrandom(&from, sizeof from, 0) != (ssize_t)sizeof from) from = shd_stamp() ^ ((uint64_t)getpid() << 32);
+    from |= 1u; /* begun: never 0 */
+    uint64_t none = 0;
+    if (!__atomic_compare_exchange_n(&start, &none, from, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) from = none;
   }
-  uint64_t x = (z->seed ^ start) + ++count * 0x9E3779B97F4A7C15ull;
+  uint64_t x = (z->seed ^ from) + __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED) * 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   x ^= x >> 31;
