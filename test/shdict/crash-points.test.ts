@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { createZone, zoneHealth, type Zone } from "../../src/shdict/index.ts";
-import { act, startWithZone, within } from "./processes.ts";
-import { sleep } from "./zones.ts";
+import { act, startWithZone, stoppedWithin, within } from "./processes.ts";
 
 type Step = readonly unknown[];
 
@@ -241,18 +239,7 @@ describe("a lock holder killed at each crash point", () => {
         ["set", "k", NEW],
       ]),
     ]);
-    const pid = holder.child.pid ?? 0;
-    const stopped = (): boolean => {
-      try {
-        return / T /.test(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\)/, ""));
-      } catch {
-        return false;
-      }
-    };
-    for (let waited = 0; !stopped(); waited += 20) {
-      assert.ok(waited < 10_000, "the holder stops at its point, holding the lock");
-      await sleep(20);
-    }
+    await stoppedWithin(holder, 10_000, "the holder stops at its point, holding the lock");
     const reader = startWithZone("actor", zone, [JSON.stringify([["stats"]])], 10_000);
     const end = await within(reader.done, 5_000, "zoneStats beside a stopped lock holder");
     assert.equal(end.code, 0, end.stderr);

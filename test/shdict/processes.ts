@@ -1,4 +1,6 @@
+import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Zone } from "../../src/shdict/index.ts";
@@ -122,5 +124,24 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
     return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Waits until `child` is stopped (SIGSTOP: a crash point armed with crashAt(-n)), asserting
+ * `what` if it is not within `ms`.
+ */
+export async function stoppedWithin(child: ZoneChild, ms: number, what: string): Promise<void> {
+  const pid = child.child.pid ?? 0;
+  const stopped = (): boolean => {
+    try {
+      return / T /.test(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\)/, ""));
+    } catch {
+      return false;
+    }
+  };
+  for (let waited = 0; !stopped(); waited += 20) {
+    assert.ok(waited < ms, what);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { zoneHealth } from "../../src/shdict/index.ts";
 import { binding } from "../../src/shdict/native.ts";
 import { verifyEntries } from "../fixtures/shdict/entries.ts";
-import { startWithZone, within, type ZoneChild } from "./processes.ts";
+import { startWithZone, stoppedWithin, within, type ZoneChild } from "./processes.ts";
 import { earlyInASecond, sleep, testZone } from "./zones.ts";
 
 type Counts = { unlocked: number; retried: number; locked: number };
@@ -151,18 +150,7 @@ describe("writes of numbers without the lock", () => {
       const writer = startWithZone("actor", zone, [
         JSON.stringify([["readBumpSeconds", -1], ["crashAt", -12], ["incr", "c:0", 1], ["writeCounts"]]),
       ]);
-      const pid = writer.child.pid ?? 0;
-      const stopped = (): boolean => {
-        try {
-          return / T /.test(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\)/, ""));
-        } catch {
-          return false;
-        }
-      };
-      for (let waited = 0; !stopped(); waited += 20) {
-        assert.ok(waited < 20_000, "the writer stops between finding c:0 and changing it");
-        await sleep(20);
-      }
+      await stoppedWithin(writer, 20_000, "the writer stops between finding c:0 and changing it");
       // The same length of key and the same value: the new item takes the freed block, and its
       // value is the one the stopped writer compares; only the tag tells the two items apart.
       zone.dict.delete("c:0");
