@@ -9,7 +9,9 @@
  *   LuaJIT (1 worker, and 2 workers at once) where nginx and its lua module are installed.
  * Each cell is the median of RUNS runs (BENCH_RUNS, default 3) of N operations (BENCH_N,
  * default 1,000,000). Bars: ≥ 3M get/s and ≥ 1.5M set/s from one process; two processes
- * together ≥ 1.5× one.
+ * together ≥ 1.5× one. Each row also says what moving a cache line between the two cores cost
+ * just before it (line-transfer.ts): on this VM that changes from minute to minute, and it
+ * bounds every cell where both processes write shared state.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface, type Interface } from "node:readline";
@@ -17,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { createZone } from "../src/shdict/index.ts";
 import { mapDict, runOp } from "./fixtures/shdict-ops.ts";
 import { nginxMissing, startNginx, type Nginx } from "./fixtures/shdict-nginx.ts";
+import { lineTransferNs } from "./line-transfer.ts";
 import { markdownTable } from "./table.ts";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
@@ -142,6 +145,7 @@ async function main(): Promise<void> {
   try {
     for (const keys of KEYS) {
       for (const op of OPS) {
+        const transfer = await lineTransferNs();
         const cells = await measure(workers, nginx, op, keys);
         const [one, same, own] = [median(cells.one), median(cells.same), median(cells.own)];
         rows.push([
@@ -154,6 +158,7 @@ async function main(): Promise<void> {
           fmt(median(cells.map)),
           missing === null ? fmt(median(cells.ngx1)) : "—",
           missing === null ? fmt(median(cells.ngx2)) : "—",
+          `${transfer.toFixed(0)} ns`,
         ]);
         const bar = op === "get" ? 3e6 : op === "set" ? 1.5e6 : 0;
         if (bar > 0)
@@ -184,6 +189,7 @@ async function main(): Promise<void> {
         "Map",
         "nginx 1 worker",
         "nginx 2 workers",
+        "line transfer",
       ],
       rows,
     ),
@@ -192,6 +198,11 @@ async function main(): Promise<void> {
     `\n${N.toLocaleString("en-US")} operations per cell, median of ${RUNS} runs; add = add of missing keys.`,
   );
   if (missing !== null) console.log(`nginx columns skipped: ${missing}.`);
+  console.log(
+    "line transfer: one cache line moved between the two cores, measured just before the row " +
+      "(bench/line-transfer.ts); a write that takes its shard's lock finds the lock's line at the " +
+      "other core about every other operation.",
+  );
   console.log(`\nBars:\n${verdicts.map((v) => `- ${v}`).join("\n")}`);
 }
 
