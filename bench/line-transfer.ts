@@ -5,9 +5,9 @@
  *
  * Why a bench prints it: work that two processes share — a shard's lock, the LRU head, the
  * allocator's state — scales only as far as these transfers allow, and on this VM they are not
- * one figure: the same two vCPUs measured ~225 ns on one day and a fraction of that on others
+ * one figure: the same two vCPUs measured 65 ns and 270 ns minutes apart within one bench run
  * (the host places them). A write that takes its shard's lock finds the lock's line at the other
- * core about half the time, so at 225 ns no locked write from two processes can reach 1.5× one.
+ * core about half the time, so at ~250 ns no locked write from two processes can reach 1.5× one.
  * With the figure beside the table, a reader can tell the code from the machine.
  */
 import { Worker } from "node:worker_threads";

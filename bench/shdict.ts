@@ -10,7 +10,7 @@
  * Each cell is the median of RUNS runs (BENCH_RUNS, default 3) of N operations (BENCH_N,
  * default 1,000,000). Bars: ≥ 3M get/s and ≥ 1.5M set/s from one process; two processes
  * together ≥ 1.5× one. Each row also says what moving a cache line between the two cores cost
- * just before it (line-transfer.ts): on this VM that changes from minute to minute, and it
+ * before and after it (line-transfer.ts): on this VM that changes from minute to minute, and it
  * bounds every cell where both processes write shared state.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -145,8 +145,9 @@ async function main(): Promise<void> {
   try {
     for (const keys of KEYS) {
       for (const op of OPS) {
-        const transfer = await lineTransferNs();
+        const before = await lineTransferNs();
         const cells = await measure(workers, nginx, op, keys);
+        const after = await lineTransferNs();
         const [one, same, own] = [median(cells.one), median(cells.same), median(cells.own)];
         rows.push([
           op,
@@ -158,7 +159,7 @@ async function main(): Promise<void> {
           fmt(median(cells.map)),
           missing === null ? fmt(median(cells.ngx1)) : "—",
           missing === null ? fmt(median(cells.ngx2)) : "—",
-          `${transfer.toFixed(0)} ns`,
+          `${before.toFixed(0)} / ${after.toFixed(0)} ns`,
         ]);
         const bar = op === "get" ? 3e6 : op === "set" ? 1.5e6 : 0;
         if (bar > 0)
@@ -189,7 +190,7 @@ async function main(): Promise<void> {
         "Map",
         "nginx 1 worker",
         "nginx 2 workers",
-        "line transfer",
+        "line transfer before / after",
       ],
       rows,
     ),
@@ -199,7 +200,7 @@ async function main(): Promise<void> {
   );
   if (missing !== null) console.log(`nginx columns skipped: ${missing}.`);
   console.log(
-    "line transfer: one cache line moved between the two cores, measured just before the row " +
+    "line transfer: one cache line moved between the two cores, measured before and after the row " +
       "(bench/line-transfer.ts); a write that takes its shard's lock finds the lock's line at the " +
       "other core about every other operation.",
   );
