@@ -33,7 +33,11 @@ export async function lineTransferNs(tries = 3, rounds = 100_000): Promise<numbe
     const word = new Int32Array(shared);
     const echo = new Worker(ECHO, { eval: true, workerData: shared });
     try {
-      while (Atomics.load(word, 1) === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      const deadline = performance.now() + 5000;
+      while (Atomics.load(word, 1) === 0) {
+        if (performance.now() > deadline) throw new Error("line transfer: the echo thread did not start");
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
       const started = performance.now();
       let done = 0;
       // (bounded in time too: on one core each round trip waits for the scheduler)
