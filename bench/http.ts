@@ -6,8 +6,9 @@
  * - req/s with keep-alive and with `Connection: close` (a new connection per request), with 1
  *   and 2 workers, for tsresty's `handler` and `fetch`, a bare node:cluster with round robin (its
  *   default) and with workers accepting directly (SCHED_NONE), @hono/node-server on a cluster,
- *   and nginx + ngx_lua where installed. Servers are measured in turns (A, B, C, A, B, C, …) and
- *   the median of BENCH_RUNS runs is kept, so a drift of the machine weighs on all alike.
+ *   and nginx + ngx_lua where installed. Servers are measured in turns, each turn starting one
+ *   further on (A, B, C, B, C, A, C, A, B, …), and the median of BENCH_RUNS runs is kept, so a
+ *   drift of the machine, or what the server before leaves behind, weighs on all alike.
  * - failed requests while BENCH_RELOADS reloads happen under load (wrk socket errors + non-2xx);
  * - respawn time after SIGKILL: from the kill to the replacement being ready.
  *
@@ -125,7 +126,11 @@ const median = (values: number[]): number => {
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 };
 
-/** Median req/s of each contender that could start, measured in turns. */
+/**
+ * Median req/s of each contender that could start, measured in turns; each turn begins one
+ * contender further on, so that none always follows the same one (nginx loads both cores more
+ * than any other) or always runs first.
+ */
 async function throughput(workers: number, headers: readonly string[]): Promise<Map<string, number>> {
   const servers: { name: string; running: Running }[] = [];
   for (const contender of CONTENDERS) {
@@ -141,8 +146,10 @@ async function throughput(workers: number, headers: readonly string[]): Promise<
   for (const { running } of servers) await wrk(url(running.port), { duration: "2s", headers }); // warm-up
   const runs = new Map<string, number[]>(servers.map((s) => [s.name, []]));
   for (let i = 0; i < RUNS; i++) {
-    for (const { name, running } of servers)
+    for (let k = 0; k < servers.length; k++) {
+      const { name, running } = servers[(i + k) % servers.length] as (typeof servers)[number];
       runs.get(name)?.push((await wrk(url(running.port), { duration: DURATION, headers })).rps);
+    }
   }
   for (const { running } of servers) await stop(running.child);
   return new Map([...runs].map(([name, values]) => [name, median(values)]));
