@@ -86,6 +86,7 @@ describe("writes of numbers without the lock", () => {
       dogs.set("b", true);
       dogs.set("b", false); // first use
       dogs.set("b", true); // in place, no lock
+      assert.equal(dogs.get("b"), true, "a boolean set without the lock reads back as a boolean");
       dogs.set("b", 1); // another type: a new item
       assert.deepEqual(writesSince(since), { unlocked: 1, retried: 0, locked: 9 });
       assert.deepEqual(dogs.getWithFlags("n"), { value: 10, flags: 3 });
