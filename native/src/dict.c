@@ -23,7 +23,7 @@ static inline double bits_num(uint64_t bits) {
  * sets of the same keys from several processes touch the shard's lock, the bucket and the item.
  */
 static int store_in_place(shd_shard *z, shd_item *it, const shd_value *v, uint64_t ttl_ms, uint32_t uflags) {
-  if ((v->type != T_NUMBER && v->type != T_BOOLEAN) || it->type != v->type || ttl_ms != 0 || it->expires != 0 ||
+  if (!shd_tagged((uint8_t)v->type) || it->type != v->type || ttl_ms != 0 || it->expires != 0 ||
       it->uflags != uflags)
     return 0;
   shd_use(z, it);
@@ -96,7 +96,7 @@ static int write_unlocked(shd_shard *z, const shd_key *k, int incr, const shd_va
 int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op) {
   shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
-  if ((v->type == T_NUMBER || v->type == T_BOOLEAN) && ttl_ms == 0 && !(op & OP_ADD)) {
+  if (shd_tagged(v->type) && ttl_ms == 0 && !(op & OP_ADD)) {
     double stored;
     if (write_unlocked(z, k, 0, v, uflags, &stored)) return RC_OK;
     shd_writes.locked++;
@@ -376,7 +376,7 @@ int shd_expiry(shd_zone *zone, const shd_key *k, int set, uint64_t ttl_ms, doubl
     if (set) {
       it->expires = ttl_ms ? now_of(&c) + ttl_ms : 0;
       /* a write without the lock that found the item before this fails (write_unlocked) */
-      if (it->type == T_NUMBER || it->type == T_BOOLEAN) __atomic_store_n(&it->tag, shd_new_tag(z), __ATOMIC_RELAXED);
+      if (shd_tagged(it->type)) __atomic_store_n(&it->tag, shd_new_tag(z), __ATOMIC_RELAXED);
     }
     else if (it->expires == 0) *ms = 0;
     else {

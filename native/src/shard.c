@@ -276,7 +276,7 @@ void shd_item_fill(shd_shard *z, uint32_t off, const shd_key *k, const shd_value
   it->type = (uint8_t)v->type;
   it->ascii = v->ascii;
   it->rbump = 0;
-  it->tag = v->type == T_NUMBER || v->type == T_BOOLEAN ? shd_new_tag(z) : 0; /* a list's ltail: 0 */
+  it->tag = shd_tagged((uint8_t)v->type) ? shd_new_tag(z) : 0; /* a list's ltail: 0 */
   it->stamp = 0;
   memcpy(it->data, k->bytes, k->len);
   if (v->type == T_STRING || v->type == T_BINARY) {

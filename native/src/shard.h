@@ -38,6 +38,10 @@ static inline int shd_cas16(void *p, uint64_t expect[2], const uint64_t desired[
 static inline int shd_cas16(void *p, uint64_t expect[2], const uint64_t desired[2]) { return 0; }
 #endif
 
+/* Whether an item of this type carries a tag (layout.h): numbers and booleans, which writes
+   without the lock may change (dict.c, write_unlocked). */
+static inline int shd_tagged(uint8_t type) { return type == T_NUMBER || type == T_BOOLEAN; }
+
 /* The clock is read at most once per operation, and only when an expiry needs it. */
 typedef struct {
   uint64_t ms;

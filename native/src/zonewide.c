@@ -14,7 +14,7 @@ int shd_flush_all(shd_zone *zone) {
     for (uint32_t off = z->h->lru_head; off; off = ITEM(z, off)->lnext) {
       shd_item *it = ITEM(z, off);
       it->expires = 1;
-      if (it->type != T_LIST) __atomic_store_n(&it->tag, 0, __ATOMIC_RELAXED); /* expired: the lock's */
+      if (shd_tagged(it->type)) __atomic_store_n(&it->tag, 0, __ATOMIC_RELAXED); /* expired: the lock's */
       if (++n == 2) CRASH_POINT(11);
     }
     shd_expire_some(z, 0, &c);

@@ -4,16 +4,11 @@ import { zoneHealth, type Zone } from "../../src/shdict/index.ts";
 import { binding } from "../../src/shdict/native.ts";
 import { entryProblem } from "../fixtures/shdict/entries.ts";
 import { startWithZone, within } from "./processes.ts";
-import { earlyInASecond, sleep, testZone } from "./zones.ts";
+import { countsSince, earlyInASecond, sleep, testZone, type OpCounts } from "./zones.ts";
 
 /** This process's gets since `since` (native readCounts). */
-function readsSince(since: readonly number[]): { unlocked: number; retried: number; locked: number } {
-  const [unlocked, retried, locked] = binding().readCounts();
-  return {
-    unlocked: unlocked - (since[0] ?? 0),
-    retried: retried - (since[1] ?? 0),
-    locked: locked - (since[2] ?? 0),
-  };
+function readsSince(since: readonly number[]): OpCounts {
+  return countsSince(binding().readCounts(), since);
 }
 
 /** Gets every key once, adding what is wrong with a value to `bad`; returns the values found. */

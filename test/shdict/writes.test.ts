@@ -4,28 +4,20 @@ import { zoneHealth } from "../../src/shdict/index.ts";
 import { binding } from "../../src/shdict/native.ts";
 import { verifyEntries } from "../fixtures/shdict/entries.ts";
 import { startWithZone, stoppedWithin, within, type ZoneChild } from "./processes.ts";
-import { earlyInASecond, sleep, testZone } from "./zones.ts";
-
-type Counts = { unlocked: number; retried: number; locked: number };
+import { countsSince, earlyInASecond, sleep, testZone, type OpCounts } from "./zones.ts";
 
 /** Writes without the lock use x86-64's cmpxchg16b; elsewhere every write takes the lock. */
 const SKIP =
   process.arch === "x64" ? false : "writes without the lock are made on x86-64 only (native/README.md)";
 
-/** Counts of the native writeCounts() as an object. */
-function counts(raw: readonly number[]): Counts {
-  return { unlocked: raw[0] ?? 0, retried: raw[1] ?? 0, locked: raw[2] ?? 0 };
+/** Counts of the native writeCounts() (an actor's, all of its life) as an object. */
+function counts(raw: readonly number[]): OpCounts {
+  return countsSince(raw, []);
 }
 
 /** This process's incr and sets of numbers since `since`. */
-function writesSince(since: readonly number[]): Counts {
-  const now = counts(binding().writeCounts());
-  const before = counts(since);
-  return {
-    unlocked: now.unlocked - before.unlocked,
-    retried: now.retried - before.retried,
-    locked: now.locked - before.locked,
-  };
+function writesSince(since: readonly number[]): OpCounts {
+  return countsSince(binding().writeCounts(), since);
 }
 
 /** Starts actors that each wait for a line, then lets them all go at once. */

@@ -25,6 +25,22 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** What the addon's readCounts() or writeCounts() gave: operations without the lock, tries made again, under the lock. */
+export interface OpCounts {
+  unlocked: number;
+  retried: number;
+  locked: number;
+}
+
+/** The operations of this process between two readings of readCounts() or writeCounts(). */
+export function countsSince(now: readonly number[], since: readonly number[]): OpCounts {
+  return {
+    unlocked: (now[0] ?? 0) - (since[0] ?? 0),
+    retried: (now[1] ?? 0) - (since[1] ?? 0),
+    locked: (now[2] ?? 0) - (since[2] ?? 0),
+  };
+}
+
 /**
  * Waits until early in a second of CLOCK_MONOTONIC (the clock the addon's once-a-second rule
  * reads, coarsely: it lags by at most a few ms), so that what follows runs within one second.
