@@ -249,8 +249,8 @@ describe("workers accept for themselves", () => {
     for (let i = 0; i < 3; i++)
       await Promise.all(Array.from({ length: 20 }, () => hit(tree.url("/"), { timeoutMs: 5_000 })));
     const blocking = hit(tree.url("/block?s=3"), { timeoutMs: 10_000 });
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the block has begun
-    // All 20 at once, each on its own connection, while the block still has 2.7 s to go.
+    await tree.run.waitForOutput("blocking pid="); // the block has begun (said, not assumed after a fixed time)
+    // All 20 at once, each on its own connection, while the block still has almost 3 s to go.
     const results = await Promise.all(
       Array.from({ length: 20 }, () => hit(tree.url("/"), { timeoutMs: 5_000 })),
     );
@@ -383,7 +383,8 @@ describe("Node's HTTP timeouts and draining work in the workers", () => {
     const tree = await startTree(APP, { workers: 1 });
     // The answer waits for the drain to begin (not for a fixed time, which a slow reload outlasted).
     const answer = exchange(tree.port, "GET /until-exiting HTTP/1.1\r\nHost: x\r\n\r\n");
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The reload begins once the request is in the worker (a fixed wait could end before).
+    await tree.run.waitForOutput("until-exiting begun");
     const reload = await tree.command("reload");
     assert.equal(reload.code, 0, reload.stderr);
     const { data } = await answer;

@@ -51,6 +51,8 @@ const has = (name: string): boolean => existsSync(join(process.env.MARKS!, name)
 export default {
   async init() {
     if (has("slow-init")) await ngx.sleep(2);
+    // Held until the test takes the mark away (at most 30 s).
+    for (const end = Date.now() + 30_000; has("hold-init") && Date.now() < end; ) await ngx.sleep(0.02);
   },
   async initWorker() {
     const id = ngx.worker.id();
@@ -78,22 +80,23 @@ function markedApp(): { app: string; marks: string; mark: (name: string) => void
 }
 
 /**
- * `tsresty start` of the marked app with a slow init (2 s), returned once its init process runs:
- * the start is under way.
+ * `tsresty start` of the marked app with a slow init (2 s; with `held`, until `release()`),
+ * returned once its init process runs: the start is under way.
  */
 async function startingTree(
   label: string,
   args: readonly string[] = [],
-): Promise<{ run: Running; prefix: string }> {
+  held = false,
+): Promise<{ run: Running; prefix: string; release: () => void }> {
   const { app, marks, mark } = markedApp();
-  mark("slow-init");
+  mark(held ? "hold-init" : "slow-init");
   const prefix = join(scratchDir(label), "p");
   const run = startTsresty(["start", app, ...args, "--listen", "127.0.0.1:0", "--prefix", prefix], {
     env: { MARKS: marks },
   });
   assert.ok(await until(() => childrenOf(run.child.pid ?? 0).length > 0, 20_000));
   await new Promise((resolve) => setTimeout(resolve, 300));
-  return { run, prefix };
+  return { run, prefix, release: () => rmSync(join(marks, "hold-init"), { force: true }) };
 }
 
 const workerRows = async (tree: Awaited<ReturnType<typeof startTree>>) =>
@@ -556,7 +559,8 @@ export default { fetch: () => new Response(\`pid=\${process.pid}\`) };
   });
 
   it("status while the master starts: the master starting, its early workers starting workers, the listen addresses not known yet (stop 26)", async () => {
-    const { run, prefix } = await startingTree("status-start", ["--workers", "2"]);
+    // The init is held until the questions are asked (a 2 s init could end before a loaded machine asked).
+    const { run, prefix, release } = await startingTree("status-start", ["--workers", "2"], true);
     after(() => {
       run.child.kill("SIGKILL");
     });
@@ -571,6 +575,7 @@ export default { fetch: () => new Response(\`pid=\${process.pid}\`) };
     );
     const text = await runTsresty(["status", "--prefix", prefix]);
     assert.match(text.stdout, /listening on: not known yet/);
+    release();
     await run.waitForOutput("tsresty ready:");
     run.child.kill("SIGQUIT");
     assert.equal((await run.done).code, 0);

@@ -205,9 +205,14 @@ export default {
 
     const follow = startTsresty(["logs", "-f", "-n", "0", "--prefix", tree.prefix], { deadlineMs: 60_000 });
 
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    await get(tree.url("/followed"));
-    await follow.waitForOutput("request /followed");
+    // Requests until the follower shows one: how long it takes to attach is not fixed (a single
+    // request after a fixed second went unseen when the follower attached later).
+    const seen = await until(async () => {
+      await get(tree.url("/followed"));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return follow.stdout().includes("request /followed");
+    }, 30_000);
+    assert.ok(seen, follow.stdout());
     assert.doesNotMatch(follow.stdout(), /\/r5/, "-n 0 shows no old lines");
     await tree.command("stop");
     const done = await follow.done;

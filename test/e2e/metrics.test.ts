@@ -28,6 +28,7 @@ export default {
   fetch(request: Request) {
     if (new URL(request.url).pathname === "/block") {
       const end = Date.now() + 3_000;
+      process.stdout.write("blocking pid=" + process.pid + "\\n");
       while (Date.now() < end);
     }
     return new Response(String(process.pid));
@@ -106,8 +107,8 @@ describe("/metrics of a running tree", async () => {
 
   it("a worker that does not answer within 1 s is left out of the scrape, which does not wait for it", async () => {
     const blocked = get(tree.url("/block"));
-    // The request reaches a worker, whose event loop then stays busy for 3 s.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The request reaches a worker, whose event loop then stays busy for 3 s (waited for, not assumed).
+    await tree.run.waitForOutput("blocking pid=");
     const { families, ms } = await scrape(metricsUrl);
     await blocked;
     assert.ok(ms < 2_500, `the scrape took ${ms} ms`);

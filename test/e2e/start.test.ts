@@ -235,7 +235,8 @@ describe("tsresty start: master and workers", () => {
   it("T-PRE-05, T-PRE-01: QUIT lets a running request finish; pending timers fire once, premature, before exitWorker", async () => {
     const tree = await startTree(APP, { workers: 1 });
     const slow = get(tree.url("/slow?s=0.5"));
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // QUIT once the request is in the worker (a fixed wait could end before it got there).
+    await tree.run.waitForOutput("slow begun");
     process.kill(tree.masterPid, "SIGQUIT");
     assert.deepEqual(await slow, { status: 200, body: "slow done\n" });
     const end = await tree.run.done;

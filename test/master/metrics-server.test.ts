@@ -31,12 +31,16 @@ function input(rows: number, runs: number): MetricsInput {
   };
 }
 
-/** GET or HEAD over a raw socket; `hold` stops reading after the first bytes until it resolves. */
+/**
+ * GET or HEAD over a raw socket; `hold` stops reading after the first bytes until it resolves
+ * (`onHold` is called then).
+ */
 function request(
   port: number,
   method: string,
   path: string,
   hold?: Promise<void>,
+  onHold?: () => void,
 ): Promise<{ status: number; headers: string; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, "127.0.0.1");
@@ -49,6 +53,7 @@ function request(
       if (held) return;
       held = true;
       socket.pause();
+      onHold?.();
       void hold?.then(() => socket.resume());
     });
     socket.on("error", reject);
@@ -77,9 +82,18 @@ describe("the /metrics endpoint", () => {
     let next = 0;
     const port = await serve(() => Promise.resolve(inputs[next++ % inputs.length] as MetricsInput));
     let release = (): void => {};
-    const held = request(port, "GET", "/metrics", new Promise<void>((resolve) => (release = resolve)));
-    // The first page is being sent: the client read its first bytes and stopped reading.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    let holding = (): void => {};
+    const reading = new Promise<void>((resolve) => (holding = resolve));
+    const held = request(
+      port,
+      "GET",
+      "/metrics",
+      new Promise<void>((resolve) => (release = resolve)),
+      holding,
+    );
+    // The first page is being sent: the client read its first bytes and stopped reading (waited
+    // for: after a fixed time, the next scrape could come first on a loaded machine).
+    await Promise.race([reading, held]);
     const second = await request(port, "GET", "/metrics");
     const third = await request(port, "GET", "/metrics");
     release();

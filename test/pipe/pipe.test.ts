@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { pidsMatching } from "../helpers/processes.ts";
 import { spawnTracked } from "../helpers/pipes.ts";
+import { until } from "../helpers/tree.ts";
 import { endGroup, liveGroups, spawn } from "../../src/pipe/index.ts";
 
 const start = spawnTracked();
@@ -178,7 +179,8 @@ describe("ngx.pipe.spawn", () => {
     await proc.wait();
     assert.deepEqual(proc.kill(15), { ok: false, reason: "exited" });
     const quick = start(["true"]);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Exited (not waited): its end is waited for, which a fixed time did not always cover.
+    assert.ok(await until(() => !quick.running()));
     assert.deepEqual(quick.kill(15), { ok: false, reason: "exited" });
   });
 
@@ -320,12 +322,14 @@ describe("no orphans (deliberate difference)", () => {
   it("ending a shell child's group leaves none of its background children", async () => {
     const marker = `1000.${process.pid}1`;
     const proc = start(`sleep ${marker} & sleep ${marker}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.equal(pidsMatching(marker).length >= 2, true);
+    // Both sleeps started, and later gone: each waited for (a loaded machine forks and reaps slowly).
+    assert.ok(await until(() => pidsMatching(marker).length >= 2), "the background sleeps started");
     await endGroup(proc.pid());
     await proc.wait();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.deepEqual(pidsMatching(marker), []);
+    assert.ok(
+      await until(() => pidsMatching(marker).length === 0),
+      `left: ${pidsMatching(marker).join(", ")}`,
+    );
   });
 
   it("children (and their background children) die when the owner process exits", async () => {
@@ -340,7 +344,10 @@ describe("no orphans (deliberate difference)", () => {
       ],
       { cwd: new URL("../..", import.meta.url).pathname, timeout: 10_000 },
     );
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.deepEqual(pidsMatching(marker), []);
+    // Gone once killed and reaped: waited for (a sleep that outlived its owner runs 1000 s).
+    assert.ok(
+      await until(() => pidsMatching(marker).length === 0),
+      `left: ${pidsMatching(marker).join(", ")}`,
+    );
   });
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { pidsMatching } from "../helpers/processes.ts";
+import { until } from "../helpers/tree.ts";
 import { run } from "../../src/pipe/index.ts";
 
 describe("ngx.shell.run", () => {
@@ -72,8 +73,11 @@ describe("ngx.shell.run", () => {
     const marker = `1000.${process.pid}3`;
     const result = await run(`sleep ${marker} & sleep ${marker}`, { timeout: 200 });
     assert.equal(result.reason, "failed to wait for process: timeout");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.deepEqual(pidsMatching(marker), []);
+    // Killed, then gone once reaped: waited for (a sleep left running would run 1000 s).
+    assert.ok(
+      await until(() => pidsMatching(marker).length === 0),
+      `left: ${pidsMatching(marker).join(", ")}`,
+    );
   });
 
   it("scenario 6: echo through the shell", async () => {
