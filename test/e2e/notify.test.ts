@@ -83,7 +83,10 @@ describe("systemd Type=notify", () => {
     assert.ok(usec >= before && usec <= process.hrtime.bigint() / 1000n, `MONOTONIC_USEC ${usec}`);
     assert.equal(socket.fields(2).get("READY"), "1");
     // The new generation's workers were ready before READY=1.
-    const reloaded = [...tree.run.output().matchAll(/initWorker done id=\d at=(\d+)/g)].slice(2);
+    // (their lines come through the master's pipes, which it may read after their IPC "ready")
+    const lines = (): RegExpExecArray[] => [...tree.run.output().matchAll(/initWorker done id=\d at=(\d+)/g)];
+    assert.ok(await until(() => lines().length >= 4, 10_000), tree.run.output());
+    const reloaded = lines().slice(2);
     assert.equal(reloaded.length, 2);
     for (const m of reloaded) assert.ok(Number(m[1]) <= (socket.heard[2]?.at ?? 0));
 

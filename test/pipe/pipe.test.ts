@@ -124,7 +124,9 @@ describe("ngx.pipe.spawn", () => {
   });
 
   it("shutdown('stdin') during a blocked write drops what was not written yet, as OpenResty closes the pipe (stop 26)", async () => {
-    const proc = start(["sh", "-c", "sleep 0.5; wc -c"], { stdoutReadTimeout: 5000 });
+    // The child reads nothing for 2 s: far longer than the 100 ms before the shutdown, so that a
+    // stalled test process cannot let the whole write through first.
+    const proc = start(["sh", "-c", "sleep 2; wc -c"], { stdoutReadTimeout: 5000 });
     const size = 4 * 1024 * 1024;
     const write = proc.write(Buffer.alloc(size, 120));
     await new Promise((resolve) => setTimeout(resolve, 100));

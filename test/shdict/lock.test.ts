@@ -29,7 +29,9 @@ describe("ngx.lock across processes", () => {
       ]),
     ]);
     await within(waiter.line(isStep("sleep")), 60_000, "waiter");
-    await sleep(400);
+    // Released 1 s after the waiter said it was about to lock: it must have waited ≥ 0.3 s of
+    // that, with room for a loaded machine to delay its lock call.
+    await sleep(1_000);
     holder.child.stdin?.write("release\n");
     const got = ((await within(waiter.line(isStep("lock")), 30_000, "waiter's lock")) as Line).result as {
       ok: boolean;
