@@ -8,6 +8,8 @@ import type { ProcessRow, StatusReport } from "../../src/ipc/index.ts";
 export type LiveRow = ProcessRow & { readonly pid: number };
 import { runTsresty, startTsresty, type Finished, type Running } from "./processes.ts";
 
+export { alive, until } from "./wait.ts";
+
 export interface Tree {
   readonly run: Running;
   readonly port: number;
@@ -32,26 +34,6 @@ after(() => {
     }
   }
 });
-
-/** Whether a pid still runs (and is not a zombie awaiting its parent). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Waits until `check()` holds, polling every 20 ms, for at most `ms`. */
-export async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return check();
-}
 
 /**
  * Starts `tsresty start APP` on 127.0.0.1, port 0, under a fresh prefix, and waits for the

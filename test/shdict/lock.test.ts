@@ -3,14 +3,10 @@ import { describe, it, mock } from "node:test";
 import { installZones, type LockResult } from "../../src/shdict/index.ts";
 
 import { ngx } from "../../src/runtime/ngx.ts";
-import { startWithZone, within } from "./processes.ts";
+import { isStep, startWithZone, within } from "./processes.ts";
 import { sleep, testZone } from "./zones.ts";
 
 type Line = { step: string; result: unknown };
-const isStep =
-  (step: string) =>
-  (line: unknown): boolean =>
-    typeof line === "object" && line !== null && (line as Line).step === step;
 
 describe("ngx.lock across processes", () => {
   it("a second process waits for the lock until the first unlocks, then gets it", async () => {

@@ -112,6 +112,12 @@ export async function act(
   return run.lines.map((line) => (line as { result: unknown }).result);
 }
 
+/** A line predicate for `ZoneChild.line`: the line an actor printed for its step `step`. */
+export const isStep =
+  (step: string) =>
+  (line: unknown): boolean =>
+    typeof line === "object" && line !== null && (line as { step: unknown }).step === step;
+
 /** The promise, or a rejection naming `what` after `ms` (a hung child is a failure, not a hang). */
 export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

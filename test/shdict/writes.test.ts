@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { zoneHealth } from "../../src/shdict/index.ts";
 import { binding } from "../../src/shdict/native.ts";
 import { verifyEntries } from "../fixtures/shdict/entries.ts";
-import { startWithZone, stoppedWithin, within, type ZoneChild } from "./processes.ts";
+import { isStep, startWithZone, stoppedWithin, within, type ZoneChild } from "./processes.ts";
 import { countsSince, earlyInASecond, testZone, type OpCounts } from "./zones.ts";
 
 /** Writes without the lock use x86-64's cmpxchg16b; elsewhere every write takes the lock. */
@@ -30,15 +30,7 @@ async function startTogether(
   );
   // Each actor has booted (tsx) and waits for its line once its first step is printed: waited
   // for, as boots on a loaded machine can differ by more than the loops last.
-  await within(
-    Promise.all(
-      children.map((c) =>
-        c.line((l) => typeof l === "object" && l !== null && (l as { step: unknown }).step === "sleep"),
-      ),
-    ),
-    60_000,
-    "the actors booting",
-  );
+  await within(Promise.all(children.map((c) => c.line(isStep("sleep")))), 60_000, "the actors booting");
   for (const child of children) child.child.stdin?.write("go\n");
   return children;
 }
