@@ -116,33 +116,78 @@ static uint32_t find_block(shd_shard *z, uint32_t size) {
   return 0;
 }
 
-uint32_t blk_alloc(shd_shard *z, uint32_t size, uint32_t state) {
+/*
+ * Makes the free block at `off` (of `have` bytes, taken off its free list) an allocated block of
+ * `size` at `at` (at == off, or further on inside it: the part before stays free, `pad` bytes),
+ * splitting off the rest when it can stand as a block. Every header is written inside the free
+ * block first, invisible to a heap walk; then one store commits: the allocated block's header when
+ * at == off, else the free block's shrinking to the pad (the walk then finds pad, block, rest).
+ */
+static uint32_t take(shd_shard *z, uint32_t off, uint32_t have, uint32_t pad, uint32_t size, uint32_t state) {
   shd_shard_hdr *h = z->h;
+  uint32_t at = off + pad, left = have - pad;
+  uint32_t used = left - size >= SHD_MIN_BLOCK ? size : left;
+  uint32_t end = at + used;
+  if (used < left) {
+    shd_block *r = BLK(z, end);
+    r->prev_size = used;
+    r->size_state = (left - used) | BLK_FREE;
+    if (end + (left - used) < h->heap_end) BLK(z, end + (left - used))->prev_size = left - used;
+    freelist_insert(z, end);
+  } else if (end < h->heap_end) {
+    BLK(z, end)->prev_size = used;
+  }
+  shd_block *b = BLK(z, at);
+  if (pad) {
+    b->prev_size = pad;
+    b->size_state = used | state;
+    STORE_ORDER();
+    BLK(z, off)->size_state = pad | BLK_FREE;
+    freelist_insert(z, off);
+  } else {
+    STORE_ORDER();
+    b->size_state = used | state;
+  }
+  h->free_bytes -= used;
+  CRASH_POINT(1);
+  return at;
+}
+
+uint32_t blk_alloc(shd_shard *z, uint32_t size, uint32_t state) {
   if (size > 0x7ffffff0u) return 0;
   size = (size + SHD_ALIGN - 1) & ~(SHD_ALIGN - 1);
   if (size < SHD_MIN_BLOCK) size = SHD_MIN_BLOCK;
   uint32_t off = find_block(z, size);
   if (!off) return 0;
-  shd_block *b = BLK(z, off);
-  uint32_t have = blk_size(b);
+  uint32_t have = blk_size(BLK(z, off));
   freelist_remove(z, off);
-  if (have - size >= SHD_MIN_BLOCK) {
-    uint32_t rest = off + size;
-    shd_block *r = BLK(z, rest);
-    r->prev_size = size;
-    r->size_state = (have - size) | BLK_FREE;
-    if (rest + (have - size) < h->heap_end) BLK(z, rest + (have - size))->prev_size = have - size;
-    freelist_insert(z, rest);
-    STORE_ORDER();
-    b->size_state = size | state;
-    h->free_bytes -= size;
-  } else {
-    STORE_ORDER();
-    b->size_state = have | state;
-    h->free_bytes -= have;
+  return take(z, off, have, 0, size, state);
+}
+
+/*
+ * A block on whole pairs of cache lines of its own: it starts at a multiple of SHD_LINE_PAIR and
+ * ends at one. For the items of numbers and booleans, which any process may write without the
+ * lock (dict.c, write_unlocked): when two processes write items that were placed side by side,
+ * each write takes the line away from the other process's cache, whose next read of its own item
+ * waits for it (measured here: two processes writing their own keys, 0.9x one process when their
+ * items were interleaved, 1.8x when each item had its pair of lines). Costs up to 112 bytes more
+ * than blk_alloc, what a slab allocator such as nginx's spends on a small item too. When no free
+ * block has room for the alignment, the plain block: the item goes in wherever it would have.
+ */
+uint32_t blk_alloc_paired(shd_shard *z, uint32_t size, uint32_t state) {
+  if (size <= 0x7ffffff0u - 2 * SHD_LINE_PAIR) {
+    uint32_t want = (size + SHD_LINE_PAIR - 1) & ~(SHD_LINE_PAIR - 1);
+    uint32_t off = find_block(z, want + SHD_LINE_PAIR - SHD_ALIGN);
+    if (off) {
+      /* Offsets count from the zone's start, which mmap puts on a page: an aligned offset is an
+         aligned address. */
+      uint32_t pad = (SHD_LINE_PAIR - (off & (SHD_LINE_PAIR - 1))) & (SHD_LINE_PAIR - 1);
+      uint32_t have = blk_size(BLK(z, off));
+      freelist_remove(z, off);
+      return take(z, off, have, pad, want, state);
+    }
   }
-  CRASH_POINT(1);
-  return off;
+  return blk_alloc(z, size, state);
 }
 
 void blk_free(shd_shard *z, uint32_t off) {

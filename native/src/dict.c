@@ -32,6 +32,11 @@ static int store_in_place(shd_shard *z, shd_item *it, const shd_value *v, uint64
   return 1;
 }
 
+/* A number's or boolean's item is placed on cache lines of its own (alloc.c, blk_alloc_paired). */
+static uint32_t item_alloc(shd_shard *z, uint32_t need, uint8_t type) {
+  return shd_tagged(type) ? blk_alloc_paired(z, need, BLK_ITEM) : blk_alloc(z, need, BLK_ITEM);
+}
+
 static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags,
                         int op, clockc *c) {
   int forcible = 0;
@@ -50,13 +55,13 @@ static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint
                   (v->type == T_STRING || v->type == T_BINARY ? v->len : 0);
   /* Too large for any zone: blk_alloc refuses it, after the evictions nginx also makes. */
   if (need > 0x7fffffffu) need = 0x7fffffffu;
-  uint32_t nb = blk_alloc(z, (uint32_t)need, BLK_ITEM);
+  uint32_t nb = item_alloc(z, (uint32_t)need, (uint8_t)v->type);
   if (!nb && old) {
     /* As nginx: the old value's memory is the first to reuse (this one step is not atomic
        against a crash: the key can end up missing, never half-written). */
     shd_item_remove(z, slot, old);
     old = 0;
-    nb = blk_alloc(z, (uint32_t)need, BLK_ITEM);
+    nb = item_alloc(z, (uint32_t)need, (uint8_t)v->type);
   }
   int evicted = 0;
   if (!nb) {
@@ -64,7 +69,7 @@ static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint
     for (int i = 0; i < 30 && !nb; i++) {
       if (shd_expire_some(z, 0, c) == 0) break;
       forcible = evicted = 1;
-      nb = blk_alloc(z, (uint32_t)need, BLK_ITEM);
+      nb = item_alloc(z, (uint32_t)need, (uint8_t)v->type);
     }
     if (!nb) return (RC_NO_MEMORY << 1) | forcible;
   }

@@ -27,6 +27,9 @@
 /* Allocator size classes (TLSF: two-level segregated fit). */
 #define SHD_ALIGN 16u /* so that an item's value and tag are one aligned 16-byte word */
 #define SHD_MIN_BLOCK 16u
+/* A pair of cache lines: the unit a processor's adjacent-line prefetcher fetches. An item that
+   other processes write without the lock is placed on whole pairs of its own (blk_alloc_paired). */
+#define SHD_LINE_PAIR 128u
 #define SL_LOG2 4
 #define SL_COUNT (1u << SL_LOG2)
 #define FL_SHIFT 7 /* blocks below 128 bytes sit in 16 exact 8-byte classes of level 0 */
@@ -202,6 +205,7 @@ void shd_die(void);
 /* alloc.c */
 void heap_format(shd_shard *z);
 uint32_t blk_alloc(shd_shard *z, uint32_t size, uint32_t state);
+uint32_t blk_alloc_paired(shd_shard *z, uint32_t size, uint32_t state);
 void blk_free(shd_shard *z, uint32_t off);
 void freelist_insert(shd_shard *z, uint32_t off);
 void freelist_reset(shd_shard *z);

@@ -42,6 +42,15 @@ const CASES: readonly Case[] = [
     expect: [OLD],
   },
   {
+    point: 1,
+    // The free block after the old item starts 96 bytes into a pair of lines: a pad is split off too.
+    where: "a set of a number, just after its block is split off on a pair of cache lines of its own",
+    setup: [["set", "k", OLD]],
+    crash: ["set", "k", 42],
+    after: [["get", "k"]],
+    expect: [OLD],
+  },
+  {
     point: 2,
     where: "a set, filled but not yet linked",
     setup: [["set", "k", OLD]],

@@ -57,3 +57,63 @@ describe("a zone filled past its capacity", () => {
     fill(testZone(4 * 1024 * 1024), 60_000);
   });
 });
+
+// Numbers and booleans, which any process may write without the lock, are placed on whole pairs
+// of cache lines of their own (native/src/alloc.c, blk_alloc_paired): the free part split off
+// before such a block must stay usable, merge back, and survive a zone filled past its capacity.
+describe("items of numbers on cache lines of their own", () => {
+  it("take whole 128-byte pairs (a string of the same key does not), and give them all back", () => {
+    const dogs = testZone(16 * 1024).dict;
+    const empty = dogs.freeSpace();
+    dogs.set("k", 1);
+    assert.equal(empty - dogs.freeSpace(), 128, "72 bytes of header and a 1-byte key: one pair");
+    dogs.set("s", "v");
+    assert.equal(empty - dogs.freeSpace(), 128 + 80, "the string's item is 74 bytes, in 16-byte steps");
+    dogs.set("b", true);
+    dogs.set("x".repeat(60), 2);
+    assert.equal(empty - dogs.freeSpace(), 128 + 80 + 128 + 256, "132 bytes: two pairs");
+    assert.deepEqual(
+      [dogs.get("k"), dogs.get("s"), dogs.get("b"), dogs.get("x".repeat(60))],
+      [1, "v", true, 2],
+    );
+    for (const key of ["s", "k", "x".repeat(60), "b"]) dogs.delete(key);
+    assert.equal(dogs.freeSpace(), empty);
+  });
+
+  it("mix with strings and binaries past capacity, with deletes between, and never corrupt", () => {
+    const zone = testZone(256 * 1024);
+    const dogs = zone.dict;
+    const empty = dogs.freeSpace();
+    let forcible = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const size = Math.floor(Math.random() * 400);
+      const result =
+        i % 3 === 0
+          ? dogs.set(`n:${i}`, i)
+          : i % 3 === 1
+            ? dogs.set(`s:${i}`, stringValue(`s:${i}`, size))
+            : dogs.set(`b:${i}`, binaryValue(i, size));
+      assert.equal(result.ok, true);
+      if (result.forcible) forcible++;
+      if (i % 5 === 0) dogs.delete(`n:${i - 9}`);
+      if (i % 11 === 0) dogs.incr(`n:${i - 3}`, 1, 0);
+    }
+    assert.ok(forcible > 1000, `${forcible} of 20000 sets evicted`);
+    assert.deepEqual(zoneHealth(zone).problems, []);
+    let numbers = 0;
+    for (const key of dogs.getKeys(0)) {
+      if (!key.startsWith("n:")) continue;
+      numbers++;
+      const i = Number(key.slice(2));
+      assert.ok([i, i + 1, 1].includes(dogs.get(key) as number), `${key} holds ${String(dogs.get(key))}`);
+      dogs.delete(key);
+    }
+    assert.ok(numbers > 100, `${numbers} numbers kept`);
+    const { bad } = verifyEntries(dogs); // the strings and binaries left
+    assert.deepEqual(bad, []);
+    dogs.flushAll();
+    dogs.flushExpired();
+    assert.equal(dogs.freeSpace(), empty);
+    assert.deepEqual(zoneHealth(zone).problems, []);
+  });
+});
