@@ -3,21 +3,24 @@
  * - get, set, incr and add (of missing keys) over 1,000 and 100,000 keys;
  * - from one process, and from two worker processes at once (each running the same loop; the
  *   figure is all their operations over the slower one's time): on the same keys of one
- *   zone, on their own keys in one zone, and, as what this machine gives two processes at
- *   the moment, on a zone each;
+ *   zone, on their own keys in one zone (made by turns, their items side by side), and, as
+ *   what this machine gives two processes at the moment, on a zone each;
  * - beside a plain Map in this process (the ceiling), and nginx + ngx_lua's ngx.shared from
  *   LuaJIT (1 worker, and 2 workers at once) where nginx and its lua module are installed.
  * Each cell is the median of RUNS runs (BENCH_RUNS, default 3) of N operations (BENCH_N,
- * default 1,000,000). Bars: ≥ 3M get/s and ≥ 1.5M set/s from one process; two processes
- * together ≥ 1.5× one. Each row also says what moving a cache line between the two cores cost
- * before and after it (line-transfer.ts): on this VM that changes from minute to minute, and it
- * bounds every cell where both processes write shared state.
+ * default 1,000,000). The keys are stored in order and visited in a fixed pseudo-random one
+ * (BENCH_WALK=random), as requests name keys; BENCH_WALK=stored visits them in the order they
+ * were stored, which the processor's prefetchers follow (fixtures/shdict-ops.ts, walkOf).
+ * Bars: ≥ 3M get/s and ≥ 1.5M set/s from one process; two processes together ≥ 1.5× one.
+ * Each row also says what moving a cache line between the two cores cost before and after it
+ * (line-transfer.ts): on this VM that changes from minute to minute, and it bounds every cell
+ * where both processes write shared state.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface, type Interface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createZone } from "../src/shdict/index.ts";
-import { mapDict, runOp } from "./fixtures/shdict-ops.ts";
+import { mapDict, runOp, storeByTurns, WALK } from "./fixtures/shdict-ops.ts";
 import { nginxMissing, startNginx, type Nginx } from "./fixtures/shdict-nginx.ts";
 import { lineTransferNs } from "./line-transfer.ts";
 import { markdownTable } from "./table.ts";
@@ -80,6 +83,14 @@ async function twoProcesses(
     z.dict.flushAll();
     z.dict.flushExpired();
   }
+  // Own keys in one zone: made by turns here, so that their items lie side by side as when two
+  // processes make keys at the same time (each worker's own set-up would race the other's).
+  if (sharing === "own keys" && op !== "add")
+    storeByTurns(
+      zone.dict,
+      workers.map((_, i) => `w${i}:`),
+      keys,
+    );
   workers.forEach((w, i) => {
     const zoneIndex = sharing === "own zones" ? i : 0;
     const prefix = sharing === "same keys" && op !== "add" ? "" : `w${i}:`;
@@ -196,7 +207,7 @@ async function main(): Promise<void> {
     ),
   );
   console.log(
-    `\n${N.toLocaleString("en-US")} operations per cell, median of ${RUNS} runs; add = add of missing keys.`,
+    `\n${N.toLocaleString("en-US")} operations per cell, median of ${RUNS} runs; add = add of missing keys; keys visited ${WALK === "random" ? "in a fixed pseudo-random order" : "in the order they were stored"} (BENCH_WALK=${WALK}).`,
   );
   if (missing !== null) console.log(`nginx columns skipped: ${missing}.`);
   console.log(
