@@ -43,7 +43,8 @@ const CASES: readonly Case[] = [
   },
   {
     point: 1,
-    // The free block after the old item starts 96 bytes into a pair of lines: a pad is split off too.
+    // The free block after the old item starts 32 or 96 bytes into a pair of lines (the heap
+    // starts on a 64-byte boundary): a free pad is split off before the new item too.
     where: "a set of a number, just after its block is split off on a pair of cache lines of its own",
     setup: [["set", "k", OLD]],
     crash: ["set", "k", 42],
