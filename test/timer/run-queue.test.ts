@@ -2,22 +2,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { TimerEntry } from "../../src/timer/entry.ts";
 import { RunQueue, type WaitingRun } from "../../src/timer/run-queue.ts";
+import { seededRandom } from "../helpers/random.ts";
 
 /** Stand-ins for timer entries: the queue only stores them. */
 const entry = (id: number): TimerEntry => ({ id }) as unknown as TimerEntry;
 const idOf = (run: WaitingRun | undefined): number | undefined =>
   (run?.entry as unknown as { id: number } | undefined)?.id;
-
-/** A small deterministic generator (mulberry32), so a failing sequence can be replayed. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("the wait queue's ring", () => {
   it("keeps first-in, first-out order across wrap-around, growth and removals", () => {
@@ -37,7 +27,7 @@ describe("the wait queue's ring", () => {
 
   it("matches a plain array under 200,000 random pushes, shifts and removals, in amortised O(1) moves", () => {
     for (const seed of [1, 2, 3]) {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const queue = new RunQueue();
       const model: WaitingRun[] = [];
       let id = 0;
