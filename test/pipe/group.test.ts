@@ -90,7 +90,13 @@ describe("process groups: checked before any signal (issue 8, item 1)", () => {
 
   it("setsid daemonizes on purpose: a child in its own session outlives the leader", async () => {
     const daemon = marker(4);
-    const proc = start(`setsid sleep ${daemon} & sleep 0.1`);
+    // The leader exits once the child has its own session (its session id is its pid: setsid
+    // does not fork a process that leads no group), not after a fixed time that a loaded
+    // machine may outlast.
+    const proc = start(
+      `setsid sleep ${daemon} & ` +
+        `for i in $(seq 500); do [ "$(awk '{print $6}' /proc/$!/stat)" = "$!" ] && break; sleep 0.01; done`,
+    );
     assert.equal((await proc.wait()).status, 0);
     await sleep(400);
     assert.equal(pidsMatching(daemon).length, 1);
