@@ -22,7 +22,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isAlive, statusOf, stop } from "./servers.ts";
+import { alive } from "../test/helpers/wait.ts";
+import { statusOf, stop } from "./servers.ts";
 import { markdownTable } from "./table.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -227,7 +228,7 @@ async function bareRespawns(kind: Kind): Promise<number[]> {
     const next = await tree.line(/^listening \d+$/, seen);
     seen = next.index + 1;
     times.push(next.at - t0);
-    while (isAlive(pid)) await pause(1);
+    while (alive(pid)) await pause(1);
   }
   await stop(tree.child);
   return times;

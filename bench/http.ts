@@ -21,7 +21,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, isAlive, killAll, started, startServer, statusOf, stop, type Running } from "./servers.ts";
+import { alive } from "../test/helpers/wait.ts";
+import { freePort, killAll, started, startServer, statusOf, stop, type Running } from "./servers.ts";
 import { markdownTable } from "./table.ts";
 import { wrk, wrkAvailable, type WrkResult } from "./wrk.ts";
 
@@ -205,7 +206,7 @@ async function respawnTimes(settle: boolean): Promise<number[]> {
     // Polled every 10 ms, not back to back: a status round asks every process of the tree, and
     // asking without pause would take the cores from the replacement it waits for.
     const poll = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 10));
-    while (isAlive(victim.pid)) await poll();
+    while (alive(victim.pid)) await poll();
     for (;;) {
       const slot = (await statusOf(prefix)).find((p) => p.id === id && p.type === "worker");
       if (slot !== undefined && slot.pid !== victim.pid && slot.state === "running") break;

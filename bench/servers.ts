@@ -72,15 +72,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The process rows of `tsresty status` for the tree under `prefix`. */
 export async function statusOf(prefix: string): Promise<ProcessRow[]> {
   const answer = await sendControl(prefix, { command: "status" });

@@ -1,9 +1,10 @@
 /**
  * Waiting without a fixed time: a liveness check and a poll. A leaf with no side effects, so that
- * fixture scripts (which are not tests) may use it as the tests do (tree.ts re-exports both).
+ * fixture scripts and the benches (which are not tests) may use it as the tests do (tree.ts
+ * re-exports both).
  */
 
-/** Whether a pid still runs (and is not a zombie awaiting its parent). */
+/** Whether a pid still exists (a zombie its parent has not reaped yet counts). */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -94,13 +94,12 @@ describe("items of numbers on cache lines of their own", () => {
     let refused = 0;
     for (let i = 0; i < 20_000; i++) {
       const size = Math.floor(random() * 400);
-      const key = i % 3 === 0 ? `n:${i}` : i % 3 === 1 ? `s:${i}` : `b:${i}`;
-      const result =
-        i % 3 === 0
-          ? dogs.set(key, i)
-          : i % 3 === 1
-            ? dogs.set(key, stringValue(key, size))
-            : dogs.set(key, binaryValue(i, size));
+      const kind = i % 3;
+      const key = `${"nsb"[kind]}:${i}`;
+      const result = dogs.set(
+        key,
+        kind === 0 ? i : kind === 1 ? stringValue(key, size) : binaryValue(i, size),
+      );
       if (!result.ok) {
         assert.deepEqual(result, { ok: false, reason: "no memory", forcible: true }, `set ${key}`);
         assert.equal(dogs.get(key), undefined);
