@@ -4,9 +4,10 @@
  * servers share the machine's cores):
  *
  * - req/s with keep-alive and with `Connection: close` (a new connection per request), with 1
- *   and 2 workers, for tsresty's `handler` and `fetch`, a bare node:cluster with round robin (its
- *   default) and with workers accepting directly (SCHED_NONE), @hono/node-server on a cluster,
- *   and nginx + ngx_lua where installed. Servers are measured in turns, each turn starting one
+ *   and 2 workers, for tsresty's `handler` and `fetch` running the compiled app the bare servers
+ *   run (and `handler` running it in TypeScript, loaded with tsx), a bare node:cluster with round
+ *   robin (its default) and with workers accepting directly (SCHED_NONE), @hono/node-server on a
+ *   cluster, and nginx + ngx_lua where installed. Servers are measured in turns, each turn starting one
  *   further on (A, B, C, B, C, A, C, A, B, …), and the median of BENCH_RUNS runs is kept, so a
  *   drift of the machine, or what the server before leaves behind, weighs on all alike.
  * - failed requests while BENCH_RELOADS reloads happen under load (wrk socket errors + non-2xx);
@@ -111,8 +112,10 @@ interface Contender {
 }
 
 const CONTENDERS: Contender[] = [
-  { name: "tsresty handler", start: (n) => tsresty("bench/fixtures/hello-app.ts", n) },
-  { name: "tsresty fetch", start: (n) => tsresty("bench/fixtures/hello-fetch-app.ts", n) },
+  // The compiled app, as the bare clusters run it; the TypeScript one (its workers load tsx) beside.
+  { name: "tsresty handler", start: (n) => tsresty("bench/fixtures/hello-app.mjs", n) },
+  { name: "tsresty fetch", start: (n) => tsresty("bench/fixtures/hello-fetch-app.mjs", n) },
+  { name: "tsresty handler, .ts app", start: (n) => tsresty("bench/fixtures/hello-app.ts", n) },
   { name: "cluster round robin", start: (n) => cluster("bare-cluster.mjs", n) },
   {
     name: "cluster direct accept",

@@ -123,7 +123,8 @@ export interface UserConfig {
      */
     readonly requestTimeout?: number;
     /**
-     * How long an idle keep-alive connection stays open (default 5).
+     * How long an idle keep-alive connection stays open (default 5; 0: no limit), advertised as
+     * `Keep-Alive: timeout=N`; it is closed 1 s past it at the soonest, as Node does (docs/http.md).
      * @example
      * http: { keepAliveTimeout: 65 } // above a load balancer's idle timeout of 60 s
      */

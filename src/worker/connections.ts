@@ -23,6 +23,10 @@ export interface Connection {
   pipelined: ServerResponse[] | null;
   /** Upgraded (a WebSocket, say): the app's from then on, never idle. */
   upgraded: boolean;
+  /** When the keep-alive sweep first saw it idle (monotonic ms), -1 when it did not (keep-alive.ts). */
+  idleSince: number;
+  /** Its socket's bytes read at that moment: a change since is activity. */
+  idleBytes: number;
 }
 
 interface Entry extends Connection {
@@ -44,7 +48,15 @@ export class Connections {
   /** Tracks `socket` from now on; its connection. */
   add(socket: Socket): Connection {
     const slot = this.#free.pop() ?? this.#slots.length;
-    const entry: Entry = { socket, slot, newest: null, pipelined: null, upgraded: false };
+    const entry: Entry = {
+      socket,
+      slot,
+      newest: null,
+      pipelined: null,
+      upgraded: false,
+      idleSince: -1,
+      idleBytes: 0,
+    };
     this.#slots[slot] = entry;
     (socket as Tracked)[ENTRY] = entry;
     this.#size++;

@@ -33,9 +33,12 @@ import { formatThrown, type LogSink } from "../util/log.ts";
 import { openAccessLog } from "./access-log.ts";
 import { Connections, type Connection } from "./connections.ts";
 import { fetchListener } from "./fetch/index.ts";
+import { answering, keepAlive, over } from "./keep-alive.ts";
 import { serveUpgrades } from "./upgrade.ts";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+/** Node's field behind the `Keep-Alive: timeout=N` header (ms; 0: no header), Node 20 and 24. */
+type Advertising = ServerResponse & { _keepAliveTimeout: number };
 
 /**
  * How long a connection that is idle when draining begins may still send one more request: a
@@ -44,11 +47,6 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  * a stop with idle keep-alive connections may take (nginx closes them at once).
  */
 const IDLE_GRACE_MS = 500;
-
-/** Over: sent in full, or cut (its client left, or the app destroyed it). */
-function over(res: ServerResponse): boolean {
-  return res.writableFinished || res.destroyed;
-}
 
 /**
  * Notes a response that waits behind another (Node gives the socket at once unless an earlier
@@ -121,13 +119,15 @@ function listenerFor(app: App, log: LogSink): Listener | null {
   return null;
 }
 
-/** Node's server options from config `http` (seconds there, milliseconds here). */
+/**
+ * Node's server options from config `http` (seconds there, milliseconds here). The keep-alive
+ * timeout is not among them: tsresty keeps it (keep-alive.ts).
+ */
 function serverOptions(http: ResolvedConfig["http"]): ServerOptions {
   const shortest = Math.min(...[http.headersTimeout, http.requestTimeout].filter((s) => s > 0));
   return {
     headersTimeout: http.headersTimeout * 1000,
     requestTimeout: http.requestTimeout * 1000,
-    keepAliveTimeout: http.keepAliveTimeout * 1000,
     maxHeaderSize: http.maxHeaderSize,
     // Node checks the two timeouts on this beat (30 s by default): check four times per bound.
     connectionsCheckingInterval: Number.isFinite(shortest)
@@ -161,6 +161,8 @@ export function serveHttp(
   let requests = 0;
   const connections = new Connections();
   const options = serverOptions(config.http);
+  const keepAliveMs = config.http.keepAliveTimeout * 1000;
+  let stopKeepAlive = (): void => undefined;
   const servers: Server[] = [];
   let draining = false;
   /** Called, once each, when the last connection is gone. */
@@ -177,6 +179,8 @@ export function serveHttp(
     // Not a header set in advance: Node 20's writeHead applies a flat header list with
     // setHeader once any header is set, keeping only the last of repeated ones.
     if (draining) res.shouldKeepAlive = false;
+    // What Node would have set from its own keepAliveTimeout: the `Keep-Alive: timeout=N` header.
+    (res as Advertising)._keepAliveTimeout = keepAliveMs;
     listener(req, res);
   };
   const onConnection = (socket: Socket): void => {
@@ -198,7 +202,7 @@ export function serveHttp(
     if (connection !== undefined) connection.upgraded = true;
   };
   /** Whether a connection has a request in progress (or is upgraded): a drain leaves it be. */
-  const busy = (connection: Connection): boolean => connection.upgraded || live(connection).length > 0;
+  const busy = (connection: Connection): boolean => connection.upgraded || answering(connection);
   /** Resolves, after `then`, when the last connection is gone. */
   const emptied = (then: () => void): Promise<void> => {
     if (connections.size === 0) {
@@ -221,7 +225,8 @@ export function serveHttp(
     listen: (handles, fail) => {
       for (const handle of handles) {
         const server = createServer(options, onRequest);
-        server.keepAliveTimeout = options.keepAliveTimeout ?? 5_000;
+        // Not Node's to keep (keep-alive.ts): at 0 it arms no socket timer per request.
+        server.keepAliveTimeout = 0;
         server.on("connection", onConnection);
         serveUpgrades(server, app, log);
         // An upgraded connection is the app's: a drain waits for it, never closes it.
@@ -232,6 +237,7 @@ export function serveHttp(
         server.listen(handle);
         servers.push(server);
       }
+      stopKeepAlive = keepAlive(connections, keepAliveMs);
     },
 
     drain: () => {
@@ -251,6 +257,7 @@ export function serveHttp(
       }, IDLE_GRACE_MS);
       return emptied(() => {
         clearInterval(sweep);
+        stopKeepAlive();
       });
     },
     destroy: () => {
@@ -258,7 +265,7 @@ export function serveHttp(
       for (const connection of connections) connection.socket.destroy();
       // Resolves once the sockets' "close" listeners have run: the cut responses' own (the
       // access log's lines, a stream's cancel, a request's signal) included.
-      return emptied(() => undefined);
+      return emptied(stopKeepAlive);
     },
     counts: () => {
       let inFlight = 0;

@@ -412,3 +412,123 @@ describe("Node's HTTP timeouts and draining work in the workers", () => {
     );
   });
 });
+
+/** A raw connection to `port`: what came back so far, how many responses, and when it closed. */
+interface Raw {
+  readonly socket: Socket;
+  readonly text: () => string;
+  readonly responses: () => number;
+  /** When the server closed it (ms after the test's clock began), or null while open. */
+  readonly closedAt: () => number | null;
+}
+
+function rawConnection(port: number): Promise<Raw> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    let closedAt: number | null = null;
+    const socket = connect(port, "127.0.0.1", () =>
+      resolve({
+        socket,
+        text: () => text,
+        responses: () => text.split("HTTP/1.1 ").length - 1,
+        closedAt: () => closedAt,
+      }),
+    );
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.on("close", () => (closedAt = performance.now()));
+    socket.once("error", reject);
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("the keep-alive timeout, kept by one sweep per worker (no timer per request)", () => {
+  it("http.keepAliveTimeout 1: advertised as timeout=1; an idle connection closes 2 s after its response, never sooner; arriving bytes, a slow request and an upgrade keep theirs open", async () => {
+    const dir = scratchDir("keepalive");
+    const config = join(dir, "c.mjs");
+    writeFileSync(config, `export default { http: { keepAliveTimeout: 1, headersTimeout: 10 } };\n`);
+    // The http fixture's routes, and an upgrade that answers 101 and echoes what it is sent.
+    const app = join(dir, "app.ts");
+    writeFileSync(
+      app,
+      `import base from ${JSON.stringify(join(process.cwd(), APP))};
+export default {
+  handler: base.handler,
+  upgrade(_req: unknown, socket: import("node:net").Socket) {
+    socket.write("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: echo\\r\\nConnection: Upgrade\\r\\n\\r\\n");
+    socket.on("data", (chunk: Buffer) => socket.write(chunk));
+  },
+};
+`,
+    );
+    const tree = await startTree(app, { workers: 1, args: ["--config", config] });
+    const GET = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const [idle, trickling, slow, upgraded] = await Promise.all([
+      rawConnection(tree.port),
+      rawConnection(tree.port),
+      rawConnection(tree.port),
+      rawConnection(tree.port),
+    ]);
+    for (const c of [idle, trickling, slow]) c.socket.write(GET("/"));
+    upgraded.socket.write("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
+    assert.ok(await until(() => [idle, trickling, slow, upgraded].every((c) => c.responses() === 1), 5_000));
+    const answered = performance.now();
+    assert.match(idle.text(), /\r\nKeep-Alive: timeout=1\r\n/, idle.text());
+    // The slow connection's second request outlasts the timeout; the trickling one sends a next
+    // request's head a byte every 400 ms from 1.5 s on (Node's parser counts such bytes as activity).
+    slow.socket.write(GET("/slow?s=3"));
+    await sleep(1_500);
+    const head = GET("/");
+    for (const byte of head.slice(0, 6)) {
+      trickling.socket.write(byte);
+      await sleep(400);
+    }
+    trickling.socket.write(head.slice(6));
+    assert.ok(await until(() => idle.closedAt() !== null, 5_000), "the idle connection was closed");
+    const idleFor = (idle.closedAt() ?? 0) - answered;
+    process.stdout.write(`# idle keep-alive connection closed ${idleFor.toFixed(0)} ms after its response\n`);
+    assert.ok(idleFor >= 1_950 && idleFor < 4_000, `closed ${idleFor.toFixed(0)} ms after its response`);
+    assert.ok(
+      await until(() => trickling.responses() === 2 && slow.responses() === 2, 5_000),
+      `second responses: trickling ${trickling.responses()} (closed: ${trickling.closedAt() !== null}), slow ${slow.responses()} (closed: ${slow.closedAt() !== null})`,
+    );
+    assert.equal(trickling.closedAt(), null, "the connection whose next request trickled in is open");
+    assert.equal(slow.closedAt(), null, "the connection whose request outlasted the timeout is open");
+    assert.match(slow.text(), /slow pid=/);
+    // 4.5 s after its 101, the upgraded connection is the app's still.
+    upgraded.socket.write("ping");
+    assert.ok(await until(() => upgraded.text().endsWith("ping"), 5_000), upgraded.text());
+    assert.equal(upgraded.closedAt(), null);
+    for (const c of [trickling, slow, upgraded]) c.socket.destroy();
+    await tree.command("stop");
+  });
+
+  it("http.keepAliveTimeout 0 turns it off, as in Node: no Keep-Alive header, an idle connection stays open", async () => {
+    const dir = scratchDir("keepalive-off");
+    const config = join(dir, "c.mjs");
+    writeFileSync(config, `export default { http: { keepAliveTimeout: 0 } };\n`);
+    const tree = await startTree(APP, { workers: 1, args: ["--config", config] });
+    const idle = await rawConnection(tree.port);
+    idle.socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.ok(await until(() => idle.responses() === 1, 5_000));
+    assert.match(idle.text(), /\r\nConnection: keep-alive\r\n/);
+    assert.doesNotMatch(idle.text(), /Keep-Alive:/);
+    await sleep(2_500);
+    assert.equal(idle.closedAt(), null, "open 2.5 s after its response");
+    idle.socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.ok(await until(() => idle.responses() === 2, 5_000), "and still serves");
+    idle.socket.destroy();
+    await tree.command("stop");
+  });
+
+  it("by default the response advertises Node's 5 s (Keep-Alive: timeout=5)", async () => {
+    const tree = await startTree(APP, { workers: 1 });
+    const c = await rawConnection(tree.port);
+    c.socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.ok(await until(() => c.responses() === 1, 5_000));
+    assert.match(c.text(), /\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n/);
+    c.socket.destroy();
+    await tree.command("stop");
+  });
+});

@@ -1,0 +1,83 @@
+/**
+ * The keep-alive timeout of a worker's HTTP service, kept by one sweep instead of a timer per
+ * connection.
+ *
+ * Node arms a socket timer each time a response ends on a keep-alive connection, refreshes it
+ * at every chunk of the next request it parses and disarms it when that request's head is in: a
+ * Timeout object, a bound function and several timer-list operations per request. On a worker
+ * serving a hello world over 64 keep-alive connections that was ~5% of its CPU per request
+ * (README, "Keep-alive without a timer per request"). tsresty gives Node `keepAliveTimeout: 0`, so
+ * that no socket timer is armed, and closes idle connections from a sweep that runs a few times
+ * per timeout: per request nothing is added to what the connection table already notes.
+ *
+ * What a client sees is Node's behaviour, with the close a little later:
+ * - every keep-alive response advertises `Keep-Alive: timeout=N` (N = `http.keepAliveTimeout`,
+ *   whole seconds, as Node writes it), and `http.keepAliveTimeout: 0` turns the timeout off;
+ * - a connection is idle once it has answered a request and has none in progress (nor queued
+ *   behind one: pipelining); an upgraded one never is;
+ * - an idle connection is closed no sooner than N + 1 s after its last response (Node's margin
+ *   past what it advertised, against the race with a client reusing it), and at most two sweeps
+ *   later; bytes of a next request arriving count as activity, as Node's parser refreshes its
+ *   timer on every chunk (from the first byte of a head, `headersTimeout` also bounds it);
+ * - a connection that has not sent a whole request yet is `headersTimeout`'s, as in Node.
+ */
+import type { ServerResponse } from "node:http";
+import type { Connection, Connections } from "./connections.ts";
+
+/** What Node waits past the advertised timeout before it closes (HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER). */
+export const KEEP_ALIVE_MARGIN_MS = 1_000;
+
+/** Over: sent in full, or cut (its client left, or the app destroyed it). */
+export function over(res: ServerResponse): boolean {
+  return res.writableFinished || res.destroyed;
+}
+
+/** Whether a response of `connection` is still in progress or queued (no array made). */
+export function answering(connection: Connection): boolean {
+  const newest = connection.newest;
+  if (newest !== null && !over(newest)) return true;
+  const pipelined = connection.pipelined;
+  if (pipelined !== null) for (const res of pipelined) if (!over(res)) return true;
+  return false;
+}
+
+/** How often the sweep runs for a timeout of `timeoutMs`: an eighth of it, within 0.1–0.5 s. */
+export function sweepEveryMs(timeoutMs: number): number {
+  return Math.min(500, Math.max(100, timeoutMs / 8));
+}
+
+/**
+ * One pass of the sweep at monotonic time `now` (ms): notes when each connection was first seen
+ * idle (and how many bytes it had read then) and closes those idle for `timeoutMs` plus the margin.
+ */
+export function sweepIdle(connections: Connections, now: number, timeoutMs: number): void {
+  const limit = timeoutMs + KEEP_ALIVE_MARGIN_MS;
+  for (const connection of connections) {
+    if (connection.upgraded || connection.newest === null || answering(connection)) {
+      connection.idleSince = -1;
+      continue;
+    }
+    const read = connection.socket.bytesRead;
+    if (connection.idleSince < 0 || read !== connection.idleBytes) {
+      connection.idleSince = now;
+      connection.idleBytes = read;
+    } else if (now - connection.idleSince >= limit) {
+      connection.socket.destroy();
+    }
+  }
+}
+
+/**
+ * Starts the sweep of `connections` for a keep-alive timeout of `timeoutMs` (none for 0); returns
+ * what stops it. The sweep's timer does not keep the process alive.
+ */
+export function keepAlive(connections: Connections, timeoutMs: number): () => void {
+  if (timeoutMs <= 0) return () => undefined;
+  const timer = setInterval(() => {
+    sweepIdle(connections, performance.now(), timeoutMs);
+  }, sweepEveryMs(timeoutMs));
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+  };
+}
