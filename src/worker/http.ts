@@ -9,9 +9,10 @@
  * current request), and connections with no request in progress after a short grace (idle
  * keep-alive ones, and those that sent nothing or only part of a request's head) are closed. The
  * drain is over when the last connection is gone. Per request, the hot path counts the request,
- * reads one flag and notes the response on its connection (no listener, no closure); what is in
- * flight is worked out from those notes when asked (a scrape, a drain), not kept up to date at
- * every response's end. The access log, when configured, adds its own listener.
+ * reads one flag and notes the response on its connection (no listener, no closure, no timer:
+ * the keep-alive timeout is a sweep's, keep-alive.ts); what is in flight is worked out from those
+ * notes when asked (a scrape, a drain, the sweep), not kept up to date at every response's end.
+ * The access log, when configured, adds its own listener.
  *
  * A pipelined request waits behind the response before it, its ServerResponse without a socket;
  * when the client leaves, Node never emits "close" on it. Each connection's one "close" listener
