@@ -33,6 +33,20 @@ interface Entry extends Connection {
   readonly slot: number;
 }
 
+/** Over: sent in full, or cut (its client left, or the app destroyed it). */
+export function over(res: ServerResponse): boolean {
+  return res.writableFinished || res.destroyed;
+}
+
+/** Whether a response of `connection` is still in progress or queued (no array made). */
+export function answering(connection: Connection): boolean {
+  const newest = connection.newest;
+  if (newest !== null && !over(newest)) return true;
+  const pipelined = connection.pipelined;
+  if (pipelined !== null) for (const res of pipelined) if (!over(res)) return true;
+  return false;
+}
+
 const ENTRY = Symbol("tsresty.connection");
 type Tracked = Socket & { [ENTRY]?: Entry };
 

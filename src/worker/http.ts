@@ -32,9 +32,9 @@ import type { ResolvedConfig } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
 import { openAccessLog } from "./access-log.ts";
-import { Connections, type Connection } from "./connections.ts";
+import { answering, Connections, over, type Connection } from "./connections.ts";
 import { fetchListener } from "./fetch/index.ts";
-import { answering, keepAlive, over } from "./keep-alive.ts";
+import { keepAlive } from "./keep-alive.ts";
 import { serveUpgrades } from "./upgrade.ts";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;

@@ -8,7 +8,8 @@
  * serving a hello world over 64 keep-alive connections that was ~5% of its CPU per request
  * (README, "Keep-alive without a timer per request"). tsresty gives Node `keepAliveTimeout: 0`, so
  * that no socket timer is armed, and closes idle connections from a sweep that runs a few times
- * per timeout: per request nothing is added to what the connection table already notes.
+ * per timeout: per request, one property store (the header's figure, worker/http.ts) and what the
+ * connection table already notes.
  *
  * What a client sees is Node's behaviour, with the close a little later:
  * - every keep-alive response advertises `Keep-Alive: timeout=N` (N = `http.keepAliveTimeout`,
@@ -21,25 +22,10 @@
  *   timer on every chunk (from the first byte of a head, `headersTimeout` also bounds it);
  * - a connection that has not sent a whole request yet is `headersTimeout`'s, as in Node.
  */
-import type { ServerResponse } from "node:http";
-import type { Connection, Connections } from "./connections.ts";
+import { answering, type Connections } from "./connections.ts";
 
 /** What Node waits past the advertised timeout before it closes (HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER). */
 export const KEEP_ALIVE_MARGIN_MS = 1_000;
-
-/** Over: sent in full, or cut (its client left, or the app destroyed it). */
-export function over(res: ServerResponse): boolean {
-  return res.writableFinished || res.destroyed;
-}
-
-/** Whether a response of `connection` is still in progress or queued (no array made). */
-export function answering(connection: Connection): boolean {
-  const newest = connection.newest;
-  if (newest !== null && !over(newest)) return true;
-  const pipelined = connection.pipelined;
-  if (pipelined !== null) for (const res of pipelined) if (!over(res)) return true;
-  return false;
-}
 
 /** How often the sweep runs for a timeout of `timeoutMs`: an eighth of it, within 0.1–0.5 s. */
 export function sweepEveryMs(timeoutMs: number): number {

@@ -8,6 +8,7 @@ import { Agent, request } from "node:http";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { scratchDir } from "../helpers/scratch.ts";
 import { alive, startTree, until } from "../helpers/tree.ts";
 
@@ -191,7 +192,7 @@ describe("workers accept for themselves", () => {
         process.kill(victim, "SIGKILL");
         kills++;
       }
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sleep(200);
     }
 
     stopping = true;
@@ -440,8 +441,6 @@ function rawConnection(port: number): Promise<Raw> {
     socket.once("error", reject);
   });
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("the keep-alive timeout, kept by one sweep per worker (no timer per request)", () => {
   it("http.keepAliveTimeout 1: advertised as timeout=1; an idle connection closes 2 s after its response, never sooner; arriving bytes, a slow request and an upgrade keep theirs open", async () => {

@@ -24,7 +24,7 @@ function fakeSocket(): FakeSocket {
 }
 
 const inProgress = (): ServerResponse => new ServerResponse(new IncomingMessage(new Socket()));
-/** A response that is over (keep-alive.ts's `over`: sent in full, or cut). */
+/** A response that is over (connections.ts's `over`: sent in full, or cut). */
 const done = inProgress().destroy();
 
 const TIMEOUT = 5_000;
