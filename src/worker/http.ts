@@ -163,7 +163,7 @@ export function serveHttp(
   const connections = new Connections();
   const options = serverOptions(config.http);
   const keepAliveMs = config.http.keepAliveTimeout * 1000;
-  let stopKeepAlive = (): void => undefined;
+  const idleSweep = keepAlive(connections, keepAliveMs);
   const servers: Server[] = [];
   let draining = false;
   /** Called, once each, when the last connection is gone. */
@@ -186,6 +186,7 @@ export function serveHttp(
   };
   const onConnection = (socket: Socket): void => {
     const connection = connections.add(socket);
+    idleSweep.wake();
     socket.once("close", () => {
       // After the socket's other "close" listeners: the response that held it ends first.
       process.nextTick(() => {
@@ -238,7 +239,6 @@ export function serveHttp(
         server.listen(handle);
         servers.push(server);
       }
-      stopKeepAlive = keepAlive(connections, keepAliveMs);
     },
 
     drain: () => {
@@ -258,7 +258,7 @@ export function serveHttp(
       }, IDLE_GRACE_MS);
       return emptied(() => {
         clearInterval(sweep);
-        stopKeepAlive();
+        idleSweep.stop();
       });
     },
     destroy: () => {
@@ -266,7 +266,9 @@ export function serveHttp(
       for (const connection of connections) connection.socket.destroy();
       // Resolves once the sockets' "close" listeners have run: the cut responses' own (the
       // access log's lines, a stream's cancel, a request's signal) included.
-      return emptied(stopKeepAlive);
+      return emptied(() => {
+        idleSweep.stop();
+      });
     },
     counts: () => {
       let inFlight = 0;

@@ -53,17 +53,44 @@ export function sweepIdle(connections: Connections, now: number, timeoutMs: numb
   }
 }
 
+/** The keep-alive sweep of a worker's connections. */
+export interface KeepAlive {
+  /** A connection was added: the sweep runs from now on, if it was not running. */
+  wake(): void;
+  /** Ends the sweep for good (a drain's end, a destroy). */
+  stop(): void;
+}
+
 /**
- * Starts the sweep of `connections` for a keep-alive timeout of `timeoutMs` (none for 0); returns
- * what stops it. The sweep's timer does not keep the process alive.
+ * The sweep of `connections` for a keep-alive timeout of `timeoutMs` (none for 0). It runs only
+ * while there are connections: `wake()` starts it, and a pass that finds the table empty ends it,
+ * so that an idle worker's event loop is not woken by it. Its timer does not keep the process
+ * alive. `now` is the monotonic clock in ms (the tests give their own).
  */
-export function keepAlive(connections: Connections, timeoutMs: number): () => void {
-  if (timeoutMs <= 0) return () => undefined;
-  const timer = setInterval(() => {
-    sweepIdle(connections, performance.now(), timeoutMs);
-  }, sweepEveryMs(timeoutMs));
-  timer.unref();
-  return () => {
-    clearInterval(timer);
+export function keepAlive(
+  connections: Connections,
+  timeoutMs: number,
+  now: () => number = () => performance.now(),
+): KeepAlive {
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = timeoutMs <= 0;
+  const pass = (): void => {
+    sweepIdle(connections, now(), timeoutMs);
+    if (connections.size === 0 && timer !== null) {
+      clearInterval(timer);
+      timer = null;
+    }
+  };
+  return {
+    wake: () => {
+      if (timer !== null || stopped) return;
+      timer = setInterval(pass, sweepEveryMs(timeoutMs));
+      timer.unref();
+    },
+    stop: () => {
+      stopped = true;
+      if (timer !== null) clearInterval(timer);
+      timer = null;
+    },
   };
 }

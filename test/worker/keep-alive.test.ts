@@ -4,8 +4,10 @@ import assert from "node:assert/strict";
 import { IncomingMessage, ServerResponse } from "node:http";
 import { Socket } from "node:net";
 import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Connections } from "../../src/worker/connections.ts";
-import { KEEP_ALIVE_MARGIN_MS, sweepEveryMs, sweepIdle } from "../../src/worker/keep-alive.ts";
+import { until } from "../helpers/wait.ts";
+import { keepAlive, KEEP_ALIVE_MARGIN_MS, sweepEveryMs, sweepIdle } from "../../src/worker/keep-alive.ts";
 
 interface FakeSocket {
   bytesRead: number;
@@ -93,6 +95,43 @@ describe("the keep-alive sweep", () => {
     assert.equal(first.destroyed, false);
     sweepIdle(table, 4 * LIMIT + 1, TIMEOUT);
     assert.equal(first.destroyed, true);
+  });
+
+  it("runs only while there are connections: a pass that finds none ends it, the next connection starts it again", async () => {
+    // Real timers (Node 20's mocked setInterval ignores a clearInterval made inside its callback);
+    // a timeout of 200 ms sweeps every 100 ms, and the clock counts the passes (one read each).
+    let passes = 0;
+    const table = new Connections();
+    const sweep = keepAlive(table, 200, () => ++passes);
+    const waitPasses = async (ms: number): Promise<number> => {
+      const before = passes;
+      await sleep(ms);
+      return passes - before;
+    };
+    const connection = table.add(fakeSocket() as unknown as Socket);
+    assert.equal(await waitPasses(400), 0, "no pass before wake()");
+    sweep.wake();
+    sweep.wake(); // a second wake while it runs starts nothing more
+    assert.ok(await until(() => passes >= 2), "passes once woken");
+    table.delete(connection);
+    assert.ok((await waitPasses(400)) <= 1, "the sweep ends with the last connection");
+    assert.equal(await waitPasses(400), 0, "and stays ended");
+    table.add(fakeSocket() as unknown as Socket);
+    sweep.wake();
+    const restarted = passes;
+    assert.ok(await until(() => passes >= restarted + 2), "passes again once woken again");
+    sweep.stop();
+    sweep.wake();
+    assert.equal(await waitPasses(400), 0, "stop() ends it, and wake() after stop() starts nothing");
+  });
+
+  it("does not run for a timeout of 0 (off, as in Node)", async () => {
+    let passes = 0;
+    const table = new Connections();
+    table.add(fakeSocket() as unknown as Socket);
+    keepAlive(table, 0, () => ++passes).wake();
+    await sleep(400);
+    assert.equal(passes, 0);
   });
 
   it("runs an eighth of the timeout apart, within 0.1–0.5 s", () => {
