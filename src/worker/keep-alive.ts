@@ -8,8 +8,9 @@
  * serving a hello world over 64 keep-alive connections that was ~5% of its CPU per request
  * (README, "Keep-alive without a timer per request"). tsresty gives Node `keepAliveTimeout: 0`, so
  * that no socket timer is armed, and closes idle connections from a sweep that runs a few times
- * per timeout: per request, one property store (the header's figure, worker/http.ts) and what the
- * connection table already notes.
+ * per timeout while the worker has connections open: per request, one property store (the
+ * header's figure, worker/http.ts) and what the connection table already notes; per connection,
+ * a `wake()` that does nothing while the sweep runs.
  *
  * What a client sees is Node's behaviour, with the close a little later:
  * - every keep-alive response advertises `Keep-Alive: timeout=N` (N = `http.keepAliveTimeout`,
