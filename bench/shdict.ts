@@ -11,6 +11,7 @@
  * default 1,000,000). The keys are stored in order and visited in a fixed pseudo-random one
  * (BENCH_WALK=random), as requests name keys; BENCH_WALK=stored visits them in the order they
  * were stored, which the processor's prefetchers follow (fixtures/shdict-ops.ts, walkOf).
+ * BENCH_OPS and BENCH_KEYS run some rows only (BENCH_OPS=add BENCH_KEYS=1000).
  * Bars: ≥ 3M get/s and ≥ 1.5M set/s from one process; two processes together ≥ 1.5× one.
  * Each row also says what moving a cache line between the two cores cost before and after it
  * (line-transfer.ts): on this VM that changes from minute to minute, and it bounds every cell
@@ -27,8 +28,19 @@ import { markdownTable } from "./table.ts";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
 const N = Number(process.env["BENCH_N"] ?? 1_000_000);
-const OPS = ["get", "set", "incr", "add"] as const;
-const KEYS = [1_000, 100_000] as const;
+/** BENCH_OPS and BENCH_KEYS (comma-separated) run part of the table, e.g. BENCH_OPS=add BENCH_KEYS=1000. */
+function listOf<T extends string | number>(name: string, all: readonly T[]): readonly T[] {
+  const wanted = process.env[name];
+  if (wanted === undefined || wanted === "") return all;
+  return wanted.split(",").map((item) => {
+    const found = all.find((one) => String(one) === item.trim());
+    if (found === undefined)
+      throw new Error(`${name}: ${JSON.stringify(item)} is not one of ${all.join(", ")}`);
+    return found;
+  });
+}
+const OPS = listOf("BENCH_OPS", ["get", "set", "incr", "add"] as const);
+const KEYS = listOf("BENCH_KEYS", [1_000, 100_000] as const);
 const median = (values: number[]): number =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
