@@ -90,6 +90,9 @@ function listenerFor(app: App, log: LogSink): Listener | null {
       return;
     }
     log("error", `request handler failed${request}: ${formatThrown(error)}`);
+    // The app ended its response before it failed: that response is whole, and cutting it would
+    // lose what is still being flushed (and the requests pipelined behind it).
+    if (res.writableEnded) return;
     if (res.headersSent) {
       // Part of the response may be out already: it cannot be repaired, only cut.
       res.destroy();

@@ -15,6 +15,8 @@ import { until } from "../helpers/tree.ts";
 interface Served {
   readonly service: Service;
   readonly port: number;
+  /** What the service logged, as `[level] message`. */
+  readonly logs: string[];
   /** The access log's entries so far (format json). */
   entries(): { url: string; status: number; bytes: number }[];
 }
@@ -22,7 +24,8 @@ interface Served {
 async function start(app: App): Promise<Served> {
   const path = join(scratchDir("http-service"), "access.log");
   const config = resolveConfig({ accessLog: { path, format: "json" } });
-  const service = serveHttp(app, config, () => undefined, 1);
+  const logs: string[] = [];
+  const service = serveHttp(app, config, (level, message) => logs.push(`[${level}] ${message}`), 1);
   assert.ok(service !== null);
   // A listening socket as the master sends one: the service's http.Server takes over its handle.
   const handle = createServer();
@@ -42,7 +45,7 @@ async function start(app: App): Promise<Served> {
       .filter((line) => line !== "")
       .map((line) => JSON.parse(line) as { url: string; status: number; bytes: number });
   };
-  return { service, port, entries };
+  return { service, port, logs, entries };
 }
 
 /** A connection to `port` that collects what comes back; `closed` resolves when the server closes it. */
@@ -126,6 +129,33 @@ describe("the worker's HTTP service", () => {
     assert.match(first, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
     assert.doesNotMatch(first, /set-cookie|content-length: 50/i);
     assert.match(second, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nafter\n$/);
+  });
+
+  it("a handler that throws after ending its response is logged, and the response goes out whole: a large body, then the next pipelined request", async () => {
+    const large = Buffer.alloc(8 << 20, 97);
+    const served = await start({
+      handler: (req: IncomingMessage, res: ServerResponse) => {
+        if (req.url === "/large") res.end(large);
+        else res.end(`${req.url ?? ""}\n`);
+        if (req.url !== "/after") throw new Error("failed after end");
+      },
+    });
+    const big = await open(served.port);
+    big.socket.write(GET("/large", true));
+    await Promise.race([big.closed, sleep(5_000)]);
+    assert.match(big.text(), /^HTTP\/1\.1 200 OK\r\n/);
+    assert.equal(big.text().length - big.text().indexOf("\r\n\r\n") - 4, large.length, "the body was cut");
+    const { socket, text, closed } = await open(served.port);
+    socket.write(GET("/first") + GET("/after", true));
+    await Promise.race([closed, sleep(3_000)]);
+    assert.match(
+      text(),
+      /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n\/first\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n\/after\n$/,
+    );
+    assert.deepEqual(
+      served.logs.map((line) => line.split(":")[0]),
+      ["[error] request handler failed (GET /large)", "[error] request handler failed (GET /first)"],
+    );
   });
 
   it("a drain closes, after the grace, a connection that sent nothing or only part of a request's head (stop 26)", async () => {
