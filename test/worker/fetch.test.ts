@@ -108,6 +108,47 @@ describe("the fetch adapter", () => {
     assert.match(String(failures[0]), /content-length|ERR_HTTP_CONTENT_LENGTH_MISMATCH/i);
   });
 
+  it("owns the connection: an app's connection and keep-alive headers (a proxied upstream's) never keep open a connection the client closes", async () => {
+    const { port } = await serve((request) => {
+      const path = new URL(request.url).pathname;
+      if (path === "/close") return new Response("bye", { headers: { connection: "close" } });
+      // What `return fetch(upstream)` hands back: the upstream's own hop-by-hop headers.
+      const headers = { connection: "keep-alive", "keep-alive": "timeout=99" };
+      if (path === "/stream") {
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            setTimeout(() => {
+              controller.enqueue(new TextEncoder().encode("streamed"));
+              controller.close();
+            }, 5);
+          },
+        });
+        return new Response(body, { headers });
+      }
+      return new Response("proxied", { headers });
+    });
+    for (const path of ["/", "/stream"]) {
+      // The client asks for the connection to close: before, it stayed open (no end of response).
+      const closed = await rawRequest(port, GET(path), 2_000);
+      assert.equal(closed.header("connection"), "close", path);
+      assert.equal(closed.header("keep-alive"), undefined, path);
+    }
+    // A keep-alive client is told the server's own timeout; an app's "connection: close" still closes.
+    const kept = await rawRequest(
+      port,
+      "GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /close HTTP/1.1\r\nHost: h\r\n\r\n",
+      2_000,
+    );
+    assert.deepEqual(
+      kept.headers.filter(([name]) => name === "connection" || name === "keep-alive"),
+      [
+        ["connection", "keep-alive"],
+        ["keep-alive", "timeout=5"],
+      ],
+    );
+    assert.match(kept.body, /^proxiedHTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n\r\nbye$/i);
+  });
+
   it("keeps every set-cookie line and the status text, also when a header was set before", async () => {
     for (const presetHeader of [false, true]) {
       const { port } = await serve(

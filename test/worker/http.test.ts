@@ -216,6 +216,28 @@ describe("the worker's HTTP service", () => {
     }
   });
 
+  it("while draining, a fetch app's own connection: keep-alive (a proxied upstream's) still answers with Connection: close", async () => {
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const served = await start({
+      fetch: async () => {
+        await held;
+        return new Response("proxied\n", {
+          headers: { connection: "keep-alive", "keep-alive": "timeout=99" },
+        });
+      },
+    });
+    const { socket, text, closed } = await open(served.port);
+    socket.write(GET("/held"));
+    assert.ok(await until(() => served.service.counts?.().inFlight === 1, 5_000));
+    const drained = served.service.drain();
+    release();
+    await Promise.all([closed, drained]);
+    assert.match(text(), /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(text(), /connection: close\r\n/i);
+    assert.doesNotMatch(text(), /keep-alive/i);
+  });
+
   it("counts in flight, and a drain closes after their response, every connection's requests: the one holding a pipelined connection too", async () => {
     const releases: (() => void)[] = [];
     const served = await start({
