@@ -32,7 +32,7 @@ import type { ResolvedConfig } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
 import { openAccessLog } from "./access-log.ts";
-import { answering, Connections, over, type Connection } from "./connections.ts";
+import { answering, Connections, live, over, queue, type Connection } from "./connections.ts";
 import { fetchListener } from "./fetch/index.ts";
 import { keepAlive } from "./keep-alive.ts";
 import { serveUpgrades } from "./upgrade.ts";
@@ -48,27 +48,6 @@ type Advertising = ServerResponse & { _keepAliveTimeout: number };
  * a stop with idle keep-alive connections may take (nginx closes them at once).
  */
 const IDLE_GRACE_MS = 500;
-
-/**
- * Notes a response that waits behind another (Node gives the socket at once unless an earlier
- * response still holds it): it joins the pipelined ones, with the one before it, forgetting
- * those over since.
- */
-function queue(connection: Connection, res: ServerResponse): void {
-  const pipelined = (connection.pipelined ??= []);
-  const before = connection.newest;
-  while (pipelined.length > 0 && over(pipelined[0] as ServerResponse)) pipelined.shift();
-  if (before !== null && !over(before) && !pipelined.includes(before)) pipelined.push(before);
-  pipelined.push(res);
-}
-
-/** The connection's responses not over yet. */
-function live(connection: Connection): ServerResponse[] {
-  const responses = connection.pipelined === null ? [] : connection.pipelined.filter((res) => !over(res));
-  const newest = connection.newest;
-  if (newest !== null && !over(newest) && !responses.includes(newest)) responses.push(newest);
-  return responses;
-}
 
 /** Whether `error` is Node's report of the client going away while the request was read. */
 function clientLeft(req: IncomingMessage, error: unknown): boolean {
