@@ -110,6 +110,28 @@ describe("the worker's HTTP service", () => {
     );
   });
 
+  it("a streamed response that a pipelined request's app returns after its client left is cancelled, not left waiting for its turn", async () => {
+    const stats = { cancelled: 0, pulls: 0 };
+    let returned = 0;
+    const served = await start({
+      fetch: async (request) => {
+        if (new URL(request.url).pathname === "/held") return new Promise<Response>(() => undefined);
+        await sleep(200);
+        returned++;
+        return new Response(endless(stats));
+      },
+    });
+    const { socket, closed } = await open(served.port);
+    socket.write(GET("/held") + GET("/late"));
+    assert.ok(await until(() => served.service.counts?.().inFlight === 2, 5_000));
+    socket.destroy();
+    await closed;
+    assert.ok(await until(() => returned === 1, 5_000));
+    assert.ok(await until(() => stats.cancelled === 1, 2_000), `${stats.cancelled} cancelled`);
+    // A stream pulls once as it is made; nothing is read for a client that left.
+    assert.ok(stats.pulls <= 1, `${stats.pulls} pulls`);
+  });
+
   it("a handler that fails after setting headers answers a bare 500: no set-cookie, no content-length of its, the next request answered (stop 26)", async () => {
     const served = await start({
       handler: (req: IncomingMessage, res: ServerResponse) => {

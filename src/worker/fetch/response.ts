@@ -141,8 +141,12 @@ export function sendLight(response: Response, res: ServerResponse): boolean {
   return true;
 }
 
-/** Resolves on `event` or 'close', whichever comes first. */
+/**
+ * Resolves on `event` or 'close', whichever comes first; at once when `res` is already cut (its
+ * 'close' may be gone: a queued response whose client left before the app returned).
+ */
 function eventOrClose(res: ServerResponse, event: "drain" | "socket"): Promise<void> {
+  if (res.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
       res.off(event, done);
