@@ -338,6 +338,36 @@ describe("the fetch adapter", () => {
     assert.match(String(failures[1]), /stream broke/);
   });
 
+  it("refuses a smuggling attempt with 400 and closes the connection: the request hidden in its body never reaches the app", async () => {
+    const paths: string[] = [];
+    const { port } = await serve(async (request) => {
+      paths.push(new URL(request.url).pathname);
+      return new Response(await request.text());
+    });
+    const hidden = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
+    for (const framing of [
+      `Content-Length: 0\r\nContent-Length: ${hidden.length}`,
+      `Content-Length: 0\r\nTransfer-Encoding: chunked`,
+      "Transfer-Encoding: chunked, identity",
+      "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity",
+    ]) {
+      const response = await rawRequest(
+        port,
+        `POST / HTTP/1.1\r\nHost: h\r\n${framing}\r\n\r\n${hidden}`,
+        2_000,
+      );
+      assert.equal(response.status, 400, framing);
+      assert.equal(response.body.includes("HTTP/1.1"), false, framing);
+    }
+    const badChunk = await rawRequest(
+      port,
+      `POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${hidden}`,
+      2_000,
+    );
+    assert.equal(badChunk.status, 400);
+    assert.equal(paths.includes("/smuggled"), false, JSON.stringify(paths));
+  });
+
   it("answers a forged Host with 400 before the app runs, and logs it at info", async () => {
     let calls = 0;
     const { port, logs } = await serve(() => {
