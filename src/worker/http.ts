@@ -49,11 +49,23 @@ type Advertising = ServerResponse & { _keepAliveTimeout: number };
  */
 const IDLE_GRACE_MS = 500;
 
-/** Whether `error` is Node's report of the client going away while the request was read. */
-function clientLeft(req: IncomingMessage, error: unknown): boolean {
-  if (!(error instanceof Error) || req.complete) return false;
+/**
+ * What the client's going away explains about `error`, if anything: Node's report of it while
+ * the request was read ("request"), or the app giving up because the request's signal aborted
+ * ("response": `fetch(upstream, { signal: request.signal })` rejects so). An abort while the
+ * client is still there is the app's own (a timeout of its), not the client's.
+ */
+function clientLeft(
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: unknown,
+): "request" | "response" | null {
+  if (!(error instanceof Error)) return null;
+  if (error.name === "AbortError") return res.destroyed && !res.writableFinished ? "response" : null;
+  if (req.complete) return null;
   const code = (error as NodeJS.ErrnoException).code;
-  return error.message === "aborted" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
+  const left = error.message === "aborted" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
+  return left ? "request" : null;
 }
 
 function listenerFor(app: App, log: LogSink): Listener | null {
@@ -61,10 +73,12 @@ function listenerFor(app: App, log: LogSink): Listener | null {
   const failed = (res: ServerResponse, error: unknown): void => {
     const req = res.req as IncomingMessage | undefined;
     const request = req === undefined ? "" : ` (${req.method ?? "?"} ${req.url ?? "?"})`;
-    if (req !== undefined && clientLeft(req, error)) {
+    const left = req === undefined ? null : clientLeft(req, res, error);
+    if (left !== null) {
       // The client's doing, not the app's: one line at info, as nginx logs a client that closes
       // mid-request (an error-level entry per aborted upload would let any client flood the log).
-      log("info", `client closed the connection before the request was read${request}`);
+      const read = left === "request" ? "the request was read" : "the response was sent";
+      log("info", `client closed the connection before ${read}${request}`);
       res.destroy();
       return;
     }

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { setTimeout as wait } from "node:timers/promises";
 import { resolveConfig } from "../../src/config/index.ts";
 import type { App, Service } from "../../src/runtime/index.ts";
 import { serveHttp } from "../../src/worker/http.ts";
@@ -130,6 +131,36 @@ describe("the worker's HTTP service", () => {
     assert.ok(await until(() => stats.cancelled === 1, 2_000), `${stats.cancelled} cancelled`);
     // A stream pulls once as it is made; nothing is read for a client that left.
     assert.ok(stats.pulls <= 1, `${stats.pulls} pulls`);
+  });
+
+  it("an app that gives up because request.signal aborted (its client left) is one info line, not an error: any client could flood the log", async () => {
+    let arrived = 0;
+    const served = await start({
+      fetch: async (request) => {
+        arrived++;
+        // What a proxy does: fetch(upstream, { signal: request.signal }) rejects the same way.
+        const ms = new URL(request.url).pathname === "/own" ? 10 : 5_000;
+        const signal = ms === 10 ? AbortSignal.timeout(ms) : request.signal;
+        await wait(ms * 2, undefined, { signal });
+        return new Response("late\n");
+      },
+    });
+    const { socket, closed } = await open(served.port);
+    socket.write(GET("/upstream"));
+    assert.ok(await until(() => arrived === 1, 5_000));
+    socket.destroy();
+    await closed;
+    assert.ok(await until(() => served.logs.length === 1, 2_000), JSON.stringify(served.logs));
+    assert.match(
+      served.logs[0] ?? "",
+      /^\[info\] client closed the connection before the response was sent \(GET \/upstream\)$/,
+    );
+    // An abort of the app's own, its client still there, is the app's failure.
+    const own = await open(served.port);
+    own.socket.write(GET("/own", true));
+    await own.closed;
+    assert.match(own.text(), /^HTTP\/1\.1 500 /);
+    assert.match(served.logs[1] ?? "", /^\[error\] request handler failed \(GET \/own\): AbortError/);
   });
 
   it("a handler that fails after setting headers answers a bare 500: no set-cookie, no content-length of its, the next request answered (stop 26)", async () => {
