@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { get as httpGet, request as httpRequest, type IncomingMessage } from "node:http";
+import { connect } from "node:net";
 import { Readable } from "node:stream";
 import { describe, it } from "node:test";
 import { rawRequest } from "./raw.ts";
@@ -293,6 +294,56 @@ describe("the fetch adapter", () => {
       globalThis.Request = RealRequest;
       Readable.toWeb = realToWeb;
     }
+  });
+
+  it("discards the rest of a request body the app left unread (touched, cancelled) once it answered, so the connection's next request is answered", async () => {
+    const { port } = await serve(async (request) => {
+      const path = new URL(request.url).pathname;
+      if (path === "/touched") assert.notEqual(request.body, null);
+      if (path === "/cancelled") await request.body?.cancel();
+      if (path === "/later") {
+        // Read on after the response (a 202 and a job): the body must arrive whole, not cut short.
+        const reading = request.arrayBuffer();
+        void reading.then((body) => (laterBytes = body.byteLength));
+        return new Response("accepted\n", { status: 202 });
+      }
+      return new Response(`${path}\n`);
+    });
+    let laterBytes = -1;
+    const size = 32 << 20;
+    for (const path of ["/touched", "/cancelled", "/later"]) {
+      const text = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, "127.0.0.1");
+        let received = "";
+        const timer = setTimeout(() => {
+          socket.destroy();
+          reject(new Error(`${path}: no second response within 4 s; got ${JSON.stringify(received)}`));
+        }, 4_000);
+        socket.setEncoding("latin1");
+        socket.on("data", (chunk: string) => (received += chunk));
+        socket.on("error", () => undefined);
+        socket.on("close", () => {
+          clearTimeout(timer);
+          resolve(received);
+        });
+        socket.write(`POST ${path} HTTP/1.1\r\nHost: h\r\nContent-Length: ${size}\r\n\r\n`);
+        const chunk = Buffer.alloc(1 << 20);
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < size) {
+            sent += chunk.length;
+            if (!socket.write(chunk)) {
+              socket.once("drain", pump);
+              return;
+            }
+          }
+          socket.write(GET("/next"));
+        };
+        pump();
+      });
+      assert.match(text, /\r\n\r\n\/next\n$/, path);
+    }
+    assert.equal(laterBytes, size);
   });
 
   it("aborts the request's signal when the client goes away before the response", async () => {
