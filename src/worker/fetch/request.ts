@@ -42,8 +42,9 @@ function discardUnread(req: IncomingMessage, socket: Socket, body: ReadableStrea
   (req as Dumpable)._dumped = true;
   req.removeAllListeners("data");
   req.resume();
-  // A cancelled body destroyed the request, which no longer restarts the socket's reads itself.
-  if (!socket.destroyed) socket.resume();
+  // A cancelled body destroyed the request, which no longer restarts the socket's reads itself;
+  // one Node paused (too much output queued for a pipelining client) is Node's to resume.
+  if (!socket.destroyed && (socket as Socket & { _paused?: boolean })._paused !== true) socket.resume();
 }
 
 class IncomingRequest {
