@@ -32,7 +32,7 @@ import type { ResolvedConfig } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
 import { openAccessLog } from "./access-log.ts";
-import { answering, Connections, over, type Connection } from "./connections.ts";
+import { answering, Connections, live, over, queue, type Connection } from "./connections.ts";
 import { fetchListener } from "./fetch/index.ts";
 import { keepAlive } from "./keep-alive.ts";
 import { serveUpgrades } from "./upgrade.ts";
@@ -50,31 +50,22 @@ type Advertising = ServerResponse & { _keepAliveTimeout: number };
 const IDLE_GRACE_MS = 500;
 
 /**
- * Notes a response that waits behind another (Node gives the socket at once unless an earlier
- * response still holds it): it joins the pipelined ones, with the one before it, forgetting
- * those over since.
+ * What the client's going away explains about `error`, if anything: Node's report of it while
+ * the request was read ("request"), or the app giving up because the request's signal aborted
+ * ("response": `fetch(upstream, { signal: request.signal })` rejects so). An abort while the
+ * client is still there is the app's own (a timeout of its), not the client's.
  */
-function queue(connection: Connection, res: ServerResponse): void {
-  const pipelined = (connection.pipelined ??= []);
-  const before = connection.newest;
-  while (pipelined.length > 0 && over(pipelined[0] as ServerResponse)) pipelined.shift();
-  if (before !== null && !over(before) && !pipelined.includes(before)) pipelined.push(before);
-  pipelined.push(res);
-}
-
-/** The connection's responses not over yet. */
-function live(connection: Connection): ServerResponse[] {
-  const responses = connection.pipelined === null ? [] : connection.pipelined.filter((res) => !over(res));
-  const newest = connection.newest;
-  if (newest !== null && !over(newest) && !responses.includes(newest)) responses.push(newest);
-  return responses;
-}
-
-/** Whether `error` is Node's report of the client going away while the request was read. */
-function clientLeft(req: IncomingMessage, error: unknown): boolean {
-  if (!(error instanceof Error) || req.complete) return false;
+function clientLeft(
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: unknown,
+): "request" | "response" | null {
+  if (!(error instanceof Error)) return null;
+  if (error.name === "AbortError") return res.destroyed && !res.writableFinished ? "response" : null;
+  if (req.complete) return null;
   const code = (error as NodeJS.ErrnoException).code;
-  return error.message === "aborted" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
+  const left = error.message === "aborted" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
+  return left ? "request" : null;
 }
 
 function listenerFor(app: App, log: LogSink): Listener | null {
@@ -82,14 +73,19 @@ function listenerFor(app: App, log: LogSink): Listener | null {
   const failed = (res: ServerResponse, error: unknown): void => {
     const req = res.req as IncomingMessage | undefined;
     const request = req === undefined ? "" : ` (${req.method ?? "?"} ${req.url ?? "?"})`;
-    if (req !== undefined && clientLeft(req, error)) {
+    const left = req === undefined ? null : clientLeft(req, res, error);
+    if (left !== null) {
       // The client's doing, not the app's: one line at info, as nginx logs a client that closes
       // mid-request (an error-level entry per aborted upload would let any client flood the log).
-      log("info", `client closed the connection before the request was read${request}`);
+      const read = left === "request" ? "the request was read" : "the response was sent";
+      log("info", `client closed the connection before ${read}${request}`);
       res.destroy();
       return;
     }
     log("error", `request handler failed${request}: ${formatThrown(error)}`);
+    // The app ended its response before it failed: that response is whole, and cutting it would
+    // lose what is still being flushed (and the requests pipelined behind it).
+    if (res.writableEnded) return;
     if (res.headersSent) {
       // Part of the response may be out already: it cannot be repaired, only cut.
       res.destroy();

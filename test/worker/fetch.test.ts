@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { get as httpGet, request as httpRequest, type IncomingMessage } from "node:http";
+import { connect } from "node:net";
 import { Readable } from "node:stream";
 import { describe, it } from "node:test";
 import { rawRequest } from "./raw.ts";
@@ -106,6 +107,47 @@ describe("the fetch adapter", () => {
     assert.ok(short.body.length <= 4, JSON.stringify(short.body));
     assert.equal(failures.length, 1);
     assert.match(String(failures[0]), /content-length|ERR_HTTP_CONTENT_LENGTH_MISMATCH/i);
+  });
+
+  it("owns the connection: an app's connection and keep-alive headers (a proxied upstream's) never keep open a connection the client closes", async () => {
+    const { port } = await serve((request) => {
+      const path = new URL(request.url).pathname;
+      if (path === "/close") return new Response("bye", { headers: { connection: "close" } });
+      // What `return fetch(upstream)` hands back: the upstream's own hop-by-hop headers.
+      const headers = { connection: "keep-alive", "keep-alive": "timeout=99" };
+      if (path === "/stream") {
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            setTimeout(() => {
+              controller.enqueue(new TextEncoder().encode("streamed"));
+              controller.close();
+            }, 5);
+          },
+        });
+        return new Response(body, { headers });
+      }
+      return new Response("proxied", { headers });
+    });
+    for (const path of ["/", "/stream"]) {
+      // The client asks for the connection to close: before, it stayed open (no end of response).
+      const closed = await rawRequest(port, GET(path), 2_000);
+      assert.equal(closed.header("connection"), "close", path);
+      assert.equal(closed.header("keep-alive"), undefined, path);
+    }
+    // A keep-alive client is told the server's own timeout; an app's "connection: close" still closes.
+    const kept = await rawRequest(
+      port,
+      "GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /close HTTP/1.1\r\nHost: h\r\n\r\n",
+      2_000,
+    );
+    assert.deepEqual(
+      kept.headers.filter(([name]) => name === "connection" || name === "keep-alive"),
+      [
+        ["connection", "keep-alive"],
+        ["keep-alive", "timeout=5"],
+      ],
+    );
+    assert.match(kept.body, /^proxiedHTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n\r\nbye$/i);
   });
 
   it("keeps every set-cookie line and the status text, also when a header was set before", async () => {
@@ -254,6 +296,56 @@ describe("the fetch adapter", () => {
     }
   });
 
+  it("discards the rest of a request body the app left unread (touched, cancelled) once it answered, so the connection's next request is answered", async () => {
+    const { port } = await serve(async (request) => {
+      const path = new URL(request.url).pathname;
+      if (path === "/touched") assert.notEqual(request.body, null);
+      if (path === "/cancelled") await request.body?.cancel();
+      if (path === "/later") {
+        // Read on after the response (a 202 and a job): the body must arrive whole, not cut short.
+        const reading = request.arrayBuffer();
+        void reading.then((body) => (laterBytes = body.byteLength));
+        return new Response("accepted\n", { status: 202 });
+      }
+      return new Response(`${path}\n`);
+    });
+    let laterBytes = -1;
+    const size = 32 << 20;
+    for (const path of ["/touched", "/cancelled", "/later"]) {
+      const text = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, "127.0.0.1");
+        let received = "";
+        const timer = setTimeout(() => {
+          socket.destroy();
+          reject(new Error(`${path}: no second response within 4 s; got ${JSON.stringify(received)}`));
+        }, 4_000);
+        socket.setEncoding("latin1");
+        socket.on("data", (chunk: string) => (received += chunk));
+        socket.on("error", () => undefined);
+        socket.on("close", () => {
+          clearTimeout(timer);
+          resolve(received);
+        });
+        socket.write(`POST ${path} HTTP/1.1\r\nHost: h\r\nContent-Length: ${size}\r\n\r\n`);
+        const chunk = Buffer.alloc(1 << 20);
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < size) {
+            sent += chunk.length;
+            if (!socket.write(chunk)) {
+              socket.once("drain", pump);
+              return;
+            }
+          }
+          socket.write(GET("/next"));
+        };
+        pump();
+      });
+      assert.match(text, /\r\n\r\n\/next\n$/, path);
+    }
+    assert.equal(laterBytes, size);
+  });
+
   it("aborts the request's signal when the client goes away before the response", async () => {
     let aborted: (() => void) | undefined;
     const abortedSeen = new Promise<void>((resolve) => (aborted = resolve));
@@ -295,6 +387,36 @@ describe("the fetch adapter", () => {
     assert.equal(failures.length, 2);
     assert.match(String(failures[0]), /TypeError: the fetch handler must return a Response, returned string/);
     assert.match(String(failures[1]), /stream broke/);
+  });
+
+  it("refuses a smuggling attempt with 400 and closes the connection: the request hidden in its body never reaches the app", async () => {
+    const paths: string[] = [];
+    const { port } = await serve(async (request) => {
+      paths.push(new URL(request.url).pathname);
+      return new Response(await request.text());
+    });
+    const hidden = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
+    for (const framing of [
+      `Content-Length: 0\r\nContent-Length: ${hidden.length}`,
+      `Content-Length: 0\r\nTransfer-Encoding: chunked`,
+      "Transfer-Encoding: chunked, identity",
+      "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity",
+    ]) {
+      const response = await rawRequest(
+        port,
+        `POST / HTTP/1.1\r\nHost: h\r\n${framing}\r\n\r\n${hidden}`,
+        2_000,
+      );
+      assert.equal(response.status, 400, framing);
+      assert.equal(response.body.includes("HTTP/1.1"), false, framing);
+    }
+    const badChunk = await rawRequest(
+      port,
+      `POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${hidden}`,
+      2_000,
+    );
+    assert.equal(badChunk.status, 400);
+    assert.equal(paths.includes("/smuggled"), false, JSON.stringify(paths));
   });
 
   it("answers a forged Host with 400 before the app runs, and logs it at info", async () => {

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { setTimeout as wait } from "node:timers/promises";
 import { resolveConfig } from "../../src/config/index.ts";
 import type { App, Service } from "../../src/runtime/index.ts";
 import { serveHttp } from "../../src/worker/http.ts";
@@ -15,6 +16,8 @@ import { until } from "../helpers/tree.ts";
 interface Served {
   readonly service: Service;
   readonly port: number;
+  /** What the service logged, as `[level] message`. */
+  readonly logs: string[];
   /** The access log's entries so far (format json). */
   entries(): { url: string; status: number; bytes: number }[];
 }
@@ -22,7 +25,8 @@ interface Served {
 async function start(app: App): Promise<Served> {
   const path = join(scratchDir("http-service"), "access.log");
   const config = resolveConfig({ accessLog: { path, format: "json" } });
-  const service = serveHttp(app, config, () => undefined, 1);
+  const logs: string[] = [];
+  const service = serveHttp(app, config, (level, message) => logs.push(`[${level}] ${message}`), 1);
   assert.ok(service !== null);
   // A listening socket as the master sends one: the service's http.Server takes over its handle.
   const handle = createServer();
@@ -42,7 +46,7 @@ async function start(app: App): Promise<Served> {
       .filter((line) => line !== "")
       .map((line) => JSON.parse(line) as { url: string; status: number; bytes: number });
   };
-  return { service, port, entries };
+  return { service, port, logs, entries };
 }
 
 /** A connection to `port` that collects what comes back; `closed` resolves when the server closes it. */
@@ -107,6 +111,58 @@ describe("the worker's HTTP service", () => {
     );
   });
 
+  it("a streamed response that a pipelined request's app returns after its client left is cancelled, not left waiting for its turn", async () => {
+    const stats = { cancelled: 0, pulls: 0 };
+    let returned = 0;
+    const served = await start({
+      fetch: async (request) => {
+        if (new URL(request.url).pathname === "/held") return new Promise<Response>(() => undefined);
+        await sleep(200);
+        returned++;
+        return new Response(endless(stats));
+      },
+    });
+    const { socket, closed } = await open(served.port);
+    socket.write(GET("/held") + GET("/late"));
+    assert.ok(await until(() => served.service.counts?.().inFlight === 2, 5_000));
+    socket.destroy();
+    await closed;
+    assert.ok(await until(() => returned === 1, 5_000));
+    assert.ok(await until(() => stats.cancelled === 1, 2_000), `${stats.cancelled} cancelled`);
+    // A stream pulls once as it is made; nothing is read for a client that left.
+    assert.ok(stats.pulls <= 1, `${stats.pulls} pulls`);
+  });
+
+  it("an app that gives up because request.signal aborted (its client left) is one info line, not an error: any client could flood the log", async () => {
+    let arrived = 0;
+    const served = await start({
+      fetch: async (request) => {
+        arrived++;
+        // What a proxy does: fetch(upstream, { signal: request.signal }) rejects the same way.
+        const ms = new URL(request.url).pathname === "/own" ? 10 : 5_000;
+        const signal = ms === 10 ? AbortSignal.timeout(ms) : request.signal;
+        await wait(ms * 2, undefined, { signal });
+        return new Response("late\n");
+      },
+    });
+    const { socket, closed } = await open(served.port);
+    socket.write(GET("/upstream"));
+    assert.ok(await until(() => arrived === 1, 5_000));
+    socket.destroy();
+    await closed;
+    assert.ok(await until(() => served.logs.length === 1, 2_000), JSON.stringify(served.logs));
+    assert.match(
+      served.logs[0] ?? "",
+      /^\[info\] client closed the connection before the response was sent \(GET \/upstream\)$/,
+    );
+    // An abort of the app's own, its client still there, is the app's failure.
+    const own = await open(served.port);
+    own.socket.write(GET("/own", true));
+    await own.closed;
+    assert.match(own.text(), /^HTTP\/1\.1 500 /);
+    assert.match(served.logs[1] ?? "", /^\[error\] request handler failed \(GET \/own\): AbortError/);
+  });
+
   it("a handler that fails after setting headers answers a bare 500: no set-cookie, no content-length of its, the next request answered (stop 26)", async () => {
     const served = await start({
       handler: (req: IncomingMessage, res: ServerResponse) => {
@@ -126,6 +182,33 @@ describe("the worker's HTTP service", () => {
     assert.match(first, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
     assert.doesNotMatch(first, /set-cookie|content-length: 50/i);
     assert.match(second, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nafter\n$/);
+  });
+
+  it("a handler that throws after ending its response is logged, and the response goes out whole: a large body, then the next pipelined request", async () => {
+    const large = Buffer.alloc(8 << 20, 97);
+    const served = await start({
+      handler: (req: IncomingMessage, res: ServerResponse) => {
+        if (req.url === "/large") res.end(large);
+        else res.end(`${req.url ?? ""}\n`);
+        if (req.url !== "/after") throw new Error("failed after end");
+      },
+    });
+    const big = await open(served.port);
+    big.socket.write(GET("/large", true));
+    await Promise.race([big.closed, sleep(5_000)]);
+    assert.match(big.text(), /^HTTP\/1\.1 200 OK\r\n/);
+    assert.equal(big.text().length - big.text().indexOf("\r\n\r\n") - 4, large.length, "the body was cut");
+    const { socket, text, closed } = await open(served.port);
+    socket.write(GET("/first") + GET("/after", true));
+    await Promise.race([closed, sleep(3_000)]);
+    assert.match(
+      text(),
+      /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n\/first\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n\/after\n$/,
+    );
+    assert.deepEqual(
+      served.logs.map((line) => line.split(":")[0]),
+      ["[error] request handler failed (GET /large)", "[error] request handler failed (GET /first)"],
+    );
   });
 
   it("a drain closes, after the grace, a connection that sent nothing or only part of a request's head (stop 26)", async () => {
@@ -184,6 +267,28 @@ describe("the worker's HTTP service", () => {
       assert.match(text, /set-cookie: b=2\r\n/i);
       assert.match(text, /connection: close\r\n/i);
     }
+  });
+
+  it("while draining, a fetch app's own connection: keep-alive (a proxied upstream's) still answers with Connection: close", async () => {
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const served = await start({
+      fetch: async () => {
+        await held;
+        return new Response("proxied\n", {
+          headers: { connection: "keep-alive", "keep-alive": "timeout=99" },
+        });
+      },
+    });
+    const { socket, text, closed } = await open(served.port);
+    socket.write(GET("/held"));
+    assert.ok(await until(() => served.service.counts?.().inFlight === 1, 5_000));
+    const drained = served.service.drain();
+    release();
+    await Promise.all([closed, drained]);
+    assert.match(text(), /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(text(), /connection: close\r\n/i);
+    assert.doesNotMatch(text(), /keep-alive/i);
   });
 
   it("counts in flight, and a drain closes after their response, every connection's requests: the one holding a pipelined connection too", async () => {

@@ -11,6 +11,7 @@
  * private state (pass it as the init instead: `fetch(new Request(target, request))`).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import { inspect, type InspectOptions } from "node:util";
 import { forwardTheRest } from "./forward.ts";
@@ -25,6 +26,26 @@ function headersOf(raw: readonly string[]): Headers {
 }
 
 let wired = false;
+
+/** Node's flag (IncomingMessage._dump's) telling its parser to drop the body's bytes. */
+type Dumpable = IncomingMessage & { _dumped: boolean };
+
+/**
+ * Once the response is over, discards the rest of a body no one is reading, as Node discards a
+ * body a `handler` never read (IncomingMessage._dump). Made into a web stream, the body is paused
+ * by that stream's backpressure: unread (touched, cloned, cancelled), it would keep the
+ * connection from reading its next request until the keep-alive timeout closed it. A body a
+ * reader still holds is left to it (an app may answer 202 and read on).
+ */
+function discardUnread(req: IncomingMessage, socket: Socket, body: ReadableStream): void {
+  if (req.complete || (body.locked && !req.destroyed)) return;
+  (req as Dumpable)._dumped = true;
+  req.removeAllListeners("data");
+  req.resume();
+  // A cancelled body destroyed the request, which no longer restarts the socket's reads itself;
+  // one Node paused (too much output queued for a pipelining client) is Node's to resume.
+  if (!socket.destroyed && (socket as Socket & { _paused?: boolean })._paused !== true) socket.resume();
+}
 
 class IncomingRequest {
   readonly #req: IncomingMessage;
@@ -80,8 +101,13 @@ class IncomingRequest {
     if (FORBIDDEN_METHODS.has(method)) {
       init.method = "GET";
     } else if (method !== "GET" && method !== "HEAD") {
-      init.body = Readable.toWeb(this.#req) as ReadableStream<Uint8Array>;
+      const req = this.#req;
+      const body = (init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>);
       init.duplex = "half";
+      const socket = req.socket;
+      this.#res.once("finish", () => {
+        discardUnread(req, socket, body);
+      });
     }
     return (this.#real = new Request(this.#url, init));
   }

@@ -25,6 +25,9 @@ const NON_ASCII = /[^\u0020-\u007e\t]/;
 
 type Read = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
 
+/** A `connection` header asking to close (Node's RE_CONN_CLOSE). */
+const CLOSE = /(?:^|\W)close(?:$|\W)/i;
+
 /** Statuses whose responses carry no body, hence no content-length (RFC 9110 §8.6). */
 const noBody = (status: number): boolean => status < 200 || status === 204 || status === 304;
 
@@ -56,6 +59,11 @@ function soon(read: Promise<Read>): Promise<Read | undefined> {
  * did not match would run the rest of the body into the connection's next response). The app's
  * own `content-length` is kept where nothing is measured: a streamed body (which must then match
  * it: `strictContentLength`), a HEAD response, a 304.
+ *
+ * Nor does the app keep the connection: its `connection` and `keep-alive` headers never go out
+ * (a proxied upstream's `connection: keep-alive` would make Node keep open a connection the
+ * client or a drain closes, and its `keep-alive: timeout=N` is the upstream's, not this
+ * server's). An app's `connection: close` still closes it, with Node's own header.
  */
 function fields(
   res: ServerResponse,
@@ -74,7 +82,9 @@ function fields(
       continue;
     }
     if (name === "content-length") given = value;
-    else if (name !== "transfer-encoding") list.push(name, value);
+    else if (name === "connection") {
+      if (CLOSE.test(value)) res.shouldKeepAlive = false;
+    } else if (name !== "transfer-encoding" && name !== "keep-alive") list.push(name, value);
   }
   if (cookies !== undefined) {
     if (cookies.length === 1) list.push("set-cookie", cookies[0] as string);
@@ -131,8 +141,12 @@ export function sendLight(response: Response, res: ServerResponse): boolean {
   return true;
 }
 
-/** Resolves on `event` or 'close', whichever comes first. */
+/**
+ * Resolves on `event` or 'close', whichever comes first; at once when `res` is already cut (its
+ * 'close' may be gone: a queued response whose client left before the app returned).
+ */
 function eventOrClose(res: ServerResponse, event: "drain" | "socket"): Promise<void> {
+  if (res.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
       res.off(event, done);
