@@ -12,8 +12,8 @@ export interface NativeZone {
   /** The value, or undefined; scratch[0] = outcome, [1] = flags, [2] = stale (0/1). */
   get(key: string): unknown;
   getStale(key: string): unknown;
-  /** value undefined deletes; op = OP_* flags. Returns an outcome. */
-  store(key: string, value: unknown, ttlMs: number, flags: number, op: number): number;
+  /** value undefined deletes; op = OP_* flags; expect = OP_IF_NUMBER's number. Returns an outcome. */
+  store(key: string, value: unknown, ttlMs: number, flags: number, op: number, expect?: number): number;
   /** init undefined = no init. scratch[0] = the new value. */
   incr(key: string, delta: number, init: number | undefined, initTtlMs: number): number;
   /** scratch[0] = the new length. */
@@ -79,6 +79,8 @@ export const OP_SET = 0;
 export const OP_ADD = 1;
 export const OP_REPLACE = 2;
 export const OP_SAFE = 4;
+/** Only when the key's live item holds the number given (ngx.lock's token), else "not found". */
+export const OP_IF_NUMBER = 8;
 
 /** Where the addon writes secondary results, so that hot calls allocate nothing. */
 export const scratch = new Float64Array(8);
