@@ -55,6 +55,28 @@ describe("ngx.lock across processes", () => {
     assert.ok(after > 2.8 && after < 10, `the lock went away ${after} s after it was taken`);
   });
 
+  it("a holder whose lock expired and was taken by another process: its unlock() leaves that process's lock alone", async () => {
+    const zone = testZone(1024 * 1024, "locks");
+    const first = startWithZone("actor", zone, [
+      JSON.stringify([["lock", "k", { exptime: 0.3 }], ["waitLine"], ["unlock"]]),
+    ]);
+    await within(first.line(isStep("lock")), 60_000, "first holder");
+    const second = startWithZone("actor", zone, [
+      JSON.stringify([["lock", "k", { exptime: 30, timeout: 20 }], ["waitLine"], ["unlock"]]),
+    ]);
+    const got = ((await within(second.line(isStep("lock")), 30_000, "second holder")) as Line).result;
+    assert.equal((got as { ok: boolean }).ok, true, JSON.stringify(got));
+    first.child.stdin?.write("release\n");
+    const released = ((await within(first.line(isStep("unlock")), 30_000, "first's unlock")) as Line).result;
+    assert.deepEqual(released, { ok: false, reason: "not found" });
+    const ttl = zone.dict.ttl("k");
+    assert.ok(ttl.ok && ttl.ttl > 25, `the second holder's lock: ${JSON.stringify(ttl)}`);
+    second.child.stdin?.write("release\n");
+    const own = ((await within(second.line(isStep("unlock")), 30_000, "second's unlock")) as Line).result;
+    assert.deepEqual(own, { ok: true });
+    assert.deepEqual(zone.dict.ttl("k"), { ok: false, reason: "not found" });
+  });
+
   it("a lock held elsewhere times out after timeout", async () => {
     const zone = testZone(1024 * 1024, "locks");
     const holder = startWithZone("actor", zone, [JSON.stringify([["lock", "k", {}], ["waitLine"]])]);
