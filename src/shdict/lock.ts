@@ -133,9 +133,10 @@ export class Lock {
   #token = 0;
   #busy = false;
 
-  constructor(dict: SharedDict, settings: Settings) {
+  /** As `ngx.lock(zone, options)` with the zone's dictionary: the options are checked here. */
+  constructor(dict: SharedDict, options?: LockOptions) {
     this.#dict = dict;
-    this.#settings = settings;
+    this.#settings = settings(options);
   }
 
   /** `self` as a Lock: a method called without its Lock (`const { unlock } = lock`) gets a clear error. */
@@ -243,5 +244,5 @@ export function createLock(zone: string, options?: LockOptions): Lock {
       zone,
     );
   }
-  return new Lock(dict, settings(options));
+  return new Lock(dict, options);
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
-import { installZones, zoneHealth, type LockResult } from "../../src/shdict/index.ts";
+import { installZones, zoneHealth, type Lock, type LockResult } from "../../src/shdict/index.ts";
 
 import { ngx } from "../../src/runtime/ngx.ts";
 import { isStep, startWithZone, within } from "./processes.ts";
@@ -249,6 +249,44 @@ describe("ngx.lock in one process", () => {
     });
     assert.deepEqual(await take.call(lock, "k"), { ok: true, elapsed: 0 });
     assert.deepEqual(unlock.call(lock), { ok: true });
+  });
+
+  it("a Lock made with its class (lock.constructor) takes options as ngx.lock does: {} means the defaults, garbage throws", async () => {
+    const Made = ngx.lock("local").constructor as new (dict: unknown, options?: unknown) => Lock;
+    // Its options were used unchecked: every setting left out was undefined, so the timeout
+    // was NaN and lock() polled for ever, and the key got no ttl.
+    const holder = ngx.lock("local");
+    await holder.lock("made");
+    const made = new Made(zone.dict, { timeout: 0.05 });
+    // On mocked timers: a lock() that never ends leaves no real timer behind (its first wait
+    // was NaN ms, which sleep() split into waits of 2^31-1 ms).
+    mock.timers.enable({ apis: ["setTimeout"] });
+    const state: { result?: LockResult } = {};
+    try {
+      void made.lock("made").then((result) => (state.result = result));
+      for (let ms = 0; ms < 1_000 && state.result === undefined; ms++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise((resolve) => setImmediate(resolve));
+        mock.timers.tick(1);
+      }
+    } finally {
+      mock.timers.reset();
+      holder.unlock();
+    }
+    assert.deepEqual(state.result, { ok: false, reason: "timeout" });
+    const defaults = new Made(zone.dict, {});
+    assert.deepEqual(await defaults.lock("free"), { ok: true, elapsed: 0 });
+    const ttl = zone.dict.ttl("free");
+    assert.ok(ttl.ok && ttl.ttl > 29 && ttl.ttl <= 30, JSON.stringify(ttl));
+    defaults.unlock();
+    assert.throws(() => new Made(zone.dict, { timeout: NaN }), {
+      code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+      message: /"timeout"/,
+    });
+    assert.throws(() => new Made(zone.dict, 5), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /"options"/,
+    });
   });
 
   it("a zone name that is not a string throws, even one whose toString names a declared zone", () => {
