@@ -98,17 +98,31 @@ static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint
 static int write_unlocked(shd_shard *z, const shd_key *k, int incr, const shd_value *v, uint32_t uflags,
                           double *result);
 
-int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op) {
+/* OP_IF_NUMBER's condition, under the lock: the key's live item holds the number `expect`. */
+static int holds_number(shd_shard *z, const shd_key *k, double expect, clockc *c) {
+  uint32_t off;
+  shd_lookup(z, k, &off);
+  if (!off) return 0;
+  shd_item *it = ITEM(z, off);
+  return !expired(it, c) && it->type == T_NUMBER &&
+         __atomic_load_n(&it->v.bits, __ATOMIC_RELAXED) == num_bits(expect);
+}
+
+int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op,
+              double expect) {
   shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
-  if (shd_tagged(v->type) && ttl_ms == 0 && !(op & OP_ADD)) {
+  /* a conditional store compares under the lock: never the write without it */
+  if (shd_tagged(v->type) && ttl_ms == 0 && !(op & (OP_ADD | OP_IF_NUMBER))) {
     double stored;
     if (write_unlocked(z, k, 0, v, uflags, &stored)) return RC_OK;
     shd_writes.locked++;
   }
   LOCK_OR_FAIL(z);
   shd_expire_some(z, 1, &c);
-  int r = store_locked(z, k, v, ttl_ms, uflags, op, &c);
+  int r = (op & OP_IF_NUMBER) && !holds_number(z, k, expect, &c)
+              ? RC_NOT_FOUND << 1
+              : store_locked(z, k, v, ttl_ms, uflags, op, &c);
   shd_unlock(z);
   return r;
 }

@@ -20,6 +20,9 @@
 #define OP_ADD 1
 #define OP_REPLACE 2
 #define OP_SAFE 4
+/* Only when the key's live item holds the number `expect` (bit for bit), else "not found": ngx.lock's
+   unlock and expire, which must not release or extend a lock another holder took since. */
+#define OP_IF_NUMBER 8
 
 typedef struct {
   const uint8_t *bytes;
@@ -74,7 +77,8 @@ int shd_lock(shd_shard *z);
 void shd_unlock(shd_shard *z);
 
 int shd_get(shd_zone *z, const shd_key *k, int stale, shd_got *g, shd_buf *buf);
-int shd_store(shd_zone *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op);
+int shd_store(shd_zone *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op,
+              double expect);
 int shd_incr(shd_zone *z, const shd_key *k, double delta, int has_init, double init, uint64_t init_ttl_ms,
              double *result);
 int shd_push(shd_zone *z, const shd_key *k, const shd_value *v, int left, uint32_t *len);

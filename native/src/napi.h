@@ -31,7 +31,7 @@ typedef struct {
 
 typedef struct {
   shd_handle *hd;
-  napi_value argv[5];
+  napi_value argv[6];
   size_t argc;
 } call;
 

@@ -21,7 +21,7 @@ static napi_value get_common(napi_env env, napi_callback_info info, int stale) {
 napi_value op_get(napi_env env, napi_callback_info info) { return get_common(env, info, 0); }
 napi_value op_get_stale(napi_env env, napi_callback_info info) { return get_common(env, info, 1); }
 
-/* store(key, value, ttlMs, flags, op) -> outcome */
+/* store(key, value, ttlMs, flags, op, expect) -> outcome (expect: OP_IF_NUMBER's number) */
 napi_value op_store(napi_env env, napi_callback_info info) {
   call c;
   shd_key k;
@@ -31,7 +31,10 @@ napi_value op_store(napi_env env, napi_callback_info info) {
   int32_t op = 0;
   napi_get_value_uint32(env, c.argv[3], &flags);
   napi_get_value_int32(env, c.argv[4], &op);
-  return js_int(env, shd_store(&c.hd->z, &k, &v, js_ms(env, c.argv[2]), flags, op));
+  double expect = 0;
+  if ((op & OP_IF_NUMBER) && napi_get_value_double(env, c.argv[5], &expect) != napi_ok)
+    return js_fail(env, "store: a number to compare expected");
+  return js_int(env, shd_store(&c.hd->z, &k, &v, js_ms(env, c.argv[2]), flags, op, expect));
 }
 
 /* incr(key, delta, init | undefined, initTtlMs) -> outcome; res[0] = the new value */

@@ -32,7 +32,7 @@ shd_env *js_env(napi_env env) {
 }
 
 int js_begin(napi_env env, napi_callback_info info, call *c) {
-  c->argc = 5;
+  c->argc = 6;
   void *data = NULL;
   if (napi_get_cb_info(env, info, &c->argc, c->argv, NULL, &data) != napi_ok) return 0;
   c->hd = data;

@@ -1,5 +1,5 @@
 import { InvalidArgTypeError, InvalidArgValueError, ShdictError } from "../errors.ts";
-import { OP_ADD, OP_REPLACE, OP_SAFE, OP_SET, scratch, type NativeZone } from "./native.ts";
+import { OP_ADD, OP_IF_NUMBER, OP_REPLACE, OP_SAFE, OP_SET, scratch, type NativeZone } from "./native.ts";
 import { forcibleOf, OK, reasonOf, storeResult, type StoreResult } from "./outcomes.ts";
 import {
   checkCount,
@@ -90,6 +90,9 @@ export type TtlResult =
  */
 export type ExpireResult = { readonly ok: true } | { readonly ok: false; readonly reason: "not found" };
 
+/** SharedDict.#zoneOf, for storeIfHolds (set in the class's static block). */
+let zoneOfDict: (dict: unknown, where: string) => NativeZone;
+
 const NOT_A_LIST = Object.freeze({ ok: false, reason: "value not a list" } as const);
 const NOT_FOUND = Object.freeze({ ok: false, reason: "not found" } as const);
 const EXPIRED_OK = Object.freeze({ ok: true } as const);
@@ -107,6 +110,10 @@ const IS_LIST = 5;
  * const { ok, forcible } = dogs.add("Jim", 9); // ok === false, reason "exists"
  */
 export class SharedDict {
+  static {
+    zoneOfDict = (dict, where) => SharedDict.#zoneOf(dict, where);
+  }
+
   readonly #zone: NativeZone;
   /** The zone's name, as declared (`ngx.shared.NAME`). */
   readonly name: string;
@@ -330,6 +337,24 @@ export class SharedDict {
     reasonOf("freeSpace", SharedDict.#zoneOf(this, "freeSpace").stats());
     return scratch[1] ?? 0;
   }
+}
+
+/**
+ * For ngx.lock (lock.ts), not the public surface: while `key` still holds `token` (and has not
+ * expired), deletes it (`ttlMs` undefined) or gives it a new ttl, in one step under the shard's
+ * lock; else `not found`. So a holder whose lock expired and was taken by another leaves the
+ * new holder's lock alone.
+ */
+export function storeIfHolds(
+  where: string,
+  dict: SharedDict,
+  key: string,
+  token: number,
+  ttlMs: number | undefined,
+): StoreResult {
+  const zone = zoneOfDict(dict, where);
+  const value = ttlMs === undefined ? undefined : token;
+  return storeResult(where, zone.store(key, value, ttlMs ?? 0, 0, OP_REPLACE | OP_IF_NUMBER, token));
 }
 
 function present(where: string, value: unknown): unknown {

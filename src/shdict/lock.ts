@@ -3,11 +3,17 @@
  * (`exptime`); waiting polls `add` with lua-resty-lock's backoff (step, ×ratio, capped by
  * maxStep and what is left of the timeout) on timers, so the event loop never blocks. A
  * holder that dies without unlocking leaves a key that expires after `exptime`.
+ *
+ * The key's value is a random token of this acquisition (lua-resty-lock stores `true`):
+ * `unlock()` and `expire()` act only while the key still holds it, in one step under the
+ * shard's lock, so a holder whose lock expired and was taken by another does not release or
+ * extend the new holder's lock.
  */
+import { randomInt } from "node:crypto";
 import { InvalidArgTypeError, InvalidArgValueError, UnknownOptionError } from "../errors.ts";
-import type { SharedDict } from "./dict.ts";
+import { storeIfHolds, type SharedDict } from "./dict.ts";
 import { sharedDicts } from "./installed.ts";
-import { checkKey, type Key, MAX_TTL_SECONDS } from "./validate.ts";
+import { checkKey, type Key, MAX_TTL_SECONDS, ttlMs } from "./validate.ts";
 
 /**
  * Options of `ngx.lock`, as lua-resty-lock's (seconds).
@@ -123,11 +129,25 @@ export class Lock {
   readonly #dict: SharedDict;
   readonly #settings: Settings;
   #key: string | null = null;
+  /** The held key's value: this acquisition's token (see the module's comment). */
+  #token = 0;
   #busy = false;
 
-  constructor(dict: SharedDict, settings: Settings) {
+  /** As `ngx.lock(zone, options)` with the zone's dictionary: the options are checked here. */
+  constructor(dict: SharedDict, options?: LockOptions) {
     this.#dict = dict;
-    this.#settings = settings;
+    this.#settings = settings(options);
+  }
+
+  /** `self` as a Lock: a method called without its Lock (`const { unlock } = lock`) gets a clear error. */
+  static #of(self: unknown, where: string): Lock {
+    if (typeof self === "object" && self !== null && #key in self) return self;
+    throw new InvalidArgTypeError(
+      where,
+      "this",
+      "a Lock: call it on the object ngx.lock() returned, not detached from it",
+      self,
+    );
   }
 
   /**
@@ -136,26 +156,30 @@ export class Lock {
    * this key (its ttl, and the cap of the wait).
    */
   async lock(key: Key, exptime?: number): Promise<LockResult> {
+    const self = Lock.#of(this, "lock.lock");
     const name = checkKey("lock.lock", key);
-    const ttl = seconds("exptime", exptime, this.#settings.exptime, 0.001, "lock.lock");
-    if (this.#busy || this.#key !== null) return { ok: false, reason: "locked" };
-    this.#busy = true;
+    const ttl = seconds("exptime", exptime, self.#settings.exptime, 0.001, "lock.lock");
+    if (self.#busy || self.#key !== null) return { ok: false, reason: "locked" };
+    self.#busy = true;
     try {
-      return await this.#acquire(name, ttl);
+      return await self.#acquire(name, ttl);
     } finally {
-      this.#busy = false;
+      self.#busy = false;
     }
   }
 
   async #acquire(key: string, exptime: number): Promise<LockResult> {
+    // 48 random bits: two acquisitions of one key by any processes share a token once in 2^48.
+    const token = randomInt(1, 2 ** 48);
     const { ratio, maxStep } = this.#settings;
     let timeout = Math.min(this.#settings.timeout, exptime);
     let step = Math.min(this.#settings.step, Math.max(timeout, 0.001));
     let elapsed = 0;
     for (;;) {
-      const added = this.#dict.add(key, true, exptime);
+      const added = this.#dict.add(key, token, exptime);
       if (added.ok) {
         this.#key = key;
+        this.#token = token;
         return { ok: true, elapsed };
       }
       if (added.reason !== "exists") return { ok: false, reason: "no memory" };
@@ -167,19 +191,33 @@ export class Lock {
     }
   }
 
-  /** Releases the held key; `unlocked` when this object holds none. */
+  /**
+   * Releases the held key; `unlocked` when this object holds none; `not found` when the lock
+   * expired meanwhile (taken by another since, or not: either way it is left alone).
+   */
   unlock(): UnlockResult {
-    if (this.#key === null) return { ok: false, reason: "unlocked" };
-    this.#dict.delete(this.#key);
-    this.#key = null;
-    return { ok: true };
+    const self = Lock.#of(this, "lock.unlock");
+    if (self.#key === null) return { ok: false, reason: "unlocked" };
+    const released = storeIfHolds("lock.unlock", self.#dict, self.#key, self.#token, undefined);
+    self.#key = null;
+    return released.ok ? { ok: true } : { ok: false, reason: "not found" };
   }
 
-  /** Gives the held key a new ttl (default: exptime); `not found` if it already expired. */
+  /**
+   * Gives the held key a new ttl (default: exptime; 0 = never); `not found` if the lock already
+   * expired (taken by another since, or not: either way it is left alone).
+   */
   expire(time?: number): UnlockResult {
-    const ttl = time === undefined ? this.#settings.exptime : seconds("time", time, 0, 0, "lock.expire");
-    if (this.#key === null) return { ok: false, reason: "unlocked" };
-    const replaced = this.#dict.replace(this.#key, true, ttl);
+    const self = Lock.#of(this, "lock.expire");
+    const ttl = time === undefined ? self.#settings.exptime : seconds("time", time, 0, 0, "lock.expire");
+    if (self.#key === null) return { ok: false, reason: "unlocked" };
+    const replaced = storeIfHolds(
+      "lock.expire",
+      self.#dict,
+      self.#key,
+      self.#token,
+      ttlMs("lock.expire", "time", ttl),
+    );
     return replaced.ok ? { ok: true } : { ok: false, reason: "not found" };
   }
 }
@@ -190,6 +228,10 @@ export class Lock {
  * const lock = createLock("locks", { exptime: 10, timeout: 1 });
  */
 export function createLock(zone: string, options?: LockOptions): Lock {
+  const given: unknown = zone;
+  // Not converted: an object whose toString names a zone is garbage, not that zone.
+  if (typeof given !== "string")
+    throw new InvalidArgTypeError("ngx.lock", "zone", "the name of a declared zone (a string)", given);
   const dict = sharedDicts()[zone];
   if (dict === undefined) {
     const known = Object.keys(sharedDicts());
@@ -202,5 +244,5 @@ export function createLock(zone: string, options?: LockOptions): Lock {
       zone,
     );
   }
-  return new Lock(dict, settings(options));
+  return new Lock(dict, options);
 }

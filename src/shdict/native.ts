@@ -12,8 +12,8 @@ export interface NativeZone {
   /** The value, or undefined; scratch[0] = outcome, [1] = flags, [2] = stale (0/1). */
   get(key: string): unknown;
   getStale(key: string): unknown;
-  /** value undefined deletes; op = OP_* flags. Returns an outcome. */
-  store(key: string, value: unknown, ttlMs: number, flags: number, op: number): number;
+  /** value undefined deletes; op = OP_* flags; expect = OP_IF_NUMBER's number. Returns an outcome. */
+  store(key: string, value: unknown, ttlMs: number, flags: number, op: number, expect?: number): number;
   /** init undefined = no init. scratch[0] = the new value. */
   incr(key: string, delta: number, init: number | undefined, initTtlMs: number): number;
   /** scratch[0] = the new length. */
@@ -79,9 +79,18 @@ export const OP_SET = 0;
 export const OP_ADD = 1;
 export const OP_REPLACE = 2;
 export const OP_SAFE = 4;
+/** Only when the key's live item holds the number given (ngx.lock's token), else "not found". */
+export const OP_IF_NUMBER = 8;
 
-/** Where the addon writes secondary results, so that hot calls allocate nothing. */
-export const scratch = new Float64Array(8);
+/**
+ * Where the addon writes secondary results, so that hot calls allocate nothing. One per addon
+ * instance, not per copy of this module: require() gives every copy of the facade in a process
+ * (a bundle that inlined it, the same file under another URL) the same addon, and a second
+ * setScratch would take the first copy's results away. The first copy to load the addon keeps
+ * its array on the addon's exports; later copies adopt it (a live binding: readers see it).
+ */
+export let scratch: Float64Array = new Float64Array(8);
+const SCRATCH = Symbol.for("tsresty.shdict.scratch");
 
 let loaded: Binding | undefined;
 
@@ -99,7 +108,11 @@ export function binding(): Binding {
         { cause },
       );
     }
-    loaded.setScratch(scratch);
+    const addon = loaded as Binding & { [SCRATCH]?: Float64Array };
+    if (addon[SCRATCH] === undefined) {
+      addon.setScratch(scratch);
+      addon[SCRATCH] = scratch;
+    } else scratch = addon[SCRATCH];
   }
   return loaded;
 }

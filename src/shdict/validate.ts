@@ -2,6 +2,7 @@
  * The facade's edge checks: misuse throws a coded error (STYLE.md's first channel). The
  * common case (a short string key, a number ttl) is a couple of typeof tests.
  */
+import { types } from "node:util";
 import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 
 /** What a key may be: a string, or a number converted with String() (OpenResty's tostring). */
@@ -56,7 +57,9 @@ export function checkValue(where: string, value: unknown): ShdictValue | undefin
       return undefined;
     default:
       if (value === null) return undefined;
-      if (value instanceof Uint8Array) return value;
+      // Not `instanceof`: a Proxy of a Uint8Array, or an object given its prototype, passes
+      // that test but has no bytes for the addon to copy.
+      if (types.isUint8Array(value)) return value;
       throw new InvalidArgTypeError(
         where,
         "value",

@@ -1,4 +1,4 @@
-import { ShdictError } from "../errors.ts";
+import { InvalidArgTypeError, InvalidArgValueError, ShdictError } from "../errors.ts";
 import { SharedDict } from "./dict.ts";
 import { binding, scratch, type NativeZone } from "./native.ts";
 import { reasonOf } from "./outcomes.ts";
@@ -31,6 +31,29 @@ function wrap(spec: ZoneSpec, fd: number, native: NativeZone): Zone {
   return zone;
 }
 
+/** As the config's zone names (`ngx.shared.NAME`); the addon keeps the name as a C string. */
+const ZONE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const NAME_EXPECTED = "a letter or _, then letters, digits and _, 63 characters at most";
+/** nginx's minimum; above 2 GiB zone offsets would not fit in 32 bits. */
+const SIZE_MIN = 8192;
+const SIZE_MAX = 2 ** 31;
+const SIZE_EXPECTED = `an integer from ${SIZE_MIN} to ${SIZE_MAX} (bytes)`;
+const FD_EXPECTED = "a file descriptor (an integer from 0 to 2147483647)";
+
+/**
+ * The addon converts the size to an unsigned integer and the fd to an int32 and reads the name
+ * up to a NUL: checked here first, so that 8192.5 bytes, fd + 2^32 or "a\0b" is refused rather
+ * than made into another zone, descriptor or name.
+ */
+function checkSpec(where: string, spec: ZoneSpec): void {
+  const { name, size } = spec as { name: unknown; size: unknown };
+  if (typeof name !== "string") throw new InvalidArgTypeError(where, "name", NAME_EXPECTED, name);
+  if (!ZONE_NAME.test(name)) throw new InvalidArgValueError(where, "name", NAME_EXPECTED, name);
+  if (typeof size !== "number") throw new InvalidArgTypeError(where, "size", SIZE_EXPECTED, size);
+  if (!Number.isInteger(size) || size < SIZE_MIN || size > SIZE_MAX)
+    throw new InvalidArgValueError(where, "size", SIZE_EXPECTED, size);
+}
+
 function failure(what: string, spec: ZoneSpec, cause: unknown): ShdictError {
   const reason = cause instanceof Error ? cause.message : String(cause);
   return new ShdictError(`${what} zone "${spec.name}" (${spec.size} bytes): ${reason}`, { cause });
@@ -45,6 +68,7 @@ function failure(what: string, spec: ZoneSpec, cause: unknown): ShdictError {
  * spawn(process.execPath, ["child.js"], { stdio: ["ignore", "inherit", "inherit", "ipc", zone.fd] });
  */
 export function createZone(spec: ZoneSpec): Zone {
+  checkSpec("createZone", spec);
   let fd: number;
   try {
     fd = binding().create(spec.name, spec.size);
@@ -61,6 +85,11 @@ export function createZone(spec: ZoneSpec): Zone {
  * const zone = attachZone({ name: "dogs", size: 10 * 1024 * 1024 }, 4);
  */
 export function attachZone(spec: ZoneSpec, fd: number): Zone {
+  checkSpec("attachZone", spec);
+  const given: unknown = fd;
+  if (typeof given !== "number") throw new InvalidArgTypeError("attachZone", "fd", FD_EXPECTED, given);
+  if (!Number.isInteger(fd) || fd < 0 || fd > 2 ** 31 - 1)
+    throw new InvalidArgValueError("attachZone", "fd", FD_EXPECTED, fd);
   try {
     return wrap(spec, fd, binding().attach(fd, spec.name, spec.size));
   } catch (cause) {

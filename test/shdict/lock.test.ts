@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
-import { installZones, type LockResult } from "../../src/shdict/index.ts";
+import { installZones, zoneHealth, type Lock, type LockResult } from "../../src/shdict/index.ts";
 
 import { ngx } from "../../src/runtime/ngx.ts";
 import { isStep, startWithZone, within } from "./processes.ts";
-import { sleep, testZone } from "./zones.ts";
+import { earlyInASecond, sleep, testZone } from "./zones.ts";
 
 type Line = { step: string; result: unknown };
 
@@ -53,6 +53,28 @@ describe("ngx.lock across processes", () => {
     const after = (Date.now() - locked) / 1000;
     assert.equal(got.ok, true);
     assert.ok(after > 2.8 && after < 10, `the lock went away ${after} s after it was taken`);
+  });
+
+  it("a holder whose lock expired and was taken by another process: its unlock() leaves that process's lock alone", async () => {
+    const zone = testZone(1024 * 1024, "locks");
+    const first = startWithZone("actor", zone, [
+      JSON.stringify([["lock", "k", { exptime: 0.3 }], ["waitLine"], ["unlock"]]),
+    ]);
+    await within(first.line(isStep("lock")), 60_000, "first holder");
+    const second = startWithZone("actor", zone, [
+      JSON.stringify([["lock", "k", { exptime: 30, timeout: 20 }], ["waitLine"], ["unlock"]]),
+    ]);
+    const got = ((await within(second.line(isStep("lock")), 30_000, "second holder")) as Line).result;
+    assert.equal((got as { ok: boolean }).ok, true, JSON.stringify(got));
+    first.child.stdin?.write("release\n");
+    const released = ((await within(first.line(isStep("unlock")), 30_000, "first's unlock")) as Line).result;
+    assert.deepEqual(released, { ok: false, reason: "not found" });
+    const ttl = zone.dict.ttl("k");
+    assert.ok(ttl.ok && ttl.ttl > 25, `the second holder's lock: ${JSON.stringify(ttl)}`);
+    second.child.stdin?.write("release\n");
+    const own = ((await within(second.line(isStep("unlock")), 30_000, "second's unlock")) as Line).result;
+    assert.deepEqual(own, { ok: true });
+    assert.deepEqual(zone.dict.ttl("k"), { ok: false, reason: "not found" });
   });
 
   it("a lock held elsewhere times out after timeout", async () => {
@@ -173,6 +195,108 @@ describe("ngx.lock in one process", () => {
     // The defaults: 1 ms, ×2, capped at 500 ms.
     const defaults = await pollTimes({ timeout: 2 });
     assert.deepEqual(defaults.tries, [0, 1, 3, 7, 15, 31, 63, 127, 255, 511, 1011, 1511, 2000]);
+  });
+
+  it("a holder whose lock expired and was taken by another: its unlock() and expire() leave the new holder's lock alone (not found)", async () => {
+    const first = ngx.lock("local", { exptime: 0.05 });
+    const second = ngx.lock("local", { exptime: 30, timeout: 0 });
+    assert.deepEqual(await first.lock("taken"), { ok: true, elapsed: 0 });
+    await sleep(120);
+    assert.deepEqual(await second.lock("taken"), { ok: true, elapsed: 0 });
+    assert.deepEqual(first.expire(0.05), { ok: false, reason: "not found" });
+    const kept = zone.dict.ttl("taken");
+    assert.ok(kept.ok && kept.ttl > 29, `the second holder's ttl became ${JSON.stringify(kept)}`);
+    assert.deepEqual(first.unlock(), { ok: false, reason: "not found" });
+    assert.deepEqual(first.unlock(), { ok: false, reason: "unlocked" });
+    const third = ngx.lock("local", { timeout: 0 });
+    assert.deepEqual(await third.lock("taken"), { ok: false, reason: "timeout" });
+    assert.deepEqual(second.expire(), { ok: true });
+    assert.deepEqual(second.unlock(), { ok: true });
+    assert.deepEqual(await third.lock("taken"), { ok: true, elapsed: 0 });
+    // An expired lock nobody took since: nothing to release, and the holder is told so.
+    await first.lock("lapsed");
+    await sleep(120);
+    assert.deepEqual(first.expire(), { ok: false, reason: "not found" });
+    assert.deepEqual(first.unlock(), { ok: false, reason: "not found" });
+    assert.deepEqual(await first.lock("lapsed"), { ok: true, elapsed: 0 });
+    first.unlock();
+    // The key now holds another number that never expires: the case that sets of numbers make
+    // without the shard's lock. expire(0) must still compare, under the lock.
+    await first.lock("plain");
+    await sleep(120);
+    await earlyInASecond();
+    zone.dict.set("plain", 7);
+    zone.dict.get("plain"); // moved this second: the next set of a number may skip the lock
+    assert.deepEqual(first.expire(0), { ok: false, reason: "not found" });
+    assert.deepEqual(first.unlock(), { ok: false, reason: "not found" });
+    assert.deepEqual([zone.dict.get("plain"), zone.dict.ttl("plain")], [7, { ok: true, ttl: 0 }]);
+    third.unlock();
+    assert.deepEqual(zoneHealth(zone).problems, []);
+  });
+
+  it("Lock methods called without their Lock throw a coded error naming the method, not V8's", async () => {
+    const lock = ngx.lock("local");
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- detached on purpose: the misuse under test
+    const { lock: take, unlock, expire } = lock;
+    await assert.rejects(take("k"), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /^lock.lock: "this" must be a Lock/,
+    });
+    assert.throws(() => unlock(), { code: "ERR_TSRESTY_INVALID_ARG_TYPE", message: /^lock.unlock: "this"/ });
+    assert.throws(() => expire.call({}, 1), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /^lock.expire: "this"/,
+    });
+    assert.deepEqual(await take.call(lock, "k"), { ok: true, elapsed: 0 });
+    assert.deepEqual(unlock.call(lock), { ok: true });
+  });
+
+  it("a Lock made with its class (lock.constructor) takes options as ngx.lock does: {} means the defaults, garbage throws", async () => {
+    const Made = ngx.lock("local").constructor as new (dict: unknown, options?: unknown) => Lock;
+    // Its options were used unchecked: every setting left out was undefined, so the timeout
+    // was NaN and lock() polled for ever, and the key got no ttl.
+    const holder = ngx.lock("local");
+    await holder.lock("made");
+    const made = new Made(zone.dict, { timeout: 0.05 });
+    // On mocked timers: a lock() that never ends leaves no real timer behind (its first wait
+    // was NaN ms, which sleep() split into waits of 2^31-1 ms).
+    mock.timers.enable({ apis: ["setTimeout"] });
+    const state: { result?: LockResult } = {};
+    try {
+      void made.lock("made").then((result) => (state.result = result));
+      for (let ms = 0; ms < 1_000 && state.result === undefined; ms++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise((resolve) => setImmediate(resolve));
+        mock.timers.tick(1);
+      }
+    } finally {
+      mock.timers.reset();
+      holder.unlock();
+    }
+    assert.deepEqual(state.result, { ok: false, reason: "timeout" });
+    const defaults = new Made(zone.dict, {});
+    assert.deepEqual(await defaults.lock("free"), { ok: true, elapsed: 0 });
+    const ttl = zone.dict.ttl("free");
+    assert.ok(ttl.ok && ttl.ttl > 29 && ttl.ttl <= 30, JSON.stringify(ttl));
+    defaults.unlock();
+    assert.throws(() => new Made(zone.dict, { timeout: NaN }), {
+      code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+      message: /"timeout"/,
+    });
+    assert.throws(() => new Made(zone.dict, 5), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /"options"/,
+    });
+  });
+
+  it("a zone name that is not a string throws, even one whose toString names a declared zone", () => {
+    const named = { toString: () => "local" };
+    for (const zoneName of [named, ["local"], Symbol("local"), 5, undefined]) {
+      assert.throws(() => ngx.lock(zoneName as never), {
+        code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+        message: /^ngx.lock: "zone" must be the name of a declared zone/,
+      });
+    }
   });
 
   it("an unknown zone or option, or a bad option value, throws", () => {

@@ -130,6 +130,38 @@ describe("values, keys and their limits", () => {
     assert.equal(get.call(dogs, "k"), undefined);
   });
 
+  it("an object that only looks like a Uint8Array (a Proxy of one, a forged prototype) throws a coded error naming the value; real views of any offset and buffer round-trip", () => {
+    const zone = testZone();
+    const dogs = zone.dict;
+    const forged = Object.setPrototypeOf({}, Uint8Array.prototype) as Uint8Array;
+    for (const fake of [new Proxy(new Uint8Array(2), {}), forged]) {
+      assert.throws(() => dogs.set("fake", fake), {
+        code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+        message: /^set: "value" must be a string, number, boolean, Uint8Array/,
+      });
+      assert.throws(() => dogs.add("fake", fake), {
+        code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+        message: /^add: "value"/,
+      });
+    }
+    assert.equal(dogs.get("fake"), undefined);
+    const bytes = Uint8Array.from({ length: 16 }, (_, i) => i);
+    dogs.set("view", bytes.subarray(4, 8));
+    assert.deepEqual(dogs.get("view"), new Uint8Array([4, 5, 6, 7]));
+    const shared = new Uint8Array(new SharedArrayBuffer(3));
+    shared[1] = 9;
+    dogs.set("shared", shared);
+    assert.deepEqual(dogs.get("shared"), new Uint8Array([0, 9, 0]));
+    class Bytes extends Uint8Array {
+      override get length(): number {
+        return 1000;
+      }
+    }
+    dogs.set("subclass", new Bytes(2));
+    assert.deepEqual(dogs.get("subclass"), new Uint8Array(2));
+    assert.deepEqual(zoneHealth(zone).problems, []);
+  });
+
   it("a ttl below a millisecond is one millisecond, not never", () => {
     const dogs = testZone().dict;
     // 0 would mean "never expires"; by now the millisecond may have passed (a negative ttl),

@@ -50,10 +50,57 @@ describe("zones", () => {
   });
 
   it("bad sizes and names are refused when creating", () => {
-    assert.throws(() => createZone({ name: "tiny", size: 4096 }), { code: "ERR_TSRESTY_SHDICT" });
+    assert.throws(() => createZone({ name: "tiny", size: 4096 }), { code: "ERR_TSRESTY_INVALID_ARG_VALUE" });
     assert.throws(() => createZone({ name: "n".repeat(64), size: 64 * 1024 }), {
-      code: "ERR_TSRESTY_SHDICT",
+      code: "ERR_TSRESTY_INVALID_ARG_VALUE",
     });
+  });
+
+  it("a size, name or descriptor that the addon would truncate or wrap is refused, naming it, rather than made another one", () => {
+    const zone = testZone(16 * 1024, "exact");
+    // 8192.5 made a zone of 8192 bytes whose capacity() said 8192.5.
+    for (const size of [8192.5, NaN, -1, 2 ** 31 + 1, 2 ** 64 + 8192]) {
+      assert.throws(() => createZone({ name: "odd", size }), {
+        code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+        message: /^createZone: "size" must be an integer from 8192 to 2147483648/,
+      });
+    }
+    assert.throws(() => createZone({ name: "odd", size: "1m" as never }), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /^createZone: "size"/,
+    });
+    // "a\0b" was cut at the NUL in the zone's header: "a\0c" then attached to it.
+    for (const name of ["", "a\0b", "a b", "1abc", "é"]) {
+      assert.throws(() => createZone({ name, size: 16 * 1024 }), {
+        code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+        message: /^createZone: "name" must be a letter or _, then letters, digits and _/,
+      });
+      assert.throws(() => attachZone({ name, size: 16 * 1024 }, zone.fd), {
+        code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+        message: /^attachZone: "name"/,
+      });
+    }
+    assert.throws(() => createZone({ name: 5 as never, size: 16 * 1024 }), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+    });
+    assert.throws(() => attachZone({ name: "exact", size: 16 * 1024 + 0.5 }, zone.fd), {
+      code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+      message: /^attachZone: "size"/,
+    });
+    // fd + 2^32 was read as fd: the zone attached, and its fd said 4294967296 more.
+    for (const fd of [zone.fd + 2 ** 32, zone.fd + 0.5, -1, NaN, 2 ** 31]) {
+      assert.throws(() => attachZone({ name: "exact", size: 16 * 1024 }, fd), {
+        code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+        message: /^attachZone: "fd" must be a file descriptor \(an integer from 0 to 2147483647\)/,
+      });
+    }
+    assert.throws(() => attachZone({ name: "exact", size: 16 * 1024 }, String(zone.fd) as never), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: /^attachZone: "fd"/,
+    });
+    const again = attachZone({ name: "exact", size: 16 * 1024 }, zone.fd);
+    assert.equal(again.dict.capacity(), 16 * 1024);
+    closeZone(again);
   });
 
   it("a closed zone throws on use", () => {

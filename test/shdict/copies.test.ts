@@ -1,0 +1,23 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { testZone } from "./zones.ts";
+
+describe("two copies of the facade in one process", () => {
+  it("a second copy loading the same addon leaves the first's results right (incr's value, flags, ttl, lengths)", async () => {
+    const dict = testZone(64 * 1024, "first").dict;
+    // Another copy of src/shdict (a bundle that inlined it, the same file under another URL)
+    // shares the addon, which require() caches by file: loading it, that copy's setScratch
+    // took the first copy's secondary results away (incr gave 0, flags 0).
+    const url = new URL("../../src/shdict/native.ts?copy=2", import.meta.url).href;
+    const copy = (await import(url)) as typeof import("../../src/shdict/native.ts");
+    copy.binding();
+    assert.deepEqual(dict.incr("n", 5, 10), { ok: true, value: 15, forcible: false });
+    dict.set("f", "x", 0, 7);
+    assert.deepEqual(dict.getWithFlags("f"), { value: "x", flags: 7 });
+    dict.set("t", 1, 50);
+    assert.deepEqual(dict.ttl("t"), { ok: true, ttl: 50 });
+    assert.deepEqual(dict.rpush("l", "a"), { ok: true, length: 1 });
+    assert.deepEqual(dict.rpush("l", "b"), { ok: true, length: 2 });
+    assert.equal(dict.freeSpace() > 0, true);
+  });
+});
