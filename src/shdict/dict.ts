@@ -90,8 +90,14 @@ export type TtlResult =
  */
 export type ExpireResult = { readonly ok: true } | { readonly ok: false; readonly reason: "not found" };
 
-/** SharedDict.#zoneOf, for storeIfHolds (set in the class's static block). */
-let zoneOfDict: (dict: unknown, where: string) => NativeZone;
+/**
+ * ngx.lock's conditional store, on every SharedDict under a registered symbol (not the public
+ * surface): so that a Lock of one copy of this module works on a SharedDict made by another (an
+ * app bundle that inlined tsresty, beside the runtime's copy that installed the zones), as the
+ * public methods do.
+ */
+const STORE_IF_HOLDS = Symbol.for("tsresty.shdict.storeIfHolds");
+type StoreIfHolds = (where: string, key: string, token: number, ttlMs: number | undefined) => StoreResult;
 
 const NOT_A_LIST = Object.freeze({ ok: false, reason: "value not a list" } as const);
 const NOT_FOUND = Object.freeze({ ok: false, reason: "not found" } as const);
@@ -111,7 +117,12 @@ const IS_LIST = 5;
  */
 export class SharedDict {
   static {
-    zoneOfDict = (dict, where) => SharedDict.#zoneOf(dict, where);
+    const storeIfHolds: StoreIfHolds = function (this: unknown, where, key, token, ttlMs) {
+      const zone = SharedDict.#zoneOf(this, where);
+      const value = ttlMs === undefined ? undefined : token;
+      return storeResult(where, zone.store(key, value, ttlMs ?? 0, 0, OP_REPLACE | OP_IF_NUMBER, token));
+    };
+    Object.defineProperty(SharedDict.prototype, STORE_IF_HOLDS, { value: storeIfHolds });
   }
 
   readonly #zone: NativeZone;
@@ -340,10 +351,9 @@ export class SharedDict {
 }
 
 /**
- * For ngx.lock (lock.ts), not the public surface: while `key` still holds `token` (and has not
- * expired), deletes it (`ttlMs` undefined) or gives it a new ttl, in one step under the shard's
- * lock; else `not found`. So a holder whose lock expired and was taken by another leaves the
- * new holder's lock alone.
+ * For ngx.lock (lock.ts): while `key` still holds `token` (and has not expired), deletes it
+ * (`ttlMs` undefined) or gives it a new ttl, in one step under the shard's lock; else `not found`.
+ * So a holder whose lock expired and was taken by another leaves the new holder's lock alone.
  */
 export function storeIfHolds(
   where: string,
@@ -352,9 +362,10 @@ export function storeIfHolds(
   token: number,
   ttlMs: number | undefined,
 ): StoreResult {
-  const zone = zoneOfDict(dict, where);
-  const value = ttlMs === undefined ? undefined : token;
-  return storeResult(where, zone.store(key, value, ttlMs ?? 0, 0, OP_REPLACE | OP_IF_NUMBER, token));
+  const own = (dict as unknown as { [STORE_IF_HOLDS]?: StoreIfHolds })[STORE_IF_HOLDS];
+  if (typeof own !== "function")
+    throw new InvalidArgTypeError(where, "dictionary", "a shared dictionary (ngx.shared.NAME)", dict);
+  return own.call(dict, where, key, token, ttlMs);
 }
 
 function present(where: string, value: unknown): unknown {

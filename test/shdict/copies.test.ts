@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { binding } from "../../src/shdict/native.ts";
+import { Lock } from "../../src/shdict/lock.ts";
 import { testZone } from "./zones.ts";
 
 describe("two copies of the facade in one process", () => {
@@ -19,5 +21,22 @@ describe("two copies of the facade in one process", () => {
     assert.deepEqual(dict.rpush("l", "a"), { ok: true, length: 1 });
     assert.deepEqual(dict.rpush("l", "b"), { ok: true, length: 2 });
     assert.equal(dict.freeSpace() > 0, true);
+  });
+
+  it("a Lock works on a dictionary another copy made: it locks, extends and releases the key", async () => {
+    // The runtime's copy installs the zones; an app bundle that inlined tsresty has its own
+    // ngx.lock. The Lock's unlock and expire reached into its own copy's SharedDict and refused
+    // the other's ("this" must be a shared dictionary), so the lock was never released.
+    const zone = testZone(64 * 1024, "locks");
+    const url = new URL("../../src/shdict/dict.ts?copy=2", import.meta.url).href;
+    const copy = (await import(url)) as typeof import("../../src/shdict/dict.ts");
+    const other = new copy.SharedDict(zone.name, zone.size, binding().attach(zone.fd, zone.name, zone.size));
+    const lock = new Lock(other, { exptime: 30 });
+    assert.equal((await lock.lock("k")).ok, true);
+    assert.deepEqual(lock.expire(10), { ok: true });
+    const ttl = zone.dict.ttl("k");
+    assert.ok(ttl.ok && ttl.ttl > 9 && ttl.ttl <= 10, JSON.stringify(ttl));
+    assert.deepEqual(lock.unlock(), { ok: true });
+    assert.equal(zone.dict.get("k"), undefined, "released");
   });
 });
