@@ -7,9 +7,10 @@
  *   and 2 workers, for tsresty's `handler` and `fetch` running the compiled app the bare servers
  *   run (and `handler` running it in TypeScript, loaded with tsx), a bare node:cluster with round
  *   robin (its default) and with workers accepting directly (SCHED_NONE), @hono/node-server on a
- *   cluster, and nginx + ngx_lua where installed. Servers are measured in turns, each turn starting one
- *   further on (A, B, C, B, C, A, C, A, B, …), and the median of BENCH_RUNS runs is kept, so a
- *   drift of the machine, or what the server before leaves behind, weighs on all alike.
+ *   cluster, and nginx + ngx_lua where installed. Servers are measured in turns, each turn in an
+ *   order shuffled anew (seeded), and the median of BENCH_RUNS runs is kept, so a drift of the
+ *   machine, or what the server before leaves behind, weighs on all alike. The bar's ratio is
+ *   also given as the median of each turn's own ratio ("per turn").
  * - failed requests while BENCH_RELOADS reloads happen under load (wrk socket errors + non-2xx);
  * - respawn time after SIGKILL: from the kill to the replacement being ready.
  *
@@ -24,6 +25,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { alive } from "../test/helpers/wait.ts";
 import { freePort, killAll, started, startServer, statusOf, stop, type Running } from "./servers.ts";
+import { seededRandom } from "../test/helpers/random.ts";
 import { markdownTable } from "./table.ts";
 import { wrk, wrkAvailable, type WrkResult } from "./wrk.ts";
 
@@ -131,11 +133,12 @@ const median = (values: number[]): number => {
 };
 
 /**
- * Median req/s of each contender that could start, measured in turns; each turn begins one
- * contender further on, so that none always follows the same one (nginx loads both cores more
- * than any other) or always runs first.
+ * The req/s of each contender that could start, one figure per turn: in every turn each is
+ * measured once, in an order shuffled anew for that turn (seeded: the same in every run of the
+ * bench), so that none always runs first or right after the same one. (A rotation by one, with 7
+ * contenders and 3 turns, put the first contender right after the last, nginx, in every turn.)
  */
-async function throughput(workers: number, headers: readonly string[]): Promise<Map<string, number>> {
+async function throughput(workers: number, headers: readonly string[]): Promise<Map<string, number[]>> {
   const servers: { name: string; running: Running }[] = [];
   for (const contender of CONTENDERS) {
     try {
@@ -149,14 +152,19 @@ async function throughput(workers: number, headers: readonly string[]): Promise<
   const url = (port: number): string => `http://127.0.0.1:${port}/`;
   for (const { running } of servers) await wrk(url(running.port), { duration: "2s", headers }); // warm-up
   const runs = new Map<string, number[]>(servers.map((s) => [s.name, []]));
+  const random = seededRandom(workers * 1000 + headers.length);
   for (let i = 0; i < RUNS; i++) {
-    for (let k = 0; k < servers.length; k++) {
-      const { name, running } = servers[(i + k) % servers.length] as (typeof servers)[number];
+    const order = [...servers];
+    for (let k = order.length - 1; k > 0; k--) {
+      const j = Math.floor(random() * (k + 1));
+      [order[k], order[j]] = [order[j] as (typeof order)[number], order[k] as (typeof order)[number]];
+    }
+    for (const { name, running } of order) {
       runs.get(name)?.push((await wrk(url(running.port), { duration: DURATION, headers })).rps);
     }
   }
   for (const { running } of servers) await stop(running.child);
-  return new Map([...runs].map(([name, values]) => [name, median(values)]));
+  return runs;
 }
 
 /** A control command to the tree under `prefix`, without blocking this process's event loop. */
@@ -231,14 +239,27 @@ async function throughputTable(mode: "keepalive" | "close"): Promise<string> {
   const headers = mode === "close" ? ["Connection: close"] : [];
   const rows: string[][] = [];
   for (const workers of [1, 2]) {
-    const r = await throughput(workers, headers);
+    const turns = await throughput(workers, headers);
+    const r = new Map([...turns].map(([name, values]) => [name, median(values)]));
+    // What the handler is held against: the best bare cluster (keep-alive) or direct accept.
+    const versus = (at: (name: string) => number | undefined): number | undefined =>
+      mode === "keepalive"
+        ? Math.max(at("cluster round robin") ?? 0, at("cluster direct accept") ?? 0)
+        : at("cluster direct accept");
     const handler = r.get("tsresty handler");
-    const bestBare = Math.max(r.get("cluster round robin") ?? 0, r.get("cluster direct accept") ?? 0);
-    const versus = mode === "keepalive" ? bestBare : r.get("cluster direct accept");
+    // Each turn's own ratio, then their median: the two servers of a turn ran minutes apart at
+    // most, so the machine's drift between turns cancels.
+    const handlerTurns = turns.get("tsresty handler") ?? [];
+    const perTurn = median(
+      handlerTurns.map((rps, i) => rps / (versus((name) => turns.get(name)?.[i]) ?? NaN)),
+    );
     rows.push([
       String(workers),
       ...CONTENDERS.map((c) => rate(r.get(c.name))),
-      ratio(handler, versus),
+      `${ratio(
+        handler,
+        versus((name) => r.get(name)),
+      )} (per turn ${Number.isNaN(perTurn) ? "-" : `${perTurn.toFixed(2)}×`})`,
       ratio(r.get("tsresty fetch"), handler),
     ]);
   }
@@ -259,7 +280,7 @@ async function main(): Promise<void> {
   }
   try {
     console.log(
-      `node ${process.version}, ${new Date().toISOString()}, wrk -t2 -c64 -d${DURATION}, median of ${RUNS} runs taken in turns`,
+      `node ${process.version}, ${new Date().toISOString()}, wrk -t2 -c64 -d${DURATION}, median of ${RUNS} runs taken in turns, each turn in a shuffled order`,
     );
     const nginxNote = nginxSetup();
     if (typeof nginxNote === "string") console.log(`nginx column skipped: ${nginxNote}`);
