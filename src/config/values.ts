@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { describe } from "../errors.ts";
+import { ZONE_MAX_SIZE, ZONE_MIN_SIZE, ZONE_NAME } from "../util/zone-spec.ts";
 import type { ListenAddress } from "./types.ts";
 
 /**
@@ -56,9 +57,7 @@ export function parseUser(value: unknown): Parsed<{ user: string; group: string 
   return { ok: false, problem: `must be "user" or "user:group", received ${describe(value)}` };
 }
 
-/** nginx's minimum zone size, and tsresty's maximum (zone offsets are 32-bit). */
-export const SHDICT_MIN_SIZE = 8 * 1024;
-export const SHDICT_MAX_SIZE = 2 * 1024 ** 3;
+export { ZONE_MIN_SIZE as SHDICT_MIN_SIZE, ZONE_MAX_SIZE as SHDICT_MAX_SIZE };
 const SIZE = /^(\d+)([kmg]?)$/i;
 const UNITS: Readonly<Record<string, number>> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
@@ -74,15 +73,13 @@ export function parseSize(value: unknown): Parsed<number> {
       : match === null
         ? NaN
         : Number(match[1]) * (UNITS[(match[2] ?? "").toLowerCase()] ?? NaN);
-  if (Number.isInteger(bytes) && bytes >= SHDICT_MIN_SIZE && bytes <= SHDICT_MAX_SIZE)
+  if (Number.isInteger(bytes) && bytes >= ZONE_MIN_SIZE && bytes <= ZONE_MAX_SIZE)
     return { ok: true, value: bytes };
   return {
     ok: false,
     problem: `must be a size from 8k to 2g (bytes, or a number with a k, m or g suffix), received ${describe(value)}`,
   };
 }
-
-const ZONE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /** A zone name usable as `ngx.shared.NAME`: a letter or _, then letters, digits, _; 63 at most. */
 export function parseZoneName(value: unknown): Parsed<string> {

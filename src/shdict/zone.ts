@@ -1,6 +1,7 @@
 import { InvalidArgTypeError, InvalidArgValueError, ShdictError } from "../errors.ts";
 import { SharedDict } from "./dict.ts";
 import { binding, scratch, type NativeZone } from "./native.ts";
+import { ZONE_MAX_SIZE, ZONE_MIN_SIZE, ZONE_NAME } from "../util/zone-spec.ts";
 import { reasonOf } from "./outcomes.ts";
 
 /** A zone to create or attach: its name and its size in bytes. */
@@ -31,13 +32,8 @@ function wrap(spec: ZoneSpec, fd: number, native: NativeZone): Zone {
   return zone;
 }
 
-/** As the config's zone names (`ngx.shared.NAME`); the addon keeps the name as a C string. */
-const ZONE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const NAME_EXPECTED = "a letter or _, then letters, digits and _, 63 characters at most";
-/** nginx's minimum; above 2 GiB zone offsets would not fit in 32 bits. */
-const SIZE_MIN = 8192;
-const SIZE_MAX = 2 ** 31;
-const SIZE_EXPECTED = `an integer from ${SIZE_MIN} to ${SIZE_MAX} (bytes)`;
+const SIZE_EXPECTED = `an integer from ${ZONE_MIN_SIZE} to ${ZONE_MAX_SIZE} (bytes)`;
 const FD_EXPECTED = "a file descriptor (an integer from 0 to 2147483647)";
 
 /**
@@ -50,7 +46,7 @@ function checkSpec(where: string, spec: ZoneSpec): void {
   if (typeof name !== "string") throw new InvalidArgTypeError(where, "name", NAME_EXPECTED, name);
   if (!ZONE_NAME.test(name)) throw new InvalidArgValueError(where, "name", NAME_EXPECTED, name);
   if (typeof size !== "number") throw new InvalidArgTypeError(where, "size", SIZE_EXPECTED, size);
-  if (!Number.isInteger(size) || size < SIZE_MIN || size > SIZE_MAX)
+  if (!Number.isInteger(size) || size < ZONE_MIN_SIZE || size > ZONE_MAX_SIZE)
     throw new InvalidArgValueError(where, "size", SIZE_EXPECTED, size);
 }
 

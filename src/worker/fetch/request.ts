@@ -27,8 +27,8 @@ function headersOf(raw: readonly string[]): Headers {
 
 let wired = false;
 
-/** Node's flag (IncomingMessage._dump's) telling its parser to drop the body's bytes. */
-type Dumpable = IncomingMessage & { _dumped: boolean };
+/** Node's own discarding of an unread body (what its server does for a `handler`'s). */
+type Dumpable = IncomingMessage & { _dump(): void };
 
 /**
  * Once the response is over, discards the rest of a body no one is reading, as Node discards a
@@ -39,9 +39,7 @@ type Dumpable = IncomingMessage & { _dumped: boolean };
  */
 function discardUnread(req: IncomingMessage, socket: Socket, body: ReadableStream): void {
   if (req.complete || (body.locked && !req.destroyed)) return;
-  (req as Dumpable)._dumped = true;
-  req.removeAllListeners("data");
-  req.resume();
+  (req as Dumpable)._dump();
   // A cancelled body destroyed the request, which no longer restarts the socket's reads itself;
   // one Node paused (too much output queued for a pipelining client) is Node's to resume.
   if (!socket.destroyed && (socket as Socket & { _paused?: boolean })._paused !== true) socket.resume();
