@@ -202,6 +202,30 @@ describe("the worker's HTTP service", () => {
     assert.equal(served.service.counts?.().inFlight, 0);
   });
 
+  it("an upgrade request to an app without upgrade is answered with Connection: close: a request pipelined behind it, which Node's parser drops, does not wait for the keep-alive timeout", async () => {
+    for (const app of [
+      { fetch: (request: Request) => new Response(`${new URL(request.url).pathname}\n`, { status: 404 }) },
+      {
+        handler: (req: IncomingMessage, res: ServerResponse) => {
+          res.statusCode = 404;
+          res.end(`${req.url ?? ""}\n`);
+        },
+      },
+    ]) {
+      const served = await start(app);
+      const { socket, text, closed } = await open(served.port);
+      socket.write(
+        "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" + GET("/next"),
+      );
+      // Before, the client waited for /next until the keep-alive timeout (5 s + 1 s) closed it.
+      const ended = await Promise.race([closed.then(() => true), sleep(2_000).then(() => false)]);
+      assert.ok(ended, `the connection stayed open: ${JSON.stringify(text())}`);
+      assert.match(text(), /^HTTP\/1\.1 404 Not Found\r\n[^]*\r\nconnection: close\r\n/i);
+      assert.match(text(), /\r\n\r\n\/ws\n$/, "the one response");
+      assert.deepEqual(served.logs, []);
+    }
+  });
+
   it("a handler that fails after setting headers answers a bare 500: no set-cookie, no content-length of its, the next request answered (stop 26)", async () => {
     const served = await start({
       handler: (req: IncomingMessage, res: ServerResponse) => {
