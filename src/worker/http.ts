@@ -35,7 +35,7 @@ import { openAccessLog } from "./access-log.ts";
 import { answering, Connections, live, over, queue, type Connection } from "./connections.ts";
 import { fetchListener } from "./fetch/index.ts";
 import { keepAlive } from "./keep-alive.ts";
-import { serveUpgrades } from "./upgrade.ts";
+import { asksUpgrade, serveUpgrades } from "./upgrade.ts";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 /** Node's field behind the `Keep-Alive: timeout=N` header (ms; 0: no header), Node 20 and 24. */
@@ -161,6 +161,7 @@ export function serveHttp(
   const keepAliveMs = config.http.keepAliveTimeout * 1000;
   const idleSweep = keepAlive(connections, keepAliveMs);
   const servers: Server[] = [];
+  const upgrades = app.upgrade !== undefined;
   let draining = false;
   /** Called, once each, when the last connection is gone. */
   let whenEmpty: (() => void)[] = [];
@@ -176,6 +177,9 @@ export function serveHttp(
     // Not a header set in advance: Node 20's writeHead applies a flat header list with
     // setHeader once any header is set, keeping only the last of repeated ones.
     if (draining) res.shouldKeepAlive = false;
+    // Answered as a plain request, an upgrade request ends its connection: Node dropped any request
+    // pipelined behind it, which would otherwise wait unanswered for the keep-alive timeout.
+    else if (!upgrades && asksUpgrade(req)) res.shouldKeepAlive = false;
     // What Node would have set from its own keepAliveTimeout: the `Keep-Alive: timeout=N` header.
     (res as Advertising)._keepAliveTimeout = keepAliveMs;
     listener(req, res);

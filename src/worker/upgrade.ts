@@ -2,12 +2,27 @@
  * HTTP upgrades (WebSocket, h2c) go to the app's `upgrade(req, socket, head)`, the signature of
  * node:http's 'upgrade' event, so that `ws` (`handleUpgrade`) and socket.io mount as they do on
  * any http.Server. Without that member no listener is attached, and Node hands an upgrade request
- * to the request handler like any other (the app answers it; nothing hangs).
+ * to the request handler like any other (the app answers it; its connection then closes, see
+ * `asksUpgrade`).
  */
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { App } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
+
+/**
+ * Whether a request asks for an upgrade (it has an Upgrade header). Node's parser stops at the end
+ * of such a request even when no 'upgrade' listener takes it, and drops what came after it in the
+ * same read: a request pipelined behind it is never answered.
+ */
+export function asksUpgrade(req: IncomingMessage): boolean {
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 7 && name.toLowerCase() === "upgrade") return true;
+  }
+  return false;
+}
 
 /** Bytes written to the connection so far (a net.Socket counts them; it serves keep-alive requests before). */
 const written = (socket: Duplex): number => (socket as Duplex & { bytesWritten?: number }).bytesWritten ?? 0;

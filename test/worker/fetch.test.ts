@@ -380,13 +380,27 @@ describe("the fetch adapter", () => {
           }),
         );
       }
+      if (new URL(request.url).pathname === "/null") return null as unknown as Response;
+      // Another library's Response (node-fetch's, say), which the adapter cannot send.
+      if (new URL(request.url).pathname === "/foreign")
+        return new (class Response {
+          readonly status = 200;
+        })() as unknown as Response;
       return "hello" as unknown as Response;
     });
     assert.equal((await rawRequest(port, GET("/"))).status, 500);
     await rawRequest(port, GET("/broken"));
-    assert.equal(failures.length, 2);
+    assert.equal((await rawRequest(port, GET("/null"))).status, 500);
+    assert.equal((await rawRequest(port, GET("/foreign"))).status, 500);
+    assert.equal(failures.length, 4);
     assert.match(String(failures[0]), /TypeError: the fetch handler must return a Response, returned string/);
     assert.match(String(failures[1]), /stream broke/);
+    // Before, both read "returned object".
+    assert.match(String(failures[2]), /must return a Response, returned null$/);
+    assert.match(
+      String(failures[3]),
+      /must return a Response, returned an object of another class: Response$/,
+    );
   });
 
   it("refuses a smuggling attempt with 400 and closes the connection: the request hidden in its body never reaches the app", async () => {

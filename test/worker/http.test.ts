@@ -163,6 +163,69 @@ describe("the worker's HTTP service", () => {
     assert.match(served.logs[1] ?? "", /^\[error\] request handler failed \(GET \/own\): AbortError/);
   });
 
+  it("a fetch app that first touches a request's body after its client left gets a rejection, logged at info; the request's other members still work", async () => {
+    const seen: string[] = [];
+    const served = await start({
+      fetch: async (request) => {
+        await sleep(200);
+        // Not the body: before, any member the lazy Request does not keep itself threw.
+        seen.push(request.mode);
+        try {
+          await request.text();
+          seen.push("read");
+        } catch (error) {
+          seen.push(String(error));
+          throw error;
+        }
+        return new Response("late\n");
+      },
+    });
+    const post = (path: string, sent: string): string =>
+      `POST ${path} HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n${sent}`;
+    for (const [path, sent] of [
+      ["/partial", "abc"],
+      ["/whole", "0123456789"],
+    ] as const) {
+      const logged = served.logs.length + 1;
+      const { socket, closed } = await open(served.port);
+      socket.write(post(path, sent));
+      assert.ok(await until(() => served.service.counts?.().inFlight === 1, 5_000));
+      socket.destroy();
+      await closed;
+      assert.ok(await until(() => served.logs.length === logged, 2_000), JSON.stringify(served.logs));
+    }
+    assert.deepEqual(seen, ["cors", "Error: aborted", "cors", "AbortError: This operation was aborted"]);
+    assert.deepEqual(served.logs, [
+      "[info] client closed the connection before the request was read (POST /partial)",
+      "[info] client closed the connection before the response was sent (POST /whole)",
+    ]);
+    assert.equal(served.service.counts?.().inFlight, 0);
+  });
+
+  it("an upgrade request to an app without upgrade is answered with Connection: close: a request pipelined behind it, which Node's parser drops, does not wait for the keep-alive timeout", async () => {
+    for (const app of [
+      { fetch: (request: Request) => new Response(`${new URL(request.url).pathname}\n`, { status: 404 }) },
+      {
+        handler: (req: IncomingMessage, res: ServerResponse) => {
+          res.statusCode = 404;
+          res.end(`${req.url ?? ""}\n`);
+        },
+      },
+    ]) {
+      const served = await start(app);
+      const { socket, text, closed } = await open(served.port);
+      socket.write(
+        "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" + GET("/next"),
+      );
+      // Before, the client waited for /next until the keep-alive timeout (5 s + 1 s) closed it.
+      const ended = await Promise.race([closed.then(() => true), sleep(2_000).then(() => false)]);
+      assert.ok(ended, `the connection stayed open: ${JSON.stringify(text())}`);
+      assert.match(text(), /^HTTP\/1\.1 404 Not Found\r\n[^]*\r\nconnection: close\r\n/i);
+      assert.match(text(), /\r\n\r\n\/ws\n$/, "the one response");
+      assert.deepEqual(served.logs, []);
+    }
+  });
+
   it("a handler that fails after setting headers answers a bare 500: no set-cookie, no content-length of its, the next request answered (stop 26)", async () => {
     const served = await start({
       handler: (req: IncomingMessage, res: ServerResponse) => {

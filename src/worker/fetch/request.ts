@@ -45,6 +45,25 @@ function discardUnread(req: IncomingMessage, socket: Socket, body: ReadableStrea
   if (!socket.destroyed && (socket as Socket & { _paused?: boolean })._paused !== true) socket.resume();
 }
 
+/**
+ * The body of a request whose client left before the app touched it. Node destroyed the request,
+ * and a web stream made from it now is a cancelled one, which `new Request` refuses ("disturbed
+ * or locked"): every member but method, url, headers and signal threw. This one fails as a read in
+ * progress would have when the client left: Node's "aborted" mid-body, the request's AbortError
+ * once the body was in (it was lost with the response).
+ */
+function lostBody(req: IncomingMessage, signal: AbortSignal): ReadableStream<Uint8Array> {
+  const error: unknown =
+    req.complete && signal.aborted
+      ? signal.reason
+      : Object.assign(new Error("aborted"), { code: "ECONNRESET" });
+  return new ReadableStream({
+    start(controller) {
+      controller.error(error);
+    },
+  });
+}
+
 class IncomingRequest {
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
@@ -100,12 +119,15 @@ class IncomingRequest {
       init.method = "GET";
     } else if (method !== "GET" && method !== "HEAD") {
       const req = this.#req;
-      const body = (init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>);
       init.duplex = "half";
-      const socket = req.socket;
-      this.#res.once("finish", () => {
-        discardUnread(req, socket, body);
-      });
+      if (req.destroyed) init.body = lostBody(req, this.signal);
+      else {
+        const body = (init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>);
+        const socket = req.socket;
+        this.#res.once("finish", () => {
+          discardUnread(req, socket, body);
+        });
+      }
     }
     return (this.#real = new Request(this.#url, init));
   }

@@ -185,6 +185,15 @@ async function stream(
   }
 }
 
+/** What a fetch handler returned instead of a Response, named for its error. */
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  const name: unknown = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  // Another library's Response (node-fetch's, say) is one only by its name.
+  return typeof name === "string" && name !== "Object" ? `an object of another class: ${name}` : "object";
+}
+
 /**
  * Sends `response` on `res`. Rejects when the body stream fails (the caller logs it and ends the
  * exchange); a client that leaves is not a failure.
@@ -193,7 +202,7 @@ async function stream(
  */
 export async function writeResponse(response: Response, res: ServerResponse): Promise<void> {
   if (!(response instanceof Response)) {
-    throw new TypeError(`the fetch handler must return a Response, returned ${typeof response}`);
+    throw new TypeError(`the fetch handler must return a Response, returned ${describe(response)}`);
   }
   if (sendLight(response, res)) return;
   const body = response.body;
