@@ -126,6 +126,15 @@ static napi_value mod_read_bump_seconds(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* readClockSkew(seconds): seconds added, in this process, to the clock that decides whether a
+   read moves an item (tests of a read long after the item's last move) */
+static napi_value mod_read_clock_skew(napi_env env, napi_callback_info info) {
+  int32_t seconds = 0;
+  CHECK(int_arg(env, info, &seconds));
+  shd_read_clock_skew = seconds;
+  return NULL;
+}
+
 static napi_value counts_array(napi_env env, const shd_op_counts *c) {
   napi_value arr;
   CHECK(napi_create_array_with_length(env, 3, &arr));
@@ -176,6 +185,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setScratch", NULL, mod_set_scratch, NULL, NULL, NULL, napi_default, NULL},
       {"crashAt", NULL, mod_crash_at, NULL, NULL, NULL, napi_default, NULL},
       {"readBumpSeconds", NULL, mod_read_bump_seconds, NULL, NULL, NULL, napi_default, NULL},
+      {"readClockSkew", NULL, mod_read_clock_skew, NULL, NULL, NULL, napi_default, NULL},
       {"readCounts", NULL, mod_read_counts, NULL, NULL, NULL, napi_default, NULL},
       {"writeCounts", NULL, mod_write_counts, NULL, NULL, NULL, napi_default, NULL},
   };

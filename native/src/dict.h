@@ -60,6 +60,7 @@ uint64_t shd_stamp(void);
 /* How often a read may move an item to the LRU head: 1 = once a second (the default), 0 = at
    every read (tests of the eviction order), -1 = never (tests of reads without the lock). */
 extern int shd_read_bump_seconds;
+extern int64_t shd_read_clock_skew; /* seconds added to that clock (tests) */
 
 /* This process's gets so far: answered without the lock, reads retried because a locker came
    in (or was in), and gets answered under the lock. */

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define SHD_MAGIC 0x315a4448535253ULL /* "SRSHDZ1" */
-#define SHD_VERSION 3u
+#define SHD_VERSION 4u
 #define SHD_NAME_MAX 63
 #define SHD_MIN_SIZE 8192u
 #define SHD_MAX_SIZE 2147483648u /* offsets are 32-bit; 2 GiB keeps every block size below 2^31 */
@@ -119,7 +119,10 @@ typedef struct {
   uint16_t klen;     /* 40 */
   uint8_t type;      /* 42 */
   uint8_t ascii;     /* 43: the string value is 7-bit */
-  uint8_t rbump;     /* 44: the second a read last moved it to the LRU head (read_epoch), 0 = none */
+  /* 44: the second a read last moved it to the LRU head (shd_read_epoch), 0 = none. Whole
+     seconds, not a byte of them: a second kept mod 255 made a read 255 s after the last move
+     look like one in the same second, and it moved nothing. */
+  uint32_t rbump;
   union {
     double num;      /* number and boolean values (one aligned store, or an atomic one: incr) */
     uint64_t bits;   /* num's bytes, for the atomic operations */
@@ -135,6 +138,8 @@ typedef struct {
   uint64_t stamp;    /* 64: when last used (shd_stamp), to merge the shards' LRU orders */
   uint8_t data[];    /* 72: key, then a string or binary value */
 } shd_item;
+_Static_assert(offsetof(shd_item, rbump) == 44 && offsetof(shd_item, data) == 72,
+               "rbump fills the word before the value: the item header stays 72 bytes");
 _Static_assert(offsetof(shd_item, v) % 16 == 0 && offsetof(shd_item, tag) == offsetof(shd_item, v) + 8,
                "an item's value and tag are one 16-byte word of a 16-byte aligned block");
 

@@ -133,10 +133,16 @@ void shd_unlock(shd_shard *z) {
  */
 int shd_read_bump_seconds = 1;
 
-uint8_t shd_read_epoch(void) {
+/* Seconds added to the clock of shd_read_epoch: tests of a read long after the last move. */
+int64_t shd_read_clock_skew = 0;
+
+uint32_t shd_read_epoch(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* a few nanoseconds: no system call, 1-4 ms steps */
-  return (uint8_t)(1 + (uint64_t)ts.tv_sec % 255);
+  /* The same clock in every process of the host, in whole seconds (0 means never moved; a 32-bit
+     count wraps after 136 years). */
+  uint32_t epoch = (uint32_t)(1 + ts.tv_sec + shd_read_clock_skew);
+  return epoch != 0 ? epoch : 1;
 }
 
 /* ---------------------------------------------------------------- index and LRU */

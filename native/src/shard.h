@@ -59,8 +59,8 @@ static inline int expired(const shd_item *it, clockc *c) { return it->expires !=
  * stored always does, later ones only in another second. A read that moves nothing writes
  * nothing, so gets from many processes scale (dict.c reads without the lock).
  */
-uint8_t shd_read_epoch(void);
-static inline int read_bump_due(const shd_item *it, uint8_t epoch) {
+uint32_t shd_read_epoch(void);
+static inline int read_bump_due(const shd_item *it, uint32_t epoch) {
   return shd_read_bump_seconds == 0 || (it->rbump != epoch && shd_read_bump_seconds > 0);
 }
 
@@ -85,7 +85,7 @@ int shd_copy_out(shd_buf *buf, const uint8_t *p, uint32_t len);
  * item already moved this second write nothing but the value.
  */
 static inline void shd_use(shd_shard *z, shd_item *it) {
-  uint8_t epoch = shd_read_epoch();
+  uint32_t epoch = shd_read_epoch();
   if (read_bump_due(it, epoch)) {
     shd_lru_touch(z, it);
     it->rbump = epoch;

@@ -68,6 +68,8 @@ interface Binding extends SystemCalls {
    * (tests of the eviction order), -1 = never (tests of reads without the lock).
    */
   readBumpSeconds(seconds: 1 | 0 | -1): void;
+  /** Seconds added, in this process, to the clock that decides whether a read moves an item (tests). */
+  readClockSkew(seconds: number): void;
   /** This process's gets so far: answered without the lock, reads retried, answered under it. */
   readCounts(): [unlocked: number, retried: number, locked: number];
   /** This process's incr and sets of numbers so far: made without the lock, tries made again, made under it. */

@@ -44,6 +44,25 @@ describe("gets without the lock", () => {
     assert.deepEqual(dogs.getKeys(0), ["b", "c", "e", "d", "a"], "in a later second a read moves it again");
   });
 
+  it("a read 255 s after the item's last move moves it again (its second was kept mod 255, and such a read moved nothing)", async () => {
+    const dogs = testZone().dict;
+    await earlyInASecond();
+    for (const key of ["a", "b"]) dogs.set(key, key);
+    dogs.get("a");
+    dogs.set("c", "c");
+    assert.deepEqual(dogs.getKeys(0), ["b", "a", "c"]);
+    for (const later of [255, 510, 100_000]) {
+      binding().readClockSkew(later);
+      try {
+        dogs.get("a");
+        assert.deepEqual(dogs.getKeys(0).at(-1), "a", `a read ${later} s later moves the item`);
+        dogs.set("c", `c${later}`);
+      } finally {
+        binding().readClockSkew(0);
+      }
+    }
+  });
+
   it("incr and a set of a number in place move the item as a read does: the first use at once, another in the same second leaves it", async () => {
     const dogs = testZone().dict;
     await earlyInASecond();
