@@ -8,8 +8,8 @@
  * Exit codes: 0 after a clean end (or `process.exitCode`), 1 for an uncaught error in the main
  * chunk (`ERROR: …` on stderr), 13 when the main chunk or a timer callback waits on a promise
  * that nothing can settle any more, 2 for a bad command line, a missing file or a bad config,
- * `n` for `process.exit(n)`, 130 on SIGINT and 143 on SIGTERM (fast: no premature timers).
- * SIGQUIT and SIGHUP start the graceful exit.
+ * `n` for `process.exit(n)`, 130 on SIGINT and 143 on SIGTERM (fast: no premature timers), 0 at
+ * once when the reader of stdout goes away. SIGQUIT and SIGHUP start the graceful exit.
  */
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -48,6 +48,22 @@ export interface SingleCommand {
 function fail(message: string, code: number): never {
   process.stderr.write(`tsresty: ${message}\n`);
   process.exit(code);
+}
+
+/**
+ * The end of a run: exits once what the app wrote to stdout and stderr has gone out. A pipe takes
+ * 64 KiB at once and Node queues the rest, which process.exit() drops: `tsresty -e '…' | jq` got
+ * 64–192 KiB of a 3 MB output. (A reader that left fails the write: the exit follows at once.)
+ */
+function exitWhenWritten(): void {
+  let waiting = 2;
+  const written = (): void => {
+    if (--waiting === 0) process.exit();
+  };
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.writableLength === 0) written();
+    else stream.write("", written);
+  }
 }
 
 /** The config file (when given) with the `--shdict` flags over it. */
@@ -146,7 +162,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
       .then(() => Promise.all(liveGroups().map((pgid) => endGroup(pgid))))
       .then(() => {
         // A turn later: a rejection that the last code left unhandled is seen first (fatal, below).
-        setImmediate(() => process.exit());
+        setImmediate(exitWhenWritten);
       });
   };
   // As in OpenResty, signalGracefulExit() takes effect once the calling code yields:
@@ -186,6 +202,14 @@ export async function runSingle(command: SingleCommand): Promise<void> {
   };
   process.on("uncaughtException", fatal);
   process.on("unhandledRejection", fatal);
+  // A reader that goes away (`tsresty -e '…' | head -1`) ends the run quietly, as it ends any
+  // tool. Node's console swallows that EPIPE only while stdout has no 'error' listener of its
+  // own, and the thread of the TypeScript hooks pipes its output into stdout, which adds one:
+  // the EPIPE became an uncaught error (ERROR: write EPIPE, exit 1).
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    fatal(error);
+  });
 
   let mainDone = false;
   // Node ends a process whose event loop is empty even while a promise is pending: say so

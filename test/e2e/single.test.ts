@@ -19,6 +19,24 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
     assert.deepEqual([r.code, r.stdout, r.stderr], [0, "hello\n", ""]);
   });
 
+  it("output larger than a pipe holds reaches its reader in full before the exit (it was cut at 64–192 KiB)", async () => {
+    const r = await runTsresty([
+      "-e",
+      'console.log("x".repeat(3_000_000)); ngx.timer.at(0, () => console.error("y".repeat(1_000_000)))',
+    ]);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.length, 3_000_001);
+    assert.equal(r.stderr.length, 1_000_001);
+  });
+
+  it("a reader of stdout that goes away (| head -1) ends the run quietly, exit 0 (it was ERROR: write EPIPE, exit 1)", async () => {
+    const run = startTsresty(["-e", "for (let i = 0; i < 1_000_000; i++) console.log(`line ${i}`)"]);
+    await run.waitForOutput("line 0\n");
+    run.child.stdout?.destroy();
+    const r = await run.done;
+    assert.deepEqual([r.code, r.signal, r.stderr], [0, null, ""]);
+  });
+
   it("T-CLI-02: an uncaught error prints ERROR: with a stack and exits 1; a returned value is ignored", async () => {
     const r = await runTsresty(["-e", 'throw new Error("oops")']);
     assert.equal(r.code, 1);
