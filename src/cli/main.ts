@@ -4,7 +4,7 @@ import { parseArgs, USAGE, type Command, type SingleCommand } from "./args.ts";
 import { control, ControlError, logs } from "./control.ts";
 import { localCopy } from "./local-copy.ts";
 import { start } from "./start.ts";
-import { releaseEndingSignals } from "../process/index.ts";
+import { exitWhenWritten, releaseEndingSignals } from "../process/index.ts";
 import { ownModule } from "../util/own-module.ts";
 import { VERSION } from "../util/version.ts";
 
@@ -48,7 +48,8 @@ async function run(command: Command): Promise<void> {
     }
     case "start":
       await start(command);
-      process.exit(0);
+      // The master forwards its children's output: their last lines may still be queued.
+      exitWhenWritten(0);
       return;
     case "reload":
     case "stop":

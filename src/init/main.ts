@@ -23,7 +23,7 @@ import {
   type LoadRequest,
   type ZoneRef,
 } from "../ipc/index.ts";
-import { handleSignals } from "../process/index.ts";
+import { exitWhenWritten, handleSignals } from "../process/index.ts";
 import {
   attachMasterZones,
   describeLoadError,
@@ -49,7 +49,7 @@ async function fail(kind: FailureKind, reason: string): Promise<never> {
   if (!failing) {
     failing = true;
     await sendToParent({ type: "failed", kind, reason });
-    process.exit(1);
+    exitWhenWritten(1);
   }
   return new Promise(() => undefined); // the first failure is the one reported
 }
@@ -189,4 +189,4 @@ try {
 const outcome = await runInit(request, config);
 // (an unhandled rejection may have begun failing this load meanwhile)
 if (!isFailing()) await sendToParent({ type: "init-done", outcome });
-process.exit(0);
+exitWhenWritten(0);

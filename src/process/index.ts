@@ -1,3 +1,4 @@
+export { exitWhenWritten } from "./exit.ts";
 export { singleIdentity, type Identity, type ProcessType } from "./identity.ts";
 export {
   EARLY_SIGNALS_URL,

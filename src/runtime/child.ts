@@ -44,7 +44,7 @@ import {
   type SentChildMessage,
 } from "../ipc/index.ts";
 import { LATENESS_BOUNDS } from "../timer/index.ts";
-import { handleSignals, ignore } from "../process/index.ts";
+import { exitWhenWritten, handleSignals, ignore } from "../process/index.ts";
 import { preloadTypeScriptIfAsked } from "../util/loader.ts";
 import { lineLogger, type LogSink } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
@@ -233,7 +233,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     await runExitWorker(EXIT_WORKER_BOUND * 1000);
     state = "exited";
     await endPipeGroups();
-    process.exit(0);
+    exitWhenWritten(0);
   }
 
   async function fastExit(own: boolean): Promise<void> {
@@ -243,7 +243,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     await closed();
     await runExitWorker(FAST_EXIT_WORKER_BOUND * 1000);
     await endPipeGroups();
-    process.exit(0);
+    exitWhenWritten(0);
   }
 
   /** The one entrance for every way out; see the table at the top of this file. */

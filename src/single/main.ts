@@ -23,7 +23,7 @@ import {
   type ResolvedConfig,
 } from "../config/index.ts";
 import { createZone, installZones } from "../shdict/index.ts";
-import { handleSignals, ignore, singleIdentity } from "../process/index.ts";
+import { exitWhenWritten, handleSignals, ignore, singleIdentity } from "../process/index.ts";
 import { endGroup, liveGroups } from "../pipe/index.ts";
 import {
   describeUncaught,
@@ -48,22 +48,6 @@ export interface SingleCommand {
 function fail(message: string, code: number): never {
   process.stderr.write(`tsresty: ${message}\n`);
   process.exit(code);
-}
-
-/**
- * The end of a run: exits once what the app wrote to stdout and stderr has gone out. A pipe takes
- * 64 KiB at once and Node queues the rest, which process.exit() drops: `tsresty -e '…' | jq` got
- * 64–192 KiB of a 3 MB output. (A reader that left fails the write: the exit follows at once.)
- */
-function exitWhenWritten(): void {
-  let waiting = 2;
-  const written = (): void => {
-    if (--waiting === 0) process.exit();
-  };
-  for (const stream of [process.stdout, process.stderr]) {
-    if (stream.writableLength === 0) written();
-    else stream.write("", written);
-  }
 }
 
 /** The config file (when given) with the `--shdict` flags over it. */
@@ -162,7 +146,9 @@ export async function runSingle(command: SingleCommand): Promise<void> {
       .then(() => Promise.all(liveGroups().map((pgid) => endGroup(pgid))))
       .then(() => {
         // A turn later: a rejection that the last code left unhandled is seen first (fatal, below).
-        setImmediate(exitWhenWritten);
+        setImmediate(() => {
+          exitWhenWritten();
+        });
       });
   };
   // As in OpenResty, signalGracefulExit() takes effect once the calling code yields:

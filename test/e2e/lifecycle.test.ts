@@ -266,6 +266,27 @@ export default {
     assert.ok(Date.now() - started < 6_000);
   });
 
+  it("what init writes and what a worker writes as it stops reach the master's output in full, at a graceful and at a fast stop (a worker's exit cut it short: 328,896 of 2,000,000 bytes)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  init() { console.log("^".repeat(1_500_000)); },
+  initWorker() { ngx.timer.at(3600, (premature) => { if (premature) console.log("~".repeat(2_000_000)); }); },
+  exitWorker() { console.error("%".repeat(1_000_000)); },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    for (const fast of [false, true]) {
+      const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+      assert.equal((await tree.command("stop", ...(fast ? ["--fast"] : []))).code, 0);
+      const done = await tree.run.done;
+      // A fast stop forgets pending timers: no premature run, only exitWorker's line.
+      assert.equal(done.stdout.split("~").length - 1, fast ? 0 : 2_000_000, fast ? "fast" : "graceful");
+      assert.equal(done.stderr.split("%").length - 1, 1_000_000, fast ? "fast" : "graceful");
+      assert.equal(done.stdout.split("^").length - 1, 1_500_000, "init's, at the start");
+    }
+  });
+
   it("two starts on one prefix at the same moment: exactly one runs, the other is refused", async () => {
     const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n` });
     const prefix = join(dir, "p");
