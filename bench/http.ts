@@ -25,7 +25,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { alive } from "../test/helpers/wait.ts";
 import { freePort, killAll, started, startServer, statusOf, stop, type Running } from "./servers.ts";
-import { seededRandom } from "../test/helpers/random.ts";
+import { seededRandom, shuffle } from "../test/helpers/random.ts";
 import { markdownTable } from "./table.ts";
 import { wrk, wrkAvailable, type WrkResult } from "./wrk.ts";
 
@@ -154,12 +154,7 @@ async function throughput(workers: number, headers: readonly string[]): Promise<
   const runs = new Map<string, number[]>(servers.map((s) => [s.name, []]));
   const random = seededRandom(workers * 1000 + headers.length);
   for (let i = 0; i < RUNS; i++) {
-    const order = [...servers];
-    for (let k = order.length - 1; k > 0; k--) {
-      const j = Math.floor(random() * (k + 1));
-      [order[k], order[j]] = [order[j] as (typeof order)[number], order[k] as (typeof order)[number]];
-    }
-    for (const { name, running } of order) {
+    for (const { name, running } of shuffle([...servers], random)) {
       runs.get(name)?.push((await wrk(url(running.port), { duration: DURATION, headers })).rps);
     }
   }

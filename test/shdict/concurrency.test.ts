@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { zoneHealth } from "../../src/shdict/index.ts";
 import { act, isStep, startWithZone, within } from "./processes.ts";
-import { testZone } from "./zones.ts";
+import { drain, testZone } from "./zones.ts";
 
 /** The actor's listLoop: how many it pushed, and what it popped as runs [prefix, first index, length]. */
 interface ListLoop {
@@ -63,16 +63,12 @@ describe("two processes at once", () => {
         assert.ok(new Set(result.runs.map((run) => run[0])).size === 2, "each popped both's");
         return result.runs;
       });
-      const rest: [string, number, number][] = [];
-      for (
-        let popped = zone.dict.lpop("q");
-        popped.ok && popped.value !== undefined;
-        popped = zone.dict.lpop("q")
-      ) {
-        const [prefix = "", index = ""] = String(popped.value).split(":");
-        rest.push([prefix, Number(index), 1]);
-      }
-      sequences.push(rest);
+      sequences.push(
+        drain(zone.dict, "q").map((value): [string, number, number] => {
+          const [prefix = "", index = ""] = String(value).split(":");
+          return [prefix, Number(index), 1];
+        }),
+      );
       const seen = new Map<string, number[]>([
         ["a", []],
         ["b", []],

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, describe, it } from "node:test";
-import { closeZone, createZone, zoneHealth, type SharedDict } from "../../src/shdict/index.ts";
+import { closeZone, createZone, zoneHealth } from "../../src/shdict/index.ts";
 import { verifyEntries, verifyLists } from "../fixtures/shdict/entries.ts";
 import { isStep, startWithZone, within, type ZoneChild } from "./processes.ts";
-import { testZone } from "./zones.ts";
+import { drain, testZone } from "./zones.ts";
 
 interface Report {
   readonly recoveries: number;
@@ -147,11 +147,3 @@ describe("a writer killed at a random moment", () => {
     },
   );
 });
-
-/** Pops the list at `key` to its end. */
-function drain(dict: SharedDict, key: string): unknown[] {
-  const values: unknown[] = [];
-  for (let popped = dict.lpop(key); popped.ok && popped.value !== undefined; popped = dict.lpop(key))
-    values.push(popped.value);
-  return values;
-}

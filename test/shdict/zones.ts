@@ -1,6 +1,6 @@
 import { closeSync } from "node:fs";
 import { after } from "node:test";
-import { closeZone, createZone, type Zone } from "../../src/shdict/index.ts";
+import { closeZone, createZone, type SharedDict, type Zone } from "../../src/shdict/index.ts";
 
 const made: Zone[] = [];
 let registered = false;
@@ -19,6 +19,14 @@ export function testZone(size = 1024 * 1024, name = "dogs"): Zone {
   const zone = createZone({ name, size });
   made.push(zone);
   return zone;
+}
+
+/** Pops the list at `key` to its end; the values popped. */
+export function drain(dict: SharedDict, key: string): unknown[] {
+  const values: unknown[] = [];
+  for (let popped = dict.lpop(key); popped.ok && popped.value !== undefined; popped = dict.lpop(key))
+    values.push(popped.value);
+  return values;
 }
 
 export function sleep(ms: number): Promise<void> {
