@@ -41,7 +41,7 @@ describe("two processes at once", () => {
         startWithZone(
           "actor",
           zone,
-          [JSON.stringify([["waitLine"], ["listLoop", "q", prefix, 100, 300_000, 1500], ["health"]])],
+          [JSON.stringify([["waitLine"], ["listLoop", "q", prefix, 100, 1e9, 1500], ["health"]])],
           90_000,
         ),
       );
