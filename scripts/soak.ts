@@ -16,12 +16,13 @@
  * connection reset is counted, not failed: a killed worker's own connections end that way, as
  * nginx's do.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 const BIN = fileURLToPath(new URL("../bin/tsresty", import.meta.url));
 const seconds = Number(process.argv[2] ?? 60);
@@ -94,21 +95,25 @@ interface Row {
   readonly pid: number | null;
   readonly state: string;
 }
-function rows(): Row[] {
+/**
+ * The CLI runs asynchronously: a synchronous call blocked this process's event loop while a
+ * reload under load took seconds, and the clients' 5 s timeouts then fired before the responses
+ * that had arrived meanwhile were read (requests counted as hung that were not).
+ */
+const run = promisify(execFile);
+async function rows(): Promise<Row[]> {
   try {
-    const text = execFileSync(BIN, ["status", "--json", "--prefix", prefix], {
-      encoding: "utf8",
-      timeout: 10_000,
-    });
-    return (JSON.parse(text) as { processes: Row[] }).processes;
+    const { stdout } = await run(BIN, ["status", "--json", "--prefix", prefix], { timeout: 10_000 });
+    return (JSON.parse(stdout) as { processes: Row[] }).processes;
   } catch {
     return [];
   }
 }
-const live = (type: string): Row[] => rows().filter((row) => row.type === type && row.pid !== null);
-function control(command: string): void {
+const live = async (type: string): Promise<Row[]> =>
+  (await rows()).filter((row) => row.type === type && row.pid !== null);
+async function control(command: string): Promise<void> {
   try {
-    execFileSync(BIN, [command, "--prefix", prefix], { stdio: "ignore", timeout: 30_000 });
+    await run(BIN, [command, "--prefix", prefix], { timeout: 30_000 });
   } catch {
     // A reload refused while another runs is an outcome, not a problem.
   }
@@ -121,9 +126,9 @@ function kill(pid: number | null | undefined, signal: NodeJS.Signals): void {
     // Already gone.
   }
 }
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   for (const end = Date.now() + ms; Date.now() < end;) {
-    if (check()) return;
+    if (await check()) return;
     await sleep(100);
   }
   problem(`not within ${ms} ms: ${what}`);
@@ -170,31 +175,27 @@ function request(path: string): Promise<string> {
 let loading = true;
 const clients = Array.from({ length: 4 }, async () => {
   while (loading) {
-    const outcome = await request(random() < 0.2 ? "/slow" : "/");
+    const path = random() < 0.2 ? "/slow" : "/";
+    const outcome = await request(path);
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    if (outcome !== "ok") say(`  ${path}: ${outcome}`);
   }
 });
 
 const actions: [number, string, () => Promise<void> | void][] = [
-  [
-    0.25,
-    "reload",
-    () => {
-      control("reload");
-    },
-  ],
+  [0.25, "reload", () => control("reload")],
   [
     0.25,
     "SIGKILL a worker",
-    () => {
-      kill(live("worker")[Math.floor(random() * 2)]?.pid, "SIGKILL");
+    async () => {
+      kill((await live("worker"))[Math.floor(random() * 2)]?.pid, "SIGKILL");
     },
   ],
   [
     0.1,
     "SIGKILL the agent",
-    () => {
-      kill(live("privileged agent")[0]?.pid, "SIGKILL");
+    async () => {
+      kill((await live("privileged agent"))[0]?.pid, "SIGKILL");
     },
   ],
   [
@@ -210,17 +211,17 @@ const actions: [number, string, () => Promise<void> | void][] = [
   [
     0.1,
     "SIGTERM a worker",
-    () => {
-      kill(live("worker")[0]?.pid, "SIGTERM");
+    async () => {
+      kill((await live("worker"))[0]?.pid, "SIGTERM");
     },
   ],
   [
     0.1,
     "reload, then SIGKILL a new worker",
     async () => {
-      control("reload");
+      await control("reload");
       await sleep(random() * 300);
-      kill(live("worker").at(-1)?.pid, "SIGKILL");
+      kill((await live("worker")).at(-1)?.pid, "SIGKILL");
     },
   ],
 ];
@@ -236,7 +237,7 @@ for (const end = Date.now() + seconds * 1000; Date.now() < end && master.exitCod
 }
 if (master.exitCode !== null) problem(`the master exited (${String(master.exitCode)})`);
 await until(
-  () => live("worker").filter((row) => row.state === "running").length === 2,
+  async () => (await live("worker")).filter((row) => row.state === "running").length === 2,
   20_000,
   "2 workers running",
 );
