@@ -11,6 +11,7 @@ import { singleIdentity } from "../../src/process/index.ts";
 import { createGates } from "../../src/runtime/gates.ts";
 import { installedZone, INTERNAL_ZONE } from "../../src/shdict/index.ts";
 import { scratchDir } from "../helpers/scratch.ts";
+import { makeTimers } from "../helpers/timer-system.ts";
 
 const noLog = (): void => undefined;
 
@@ -96,5 +97,31 @@ describe("the host gate", () => {
     assert.equal(gate.lastRun("nr"), 1_700_000_000_000);
     assert.equal(hostGate(prefix).lastRun?.("nr"), 1_700_000_000_000);
     assert.deepEqual(readdirSync(join(prefix, "timers")), ["nr.last"], "no temporary file left");
+  });
+
+  it("ticks more than a ttl's 31.7 years apart (a cron naming the years 2030 and 2070, an every of 10⁹ s) are claimed and run, not refused by the zone", () => {
+    const prefix = scratchDir("host-gate-long-span");
+    const gate = hostGate(prefix);
+    const lines: string[] = [];
+    const ran: string[] = [];
+    // Two timers, each one second before its tick; the zone takes a ttl of at most 10⁹ s.
+    for (const [wallStart, make] of [
+      [Date.UTC(2029, 11, 31, 23, 59, 59), "cron"],
+      [2e12 - 1000, "every"],
+    ] as const) {
+      const { timers, clock, lines: logged } = makeTimers({ gates: { host: gate }, wallStart });
+      const job = (): void => {
+        ran.push(`${make} ${timers.current()?.due ?? "?"}`);
+      };
+      if (make === "cron")
+        timers.cron({ cron: "0 0 0 1 1 * 2030,2070", tz: "UTC", name: "decades", singleton: "host" }, job);
+      else timers.every({ interval: 1e9, name: "eons", singleton: "host" }, job);
+      clock.advance(1000);
+      lines.push(...logged.map((l) => `[${l.level}] ${l.message}`));
+    }
+    // Before: the claims' ttl (the span to the next tick, 40 years; 10⁹ s + 1 s) was beyond the
+    // zone's bound, so the claim threw at each tick: "claim failed … "ttl" must be …", never run.
+    assert.deepEqual(lines, []);
+    assert.deepEqual(ran, [`cron ${Date.UTC(2030, 0, 1) / 1000}`, `every 2000000000`]);
   });
 });
