@@ -124,4 +124,27 @@ describe("the host gate", () => {
     assert.deepEqual(lines, []);
     assert.deepEqual(ran, [`cron ${Date.UTC(2030, 0, 1) / 1000}`, `every 2000000000`]);
   });
+
+  it("a singleton name too long for a claim's key in the zone is refused at creation, not failed at every tick", () => {
+    const gate = hostGate(scratchDir("host-gate-long-name"));
+    const { timers, clock, lines } = makeTimers({ gates: { host: gate } });
+    const name = "n".repeat(65_530); // a key holds 65,535 bytes: "singleton:NAME:DUE" does not fit
+    // Before: created, then every tick's claim threw ("key" must be …), logged as a failed claim.
+    assert.throws(
+      () => timers.every({ interval: 1, name, singleton: "host" }, () => undefined),
+      (error: Error) =>
+        error instanceof RangeError &&
+        /ngx\.timer\.every: "name" must be .*at most 65000 UTF-8 bytes/.test(error.message),
+    );
+    assert.throws(
+      () =>
+        timers.cron({ cron: "* * * * * *", name: "é".repeat(32_501), singleton: "cluster" }, () => undefined),
+      /ngx\.timer\.cron: "name" must be .*at most 65000 UTF-8 bytes/,
+    );
+    const ran: string[] = [];
+    timers.every({ interval: 1, name: "n".repeat(65_000), singleton: "host" }, () => ran.push("ran"));
+    clock.advance(1000);
+    assert.deepEqual(lines, []);
+    assert.deepEqual(ran, ["ran"]);
+  });
 });
