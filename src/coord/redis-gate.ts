@@ -77,7 +77,12 @@ export class RedisGate {
       );
     };
     this.#redis.on("error", (error: Error) => {
-      this.#lastError = error.message;
+      // ioredis also emits its own ready check's failure on a connection that just broke ("Stream
+      // isn't writeable and enableOfflineQueue options is false"): it says nothing of why, and
+      // would replace the reason (a server that is not Redis: "Protocol error, got "H" …").
+      if (this.#lastError === null || !error.message.includes("enableOfflineQueue")) {
+        this.#lastError = error.message;
+      }
       // ioredis selects the URL's database on each connection and, when the server refuses it,
       // says so here and goes on in db 0: this gate refuses to work until a connection selects it.
       if (error.message.includes("DB index is out of range")) {

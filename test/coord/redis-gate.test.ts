@@ -134,6 +134,37 @@ describe("the Redis coordinator (singleton: cluster)", () => {
     }
   });
 
+  it("a coordinator URL pointing at a server that is not Redis (HTTP): claims fail at once naming the protocol error, not ioredis's queue", async () => {
+    const sockets = new Set<Socket>();
+    const http = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+      socket.on("data", () => socket.write("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"));
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    const { port } = http.address() as { port: number };
+    const { log, lines } = recorder();
+    const gate = new RedisGate({ url: `redis://127.0.0.1:${port}`, log });
+    try {
+      const started = performance.now();
+      for (let i = 0; i < 3; i++) {
+        const error = await gate.claim("job", Date.now(), 1000).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        // Before: "… unreachable (Stream isn't writeable and enableOfflineQueue options is false)":
+        // the ready check's own failure, which ioredis also emits as an error, replaced the reason.
+        assert.match(String(error), /unreachable \(Protocol error, got "H" as reply type byte/);
+      }
+      assert.ok(performance.now() - started < 2_000, "no claim waits for a timeout");
+      assert.match(lines[0] ?? "", /^\[error\] coordinator .* unreachable \(Protocol error/);
+    } finally {
+      await gate.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => http.close(resolve));
+    }
+  });
+
   it("claims asked for while the first connection is still being made wait for it instead of failing", async () => {
     const redis = await startRedis();
     const { log, lines } = recorder();
