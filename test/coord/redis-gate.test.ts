@@ -165,6 +165,39 @@ describe("the Redis coordinator (singleton: cluster)", () => {
     }
   });
 
+  it("a Redis that accepts connections and never answers (SIGSTOPped) from the start: a claim fails within the command timeout, not after ioredis's ~10 s handshake; SIGCONT: claims work", async () => {
+    const redis = await startRedis();
+    const { log } = recorder();
+    redis.child.kill("SIGSTOP");
+    const gate = new RedisGate({ url: redis.url, log });
+    try {
+      const started = performance.now();
+      const error = await gate.claim("job", Date.now(), 1000).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      const waited = performance.now() - started;
+      // Before: ~10 s (CLIENT SETINFO, then INFO, each under the 5 s command timeout), then
+      // "Command timed out"; a graceful exit waits for the claims that are out meanwhile.
+      assert.ok(waited < 6_000, `the claim waited ${Math.round(waited)} ms`);
+      assert.match(
+        String(error),
+        /coordinator redis:\/\/127\.0\.0\.1:\d+\/? unreachable \(no answer in 5 s\)/,
+      );
+      redis.child.kill("SIGCONT");
+      assert.ok(
+        await until(
+          () => gate.claim("job", Math.floor(Date.now() / 1000) * 1000, 1000).then(Boolean, () => false),
+          20_000,
+        ),
+        "claims work once Redis answers again",
+      );
+    } finally {
+      redis.child.kill("SIGCONT");
+      await gate.close();
+    }
+  });
+
   it("claims asked for while the first connection is still being made wait for it instead of failing", async () => {
     const redis = await startRedis();
     const { log, lines } = recorder();
