@@ -3,7 +3,7 @@
  * catchUp. Real shared memory (the zone is made in this process, as single mode makes it).
  */
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { resolveConfig } from "../../src/config/index.ts";
@@ -146,5 +146,32 @@ describe("the host gate", () => {
     clock.advance(1000);
     assert.deepEqual(lines, []);
     assert.deepEqual(ran, ["ran"]);
+  });
+
+  it("a last run that cannot be written (PREFIX/timers is not a directory) is logged once, not at every tick, and once more when it can be again", () => {
+    const prefix = scratchDir("host-gate-unwritable");
+    writeFileSync(join(prefix, "timers"), "not a directory");
+    const { timers, clock, lines } = makeTimers({ gates: { host: hostGate(prefix) }, wallStart: Date.now() });
+    let runs = 0;
+    timers.every({ interval: 1, name: "kept", singleton: "host", catchUp: true }, () => {
+      runs++;
+    });
+    clock.advance(10_000);
+    assert.equal(runs, 10, "the ticks run");
+    // Before: one [warn] per tick (a 1 ms timer: a thousand lines a second).
+    assert.deepEqual(
+      lines.map((l) => `[${l.level}] ${l.message.replace(/: EEXIST.*/, "")}`),
+      [
+        '[warn] singleton "host" gate failed to record the end of timer "kept" (said once until it works again)',
+      ],
+    );
+    rmSync(join(prefix, "timers"));
+    clock.advance(2_000);
+    assert.deepEqual(
+      lines.slice(1).map((l) => `[${l.level}] ${l.message}`),
+      ['[notice] singleton "host" gate records the end of runs again'],
+    );
+    assert.deepEqual(readdirSync(join(prefix, "timers")), ["kept.last"]);
+    timers.destroy();
   });
 });
