@@ -236,6 +236,9 @@ describe("singleton timers", () => {
       const report = await tree.report();
       const tick = report.timers.find((t) => t.name === "tick");
       assert.ok((tick?.claimErrors ?? 0) > 0, `claims failed while Redis hung: ${JSON.stringify(tick)}`);
+      // Before: the table showed the timer with no run, nothing skipped and no error.
+      const table = (await tree.command("status")).stdout;
+      assert.match(table, /^tick +every +0\.2s \(cluster\) +\d+ +0 +\d+ \(\+\d+ claims failed\) /m);
       const resumed = Date.now();
       redis.child.kill("SIGCONT");
       assert.ok(await until(() => readRuns(runs).some((r) => r.due > resumed), 15_000), "ticks resume");
