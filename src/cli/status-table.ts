@@ -143,7 +143,9 @@ function timerCells(t: TimerRow, now: number): string[] {
     t.name === null ? "-" : schedule(t),
     String(t.runs),
     String(t.errors),
-    String(t.skipped),
+    // Ticks a failing coordinator skipped are counted apart (`claimErrors`): shown here, or a
+    // singleton whose Redis is down would show no run, nothing skipped and no error.
+    t.claimErrors === 0 ? String(t.skipped) : `${t.skipped} (+${t.claimErrors} claims failed)`,
     relative(t.lastStart, now),
     t.lastDuration === null ? "-" : `${ms(t.lastDuration)}ms`,
     t.lateness === null ? "-" : `${ms(t.lateness.p50)}/${ms(t.lateness.p99)}/${ms(t.lateness.max)}ms`,

@@ -116,13 +116,18 @@ export function parseShdictFlags(flags: readonly string[]): Parsed<Record<string
   return { ok: true, value: zones };
 }
 
-/** A Redis URL: `redis://[user:pass@]host[:port][/db]` or `rediss://…`. */
+/**
+ * A Redis URL: `redis://[user:pass@]host[:port][/db]` or `rediss://…`, as ioredis reads it: no
+ * spaces around it (URL trims them, ioredis does not, and failed every claim with "Invalid URL"),
+ * and no query, which ioredis reads as options over those tsresty gives it (a string
+ * `commandTimeout` turned the claims' 5 s bound off; `enableOfflineQueue`, `keyPrefix` …).
+ */
 export function parseRedisUrl(value: unknown): Parsed<string> {
   const bad: Parsed<string> = {
     ok: false,
     problem: `must be a Redis URL (redis://host:6379/0 or rediss://…), received ${describe(value)}`,
   };
-  if (typeof value !== "string") return bad;
+  if (typeof value !== "string" || value.trim() !== value) return bad;
   let url: URL;
   try {
     url = new URL(value);
@@ -130,6 +135,12 @@ export function parseRedisUrl(value: unknown): Parsed<string> {
     return bad;
   }
   if ((url.protocol !== "redis:" && url.protocol !== "rediss:") || url.hostname === "") return bad;
+  if (url.search !== "") {
+    return {
+      ok: false,
+      problem: `must be a Redis URL without a query (?…): ioredis would read it as options over tsresty's, received ${describe(value)}`,
+    };
+  }
   if (url.pathname !== "" && url.pathname !== "/" && !/^\/\d{1,2}$/.test(url.pathname)) {
     return {
       ok: false,

@@ -19,6 +19,7 @@
  */
 import { Redis } from "ioredis";
 import { escapeForLog } from "../util/log.ts";
+import { withTimeout } from "../util/timeout.ts";
 import { CLAIM, LAST_RUN } from "./scripts.ts";
 import { claimTtl } from "./ttl.ts";
 
@@ -77,7 +78,12 @@ export class RedisGate {
       );
     };
     this.#redis.on("error", (error: Error) => {
-      this.#lastError = error.message;
+      // ioredis also emits its own ready check's failure on a connection that just broke ("Stream
+      // isn't writeable and enableOfflineQueue options is false"): it says nothing of why, and
+      // would replace the reason (a server that is not Redis: "Protocol error, got "H" …").
+      if (this.#lastError === null || !error.message.includes("enableOfflineQueue")) {
+        this.#lastError = error.message;
+      }
       // ioredis selects the URL's database on each connection and, when the server refuses it,
       // says so here and goes on in db 0: this gate refuses to work until a connection selects it.
       if (error.message.includes("DB index is out of range")) {
@@ -157,8 +163,16 @@ export class RedisGate {
    */
   async #usable(): Promise<void> {
     // "connect": the socket is up, not yet "ready" (ioredis's own handshake): still the first wait.
+    // Bounded like any command: a server that accepts and never answers (stopped, hung) holds
+    // the handshake ~10 s (CLIENT SETINFO, then INFO, each under the command timeout), and a
+    // graceful exit waits for the claims that are out.
     const { status } = this.#redis;
-    if (status === "wait" || status === "connecting" || status === "connect") await this.#connected;
+    if (status === "wait" || status === "connecting" || status === "connect") {
+      const first = await withTimeout(this.#connected, COMMAND_TIMEOUT_MS);
+      if (!first.done) {
+        throw new Error(`coordinator ${this.#url} unreachable (no answer in ${COMMAND_TIMEOUT_MS / 1000} s)`);
+      }
+    }
     if (this.#badDb !== null) throw new Error(this.#badDb);
     // Not up: a command would fail with ioredis's "Stream isn't writeable …", which hides why.
     if (this.#redis.status !== "ready") {

@@ -2,8 +2,9 @@ import type { TimerSystem } from "../timer/index.ts";
 
 /**
  * The warning when `shutdownTimeout` ends a drain, in every role's words alike: how many
- * callbacks were still running, and how many premature calls never ran (they waited for a
- * running slot), then what the process does next.
+ * callbacks were still running, how many premature calls never ran (they waited for a running
+ * slot, or for the run of their `overlap: false` timer to end), how many singleton claims went
+ * unanswered (a hung coordinator holds a drain too), then what the process does next.
  * @example
  * drainCutMessage(1, timers, "going on to exitWorker");
  * // "shutdownTimeout (1 s) reached while draining, with 1 timers running; 2 premature calls never ran
@@ -11,6 +12,11 @@ import type { TimerSystem } from "../timer/index.ts";
  */
 export function drainCutMessage(timeout: number, timers: TimerSystem, next: string): string {
   const lost = timers.prematureWaiting;
+  const owed = timers.prematureOwed;
+  const claims = timers.claimsOut;
   const premature = lost === 0 ? "" : `; ${lost} premature calls never ran (they waited for a running slot)`;
-  return `shutdownTimeout (${timeout} s) reached while draining, with ${timers.runningCount} timers running${premature}; ${next}`;
+  const overlap =
+    owed === 0 ? "" : `; ${owed} premature calls never ran (their overlap: false timer's run never ended)`;
+  const unanswered = claims === 0 ? "" : `; ${claims} singleton claims unanswered`;
+  return `shutdownTimeout (${timeout} s) reached while draining, with ${timers.runningCount} timers running${premature}${overlap}${unanswered}; ${next}`;
 }

@@ -28,6 +28,7 @@ import {
   installedZones,
   installZones,
   INTERNAL_ZONE,
+  MAX_TTL_SECONDS,
   type Zone,
 } from "../shdict/index.ts";
 import type { TickGate, TimerGates } from "../timer/index.ts";
@@ -53,10 +54,16 @@ const HOST_CLAIM_MARGIN_MS = 1_000;
  * timer kept 60,000 claims at once and filled the 1 MiB zone, which stopped every host singleton
  * of the host. Now a timer holds about `(span + margin) / span` claims: about 1,000 for the
  * shortest interval (1 ms), 2 for one of a second or more.
+ *
+ * Capped at the zone's longest ttl (10^9 s, about 31.7 years): ticks can be further apart (an
+ * `every` of 10^9 s, a cron naming the years 2030 and 2070), and a ttl beyond the bound made the
+ * zone refuse every claim of such a tick, so it never ran. Only a process waking more than 31
+ * years late could then win the tick again.
  * @example
  * hostClaimTtl(1); // 1001
  */
-export const hostClaimTtl = (spanMs: number): number => spanMs + HOST_CLAIM_MARGIN_MS;
+export const hostClaimTtl = (spanMs: number): number =>
+  Math.min(spanMs + HOST_CLAIM_MARGIN_MS, MAX_TTL_SECONDS * 1000);
 
 /** tsresty's own zone: the master's, or (single mode) one this process makes when first needed. */
 function internalZone(): Zone {

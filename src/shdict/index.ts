@@ -16,6 +16,7 @@ export type {
 } from "./dict.ts";
 export type { Reason, StoreResult } from "./outcomes.ts";
 export type { Key, ShdictValue } from "./validate.ts";
+export { MAX_TTL_SECONDS } from "./validate.ts";
 export {
   attachZone,
   closeZone,

@@ -48,6 +48,15 @@ interface RunMark {
   readonly tick: number;
 }
 
+/**
+ * The store of an async run. It stays in whatever the run left behind (a `setTimeout`, a socket's
+ * events), so it says when the run settled: `current()` then reports no run. (It used to report
+ * the run that had ended, but only while another async run kept the store enabled on Node 20.)
+ */
+export interface AsyncRun extends RunMark {
+  ended: boolean;
+}
+
 const AsyncFunctionPrototype = Object.getPrototypeOf(async function () {
   /* a sample async function */
 }) as object;
@@ -58,7 +67,7 @@ const AsyncGeneratorFunctionPrototype = Object.getPrototypeOf(async function* ()
   /* a sample async generator function */
 }) as object;
 const HOOKS_COST = Number(process.versions.node.split(".")[0]) < 24;
-const store = new AsyncLocalStorage<RunMark>();
+const store = new AsyncLocalStorage<AsyncRun>();
 let asyncRuns = 0;
 
 /**
@@ -94,13 +103,21 @@ export function callbackKind(callback: TimerCallback): CallbackKind {
   return "plain";
 }
 
+/** The store of an async run of `entry`, for {@link callInStore} and {@link asyncRunEnded}. */
+export const asyncRun = (entry: TimerEntry, premature: boolean, tick: number): AsyncRun => ({
+  entry,
+  premature,
+  tick,
+  ended: false,
+});
+
 /**
  * Calls an async callback inside the store, so that its run is known after `await`. The caller
  * must call {@link asyncRunEnded} once the returned promise settles.
  */
-export function callInStore(entry: TimerEntry, premature: boolean, tick: number): unknown {
+export function callInStore(run: AsyncRun): unknown {
   asyncRuns++;
-  const run: RunMark = { entry, premature, tick };
+  const { entry, premature } = run;
   const args = entry.args;
   return args === undefined
     ? store.run(run, entry.callback, premature)
@@ -108,7 +125,8 @@ export function callInStore(entry: TimerEntry, premature: boolean, tick: number)
 }
 
 /** An async run settled; the last one disables the store where an enabled store costs. */
-export function asyncRunEnded(): void {
+export function asyncRunEnded(run: AsyncRun): void {
+  run.ended = true;
   if (--asyncRuns === 0 && HOOKS_COST) store.disable();
 }
 
@@ -136,7 +154,10 @@ export function scheduleOutsideRuns(clock: Clock, ms: number, fn: () => void): C
 export function currentRun(): TimerRun | undefined {
   let run: RunMark | undefined;
   if (mark.entry !== null) run = { entry: mark.entry, premature: mark.premature, tick: mark.tick };
-  else if (asyncRuns > 0 || !HOOKS_COST) run = store.getStore();
+  else if (asyncRuns > 0 || !HOOKS_COST) {
+    const stored = store.getStore();
+    if (stored !== undefined && !stored.ended) run = stored;
+  }
   if (run === undefined) return undefined;
   return { name: run.entry.name, due: (TICK_BASE + run.tick) / 1000, premature: run.premature };
 }

@@ -68,6 +68,8 @@ export class GateKeeper {
   readonly #gates: TimerGates;
   readonly #log: LogSink;
   readonly #failing = { host: false, cluster: false };
+  /** Kinds whose gate failed to record the end of a run, until a run's end is recorded again. */
+  readonly #notRecording = { host: false, cluster: false };
 
   constructor(gates: TimerGates, log: LogSink) {
     this.#gates = gates;
@@ -113,15 +115,27 @@ export class GateKeeper {
     );
   }
 
-  /** Tells the gate how a claimed run ended. */
+  /**
+   * Tells the gate how a claimed run ended. A gate that cannot record it (the host gate's file
+   * for catchUp, on a directory it cannot write) fails at every run: it is said once, like a
+   * failing claim, and once more when a run's end is recorded again. (Only a run that ended
+   * well is recorded, so only such a run can say that recording works.)
+   */
   settled(singleton: Singleton, name: string, due: number, ok: boolean): void {
     try {
       this.#gates[singleton]?.settled?.(name, due, ok);
     } catch (error) {
+      if (this.#notRecording[singleton]) return;
+      this.#notRecording[singleton] = true;
       this.#log(
         "warn",
-        `singleton "${singleton}" gate failed to record the end of timer ${quotedName(name)}: ${errorMessage(error)}`,
+        `singleton "${singleton}" gate failed to record the end of timer ${quotedName(name)} (said once until it works again): ${errorMessage(error)}`,
       );
+      return;
+    }
+    if (ok && this.#notRecording[singleton]) {
+      this.#notRecording[singleton] = false;
+      this.#log("notice", `singleton "${singleton}" gate records the end of runs again`);
     }
   }
 

@@ -1,4 +1,4 @@
-import { asyncRunEnded, callInStore, mark } from "./current.ts";
+import { asyncRun, asyncRunEnded, callInStore, mark, type AsyncRun } from "./current.ts";
 import type { TimerEntry } from "./entry.ts";
 
 /** The name of the frame that calls user code, which error locations are found relative to. */
@@ -38,27 +38,27 @@ export function invokeTimerCallback(
   // callback) must put the outer mark back: the rare case, out of line.
   if (mark.entry !== null) return invokeNested(entry, premature, tick, timedFrom, end);
   const callback = entry.callback;
-  const marked = entry.async;
+  const run = entry.async ? asyncRun(entry, premature, tick) : null;
   mark.entry = entry;
   mark.premature = premature;
   mark.tick = tick;
   let result: unknown;
   try {
     const args = entry.args;
-    if (marked) result = callInStore(entry, premature, tick);
+    if (run !== null) result = callInStore(run);
     else result = args === undefined ? callback(premature) : callback(premature, ...args);
   } catch (error) {
     mark.entry = null;
-    if (marked) asyncRunEnded();
+    if (run !== null) asyncRunEnded(run);
     end(entry, true, error, premature, tick, timedFrom);
     return false;
   }
   mark.entry = null;
   if (result === null || (typeof result !== "object" && typeof result !== "function")) {
-    if (marked) asyncRunEnded();
+    if (run !== null) asyncRunEnded(run);
     return true;
   }
-  follow(entry, result, marked, premature, tick, timedFrom, end);
+  follow(entry, result, run, premature, tick, timedFrom, end);
   return false;
 }
 
@@ -83,11 +83,11 @@ function invokeNested(
   }
 }
 
-/** Ends the run when `result` (not a primitive) settles. */
+/** Ends the run when `result` (not a primitive) settles; `run`: an async run's store, or null. */
 function follow(
   entry: TimerEntry,
   result: unknown,
-  marked: boolean,
+  run: AsyncRun | null,
   premature: boolean,
   tick: number,
   timedFrom: number,
@@ -97,7 +97,7 @@ function follow(
   const once = (failed: boolean, error: unknown): void => {
     if (!open) return;
     open = false;
-    if (marked) asyncRunEnded();
+    if (run !== null) asyncRunEnded(run);
     end(entry, failed, error, premature, tick, timedFrom);
   };
   try {

@@ -134,6 +134,14 @@ function isOptionsObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/**
+ * The longest name of a singleton timer, in UTF-8 bytes. The host gate claims a tick under the
+ * key `singleton:NAME:DUE` of a shared dictionary, whose keys hold 65,535 bytes: a longer name
+ * was accepted, and then every claim of every tick failed. Refused at creation instead, for both
+ * kinds (a timer moved from "cluster" to "host" keeps its name).
+ */
+const MAX_SINGLETON_NAME_BYTES = 65_000;
+
 /** `singleton`, `name` and `catchUp` together: a singleton needs a name, catching up a singleton. */
 function checkSingleton(
   where: string,
@@ -146,6 +154,14 @@ function checkSingleton(
   }
   if (singleton !== undefined && name === undefined) {
     throw new InvalidArgTypeError(where, "name", 'a non-empty string when "singleton" is set', undefined);
+  }
+  if (singleton !== undefined && Buffer.byteLength(name as string) > MAX_SINGLETON_NAME_BYTES) {
+    throw new InvalidArgValueError(
+      where,
+      "name",
+      `at most ${MAX_SINGLETON_NAME_BYTES} UTF-8 bytes for a singleton timer (it is part of each tick's claim key)`,
+      name,
+    );
   }
   const catchUp = checkBoolean(where, options, "catchUp", false);
   if (catchUp && singleton === undefined) {

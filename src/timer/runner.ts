@@ -91,6 +91,11 @@ export class Runner {
     return this.#queue.size + this.#owed.size;
   }
 
+  /** Premature calls owed to `overlap: false` timers, queued once their run settles. */
+  get prematureOwed(): number {
+    return this.#owed.size;
+  }
+
   /** Premature calls not started: queued for a slot, or owed (counted on demand, off the hot path). */
   get prematureWaiting(): number {
     let count = this.#owed.size;

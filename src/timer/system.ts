@@ -179,7 +179,17 @@ export class TimerSystem implements TimerOwner {
 
   /** Premature calls that have not started: they wait for a running slot (what a cut drain never runs). */
   get prematureWaiting(): number {
-    return this.#runner.prematureWaiting;
+    return this.#runner.prematureWaiting - this.#runner.prematureOwed;
+  }
+
+  /** Premature calls of `overlap: false` timers owed until their run settles (what a cut drain never runs). */
+  get prematureOwed(): number {
+    return this.#runner.prematureOwed;
+  }
+
+  /** Singleton claims asked for and not answered (a graceful exit waits for them). */
+  get claimsOut(): number {
+    return this.#destroyed ? 0 : this.#singletons.claimsOut;
   }
 
   get exiting(): boolean {

@@ -125,6 +125,20 @@ describe("config resolution", () => {
       /^config: coordinator\.keyPrefix must be 1 to 64 letters/,
     ],
     [
+      // ioredis reads a URL's query as its own options, over tsresty's: a string commandTimeout
+      // turned the 5 s bound off (a claim to a hung Redis waited for ever), enableOfflineQueue
+      // queued claims, keyPrefix moved the keys away from the other hosts'.
+      "a coordinator URL with a query (ioredis options)",
+      { coordinator: "redis://127.0.0.1:6379/0?commandTimeout=5000" },
+      /^config: coordinator must be a Redis URL without a query \(\?…\): ioredis would read it as options over tsresty's, received a string/,
+    ],
+    [
+      // The check's URL parser trims it, ioredis's does not: every claim failed with "Invalid URL".
+      "a coordinator URL with spaces around it",
+      { coordinator: { url: " redis://127.0.0.1:6379" } },
+      /^config: coordinator\.url must be a Redis URL \(redis:\/\/host:6379\/0 or rediss:\/\/…\), received a string \(" redis/,
+    ],
+    [
       "an unknown coordinator key",
       { coordinator: { url: "redis://127.0.0.1", db: 1 } },
       /^config: coordinator\.db is not a known key/,

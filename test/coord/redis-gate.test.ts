@@ -134,6 +134,70 @@ describe("the Redis coordinator (singleton: cluster)", () => {
     }
   });
 
+  it("a coordinator URL pointing at a server that is not Redis (HTTP): claims fail at once naming the protocol error, not ioredis's queue", async () => {
+    const sockets = new Set<Socket>();
+    const http = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+      socket.on("data", () => socket.write("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"));
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    const { port } = http.address() as { port: number };
+    const { log, lines } = recorder();
+    const gate = new RedisGate({ url: `redis://127.0.0.1:${port}`, log });
+    try {
+      const started = performance.now();
+      for (let i = 0; i < 3; i++) {
+        const error = await gate.claim("job", Date.now(), 1000).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        // Before: "… unreachable (Stream isn't writeable and enableOfflineQueue options is false)":
+        // the ready check's own failure, which ioredis also emits as an error, replaced the reason.
+        assert.match(String(error), /unreachable \(Protocol error, got "H" as reply type byte/);
+      }
+      assert.ok(performance.now() - started < 2_000, "no claim waits for a timeout");
+      assert.match(lines[0] ?? "", /^\[error\] coordinator .* unreachable \(Protocol error/);
+    } finally {
+      await gate.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => http.close(resolve));
+    }
+  });
+
+  it("a Redis that accepts connections and never answers (SIGSTOPped) from the start: a claim fails within the command timeout, not after ioredis's ~10 s handshake; SIGCONT: claims work", async () => {
+    const redis = await startRedis();
+    const { log } = recorder();
+    redis.child.kill("SIGSTOP");
+    const gate = new RedisGate({ url: redis.url, log });
+    try {
+      const started = performance.now();
+      const error = await gate.claim("job", Date.now(), 1000).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      const waited = performance.now() - started;
+      // Before: ~10 s (CLIENT SETINFO, then INFO, each under the 5 s command timeout), then
+      // "Command timed out"; a graceful exit waits for the claims that are out meanwhile.
+      assert.ok(waited < 6_000, `the claim waited ${Math.round(waited)} ms`);
+      assert.match(
+        String(error),
+        /coordinator redis:\/\/127\.0\.0\.1:\d+\/? unreachable \(no answer in 5 s\)/,
+      );
+      redis.child.kill("SIGCONT");
+      assert.ok(
+        await until(
+          () => gate.claim("job", Math.floor(Date.now() / 1000) * 1000, 1000).then(Boolean, () => false),
+          20_000,
+        ),
+        "claims work once Redis answers again",
+      );
+    } finally {
+      redis.child.kill("SIGCONT");
+      await gate.close();
+    }
+  });
+
   it("claims asked for while the first connection is still being made wait for it instead of failing", async () => {
     const redis = await startRedis();
     const { log, lines } = recorder();

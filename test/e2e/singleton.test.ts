@@ -78,6 +78,16 @@ function duplicates(runs: readonly Run[]): number[] {
   return runs.filter((r) => (seen.has(r.due) ? true : (seen.add(r.due), false))).map((r) => r.due);
 }
 
+/** The app in a scratch directory, its empty runs file, and a config naming the coordinator (and `more`). */
+function clusterApp(url: string, more = ""): { dir: string; runs: string; config: string } {
+  const dir = scratchApp({ "app.ts": APP });
+  const runs = join(dir, "runs");
+  writeFileSync(runs, "");
+  const config = join(dir, "c.ts");
+  writeFileSync(config, `export default { coordinator: "${url}", ${more} };\n`);
+  return { dir, runs, config };
+}
+
 async function workers(tree: Tree): Promise<number[]> {
   return (await tree.status()).processes.filter((p) => p.type === "worker").map((p) => p.pid);
 }
@@ -145,11 +155,7 @@ describe("singleton timers", () => {
 
   it('singleton "cluster": two masters on one Redis, one restarted midway, Redis down 2 s; no tick twice, misses only while Redis was down or a tree booted', async () => {
     let redis = await startRedis();
-    const dir = scratchApp({ "app.ts": APP });
-    const runs = join(dir, "runs");
-    writeFileSync(runs, "");
-    const config = join(dir, "c.ts");
-    writeFileSync(config, `export default { coordinator: "${redis.url}" };\n`);
+    const { dir, runs, config } = clusterApp(redis.url);
     const options = {
       workers: 2,
       args: ["--config", config],
@@ -211,6 +217,55 @@ describe("singleton timers", () => {
     assert.match(a.run.stderr() + b.run.stderr(), /is back; cluster timers run again/);
     const masters = new Set(recorded.map((r) => r.pid));
     assert.ok(masters.size >= 3, "ticks ran in processes of both masters");
+  });
+
+  it('singleton "cluster" with Redis SIGSTOPped (hung, not refused): claims fail after 5 s and status says so, no tick runs twice, ticks resume on SIGCONT, and a stop issued while it hangs finishes within shutdownTimeout', async () => {
+    const redis = await startRedis();
+    const { dir, runs, config } = clusterApp(redis.url, "shutdownTimeout: 4");
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 2,
+      args: ["--config", config],
+      env: { SCOPE: "cluster", RUNS: runs },
+      deadlineMs: 90_000,
+    });
+    try {
+      assert.ok(await until(() => readRuns(runs).length >= 5, 20_000), "ticks run");
+      const stopped = Date.now();
+      redis.child.kill("SIGSTOP");
+      await new Promise((resolve) => setTimeout(resolve, 7_000));
+      const report = await tree.report();
+      const tick = report.timers.find((t) => t.name === "tick");
+      assert.ok((tick?.claimErrors ?? 0) > 0, `claims failed while Redis hung: ${JSON.stringify(tick)}`);
+      // Before: the table showed the timer with no run, nothing skipped and no error.
+      const table = (await tree.command("status")).stdout;
+      assert.match(table, /^tick +every +0\.2s \(cluster\) +\d+ +0 +\d+ \(\+\d+ claims failed\) /m);
+      const resumed = Date.now();
+      redis.child.kill("SIGCONT");
+      assert.ok(await until(() => readRuns(runs).some((r) => r.due > resumed), 15_000), "ticks resume");
+      // Hung again, and a graceful stop meanwhile: claims out wait at most 5 s, within the stop's bound.
+      redis.child.kill("SIGSTOP");
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const stopping = Date.now();
+      assert.equal((await tree.command("stop")).code, 0);
+      const exit = await tree.run.done;
+      const took = Date.now() - stopping;
+      assert.equal(exit.code, 0);
+      assert.ok(took < 4_000 + 5_000, `the stop took ${took} ms`);
+      const recorded = readRuns(runs);
+      assert.deepEqual(duplicates(recorded), [], "no tick ran twice");
+      // A claim answered after the next tick came due is not run: none from deep in the hang.
+      const during = recorded.filter((r) => r.due > stopped + 500 && r.due < resumed - 500);
+      assert.deepEqual(during, [], "no tick due while Redis hung ran late");
+      assert.ok(
+        recorded.every((r) => r.fence !== null && r.fence > 0),
+        "every run had a fencing token",
+      );
+      assert.match(tree.run.stderr(), /singleton "cluster" claim failed \(timer "tick"\).*Command timed out/);
+      assert.match(tree.run.stderr(), /singleton "cluster" claims work again/);
+      assert.doesNotMatch(tree.run.stderr(), /\[(error|crit|alert|emerg)\]/);
+    } finally {
+      redis.child.kill("SIGCONT");
+    }
   });
 
   it("status shows each singleton and cron timer with its owner, last tick and next tick; a reload keeps the grid", async () => {

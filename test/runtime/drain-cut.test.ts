@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { drainCutMessage } from "../../src/runtime/drain-cut.ts";
-import { makeTimers } from "../helpers/timer-system.ts";
+import { makeTimers, RecordingGate } from "../helpers/timer-system.ts";
 
 describe("the warning when shutdownTimeout cuts a drain", () => {
   it("says how many premature calls never ran because they waited for a running slot (stop 26)", () => {
@@ -25,6 +25,23 @@ describe("the warning when shutdownTimeout cuts a drain", () => {
     assert.equal(
       drainCutMessage(0.3, timers, "going on to exitWorker"),
       "shutdownTimeout (0.3 s) reached while draining, with 1 timers running; going on to exitWorker",
+    );
+  });
+
+  it("tells a premature call owed to an overlap: false timer whose run never ended from one that waited for a slot, and counts singleton claims unanswered", () => {
+    const gate = new RecordingGate();
+    const { timers, clock } = makeTimers({ gates: { cluster: gate } });
+    timers.every({ interval: 1, name: "stuck", overlap: false }, () => new Promise(() => {}));
+    clock.advance(1000); // its run goes on for ever: its premature call is owed until it ends
+    gate.answer = () => new Promise(() => {}); // a coordinator that never answers
+    timers.every({ interval: 1, name: "remote", singleton: "cluster" }, () => {});
+    clock.advance(1000);
+    timers.beginExit();
+    // Before: "with 1 timers running; 1 premature calls never ran (they waited for a running
+    // slot)": no slot was wanting, and the claim the drain waited for was not named.
+    assert.equal(
+      drainCutMessage(2, timers, "exiting"),
+      "shutdownTimeout (2 s) reached while draining, with 1 timers running; 1 premature calls never ran (their overlap: false timer's run never ended); 1 singleton claims unanswered; exiting",
     );
   });
 });

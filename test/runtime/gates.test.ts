@@ -3,7 +3,7 @@
  * catchUp. Real shared memory (the zone is made in this process, as single mode makes it).
  */
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { resolveConfig } from "../../src/config/index.ts";
@@ -11,6 +11,7 @@ import { singleIdentity } from "../../src/process/index.ts";
 import { createGates } from "../../src/runtime/gates.ts";
 import { installedZone, INTERNAL_ZONE } from "../../src/shdict/index.ts";
 import { scratchDir } from "../helpers/scratch.ts";
+import { makeTimers } from "../helpers/timer-system.ts";
 
 const noLog = (): void => undefined;
 
@@ -96,5 +97,81 @@ describe("the host gate", () => {
     assert.equal(gate.lastRun("nr"), 1_700_000_000_000);
     assert.equal(hostGate(prefix).lastRun?.("nr"), 1_700_000_000_000);
     assert.deepEqual(readdirSync(join(prefix, "timers")), ["nr.last"], "no temporary file left");
+  });
+
+  it("ticks more than a ttl's 31.7 years apart (a cron naming the years 2030 and 2070, an every of 10⁹ s) are claimed and run, not refused by the zone", () => {
+    const prefix = scratchDir("host-gate-long-span");
+    const gate = hostGate(prefix);
+    const lines: string[] = [];
+    const ran: string[] = [];
+    // Two timers, each one second before its tick; the zone takes a ttl of at most 10⁹ s.
+    for (const [wallStart, make] of [
+      [Date.UTC(2029, 11, 31, 23, 59, 59), "cron"],
+      [2e12 - 1000, "every"],
+    ] as const) {
+      const { timers, clock, lines: logged } = makeTimers({ gates: { host: gate }, wallStart });
+      const job = (): void => {
+        ran.push(`${make} ${timers.current()?.due ?? "?"}`);
+      };
+      if (make === "cron")
+        timers.cron({ cron: "0 0 0 1 1 * 2030,2070", tz: "UTC", name: "decades", singleton: "host" }, job);
+      else timers.every({ interval: 1e9, name: "eons", singleton: "host" }, job);
+      clock.advance(1000);
+      lines.push(...logged.map((l) => `[${l.level}] ${l.message}`));
+    }
+    // Before: the claims' ttl (the span to the next tick, 40 years; 10⁹ s + 1 s) was beyond the
+    // zone's bound, so the claim threw at each tick: "claim failed … "ttl" must be …", never run.
+    assert.deepEqual(lines, []);
+    assert.deepEqual(ran, [`cron ${Date.UTC(2030, 0, 1) / 1000}`, `every 2000000000`]);
+  });
+
+  it("a singleton name too long for a claim's key in the zone is refused at creation, not failed at every tick", () => {
+    const gate = hostGate(scratchDir("host-gate-long-name"));
+    const { timers, clock, lines } = makeTimers({ gates: { host: gate } });
+    const name = "n".repeat(65_530); // a key holds 65,535 bytes: "singleton:NAME:DUE" does not fit
+    // Before: created, then every tick's claim threw ("key" must be …), logged as a failed claim.
+    assert.throws(
+      () => timers.every({ interval: 1, name, singleton: "host" }, () => undefined),
+      (error: Error) =>
+        error instanceof RangeError &&
+        /ngx\.timer\.every: "name" must be .*at most 65000 UTF-8 bytes/.test(error.message),
+    );
+    assert.throws(
+      () =>
+        timers.cron({ cron: "* * * * * *", name: "é".repeat(32_501), singleton: "cluster" }, () => undefined),
+      /ngx\.timer\.cron: "name" must be .*at most 65000 UTF-8 bytes/,
+    );
+    const ran: string[] = [];
+    timers.every({ interval: 1, name: "n".repeat(65_000), singleton: "host" }, () => ran.push("ran"));
+    clock.advance(1000);
+    assert.deepEqual(lines, []);
+    assert.deepEqual(ran, ["ran"]);
+  });
+
+  it("a last run that cannot be written (PREFIX/timers is not a directory) is logged once, not at every tick, and once more when it can be again", () => {
+    const prefix = scratchDir("host-gate-unwritable");
+    writeFileSync(join(prefix, "timers"), "not a directory");
+    const { timers, clock, lines } = makeTimers({ gates: { host: hostGate(prefix) }, wallStart: Date.now() });
+    let runs = 0;
+    timers.every({ interval: 1, name: "kept", singleton: "host", catchUp: true }, () => {
+      runs++;
+    });
+    clock.advance(10_000);
+    assert.equal(runs, 10, "the ticks run");
+    // Before: one [warn] per tick (a 1 ms timer: a thousand lines a second).
+    assert.deepEqual(
+      lines.map((l) => `[${l.level}] ${l.message.replace(/: EEXIST.*/, "")}`),
+      [
+        '[warn] singleton "host" gate failed to record the end of timer "kept" (said once until it works again)',
+      ],
+    );
+    rmSync(join(prefix, "timers"));
+    clock.advance(2_000);
+    assert.deepEqual(
+      lines.slice(1).map((l) => `[${l.level}] ${l.message}`),
+      ['[notice] singleton "host" gate records the end of runs again'],
+    );
+    assert.deepEqual(readdirSync(join(prefix, "timers")), ["kept.last"]);
+    timers.destroy();
   });
 });

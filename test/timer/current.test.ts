@@ -76,15 +76,19 @@ describe("ngx.timer.current()", () => {
   });
 });
 
+/** A timer system on the real clock, logging nothing. */
+const realTimers = (): TimerSystem =>
+  new TimerSystem({
+    clock: systemClock,
+    log: () => {},
+    maxPending: 16,
+    maxRunning: 16,
+    runningLimit: "wait",
+  });
+
 describe("ngx.timer.current() on the real clock", () => {
   it("a synchronous callback's continuations see no run, not the async run that created it (stop 26)", async () => {
-    const timers = new TimerSystem({
-      clock: systemClock,
-      log: () => {},
-      maxPending: 16,
-      maxRunning: 16,
-      runningLimit: "wait",
-    });
+    const timers = realTimers();
     const seen: string[] = [];
     const show = (run: TimerRun | undefined): string => run?.name ?? "none";
     let done!: () => void;
@@ -103,6 +107,35 @@ describe("ngx.timer.current() on the real clock", () => {
     });
     await finished;
     assert.deepEqual(seen, ["B sync B", "B setTimeout none", "B then none", "A after await A"]);
+    await timers.whenIdle();
+  });
+
+  it("work an async run left behind (a setTimeout) sees no run once the run settled, whether or not another async run is going", async () => {
+    const timers = realTimers();
+    const seen: string[] = [];
+    const show = (label: string): void => {
+      seen.push(`${label}: ${timers.current()?.name ?? "none"}`);
+    };
+    const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    timers.at({ delay: 0, name: "A" }, async () => {
+      setTimeout(() => show("A's leftover while B runs"), 60);
+      setTimeout(() => show("A's leftover with no run going"), 250);
+      await sleep(10);
+      show("A after await");
+    });
+    timers.at({ delay: 0.02, name: "B" }, async () => {
+      await sleep(100);
+      show("B after await");
+    });
+    await sleep(400);
+    // Before (Node 20): "A's leftover while B runs: A" — a run that had ended, seen only because
+    // another async run kept the store enabled; with none going, the same leftover saw none.
+    assert.deepEqual(seen, [
+      "A after await: A",
+      "A's leftover while B runs: none",
+      "B after await: B",
+      "A's leftover with no run going: none",
+    ]);
     await timers.whenIdle();
   });
 });
