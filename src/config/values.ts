@@ -141,6 +141,13 @@ export function parseRedisUrl(value: unknown): Parsed<string> {
       problem: `must be a Redis URL without a query (?…): ioredis would read it as options over tsresty's, received ${describe(value)}`,
     };
   }
+  // URL drops a default port and refuses one above 65535; 0 is left, and is no server's.
+  if (url.port === "0") {
+    return {
+      ok: false,
+      problem: `must name a port from 1 to 65535 (redis://host:6379), received ${describe(value)}`,
+    };
+  }
   if (url.pathname !== "" && url.pathname !== "/" && !/^\/\d{1,2}$/.test(url.pathname)) {
     return {
       ok: false,

@@ -139,6 +139,12 @@ describe("config resolution", () => {
       /^config: coordinator\.url must be a Redis URL \(redis:\/\/host:6379\/0 or rediss:\/\/…\), received a string \(" redis/,
     ],
     [
+      // Port 0 is no server's: every claim would fail with a connection error.
+      "a coordinator URL with port 0",
+      { coordinator: "redis://127.0.0.1:0" },
+      /^config: coordinator must name a port from 1 to 65535 \(redis:\/\/host:6379\), received a string/,
+    ],
+    [
       "an unknown coordinator key",
       { coordinator: { url: "redis://127.0.0.1", db: 1 } },
       /^config: coordinator\.db is not a known key/,
