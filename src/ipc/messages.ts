@@ -50,7 +50,10 @@ export interface TimerStatsRow {
  * One timer name's counters and lateness in one process, as a scrape reads them (the timer core's
  * TimerCounts): a scrape carries every name of every process, so only these few fields.
  */
-export type TimerCountsRow = Pick<TimerStatsRow, "name" | "runs" | "errors" | "skipped" | "dropped"> & {
+export type TimerCountsRow = Pick<
+  TimerStatsRow,
+  "name" | "runs" | "errors" | "skipped" | "dropped" | "claimErrors"
+> & {
   /** Runs per bucket of the report's `bounds` (+Inf last, not cumulative) and their sum in ms. */
   readonly lateness: { readonly counts: ArrayLike<number>; readonly sum: number } | null;
 };
@@ -66,8 +69,8 @@ export interface TimerCountsReport {
  * A TimerCountsReport as a child sends it: the names, and every figure in one Float64Array, which
  * is cloned as one block (rows of objects cost the master's deserializer about 0.4 ms per process
  * and scrape, the Float64Array a few µs). Row `i` is `figures[i * stride …]` with
- * `stride = 6 + bounds.length`: runs, errors, skipped, dropped, the lateness sum in ms (NaN: no
- * histogram), then the count of each bucket, +Inf last.
+ * `stride = 7 + bounds.length`: runs, errors, skipped, dropped, claim errors, the lateness sum in
+ * ms (NaN: no histogram), then the count of each bucket, +Inf last.
  */
 export interface TimerCountsWire {
   readonly bounds: readonly number[];
@@ -75,7 +78,7 @@ export interface TimerCountsWire {
   readonly figures: Float64Array;
 }
 
-const FIXED_FIGURES = 5;
+const FIXED_FIGURES = 6;
 /** A row's length in the figures: the fixed ones, then a count per bound and one for +Inf. */
 const strideOf = (bounds: readonly unknown[]): number => FIXED_FIGURES + bounds.length + 1;
 
@@ -89,7 +92,8 @@ export function encodeCounts(bounds: readonly number[], rows: readonly TimerCoun
     figures[at + 1] = row.errors;
     figures[at + 2] = row.skipped;
     figures[at + 3] = row.dropped;
-    figures[at + 4] = row.lateness?.sum ?? NaN;
+    figures[at + 4] = row.claimErrors;
+    figures[at + 5] = row.lateness?.sum ?? NaN;
     const counts = row.lateness?.counts ?? [];
     for (let k = 0; k < counts.length && k <= bounds.length; k++)
       figures[at + FIXED_FIGURES + k] = counts[k] as number;
@@ -371,8 +375,8 @@ function parseCounts(value: unknown): TimerCountsReport | null {
   for (let i = 0, at = 0; i < names.length; i++, at += stride) {
     const name: unknown = names[i];
     if (name !== null && typeof name !== "string") continue;
-    if (!countsIn(figures, at, at + 4)) continue;
-    const sum = figures[at + 4] as number;
+    if (!countsIn(figures, at, at + 5)) continue;
+    const sum = figures[at + 5] as number;
     const counts = figures.subarray(at + FIXED_FIGURES, at + stride);
     rows.push({
       name,
@@ -380,6 +384,7 @@ function parseCounts(value: unknown): TimerCountsReport | null {
       errors: figures[at + 1] as number,
       skipped: figures[at + 2] as number,
       dropped: figures[at + 3] as number,
+      claimErrors: figures[at + 4] as number,
       lateness: isCount(sum) && countsIn(figures, at + FIXED_FIGURES, at + stride) ? { counts, sum } : null,
     });
   }

@@ -37,6 +37,10 @@ export const METRICS = {
     "Ticks not run in the process: claimed elsewhere, overlap: false, or fallen behind.",
   ],
   tsresty_timer_dropped_total: ["counter", "Runs dropped for want of a running slot (runningLimit: drop)."],
+  tsresty_timer_claim_errors_total: [
+    "counter",
+    "Ticks of the singleton timer not run because its claim failed (coordinator unreachable or erring).",
+  ],
   tsresty_timer_lateness_seconds: ["histogram", "How late the named timer's runs started (due to start)."],
   tsresty_restarts_total: ["counter", "Unintended deaths of the slot's processes (each was respawned)."],
   tsresty_cycle: ["gauge", "The configuration cycle the tree serves (1 at start, +1 per successful reload)."],
@@ -206,6 +210,7 @@ function timerFamilies(f: MetricsPage, known: TimerLabels, timers: readonly Repo
       f.add("tsresty_timer_errors_total", labels, row.errors);
       f.add("tsresty_timer_skipped_total", labels, row.skipped);
       f.add("tsresty_timer_dropped_total", labels, row.dropped);
+      f.add("tsresty_timer_claim_errors_total", labels, row.claimErrors);
       const late = row.lateness;
       if (late !== null)
         f.histogram("tsresty_timer_lateness_seconds", labels, counts.bounds, late.counts, late.sum);

@@ -64,7 +64,10 @@ export interface TimerStats {
  * histogram): what a metrics scrape reads, in a few fields, since a scrape carries every name of
  * every process. The histogram's bounds are LATENESS_BOUNDS.
  */
-export type TimerCounts = Pick<TimerStats, "name" | "runs" | "errors" | "skipped" | "dropped"> & {
+export type TimerCounts = Pick<
+  TimerStats,
+  "name" | "runs" | "errors" | "skipped" | "dropped" | "claimErrors"
+> & {
   /**
    * Runs per LATENESS_BOUNDS bucket, +Inf last (not cumulative), and the sum of lateness in ms. The
    * counts are a view of the record's own, current until its next run: read them at once.
@@ -182,6 +185,7 @@ export class TimerRecord {
       errors: this.errors,
       skipped: this.skipped,
       dropped: this.dropped,
+      claimErrors: this.claimErrors,
       lateness: this.name === null ? null : { counts: this.#buckets, sum: this.#lateSum },
     };
   }

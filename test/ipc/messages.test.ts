@@ -38,15 +38,16 @@ describe("a child's timer counters, as a scrape receives them", () => {
     errors: 1,
     skipped: 0,
     dropped: 0,
+    claimErrors: 4,
     lateness: { counts: [2, 1, 0], sum: 2.5 },
   };
-  const unnamed = { name: null, runs: 7, errors: 0, skipped: 0, dropped: 2, lateness: null };
+  const unnamed = { name: null, runs: 7, errors: 0, skipped: 0, dropped: 2, claimErrors: 0, lateness: null };
 
   it("travel as names and one Float64Array, and come back as the rows that were sent", () => {
     const wire = encodeCounts([1, 5], [flush, unnamed]);
     assert.deepEqual(wire.names, ["flush", null]);
     assert.ok(wire.figures instanceof Float64Array);
-    assert.equal(wire.figures.length, 2 * (6 + 2));
+    assert.equal(wire.figures.length, 2 * (7 + 2));
     const report = parsedCounts(structuredClone(wire));
     assert.ok(report !== null);
     assert.deepEqual(report.bounds, [1, 5]);
@@ -55,11 +56,11 @@ describe("a child's timer counters, as a scrape receives them", () => {
 
   it("leave out a row whose figures are not counts, and a histogram that is not (its row kept)", () => {
     const wire = encodeCounts([1, 5], [flush, flush, flush, flush, { ...flush, name: "kept" }]);
-    const stride = 8;
+    const stride = 9;
     wire.figures[0] = -1; // runs of row 0
-    wire.figures[stride + 2] = NaN; // skipped of row 1
-    wire.figures[2 * stride + 5] = Infinity; // a bucket of row 2
-    wire.figures[3 * stride + 4] = -0.5; // the sum of row 3
+    wire.figures[stride + 4] = NaN; // claim errors of row 1
+    wire.figures[2 * stride + 6] = Infinity; // a bucket of row 2
+    wire.figures[3 * stride + 5] = -0.5; // the sum of row 3
     const report = parsedCounts({ ...wire, names: [...wire.names.slice(0, 4), "kept"] });
     assert.ok(report !== null);
     assert.deepEqual(

@@ -31,13 +31,14 @@ function row(type: ProcessRow["type"], id: number | null, pid: number | null, an
   };
 }
 
-function counts(name: string | null, runs: number, errors: number): TimerCountsRow {
+function counts(name: string | null, runs: number, errors: number, claimErrors = 0): TimerCountsRow {
   return {
     name,
     runs,
     errors,
     skipped: 0,
     dropped: 0,
+    claimErrors,
     lateness: name === null ? null : { counts: [runs - 2, 1, 0, 1], sum: runs * 2 },
   };
 }
@@ -75,7 +76,7 @@ export function fullInput(): MetricsInput {
       },
       {
         owner: { type: "worker", id: 1, pid: 102 },
-        counts: { bounds: BOUNDS, rows: [counts("flush", 6, 2)] },
+        counts: { bounds: BOUNDS, rows: [counts("flush", 6, 2, 5)] },
       },
       {
         owner: { type: "privileged agent", id: null, pid: 103 },
@@ -128,6 +129,12 @@ describe("the /metrics page", () => {
     const families = parsePromText(renderMetrics(fullInput()).toString());
     assert.equal(total(families, "tsresty_timer_runs_total", { name: "flush" }), 15);
     assert.equal(total(families, "tsresty_timer_errors_total", { name: "flush", pid: "101" }), 3);
+    assert.equal(total(families, "tsresty_timer_claim_errors_total", { name: "flush", pid: "101" }), 0);
+    assert.equal(
+      total(families, "tsresty_timer_claim_errors_total", { name: "flush" }),
+      5,
+      "ticks whose claim failed",
+    );
     assert.equal(total(families, "tsresty_timer_runs_total", { name: "" }), 4, "the unnamed aggregate");
     assert.equal(
       total(families, "tsresty_timer_runs_total", { name: 'rotate "logs"' }),
@@ -164,8 +171,24 @@ describe("a /metrics page kept for the master's life", () => {
           counts: {
             bounds: [2, 20],
             rows: [
-              { name: "flush", runs: 10, errors: 4, skipped: 1, dropped: 0, lateness: lateness([5, 3, 2]) },
-              { name: "new one", runs: 1, errors: 0, skipped: 0, dropped: 0, lateness: lateness([1, 0, 0]) },
+              {
+                name: "flush",
+                runs: 10,
+                errors: 4,
+                skipped: 1,
+                dropped: 0,
+                claimErrors: 1,
+                lateness: lateness([5, 3, 2]),
+              },
+              {
+                name: "new one",
+                runs: 1,
+                errors: 0,
+                skipped: 0,
+                dropped: 0,
+                claimErrors: 0,
+                lateness: lateness([1, 0, 0]),
+              },
             ],
           },
         },

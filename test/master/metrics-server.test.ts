@@ -18,6 +18,7 @@ function input(rows: number, runs: number): MetricsInput {
     errors: 0,
     skipped: 0,
     dropped: 0,
+    claimErrors: 0,
     lateness: { counts: [runs, 1, 0, i], sum: runs * 2 },
   }));
   return {

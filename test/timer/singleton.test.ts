@@ -167,6 +167,11 @@ describe("singleton timers and their gates", () => {
     await flushPromises();
     assert.equal(runs, 0);
     assert.equal(statsOf(timers, "job").claimErrors, 4);
+    assert.equal(
+      timers.counts().find((c) => c.name === "job")?.claimErrors,
+      4,
+      "what a scrape reads (/metrics)",
+    );
     const warnings = lines.filter((l) => l.level === "warn");
     assert.equal(warnings.length, 1);
     assert.match(
