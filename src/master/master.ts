@@ -52,6 +52,7 @@ import {
   processLabel,
   roleLabel,
   sameSlot,
+  slotLabel,
   slotSpec,
   type CycleSpec,
   type Slot,
@@ -694,8 +695,7 @@ export class Master {
       slot.quickDeaths = nextQuickDeaths(slot.quickDeaths, Date.now() - child.startedAt);
     }
     const delay = intended ? 0 : respawnDelay(slot.quickDeaths, child.readyAt !== null);
-    if (delay > 0)
-      this.#log("warn", `${roleLabel(slot.role)} ${slot.id ?? ""} keeps dying; respawning it in ${delay} ms`);
+    if (delay > 0) this.#log("warn", `${slotLabel(slot)} keeps dying; respawning it in ${delay} ms`);
     slot.respawnAt = Date.now() + delay;
     const respawn = (): void => {
       slot.respawn = null;

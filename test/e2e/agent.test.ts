@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { uidOf } from "../helpers/processes.ts";
+import { scratchApp } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 
 const APP = "test/fixtures/agent/app.ts";
@@ -67,6 +68,30 @@ describe("the privileged agent", () => {
       new RegExp(`\\[alert\\] \\d+#-: privileged agent process ${agent.pid} exited on signal 9`),
     );
     await tree.command("stop");
+  });
+
+  it("an agent that keeps crashing once ready is respawned with backoff, logged by its name alone, while the worker serves", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  init() { ngx.process.enablePrivilegedAgent(); },
+  initWorker() {
+    if (ngx.process.type() === "privileged agent") setTimeout(() => { throw new Error("agent crash"); }, 100);
+  },
+  fetch: () => new Response("served\\n"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    assert.ok(
+      await until(() => /respawning it in 200 ms/.test(tree.run.stderr()), 20_000),
+      tree.run.stderr(),
+    );
+    const stderr = tree.run.stderr();
+    // The agent has no id: its label is not followed by an empty one ("privileged agent  keeps").
+    assert.match(stderr, /\[warn\] \d+#-: privileged agent keeps dying; respawning it in 100 ms$/m);
+    assert.ok(stderr.indexOf("in 100 ms") < stderr.indexOf("in 200 ms"));
+    assert.deepEqual(await get(tree.url("/")), { status: 200, body: "served\n" });
+    await tree.command("stop", "--fast");
   });
 
   it("T-PA-08 (deliberate difference): on stop, a pending agent timer fires premature before exitWorker", async () => {
