@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { uidOf } from "../helpers/processes.ts";
+import { pidsMatching, uidOf } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 
@@ -92,6 +92,29 @@ describe("the privileged agent", () => {
     assert.ok(stderr.indexOf("in 100 ms") < stderr.indexOf("in 200 ms"));
     assert.deepEqual(await get(tree.url("/")), { status: 200, body: "served\n" });
     await tree.command("stop", "--fast");
+  });
+
+  it("subprocesses of a SIGKILLed agent are ended by the master, a TERM-proof one and its background child too", async () => {
+    const dir = scratchApp({
+      "app.ts": `const held = [];
+export default {
+  init() { ngx.process.enablePrivilegedAgent(); },
+  initWorker() {
+    if (ngx.process.type() !== "privileged agent") return;
+    held.push(ngx.pipe.spawn(\`trap '' TERM; sleep 1004.\${process.pid} & sleep 1004.\${process.pid}\`));
+  },
+  fetch: () => new Response("ok\\n"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const agent = await agentOf(tree);
+    assert.ok(agent !== undefined);
+    const sleeping = (): number[] => pidsMatching(`sleep 1004.${agent.pid}`);
+    assert.ok(await until(() => sleeping().length >= 2));
+    process.kill(agent.pid, "SIGKILL");
+    assert.ok(await until(() => sleeping().length === 0), `left: ${sleeping().join(" ")}`);
+    await tree.command("stop");
   });
 
   it("T-PA-08 (deliberate difference): on stop, a pending agent timer fires premature before exitWorker", async () => {
