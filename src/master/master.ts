@@ -179,6 +179,7 @@ export class Master {
       output: (child, stream, line, continued) => {
         this.#logs.fromChild(child.pid, child.spec?.workerId ?? null, stream, line, continued);
       },
+      congested: () => this.#logs.congested(),
       exited: (child, code, signal) => {
         this.#onExit(child, code, signal);
       },
