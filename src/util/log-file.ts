@@ -24,7 +24,8 @@ export const BACKLOG_BYTES = 1024 * 1024;
 function congestion(stream: NodeJS.WriteStream): () => Promise<void> | null {
   let drained: Promise<void> | null = null;
   return () => {
-    if (drained !== null || stream.writableLength <= BACKLOG_BYTES) return drained;
+    // A stream gone (its reader left: EPIPE) never drains: nothing waits on it.
+    if (drained !== null || stream.destroyed || stream.writableLength <= BACKLOG_BYTES) return drained;
     drained = new Promise<void>((resolve) => {
       const done = (): void => {
         for (const event of ["drain", "close", "error"]) stream.off(event, done);
