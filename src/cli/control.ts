@@ -11,6 +11,14 @@ export class ControlError extends Error {
 }
 
 const STOP_WAIT_MS = 120_000;
+/**
+ * How long `status`, `logs` and `stop` wait for the master's answer. It answers them at once (a
+ * status asks each process for at most 1 s), so a master silent for this long cannot answer (it
+ * is stopped, or its event loop is blocked), and an operator should hear so within seconds.
+ * `reload` keeps the client's own bound: a reload runs init and starts a generation before it
+ * answers.
+ */
+const ANSWER_WAIT_MS = 10_000;
 
 /**
  * The master's answer, or a ControlError (one `tsresty:` line, exit 1) when it cannot be had:
@@ -58,7 +66,7 @@ export async function logs(command: LogsCommand): Promise<void> {
         if (!answer.ok) throw new ControlError(answer.message);
         for (const line of answer.lines ?? []) process.stdout.write(`${line}\n`);
       },
-      command.follow ? null : 120_000,
+      command.follow ? null : ANSWER_WAIT_MS,
     ),
   );
 }
@@ -74,7 +82,7 @@ export async function control(command: ControlCommand): Promise<void> {
       return;
     }
     case "stop": {
-      const answer = await ask(sendControl(prefix, { command: "stop", fast: command.fast }));
+      const answer = await ask(sendControl(prefix, { command: "stop", fast: command.fast }, ANSWER_WAIT_MS));
       if (!answer.ok) throw new ControlError(answer.message);
       const deadline = Date.now() + STOP_WAIT_MS;
       while (isAlive(pid)) {
@@ -86,7 +94,7 @@ export async function control(command: ControlCommand): Promise<void> {
       return;
     }
     case "status": {
-      const answer = await ask(sendControl(prefix, { command: "status" }));
+      const answer = await ask(sendControl(prefix, { command: "status" }, ANSWER_WAIT_MS));
       if (!answer.ok || answer.status === undefined) throw new ControlError(answer.message);
       process.stdout.write(
         command.json ? `${JSON.stringify(answer.status, null, 2)}\n` : `${formatStatus(answer.status)}\n`,

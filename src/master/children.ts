@@ -69,6 +69,8 @@ export interface ChildEvents {
   message(child: Child, message: ChildMessage): void;
   /** A line `child` printed; `continued`: the rest of a line longer than the master keeps whole. */
   output(child: Child, stream: "stdout" | "stderr", line: string, continued: boolean): void;
+  /** While the logs cannot take more lines: a promise settled once they can (see Logs.congested). */
+  congested(): Promise<void> | null;
   exited(child: Child, code: number | null, signal: string | null): void;
 }
 
@@ -150,13 +152,21 @@ export class Children {
     });
     // (a fork that failed has no streams at all)
     if (forked.stdout != null)
-      readLines(forked.stdout, (line, continued) => {
-        this.#events.output(child, "stdout", line, continued);
-      });
+      readLines(
+        forked.stdout,
+        (line, continued) => {
+          this.#events.output(child, "stdout", line, continued);
+        },
+        () => this.#events.congested(),
+      );
     if (forked.stderr != null)
-      readLines(forked.stderr, (line, continued) => {
-        this.#events.output(child, "stderr", line, continued);
-      });
+      readLines(
+        forked.stderr,
+        (line, continued) => {
+          this.#events.output(child, "stderr", line, continued);
+        },
+        () => this.#events.congested(),
+      );
     forked.on("exit", (code, signal) => {
       this.#exited(child, code, signal);
     });

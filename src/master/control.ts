@@ -6,6 +6,8 @@ import { parseControlRequest, type ControlRequest, type ControlResponse } from "
 const MAX_REQUEST_BYTES = 4096;
 /** A client that has not sent its request within this long is disconnected. */
 export const IDLE_TIMEOUT_MS = 30_000;
+/** Answers a held connection (`tsresty logs -f`) may leave unread before it is dropped. */
+export const FOLLOW_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 /** The running control socket. */
 export interface ControlServer {
@@ -59,6 +61,16 @@ export function serveControl(
     const connection: ControlConnection = {
       send: (response) => {
         if (socket.destroyed || socket.writableEnded) return false;
+        // A follower that stops reading (`tsresty logs -f` suspended, piped into a stalled
+        // pager, or a client that never reads) would have the master hold every later log line
+        // for it. Past the bound it is dropped: the reason is its last line, delivered if it
+        // reads again, and a client that never does is cut after the idle timeout.
+        if (socket.writableLength > FOLLOW_BACKLOG_BYTES) {
+          const mb = FOLLOW_BACKLOG_BYTES / (1024 * 1024);
+          reply({ ok: false, message: `stopped following: the reader fell behind by more than ${mb} MB` });
+          socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+          return false;
+        }
         socket.write(`${JSON.stringify(response)}\n`);
         return true;
       },

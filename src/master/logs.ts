@@ -43,6 +43,15 @@ export class Logs {
     this.#output = output;
   }
 
+  /**
+   * While the error or the output log holds too much unwritten (its reader stalls): a promise
+   * settled once it drains. Children's pipes are not read meanwhile (output.ts), so a stalled
+   * reader holds the children's writes rather than the master's memory.
+   */
+  congested(): Promise<void> | null {
+    return this.#error.congested() ?? this.#output.congested();
+  }
+
   /** A log line of the master itself (already formatted, newline included). */
   own(line: string): void {
     this.#emit({ stream: "error", pid: process.pid, workerId: null, text: line.replace(/\n$/, "") });

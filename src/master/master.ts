@@ -52,6 +52,7 @@ import {
   processLabel,
   roleLabel,
   sameSlot,
+  slotLabel,
   slotSpec,
   type CycleSpec,
   type Slot,
@@ -178,6 +179,7 @@ export class Master {
       output: (child, stream, line, continued) => {
         this.#logs.fromChild(child.pid, child.spec?.workerId ?? null, stream, line, continued);
       },
+      congested: () => this.#logs.congested(),
       exited: (child, code, signal) => {
         this.#onExit(child, code, signal);
       },
@@ -694,8 +696,7 @@ export class Master {
       slot.quickDeaths = nextQuickDeaths(slot.quickDeaths, Date.now() - child.startedAt);
     }
     const delay = intended ? 0 : respawnDelay(slot.quickDeaths, child.readyAt !== null);
-    if (delay > 0)
-      this.#log("warn", `${roleLabel(slot.role)} ${slot.id ?? ""} keeps dying; respawning it in ${delay} ms`);
+    if (delay > 0) this.#log("warn", `${slotLabel(slot)} keeps dying; respawning it in ${delay} ms`);
     slot.respawnAt = Date.now() + delay;
     const respawn = (): void => {
       slot.respawn = null;

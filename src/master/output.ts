@@ -9,7 +9,12 @@ import type { Readable } from "node:stream";
 /** The longest line kept whole; a longer one is cut there (a runaway write cannot grow memory). */
 const MAX_LINE = 64 * 1024;
 
-export function readLines(stream: Readable, onLine: (line: string, continued: boolean) => void): void {
+export function readLines(
+  stream: Readable,
+  onLine: (line: string, continued: boolean) => void,
+  /** After each chunk: a promise while the lines' destination is backed up; reading waits for it. */
+  congested: () => Promise<void> | null = () => null,
+): void {
   let pending = "";
   /** Whether what comes next continues a line cut at MAX_LINE. */
   let cut = false;
@@ -35,6 +40,10 @@ export function readLines(stream: Readable, onLine: (line: string, continued: bo
       start = end + 1;
     }
     pending = deliver(text.slice(start), false);
+    const drained = congested();
+    if (drained === null) return;
+    stream.pause();
+    void drained.then(() => stream.resume());
   });
   stream.on("end", () => {
     if (pending !== "") deliver(pending, true);

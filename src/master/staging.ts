@@ -6,7 +6,7 @@
  * staging only waits for its replacement to be ready too.
  */
 import { StartError } from "../errors.ts";
-import { roleLabel, type CycleSpec, type Slot } from "./slots.ts";
+import { slotLabel, type CycleSpec, type Slot } from "./slots.ts";
 
 /**
  * The wait for a process to be ready: its app's load, then initWorker (which it bounds at 30 s).
@@ -32,9 +32,7 @@ export class Staging {
         settle(signal.reason as Error);
       };
       const timer = setTimeout(() => {
-        const late = this.slots
-          .filter((slot) => slot.child?.phase !== "running")
-          .map((slot) => `${roleLabel(slot.role)} ${slot.id ?? ""}`.trim());
+        const late = this.slots.filter((slot) => slot.child?.phase !== "running").map(slotLabel);
         settle(
           new StartError(
             `${late.join(", ")} not ready within ${READY_TIMEOUT_MS / 1000} s (its app did not finish loading, or its event loop is blocked)`,

@@ -112,7 +112,9 @@ function checkEnviron(value: unknown): NodeJS.ProcessEnv {
     );
   }
   if (value.length === 0) return process.env;
-  const env: NodeJS.ProcessEnv = {};
+  // No prototype: in a plain object, `env["__proto__"] = value` sets nothing, and a variable of
+  // that name would be dropped without a word.
+  const env: NodeJS.ProcessEnv = Object.create(null) as NodeJS.ProcessEnv;
   value.forEach((item: unknown, index) => {
     if (typeof item !== "string") {
       throw new InvalidArgTypeError(

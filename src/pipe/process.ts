@@ -13,7 +13,7 @@ import { adopt, endAbandoned, type GroupIdentity } from "./group.ts";
 import { checkTimeout, resolveSpawn, type SpawnOptions, type Timeouts } from "./options.ts";
 import { longTimeout } from "./long-timeout.ts";
 import { spawnChild, type PipeChild } from "./spawn-child.ts";
-import { PipeReader, takeAll, takeAny, takeBytes, takeLine, type ReadResult } from "./reader.ts";
+import { PipeReader, takeAll, takeAny, takeBytes, takeLine, type ReadResult, type Take } from "./reader.ts";
 
 export type { WaitResult } from "./child-state.ts";
 
@@ -270,29 +270,40 @@ export class PipeProcess {
     });
   }
 
+  /**
+   * A read in progress holds its PipeProcess: the pipe's stream (held by libuv while it reads)
+   * reaches the read's promise, and the reaction added here reaches `this`. Without it,
+   * `await spawn(…).stdoutReadAll()` leaves the PipeProcess unreachable during the await, and a
+   * garbage collection then ends the child in mid-read as abandoned (the read timed out, or
+   * with no timeout never settled).
+   */
+  #read(reader: PipeReader, take: Take, timeoutMs: number): Promise<BytesResult> {
+    return reader.read(take, timeoutMs).finally(() => this);
+  }
+
   stdoutReadLine(): Promise<LineResult> {
-    return this.#stdout.read(takeLine, this.#timeouts.stdoutRead).then(toText);
+    return this.#read(this.#stdout, takeLine, this.#timeouts.stdoutRead).then(toText);
   }
   stdoutReadAll(): Promise<BytesResult> {
-    return this.#stdout.read(takeAll, this.#timeouts.stdoutRead);
+    return this.#read(this.#stdout, takeAll, this.#timeouts.stdoutRead);
   }
   stdoutReadBytes(n: number): Promise<BytesResult> {
-    return this.#stdout.read(takeBytes(checkLength(n)), this.#timeouts.stdoutRead);
+    return this.#read(this.#stdout, takeBytes(checkLength(n)), this.#timeouts.stdoutRead);
   }
   stdoutReadAny(max: number): Promise<BytesResult> {
-    return this.#stdout.read(takeAny(checkMax(max)), this.#timeouts.stdoutRead);
+    return this.#read(this.#stdout, takeAny(checkMax(max)), this.#timeouts.stdoutRead);
   }
   stderrReadLine(): Promise<LineResult> {
-    return this.#stderr.read(takeLine, this.#timeouts.stderrRead).then(toText);
+    return this.#read(this.#stderr, takeLine, this.#timeouts.stderrRead).then(toText);
   }
   stderrReadAll(): Promise<BytesResult> {
-    return this.#stderr.read(takeAll, this.#timeouts.stderrRead);
+    return this.#read(this.#stderr, takeAll, this.#timeouts.stderrRead);
   }
   stderrReadBytes(n: number): Promise<BytesResult> {
-    return this.#stderr.read(takeBytes(checkLength(n)), this.#timeouts.stderrRead);
+    return this.#read(this.#stderr, takeBytes(checkLength(n)), this.#timeouts.stderrRead);
   }
   stderrReadAny(max: number): Promise<BytesResult> {
-    return this.#stderr.read(takeAny(checkMax(max)), this.#timeouts.stderrRead);
+    return this.#read(this.#stderr, takeAny(checkMax(max)), this.#timeouts.stderrRead);
   }
 
   /**

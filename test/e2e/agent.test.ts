@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { uidOf } from "../helpers/processes.ts";
+import { pidsMatching, uidOf } from "../helpers/processes.ts";
+import { scratchApp } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 
 const APP = "test/fixtures/agent/app.ts";
@@ -66,6 +67,53 @@ describe("the privileged agent", () => {
       tree.run.stderr(),
       new RegExp(`\\[alert\\] \\d+#-: privileged agent process ${agent.pid} exited on signal 9`),
     );
+    await tree.command("stop");
+  });
+
+  it("an agent that keeps crashing once ready is respawned with backoff, logged by its name alone, while the worker serves", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  init() { ngx.process.enablePrivilegedAgent(); },
+  initWorker() {
+    if (ngx.process.type() === "privileged agent") setTimeout(() => { throw new Error("agent crash"); }, 100);
+  },
+  fetch: () => new Response("served\\n"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    assert.ok(
+      await until(() => /respawning it in 200 ms/.test(tree.run.stderr()), 20_000),
+      tree.run.stderr(),
+    );
+    const stderr = tree.run.stderr();
+    // The agent has no id: its label is not followed by an empty one ("privileged agent  keeps").
+    assert.match(stderr, /\[warn\] \d+#-: privileged agent keeps dying; respawning it in 100 ms$/m);
+    assert.ok(stderr.indexOf("in 100 ms") < stderr.indexOf("in 200 ms"));
+    assert.deepEqual(await get(tree.url("/")), { status: 200, body: "served\n" });
+    await tree.command("stop", "--fast");
+  });
+
+  it("subprocesses of a SIGKILLed agent are ended by the master, a TERM-proof one and its background child too", async () => {
+    const dir = scratchApp({
+      "app.ts": `const held = [];
+export default {
+  init() { ngx.process.enablePrivilegedAgent(); },
+  initWorker() {
+    if (ngx.process.type() !== "privileged agent") return;
+    held.push(ngx.pipe.spawn(\`trap '' TERM; sleep 1004.\${process.pid} & sleep 1004.\${process.pid}\`));
+  },
+  fetch: () => new Response("ok\\n"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const agent = await agentOf(tree);
+    assert.ok(agent !== undefined);
+    const sleeping = (): number[] => pidsMatching(`sleep 1004.${agent.pid}`);
+    assert.ok(await until(() => sleeping().length >= 2));
+    process.kill(agent.pid, "SIGKILL");
+    assert.ok(await until(() => sleeping().length === 0), `left: ${sleeping().join(" ")}`);
     await tree.command("stop");
   });
 

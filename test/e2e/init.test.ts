@@ -163,6 +163,33 @@ export default {
     assert.deepEqual(pidsMatching(prefix), []);
   });
 
+  it("a reload whose init hangs with pipe children running fails after initTimeout; the children (TERM-proof, with a background one) are ended, the old generation serves", async () => {
+    const dir = scratchApp({
+      "app.ts": `import { existsSync } from "node:fs";
+const held = [];
+export default {
+  init() {
+    if (!existsSync(new URL("./hang", import.meta.url))) return; // at start: no hang
+    held.push(ngx.pipe.spawn(\`trap '' TERM; sleep 1003.\${process.pid} & sleep 1003.\${process.pid}\`));
+    return new Promise(() => {});
+  },
+  fetch: () => new Response("old\\n"),
+};
+`,
+      "c.ts": `export default { initTimeout: 1 };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    writeFileSync(join(dir, "hang"), "");
+    const reload = tree.command("reload");
+    assert.ok(await until(() => pidsMatching("sleep 1003\\.").length >= 2), "the init's children run");
+    const r = await reload;
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /init did not settle within 1 s \(config initTimeout\)/);
+    assert.ok(await until(() => pidsMatching("sleep 1003\\.").length === 0), "no child of the init is left");
+    assert.deepEqual(await get(tree.url()), { status: 200, body: "old\n" });
+    await tree.command("stop");
+  });
+
   it("an app that throws at import fails start as `app failed to load: FILE:LINE: message`, with the user's frames only", async () => {
     const dir = scratchApp({
       "app.ts": `function check() {\n  throw new Error("bad app");\n}\ncheck();\nexport default {};\n`,

@@ -3,7 +3,7 @@
  * logLevel, and `tsresty logs`.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { runTsresty, startTsresty } from "../helpers/processes.ts";
@@ -56,6 +56,35 @@ describe("logs that say who wrote them", () => {
     assert.match(errors, /\[warn\] \d+#0: raw error worker=0 n=49$/m);
     assert.match(errors, /\[warn\] \d+#1: raw error worker=1 n=49$/m);
     assert.equal(tree.run.stdout().includes("line=1 "), false, "--log takes the output off the terminal");
+    await tree.command("stop");
+  });
+
+  it("a reader of the master's stdout that stalls holds the workers' output in their pipes, not in the master's memory; nothing is lost when it reads again", async () => {
+    const dir = scratchApp({
+      "app.ts": `import { writeFileSync } from "node:fs";
+const line = "x".repeat(1000);
+export default {
+  initWorker() {
+    ngx.timer.at(0.5, () => {
+      for (let i = 0; i < 100_000; i++) process.stdout.write(\`n=\${i} \${line}\\n\`);
+      writeFileSync(new URL("./written", import.meta.url), "");
+    });
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, deadlineMs: 120_000 });
+    const rss = (): number =>
+      Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${tree.masterPid}/status`, "utf8"))?.[1]);
+    const before = rss();
+    tree.run.child.stdout?.pause(); // a stalled pager, a stuck log shipper
+    assert.ok(await until(() => existsSync(join(dir, "written")), 30_000), "the worker queued its 100 MB");
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // what the master would read, it has
+    const grown = (rss() - before) / 1024;
+    assert.ok(grown < 40, `the master grew by ${grown.toFixed(0)} MB for 100 MB nobody read`);
+    tree.run.child.stdout?.resume();
+    assert.ok(await until(() => tree.run.stdout().includes("n=99999 "), 60_000), "the last line arrived");
+    assert.equal(tree.run.stdout().match(/: n=\d+ x{1000}$/gm)?.length, 100_000, "every line, whole");
     await tree.command("stop");
   });
 

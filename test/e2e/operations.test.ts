@@ -288,6 +288,30 @@ describe("the CLI meets bad input with a clear line", () => {
     await tree.run.done;
   });
 
+  it("status, logs and stop give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound (they waited 120 s)", async () => {
+    const tree = await startTree(app(), { workers: 1 });
+    process.kill(tree.masterPid, "SIGSTOP");
+    try {
+      const started = Date.now();
+      const ask = (...args: string[]) =>
+        runTsresty([...args, "--prefix", tree.prefix], { deadlineMs: 30_000 });
+      const [status, logs, stop] = await Promise.all([ask("status"), ask("logs"), ask("stop")]);
+      const took = Date.now() - started;
+      for (const [name, r] of [
+        ["status", status],
+        ["logs", logs],
+        ["stop", stop],
+      ] as const) {
+        assert.equal(r.code, 1, `${name}: ${r.signal ?? ""} ${r.stderr}`);
+        assert.equal(r.stderr, `tsresty: the master did not answer "${name}" within 10 s\n`);
+      }
+      assert.ok(took < 20_000, `gave up after ${took} ms`);
+    } finally {
+      process.kill(tree.masterPid, "SIGCONT");
+    }
+    await tree.command("stop");
+  });
+
   it("a prefix too long for its control socket's path is refused before anything starts (it left a master stuck)", async () => {
     const dir = scratchDir("long-prefix");
     // PREFIX/tsresty.sock of 108 bytes: one more than a unix socket's path may have.

@@ -3,9 +3,10 @@ import { createConnection, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { CONTROL_SOCKET, type ControlResponse } from "../../src/ipc/index.ts";
-import { serveControl, type ControlServer } from "../../src/master/control.ts";
+import { FOLLOW_BACKLOG_BYTES, serveControl, type ControlServer } from "../../src/master/control.ts";
 import { talkToMaster } from "../../src/master/control-client.ts";
 import { scratchDir } from "../helpers/scratch.ts";
+import { until } from "../helpers/wait.ts";
 
 const servers: ControlServer[] = [];
 const sockets: Socket[] = [];
@@ -75,6 +76,49 @@ describe("the control socket's idle clients (issue 9, item 11)", () => {
     await new Promise((resolve) => setTimeout(resolve, 800));
     assert.equal(closed, false, "the follower is still connected after 4 idle timeouts");
     socket.destroy();
+  });
+});
+
+describe("a follower that stops reading (logs -f suspended, or a client that never reads)", () => {
+  it("is dropped once its unread answers pass the bound, with a last line saying why: the master does not buffer without end", async () => {
+    const path = join(scratchDir("control"), "c.sock");
+    let refusedAfter = -1;
+    const line = "z".repeat(16 * 1024);
+    servers.push(
+      await serveControl(path, (_request, connection) => {
+        // As the master's follower: a log line per turn, for as long as send() takes them.
+        let sent = 0;
+        const pump = (): void => {
+          if (sent > 20 * FOLLOW_BACKLOG_BYTES) return; // unbounded: the test fails below
+          if (!connection.send({ ok: true, message: "log", lines: [line] })) {
+            refusedAfter = sent;
+            return;
+          }
+          sent += line.length;
+          setImmediate(pump);
+        };
+        pump();
+        return Promise.resolve(null);
+      }),
+    );
+    const socket = createConnection(path);
+    sockets.push(socket);
+    socket.on("error", () => undefined);
+    socket.write('{"command":"logs","follow":true}\n');
+    socket.pause(); // never reads, as a suspended `tsresty logs -f`
+    await until(() => refusedAfter !== -1, 10_000);
+    assert.ok(refusedAfter !== -1, "send() refused the follower's lines at some point");
+    assert.ok(refusedAfter <= 2 * FOLLOW_BACKLOG_BYTES, `refused after ${refusedAfter} bytes`);
+    // Once the reader comes back, it gets what was held, then the reason, then the end.
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (text += chunk));
+    const closed = new Promise((resolve) => socket.once("close", resolve));
+    socket.resume();
+    await closed;
+    const last = JSON.parse(text.trimEnd().split("\n").at(-1) ?? "") as ControlResponse;
+    assert.equal(last.ok, false);
+    assert.match(last.message, /fell behind by more than \d+ MB/);
   });
 });
 

@@ -117,6 +117,19 @@ describe("abandoned processes (issue 8, item 13)", () => {
     assert.equal(report.alive, false, "the sleep was ended while its owner still ran");
     assert.deepEqual(pidsMatching(sleepMarker), []);
   });
+
+  it("a read in progress keeps its PipeProcess alive: await spawn(…).stdoutReadAll() gets the output, not a child ended in mid-read", async () => {
+    const fixture = fileURLToPath(new URL("fixtures/read-temporary.ts", import.meta.url));
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--expose-gc", "--import", "tsx", fixture],
+      {
+        cwd: ROOT,
+        timeout: 20_000,
+      },
+    );
+    assert.deepEqual(JSON.parse(stdout), { all: "hi\n", line: "hi", bytes: "hi" });
+  });
 });
 
 describe("descriptors (found by a probe at stop 26)", () => {

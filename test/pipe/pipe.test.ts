@@ -202,6 +202,17 @@ describe("ngx.pipe.spawn", () => {
     assert.throws(() => spawn(["true"], { environ: ["=1"] }), /'name=\[value\]' format/);
   });
 
+  it("environ passes every NAME=value as written: __proto__ and constructor are variables like any other (__proto__ was dropped)", async () => {
+    const env = start(["/usr/bin/env"], { environ: ["__proto__=evil", "constructor=x", "A=1"] });
+    const all = await env.stdoutReadAll();
+    assert.deepEqual(text(all).split("\n").filter(Boolean).sort(), [
+      "A=1",
+      "__proto__=evil",
+      "constructor=x",
+    ]);
+    assert.deepEqual(await env.wait(), { ok: true, reason: "exit", status: 0 });
+  });
+
   it("T-PIPE-14: readLine, a last line without newline, readBytes with 0, negative and too many", async () => {
     assert.deepEqual(await start(["echo", "hello world"]).stdoutReadLine(), {
       ok: true,
