@@ -62,7 +62,7 @@ export const USAGE = `Usage:
   tsresty stop [--fast] [--prefix DIR]        graceful stop (or fast)
   tsresty status [--json] [--prefix DIR]      every process of the running tree
   tsresty logs [-f] [--worker N] [-n LINES] [--prefix DIR]
-                                              the tree's last log lines (and new ones with -f)
+                                              the tree's last log lines, of 1,000 kept (and new ones with -f)
   tsresty --help | --version
 
 Options:
