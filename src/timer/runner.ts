@@ -96,9 +96,9 @@ export class Runner {
     return this.#owed.size;
   }
 
-  /** Premature calls not started: queued for a slot, or owed (counted on demand, off the hot path). */
+  /** Premature calls queued for a running slot (counted on demand, off the hot path); owed ones apart. */
   get prematureWaiting(): number {
-    let count = this.#owed.size;
+    let count = 0;
     this.#queue.forEach((run) => {
       if (run.premature) count++;
     });

@@ -179,7 +179,7 @@ export class TimerSystem implements TimerOwner {
 
   /** Premature calls that have not started: they wait for a running slot (what a cut drain never runs). */
   get prematureWaiting(): number {
-    return this.#runner.prematureWaiting - this.#runner.prematureOwed;
+    return this.#runner.prematureWaiting;
   }
 
   /** Premature calls of `overlap: false` timers owed until their run settles (what a cut drain never runs). */
