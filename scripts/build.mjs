@@ -168,6 +168,10 @@ async function bundle() {
     packages: "external",
     chunkNames: "chunks/[name]-[hash]",
     // Names as written, where two modules' names meet in one file (error classes and the like).
+    // Its cost: every function bound to a name is given it again with defineProperty each time
+    // one is made, ~0.4 µs per closure on Node 20 (a plain one: ~5 ns). So code run per request,
+    // per timer run or per shared-dict call makes no closure bound to a name (`const f = () => …`
+    // inside it); an anonymous one passed as an argument costs nothing extra.
     keepNames: true,
     sourcemap: "linked",
     plugins: [ownUrls, builtins],

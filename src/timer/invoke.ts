@@ -83,7 +83,45 @@ function invokeNested(
   }
 }
 
-/** Ends the run when `result` (not a primitive) settles; `run`: an async run's store, or null. */
+/** The one end of a run whose result is followed: whichever of its calls comes first. */
+class RunEnding {
+  readonly #entry: TimerEntry;
+  readonly #run: AsyncRun | null;
+  readonly #premature: boolean;
+  readonly #tick: number;
+  readonly #timedFrom: number;
+  readonly #end: RunEnd;
+  #open = true;
+
+  constructor(
+    entry: TimerEntry,
+    run: AsyncRun | null,
+    premature: boolean,
+    tick: number,
+    timedFrom: number,
+    end: RunEnd,
+  ) {
+    this.#entry = entry;
+    this.#run = run;
+    this.#premature = premature;
+    this.#tick = tick;
+    this.#timedFrom = timedFrom;
+    this.#end = end;
+  }
+
+  settle(failed: boolean, error: unknown): void {
+    if (!this.#open) return;
+    this.#open = false;
+    if (this.#run !== null) asyncRunEnded(this.#run);
+    this.#end(this.#entry, failed, error, this.#premature, this.#tick, this.#timedFrom);
+  }
+}
+
+/**
+ * Ends the run when `result` (not a primitive) settles; `run`: an async run's store, or null.
+ * (An object rather than a closure bound to a name, which the build would name anew at each run:
+ * see keepNames in scripts/build.mjs.)
+ */
 function follow(
   entry: TimerEntry,
   result: unknown,
@@ -93,25 +131,19 @@ function follow(
   timedFrom: number,
   end: RunEnd,
 ): void {
-  let open = true;
-  const once = (failed: boolean, error: unknown): void => {
-    if (!open) return;
-    open = false;
-    if (run !== null) asyncRunEnded(run);
-    end(entry, failed, error, premature, tick, timedFrom);
-  };
+  const ending = new RunEnding(entry, run, premature, tick, timedFrom, end);
   try {
     // Promise.resolve returns a native promise as is, and reads its `constructor`: either may
     // run user code that throws, hence the try.
     Promise.resolve(result).then(
       () => {
-        once(false, undefined);
+        ending.settle(false, undefined);
       },
       (error: unknown) => {
-        once(true, error);
+        ending.settle(true, error);
       },
     );
   } catch (error) {
-    once(true, error);
+    ending.settle(true, error);
   }
 }

@@ -192,4 +192,17 @@ describe("sending a light Response", () => {
     assert.equal(a.header("x-a"), "\u00e9"); // one latin1 byte read back as latin1
     assert.deepEqual([a.header("x-a"), a.body], [b.header("x-a"), b.body]);
   });
+
+  it("sends a status text beyond ASCII as a latin1 byte and the body as UTF-8, as undici's Response does", async () => {
+    const app = (C: typeof Response) => () => new C("é", { statusText: "Caf\u00e9" });
+    const light = await serve(app(Response));
+    const undici = await serve(app(Undici));
+    const [a, b] = await Promise.all([rawRequest(light.port, GET("/")), rawRequest(undici.port, GET("/"))]);
+    assert.equal(a.statusLine, "HTTP/1.1 200 Caf\u00e9"); // one latin1 byte read back as latin1
+    assert.equal(a.body, "\u00c3\u00a9"); // é's two UTF-8 bytes read as latin1
+    assert.deepEqual(
+      [a.statusLine, a.header("content-length"), a.body],
+      [b.statusLine, b.header("content-length"), b.body],
+    );
+  });
 });

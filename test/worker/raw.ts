@@ -3,6 +3,8 @@ import { connect } from "node:net";
 /** A parsed HTTP/1.1 response: status, lower-cased header lines (repeats kept), body as sent. */
 export interface RawResponse {
   readonly status: number;
+  /** The status line as latin1 text (each byte one character). */
+  readonly statusLine: string;
   readonly headers: readonly (readonly [string, string])[];
   readonly body: string;
   header(name: string): string | undefined;
@@ -17,6 +19,7 @@ export function parseResponse(text: string): RawResponse {
   });
   return {
     status: Number(statusLine.split(" ")[1]),
+    statusLine,
     headers,
     body: end === -1 ? "" : text.slice(end + 4),
     header: (name) => headers.find(([n]) => n === name)?.[1],

@@ -79,7 +79,7 @@ class JsonText {
 type Init = ConstructorParameters<typeof Response>[1];
 type Body = ConstructorParameters<typeof Response>[0];
 
-let claim: (response: Response) => LightParts | undefined;
+let claim: (response: unknown) => LightParts | undefined;
 /** Dresses the light class as undici's (forwarded members, prototype chain): once, on first use. */
 let wire: () => void;
 let wired = false;
@@ -115,7 +115,8 @@ class Lightweight {
     if (status === undefined) status = 200;
     if (statusText === undefined) statusText = "";
     if (typeof status !== "number" || !Number.isInteger(status) || status < 200 || status > 599) return false;
-    if (typeof statusText !== "string" || !REASON_PHRASE.test(statusText)) return false;
+    if (typeof statusText !== "string" || (statusText !== "" && !REASON_PHRASE.test(statusText)))
+      return false;
     const [source, type] = light;
     // A body with a null-body status is undici's TypeError.
     if (source !== null && (status === 204 || status === 205 || status === 304)) return false;
@@ -245,8 +246,8 @@ class Lightweight {
 
   static {
     claim = (response) => {
-      if (!(#source in response)) return undefined;
-      const self = response as unknown as Lightweight;
+      if (typeof response !== "object" || response === null || !(#source in response)) return undefined;
+      const self = response;
       const source = self.#source;
       if (self.#real !== undefined || self.#used || source instanceof Blob) return undefined;
       self.#used = source !== null;
@@ -284,7 +285,7 @@ export const LightResponse = Lightweight as unknown as typeof Response;
  * const parts = claimLight(response);
  * if (parts !== undefined) res.end(parts.body); // no web stream was made
  */
-export function claimLight(response: Response): LightParts | undefined {
+export function claimLight(response: unknown): LightParts | undefined {
   return claim(response);
 }
 

@@ -117,26 +117,30 @@ function lengthOf(body: string | Uint8Array | null, status: number): number | nu
 
 /**
  * Sends a light Response never materialised (light-response.ts) without making undici's: one
- * writeHead, one end, and no Headers object unless the app made one. False for any other Response.
+ * writeHead, one end, and no Headers object unless the app made one. False for anything else
+ * (undici's Response, a promise, a value that is no Response).
  * @example
  * if (!sendLight(response, res)) await writeResponse(response, res);
  */
-export function sendLight(response: Response, res: ServerResponse): boolean {
+export function sendLight(response: unknown, res: ServerResponse): boolean {
   const parts = claimLight(response);
   if (parts === undefined) return false;
   const { status, statusText, headers, type, body } = parts;
   const length = lengthOf(body, status);
   let list: string[];
-  if (headers !== null) list = fields(res, headers, status, length, false);
-  else {
+  // Without the app's headers, the values are the body's content type (undici's constants) and digits.
+  let ascii = statusText === "" || !NON_ASCII.test(statusText);
+  if (headers !== null) {
+    list = fields(res, headers, status, length, false);
+    ascii &&= !list.some((value) => NON_ASCII.test(value));
+  } else {
     list = type === null ? [] : ["content-type", type];
     if (length !== null) list.push("content-length", String(length));
   }
   head(res, status, statusText, list);
   // Node writes the head with a string body in the body's encoding (UTF-8); header values are
   // bytes (latin1), as undici sends them. A Buffer body makes Node write the head on its own.
-  if (typeof body === "string" && (NON_ASCII.test(statusText) || list.some((v) => NON_ASCII.test(v))))
-    res.end(Buffer.from(body));
+  if (typeof body === "string" && !ascii) res.end(Buffer.from(body));
   else res.end(body ?? undefined);
   return true;
 }
