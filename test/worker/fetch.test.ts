@@ -403,6 +403,32 @@ describe("the fetch adapter", () => {
     );
   });
 
+  it("fails through failed() when the app returns an object whose prototype cannot be read (a revoked Proxy, a throwing trap)", async () => {
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    const trapped = new Proxy(
+      {},
+      {
+        getPrototypeOf() {
+          throw new Error("no prototype for you");
+        },
+      },
+    );
+    const { port, failures } = await serve((request) =>
+      new URL(request.url).pathname === "/revoked"
+        ? (revocable.proxy as unknown as Response)
+        : new URL(request.url).pathname === "/trapped"
+          ? (trapped as unknown as Response)
+          : new Response("fine"),
+    );
+    assert.equal((await rawRequest(port, GET("/revoked"))).status, 500);
+    assert.equal((await rawRequest(port, GET("/trapped"))).status, 500);
+    assert.equal((await rawRequest(port, GET("/"))).body, "fine"); // the server still serves
+    assert.equal(failures.length, 2);
+    assert.match(String(failures[0]), /revoked/);
+    assert.match(String(failures[1]), /no prototype for you/);
+  });
+
   it("refuses a smuggling attempt with 400 and closes the connection: the request hidden in its body never reaches the app", async () => {
     const paths: string[] = [];
     const { port } = await serve(async (request) => {

@@ -56,18 +56,21 @@ export function fetchListener(
       return;
     }
     let response: Response | Promise<Response>;
+    let ready: Response | undefined;
     try {
       response = fetch(incomingRequest(req, res, url));
       // A light Response with its body at hand (the common case) goes out now, in one write.
       if (sendLight(response, res)) return;
+      // May throw too: the prototype of a revoked Proxy cannot be read.
+      ready = response instanceof Response ? response : undefined;
     } catch (error) {
       failed(res, error);
       return;
     }
     // Any other Response skips a promise turn. (No closure is bound to a name on this path: see
     // keepNames in scripts/build.mjs.)
-    if (response instanceof Response)
-      writeResponse(response, res).catch((error: unknown) => {
+    if (ready !== undefined)
+      writeResponse(ready, res).catch((error: unknown) => {
         failed(res, error);
       });
     else
