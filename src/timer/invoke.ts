@@ -83,44 +83,10 @@ function invokeNested(
   }
 }
 
-/** The one end of a run whose result is followed: whichever of its calls comes first. */
-class RunEnding {
-  readonly #entry: TimerEntry;
-  readonly #run: AsyncRun | null;
-  readonly #premature: boolean;
-  readonly #tick: number;
-  readonly #timedFrom: number;
-  readonly #end: RunEnd;
-  #open = true;
-
-  constructor(
-    entry: TimerEntry,
-    run: AsyncRun | null,
-    premature: boolean,
-    tick: number,
-    timedFrom: number,
-    end: RunEnd,
-  ) {
-    this.#entry = entry;
-    this.#run = run;
-    this.#premature = premature;
-    this.#tick = tick;
-    this.#timedFrom = timedFrom;
-    this.#end = end;
-  }
-
-  settle(failed: boolean, error: unknown): void {
-    if (!this.#open) return;
-    this.#open = false;
-    if (this.#run !== null) asyncRunEnded(this.#run);
-    this.#end(this.#entry, failed, error, this.#premature, this.#tick, this.#timedFrom);
-  }
-}
-
 /**
  * Ends the run when `result` (not a primitive) settles; `run`: an async run's store, or null.
- * (An object rather than a closure bound to a name, which the build would name anew at each run:
- * see keepNames in scripts/build.mjs.)
+ * The run's one end is passed to `whenSettled`, not bound to a name, which the build would name
+ * anew at each run (see keepNames in scripts/build.mjs).
  */
 function follow(
   entry: TimerEntry,
@@ -131,19 +97,29 @@ function follow(
   timedFrom: number,
   end: RunEnd,
 ): void {
-  const ending = new RunEnding(entry, run, premature, tick, timedFrom, end);
+  let open = true;
+  whenSettled(result, (failed, error) => {
+    if (!open) return;
+    open = false;
+    if (run !== null) asyncRunEnded(run);
+    end(entry, failed, error, premature, tick, timedFrom);
+  });
+}
+
+/** Calls `done` when `result` settles, or at once when adopting it throws. */
+function whenSettled(result: unknown, done: (failed: boolean, error: unknown) => void): void {
   try {
     // Promise.resolve returns a native promise as is, and reads its `constructor`: either may
     // run user code that throws, hence the try.
     Promise.resolve(result).then(
       () => {
-        ending.settle(false, undefined);
+        done(false, undefined);
       },
       (error: unknown) => {
-        ending.settle(true, error);
+        done(true, error);
       },
     );
   } catch (error) {
-    ending.settle(true, error);
+    done(true, error);
   }
 }

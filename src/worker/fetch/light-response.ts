@@ -247,15 +247,14 @@ class Lightweight {
   static {
     claim = (response) => {
       if (typeof response !== "object" || response === null || !(#source in response)) return undefined;
-      const self = response;
-      const source = self.#source;
-      if (self.#real !== undefined || self.#used || source instanceof Blob) return undefined;
-      self.#used = source !== null;
+      const source = response.#source;
+      if (response.#real !== undefined || response.#used || source instanceof Blob) return undefined;
+      response.#used = source !== null;
       return {
-        status: self.#status,
-        statusText: self.#statusText,
-        headers: self.#headers ?? null,
-        type: self.#type,
+        status: response.#status,
+        statusText: response.#statusText,
+        headers: response.#headers ?? null,
+        type: response.#type,
         body: source,
       };
     };
