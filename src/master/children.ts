@@ -101,6 +101,12 @@ export class Children {
   readonly #events: ChildEvents;
   #typescript = false;
   readonly #live = new Set<Child>();
+  /** The children's stdout and stderr not yet read to their end (see outputEnded). */
+  readonly #reading = new Set<Promise<void>>();
+  /** When a child's last line came (epoch ms). */
+  #lastLine = 0;
+  /** Called as each of #reading ends, while outputEnded waits. */
+  #readEnded: (() => void) | null = null;
   readonly #statusWaiters = new Map<
     number,
     { child: Child; resolve: (status: ChildStatus | null) => void }
@@ -151,26 +157,50 @@ export class Children {
       this.#onMessage(child, raw);
     });
     // (a fork that failed has no streams at all)
-    if (forked.stdout != null)
-      readLines(
-        forked.stdout,
+    for (const stream of ["stdout", "stderr"] as const) {
+      const readable = forked[stream];
+      if (readable == null) continue;
+      const reading = readLines(
+        readable,
         (line, continued) => {
-          this.#events.output(child, "stdout", line, continued);
+          this.#lastLine = Date.now();
+          this.#events.output(child, stream, line, continued);
         },
         () => this.#events.congested(),
-      );
-    if (forked.stderr != null)
-      readLines(
-        forked.stderr,
-        (line, continued) => {
-          this.#events.output(child, "stderr", line, continued);
-        },
-        () => this.#events.congested(),
-      );
+      ).then(() => {
+        this.#reading.delete(reading);
+        this.#readEnded?.();
+      });
+      this.#reading.add(reading);
+    }
     forked.on("exit", (code, signal) => {
       this.#exited(child, code, signal);
     });
     return child;
+  }
+
+  /**
+   * Settles once every child's stdout and stderr has been read to its end, so that a master that
+   * stops after its children exited prints all they wrote; or once no line has come for
+   * `quietMs` (counted from the call at the earliest) while the logs take lines, for a pipe that
+   * never ends (a grandchild that inherited it lives on). While the logs are backed up (their
+   * reader stalls), it waits.
+   */
+  outputEnded(quietMs: number): Promise<void> {
+    const since = Date.now();
+    return new Promise((resolve) => {
+      const check = (): void => {
+        const quiet =
+          this.#events.congested() === null && Date.now() - Math.max(this.#lastLine, since) >= quietMs;
+        if (this.#reading.size > 0 && !quiet) return;
+        clearInterval(poll);
+        this.#readEnded = null;
+        resolve();
+      };
+      const poll = setInterval(check, Math.max(1, quietMs / 4));
+      this.#readEnded = check;
+      check();
+    });
   }
 
   get live(): readonly Child[] {

@@ -87,6 +87,11 @@ export class Cancelled extends Error {
 /** Time for the init process to boot and load the app, on top of config.initTimeout. */
 const INIT_LOAD_MARGIN_MS = 60_000;
 const STANDBY_RETRY_MS = 1_000;
+/**
+ * At a stop, once every child has exited: how long the master waits for a line on pipes not yet
+ * ended (a grandchild that inherited one may hold it open) before it goes without them.
+ */
+const OUTPUT_QUIET_MS = 500;
 
 /** A child forked blank that has no spec yet: booting, or booted and waiting for one. */
 const isBlank = (child: Child): boolean => child.phase === "booting" || child.phase === "standing-by";
@@ -141,6 +146,8 @@ export class Master {
   readonly #startedAt = Date.now();
   #site: Site | null = null;
   #whenStopped: () => void = () => undefined;
+  /** Every child has exited at a stop: what they wrote is being read to its end. */
+  #ending = false;
   readonly #stopped: Promise<void>;
 
   constructor(options: MasterOptions) {
@@ -778,10 +785,11 @@ export class Master {
   }
 
   #checkStopped(): void {
-    if (this.#state !== "stopping" || this.#children.live.length > 0) return;
+    if (this.#state !== "stopping" || this.#children.live.length > 0 || this.#ending) return;
+    this.#ending = true;
     this.#stopReaper?.();
     this.#site?.release();
-    this.#whenStopped();
+    void this.#children.outputEnded(OUTPUT_QUIET_MS).then(this.#whenStopped);
   }
 
   #reopen(): void {

@@ -2,7 +2,9 @@
  * Splits a child's stdout or stderr into whole lines, so that lines written by several children
  * at once never interleave mid-line where the master writes them. A last line without its
  * newline is delivered when the stream ends. A line longer than MAX_LINE is delivered in pieces;
- * every piece after the first comes with `continued` true.
+ * every piece after the first comes with `continued` true. The promise it returns settles once the
+ * stream has ended (every line delivered) or failed: a child's exit comes before its pipes are
+ * read to their end, and a master that stopped at the exit would drop what they still hold.
  */
 import type { Readable } from "node:stream";
 
@@ -14,7 +16,7 @@ export function readLines(
   onLine: (line: string, continued: boolean) => void,
   /** After each chunk: a promise while the lines' destination is backed up; reading waits for it. */
   congested: () => Promise<void> | null = () => null,
-): void {
+): Promise<void> {
   let pending = "";
   /** Whether what comes next continues a line cut at MAX_LINE. */
   let cut = false;
@@ -45,9 +47,14 @@ export function readLines(
     stream.pause();
     void drained.then(() => stream.resume());
   });
-  stream.on("end", () => {
-    if (pending !== "") deliver(pending, true);
-    pending = "";
+  return new Promise((resolve) => {
+    stream.on("end", () => {
+      if (pending !== "") deliver(pending, true);
+      pending = "";
+      resolve();
+    });
+    // "close" without "end": destroyed, or failed ("error" is followed by "close").
+    stream.on("close", resolve);
+    stream.on("error", () => undefined);
   });
-  stream.on("error", () => undefined);
 }

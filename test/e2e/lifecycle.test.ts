@@ -287,6 +287,33 @@ export default {
     }
   });
 
+  it("a process a worker started that keeps the worker's stdout open does not hold the master's stop (its pipe never ends)", async () => {
+    const dir = scratchApp({
+      "app.ts": `import { spawn } from "node:child_process";
+export default {
+  initWorker() {
+    // A daemon of the app's own: it inherits the worker's stdout and outlives it.
+    const sleeper = spawn("sleep", ["60"], { stdio: ["ignore", "inherit", "inherit"], detached: true });
+    sleeper.unref();
+    console.log("sleeper " + sleeper.pid);
+  },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    await tree.run.waitForOutput("sleeper ");
+    const sleeper = Number(/sleeper (\d+)/.exec(tree.run.stdout())?.[1]);
+    after(() => {
+      if (alive(sleeper)) process.kill(sleeper, "SIGKILL");
+    });
+    const began = Date.now();
+    assert.equal((await tree.command("stop")).code, 0);
+    assert.equal((await tree.run.done).code, 0);
+    assert.ok(Date.now() - began < 10_000, `the stop took ${Date.now() - began} ms`);
+    assert.ok(alive(sleeper), "the sleeper still holds the pipe");
+  });
+
   it("two starts on one prefix at the same moment: exactly one runs, the other is refused", async () => {
     const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n` });
     const prefix = join(dir, "p");

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { runTsresty, startTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
-import { get, startTree, until } from "../helpers/tree.ts";
+import { alive, get, startTree, until } from "../helpers/tree.ts";
 
 const LINE = /^(\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d) (?:\[(\w+)\] )?(\d+)#([\d-]+): (.*)$/;
 
@@ -86,6 +86,55 @@ export default {
     assert.ok(await until(() => tree.run.stdout().includes("n=99999 "), 60_000), "the last line arrived");
     assert.equal(tree.run.stdout().match(/: n=\d+ x{1000}$/gm)?.length, 100_000, "every line, whole");
     await tree.command("stop");
+  });
+
+  it("a worker that exits while the master is not reading its pipe (the master's own reader stalls) still has all it wrote printed before the master exits (stop 38's pause made the master stop without it)", async () => {
+    const dir = scratchApp({
+      "app.ts": `import { writeFileSync } from "node:fs";
+const line = "y".repeat(1000);
+const flushed = new URL("./flushed", import.meta.url);
+export default {
+  fetch() {
+    void (async () => {
+      // One line at a time: once its callback runs, the kernel has it (the pipe to the master).
+      for (let i = 0; i < 3000; i++) {
+        await new Promise((resolve) => process.stdout.write(\`n=\${i} \${line}\\n\`, resolve));
+        writeFileSync(flushed, String(i));
+      }
+    })();
+    return new Response(String(process.pid));
+  },
+};
+`,
+    });
+    const flushed = (): number =>
+      existsSync(join(dir, "flushed")) ? Number(readFileSync(join(dir, "flushed"), "utf8")) : -1;
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, deadlineMs: 60_000 });
+    tree.run.child.stdout?.pause(); // a stalled pager
+    const worker = Number((await get(tree.url())).body);
+    // The master's stdout backs up past its bound, it stops reading the worker's pipe, the pipe
+    // fills and the worker's writes stop: 3 MB is more than all of those hold.
+    let last = -2;
+    while (flushed() !== last) {
+      last = flushed();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    assert.ok(last >= 0 && last < 2999, `the worker's writes stopped at line ${last}`);
+    process.kill(tree.masterPid, "SIGQUIT");
+    assert.ok(await until(() => tree.run.stderr().includes("gracefully shutting down")));
+    // The worker cannot finish its writes; its lines up to `last` are in the pipe or read.
+    process.kill(worker, "SIGKILL");
+    assert.ok(await until(() => !alive(worker)), "the worker is gone");
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the master has seen its exit
+    tree.run.child.stdout?.resume();
+    const done = await tree.run.done;
+    assert.equal(done.code, 0);
+    const numbers = [...done.stdout.matchAll(/: n=(\d+) y{1000}$/gm)].map((m) => Number(m[1]));
+    assert.ok(
+      numbers.length > last,
+      `${numbers.length} lines printed; the worker had put ${last + 1} in its pipe`,
+    );
+    assert.deepEqual(numbers.slice(0, last + 1), [...Array(last + 1).keys()], "in order, none missing");
   });
 
   it("ngx.log writes nginx-shaped lines at its level and honours config logLevel", async () => {
