@@ -698,12 +698,16 @@ export class Master {
     }
     const intended = child.announcedExit && code === 0;
     this.#log(intended ? "notice" : "alert", `${label} ${how}`);
-    if (!intended) {
-      slot.restarts++;
-      slot.quickDeaths = nextQuickDeaths(slot.quickDeaths, Date.now() - child.startedAt);
-    }
-    const delay = intended ? 0 : respawnDelay(slot.quickDeaths, child.readyAt !== null);
-    if (delay > 0) this.#log("warn", `${slotLabel(slot)} keeps dying; respawning it in ${delay} ms`);
+    if (!intended) slot.restarts++;
+    // An exit the child announced is no crash, but one at every start (signalGracefulExit in
+    // initWorker) backs off as a crash loop does: the master never spins.
+    slot.quickDeaths = nextQuickDeaths(slot.quickDeaths, Date.now() - child.startedAt);
+    const delay = respawnDelay(slot.quickDeaths, child.readyAt !== null);
+    if (delay > 0)
+      this.#log(
+        "warn",
+        `${slotLabel(slot)} keeps ${intended ? "exiting" : "dying"}; respawning it in ${delay} ms`,
+      );
     slot.respawnAt = Date.now() + delay;
     const respawn = (): void => {
       slot.respawn = null;

@@ -458,6 +458,30 @@ export default {
 });
 
 describe("the master's supervision keeps its bounds and counts", () => {
+  it("a worker that calls signalGracefulExit() at every start is respawned with backoff, as a crash loop is, and serves between exits (the master respawned it without delay: ~30 times in 3 s)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() { ngx.process.signalGracefulExit(); },
+  fetch: () => new Response(\`pid=\${process.pid}\`),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const began = Date.now();
+    assert.ok(
+      await until(() =>
+        /\[warn\] \d+#-: worker 0 keeps exiting; respawning it in 400 ms/.test(tree.run.stderr()),
+      ),
+      tree.run.stderr(),
+    );
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, began + 3_000 - Date.now())));
+    const exits = tree.run.stderr().match(/worker process \d+ \(id 0\) exited with code 0/g)?.length ?? 0;
+    // 0, 100, 200, 400, 800 then 1,000 ms between respawns: about 8 in 3 s, with the boots.
+    assert.ok(exits >= 4 && exits <= 12, `${exits} exits in 3 s`);
+    assert.doesNotMatch(tree.run.stderr(), /\[alert\]/, "an exit the worker announced is no crash");
+    await tree.command("stop");
+  });
+
   it("a respawned worker not ready within 60 s is logged with the bound and killed, and its slot respawns (stop 26)", async () => {
     const dir = scratchApp({
       "app.mjs": `import { existsSync, writeFileSync } from "node:fs";
