@@ -807,6 +807,19 @@ export class Master {
     }
   }
 
+  /**
+   * Why `logs --worker ID` names no worker of this tree, or null: an id beyond the workers of the
+   * running and the staged cycle with no line kept (a reload to fewer workers keeps the lines of
+   * the ids it dropped). While the first cycle starts, any id may come.
+   */
+  #unknownWorker(id: number | null): string | null {
+    if (id === null || this.#current === null) return null;
+    const workers = Math.max(this.#current.config.workers, this.#staging?.cycle.config.workers ?? 0);
+    if (id < workers || this.#logs.recent({ worker: id }, 1).length > 0) return null;
+    const ids = workers === 0 ? "no workers" : workers === 1 ? "worker 0 only" : `workers 0–${workers - 1}`;
+    return `no worker ${id}: this tree runs ${ids}`;
+  }
+
   #broadcastPids(): void {
     const pids = this.#children.live
       .filter((c) => c.spec?.role === "worker" && !c.retired && c.phase !== "booting")
@@ -817,6 +830,8 @@ export class Master {
   async #onControl(request: ControlRequest, connection: ControlConnection): Promise<ControlResponse | null> {
     switch (request.command) {
       case "logs": {
+        const unknown = this.#unknownWorker(request.worker);
+        if (unknown !== null) return { ok: false, message: unknown };
         const filter = { worker: request.worker };
         const lines = this.#logs.recent(filter, request.lines).map((entry) => entry.text);
         if (!request.follow) return { ok: true, message: "logs", lines };

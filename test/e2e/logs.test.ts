@@ -284,6 +284,15 @@ export default {
         .every((line) => / \d+#1: /.test(line)),
       one.stdout,
     );
+    // An id the tree does not run is refused by name (it printed nothing, as if the worker were quiet).
+    for (const args of [
+      ["--worker", "2"],
+      ["-f", "--worker", "7"],
+    ]) {
+      const none = await tree.command("logs", ...args);
+      assert.equal(none.code, 1, args.join(" "));
+      assert.match(none.stderr, /no worker \d: this tree runs workers 0–1/);
+    }
 
     const follow = startTsresty(["logs", "-f", "-n", "0", "--prefix", tree.prefix], { deadlineMs: 60_000 });
 
