@@ -381,6 +381,7 @@ describe("the fetch adapter", () => {
         );
       }
       if (new URL(request.url).pathname === "/null") return null as unknown as Response;
+      if (new URL(request.url).pathname === "/error") return Response.error();
       // Another library's Response (node-fetch's, say), which the adapter cannot send.
       if (new URL(request.url).pathname === "/foreign")
         return new (class Response {
@@ -392,7 +393,8 @@ describe("the fetch adapter", () => {
     await rawRequest(port, GET("/broken"));
     assert.equal((await rawRequest(port, GET("/null"))).status, 500);
     assert.equal((await rawRequest(port, GET("/foreign"))).status, 500);
-    assert.equal(failures.length, 4);
+    assert.equal((await rawRequest(port, GET("/error"))).status, 500);
+    assert.equal(failures.length, 5);
     assert.match(String(failures[0]), /TypeError: the fetch handler must return a Response, returned string/);
     assert.match(String(failures[1]), /stream broke/);
     // Before, both read "returned object".
@@ -400,6 +402,11 @@ describe("the fetch adapter", () => {
     assert.match(
       String(failures[3]),
       /must return a Response, returned an object of another class: Response$/,
+    );
+    // Before: "RangeError: Invalid status code: 0" from node:http's writeHead.
+    assert.match(
+      String(failures[4]),
+      /TypeError: the fetch handler returned Response.error\(\), a network error/,
     );
   });
 

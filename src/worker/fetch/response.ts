@@ -209,6 +209,10 @@ export async function writeResponse(response: Response, res: ServerResponse): Pr
     throw new TypeError(`the fetch handler must return a Response, returned ${describe(response)}`);
   }
   if (sendLight(response, res)) return;
+  if (response.type === "error")
+    throw new TypeError(
+      "the fetch handler returned Response.error(), a network error: it has no status to send",
+    );
   const body = response.body;
   if (body === null) {
     writeHead(res, response, noBody(response.status) ? null : 0);
