@@ -151,7 +151,8 @@ export class Lock {
   }
 
   /**
-   * Takes the lock for `key`, waiting up to `timeout`; `elapsed` is the seconds waited. As
+   * Takes the lock for `key`, waiting up to `timeout`; `elapsed` is the seconds waited, by the
+   * clock (to the millisecond; lua-resty-lock sums the waits it asked for instead). As
    * lua-resty-lock's `lock(key, exptime)`, an `exptime` given here replaces the option's for
    * this key (its ttl, and the cap of the wait).
    */
@@ -172,22 +173,23 @@ export class Lock {
     // 48 random bits: two acquisitions of one key by any processes share a token once in 2^48.
     const token = randomInt(1, 2 ** 48);
     const { ratio, maxStep } = this.#settings;
-    let timeout = Math.min(this.#settings.timeout, exptime);
-    let step = Math.min(this.#settings.step, Math.max(timeout, 0.001));
-    let elapsed = 0;
+    // Waited by the clock, not by the waits asked for: a timer fires late (by a millisecond,
+    // or by as long as the event loop is busy), and summed waits ran past the timeout.
+    const started = performance.now();
+    const deadline = started + Math.min(this.#settings.timeout, exptime) * 1000;
+    let step = this.#settings.step;
     for (;;) {
       const added = this.#dict.add(key, token, exptime);
       if (added.ok) {
         this.#key = key;
         this.#token = token;
-        return { ok: true, elapsed };
+        return { ok: true, elapsed: Math.round(performance.now() - started) / 1000 };
       }
       if (added.reason !== "exists") return { ok: false, reason: "no memory" };
-      if (timeout <= 0) return { ok: false, reason: "timeout" };
-      await sleep(step);
-      elapsed += step;
-      timeout -= step;
-      step = Math.min(Math.max(0.001, step * ratio), Math.max(timeout, 0.001), maxStep);
+      const left = (deadline - performance.now()) / 1000;
+      if (left <= 0) return { ok: false, reason: "timeout" };
+      await sleep(Math.min(step, left));
+      step = Math.min(Math.max(0.001, step * ratio), maxStep);
     }
   }
 

@@ -141,7 +141,7 @@ describe("ngx.lock in one process", () => {
    * The times (ms since the first try) at which `lock()` tries `add` while the key is held, on
    * mocked timers, so the schedule is exact whatever the machine's load.
    */
-  async function pollTimes(options: Parameters<typeof ngx.lock>[1], freeAt = Infinity) {
+  async function pollTimes(options: Parameters<typeof ngx.lock>[1], freeAt = Infinity, lateMs = 0) {
     const holder = ngx.lock("local");
     await holder.lock("k");
     const dict = zone.dict;
@@ -150,9 +150,12 @@ describe("ngx.lock in one process", () => {
     const tries: number[] = [];
     dict.add = (...args: Parameters<typeof add>) => {
       if (args[0] === "k") tries.push(now);
+      now += lateMs; // the event loop was busy for that long: the next timer fires late
       return add(...args);
     };
     mock.timers.enable({ apis: ["setTimeout"] });
+    // The lock's clock (its timeout and elapsed) moves with the mocked timers.
+    const clock = mock.method(performance, "now", () => now);
     try {
       const state: { result?: LockResult } = {};
       const waiting = ngx
@@ -169,6 +172,7 @@ describe("ngx.lock in one process", () => {
       }
       return { tries, result: await waiting };
     } finally {
+      clock.mock.restore();
       mock.timers.reset();
       dict.add = add;
       holder.unlock();
@@ -176,7 +180,7 @@ describe("ngx.lock in one process", () => {
     }
   }
 
-  it("polls with lua-resty-lock's backoff: the wait starts at step, grows by ratio, is capped by maxStep and by what is left of the timeout", async () => {
+  it("polls with lua-resty-lock's backoff: the wait starts at step, grows by ratio, is capped by maxStep and by what is left of the timeout, by the clock", async () => {
     // step 10 ms, ×2, capped at 80 ms; the last wait is what is left of the 250 ms timeout.
     assert.deepEqual(await pollTimes({ step: 0.01, ratio: 2, maxStep: 0.08, timeout: 0.25 }), {
       tries: [0, 10, 30, 70, 150, 230, 250],
@@ -187,11 +191,14 @@ describe("ngx.lock in one process", () => {
       tries: [0, 10, 40, 130, 230, 330, 430, 500],
       result: { ok: false, reason: "timeout" },
     });
-    // Freed at 200 ms: the next try (at 230 ms) gets it, and elapsed is the sum of the waits.
+    // Freed at 200 ms: the next try (at 230 ms) gets it, and elapsed is the time waited.
     const freed = await pollTimes({ step: 0.01, ratio: 2, maxStep: 0.08, timeout: 1 }, 200);
     assert.deepEqual(freed.tries, [0, 10, 30, 70, 150, 230]);
-    assert.equal(freed.result.ok, true);
-    assert.ok(Math.abs(freed.result.elapsed - 0.23) < 1e-9, JSON.stringify(freed.result));
+    assert.deepEqual(freed.result, { ok: true, elapsed: 0.23 });
+    // Each wait ends 40 ms late (a busy event loop): the timeout is the clock's, so the tries
+    // stop once 100 ms have passed (summed waits of 10 ms made ten tries, 500 ms in all).
+    const late = await pollTimes({ step: 0.01, ratio: 1, maxStep: 0.01, timeout: 0.1 }, Infinity, 40);
+    assert.deepEqual(late, { tries: [0, 50, 100], result: { ok: false, reason: "timeout" } });
     // The defaults: 1 ms, ×2, capped at 500 ms.
     const defaults = await pollTimes({ timeout: 2 });
     assert.deepEqual(defaults.tries, [0, 1, 3, 7, 15, 31, 63, 127, 255, 511, 1011, 1511, 2000]);
@@ -261,15 +268,18 @@ describe("ngx.lock in one process", () => {
     // On mocked timers: a lock() that never ends leaves no real timer behind (its first wait
     // was NaN ms, which sleep() split into waits of 2^31-1 ms).
     mock.timers.enable({ apis: ["setTimeout"] });
+    let now = 0;
+    const clock = mock.method(performance, "now", () => now);
     const state: { result?: LockResult } = {};
     try {
       void made.lock("made").then((result) => (state.result = result));
-      for (let ms = 0; ms < 1_000 && state.result === undefined; ms++) {
+      for (; now < 1_000 && state.result === undefined; now++) {
         await new Promise((resolve) => setImmediate(resolve));
         await new Promise((resolve) => setImmediate(resolve));
         mock.timers.tick(1);
       }
     } finally {
+      clock.mock.restore();
       mock.timers.reset();
       holder.unlock();
     }
