@@ -103,14 +103,25 @@ export function checkFlags(where: string, flags: unknown): number {
   return flags;
 }
 
-/** A number, or a string that converts to one (Lua's tonumber), as `incr` takes them. */
+/** A decimal or hexadecimal number as Lua's tonumber reads one ("2", " -1.5e3 ", "0x1F"). */
+const NUMERIC = /^\s*([-+]?)(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|0[xX]([\da-fA-F]+))\s*$/;
+
+/**
+ * A finite number, or a string that reads as one (as Lua's tonumber, without JavaScript's own
+ * forms: "0b11", "Infinity"), as `incr` takes them. NaN or an infinity would make a counter that
+ * every later incr leaves as it is, in every process: refused.
+ */
 export function toNumber(where: string, name: string, value: unknown): number {
-  if (typeof value === "number") return value;
-  if (typeof value === "string" && value.trim() !== "") {
-    const n = Number(value);
-    if (!Number.isNaN(n)) return n;
-  }
-  throw new InvalidArgTypeError(where, name, "a number or a numeric string", value);
+  let n = NaN;
+  if (typeof value === "number") n = value;
+  else if (typeof value === "string") {
+    const parts = NUMERIC.exec(value);
+    if (parts === null) throw new InvalidArgTypeError(where, name, "a number or a numeric string", value);
+    const [, sign, decimal, hex] = parts;
+    n = decimal !== undefined ? Number(sign + decimal) : (sign === "-" ? -1 : 1) * parseInt(hex ?? "", 16);
+  } else throw new InvalidArgTypeError(where, name, "a number or a numeric string", value);
+  if (!Number.isFinite(n)) throw new InvalidArgValueError(where, name, "a finite number", value);
+  return n;
 }
 
 const COUNT_EXPECTED = "a safe integer >= 0 (0 = all)";

@@ -33,4 +33,37 @@ describe("incr (T-SHD-04, T-SHD-05)", () => {
     assert.equal(dogs.get("bar"), undefined);
     assert.deepEqual(dogs.incr("gone", 10502, 0, 0.01), { ok: true, value: 10502, forcible: false });
   });
+
+  it("incr refuses NaN and infinities as value or init, and reads strings as Lua's tonumber does (it took NaN, and the counter stayed NaN for every later incr)", () => {
+    const dogs = testZone().dict;
+    dogs.set("hits", 10);
+    for (const bad of [NaN, Infinity, -Infinity, "1e400", "-1e400", `0x${"f".repeat(300)}`]) {
+      assert.throws(() => dogs.incr("hits", bad), {
+        code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+        message: /"value".*finite/,
+      });
+      assert.throws(() => dogs.incr("new", 1, bad), {
+        code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+        message: /"init".*finite/,
+      });
+    }
+    for (const bad of ["Infinity", "NaN", "0b11", "0o7", "1_000", "", " ", "1 2", "--1", "0x", "1e"])
+      assert.throws(
+        () => dogs.incr("hits", bad),
+        { code: "ERR_TSRESTY_INVALID_ARG_TYPE" },
+        JSON.stringify(bad),
+      );
+    assert.equal(dogs.get("hits"), 10, "nothing was added by a refused incr");
+    assert.equal(dogs.get("new"), undefined, "nor made");
+    const sums: [string, number][] = [
+      [" 2 ", 12],
+      ["-1.5e1", -3],
+      ["+.5", -2.5],
+      ["0x1F", 28.5],
+      ["-0X10", 12.5],
+      ["1.", 13.5],
+    ];
+    for (const [text, total] of sums)
+      assert.deepEqual(dogs.incr("hits", text), { ok: true, value: total, forcible: false }, text);
+  });
 });
