@@ -1,4 +1,5 @@
-import { InvalidArgTypeError, InvalidArgValueError, UnknownOptionError, describe } from "../errors.ts";
+import { InvalidArgTypeError, InvalidArgValueError, describe } from "../errors.ts";
+import { ownOptions } from "../util/options.ts";
 
 /**
  * Options of `ngx.pipe.spawn`. Timeouts are in milliseconds; 0 means never; default 10000.
@@ -137,13 +138,7 @@ function checkEnviron(value: unknown): NodeJS.ProcessEnv {
 /** Validates `spawn`'s arguments once; the process object then trusts the result. */
 export function resolveSpawn(args: unknown, options: unknown): ResolvedSpawn {
   const command = checkCommand(WHERE, "args", args);
-  if (options !== undefined && (typeof options !== "object" || options === null || Array.isArray(options))) {
-    throw new InvalidArgTypeError(WHERE, "options", "an object", options);
-  }
-  const opts = (options ?? {}) as Record<string, unknown>;
-  for (const key of Object.keys(opts)) {
-    if (!(KEYS as readonly string[]).includes(key)) throw new UnknownOptionError(WHERE, key, KEYS);
-  }
+  const opts = options === undefined ? {} : ownOptions(WHERE, options, KEYS);
   const merge = opts["mergeStderr"] ?? false;
   if (typeof merge !== "boolean") throw new InvalidArgTypeError(WHERE, "mergeStderr", "a boolean", merge);
   const bufferSize = opts["bufferSize"] ?? 4096;

@@ -3,7 +3,8 @@
  * up to `maxSize` bytes each, and wait, each step bounded by `timeout`. Better than OpenResty: a
  * child that times out or floods its output is ended with its whole process group.
  */
-import { InvalidArgTypeError, InvalidArgValueError, UnknownOptionError } from "../errors.ts";
+import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
+import { ownOptions } from "../util/options.ts";
 import { endGroup } from "./group.ts";
 import { checkCommand, checkTimeout, DEFAULT_TIMEOUT_MS } from "./options.ts";
 import { longTimeout } from "./long-timeout.ts";
@@ -108,13 +109,7 @@ interface ResolvedRun {
 /** Checks every argument before anything starts: a bad one must not leave a child running. */
 function resolveRun(command: unknown, options: unknown): ResolvedRun {
   checkCommand(WHERE, "command", command);
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new InvalidArgTypeError(WHERE, "options", "an object", options);
-  }
-  const opts = options as Record<string, unknown>;
-  for (const key of Object.keys(opts)) {
-    if (!(KEYS as readonly string[]).includes(key)) throw new UnknownOptionError(WHERE, key, KEYS);
-  }
+  const opts = ownOptions(WHERE, options, KEYS);
   const stdin = opts["stdin"];
   if (stdin !== undefined && typeof stdin !== "string" && !(stdin instanceof Uint8Array)) {
     throw new InvalidArgTypeError(WHERE, "stdin", "a string, a Buffer or a Uint8Array", stdin);

@@ -10,7 +10,8 @@
  * extend the new holder's lock.
  */
 import { randomInt } from "node:crypto";
-import { InvalidArgTypeError, InvalidArgValueError, UnknownOptionError } from "../errors.ts";
+import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
+import { ownOptions } from "../util/options.ts";
 import { storeIfHolds, type SharedDict } from "./dict.ts";
 import { sharedDicts } from "./installed.ts";
 import { checkKey, type Key, MAX_TTL_SECONDS, ttlMs } from "./validate.ts";
@@ -87,12 +88,7 @@ interface Settings {
 
 function settings(input: unknown): Settings {
   if (input === undefined) return { exptime: 30, timeout: 5, step: 0.001, ratio: 2, maxStep: 0.5 };
-  if (typeof input !== "object" || input === null)
-    throw new InvalidArgTypeError("ngx.lock", "options", "an object", input);
-  const options = input as LockOptions;
-  for (const key of Object.keys(options)) {
-    if (!(KNOWN as readonly string[]).includes(key)) throw new UnknownOptionError("ngx.lock", key, KNOWN);
-  }
+  const options = ownOptions("ngx.lock", input, KNOWN) as LockOptions;
   const exptime = seconds("exptime", options.exptime, 30, 0.001);
   const timeout = Math.min(seconds("timeout", options.timeout, 5, 0), exptime);
   const step = Math.min(seconds("step", options.step, 0.001, 0.001), Math.max(timeout, 0.001));

@@ -117,8 +117,8 @@ export function toNumber(where: string, name: string, value: unknown): number {
   else if (typeof value === "string") {
     const parts = NUMERIC.exec(value);
     if (parts === null) throw new InvalidArgTypeError(where, name, "a number or a numeric string", value);
-    const [, sign, decimal, hex] = parts;
-    n = decimal !== undefined ? Number(sign + decimal) : (sign === "-" ? -1 : 1) * parseInt(hex ?? "", 16);
+    const [, sign = "", decimal, hex = ""] = parts;
+    n = decimal !== undefined ? Number(sign + decimal) : (sign === "-" ? -1 : 1) * parseInt(hex, 16);
   } else throw new InvalidArgTypeError(where, name, "a number or a numeric string", value);
   if (!Number.isFinite(n)) throw new InvalidArgValueError(where, name, "a finite number", value);
   return n;

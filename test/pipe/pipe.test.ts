@@ -26,6 +26,9 @@ describe("ngx.pipe.spawn", () => {
       assert.throws(() => spawn(["ls"], { bufferSize: bad as never }), /bad buffer_size option/);
     }
     assert.throws(() => spawn(["ls"], { bufsize: 1 } as never), /unknown option "bufsize"/);
+    // Not a plain object: each was taken as no options at all, a Map of bad values included.
+    for (const odd of [new Map([["bufferSize", 0]]), new Date(), [], Object.create({ bufferSize: 0 }), null])
+      assert.throws(() => spawn(["ls"], odd as never), /"options" must be a plain object/);
     assert.throws(() => spawn(["ls", {} as never]), /"args\[1\]" must be a string or a number/);
     start(["true"], { bufferSize: 1 });
   });

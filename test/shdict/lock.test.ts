@@ -299,6 +299,23 @@ describe("ngx.lock in one process", () => {
     });
   });
 
+  it("options are a plain object's own keys: a Map, a Date, an array, a class's instance or an inherited option throws (each was taken as no options)", () => {
+    class Options {
+      timeout = 1;
+    }
+    const odd = [new Map([["timeout", -1]]), new Date(), [], new Options(), Object.create({ timeot: 1 })];
+    for (const options of odd)
+      assert.throws(() => ngx.lock("local", options as never), {
+        code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+        message: /^ngx\.lock: "options" must be a plain object, received /,
+      });
+    const bare = Object.assign(Object.create(null) as object, { timeout: 0 });
+    assert.ok(
+      ngx.lock("local", bare) instanceof ngx.lock("local").constructor,
+      "no prototype at all is plain",
+    );
+  });
+
   it("a zone name that is not a string throws, even one whose toString names a declared zone", () => {
     const named = { toString: () => "local" };
     for (const zoneName of [named, ["local"], Symbol("local"), 5, undefined]) {
