@@ -134,6 +134,8 @@ export class SharedDict {
     this.name = name;
     this.#capacity = capacity;
     this.#zone = zone;
+    // Seen by every caller in the process: `dogs.name = "cats"` or `dogs.get = …` throws.
+    Object.freeze(this);
   }
 
   /**

@@ -145,14 +145,20 @@ describe("ngx.lock in one process", () => {
     const holder = ngx.lock("local");
     await holder.lock("k");
     const dict = zone.dict;
-    const add = dict.add.bind(dict);
     let now = 0;
     const tries: number[] = [];
-    dict.add = (...args: Parameters<typeof add>) => {
-      if (args[0] === "k") tries.push(now);
-      now += lateMs; // the event loop was busy for that long: the next timer fires late
-      return add(...args);
-    };
+    // On the prototype: a dictionary is frozen.
+    const prototype = Object.getPrototypeOf(dict) as typeof dict;
+    const add = prototype.add;
+    const watched = mock.method(
+      prototype,
+      "add",
+      function (this: typeof dict, ...args: Parameters<typeof add>) {
+        if (this === dict && args[0] === "k") tries.push(now);
+        now += lateMs; // the event loop was busy for that long: the next timer fires late
+        return add.apply(this, args);
+      },
+    );
     mock.timers.enable({ apis: ["setTimeout"] });
     // The lock's clock (its timeout and elapsed) moves with the mocked timers.
     const clock = mock.method(performance, "now", () => now);
@@ -174,7 +180,7 @@ describe("ngx.lock in one process", () => {
     } finally {
       clock.mock.restore();
       mock.timers.reset();
-      dict.add = add;
+      watched.mock.restore();
       holder.unlock();
       zone.dict.delete("k");
     }

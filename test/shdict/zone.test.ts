@@ -122,6 +122,11 @@ describe("zones", () => {
     assert.equal(ngx.shared["cats"]?.name, "cats");
     assert.equal(ngx.shared["birds"], undefined);
     assert.ok(Object.isFrozen(ngx.shared));
+    // Each dictionary too: one caller could rename it or replace its methods for every other.
+    const shared = ngx.shared["dogs"];
+    assert.throws(() => Object.assign(shared, { name: "cats" }), TypeError);
+    assert.throws(() => Object.assign(shared, { get: () => 42 }), TypeError);
+    assert.equal(shared.name, "dogs");
     ngx.shared["dogs"].set("a", 1);
     ngx.shared["dogs"].set("b", 2);
     const stats = zoneStats(dogs);
