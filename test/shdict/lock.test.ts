@@ -149,7 +149,7 @@ describe("ngx.lock in one process", () => {
     const tries: number[] = [];
     // On the prototype: a dictionary is frozen.
     const prototype = Object.getPrototypeOf(dict) as typeof dict;
-    const add = prototype.add;
+    const add = Reflect.get<typeof dict, "add">(prototype, "add");
     const watched = mock.method(
       prototype,
       "add",
