@@ -90,9 +90,10 @@ async function mainURL(command: SingleCommand): Promise<string> {
 
 /** Waits for running callbacks, at most `shutdownTimeout` seconds when one is set. */
 async function drain(context: RuntimeContext): Promise<void> {
-  const timeout = context.config.shutdownTimeout ?? 0;
+  const timeout = context.config.shutdownTimeout;
   const idle = context.timers.whenIdle();
-  if (timeout === 0) return idle;
+  // None set: no bound, as `resty`. A 0 that is set bounds it at once, as in `tsresty start`.
+  if (timeout === null) return idle;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<"timeout">((done) => {
     timer = setTimeout(() => {

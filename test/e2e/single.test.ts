@@ -238,6 +238,20 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     );
   });
 
+  it("shutdownTimeout 0 ends a graceful exit at once, as in tsresty start (single mode took 0 as no bound and waited forever)", async () => {
+    const r = await runTsresty([
+      "--config",
+      "test/fixtures/single/shutdown-zero.config.ts",
+      "-e",
+      "ngx.timer.at(0, () => new Promise(() => { setInterval(() => undefined, 1000); }));",
+    ]);
+    assert.equal(r.code, 0);
+    assert.match(
+      r.stderr,
+      /\[warn\] \d+#0: shutdownTimeout \(0 s\) reached while draining, with 1 timers running; exiting/,
+    );
+  });
+
   it("shutdownTimeout's warning counts the premature calls that waited for a running slot and never ran (stop 26)", async () => {
     const r = await runTsresty([
       "--config",
