@@ -11,12 +11,25 @@ import type { TimerSystem } from "../timer/index.ts";
  * //  (they waited for a running slot); going on to exitWorker"
  */
 export function drainCutMessage(timeout: number, timers: TimerSystem, next: string): string {
+  return `shutdownTimeout (${timeout} s) reached while draining, with ${timers.runningCount} timers running${neverRan(timers)}; ${next}`;
+}
+
+/**
+ * What an exit that ends now leaves undone, each part after "; ": premature calls waiting for a
+ * running slot or for their `overlap: false` run, unanswered singleton claims, and (outside an
+ * exit) due runs waiting for a slot. "" when nothing.
+ * @example
+ * neverRan(timers); // "; 2 premature calls never ran (they waited for a running slot)"
+ */
+export function neverRan(timers: TimerSystem): string {
   const lost = timers.prematureWaiting;
   const owed = timers.prematureOwed;
   const claims = timers.claimsOut;
+  const due = timers.exiting ? 0 : timers.waitingCount;
   const premature = lost === 0 ? "" : `; ${lost} premature calls never ran (they waited for a running slot)`;
   const overlap =
     owed === 0 ? "" : `; ${owed} premature calls never ran (their overlap: false timer's run never ended)`;
   const unanswered = claims === 0 ? "" : `; ${claims} singleton claims unanswered`;
-  return `shutdownTimeout (${timeout} s) reached while draining, with ${timers.runningCount} timers running${premature}${overlap}${unanswered}; ${next}`;
+  const waiting = due === 0 ? "" : `; ${due} due timer runs never ran (they waited for a running slot)`;
+  return `${premature}${overlap}${unanswered}${waiting}`;
 }

@@ -1,5 +1,5 @@
 export { currentRuntime, installRuntime, type RuntimeContext, type RuntimeOptions } from "./context.ts";
-export { drainCutMessage } from "./drain-cut.ts";
+export { drainCutMessage, neverRan } from "./drain-cut.ts";
 export { installGlobalNgx } from "./global.ts";
 export {
   ngx,

@@ -28,6 +28,7 @@ import { endGroup, liveGroups } from "../pipe/index.ts";
 import {
   describeUncaught,
   drainCutMessage,
+  neverRan,
   installGlobalNgx,
   installRuntime,
   type RuntimeContext,
@@ -203,14 +204,18 @@ export async function runSingle(command: SingleCommand): Promise<void> {
   // instead of exiting 0 in silence (13 is Node's code for an unsettled top-level await).
   // The same for a timer callback whose promise never settles: the exit would wait for it forever.
   process.on("beforeExit", () => {
+    // What never ran meanwhile is said too: runs that waited for the slots the stuck ones hold.
+    const lost = neverRan(context.timers);
     if (!mainDone) {
-      process.stderr.write("ERROR: the main chunk waits on a promise that nothing can settle any more\n");
+      process.stderr.write(
+        `ERROR: the main chunk waits on a promise that nothing can settle any more${lost}\n`,
+      );
       process.exit(13);
     }
     const stuck = describeRunning(context.timers.runningTimers());
     if (stuck === "") return;
     process.stderr.write(
-      `ERROR: ${stuck} still running, waiting on a promise that nothing can settle any more\n`,
+      `ERROR: ${stuck} still running, waiting on a promise that nothing can settle any more${lost}\n`,
     );
     process.exit(13);
   });

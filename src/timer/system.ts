@@ -177,6 +177,11 @@ export class TimerSystem implements TimerOwner {
     return this.#runner.running;
   }
 
+  /** Runs due that wait for a running slot (premature ones and owed ones included). */
+  get waitingCount(): number {
+    return this.#runner.waiting;
+  }
+
   /** Premature calls that have not started: they wait for a running slot (what a cut drain never runs). */
   get prematureWaiting(): number {
     return this.#runner.prematureWaiting;

@@ -278,6 +278,32 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     );
   });
 
+  it("the exit with 13 also counts the timer runs that never ran because they waited for a slot the stuck ones hold (it named only the stuck)", async () => {
+    const stuck = await runTsresty([
+      "--config",
+      "test/fixtures/single/one-slot.config.ts",
+      "-e",
+      'ngx.timer.at(0, () => new Promise(() => {})); ngx.timer.at({ delay: 0, name: "victim" }, () => {}); ngx.timer.at(5, () => {});',
+    ]);
+    assert.equal(stuck.code, 13);
+    assert.match(
+      stuck.stderr,
+      /^ERROR: 1 unnamed timer still running, waiting on a promise that nothing can settle any more; 2 premature calls never ran \(they waited for a running slot\)\n$/m,
+    );
+    // The main chunk holds the one slot; a timer due meanwhile could have settled its promise.
+    const main = await runTsresty([
+      "--config",
+      "test/fixtures/single/one-slot.config.ts",
+      "-e",
+      "await new Promise((settle) => ngx.timer.at(0, () => settle(42)));",
+    ]);
+    assert.equal(main.code, 13);
+    assert.match(
+      main.stderr,
+      /^ERROR: the main chunk waits on a promise that nothing can settle any more; 1 due timer runs never ran \(they waited for a running slot\)\n$/m,
+    );
+  });
+
   it("T-ERR-01: errors in timers are logged in nginx's shape; the process and its other timers carry on", async () => {
     const r = await runTsresty([
       "-e",
