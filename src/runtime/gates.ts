@@ -74,16 +74,36 @@ function internalZone(): Zone {
   return made;
 }
 
+/** A long name's stand-in: its SHA-256. */
+function digest(name: string): string {
+  // Loaded here, for the rare long name: importing node:crypto costs every process ~2 ms at boot.
+  const { createHash } = process.getBuiltinModule("node:crypto");
+  return `sha256-${createHash("sha256").update(name).digest("hex")}`;
+}
+
 /**
  * A timer's file name: its name, encoded; a name whose encoding would pass a file name's 255
  * bytes (with ".last.tmp") is kept under the SHA-256 of the name instead.
  */
 function fileName(name: string): string {
   const encoded = encodeURIComponent(name);
-  if (encoded.length <= 200) return encoded;
-  // Loaded here, for the rare long name: importing node:crypto costs every process ~2 ms at boot.
-  const { createHash } = process.getBuiltinModule("node:crypto");
-  return `sha256-${createHash("sha256").update(name).digest("hex")}`;
+  return encoded.length <= 200 ? encoded : digest(name);
+}
+
+/**
+ * A timer's name in the zone's keys (`singleton:NAME:DUE`, `last:NAME`): a name of more than 200
+ * UTF-16 units goes by its SHA-256. A claim lives a second or more: with names of 65,000 bytes, a
+ * timer every 50 ms filled the 1 MiB zone on its own, and a third of its ticks were lost.
+ */
+const zoneNames = new Map<string, string>();
+function zoneName(name: string): string {
+  if (name.length <= 200) return name;
+  let named = zoneNames.get(name);
+  if (named === undefined) {
+    if (zoneNames.size >= 64) zoneNames.clear(); // names made afresh must not grow it for ever
+    zoneNames.set(name, (named = digest(name)));
+  }
+  return named;
 }
 
 class HostGate implements TickGate {
@@ -101,7 +121,7 @@ class HostGate implements TickGate {
     // safeAdd: a claim never evicts another one (a claim evicted before its time would let a
     // process that wakes late run the tick again); a full zone fails the claim instead.
     const result = internalZone().dict.safeAdd(
-      `singleton:${name}:${due}`,
+      `singleton:${zoneName(name)}:${due}`,
       this.#owner,
       hostClaimTtl(intervalMs) / 1000,
     );
@@ -114,9 +134,9 @@ class HostGate implements TickGate {
     // A tick that did not run (or whose run threw) is not the last run: catchUp may replay it.
     if (!ok) return;
     const dict = internalZone().dict;
-    const last = dict.get(`last:${name}`);
+    const last = dict.get(`last:${zoneName(name)}`);
     if (typeof last === "number" && last >= due) return;
-    dict.safeSet(`last:${name}`, due);
+    dict.safeSet(`last:${zoneName(name)}`, due);
     if (!this.#kept.has(name)) return;
     mkdirSync(this.#dir, { recursive: true });
     const file = join(this.#dir, `${fileName(name)}.last`);
@@ -135,7 +155,7 @@ class HostGate implements TickGate {
 
   lastRun(name: string): number | null {
     this.#kept.add(name);
-    const inZone = internalZone().dict.get(`last:${name}`);
+    const inZone = internalZone().dict.get(`last:${zoneName(name)}`);
     let onDisk: number | null = null;
     try {
       onDisk = Number(readFileSync(join(this.#dir, `${fileName(name)}.last`), "utf8").trim()) || null;

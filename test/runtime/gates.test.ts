@@ -3,6 +3,7 @@
  * catchUp. Real shared memory (the zone is made in this process, as single mode makes it).
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -146,6 +147,31 @@ describe("the host gate", () => {
     clock.advance(1000);
     assert.deepEqual(lines, []);
     assert.deepEqual(ran, ["ran"]);
+  });
+
+  it("a long singleton name goes by its SHA-256 in the zone's keys: a timer every 50 ms with a 65,000-byte name runs every tick (its claims filled the 1 MiB zone, and a third of its ticks were lost)", () => {
+    const gate = hostGate(scratchDir("host-gate-long-claims"));
+    const wallStart = Date.now();
+    const { timers, clock, lines } = makeTimers({ gates: { host: gate }, wallStart });
+    let runs = 0;
+    const name = "n".repeat(65_000);
+    timers.every({ interval: 0.05, name, singleton: "host" }, () => {
+      runs++;
+    });
+    // The claims live a second or more (real time, in the zone): 3 s of ticks at once all live.
+    clock.advance(3_000);
+    assert.deepEqual(lines, []);
+    // Ticks on the epoch's 50 ms grid (a singleton's), in the 3 s after the start.
+    assert.equal(runs, Math.floor((wallStart + 3_000) / 50) - Math.floor(wallStart / 50));
+    const dict = installedZone(INTERNAL_ZONE.name)?.dict;
+    const digest = createHash("sha256").update(name).digest("hex");
+    assert.equal(
+      typeof dict?.get(`last:sha256-${digest}`),
+      "number",
+      "the last run is kept under the digest",
+    );
+    const keys = dict?.getKeys(0) ?? [];
+    assert.ok(!keys.some((key) => key.length > 300), "no key holds the name itself");
   });
 
   it("a last run that cannot be written (PREFIX/timers is not a directory) is logged once, not at every tick, and once more when it can be again", () => {
