@@ -208,7 +208,7 @@ export function atSchedule(where: string, first: unknown): { delayMs: number; na
 /** Reads the first argument of `every`: an interval in seconds or the options. */
 export function everySchedule(where: string, first: unknown): RepeatSpec {
   if (!isOptionsObject(first)) {
-    const intervalMs = checkInterval(where, "delay", first);
+    const intervalMs = checkInterval(where, "interval", first);
     return {
       kind: "every",
       intervalMs,

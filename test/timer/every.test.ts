@@ -20,9 +20,13 @@ describe("ngx.timer.every", () => {
     for (const interval of [0, 0.0001]) {
       assert.throws(() => timers.every(interval, () => undefined), {
         name: "RangeError",
-        message: /"delay" must be at least 0.001 seconds \(delay cannot be zero\)/,
+        // OpenResty's words, and the argument by its documented name (it read "delay").
+        message: /^ngx\.timer\.every: "interval" must be at least 0.001 seconds \(delay cannot be zero\)/,
       });
     }
+    assert.throws(() => timers.every(-1, () => undefined), {
+      message: /^ngx\.timer\.every: "interval" must be/,
+    });
   });
 
   it("T-EV-03: each tick receives the original arguments", () => {
