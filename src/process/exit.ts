@@ -9,7 +9,10 @@
 export function exitWhenWritten(code?: number): void {
   let waiting = 2;
   const written = (): void => {
-    if (--waiting === 0) process.exit(code);
+    if (--waiting !== 0) return;
+    // Without a code, process.exitCode's: Node 20's process.exit(undefined) exits 0 instead.
+    if (code === undefined) process.exit();
+    else process.exit(code);
   };
   for (const stream of [process.stdout, process.stderr]) {
     if (stream.writableLength === 0) written();

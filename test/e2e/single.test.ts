@@ -238,6 +238,12 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     );
   });
 
+  it("process.exitCode set by the code or a timer is the exit code (Node 20's process.exit(undefined) made it 0)", async () => {
+    assert.equal((await runTsresty(["-e", "process.exitCode = 5;"])).code, 5);
+    assert.equal((await runTsresty(["-e", "ngx.timer.at(0.01, () => { process.exitCode = 7; });"])).code, 7);
+    assert.equal((await runTsresty(["-e", "console.log('done');"])).code, 0);
+  });
+
   it("shutdownTimeout 0 ends a graceful exit at once, as in tsresty start (single mode took 0 as no bound and waited forever)", async () => {
     const r = await runTsresty([
       "--config",
