@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
-import { types } from "node:util";
 import { ConfigError, describe } from "../errors.ts";
 import { importUserModule } from "../util/loader.ts";
+import { isPlainObject } from "../util/options.ts";
 import { namedOnly } from "../util/named-exports.ts";
 import { CONFIG_KEYS, resolveConfig } from "./resolve.ts";
 import type { ResolvedConfig } from "./types.ts";
@@ -11,12 +11,8 @@ function checkExport(file: string, value: unknown): Record<string, unknown> {
   if (value === undefined) {
     throw new ConfigError(file, null, "has no default export; write `export default defineConfig({ ... })`");
   }
-  const plain =
-    typeof value === "object" &&
-    value !== null &&
-    !Array.isArray(value) &&
-    !types.isPromise(value) &&
-    typeof (value as { then?: unknown }).then !== "function";
+  // (a Map, a Date, a class's instance: not a config, though its own keys are none)
+  const plain = isPlainObject(value) && typeof value["then"] !== "function";
   if (!plain) {
     throw new ConfigError(
       file,
@@ -24,7 +20,7 @@ function checkExport(file: string, value: unknown): Record<string, unknown> {
       `default export must be a config object (export default defineConfig({ ... })), received ${describe(value)}`,
     );
   }
-  return value as Record<string, unknown>;
+  return value;
 }
 
 /**

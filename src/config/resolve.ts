@@ -1,5 +1,6 @@
 import { ConfigError, describe } from "../errors.ts";
 import { LOG_LEVELS, type LogLevel } from "../util/log.ts";
+import { isPlainObject } from "../util/options.ts";
 
 import { AGENT_CONNECTIONS, DEFAULT_CONFIG } from "./defaults.ts";
 import type { ListenAddress, ResolvedConfig, ShdictSpec } from "./types.ts";
@@ -48,8 +49,9 @@ const TIMER_KEYS = ["maxPending", "maxRunning", "runningLimit"] as const;
 /** Limits stay below 2^31 so that counters remain small integers. */
 const MAX_LIMIT = 2 ** 31 - 1;
 
+/** A plain object: a Map, a Date or a class's instance would read as one without its keys. */
 function isRecord(value: unknown): value is Raw {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+  return isPlainObject(value);
 }
 
 /** Checks keys and values of one config object; errors name the origin and the dotted key. */
@@ -142,7 +144,7 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
     workers:
       input["workers"] === undefined
         ? DEFAULT_CONFIG.workers
-        : check.parsed("workers", parseWorkers(input["workers"])),
+        : check.parsed("workers", parseWorkers(input["workers"], false)),
     listen: resolveListen(check, input["listen"]),
     prefix: check.path("prefix", input["prefix"], DEFAULT_CONFIG.prefix) ?? DEFAULT_CONFIG.prefix,
     user: input["user"] === undefined ? null : check.parsed("user", parseUser(input["user"])),

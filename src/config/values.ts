@@ -12,9 +12,10 @@ export type Parsed<T> =
 
 const MAX_WORKERS = 1024;
 
-export function parseWorkers(value: unknown): Parsed<number> {
+export function parseWorkers(value: unknown, text = true): Parsed<number> {
   if (value === "auto") return { ok: true, value: availableParallelism() };
-  const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+  // A string of digits is the command line's form (`text`); a config's number is a number.
+  const n = text && typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= MAX_WORKERS)
     return { ok: true, value: n };
   return {

@@ -8,21 +8,25 @@
  */
 import { InvalidArgTypeError, UnknownOptionError } from "../errors.ts";
 
+/** An object literal's kind: its prototype is Object.prototype, or it has none (a revoked Proxy is not). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  try {
+    const prototype: unknown = Object.getPrototypeOf(value);
+    return prototype === Object.prototype || prototype === null;
+  } catch {
+    return false; // a revoked Proxy, a trap that throws
+  }
+}
+
 export function ownOptions(
   where: string,
   value: unknown,
   known: readonly string[],
   argument = "options",
 ): Readonly<Record<string, unknown>> {
-  let prototype: unknown;
-  try {
-    prototype = typeof value === "object" && value !== null ? Object.getPrototypeOf(value) : undefined;
-  } catch {
-    prototype = undefined; // a revoked Proxy, a trap that throws
-  }
-  if (prototype !== Object.prototype && prototype !== null)
-    throw new InvalidArgTypeError(where, argument, "a plain object", value);
-  const options = value as Record<string, unknown>;
+  if (!isPlainObject(value)) throw new InvalidArgTypeError(where, argument, "a plain object", value);
+  const options = value;
   const own: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) throw new UnknownOptionError(where, key, known);

@@ -52,6 +52,19 @@ describe("config resolution", () => {
     ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],
+    // Not plain objects: each was read as one without keys (a Map's entries are not its keys).
+    ["a Map", new Map([["workers", 3]]), /^config: must export an object, received an object \(Map\)$/],
+    [
+      "timers as a Map",
+      { timers: new Map() },
+      /^config: timers must be an object, received an object \(Map\)$/,
+    ],
+    ["a Date", new Date(0), /^config: must export an object, received an object \(Date\)$/],
+    [
+      "workers as a string",
+      { workers: "4" },
+      /^config: workers must be "auto" or an integer from 1 to \d+, received a string \("4"\)$/,
+    ],
     [
       "a standby that is not a boolean",
       { standby: "no" },
