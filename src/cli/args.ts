@@ -188,7 +188,8 @@ export function parseArgs(argv: readonly string[]): Command {
     if (next === undefined) throw new UsageError(`option ${flag} needs a value`);
     return next;
   };
-  for (; index < argv.length; index++) {
+  // Every word after `-e CODE` is the program's (process.argv), dashes or not, as after a FILE.
+  for (; index < argv.length && code === null; index++) {
     const arg = argv[index] as string;
     if (arg === "--") {
       index++;
@@ -206,7 +207,6 @@ export function parseArgs(argv: readonly string[]): Command {
       case "--version":
         return { kind: "version" };
       case "-e":
-        if (code !== null) throw new UsageError("option -e given twice");
         code = value(flag, inline);
         break;
       case "--config":
