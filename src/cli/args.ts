@@ -84,7 +84,13 @@ function flags(
 ): { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] } {
   let parsed;
   try {
-    parsed = parseFlags({ args: [...argv], options, allowPositionals: positionals > 0, strict: true });
+    parsed = parseFlags({
+      args: [...argv],
+      options,
+      allowPositionals: positionals > 0,
+      strict: true,
+      tokens: true,
+    });
   } catch (error) {
     throw new UsageError(
       error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, "") : String(error),
@@ -92,6 +98,14 @@ function flags(
   }
   if (parsed.positionals.length > positionals)
     throw new UsageError(`unexpected argument ${String(parsed.positionals[positionals])}`);
+  // util.parseArgs keeps the last of a flag given twice: `--workers 3 --workers 1` ran 1 worker
+  // without a word. Only the flags that take several values (--listen, --shdict) may repeat.
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== "option" || options[token.name]?.multiple === true) continue;
+    if (seen.has(token.name)) throw new UsageError(`option ${token.rawName} given twice`);
+    seen.add(token.name);
+  }
   return parsed;
 }
 

@@ -58,6 +58,25 @@ describe("command line parsing", () => {
     });
   });
 
+  it("takes --listen and --shdict more than once on start", () => {
+    const start = parseArgs([
+      "start",
+      "--listen",
+      "1",
+      "--listen",
+      "2",
+      "--shdict",
+      "a 1m",
+      "--shdict",
+      "b 1m",
+    ]);
+    assert.equal(start.kind, "start");
+    assert.deepEqual(start.kind === "start" && [start.listen, start.shdict], [
+      ["1", "2"],
+      ["a 1m", "b 1m"],
+    ]);
+  });
+
   it("answers --help and --version", () => {
     assert.deepEqual(parseArgs(["-h"]), { kind: "help" });
     assert.deepEqual(parseArgs(["--version"]), { kind: "version" });
@@ -70,6 +89,12 @@ describe("command line parsing", () => {
     [["--config="], /option --config needs a file name/],
     [["--nope"], /unknown option --nope/],
     [["--config", "a", "--config", "b", "x.ts"], /option --config given twice/],
+    // The commands' flags too (the last one was kept in silence), those that take several aside.
+    [["start", "app.ts", "--workers", "3", "--workers", "1"], /^option --workers given twice$/],
+    [["start", "--config", "a.ts", "--config=b.ts"], /^option --config given twice$/],
+    [["start", "--prefix", "p", "--prefix", "p2"], /^option --prefix given twice$/],
+    [["logs", "-n", "1", "-n", "2"], /^option -n given twice$/],
+    [["stop", "--fast", "--fast"], /^option --fast given twice$/],
   ];
   for (const [argv, message] of bad) {
     it(`refuses ${JSON.stringify(argv)} with a UsageError`, () => {
