@@ -71,10 +71,13 @@ describe("command line parsing", () => {
       "b 1m",
     ]);
     assert.equal(start.kind, "start");
-    assert.deepEqual(start.kind === "start" && [start.listen, start.shdict], [
-      ["1", "2"],
-      ["a 1m", "b 1m"],
-    ]);
+    assert.deepEqual(
+      [start.listen, start.shdict],
+      [
+        ["1", "2"],
+        ["a 1m", "b 1m"],
+      ],
+    );
   });
 
   it("answers --help and --version", () => {
