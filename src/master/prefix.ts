@@ -35,7 +35,7 @@ const VIRTUAL_FILESYSTEMS = new Map<number, string>([
   [0x73636673, "securityfs"],
 ]);
 
-function reasonOf(error: unknown): string {
+export function reasonOf(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
   switch (code) {
     case "EACCES":

@@ -5,15 +5,16 @@
  * goes when the process exits.
  */
 import type { Server } from "node:net";
+import { PathError } from "../errors.ts";
 import { join } from "node:path";
 import type { ResolvedConfig } from "../config/index.ts";
 import { CONTROL_SOCKET, PID_FILE } from "../ipc/index.ts";
 import { openLogWriter, type LogWriter } from "../util/log-file.ts";
-import { serveControl, type ControlHandler } from "./control.ts";
+import { serveControl, type ControlHandler, type ControlServer } from "./control.ts";
 import type { LogSink } from "../util/log.ts";
 import { readPid, removePid, writePid } from "./pidfile.ts";
 
-import { lockPrefix, prepareLogFile, preparePrefix } from "./prefix.ts";
+import { lockPrefix, prepareLogFile, preparePrefix, reasonOf } from "./prefix.ts";
 
 export interface Site {
   /** The prefix, absolute. */
@@ -43,11 +44,21 @@ export async function takeSite(
   // With the lock held, a pid file already there was left by a master that is gone.
   const stale = readPid(pidFile);
   if (stale !== null) log("notice", `removing stale pid file ${pidFile} (pid ${stale})`);
-  writePid(pidFile);
-  process.on("exit", () => {
-    removePid(pidFile);
-  });
-  const control = await serveControl(join(prefix, CONTROL_SOCKET), onControl);
+  const socketPath = join(prefix, CONTROL_SOCKET);
+  let control: ControlServer;
+  try {
+    writePid(pidFile);
+    process.on("exit", () => {
+      removePid(pidFile);
+    });
+    control = await serveControl(socketPath, onControl);
+  } catch (error) {
+    // Something in the way (a directory named tsresty.pid or tsresty.sock): the start fails
+    // naming it, as for any unusable prefix (it was taken for a bug of the master's).
+    lock.close();
+    const what = (error as NodeJS.ErrnoException).syscall === "listen" ? socketPath : pidFile;
+    throw new PathError("prefix", prefix, `${what} cannot be made: ${reasonOf(error)}`);
+  }
   return {
     prefix,
     errorLog,

@@ -56,12 +56,23 @@ async function loadConfig(command: SingleCommand): Promise<ResolvedConfig> {
   const zones = parseShdictFlags(command.shdict);
   if (!zones.ok) fail(`--shdict ${zones.problem}`, 2);
   const flags = command.shdict.length === 0 ? {} : { shdict: zones.value };
+  // A config whose top-level await nothing can settle empties the event loop: Node exited 13
+  // without a word. Said here, as a bad config (exit 2).
+  const stuck = (): void => {
+    fail(
+      `${command.configPath ?? "config"}: its top-level await waits on a promise that nothing can settle`,
+      2,
+    );
+  };
+  process.once("beforeExit", stuck);
   try {
     const file = command.configPath === null ? {} : await loadConfigInput(command.configPath);
     return resolveConfig(withOverrides(file, flags), command.configPath ?? "config");
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message, 2);
     throw error;
+  } finally {
+    process.off("beforeExit", stuck);
   }
 }
 
@@ -121,6 +132,9 @@ function needsTypeScript(command: SingleCommand): boolean {
 }
 
 export async function runSingle(command: SingleCommand): Promise<void> {
+  // ^C and TERM end the process from the start, while a config loads too (one whose top-level
+  // await never settled could only be SIGKILLed); QUIT and HUP wait for the runtime, queued.
+  handleSignals({ SIGINT: () => process.exit(130), SIGTERM: () => process.exit(143) });
   // First, so that single mode's hooks come before tsx, whoever loads first.
   if (needsTypeScript(command)) await typeScriptHooks();
   const config = await loadConfig(command);

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ensureBuilt } from "../helpers/dist.ts";
 import { pidsMatching, ROOT, runTsresty, startTsresty } from "../helpers/processes.ts";
+import { until } from "../helpers/wait.ts";
 
 const LOG_LINE = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(\w+)\] (\d+)#0: /;
 
@@ -236,6 +238,30 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
       r.stderr,
       /\[warn\] \d+#0: shutdownTimeout \(0.3 s\) reached while draining, with 1 timers running; exiting/,
     );
+  });
+
+  it("a config that never finishes loading: a top-level await nothing can settle is a config error, and ^C or TERM ends one still loading (it exited 13 in silence, and ignored both signals)", async () => {
+    const never = await runTsresty(["--config", "test/fixtures/single/never-settles.config.ts", "-e", "1"]);
+    assert.equal(never.code, 2);
+    assert.match(
+      never.stderr,
+      /^tsresty: test\/fixtures\/single\/never-settles\.config\.ts: its top-level await waits on a promise that nothing can settle\n$/,
+    );
+    for (const [signal, code] of [
+      ["SIGINT", 130],
+      ["SIGTERM", 143],
+    ] as const) {
+      const mark = join(tmpdir(), `tsresty-loading-${process.pid}-${signal}`);
+      rmSync(mark, { force: true });
+      const run = startTsresty(["--config", "test/fixtures/single/slow.config.ts", "-e", "1"], {
+        env: { LOADING_MARK: mark },
+        deadlineMs: 30_000,
+      });
+      assert.ok(await until(() => existsSync(mark), 20_000), "the config began to load");
+      run.child.kill(signal);
+      assert.equal((await run.done).code, code, signal);
+      rmSync(mark, { force: true });
+    }
   });
 
   it("process.exitCode set by the code or a timer is the exit code (Node 20's process.exit(undefined) made it 0)", async () => {

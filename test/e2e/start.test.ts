@@ -3,6 +3,7 @@ import { execFileSync, spawn } from "node:child_process";
 import {
   existsSync,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   renameSync,
@@ -493,6 +494,33 @@ describe("tsresty start: bad input", () => {
     );
     const pids = [...r.stdout.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
     assert.ok(await until(() => pids.every((pid) => !alive(pid))));
+  });
+
+  it("a directory where the pid file or the control socket goes fails start as an unusable prefix, leaving no process (start exited 0 after an alert that the tree kept running)", async () => {
+    for (const name of ["tsresty.pid", "tsresty.sock"]) {
+      const blocked = join(scratch, `blocked-${name}`);
+      mkdirSync(join(blocked, name), { recursive: true });
+      const r = await runTsresty([
+        "start",
+        APP,
+        "--workers",
+        "1",
+        "--listen",
+        "127.0.0.1:0",
+        "--prefix",
+        blocked,
+      ]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^tsresty: cannot use prefix .*blocked-${name.replace(".", "\\.")}: .*${name.replace(".", "\\.")} cannot be made: `,
+          "m",
+        ),
+      );
+      assert.doesNotMatch(r.stderr, /\[alert\]|keeps running/);
+      assert.deepEqual(pidsMatching(blocked), [], "no process of that tree is left");
+    }
   });
 
   it("reload, stop and status with no master running say so and exit 1; a stale pid file is named", async () => {
