@@ -35,7 +35,7 @@ import {
   type App,
 } from "../runtime/index.ts";
 import { preloadTypeScriptIfAsked } from "../util/loader.ts";
-import { formatThrown, lineLogger } from "../util/log.ts";
+import { lineLogger } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
 
 /** Said when the app's top level creates a timer, which the init process does not have. */
@@ -164,7 +164,7 @@ handleSignals({
 process.on("disconnect", () => process.exit(0));
 // A rejection from init's background work fails this load, not the master.
 process.on("unhandledRejection", (reason) => {
-  void fail("init", `init left a promise rejected: ${formatThrown(reason)}`);
+  void fail("init", `init left a promise rejected: ${describeUncaught(reason)}`);
 });
 
 await preloadTypeScriptIfAsked();

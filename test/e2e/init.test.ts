@@ -238,6 +238,9 @@ export default {
     });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /start failed: init left a promise rejected: Error: background work failed/);
+    // The app's own frames only (tsx's and tsresty's were printed too).
+    assert.match(r.stderr, /^\s+at .*app\.ts:3:/m);
+    assert.doesNotMatch(r.stderr, /node_modules|dist\/|node:internal/);
 
     const { rmSync } = await import("node:fs");
     rmSync(arm);
