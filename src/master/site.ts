@@ -5,8 +5,8 @@
  * goes when the process exits.
  */
 import type { Server } from "node:net";
-import { PathError } from "../errors.ts";
 import { join } from "node:path";
+import { PathError } from "../errors.ts";
 import type { ResolvedConfig } from "../config/index.ts";
 import { CONTROL_SOCKET, PID_FILE } from "../ipc/index.ts";
 import { openLogWriter, type LogWriter } from "../util/log-file.ts";

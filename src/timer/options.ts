@@ -1,5 +1,6 @@
 import { describe, InvalidArgTypeError, InvalidArgValueError, UnknownOptionError } from "../errors.ts";
 import { MAX_WAIT_MS } from "../util/clock.ts";
+import { isPlainObject } from "../util/options.ts";
 import { parseCron, type CronSchedule } from "./cron.ts";
 import type { Singleton } from "./repeat.ts";
 
@@ -186,14 +187,7 @@ function checkSingleton(
 function required(where: string, options: Record<string, unknown>, key: string, expected: string): unknown {
   const value = options[key];
   if (value !== undefined) return value;
-  let proto: unknown;
-  try {
-    proto = Object.getPrototypeOf(options);
-  } catch {
-    proto = undefined;
-  }
-  const plain = proto === Object.prototype || proto === null;
-  const shown = plain ? `an options object without "${key}"` : describe(options);
+  const shown = isPlainObject(options) ? `an options object without "${key}"` : describe(options);
   throw new InvalidArgTypeError(where, key, expected, options, shown);
 }
 
