@@ -2,14 +2,19 @@
  * Where singleton timers claim their ticks (see src/timer/gate.ts for the claim's part in a tick).
  *
  * `singleton: "host"` claims in tsresty's own shared dictionary, `__tsresty`, which the master makes
- * beside the declared zones and every process of the tree maps: a tick is claimed by the first
- * `add` of its key (`singleton:NAME:DUE`), atomic under the zone's lock. That is OpenResty's own
- * idiom for "run once" (a shdict `add` as a lock), made per tick: a slow process that wakes late
- * for a tick finds it claimed, and nothing is released after a run for another process to take
- * again. The claim outlives the moment its tick can no longer run anywhere (hostClaimTtl). Built on the shared
- * dictionary rather than on the master because a claim is then one call in the claiming process,
- * with no round trip and nothing that depends on the master answering; single mode (one process,
- * its own zone) works the same way.
+ * beside the declared zones and every process of the tree maps. Each name has one key,
+ * `singleton:NAME`, holding the due time of the latest tick claimed: a tick is claimed by the
+ * process that raises it to its due (`add` when missing, else a compare-and-set of the number
+ * read), atomic under the zone's lock; a process that finds it at the tick's due or later lost.
+ * That is OpenResty's own idiom for "run once" (a shdict `add` as a lock), kept per tick without
+ * a key per tick: a slow process that wakes late for a tick finds it claimed (or a later one), and
+ * nothing is released after a run for another process to take again. The key outlives the moment
+ * its tick can no longer run anywhere (hostClaimTtl). One key per name, however fast the timer
+ * ticks: with a key per tick, a few hundred timers of 10 ms held more claims at once than the
+ * 1 MiB zone has room for, and ticks were lost. Built on the shared dictionary rather than on the
+ * master because a claim is then a call or two in the claiming process, with no round trip and
+ * nothing that depends on the master answering; single mode (one process, its own zone) works
+ * the same way.
  *
  * `singleton: "cluster"` claims in Redis (src/coord), created when the first tick is claimed.
  *
@@ -29,6 +34,7 @@ import {
   installZones,
   INTERNAL_ZONE,
   MAX_TTL_SECONDS,
+  replaceIfHolds,
   type Zone,
 } from "../shdict/index.ts";
 import type { TickGate, TimerGates } from "../timer/index.ts";
@@ -40,6 +46,9 @@ import type { LogSink } from "../util/log.ts";
  * monotonic one) and a timer that fires a little before its wall-clock due.
  */
 const HOST_CLAIM_MARGIN_MS = 1_000;
+
+/** How many times a host claim reads and stores before it reports the key as unusable. */
+const CLAIM_TRIES = 100;
 
 /**
  * How long a host claim of a tick of `spanMs` (the gap to the next tick) lives in the zone.
@@ -91,9 +100,9 @@ function fileName(name: string): string {
 }
 
 /**
- * A timer's name in the zone's keys (`singleton:NAME:DUE`, `last:NAME`): a name of more than 200
- * UTF-16 units goes by its SHA-256. A claim lives a second or more: with names of 65,000 bytes, a
- * timer every 50 ms filled the 1 MiB zone on its own, and a third of its ticks were lost.
+ * A timer's name in the zone's keys (`singleton:NAME`, `last:NAME`): a name of more than 200
+ * UTF-16 units goes by its SHA-256, so that a few hundred names of 65,000 bytes do not fill the
+ * 1 MiB zone (when each tick had a key, one such timer every 50 ms filled it on its own).
  */
 const zoneNames = new Map<string, string>();
 function zoneName(name: string): string {
@@ -107,27 +116,37 @@ function zoneName(name: string): string {
 }
 
 class HostGate implements TickGate {
-  readonly #owner: string;
   readonly #dir: string;
   /** Names whose last run is kept on disk too (they asked for it: catchUp). */
   readonly #kept = new Set<string>();
 
-  constructor(owner: string, prefix: string) {
-    this.#owner = owner;
+  constructor(prefix: string) {
     this.#dir = join(prefix, TIMERS_DIR);
   }
 
   claim(name: string, due: number, intervalMs: number): boolean {
-    // safeAdd: a claim never evicts another one (a claim evicted before its time would let a
-    // process that wakes late run the tick again); a full zone fails the claim instead.
-    const result = internalZone().dict.safeAdd(
-      `singleton:${zoneName(name)}:${due}`,
-      this.#owner,
-      hostClaimTtl(intervalMs) / 1000,
-    );
-    if (result.ok) return true;
-    if (result.reason === "exists") return false;
-    throw new Error(`cannot claim a tick in the shared dictionary ${INTERNAL_ZONE.name}: ${result.reason}`);
+    const dict = internalZone().dict;
+    const key = `singleton:${zoneName(name)}`;
+    const ttlMs = hostClaimTtl(intervalMs);
+    const failed = (why: string): Error =>
+      new Error(`cannot claim a tick in the shared dictionary ${INTERNAL_ZONE.name}: ${why}`);
+    // A try fails only when another process raised the key between its read and its store: the
+    // next read sees it nearer this due, so the loop ends; the bound is a safeguard.
+    for (let tries = 0; tries < CLAIM_TRIES; tries++) {
+      const held = dict.get(key);
+      if (held !== undefined && typeof held !== "number")
+        throw failed(`its key ${key} holds ${typeof held}, not a tick's due time`);
+      if (held !== undefined && held >= due) return false;
+      // Safe stores: a claim never evicts another one (a claim evicted before its time would let
+      // a process that wakes late run the tick again); a full zone fails the claim instead.
+      const result =
+        held === undefined
+          ? dict.safeAdd(key, due, ttlMs / 1000)
+          : replaceIfHolds("claim", dict, key, held, due, ttlMs);
+      if (result.ok) return true;
+      if (result.reason !== "exists" && result.reason !== "not found") throw failed(result.reason);
+    }
+    throw failed(`its key ${key} kept changing`);
   }
 
   settled(name: string, due: number, ok: boolean): void {
@@ -224,7 +243,7 @@ export function createGates(config: ResolvedConfig, identity: Identity, prefix: 
       ? undefined
       : new LazyClusterGate({ url: coordinator.url, keyPrefix: coordinator.keyPrefix, owner, log });
   return {
-    host: new HostGate(owner, prefix),
+    host: new HostGate(prefix),
     ...(cluster === undefined ? {} : { cluster }),
     fence: (name, due) => cluster?.made?.fence(name, due) ?? null,
   };

@@ -97,7 +97,13 @@ export type ExpireResult = { readonly ok: true } | { readonly ok: false; readonl
  * public methods do.
  */
 const STORE_IF_HOLDS = Symbol.for("tsresty.shdict.storeIfHolds");
-type StoreIfHolds = (where: string, key: string, token: number, ttlMs: number | undefined) => StoreResult;
+type StoreIfHolds = (
+  where: string,
+  key: string,
+  token: number,
+  ttlMs: number | undefined,
+  value?: number,
+) => StoreResult;
 
 const NOT_A_LIST = Object.freeze({ ok: false, reason: "value not a list" } as const);
 const NOT_FOUND = Object.freeze({ ok: false, reason: "not found" } as const);
@@ -117,10 +123,15 @@ const IS_LIST = 5;
  */
 export class SharedDict {
   static {
-    const storeIfHolds: StoreIfHolds = function (this: unknown, where, key, token, ttlMs) {
+    const storeIfHolds: StoreIfHolds = function (this: unknown, where, key, token, ttlMs, value) {
       const zone = SharedDict.#zoneOf(this, where);
-      const value = ttlMs === undefined ? undefined : token;
-      return storeResult(where, zone.store(key, value, ttlMs ?? 0, 0, OP_REPLACE | OP_IF_NUMBER, token));
+      if (value !== undefined)
+        return storeResult(
+          where,
+          zone.store(key, value, ttlMs ?? 0, 0, OP_REPLACE | OP_SAFE | OP_IF_NUMBER, token),
+        );
+      const kept = ttlMs === undefined ? undefined : token;
+      return storeResult(where, zone.store(key, kept, ttlMs ?? 0, 0, OP_REPLACE | OP_IF_NUMBER, token));
     };
     Object.defineProperty(SharedDict.prototype, STORE_IF_HOLDS, { value: storeIfHolds });
   }
@@ -352,6 +363,14 @@ export class SharedDict {
   }
 }
 
+/** `dict`'s conditional store (STORE_IF_HOLDS), whichever copy of this module made it. */
+function conditionalStore(where: string, dict: SharedDict): StoreIfHolds {
+  const own = (dict as unknown as { [STORE_IF_HOLDS]?: StoreIfHolds })[STORE_IF_HOLDS];
+  if (typeof own !== "function")
+    throw new InvalidArgTypeError(where, "dictionary", "a shared dictionary (ngx.shared.NAME)", dict);
+  return own;
+}
+
 /**
  * For ngx.lock (lock.ts): while `key` still holds `token` (and has not expired), deletes it
  * (`ttlMs` undefined) or gives it a new ttl, in one step under the shard's lock; else `not found`.
@@ -364,10 +383,24 @@ export function storeIfHolds(
   token: number,
   ttlMs: number | undefined,
 ): StoreResult {
-  const own = (dict as unknown as { [STORE_IF_HOLDS]?: StoreIfHolds })[STORE_IF_HOLDS];
-  if (typeof own !== "function")
-    throw new InvalidArgTypeError(where, "dictionary", "a shared dictionary (ngx.shared.NAME)", dict);
-  return own.call(dict, where, key, token, ttlMs);
+  return conditionalStore(where, dict).call(dict, where, key, token, ttlMs);
+}
+
+/**
+ * A compare-and-set of a number, for tsresty's own claims (src/runtime/gates.ts): while `key`
+ * holds the number `expect` (and has not expired), stores `value` with the ttl `ttlMs` (0 =
+ * never) in one step under the shard's lock; else `not found`. Safe, as `safeSet`: it never
+ * evicts another item for room (`no memory` instead).
+ */
+export function replaceIfHolds(
+  where: string,
+  dict: SharedDict,
+  key: string,
+  expect: number,
+  value: number,
+  ttlMs: number,
+): StoreResult {
+  return conditionalStore(where, dict).call(dict, where, key, expect, ttlMs, value);
 }
 
 function present(where: string, value: unknown): unknown {

@@ -3,7 +3,7 @@
  * docs/shdict.md and native/README.md). The role code creates or attaches zones and installs
  * them; user code reaches them as `ngx.shared.NAME` and `ngx.lock(NAME)`.
  */
-export { SharedDict } from "./dict.ts";
+export { replaceIfHolds, SharedDict } from "./dict.ts";
 export type {
   ExpireResult,
   GetResult,

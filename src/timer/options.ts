@@ -140,7 +140,7 @@ function isOptionsObject(value: unknown): value is Record<string, unknown> {
 
 /**
  * The longest name of a singleton timer, in UTF-8 bytes. The host gate claims a tick under the
- * key `singleton:NAME:DUE` of a shared dictionary, whose keys hold 65,535 bytes: a longer name
+ * key `singleton:NAME` of a shared dictionary, whose keys hold 65,535 bytes: a longer name
  * was accepted, and then every claim of every tick failed. Refused at creation instead, for both
  * kinds (a timer moved from "cluster" to "host" keeps its name).
  */

@@ -10,8 +10,9 @@ import { describe, it } from "node:test";
 import { resolveConfig } from "../../src/config/index.ts";
 import { singleIdentity } from "../../src/process/index.ts";
 import { createGates } from "../../src/runtime/gates.ts";
-import { installedZone, INTERNAL_ZONE } from "../../src/shdict/index.ts";
+import { closeZone, createZone, installedZone, INTERNAL_ZONE } from "../../src/shdict/index.ts";
 import { scratchDir } from "../helpers/scratch.ts";
+import { startWithZone } from "../shdict/processes.ts";
 import { makeTimers } from "../helpers/timer-system.ts";
 
 const noLog = (): void => undefined;
@@ -30,13 +31,13 @@ describe("the host gate", () => {
     const b = hostGate(prefix, 1002);
     const due = Date.now();
     assert.equal(a.claim("job", due, 100), true);
-    // Fill the 1 MiB zone with other claims (of a minute's ticks: unexpired meanwhile) until it is full.
-    const name = "n".repeat(2000);
+    // Fill the 1 MiB zone with other names' claims (of a minute's ticks: unexpired meanwhile)
+    // until it is full.
     let claimed = 0;
     let full: unknown = null;
-    for (let tick = 1; tick < 10_000 && full === null; tick++) {
+    for (let n = 1; n < 10_000 && full === null; n++) {
       try {
-        if (a.claim(name, due + tick * 60_000, 60_000)) claimed++;
+        if (a.claim(`${"n".repeat(190)}${n}`, due, 60_000)) claimed++;
       } catch (error) {
         full = error;
       }
@@ -50,6 +51,80 @@ describe("the host gate", () => {
     const zone = installedZone(INTERNAL_ZONE.name)?.dict;
     zone?.flushAll();
     zone?.flushExpired();
+  });
+
+  it("a host singleton holds one key in the zone however fast it ticks: 300 timers of 10 ms run every tick (a key per tick filled the 1 MiB zone and lost ticks)", () => {
+    const gate = hostGate(scratchDir("host-gate-many-fast"));
+    const wallStart = Date.now();
+    const { timers, clock, lines } = makeTimers({ gates: { host: gate }, wallStart });
+    let runs = 0;
+    for (let i = 0; i < 300; i++)
+      timers.every({ interval: 0.01, name: `fast-${i}`, singleton: "host" }, () => {
+        runs++;
+      });
+    // 2 s of ticks at once: with a key per tick, each timer held ~100 live claims (a second and
+    // its span each), 30,000 in all, and the zone ran out of room.
+    clock.advance(2_000);
+    assert.deepEqual(lines, []);
+    const ticks = Math.floor((wallStart + 2_000) / 10) - Math.floor(wallStart / 10);
+    assert.equal(runs, 300 * ticks);
+    const dict = installedZone(INTERNAL_ZONE.name)?.dict;
+    const claims = (dict?.getKeys(0) ?? []).filter((key) => key.startsWith("singleton:fast-"));
+    assert.equal(claims.length, 300, "one key per name");
+    assert.equal(
+      dict?.get("singleton:fast-7"),
+      Math.floor((wallStart + 2_000) / 10) * 10,
+      "the latest tick's due",
+    );
+    timers.destroy();
+  });
+
+  it("a process that wakes late for a tick loses it once a later tick is claimed; a claim of its own due or a later one wins in order", () => {
+    const prefix = scratchDir("host-gate-order");
+    const a = hostGate(prefix, 1001);
+    const b = hostGate(prefix, 1002);
+    const due = Date.now();
+    assert.equal(a.claim("order", due + 2_000, 1_000), true);
+    assert.equal(b.claim("order", due + 1_000, 1_000), false, "an earlier tick: taken (or late)");
+    assert.equal(b.claim("order", due + 2_000, 1_000), false, "the same tick: taken");
+    assert.equal(b.claim("order", due + 3_000, 1_000), true, "the next tick: free");
+    assert.equal(a.claim("order", due + 3_000, 1_000), false);
+  });
+
+  it("a claim's key holding something else than a due time fails the claim with the key named", () => {
+    const gate = hostGate(scratchDir("host-gate-odd"));
+    const dict = installedZone(INTERNAL_ZONE.name)?.dict;
+    assert.ok(dict !== undefined);
+    dict.set("singleton:odd", "not a number");
+    assert.throws(
+      () => gate.claim("odd", Date.now(), 1_000),
+      /cannot claim a tick in the shared dictionary __tsresty: its key singleton:odd holds string, not a tick's due time/,
+    );
+    dict.delete("singleton:odd");
+    assert.equal(gate.claim("odd", Date.now(), 1_000), true);
+  });
+
+  it("three processes claiming the same 100,000 ticks at once win each exactly once (the read and the compare-and-set race in real shared memory)", async () => {
+    const zone = createZone({ name: INTERNAL_ZONE.name, size: INTERNAL_ZONE.size });
+    const prefix = scratchDir("host-gate-race");
+    const count = 100_000;
+    const children = [0, 1, 2].map(() =>
+      startWithZone("claimer", zone, ["race", String(count), prefix], 60_000),
+    );
+    await Promise.all(children.map((c) => c.line((line) => line === "ready")));
+    for (const c of children) c.child.stdin?.write("go\n");
+    const ends = await Promise.all(children.map((c) => c.done));
+    for (const end of ends) assert.equal(end.code, 0, end.stderr);
+    const won = children.map((c) => (c.lines.find((l) => typeof l === "object") as { won: number[] }).won);
+    const all = won.flat().sort((x, y) => x - y);
+    assert.equal(all.length, count, `wins ${won.map((w) => w.length).join(" + ")}`);
+    assert.deepEqual(
+      all,
+      Array.from({ length: count }, (_, i) => i + 1),
+    );
+    // They raced: no process won every tick (each started on "go", all at once).
+    assert.ok(won.filter((w) => w.length > 0).length >= 2, `wins ${won.map((w) => w.length).join(" + ")}`);
+    closeZone(zone);
   });
 
   it("catchUp keeps the last run of a name too long for a file name under the name's hash", () => {
@@ -78,9 +153,9 @@ describe("the host gate", () => {
       return result.ttl;
     };
     // Before: 60 s each (a minute at least), so a 1 ms timer kept 60,000 claims and filled the zone.
-    assert.ok(ttl(`singleton:fast:${due}`) <= 1.001, String(ttl(`singleton:fast:${due}`)));
-    assert.ok(ttl(`singleton:slow:${due}`) <= 6, String(ttl(`singleton:slow:${due}`)));
-    assert.ok(ttl(`singleton:slow:${due}`) > 5, "outlives the tick's span");
+    assert.ok(ttl("singleton:fast") <= 1.001, String(ttl("singleton:fast")));
+    assert.ok(ttl("singleton:slow") <= 6, String(ttl("singleton:slow")));
+    assert.ok(ttl("singleton:slow") > 5, "outlives the tick's span");
     assert.equal(b.claim("fast", due, 1), false, "taken while it could still run");
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     // Gone once no process could run it any more (a claim that late is not run: late).
@@ -129,7 +204,7 @@ describe("the host gate", () => {
   it("a singleton name too long for a claim's key in the zone is refused at creation, not failed at every tick", () => {
     const gate = hostGate(scratchDir("host-gate-long-name"));
     const { timers, clock, lines } = makeTimers({ gates: { host: gate } });
-    const name = "n".repeat(65_530); // a key holds 65,535 bytes: "singleton:NAME:DUE" does not fit
+    const name = "n".repeat(65_530); // a key holds 65,535 bytes: the claims' keys have room for 65,000
     // Before: created, then every tick's claim threw ("key" must be …), logged as a failed claim.
     assert.throws(
       () => timers.every({ interval: 1, name, singleton: "host" }, () => undefined),
