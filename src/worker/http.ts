@@ -53,19 +53,25 @@ const IDLE_GRACE_MS = 500;
  * What the client's going away explains about `error`, if anything: Node's report of it while
  * the request was read ("request"), or the app giving up because the request's signal aborted
  * ("response": `fetch(upstream, { signal: request.signal })` rejects so). An abort while the
- * client is still there is the app's own (a timeout of its), not the client's.
+ * client is still there is the app's own (a timeout of its), not the client's. A value the app
+ * threw that cannot be looked at (a revoked Proxy, a getter that throws) is the app's failure:
+ * looking at it must not throw (that killed the worker, and every request in flight on it).
  */
 function clientLeft(
   req: IncomingMessage,
   res: ServerResponse,
   error: unknown,
 ): "request" | "response" | null {
-  if (!(error instanceof Error)) return null;
-  if (error.name === "AbortError") return res.destroyed && !res.writableFinished ? "response" : null;
-  if (req.complete) return null;
-  const code = (error as NodeJS.ErrnoException).code;
-  const left = error.message === "aborted" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
-  return left ? "request" : null;
+  try {
+    if (!(error instanceof Error)) return null;
+    if (error.name === "AbortError") return res.destroyed && !res.writableFinished ? "response" : null;
+    if (req.complete) return null;
+    const code = (error as NodeJS.ErrnoException).code;
+    const left = error.message === "aborted" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
+    return left ? "request" : null;
+  } catch {
+    return null;
+  }
 }
 
 function listenerFor(app: App, log: LogSink): Listener | null {

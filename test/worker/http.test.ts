@@ -247,6 +247,57 @@ describe("the worker's HTTP service", () => {
     assert.match(second, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nafter\n$/);
   });
 
+  it("an app that throws a value which cannot be looked at (a revoked Proxy, an error whose name getter throws) gets a 500 and a log line: the worker lived on (it died, with every request in flight)", async () => {
+    const revoked = (): object => {
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      return proxy;
+    };
+    class NameThrows extends Error {
+      override get name(): string {
+        throw new Error("no name");
+      }
+    }
+    const odd = (url: string | undefined): unknown =>
+      url?.includes("revoked") ? revoked() : new NameThrows("x");
+    for (const app of [
+      {
+        handler: (req: IncomingMessage, res: ServerResponse): void => {
+          if (req.url !== "/after") throw odd(req.url);
+          res.end("after\n");
+        },
+      },
+      {
+        fetch: (request: Request): Response => {
+          if (!request.url.endsWith("/after")) throw odd(request.url);
+          return new Response("after\n");
+        },
+      },
+      {
+        fetch: async (request: Request): Promise<Response> => {
+          await Promise.resolve();
+          if (!request.url.endsWith("/after")) throw odd(request.url);
+          return new Response("after\n");
+        },
+      },
+    ] as App[]) {
+      const served = await start(app);
+      for (const path of ["/revoked", "/name"]) {
+        const { socket, text, closed } = await open(served.port);
+        socket.write(GET(path) + GET("/after", true));
+        await closed;
+        const [first = "", second = ""] = text().split(/(?=HTTP\/1\.1 )/);
+        assert.match(first, /^HTTP\/1\.1 500 Internal Server Error\r\n/, `${path}: ${text()}`);
+        assert.match(second, /^HTTP\/1\.1 200 OK\r\n/, `${path}: ${text()}`);
+      }
+      assert.equal(
+        served.logs.filter((l) => l.startsWith("[error] request handler failed")).length,
+        2,
+        served.logs.join("\n"),
+      );
+    }
+  });
+
   it("a handler that throws after ending its response is logged, and the response goes out whole: a large body, then the next pipelined request", async () => {
     const large = Buffer.alloc(8 << 20, 97);
     const served = await start({
