@@ -3,6 +3,7 @@ import { get as httpGet, request as httpRequest, type IncomingMessage } from "no
 import { connect } from "node:net";
 import { Readable } from "node:stream";
 import { describe, it } from "node:test";
+import { until } from "../helpers/tree.ts";
 import { rawRequest } from "./raw.ts";
 import { GET, serve } from "./serve.ts";
 
@@ -344,6 +345,42 @@ describe("the fetch adapter", () => {
       assert.match(text, /\r\n\r\n\/next\n$/, path);
     }
     assert.equal(laterBytes, size);
+  });
+
+  it("an app that starts reading the body and answers 202 in the same synchronous step reads on every byte (it read none: Node discarded the body as unread before the stream's first pull)", async () => {
+    const read = new Map<string, number | string>();
+    const { port } = await serve((request) => {
+      const path = new URL(request.url).pathname;
+      void request.arrayBuffer().then(
+        (body) => read.set(path, body.byteLength),
+        (error: unknown) => read.set(path, String(error)),
+      );
+      return new Response("accepted\n", { status: 202 });
+    });
+    for (const [path, size, late] of [
+      ["/small", 5, false],
+      ["/large", 100_000, false],
+      ["/later", 5_000, true],
+    ] as const) {
+      const body = "x".repeat(size);
+      // Kept alive, so that a body sent after the 202 (late) still has a connection to go on.
+      const head = `POST ${path} HTTP/1.1\r\nHost: h\r\nContent-Length: ${size}\r\n\r\n`;
+      const socket = connect(port, "127.0.0.1");
+      let text = "";
+      socket.setEncoding("latin1");
+      socket.on("data", (chunk: string) => (text += chunk));
+      socket.on("error", () => undefined);
+      socket.write(late ? head : head + body);
+      assert.ok(
+        await until(() => text.includes("accepted\n"), 4_000),
+        `${path}: no 202; got ${JSON.stringify(text)}`,
+      );
+      assert.match(text, /^HTTP\/1\.1 202 /, path);
+      if (late) socket.write(body);
+      assert.ok(await until(() => read.has(path), 2_000), `${path}: the read never settled`);
+      socket.destroy();
+      assert.equal(read.get(path), size, path);
+    }
   });
 
   it("aborts the request's signal when the client goes away before the response", async () => {

@@ -123,6 +123,12 @@ class IncomingRequest {
       if (req.destroyed) init.body = lostBody(req, this.signal);
       else {
         const body = (init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>);
+        // The body is this stream's from now on. Node's server discards a body no one consumes
+        // once the response finishes, and the stream consumes only from its first pull, a
+        // microtask away: a response sent in the same step (a 202, then reading on) finished
+        // first, and the read got 0 bytes. read(0) reads nothing but marks the request as being
+        // consumed; what the stream leaves unread is discardUnread's.
+        req.read(0);
         const socket = req.socket;
         this.#res.once("finish", () => {
           discardUnread(req, socket, body);
