@@ -45,7 +45,9 @@ export function serveUpgrades(server: Server, app: App, log: LogSink): void {
     const failed = (error: unknown): void => {
       log("error", `upgrade handler failed (${req.method ?? "?"} ${req.url ?? "?"}): ${formatThrown(error)}`);
       if (socket.destroyed) return;
-      if (written(socket) === before) socket.end(FAILED);
+      // Closed whole once the 500 is out: a socket only ended stays open while the client keeps
+      // its half (no timeout watches a connection handed to upgrade), until the worker stops.
+      if (written(socket) === before) socket.end(FAILED, () => socket.destroy());
       else socket.destroy();
     };
     try {

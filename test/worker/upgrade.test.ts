@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { after, describe, it } from "node:test";
 import { WebSocket } from "ws";
 import { checkApp } from "../../src/runtime/index.ts";
@@ -61,6 +62,33 @@ describe("upgrade(req, socket, head): WebSocket libraries mount on the workers",
       );
     }
     assert.equal((await echo(`ws://127.0.0.1:${tree.port}/`, "still")).endsWith("echoes still"), true);
+  });
+
+  it("after a failed upgrade's 500 the worker closes the connection whole: a client that keeps its half open does not hold the worker's socket (it was only ended, held until the stop)", async () => {
+    for (const path of ["/boom", "/later"]) {
+      const outcome = await new Promise<string>((resolve) => {
+        const socket = connect({ port: tree.port, host: "127.0.0.1", allowHalfOpen: true });
+        const timer = setTimeout(() => {
+          socket.destroy();
+          resolve("still open 3 s after the 500");
+        }, 3_000);
+        socket.on("error", (error: NodeJS.ErrnoException) => {
+          clearTimeout(timer);
+          resolve(`closed (${error.code ?? "?"})`);
+        });
+        // The server's FIN came; keep writing: to a socket the worker closed, a write is reset.
+        socket.on("end", () => {
+          const poke = setInterval(() => {
+            if (socket.destroyed) clearInterval(poke);
+            else socket.write("x");
+          }, 50);
+          socket.once("close", () => clearInterval(poke));
+        });
+        socket.resume(); // the 500, read: else "end" never comes
+        socket.write(UPGRADE(path));
+      });
+      assert.match(outcome, /^closed \((ECONNRESET|EPIPE)\)$/, path);
+    }
   });
 });
 
