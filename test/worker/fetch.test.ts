@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { get as httpGet, request as httpRequest, type IncomingMessage } from "node:http";
 import { connect } from "node:net";
 import { Readable } from "node:stream";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { until } from "../helpers/tree.ts";
 import { rawRequest } from "./raw.ts";
 import { GET, serve } from "./serve.ts";
@@ -381,6 +381,36 @@ describe("the fetch adapter", () => {
       socket.destroy();
       assert.equal(read.get(path), size, path);
     }
+  });
+
+  it("a streamed response that fails before its body is streamed (a chunk that is not bytes, a header Node refuses) gets a 500 and its stream cancelled: its producer ran for ever", async () => {
+    const cancelled: string[] = [];
+    const timers = new Set<NodeJS.Timeout>();
+    after(() => timers.forEach(clearInterval));
+    const feed = (path: string, chunk: () => unknown): ReadableStream<Uint8Array> => {
+      let timer: NodeJS.Timeout;
+      return new ReadableStream({
+        start(controller) {
+          controller.enqueue(chunk());
+          timers.add((timer = setInterval(() => controller.enqueue(chunk()), 20)));
+        },
+        cancel() {
+          clearInterval(timer);
+          cancelled.push(path);
+        },
+      });
+    };
+    const bytes = (): Uint8Array => new TextEncoder().encode("data: x\n\n");
+    const { port, failures } = await serve((request) => {
+      const path = new URL(request.url).pathname;
+      if (path === "/wrong-chunk") return new Response(feed(path, () => bytes().buffer));
+      return new Response(feed(path, bytes), { headers: { "x-user": "a\x01b" } });
+    });
+    for (const path of ["/wrong-chunk", "/bad-header"]) {
+      assert.equal((await rawRequest(port, GET(path))).status, 500, path);
+      assert.ok(await until(() => cancelled.includes(path), 2_000), `${path}: never cancelled`);
+    }
+    assert.equal(failures.length, 2);
   });
 
   it("aborts the request's signal when the client goes away before the response", async () => {

@@ -220,6 +220,31 @@ export async function writeResponse(response: Response, res: ServerResponse): Pr
     return;
   }
   const reader = body.getReader();
+  let next: Promise<Read>;
+  try {
+    const started = await start(response, res, reader);
+    if (started === null) return;
+    next = started.next;
+  } catch (error) {
+    // The response failed before its body was streamed (a chunk that is not bytes, a header
+    // Node refuses): its producer is told, as when the client leaves, or it would run for ever.
+    reader.cancel(error).catch(() => undefined);
+    throw error;
+  }
+  await stream(res, reader, next);
+}
+
+/**
+ * The head, and what of the body comes at once: a body that ends within a few reads goes out
+ * whole, with its length (null: answered). Else the head and the chunks read so far are written,
+ * and the read in progress is returned (in an object: a promise returned as such would be waited
+ * for) for `stream` to go on with.
+ */
+async function start(
+  response: Response,
+  res: ServerResponse,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<{ next: Promise<Read> } | null> {
   const chunks: Uint8Array[] = [];
   let length = 0;
   // A response queued behind another (pipelined) has no socket yet: reading ahead for it now would
@@ -227,7 +252,7 @@ export async function writeResponse(response: Response, res: ServerResponse): Pr
   if (res.socket === null) await turn(res);
   if (res.destroyed) {
     await reader.cancel();
-    return;
+    return null;
   }
   let next = reader.read();
   for (let reads = 0; reads < MAX_EAGER_READS && length <= MAX_EAGER_BYTES; reads++) {
@@ -236,7 +261,7 @@ export async function writeResponse(response: Response, res: ServerResponse): Pr
     if (read.done) {
       writeHead(res, response, length);
       res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
-      return;
+      return null;
     }
     const chunk = bytes(read.value);
     chunks.push(chunk);
@@ -248,9 +273,9 @@ export async function writeResponse(response: Response, res: ServerResponse): Pr
     // No body goes out: the head is the whole answer, and a body still coming may never end.
     res.end();
     await reader.cancel().catch(() => undefined);
-    return;
+    return null;
   }
   for (const chunk of chunks) res.write(chunk);
   if (chunks.length === 0) res.flushHeaders();
-  await stream(res, reader, next);
+  return { next };
 }
