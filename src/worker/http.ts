@@ -67,7 +67,8 @@ function clientLeft(
     if (error.name === "AbortError") return res.destroyed && !res.writableFinished ? "response" : null;
     if (req.complete) return null;
     const code = (error as NodeJS.ErrnoException).code;
-    const left = error.message === "aborted" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
+    const left =
+      error.message === "aborted" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
     return left ? "request" : null;
   } catch {
     return null;
