@@ -387,9 +387,10 @@ describe("the fetch adapter", () => {
     const cancelled: string[] = [];
     const timers = new Set<NodeJS.Timeout>();
     after(() => timers.forEach(clearInterval));
-    const feed = (path: string, chunk: () => unknown): ReadableStream<Uint8Array> => {
+    // Chunks of any kind: a wrong one is what the test sends.
+    const feed = (path: string, chunk: () => unknown): ReadableStream => {
       let timer: NodeJS.Timeout;
-      return new ReadableStream({
+      return new ReadableStream<unknown>({
         start(controller) {
           controller.enqueue(chunk());
           timers.add((timer = setInterval(() => controller.enqueue(chunk()), 20)));
