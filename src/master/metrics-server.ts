@@ -18,6 +18,26 @@ import { METRICS_CONTENT_TYPE, MetricsPage, type MetricsInput } from "./metrics-
 /** Pages kept for the next scrapes; more are made while scrapes overlap, and dropped after. */
 const POOLED_PAGES = 2;
 
+/**
+ * What a client of the endpoint may hold in the master, which supervises the whole tree: its fds
+ * and memory must not be a client's to take. A scraper holds a connection or two, sends its
+ * request at once and reads its page at once (Prometheus gives a scrape 10 s by default).
+ */
+export interface MetricsLimits {
+  /** Connections at once; one more is closed as it arrives. */
+  readonly maxConnections: number;
+  /** How long a request's head may take to arrive (Node's headersTimeout and requestTimeout). */
+  readonly requestMs: number;
+  /** How long a page may take to be sent; a client that reads slower, or not at all, is cut. */
+  readonly sendMs: number;
+}
+
+export const METRICS_LIMITS: MetricsLimits = Object.freeze({
+  maxConnections: 64,
+  requestMs: 10_000,
+  sendMs: 30_000,
+});
+
 export interface MetricsServer {
   /** The bound address (`host:port`, the real port for port 0). */
   readonly address: string;
@@ -33,11 +53,18 @@ export function serveMetrics(
   address: ListenAddress,
   collect: () => Promise<MetricsInput>,
   failed: (error: unknown) => void,
+  limits: MetricsLimits = METRICS_LIMITS,
 ): Promise<MetricsServer> {
   const pool: MetricsPage[] = [];
   // Loaded here: a tree without metrics never needs node:http in the master (~2 ms at start).
   const { createServer } = process.getBuiltinModule("node:http");
-  const server: Server = createServer((req, res) => {
+  const options = {
+    headersTimeout: limits.requestMs,
+    requestTimeout: limits.requestMs,
+    // How often Node looks for connections past those bounds (30 s by default).
+    connectionsCheckingInterval: Math.min(1_000, limits.requestMs),
+  };
+  const server: Server = createServer(options, (req, res) => {
     const path = (req.url ?? "").split("?")[0];
     if (path !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found: the metrics are at /metrics\n");
@@ -50,7 +77,11 @@ export function serveMetrics(
     void collect()
       .then((input) => {
         const page = pool.pop() ?? new MetricsPage();
+        // A client that does not take its page within the bound is cut: until then the page
+        // (megabytes for a tree with thousands of named timers) is held for it.
+        const cut = setTimeout(() => res.destroy(), limits.sendMs);
         res.once("close", () => {
+          clearTimeout(cut);
           if (pool.length < POOLED_PAGES) pool.push(page);
         });
         const chunks = page.render(input);
@@ -72,6 +103,7 @@ export function serveMetrics(
   });
   // Scrapers keep their connection open between scrapes; it must not hold the master's exit.
   server.keepAliveTimeout = 65_000;
+  server.maxConnections = limits.maxConnections;
   return new Promise((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) => {
       reject(

@@ -4,11 +4,16 @@
  * and a scrape that fails.
  */
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { after, describe, it } from "node:test";
 import type { TimerCountsRow } from "../../src/ipc/index.ts";
 import { renderMetrics, type MetricsInput } from "../../src/master/metrics-render.ts";
-import { serveMetrics, type MetricsServer } from "../../src/master/metrics-server.ts";
+import {
+  METRICS_LIMITS,
+  serveMetrics,
+  type MetricsLimits,
+  type MetricsServer,
+} from "../../src/master/metrics-server.ts";
 
 /** A tree whose page is about `rows` × 0.93 KB: 20,000 rows make more than loopback buffers hold. */
 function input(rows: number, runs: number): MetricsInput {
@@ -72,8 +77,12 @@ describe("the /metrics endpoint", () => {
   after(() => {
     for (const server of servers) server.close();
   });
-  async function serve(collect: () => Promise<MetricsInput>, failed: (error: unknown) => void = () => {}) {
-    const server = await serveMetrics({ host: "127.0.0.1", port: 0 }, collect, failed);
+  async function serve(
+    collect: () => Promise<MetricsInput>,
+    failed: (error: unknown) => void = () => {},
+    limits: MetricsLimits = METRICS_LIMITS,
+  ) {
+    const server = await serveMetrics({ host: "127.0.0.1", port: 0 }, collect, failed, limits);
     servers.push(server);
     return Number(server.address.split(":").at(-1));
   }
@@ -117,6 +126,70 @@ describe("the /metrics endpoint", () => {
     assert.equal(head.body.length, 0);
     assert.equal((await request(port, "GET", "/other")).status, 404);
     assert.equal((await request(port, "POST", "/metrics")).status, 405);
+  });
+
+  it("a client that stops reading its page is cut once the send bound passes, and one whose request never comes once the request bound passes: neither holds the master's memory or sockets (they held them for as long as they stayed)", async () => {
+    const port = await serve(() => Promise.resolve(input(20_000, 1)), undefined, {
+      ...METRICS_LIMITS,
+      sendMs: 500,
+      requestMs: 1_000,
+    });
+    const closedWithin = (socket: Socket, ms: number): Promise<string> =>
+      new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(`still open after ${ms} ms`), ms);
+        socket.on("error", () => undefined);
+        socket.once("close", () => {
+          clearTimeout(timer);
+          resolve("closed");
+        });
+      });
+    // Reads the first bytes of a page of ~18 MB, more than loopback buffers hold, then nothing
+    // for 1.5 s; then reads what is left. Cut, it gets the close after part of the page; kept
+    // (keep-alive), it got the whole page and the connection stayed open.
+    const reader = connect(port, "127.0.0.1");
+    reader.write("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let received = 0;
+    reader.on("data", (chunk: Buffer) => (received += chunk.length));
+    reader.once("data", () => {
+      reader.pause();
+      setTimeout(() => reader.resume(), 1_500);
+    });
+    // Sends half a request head, then nothing.
+    const silent = connect(port, "127.0.0.1");
+    silent.write("GET /metrics HTTP/1.1\r\n");
+    silent.resume(); // its 408, read: else "end" never comes
+    const [read, sent] = await Promise.all([closedWithin(reader, 5_000), closedWithin(silent, 5_000)]);
+    reader.destroy();
+    silent.destroy();
+    assert.equal(read, "closed", "the client that stopped reading");
+    assert.ok(received < renderMetrics(input(20_000, 1)).length, `${received} bytes: part of the page`);
+    assert.equal(sent, "closed", "the client whose request never came");
+    assert.equal((await request(port, "GET", "/metrics")).status, 200, "the endpoint still answers");
+  });
+
+  it("connections past the cap are closed as they arrive; a scrape gets in once one is gone", async () => {
+    const port = await serve(() => Promise.resolve(input(3, 1)), undefined, {
+      ...METRICS_LIMITS,
+      maxConnections: 4,
+    });
+    const held = Array.from({ length: 4 }, () => connect(port, "127.0.0.1"));
+    await Promise.all(held.map((socket) => new Promise((resolve) => socket.once("connect", resolve))));
+    // The server counts a connection once it has taken it: give it the moment.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const extra = connect(port, "127.0.0.1");
+    extra.on("error", () => undefined);
+    const fate = await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve("kept"), 2_000);
+      extra.once("close", () => {
+        clearTimeout(timer);
+        resolve("closed");
+      });
+    });
+    extra.destroy();
+    assert.equal(fate, "closed", "the fifth connection");
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal((await request(port, "GET", "/metrics")).status, 200);
   });
 
   it("answers 500 and reports the error when a scrape fails", async () => {
