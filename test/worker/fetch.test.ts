@@ -383,6 +383,42 @@ describe("the fetch adapter", () => {
     }
   });
 
+  it("an app that first touches the body after its response went out gets an error saying the body was discarded, not a client's 'aborted', and never part of the body", async () => {
+    const read = new Map<string, string>();
+    const { port } = await serve((request) => {
+      const path = new URL(request.url).pathname;
+      setTimeout(() => {
+        request.arrayBuffer().then(
+          (body) => read.set(path, `read ${body.byteLength} bytes`),
+          (error: unknown) => read.set(path, String(error)),
+        );
+      }, 100);
+      return new Response("accepted\n", { status: 202 });
+    });
+    for (const [path, size] of [
+      ["/small", 5],
+      ["/large", 8 << 20],
+    ] as const) {
+      const socket = connect(port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      socket.resume();
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: h\r\nContent-Length: ${size}\r\n\r\n`);
+      // The large body is still arriving when the app touches it.
+      const chunk = Buffer.alloc(Math.min(size, 1 << 20), 120);
+      for (let sent = 0; sent < size; sent += chunk.length) {
+        socket.write(chunk.subarray(0, Math.min(chunk.length, size - sent)));
+        if (size > 5) await new Promise((resolve) => setTimeout(resolve, 30));
+      }
+      assert.ok(await until(() => read.has(path), 3_000), `${path}: the read never settled`);
+      socket.destroy();
+      assert.match(
+        read.get(path) ?? "",
+        /the request body was discarded: the app first touched it after its response was sent/,
+        path,
+      );
+    }
+  });
+
   it("a streamed response that fails before its body is streamed (a chunk that is not bytes, a header Node refuses) gets a 500 and its stream cancelled: its producer ran for ever", async () => {
     const cancelled: string[] = [];
     const timers = new Set<NodeJS.Timeout>();

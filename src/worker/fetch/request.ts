@@ -46,15 +46,24 @@ function discardUnread(req: IncomingMessage, socket: Socket, body: ReadableStrea
 }
 
 /**
- * The body of a request whose client left before the app touched it. Node destroyed the request,
- * and a web stream made from it now is a cancelled one, which `new Request` refuses ("disturbed
- * or locked"): every member but method, url, headers and signal threw. This one fails as a read in
- * progress would have when the client left: Node's "aborted" mid-body, the request's AbortError
- * once the body was in (it was lost with the response).
+ * The body of a request Node destroyed before the app touched it: a web stream made from it now
+ * is a cancelled one, which `new Request` refuses ("disturbed or locked"): every member but
+ * method, url, headers and signal threw. This one fails as a read in progress would have: when
+ * the client left, Node's "aborted" mid-body, the request's AbortError once the body was in (it
+ * was lost with the response); when the response went out first, Node discarded the unread body
+ * (as for any `handler`), and the error says so: the client is still there, and did send it.
  */
-function lostBody(req: IncomingMessage, signal: AbortSignal): ReadableStream<Uint8Array> {
-  const error: unknown =
-    req.complete && signal.aborted
+function lostBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  signal: AbortSignal,
+): ReadableStream<Uint8Array> {
+  const error: unknown = res.writableFinished
+    ? new Error(
+        "the request body was discarded: the app first touched it after its response was sent " +
+          "(start reading it before returning the response to read on after it)",
+      )
+    : req.complete && signal.aborted
       ? signal.reason
       : Object.assign(new Error("aborted"), { code: "ECONNRESET" });
   return new ReadableStream({
@@ -120,7 +129,9 @@ class IncomingRequest {
     } else if (method !== "GET" && method !== "HEAD") {
       const req = this.#req;
       init.duplex = "half";
-      if (req.destroyed) init.body = lostBody(req, this.signal);
+      // Once the response is over, Node has discarded a body no stream consumed (it may still be
+      // arriving, and be discarded as it comes: a stream made now would read the rest of it).
+      if (req.destroyed || this.#res.writableFinished) init.body = lostBody(req, this.#res, this.signal);
       else {
         const body = (init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>);
         // The body is this stream's from now on. Node's server discards a body no one consumes
