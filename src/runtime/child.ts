@@ -227,7 +227,8 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     // A fast stop may have taken over while this awaited (read through now()).
     if (now() !== "draining") return;
     if (!outcome.done) {
-      log("warn", drainCutMessage(shutdownTimeout, context.timers, "going on to exitWorker"));
+      const http = service?.counts?.() ?? null;
+      log("warn", drainCutMessage(shutdownTimeout, context.timers, "going on to exitWorker", http));
       await closed();
     }
     await runExitWorker(EXIT_WORKER_BOUND * 1000);

@@ -1,17 +1,29 @@
 import type { TimerSystem } from "../timer/index.ts";
+import type { ServiceCounts } from "./metrics.ts";
 
 /**
  * The warning when `shutdownTimeout` ends a drain, in every role's words alike: how many
- * callbacks were still running, how many premature calls never ran (they waited for a running
- * slot, or for the run of their `overlap: false` timer to end), how many singleton claims went
- * unanswered (a hung coordinator holds a drain too), then what the process does next.
+ * callbacks were still running (and, in a worker, HTTP requests in flight and upgraded
+ * connections open: they are cut next), how many premature calls never ran (they waited for a
+ * running slot, or for the run of their `overlap: false` timer to end), how many singleton claims
+ * went unanswered (a hung coordinator holds a drain too), then what the process does next.
  * @example
- * drainCutMessage(1, timers, "going on to exitWorker");
- * // "shutdownTimeout (1 s) reached while draining, with 1 timers running; 2 premature calls never ran
- * //  (they waited for a running slot); going on to exitWorker"
+ * drainCutMessage(1, timers, "going on to exitWorker", { requests: 9, inFlight: 3, upgraded: 0 });
+ * // "shutdownTimeout (1 s) reached while draining, with 1 timers running, 3 HTTP requests in
+ * //  flight and 0 upgraded connections open (cut); 2 premature calls never ran (they waited for a
+ * //  running slot); going on to exitWorker"
  */
-export function drainCutMessage(timeout: number, timers: TimerSystem, next: string): string {
-  return `shutdownTimeout (${timeout} s) reached while draining, with ${timers.runningCount} timers running${neverRan(timers)}; ${next}`;
+export function drainCutMessage(
+  timeout: number,
+  timers: TimerSystem,
+  next: string,
+  http: ServiceCounts | null = null,
+): string {
+  const cut =
+    http === null
+      ? ""
+      : `, ${http.inFlight} HTTP requests in flight and ${http.upgraded} upgraded connections open (cut)`;
+  return `shutdownTimeout (${timeout} s) reached while draining, with ${timers.runningCount} timers running${cut}${neverRan(timers)}; ${next}`;
 }
 
 /**

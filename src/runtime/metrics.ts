@@ -11,6 +11,8 @@ import { LoopDelay } from "../util/loop-delay.ts";
 export interface ServiceCounts {
   readonly requests: number;
   readonly inFlight: number;
+  /** Connections handed to the app's `upgrade` and still open (not in the metrics). */
+  readonly upgraded: number;
 }
 
 export class ChildProbes {

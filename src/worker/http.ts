@@ -279,8 +279,12 @@ export function serveHttp(
     },
     counts: () => {
       let inFlight = 0;
-      for (const connection of connections) inFlight += live(connection).length;
-      return { requests, inFlight };
+      let upgraded = 0;
+      for (const connection of connections) {
+        inFlight += live(connection).length;
+        if (connection.upgraded) upgraded++;
+      }
+      return { requests, inFlight, upgraded };
     },
     reopen: () => accessLog?.reopen(),
   };

@@ -203,17 +203,32 @@ export default {
     say(\`exitWorker pending=\${ngx.timer.pendingCount()} running=\${ngx.timer.runningCount()}\`);
     await new Promise(() => {});
   },
-  fetch: () => new Response("ok"),
+  fetch(request: Request) {
+    if (new URL(request.url).pathname !== "/never") return new Response("ok");
+    say("a request that never gets its answer");
+    return new Promise<Response>(() => {});
+  },
 };
 `,
       "c.ts": `export default { shutdownTimeout: 1 };\n`,
     });
     const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    // A request whose answer never comes: the drain waits for it too, and the warning names it.
+    const client = createConnection(tree.port, "127.0.0.1");
+    client.on("error", () => undefined);
+    client.write("GET /never HTTP/1.1\r\nHost: h\r\n\r\n");
+    client.resume();
+    after(() => client.destroy());
+    assert.ok(await until(() => tree.run.stdout().includes("never gets its answer"), 5_000));
     const started = Date.now();
     process.kill(tree.masterPid, "SIGQUIT");
     const done = await tree.run.done;
     const took = Date.now() - started;
-    assert.match(done.stderr, /shutdownTimeout \(1 s\) reached while draining, with 1 timers running/);
+    // Before: "with 1 timers running" alone: nothing said that a request was cut.
+    assert.match(
+      done.stderr,
+      /shutdownTimeout \(1 s\) reached while draining, with 1 timers running, 1 HTTP requests in flight and 0 upgraded connections open \(cut\); going on to exitWorker/,
+    );
     assert.match(done.output, /exitWorker pending=0 running=1/);
     assert.match(done.stderr, /exitWorker did not finish within 5 s/);
     assert.doesNotMatch(done.stderr, /killing it/);

@@ -28,6 +28,16 @@ describe("the warning when shutdownTimeout cuts a drain", () => {
     );
   });
 
+  it("in a worker, names the HTTP requests in flight and the upgraded connections open, which are cut next", () => {
+    const { timers } = makeTimers();
+    timers.beginExit();
+    // Before: "with 0 timers running; going on to exitWorker": nothing said what held the drain.
+    assert.equal(
+      drainCutMessage(3, timers, "going on to exitWorker", { requests: 12, inFlight: 3, upgraded: 1 }),
+      "shutdownTimeout (3 s) reached while draining, with 0 timers running, 3 HTTP requests in flight and 1 upgraded connections open (cut); going on to exitWorker",
+    );
+  });
+
   it("tells a premature call owed to an overlap: false timer whose run never ended from one that waited for a slot, and counts singleton claims unanswered", () => {
     const gate = new RecordingGate();
     const { timers, clock } = makeTimers({ gates: { cluster: gate } });
