@@ -383,6 +383,27 @@ describe("the fetch adapter", () => {
     }
   });
 
+  it("an app that answered 202 and reads on sees its read rejected when the client leaves mid-body (it waited for ever)", async () => {
+    let outcome: string | undefined;
+    const { port } = await serve((request) => {
+      request.arrayBuffer().then(
+        (body) => (outcome = `read ${body.byteLength} bytes`),
+        (error: unknown) => (outcome = String(error)),
+      );
+      return new Response("accepted\n", { status: 202 });
+    });
+    const socket = connect(port, "127.0.0.1");
+    let text = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.on("error", () => undefined);
+    socket.write(`POST /job HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n${"x".repeat(300)}`);
+    assert.ok(await until(() => text.includes("accepted\n"), 4_000), `no 202; got ${JSON.stringify(text)}`);
+    socket.destroy();
+    assert.ok(await until(() => outcome !== undefined, 3_000), "the read never settled");
+    assert.match(outcome ?? "", /aborted/);
+  });
+
   it("an app that first touches the body after its response went out gets an error saying the body was discarded, not a client's 'aborted', and never part of the body", async () => {
     const read = new Map<string, string>();
     const { port } = await serve((request) => {

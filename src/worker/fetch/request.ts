@@ -38,7 +38,15 @@ type Dumpable = IncomingMessage & { _dump(): void };
  * reader still holds is left to it (an app may answer 202 and read on).
  */
 function discardUnread(req: IncomingMessage, socket: Socket, body: ReadableStream): void {
-  if (req.complete || (body.locked && !req.destroyed)) return;
+  if (req.complete) return;
+  if (body.locked && !req.destroyed) {
+    // Read on after the response: Node no longer tells a request whose response is over that its
+    // client left, and the read would wait for ever. It fails as a read cut mid-body does.
+    socket.once("close", () => {
+      if (!req.complete) req.destroy(Object.assign(new Error("aborted"), { code: "ECONNRESET" }));
+    });
+    return;
+  }
   (req as Dumpable)._dump();
   // A cancelled body destroyed the request, which no longer restarts the socket's reads itself;
   // one Node paused (too much output queued for a pipelining client) is Node's to resume.
