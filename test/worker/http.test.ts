@@ -429,7 +429,7 @@ describe("the worker's HTTP service", () => {
       assert.match(text(), /connection: close\r\n/i);
       assert.match(text(), /\/held\n$/, "the response is the last on its connection");
     }
-    assert.deepEqual(served.service.counts?.(), { requests: 4, inFlight: 0 });
+    assert.deepEqual(served.service.counts?.(), { requests: 4, inFlight: 0, upgraded: 0 });
   });
 
   it("logs each pipelined response's own bytes, not the connection's running total (stop 26)", async () => {
