@@ -42,10 +42,25 @@ function headline(error: unknown): string {
   return error.name === "Error" ? error.message : `${error.name}: ${error.message}`;
 }
 
+/**
+ * `describe()`, or formatThrown's text when looking at the value throws: user code can throw a
+ * revoked Proxy, or an error whose getters throw, and the message about it must not throw again
+ * (it ended the init process with Node's own report of the second error).
+ */
+function safely(describe: () => string, error: unknown, prefix = ""): string {
+  try {
+    return describe();
+  } catch {
+    return `${prefix}${formatThrown(error)}`;
+  }
+}
+
 /** An error from user code (init, say): `Name: message` and the user's frames. */
 export function describeUserError(error: unknown): string {
-  const kind = error instanceof Error && error.name === "Error" ? "Error: " : "";
-  return [`${kind}${headline(error)}`, ...userFrames(error)].join("\n");
+  return safely(() => {
+    const kind = error instanceof Error && error.name === "Error" ? "Error: " : "";
+    return [`${kind}${headline(error)}`, ...userFrames(error)].join("\n");
+  }, error);
 }
 
 /**
@@ -54,7 +69,7 @@ export function describeUserError(error: unknown): string {
  * traceable).
  */
 export function describeUncaught(error: unknown): string {
-  return userFrames(error).length > 0 ? describeUserError(error) : formatThrown(error);
+  return safely(() => (userFrames(error).length > 0 ? describeUserError(error) : formatThrown(error)), error);
 }
 
 /**
@@ -63,6 +78,10 @@ export function describeUncaught(error: unknown): string {
  * one that the module's own code caused (an API called at its top level) gets the module's place.
  */
 export function describeLoadError(what: string, error: unknown): string {
+  return safely(() => loadErrorText(what, error), error, `${what} failed to load: `);
+}
+
+function loadErrorText(what: string, error: unknown): string {
   const frames = userFrames(error);
   if (isOwnError(error) && frames.length === 0) return error.message;
   const message = error instanceof Error ? error.message : formatThrown(error);

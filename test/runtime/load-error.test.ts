@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ContextError, InvalidArgTypeError } from "../../src/errors.ts";
-import { describeLoadError } from "../../src/runtime/load-error.ts";
+import { describeLoadError, describeUncaught, describeUserError } from "../../src/runtime/load-error.ts";
 
 /** A frame inside tsresty's own sources, which the description leaves out. */
 const OWN_FRAME = `    at loadApp (${fileURLToPath(new URL("../../src/runtime/app.ts", import.meta.url))}:120:9)`;
@@ -45,6 +45,32 @@ describe("describeLoadError", () => {
     assert.equal(
       describeLoadError("app", error),
       "app failed to load: /srv/app.ts:2: bad app\n    at check (/srv/app.ts:2:9)\n    at /srv/app.ts:4:1",
+    );
+  });
+
+  it("describes a value that cannot be looked at (a revoked Proxy, an error whose name getter throws) without throwing again: init's failure is reported, not Node's crash report of the describer", () => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    class NameThrows extends Error {
+      override get name(): string {
+        throw new Error("no name");
+      }
+    }
+    for (const odd of [proxy, new NameThrows("x")]) {
+      for (const describe of [
+        describeUserError,
+        describeUncaught,
+        (e: unknown) => describeLoadError("app", e),
+      ]) {
+        const text = describe(odd);
+        assert.equal(typeof text, "string");
+        assert.ok(text.length > 0);
+      }
+    }
+    assert.equal(describeUserError(proxy), "non-error value thrown: <Revoked Proxy>");
+    assert.equal(
+      describeLoadError("app", proxy),
+      "app failed to load: non-error value thrown: <Revoked Proxy>",
     );
   });
 });
