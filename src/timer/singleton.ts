@@ -43,6 +43,9 @@ export class SingletonTicks {
     const singleton = repeat.singleton as Singleton;
     const name = entry.name as string;
     const span = tickSpan(repeat, tick);
+    // The tick armed now (a regular tick armed the next one before it claims; a catch-up claims
+    // before the first regular tick): once it came due, this claim's answer is late.
+    const armed = repeat.tick;
     this.#out++;
     this.#gates.claim(
       singleton,
@@ -56,9 +59,11 @@ export class SingletonTicks {
           return;
         }
         // A claim answered after the next tick came due (a gate that stalled, then answered a
-        // backlog at once) is not run: ticks are never run late in a burst. Nor is one won
-        // while an `overlap: false` run is still going. Counted as skipped; the gate forgets it.
-        const late = due === due && this.#host.wallNow() >= tick + span;
+        // backlog at once) is not run: ticks are never run late in a burst. A catch-up too: its
+        // next tick is the timer's first regular one (`tick + span`), and once that came, the
+        // catch-up would run after it, in a burst with it. Nor is a tick run that was won while
+        // an `overlap: false` run is still going. Counted as skipped; the gate forgets it.
+        const late = repeat.tick !== armed || this.#host.wallNow() >= tick + span;
         if (late || (!repeat.overlap && entry.runs > 0)) {
           debug(
             "timer %s: tick %d won but not run (%s)",

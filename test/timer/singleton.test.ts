@@ -388,6 +388,56 @@ describe("singleton timers and their gates", () => {
       assert.deepEqual(dues, [0, 60 * S]);
     });
 
+    it("a catch-up whose claim is answered after the first regular tick came due is not run (no late burst), and the gate forgets it", async () => {
+      const gate = new RecordingGate();
+      gate.last = WALL_START - 3 * 60 * S;
+      const answers = new Map<number, (won: boolean) => void>();
+      gate.answer = (_name, due) => new Promise<boolean>((resolve) => answers.set(due - WALL_START, resolve));
+      const { timers, clock } = makeTimers({ gates: { cluster: gate }, wallStart: WALL_START + 30 * S });
+      const ran: number[] = [];
+      timers.cron(
+        { cron: "0 * * * * *", tz: "UTC", name: "minutely", singleton: "cluster", catchUp: true },
+        () => ran.push((timers.current()?.due ?? 0) * 1000 - WALL_START),
+      );
+      await flushPromises();
+      clock.advance(30 * S); // the first regular tick (00:01:00) came due while the catch-up's claim is out
+      answers.get(60 * S)?.(true);
+      await flushPromises();
+      // A coordinator that stalled answers the catch-up's claim now (a failover's CLIENT PAUSE).
+      answers.get(0)?.(true);
+      await flushPromises();
+      // Before: the catch-up of 00:00:00 ran after the tick of 00:01:00, in a burst with it.
+      assert.deepEqual(ran, [60 * S]);
+      assert.equal(statsOf(timers, "minutely").skipped, 1);
+      assert.deepEqual(
+        gate.settles.map((x) => [x.due - WALL_START, x.ok]),
+        [
+          [60 * S, true],
+          [0, false],
+        ],
+      );
+
+      // Answered when the first regular tick is due, before it fired, the catch-up is late too.
+      const other = new RecordingGate();
+      other.last = WALL_START - 3 * 60 * S;
+      const later = answerLater(other);
+      const second = makeTimers({ gates: { cluster: other }, wallStart: WALL_START + 30 * S });
+      let runs = 0;
+      second.timers.cron(
+        { cron: "0 * * * * *", tz: "UTC", name: "minutely", singleton: "cluster", catchUp: true },
+        () => runs++,
+      );
+      await flushPromises();
+      second.clock.stepWall(30 * S);
+      later(true);
+      await flushPromises();
+      assert.equal(runs, 0);
+      assert.deepEqual(
+        other.settles.map((x) => [x.due - WALL_START, x.ok]),
+        [[0, false]],
+      );
+    });
+
     it("runs nothing when the timer ran its latest tick somewhere, or never ran anywhere", async () => {
       for (const last of [WALL_START, null, Promise.resolve(WALL_START)]) {
         const gate = new RecordingGate();
