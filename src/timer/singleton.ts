@@ -12,6 +12,11 @@ export interface SingletonHost {
    * exit does not stop it: the tick was due before exit began, like a zero-delay timer.
    */
   canRun(entry: TimerEntry): boolean;
+  /**
+   * Whether a tick of `entry` due now would start at once: a running slot is free, no run waits
+   * for one, and no earlier tick of `entry` waits.
+   */
+  canStart(entry: TimerEntry): boolean;
   /** A claim came back (won, lost or failed): an exit waiting for claims may go on. */
   claimEnded(): void;
   /** Starts a claimed run of `entry`, due at `due` (monotonic ms, NaN for a catch-up) and `tick` (epoch ms). */
@@ -36,8 +41,19 @@ export class SingletonTicks {
 
   /** Tick `tick` (epoch ms) of `entry` is due: claims it, and runs it when the claim is won. */
   tick(entry: TimerEntry, repeat: Repeat, due: number, tick: number): void {
-    if (!repeat.overlap && entry.runs > 0) {
-      repeat.record.skipped++; // no use claiming a tick that would be skipped
+    // A tick this process could not start now is not claimed, so that another process of the
+    // host or cluster can win it and run it: one that `overlap: false` would skip, and one that
+    // would wait for a running slot, or be dropped for want of one (its slots are all held, or
+    // its previous tick still waits). Winning it here would only hold it back, or lose it.
+    const going = !repeat.overlap && entry.runs > 0;
+    if (going || !this.#host.canStart(entry)) {
+      debug(
+        "timer %s: tick %d not claimed (%s)",
+        entry.name,
+        tick,
+        going ? "a run is going" : "no running slot",
+      );
+      repeat.record.skipped++;
       return;
     }
     const singleton = repeat.singleton as Singleton;
