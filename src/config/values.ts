@@ -117,11 +117,23 @@ export function parseShdictFlags(flags: readonly string[]): Parsed<Record<string
   return { ok: true, value: zones };
 }
 
+/** Whether `text` percent-decodes: no "%" that does not start an escape (%25 is "%"). */
+function percentDecodes(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A Redis URL: `redis://[user:pass@]host[:port][/db]` or `rediss://…`, as ioredis reads it: no
  * spaces around it (URL trims them, ioredis does not, and failed every claim with "Invalid URL"),
  * and no query, which ioredis reads as options over those tsresty gives it (a string
- * `commandTimeout` turned the claims' 5 s bound off; `enableOfflineQueue`, `keyPrefix` …).
+ * `commandTimeout` turned the claims' 5 s bound off; `enableOfflineQueue`, `keyPrefix` …). Its
+ * user and password are percent-decoded by ioredis: one that does not decode (a bare `%`) failed
+ * every claim with "URI malformed".
  */
 export function parseRedisUrl(value: unknown): Parsed<string> {
   const bad: Parsed<string> = {
@@ -147,6 +159,16 @@ export function parseRedisUrl(value: unknown): Parsed<string> {
     return {
       ok: false,
       problem: `must name a port from 1 to 65535 (redis://host:6379), received ${describe(value)}`,
+    };
+  }
+  for (const [part, text] of [
+    ["user", url.username],
+    ["password", url.password],
+  ] as const) {
+    if (percentDecodes(text)) continue;
+    return {
+      ok: false,
+      problem: `must be a Redis URL whose ${part} percent-decodes: a "%" must start an escape such as %25 (which stands for "%"), received ${describe(value)}`,
     };
   }
   if (url.pathname !== "" && url.pathname !== "/" && !/^\/\d{1,2}$/.test(url.pathname)) {

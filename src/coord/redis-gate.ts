@@ -22,6 +22,7 @@ import { escapeForLog } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
 import { CLAIM, LAST_RUN } from "./scripts.ts";
 import { claimTtl } from "./ttl.ts";
+import { redactedUrl } from "./url.ts";
 
 /** How long a claim may wait for Redis's answer before the tick is skipped. */
 const COMMAND_TIMEOUT_MS = 5_000;
@@ -58,7 +59,7 @@ export class RedisGate {
     this.#prefix = options.keyPrefix ?? "tsresty";
     this.#owner = options.owner ?? `${process.pid}`;
     this.#log = options.log;
-    this.#url = redacted(options.url);
+    this.#url = redactedUrl(options.url);
     this.#redis = new Redis(options.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -193,15 +194,5 @@ export class RedisGate {
   #key(name: string, what: string): string {
     // The timer's name in braces: a Redis Cluster keeps all of a timer's keys on one node.
     return `${this.#prefix}:{${name}}:${what}`;
-  }
-}
-
-function redacted(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== "") parsed.password = "***";
-    return parsed.href;
-  } catch {
-    return url;
   }
 }

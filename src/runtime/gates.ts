@@ -23,7 +23,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { RedisGate, RedisGateOptions } from "../coord/index.ts";
+import { redactedUrl, type RedisGate, type RedisGateOptions } from "../coord/index.ts";
 import type { ResolvedConfig } from "../config/index.ts";
 import { TIMERS_DIR } from "../ipc/index.ts";
 import type { Identity } from "../process/index.ts";
@@ -202,9 +202,16 @@ class LazyClusterGate implements TickGate {
   }
 
   #get(): Promise<RedisGate> {
-    return (this.#making ??= import("../coord/redis-gate.ts").then(
-      ({ RedisGate }) => (this.#gate = new RedisGate(this.#options)),
-    ));
+    return (this.#making ??= import("../coord/redis-gate.ts")
+      .then(({ RedisGate }) => (this.#gate = new RedisGate(this.#options)))
+      .catch((error: unknown) => {
+        // Every claim fails with this error: it names the coordinator, not only the client's
+        // words (ioredis says "URI malformed" of a password it cannot percent-decode).
+        const why = error instanceof Error ? error.message : String(error);
+        throw new Error(`cannot make the client of coordinator ${redactedUrl(this.#options.url)}: ${why}`, {
+          cause: error,
+        });
+      }));
   }
 
   /** The gate, when it was made already. */

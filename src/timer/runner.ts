@@ -28,6 +28,13 @@ export interface RunnerOptions {
   readonly names: TimerRegistry;
   /** Called after each run settled, once the runs it let start have started. */
   readonly settled: (entry: TimerEntry, premature: boolean, tick: number, failed: boolean) => void;
+  /**
+   * Called for a due run (not a premature call) of a repeating timer that will not start: dropped,
+   * skipped behind a tick of its timer that waits, withdrawn by `cancel`, forgotten by a fast
+   * stop, or made the timer's premature call by exit. A singleton's tick was claimed: its gate
+   * must hear that it did not run.
+   */
+  readonly notRun: (entry: TimerEntry, tick: number) => void;
 }
 
 /** The wait queue's figures: runs waiting, slots allocated, records moved by its rebuilds. */
@@ -86,6 +93,14 @@ export class Runner {
     return this.#running;
   }
 
+  /**
+   * Whether a run of `entry` due now would start at once: a running slot is free, no run waits
+   * for one, and no tick of `entry` waits (else it would wait, or be dropped, or be skipped).
+   */
+  canStart(entry: TimerEntry): boolean {
+    return entry.waiting === null && this.#running < this.#options.maxRunning && this.#queue.size === 0;
+  }
+
   /** Runs not started yet: queued for a slot, or owed. */
   get waiting(): number {
     return this.#queue.size + this.#owed.size;
@@ -137,7 +152,7 @@ export class Runner {
   /** A due run that cannot start at once: it waits, or is dropped. */
   #full(entry: TimerEntry, premature: boolean, due: number, tick: number): void {
     if (this.#running >= this.#options.maxRunning && this.#options.runningLimit === "drop") {
-      this.#drop(entry, premature);
+      this.#drop(entry, premature, tick);
     } else {
       this.#enqueue(entry, premature, due, tick);
       this.#drain();
@@ -146,16 +161,22 @@ export class Runner {
 
   /** Takes `entry`'s run out of the wait queue, or its owed premature call; O(1). */
   withdraw(entry: TimerEntry): void {
-    if (entry.waiting !== null) {
-      this.#queue.remove(entry.waiting);
+    const run = entry.waiting;
+    if (run !== null) {
+      this.#queue.remove(run);
       entry.waiting = null;
+      if (!run.premature && entry.repeating) this.#options.notRun(entry, run.tick);
     }
     this.#owed.delete(entry);
   }
 
   /** Exit began: runs already waiting for a slot become premature, and keep their place. */
   exit(): void {
-    this.#queue.forEach((run) => (run.premature = true));
+    this.#queue.forEach((run) => {
+      if (run.premature) return;
+      run.premature = true;
+      if (run.entry.repeating) this.#options.notRun(run.entry, run.tick);
+    });
   }
 
   /** Forgets every run not started yet; their timers end cancelled. */
@@ -163,13 +184,14 @@ export class Runner {
     this.#queue.forEach((run) => {
       run.entry.waiting = null;
       run.entry.status = "cancelled";
+      if (!run.premature && run.entry.repeating) this.#options.notRun(run.entry, run.tick);
     });
     this.#queue.clear();
     for (const entry of this.#owed.keys()) entry.status = "cancelled";
     this.#owed.clear();
   }
 
-  #drop(entry: TimerEntry, premature: boolean): void {
+  #drop(entry: TimerEntry, premature: boolean, tick: number): void {
     const { log, maxRunning } = this.#options;
     this.#options.names.recordOf(entry).dropped++;
     log(
@@ -178,12 +200,14 @@ export class Runner {
     );
     // A repeating timer lives on to its next tick, unless this was its last (premature) call.
     if (!entry.repeating || premature) entry.status = "dropped";
+    else this.#options.notRun(entry, tick);
   }
 
   #enqueue(entry: TimerEntry, premature: boolean, due: number, tick: number): void {
     if (entry.waiting !== null) {
       this.#options.names.recordOf(entry).skipped++;
       debug("repeating timer tick skipped: an earlier tick still waits for a running slot");
+      if (!premature) this.#options.notRun(entry, tick);
       return;
     }
     entry.waiting = this.#queue.push(entry, premature, due, tick);

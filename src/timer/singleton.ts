@@ -12,6 +12,11 @@ export interface SingletonHost {
    * exit does not stop it: the tick was due before exit began, like a zero-delay timer.
    */
   canRun(entry: TimerEntry): boolean;
+  /**
+   * Whether a tick of `entry` due now would start at once: a running slot is free, no run waits
+   * for one, and no earlier tick of `entry` waits.
+   */
+  canStart(entry: TimerEntry): boolean;
   /** A claim came back (won, lost or failed): an exit waiting for claims may go on. */
   claimEnded(): void;
   /** Starts a claimed run of `entry`, due at `due` (monotonic ms, NaN for a catch-up) and `tick` (epoch ms). */
@@ -36,13 +41,27 @@ export class SingletonTicks {
 
   /** Tick `tick` (epoch ms) of `entry` is due: claims it, and runs it when the claim is won. */
   tick(entry: TimerEntry, repeat: Repeat, due: number, tick: number): void {
-    if (!repeat.overlap && entry.runs > 0) {
-      repeat.record.skipped++; // no use claiming a tick that would be skipped
+    // A tick this process could not start now is not claimed, so that another process of the
+    // host or cluster can win it and run it: one that `overlap: false` would skip, and one that
+    // would wait for a running slot, or be dropped for want of one (its slots are all held, or
+    // its previous tick still waits). Winning it here would only hold it back, or lose it.
+    const going = !repeat.overlap && entry.runs > 0;
+    if (going || !this.#host.canStart(entry)) {
+      debug(
+        "timer %s: tick %d not claimed (%s)",
+        entry.name,
+        tick,
+        going ? "a run is going" : "no running slot",
+      );
+      repeat.record.skipped++;
       return;
     }
     const singleton = repeat.singleton as Singleton;
     const name = entry.name as string;
     const span = tickSpan(repeat, tick);
+    // The tick armed now (a regular tick armed the next one before it claims; a catch-up claims
+    // before the first regular tick): once it came due, this claim's answer is late.
+    const armed = repeat.tick;
     this.#out++;
     this.#gates.claim(
       singleton,
@@ -56,9 +75,11 @@ export class SingletonTicks {
           return;
         }
         // A claim answered after the next tick came due (a gate that stalled, then answered a
-        // backlog at once) is not run: ticks are never run late in a burst. Nor is one won
-        // while an `overlap: false` run is still going. Counted as skipped; the gate forgets it.
-        const late = due === due && this.#host.wallNow() >= tick + span;
+        // backlog at once) is not run: ticks are never run late in a burst. A catch-up too: its
+        // next tick is the timer's first regular one (`tick + span`), and once that came, the
+        // catch-up would run after it, in a burst with it. Nor is a tick run that was won while
+        // an `overlap: false` run is still going. Counted as skipped; the gate forgets it.
+        const late = repeat.tick !== armed || this.#host.wallNow() >= tick + span;
         if (late || (!repeat.overlap && entry.runs > 0)) {
           debug(
             "timer %s: tick %d won but not run (%s)",

@@ -125,18 +125,12 @@ export class TimerSystem implements TimerOwner {
     this.#gates = new GateKeeper(options.gates ?? {}, options.log);
     this.#singletons = new SingletonTicks(this.#gates, {
       canRun: (entry) => !this.#destroyed && entry.status !== "cancelled",
+      canStart: (entry) => this.#runner.canStart(entry),
       claimEnded: () => {
         this.#checkIdle();
       },
       run: (entry, due, tick) => {
-        const record = this.#names.recordOf(entry);
-        const dropped = record.dropped;
         this.#runner.start(entry, false, due, tick - TICK_BASE, Math.floor(this.#clock.now()));
-        // A claimed tick that found no running slot ("drop") ends here: the gate hears of it.
-        const singleton = entry.repeat?.singleton;
-        if (record.dropped !== dropped && singleton != null) {
-          this.#gates.settled(singleton, entry.name as string, tick, false);
-        }
         this.#checkIdle();
       },
       wallNow: () => this.#clock.wallNow(),
@@ -163,6 +157,12 @@ export class TimerSystem implements TimerOwner {
         // #checkIdle's own first test, made here: this runs after every run, and until V8 has
         // compiled the run path each call is a real one.
         if (this.#idleWaiters.length !== 0) this.#checkIdle();
+      },
+      // A claimed singleton tick that will not run (dropped for want of a slot, or waiting for
+      // one when its timer was cancelled or the process began to exit): the gate hears of it.
+      notRun: (entry, tick) => {
+        const singleton = entry.repeat?.singleton;
+        if (singleton != null) this.#gates.settled(singleton, entry.name as string, tick + TICK_BASE, false);
       },
     });
   }

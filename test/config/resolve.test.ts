@@ -158,6 +158,17 @@ describe("config resolution", () => {
       /^config: coordinator must name a port from 1 to 65535 \(redis:\/\/host:6379\), received a string/,
     ],
     [
+      // ioredis percent-decodes the user and password: every claim failed with "URI malformed".
+      "a coordinator URL whose password has a bare %",
+      { coordinator: "redis://:pa%ss@127.0.0.1:6391/0" },
+      /^config: coordinator must be a Redis URL whose password percent-decodes: a "%" must start an escape such as %25 \(which stands for "%"\), received a string \("redis:\/\/:pa%ss@127\.0\.0\.1:6391\/0"\)$/,
+    ],
+    [
+      "a coordinator URL whose user has a bare %",
+      { coordinator: { url: "redis://jobs%@127.0.0.1:6379" } },
+      /^config: coordinator\.url must be a Redis URL whose user percent-decodes/,
+    ],
+    [
       "an unknown coordinator key",
       { coordinator: { url: "redis://127.0.0.1", db: 1 } },
       /^config: coordinator\.db is not a known key/,
@@ -235,6 +246,11 @@ describe("config resolution", () => {
     assert.deepEqual(
       resolveConfig({ coordinator: { url: "rediss://cache.internal", keyPrefix: "shop:jobs" } }).coordinator,
       { url: "rediss://cache.internal", keyPrefix: "shop:jobs" },
+    );
+    // A "%" in a password is written %25, as ioredis decodes it.
+    assert.equal(
+      resolveConfig({ coordinator: "redis://jobs:pa%25ss@127.0.0.1:6379/0" }).coordinator?.url,
+      "redis://jobs:pa%25ss@127.0.0.1:6379/0",
     );
   });
 

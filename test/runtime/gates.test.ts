@@ -276,3 +276,22 @@ describe("the host gate", () => {
     timers.destroy();
   });
 });
+
+describe("the cluster gate", () => {
+  it("a client that cannot be made fails each claim with an error naming the coordinator, and says why", async () => {
+    // The config refuses such a URL now; a gate given one anyway must still say what is wrong.
+    const config = {
+      ...resolveConfig({}),
+      coordinator: { url: "redis://:pa%ss@127.0.0.1:1/0", keyPrefix: "t" },
+    };
+    const { cluster } = createGates(config, singleIdentity(process.pid), scratchDir("cluster-gate"), noLog);
+    assert.ok(cluster !== undefined);
+    cluster.prepare?.(); // as a timer's creation does: its failure is left to the first claim
+    // Before: only ioredis's "URI malformed", at every claim.
+    const expected = {
+      message: "cannot make the client of coordinator redis://:***@127.0.0.1:1/0: URI malformed",
+    };
+    await assert.rejects(async () => cluster.claim("job", 1_000, 1_000), expected);
+    await assert.rejects(async () => cluster.lastRun?.("job"), expected);
+  });
+});

@@ -265,12 +265,16 @@ describe("singleton timers and their gates", () => {
 
   it("a claimed tick dropped for want of a running slot is reported to the gate as not run well", async () => {
     const gate = new RecordingGate();
+    const resolveClaim = answerLater(gate);
     const { timers, clock } = makeTimers({ gates: { host: gate }, maxRunning: 1, runningLimit: "drop" });
+    timers.every({ interval: 1, name: "job", singleton: "host" }, () => undefined);
+    clock.advance(S); // claimed while the slot is free
     let finish = (): void => undefined;
     timers.at(0, () => new Promise<void>((resolve) => (finish = resolve)));
-    clock.advance(0);
-    timers.every({ interval: 1, name: "job", singleton: "host" }, () => undefined);
-    clock.advance(S);
+    clock.advance(0); // the slot is taken before the claim is answered
+    resolveClaim(true);
+    await flushPromises();
+    assert.equal(statsOf(timers, "job").dropped, 1);
     assert.deepEqual(
       gate.settles.map((s) => [s.due - WALL_START, s.ok]),
       [[S, false]],
@@ -278,6 +282,92 @@ describe("singleton timers and their gates", () => {
     finish();
     await flushPromises();
   });
+
+  for (const runningLimit of ["wait", "drop"] as const) {
+    it(`a process whose running slots are all held does not claim singleton ticks, so another process can win them (runningLimit "${runningLimit}")`, async () => {
+      const gate = new RecordingGate(); // wins every claim, as the fastest process of the host would
+      const { timers, clock } = makeTimers({ gates: { cluster: gate }, maxRunning: 1, runningLimit });
+      let finish = (): void => undefined;
+      timers.at(0, () => new Promise<void>((resolve) => (finish = resolve)));
+      clock.advance(0);
+      let runs = 0;
+      timers.every({ interval: 1, name: "job", singleton: "cluster" }, () => runs++);
+      clock.advance(5 * S);
+      await flushPromises();
+      // Before: 5 claims won, none run, none reported to the gate (its fences grew by one a tick).
+      assert.equal(gate.claims.length, 0);
+      assert.equal(runs, 0);
+      const stats = statsOf(timers, "job");
+      assert.equal(stats.skipped, 5);
+      assert.equal(stats.dropped, 0);
+      finish(); // a slot is free again: the next tick is claimed and runs
+      await flushPromises();
+      clock.advance(S);
+      assert.deepEqual(
+        gate.claims.map((c) => (c.due - WALL_START) / S),
+        [6],
+      );
+      assert.equal(runs, 1);
+    });
+  }
+
+  it("a process does not claim a singleton tick while its previous tick still waits for a running slot", async () => {
+    const gate = new RecordingGate();
+    const { timers, clock } = makeTimers({ gates: { host: gate }, maxRunning: 1 });
+    let finish = (): void => undefined;
+    const resolveClaim = answerLater(gate);
+    timers.every({ interval: 1, name: "job", singleton: "host" }, () => undefined);
+    clock.advance(S); // tick 1 claimed while the slot is free
+    timers.at(0, () => new Promise<void>((resolve) => (finish = resolve)));
+    clock.advance(0);
+    resolveClaim(true);
+    await flushPromises();
+    assert.equal(timers.waitingCount, 1, "the won tick waits for the slot: it must run here");
+    gate.answer = () => true;
+    clock.advance(2 * S);
+    assert.deepEqual(
+      gate.claims.map((c) => (c.due - WALL_START) / S),
+      [1],
+      "ticks 2 and 3 are left to other processes",
+    );
+    finish();
+    await flushPromises();
+    assert.equal(statsOf(timers, "job").runs, 1);
+    assert.deepEqual(
+      gate.settles.map((s) => [(s.due - WALL_START) / S, s.ok]),
+      [[1, true]],
+    );
+  });
+
+  for (const end of ["cancel", "destroy", "beginExit"] as const) {
+    it(`a claimed tick still waiting for a running slot that ends not run (${end}) is reported to the gate as not run well`, async () => {
+      const gate = new RecordingGate();
+      const resolveClaim = answerLater(gate);
+      const { timers, clock } = makeTimers({ gates: { cluster: gate }, maxRunning: 1 });
+      const calls: boolean[] = [];
+      const timer = timers.every({ interval: 1, name: "job", singleton: "cluster" }, (premature) =>
+        calls.push(premature),
+      );
+      clock.advance(S);
+      let finish = (): void => undefined;
+      timers.at(0, () => new Promise<void>((resolve) => (finish = resolve)));
+      clock.advance(0);
+      resolveClaim(true);
+      await flushPromises();
+      assert.equal(timers.waitingCount, 1);
+      if (end === "cancel") timer.cancel();
+      else timers[end]();
+      // Before: the gate never heard of the tick (a RedisGate kept its fence for ever).
+      assert.deepEqual(
+        gate.settles.map((s) => [(s.due - WALL_START) / S, s.ok]),
+        [[1, false]],
+      );
+      finish();
+      await flushPromises();
+      assert.deepEqual(calls, end === "beginExit" ? [true] : [], "the tick never ran as a tick");
+      assert.equal(gate.settles.length, 1, "reported once");
+    });
+  }
 
   it("a singleton kind without a gate throws at creation, naming what is missing", () => {
     const { timers } = makeTimers({ gates: { host: new RecordingGate() } });
@@ -386,6 +476,56 @@ describe("singleton timers and their gates", () => {
       );
       clock.advance(30 * S);
       assert.deepEqual(dues, [0, 60 * S]);
+    });
+
+    it("a catch-up whose claim is answered after the first regular tick came due is not run (no late burst), and the gate forgets it", async () => {
+      const gate = new RecordingGate();
+      gate.last = WALL_START - 3 * 60 * S;
+      const answers = new Map<number, (won: boolean) => void>();
+      gate.answer = (_name, due) => new Promise<boolean>((resolve) => answers.set(due - WALL_START, resolve));
+      const { timers, clock } = makeTimers({ gates: { cluster: gate }, wallStart: WALL_START + 30 * S });
+      const ran: number[] = [];
+      timers.cron(
+        { cron: "0 * * * * *", tz: "UTC", name: "minutely", singleton: "cluster", catchUp: true },
+        () => ran.push((timers.current()?.due ?? 0) * 1000 - WALL_START),
+      );
+      await flushPromises();
+      clock.advance(30 * S); // the first regular tick (00:01:00) came due while the catch-up's claim is out
+      answers.get(60 * S)?.(true);
+      await flushPromises();
+      // A coordinator that stalled answers the catch-up's claim now (a failover's CLIENT PAUSE).
+      answers.get(0)?.(true);
+      await flushPromises();
+      // Before: the catch-up of 00:00:00 ran after the tick of 00:01:00, in a burst with it.
+      assert.deepEqual(ran, [60 * S]);
+      assert.equal(statsOf(timers, "minutely").skipped, 1);
+      assert.deepEqual(
+        gate.settles.map((x) => [x.due - WALL_START, x.ok]),
+        [
+          [60 * S, true],
+          [0, false],
+        ],
+      );
+
+      // Answered when the first regular tick is due, before it fired, the catch-up is late too.
+      const other = new RecordingGate();
+      other.last = WALL_START - 3 * 60 * S;
+      const later = answerLater(other);
+      const second = makeTimers({ gates: { cluster: other }, wallStart: WALL_START + 30 * S });
+      let runs = 0;
+      second.timers.cron(
+        { cron: "0 * * * * *", tz: "UTC", name: "minutely", singleton: "cluster", catchUp: true },
+        () => runs++,
+      );
+      await flushPromises();
+      second.clock.stepWall(30 * S);
+      later(true);
+      await flushPromises();
+      assert.equal(runs, 0);
+      assert.deepEqual(
+        other.settles.map((x) => [x.due - WALL_START, x.ok]),
+        [[0, false]],
+      );
     });
 
     it("runs nothing when the timer ran its latest tick somewhere, or never ran anywhere", async () => {
