@@ -4,10 +4,23 @@ import { parseControlRequest, type ControlRequest, type ControlResponse } from "
 
 /** A request is one short JSON line; anything longer is refused. */
 const MAX_REQUEST_BYTES = 4096;
-/** A client that has not sent its request within this long is disconnected. */
+/**
+ * A client that has not sent its request within this long is disconnected; so is one that has
+ * not taken its answer (read it and closed) within this long of its being ready, and a follower
+ * whose unread lines have not moved for this long.
+ */
 export const IDLE_TIMEOUT_MS = 30_000;
 /** Answers a held connection (`tsresty logs -f`) may leave unread before it is dropped. */
 export const FOLLOW_BACKLOG_BYTES = 8 * 1024 * 1024;
+/**
+ * Control connections served at once. Each holds one of the master's file descriptors (and, for
+ * one that does not read, its answer): past this many, a client is refused with a line saying so,
+ * and a flood of clients cannot take the descriptors the master needs to fork.
+ */
+export const MAX_CONTROL_CONNECTIONS = 128;
+/** Beyond the served ones, connections held just long enough to be told they are refused. */
+const REFUSING = 32;
+const REFUSAL_LINGER_MS = 1_000;
 
 /** The running control socket. */
 export interface ControlServer {
@@ -32,16 +45,59 @@ export type ControlHandler = (
   connection: ControlConnection,
 ) => Promise<ControlResponse | null>;
 
+const line = (response: ControlResponse): string => `${JSON.stringify(response)}\n`;
+
+/**
+ * Too many connections: the client is told so. What it sent is read (a unix socket closed with
+ * unread input resets its peer, which may then lose the line) and it is let go within a second,
+ * whether it reads or not.
+ */
+function refuse(socket: Socket, served: number): void {
+  socket.on("error", () => undefined);
+  socket.resume();
+  const linger = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+  socket.once("close", () => {
+    clearTimeout(linger);
+  });
+  socket.end(line({ ok: false, message: `too many control connections (${served} open); try again` }));
+}
+
+/**
+ * Drops a held connection whose unread lines do not move: from a write the kernel did not take at
+ * once, the client has `idleMs` to take some of it (a write completes), and so on while some is
+ * left. Reads do not count: a client that sends and never reads cannot keep itself alive.
+ * Returns the write callback that marks progress, and the check to run after each write.
+ */
+function stallGuard(socket: Socket, idleMs: number): { written: () => void; check: () => void } {
+  let completed = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    if (timer !== undefined || socket.writableLength === 0) return;
+    const seen = completed;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (completed === seen && socket.writableLength > 0) socket.destroy();
+      else check();
+    }, idleMs).unref();
+  };
+  socket.once("close", () => {
+    clearTimeout(timer);
+  });
+  return { written: () => completed++, check };
+}
+
 /**
  * The control socket: a unix socket (mode 0600) that takes one JSON line and answers with JSON
- * lines. Only the master's user (and root) can talk to it. Input is bounded and idle clients are
- * dropped; closing the server removes the socket file.
+ * lines. Only the master's user (and root) can talk to it. Input is bounded, idle clients and
+ * clients that do not take their answer are dropped, and connections are capped; closing the
+ * server removes the socket file.
  */
 export function serveControl(
   path: string,
   handle: ControlHandler,
-  // Tests shorten it; the master always uses the default.
+  // Tests shorten and lower them; the master always uses the defaults.
   idleTimeoutMs = IDLE_TIMEOUT_MS,
+  maxConnections = MAX_CONTROL_CONNECTIONS,
 ): Promise<ControlServer> {
   try {
     unlinkSync(path);
@@ -50,14 +106,26 @@ export function serveControl(
   }
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
+    if (sockets.size >= maxConnections) {
+      refuse(socket, sockets.size);
+      return;
+    }
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     let buffer = "";
     let answered = false;
+    /** The last answer: the client has the idle bound to take it and close, or it is dropped. */
     const reply = (response: ControlResponse): void => {
       answered = true;
-      socket.end(`${JSON.stringify(response)}\n`);
+      if (socket.destroyed || socket.writableEnded) return;
+      socket.setTimeout(0);
+      const bound = setTimeout(() => socket.destroy(), idleTimeoutMs).unref();
+      socket.once("close", () => {
+        clearTimeout(bound);
+      });
+      socket.end(line(response));
     };
+    const stall = stallGuard(socket, idleTimeoutMs);
     const connection: ControlConnection = {
       send: (response) => {
         if (socket.destroyed || socket.writableEnded) return false;
@@ -68,18 +136,15 @@ export function serveControl(
         if (socket.writableLength > FOLLOW_BACKLOG_BYTES) {
           const mb = FOLLOW_BACKLOG_BYTES / (1024 * 1024);
           reply({ ok: false, message: `stopped following: the reader fell behind by more than ${mb} MB` });
-          socket.setTimeout(idleTimeoutMs, () => socket.destroy());
           return false;
         }
-        socket.write(`${JSON.stringify(response)}\n`);
+        socket.write(line(response), stall.written);
+        stall.check();
         return true;
       },
       onClose: (fn) => socket.once("close", fn),
     };
-    socket.setEncoding("utf8");
-    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
-    socket.on("error", () => undefined);
-    socket.on("data", (chunk: string) => {
+    const take = (chunk: string): void => {
       if (answered) return;
       buffer += chunk;
       const end = buffer.indexOf("\n");
@@ -98,14 +163,21 @@ export function serveControl(
         return;
       }
       answered = true;
+      // The handler takes its time (a reload runs init and starts a generation): unbounded here.
       socket.setTimeout(0);
       void handle(request, connection)
         .catch((error: unknown): ControlResponse => ({ ok: false, message: String(error) }))
         .then((response) => {
-          if (response !== null) socket.end(`${JSON.stringify(response)}\n`);
+          if (response !== null) reply(response);
         });
-    });
+    };
+    socket.setEncoding("utf8");
+    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+    socket.on("error", () => undefined);
+    socket.on("data", take);
   });
+  // Served and refused connections both hold a descriptor: past both, Node closes new ones at once.
+  server.maxConnections = maxConnections + REFUSING;
   server.on("close", () => {
     try {
       unlinkSync(path);

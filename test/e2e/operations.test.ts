@@ -165,6 +165,44 @@ describe("operations", () => {
     assert.equal(existsSync(path), false);
   });
 
+  it("a flood of control clients that send a request and never read cannot take the master's descriptors: past the cap they are refused, and forks still work", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { fetch: () => new Response(String(process.pid)) };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const path = join(tree.prefix, "tsresty.sock");
+    const fds = (): number => readdirSync(`/proc/${tree.masterPid}/fd`).length;
+    const before = fds();
+    // Before: each held one of the master's fds (and its answer) for ever; 20,000 left it unable to fork.
+    const flood = Array.from({ length: 400 }, () => {
+      const socket = createConnection(path);
+      socket.pause();
+      socket.on("error", () => undefined);
+      socket.write('{"command":"logs","lines":1000}\n');
+      return socket;
+    });
+    try {
+      await until(() => fds() - before >= 100, 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const held = fds() - before;
+      assert.ok(held <= 128 + 32 + 8, `the master holds ${held} more fds than before the flood`);
+      // The master can still fork: a killed worker is replaced.
+      const pid = Number((await get(tree.url())).body);
+      process.kill(pid, "SIGKILL");
+      assert.ok(
+        await until(async () => {
+          const now = await get(tree.url()).catch(() => null);
+          return now !== null && now.body !== String(pid);
+        }, 15_000),
+        "the worker was respawned",
+      );
+    } finally {
+      for (const socket of flood) socket.destroy();
+    }
+    assert.ok(await until(() => fds() - before < 8, 10_000), `fds after the flood: ${fds() - before} more`);
+    await tree.command("stop");
+  });
+
   it("Node flags given to the master reach the workers", async () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => Response.json(process.execArgv) };\n`,

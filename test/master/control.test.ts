@@ -3,7 +3,12 @@ import { createConnection, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { CONTROL_SOCKET, type ControlResponse } from "../../src/ipc/index.ts";
-import { FOLLOW_BACKLOG_BYTES, serveControl, type ControlServer } from "../../src/master/control.ts";
+import {
+  FOLLOW_BACKLOG_BYTES,
+  serveControl,
+  type ControlHandler,
+  type ControlServer,
+} from "../../src/master/control.ts";
 import { talkToMaster } from "../../src/master/control-client.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { until } from "../helpers/wait.ts";
@@ -76,6 +81,118 @@ describe("the control socket's idle clients (issue 9, item 11)", () => {
     await new Promise((resolve) => setTimeout(resolve, 800));
     assert.equal(closed, false, "the follower is still connected after 4 idle timeouts");
     socket.destroy();
+  });
+});
+
+/**
+ * Connects and sends `text`, then never reads: resolves with when the server dropped it, or null
+ * after `waitMs`. A client that does not read never sees the end of the connection, so it writes a
+ * space every 50 ms (the server ignores what follows a request): a write fails once it is dropped.
+ */
+function nonReader(path: string, text: string, waitMs: number): Promise<number | null> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const socket = createConnection(path);
+    sockets.push(socket);
+    socket.pause();
+    socket.on("error", () => undefined);
+    const poke = setInterval(() => socket.write(" "), 50);
+    const gaveUp = setTimeout(() => {
+      clearInterval(poke);
+      resolve(null);
+    }, waitMs);
+    socket.on("close", () => {
+      clearInterval(poke);
+      clearTimeout(gaveUp);
+      resolve(performance.now() - started);
+    });
+    socket.write(text);
+  });
+}
+
+/** A control server on a fresh socket with `handle`, idle bound `idleMs`, at most `max` connections. */
+async function serveWith(handle: ControlHandler, idleMs: number, max?: number): Promise<string> {
+  const path = join(scratchDir("control"), "c.sock");
+  servers.push(await serveControl(path, handle, idleMs, max));
+  return path;
+}
+
+describe("clients that do not take their answer (they held the master's memory and fds for ever)", () => {
+  it("a client that sends its request and never reads nor closes is dropped once its answer has waited the idle bound, small answer or large", async () => {
+    const big = Array.from({ length: 1000 }, (_, i) => `${i} ${"x".repeat(4000)}`);
+    const path = await serveWith(
+      (request) =>
+        Promise.resolve(
+          request.command === "logs"
+            ? { ok: true, message: "logs", lines: big }
+            : { ok: true, message: "status" },
+        ),
+      300,
+    );
+    const [small, large] = await Promise.all([
+      nonReader(path, '{"command":"status"}\n', 5_000),
+      nonReader(path, '{"command":"logs","lines":1000}\n', 5_000),
+    ]);
+    for (const [name, after] of [
+      ["small answer", small],
+      ["4 MB answer", large],
+    ] as const) {
+      assert.ok(after !== null, `${name}: still connected after 5 s`);
+      assert.ok(after >= 250 && after < 3_000, `${name}: dropped after ${after} ms`);
+    }
+  });
+
+  it("a follower that stops reading is dropped once its unread lines have not moved for the idle bound, long before the backlog bound", async () => {
+    let stopped = false;
+    const path = await serveWith((_request, connection) => {
+      // A quiet tree: 16 KB every 50 ms would take 25 s to reach the 8 MB bound.
+      const line = "q".repeat(16 * 1024);
+      const tick = setInterval(() => {
+        if (!connection.send({ ok: true, message: "log", lines: [line] })) clearInterval(tick);
+      }, 50);
+      connection.onClose(() => {
+        stopped = true;
+        clearInterval(tick);
+      });
+      return Promise.resolve(null);
+    }, 300);
+    const after = await nonReader(path, '{"command":"logs","follow":true}\n', 8_000);
+    assert.ok(after !== null, "the stalled follower was still connected after 8 s");
+    assert.ok(after < 6_000, `dropped after ${after} ms`);
+    assert.ok(await until(() => stopped, 2_000), "its handler heard it leave");
+  });
+
+  it("past the cap on connections a client is refused with a line saying so and let go; once one leaves, a new client is served", async () => {
+    const path = await serveWith(
+      (request) =>
+        request.command === "logs"
+          ? Promise.resolve(null) // held, as `tsresty logs -f`
+          : Promise.resolve({ ok: true, message: request.command }),
+      30_000,
+      3,
+    );
+    const held: Socket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const socket = createConnection(path);
+      sockets.push(socket);
+      socket.on("error", () => undefined);
+      held.push(socket);
+      socket.write('{"command":"logs","follow":true}\n');
+      await new Promise((resolve) => socket.once("connect", resolve));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const refused = await client(path, '{"command":"status"}\n');
+    assert.match(
+      refused.answer,
+      /^\{"ok":false,"message":"too many control connections \(3 open\); try again"\}\n$/,
+    );
+    assert.ok(refused.closedAfterMs < 2_000, `refused in ${refused.closedAfterMs} ms`);
+    // A refused client that does not even read is let go within a second or so.
+    const mute = await nonReader(path, '{"command":"status"}\n', 5_000);
+    assert.ok(mute !== null && mute < 3_000, `a mute refused client dropped after ${mute} ms`);
+    held[0]?.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal((await client(path, '{"command":"status"}\n')).answer, '{"ok":true,"message":"status"}\n');
   });
 });
 
