@@ -91,6 +91,9 @@ function stallGuard(socket: Socket, idleMs: number): { written: () => void; chec
  * lines. Only the master's user (and root) can talk to it. Input is bounded, idle clients and
  * clients that do not take their answer are dropped, and connections are capped; closing the
  * server removes the socket file.
+ *
+ * A client may half-close once its request is sent (`socat`, `nc -N`): the connection is
+ * half-open (allowHalfOpen), so the answer, ready later, still goes out.
  */
 export function serveControl(
   path: string,
@@ -105,7 +108,7 @@ export function serveControl(
     // no stale socket
   }
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
     if (sockets.size >= maxConnections) {
       refuse(socket, sockets.size);
       return;
@@ -114,6 +117,8 @@ export function serveControl(
     socket.once("close", () => sockets.delete(socket));
     let buffer = "";
     let answered = false;
+    /** The handler keeps the connection (`logs -f`): the client's end is its leaving. */
+    let held = false;
     /** The last answer: the client has the idle bound to take it and close, or it is dropped. */
     const reply = (response: ControlResponse): void => {
       answered = true;
@@ -169,12 +174,24 @@ export function serveControl(
         .catch((error: unknown): ControlResponse => ({ ok: false, message: String(error) }))
         .then((response) => {
           if (response !== null) reply(response);
+          else {
+            held = true;
+            if (socket.readableEnded) socket.end();
+          }
         });
     };
     socket.setEncoding("utf8");
     socket.setTimeout(idleTimeoutMs, () => socket.destroy());
     socket.on("error", () => undefined);
     socket.on("data", take);
+    // The client is done sending. A request without its newline is taken as it is; a request
+    // being worked on still gets its answer; a follower has left.
+    socket.on("end", () => {
+      if (held) socket.end();
+      else if (answered) return;
+      else if (buffer.trim() === "") socket.destroy();
+      else take("\n");
+    });
   });
   // Served and refused connections both hold a descriptor: past both, Node closes new ones at once.
   server.maxConnections = maxConnections + REFUSING;

@@ -165,7 +165,7 @@ describe("operations", () => {
     assert.equal(existsSync(path), false);
   });
 
-  it("a flood of control clients that send a request and never read cannot take the master's descriptors: past the cap they are refused, and forks still work", async () => {
+  it("a flood of control clients that send a request and never read cannot take the master's descriptors: past the cap they are refused, forks still work, and a client that half-closes gets its answer", async () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => new Response(String(process.pid)) };\n`,
     });
@@ -200,6 +200,17 @@ describe("operations", () => {
       for (const socket of flood) socket.destroy();
     }
     assert.ok(await until(() => fds() - before < 8, 10_000), `fds after the flood: ${fds() - before} more`);
+    // socat and nc -N shut their sending half once the request is sent: the answer still comes.
+    const answer = await new Promise<string>((resolve) => {
+      const socket = createConnection(path);
+      let text = "";
+      socket.setEncoding("utf8");
+      socket.on("data", (chunk: string) => (text += chunk));
+      socket.on("close", () => resolve(text));
+      socket.on("error", () => resolve(text));
+      socket.end('{"command":"status"}\n');
+    });
+    assert.match(answer, /^\{"ok":true,"message":"status","status":\{"masterPid":\d+/);
     await tree.command("stop");
   });
 

@@ -196,6 +196,32 @@ describe("clients that do not take their answer (they held the master's memory a
   });
 });
 
+describe("a client that half-closes once its request is sent (socat, nc -N)", () => {
+  it("gets its answer, ready after the half-close (Node ended the socket first and the answer was lost); a request without its newline counts", async () => {
+    const path = await serveWith(async (request) => {
+      await new Promise((resolve) => setTimeout(resolve, 100)); // as status asks each process
+      return { ok: true, message: request.command };
+    }, 5_000);
+    const ask = (text: string): Promise<string> =>
+      new Promise((resolve) => {
+        const socket = createConnection(path);
+        sockets.push(socket);
+        let answer = "";
+        socket.setEncoding("utf8");
+        socket.on("data", (chunk: string) => (answer += chunk));
+        socket.on("error", () => undefined);
+        socket.on("close", () => resolve(answer));
+        socket.end(text); // write, then shut down the sending half
+      });
+    const [whole, unterminated] = await Promise.all([
+      ask('{"command":"status"}\n'),
+      ask('{"command":"reload"}'),
+    ]);
+    assert.equal(whole, '{"ok":true,"message":"status"}\n');
+    assert.equal(unterminated, '{"ok":true,"message":"reload"}\n');
+  });
+});
+
 describe("a follower that stops reading (logs -f suspended, or a client that never reads)", () => {
   it("is dropped once its unread answers pass the bound, with a last line saying why: the master does not buffer without end", async () => {
     const path = join(scratchDir("control"), "c.sock");
