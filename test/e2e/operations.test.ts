@@ -337,22 +337,28 @@ describe("the CLI meets bad input with a clear line", () => {
     await tree.run.done;
   });
 
-  it("status, logs and stop give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound (they waited 120 s)", async () => {
+  it("status, logs, logs -f and stop give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound (they waited 120 s; logs -f for ever)", async () => {
     const tree = await startTree(app(), { workers: 1 });
     process.kill(tree.masterPid, "SIGSTOP");
     try {
       const started = Date.now();
       const ask = (...args: string[]) =>
         runTsresty([...args, "--prefix", tree.prefix], { deadlineMs: 30_000 });
-      const [status, logs, stop] = await Promise.all([ask("status"), ask("logs"), ask("stop")]);
+      const [status, logs, follow, stop] = await Promise.all([
+        ask("status"),
+        ask("logs"),
+        ask("logs", "-f"),
+        ask("stop"),
+      ]);
       const took = Date.now() - started;
-      for (const [name, r] of [
-        ["status", status],
-        ["logs", logs],
-        ["stop", stop],
+      for (const [name, command, r] of [
+        ["status", "status", status],
+        ["logs", "logs", logs],
+        ["logs -f", "logs", follow],
+        ["stop", "stop", stop],
       ] as const) {
         assert.equal(r.code, 1, `${name}: ${r.signal ?? ""} ${r.stderr}`);
-        assert.equal(r.stderr, `tsresty: the master did not answer "${name}" within 10 s\n`);
+        assert.equal(r.stderr, `tsresty: the master did not answer "${command}" within 10 s\n`, name);
       }
       assert.ok(took < 20_000, `gave up after ${took} ms`);
     } finally {

@@ -304,7 +304,9 @@ describe("the control client (talkToMaster)", () => {
     pieces.push(text.slice(cuts.at(-1)));
     assert.equal(pieces.join(""), text);
     const answers: ControlResponse[] = [];
-    await talkToMaster(await fakeMaster(pieces), { command: "status" }, (answer) => answers.push(answer));
+    await talkToMaster(await fakeMaster(pieces), { command: "status" }, (answer) => {
+      answers.push(answer);
+    });
     assert.deepEqual(answers, [{ ok: true, message: "one" }, big, { ok: false, message: "three" }]);
   });
 
@@ -317,5 +319,81 @@ describe("the control client (talkToMaster)", () => {
       talkToMaster(await fakeMaster(["<html>\n"]), { command: "status" }, () => undefined),
       /not understood \(it sent "<html>"\)/,
     );
+  });
+
+  /** A fake master at `prefix` that does what `serve` says with each connection. */
+  async function fakeServer(serve: (socket: Socket) => void): Promise<string> {
+    const prefix = scratchDir("control-client");
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      socket.on("error", () => undefined);
+      serve(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(join(prefix, CONTROL_SOCKET), resolve));
+    after(() => server.close());
+    return prefix;
+  }
+
+  it("following, only the first answer is bounded: a silent master is given up on, one that sent its backlog is followed however long it stays quiet", async () => {
+    const mute = await fakeServer(() => undefined);
+    const started = Date.now();
+    await assert.rejects(
+      talkToMaster(mute, { command: "logs", follow: true, worker: null, lines: 0 }, () => undefined, {
+        quietMs: 200,
+        follow: true,
+      }),
+      /^Error: the master did not answer "logs" within 0\.2 s$/,
+    );
+    assert.ok(Date.now() - started < 2_000, `gave up after ${Date.now() - started} ms`);
+    const quiet = await fakeServer((socket) => {
+      socket.once("data", () => {
+        socket.write('{"ok":true,"message":"logs","lines":[]}\n');
+        setTimeout(() => socket.end('{"ok":true,"message":"log","lines":["late"]}\n'), 800);
+      });
+    });
+    const lines: string[] = [];
+    await talkToMaster(
+      quiet,
+      { command: "logs", follow: true, worker: null, lines: 0 },
+      (answer) => {
+        if (answer.ok) lines.push(...(answer.lines ?? []));
+      },
+      { quietMs: 200, follow: true },
+    );
+    assert.deepEqual(lines, ["late"]);
+  });
+
+  it("an answer its caller is not done with (its output is full) stops the reading: the master's writes back up instead of the client's memory growing", async () => {
+    let server: Socket | undefined;
+    let backlog = 0;
+    const prefix = await fakeServer((socket) => {
+      server = socket;
+      socket.once("data", () => {
+        const line = `${JSON.stringify({ ok: true, message: "log", lines: ["f".repeat(64 * 1024)] })}\n`;
+        // As fast as it goes, up to 32 MB unread at most.
+        const pump = (): void => {
+          if (socket.destroyed) return;
+          backlog = socket.writableLength;
+          if (backlog < 32 * 1024 * 1024) socket.write(line);
+          setImmediate(pump);
+        };
+        pump();
+      });
+    });
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let answers = 0;
+    const talk = talkToMaster(prefix, { command: "logs", follow: true, worker: null, lines: 0 }, () => {
+      answers++;
+      return answers === 1 ? held : undefined; // the first answer fills the caller's output
+    });
+    assert.ok(await until(() => backlog > 8 * 1024 * 1024, 10_000), `the master's backlog: ${backlog} bytes`);
+    assert.ok(answers < 200, `the client took ${answers} answers of 64 KB while its output was full`);
+    // Once the output drains, reading goes on.
+    const before = answers;
+    release();
+    assert.ok(await until(() => answers > before + 10, 10_000), "reading resumed");
+    server?.destroy();
+    await talk.catch(() => undefined);
   });
 });
