@@ -316,6 +316,7 @@ export class Master {
       if (JSON.stringify(cycle.config.metrics) !== JSON.stringify(this.#current?.config.metrics)) {
         this.#log("warn", "reload keeps the metrics address; restart to change it");
       }
+      this.#warnKeptSite(cycle.config);
       staged = makeSlots(cycle.config, outcome.privilegedAgent);
       await this.#stage(staged, cycle, operation.signal);
       this.#staging = null;
@@ -342,6 +343,24 @@ export class Master {
         this.#reloadQueued = false;
         void this.reload();
       }
+    }
+  }
+
+  /**
+   * The prefix and the logs are the master's, taken at the first start (site.ts): a reload that
+   * names others keeps them, and says so (the new workers' ngx.config.get() shows the new values).
+   */
+  #warnKeptSite(config: ResolvedConfig): void {
+    const running = this.#current?.config;
+    if (running === undefined) return;
+    const kept = [
+      ["the prefix", running.prefix, config.prefix, ""],
+      ["the error log", running.errorLog, config.errorLog, "stderr"],
+      ["the output log", running.log, config.log, "stdout"],
+    ] as const;
+    for (const [what, was, now, none] of kept) {
+      if (was === now) continue;
+      this.#log("warn", `reload keeps ${what} ${was ?? none}: ${now ?? none} takes effect at the next start`);
     }
   }
 

@@ -214,6 +214,55 @@ describe("operations", () => {
     await tree.command("stop");
   });
 
+  it("a reload whose config names another prefix, error log or output log keeps the running ones and says so (it kept them in silence while ngx.config.get() showed the new ones)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { fetch: () => new Response("ok") };\n`,
+    });
+    const config = (n: number): string =>
+      `export default ${JSON.stringify({
+        prefix: join(dir, `prefix${n}`),
+        errorLog: join(dir, `error${n}.log`),
+        log: join(dir, `out${n}.log`),
+      })};\n`;
+    writeFileSync(join(dir, "c.ts"), config(1));
+    const run = startTsresty(
+      [
+        "start",
+        join(dir, "app.ts"),
+        "--config",
+        join(dir, "c.ts"),
+        "--workers",
+        "1",
+        "--listen",
+        "127.0.0.1:0",
+      ],
+      { deadlineMs: 60_000 },
+    );
+    try {
+      await run.waitForOutput("tsresty ready:");
+      writeFileSync(join(dir, "c.ts"), config(2));
+      const reload = await runTsresty(["reload", "--prefix", join(dir, "prefix1")]);
+      assert.equal(reload.code, 0, reload.stderr);
+      const errors = readFileSync(join(dir, "error1.log"), "utf8");
+      for (const [what, key] of [
+        ["prefix", "prefix"],
+        ["error log", "error"],
+        ["output log", "out"],
+      ] as const) {
+        const suffix = key === "prefix" ? "" : ".log";
+        const [was, now] = [join(dir, `${key}1${suffix}`), join(dir, `${key}2${suffix}`)];
+        const line = errors
+          .split("\n")
+          .find((l) => l.endsWith(`reload keeps the ${what} ${was}: ${now} takes effect at the next start`));
+        assert.match(line ?? "", / \[warn\] \d+#-: /, `${what}: ${errors}`);
+      }
+      assert.equal(existsSync(join(dir, "error2.log")), false, "the new error log is not written");
+    } finally {
+      run.child.kill("SIGQUIT");
+      await run.done;
+    }
+  });
+
   it("Node flags given to the master reach the workers", async () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => Response.json(process.execArgv) };\n`,
