@@ -13,10 +13,11 @@ export class ControlError extends Error {
 const STOP_WAIT_MS = 120_000;
 /**
  * How long a control command waits on a silent master. It answers `status`, `logs` and `stop` at
- * once (a status asks each process for at most 1 s), and sends `logs -f` its backlog at once: a
- * master silent for this long cannot answer (it is stopped, or its event loop is blocked), and an
- * operator should hear so within seconds. `logs -f` then waits as long as it follows. `reload`
- * keeps the client's own bound: a reload runs init and starts a generation before it answers.
+ * once (a status asks each process for at most 1 s), sends `logs -f` its backlog at once, and says
+ * at once and every 2 s that a `reload` goes on: a master silent for this long cannot answer (it
+ * is stopped, or its event loop is blocked), and an operator should hear so within seconds.
+ * `logs -f` then waits as long as it follows, `reload` as long as the reload takes (the master
+ * bounds it: initTimeout, the new workers' ready bound).
  */
 const ANSWER_WAIT_MS = 10_000;
 
@@ -90,7 +91,7 @@ export async function control(command: ControlCommand): Promise<void> {
   const { prefix, pid } = findMaster(command.prefix);
   switch (command.kind) {
     case "reload": {
-      const answer = await ask(sendControl(prefix, { command: "reload" }));
+      const answer = await ask(sendControl(prefix, { command: "reload", progress: true }, ANSWER_WAIT_MS));
       if (!answer.ok) throw new ControlError(answer.message);
       process.stdout.write(`${answer.message}\n`);
       return;

@@ -125,7 +125,10 @@ export function talkToMaster(
   });
 }
 
-/** Sends one request and returns the master's one answer. */
+/**
+ * Sends one request and returns the master's answer: the first line that is not a progress line
+ * (a reload asked with `progress` says every few seconds that it goes on, then how it ended).
+ */
 export async function sendControl(
   prefix: string,
   request: ControlRequest,
@@ -136,7 +139,7 @@ export async function sendControl(
     prefix,
     request,
     (response) => {
-      answer ??= response;
+      if (!(response.ok && response.progress === true)) answer ??= response;
     },
     { quietMs },
   );

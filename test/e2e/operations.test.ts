@@ -386,17 +386,18 @@ describe("the CLI meets bad input with a clear line", () => {
     await tree.run.done;
   });
 
-  it("status, logs, logs -f and stop give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound (they waited 120 s; logs -f for ever)", async () => {
+  it("status, logs, logs -f, reload and stop give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound (they waited 120 s; logs -f for ever)", async () => {
     const tree = await startTree(app(), { workers: 1 });
     process.kill(tree.masterPid, "SIGSTOP");
     try {
       const started = Date.now();
       const ask = (...args: string[]) =>
         runTsresty([...args, "--prefix", tree.prefix], { deadlineMs: 30_000 });
-      const [status, logs, follow, stop] = await Promise.all([
+      const [status, logs, follow, reload, stop] = await Promise.all([
         ask("status"),
         ask("logs"),
         ask("logs", "-f"),
+        ask("reload"),
         ask("stop"),
       ]);
       const took = Date.now() - started;
@@ -404,12 +405,46 @@ describe("the CLI meets bad input with a clear line", () => {
         ["status", "status", status],
         ["logs", "logs", logs],
         ["logs -f", "logs", follow],
+        ["reload", "reload", reload],
         ["stop", "stop", stop],
       ] as const) {
         assert.equal(r.code, 1, `${name}: ${r.signal ?? ""} ${r.stderr}`);
         assert.equal(r.stderr, `tsresty: the master did not answer "${command}" within 10 s\n`, name);
       }
       assert.ok(took < 20_000, `gave up after ${took} ms`);
+    } finally {
+      process.kill(tree.masterPid, "SIGCONT");
+    }
+    await tree.command("stop");
+  });
+
+  it("tsresty reload waits as long as the reload takes while the master says it goes on (an init of 13 s, past the 10 s silence bound; it gave up at a fixed 120 s), and gives up within 10 s on a master stopped midway", async () => {
+    const dir = scratchApp({
+      "app.ts": `import { readFileSync } from "node:fs";
+export default {
+  async init() { await ngx.sleep(Number(readFileSync(new URL("./SLEEP", import.meta.url), "utf8"))); },
+  fetch: () => new Response("ok"),
+};
+`,
+      SLEEP: "0",
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, deadlineMs: 120_000 });
+    writeFileSync(join(dir, "SLEEP"), "13");
+    let started = Date.now();
+    const slow = await runTsresty(["reload", "--prefix", tree.prefix], { deadlineMs: 60_000 });
+    assert.equal(slow.code, 0, slow.stderr);
+    assert.equal(slow.stdout, "reloaded (1 workers)\n");
+    assert.ok(Date.now() - started >= 13_000, `answered after ${Date.now() - started} ms`);
+    writeFileSync(join(dir, "SLEEP"), "30");
+    started = Date.now();
+    const stalled = runTsresty(["reload", "--prefix", tree.prefix], { deadlineMs: 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    process.kill(tree.masterPid, "SIGSTOP");
+    try {
+      const done = await stalled;
+      assert.equal(done.code, 1);
+      assert.equal(done.stderr, 'tsresty: the master stopped answering "reload" (nothing for 10 s)\n');
+      assert.ok(Date.now() - started < 20_000, `gave up after ${Date.now() - started} ms`);
     } finally {
       process.kill(tree.masterPid, "SIGCONT");
     }

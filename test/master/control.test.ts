@@ -9,7 +9,7 @@ import {
   type ControlHandler,
   type ControlServer,
 } from "../../src/master/control.ts";
-import { talkToMaster } from "../../src/master/control-client.ts";
+import { sendControl, talkToMaster } from "../../src/master/control-client.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { until } from "../helpers/wait.ts";
 
@@ -395,5 +395,32 @@ describe("the control client (talkToMaster)", () => {
     assert.ok(await until(() => answers > before + 10, 10_000), "reading resumed");
     server?.destroy();
     await talk.catch(() => undefined);
+  });
+
+  it("sendControl waits past its silence bound while the master says the request goes on, and returns the final answer; a master that falls silent midway is given up on", async () => {
+    const progress = `${JSON.stringify({ ok: true, message: "reloading", progress: true })}\n`;
+    const slow = await fakeServer((socket) => {
+      socket.once("data", () => {
+        socket.write(progress);
+        const beat = setInterval(() => socket.write(progress), 50);
+        setTimeout(() => {
+          clearInterval(beat);
+          socket.end('{"ok":true,"message":"reloaded (1 workers)"}\n');
+        }, 800);
+      });
+    });
+    assert.deepEqual(await sendControl(slow, { command: "reload", progress: true }, 200), {
+      ok: true,
+      message: "reloaded (1 workers)",
+    });
+    const stalled = await fakeServer((socket) => {
+      socket.once("data", () => socket.write(progress)); // then nothing: stopped midway
+    });
+    const started = Date.now();
+    await assert.rejects(
+      sendControl(stalled, { command: "reload", progress: true }, 200),
+      /^Error: the master stopped answering "reload" \(nothing for 0\.2 s\)$/,
+    );
+    assert.ok(Date.now() - started < 2_000, `gave up after ${Date.now() - started} ms`);
   });
 });
