@@ -214,6 +214,49 @@ describe("operations", () => {
     await tree.command("stop");
   });
 
+  it("clients that ask for the last 1000 lines and never read share the master's lines rather than each holding a copy of its answer, and a reader gets them whole", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    const line = "x".repeat(30_000);
+    for (let i = 0; i < 1000; i++) ngx.log(ngx.NOTICE, \`\${i} \${line}\`);
+  },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--error-log", "/dev/null"] });
+    const path = join(tree.prefix, "tsresty.sock");
+    const rss = (): number =>
+      Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${tree.masterPid}/status`, "utf8"))?.[1]) / 1024;
+    assert.ok(
+      await until(async () => (await tree.command("logs", "-n", "1")).stdout.includes(": 999 x"), 20_000),
+      "the worker logged its 1000 lines",
+    );
+    const before = rss();
+    // Before: each answer was a 30 MB string, and its bytes again in the socket's queue.
+    const clients = Array.from({ length: 10 }, () => {
+      const socket = createConnection(path);
+      socket.pause();
+      socket.on("error", () => undefined);
+      socket.write('{"command":"logs","lines":1000}\n');
+      return socket;
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      const grown = rss() - before;
+      assert.ok(grown < 150, `the master grew by ${grown.toFixed(0)} MB for 10 clients that do not read`);
+    } finally {
+      for (const socket of clients) socket.destroy();
+    }
+    const all = await tree.command("logs", "-n", "1000");
+    assert.equal(all.code, 0, all.stderr);
+    const lines = all.stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 1000);
+    assert.match(lines[999] ?? "", /: 999 x{30000}$/);
+    await tree.command("stop");
+  });
+
   it("a reload whose config names another prefix, error log or output log keeps the running ones and says so (it kept them in silence while ngx.config.get() showed the new ones)", async () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => new Response("ok") };\n`,
