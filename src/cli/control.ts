@@ -12,11 +12,12 @@ export class ControlError extends Error {
 
 const STOP_WAIT_MS = 120_000;
 /**
- * How long `status`, `logs` and `stop` wait for the master's answer. It answers them at once (a
- * status asks each process for at most 1 s), so a master silent for this long cannot answer (it
+ * How long a control command waits on a silent master. It answers `status`, `logs` and `stop` at
+ * once (a status asks each process for at most 1 s), sends `logs -f` its backlog at once, and says
+ * at once and every 2 s that a `reload` goes on: a master silent for this long cannot answer (it
  * is stopped, or its event loop is blocked), and an operator should hear so within seconds.
- * `reload` keeps the client's own bound: a reload runs init and starts a generation before it
- * answers.
+ * `logs -f` then waits as long as it follows, `reload` as long as the reload takes (the master
+ * bounds it: initTimeout, the new workers' ready bound).
  */
 const ANSWER_WAIT_MS = 10_000;
 
@@ -58,15 +59,29 @@ export async function logs(command: LogsCommand): Promise<void> {
     worker: command.worker,
     lines: command.lines,
   } as const;
+  // One wait for stdout to drain, shared by the answers that find it full (several come in a chunk).
+  let draining: Promise<void> | null = null;
+  const drained = (): Promise<void> =>
+    (draining ??= new Promise((resolve) => {
+      process.stdout.once("drain", () => {
+        draining = null;
+        resolve();
+      });
+    }));
   await ask(
     talkToMaster(
       prefix,
       request,
       (answer) => {
         if (!answer.ok) throw new ControlError(answer.message);
-        for (const line of answer.lines ?? []) process.stdout.write(`${line}\n`);
+        let full = false;
+        for (const line of answer.lines ?? []) full = !process.stdout.write(`${line}\n`);
+        // A reader that does not keep up (a pager left open, `| sleep`): the socket waits for it,
+        // and a follower that falls too far behind is dropped by the master, not kept in memory here.
+        // (A reader that never comes back: the write fails with EPIPE, which ends the CLI.)
+        return full ? drained() : undefined;
       },
-      command.follow ? null : ANSWER_WAIT_MS,
+      { quietMs: ANSWER_WAIT_MS, follow: command.follow },
     ),
   );
 }
@@ -76,7 +91,7 @@ export async function control(command: ControlCommand): Promise<void> {
   const { prefix, pid } = findMaster(command.prefix);
   switch (command.kind) {
     case "reload": {
-      const answer = await ask(sendControl(prefix, { command: "reload" }));
+      const answer = await ask(sendControl(prefix, { command: "reload", progress: true }, ANSWER_WAIT_MS));
       if (!answer.ok) throw new ControlError(answer.message);
       process.stdout.write(`${answer.message}\n`);
       return;

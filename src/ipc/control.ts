@@ -5,7 +5,12 @@
 import type { NamedTimer, TimerStatsRow } from "./messages.ts";
 
 export type ControlRequest =
-  | { readonly command: "reload" }
+  /**
+   * With `progress`, the master says at once and then every few seconds that the reload goes on
+   * (answers with `progress: true`), then how it ended: `tsresty reload` waits as long as the
+   * reload takes, and gives up only on a master that falls silent.
+   */
+  | { readonly command: "reload"; readonly progress: boolean }
   | { readonly command: "stop"; readonly fast: boolean }
   | { readonly command: "status" }
   /** The last `lines` lines of the tree's logs (of one worker id, or all), then new ones with `follow`. */
@@ -87,6 +92,8 @@ export type ControlResponse =
       readonly status?: StatusReport;
       /** For "logs": lines as written; with follow, further answers carry one line each. */
       readonly lines?: readonly string[];
+      /** Not the answer yet: the request goes on (a reload asked with `progress`). */
+      readonly progress?: boolean;
     }
   | { readonly ok: false; readonly message: string };
 
@@ -97,10 +104,10 @@ export const TIMERS_DIR = "timers";
 
 export function parseControlRequest(value: unknown): ControlRequest | null {
   if (typeof value !== "object" || value === null) return null;
-  const { command, fast } = value as Record<string, unknown>;
+  const { command, fast, progress } = value as Record<string, unknown>;
   switch (command) {
     case "reload":
-      return { command };
+      return { command, progress: progress === true };
     case "status":
       return { command };
     case "stop":

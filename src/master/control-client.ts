@@ -2,6 +2,26 @@ import { createConnection } from "node:net";
 import { join } from "node:path";
 import { CONTROL_SOCKET, type ControlRequest, type ControlResponse } from "../ipc/index.ts";
 
+/** How long the client waits on the master. */
+export interface TalkOptions {
+  /**
+   * How long the master may stay silent (null: no bound): before its first answer and, unless
+   * `follow`, between what it sends until the end. A master that answers at once (status, logs,
+   * stop) or says every few seconds that it is still working (reload) stays well within it; one
+   * that is stopped or whose event loop is blocked does not.
+   */
+  readonly quietMs: number | null;
+  /** `logs -f`: once the first answer is in, lines may come as seldom as the tree logs. */
+  readonly follow?: boolean;
+}
+
+/**
+ * What to do with one answer line. A promise pauses the reading until it settles: a caller
+ * whose own output is full (`tsresty logs -f | less`, paused) stops reading the socket, so the
+ * master's bound on an unread follower applies rather than the client's memory growing.
+ */
+export type OnAnswer = (answer: ControlResponse) => void | Promise<void>;
+
 /**
  * Sends one request to the master under `prefix` and calls `onAnswer` with each answer line
  * (one for most requests; `logs` with follow goes on until the master goes away). Resolves when
@@ -10,18 +30,31 @@ import { CONTROL_SOCKET, type ControlRequest, type ControlResponse } from "../ip
 export function talkToMaster(
   prefix: string,
   request: ControlRequest,
-  onAnswer: (answer: ControlResponse) => void,
-  timeoutMs: number | null = 120_000,
+  onAnswer: OnAnswer,
+  options: TalkOptions = { quietMs: 120_000 },
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(join(prefix, CONTROL_SOCKET));
-    const timer =
-      timeoutMs === null
-        ? undefined
-        : setTimeout(() => {
-            socket.destroy();
-            reject(new Error(`the master did not answer "${request.command}" within ${timeoutMs / 1000} s`));
-          }, timeoutMs);
+    const { quietMs, follow = false } = options;
+    let heard = false;
+    let timer: NodeJS.Timeout | undefined;
+    /** (Re)starts the silence bound; a follower's stops at its first answer. */
+    const arm = (): void => {
+      clearTimeout(timer);
+      if (quietMs === null || (follow && heard)) return;
+      timer = setTimeout(() => {
+        socket.destroy();
+        const seconds = quietMs / 1000;
+        reject(
+          new Error(
+            heard
+              ? `the master stopped answering "${request.command}" (nothing for ${seconds} s)`
+              : `the master did not answer "${request.command}" within ${seconds} s`,
+          ),
+        );
+      }, quietMs);
+    };
+    arm();
     const fail = (error: Error): void => {
       clearTimeout(timer);
       socket.destroy();
@@ -29,6 +62,14 @@ export function talkToMaster(
     };
     socket.setEncoding("utf8");
     socket.on("connect", () => socket.write(`${JSON.stringify(request)}\n`));
+    // Answers whose caller is not done with them: reading waits (and the silence bound with it:
+    // the wait is the caller's, not the master's).
+    let waiting = 0;
+    const settled = (): void => {
+      if (--waiting > 0 || socket.destroyed) return;
+      socket.resume();
+      arm();
+    };
     // The unfinished line's pieces: an answer can be tens of MB (`logs -n` of long lines), and
     // each chunk is scanned once for its newlines, not the whole line so far again.
     let pieces: string[] = [];
@@ -41,8 +82,17 @@ export function talkToMaster(
         fail(new Error(`the master's answer was not understood (it sent ${shown})`));
         return false;
       }
+      heard = true;
       try {
-        onAnswer(answer);
+        const done = onAnswer(answer);
+        if (done !== undefined) {
+          waiting++;
+          socket.pause();
+          clearTimeout(timer);
+          done.then(settled, (error: unknown) => {
+            fail(error instanceof Error ? error : new Error(String(error)));
+          });
+        }
       } catch (error) {
         fail(error instanceof Error ? error : new Error(String(error)));
         return false;
@@ -59,6 +109,7 @@ export function talkToMaster(
         if (!onLine(line)) return;
       }
       if (start < chunk.length) pieces.push(chunk.slice(start));
+      if (waiting === 0) arm();
     });
     socket.on("error", (error) => {
       fail(new Error(`cannot reach the master's control socket: ${error.message}`));
@@ -74,20 +125,23 @@ export function talkToMaster(
   });
 }
 
-/** Sends one request and returns the master's one answer. */
+/**
+ * Sends one request and returns the master's answer: the first line that is not a progress line
+ * (a reload asked with `progress` says every few seconds that it goes on, then how it ended).
+ */
 export async function sendControl(
   prefix: string,
   request: ControlRequest,
-  timeoutMs = 120_000,
+  quietMs = 120_000,
 ): Promise<ControlResponse> {
   let answer: ControlResponse | undefined;
   await talkToMaster(
     prefix,
     request,
     (response) => {
-      answer ??= response;
+      if (!(response.ok && response.progress === true)) answer ??= response;
     },
-    timeoutMs,
+    { quietMs },
   );
   if (answer === undefined)
     throw new Error("the master closed the connection without answering (did it exit?)");

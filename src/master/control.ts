@@ -4,10 +4,23 @@ import { parseControlRequest, type ControlRequest, type ControlResponse } from "
 
 /** A request is one short JSON line; anything longer is refused. */
 const MAX_REQUEST_BYTES = 4096;
-/** A client that has not sent its request within this long is disconnected. */
+/**
+ * A client that has not sent its request within this long is disconnected; so is one that has
+ * not taken its answer (read it and closed) within this long of its being ready, and a follower
+ * whose unread lines have not moved for this long.
+ */
 export const IDLE_TIMEOUT_MS = 30_000;
 /** Answers a held connection (`tsresty logs -f`) may leave unread before it is dropped. */
 export const FOLLOW_BACKLOG_BYTES = 8 * 1024 * 1024;
+/**
+ * Control connections served at once. Each holds one of the master's file descriptors (and, for
+ * one that does not read, its answer): past this many, a client is refused with a line saying so,
+ * and a flood of clients cannot take the descriptors the master needs to fork.
+ */
+export const MAX_CONTROL_CONNECTIONS = 128;
+/** Beyond the served ones, connections held just long enough to be told they are refused. */
+const REFUSING = 32;
+const REFUSAL_LINGER_MS = 1_000;
 
 /** The running control socket. */
 export interface ControlServer {
@@ -32,16 +45,105 @@ export type ControlHandler = (
   connection: ControlConnection,
 ) => Promise<ControlResponse | null>;
 
+const line = (response: ControlResponse): string => `${JSON.stringify(response)}\n`;
+
+/** The size of the pieces an answer is written in. */
+const ANSWER_CHUNK = 64 * 1024;
+
+/**
+ * An answer's JSON line in pieces of about ANSWER_CHUNK, one log line at a time for `logs`: the
+ * text is made as the client takes it, so an answer waiting for a slow or absent reader holds
+ * only the lines it names (the log ring's own strings, shared by every answer), not a copy of its
+ * text (20 clients asking 1000 lines of 60 KB and never reading held 1.2 GB for a while).
+ */
+function* answerPieces(response: ControlResponse): Generator<string> {
+  if (!response.ok || response.lines === undefined) {
+    yield line(response);
+    return;
+  }
+  const { lines, ...rest } = response;
+  // `"lines":[]}` last: its start, then the lines, then its end.
+  let piece = JSON.stringify({ ...rest, lines: [] }).slice(0, -2);
+  for (let i = 0; i < lines.length; i++) {
+    piece += `${i === 0 ? "" : ","}${JSON.stringify(lines[i])}`;
+    if (piece.length >= ANSWER_CHUNK) {
+      yield piece;
+      piece = "";
+    }
+  }
+  yield `${piece}]}\n`;
+}
+
+/** Writes `response` and ends the connection, a piece at a time as the socket takes them. */
+function endWith(socket: Socket, response: ControlResponse): void {
+  const pieces = answerPieces(response);
+  const pump = (): void => {
+    for (let next = pieces.next(); next.done !== true; next = pieces.next()) {
+      if (socket.destroyed) return;
+      if (!socket.write(next.value)) {
+        socket.once("drain", pump);
+        return;
+      }
+    }
+    socket.end();
+  };
+  pump();
+}
+
+/**
+ * Too many connections: the client is told so. What it sent is read (a unix socket closed with
+ * unread input resets its peer, which may then lose the line) and it is let go within a second,
+ * whether it reads or not.
+ */
+function refuse(socket: Socket, served: number): void {
+  socket.on("error", () => undefined);
+  socket.resume();
+  const linger = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+  socket.once("close", () => {
+    clearTimeout(linger);
+  });
+  socket.end(line({ ok: false, message: `too many control connections (${served} open); try again` }));
+}
+
+/**
+ * Drops a held connection whose unread lines do not move: from a write the kernel did not take at
+ * once, the client has `idleMs` to take some of it (a write completes), and so on while some is
+ * left. Reads do not count: a client that sends and never reads cannot keep itself alive.
+ * Returns the write callback that marks progress, and the check to run after each write.
+ */
+function stallGuard(socket: Socket, idleMs: number): { written: () => void; check: () => void } {
+  let completed = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    if (timer !== undefined || socket.writableLength === 0) return;
+    const seen = completed;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (completed === seen && socket.writableLength > 0) socket.destroy();
+      else check();
+    }, idleMs).unref();
+  };
+  socket.once("close", () => {
+    clearTimeout(timer);
+  });
+  return { written: () => completed++, check };
+}
+
 /**
  * The control socket: a unix socket (mode 0600) that takes one JSON line and answers with JSON
- * lines. Only the master's user (and root) can talk to it. Input is bounded and idle clients are
- * dropped; closing the server removes the socket file.
+ * lines. Only the master's user (and root) can talk to it. Input is bounded, idle clients and
+ * clients that do not take their answer are dropped, and connections are capped; closing the
+ * server removes the socket file.
+ *
+ * A client may half-close once its request is sent (`socat`, `nc -N`): the connection is
+ * half-open (allowHalfOpen), so the answer, ready later, still goes out.
  */
 export function serveControl(
   path: string,
   handle: ControlHandler,
-  // Tests shorten it; the master always uses the default.
+  // Tests shorten and lower them; the master always uses the defaults.
   idleTimeoutMs = IDLE_TIMEOUT_MS,
+  maxConnections = MAX_CONTROL_CONNECTIONS,
 ): Promise<ControlServer> {
   try {
     unlinkSync(path);
@@ -49,18 +151,38 @@ export function serveControl(
     // no stale socket
   }
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
+  /** Connections whose last answer is being written (it ends them). */
+  const ending = new WeakSet<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    if (sockets.size >= maxConnections) {
+      refuse(socket, sockets.size);
+      return;
+    }
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     let buffer = "";
     let answered = false;
+    /** The handler keeps the connection (`logs -f`): the client's end is its leaving. */
+    let held = false;
+    /**
+     * The last answer: nothing goes out after it, it ends the connection once written, and the
+     * client has the idle bound to take it and close, or it is dropped.
+     */
     const reply = (response: ControlResponse): void => {
       answered = true;
-      socket.end(`${JSON.stringify(response)}\n`);
+      if (socket.destroyed || ending.has(socket)) return;
+      ending.add(socket);
+      socket.setTimeout(0);
+      const bound = setTimeout(() => socket.destroy(), idleTimeoutMs).unref();
+      socket.once("close", () => {
+        clearTimeout(bound);
+      });
+      endWith(socket, response);
     };
+    const stall = stallGuard(socket, idleTimeoutMs);
     const connection: ControlConnection = {
       send: (response) => {
-        if (socket.destroyed || socket.writableEnded) return false;
+        if (socket.destroyed || ending.has(socket) || socket.writableEnded) return false;
         // A follower that stops reading (`tsresty logs -f` suspended, piped into a stalled
         // pager, or a client that never reads) would have the master hold every later log line
         // for it. Past the bound it is dropped: the reason is its last line, delivered if it
@@ -68,18 +190,15 @@ export function serveControl(
         if (socket.writableLength > FOLLOW_BACKLOG_BYTES) {
           const mb = FOLLOW_BACKLOG_BYTES / (1024 * 1024);
           reply({ ok: false, message: `stopped following: the reader fell behind by more than ${mb} MB` });
-          socket.setTimeout(idleTimeoutMs, () => socket.destroy());
           return false;
         }
-        socket.write(`${JSON.stringify(response)}\n`);
+        socket.write(line(response), stall.written);
+        stall.check();
         return true;
       },
       onClose: (fn) => socket.once("close", fn),
     };
-    socket.setEncoding("utf8");
-    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
-    socket.on("error", () => undefined);
-    socket.on("data", (chunk: string) => {
+    const take = (chunk: string): void => {
       if (answered) return;
       buffer += chunk;
       const end = buffer.indexOf("\n");
@@ -98,14 +217,33 @@ export function serveControl(
         return;
       }
       answered = true;
+      // The handler takes its time (a reload runs init and starts a generation): unbounded here.
       socket.setTimeout(0);
       void handle(request, connection)
         .catch((error: unknown): ControlResponse => ({ ok: false, message: String(error) }))
         .then((response) => {
-          if (response !== null) socket.end(`${JSON.stringify(response)}\n`);
+          if (response !== null) reply(response);
+          else {
+            held = true;
+            if (socket.readableEnded) socket.end();
+          }
         });
+    };
+    socket.setEncoding("utf8");
+    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+    socket.on("error", () => undefined);
+    socket.on("data", take);
+    // The client is done sending. A request without its newline is taken as it is; a request
+    // being worked on still gets its answer; a follower has left.
+    socket.on("end", () => {
+      if (held) socket.end();
+      else if (answered) return;
+      else if (buffer.trim() === "") socket.destroy();
+      else take("\n");
     });
   });
+  // Served and refused connections both hold a descriptor: past both, Node closes new ones at once.
+  server.maxConnections = maxConnections + REFUSING;
   server.on("close", () => {
     try {
       unlinkSync(path);
@@ -127,8 +265,9 @@ export function serveControl(
       server.unref();
       resolve({
         close: () => {
-          // Connections that stay (`tsresty logs -f`) end with the master.
-          for (const socket of sockets) socket.end();
+          // Connections that stay (`tsresty logs -f`) end with the master; an answer being
+          // written ends its own once written.
+          for (const socket of sockets) if (!ending.has(socket)) socket.end();
           server.close();
         },
       });

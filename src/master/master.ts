@@ -87,6 +87,8 @@ export class Cancelled extends Error {
 /** Time for the init process to boot and load the app, on top of config.initTimeout. */
 const INIT_LOAD_MARGIN_MS = 60_000;
 const STANDBY_RETRY_MS = 1_000;
+/** How often a reload asked by `tsresty reload` says it goes on (the client gives up after 10 s of silence). */
+const RELOAD_PROGRESS_MS = 2_000;
 /**
  * At a stop, once every child has exited: how long the master waits for a line on pipes not yet
  * ended (a grandchild that inherited one may hold it open) before it goes without them.
@@ -316,6 +318,7 @@ export class Master {
       if (JSON.stringify(cycle.config.metrics) !== JSON.stringify(this.#current?.config.metrics)) {
         this.#log("warn", "reload keeps the metrics address; restart to change it");
       }
+      this.#warnKeptSite(cycle.config);
       staged = makeSlots(cycle.config, outcome.privilegedAgent);
       await this.#stage(staged, cycle, operation.signal);
       this.#staging = null;
@@ -342,6 +345,24 @@ export class Master {
         this.#reloadQueued = false;
         void this.reload();
       }
+    }
+  }
+
+  /**
+   * The prefix and the logs are the master's, taken at the first start (site.ts): a reload that
+   * names others keeps them, and says so (the new workers' ngx.config.get() shows the new values).
+   */
+  #warnKeptSite(config: ResolvedConfig): void {
+    const running = this.#current?.config;
+    if (running === undefined) return;
+    const kept = [
+      ["the prefix", running.prefix, config.prefix, ""],
+      ["the error log", running.errorLog, config.errorLog, "stderr"],
+      ["the output log", running.log, config.log, "stdout"],
+    ] as const;
+    for (const [what, was, now, none] of kept) {
+      if (was === now) continue;
+      this.#log("warn", `reload keeps ${what} ${was ?? none}: ${now ?? none} takes effect at the next start`);
     }
   }
 
@@ -827,6 +848,25 @@ export class Master {
     this.#children.broadcast({ type: "pids", pids });
   }
 
+  /**
+   * A reload for `tsresty reload`: it is said to go on at once and every RELOAD_PROGRESS_MS until
+   * it ends. The master bounds the reload itself (init by initTimeout, the new workers by their
+   * ready bound), so the client waits as long as it takes rather than a fixed time, and takes a
+   * master silent for a few of these (stopped, or its event loop blocked) for one that cannot answer.
+   */
+  async #reloadSaying(connection: ControlConnection): Promise<ControlResponse> {
+    const going = (): void => {
+      connection.send({ ok: true, message: "reloading", progress: true });
+    };
+    going();
+    const beat = setInterval(going, RELOAD_PROGRESS_MS).unref();
+    try {
+      return await this.reload();
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
   async #onControl(request: ControlRequest, connection: ControlConnection): Promise<ControlResponse | null> {
     switch (request.command) {
       case "logs": {
@@ -843,7 +883,7 @@ export class Master {
         return null;
       }
       case "reload":
-        return this.reload();
+        return request.progress ? this.#reloadSaying(connection) : this.reload();
       case "stop":
         this.input(request.fast ? "fast" : "stop");
         return { ok: true, message: `stopping (${this.#stopMode ?? (request.fast ? "fast" : "graceful")})` };

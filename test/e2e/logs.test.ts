@@ -256,6 +256,41 @@ export default {
     assert.equal(done.stderr, "");
   });
 
+  it("tsresty logs -f into a reader that stops reading stops reading the master, whose follower bound then drops it: the CLI's memory does not grow with the tree's logs", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    const line = "y".repeat(2000);
+    ngx.timer.every(0.01, () => { for (let i = 0; i < 50; i++) ngx.log(ngx.NOTICE, line); });
+  },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 2,
+      args: ["--error-log", "/dev/null"],
+      deadlineMs: 90_000,
+    });
+    const follow = startTsresty(["logs", "-f", "-n", "0", "--prefix", tree.prefix], { deadlineMs: 60_000 });
+    await follow.waitForOutput("y".repeat(2000));
+    follow.child.stdout?.pause(); // `| sleep 45`, a pager left open
+    const rss = (): number =>
+      Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${follow.child.pid}/status`, "utf8"))?.[1]) / 1024;
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const before = rss();
+    // The tree logs 10 MB/s: before, the CLI kept reading and queued it all for its stdout.
+    await new Promise((resolve) => setTimeout(resolve, 8_000));
+    const grown = rss() - before;
+    assert.ok(grown < 40, `the CLI grew by ${grown.toFixed(0)} MB in 8 s`);
+    // The master held its 8 MB for it, then dropped it with the reason as its last line.
+    follow.child.stdout?.resume();
+    const done = await follow.done;
+    assert.equal(done.code, 1, done.stderr);
+    assert.match(done.stderr, /^tsresty: stopped following: the reader fell behind by more than 8 MB\n$/);
+    await tree.command("stop");
+  });
+
   it("tsresty logs shows the last lines, one worker's with --worker, and follows new ones with -f", async () => {
     const dir = scratchApp({
       "app.ts": `export default {

@@ -165,6 +165,147 @@ describe("operations", () => {
     assert.equal(existsSync(path), false);
   });
 
+  it("a flood of control clients that send a request and never read cannot take the master's descriptors: past the cap they are refused, forks still work, and a client that half-closes gets its answer", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { fetch: () => new Response(String(process.pid)) };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const path = join(tree.prefix, "tsresty.sock");
+    const fds = (): number => readdirSync(`/proc/${tree.masterPid}/fd`).length;
+    const before = fds();
+    // Before: each held one of the master's fds (and its answer) for ever; 20,000 left it unable to fork.
+    const flood = Array.from({ length: 400 }, () => {
+      const socket = createConnection(path);
+      socket.pause();
+      socket.on("error", () => undefined);
+      socket.write('{"command":"logs","lines":1000}\n');
+      return socket;
+    });
+    try {
+      await until(() => fds() - before >= 100, 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const held = fds() - before;
+      assert.ok(held <= 128 + 32 + 8, `the master holds ${held} more fds than before the flood`);
+      // The master can still fork: a killed worker is replaced.
+      const pid = Number((await get(tree.url())).body);
+      process.kill(pid, "SIGKILL");
+      assert.ok(
+        await until(async () => {
+          const now = await get(tree.url()).catch(() => null);
+          return now !== null && now.body !== String(pid);
+        }, 15_000),
+        "the worker was respawned",
+      );
+    } finally {
+      for (const socket of flood) socket.destroy();
+    }
+    assert.ok(await until(() => fds() - before < 8, 10_000), `fds after the flood: ${fds() - before} more`);
+    // socat and nc -N shut their sending half once the request is sent: the answer still comes.
+    const answer = await new Promise<string>((resolve) => {
+      const socket = createConnection(path);
+      let text = "";
+      socket.setEncoding("utf8");
+      socket.on("data", (chunk: string) => (text += chunk));
+      socket.on("close", () => resolve(text));
+      socket.on("error", () => resolve(text));
+      socket.end('{"command":"status"}\n');
+    });
+    assert.match(answer, /^\{"ok":true,"message":"status","status":\{"masterPid":\d+/);
+    await tree.command("stop");
+  });
+
+  it("clients that ask for the last 1000 lines and never read share the master's lines rather than each holding a copy of its answer, and a reader gets them whole", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    const line = "x".repeat(30_000);
+    for (let i = 0; i < 1000; i++) ngx.log(ngx.NOTICE, \`\${i} \${line}\`);
+  },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--error-log", "/dev/null"] });
+    const path = join(tree.prefix, "tsresty.sock");
+    const rss = (): number =>
+      Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${tree.masterPid}/status`, "utf8"))?.[1]) / 1024;
+    assert.ok(
+      await until(async () => (await tree.command("logs", "-n", "1")).stdout.includes(": 999 x"), 20_000),
+      "the worker logged its 1000 lines",
+    );
+    const before = rss();
+    // Before: each answer was a 30 MB string, and its bytes again in the socket's queue.
+    const clients = Array.from({ length: 10 }, () => {
+      const socket = createConnection(path);
+      socket.pause();
+      socket.on("error", () => undefined);
+      socket.write('{"command":"logs","lines":1000}\n');
+      return socket;
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      const grown = rss() - before;
+      assert.ok(grown < 150, `the master grew by ${grown.toFixed(0)} MB for 10 clients that do not read`);
+    } finally {
+      for (const socket of clients) socket.destroy();
+    }
+    const all = await tree.command("logs", "-n", "1000");
+    assert.equal(all.code, 0, all.stderr);
+    const lines = all.stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 1000);
+    assert.match(lines[999] ?? "", /: 999 x{30000}$/);
+    await tree.command("stop");
+  });
+
+  it("a reload whose config names another prefix, error log or output log keeps the running ones and says so (it kept them in silence while ngx.config.get() showed the new ones)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { fetch: () => new Response("ok") };\n`,
+    });
+    const config = (n: number): string =>
+      `export default ${JSON.stringify({
+        prefix: join(dir, `prefix${n}`),
+        errorLog: join(dir, `error${n}.log`),
+        log: join(dir, `out${n}.log`),
+      })};\n`;
+    writeFileSync(join(dir, "c.ts"), config(1));
+    const run = startTsresty(
+      [
+        "start",
+        join(dir, "app.ts"),
+        "--config",
+        join(dir, "c.ts"),
+        "--workers",
+        "1",
+        "--listen",
+        "127.0.0.1:0",
+      ],
+      { deadlineMs: 60_000 },
+    );
+    try {
+      await run.waitForOutput("tsresty ready:");
+      writeFileSync(join(dir, "c.ts"), config(2));
+      const reload = await runTsresty(["reload", "--prefix", join(dir, "prefix1")]);
+      assert.equal(reload.code, 0, reload.stderr);
+      const errors = readFileSync(join(dir, "error1.log"), "utf8");
+      for (const [what, key] of [
+        ["prefix", "prefix"],
+        ["error log", "error"],
+        ["output log", "out"],
+      ] as const) {
+        const suffix = key === "prefix" ? "" : ".log";
+        const [was, now] = [join(dir, `${key}1${suffix}`), join(dir, `${key}2${suffix}`)];
+        const line = errors
+          .split("\n")
+          .find((l) => l.endsWith(`reload keeps the ${what} ${was}: ${now} takes effect at the next start`));
+        assert.match(line ?? "", / \[warn\] \d+#-: /, `${what}: ${errors}`);
+      }
+      assert.equal(existsSync(join(dir, "error2.log")), false, "the new error log is not written");
+    } finally {
+      run.child.kill("SIGQUIT");
+      await run.done;
+    }
+  });
+
   it("Node flags given to the master reach the workers", async () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => Response.json(process.execArgv) };\n`,
@@ -288,24 +429,65 @@ describe("the CLI meets bad input with a clear line", () => {
     await tree.run.done;
   });
 
-  it("status, logs and stop give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound (they waited 120 s)", async () => {
+  it("status, logs, logs -f, reload and stop give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound (they waited 120 s; logs -f for ever)", async () => {
     const tree = await startTree(app(), { workers: 1 });
     process.kill(tree.masterPid, "SIGSTOP");
     try {
       const started = Date.now();
       const ask = (...args: string[]) =>
         runTsresty([...args, "--prefix", tree.prefix], { deadlineMs: 30_000 });
-      const [status, logs, stop] = await Promise.all([ask("status"), ask("logs"), ask("stop")]);
+      const [status, logs, follow, reload, stop] = await Promise.all([
+        ask("status"),
+        ask("logs"),
+        ask("logs", "-f"),
+        ask("reload"),
+        ask("stop"),
+      ]);
       const took = Date.now() - started;
-      for (const [name, r] of [
-        ["status", status],
-        ["logs", logs],
-        ["stop", stop],
+      for (const [name, command, r] of [
+        ["status", "status", status],
+        ["logs", "logs", logs],
+        ["logs -f", "logs", follow],
+        ["reload", "reload", reload],
+        ["stop", "stop", stop],
       ] as const) {
         assert.equal(r.code, 1, `${name}: ${r.signal ?? ""} ${r.stderr}`);
-        assert.equal(r.stderr, `tsresty: the master did not answer "${name}" within 10 s\n`);
+        assert.equal(r.stderr, `tsresty: the master did not answer "${command}" within 10 s\n`, name);
       }
       assert.ok(took < 20_000, `gave up after ${took} ms`);
+    } finally {
+      process.kill(tree.masterPid, "SIGCONT");
+    }
+    await tree.command("stop");
+  });
+
+  it("tsresty reload waits as long as the reload takes while the master says it goes on (an init of 13 s, past the 10 s silence bound; it gave up at a fixed 120 s), and gives up within 10 s on a master stopped midway", async () => {
+    const dir = scratchApp({
+      "app.ts": `import { readFileSync } from "node:fs";
+export default {
+  async init() { await ngx.sleep(Number(readFileSync(new URL("./SLEEP", import.meta.url), "utf8"))); },
+  fetch: () => new Response("ok"),
+};
+`,
+      SLEEP: "0",
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, deadlineMs: 120_000 });
+    writeFileSync(join(dir, "SLEEP"), "13");
+    let started = Date.now();
+    const slow = await runTsresty(["reload", "--prefix", tree.prefix], { deadlineMs: 60_000 });
+    assert.equal(slow.code, 0, slow.stderr);
+    assert.equal(slow.stdout, "reloaded (1 workers)\n");
+    assert.ok(Date.now() - started >= 13_000, `answered after ${Date.now() - started} ms`);
+    writeFileSync(join(dir, "SLEEP"), "30");
+    started = Date.now();
+    const stalled = runTsresty(["reload", "--prefix", tree.prefix], { deadlineMs: 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    process.kill(tree.masterPid, "SIGSTOP");
+    try {
+      const done = await stalled;
+      assert.equal(done.code, 1);
+      assert.equal(done.stderr, 'tsresty: the master stopped answering "reload" (nothing for 10 s)\n');
+      assert.ok(Date.now() - started < 20_000, `gave up after ${Date.now() - started} ms`);
     } finally {
       process.kill(tree.masterPid, "SIGCONT");
     }

@@ -3,8 +3,13 @@ import { createConnection, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { CONTROL_SOCKET, type ControlResponse } from "../../src/ipc/index.ts";
-import { FOLLOW_BACKLOG_BYTES, serveControl, type ControlServer } from "../../src/master/control.ts";
-import { talkToMaster } from "../../src/master/control-client.ts";
+import {
+  FOLLOW_BACKLOG_BYTES,
+  serveControl,
+  type ControlHandler,
+  type ControlServer,
+} from "../../src/master/control.ts";
+import { sendControl, talkToMaster } from "../../src/master/control-client.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { until } from "../helpers/wait.ts";
 
@@ -76,6 +81,144 @@ describe("the control socket's idle clients (issue 9, item 11)", () => {
     await new Promise((resolve) => setTimeout(resolve, 800));
     assert.equal(closed, false, "the follower is still connected after 4 idle timeouts");
     socket.destroy();
+  });
+});
+
+/**
+ * Connects and sends `text`, then never reads: resolves with when the server dropped it, or null
+ * after `waitMs`. A client that does not read never sees the end of the connection, so it writes a
+ * space every 50 ms (the server ignores what follows a request): a write fails once it is dropped.
+ */
+function nonReader(path: string, text: string, waitMs: number): Promise<number | null> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const socket = createConnection(path);
+    sockets.push(socket);
+    socket.pause();
+    socket.on("error", () => undefined);
+    const poke = setInterval(() => socket.write(" "), 50);
+    const gaveUp = setTimeout(() => {
+      clearInterval(poke);
+      resolve(null);
+    }, waitMs);
+    socket.on("close", () => {
+      clearInterval(poke);
+      clearTimeout(gaveUp);
+      resolve(performance.now() - started);
+    });
+    socket.write(text);
+  });
+}
+
+/** A control server on a fresh socket with `handle`, idle bound `idleMs`, at most `max` connections. */
+async function serveWith(handle: ControlHandler, idleMs: number, max?: number): Promise<string> {
+  const path = join(scratchDir("control"), "c.sock");
+  servers.push(await serveControl(path, handle, idleMs, max));
+  return path;
+}
+
+describe("clients that do not take their answer (they held the master's memory and fds for ever)", () => {
+  it("a client that sends its request and never reads nor closes is dropped once its answer has waited the idle bound, small answer or large", async () => {
+    const big = Array.from({ length: 1000 }, (_, i) => `${i} ${"x".repeat(4000)}`);
+    const path = await serveWith(
+      (request) =>
+        Promise.resolve(
+          request.command === "logs"
+            ? { ok: true, message: "logs", lines: big }
+            : { ok: true, message: "status" },
+        ),
+      300,
+    );
+    const [small, large] = await Promise.all([
+      nonReader(path, '{"command":"status"}\n', 5_000),
+      nonReader(path, '{"command":"logs","lines":1000}\n', 5_000),
+    ]);
+    for (const [name, after] of [
+      ["small answer", small],
+      ["4 MB answer", large],
+    ] as const) {
+      assert.ok(after !== null, `${name}: still connected after 5 s`);
+      assert.ok(after >= 250 && after < 3_000, `${name}: dropped after ${after} ms`);
+    }
+  });
+
+  it("a follower that stops reading is dropped once its unread lines have not moved for the idle bound, long before the backlog bound", async () => {
+    let stopped = false;
+    const path = await serveWith((_request, connection) => {
+      // A quiet tree: 16 KB every 50 ms would take 25 s to reach the 8 MB bound.
+      const line = "q".repeat(16 * 1024);
+      const tick = setInterval(() => {
+        if (!connection.send({ ok: true, message: "log", lines: [line] })) clearInterval(tick);
+      }, 50);
+      connection.onClose(() => {
+        stopped = true;
+        clearInterval(tick);
+      });
+      return Promise.resolve(null);
+    }, 300);
+    const after = await nonReader(path, '{"command":"logs","follow":true}\n', 8_000);
+    assert.ok(after !== null, "the stalled follower was still connected after 8 s");
+    assert.ok(after < 6_000, `dropped after ${after} ms`);
+    assert.ok(await until(() => stopped, 2_000), "its handler heard it leave");
+  });
+
+  it("past the cap on connections a client is refused with a line saying so and let go; once one leaves, a new client is served", async () => {
+    const path = await serveWith(
+      (request) =>
+        request.command === "logs"
+          ? Promise.resolve(null) // held, as `tsresty logs -f`
+          : Promise.resolve({ ok: true, message: request.command }),
+      30_000,
+      3,
+    );
+    const held: Socket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const socket = createConnection(path);
+      sockets.push(socket);
+      socket.on("error", () => undefined);
+      held.push(socket);
+      socket.write('{"command":"logs","follow":true}\n');
+      await new Promise((resolve) => socket.once("connect", resolve));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const refused = await client(path, '{"command":"status"}\n');
+    assert.match(
+      refused.answer,
+      /^\{"ok":false,"message":"too many control connections \(3 open\); try again"\}\n$/,
+    );
+    assert.ok(refused.closedAfterMs < 2_000, `refused in ${refused.closedAfterMs} ms`);
+    // A refused client that does not even read is let go within a second or so.
+    const mute = await nonReader(path, '{"command":"status"}\n', 5_000);
+    assert.ok(mute !== null && mute < 3_000, `a mute refused client dropped after ${mute} ms`);
+    held[0]?.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal((await client(path, '{"command":"status"}\n')).answer, '{"ok":true,"message":"status"}\n');
+  });
+});
+
+describe("a client that half-closes once its request is sent (socat, nc -N)", () => {
+  it("gets its answer, ready after the half-close (Node ended the socket first and the answer was lost); a request without its newline counts", async () => {
+    const path = await serveWith(async (request) => {
+      await new Promise((resolve) => setTimeout(resolve, 100)); // as status asks each process
+      return { ok: true, message: request.command };
+    }, 5_000);
+    const ask = (text: string): Promise<string> =>
+      new Promise((resolve) => {
+        const socket = createConnection(path);
+        sockets.push(socket);
+        let answer = "";
+        socket.setEncoding("utf8");
+        socket.on("data", (chunk: string) => (answer += chunk));
+        socket.on("error", () => undefined);
+        socket.on("close", () => resolve(answer));
+        socket.end(text); // write, then shut down the sending half
+      });
+    const [whole, unterminated] = await Promise.all([
+      ask('{"command":"status"}\n'),
+      ask('{"command":"reload"}'),
+    ]);
+    assert.equal(whole, '{"ok":true,"message":"status"}\n');
+    assert.equal(unterminated, '{"ok":true,"message":"reload"}\n');
   });
 });
 
@@ -161,7 +304,9 @@ describe("the control client (talkToMaster)", () => {
     pieces.push(text.slice(cuts.at(-1)));
     assert.equal(pieces.join(""), text);
     const answers: ControlResponse[] = [];
-    await talkToMaster(await fakeMaster(pieces), { command: "status" }, (answer) => answers.push(answer));
+    await talkToMaster(await fakeMaster(pieces), { command: "status" }, (answer) => {
+      answers.push(answer);
+    });
     assert.deepEqual(answers, [{ ok: true, message: "one" }, big, { ok: false, message: "three" }]);
   });
 
@@ -174,5 +319,108 @@ describe("the control client (talkToMaster)", () => {
       talkToMaster(await fakeMaster(["<html>\n"]), { command: "status" }, () => undefined),
       /not understood \(it sent "<html>"\)/,
     );
+  });
+
+  /** A fake master at `prefix` that does what `serve` says with each connection. */
+  async function fakeServer(serve: (socket: Socket) => void): Promise<string> {
+    const prefix = scratchDir("control-client");
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      socket.on("error", () => undefined);
+      serve(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(join(prefix, CONTROL_SOCKET), resolve));
+    after(() => server.close());
+    return prefix;
+  }
+
+  it("following, only the first answer is bounded: a silent master is given up on, one that sent its backlog is followed however long it stays quiet", async () => {
+    const mute = await fakeServer(() => undefined);
+    const started = Date.now();
+    await assert.rejects(
+      talkToMaster(mute, { command: "logs", follow: true, worker: null, lines: 0 }, () => undefined, {
+        quietMs: 200,
+        follow: true,
+      }),
+      /^Error: the master did not answer "logs" within 0\.2 s$/,
+    );
+    assert.ok(Date.now() - started < 2_000, `gave up after ${Date.now() - started} ms`);
+    const quiet = await fakeServer((socket) => {
+      socket.once("data", () => {
+        socket.write('{"ok":true,"message":"logs","lines":[]}\n');
+        setTimeout(() => socket.end('{"ok":true,"message":"log","lines":["late"]}\n'), 800);
+      });
+    });
+    const lines: string[] = [];
+    await talkToMaster(
+      quiet,
+      { command: "logs", follow: true, worker: null, lines: 0 },
+      (answer) => {
+        if (answer.ok) lines.push(...(answer.lines ?? []));
+      },
+      { quietMs: 200, follow: true },
+    );
+    assert.deepEqual(lines, ["late"]);
+  });
+
+  it("an answer its caller is not done with (its output is full) stops the reading: the master's writes back up instead of the client's memory growing", async () => {
+    let server: Socket | undefined;
+    let backlog = 0;
+    const prefix = await fakeServer((socket) => {
+      server = socket;
+      socket.once("data", () => {
+        const line = `${JSON.stringify({ ok: true, message: "log", lines: ["f".repeat(64 * 1024)] })}\n`;
+        // As fast as it goes, up to 32 MB unread at most.
+        const pump = (): void => {
+          if (socket.destroyed) return;
+          backlog = socket.writableLength;
+          if (backlog < 32 * 1024 * 1024) socket.write(line);
+          setImmediate(pump);
+        };
+        pump();
+      });
+    });
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let answers = 0;
+    const talk = talkToMaster(prefix, { command: "logs", follow: true, worker: null, lines: 0 }, () => {
+      answers++;
+      return answers === 1 ? held : undefined; // the first answer fills the caller's output
+    });
+    assert.ok(await until(() => backlog > 8 * 1024 * 1024, 10_000), `the master's backlog: ${backlog} bytes`);
+    assert.ok(answers < 200, `the client took ${answers} answers of 64 KB while its output was full`);
+    // Once the output drains, reading goes on.
+    const before = answers;
+    release();
+    assert.ok(await until(() => answers > before + 10, 10_000), "reading resumed");
+    server?.destroy();
+    await talk.catch(() => undefined);
+  });
+
+  it("sendControl waits past its silence bound while the master says the request goes on, and returns the final answer; a master that falls silent midway is given up on", async () => {
+    const progress = `${JSON.stringify({ ok: true, message: "reloading", progress: true })}\n`;
+    const slow = await fakeServer((socket) => {
+      socket.once("data", () => {
+        socket.write(progress);
+        const beat = setInterval(() => socket.write(progress), 50);
+        setTimeout(() => {
+          clearInterval(beat);
+          socket.end('{"ok":true,"message":"reloaded (1 workers)"}\n');
+        }, 800);
+      });
+    });
+    assert.deepEqual(await sendControl(slow, { command: "reload", progress: true }, 200), {
+      ok: true,
+      message: "reloaded (1 workers)",
+    });
+    const stalled = await fakeServer((socket) => {
+      socket.once("data", () => socket.write(progress)); // then nothing: stopped midway
+    });
+    const started = Date.now();
+    await assert.rejects(
+      sendControl(stalled, { command: "reload", progress: true }, 200),
+      /^Error: the master stopped answering "reload" \(nothing for 0\.2 s\)$/,
+    );
+    assert.ok(Date.now() - started < 2_000, `gave up after ${Date.now() - started} ms`);
   });
 });
