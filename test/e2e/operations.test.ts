@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { createConnection, createServer, type Socket } from "node:net";
 import { basename, join } from "node:path";
 import { describe, it } from "node:test";
 import {
@@ -23,6 +23,32 @@ import {
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { get, startTree, until } from "../helpers/tree.ts";
 import type { StatusReport } from "../../src/ipc/index.ts";
+
+/**
+ * Sends `request` on the control socket at `path` as it is (then shuts the sending half, with
+ * `halfClose`, as socat and nc -N do); resolves with everything sent back until the close.
+ */
+function askRaw(path: string, request: string, halfClose = false): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = createConnection(path);
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (text += chunk));
+    socket.on("close", () => resolve(text));
+    socket.on("error", () => resolve(text));
+    if (halfClose) socket.end(request);
+    else socket.write(request);
+  });
+}
+
+/** A control client that asks for the last 1000 log lines and never reads its answer. */
+function nonReader(path: string): Socket {
+  const socket = createConnection(path);
+  socket.pause();
+  socket.on("error", () => undefined);
+  socket.write('{"command":"logs","lines":1000}\n');
+  return socket;
+}
 
 const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
 
@@ -149,15 +175,7 @@ describe("operations", () => {
     const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n` });
     const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
     const path = join(tree.prefix, "tsresty.sock");
-    const answer = await new Promise<string>((resolve) => {
-      const socket = createConnection(path);
-      let text = "";
-      socket.setEncoding("utf8");
-      socket.on("data", (chunk: string) => (text += chunk));
-      socket.on("close", () => resolve(text));
-      socket.on("error", () => resolve(text));
-      socket.write("x".repeat(100_000));
-    });
+    const answer = await askRaw(path, "x".repeat(100_000));
     assert.match(answer, /request too long/);
     assert.equal((await tree.command("status")).code, 0, "the master still answers");
     await tree.command("stop");
@@ -174,13 +192,7 @@ describe("operations", () => {
     const fds = (): number => readdirSync(`/proc/${tree.masterPid}/fd`).length;
     const before = fds();
     // Before: each held one of the master's fds (and its answer) for ever; 20,000 left it unable to fork.
-    const flood = Array.from({ length: 400 }, () => {
-      const socket = createConnection(path);
-      socket.pause();
-      socket.on("error", () => undefined);
-      socket.write('{"command":"logs","lines":1000}\n');
-      return socket;
-    });
+    const flood = Array.from({ length: 400 }, () => nonReader(path));
     try {
       await until(() => fds() - before >= 100, 10_000);
       await new Promise((resolve) => setTimeout(resolve, 1_500));
@@ -201,15 +213,7 @@ describe("operations", () => {
     }
     assert.ok(await until(() => fds() - before < 8, 10_000), `fds after the flood: ${fds() - before} more`);
     // socat and nc -N shut their sending half once the request is sent: the answer still comes.
-    const answer = await new Promise<string>((resolve) => {
-      const socket = createConnection(path);
-      let text = "";
-      socket.setEncoding("utf8");
-      socket.on("data", (chunk: string) => (text += chunk));
-      socket.on("close", () => resolve(text));
-      socket.on("error", () => resolve(text));
-      socket.end('{"command":"status"}\n');
-    });
+    const answer = await askRaw(path, '{"command":"status"}\n', true);
     assert.match(answer, /^\{"ok":true,"message":"status","status":\{"masterPid":\d+/);
     await tree.command("stop");
   });
@@ -235,13 +239,7 @@ describe("operations", () => {
     );
     const before = rss();
     // Before: each answer was a 30 MB string, and its bytes again in the socket's queue.
-    const clients = Array.from({ length: 10 }, () => {
-      const socket = createConnection(path);
-      socket.pause();
-      socket.on("error", () => undefined);
-      socket.write('{"command":"logs","lines":1000}\n');
-      return socket;
-    });
+    const clients = Array.from({ length: 10 }, () => nonReader(path));
     try {
       await new Promise((resolve) => setTimeout(resolve, 3_000));
       const grown = rss() - before;

@@ -37,8 +37,15 @@ async function serve(idleMs: number): Promise<string> {
   return path;
 }
 
-/** Connects, writes `text`; resolves with what came back and when the server closed it. */
-function client(path: string, text: string): Promise<{ answer: string; closedAfterMs: number }> {
+/**
+ * Connects, writes `text` (then shuts the sending half, with `halfClose`); resolves with what came
+ * back and when the server closed it.
+ */
+function client(
+  path: string,
+  text: string,
+  halfClose = false,
+): Promise<{ answer: string; closedAfterMs: number }> {
   const started = performance.now();
   return new Promise((resolve) => {
     const socket = createConnection(path);
@@ -48,7 +55,8 @@ function client(path: string, text: string): Promise<{ answer: string; closedAft
     socket.on("data", (chunk: string) => (answer += chunk));
     socket.on("error", () => undefined);
     socket.on("close", () => resolve({ answer, closedAfterMs: performance.now() - started }));
-    if (text !== "") socket.write(text);
+    if (halfClose) socket.end(text);
+    else if (text !== "") socket.write(text);
   });
 }
 
@@ -202,17 +210,7 @@ describe("a client that half-closes once its request is sent (socat, nc -N)", ()
       await new Promise((resolve) => setTimeout(resolve, 100)); // as status asks each process
       return { ok: true, message: request.command };
     }, 5_000);
-    const ask = (text: string): Promise<string> =>
-      new Promise((resolve) => {
-        const socket = createConnection(path);
-        sockets.push(socket);
-        let answer = "";
-        socket.setEncoding("utf8");
-        socket.on("data", (chunk: string) => (answer += chunk));
-        socket.on("error", () => undefined);
-        socket.on("close", () => resolve(answer));
-        socket.end(text); // write, then shut down the sending half
-      });
+    const ask = async (text: string): Promise<string> => (await client(path, text, true)).answer;
     const [whole, unterminated] = await Promise.all([
       ask('{"command":"status"}\n'),
       ask('{"command":"reload"}'),
