@@ -15,6 +15,28 @@ const FIELDS = /^\s*\S+(\s+\S+){4,6}\s*$/;
 const NICKNAME = /^\s*@(yearly|annually|monthly|weekly|daily|hourly)\s*$/i;
 
 /**
+ * What each field takes, for croner's "Invalid value for FIELD: N": croner counts days and
+ * months from 0 and reports its own number (month 13 as "12"), so the message names the field's
+ * range instead of that number.
+ */
+const RANGES: Readonly<Record<string, string>> = {
+  second: "second takes 0-59",
+  minute: "minute takes 0-59",
+  hour: "hour takes 0-23",
+  day: "day of month takes 1-31",
+  month: "month takes 1-12 or JAN-DEC",
+  dayOfWeek: "day of week takes 0-7 (0 and 7 are Sunday) or SUN-SAT",
+  year: "year takes 1-9999",
+};
+
+/** croner's reason for refusing an expression, in the expression's own terms. */
+function cronerReason(error: unknown): string {
+  const reason = error instanceof Error ? error.message.replace(/^CronPattern: /, "") : String(error);
+  const field = /^Invalid value for (\w+):/.exec(reason)?.[1];
+  return (field !== undefined && RANGES[field]) || reason;
+}
+
+/**
  * A cron schedule, parsed by croner, whose occurrences are instants (epoch ms). Croner decides
  * what happens around daylight-saving changes (docs/timers.md, "Daylight saving"); this file
  * only asks it for the next and the previous occurrence.
@@ -78,8 +100,7 @@ export function parseCron(where: string, expression: unknown, tz: unknown, now: 
   try {
     cron = new (loadCron())(expression.trim(), { timezone: zone });
   } catch (error) {
-    const reason = error instanceof Error ? error.message.replace(/^CronPattern: /, "") : String(error);
-    throw new InvalidArgValueError(where, "cron", `${expected} (${reason})`, expression);
+    throw new InvalidArgValueError(where, "cron", `${expected} (${cronerReason(error)})`, expression);
   }
   const schedule = new CronSchedule(expression, zone, cron);
   if (schedule.next(now) === null) {

@@ -137,8 +137,19 @@ describe("ngx.timer.cron", () => {
       name: "RangeError",
       code: "ERR_TSRESTY_INVALID_ARG_VALUE",
       message:
-        /^ngx\.timer\.cron: "cron" must be a cron expression of 5 fields.*\(Invalid value for second: 61\), received a string \("61 \* \* \* \* \*"\)$/,
+        /^ngx\.timer\.cron: "cron" must be a cron expression of 5 fields.*\(second takes 0-59\), received a string \("61 \* \* \* \* \*"\)$/,
     });
+    // croner counts months and days from 0 and would report month 13 as "12": the field's range instead
+    assert.throws(
+      () => cron("* * * 13 *", () => 0),
+      /\(month takes 1-12 or JAN-DEC\), received a string \("\* \* \* 13 \*"\)$/,
+    );
+    assert.throws(() => cron("* * 1,32 * *", () => 0), /\(day of month takes 1-31\)/);
+    assert.throws(
+      () => cron("* * * * 8", () => 0),
+      /\(day of week takes 0-7 \(0 and 7 are Sunday\) or SUN-SAT\)/,
+    );
+    assert.throws(() => cron("* * 5-2 * *", () => 0), /\(From value is larger than to value: '5-2'\)/);
     assert.throws(() => cron("every minute", () => 0), InvalidArgValueError);
     assert.throws(() => cron("2030-01-01T00:00:00", () => 0), /received a string \("2030-01-01T00:00:00"\)/);
     assert.throws(
