@@ -30,6 +30,9 @@ let wired = false;
 /** Node's own discarding of an unread body (what its server does for a `handler`'s). */
 type Dumpable = IncomingMessage & { _dump(): void };
 
+/** The error of a body read cut by the client's leaving, as Node's own ("aborted", ECONNRESET). */
+const abortedError = (): Error => Object.assign(new Error("aborted"), { code: "ECONNRESET" });
+
 /**
  * Once the response is over, discards the rest of a body no one is reading, as Node discards a
  * body a `handler` never read (IncomingMessage._dump). Made into a web stream, the body is paused
@@ -43,7 +46,7 @@ function discardUnread(req: IncomingMessage, socket: Socket, body: ReadableStrea
     // Read on after the response: Node no longer tells a request whose response is over that its
     // client left, and the read would wait for ever. It fails as a read cut mid-body does.
     socket.once("close", () => {
-      if (!req.complete) req.destroy(Object.assign(new Error("aborted"), { code: "ECONNRESET" }));
+      if (!req.complete) req.destroy(abortedError());
     });
     return;
   }
@@ -73,7 +76,7 @@ function lostBody(
       )
     : req.complete && signal.aborted
       ? signal.reason
-      : Object.assign(new Error("aborted"), { code: "ECONNRESET" });
+      : abortedError();
   return new ReadableStream({
     start(controller) {
       controller.error(error);
