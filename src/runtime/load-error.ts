@@ -69,7 +69,21 @@ export function describeUserError(error: unknown): string {
  * traceable).
  */
 export function describeUncaught(error: unknown): string {
-  return safely(() => (userFrames(error).length > 0 ? describeUserError(error) : formatThrown(error)), error);
+  return safely(
+    () =>
+      syntaxError(error) ?? (userFrames(error).length > 0 ? describeUserError(error) : formatThrown(error)),
+    error,
+  );
+}
+
+/**
+ * `FILE:LINE: message` for the TypeScript loader's (esbuild's) refusal of a file, whose stack is
+ * all esbuild's own frames; null for any other error.
+ */
+function syntaxError(error: unknown): string | null {
+  const message = error instanceof Error ? error.message : "";
+  const transform = TRANSFORM_ERROR.exec(message);
+  return transform === null ? null : `${transform[1]}:${transform[2]}: ${transform[3]}`;
 }
 
 /**
@@ -84,9 +98,8 @@ export function describeLoadError(what: string, error: unknown): string {
 function loadErrorText(what: string, error: unknown): string {
   const frames = userFrames(error);
   if (isOwnError(error) && frames.length === 0) return error.message;
-  const message = error instanceof Error ? error.message : formatThrown(error);
-  const transform = TRANSFORM_ERROR.exec(message);
-  if (transform !== null) return `${what} failed to load: ${transform[1]}:${transform[2]}: ${transform[3]}`;
+  const syntax = syntaxError(error);
+  if (syntax !== null) return `${what} failed to load: ${syntax}`;
   const first = frames[0] === undefined ? null : FRAME_PLACE.exec(frames[0].trim());
   const where = first === null ? "" : `${pathOf(first[1] ?? "")}:${first[2] ?? ""}: `;
   return [`${what} failed to load: ${where}${headline(error)}`, ...frames].join("\n");

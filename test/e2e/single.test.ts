@@ -47,6 +47,12 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
     assert.deepEqual([ok.code, ok.stderr], [0, ""]);
   });
 
+  it("a syntax error in -e code or a TypeScript file is one line naming the place (it printed esbuild's own frames)", async () => {
+    const r = await runTsresty(["-e", "ngx.timer.at(0, () => { "]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^ERROR: \/\S*\[eval\]\.ts:1: Unexpected end of file\n$/);
+  });
+
   it("an error raised through a tsresty API names the user's line, without tsresty's or Node's frames", async () => {
     const r = await runTsresty(["test/fixtures/single/bad-delay.ts"]);
     assert.equal(r.code, 1);
