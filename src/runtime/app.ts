@@ -3,6 +3,7 @@ import type { Duplex } from "node:stream";
 import { describe, InvalidArgTypeError, UnknownOptionError } from "../errors.ts";
 import { importUserModule } from "../util/loader.ts";
 import { namedOnly } from "../util/named-exports.ts";
+import { isPlainObject } from "../util/options.ts";
 
 type Hook = () => unknown;
 
@@ -68,9 +69,9 @@ export function checkApp(value: unknown, file: string): App {
       value,
     );
   }
-  const prototype = Object.getPrototypeOf(value) as unknown;
-  if (prototype !== Object.prototype && prototype !== null) {
+  if (!isPlainObject(value)) {
     // A framework's app object (`export default new Hono()`): its own keys are not app members.
+    // (Also a revoked Proxy, which cannot be looked at.)
     throw new InvalidArgTypeError(
       where,
       "default export",
@@ -79,7 +80,7 @@ export function checkApp(value: unknown, file: string): App {
       value,
     );
   }
-  const app = value as Record<string, unknown>;
+  const app = value;
   for (const key of Object.keys(app)) {
     if (!(APP_KEYS as readonly string[]).includes(key)) throw new UnknownOptionError(where, key, APP_KEYS);
     if (typeof app[key] !== "function") throw new InvalidArgTypeError(where, key, "a function", app[key]);

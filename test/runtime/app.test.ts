@@ -54,4 +54,15 @@ describe("an app object", () => {
     const bare = Object.assign(Object.create(null) as object, { handler });
     assert.equal(checkAppModule({ default: bare }, "app.ts"), bare);
   });
+
+  it("refuses a revoked Proxy as the default export with the check's own error (it threw the Proxy's TypeError)", () => {
+    const { proxy, revoke } = Proxy.revocable({ handler }, {});
+    revoke();
+    assert.throws(
+      () => checkAppModule({ default: proxy }, "app.ts"),
+      (error: Error & { code?: string }) =>
+        error.code === "ERR_TSRESTY_INVALID_ARG_TYPE" &&
+        error.message.startsWith('app app.ts: "default export" must be a plain app object'),
+    );
+  });
 });
