@@ -64,7 +64,7 @@ export async function statusRows(
           id: child.spec?.workerId ?? null,
           pid: child.pid,
         };
-        stats.push({ owner, stats: status.stats });
+        stats.push({ owner, generation: child.spec?.generation ?? 0, stats: status.stats });
         if (status.counts !== null) counts.push({ owner, counts: status.counts });
         if (status.probe !== null) probes.set(child.pid, status.probe);
       }

@@ -3,11 +3,15 @@
  * core's); the master merges them by name. Counts are summed (a singleton's runs are spread over
  * the processes that won its ticks); the latest run and its process make the owner; the latest
  * error is kept; the next tick is the earliest any process has armed; lateness is the worst seen.
+ * The schedule (kind, interval, cron, singleton) is the newest generation's: during a reload that
+ * changed it, the draining processes still report the old one.
  */
 import type { TimerOwner, TimerRow, TimerStatsRow } from "../ipc/index.ts";
 
 export interface ReportedStats {
   readonly owner: TimerOwner;
+  /** The reporting process's generation (reloads so far when it started). */
+  readonly generation: number;
   readonly stats: readonly TimerStatsRow[];
 }
 
@@ -54,7 +58,9 @@ function merge(into: TimerRow, row: TimerStatsRow, owner: TimerOwner): TimerRow 
 /** One row per timer name (named ones by name, then the unnamed aggregate). */
 export function timerRows(reports: readonly ReportedStats[]): TimerRow[] {
   const rows = new Map<string | null, TimerRow>();
-  for (const { owner, stats } of reports) {
+  // Newest generation first: a name's first report gives its row's schedule.
+  const newestFirst = [...reports].sort((a, b) => b.generation - a.generation);
+  for (const { owner, stats } of newestFirst) {
     for (const row of stats) {
       const seed: TimerRow = {
         ...row,
