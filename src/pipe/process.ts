@@ -184,7 +184,7 @@ export class PipeProcess {
     return safeKill(this.#pid, signal) ? { ok: true } : { ok: false, reason: "exited" };
   }
 
-  /** Closes one direction; a read or write blocked on it gets "aborted". */
+  /** Closes one direction; a read blocked on it gets "aborted" with what had arrived, a write "aborted". */
   shutdown(direction: "stdin" | "stdout" | "stderr"): SimpleResult<"closed" | "merged to stdout"> {
     if (!(["stdin", "stdout", "stderr"] as unknown[]).includes(direction)) {
       throw new InvalidArgValueError(

@@ -110,12 +110,15 @@ export class PipeReader {
     });
   }
 
-  /** Stops this direction: a blocked read gets "aborted", later reads "closed". */
+  /**
+   * Stops this direction: a blocked read gets `reason` with what had arrived (`partial`, as
+   * OpenResty's read returns it with "aborted" or "closed"); later reads get "closed".
+   */
   close(reason: "aborted" | "closed"): void {
     if (this.#closed) return;
     this.#closed = true;
     const waiter = this.#waiter;
-    if (waiter !== null) this.#finish(waiter, { ok: false, reason, partial: EMPTY });
+    if (waiter !== null) this.#finish(waiter, { ok: false, reason, partial: this.#consume(this.#length, 0) });
     this.#chunks = [];
     this.#length = 0;
     this.#scanChunk = 0;

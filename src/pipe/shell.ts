@@ -38,6 +38,8 @@ export interface ShellResult {
   /** "exit", "signal", or why the run failed ("failed to wait for process: timeout", …). */
   readonly reason: string;
   readonly status: number | null;
+  /** Why the program could not start (status 127), as `wait()` gives it: "prog: spawn prog ENOENT". */
+  readonly error?: string;
 }
 
 const WHERE = "ngx.shell.run";
@@ -211,5 +213,8 @@ export async function run(
     await end();
     return { ok: null, ...partial(), reason: `failed to wait for process: ${waited.reason}`, status: null };
   }
-  return { ok: waited.ok, ...partial(), reason: waited.reason, status: waited.status };
+  const { ok, reason, status } = waited;
+  return "error" in waited
+    ? { ok, ...partial(), reason, status, error: waited.error }
+    : { ok, ...partial(), reason, status };
 }

@@ -126,6 +126,33 @@ describe("ngx.pipe.spawn", () => {
     assert.deepEqual(await err, { ok: false, reason: "aborted", partial: "" });
   });
 
+  it("a read cut by shutdown or by wait() gives what had arrived as its partial, as OpenResty's read does (it was dropped)", async () => {
+    // Each child writes to stdout, then a line to stderr: once the test has that line, the output
+    // is in the pipe (and 100 ms later in the reader); then the read is cut while it waits for more.
+    const cut = start(["sh", "-c", "printf 'partial line'; echo >&2; sleep 5"], { stdoutReadTimeout: 5000 });
+    const line = cut.stdoutReadLine();
+    assert.equal((await cut.stderrReadLine()).ok, true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    cut.shutdown("stdout");
+    assert.deepEqual(await line, { ok: false, reason: "aborted", partial: "partial line" });
+    // The output stays open after the child's exit (a process in a session of its own holds it),
+    // so the read still waits when wait() ends the pipe.
+    const waited = start(["sh", "-c", "printf 'hello'; setsid sleep 5 & echo $! >&2"], {
+      stdoutReadTimeout: 5000,
+    });
+    const all = waited.stdoutReadAll();
+    const pidLine = await waited.stderrReadLine();
+    const holder = Number(pidLine.ok ? pidLine.data : NaN);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(await waited.wait(), { ok: true, reason: "exit", status: 0 });
+      const result = await all;
+      assert.deepEqual([result.ok, text(result)], [false, "hello"]);
+    } finally {
+      process.kill(holder, "SIGKILL");
+    }
+  });
+
   it("shutdown('stdin') during a blocked write drops what was not written yet, as OpenResty closes the pipe (stop 26)", async () => {
     // The child reads nothing for 2 s: far longer than the 100 ms before the shutdown, so that a
     // stalled test process cannot let the whole write through first.

@@ -28,6 +28,17 @@ describe("ngx.shell.run", () => {
     );
   });
 
+  it("a program that cannot start is status 127 with the reason in error (it was 127 with nothing to say why)", async () => {
+    assert.deepEqual(await run(["/nonexistent/program", "x"]), {
+      ok: false,
+      stdout: "",
+      stderr: "",
+      reason: "exit",
+      status: 127,
+      error: "/nonexistent/program: spawn /nonexistent/program ENOENT",
+    });
+  });
+
   it("T-SH-03: output over maxSize fails with 'too much data', keeping maxSize+1 bytes", async () => {
     assert.deepEqual(await run(`printf 'yes!'`, { maxSize: 3 }), {
       ok: null,
