@@ -12,7 +12,8 @@
  * TERM is "stop" or "fast" as the config's `signals.term` says (graceful by default).
  * "abort" cancels the start or reload in progress: its init process is killed, the children it
  * forked are stopped, and nothing of it is logged as done. Queued reloads run once the master is
- * running; several queued reloads are one.
+ * running; several queued reloads are one, and each `tsresty reload` that asked for it is answered
+ * with how that one reload ended (a stop before it runs answers them that it did not run).
  */
 export type MasterState = "starting" | "running" | "reloading" | "stopping";
 export type StopMode = "graceful" | "fast";

@@ -95,6 +95,16 @@ const RELOAD_PROGRESS_MS = 2_000;
  */
 const OUTPUT_QUIET_MS = 500;
 
+/**
+ * A reload asked while the master starts or reloads (machine.ts: "queue reload"). Every request
+ * queued before it runs is this one reload; each asker awaits `outcome`: how it ended, or that a
+ * stop came before it ran.
+ */
+interface QueuedReload {
+  readonly outcome: Promise<ControlResponse>;
+  readonly settle: (response: ControlResponse) => void;
+}
+
 /** A child forked blank that has no spec yet: booting, or booted and waiting for one. */
 const isBlank = (child: Child): boolean => child.phase === "booting" || child.phase === "standing-by";
 
@@ -104,7 +114,8 @@ export class Master {
   #stopMode: StopMode | null = null;
   /** The start or reload in progress; a stop aborts it. */
   #operation: AbortController | null = null;
-  #reloadQueued = false;
+  /** The reload asked while a start or another reload runs; it runs once that one ends. */
+  #queued: QueuedReload | null = null;
   #cycles = 0;
   #current: CycleSpec | null = null;
   #slots: Slot[] = [];
@@ -215,7 +226,7 @@ export class Master {
         void this.reload();
         return;
       case "queue reload":
-        this.#reloadQueued = true;
+        void this.#queueReload();
         return;
       case "stop":
         this.stop("graceful");
@@ -274,10 +285,7 @@ export class Master {
       this.#state = "running";
       this.#notifier?.ready(`${cycle.config.workers} workers`);
       this.#replenishStandby();
-      if (this.#reloadQueued) {
-        this.#reloadQueued = false;
-        void this.reload();
-      }
+      this.#runQueued();
       const where = this.#serves ? `listening on ${this.#listeners.addresses.join(", ")}` : "no HTTP handler";
       const agent = slots.some((slot) => slot.role !== "worker") ? " and the privileged agent" : "";
       const metrics = this.#metrics === null ? "" : `, metrics on http://${this.#metrics.address}/metrics`;
@@ -289,12 +297,13 @@ export class Master {
     }
   }
 
+  /**
+   * Reloads, and resolves with how it ended. Asked while the master starts or reloads, it is
+   * queued and resolves with the outcome of the reload that then carries it out.
+   */
   async reload(): Promise<ControlResponse> {
     const action = decide(this.#state, this.#stopMode, "reload");
-    if (action === "queue reload") {
-      this.#reloadQueued = true;
-      return { ok: true, message: `reload queued (the master is ${this.#state})` };
-    }
+    if (action === "queue reload") return this.#queueReload();
     if (action !== "reload") return { ok: false, message: `cannot reload while ${this.#state}` };
     this.#state = "reloading";
     this.#log("notice", "reconfiguring");
@@ -341,11 +350,28 @@ export class Master {
         // Done or failed, a generation serves again: systemd waits for READY=1 after RELOADING=1.
         this.#notifier?.ready(`${this.#current?.config.workers ?? 0} workers`);
       }
-      if (this.#reloadQueued && this.#now() === "running") {
-        this.#reloadQueued = false;
-        void this.reload();
-      }
+      if (this.#now() === "running") this.#runQueued();
     }
+  }
+
+  /** Queues a reload (or joins the one queued); resolves with how it ended. */
+  #queueReload(): Promise<ControlResponse> {
+    if (this.#queued === null) {
+      let settle: QueuedReload["settle"] = () => undefined;
+      const outcome = new Promise<ControlResponse>((resolve) => {
+        settle = resolve;
+      });
+      this.#queued = { outcome, settle };
+    }
+    return this.#queued.outcome;
+  }
+
+  /** The start or reload in progress has ended, and the master runs: the queued reload begins. */
+  #runQueued(): void {
+    const queued = this.#queued;
+    if (queued === null) return;
+    this.#queued = null;
+    void this.reload().then(queued.settle);
   }
 
   /**
@@ -371,7 +397,11 @@ export class Master {
     if (this.#state === "stopping") return;
     this.#state = "stopping";
     this.#stopMode = mode;
-    this.#reloadQueued = false;
+    this.#queued?.settle({
+      ok: false,
+      message: "reload cancelled: the master stopped before the queued reload ran",
+    });
+    this.#queued = null;
     this.#notifier?.stopping();
     if (!quiet) this.#log("notice", mode === "graceful" ? "gracefully shutting down" : "shutting down");
     this.#operation?.abort(new Cancelled(`stopping (${mode})`));
