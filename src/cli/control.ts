@@ -1,7 +1,15 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { isAlive, isTsresty, PID_FILE, readPid, sendControl, talkToMaster } from "../master/index.ts";
+import {
+  isAlive,
+  isTsresty,
+  MasterSilent,
+  PID_FILE,
+  readPid,
+  sendControl,
+  talkToMaster,
+} from "../master/index.ts";
 import type { ControlCommand, LogsCommand } from "./args.ts";
 import { formatStatus } from "./status-table.ts";
 
@@ -23,14 +31,21 @@ const ANSWER_WAIT_MS = 10_000;
 
 /**
  * The master's answer, or a ControlError (one `tsresty:` line, exit 1) when it cannot be had:
- * the socket is gone, or the master died before answering.
+ * the socket is gone, the master died before answering, or it stayed silent (said as `silent`
+ * says, when given).
  */
-async function ask<T>(talk: Promise<T>): Promise<T> {
+async function ask<T>(talk: Promise<T>, silent?: (error: MasterSilent) => string): Promise<T> {
   try {
     return await talk;
   } catch (error) {
     if (error instanceof ControlError) throw error;
-    throw new ControlError(error instanceof Error ? error.message : String(error), { cause: error });
+    const message =
+      error instanceof MasterSilent && silent !== undefined
+        ? silent(error)
+        : error instanceof Error
+          ? error.message
+          : String(error);
+    throw new ControlError(message, { cause: error });
   }
 }
 
@@ -86,6 +101,17 @@ export async function logs(command: LogsCommand): Promise<void> {
   );
 }
 
+/**
+ * A stop the master did not answer is not withdrawn: a unix socket takes the request whether the
+ * master runs or not, and the master carries it out when it runs again. The operator is told so.
+ */
+function stillPending(silent: MasterSilent, pid: number): string {
+  return (
+    `${silent.message} (it is stopped, or its event loop is blocked); the stop is still pending: master ${pid} ` +
+    `carries it out when it runs again (kill -CONT ${pid} if it was SIGSTOPped), or kill -KILL ${pid} ends it and its children now`
+  );
+}
+
 /** `tsresty reload | stop | status`: finds the master through the pid file and asks it. */
 export async function control(command: ControlCommand): Promise<void> {
   const { prefix, pid } = findMaster(command.prefix);
@@ -97,7 +123,10 @@ export async function control(command: ControlCommand): Promise<void> {
       return;
     }
     case "stop": {
-      const answer = await ask(sendControl(prefix, { command: "stop", fast: command.fast }, ANSWER_WAIT_MS));
+      const answer = await ask(
+        sendControl(prefix, { command: "stop", fast: command.fast }, ANSWER_WAIT_MS),
+        (silent) => stillPending(silent, pid),
+      );
       if (!answer.ok) throw new ControlError(answer.message);
       const deadline = Date.now() + STOP_WAIT_MS;
       while (isAlive(pid)) {

@@ -2,6 +2,14 @@ import { createConnection } from "node:net";
 import { join } from "node:path";
 import { CONTROL_SOCKET, type ControlRequest, type ControlResponse } from "../ipc/index.ts";
 
+/**
+ * The master said nothing for the client's bound (`quietMs`). Its request is not withdrawn: once
+ * the master runs again (it was stopped, or its event loop blocked) it reads it and acts on it.
+ */
+export class MasterSilent extends Error {
+  override name = "MasterSilent";
+}
+
 /** How long the client waits on the master. */
 export interface TalkOptions {
   /**
@@ -46,7 +54,7 @@ export function talkToMaster(
         socket.destroy();
         const seconds = quietMs / 1000;
         reject(
-          new Error(
+          new MasterSilent(
             heard
               ? `the master stopped answering "${request.command}" (nothing for ${seconds} s)`
               : `the master did not answer "${request.command}" within ${seconds} s`,

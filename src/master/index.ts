@@ -1,6 +1,6 @@
 export { runMaster, StartCancelled, type MasterOptions } from "./main.ts";
 export { isAlive, isTsresty, readPid } from "./pidfile.ts";
-export { sendControl, talkToMaster } from "./control-client.ts";
+export { MasterSilent, sendControl, talkToMaster } from "./control-client.ts";
 export {
   PID_FILE,
   type ControlResponse,

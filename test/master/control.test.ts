@@ -340,7 +340,7 @@ describe("the control client (talkToMaster)", () => {
         quietMs: 200,
         follow: true,
       }),
-      /^Error: the master did not answer "logs" within 0\.2 s$/,
+      /^MasterSilent: the master did not answer "logs" within 0\.2 s$/,
     );
     assert.ok(Date.now() - started < 2_000, `gave up after ${Date.now() - started} ms`);
     const quiet = await fakeServer((socket) => {
@@ -417,7 +417,7 @@ describe("the control client (talkToMaster)", () => {
     const started = Date.now();
     await assert.rejects(
       sendControl(stalled, { command: "reload", progress: true }, 200),
-      /^Error: the master stopped answering "reload" \(nothing for 0\.2 s\)$/,
+      /^MasterSilent: the master stopped answering "reload" \(nothing for 0\.2 s\)$/,
     );
     assert.ok(Date.now() - started < 2_000, `gave up after ${Date.now() - started} ms`);
   });
