@@ -113,6 +113,29 @@ function missedWhileAwake(file: string, missed: readonly number[]): { due: numbe
     .filter((m) => m.wakes.length > 0);
 }
 
+/**
+ * How long before its due a timer may fire: one re-armed after other work in its event-loop turn
+ * fires early by that work's time. Up to 39 ms in these runs (a run's start before its due).
+ */
+const EARLY_MS = 50;
+
+/**
+ * `missed` less the ticks the killed workers may have taken with them: a worker SIGKILLed after
+ * winning a tick's claim and before its run's first line loses that tick (docs/timers.md; a GC
+ * pause or the CPU given to another process can hold it there for milliseconds). At most one
+ * tick per killed worker, and only one it could have claimed: due within an interval before its
+ * kill, or at most EARLY_MS after.
+ */
+function lessLostToKills(missed: readonly number[], kills: readonly number[]): number[] {
+  const step = INTERVAL * 1000;
+  const left = [...missed];
+  for (const at of kills) {
+    const lost = left.findIndex((due) => due > at - step && due <= at + EARLY_MS);
+    if (lost !== -1) left.splice(lost, 1);
+  }
+  return left;
+}
+
 function duplicates(runs: readonly Run[]): number[] {
   const seen = new Set<number>();
   return runs.filter((r) => (seen.has(r.due) ? true : (seen.add(r.due), false))).map((r) => r.due);
@@ -146,6 +169,8 @@ describe("singleton timers", () => {
     const disruptions: [number, number][] = [];
     /** What the test did and when (epoch ms), for the failure message. */
     const events: string[] = [];
+    /** When each worker killed alone was killed (epoch ms). */
+    const kills: number[] = [];
     const started = Date.now();
     let step = 0;
     while (Date.now() - started < 20_000) {
@@ -164,6 +189,7 @@ describe("singleton timers", () => {
       const from = Date.now();
       for (const pid of victims) process.kill(pid, "SIGKILL");
       events.push(`kill ${victims.join(",")} of ${pids.join(",")} at ${from}`);
+      if (!both) kills.push(from);
       if (both) {
         await until(
           async () => (await workers(tree)).some((pid) => !victims.includes(pid) && alive(pid)),
@@ -183,7 +209,10 @@ describe("singleton timers", () => {
     const recorded = readRuns(runs);
     assert.ok(recorded.length >= 60, `${recorded.length} ticks ran`);
     assert.deepEqual(duplicates(recorded), [], "no tick ran twice");
-    const missed = missedTicks(recorded).filter((due) => !disruptions.some(([a, b]) => due >= a && due <= b));
+    const missed = lessLostToKills(
+      missedTicks(recorded).filter((due) => !disruptions.some(([a, b]) => due >= a && due <= b)),
+      kills,
+    );
     // Else a tick is missed only when every live worker woke more than its interval late, as
     // processes booting beside them on a small machine can make them (measured: the W lines).
     const wakes = readFileSync(runs, "utf8").match(/^W /gm)?.length ?? 0;
