@@ -39,8 +39,25 @@ export class SingletonTicks {
     this.#host = host;
   }
 
-  /** Tick `tick` (epoch ms) of `entry` is due: claims it, and runs it when the claim is won. */
+  /**
+   * Tick `tick` (epoch ms) of `entry` is due at `due` (monotonic ms; NaN for a catch-up): claims
+   * it, or the tick due now when it fell wholly behind, and runs it when the claim is won.
+   */
   tick(entry: TimerEntry, repeat: Repeat, due: number, tick: number): void {
+    const now = Number.isNaN(due) ? tick : this.#tickOfNow(repeat, tick);
+    if (now === tick) {
+      this.#claim(entry, repeat, due, tick);
+      return;
+    }
+    debug("timer %s: tick %d fell wholly behind; claiming tick %d, due now, instead", entry.name, tick, now);
+    // The re-arm counted the ticks it passed over, `now` among them for an `every`: that count
+    // stands for `tick` now. A cron's are not counted there.
+    if (repeat.cron !== null) repeat.record.skipped++;
+    this.#claim(entry, repeat, due + (now - tick), now);
+  }
+
+  /** Claims tick `tick` of `entry`, due at `due`, and runs it when the claim is won. */
+  #claim(entry: TimerEntry, repeat: Repeat, due: number, tick: number): void {
     // A tick this process could not start now is not claimed, so that another process of the
     // host or cluster can win it and run it: one that `overlap: false` would skip, and one that
     // would wait for a running slot, or be dropped for want of one (its slots are all held, or
@@ -101,6 +118,23 @@ export class SingletonTicks {
   }
 
   /**
+   * The tick to claim for regular tick `tick`: itself, or, once its span has passed (the event
+   * loop was blocked, or the wall clock stepped forward), the tick whose span holds now. A tick
+   * that fell wholly behind is skipped, as any repeating timer's is; the re-arm already passed
+   * over the ticks after it, to the first one after now. Claiming the stale tick only to find its
+   * answer late (below) lost the tick due now as well: a process whose loop was blocked for just
+   * over an interval ran neither, where a plain `every` runs once, and when every process of the
+   * host was held up alike (workers booting on a busy machine), no process did.
+   */
+  #tickOfNow(repeat: Repeat, tick: number): number {
+    const wall = this.#host.wallNow();
+    if (wall < tick + tickSpan(repeat, tick)) return tick;
+    const now = lastWallTick(repeat, wall);
+    // Between the stale tick and the one armed next (the first after now), or the stale one.
+    return now !== null && now > tick && now < repeat.tick ? now : tick;
+  }
+
+  /**
    * Claims asked for and not yet answered. A graceful exit waits for them: a tick this process
    * won must run here, since every other process was told it is taken.
    */
@@ -122,7 +156,7 @@ export class SingletonTicks {
     this.#gates.lastRun(singleton, name, (last) => {
       if (last === null || last >= missed || repeat.tick !== firstTick || entry.status !== "pending") return;
       debug("timer %s catches up on the tick due at %d", name, missed);
-      this.tick(entry, repeat, NaN, missed);
+      this.#claim(entry, repeat, NaN, missed);
     });
   }
 }

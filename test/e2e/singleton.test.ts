@@ -14,7 +14,12 @@ import { alive, get, startTree, until, type Tree } from "../helpers/tree.ts";
 
 const INTERVAL = 0.2;
 
-/** Each run appends `S due pid fence` as it starts and `A due same` after an await (one write each: O_APPEND keeps lines whole). */
+/**
+ * Each run appends `S due pid fence` as it starts and `A due same` after an await (one write each:
+ * O_APPEND keeps lines whole). Each process also appends `W due pid wall` whenever it wakes on the
+ * same grid, run or not: a plain epoch-aligned every, made after the singleton, so that when both
+ * come due in one turn the singleton's tick is claimed (and its run recorded) first.
+ */
 const APP = `import { appendFileSync } from "node:fs";
 export default {
   initWorker() {
@@ -30,6 +35,9 @@ export default {
         appendFileSync(process.env.RUNS!, \`A \${Math.round(run.due * 1000)} \${after.due === run.due}\\n\`);
       },
     );
+    ngx.timer.every({ interval: ${INTERVAL}, align: "epoch" }, (premature) => {
+      if (!premature) appendFileSync(process.env.RUNS!, \`W \${Math.round(ngx.timer.current()!.due * 1000)} \${process.pid} \${Date.now()}\\n\`);
+    });
   },
   fetch: () => new Response(String(process.pid)),
 };
@@ -73,6 +81,61 @@ function missedTicks(runs: readonly Run[]): number[] {
   return missed;
 }
 
+/**
+ * How far inside a tick's interval a `W` line must fall to count: the singleton's due time may be
+ * a millisecond after its tick's (rounded up), and in the turn both wake in, it reads the wall
+ * clock a moment apart from the `W` line's `Date.now()`.
+ */
+const EDGE_MS = { start: 2, end: 10 };
+
+/**
+ * The missed ticks within whose interval some process woke on the grid (`W` lines), with those
+ * wakes. A timer may fire early but never late of its own accord, so a process whose timers woke
+ * within a tick's interval had its singleton due by then, and handled the tick in that turn if
+ * not before: claimed it, or, when held up past the tick before it, claimed it in the stale one's
+ * stead (a tick that fell wholly behind is skipped: docs/timers.md). A tick within which no
+ * process woke was missed while none had the timer, or while each one's event loop was held up
+ * past its whole interval (as processes booting beside them on a small machine can do).
+ */
+function missedWhileAwake(file: string, missed: readonly number[]): { due: number; wakes: string[] }[] {
+  const step = INTERVAL * 1000;
+  const wakes = readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("W "))
+    .map((l) => l.split(" ").map(Number) as [number, number, number, number]);
+  return missed
+    .map((tick) => ({
+      due: tick,
+      wakes: wakes
+        .filter(([, , , wall]) => wall >= tick + EDGE_MS.start && wall < tick + step - EDGE_MS.end)
+        .map(([, due, pid, wall]) => `pid ${pid} at +${wall - tick} ms (its tick ${due})`),
+    }))
+    .filter((m) => m.wakes.length > 0);
+}
+
+/**
+ * How long before its due a timer may fire: one re-armed after other work in its event-loop turn
+ * fires early by that work's time. Up to 39 ms in these runs (a run's start before its due).
+ */
+const EARLY_MS = 50;
+
+/**
+ * `missed` less the ticks the killed workers may have taken with them: a worker SIGKILLed after
+ * winning a tick's claim and before its run's first line loses that tick (docs/timers.md; a GC
+ * pause or the CPU given to another process can hold it there for milliseconds). At most one
+ * tick per killed worker, and only one it could have claimed: due within an interval before its
+ * kill, or at most EARLY_MS after.
+ */
+function lessLostToKills(missed: readonly number[], kills: readonly number[]): number[] {
+  const step = INTERVAL * 1000;
+  const left = [...missed];
+  for (const at of kills) {
+    const lost = left.findIndex((due) => due > at - step && due <= at + EARLY_MS);
+    if (lost !== -1) left.splice(lost, 1);
+  }
+  return left;
+}
+
 function duplicates(runs: readonly Run[]): number[] {
   const seen = new Set<number>();
   return runs.filter((r) => (seen.has(r.due) ? true : (seen.add(r.due), false))).map((r) => r.due);
@@ -93,7 +156,7 @@ async function workers(tree: Tree): Promise<number[]> {
 }
 
 describe("singleton timers", () => {
-  it('singleton "host": ~100 ticks with workers SIGKILLed and the master reloaded; no tick twice, a tick missed only while no worker lived', async () => {
+  it('singleton "host": ~100 ticks with workers SIGKILLed and the master reloaded; no tick twice, a tick missed only while no worker lived or each was held up past it', async () => {
     const dir = scratchApp({ "app.ts": APP });
     const runs = join(dir, "runs");
     writeFileSync(runs, "");
@@ -104,13 +167,19 @@ describe("singleton timers", () => {
     });
     /** When nothing could run a tick: from a kill of the last live worker until a worker is back. */
     const disruptions: [number, number][] = [];
+    /** What the test did and when (epoch ms), for the failure message. */
+    const events: string[] = [];
+    /** When each worker killed alone was killed (epoch ms). */
+    const kills: number[] = [];
     const started = Date.now();
     let step = 0;
     while (Date.now() - started < 20_000) {
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       step++;
       if (step % 4 === 0) {
+        const reloading = Date.now();
         assert.equal((await tree.command("reload")).code, 0);
+        events.push(`reload ${reloading}-${Date.now()}`);
         continue;
       }
       const pids = await workers(tree);
@@ -119,6 +188,8 @@ describe("singleton timers", () => {
       const victims = both ? pids : pids.slice(0, 1);
       const from = Date.now();
       for (const pid of victims) process.kill(pid, "SIGKILL");
+      events.push(`kill ${victims.join(",")} of ${pids.join(",")} at ${from}`);
+      if (!both) kills.push(from);
       if (both) {
         await until(
           async () => (await workers(tree)).some((pid) => !victims.includes(pid) && alive(pid)),
@@ -138,10 +209,23 @@ describe("singleton timers", () => {
     const recorded = readRuns(runs);
     assert.ok(recorded.length >= 60, `${recorded.length} ticks ran`);
     assert.deepEqual(duplicates(recorded), [], "no tick ran twice");
-    const unexplained = missedTicks(recorded).filter(
-      (due) => !disruptions.some(([a, b]) => due >= a && due <= b),
+    const missed = lessLostToKills(
+      missedTicks(recorded).filter((due) => !disruptions.some(([a, b]) => due >= a && due <= b)),
+      kills,
     );
-    assert.deepEqual(unexplained, [], "every missed tick fell while no worker was alive");
+    // Else a tick is missed only when every live worker woke more than its interval late, as
+    // processes booting beside them on a small machine can make them (measured: the W lines).
+    const wakes = readFileSync(runs, "utf8").match(/^W /gm)?.length ?? 0;
+    assert.ok(
+      wakes >= recorded.length,
+      `the workers' wakes are recorded: ${wakes} for ${recorded.length} runs`,
+    );
+    assert.deepEqual(
+      missedWhileAwake(runs, missed),
+      [],
+      `every missed tick fell while no worker was alive, or while each live one was held up past it; ` +
+        `no worker alive ${JSON.stringify(disruptions)}; ${events.join("; ")}`,
+    );
     assert.ok(
       recorded.every((r) => r.due % (INTERVAL * 1000) === 0),
       "ticks sit on the epoch grid",

@@ -99,6 +99,50 @@ describe("singleton timers and their gates", () => {
     );
   });
 
+  it("a process that wakes after a tick's span passed (a blocked event loop) skips that tick and claims the one due now: a stall costs the ticks slept through, not one more", () => {
+    const gate = new RecordingGate();
+    const { timers, clock } = makeTimers({ gates: { host: gate } });
+    const ran: number[] = [];
+    timers.every({ interval: 1, name: "job", singleton: "host" }, () =>
+      ran.push((timers.current()?.due ?? 0) * 1000 - WALL_START),
+    );
+    clock.advance(S); // tick 1 runs
+    clock.jump(2_300); // the event loop is blocked from 1 s to 3.3 s: tick 2 fell wholly behind
+    clock.advance(2 * S);
+    // Before: at 3.3 s it claimed tick 2, found the answer late, and had skipped tick 3 on re-arm,
+    // so neither ran (where a plain every runs once): [1, 4, 5], and two ticks skipped.
+    assert.deepEqual(ran, [1 * S, 3 * S, 4 * S, 5 * S]);
+    assert.deepEqual(
+      gate.claims.map((c) => (c.due - WALL_START) / S),
+      [1, 3, 4, 5],
+    );
+    const stats = statsOf(timers, "job");
+    assert.equal(stats.skipped, 1, "tick 2, which fell wholly behind");
+    // Tick 3 started 0.3 s after its due: its lateness is counted from its own due, not tick 2's.
+    assert.equal(stats.lateness?.max, 300);
+  });
+
+  it("the same for a cron and for a wall clock stepped forward: the tick due now is claimed, never a burst", () => {
+    const gate = new RecordingGate();
+    const { timers, clock } = makeTimers({ gates: { host: gate } });
+    const crons: number[] = [];
+    const everys: number[] = [];
+    const due = (): number => ((timers.current()?.due ?? 0) * 1000 - WALL_START) / S;
+    timers.cron({ cron: "*/10 * * * * *", tz: "UTC", name: "cron", singleton: "host" }, () =>
+      crons.push(due()),
+    );
+    timers.every({ interval: 10, name: "every", singleton: "host" }, () => everys.push(due()));
+    clock.advance(10 * S); // tick 10
+    clock.stepWall(35_000); // NTP: the wall clock jumps from 10 s to 45 s
+    clock.advance(10 * S); // tick 20, armed on the monotonic clock, fires at wall 55 s: 50 runs
+    clock.advance(10 * S); // 60
+    assert.deepEqual(crons, [10, 50, 60]);
+    assert.deepEqual(everys, [10, 50, 60]);
+    // Ticks 20, 30 and 40 fell wholly behind (a cron's passed-over occurrences are not counted).
+    assert.equal(statsOf(timers, "every").skipped, 3);
+    assert.equal(statsOf(timers, "cron").skipped, 1);
+  });
+
   it("with overlap: false, a catch-up tick won while a run is going is not run, and the gate forgets it", async () => {
     const gate = new RecordingGate();
     gate.last = WALL_START - 3 * 60 * S;
