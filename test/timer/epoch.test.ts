@@ -60,6 +60,22 @@ describe("every with align: 'epoch'", () => {
     assert.deepEqual(runs.at(-1), [40, 40]);
   });
 
+  it("a tick is never run before its grid time when a callback earlier in the same turn took time (it was re-armed that much early)", () => {
+    const { timers, clock } = makeTimers();
+    const late: number[] = [];
+    // Both due at every second; the first one's callback holds the event loop for 30 ms.
+    timers.every({ interval: 1, align: "epoch" }, () => clock.jump(30));
+    timers.every({ interval: 1, align: "epoch" }, () => {
+      late.push(clock.wallNow() - (timers.current()?.due ?? NaN) * 1000);
+    });
+    clock.advance(5_000);
+    assert.ok(late.length >= 4, `${late.length} runs`);
+    assert.ok(
+      late.every((ms) => ms >= 0),
+      `runs before their tick: ${late.join(", ")} ms late`,
+    );
+  });
+
   it("refuses an align other than 'start' or 'epoch', and 'start' with singleton", () => {
     const { timers } = makeTimers({ gates: { host: { claim: () => true } } });
     const every = timers.every.bind(timers) as (...args: unknown[]) => unknown;
