@@ -114,23 +114,24 @@ function missedWhileAwake(file: string, missed: readonly number[]): { due: numbe
 }
 
 /**
- * How long before its due a timer may fire: one re-armed after other work in its event-loop turn
- * fires early by that work's time. Up to 39 ms in these runs (a run's start before its due).
+ * How long after the time recorded for a kill the worker may still have claimed a tick: the time
+ * is read in this process just before the signal is sent, and the signal lands a moment later (more
+ * on a busy machine). A timer never fires before its due (src/timer/system.ts `#rearm`).
  */
-const EARLY_MS = 50;
+const KILL_LANDS_MS = 50;
 
 /**
  * `missed` less the ticks the killed workers may have taken with them: a worker SIGKILLed after
  * winning a tick's claim and before its run's first line loses that tick (docs/timers.md; a GC
  * pause or the CPU given to another process can hold it there for milliseconds). At most one
  * tick per killed worker, and only one it could have claimed: due within an interval before its
- * kill, or at most EARLY_MS after.
+ * kill, or at most KILL_LANDS_MS after.
  */
 function lessLostToKills(missed: readonly number[], kills: readonly number[]): number[] {
   const step = INTERVAL * 1000;
   const left = [...missed];
   for (const at of kills) {
-    const lost = left.findIndex((due) => due > at - step && due <= at + EARLY_MS);
+    const lost = left.findIndex((due) => due > at - step && due <= at + KILL_LANDS_MS);
     if (lost !== -1) left.splice(lost, 1);
   }
   return left;
