@@ -2,14 +2,16 @@
  * What Node cannot do for the master, beside the zones: send a datagram to a unix socket
  * (systemd's sd_notify protocol; Node has no AF_UNIX SOCK_DGRAM), listen on a socket without
  * accepting on it (libuv's listen always accepts), and wait for one given pid without blocking
- * (the reaper of orphans when the master is pid 1: a blanket waitpid(-1) would take the exit
- * status of children libuv waits for). The datagram receiver exists for the tests, which play
- * systemd's part.
+ * (the reaper of orphans the master adopts: a blanket waitpid(-1) would take the exit status of
+ * children libuv waits for), and make the master the subreaper of its tree, so that the orphans of
+ * its descendants are reparented to it rather than to init (src/master/reaper.ts). The datagram
+ * receiver exists for the tests, which play systemd's part.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -102,6 +104,13 @@ static napi_value sys_reap(napi_env env, napi_callback_info info) {
   return js_int(env, got < 0 ? -1 : (int32_t)got);
 }
 
+/* subreaper() -> 0 once this process is a child subreaper (Linux 3.4+), else the errno: the orphans
+   of its descendants are then reparented to it, not to init, and it must reap them */
+static napi_value sys_subreaper(napi_env env, napi_callback_info info) {
+  (void)info;
+  return js_int(env, prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno);
+}
+
 /* listen(fd, backlog) -> 0, or the errno: puts a bound socket into the listening state without
    libuv watching it (the master listens and never accepts; its workers accept) */
 static napi_value sys_listen(napi_env env, napi_callback_info info) {
@@ -163,6 +172,7 @@ napi_status sys_define(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"notify", NULL, sys_notify, NULL, NULL, NULL, napi_default, NULL},
       {"reap", NULL, sys_reap, NULL, NULL, NULL, napi_default, NULL},
+      {"subreaper", NULL, sys_subreaper, NULL, NULL, NULL, napi_default, NULL},
       {"listen", NULL, sys_listen, NULL, NULL, NULL, napi_default, NULL},
       {"datagramBind", NULL, sys_datagram_bind, NULL, NULL, NULL, napi_default, NULL},
       {"datagramReceive", NULL, sys_datagram_receive, NULL, NULL, NULL, napi_default, NULL},

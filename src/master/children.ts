@@ -283,7 +283,9 @@ export class Children {
     this.#live.delete(child);
     child.phase = "exited";
     for (const waiter of [...this.#statusWaiters.values()]) if (waiter.child === child) waiter.resolve(null);
-    // Children never outlive the process that spawned them, even one that was SIGKILLed.
+    // Children never outlive the process that spawned them, even one that was SIGKILLed. Its
+    // reports may still wait in the channel (Node can emit "exit" before the last "message"): each
+    // read from now on is checked and its group killed at once (PipeGroups).
     child.pipeGroups.killAll();
     this.#events.exited(child, code, signal);
   }

@@ -4,47 +4,94 @@
  *
  * The child names its groups in "pipe-group" messages, and a child runs user code: a number it
  * sends is a claim, never an instruction. `kill(-1)` is every process the master can reach, and a
- * reused number is somebody else's group. So a claim is recorded only when /proc confirms it: the
- * group's leader exists, is a child of that very child (ppid), and leads its own group (pgrp);
- * its start time is recorded, and right before the group is killed the leader is read again (same
- * start time, still leading the group; its ppid may have changed by then, since a dead child's
- * children are reparented). A number that fails any check is never signalled.
+ * reused number is somebody else's group. So a claim is recorded only when /proc confirms it:
  *
- * Bounded: at most MAX_GROUPS entries per child; entries whose leader is gone are pruned first.
+ * - The group's leader exists, leads its own group (pgrp), and its parent is the child that
+ *   claims it, or the master itself. The master is the subreaper of its tree (reaper.ts): once the
+ *   child died, its pipe children are reparented to the master, so a parent pid equal to the
+ *   master's proves that the leader descends from it. That is how a report read after its sender
+ *   died (the master was busy, or the message still waited in the channel when the exit was
+ *   handled) is still verified. Its start time is recorded.
+ * - Or the leader has exited already and is gone, and the group lives on without it: no process
+ *   has the number as its pid, and a member of the group is the master's own child (an orphan it
+ *   adopted: what a pipe child leaves in its group when it exits is reparented to the master).
+ *   Such a number cannot be reused under us: Linux hands a number out again only once no process
+ *   uses it as a pid or group id, and a child of the master stays in the process table, zombie or
+ *   not, until the master itself waits for it, which it does not do between the check and the
+ *   kill (one synchronous step). The master's own group is never such a group.
+ *
+ * Right before a group is killed it is checked again the same way: the leader recorded, same
+ * start time, still leading the group; or, its leader gone, no process with that pid and an
+ * adopted member in it. A number that fails is never signalled.
+ *
+ * Once the child exited and its groups were killed (`killAll`), a report that still arrives is
+ * checked the same way, only the master vouching for a leader (the child's pid may be another
+ * process's by then), and its group is killed at once: nobody else is left to end it.
+ *
+ * Bounded: at most MAX_GROUPS entries per child; entries with nothing left to kill are pruned first.
  */
 import { debuglog } from "node:util";
-import { readProcStat, safeKillGroup, type ProcStat } from "../util/proc.ts";
+import { allProcesses, readProcStat, safeKillGroup, type ProcStat } from "../util/proc.ts";
 
 const debug = debuglog("tsresty:master");
 
 export const MAX_GROUPS = 4096;
 
-export class PipeGroups {
-  /** pgid → the leader's start time. */
-  readonly #groups = new Map<number, number>();
-  readonly #readStat: (pid: number) => ProcStat | null;
+/** What the master reads of /proc (tests stand in for it). */
+export interface ProcReader {
+  /** One process's identity, or null when there is none. */
+  stat(pid: number): ProcStat | null;
+  /** Every process (a scan, only for groups whose leader is gone). */
+  all(): ProcStat[];
+}
 
-  /** `readStat` reads a process's identity (tests stand in for /proc with it). */
-  constructor(readStat: (pid: number) => ProcStat | null = readProcStat) {
-    this.#readStat = readStat;
+const PROC: ProcReader = { stat: readProcStat, all: allProcesses };
+
+export class PipeGroups {
+  /** pgid → the leader's start time; null when the leader was gone already at the claim. */
+  readonly #groups = new Map<number, number | null>();
+  readonly #proc: ProcReader;
+  /** The master: the subreaper that adopts the tree's orphans. */
+  readonly #master: number;
+  /** The owner has exited and its groups were killed: a claim now is killed at once. */
+  #ownerGone = false;
+
+  /** `proc` reads /proc, `master` is the pid that adopts orphans (tests stand in for both). */
+  constructor(proc: Partial<ProcReader> = {}, master = process.pid) {
+    this.#proc = { ...PROC, ...proc };
+    this.#master = master;
   }
 
   get size(): number {
     return this.#groups.size;
   }
 
-  /** Records `pgid` as a group started by `ownerPid`, if /proc agrees; false when refused. */
+  /**
+   * Records `pgid` as a group started by `ownerPid`, if /proc agrees; false when refused. Once the
+   * owner is gone (after `killAll`), a group that passes the checks is SIGKILLed instead.
+   */
   register(pgid: number, ownerPid: number): boolean {
     if (!Number.isSafeInteger(pgid) || pgid <= 1) return this.#refuse(pgid, ownerPid, "not a group number");
-    const leader = this.#readStat(pgid);
-    if (leader === null) return this.#refuse(pgid, ownerPid, "no such process");
-    if (leader.ppid !== ownerPid) return this.#refuse(pgid, ownerPid, `its parent is ${leader.ppid}`);
-    if (leader.pgrp !== pgid) return this.#refuse(pgid, ownerPid, `it is in group ${leader.pgrp}`);
+    const leader = this.#proc.stat(pgid);
+    let startTime: number | null = null;
+    if (leader !== null) {
+      const parentVouches = leader.ppid === this.#master || (!this.#ownerGone && leader.ppid === ownerPid);
+      if (!parentVouches) return this.#refuse(pgid, ownerPid, `its parent is ${leader.ppid}`);
+      if (leader.pgrp !== pgid) return this.#refuse(pgid, ownerPid, `it is in group ${leader.pgrp}`);
+      startTime = leader.startTime;
+    } else if (!this.#leaderless(pgid)) {
+      return this.#refuse(pgid, ownerPid, "no such process, nor a group of adopted processes");
+    }
+    if (this.#ownerGone) {
+      debug("child %d (exited): pipe group %d reported late, killed", ownerPid, pgid);
+      safeKillGroup(pgid, "SIGKILL");
+      return true;
+    }
     if (!this.#groups.has(pgid) && this.#groups.size >= MAX_GROUPS) {
       this.#prune();
       if (this.#groups.size >= MAX_GROUPS) return this.#refuse(pgid, ownerPid, "too many groups");
     }
-    this.#groups.set(pgid, leader.startTime);
+    this.#groups.set(pgid, startTime);
     return true;
   }
 
@@ -52,24 +99,52 @@ export class PipeGroups {
     this.#groups.delete(pgid);
   }
 
-  /** SIGKILLs every group whose leader is still the one registered; forgets them all. */
+  /**
+   * SIGKILLs every group that is still the one registered (its leader, or its adopted members);
+   * forgets them all. The owner has exited: claims read from now on are killed as they come.
+   */
   killAll(): number {
+    this.#ownerGone = true;
     let killed = 0;
-    for (const pgid of this.#groups.keys()) {
-      if (this.#holds(pgid) && safeKillGroup(pgid, "SIGKILL")) killed++;
+    const adopted = this.#groups.size > 0 ? this.#adoptedGroups() : new Set<number>();
+    for (const [pgid, startTime] of this.#groups) {
+      if (this.#holds(pgid, startTime, adopted) && safeKillGroup(pgid, "SIGKILL")) killed++;
     }
     this.#groups.clear();
     return killed;
   }
 
-  /** Whether `pgid`'s leader is still the process registered, leading its group. */
-  #holds(pgid: number): boolean {
-    const leader = this.#readStat(pgid);
-    return leader !== null && leader.startTime === this.#groups.get(pgid) && leader.pgrp === pgid;
+  /** Whether `pgid` is still the group registered: its leader unchanged, or its adopted members. */
+  #holds(pgid: number, startTime: number | null, adopted: ReadonlySet<number>): boolean {
+    const leader = this.#proc.stat(pgid);
+    if (leader !== null) return leader.startTime === startTime && leader.pgrp === pgid;
+    return adopted.has(pgid);
+  }
+
+  /**
+   * Whether `pgid`, which no process has as its pid, is a group with a member the master adopted:
+   * one of its descendants, which pins the number until the master waits for it (see above).
+   */
+  #leaderless(pgid: number, adopted: ReadonlySet<number> = this.#adoptedGroups()): boolean {
+    return adopted.has(pgid) && this.#proc.stat(pgid) === null;
+  }
+
+  /** The groups of the master's children, its own group left out (its workers are in it). */
+  #adoptedGroups(): Set<number> {
+    const own = this.#proc.stat(this.#master)?.pgrp;
+    const groups = new Set<number>();
+    if (own === undefined) return groups; // unreadable: nothing is vouched for
+    for (const stat of this.#proc.all()) {
+      if (stat.ppid === this.#master && stat.pgrp !== own && stat.pgrp > 1) groups.add(stat.pgrp);
+    }
+    return groups;
   }
 
   #prune(): void {
-    for (const pgid of [...this.#groups.keys()]) if (!this.#holds(pgid)) this.#groups.delete(pgid);
+    const adopted = this.#adoptedGroups();
+    for (const [pgid, startTime] of [...this.#groups]) {
+      if (!this.#holds(pgid, startTime, adopted)) this.#groups.delete(pgid);
+    }
   }
 
   #refuse(pgid: number, ownerPid: number, why: string): false {

@@ -1,32 +1,47 @@
 /**
- * The reaper of orphans, for a master that runs as pid 1 (a container without tini). The
- * kernel makes pid 1 the parent of every orphan in its pid namespace: a process that a pipe
- * child started in the background and left behind is reparented to the master, and when it
- * exits it stays a zombie until the master waits for it. libuv waits only for the children it
- * spawned, each by its pid; a blanket waitpid(-1) would take their exit statuses from it (the
- * master would never hear that a worker died). So on SIGCHLD, and every few seconds in case a
- * signal was merged with another, the reaper scans /proc for zombies whose parent is the
- * master and that are not among its known children, and waits for each of those by pid.
+ * The reaper of the orphans the master adopts. The master makes itself a child subreaper
+ * (PR_SET_CHILD_SUBREAPER; as pid 1 of a container, without tini, the kernel makes it every
+ * orphan's parent anyway): a process whose parent dies is reparented to the master rather than to
+ * init — a pipe child whose worker was SIGKILLed, what a pipe child left running when it exited, a
+ * daemon that setsid'd itself. That is what lets the master verify late what a dead worker
+ * reported (src/master/pipe-groups.ts): a parent pid equal to the master's proves that the process
+ * descends from it. Adopted processes are left to run (a daemon started on purpose outlives its
+ * pipe child); the master only ends the pipe groups it verified.
  *
- * Not pid 1, the master does not make itself a subreaper (PR_SET_CHILD_SUBREAPER): the init of
- * the host or container (systemd, tini, docker's --init) already reaps orphans, and systemd
- * tracks a service's processes by cgroup, not by parenthood.
+ * So the master must wait for them, or they stay zombies. libuv waits only for the children it
+ * spawned, each by its pid; a blanket waitpid(-1) would take their exit statuses from it (the
+ * master would never hear that a worker died). So on SIGCHLD, and once in a long while in case a
+ * signal was lost, the reaper scans /proc for zombies whose parent is the master and that are
+ * not among its known children, and waits for each of those by pid. A worker's exit costs one
+ * scan; a tree that leaves no orphans has nothing else to reap.
+ *
+ * The subreaper stays within the tree: systemd still tracks a service's processes by cgroup, and
+ * the init of the host or container still reaps what outlives the master.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { debuglog } from "node:util";
 import { systemCalls } from "../shdict/index.ts";
 import type { LogSink } from "../util/log.ts";
 
-const SCAN_INTERVAL_MS = 5_000;
+/** The fallback scan: SIGCHLD starts every other one. */
+const SCAN_INTERVAL_MS = 30_000;
 const debug = debuglog("tsresty:reaper");
 
 /**
- * Starts reaping when this process is pid 1; returns the function that stops it, or null.
+ * Makes this process the subreaper of its descendants (it is their reaper anyway as pid 1) and
+ * starts reaping; returns the function that stops it, or null when the kernel refused (before
+ * Linux 3.4: orphans then go to init, as before, and late pipe-group reports are refused).
  * `known` lists the pids of every child the master spawned and has not yet seen exit: libuv
  * waits for those, and a zombie among them must be left to it.
  */
 export function startReaper(known: () => Iterable<number>, log: LogSink): (() => void) | null {
-  if (process.pid !== 1) return null;
+  if (process.pid !== 1) {
+    const failed = systemCalls().subreaper();
+    if (failed !== 0) {
+      log("warn", `cannot become the subreaper of the process tree (errno ${failed}): orphans go to init`);
+      return null;
+    }
+  }
   let scheduled = false;
   const scan = (): void => {
     scheduled = false;

@@ -17,8 +17,11 @@
  * between). Their identities are recorded from /proc, and the SIGKILL after the grace is sent only
  * if one of them is still there, unchanged: its presence pins the number again.
  *
- * Spawns and leader exits are published on diagnostics channels, so that a supervisor (the master)
- * can end the groups of a child that was SIGKILLed and could not clean up itself.
+ * Spawns and ends of groups are published on diagnostics channels, so that a supervisor (the
+ * master) can end the groups of a child that was SIGKILLed and could not clean up itself. A group
+ * ends when its leader has exited and what the leader left in it has been ended (after the grace,
+ * if anything was left), not at the leader's exit: a process SIGKILLed during the grace leaves the
+ * group to its supervisor.
  */
 import { channel } from "node:diagnostics_channel";
 import { debuglog } from "node:util";
@@ -26,7 +29,10 @@ import { groupMembers, readProcStat, safeKillGroup, type ProcStat } from "../uti
 import type { PipeChild } from "./spawn-child.ts";
 
 export const GROUP_GRACE_MS = 100;
-/** Channel names: `{ pid }` of a group leader when its group starts, and when the leader exits. */
+/**
+ * Channel names: `{ pid }` of a group leader when its group starts, and when the group has ended
+ * (the leader exited, and what it left in the group was ended).
+ */
 export const SPAWN_CHANNEL = "tsresty:pipe:spawn";
 export const EXIT_CHANNEL = "tsresty:pipe:exit";
 const spawnChannel = channel(SPAWN_CHANNEL);
@@ -100,16 +106,19 @@ export function adopt(child: PipeChild): GroupIdentity | null {
 
 function leaderExited(pgid: number): void {
   if (!live.delete(pgid)) return;
-  exitChannel.publish({ pid: pgid });
   // Checked now, in the reaping callback (see the essay above): members now are the leader's.
-  if (!safeKillGroup(pgid, 0)) return;
-  const members = groupMembers(pgid);
-  if (members.length === 0) return;
+  const members = safeKillGroup(pgid, 0) ? groupMembers(pgid) : [];
+  if (members.length === 0) {
+    exitChannel.publish({ pid: pgid });
+    return;
+  }
   debug("group %d outlived its leader: ending %d processes", pgid, members.length);
   safeKillGroup(pgid, "SIGTERM");
   const done = delay(GROUP_GRACE_MS).then(() => {
     if (memberHolds(pgid, members)) safeKillGroup(pgid, "SIGKILL");
     ending.delete(pgid);
+    // Only now: should this process die during the grace, the supervisor still ends the group.
+    exitChannel.publish({ pid: pgid });
   });
   ending.set(pgid, { members, done });
 }

@@ -186,7 +186,8 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     requestGracefulExit: () => setImmediate(() => void stop("graceful", true)),
   });
   installGlobalNgx();
-  // The master ends these groups if this process dies without ending them itself (SIGKILL).
+  // The master ends these groups if this process dies without ending them itself (SIGKILL): each
+  // is reported when it starts, and when it has ended (its leftovers too, after their grace).
   subscribe(SPAWN_CHANNEL, (message) => {
     send({ type: "pipe-group", pgid: (message as { pid: number }).pid, alive: true });
   });

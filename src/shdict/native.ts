@@ -49,6 +49,8 @@ export interface SystemCalls {
   listen(fd: number, backlog: number): number;
   /** waitpid(pid, WNOHANG): the pid once reaped, 0 while it runs, -1 when it is not our child. */
   reap(pid: number): number;
+  /** prctl(PR_SET_CHILD_SUBREAPER, 1): 0, or the errno. Orphans of descendants become children. */
+  subreaper(): number;
   /** A non-blocking datagram socket bound at `socket` (tests play systemd with it). */
   datagramBind(socket: string): number;
   /** The next datagram on `fd`, or undefined when none waits. */

@@ -58,16 +58,20 @@ export function readProcStat(pid: number): ProcStat | null {
   }
 }
 
-/** Every process now in group `pgid` (a scan of /proc: for the rare group that outlived its leader). */
-export function groupMembers(pgid: number): ProcStat[] {
-  if (!isSignallable(pgid)) return [];
-  const members: ProcStat[] = [];
+/** Every process now (a scan of /proc). */
+export function allProcesses(): ProcStat[] {
+  const all: ProcStat[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     const stat = readProcStat(Number(name));
-    if (stat !== null && stat.pgrp === pgid) members.push(stat);
+    if (stat !== null) all.push(stat);
   }
-  return members;
+  return all;
+}
+
+/** Every process now in group `pgid` (a scan of /proc: for the rare group that outlived its leader). */
+export function groupMembers(pgid: number): ProcStat[] {
+  return isSignallable(pgid) ? allProcesses().filter((stat) => stat.pgrp === pgid) : [];
 }
 
 /** Whether `stat` still describes the same process: the pid holds the same start time. */

@@ -47,7 +47,8 @@ describe("the master's pipe groups of a child (issue 8, item 1)", () => {
   });
 
   it("refuses 1, 0, -1, non-integers, the test runner, and processes that are not the owner's group leaders", () => {
-    const groups = new PipeGroups();
+    // The master is somebody else here: this process's children are not its adopted orphans.
+    const groups = new PipeGroups({}, 2 ** 22 + 99);
     const stranger = start("sleep 30");
     const follower = start("exec sleep 30", false);
     const before = guard.calls.length;
@@ -82,7 +83,9 @@ describe("the master's pipe groups of a child (issue 8, item 1)", () => {
     const pgid = first.pid ?? -1;
     // /proc as it would read once the number is handed to a new process that leads a group.
     let reused: ProcStat | null = null;
-    const groups = new PipeGroups((pid) => (pid === pgid && reused !== null ? reused : readProcStat(pid)));
+    const groups = new PipeGroups({
+      stat: (pid) => (pid === pgid && reused !== null ? reused : readProcStat(pid)),
+    });
     assert.equal(groups.register(pgid, process.pid), true);
     const firstStart = readProcStat(pgid)?.startTime;
     first.kill("SIGKILL");
@@ -104,9 +107,9 @@ describe("the master's pipe groups of a child (issue 8, item 1)", () => {
     const owner = 4242;
     const gone = new Set<number>();
     const base = 2 ** 22 + 1; // above any pid_max: these numbers name no process at all
-    const groups = new PipeGroups((pid) =>
-      pid >= base && !gone.has(pid) ? { pid, ppid: owner, pgrp: pid, startTime: 7 } : null,
-    );
+    const groups = new PipeGroups({
+      stat: (pid) => (pid >= base && !gone.has(pid) ? { pid, ppid: owner, pgrp: pid, startTime: 7 } : null),
+    });
     for (let i = 0; i < MAX_GROUPS; i++) assert.equal(groups.register(base + i, owner), true);
     assert.equal(groups.register(base + MAX_GROUPS, owner), false, "full");
     for (let i = 0; i < 10; i++) gone.add(base + i);
@@ -134,5 +137,110 @@ describe("the master's pipe groups of a child (issue 8, item 1)", () => {
     assert.ok(await until(() => pidsMatching(`sleep ${marker}$`).length === 0), "the real group ended");
     assert.ok(running(victim), "the claimed group was left alone");
     await tree.command("stop");
+  });
+});
+
+describe("the master as the subreaper: late claims and groups without their leader (probe: defects 1 and 2)", () => {
+  // A /proc of made-up processes, numbered above any pid_max: a kill(2) that gets through finds
+  // nobody (ESRCH), and the guard records it.
+  const base = 2 ** 22 + 100;
+  const master = base;
+  const owner = base + 1;
+  const stranger = base + 2;
+  type Table = Map<number, ProcStat>;
+  const proc = (table: Table) => ({
+    stat: (pid: number) => table.get(pid) ?? null,
+    all: () => [...table.values()],
+  });
+  const entry = (pid: number, ppid: number, pgrp: number, startTime = 7): [number, ProcStat] => [
+    pid,
+    { pid, ppid, pgrp, startTime },
+  ];
+  /** The master leads its own group; the owner (a worker) is in it. */
+  const tree = (...more: [number, ProcStat][]): Table =>
+    new Map([entry(master, 1, master), entry(owner, master, master), ...more]);
+  const sigkills = (pgid: number): number =>
+    guard.calls.filter((c) => c.pid === -pgid && c.signal === "SIGKILL").length;
+
+  it("a claim read after its owner exited is killed at once when the master adopted its leader, refused otherwise", () => {
+    const adopted = base + 10;
+    const reparentedElsewhere = base + 11;
+    const ownersNumber = base + 12;
+    const table = tree(
+      entry(adopted, master, adopted),
+      entry(reparentedElsewhere, 1, reparentedElsewhere),
+      // The dead owner's number, now another process's parent: it vouches for nothing any more.
+      entry(ownersNumber, owner, ownersNumber),
+    );
+    const groups = new PipeGroups(proc(table), master);
+    assert.equal(groups.killAll(), 0);
+    assert.equal(groups.register(adopted, owner), true);
+    assert.equal(sigkills(adopted), 1, "killed at once: nobody else will end it");
+    assert.equal(groups.register(reparentedElsewhere, owner), false, "its parent is init");
+    assert.equal(groups.register(ownersNumber, owner), false, "its parent is the owner's old number");
+    assert.equal(sigkills(reparentedElsewhere) + sigkills(ownersNumber), 0);
+    assert.equal(groups.size, 0);
+  });
+
+  it("while its owner lives, a claim is recorded when the leader's parent is the owner or the master", () => {
+    const own = base + 20;
+    const adopted = base + 21;
+    const groups = new PipeGroups(
+      proc(tree(entry(own, owner, own), entry(adopted, master, adopted))),
+      master,
+    );
+    assert.equal(groups.register(own, owner), true);
+    assert.equal(groups.register(adopted, owner), true);
+    assert.equal(sigkills(own) + sigkills(adopted), 0, "recorded, not killed");
+    assert.equal(groups.killAll(), 0, "the numbers name nobody: kill(2) finds no one");
+    assert.equal(sigkills(own) + sigkills(adopted), 2);
+  });
+
+  it("a group whose leader is gone is killed when a member is adopted by the master, never when empty or led by a reused number", () => {
+    const kept = base + 30;
+    const empty = base + 31;
+    const foreign = base + 32;
+    const reused = base + 33;
+    const table = tree(
+      entry(kept, owner, kept),
+      entry(empty, owner, empty),
+      entry(foreign, owner, foreign),
+      entry(reused, owner, reused),
+    );
+    const groups = new PipeGroups(proc(table), master);
+    for (const pgid of [kept, empty, foreign, reused]) assert.equal(groups.register(pgid, owner), true);
+    // The leaders exit; what they left in their groups is reparented to the master (kept), or is
+    // somebody else's child (foreign); one number is handed to a new leader of its own group.
+    for (const pgid of [kept, empty, foreign, reused]) table.delete(pgid);
+    table.set(base + 40, { pid: base + 40, ppid: master, pgrp: kept, startTime: 9 });
+    table.set(base + 41, { pid: base + 41, ppid: stranger, pgrp: foreign, startTime: 9 });
+    table.set(reused, { pid: reused, ppid: 1, pgrp: reused, startTime: 99 });
+    table.set(base + 42, { pid: base + 42, ppid: master, pgrp: reused, startTime: 99 });
+    groups.killAll();
+    assert.equal(sigkills(kept), 1);
+    assert.equal(sigkills(empty) + sigkills(foreign) + sigkills(reused), 0);
+  });
+
+  it("the master's own group is never a leaderless group of a child, nor is a claim of a gone leader without adopted members", () => {
+    const gone = base + 50;
+    const table = tree(entry(base + 51, master, master), entry(base + 52, stranger, gone));
+    const groups = new PipeGroups(proc(table), master);
+    assert.equal(
+      groups.register(master, owner),
+      false,
+      "the master leads its group: its parent is not the owner",
+    );
+    assert.equal(groups.register(gone, owner), false, "no leader, no adopted member");
+    // A master that does not lead its group (started by a script), whose leader has exited: the
+    // master's children in that group (its workers) do not make it a child's group.
+    const theirs = base + 55;
+    for (const pid of [master, owner, base + 51]) {
+      const stat = table.get(pid);
+      if (stat !== undefined) table.set(pid, { ...stat, pgrp: theirs });
+    }
+    assert.equal(groups.register(theirs, owner), false);
+    groups.killAll();
+    assert.equal(groups.register(theirs, owner), false);
+    assert.equal(sigkills(master) + sigkills(gone) + sigkills(theirs), 0);
   });
 });

@@ -1,0 +1,169 @@
+/**
+ * Pipe children never outlive a SIGKILLed worker (docs/pipe.md, differences 2 and 3), in the two
+ * cases a probe found them doing so: the master read the worker's report of a new group only after
+ * the worker died (defect 1), and the worker died within the 100 ms grace it gives what a pipe
+ * child left in its group (defect 2). The master is the subreaper of its tree: it adopts the
+ * orphans, verifies late reports by them, reaps them, and leaves a setsid'd daemon alone.
+ */
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { pidsMatching } from "../helpers/processes.ts";
+import { scratchApp } from "../helpers/scratch.ts";
+import { get, startTree, until, type Tree } from "../helpers/tree.ts";
+import { groupMembers, readProcStat } from "../../src/util/proc.ts";
+
+const APP = `
+const held = [];
+export default {
+  async handler(req, res) {
+    const url = new URL(req.url ?? "/", "http://x");
+    const marker = url.searchParams.get("marker");
+    if (url.pathname === "/spawn") {
+      // A pipe child that runs until somebody ends it.
+      const proc = ngx.pipe.spawn(["sleep", marker]);
+      held.push(proc);
+      res.end(\`\${process.pid} \${proc.pid()}\`);
+      return;
+    }
+    if (url.pathname === "/grace") {
+      // The leader exits at once, leaving a TERM-proof process in its group; this worker dies
+      // right after the leader's exit, within the grace before that process's SIGKILL.
+      const proc = ngx.pipe.spawn(["sh", "-c", \`trap '' TERM; sleep \${marker} & echo started\`]);
+      await proc.stdoutReadLine();
+      res.end(\`\${process.pid} \${proc.pid()}\`);
+      await proc.wait();
+      process.kill(process.pid, "SIGKILL");
+      return;
+    }
+    if (url.pathname === "/daemon") {
+      // A daemon on purpose (a session of its own), orphans that exit by themselves, and a leader
+      // that runs until the worker dies.
+      const proc = ngx.pipe.spawn(["sh", "-c", \`(sleep 0.2 &); (sleep 0.3 &); setsid sleep \${marker}1 & exec sleep \${marker}2\`]);
+      held.push(proc);
+      res.end(\`\${process.pid} \${proc.pid()}\`);
+      return;
+    }
+    res.end("?");
+  },
+};
+`;
+
+const markers: string[] = [];
+after(() => {
+  for (const m of markers) for (const pid of pidsMatching(`sleep ${m}`)) process.kill(pid, "SIGKILL");
+});
+/** A marker for `sleep` command lines, unique to this file and test. */
+const marker = (n: number): string => {
+  const m = `1001.${process.pid}${n}`;
+  markers.push(m);
+  return m;
+};
+
+/** Whether `pid` is still the process `startTime` names, and not a zombie. */
+function running(pid: number, startTime: number): boolean {
+  const stat = readProcStat(pid);
+  return stat !== null && stat.startTime === startTime && stateOf(pid) !== "Z";
+}
+
+function stateOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pids of the zombies whose parent is `parent`. */
+function zombiesOf(parent: number): number[] {
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => stateOf(Number(name)) === "Z" && readProcStat(Number(name))?.ppid === parent)
+    .map(Number);
+}
+
+/** The worker's and the pipe leader's pids, as the app answered them. */
+async function ask(tree: Tree, path: string): Promise<{ worker: number; leader: number }> {
+  const { body } = await get(tree.url(path));
+  const [worker, leader] = body.split(" ").map(Number);
+  assert.ok(worker !== undefined && leader !== undefined && leader > 1, body);
+  return { worker, leader };
+}
+
+function startTimeOf(pid: number): number {
+  const stat = readProcStat(pid);
+  assert.ok(stat !== null, `no process ${pid}`);
+  return stat.startTime;
+}
+
+describe("pipe children never outlive a SIGKILLed worker (the master as subreaper)", () => {
+  it("a report the master reads after its worker died is verified and its group killed (the master was stopped meanwhile)", async () => {
+    const tree = await startTree(join(scratchApp({ "app.ts": APP }), "app.ts"), { workers: 1 });
+    const m = marker(1);
+    let stopped = false;
+    after(() => {
+      if (stopped) process.kill(tree.masterPid, "SIGCONT");
+    });
+    // The master cannot run from here: the worker's report waits in the channel.
+    process.kill(tree.masterPid, "SIGSTOP");
+    stopped = true;
+    const { worker, leader } = await ask(tree, `/spawn?marker=${m}`);
+    const since = startTimeOf(leader);
+    process.kill(worker, "SIGKILL");
+    assert.ok(await until(() => readProcStat(leader)?.ppid !== worker, 5_000), "the leader was reparented");
+    process.kill(tree.masterPid, "SIGCONT");
+    stopped = false;
+    assert.ok(await until(() => !running(leader, since), 5_000), "the pipe child outlived its worker");
+    assert.deepEqual(pidsMatching(`^sleep ${m}$`), []);
+    await tree.command("stop");
+  });
+
+  it("what a pipe child left in its group ends when the worker dies within its grace, and the master reaps it", async () => {
+    const tree = await startTree(join(scratchApp({ "app.ts": APP }), "app.ts"), { workers: 1 });
+    const m = marker(2);
+    const { worker, leader } = await ask(tree, `/grace?marker=${m}`);
+    // In the leader's group, the leader left out (it may have exited already).
+    const [leftover] = groupMembers(leader).filter((stat) => stat.pid !== leader);
+    assert.ok(leftover !== undefined, "the leftover runs");
+    assert.ok(await until(() => readProcStat(worker) === null, 5_000), "the worker died");
+    assert.ok(
+      await until(() => !running(leftover.pid, leftover.startTime), 1_500),
+      "the TERM-proof leftover outlived its worker",
+    );
+    assert.deepEqual(pidsMatching(`^sleep ${m}$`), []);
+    assert.ok(
+      await until(() => zombiesOf(tree.masterPid).length === 0, 3_000),
+      `zombies: ${zombiesOf(tree.masterPid).join(" ")}`,
+    );
+    await tree.command("stop");
+  });
+
+  it("a setsid'd daemon outlives the worker's SIGKILL, adopted by the master; the orphans it adopts leave no zombie", async () => {
+    const tree = await startTree(join(scratchApp({ "app.ts": APP }), "app.ts"), { workers: 1 });
+    const m = marker(3);
+    const { worker, leader } = await ask(tree, `/daemon?marker=${m}`);
+    const since = startTimeOf(leader);
+    assert.ok(await until(() => pidsMatching(`^sleep ${m}1$`).length === 1, 2_000), "the daemon started");
+    const [daemon] = pidsMatching(`^sleep ${m}1$`);
+    assert.ok(daemon !== undefined);
+    process.kill(worker, "SIGKILL");
+    assert.ok(await until(() => !running(leader, since), 5_000), "the pipe child outlived its worker");
+    // The daemon's parent (sh) was killed with the group: the master adopted it, and lets it run.
+    assert.ok(
+      await until(() => readProcStat(daemon)?.ppid === tree.masterPid, 2_000),
+      "adopted by the master",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(stateOf(daemon), "S", "the daemon runs on");
+    // The orphans that exited by themselves, the killed group, and now the daemon: all reaped.
+    process.kill(daemon, "SIGKILL");
+    assert.ok(await until(() => stateOf(daemon) === undefined, 3_000), "the daemon was reaped");
+    assert.ok(
+      await until(() => zombiesOf(tree.masterPid).length === 0, 3_000),
+      `zombies: ${zombiesOf(tree.masterPid).join(" ")}`,
+    );
+    await tree.command("stop");
+  });
+});
