@@ -43,9 +43,15 @@ export interface ProcReader {
   stat(pid: number): ProcStat | null;
   /** Every process (a scan, only for groups whose leader is gone). */
   all(): ProcStat[];
+  /** Whether some process we may signal is in group `pgid` (kill(-pgid, 0)): spares most scans. */
+  groupExists(pgid: number): boolean;
 }
 
-const PROC: ProcReader = { stat: readProcStat, all: allProcesses };
+const PROC: ProcReader = {
+  stat: readProcStat,
+  all: allProcesses,
+  groupExists: (pgid) => safeKillGroup(pgid, 0),
+};
 
 export class PipeGroups {
   /** pgid → the leader's start time; null when the leader was gone already at the claim. */
@@ -79,7 +85,8 @@ export class PipeGroups {
       if (!parentVouches) return this.#refuse(pgid, ownerPid, `its parent is ${leader.ppid}`);
       if (leader.pgrp !== pgid) return this.#refuse(pgid, ownerPid, `it is in group ${leader.pgrp}`);
       startTime = leader.startTime;
-    } else if (!this.#leaderless(pgid)) {
+    } else if (!this.#proc.groupExists(pgid) || !this.#leaderless(pgid)) {
+      // (A child that exited at once, reported after it was gone, costs one kill(2), not a scan.)
       return this.#refuse(pgid, ownerPid, "no such process, nor a group of adopted processes");
     }
     if (this.#ownerGone) {
