@@ -102,13 +102,18 @@ export async function logs(command: LogsCommand): Promise<void> {
 }
 
 /**
- * A stop the master did not answer is not withdrawn: a unix socket takes the request whether the
- * master runs or not, and the master carries it out when it runs again. The operator is told so.
+ * A stop or reload the master did not answer is not withdrawn: a unix socket takes the request
+ * whether the master runs or not, and the master carries it out (or on) when it runs again. The
+ * operator is told so.
  */
-function stillPending(silent: MasterSilent, pid: number): string {
+function stillPending(silent: MasterSilent, pid: number, command: "stop" | "reload"): string {
+  const then =
+    command === "stop"
+      ? `, or kill -KILL ${pid} ends it and its children now`
+      : "; tsresty status and tsresty logs show how it ended";
   return (
-    `${silent.message} (it is stopped, or its event loop is blocked); the stop is still pending: master ${pid} ` +
-    `carries it out when it runs again (kill -CONT ${pid} if it was SIGSTOPped), or kill -KILL ${pid} ends it and its children now`
+    `${silent.message} (it is stopped, or its event loop is blocked); the ${command} is still pending: master ${pid} ` +
+    `carries it out when it runs again (kill -CONT ${pid} if it was SIGSTOPped)${then}`
   );
 }
 
@@ -117,7 +122,10 @@ export async function control(command: ControlCommand): Promise<void> {
   const { prefix, pid } = findMaster(command.prefix);
   switch (command.kind) {
     case "reload": {
-      const answer = await ask(sendControl(prefix, { command: "reload", progress: true }, ANSWER_WAIT_MS));
+      const answer = await ask(
+        sendControl(prefix, { command: "reload", progress: true }, ANSWER_WAIT_MS),
+        (silent) => stillPending(silent, pid, "reload"),
+      );
       if (!answer.ok) throw new ControlError(answer.message);
       process.stdout.write(`${answer.message}\n`);
       return;
@@ -125,7 +133,7 @@ export async function control(command: ControlCommand): Promise<void> {
     case "stop": {
       const answer = await ask(
         sendControl(prefix, { command: "stop", fast: command.fast }, ANSWER_WAIT_MS),
-        (silent) => stillPending(silent, pid),
+        (silent) => stillPending(silent, pid, "stop"),
       );
       if (!answer.ok) throw new ControlError(answer.message);
       const deadline = Date.now() + STOP_WAIT_MS;

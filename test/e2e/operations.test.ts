@@ -445,11 +445,16 @@ describe("the CLI meets bad input with a clear line", () => {
         ["status", "status", status],
         ["logs", "logs", logs],
         ["logs -f", "logs", follow],
-        ["reload", "reload", reload],
       ] as const) {
         assert.equal(r.code, 1, `${name}: ${r.signal ?? ""} ${r.stderr}`);
         assert.equal(r.stderr, `tsresty: the master did not answer "${command}" within 10 s\n`, name);
       }
+      // A reload, like a stop, is not withdrawn, and says so.
+      assert.equal(reload.code, 1, `reload: ${reload.signal ?? ""} ${reload.stderr}`);
+      assert.equal(
+        reload.stderr,
+        `tsresty: the master did not answer "reload" within 10 s (it is stopped, or its event loop is blocked); the reload is still pending: master ${tree.masterPid} carries it out when it runs again (kill -CONT ${tree.masterPid} if it was SIGSTOPped); tsresty status and tsresty logs show how it ended\n`,
+      );
       assert.ok(took < 20_000, `gave up after ${took} ms`);
     } finally {
       process.kill(tree.masterPid, "SIGCONT");
@@ -503,7 +508,10 @@ export default {
     try {
       const done = await stalled;
       assert.equal(done.code, 1);
-      assert.equal(done.stderr, 'tsresty: the master stopped answering "reload" (nothing for 10 s)\n');
+      assert.equal(
+        done.stderr,
+        `tsresty: the master stopped answering "reload" (nothing for 10 s) (it is stopped, or its event loop is blocked); the reload is still pending: master ${tree.masterPid} carries it out when it runs again (kill -CONT ${tree.masterPid} if it was SIGSTOPped); tsresty status and tsresty logs show how it ended\n`,
+      );
       assert.ok(Date.now() - started < 20_000, `gave up after ${Date.now() - started} ms`);
     } finally {
       process.kill(tree.masterPid, "SIGCONT");
