@@ -18,10 +18,11 @@
  * The subreaper stays within the tree: systemd still tracks a service's processes by cgroup, and
  * the init of the host or container still reaps what outlives the master.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { debuglog } from "node:util";
 import { systemCalls } from "../shdict/index.ts";
 import type { LogSink } from "../util/log.ts";
+import { processIds } from "../util/proc.ts";
 
 /** The fallback scan: SIGCHLD starts every other one. */
 const SCAN_INTERVAL_MS = 30_000;
@@ -71,17 +72,16 @@ export function startReaper(known: () => Iterable<number>, log: LogSink): (() =>
 /** Pids of the zombies whose parent is `parent`, read from /proc. */
 function orphanZombies(parent: number): number[] {
   const zombies: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
+  for (const pid of processIds()) {
     let stat: string;
     try {
-      stat = readFileSync(`/proc/${name}/stat`, "latin1");
+      stat = readFileSync(`/proc/${pid}/stat`, "latin1");
     } catch {
       continue; // gone meanwhile
     }
     // After the command name's last ")": state, then ppid (the name may hold spaces and ")").
     const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (state === "Z" && Number(ppid) === parent) zombies.push(Number(name));
+    if (state === "Z" && Number(ppid) === parent) zombies.push(pid);
   }
   return zombies;
 }

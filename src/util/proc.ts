@@ -58,12 +58,18 @@ export function readProcStat(pid: number): ProcStat | null {
   }
 }
 
+/** The pid of every process now (the numbered entries of /proc). */
+export function processIds(): number[] {
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
+}
+
 /** Every process now (a scan of /proc). */
 export function allProcesses(): ProcStat[] {
   const all: ProcStat[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = readProcStat(Number(name));
+  for (const pid of processIds()) {
+    const stat = readProcStat(pid);
     if (stat !== null) all.push(stat);
   }
   return all;
