@@ -259,10 +259,13 @@ export function serveHttp(
       // Busy connections close after their response (Connection: close); one with no request in
       // progress may still send one within the grace (closing it at once would race a request
       // already on its way), then it is closed. Node's closeIdleConnections would spare one that
-      // has sent nothing yet, or only part of a request's head.
-      const sweep = setInterval(() => {
+      // has sent nothing yet, or only part of a request's head. The close runs in the check phase,
+      // after the turn's poll: a request that arrived while the loop was busy past the grace's
+      // end (its bytes in the kernel, not read yet) is read first, and keeps its connection.
+      const closeIdle = (): void => {
         for (const connection of connections) if (!busy(connection)) connection.socket.destroy();
-      }, IDLE_GRACE_MS);
+      };
+      const sweep = setInterval(() => setImmediate(closeIdle), IDLE_GRACE_MS);
       return emptied(() => {
         clearInterval(sweep);
         idleSweep.stop();

@@ -397,6 +397,34 @@ describe("Node's HTTP timeouts and draining work in the workers", () => {
     await tree.command("stop");
   });
 
+  it("a request that reaches an idle keep-alive connection while the draining worker's loop is busy is answered, not cut by the drain's grace ending", async () => {
+    const tree = await startTree(APP, { workers: 1 });
+    const GET = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const [idle, waiter, blocker] = await Promise.all([
+      rawConnection(tree.port),
+      rawConnection(tree.port),
+      rawConnection(tree.port),
+    ]);
+    for (const c of [idle, waiter, blocker]) c.socket.write(GET("/"));
+    assert.ok(await until(() => [idle, waiter, blocker].every((c) => c.responses() === 1), 5_000));
+    // The waiter's answer says the drain has begun: its grace ends 0.5 s later.
+    waiter.socket.write(GET("/until-exiting"));
+    await tree.run.waitForOutput("until-exiting begun");
+    process.kill(tree.masterPid, "SIGQUIT");
+    assert.ok(await until(() => waiter.responses() === 2, 5_000), waiter.text());
+    // The worker's loop is then busy for 1 s, past the grace's end; the idle connection's next
+    // request arrives meanwhile. Before: the grace's end, run first when the loop came free,
+    // found that connection with no request in progress (its bytes not read yet) and cut it.
+    blocker.socket.write(GET("/block?s=1"));
+    await sleep(300);
+    idle.socket.write(GET("/"));
+    assert.ok(await until(() => idle.closedAt() !== null, 5_000), "the idle connection closes");
+    assert.equal(idle.responses(), 2, `the request sent during the drain is answered:\n${idle.text()}`);
+    assert.match(idle.text(), /\r\nConnection: close\r\n(?:[^\r\n]+\r\n)*\r\npid=\d+\n$/);
+    assert.match(blocker.text(), /blocked pid=/);
+    assert.equal((await tree.run.done).code, 0);
+  });
+
   it("a graceful stop with 500 idle keep-alive connections finishes within 1.5 s", async () => {
     const tree = await startTree(APP, { workers: 2 });
     const sockets = await keptAlive(tree.port, 500);
