@@ -192,6 +192,71 @@ describe("the /metrics endpoint", () => {
     assert.equal((await request(port, "GET", "/metrics")).status, 200);
   });
 
+  it("one connection's pipelined scrapes are answered one after another, each collected once the page before it is out", async () => {
+    let collecting = 0;
+    let most = 0;
+    let calls = 0;
+    const port = await serve(async () => {
+      calls++;
+      most = Math.max(most, ++collecting);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      collecting--;
+      return input(3, calls);
+    });
+    const socket = connect(port, "127.0.0.1");
+    socket.setTimeout(10_000, () => socket.destroy());
+    socket.write(
+      "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2) +
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    const chunks: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    await new Promise((resolve) => socket.once("close", resolve));
+    const text = Buffer.concat(chunks).toString();
+    assert.equal(text.match(/^HTTP\/1\.1 200 OK\r$/gm)?.length, 3, text.slice(0, 300));
+    for (const runs of [1, 2, 3])
+      assert.match(
+        text,
+        new RegExp(`^tsresty_timer_runs_total\\{[^}]*name="job0"\\} ${runs}$`, "m"),
+        `page ${runs}`,
+      );
+    assert.equal(most, 1, "one collection at a time (all three at once before)");
+  });
+
+  it(
+    "a connection that pipelines more scrapes than maxPipelined and reads none is cut, and they are not collected: a client cannot make the master hold a page per request (6,000 such requests took it from 55 to 888 MB)",
+    { timeout: 30_000 },
+    async () => {
+      let calls = 0;
+      const page = input(20_000, 1); // ~18 MB: more than loopback buffers hold
+      const port = await serve(() => {
+        calls++;
+        return Promise.resolve(page);
+      });
+      const socket = connect(port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      socket.pause(); // reads nothing, for a second
+      socket.write("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1_000));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      assert.ok(calls <= METRICS_LIMITS.maxPipelined + 1, `${calls} pages collected (1,000 before)`);
+      // Then reads: the connection was cut, after part of the pages at most.
+      let received = 0;
+      socket.on("data", (chunk: Buffer) => (received += chunk.length));
+      socket.resume();
+      const fate = await new Promise<string>((resolve) => {
+        const timer = setTimeout(() => resolve("kept"), 10_000);
+        socket.once("close", () => {
+          clearTimeout(timer);
+          resolve("closed");
+        });
+      });
+      socket.destroy();
+      assert.equal(fate, "closed");
+      assert.ok(received < 2 * renderMetrics(page).length, `${received} bytes`);
+      assert.equal((await request(port, "GET", "/metrics")).status, 200, "the endpoint still answers");
+    },
+  );
+
   it("answers 500 and reports the error when a scrape fails", async () => {
     const errors: unknown[] = [];
     const port = await serve(
