@@ -502,14 +502,14 @@ export class Master {
         this.#logLevel = config.logLevel;
         this.#termMode = config.signals.term;
       }
-      // The workers append to the access log: its directory is made and the file checked here,
-      // so that a bad path fails the start or the reload with the path's error.
-      if (config.accessLog !== null) prepareLogFile("access log", config.accessLog.path);
-
       const account =
         config.user !== null && process.getuid?.() === 0
           ? resolveAccountOrFail(config.user.user, config.user.group)
           : null;
+      // The workers append to the access log: its directory is made and the file checked (and
+      // given to the workers' account) here, so that a bad path fails the start or the reload
+      // with the path's error.
+      if (config.accessLog !== null) prepareLogFile("access log", config.accessLog.path, account);
       if (account !== null) {
         const failed = prepareTimersDirectory(site.prefix, account);
         if (failed !== null) this.#log("warn", `catchUp cannot keep the last runs across a stop: ${failed}`);
@@ -849,12 +849,23 @@ export class Master {
 
   #reopen(): void {
     this.#log("notice", "reopening logs");
+    // The access log is made anew here first, and given to the workers' account: a worker that
+    // dropped root could not create it in a directory of root's after a rotation.
+    const current = this.#current;
+    if (current !== null && current.config.accessLog !== null) {
+      try {
+        prepareLogFile("access log", current.config.accessLog.path, current.account);
+      } catch (error) {
+        this.#log("alert", `cannot reopen the access log: ${(error as Error).message}`);
+      }
+    }
     // The workers' access logs too (they ignore USR1 themselves: the master hears it).
     this.#children.broadcast({ type: "reopen" });
     try {
       this.#logs.reopen();
     } catch (error) {
-      this.#log("alert", `cannot reopen the error log: ${formatThrown(error)}`);
+      // One line, as the workers say theirs: a file system's refusal, not a bug with a stack.
+      this.#log("alert", `cannot reopen the error log: ${(error as Error).message}`);
     }
   }
 

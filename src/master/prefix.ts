@@ -13,8 +13,9 @@ import {
   chownSync,
   closeSync,
   constants,
+  fchownSync,
+  fstatSync,
   mkdirSync,
-  openSync,
   realpathSync,
   statfsSync,
   statSync,
@@ -23,6 +24,7 @@ import { createServer, type Server } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { PathError } from "../errors.ts";
 import { CONTROL_SOCKET, TIMERS_DIR, type Account } from "../ipc/index.ts";
+import { openForAppend } from "../util/log-file.ts";
 
 /** statfs magic numbers of kernel filesystems where files are not files. */
 const VIRTUAL_FILESYSTEMS = new Map<number, string>([
@@ -119,14 +121,29 @@ export function preparePrefix(given: string): string {
   return dir;
 }
 
-/** Checks that a log file can be opened for appending (creating its directory when missing). */
-export function prepareLogFile(what: string, given: string): string {
+/**
+ * Checks that a log file can be opened for appending (creating its directory when missing). With
+ * `owner` (the workers' account, for the access log they write), a file not already theirs is
+ * given to them, as nginx does: the master made it as root, and a worker could neither open it
+ * nor, after a rotation, create it again in a directory of root's.
+ */
+export function prepareLogFile(what: string, given: string, owner: Account | null = null): string {
   const path = resolve(given);
   ensureDirectory(what, given, dirname(path));
+  let fd: number;
   try {
-    closeSync(openSync(path, "a"));
+    fd = openForAppend(path);
   } catch (error) {
     throw new PathError(what, given, reasonOf(error));
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (owner !== null && stat.isFile() && (stat.uid !== owner.uid || stat.gid !== owner.gid))
+      fchownSync(fd, owner.uid, owner.gid);
+  } catch (error) {
+    throw new PathError(what, given, `cannot give it to user "${owner?.user ?? ""}": ${reasonOf(error)}`);
+  } finally {
+    closeSync(fd);
   }
   return path;
 }

@@ -35,10 +35,13 @@ export async function takeSite(
   const lock: Server = await lockPrefix(prefix);
   const errorLog = openLogWriter(
     config.errorLog === null ? null : prepareLogFile("error log", config.errorLog),
+    "stderr",
+    "error log",
   );
   const outputLog = openLogWriter(
     config.log === null ? null : prepareLogFile("output log", config.log),
     "stdout",
+    "output log",
   );
   const pidFile = join(prefix, PID_FILE);
   // With the lock held, a pid file already there was left by a master that is gone.

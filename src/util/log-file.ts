@@ -1,4 +1,4 @@
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, writeSync } from "node:fs";
 
 /** Where log lines go: stderr, or a file opened for appending that USR1 can reopen (after rotation). */
 export interface LogWriter {
@@ -38,8 +38,49 @@ function congestion(stream: NodeJS.WriteStream): () => Promise<void> | null {
   };
 }
 
-/** A writer to `path`, or to the process's `fallback` stream when there is no path. */
-export function openLogWriter(path: string | null, fallback: "stderr" | "stdout" = "stderr"): LogWriter {
+/**
+ * Opens `path` for appending, creating it. A FIFO that no process reads is refused (ENXIO, said
+ * as such) instead of blocking the process until one does; a file that is not a regular one (a
+ * pipe with a reader, a terminal, /dev/null) is then written as a stream is, blocking.
+ */
+export function openForAppend(path: string): number {
+  const { O_WRONLY, O_APPEND, O_CREAT, O_NONBLOCK } = constants;
+  let fd: number;
+  try {
+    fd = openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK, 0o666);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENXIO")
+      throw new Error(`${path} is a FIFO that no process reads (a log must not wait for one)`, {
+        cause: error,
+      });
+    throw error;
+  }
+  if (fstatSync(fd).isFile()) return fd;
+  closeSync(fd);
+  return openSync(path, "a");
+}
+
+/** Tells stderr, which may be a file on the same full disk: a failure there is not the caller's. */
+function say(text: string): void {
+  try {
+    process.stderr.write(text);
+  } catch {
+    // nowhere left to say it
+  }
+}
+
+/**
+ * A writer to `path`, or to the process's `fallback` stream when there is no path. A write that
+ * fails (a full disk, a file system gone read-only) never throws into its caller: the line is
+ * dropped and counted, the failure said once on stderr, and the count of lines lost once the file
+ * takes lines again. (A throwing write killed a worker at every logged response, and stopped the
+ * master from respawning, reloading or stopping.)
+ */
+export function openLogWriter(
+  path: string | null,
+  fallback: "stderr" | "stdout" = "stderr",
+  what = "log",
+): LogWriter {
   if (path === null) {
     const stream = fallback === "stderr" ? process.stderr : process.stdout;
     return {
@@ -51,13 +92,26 @@ export function openLogWriter(path: string | null, fallback: "stderr" | "stdout"
     };
   }
 
-  let fd = openSync(path, "a");
+  let fd = openForAppend(path);
+  let dropped = 0;
   return {
     write: (line) => {
-      writeSync(fd, line);
+      try {
+        writeSync(fd, line);
+      } catch (error) {
+        if (dropped++ === 0)
+          say(
+            `tsresty: cannot write the ${what} ${path}: ${(error as Error).message}; its lines are dropped until it takes them again\n`,
+          );
+        return;
+      }
+      if (dropped > 0) {
+        say(`tsresty: the ${what} ${path} takes lines again; ${dropped} were dropped\n`);
+        dropped = 0;
+      }
     },
     reopen: () => {
-      const next = openSync(path, "a");
+      const next = openForAppend(path);
       closeSync(fd);
       fd = next;
     },

@@ -82,7 +82,7 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
   const { format } = config;
   let writer: LogWriter;
   try {
-    writer = openLogWriter(config.path);
+    writer = openLogWriter(config.path, "stderr", "access log");
   } catch (error) {
     throw new Error(`cannot open the access log: ${error instanceof Error ? error.message : String(error)}`, {
       cause: error,

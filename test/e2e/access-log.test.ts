@@ -3,14 +3,16 @@
  * response in the chosen format, from every worker into one file, and reopened on USR1.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { request as httpRequest, Agent } from "node:http";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { formatEntry, timeLocal } from "../../src/worker/access-log.ts";
-import { scratchApp } from "../helpers/scratch.ts";
+import { ROOT_ONLY } from "../helpers/processes.ts";
+import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { startWithConfig } from "../helpers/start-with-config.ts";
-import { startTree, until } from "../helpers/tree.ts";
+import { get, startTree, until } from "../helpers/tree.ts";
 
 const APP = `export default {
   fetch(request: Request) {
@@ -175,6 +177,69 @@ describe("an access log that cannot be written", () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, new RegExp(`cannot use access log ${bad.replace(/[.]/g, "\\.")}: `));
   });
+});
+
+describe("an access log on a full disk, a FIFO, or for workers of config.user", () => {
+  it("a full disk (/dev/full): every request is answered by the same worker, and the failure is said once (each logged response killed the worker)", async () => {
+    const dir = scratchApp({ "app.ts": APP, "c.ts": 'export default { accessLog: "/dev/full" };\n' });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    const pids = new Set<number>();
+    for (let i = 0; i < 10; i++) {
+      assert.equal((await get(tree.url(`/r${i}`))).status, 200);
+      for (const p of (await tree.status()).processes) if (p.type === "worker") pids.add(p.pid);
+    }
+    assert.equal(pids.size, 1, "one worker all along");
+    assert.ok(await until(() => /cannot write the access log \/dev\/full: ENOSPC/.test(tree.run.stderr())));
+    assert.equal(tree.run.stderr().match(/cannot write the access log/g)?.length, 1, tree.run.stderr());
+    await tree.command("stop");
+  });
+
+  it("a FIFO that no process reads fails start at once, naming it (the master blocked in open, deaf to TERM)", async () => {
+    let fifo = "";
+    const r = await startWithConfig((dir) => {
+      fifo = join(dir, "fifo");
+      execFileSync("mkfifo", [fifo]);
+      return `export default { accessLog: ${JSON.stringify(fifo)} };\n`;
+    });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /cannot use access log \S+fifo: \S+fifo is a FIFO that no process reads/);
+  });
+
+  it(
+    "with config.user the file is the workers' account's, and after a rotation USR1 makes it anew for them: lines go on in the new file (the worker got EACCES at start, and at the reopen)",
+    ROOT_ONLY,
+    async () => {
+      const dir = scratchApp({ "app.ts": APP, "c.ts": "" });
+      const logs = scratchDir("access-logs");
+      const log = join(logs, "new", "access.log"); // a directory of root's, made by the master
+      writeFileSync(
+        join(dir, "c.ts"),
+        `export default { user: "nobody", accessLog: ${JSON.stringify(log)} };\n`,
+      );
+      const tree = await startTree(join(dir, "app.ts"), {
+        workers: 1,
+        args: ["--config", join(dir, "c.ts")],
+      });
+      const nobody = Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }));
+      assert.equal(statSync(log).uid, nobody);
+      await requests(tree.port, 2, (i) => `/before${i}`);
+      assert.ok(await until(() => lines(log).length === 2));
+      renameSync(log, `${log}.1`);
+      process.kill(tree.masterPid, "SIGUSR1");
+      assert.ok(await until(() => tree.run.stderr().includes("reopening logs")));
+      assert.ok(
+        await until(async () => {
+          await requests(tree.port, 1, () => "/after");
+          return lines(log).length > 0;
+        }),
+        "the new file gets lines",
+      );
+      assert.equal(statSync(log).uid, nobody);
+      assert.ok(lines(log).every((line) => line.includes("/after")));
+      assert.doesNotMatch(tree.run.stderr(), /EACCES|cannot reopen/);
+      await tree.command("stop");
+    },
+  );
 });
 
 describe("access log lines", () => {

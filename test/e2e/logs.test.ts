@@ -347,3 +347,33 @@ export default {
     assert.equal(bad.code, 2);
   });
 });
+
+describe("an error log that cannot be written (a full disk: /dev/full)", () => {
+  it("the master goes on supervising: a killed worker is respawned, reload and stop work, tsresty logs keeps the lines, and the failure is said once on stderr (start hung silently; once the tree ran, respawns, reload and stop failed with ENOSPC)", async () => {
+    const dir = scratchApp({
+      "app.ts": "export default { fetch: () => new Response(String(process.pid)) };\n",
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, args: ["--error-log", "/dev/full"] });
+    const [worker] = (await tree.status()).processes.filter((p) => p.type === "worker");
+    assert.ok(worker !== undefined);
+    process.kill(worker.pid, "SIGKILL");
+    assert.ok(
+      await until(async () => {
+        const workers = (await tree.status()).processes.filter((p) => p.type === "worker");
+        return workers.length === 2 && workers.every((p) => p.pid !== worker.pid);
+      }, 20_000),
+      "the slot respawned",
+    );
+    const reload = await tree.command("reload");
+    assert.equal(reload.code, 0, reload.stderr);
+    assert.equal((await get(tree.url())).status, 200);
+    const logs = await tree.command("logs");
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, new RegExp(`worker process ${worker.pid} \\(id \\d\\) exited on signal 9`));
+    const stop = await tree.command("stop");
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.ok(await until(() => !alive(tree.masterPid)), "the master exited");
+    const said = tree.run.stderr().match(/cannot write the error log \/dev\/full: ENOSPC[^\n]*/g) ?? [];
+    assert.equal(said.length, 1, tree.run.stderr());
+  });
+});
