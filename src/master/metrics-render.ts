@@ -135,8 +135,9 @@ function processFamilies(f: MetricsPage, input: MetricsInput): number {
   for (const row of input.processes) {
     if (row.pid === null) continue;
     if (row.rss === null) {
-      // A standby is never asked; any other process without figures did not answer in time.
-      if (row.type !== "standby") unanswered++;
+      // A standby is never asked, nor a process still starting (it has no IPC handler yet: a
+      // reload's or a respawn's new workers); any other without figures did not answer in time.
+      if (row.type !== "standby" && row.state !== "starting") unanswered++;
       continue;
     }
     const labels = formatLabels({ type: row.type, worker: label(row.id), pid: String(row.pid) });

@@ -62,6 +62,7 @@ export function fullInput(): MetricsInput {
       row("standby", null, 104, false),
       row("worker", 2, 105, false),
       row("worker", 3, null, false),
+      { ...row("worker", 1, 106, false), state: "starting" }, // a reload's new worker, still booting: not asked
     ],
     probes: new Map([
       [100, { lag: probe(false).lag, pipes: 0, http: null }],
@@ -115,7 +116,11 @@ describe("the /metrics page", () => {
       { type: "worker", worker: "1", pid: "102" },
       { type: "privileged agent", worker: "", pid: "103" },
     ]);
-    assert.equal(total(families, "tsresty_scrape_unanswered"), 1, "the silent worker 2, not the standby");
+    assert.equal(
+      total(families, "tsresty_scrape_unanswered"),
+      1,
+      "the silent worker 2, not the standby nor the worker still starting (counted at every reload and respawn before)",
+    );
     assert.equal(total(families, "tsresty_http_requests_total"), 80);
     assert.equal(samples(families, "tsresty_http_requests_total", { type: "privileged agent" }).length, 0);
     assert.equal(total(families, "tsresty_process_start_time_seconds", { pid: "101" }), NOW / 1000 - 10);
