@@ -408,9 +408,8 @@ export class Master {
     for (const slot of [...this.#slots, ...(this.#staging?.slots ?? [])]) this.#clearRespawn(slot);
     for (const child of this.#children.live) this.#retire(child, mode);
     this.#listeners.close();
-    this.#metrics?.close();
-    this.#metrics = null;
-    this.#lag?.close();
+    // The /metrics server stays until the last child is gone: a graceful stop's drain (up to
+    // shutdownTimeout) is scraped like any other moment.
     this.#checkStopped();
   }
 
@@ -843,6 +842,9 @@ export class Master {
     if (this.#state !== "stopping" || this.#children.live.length > 0 || this.#ending) return;
     this.#ending = true;
     this.#stopReaper?.();
+    this.#metrics?.close();
+    this.#metrics = null;
+    this.#lag?.close();
     this.#site?.release();
     void this.#children.outputEnded(OUTPUT_QUIET_MS).then(this.#whenStopped);
   }

@@ -12,7 +12,7 @@ import type { Finished } from "../helpers/processes.ts";
 import { counterSeries, parsePromText, samples, total, type PromFamily } from "../helpers/prom-text.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { startWithConfig } from "../helpers/start-with-config.ts";
-import { get, startTree, until, type Tree } from "../helpers/tree.ts";
+import { alive, get, startTree, until, type Tree } from "../helpers/tree.ts";
 
 const APP = `let n = 0;
 export default {
@@ -190,5 +190,30 @@ describe("metrics config errors", () => {
     const r = await start(`export default { metrics: "127.0.0.1:${port}" };\n`);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, new RegExp(`cannot serve metrics on 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
+  });
+});
+
+describe("/metrics during a graceful stop", () => {
+  it("answers while the workers drain, with the draining worker's series, and closes once the master exits (it was closed as the stop began)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    ngx.timer.at({ delay: 0, name: "long" }, () => new Promise((resolve) => setTimeout(resolve, 3_000)));
+  },
+  fetch: () => new Response("x"),
+};
+`,
+      "c.ts": `export default { metrics: "127.0.0.1:0" };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    const metricsUrl = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(tree.run.stdout())?.[1] ?? "";
+    const [worker] = workerPids((await scrape(metricsUrl)).families);
+    process.kill(tree.masterPid, "SIGQUIT");
+    assert.ok(await until(() => tree.run.stderr().includes("gracefully shutting down")));
+    const { families } = await scrape(metricsUrl);
+    assert.deepEqual(workerPids(families), [worker], "the draining worker");
+    assert.equal(total(families, "tsresty_timers_running", { pid: worker ?? "" }), 1, "its timer still runs");
+    assert.ok(await until(() => !alive(tree.masterPid), 20_000), "the master exited");
+    await assert.rejects(fetch(metricsUrl), "closed with the master");
   });
 });
