@@ -108,7 +108,7 @@ export function serveMetrics(
   /** Per connection: the requests waiting, and the end of the last one queued. */
   const queues = new WeakMap<Socket, { waiting: number; last: Promise<void> }>();
   const server: Server = createServer(options, (req, res) => {
-    const path = (req.url ?? "").split("?")[0];
+    const path = pathOf(req.url ?? "");
     if (path !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found: the metrics are at /metrics\n");
       return;
@@ -159,4 +159,10 @@ export function serveMetrics(
       });
     });
   });
+}
+
+/** The path of a request target, in origin form (`/metrics?x`) or absolute form (`http://host/metrics`). */
+function pathOf(target: string): string {
+  const start = /^https?:\/\/[^/?#]*/i.exec(target)?.[0].length ?? 0;
+  return target.slice(start).split("?")[0] ?? "";
 }

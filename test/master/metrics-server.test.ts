@@ -118,13 +118,17 @@ describe("the /metrics endpoint", () => {
     }
   });
 
-  it("answers HEAD with the length and no body, other paths 404 and other methods 405", async () => {
+  it("answers HEAD with the length and no body, other paths 404 and other methods 405, in origin or absolute form", async () => {
     const port = await serve(() => Promise.resolve(input(3, 1)));
     const head = await request(port, "HEAD", "/metrics");
     assert.equal(head.status, 200);
     assert.match(head.headers, new RegExp(`^content-length: ${renderMetrics(input(3, 1)).length}$`, "im"));
     assert.equal(head.body.length, 0);
     assert.equal((await request(port, "GET", "/other")).status, 404);
+    // The absolute form, which RFC 9112 has servers accept (it was 404).
+    assert.equal((await request(port, "GET", "http://127.0.0.1/metrics")).status, 200);
+    assert.equal((await request(port, "GET", "HTTP://example.com/metrics?name=x")).status, 200);
+    assert.equal((await request(port, "GET", "http://127.0.0.1/other")).status, 404);
     assert.equal((await request(port, "POST", "/metrics")).status, 405);
   });
 
