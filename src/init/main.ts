@@ -113,6 +113,8 @@ async function runInit(request: LoadRequest, config: ResolvedConfig): Promise<In
   });
   installGlobalNgx();
   let app: App;
+  await new Promise((resolve) => setImmediate(resolve)); // the same for the config's
+  stage = { kind: "app", what: "the app's top level" };
   try {
     app = await loadApp(request.appPath);
   } catch (error) {
@@ -123,6 +125,9 @@ async function runInit(request: LoadRequest, config: ResolvedConfig): Promise<In
     return await fail("app", [`${first ?? ""}${hint}`, ...frames].join("\n"));
   }
   let initData: unknown;
+  // A rejection the top level left is reported once its microtasks ran: blamed on the app, not init.
+  await new Promise((resolve) => setImmediate(resolve));
+  stage = { kind: "init", what: "init" };
   try {
     const outcome = await withTimeout(
       Promise.resolve().then(() => app.init?.()),
@@ -162,9 +167,11 @@ handleSignals({
   SIGINT: () => process.exit(130),
 });
 process.on("disconnect", () => process.exit(0));
-// A rejection from init's background work fails this load, not the master.
+/** What runs now, for a rejection nobody handled: the config's code, the app's top level, or init. */
+let stage: { readonly kind: FailureKind; readonly what: string } = { kind: "config", what: "the config" };
+// A rejection from their background work fails this load, not the master.
 process.on("unhandledRejection", (reason) => {
-  void fail("init", `init left a promise rejected: ${describeUncaught(reason)}`);
+  void fail(stage.kind, `${stage.what} left a promise rejected: ${describeUncaught(reason)}`);
 });
 
 await preloadTypeScriptIfAsked();

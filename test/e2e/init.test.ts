@@ -253,6 +253,34 @@ export default {
     await tree.command("stop");
   });
 
+  it("a rejection left by the config's code or the app's top level is blamed on them, not on init", async () => {
+    const dir = scratchApp({
+      "app.ts": `if (process.env.STRAY === "app") void Promise.reject(new Error("stray in the app"));
+export default { fetch: () => new Response("ok") };
+`,
+      "c.ts": `if (process.env.STRAY === "config") void Promise.reject(new Error("stray in the config"));
+export default {};
+`,
+    });
+    const start = (stray: string, prefix: string) =>
+      runTsresty(
+        ["start", join(dir, "app.ts"), "--config", join(dir, "c.ts"), "--prefix", join(dir, prefix)],
+        {
+          env: { STRAY: stray },
+        },
+      );
+    const config = await start("config", "p1");
+    assert.notEqual(config.code, 0);
+    assert.match(config.stderr, /the config left a promise rejected: Error: stray in the config/);
+    const app = await start("app", "p2");
+    assert.equal(app.code, 1);
+    // Before: "init left a promise rejected" for both.
+    assert.match(
+      app.stderr,
+      /start failed: the app's top level left a promise rejected: Error: stray in the app/,
+    );
+  });
+
   it("a config key written as a named export, which the default export does not carry, fails start (exit 2), naming it", async () => {
     const dir = scratchDir("config");
     const app = join(dir, "app.ts");
