@@ -17,17 +17,19 @@ export class InitProcess {
   readonly #children: Children;
   readonly #child: Child;
   readonly #signal: AbortSignal;
+  readonly #request: LoadRequest;
   #waiter: Waiter | null = null;
 
   constructor(children: Children, request: LoadRequest, signal: AbortSignal) {
     this.#children = children;
     this.#signal = signal;
+    this.#request = request;
     this.#child = children.fork("init");
     const abort = (): void => {
       children.kill(this.#child, "SIGKILL");
     };
     signal.addEventListener("abort", abort, { once: true });
-    this.#ready = this.#next("standing-by", LOAD_TIMEOUT_MS).then(() => {
+    this.#ready = this.#next("standing-by", LOAD_TIMEOUT_MS, "to start").then(() => {
       children.send(this.#child, { type: "load", request });
     });
   }
@@ -46,14 +48,23 @@ export class InitProcess {
   /** The config as the init process loaded it (not yet resolved by the master). */
   async config(): Promise<unknown> {
     await this.#ready;
-    const message = await this.#next("config", LOAD_TIMEOUT_MS);
+    const message = await this.#next(
+      "config",
+      LOAD_TIMEOUT_MS,
+      `to load the config ${this.#request.configName}: its code still runs (a top-level await that never settles, or a loop)`,
+    );
     return message.type === "config" ? message.config : undefined;
   }
 
-  /** Runs `init` with the cycle's zones; `boundMs` is initTimeout plus a margin for loading the app. */
-  async run(zones: readonly ZoneRef[], boundMs: number): Promise<InitOutcome> {
+  /** Runs `init` with the cycle's zones, bounded by initTimeout (`initMs`) plus `marginMs` for loading the app. */
+  async run(zones: readonly ZoneRef[], initMs: number, marginMs: number): Promise<InitOutcome> {
+    const boundMs = initMs + marginMs;
     this.#children.send(this.#child, { type: "run-init", zones });
-    const message = await this.#next("init-done", boundMs);
+    const message = await this.#next(
+      "init-done",
+      boundMs,
+      `to load the app and run init (initTimeout ${initMs / 1000} s, plus ${marginMs / 1000} s to load the app): the app's top level or init still runs (a top-level await that never settles, or a loop that never yields)`,
+    );
     if (message.type !== "init-done") throw new StartError("init process: unexpected answer");
     return message.outcome;
   }
@@ -63,7 +74,8 @@ export class InitProcess {
     this.#children.kill(this.#child, "SIGKILL");
   }
 
-  #next(type: ChildMessage["type"], timeoutMs: number): Promise<ChildMessage> {
+  /** The init process's next message of `type`; past `timeoutMs` it is killed, the error naming `what` it had to do. */
+  #next(type: ChildMessage["type"], timeoutMs: number, what: string): Promise<ChildMessage> {
     return new Promise((resolve, reject) => {
       if (this.#signal.aborted) {
         reject(this.#signal.reason as Error);
@@ -72,7 +84,7 @@ export class InitProcess {
       const timer = setTimeout(() => {
         done();
         this.kill();
-        reject(new StartError(`the init process did not answer within ${timeoutMs / 1000} s`));
+        reject(new StartError(`the init process took more than ${timeoutMs / 1000} s ${what}`));
       }, timeoutMs);
       const onAbort = (): void => {
         done();

@@ -516,7 +516,8 @@ export class Master {
       zones = this.#prepareZones(config);
       const outcome = await init.run(
         Zones.refs(zones.zones),
-        config.initTimeout * 1000 + INIT_LOAD_MARGIN_MS,
+        config.initTimeout * 1000,
+        INIT_LOAD_MARGIN_MS,
       );
       this.#cycles = number;
       const cycle: CycleSpec = {
