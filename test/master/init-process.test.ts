@@ -24,7 +24,9 @@ function children(): { children: Children; sent: MasterMessage[]; kills: () => n
   const fake = {
     fork: () => child,
     send: (_child: Child, message: MasterMessage) => sent.push(message),
-    kill: () => void kills++,
+    kill: () => {
+      kills++;
+    },
   } as unknown as Children;
   return { children: fake, sent, kills: () => kills };
 }
