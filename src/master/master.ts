@@ -514,11 +514,7 @@ export class Master {
         if (failed !== null) this.#log("warn", `catchUp cannot keep the last runs across a stop: ${failed}`);
       }
       zones = this.#prepareZones(config);
-      const outcome = await init.run(
-        Zones.refs(zones.zones),
-        config.initTimeout * 1000,
-        INIT_LOAD_MARGIN_MS,
-      );
+      const outcome = await init.run(Zones.refs(zones.zones), config.initTimeout * 1000, INIT_LOAD_MARGIN_MS);
       this.#cycles = number;
       const cycle: CycleSpec = {
         cycle: number,
