@@ -24,7 +24,8 @@ export function parseWorkers(value: unknown, text = true): Parsed<number> {
   };
 }
 
-const LISTEN = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d{1,5})$/;
+/** A host is a bracketed IPv6 address, or a name or IPv4 address without spaces or control characters. */
+const LISTEN = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]\s\p{Cc}]+):)?(\d{1,5})$/u;
 
 export function parseListen(value: unknown): Parsed<ListenAddress> {
   const text = typeof value === "number" ? String(value) : value;

@@ -105,6 +105,17 @@ describe("config resolution", () => {
     ],
     ["an empty listen list", { listen: [] }, /^config: listen must name at least one address$/],
     [
+      "a host with a newline (it was taken, and binding failed with a message of two lines)",
+      { listen: "127.0.0.1\n:80" },
+      /^config: listen must be \[HOST:\]PORT with a port from 0 to 65535, received a string \("127\.0\.0\.1\\n:80"\)$/,
+    ],
+    [
+      "a metrics host with a space or a control character",
+      { metrics: "local host:9145" },
+      /^config: metrics must be false or \[HOST:\]PORT/,
+    ],
+    ["a host with a NUL", { listen: "a\u0000b:80" }, /^config: listen must be \[HOST:\]PORT/],
+    [
       "an address listed twice (it could only fail to bind the second time)",
       { listen: ["127.0.0.1:8080", 9000, "127.0.0.1:8080"] },
       /^config: listen\[2\] repeats 127\.0\.0\.1:8080 \(listen\[0\]\): name each address once$/,
