@@ -82,18 +82,27 @@ export function formatThrown(value: unknown): string {
   return `non-error value thrown: ${text ?? "(unprintable value thrown)"}`;
 }
 
-/** Text (a timer's name): `"`, `\\`, and control characters (C0, DEL, C1). */
+/**
+ * Text (a timer's name): `"`, `\\`, control characters (C0, DEL, C1), and the line separators and
+ * bidirectional controls of Unicode (U+2028, U+2029, U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
+ * U+061C: a viewer could end a line at one, or show a line's text in another order), as `\\uHHHH`.
+ */
 // eslint-disable-next-line no-control-regex
-const UNSAFE_TEXT = /["\\\x00-\x1f\x7f-\x9f]/g;
+const UNSAFE_TEXT = /["\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 /** Bytes in a latin1 string (a request line, a header value): every byte from 0x7f too, as nginx. */
 // eslint-disable-next-line no-control-regex
 const UNSAFE_BYTES = /["\\\x00-\x1f\x7f-\xff]/g;
-const hex = (c: string): string => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+const hex = (c: string): string => {
+  const code = c.charCodeAt(0);
+  return code > 0xff
+    ? `\\u${code.toString(16).padStart(4, "0")}`
+    : `\\x${code.toString(16).padStart(2, "0")}`;
+};
 
 /**
  * User text put into a log line or a table cell, escaped as nginx escapes variables in its logs
- * (`\\xHH`): it can neither end its line nor start a forged one, nor reach a terminal as an
- * escape sequence. `bytes`: the string holds bytes (Node reads request lines and headers as
+ * (`\\xHH`; `\\uHHHH` beyond U+00FF): it can neither end its line nor start a forged one, nor
+ * reach a terminal as an escape sequence, nor be shown in another order. `bytes`: the string holds bytes (Node reads request lines and headers as
  * latin1), so bytes from 0x7f are escaped as well, rather than written again as UTF-8.
  */
 export function escapeForLog(text: string, bytes = false): string {

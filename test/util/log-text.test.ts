@@ -10,12 +10,17 @@ import type { StatusReport } from "../../src/master/index.ts";
 import { escapeForLog, lineLogger, logLinePid } from "../../src/util/log.ts";
 
 describe("text in logs and tables", () => {
-  it("escapeForLog writes quotes, backslashes and control characters (C0, DEL, C1) as \\xHH, other text as is", () => {
+  it("escapeForLog writes quotes, backslashes and control characters (C0, DEL, C1) as \\xHH, Unicode's line separators and bidirectional controls as \\uHHHH, other text as is", () => {
     assert.equal(
       escapeForLog('a"b\\c\nd\re\u001b[31mf\u007f\u009bg'),
       "a\\x22b\\x5cc\\x0ad\\x0de\\x1b[31mf\\x7f\\x9bg",
     );
     assert.equal(escapeForLog("café € 日本 😀"), "café € 日本 😀");
+    // Unicode's line separators and bidirectional controls (they went through as is).
+    assert.equal(
+      escapeForLog("a\u2028b\u2029c\u202ed\u2066e\u200ff\u061cg"),
+      "a\\u2028b\\u2029c\\u202ed\\u2066e\\u200ff\\u061cg",
+    );
     // Bytes (a latin1 header value): every byte from 0x7f, as nginx writes them.
     assert.equal(escapeForLog(Buffer.from("é", "utf8").toString("latin1"), true), "\\xc3\\xa9");
   });
