@@ -113,8 +113,7 @@ async function runInit(request: LoadRequest, config: ResolvedConfig): Promise<In
   });
   installGlobalNgx();
   let app: App;
-  await new Promise((resolve) => setImmediate(resolve)); // the same for the config's
-  stage = { kind: "app", what: "the app's top level" };
+  await enterStage({ kind: "app", what: "the app's top level" });
   try {
     app = await loadApp(request.appPath);
   } catch (error) {
@@ -125,9 +124,7 @@ async function runInit(request: LoadRequest, config: ResolvedConfig): Promise<In
     return await fail("app", [`${first ?? ""}${hint}`, ...frames].join("\n"));
   }
   let initData: unknown;
-  // A rejection the top level left is reported once its microtasks ran: blamed on the app, not init.
-  await new Promise((resolve) => setImmediate(resolve));
-  stage = { kind: "init", what: "init" };
+  await enterStage({ kind: "init", what: "init" });
   try {
     const outcome = await withTimeout(
       Promise.resolve().then(() => app.init?.()),
@@ -168,7 +165,21 @@ handleSignals({
 });
 process.on("disconnect", () => process.exit(0));
 /** What runs now, for a rejection nobody handled: the config's code, the app's top level, or init. */
-let stage: { readonly kind: FailureKind; readonly what: string } = { kind: "config", what: "the config" };
+interface Stage {
+  readonly kind: FailureKind;
+  readonly what: string;
+}
+let stage: Stage = { kind: "config", what: "the config" };
+
+/**
+ * Blames what runs from now on `next`, once the stage before has had its rejections reported:
+ * Node reports one after the microtasks of the turn that left it, so switching at once would
+ * blame the last module's top level on the next stage.
+ */
+async function enterStage(next: Stage): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  stage = next;
+}
 // A rejection from their background work fails this load, not the master.
 process.on("unhandledRejection", (reason) => {
   void fail(stage.kind, `${stage.what} left a promise rejected: ${describeUncaught(reason)}`);

@@ -118,22 +118,18 @@ export function serveMetrics(
       return;
     }
     const socket = req.socket;
-    let queue = queues.get(socket);
-    if (queue === undefined) {
-      queue = { waiting: 0, last: Promise.resolve() };
-      queues.set(socket, queue);
-    }
+    const queue = queues.get(socket) ?? { waiting: 0, last: Promise.resolve() };
+    queues.set(socket, queue);
     if (queue.waiting > limits.maxPipelined) {
       socket.destroy();
       return;
     }
-    const mine = queue;
-    mine.waiting++;
-    mine.last = mine.last.then(async () => {
+    queue.waiting++;
+    queue.last = queue.last.then(async () => {
       try {
         await scrape(req, res);
       } finally {
-        mine.waiting--;
+        queue.waiting--;
       }
     });
   });

@@ -137,15 +137,20 @@ export function prepareLogFile(what: string, given: string, owner: Account | nul
     throw new PathError(what, given, reasonOf(error));
   }
   try {
-    const stat = fstatSync(fd);
-    if (owner !== null && stat.isFile() && (stat.uid !== owner.uid || stat.gid !== owner.gid))
-      fchownSync(fd, owner.uid, owner.gid);
+    if (owner !== null) giveTo(fd, owner);
   } catch (error) {
     throw new PathError(what, given, `cannot give it to user "${owner?.user ?? ""}": ${reasonOf(error)}`);
   } finally {
     closeSync(fd);
   }
   return path;
+}
+
+/** Gives the regular file open at `fd` to `owner` when it is not already theirs. */
+function giveTo(fd: number, owner: Account): void {
+  const stat = fstatSync(fd);
+  if (stat.isFile() && (stat.uid !== owner.uid || stat.gid !== owner.gid))
+    fchownSync(fd, owner.uid, owner.gid);
 }
 
 /**

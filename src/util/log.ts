@@ -102,8 +102,9 @@ const hex = (c: string): string => {
 /**
  * User text put into a log line or a table cell, escaped as nginx escapes variables in its logs
  * (`\\xHH`; `\\uHHHH` beyond U+00FF): it can neither end its line nor start a forged one, nor
- * reach a terminal as an escape sequence, nor be shown in another order. `bytes`: the string holds bytes (Node reads request lines and headers as
- * latin1), so bytes from 0x7f are escaped as well, rather than written again as UTF-8.
+ * reach a terminal as an escape sequence, nor be shown in another order. `bytes`: the string holds
+ * bytes (Node reads request lines and headers as latin1), so bytes from 0x7f are escaped as well,
+ * rather than written again as UTF-8.
  */
 export function escapeForLog(text: string, bytes = false): string {
   return text.replace(bytes ? UNSAFE_BYTES : UNSAFE_TEXT, hex);

@@ -72,6 +72,18 @@ function request(
   });
 }
 
+/** "closed" once `socket` closes, or what it is after `ms` ms if it is still open. */
+function closedWithin(socket: Socket, ms: number): Promise<string> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(`still open after ${ms} ms`), ms);
+    socket.on("error", () => undefined);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve("closed");
+    });
+  });
+}
+
 describe("the /metrics endpoint", () => {
   const servers: MetricsServer[] = [];
   after(() => {
@@ -138,15 +150,6 @@ describe("the /metrics endpoint", () => {
       sendMs: 500,
       requestMs: 1_000,
     });
-    const closedWithin = (socket: Socket, ms: number): Promise<string> =>
-      new Promise((resolve) => {
-        const timer = setTimeout(() => resolve(`still open after ${ms} ms`), ms);
-        socket.on("error", () => undefined);
-        socket.once("close", () => {
-          clearTimeout(timer);
-          resolve("closed");
-        });
-      });
     // Reads the first bytes of a page of ~18 MB, more than loopback buffers hold, then nothing
     // for 1.5 s; then reads what is left. Cut, it gets the close after part of the page; kept
     // (keep-alive), it got the whole page and the connection stayed open.
@@ -181,14 +184,7 @@ describe("the /metrics endpoint", () => {
     // The server counts a connection once it has taken it: give it the moment.
     await new Promise((resolve) => setTimeout(resolve, 100));
     const extra = connect(port, "127.0.0.1");
-    extra.on("error", () => undefined);
-    const fate = await new Promise<string>((resolve) => {
-      const timer = setTimeout(() => resolve("kept"), 2_000);
-      extra.once("close", () => {
-        clearTimeout(timer);
-        resolve("closed");
-      });
-    });
+    const fate = await closedWithin(extra, 2_000);
     extra.destroy();
     assert.equal(fate, "closed", "the fifth connection");
     for (const socket of held) socket.destroy();
@@ -247,13 +243,7 @@ describe("the /metrics endpoint", () => {
       let received = 0;
       socket.on("data", (chunk: Buffer) => (received += chunk.length));
       socket.resume();
-      const fate = await new Promise<string>((resolve) => {
-        const timer = setTimeout(() => resolve("kept"), 10_000);
-        socket.once("close", () => {
-          clearTimeout(timer);
-          resolve("closed");
-        });
-      });
+      const fate = await closedWithin(socket, 10_000);
       socket.destroy();
       assert.equal(fate, "closed");
       assert.ok(received < 2 * renderMetrics(page).length, `${received} bytes`);
