@@ -8,6 +8,12 @@
  * on the connection for the response, headers included (nginx's `$bytes_sent`). The status is
  * nginx's: the one sent when the response's head went out (a response cut mid-body keeps it), 499
  * when the client went away before any of it was sent.
+ *
+ * A request refused before any handler ran (Node's 400, 408, 413 or 431: http.ts) has its line
+ * too, as in nginx: its request `"-"` (null in json) when it was not read as a request yet, and
+ * the request's own when it was (a body too slow for `requestTimeout`). A connection that sent
+ * nothing at all gets Node's 408 at `headersTimeout` but no line: nothing was requested on it
+ * (nginx logs none for it either).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -20,6 +26,11 @@ export type AccessLogFormat = NonNullable<ResolvedConfig["accessLog"]>["format"]
 export interface AccessLog {
   /** Called when a request arrives: logs its response when that is over. */
   track(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * Node's refusal with `status` (`bytes` long) went out on `socket`: the line of `res`, the
+   * request in progress there, says that status; with none, a line of its own.
+   */
+  refused(socket: Socket, status: number, bytes: number, res: ServerResponse | null): void;
   reopen(): void;
 }
 
@@ -27,13 +38,14 @@ export interface AccessLog {
 export interface AccessEntry {
   readonly time: Date;
   readonly remote: string;
-  readonly method: string;
-  readonly url: string;
-  readonly protocol: string;
+  /** Null, with `url` and `protocol`, for a request refused before it was read as one. */
+  readonly method: string | null;
+  readonly url: string | null;
+  readonly protocol: string | null;
   readonly status: number;
   readonly bytes: number;
-  /** Seconds from the request's arrival to the end of its response. */
-  readonly duration: number;
+  /** Seconds from the request's arrival to the end of its response; null when not known (a refusal). */
+  readonly duration: number | null;
   readonly referer: string | null;
   readonly userAgent: string | null;
   readonly worker: number | null;
@@ -62,15 +74,16 @@ export function formatEntry(format: AccessLogFormat, e: AccessEntry): string {
   if (format === "json") {
     const json = {
       ...e,
-      url: text(e.url),
+      url: e.url === null ? null : text(e.url),
       referer: e.referer === null ? null : text(e.referer),
       userAgent: e.userAgent === null ? null : text(e.userAgent),
       time: e.time.toISOString(),
-      duration: Math.round(e.duration * 1000) / 1000,
+      duration: e.duration === null ? null : Math.round(e.duration * 1000) / 1000,
     };
     return `${JSON.stringify(json)}\n`;
   }
-  const request = escape(`${e.method} ${e.url} ${e.protocol}`);
+  // nginx writes "-" for a request line it has not read.
+  const request = e.method === null ? "-" : escape(`${e.method} ${e.url ?? "-"} ${e.protocol ?? "-"}`);
   const common = `${e.remote} - - [${timeLocal(e.time)}] "${request}" ${e.status} ${e.bytes}`;
   if (format === "common") return `${common}\n`;
   return `${common} "${escape(e.referer ?? "-")}" "${escape(e.userAgent ?? "-")}"\n`;
@@ -90,6 +103,11 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
   }
   /** Where each connection's last logged response ended, in bytes written on it. */
   const ends = new WeakMap<Socket, number>();
+  /** Requests in progress that Node refused (a body too slow): the status their line says. */
+  const refusedWith = new WeakMap<ServerResponse, number>();
+  const write = (entry: AccessEntry): void => {
+    writer.write(formatEntry(format, entry));
+  };
   return {
     track: (req, res) => {
       const started = performance.now();
@@ -104,21 +122,42 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
         const total = socket.bytesWritten;
         const bytes = total - Math.max(arrived, ends.get(socket) ?? 0);
         ends.set(socket, total);
-        writer.write(
-          formatEntry(format, {
-            time,
-            remote,
-            method: req.method ?? "-",
-            url: req.url ?? "-",
-            protocol: `HTTP/${req.httpVersion}`,
-            status: res.writableFinished || (res.headersSent && bytes > 0) ? res.statusCode : 499,
-            bytes,
-            duration: (performance.now() - started) / 1000,
-            referer: req.headers.referer ?? null,
-            userAgent: req.headers["user-agent"] ?? null,
-            worker,
-          }),
-        );
+        const sent = res.writableFinished || (res.headersSent && bytes > 0);
+        write({
+          time,
+          remote,
+          method: req.method ?? "-",
+          url: req.url ?? "-",
+          protocol: `HTTP/${req.httpVersion}`,
+          status: sent ? res.statusCode : (refusedWith.get(res) ?? 499),
+          bytes,
+          duration: (performance.now() - started) / 1000,
+          referer: req.headers.referer ?? null,
+          userAgent: req.headers["user-agent"] ?? null,
+          worker,
+        });
+      });
+    },
+    refused: (socket, status, bytes, res) => {
+      if (res !== null) {
+        refusedWith.set(res, status);
+        return;
+      }
+      // Node's 408 on a connection that never sent a byte: nothing was requested.
+      if (status === 408 && socket.bytesRead === 0) return;
+      ends.set(socket, socket.bytesWritten);
+      write({
+        time: new Date(),
+        remote: socket.remoteAddress ?? "-",
+        method: null,
+        url: null,
+        protocol: null,
+        status,
+        bytes,
+        duration: null,
+        referer: null,
+        userAgent: null,
+        worker,
       });
     },
     reopen: () => {

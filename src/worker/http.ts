@@ -12,7 +12,8 @@
  * reads one flag and notes the response on its connection (no listener, no closure, no timer:
  * the keep-alive timeout is a sweep's, keep-alive.ts); what is in flight is worked out from those
  * notes when asked (a scrape, a drain, the sweep), not kept up to date at every response's end.
- * The access log, when configured, adds its own listener.
+ * The access log, when configured, adds its own listener; a request Node refuses before any
+ * handler runs is answered here as Node answers it, so that the log has its line too.
  *
  * A pipelined request waits behind the response before it, its ServerResponse without a socket;
  * when the client leaves, Node never emits "close" on it. Each connection's one "close" listener
@@ -21,6 +22,7 @@
  */
 import {
   createServer,
+  STATUS_CODES,
   type IncomingMessage,
   type Server,
   type ServerOptions,
@@ -28,6 +30,7 @@ import {
 } from "node:http";
 import * as net from "node:net";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import type { ResolvedConfig } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
@@ -140,6 +143,23 @@ function serverOptions(http: ResolvedConfig["http"]): ServerOptions {
   };
 }
 
+/**
+ * The status of Node's answer to a request it refuses before any handler runs: its parser's error
+ * code, or its timeout's (lib/_http_server.js, socketOnError: the same on Node 20 and 24).
+ */
+function refusalStatus(code: string | undefined): number {
+  switch (code) {
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return 408;
+    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
+      return 413;
+    case "HPE_HEADER_OVERFLOW":
+      return 431;
+    default:
+      return 400;
+  }
+}
+
 /** Ends, as a client's leaving ends the others, the responses still queued when their connection closed. */
 function abandon(responses: readonly ServerResponse[]): void {
   for (const res of responses) {
@@ -206,6 +226,34 @@ export function serveHttp(
       });
     });
   };
+  /**
+   * Node's own refusal (a malformed request, headers too large, a timeout), made here as Node makes
+   * it when no "clientError" listener is set, so that the access log has its line: the same bytes
+   * on the wire, unless a response of the app's has its head out already (Node's test is that
+   * head's bytes on the socket, this one its being made: a refusal never follows a head the app
+   * built), then the connection closed.
+   */
+  const onClientError = (error: NodeJS.ErrnoException, duplex: Duplex): void => {
+    // An http.Server's connections are sockets; Node's type for the listener says Duplex.
+    if (!(duplex instanceof net.Socket)) {
+      duplex.destroy();
+      return;
+    }
+    const socket = duplex;
+    const connection = connections.of(socket);
+    const current =
+      connection === undefined ? null : (live(connection).find((res) => res.socket === socket) ?? null);
+    if (socket.writable && (current === null || !current.headersSent)) {
+      const status = refusalStatus(error.code);
+      const refusal = Buffer.from(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nConnection: close\r\n\r\n`,
+        "latin1",
+      );
+      socket.write(refusal);
+      accessLog?.refused(socket, status, refusal.length, current);
+    }
+    socket.destroy();
+  };
   const upgraded = (req: IncomingMessage): void => {
     const connection = connections.of(req.socket);
     if (connection !== undefined) connection.upgraded = true;
@@ -237,6 +285,7 @@ export function serveHttp(
         // Not Node's to keep (keep-alive.ts): at 0 it arms no socket timer per request.
         server.keepAliveTimeout = 0;
         server.on("connection", onConnection);
+        server.on("clientError", onClientError);
         serveUpgrades(server, app, log);
         // An upgraded connection is the app's: a drain waits for it, never closes it.
         if (server.listenerCount("upgrade") > 0) server.on("upgrade", upgraded);

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { request as httpRequest, Agent } from "node:http";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { formatEntry, timeLocal } from "../../src/worker/access-log.ts";
@@ -166,6 +167,88 @@ describe("the access log when the client leaves", () => {
   });
 });
 
+/**
+ * Sends `bytes` on a new connection; what the server sent back before it closed the connection,
+ * or "(open)" if it had not after `withinMs`.
+ */
+function exchange(port: number, bytes: string, withinMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    let got = "";
+    const socket = connect(port, "127.0.0.1", () => socket.write(bytes));
+    const deadline = setTimeout(() => {
+      socket.destroy();
+      resolve("(open)");
+    }, withinMs);
+    socket.on("data", (chunk: Buffer) => (got += chunk.toString("latin1")));
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      clearTimeout(deadline);
+      resolve(got);
+    });
+  });
+}
+
+describe("the access log and the requests Node refuses before any handler runs", () => {
+  it("a malformed request (400), headers too large (431) and a head or a body too slow (408) each get a line; a connection that sent nothing gets none", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  handler(req: { on(e: string, f: () => void): void; resume(): void }, res: { end(s: string): void }) {
+    req.resume();
+    req.on("end", () => res.end("read"));
+  },
+};
+`,
+    });
+    const log = join(dir, "access.json.log");
+    const config = join(dir, "c.ts");
+    writeFileSync(
+      config,
+      `export default { accessLog: { path: ${JSON.stringify(log)}, format: "json" }, http: { headersTimeout: 1, requestTimeout: 2, maxHeaderSize: 1024 } };\n`,
+    );
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", config] });
+    const refusal = (status: string): string => `HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`;
+    // What the client sees is Node's own answer, as before.
+    const [garbage, large, slowHead, slowBody, nothing] = await Promise.all([
+      exchange(tree.port, "BLAH\r\n\r\n", 5_000),
+      exchange(tree.port, `GET /large HTTP/1.1\r\nHost: a\r\nX-Big: ${"a".repeat(3000)}\r\n\r\n`, 5_000),
+      exchange(tree.port, "GET /slow-head HTTP/1.1\r\nHost: a\r\n", 8_000),
+      exchange(tree.port, "POST /slow-body HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab", 8_000),
+      exchange(tree.port, "", 8_000),
+    ]);
+    assert.equal(garbage, refusal("400 Bad Request"));
+    assert.equal(large, refusal("431 Request Header Fields Too Large"));
+    assert.equal(slowHead, refusal("408 Request Timeout"));
+    assert.equal(slowBody, refusal("408 Request Timeout"));
+    assert.equal(nothing, refusal("408 Request Timeout"));
+    // And a request that is answered still is, after them.
+    assert.equal((await get(tree.url("/after"))).body, "read");
+    assert.ok(await until(() => lines(log).length >= 5));
+    const entries = lines(log).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const of = (e: Record<string, unknown>): string =>
+      `${String(e["status"])} ${String(e["url"])} ${String(e["bytes"])}`;
+    // Four refusals (a 408 for the body, with its request; three with none read) and the 200;
+    // not a line for the connection that sent nothing, nor a 499 for the body cut short.
+    assert.deepEqual(entries.map(of).sort(), [
+      `200 /after ${entries.find((e) => e["url"] === "/after")?.["bytes"] as number}`,
+      `400 null ${refusal("400 Bad Request").length}`,
+      `408 /slow-body ${refusal("408 Request Timeout").length}`,
+      `408 null ${refusal("408 Request Timeout").length}`,
+      `431 null ${refusal("431 Request Header Fields Too Large").length}`,
+    ]);
+    for (const entry of entries) {
+      assert.equal(entry["remote"], "127.0.0.1");
+      assert.equal(entry["worker"], 0);
+      if (entry["url"] === null) {
+        assert.equal(entry["method"], null);
+        assert.equal(entry["duration"], null);
+      }
+    }
+    const stopped = await tree.command("stop");
+    assert.equal(stopped.code, 0);
+    assert.doesNotMatch(tree.run.stdout() + tree.run.stderr(), /\[error\]/);
+  });
+});
+
 describe("an access log that cannot be written", () => {
   it("fails start with an error naming the access log and its path", async () => {
     let bad = "";
@@ -284,6 +367,26 @@ describe("access log lines", () => {
     >;
     assert.equal(json["userAgent"], "café €");
     assert.equal(json["url"], "/café €");
+  });
+  it('a request refused before it was read is "-" in common and combined, null in json', () => {
+    const refused = {
+      ...entry,
+      method: null,
+      url: null,
+      protocol: null,
+      status: 400,
+      bytes: 47,
+      duration: null,
+    };
+    assert.equal(
+      formatEntry("combined", refused),
+      `10.0.0.1 - - [${timeLocal(entry.time)}] "-" 400 47 "-" "curl/8"\n`,
+    );
+    const json = JSON.parse(formatEntry("json", refused)) as Record<string, unknown>;
+    assert.deepEqual(
+      [json["method"], json["url"], json["protocol"], json["duration"]],
+      [null, null, null, null],
+    );
   });
   it("json rounds the duration to the millisecond", () => {
     assert.equal((JSON.parse(formatEntry("json", entry)) as { duration: number }).duration, 0.012);
