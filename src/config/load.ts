@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { ConfigError, describe } from "../errors.ts";
 import { importUserModule } from "../util/loader.ts";
+import { syntaxPlaceOf } from "../util/syntax-place.ts";
 import { isPlainObject } from "../util/options.ts";
 import { namedOnly } from "../util/named-exports.ts";
 import { CONFIG_KEYS, resolveConfig } from "./resolve.ts";
@@ -55,7 +56,8 @@ export async function loadConfigInput(file: string, cwd = process.cwd()): Promis
   try {
     module = await importUserModule(path);
   } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const place = syntaxPlaceOf(cause);
+    const reason = `${place === null ? "" : `${place}: `}${cause instanceof Error ? cause.message : String(cause)}`;
     throw new ConfigError(file, null, `failed to load: ${reason}`, { cause });
   }
   checkNamedKeys(file, module);

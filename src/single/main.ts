@@ -13,7 +13,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.ts";
 import {
   loadConfigInput,
@@ -34,6 +34,7 @@ import {
   type RuntimeContext,
 } from "../runtime/index.ts";
 import { isTypeScript, prepareToLoad } from "../util/loader.ts";
+import { withSyntaxPlace } from "../util/syntax-place.ts";
 import { lineLogger } from "../util/log.ts";
 import { typeScriptHooks } from "./hooks.ts";
 
@@ -237,7 +238,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     try {
       await import(url);
     } catch (error) {
-      process.stderr.write(`ERROR: ${describeUncaught(error)}\n`);
+      process.stderr.write(`ERROR: ${describeUncaught(withSyntaxPlace(error, fileURLToPath(url)))}\n`);
       process.exit(1);
     }
     mainDone = true;

@@ -11,6 +11,7 @@ import * as nodeModule from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { FROM_SOURCE } from "./own-module.ts";
+import { withSyntaxPlace } from "./syntax-place.ts";
 
 const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
 const FALLBACK_HOOKS = new URL("./fallback-hooks.mjs", import.meta.url);
@@ -146,7 +147,11 @@ function unwrapCommonJs(module: { default?: unknown }): { default?: unknown } {
 /** Imports the user's `file` (absolute path): the app, or a config file. */
 export async function importUserModule(file: string): Promise<{ default?: unknown }> {
   await prepareToLoad(file);
-  return unwrapCommonJs((await import(pathToFileURL(file).href)) as { default?: unknown });
+  try {
+    return unwrapCommonJs((await import(pathToFileURL(file).href)) as { default?: unknown });
+  } catch (error) {
+    throw withSyntaxPlace(error, file);
+  }
 }
 
 /** Prepares this process to import the user's `file` (absolute path). */

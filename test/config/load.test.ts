@@ -12,6 +12,17 @@ describe("a config module", () => {
     return loadConfigInput(join(dir, name));
   };
 
+  it("with a syntax error: the message names the line (Node's loader gave none for a JavaScript module)", async () => {
+    await assert.rejects(
+      load("syntax.mjs", "export default {\n  workers: 2,\n  listen: 8080\n  timers: {}\n};\n"),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.message.endsWith(
+          `failed to load: ${join(dir, "syntax.mjs")}:4: Unexpected identifier 'timers'`,
+        ),
+    );
+  });
+
   it("is its default export; a named export that is also its key, and other named exports, are fine", async () => {
     const input = await load(
       "a.mjs",

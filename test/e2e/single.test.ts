@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ensureBuilt } from "../helpers/dist.ts";
 import { pidsMatching, ROOT, runTsresty, startTsresty } from "../helpers/processes.ts";
+import { scratchApp } from "../helpers/scratch.ts";
 import { until } from "../helpers/wait.ts";
 
 const LOG_LINE = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(\w+)\] (\d+)#0: /;
@@ -51,6 +52,16 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
     const r = await runTsresty(["-e", "ngx.timer.at(0, () => { "]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^ERROR: \/\S*\[eval\]\.ts:1: Unexpected end of file\n$/);
+  });
+
+  it("a syntax error in a JavaScript module the file imports names that module's line (Node's loader gave no place)", async () => {
+    const dir = scratchApp({
+      "main.mjs": 'import "./lib.mjs";\n',
+      "lib.mjs": "export const a = 1;\nconst = 2;\n",
+    });
+    const r = await runTsresty([join(dir, "main.mjs")]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, `ERROR: SyntaxError: Unexpected token '='\n    at ${join(dir, "lib.mjs")}:2:7\n`);
   });
 
   it("an error raised through a tsresty API names the user's line, without tsresty's or Node's frames", async () => {

@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { pidsMatching, runTsresty, uidOf } from "../helpers/processes.ts";
+import { scratchApp } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 
 const APP = "test/fixtures/start/app.ts";
@@ -345,6 +346,31 @@ describe("tsresty start: master and workers", () => {
     assert.match(
       r.stderr,
       /^tsresty: start failed: app failed to load: .*crash-on-load\.ts:1: app crashed while loading$/m,
+    );
+  });
+
+  it("a JavaScript app with a syntax error in a module it imports: start fails naming that module's line", async () => {
+    const dir = scratchApp({
+      "app.mjs": 'import "./routes.mjs";\nexport default { fetch: () => new Response("x") };\n',
+      "routes.mjs": "export const routes = {\n  a: 1\n  b: 2,\n};\n",
+    });
+    const r = await runTsresty([
+      "start",
+      join(dir, "app.mjs"),
+      "--workers",
+      "1",
+      "--listen",
+      "127.0.0.1:0",
+      "--prefix",
+      join(scratch, "syntax"),
+    ]);
+    assert.equal(r.code, 1);
+    const routes = join(dir, "routes.mjs");
+    assert.ok(
+      r.stderr.includes(
+        `tsresty: start failed: app failed to load: ${routes}:3: SyntaxError: Unexpected identifier 'b'\n`,
+      ),
+      r.stderr,
     );
   });
 
