@@ -19,7 +19,9 @@
  * `singleton: "cluster"` claims in Redis (src/coord), created when the first tick is claimed.
  *
  * `catchUp` asks for the last run: the zone keeps it while the tree lives, and a file under the
- * prefix (`timers/NAME.last`) keeps it across a full stop, for the names that asked.
+ * prefix (`timers/NAME.last`) keeps it across a full stop, for the names that asked, beside the
+ * latest tick claimed (`NAME.claimed`, unless `NAME.unrun` says it did not run well), which
+ * counts as run: a tick whose run the tree died in is missed, not caught up.
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -115,6 +117,12 @@ function zoneName(name: string): string {
   return named;
 }
 
+/**
+ * What `PREFIX/timers` keeps of a catchUp name: its last run that ended well, the latest tick
+ * claimed, and the latest claimed tick reported as not run well.
+ */
+type TimerRecordKind = "last" | "claimed" | "unrun";
+
 class HostGate implements TickGate {
   readonly #dir: string;
   /** Names whose last run is kept on disk too (they asked for it: catchUp). */
@@ -143,22 +151,70 @@ class HostGate implements TickGate {
         held === undefined
           ? dict.safeAdd(key, due, ttlMs / 1000)
           : replaceIfHolds("claim", dict, key, held, due, ttlMs);
-      if (result.ok) return true;
+      if (result.ok) {
+        if (this.#kept.has(name)) this.#recordClaim(name, due);
+        return true;
+      }
       if (result.reason !== "exists" && result.reason !== "not found") throw failed(result.reason);
     }
     throw failed(`its key ${key} kept changing`);
   }
 
   settled(name: string, due: number, ok: boolean): void {
-    // A tick that did not run (or whose run threw) is not the last run: catchUp may replay it.
-    if (!ok) return;
+    if (!ok) {
+      // A tick that did not run (or whose run threw) is not the last run: catchUp may replay it.
+      // Said only of the tick the record holds as claimed (a later claim is its own).
+      if (this.#kept.has(name) && this.#read(name, "claimed") === due) this.#write(name, "unrun", due);
+      return;
+    }
     const dict = internalZone().dict;
     const last = dict.get(`last:${zoneName(name)}`);
     if (typeof last === "number" && last >= due) return;
     dict.safeSet(`last:${zoneName(name)}`, due);
-    if (!this.#kept.has(name)) return;
+    if (this.#kept.has(name)) this.#write(name, "last", due);
+  }
+
+  lastRun(name: string): number | null {
+    this.#kept.add(name);
+    const inZone = internalZone().dict.get(`last:${zoneName(name)}`);
+    const claimed = this.#read(name, "claimed");
+    // A tick claimed and not reported as not run well: it ran, or its process died in it.
+    const taken = claimed !== null && claimed !== this.#read(name, "unrun") ? claimed : null;
+    const candidates = [typeof inZone === "number" ? inZone : null, this.#read(name, "last"), taken].filter(
+      (n): n is number => n !== null,
+    );
+    return candidates.length === 0 ? null : Math.max(...candidates);
+  }
+
+  /**
+   * Keeps on disk that tick `due` of `name` was claimed here, before it runs: across a full stop
+   * the zone's claims are gone, and a tick whose run the tree died in (a fast stop, the master
+   * SIGKILLed) must not be caught up as missed when the tree starts again within its span (it
+   * ran twice). Not made to go back: a process slower to write than one that claimed a later
+   * tick since leaves the later one. A write that fails is not the claim's failure (the tick
+   * runs); the run's end, recorded in the same directory, says it.
+   */
+  #recordClaim(name: string, due: number): void {
+    try {
+      const held = this.#read(name, "claimed");
+      if (held === null || held < due) this.#write(name, "claimed", due);
+    } catch {
+      // said when the run's end is recorded
+    }
+  }
+
+  /** A record of `name` on disk (`PREFIX/timers/NAME.last`, `.claimed`, `.unrun`): a tick's due. */
+  #read(name: string, record: TimerRecordKind): number | null {
+    try {
+      return Number(readFileSync(this.#path(name, record), "utf8").trim()) || null;
+    } catch {
+      return null; // never written here, or a fresh prefix
+    }
+  }
+
+  #write(name: string, record: TimerRecordKind, due: number): void {
     mkdirSync(this.#dir, { recursive: true });
-    const file = join(this.#dir, `${fileName(name)}.last`);
+    const file = this.#path(name, record);
     // A temporary file of this process's own: the agent (root) and the workers (config.user)
     // share the directory, which the master gives to the workers' user; renaming over a file
     // needs only the directory, whoever owns the file, and no process ever writes another's.
@@ -172,19 +228,8 @@ class HostGate implements TickGate {
     }
   }
 
-  lastRun(name: string): number | null {
-    this.#kept.add(name);
-    const inZone = internalZone().dict.get(`last:${zoneName(name)}`);
-    let onDisk: number | null = null;
-    try {
-      onDisk = Number(readFileSync(join(this.#dir, `${fileName(name)}.last`), "utf8").trim()) || null;
-    } catch {
-      // never ran here, or a fresh prefix
-    }
-    const candidates = [typeof inZone === "number" ? inZone : null, onDisk].filter(
-      (n): n is number => n !== null,
-    );
-    return candidates.length === 0 ? null : Math.max(...candidates);
+  #path(name: string, record: TimerRecordKind): string {
+    return join(this.#dir, `${fileName(name)}.${record}`);
   }
 }
 

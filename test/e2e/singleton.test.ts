@@ -494,6 +494,52 @@ export default {
     assert.equal(r.lastAfterRestart, Math.max(...r.after), "the file holds the last tick run");
   });
 
+  it("catchUp after the master was SIGKILLed in a run: started again within that tick's span, the tree does not run the tick again (it did, catching it up as missed)", async () => {
+    const dir = scratchApp({
+      "app.ts": `import { appendFileSync } from "node:fs";
+export default {
+  initWorker() {
+    ngx.timer.every({ interval: 3, name: "slow", singleton: "host", catchUp: true }, async (premature) => {
+      if (premature) return;
+      appendFileSync(process.env.RUNS!, \`start \${Math.round(ngx.timer.current()!.due * 1000)} \${process.pid}\\n\`);
+      await ngx.sleep(2.5);
+    });
+  },
+};
+`,
+    });
+    const runs = join(dir, "runs");
+    writeFileSync(runs, "");
+    const prefix = scratchDir("prefix");
+    const options = { workers: 1, prefix, env: { RUNS: runs }, deadlineMs: 60_000 };
+    const started = (): number[] =>
+      readFileSync(runs, "utf8")
+        .split("\n")
+        .filter((line) => line.startsWith("start "))
+        .map((line) => Number(line.split(" ")[1]));
+
+    const first = await startTree(join(dir, "app.ts"), options);
+    const workers = (await first.status()).processes
+      .map((p) => p.pid)
+      .filter((pid) => pid !== first.masterPid);
+    // The second run starts after the first ended (a run that ended well: a last run to catch up from).
+    assert.ok(await until(() => started().length >= 2, 20_000), "two runs started");
+    const cut = started()[1] ?? NaN;
+    process.kill(first.masterPid, "SIGKILL");
+    assert.ok(await until(() => !alive(first.masterPid) && workers.every((pid) => !alive(pid)), 10_000));
+    const restarted = Date.now();
+    assert.ok(restarted < cut + 3_000, "started again within the tick's span");
+
+    const second = await startTree(join(dir, "app.ts"), options);
+    // Past the moment a catch-up would have run (at once), and into the next tick.
+    assert.ok(await until(() => Date.now() >= cut + 3_500, 10_000));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await second.command("stop", "--fast");
+    const all = started();
+    assert.equal(all.filter((due) => due === cut).length, 1, `tick ${cut} started once: ${all.join(" ")}`);
+    assert.equal(new Set(all).size, all.length, `no tick started twice: ${all.join(" ")}`);
+  });
+
   it("without catchUp (the default), a host singleton started again after a full stop runs no missed tick", async () => {
     const r = await stopAndRestart(false);
     const lastBefore = Math.max(...r.before);

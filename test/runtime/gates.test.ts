@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readdirSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { resolveConfig } from "../../src/config/index.ts";
@@ -125,6 +125,32 @@ describe("the host gate", () => {
     // They raced: no process won every tick (each started once all three had arrived).
     assert.ok(won.filter((w) => w.length > 0).length >= 2, `wins ${won.map((w) => w.length).join(" + ")}`);
     closeZone(zone);
+  });
+
+  it("catchUp: a tick claimed and never reported counts as run across a full stop (its process died in it); one reported as not run well does not", () => {
+    const prefix = scratchDir("host-gate-claimed");
+    const name = "died-in-run";
+    const due = 1_800_000_000_000;
+    const a = hostGate(prefix, 2001);
+    assert.equal(a.lastRun?.(name), null); // asks for the record: catchUp
+    a.settled?.(name, due - 1_000, true);
+    assert.equal(a.claim(name, due, 1_000), true);
+    // No settled: the process died in the run. A process of the next tree (the zone's claims
+    // gone with the old tree; a gate of its own reads the prefix) finds the tick taken.
+    assert.equal(hostGate(prefix, 2002).lastRun?.(name), due);
+    assert.equal(readFileSync(join(prefix, "timers", `${name}.claimed`), "utf8"), `${due}\n`);
+    // The next tick claimed and reported as not run well (it threw, or never started): catchUp
+    // may run it again, and the last run is the one that ended well before it.
+    assert.equal(a.claim(name, due + 1_000, 1_000), true);
+    a.settled?.(name, due + 1_000, false);
+    assert.equal(hostGate(prefix, 2003).lastRun?.(name), due - 1_000);
+    // A name that did not ask for catchUp writes nothing at its claims.
+    assert.equal(a.claim("plain", due, 1_000), true);
+    a.settled?.("plain", due, false);
+    assert.deepEqual(
+      readdirSync(join(prefix, "timers")).filter((file) => file.startsWith("plain")),
+      [],
+    );
   });
 
   it("catchUp keeps the last run of a name too long for a file name under the name's hash", () => {
@@ -272,7 +298,7 @@ describe("the host gate", () => {
       lines.slice(1).map((l) => `[${l.level}] ${l.message}`),
       ['[notice] singleton "host" gate records the end of runs again'],
     );
-    assert.deepEqual(readdirSync(join(prefix, "timers")), ["kept.last"]);
+    assert.deepEqual(readdirSync(join(prefix, "timers")).sort(), ["kept.claimed", "kept.last"]);
     timers.destroy();
   });
 });
