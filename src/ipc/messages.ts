@@ -174,6 +174,12 @@ export type MasterMessage =
   | { readonly type: "reopen" }
   | { readonly type: "pids"; readonly pids: readonly number[] }
   /**
+   * Whether this child claims the ticks of its cluster singletons: false while a reload that
+   * moves the coordinator (another Redis, another keyPrefix) brings up the next generation, which
+   * claims elsewhere (both would win each tick); true again when that reload fails.
+   */
+  | { readonly type: "cluster-claims"; readonly on: boolean }
+  /**
    * Sent with a listening socket as the handle, once per address (`index` of `count`): accept on
    * it. A worker starts accepting when it has all of them.
    */
@@ -256,6 +262,8 @@ export function parseMasterMessage(value: unknown): MasterMessage | null {
         : null;
     case "reopen":
       return { type: "reopen" };
+    case "cluster-claims":
+      return typeof value["on"] === "boolean" ? { type: "cluster-claims", on: value["on"] } : null;
     case "pids": {
       const pids = value["pids"];
       return Array.isArray(pids) && pids.every(isInteger) ? { type: "pids", pids } : null;

@@ -30,6 +30,7 @@ import {
   type ControlRequest,
   type ControlResponse,
   type InitOutcome,
+  type MasterMessage,
   type ProcessRow,
   type StatusReport,
 } from "../ipc/index.ts";
@@ -311,6 +312,7 @@ export class Master {
     const operation = this.#begin();
     let staged: Slot[] = [];
     let loaded: CycleSpec | null = null;
+    let moved = false;
     try {
       const { cycle, outcome } = await this.#loadCycle(operation.signal);
       loaded = cycle;
@@ -328,6 +330,7 @@ export class Master {
         this.#log("warn", "reload keeps the metrics address; restart to change it");
       }
       this.#warnKeptSite(cycle.config);
+      moved = this.#pauseClusterClaims(cycle.config);
       staged = makeSlots(cycle.config, outcome.privilegedAgent);
       await this.#stage(staged, cycle, operation.signal);
       this.#staging = null;
@@ -337,6 +340,7 @@ export class Master {
     } catch (error) {
       this.#abandon(staged);
       if (loaded !== null) this.#zones.abandon(loaded.zones);
+      if (moved) this.#sendToRunning({ type: "cluster-claims", on: true });
       if (error instanceof Cancelled)
         return { ok: false, message: "reload cancelled: the master is stopping" };
       const message = error instanceof Error ? error.message : String(error);
@@ -568,6 +572,30 @@ export class Master {
       this.#clearRespawn(slot);
       if (slot.child !== null) this.#retire(slot.child, "fast");
     }
+  }
+
+  /**
+   * When the reload moves the coordinator (another Redis, or another keyPrefix), the running
+   * generation stops claiming cluster ticks before the next one starts: the two would claim the
+   * same ticks in two places and both win (each ran twice while they overlapped). Ticks due until
+   * the next generation is ready are then missed instead. Whether it did.
+   */
+  #pauseClusterClaims(next: ResolvedConfig): boolean {
+    const running = this.#current?.config.coordinator ?? null;
+    const coordinator = next.coordinator;
+    if (running === null || coordinator === null) return false;
+    if (running.url === coordinator.url && running.keyPrefix === coordinator.keyPrefix) return false;
+    this.#log(
+      "notice",
+      "reload moves the coordinator: the running processes stop claiming cluster ticks now, and ticks due until the new ones are ready are missed (none runs twice)",
+    );
+    this.#sendToRunning({ type: "cluster-claims", on: false });
+    return true;
+  }
+
+  /** Sends `message` to the processes of the running generation. */
+  #sendToRunning(message: MasterMessage): void {
+    for (const slot of this.#slots) if (slot.child !== null) this.#children.send(slot.child, message);
   }
 
   /** A reload's new cycle takes over: its workers enter rotation and the old ones drain. */

@@ -280,6 +280,9 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
       case "pids":
         pids = message.pids;
         return;
+      case "cluster-claims":
+        context.gates.claimCluster(message.on);
+        return;
       case "reopen":
         try {
           service?.reopen?.();

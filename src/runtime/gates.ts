@@ -241,6 +241,8 @@ class LazyClusterGate implements TickGate {
   readonly #options: RedisGateOptions;
   #making: Promise<RedisGate> | null = null;
   #gate: RedisGate | null = null;
+  /** Whether ticks are claimed: not while a reload moves the coordinator (Gates.claimCluster). */
+  claiming = true;
 
   constructor(options: RedisGateOptions) {
     this.#options = options;
@@ -270,6 +272,8 @@ class LazyClusterGate implements TickGate {
   }
 
   async claim(name: string, due: number, intervalMs: number): Promise<boolean> {
+    // Not claimed, as a tick another process won: the next generation claims it elsewhere.
+    if (!this.claiming) return false;
     return (await this.#get()).claim(name, due, intervalMs);
   }
 
@@ -285,6 +289,13 @@ class LazyClusterGate implements TickGate {
 export interface Gates extends TimerGates {
   /** The fencing token of the cluster tick `due` (epoch ms) of `name` this process runs, if any. */
   fence(name: string, due: number): number | null;
+  /**
+   * Stops (false) or resumes (true) claiming cluster ticks: the master stops the running
+   * generation's claims while a reload that moves the coordinator brings up the next one, whose
+   * claims go elsewhere and would win the same ticks; the ticks due meanwhile are missed
+   * (counted as skipped), none runs twice. A claim already out is answered as it comes.
+   */
+  claimCluster(on: boolean): void;
 }
 
 export function createGates(config: ResolvedConfig, identity: Identity, prefix: string, log: LogSink): Gates {
@@ -298,5 +309,8 @@ export function createGates(config: ResolvedConfig, identity: Identity, prefix: 
     host: new HostGate(prefix),
     ...(cluster === undefined ? {} : { cluster }),
     fence: (name, due) => cluster?.made?.fence(name, due) ?? null,
+    claimCluster: (on) => {
+      if (cluster !== undefined) cluster.claiming = on;
+    },
   };
 }

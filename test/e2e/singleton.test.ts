@@ -304,6 +304,73 @@ describe("singleton timers", () => {
     assert.ok(masters.size >= 3, "ticks ran in processes of both masters");
   });
 
+  it("a reload that moves the coordinator (another keyPrefix, another database) runs no cluster tick twice; one that fails gives the running workers their claims back", async () => {
+    const redis = await startRedis();
+    const dir = scratchApp({
+      "app.ts": `import { appendFileSync, existsSync } from "node:fs";
+if (ngx.process.type() === "worker" && existsSync(process.env.FAIL!)) throw new Error("this generation fails");
+export default {
+  initWorker() {
+    ngx.timer.every({ interval: 0.1, name: "moved", singleton: "cluster" }, (premature) => {
+      if (!premature) appendFileSync(process.env.RUNS!, \`S \${Math.round(ngx.timer.current()!.due * 1000)} \${process.pid} -\\n\`);
+    });
+  },
+};
+`,
+    });
+    const runs = join(dir, "runs");
+    const fail = join(dir, "fail");
+    writeFileSync(runs, "");
+    const config = join(dir, "c.ts");
+    const coordinator = (url: string, keyPrefix: string): void => {
+      writeFileSync(
+        config,
+        `export default { coordinator: { url: "${url}", keyPrefix: "${keyPrefix}" } };\n`,
+      );
+    };
+    coordinator(redis.url, "one");
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 2,
+      args: ["--config", config],
+      env: { RUNS: runs, FAIL: fail },
+      deadlineMs: 90_000,
+    });
+    const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    const reload = async (): Promise<number> => (await tree.command("reload")).code ?? -1;
+    await pause(1_000);
+    assert.equal(await reload(), 0, "a reload that keeps the coordinator");
+    await pause(1_000);
+    coordinator(redis.url, "two");
+    assert.equal(await reload(), 0, "keyPrefix one -> two");
+    await pause(1_000);
+    coordinator(`${redis.url}/1`, "two");
+    assert.equal(await reload(), 0, "database 0 -> 1");
+    await pause(1_000);
+    // A reload whose new workers fail: the running ones claim again, and ticks go on.
+    writeFileSync(fail, "");
+    coordinator(redis.url, "three");
+    const running = await workers(tree);
+    assert.notEqual(await reload(), 0, "a reload whose workers fail");
+    const failed = Date.now();
+    await pause(1_500);
+    await tree.command("stop");
+    const recorded = readRuns(runs);
+    // Before: 2 ticks ran twice at each move (the old workers claimed under the old namespace
+    // until they were retired, the new ones under the new one).
+    assert.deepEqual(duplicates(recorded), [], "no tick ran twice");
+    const after = recorded.filter((r) => r.due > failed + 200);
+    assert.ok(after.length >= 5, `ticks ran after the failed reload: ${after.length}`);
+    assert.ok(
+      after.every((r) => running.includes(r.pid)),
+      "in the workers that kept running",
+    );
+    const said = tree.run.stderr() + tree.run.stdout();
+    assert.equal(
+      said.match(/reload moves the coordinator: the running processes stop claiming cluster ticks/g)?.length,
+      3,
+    );
+  });
+
   it('singleton "cluster" with Redis SIGSTOPped (hung, not refused): claims fail after 5 s and status says so, no tick runs twice, ticks resume on SIGCONT, and a stop issued while it hangs finishes within shutdownTimeout', async () => {
     const redis = await startRedis();
     const { dir, runs, config } = clusterApp(redis.url, "shutdownTimeout: 4");
