@@ -5,6 +5,7 @@
  */
 import { ConfigError, StartError } from "../errors.ts";
 import type { ChildMessage, InitOutcome, LoadRequest, ZoneRef } from "../ipc/index.ts";
+import { MAX_WAIT_MS } from "../util/clock.ts";
 
 import type { Child, Children } from "./children.ts";
 
@@ -81,11 +82,16 @@ export class InitProcess {
         reject(this.#signal.reason as Error);
         return;
       }
-      const timer = setTimeout(() => {
-        done();
-        this.kill();
-        reject(new StartError(`the init process took more than ${timeoutMs / 1000} s ${what}`));
-      }, timeoutMs);
+      const timer = setTimeout(
+        () => {
+          done();
+          this.kill();
+          reject(new StartError(`the init process took more than ${timeoutMs / 1000} s ${what}`));
+          // Node fires a longer wait after 1 ms (an initTimeout near its bound plus the margin
+          // failed every start at once): past about 24.8 days, the bound comes then.
+        },
+        Math.min(timeoutMs, MAX_WAIT_MS),
+      );
       const onAbort = (): void => {
         done();
         reject(this.#signal.reason as Error);

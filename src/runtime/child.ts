@@ -7,7 +7,8 @@
  *   state      event                      what happens
  *   ---------  -------------------------  -----------------------------------------------------
  *   starting   (boot done)                drop privileges, load the app, initWorker, serve → running
- *   starting   stop graceful / own exit   queued: applied the moment starting ends
+ *   starting   stop graceful / own exit   queued: applied the moment starting ends (a stop from the
+ *                                         master does not wait for initWorker to finish)
  *   starting   stop fast                  exit 0 at once (nothing of the app runs any more)
  *   running    stop graceful / QUIT       → draining: leave rotation, drain and premature timers
  *                                         (≤ shutdownTimeout), exitWorker (≤ EXIT_WORKER_BOUND), exit 0
@@ -152,6 +153,11 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   let state: ChildState = "starting";
   /** A stop that arrived while starting (a holder: closures write it while `runChild` awaits). */
   const queued: { stop: { mode: StopMode; own: boolean } | null } = { stop: null };
+  /** Resolves when the master retires this child while it starts: initWorker is not waited for then. */
+  let retiredWhileStarting: () => void = () => undefined;
+  const retired = new Promise<void>((resolve) => {
+    retiredWhileStarting = resolve;
+  });
   let pids: readonly number[] = [];
   let inInitWorker = false;
   let service: Service | null = null;
@@ -248,12 +254,32 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     exitWhenWritten(0);
   }
 
+  /**
+   * Runs the app's initWorker (bounded). A stop from the master does not wait for it: its bound
+   * (30 s) is past the master's budget for a graceful stop (shutdownTimeout + 7 s), so the worker
+   * was SIGKILLed, its timers never called premature and exitWorker never run. The stop goes on
+   * without it, as a bound that fires goes on without the hook; retired while the app loaded, it
+   * is not begun.
+   */
+  async function runInitWorker(started: App): Promise<void> {
+    if (queued.stop?.own === false) return;
+    inInitWorker = true;
+    try {
+      const hook = runHook("initWorker", started.initWorker, log, INIT_WORKER_BOUND_MS).then(() => "done");
+      if ((await Promise.race([hook, retired.then(() => "retired")])) === "retired")
+        log("warn", "initWorker had not finished when the stop came; going on to the stop without it");
+    } finally {
+      inInitWorker = false;
+    }
+  }
+
   /** The one entrance for every way out; see the table at the top of this file. */
   function stop(mode: StopMode, own: boolean): Promise<void> | undefined {
     switch (state) {
       case "starting":
         if (mode === "fast") return own ? announceThenExit() : process.exit(0);
         queued.stop ??= { mode, own };
+        if (!own) retiredWhileStarting();
         return undefined;
       case "running":
         return mode === "graceful" ? gracefulExit(own) : fastExit(own);
@@ -344,12 +370,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   } catch (error) {
     return fail(describeLoadError("app", error));
   }
-  inInitWorker = true;
-  try {
-    await runHook("initWorker", app.initWorker, log, INIT_WORKER_BOUND_MS);
-  } finally {
-    inInitWorker = false;
-  }
+  await runInitWorker(app);
   if (queued.stop?.own === false) {
     // Retired while starting (a reload or a stop overtook it): never serve, just leave.
     state = "running";

@@ -153,6 +153,63 @@ describe("every slot filled, every stop and reload bounded", () => {
     assert.match(answer.stderr + answer.stdout, /reload cancelled: the master is stopping/);
   });
 
+  it("shutdownTimeout and initTimeout at the top of their range: the start and a graceful stop work (the master's bounds overflowed Node's timers: a start failed at once, a stop was a SIGKILL)", async () => {
+    const dir = scratchApp({
+      "app.ts": `${say}
+export default {
+  initWorker() { ngx.timer.at(1000, (premature) => say(\`at premature=\${premature}\`)); },
+  fetch: () => new Response("ok"),
+};
+`,
+      "c.ts": `export default { shutdownTimeout: 2147483.647, initTimeout: 2147483.647 };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    process.kill(tree.masterPid, "SIGQUIT");
+    const done = await tree.run.done;
+    assert.equal(done.code, 0);
+    assert.match(done.output, /at premature=true/);
+    assert.doesNotMatch(done.stderr, /killing it|TimeoutOverflowWarning/);
+  });
+
+  it("a stop while initWorker still runs does not wait for it: the timers it made get their premature call, exitWorker runs, nothing is killed", async () => {
+    const dir = scratchApp({
+      "app.ts": `${say}
+export default {
+  async initWorker() {
+    ngx.timer.at(1000, (premature) => say(\`at premature=\${premature}\`));
+    ngx.timer.every(1, (premature) => { if (premature) say("every premature=true"); });
+    say("in initWorker");
+    await new Promise((resolve) => setTimeout(resolve, 25_000));
+  },
+  exitWorker() { say("exitWorker"); },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const prefix = scratchDir("prefix");
+    const run = startTsresty(
+      ["start", join(dir, "app.ts"), "--workers", "1", "--listen", "127.0.0.1:0", "--prefix", prefix],
+      { deadlineMs: 60_000 },
+    );
+    await run.waitForOutput("in initWorker");
+    const started = Date.now();
+    run.child.kill("SIGQUIT");
+    const done = await run.done;
+    const took = Date.now() - started;
+    // Before: the stop waited for initWorker (30 s bound) past the master's budget (10 + 7 s):
+    // "killing it" after 17 s, no premature call, no exitWorker.
+    assert.doesNotMatch(done.stderr, /killing it/);
+    assert.match(done.output, /at premature=true/);
+    assert.match(done.output, /every premature=true/);
+    assert.match(done.output, /exitWorker/);
+    assert.match(
+      done.stderr,
+      /initWorker had not finished when the stop came; going on to the stop without it/,
+    );
+    assert.ok(took < 5_000, `stopped in ${took} ms`);
+    assert.deepEqual(pidsMatching(prefix), []);
+  });
+
   it("signalGracefulExit() called in initWorker takes effect once the worker is ready: it drains and is replaced", async () => {
     const { app, marks, mark } = markedApp();
     mark("graceful-in-init");
