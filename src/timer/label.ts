@@ -69,14 +69,26 @@ function isOwnOrNode(location: string | undefined): boolean {
   return location !== undefined && (location.startsWith("node:") || isOwnSource(location));
 }
 
-/** Where user code called into tsresty (the first frame outside tsresty's own source): `file:line`. */
+/**
+ * Where user code called into tsresty (the first frame outside tsresty's own source): `file:line`.
+ * Undefined when the stack is not text: an app's `Error.prepareStackTrace` may make it V8's
+ * structured frames, anything else, or throw (each made creating a timer throw).
+ */
 export function creationSite(): string | undefined {
-  const holder: { stack?: string } = {};
+  const holder: { stack?: unknown } = {};
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 12;
-  Error.captureStackTrace(holder, creationSite);
-  Error.stackTraceLimit = limit;
-  for (const line of holder.stack?.split("\n").slice(1) ?? []) {
+  let stack: unknown;
+  try {
+    Error.stackTraceLimit = 12;
+    Error.captureStackTrace(holder, creationSite);
+    stack = holder.stack;
+  } catch {
+    return undefined;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+  if (typeof stack !== "string") return undefined;
+  for (const line of stack.split("\n").slice(1)) {
     const location = frameLocation(line);
     if (location !== undefined && !isOwnOrNode(location)) return location;
   }

@@ -169,6 +169,34 @@ describe("timer counts and limits", () => {
     assert.deepEqual(lines, []);
   });
 
+  it("the 'drop' policy creates timers whatever the app's Error.prepareStackTrace makes of stacks (V8's structured frames, or a throw)", () => {
+    const original = Error.prepareStackTrace;
+    try {
+      for (const prepare of [
+        (_error: Error, frames: NodeJS.CallSite[]): unknown => frames,
+        (): never => {
+          throw new Error("prepareStackTrace of the app's");
+        },
+      ]) {
+        Error.prepareStackTrace = prepare;
+        const { timers, clock, lines } = makeTimers({ maxRunning: 1, runningLimit: "drop" });
+        // Before: TypeError "holder.stack?.split is not a function", or the app's error, at each creation.
+        let ran = 0;
+        timers.at(0, () => new Promise(() => undefined));
+        timers.at(0, () => {
+          ran++;
+        });
+        timers.every(1, () => undefined);
+        clock.turn();
+        assert.equal(ran, 0, "the second was dropped (one running slot)");
+        assert.match(lines.map((l) => l.message).join("\n"), /timers.maxRunning are not enough/);
+        timers.destroy();
+      }
+    } finally {
+      Error.prepareStackTrace = original;
+    }
+  });
+
   it("a timer dropped by the 'drop' policy (or an every's dropped premature call) ends in state 'dropped'; cancel() returns false", () => {
     const { timers, clock } = makeTimers({ maxRunning: 1, runningLimit: "drop" });
     const first = timers.at(0, () => new Promise(() => undefined));
