@@ -170,7 +170,7 @@ describe("timer counts and limits", () => {
   });
 
   it("the 'drop' policy creates timers whatever the app's Error.prepareStackTrace makes of stacks (V8's structured frames, or a throw)", () => {
-    const original = Error.prepareStackTrace;
+    const original = Object.getOwnPropertyDescriptor(Error, "prepareStackTrace");
     try {
       for (const prepare of [
         (_error: Error, frames: NodeJS.CallSite[]): unknown => frames,
@@ -193,7 +193,8 @@ describe("timer counts and limits", () => {
         timers.destroy();
       }
     } finally {
-      Error.prepareStackTrace = original;
+      if (original === undefined) Reflect.deleteProperty(Error, "prepareStackTrace");
+      else Object.defineProperty(Error, "prepareStackTrace", original);
     }
   });
 
