@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { ConfigError, describe } from "../errors.ts";
 import { importUserModule } from "../util/loader.ts";
+import { fileKind } from "../util/file-kind.ts";
 import { syntaxPlaceOf } from "../util/syntax-place.ts";
 import { isPlainObject } from "../util/options.ts";
 import { namedOnly } from "../util/named-exports.ts";
@@ -46,12 +47,14 @@ export async function loadConfigInput(file: string, cwd = process.cwd()): Promis
   const path = resolve(cwd, file);
   // Loaded here: every child imports this module, and only the init process and single mode
   // read a config file (node:fs/promises cost a worker's boot ~0.5 ms).
-  const { access, constants } = process.getBuiltinModule("node:fs/promises");
+  const { access, constants, stat } = process.getBuiltinModule("node:fs/promises");
   try {
     await access(path, constants.R_OK);
   } catch (cause) {
     throw new ConfigError(file, null, "cannot be read (no such file, or no permission)", { cause });
   }
+  const found = await stat(path);
+  if (!found.isFile()) throw new ConfigError(file, null, `is not a regular file (${fileKind(found)})`);
   let module: { default?: unknown };
   try {
     module = await importUserModule(path);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,6 +52,21 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
     const r = await runTsresty(["-e", "ngx.timer.at(0, () => { "]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^ERROR: \/\S*\[eval\]\.ts:1: Unexpected end of file\n$/);
+  });
+
+  it("a FIFO or a device as FILE is refused at once, exit 2 (a FIFO hung the run, deaf to INT and TERM; /dev/zero filled the memory)", async () => {
+    const dir = scratchApp({});
+    const fifo = join(dir, "app.fifo");
+    execFileSync("mkfifo", [fifo]);
+    const piped = await runTsresty([fifo]);
+    assert.equal(piped.code, 2);
+    assert.equal(piped.stderr, `tsresty: input file ${fifo} is not a regular file (a FIFO).\n`);
+    const device = await runTsresty(["/dev/zero"]);
+    assert.equal(device.code, 2);
+    assert.equal(
+      device.stderr,
+      "tsresty: input file /dev/zero is not a regular file (a character device).\n",
+    );
   });
 
   it("a syntax error in a JavaScript module the file imports names that module's line (Node's loader gave no place)", async () => {

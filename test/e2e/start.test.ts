@@ -349,6 +349,28 @@ describe("tsresty start: master and workers", () => {
     );
   });
 
+  it("an app or a config that is not a regular file (a device, a FIFO) fails start at once, exit 2", async () => {
+    const dir = scratchApp({ "app.mjs": "export default { fetch: () => new Response('x') };\n" });
+    const fifo = join(dir, "c.fifo");
+    execFileSync("mkfifo", [fifo]);
+    const device = await runTsresty(["start", "/dev/zero", "--prefix", join(scratch, "device")]);
+    assert.equal(device.code, 2);
+    assert.match(
+      device.stderr,
+      /^tsresty: app file \/dev\/zero is not a regular file \(a character device\)$/m,
+    );
+    const config = await runTsresty([
+      "start",
+      join(dir, "app.mjs"),
+      "--config",
+      fifo,
+      "--prefix",
+      join(scratch, "fifo"),
+    ]);
+    assert.equal(config.code, 2);
+    assert.equal(config.stderr, `tsresty: ${fifo}: is not a regular file (a FIFO)\n`);
+  });
+
   it("a JavaScript app with a syntax error in a module it imports: start fails naming that module's line", async () => {
     const dir = scratchApp({
       "app.mjs": 'import "./routes.mjs";\nexport default { fetch: () => new Response("x") };\n',
