@@ -27,8 +27,11 @@ export function readPid(path: string): number | null {
   } catch {
     return null;
   }
-  const pid = Number(text.trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : null;
+  // Digits only, as the master writes it: Number() also read "0x36ff", "1e3" and "4314.0" as pids.
+  const digits = text.trim();
+  if (!/^\d{1,10}$/.test(digits)) return null;
+  const pid = Number(digits);
+  return pid > 0 && pid <= 2 ** 31 - 1 ? pid : null;
 }
 
 /**
