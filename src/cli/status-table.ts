@@ -53,7 +53,7 @@ function processCells(row: ProcessRow): string[] {
     row.cpu === null ? "-" : `${row.cpu.toFixed(1)}s`,
     dash(row.pending),
     dash(row.running),
-    row.timers.map((t) => `${shown(t.name)} (${t.state})`).join(", "),
+    row.timers.map((t) => `${shown(t.name)} (${t.state}${t.count > 1 ? ` ×${t.count}` : ""})`).join(", "),
   ];
 }
 

@@ -1,5 +1,6 @@
 export {
   encodeCounts,
+  namedTimerRows,
   parseChildMessage,
   parseMasterMessage,
   sendToParent,

@@ -9,10 +9,39 @@ import { checkChildSpec, checkZoneRefs, type ChildSpec, type ZoneRef } from "./s
  */
 
 /** A timer with a name, as status shows it. */
+/** The live named timers of a process that share a name, a state and a kind: one row for them all. */
 export interface NamedTimer {
   readonly name: string;
   readonly state: string;
   readonly repeating: boolean;
+  /** How many (a queue of `at` timers of one name is one row). */
+  readonly count: number;
+}
+
+/**
+ * The rows of `timers` (live named timers): one per name, state and kind, counted. One per timer
+ * sent each name once per timer: 5,600 pending `at` timers of a 100 KB name took the master's
+ * memory to 2 GB at each `tsresty status`, and their worker's row came back all dashes.
+ */
+export function namedTimerRows(
+  timers: readonly {
+    readonly name?: string | undefined;
+    readonly state: string;
+    readonly repeating: boolean;
+  }[],
+): NamedTimer[] {
+  type Row = { state: string; repeating: boolean; count: number };
+  const byName = new Map<string, Map<string, Row>>();
+  for (const timer of timers) {
+    const name = timer.name ?? "";
+    let kinds = byName.get(name);
+    if (kinds === undefined) byName.set(name, (kinds = new Map<string, Row>()));
+    const key = `${timer.repeating ? "r" : "a"} ${timer.state}`;
+    const row = kinds.get(key);
+    if (row === undefined) kinds.set(key, { state: timer.state, repeating: timer.repeating, count: 1 });
+    else row.count++;
+  }
+  return [...byName].flatMap(([name, kinds]) => [...kinds.values()].map((row) => ({ name, ...row })));
 }
 
 /**
@@ -309,7 +338,7 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
           running,
           rss,
           cpu: typeof cpu === "number" ? cpu : 0,
-          timers: timers.filter(isNamedTimer),
+          timers: timers.filter(isNamedTimer).map((t) => ({ ...t, count: countOf(t) })),
           stats: Array.isArray(stats) ? stats.filter(isStatsRow).map(withHistogram) : [],
           counts: parseCounts(counts),
           probe: parseProbe(probe),
@@ -426,13 +455,18 @@ function parseProbe(value: unknown): ChildProbe | null {
   };
 }
 
-function isNamedTimer(value: unknown): value is NamedTimer {
+function isNamedTimer(value: unknown): value is Omit<NamedTimer, "count"> & { count?: unknown } {
   return (
     isRecord(value) &&
     typeof value["name"] === "string" &&
     typeof value["state"] === "string" &&
     typeof value["repeating"] === "boolean"
   );
+}
+
+/** A row's count: 1 from a child that sent one row per timer (an older one). */
+function countOf(row: { count?: unknown }): number {
+  return typeof row.count === "number" && Number.isInteger(row.count) && row.count > 0 ? row.count : 1;
 }
 
 /**

@@ -39,6 +39,7 @@ import {
 import { ContextError } from "../errors.ts";
 import {
   encodeCounts,
+  namedTimerRows,
   parseMasterMessage,
   sendToParent,
   type ChildSpec,
@@ -329,11 +330,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
             running: context.timers.runningCount,
             rss: process.memoryUsage.rss(),
             cpu: cpuSeconds(),
-            timers: full
-              ? context.timers
-                  .namedTimers()
-                  .map((t) => ({ name: t.name ?? "", state: t.state, repeating: t.repeating }))
-              : [],
+            timers: full ? namedTimerRows(context.timers.namedTimers()) : [],
             stats: full ? context.timers.stats() : [],
             counts: full ? null : encodeCounts(LATENESS_BOUNDS, context.timers.counts()),
             // Only scrapes read the probes (a read may start a new lag window).

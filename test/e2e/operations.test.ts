@@ -255,6 +255,33 @@ describe("operations", () => {
     await tree.command("stop");
   });
 
+  it("status with thousands of live timers of one long name: one counted row, the worker's figures there (each timer's full name was sent: the row came back all dashes, the master's memory grew by gigabytes)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    const name = "push-" + "x".repeat(100_000);
+    for (let i = 0; i < 3_000; i++) ngx.timer.at({ delay: 1000, name }, () => undefined);
+  },
+  fetch: () => new Response("ok"),
+};
+`,
+      "c.ts": "export default { timers: { maxPending: 10000 } };\n",
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    const status = await tree.command("status", "--json");
+    assert.equal(status.code, 0, status.stderr);
+    const worker = (JSON.parse(status.stdout) as StatusReport).processes.find((p) => p.type === "worker");
+    assert.ok(worker !== undefined, status.stdout.slice(0, 500));
+    assert.equal(worker.pending, 3_000);
+    assert.deepEqual(
+      worker.timers.map((t) => [t.name.length, t.state, t.repeating, t.count]),
+      [[100_005, "pending", false, 3_000]],
+    );
+    const table = await tree.command("status");
+    assert.match(table.stdout, /\(pending ×3000\)/);
+    await tree.command("stop");
+  });
+
   it("a reload whose config names another prefix, error log or output log keeps the running ones and says so (it kept them in silence while ngx.config.get() showed the new ones)", async () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => new Response("ok") };\n`,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   encodeCounts,
+  namedTimerRows,
   parseChildMessage,
   parseMasterMessage,
   type TimerCountsReport,
@@ -94,6 +95,23 @@ describe("a child's timer counters, as a scrape receives them", () => {
     ]) {
       assert.equal(parsedCounts(counts), null, String(counts && Object.keys(counts)));
     }
+  });
+});
+
+describe("a child's live named timers, as `tsresty status` receives them", () => {
+  it("are one row per name, state and kind, counted: a queue of at timers of one name is one row", () => {
+    const timers = [
+      ...Array.from({ length: 3 }, () => ({ name: "push", state: "pending", repeating: false })),
+      { name: "push", state: "running", repeating: false },
+      { name: "tick", state: "pending", repeating: true },
+      { name: undefined, state: "pending", repeating: false },
+    ];
+    assert.deepEqual(namedTimerRows(timers), [
+      { name: "push", state: "pending", repeating: false, count: 3 },
+      { name: "push", state: "running", repeating: false, count: 1 },
+      { name: "tick", state: "pending", repeating: true, count: 1 },
+      { name: "", state: "pending", repeating: false, count: 1 },
+    ]);
   });
 });
 

@@ -99,7 +99,7 @@ describe("text in logs and tables", () => {
           cpu: 0.1,
           pending: 2,
           running: 0,
-          timers: [{ name, state: "pending", repeating: true }],
+          timers: [{ name, state: "pending", repeating: true, count: 1 }],
         },
       ],
       timers: [row(name), row(long)],
