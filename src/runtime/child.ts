@@ -56,7 +56,7 @@ import { installRuntime, type RuntimeContext } from "./context.ts";
 import { drainCutMessage } from "./drain-cut.ts";
 import { installGlobalNgx } from "./global.ts";
 import { runHook } from "./hooks.ts";
-import { describeLoadError } from "./load-error.ts";
+import { describeLoadError, describeUncaught } from "./load-error.ts";
 import { ChildProbes, type ServiceCounts } from "./metrics.ts";
 import { attachMasterZones } from "./zones.ts";
 
@@ -347,6 +347,14 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   // children with messages, never with these, so an exit they begin is this child's own: the
   // master is told (as for signalGracefulExit) and does not count it as a crash.
   handleSignals({ SIGQUIT: () => void stop("graceful", true), SIGTERM: () => void stop("fast", true) });
+  // A promise the app left rejected with no handler (a stray `fetch()` in a timer's work) is
+  // logged and the process goes on serving, as a Lua error leaves an nginx worker serving: Node's
+  // default ended the process, and every request and timer of it (none had its premature call),
+  // for one stray promise, and the master respawned it with backoff. A rejection changes no
+  // state, unlike an exception thrown through the code; uncaught exceptions still end it.
+  process.on("unhandledRejection", (reason) => {
+    log("error", `unhandled rejection, the process keeps running: ${describeUncaught(reason)}`);
+  });
 
   /** Tells the master why this child cannot start (once the message is out), then exits 1. */
   const fail = async (reason: string): Promise<void> => {

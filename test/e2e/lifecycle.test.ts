@@ -153,6 +153,37 @@ describe("every slot filled, every stop and reload bounded", () => {
     assert.match(answer.stderr + answer.stdout, /reload cancelled: the master is stopping/);
   });
 
+  it("a promise a timer's work leaves rejected with no handler is logged at error and the worker keeps serving (Node's default ended it, and the master respawned it with backoff)", async () => {
+    const dir = scratchApp({
+      "app.ts": `${say}
+export default {
+  initWorker() {
+    let runs = 0;
+    ngx.timer.every({ interval: 0.2, name: "fire-and-forget" }, (premature) => {
+      if (premature) return say("premature call");
+      void Promise.reject(new Error(\`stray \${++runs}\`));
+    });
+  },
+  fetch: () => new Response(String(process.pid)),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const before = (await get(tree.url("/"))).body;
+    assert.ok(await until(() => tree.run.stderr().includes("stray 3"), 10_000), tree.run.stderr());
+    assert.equal((await get(tree.url("/"))).body, before, "the same worker serves");
+    assert.match(
+      tree.run.stderr(),
+      /\[error\] .*unhandled rejection, the process keeps running: Error: stray 1/,
+    );
+    const worker = (await tree.status()).processes.find((p) => p.type === "worker");
+    assert.equal(worker?.restarts, 0);
+    process.kill(tree.masterPid, "SIGQUIT");
+    const done = await tree.run.done;
+    assert.match(done.output, /premature call/);
+    assert.doesNotMatch(done.stderr, /exited with code 1/);
+  });
+
   it("shutdownTimeout and initTimeout at the top of their range: the start and a graceful stop work (the master's bounds overflowed Node's timers: a start failed at once, a stop was a SIGKILL)", async () => {
     const dir = scratchApp({
       "app.ts": `${say}
