@@ -66,4 +66,15 @@ describe("incr (T-SHD-04, T-SHD-05)", () => {
     for (const [text, total] of sums)
       assert.deepEqual(dogs.incr("hits", text), { ok: true, value: total, forcible: false }, text);
   });
+
+  it("an increment past the largest double makes the counter ±Infinity, and incr of a stored NaN or infinity gives it back, as LuaJIT's doubles do (docs/shdict.md)", () => {
+    const dogs = testZone().dict;
+    dogs.set("big", Number.MAX_VALUE);
+    assert.deepEqual(dogs.incr("big", Number.MAX_VALUE), { ok: true, value: Infinity, forcible: false });
+    assert.deepEqual(dogs.incr("big", -1), { ok: true, value: Infinity, forcible: false });
+    dogs.set("low", -Number.MAX_VALUE);
+    assert.deepEqual(dogs.incr("low", -Number.MAX_VALUE), { ok: true, value: -Infinity, forcible: false });
+    dogs.set("nan", NaN);
+    assert.deepEqual(dogs.incr("nan", 1), { ok: true, value: NaN, forcible: false });
+  });
 });
