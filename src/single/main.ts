@@ -71,8 +71,15 @@ async function loadConfig(command: SingleCommand): Promise<ResolvedConfig> {
     const file = command.configPath === null ? {} : await loadConfigInput(command.configPath);
     return resolveConfig(withOverrides(file, flags), command.configPath ?? "config");
   } catch (error) {
-    if (error instanceof ConfigError) fail(error.message, 2);
-    throw error;
+    // A ConfigError names the file and the key; anything else came from the config's own code (a
+    // getter that throws, say): said as `tsresty start` says it, not as Node's crash report.
+    const name = command.configPath ?? "config";
+    fail(
+      error instanceof ConfigError
+        ? error.message
+        : `${name}: reading the config threw ${describeUncaught(error)}`,
+      2,
+    );
   } finally {
     process.off("beforeExit", stuck);
   }

@@ -54,6 +54,19 @@ describe("single mode (tsresty -e, tsresty FILE)", () => {
     assert.match(r.stderr, /^ERROR: \/\S*\[eval\]\.ts:1: Unexpected end of file\n$/);
   });
 
+  it("a config whose own code throws while it is read (a getter) is a config error, exit 2, as tsresty start says it (it was Node's crash report, exit 1)", async () => {
+    const dir = scratchApp({
+      "c.mjs": 'export default { timers: { get maxPending() { throw new Error("getter boom"); } } };\n',
+    });
+    const r = await runTsresty(["--config", join(dir, "c.mjs"), "-e", "1"]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /^tsresty: \S*c\.mjs: reading the config threw Error: getter boom\n {4}at get maxPending /,
+    );
+    assert.doesNotMatch(r.stderr, /Node\.js v|node:internal/);
+  });
+
   it("a FIFO or a device as FILE is refused at once, exit 2 (a FIFO hung the run, deaf to INT and TERM; /dev/zero filled the memory)", async () => {
     const dir = scratchApp({});
     const fifo = join(dir, "app.fifo");
