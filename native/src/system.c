@@ -5,9 +5,11 @@
  * (the reaper of orphans the master adopts: a blanket waitpid(-1) would take the exit status of
  * children libuv waits for), and make the master the subreaper of its tree, so that the orphans of
  * its descendants are reparented to it rather than to init (src/master/reaper.ts). The datagram
- * receiver exists for the tests, which play systemd's part.
+ * receiver exists for the tests, which play systemd's part. And, for single mode, let a second
+ * SIGINT or SIGTERM end a process whose main thread cannot run its handlers (on_stop_signal).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -168,6 +170,51 @@ static napi_value sys_datagram_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * A second SIGINT or SIGTERM ends the process at once, with exit status 128 + the signal, for
+ * single mode. Its JavaScript handlers (exit 130 or 143) run on the main thread, after libuv's
+ * signal handler has written to the event loop's pipe: while the main thread is busy
+ * (`while (true) {}`) or blocked (a read of a FIFO), they never ran, and the process outlived
+ * every INT and TERM; only SIGKILL ended it. The first signal still goes to libuv (the handler
+ * that was there is called from this one), so a process that can answer it does so as before.
+ */
+static struct sigaction chained_int, chained_term;
+static volatile sig_atomic_t stop_signals = 0;
+
+static void on_stop_signal(int sig, siginfo_t *info, void *context) {
+  if (stop_signals++ > 0) _exit(128 + sig);
+  const struct sigaction *next = sig == SIGINT ? &chained_int : &chained_term;
+  if (next->sa_flags & SA_SIGINFO)
+    next->sa_sigaction(sig, info, context);
+  else
+    next->sa_handler(sig);
+}
+
+/* Puts on_stop_signal before the handler of `sig`; 0, or the errno (EINVAL: no handler to chain). */
+static int chain_stop_signal(int sig, struct sigaction *chained) {
+  struct sigaction now;
+  if (sigaction(sig, NULL, &now) != 0) return errno;
+  if (now.sa_flags & SA_SIGINFO) {
+    if (now.sa_sigaction == on_stop_signal) return 0; /* chained already */
+  } else if (now.sa_handler == SIG_DFL || now.sa_handler == SIG_IGN) {
+    return EINVAL; /* no handler: the signal's own action ends (or spares) the process */
+  }
+  *chained = now;
+  struct sigaction ours = now;
+  ours.sa_flags |= SA_SIGINFO;
+  ours.sa_sigaction = on_stop_signal;
+  return sigaction(sig, &ours, NULL) == 0 ? 0 : errno;
+}
+
+/* exitOnSecondStopSignal() -> 0, or the errno: see on_stop_signal. Call it once the process's own
+   INT and TERM handlers are in place (its chain holds them). */
+static napi_value sys_exit_on_second_stop_signal(napi_env env, napi_callback_info info) {
+  (void)info;
+  int failed = chain_stop_signal(SIGINT, &chained_int);
+  if (failed == 0) failed = chain_stop_signal(SIGTERM, &chained_term);
+  return js_int(env, failed);
+}
+
 napi_status sys_define(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"notify", NULL, sys_notify, NULL, NULL, NULL, napi_default, NULL},
@@ -177,6 +224,7 @@ napi_status sys_define(napi_env env, napi_value exports) {
       {"datagramBind", NULL, sys_datagram_bind, NULL, NULL, NULL, napi_default, NULL},
       {"datagramReceive", NULL, sys_datagram_receive, NULL, NULL, NULL, napi_default, NULL},
       {"datagramClose", NULL, sys_datagram_close, NULL, NULL, NULL, napi_default, NULL},
+      {"exitOnSecondStopSignal", NULL, sys_exit_on_second_stop_signal, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

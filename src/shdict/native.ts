@@ -56,6 +56,11 @@ export interface SystemCalls {
   /** The next datagram on `fd`, or undefined when none waits. */
   datagramReceive(fd: number): string | undefined;
   datagramClose(fd: number): void;
+  /**
+   * From now on a second SIGINT or SIGTERM ends the process at once, exit 128 + the signal (the
+   * first still reaches the process's own handler): 0, or the errno (EINVAL: no handler to chain).
+   */
+  exitOnSecondStopSignal(): number;
 }
 
 interface Binding extends SystemCalls {

@@ -22,7 +22,7 @@ import {
   withOverrides,
   type ResolvedConfig,
 } from "../config/index.ts";
-import { createZone, installZones } from "../shdict/index.ts";
+import { createZone, installZones, systemCalls } from "../shdict/index.ts";
 import { exitWhenWritten, handleSignals, ignore, singleIdentity } from "../process/index.ts";
 import { endGroup, liveGroups } from "../pipe/index.ts";
 import {
@@ -36,7 +36,7 @@ import {
 import { isTypeScript, prepareToLoad } from "../util/loader.ts";
 import { fileKind } from "../util/file-kind.ts";
 import { withSyntaxPlace } from "../util/syntax-place.ts";
-import { lineLogger } from "../util/log.ts";
+import { lineLogger, type LogSink } from "../util/log.ts";
 import { typeScriptHooks } from "./hooks.ts";
 
 export interface SingleCommand {
@@ -51,6 +51,23 @@ export interface SingleCommand {
 function fail(message: string, code: number): never {
   process.stderr.write(`tsresty: ${message}\n`);
   process.exit(code);
+}
+
+/**
+ * A second INT or TERM ends the run at once (exit 130 or 143), also while its code keeps the main
+ * thread from running the handlers above (`while (true) {}`: only SIGKILL ended it). Native code
+ * (native/src/system.c), chained before libuv's handler; without the addon, as before.
+ */
+function exitOnSecondStopSignal(log: LogSink): void {
+  try {
+    const failed = systemCalls().exitOnSecondStopSignal();
+    if (failed !== 0) log("warn", `a second INT or TERM cannot end a busy run (errno ${failed})`);
+  } catch (error) {
+    log(
+      "warn",
+      `a second INT or TERM cannot end a busy run: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
 }
 
 /** The config file (when given) with the `--shdict` flags over it. */
@@ -205,6 +222,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     SIGUSR1: ignore,
     SIGUSR2: ignore,
   });
+  exitOnSecondStopSignal(log);
 
   // What nothing caught (a throw in a plain setTimeout callback) or handled (a promise rejected
   // with no handler, as \`async function f() { throw … } f();\`) ends the process as Node's

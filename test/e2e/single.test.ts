@@ -251,6 +251,22 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     });
   }
 
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
+    it(`a second ${signal} ends a run whose code keeps the main thread busy, exit ${code} (only SIGKILL did: the handlers never ran)`, async () => {
+      const run = startTsresty(["-e", 'console.log("busy"); while (true) {}'], { deadlineMs: 20_000 });
+      await run.waitForOutput("busy");
+      run.child.kill(signal);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(run.child.exitCode, null, "the first one waits for the handler, which cannot run");
+      run.child.kill(signal);
+      const r = await run.done;
+      assert.deepEqual([r.code, r.signal], [code, null]);
+    });
+  }
+
   it("T-PRE-09 (OpenResty core behaviour): SIGQUIT is graceful: the pending timer runs premature, then exit 0", async () => {
     const run = startTsresty([
       "-e",
