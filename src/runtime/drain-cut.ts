@@ -3,7 +3,7 @@ import type { ServiceCounts } from "./metrics.ts";
 
 /**
  * The warning when `shutdownTimeout` ends a drain, in every role's words alike: how many
- * callbacks were still running (and, in a worker, HTTP requests in flight and upgraded
+ * callbacks were still running, naming the named ones (and, in a worker, HTTP requests in flight and upgraded
  * connections open: they are cut next), how many premature calls never ran (they waited for a
  * running slot, or for the run of their `overlap: false` timer to end), how many singleton claims
  * went unanswered (a hung coordinator holds a drain too), then what the process does next.
@@ -23,7 +23,18 @@ export function drainCutMessage(
     http === null
       ? ""
       : `, ${http.inFlight} HTTP requests in flight and ${http.upgraded} upgraded connections open (cut)`;
-  return `shutdownTimeout (${timeout} s) reached while draining, with ${timers.runningCount} timers running${cut}${neverRan(timers)}; ${next}`;
+  return `shutdownTimeout (${timeout} s) reached while draining, with ${timers.runningCount} timers running${namesOf(timers)}${cut}${neverRan(timers)}; ${next}`;
+}
+
+/** How many running named timers the warning names; the rest are counted. */
+const NAMED_AT_MOST = 5;
+
+/** ` (timer "sync", timer "report")`: the named timers still running, "" when none is. */
+function namesOf(timers: TimerSystem): string {
+  const { named } = timers.runningTimers();
+  if (named.length === 0) return "";
+  const more = named.length > NAMED_AT_MOST ? ` and ${named.length - NAMED_AT_MOST} more` : "";
+  return ` (${named.slice(0, NAMED_AT_MOST).join(", ")}${more})`;
 }
 
 /**

@@ -51,7 +51,20 @@ describe("the warning when shutdownTimeout cuts a drain", () => {
     // slot)": no slot was wanting, and the claim the drain waited for was not named.
     assert.equal(
       drainCutMessage(2, timers, "exiting"),
-      "shutdownTimeout (2 s) reached while draining, with 1 timers running; 1 premature calls never ran (their overlap: false timer's run never ended); 1 singleton claims unanswered; exiting",
+      'shutdownTimeout (2 s) reached while draining, with 1 timers running (timer "stuck"); 1 premature calls never ran (their overlap: false timer\'s run never ended); 1 singleton claims unanswered; exiting',
+    );
+  });
+
+  it("names the named timers still running, five at most, the rest counted (it gave only their number)", () => {
+    const { timers, clock } = makeTimers();
+    for (const name of ["a", "b", "c", "d", "e", "f", "g"])
+      timers.at({ delay: 0, name }, () => new Promise(() => {}));
+    timers.at(0, () => new Promise(() => {}));
+    clock.advance(0);
+    timers.beginExit();
+    assert.equal(
+      drainCutMessage(1, timers, "exiting"),
+      'shutdownTimeout (1 s) reached while draining, with 8 timers running (timer "a", timer "b", timer "c", timer "d", timer "e" and 2 more); exiting',
     );
   });
 });
