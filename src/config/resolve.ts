@@ -109,6 +109,15 @@ class Checker {
 }
 
 /**
+ * A key's value, or `fallback` when it is not set. Only `undefined` is "not set", for every key:
+ * a `null` is a value like any other, refused by the key's check (`timers: null` and a few
+ * others were taken as the defaults, while `workers: null` and most were refused).
+ */
+function orDefault(value: unknown, fallback: unknown): unknown {
+  return value === undefined ? fallback : value;
+}
+
+/**
  * Validates a config object (from a file, already merged with CLI flags) and returns the
  * complete frozen configuration. Never mutates its input.
  */
@@ -118,19 +127,19 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
   if (!isRecord(input)) check.fail(null, `must export an object, received ${describe(input)}`);
   check.keys("", input, CONFIG_KEYS);
 
-  const timersIn = check.record("timers", input["timers"] ?? {});
+  const timersIn = check.record("timers", orDefault(input["timers"], {}));
   check.keys("timers.", timersIn, TIMER_KEYS);
   const defaults = DEFAULT_CONFIG.timers;
-  const runningLimit = timersIn["runningLimit"] ?? defaults.runningLimit;
+  const runningLimit = orDefault(timersIn["runningLimit"], defaults.runningLimit);
   if (runningLimit !== "wait" && runningLimit !== "drop") {
     check.fail("timers.runningLimit", `must be "wait" or "drop", received ${describe(runningLimit)}`);
   }
 
-  const shutdownTimeout = input["shutdownTimeout"] ?? null;
-  if (shutdownTimeout !== null) check.seconds("shutdownTimeout", shutdownTimeout, 0);
-  const initTimeout = input["initTimeout"] ?? DEFAULT_CONFIG.initTimeout;
+  const shutdownTimeout = input["shutdownTimeout"];
+  if (shutdownTimeout !== undefined) check.seconds("shutdownTimeout", shutdownTimeout, 0);
+  const initTimeout = orDefault(input["initTimeout"], DEFAULT_CONFIG.initTimeout);
   check.seconds("initTimeout", initTimeout, 0.001);
-  const standby = input["standby"] ?? DEFAULT_CONFIG.standby;
+  const standby = orDefault(input["standby"], DEFAULT_CONFIG.standby);
   if (typeof standby !== "boolean")
     check.fail("standby", `must be true or false, received ${describe(standby)}`);
 
@@ -140,7 +149,7 @@ export function resolveConfig(input: unknown, origin = "config"): ResolvedConfig
       maxRunning: check.positiveInteger("timers.maxRunning", timersIn["maxRunning"], defaults.maxRunning),
       runningLimit,
     }),
-    shutdownTimeout,
+    shutdownTimeout: shutdownTimeout ?? null,
     workers:
       input["workers"] === undefined
         ? DEFAULT_CONFIG.workers
@@ -167,7 +176,7 @@ function resolveSignals(check: Checker, value: unknown): ResolvedConfig["signals
   if (value === undefined) return DEFAULT_CONFIG.signals;
   const signals = check.record("signals", value);
   check.keys("signals.", signals, ["term"]);
-  const term = signals["term"] ?? DEFAULT_CONFIG.signals.term;
+  const term = orDefault(signals["term"], DEFAULT_CONFIG.signals.term);
   if (term !== "graceful" && term !== "fast") {
     check.fail("signals.term", `must be "graceful" (as QUIT) or "fast" (as INT), received ${describe(term)}`);
   }
@@ -191,7 +200,7 @@ function resolveAccessLog(check: Checker, value: unknown): ResolvedConfig["acces
   check.keys("accessLog.", given, ["path", "format"]);
   const path = check.path("accessLog.path", given["path"], null);
   if (path === null) check.fail("accessLog.path", "must be a non-empty path, received undefined");
-  const format = given["format"] ?? "combined";
+  const format = orDefault(given["format"], "combined");
   if (!(ACCESS_LOG_FORMATS as readonly unknown[]).includes(format)) {
     check.fail(
       "accessLog.format",
@@ -202,14 +211,16 @@ function resolveAccessLog(check: Checker, value: unknown): ResolvedConfig["acces
 }
 
 function resolveCoordinator(check: Checker, value: unknown): ResolvedConfig["coordinator"] {
-  if (value === undefined || value === null) return null;
+  if (value === undefined) return null;
+  if (typeof value !== "string" && !isRecord(value))
+    check.fail("coordinator", `must be a Redis URL or { url, keyPrefix }, received ${describe(value)}`);
   const given = typeof value === "string" ? { url: value } : check.record("coordinator", value);
   if (typeof value !== "string") check.keys("coordinator.", given, ["url", "keyPrefix"]);
   const url = check.parsed(
     typeof value === "string" ? "coordinator" : "coordinator.url",
     parseRedisUrl(given["url"]),
   );
-  const keyPrefix = given["keyPrefix"] ?? "tsresty";
+  const keyPrefix = orDefault(given["keyPrefix"], "tsresty");
   if (typeof keyPrefix !== "string" || !/^[\w.:-]{1,64}$/.test(keyPrefix)) {
     check.fail(
       "coordinator.keyPrefix",
@@ -233,7 +244,7 @@ function resolveHttp(check: Checker, value: unknown): ResolvedConfig["http"] {
   check.keys("http.", http, HTTP_KEYS);
   const defaults = DEFAULT_CONFIG.http;
   const seconds = (key: "headersTimeout" | "requestTimeout" | "keepAliveTimeout"): number => {
-    const given = http[key] ?? defaults[key];
+    const given = orDefault(http[key], defaults[key]);
     check.seconds(`http.${key}`, given, 0);
     return given;
   };
@@ -242,7 +253,7 @@ function resolveHttp(check: Checker, value: unknown): ResolvedConfig["http"] {
   if (requestTimeout > 0 && headersTimeout > requestTimeout) {
     check.fail("http.headersTimeout", `must not be longer than http.requestTimeout (${requestTimeout} s)`);
   }
-  const lightResponse = http["lightResponse"] ?? defaults.lightResponse;
+  const lightResponse = orDefault(http["lightResponse"], defaults.lightResponse);
   if (typeof lightResponse !== "boolean") {
     check.fail("http.lightResponse", `must be true or false, received ${describe(lightResponse)}`);
   }

@@ -284,6 +284,36 @@ describe("config resolution", () => {
     assert.equal(resolveConfig({ signals: { term: "fast" } }).signals.term, "fast");
   });
 
+  it("refuses null for every key, naming it: null is no key's default (timers: null, shutdownTimeout: null and six others were taken as the defaults, while workers: null was refused)", () => {
+    const inputs: [string, Record<string, unknown>][] = [
+      ["timers", { timers: null }],
+      ["timers.runningLimit", { timers: { runningLimit: null } }],
+      ["timers.maxPending", { timers: { maxPending: null } }],
+      ["shutdownTimeout", { shutdownTimeout: null }],
+      ["initTimeout", { initTimeout: null }],
+      ["standby", { standby: null }],
+      ["signals.term", { signals: { term: null } }],
+      ["accessLog.format", { accessLog: { path: "/tmp/a.log", format: null } }],
+      ["coordinator", { coordinator: null }],
+      ["coordinator.keyPrefix", { coordinator: { url: "redis://127.0.0.1:6379", keyPrefix: null } }],
+      ["http.headersTimeout", { http: { headersTimeout: null } }],
+      ["http.lightResponse", { http: { lightResponse: null } }],
+      ["workers", { workers: null }],
+      ["metrics", { metrics: null }],
+      ["accessLog", { accessLog: null }],
+    ];
+    for (const [key, input] of inputs) {
+      assert.throws(
+        () => resolveConfig(input),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          error.message.startsWith(`config: ${key} `) &&
+          error.message.includes("null"),
+        key,
+      );
+    }
+  });
+
   it("names the file it came from", () => {
     assert.throws(() => resolveConfig({ timers: { maxPending: -1 } }, "tsresty.config.ts"), {
       message: /^tsresty\.config\.ts: timers\.maxPending must be/,
