@@ -198,6 +198,9 @@ class HostGate implements TickGate {
     try {
       const held = this.#read(name, "claimed");
       if (held === null || held < due) this.#write(name, "claimed", due);
+      // Claimed again (catchUp replaying a tick that did not run well): it is taken once more.
+      else if (held === due && this.#read(name, "unrun") === due)
+        rmSync(this.#path(name, "unrun"), { force: true });
     } catch {
       // said when the run's end is recorded
     }
