@@ -82,16 +82,14 @@ export class InitProcess {
         reject(this.#signal.reason as Error);
         return;
       }
-      const timer = setTimeout(
-        () => {
-          done();
-          this.kill();
-          reject(new StartError(`the init process took more than ${timeoutMs / 1000} s ${what}`));
-          // Node fires a longer wait after 1 ms (an initTimeout near its bound plus the margin
-          // failed every start at once): past about 24.8 days, the bound comes then.
-        },
-        Math.min(timeoutMs, MAX_WAIT_MS),
-      );
+      // Node fires a longer wait after 1 ms (an initTimeout near its bound plus the margin failed
+      // every start at once): past about 24.8 days, the bound comes then.
+      const waitMs = Math.min(timeoutMs, MAX_WAIT_MS);
+      const timer = setTimeout(() => {
+        done();
+        this.kill();
+        reject(new StartError(`the init process took more than ${timeoutMs / 1000} s ${what}`));
+      }, waitMs);
       const onAbort = (): void => {
         done();
         reject(this.#signal.reason as Error);

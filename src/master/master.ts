@@ -846,20 +846,18 @@ export class Master {
     this.#children.send(child, { type: "stop", mode });
     const budget = stopBudget(mode, child.shutdownTimeout);
     clearTimeout(this.#stopBounds.get(child));
-    const bound = setTimeout(
-      () => {
-        this.#stopBounds.delete(child);
-        if (child.phase === "exited") return;
-        this.#log(
-          "alert",
-          `${this.#label(child)} still alive ${budget} s after a ${mode} stop (its budget); killing it`,
-        );
-        this.#children.kill(child, "SIGKILL");
-        // Node fires a longer wait after 1 ms: a shutdownTimeout near its bound (2^31-1 ms) plus the
-        // margins was a SIGKILL at once. Past about 24.8 days, the kill comes then.
-      },
-      Math.min(budget * 1000, MAX_WAIT_MS),
-    ).unref();
+    // Node fires a longer wait after 1 ms: a shutdownTimeout near its bound (2^31-1 ms) plus the
+    // margins was a SIGKILL at once. Past about 24.8 days, the kill comes then.
+    const waitMs = Math.min(budget * 1000, MAX_WAIT_MS);
+    const bound = setTimeout(() => {
+      this.#stopBounds.delete(child);
+      if (child.phase === "exited") return;
+      this.#log(
+        "alert",
+        `${this.#label(child)} still alive ${budget} s after a ${mode} stop (its budget); killing it`,
+      );
+      this.#children.kill(child, "SIGKILL");
+    }, waitMs).unref();
     this.#stopBounds.set(child, bound);
   }
 

@@ -4,7 +4,8 @@
  * 20 and 24: Node keeps the place for its own report of an uncaught error), so "app failed to
  * load: SyntaxError: Unexpected identifier" named neither file nor line. A CommonJS module's has
  * the place as its stack's first line; for an ES module it is asked of `node --check`, on the
- * failure path only, of the file and of the modules it imports. TypeScript files need none of this: esbuild's refusal names the place.
+ * failure path only, of the file and of the modules it imports. TypeScript files need none of
+ * this: esbuild's refusal names the place.
  */
 const JAVASCRIPT = /\.[cm]?js$/;
 /** The first line of Node's report of a syntax error: `FILE:LINE`. */
