@@ -3,7 +3,7 @@ import { access, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { formatListen, parseListen, parseShdictFlags, parseWorkers } from "../config/index.ts";
 import { UsageError } from "../errors.ts";
-import { fileKind } from "../util/file-kind.ts";
+import { notARegularFile } from "../util/file-kind.ts";
 import { runMaster } from "../master/index.ts";
 import type { StartCommand } from "./args.ts";
 
@@ -24,10 +24,8 @@ async function findApp(given: string | null): Promise<string> {
   } catch {
     throw new UsageError(`app file ${given} cannot be read (no such file, or no permission)`);
   }
-  const found = await stat(path);
-  if (found.isDirectory()) throw new UsageError(`app file ${given} is a directory`);
-  // A FIFO would hang the init process's import, a device (/dev/zero) fill its memory.
-  if (!found.isFile()) throw new UsageError(`app file ${given} is not a regular file (${fileKind(found)})`);
+  const why = notARegularFile(await stat(path));
+  if (why !== null) throw new UsageError(`app file ${given} ${why}`);
   return path;
 }
 

@@ -214,7 +214,7 @@ function resolveCoordinator(check: Checker, value: unknown): ResolvedConfig["coo
   if (value === undefined) return null;
   if (typeof value !== "string" && !isRecord(value))
     check.fail("coordinator", `must be a Redis URL or { url, keyPrefix }, received ${describe(value)}`);
-  const given = typeof value === "string" ? { url: value } : check.record("coordinator", value);
+  const given = typeof value === "string" ? { url: value } : value;
   if (typeof value !== "string") check.keys("coordinator.", given, ["url", "keyPrefix"]);
   const url = check.parsed(
     typeof value === "string" ? "coordinator" : "coordinator.url",

@@ -8,7 +8,6 @@ import { checkChildSpec, checkZoneRefs, type ChildSpec, type ZoneRef } from "./s
  * a crash.
  */
 
-/** A timer with a name, as status shows it. */
 /** The live named timers of a process that share a name, a state and a kind: one row for them all. */
 export interface NamedTimer {
   readonly name: string;

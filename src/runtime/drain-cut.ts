@@ -3,10 +3,11 @@ import type { ServiceCounts } from "./metrics.ts";
 
 /**
  * The warning when `shutdownTimeout` ends a drain, in every role's words alike: how many
- * callbacks were still running, naming the named ones (and, in a worker, HTTP requests in flight and upgraded
- * connections open: they are cut next), how many premature calls never ran (they waited for a
- * running slot, or for the run of their `overlap: false` timer to end), how many singleton claims
- * went unanswered (a hung coordinator holds a drain too), then what the process does next.
+ * callbacks were still running, naming the named ones (and, in a worker, HTTP requests in flight
+ * and upgraded connections open: they are cut next), how many premature calls never ran (they
+ * waited for a running slot, or for the run of their `overlap: false` timer to end), how many
+ * singleton claims went unanswered (a hung coordinator holds a drain too), then what the process
+ * does next.
  * @example
  * drainCutMessage(1, timers, "going on to exitWorker", { requests: 9, inFlight: 3, upgraded: 0 });
  * // "shutdownTimeout (1 s) reached while draining, with 1 timers running, 3 HTTP requests in

@@ -34,7 +34,7 @@ import {
   type RuntimeContext,
 } from "../runtime/index.ts";
 import { isTypeScript, prepareToLoad } from "../util/loader.ts";
-import { fileKind } from "../util/file-kind.ts";
+import { notARegularFile } from "../util/file-kind.ts";
 import { withSyntaxPlace } from "../util/syntax-place.ts";
 import { lineLogger, type LogSink } from "../util/log.ts";
 import { typeScriptHooks } from "./hooks.ts";
@@ -111,10 +111,8 @@ async function mainURL(command: SingleCommand): Promise<string> {
     const path = resolve(command.file);
     if (command.file === "") fail("the input file's name is empty.", 2);
     if (!existsSync(path)) fail(`input file ${command.file} not found.`, 2);
-    const found = statSync(path);
-    if (found.isDirectory()) fail(`input file ${command.file} is a directory.`, 2);
-    // A FIFO would hang the import (deaf to INT and TERM), a device (/dev/zero) fill the memory.
-    if (!found.isFile()) fail(`input file ${command.file} is not a regular file (${fileKind(found)}).`, 2);
+    const why = notARegularFile(statSync(path));
+    if (why !== null) fail(`input file ${command.file} ${why}.`, 2);
     await prepareToLoad(path);
     const url = pathToFileURL(path);
     // TypeScript runs as an ES module (top-level await) whatever package.json says; see eval-hooks.mjs.

@@ -22,7 +22,6 @@
  */
 import {
   createServer,
-  STATUS_CODES,
   type IncomingMessage,
   type Server,
   type ServerOptions,
@@ -38,6 +37,7 @@ import { openAccessLog } from "./access-log.ts";
 import { answering, Connections, live, over, queue, type Connection } from "./connections.ts";
 import { fetchListener } from "./fetch/index.ts";
 import { keepAlive } from "./keep-alive.ts";
+import { refusal } from "./refusal.ts";
 import { asksUpgrade, serveUpgrades } from "./upgrade.ts";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -143,23 +143,6 @@ function serverOptions(http: ResolvedConfig["http"]): ServerOptions {
   };
 }
 
-/**
- * The status of Node's answer to a request it refuses before any handler runs: its parser's error
- * code, or its timeout's (lib/_http_server.js, socketOnError: the same on Node 20 and 24).
- */
-function refusalStatus(code: string | undefined): number {
-  switch (code) {
-    case "ERR_HTTP_REQUEST_TIMEOUT":
-      return 408;
-    case "HPE_CHUNK_EXTENSIONS_OVERFLOW":
-      return 413;
-    case "HPE_HEADER_OVERFLOW":
-      return 431;
-    default:
-      return 400;
-  }
-}
-
 /** Ends, as a client's leaving ends the others, the responses still queued when their connection closed. */
 function abandon(responses: readonly ServerResponse[]): void {
   for (const res of responses) {
@@ -227,11 +210,11 @@ export function serveHttp(
     });
   };
   /**
-   * Node's own refusal (a malformed request, headers too large, a timeout), made here as Node makes
-   * it when no "clientError" listener is set, so that the access log has its line: the same bytes
-   * on the wire, unless a response of the app's has its head out already (Node's test is that
-   * head's bytes on the socket, this one its being made: a refusal never follows a head the app
-   * built), then the connection closed.
+   * Node's own refusal (a malformed request, headers too large, a timeout: refusal.ts), made here
+   * as Node makes it when no "clientError" listener is set, so that the access log has its line,
+   * unless a response of the app's has its head out already (Node's test is that head's bytes on
+   * the socket, this one its being made: a refusal never follows a head the app built); then the
+   * connection is closed.
    */
   const onClientError = (error: NodeJS.ErrnoException, duplex: Duplex): void => {
     // An http.Server's connections are sockets; Node's type for the listener says Duplex.
@@ -244,13 +227,9 @@ export function serveHttp(
     const current =
       connection === undefined ? null : (live(connection).find((res) => res.socket === socket) ?? null);
     if (socket.writable && (current === null || !current.headersSent)) {
-      const status = refusalStatus(error.code);
-      const refusal = Buffer.from(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nConnection: close\r\n\r\n`,
-        "latin1",
-      );
-      socket.write(refusal);
-      accessLog?.refused(socket, status, refusal.length, current);
+      const { status, bytes } = refusal(error.code);
+      socket.write(bytes);
+      accessLog?.refused(socket, status, bytes.length, current);
     }
     socket.destroy();
   };
