@@ -40,12 +40,19 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
     .join("\n");
 }
 
+/** The STATE cell: a backoff's next try, and a process that did not answer why its figures are dashes. */
+function stateText(row: ProcessRow): string {
+  if (row.state === "backoff") return `backoff, next try in ${row.nextTryMs ?? 0} ms`;
+  if (row.answered === false) return `${row.state}, no answer in 1 s (busy or stopped)`;
+  return row.state;
+}
+
 function processCells(row: ProcessRow): string[] {
   return [
     row.type,
     dash(row.id),
     dash(row.pid),
-    row.state === "backoff" ? `backoff, next try in ${row.nextTryMs ?? 0} ms` : row.state,
+    stateText(row),
     String(row.generation),
     uptime(row.uptime),
     String(row.restarts),

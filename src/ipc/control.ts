@@ -35,6 +35,12 @@ export interface ProcessRow {
   readonly state: "starting" | "running" | "draining" | "backoff";
   /** For a slot in backoff: milliseconds until the next try. */
   readonly nextTryMs: number | null;
+  /**
+   * false when the process was asked for its figures and did not answer within 1 s (its event
+   * loop is busy or it is stopped): its figures are null then. true when it answered; null when
+   * it was not asked (the master, a process still starting, a slot in backoff).
+   */
+  readonly answered: boolean | null;
   readonly generation: number;
   /** Seconds since the process started. */
   readonly uptime: number;

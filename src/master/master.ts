@@ -439,6 +439,7 @@ export class Master {
       pid: process.pid,
       state: this.#state === "stopping" ? "draining" : this.#state === "starting" ? "starting" : "running",
       nextTryMs: null,
+      answered: null,
       generation: this.#current?.cycle ?? 0,
       uptime: (now - this.#startedAt) / 1000,
       restarts: 0,

@@ -282,6 +282,34 @@ describe("operations", () => {
     await tree.command("stop");
   });
 
+  it("status names a worker that did not answer within 1 s (stopped or busy) in its STATE cell and --json (its row was dashes with no reason)", async () => {
+    const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n` });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2 });
+    const before = await tree.status();
+    assert.deepEqual(
+      before.processes.filter((p) => p.type === "worker").map((p) => p.answered),
+      [true, true],
+    );
+    const stopped = before.processes.find((p) => p.type === "worker" && p.id === 1);
+    assert.ok(stopped !== undefined);
+    process.kill(stopped.pid, "SIGSTOP");
+    try {
+      const rows = (await tree.status()).processes;
+      const row = (id: number) => rows.find((p) => p.type === "worker" && p.id === id);
+      assert.deepEqual([row(0)?.answered, row(1)?.answered, row(1)?.rss], [true, false, null]);
+      assert.equal(rows.find((p) => p.type === "master")?.answered, null);
+      const table = await tree.command("status");
+      const lines = table.stdout.split("\n");
+      const line = (pid: number) =>
+        lines.find((l) => new RegExp(`^worker\\s+\\d+\\s+${pid}\\s`).test(l)) ?? "";
+      assert.match(line(stopped.pid), /running, no answer in 1 s \(busy or stopped\)/, table.stdout);
+      assert.doesNotMatch(line(row(0)?.pid ?? 0), /no answer/, table.stdout);
+    } finally {
+      process.kill(stopped.pid, "SIGCONT");
+    }
+    await tree.command("stop");
+  });
+
   it("a reload whose config names another prefix, error log or output log keeps the running ones and says so (it kept them in silence while ngx.config.get() showed the new ones)", async () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => new Response("ok") };\n`,

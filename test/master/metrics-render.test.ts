@@ -20,6 +20,7 @@ function row(type: ProcessRow["type"], id: number | null, pid: number | null, an
     pid,
     state: pid === null ? "backoff" : "running",
     nextTryMs: null,
+    answered: true,
     generation: 1,
     uptime: 10,
     restarts: 0,

@@ -92,6 +92,7 @@ describe("text in logs and tables", () => {
           pid: 42,
           state: "running",
           nextTryMs: null,
+          answered: true,
           generation: 1,
           uptime: 5,
           restarts: 0,
