@@ -26,6 +26,8 @@ import { redactedUrl } from "./url.ts";
 
 /** How long a claim may wait for Redis's answer before the tick is skipped. */
 const COMMAND_TIMEOUT_MS = 5_000;
+/** What a rediss:// URL whose handshake goes unanswered is told to check. */
+const TLS_QUESTION = "a rediss:// URL speaks TLS: is TLS on at that port?";
 
 export type CoordinatorLog = (level: "warn" | "notice" | "error", message: string) => void;
 
@@ -52,6 +54,10 @@ export class RedisGate {
   /** The connection's last error, for the claims that fail while it is not up. */
   #lastError: string | null = null;
   readonly #url: string;
+  /** A rediss:// URL: the connection starts with a TLS handshake. */
+  readonly #tls: boolean;
+  /** Whether a connection was ever ready: a reset after that is no sign of a TLS mismatch. */
+  #everReady = false;
   /** Settles once the first connection is made, or gives up (the first claims wait for it). */
   readonly #connected: Promise<void>;
 
@@ -60,6 +66,7 @@ export class RedisGate {
     this.#owner = options.owner ?? `${process.pid}`;
     this.#log = options.log;
     this.#url = redactedUrl(options.url);
+    this.#tls = options.url.startsWith("rediss:");
     this.#redis = new Redis(options.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -82,15 +89,16 @@ export class RedisGate {
       // ioredis also emits its own ready check's failure on a connection that just broke ("Stream
       // isn't writeable and enableOfflineQueue options is false"): it says nothing of why, and
       // would replace the reason (a server that is not Redis: "Protocol error, got "H" …").
+      const why = this.#withTlsHint(error.message);
       if (this.#lastError === null || !error.message.includes("enableOfflineQueue")) {
-        this.#lastError = error.message;
+        this.#lastError = why;
       }
       // ioredis selects the URL's database on each connection and, when the server refuses it,
       // says so here and goes on in db 0: this gate refuses to work until a connection selects it.
       if (error.message.includes("DB index is out of range")) {
         this.#badDb = `coordinator ${this.#url}: the server has no database ${options.url.replace(/^.*\//, "")} (${error.message})`;
       }
-      lost(error.message);
+      lost(why);
     });
     this.#redis.on("connect", () => {
       this.#badDb = null;
@@ -103,6 +111,7 @@ export class RedisGate {
       lost("connection closed");
     });
     this.#redis.on("ready", () => {
+      this.#everReady = true;
       if (!this.#down || this.#badDb !== null) return;
       this.#down = false;
       this.#log("notice", `coordinator ${this.#url} is back; cluster timers run again`);
@@ -171,7 +180,12 @@ export class RedisGate {
     if (status === "wait" || status === "connecting" || status === "connect") {
       const first = await withTimeout(this.#connected, COMMAND_TIMEOUT_MS);
       if (!first.done) {
-        throw new Error(`coordinator ${this.#url} unreachable (no answer in ${COMMAND_TIMEOUT_MS / 1000} s)`);
+        // Still "connecting" on a rediss:// URL: the TLS handshake is unanswered, which is what a
+        // Redis without TLS on that port does (it waits for the end of a command line).
+        const hint = this.#tls && this.#redis.status === "connecting" ? `; ${TLS_QUESTION}` : "";
+        throw new Error(
+          `coordinator ${this.#url} unreachable (no answer in ${COMMAND_TIMEOUT_MS / 1000} s${hint})`,
+        );
       }
     }
     if (this.#badDb !== null) throw new Error(this.#badDb);
@@ -189,6 +203,20 @@ export class RedisGate {
     } catch {
       this.#redis.disconnect();
     }
+  }
+
+  /**
+   * A connection error, with what to check when it looks like a TLS mismatch before any connection
+   * was ready: a Redis with TLS on that port resets a connection that does not start with a
+   * handshake, and one without TLS never answers a handshake (ioredis gives up after 10 s).
+   */
+  #withTlsHint(message: string): string {
+    if (this.#everReady) return message;
+    if (!this.#tls && message.includes("ECONNRESET")) {
+      return `${message}; if the server speaks TLS on that port, the URL must be rediss://`;
+    }
+    if (this.#tls && message.includes("ETIMEDOUT")) return `${message}; ${TLS_QUESTION}`;
+    return message;
   }
 
   #key(name: string, what: string): string {

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer, connect, type Server, type Socket } from "node:net";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { claimTtl, type CoordinatorLog } from "../../src/coord/index.ts";
 import { RedisGate } from "../../src/coord/redis-gate.ts";
 import { TimerSystem } from "../../src/timer/index.ts";
@@ -423,5 +427,53 @@ describe("the Redis coordinator (singleton: cluster)", () => {
       await gate.close();
       await proxy.close();
     }
+  });
+
+  it("a rediss:// URL on a Redis without TLS, and a redis:// URL on a Redis with TLS only: the claim's error says what to check (they gave 'no answer in 5 s' and 'read ECONNRESET')", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsresty-tls-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const cert = join(dir, "cert.pem");
+    const key = join(dir, "key.pem");
+    execFileSync(
+      "openssl",
+      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"].concat([
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+      ]),
+      { stdio: "ignore", timeout: 30_000 },
+    );
+    const [plain, tls] = await Promise.all([startRedis(), startRedis(undefined, { cert, key })]);
+    const cases = [
+      {
+        url: plain.url.replace("redis:", "rediss:"),
+        why: /no answer in 5 s; a rediss:\/\/ URL speaks TLS: is TLS on at that port\?\)/,
+      },
+      {
+        url: tls.url,
+        why: /ECONNRESET; if the server speaks TLS on that port, the URL must be rediss:\/\/\)/,
+      },
+    ];
+    await Promise.all(
+      cases.map(async ({ url, why }) => {
+        const { log, lines } = recorder();
+        const gate = new RedisGate({ url, log });
+        try {
+          const error = await gate.claim("job", Date.now(), 1000).then(
+            () => null,
+            (e: unknown) => e,
+          );
+          assert.match(String(error), why);
+          assert.match(String(error), /^Error: coordinator rediss?:\/\/127\.0\.0\.1:\d+\/? unreachable \(/);
+          if (!url.startsWith("rediss:")) assert.match(lines[0] ?? "", why);
+        } finally {
+          await gate.close();
+        }
+      }),
+    );
+    await Promise.all([plain.stop(), tls.stop()]);
   });
 });

@@ -20,10 +20,24 @@ export interface RedisServer {
 
 /**
  * A real redis-server of its own on a free loopback port, saving nothing, stopped by pid in
- * after() at the latest. Debian's `redis-server` must be installed (.ci/run installs it).
+ * after() at the latest. Debian's `redis-server` must be installed (.ci/run installs it). With
+ * `tls` (PEM files) that port speaks TLS only (`url` is still redis://: tests choose the scheme).
  */
-export async function startRedis(port?: number): Promise<RedisServer> {
+export async function startRedis(port?: number, tls?: { cert: string; key: string }): Promise<RedisServer> {
   const chosen = port ?? (await freePort());
+  const tlsArgs =
+    tls === undefined
+      ? []
+      : [
+          "--port",
+          "0",
+          "--tls-port",
+          String(chosen),
+          "--tls-cert-file",
+          tls.cert,
+          "--tls-key-file",
+          tls.key,
+        ].concat(["--tls-ca-cert-file", tls.cert, "--tls-auth-clients", "no"]);
   const child = spawn(
     "redis-server",
     [
@@ -37,6 +51,7 @@ export async function startRedis(port?: number): Promise<RedisServer> {
       "no",
       "--protected-mode",
       "yes",
+      ...tlsArgs,
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -72,7 +87,7 @@ export async function startRedis(port?: number): Promise<RedisServer> {
       }),
     restart: async () => {
       await server.stop();
-      return startRedis(chosen);
+      return startRedis(chosen, tls);
     },
   };
   return server;
