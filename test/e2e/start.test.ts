@@ -118,6 +118,41 @@ describe("tsresty start: master and workers", () => {
     await handler.command("stop");
   });
 
+  it("a handler that writes after its response ended (res.end twice) gets an error line and the worker serves on (Node's 'error' event killed it with every request in flight); a late res.write is dropped", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  handler(req: any, res: any) {
+    if (req.url === "/twice") {
+      res.end("first");
+      res.end("second");
+    } else if (req.url === "/late") {
+      res.end("done");
+      setTimeout(() => res.write("late"), 10);
+    } else if (req.url === "/slow") {
+      setTimeout(() => res.end("slow " + process.pid), 1500);
+    } else res.end(String(process.pid));
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const pid = (await get(tree.url("/"))).body;
+    // A request in flight on the worker while the faulty ones arrive.
+    const slow = get(tree.url("/slow"));
+    assert.deepEqual(await get(tree.url("/twice")), { status: 200, body: "first" });
+    // A write 10 ms after the end: Node has closed (destroyed) the response by then and drops the
+    // write without an event, on a kept-alive connection as on a closed one.
+    const late = await fetch(tree.url("/late"));
+    assert.deepEqual([late.status, await late.text()], [200, "done"]);
+    assert.deepEqual(await slow, { status: 200, body: `slow ${pid}` });
+    const line =
+      /\[error\] \d+#0: request handler failed \(GET \/twice\): Error \[ERR_STREAM_WRITE_AFTER_END\]: write after end/;
+    assert.ok(await until(() => line.test(tree.run.stderr())), tree.run.stderr());
+    assert.equal((await get(tree.url("/"))).body, pid, "the same worker serves on");
+    assert.doesNotMatch(tree.run.output(), /exited with code|Unhandled 'error' event/);
+    await tree.command("stop");
+  });
+
   it("T-WRK-05: SIGKILL of worker 0 brings a new pid with id 0 that runs initWorker again", async () => {
     const tree = await startTree(APP);
     const before = await tree.status();
