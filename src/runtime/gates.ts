@@ -23,7 +23,17 @@
  * latest tick claimed (`NAME.claimed`, unless `NAME.unrun` says it did not run well), which
  * counts as run: a tick whose run the tree died in is missed, not caught up.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { redactedUrl, type RedisGate, type RedisGateOptions } from "../coord/index.ts";
 import type { ResolvedConfig } from "../config/index.ts";
@@ -94,7 +104,7 @@ function digest(name: string): string {
 
 /**
  * A timer's file name: its name, encoded; a name whose encoding would pass a file name's 255
- * bytes (with ".last.tmp") is kept under the SHA-256 of the name instead.
+ * bytes (with ".claimed" and a temporary file's suffix) is kept under the SHA-256 of the name instead.
  */
 function fileName(name: string): string {
   const encoded = encodeURIComponent(name);
@@ -122,6 +132,9 @@ function zoneName(name: string): string {
  * claimed, and the latest claimed tick reported as not run well.
  */
 type TimerRecordKind = "last" | "claimed" | "unrun";
+
+/** A record's longest text: a due in milliseconds and a newline, with room to spare. */
+const RECORD_BYTES = 64;
 
 class HostGate implements TickGate {
   readonly #dir: string;
@@ -206,12 +219,30 @@ class HostGate implements TickGate {
     }
   }
 
-  /** A record of `name` on disk (`PREFIX/timers/NAME.last`, `.claimed`, `.unrun`): a tick's due. */
+  /**
+   * A record of `name` on disk (`PREFIX/timers/NAME.last`, `.claimed`, `.unrun`): a tick's due.
+   *
+   * The directory belongs to the workers' user while the agent may be root: what is there may have
+   * been planted by a worker. So a record is read only from a regular file (a symbolic link is not
+   * followed, and a FIFO, opened without blocking, is not waited on), and a temporary file is made
+   * afresh under a name no one could guess, never written through a file or link already there.
+   */
   #read(name: string, record: TimerRecordKind): number | null {
+    let fd: number;
     try {
-      return Number(readFileSync(this.#path(name, record), "utf8").trim()) || null;
+      fd = openSync(
+        this.#path(name, record),
+        constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+      );
     } catch {
-      return null; // never written here, or a fresh prefix
+      return null; // never written here, a fresh prefix, or a symbolic link
+    }
+    try {
+      if (!fstatSync(fd).isFile()) return null;
+      const bytes = Buffer.alloc(RECORD_BYTES);
+      return Number(bytes.toString("utf8", 0, readSync(fd, bytes)).trim()) || null;
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -220,10 +251,10 @@ class HostGate implements TickGate {
     const file = this.#path(name, record);
     // A temporary file of this process's own: the agent (root) and the workers (config.user)
     // share the directory, which the master gives to the workers' user; renaming over a file
-    // needs only the directory, whoever owns the file, and no process ever writes another's.
-    const temporary = `${file}.${process.pid}.tmp`;
+    // needs only the directory, whoever owns the file (or link: it is replaced, not followed).
+    const temporary = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     try {
-      writeFileSync(temporary, `${due}\n`);
+      writeFileSync(temporary, `${due}\n`, { flag: "wx", mode: 0o644 }); // O_EXCL: made here, now
       renameSync(temporary, file);
     } catch (error) {
       rmSync(temporary, { force: true });

@@ -5,7 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { appendFileSync, chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  lchownSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
@@ -730,6 +741,67 @@ export default {
       assert.doesNotMatch(tree.run.output(), /failed to record/);
       const last = Math.max(...lines().map((l) => Number(l[0])));
       assert.equal(Number(readFileSync(join(prefix, "timers", "hs.last"), "utf8")), last);
+    },
+  );
+
+  it(
+    "catchUp under config.user: files a worker's user plants in PREFIX/timers (a link where the agent's temporary file goes, a FIFO for a record) neither make the agent (root) write through them nor stall it",
+    { skip: process.getuid?.() !== 0 ? "needs root" : false },
+    async () => {
+      const dir = scratchApp({
+        "app.ts": `import { appendFileSync } from "node:fs";
+export default {
+  init() { ngx.process.enablePrivilegedAgent(); },
+  initWorker() {
+    if (ngx.process.type() !== "privileged agent") return;
+    ngx.timer.every({ interval: 0.3, name: "hs", singleton: "host", catchUp: true }, (premature) => {
+      if (!premature) appendFileSync(process.env.RUNS!, \`\${Math.round(ngx.timer.current()!.due * 1000)}\\n\`);
+    });
+  },
+};
+`,
+        "user.config.ts": 'export default { user: "nobody" };\n',
+      });
+      const runs = join(dir, "runs");
+      writeFileSync(runs, "");
+      const victim = join(dir, "victim");
+      writeFileSync(victim, "root's own\n");
+      const prefix = scratchDir("prefix");
+      const tree = await startTree(join(dir, "app.ts"), {
+        workers: 1,
+        prefix,
+        env: { RUNS: runs },
+        args: ["--config", join(dir, "user.config.ts")],
+        deadlineMs: 60_000,
+      });
+      const count = (): number => readFileSync(runs, "utf8").split("\n").filter(Boolean).length;
+      assert.ok(await until(() => count() >= 1, 20_000), "the agent runs the timer");
+      const agent = (await tree.status()).processes.find((p) => p.type === "privileged agent");
+      assert.ok(agent, "an agent");
+      // What a worker (nobody) can make there: the directory is its own.
+      const timers = join(prefix, "timers");
+      const nobody = Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }));
+      assert.equal(statSync(timers).uid, nobody);
+      for (const record of ["claimed", "last"]) {
+        const link = join(timers, `hs.${record}.${agent.pid}.tmp`);
+        symlinkSync(victim, link);
+        lchownSync(link, nobody, nobody);
+      }
+      rmSync(join(timers, "hs.claimed"), { force: true });
+      execFileSync("mkfifo", [join(timers, "hs.claimed")]);
+      chownSync(join(timers, "hs.claimed"), nobody, nobody);
+      // Before: the agent wrote its next due into the victim through the link (root writes any
+      // file), and a FIFO as a record held its next claim for ever.
+      const before = count();
+      assert.ok(
+        await until(() => count() >= before + 3, 20_000),
+        `runs after the plant: ${count() - before}`,
+      );
+      assert.equal(readFileSync(victim, "utf8"), "root's own\n");
+      assert.ok(statSync(join(timers, "hs.claimed")).isFile(), "the FIFO is replaced by a record");
+      await tree.command("stop");
+      await tree.run.done;
+      assert.doesNotMatch(tree.run.output(), /failed to record/);
     },
   );
 });
