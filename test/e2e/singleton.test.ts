@@ -167,6 +167,39 @@ async function workers(tree: Tree): Promise<number[]> {
   return (await tree.status()).processes.filter((p) => p.type === "worker").map((p) => p.pid);
 }
 
+/**
+ * A tree whose workers drop to `nobody`, with the agent, running `initWorker` (its body's source);
+ * RUNS names a file each of them may append to.
+ */
+async function underNobody(
+  initWorker: string,
+  workers: number,
+): Promise<{ dir: string; runs: string; prefix: string; tree: Tree }> {
+  const dir = scratchApp({
+    "app.ts": `import { appendFileSync } from "node:fs";
+export default {
+  init() { ngx.process.enablePrivilegedAgent(); },
+  initWorker() {
+${initWorker}
+  },
+};
+`,
+    "user.config.ts": 'export default { user: "nobody" };\n',
+  });
+  const runs = join(dir, "runs");
+  writeFileSync(runs, "");
+  chmodSync(runs, 0o666);
+  const prefix = scratchDir("prefix");
+  const tree = await startTree(join(dir, "app.ts"), {
+    workers,
+    prefix,
+    env: { RUNS: runs },
+    args: ["--config", join(dir, "user.config.ts")],
+    deadlineMs: 60_000,
+  });
+  return { dir, runs, prefix, tree };
+}
+
 describe("singleton timers", () => {
   it('singleton "host": ~100 ticks with workers SIGKILLed and the master reloaded; no tick twice, a tick missed only while no worker lived or each was held up past it', async () => {
     const dir = scratchApp({ "app.ts": APP });
@@ -695,30 +728,12 @@ export default {
     "catchUp under config.user: the agent (root) and the workers (nobody) both record their runs in PREFIX/timers, which the master gives to the workers' user (stop 26)",
     { skip: process.getuid?.() !== 0 ? "needs root" : false },
     async () => {
-      const dir = scratchApp({
-        "app.ts": `import { appendFileSync } from "node:fs";
-export default {
-  init() { ngx.process.enablePrivilegedAgent(); },
-  initWorker() {
-    ngx.timer.every({ interval: 0.5, name: "hs", singleton: "host", catchUp: true }, (premature) => {
+      const { runs, prefix, tree } = await underNobody(
+        `    ngx.timer.every({ interval: 0.5, name: "hs", singleton: "host", catchUp: true }, (premature) => {
       if (!premature) appendFileSync(process.env.RUNS!, \`\${Math.round(ngx.timer.current()!.due * 1000)} \${ngx.process.type()}\\n\`);
-    });
-  },
-};
-`,
-        "user.config.ts": 'export default { user: "nobody" };\n',
-      });
-      const runs = join(dir, "runs");
-      writeFileSync(runs, "");
-      chmodSync(runs, 0o666);
-      const prefix = scratchDir("prefix");
-      const tree = await startTree(join(dir, "app.ts"), {
-        workers: 2,
-        prefix,
-        env: { RUNS: runs },
-        args: ["--config", join(dir, "user.config.ts")],
-        deadlineMs: 60_000,
-      });
+    });`,
+        2,
+      );
       const lines = (): string[][] =>
         readFileSync(runs, "utf8")
           .trim()
@@ -748,32 +763,15 @@ export default {
     "catchUp under config.user: files a worker's user plants in PREFIX/timers (a link where the agent's temporary file goes, a FIFO for a record) neither make the agent (root) write through them nor stall it",
     { skip: process.getuid?.() !== 0 ? "needs root" : false },
     async () => {
-      const dir = scratchApp({
-        "app.ts": `import { appendFileSync } from "node:fs";
-export default {
-  init() { ngx.process.enablePrivilegedAgent(); },
-  initWorker() {
-    if (ngx.process.type() !== "privileged agent") return;
+      const { dir, runs, prefix, tree } = await underNobody(
+        `    if (ngx.process.type() !== "privileged agent") return;
     ngx.timer.every({ interval: 0.3, name: "hs", singleton: "host", catchUp: true }, (premature) => {
       if (!premature) appendFileSync(process.env.RUNS!, \`\${Math.round(ngx.timer.current()!.due * 1000)}\\n\`);
-    });
-  },
-};
-`,
-        "user.config.ts": 'export default { user: "nobody" };\n',
-      });
-      const runs = join(dir, "runs");
-      writeFileSync(runs, "");
+    });`,
+        1,
+      );
       const victim = join(dir, "victim");
       writeFileSync(victim, "root's own\n");
-      const prefix = scratchDir("prefix");
-      const tree = await startTree(join(dir, "app.ts"), {
-        workers: 1,
-        prefix,
-        env: { RUNS: runs },
-        args: ["--config", join(dir, "user.config.ts")],
-        deadlineMs: 60_000,
-      });
       const count = (): number => readFileSync(runs, "utf8").split("\n").filter(Boolean).length;
       assert.ok(await until(() => count() >= 1, 20_000), "the agent runs the timer");
       const agent = (await tree.status()).processes.find((p) => p.type === "privileged agent");
