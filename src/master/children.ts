@@ -313,7 +313,8 @@ export class Children {
         this.#events.exiting(child, message.mode ?? "graceful");
         return;
       case "pipe-group":
-        if (message.alive) child.pipeGroups.register(message.pgid, child.pid);
+        if (message.alive)
+          child.pipeGroups.register(message.pgid, child.pid, child.spec?.account?.uid ?? null);
         else child.pipeGroups.forget(message.pgid);
         return;
       case "status":

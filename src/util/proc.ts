@@ -58,6 +58,23 @@ export function readProcStat(pid: number): ProcStat | null {
   }
 }
 
+/**
+ * The real and saved user ids of a live (or zombie) process, from the `Uid:` line of
+ * `/proc/<pid>/status` (real, effective, saved, filesystem): the ids kill(2) matches a sender's
+ * against. Null when there is no such process.
+ */
+export function readProcUids(pid: number): { readonly real: number; readonly saved: number } | null {
+  if (!Number.isSafeInteger(pid) || pid < 1) return null;
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, "latin1");
+  } catch {
+    return null; // gone
+  }
+  const ids = /^Uid:\s+(\d+)\s+\d+\s+(\d+)/m.exec(text);
+  return ids === null ? null : { real: Number(ids[1]), saved: Number(ids[2]) };
+}
+
 /** The pid of every process now (the numbered entries of /proc). */
 export function processIds(): number[] {
   return readdirSync("/proc")

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { guardKill } from "../helpers/kill-guard.ts";
-import { pidsMatching } from "../helpers/processes.ts";
+import { pidsMatching, ROOT_ONLY } from "../helpers/processes.ts";
+import { scratchApp } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 import { MAX_GROUPS, PipeGroups } from "../../src/master/pipe-groups.ts";
 import { readProcStat, type ProcStat } from "../../src/util/proc.ts";
@@ -142,6 +144,60 @@ describe("the master's pipe groups of a child (issue 8, item 1)", () => {
     assert.ok(running(victim), "the claimed group was left alone");
     await tree.command("stop");
   });
+
+  it(
+    "a worker under config.user that claims a root process the master adopted (the agent's setsid daemon) and dies does not get it killed",
+    ROOT_ONLY,
+    async () => {
+      const marker = `1000.${process.pid}8`;
+      const dir = scratchApp({
+        "app.ts": `import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+const pidFile = new URL("daemon.pid", import.meta.url).pathname;
+export default {
+  init() { ngx.process.enablePrivilegedAgent(); },
+  initWorker() {
+    // sh exits at once: the daemon's parent becomes the master, the subreaper of the tree.
+    if (ngx.process.type() === "privileged agent")
+      spawn("sh", ["-c", "setsid sleep ${marker} > /dev/null 2>&1 & echo $! > " + pidFile], { stdio: "ignore" });
+  },
+  fetch() {
+    process.send?.({ type: "pipe-group", pgid: Number(readFileSync(pidFile, "utf8")), alive: true });
+    setTimeout(() => process.kill(process.pid, "SIGKILL"), 500);
+    return new Response("claimed\\n");
+  },
+};
+`,
+        "user.config.ts": 'export default { user: "nobody" };\n',
+      });
+      const tree = await startTree(join(dir, "app.ts"), {
+        workers: 1,
+        args: ["--config", join(dir, "user.config.ts")],
+      });
+      after(() => {
+        for (const pid of pidsMatching(`sleep ${marker}$`)) process.kill(pid, "SIGKILL");
+      });
+      assert.ok(await until(() => pidsMatching(`sleep ${marker}$`).length === 1), "the daemon started");
+      const [daemon] = pidsMatching(`sleep ${marker}$`);
+      assert.ok(
+        await until(() => readProcStat(daemon ?? -1)?.ppid === tree.masterPid),
+        "the master adopted it",
+      );
+      const worker = (await tree.status()).processes.find((p) => p.type === "worker");
+      assert.ok(worker !== undefined);
+      await get(tree.url("/claim")).catch(() => undefined);
+      assert.ok(await until(() => !alive(worker.pid)), "the worker died");
+      assert.ok(
+        await until(async () =>
+          (await tree.status()).processes.some((p) => p.type === "worker" && p.restarts > 0),
+        ),
+      );
+      // Before: the master took the claim (a parent pid of its own vouched for it) and SIGKILLed
+      // root's daemon when the worker died.
+      assert.deepEqual(pidsMatching(`sleep ${marker}$`), [daemon]);
+      await tree.command("stop");
+    },
+  );
 });
 
 describe("the master as the subreaper: late claims and groups without their leader (probe: defects 1 and 2)", () => {
@@ -247,5 +303,75 @@ describe("the master as the subreaper: late claims and groups without their lead
     groups.killAll();
     assert.equal(groups.register(theirs, owner), false);
     assert.equal(sigkills(master) + sigkills(gone) + sigkills(theirs), 0);
+  });
+
+  it("a child of another user (config.user) vouches for an adopted leader or a leaderless group only when it could signal every process itself", () => {
+    const nobody = 65534;
+    const daemon = base + 60; // a root agent's setsid daemon, adopted by the master
+    const orphan = base + 61; // the worker's own pipe child, adopted once its parent shell exited
+    const setuid = base + 62; // a setuid binary the worker ran: real uid the worker's, saved root
+    const spawned = base + 63; // the worker's child, now root (su): it spawned it itself
+    const mixed = base + 64; // leaderless: an adopted member of the worker's and one of root's
+    const table = tree(
+      entry(daemon, master, daemon),
+      entry(orphan, master, orphan),
+      entry(setuid, master, setuid),
+      entry(spawned, owner, spawned),
+      entry(base + 65, master, mixed),
+      entry(base + 66, master, mixed),
+    );
+    const ids = new Map<number, { real: number; saved: number }>([
+      [daemon, { real: 0, saved: 0 }],
+      [orphan, { real: nobody, saved: nobody }],
+      [setuid, { real: nobody, saved: 0 }],
+      [spawned, { real: 0, saved: 0 }],
+      [base + 65, { real: nobody, saved: nobody }],
+      [base + 66, { real: 0, saved: 0 }],
+    ]);
+    const groups = new PipeGroups({ ...proc(table), uids: (pid) => ids.get(pid) ?? null }, master);
+    assert.equal(
+      groups.register(daemon, owner, nobody),
+      false,
+      "root's daemon: the worker could not kill it",
+    );
+    assert.equal(groups.register(mixed, owner, nobody), false, "a root process in the group");
+    assert.equal(groups.register(orphan, owner, nobody), true);
+    assert.equal(groups.register(setuid, owner, nobody), true);
+    assert.equal(groups.register(spawned, owner, nobody), true, "its own child, whoever it runs as");
+    // Another child with the master's rights (the agent, or a worker of a master that is not root).
+    const agents = new PipeGroups({ ...proc(table), uids: (pid) => ids.get(pid) ?? null }, master);
+    assert.equal(agents.register(daemon, owner, null), true);
+    assert.equal(agents.register(mixed, owner, null), true);
+    groups.killAll();
+    // After the exit, what the master adopted is checked the same way before it is killed at once.
+    ids.set(base + 66, { real: nobody, saved: nobody });
+    assert.equal(
+      new PipeGroups({ ...proc(table), uids: (pid) => ids.get(pid) ?? null }, master).register(
+        mixed,
+        owner,
+        nobody,
+      ),
+      true,
+    );
+  });
+
+  it("a flood of claims of one leaderless group scans /proc once a second, not once a claim; a recorded one is not scanned again", () => {
+    const refused = base + 70; // leaderless, its member somebody else's child
+    const kept = base + 71; // leaderless, its member adopted
+    const table = tree(entry(base + 72, stranger, refused), entry(base + 73, master, kept));
+    let scans = 0;
+    const counting = { ...proc(table), all: () => (scans++, [...table.values()]) };
+    const groups = new PipeGroups(counting, master);
+    for (let i = 0; i < 10_000; i++) assert.equal(groups.register(refused, owner), false);
+    assert.equal(scans, 1);
+    for (let i = 0; i < 10_000; i++) assert.equal(groups.register(kept, owner), true);
+    assert.equal(scans, 2);
+    // The owner's exit reparents what it left: a late claim is looked at afresh.
+    table.set(base + 72, { pid: base + 72, ppid: master, pgrp: refused, startTime: 7 });
+    groups.killAll();
+    const before = scans;
+    assert.equal(groups.register(refused, owner), true);
+    assert.ok(scans > before, "scanned again after the exit");
+    assert.equal(sigkills(refused), 1, "killed at once");
   });
 });
