@@ -102,6 +102,12 @@ function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   });
 }
 
+/** How the reads of stdout and stderr failed (stdout first), from why each stopped; null: both closed. */
+function readFailure(stdout: string | null, stderr: string | null): string | null {
+  if (stdout !== null) return `failed to read stdout: ${stdout}`;
+  return stderr !== null ? `failed to read stderr: ${stderr}` : null;
+}
+
 interface ResolvedRun {
   readonly stdin: Buffer;
   readonly timeout: number;
@@ -184,17 +190,24 @@ export async function run(
     await end();
     return result;
   };
-  if (!(await within(reading, timeout)) && proc.running()) return waitTimedOut();
+  if (!(await within(reading, timeout))) {
+    if (proc.running()) return waitTimedOut();
+    // The child has exited, and what it left in a group of its own (a `setsid` daemon) holds a
+    // pipe open and prints: each read would go on (not one times out), so the run's bound ends
+    // them, as a read timeout after the exit does below. What was read is kept.
+    proc.shutdown("stdout");
+    proc.shutdown("stderr");
+    const [outEnd, errEnd] = await reading;
+    await end();
+    const held = outEnd === "aborted" ? "stdout" : errEnd === "aborted" ? "stderr" : null;
+    const reason = held !== null ? `failed to read ${held}: timeout` : readFailure(outEnd, errEnd);
+    return { ok: null, ...partial(), reason: reason ?? "failed to read stdout: timeout", status: null };
+  }
   const [outError, errError] = await reading;
   // A wait that the reads outlasted has what is left of its bound.
   if (timeout > 0)
     proc.setTimeouts(undefined, undefined, undefined, Math.max(1, timeout - (Date.now() - waitFrom)));
-  const failure =
-    outError !== null
-      ? `failed to read stdout: ${outError}`
-      : errError !== null
-        ? `failed to read stderr: ${errError}`
-        : null;
+  const failure = readFailure(outError, errError);
   if (failure !== null && !failure.endsWith("too much data")) {
     // A read that timed out while the child still runs means the wait would time out too, which
     // is what lua-resty-shell reports; a timeout after the exit is a grandchild holding the pipe.

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { pidsMatching } from "../helpers/processes.ts";
 import { until } from "../helpers/tree.ts";
 import { run } from "../../src/pipe/index.ts";
@@ -79,6 +79,33 @@ describe("ngx.shell.run", () => {
       assert.ok(took < 3000, `${stream}: took ${took} ms with a timeout of 500`);
     }
   });
+
+  it(
+    "T-SH-04: the bound holds when the child exited and a daemon it left (setsid) holds the pipe and prints: the run ends with what was read (it never returned)",
+    { timeout: 20_000 },
+    async () => {
+      const marker = `1000.${process.pid}4`;
+      after(() => {
+        for (const pid of pidsMatching(marker)) process.kill(pid, "SIGKILL");
+      });
+      for (const stream of ["stdout", "stderr"] as const) {
+        const redirect = stream === "stderr" ? ">&2" : "";
+        const printer = `while :; do echo x ${redirect}; sleep 0.05; done; : ${marker}`;
+        const started = Date.now();
+        const result = await run(`echo started ${redirect}; setsid sh -c '${printer}' &`, { timeout: 500 });
+        const took = Date.now() - started;
+        assert.deepEqual(
+          [result.ok, result.status, result.reason],
+          [null, null, `failed to read ${stream}: timeout`],
+        );
+        assert.match(result[stream] ?? "", /^started\n(x\n)+/, "what was read is kept");
+        assert.ok(took < 3000, `${stream}: took ${took} ms with a timeout of 500`);
+        // In a session of its own, the daemon is not of the child's group: it lives on (ended here).
+        assert.equal(pidsMatching(marker).length, 1);
+        for (const pid of pidsMatching(marker)) process.kill(pid, "SIGKILL");
+      }
+    },
+  );
 
   it("T-SH-04 (deliberate difference): the timed-out child is ended with its grandchildren", async () => {
     const marker = `1000.${process.pid}3`;
