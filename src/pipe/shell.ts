@@ -18,7 +18,7 @@ import { PipeProcess, type BytesResult } from "./process.ts";
 export interface ShellOptions {
   /** Written to the child's stdin, which is then closed. */
   readonly stdin?: string | Uint8Array;
-  /** Milliseconds for the write, each read and the wait; 0 = never (default 10000). */
+  /** Milliseconds for the write, then for the reads and the wait together; 0 = never (default 10000). */
   readonly timeout?: number;
   /** Bytes kept per stream (default 131072); past it the run fails with "too much data". */
   readonly maxSize?: number;
@@ -45,6 +45,7 @@ export interface ShellResult {
 const WHERE = "ngx.shell.run";
 const KEYS = ["stdin", "timeout", "maxSize"] as const;
 const DEFAULT_MAX_SIZE = 128 * 1024;
+const TOO_MUCH = "too much data";
 
 /**
  * One stream's output, read while the run goes on (lua-resty-shell's reader threads), up to
@@ -56,10 +57,13 @@ class Collected {
   #size = 0;
   /** Why reading stopped short of the stream's end; null: it closed. */
   readonly done: Promise<string | null>;
+  /** Settles (undefined) once more than maxSize bytes arrived; never otherwise. */
+  readonly overflowed: Promise<undefined>;
 
   constructor(read: (max: number) => Promise<BytesResult>, maxSize: number) {
     this.#maxSize = maxSize;
     this.done = this.#collect(read);
+    this.overflowed = this.done.then((why) => (why === TOO_MUCH ? undefined : new Promise<never>(() => {})));
   }
 
   async #collect(read: (max: number) => Promise<BytesResult>): Promise<string | null> {
@@ -70,7 +74,7 @@ class Collected {
         return result.reason === "closed" ? null : result.reason;
       }
       this.#add(result.data);
-      if (this.#size > this.#maxSize) return "too much data";
+      if (this.#size > this.#maxSize) return TOO_MUCH;
     }
   }
 
@@ -157,16 +161,36 @@ export async function run(
   const proc = new PipeProcess(command, {
     bufferSize: 32768,
     writeTimeout: timeout,
-    stdoutReadTimeout: timeout,
-    stderrReadTimeout: timeout,
+    // Not each read alone: the run's bound (below) ends them all.
+    stdoutReadTimeout: 0,
+    stderrReadTimeout: 0,
     waitTimeout: timeout,
   });
   // A program that could not start has no group to end (its pid is -1).
   const end = (): Promise<void> => (proc.pid() > 0 ? endGroup(proc.pid()) : Promise.resolve());
+  // The output is read from the start, while stdin is written (lua-resty-shell reads it only
+  // after): a child that writes as it reads (`gzip -c`) would block on a full pipe, and the write
+  // with it.
+  const out = new Collected((max) => proc.stdoutReadAny(max), maxSize);
+  const err = new Collected((max) => proc.stderrReadAny(max), maxSize);
+  const reading = Promise.all([out.done, err.done]);
+  const partial = (): { stdout: string; stderr: string } => ({ stdout: out.text(), stderr: err.text() });
+  /** Ends the run: stops the reads (a pipe may outlive the child) and ends the child's group. */
+  const stop = async (): Promise<[string | null, string | null]> => {
+    proc.shutdown("stdout");
+    proc.shutdown("stderr");
+    const ends = await reading;
+    await end();
+    return ends;
+  };
   if (stdin.length > 0) {
-    const written = await proc.write(stdin);
-    if (!written.ok) {
-      await end();
+    // Past maxSize the run fails anyway (below): the child, blocked on a full pipe, would only
+    // hold the write up.
+    const written = await Promise.race([proc.write(stdin), out.overflowed, err.overflowed]);
+    // "closed": the child exited, or closed its stdin, before it read all of it (`head -c 1`,
+    // `true`): not the run's failure; its output and status tell how it went.
+    if (written !== undefined && !written.ok && written.reason !== "closed") {
+      await stop();
       return {
         ok: null,
         stdout: null,
@@ -178,43 +202,25 @@ export async function run(
   }
   proc.shutdown("stdin");
   // As lua-resty-shell: the reads go on while the wait, bounded by `timeout` from here, runs. A
-  // child still running at the bound is ended, however much it prints (each read alone is bounded
-  // by `timeout` too, but a child that prints now and then would never time one out).
+  // child still running at the bound is ended, however much it prints.
   const waitFrom = Date.now();
-  const out = new Collected((max) => proc.stdoutReadAny(max), maxSize);
-  const err = new Collected((max) => proc.stderrReadAny(max), maxSize);
-  const reading = Promise.all([out.done, err.done]);
-  const partial = (): { stdout: string; stderr: string } => ({ stdout: out.text(), stderr: err.text() });
   const waitTimedOut = async (): Promise<ShellResult> => {
-    const result = { ok: null, ...partial(), reason: "failed to wait for process: timeout", status: null };
-    await end();
-    return result;
+    await stop();
+    return { ok: null, ...partial(), reason: "failed to wait for process: timeout", status: null };
   };
   if (!(await within(reading, timeout))) {
     if (proc.running()) return waitTimedOut();
     // The child has exited, and what it left in a group of its own (a `setsid` daemon) holds a
-    // pipe open and prints: each read would go on (not one times out), so the run's bound ends
-    // them, as a read timeout after the exit does below. What was read is kept.
-    proc.shutdown("stdout");
-    proc.shutdown("stderr");
-    const [outEnd, errEnd] = await reading;
-    await end();
+    // pipe open and prints: the run's bound ends the reads too. What was read is kept.
+    const [outEnd, errEnd] = await stop();
     const held = outEnd === "aborted" ? "stdout" : errEnd === "aborted" ? "stderr" : null;
     const reason = held !== null ? `failed to read ${held}: timeout` : readFailure(outEnd, errEnd);
     return { ok: null, ...partial(), reason: reason ?? "failed to read stdout: timeout", status: null };
   }
-  const [outError, errError] = await reading;
+  const failure = readFailure(...(await reading));
   // A wait that the reads outlasted has what is left of its bound.
   if (timeout > 0)
     proc.setTimeouts(undefined, undefined, undefined, Math.max(1, timeout - (Date.now() - waitFrom)));
-  const failure = readFailure(outError, errError);
-  if (failure !== null && !failure.endsWith("too much data")) {
-    // A read that timed out while the child still runs means the wait would time out too, which
-    // is what lua-resty-shell reports; a timeout after the exit is a grandchild holding the pipe.
-    if (failure.endsWith("timeout") && proc.running()) return waitTimedOut();
-    await end();
-    return { ok: null, ...partial(), reason: failure, status: null };
-  }
   const waited = await proc.wait();
   // A wait timeout takes priority over "too much data" (lua-resty-shell stdout T6).
   if (!waited.ok && waited.reason === "timeout") return waitTimedOut();

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { after, describe, it } from "node:test";
 import { pidsMatching } from "../helpers/processes.ts";
 import { until } from "../helpers/tree.ts";
@@ -89,10 +90,13 @@ describe("ngx.shell.run", () => {
         for (const pid of pidsMatching(marker)) process.kill(pid, "SIGKILL");
       });
       for (const stream of ["stdout", "stderr"] as const) {
-        const redirect = stream === "stderr" ? ">&2" : "";
+        // The daemon holds only the one stream open.
+        const [redirect, other] = stream === "stderr" ? [">&2", ">/dev/null"] : ["", "2>/dev/null"];
         const printer = `while :; do echo x ${redirect}; sleep 0.05; done; : ${marker}`;
         const started = Date.now();
-        const result = await run(`echo started ${redirect}; setsid sh -c '${printer}' &`, { timeout: 500 });
+        const result = await run(`echo started ${redirect}; setsid sh -c '${printer}' ${other} &`, {
+          timeout: 500,
+        });
         const took = Date.now() - started;
         assert.deepEqual(
           [result.ok, result.status, result.reason],
@@ -156,6 +160,41 @@ describe("ngx.shell.run", () => {
       await assert.rejects(run(command as never, options as never), expected);
       assert.deepEqual(pidsMatching(marker), [], `nothing started for ${String(expected)}`);
     }
+  });
+
+  it("the output is read while stdin is written: a child that writes as it reads (cat, gzip -c) gets all of it (it blocked on a full pipe, and the write timed out)", async () => {
+    const text = "0123456789abcdef\n".repeat(60_000); // 1 MB
+    assert.deepEqual(await run("cat", { stdin: text, timeout: 5000, maxSize: 2 << 20 }), {
+      ok: true,
+      stdout: text,
+      stderr: "",
+      reason: "exit",
+      status: 0,
+    });
+    // docs/api.md's example, with 900 KB that do not compress.
+    const gzip = await run("gzip -c", { stdin: randomBytes(900 * 1024), timeout: 5000, maxSize: 1 << 20 });
+    assert.deepEqual([gzip.ok, gzip.reason, gzip.status], [true, "exit", 0]);
+    // Past maxSize while stdin is still written: the write is given up (it waited for its timeout,
+    // and the run failed with no output), stdin is closed, and the run fails as T-SH-03.
+    const flood = await run("cat", { stdin: text, timeout: 5000, maxSize: 1000 });
+    assert.deepEqual(
+      [flood.ok, flood.reason, flood.stdout],
+      [null, "failed to read stdout: too much data", text.slice(0, 1001)],
+    );
+  });
+
+  it("a child that exits or closes its stdin before reading all of it is not a failed write: its output and status are the result (it was 'failed to write to stdin: closed', at random for a small stdin)", async () => {
+    for (let i = 0; i < 30; i++) {
+      assert.deepEqual(await run("true", { stdin: "x" }), {
+        ok: true,
+        stdout: "",
+        stderr: "",
+        reason: "exit",
+        status: 0,
+      });
+    }
+    const head = await run("head -c 3; exit 4", { stdin: "x".repeat(1 << 20), timeout: 5000 });
+    assert.deepEqual(head, { ok: false, stdout: "xxx", stderr: "", reason: "exit", status: 4 });
   });
 
   it("stdin may be a Uint8Array; argv numbers are converted", async () => {
