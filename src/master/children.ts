@@ -71,6 +71,8 @@ export interface ChildEvents {
   output(child: Child, stream: "stdout" | "stderr", line: string, continued: boolean): void;
   /** While the logs cannot take more lines: a promise settled once they can (see Logs.congested). */
   congested(): Promise<void> | null;
+  /** The child runs more pipe groups than the master records (MAX_GROUPS): told once. */
+  pipeGroupsFull(child: Child): void;
   exited(child: Child, code: number | null, signal: string | null): void;
 }
 
@@ -140,7 +142,9 @@ export class Children {
       readyAt: null,
       shutdownTimeout: null,
       failure: null,
-      pipeGroups: new PipeGroups(),
+      pipeGroups: new PipeGroups({}, process.pid, () => {
+        this.#events.pipeGroupsFull(child);
+      }),
       process: forked,
     };
     this.#live.add(child);

@@ -40,6 +40,7 @@ import { openLogWriter } from "../util/log-file.ts";
 import { Logs } from "./logs.ts";
 import { prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
 import { resolveAccount } from "./account.ts";
+import { MAX_GROUPS } from "./pipe-groups.ts";
 import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
 import { Children, type Child } from "./children.ts";
 import { InitProcess } from "./init-process.ts";
@@ -202,6 +203,12 @@ export class Master {
         this.#logs.fromChild(child.pid, child.spec?.workerId ?? null, stream, line, continued);
       },
       congested: () => this.#logs.congested(),
+      pipeGroupsFull: (child) => {
+        this.#log(
+          "warn",
+          `${this.#label(child)} runs more than ${MAX_GROUPS} process groups through ngx.pipe: the master does not record the rest, and does not end them if the process is killed (SIGKILL)`,
+        );
+      },
       exited: (child, code, signal) => {
         this.#onExit(child, code, signal);
       },

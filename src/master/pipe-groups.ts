@@ -75,10 +75,18 @@ export class PipeGroups {
   /** Leaderless groups a scan found without adopted members → when (a claim flood scans once). */
   readonly #scannedIn = new Map<number, number>();
 
-  /** `proc` reads /proc, `master` is the pid that adopts orphans (tests stand in for both). */
-  constructor(proc: Partial<ProcReader> = {}, master = process.pid) {
+  /** Told once, at the first claim refused for want of room (MAX_GROUPS). */
+  readonly #onFull: () => void;
+  #full = false;
+
+  /**
+   * `proc` reads /proc, `master` is the pid that adopts orphans (tests stand in for both);
+   * `onFull` is told once when a claim finds MAX_GROUPS groups recorded, none of them gone.
+   */
+  constructor(proc: Partial<ProcReader> = {}, master = process.pid, onFull: () => void = () => undefined) {
     this.#proc = { ...PROC, ...proc };
     this.#master = master;
+    this.#onFull = onFull;
   }
 
   get size(): number {
@@ -123,7 +131,11 @@ export class PipeGroups {
     }
     if (!this.#groups.has(pgid) && this.#groups.size >= MAX_GROUPS) {
       this.#prune();
-      if (this.#groups.size >= MAX_GROUPS) return this.#refuse(pgid, ownerPid, "too many groups");
+      if (this.#groups.size >= MAX_GROUPS) {
+        if (!this.#full) this.#onFull();
+        this.#full = true;
+        return this.#refuse(pgid, ownerPid, "too many groups");
+      }
     }
     this.#groups.set(pgid, startTime);
     return true;

@@ -109,15 +109,23 @@ describe("the master's pipe groups of a child (issue 8, item 1)", () => {
     assert.ok(running(second));
   });
 
-  it(`holds at most ${MAX_GROUPS} groups per child, pruning those whose leader is gone`, () => {
+  it(`holds at most ${MAX_GROUPS} groups per child, pruning those whose leader is gone; says so once when full (the rest went unrecorded with only a debug line)`, () => {
     const owner = 4242;
     const gone = new Set<number>();
     const base = 2 ** 22 + 1; // above any pid_max: these numbers name no process at all
-    const groups = new PipeGroups({
-      stat: (pid) => (pid >= base && !gone.has(pid) ? { pid, ppid: owner, pgrp: pid, startTime: 7 } : null),
-    });
+    let told = 0;
+    const groups = new PipeGroups(
+      {
+        stat: (pid) => (pid >= base && !gone.has(pid) ? { pid, ppid: owner, pgrp: pid, startTime: 7 } : null),
+      },
+      process.pid,
+      () => told++,
+    );
     for (let i = 0; i < MAX_GROUPS; i++) assert.equal(groups.register(base + i, owner), true);
+    assert.equal(told, 0);
     assert.equal(groups.register(base + MAX_GROUPS, owner), false, "full");
+    assert.equal(groups.register(base + MAX_GROUPS + 1, owner), false, "full");
+    assert.equal(told, 1, "told once");
     for (let i = 0; i < 10; i++) gone.add(base + i);
     assert.equal(groups.register(base + MAX_GROUPS, owner), true, "room after pruning");
     assert.equal(groups.size, MAX_GROUPS - 9);
