@@ -226,10 +226,11 @@ export class PipeProcess {
   }
 
   /** Writes to stdin; resolves once every byte is handed to the pipe. */
-  write(data: string | Buffer | number | readonly string[]): Promise<WriteResult> {
+  write(data: string | Uint8Array | number | readonly string[]): Promise<WriteResult> {
     let bytes: Buffer;
     if (typeof data === "string") bytes = Buffer.from(data);
     else if (Buffer.isBuffer(data)) bytes = data;
+    else if (data instanceof Uint8Array) bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     else if (typeof data === "number") bytes = Buffer.from(String(data));
     else if (Array.isArray(data) && data.every((item) => typeof item === "string"))
       bytes = Buffer.from(data.join(""));
@@ -237,7 +238,7 @@ export class PipeProcess {
       throw new InvalidArgTypeError(
         "proc.write",
         "data",
-        "a string, a Buffer, a number or an array of strings (bad data arg)",
+        "a string, a Buffer or a Uint8Array, a number or an array of strings (bad data arg)",
         data,
       );
     if (this.#writing !== null) return Promise.resolve({ ok: false, reason: "pipe busy writing" });

@@ -300,9 +300,14 @@ describe("ngx.pipe.spawn", () => {
     assert.deepEqual(await tee.write("hello"), { ok: true, bytes: 5 });
     assert.deepEqual(await tee.write([" ", "world"]), { ok: true, bytes: 6 });
     assert.deepEqual(await tee.write(10), { ok: true, bytes: 2 });
+    // A Uint8Array (a view into a larger buffer) as shell.run's stdin takes it (it threw).
+    assert.deepEqual(await tee.write(new Uint8Array([0x21, 0x3f, 0x21]).subarray(1, 2)), {
+      ok: true,
+      bytes: 1,
+    });
     assert.throws(() => tee.write(true as never), /bad data arg/);
     tee.shutdown("stdin");
-    assert.equal(text(await tee.stdoutReadAll()), "hello world10");
+    assert.equal(text(await tee.stdoutReadAll()), "hello world10?");
     const gone = start(["echo", "x"]);
     await gone.wait();
     assert.deepEqual(await gone.write("late"), { ok: false, reason: "closed" });
