@@ -110,13 +110,14 @@ function listenerFor(app: App, log: LogSink): Listener | null {
   };
   if (fetch !== undefined) return fetchListener(fetch, failed, log);
   if (handler !== undefined) {
+    // Node reports a write after the end (`res.end()` twice) as an 'error' event of the response:
+    // with no listener it is thrown, and killed the worker with every request in flight on it.
+    // (fetch: the adapter writes, never after the end.) One function for every response.
+    function onResponseError(this: ServerResponse, error: Error): void {
+      failed(this, error);
+    }
     return (req, res) => {
-      // Node reports a write after the end (`res.end()` twice, a `res.write()` that comes late) as
-      // an 'error' event of the response: with no listener it is thrown, and killed the worker
-      // with every request in flight on it. (fetch: the adapter writes, never after the end.)
-      res.on("error", (error) => {
-        failed(res, error);
-      });
+      res.on("error", onResponseError);
       try {
         const result = handler(req, res);
         if (result instanceof Promise) {

@@ -12,7 +12,7 @@ import {
   existsSync,
   lchownSync,
   readFileSync,
-  rmSync,
+  renameSync,
   statSync,
   symlinkSync,
   writeFileSync,
@@ -785,9 +785,11 @@ export default {
         symlinkSync(victim, link);
         lchownSync(link, nobody, nobody);
       }
-      rmSync(join(timers, "hs.claimed"), { force: true });
-      execFileSync("mkfifo", [join(timers, "hs.claimed")]);
-      chownSync(join(timers, "hs.claimed"), nobody, nobody);
+      // Made aside and renamed over the record: the agent writes it every 0.3 s.
+      const fifo = join(timers, "planted.fifo");
+      execFileSync("mkfifo", [fifo]);
+      chownSync(fifo, nobody, nobody);
+      renameSync(fifo, join(timers, "hs.claimed"));
       // Before: the agent wrote its next due into the victim through the link (root writes any
       // file), and a FIFO as a record held its next claim for ever.
       const before = count();
