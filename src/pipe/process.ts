@@ -229,8 +229,8 @@ export class PipeProcess {
   write(data: string | Uint8Array | number | readonly string[]): Promise<WriteResult> {
     let bytes: Buffer;
     if (typeof data === "string") bytes = Buffer.from(data);
-    else if (Buffer.isBuffer(data)) bytes = data;
-    else if (data instanceof Uint8Array) bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    else if (data instanceof Uint8Array)
+      bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     else if (typeof data === "number") bytes = Buffer.from(String(data));
     else if (Array.isArray(data) && data.every((item) => typeof item === "string"))
       bytes = Buffer.from(data.join(""));

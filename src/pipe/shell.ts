@@ -113,7 +113,7 @@ function readFailure(stdout: string | null, stderr: string | null): string | nul
 }
 
 interface ResolvedRun {
-  readonly stdin: Buffer;
+  readonly stdin: string | Uint8Array;
   readonly timeout: number;
   readonly maxSize: number;
 }
@@ -134,12 +134,7 @@ function resolveRun(command: unknown, options: unknown): ResolvedRun {
     throw new InvalidArgValueError(WHERE, "maxSize", "an integer of at least 1", maxSize);
   }
   return {
-    stdin:
-      stdin === undefined
-        ? Buffer.alloc(0)
-        : typeof stdin === "string"
-          ? Buffer.from(stdin)
-          : Buffer.from(stdin.buffer, stdin.byteOffset, stdin.byteLength),
+    stdin: stdin ?? "", // proc.write takes either
     timeout:
       opts["timeout"] === undefined ? DEFAULT_TIMEOUT_MS : checkTimeout(WHERE, "timeout", opts["timeout"]),
     maxSize,

@@ -19,6 +19,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { ROOT_ONLY } from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { startRedis } from "../helpers/redis.ts";
 import { alive, get, startTree, until, type Tree } from "../helpers/tree.ts";
@@ -726,7 +727,7 @@ export default {
 
   it(
     "catchUp under config.user: the agent (root) and the workers (nobody) both record their runs in PREFIX/timers, which the master gives to the workers' user (stop 26)",
-    { skip: process.getuid?.() !== 0 ? "needs root" : false },
+    ROOT_ONLY,
     async () => {
       const { runs, prefix, tree } = await underNobody(
         `    ngx.timer.every({ interval: 0.5, name: "hs", singleton: "host", catchUp: true }, (premature) => {
@@ -761,7 +762,7 @@ export default {
 
   it(
     "catchUp under config.user: files a worker's user plants in PREFIX/timers (a link where the agent's temporary file goes, a FIFO for a record) neither make the agent (root) write through them nor stall it",
-    { skip: process.getuid?.() !== 0 ? "needs root" : false },
+    ROOT_ONLY,
     async () => {
       const { dir, runs, prefix, tree } = await underNobody(
         `    if (ngx.process.type() !== "privileged agent") return;
