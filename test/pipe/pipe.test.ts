@@ -137,9 +137,18 @@ describe("ngx.pipe.spawn", () => {
     assert.deepEqual(await line, { ok: false, reason: "aborted", partial: "partial line" });
     // The output stays open after the child's exit (a process in a session of its own holds it),
     // so the read still waits when wait() ends the pipe.
-    const waited = start(["sh", "-c", "printf 'hello'; setsid sleep 5 & echo $! >&2"], {
-      stdoutReadTimeout: 5000,
-    });
+    // The leader exits only once the holder runs in its session: a leader's exit ends what is
+    // left in its group, and a holder that has not called setsid() yet is still in it.
+    const ready = join(tmpdir(), `holder-ready-${process.pid}`);
+    const waited = start(
+      [
+        "sh",
+        "-c",
+        `printf 'hello'; setsid sh -c 'touch ${ready}; exec sleep 5' & echo $! >&2; ` +
+          `while [ ! -e ${ready} ]; do sleep 0.01; done; rm -f ${ready}`,
+      ],
+      { stdoutReadTimeout: 5000 },
+    );
     const all = waited.stdoutReadAll();
     const pidLine = await waited.stderrReadLine();
     const holder = Number(pidLine.ok ? pidLine.data : NaN);

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { pidsMatching } from "../helpers/processes.ts";
 import { until } from "../helpers/tree.ts";
@@ -100,22 +103,29 @@ describe("ngx.shell.run", () => {
       const marker = `held-pipe-${process.pid}`;
       after(() => {
         killMatching(marker);
+        for (const stream of ["stdout", "stderr"])
+          rmSync(join(tmpdir(), `${marker}-${stream}`), { force: true });
       });
       for (const stream of ["stdout", "stderr"] as const) {
         // The daemon holds only the one stream open.
         const [redirect, other] = stream === "stderr" ? [">&2", ">/dev/null"] : ["", "2>/dev/null"];
-        const printer = `while :; do echo x ${redirect}; sleep 0.05; done; : ${marker}`;
+        // The child waits until the daemon runs in its session: a leader's exit ends what is left
+        // in its group, and a daemon that has not called setsid() yet is still in it.
+        const ready = join(tmpdir(), `${marker}-${stream}`);
+        const printer = `touch ${ready}; while :; do echo x ${redirect}; sleep 0.05; done; : ${marker}`;
+        const waitReady = `while [ ! -e ${ready} ]; do sleep 0.01; done; rm -f ${ready}`;
         const started = Date.now();
-        const result = await run(`echo started ${redirect}; setsid sh -c '${printer}' ${other} &`, {
-          timeout: 500,
-        });
+        const result = await run(
+          `echo started ${redirect}; setsid sh -c '${printer}' ${other} & ${waitReady}`,
+          { timeout: 1000 },
+        );
         const took = Date.now() - started;
         assert.deepEqual(
           [result.ok, result.status, result.reason],
           [null, null, `failed to read ${stream}: timeout`],
         );
         assert.match(result[stream] ?? "", /^started\n(x\n)+/, "what was read is kept");
-        assert.ok(took < 3000, `${stream}: took ${took} ms with a timeout of 500`);
+        assert.ok(took < 4000, `${stream}: took ${took} ms with a timeout of 1000`);
         // In a session of its own, the daemon is not of the child's group: it lives on until its
         // next write to the pipe closed here (SIGPIPE), or is ended here.
         killMatching(marker);
