@@ -60,8 +60,20 @@ function processCells(row: ProcessRow): string[] {
     row.cpu === null ? "-" : `${row.cpu.toFixed(1)}s`,
     dash(row.pending),
     dash(row.running),
-    row.timers.map((t) => `${shown(t.name)} (${t.state}${t.count > 1 ? ` ×${t.count}` : ""})`).join(", "),
+    namedTimers(row.timers),
   ];
+}
+
+/** The names a process's row lists; the rest are counted (the TIMER table has each name). */
+const NAMED_IN_ROW = 5;
+
+/** A process's named timers in its row: a few of them, then how many more (a job per request). */
+function namedTimers(timers: ProcessRow["timers"]): string {
+  const listed = timers
+    .slice(0, NAMED_IN_ROW)
+    .map((t) => `${shown(t.name)} (${t.state}${t.count > 1 ? ` ×${t.count}` : ""})`);
+  if (timers.length > NAMED_IN_ROW) listed.push(`+${timers.length - NAMED_IN_ROW} more`);
+  return listed.join(", ");
 }
 
 /** The listen line: while the master starts, what it will listen on is not known yet. */

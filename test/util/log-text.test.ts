@@ -56,7 +56,7 @@ describe("text in logs and tables", () => {
     assert.equal(describeValue([1]), "an array");
   });
 
-  it("the status table escapes names and error messages and cuts them at 60 characters", () => {
+  it("the status table escapes names and error messages and cuts them at 60 characters; a process row lists five named timers, then counts the rest", () => {
     const name = 'sync"\n2026/01/01 00:00:00 [emerg] 1#-: forged\u001b[31m';
     const long = "n".repeat(10_000);
     const row = (n: string) => ({
@@ -112,5 +112,19 @@ describe("text in logs and tables", () => {
     assert.match(table, /bad\\x1b\[2J/);
     assert.match(table, new RegExp(`^${"n".repeat(59)}… `, "m"));
     for (const line of table.split("\n")) assert.ok(line.length < 400, `a row of ${line.length} characters`);
+
+    // A process with 1,000 distinct names (a job per request) lists five in its row, then counts.
+    const [worker] = report.processes;
+    assert.ok(worker !== undefined);
+    const timers = Array.from({ length: 1000 }, (_, i) => ({
+      name: `job-${i}`,
+      state: "pending",
+      repeating: false,
+      count: 1,
+    }));
+    const busy = formatStatus({ ...report, processes: [{ ...worker, timers }] });
+    const workerRow = busy.split("\n").find((line) => line.startsWith("worker")) ?? "";
+    assert.match(workerRow, /job-0 \(pending\), job-1 .*job-4 \(pending\), \+995 more$/);
+    assert.ok(workerRow.length < 400, `the worker row has ${workerRow.length} characters`);
   });
 });
