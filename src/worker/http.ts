@@ -294,12 +294,23 @@ export function serveHttp(
       // Busy connections close after their response (Connection: close); one with no request in
       // progress may still send one within the grace (closing it at once would race a request
       // already on its way), then it is closed. Node's closeIdleConnections would spare one that
-      // has sent nothing yet, or only part of a request's head. The close runs in the check phase,
-      // after the turn's poll: a request that arrived while the loop was busy past the grace's
-      // end (its bytes in the kernel, not read yet) is read first, and keeps its connection.
+      // has sent nothing yet, or only part of a request's head. A connection is closed once it has
+      // been idle through a whole grace: seen idle by one pass and, with no request since, by the
+      // next. A pass that closed whatever it found idle cut a connection whose response (its head
+      // sent with keep-alive before the drain) had just ended, as its client sent the next request
+      // on it: that request failed. The passes run in the check phase, after the turn's poll: a
+      // request that arrived while the loop was busy (its bytes in the kernel, not read yet) is
+      // read first, and keeps its connection.
+      const idleWith = new Map<Connection, ServerResponse | null>();
       const closeIdle = (): void => {
-        for (const connection of connections) if (!busy(connection)) connection.socket.destroy();
+        for (const connection of connections) {
+          if (busy(connection)) idleWith.delete(connection);
+          else if (idleWith.get(connection) === connection.newest) connection.socket.destroy();
+          else idleWith.set(connection, connection.newest);
+        }
       };
+      // The connections idle as the drain begins are closed one grace from now.
+      closeIdle();
       const sweep = setInterval(() => setImmediate(closeIdle), IDLE_GRACE_MS);
       return emptied(() => {
         clearInterval(sweep);

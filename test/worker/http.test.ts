@@ -341,6 +341,46 @@ describe("the worker's HTTP service", () => {
     await Promise.all([silent.closed, partial.closed]);
   });
 
+  it("a drain leaves a connection a whole grace after its last response: a keep-alive response that ends just before a pass, and the next request sent after it, are both answered (the pass cut the connection)", async () => {
+    // The response's head goes out with keep-alive before the drain; its body ends 400 ms into
+    // the drain, just before the pass at 500 ms. The client sends its next request 100 ms after
+    // that pass: before, the pass found the connection idle and closed it, and the request failed.
+    let finish = (): void => undefined;
+    const served = await start({
+      fetch: (request) =>
+        new URL(request.url).pathname === "/slow"
+          ? new Response(
+              new ReadableStream({
+                start(controller) {
+                  controller.enqueue(new TextEncoder().encode("first\n"));
+                  finish = () => {
+                    controller.enqueue(new TextEncoder().encode("last\n"));
+                    controller.close();
+                  };
+                },
+              }),
+            )
+          : new Response("next\n"),
+    });
+    const client = await open(served.port);
+    client.socket.write(GET("/slow"));
+    assert.ok(await until(() => client.text().includes("first"), 2_000), "the head went out");
+    assert.match(client.text(), /Connection: keep-alive/i);
+    const drained = served.service.drain();
+    await sleep(400);
+    finish();
+    assert.ok(await until(() => client.text().includes("last"), 2_000), "the slow response ended");
+    await sleep(200);
+    client.socket.write(GET("/next"));
+    assert.ok(
+      await until(() => client.text().includes("next\n"), 2_000),
+      `the next request was answered: ${JSON.stringify(client.text().slice(-200))}`,
+    );
+    assert.match(client.text().slice(client.text().lastIndexOf("HTTP/1.1")), /Connection: close/i);
+    await client.closed;
+    await drained;
+  });
+
   it("destroy resolves once the cut requests are logged and their streams cancelled (stop 26)", async () => {
     const stats = { cancelled: 0, pulls: 0 };
     const served = await start({ fetch: () => new Response(endless(stats)) });
