@@ -304,8 +304,9 @@ export function serveHttp(
       const idleWith = new Map<Connection, ServerResponse | null>();
       const closeIdle = (): void => {
         for (const connection of connections) {
-          if (busy(connection)) idleWith.delete(connection);
-          else if (idleWith.get(connection) === connection.newest) connection.socket.destroy();
+          if (busy(connection)) continue;
+          // A request since the last pass made a new response the newest.
+          if (idleWith.get(connection) === connection.newest) connection.socket.destroy();
           else idleWith.set(connection, connection.newest);
         }
       };

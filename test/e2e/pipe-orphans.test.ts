@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { pidsMatching } from "../helpers/processes.ts";
+import { killMatching, pidsMatching } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { get, startTree, until, type Tree } from "../helpers/tree.ts";
 import { groupMembers, readProcStat } from "../../src/util/proc.ts";
@@ -52,7 +52,7 @@ export default {
 
 const markers: string[] = [];
 after(() => {
-  for (const m of markers) for (const pid of pidsMatching(`sleep ${m}`)) process.kill(pid, "SIGKILL");
+  for (const m of markers) killMatching(`sleep ${m}`);
 });
 /** A marker for `sleep` command lines, unique to this file and test. */
 const marker = (n: number): string => {

@@ -131,6 +131,17 @@ export function pidsMatching(pattern: string): number[] {
   return pgrep(["-f", pattern]);
 }
 
+/** SIGKILLs every live process whose command line contains `pattern` (one gone meanwhile is skipped). */
+export function killMatching(pattern: string): void {
+  for (const pid of pidsMatching(pattern)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+}
+
 /** Pids of the live children of `pid` (pgrep -P). */
 export function childrenOf(pid: number): number[] {
   return pgrep(["-P", String(pid)]);

@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { guardKill } from "../helpers/kill-guard.ts";
-import { pidsMatching, ROOT_ONLY } from "../helpers/processes.ts";
+import { killMatching, pidsMatching, ROOT_ONLY } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 import { MAX_GROUPS, PipeGroups } from "../../src/master/pipe-groups.ts";
@@ -183,7 +183,7 @@ export default {
         args: ["--config", join(dir, "user.config.ts")],
       });
       after(() => {
-        for (const pid of pidsMatching(`sleep ${marker}$`)) process.kill(pid, "SIGKILL");
+        killMatching(`sleep ${marker}$`);
       });
       assert.ok(await until(() => pidsMatching(`sleep ${marker}$`).length === 1), "the daemon started");
       const [daemon] = pidsMatching(`sleep ${marker}$`);

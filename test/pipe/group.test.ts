@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { after, describe, it } from "node:test";
 import { guardKill } from "../helpers/kill-guard.ts";
-import { pidsMatching, ROOT } from "../helpers/processes.ts";
+import { killMatching, pidsMatching, ROOT } from "../helpers/processes.ts";
 import { endGroup, liveGroups, run, spawn, type PipeProcess } from "../../src/pipe/index.ts";
 
 // Every kill(2) below is recorded; none can reach init, -1 or the test runner's family.
@@ -27,7 +27,7 @@ const marker = (n: number): string => {
 after(() => {
   for (const proc of started) if (proc.running()) proc.kill("SIGKILL");
   for (const child of raw) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  for (const m of markers) for (const pid of pidsMatching(m)) process.kill(pid, "SIGKILL");
+  for (const m of markers) killMatching(m);
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -4,20 +4,9 @@ import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { pidsMatching } from "../helpers/processes.ts";
+import { killMatching, pidsMatching } from "../helpers/processes.ts";
 import { until } from "../helpers/tree.ts";
 import { run } from "../../src/pipe/index.ts";
-
-/** SIGKILLs every process whose command line holds `marker` (one gone meanwhile is skipped). */
-function killMatching(marker: string): void {
-  for (const pid of pidsMatching(marker)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // gone already
-    }
-  }
-}
 
 describe("ngx.shell.run", () => {
   it("T-SH-01: stdout, stderr, exit 0, as a string or an argv array; stdin is fed", async () => {

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { after, describe, it } from "node:test";
 import { ensureBuilt } from "../helpers/dist.ts";
-import { pidsMatching, ROOT } from "../helpers/processes.ts";
+import { killMatching, pidsMatching, ROOT } from "../helpers/processes.ts";
 import { scratchDir, writeFiles } from "../helpers/scratch.ts";
 import { spawnTracked } from "../helpers/pipes.ts";
 
@@ -67,7 +67,7 @@ describe("the addon's share of a thread's end", () => {
     const fixture = fileURLToPath(new URL("fixtures/thread-teardown.mjs", import.meta.url));
     const marker = `30.${process.pid}1`;
     after(() => {
-      for (const pid of pidsMatching(marker)) process.kill(pid, "SIGKILL");
+      killMatching(marker);
     });
     const { stdout } = await promisify(execFile)(process.execPath, [fixture, marker], {
       cwd: ROOT,
