@@ -97,6 +97,13 @@ const RELOAD_PROGRESS_MS = 2_000;
  * ended (a grandchild that inherited one may hold it open) before it goes without them.
  */
 const OUTPUT_QUIET_MS = 500;
+/**
+ * Said after a failed reload: the running generation keeps serving, but a process of it that dies
+ * is respawned by importing the app's files as they are now, as the reload did (no process keeps a
+ * copy of the code it runs, as an nginx worker's lazy `require` reads Lua files from disk).
+ */
+const RESPAWN_FROM_DISK =
+  "until the app's files load again, a running process that dies is respawned from them as they are now, and may fail as this reload did";
 
 /**
  * A reload asked while the master starts or reloads (machine.ts: "queue reload"). Every request
@@ -353,7 +360,9 @@ export class Master {
         return { ok: false, message: "reload cancelled: the master is stopping" };
       const message = error instanceof Error ? error.message : String(error);
       this.#log("error", `reload failed, the running workers keep serving: ${message}`);
-      return { ok: false, message: `reload failed: ${message}` };
+      // A process keeps no copy of the code it runs: a respawn imports the app again.
+      this.#log("warn", RESPAWN_FROM_DISK);
+      return { ok: false, message: `reload failed: ${message}\n${RESPAWN_FROM_DISK}` };
     } finally {
       if (this.#operation === operation) this.#operation = null;
       // (read through #now(): a stop may have changed the state while the reload awaited)

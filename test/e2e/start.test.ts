@@ -384,6 +384,49 @@ describe("tsresty start: master and workers", () => {
     await tree.command("stop");
   });
 
+  it("after a reload that failed to load the app, a worker that dies is respawned from the files on disk: the reload says so, and the slot serves again once they load", async () => {
+    const dir = scratchApp({ "app.mjs": 'export default { handler(_req, res) { res.end("v1\\n"); } };\n' });
+    const app = join(dir, "app.mjs");
+    const tree = await startTree(app, { workers: 1 });
+    assert.equal((await get(tree.url("/"))).body, "v1\n");
+    writeFileSync(app, 'throw new Error("broken build");\n');
+    const reload = await tree.command("reload");
+    assert.equal(reload.code, 1);
+    assert.match(reload.stderr, /^tsresty: reload failed: app failed to load: .*broken build/);
+    assert.match(
+      reload.stderr,
+      /^until the app's files load again, a running process that dies is respawned from them as they are now/m,
+    );
+    assert.match(
+      tree.run.stderr(),
+      /\[warn\] \d+#-: until the app's files load again, a running process that dies/,
+    );
+    assert.equal((await get(tree.url("/"))).body, "v1\n", "the old generation serves");
+    const [worker] = (await tree.status()).processes.filter((p) => p.type === "worker");
+    assert.ok(worker !== undefined);
+    const seen = tree.run.stderr().length;
+    process.kill(worker.pid, "SIGKILL");
+    // Its respawn imports the broken file, as the reload did, and fails.
+    assert.ok(
+      await until(
+        () => /\[emerg\] \d+#0: app failed to load: .*broken build/.test(tree.run.stderr().slice(seen)),
+        20_000,
+      ),
+      "the respawned worker failed to load the broken file",
+    );
+    writeFileSync(app, 'export default { handler(_req, res) { res.end("v2\\n"); } };\n');
+    // A later try (backoff) loads the fixed files and serves them, with no reload.
+    assert.ok(
+      await until(
+        async () => (await tree.status()).processes.some((p) => p.type === "worker" && p.state === "running"),
+        30_000,
+      ),
+      "the slot serves again",
+    );
+    assert.equal((await get(tree.url("/"))).body, "v2\n");
+    await tree.command("stop");
+  });
+
   it("a worker that crashes while loading fails start with its reason", async () => {
     const r = await runTsresty([
       "start",
