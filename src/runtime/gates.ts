@@ -187,6 +187,10 @@ class HostGate implements TickGate {
     if (this.#kept.has(name)) this.#write(name, "last", due);
   }
 
+  keep(name: string): void {
+    this.#kept.add(name);
+  }
+
   lastRun(name: string): number | null {
     this.#kept.add(name);
     const inZone = internalZone().dict.get(`last:${zoneName(name)}`);

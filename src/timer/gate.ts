@@ -19,6 +19,8 @@ export interface TickGate {
   settled?(name: string, due: number, ok: boolean): void;
   /** When catchUp is set: the due (epoch ms) of the last tick this timer ran anywhere, or null. */
   lastRun?(name: string): number | null | Promise<number | null>;
+  /** A catchUp timer `name` was made: its runs must be remembered across a full stop. */
+  keep?(name: string): void;
   /** A timer of this kind was created: get ready (connect) before its first tick is due. */
   prepare?(): void;
 }
@@ -137,6 +139,11 @@ export class GateKeeper {
       this.#notRecording[singleton] = false;
       this.#log("notice", `singleton "${singleton}" gate records the end of runs again`);
     }
+  }
+
+  /** The catchUp timer `name` was made: from now on the gate remembers its runs across a full stop. */
+  keep(singleton: Singleton, name: string): void {
+    (this.#gates[singleton] as TickGate).keep?.(name);
   }
 
   /** Calls `then` with the last tick of `name` run anywhere (null when unknown, or on failure). */

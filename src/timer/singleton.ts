@@ -151,6 +151,9 @@ export class SingletonTicks {
     const singleton = repeat.singleton as Singleton;
     const name = entry.name as string;
     const firstTick = repeat.tick;
+    // Even with no tick to catch up now (a cron whose first tick is still ahead): the runs it
+    // makes from now on are what a start after a full stop catches up from.
+    this.#gates.keep(singleton, name);
     const missed = lastWallTick(repeat, this.#host.wallNow());
     if (missed === null) return;
     this.#gates.lastRun(singleton, name, (last) => {

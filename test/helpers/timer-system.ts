@@ -52,6 +52,8 @@ export class RecordingGate implements TickGate {
   readonly settles: { name: string; due: number; ok: boolean }[] = [];
   answer: (name: string, due: number) => boolean | Promise<boolean> = () => true;
   last: number | null | Promise<number | null> = null;
+  /** The names whose runs the core asked to be kept across a full stop (catchUp). */
+  readonly kept: string[] = [];
 
   claim(name: string, due: number, intervalMs: number): boolean | Promise<boolean> {
     this.claims.push({ name, due, intervalMs });
@@ -64,6 +66,10 @@ export class RecordingGate implements TickGate {
 
   lastRun(): number | null | Promise<number | null> {
     return this.last;
+  }
+
+  keep(name: string): void {
+    this.kept.push(name);
   }
 }
 

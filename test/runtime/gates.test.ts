@@ -175,6 +175,20 @@ describe("the host gate", () => {
     );
   });
 
+  it("catchUp: a name kept before its first tick (a cron not due yet) has its claims and runs on disk", () => {
+    const prefix = scratchDir("host-gate-kept");
+    const name = "first-tick-ahead";
+    const due = 1_800_000_000_000;
+    const gate = hostGate(prefix, 2101);
+    gate.keep?.(name);
+    assert.equal(gate.claim(name, due, 1_000), true);
+    gate.settled?.(name, due, true);
+    assert.equal(readFileSync(join(prefix, "timers", `${name}.last`), "utf8"), `${due}\n`);
+    // The next tree (a zone of its own) knows that tick ran.
+    endTree();
+    assert.equal(hostGate(prefix, 2102).lastRun?.(name), due);
+  });
+
   it("catchUp keeps the last run of a name too long for a file name under the name's hash", () => {
     const prefix = scratchDir("host-gate-long");
     const gate = hostGate(prefix);

@@ -585,6 +585,24 @@ describe("singleton timers and their gates", () => {
       }
     });
 
+    it("a cron whose first tick is still ahead has its runs kept all the same: a start after a full stop catches up from them", async () => {
+      const gate = new RecordingGate();
+      gate.last = WALL_START - 60 * S; // would be a missed tick, if the cron had one before now
+      const { timers } = makeTimers({ gates: { host: gate }, wallStart: WALL_START });
+      let runs = 0;
+      const year = new Date(WALL_START).getUTCFullYear() + 1;
+      timers.cron(
+        { cron: `0 0 3 * * * ${year}`, tz: "UTC", name: "next-year", singleton: "host", catchUp: true },
+        () => runs++,
+      );
+      await flushPromises();
+      // Before: no tick before now, so the gate was never told, and the host gate kept nothing on
+      // disk of the runs to come (a full stop between two of them lost the missed one).
+      assert.deepEqual(gate.kept, ["next-year"]);
+      assert.equal(runs, 0);
+      assert.equal(gate.claims.length, 0);
+    });
+
     it("is refused without singleton: only a gate knows which ticks ran", () => {
       const { timers } = makeTimers();
       assert.throws(() => timers.cron({ cron: "* * * * *", catchUp: true }, () => 0), {
