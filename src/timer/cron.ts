@@ -44,11 +44,14 @@ function cronerReason(error: unknown): string {
 export class CronSchedule {
   /** The expression as given. */
   readonly expression: string;
-  /** The IANA zone the expression is read in, resolved (the process's own zone by default). */
-  readonly tz: string;
+  /**
+   * The IANA zone the expression is read in, resolved (the process's own zone by default); null
+   * when the process's TZ is a POSIX rule that names no zone ("UTC+3"): its local time then.
+   */
+  readonly tz: string | null;
   readonly #cron: Cron;
 
-  constructor(expression: string, tz: string, cron: Cron) {
+  constructor(expression: string, tz: string | null, cron: Cron) {
     this.expression = expression;
     this.tz = tz;
     this.#cron = cron;
@@ -69,17 +72,35 @@ export class CronSchedule {
  * The zone `tz` names, as the caller spelled it (Intl would give some zones an older alias:
  * "Asia/Kathmandu" comes back "Asia/Katmandu"); the process's own zone when `tz` is undefined.
  */
-function resolveZone(where: string, tz: unknown): string {
-  if (tz === undefined) return Intl.DateTimeFormat().resolvedOptions().timeZone;
+function resolveZone(where: string, tz: unknown): string | null {
+  if (tz === undefined) return processZone();
   if (typeof tz !== "string" || tz === "") {
     throw new InvalidArgTypeError(where, "tz", 'an IANA time zone name such as "Europe/Berlin"', tz);
   }
+  if (!knownZone(tz))
+    throw new InvalidArgValueError(where, "tz", 'an IANA time zone name such as "Europe/Berlin"', tz);
+  return tz;
+}
+
+function knownZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: tz }).format(0);
-    return tz;
+    return true;
   } catch {
-    throw new InvalidArgValueError(where, "tz", 'an IANA time zone name such as "Europe/Berlin"', tz);
+    return false;
   }
+}
+
+/**
+ * The process's own zone, from TZ. An empty or unknown TZ (`TZ=`, common in containers, or
+ * `TZ=Factory`) resolves to "Etc/Unknown", which no zone API takes: the C library reads such a TZ
+ * as UTC, and so does Date here, so cron does too. A POSIX rule that names no zone ("UTC+3")
+ * resolves to nothing (null): the expression is read in the local time Date keeps for it.
+ */
+function processZone(): string | null {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone as string | undefined;
+  if (zone === undefined) return null;
+  return knownZone(zone) ? zone : "UTC";
 }
 
 /**
@@ -98,7 +119,7 @@ export function parseCron(where: string, expression: unknown, tz: unknown, now: 
   const zone = resolveZone(where, tz);
   let cron: Cron;
   try {
-    cron = new (loadCron())(expression.trim(), { timezone: zone });
+    cron = new (loadCron())(expression.trim(), zone === null ? {} : { timezone: zone });
   } catch (error) {
     throw new InvalidArgValueError(where, "cron", `${expected} (${cronerReason(error)})`, expression);
   }

@@ -170,6 +170,33 @@ describe("ngx.timer.cron", () => {
     });
   });
 
+  it("reads an empty or unknown TZ (TZ=, TZ=Factory) as UTC, as the C library does, and a POSIX rule (TZ=UTC+3) as the local time it gives", () => {
+    const saved = process.env["TZ"];
+    const firstRun = (tz: string): { due: string; zone: string | null } => {
+      process.env["TZ"] = tz; // Node tells V8 and Intl at once
+      const { timers, clock } = makeTimers({ wallStart: Date.parse("2025-01-01T00:00:00Z") });
+      const dues: string[] = [];
+      timers.cron({ cron: "0 0 9 * * *", name: "nine" }, () =>
+        dues.push(iso((timers.current()?.due ?? 0) * 1000)),
+      );
+      const zone = statsOf(timers, "nine").tz;
+      clock.advance(24 * 3_600_000);
+      return { due: dues[0] ?? "none", zone };
+    };
+    try {
+      // Before: croner's TypeError ("Failed to convert date to timezone 'Etc/Unknown'") at creation.
+      assert.deepEqual(firstRun(""), { due: "2025-01-01T09:00:00.000Z", zone: "UTC" });
+      assert.deepEqual(firstRun("Factory"), { due: "2025-01-01T09:00:00.000Z", zone: "UTC" });
+      // POSIX: UTC+3 is three hours behind UTC.
+      assert.deepEqual(firstRun("UTC+3"), { due: "2025-01-01T12:00:00.000Z", zone: null });
+      // 09:00 in Tokyo is midnight UTC: the first after the start is the next day's.
+      assert.deepEqual(firstRun("Asia/Tokyo"), { due: "2025-01-02T00:00:00.000Z", zone: "Asia/Tokyo" });
+    } finally {
+      if (saved === undefined) delete process.env["TZ"];
+      else process.env["TZ"] = saved;
+    }
+  });
+
   it("takes the process's own zone when no tz is given", () => {
     const { timers } = makeTimers();
     timers.cron({ cron: "0 0 * * * *", name: "hourly" }, () => 0);
