@@ -72,6 +72,8 @@ export class GateKeeper {
   readonly #failing = { host: false, cluster: false };
   /** Kinds whose gate failed to record the end of a run, until a run's end is recorded again. */
   readonly #notRecording = { host: false, cluster: false };
+  /** Kinds whose gate answered a won claim too late to run it, until one is answered in time. */
+  readonly #late = { host: false, cluster: false };
 
   constructor(gates: TimerGates, log: LogSink) {
     this.#gates = gates;
@@ -161,6 +163,27 @@ export class GateKeeper {
         then(typeof last === "number" ? last : null);
       },
     );
+  }
+
+  /**
+   * Tick `tick` (epoch ms) of `name` was won here, but the answer came after the timer's next tick
+   * was due, so it is not run (no late bursts), here or anywhere: a tick lost, said once per streak
+   * (a stalled coordinator delays every claim at once), and once more when a won claim is in time.
+   */
+  late(singleton: Singleton, name: string, tick: number): void {
+    if (this.#late[singleton]) return;
+    this.#late[singleton] = true;
+    this.#log(
+      "warn",
+      `singleton "${singleton}" claim of timer ${quotedName(name)}'s tick due at ${new Date(tick).toISOString()} was answered after its next tick came due: that tick runs nowhere (counted as skipped; said once until a claim is answered in time again)`,
+    );
+  }
+
+  /** A won claim came in time to run its tick. */
+  inTime(singleton: Singleton): void {
+    if (!this.#late[singleton]) return;
+    this.#late[singleton] = false;
+    this.#log("notice", `singleton "${singleton}" claims are answered in time again`);
   }
 
   #failed(singleton: Singleton, name: string, error: unknown): void {

@@ -105,9 +105,11 @@ export class SingletonTicks {
             late ? "answered late" : "a run is going",
           );
           repeat.record.skipped++;
+          if (late) this.#gates.late(singleton, name, tick);
           this.#gates.settled(singleton, name, tick, false);
           return;
         }
+        this.#gates.inTime(singleton);
         this.#host.run(entry, due, tick);
       },
       () => {

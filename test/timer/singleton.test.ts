@@ -80,7 +80,7 @@ describe("singleton timers and their gates", () => {
     const gate = new RecordingGate();
     const answers: ((won: boolean) => void)[] = [];
     gate.answer = () => new Promise<boolean>((resolve) => answers.push(resolve));
-    const { timers, clock } = makeTimers({ gates: { cluster: gate } });
+    const { timers, clock, lines } = makeTimers({ gates: { cluster: gate } });
     const ran: number[] = [];
     timers.every({ interval: 1, name: "job", singleton: "cluster" }, () =>
       ran.push((timers.current()?.due ?? 0) * 1000 - WALL_START),
@@ -97,6 +97,15 @@ describe("singleton timers and their gates", () => {
       gate.settles.filter((x) => !x.ok).map((x) => (x.due - WALL_START) / S),
       [1, 2, 3],
     );
+    // Won here and run nowhere: said once for the streak (before: only the skipped count told),
+    // and once more when a won claim (tick 4) came in time.
+    assert.deepEqual(lines, [
+      {
+        level: "warn",
+        message: `singleton "cluster" claim of timer "job"'s tick due at ${new Date(WALL_START + S).toISOString()} was answered after its next tick came due: that tick runs nowhere (counted as skipped; said once until a claim is answered in time again)`,
+      },
+      { level: "notice", message: 'singleton "cluster" claims are answered in time again' },
+    ]);
   });
 
   it("a process that wakes after a tick's span passed (a blocked event loop) skips that tick and claims the one due now: a stall costs the ticks slept through, not one more", () => {
