@@ -162,6 +162,11 @@ export async function runSingle(command: SingleCommand): Promise<void> {
   // ^C and TERM end the process from the start, while a config loads too (one whose top-level
   // await never settled could only be SIGKILLed); QUIT and HUP wait for the runtime, queued.
   handleSignals({ SIGINT: () => process.exit(130), SIGTERM: () => process.exit(143) });
+  // And a second one at once, while a config's code keeps the main thread from answering the
+  // first (`for (;;) {}` at its top level). Chained again below: handlers replaced there drop it.
+  exitOnSecondStopSignal(
+    lineLogger({ write: (line) => process.stderr.write(line), pid: process.pid, workerId: () => 0 }),
+  );
   // First, so that single mode's hooks come before tsx, whoever loads first.
   if (needsTypeScript(command)) await typeScriptHooks();
   const config = await loadConfig(command);

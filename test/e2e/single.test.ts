@@ -265,6 +265,21 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
       const r = await run.done;
       assert.deepEqual([r.code, r.signal], [code, null]);
     });
+
+    it(`a second ${signal} ends a run whose --config file keeps the main thread busy as it loads, exit ${code}`, async () => {
+      const dir = scratchApp({ "busy.config.mjs": 'console.log("busy"); for (;;) {}\nexport default {};\n' });
+      const run = startTsresty(["--config", join(dir, "busy.config.mjs"), "-e", 'console.log("ran")'], {
+        deadlineMs: 20_000,
+      });
+      await run.waitForOutput("busy");
+      run.child.kill(signal);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(run.child.exitCode, null, "the first one waits for the handler, which cannot run");
+      run.child.kill(signal);
+      // Before: it ran on through every INT and TERM; only SIGKILL (here the deadline's) ended it.
+      const r = await run.done;
+      assert.deepEqual([r.code, r.signal, r.stdout], [code, null, "busy\n"]);
+    });
   }
 
   it("T-PRE-09 (OpenResty core behaviour): SIGQUIT is graceful: the pending timer runs premature, then exit 0", async () => {
