@@ -499,6 +499,8 @@ const config: NgxConfig = Object.freeze({
   isConsole: () => currentRuntime().identity.type === "single",
 });
 
+const MAX_AGENT_CONNECTIONS = 2 ** 31 - 1;
+
 /** OpenResty's default agent connections, and its check: a number greater than 0. */
 function checkConnections(connections: unknown): number {
   if (connections === undefined) return AGENT_CONNECTIONS;
@@ -509,6 +511,15 @@ function checkConnections(connections: unknown): number {
     throw new InvalidArgTypeError(where, "connections", expected, connections);
   if (!Number.isInteger(connections) || connections < 1) {
     throw new InvalidArgValueError(where, "connections", expected, connections);
+  }
+  // The config key's bound (privilegedAgent.connections): the running limit is a small integer.
+  if (connections > MAX_AGENT_CONNECTIONS) {
+    throw new InvalidArgValueError(
+      where,
+      "connections",
+      `an integer from 1 to ${MAX_AGENT_CONNECTIONS}, as config privilegedAgent.connections`,
+      connections,
+    );
   }
   return connections;
 }

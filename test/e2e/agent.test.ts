@@ -177,6 +177,16 @@ export default {
         ),
       );
     }
+    // Above the config key's bound, as the key refuses it (before: taken).
+    for (const big of [2 ** 31, 2 ** 53]) {
+      assert.match(
+        out,
+        new RegExp(
+          `^connections ${big}: ngx\\.process\\.enablePrivilegedAgent: "connections" must be an integer from 1 to 2147483647, as config privilegedAgent\\.connections`,
+          "m",
+        ),
+      );
+    }
     assert.ok((await agentOf(tree)) !== undefined, "the config alone enables the agent");
     // connections caps the agent's running timer callbacks
     assert.ok(await until(() => tree.run.output().includes("agent ran 5 sleepers, at most 2 at once")));
