@@ -83,12 +83,15 @@ export async function logs(command: LogsCommand): Promise<void> {
         resolve();
       });
     }));
+  /** Whether the master said that it stops (set by the answers' callback). */
+  const end = { said: false };
   await ask(
     talkToMaster(
       prefix,
       request,
       (answer) => {
         if (!answer.ok) throw new ControlError(answer.message);
+        if (answer.ended === true) end.said = true;
         let full = false;
         for (const line of answer.lines ?? []) full = !process.stdout.write(`${line}\n`);
         // A reader that does not keep up (a pager left open, `| sleep`): the socket waits for it,
@@ -99,6 +102,9 @@ export async function logs(command: LogsCommand): Promise<void> {
       { quietMs: ANSWER_WAIT_MS, follow: command.follow },
     ),
   );
+  // A master that stops says so; one SIGKILLed (or crashed) closes the connection without a word.
+  if (command.follow && !end.said)
+    throw new ControlError("the master went away without stopping (killed?): no more lines will come");
 }
 
 /**

@@ -100,6 +100,11 @@ export type ControlResponse =
       readonly lines?: readonly string[];
       /** Not the answer yet: the request goes on (a reload asked with `progress`). */
       readonly progress?: boolean;
+      /**
+       * "logs" with follow: the master stops, nothing follows. Said, so that a follower tells that
+       * end from a master that died (SIGKILL closes the connection without a word).
+       */
+      readonly ended?: boolean;
     }
   | { readonly ok: false; readonly message: string };
 

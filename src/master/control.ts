@@ -153,6 +153,8 @@ export function serveControl(
   const sockets = new Set<Socket>();
   /** Connections whose last answer is being written (it ends them). */
   const ending = new WeakSet<Socket>();
+  /** Connections the handler keeps (`logs -f`): at close they are told that the master stops. */
+  const held = new WeakSet<Socket>();
   const server = createServer({ allowHalfOpen: true }, (socket) => {
     if (sockets.size >= maxConnections) {
       refuse(socket, sockets.size);
@@ -162,8 +164,6 @@ export function serveControl(
     socket.once("close", () => sockets.delete(socket));
     let buffer = "";
     let answered = false;
-    /** The handler keeps the connection (`logs -f`): the client's end is its leaving. */
-    let held = false;
     /**
      * The last answer: nothing goes out after it, it ends the connection once written, and the
      * client has the idle bound to take it and close, or it is dropped.
@@ -224,7 +224,7 @@ export function serveControl(
         .then((response) => {
           if (response !== null) reply(response);
           else {
-            held = true;
+            held.add(socket);
             if (socket.readableEnded) socket.end();
           }
         });
@@ -235,8 +235,9 @@ export function serveControl(
     socket.on("data", take);
     // The client is done sending. A request without its newline is taken as it is; a request
     // being worked on still gets its answer; a follower has left.
+    // The handler keeps the connection (`logs -f`): the client's end is its leaving.
     socket.on("end", () => {
-      if (held) socket.end();
+      if (held.has(socket)) socket.end();
       else if (answered) return;
       else if (buffer.trim() === "") socket.destroy();
       else take("\n");
@@ -265,9 +266,14 @@ export function serveControl(
       server.unref();
       resolve({
         close: () => {
-          // Connections that stay (`tsresty logs -f`) end with the master; an answer being
-          // written ends its own once written.
-          for (const socket of sockets) if (!ending.has(socket)) socket.end();
+          // Connections that stay (`tsresty logs -f`) end with the master, which says so; an
+          // answer being written ends its own once written.
+          for (const socket of sockets) {
+            if (ending.has(socket)) continue;
+            if (held.has(socket) && !socket.writableEnded)
+              endWith(socket, { ok: true, message: "the master stopped", ended: true });
+            else socket.end();
+          }
           server.close();
         },
       });

@@ -352,8 +352,24 @@ export default {
     await tree.command("stop");
     const done = await follow.done;
     assert.equal(done.code, 0, "logs -f ends when the master stops");
+    assert.equal(done.stderr, "");
     const bad = await runTsresty(["logs", "--worker", "x", "--prefix", tree.prefix]);
     assert.equal(bad.code, 2);
+  });
+
+  it("tsresty logs -f tells a master that died (SIGKILL) from one that stopped: exit 1, and says so", async () => {
+    const tree = await startTree("test/fixtures/start/app.ts", { workers: 1 });
+    const follow = startTsresty(["logs", "-f", "--prefix", tree.prefix], { deadlineMs: 30_000 });
+    // Attached once the backlog (the start's lines) is out.
+    assert.ok(await until(() => follow.stdout().includes("start worker process"), 20_000), follow.stdout());
+    process.kill(tree.masterPid, "SIGKILL");
+    const done = await follow.done;
+    // Before: exit 0 without a word, as after a stop.
+    assert.equal(done.code, 1);
+    assert.match(
+      done.stderr,
+      /^tsresty: the master went away without stopping \(killed\?\): no more lines will come$/m,
+    );
   });
 });
 
