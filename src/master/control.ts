@@ -234,8 +234,7 @@ export function serveControl(
     socket.on("error", () => undefined);
     socket.on("data", take);
     // The client is done sending. A request without its newline is taken as it is; a request
-    // being worked on still gets its answer; a follower has left.
-    // The handler keeps the connection (`logs -f`): the client's end is its leaving.
+    // being worked on still gets its answer; a follower (a connection the handler keeps) has left.
     socket.on("end", () => {
       if (held.has(socket)) socket.end();
       else if (answered) return;

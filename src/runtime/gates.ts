@@ -192,7 +192,7 @@ class HostGate implements TickGate {
   }
 
   lastRun(name: string): number | null {
-    this.#kept.add(name);
+    this.keep(name);
     const inZone = internalZone().dict.get(`last:${zoneName(name)}`);
     const claimed = this.#read(name, "claimed");
     // A tick claimed and not reported as not run well: it ran, or its process died in it.
