@@ -102,6 +102,8 @@ const OUTPUT_QUIET_MS = 500;
  * is respawned by importing the app's files as they are now, as the reload did (no process keeps a
  * copy of the code it runs, as an nginx worker's lazy `require` reads Lua files from disk).
  */
+/** How a child's message says that the app's files did not load (runtime/load-error.ts). */
+const APP_LOAD_FAILED = "app failed to load: ";
 const RESPAWN_FROM_DISK =
   "until the app's files load again, a running process that dies is respawned from them as they are now, and may fail as this reload did";
 
@@ -360,7 +362,12 @@ export class Master {
         return { ok: false, message: "reload cancelled: the master is stopping" };
       const message = error instanceof Error ? error.message : String(error);
       this.#log("error", `reload failed, the running workers keep serving: ${message}`);
-      // A process keeps no copy of the code it runs: a respawn imports the app again.
+      // A process keeps no copy of the code it runs: a respawn imports the app again, so files
+      // that failed to load or run (in the init process, or in a new worker) fail it too. A
+      // config or init failure does not: a respawn runs its cycle's config, and init runs only
+      // at start and reload.
+      if (staged.length === 0 && !message.includes(APP_LOAD_FAILED))
+        return { ok: false, message: `reload failed: ${message}` };
       this.#log("warn", RESPAWN_FROM_DISK);
       return { ok: false, message: `reload failed: ${message}\n${RESPAWN_FROM_DISK}` };
     } finally {

@@ -376,6 +376,8 @@ describe("tsresty start: master and workers", () => {
     const reload = await tree.command("reload");
     assert.equal(reload.code, 1);
     assert.match(reload.stderr, /^tsresty: reload failed: init failed: Error: failed to init on reload/);
+    // init runs only at start and reload: a respawn would not meet this failure.
+    assert.doesNotMatch(reload.stderr, /respawned from them/);
     assert.deepEqual(
       (await tree.status()).processes.map((p) => p.pid),
       before,
