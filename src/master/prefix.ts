@@ -24,7 +24,7 @@ import { createServer, type Server } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { PathError } from "../errors.ts";
 import { CONTROL_SOCKET, TIMERS_DIR, type Account } from "../ipc/index.ts";
-import { openForAppend } from "../util/log-file.ts";
+import { openForAppend, ownStream } from "../util/log-file.ts";
 
 /** statfs magic numbers of kernel filesystems where files are not files. */
 const VIRTUAL_FILESYSTEMS = new Map<number, string>([
@@ -129,6 +129,9 @@ export function preparePrefix(given: string): string {
  */
 export function prepareLogFile(what: string, given: string, owner: Account | null = null): string {
   const path = resolve(given);
+  // Its own stdout or stderr: written as a stream, by the process that names it (a worker's
+  // `/dev/stdout` is its pipe to the master, not the master's stdout).
+  if (ownStream(path) !== null) return path;
   ensureDirectory(what, given, dirname(path));
   let fd: number;
   try {

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, statSync, writeSync } from "node:fs";
 
 /** Where log lines go: stderr, or a file opened for appending that USR1 can reopen (after rotation). */
 export interface LogWriter {
@@ -49,15 +49,50 @@ export function openForAppend(path: string): number {
   try {
     fd = openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK, 0o666);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENXIO")
-      throw new Error(`${path} is a FIFO that no process reads (a log must not wait for one)`, {
-        cause: error,
-      });
-    throw error;
+    if ((error as NodeJS.ErrnoException).code !== "ENXIO") throw error;
+    if (isSocket(path))
+      throw new Error(`${path} is a socket, which a log cannot open by name`, { cause: error });
+    throw new Error(`${path} is a FIFO that no process reads (a log must not wait for one)`, {
+      cause: error,
+    });
   }
   if (fstatSync(fd).isFile()) return fd;
   closeSync(fd);
   return openSync(path, "a");
+}
+
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The process's own stdout or stderr when `path` names it (`/dev/stdout`, `/proc/self/fd/2`, the
+ * file they were redirected to): such a log is written through that stream. A socket (systemd's
+ * journal; a worker's stdout, its pipe to the master) cannot be opened by name at all.
+ */
+export function ownStream(path: string): "stdout" | "stderr" | null {
+  let target;
+  try {
+    target = statSync(path);
+  } catch {
+    return null;
+  }
+  for (const [fd, name] of [
+    [1, "stdout"],
+    [2, "stderr"],
+  ] as const) {
+    try {
+      const own = fstatSync(fd);
+      if (own.dev === target.dev && own.ino === target.ino) return name;
+    } catch {
+      // not open
+    }
+  }
+  return null;
 }
 
 /** Tells stderr, which may be a file on the same full disk: a failure there is not the caller's. */
@@ -81,8 +116,9 @@ export function openLogWriter(
   fallback: "stderr" | "stdout" = "stderr",
   what = "log",
 ): LogWriter {
-  if (path === null) {
-    const stream = fallback === "stderr" ? process.stderr : process.stdout;
+  const own = path === null ? fallback : ownStream(path);
+  if (path === null || own !== null) {
+    const stream = (own ?? fallback) === "stderr" ? process.stderr : process.stdout;
     return {
       write: (line) => {
         stream.write(line);

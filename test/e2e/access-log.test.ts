@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { request as httpRequest, Agent } from "node:http";
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { formatEntry, timeLocal } from "../../src/worker/access-log.ts";
@@ -128,6 +128,31 @@ describe("the access log", () => {
       assert.ok(!Number.isNaN(Date.parse(String(entry["time"]))));
     }
     assert.equal(new Set(entries.map((e) => e["url"])).size, 25);
+    await tree.command("stop");
+  });
+});
+
+describe("logs on the process's own stdout and stderr", () => {
+  it("accessLog /dev/stdout and errorLog /dev/stderr work when those are sockets (the test's pipes, systemd's journal): the access lines reach the output log through the worker's stdout", async () => {
+    const dir = scratchApp({ "app.ts": APP });
+    const config = join(dir, "c.ts");
+    writeFileSync(
+      config,
+      'export default { accessLog: { path: "/dev/stdout", format: "json" }, errorLog: "/dev/stderr" };\n',
+    );
+    // Before: start failed, "/dev/stdout is a FIFO that no process reads" (a socket cannot be
+    // opened by name: ENXIO), and the master refused errorLog /dev/stderr the same way.
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", config] });
+    await get(tree.url("/via-stdout"));
+    assert.ok(await until(() => tree.run.stdout().includes('"url":"/via-stdout"')), tree.run.stdout());
+    const line =
+      tree.run
+        .stdout()
+        .split("\n")
+        .find((l) => l.includes('"url":"/via-stdout"')) ?? "";
+    // A worker's stdout is the master's to attribute, as any line it prints.
+    assert.match(line, /^\S+ \S+ \d+#0: \{.*"status":200/);
+    assert.match(tree.run.stderr(), /\[notice\] \d+#-: /, "the error log is the master's stderr");
     await tree.command("stop");
   });
 });
@@ -286,6 +311,22 @@ describe("an access log on a full disk, a FIFO, or for workers of config.user", 
     });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /cannot use access log \S+fifo: \S+fifo is a FIFO that no process reads/);
+  });
+
+  it("a socket that is not the process's own stdout or stderr fails start, named as a socket (it was called a FIFO)", async () => {
+    const socket = join(scratchDir("socket-log"), "log.sock");
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const r = await startWithConfig(() => `export default { accessLog: ${JSON.stringify(socket)} };\n`);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /cannot use access log \S+log\.sock: \S+log\.sock is a socket, which a log cannot open by name/,
+      );
+    } finally {
+      server.close();
+    }
   });
 
   it(
