@@ -8,8 +8,13 @@
  */
 import type { Readable } from "node:stream";
 
-/** The longest line kept whole; a longer one is cut there (a runaway write cannot grow memory). */
-const MAX_LINE = 64 * 1024;
+/**
+ * The longest line kept whole, in UTF-16 code units (64 KiB of ASCII); a longer one is cut there
+ * (a runaway write cannot grow memory).
+ */
+export const MAX_LINE = 64 * 1024;
+
+const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff;
 
 export function readLines(
   stream: Readable,
@@ -24,9 +29,11 @@ export function readLines(
   const deliver = (text: string, whole: boolean): string => {
     let rest = text;
     while (rest.length > MAX_LINE) {
-      onLine(rest.slice(0, MAX_LINE), cut);
+      // Never between the two halves of a character outside the BMP (each would print as U+FFFD).
+      const at = isHighSurrogate(rest.charCodeAt(MAX_LINE - 1)) ? MAX_LINE - 1 : MAX_LINE;
+      onLine(rest.slice(0, at), cut);
       cut = true;
-      rest = rest.slice(MAX_LINE);
+      rest = rest.slice(at);
     }
     if (!whole) return rest;
     onLine(rest, cut);
