@@ -24,6 +24,11 @@ import { escapeForLog } from "../util/log.ts";
 export type AccessLogFormat = NonNullable<ResolvedConfig["accessLog"]>["format"];
 
 export interface AccessLog {
+  /**
+   * A connection was accepted: its client's address is read now, for the lines of its requests
+   * (once the client has gone, a 499 or a head cut short, the socket no longer knows it).
+   */
+  connected(socket: Socket): void;
   /** Called when a request arrives: logs its response when that is over. */
   track(req: IncomingMessage, res: ServerResponse): void;
   /**
@@ -103,23 +108,35 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
   }
   /** Where each connection's last logged response ended, in bytes written on it. */
   const ends = new WeakMap<Socket, number>();
+  /**
+   * The bytes of Node's refusal that ended a connection with no request of its own: the last on
+   * it, after every response that went out before (a response still finishing is not charged them).
+   */
+  const refusals = new WeakMap<Socket, number>();
+  /** Each connection's client address, read when it was accepted. */
+  const remotes = new WeakMap<Socket, string>();
+  const remoteOf = (socket: Socket): string => remotes.get(socket) ?? socket.remoteAddress ?? "-";
   /** Requests in progress that Node refused (a body too slow): the status their line says. */
   const refusedWith = new WeakMap<ServerResponse, number>();
   const write = (entry: AccessEntry): void => {
     writer.write(formatEntry(format, entry));
   };
   return {
+    connected: (socket) => {
+      const remote = socket.remoteAddress;
+      if (remote !== undefined) remotes.set(socket, remote);
+    },
     track: (req, res) => {
       const started = performance.now();
       const time = new Date();
       const socket = req.socket;
       const arrived = socket.bytesWritten;
-      // Read now: once the client has gone (a 499), the socket no longer knows its address.
-      const remote = socket.remoteAddress ?? "-";
+      const remote = remoteOf(socket);
       res.once("close", () => {
         // A pipelined response starts where the one before it on the connection ended, not
-        // where the connection was when its request arrived.
-        const total = socket.bytesWritten;
+        // where the connection was when its request arrived; a refusal that ended the
+        // connection after it (its bytes the last on it) is not its bytes.
+        const total = socket.bytesWritten - (refusals.get(socket) ?? 0);
         const bytes = total - Math.max(arrived, ends.get(socket) ?? 0);
         ends.set(socket, total);
         const sent = res.writableFinished || (res.headersSent && bytes > 0);
@@ -129,7 +146,8 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
           method: req.method ?? "-",
           url: req.url ?? "-",
           protocol: `HTTP/${req.httpVersion}`,
-          status: sent ? res.statusCode : (refusedWith.get(res) ?? 499),
+          // Node's refusal went out in place of the response: the status the client got.
+          status: refusedWith.get(res) ?? (sent ? res.statusCode : 499),
           bytes,
           duration: (performance.now() - started) / 1000,
           referer: req.headers.referer ?? null,
@@ -145,10 +163,10 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
       }
       // Node's 408 on a connection that never sent a byte: nothing was requested.
       if (status === 408 && socket.bytesRead === 0) return;
-      ends.set(socket, socket.bytesWritten);
+      refusals.set(socket, bytes);
       write({
         time: new Date(),
-        remote: socket.remoteAddress ?? "-",
+        remote: remoteOf(socket),
         method: null,
         url: null,
         protocol: null,

@@ -203,6 +203,7 @@ export function serveHttp(
   };
   const onConnection = (socket: Socket): void => {
     const connection = connections.add(socket);
+    accessLog?.connected(socket);
     idleSweep.wake();
     socket.once("close", () => {
       // After the socket's other "close" listeners: the response that held it ends first.

@@ -274,6 +274,52 @@ describe("the access log and the requests Node refuses before any handler runs",
   });
 });
 
+describe("the access log when Node's refusal cuts a connection with requests on it", () => {
+  it("a request whose answer Node's 400 replaced says 400; one answered before a malformed one keeps its own bytes; a head cut short keeps the client's address", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  handler(req: { url: string; resume(): void; on(e: string, f: () => void): void }, res: { end(s: string): void }) {
+    if (req.url === "/at-once") res.end("now");
+    else {
+      req.resume();
+      req.on("end", () => res.end("read"));
+    }
+  },
+};
+`,
+    });
+    const log = join(dir, "access.json.log");
+    const config = join(dir, "c.ts");
+    writeFileSync(
+      config,
+      `export default { accessLog: { path: ${JSON.stringify(log)}, format: "json" } };\n`,
+    );
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", config] });
+    const refusal = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+    const head = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`;
+    // One packet each: a request answered later, or at once, then bytes that are no request.
+    const replaced = await exchange(tree.port, `${head("/replaced")}GARBAGE\r\n\r\n`, 5_000);
+    const before = await exchange(tree.port, `${head("/at-once")}GARBAGE\r\n\r\n`, 5_000);
+    // A head the client cuts short, then leaves.
+    await exchange(tree.port, "GET /cut HTTP/1.1\r\nHost: a\r\nX-A: abc", 300);
+    assert.equal(replaced, refusal);
+    assert.ok(before.startsWith("HTTP/1.1 200 OK\r\n") && before.endsWith(refusal), before);
+    assert.ok(await until(() => lines(log).length >= 4), lines(log).join("\n"));
+    const entries = lines(log).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const of = (e: Record<string, unknown>): string =>
+      `${String(e["status"])} ${String(e["url"])} ${String(e["bytes"])} ${String(e["remote"])}`;
+    // Before: "200 /replaced 47" (the client never got a 200), "200 /at-once 0" (its bytes were
+    // counted for the refusal), and the cut head's line said remote "-".
+    assert.deepEqual(entries.map(of).sort(), [
+      `200 /at-once ${before.length - refusal.length} 127.0.0.1`,
+      `400 /replaced ${refusal.length} 127.0.0.1`,
+      `400 null ${refusal.length} 127.0.0.1`,
+      `400 null ${refusal.length} 127.0.0.1`,
+    ]);
+    await tree.command("stop");
+  });
+});
+
 describe("an access log that cannot be written", () => {
   it("fails start with an error naming the access log and its path", async () => {
     let bad = "";
