@@ -62,6 +62,27 @@ const lines = (path: string): string[] =>
         .filter((line) => line !== "")
     : [];
 
+/**
+ * A tree of `workers` running `app` (the text of app.ts) with a JSON access log, and `http` (the
+ * text of an object) as config key http when given; returns the tree and the log's path.
+ */
+async function treeWithJsonLog(
+  app: string,
+  workers: number,
+  http = "",
+): Promise<{ tree: Awaited<ReturnType<typeof startTree>>; log: string }> {
+  const dir = scratchApp({ "app.ts": app });
+  const log = join(dir, "access.json.log");
+  const config = join(dir, "c.ts");
+  const httpKey = http === "" ? "" : `, http: ${http}`;
+  writeFileSync(
+    config,
+    `export default { accessLog: { path: ${JSON.stringify(log)}, format: "json" }${httpKey} };\n`,
+  );
+  const tree = await startTree(join(dir, "app.ts"), { workers, args: ["--config", config] });
+  return { tree, log };
+}
+
 describe("the access log", () => {
   it("N requests to 2 workers make N whole combined lines, and USR1 reopens the file", async () => {
     const dir = scratchApp({ "app.ts": APP });
@@ -104,14 +125,7 @@ describe("the access log", () => {
   });
 
   it("format json writes one JSON object per response", async () => {
-    const dir = scratchApp({ "app.ts": APP });
-    const log = join(dir, "access.json.log");
-    const config = join(dir, "c.ts");
-    writeFileSync(
-      config,
-      `export default { accessLog: { path: ${JSON.stringify(log)}, format: "json" } };\n`,
-    );
-    const tree = await startTree(join(dir, "app.ts"), { workers: 2, args: ["--config", config] });
+    const { tree, log } = await treeWithJsonLog(APP, 2);
     await requests(tree.port, 25);
     assert.ok(await until(() => lines(log).length >= 25));
     const entries = lines(log).map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -159,21 +173,15 @@ describe("logs on the process's own stdout and stderr", () => {
 
 describe("the access log when the client leaves", () => {
   it("a response the client left before it was sent is 499, with the client's address still in the line", async () => {
-    const dir = scratchApp({
-      "app.ts": `export default {
+    const { tree, log } = await treeWithJsonLog(
+      `export default {
   handler(_req: unknown, res: { end(s: string): void }) {
     setTimeout(() => res.end("late"), 300);
   },
 };
 `,
-    });
-    const log = join(dir, "access.json.log");
-    const config = join(dir, "c.ts");
-    writeFileSync(
-      config,
-      `export default { accessLog: { path: ${JSON.stringify(log)}, format: "json" } };\n`,
+      1,
     );
-    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", config] });
     await new Promise<void>((resolve) => {
       const req = httpRequest({ host: "127.0.0.1", port: tree.port, path: "/left" });
       req.on("error", () => {
@@ -215,22 +223,17 @@ function exchange(port: number, bytes: string, withinMs: number): Promise<string
 
 describe("the access log and the requests Node refuses before any handler runs", () => {
   it("a malformed request (400), headers too large (431) and a head or a body too slow (408) each get a line; a connection that sent nothing gets none", async () => {
-    const dir = scratchApp({
-      "app.ts": `export default {
+    const { tree, log } = await treeWithJsonLog(
+      `export default {
   handler(req: { on(e: string, f: () => void): void; resume(): void }, res: { end(s: string): void }) {
     req.resume();
     req.on("end", () => res.end("read"));
   },
 };
 `,
-    });
-    const log = join(dir, "access.json.log");
-    const config = join(dir, "c.ts");
-    writeFileSync(
-      config,
-      `export default { accessLog: { path: ${JSON.stringify(log)}, format: "json" }, http: { headersTimeout: 1, requestTimeout: 2, maxHeaderSize: 1024 } };\n`,
+      1,
+      "{ headersTimeout: 1, requestTimeout: 2, maxHeaderSize: 1024 }",
     );
-    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", config] });
     const refusal = (status: string): string => `HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`;
     // What the client sees is Node's own answer, as before.
     const [garbage, large, slowHead, slowBody, nothing] = await Promise.all([
@@ -276,8 +279,8 @@ describe("the access log and the requests Node refuses before any handler runs",
 
 describe("the access log when Node's refusal cuts a connection with requests on it", () => {
   it("a request whose answer Node's 400 replaced says 400; one answered before a malformed one keeps its own bytes; a head cut short keeps the client's address", async () => {
-    const dir = scratchApp({
-      "app.ts": `export default {
+    const { tree, log } = await treeWithJsonLog(
+      `export default {
   handler(req: { url: string; resume(): void; on(e: string, f: () => void): void }, res: { end(s: string): void }) {
     if (req.url === "/at-once") res.end("now");
     else {
@@ -287,14 +290,8 @@ describe("the access log when Node's refusal cuts a connection with requests on 
   },
 };
 `,
-    });
-    const log = join(dir, "access.json.log");
-    const config = join(dir, "c.ts");
-    writeFileSync(
-      config,
-      `export default { accessLog: { path: ${JSON.stringify(log)}, format: "json" } };\n`,
+      1,
     );
-    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", config] });
     const refusal = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
     const head = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`;
     // One packet each: a request answered later, or at once, then bytes that are no request.
