@@ -300,19 +300,26 @@ describe("the access log when Node's refusal cuts a connection with requests on 
     // A head the client cuts short, then leaves.
     await exchange(tree.port, "GET /cut HTTP/1.1\r\nHost: a\r\nX-A: abc", 300);
     assert.equal(replaced, refusal);
-    assert.ok(before.startsWith("HTTP/1.1 200 OK\r\n") && before.endsWith(refusal), before);
-    assert.ok(await until(() => lines(log).length >= 4), lines(log).join("\n"));
+    assert.ok(before.startsWith("HTTP/1.1 200 OK\r\n"), before);
+    // Node 20 answers the bytes after an answered request with its 400; Node 24 closes the
+    // connection without a word (and there is then no refusal to log).
+    const refusedAfter = before.endsWith(refusal);
+    const expected = refusedAfter ? 4 : 3;
+    assert.ok(await until(() => lines(log).length >= expected), lines(log).join("\n"));
     const entries = lines(log).map((line) => JSON.parse(line) as Record<string, unknown>);
     const of = (e: Record<string, unknown>): string =>
       `${String(e["status"])} ${String(e["url"])} ${String(e["bytes"])} ${String(e["remote"])}`;
     // Before: "200 /replaced 47" (the client never got a 200), "200 /at-once 0" (its bytes were
     // counted for the refusal), and the cut head's line said remote "-".
-    assert.deepEqual(entries.map(of).sort(), [
-      `200 /at-once ${before.length - refusal.length} 127.0.0.1`,
-      `400 /replaced ${refusal.length} 127.0.0.1`,
-      `400 null ${refusal.length} 127.0.0.1`,
-      `400 null ${refusal.length} 127.0.0.1`,
-    ]);
+    assert.deepEqual(
+      entries.map(of).sort(),
+      [
+        `200 /at-once ${before.length - (refusedAfter ? refusal.length : 0)} 127.0.0.1`,
+        `400 /replaced ${refusal.length} 127.0.0.1`,
+        `400 null ${refusal.length} 127.0.0.1`,
+        ...(refusedAfter ? [`400 null ${refusal.length} 127.0.0.1`] : []),
+      ].sort(),
+    );
     await tree.command("stop");
   });
 });
