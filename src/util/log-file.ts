@@ -104,6 +104,18 @@ function say(text: string): void {
   }
 }
 
+/** A writer to the process's stdout or stderr (a pipe, a terminal, a socket: written as a stream). */
+function streamWriter(name: "stdout" | "stderr"): LogWriter {
+  const stream = name === "stderr" ? process.stderr : process.stdout;
+  return {
+    write: (line) => {
+      stream.write(line);
+    },
+    reopen: () => undefined,
+    congested: congestion(stream),
+  };
+}
+
 /**
  * A writer to `path`, or to the process's `fallback` stream when there is no path. A write that
  * fails (a full disk, a file system gone read-only) never throws into its caller: the line is
@@ -116,17 +128,9 @@ export function openLogWriter(
   fallback: "stderr" | "stdout" = "stderr",
   what = "log",
 ): LogWriter {
-  const own = path === null ? fallback : ownStream(path);
-  if (path === null || own !== null) {
-    const stream = (own ?? fallback) === "stderr" ? process.stderr : process.stdout;
-    return {
-      write: (line) => {
-        stream.write(line);
-      },
-      reopen: () => undefined,
-      congested: congestion(stream),
-    };
-  }
+  if (path === null) return streamWriter(fallback);
+  const own = ownStream(path);
+  if (own !== null) return streamWriter(own);
 
   let fd = openForAppend(path);
   let dropped = 0;

@@ -251,18 +251,29 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     });
   }
 
+  /**
+   * Once the run printed "busy" (its main thread kept busy from then on): `signal`, which must
+   * wait for a handler that cannot run, then `signal` again; how the run ended.
+   */
+  async function signalTwice(
+    run: ReturnType<typeof startTsresty>,
+    signal: NodeJS.Signals,
+  ): Promise<Awaited<ReturnType<typeof startTsresty>["done"]>> {
+    await run.waitForOutput("busy");
+    run.child.kill(signal);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(run.child.exitCode, null, "the first one waits for the handler, which cannot run");
+    run.child.kill(signal);
+    return run.done;
+  }
+
   for (const [signal, code] of [
     ["SIGINT", 130],
     ["SIGTERM", 143],
   ] as const) {
     it(`a second ${signal} ends a run whose code keeps the main thread busy, exit ${code} (only SIGKILL did: the handlers never ran)`, async () => {
       const run = startTsresty(["-e", 'console.log("busy"); while (true) {}'], { deadlineMs: 20_000 });
-      await run.waitForOutput("busy");
-      run.child.kill(signal);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      assert.equal(run.child.exitCode, null, "the first one waits for the handler, which cannot run");
-      run.child.kill(signal);
-      const r = await run.done;
+      const r = await signalTwice(run, signal);
       assert.deepEqual([r.code, r.signal], [code, null]);
     });
 
@@ -271,13 +282,8 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
       const run = startTsresty(["--config", join(dir, "busy.config.mjs"), "-e", 'console.log("ran")'], {
         deadlineMs: 20_000,
       });
-      await run.waitForOutput("busy");
-      run.child.kill(signal);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      assert.equal(run.child.exitCode, null, "the first one waits for the handler, which cannot run");
-      run.child.kill(signal);
       // Before: it ran on through every INT and TERM; only SIGKILL (here the deadline's) ended it.
-      const r = await run.done;
+      const r = await signalTwice(run, signal);
       assert.deepEqual([r.code, r.signal, r.stdout], [code, null, "busy\n"]);
     });
   }
