@@ -7,7 +7,9 @@
  * Formats: nginx's `common` and `combined`, or one JSON object per line. `bytes` is what went out
  * on the connection for the response, headers included (nginx's `$bytes_sent`). The status is
  * nginx's: the one sent when the response's head went out (a response cut mid-body keeps it), 499
- * when the client went away before any of it was sent.
+ * when the client went away before any of it was sent, 444 (nginx's "closed without a response")
+ * when the worker closed the connection first: the end of a drain's `shutdownTimeout`, or a
+ * request pipelined behind the response that closed its connection.
  *
  * A request refused before any handler ran (Node's 400, 408, 413 or 431: http.ts) has its line
  * too, as in nginx: its request `"-"` (null in json) when it was not read as a request yet, and
@@ -36,6 +38,8 @@ export interface AccessLog {
    * request in progress there, says that status; with none, a line of its own.
    */
   refused(socket: Socket, status: number, bytes: number, res: ServerResponse | null): void;
+  /** The worker ends `res` by closing its connection: if none of it was sent, its line says 444. */
+  cut(res: ServerResponse): void;
   reopen(): void;
 }
 
@@ -106,13 +110,10 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
       cause: error,
     });
   }
-  /** Where each connection's last logged response ended, in bytes written on it. */
+  /** Where each connection's last response ended, in bytes written on it. */
   const ends = new WeakMap<Socket, number>();
-  /**
-   * The bytes of Node's refusal that ended a connection with no request of its own: the last on
-   * it, after every response that went out before (a response still finishing is not charged them).
-   */
-  const refusals = new WeakMap<Socket, number>();
+  /** Responses the worker cut before any of them was sent. */
+  const cuts = new WeakSet<ServerResponse>();
   /** Each connection's client address, read when it was accepted. */
   const remotes = new WeakMap<Socket, string>();
   const remoteOf = (socket: Socket): string => remotes.get(socket) ?? socket.remoteAddress ?? "-";
@@ -132,13 +133,24 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
       const socket = req.socket;
       const arrived = socket.bytesWritten;
       const remote = remoteOf(socket);
+      /** Its bytes, counted when its last one was handed to the socket; -1 before. */
+      let own = -1;
+      /** The bytes on the connection from where the response before it ended to now. */
+      const since = (): number => {
+        // A pipelined response starts where the one before it ended, not where the connection
+        // was when its request arrived.
+        const start = Math.max(arrived, ends.get(socket) ?? 0);
+        ends.set(socket, socket.bytesWritten);
+        return socket.bytesWritten - start;
+      };
+      // Emitted once the response's last byte is in the socket, before the response queued
+      // behind it (pipelined) is handed the socket and flushes its own: by "close", that one's
+      // bytes are in the socket too, and so is a refusal that ended the connection after it.
+      res.once("prefinish", () => {
+        own = since();
+      });
       res.once("close", () => {
-        // A pipelined response starts where the one before it on the connection ended, not
-        // where the connection was when its request arrived; a refusal that ended the
-        // connection after it (its bytes the last on it) is not its bytes.
-        const total = socket.bytesWritten - (refusals.get(socket) ?? 0);
-        const bytes = total - Math.max(arrived, ends.get(socket) ?? 0);
-        ends.set(socket, total);
+        const bytes = own === -1 ? since() : own;
         const sent = res.writableFinished || (res.headersSent && bytes > 0);
         write({
           time,
@@ -147,7 +159,7 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
           url: req.url ?? "-",
           protocol: `HTTP/${req.httpVersion}`,
           // Node's refusal went out in place of the response: the status the client got.
-          status: refusedWith.get(res) ?? (sent ? res.statusCode : 499),
+          status: refusedWith.get(res) ?? (sent ? res.statusCode : cuts.has(res) ? 444 : 499),
           bytes,
           duration: (performance.now() - started) / 1000,
           referer: req.headers.referer ?? null,
@@ -163,7 +175,6 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
       }
       // Node's 408 on a connection that never sent a byte: nothing was requested.
       if (status === 408 && socket.bytesRead === 0) return;
-      refusals.set(socket, bytes);
       write({
         time: new Date(),
         remote: remoteOf(socket),
@@ -177,6 +188,9 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
         userAgent: null,
         worker,
       });
+    },
+    cut: (res) => {
+      cuts.add(res);
     },
     reopen: () => {
       writer.reopen();

@@ -48,6 +48,15 @@ export function answering(connection: Connection): boolean {
 }
 
 /**
+ * Whether the body of the connection's newest request is still arriving: its response may be out
+ * already (an app that answers before it reads, or never reads), but the client is still sending.
+ */
+export function receiving(connection: Connection): boolean {
+  const newest = connection.newest;
+  return newest !== null && !newest.req.complete;
+}
+
+/**
  * Notes a response that waits behind another (Node gives the socket at once unless an earlier
  * response still holds it): it joins the pipelined ones, with the one before it, forgetting
  * those over since. The one before it, if noted, is the last noted (each call notes its response

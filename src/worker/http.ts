@@ -34,9 +34,10 @@ import type { ResolvedConfig } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
 import { openAccessLog } from "./access-log.ts";
-import { answering, Connections, live, over, queue, type Connection } from "./connections.ts";
-import { fetchListener } from "./fetch/index.ts";
+import { answering, Connections, live, over, queue, receiving, type Connection } from "./connections.ts";
+import { fetchListener, refuseTarget } from "./fetch/index.ts";
 import { keepAlive } from "./keep-alive.ts";
+import { lingerAfter } from "./linger.ts";
 import { refusal } from "./refusal.ts";
 import { asksUpgrade, serveUpgrades } from "./upgrade.ts";
 
@@ -118,6 +119,12 @@ function listenerFor(app: App, log: LogSink): Listener | null {
     }
     return (req, res) => {
       res.on("error", onResponseError);
+      // HTTP/1.1 requires Host (RFC 9112 §3.2): the fetch adapter's answer, and the access log's
+      // line, in place of Node's own check (off: it answers without a "request" event).
+      if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && req.headers.host === undefined) {
+        refuseTarget(req, res, "Invalid host header", log);
+        return;
+      }
       try {
         const result = handler(req, res);
         if (result instanceof Promise) {
@@ -143,6 +150,9 @@ function serverOptions(http: ResolvedConfig["http"]): ServerOptions {
     headersTimeout: http.headersTimeout * 1000,
     requestTimeout: http.requestTimeout * 1000,
     maxHeaderSize: http.maxHeaderSize,
+    // tsresty checks Host itself (fetch/target.ts, and the handler listener), answering the same
+    // 400 with an access-log line; Node's check answers before any "request" event.
+    requireHostHeader: false,
     // Node checks the two timeouts on this beat (30 s by default): check four times per bound.
     connectionsCheckingInterval: Number.isFinite(shortest)
       ? Math.min(30_000, Math.max(250, (shortest * 1000) / 4))
@@ -183,17 +193,55 @@ export function serveHttp(
   /** Called, once each, when the last connection is gone. */
   let whenEmpty: (() => void)[] = [];
 
+  /**
+   * Responses a drain made the last of their connection (`Connection: close`), their heads not
+   * built yet: one is handed back to keep-alive when a request pipelined behind it arrives.
+   */
+  const closers = new WeakSet<ServerResponse>();
+  /**
+   * While draining: makes `res`, the newest request's response on its connection, the one that
+   * closes it. Node's parser hands over every pipelined request it has read at once, and the app
+   * runs each: the one before, if a drain made it the closer and its head is not built yet, goes
+   * back to keep-alive so that this one is answered too (closing after the first lost the rest,
+   * their apps run). When that one's head already went out with `Connection: close`, this request
+   * cannot be answered: false, and its app is not run (nginx starts no request on a connection it
+   * is closing).
+   */
+  const closeAfter = (res: ServerResponse, before: ServerResponse | null): boolean => {
+    if (before !== null && closers.has(before)) {
+      closers.delete(before);
+      // Its head went out with `Connection: close`: the connection ends after it.
+      if (before.headersSent) return false;
+      before.shouldKeepAlive = true;
+    }
+    if (!res.req.socket.writable) return false;
+    // Not a header set in advance: Node 20's writeHead applies a flat header list with
+    // setHeader once any header is set, keeping only the last of repeated ones.
+    if (res.shouldKeepAlive) {
+      res.shouldKeepAlive = false;
+      closers.add(res);
+      lingerAfter(res.req.socket, res.req);
+    }
+    return true;
+  };
+
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     requests++;
     const connection = connections.of(req.socket);
+    let before: ServerResponse | null = null;
     if (connection !== undefined) {
       if (res.socket === null) queue(connection, res);
+      before = connection.newest;
       connection.newest = res;
     }
     accessLog?.track(req, res);
-    // Not a header set in advance: Node 20's writeHead applies a flat header list with
-    // setHeader once any header is set, keeping only the last of repeated ones.
-    if (draining) res.shouldKeepAlive = false;
+    if (draining) {
+      if (!closeAfter(res, before)) {
+        // Ended by the connection's close, as a response its server cut.
+        accessLog?.cut(res);
+        return;
+      }
+    }
     // Answered as a plain request, an upgrade request ends its connection: Node dropped any request
     // pipelined behind it, which would otherwise wait unanswered for the keep-alive timeout.
     else if (!upgrades && asksUpgrade(req)) res.shouldKeepAlive = false;
@@ -232,6 +280,12 @@ export function serveHttp(
     }
     const socket = duplex;
     const connection = connections.of(socket);
+    // The client shut its side inside a request's body: it went away (that request, answered or
+    // not, has its own line), it was not refused.
+    if (error.code === "HPE_INVALID_EOF_STATE" && connection !== undefined && receiving(connection)) {
+      socket.destroy();
+      return;
+    }
     const current =
       connection === undefined ? null : (live(connection).find((res) => res.socket === socket) ?? null);
     if (socket.writable && (current === null || !current.headersSent)) {
@@ -243,10 +297,15 @@ export function serveHttp(
   };
   const upgraded = (req: IncomingMessage): void => {
     const connection = connections.of(req.socket);
-    if (connection !== undefined) connection.upgraded = true;
+    // One a drain refused (upgrade.ts) closes at once.
+    if (connection !== undefined && !draining) connection.upgraded = true;
   };
-  /** Whether a connection has a request in progress (or is upgraded): a drain leaves it be. */
-  const busy = (connection: Connection): boolean => connection.upgraded || answering(connection);
+  /**
+   * Whether a connection has a request in progress, its body still arriving included (or is
+   * upgraded): a drain leaves it be.
+   */
+  const busy = (connection: Connection): boolean =>
+    connection.upgraded || answering(connection) || receiving(connection);
   /** Resolves, after `then`, when the last connection is gone. */
   const emptied = (then: () => void): Promise<void> => {
     if (connections.size === 0) {
@@ -273,7 +332,7 @@ export function serveHttp(
         server.keepAliveTimeout = 0;
         server.on("connection", onConnection);
         server.on("clientError", onClientError);
-        serveUpgrades(server, app, log);
+        serveUpgrades(server, app, log, () => draining);
         // An upgraded connection is the app's: a drain waits for it, never closes it.
         if (server.listenerCount("upgrade") > 0) server.on("upgrade", upgraded);
         server.once("error", (error: NodeJS.ErrnoException) => {
@@ -287,9 +346,11 @@ export function serveHttp(
     drain: () => {
       draining = true;
       // Requests already in flight answer with Connection: close too, so their clients do not
-      // send another request on a connection about to close.
+      // send another request on a connection about to close: the newest on each connection
+      // (those pipelined before it are answered first, with keep-alive).
       for (const connection of connections) {
-        for (const res of live(connection)) if (!res.headersSent) res.shouldKeepAlive = false;
+        const last = live(connection).pop();
+        if (last !== undefined && !last.headersSent) closeAfter(last, null);
       }
       stopAccepting();
       // Busy connections close after their response (Connection: close); one with no request in
@@ -321,7 +382,10 @@ export function serveHttp(
     },
     destroy: () => {
       stopAccepting();
-      for (const connection of connections) connection.socket.destroy();
+      for (const connection of connections) {
+        if (accessLog !== null) for (const res of live(connection)) accessLog.cut(res);
+        connection.socket.destroy();
+      }
       // Resolves once the sockets' "close" listeners have run: the cut responses' own (the
       // access log's lines, a stream's cancel, a request's signal) included.
       return emptied(() => {

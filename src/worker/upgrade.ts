@@ -28,19 +28,27 @@ export function asksUpgrade(req: IncomingMessage): boolean {
 const written = (socket: Duplex): number => (socket as Duplex & { bytesWritten?: number }).bytesWritten ?? 0;
 
 const FAILED = "HTTP/1.1 500 Internal Server Error\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+/** A draining worker's answer to an upgrade: another worker (or the new one) takes the client's retry. */
+const DRAINING = "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
 /**
  * Attaches the app's upgrade handler to `server`; an error it throws (or rejects with) is logged
- * with the request line, and the client gets a 500 if nothing was written to it yet.
+ * with the request line, and the client gets a 500 if nothing was written to it yet. While
+ * `draining()`, an upgrade is answered 503 without the app: a session begun on a worker that is
+ * going away would only be cut at the end of its drain.
  * @example
- * serveUpgrades(server, { upgrade: (req, socket, head) => wss.handleUpgrade(req, socket, head, onOpen) }, log);
+ * serveUpgrades(server, { upgrade: (req, socket, head) => wss.handleUpgrade(req, socket, head, onOpen) }, log, () => false);
  */
-export function serveUpgrades(server: Server, app: App, log: LogSink): void {
+export function serveUpgrades(server: Server, app: App, log: LogSink, draining: () => boolean): void {
   const { upgrade } = app;
   if (upgrade === undefined) return;
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // A reset while the app has not attached its own listener yet must not kill the worker.
     socket.on("error", () => undefined);
+    if (draining()) {
+      socket.end(DRAINING, () => socket.destroy());
+      return;
+    }
     const before = written(socket);
     const failed = (error: unknown): void => {
       log("error", `upgrade handler failed (${req.method ?? "?"} ${req.url ?? "?"}): ${formatThrown(error)}`);

@@ -325,6 +325,77 @@ describe("the access log when Node's refusal cuts a connection with requests on 
 });
 
 describe("an access log that cannot be written", () => {
+  it("reloads under pipelined load: every request an app ran is answered (logged 200 and received); none is left for a client that stayed (499)", async () => {
+    // Each batch: a slow request, then two pipelined behind it. A drain that closed the connection
+    // after the slow one dropped the two behind it, their apps run: 499s, 360 in 124,676 requests
+    // over 20 reloads when a probe found it.
+    const app = `import { ngx } from "tsresty";
+export default {
+  async handler(req, res) {
+    if (req.url === "/slow") await ngx.sleep(0.05);
+    res.end("ok\\n");
+  },
+};
+`;
+    const { tree, log } = await treeWithJsonLog(app, 2);
+    const batch = ["/slow", "/a", "/b"].map((path) => `GET ${path} HTTP/1.1\r\nHost: h\r\n\r\n`).join("");
+    let received = 0;
+    let batches = 0;
+    let running = true;
+    /** One connection after another, each sending batches until it closes. */
+    const client = async (): Promise<void> => {
+      while (running) {
+        await new Promise<void>((resolve) => {
+          const socket = connect(tree.port, "127.0.0.1");
+          const timer = setTimeout(() => socket.destroy(), 10_000);
+          let text = "";
+          let answered = 0;
+          socket.setEncoding("latin1");
+          socket.on("connect", () => {
+            batches++;
+            socket.write(batch);
+          });
+          socket.on("data", (chunk: string) => {
+            text += chunk;
+            const count = text.match(/^HTTP\/1\.1 /gm)?.length ?? 0;
+            received += count - answered;
+            answered = count;
+            if (answered % 3 === 0 && running && /\r\n\r\nok\n$/.test(text)) {
+              batches++;
+              socket.write(batch);
+            }
+          });
+          socket.on("error", () => undefined);
+          socket.on("close", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          if (!running) socket.end();
+        });
+      }
+    };
+    const clients = Array.from({ length: 6 }, client);
+    try {
+      for (let i = 0; i < 5; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal((await tree.command("reload")).code, 0);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      running = false;
+      await Promise.all(clients);
+    }
+    await tree.command("stop");
+    const statuses = new Map<number, number>();
+    for (const line of lines(log)) {
+      const status = (JSON.parse(line) as { status: number }).status;
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    }
+    assert.ok(batches > 30, `${batches} batches sent`);
+    assert.equal(statuses.get(499) ?? 0, 0, `statuses ${JSON.stringify([...statuses])}`);
+    assert.equal(statuses.get(200), received, `statuses ${JSON.stringify([...statuses])}`);
+  });
+
   it("fails start with an error naming the access log and its path", async () => {
     let bad = "";
     const r = await startWithConfig((dir) => {

@@ -49,9 +49,16 @@ async function start(app: App): Promise<Served> {
   return { service, port, logs, entries };
 }
 
-/** A connection to `port` that collects what comes back; `closed` resolves when the server closes it. */
-async function open(port: number): Promise<{ socket: Socket; text: () => string; closed: Promise<void> }> {
-  const socket = connect(port, "127.0.0.1");
+/**
+ * A connection to `port` that collects what comes back; `closed` resolves when the server closes
+ * it. With `halfOpen`, the client keeps sending after the server has shut its side (as curl does
+ * with a body under way), instead of ending its own side at once.
+ */
+async function open(
+  port: number,
+  halfOpen = false,
+): Promise<{ socket: Socket; text: () => string; closed: Promise<void> }> {
+  const socket = connect({ port, host: "127.0.0.1", allowHalfOpen: halfOpen });
   await new Promise<void>((resolve, reject) => {
     socket.once("connect", resolve);
     socket.once("error", reject);
@@ -464,11 +471,12 @@ describe("the worker's HTTP service", () => {
     const drained = served.service.drain();
     for (const release of releases) release();
     await Promise.all([single.closed, pipelined.closed, idle.closed, drained]);
-    for (const { text } of [single, pipelined]) {
-      assert.match(text(), /^HTTP\/1\.1 200 OK\r\n/);
-      assert.match(text(), /connection: close\r\n/i);
-      assert.match(text(), /\/held\n$/, "the response is the last on its connection");
-    }
+    assert.match(single.text(), /^HTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n[^]*\/held\n$/i);
+    // The queued request is answered too (its app ran, its head made with keep-alive before the
+    // drain); then the idle connection is closed. Before, /held's close dropped it.
+    const [held = "", queued = ""] = pipelined.text().split(/(?=HTTP\/1\.1 )/);
+    assert.match(held, /^HTTP\/1\.1 200 OK\r\n[^]*connection: keep-alive\r\n[^]*\/held\n$/i);
+    assert.match(queued, /^HTTP\/1\.1 200 OK\r\n[^]*\/queued\n$/i);
     assert.deepEqual(served.service.counts?.(), { requests: 4, inFlight: 0, upgraded: 0 });
   });
 
@@ -553,5 +561,222 @@ describe("the worker's HTTP service", () => {
     assert.match(text(), /\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nnext\n$/);
     assert.doesNotMatch(text(), /data: x/);
     assert.ok(await until(() => stats.cancelled === 1, 2_000));
+  });
+});
+
+/** Sends `total` bytes of body on `socket`, `chunk` bytes every `everyMs`; resolves with when the last went out. */
+async function trickle(socket: Socket, total: number, chunk: number, everyMs: number): Promise<number> {
+  for (let sent = 0; sent < total; sent += chunk) {
+    socket.write(Buffer.alloc(Math.min(chunk, total - sent), 120));
+    await sleep(everyMs);
+  }
+  return performance.now();
+}
+
+/** Collects a client socket's errors (a reset, a broken pipe). */
+function errorsOf(socket: Socket): string[] {
+  const errors: string[] = [];
+  socket.on("error", (error: NodeJS.ErrnoException) => errors.push(error.code ?? error.message));
+  return errors;
+}
+
+describe("the worker's HTTP service: what a drain owes requests already under way (stop 50)", () => {
+  it("answers every request pipelined before or during a drain, the last with Connection: close: each one's app ran (the first closed the connection and the others were lost)", async () => {
+    const ran: string[] = [];
+    const releases: (() => void)[] = [];
+    const served = await start({
+      handler: async (req: IncomingMessage, res: ServerResponse) => {
+        ran.push(req.url ?? "");
+        await new Promise<void>((resolve) => releases.push(resolve));
+        res.end(`${req.url ?? ""}\n`);
+      },
+    });
+    const { socket, text, closed } = await open(served.port);
+    socket.write(GET("/a") + GET("/b"));
+    assert.ok(await until(() => ran.length === 2, 5_000));
+    const drained = served.service.drain();
+    socket.write(GET("/c"));
+    assert.ok(
+      await until(() => ran.length === 3, 5_000),
+      "the request sent during the drain reached the app",
+    );
+    for (const release of releases) release();
+    await Promise.race([closed, sleep(3_000)]);
+    await drained;
+    const responses = text().split(/(?=HTTP\/1\.1 )/);
+    assert.deepEqual(
+      responses.map((r) => [
+        /connection: (\S+)\r\n/i.exec(r)?.[1],
+        r.slice(r.lastIndexOf("\n", r.length - 2) + 1),
+      ]),
+      [
+        ["keep-alive", "/a\n"],
+        ["keep-alive", "/b\n"],
+        ["close", "/c\n"],
+      ],
+    );
+    assert.deepEqual(
+      served.entries().map((e) => [e.url, e.status]),
+      [
+        ["/a", 200],
+        ["/b", 200],
+        ["/c", 200],
+      ],
+    );
+  });
+
+  it("keeps a connection open while the body of a request answered before the drain still arrives, then closes it: the client's upload is not cut", async () => {
+    const served = await start({
+      handler: (_req: IncomingMessage, res: ServerResponse) => res.end("early\n"),
+    });
+    const { socket, text, closed } = await open(served.port, true);
+    const errors = errorsOf(socket);
+    socket.write(`POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 300000\r\n\r\n`);
+    socket.write(Buffer.alloc(10_000, 120));
+    assert.ok(await until(() => text().includes("early"), 5_000));
+    let endedAt = 0;
+    socket.once("end", () => (endedAt = performance.now()));
+    const drained = served.service.drain();
+    // 29 more chunks, 50 ms apart: the body ends ~1.5 s into the drain, past its 0.5 s grace.
+    const bodyEnd = await trickle(socket, 290_000, 10_000, 50);
+    assert.ok(await until(() => endedAt > 0, 3_000), "the server closed the connection once the body was in");
+    socket.end();
+    await closed;
+    await drained;
+    assert.deepEqual(errors, [], "the client's writes met no reset");
+    assert.ok(endedAt >= bodyEnd, "the server closed after the body ended");
+    assert.deepEqual(
+      served.entries().map((e) => [e.url, e.status]),
+      [["/up", 200]],
+    );
+  });
+
+  it("closes a connection whose response went out during the drain while its body still arrives by lingering: what the client still sends is read, it meets no reset", async () => {
+    const served = await start({
+      handler: async (_req: IncomingMessage, res: ServerResponse) => {
+        await sleep(300);
+        res.end("late\n");
+      },
+    });
+    const { socket, text, closed } = await open(served.port, true);
+    const errors = errorsOf(socket);
+    socket.write(`POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 300000\r\n\r\n`);
+    socket.write(Buffer.alloc(10_000, 120));
+    assert.ok(await until(() => served.service.counts?.().inFlight === 1, 5_000));
+    const drained = served.service.drain();
+    const bodyEnd = await trickle(socket, 290_000, 10_000, 50);
+    socket.end();
+    await closed;
+    await drained;
+    assert.match(text(), /^HTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n[^]*late\n$/i);
+    assert.ok(performance.now() >= bodyEnd);
+    assert.deepEqual(errors, [], "the client's writes met no reset");
+  });
+
+  it("logs a request cut at the end of the drain (destroy) with nothing sent as 444, not as a client that left (499)", async () => {
+    const served = await start({ fetch: () => new Promise<Response>(() => undefined) });
+    const { socket, closed } = await open(served.port);
+    socket.write(GET("/never"));
+    assert.ok(await until(() => served.service.counts?.().inFlight === 1, 5_000));
+    void served.service.drain();
+    await sleep(100);
+    await served.service.destroy();
+    await closed;
+    assert.deepEqual(
+      served.entries().map((e) => [e.url, e.status]),
+      [["/never", 444]],
+    );
+  });
+
+  it("a client that shuts its side inside a request body: after the request was answered, no second line (it was a phantom '-' 400); before, the request's line says 499", async () => {
+    const served = await start({
+      fetch: async (request) => {
+        if (new URL(request.url).pathname === "/early") return new Response("no\n", { status: 404 });
+        await request.arrayBuffer();
+        return new Response("read\n");
+      },
+    });
+    const early = await open(served.port, true);
+    early.socket.write(`POST /early HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n`);
+    early.socket.write(Buffer.alloc(1_000, 120));
+    assert.ok(await until(() => early.text().includes("no\n"), 5_000));
+    early.socket.end();
+    await early.closed;
+    const reading = await open(served.port, true);
+    reading.socket.write(`POST /read HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n`);
+    reading.socket.write(Buffer.alloc(1_000, 120));
+    assert.ok(await until(() => served.service.counts?.().inFlight === 1, 5_000));
+    reading.socket.end();
+    await reading.closed;
+    assert.ok(await until(() => served.entries().length >= 2, 5_000));
+    await sleep(200);
+    assert.deepEqual(
+      served.entries().map((e) => [e.url, e.status]),
+      [
+        ["/early", 404],
+        ["/read", 499],
+      ],
+    );
+    assert.equal(reading.text(), "", "nothing was written to a client that left");
+  });
+
+  it("logs each pipelined response's own bytes when they go out together, behind a slow one", async () => {
+    // Ended while queued, a response waits in Node's buffer and goes out with the one before it:
+    // its bytes were charged to that one (338, 172, 0 for 168, 170, 172).
+    const served = await start({
+      handler: async (req: IncomingMessage, res: ServerResponse) => {
+        if (req.url === "/slow") await sleep(200);
+        res.end((req.url ?? "").repeat(20));
+      },
+    });
+    const { socket, text, closed } = await open(served.port);
+    socket.write(GET("/slow") + GET("/a") + GET("/bb", true));
+    await closed;
+    assert.ok(await until(() => served.entries().length === 3, 5_000));
+    const wire = text()
+      .split(/(?=HTTP\/1\.1 )/)
+      .map((response) => Buffer.byteLength(response, "latin1"));
+    assert.deepEqual(
+      served.entries().map((e) => e.bytes),
+      wire,
+    );
+  });
+
+  it("a draining worker answers an upgrade with 503 and closes, without the app's upgrade: a session there would only be cut", async () => {
+    let upgrades = 0;
+    const served = await start({
+      fetch: () => new Response("ok\n"),
+      upgrade: (_req, socket) => {
+        upgrades++;
+        socket.end("HTTP/1.1 101 Switching Protocols\r\n\r\n");
+      },
+    });
+    const { socket, text, closed } = await open(served.port);
+    socket.write(GET("/"));
+    assert.ok(await until(() => text().includes("ok\n"), 5_000));
+    const drained = served.service.drain();
+    socket.write("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    await Promise.race([closed, sleep(3_000)]);
+    await drained;
+    assert.match(text(), /ok\nHTTP\/1\.1 503 Service Unavailable\r\nconnection: close\r\n/);
+    assert.equal(upgrades, 0);
+  });
+
+  it("answers an HTTP/1.1 request without Host with 400 Invalid host header and logs it, for fetch and handler apps alike (Node answered it, unlogged)", async () => {
+    for (const app of [
+      { fetch: () => new Response("ok\n") },
+      { handler: (_req: IncomingMessage, res: ServerResponse) => res.end("ok\n") },
+    ]) {
+      const served = await start(app);
+      const { socket, text, closed } = await open(served.port);
+      socket.write("GET /no-host HTTP/1.1\r\n\r\n");
+      await Promise.race([closed, sleep(3_000)]);
+      assert.match(text(), /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nInvalid host header\n$/);
+      assert.ok(await until(() => served.entries().length === 1, 2_000));
+      assert.deepEqual(
+        served.entries().map((e) => [e.url, e.status]),
+        [["/no-host", 400]],
+      );
+    }
   });
 });

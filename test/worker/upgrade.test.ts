@@ -29,6 +29,21 @@ after(async () => {
   await tree.command("stop", "--fast");
 });
 
+/** Opens a WebSocket to `path` on the tree; resolves, once it is open, with a promise of its close code. */
+async function held(path: string): Promise<{ closed: Promise<number> }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${tree.port}${path}`);
+  after(() => ws.terminate());
+  ws.on("error", () => undefined);
+  const closed = new Promise<number>((resolve) => ws.once("close", (code: number) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("close", () => reject(new Error(`${path} closed before it opened`)));
+  });
+  return { closed };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 const UPGRADE = (path: string): string =>
   `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
@@ -89,6 +104,26 @@ describe("upgrade(req, socket, head): WebSocket libraries mount on the workers",
       });
       assert.match(outcome, /^closed \((ECONNRESET|EPIPE)\)$/, path);
     }
+  });
+  it("a reload closes open WebSockets as the drain begins with docs/http.md's premature timer (1001), not at the end of shutdownTimeout (1006); the old workers leave at once and new sockets reach the new ones", async () => {
+    const closes = (await Promise.all([0, 1, 2, 3].map((i) => held(`/held-${i}`)))).map((ws) => ws.closed);
+    const before = (await tree.status()).processes
+      .filter((row) => row.type === "worker")
+      .map((row) => row.pid);
+    const started = performance.now();
+    assert.equal((await tree.command("reload")).code, 0);
+    const codes = await Promise.race([Promise.all(closes), sleep(5_000).then(() => "not closed within 5 s")]);
+    assert.deepEqual(codes, [1001, 1001, 1001, 1001]);
+    // shutdownTimeout is 10 s: the drain had nothing left to wait for.
+    assert.ok(
+      await until(async () => {
+        const pids = (await tree.status()).processes.map((row) => row.pid);
+        return before.every((pid) => !pids.includes(pid));
+      }, 5_000),
+      "the old workers left",
+    );
+    assert.ok(performance.now() - started < 8_000);
+    assert.match(await echo(`ws://127.0.0.1:${tree.port}/`, "after"), /^worker [01] echoes after$/);
   });
 });
 

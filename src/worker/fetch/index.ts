@@ -25,7 +25,12 @@ type Fetch = (request: Request) => Response | Promise<Response>;
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** A client's mistake, answered and logged at info as nginx does (an error-level line per bad request would let any client flood the log). */
-function refuse(req: IncomingMessage, res: ServerResponse, reason: TargetRefusal, log: LogSink): void {
+export function refuseTarget(
+  req: IncomingMessage,
+  res: ServerResponse,
+  reason: TargetRefusal,
+  log: LogSink,
+): void {
   log(
     "info",
     `client sent ${reason.toLowerCase()}: ${JSON.stringify(req.headers.host ?? "")} ${JSON.stringify(req.url ?? "")}`,
@@ -52,7 +57,7 @@ export function fetchListener(
   return (req, res) => {
     const url = requestUrl(req);
     if (isRefusal(url)) {
-      refuse(req, res, url, log);
+      refuseTarget(req, res, url, log);
       return;
     }
     let response: Response | Promise<Response>;
