@@ -170,7 +170,7 @@ function parseLogs(argv: readonly string[]): LogsCommand {
   const number = (flag: string, value: unknown, fallback: number | null): number | null => {
     if (value === undefined) return fallback;
     if (typeof value !== "string" || !/^\d+$/.test(value)) {
-      throw new UsageError(`--${flag} must be a whole number, received ${JSON.stringify(value)}`);
+      throw new UsageError(`${flag} must be a whole number, received ${JSON.stringify(value)}`);
     }
     return Number(value);
   };
@@ -178,8 +178,8 @@ function parseLogs(argv: readonly string[]): LogsCommand {
     kind: "logs",
     prefix: stringOrNull(values["prefix"]),
     follow: values["follow"] === true,
-    worker: number("worker", values["worker"], null),
-    lines: number("lines", values["lines"], 50) ?? 50,
+    worker: number("--worker", values["worker"], null),
+    lines: number("-n/--lines", values["lines"], 50) ?? 50,
   };
 }
 

@@ -118,6 +118,9 @@ interface QueuedReload {
 }
 
 /** A child forked blank that has no spec yet: booting, or booted and waiting for one. */
+/** "1 worker", "2 workers": as the ready line, a reload's answer and systemd's status say it. */
+const workerCount = (n: number): string => (n === 1 ? "1 worker" : `${n} workers`);
+
 const isBlank = (child: Child): boolean => child.phase === "booting" || child.phase === "standing-by";
 
 export class Master {
@@ -301,13 +304,13 @@ export class Master {
       this.#logLevel = cycle.config.logLevel;
       for (const slot of slots) if (slot.child !== null && slot.role === "worker") this.#rotate(slot.child);
       this.#state = "running";
-      this.#notifier?.ready(`${cycle.config.workers} workers`);
+      this.#notifier?.ready(workerCount(cycle.config.workers));
       this.#replenishStandby();
       this.#runQueued();
       const where = this.#serves ? `listening on ${this.#listeners.addresses.join(", ")}` : "no HTTP handler";
       const agent = slots.some((slot) => slot.role !== "worker") ? " and the privileged agent" : "";
       const metrics = this.#metrics === null ? "" : `, metrics on http://${this.#metrics.address}/metrics`;
-      return `tsresty ready: master pid ${process.pid}, ${cycle.config.workers} workers${agent}, ${where}${metrics}`;
+      return `tsresty ready: master pid ${process.pid}, ${workerCount(cycle.config.workers)}${agent}, ${where}${metrics}`;
     } finally {
       // (a queued reload begun above has its own operation now: a stop must still abort it)
       if (this.#operation === operation) this.#operation = null;
@@ -352,8 +355,8 @@ export class Master {
       await this.#stage(staged, cycle, operation.signal);
       this.#staging = null;
       this.#switchTo(staged, cycle);
-      this.#log("notice", `reloaded: cycle ${cycle.cycle}, ${cycle.config.workers} workers`);
-      return { ok: true, message: `reloaded (${cycle.config.workers} workers)` };
+      this.#log("notice", `reloaded: cycle ${cycle.cycle}, ${workerCount(cycle.config.workers)}`);
+      return { ok: true, message: `reloaded (${workerCount(cycle.config.workers)})` };
     } catch (error) {
       this.#abandon(staged);
       if (loaded !== null) this.#zones.abandon(loaded.zones);
@@ -376,7 +379,7 @@ export class Master {
       if (this.#now() === "reloading") {
         this.#state = "running";
         // Done or failed, a generation serves again: systemd waits for READY=1 after RELOADING=1.
-        this.#notifier?.ready(`${this.#current?.config.workers ?? 0} workers`);
+        this.#notifier?.ready(workerCount(this.#current?.config.workers ?? 0));
       }
       if (this.#now() === "running") this.#runQueued();
     }

@@ -86,7 +86,7 @@ function toText(result: ReadResult<Buffer>): LineResult {
  * const proc = ngx.pipe.spawn(["sort"]);
  * await proc.write("b\na\n");
  * proc.shutdown("stdin");
- * const out = await proc.stdoutReadAll(); // "a\nb\n"
+ * const out = await proc.stdoutReadAll(); // { ok: true, data: <Buffer 61 0a 62 0a> }: "a\nb\n"
  * await proc.wait();
  */
 export class PipeProcess {

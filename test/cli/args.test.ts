@@ -97,6 +97,9 @@ describe("command line parsing", () => {
     [["start", "--config", "a.ts", "--config=b.ts"], /^option --config given twice$/],
     [["start", "--prefix", "p", "--prefix", "p2"], /^option --prefix given twice$/],
     [["logs", "-n", "1", "-n", "2"], /^option -n given twice$/],
+    // The option as the usage names it (it said --lines, which no usage line shows).
+    [["logs", "-n", "abc"], /^-n\/--lines must be a whole number, received "abc"$/],
+    [["logs", "--worker", "x"], /^--worker must be a whole number, received "x"$/],
     [["stop", "--fast", "--fast"], /^option --fast given twice$/],
   ];
   for (const [argv, message] of bad) {

@@ -553,7 +553,7 @@ export default {
     let started = Date.now();
     const slow = await runTsresty(["reload", "--prefix", tree.prefix], { deadlineMs: 60_000 });
     assert.equal(slow.code, 0, slow.stderr);
-    assert.equal(slow.stdout, "reloaded (1 workers)\n");
+    assert.equal(slow.stdout, "reloaded (1 worker)\n");
     assert.ok(Date.now() - started >= 13_000, `answered after ${Date.now() - started} ms`);
     writeFileSync(join(dir, "SLEEP"), "30");
     started = Date.now();

@@ -94,7 +94,7 @@ describe("a reload asked while another reload runs", () => {
     ]);
     const done = await first.done;
     assert.equal(done.code, 0, done.stderr);
-    assert.equal(done.stdout, "reloaded (1 workers)\n");
+    assert.equal(done.stdout, "reloaded (1 worker)\n");
     for (const queued of [second, third]) {
       assert.equal(queued.code, 1, `${queued.stdout}${queued.stderr}`);
       assert.equal(queued.stdout, "");
@@ -125,7 +125,7 @@ describe("a reload asked while another reload runs", () => {
     mode("0");
     const queued = await tree.command("reload");
     assert.equal(queued.code, 0, queued.stderr);
-    assert.equal(queued.stdout, "reloaded (1 workers)\n");
+    assert.equal(queued.stdout, "reloaded (1 worker)\n");
     assert.equal((await first.done).code, 0);
 
     const slow = await reloading("30");

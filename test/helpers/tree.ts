@@ -77,7 +77,7 @@ export async function startTree(
   );
   await run.waitForOutput("tsresty ready:");
   const ready =
-    /tsresty ready: master pid (\d+), \d+ workers(?: and the privileged agent)?, (?:listening on 127\.0\.0\.1:(\d+)|no HTTP handler)/.exec(
+    /tsresty ready: master pid (\d+), \d+ workers?(?: and the privileged agent)?, (?:listening on 127\.0\.0\.1:(\d+)|no HTTP handler)/.exec(
       run.stdout(),
     );
   if (ready === null) throw new Error(`no ready line:\n${run.stdout()}\n${run.stderr()}`);

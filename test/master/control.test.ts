@@ -403,13 +403,13 @@ describe("the control client (talkToMaster)", () => {
         const beat = setInterval(() => socket.write(progress), 50);
         setTimeout(() => {
           clearInterval(beat);
-          socket.end('{"ok":true,"message":"reloaded (1 workers)"}\n');
+          socket.end('{"ok":true,"message":"reloaded (1 worker)"}\n');
         }, 800);
       });
     });
     assert.deepEqual(await sendControl(slow, { command: "reload", progress: true }, 200), {
       ok: true,
-      message: "reloaded (1 workers)",
+      message: "reloaded (1 worker)",
     });
     const stalled = await fakeServer((socket) => {
       socket.once("data", () => socket.write(progress)); // then nothing: stopped midway
