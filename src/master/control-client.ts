@@ -119,8 +119,14 @@ export function talkToMaster(
       if (start < chunk.length) pieces.push(chunk.slice(start));
       if (waiting === 0) arm();
     });
-    socket.on("error", (error) => {
-      fail(new Error(`cannot reach the master's control socket: ${error.message}`));
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      // A master out of file descriptors accepts a connection only to close it at once (libuv's
+      // answer to EMFILE): the client's request meets a closed socket.
+      const closed =
+        error.code === "EPIPE" || error.code === "ECONNRESET"
+          ? " (the master closed the connection before it read the request: it may be out of file descriptors; signals still reach it: kill -QUIT, -HUP or -USR1 with the pid in the pid file)"
+          : "";
+      fail(new Error(`cannot reach the master's control socket: ${error.message}${closed}`));
     });
     socket.on("end", () => {
       clearTimeout(timer);

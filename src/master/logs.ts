@@ -110,10 +110,23 @@ export class Logs {
     return () => this.#followers.delete(follower);
   }
 
-  /** Opens the log files again by name (USR1, after a rotation). */
-  reopen(): void {
-    this.#error.reopen();
-    this.#output.reopen();
+  /**
+   * Opens the log files again by name (USR1, after a rotation); each that cannot be reopened
+   * (and keeps its old file) is named in the failures returned.
+   */
+  reopen(): string[] {
+    const failures: string[] = [];
+    for (const [what, writer] of [
+      ["error log", this.#error],
+      ["output log", this.#output],
+    ] as const) {
+      try {
+        writer.reopen();
+      } catch (error) {
+        failures.push(`cannot reopen the ${what}: ${(error as Error).message}`);
+      }
+    }
+    return failures;
   }
 
   #emit(entry: LogEntry): void {

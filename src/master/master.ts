@@ -52,6 +52,7 @@ import { Notifier } from "./notify.ts";
 import { startReaper } from "./reaper.ts";
 import {
   makeSlots,
+  pidText,
   processLabel,
   roleLabel,
   sameSlot,
@@ -104,6 +105,8 @@ const OUTPUT_QUIET_MS = 500;
  */
 /** How a child's message says that the app's files did not load (runtime/load-error.ts). */
 const APP_LOAD_FAILED = "app failed to load: ";
+/** How children.ts says a fork failed (EMFILE, EAGAIN). */
+const FORK_FAILED = "fork failed: ";
 const RESPAWN_FROM_DISK =
   "until the app's files load again, a running process that dies is respawned from them as they are now, and may fail as this reload did";
 
@@ -369,8 +372,10 @@ export class Master {
       // that failed to load or run (in the init process, or in a new worker) fail it too. A
       // config or init failure does not: a respawn runs its cycle's config, and init runs only
       // at start and reload.
-      if (staged.length === 0 && !message.includes(APP_LOAD_FAILED))
-        return { ok: false, message: `reload failed: ${message}` };
+      // Nor does a fork the system refused (out of descriptors or processes).
+      const appAtRisk =
+        (staged.length > 0 || message.includes(APP_LOAD_FAILED)) && !message.includes(FORK_FAILED);
+      if (!appAtRisk) return { ok: false, message: `reload failed: ${message}` };
       this.#log("warn", RESPAWN_FROM_DISK);
       return { ok: false, message: `reload failed: ${message}\n${RESPAWN_FROM_DISK}` };
     } finally {
@@ -661,7 +666,7 @@ export class Master {
     const id = slot.id === null ? "" : `id ${slot.id}, `;
     this.#log(
       "notice",
-      `start ${roleLabel(slot.role)} process ${child.pid} (${id}generation ${slot.generation})`,
+      `start ${roleLabel(slot.role)} process${pidText(child.pid)} (${id}generation ${slot.generation})`,
     );
     return child;
   }
@@ -772,7 +777,10 @@ export class Master {
     }
     if (child === this.#standby) {
       this.#standby = null;
-      this.#log(this.#state === "stopping" ? "notice" : "alert", `standby process ${child.pid} ${how}`);
+      this.#log(
+        this.#state === "stopping" ? "notice" : "alert",
+        `standby process${pidText(child.pid)} ${how}`,
+      );
       // A standby that keeps dying is replaced slowly, and slower each time: it is a spare,
       // nothing waits for it.
       this.#standbyFailures++;
@@ -852,7 +860,7 @@ export class Master {
   }
 
   #label(child: Child): string {
-    if (child.spec === null) return `${child.kind} process ${child.pid}`;
+    if (child.spec === null) return `${child.kind} process${pidText(child.pid)}`;
     return processLabel({ role: child.spec.role, id: child.spec.workerId }, child.pid);
   }
 
@@ -919,12 +927,8 @@ export class Master {
     }
     // The workers' access logs too (they ignore USR1 themselves: the master hears it).
     this.#children.broadcast({ type: "reopen" });
-    try {
-      this.#logs.reopen();
-    } catch (error) {
-      // One line, as the workers say theirs: a file system's refusal, not a bug with a stack.
-      this.#log("alert", `cannot reopen the error log: ${(error as Error).message}`);
-    }
+    // One line each, as the workers say theirs: a file system's refusal, not a bug with a stack.
+    for (const failure of this.#logs.reopen()) this.#log("alert", failure);
   }
 
   /**

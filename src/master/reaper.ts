@@ -72,7 +72,13 @@ export function startReaper(known: () => Iterable<number>, log: LogSink): (() =>
 /** Pids of the zombies whose parent is `parent`, read from /proc. */
 function orphanZombies(parent: number): number[] {
   const zombies: number[] = [];
-  for (const pid of processIds()) {
+  let pids: number[];
+  try {
+    pids = processIds();
+  } catch {
+    return zombies; // out of descriptors (EMFILE): the next scan tries again
+  }
+  for (const pid of pids) {
     let stat: string;
     try {
       stat = readFileSync(`/proc/${pid}/stat`, "latin1");

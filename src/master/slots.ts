@@ -40,9 +40,12 @@ export const sameSlot = (a: Pick<Slot, "role" | "id">, b: Pick<Slot, "role" | "i
 /** How log lines name the process in a slot: `worker process 1234 (id 0)`. */
 export function processLabel(slot: Pick<Slot, "role" | "id">, pid: number): string {
   return slot.role === "worker"
-    ? `worker process ${pid} (id ${slot.id ?? "-"})`
-    : `privileged agent process ${pid}`;
+    ? `worker process${pidText(pid)} (id ${slot.id ?? "-"})`
+    : `privileged agent process${pidText(pid)}`;
 }
+
+/** " 1234" after "process", nothing for a fork that failed (no pid: -1). */
+export const pidText = (pid: number): string => (pid === -1 ? "" : ` ${pid}`);
 
 /**
  * The slots of a (re)load: workers 0..N-1 and, when `init` (`agentConnections`) or the config

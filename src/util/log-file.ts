@@ -134,11 +134,17 @@ export function openLogWriter(
 
   let fd = openForAppend(path);
   let dropped = 0;
+  /** A line was cut short on disk (a full disk takes part of a write): the next starts on its own. */
+  let torn = false;
   return {
     write: (line) => {
+      const bytes = Buffer.from(torn ? `\n${line}` : line);
+      let written = 0;
       try {
-        writeSync(fd, line);
+        while (written < bytes.length) written += writeSync(fd, bytes, written);
+        torn = false;
       } catch (error) {
+        if (written > 0) torn = true;
         if (dropped++ === 0)
           say(
             `tsresty: cannot write the ${what} ${path}: ${(error as Error).message}; its lines are dropped until it takes them again\n`,
