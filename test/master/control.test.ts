@@ -395,6 +395,16 @@ describe("the control client (talkToMaster)", () => {
     await talk.catch(() => undefined);
   });
 
+  it("a master that closes the connection at once (libuv's answer when it is out of descriptors) is named as possibly out of file descriptors, with the signals that still reach it", async () => {
+    const closing = await fakeServer((socket) => {
+      socket.destroy();
+    });
+    await assert.rejects(
+      sendControl(closing, { command: "status" }, 2_000),
+      /^Error: cannot reach the master's control socket: .*(EPIPE|ECONNRESET) \(the master closed the connection before it read the request: it may be out of file descriptors; signals still reach it: kill -QUIT, -HUP or -USR1 with the pid in the pid file\)$/,
+    );
+  });
+
   it("sendControl waits past its silence bound while the master says the request goes on, and returns the final answer; a master that falls silent midway is given up on", async () => {
     const progress = `${JSON.stringify({ ok: true, message: "reloading", progress: true })}\n`;
     const slow = await fakeServer((socket) => {
