@@ -240,6 +240,8 @@ export type ChildMessage =
   | { readonly type: "failed"; readonly kind: FailureKind; readonly reason: string }
   /** A blank child has booted and waits for "assume". */
   | { readonly type: "standing-by" }
+  /** The child took its "assume" and starts to load what it was given. */
+  | { readonly type: "assumed" }
   /** A process group this child spawned (ngx.pipe) began or ended: the master ends it if the child dies. */
   | { readonly type: "pipe-group"; readonly pgid: number; readonly alive: boolean }
   /** From the init process: the config as loaded (file merged with flags), not yet trusted. */
@@ -354,6 +356,8 @@ export function parseChildMessage(value: unknown): ChildMessage | null {
     }
     case "standing-by":
       return { type: "standing-by" };
+    case "assumed":
+      return { type: "assumed" };
     case "pipe-group":
       return isInteger(value["pgid"]) && typeof value["alive"] === "boolean"
         ? { type: "pipe-group", pgid: value["pgid"], alive: value["alive"] }

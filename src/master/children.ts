@@ -52,6 +52,8 @@ export interface Child {
   announcedExit: boolean;
   /** When the child was first ready (epoch ms), or null. */
   readyAt: number | null;
+  /** When the child answered its "assume" (epoch ms), or null. */
+  assumedAt: number | null;
   /** The graceful-stop bound of the child's config (seconds), for its kill deadline. */
   shutdownTimeout: number | null;
   /** Why the child said it could not start, when it did. */
@@ -140,6 +142,7 @@ export class Children {
       retired: false,
       announcedExit: false,
       readyAt: null,
+      assumedAt: null,
       shutdownTimeout: null,
       failure: null,
       pipeGroups: new PipeGroups({}, process.pid, () => {
@@ -301,6 +304,9 @@ export class Children {
       case "standing-by":
         if (child.phase === "booting") child.phase = "standing-by";
         this.#events.standingBy(child);
+        return;
+      case "assumed":
+        child.assumedAt ??= Date.now();
         return;
       case "ready":
         if (child.phase === "starting") child.phase = "running";

@@ -91,6 +91,8 @@ export class Cancelled extends Error {
 /** Time for the init process to boot and load the app, on top of config.initTimeout. */
 const INIT_LOAD_MARGIN_MS = 60_000;
 const STANDBY_RETRY_MS = 1_000;
+/** How long a standby given a slot has to answer "assume" (it answers before loading anything). */
+const ASSUME_TIMEOUT_MS = 5_000;
 /** How often a reload asked by `tsresty reload` says it goes on (the client gives up after 10 s of silence). */
 const RELOAD_PROGRESS_MS = 2_000;
 /**
@@ -661,7 +663,10 @@ export class Master {
     child.spec = spec;
     child.shutdownTimeout = cycle.config.shutdownTimeout;
     // A worker still booting is given its spec when it says "standing-by", as a fresh fork is.
-    if (standby?.phase === "standing-by") this.#children.assume(child, spec);
+    if (standby?.phase === "standing-by") {
+      this.#children.assume(child, spec);
+      this.#boundAssume(child);
+    }
     slot.child = child;
     const id = slot.id === null ? "" : `id ${slot.id}, `;
     this.#log(
@@ -695,6 +700,23 @@ export class Master {
       this.#children.kill(child, "SIGKILL");
     }, READY_TIMEOUT_MS).unref();
     this.#readyBounds.set(child, bound);
+  }
+
+  /**
+   * A booted spare given a slot answers at once, before it loads the app: one that does not
+   * within ASSUME_TIMEOUT_MS (stopped, or starved) is killed, and its slot respawns as after any
+   * death, from the next spare or a fork. It held its slot empty for READY_TIMEOUT_MS, a reload
+   * failed after it, blaming the app.
+   */
+  #boundAssume(child: Child): void {
+    setTimeout(() => {
+      if (child.assumedAt !== null || child.phase === "exited" || child.retired) return;
+      this.#log(
+        "alert",
+        `${this.#label(child)}, a standby given its slot, did not answer within ${ASSUME_TIMEOUT_MS / 1000} s (stopped, or starved of CPU); killing it`,
+      );
+      this.#children.kill(child, "SIGKILL");
+    }, ASSUME_TIMEOUT_MS).unref();
   }
 
   #takeStandby(): Child | null {

@@ -135,6 +135,7 @@ export async function awaitSpec(): Promise<ChildSpec> {
       if (message?.type === "stop") process.exit(0);
       if (message?.type !== "assume") return;
       process.off("message", onMessage);
+      send({ type: "assumed" });
       resolve(message.spec);
     };
     process.on("message", onMessage);

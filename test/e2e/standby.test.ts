@@ -44,6 +44,47 @@ describe("config standby", () => {
   });
 });
 
+describe("a standby that does not answer", () => {
+  it("a stopped standby given a crashed worker's slot is killed within 5 s and the slot served by a fresh process (it held the slot empty for 60 s)", async () => {
+    const dir = scratchApp({
+      "app.mjs": `export default { fetch: () => new Response(String(process.pid)) };\n`,
+    });
+    const tree = await startTree(join(dir, "app.mjs"), { workers: 1 });
+    let spare = 0;
+    assert.ok(
+      await until(async () => {
+        spare = (await tree.status()).processes.find((p) => p.type === "standby")?.pid ?? 0;
+        return spare > 0;
+      }, 10_000),
+      "a standby is up",
+    );
+    // Booted: it has said "standing-by" by the time the status lists it as ready to take a slot.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    process.kill(spare, "SIGSTOP");
+    after(() => {
+      if (alive(spare)) process.kill(spare, "SIGKILL");
+    });
+    const first = Number((await get(tree.url())).body);
+    process.kill(first, "SIGKILL");
+    let served = 0;
+    assert.ok(
+      await until(async () => {
+        const worker = (await tree.status()).processes.find((p) => p.type === "worker");
+        if (worker?.state !== "running" || worker.pid === first || worker.pid === spare) return false;
+        served = Number((await get(tree.url())).body);
+        return served === worker.pid;
+      }, 15_000),
+      `worker 0 serves again from a process other than the stopped standby: ${JSON.stringify((await tree.status()).processes)}`,
+    );
+    assert.match(
+      tree.run.stderr(),
+      new RegExp(`worker process ${spare} \\(id 0\\), a standby given its slot, did not answer within 5 s`),
+    );
+    assert.ok(await until(() => !alive(spare), 5_000), "the stopped standby was killed");
+    await tree.command("stop");
+  });
+});
+
 describe("workers forked at start, beside the init process", () => {
   /** The command lines of `pid`'s live children. */
   const childCommands = (pid: number): string[] => childrenOf(pid).map((child) => argvOf(child).join(" "));
