@@ -122,10 +122,10 @@ interface QueuedReload {
   readonly settle: (response: ControlResponse) => void;
 }
 
-/** A child forked blank that has no spec yet: booting, or booted and waiting for one. */
 /** "1 worker", "2 workers": as the ready line, a reload's answer and systemd's status say it. */
 const workerCount = (n: number): string => (n === 1 ? "1 worker" : `${n} workers`);
 
+/** A child forked blank that has no spec yet: booting, or booted and waiting for one. */
 const isBlank = (child: Child): boolean => child.phase === "booting" || child.phase === "standing-by";
 
 export class Master {

@@ -138,10 +138,16 @@ export function openLogWriter(
   let torn = false;
   return {
     write: (line) => {
-      const bytes = Buffer.from(torn ? `\n${line}` : line);
+      const text = torn ? `\n${line}` : line;
       let written = 0;
       try {
-        while (written < bytes.length) written += writeSync(fd, bytes, written);
+        written = writeSync(fd, text);
+        // A short write (a disk that took part of the line): the rest, from its bytes. Only
+        // then are they made: each access-log line passes here.
+        if (written < Buffer.byteLength(text)) {
+          const bytes = Buffer.from(text);
+          while (written < bytes.length) written += writeSync(fd, bytes, written);
+        }
         torn = false;
       } catch (error) {
         if (written > 0) torn = true;

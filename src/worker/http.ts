@@ -241,10 +241,11 @@ export function serveHttp(
         accessLog?.cut(res);
         return;
       }
+    } else if (!upgrades && asksUpgrade(req)) {
+      // Answered as a plain request, an upgrade request ends its connection: Node dropped any
+      // request pipelined behind it, which would otherwise wait unanswered for the keep-alive timeout.
+      res.shouldKeepAlive = false;
     }
-    // Answered as a plain request, an upgrade request ends its connection: Node dropped any request
-    // pipelined behind it, which would otherwise wait unanswered for the keep-alive timeout.
-    else if (!upgrades && asksUpgrade(req)) res.shouldKeepAlive = false;
     // What Node would have set from its own keepAliveTimeout: the `Keep-Alive: timeout=N` header.
     (res as Advertising)._keepAliveTimeout = keepAliveMs;
     listener(req, res);

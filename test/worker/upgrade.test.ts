@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { WebSocket } from "ws";
 import { checkApp } from "../../src/runtime/index.ts";
 import { get, startTree, until } from "../helpers/tree.ts";
@@ -41,8 +42,6 @@ async function held(path: string): Promise<{ closed: Promise<number> }> {
   });
   return { closed };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const UPGRADE = (path: string): string =>
   `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
