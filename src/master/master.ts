@@ -93,6 +93,8 @@ const INIT_LOAD_MARGIN_MS = 60_000;
 const STANDBY_RETRY_MS = 1_000;
 /** How long a standby given a slot has to answer "assume" (it answers before loading anything). */
 const ASSUME_TIMEOUT_MS = 5_000;
+/** How long a standby has to boot (Node and tsresty's runtime, tsx for a TypeScript app; not the app). */
+const STANDBY_BOOT_MS = 10_000;
 /** How often a reload asked by `tsresty reload` says it goes on (the client gives up after 10 s of silence). */
 const RELOAD_PROGRESS_MS = 2_000;
 /**
@@ -768,7 +770,24 @@ export class Master {
       if (this.#standby !== null || (this.#state !== "running" && this.#state !== "reloading")) return;
       if (this.#current?.config.standby === false) return;
       this.#standby = this.#children.fork("worker");
+      this.#boundStandbyBoot(this.#standby);
     });
+  }
+
+  /**
+   * A standby not standing by within STANDBY_BOOT_MS of its fork (stopped, or starved) is killed,
+   * and replaced as a standby that dies is. It stayed "starting" for good, and every respawn and
+   * reload after it booted a fresh process.
+   */
+  #boundStandbyBoot(standby: Child): void {
+    setTimeout(() => {
+      if (standby !== this.#standby || standby.phase !== "booting") return;
+      this.#log(
+        "alert",
+        `standby process${pidText(standby.pid)} not booted within ${STANDBY_BOOT_MS / 1000} s of its fork (stopped, or starved of CPU); killing it`,
+      );
+      this.#children.kill(standby, "SIGKILL");
+    }, STANDBY_BOOT_MS).unref();
   }
 
   #onExit(child: Child, code: number | null, signal: string | null): void {

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { after, describe, it } from "node:test";
 import { freePort } from "../helpers/ports.ts";
 import { argvOf, childrenOf, startTsresty } from "../helpers/processes.ts";
@@ -81,6 +82,62 @@ describe("a standby that does not answer", () => {
       new RegExp(`worker process ${spare} \\(id 0\\), a standby given its slot, did not answer within 5 s`),
     );
     assert.ok(await until(() => !alive(spare), 5_000), "the stopped standby was killed");
+    await tree.command("stop");
+  });
+});
+
+describe("a standby that does not boot", () => {
+  it("one not standing by within 10 s of its fork is killed and replaced (it stayed starting for good)", async () => {
+    // A preload that blocks a worker process from its first line while the marker exists: the
+    // next standby forked then never boots, as one stopped or starved of CPU.
+    const dir = scratchApp({
+      "app.mjs": `export default { fetch: () => new Response("ok") };\n`,
+      "hang.mjs": [
+        `import { existsSync } from "node:fs";`,
+        `if (/worker.main\\.(ts|js)$/.test(process.argv[1] ?? "") && existsSync(process.env.HANG_MARKER ?? ""))`,
+        `  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);`,
+      ].join("\n"),
+    });
+    const marker = join(dir, "hang");
+    const tree = await startTree(join(dir, "app.mjs"), {
+      workers: 1,
+      env: { NODE_OPTIONS: `--import=${pathToFileURL(join(dir, "hang.mjs")).href}`, HANG_MARKER: marker },
+    });
+    const standby = async (): Promise<{ pid: number; state: string } | undefined> =>
+      (await tree.status()).processes.find((p) => p.type === "standby");
+    let first = 0;
+    assert.ok(await until(async () => (first = (await standby())?.pid ?? 0) > 0, 10_000), "a standby is up");
+    writeFileSync(marker, "");
+    process.kill(first, "SIGKILL");
+    let hung = 0;
+    assert.ok(
+      await until(async () => {
+        const row = await standby();
+        hung = row !== undefined && row.pid !== first && row.state === "starting" ? row.pid : 0;
+        return hung > 0;
+      }, 10_000),
+      "the next standby is forked, and does not boot",
+    );
+    after(() => {
+      if (alive(hung)) process.kill(hung, "SIGKILL");
+    });
+    assert.ok(
+      await until(
+        () => tree.run.stderr().includes(`standby process ${hung} not booted within 10 s of its fork`),
+        15_000,
+      ),
+      `the master says so: ${tree.run.stderr()}`,
+    );
+    assert.ok(await until(() => !alive(hung), 5_000), "and kills it");
+    rmSync(marker);
+    let next: { pid: number; state: string } | undefined;
+    assert.ok(
+      await until(async () => {
+        next = await standby();
+        return next !== undefined && next.pid !== hung && next.state === "running";
+      }, 15_000),
+      `a new standby boots: ${JSON.stringify(next)}`,
+    );
     await tree.command("stop");
   });
 });
