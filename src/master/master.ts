@@ -161,6 +161,8 @@ export class Master {
   /** The last generation given to each slot (by role and id), whichever cycle it was for. */
   readonly #generations = new Map<string, number>();
   #standbyFailures = 0;
+  /** Standbys given a slot that #boundAssume killed: their slot is not their app's failure. */
+  readonly #unanswered = new WeakSet<Child>();
 
   #serves = false;
   readonly #logs = new Logs(openLogWriter(null), openLogWriter(null, "stdout"));
@@ -717,6 +719,7 @@ export class Master {
         "alert",
         `${this.#label(child)}, a standby given its slot, did not answer within ${ASSUME_TIMEOUT_MS / 1000} s (stopped, or starved of CPU); killing it`,
       );
+      this.#unanswered.add(child);
       this.#children.kill(child, "SIGKILL");
     }, ASSUME_TIMEOUT_MS).unref();
   }
@@ -844,6 +847,12 @@ export class Master {
     const { slot, cycle, staged } = found;
     slot.child = null;
     if (staged && child.readyAt === null) {
+      // Killed by #boundAssume, it failed the reload: its app never ran.
+      if (this.#unanswered.has(child)) {
+        this.#log("notice", `${label} ${how}; its slot starts again`);
+        this.#launch(slot, cycle);
+        return;
+      }
       this.#log("alert", `${label} ${how} before it was ready`);
       this.#staging?.fail(child.failure?.reason ?? `${label} ${how} before it was ready`);
       return;

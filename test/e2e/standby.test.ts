@@ -8,7 +8,7 @@ import { after, describe, it } from "node:test";
 import { freePort } from "../helpers/ports.ts";
 import { argvOf, childrenOf, startTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
-import { alive, get, startTree, until } from "../helpers/tree.ts";
+import { alive, get, startTree, until, type Tree } from "../helpers/tree.ts";
 
 describe("config standby", () => {
   it("standby: false keeps no spare process; a killed worker is replaced by a fresh fork", async () => {
@@ -45,26 +45,32 @@ describe("config standby", () => {
   });
 });
 
+/** A tree of one worker, each process answering its pid, whose booted standby is SIGSTOPped. */
+async function stoppedStandby(): Promise<{ tree: Tree; spare: number }> {
+  const dir = scratchApp({
+    "app.mjs": `export default { fetch: () => new Response(String(process.pid)) };\n`,
+  });
+  const tree = await startTree(join(dir, "app.mjs"), { workers: 1 });
+  let spare = 0;
+  assert.ok(
+    await until(async () => {
+      // "running": it said "standing-by", ready to take a slot.
+      const row = (await tree.status()).processes.find((p) => p.type === "standby");
+      spare = row?.state === "running" ? row.pid : 0;
+      return spare > 0;
+    }, 10_000),
+    "a standby is up",
+  );
+  process.kill(spare, "SIGSTOP");
+  after(() => {
+    if (alive(spare)) process.kill(spare, "SIGKILL");
+  });
+  return { tree, spare };
+}
+
 describe("a standby that does not answer", () => {
   it("a stopped standby given a crashed worker's slot is killed within 5 s and the slot served by a fresh process (it held the slot empty for 60 s)", async () => {
-    const dir = scratchApp({
-      "app.mjs": `export default { fetch: () => new Response(String(process.pid)) };\n`,
-    });
-    const tree = await startTree(join(dir, "app.mjs"), { workers: 1 });
-    let spare = 0;
-    assert.ok(
-      await until(async () => {
-        spare = (await tree.status()).processes.find((p) => p.type === "standby")?.pid ?? 0;
-        return spare > 0;
-      }, 10_000),
-      "a standby is up",
-    );
-    // Booted: it has said "standing-by" by the time the status lists it as ready to take a slot.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    process.kill(spare, "SIGSTOP");
-    after(() => {
-      if (alive(spare)) process.kill(spare, "SIGKILL");
-    });
+    const { tree, spare } = await stoppedStandby();
     const first = Number((await get(tree.url())).body);
     process.kill(first, "SIGKILL");
     let served = 0;
@@ -81,6 +87,21 @@ describe("a standby that does not answer", () => {
       tree.run.stderr(),
       new RegExp(`worker process ${spare} \\(id 0\\), a standby given its slot, did not answer within 5 s`),
     );
+    assert.ok(await until(() => !alive(spare), 5_000), "the stopped standby was killed");
+    await tree.command("stop");
+  });
+
+  it("a stopped standby given a reload's slot is killed within 5 s and the slot starts again from another process: the reload succeeds (it failed)", async () => {
+    const { tree, spare } = await stoppedStandby();
+    const first = Number((await get(tree.url())).body);
+    const reload = await tree.command("reload");
+    assert.equal(reload.code, 0, `the reload succeeds: ${reload.stdout}${reload.stderr}`);
+    assert.match(
+      tree.run.stderr(),
+      new RegExp(`worker process ${spare} \\(id 0\\), a standby given its slot, did not answer within 5 s`),
+    );
+    const served = Number((await get(tree.url())).body);
+    assert.ok(served !== first && served !== spare && alive(served), `a fresh process serves: ${served}`);
     assert.ok(await until(() => !alive(spare), 5_000), "the stopped standby was killed");
     await tree.command("stop");
   });
