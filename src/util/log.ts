@@ -72,13 +72,13 @@ export function formatThrown(value: unknown): string {
     const error = value as { readonly stack?: unknown; readonly name?: unknown; readonly message?: unknown };
     const stack = attempt(() => error.stack);
     if (typeof stack === "string") return stack;
-    const text = attempt(() => `${String(error.name)}: ${String(error.message)}`);
-    if (text !== undefined) return text;
+    // An error still, when its stack cannot be made (a message getter that throws makes it throw).
+    const name = attempt(() => String(error.name)) ?? "Error";
+    const message = attempt(() => String(error.message));
+    return message === undefined ? `${name} (its message cannot be read)` : `${name}: ${message}`;
   }
-  const text =
-    typeof value === "object" && value !== null
-      ? attempt(() => inspect(value, { breakLength: Infinity, depth: 2 }))
-      : attempt(() => String(value));
+  // inspect, not String: 10n as 10n, a function as its name rather than its source.
+  const text = attempt(() => inspect(value, { breakLength: Infinity, depth: 2 }));
   return `non-error value thrown: ${text ?? "(unprintable value thrown)"}`;
 }
 

@@ -139,7 +139,7 @@ describe("errors inside timer callbacks", () => {
     );
   });
 
-  it("values that cannot be printed (null prototype, symbol, throwing stack or toString, a revoked proxy) are logged, objects with their fields, and free the slot", async () => {
+  it("values that cannot be printed (null prototype, symbol, throwing stack, message or toString, a revoked proxy; a bigint, a function) are logged, objects with their fields, and free the slot", async () => {
     const { timers, clock, lines } = makeTimers();
     const badStack = new Error("hidden");
     Object.defineProperty(badStack, "stack", {
@@ -154,10 +154,18 @@ describe("errors inside timer callbacks", () => {
     };
     const revoked = Proxy.revocable({}, {});
     revoked.revoke();
+    class BadMessage extends Error {
+      override get message(): never {
+        throw new Error("no message for you");
+      }
+    }
     const thrown: unknown[] = [
       Object.create(null),
       Symbol("sym"),
       badStack,
+      new BadMessage(),
+      10n,
+      function named(): void {},
       badString,
       { code: "E_SYNC", message: "boom" },
       revoked.proxy,
@@ -177,6 +185,10 @@ describe("errors inside timer callbacks", () => {
         "non-error value thrown: [Object: null prototype] {}",
         "non-error value thrown: Symbol(sym)",
         "Error: hidden",
+        // Was a non-error value (its stack throws), and 10n was 10, the function its source.
+        "Error (its message cannot be read)",
+        "non-error value thrown: 10n",
+        "non-error value thrown: [Function: named]",
         "non-error value thrown: { toString: [Function: toString] }",
         // Was "[object Object]", for this too: the object's fields are what tells it apart.
         "non-error value thrown: { code: 'E_SYNC', message: 'boom' }",
