@@ -48,9 +48,8 @@ export function lineLogger(options: LineLogOptions): LogSink {
     if (LOG_LEVELS.indexOf(level) < floor()) return;
 
     const id = options.workerId();
-    options.write(
-      `${formatLogTime(new Date())} [${level}] ${options.pid}#${id ?? "-"}: ${indented(message)}\n`,
-    );
+    const text = indented(message.replace(CONTROLS, hex));
+    options.write(`${formatLogTime(new Date())} [${level}] ${options.pid}#${id ?? "-"}: ${text}\n`);
   };
 }
 
@@ -92,6 +91,12 @@ const UNSAFE_TEXT = /["\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066
 /** Bytes in a latin1 string (a request line, a header value): every byte from 0x7f too, as nginx. */
 // eslint-disable-next-line no-control-regex
 const UNSAFE_BYTES = /["\\\x00-\x1f\x7f-\xff]/g;
+/**
+ * UNSAFE_TEXT but for `"`, `\\`, the tab and the newline: what no message of a log line (an error's
+ * text, a stack) keeps as is. A CR or an escape sequence reached a terminal that shows the log.
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 const hex = (c: string): string => {
   const code = c.charCodeAt(0);
   return code > 0xff

@@ -25,7 +25,7 @@ describe("text in logs and tables", () => {
     assert.equal(escapeForLog(Buffer.from("é", "utf8").toString("latin1"), true), "\\xc3\\xa9");
   });
 
-  it("a multi-line message stays one entry: its later lines are indented, a stack's own indentation kept", () => {
+  it("a multi-line message stays one entry: its later lines are indented, a stack's own indentation kept; control characters are escaped", () => {
     const lines: string[] = [];
     const log = lineLogger({ write: (line) => lines.push(line), pid: 7, workerId: () => 0 });
     log("error", "first\nsecond\n\nfourth\n    at frame (f.ts:1:1)");
@@ -34,6 +34,10 @@ describe("text in logs and tables", () => {
       lines[0] ?? "",
       /^\S+ \S+ \[error\] 7#0: first\n\tsecond\n\t\n\tfourth\n {4}at frame \(f\.ts:1:1\)\n$/,
     );
+    // Control characters but the tab and the newline are escaped, as escapeForLog does (they were
+    // written as they were: a CR, an escape sequence reached the terminal showing the log).
+    log("error", 'a\tb\rc\u001b[31md\u009be\u202ef "g" h\\i');
+    assert.match(lines[1] ?? "", /: a\tb\\x0dc\\x1b\[31md\\x9be\\u202ef "g" h\\i\n$/);
     assert.equal(logLinePid(lines[0] ?? ""), 7);
     assert.equal(logLinePid("2026/01/01 00:00:00 [warn] 12#-: x"), 12);
     assert.equal(logLinePid("2026/01/01 00:00:00 12#0: output lines carry no level"), null);
