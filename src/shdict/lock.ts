@@ -7,7 +7,9 @@
  * The key's value is a random token of this acquisition (lua-resty-lock stores `true`):
  * `unlock()` and `expire()` act only while the key still holds it, in one step under the
  * shard's lock, so a holder whose lock expired and was taken by another does not release or
- * extend the new holder's lock.
+ * extend the new holder's lock. A Lock collected while it holds its key releases it, as
+ * lua-resty-lock's `__gc` does: a holder that returned without `unlock()` keeps waiters until
+ * the collection, not for the whole exptime.
  */
 import { randomInt } from "node:crypto";
 import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
@@ -113,6 +115,21 @@ function sleep(seconds: number): Promise<void> {
   });
 }
 
+interface Held {
+  readonly dict: SharedDict;
+  readonly key: string;
+  readonly token: number;
+}
+
+/** Releases the key of a Lock collected while it held it (see the module's comment). */
+const collected = new FinalizationRegistry<Held>(({ dict, key, token }) => {
+  try {
+    storeIfHolds("lock (collected)", dict, key, token, undefined);
+  } catch {
+    // The zone is closed (the process exits): nothing holds the key any longer but its ttl.
+  }
+});
+
 /**
  * One lock object: holds at most one key at a time (a second `lock()` while it holds or waits
  * gives `locked`).
@@ -179,6 +196,7 @@ export class Lock {
       if (added.ok) {
         this.#key = key;
         this.#token = token;
+        collected.register(this, { dict: this.#dict, key, token }, this);
         // Taken at once: no wait, 0 (as lua-resty-lock), not the add's own time, which a slow
         // moment of the machine rounded to a millisecond.
         return { ok: true, elapsed: waited ? Math.round(performance.now() - started) / 1000 : 0 };
@@ -200,6 +218,7 @@ export class Lock {
     if (self.#key === null) return { ok: false, reason: "unlocked" };
     const released = storeIfHolds("lock.unlock", self.#dict, self.#key, self.#token, undefined);
     self.#key = null;
+    collected.unregister(self);
     return released.ok ? { ok: true } : { ok: false, reason: "not found" };
   }
 

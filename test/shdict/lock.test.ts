@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { installZones, zoneHealth, type Lock, type LockResult } from "../../src/shdict/index.ts";
 
 import { ngx } from "../../src/runtime/ngx.ts";
@@ -120,6 +122,43 @@ describe("ngx.lock in one process", () => {
       ],
     );
     lock.unlock();
+  });
+
+  it("a Lock collected while it holds its key releases it, as lua-resty-lock's __gc does (the key stayed for the whole exptime); one that unlocked leaves the next holder's key alone", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const takeAndDrop = async (key: string): Promise<void> => {
+      assert.deepEqual(await ngx.lock("local", { exptime: 60 }).lock(key), { ok: true, elapsed: 0 });
+    };
+    await takeAndDrop("dropped");
+    assert.equal(typeof zone.dict.get("dropped"), "number", "held until its Lock is collected");
+    assert.ok(
+      await within(
+        (async () => {
+          while (zone.dict.get("dropped") !== undefined) {
+            gc();
+            await sleep(10);
+          }
+          return true;
+        })(),
+        10_000,
+        "the key of the collected Lock",
+      ),
+    );
+    const next = ngx.lock("local", { timeout: 0 });
+    assert.deepEqual(await next.lock("dropped"), { ok: true, elapsed: 0 });
+    // A Lock that unlocked, collected once another holds the key: that holder keeps it.
+    let done: Lock | null = ngx.lock("local");
+    assert.deepEqual(await done.lock("shared"), { ok: true, elapsed: 0 });
+    done.unlock();
+    done = null;
+    const holder = ngx.lock("local", { timeout: 0 });
+    assert.deepEqual(await holder.lock("shared"), { ok: true, elapsed: 0 });
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await sleep(10);
+    }
+    assert.deepEqual([next.unlock(), holder.unlock()], [{ ok: true }, { ok: true }]);
   });
 
   it("waiting polls on timers with backoff and never blocks the event loop", async () => {
