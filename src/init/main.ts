@@ -29,6 +29,7 @@ import {
   describeLoadError,
   describeUncaught,
   describeUserError,
+  INIT_CONTEXT,
   installGlobalNgx,
   installRuntime,
   loadApp,
@@ -105,7 +106,7 @@ async function runInit(request: LoadRequest, config: ResolvedConfig): Promise<In
     config,
     log,
     workerPids: () => [],
-    timersDisabledIn: "the context of init",
+    timersDisabledIn: INIT_CONTEXT,
     enablePrivilegedAgent: (connections) => {
       if (!initRunning) throw new ContextError("ngx.process.enablePrivilegedAgent");
       privilegedAgent = connections;

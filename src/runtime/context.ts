@@ -7,6 +7,9 @@ import { TimerSystem } from "../timer/index.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import { lineLogger, type LogSink } from "../util/log.ts";
 
+/** timersDisabledIn in the init process: there, unlike in exitWorker, the counts are disabled too. */
+export const INIT_CONTEXT = "the context of init";
+
 /** Everything the `ngx` object needs from the process it runs in. */
 export interface RuntimeContext {
   readonly identity: Identity;

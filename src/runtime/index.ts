@@ -1,4 +1,10 @@
-export { currentRuntime, installRuntime, type RuntimeContext, type RuntimeOptions } from "./context.ts";
+export {
+  currentRuntime,
+  INIT_CONTEXT,
+  installRuntime,
+  type RuntimeContext,
+  type RuntimeOptions,
+} from "./context.ts";
 export { drainCutMessage, neverRan } from "./drain-cut.ts";
 export { installGlobalNgx } from "./global.ts";
 export {

@@ -23,7 +23,7 @@ import {
 import { inspect } from "node:util";
 import { formatThrown, type LogLevel } from "../util/log.ts";
 import { VERSION } from "../util/version.ts";
-import { currentRuntime } from "./context.ts";
+import { currentRuntime, INIT_CONTEXT } from "./context.ts";
 
 /**
  * The run in progress, as `ngx.timer.current()` returns it. `fence`, in a run of a
@@ -90,14 +90,16 @@ export interface NgxTimer {
    */
   current(): CurrentRun | undefined;
   /**
-   * Timers created and not yet started in this process (a timer waiting for a running slot included).
+   * Timers created and not yet started in this process (a timer waiting for a running slot
+   * included). Throws "API disabled" in `init`, as `ngx.timer.at` does there.
    * @example
    * ngx.timer.at(3, job);
    * ngx.timer.pendingCount(); // 1
    */
   pendingCount(): number;
   /**
-   * Timer callbacks running in this process (an async callback runs until its promise settles).
+   * Timer callbacks running in this process (an async callback runs until its promise
+   * settles). Throws "API disabled" in `init`, as `ngx.timer.at` does there.
    * @example
    * ngx.timer.at(0, () => ngx.sleep(1));
    * await ngx.sleep(0.1);
@@ -442,11 +444,21 @@ export interface Ngx extends Readonly<typeof LOG_LEVEL_NUMBERS> {
 
 /**
  * The timer system of this process, for creating a timer, unless creation is disabled here (the
- * master's init, exitWorker). The counts stay readable everywhere (0 where no timer can exist).
+ * master's init, exitWorker).
  */
 function timers(where: string): TimerSystem {
   const context = currentRuntime();
   if (context.timersDisabledIn !== null) throw new ContextError(where, context.timersDisabledIn);
+  return context.timers;
+}
+
+/**
+ * The timer system of this process, for its counts: readable where timers run or ran (0 in
+ * exitWorker, as OpenResty's in exit_worker_by_lua), not in init (OpenResty's throw there).
+ */
+function counted(where: string): TimerSystem {
+  const context = currentRuntime();
+  if (context.timersDisabledIn === INIT_CONTEXT) throw new ContextError(where, INIT_CONTEXT);
   return context.timers;
 }
 
@@ -465,8 +477,8 @@ const timer: NgxTimer = Object.freeze({
   ): Timer => timers("ngx.timer.cron").cron(expression, callback, ...args),
   current: currentRun,
 
-  pendingCount: () => currentRuntime().timers.pendingCount,
-  runningCount: () => currentRuntime().timers.runningCount,
+  pendingCount: () => counted("ngx.timer.pendingCount").pendingCount,
+  runningCount: () => counted("ngx.timer.runningCount").runningCount,
 });
 
 const worker: NgxWorker = Object.freeze({

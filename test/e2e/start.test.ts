@@ -63,6 +63,9 @@ describe("tsresty start: master and workers", () => {
       /^init timer: ngx\.timer\.at: API disabled in the context of init$/m,
       "T-AT-14: no timers in init",
     );
+    // Nor their counts, as OpenResty's throw in init_by_lua (they were 0).
+    assert.match(out, /^init count: ngx\.timer\.pendingCount: API disabled in the context of init$/m);
+    assert.match(out, /^init count: ngx\.timer\.runningCount: API disabled in the context of init$/m);
     assert.match(out, /^initWorker id=0 pid=\d+ type=worker$/m);
     assert.match(out, /^initWorker id=1 pid=\d+ type=worker$/m);
     // T-WRK-07 in init_worker: "API disabled" (before, [] — a wrong answer while both lived).
