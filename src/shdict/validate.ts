@@ -82,15 +82,16 @@ export function checkListValue(where: string, value: unknown): string | number {
 export const MAX_TTL_SECONDS = 1e9;
 
 /**
- * Seconds with millisecond resolution → whole milliseconds; 0 = never expire. A positive ttl
- * below half a millisecond becomes 1 ms rather than "never".
+ * Seconds with millisecond resolution → whole milliseconds, truncated as OpenResty does and as
+ * timer delays are (toDelayMs: once rounded to the microsecond, so that 1.001 s is 1001 ms); 0 =
+ * never expire. A positive ttl below 1 ms becomes 1 ms rather than OpenResty's "never".
  */
 export function ttlMs(where: string, name: string, seconds: unknown): number {
   if (seconds === undefined) return 0;
   if (typeof seconds !== "number") throw new InvalidArgTypeError(where, name, "a number of seconds", seconds);
   if (!(seconds >= 0 && seconds <= MAX_TTL_SECONDS))
     throw new InvalidArgValueError(where, name, `a number of seconds from 0 to ${MAX_TTL_SECONDS}`, seconds);
-  const ms = Math.round(seconds * 1000);
+  const ms = Math.floor(Math.round(seconds * 1e6) / 1000);
   return ms === 0 && seconds > 0 ? 1 : ms;
 }
 

@@ -174,6 +174,25 @@ describe("values, keys and their limits", () => {
     }
   });
 
+  it("a ttl is truncated to the millisecond, as OpenResty's and as timer delays are (it was rounded: 0.0019 s was 2 ms)", () => {
+    const dogs = testZone().dict;
+    // The most ttl() reports over a few rounds: the ttl itself, unless a millisecond passed in
+    // every round between the set and the ttl.
+    const kept = (seconds: number): number => {
+      let most = -Infinity;
+      for (let round = 0; round < 20; round++) {
+        dogs.set("t", 1, seconds);
+        const left = dogs.ttl("t");
+        if (left.ok) most = Math.max(most, left.ttl);
+      }
+      return most;
+    };
+    assert.equal(kept(0.0019), 0.001);
+    assert.equal(kept(100.0009), 100);
+    // Rounded to the microsecond first: 2.01 × 1000 is 2009.9999999999998 in floating point.
+    assert.equal(kept(2.01), 2.01);
+  });
+
   it("a key of 65,535 bytes works and one of 65,536 throws, in ASCII and in multi-byte text", () => {
     const dogs = testZone(4 * 1024 * 1024).dict;
     const longest = "k".repeat(65535);
