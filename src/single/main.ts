@@ -71,6 +71,9 @@ function exitOnSecondStopSignal(log: LogSink): void {
 }
 
 /** The config file (when given) with the `--shdict` flags over it. */
+/** resty writes `error_log stderr warn`: ngx.log's notice and info lines are not shown by default. */
+const SINGLE_LOG_LEVEL = "warn";
+
 async function loadConfig(command: SingleCommand): Promise<ResolvedConfig> {
   const zones = parseShdictFlags(command.shdict);
   if (!zones.ok) fail(`--shdict ${zones.problem}`, 2);
@@ -86,7 +89,9 @@ async function loadConfig(command: SingleCommand): Promise<ResolvedConfig> {
   process.once("beforeExit", stuck);
   try {
     const file = command.configPath === null ? {} : await loadConfigInput(command.configPath);
-    return resolveConfig(withOverrides(file, flags), command.configPath ?? "config");
+    const config = resolveConfig(withOverrides(file, flags), command.configPath ?? "config");
+    // resty's error log level, unless the config names one (start's default is nginx's notice).
+    return "logLevel" in file ? config : { ...config, logLevel: SINGLE_LOG_LEVEL };
   } catch (error) {
     // A ConfigError names the file and the key; anything else came from the config's own code (a
     // getter that throws, say): said as `tsresty start` says it, not as Node's crash report.

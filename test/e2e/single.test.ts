@@ -366,6 +366,20 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     );
   });
 
+  it("logs at warn and above by default, as resty (it showed notice and info); a config's logLevel is taken", async () => {
+    const code =
+      'ngx.log(ngx.INFO, "info line"); ngx.log(ngx.NOTICE, "notice line"); ngx.log(ngx.WARN, "warn line");';
+    const plain = await runTsresty(["-e", code]);
+    assert.equal(plain.code, 0);
+    assert.match(plain.stderr, /\[warn\] \d+#0: warn line/);
+    assert.doesNotMatch(plain.stderr, /notice line|info line/);
+    const dir = scratchApp({ "notice.config.mjs": `export default { logLevel: "notice" };\n` });
+    const configured = await runTsresty(["--config", join(dir, "notice.config.mjs"), "-e", code]);
+    assert.equal(configured.code, 0);
+    assert.match(configured.stderr, /\[notice\] \d+#0: notice line/);
+    assert.doesNotMatch(configured.stderr, /info line/);
+  });
+
   it("shutdownTimeout's warning counts the premature calls that waited for a running slot and never ran (stop 26)", async () => {
     const r = await runTsresty([
       "--config",
