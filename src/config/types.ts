@@ -144,8 +144,9 @@ export interface UserConfig {
     readonly lightResponse?: boolean;
   };
   /**
-   * The lowest level written to the error log: "debug", "info", "notice" (default), "warn",
-   * "error", "crit", "alert" or "emerg" (as nginx's `error_log FILE LEVEL`). `ngx.log` honours it.
+   * The lowest level written to the error log: "debug", "info", "notice" (default; "warn" in
+   * single mode, as resty's), "warn", "error", "crit", "alert" or "emerg" (as nginx's
+   * `error_log FILE LEVEL`). `ngx.log` honours it.
    * @example
    * logLevel: "info"
    */
