@@ -67,7 +67,7 @@ export const USAGE = `Usage:
 
 Options:
   -e CODE          TypeScript to run; top-level await allowed; the global ngx is there
-  --config FILE    a config module (export default defineConfig({...})); start reads ./tsresty.config.ts by default
+  --config FILE    a config module (export default defineConfig({...})); start reads ./tsresty.config.ts (or .mts .cts .js .mjs .cjs) by default
   --prefix DIR     where the pid file and the control socket live (default ./.tsresty)
   --shdict 'NAME SIZE'  a shared dictionary (ngx.shared.NAME), e.g. 'dogs 10m'; repeatable; start and single mode
   -h, --help       show this text

@@ -8,7 +8,8 @@ import { runMaster } from "../master/index.ts";
 import type { StartCommand } from "./args.ts";
 
 const DEFAULT_APPS = ["app.ts", "app.js"];
-const DEFAULT_CONFIG_FILE = "tsresty.config.ts";
+/** The config read when none is given: the first of these here (a compiled app's beside it in outDir). */
+const DEFAULT_CONFIG_FILES = ["ts", "mts", "cts", "js", "mjs", "cjs"].map((ext) => `tsresty.config.${ext}`);
 
 async function findApp(given: string | null): Promise<string> {
   if (given === null) {
@@ -67,12 +68,8 @@ function overrides(command: StartCommand): Record<string, unknown> {
 export async function start(command: StartCommand): Promise<void> {
   const appPath = await findApp(command.app);
   const overridesFromFlags = overrides(command);
-  const configFile =
-    command.configPath !== null
-      ? resolve(command.configPath)
-      : existsSync(DEFAULT_CONFIG_FILE)
-        ? resolve(DEFAULT_CONFIG_FILE)
-        : null;
-  const configName = command.configPath ?? (configFile === null ? "config" : DEFAULT_CONFIG_FILE);
-  await runMaster({ appPath, configFile, configName, overrides: overridesFromFlags });
+  const found = DEFAULT_CONFIG_FILES.find((name) => existsSync(name)) ?? null;
+  const configName = command.configPath ?? found;
+  const configFile = configName === null ? null : resolve(configName);
+  await runMaster({ appPath, configFile, configName: configName ?? "config", overrides: overridesFromFlags });
 }

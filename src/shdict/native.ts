@@ -112,8 +112,9 @@ export function binding(): Binding {
     try {
       loaded = loadAddon() as Binding;
     } catch (cause) {
+      const why = cause instanceof Error ? (cause.message.split("\n")[0] ?? "") : String(cause);
       throw new ShdictError(
-        "the shared-dictionary addon could not be loaded (zones need Linux; an installed package without a prebuilt binary for this platform builds it in its install script: `npm approve-scripts tsresty`, or `npm rebuild tsresty`; in a checkout, `npm ci` builds it)",
+        `tsresty's native addon could not be loaded (${why}): zones and \`tsresty start\` need it, on Linux; an installed package without a prebuilt binary for this platform builds it in its install script: \`npm approve-scripts tsresty\`, or \`npm rebuild tsresty\`; in a checkout, \`npm ci\` builds it`,
         { cause },
       );
     }

@@ -58,15 +58,15 @@ function fail(message: string, code: number): never {
  * thread from running the handlers above (`while (true) {}`: only SIGKILL ended it). Native code
  * (native/src/system.c), chained before libuv's handler; without the addon, as before.
  */
-function exitOnSecondStopSignal(log: LogSink): void {
+function exitOnSecondStopSignal(log: LogSink | null): void {
   try {
     const failed = systemCalls().exitOnSecondStopSignal();
-    if (failed !== 0) log("warn", `a second INT or TERM cannot end a busy run (errno ${failed})`);
+    if (failed !== 0) log?.("warn", `a second INT or TERM cannot end a busy run (errno ${failed})`);
   } catch (error) {
-    log(
-      "warn",
-      `a second INT or TERM cannot end a busy run: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    // No addon (an install that skipped building it): a run that needs none is not warned at
+    // every start; zones say it themselves.
+    const why = error instanceof Error ? error.message : String(error);
+    log?.("info", `a second INT or TERM cannot end a busy run: ${why}`);
   }
 }
 
@@ -168,10 +168,9 @@ export async function runSingle(command: SingleCommand): Promise<void> {
   // await never settled could only be SIGKILLed); QUIT and HUP wait for the runtime, queued.
   handleSignals({ SIGINT: () => process.exit(130), SIGTERM: () => process.exit(143) });
   // And a second one at once, while a config's code keeps the main thread from answering the
-  // first (`for (;;) {}` at its top level). Chained again below: handlers replaced there drop it.
-  exitOnSecondStopSignal(
-    lineLogger({ write: (line) => process.stderr.write(line), pid: process.pid, workerId: () => 0 }),
-  );
+  // first (`for (;;) {}` at its top level). Chained again below: handlers replaced there drop it
+  // (and a failure is said there, at the config's log level).
+  exitOnSecondStopSignal(null);
   // First, so that single mode's hooks come before tsx, whoever loads first.
   if (needsTypeScript(command)) await typeScriptHooks();
   const config = await loadConfig(command);

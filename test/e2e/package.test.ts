@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { cpSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { argvOf, ROOT, runTsresty } from "../helpers/processes.ts";
+import { ensureBuilt } from "../helpers/dist.ts";
+import { argvOf, ROOT, runTsresty, startTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { get, startTree } from "../helpers/tree.ts";
 
@@ -45,6 +48,22 @@ describe("the package: the compiled CLI, tsx only for TypeScript, one copy of ts
     assert.equal(probe.sameNgx, true);
     await tree.command("stop");
     assert.equal((await tree.run.done).code, 0);
+  });
+
+  it("a compiled app's tsresty.config.js beside it is read by default, as tsresty.config.ts is (it was ignored: the defaults, every interface)", async () => {
+    const dir = scratchApp({
+      "app.js": `export default { fetch: () => new Response(String(Object.keys(ngx.shared))) };\n`,
+      "package.json": `{ "type": "module" }\n`,
+      "tsresty.config.js": `export default { workers: 1, listen: ["127.0.0.1:0"], shdict: { cache: "1m" } };\n`,
+    });
+    const prefix = join(dir, "prefix");
+    const run = startTsresty(["start", "app.js", "--prefix", prefix], { cwd: dir, deadlineMs: 60_000 });
+    await run.waitForOutput("tsresty ready:");
+    const ready = /1 worker, listening on 127\.0\.0\.1:(\d+)/.exec(run.stdout());
+    assert.ok(ready !== null, run.stdout());
+    assert.equal((await get(`http://127.0.0.1:${ready[1]}/`)).body, "cache");
+    assert.equal((await runTsresty(["stop", "--prefix", prefix])).code, 0);
+    assert.equal((await run.done).code, 0);
   });
 
   it("the compiled CLI loads tsx where the app and the config are TypeScript", async () => {
@@ -134,5 +153,55 @@ export default {
     }
     const evalHere = await runTsresty(["-e", "console.log(1)"], { compiled: true, cwd: dir });
     assert.equal(evalHere.stdout, "local copy: -e console.log(1)\n", evalHere.stderr);
+  });
+});
+
+describe("an installed package whose native addon is missing (install scripts skipped, no prebuild for the platform)", () => {
+  // A copy of the package without build/ or prebuilds/: node-gyp-build finds no addon there.
+  const copy = (): string => {
+    ensureBuilt();
+    const dir = scratchApp({ "app.mjs": `export default { fetch: () => new Response("ok") };\n` });
+    for (const part of ["dist", "bin", "package.json"])
+      cpSync(join(ROOT, part), join(dir, part), { recursive: true });
+    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+    return dir;
+  };
+  const run = (dir: string, args: string[]): SpawnSyncReturns<string> =>
+    spawnSync(process.execPath, [join(dir, "bin/tsresty"), ...args], {
+      cwd: dir,
+      encoding: "utf8",
+      timeout: 30_000,
+      env: { ...process.env, NODE_OPTIONS: "" },
+    });
+
+  it("start fails with one line naming the addon and the fix, exit 1 (it was an uncaught ShdictError's stack)", () => {
+    const dir = copy();
+    const r = run(dir, [
+      "start",
+      "app.mjs",
+      "--workers",
+      "1",
+      "--listen",
+      "127.0.0.1:0",
+      "--prefix",
+      join(dir, "p"),
+    ]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^tsresty: start failed: tsresty's native addon could not be loaded \(No native build was found[^\n]*\): zones and `tsresty start` need it, on Linux;[^\n]*npm rebuild tsresty[^\n]*\n$/,
+    );
+  });
+
+  it("single mode without zones runs without a word of it (it warned twice at every run); a zone says it", () => {
+    const dir = copy();
+    const plain = run(dir, ["-e", "console.log(1)"]);
+    assert.deepEqual([plain.status, plain.stdout, plain.stderr], [0, "1\n", ""]);
+    const zone = run(dir, ["--shdict", "dogs 1m", "-e", "console.log(1)"]);
+    assert.equal(zone.status, 1);
+    assert.match(
+      zone.stderr,
+      /^tsresty: cannot create zone "dogs" \(1048576 bytes\): tsresty's native addon could not be loaded/,
+    );
   });
 });
