@@ -112,6 +112,8 @@ function flags(
 const stringOrNull = (value: unknown): string | null => (typeof value === "string" ? value : null);
 
 function parseSubcommand(name: (typeof SUBCOMMANDS)[number], argv: readonly string[]): Command {
+  // `tsresty start --help` asks for the usage, as `tsresty --help` does (it was an unknown option).
+  if (argv.some((arg) => arg === "--help" || arg === "-h")) return { kind: "help" };
   if (name === "start") {
     const { values, positionals } = flags(
       argv,

@@ -251,7 +251,11 @@ export interface UserConfig {
  */
 export type TermMode = "graceful" | "fast";
 
-/** One shared-dictionary zone: its name and its size in bytes (shdict's ZoneSpec). */
+/**
+ * One shared-dictionary zone: its name and its size in bytes (shdict's ZoneSpec).
+ * @example
+ * const zones: readonly ShdictSpec[] = ngx.config.get().shdict; // [{ name: "dogs", size: 10485760 }]
+ */
 export interface ShdictSpec {
   readonly name: string;
   readonly size: number;

@@ -27,6 +27,11 @@ export type WriteResult =
   | { readonly ok: true; readonly bytes: number }
   | { readonly ok: false; readonly reason: "timeout" | "closed" | "aborted" | "pipe busy writing" };
 
+/**
+ * An outcome with nothing to return but why not: `kill()`, `shutdown()`.
+ * @example
+ * const killed: SimpleResult<"invalid signal" | "exited"> = proc.kill("SIGTERM");
+ */
 export type SimpleResult<R extends string> =
   { readonly ok: true } | { readonly ok: false; readonly reason: R };
 

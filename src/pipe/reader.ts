@@ -14,6 +14,12 @@
 import type { Readable } from "node:stream";
 import { longTimeout } from "./long-timeout.ts";
 
+/**
+ * Why a read gave no (complete) data: the stream ended, the read timed out, `shutdown()` aborted
+ * it, another read of the stream is waiting, or stderr is merged into stdout.
+ * @example
+ * const failed: ReadFailure | null = line.ok ? null : line.reason; // "closed" at EOF
+ */
 export type ReadFailure = "closed" | "timeout" | "aborted" | "pipe busy reading" | "merged to stdout";
 
 /**

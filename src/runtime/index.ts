@@ -9,6 +9,7 @@ export { drainCutMessage, neverRan } from "./drain-cut.ts";
 export { installGlobalNgx } from "./global.ts";
 export {
   ngx,
+  type CurrentRun,
   type Ngx,
   type NgxConfig,
   type NgxPipe,

@@ -30,6 +30,9 @@ import { currentRuntime, INIT_CONTEXT } from "./context.ts";
  * `singleton: "cluster"` timer, is the tick's fencing token: it grows with every tick the cluster
  * claims, so a store the job writes to can refuse a write older than the newest it has seen (a
  * process that stalled past its tick cannot overwrite a later run's work).
+ * @example
+ * const run: CurrentRun | undefined = ngx.timer.current();
+ * if (run?.fence !== undefined) await store.write({ fence: run.fence, data });
  */
 export interface CurrentRun extends TimerRun {
   readonly fence?: number;

@@ -5,7 +5,11 @@
 import { types } from "node:util";
 import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 
-/** What a key may be: a string, or a number converted with String() (OpenResty's tostring). */
+/**
+ * What a key may be: a string, or a number converted with String() (OpenResty's tostring).
+ * @example
+ * const key: Key = 42; // the same item as "42"
+ */
 export type Key = string | number;
 
 /**

@@ -18,7 +18,8 @@ import type { TimerCallback, TimerEntry } from "./entry.ts";
  */
 
 /**
- * What `ngx.timer.current()` returns.
+ * A timer's run: its name, due time and premature flag (`ngx.timer.current()` returns it as a
+ * `CurrentRun`, with `fence` in a run of a `singleton: "cluster"` timer).
  * @example
  * ngx.timer.at({ delay: 1, name: "once" }, () => {
  *   const { name, due, premature } = ngx.timer.current()!; // "once", 1767225601.5, false

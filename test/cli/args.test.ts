@@ -80,9 +80,14 @@ describe("command line parsing", () => {
     );
   });
 
-  it("answers --help and --version", () => {
+  it("answers --help and --version, --help after a command too (it was an unknown option, exit 2)", () => {
     assert.deepEqual(parseArgs(["-h"]), { kind: "help" });
     assert.deepEqual(parseArgs(["--version"]), { kind: "version" });
+    for (const command of ["start", "reload", "stop", "status", "logs"]) {
+      assert.deepEqual(parseArgs([command, "--help"]), { kind: "help" }, command);
+      assert.deepEqual(parseArgs([command, "-h"]), { kind: "help" }, command);
+    }
+    assert.deepEqual(parseArgs(["start", "app.ts", "--workers", "2", "--help"]), { kind: "help" });
   });
 
   const bad: [string[], RegExp][] = [

@@ -17,6 +17,18 @@ describe("docs/api.md against the source", () => {
   it("finds the public surface: exports, ngx members and config keys", () => {
     for (const name of ["ngx", "defineApp", "defineConfig", "PipeProcess", "ShellResult", "TimerError"])
       assert.ok(byGroup("export").includes(name), name);
+    // Types of documented signatures, which a user could not name before.
+    for (const name of [
+      "CurrentRun",
+      "NgxPipe",
+      "NgxShell",
+      "TermMode",
+      "ShdictSpec",
+      "Key",
+      "ReadFailure",
+      "SimpleResult",
+    ])
+      assert.ok(byGroup("export").includes(name), name);
     for (const name of [
       "ngx.timer.at",
       "ngx.timer.every",
