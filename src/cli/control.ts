@@ -67,7 +67,7 @@ function findMaster(given: string | null): { prefix: string; pid: number } {
 
 /** `tsresty logs`: the last lines, and with -f the new ones until the master stops (or ^C). */
 export async function logs(command: LogsCommand): Promise<void> {
-  const { prefix } = findMaster(command.prefix);
+  const { prefix, pid } = findMaster(command.prefix);
   const request = {
     command: "logs",
     follow: command.follow,
@@ -101,6 +101,7 @@ export async function logs(command: LogsCommand): Promise<void> {
       },
       { quietMs: ANSWER_WAIT_MS, follow: command.follow },
     ),
+    (silent) => unanswered(silent, pid),
   );
   // A master that stops says so; one SIGKILLed (or crashed) closes the connection without a word.
   if (command.follow && !end.said)
@@ -121,6 +122,11 @@ function stillPending(silent: MasterSilent, pid: number, command: "stop" | "relo
     `${silent.message} (it is stopped, or its event loop is blocked); the ${command} is still pending: master ${pid} ` +
     `carries it out when it runs again (kill -CONT ${pid} if it was SIGSTOPped)${then}`
   );
+}
+
+/** A status or logs the master did not answer: why it may be silent, as stillPending says. */
+function unanswered(silent: MasterSilent, pid: number): string {
+  return `${silent.message}: master ${pid} is stopped, or its event loop is blocked (kill -CONT ${pid} if it was SIGSTOPped)`;
 }
 
 /** `tsresty reload | stop | status`: finds the master through the pid file and asks it. */
@@ -152,7 +158,9 @@ export async function control(command: ControlCommand): Promise<void> {
       return;
     }
     case "status": {
-      const answer = await ask(sendControl(prefix, { command: "status" }, ANSWER_WAIT_MS));
+      const answer = await ask(sendControl(prefix, { command: "status" }, ANSWER_WAIT_MS), (silent) =>
+        unanswered(silent, pid),
+      );
       if (!answer.ok || answer.status === undefined) throw new ControlError(answer.message);
       process.stdout.write(
         command.json ? `${JSON.stringify(answer.status, null, 2)}\n` : `${formatStatus(answer.status)}\n`,

@@ -609,7 +609,7 @@ export class Master {
   #abandon(slots: readonly Slot[]): void {
     for (const slot of slots) {
       this.#clearRespawn(slot);
-      if (slot.child !== null) this.#retire(slot.child, "fast");
+      if (slot.child !== null) this.#retire(slot.child, "fast", "its start or reload failed");
     }
   }
 
@@ -651,7 +651,7 @@ export class Master {
     for (const slot of slots) if (slot.child !== null && slot.role === "worker") this.#rotate(slot.child);
     for (const slot of old) {
       this.#clearRespawn(slot);
-      if (slot.child !== null) this.#retire(slot.child, "graceful");
+      if (slot.child !== null) this.#retire(slot.child, "graceful", "the reload that replaced it");
     }
     this.#broadcastPids();
   }
@@ -920,8 +920,11 @@ export class Master {
     slot.respawnAt = null;
   }
 
-  /** Tells a child to stop; SIGKILLs it if it is still there past its budget. */
-  #retire(child: Child, mode: StopMode): void {
+  /**
+   * Tells a child to stop; SIGKILLs it if it is still there past its budget, saying `why` it was
+   * told (a stop, or the reload that replaced it).
+   */
+  #retire(child: Child, mode: StopMode, why = `a ${mode} stop`): void {
     child.retired = true;
     // The init process and a blank standby hold nothing that a stop must finish.
     if (child.kind === "init" || child.spec === null) {
@@ -939,7 +942,7 @@ export class Master {
       if (child.phase === "exited") return;
       this.#log(
         "alert",
-        `${this.#label(child)} still alive ${budget} s after a ${mode} stop (its budget); killing it`,
+        `${this.#label(child)} still alive ${budget} s after ${why} (its budget); killing it`,
       );
       this.#children.kill(child, "SIGKILL");
     }, waitMs).unref();

@@ -349,7 +349,7 @@ export default {
     assert.match(
       tree.run.stderr(),
       new RegExp(
-        `worker process ${frozen} \\(id 0\\) still alive 8 s after a graceful stop \\(its budget\\); killing it`,
+        `worker process ${frozen} \\(id 0\\) still alive 8 s after the reload that replaced it \\(its budget\\); killing it`,
       ),
     );
     assert.equal((await get(tree.url("/"))).body, "ok");
