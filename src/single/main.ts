@@ -70,10 +70,10 @@ function exitOnSecondStopSignal(log: LogSink | null): void {
   }
 }
 
-/** The config file (when given) with the `--shdict` flags over it. */
 /** resty writes `error_log stderr warn`: ngx.log's notice and info lines are not shown by default. */
 const SINGLE_LOG_LEVEL = "warn";
 
+/** The config file (when given) with the `--shdict` flags over it. */
 async function loadConfig(command: SingleCommand): Promise<ResolvedConfig> {
   const zones = parseShdictFlags(command.shdict);
   if (!zones.ok) fail(`--shdict ${zones.problem}`, 2);
