@@ -47,6 +47,19 @@ export interface App {
 const APP_KEYS = ["init", "initWorker", "exitWorker", "fetch", "handler", "upgrade"] as const;
 
 /**
+ * The app members a module's default export has (`fetch`, `initWorker`, …): none unless it is a
+ * plain object. Single mode says so of an app it was given, which it runs but does not serve.
+ */
+export function appMembers(value: unknown): string[] {
+  if (!isPlainObject(value)) return [];
+  try {
+    return APP_KEYS.filter((key) => Object.hasOwn(value, key));
+  } catch {
+    return []; // a Proxy whose trap throws
+  }
+}
+
+/**
  * Types an app module. Returns its argument unchanged.
  * @example
  * export default defineApp({

@@ -18,7 +18,7 @@ export {
   type NgxTimer,
   type NgxWorker,
 } from "./ngx.ts";
-export { checkApp, defineApp, loadApp, type App } from "./app.ts";
+export { appMembers, checkApp, defineApp, loadApp, type App } from "./app.ts";
 export { awaitSpec, runChild, type ChildRole, type ChildState, type Service } from "./child.ts";
 export type { ServiceCounts } from "./metrics.ts";
 export { describeLoadError, describeUncaught, describeUserError } from "./load-error.ts";

@@ -26,6 +26,7 @@ import { createZone, installZones, systemCalls } from "../shdict/index.ts";
 import { exitWhenWritten, handleSignals, ignore, singleIdentity } from "../process/index.ts";
 import { endGroup, liveGroups } from "../pipe/index.ts";
 import {
+  appMembers,
   describeUncaught,
   drainCutMessage,
   neverRan,
@@ -272,7 +273,13 @@ export async function runSingle(command: SingleCommand): Promise<void> {
   });
   context.timers.at({ delay: 0, name: "main chunk" }, async () => {
     try {
-      await import(url);
+      const module = (await import(url)) as { readonly default?: unknown };
+      const members = appMembers(module.default);
+      if (command.file !== null && members.length > 0)
+        log(
+          "warn",
+          `${command.file} is an app (${members.join(", ")}): single mode ran its top level, and serves nothing; run it with tsresty start ${command.file}`,
+        );
     } catch (error) {
       process.stderr.write(`ERROR: ${describeUncaught(withSyntaxPlace(error, fileURLToPath(url)))}\n`);
       process.exit(1);

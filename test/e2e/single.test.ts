@@ -366,6 +366,26 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     );
   });
 
+  it("a FILE that is an app (fetch, initWorker…) runs, and a warn line says that single mode serves nothing and names tsresty start (it exited 0 without a word)", async () => {
+    const dir = scratchApp({
+      "app.mjs": `console.log("top level");\nexport default { initWorker() {}, fetch: () => new Response("hi") };\n`,
+      "script.mjs": `console.log("top level");\nexport default { name: "not an app" };\n`,
+    });
+    const app = join(dir, "app.mjs");
+    const r = await runTsresty([app]);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, "top level\n");
+    assert.match(r.stderr, /^\S+ \S+ \[warn\] \d+#0: /);
+    assert.ok(
+      r.stderr.includes(
+        `${app} is an app (initWorker, fetch): single mode ran its top level, and serves nothing; run it with tsresty start ${app}\n`,
+      ),
+      r.stderr,
+    );
+    const script = await runTsresty([join(dir, "script.mjs")]);
+    assert.deepEqual([script.code, script.stdout, script.stderr], [0, "top level\n", ""]);
+  });
+
   it("logs at warn and above by default, as resty (it showed notice and info); a config's logLevel is taken", async () => {
     const code =
       'ngx.log(ngx.INFO, "info line"); ngx.log(ngx.NOTICE, "notice line"); ngx.log(ngx.WARN, "warn line");';
