@@ -1,4 +1,4 @@
-import { ConfigError, PathError, ShdictError, StartError, UsageError } from "../errors.ts";
+import { ConfigError, PathError, StartError, UsageError } from "../errors.ts";
 import { StartCancelled } from "../master/index.ts";
 import { parseArgs, USAGE, type Command, type SingleCommand } from "./args.ts";
 import { control, ControlError, logs } from "./control.ts";
@@ -75,8 +75,6 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (error instanceof ConfigError || error instanceof PathError) fail(error.message, 2);
     if (error instanceof StartCancelled) fail(error.message, 0);
     if (error instanceof StartError) fail(`start failed: ${error.message}`, 1);
-    // The addon (the master's sockets and children need it, app or no zone) did not load.
-    if (error instanceof ShdictError) fail(`start failed: ${error.message}`, 1);
     if (error instanceof ControlError) fail(error.message, 1);
     throw error;
   }

@@ -4,6 +4,7 @@
  * stop. A start that fails stops whatever it had started before it throws (StartError,
  * ConfigError, PathError), so no process is left behind.
  */
+import { ShdictError, StartError } from "../errors.ts";
 import { handleSignals } from "../process/index.ts";
 import { reportFaults } from "./faults.ts";
 import { Cancelled, Master, type MasterOptions } from "./master.ts";
@@ -16,7 +17,12 @@ export class StartCancelled extends Error {
 }
 
 export async function runMaster(options: MasterOptions): Promise<void> {
-  const master = new Master(options);
+  let master: Master;
+  try {
+    master = new Master(options);
+  } catch (error) {
+    throw startFailure(error);
+  }
   // A terminal that went away (EPIPE) must not stop the master: nobody reads, the tree still serves.
   process.stdout.on("error", () => undefined);
   process.stderr.on("error", () => undefined);
@@ -46,8 +52,16 @@ export async function runMaster(options: MasterOptions): Promise<void> {
     master.stop("fast", true);
     await master.stopped();
     if (error instanceof Cancelled) throw new StartCancelled("start cancelled: the master was told to stop");
-    throw error;
+    throw startFailure(error);
   }
   process.stdout.write(`${ready}\n`);
   await master.stopped();
+}
+
+/**
+ * The addon not loading fails the start, said as one (the master listens and reaps through it,
+ * app or no zone; as pid 1 it first needs it to listen, inside start).
+ */
+function startFailure(error: unknown): unknown {
+  return error instanceof ShdictError ? new StartError(error.message, { cause: error }) : error;
 }
