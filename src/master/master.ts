@@ -821,10 +821,13 @@ export class Master {
     }
     if (child === this.#standby) {
       this.#standby = null;
-      this.#log(
-        this.#state === "stopping" ? "notice" : "alert",
-        `standby process${pidText(child.pid)} ${how}`,
-      );
+      // A stop kills the blank standby (#retire): that is no news worth a notice at every stop.
+      if (child.retired) this.#log("info", `standby process${pidText(child.pid)} stopped`);
+      else
+        this.#log(
+          this.#state === "stopping" ? "notice" : "alert",
+          `standby process${pidText(child.pid)} ${how}`,
+        );
       // A standby that keeps dying is replaced slowly, and slower each time: it is a spare,
       // nothing waits for it.
       this.#standbyFailures++;

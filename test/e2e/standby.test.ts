@@ -45,8 +45,20 @@ describe("config standby", () => {
   });
 });
 
-/** A tree of one worker, each process answering its pid, whose booted standby is SIGSTOPped. */
-async function stoppedStandby(): Promise<{ tree: Tree; spare: number }> {
+describe("a stop with a standby", () => {
+  it("kills the blank standby without a notice of its exit (every stop said 'standby process … exited on signal 9')", async () => {
+    const { tree, spare } = await standingBy();
+    await tree.command("stop");
+    const done = await tree.run.done;
+    assert.equal(done.code, 0);
+    assert.ok(!alive(spare), "the standby is gone");
+    assert.match(done.stderr, /exiting|stopped|shutting down/, "the stop's own lines are there");
+    assert.doesNotMatch(done.stdout + done.stderr, /standby process/);
+  });
+});
+
+/** A tree of one worker, each process answering its pid, once its standby stands by. */
+async function standingBy(): Promise<{ tree: Tree; spare: number }> {
   const dir = scratchApp({
     "app.mjs": `export default { fetch: () => new Response(String(process.pid)) };\n`,
   });
@@ -61,6 +73,12 @@ async function stoppedStandby(): Promise<{ tree: Tree; spare: number }> {
     }, 10_000),
     "a standby is up",
   );
+  return { tree, spare };
+}
+
+/** {@link standingBy}'s tree, its standby SIGSTOPped. */
+async function stoppedStandby(): Promise<{ tree: Tree; spare: number }> {
+  const { tree, spare } = await standingBy();
   process.kill(spare, "SIGSTOP");
   after(() => {
     if (alive(spare)) process.kill(spare, "SIGKILL");
