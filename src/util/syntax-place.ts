@@ -8,15 +8,18 @@
  * this: esbuild's refusal names the place.
  */
 const JAVASCRIPT = /\.[cm]?js$/;
-/** The first line of Node's report of a syntax error: `FILE:LINE`. */
-const REPORTED_PLACE = /^(\/[^\n]*):(\d+)$/;
+/**
+ * The first line of Node's report of a syntax error: `FILE:LINE` (a CommonJS module's), or
+ * `file:///FILE:LINE` (an ES module's link error: an import of a name the module does not export).
+ */
+const REPORTED_PLACE = /^((?:file:\/\/)?\/[^\n]*):(\d+)$/;
 /** A stack frame in a file (not one of Node's internals): `at f (/a.js:1:2)`, `at file:///a.mjs:1:2`. */
 const FILE_FRAME = /(?:\(|at )(?:file:\/\/)?\/[^\s()]+:\d+:\d+\)?$/m;
 /** What finding the place may take, on the failure path: at most so many `node --check`s, within so long. */
 const CHECK_MS = 5_000;
 const MAX_CHECKED = 50;
 const RELATIVE_IMPORT = /(?:\bfrom\s*|\bimport\s*\(?\s*)(["'])(\.{1,2}\/[^"'\n]+)\1/g;
-/** Node's link errors are SyntaxErrors that name their module: no syntax to look for. */
+/** Node's link errors are SyntaxErrors with no syntax to look for: Node's report has their place. */
 const LINK_ERROR = /^The requested module /;
 
 interface Place {
@@ -33,7 +36,12 @@ function reportedPlace(report: string): Place | null {
   const [first = "", , carets = ""] = report.split("\n");
   const place = REPORTED_PLACE.exec(first);
   if (place === null) return null;
-  return { file: place[1] ?? "", line: Number(place[2]), column: Math.max(1, carets.indexOf("^") + 1) };
+  const file = place[1] ?? "";
+  return {
+    file: file.startsWith("file://") ? process.getBuiltinModule("node:url").fileURLToPath(file) : file,
+    line: Number(place[2]),
+    column: Math.max(1, carets.indexOf("^") + 1),
+  };
 }
 
 /** Where `node --check` finds `file`'s syntax error; null when it finds none (or says nothing within `ms`). */

@@ -472,29 +472,35 @@ describe("tsresty start: master and workers", () => {
     assert.equal(config.stderr, `tsresty: ${fifo}: is not a regular file (a FIFO)\n`);
   });
 
-  it("a JavaScript app with a syntax error in a module it imports: start fails naming that module's line", async () => {
+  it("a JavaScript app with a syntax error in a module it imports, or importing a name a module does not export: start fails naming the line (the import's named none)", async () => {
     const dir = scratchApp({
-      "app.mjs": 'import "./routes.mjs";\nexport default { fetch: () => new Response("x") };\n',
+      "syntax.mjs": 'import "./routes.mjs";\nexport default { fetch: () => new Response("x") };\n',
       "routes.mjs": "export const routes = {\n  a: 1\n  b: 2,\n};\n",
+      "link.mjs":
+        'import { routes } from "./route.mjs";\nexport default { fetch: () => new Response(String(routes)) };\n',
+      "route.mjs": "export const route = 1;\n",
     });
-    const r = await runTsresty([
-      "start",
-      join(dir, "app.mjs"),
-      "--workers",
-      "1",
-      "--listen",
-      "127.0.0.1:0",
-      "--prefix",
-      join(scratch, "syntax"),
-    ]);
-    assert.equal(r.code, 1);
-    const routes = join(dir, "routes.mjs");
-    assert.ok(
-      r.stderr.includes(
-        `tsresty: start failed: app failed to load: ${routes}:3: SyntaxError: Unexpected identifier 'b'\n`,
-      ),
-      r.stderr,
-    );
+    const cases = [
+      ["syntax", `${join(dir, "routes.mjs")}:3: SyntaxError: Unexpected identifier 'b'`],
+      [
+        "link",
+        `${join(dir, "link.mjs")}:1: SyntaxError: The requested module './route.mjs' does not provide an export named 'routes'`,
+      ],
+    ];
+    for (const [name, reason] of cases) {
+      const r = await runTsresty([
+        "start",
+        join(dir, `${name}.mjs`),
+        "--workers",
+        "1",
+        "--listen",
+        "127.0.0.1:0",
+        "--prefix",
+        join(scratch, name ?? ""),
+      ]);
+      assert.equal(r.code, 1);
+      assert.ok(r.stderr.includes(`tsresty: start failed: app failed to load: ${reason}\n`), r.stderr);
+    }
   });
 
   it("a worker that cannot load the app reports why, and start fails with that reason", async () => {

@@ -58,14 +58,24 @@ describe("the place of a syntax error in a JavaScript module", () => {
     assert.equal(syntaxPlaceOf(placed), `${join(dir, "lib.cjs")}:3`);
   });
 
-  it("leaves alone a SyntaxError thrown by running code (it has its frame), a link error (it names its module), another error, and TypeScript", async () => {
+  it("a link error (an import of a name the module does not export): the importing line, from Node's report (start said no place)", async () => {
+    writeFiles(dir, {
+      "importer.mjs": '// first\nimport { fine, nope } from "./ok.mjs";\nexport default { fine, nope };\n',
+      "ok.mjs": "export const fine = 1;\n",
+    });
+    const { thrown, placed } = await failure(dir, "importer.mjs");
+    assert.ok(placed instanceof SyntaxError);
+    assert.equal(placed.cause, thrown);
+    assert.match(placed.message, /does not provide an export named 'nope'/);
+    assert.equal(syntaxPlaceOf(placed), `${join(dir, "importer.mjs")}:2`);
+  });
+
+  it("leaves alone a SyntaxError thrown by running code (it has its frame), another error, and TypeScript", async () => {
     writeFiles(dir, {
       "json.mjs": 'JSON.parse("{");\n',
-      "link.mjs": 'import { nope } from "./ok.mjs";\nexport default nope;\n',
-      "ok.mjs": "export const fine = 1;\n",
       "throws.mjs": 'throw new TypeError("no");\n',
     });
-    for (const entry of ["json.mjs", "link.mjs", "throws.mjs"]) {
+    for (const entry of ["json.mjs", "throws.mjs"]) {
       const { thrown, placed } = await failure(dir, entry);
       assert.equal(placed, thrown, entry);
       assert.equal(syntaxPlaceOf(placed), null, entry);
