@@ -755,4 +755,29 @@ export default {
     assert.match(single.stdout, /^true \/.+\.tsresty\n$/);
     await tree.command("stop");
   });
+
+  it("relative paths in a config given as --config sub/FILE resolve against start's directory, as the flags' do: stop --prefix names the same directory", async () => {
+    const dir = scratchApp({
+      "app.mjs": `export default { fetch: () => new Response(ngx.config.get().errorLog + " " + ngx.config.prefix()) };\n`,
+      "sub/config.mjs": `export default { prefix: "run", errorLog: "error.log", workers: 1, listen: ["127.0.0.1:0"] };\n`,
+    });
+    const run = startTsresty(["start", "app.mjs", "--config", "sub/config.mjs"], {
+      cwd: dir,
+      deadlineMs: 30_000,
+    });
+    await run.waitForOutput("tsresty ready:");
+    const port = /listening on 127\.0\.0\.1:(\d+)/.exec(run.stdout())?.[1];
+    assert.ok(port !== undefined, run.stdout());
+    assert.equal((await get(`http://127.0.0.1:${port}/`)).body, `error.log ${join(dir, "run")}`);
+    assert.ok(statSync(join(dir, "run", "tsresty.pid")).isFile());
+    assert.ok(!existsSync(join(dir, "sub", "run")));
+    assert.ok(
+      await until(
+        () => existsSync(join(dir, "error.log")) && readFileSync(join(dir, "error.log"), "utf8").length > 0,
+      ),
+    );
+    const stop = await runTsresty(["stop", "--prefix", "run"], { cwd: dir });
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal((await run.done).code, 0);
+  });
 });
