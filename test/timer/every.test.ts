@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { makeTimers, flushPromises } from "../helpers/timer-system.ts";
+import { makeTimers, flushPromises, statsOf } from "../helpers/timer-system.ts";
 
 describe("ngx.timer.every", () => {
   it("T-EV-01: every(0.05) observed for 0.11 s runs at 50 and 100 ms, not premature", () => {
@@ -180,15 +180,25 @@ describe("ngx.timer.every", () => {
     assert.deepEqual(at, [100, 200, 300, 400]);
   });
 
-  it("a tick that falls wholly behind is skipped, not burst", () => {
+  it("ticks that fall wholly behind are skipped, not burst: the tick due runs once, late, then the grid goes on (README)", () => {
     const { timers, clock } = makeTimers();
     const start = clock.now();
     const at: number[] = [];
-    timers.every(0.1, () => at.push(clock.now() - start));
+    const dues: number[] = [];
+    timers.every({ interval: 0.1, name: "grid" }, () => {
+      at.push(clock.now() - start);
+      dues.push(timers.current()?.due ?? NaN); // epoch seconds
+    });
     clock.advance(100);
     clock.jump(350); // the event loop is blocked from 100 to 450 ms
     clock.advance(200);
     assert.deepEqual(at, [100, 450, 500, 600]);
+    assert.deepEqual(
+      dues.map((due) => Math.round((due - (dues[0] ?? NaN)) * 1000)),
+      [0, 100, 400, 500],
+      "the late run is the tick due at 200 ms",
+    );
+    assert.equal(statsOf(timers, "grid").skipped, 2, "the ticks due at 300 and 400");
   });
 
   it("keeps due order between every timers of one interval after one of them skips ahead", () => {
