@@ -144,13 +144,35 @@ function unwrapCommonJs(module: { default?: unknown }): { default?: unknown } {
   return module;
 }
 
+/**
+ * Node's resolver says "Cannot find module FILE imported from (tsresty's own chunk)" of a file it
+ * may not look at: a worker that dropped to `config.user` under a directory that user cannot
+ * search. The master, as root, saw the file; so that case is said as what it is.
+ */
+function unreadable(error: unknown, file: string): Error | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code !== "ERR_MODULE_NOT_FOUND" || !(error instanceof Error) || !error.message.includes(`'${file}'`))
+    return null;
+  const { accessSync, constants } = process.getBuiltinModule("node:fs");
+  try {
+    accessSync(file, constants.R_OK);
+    return null;
+  } catch (denied) {
+    if ((denied as { code?: unknown }).code !== "EACCES") return null;
+    return new Error(
+      `${file} cannot be read as uid ${process.getuid?.() ?? "?"}: permission denied (a directory on its path is not searchable, or the file is not readable)`,
+      { cause: error },
+    );
+  }
+}
+
 /** Imports the user's `file` (absolute path): the app, or a config file. */
 export async function importUserModule(file: string): Promise<{ default?: unknown }> {
   await prepareToLoad(file);
   try {
     return unwrapCommonJs((await import(pathToFileURL(file).href)) as { default?: unknown });
   } catch (error) {
-    throw withSyntaxPlace(error, file);
+    throw withSyntaxPlace(unreadable(error, file) ?? error, file);
   }
 }
 

@@ -5,7 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createConnection, createServer, type Socket } from "node:net";
 import { basename, join } from "node:path";
 import { describe, it } from "node:test";
@@ -427,6 +436,39 @@ describe("operations", () => {
     assert.equal(uidOf(worker?.pid ?? 0), uid);
     await tree.command("stop");
   });
+
+  it(
+    "an app config.user cannot reach fails start saying so (it said Node's 'Cannot find module … imported from' a chunk of tsresty's)",
+    ROOT_ONLY,
+    async () => {
+      const dir = scratchApp({
+        "private/app.mjs": `export default { fetch: () => new Response("x") };\n`,
+        "c.mjs": `export default { user: "nobody" };\n`,
+      });
+      chmodSync(join(dir, "private"), 0o700);
+      const app = join(dir, "private", "app.mjs");
+      const r = await runTsresty([
+        "start",
+        app,
+        "--config",
+        join(dir, "c.mjs"),
+        "--workers",
+        "1",
+        "--listen",
+        "127.0.0.1:0",
+        "--prefix",
+        join(dir, "prefix"),
+      ]);
+      assert.equal(r.code, 1);
+      const nobody = readFileSync("/etc/passwd", "utf8").match(/^nobody:[^:]*:(\d+):/m)?.[1];
+      assert.ok(
+        r.stderr.includes(
+          `tsresty: start failed: app failed to load: ${app} cannot be read as uid ${nobody}: permission denied (a directory on its path is not searchable, or the file is not readable)\n`,
+        ),
+        r.stderr,
+      );
+    },
+  );
 });
 
 describe("the CLI meets bad input with a clear line", () => {
