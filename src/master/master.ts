@@ -102,15 +102,15 @@ const RELOAD_PROGRESS_MS = 2_000;
  * ended (a grandchild that inherited one may hold it open) before it goes without them.
  */
 const OUTPUT_QUIET_MS = 500;
+/** How a child's message says that the app's files did not load (runtime/load-error.ts). */
+const APP_LOAD_FAILED = "app failed to load: ";
+/** How children.ts says a fork failed (EMFILE, EAGAIN). */
+const FORK_FAILED = "fork failed: ";
 /**
  * Said after a failed reload: the running generation keeps serving, but a process of it that dies
  * is respawned by importing the app's files as they are now, as the reload did (no process keeps a
  * copy of the code it runs, as an nginx worker's lazy `require` reads Lua files from disk).
  */
-/** How a child's message says that the app's files did not load (runtime/load-error.ts). */
-const APP_LOAD_FAILED = "app failed to load: ";
-/** How children.ts says a fork failed (EMFILE, EAGAIN). */
-const FORK_FAILED = "fork failed: ";
 const RESPAWN_FROM_DISK =
   "until the app's files load again, a running process that dies is respawned from them as they are now, and may fail as this reload did";
 
@@ -800,7 +800,11 @@ export class Master {
     this.#readyBounds.delete(child);
     const forkFailed = child.pid === -1;
     if (forkFailed) {
-      this.#log("alert", `cannot fork a ${child.kind} process: ${child.failure?.reason ?? "unknown error"}`);
+      const article = child.kind === "init" ? "an" : "a";
+      this.#log(
+        "alert",
+        `cannot fork ${article} ${child.kind} process: ${child.failure?.reason ?? "unknown error"}`,
+      );
     }
     const how = forkFailed
       ? "could not be forked"

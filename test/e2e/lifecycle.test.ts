@@ -8,7 +8,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { childrenOf, pidsMatching, runTsresty, startTsresty, type Running } from "../helpers/processes.ts";
+import {
+  childrenOf,
+  limitDescriptors,
+  pidsMatching,
+  runTsresty,
+  startTsresty,
+  type Running,
+} from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { alive, get, startTree, until, type LiveRow } from "../helpers/tree.ts";
 import {
@@ -557,6 +564,39 @@ export default {
     assert.equal(done.signal, null, "the master stopped by itself");
     assert.ok(!alive(tree.masterPid));
     assert.ok(existsSync(dir));
+  });
+
+  it("a reload whose fork fails (out of descriptors) says so, without the warning about the app's files, and the running workers keep serving", async () => {
+    const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n` });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2 });
+    assert.ok(
+      await until(async () => (await tree.status()).processes.some((p) => p.type === "standby")),
+      "a standby stands by: the reload gives it a slot and forks the other",
+    );
+    /** A reload (SIGHUP) with the master's soft limit at `limit`: what the master said of it. */
+    const reloadWithin = async (limit: number): Promise<string> => {
+      const restore = limitDescriptors(tree.masterPid, limit);
+      const seen = tree.run.stderr().length;
+      process.kill(tree.masterPid, "SIGHUP");
+      const failed = /reload failed, the running workers keep serving: .*EMFILE/;
+      assert.ok(
+        await until(() => failed.test(tree.run.stderr().slice(seen)), 20_000),
+        tree.run.stderr().slice(seen),
+      );
+      restore();
+      return tree.run.stderr().slice(seen);
+    };
+    // Below the descriptors open: the init process's fork fails.
+    const init = await reloadWithin(3);
+    assert.match(init, /cannot fork an init process: fork failed: .*EMFILE/);
+    assert.doesNotMatch(init, /app's files/);
+    // Room for one fork (eight descriptors at once, four kept): the init process's; a worker
+    // fork made while it runs fails, after the standby was given a slot (the reload had staged it).
+    const worker = await reloadWithin(readdirSync(`/proc/${tree.masterPid}/fd`).length + 9);
+    assert.match(worker, /cannot fork a worker process: fork failed: .*EMFILE/);
+    assert.doesNotMatch(worker, /app's files/);
+    assert.equal((await get(tree.url())).body, "ok");
+    await tree.command("stop");
   });
 });
 

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { killMatching, pidsMatching } from "../helpers/processes.ts";
+import { killMatching, limitDescriptors, pidsMatching } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { get, startTree, until, type Tree } from "../helpers/tree.ts";
 import { groupMembers, readProcStat } from "../../src/util/proc.ts";
@@ -164,6 +164,44 @@ describe("pipe children never outlive a SIGKILLed worker (the master as subreape
       await until(() => zombiesOf(tree.masterPid).length === 0, 3_000),
       `zombies: ${zombiesOf(tree.masterPid).join(" ")}`,
     );
+    await tree.command("stop");
+  });
+
+  it("out of descriptors, the master's orphan scan waits for the next and reaps then (it logged an uncaught exception at each scan)", async () => {
+    const tree = await startTree(join(scratchApp({ "app.ts": APP }), "app.ts"), { workers: 1 });
+    const [a, b] = [marker(4), marker(5)];
+    const { worker } = await ask(tree, `/daemon?marker=${a}`);
+    await ask(tree, `/daemon?marker=${b}`);
+    const daemons = [a, b].map((m) => pidsMatching(`^sleep ${m}1$`));
+    assert.ok(
+      await until(() => [a, b].every((m) => pidsMatching(`^sleep ${m}1$`).length === 1), 2_000),
+      "the daemons started",
+    );
+    const [first, second] = [a, b].map((m) => pidsMatching(`^sleep ${m}1$`)[0] ?? 0);
+    process.kill(worker, "SIGKILL");
+    assert.ok(
+      await until(
+        () => [first, second].every((pid) => readProcStat(pid ?? 0)?.ppid === tree.masterPid),
+        5_000,
+      ),
+      `adopted by the master: ${JSON.stringify(daemons)}`,
+    );
+    assert.ok(
+      await until(async () => (await tree.status()).processes.some((p) => p.type === "standby")),
+      "the slot and the standby are back before descriptors run out",
+    );
+    // A soft limit below the descriptors open: the scan's readdir of /proc gets EMFILE.
+    const restore = limitDescriptors(tree.masterPid, 3);
+    process.kill(first ?? 0, "SIGKILL");
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal(stateOf(first ?? 0), "Z", "not reaped while the scan cannot read /proc");
+    restore();
+    process.kill(second ?? 0, "SIGKILL");
+    assert.ok(
+      await until(() => zombiesOf(tree.masterPid).length === 0, 3_000),
+      `zombies: ${zombiesOf(tree.masterPid).join(" ")}`,
+    );
+    assert.doesNotMatch(tree.run.stderr(), /uncaught|EMFILE/i);
     await tree.command("stop");
   });
 });

@@ -187,3 +187,16 @@ function inSignalSet(pid: number, set: "SigCgt" | "SigBlk", signal: NodeJS.Signa
  * filesystem in a new mount namespace); CI runs as root, so these run there.
  */
 export const ROOT_ONLY = process.getuid?.() === 0 ? {} : { skip: "needs root" };
+
+/**
+ * Sets `pid`'s soft limit of open descriptors to `soft` (prlimit; below what it has open, its
+ * next open fails with EMFILE), its hard limit unchanged; returns what puts the soft limit back
+ * at the hard one.
+ */
+export function limitDescriptors(pid: number, soft: number): () => void {
+  const hard = execFileSync("prlimit", ["--pid", String(pid), "--nofile", "--output=HARD", "--noheadings"], {
+    encoding: "utf8",
+  }).trim();
+  execFileSync("prlimit", ["--pid", String(pid), `--nofile=${soft}:${hard}`]);
+  return () => execFileSync("prlimit", ["--pid", String(pid), `--nofile=${hard}:${hard}`]);
+}
