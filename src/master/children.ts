@@ -18,11 +18,20 @@ import {
 } from "../ipc/index.ts";
 import { EARLY_SIGNALS_URL, signalSafetyFlags } from "../process/index.ts";
 import { TYPESCRIPT_ARG } from "../util/loader.ts";
+import { descriptorShortage } from "../util/proc.ts";
 import { FROM_SOURCE, ownModule } from "../util/own-module.ts";
 import { readLines } from "./output.ts";
 import { PipeGroups } from "./pipe-groups.ts";
 
 const debug = debuglog("tsresty:master");
+/**
+ * The descriptors a fork holds at once: a socket pair for stdout, stderr and the IPC channel, and
+ * libuv's pipe that waits for the exec. Short of them, Node's fork fails with EMFILE after libuv
+ * opened the parent's ends into handles that Node then drops: three descriptors leaked at each
+ * such fork (lib/internal/child_process.js returns at EMFILE before it makes their streams). So
+ * the master does not try; the child fails as a refused fork does.
+ */
+const FORK_DESCRIPTORS = 8;
 
 /** Which entry a child runs. */
 export type ChildKind = "worker" | "privileged agent" | "init";
@@ -60,7 +69,8 @@ export interface Child {
   failure: { readonly kind: string; readonly reason: string } | null;
   /** Process groups the child spawned through ngx.pipe and has not seen end (checked claims). */
   readonly pipeGroups: PipeGroups;
-  readonly process: ChildProcess;
+  /** Null when the fork was not tried: too few descriptors (`failure` says). */
+  readonly process: ChildProcess | null;
 }
 
 export interface ChildEvents {
@@ -128,15 +138,19 @@ export class Children {
 
   /** Forks a blank child of `kind`; it says "standing-by" once it listens. */
   fork(kind: ChildKind): Child {
-    const forked = fork(ENTRIES[kind], this.#typescript && !FROM_SOURCE ? [TYPESCRIPT_ARG] : [], {
-      execArgv: childExecArgv(),
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-      serialization: "advanced",
-    });
+    const shortage = descriptorShortage(FORK_DESCRIPTORS);
+    const forked =
+      shortage === null
+        ? fork(ENTRIES[kind], this.#typescript && !FROM_SOURCE ? [TYPESCRIPT_ARG] : [], {
+            execArgv: childExecArgv(),
+            stdio: ["ignore", "pipe", "pipe", "ipc"],
+            serialization: "advanced",
+          })
+        : null;
     const child: Child = {
       kind,
       spec: null,
-      pid: forked.pid ?? -1,
+      pid: forked?.pid ?? -1,
       startedAt: Date.now(),
       phase: "booting",
       retired: false,
@@ -151,6 +165,14 @@ export class Children {
       process: forked,
     };
     this.#live.add(child);
+    if (forked === null) {
+      // As Node reports a refused fork: after the caller has the child.
+      process.nextTick(() => {
+        child.failure = { kind: "start", reason: `fork failed: ${shortage ?? ""}` };
+        this.#exited(child, null, null);
+      });
+      return child;
+    }
     forked.on("error", (error) => {
       // A fork that failed (EMFILE, EAGAIN) has no pid and never emits "exit".
       if (child.pid !== -1) {
@@ -215,7 +237,7 @@ export class Children {
   }
 
   send(child: Child, message: MasterMessage): void {
-    if (child.phase === "exited" || !child.process.connected) return;
+    if (child.phase === "exited" || child.process?.connected !== true) return;
     try {
       child.process.send(message);
     } catch (error) {
@@ -234,10 +256,11 @@ export class Children {
 
   /** Gives a worker the listening sockets, one message per socket; it accepts once it has them all. */
   listen(child: Child, handles: readonly object[]): void {
-    if (child.phase === "exited" || !child.process.connected) return;
+    if (child.phase === "exited" || child.process?.connected !== true) return;
+    const { process: forked } = child;
     handles.forEach((handle, index) => {
       try {
-        child.process.send(
+        forked.send(
           { type: "listen", index, count: handles.length } satisfies MasterMessage,
           handle as never,
         );
@@ -279,7 +302,7 @@ export class Children {
   kill(child: Child, signal: NodeJS.Signals): void {
     if (child.phase === "exited" || child.pid <= 1) return;
     try {
-      child.process.kill(signal);
+      child.process?.kill(signal);
     } catch (error) {
       debug("child %d: %s: %s", child.pid, signal, String(error));
     }

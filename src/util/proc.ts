@@ -82,6 +82,29 @@ export function processIds(): number[] {
     .map(Number);
 }
 
+/**
+ * Why this process cannot open `needed` more descriptors now (its soft limit, read from
+ * `/proc/self/limits`, against those `/proc/self/fd` lists), or null when it can. Reading the two
+ * takes a descriptor itself: when none is free, that is the answer.
+ */
+export function descriptorShortage(needed: number): string | null {
+  let limit: number;
+  let open: number;
+  try {
+    const line = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync("/proc/self/limits", "latin1"))?.[1];
+    if (line === undefined || line === "unlimited") return null;
+    limit = Number(line);
+    // (the listing counts the descriptor that reads it, closed since)
+    open = readdirSync("/proc/self/fd").length - 1;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return code === "EMFILE" || code === "ENFILE" ? `${code}: no descriptor free` : null;
+  }
+  return limit - open >= needed
+    ? null
+    : `EMFILE: ${open} of the ${limit} descriptors this process may open are in use, and it needs ${needed}`;
+}
+
 /** Every process now (a scan of /proc). */
 export function allProcesses(): ProcStat[] {
   const all: ProcStat[] = [];

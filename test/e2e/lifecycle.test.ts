@@ -566,13 +566,15 @@ export default {
     assert.ok(existsSync(dir));
   });
 
-  it("a reload whose fork fails (out of descriptors) says so, without the warning about the app's files, and the running workers keep serving", async () => {
+  it("a reload whose fork fails (out of descriptors) says so, without the warning about the app's files, and the running workers keep serving; no descriptor leaks (Node's failed fork left three open)", async () => {
     const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n` });
     const tree = await startTree(join(dir, "app.ts"), { workers: 2 });
     assert.ok(
       await until(async () => (await tree.status()).processes.some((p) => p.type === "standby")),
       "a standby stands by: the reload gives it a slot and forks the other",
     );
+    const descriptors = (): number => readdirSync(`/proc/${tree.masterPid}/fd`).length;
+    const before = descriptors();
     /** A reload (SIGHUP) with the master's soft limit at `limit`: what the master said of it. */
     const reloadWithin = async (limit: number): Promise<string> => {
       const restore = limitDescriptors(tree.masterPid, limit);
@@ -592,9 +594,17 @@ export default {
     assert.doesNotMatch(init, /app's files/);
     // Room for one fork (eight descriptors at once, four kept): the init process's; a worker
     // fork made while it runs fails, after the standby was given a slot (the reload had staged it).
-    const worker = await reloadWithin(readdirSync(`/proc/${tree.masterPid}/fd`).length + 9);
+    const worker = await reloadWithin(descriptors() + 9);
     assert.match(worker, /cannot fork a worker process: fork failed: .*EMFILE/);
     assert.doesNotMatch(worker, /app's files/);
+    // The same processes as before (two workers, a standby forked again): as many descriptors.
+    assert.ok(
+      await until(async () => {
+        const types = (await tree.status()).processes.map((p) => p.type).sort();
+        return JSON.stringify(types) === '["master","standby","worker","worker"]' && descriptors() === before;
+      }, 15_000),
+      `descriptors: ${before} before, ${descriptors()} after`,
+    );
     assert.equal((await get(tree.url())).body, "ok");
     await tree.command("stop");
   });
