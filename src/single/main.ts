@@ -34,7 +34,7 @@ import {
   installRuntime,
   type RuntimeContext,
 } from "../runtime/index.ts";
-import { isTypeScript, prepareToLoad } from "../util/loader.ts";
+import { isTypeScript, loadModule, prepareToLoad } from "../util/loader.ts";
 import { notARegularFile } from "../util/file-kind.ts";
 import { withSyntaxPlace } from "../util/syntax-place.ts";
 import { lineLogger, type LogSink } from "../util/log.ts";
@@ -273,7 +273,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
   });
   context.timers.at({ delay: 0, name: "main chunk" }, async () => {
     try {
-      const module = (await import(url)) as { readonly default?: unknown };
+      const module = await loadModule(url);
       const members = appMembers(module.default);
       if (command.file !== null && members.length > 0)
         log(

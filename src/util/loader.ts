@@ -9,11 +9,12 @@
  */
 import * as nodeModule from "node:module";
 import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { FROM_SOURCE } from "./own-module.ts";
 import { withSyntaxPlace } from "./syntax-place.ts";
 
 const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
+const COMMONJS_TYPESCRIPT = /\.cts$/;
 const FALLBACK_HOOKS = new URL("./fallback-hooks.mjs", import.meta.url);
 /** Inside this package, so that resolving "tsresty" from it is the package's self-reference. */
 const OWN_PARENT = new URL("../../package.json", import.meta.url).href;
@@ -166,11 +167,26 @@ function unreadable(error: unknown, file: string): Error | null {
   }
 }
 
+/**
+ * Imports the module at `href` (a file: URL), once the process is prepared for it. A `.cts` file
+ * is required instead: imported, Node 20 loads it through the ES module loader's CommonJS
+ * translator, whose `require` of tsresty (an ES module) failed inside Node ("Cannot read
+ * properties of undefined (reading 'exports')"); Node's own `require` finds the copy
+ * shareOwnIndex put in its cache.
+ */
+export async function loadModule(href: string): Promise<{ default?: unknown }> {
+  const url = new URL(href);
+  if (!COMMONJS_TYPESCRIPT.test(url.pathname))
+    return unwrapCommonJs((await import(href)) as { default?: unknown });
+  const file = fileURLToPath(url);
+  return unwrapCommonJs({ default: nodeModule.createRequire(file)(file) as unknown });
+}
+
 /** Imports the user's `file` (absolute path): the app, or a config file. */
 export async function importUserModule(file: string): Promise<{ default?: unknown }> {
   await prepareToLoad(file);
   try {
-    return unwrapCommonJs((await import(pathToFileURL(file).href)) as { default?: unknown });
+    return await loadModule(pathToFileURL(file).href);
   } catch (error) {
     throw withSyntaxPlace(unreadable(error, file) ?? error, file);
   }

@@ -106,6 +106,24 @@ describe("the package: the compiled CLI, tsx only for TypeScript, one copy of ts
     assert.equal(plain.stdout, "true single a,b\n", plain.stderr);
   });
 
+  it("CommonJS TypeScript (.cts) that imports or requires tsresty: an app and its config under start, a file in single mode (on Node 20 both failed inside Node's loader: reading 'exports')", async () => {
+    const dir = scratchApp({
+      "app.cts": `import { ngx } from "tsresty";\nexport default { fetch: () => new Response("cts " + ngx.process.type() + " " + (ngx === globalThis.ngx)) };\n`,
+      "config.cts": `import { defineConfig } from "tsresty";\nconst workers: number = 1;\nexport default defineConfig({ workers });\n`,
+      "main.cts": `const { ngx } = require("tsresty");\nngx.timer.at(0, () => console.log("timer", ngx.process.type(), ngx === globalThis.ngx));\n`,
+    });
+    const tree = await startTree(join(dir, "app.cts"), {
+      compiled: true,
+      workers: null,
+      args: ["--config", join(dir, "config.cts")],
+    });
+    assert.equal((await get(tree.url())).body, "cts worker true");
+    assert.equal((await tree.status()).processes.filter((row) => row.type === "worker").length, 1);
+    await tree.command("stop");
+    const single = await runTsresty([join(dir, "main.cts")], { compiled: true });
+    assert.equal(single.stdout, "timer single true\n", single.stderr);
+  });
+
   it("a worker serving a node:http handler loads neither ioredis nor undici (16 and 10 MB of its RSS)", async () => {
     const dir = scratchApp({
       "app.mjs": `import { createRequire } from "node:module";
