@@ -168,7 +168,10 @@ export class Children {
     if (forked === null) {
       // As Node reports a refused fork: after the caller has the child.
       process.nextTick(() => {
-        child.failure = { kind: "start", reason: `fork failed: ${shortage ?? ""}` };
+        child.failure = {
+          kind: "start",
+          reason: `fork failed: ${shortage ?? ""}; a fork needs ${FORK_DESCRIPTORS}`,
+        };
         this.#exited(child, null, null);
       });
       return child;

@@ -84,8 +84,8 @@ export function processIds(): number[] {
 
 /**
  * Why this process cannot open `needed` more descriptors now (its soft limit, read from
- * `/proc/self/limits`, against those `/proc/self/fd` lists), or null when it can. Reading the two
- * takes a descriptor itself: when none is free, that is the answer.
+ * `/proc/self/limits`, against those `/proc/self/fd` lists), as `EMFILE: …`, or null when it can
+ * (or cannot tell). Reading the two takes a descriptor itself: when none is free, that is the answer.
  */
 export function descriptorShortage(needed: number): string | null {
   let limit: number;
@@ -102,7 +102,7 @@ export function descriptorShortage(needed: number): string | null {
   }
   return limit - open >= needed
     ? null
-    : `EMFILE: ${open} of the ${limit} descriptors this process may open are in use, and it needs ${needed}`;
+    : `EMFILE: ${open} of the ${limit} descriptors this process may open are in use`;
 }
 
 /** Every process now (a scan of /proc). */

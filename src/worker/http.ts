@@ -34,6 +34,7 @@ import type { ResolvedConfig } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
 import { openAccessLog } from "./access-log.ts";
+import { watchDescriptors } from "./descriptors.ts";
 import { answering, Connections, live, over, queue, receiving, type Connection } from "./connections.ts";
 import { fetchListener, refuseTarget } from "./fetch/index.ts";
 import { keepAlive } from "./keep-alive.ts";
@@ -321,7 +322,9 @@ export function serveHttp(
     });
   };
   /** Stops accepting, leaving the connections alone (http.Server's own close also closes idle ones). */
+  let stopWatching = (): void => undefined;
   const stopAccepting = (): void => {
+    stopWatching();
     for (const server of servers) if (server.listening) net.Server.prototype.close.call(server);
   };
 
@@ -342,6 +345,7 @@ export function serveHttp(
         server.listen(handle);
         servers.push(server);
       }
+      stopWatching = watchDescriptors(log);
     },
 
     drain: () => {

@@ -9,6 +9,7 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { limitDescriptors } from "../helpers/processes.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { alive, startTree, until } from "../helpers/tree.ts";
 
@@ -273,6 +274,42 @@ describe("workers accept for themselves", () => {
     // started at once is noise; the median holds the bar and nothing waits for the block.
     assert.ok(p50 < 200, report);
     assert.ok(slowest < 1_000, report);
+    await tree.command("stop");
+  });
+});
+
+describe("a worker out of file descriptors", () => {
+  it("says so once (its accepts fail and the kernel's queue is closed unanswered, which nothing said), and once again when they are free, then serves", async () => {
+    const tree = await startTree(APP, { workers: 1 });
+    const worker = (await tree.status()).processes.find((p) => p.type === "worker")?.pid ?? 0;
+    const seen = tree.run.stderr().length;
+    const restore = limitDescriptors(worker, 3);
+    const short = new RegExp(
+      `\\[alert\\] \\d+#0: out of file descriptors \\(EMFILE: (\\d+ of the 3 descriptors this process may open are in use|no descriptor free)\\): new connections are closed unanswered`,
+    );
+    try {
+      const refused = await hit(tree.url("/"), { timeoutMs: 2_000 });
+      assert.notEqual(refused.error, null, "a connection it cannot accept is not answered");
+      assert.ok(
+        await until(() => short.test(tree.run.stderr().slice(seen)), 12_000),
+        tree.run.stderr().slice(seen),
+      );
+    } finally {
+      restore();
+    }
+    assert.ok(
+      await until(() => /file descriptors are free again/.test(tree.run.stderr().slice(seen)), 12_000),
+      tree.run.stderr().slice(seen),
+    );
+    assert.match((await hit(tree.url("/"))).body, /pid=/);
+    assert.equal(
+      tree.run
+        .stderr()
+        .slice(seen)
+        .match(/out of file descriptors/g)?.length,
+      1,
+      "said once",
+    );
     await tree.command("stop");
   });
 });
