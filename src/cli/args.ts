@@ -92,9 +92,14 @@ function flags(
       tokens: true,
     });
   } catch (error) {
-    throw new UsageError(
-      error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, "") : String(error),
-    );
+    const message = error instanceof Error ? error.message : String(error);
+    // Node's three lines for `--workers -1`, which asked whether the value was forgotten.
+    const dashed = /^Option '(-[^']+)' argument is ambiguous/.exec(message)?.[1];
+    if (dashed !== undefined) {
+      const form = dashed.startsWith("--") ? `${dashed}=VALUE` : `${dashed}VALUE`;
+      throw new UsageError(`option ${dashed} needs a value; one that starts with a dash is given as ${form}`);
+    }
+    throw new UsageError(message.replace(/\. To specify a positional.*$/s, ""));
   }
   if (parsed.positionals.length > positionals)
     throw new UsageError(`unexpected argument ${String(parsed.positionals[positionals])}`);

@@ -106,6 +106,12 @@ describe("command line parsing", () => {
     [["logs", "-n", "abc"], /^-n\/--lines must be a whole number, received "abc"$/],
     [["logs", "--worker", "x"], /^--worker must be a whole number, received "x"$/],
     [["stop", "--fast", "--fast"], /^option --fast given twice$/],
+    // One line naming the form (Node's three asked whether the value was forgotten).
+    [
+      ["start", "app.ts", "--workers", "-1"],
+      /^option --workers needs a value; one that starts with a dash is given as --workers=VALUE$/,
+    ],
+    [["logs", "-n", "-5"], /^option -n needs a value; one that starts with a dash is given as -nVALUE$/],
   ];
   for (const [argv, message] of bad) {
     it(`refuses ${JSON.stringify(argv)} with a UsageError`, () => {
