@@ -18,8 +18,8 @@ import {
 } from "../ipc/index.ts";
 import { EARLY_SIGNALS_URL, signalSafetyFlags } from "../process/index.ts";
 import { TYPESCRIPT_ARG } from "../util/loader.ts";
-import { descriptorShortage } from "../util/proc.ts";
 import { FROM_SOURCE, ownModule } from "../util/own-module.ts";
+import { descriptorShortage } from "../util/proc.ts";
 import { readLines } from "./output.ts";
 import { PipeGroups } from "./pipe-groups.ts";
 
