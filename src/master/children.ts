@@ -353,9 +353,13 @@ export class Children {
           child.pipeGroups.register(message.pgid, child.pid, child.spec?.account?.uid ?? null);
         else child.pipeGroups.forget(message.pgid);
         return;
-      case "status":
-        this.#statusWaiters.get(message.seq)?.resolve(message.status);
+      case "status": {
+        // Only the child asked answers: a worker that sends answers under other numbers must not
+        // fill in another process's row of `tsresty status`.
+        const waiter = this.#statusWaiters.get(message.seq);
+        if (waiter?.child === child) waiter.resolve(message.status);
         return;
+      }
       case "config":
       case "init-done":
         this.#events.message(child, message);

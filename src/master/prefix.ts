@@ -10,12 +10,12 @@
  */
 import {
   accessSync,
-  chownSync,
   closeSync,
   constants,
   fchownSync,
   fstatSync,
   mkdirSync,
+  openSync,
   realpathSync,
   statfsSync,
   statSync,
@@ -149,11 +149,17 @@ export function prepareLogFile(what: string, given: string, owner: Account | nul
   return path;
 }
 
-/** Gives the regular file open at `fd` to `owner` when it is not already theirs. */
+/**
+ * Gives the regular file open at `fd` to `owner` when it is not already theirs. Not one with
+ * another name (a hard link made in the log's directory to a file of root's would give that file
+ * away; openForAppend already refuses a link of someone else's).
+ */
 function giveTo(fd: number, owner: Account): void {
   const stat = fstatSync(fd);
-  if (stat.isFile() && (stat.uid !== owner.uid || stat.gid !== owner.gid))
-    fchownSync(fd, owner.uid, owner.gid);
+  if (!stat.isFile() || (stat.uid === owner.uid && stat.gid === owner.gid)) return;
+  if (stat.nlink !== 1)
+    throw new Error(`it has ${stat.nlink} names (hard links), and is given away only when it has one`);
+  fchownSync(fd, owner.uid, owner.gid);
 }
 
 /**
@@ -194,10 +200,20 @@ export function prepareTimersDirectory(prefix: string, account: Account): string
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") return `${dir}: ${reasonOf(error)}`;
   }
+  let fd: number | null = null;
   try {
-    chownSync(dir, account.uid, account.gid);
+    // Opened without following a link: one put in its place (by whoever can write the prefix)
+    // would have the master give the link's target away.
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    fchownSync(fd, account.uid, account.gid);
     return null;
   } catch (error) {
-    return `${dir}: cannot give it to user "${account.user}": ${reasonOf(error)}`;
+    const reason =
+      (error as NodeJS.ErrnoException).code === "ELOOP" || (error as NodeJS.ErrnoException).code === "ENOTDIR"
+        ? "it is not a directory (a symbolic link is not followed)"
+        : reasonOf(error);
+    return `${dir}: cannot give it to user "${account.user}": ${reason}`;
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
 }

@@ -1,4 +1,14 @@
-import { closeSync, constants, fstatSync, openSync, statSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { dirname, resolve } from "node:path";
 
 /** Where log lines go: stderr, or a file opened for appending that USR1 can reopen (after rotation). */
 export interface LogWriter {
@@ -47,7 +57,7 @@ export function openForAppend(path: string): number {
   const { O_WRONLY, O_APPEND, O_CREAT, O_NONBLOCK } = constants;
   let fd: number;
   try {
-    fd = openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK, 0o666);
+    fd = openOwnLinks(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENXIO") throw error;
     if (isSocket(path))
@@ -58,7 +68,39 @@ export function openForAppend(path: string): number {
   }
   if (fstatSync(fd).isFile()) return fd;
   closeSync(fd);
-  return openSync(path, "a");
+  return openOwnLinks(path, O_WRONLY | O_APPEND | O_CREAT);
+}
+
+/** How many symbolic links openOwnLinks follows from one path (the kernel's own bound is 40). */
+const MAX_LINKS = 8;
+
+/**
+ * Opens `path` as openSync does, except that a process running as root follows a symbolic link
+ * in the path's last step only when root owns the link (and so on for each link it leads to).
+ * A log's directory is often the workers' user's to write (an access log they reopen after a
+ * rotation): that user could otherwise replace the log with a link to any file and have the
+ * master create it, append lines the worker chose to it, or give it to them (nginx's packaged
+ * logs had this hole: CVE-2016-1247). `/dev/stdout` and the like are root's links, and followed.
+ */
+export function openOwnLinks(path: string, flags: number, followed = 0): number {
+  if (process.geteuid?.() !== 0) return openSync(path, flags, 0o666);
+  try {
+    return openSync(path, flags | constants.O_NOFOLLOW, 0o666);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ELOOP") throw error;
+  }
+  const link = lstatSync(path);
+  if (!link.isSymbolicLink()) return openSync(path, flags, 0o666);
+  if (link.uid !== 0)
+    throw new Error(
+      `${path} is a symbolic link owned by uid ${link.uid}: running as root, tsresty follows a log's link only when root owns it`,
+    );
+  if (followed >= MAX_LINKS) throw new Error(`${path}: more than ${MAX_LINKS} symbolic links in a row`);
+  const target = resolve(dirname(path), readlinkSync(path));
+  // /proc's links (`/dev/stdout` leads to /proc/self/fd/1) name a descriptor, not a path: the
+  // kernel follows them.
+  if (target.startsWith("/proc/")) return openSync(target, flags, 0o666);
+  return openOwnLinks(target, flags, followed + 1);
 }
 
 function isSocket(path: string): boolean {

@@ -319,6 +319,40 @@ describe("operations", () => {
     await tree.command("stop");
   });
 
+  it("a worker cannot answer the status question put to another process: its answers under other numbers fill in no row (a hostile worker forged the agent's row)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    if (ngx.worker.id() !== 0) return;
+    // Answers the question under its neighbours' numbers too, before the real answer.
+    process.on("message", (m: { type?: string; seq?: number }) => {
+      if (m?.type !== "status" || typeof m.seq !== "number") return;
+      for (let d = -3; d <= 3; d++)
+        if (d !== 0)
+          process.send?.({ type: "status", seq: m.seq + d, status: { pending: 666, running: 0, rss: 1, cpu: 0, timers: [], stats: [], counts: null, probe: null } });
+    });
+  },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2 });
+    const victim = (await tree.status()).processes.find((p) => p.type === "worker" && p.id === 1);
+    assert.ok(victim !== undefined);
+    const pid = victim.pid;
+    // Stopped, it answers nothing: whatever fills its row is the forger's.
+    process.kill(pid, "SIGSTOP");
+    try {
+      for (let round = 0; round < 3; round++) {
+        const row = (await tree.status()).processes.find((p) => p.pid === pid);
+        assert.deepEqual([row?.answered, row?.pending], [false, null], JSON.stringify(row));
+      }
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await tree.command("stop");
+  });
+
   it("a reload whose config names another prefix, error log or output log keeps the running ones and says so (it kept them in silence while ngx.config.get() showed the new ones)", async () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => new Response("ok") };\n`,
