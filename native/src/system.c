@@ -7,14 +7,19 @@
  * its descendants are reparented to it rather than to init (src/master/reaper.ts). The datagram
  * receiver exists for the tests, which play systemd's part. And, for single mode, let a second
  * SIGINT or SIGTERM end a process whose main thread cannot run its handlers (on_stop_signal).
+ * And mark every descriptor the master was given close-on-exec, so that none reaches its children.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -215,6 +220,37 @@ static napi_value sys_exit_on_second_stop_signal(napi_env env, napi_callback_inf
   return js_int(env, failed);
 }
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* closeOnExecFrom(first) -> 0, or the errno: every descriptor from `first` up gets FD_CLOEXEC, so
+   that what the process was given (an open file of root's, a pipe of the shell's) is not passed on
+   to the processes it starts; those it means to pass it gives them explicitly (spawn's stdio,
+   which dup2s them into place and so clears the flag). close_range(2) with CLOSE_RANGE_CLOEXEC
+   (Linux 5.11), else each descriptor in /proc/self/fd. */
+static napi_value sys_close_on_exec_from(napi_env env, napi_callback_info info) {
+  int32_t first = 0;
+  if (!int_arg(env, info, &first)) return NULL;
+  if (first < 0) return js_fail(env, "a descriptor number of 0 or more expected");
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return js_int(env, 0);
+#endif
+  DIR *dir = opendir("/proc/self/fd");
+  if (dir == NULL) return js_int(env, errno);
+  int failed = 0;
+  struct dirent *entry;
+  while ((entry = readdir(dir)) != NULL) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    int fd = atoi(entry->d_name);
+    if (fd < first || fd == dirfd(dir)) continue;
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && !(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) failed = errno;
+  }
+  closedir(dir);
+  return js_int(env, failed);
+}
+
 napi_status sys_define(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"notify", NULL, sys_notify, NULL, NULL, NULL, napi_default, NULL},
@@ -225,6 +261,7 @@ napi_status sys_define(napi_env env, napi_value exports) {
       {"datagramReceive", NULL, sys_datagram_receive, NULL, NULL, NULL, napi_default, NULL},
       {"datagramClose", NULL, sys_datagram_close, NULL, NULL, NULL, napi_default, NULL},
       {"exitOnSecondStopSignal", NULL, sys_exit_on_second_stop_signal, NULL, NULL, NULL, napi_default, NULL},
+      {"closeOnExecFrom", NULL, sys_close_on_exec_from, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

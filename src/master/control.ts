@@ -1,4 +1,4 @@
-import { chmodSync, unlinkSync } from "node:fs";
+import { unlinkSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { parseControlRequest, type ControlRequest, type ControlResponse } from "../ipc/index.ts";
 
@@ -253,14 +253,16 @@ export function serveControl(
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(path, () => {
-      try {
-        chmodSync(path, 0o600);
-      } catch (error) {
-        server.close();
-        reject(error instanceof Error ? error : new Error(String(error)));
-        return;
-      }
+    // Made with mode 0600 by bind(2) itself, which listen() calls before it returns: a chmod of
+    // the path afterwards followed whatever had been put in its place meanwhile (the prefix may
+    // be a user's to write), and gave that file the mode.
+    const umask = process.umask(0o177);
+    try {
+      server.listen(path, listening);
+    } finally {
+      process.umask(umask);
+    }
+    function listening(): void {
       server.off("error", reject);
       server.unref();
       resolve({
@@ -276,6 +278,6 @@ export function serveControl(
           server.close();
         },
       });
-    });
+    }
   });
 }

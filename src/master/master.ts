@@ -70,7 +70,7 @@ import { Zones, type ZoneSet } from "./zones.ts";
 import type { MetricsInput } from "./metrics-render.ts";
 import { serveMetrics, type MetricsServer } from "./metrics-server.ts";
 import { LoopDelay } from "../util/loop-delay.ts";
-import { INTERNAL_ZONE } from "../shdict/index.ts";
+import { INTERNAL_ZONE, systemCalls } from "../shdict/index.ts";
 
 export interface MasterOptions {
   /** Absolute path of the app module. */
@@ -238,6 +238,12 @@ export class Master {
     this.#listeners = new Listeners();
     this.#notifier = Notifier.fromEnvironment(process.env, this.#log);
     this.#stopReaper = startReaper(() => this.#children.live.map((child) => child.pid), this.#log);
+    // A descriptor `tsresty start` was given (a root-only file open in the shell, a pipe of the
+    // service manager's) must not reach workers that drop to config.user, nor any other child:
+    // what a child needs, the master hands it explicitly.
+    const failed = systemCalls().closeOnExecFrom(3);
+    if (failed !== 0)
+      this.#log("warn", `cannot keep inherited descriptors from the children (errno ${failed})`);
   }
 
   get log(): LogSink {

@@ -61,6 +61,8 @@ export interface SystemCalls {
    * first still reaches the process's own handler): 0, or the errno (EINVAL: no handler to chain).
    */
   exitOnSecondStopSignal(): number;
+  /** FD_CLOEXEC on every descriptor from `first` up: 0, or the errno. */
+  closeOnExecFrom(first: number): number;
 }
 
 interface Binding extends SystemCalls {

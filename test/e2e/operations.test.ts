@@ -7,9 +7,12 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import {
   chmodSync,
+  closeSync,
   existsSync,
+  openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
   statSync,
@@ -317,6 +320,37 @@ describe("operations", () => {
       process.kill(stopped.pid, "SIGCONT");
     }
     await tree.command("stop");
+  });
+
+  it("a descriptor `tsresty start` was given (not close-on-exec) reaches none of its children: with config.user, a worker read a root-only file through it", async () => {
+    const dir = scratchApp({
+      "app.ts": `import { readdirSync, readlinkSync } from "node:fs";
+const open = () => readdirSync("/proc/self/fd").map((fd) => { try { return readlinkSync("/proc/self/fd/" + fd); } catch { return ""; } });
+export default {
+  fetch: () => new Response(JSON.stringify(open())),
+};
+`,
+      secret: "TOP SECRET\n",
+    });
+    const secret = join(dir, "secret");
+    const fd = openSync(secret, "r");
+    try {
+      const tree = await startTree(join(dir, "app.ts"), { workers: 1, inherit: fd });
+      const master = readdirSync(`/proc/${tree.masterPid}/fd`).map((n) => {
+        try {
+          return readlinkSync(`/proc/${tree.masterPid}/fd/${n}`);
+        } catch {
+          return "";
+        }
+      });
+      assert.ok(master.includes(secret), "the master was given it");
+      const seen = JSON.parse((await get(tree.url("/"))).body) as string[];
+      assert.ok(seen.length > 3, JSON.stringify(seen));
+      assert.equal(seen.includes(secret), false, JSON.stringify(seen));
+      await tree.command("stop");
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it("a worker cannot answer the status question put to another process: its answers under other numbers fill in no row (a hostile worker forged the agent's row)", async () => {

@@ -67,6 +67,11 @@ export interface StartOptions {
   readonly nodeArgs?: readonly string[];
   /** Runs the compiled dist/ even when TSRESTY_TEST_SOURCE=1. */
   readonly compiled?: boolean;
+  /**
+   * A descriptor of the test's that the process is given as its fd 20 (not close-on-exec; above
+   * those a master hands its children: the channel at 3, the zones from 4).
+   */
+  readonly inherit?: number;
 }
 
 export function startTsresty(args: readonly string[], options: StartOptions = {}): Running {
@@ -78,9 +83,15 @@ export function startTsresty(args: readonly string[], options: StartOptions = {}
   const nodeArgs = [...(compiled ? [] : [FROM_SOURCE]), ...(options.nodeArgs ?? [])];
   const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     cwd: options.cwd ?? ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [
+      "ignore",
+      "pipe",
+      "pipe",
+      ...(options.inherit === undefined ? [] : [...Array<"ignore">(17).fill("ignore"), options.inherit]),
+    ],
     env: { ...process.env, NODE_OPTIONS: "", ...options.env },
   });
+  if (child.stdout === null || child.stderr === null) throw new Error("spawn gave no pipes");
   live.add(child);
   let stdout = "";
   let stderr = "";

@@ -51,6 +51,8 @@ export async function startTree(
     nodeArgs?: string[];
     /** Runs the compiled dist/ rather than src/. */
     compiled?: boolean;
+    /** A descriptor given to `tsresty start` as its fd 20. */
+    inherit?: number;
   } = {},
 ): Promise<Tree> {
   const prefix = options.prefix ?? mkdtempSync(join(tmpdir(), "tsresty-test-"));
@@ -73,6 +75,7 @@ export async function startTree(
       ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }),
       ...(options.compiled === undefined ? {} : { compiled: options.compiled }),
+      ...(options.inherit === undefined ? {} : { inherit: options.inherit }),
     },
   );
   await run.waitForOutput("tsresty ready:");
