@@ -82,7 +82,7 @@ const MAX_LINKS = 8;
  * master create it, append lines the worker chose to it, or give it to them (nginx's packaged
  * logs had this hole: CVE-2016-1247). `/dev/stdout` and the like are root's links, and followed.
  */
-export function openOwnLinks(path: string, flags: number, followed = 0): number {
+function openOwnLinks(path: string, flags: number, followed = 0): number {
   if (process.geteuid?.() !== 0) return openSync(path, flags, 0o666);
   try {
     return openSync(path, flags | constants.O_NOFOLLOW, 0o666);
