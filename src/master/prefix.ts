@@ -208,8 +208,9 @@ export function prepareTimersDirectory(prefix: string, account: Account): string
     fchownSync(fd, account.uid, account.gid);
     return null;
   } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
     const reason =
-      (error as NodeJS.ErrnoException).code === "ELOOP" || (error as NodeJS.ErrnoException).code === "ENOTDIR"
+      code === "ELOOP" || code === "ENOTDIR"
         ? "it is not a directory (a symbolic link is not followed)"
         : reasonOf(error);
     return `${dir}: cannot give it to user "${account.user}": ${reason}`;

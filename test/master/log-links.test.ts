@@ -41,42 +41,34 @@ function plantedLink(target: string, path: string): void {
   lchownSync(path, NOBODY.uid, NOBODY.gid);
 }
 
-describe("a master running as root and links in its log and prefix directories", () => {
-  it(
-    "an access log replaced by the workers' user with a link to a root file is refused, and the file is not given away",
-    ROOT_ONLY,
-    () => {
-      const { victim, logs } = setting("log-link");
-      const log = join(logs, "access.log");
-      plantedLink(victim, log);
-      assert.throws(
-        () => prepareLogFile("access log", log, NOBODY),
-        /is a symbolic link owned by uid 65534: running as root, tsresty follows a log's link only when root owns it/,
-      );
-      const stat = statSync(victim);
-      assert.deepEqual([stat.uid, stat.gid, stat.mode & 0o777], [0, 0, 0o600]);
-    },
-  );
+describe("a master running as root and links in its log and prefix directories", ROOT_ONLY, () => {
+  it("an access log replaced by the workers' user with a link to a root file is refused, and the file is not given away", () => {
+    const { victim, logs } = setting("log-link");
+    const log = join(logs, "access.log");
+    plantedLink(victim, log);
+    assert.throws(
+      () => prepareLogFile("access log", log, NOBODY),
+      /is a symbolic link owned by uid 65534: running as root, tsresty follows a log's link only when root owns it/,
+    );
+    const stat = statSync(victim);
+    assert.deepEqual([stat.uid, stat.gid, stat.mode & 0o777], [0, 0, 0o600]);
+  });
 
-  it(
-    "an error log's link of the workers' user is not followed: root creates no file where it leads and appends nothing",
-    ROOT_ONLY,
-    () => {
-      const { dir, logs } = setting("log-link-append");
-      const closed = join(dir, "closed");
-      mkdirSync(closed, { mode: 0o700 });
-      const target = join(closed, "authorized_keys");
-      plantedLink(target, join(logs, "error.log"));
-      assert.throws(() => openForAppend(join(logs, "error.log")), /symbolic link owned by uid 65534/);
-      assert.equal(existsSync(target), false);
-      // And where the target exists, nothing is appended.
-      writeFileSync(target, "key\n");
-      assert.throws(() => openForAppend(join(logs, "error.log")), /symbolic link owned by uid 65534/);
-      assert.equal(readFileSync(target, "utf8"), "key\n");
-    },
-  );
+  it("an error log's link of the workers' user is not followed: root creates no file where it leads and appends nothing", () => {
+    const { dir, logs } = setting("log-link-append");
+    const closed = join(dir, "closed");
+    mkdirSync(closed, { mode: 0o700 });
+    const target = join(closed, "authorized_keys");
+    plantedLink(target, join(logs, "error.log"));
+    assert.throws(() => openForAppend(join(logs, "error.log")), /symbolic link owned by uid 65534/);
+    assert.equal(existsSync(target), false);
+    // And where the target exists, nothing is appended.
+    writeFileSync(target, "key\n");
+    assert.throws(() => openForAppend(join(logs, "error.log")), /symbolic link owned by uid 65534/);
+    assert.equal(readFileSync(target, "utf8"), "key\n");
+  });
 
-  it("root's own links are followed, as /dev/stdout is", ROOT_ONLY, () => {
+  it("root's own links are followed, as /dev/stdout is", () => {
     const { dir } = setting("log-link-root");
     const real = join(dir, "real.log");
     symlinkSync(real, join(dir, "via.log"));
@@ -102,7 +94,7 @@ describe("a master running as root and links in its log and prefix directories",
     );
   });
 
-  it("an access log with a second name (a hard link) is not given to the workers' user", ROOT_ONLY, () => {
+  it("an access log with a second name (a hard link) is not given to the workers' user", () => {
     const { victim, logs } = setting("log-hardlink");
     // Made here as root; the workers' user cannot make it where fs.protected_hardlinks is 1 (the
     // default), but a machine may set it to 0.
@@ -118,29 +110,25 @@ describe("a master running as root and links in its log and prefix directories",
     assert.deepEqual([statSync(own).uid, statSync(own).gid], [NOBODY.uid, NOBODY.gid]);
   });
 
-  it(
-    "a timers directory replaced by a link is not followed: the directory it leads to keeps its owner",
-    ROOT_ONLY,
-    () => {
-      const { dir } = setting("timers-link");
-      const prefix = join(dir, "prefix");
-      mkdirSync(prefix);
-      lchownSync(prefix, NOBODY.uid, NOBODY.gid);
-      const closed = join(dir, "closed");
-      mkdirSync(closed);
-      chmodSync(closed, 0o700);
-      plantedLink(closed, join(prefix, "timers"));
-      const failed = prepareTimersDirectory(prefix, NOBODY);
-      assert.match(
-        failed ?? "",
-        /timers: cannot give it to user "nobody": it is not a directory \(a symbolic link is not followed\)/,
-      );
-      assert.deepEqual([statSync(closed).uid, statSync(closed).mode & 0o777], [0, 0o700]);
-      // A directory is made and given, as before.
-      const other = join(dir, "other");
-      mkdirSync(other);
-      assert.equal(prepareTimersDirectory(other, NOBODY), null);
-      assert.equal(statSync(join(other, "timers")).uid, NOBODY.uid);
-    },
-  );
+  it("a timers directory replaced by a link is not followed: the directory it leads to keeps its owner", () => {
+    const { dir } = setting("timers-link");
+    const prefix = join(dir, "prefix");
+    mkdirSync(prefix);
+    lchownSync(prefix, NOBODY.uid, NOBODY.gid);
+    const closed = join(dir, "closed");
+    mkdirSync(closed);
+    chmodSync(closed, 0o700);
+    plantedLink(closed, join(prefix, "timers"));
+    const failed = prepareTimersDirectory(prefix, NOBODY);
+    assert.match(
+      failed ?? "",
+      /timers: cannot give it to user "nobody": it is not a directory \(a symbolic link is not followed\)/,
+    );
+    assert.deepEqual([statSync(closed).uid, statSync(closed).mode & 0o777], [0, 0o700]);
+    // A directory is made and given, as before.
+    const other = join(dir, "other");
+    mkdirSync(other);
+    assert.equal(prepareTimersDirectory(other, NOBODY), null);
+    assert.equal(statSync(join(other, "timers")).uid, NOBODY.uid);
+  });
 });
