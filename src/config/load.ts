@@ -83,10 +83,9 @@ export function withOverrides(
   const merged = { ...file, ...overrides };
   const fileZones = file["shdict"];
   const flagZones = overrides["shdict"];
-  if (isObject(fileZones) && isObject(flagZones)) merged["shdict"] = { ...fileZones, ...flagZones };
+  if (fileZones === undefined || !isPlainObject(flagZones)) return merged;
+  // A file's zones that are not a plain object (a Map, null) are kept as the file gave them, to be
+  // refused as without the flag: spread, a Map's zones were lost without a word.
+  merged["shdict"] = isPlainObject(fileZones) ? { ...fileZones, ...flagZones } : fileZones;
   return merged;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

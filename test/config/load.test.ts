@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ConfigError } from "../../src/errors.ts";
-import { loadConfigInput } from "../../src/config/load.ts";
+import { loadConfigInput, withOverrides } from "../../src/config/load.ts";
+import { resolveConfig } from "../../src/config/resolve.ts";
 import { scratchDir, writeFiles } from "../helpers/scratch.ts";
 
 describe("a config module", () => {
@@ -54,5 +55,28 @@ describe("a config module", () => {
   it("refuses named keys without a default export, naming the key first", async () => {
     await assert.rejects(load("c.mjs", "export const listen = [8080];\n"), /listen is a named export/);
     await assert.rejects(load("d.mjs", "export const helper = 1;\n"), /has no default export/);
+  });
+});
+
+describe("flags over a config file (withOverrides)", () => {
+  const flagZones = { cats: "1m" };
+
+  it("adds --shdict zones to the file's zones, a flag's size winning for a name in both", () => {
+    const merged = withOverrides({ workers: 2, shdict: { dogs: "1m", cats: "2m" } }, { shdict: flagZones });
+    assert.deepEqual(merged, { workers: 2, shdict: { dogs: "1m", cats: "1m" } });
+  });
+
+  it("keeps a file's shdict that is not a plain object, so that it is refused as without the flag", () => {
+    // Before: a Map's (or a class's) zones were spread into {} and lost without a word.
+    for (const zones of [
+      new Map([["dogs", "1m"]]),
+      null,
+      ["dogs 1m"],
+      Object.create({ dogs: "1m" }) as object,
+    ]) {
+      const merged = withOverrides({ shdict: zones }, { shdict: flagZones });
+      assert.equal(merged["shdict"], zones);
+      assert.throws(() => resolveConfig(merged), { message: /^config: shdict /, code: "ERR_TSRESTY_CONFIG" });
+    }
   });
 });
