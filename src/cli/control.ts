@@ -10,6 +10,7 @@ import {
   sendControl,
   talkToMaster,
 } from "../master/index.ts";
+import { escapeControls, escapeControlsInJson } from "../util/log.ts";
 import type { ControlCommand, LogsCommand } from "./args.ts";
 import { formatStatus } from "./status-table.ts";
 
@@ -93,7 +94,7 @@ export async function logs(command: LogsCommand): Promise<void> {
         if (!answer.ok) throw new ControlError(answer.message);
         if (answer.ended === true) end.said = true;
         let full = false;
-        for (const line of answer.lines ?? []) full = !process.stdout.write(`${line}\n`);
+        for (const line of answer.lines ?? []) full = !process.stdout.write(`${escapeControls(line)}\n`);
         // A reader that does not keep up (a pager left open, `| sleep`): the socket waits for it,
         // and a follower that falls too far behind is dropped by the master, not kept in memory here.
         // (A reader that never comes back: the write fails with EPIPE, which ends the CLI.)
@@ -139,7 +140,7 @@ export async function control(command: ControlCommand): Promise<void> {
         (silent) => stillPending(silent, pid, "reload"),
       );
       if (!answer.ok) throw new ControlError(answer.message);
-      process.stdout.write(`${answer.message}\n`);
+      process.stdout.write(`${escapeControls(answer.message)}\n`);
       return;
     }
     case "stop": {
@@ -162,9 +163,10 @@ export async function control(command: ControlCommand): Promise<void> {
         unanswered(silent, pid),
       );
       if (!answer.ok || answer.status === undefined) throw new ControlError(answer.message);
-      process.stdout.write(
-        command.json ? `${JSON.stringify(answer.status, null, 2)}\n` : `${formatStatus(answer.status)}\n`,
-      );
+      const text = command.json
+        ? escapeControlsInJson(JSON.stringify(answer.status, null, 2))
+        : escapeControls(formatStatus(answer.status));
+      process.stdout.write(`${text}\n`);
       return;
     }
   }

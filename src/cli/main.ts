@@ -5,6 +5,7 @@ import { control, ControlError, logs } from "./control.ts";
 import { localCopy } from "./local-copy.ts";
 import { start } from "./start.ts";
 import { exitWhenWritten, releaseEndingSignals } from "../process/index.ts";
+import { escapeControls } from "../util/log.ts";
 import { ownModule } from "../util/own-module.ts";
 import { VERSION } from "../util/version.ts";
 
@@ -16,7 +17,8 @@ interface SingleRole {
 }
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`tsresty: ${message}\n`);
+  // A message may carry what the master sent (a process posing as it could send anything).
+  process.stderr.write(`tsresty: ${escapeControls(message)}\n`);
   process.exit(code);
 }
 

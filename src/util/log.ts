@@ -48,7 +48,7 @@ export function lineLogger(options: LineLogOptions): LogSink {
     if (LOG_LEVELS.indexOf(level) < floor()) return;
 
     const id = options.workerId();
-    const text = indented(message.replace(CONTROLS, hex));
+    const text = indented(escapeControls(message));
     options.write(`${formatLogTime(new Date())} [${level}] ${options.pid}#${id ?? "-"}: ${text}\n`);
   };
 }
@@ -103,6 +103,23 @@ const hex = (c: string): string => {
     ? `\\u${code.toString(16).padStart(4, "0")}`
     : `\\x${code.toString(16).padStart(2, "0")}`;
 };
+
+/**
+ * `text` with its control characters (all but tab and newline) and Unicode's line separators and
+ * bidirectional controls escaped: what no log line keeps as is, and what the CLI prints of a
+ * master's answer (a process posing as the master must not reach the operator's terminal).
+ */
+export function escapeControls(text: string): string {
+  return text.replace(CONTROLS, hex);
+}
+
+/**
+ * JSON text with what escapeControls escapes as JSON escapes (`\u0085`): JSON.stringify escapes
+ * the C0 controls but leaves DEL, C1 and Unicode's separators as they are. The same value.
+ */
+export function escapeControlsInJson(json: string): string {
+  return json.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
 
 /**
  * User text put into a log line or a table cell, escaped as nginx escapes variables in its logs

@@ -592,6 +592,54 @@ describe("the CLI meets bad input with a clear line", () => {
     await tree.run.done;
   });
 
+  it("what a process posing as the master sends reaches the terminal with its control characters escaped (a forged answer put escape sequences on root's terminal)", async () => {
+    const tree = await startTree(app(), { workers: 1 });
+    const real = await tree.command("status", "--json");
+    const report = JSON.parse(real.stdout) as StatusReport;
+    const forged = "x\x1b]0;owned\x07\x1b[2J\r\x9b1m\u202ey";
+    const shown = "x\\x1b]0;owned\\x07\\x1b[2J\\x0d\\x9b1m\\u202ey";
+    const socket = join(tree.prefix, "tsresty.sock");
+    rmSync(socket);
+    const fake = createServer((connection) => {
+      connection.once("data", (request: Buffer) => {
+        const { command } = JSON.parse(request.toString()) as { command: string };
+        const answer =
+          command === "logs"
+            ? { ok: true, lines: [`line ${forged}`] }
+            : command === "status"
+              ? { ok: true, status: { ...report, listen: [forged] } }
+              : command === "reload"
+                ? { ok: true, message: `reloaded ${forged}` }
+                : { ok: false, message: `refused ${forged}` };
+        connection.end(`${JSON.stringify(answer)}\n`);
+      });
+    });
+    await new Promise<void>((resolve) => fake.listen(socket, resolve));
+    try {
+      const outputs = {
+        logs: await tree.command("logs"),
+        status: await tree.command("status"),
+        json: await tree.command("status", "--json"),
+        reload: await tree.command("reload"),
+        stop: await tree.command("stop"),
+      };
+      for (const [name, r] of Object.entries(outputs)) {
+        // Before: each held the forged bytes as they were (ESC, BEL, CR, CSI, RLO).
+        // eslint-disable-next-line no-control-regex
+        assert.doesNotMatch(r.stdout + r.stderr, /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]/, name);
+      }
+      assert.equal(outputs.logs.stdout, `line ${shown}\n`);
+      assert.ok(outputs.status.stdout.includes(`listening on: ${shown}\n`), outputs.status.stdout);
+      assert.deepEqual((JSON.parse(outputs.json.stdout) as StatusReport).listen, [forged]);
+      assert.equal(outputs.reload.stdout, `reloaded ${shown}\n`);
+      assert.equal(outputs.stop.stderr, `tsresty: refused ${shown}\n`);
+    } finally {
+      fake.close();
+    }
+    process.kill(tree.run.child.pid ?? 0, "SIGQUIT");
+    await tree.run.done;
+  });
+
   it("status, logs, logs -f and reload give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound (they waited 120 s; logs -f for ever)", async () => {
     const tree = await startTree(app(), { workers: 1 });
     process.kill(tree.masterPid, "SIGSTOP");
