@@ -56,6 +56,8 @@ export interface Account {
   readonly user: string;
   readonly uid: number;
   readonly gid: number;
+  /** The user's home directory (from /etc/passwd); null when only NSS knows the user. */
+  readonly home: string | null;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -68,10 +70,15 @@ const isIdOrNull = (value: unknown): boolean => value === null || isInteger(valu
 function checkAccount(value: unknown): Account | null {
   if (value === null) return null;
   if (!isRecord(value)) throw new Error("spec.account: not an account");
-  const { user, uid, gid } = value;
-  if (typeof user !== "string" || !isInteger(uid) || !isInteger(gid))
+  const { user, uid, gid, home } = value;
+  if (
+    typeof user !== "string" ||
+    !isInteger(uid) ||
+    !isInteger(gid) ||
+    (home !== null && typeof home !== "string")
+  )
     throw new Error("spec.account: bad fields");
-  return Object.freeze({ user, uid, gid });
+  return Object.freeze({ user, uid, gid, home });
 }
 
 /** Checks a spec received from the master; throws naming the first bad field. */

@@ -42,5 +42,6 @@ export function resolveAccount(user: string, group: string | null): Account {
   }
   if (!Number.isInteger(uid) || !Number.isInteger(gid))
     throw new Error(`cannot read the ids of user "${user}"`);
-  return Object.freeze({ user, uid, gid });
+  const home = passwd?.[5] ?? "";
+  return Object.freeze({ user, uid, gid, home: home === "" ? null : home });
 }

@@ -11,4 +11,11 @@ export function dropPrivileges(account: Account): void {
   (process as { initgroups?: (user: string, group: number) => void }).initgroups?.(account.user, account.gid);
   process.setgid(account.gid);
   process.setuid(account.uid);
+  // The environment is root's: HOME, USER and LOGNAME named root, so os.homedir() and whatever a
+  // library or a pipe's command keeps under HOME pointed at /root. They name the user now, as a
+  // login as that user would; a home only NSS knows is left to Node's os.homedir() (getpwuid).
+  if (account.home === null) delete process.env["HOME"];
+  else process.env["HOME"] = account.home;
+  process.env["USER"] = account.user;
+  process.env["LOGNAME"] = account.user;
 }

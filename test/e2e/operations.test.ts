@@ -485,25 +485,45 @@ export default {
     },
   );
 
-  it("workers drop to config.user without looking the user up themselves", ROOT_ONLY, async () => {
-    const dir = scratchApp({
-      "app.ts": `export default { fetch: () => new Response(String(process.getuid?.())) };\n`,
-    });
-    const config = join(dir, "c.ts");
-    writeFileSync(config, `export default { user: "nobody" };\n`);
-    const empty = scratchDir("nopath");
-    // No `id` (nor anything else) on PATH: a worker that shelled out to look the user up would fail.
-    const tree = await startTree(join(dir, "app.ts"), {
-      workers: 1,
-      args: ["--config", config],
-      env: { PATH: empty },
-    });
-    const uid = (await get(tree.url())).body;
-    assert.equal(uid, readFileSync("/etc/passwd", "utf8").match(/^nobody:[^:]*:(\d+):/m)?.[1]);
-    const worker = (await tree.status()).processes.find((p) => p.type === "worker");
-    assert.equal(uidOf(worker?.pid ?? 0), uid);
-    await tree.command("stop");
-  });
+  it(
+    "workers drop to config.user without looking the user up themselves, with the user's HOME, USER and LOGNAME (they kept root's)",
+    ROOT_ONLY,
+    async () => {
+      const dir = scratchApp({
+        "app.ts": [
+          `import { homedir } from "node:os";`,
+          `const { HOME, USER, LOGNAME } = process.env;`,
+          `export default { fetch: () => Response.json({ uid: String(process.getuid?.()), HOME, USER, LOGNAME, homedir: homedir() }) };`,
+          ``,
+        ].join("\n"),
+      });
+      const config = join(dir, "c.ts");
+      writeFileSync(config, `export default { user: "nobody" };\n`);
+      const empty = scratchDir("nopath");
+      // No `id` (nor anything else) on PATH: a worker that shelled out to look the user up would fail.
+      const tree = await startTree(join(dir, "app.ts"), {
+        workers: 1,
+        args: ["--config", config],
+        env: { PATH: empty },
+      });
+      const seen = JSON.parse((await get(tree.url())).body) as Record<string, string>;
+      const [, passwdUid, passwdHome] =
+        /^nobody:[^:]*:(\d+):\d+:[^:]*:([^:]*):/m.exec(readFileSync("/etc/passwd", "utf8")) ?? [];
+      const { uid } = seen;
+      assert.equal(uid, passwdUid);
+      // Before: HOME /root (the test's), USER and LOGNAME root's or unset, os.homedir() /root.
+      assert.deepEqual(seen, {
+        uid,
+        HOME: passwdHome,
+        USER: "nobody",
+        LOGNAME: "nobody",
+        homedir: passwdHome,
+      });
+      const worker = (await tree.status()).processes.find((p) => p.type === "worker");
+      assert.equal(uidOf(worker?.pid ?? 0), uid);
+      await tree.command("stop");
+    },
+  );
 
   it(
     "an app config.user cannot reach fails start saying so (it said Node's 'Cannot find module … imported from' a chunk of tsresty's)",

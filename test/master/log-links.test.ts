@@ -22,7 +22,7 @@ import { openForAppend } from "../../src/util/log-file.ts";
 import { ROOT_ONLY } from "../helpers/processes.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 
-const NOBODY = { user: "nobody", uid: 65534, gid: 65534 };
+const NOBODY = { user: "nobody", uid: 65534, gid: 65534, home: "/nonexistent" };
 
 /** A root-only file with a secret, and a directory the workers' user owns and writes. */
 function setting(label: string): { victim: string; logs: string; dir: string } {
