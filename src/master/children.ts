@@ -20,6 +20,7 @@ import { EARLY_SIGNALS_URL, signalSafetyFlags } from "../process/index.ts";
 import { TYPESCRIPT_ARG } from "../util/loader.ts";
 import { FROM_SOURCE, ownModule } from "../util/own-module.ts";
 import { descriptorShortage } from "../util/proc.ts";
+import { capChannel, MAX_CHANNEL_MESSAGE_BYTES } from "./channel-cap.ts";
 import { readLines } from "./output.ts";
 import { PipeGroups } from "./pipe-groups.ts";
 
@@ -85,6 +86,8 @@ export interface ChildEvents {
   congested(): Promise<void> | null;
   /** The child runs more pipe groups than the master records (MAX_GROUPS): told once. */
   pipeGroupsFull(child: Child): void;
+  /** The child sent more than MAX_CHANNEL_MESSAGE_BYTES of one message: it is being killed. */
+  oversized(child: Child, held: number): void;
   exited(child: Child, code: number | null, signal: string | null): void;
 }
 
@@ -188,6 +191,17 @@ export class Children {
     forked.on("message", (raw) => {
       this.#onMessage(child, raw);
     });
+    const capped = capChannel(forked, MAX_CHANNEL_MESSAGE_BYTES, (held) => {
+      const mb = MAX_CHANNEL_MESSAGE_BYTES / (1024 * 1024);
+      const reason =
+        kind === "init"
+          ? `init returned more than the ${mb} MB that ngx.process.initData() may hold once serialized`
+          : `it sent one message of more than ${mb} MB to the master`;
+      child.failure ??= { kind: "start", reason };
+      this.#events.oversized(child, held);
+      forked.kill("SIGKILL");
+    });
+    if (!capped) debug("child %d: this Node's IPC channel cannot be bounded", child.pid);
     // (a fork that failed has no streams at all)
     for (const stream of ["stdout", "stderr"] as const) {
       const readable = forked[stream];

@@ -42,6 +42,7 @@ import { prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
 import { resolveAccount } from "./account.ts";
 import { MAX_GROUPS } from "./pipe-groups.ts";
 import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
+import { MAX_CHANNEL_MESSAGE_BYTES } from "./channel-cap.ts";
 import { Children, type Child } from "./children.ts";
 import { InitProcess } from "./init-process.ts";
 import { Listeners } from "./listeners.ts";
@@ -228,6 +229,13 @@ export class Master {
         this.#log(
           "warn",
           `${this.#label(child)} runs more than ${MAX_GROUPS} process groups through ngx.pipe: the master does not record the rest, and does not end them if the process is killed (SIGKILL)`,
+        );
+      },
+      oversized: (child, held) => {
+        const mb = MAX_CHANNEL_MESSAGE_BYTES / (1024 * 1024);
+        this.#log(
+          "alert",
+          `${this.#label(child)} sent ${held} bytes of one message to the master, past the ${mb} MB a message may hold: killing it (SIGKILL)`,
         );
       },
       exited: (child, code, signal) => {

@@ -152,6 +152,25 @@ export default {
     assert.match(r.stderr, /tsresty: start failed: init returned a value that cannot be sent to the workers/);
   });
 
+  it("an init that returns more than 128 MB fails start saying so (the master held whatever it sent)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { init: () => "x".repeat(200 * 1024 * 1024), fetch: () => new Response("") };\n`,
+    });
+    const r = await runTsresty([
+      "start",
+      join(dir, "app.ts"),
+      "--listen",
+      "127.0.0.1:0",
+      "--prefix",
+      join(dir, "p"),
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /(?:^|\n)\S+ \S+ \[alert\] \d+#-: init process \d+ sent \d+ bytes of one message to the master, past the 128 MB a message may hold: killing it \(SIGKILL\)\ntsresty: start failed: init returned more than the 128 MB that ngx\.process\.initData\(\) may hold once serialized\n$/,
+    );
+  });
+
   it("an init that never settles fails start after initTimeout, saying how long; no process is left", async () => {
     const dir = scratchApp({
       "app.ts": `export default { init: () => new Promise(() => {}), fetch: () => new Response("") };\n`,

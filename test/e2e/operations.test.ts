@@ -33,7 +33,7 @@ import {
   uidOf,
 } from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
-import { get, startTree, until } from "../helpers/tree.ts";
+import { alive, get, startTree, until } from "../helpers/tree.ts";
 import type { StatusReport } from "../../src/ipc/index.ts";
 
 /**
@@ -384,6 +384,60 @@ export default {
     } finally {
       process.kill(pid, "SIGCONT");
     }
+    await tree.command("stop");
+  });
+
+  it("a worker that sends one huge message over its IPC channel is killed at 128 MB and respawned; the master does not hold the rest (it held all a worker sent, up to 4 GiB a message)", async () => {
+    const dir = scratchApp({
+      "app.ts": `import { writeSync } from "node:fs";
+/** Writes all of \`bytes\` to the channel (descriptor 3, non-blocking) until this process is killed. */
+function send(bytes: Buffer): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let at = 0; at < bytes.length; ) {
+    try {
+      at += writeSync(3, bytes, at);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+}
+export default {
+  fetch(request: Request) {
+    if (!request.url.endsWith("/flood")) return new Response(String(process.pid));
+    // A message announcing 1 GiB, then 600 MB of it.
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(2 ** 30);
+    send(header);
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    for (let i = 0; i < 600; i++) send(chunk);
+    return new Response("sent");
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const flooder = Number((await get(tree.url())).body);
+    void get(tree.url("/flood")).catch(() => undefined);
+    assert.ok(await until(() => !alive(flooder), 20_000), "the flooding worker is killed");
+    assert.match(
+      tree.run.stderr(),
+      new RegExp(
+        `worker process ${flooder} \\(id 0\\) sent \\d+ bytes of one message to the master, past the 128 MB a message may hold: killing it \\(SIGKILL\\)`,
+      ),
+    );
+    // Before: the master's peak passed 600 MB (it kept every byte), and the worker lived on.
+    const peakKb = Number(
+      /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${tree.masterPid}/status`, "utf8"))?.[1],
+    );
+    assert.ok(peakKb < 400 * 1024, `the master's peak RSS: ${peakKb} kB`);
+    assert.ok(
+      await until(async () => (await get(tree.url())).status === 200, 20_000),
+      "the respawned worker answers",
+    );
+    assert.notEqual(Number((await get(tree.url())).body), flooder);
+    const row = (await tree.status()).processes.find((p) => p.type === "worker");
+    assert.equal(row?.answered, true);
     await tree.command("stop");
   });
 
