@@ -20,7 +20,7 @@ import { EARLY_SIGNALS_URL, signalSafetyFlags } from "../process/index.ts";
 import { TYPESCRIPT_ARG } from "../util/loader.ts";
 import { FROM_SOURCE, ownModule } from "../util/own-module.ts";
 import { descriptorShortage } from "../util/proc.ts";
-import { capChannel, MAX_CHANNEL_MESSAGE_BYTES } from "./channel-cap.ts";
+import { guardChannel, MAX_CHANNEL_MESSAGE_BYTES, type ChannelFault } from "./channel-guard.ts";
 import { readLines } from "./output.ts";
 import { PipeGroups } from "./pipe-groups.ts";
 
@@ -86,9 +86,18 @@ export interface ChildEvents {
   congested(): Promise<void> | null;
   /** The child runs more pipe groups than the master records (MAX_GROUPS): told once. */
   pipeGroupsFull(child: Child): void;
-  /** The child sent more than MAX_CHANNEL_MESSAGE_BYTES of one message: it is being killed. */
-  oversized(child: Child, held: number): void;
+  /** The child's channel is given up (a message too big, or one that cannot be read): it is being killed. */
+  channelFault(child: Child, fault: ChannelFault): void;
   exited(child: Child, code: number | null, signal: string | null): void;
+}
+
+/** A child's failure when its channel is given up: what a start or a reload that it fails says. */
+function channelFailure(kind: ChildKind, fault: ChannelFault): string {
+  if (fault.kind === "unreadable") return `it sent a message the master cannot read (${fault.reason})`;
+  const mb = MAX_CHANNEL_MESSAGE_BYTES / (1024 * 1024);
+  return kind === "init"
+    ? `init returned more than the ${mb} MB that ngx.process.initData() may hold once serialized`
+    : `it sent one message of more than ${mb} MB to the master`;
 }
 
 const ENTRIES: Record<ChildKind, string> = {
@@ -191,17 +200,12 @@ export class Children {
     forked.on("message", (raw) => {
       this.#onMessage(child, raw);
     });
-    const capped = capChannel(forked, MAX_CHANNEL_MESSAGE_BYTES, (held) => {
-      const mb = MAX_CHANNEL_MESSAGE_BYTES / (1024 * 1024);
-      const reason =
-        kind === "init"
-          ? `init returned more than the ${mb} MB that ngx.process.initData() may hold once serialized`
-          : `it sent one message of more than ${mb} MB to the master`;
-      child.failure ??= { kind: "start", reason };
-      this.#events.oversized(child, held);
+    const guarded = guardChannel(forked, MAX_CHANNEL_MESSAGE_BYTES, (fault) => {
+      child.failure ??= { kind: "start", reason: channelFailure(kind, fault) };
+      this.#events.channelFault(child, fault);
       forked.kill("SIGKILL");
     });
-    if (!capped) debug("child %d: this Node's IPC channel cannot be bounded", child.pid);
+    if (!guarded) debug("child %d: this Node's IPC channel cannot be guarded", child.pid);
     // (a fork that failed has no streams at all)
     for (const stream of ["stdout", "stderr"] as const) {
       const readable = forked[stream];

@@ -42,7 +42,7 @@ import { prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
 import { resolveAccount } from "./account.ts";
 import { MAX_GROUPS } from "./pipe-groups.ts";
 import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
-import { MAX_CHANNEL_MESSAGE_BYTES } from "./channel-cap.ts";
+import { MAX_CHANNEL_MESSAGE_BYTES } from "./channel-guard.ts";
 import { Children, type Child } from "./children.ts";
 import { InitProcess } from "./init-process.ts";
 import { Listeners } from "./listeners.ts";
@@ -231,12 +231,12 @@ export class Master {
           `${this.#label(child)} runs more than ${MAX_GROUPS} process groups through ngx.pipe: the master does not record the rest, and does not end them if the process is killed (SIGKILL)`,
         );
       },
-      oversized: (child, held) => {
-        const mb = MAX_CHANNEL_MESSAGE_BYTES / (1024 * 1024);
-        this.#log(
-          "alert",
-          `${this.#label(child)} sent ${held} bytes of one message to the master, past the ${mb} MB a message may hold: killing it (SIGKILL)`,
-        );
+      channelFault: (child, fault) => {
+        const what =
+          fault.kind === "unreadable"
+            ? `sent a message the master cannot read (${fault.reason})`
+            : `sent ${fault.held} bytes of one message to the master, past the ${MAX_CHANNEL_MESSAGE_BYTES / (1024 * 1024)} MB a message may hold`;
+        this.#log("alert", `${this.#label(child)} ${what}: killing it (SIGKILL)`);
       },
       exited: (child, code, signal) => {
         this.#onExit(child, code, signal);

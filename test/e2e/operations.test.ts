@@ -387,7 +387,7 @@ export default {
     await tree.command("stop");
   });
 
-  it("a worker that sends one huge message over its IPC channel is killed at 128 MB and respawned; the master does not hold the rest (it held all a worker sent, up to 4 GiB a message)", async () => {
+  it("a worker that sends a message the master cannot read, or one of over 128 MB, over its IPC channel is killed and respawned; the master holds no more than that (it held all a worker sent, up to 4 GiB a message, and each unreadable one was an uncaught exception)", async () => {
     const dir = scratchApp({
       "app.ts": `import { writeSync } from "node:fs";
 /** Writes all of \`bytes\` to the channel (descriptor 3, non-blocking) until this process is killed. */
@@ -404,38 +404,55 @@ function send(bytes: Buffer): void {
 }
 export default {
   fetch(request: Request) {
-    if (!request.url.endsWith("/flood")) return new Response(String(process.pid));
-    // A message announcing 1 GiB, then 600 MB of it.
     const header = Buffer.alloc(4);
-    header.writeUInt32BE(2 ** 30);
-    send(header);
-    const chunk = Buffer.alloc(1024 * 1024, 7);
-    for (let i = 0; i < 600; i++) send(chunk);
-    return new Response("sent");
+    if (request.url.endsWith("/garbage")) {
+      // A whole message of 10 bytes that are no serialized value.
+      header.writeUInt32BE(10);
+      send(Buffer.concat([header, Buffer.from("garbage!!!")]));
+    } else if (request.url.endsWith("/flood")) {
+      // A message announcing 1 GiB, then 600 MB of it.
+      header.writeUInt32BE(2 ** 30);
+      send(header);
+      const chunk = Buffer.alloc(1024 * 1024, 7);
+      for (let i = 0; i < 600; i++) send(chunk);
+    }
+    return new Response(String(process.pid));
   },
 };
 `,
     });
     const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
-    const flooder = Number((await get(tree.url())).body);
-    void get(tree.url("/flood")).catch(() => undefined);
-    assert.ok(await until(() => !alive(flooder), 20_000), "the flooding worker is killed");
-    assert.match(
-      tree.run.stderr(),
-      new RegExp(
-        `worker process ${flooder} \\(id 0\\) sent \\d+ bytes of one message to the master, past the 128 MB a message may hold: killing it \\(SIGKILL\\)`,
-      ),
+    const killedFor = async (path: string, what: string): Promise<void> => {
+      const pid = Number((await get(tree.url())).body);
+      void get(tree.url(path)).catch(() => undefined);
+      assert.ok(await until(() => !alive(pid), 20_000), `the worker that sent ${path} is killed`);
+      // {bytes}: a count that depends on how the reads fell.
+      const line = `[alert] ${tree.masterPid}#-: worker process ${pid} (id 0) ${what}: killing it (SIGKILL)\n`;
+      assert.match(
+        tree.run.stderr(),
+        new RegExp(line.replace(/[()[\].]/g, "\\$&").replace("{bytes}", "\\d+")),
+      );
+      assert.ok(
+        await until(async () => (await get(tree.url())).status === 200, 20_000),
+        "the respawned worker answers",
+      );
+      assert.notEqual(Number((await get(tree.url())).body), pid);
+    };
+    await killedFor(
+      "/garbage",
+      "sent a message the master cannot read (Unable to deserialize cloned data due to invalid or unsupported version.)",
+    );
+    // Before: "master: uncaught exception, the tree keeps running", and the worker lived on.
+    assert.doesNotMatch(tree.run.stderr(), /uncaught exception/);
+    await killedFor(
+      "/flood",
+      "sent {bytes} bytes of one message to the master, past the 128 MB a message may hold",
     );
     // Before: the master's peak passed 600 MB (it kept every byte), and the worker lived on.
     const peakKb = Number(
       /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${tree.masterPid}/status`, "utf8"))?.[1],
     );
     assert.ok(peakKb < 400 * 1024, `the master's peak RSS: ${peakKb} kB`);
-    assert.ok(
-      await until(async () => (await get(tree.url())).status === 200, 20_000),
-      "the respawned worker answers",
-    );
-    assert.notEqual(Number((await get(tree.url())).body), flooder);
     const row = (await tree.status()).processes.find((p) => p.type === "worker");
     assert.equal(row?.answered, true);
     await tree.command("stop");
