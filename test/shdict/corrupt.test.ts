@@ -190,8 +190,14 @@ describe("a zone overwritten by another process", () => {
           );
           // From here this process leaves the zone alone: only the children use it.
           const geometry = corrupt(zone, mode, seed);
-          before.child.stdin?.write("go\n");
-          const after = startWithZone("every-op", zone, [], 120_000);
+          // Both start on the zone as overwritten (one that attach refuses has printed that and ended).
+          const after = startWithZone("every-op", zone, ["wait"], 120_000);
+          await within(
+            after.line((l) => typeof l === "object" && l !== null),
+            60_000,
+            "attach after",
+          );
+          for (const child of [before, after]) child.child.stdin?.write("go\n");
           const [early, late] = await Promise.all([
             ends(before, "the process attached before"),
             ends(after, "the process attached after"),
@@ -209,4 +215,26 @@ describe("a zone overwritten by another process", () => {
       );
     }
   }
+
+  it("attach refuses a zone whose header's shard count, shard bits or header size was rewritten", async () => {
+    // The zone header's fields (layout.h, shd_header): header_size at 12, nshards at 96, shard_bits at 100.
+    for (const [at, value] of [
+      [96, 16],
+      [96, 3],
+      [100, 1],
+      [12, 128],
+    ] as const) {
+      const zone = testZone(4 * 1024 * 1024, `header${at}${value}`);
+      const bytes = Buffer.alloc(4);
+      bytes.writeUInt32LE(value);
+      write(zone, at, bytes);
+      const child = startWithZone("every-op", zone, [], 60_000);
+      const outcome = await ends(child, `a process attaching after field ${at} became ${value}`);
+      assert.match(
+        JSON.stringify(outcome),
+        /shard headers do not match its size/,
+        `field ${at} = ${value}: ${JSON.stringify(outcome)}`,
+      );
+    }
+  });
 });
