@@ -76,6 +76,8 @@ typedef struct {
   /* Odd while a locker holds the shard, and changed by every locker: a get that reads the shard
      without the lock (shd_get) trusts what it read only if seq was even and is unchanged. */
   uint32_t seq;
+  /* ---- geometry, written at creation: attach compares it with the split it computes itself
+     (zone.c), and no operation reads it (shd_shard holds each process's own copy) */
   uint32_t bucket_off; /* the bucket array: bucket_mask + 1 heads of hash chains */
   uint32_t bucket_mask;
   uint32_t heap_start;
