@@ -19,6 +19,10 @@
 
 #include "layout.h"
 
+/* One load of a field of the zone, which the compiler may not repeat: what is checked is what is
+   used (reads without the lock, and lengths about to be copied under it). */
+#define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
 /* Marks the shard corrupt; 0, for the callers' returns. */
 static inline int shd_corrupt(shd_shard *z) {
   z->corrupt = 1;
@@ -66,6 +70,32 @@ static inline shd_node *shd_node_at(shd_shard *z, uint32_t off) {
   }
   shd_corrupt(z);
   return NULL;
+}
+
+/*
+ * The bytes a caller is about to copy out of an item or a node, their lengths loaded once and
+ * checked just before the copy: another process may rewrite a length at any instant, even while
+ * this one holds the lock, and a copy of what it wrote must not leave the heap. NULL (shard
+ * corrupt) when they would.
+ */
+static inline const uint8_t *shd_bytes_at(shd_shard *z, const void *at, uint32_t header, uint32_t skip, uint32_t len) {
+  if (__builtin_expect(shd_span(z, OFF(z, at), (uint64_t)header + skip + len), 1)) return (const uint8_t *)at + header + skip;
+  shd_corrupt(z);
+  return NULL;
+}
+/* An item's key (*klen), and its value (*vlen: a string's or binary's). */
+static inline const uint8_t *shd_key_of(shd_shard *z, shd_item *it, uint16_t *klen) {
+  *klen = LOAD(it->klen);
+  return shd_bytes_at(z, it, ITEM_HEADER, 0, *klen);
+}
+static inline const uint8_t *shd_value_of(shd_shard *z, shd_item *it, uint32_t *vlen) {
+  *vlen = LOAD(it->vlen);
+  return shd_bytes_at(z, it, ITEM_HEADER, LOAD(it->klen), *vlen);
+}
+/* A string node's value (*vlen). */
+static inline const uint8_t *shd_node_value_of(shd_shard *z, shd_node *n, uint32_t *vlen) {
+  *vlen = LOAD(n->vlen);
+  return shd_bytes_at(z, n, NODE_HEADER, 0, *vlen);
 }
 
 /* The free block at off (a free list's link), its body inside the heap; else NULL (shard

@@ -132,8 +132,6 @@ int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl
 #define UNLOCKED_STEPS 1024u
 #define UNLOCKED_VALUE_MAX (64u * 1024u)
 
-#define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
-
 /*
  * The key's item as the shard holds it now, looked up without the lock while lockers may be
  * changing the shard: every offset and length is loaded once and checked against the heap before
@@ -256,9 +254,10 @@ int shd_get(shd_zone *zone, const shd_key *k, int stale, shd_got *g, shd_buf *bu
       g->stale = old;
       g->ascii = it->ascii;
       g->num = it->v.num;
-      g->len = it->vlen;
-      if ((it->type == T_STRING || it->type == T_BINARY) && !shd_copy_out(buf, it->data + it->klen, it->vlen)) {
-        r = RC_OOM << 1;
+      g->len = 0;
+      if (g->type == T_STRING || g->type == T_BINARY) {
+        const uint8_t *value = shd_value_of(z, it, &g->len);
+        if (value && !shd_copy_out(buf, value, g->len)) r = RC_OOM << 1;
       }
     }
   }

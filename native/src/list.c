@@ -106,9 +106,13 @@ static int pop_locked(shd_shard *z, const shd_key *k, int left, shd_got *g, shd_
   if (!n) return RC_NOT_FOUND << 1; /* the shard is emptied as the lock is released */
   g->type = n->type;
   g->ascii = n->ascii;
-  g->len = n->vlen;
+  g->len = 0;
   g->num = n->v.num;
-  if (n->type == T_STRING && !shd_copy_out(buf, n->v.data, n->vlen)) return RC_OOM << 1;
+  if (g->type == T_STRING) {
+    const uint8_t *value = shd_node_value_of(z, n, &g->len);
+    if (!value) return RC_NOT_FOUND << 1;
+    if (!shd_copy_out(buf, value, g->len)) return RC_OOM << 1;
+  }
   if (it->vlen == 1) {
     shd_item_remove(z, slot, off);
     return RC_OK;

@@ -46,11 +46,13 @@ const char *shd_item_problem(shd_shard *z, const bitmap *starts, const bitmap *m
   shd_item *it = ITEM(z, off);
   if (blk_state(&it->b) != BLK_ITEM) return "points to a block that is not an item";
   if (bm_get(marks, off)) return "reaches an item twice (a cycle)";
-  if (it->klen == 0) return "has an empty key";
+  uint16_t klen = LOAD(it->klen); /* the length hashed below is the one checked */
+  if (klen == 0) return "has an empty key";
   if (it->type < T_STRING || it->type > T_LIST) return "has an unknown value type";
-  uint64_t need = (uint64_t)ITEM_HEADER + it->klen + (it->type == T_STRING || it->type == T_BINARY ? it->vlen : 0);
-  if (need > blk_size(&it->b)) return "has a key and value larger than its block";
-  if (shd_hash(z->seed, it->data, it->klen) != it->hash) return "has a hash that is not its key's";
+  uint64_t need = (uint64_t)ITEM_HEADER + klen + (it->type == T_STRING || it->type == T_BINARY ? it->vlen : 0);
+  if (need > blk_size(&it->b) || !shd_span(z, off, (uint64_t)ITEM_HEADER + klen))
+    return "has a key and value larger than its block";
+  if (shd_hash(z->seed, it->data, klen) != it->hash) return "has a hash that is not its key's";
   if ((it->hash & z->bucket_mask) != bucket) return "is in another key's bucket";
   return NULL;
 }

@@ -168,7 +168,9 @@ uint32_t *shd_lookup(shd_shard *z, const shd_key *k, uint32_t *found) {
       shd_corrupt(z);
       break;
     }
-    if (it->hash == k->hash && it->klen == k->len && memcmp(it->data, k->bytes, k->len) == 0) {
+    /* the span compared is the key's own length, whatever klen says by the time of the compare */
+    if (it->hash == k->hash && it->klen == k->len && shd_span(z, off, (uint64_t)ITEM_HEADER + k->len) &&
+        memcmp(it->data, k->bytes, k->len) == 0) {
       *found = off;
       return slot;
     }

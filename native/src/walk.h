@@ -3,6 +3,7 @@
 #ifndef SHD_WALK_H
 #define SHD_WALK_H
 
+#include "bounds.h"
 #include "dict.h"
 
 typedef struct {

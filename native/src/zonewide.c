@@ -56,8 +56,8 @@ int shd_flush_expired(shd_zone *zone, uint32_t max, uint32_t *freed) {
   return r;
 }
 
-static int put_key(shd_buf *buf, size_t *used, const shd_item *it) {
-  size_t need = *used + 2 + it->klen;
+static int put_key(shd_buf *buf, size_t *used, const uint8_t *key, uint16_t klen) {
+  size_t need = *used + 2 + klen;
   if (need > buf->cap) {
     size_t cap = buf->cap * 2 > need ? buf->cap * 2 : need;
     uint8_t *np = realloc(buf->p, cap);
@@ -65,9 +65,9 @@ static int put_key(shd_buf *buf, size_t *used, const shd_item *it) {
     buf->p = np;
     buf->cap = cap;
   }
-  buf->p[*used] = (uint8_t)(it->klen & 0xff);
-  buf->p[*used + 1] = (uint8_t)(it->klen >> 8);
-  memcpy(buf->p + *used + 2, it->data, it->klen);
+  buf->p[*used] = (uint8_t)(klen & 0xff);
+  buf->p[*used + 1] = (uint8_t)(klen >> 8);
+  memcpy(buf->p + *used + 2, key, klen);
   *used = need;
   return 1;
 }
@@ -101,7 +101,10 @@ int shd_get_keys(shd_zone *zone, uint32_t max, shd_buf *buf, uint32_t *count) {
     shd_item *it = cursor[best];
     cursor[best] = lru_step(&zone->shards[best], it->lprev, &steps[best]);
     if (expired(it, &c)) continue;
-    if (!put_key(buf, &used, it)) {
+    uint16_t klen;
+    const uint8_t *key = shd_key_of(&zone->shards[best], it, &klen);
+    if (!key) break;
+    if (!put_key(buf, &used, key, klen)) {
       r = RC_OOM << 1;
       break;
     }
