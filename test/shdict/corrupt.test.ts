@@ -216,6 +216,37 @@ describe("a zone overwritten by another process", () => {
     }
   }
 
+  it(
+    "a process overwriting the heaps without pause while another runs every operation 10 times: the other ends normally",
+    {
+      timeout: 180_000,
+    },
+    async () => {
+      const seed = SEED + 1;
+      const zone = testZone(4 * 1024 * 1024, "corruptrace");
+      fill(zone);
+      const victim = startWithZone("every-op", zone, ["wait", "10"], 120_000);
+      await within(
+        victim.line((l) => typeof l === "object" && l !== null),
+        60_000,
+        "attach",
+      );
+      const from = shards(zone)[0]!.bucketOff;
+      const writer = startWithZone("overwriter.mjs", zone, [String(from), String(seed)], 120_000);
+      await within(
+        writer.line((l) => l === "writing"),
+        60_000,
+        "the overwriter starting",
+      );
+      victim.child.stdin?.write("go\n");
+      const outcome = await ends(victim, `the process running every operation (seed ${seed})`);
+      writer.child.kill("SIGKILL");
+      await writer.done;
+      assert.ok("ops" in outcome, JSON.stringify(outcome));
+      console.log(`# race seed ${seed}: ${JSON.stringify(outcome)}`);
+    },
+  );
+
   it("attach refuses a zone whose header's shard count, shard bits or header size was rewritten", async () => {
     // The zone header's fields (layout.h, shd_header): header_size at 12, nshards at 96, shard_bits at 100.
     for (const [at, value] of [
