@@ -14,7 +14,7 @@
  * merge is one store of the surviving header's size. A walk of the heap by sizes therefore
  * always parses, at any instant.
  */
-#include "layout.h"
+#include "bounds.h"
 
 void size_class(uint32_t size, uint32_t *fl, uint32_t *sl) {
   if (size < SMALL_LIMIT) {
@@ -37,7 +37,8 @@ void freelist_insert(shd_shard *z, uint32_t off) {
   uint32_t head = h->bins[fl][sl];
   f->next = head;
   f->prev = 0;
-  if (head) FREE_AT(z, head)->prev = off;
+  shd_free *first = head ? shd_free_at(z, head) : NULL;
+  if (first) first->prev = off;
   h->bins[fl][sl] = off;
   h->fl_bitmap |= 1u << fl;
   h->sl_bitmap[fl] |= 1u << sl;
@@ -48,12 +49,14 @@ static void freelist_remove(shd_shard *z, uint32_t off) {
   shd_free *f = FREE_AT(z, off);
   uint32_t fl, sl;
   size_class(blk_size(&f->b), &fl, &sl);
-  if (f->next) FREE_AT(z, f->next)->prev = f->prev;
-  if (f->prev) {
-    FREE_AT(z, f->prev)->next = f->next;
-  } else {
-    h->bins[fl][sl] = f->next;
-    if (!f->next) {
+  uint32_t next = f->next, prev = f->prev;
+  shd_free *n = next ? shd_free_at(z, next) : NULL, *p = prev ? shd_free_at(z, prev) : NULL;
+  if (n) n->prev = prev;
+  if (p) {
+    p->next = next;
+  } else if (!prev) {
+    h->bins[fl][sl] = next;
+    if (!next) {
       h->sl_bitmap[fl] &= ~(1u << sl);
       if (!h->sl_bitmap[fl]) h->fl_bitmap &= ~(1u << fl);
     }
@@ -73,23 +76,26 @@ void freelist_reset(shd_shard *z) {
 void heap_format(shd_shard *z) {
   shd_shard_hdr *h = z->h;
   freelist_reset(z);
-  shd_block *b = BLK(z, h->heap_start);
+  shd_block *b = BLK(z, z->heap_start);
   b->prev_size = 0;
-  b->size_state = (h->heap_end - h->heap_start) | BLK_FREE;
-  freelist_insert(z, h->heap_start);
-  h->free_bytes = h->heap_end - h->heap_start;
+  b->size_state = (z->heap_end - z->heap_start) | BLK_FREE;
+  freelist_insert(z, z->heap_start);
+  h->free_bytes = z->heap_end - z->heap_start;
   h->lru_head = h->lru_tail = 0;
   h->items = 0;
 }
 
-/* The first block of a class at least as large as (fl, sl), or 0. */
+/* The first block of a class at least as large as (fl, sl), or 0. The bitmaps are masked to the
+   classes that exist: a bit set beyond them (by another process) indexes no class. */
 static uint32_t find_from(shd_shard_hdr *h, uint32_t fl, uint32_t sl) {
-  uint32_t sl_map = sl < SL_COUNT ? h->sl_bitmap[fl] & (~0u << sl) : 0;
+  const uint32_t fl_all = (1u << FL_COUNT) - 1, sl_all = (1u << SL_COUNT) - 1;
+  uint32_t sl_map = sl < SL_COUNT ? h->sl_bitmap[fl] & sl_all & (~0u << sl) : 0;
   if (!sl_map) {
-    uint32_t fl_map = fl + 1 < 32 ? h->fl_bitmap & (~0u << (fl + 1)) : 0;
+    uint32_t fl_map = fl + 1 < 32 ? h->fl_bitmap & fl_all & (~0u << (fl + 1)) : 0;
     if (!fl_map) return 0;
     fl = (uint32_t)__builtin_ctz(fl_map);
-    sl_map = h->sl_bitmap[fl];
+    sl_map = h->sl_bitmap[fl] & sl_all;
+    if (!sl_map) return 0;
   }
   return h->bins[fl][__builtin_ctz(sl_map)];
 }
@@ -106,12 +112,16 @@ static uint32_t find_block(shd_shard *z, uint32_t size) {
   }
   size_class(rounded, &fl, &sl);
   uint32_t off = find_from(h, fl, sl);
-  if (off && blk_size(&FREE_AT(z, off)->b) >= size) return off;
+  shd_free *f = off ? shd_free_at(z, off) : NULL;
+  if (f && blk_size(&f->b) >= size) return off;
   /* The request's own class may still hold a block that fits (the last block that fits a
      nearly full zone, for instance): look through it. */
   size_class(size, &fl, &sl);
-  for (off = h->bins[fl][sl]; off; off = FREE_AT(z, off)->next) {
-    if (blk_size(&FREE_AT(z, off)->b) >= size) return off;
+  uint32_t steps = 0;
+  for (off = h->bins[fl][sl]; off; off = f->next) {
+    f = steps++ < z->max_blocks ? shd_free_at(z, off) : NULL;
+    if (!f) return (uint32_t)shd_corrupt(z);
+    if (blk_size(&f->b) >= size) return off;
   }
   return 0;
 }
@@ -132,9 +142,9 @@ static uint32_t take(shd_shard *z, uint32_t off, uint32_t have, uint32_t pad, ui
     shd_block *r = BLK(z, end);
     r->prev_size = used;
     r->size_state = (left - used) | BLK_FREE;
-    if (end + (left - used) < h->heap_end) BLK(z, end + (left - used))->prev_size = left - used;
+    if (end + (left - used) < z->heap_end) BLK(z, end + (left - used))->prev_size = left - used;
     freelist_insert(z, end);
-  } else if (end < h->heap_end) {
+  } else if (end < z->heap_end) {
     BLK(z, end)->prev_size = used;
   }
   shd_block *b = BLK(z, at);
@@ -193,23 +203,35 @@ uint32_t blk_alloc_paired(shd_shard *z, uint32_t size, uint32_t state) {
 void blk_free(shd_shard *z, uint32_t off) {
   shd_shard_hdr *h = z->h;
   shd_block *b = BLK(z, off);
-  uint32_t size = blk_size(b);
+  uint32_t size = shd_block_size(z, off);
+  if (!size) return;
   STORE_ORDER();
   b->size_state = size | BLK_FREE;
   h->free_bytes += size;
   CRASH_POINT(5);
   uint32_t next = off + size;
-  if (next < h->heap_end && blk_state(BLK(z, next)) == BLK_FREE) {
+  if (next < z->heap_end && blk_state(BLK(z, next)) == BLK_FREE) {
+    if (!shd_free_at(z, next)) return;
     freelist_remove(z, next);
     size += blk_size(BLK(z, next));
     STORE_ORDER();
     b->size_state = size | BLK_FREE;
     CRASH_POINT(6);
   }
-  if (off > h->heap_start) {
+  if (off > z->heap_start) {
+    /* The block before must end where this one starts: a merge with one that does not would
+       make a block reaching past this one's end. */
     uint32_t prev = off - b->prev_size;
+    if (prev >= off || !shd_span(z, prev, sizeof(shd_block))) {
+      shd_corrupt(z);
+      return;
+    }
     shd_block *p = BLK(z, prev);
     if (blk_state(p) == BLK_FREE) {
+      if (!shd_free_at(z, prev) || blk_size(p) != off - prev) {
+        shd_corrupt(z);
+        return;
+      }
       freelist_remove(z, prev);
       size += blk_size(p);
       STORE_ORDER();
@@ -217,6 +239,6 @@ void blk_free(shd_shard *z, uint32_t off) {
       off = prev;
     }
   }
-  if (off + size < h->heap_end) BLK(z, off + size)->prev_size = size;
+  if (off + size < z->heap_end) BLK(z, off + size)->prev_size = size;
   freelist_insert(z, off);
 }

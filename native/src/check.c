@@ -28,12 +28,11 @@ static void problem(reporter *r, const char *fmt, ...) {
 }
 
 static void check_heap(shd_shard *z, reporter *r, bitmap *starts, uint64_t *free_bytes, uint32_t *free_blocks) {
-  shd_shard_hdr *h = z->h;
-  uint32_t off = h->heap_start, prev_size = 0, prev_free = 0;
-  while (off < h->heap_end) {
+  uint32_t off = z->heap_start, prev_size = 0, prev_free = 0;
+  while (off < z->heap_end) {
     shd_block *b = BLK(z, off);
     uint32_t size = blk_size(b);
-    if (size < SHD_MIN_BLOCK || size > h->heap_end - off || blk_state(b) > BLK_NODE) {
+    if (size < SHD_MIN_BLOCK || size > z->heap_end - off || blk_state(b) > BLK_NODE) {
       problem(r, "heap: block at %u has size %u and state %u", off, size, blk_state(b));
       return;
     }
@@ -101,7 +100,7 @@ static void check_list(shd_shard *z, reporter *r, shd_item *it, const bitmap *st
 
 static uint32_t check_index(shd_shard *z, reporter *r, const bitmap *starts, bitmap *marks) {
   uint32_t items = 0;
-  for (uint32_t b = 0; b <= z->h->bucket_mask; b++) {
+  for (uint32_t b = 0; b <= z->bucket_mask; b++) {
     for (uint32_t off = z->buckets[b]; off; off = ITEM(z, off)->hnext) {
       const char *p = shd_item_problem(z, starts, marks, off, b);
       if (p) {
@@ -144,7 +143,7 @@ uint32_t shard_check(shd_shard *z, shd_problem_fn report, void *ctx) {
   reporter r = {report, ctx, 0};
   shd_shard_hdr *h = z->h;
   bitmap starts = {0}, marks = {0};
-  if (!bm_init(&starts, h) || !bm_init(&marks, h)) {
+  if (!bm_init(&starts, z) || !bm_init(&marks, z)) {
     problem(&r, "check: out of memory");
     goto done;
   }
@@ -157,7 +156,7 @@ uint32_t shard_check(shd_shard *z, shd_problem_fn report, void *ctx) {
   uint32_t items = check_index(z, &r, &starts, &marks);
   if (items != h->items) problem(&r, "counters: items is %u, the index holds %u", h->items, items);
   check_lru(z, &r, &marks, items);
-  for (uint32_t off = h->heap_start; off < h->heap_end; off += blk_size(BLK(z, off))) {
+  for (uint32_t off = z->heap_start; off < z->heap_end; off = shd_next_block(z, off)) {
     if (blk_state(BLK(z, off)) != BLK_FREE && !bm_get(&marks, off)) problem(&r, "heap: block %u is in use but unreachable (a leak)", off);
   }
 done:

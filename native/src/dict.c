@@ -84,7 +84,7 @@ static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint
     CRASH_POINT(3);
     shd_item_release(z, old);
   } else {
-    uint32_t *bucket = &z->buckets[k->hash & z->h->bucket_mask];
+    uint32_t *bucket = &z->buckets[k->hash & z->bucket_mask];
     it->hnext = *bucket;
     STORE_ORDER();
     *bucket = nb; /* the commit */
@@ -123,8 +123,7 @@ int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl
   int r = (op & OP_IF_NUMBER) && !holds_number(z, k, expect, &c)
               ? RC_NOT_FOUND << 1
               : store_locked(z, k, v, ttl_ms, uflags, op, &c);
-  shd_unlock(z);
-  return r;
+  return shd_unlock_with(z, r);
 }
 
 /* ---------------------------------------------------------------- get */
@@ -132,8 +131,6 @@ int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl
 /* What a read without the lock leaves to the locked path: longer chains, larger values. */
 #define UNLOCKED_STEPS 1024u
 #define UNLOCKED_VALUE_MAX (64u * 1024u)
-
-#define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 /*
  * The key's item as the shard holds it now, looked up without the lock while lockers may be
@@ -143,8 +140,8 @@ int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl
  * NULL when the key is missing; 0 = the walk met something out of the ordinary.
  */
 static int find_unlocked(shd_shard *z, const shd_key *k, shd_item **found) {
-  const uint64_t lo = z->h->heap_start, hi = z->h->heap_end;
-  uint32_t off = LOAD(z->buckets[k->hash & z->h->bucket_mask]);
+  const uint64_t lo = z->heap_start, hi = z->heap_end;
+  uint32_t off = LOAD(z->buckets[k->hash & z->bucket_mask]);
   for (uint32_t steps = 0; off; steps++) {
     if (steps == UNLOCKED_STEPS || off < lo || off + (uint64_t)ITEM_HEADER > hi || (off & (SHD_ALIGN - 1)))
       return 0;
@@ -174,7 +171,7 @@ static int read_unlocked(shd_shard *z, const shd_key *k, shd_got *got, shd_buf *
   *r = RC_OK;
   got->type = 0;
   if (it == NULL) return 1;
-  const uint64_t hi = z->h->heap_end, off = OFF(z, it), klen = k->len;
+  const uint64_t hi = z->heap_end, off = OFF(z, it), klen = k->len;
   uint64_t expires = LOAD(it->expires);
   if ((expires != 0 && expires <= now_of(c)) || read_bump_due(it, shd_read_epoch())) return 0;
   uint8_t type = LOAD(it->type);
@@ -257,14 +254,14 @@ int shd_get(shd_zone *zone, const shd_key *k, int stale, shd_got *g, shd_buf *bu
       g->stale = old;
       g->ascii = it->ascii;
       g->num = it->v.num;
-      g->len = it->vlen;
-      if ((it->type == T_STRING || it->type == T_BINARY) && !shd_copy_out(buf, it->data + it->klen, it->vlen)) {
-        r = RC_OOM << 1;
+      g->len = 0;
+      if (g->type == T_STRING || g->type == T_BINARY) {
+        const uint8_t *value = shd_value_of(z, it, &g->len);
+        if (value && !shd_copy_out(buf, value, g->len)) r = RC_OOM << 1;
       }
     }
   }
-  shd_unlock(z);
-  return r;
+  return shd_unlock_with(z, r);
 }
 
 /* ---------------------------------------------------------------- writes of numbers without the lock */
@@ -368,8 +365,7 @@ int shd_incr(shd_zone *zone, const shd_key *k, double delta, int has_init, doubl
     r = store_locked(z, k, &v, init_ttl_ms, 0, OP_SET, &c);
     *result = v.num;
   }
-  shd_unlock(z);
-  return r;
+  return shd_unlock_with(z, r);
 }
 
 /* ---------------------------------------------------------------- ttl, expire */
@@ -403,6 +399,5 @@ int shd_expiry(shd_zone *zone, const shd_key *k, int set, uint64_t ttl_ms, doubl
       *ms = left == 0 ? -1 : (double)left;
     }
   }
-  shd_unlock(z);
-  return r;
+  return shd_unlock_with(z, r);
 }

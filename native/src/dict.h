@@ -14,6 +14,7 @@
 #define RC_NOT_LIST 6
 #define RC_LOCK_FAILED 7 /* the mutex is unusable (ENOTRECOVERABLE): never expected */
 #define RC_OOM 8         /* this process could not grow a buffer */
+#define RC_CORRUPT 9     /* the shard held a link outside its heap: it was emptied (bounds.h) */
 
 /* Store operations (OpenResty's op flags). */
 #define OP_SET 0
@@ -75,7 +76,9 @@ extern shd_op_counts shd_reads;
 extern shd_op_counts shd_writes;
 
 int shd_lock(shd_shard *z);
-void shd_unlock(shd_shard *z);
+/* 1 when the shard was found corrupt under the lock and has been emptied (bounds.h): the
+   operation's outcome is then RC_CORRUPT. */
+int shd_unlock(shd_shard *z);
 
 int shd_get(shd_zone *z, const shd_key *k, int stale, shd_got *g, shd_buf *buf);
 int shd_store(shd_zone *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op,

@@ -76,6 +76,8 @@ typedef struct {
   /* Odd while a locker holds the shard, and changed by every locker: a get that reads the shard
      without the lock (shd_get) trusts what it read only if seq was even and is unchanged. */
   uint32_t seq;
+  /* ---- geometry, written at creation: attach compares it with the split it computes itself
+     (zone.c), and no operation reads it (shd_shard holds each process's own copy) */
   uint32_t bucket_off; /* the bucket array: bucket_mask + 1 heads of hash chains */
   uint32_t bucket_mask;
   uint32_t heap_start;
@@ -161,13 +163,23 @@ typedef struct {
 #define ITEM_HEADER ((uint32_t)offsetof(shd_item, data))
 #define NODE_HEADER ((uint32_t)offsetof(shd_node, v))
 
-/* One shard as this process sees it: every operation works on one of these. */
+/*
+ * One shard as this process sees it: every operation works on one of these. The geometry
+ * (buckets, bucket_mask, heap_start, heap_end) is this process's own copy, computed from the
+ * zone's size at attach (zone.c) and never read from the zone again: other processes map the
+ * zone read-write, and an operation bounds every offset it follows by these (bounds.h).
+ */
 typedef struct {
   uint8_t *base; /* the zone's start: offsets are from here */
   shd_shard_hdr *h;
   uint32_t *buckets;
+  uint32_t bucket_mask;
+  uint32_t heap_start;
+  uint32_t heap_end;
+  uint32_t max_blocks; /* the most blocks the heap holds: a longer walk is a cycle */
   uint64_t seed;
   int stamped; /* the zone has several shards: items carry stamps */
+  int corrupt; /* a locked operation met a link that is not in the heap (bounds.h) */
 } shd_shard;
 
 /* One mapped zone in this process. */
@@ -175,8 +187,10 @@ typedef struct {
   uint8_t *base;
   shd_header *h;
   uint64_t size;
+  uint64_t seed;
   int fd;
   uint32_t nshards;
+  uint32_t shard_bits;
   shd_shard shards[SHD_MAX_SHARDS];
 } shd_zone;
 
@@ -218,6 +232,7 @@ void size_class(uint32_t size, uint32_t *fl, uint32_t *sl);
 
 /* recover.c, check.c */
 void shard_recover(shd_shard *z);
+void shard_reset(shd_shard *z);
 typedef void (*shd_problem_fn)(void *ctx, const char *problem);
 uint32_t shard_check(shd_shard *z, shd_problem_fn report, void *ctx);
 

@@ -6,7 +6,7 @@
 
 static uint32_t node_new(shd_shard *z, const shd_value *v) {
   uint32_t body = v->type == T_NUMBER ? 8 : (v->len > 8 ? v->len : 8);
-  if ((uint64_t)NODE_HEADER + body > z->h->heap_end - z->h->heap_start) return 0;
+  if ((uint64_t)NODE_HEADER + body > z->heap_end - z->heap_start) return 0;
   uint32_t off = blk_alloc(z, NODE_HEADER + body, BLK_NODE);
   if (!off) return 0;
   shd_node *n = NODE(z, off);
@@ -50,7 +50,7 @@ static int push_locked(shd_shard *z, const shd_key *k, const shd_value *v, int l
     it->v.lhead = node;
     it->ltail = node;
     it->vlen = 1;
-    uint32_t *bucket = &z->buckets[k->hash & z->h->bucket_mask];
+    uint32_t *bucket = &z->buckets[k->hash & z->bucket_mask];
     it->hnext = *bucket;
     STORE_ORDER();
     *bucket = off; /* the commit */
@@ -61,16 +61,20 @@ static int push_locked(shd_shard *z, const shd_key *k, const shd_value *v, int l
   }
   shd_item *it = ITEM(z, off);
   shd_node *n = NODE(z, node);
+  /* The end the node joins, checked before the commit (bounds.h: a bad one empties the shard). */
+  uint32_t end = left ? it->v.lhead : it->ltail;
+  shd_node *at_end = shd_node_at(z, end);
+  if (!at_end) return RC_OK;
   if (left) {
-    n->next = it->v.lhead;
+    n->next = end;
     STORE_ORDER();
     it->v.lhead = node; /* the commit */
     CRASH_POINT(8);
-    NODE(z, n->next)->prev = node;
+    at_end->prev = node;
   } else {
-    n->prev = it->ltail;
+    n->prev = end;
     STORE_ORDER();
-    NODE(z, it->ltail)->next = node; /* the commit */
+    at_end->next = node; /* the commit */
     CRASH_POINT(8);
     it->ltail = node;
   }
@@ -86,8 +90,7 @@ int shd_push(shd_zone *zone, const shd_key *k, const shd_value *v, int left, uin
   LOCK_OR_FAIL(z);
   shd_expire_some(z, 1, &c);
   int r = push_locked(z, k, v, left, len, &c);
-  shd_unlock(z);
-  return r;
+  return shd_unlock_with(z, r);
 }
 
 static int pop_locked(shd_shard *z, const shd_key *k, int left, shd_got *g, shd_buf *buf, clockc *c) {
@@ -99,28 +102,35 @@ static int pop_locked(shd_shard *z, const shd_key *k, int left, shd_got *g, shd_
   if (expired(it, c)) return RC_NOT_FOUND << 1;
   if (it->type != T_LIST) return RC_NOT_LIST << 1;
   uint32_t noff = left ? it->v.lhead : it->ltail;
-  shd_node *n = NODE(z, noff);
+  shd_node *n = shd_node_at(z, noff);
+  if (!n) return RC_NOT_FOUND << 1; /* the shard is emptied as the lock is released */
   g->type = n->type;
   g->ascii = n->ascii;
-  g->len = n->vlen;
+  g->len = 0;
   g->num = n->v.num;
-  if (n->type == T_STRING && !shd_copy_out(buf, n->v.data, n->vlen)) return RC_OOM << 1;
+  if (g->type == T_STRING) {
+    const uint8_t *value = shd_node_value_of(z, n, &g->len);
+    if (!value) return RC_NOT_FOUND << 1;
+    if (!shd_copy_out(buf, value, g->len)) return RC_OOM << 1;
+  }
   if (it->vlen == 1) {
     shd_item_remove(z, slot, off);
     return RC_OK;
   }
+  /* The node that becomes the new end, checked before the commit. */
+  uint32_t end = left ? n->next : n->prev;
+  shd_node *at_end = shd_node_at(z, end);
+  if (!at_end) return RC_NOT_FOUND << 1;
   if (left) {
-    uint32_t next = n->next;
     STORE_ORDER();
-    it->v.lhead = next; /* the commit */
+    it->v.lhead = end; /* the commit */
     CRASH_POINT(9);
-    NODE(z, next)->prev = 0;
+    at_end->prev = 0;
   } else {
-    uint32_t prev = n->prev;
     STORE_ORDER();
-    NODE(z, prev)->next = 0; /* the commit */
+    at_end->next = 0; /* the commit */
     CRASH_POINT(9);
-    it->ltail = prev;
+    it->ltail = end;
   }
   it->vlen--;
   blk_free(z, noff);
@@ -133,9 +143,8 @@ int shd_pop(shd_zone *zone, const shd_key *k, int left, shd_got *g, shd_buf *buf
   g->type = 0;
   LOCK_OR_FAIL(z);
   shd_expire_some(z, 1, &c);
-  int r = pop_locked(z, k, left, g, buf, &c);
+  int r = shd_unlock_with(z, pop_locked(z, k, left, g, buf, &c));
   if (r != RC_OK) g->type = 0;
-  shd_unlock(z);
   return r;
 }
 
@@ -152,6 +161,5 @@ int shd_llen(shd_zone *zone, const shd_key *k, uint32_t *len) {
     if (it->type != T_LIST) r = RC_NOT_LIST << 1;
     else *len = it->vlen;
   }
-  shd_unlock(z);
-  return r;
+  return shd_unlock_with(z, r);
 }

@@ -4,6 +4,13 @@
 
 #include "napi.h"
 
+/* The error a read throws for an outcome that means the zone itself failed, or NULL. */
+static const char *read_failure(int r) {
+  if (r >> 1 == RC_CORRUPT) return "a shard of the zone was found overwritten (a link out of its heap) and was emptied";
+  if (r >> 1 == RC_LOCK_FAILED || r >> 1 == RC_OOM) return "the zone could not be read";
+  return NULL;
+}
+
 static napi_value get_common(napi_env env, napi_callback_info info, int stale) {
   call c;
   shd_key k;
@@ -14,7 +21,7 @@ static napi_value get_common(napi_env env, napi_callback_info info, int stale) {
   res[0] = r;
   res[1] = g.uflags;
   res[2] = g.stale;
-  if (r >> 1 == RC_LOCK_FAILED || r >> 1 == RC_OOM) return js_fail(env, "the zone could not be read");
+  if (read_failure(r)) return js_fail(env, read_failure(r));
   return js_make_value(env, c.hd->e, &g);
 }
 
@@ -74,7 +81,7 @@ napi_value op_pop(napi_env env, napi_callback_info info) {
   napi_get_value_bool(env, c.argv[1], &left);
   int r = shd_pop(&c.hd->z, &k, left, &g, &c.hd->e->out);
   c.hd->e->res[0] = r;
-  if (r >> 1 == RC_LOCK_FAILED || r >> 1 == RC_OOM) return js_fail(env, "the zone could not be read");
+  if (read_failure(r)) return js_fail(env, read_failure(r));
   return js_make_value(env, c.hd->e, &g);
 }
 
@@ -128,7 +135,8 @@ napi_value op_get_keys(napi_env env, napi_callback_info info) {
   uint32_t max = 0, count = 0;
   napi_get_value_uint32(env, c.argv[0], &max);
   shd_buf *out = &c.hd->e->out;
-  if (shd_get_keys(&c.hd->z, max, out, &count) != RC_OK) return js_fail(env, "the zone's keys could not be read");
+  int r = shd_get_keys(&c.hd->z, max, out, &count);
+  if (r != RC_OK) return js_fail(env, read_failure(r) ? read_failure(r) : "the zone's keys could not be read");
   napi_value list;
   CHECK(napi_create_array_with_length(env, count, &list));
   size_t at = 0;

@@ -25,20 +25,19 @@
 
 /* Pass 1: the block starts, or 0 when the heap does not parse. */
 int shd_walk(shd_shard *z, bitmap *starts) {
-  shd_shard_hdr *h = z->h;
-  uint32_t off = h->heap_start;
-  while (off < h->heap_end) {
+  uint32_t off = z->heap_start;
+  while (off < z->heap_end) {
     shd_block *b = BLK(z, off);
     uint32_t size = blk_size(b);
-    if (size < SHD_MIN_BLOCK || size > h->heap_end - off || blk_state(b) > BLK_NODE) return 0;
+    if (size < SHD_MIN_BLOCK || size > z->heap_end - off || blk_state(b) > BLK_NODE) return 0;
     bm_set(starts, off);
     off += size;
   }
-  return off == h->heap_end;
+  return off == z->heap_end;
 }
 
 int shd_in_heap(shd_shard *z, uint32_t off) {
-  return off >= z->h->heap_start && off < z->h->heap_end && off % SHD_ALIGN == 0;
+  return off >= z->heap_start && off < z->heap_end && off % SHD_ALIGN == 0;
 }
 
 const char *shd_item_problem(shd_shard *z, const bitmap *starts, const bitmap *marks, uint32_t off,
@@ -47,12 +46,14 @@ const char *shd_item_problem(shd_shard *z, const bitmap *starts, const bitmap *m
   shd_item *it = ITEM(z, off);
   if (blk_state(&it->b) != BLK_ITEM) return "points to a block that is not an item";
   if (bm_get(marks, off)) return "reaches an item twice (a cycle)";
-  if (it->klen == 0) return "has an empty key";
+  uint16_t klen = LOAD(it->klen); /* the length hashed below is the one checked */
+  if (klen == 0) return "has an empty key";
   if (it->type < T_STRING || it->type > T_LIST) return "has an unknown value type";
-  uint64_t need = (uint64_t)ITEM_HEADER + it->klen + (it->type == T_STRING || it->type == T_BINARY ? it->vlen : 0);
-  if (need > blk_size(&it->b)) return "has a key and value larger than its block";
-  if (shd_hash(z->seed, it->data, it->klen) != it->hash) return "has a hash that is not its key's";
-  if ((it->hash & z->h->bucket_mask) != bucket) return "is in another key's bucket";
+  uint64_t need = (uint64_t)ITEM_HEADER + klen + (it->type == T_STRING || it->type == T_BINARY ? it->vlen : 0);
+  if (need > blk_size(&it->b) || !shd_span(z, off, (uint64_t)ITEM_HEADER + klen))
+    return "has a key and value larger than its block";
+  if (shd_hash(z->seed, it->data, klen) != it->hash) return "has a hash that is not its key's";
+  if ((it->hash & z->bucket_mask) != bucket) return "is in another key's bucket";
   return NULL;
 }
 
@@ -89,7 +90,7 @@ static uint32_t mark_list(shd_shard *z, shd_item *it, const bitmap *starts, bitm
 
 static uint32_t mark(shd_shard *z, const bitmap *starts, bitmap *marks) {
   uint32_t items = 0;
-  for (uint32_t b = 0; b <= z->h->bucket_mask; b++) {
+  for (uint32_t b = 0; b <= z->bucket_mask; b++) {
     uint32_t *slot = &z->buckets[b];
     while (*slot) {
       uint32_t off = *slot;
@@ -115,8 +116,8 @@ static void sweep(shd_shard *z, const bitmap *marks) {
   shd_shard_hdr *h = z->h;
   freelist_reset(z);
   h->free_bytes = 0;
-  uint32_t off = h->heap_start, prev_size = 0;
-  while (off < h->heap_end) {
+  uint32_t off = z->heap_start, prev_size = 0;
+  while (off < z->heap_end) {
     shd_block *b = BLK(z, off);
     uint32_t size = blk_size(b);
     if (blk_state(b) != BLK_FREE && !bm_get(marks, off)) {
@@ -126,7 +127,7 @@ static void sweep(shd_shard *z, const bitmap *marks) {
     }
     if (blk_state(b) == BLK_FREE) {
       uint32_t end = off + size;
-      while (end < h->heap_end && (blk_state(BLK(z, end)) == BLK_FREE || !bm_get(marks, end))) {
+      while (end < z->heap_end && (blk_state(BLK(z, end)) == BLK_FREE || !bm_get(marks, end))) {
         if (blk_state(BLK(z, end)) == BLK_ITEM) ITEM(z, end)->tag = 0;
         size += blk_size(BLK(z, end));
         end = off + size;
@@ -160,7 +161,7 @@ static void rebuild_lru(shd_shard *z, bitmap *placed, uint32_t items) {
     cur = next;
   }
   uint64_t now = z->stamped ? shd_stamp() : 0;
-  for (uint32_t off = h->heap_start; off < h->heap_end; off += blk_size(BLK(z, off))) {
+  for (uint32_t off = z->heap_start; off < z->heap_end; off = shd_next_block(z, off)) {
     if (blk_state(BLK(z, off)) != BLK_ITEM || !bm_get(placed, off)) continue;
     shd_item *it = ITEM(z, off);
     it->stamp = now;
@@ -174,24 +175,26 @@ static void rebuild_lru(shd_shard *z, bitmap *placed, uint32_t items) {
   h->lru_tail = tail;
 }
 
-static void reset(shd_shard *z) {
-  memset(z->buckets, 0, ((size_t)z->h->bucket_mask + 1) * sizeof(uint32_t));
+/* Empties the shard: recovery's last resort, and a locked operation's when it met a link out of
+   the heap (bounds.h). */
+void shard_reset(shd_shard *z) {
+  memset(z->buckets, 0, ((size_t)z->bucket_mask + 1) * sizeof(uint32_t));
   heap_format(z);
   z->h->resets++;
 }
 
 void shard_recover(shd_shard *z) {
   bitmap starts = {0}, marks = {0};
-  if (!bm_init(&starts, z->h) || !bm_init(&marks, z->h)) {
-    reset(z); /* no memory to recover with: a zone emptied beats a zone unusable */
+  if (!bm_init(&starts, z) || !bm_init(&marks, z)) {
+    shard_reset(z); /* no memory to recover with: a zone emptied beats a zone unusable */
   } else if (!shd_walk(z, &starts)) {
-    reset(z);
+    shard_reset(z);
   } else {
     uint32_t items = mark(z, &starts, &marks);
     sweep(z, &marks);
     z->h->items = items;
     /* Only items are in the LRU list: drop the nodes from the reachable set. */
-    for (uint32_t off = z->h->heap_start; off < z->h->heap_end; off += blk_size(BLK(z, off))) {
+    for (uint32_t off = z->heap_start; off < z->heap_end; off = shd_next_block(z, off)) {
       if (blk_state(BLK(z, off)) == BLK_NODE) bm_clear(&marks, off);
     }
     rebuild_lru(z, &marks, items);

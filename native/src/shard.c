@@ -122,9 +122,18 @@ int shd_lock(shd_shard *z) {
   return rc;
 }
 
-void shd_unlock(shd_shard *z) {
+int shd_unlock(shd_shard *z) {
+  int corrupt = z->corrupt;
+  if (__builtin_expect(corrupt, 0)) {
+    /* A link out of the heap (bounds.h): what else the shard holds cannot be trusted either, and
+       recovery's answer to a heap it cannot read is to empty it, which is done here, still under
+       the lock and with seq odd, so that no reader sees it half done. */
+    shard_reset(z);
+    z->corrupt = 0;
+  }
   __atomic_store_n(&z->h->seq, z->h->seq + 1, __ATOMIC_RELEASE); /* after every change */
   pthread_mutex_unlock(&z->h->lock);
+  return corrupt;
 }
 
 /*
@@ -147,13 +156,21 @@ uint32_t shd_read_epoch(void) {
 
 /* ---------------------------------------------------------------- index and LRU */
 
-/* The slot (bucket head or predecessor's hnext) that holds the key's item, or the bucket. */
+/* The slot (bucket head or predecessor's hnext) that holds the key's item, or the bucket (also
+   when the chain leaves the heap: the shard is then marked corrupt). */
 uint32_t *shd_lookup(shd_shard *z, const shd_key *k, uint32_t *found) {
-  uint32_t *bucket = &z->buckets[k->hash & z->h->bucket_mask];
+  uint32_t *bucket = &z->buckets[k->hash & z->bucket_mask];
   uint32_t *slot = bucket;
+  uint32_t steps = 0;
   for (uint32_t off = *slot; off; off = *slot) {
-    shd_item *it = ITEM(z, off);
-    if (it->hash == k->hash && it->klen == k->len && memcmp(it->data, k->bytes, k->len) == 0) {
+    shd_item *it = shd_item_at(z, off);
+    if (!it || ++steps > z->max_blocks) {
+      shd_corrupt(z);
+      break;
+    }
+    /* the span compared is the key's own length, whatever klen says by the time of the compare */
+    if (it->hash == k->hash && it->klen == k->len && shd_span(z, off, (uint64_t)ITEM_HEADER + k->len) &&
+        memcmp(it->data, k->bytes, k->len) == 0) {
       *found = off;
       return slot;
     }
@@ -163,29 +180,38 @@ uint32_t *shd_lookup(shd_shard *z, const shd_key *k, uint32_t *found) {
   return bucket;
 }
 
+/* The slot that holds the item at off (checked by the caller); NULL when its chain does not
+   reach it (shard corrupt). */
 uint32_t *shd_slot_of(shd_shard *z, uint32_t off) {
-  uint32_t *slot = &z->buckets[ITEM(z, off)->hash & z->h->bucket_mask];
-  while (*slot != off) slot = &ITEM(z, *slot)->hnext;
+  uint32_t *slot = &z->buckets[ITEM(z, off)->hash & z->bucket_mask];
+  for (uint32_t steps = 0; *slot != off; steps++) {
+    shd_item *it = steps < z->max_blocks ? shd_item_at(z, *slot) : NULL;
+    if (!it) return shd_corrupt(z), NULL;
+    slot = &it->hnext;
+  }
   return slot;
 }
 
 void shd_lru_unlink(shd_shard *z, shd_item *it) {
   shd_shard_hdr *h = z->h;
-  if (it->lprev) ITEM(z, it->lprev)->lnext = it->lnext;
-  else h->lru_head = it->lnext;
-  if (it->lnext) ITEM(z, it->lnext)->lprev = it->lprev;
-  else h->lru_tail = it->lprev;
+  uint32_t prev = it->lprev, next = it->lnext;
+  shd_item *p = prev ? shd_item_at(z, prev) : NULL, *n = next ? shd_item_at(z, next) : NULL;
+  if (p) p->lnext = next;
+  else if (!prev) h->lru_head = next;
+  if (n) n->lprev = prev;
+  else if (!next) h->lru_tail = prev;
   it->lprev = it->lnext = 0;
 }
 
 void shd_lru_push(shd_shard *z, shd_item *it) {
   shd_shard_hdr *h = z->h;
-  uint32_t off = OFF(z, it);
+  uint32_t off = OFF(z, it), head = h->lru_head;
   if (z->stamped) it->stamp = shd_stamp();
   it->lprev = 0;
-  it->lnext = h->lru_head;
-  if (h->lru_head) ITEM(z, h->lru_head)->lprev = off;
-  else h->lru_tail = off;
+  it->lnext = head;
+  shd_item *first = head ? shd_item_at(z, head) : NULL;
+  if (first) first->lprev = off;
+  else if (!head) h->lru_tail = off;
   h->lru_head = off;
 }
 
@@ -206,8 +232,13 @@ uint32_t shd_find_live(shd_shard *z, const shd_key *k, clockc *c) {
 }
 
 void shd_free_nodes(shd_shard *z, uint32_t n) {
-  while (n) {
-    uint32_t next = NODE(z, n)->next; /* read first: the freed block's body holds free links */
+  for (uint32_t steps = 0; n; steps++) {
+    shd_node *node = steps < z->max_blocks ? shd_node_at(z, n) : NULL;
+    if (!node) {
+      shd_corrupt(z);
+      return;
+    }
+    uint32_t next = node->next; /* read first: the freed block's body holds free links */
     blk_free(z, n);
     n = next;
   }
@@ -261,10 +292,12 @@ int shd_expire_some(shd_shard *z, int n, clockc *c) {
   int freed = 0;
   while (n < 3) {
     uint32_t off = z->h->lru_tail;
-    if (!off) return freed;
-    shd_item *it = ITEM(z, off);
+    shd_item *it = off ? shd_item_at(z, off) : NULL;
+    if (!it) return freed;
     if (n++ != 0 && !expired(it, c)) return freed;
-    shd_item_remove(z, shd_slot_of(z, off), off);
+    uint32_t *slot = shd_slot_of(z, off);
+    if (!slot) return freed;
+    shd_item_remove(z, slot, off);
     freed++;
   }
   return freed;

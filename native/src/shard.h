@@ -2,11 +2,12 @@
 #ifndef SHD_SHARD_H
 #define SHD_SHARD_H
 
+#include "bounds.h"
 #include "dict.h"
 
 /* A key's shard: the top bits of its hash (the low bits pick its bucket). */
 static inline shd_shard *shard_of(shd_zone *zone, uint32_t hash) {
-  return zone->nshards == 1 ? &zone->shards[0] : &zone->shards[hash >> (32 - zone->h->shard_bits)];
+  return zone->nshards == 1 ? &zone->shards[0] : &zone->shards[hash >> (32 - zone->shard_bits)];
 }
 
 static inline void shd_cpu_relax(void) {
@@ -48,6 +49,10 @@ typedef struct {
 } clockc;
 static inline uint64_t now_of(clockc *c) { return c->ms ? c->ms : (c->ms = shd_now_ms()); }
 static inline int expired(const shd_item *it, clockc *c) { return it->expires != 0 && it->expires <= now_of(c); }
+
+/* Releases the lock: the operation's outcome r, or RC_CORRUPT when the shard was found corrupt
+   and has been emptied (bounds.h). */
+static inline int shd_unlock_with(shd_shard *z, int r) { return shd_unlock(z) ? RC_CORRUPT << 1 : r; }
 
 #define LOCK_OR_FAIL(z)                            \
   do {                                             \

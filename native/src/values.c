@@ -55,7 +55,7 @@ int js_read_key(napi_env env, shd_handle *hd, napi_value v, shd_key *k) {
   }
   k->bytes = hd->e->key;
   k->len = (uint32_t)len;
-  k->hash = shd_hash(hd->z.h->seed, k->bytes, len);
+  k->hash = shd_hash(hd->z.seed, k->bytes, len);
   return 1;
 }
 

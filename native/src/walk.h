@@ -3,6 +3,7 @@
 #ifndef SHD_WALK_H
 #define SHD_WALK_H
 
+#include "bounds.h"
 #include "dict.h"
 
 typedef struct {
@@ -10,9 +11,9 @@ typedef struct {
   uint32_t start;
 } bitmap;
 
-static inline int bm_init(bitmap *m, shd_shard_hdr *h) {
-  size_t units = (h->heap_end - h->heap_start) / SHD_ALIGN;
-  m->start = h->heap_start;
+static inline int bm_init(bitmap *m, const shd_shard *z) {
+  size_t units = (z->heap_end - z->heap_start) / SHD_ALIGN;
+  m->start = z->heap_start;
   m->bits = calloc((units + 63) / 64, sizeof(uint64_t));
   return m->bits != NULL;
 }
@@ -28,6 +29,13 @@ static inline void bm_set(bitmap *m, uint32_t off) {
 static inline void bm_clear(bitmap *m, uint32_t off) {
   size_t u = bm_unit(m, off);
   m->bits[u / 64] &= ~(1ull << (u % 64));
+}
+
+/* The block after the one at off, in a heap that parsed (shd_walk); the heap's end if the block's
+   size was rewritten since, so that a walk by sizes never leaves the heap. */
+static inline uint32_t shd_next_block(const shd_shard *z, uint32_t off) {
+  uint32_t size = blk_size(BLK(z, off));
+  return size >= SHD_MIN_BLOCK && size <= z->heap_end - off ? off + size : z->heap_end;
 }
 
 /* Notes every block start; 0 when the heap does not parse. */

@@ -37,41 +37,75 @@ static shd_shard_hdr *shard_hdr(uint8_t *base, uint32_t i) {
   return (shd_shard_hdr *)(base + align_up((uint32_t)sizeof(shd_header), 64) + i * (uint32_t)sizeof(shd_shard_hdr));
 }
 
-/* Splits the zone: as many shards as keep each at SHD_SHARD_MIN or more, up to 16. */
-static void layout(uint8_t *base, shd_header *h, uint64_t size) {
+static uint32_t headers_size(uint32_t nshards) {
+  return align_up((uint32_t)sizeof(shd_header), 64) + nshards * (uint32_t)sizeof(shd_shard_hdr);
+}
+
+/*
+ * Splits the zone (z->base, z->size, z->seed set) into shards: as many as keep each at
+ * SHD_SHARD_MIN or more, up to 16. The split is a function of the size alone, so every process
+ * computes it for itself, the creator and each one that attaches, and keeps it in its shd_zone:
+ * operations never read the geometry from the zone, which any process mapping it can rewrite.
+ * The creator also writes it into the headers (publish), where attach compares it (matches).
+ */
+static void split(shd_zone *z) {
   uint32_t n = 1, bits = 0;
-  while (n * 2 <= SHD_MAX_SHARDS && size / (n * 2) >= SHD_SHARD_MIN) {
+  while (n * 2 <= SHD_MAX_SHARDS && z->size / (n * 2) >= SHD_SHARD_MIN) {
     n *= 2;
     bits++;
   }
-  h->nshards = n;
-  h->shard_bits = bits;
-  h->header_size = align_up((uint32_t)sizeof(shd_header), 64) + n * (uint32_t)sizeof(shd_shard_hdr);
-  uint64_t end = size > SHD_MAX_SIZE - 8 ? SHD_MAX_SIZE - 8 : size;
-  uint32_t part = (uint32_t)((end - h->header_size) / n) & ~63u;
+  z->nshards = n;
+  z->shard_bits = bits;
+  uint32_t header_size = headers_size(n);
+  uint64_t end = z->size > SHD_MAX_SIZE - 8 ? SHD_MAX_SIZE - 8 : z->size;
+  uint32_t part = (uint32_t)((end - header_size) / n) & ~63u;
   for (uint32_t i = 0; i < n; i++) {
-    shd_shard_hdr *s = shard_hdr(base, i);
-    uint32_t start = h->header_size + i * part;
+    shd_shard *s = &z->shards[i];
+    uint32_t start = header_size + i * part;
     /* One bucket per 128 bytes, a power of two: short chains for items of a hundred bytes
        and more, for 3% of the memory. */
     uint32_t buckets = 16;
     while (buckets * 2 <= part / 128) buckets *= 2;
-    s->bucket_off = start;
+    s->base = z->base;
+    s->h = shard_hdr(z->base, i);
+    s->buckets = (uint32_t *)(z->base + start);
     s->bucket_mask = buckets - 1;
     s->heap_start = align_up(start + buckets * 4, 64);
     s->heap_end = i + 1 == n ? (uint32_t)(end & ~(uint64_t)(SHD_ALIGN - 1)) : start + part;
+    s->max_blocks = (s->heap_end - s->heap_start) / SHD_MIN_BLOCK;
+    s->seed = z->seed;
+    s->stamped = n > 1;
+    s->corrupt = 0;
   }
 }
 
-static void views(shd_zone *z) {
+/* Writes the split into the zone's headers: what check() and a reader of the memory see. */
+static void publish(shd_zone *z) {
+  z->h->nshards = z->nshards;
+  z->h->shard_bits = z->shard_bits;
+  z->h->header_size = headers_size(z->nshards);
   for (uint32_t i = 0; i < z->nshards; i++) {
-    shd_shard *v = &z->shards[i];
-    v->base = z->base;
-    v->h = shard_hdr(z->base, i);
-    v->buckets = (uint32_t *)(z->base + v->h->bucket_off);
-    v->seed = z->h->seed;
-    v->stamped = z->nshards > 1;
+    const shd_shard *s = &z->shards[i];
+    s->h->bucket_off = OFF(z, s->buckets);
+    s->h->bucket_mask = s->bucket_mask;
+    s->h->heap_start = s->heap_start;
+    s->h->heap_end = s->heap_end;
   }
+}
+
+/* Whether the zone's headers hold the split this process computed: a zone whose geometry was
+   rewritten is refused rather than used with either copy. */
+static int matches(const shd_zone *z) {
+  const shd_header *h = z->h;
+  if (h->nshards != z->nshards || h->shard_bits != z->shard_bits || h->header_size != headers_size(z->nshards))
+    return 0;
+  for (uint32_t i = 0; i < z->nshards; i++) {
+    const shd_shard *s = &z->shards[i];
+    if (s->h->bucket_off != OFF(z, s->buckets) || s->h->bucket_mask != s->bucket_mask ||
+        s->h->heap_start != s->heap_start || s->h->heap_end != s->heap_end)
+      return 0;
+  }
+  return 1;
 }
 
 static int init_mutex(pthread_mutex_t *m) {
@@ -108,9 +142,9 @@ int shd_create(const char *name, uint64_t size, int *fd_out, const char **err) {
   h->mutex_size = (uint32_t)sizeof(pthread_mutex_t);
   strcpy(h->name, name);
   if (getrandom(&h->seed, sizeof h->seed, 0) != (ssize_t)sizeof h->seed) h->seed = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull;
-  layout(base, h, size);
-  z.nshards = h->nshards;
-  views(&z);
+  z.seed = h->seed;
+  split(&z);
+  publish(&z);
   for (uint32_t i = 0; i < z.nshards; i++) {
     if (init_mutex(&z.shards[i].h->lock) != 0) {
       munmap(base, size);
@@ -130,28 +164,27 @@ int shd_attach(int fd, const char *name, uint64_t size, shd_zone *z, const char 
   struct stat st;
   if (fstat(fd, &st) != 0) return *err = "the descriptor is not open", -1;
   if ((uint64_t)st.st_size != size) return *err = "the descriptor's size is not the zone's size", -1;
+  if (size < SHD_MIN_SIZE || size > SHD_MAX_SIZE) return *err = "zone size out of range", -1;
   uint8_t *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) return *err = "mmap failed (is the descriptor a zone?)", -1;
   shd_header *h = (shd_header *)base;
+  /* The split follows from the memfd's own size (fstat above), not from anything in the zone. */
+  *z = (shd_zone){.base = base, .h = h, .size = size, .seed = h->seed, .fd = fd};
+  split(z);
   const char *bad = NULL;
   if (h->magic != SHD_MAGIC) bad = "not a tsresty zone (bad magic)";
   else if (h->version != SHD_VERSION) bad = "the zone has another layout version";
   else if (h->size != size) bad = "the zone's header has another size";
   else if (h->mutex_size != sizeof(pthread_mutex_t)) bad = "the zone was made by an incompatible build";
-  else if (h->nshards < 1 || h->nshards > SHD_MAX_SHARDS || (h->nshards & (h->nshards - 1))) bad = "the zone's shard count is invalid";
   else if (strncmp(h->name, name, sizeof h->name) != 0) bad = "the zone has another name";
+  else if (!matches(z)) bad = "the zone's shard headers do not match its size (the zone was overwritten)";
   if (bad) {
     munmap(base, size);
+    *z = (shd_zone){0};
     return *err = bad, -1;
   }
   /* Processes this one starts (ngx.pipe) must not keep the zone alive. */
   fcntl(fd, F_SETFD, FD_CLOEXEC);
-  z->base = base;
-  z->h = h;
-  z->size = size;
-  z->fd = fd;
-  z->nshards = h->nshards;
-  views(z);
   return 0;
 }
 

@@ -4,48 +4,60 @@
 
 #include "shard.h"
 
+/*
+ * The next item of a walk of the LRU list (`link`: the head, the tail, or an item's lnext or
+ * lprev), or NULL at the end of the list and when the link leaves the heap or the walk has made
+ * more steps than the heap holds blocks (a cycle; the shard is then marked corrupt).
+ */
+static shd_item *lru_step(shd_shard *z, uint32_t link, uint32_t *steps) {
+  if (!link) return NULL;
+  if (++*steps > z->max_blocks) return shd_corrupt(z), NULL;
+  return shd_item_at(z, link);
+}
+
 /* Marks every item of every shard expired, then frees a few per shard (nginx: up to 3). */
 int shd_flush_all(shd_zone *zone) {
+  int r = RC_OK;
   for (uint32_t i = 0; i < zone->nshards; i++) {
     shd_shard *z = &zone->shards[i];
     clockc c = {0};
     LOCK_OR_FAIL(z);
-    int n = 0;
-    for (uint32_t off = z->h->lru_head; off; off = ITEM(z, off)->lnext) {
-      shd_item *it = ITEM(z, off);
+    uint32_t n = 0;
+    for (shd_item *it = lru_step(z, z->h->lru_head, &n); it; it = lru_step(z, it->lnext, &n)) {
       it->expires = 1;
       if (shd_tagged(it->type)) __atomic_store_n(&it->tag, 0, __ATOMIC_RELAXED); /* expired: the lock's */
-      if (++n == 2) CRASH_POINT(11);
+      if (n == 2) CRASH_POINT(11);
     }
     shd_expire_some(z, 0, &c);
-    shd_unlock(z);
+    r = shd_unlock_with(z, r);
   }
-  return RC_OK;
+  return r;
 }
 
 int shd_flush_expired(shd_zone *zone, uint32_t max, uint32_t *freed) {
+  int r = RC_OK;
   *freed = 0;
   for (uint32_t i = 0; i < zone->nshards && !(max && *freed == max); i++) {
     shd_shard *z = &zone->shards[i];
     clockc c = {0};
     LOCK_OR_FAIL(z);
-    uint32_t off = z->h->lru_tail;
-    while (off) {
-      shd_item *it = ITEM(z, off);
-      uint32_t prev = it->lprev;
+    uint32_t steps = 0;
+    for (shd_item *it = lru_step(z, z->h->lru_tail, &steps), *prev; it; it = prev) {
+      prev = lru_step(z, it->lprev, &steps); /* before the item is freed */
       if (expired(it, &c)) {
-        shd_item_remove(z, shd_slot_of(z, off), off);
+        uint32_t off = OFF(z, it), *slot = shd_slot_of(z, off);
+        if (!slot) break;
+        shd_item_remove(z, slot, off);
         if (++*freed == max) break;
       }
-      off = prev;
     }
-    shd_unlock(z);
+    r = shd_unlock_with(z, r);
   }
-  return RC_OK;
+  return r;
 }
 
-static int put_key(shd_buf *buf, size_t *used, const shd_item *it) {
-  size_t need = *used + 2 + it->klen;
+static int put_key(shd_buf *buf, size_t *used, const uint8_t *key, uint16_t klen) {
+  size_t need = *used + 2 + klen;
   if (need > buf->cap) {
     size_t cap = buf->cap * 2 > need ? buf->cap * 2 : need;
     uint8_t *np = realloc(buf->p, cap);
@@ -53,9 +65,9 @@ static int put_key(shd_buf *buf, size_t *used, const shd_item *it) {
     buf->p = np;
     buf->cap = cap;
   }
-  buf->p[*used] = (uint8_t)(it->klen & 0xff);
-  buf->p[*used + 1] = (uint8_t)(it->klen >> 8);
-  memcpy(buf->p + *used + 2, it->data, it->klen);
+  buf->p[*used] = (uint8_t)(klen & 0xff);
+  buf->p[*used + 1] = (uint8_t)(klen >> 8);
+  memcpy(buf->p + *used + 2, key, klen);
   *used = need;
   return 1;
 }
@@ -68,34 +80,38 @@ int shd_get_keys(shd_zone *zone, uint32_t max, shd_buf *buf, uint32_t *count) {
   clockc c = {0};
   int r = RC_OK;
   size_t used = 0;
-  uint32_t cursor[SHD_MAX_SHARDS];
+  shd_item *cursor[SHD_MAX_SHARDS];
+  uint32_t steps[SHD_MAX_SHARDS] = {0};
   uint32_t n = zone->nshards, locked = 0;
   *count = 0;
   for (; locked < n; locked++) {
-    if (shd_lock(&zone->shards[locked]) != 0) {
+    shd_shard *z = &zone->shards[locked];
+    if (shd_lock(z) != 0) {
       r = RC_LOCK_FAILED << 1;
       goto out;
     }
-    cursor[locked] = zone->shards[locked].h->lru_tail;
+    cursor[locked] = lru_step(z, z->h->lru_tail, &steps[locked]);
   }
   for (;;) {
     uint32_t best = n;
     for (uint32_t i = 0; i < n; i++) {
-      if (cursor[i] && (best == n || ITEM(&zone->shards[i], cursor[i])->stamp < ITEM(&zone->shards[best], cursor[best])->stamp)) best = i;
+      if (cursor[i] && (best == n || cursor[i]->stamp < cursor[best]->stamp)) best = i;
     }
     if (best == n) break;
-    shd_shard *z = &zone->shards[best];
-    shd_item *it = ITEM(z, cursor[best]);
-    cursor[best] = it->lprev;
+    shd_item *it = cursor[best];
+    cursor[best] = lru_step(&zone->shards[best], it->lprev, &steps[best]);
     if (expired(it, &c)) continue;
-    if (!put_key(buf, &used, it)) {
+    uint16_t klen;
+    const uint8_t *key = shd_key_of(&zone->shards[best], it, &klen);
+    if (!key) break;
+    if (!put_key(buf, &used, key, klen)) {
       r = RC_OOM << 1;
       break;
     }
     if (++*count == max) break;
   }
 out:
-  while (locked > 0) shd_unlock(&zone->shards[--locked]);
+  while (locked > 0) r = shd_unlock_with(&zone->shards[--locked], r);
   return r;
 }
 

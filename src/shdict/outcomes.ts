@@ -24,15 +24,18 @@ const REASONS: readonly (Reason | null)[] = [
   "value not a list",
 ];
 
+/** What the codes that mean the zone itself failed say (native/src/dict.h). */
+const FAILURES: Readonly<Record<number, string>> = {
+  7: "the zone's lock is unusable (a holder died and was not recovered)",
+  8: "out of memory in this process while copying a value",
+  9: "a shard of the zone was found overwritten (a link out of its heap) and was emptied",
+};
+
 /** The reason of an outcome; throws for the codes that mean the zone itself failed. */
 export function reasonOf(where: string, outcome: number): Reason | null {
   const reason = REASONS[outcome >> 1];
   if (reason === undefined) {
-    throw new ShdictError(
-      outcome >> 1 === 7
-        ? `${where}: the zone's lock is unusable (a holder died and was not recovered)`
-        : `${where}: out of memory in this process while copying a value`,
-    );
+    throw new ShdictError(`${where}: ${FAILURES[outcome >> 1] ?? `unexpected outcome ${outcome}`}`);
   }
   return reason;
 }
