@@ -7,6 +7,7 @@ import { isPlainObject } from "../util/options.ts";
 import { namedOnly } from "../util/named-exports.ts";
 import { CONFIG_KEYS, resolveConfig } from "./resolve.ts";
 import type { ResolvedConfig } from "./types.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 /** A config module's default export must be the config itself: an object, not a function or a promise. */
 function checkExport(file: string, value: unknown): Record<string, unknown> {
@@ -60,7 +61,7 @@ export async function loadConfigInput(file: string, cwd = process.cwd()): Promis
     module = await importUserModule(path);
   } catch (cause) {
     const place = syntaxPlaceOf(cause);
-    const reason = `${place === null ? "" : `${place}: `}${cause instanceof Error ? cause.message : String(cause)}`;
+    const reason = `${place === null ? "" : `${place}: `}${errorMessage(cause)}`;
     throw new ConfigError(file, null, `failed to load: ${reason}`, { cause });
   }
   checkNamedKeys(file, module);

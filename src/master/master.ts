@@ -71,6 +71,7 @@ import type { MetricsInput } from "./metrics-render.ts";
 import { serveMetrics, type MetricsServer } from "./metrics-server.ts";
 import { LoopDelay } from "../util/loop-delay.ts";
 import { INTERNAL_ZONE, systemCalls } from "../shdict/index.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export interface MasterOptions {
   /** Absolute path of the app module. */
@@ -297,7 +298,7 @@ export class Master {
       this.#zones.commit(cycle.zones, this.#log);
       if (outcome.servesHttp) {
         await this.#listeners.listen(cycle.config.listen).catch((error: unknown) => {
-          throw new StartError(error instanceof Error ? error.message : String(error));
+          throw new StartError(errorMessage(error));
         });
       }
       this.#serves = outcome.servesHttp;
@@ -378,7 +379,7 @@ export class Master {
       if (moved) this.#sendToRunning({ type: "cluster-claims", on: true });
       if (error instanceof Cancelled)
         return { ok: false, message: "reload cancelled: the master is stopping" };
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       this.#log("error", `reload failed, the running workers keep serving: ${message}`);
       // A process keeps no copy of the code it runs: a respawn imports the app again, so files
       // that failed to load or run (in the init process, or in a new worker) fail it too. A
@@ -590,7 +591,7 @@ export class Master {
     try {
       return this.#zones.prepare([...config.shdict, INTERNAL_ZONE]);
     } catch (error) {
-      throw new StartError(error instanceof Error ? error.message : String(error), { cause: error });
+      throw new StartError(errorMessage(error), { cause: error });
     }
   }
 
@@ -1066,7 +1067,7 @@ function resolveAccountOrFail(user: string, group: string | null): ReturnType<ty
   try {
     return resolveAccount(user, group);
   } catch (error) {
-    throw new StartError(`config user: ${error instanceof Error ? error.message : String(error)}`);
+    throw new StartError(`config user: ${errorMessage(error)}`);
   }
 }
 

@@ -59,6 +59,7 @@ import { runHook } from "./hooks.ts";
 import { describeLoadError, describeUncaught } from "./load-error.ts";
 import { ChildProbes, type ServiceCounts } from "./metrics.ts";
 import { attachMasterZones } from "./zones.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export type ChildState = "starting" | "running" | "draining" | "exited";
 type StopMode = "graceful" | "fast";
@@ -315,10 +316,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
         try {
           service?.reopen?.();
         } catch (error) {
-          log(
-            "alert",
-            `cannot reopen the access log: ${error instanceof Error ? error.message : String(error)}`,
-          );
+          log("alert", `cannot reopen the access log: ${errorMessage(error)}`);
         }
         return;
       case "status": {
@@ -368,7 +366,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   try {
     attachMasterZones(spec.zones, spec.masterPid);
   } catch (error) {
-    return fail(error instanceof Error ? error.message : String(error));
+    return fail(errorMessage(error));
   }
   role.prepare?.(spec);
   try {
@@ -385,7 +383,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   try {
     service = await role.serve(app, context);
   } catch (error) {
-    return fail(error instanceof Error ? error.message : String(error));
+    return fail(errorMessage(error));
   }
   state = "running";
   send({ type: "ready" });

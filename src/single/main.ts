@@ -39,6 +39,7 @@ import { notARegularFile } from "../util/file-kind.ts";
 import { withSyntaxPlace } from "../util/syntax-place.ts";
 import { lineLogger, type LogSink } from "../util/log.ts";
 import { typeScriptHooks } from "./hooks.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export interface SingleCommand {
   readonly code: string | null;
@@ -66,7 +67,7 @@ function exitOnSecondStopSignal(log: LogSink | null): void {
   } catch (error) {
     // No addon (an install that skipped building it): a run that needs none is not warned at
     // every start; zones say it themselves.
-    const why = error instanceof Error ? error.message : String(error);
+    const why = errorMessage(error);
     log?.("info", `a second INT or TERM cannot end a busy run: ${why}`);
   }
 }
@@ -180,7 +181,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     installZones(config.shdict.map((spec) => createZone(spec)));
   } catch (error) {
     // As `start` reports it: one line (the addon missing, mmap refused), not Node's dump.
-    fail(error instanceof Error ? error.message : String(error), 1);
+    fail(errorMessage(error), 1);
   }
   const url = await mainURL(command);
   const log = lineLogger({
