@@ -28,7 +28,7 @@ import { debuglog } from "node:util";
 import { groupMembers, readProcStat, safeKillGroup, type ProcStat } from "../util/proc.ts";
 import type { PipeChild } from "./spawn-child.ts";
 
-export const GROUP_GRACE_MS = 100;
+const GROUP_GRACE_MS = 100;
 /**
  * Channel names: `{ pid }` of a group leader when its group starts, and when the group has ended
  * (the leader exited, and what it left in the group was ended).

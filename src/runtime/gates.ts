@@ -84,7 +84,7 @@ const CLAIM_TRIES = 100;
  * @example
  * hostClaimTtl(1); // 1001
  */
-export const hostClaimTtl = (spanMs: number): number =>
+const hostClaimTtl = (spanMs: number): number =>
   Math.min(spanMs + HOST_CLAIM_MARGIN_MS, MAX_TTL_SECONDS * 1000);
 
 /** tsresty's own zone: the master's, or (single mode) one this process makes when first needed. */

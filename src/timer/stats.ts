@@ -86,7 +86,7 @@ export interface RecordShape {
   readonly singleton: Singleton | null;
 }
 
-export const LATENESS_WINDOW = 128;
+const LATENESS_WINDOW = 128;
 /**
  * Upper bounds (ms) of the lateness histogram's buckets: fine where timers usually are (a few ms
  * late), coarse beyond. Few, because every bucket is a line per timer name and process in every
