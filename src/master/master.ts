@@ -54,7 +54,6 @@ import {
   makeSlots,
   pidText,
   processLabel,
-  roleLabel,
   sameSlot,
   slotLabel,
   slotSpec,
@@ -682,7 +681,7 @@ export class Master {
     const id = slot.id === null ? "" : `id ${slot.id}, `;
     this.#log(
       "notice",
-      `start ${roleLabel(slot.role)} process${pidText(child.pid)} (${id}generation ${slot.generation})`,
+      `start ${slot.role} process${pidText(child.pid)} (${id}generation ${slot.generation})`,
     );
     return child;
   }
