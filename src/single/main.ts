@@ -27,6 +27,7 @@ import { exitWhenWritten, handleSignals, ignore, singleIdentity } from "../proce
 import { endGroup, liveGroups } from "../pipe/index.ts";
 import {
   appMembers,
+  describeRunning,
   describeUncaught,
   drainCutMessage,
   neverRan,
@@ -151,13 +152,6 @@ async function drain(context: RuntimeContext): Promise<void> {
   if (outcome === "timeout") {
     context.log("warn", drainCutMessage(timeout, context.timers, "exiting"));
   }
-}
-
-/** The running timers, as a diagnostic names them (`timer "a", 2 unnamed timers`); "" for none. */
-function describeRunning(running: { named: string[]; unnamed: number }): string {
-  const parts = [...running.named];
-  if (running.unnamed > 0) parts.push(`${running.unnamed} unnamed timer${running.unnamed === 1 ? "" : "s"}`);
-  return parts.join(", ");
 }
 
 /** Whether the main chunk or the config is TypeScript (`-e` code is). */
