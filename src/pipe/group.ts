@@ -129,6 +129,14 @@ export function liveGroups(): number[] {
 }
 
 /**
+ * Ends every group this process started that may still have members, as endGroup does (SIGTERM,
+ * a grace, SIGKILL): what a process runs before it exits, so that no subprocess outlives it.
+ */
+export async function endLiveGroups(): Promise<void> {
+  await Promise.all(liveGroups().map((pgid) => endGroup(pgid)));
+}
+
+/**
  * Ends group `pgid` (one this process started): SIGTERM to the whole group, SIGKILL after the
  * grace period. A number that is not a live group of ours is not signalled.
  * @example

@@ -28,7 +28,7 @@
  * owns the log files (children write their log lines to stderr, which the master reads).
  */
 import { subscribe } from "node:diagnostics_channel";
-import { endGroup, EXIT_CHANNEL, liveGroups, SPAWN_CHANNEL } from "../pipe/index.ts";
+import { endLiveGroups, EXIT_CHANNEL, SPAWN_CHANNEL } from "../pipe/index.ts";
 import {
   EXIT_WORKER_BOUND,
   FAST_EXIT_WORKER_BOUND,
@@ -108,11 +108,6 @@ function send(message: SentChildMessage): void {
 /** Sends `message` and resolves once it is out, or after 1 s (the master may be gone). */
 function sendAndWait(message: SentChildMessage): Promise<unknown> {
   return withTimeout(sendToParent(message), 1_000);
-}
-
-/** Subprocesses left running are ended with their groups (SIGTERM, a grace, SIGKILL) before exit. */
-function endPipeGroups(): Promise<unknown> {
-  return Promise.all(liveGroups().map((pgid) => endGroup(pgid)));
 }
 
 /** In the agent, `connections` bounds the running timer callbacks (OpenResty: its connection slots). */
@@ -243,7 +238,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     }
     await runExitWorker(EXIT_WORKER_BOUND * 1000);
     state = "exited";
-    await endPipeGroups();
+    await endLiveGroups();
     exitWhenWritten(0);
   }
 
@@ -253,7 +248,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     context.timers.destroy();
     await closed();
     await runExitWorker(FAST_EXIT_WORKER_BOUND * 1000);
-    await endPipeGroups();
+    await endLiveGroups();
     exitWhenWritten(0);
   }
 

@@ -24,7 +24,7 @@ import {
 } from "../config/index.ts";
 import { createZone, installZones, systemCalls } from "../shdict/index.ts";
 import { exitWhenWritten, handleSignals, ignore, singleIdentity } from "../process/index.ts";
-import { endGroup, liveGroups } from "../pipe/index.ts";
+import { endLiveGroups } from "../pipe/index.ts";
 import {
   appMembers,
   describeRunning,
@@ -39,6 +39,7 @@ import { isTypeScript, loadModule, prepareToLoad } from "../util/loader.ts";
 import { notARegularFile } from "../util/file-kind.ts";
 import { withSyntaxPlace } from "../util/syntax-place.ts";
 import { lineLogger, type LogSink } from "../util/log.ts";
+import { withTimeout } from "../util/timeout.ts";
 import { typeScriptHooks } from "./hooks.ts";
 import { errorMessage } from "../util/error-message.ts";
 
@@ -141,17 +142,8 @@ async function drain(context: RuntimeContext): Promise<void> {
   const idle = context.timers.whenIdle();
   // None set: no bound, as `resty`. A 0 that is set bounds it at once, as in `tsresty start`.
   if (timeout === null) return idle;
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<"timeout">((done) => {
-    timer = setTimeout(() => {
-      done("timeout");
-    }, timeout * 1000);
-  });
-  const outcome = await Promise.race([idle, expired]);
-  clearTimeout(timer);
-  if (outcome === "timeout") {
-    context.log("warn", drainCutMessage(timeout, context.timers, "exiting"));
-  }
+  const outcome = await withTimeout(idle, timeout * 1000);
+  if (!outcome.done) context.log("warn", drainCutMessage(timeout, context.timers, "exiting"));
 }
 
 /** Whether the main chunk or the config is TypeScript (`-e` code is). */
@@ -191,7 +183,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     finishing = true;
     context.timers.beginExit();
     void drain(context)
-      .then(() => Promise.all(liveGroups().map((pgid) => endGroup(pgid))))
+      .then(() => endLiveGroups())
       .then(() => {
         // A turn later: a rejection that the last code left unhandled is seen first (fatal, below).
         setImmediate(() => {
