@@ -41,7 +41,7 @@ import { Logs } from "./logs.ts";
 import { prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
 import { resolveAccount } from "./account.ts";
 import { MAX_GROUPS } from "./pipe-groups.ts";
-import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
+import { nextQuickDeaths, respawnDelay, standbyRetryDelay } from "./backoff.ts";
 import { Children, type Child } from "./children.ts";
 import { InitProcess } from "./init-process.ts";
 import { Listeners } from "./listeners.ts";
@@ -90,7 +90,6 @@ export class Cancelled extends Error {
 
 /** Time for the init process to boot and load the app, on top of config.initTimeout. */
 const INIT_LOAD_MARGIN_MS = 60_000;
-const STANDBY_RETRY_MS = 1_000;
 /** How long a standby given a slot has to answer "assume" (it answers before loading anything). */
 const ASSUME_TIMEOUT_MS = 5_000;
 /** How long a standby has to boot (Node and tsresty's runtime, tsx for a TypeScript app; not the app). */
@@ -838,10 +837,9 @@ export class Master {
           this.#state === "stopping" ? "notice" : "alert",
           `standby process${pidText(child.pid)} ${how}`,
         );
-      // A standby that keeps dying is replaced slowly, and slower each time: it is a spare,
-      // nothing waits for it.
+      // A standby that keeps dying is replaced slowly, and slower each time (backoff.ts).
       this.#standbyFailures++;
-      const delay = Math.min(STANDBY_RETRY_MS * 2 ** (this.#standbyFailures - 1), 30_000);
+      const delay = standbyRetryDelay(this.#standbyFailures);
       setTimeout(() => {
         this.#replenishStandby();
       }, delay).unref();
