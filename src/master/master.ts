@@ -34,7 +34,7 @@ import {
   type ProcessRow,
   type StatusReport,
 } from "../ipc/index.ts";
-import { MAX_WAIT_MS } from "../util/clock.ts";
+import { longTimeout } from "../util/long-timeout.ts";
 import { formatThrown, lineLogger, type LogLevel, type LogSink } from "../util/log.ts";
 import { openLogWriter } from "../util/log-file.ts";
 import { Logs } from "./logs.ts";
@@ -153,8 +153,8 @@ export class Master {
   #early: Child[] = [];
   /** Early workers let go after a failed start: their exit is expected, and not logged. */
   readonly #letGo = new Set<Child>();
-  /** The kill bound of each retired child still running; cleared when it exits. */
-  readonly #stopBounds = new Map<Child, NodeJS.Timeout>();
+  /** The kill bound (its cancel) of each retired child still running; cancelled when it exits. */
+  readonly #stopBounds = new Map<Child, () => void>();
   /** The ready bound of each respawned process not ready yet; cleared when it is ready or exits. */
   readonly #readyBounds = new Map<Child, NodeJS.Timeout>();
   /** The last generation given to each slot (by role and id), whichever cycle it was for. */
@@ -799,7 +799,7 @@ export class Master {
   }
 
   #onExit(child: Child, code: number | null, signal: string | null): void {
-    clearTimeout(this.#stopBounds.get(child));
+    this.#stopBounds.get(child)?.();
     this.#stopBounds.delete(child);
     clearTimeout(this.#readyBounds.get(child));
     this.#readyBounds.delete(child);
@@ -944,19 +944,22 @@ export class Master {
     }
     this.#children.send(child, { type: "stop", mode });
     const budget = stopBudget(mode, child.shutdownTimeout);
-    clearTimeout(this.#stopBounds.get(child));
-    // Node fires a longer wait after 1 ms: a shutdownTimeout near its bound (2^31-1 ms) plus the
-    // margins was a SIGKILL at once. Past about 24.8 days, the kill comes then.
-    const waitMs = Math.min(budget * 1000, MAX_WAIT_MS);
-    const bound = setTimeout(() => {
-      this.#stopBounds.delete(child);
-      if (child.phase === "exited") return;
-      this.#log(
-        "alert",
-        `${this.#label(child)} still alive ${budget} s after ${why} (its budget); killing it`,
-      );
-      this.#children.kill(child, "SIGKILL");
-    }, waitMs).unref();
+    this.#stopBounds.get(child)?.();
+    // A long timeout: a shutdownTimeout near its bound (2^31-1 ms) plus the margins is past what
+    // one setTimeout waits (it was a SIGKILL at once), and the alert names the whole budget.
+    const bound = longTimeout(
+      () => {
+        this.#stopBounds.delete(child);
+        if (child.phase === "exited") return;
+        this.#log(
+          "alert",
+          `${this.#label(child)} still alive ${budget} s after ${why} (its budget); killing it`,
+        );
+        this.#children.kill(child, "SIGKILL");
+      },
+      budget * 1000,
+      { unref: true },
+    );
     this.#stopBounds.set(child, bound);
   }
 
