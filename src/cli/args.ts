@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs as parseFlags, type ParseArgsConfig } from "node:util";
 import { UsageError } from "../errors.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export interface SingleCommand {
   readonly kind: "single";
@@ -92,7 +93,7 @@ function flags(
       tokens: true,
     });
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     // Node's three lines for `--workers -1`, which asked whether the value was forgotten.
     const dashed = /^Option '(-[^']+)' argument is ambiguous/.exec(message)?.[1];
     if (dashed !== undefined) {

@@ -15,15 +15,12 @@ export {
   parseListen,
   parseShdictFlags,
   parseSize,
-  parseUser,
   parseWorkers,
   parseZoneName,
-  SHDICT_MAX_SIZE,
-  SHDICT_MIN_SIZE,
   type Parsed,
 } from "./values.ts";
 export { resolveConfig } from "./resolve.ts";
-export { loadConfigFile, loadConfigInput, withOverrides } from "./load.ts";
+export { loadConfigInput, withOverrides } from "./load.ts";
 
 /**
  * Types a config file. Returns its argument unchanged.

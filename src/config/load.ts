@@ -5,8 +5,8 @@ import { fileKind } from "../util/file-kind.ts";
 import { syntaxPlaceOf } from "../util/syntax-place.ts";
 import { isPlainObject } from "../util/options.ts";
 import { namedOnly } from "../util/named-exports.ts";
-import { CONFIG_KEYS, resolveConfig } from "./resolve.ts";
-import type { ResolvedConfig } from "./types.ts";
+import { CONFIG_KEYS } from "./resolve.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 /** A config module's default export must be the config itself: an object, not a function or a promise. */
 function checkExport(file: string, value: unknown): Record<string, unknown> {
@@ -60,16 +60,11 @@ export async function loadConfigInput(file: string, cwd = process.cwd()): Promis
     module = await importUserModule(path);
   } catch (cause) {
     const place = syntaxPlaceOf(cause);
-    const reason = `${place === null ? "" : `${place}: `}${cause instanceof Error ? cause.message : String(cause)}`;
+    const reason = `${place === null ? "" : `${place}: `}${errorMessage(cause)}`;
     throw new ConfigError(file, null, `failed to load: ${reason}`, { cause });
   }
   checkNamedKeys(file, module);
   return checkExport(file, module.default);
-}
-
-/** Loads and resolves a config file. */
-export async function loadConfigFile(file: string, cwd = process.cwd()): Promise<ResolvedConfig> {
-  return resolveConfig(await loadConfigInput(file, cwd), file);
 }
 
 /**

@@ -59,7 +59,6 @@ export function parseUser(value: unknown): Parsed<{ user: string; group: string 
   return { ok: false, problem: `must be "user" or "user:group", received ${describe(value)}` };
 }
 
-export { ZONE_MIN_SIZE as SHDICT_MIN_SIZE, ZONE_MAX_SIZE as SHDICT_MAX_SIZE };
 const SIZE = /^(\d+)([kmg]?)$/i;
 const UNITS: Readonly<Record<string, number>> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 

@@ -38,6 +38,7 @@ import {
 import { preloadTypeScriptIfAsked } from "../util/loader.ts";
 import { lineLogger } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 /** Said when the app's top level creates a timer, which the init process does not have. */
 const INIT_CONTEXT_HINT =
@@ -147,9 +148,9 @@ async function runInit(request: LoadRequest, config: ResolvedConfig): Promise<In
   } catch (error) {
     return fail(
       "init",
-      `init returned a value that cannot be sent to the workers (it must survive structuredClone): ${
-        error instanceof Error ? error.message : String(error)
-      }`,
+      `init returned a value that cannot be sent to the workers (it must survive structuredClone): ${errorMessage(
+        error,
+      )}`,
     );
   }
   return { privilegedAgent, servesHttp: app.fetch !== undefined || app.handler !== undefined, initData };
@@ -203,7 +204,7 @@ await sendToParent({ type: "config", config: raw });
 try {
   attachMasterZones(await go, process.ppid);
 } catch (error) {
-  await fail("init", error instanceof Error ? error.message : String(error));
+  await fail("init", errorMessage(error));
 }
 const outcome = await runInit(request, config);
 // (an unhandled rejection may have begun failing this load meanwhile)

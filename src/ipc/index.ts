@@ -20,7 +20,7 @@ export {
   type TimerCountsWire,
   type TimerStatsRow,
 } from "./messages.ts";
-export { checkChildSpec, type Account, type ChildSpec, type ZoneRef } from "./spec.ts";
+export { type Account, type ChildSpec, type ZoneRef } from "./spec.ts";
 export {
   CONTROL_SOCKET,
   parseControlRequest,

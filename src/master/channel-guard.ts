@@ -10,6 +10,7 @@
  * child, `kMessageBufferSize` on its handle; the same in Node 20 and 24), found by name.
  */
 import type { ChildProcess } from "node:child_process";
+import { errorMessage } from "../util/error-message.ts";
 
 /** The most one message from a child may hold: init's data travels in one (a structured clone). */
 export const MAX_CHANNEL_MESSAGE_BYTES = 128 * 1024 * 1024;
@@ -55,7 +56,7 @@ export function guardChannel(
     try {
       result = read.apply(this, args);
     } catch (error) {
-      fault({ kind: "unreadable", reason: error instanceof Error ? error.message : String(error) });
+      fault({ kind: "unreadable", reason: errorMessage(error) });
       return undefined;
     }
     const held = (this as Record<symbol, unknown>)[sizeKey];

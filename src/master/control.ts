@@ -9,7 +9,7 @@ const MAX_REQUEST_BYTES = 4096;
  * not taken its answer (read it and closed) within this long of its being ready, and a follower
  * whose unread lines have not moved for this long.
  */
-export const IDLE_TIMEOUT_MS = 30_000;
+const IDLE_TIMEOUT_MS = 30_000;
 /** Answers a held connection (`tsresty logs -f`) may leave unread before it is dropped. */
 export const FOLLOW_BACKLOG_BYTES = 8 * 1024 * 1024;
 /**
@@ -17,7 +17,7 @@ export const FOLLOW_BACKLOG_BYTES = 8 * 1024 * 1024;
  * one that does not read, its answer): past this many, a client is refused with a line saying so,
  * and a flood of clients cannot take the descriptors the master needs to fork.
  */
-export const MAX_CONTROL_CONNECTIONS = 128;
+const MAX_CONTROL_CONNECTIONS = 128;
 /** Beyond the served ones, connections held just long enough to be told they are refused. */
 const REFUSING = 32;
 const REFUSAL_LINGER_MS = 1_000;

@@ -5,7 +5,7 @@
  */
 import { ConfigError, StartError } from "../errors.ts";
 import type { ChildMessage, InitOutcome, LoadRequest, ZoneRef } from "../ipc/index.ts";
-import { MAX_WAIT_MS } from "../util/clock.ts";
+import { longTimeout } from "../util/long-timeout.ts";
 
 import type { Child, Children } from "./children.ts";
 
@@ -82,20 +82,19 @@ export class InitProcess {
         reject(this.#signal.reason as Error);
         return;
       }
-      // Node fires a longer wait after 1 ms (an initTimeout near its bound plus the margin failed
-      // every start at once): past about 24.8 days, the bound comes then.
-      const waitMs = Math.min(timeoutMs, MAX_WAIT_MS);
-      const timer = setTimeout(() => {
+      // A long timeout: an initTimeout near its bound plus the margin is past what one setTimeout
+      // waits (it failed every start at once), and the message names the whole bound.
+      const cancel = longTimeout(() => {
         done();
         this.kill();
         reject(new StartError(`the init process took more than ${timeoutMs / 1000} s ${what}`));
-      }, waitMs);
+      }, timeoutMs);
       const onAbort = (): void => {
         done();
         reject(this.#signal.reason as Error);
       };
       const done = (): void => {
-        clearTimeout(timer);
+        cancel();
         this.#waiter = null;
         this.#signal.removeEventListener("abort", onAbort);
       };

@@ -34,14 +34,14 @@ import {
   type ProcessRow,
   type StatusReport,
 } from "../ipc/index.ts";
-import { MAX_WAIT_MS } from "../util/clock.ts";
+import { longTimeout } from "../util/long-timeout.ts";
 import { formatThrown, lineLogger, type LogLevel, type LogSink } from "../util/log.ts";
 import { openLogWriter } from "../util/log-file.ts";
 import { Logs } from "./logs.ts";
 import { prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
 import { resolveAccount } from "./account.ts";
 import { MAX_GROUPS } from "./pipe-groups.ts";
-import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
+import { nextQuickDeaths, respawnDelay, standbyRetryDelay } from "./backoff.ts";
 import { MAX_CHANNEL_MESSAGE_BYTES } from "./channel-guard.ts";
 import { Children, type Child } from "./children.ts";
 import { InitProcess } from "./init-process.ts";
@@ -55,7 +55,6 @@ import {
   makeSlots,
   pidText,
   processLabel,
-  roleLabel,
   sameSlot,
   slotLabel,
   slotSpec,
@@ -72,6 +71,7 @@ import type { MetricsInput } from "./metrics-render.ts";
 import { serveMetrics, type MetricsServer } from "./metrics-server.ts";
 import { LoopDelay } from "../util/loop-delay.ts";
 import { INTERNAL_ZONE, systemCalls } from "../shdict/index.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export interface MasterOptions {
   /** Absolute path of the app module. */
@@ -91,7 +91,6 @@ export class Cancelled extends Error {
 
 /** Time for the init process to boot and load the app, on top of config.initTimeout. */
 const INIT_LOAD_MARGIN_MS = 60_000;
-const STANDBY_RETRY_MS = 1_000;
 /** How long a standby given a slot has to answer "assume" (it answers before loading anything). */
 const ASSUME_TIMEOUT_MS = 5_000;
 /** How long a standby has to boot (Node and tsresty's runtime, tsx for a TypeScript app; not the app). */
@@ -155,8 +154,8 @@ export class Master {
   #early: Child[] = [];
   /** Early workers let go after a failed start: their exit is expected, and not logged. */
   readonly #letGo = new Set<Child>();
-  /** The kill bound of each retired child still running; cleared when it exits. */
-  readonly #stopBounds = new Map<Child, NodeJS.Timeout>();
+  /** The kill bound (its cancel) of each retired child still running; cancelled when it exits. */
+  readonly #stopBounds = new Map<Child, () => void>();
   /** The ready bound of each respawned process not ready yet; cleared when it is ready or exits. */
   readonly #readyBounds = new Map<Child, NodeJS.Timeout>();
   /** The last generation given to each slot (by role and id), whichever cycle it was for. */
@@ -305,7 +304,7 @@ export class Master {
       this.#zones.commit(cycle.zones, this.#log);
       if (outcome.servesHttp) {
         await this.#listeners.listen(cycle.config.listen).catch((error: unknown) => {
-          throw new StartError(error instanceof Error ? error.message : String(error));
+          throw new StartError(errorMessage(error));
         });
       }
       this.#serves = outcome.servesHttp;
@@ -386,7 +385,7 @@ export class Master {
       if (moved) this.#sendToRunning({ type: "cluster-claims", on: true });
       if (error instanceof Cancelled)
         return { ok: false, message: "reload cancelled: the master is stopping" };
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       this.#log("error", `reload failed, the running workers keep serving: ${message}`);
       // A process keeps no copy of the code it runs: a respawn imports the app again, so files
       // that failed to load or run (in the init process, or in a new worker) fail it too. A
@@ -598,7 +597,7 @@ export class Master {
     try {
       return this.#zones.prepare([...config.shdict, INTERNAL_ZONE]);
     } catch (error) {
-      throw new StartError(error instanceof Error ? error.message : String(error), { cause: error });
+      throw new StartError(errorMessage(error), { cause: error });
     }
   }
 
@@ -689,7 +688,7 @@ export class Master {
     const id = slot.id === null ? "" : `id ${slot.id}, `;
     this.#log(
       "notice",
-      `start ${roleLabel(slot.role)} process${pidText(child.pid)} (${id}generation ${slot.generation})`,
+      `start ${slot.role} process${pidText(child.pid)} (${id}generation ${slot.generation})`,
     );
     return child;
   }
@@ -808,7 +807,7 @@ export class Master {
   }
 
   #onExit(child: Child, code: number | null, signal: string | null): void {
-    clearTimeout(this.#stopBounds.get(child));
+    this.#stopBounds.get(child)?.();
     this.#stopBounds.delete(child);
     clearTimeout(this.#readyBounds.get(child));
     this.#readyBounds.delete(child);
@@ -846,10 +845,9 @@ export class Master {
           this.#state === "stopping" ? "notice" : "alert",
           `standby process${pidText(child.pid)} ${how}`,
         );
-      // A standby that keeps dying is replaced slowly, and slower each time: it is a spare,
-      // nothing waits for it.
+      // A standby that keeps dying is replaced slowly, and slower each time (backoff.ts).
       this.#standbyFailures++;
-      const delay = Math.min(STANDBY_RETRY_MS * 2 ** (this.#standbyFailures - 1), 30_000);
+      const delay = standbyRetryDelay(this.#standbyFailures);
       setTimeout(() => {
         this.#replenishStandby();
       }, delay).unref();
@@ -954,19 +952,22 @@ export class Master {
     }
     this.#children.send(child, { type: "stop", mode });
     const budget = stopBudget(mode, child.shutdownTimeout);
-    clearTimeout(this.#stopBounds.get(child));
-    // Node fires a longer wait after 1 ms: a shutdownTimeout near its bound (2^31-1 ms) plus the
-    // margins was a SIGKILL at once. Past about 24.8 days, the kill comes then.
-    const waitMs = Math.min(budget * 1000, MAX_WAIT_MS);
-    const bound = setTimeout(() => {
-      this.#stopBounds.delete(child);
-      if (child.phase === "exited") return;
-      this.#log(
-        "alert",
-        `${this.#label(child)} still alive ${budget} s after ${why} (its budget); killing it`,
-      );
-      this.#children.kill(child, "SIGKILL");
-    }, waitMs).unref();
+    this.#stopBounds.get(child)?.();
+    // A long timeout: a shutdownTimeout near its bound (2^31-1 ms) plus the margins is past what
+    // one setTimeout waits (it was a SIGKILL at once), and the alert names the whole budget.
+    const bound = longTimeout(
+      () => {
+        this.#stopBounds.delete(child);
+        if (child.phase === "exited") return;
+        this.#log(
+          "alert",
+          `${this.#label(child)} still alive ${budget} s after ${why} (its budget); killing it`,
+        );
+        this.#children.kill(child, "SIGKILL");
+      },
+      budget * 1000,
+      { unref: true },
+    );
     this.#stopBounds.set(child, bound);
   }
 
@@ -1074,7 +1075,7 @@ function resolveAccountOrFail(user: string, group: string | null): ReturnType<ty
   try {
     return resolveAccount(user, group);
   } catch (error) {
-    throw new StartError(`config user: ${error instanceof Error ? error.message : String(error)}`);
+    throw new StartError(`config user: ${errorMessage(error)}`);
   }
 }
 

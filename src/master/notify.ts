@@ -9,6 +9,7 @@
  */
 import { systemCalls } from "../shdict/index.ts";
 import type { LogSink } from "../util/log.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export class Notifier {
   readonly #socket: string;
@@ -46,7 +47,7 @@ export class Notifier {
     try {
       error = systemCalls().notify(this.#socket, message);
     } catch (thrown) {
-      error = thrown instanceof Error ? thrown.message : String(thrown);
+      error = errorMessage(thrown);
     }
     if (error === undefined) return;
     // Said once: a socket that refuses one message refuses the next ones for the same reason.

@@ -25,6 +25,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { PathError } from "../errors.ts";
 import { CONTROL_SOCKET, TIMERS_DIR, type Account } from "../ipc/index.ts";
 import { openForAppend, ownStream } from "../util/log-file.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 /** statfs magic numbers of kernel filesystems where files are not files. */
 const VIRTUAL_FILESYSTEMS = new Map<number, string>([
@@ -52,7 +53,7 @@ export function reasonOf(error: unknown): string {
     case "ENOSPC":
       return "no space left on the device";
     default:
-      return error instanceof Error ? error.message : String(error);
+      return errorMessage(error);
   }
 }
 

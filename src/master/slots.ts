@@ -27,11 +27,9 @@ export interface Slot {
   respawnAt: number | null;
 }
 
-export const roleLabel = (role: Slot["role"]): string => (role === "worker" ? "worker" : "privileged agent");
-
 /** How log lines name a slot: `worker 1`, or `privileged agent` (which has no id). */
 export const slotLabel = (slot: Pick<Slot, "role" | "id">): string =>
-  slot.id === null ? roleLabel(slot.role) : `${roleLabel(slot.role)} ${slot.id}`;
+  slot.id === null ? slot.role : `${slot.role} ${slot.id}`;
 
 /** The same slot in another cycle (the same worker id, or the agent). */
 export const sameSlot = (a: Pick<Slot, "role" | "id">, b: Pick<Slot, "role" | "id">): boolean =>

@@ -5,7 +5,7 @@
  * garbage-collected, so its child could never be ended from a FinalizationRegistry.
  */
 import { constants } from "node:os";
-import { longTimeout } from "./long-timeout.ts";
+import { longTimeout } from "../util/long-timeout.ts";
 import type { PipeChild } from "./spawn-child.ts";
 
 /**

@@ -28,7 +28,7 @@ import { debuglog } from "node:util";
 import { groupMembers, readProcStat, safeKillGroup, type ProcStat } from "../util/proc.ts";
 import type { PipeChild } from "./spawn-child.ts";
 
-export const GROUP_GRACE_MS = 100;
+const GROUP_GRACE_MS = 100;
 /**
  * Channel names: `{ pid }` of a group leader when its group starts, and when the group has ended
  * (the leader exited, and what it left in the group was ended).
@@ -126,6 +126,14 @@ function leaderExited(pgid: number): void {
 /** Groups started here that may still have members: live ones, and leaderless ones being ended. */
 export function liveGroups(): number[] {
   return [...live.keys(), ...ending.keys()];
+}
+
+/**
+ * Ends every group this process started that may still have members, as endGroup does (SIGTERM,
+ * a grace, SIGKILL): what a process runs before it exits, so that no subprocess outlives it.
+ */
+export async function endLiveGroups(): Promise<void> {
+  await Promise.all(liveGroups().map((pgid) => endGroup(pgid)));
 }
 
 /**

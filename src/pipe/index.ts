@@ -12,7 +12,7 @@ export {
 export type { SpawnOptions } from "./options.ts";
 export type { ReadFailure, ReadResult } from "./reader.ts";
 export { run, type ShellOptions, type ShellResult } from "./shell.ts";
-export { endGroup, EXIT_CHANNEL, liveGroups, SPAWN_CHANNEL } from "./group.ts";
+export { endGroup, endLiveGroups, EXIT_CHANNEL, liveGroups, SPAWN_CHANNEL } from "./group.ts";
 
 /**
  * `ngx.pipe.spawn`: starts `args` (an argv array, run directly, or a string, run by `sh -c`).

@@ -11,7 +11,7 @@ import { safeKill } from "../util/proc.ts";
 import { watchChild, type ChildState, type WaitResult } from "./child-state.ts";
 import { adopt, endAbandoned, type GroupIdentity } from "./group.ts";
 import { checkTimeout, resolveSpawn, type SpawnOptions, type Timeouts } from "./options.ts";
-import { longTimeout } from "./long-timeout.ts";
+import { longTimeout } from "../util/long-timeout.ts";
 import { spawnChild, type PipeChild } from "./spawn-child.ts";
 import { PipeReader, takeAll, takeAny, takeBytes, takeLine, type ReadResult, type Take } from "./reader.ts";
 

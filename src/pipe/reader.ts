@@ -12,7 +12,7 @@
  * incrementally (from where the last search stopped), never by re-joining the whole buffer.
  */
 import type { Readable } from "node:stream";
-import { longTimeout } from "./long-timeout.ts";
+import { longTimeout } from "../util/long-timeout.ts";
 
 /**
  * Why a read gave no (complete) data: the stream ended, the read timed out, `shutdown()` aborted

@@ -7,7 +7,7 @@ import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 import { ownOptions } from "../util/options.ts";
 import { endGroup } from "./group.ts";
 import { checkCommand, checkTimeout, DEFAULT_TIMEOUT_MS } from "./options.ts";
-import { longTimeout } from "./long-timeout.ts";
+import { longTimeout } from "../util/long-timeout.ts";
 import { PipeProcess, type BytesResult } from "./process.ts";
 
 /**

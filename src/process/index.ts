@@ -3,7 +3,6 @@ export { singleIdentity, type Identity, type ProcessType } from "./identity.ts";
 export {
   EARLY_SIGNALS_URL,
   handleSignals,
-  HANDLED_SIGNALS,
   ignore,
   releaseEndingSignals,
   signalSafetyFlags,

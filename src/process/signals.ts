@@ -5,7 +5,7 @@
  */
 import { debuglog } from "node:util";
 
-export const HANDLED_SIGNALS = ["SIGHUP", "SIGQUIT", "SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2"] as const;
+const HANDLED_SIGNALS = ["SIGHUP", "SIGQUIT", "SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2"] as const;
 export type HandledSignal = (typeof HANDLED_SIGNALS)[number];
 export type SignalHandlers = Partial<Record<HandledSignal, (signal: HandledSignal) => void>>;
 

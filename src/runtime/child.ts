@@ -28,7 +28,7 @@
  * owns the log files (children write their log lines to stderr, which the master reads).
  */
 import { subscribe } from "node:diagnostics_channel";
-import { endGroup, EXIT_CHANNEL, liveGroups, SPAWN_CHANNEL } from "../pipe/index.ts";
+import { endLiveGroups, EXIT_CHANNEL, SPAWN_CHANNEL } from "../pipe/index.ts";
 import {
   EXIT_WORKER_BOUND,
   FAST_EXIT_WORKER_BOUND,
@@ -59,6 +59,7 @@ import { runHook } from "./hooks.ts";
 import { describeLoadError, describeUncaught } from "./load-error.ts";
 import { ChildProbes, type ServiceCounts } from "./metrics.ts";
 import { attachMasterZones } from "./zones.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export type ChildState = "starting" | "running" | "draining" | "exited";
 type StopMode = "graceful" | "fast";
@@ -107,11 +108,6 @@ function send(message: SentChildMessage): void {
 /** Sends `message` and resolves once it is out, or after 1 s (the master may be gone). */
 function sendAndWait(message: SentChildMessage): Promise<unknown> {
   return withTimeout(sendToParent(message), 1_000);
-}
-
-/** Subprocesses left running are ended with their groups (SIGTERM, a grace, SIGKILL) before exit. */
-function endPipeGroups(): Promise<unknown> {
-  return Promise.all(liveGroups().map((pgid) => endGroup(pgid)));
 }
 
 /** In the agent, `connections` bounds the running timer callbacks (OpenResty: its connection slots). */
@@ -242,7 +238,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     }
     await runExitWorker(EXIT_WORKER_BOUND * 1000);
     state = "exited";
-    await endPipeGroups();
+    await endLiveGroups();
     exitWhenWritten(0);
   }
 
@@ -252,7 +248,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     context.timers.destroy();
     await closed();
     await runExitWorker(FAST_EXIT_WORKER_BOUND * 1000);
-    await endPipeGroups();
+    await endLiveGroups();
     exitWhenWritten(0);
   }
 
@@ -315,10 +311,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
         try {
           service?.reopen?.();
         } catch (error) {
-          log(
-            "alert",
-            `cannot reopen the access log: ${error instanceof Error ? error.message : String(error)}`,
-          );
+          log("alert", `cannot reopen the access log: ${errorMessage(error)}`);
         }
         return;
       case "status": {
@@ -368,7 +361,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   try {
     attachMasterZones(spec.zones, spec.masterPid);
   } catch (error) {
-    return fail(error instanceof Error ? error.message : String(error));
+    return fail(errorMessage(error));
   }
   role.prepare?.(spec);
   try {
@@ -385,7 +378,7 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
   try {
     service = await role.serve(app, context);
   } catch (error) {
-    return fail(error instanceof Error ? error.message : String(error));
+    return fail(errorMessage(error));
   }
   state = "running";
   send({ type: "ready" });

@@ -32,10 +32,26 @@ const NAMED_AT_MOST = 5;
 
 /** ` (timer "sync", timer "report")`: the named timers still running, "" when none is. */
 function namesOf(timers: TimerSystem): string {
-  const { named } = timers.runningTimers();
-  if (named.length === 0) return "";
-  const more = named.length > NAMED_AT_MOST ? ` and ${named.length - NAMED_AT_MOST} more` : "";
-  return ` (${named.slice(0, NAMED_AT_MOST).join(", ")}${more})`;
+  const names = describeRunning({ named: timers.runningTimers().named, unnamed: 0 }, NAMED_AT_MOST);
+  return names === "" ? "" : ` (${names})`;
+}
+
+/**
+ * The running timers (TimerSystem.runningTimers()) as a diagnostic names them; "" when none runs.
+ * Past `atMost` named ones, the rest are counted.
+ * @example
+ * describeRunning({ named: ['timer "a"', 'timer "b"'], unnamed: 2 }); // 'timer "a", timer "b", 2 unnamed timers'
+ * describeRunning({ named: ['timer "a"', 'timer "b"'], unnamed: 0 }, 1); // 'timer "a" and 1 more'
+ */
+export function describeRunning(
+  running: { readonly named: readonly string[]; readonly unnamed: number },
+  atMost = Infinity,
+): string {
+  const { named, unnamed } = running;
+  const more = named.length > atMost ? ` and ${named.length - atMost} more` : "";
+  const parts = named.length === 0 ? [] : [`${named.slice(0, atMost).join(", ")}${more}`];
+  if (unnamed > 0) parts.push(`${unnamed} unnamed timer${unnamed === 1 ? "" : "s"}`);
+  return parts.join(", ");
 }
 
 /**

@@ -51,6 +51,7 @@ import {
 } from "../shdict/index.ts";
 import type { TickGate, TimerGates } from "../timer/index.ts";
 import type { LogSink } from "../util/log.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 /**
  * How long past a host claim's making it must keep a late process from winning the tick again.
@@ -83,7 +84,7 @@ const CLAIM_TRIES = 100;
  * @example
  * hostClaimTtl(1); // 1001
  */
-export const hostClaimTtl = (spanMs: number): number =>
+const hostClaimTtl = (spanMs: number): number =>
   Math.min(spanMs + HOST_CLAIM_MARGIN_MS, MAX_TTL_SECONDS * 1000);
 
 /** tsresty's own zone: the master's, or (single mode) one this process makes when first needed. */
@@ -292,7 +293,7 @@ class LazyClusterGate implements TickGate {
       .catch((error: unknown) => {
         // Every claim fails with this error: it names the coordinator, not only the client's
         // words (ioredis says "URI malformed" of a password it cannot percent-decode).
-        const why = error instanceof Error ? error.message : String(error);
+        const why = errorMessage(error);
         throw new Error(`cannot make the client of coordinator ${redactedUrl(this.#options.url)}: ${why}`, {
           cause: error,
         });

@@ -5,7 +5,7 @@ export {
   type RuntimeContext,
   type RuntimeOptions,
 } from "./context.ts";
-export { drainCutMessage, neverRan } from "./drain-cut.ts";
+export { describeRunning, drainCutMessage, neverRan } from "./drain-cut.ts";
 export { installGlobalNgx } from "./global.ts";
 export {
   ngx,

@@ -64,9 +64,10 @@ export function describeUserError(error: unknown): string {
 }
 
 /**
- * An error that escaped single mode's main chunk: as {@link describeUserError} when the user's
- * code is on its stack; the whole stack when none of it is (a fault of tsresty's own stays
- * traceable).
+ * A value that user code threw or rejected and nothing caught: single mode's main chunk and its
+ * uncaught errors, a config's code (single mode and the init process), a rejection left unhandled
+ * in the init process, a worker or the agent. As {@link describeUserError} when the user's code is
+ * on its stack; the whole stack when none of it is (a fault of tsresty's own stays traceable).
  */
 export function describeUncaught(error: unknown): string {
   return safely(

@@ -13,6 +13,7 @@
  */
 import { randomInt } from "node:crypto";
 import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
+import { longTimeout } from "../util/long-timeout.ts";
 import { ownOptions } from "../util/options.ts";
 import { storeIfHolds, type SharedDict } from "./dict.ts";
 import { sharedDicts } from "./installed.ts";
@@ -99,19 +100,9 @@ function settings(input: unknown): Settings {
   return { exptime, timeout, step, ratio, maxStep };
 }
 
-/** The longest wait one setTimeout takes (a longer one would fire after 1 ms). */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
 function sleep(seconds: number): Promise<void> {
   return new Promise((resolve) => {
-    const wait = (ms: number): void => {
-      if (ms <= MAX_TIMEOUT_MS) setTimeout(resolve, ms);
-      else
-        setTimeout(() => {
-          wait(ms - MAX_TIMEOUT_MS);
-        }, MAX_TIMEOUT_MS);
-    };
-    wait(Math.max(1, Math.round(seconds * 1000)));
+    longTimeout(resolve, Math.max(1, Math.round(seconds * 1000)));
   });
 }
 

@@ -19,7 +19,7 @@ export type Key = string | number;
  */
 export type ShdictValue = string | number | boolean | Uint8Array;
 
-export const KEY_MAX_BYTES = 65535;
+const KEY_MAX_BYTES = 65535;
 /** Up to this many UTF-16 units a string cannot exceed 65,535 UTF-8 bytes. */
 const SURELY_SHORT = Math.floor(KEY_MAX_BYTES / 3);
 const KEY_EXPECTED = "a non-empty string of at most 65535 UTF-8 bytes, or a number";

@@ -3,6 +3,7 @@ import { SharedDict } from "./dict.ts";
 import { binding, scratch, type NativeZone } from "./native.ts";
 import { ZONE_MAX_SIZE, ZONE_MIN_SIZE, ZONE_NAME } from "../util/zone-spec.ts";
 import { reasonOf } from "./outcomes.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 /** A zone to create or attach: its name and its size in bytes. */
 export interface ZoneSpec {
@@ -51,7 +52,7 @@ function checkSpec(where: string, spec: ZoneSpec): void {
 }
 
 function failure(what: string, spec: ZoneSpec, cause: unknown): ShdictError {
-  const reason = cause instanceof Error ? cause.message : String(cause);
+  const reason = errorMessage(cause);
   return new ShdictError(`${what} zone "${spec.name}" (${spec.size} bytes): ${reason}`, { cause });
 }
 

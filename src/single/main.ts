@@ -24,9 +24,10 @@ import {
 } from "../config/index.ts";
 import { createZone, installZones, systemCalls } from "../shdict/index.ts";
 import { exitWhenWritten, handleSignals, ignore, singleIdentity } from "../process/index.ts";
-import { endGroup, liveGroups } from "../pipe/index.ts";
+import { endLiveGroups } from "../pipe/index.ts";
 import {
   appMembers,
+  describeRunning,
   describeUncaught,
   drainCutMessage,
   neverRan,
@@ -38,7 +39,9 @@ import { isTypeScript, loadModule, prepareToLoad } from "../util/loader.ts";
 import { notARegularFile } from "../util/file-kind.ts";
 import { withSyntaxPlace } from "../util/syntax-place.ts";
 import { lineLogger, type LogSink } from "../util/log.ts";
+import { withTimeout } from "../util/timeout.ts";
 import { typeScriptHooks } from "./hooks.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export interface SingleCommand {
   readonly code: string | null;
@@ -66,7 +69,7 @@ function exitOnSecondStopSignal(log: LogSink | null): void {
   } catch (error) {
     // No addon (an install that skipped building it): a run that needs none is not warned at
     // every start; zones say it themselves.
-    const why = error instanceof Error ? error.message : String(error);
+    const why = errorMessage(error);
     log?.("info", `a second INT or TERM cannot end a busy run: ${why}`);
   }
 }
@@ -139,24 +142,8 @@ async function drain(context: RuntimeContext): Promise<void> {
   const idle = context.timers.whenIdle();
   // None set: no bound, as `resty`. A 0 that is set bounds it at once, as in `tsresty start`.
   if (timeout === null) return idle;
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<"timeout">((done) => {
-    timer = setTimeout(() => {
-      done("timeout");
-    }, timeout * 1000);
-  });
-  const outcome = await Promise.race([idle, expired]);
-  clearTimeout(timer);
-  if (outcome === "timeout") {
-    context.log("warn", drainCutMessage(timeout, context.timers, "exiting"));
-  }
-}
-
-/** The running timers, as a diagnostic names them (`timer "a", 2 unnamed timers`); "" for none. */
-function describeRunning(running: { named: string[]; unnamed: number }): string {
-  const parts = [...running.named];
-  if (running.unnamed > 0) parts.push(`${running.unnamed} unnamed timer${running.unnamed === 1 ? "" : "s"}`);
-  return parts.join(", ");
+  const outcome = await withTimeout(idle, timeout * 1000);
+  if (!outcome.done) context.log("warn", drainCutMessage(timeout, context.timers, "exiting"));
 }
 
 /** Whether the main chunk or the config is TypeScript (`-e` code is). */
@@ -180,7 +167,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     installZones(config.shdict.map((spec) => createZone(spec)));
   } catch (error) {
     // As `start` reports it: one line (the addon missing, mmap refused), not Node's dump.
-    fail(error instanceof Error ? error.message : String(error), 1);
+    fail(errorMessage(error), 1);
   }
   const url = await mainURL(command);
   const log = lineLogger({
@@ -196,7 +183,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     finishing = true;
     context.timers.beginExit();
     void drain(context)
-      .then(() => Promise.all(liveGroups().map((pgid) => endGroup(pgid))))
+      .then(() => endLiveGroups())
       .then(() => {
         // A turn later: a rejection that the last code left unhandled is seen first (fatal, below).
         setImmediate(() => {

@@ -2,7 +2,8 @@ import { ConfigError } from "../errors.ts";
 import type { LogSink } from "../util/log.ts";
 import { quotedName } from "./label.ts";
 import type { Singleton } from "./repeat.ts";
-import { errorMessage, type TimerRecord } from "./stats.ts";
+import type { TimerRecord } from "./stats.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 /**
  * How singleton timers agree on who runs a tick. The core asks the gate of the timer's kind at

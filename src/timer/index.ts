@@ -1,14 +1,7 @@
 export { TimerSystem, type TimerLimits, type TimerSystemOptions } from "./system.ts";
 export type { RunningLimitPolicy } from "./runner.ts";
 export type { Timer, TimerCallback, TimerState } from "./entry.ts";
-export {
-  MAX_DELAY_MS,
-  MAX_TIMER_DELAY_MS,
-  toDelayMs,
-  type AtOptions,
-  type CronOptions,
-  type EveryOptions,
-} from "./options.ts";
+export { MAX_DELAY_MS, toDelayMs, type AtOptions, type CronOptions, type EveryOptions } from "./options.ts";
 export type { TimerRun } from "./current.ts";
 export type { TickGate, TimerGates } from "./gate.ts";
 export type { Singleton, TimerKind } from "./repeat.ts";

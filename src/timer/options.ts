@@ -11,7 +11,7 @@ export const MAX_DELAY_MS = MAX_WAIT_MS;
  * The longest delay or interval of a timer: 10^9 s (about 31.7 years). The core waits longer
  * than `setTimeout` can in steps; the bound only keeps due times exact.
  */
-export const MAX_TIMER_DELAY_MS = 1e12;
+const MAX_TIMER_DELAY_MS = 1e12;
 
 /**
  * Options form of `ngx.timer.at`.

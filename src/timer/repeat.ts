@@ -59,7 +59,7 @@ export function lastWallTick(repeat: Repeat, at: number): number | null {
  * How long a cron's last occurrence (no tick after it) stays runnable: a claim answered later is
  * not run, as a claim answered after the next tick would not be.
  */
-export const LAST_TICK_SPAN_MS = 60_000;
+const LAST_TICK_SPAN_MS = 60_000;
 
 /**
  * The gap to the tick after `tick`, for the gate (a cron's occurrences need not be evenly spaced);

@@ -1,5 +1,6 @@
 import type { TimerEntry } from "./entry.ts";
 import type { Singleton, TimerKind } from "./repeat.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 /** Lateness (due → start) over the last {@link LATENESS_WINDOW} runs, in ms. */
 export interface Lateness {
@@ -85,7 +86,7 @@ export interface RecordShape {
   readonly singleton: Singleton | null;
 }
 
-export const LATENESS_WINDOW = 128;
+const LATENESS_WINDOW = 128;
 /**
  * Upper bounds (ms) of the lateness histogram's buckets: fine where timers usually are (a few ms
  * late), coarse beyond. Few, because every bucket is a line per timer name and process in every
@@ -97,19 +98,6 @@ const SCAN_BOUNDS = Float64Array.from([...LATENESS_BOUNDS, Infinity]);
 
 const percentile = (sorted: Float64Array, q: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-
-/** An error's message, safely (user code may throw from getters). */
-export function errorMessage(error: unknown): string {
-  try {
-    if (error instanceof Error) {
-      const message: unknown = error.message;
-      return typeof message === "string" ? message : String(message);
-    }
-    return typeof error === "string" ? error : String(error);
-  } catch {
-    return "(unprintable value thrown)";
-  }
-}
 
 /**
  * The counters of one name. Cheap on the hot path: counts, and a ring of the last lateness

@@ -28,7 +28,7 @@ export interface LogWriter {
  * pipe's writes without bound: beyond this, a reader that stalls (a pager, a log shipper) must
  * hold up the lines' sources instead of the writer's memory.
  */
-export const BACKLOG_BYTES = 1024 * 1024;
+const BACKLOG_BYTES = 1024 * 1024;
 
 /** One promise per congestion of `stream`, however many sources wait on it. */
 function congestion(stream: NodeJS.WriteStream): () => Promise<void> | null {

@@ -24,7 +24,7 @@ export interface LineLogOptions {
 const pad = (n: number): string => (n < 10 ? `0${n}` : String(n));
 
 /** Formats a local time the way nginx does: `2026/11/22 10:00:00`. */
-export function formatLogTime(date: Date): string {
+function formatLogTime(date: Date): string {
   return (
     `${date.getFullYear()}/${pad(date.getMonth() + 1)}/${pad(date.getDate())} ` +
     `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`

@@ -7,7 +7,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 
 /** How long a window lasts at least before a read starts the next one. */
-export const LAG_WINDOW_MS = 10_000;
+const LAG_WINDOW_MS = 10_000;
 /** Sampling resolution (ms): fine enough for lag that matters, and a timer this slow costs nothing. */
 const RESOLUTION_MS = 20;
 

@@ -18,7 +18,7 @@ export interface ProcStat {
 }
 
 /** Whether `value` may name a process or a group in kill(2): an integer above 1. */
-export function isSignallable(value: unknown): value is number {
+function isSignallable(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value > 1;
 }
 

@@ -22,6 +22,7 @@ import type { Socket } from "node:net";
 import type { ResolvedConfig } from "../config/index.ts";
 import { openLogWriter, type LogWriter } from "../util/log-file.ts";
 import { escapeForLog } from "../util/log.ts";
+import { errorMessage } from "../util/error-message.ts";
 
 export type AccessLogFormat = NonNullable<ResolvedConfig["accessLog"]>["format"];
 
@@ -106,7 +107,7 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
   try {
     writer = openLogWriter(config.path, "stderr", "access log");
   } catch (error) {
-    throw new Error(`cannot open the access log: ${error instanceof Error ? error.message : String(error)}`, {
+    throw new Error(`cannot open the access log: ${errorMessage(error)}`, {
       cause: error,
     });
   }

@@ -13,7 +13,7 @@ import type { IncomingMessage } from "node:http";
 import { Socket } from "node:net";
 
 /** How long a lingering connection may stay silent before it is closed (nginx's `lingering_timeout`). */
-export const LINGER_MS = 5_000;
+const LINGER_MS = 5_000;
 
 /**
  * Makes the close that follows `req`'s response on `socket` a lingering one when the request has

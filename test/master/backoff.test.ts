@@ -6,6 +6,7 @@ import {
   nextQuickDeaths,
   respawnDelay,
   STABLE_MS,
+  standbyRetryDelay,
 } from "../../src/master/backoff.ts";
 
 describe("respawn backoff", () => {
@@ -36,5 +37,12 @@ describe("respawn backoff", () => {
     assert.equal(nextQuickDeaths(7, STABLE_MS), 1);
     assert.equal(respawnDelay(nextQuickDeaths(7, STABLE_MS)), 0);
     assert.equal(nextQuickDeaths(7, STABLE_MS - 1), 8);
+  });
+});
+
+describe("standby backoff", () => {
+  it("waits 1 s after a standby's first death in a row, then twice as long each time, never more than 30 s", () => {
+    const delays = Array.from({ length: 8 }, (_, i) => standbyRetryDelay(i + 1));
+    assert.deepEqual(delays, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
   });
 });

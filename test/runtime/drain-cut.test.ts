@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { drainCutMessage } from "../../src/runtime/drain-cut.ts";
+import { describeRunning, drainCutMessage } from "../../src/runtime/drain-cut.ts";
 import { makeTimers, RecordingGate } from "../helpers/timer-system.ts";
 
 describe("the warning when shutdownTimeout cuts a drain", () => {
@@ -66,5 +66,16 @@ describe("the warning when shutdownTimeout cuts a drain", () => {
       drainCutMessage(1, timers, "exiting"),
       'shutdownTimeout (1 s) reached while draining, with 8 timers running (timer "a", timer "b", timer "c", timer "d", timer "e" and 2 more); exiting',
     );
+  });
+});
+
+describe("describeRunning", () => {
+  it("names the running timers, then counts the unnamed ones; past atMost, counts the rest", () => {
+    const named = ['timer "a"', 'timer "b"', 'timer "c"'];
+    assert.equal(describeRunning({ named: [], unnamed: 0 }), "");
+    assert.equal(describeRunning({ named: [], unnamed: 1 }), "1 unnamed timer");
+    assert.equal(describeRunning({ named, unnamed: 2 }), 'timer "a", timer "b", timer "c", 2 unnamed timers');
+    assert.equal(describeRunning({ named, unnamed: 0 }, 2), 'timer "a", timer "b" and 1 more');
+    assert.equal(describeRunning({ named, unnamed: 0 }, 3), 'timer "a", timer "b", timer "c"');
   });
 });

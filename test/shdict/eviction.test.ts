@@ -6,8 +6,12 @@ import { binaryValue, stringValue, verifyEntries } from "../fixtures/shdict/entr
 import { seededRandom } from "../helpers/random.ts";
 import { testZone } from "./zones.ts";
 
-/** Sets `count` entries of random sizes, reading one key now and then, and checks the zone. */
-function fill(zone: Zone, count: number): void {
+/**
+ * Sets `count` entries of random sizes (from `seed`, so that a failure replays), reading one key
+ * now and then, and checks the zone.
+ */
+function fill(zone: Zone, count: number, seed: number): void {
+  const random = seededRandom(seed);
   const dogs = zone.dict;
   let forcible = 0;
   const kept = "s:kept";
@@ -15,7 +19,7 @@ function fill(zone: Zone, count: number): void {
   for (let i = 0; i < count; i++) {
     if (i % 50 === 0)
       assert.equal(dogs.get(kept), stringValue(kept, 100), `the touched key survives (i = ${i})`);
-    const size = Math.floor(Math.random() * 3000);
+    const size = Math.floor(random() * 3000);
     const result =
       i % 3 === 0
         ? dogs.set(`b:${i}`, binaryValue(i, size))
@@ -51,11 +55,11 @@ describe("a zone filled past its capacity", () => {
   after(() => binding().readBumpSeconds(1));
 
   it("evicts least recently used items, keeps the recent and the touched ones, and never corrupts", () => {
-    fill(testZone(256 * 1024), 20_000);
+    fill(testZone(256 * 1024), 20_000, 1);
   });
 
   it("evicts per shard in a zone split into shards, and never corrupts", () => {
-    fill(testZone(4 * 1024 * 1024), 60_000);
+    fill(testZone(4 * 1024 * 1024), 60_000, 2);
   });
 });
 

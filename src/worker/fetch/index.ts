@@ -11,15 +11,13 @@ import { incomingRequest } from "./request.ts";
 import { sendLight, writeResponse } from "./response.ts";
 import { isRefusal, requestUrl, type TargetRefusal } from "./target.ts";
 
-export { incomingRequest } from "./request.ts";
-export { writeResponse } from "./response.ts";
 export {
   installLightResponse,
   LightResponse,
   MATERIALIZE_CHANNEL,
   restoreResponse,
 } from "./light-response.ts";
-export { isRefusal, requestUrl, type TargetRefusal } from "./target.ts";
+export { requestUrl, type TargetRefusal } from "./target.ts";
 
 type Fetch = (request: Request) => Response | Promise<Response>;
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
