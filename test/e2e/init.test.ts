@@ -136,9 +136,10 @@ export default {
     await tree.command("stop");
   });
 
-  it("init returning what cannot be cloned to the workers fails start with a clear message", async () => {
+  /** `tsresty start` of an app whose init returns `returned` (code): it must fail; its stderr. */
+  const startWithInit = async (returned: string): Promise<string> => {
     const dir = scratchApp({
-      "app.ts": `export default { init: () => ({ f: () => 1 }), fetch: () => new Response("") };\n`,
+      "app.ts": `export default { init: () => ${returned}, fetch: () => new Response("") };\n`,
     });
     const r = await runTsresty([
       "start",
@@ -149,24 +150,18 @@ export default {
       join(dir, "p"),
     ]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /tsresty: start failed: init returned a value that cannot be sent to the workers/);
+    return r.stderr;
+  };
+
+  it("init returning what cannot be cloned to the workers fails start with a clear message", async () => {
+    const stderr = await startWithInit("({ f: () => 1 })");
+    assert.match(stderr, /tsresty: start failed: init returned a value that cannot be sent to the workers/);
   });
 
   it("an init that returns more than 128 MB fails start saying so (the master held whatever it sent)", async () => {
-    const dir = scratchApp({
-      "app.ts": `export default { init: () => "x".repeat(200 * 1024 * 1024), fetch: () => new Response("") };\n`,
-    });
-    const r = await runTsresty([
-      "start",
-      join(dir, "app.ts"),
-      "--listen",
-      "127.0.0.1:0",
-      "--prefix",
-      join(dir, "p"),
-    ]);
-    assert.equal(r.code, 1);
+    const stderr = await startWithInit(`"x".repeat(200 * 1024 * 1024)`);
     assert.match(
-      r.stderr,
+      stderr,
       /(?:^|\n)\S+ \S+ \[alert\] \d+#-: init process \d+ sent \d+ bytes of one message to the master, past the 128 MB a message may hold: killing it \(SIGKILL\)\ntsresty: start failed: init returned more than the 128 MB that ngx\.process\.initData\(\) may hold once serialized\n$/,
     );
   });
