@@ -14,6 +14,8 @@ import { errorMessage } from "../util/error-message.ts";
 
 /** The most one message from a child may hold: init's data travels in one (a structured clone). */
 export const MAX_CHANNEL_MESSAGE_BYTES = 128 * 1024 * 1024;
+/** The same bound, as messages name it. */
+export const MAX_CHANNEL_MESSAGE_MB = MAX_CHANNEL_MESSAGE_BYTES / (1024 * 1024);
 
 /** Why a child's channel is given up: the caller kills the child, which frees what was held. */
 export type ChannelFault =
@@ -64,4 +66,11 @@ export function guardChannel(
     return result;
   };
   return true;
+}
+
+/** What the child did, for the master's alert: "sent …" (the child's label goes before it). */
+export function describeFault(fault: ChannelFault): string {
+  return fault.kind === "unreadable"
+    ? `sent a message the master cannot read (${fault.reason})`
+    : `sent ${fault.held} bytes of one message to the master, past the ${MAX_CHANNEL_MESSAGE_MB} MB a message may hold`;
 }

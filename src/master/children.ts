@@ -20,7 +20,13 @@ import { EARLY_SIGNALS_URL, signalSafetyFlags } from "../process/index.ts";
 import { TYPESCRIPT_ARG } from "../util/loader.ts";
 import { FROM_SOURCE, ownModule } from "../util/own-module.ts";
 import { descriptorShortage } from "../util/proc.ts";
-import { guardChannel, MAX_CHANNEL_MESSAGE_BYTES, type ChannelFault } from "./channel-guard.ts";
+import {
+  describeFault,
+  guardChannel,
+  MAX_CHANNEL_MESSAGE_BYTES,
+  MAX_CHANNEL_MESSAGE_MB,
+  type ChannelFault,
+} from "./channel-guard.ts";
 import { readLines } from "./output.ts";
 import { PipeGroups } from "./pipe-groups.ts";
 
@@ -93,11 +99,10 @@ export interface ChildEvents {
 
 /** A child's failure when its channel is given up: what a start or a reload that it fails says. */
 function channelFailure(kind: ChildKind, fault: ChannelFault): string {
-  if (fault.kind === "unreadable") return `it sent a message the master cannot read (${fault.reason})`;
-  const mb = MAX_CHANNEL_MESSAGE_BYTES / (1024 * 1024);
+  if (fault.kind === "unreadable") return `it ${describeFault(fault)}`;
   return kind === "init"
-    ? `init returned more than the ${mb} MB that ngx.process.initData() may hold once serialized`
-    : `it sent one message of more than ${mb} MB to the master`;
+    ? `init returned more than the ${MAX_CHANNEL_MESSAGE_MB} MB that ngx.process.initData() may hold once serialized`
+    : `it sent one message of more than ${MAX_CHANNEL_MESSAGE_MB} MB to the master`;
 }
 
 const ENTRIES: Record<ChildKind, string> = {

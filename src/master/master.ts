@@ -42,7 +42,7 @@ import { prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
 import { resolveAccount } from "./account.ts";
 import { MAX_GROUPS } from "./pipe-groups.ts";
 import { nextQuickDeaths, respawnDelay, standbyRetryDelay } from "./backoff.ts";
-import { MAX_CHANNEL_MESSAGE_BYTES } from "./channel-guard.ts";
+import { describeFault } from "./channel-guard.ts";
 import { Children, type Child } from "./children.ts";
 import { InitProcess } from "./init-process.ts";
 import { Listeners } from "./listeners.ts";
@@ -231,11 +231,7 @@ export class Master {
         );
       },
       channelFault: (child, fault) => {
-        const what =
-          fault.kind === "unreadable"
-            ? `sent a message the master cannot read (${fault.reason})`
-            : `sent ${fault.held} bytes of one message to the master, past the ${MAX_CHANNEL_MESSAGE_BYTES / (1024 * 1024)} MB a message may hold`;
-        this.#log("alert", `${this.#label(child)} ${what}: killing it (SIGKILL)`);
+        this.#log("alert", `${this.#label(child)} ${describeFault(fault)}: killing it (SIGKILL)`);
       },
       exited: (child, code, signal) => {
         this.#onExit(child, code, signal);

@@ -97,11 +97,11 @@ const UNSAFE_BYTES = /["\\\x00-\x1f\x7f-\xff]/g;
  */
 // eslint-disable-next-line no-control-regex
 const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+/** A character as `\\uHHHH`: beyond U+00FF in a log line, and every one in JSON. */
+const unicode = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
 const hex = (c: string): string => {
   const code = c.charCodeAt(0);
-  return code > 0xff
-    ? `\\u${code.toString(16).padStart(4, "0")}`
-    : `\\x${code.toString(16).padStart(2, "0")}`;
+  return code > 0xff ? unicode(c) : `\\x${code.toString(16).padStart(2, "0")}`;
 };
 
 /**
@@ -118,7 +118,7 @@ export function escapeControls(text: string): string {
  * the C0 controls but leaves DEL, C1 and Unicode's separators as they are. The same value.
  */
 export function escapeControlsInJson(json: string): string {
-  return json.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return json.replace(CONTROLS, unicode);
 }
 
 /**
