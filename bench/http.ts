@@ -10,7 +10,9 @@
  *   cluster, and nginx + ngx_lua where installed. Servers are measured in turns, each turn in an
  *   order shuffled anew (seeded), and the median of BENCH_RUNS runs is kept, so a drift of the
  *   machine, or what the server before leaves behind, weighs on all alike. The bar's ratio is
- *   also given as the median of each turn's own ratio ("per turn").
+ *   also given as the median of each turn's own ratio ("per turn"). Beside req/s, the CPU time
+ *   the server's processes spent per request (cpu.ts): what the server decides, whatever share
+ *   of the cores wrk and the VM leave it in a run.
  * - failed requests while BENCH_RELOADS reloads happen under load (wrk socket errors + non-2xx);
  * - respawn time after SIGKILL: from the kill to the replacement being ready.
  *
@@ -27,6 +29,7 @@ import { alive } from "../test/helpers/wait.ts";
 import { freePort, killAll, started, startServer, statusOf, stop, type Running } from "./servers.ts";
 import { seededRandom, shuffle } from "../test/helpers/random.ts";
 import { markdownTable } from "./table.ts";
+import { treeCpuMs } from "./cpu.ts";
 import { wrk, wrkAvailable, type WrkResult } from "./wrk.ts";
 
 const execFileAsync = promisify(execFile);
@@ -132,13 +135,19 @@ const median = (values: number[]): number => {
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 };
 
+/** One wrk run of one server: its req/s, and the CPU its processes spent per request (µs). */
+interface Run {
+  readonly rps: number;
+  readonly cpuUs: number;
+}
+
 /**
- * The req/s of each contender that could start, one figure per turn: in every turn each is
+ * The runs of each contender that could start, one per turn: in every turn each is
  * measured once, in an order shuffled anew for that turn (seeded: the same in every run of the
  * bench), so that none always runs first or right after the same one. (A rotation by one, with 7
  * contenders and 3 turns, put the first contender right after the last, nginx, in every turn.)
  */
-async function throughput(workers: number, headers: readonly string[]): Promise<Map<string, number[]>> {
+async function throughput(workers: number, headers: readonly string[]): Promise<Map<string, Run[]>> {
   const servers: { name: string; running: Running }[] = [];
   for (const contender of CONTENDERS) {
     try {
@@ -151,11 +160,16 @@ async function throughput(workers: number, headers: readonly string[]): Promise<
   }
   const url = (port: number): string => `http://127.0.0.1:${port}/`;
   for (const { running } of servers) await wrk(url(running.port), { duration: "2s", headers }); // warm-up
-  const runs = new Map<string, number[]>(servers.map((s) => [s.name, []]));
+  const runs = new Map<string, Run[]>(servers.map((s) => [s.name, []]));
   const random = seededRandom(workers * 1000 + headers.length);
   for (let i = 0; i < RUNS; i++) {
     for (const { name, running } of shuffle([...servers], random)) {
-      runs.get(name)?.push((await wrk(url(running.port), { duration: DURATION, headers })).rps);
+      const pid = running.child.pid ?? 0;
+      const before = treeCpuMs(pid);
+      const { rps, requests } = await wrk(url(running.port), { duration: DURATION, headers });
+      const after = treeCpuMs(pid);
+      const cpuUs = before === null || after === null ? NaN : ((after - before) * 1000) / requests;
+      runs.get(name)?.push({ rps, cpuUs });
     }
   }
   for (const { running } of servers) await stop(running.child);
@@ -232,6 +246,8 @@ const rate = (n: number | undefined): string =>
  * met. (The epsilon keeps 0.29, stored as 0.28999…, at 0.29.)
  */
 const times = (x: number): string => `${(Math.floor(x * 100 + 1e-9) / 100).toFixed(2)}×`;
+const micros = (us: number | undefined): string =>
+  us === undefined || Number.isNaN(us) ? "-" : us.toFixed(1);
 const ratio = (a: number | undefined, b: number | undefined): string =>
   a === undefined || b === undefined ? "-" : times(a / b);
 
@@ -247,30 +263,46 @@ function bestBare(mode: "keepalive" | "close", at: (name: string) => number | un
   return best;
 }
 
+/** The median, over the turns, of each turn's own ratio of `a`'s figure to `b`'s. */
+function perTurn(a: readonly number[], b: readonly number[]): string {
+  const ratios = median(a.map((x, i) => x / (b[i] ?? NaN)));
+  return Number.isNaN(ratios) ? "-" : times(ratios);
+}
+
 async function throughputTable(mode: "keepalive" | "close"): Promise<string> {
   const headers = mode === "close" ? ["Connection: close"] : [];
   const rows: string[][] = [];
+  const cpuRows: string[][] = [];
   const figures: string[] = [];
   for (const workers of [1, 2]) {
     const turns = await throughput(workers, headers);
-    for (const [name, values] of turns)
-      figures.push(`${workers} × ${name}: ${values.map((v) => rate(v)).join(", ")}`);
-    const r = new Map([...turns].map(([name, values]) => [name, median(values)]));
+    for (const [name, runs] of turns)
+      figures.push(
+        `${workers} × ${name}: ${runs.map((run) => `${rate(run.rps)} (${micros(run.cpuUs)} µs)`).join(", ")}`,
+      );
+    const rpsOf = (name: string): number[] => (turns.get(name) ?? []).map((run) => run.rps);
+    const cpuOf = (name: string): number[] => (turns.get(name) ?? []).map((run) => run.cpuUs);
+    const r = new Map([...turns.keys()].map((name) => [name, median(rpsOf(name))]));
+    const cpu = new Map([...turns.keys()].map((name) => [name, median(cpuOf(name))]));
     const handler = r.get("tsresty handler");
     // Each turn's own ratio, then their median: the two servers of a turn ran minutes apart at
     // most, so the machine's drift between turns cancels. Held against the one bare cluster that
     // is best by its median, in every turn: the better of two noisy figures taken anew in each
     // turn is above either one's typical figure (two servers of equal speed whose figures spread
     // by σ: about 0.56σ above), which would read as tsresty losing to a server no faster than it.
-    const handlerTurns = turns.get("tsresty handler") ?? [];
     const best = bestBare(mode, (name) => r.get(name));
-    const bestTurns = best === undefined ? [] : (turns.get(best) ?? []);
-    const perTurn = median(handlerTurns.map((rps, i) => rps / (bestTurns[i] ?? NaN)));
     rows.push([
       String(workers),
       ...CONTENDERS.map((c) => rate(r.get(c.name))),
-      `${ratio(handler, best === undefined ? undefined : r.get(best))} (per turn ${Number.isNaN(perTurn) ? "-" : times(perTurn)})`,
+      `${ratio(handler, best === undefined ? undefined : r.get(best))} (per turn ${best === undefined ? "-" : perTurn(rpsOf("tsresty handler"), rpsOf(best))})`,
       ratio(r.get("tsresty fetch"), handler),
+    ]);
+    cpuRows.push([
+      String(workers),
+      ...CONTENDERS.map((c) => micros(cpu.get(c.name))),
+      best === undefined
+        ? "-"
+        : `${ratio(cpu.get("tsresty handler"), cpu.get(best))} (per turn ${perTurn(cpuOf("tsresty handler"), cpuOf(best))})`,
     ]);
   }
   const against =
@@ -281,7 +313,16 @@ async function throughputTable(mode: "keepalive" | "close"): Promise<string> {
     ["workers", ...CONTENDERS.map((c) => c.name), against, "fetch / handler (bar ≥ 0.8×)"],
     rows,
   );
-  return `${table}\n\nEach turn's figures, in the order of the turns:\n${figures.map((f) => `- ${f}`).join("\n")}`;
+  const cpuTable = markdownTable(
+    ["workers", ...CONTENDERS.map((c) => c.name), "handler / the same bare cluster (lower is cheaper)"],
+    cpuRows,
+  );
+  return [
+    table,
+    "CPU time of the server's processes per request (µs; the master's included), median of the turns:",
+    cpuTable,
+    `Each turn's figures, in the order of the turns:\n${figures.map((f) => `- ${f}`).join("\n")}`,
+  ].join("\n\n");
 }
 
 async function main(): Promise<void> {
