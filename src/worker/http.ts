@@ -4,11 +4,8 @@
  *
  * Draining is what makes reloads and stops lose no request. The worker stops accepting (the
  * master and the other workers keep the sockets, so new connections go to them or wait in the
- * backlog); from then on every response carries `Connection: close`, those already in flight
- * whose headers are not out yet included (so each busy keep-alive connection closes after its
- * current request), and connections with no request in progress after a short grace (idle
- * keep-alive ones, and those that sent nothing or only part of a request's head) are closed. The
- * drain is over when the last connection is gone. Per request, the hot path counts the request,
+ * backlog) and its connections close as drain.ts says; the drain is over when the last
+ * connection is gone. Per request, the hot path counts the request,
  * reads one flag and notes the response on its connection (no listener, no closure, no timer:
  * the keep-alive timeout is a sweep's, keep-alive.ts); what is in flight is worked out from those
  * notes when asked (a scrape, a drain, the sweep), not kept up to date at every response's end.
@@ -35,24 +32,16 @@ import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
 import { openAccessLog } from "./access-log.ts";
 import { watchDescriptors } from "./descriptors.ts";
-import { answering, Connections, live, over, queue, receiving, type Connection } from "./connections.ts";
+import { Connections, live, over, queue, receiving } from "./connections.ts";
+import { Drain } from "./drain.ts";
 import { fetchListener, refuseTarget } from "./fetch/index.ts";
 import { keepAlive } from "./keep-alive.ts";
-import { lingerAfter } from "./linger.ts";
 import { refusal } from "./refusal.ts";
 import { asksUpgrade, serveUpgrades } from "./upgrade.ts";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 /** Node's field behind the `Keep-Alive: timeout=N` header (ms; 0: no header), Node 20 and 24. */
 type Advertising = ServerResponse & { _keepAliveTimeout: number };
-
-/**
- * How long a connection that is idle when draining begins may still send one more request: a
- * request already on its way arrives within a round trip. Half a second covers any sane one and
- * leaves the rest of a graceful stop (premature timers, exitWorker, exit) room within the 1.5 s
- * a stop with idle keep-alive connections may take (nginx closes them at once).
- */
-const IDLE_GRACE_MS = 500;
 
 /**
  * What the client's going away explains about `error`, if anything: Node's report of it while
@@ -190,41 +179,9 @@ export function serveHttp(
   const idleSweep = keepAlive(connections, keepAliveMs);
   const servers: Server[] = [];
   const upgrades = app.upgrade !== undefined;
-  let draining = false;
+  const drain = new Drain(connections);
   /** Called, once each, when the last connection is gone. */
   let whenEmpty: (() => void)[] = [];
-
-  /**
-   * Responses a drain made the last of their connection (`Connection: close`), their heads not
-   * built yet: one is handed back to keep-alive when a request pipelined behind it arrives.
-   */
-  const closers = new WeakSet<ServerResponse>();
-  /**
-   * While draining: makes `res`, the newest request's response on its connection, the one that
-   * closes it. Node's parser hands over every pipelined request it has read at once, and the app
-   * runs each: the one before, if a drain made it the closer and its head is not built yet, goes
-   * back to keep-alive so that this one is answered too (closing after the first lost the rest,
-   * their apps run). When that one's head already went out with `Connection: close`, this request
-   * cannot be answered: false, and its app is not run (nginx starts no request on a connection it
-   * is closing).
-   */
-  const closeAfter = (res: ServerResponse, before: ServerResponse | null): boolean => {
-    if (before !== null && closers.has(before)) {
-      closers.delete(before);
-      // Its head went out with `Connection: close`: the connection ends after it.
-      if (before.headersSent) return false;
-      before.shouldKeepAlive = true;
-    }
-    if (!res.req.socket.writable) return false;
-    // Not a header set in advance: Node 20's writeHead applies a flat header list with
-    // setHeader once any header is set, keeping only the last of repeated ones.
-    if (res.shouldKeepAlive) {
-      res.shouldKeepAlive = false;
-      closers.add(res);
-      lingerAfter(res.req.socket, res.req);
-    }
-    return true;
-  };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     requests++;
@@ -236,8 +193,8 @@ export function serveHttp(
       connection.newest = res;
     }
     accessLog?.track(req, res);
-    if (draining) {
-      if (!closeAfter(res, before)) {
+    if (drain.active) {
+      if (!drain.closeAfter(res, before)) {
         // Ended by the connection's close, as a response its server cut.
         accessLog?.cut(res);
         return;
@@ -300,14 +257,8 @@ export function serveHttp(
   const upgraded = (req: IncomingMessage): void => {
     const connection = connections.of(req.socket);
     // One a drain refused (upgrade.ts) closes at once.
-    if (connection !== undefined && !draining) connection.upgraded = true;
+    if (connection !== undefined && !drain.active) connection.upgraded = true;
   };
-  /**
-   * Whether a connection has a request in progress, its body still arriving included (or is
-   * upgraded): a drain leaves it be.
-   */
-  const busy = (connection: Connection): boolean =>
-    connection.upgraded || answering(connection) || receiving(connection);
   /** Resolves, after `then`, when the last connection is gone. */
   const emptied = (then: () => void): Promise<void> => {
     if (connections.size === 0) {
@@ -336,7 +287,7 @@ export function serveHttp(
         server.keepAliveTimeout = 0;
         server.on("connection", onConnection);
         server.on("clientError", onClientError);
-        serveUpgrades(server, app, log, () => draining);
+        serveUpgrades(server, app, log, () => drain.active);
         // An upgraded connection is the app's: a drain waits for it, never closes it.
         if (server.listenerCount("upgrade") > 0) server.on("upgrade", upgraded);
         server.once("error", (error: NodeJS.ErrnoException) => {
@@ -349,39 +300,10 @@ export function serveHttp(
     },
 
     drain: () => {
-      draining = true;
-      // Requests already in flight answer with Connection: close too, so their clients do not
-      // send another request on a connection about to close: the newest on each connection
-      // (those pipelined before it are answered first, with keep-alive).
-      for (const connection of connections) {
-        const last = live(connection).pop();
-        if (last !== undefined && !last.headersSent) closeAfter(last, null);
-      }
+      drain.begin();
       stopAccepting();
-      // Busy connections close after their response (Connection: close); one with no request in
-      // progress may still send one within the grace (closing it at once would race a request
-      // already on its way), then it is closed. Node's closeIdleConnections would spare one that
-      // has sent nothing yet, or only part of a request's head. A connection is closed once it has
-      // been idle through a whole grace: seen idle by one pass and, with no request since, by the
-      // next. A pass that closed whatever it found idle cut a connection whose response (its head
-      // sent with keep-alive before the drain) had just ended, as its client sent the next request
-      // on it: that request failed. The passes run in the check phase, after the turn's poll: a
-      // request that arrived while the loop was busy (its bytes in the kernel, not read yet) is
-      // read first, and keeps its connection.
-      const idleWith = new Map<Connection, ServerResponse | null>();
-      const closeIdle = (): void => {
-        for (const connection of connections) {
-          if (busy(connection)) continue;
-          // A request since the last pass made a new response the newest.
-          if (idleWith.get(connection) === connection.newest) connection.socket.destroy();
-          else idleWith.set(connection, connection.newest);
-        }
-      };
-      // The connections idle as the drain begins are closed one grace from now.
-      closeIdle();
-      const sweep = setInterval(() => setImmediate(closeIdle), IDLE_GRACE_MS);
       return emptied(() => {
-        clearInterval(sweep);
+        drain.end();
         idleSweep.stop();
       });
     },
