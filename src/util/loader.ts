@@ -2,7 +2,8 @@
  * What a process needs before it imports user code (the app, the config file, single mode's
  * FILE), set up lazily so that a JavaScript app pays for none of it:
  * - TypeScript: tsx's loader, resolved from tsresty's own install, registered once and only
- *   when the file is TypeScript (Node 20 has no type stripping). From src/ tsx already runs.
+ *   when the file is TypeScript (Node 20 has no type stripping), its disk cache used only where
+ *   that is safe (tsx-cache.ts). From src/ tsx already runs.
  * - `import "tsresty"` from an app that has no tsresty of its own (a global install running a
  *   project without one): a resolve hook that falls back to the copy running it. An app with
  *   its own copy is run by that copy (bin/tsresty hands over), so one process never holds two.
@@ -10,8 +11,10 @@
 import * as nodeModule from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { lineLogger } from "./log.ts";
 import { FROM_SOURCE } from "./own-module.ts";
 import { withSyntaxPlace } from "./syntax-place.ts";
+import { guardCompileCache } from "./tsx-cache.ts";
 
 const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
 const COMMONJS_TYPESCRIPT = /\.cts$/;
@@ -64,6 +67,15 @@ export function enableTypeScript(): Promise<void> {
   typescript ??= (async () => {
     if (FROM_SOURCE) return;
     await shareOwnIndex();
+    const cacheOff = guardCompileCache();
+    if (cacheOff !== null) {
+      const warn = lineLogger({
+        write: (line) => process.stderr.write(line),
+        pid: process.pid,
+        workerId: () => null,
+      });
+      warn("warn", cacheOff);
+    }
     // What `node --import tsx` does (its CommonJS hooks, then its ES module hooks): the API's
     // register() differs, e.g. in what `import()` of a CommonJS .ts file's default export is.
     await import(import.meta.resolve("tsx"));

@@ -9,6 +9,7 @@ import {
   chmodSync,
   closeSync,
   existsSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -23,6 +24,7 @@ import { basename, join } from "node:path";
 import { describe, it } from "node:test";
 import {
   BIN,
+  ROOT,
   argvOf,
   blocks,
   catches,
@@ -593,6 +595,42 @@ export default {
       const worker = (await tree.status()).processes.find((p) => p.type === "worker");
       assert.equal(uidOf(worker?.pid ?? 0), uid);
       await tree.command("stop");
+    },
+  );
+
+  it(
+    "a tree started as root runs the app's TypeScript as written, not what another user put in tsx's compile cache (it ran that)",
+    ROOT_ONLY,
+    async () => {
+      const dir = scratchApp({
+        "app.ts": `const said: string = "as written";\nexport default { fetch: () => new Response(said) };\n`,
+      });
+      const app = join(dir, "app.ts");
+      // tsx's own entries for this app, made by tsx as root's would be, in a directory of the test's.
+      const own = scratchDir("tmp-own");
+      execFileSync(process.execPath, ["--import", "tsx", "-e", `import(${JSON.stringify(app)})`], {
+        cwd: ROOT,
+        env: { ...process.env, TMPDIR: own },
+      });
+      const entries = readdirSync(join(own, "tsx-0"));
+      // The same entries, edited, in the place of root's cache, a directory another user made.
+      const planted = scratchDir("tmp-planted");
+      const cache = join(planted, "tsx-0");
+      mkdirSync(cache);
+      for (const name of entries) {
+        const text = readFileSync(join(own, "tsx-0", name), "utf8");
+        writeFileSync(join(cache, name), text.replaceAll("as written", "planted"));
+      }
+      assert.ok(
+        readdirSync(cache).some((name) => readFileSync(join(cache, name), "utf8").includes("planted")),
+        "an entry of the app's was planted",
+      );
+      execFileSync("chown", ["-R", "65534:65534", cache]);
+      chmodSync(cache, 0o777);
+      const tree = await startTree(app, { workers: 1, env: { TMPDIR: planted } });
+      assert.equal((await get(tree.url())).body, "as written");
+      await tree.command("stop");
+      assert.deepEqual(readdirSync(cache).sort(), [...entries].sort(), "root wrote nothing there either");
     },
   );
 
