@@ -27,7 +27,6 @@ import {
 } from "../config/index.ts";
 import { StartError } from "../errors.ts";
 import {
-  type ControlRequest,
   type ControlResponse,
   type InitOutcome,
   type MasterMessage,
@@ -47,7 +46,7 @@ import { Children, type Child } from "./children.ts";
 import { InitProcess } from "./init-process.ts";
 import { Listeners } from "./listeners.ts";
 import { decide, type MasterInput, type MasterState, type StopMode } from "./machine.ts";
-import type { ControlConnection } from "./control.ts";
+import { controlRequests } from "./control-requests.ts";
 import { takeSite, type Site } from "./site.ts";
 import { Notifier } from "./notify.ts";
 import { startReaper } from "./reaper.ts";
@@ -95,8 +94,6 @@ const INIT_LOAD_MARGIN_MS = 60_000;
 const ASSUME_TIMEOUT_MS = 5_000;
 /** How long a standby has to boot (Node and tsresty's runtime, tsx for a TypeScript app; not the app). */
 const STANDBY_BOOT_MS = 10_000;
-/** How often a reload asked by `tsresty reload` says it goes on (the client gives up after 10 s of silence). */
-const RELOAD_PROGRESS_MS = 2_000;
 /**
  * At a stop, once every child has exited: how long the master waits for a line on pipes not yet
  * ended (a grandchild that inherited one may hold it open) before it goes without them.
@@ -166,6 +163,20 @@ export class Master {
 
   #serves = false;
   readonly #logs = new Logs(openLogWriter(null), openLogWriter(null, "stdout"));
+  /** What the control socket's requests do (control-requests.ts). */
+  readonly #control = controlRequests({
+    reload: () => this.reload(),
+    input: (input) => {
+      this.input(input);
+    },
+    stopMode: () => this.#stopMode,
+    status: () => this.status(),
+    logs: this.#logs,
+    workers: () =>
+      this.#current === null
+        ? null
+        : Math.max(this.#current.config.workers, this.#staging?.cycle.config.workers ?? 0),
+  });
   /** The log level of the running config (notice until a config is read). */
   #logLevel: LogLevel = "notice";
   /** What SIGTERM means in the running config (the default until a config is read). */
@@ -542,9 +553,7 @@ export class Master {
     try {
       const raw = await init.config();
       const config = resolveConfig(raw, this.#options.configName);
-      const site =
-        this.#site ??
-        (await takeSite(config, (request, connection) => this.#onControl(request, connection), this.#log));
+      const site = this.#site ?? (await takeSite(config, this.#control, this.#log));
 
       this.#site = site;
       this.#logs.use(site.errorLog, site.outputLog);
@@ -1002,68 +1011,11 @@ export class Master {
     for (const failure of this.#logs.reopen()) this.#log("alert", failure);
   }
 
-  /**
-   * Why `logs --worker ID` names no worker of this tree, or null: an id beyond the workers of the
-   * running and the staged cycle with no line kept (a reload to fewer workers keeps the lines of
-   * the ids it dropped). While the first cycle starts, any id may come.
-   */
-  #unknownWorker(id: number | null): string | null {
-    if (id === null || this.#current === null) return null;
-    const workers = Math.max(this.#current.config.workers, this.#staging?.cycle.config.workers ?? 0);
-    if (id < workers || this.#logs.recent({ worker: id }, 1).length > 0) return null;
-    const ids = workers === 0 ? "no workers" : workers === 1 ? "worker 0 only" : `workers 0–${workers - 1}`;
-    return `no worker ${id}: this tree runs ${ids}`;
-  }
-
   #broadcastPids(): void {
     const pids = this.#children.live
       .filter((c) => c.spec?.role === "worker" && !c.retired && c.phase !== "booting")
       .map((c) => c.pid);
     this.#children.broadcast({ type: "pids", pids });
-  }
-
-  /**
-   * A reload for `tsresty reload`: it is said to go on at once and every RELOAD_PROGRESS_MS until
-   * it ends. The master bounds the reload itself (init by initTimeout, the new workers by their
-   * ready bound), so the client waits as long as it takes rather than a fixed time, and takes a
-   * master silent for a few of these (stopped, or its event loop blocked) for one that cannot answer.
-   */
-  async #reloadSaying(connection: ControlConnection): Promise<ControlResponse> {
-    const going = (): void => {
-      connection.send({ ok: true, message: "reloading", progress: true });
-    };
-    going();
-    const beat = setInterval(going, RELOAD_PROGRESS_MS).unref();
-    try {
-      return await this.reload();
-    } finally {
-      clearInterval(beat);
-    }
-  }
-
-  async #onControl(request: ControlRequest, connection: ControlConnection): Promise<ControlResponse | null> {
-    switch (request.command) {
-      case "logs": {
-        const unknown = this.#unknownWorker(request.worker);
-        if (unknown !== null) return { ok: false, message: unknown };
-        const filter = { worker: request.worker };
-        const lines = this.#logs.recent(filter, request.lines).map((entry) => entry.text);
-        if (!request.follow) return { ok: true, message: "logs", lines };
-        connection.send({ ok: true, message: "logs", lines });
-        const unfollow = this.#logs.follow(filter, (entry) => {
-          if (!connection.send({ ok: true, message: "log", lines: [entry.text] })) unfollow();
-        });
-        connection.onClose(unfollow);
-        return null;
-      }
-      case "reload":
-        return request.progress ? this.#reloadSaying(connection) : this.reload();
-      case "stop":
-        this.input(request.fast ? "fast" : "stop");
-        return { ok: true, message: `stopping (${this.#stopMode ?? (request.fast ? "fast" : "graceful")})` };
-      case "status":
-        return { ok: true, message: "status", status: await this.status() };
-    }
   }
 }
 
