@@ -37,8 +37,8 @@ import { longTimeout } from "../util/long-timeout.ts";
 import { formatThrown, lineLogger, type LogLevel, type LogSink } from "../util/log.ts";
 import { openLogWriter } from "../util/log-file.ts";
 import { Logs } from "./logs.ts";
-import { prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
-import { resolveAccount } from "./account.ts";
+import { prepareLogFile } from "./prefix.ts";
+import { checkReload, prepareAccount, readyLine, reloadFailure, workerCount } from "./cycle.ts";
 import { MAX_GROUPS } from "./pipe-groups.ts";
 import { nextQuickDeaths, respawnDelay, standbyRetryDelay } from "./backoff.ts";
 import { describeFault } from "./channel-guard.ts";
@@ -99,18 +99,6 @@ const STANDBY_BOOT_MS = 10_000;
  * ended (a grandchild that inherited one may hold it open) before it goes without them.
  */
 const OUTPUT_QUIET_MS = 500;
-/** How a child's message says that the app's files did not load (runtime/load-error.ts). */
-const APP_LOAD_FAILED = "app failed to load: ";
-/** How children.ts says a fork failed (EMFILE, EAGAIN). */
-const FORK_FAILED = "fork failed: ";
-/**
- * Said after a failed reload: the running generation keeps serving, but a process of it that dies
- * is respawned by importing the app's files as they are now, as the reload did (no process keeps a
- * copy of the code it runs, as an nginx worker's lazy `require` reads Lua files from disk).
- */
-const RESPAWN_FROM_DISK =
-  "until the app's files load again, a running process that dies is respawned from them as they are now, and may fail as this reload did";
-
 /**
  * A reload asked while the master starts or reloads (machine.ts: "queue reload"). Every request
  * queued before it runs is this one reload; each asker awaits `outcome`: how it ended, or that a
@@ -120,9 +108,6 @@ interface QueuedReload {
   readonly outcome: Promise<ControlResponse>;
   readonly settle: (response: ControlResponse) => void;
 }
-
-/** "1 worker", "2 workers": as the ready line, a reload's answer and systemd's status say it. */
-const workerCount = (n: number): string => (n === 1 ? "1 worker" : `${n} workers`);
 
 /** A child forked blank that has no spec yet: booting, or booted and waiting for one. */
 const isBlank = (child: Child): boolean => child.phase === "booting" || child.phase === "standing-by";
@@ -309,22 +294,9 @@ export class Master {
         this.#forkEarly();
       });
       this.#zones.commit(cycle.zones, this.#log);
-      if (outcome.servesHttp) {
-        await this.#listeners.listen(cycle.config.listen).catch((error: unknown) => {
-          throw new StartError(errorMessage(error));
-        });
-      }
+      if (outcome.servesHttp) await this.#listen(cycle.config.listen);
       this.#serves = outcome.servesHttp;
-      if (cycle.config.metrics !== null) {
-        this.#metrics = await serveMetrics(
-          cycle.config.metrics,
-          () => this.#scrape(),
-          (error) => {
-            this.#log("alert", `metrics scrape failed: ${formatThrown(error)}`);
-          },
-        );
-        this.#lag = new LoopDelay();
-      }
+      if (cycle.config.metrics !== null) await this.#serveMetrics(cycle.config.metrics);
       const slots = makeSlots(cycle.config, outcome.privilegedAgent);
       this.#slots = slots;
       await this.#stage(slots, cycle, operation.signal);
@@ -336,15 +308,36 @@ export class Master {
       this.#notifier?.ready(workerCount(cycle.config.workers));
       this.#replenishStandby();
       this.#runQueued();
-      const where = this.#serves ? `listening on ${this.#listeners.addresses.join(", ")}` : "no HTTP handler";
-      const agent = slots.some((slot) => slot.role !== "worker") ? " and the privileged agent" : "";
-      const metrics = this.#metrics === null ? "" : `, metrics on http://${this.#metrics.address}/metrics`;
-      return `tsresty ready: master pid ${process.pid}, ${workerCount(cycle.config.workers)}${agent}, ${where}${metrics}`;
+      return readyLine(
+        cycle.config,
+        slots.some((slot) => slot.role !== "worker"),
+        this.#serves ? this.#listeners.addresses : null,
+        this.#metrics?.address ?? null,
+      );
     } finally {
       // (a queued reload begun above has its own operation now: a stop must still abort it)
       if (this.#operation === operation) this.#operation = null;
       this.#releaseEarly();
     }
+  }
+
+  /** At start, for an app that serves HTTP: the listening sockets (a reload keeps them). */
+  #listen(addresses: ResolvedConfig["listen"]): Promise<void> {
+    return this.#listeners.listen(addresses).catch((error: unknown) => {
+      throw new StartError(errorMessage(error));
+    });
+  }
+
+  /** At start, when the config asks for it: the `/metrics` server (a reload keeps it). */
+  async #serveMetrics(address: NonNullable<ResolvedConfig["metrics"]>): Promise<void> {
+    this.#metrics = await serveMetrics(
+      address,
+      () => this.#scrape(),
+      (error) => {
+        this.#log("alert", `metrics scrape failed: ${formatThrown(error)}`);
+      },
+    );
+    this.#lag = new LoopDelay();
   }
 
   /**
@@ -365,20 +358,7 @@ export class Master {
     try {
       const { cycle, outcome } = await this.#loadCycle(operation.signal);
       loaded = cycle;
-      if (outcome.servesHttp !== this.#serves) {
-        throw new StartError(
-          outcome.servesHttp
-            ? "the new app serves HTTP but the running one does not: restart to add listeners"
-            : "the new app has no HTTP handler but the running one does: restart to remove listeners",
-        );
-      }
-      if (JSON.stringify(cycle.config.listen) !== JSON.stringify(this.#current?.config.listen)) {
-        this.#log("warn", "reload keeps the listening addresses; restart to change them");
-      }
-      if (JSON.stringify(cycle.config.metrics) !== JSON.stringify(this.#current?.config.metrics)) {
-        this.#log("warn", "reload keeps the metrics address; restart to change it");
-      }
-      this.#warnKeptSite(cycle.config);
+      checkReload(this.#current?.config, cycle.config, this.#serves, outcome.servesHttp, this.#log);
       moved = this.#pauseClusterClaims(cycle.config);
       staged = makeSlots(cycle.config, outcome.privilegedAgent);
       await this.#stage(staged, cycle, operation.signal);
@@ -392,18 +372,7 @@ export class Master {
       if (moved) this.#sendToRunning({ type: "cluster-claims", on: true });
       if (error instanceof Cancelled)
         return { ok: false, message: "reload cancelled: the master is stopping" };
-      const message = errorMessage(error);
-      this.#log("error", `reload failed, the running workers keep serving: ${message}`);
-      // A process keeps no copy of the code it runs: a respawn imports the app again, so files
-      // that failed to load or run (in the init process, or in a new worker) fail it too. A
-      // config or init failure does not: a respawn runs its cycle's config, and init runs only
-      // at start and reload.
-      // Nor does a fork the system refused (out of descriptors or processes).
-      const appAtRisk =
-        (staged.length > 0 || message.includes(APP_LOAD_FAILED)) && !message.includes(FORK_FAILED);
-      if (!appAtRisk) return { ok: false, message: `reload failed: ${message}` };
-      this.#log("warn", RESPAWN_FROM_DISK);
-      return { ok: false, message: `reload failed: ${message}\n${RESPAWN_FROM_DISK}` };
+      return reloadFailure(error, staged.length > 0, this.#log);
     } finally {
       if (this.#operation === operation) this.#operation = null;
       // (read through #now(): a stop may have changed the state while the reload awaited)
@@ -434,24 +403,6 @@ export class Master {
     if (queued === null) return;
     this.#queued = null;
     void this.reload().then(queued.settle);
-  }
-
-  /**
-   * The prefix and the logs are the master's, taken at the first start (site.ts): a reload that
-   * names others keeps them, and says so (the new workers' ngx.config.get() shows the new values).
-   */
-  #warnKeptSite(config: ResolvedConfig): void {
-    const running = this.#current?.config;
-    if (running === undefined) return;
-    const kept = [
-      ["the prefix", running.prefix, config.prefix, ""],
-      ["the error log", running.errorLog, config.errorLog, "stderr"],
-      ["the output log", running.log, config.log, "stdout"],
-    ] as const;
-    for (const [what, was, now, none] of kept) {
-      if (was === now) continue;
-      this.#log("warn", `reload keeps ${what} ${was ?? none}: ${now ?? none} takes effect at the next start`);
-    }
   }
 
   /** Stops the tree; `quiet` for the cleanup after a start that failed (its error says it all). */
@@ -554,26 +505,8 @@ export class Master {
       const raw = await init.config();
       const config = resolveConfig(raw, this.#options.configName);
       const site = this.#site ?? (await takeSite(config, this.#control, this.#log));
-
-      this.#site = site;
-      this.#logs.use(site.errorLog, site.outputLog);
-      // At first start the config's log level applies at once (on a reload, at the switch).
-      if (this.#current === null) {
-        this.#logLevel = config.logLevel;
-        this.#termMode = config.signals.term;
-      }
-      const account =
-        config.user !== null && process.getuid?.() === 0
-          ? resolveAccountOrFail(config.user.user, config.user.group)
-          : null;
-      // The workers append to the access log: its directory is made and the file checked (and
-      // given to the workers' account) here, so that a bad path fails the start or the reload
-      // with the path's error.
-      if (config.accessLog !== null) prepareLogFile("access log", config.accessLog.path, account);
-      if (account !== null) {
-        const failed = prepareTimersDirectory(site.prefix, account);
-        if (failed !== null) this.#log("warn", `catchUp cannot keep the last runs across a stop: ${failed}`);
-      }
+      this.#useSite(site, config);
+      const account = prepareAccount(config, site.prefix, this.#log);
       zones = this.#prepareZones(config);
       const outcome = await init.run(Zones.refs(zones.zones), config.initTimeout * 1000, INIT_LOAD_MARGIN_MS);
       this.#cycles = number;
@@ -594,6 +527,20 @@ export class Master {
       throw signal.aborted ? (signal.reason as Error) : error;
     } finally {
       this.#init = null;
+    }
+  }
+
+  /**
+   * The site, taken at the first start from its config (site.ts), is the master's for its life:
+   * its logs take the master's lines and the children's output.
+   */
+  #useSite(site: Site, config: ResolvedConfig): void {
+    this.#site = site;
+    this.#logs.use(site.errorLog, site.outputLog);
+    // At first start the config's log level applies at once (on a reload, at the switch).
+    if (this.#current === null) {
+      this.#logLevel = config.logLevel;
+      this.#termMode = config.signals.term;
     }
   }
 
@@ -1016,14 +963,6 @@ export class Master {
       .filter((c) => c.spec?.role === "worker" && !c.retired && c.phase !== "booting")
       .map((c) => c.pid);
     this.#children.broadcast({ type: "pids", pids });
-  }
-}
-
-function resolveAccountOrFail(user: string, group: string | null): ReturnType<typeof resolveAccount> {
-  try {
-    return resolveAccount(user, group);
-  } catch (error) {
-    throw new StartError(`config user: ${errorMessage(error)}`);
   }
 }
 
