@@ -15,11 +15,14 @@
  *   is (a graceful or a fast stop) is the config's `signals.term`.
  * - Under systemd (`Type=notify`) it reports ready, reloading and stopping (notify.ts); as pid 1
  *   it reaps the orphans reparented to it (reaper.ts).
+ *
+ * The steps of a start and a reload are in cycle.ts, the spare workers (the standby, the early
+ * workers) in spares.ts, the children's deadlines in bounds.ts, and what the control socket's
+ * requests do in control-requests.ts.
  */
 import { constants } from "node:os";
 import {
   DEFAULT_CONFIG,
-  parseWorkers,
   resolveConfig,
   stopBudget,
   type ResolvedConfig,
@@ -33,16 +36,15 @@ import {
   type ProcessRow,
   type StatusReport,
 } from "../ipc/index.ts";
-import { longTimeout } from "../util/long-timeout.ts";
 import { formatThrown, lineLogger, type LogLevel, type LogSink } from "../util/log.ts";
 import { openLogWriter } from "../util/log-file.ts";
 import { Logs } from "./logs.ts";
 import { prepareLogFile } from "./prefix.ts";
 import { checkReload, prepareAccount, readyLine, reloadFailure, workerCount } from "./cycle.ts";
 import { MAX_GROUPS } from "./pipe-groups.ts";
-import { nextQuickDeaths, respawnDelay, standbyRetryDelay } from "./backoff.ts";
+import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
 import { describeFault } from "./channel-guard.ts";
-import { Children, type Child } from "./children.ts";
+import { Children, type Child, type ChildEvents } from "./children.ts";
 import { InitProcess } from "./init-process.ts";
 import { Listeners } from "./listeners.ts";
 import { decide, type MasterInput, type MasterState, type StopMode } from "./machine.ts";
@@ -50,20 +52,21 @@ import { controlRequests } from "./control-requests.ts";
 import { takeSite, type Site } from "./site.ts";
 import { Notifier } from "./notify.ts";
 import { startReaper } from "./reaper.ts";
+import { Bounds } from "./bounds.ts";
+import { Spares } from "./spares.ts";
 import {
   makeSlots,
   pidText,
-  processLabel,
+  childLabel,
   sameSlot,
   slotLabel,
   slotSpec,
   type CycleSpec,
   type Slot,
 } from "./slots.ts";
-import { READY_TIMEOUT_MS, Staging } from "./staging.ts";
-import { statusRows } from "./status.ts";
+import { Staging } from "./staging.ts";
+import { masterRow, statusRows } from "./status.ts";
 import { timerRows } from "./timer-rows.ts";
-import { cpuSeconds } from "../util/cpu.ts";
 import { isTypeScript } from "../util/loader.ts";
 import { Zones, type ZoneSet } from "./zones.ts";
 import type { MetricsInput } from "./metrics-render.ts";
@@ -90,10 +93,6 @@ export class Cancelled extends Error {
 
 /** Time for the init process to boot and load the app, on top of config.initTimeout. */
 const INIT_LOAD_MARGIN_MS = 60_000;
-/** How long a standby given a slot has to answer "assume" (it answers before loading anything). */
-const ASSUME_TIMEOUT_MS = 5_000;
-/** How long a standby has to boot (Node and tsresty's runtime, tsx for a TypeScript app; not the app). */
-const STANDBY_BOOT_MS = 10_000;
 /**
  * At a stop, once every child has exited: how long the master waits for a line on pipes not yet
  * ended (a grandchild that inherited one may hold it open) before it goes without them.
@@ -109,9 +108,6 @@ interface QueuedReload {
   readonly settle: (response: ControlResponse) => void;
 }
 
-/** A child forked blank that has no spec yet: booting, or booted and waiting for one. */
-const isBlank = (child: Child): boolean => child.phase === "booting" || child.phase === "standing-by";
-
 export class Master {
   readonly #options: MasterOptions;
   #state: MasterState = "starting";
@@ -125,26 +121,8 @@ export class Master {
   #slots: Slot[] = [];
   #staging: Staging | null = null;
   #init: InitProcess | null = null;
-  #standby: Child | null = null;
-  /** A standby fork is due at the next turn of the event loop (#replenishStandby). */
-  #standbyQueued = false;
-  /**
-   * Blank workers forked at start beside the init process, so that their boot overlaps its run
-   * (see #forkEarly for how many). The start's workers take them; a start that fails lets go of
-   * those it did not take.
-   */
-  #early: Child[] = [];
-  /** Early workers let go after a failed start: their exit is expected, and not logged. */
-  readonly #letGo = new Set<Child>();
-  /** The kill bound (its cancel) of each retired child still running; cancelled when it exits. */
-  readonly #stopBounds = new Map<Child, () => void>();
-  /** The ready bound of each respawned process not ready yet; cleared when it is ready or exits. */
-  readonly #readyBounds = new Map<Child, NodeJS.Timeout>();
   /** The last generation given to each slot (by role and id), whichever cycle it was for. */
   readonly #generations = new Map<string, number>();
-  #standbyFailures = 0;
-  /** Standbys given a slot that #boundAssume killed: their slot is not their app's failure. */
-  readonly #unanswered = new WeakSet<Child>();
 
   #serves = false;
   readonly #logs = new Logs(openLogWriter(null), openLogWriter(null, "stdout"));
@@ -170,6 +148,10 @@ export class Master {
   readonly #stopReaper: (() => void) | null;
   readonly #log: LogSink;
   readonly #children: Children;
+  /** The standby and the early workers (spares.ts). */
+  readonly #spares: Spares;
+  /** The deadlines of stops, respawns and standbys given a slot (bounds.ts). */
+  readonly #bounds: Bounds;
   readonly #listeners: Listeners;
   readonly #zones = new Zones();
   /** The `/metrics` server (config `metrics` at first start), kept for the master's life. */
@@ -196,21 +178,42 @@ export class Master {
     this.#stopped = new Promise((resolve) => {
       this.#whenStopped = resolve;
     });
-    this.#children = new Children({
+    this.#children = new Children(this.#childEvents());
+    this.#bounds = new Bounds(this.#children, this.#log);
+    this.#spares = new Spares(
+      this.#children,
+      this.#log,
+      () =>
+        (this.#state === "running" || this.#state === "reloading") && this.#current?.config.standby !== false,
+    );
+    if ([options.appPath, options.configFile ?? ""].some(isTypeScript)) this.#children.preloadTypeScript();
+    this.#listeners = new Listeners();
+    this.#notifier = Notifier.fromEnvironment(process.env, this.#log);
+    this.#stopReaper = startReaper(() => this.#children.live.map((child) => child.pid), this.#log);
+    // A descriptor `tsresty start` was given (a root-only file open in the shell, a pipe of the
+    // service manager's) must not reach workers that drop to config.user, nor any other child:
+    // what a child needs, the master hands it explicitly.
+    const failed = systemCalls().closeOnExecFrom(3);
+    if (failed !== 0)
+      this.#log("warn", `cannot keep inherited descriptors from the children (errno ${failed})`);
+  }
+
+  /** What the master does when a child stands by, is ready, writes a line, exits (children.ts). */
+  #childEvents(): ChildEvents {
+    return {
       standingBy: (child) => {
-        if (child === this.#standby) this.#standbyFailures = 0;
+        this.#spares.standingBy(child);
         if (child === this.#init?.child) this.#init.deliver({ type: "standing-by" });
         else if (child.spec !== null && !child.retired) this.#children.assume(child, child.spec);
       },
       ready: (child) => {
-        clearTimeout(this.#readyBounds.get(child));
-        this.#readyBounds.delete(child);
+        this.#bounds.readied(child);
         if (this.#isServing(child)) this.#rotate(child);
         this.#broadcastPids();
         this.#staging?.check();
       },
       exiting: (child, mode) => {
-        this.#log("notice", `${this.#label(child)} is exiting ${mode === "fast" ? "(fast)" : "gracefully"}`);
+        this.#log("notice", `${childLabel(child)} is exiting ${mode === "fast" ? "(fast)" : "gracefully"}`);
         this.#children.send(child, { type: "stop", mode });
       },
       message: (child, message) => {
@@ -223,26 +226,16 @@ export class Master {
       pipeGroupsFull: (child) => {
         this.#log(
           "warn",
-          `${this.#label(child)} runs more than ${MAX_GROUPS} process groups through ngx.pipe: the master does not record the rest, and does not end them if the process is killed (SIGKILL)`,
+          `${childLabel(child)} runs more than ${MAX_GROUPS} process groups through ngx.pipe: the master does not record the rest, and does not end them if the process is killed (SIGKILL)`,
         );
       },
       channelFault: (child, fault) => {
-        this.#log("alert", `${this.#label(child)} ${describeFault(fault)}: killing it (SIGKILL)`);
+        this.#log("alert", `${childLabel(child)} ${describeFault(fault)}: killing it (SIGKILL)`);
       },
       exited: (child, code, signal) => {
         this.#onExit(child, code, signal);
       },
-    });
-    if ([options.appPath, options.configFile ?? ""].some(isTypeScript)) this.#children.preloadTypeScript();
-    this.#listeners = new Listeners();
-    this.#notifier = Notifier.fromEnvironment(process.env, this.#log);
-    this.#stopReaper = startReaper(() => this.#children.live.map((child) => child.pid), this.#log);
-    // A descriptor `tsresty start` was given (a root-only file open in the shell, a pipe of the
-    // service manager's) must not reach workers that drop to config.user, nor any other child:
-    // what a child needs, the master hands it explicitly.
-    const failed = systemCalls().closeOnExecFrom(3);
-    if (failed !== 0)
-      this.#log("warn", `cannot keep inherited descriptors from the children (errno ${failed})`);
+    };
   }
 
   get log(): LogSink {
@@ -291,7 +284,7 @@ export class Master {
     try {
       // The init process first: the start waits on its path (config, app, init); the workers only boot.
       const { cycle, outcome } = await this.#loadCycle(operation.signal, () => {
-        this.#forkEarly();
+        this.#spares.forkEarly(this.#options.overrides["workers"]);
       });
       this.#zones.commit(cycle.zones, this.#log);
       if (outcome.servesHttp) await this.#listen(cycle.config.listen);
@@ -306,7 +299,7 @@ export class Master {
       for (const slot of slots) if (slot.child !== null && slot.role === "worker") this.#rotate(slot.child);
       this.#state = "running";
       this.#notifier?.ready(workerCount(cycle.config.workers));
-      this.#replenishStandby();
+      this.#spares.replenish();
       this.#runQueued();
       return readyLine(
         cycle.config,
@@ -317,7 +310,7 @@ export class Master {
     } finally {
       // (a queued reload begun above has its own operation now: a stop must still abort it)
       if (this.#operation === operation) this.#operation = null;
-      this.#releaseEarly();
+      this.#spares.releaseEarly();
     }
   }
 
@@ -429,7 +422,7 @@ export class Master {
   async status(): Promise<StatusReport> {
     const master = this.#masterRow(Date.now());
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
-    const { rows, stats } = await statusRows(this.#children, slots, "status", this.#early);
+    const { rows, stats } = await statusRows(this.#children, slots, "status", this.#spares.early);
     return {
       masterPid: process.pid,
       listen: this.#listeners.addresses,
@@ -441,28 +434,13 @@ export class Master {
 
   /** The master's own row of `status` and `/metrics`. */
   #masterRow(now: number): ProcessRow {
-    return {
-      type: "master",
-      id: null,
-      pid: process.pid,
-      state: this.#state === "stopping" ? "draining" : this.#state === "starting" ? "starting" : "running",
-      nextTryMs: null,
-      answered: null,
-      generation: this.#current?.cycle ?? 0,
-      uptime: (now - this.#startedAt) / 1000,
-      restarts: 0,
-      rss: residentBytes(),
-      cpu: cpuSeconds(),
-      pending: null,
-      running: null,
-      timers: [],
-    };
+    return masterRow(this.#state, this.#current?.cycle ?? 0, this.#startedAt, now);
   }
 
   /** What one `/metrics` page shows: a status round of every process (status.ts). */
   async #scrape(): Promise<MetricsInput> {
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
-    const { rows, counts, probes } = await statusRows(this.#children, slots, "metrics", this.#early);
+    const { rows, counts, probes } = await statusRows(this.#children, slots, "metrics", this.#spares.early);
     const now = Date.now();
     const master = this.#masterRow(now);
     probes.set(process.pid, { lag: this.#lag?.read() ?? null, pipes: 0, http: null });
@@ -626,7 +604,7 @@ export class Master {
     slot.generation = this.#nextGeneration(slot);
     slot.respawnAt = null;
     const spec = slotSpec(slot, cycle);
-    const standby = slot.role === "worker" ? (this.#takeEarly() ?? this.#takeStandby()) : null;
+    const standby = slot.role === "worker" ? this.#spares.take() : null;
     const child = standby ?? this.#children.fork(slot.role);
     child.startedAt = Date.now();
     child.spec = spec;
@@ -634,7 +612,7 @@ export class Master {
     // A worker still booting is given its spec when it says "standing-by", as a fresh fork is.
     if (standby?.phase === "standing-by") {
       this.#children.assume(child, spec);
-      this.#boundAssume(child);
+      this.#bounds.assume(child);
     }
     slot.child = child;
     const id = slot.id === null ? "" : `id ${slot.id}, `;
@@ -653,131 +631,12 @@ export class Master {
     return next;
   }
 
-  /**
-   * A respawned process must be ready within READY_TIMEOUT_MS, as a start's and a reload's must:
-   * past it (its app never finished loading, its event loop is blocked, or it is a standby that no
-   * longer answers) it is killed, and its slot respawns as after any death, with backoff.
-   */
-  #boundReady(child: Child): void {
-    const bound = setTimeout(() => {
-      this.#readyBounds.delete(child);
-      if (child.readyAt !== null || child.phase === "exited" || child.retired) return;
-      this.#log(
-        "alert",
-        `${this.#label(child)} not ready within ${READY_TIMEOUT_MS / 1000} s of its respawn (its app did not finish loading, or its event loop is blocked); killing it`,
-      );
-      this.#children.kill(child, "SIGKILL");
-    }, READY_TIMEOUT_MS).unref();
-    this.#readyBounds.set(child, bound);
-  }
-
-  /**
-   * A booted spare given a slot answers at once, before it loads the app: one that does not
-   * within ASSUME_TIMEOUT_MS (stopped, or starved) is killed, and its slot respawns as after any
-   * death, from the next spare or a fork. It held its slot empty for READY_TIMEOUT_MS, a reload
-   * failed after it, blaming the app.
-   */
-  #boundAssume(child: Child): void {
-    setTimeout(() => {
-      if (child.assumedAt !== null || child.phase === "exited" || child.retired) return;
-      this.#log(
-        "alert",
-        `${this.#label(child)}, a standby given its slot, did not answer within ${ASSUME_TIMEOUT_MS / 1000} s (stopped, or starved of CPU); killing it`,
-      );
-      this.#unanswered.add(child);
-      this.#children.kill(child, "SIGKILL");
-    }, ASSUME_TIMEOUT_MS).unref();
-  }
-
-  #takeStandby(): Child | null {
-    const standby = this.#standby;
-    if (standby === null || standby.phase !== "standing-by") return null;
-    this.#standby = null;
-    this.#replenishStandby();
-    return standby;
-  }
-
-  /**
-   * `--workers N` overrides the config file, so the start will need exactly N; without it the
-   * count is the config's, not known yet but at least one, and one is forked. So a start that
-   * succeeds takes every early worker.
-   */
-  #forkEarly(): void {
-    const flag = this.#options.overrides["workers"];
-    const workers = flag === undefined ? null : parseWorkers(flag);
-    const count = workers === null ? 1 : workers.ok ? workers.value : 0;
-    for (let i = 0; i < count; i++) this.#early.push(this.#children.fork("worker"));
-  }
-
-  /** An early worker not yet given a slot, booted or still booting. */
-  #takeEarly(): Child | null {
-    for (let child = this.#early.shift(); child !== undefined; child = this.#early.shift()) {
-      if (isBlank(child)) return child;
-    }
-    return null;
-  }
-
-  /** The start is over: early workers it did not take (it failed) are let go. */
-  #releaseEarly(): void {
-    for (const child of this.#early.filter(isBlank)) {
-      this.#letGo.add(child);
-      this.#children.kill(child, "SIGKILL");
-    }
-    this.#early = [];
-  }
-
-  /**
-   * Forks a new standby once this turn of the event loop is over: a fork holds the master for
-   * 10–20 ms, and what asked for it (the ready line, the spec for the standby just taken) goes first.
-   */
-  #replenishStandby(): void {
-    if (this.#standbyQueued) return;
-    this.#standbyQueued = true;
-    setImmediate(() => {
-      this.#standbyQueued = false;
-      if (this.#standby !== null || (this.#state !== "running" && this.#state !== "reloading")) return;
-      if (this.#current?.config.standby === false) return;
-      this.#standby = this.#children.fork("worker");
-      this.#boundStandbyBoot(this.#standby);
-    });
-  }
-
-  /**
-   * A standby not standing by within STANDBY_BOOT_MS of its fork (stopped, or starved) is killed,
-   * and replaced as a standby that dies is. It stayed "starting" for good, and every respawn and
-   * reload after it booted a fresh process.
-   */
-  #boundStandbyBoot(standby: Child): void {
-    setTimeout(() => {
-      if (standby !== this.#standby || standby.phase !== "booting") return;
-      this.#log(
-        "alert",
-        `standby process${pidText(standby.pid)} not booted within ${STANDBY_BOOT_MS / 1000} s of its fork (stopped, or starved of CPU); killing it`,
-      );
-      this.#children.kill(standby, "SIGKILL");
-    }, STANDBY_BOOT_MS).unref();
-  }
-
   #onExit(child: Child, code: number | null, signal: string | null): void {
-    this.#stopBounds.get(child)?.();
-    this.#stopBounds.delete(child);
-    clearTimeout(this.#readyBounds.get(child));
-    this.#readyBounds.delete(child);
-    const forkFailed = child.pid === -1;
-    if (forkFailed) {
-      const article = child.kind === "init" ? "an" : "a";
-      this.#log(
-        "alert",
-        `cannot fork ${article} ${child.kind} process: ${child.failure?.reason ?? "unknown error"}`,
-      );
-    }
-    const how = forkFailed
-      ? "could not be forked"
-      : signal === null
-        ? `exited with code ${code ?? "?"}`
-        : `exited on signal ${signalNumber(signal)}`;
+    this.#bounds.exited(child);
+    const how = this.#howExited(child, code, signal);
     this.#logs.forget(child.pid);
-    if (this.#letGo.delete(child)) {
+    // An early worker let go, or the standby.
+    if (this.#spares.exited(child, how, this.#state === "stopping")) {
       this.#checkStopped();
       return;
     }
@@ -788,27 +647,9 @@ export class Master {
       this.#checkStopped();
       return;
     }
-    if (child === this.#standby) {
-      this.#standby = null;
-      // A stop kills the blank standby (#retire): that is no news worth a notice at every stop.
-      if (child.retired) this.#log("info", `standby process${pidText(child.pid)} stopped`);
-      else
-        this.#log(
-          this.#state === "stopping" ? "notice" : "alert",
-          `standby process${pidText(child.pid)} ${how}`,
-        );
-      // A standby that keeps dying is replaced slowly, and slower each time (backoff.ts).
-      this.#standbyFailures++;
-      const delay = standbyRetryDelay(this.#standbyFailures);
-      setTimeout(() => {
-        this.#replenishStandby();
-      }, delay).unref();
-      this.#checkStopped();
-      return;
-    }
     this.#broadcastPids();
     const found = this.#slotOf(child);
-    const label = this.#label(child);
+    const label = childLabel(child);
     if (found === null || child.retired || this.#state === "stopping") {
       this.#log("notice", `${label} ${how}`);
       if (found !== null) found.slot.child = null;
@@ -818,8 +659,8 @@ export class Master {
     const { slot, cycle, staged } = found;
     slot.child = null;
     if (staged && child.readyAt === null) {
-      // Killed by #boundAssume, it failed the reload: its app never ran.
-      if (this.#unanswered.has(child)) {
+      // Killed by its assume bound (bounds.ts), it failed the reload: its app never ran.
+      if (this.#bounds.unanswered(child)) {
         this.#log("notice", `${label} ${how}; its slot starts again`);
         this.#launch(slot, cycle);
         return;
@@ -831,6 +672,31 @@ export class Master {
     const intended = child.announcedExit && code === 0;
     this.#log(intended ? "notice" : "alert", `${label} ${how}`);
     if (!intended) slot.restarts++;
+    this.#respawn(slot, cycle, child, intended);
+  }
+
+  /** How a child's exit is said ("exited with code 1"); a fork that failed is an alert of its own. */
+  #howExited(child: Child, code: number | null, signal: string | null): string {
+    const forkFailed = child.pid === -1;
+    if (forkFailed) {
+      const article = child.kind === "init" ? "an" : "a";
+      this.#log(
+        "alert",
+        `cannot fork ${article} ${child.kind} process: ${child.failure?.reason ?? "unknown error"}`,
+      );
+    }
+    return forkFailed
+      ? "could not be forked"
+      : signal === null
+        ? `exited with code ${code ?? "?"}`
+        : `exited on signal ${signalNumber(signal)}`;
+  }
+
+  /**
+   * The slot of `child`, which died (or exited on its own: `intended`) while it served, gets a new
+   * process: at once, or after a backoff when the slot keeps dying (backoff.ts).
+   */
+  #respawn(slot: Slot, cycle: CycleSpec, child: Child, intended: boolean): void {
     // An exit the child announced is no crash, but one at every start (signalGracefulExit in
     // initWorker) backs off as a crash loop does: the master never spins.
     slot.quickDeaths = nextQuickDeaths(slot.quickDeaths, Date.now() - child.startedAt);
@@ -844,7 +710,7 @@ export class Master {
     const respawn = (): void => {
       slot.respawn = null;
       if (this.#state === "stopping" || slot.child !== null || this.#slotOwner(slot) === null) return;
-      this.#boundReady(this.#launch(slot, cycle));
+      this.#bounds.ready(this.#launch(slot, cycle));
     };
     // Without backoff, at once: a timer would add a turn of the event loop (a millisecond or more).
     if (delay === 0) respawn();
@@ -880,11 +746,6 @@ export class Master {
     );
   }
 
-  #label(child: Child): string {
-    if (child.spec === null) return `${child.kind} process${pidText(child.pid)}`;
-    return processLabel({ role: child.spec.role, id: child.spec.workerId }, child.pid);
-  }
-
   #clearRespawn(slot: Slot): void {
     if (slot.respawn !== null) clearTimeout(slot.respawn);
     slot.respawn = null;
@@ -903,24 +764,7 @@ export class Master {
       return;
     }
     this.#children.send(child, { type: "stop", mode });
-    const budget = stopBudget(mode, child.shutdownTimeout);
-    this.#stopBounds.get(child)?.();
-    // A long timeout: a shutdownTimeout near its bound (2^31-1 ms) plus the margins is past what
-    // one setTimeout waits (it was a SIGKILL at once), and the alert names the whole budget.
-    const bound = longTimeout(
-      () => {
-        this.#stopBounds.delete(child);
-        if (child.phase === "exited") return;
-        this.#log(
-          "alert",
-          `${this.#label(child)} still alive ${budget} s after ${why} (its budget); killing it`,
-        );
-        this.#children.kill(child, "SIGKILL");
-      },
-      budget * 1000,
-      { unref: true },
-    );
-    this.#stopBounds.set(child, bound);
+    this.#bounds.stop(child, stopBudget(mode, child.shutdownTimeout), why);
   }
 
   #escalate(): void {
@@ -969,17 +813,4 @@ export class Master {
 function signalNumber(signal: string): string {
   const signals: Partial<Record<string, number>> = constants.signals;
   return String(signals[signal] ?? signal);
-}
-
-/**
- * The master's resident set size, or null when it cannot be read: Node reads it from
- * /proc/self/stat, which needs a file descriptor, and status must still answer when the master
- * has none left (EMFILE) — that is when an operator needs it.
- */
-function residentBytes(): number | null {
-  try {
-    return process.memoryUsage.rss();
-  } catch {
-    return null;
-  }
 }
