@@ -15,11 +15,14 @@
  *   is (a graceful or a fast stop) is the config's `signals.term`.
  * - Under systemd (`Type=notify`) it reports ready, reloading and stopping (notify.ts); as pid 1
  *   it reaps the orphans reparented to it (reaper.ts).
+ *
+ * The steps of a start and a reload are in cycle.ts, the spare workers (the standby, the early
+ * workers) in spares.ts, the children's deadlines in bounds.ts, and what the control socket's
+ * requests do in control-requests.ts.
  */
 import { constants } from "node:os";
 import {
   DEFAULT_CONFIG,
-  parseWorkers,
   resolveConfig,
   stopBudget,
   type ResolvedConfig,
@@ -27,44 +30,43 @@ import {
 } from "../config/index.ts";
 import { StartError } from "../errors.ts";
 import {
-  type ControlRequest,
   type ControlResponse,
   type InitOutcome,
   type MasterMessage,
   type ProcessRow,
   type StatusReport,
 } from "../ipc/index.ts";
-import { longTimeout } from "../util/long-timeout.ts";
 import { formatThrown, lineLogger, type LogLevel, type LogSink } from "../util/log.ts";
 import { openLogWriter } from "../util/log-file.ts";
 import { Logs } from "./logs.ts";
-import { prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
-import { resolveAccount } from "./account.ts";
+import { prepareLogFile } from "./prefix.ts";
+import { checkReload, prepareAccount, readyLine, reloadFailure, workerCount } from "./cycle.ts";
 import { MAX_GROUPS } from "./pipe-groups.ts";
-import { nextQuickDeaths, respawnDelay, standbyRetryDelay } from "./backoff.ts";
+import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
 import { describeFault } from "./channel-guard.ts";
-import { Children, type Child } from "./children.ts";
+import { Children, type Child, type ChildEvents } from "./children.ts";
 import { InitProcess } from "./init-process.ts";
 import { Listeners } from "./listeners.ts";
 import { decide, type MasterInput, type MasterState, type StopMode } from "./machine.ts";
-import type { ControlConnection } from "./control.ts";
+import { controlRequests } from "./control-requests.ts";
 import { takeSite, type Site } from "./site.ts";
 import { Notifier } from "./notify.ts";
 import { startReaper } from "./reaper.ts";
+import { Bounds } from "./bounds.ts";
+import { Spares } from "./spares.ts";
 import {
   makeSlots,
   pidText,
-  processLabel,
+  childLabel,
   sameSlot,
   slotLabel,
   slotSpec,
   type CycleSpec,
   type Slot,
 } from "./slots.ts";
-import { READY_TIMEOUT_MS, Staging } from "./staging.ts";
-import { statusRows } from "./status.ts";
+import { Staging } from "./staging.ts";
+import { masterRow, statusRows } from "./status.ts";
 import { timerRows } from "./timer-rows.ts";
-import { cpuSeconds } from "../util/cpu.ts";
 import { isTypeScript } from "../util/loader.ts";
 import { Zones, type ZoneSet } from "./zones.ts";
 import type { MetricsInput } from "./metrics-render.ts";
@@ -91,29 +93,11 @@ export class Cancelled extends Error {
 
 /** Time for the init process to boot and load the app, on top of config.initTimeout. */
 const INIT_LOAD_MARGIN_MS = 60_000;
-/** How long a standby given a slot has to answer "assume" (it answers before loading anything). */
-const ASSUME_TIMEOUT_MS = 5_000;
-/** How long a standby has to boot (Node and tsresty's runtime, tsx for a TypeScript app; not the app). */
-const STANDBY_BOOT_MS = 10_000;
-/** How often a reload asked by `tsresty reload` says it goes on (the client gives up after 10 s of silence). */
-const RELOAD_PROGRESS_MS = 2_000;
 /**
  * At a stop, once every child has exited: how long the master waits for a line on pipes not yet
  * ended (a grandchild that inherited one may hold it open) before it goes without them.
  */
 const OUTPUT_QUIET_MS = 500;
-/** How a child's message says that the app's files did not load (runtime/load-error.ts). */
-const APP_LOAD_FAILED = "app failed to load: ";
-/** How children.ts says a fork failed (EMFILE, EAGAIN). */
-const FORK_FAILED = "fork failed: ";
-/**
- * Said after a failed reload: the running generation keeps serving, but a process of it that dies
- * is respawned by importing the app's files as they are now, as the reload did (no process keeps a
- * copy of the code it runs, as an nginx worker's lazy `require` reads Lua files from disk).
- */
-const RESPAWN_FROM_DISK =
-  "until the app's files load again, a running process that dies is respawned from them as they are now, and may fail as this reload did";
-
 /**
  * A reload asked while the master starts or reloads (machine.ts: "queue reload"). Every request
  * queued before it runs is this one reload; each asker awaits `outcome`: how it ended, or that a
@@ -123,12 +107,6 @@ interface QueuedReload {
   readonly outcome: Promise<ControlResponse>;
   readonly settle: (response: ControlResponse) => void;
 }
-
-/** "1 worker", "2 workers": as the ready line, a reload's answer and systemd's status say it. */
-const workerCount = (n: number): string => (n === 1 ? "1 worker" : `${n} workers`);
-
-/** A child forked blank that has no spec yet: booting, or booted and waiting for one. */
-const isBlank = (child: Child): boolean => child.phase === "booting" || child.phase === "standing-by";
 
 export class Master {
   readonly #options: MasterOptions;
@@ -143,29 +121,25 @@ export class Master {
   #slots: Slot[] = [];
   #staging: Staging | null = null;
   #init: InitProcess | null = null;
-  #standby: Child | null = null;
-  /** A standby fork is due at the next turn of the event loop (#replenishStandby). */
-  #standbyQueued = false;
-  /**
-   * Blank workers forked at start beside the init process, so that their boot overlaps its run
-   * (see #forkEarly for how many). The start's workers take them; a start that fails lets go of
-   * those it did not take.
-   */
-  #early: Child[] = [];
-  /** Early workers let go after a failed start: their exit is expected, and not logged. */
-  readonly #letGo = new Set<Child>();
-  /** The kill bound (its cancel) of each retired child still running; cancelled when it exits. */
-  readonly #stopBounds = new Map<Child, () => void>();
-  /** The ready bound of each respawned process not ready yet; cleared when it is ready or exits. */
-  readonly #readyBounds = new Map<Child, NodeJS.Timeout>();
   /** The last generation given to each slot (by role and id), whichever cycle it was for. */
   readonly #generations = new Map<string, number>();
-  #standbyFailures = 0;
-  /** Standbys given a slot that #boundAssume killed: their slot is not their app's failure. */
-  readonly #unanswered = new WeakSet<Child>();
 
   #serves = false;
   readonly #logs = new Logs(openLogWriter(null), openLogWriter(null, "stdout"));
+  /** What the control socket's requests do (control-requests.ts). */
+  readonly #control = controlRequests({
+    reload: () => this.reload(),
+    input: (input) => {
+      this.input(input);
+    },
+    stopMode: () => this.#stopMode,
+    status: () => this.status(),
+    logs: this.#logs,
+    workers: () =>
+      this.#current === null
+        ? null
+        : Math.max(this.#current.config.workers, this.#staging?.cycle.config.workers ?? 0),
+  });
   /** The log level of the running config (notice until a config is read). */
   #logLevel: LogLevel = "notice";
   /** What SIGTERM means in the running config (the default until a config is read). */
@@ -174,6 +148,10 @@ export class Master {
   readonly #stopReaper: (() => void) | null;
   readonly #log: LogSink;
   readonly #children: Children;
+  /** The standby and the early workers (spares.ts). */
+  readonly #spares: Spares;
+  /** The deadlines of stops, respawns and standbys given a slot (bounds.ts). */
+  readonly #bounds: Bounds;
   readonly #listeners: Listeners;
   readonly #zones = new Zones();
   /** The `/metrics` server (config `metrics` at first start), kept for the master's life. */
@@ -200,21 +178,42 @@ export class Master {
     this.#stopped = new Promise((resolve) => {
       this.#whenStopped = resolve;
     });
-    this.#children = new Children({
+    this.#children = new Children(this.#childEvents());
+    this.#bounds = new Bounds(this.#children, this.#log);
+    this.#spares = new Spares(
+      this.#children,
+      this.#log,
+      () =>
+        (this.#state === "running" || this.#state === "reloading") && this.#current?.config.standby !== false,
+    );
+    if ([options.appPath, options.configFile ?? ""].some(isTypeScript)) this.#children.preloadTypeScript();
+    this.#listeners = new Listeners();
+    this.#notifier = Notifier.fromEnvironment(process.env, this.#log);
+    this.#stopReaper = startReaper(() => this.#children.live.map((child) => child.pid), this.#log);
+    // A descriptor `tsresty start` was given (a root-only file open in the shell, a pipe of the
+    // service manager's) must not reach workers that drop to config.user, nor any other child:
+    // what a child needs, the master hands it explicitly.
+    const failed = systemCalls().closeOnExecFrom(3);
+    if (failed !== 0)
+      this.#log("warn", `cannot keep inherited descriptors from the children (errno ${failed})`);
+  }
+
+  /** What the master does when a child stands by, is ready, writes a line, exits (children.ts). */
+  #childEvents(): ChildEvents {
+    return {
       standingBy: (child) => {
-        if (child === this.#standby) this.#standbyFailures = 0;
+        this.#spares.standingBy(child);
         if (child === this.#init?.child) this.#init.deliver({ type: "standing-by" });
         else if (child.spec !== null && !child.retired) this.#children.assume(child, child.spec);
       },
       ready: (child) => {
-        clearTimeout(this.#readyBounds.get(child));
-        this.#readyBounds.delete(child);
+        this.#bounds.readied(child);
         if (this.#isServing(child)) this.#rotate(child);
         this.#broadcastPids();
         this.#staging?.check();
       },
       exiting: (child, mode) => {
-        this.#log("notice", `${this.#label(child)} is exiting ${mode === "fast" ? "(fast)" : "gracefully"}`);
+        this.#log("notice", `${childLabel(child)} is exiting ${mode === "fast" ? "(fast)" : "gracefully"}`);
         this.#children.send(child, { type: "stop", mode });
       },
       message: (child, message) => {
@@ -227,26 +226,16 @@ export class Master {
       pipeGroupsFull: (child) => {
         this.#log(
           "warn",
-          `${this.#label(child)} runs more than ${MAX_GROUPS} process groups through ngx.pipe: the master does not record the rest, and does not end them if the process is killed (SIGKILL)`,
+          `${childLabel(child)} runs more than ${MAX_GROUPS} process groups through ngx.pipe: the master does not record the rest, and does not end them if the process is killed (SIGKILL)`,
         );
       },
       channelFault: (child, fault) => {
-        this.#log("alert", `${this.#label(child)} ${describeFault(fault)}: killing it (SIGKILL)`);
+        this.#log("alert", `${childLabel(child)} ${describeFault(fault)}: killing it (SIGKILL)`);
       },
       exited: (child, code, signal) => {
         this.#onExit(child, code, signal);
       },
-    });
-    if ([options.appPath, options.configFile ?? ""].some(isTypeScript)) this.#children.preloadTypeScript();
-    this.#listeners = new Listeners();
-    this.#notifier = Notifier.fromEnvironment(process.env, this.#log);
-    this.#stopReaper = startReaper(() => this.#children.live.map((child) => child.pid), this.#log);
-    // A descriptor `tsresty start` was given (a root-only file open in the shell, a pipe of the
-    // service manager's) must not reach workers that drop to config.user, nor any other child:
-    // what a child needs, the master hands it explicitly.
-    const failed = systemCalls().closeOnExecFrom(3);
-    if (failed !== 0)
-      this.#log("warn", `cannot keep inherited descriptors from the children (errno ${failed})`);
+    };
   }
 
   get log(): LogSink {
@@ -295,25 +284,12 @@ export class Master {
     try {
       // The init process first: the start waits on its path (config, app, init); the workers only boot.
       const { cycle, outcome } = await this.#loadCycle(operation.signal, () => {
-        this.#forkEarly();
+        this.#spares.forkEarly(this.#options.overrides["workers"]);
       });
       this.#zones.commit(cycle.zones, this.#log);
-      if (outcome.servesHttp) {
-        await this.#listeners.listen(cycle.config.listen).catch((error: unknown) => {
-          throw new StartError(errorMessage(error));
-        });
-      }
+      if (outcome.servesHttp) await this.#listen(cycle.config.listen);
       this.#serves = outcome.servesHttp;
-      if (cycle.config.metrics !== null) {
-        this.#metrics = await serveMetrics(
-          cycle.config.metrics,
-          () => this.#scrape(),
-          (error) => {
-            this.#log("alert", `metrics scrape failed: ${formatThrown(error)}`);
-          },
-        );
-        this.#lag = new LoopDelay();
-      }
+      if (cycle.config.metrics !== null) await this.#serveMetrics(cycle.config.metrics);
       const slots = makeSlots(cycle.config, outcome.privilegedAgent);
       this.#slots = slots;
       await this.#stage(slots, cycle, operation.signal);
@@ -323,17 +299,38 @@ export class Master {
       for (const slot of slots) if (slot.child !== null && slot.role === "worker") this.#rotate(slot.child);
       this.#state = "running";
       this.#notifier?.ready(workerCount(cycle.config.workers));
-      this.#replenishStandby();
+      this.#spares.replenish();
       this.#runQueued();
-      const where = this.#serves ? `listening on ${this.#listeners.addresses.join(", ")}` : "no HTTP handler";
-      const agent = slots.some((slot) => slot.role !== "worker") ? " and the privileged agent" : "";
-      const metrics = this.#metrics === null ? "" : `, metrics on http://${this.#metrics.address}/metrics`;
-      return `tsresty ready: master pid ${process.pid}, ${workerCount(cycle.config.workers)}${agent}, ${where}${metrics}`;
+      return readyLine(
+        cycle.config,
+        slots.some((slot) => slot.role !== "worker"),
+        this.#serves ? this.#listeners.addresses : null,
+        this.#metrics?.address ?? null,
+      );
     } finally {
       // (a queued reload begun above has its own operation now: a stop must still abort it)
       if (this.#operation === operation) this.#operation = null;
-      this.#releaseEarly();
+      this.#spares.releaseEarly();
     }
+  }
+
+  /** At start, for an app that serves HTTP: the listening sockets (a reload keeps them). */
+  #listen(addresses: ResolvedConfig["listen"]): Promise<void> {
+    return this.#listeners.listen(addresses).catch((error: unknown) => {
+      throw new StartError(errorMessage(error));
+    });
+  }
+
+  /** At start, when the config asks for it: the `/metrics` server (a reload keeps it). */
+  async #serveMetrics(address: NonNullable<ResolvedConfig["metrics"]>): Promise<void> {
+    this.#metrics = await serveMetrics(
+      address,
+      () => this.#scrape(),
+      (error) => {
+        this.#log("alert", `metrics scrape failed: ${formatThrown(error)}`);
+      },
+    );
+    this.#lag = new LoopDelay();
   }
 
   /**
@@ -354,20 +351,7 @@ export class Master {
     try {
       const { cycle, outcome } = await this.#loadCycle(operation.signal);
       loaded = cycle;
-      if (outcome.servesHttp !== this.#serves) {
-        throw new StartError(
-          outcome.servesHttp
-            ? "the new app serves HTTP but the running one does not: restart to add listeners"
-            : "the new app has no HTTP handler but the running one does: restart to remove listeners",
-        );
-      }
-      if (JSON.stringify(cycle.config.listen) !== JSON.stringify(this.#current?.config.listen)) {
-        this.#log("warn", "reload keeps the listening addresses; restart to change them");
-      }
-      if (JSON.stringify(cycle.config.metrics) !== JSON.stringify(this.#current?.config.metrics)) {
-        this.#log("warn", "reload keeps the metrics address; restart to change it");
-      }
-      this.#warnKeptSite(cycle.config);
+      checkReload(this.#current?.config, cycle.config, this.#serves, outcome.servesHttp, this.#log);
       moved = this.#pauseClusterClaims(cycle.config);
       staged = makeSlots(cycle.config, outcome.privilegedAgent);
       await this.#stage(staged, cycle, operation.signal);
@@ -381,18 +365,7 @@ export class Master {
       if (moved) this.#sendToRunning({ type: "cluster-claims", on: true });
       if (error instanceof Cancelled)
         return { ok: false, message: "reload cancelled: the master is stopping" };
-      const message = errorMessage(error);
-      this.#log("error", `reload failed, the running workers keep serving: ${message}`);
-      // A process keeps no copy of the code it runs: a respawn imports the app again, so files
-      // that failed to load or run (in the init process, or in a new worker) fail it too. A
-      // config or init failure does not: a respawn runs its cycle's config, and init runs only
-      // at start and reload.
-      // Nor does a fork the system refused (out of descriptors or processes).
-      const appAtRisk =
-        (staged.length > 0 || message.includes(APP_LOAD_FAILED)) && !message.includes(FORK_FAILED);
-      if (!appAtRisk) return { ok: false, message: `reload failed: ${message}` };
-      this.#log("warn", RESPAWN_FROM_DISK);
-      return { ok: false, message: `reload failed: ${message}\n${RESPAWN_FROM_DISK}` };
+      return reloadFailure(error, staged.length > 0, this.#log);
     } finally {
       if (this.#operation === operation) this.#operation = null;
       // (read through #now(): a stop may have changed the state while the reload awaited)
@@ -425,24 +398,6 @@ export class Master {
     void this.reload().then(queued.settle);
   }
 
-  /**
-   * The prefix and the logs are the master's, taken at the first start (site.ts): a reload that
-   * names others keeps them, and says so (the new workers' ngx.config.get() shows the new values).
-   */
-  #warnKeptSite(config: ResolvedConfig): void {
-    const running = this.#current?.config;
-    if (running === undefined) return;
-    const kept = [
-      ["the prefix", running.prefix, config.prefix, ""],
-      ["the error log", running.errorLog, config.errorLog, "stderr"],
-      ["the output log", running.log, config.log, "stdout"],
-    ] as const;
-    for (const [what, was, now, none] of kept) {
-      if (was === now) continue;
-      this.#log("warn", `reload keeps ${what} ${was ?? none}: ${now ?? none} takes effect at the next start`);
-    }
-  }
-
   /** Stops the tree; `quiet` for the cleanup after a start that failed (its error says it all). */
   stop(mode: StopMode, quiet = false): void {
     if (this.#state === "stopping") return;
@@ -467,7 +422,7 @@ export class Master {
   async status(): Promise<StatusReport> {
     const master = this.#masterRow(Date.now());
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
-    const { rows, stats } = await statusRows(this.#children, slots, "status", this.#early);
+    const { rows, stats } = await statusRows(this.#children, slots, "status", this.#spares.early);
     return {
       masterPid: process.pid,
       listen: this.#listeners.addresses,
@@ -479,28 +434,13 @@ export class Master {
 
   /** The master's own row of `status` and `/metrics`. */
   #masterRow(now: number): ProcessRow {
-    return {
-      type: "master",
-      id: null,
-      pid: process.pid,
-      state: this.#state === "stopping" ? "draining" : this.#state === "starting" ? "starting" : "running",
-      nextTryMs: null,
-      answered: null,
-      generation: this.#current?.cycle ?? 0,
-      uptime: (now - this.#startedAt) / 1000,
-      restarts: 0,
-      rss: residentBytes(),
-      cpu: cpuSeconds(),
-      pending: null,
-      running: null,
-      timers: [],
-    };
+    return masterRow(this.#state, this.#current?.cycle ?? 0, this.#startedAt, now);
   }
 
   /** What one `/metrics` page shows: a status round of every process (status.ts). */
   async #scrape(): Promise<MetricsInput> {
     const slots = [...this.#slots, ...(this.#staging?.slots ?? [])];
-    const { rows, counts, probes } = await statusRows(this.#children, slots, "metrics", this.#early);
+    const { rows, counts, probes } = await statusRows(this.#children, slots, "metrics", this.#spares.early);
     const now = Date.now();
     const master = this.#masterRow(now);
     probes.set(process.pid, { lag: this.#lag?.read() ?? null, pipes: 0, http: null });
@@ -542,29 +482,9 @@ export class Master {
     try {
       const raw = await init.config();
       const config = resolveConfig(raw, this.#options.configName);
-      const site =
-        this.#site ??
-        (await takeSite(config, (request, connection) => this.#onControl(request, connection), this.#log));
-
-      this.#site = site;
-      this.#logs.use(site.errorLog, site.outputLog);
-      // At first start the config's log level applies at once (on a reload, at the switch).
-      if (this.#current === null) {
-        this.#logLevel = config.logLevel;
-        this.#termMode = config.signals.term;
-      }
-      const account =
-        config.user !== null && process.getuid?.() === 0
-          ? resolveAccountOrFail(config.user.user, config.user.group)
-          : null;
-      // The workers append to the access log: its directory is made and the file checked (and
-      // given to the workers' account) here, so that a bad path fails the start or the reload
-      // with the path's error.
-      if (config.accessLog !== null) prepareLogFile("access log", config.accessLog.path, account);
-      if (account !== null) {
-        const failed = prepareTimersDirectory(site.prefix, account);
-        if (failed !== null) this.#log("warn", `catchUp cannot keep the last runs across a stop: ${failed}`);
-      }
+      const site = this.#site ?? (await takeSite(config, this.#control, this.#log));
+      this.#useSite(site, config);
+      const account = prepareAccount(config, site.prefix, this.#log);
       zones = this.#prepareZones(config);
       const outcome = await init.run(Zones.refs(zones.zones), config.initTimeout * 1000, INIT_LOAD_MARGIN_MS);
       this.#cycles = number;
@@ -585,6 +505,20 @@ export class Master {
       throw signal.aborted ? (signal.reason as Error) : error;
     } finally {
       this.#init = null;
+    }
+  }
+
+  /**
+   * The site, taken at the first start from its config (site.ts), is the master's for its life:
+   * its logs take the master's lines and the children's output.
+   */
+  #useSite(site: Site, config: ResolvedConfig): void {
+    this.#site = site;
+    this.#logs.use(site.errorLog, site.outputLog);
+    // At first start the config's log level applies at once (on a reload, at the switch).
+    if (this.#current === null) {
+      this.#logLevel = config.logLevel;
+      this.#termMode = config.signals.term;
     }
   }
 
@@ -670,7 +604,7 @@ export class Master {
     slot.generation = this.#nextGeneration(slot);
     slot.respawnAt = null;
     const spec = slotSpec(slot, cycle);
-    const standby = slot.role === "worker" ? (this.#takeEarly() ?? this.#takeStandby()) : null;
+    const standby = slot.role === "worker" ? this.#spares.take() : null;
     const child = standby ?? this.#children.fork(slot.role);
     child.startedAt = Date.now();
     child.spec = spec;
@@ -678,7 +612,7 @@ export class Master {
     // A worker still booting is given its spec when it says "standing-by", as a fresh fork is.
     if (standby?.phase === "standing-by") {
       this.#children.assume(child, spec);
-      this.#boundAssume(child);
+      this.#bounds.assume(child);
     }
     slot.child = child;
     const id = slot.id === null ? "" : `id ${slot.id}, `;
@@ -697,131 +631,12 @@ export class Master {
     return next;
   }
 
-  /**
-   * A respawned process must be ready within READY_TIMEOUT_MS, as a start's and a reload's must:
-   * past it (its app never finished loading, its event loop is blocked, or it is a standby that no
-   * longer answers) it is killed, and its slot respawns as after any death, with backoff.
-   */
-  #boundReady(child: Child): void {
-    const bound = setTimeout(() => {
-      this.#readyBounds.delete(child);
-      if (child.readyAt !== null || child.phase === "exited" || child.retired) return;
-      this.#log(
-        "alert",
-        `${this.#label(child)} not ready within ${READY_TIMEOUT_MS / 1000} s of its respawn (its app did not finish loading, or its event loop is blocked); killing it`,
-      );
-      this.#children.kill(child, "SIGKILL");
-    }, READY_TIMEOUT_MS).unref();
-    this.#readyBounds.set(child, bound);
-  }
-
-  /**
-   * A booted spare given a slot answers at once, before it loads the app: one that does not
-   * within ASSUME_TIMEOUT_MS (stopped, or starved) is killed, and its slot respawns as after any
-   * death, from the next spare or a fork. It held its slot empty for READY_TIMEOUT_MS, a reload
-   * failed after it, blaming the app.
-   */
-  #boundAssume(child: Child): void {
-    setTimeout(() => {
-      if (child.assumedAt !== null || child.phase === "exited" || child.retired) return;
-      this.#log(
-        "alert",
-        `${this.#label(child)}, a standby given its slot, did not answer within ${ASSUME_TIMEOUT_MS / 1000} s (stopped, or starved of CPU); killing it`,
-      );
-      this.#unanswered.add(child);
-      this.#children.kill(child, "SIGKILL");
-    }, ASSUME_TIMEOUT_MS).unref();
-  }
-
-  #takeStandby(): Child | null {
-    const standby = this.#standby;
-    if (standby === null || standby.phase !== "standing-by") return null;
-    this.#standby = null;
-    this.#replenishStandby();
-    return standby;
-  }
-
-  /**
-   * `--workers N` overrides the config file, so the start will need exactly N; without it the
-   * count is the config's, not known yet but at least one, and one is forked. So a start that
-   * succeeds takes every early worker.
-   */
-  #forkEarly(): void {
-    const flag = this.#options.overrides["workers"];
-    const workers = flag === undefined ? null : parseWorkers(flag);
-    const count = workers === null ? 1 : workers.ok ? workers.value : 0;
-    for (let i = 0; i < count; i++) this.#early.push(this.#children.fork("worker"));
-  }
-
-  /** An early worker not yet given a slot, booted or still booting. */
-  #takeEarly(): Child | null {
-    for (let child = this.#early.shift(); child !== undefined; child = this.#early.shift()) {
-      if (isBlank(child)) return child;
-    }
-    return null;
-  }
-
-  /** The start is over: early workers it did not take (it failed) are let go. */
-  #releaseEarly(): void {
-    for (const child of this.#early.filter(isBlank)) {
-      this.#letGo.add(child);
-      this.#children.kill(child, "SIGKILL");
-    }
-    this.#early = [];
-  }
-
-  /**
-   * Forks a new standby once this turn of the event loop is over: a fork holds the master for
-   * 10–20 ms, and what asked for it (the ready line, the spec for the standby just taken) goes first.
-   */
-  #replenishStandby(): void {
-    if (this.#standbyQueued) return;
-    this.#standbyQueued = true;
-    setImmediate(() => {
-      this.#standbyQueued = false;
-      if (this.#standby !== null || (this.#state !== "running" && this.#state !== "reloading")) return;
-      if (this.#current?.config.standby === false) return;
-      this.#standby = this.#children.fork("worker");
-      this.#boundStandbyBoot(this.#standby);
-    });
-  }
-
-  /**
-   * A standby not standing by within STANDBY_BOOT_MS of its fork (stopped, or starved) is killed,
-   * and replaced as a standby that dies is. It stayed "starting" for good, and every respawn and
-   * reload after it booted a fresh process.
-   */
-  #boundStandbyBoot(standby: Child): void {
-    setTimeout(() => {
-      if (standby !== this.#standby || standby.phase !== "booting") return;
-      this.#log(
-        "alert",
-        `standby process${pidText(standby.pid)} not booted within ${STANDBY_BOOT_MS / 1000} s of its fork (stopped, or starved of CPU); killing it`,
-      );
-      this.#children.kill(standby, "SIGKILL");
-    }, STANDBY_BOOT_MS).unref();
-  }
-
   #onExit(child: Child, code: number | null, signal: string | null): void {
-    this.#stopBounds.get(child)?.();
-    this.#stopBounds.delete(child);
-    clearTimeout(this.#readyBounds.get(child));
-    this.#readyBounds.delete(child);
-    const forkFailed = child.pid === -1;
-    if (forkFailed) {
-      const article = child.kind === "init" ? "an" : "a";
-      this.#log(
-        "alert",
-        `cannot fork ${article} ${child.kind} process: ${child.failure?.reason ?? "unknown error"}`,
-      );
-    }
-    const how = forkFailed
-      ? "could not be forked"
-      : signal === null
-        ? `exited with code ${code ?? "?"}`
-        : `exited on signal ${signalNumber(signal)}`;
+    this.#bounds.exited(child);
+    const how = this.#howExited(child, code, signal);
     this.#logs.forget(child.pid);
-    if (this.#letGo.delete(child)) {
+    // An early worker let go, or the standby.
+    if (this.#spares.exited(child, how, this.#state === "stopping")) {
       this.#checkStopped();
       return;
     }
@@ -832,27 +647,9 @@ export class Master {
       this.#checkStopped();
       return;
     }
-    if (child === this.#standby) {
-      this.#standby = null;
-      // A stop kills the blank standby (#retire): that is no news worth a notice at every stop.
-      if (child.retired) this.#log("info", `standby process${pidText(child.pid)} stopped`);
-      else
-        this.#log(
-          this.#state === "stopping" ? "notice" : "alert",
-          `standby process${pidText(child.pid)} ${how}`,
-        );
-      // A standby that keeps dying is replaced slowly, and slower each time (backoff.ts).
-      this.#standbyFailures++;
-      const delay = standbyRetryDelay(this.#standbyFailures);
-      setTimeout(() => {
-        this.#replenishStandby();
-      }, delay).unref();
-      this.#checkStopped();
-      return;
-    }
     this.#broadcastPids();
     const found = this.#slotOf(child);
-    const label = this.#label(child);
+    const label = childLabel(child);
     if (found === null || child.retired || this.#state === "stopping") {
       this.#log("notice", `${label} ${how}`);
       if (found !== null) found.slot.child = null;
@@ -862,8 +659,8 @@ export class Master {
     const { slot, cycle, staged } = found;
     slot.child = null;
     if (staged && child.readyAt === null) {
-      // Killed by #boundAssume, it failed the reload: its app never ran.
-      if (this.#unanswered.has(child)) {
+      // Killed by its assume bound (bounds.ts), it failed the reload: its app never ran.
+      if (this.#bounds.unanswered(child)) {
         this.#log("notice", `${label} ${how}; its slot starts again`);
         this.#launch(slot, cycle);
         return;
@@ -875,6 +672,31 @@ export class Master {
     const intended = child.announcedExit && code === 0;
     this.#log(intended ? "notice" : "alert", `${label} ${how}`);
     if (!intended) slot.restarts++;
+    this.#respawn(slot, cycle, child, intended);
+  }
+
+  /** How a child's exit is said ("exited with code 1"); a fork that failed is an alert of its own. */
+  #howExited(child: Child, code: number | null, signal: string | null): string {
+    const forkFailed = child.pid === -1;
+    if (forkFailed) {
+      const article = child.kind === "init" ? "an" : "a";
+      this.#log(
+        "alert",
+        `cannot fork ${article} ${child.kind} process: ${child.failure?.reason ?? "unknown error"}`,
+      );
+    }
+    return forkFailed
+      ? "could not be forked"
+      : signal === null
+        ? `exited with code ${code ?? "?"}`
+        : `exited on signal ${signalNumber(signal)}`;
+  }
+
+  /**
+   * The slot of `child`, which died (or exited on its own: `intended`) while it served, gets a new
+   * process: at once, or after a backoff when the slot keeps dying (backoff.ts).
+   */
+  #respawn(slot: Slot, cycle: CycleSpec, child: Child, intended: boolean): void {
     // An exit the child announced is no crash, but one at every start (signalGracefulExit in
     // initWorker) backs off as a crash loop does: the master never spins.
     slot.quickDeaths = nextQuickDeaths(slot.quickDeaths, Date.now() - child.startedAt);
@@ -888,7 +710,7 @@ export class Master {
     const respawn = (): void => {
       slot.respawn = null;
       if (this.#state === "stopping" || slot.child !== null || this.#slotOwner(slot) === null) return;
-      this.#boundReady(this.#launch(slot, cycle));
+      this.#bounds.ready(this.#launch(slot, cycle));
     };
     // Without backoff, at once: a timer would add a turn of the event loop (a millisecond or more).
     if (delay === 0) respawn();
@@ -924,11 +746,6 @@ export class Master {
     );
   }
 
-  #label(child: Child): string {
-    if (child.spec === null) return `${child.kind} process${pidText(child.pid)}`;
-    return processLabel({ role: child.spec.role, id: child.spec.workerId }, child.pid);
-  }
-
   #clearRespawn(slot: Slot): void {
     if (slot.respawn !== null) clearTimeout(slot.respawn);
     slot.respawn = null;
@@ -947,24 +764,7 @@ export class Master {
       return;
     }
     this.#children.send(child, { type: "stop", mode });
-    const budget = stopBudget(mode, child.shutdownTimeout);
-    this.#stopBounds.get(child)?.();
-    // A long timeout: a shutdownTimeout near its bound (2^31-1 ms) plus the margins is past what
-    // one setTimeout waits (it was a SIGKILL at once), and the alert names the whole budget.
-    const bound = longTimeout(
-      () => {
-        this.#stopBounds.delete(child);
-        if (child.phase === "exited") return;
-        this.#log(
-          "alert",
-          `${this.#label(child)} still alive ${budget} s after ${why} (its budget); killing it`,
-        );
-        this.#children.kill(child, "SIGKILL");
-      },
-      budget * 1000,
-      { unref: true },
-    );
-    this.#stopBounds.set(child, bound);
+    this.#bounds.stop(child, stopBudget(mode, child.shutdownTimeout), why);
   }
 
   #escalate(): void {
@@ -1002,93 +802,15 @@ export class Master {
     for (const failure of this.#logs.reopen()) this.#log("alert", failure);
   }
 
-  /**
-   * Why `logs --worker ID` names no worker of this tree, or null: an id beyond the workers of the
-   * running and the staged cycle with no line kept (a reload to fewer workers keeps the lines of
-   * the ids it dropped). While the first cycle starts, any id may come.
-   */
-  #unknownWorker(id: number | null): string | null {
-    if (id === null || this.#current === null) return null;
-    const workers = Math.max(this.#current.config.workers, this.#staging?.cycle.config.workers ?? 0);
-    if (id < workers || this.#logs.recent({ worker: id }, 1).length > 0) return null;
-    const ids = workers === 0 ? "no workers" : workers === 1 ? "worker 0 only" : `workers 0–${workers - 1}`;
-    return `no worker ${id}: this tree runs ${ids}`;
-  }
-
   #broadcastPids(): void {
     const pids = this.#children.live
       .filter((c) => c.spec?.role === "worker" && !c.retired && c.phase !== "booting")
       .map((c) => c.pid);
     this.#children.broadcast({ type: "pids", pids });
   }
-
-  /**
-   * A reload for `tsresty reload`: it is said to go on at once and every RELOAD_PROGRESS_MS until
-   * it ends. The master bounds the reload itself (init by initTimeout, the new workers by their
-   * ready bound), so the client waits as long as it takes rather than a fixed time, and takes a
-   * master silent for a few of these (stopped, or its event loop blocked) for one that cannot answer.
-   */
-  async #reloadSaying(connection: ControlConnection): Promise<ControlResponse> {
-    const going = (): void => {
-      connection.send({ ok: true, message: "reloading", progress: true });
-    };
-    going();
-    const beat = setInterval(going, RELOAD_PROGRESS_MS).unref();
-    try {
-      return await this.reload();
-    } finally {
-      clearInterval(beat);
-    }
-  }
-
-  async #onControl(request: ControlRequest, connection: ControlConnection): Promise<ControlResponse | null> {
-    switch (request.command) {
-      case "logs": {
-        const unknown = this.#unknownWorker(request.worker);
-        if (unknown !== null) return { ok: false, message: unknown };
-        const filter = { worker: request.worker };
-        const lines = this.#logs.recent(filter, request.lines).map((entry) => entry.text);
-        if (!request.follow) return { ok: true, message: "logs", lines };
-        connection.send({ ok: true, message: "logs", lines });
-        const unfollow = this.#logs.follow(filter, (entry) => {
-          if (!connection.send({ ok: true, message: "log", lines: [entry.text] })) unfollow();
-        });
-        connection.onClose(unfollow);
-        return null;
-      }
-      case "reload":
-        return request.progress ? this.#reloadSaying(connection) : this.reload();
-      case "stop":
-        this.input(request.fast ? "fast" : "stop");
-        return { ok: true, message: `stopping (${this.#stopMode ?? (request.fast ? "fast" : "graceful")})` };
-      case "status":
-        return { ok: true, message: "status", status: await this.status() };
-    }
-  }
-}
-
-function resolveAccountOrFail(user: string, group: string | null): ReturnType<typeof resolveAccount> {
-  try {
-    return resolveAccount(user, group);
-  } catch (error) {
-    throw new StartError(`config user: ${errorMessage(error)}`);
-  }
 }
 
 function signalNumber(signal: string): string {
   const signals: Partial<Record<string, number>> = constants.signals;
   return String(signals[signal] ?? signal);
-}
-
-/**
- * The master's resident set size, or null when it cannot be read: Node reads it from
- * /proc/self/stat, which needs a file descriptor, and status must still answer when the master
- * has none left (EMFILE) — that is when an operator needs it.
- */
-function residentBytes(): number | null {
-  try {
-    return process.memoryUsage.rss();
-  } catch {
-    return null;
-  }
 }

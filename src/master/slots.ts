@@ -42,6 +42,12 @@ export function processLabel(slot: Pick<Slot, "role" | "id">, pid: number): stri
     : `privileged agent process${pidText(pid)}`;
 }
 
+/** How log lines name a child: as its slot's process, or `worker process 1234` while it has none. */
+export function childLabel(child: Child): string {
+  if (child.spec === null) return `${child.kind} process${pidText(child.pid)}`;
+  return processLabel({ role: child.spec.role, id: child.spec.workerId }, child.pid);
+}
+
 /** " 1234" after "process", nothing for a fork that failed (no pid: -1). */
 export const pidText = (pid: number): string => (pid === -1 ? "" : ` ${pid}`);
 

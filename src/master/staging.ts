@@ -10,7 +10,7 @@ import { slotLabel, type CycleSpec, type Slot } from "./slots.ts";
 
 /**
  * The wait for a process to be ready: its app's load, then initWorker (which it bounds at 30 s).
- * It bounds a start's and a reload's workers here, and each respawned process in the master.
+ * It bounds a start's and a reload's workers here, and each respawned process in bounds.ts.
  */
 export const READY_TIMEOUT_MS = 60_000;
 

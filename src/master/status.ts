@@ -1,5 +1,7 @@
 import type { ChildProbe, ProcessRow, StatusScope, TimerCountsReport, TimerOwner } from "../ipc/index.ts";
+import { cpuSeconds } from "../util/cpu.ts";
 import type { Child, Children } from "./children.ts";
+import type { MasterState } from "./machine.ts";
 import type { Slot } from "./slots.ts";
 import type { ReportedStats } from "./timer-rows.ts";
 
@@ -110,4 +112,42 @@ export async function statusRows(
     .filter((row): row is ProcessRow => row !== null)
     .sort((a, b) => (a.id ?? Infinity) - (b.id ?? Infinity) || a.generation - b.generation);
   return { rows: sorted, stats, counts, probes };
+}
+
+/** The master's own row of `status` and `/metrics`: `generation` is its running cycle's number. */
+export function masterRow(
+  state: MasterState,
+  generation: number,
+  startedAt: number,
+  now: number,
+): ProcessRow {
+  return {
+    type: "master",
+    id: null,
+    pid: process.pid,
+    state: state === "stopping" ? "draining" : state === "starting" ? "starting" : "running",
+    nextTryMs: null,
+    answered: null,
+    generation,
+    uptime: (now - startedAt) / 1000,
+    restarts: 0,
+    rss: residentBytes(),
+    cpu: cpuSeconds(),
+    pending: null,
+    running: null,
+    timers: [],
+  };
+}
+
+/**
+ * The master's resident set size, or null when it cannot be read: Node reads it from
+ * /proc/self/stat, which needs a file descriptor, and status must still answer when the master
+ * has none left (EMFILE) — that is when an operator needs it.
+ */
+function residentBytes(): number | null {
+  try {
+    return process.memoryUsage.rss();
+  } catch {
+    return null;
+  }
 }
