@@ -8,6 +8,7 @@
         "native/src/check.c",
         "native/src/dict.c",
         "native/src/list.c",
+        "native/src/lock.c",
         "native/src/ops.c",
         "native/src/recover.c",
         "native/src/shard.c",

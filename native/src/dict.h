@@ -12,7 +12,7 @@
 #define RC_NOT_A_NUMBER 4
 #define RC_IS_LIST 5
 #define RC_NOT_LIST 6
-#define RC_LOCK_FAILED 7 /* the mutex is unusable (ENOTRECOVERABLE): never expected */
+#define RC_LOCK_FAILED 7 /* the lock could not be taken: lock.c's lock waits and never fails */
 #define RC_OOM 8         /* this process could not grow a buffer */
 #define RC_CORRUPT 9     /* the shard held a link outside its heap: it was emptied (bounds.h) */
 

@@ -4,7 +4,7 @@
  *   [header | shard headers | shard 0: buckets, heap | shard 1: buckets, heap | ...]
  *
  * Every reference inside the zone is a 32-bit byte offset from the zone's start (0 = none),
- * so the zone works wherever each process maps it. Each shard header holds a robust mutex
+ * so the zone works wherever each process maps it. Each shard header holds a lock word
  * and the shard's bookkeeping; a heap is a sequence of blocks, each with a block header.
  *
  * What is authoritative (kept consistent at every instant by the order of single aligned
@@ -13,12 +13,11 @@
 #ifndef SHD_LAYOUT_H
 #define SHD_LAYOUT_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define SHD_MAGIC 0x315a4448535253ULL /* "SRSHDZ1" */
-#define SHD_VERSION 4u
+#define SHD_VERSION 5u
 #define SHD_NAME_MAX 63
 #define SHD_MIN_SIZE 8192u
 #define SHD_MAX_SIZE 2147483648u /* offsets are 32-bit; 2 GiB keeps every block size below 2^31 */
@@ -59,7 +58,7 @@ typedef struct {
   char name[64];        /* NUL-terminated */
   uint32_t nshards;     /* a power of two, 1 to SHD_MAX_SHARDS */
   uint32_t shard_bits;  /* log2(nshards): a key's shard is the top bits of its hash */
-  uint32_t mutex_size;  /* sizeof(pthread_mutex_t) of the creator, checked by attach */
+  uint32_t lock_size;   /* sizeof a shard's lock word for the creator, checked by attach */
   uint32_t pad0;
 } shd_header;
 
@@ -72,7 +71,8 @@ typedef struct {
  * a lock (see native/README.md for what sharding changes).
  */
 typedef struct {
-  pthread_mutex_t lock __attribute__((aligned(64)));
+  /* 0 when free, else the holder's pid, with a bit for sleepers (lock.c) */
+  uint32_t lock __attribute__((aligned(64)));
   /* Odd while a locker holds the shard, and changed by every locker: a get that reads the shard
      without the lock (shd_get) trusts what it read only if seq was even and is unchanged. */
   uint32_t seq;

@@ -81,45 +81,15 @@ static void seq_enter(shd_shard *z) {
   __atomic_thread_fence(__ATOMIC_RELEASE); /* the odd number is seen before any change */
 }
 
-/*
- * Critical sections last a few hundred nanoseconds, so a contended locker spins a little
- * (reading the lock word, then one trylock) before it sleeps in pthread_mutex_lock: a futex
- * sleep and wake cost microseconds each and would make two busy processes slower than one.
- * glibc's robust mutex word is 0 when free (a dead owner leaves FUTEX_OWNER_DIED, which ends
- * the spin in the blocking lock that reports EOWNERDEAD).
- */
-static int lock_mutex(shd_shard *z) {
-  pthread_mutex_t *m = &z->h->lock;
-  int rc;
-  for (int spins = 0; spins < 2000; spins++) {
-#ifdef __GLIBC__
-    if (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0) {
-#else
-    if (spins % 16 == 0) { /* no portable way to peek at the lock word: try now and then */
-#endif
-      rc = pthread_mutex_trylock(m);
-      if (rc == 0) return 0;
-      if (rc != EBUSY) goto slow;
-    }
-    shd_cpu_relax();
-  }
-  rc = pthread_mutex_lock(m);
-slow:
-  if (__builtin_expect(rc == 0, 1)) return 0;
-  if (rc == EOWNERDEAD) {
+/* Takes the shard's lock (lock.c); a holder found dead is repaired after first. */
+int shd_lock(shd_shard *z) {
+  if (__builtin_expect(shd_lock_word(&z->h->lock) == SHD_OWNER_DIED, 0)) {
     seq_enter(z); /* before the repair: the holder may have died with the number even again */
     shard_recover(z);
     z->h->recoveries++;
-    pthread_mutex_consistent(&z->h->lock);
-    return 0;
   }
-  return rc;
-}
-
-int shd_lock(shd_shard *z) {
-  int rc = lock_mutex(z);
-  if (rc == 0) seq_enter(z);
-  return rc;
+  seq_enter(z);
+  return 0;
 }
 
 int shd_unlock(shd_shard *z) {
@@ -132,7 +102,7 @@ int shd_unlock(shd_shard *z) {
     z->corrupt = 0;
   }
   __atomic_store_n(&z->h->seq, z->h->seq + 1, __ATOMIC_RELEASE); /* after every change */
-  pthread_mutex_unlock(&z->h->lock);
+  shd_unlock_word(&z->h->lock);
   return corrupt;
 }
 

@@ -50,6 +50,12 @@ typedef struct {
 static inline uint64_t now_of(clockc *c) { return c->ms ? c->ms : (c->ms = shd_now_ms()); }
 static inline int expired(const shd_item *it, clockc *c) { return it->expires != 0 && it->expires <= now_of(c); }
 
+/* The lock word of a shard (lock.c): 0, or SHD_OWNER_DIED when the holder before was found dead
+   and the lock taken over (the shard needs repair). */
+#define SHD_OWNER_DIED 1
+int shd_lock_word(uint32_t *word);
+void shd_unlock_word(uint32_t *word);
+
 /* Releases the lock: the operation's outcome r, or RC_CORRUPT when the shard was found corrupt
    and has been emptied (bounds.h). */
 static inline int shd_unlock_with(shd_shard *z, int r) { return shd_unlock(z) ? RC_CORRUPT << 1 : r; }

@@ -108,16 +108,6 @@ static int matches(const shd_zone *z) {
   return 1;
 }
 
-static int init_mutex(pthread_mutex_t *m) {
-  pthread_mutexattr_t attr;
-  int rc = pthread_mutexattr_init(&attr);
-  if (!rc) rc = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-  if (!rc) rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  if (!rc) rc = pthread_mutex_init(m, &attr);
-  pthread_mutexattr_destroy(&attr);
-  return rc;
-}
-
 int shd_create(const char *name, uint64_t size, int *fd_out, const char **err) {
   char label[80];
   if (strlen(name) > SHD_NAME_MAX) return *err = "zone name longer than 63 bytes", -1;
@@ -139,20 +129,14 @@ int shd_create(const char *name, uint64_t size, int *fd_out, const char **err) {
   shd_header *h = z.h;
   h->version = SHD_VERSION;
   h->size = size;
-  h->mutex_size = (uint32_t)sizeof(pthread_mutex_t);
+  h->lock_size = (uint32_t)sizeof z.shards[0].h->lock;
   strcpy(h->name, name);
   if (getrandom(&h->seed, sizeof h->seed, 0) != (ssize_t)sizeof h->seed) h->seed = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull;
   z.seed = h->seed;
   split(&z);
   publish(&z);
-  for (uint32_t i = 0; i < z.nshards; i++) {
-    if (init_mutex(&z.shards[i].h->lock) != 0) {
-      munmap(base, size);
-      close(fd);
-      return *err = "initialising the robust mutex failed", -1;
-    }
-    heap_format(&z.shards[i]);
-  }
+  /* The locks are 0, free, as the memfd's bytes are. */
+  for (uint32_t i = 0; i < z.nshards; i++) heap_format(&z.shards[i]);
   STORE_ORDER();
   h->magic = SHD_MAGIC; /* last: a zone is either formatted or not a zone */
   munmap(base, size);
@@ -175,7 +159,7 @@ int shd_attach(int fd, const char *name, uint64_t size, shd_zone *z, const char 
   if (h->magic != SHD_MAGIC) bad = "not a tsresty zone (bad magic)";
   else if (h->version != SHD_VERSION) bad = "the zone has another layout version";
   else if (h->size != size) bad = "the zone's header has another size";
-  else if (h->mutex_size != sizeof(pthread_mutex_t)) bad = "the zone was made by an incompatible build";
+  else if (h->lock_size != sizeof z->shards[0].h->lock) bad = "the zone was made by an incompatible build";
   else if (strncmp(h->name, name, sizeof h->name) != 0) bad = "the zone has another name";
   else if (!matches(z)) bad = "the zone's shard headers do not match its size (the zone was overwritten)";
   if (bad) {

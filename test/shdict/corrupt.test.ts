@@ -39,7 +39,9 @@ function write(zone: Zone, at: number, bytes: Buffer): void {
 }
 
 interface Shard {
-  /** Where the shard header's fields after the mutex start, and how many 32-bit words they are. */
+  /** Where the shard header starts: its lock. */
+  readonly header: number;
+  /** Where the shard header's fields after the lock start, and how many 32-bit words they are. */
   readonly fields: number;
   readonly words: number;
   readonly bucketOff: number;
@@ -52,15 +54,16 @@ function shards(zone: Zone): Shard[] {
   const header = read(zone, 0, 128);
   const headerSize = header.readUInt32LE(12);
   const nshards = header.readUInt32LE(96);
-  const mutexSize = header.readUInt32LE(104);
+  const lockSize = header.readUInt32LE(104);
   const size = (headerSize - 128) / nshards;
   return Array.from({ length: nshards }, (_, i) => {
     const at = 128 + i * size;
-    const fields = at + mutexSize; // seq, then bucket_off, bucket_mask, heap_start, heap_end, …
+    const fields = at + lockSize; // seq, then bucket_off, bucket_mask, heap_start, heap_end, …
     const geometry = read(zone, fields, 20);
     return {
+      header: at,
       fields,
-      words: (size - mutexSize) / 4,
+      words: (size - lockSize) / 4,
       bucketOff: geometry.readUInt32LE(4),
       heapStart: geometry.readUInt32LE(12),
       heapEnd: geometry.readUInt32LE(16),
@@ -129,7 +132,7 @@ function corrupt(zone: Zone, mode: Mode, seed: number): boolean {
     }
     return false;
   }
-  // The shard headers after the mutex: seq, the geometry (bucket_off, bucket_mask, heap_start,
+  // The shard headers after the lock: seq, the geometry (bucket_off, bucket_mask, heap_start,
   // heap_end), the LRU ends, the counters, the free lists' bitmaps and heads.
   let geometry = false;
   for (let n = 0; n < 40; n++) {
@@ -167,7 +170,7 @@ describe("a zone overwritten by another process", () => {
     { mode: "headers", what: "random words of item, node and free-block headers" },
     {
       mode: "geometry",
-      what: "random words of the shard headers (geometry, LRU ends, free lists), not the mutex",
+      what: "random words of the shard headers (geometry, LRU ends, free lists), not the lock",
     },
   ];
   for (const { mode, what } of cases) {
@@ -192,12 +195,14 @@ describe("a zone overwritten by another process", () => {
           const geometry = corrupt(zone, mode, seed);
           // Both start on the zone as overwritten (one that attach refuses has printed that and ended).
           const after = startWithZone("every-op", zone, ["wait"], 120_000);
-          await within(
+          const attached = await within(
             after.line((l) => typeof l === "object" && l !== null),
             60_000,
             "attach after",
           );
-          for (const child of [before, after]) child.child.stdin?.write("go\n");
+          // One that attach refused has ended: its stdin is closed (a write there failed with EPIPE).
+          const waiting = "attached" in (attached as object) ? [before, after] : [before];
+          for (const child of waiting) child.child.stdin?.write("go\n");
           const [early, late] = await Promise.all([
             ends(before, "the process attached before"),
             ends(after, "the process attached after"),
@@ -244,6 +249,37 @@ describe("a zone overwritten by another process", () => {
       await writer.done;
       assert.ok("ops" in outcome, JSON.stringify(outcome));
       console.log(`# race seed ${seed}: ${JSON.stringify(outcome)}`);
+    },
+  );
+
+  it(
+    "a process writing the shards' lock words and sequence numbers while another runs every operation 4 times: the other ends normally",
+    {
+      timeout: 180_000,
+    },
+    async () => {
+      const seed = SEED + 2;
+      const zone = testZone(4 * 1024 * 1024, "corruptlocks");
+      fill(zone);
+      const victim = startWithZone("every-op", zone, ["wait", "4"], 150_000);
+      await within(
+        victim.line((l) => typeof l === "object" && l !== null),
+        60_000,
+        "attach",
+      );
+      const headers = shards(zone).map((shard) => shard.header);
+      const writer = startWithZone("lock-writer.mjs", zone, [headers.join(","), String(seed)], 150_000);
+      await within(
+        writer.line((l) => l === "writing"),
+        60_000,
+        "the lock writer starting",
+      );
+      victim.child.stdin?.write("go\n");
+      const outcome = await ends(victim, `the process running every operation (seed ${seed})`);
+      writer.child.kill("SIGKILL");
+      await writer.done;
+      assert.ok("ops" in outcome, JSON.stringify(outcome));
+      console.log(`# locks seed ${seed}: ${JSON.stringify(outcome)}`);
     },
   );
 
