@@ -11,22 +11,11 @@ import { describe, it } from "node:test";
 import type { Zone } from "../../src/shdict/index.ts";
 import { startWithZone, within, type ZoneChild } from "./processes.ts";
 import { testZone } from "./zones.ts";
+import { generator } from "../fixtures/shdict/seeded.mjs";
 
 const SEED = Number(process.env["CORRUPT_SEED"] ?? Math.floor(Math.random() * 2 ** 31));
 const SEEDS_PER_MODE = 4;
 console.log(`# corrupt.test.ts seed ${SEED} (replay with CORRUPT_SEED=${SEED})`);
-
-/** mulberry32: a small seeded generator, so that each case's bytes can be made again. */
-function generator(seed: number): (below: number) => number {
-  let state = seed >>> 0;
-  return (below) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * below);
-  };
-}
 
 /** The zone's bytes through its memfd, as another process holding the descriptor sees them. */
 function read(zone: Zone, at: number, length: number): Buffer {
