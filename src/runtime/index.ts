@@ -19,7 +19,9 @@ export {
   type NgxWorker,
 } from "./ngx.ts";
 export { appMembers, checkApp, defineApp, loadApp, type App } from "./app.ts";
-export { awaitSpec, runChild, type ChildRole, type ChildState, type Service } from "./child.ts";
+export { awaitSpec, runChild } from "./child.ts";
+export type { ChildState } from "./lifecycle.ts";
+export type { ChildRole, Service } from "./service.ts";
 export type { ServiceCounts } from "./metrics.ts";
 export { describeLoadError, describeUncaught, describeUserError } from "./load-error.ts";
 export { dropPrivileges } from "./privileges.ts";
