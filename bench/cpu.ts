@@ -7,7 +7,7 @@
  * on how much of the machine wrk or a neighbour takes at that moment. Linux only (`/proc`).
  */
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { allProcesses, readCpuTicks } from "../src/util/proc.ts";
 
 /** Clock ticks per second of /proc's times (USER_HZ). */
 const TICKS_PER_SECOND = ((): number => {
@@ -18,30 +18,14 @@ const TICKS_PER_SECOND = ((): number => {
   }
 })();
 
-/** utime + stime of `pid`, every thread included (ticks); 0 once it is gone. */
-function ticksOf(pid: number): number {
-  try {
-    // The command name may hold spaces and parentheses: the fields start after the last ") ".
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
-}
-
-/** The children of `pid`, whichever of its threads forked them. */
-function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const listed = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
-      if (listed !== "") for (const child of listed.split(" ")) children.push(Number(child));
-    }
-  } catch {
-    // Gone meanwhile: no children to count.
-  }
-  return children;
+/** `pid` and every process descended from it now. */
+function tree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const { pid: child, ppid } of allProcesses())
+    children.set(ppid, [...(children.get(ppid) ?? []), child]);
+  const members = [pid];
+  for (let i = 0; i < members.length; i++) members.push(...(children.get(members[i] ?? 0) ?? []));
+  return members;
 }
 
 /**
@@ -52,10 +36,6 @@ function childrenOf(pid: number): number[] {
 export function treeCpuMs(pid: number): number | null {
   if (process.platform !== "linux") return null;
   let ticks = 0;
-  const pending = [pid];
-  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    ticks += ticksOf(next);
-    pending.push(...childrenOf(next));
-  }
+  for (const member of tree(pid)) ticks += readCpuTicks(member) ?? 0;
   return (ticks * 1000) / TICKS_PER_SECOND;
 }

@@ -29,19 +29,36 @@ function isSignallable(value: unknown): value is number {
  * cstime priority nice num_threads itrealvalue starttime …
  */
 export function parseProcStat(text: string): ProcStat | null {
-  const close = text.lastIndexOf(")");
-  const open = text.indexOf(" (");
-  if (close === -1 || open === -1 || open > close) return null;
-  const pid = Number(text.slice(0, open));
-  const fields = text
-    .slice(close + 1)
-    .trim()
-    .split(" ");
+  const parsed = statFields(text);
+  if (parsed === null) return null;
+  const { pid, fields } = parsed;
   const ppid = Number(fields[1]);
   const pgrp = Number(fields[2]);
   const startTime = Number(fields[19]);
   if (![pid, ppid, pgrp, startTime].every(Number.isSafeInteger)) return null;
   return { pid, ppid, pgrp, startTime };
+}
+
+/** A `/proc/<pid>/stat` line's pid and its fixed fields from the state on (see parseProcStat). */
+function statFields(text: string): { pid: number; fields: string[] } | null {
+  const close = text.lastIndexOf(")");
+  const open = text.indexOf(" (");
+  if (close === -1 || open === -1 || open > close) return null;
+  const fields = text
+    .slice(close + 1)
+    .trim()
+    .split(" ");
+  return { pid: Number(text.slice(0, open)), fields };
+}
+
+/** The stat line of `pid`, or null when there is no such process. */
+function readStatLine(pid: number): string | null {
+  if (!Number.isSafeInteger(pid) || pid < 1) return null;
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "latin1");
+  } catch {
+    return null; // ENOENT: gone (ESRCH while reading: gone meanwhile)
+  }
 }
 
 /**
@@ -50,12 +67,20 @@ export function parseProcStat(text: string): ProcStat | null {
  * const me = readProcStat(process.pid); // { pid, ppid, pgrp, startTime }
  */
 export function readProcStat(pid: number): ProcStat | null {
-  if (!Number.isSafeInteger(pid) || pid < 1) return null;
-  try {
-    return parseProcStat(readFileSync(`/proc/${pid}/stat`, "latin1"));
-  } catch {
-    return null; // ENOENT: gone (ESRCH while reading: gone meanwhile)
-  }
+  const line = readStatLine(pid);
+  return line === null ? null : parseProcStat(line);
+}
+
+/**
+ * The CPU time a live process has used so far, user + system, every thread, in clock ticks
+ * (`utime` + `stime`); null when there is no such process.
+ */
+export function readCpuTicks(pid: number): number | null {
+  const line = readStatLine(pid);
+  const fields = line === null ? null : statFields(line)?.fields;
+  if (fields === undefined || fields === null) return null;
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return Number.isSafeInteger(ticks) ? ticks : null;
 }
 
 /**

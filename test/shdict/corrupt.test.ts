@@ -210,66 +210,67 @@ describe("a zone overwritten by another process", () => {
     }
   }
 
+  /**
+   * Runs every operation `rounds` times in one process (its deadline `deadlineMs`) while `writer`
+   * (a fixture, given `args(zone)` and the seed) overwrites the zone, and asserts that it ends
+   * normally.
+   */
+  async function beside(
+    name: string,
+    rounds: number,
+    deadlineMs: number,
+    writer: { fixture: string; what: string; args: (zone: Zone) => string[]; seed: number },
+  ): Promise<void> {
+    const { seed } = writer;
+    const zone = testZone(4 * 1024 * 1024, name);
+    fill(zone);
+    const victim = startWithZone("every-op", zone, ["wait", String(rounds)], deadlineMs);
+    await within(
+      victim.line((l) => typeof l === "object" && l !== null),
+      60_000,
+      "attach",
+    );
+    const running = startWithZone(writer.fixture, zone, [...writer.args(zone), String(seed)], deadlineMs);
+    await within(
+      running.line((l) => l === "writing"),
+      60_000,
+      `${writer.what} starting`,
+    );
+    victim.child.stdin?.write("go\n");
+    const outcome = await ends(victim, `the process running every operation (seed ${seed})`);
+    running.child.kill("SIGKILL");
+    await running.done;
+    assert.ok("ops" in outcome, JSON.stringify(outcome));
+    console.log(`# ${name} seed ${seed}: ${JSON.stringify(outcome)}`);
+  }
+
   it(
     "a process overwriting the heaps without pause while another runs every operation 10 times: the other ends normally",
-    {
-      timeout: 180_000,
-    },
-    async () => {
-      const seed = SEED + 1;
-      const zone = testZone(4 * 1024 * 1024, "corruptrace");
-      fill(zone);
-      const victim = startWithZone("every-op", zone, ["wait", "10"], 120_000);
-      await within(
-        victim.line((l) => typeof l === "object" && l !== null),
-        60_000,
-        "attach",
-      );
-      const from = shards(zone)[0]!.bucketOff;
-      const writer = startWithZone("overwriter.mjs", zone, [String(from), String(seed)], 120_000);
-      await within(
-        writer.line((l) => l === "writing"),
-        60_000,
-        "the overwriter starting",
-      );
-      victim.child.stdin?.write("go\n");
-      const outcome = await ends(victim, `the process running every operation (seed ${seed})`);
-      writer.child.kill("SIGKILL");
-      await writer.done;
-      assert.ok("ops" in outcome, JSON.stringify(outcome));
-      console.log(`# race seed ${seed}: ${JSON.stringify(outcome)}`);
-    },
+    { timeout: 180_000 },
+    () =>
+      beside("corruptrace", 10, 120_000, {
+        fixture: "overwriter.mjs",
+        what: "the overwriter",
+        args: (zone) => [String(shards(zone)[0]!.bucketOff)],
+        seed: SEED + 1,
+      }),
   );
 
   it(
     "a process writing the shards' lock words and sequence numbers while another runs every operation 4 times: the other ends normally",
-    {
-      timeout: 180_000,
-    },
-    async () => {
-      const seed = SEED + 2;
-      const zone = testZone(4 * 1024 * 1024, "corruptlocks");
-      fill(zone);
-      const victim = startWithZone("every-op", zone, ["wait", "4"], 150_000);
-      await within(
-        victim.line((l) => typeof l === "object" && l !== null),
-        60_000,
-        "attach",
-      );
-      const headers = shards(zone).map((shard) => shard.header);
-      const writer = startWithZone("lock-writer.mjs", zone, [headers.join(","), String(seed)], 150_000);
-      await within(
-        writer.line((l) => l === "writing"),
-        60_000,
-        "the lock writer starting",
-      );
-      victim.child.stdin?.write("go\n");
-      const outcome = await ends(victim, `the process running every operation (seed ${seed})`);
-      writer.child.kill("SIGKILL");
-      await writer.done;
-      assert.ok("ops" in outcome, JSON.stringify(outcome));
-      console.log(`# locks seed ${seed}: ${JSON.stringify(outcome)}`);
-    },
+    { timeout: 180_000 },
+    () =>
+      // Each shard header starts with its lock word (layout.h: shd_shard_hdr).
+      beside("corruptlocks", 4, 150_000, {
+        fixture: "lock-writer.mjs",
+        what: "the lock writer",
+        args: (zone) => [
+          shards(zone)
+            .map((shard) => shard.header)
+            .join(","),
+        ],
+        seed: SEED + 2,
+      }),
   );
 
   it("attach refuses a zone whose header's shard count, shard bits or header size was rewritten", async () => {
