@@ -118,7 +118,7 @@ int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl
     if (write_unlocked(z, k, 0, v, uflags, &stored)) return RC_OK;
     shd_writes.locked++;
   }
-  LOCK_OR_FAIL(z);
+  shd_lock(z);
   shd_expire_some(z, 1, &c);
   int r = (op & OP_IF_NUMBER) && !holds_number(z, k, expect, &c)
               ? RC_NOT_FOUND << 1
@@ -236,7 +236,7 @@ int shd_get(shd_zone *zone, const shd_key *k, int stale, shd_got *g, shd_buf *bu
   g->uflags = 0;
   if (!stale && get_unlocked(z, k, g, buf, &r)) return r;
   shd_reads.locked++;
-  LOCK_OR_FAIL(z);
+  shd_lock(z);
   if (!stale) shd_expire_some(z, 1, &c);
   uint32_t off;
   shd_lookup(z, k, &off);
@@ -335,7 +335,7 @@ int shd_incr(shd_zone *zone, const shd_key *k, double delta, int has_init, doubl
   const shd_value by = {T_NUMBER, NULL, 0, 0, delta};
   if (write_unlocked(z, k, 1, &by, 0, result)) return RC_OK;
   shd_writes.locked++;
-  LOCK_OR_FAIL(z);
+  shd_lock(z);
   shd_expire_some(z, 1, &c);
   uint32_t off;
   shd_lookup(z, k, &off);
@@ -381,7 +381,7 @@ int shd_expiry(shd_zone *zone, const shd_key *k, int set, uint64_t ttl_ms, doubl
   shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
   int r = RC_OK;
-  LOCK_OR_FAIL(z);
+  shd_lock(z);
   uint32_t off;
   shd_lookup(z, k, &off);
   if (!off) {

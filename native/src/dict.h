@@ -12,7 +12,7 @@
 #define RC_NOT_A_NUMBER 4
 #define RC_IS_LIST 5
 #define RC_NOT_LIST 6
-#define RC_LOCK_FAILED 7 /* the lock could not be taken: lock.c's lock waits and never fails */
+/* 7 is not used: it was "the lock could not be taken"; lock.c's lock waits and never fails. */
 #define RC_OOM 8         /* this process could not grow a buffer */
 #define RC_CORRUPT 9     /* the shard held a link outside its heap: it was emptied (bounds.h) */
 
@@ -75,7 +75,7 @@ extern shd_op_counts shd_reads;
    write_unlocked), tries made again, and made under the lock. */
 extern shd_op_counts shd_writes;
 
-int shd_lock(shd_shard *z);
+void shd_lock(shd_shard *z);
 /* 1 when the shard was found corrupt under the lock and has been emptied (bounds.h): the
    operation's outcome is then RC_CORRUPT. */
 int shd_unlock(shd_shard *z);

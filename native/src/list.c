@@ -87,7 +87,7 @@ static int push_locked(shd_shard *z, const shd_key *k, const shd_value *v, int l
 int shd_push(shd_zone *zone, const shd_key *k, const shd_value *v, int left, uint32_t *len) {
   shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
-  LOCK_OR_FAIL(z);
+  shd_lock(z);
   shd_expire_some(z, 1, &c);
   int r = push_locked(z, k, v, left, len, &c);
   return shd_unlock_with(z, r);
@@ -141,7 +141,7 @@ int shd_pop(shd_zone *zone, const shd_key *k, int left, shd_got *g, shd_buf *buf
   shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
   g->type = 0;
-  LOCK_OR_FAIL(z);
+  shd_lock(z);
   shd_expire_some(z, 1, &c);
   int r = shd_unlock_with(z, pop_locked(z, k, left, g, buf, &c));
   if (r != RC_OK) g->type = 0;
@@ -153,7 +153,7 @@ int shd_llen(shd_zone *zone, const shd_key *k, uint32_t *len) {
   clockc c = {0};
   int r = RC_OK;
   *len = 0;
-  LOCK_OR_FAIL(z);
+  shd_lock(z);
   shd_expire_some(z, 1, &c);
   uint32_t off = shd_find_live(z, k, &c);
   if (off) {

@@ -82,14 +82,13 @@ static void seq_enter(shd_shard *z) {
 }
 
 /* Takes the shard's lock (lock.c); a holder found dead is repaired after first. */
-int shd_lock(shd_shard *z) {
+void shd_lock(shd_shard *z) {
   if (__builtin_expect(shd_lock_word(&z->h->lock) == SHD_OWNER_DIED, 0)) {
     seq_enter(z); /* before the repair: the holder may have died with the number even again */
     shard_recover(z);
     z->h->recoveries++;
   }
   seq_enter(z);
-  return 0;
 }
 
 int shd_unlock(shd_shard *z) {

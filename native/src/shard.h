@@ -60,11 +60,6 @@ void shd_unlock_word(uint32_t *word);
    and has been emptied (bounds.h). */
 static inline int shd_unlock_with(shd_shard *z, int r) { return shd_unlock(z) ? RC_CORRUPT << 1 : r; }
 
-#define LOCK_OR_FAIL(z)                            \
-  do {                                             \
-    if (shd_lock(z) != 0) return RC_LOCK_FAILED << 1; \
-  } while (0)
-
 /*
  * Whether a read should move the item to the LRU head: the first read since the item was
  * stored always does, later ones only in another second. A read that moves nothing writes

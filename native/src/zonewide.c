@@ -21,7 +21,7 @@ int shd_flush_all(shd_zone *zone) {
   for (uint32_t i = 0; i < zone->nshards; i++) {
     shd_shard *z = &zone->shards[i];
     clockc c = {0};
-    LOCK_OR_FAIL(z);
+    shd_lock(z);
     uint32_t n = 0;
     for (shd_item *it = lru_step(z, z->h->lru_head, &n); it; it = lru_step(z, it->lnext, &n)) {
       it->expires = 1;
@@ -40,7 +40,7 @@ int shd_flush_expired(shd_zone *zone, uint32_t max, uint32_t *freed) {
   for (uint32_t i = 0; i < zone->nshards && !(max && *freed == max); i++) {
     shd_shard *z = &zone->shards[i];
     clockc c = {0};
-    LOCK_OR_FAIL(z);
+    shd_lock(z);
     uint32_t steps = 0;
     for (shd_item *it = lru_step(z, z->h->lru_tail, &steps), *prev; it; it = prev) {
       prev = lru_step(z, it->lprev, &steps); /* before the item is freed */
@@ -86,10 +86,7 @@ int shd_get_keys(shd_zone *zone, uint32_t max, shd_buf *buf, uint32_t *count) {
   *count = 0;
   for (; locked < n; locked++) {
     shd_shard *z = &zone->shards[locked];
-    if (shd_lock(z) != 0) {
-      r = RC_LOCK_FAILED << 1;
-      goto out;
-    }
+    shd_lock(z);
     cursor[locked] = lru_step(z, z->h->lru_tail, &steps[locked]);
   }
   for (;;) {
@@ -110,7 +107,6 @@ int shd_get_keys(shd_zone *zone, uint32_t max, shd_buf *buf, uint32_t *count) {
     }
     if (++*count == max) break;
   }
-out:
   while (locked > 0) r = shd_unlock_with(&zone->shards[--locked], r);
   return r;
 }
@@ -120,7 +116,7 @@ int shd_stats_of(shd_zone *zone, shd_stats *s) {
   s->capacity = zone->size;
   for (uint32_t i = 0; i < zone->nshards; i++) {
     shd_shard *z = &zone->shards[i];
-    LOCK_OR_FAIL(z);
+    shd_lock(z);
     s->free_bytes += z->h->free_bytes;
     s->items += z->h->items;
     s->recoveries += z->h->recoveries;

@@ -26,7 +26,6 @@ const REASONS: readonly (Reason | null)[] = [
 
 /** What the codes that mean the zone itself failed say (native/src/dict.h). */
 const FAILURES: Readonly<Record<number, string>> = {
-  7: "the zone's lock is unusable (a holder died and was not recovered)",
   8: "out of memory in this process while copying a value",
   9: "a shard of the zone was found overwritten (a link out of its heap) and was emptied",
 };
