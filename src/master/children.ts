@@ -64,8 +64,11 @@ export interface Child {
   phase: ChildPhase;
   /** Stopped on purpose (reload, stop): its exit is not a crash and is not respawned. */
   retired: boolean;
-  /** The child announced an exit of its own (signalGracefulExit, a QUIT or TERM by hand): not a crash. */
-  announcedExit: boolean;
+  /**
+   * The exit of its own the child announced (signalGracefulExit, a QUIT or TERM by hand), null
+   * before: such an exit is not a crash.
+   */
+  announcedExit: "graceful" | "fast" | null;
   /** When the child was first ready (epoch ms), or null. */
   readyAt: number | null;
   /** When the child answered its "assume" (epoch ms), or null. */
@@ -171,7 +174,7 @@ export class Children {
       startedAt: Date.now(),
       phase: "booting",
       retired: false,
-      announcedExit: false,
+      announcedExit: null,
       readyAt: null,
       assumedAt: null,
       shutdownTimeout: null,
@@ -366,11 +369,16 @@ export class Children {
       case "failed":
         child.failure = { kind: message.kind, reason: message.reason };
         return;
-      case "exiting":
+      case "exiting": {
+        const mode = message.mode ?? "graceful";
+        // Said once: a repeat, or a graceful exit after a fast one, changes nothing (no second
+        // line in the log, no second stop sent). A graceful one cut short by a fast one is news.
+        if (child.announcedExit === mode || child.announcedExit === "fast") return;
         child.phase = "draining";
-        child.announcedExit = true;
-        this.#events.exiting(child, message.mode ?? "graceful");
+        child.announcedExit = mode;
+        this.#events.exiting(child, mode);
         return;
+      }
       case "pipe-group":
         if (message.alive)
           child.pipeGroups.register(message.pgid, child.pid, child.spec?.account?.uid ?? null);

@@ -669,7 +669,7 @@ export class Master {
       this.#staging?.fail(child.failure?.reason ?? `${label} ${how} before it was ready`);
       return;
     }
-    const intended = child.announcedExit && code === 0;
+    const intended = child.announcedExit !== null && code === 0;
     this.#log(intended ? "notice" : "alert", `${label} ${how}`);
     if (!intended) slot.restarts++;
     this.#respawn(slot, cycle, child, intended);

@@ -68,6 +68,17 @@ export default {
     if (id === 1 && has("slow-1")) await ngx.sleep(1.5);
     if (has("slow-init-worker")) await ngx.sleep(3);
     if (id === 0 && take("graceful-in-init")) ngx.process.signalGracefulExit();
+    if (id === 0 && take("term-in-init")) {
+      process.kill(process.pid, "SIGTERM");
+      await ngx.sleep(5);
+    }
+    if (id === 0 && take("exiting-twice-in-init")) {
+      // What a TERM while starting tells the master, said twice (a second TERM before the first
+      // word is out; or any code of the process calling process.send).
+      process.send!({ type: "exiting", mode: "fast" });
+      process.send!({ type: "exiting", mode: "fast" });
+      await ngx.sleep(5);
+    }
   },
   fetch: () => new Response(\`id=\${ngx.worker.id()} pid=\${process.pid}\`),
 };
@@ -262,6 +273,39 @@ export default {
     assert.equal((await workerRows(tree))[0]?.restarts, 0, "an intended exit is not a crash");
     await tree.command("stop");
   });
+
+  for (const [mark, what] of [
+    ["term-in-init", "a TERM reaching a worker in its initWorker"],
+    ["exiting-twice-in-init", "a worker saying twice in its initWorker that it exits fast"],
+  ] as const) {
+    it(`${what}: one fast exit, logged once (a repeat was logged and answered again), not a crash`, async () => {
+      const { app, marks, mark: put } = markedApp();
+      const tree = await startTree(app, { env: { MARKS: marks }, workers: 1 });
+      // In the worker that takes the slot of a killed one (a start's own worker exiting before it
+      // is ready fails the start instead).
+      put(mark);
+      const killed = (await workerRows(tree))[0];
+      assert.ok(killed !== undefined);
+      process.kill(killed.pid, "SIGKILL");
+      const exited = /worker process (\d+) \(id 0\) exited with code 0/;
+      assert.ok(await until(() => exited.test(tree.run.stderr())), tree.run.stderr());
+      const pid = exited.exec(tree.run.stderr())?.[1] ?? "";
+      const told = tree.run
+        .stderr()
+        .match(new RegExp(`worker process ${pid} \\(id 0\\) is exiting[^\n]*`, "g"));
+      assert.deepEqual(told, [`worker process ${pid} (id 0) is exiting (fast)`], tree.run.stderr());
+      assert.ok(
+        await until(async () =>
+          (await workerRows(tree)).some(
+            (r) => r.state === "running" && ![pid, String(killed.pid)].includes(String(r.pid)),
+          ),
+        ),
+      );
+      const { restarts } = (await workerRows(tree))[0] ?? {};
+      assert.equal(restarts, 1, "the SIGKILL is a crash, the exit of its own is not");
+      await tree.command("stop");
+    });
+  }
 
   it("QUIT during start cancels it: no worker is forked and the master exits at once", async () => {
     const { run, prefix } = await startingTree("quit");
