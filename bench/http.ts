@@ -28,7 +28,7 @@ import { fileURLToPath } from "node:url";
 import { alive } from "../test/helpers/wait.ts";
 import { freePort, killAll, started, startServer, statusOf, stop, type Running } from "./servers.ts";
 import { seededRandom, shuffle } from "../test/helpers/random.ts";
-import { markdownTable } from "./table.ts";
+import { markdownTable, median } from "./table.ts";
 import { treeCpuMs } from "./cpu.ts";
 import { wrk, wrkAvailable, type WrkResult } from "./wrk.ts";
 
@@ -129,11 +129,6 @@ const CONTENDERS: Contender[] = [
   { name: "@hono/node-server", start: (n) => cluster("hono-cluster.mjs", n) },
   { name: "nginx + ngx_lua", start: (n) => nginx(n) },
 ];
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-};
 
 /** One wrk run of one server: its req/s, and the CPU its processes spent per request (µs). */
 interface Run {

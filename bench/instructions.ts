@@ -15,13 +15,13 @@
  * both (docs/benchmarks.md). Every process started here is stopped at the end.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { killAll, startServer, statusOf, stop, type Running } from "./servers.ts";
-import { markdownTable } from "./table.ts";
+import { markdownTable, median } from "./table.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const ROUNDS = Number(process.env["ROUNDS"] ?? 5);
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const { valgrind, control } = found;
-  execFileSync("mkdir", ["-p", dumps]);
+  mkdirSync(dumps, { recursive: true });
   const env = {
     CALLGRIND_OUT: join(dumps, "cg.%p"),
     VALGRIND: valgrind,
@@ -190,9 +190,7 @@ async function main(): Promise<void> {
         for (const s of round % 2 === 0 ? servers : [...servers].reverse())
           figures.get(s.name)?.push(await count(s, kind, n));
       }
-      const medianOf = (values: readonly number[]): number =>
-        [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-      const [own, base] = servers.map((s) => medianOf(figures.get(s.name) ?? []));
+      const [own, base] = servers.map((s) => median(figures.get(s.name) ?? []));
       rows.push([
         label,
         Math.round(own ?? NaN).toLocaleString("en-US"),

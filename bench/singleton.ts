@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, killAll, started, startServer, stop } from "./servers.ts";
-import { markdownTable } from "./table.ts";
+import { markdownTable, median } from "./table.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BIN = join(ROOT, "bin/tsresty");
@@ -199,10 +199,6 @@ console.log("COST " + JSON.stringify({ ticks: ticks - startTicks, cpu: used.user
   return cpu / ticks;
 }
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-};
 const ms = (values: readonly number[]): string =>
   `${median(values).toFixed(0)} / ${Math.max(...values).toFixed(0)}`;
 
