@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { allProcesses, readCpuTicks } from "../src/util/proc.ts";
 
 /** Clock ticks per second of /proc's times (USER_HZ). */
-const TICKS_PER_SECOND = ((): number => {
+export const TICKS_PER_SECOND = ((): number => {
   try {
     return Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
   } catch {

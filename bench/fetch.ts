@@ -17,13 +17,15 @@
  *
  * BENCH_RUNS (3), BENCH_DURATION (5s), BENCH_VARIANTS (all) tune it. Needs wrk.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer, type RequestListener } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { fetchListener, installLightResponse } from "../src/worker/fetch/index.ts";
-import { markdownTable } from "./table.ts";
+import { readCpuTicks } from "../src/util/proc.ts";
+import { TICKS_PER_SECOND } from "./cpu.ts";
+import { markdownTable, median } from "./table.ts";
 
 const VARIANTS = {
   handler: "node:http handler, res.end()",
@@ -118,14 +120,10 @@ function start(variant: Variant): Promise<Server> {
   });
 }
 
-/** utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat). */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
-}
+/** utime + stime of a process, in clock ticks; 0 once it is gone. */
+const cpuTicks = (pid: number): number => readCpuTicks(pid) ?? 0;
 
-const TICK_US = 1e6 / Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+const TICK_US = 1e6 / TICKS_PER_SECOND;
 
 function wrk(port: number, duration: string): Promise<{ rps: number; requests: number }> {
   return new Promise((resolve, reject) => {
@@ -150,9 +148,6 @@ async function measure(server: Server, duration: string): Promise<{ rps: number;
   const { rps, requests } = await wrk(server.port, duration);
   return { rps, cpuUs: ((cpuTicks(pid) - before) * TICK_US) / requests };
 }
-
-const median = (values: readonly number[]): number =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
 async function main(): Promise<void> {
   const runs = Number(process.env["BENCH_RUNS"] ?? 3);
