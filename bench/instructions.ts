@@ -10,7 +10,8 @@
  * one keep-alive connection), and each round's count is taken between a reset and a dump of the
  * worker's counters (`callgrind_control`). Rounds alternate between the servers after a warm-up.
  * ROUNDS (5), CLOSE_N (4,000 connections a round) and KEEPALIVE_N (20,000 requests) tune it; the
- * warm-up is two rounds' worth, as V8 is still compiling after one (a first round read 5–25% high).
+ * warm-up is two rounds' worth, as V8 is still compiling after one (a first round read 5–25% high),
+ * and V8's memory reducer is off in both workers (under-callgrind.mjs says why).
  * Counts cover user space only: the kernel's share of a connection is the same system calls in
  * both (docs/benchmarks.md). Every process started here is stopped at the end.
  */
