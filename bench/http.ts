@@ -8,8 +8,9 @@
  *   run (and `handler` running it in TypeScript, loaded with tsx), a bare node:cluster with round
  *   robin (its default) and with workers accepting directly (SCHED_NONE), @hono/node-server on a
  *   cluster, and nginx + ngx_lua where installed. Servers are measured in turns, each turn in an
- *   order shuffled anew (seeded), and the median of BENCH_RUNS runs is kept, so a drift of the
- *   machine, or what the server before leaves behind, weighs on all alike. The bar's ratio is
+ *   order shuffled anew (seeded), each server started anew in each turn, and the median of
+ *   BENCH_RUNS runs is kept, so a drift of the machine, what the server before leaves behind, or
+ *   one process's luck weighs on all alike. The bar's ratio is
  *   also given as the median of each turn's own ratio ("per turn"). Beside req/s, the CPU time
  *   the server's processes spent per request (cpu.ts): what the server decides, whatever share
  *   of the cores wrk and the VM leave it in a run.
@@ -17,7 +18,8 @@
  * - respawn time after SIGKILL: from the kill to the replacement being ready.
  *
  * BENCH_SECTIONS (keepalive,close,reload,respawn), BENCH_RUNS (3), BENCH_DURATION (5s),
- * BENCH_RELOADS (100) tune it. Needs wrk. Every process started here is stopped at the end.
+ * BENCH_RELOADS (100) tune it; BENCH_SERVERS (names of the table's columns, comma-separated)
+ * measures some servers only. Needs wrk. Every process started here is stopped at the end.
  */
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { promisify } from "node:util";
@@ -39,6 +41,7 @@ const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
 const DURATION = process.env["BENCH_DURATION"] ?? "5s";
 const RELOADS = Number(process.env["BENCH_RELOADS"] ?? 100);
 const SECTIONS = (process.env["BENCH_SECTIONS"] ?? "keepalive,close,reload,respawn").split(",");
+const ONLY = process.env["BENCH_SERVERS"]?.split(",") ?? null;
 const scratch = mkdtempSync(join(tmpdir(), "tsresty-bench-"));
 
 let prefixes = 0;
@@ -137,37 +140,47 @@ interface Run {
 }
 
 /**
- * The runs of each contender that could start, one per turn: in every turn each is
- * measured once, in an order shuffled anew for that turn (seeded: the same in every run of the
- * bench), so that none always runs first or right after the same one. (A rotation by one, with 7
- * contenders and 3 turns, put the first contender right after the last, nginx, in every turn.)
+ * The runs of each contender that could start, one per turn: in every turn each is started
+ * anew, warmed up, measured once and stopped, in an order shuffled anew for that turn (seeded:
+ * the same in every run of the bench), so that none always runs first or right after the same
+ * one. (A rotation by one, with 7 contenders and 3 turns, put the first contender right after the
+ * last, nginx, in every turn.) A fresh tree per turn, not one tree per run: on this project's VM a
+ * server process can fall into a slower state and keep it (10–20% more CPU per request for the
+ * rest of its life, bare clusters and tsresty trees alike: docs/benchmarks.md, 2026-12-05), so one
+ * tree measured in every turn made a whole run's ratio that one process's luck.
  */
 async function throughput(workers: number, headers: readonly string[]): Promise<Map<string, Run[]>> {
-  const servers: { name: string; running: Running }[] = [];
-  for (const contender of CONTENDERS) {
-    try {
-      servers.push({ name: contender.name, running: await contender.start(workers) });
-    } catch (error) {
-      process.stderr.write(
-        `${contender.name}: skipped (${error instanceof Error ? error.message : String(error)})\n`,
-      );
-    }
-  }
+  const contenders = CONTENDERS.filter((c) => ONLY === null || ONLY.includes(c.name));
+  const runs = new Map<string, Run[]>(contenders.map((c) => [c.name, []]));
   const url = (port: number): string => `http://127.0.0.1:${port}/`;
-  for (const { running } of servers) await wrk(url(running.port), { duration: "2s", headers }); // warm-up
-  const runs = new Map<string, Run[]>(servers.map((s) => [s.name, []]));
   const random = seededRandom(workers * 1000 + headers.length);
   for (let i = 0; i < RUNS; i++) {
-    for (const { name, running } of shuffle([...servers], random)) {
-      const pid = running.child.pid ?? 0;
-      const before = treeCpuMs(pid);
-      const { rps, requests } = await wrk(url(running.port), { duration: DURATION, headers });
-      const after = treeCpuMs(pid);
-      const cpuUs = before === null || after === null ? NaN : ((after - before) * 1000) / requests;
-      runs.get(name)?.push({ rps, cpuUs });
+    for (const contender of shuffle([...contenders], random)) {
+      const turns = runs.get(contender.name);
+      if (turns === undefined) continue; // could not start in an earlier turn
+      let running: Running;
+      try {
+        running = await contender.start(workers);
+      } catch (error) {
+        process.stderr.write(
+          `${contender.name}: skipped (${error instanceof Error ? error.message : String(error)})\n`,
+        );
+        runs.delete(contender.name);
+        continue;
+      }
+      try {
+        await wrk(url(running.port), { duration: "2s", headers }); // warm-up
+        const pid = running.child.pid ?? 0;
+        const before = treeCpuMs(pid);
+        const { rps, requests } = await wrk(url(running.port), { duration: DURATION, headers });
+        const after = treeCpuMs(pid);
+        const cpuUs = before === null || after === null ? NaN : ((after - before) * 1000) / requests;
+        turns.push({ rps, cpuUs });
+      } finally {
+        await stop(running.child);
+      }
     }
   }
-  for (const { running } of servers) await stop(running.child);
   return runs;
 }
 
@@ -327,7 +340,7 @@ async function main(): Promise<void> {
   }
   try {
     console.log(
-      `node ${process.version}, ${new Date().toISOString()}, wrk -t2 -c64 -d${DURATION}, median of ${RUNS} runs taken in turns, each turn in a shuffled order`,
+      `node ${process.version}, ${new Date().toISOString()}, wrk -t2 -c64 -d${DURATION}, median of ${RUNS} runs taken in turns, each turn in a shuffled order, every server started anew in each turn`,
     );
     const nginxNote = nginxSetup();
     if (typeof nginxNote === "string") console.log(`nginx column skipped: ${nginxNote}`);
