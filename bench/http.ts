@@ -10,15 +10,15 @@
  *   cluster, and nginx + ngx_lua where installed. Servers are measured in turns, each turn in an
  *   order shuffled anew (seeded), each server started anew in each turn, and the median of
  *   BENCH_RUNS runs is kept, so a drift of the machine, what the server before leaves behind, or
- *   one process's luck weighs on all alike. The bar's ratio is
- *   also given as the median of each turn's own ratio ("per turn"). Beside req/s, the CPU time
- *   the server's processes spent per request (cpu.ts): what the server decides, whatever share
- *   of the cores wrk and the VM leave it in a run.
+ *   one process's luck weighs on all alike. The bar's ratio is also given as the median of each
+ *   turn's own ratio ("per turn"). Beside req/s, the CPU time the server's processes spent per
+ *   request (cpu.ts): what the server decides, whatever share of the cores wrk and the VM leave
+ *   it in a run.
  * - failed requests while BENCH_RELOADS reloads happen under load (wrk socket errors + non-2xx);
  * - respawn time after SIGKILL: from the kill to the replacement being ready.
  *
  * BENCH_SECTIONS (keepalive,close,reload,respawn), BENCH_RUNS (3), BENCH_DURATION (5s),
- * BENCH_RELOADS (100) tune it; BENCH_SERVERS (names of the table's columns, comma-separated)
+ * BENCH_RELOADS (100) tune it; BENCH_SERVERS (names of the table's columns, separated by `;`)
  * measures some servers only. Needs wrk. Every process started here is stopped at the end.
  */
 import { execFile, execFileSync, spawn } from "node:child_process";
@@ -41,7 +41,6 @@ const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
 const DURATION = process.env["BENCH_DURATION"] ?? "5s";
 const RELOADS = Number(process.env["BENCH_RELOADS"] ?? 100);
 const SECTIONS = (process.env["BENCH_SECTIONS"] ?? "keepalive,close,reload,respawn").split(",");
-const ONLY = process.env["BENCH_SERVERS"]?.split(",") ?? null;
 const scratch = mkdtempSync(join(tmpdir(), "tsresty-bench-"));
 
 let prefixes = 0;
@@ -133,6 +132,22 @@ const CONTENDERS: Contender[] = [
   { name: "nginx + ngx_lua", start: (n) => nginx(n) },
 ];
 
+/**
+ * BENCH_SERVERS: the contenders to measure, by their column names separated by `;` (a name holds
+ * a comma), all when unset.
+ */
+const ONLY: readonly string[] | null = (() => {
+  const wanted = process.env["BENCH_SERVERS"];
+  if (wanted === undefined || wanted === "") return null;
+  const names = wanted.split(";").map((name) => name.trim());
+  const unknown = names.filter((name) => !CONTENDERS.some((c) => c.name === name));
+  if (unknown.length > 0)
+    throw new Error(
+      `BENCH_SERVERS: ${unknown.map((n) => JSON.stringify(n)).join(", ")} not among: ${CONTENDERS.map((c) => c.name).join("; ")}`,
+    );
+  return names;
+})();
+
 /** One wrk run of one server: its req/s, and the CPU its processes spent per request (µs). */
 interface Run {
   readonly rps: number;
@@ -162,8 +177,10 @@ async function throughput(workers: number, headers: readonly string[]): Promise<
       try {
         running = await contender.start(workers);
       } catch (error) {
+        // Left out from then on: a column of fewer turns than the others would not compare.
+        const when = i === 0 ? "" : ` in turn ${i + 1}, its earlier turns dropped`;
         process.stderr.write(
-          `${contender.name}: skipped (${error instanceof Error ? error.message : String(error)})\n`,
+          `${contender.name}: skipped${when} (${error instanceof Error ? error.message : String(error)})\n`,
         );
         runs.delete(contender.name);
         continue;
