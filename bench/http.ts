@@ -41,7 +41,6 @@ const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
 const DURATION = process.env["BENCH_DURATION"] ?? "5s";
 const RELOADS = Number(process.env["BENCH_RELOADS"] ?? 100);
 const SECTIONS = (process.env["BENCH_SECTIONS"] ?? "keepalive,close,reload,respawn").split(",");
-const scratch = mkdtempSync(join(tmpdir(), "tsresty-bench-"));
 
 let prefixes = 0;
 /** A `tsresty start` tree of `app` under `prefix` (a fresh one by default), on a port of its own. */
@@ -147,6 +146,9 @@ const ONLY: readonly string[] | null = (() => {
     );
   return names;
 })();
+
+/** Prefixes and nginx's directories; made after the settings above are checked, removed at the end. */
+const scratch = mkdtempSync(join(tmpdir(), "tsresty-bench-"));
 
 /** One wrk run of one server: its req/s, and the CPU its processes spent per request (µs). */
 interface Run {
