@@ -31,6 +31,7 @@ import { alive } from "../test/helpers/wait.ts";
 import { freePort, killAll, started, startServer, statusOf, stop, type Running } from "./servers.ts";
 import { seededRandom, shuffle } from "../test/helpers/random.ts";
 import { markdownTable, median } from "./table.ts";
+import { listOf } from "./settings.ts";
 import { treeCpuMs } from "./cpu.ts";
 import { wrk, wrkAvailable, type WrkResult } from "./wrk.ts";
 
@@ -131,21 +132,12 @@ const CONTENDERS: Contender[] = [
   { name: "nginx + ngx_lua", start: (n) => nginx(n) },
 ];
 
-/**
- * BENCH_SERVERS: the contenders to measure, by their column names separated by `;` (a name holds
- * a comma), all when unset.
- */
-const ONLY: readonly string[] | null = (() => {
-  const wanted = process.env["BENCH_SERVERS"];
-  if (wanted === undefined || wanted === "") return null;
-  const names = wanted.split(";").map((name) => name.trim());
-  const unknown = names.filter((name) => !CONTENDERS.some((c) => c.name === name));
-  if (unknown.length > 0)
-    throw new Error(
-      `BENCH_SERVERS: ${unknown.map((n) => JSON.stringify(n)).join(", ")} not among: ${CONTENDERS.map((c) => c.name).join("; ")}`,
-    );
-  return names;
-})();
+/** BENCH_SERVERS: the contenders to measure, by their column names separated by `;` (a name holds a comma). */
+const CHOSEN = listOf(
+  "BENCH_SERVERS",
+  CONTENDERS.map((c) => c.name),
+  ";",
+);
 
 /** Prefixes and nginx's directories; made after the settings above are checked, removed at the end. */
 const scratch = mkdtempSync(join(tmpdir(), "tsresty-bench-"));
@@ -167,7 +159,7 @@ interface Run {
  * tree measured in every turn made a whole run's ratio that one process's luck.
  */
 async function throughput(workers: number, headers: readonly string[]): Promise<Map<string, Run[]>> {
-  const contenders = CONTENDERS.filter((c) => ONLY === null || ONLY.includes(c.name));
+  const contenders = CONTENDERS.filter((c) => CHOSEN.includes(c.name));
   const runs = new Map<string, Run[]>(contenders.map((c) => [c.name, []]));
   const url = (port: number): string => `http://127.0.0.1:${port}/`;
   const random = seededRandom(workers * 1000 + headers.length);

@@ -25,20 +25,11 @@ import { mapDict, runOp, storeByTurns, WALK } from "./fixtures/shdict-ops.ts";
 import { nginxMissing, startNginx, type Nginx } from "./fixtures/shdict-nginx.ts";
 import { lineTransferNs } from "./line-transfer.ts";
 import { markdownTable } from "./table.ts";
+import { listOf } from "./settings.ts";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
 const N = Number(process.env["BENCH_N"] ?? 1_000_000);
 /** BENCH_OPS and BENCH_KEYS (comma-separated) run part of the table, e.g. BENCH_OPS=add BENCH_KEYS=1000. */
-function listOf<T extends string | number>(name: string, all: readonly T[]): readonly T[] {
-  const wanted = process.env[name];
-  if (wanted === undefined || wanted === "") return all;
-  return wanted.split(",").map((item) => {
-    const found = all.find((one) => String(one) === item.trim());
-    if (found === undefined)
-      throw new Error(`${name}: ${JSON.stringify(item)} is not one of ${all.join(", ")}`);
-    return found;
-  });
-}
 const OPS = listOf("BENCH_OPS", ["get", "set", "incr", "add"] as const);
 const KEYS = listOf("BENCH_KEYS", [1_000, 100_000] as const);
 const median = (values: number[]): number =>
