@@ -7,6 +7,7 @@
         "native/src/alloc.c",
         "native/src/check.c",
         "native/src/dict.c",
+        "native/src/lanes.c",
         "native/src/list.c",
         "native/src/lock.c",
         "native/src/ops.c",

@@ -1,6 +1,6 @@
 /*
  * The Node-API surface: module functions create/attach/setScratch, for tests
- * crashAt/readBumpSeconds/readCounts/writeCounts (system.c adds the master's notify and reap), and per zone
+ * crashAt/readBumpSeconds/readCounts/writeCounts/addCounts (system.c adds the master's notify and reap), and per zone
  * an object of functions whose callback data is the zone (no handle argument to unwrap).
  * Secondary results (flags, staleness, a new length, a reason code) go into a Float64Array the
  * facade registered once with setScratch, so the hot calls allocate nothing: keys and string
@@ -159,6 +159,12 @@ static napi_value mod_write_counts(napi_env env, napi_callback_info info) {
   return counts_array(env, &shd_writes);
 }
 
+/* addCounts() -> [unlocked, retried, locked]: this process's adds of numbers and booleans so far */
+static napi_value mod_add_counts(napi_env env, napi_callback_info info) {
+  (void)info;
+  return counts_array(env, &shd_adds);
+}
+
 static void env_free(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -188,6 +194,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"readClockSkew", NULL, mod_read_clock_skew, NULL, NULL, NULL, napi_default, NULL},
       {"readCounts", NULL, mod_read_counts, NULL, NULL, NULL, napi_default, NULL},
       {"writeCounts", NULL, mod_write_counts, NULL, NULL, NULL, napi_default, NULL},
+      {"addCounts", NULL, mod_add_counts, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   CHECK(sys_define(env, exports));

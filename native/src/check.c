@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shard.h"
 #include "walk.h"
 
 typedef struct {
@@ -98,26 +99,54 @@ static void check_list(shd_shard *z, reporter *r, shd_item *it, const bitmap *st
   if (it->vlen != count) problem(r, "list item %u has length %u, holds %u", OFF(z, it), it->vlen, count);
 }
 
-static uint32_t check_index(shd_shard *z, reporter *r, const bitmap *starts, bitmap *marks) {
+/* The items of the index; *pending: how many of them adds without the lock left out of the LRU
+   list so far (lanes.c). */
+static uint32_t check_index(shd_shard *z, reporter *r, const bitmap *starts, bitmap *marks, uint32_t *pending) {
   uint32_t items = 0;
   for (uint32_t b = 0; b <= z->bucket_mask; b++) {
-    for (uint32_t off = z->buckets[b]; off; off = ITEM(z, off)->hnext) {
+    for (uint32_t off = LOAD(z->buckets[b].head); off; off = ITEM(z, off)->hnext) {
       const char *p = shd_item_problem(z, starts, marks, off, b);
       if (p) {
         problem(r, "index: bucket %u %s (item %u)", b, p, off);
         break;
       }
       shd_item *it = ITEM(z, off);
-      for (uint32_t o = z->buckets[b]; o != off; o = ITEM(z, o)->hnext) {
+      for (uint32_t o = LOAD(z->buckets[b].head); o != off; o = ITEM(z, o)->hnext) {
         shd_item *other = ITEM(z, o);
         if (other->klen == it->klen && memcmp(other->data, it->data, it->klen) == 0) problem(r, "index: key in bucket %u twice", b);
       }
       if (it->type == T_LIST) check_list(z, r, it, starts, marks);
+      if (it->lprev == LRU_PENDING) {
+        if (!z->lanes || LANE_OF_MARK(it->lnext) < 0) problem(r, "index: item %u is pending but of no lane", off);
+        ++*pending;
+      }
       bm_set(marks, off);
       items++;
     }
   }
   return items;
+}
+
+/* Every lane's reserve: the blocks it lists that are still its own (marked: lanes.c). A lane that
+   a dead owner left, not taken over yet, may list blocks since freed and used again. */
+static void check_lanes(shd_shard *z, reporter *r, const bitmap *starts, bitmap *reserved) {
+  if (!z->lanes) return;
+  for (uint32_t i = 0; i < SHD_LANES; i++) {
+    const shd_lane *l = &z->lanes[i];
+    uint32_t count = LOAD(l->count);
+    if (count > SHD_LANE_BLOCKS) {
+      problem(r, "lanes: lane %u lists %u blocks", i, count);
+      continue;
+    }
+    for (uint32_t j = 0; j < count; j++) {
+      uint32_t off = LOAD(l->blocks[j]);
+      if (!shd_in_heap(z, off) || !bm_get(starts, off) || blk_state(BLK(z, off)) != BLK_ITEM ||
+          !shd_lane_owns(ITEM(z, off), (int)i))
+        continue;
+      if (bm_get(reserved, off)) problem(r, "lanes: block %u is listed twice", off);
+      bm_set(reserved, off);
+    }
+  }
 }
 
 static void check_lru(shd_shard *z, reporter *r, const bitmap *marks, uint32_t items) {
@@ -142,7 +171,7 @@ static void check_lru(shd_shard *z, reporter *r, const bitmap *marks, uint32_t i
 uint32_t shard_check(shd_shard *z, shd_problem_fn report, void *ctx) {
   reporter r = {report, ctx, 0};
   shd_shard_hdr *h = z->h;
-  bitmap starts = {0}, marks = {0};
+  bitmap starts = {0}, marks = {0}, reserved = {0};
   if (!bm_init(&starts, z) || !bm_init(&marks, z)) {
     problem(&r, "check: out of memory");
     goto done;
@@ -153,14 +182,25 @@ uint32_t shard_check(shd_shard *z, shd_problem_fn report, void *ctx) {
   if (r.count) goto done;
   check_free_lists(z, &r, &starts, free_blocks);
   if (free_bytes != h->free_bytes) problem(&r, "counters: free_bytes is %llu, free blocks hold %llu", (unsigned long long)h->free_bytes, (unsigned long long)free_bytes);
-  uint32_t items = check_index(z, &r, &starts, &marks);
-  if (items != h->items) problem(&r, "counters: items is %u, the index holds %u", h->items, items);
-  check_lru(z, &r, &marks, items);
+  /* The lanes' reserves are read before the index: an add without the lock that links one of
+     their blocks meanwhile lowers its lane's count after the link (lanes.c). */
+  if (!bm_init(&reserved, z)) {
+    problem(&r, "check: out of memory");
+    goto done;
+  }
+  check_lanes(z, &r, &starts, &reserved);
+  uint32_t pending = 0;
+  uint32_t items = check_index(z, &r, &starts, &marks, &pending);
+  if (items - pending != h->items)
+    problem(&r, "counters: items is %u, the index holds %u (%u not yet in the LRU list)", h->items, items, pending);
+  check_lru(z, &r, &marks, items - pending);
   for (uint32_t off = z->heap_start; off < z->heap_end; off = shd_next_block(z, off)) {
-    if (blk_state(BLK(z, off)) != BLK_FREE && !bm_get(&marks, off)) problem(&r, "heap: block %u is in use but unreachable (a leak)", off);
+    if (blk_state(BLK(z, off)) != BLK_FREE && !bm_get(&marks, off) && !bm_get(&reserved, off))
+      problem(&r, "heap: block %u is in use but unreachable (a leak)", off);
   }
 done:
   free(starts.bits);
   free(marks.bits);
+  free(reserved.bits);
   return r.count;
 }

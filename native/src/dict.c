@@ -67,7 +67,8 @@ static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint
   if (!nb) {
     if (op & OP_SAFE) return RC_NO_MEMORY << 1;
     for (int i = 0; i < 30 && !nb; i++) {
-      if (shd_expire_some(z, 0, c) == 0) break;
+      /* an empty list may only mean that adds without the lock left their items out of it */
+      if (shd_expire_some(z, 0, c) == 0 && (!shd_drain_pending(z, 0) || shd_expire_some(z, 0, c) == 0)) break;
       forcible = evicted = 1;
       nb = item_alloc(z, (uint32_t)need, (uint8_t)v->type);
     }
@@ -77,19 +78,24 @@ static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint
   CRASH_POINT(2);
   if (evicted && old) slot = shd_lookup(z, k, &old); /* an eviction may have freed it */
   shd_item *it = ITEM(z, nb);
+  if (!old) {
+    if (shd_link_new(z, k, nb, &old)) { /* the commit */
+      CRASH_POINT(3);
+      z->h->items++;
+    } else if (!old || (op & OP_ADD)) {
+      /* an add without the lock made the key meanwhile (or the chain left the heap) */
+      blk_free(z, nb);
+      return old ? RC_EXISTS << 1 : forcible;
+    } else if (!(slot = shd_slot_of(z, old))) {
+      blk_free(z, nb);
+      return forcible;
+    }
+  }
   if (old) {
     it->hnext = ITEM(z, old)->hnext;
-    STORE_ORDER();
-    *slot = nb; /* the commit: the key has its new value */
+    shd_slot_replace(z, slot, old, nb); /* the commit: the key has its new value */
     CRASH_POINT(3);
     shd_item_release(z, old);
-  } else {
-    uint32_t *bucket = &z->buckets[k->hash & z->bucket_mask];
-    it->hnext = *bucket;
-    STORE_ORDER();
-    *bucket = nb; /* the commit */
-    CRASH_POINT(3);
-    z->h->items++;
   }
   shd_lru_push(z, it);
   return forcible;
@@ -108,10 +114,106 @@ static int holds_number(shd_shard *z, const shd_key *k, double expect, clockc *c
          __atomic_load_n(&it->v.bits, __ATOMIC_RELAXED) == num_bits(expect);
 }
 
+static int find_unlocked_from(shd_shard *z, const shd_key *k, uint32_t off, shd_item **found);
+
+shd_op_counts shd_adds;
+
+/*
+ * An add of a number or boolean without the lock (lanes.c has the lanes it draws on). The bucket
+ * is read, head and version, and the chain walked from that head as a get without the lock walks
+ * it; every change of a chain, at its head or deeper, by a locker or an add, counts up its
+ * bucket's version (shard.c). A key found answers "exists" if the bucket is unchanged after the
+ * walk. A key missing: an item is filled in a block of this process's reserve and linked at the
+ * head by one compare-and-swap of the bucket's head and version as read before the walk, so the
+ * swap succeeds only on the chain the walk saw without the key, whatever else changed in the
+ * shard (the shard's seq, which every locker writes, is not read: adds do not wait on the lock's
+ * cache line). The item enters the LRU list later (lanes.c). An expired item found, a shard
+ * without lanes or under recovery, and anything out of the ordinary go to the locked path.
+ * 1 = done (*r).
+ */
+static int add_unlocked(shd_zone *zone, shd_shard *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms,
+                        uint32_t uflags, int *r) {
+  if (!z->lanes || !shd_tagged(v->type) || ITEM_HEADER + (uint64_t)k->len > SHD_LINE_PAIR)
+    return 0;
+  if (z->lane < 0 && !shd_lane_claim(zone)) return 0;
+  if (z->lane_dry) {
+    z->lane_dry--; /* a full shard: its adds evict under the lock, as before */
+    return 0;
+  }
+  shd_lane *l = &z->lanes[z->lane];
+  if (l->count == 0 || z->pending == SHD_PENDING_MAX || z->lane_stale) {
+    shd_lock(z);
+    shd_lane_sync(z);
+    if (shd_unlock(z)) return 0;
+    if (l->count == 0) {
+      z->lane_dry = 64;
+      return 0;
+    }
+  }
+  shd_bucket *b = &z->buckets[k->hash & z->bucket_mask];
+  clockc c = {0};
+  for (int attempt = 0; attempt < 4; attempt++) {
+    shd_bucket seen;
+    __atomic_load(b, &seen, __ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&l->recovering, __ATOMIC_ACQUIRE)) return 0; /* after the bucket: recover.c */
+    shd_item *it;
+    if (!find_unlocked_from(z, k, seen.head, &it)) return 0;
+    if (it) {
+      /* found: the answer holds if the chain did not change during the walk */
+      uint64_t expires = LOAD(it->expires);
+      __atomic_thread_fence(__ATOMIC_ACQUIRE);
+      shd_bucket now;
+      __atomic_load(b, &now, __ATOMIC_RELAXED);
+      if (now.head != seen.head || now.ver != seen.ver) {
+        shd_adds.retried++;
+        continue;
+      }
+      if (expires != 0 && expires <= now_of(&c)) return 0;
+      shd_adds.unlocked++;
+      *r = RC_EXISTS << 1;
+      return 1;
+    }
+    uint32_t count = l->count;
+    if (count == 0 || count > SHD_LANE_BLOCKS) return 0; /* emptied by a reset (shard_reset) */
+    uint32_t nb = l->blocks[count - 1];
+    if (!shd_span(z, nb, SHD_LINE_PAIR)) return 0;
+    shd_item *n = ITEM(z, nb);
+    /* pending, and this lane's at every instant (LANE_MARK: lanes.c tells its blocks by it) */
+    n->lnext = LANE_MARK(z->lane);
+    STORE_ORDER();
+    n->lprev = LRU_PENDING;
+    shd_item_fill(z, nb, k, v, ttl_ms, uflags, &c);
+    n->hnext = seen.head;
+    if (z->stamped) n->stamp = shd_stamp();
+    /* counted before the link, so that statistics without the lock and a drain after a crash
+       at any point see it */
+    __atomic_add_fetch(&l->pending, 1, __ATOMIC_RELAXED);
+    CRASH_POINT(13);
+    shd_bucket want = {nb, seen.ver + 1};
+    if (__atomic_compare_exchange(b, &seen, &want, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+      CRASH_POINT(14);
+      __atomic_store_n(&l->count, count - 1, __ATOMIC_RELEASE); /* after the link: see lanes.c */
+      z->pending_items[z->pending] = nb;
+      z->pending_tags[z->pending++] = n->tag;
+      shd_adds.unlocked++;
+      *r = RC_OK;
+      return 1;
+    }
+    shd_pending_down(&l->pending);
+    shd_adds.retried++;
+  }
+  return 0;
+}
+
 int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags, int op,
               double expect) {
   shd_shard *z = shard_of(zone, k->hash);
   clockc c = {0};
+  if ((op & OP_ADD) && !(op & OP_IF_NUMBER) && v->type != 0) {
+    int r;
+    if (add_unlocked(zone, z, k, v, ttl_ms, uflags, &r)) return r;
+    if (shd_tagged(v->type)) shd_adds.locked++;
+  }
   /* a conditional store compares under the lock: never the write without it */
   if (shd_tagged(v->type) && ttl_ms == 0 && !(op & (OP_ADD | OP_IF_NUMBER))) {
     double stored;
@@ -133,15 +235,14 @@ int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl
 #define UNLOCKED_VALUE_MAX (64u * 1024u)
 
 /*
- * The key's item as the shard holds it now, looked up without the lock while lockers may be
- * changing the shard: every offset and length is loaded once and checked against the heap before
+ * The key's item as the shard holds it now, looked up from the chain's head `off` without the lock
+ * while lockers may be changing the shard: every offset and length is loaded once and checked against the heap before
  * it is used, so a torn walk stays inside the zone and ends; what it found counts only if the
  * caller then sees that no locker came in meanwhile (the shard's seq). 1 = *found is the item, or
  * NULL when the key is missing; 0 = the walk met something out of the ordinary.
  */
-static int find_unlocked(shd_shard *z, const shd_key *k, shd_item **found) {
+static int find_unlocked_from(shd_shard *z, const shd_key *k, uint32_t off, shd_item **found) {
   const uint64_t lo = z->heap_start, hi = z->heap_end;
-  uint32_t off = LOAD(z->buckets[k->hash & z->bucket_mask]);
   for (uint32_t steps = 0; off; steps++) {
     if (steps == UNLOCKED_STEPS || off < lo || off + (uint64_t)ITEM_HEADER > hi || (off & (SHD_ALIGN - 1)))
       return 0;
@@ -158,6 +259,10 @@ static int find_unlocked(shd_shard *z, const shd_key *k, shd_item **found) {
   }
   *found = NULL;
   return 1;
+}
+
+static int find_unlocked(shd_shard *z, const shd_key *k, shd_item **found) {
+  return find_unlocked_from(z, k, LOAD(z->buckets[k->hash & z->bucket_mask].head), found);
 }
 
 /*

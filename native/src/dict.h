@@ -74,6 +74,8 @@ extern shd_op_counts shd_reads;
 /* This process's incr and sets of a number, likewise: made without the lock (dict.c,
    write_unlocked), tries made again, and made under the lock. */
 extern shd_op_counts shd_writes;
+/* This process's adds of numbers and booleans, likewise (dict.c, add_unlocked). */
+extern shd_op_counts shd_adds;
 
 void shd_lock(shd_shard *z);
 /* 1 when the shard was found corrupt under the lock and has been emptied (bounds.h): the

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define SHD_MAGIC 0x315a4448535253ULL /* "SRSHDZ1" */
-#define SHD_VERSION 5u
+#define SHD_VERSION 6u
 #define SHD_NAME_MAX 63
 #define SHD_MIN_SIZE 8192u
 #define SHD_MAX_SIZE 2147483648u /* offsets are 32-bit; 2 GiB keeps every block size below 2^31 */
@@ -48,6 +48,23 @@
 #define T_BINARY 4
 #define T_LIST 5
 
+/*
+ * Adds without the lock (dict.c, lanes.c). A process that adds claims one of SHD_LANES lanes of
+ * the zone (its pid in lane_pid); in each shard of a zone of SHD_LANES_MIN bytes or more its lane
+ * is one pair of cache lines that its owner writes (lockers only lower `pending`): the blocks it
+ * took under the lock for its next adds, and how many of its items wait for the LRU list.
+ */
+#define SHD_LANES 32u
+#define SHD_LANES_MIN (1024u * 1024u) /* the smallest zone with lanes */
+#define SHD_LANE_BLOCKS 29u
+typedef struct {
+  uint32_t pending; /* items this lane's adds linked that are not yet in the LRU list */
+  uint32_t count;   /* blocks[0..count) are this lane's reserve: items in use, not yet linked */
+  uint32_t blocks[SHD_LANE_BLOCKS];
+  uint32_t recovering; /* 1 while a recovery of the shard runs: the owner adds under the lock */
+} shd_lane __attribute__((aligned(128)));
+_Static_assert(sizeof(shd_lane) == 128, "a lane is one pair of cache lines");
+
 /* The zone's first bytes: what attach checks, and how the zone is split into shards. */
 typedef struct {
   uint64_t magic;
@@ -60,7 +77,17 @@ typedef struct {
   uint32_t shard_bits;  /* log2(nshards): a key's shard is the top bits of its hash */
   uint32_t lock_size;   /* sizeof a shard's lock word for the creator, checked by attach */
   uint32_t pad0;
+  /* The lanes' owners (dict.c, adds without the lock): a pid, or 0 for a free lane. */
+  uint32_t lane_pid[SHD_LANES] __attribute__((aligned(64)));
 } shd_header;
+
+/* A bucket: the head of a hash chain and the number of times the head was written, which an add
+   without the lock compares with the head in one step (a freed and reused head item looks the
+   same by its offset alone). */
+typedef struct {
+  uint32_t head;
+  uint32_t ver;
+} shd_bucket __attribute__((aligned(8)));
 
 #define SHD_MAX_SHARDS 16u
 #define SHD_SHARD_MIN (1024u * 1024u) /* each shard of a sharded zone has at least 1 MiB */
@@ -160,6 +187,16 @@ typedef struct {
   } v; /* 24 */
 } shd_node;
 
+/*
+ * What a block of a lane holds in its LRU links, which no offset can equal (offsets are below
+ * 2^31): reserved by lane L, lprev = LANE_MARK(L); filled by an add of lane L and linked but
+ * not yet in the LRU list (pending), lprev = LRU_PENDING and lnext = LANE_MARK(L). So a lane's
+ * list that a dead owner left can be told from blocks since freed and used again (lanes.c).
+ */
+#define LRU_PENDING 0xFFFFFFFFu
+#define LANE_MARK(lane) (0xC0000000u | (uint32_t)(lane))
+#define LANE_OF_MARK(mark) (((mark) & ~(SHD_LANES - 1)) == 0xC0000000u ? (int)((mark) & (SHD_LANES - 1)) : -1)
+
 #define ITEM_HEADER ((uint32_t)offsetof(shd_item, data))
 #define NODE_HEADER ((uint32_t)offsetof(shd_node, v))
 
@@ -169,16 +206,28 @@ typedef struct {
  * zone's size at attach (zone.c) and never read from the zone again: other processes map the
  * zone read-write, and an operation bounds every offset it follows by these (bounds.h).
  */
+#define SHD_PENDING_MAX 32u
+
 typedef struct {
   uint8_t *base; /* the zone's start: offsets are from here */
   shd_shard_hdr *h;
-  uint32_t *buckets;
+  shd_bucket *buckets;
+  shd_lane *lanes; /* SHD_LANES lanes, or NULL in a zone too small for them */
   uint32_t bucket_mask;
   uint32_t heap_start;
   uint32_t heap_end;
   uint32_t max_blocks; /* the most blocks the heap holds: a longer walk is a cycle */
   uint64_t seed;
   int stamped; /* the zone has several shards: items carry stamps */
+  /* This process's adds without the lock in this shard: its lane (-1: none), whether the lane
+     still holds what a dead owner left, and the items it added that wait for the LRU list, each
+     with its tag (a freed and reused block does not have it). */
+  int lane;
+  int lane_stale;
+  uint32_t lane_dry; /* adds left to make under the lock after a refill found no free block */
+  uint32_t pending;
+  uint32_t pending_items[SHD_PENDING_MAX];
+  uint64_t pending_tags[SHD_PENDING_MAX];
   int corrupt; /* a locked operation met a link that is not in the heap (bounds.h) */
 } shd_shard;
 
@@ -191,6 +240,7 @@ typedef struct {
   int fd;
   uint32_t nshards;
   uint32_t shard_bits;
+  int lane; /* this process's lane: -1 not claimed yet, -2 none free */
   shd_shard shards[SHD_MAX_SHARDS];
 } shd_zone;
 

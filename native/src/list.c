@@ -50,10 +50,12 @@ static int push_locked(shd_shard *z, const shd_key *k, const shd_value *v, int l
     it->v.lhead = node;
     it->ltail = node;
     it->vlen = 1;
-    uint32_t *bucket = &z->buckets[k->hash & z->bucket_mask];
-    it->hnext = *bucket;
-    STORE_ORDER();
-    *bucket = off; /* the commit */
+    uint32_t found;
+    if (!shd_link_new(z, k, off, &found)) { /* the commit, unless an add without the lock made the key */
+      blk_free(z, off);
+      blk_free(z, node);
+      return found ? RC_NOT_LIST << 1 : RC_OK;
+    }
     z->h->items++;
     shd_lru_push(z, it);
     *len = 1;

@@ -44,7 +44,7 @@ static void forget_pid(void) { own_pid = 0; }
 static void watch_forks(void) { pthread_atfork(NULL, NULL, forget_pid); }
 
 /* This process's pid, read once (and again in a child forked without exec). */
-static uint32_t me(void) {
+uint32_t shd_my_pid(void) {
   if (__builtin_expect(own_pid == 0, 0)) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, watch_forks);
@@ -58,8 +58,8 @@ static long futex(uint32_t *word, int op, uint32_t value, const struct timespec 
 }
 
 /* Whether process `pid` has ended (a zombie has: it runs no more code). */
-static int gone(uint32_t pid) {
-  if (pid == 0 || pid == me()) return pid == 0;
+int shd_pid_gone(uint32_t pid) {
+  if (pid == 0 || pid == shd_my_pid()) return pid == 0;
   if (kill((pid_t)pid, 0) != 0) return errno == ESRCH;
   char path[32], stat[256];
   snprintf(path, sizeof path, "/proc/%u/stat", pid);
@@ -81,7 +81,7 @@ static inline int take(uint32_t *word, uint32_t expected, uint32_t desired) {
 }
 
 int shd_lock_word(uint32_t *word) {
-  uint32_t pid = me();
+  uint32_t pid = shd_my_pid();
   if (take(word, 0, pid)) return 0;
   for (int spins = 0; spins < LOCK_SPINS; spins++) {
     if (__atomic_load_n(word, __ATOMIC_RELAXED) == 0 && take(word, 0, pid)) return 0;
@@ -100,7 +100,7 @@ int shd_lock_word(uint32_t *word) {
     }
     const struct timespec wait = {0, LOCK_CHECK_NS};
     if (futex(word, FUTEX_WAIT, seen, &wait) == 0 || errno != ETIMEDOUT) continue;
-    if (__atomic_load_n(word, __ATOMIC_RELAXED) == seen && gone(seen & LOCK_PID) &&
+    if (__atomic_load_n(word, __ATOMIC_RELAXED) == seen && shd_pid_gone(seen & LOCK_PID) &&
         take(word, seen, pid | LOCK_WAITERS))
       return SHD_OWNER_DIED;
   }

@@ -5,13 +5,15 @@
  * from the heap's start to its end at every instant; the hash chains; each list's next
  * links; the items' contents. It rebuilds everything else, in four passes:
  *   1. walk the heap by block sizes, noting where blocks start (if the walk does not parse,
- *      which the store order rules out, the zone is emptied and `resets` counts it);
+ *      which the store order rules out, the zone is emptied and `resets` counts it); then
+ *      hold adds without the lock off until the end (hold_adds), and note the blocks that the
+ *      lanes of live processes hold in reserve (lanes.c);
  *   2. follow every hash chain and list from the index, validating each item and node
  *      (a block start of the right state, a key that hashes to its bucket, sizes within the
  *      block, no cycle) and marking it reachable; an invalid link is cut there. A list's
  *      prev links, tail and length are recomputed;
- *   3. sweep: every block not reachable and not free (an item being written, or one being
- *      freed) becomes free, runs of free blocks merge (one size store each), prev_size is
+ *   3. sweep: every block not reachable, not reserved and not free (an item being written, or
+ *      one being freed) becomes free, runs of free blocks merge (one size store each), prev_size is
  *      rewritten and the free lists, bitmaps and counters are rebuilt;
  *   4. rebuild the LRU list: the old list is followed from its head as far as it is valid,
  *      and reachable items it missed (the one being moved) go to the head.
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shard.h"
 #include "walk.h"
 
 /* Pass 1: the block starts, or 0 when the heap does not parse. */
@@ -91,16 +94,19 @@ static uint32_t mark_list(shd_shard *z, shd_item *it, const bitmap *starts, bitm
 static uint32_t mark(shd_shard *z, const bitmap *starts, bitmap *marks) {
   uint32_t items = 0;
   for (uint32_t b = 0; b <= z->bucket_mask; b++) {
-    uint32_t *slot = &z->buckets[b];
+    uint32_t *slot = &z->buckets[b].head;
     while (*slot) {
       uint32_t off = *slot;
       if (shd_item_problem(z, starts, marks, off, b)) {
-        *slot = 0;
+        if (slot == &z->buckets[b].head) shd_bucket_swap(&z->buckets[b], off, 0);
+        else *slot = 0, shd_bucket_bump(&z->buckets[b]);
         break;
       }
       shd_item *it = ITEM(z, off);
       if (it->type == T_LIST && mark_list(z, it, starts, marks) == 0) {
-        *slot = it->hnext; /* an empty list is no key */
+        /* an empty list is no key */
+        if (slot == &z->buckets[b].head) shd_bucket_swap(&z->buckets[b], off, it->hnext);
+        else *slot = it->hnext, shd_bucket_bump(&z->buckets[b]);
         continue;
       }
       bm_set(marks, off);
@@ -175,10 +181,63 @@ static void rebuild_lru(shd_shard *z, bitmap *placed, uint32_t items) {
   h->lru_tail = tail;
 }
 
+/* Writes every bucket's head to 0, counting up its version (shard_reset). */
+static void empty_heads(shd_shard *z) {
+  for (uint32_t b = 0; b <= z->bucket_mask; b++) {
+    shd_bucket seen;
+    do __atomic_load(&z->buckets[b], &seen, __ATOMIC_RELAXED);
+    while (!shd_bucket_swap(&z->buckets[b], seen.head, 0));
+  }
+}
+
+/*
+ * Keeps adds without the lock out of the shard while recovery runs (on = 1) or lets them in again
+ * (on = 0). Each lane says so to its owner, which looks after it has read a bucket; and every
+ * bucket's version is counted up after, so that an add that read a bucket before fails its
+ * compare-and-swap: an add links its item before the bucket's count, and so before the passes
+ * read the chains, or not at all (dict.c, add_unlocked).
+ */
+static void hold_adds(shd_shard *z, int on) {
+  if (!z->lanes) return;
+  for (uint32_t i = 0; i < SHD_LANES; i++) __atomic_store_n(&z->lanes[i].recovering, (uint32_t)on, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  if (on) {
+    for (uint32_t b = 0; b <= z->bucket_mask; b++) shd_bucket_bump(&z->buckets[b]);
+  }
+}
+
+/*
+ * The blocks the lanes reserve (lanes.c): those of a live owner are kept (listed in kept, up to
+ * SHD_LANES * SHD_LANE_BLOCKS); a dead owner's lane is emptied, and the sweep frees its blocks
+ * unless an add linked one. Returns how many were kept.
+ */
+static uint32_t reserves(shd_shard *z, const shd_header *zh, const bitmap *starts, uint32_t *kept) {
+  uint32_t n = 0;
+  if (!z->lanes) return 0;
+  for (uint32_t i = 0; i < SHD_LANES; i++) {
+    shd_lane *l = &z->lanes[i];
+    uint32_t count = LOAD(l->count);
+    if (count == 0) continue;
+    uint32_t pid = LOAD(zh->lane_pid[i]);
+    if (pid == 0 || shd_pid_gone(pid) || count > SHD_LANE_BLOCKS) {
+      l->count = 0;
+      continue;
+    }
+    for (uint32_t j = 0; j < count; j++) {
+      uint32_t off = LOAD(l->blocks[j]);
+      if (shd_in_heap(z, off) && bm_get(starts, off) && blk_state(BLK(z, off)) == BLK_ITEM) kept[n++] = off;
+    }
+  }
+  return n;
+}
+
 /* Empties the shard: recovery's last resort, and a locked operation's when it met a link out of
-   the heap (bounds.h). */
+   the heap (bounds.h). The lanes' reserves go with the heap. */
 void shard_reset(shd_shard *z) {
-  memset(z->buckets, 0, ((size_t)z->bucket_mask + 1) * sizeof(uint32_t));
+  empty_heads(z);
+  if (z->lanes) {
+    for (uint32_t i = 0; i < SHD_LANES; i++) z->lanes[i].count = z->lanes[i].pending = 0;
+  }
   heap_format(z);
   z->h->resets++;
 }
@@ -190,14 +249,30 @@ void shard_recover(shd_shard *z) {
   } else if (!shd_walk(z, &starts)) {
     shard_reset(z);
   } else {
+    uint32_t kept[SHD_LANES * SHD_LANE_BLOCKS];
+    hold_adds(z, 1);
+    uint32_t nkept = reserves(z, (const shd_header *)(const void *)z->base, &starts, kept);
     uint32_t items = mark(z, &starts, &marks);
+    /* the reserved blocks survive the sweep as if reachable, and are no items of the LRU list */
+    uint32_t spared = 0;
+    for (uint32_t i = 0; i < nkept; i++) {
+      if (!bm_get(&marks, kept[i])) {
+        bm_set(&marks, kept[i]);
+        kept[spared++] = kept[i];
+      }
+    }
     sweep(z, &marks);
+    for (uint32_t i = 0; i < spared; i++) bm_clear(&marks, kept[i]);
     z->h->items = items;
     /* Only items are in the LRU list: drop the nodes from the reachable set. */
     for (uint32_t off = z->heap_start; off < z->heap_end; off = shd_next_block(z, off)) {
       if (blk_state(BLK(z, off)) == BLK_NODE) bm_clear(&marks, off);
     }
-    rebuild_lru(z, &marks, items);
+    rebuild_lru(z, &marks, items); /* also places the items adds without the lock left pending */
+    if (z->lanes) {
+      for (uint32_t i = 0; i < SHD_LANES; i++) __atomic_store_n(&z->lanes[i].pending, 0, __ATOMIC_RELAXED);
+    }
+    hold_adds(z, 0);
   }
   free(starts.bits);
   free(marks.bits);

@@ -128,7 +128,7 @@ uint32_t shd_read_epoch(void) {
 /* The slot (bucket head or predecessor's hnext) that holds the key's item, or the bucket (also
    when the chain leaves the heap: the shard is then marked corrupt). */
 uint32_t *shd_lookup(shd_shard *z, const shd_key *k, uint32_t *found) {
-  uint32_t *bucket = &z->buckets[k->hash & z->bucket_mask];
+  uint32_t *bucket = &z->buckets[k->hash & z->bucket_mask].head;
   uint32_t *slot = bucket;
   uint32_t steps = 0;
   for (uint32_t off = *slot; off; off = *slot) {
@@ -152,7 +152,7 @@ uint32_t *shd_lookup(shd_shard *z, const shd_key *k, uint32_t *found) {
 /* The slot that holds the item at off (checked by the caller); NULL when its chain does not
    reach it (shard corrupt). */
 uint32_t *shd_slot_of(shd_shard *z, uint32_t off) {
-  uint32_t *slot = &z->buckets[ITEM(z, off)->hash & z->bucket_mask];
+  uint32_t *slot = &z->buckets[ITEM(z, off)->hash & z->bucket_mask].head;
   for (uint32_t steps = 0; *slot != off; steps++) {
     shd_item *it = steps < z->max_blocks ? shd_item_at(z, *slot) : NULL;
     if (!it) return shd_corrupt(z), NULL;
@@ -161,8 +161,23 @@ uint32_t *shd_slot_of(shd_shard *z, uint32_t off) {
   return slot;
 }
 
+/*
+ * Takes an item that an add without the lock left pending out of that state (lanes.c): it is
+ * counted in the shard's items from now on, and no more in its lane's `pending`.
+ */
+void shd_unpend(shd_shard *z, shd_item *it) {
+  int lane = LANE_OF_MARK(it->lnext);
+  if (lane >= 0 && z->lanes) shd_pending_down(&z->lanes[lane].pending);
+  it->lprev = it->lnext = 0;
+  z->h->items++;
+}
+
 void shd_lru_unlink(shd_shard *z, shd_item *it) {
   shd_shard_hdr *h = z->h;
+  if (it->lprev == LRU_PENDING) { /* not in the list: a removal that follows subtracts it again */
+    shd_unpend(z, it);
+    return;
+  }
   uint32_t prev = it->lprev, next = it->lnext;
   shd_item *p = prev ? shd_item_at(z, prev) : NULL, *n = next ? shd_item_at(z, next) : NULL;
   if (p) p->lnext = next;
@@ -242,12 +257,96 @@ void shd_item_release(shd_shard *z, uint32_t off) {
   __atomic_store_n(&it->tag, 0, __ATOMIC_RELAXED);
   shd_lru_unlink(z, it);
   if (it->type == T_LIST) shd_free_nodes(z, it->v.lhead);
+  else if (shd_lane_keep(z, off)) return;
   blk_free(z, off);
 }
 
-void shd_item_remove(shd_shard *z, uint32_t *slot, uint32_t off) {
+/* The bucket whose head `slot` is, or NULL when it is an item's hnext. */
+static inline shd_bucket *bucket_of(shd_shard *z, uint32_t *slot) {
+  shd_bucket *b = (shd_bucket *)(void *)slot;
+  return b >= z->buckets && b <= z->buckets + z->bucket_mask ? b : NULL;
+}
+
+/*
+ * Writes a bucket's head under the lock: `head` replaces `expect` there, the version counts the
+ * write. Adds without the lock push items at the head meanwhile (dict.c), so this is one
+ * compare-and-swap of head and version: 0 = the head is no longer `expect`. The version counts
+ * every change of the chain (shd_bucket_bump), so that an add without the lock that compares it
+ * knows that the chain it walked is the chain it links into.
+ */
+int shd_bucket_swap(shd_bucket *b, uint32_t expect, uint32_t head) {
+  shd_bucket seen;
+  __atomic_load(b, &seen, __ATOMIC_ACQUIRE);
+  while (seen.head == expect) {
+    shd_bucket want = {head, seen.ver + 1};
+    if (__atomic_compare_exchange(b, &seen, &want, 0, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE)) return 1;
+  }
+  return 0;
+}
+
+/* Counts a change of the chain deeper than its head (an hnext written) in the bucket's version. */
+void shd_bucket_bump(shd_bucket *b) {
+  shd_bucket seen;
+  do __atomic_load(b, &seen, __ATOMIC_RELAXED);
+  while (!shd_bucket_swap(b, seen.head, seen.head));
+}
+
+/* Replaces the item `off` at `slot` (shd_lookup's) by `next`: one store under the lock, or for a
+   bucket head, one compare-and-swap; when adds without the lock pushed items before it
+   meanwhile, the item's slot is now the hnext of one of them. Either way the bucket's version
+   counts the change. */
+void shd_slot_replace(shd_shard *z, uint32_t *slot, uint32_t off, uint32_t next) {
   STORE_ORDER();
-  *slot = ITEM(z, off)->hnext; /* the commit: the key is gone */
+  shd_bucket *b = bucket_of(z, slot);
+  if (b) {
+    if (shd_bucket_swap(b, off, next)) return;
+    slot = shd_slot_of(z, off);
+    if (!slot || bucket_of(z, slot)) return; /* corrupt: shd_slot_of marked it */
+  }
+  __atomic_store_n(slot, next, __ATOMIC_RELEASE);
+  shd_bucket_bump(&z->buckets[ITEM(z, off)->hash & z->bucket_mask]);
+}
+
+/* The item of the key in the chain from `off` up to (not including) `end`, or 0. */
+static uint32_t find_between(shd_shard *z, const shd_key *k, uint32_t off, uint32_t end) {
+  for (uint32_t steps = 0; off && off != end; steps++) {
+    shd_item *it = steps < z->max_blocks ? shd_item_at(z, off) : NULL;
+    if (!it) return shd_corrupt(z), 0;
+    if (it->hash == k->hash && it->klen == k->len && shd_span(z, off, (uint64_t)ITEM_HEADER + k->len) &&
+        memcmp(it->data, k->bytes, k->len) == 0)
+      return off;
+    off = it->hnext;
+  }
+  return 0;
+}
+
+/*
+ * Links the new item nb at the head of the key's chain under the lock: the commit of an insert,
+ * for a key the caller's shd_lookup found missing. An add without the lock may have pushed the
+ * key since, so the chain is looked at again (it is short and in the cache), and after a
+ * compare-and-swap that lost to another push, the items pushed since. 1 = linked; 0 = the key is
+ * in the chain now (*found; 0 when the chain left the heap: the shard is marked corrupt), nb is
+ * not linked.
+ */
+int shd_link_new(shd_shard *z, const shd_key *k, uint32_t nb, uint32_t *found) {
+  shd_bucket *b = &z->buckets[k->hash & z->bucket_mask];
+  shd_item *it = ITEM(z, nb);
+  shd_bucket seen;
+  __atomic_load(b, &seen, __ATOMIC_ACQUIRE);
+  uint32_t known = 0;
+  for (;;) {
+    if ((*found = find_between(z, k, seen.head, known))) return 0;
+    if (z->corrupt) return 0;
+    known = seen.head;
+    it->hnext = seen.head;
+    STORE_ORDER();
+    shd_bucket want = {nb, seen.ver + 1};
+    if (__atomic_compare_exchange(b, &seen, &want, 0, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE)) return 1;
+  }
+}
+
+void shd_item_remove(shd_shard *z, uint32_t *slot, uint32_t off) {
+  shd_slot_replace(z, slot, off, ITEM(z, off)->hnext); /* the commit: the key is gone */
   CRASH_POINT(4);
   z->h->items--;
   shd_item_release(z, off);
@@ -277,7 +376,8 @@ void shd_item_fill(shd_shard *z, uint32_t off, const shd_key *k, const shd_value
   shd_item *it = ITEM(z, off);
   it->hnext = 0;
   it->hash = k->hash;
-  it->lprev = it->lnext = 0;
+  /* lprev and lnext are left alone: the LRU push that follows the link writes them, and an add
+     without the lock has marked them (lanes.c) */
   it->expires = ttl_ms ? now_of(c) + ttl_ms : 0;
   it->uflags = uflags;
   it->klen = (uint16_t)k->len;

@@ -80,6 +80,29 @@ uint64_t shd_new_tag(shd_shard *z);
 void shd_free_nodes(shd_shard *z, uint32_t n);
 void shd_item_release(shd_shard *z, uint32_t off);
 void shd_item_remove(shd_shard *z, uint32_t *slot, uint32_t off);
+void shd_slot_replace(shd_shard *z, uint32_t *slot, uint32_t off, uint32_t next);
+int shd_bucket_swap(shd_bucket *b, uint32_t expect, uint32_t head);
+void shd_bucket_bump(shd_bucket *b);
+int shd_link_new(shd_shard *z, const shd_key *k, uint32_t nb, uint32_t *found);
+int shd_pid_gone(uint32_t pid);
+uint32_t shd_my_pid(void);
+
+/* Adds without the lock (dict.c): this process's lane in the zone, its release at detach, and
+   the items of every lane that wait for the LRU list (zonewide.c, recover.c). */
+int shd_lane_claim(shd_zone *zone);
+void shd_lane_release(shd_zone *zone);
+void shd_lane_sync(shd_shard *z);
+uint32_t shd_drain_pending(shd_shard *z, int force);
+void shd_unpend(shd_shard *z, shd_item *it);
+
+/* One less in a lane's count of pending items; never below 0 (recovery may have zeroed it). */
+static inline void shd_pending_down(uint32_t *pending) {
+  uint32_t n = __atomic_load_n(pending, __ATOMIC_RELAXED);
+  while (n && !__atomic_compare_exchange_n(pending, &n, n - 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+}
+int shd_lane_owns(const shd_item *it, int lane);
+int shd_lane_keep(shd_shard *z, uint32_t off);
 int shd_expire_some(shd_shard *z, int n, clockc *c);
 void shd_item_fill(shd_shard *z, uint32_t off, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags,
                    clockc *c);

@@ -22,6 +22,7 @@ int shd_flush_all(shd_zone *zone) {
     shd_shard *z = &zone->shards[i];
     clockc c = {0};
     shd_lock(z);
+    shd_drain_pending(z, 0); /* the items adds without the lock linked: into the list first */
     uint32_t n = 0;
     for (shd_item *it = lru_step(z, z->h->lru_head, &n); it; it = lru_step(z, it->lnext, &n)) {
       it->expires = 1;
@@ -41,6 +42,7 @@ int shd_flush_expired(shd_zone *zone, uint32_t max, uint32_t *freed) {
     shd_shard *z = &zone->shards[i];
     clockc c = {0};
     shd_lock(z);
+    shd_drain_pending(z, 0);
     uint32_t steps = 0;
     for (shd_item *it = lru_step(z, z->h->lru_tail, &steps), *prev; it; it = prev) {
       prev = lru_step(z, it->lprev, &steps); /* before the item is freed */
@@ -87,6 +89,7 @@ int shd_get_keys(shd_zone *zone, uint32_t max, shd_buf *buf, uint32_t *count) {
   for (; locked < n; locked++) {
     shd_shard *z = &zone->shards[locked];
     shd_lock(z);
+    shd_drain_pending(z, 0);
     cursor[locked] = lru_step(z, z->h->lru_tail, &steps[locked]);
   }
   for (;;) {
@@ -117,6 +120,7 @@ int shd_stats_of(shd_zone *zone, shd_stats *s) {
   for (uint32_t i = 0; i < zone->nshards; i++) {
     shd_shard *z = &zone->shards[i];
     shd_lock(z);
+    shd_drain_pending(z, 0); /* so that items counts them */
     s->free_bytes += z->h->free_bytes;
     s->items += z->h->items;
     s->recoveries += z->h->recoveries;
@@ -140,6 +144,8 @@ void shd_stats_peek(shd_zone *zone, shd_stats *s) {
     const shd_shard_hdr *h = zone->shards[i].h;
     s->free_bytes += __atomic_load_n(&h->free_bytes, __ATOMIC_RELAXED);
     s->items += __atomic_load_n(&h->items, __ATOMIC_RELAXED);
+    const shd_lane *lanes = zone->shards[i].lanes; /* and the items adds left pending (lanes.c) */
+    for (uint32_t l = 0; lanes && l < SHD_LANES; l++) s->items += __atomic_load_n(&lanes[l].pending, __ATOMIC_RELAXED);
     s->recoveries += __atomic_load_n(&h->recoveries, __ATOMIC_RELAXED);
     s->resets += __atomic_load_n(&h->resets, __ATOMIC_RELAXED);
   }

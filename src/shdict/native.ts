@@ -83,6 +83,8 @@ interface Binding extends SystemCalls {
   readCounts(): [unlocked: number, retried: number, locked: number];
   /** This process's incr and sets of numbers so far: made without the lock, tries made again, made under it. */
   writeCounts(): [unlocked: number, retried: number, locked: number];
+  /** This process's adds of numbers and booleans so far: made without the lock, tries made again, made under it. */
+  addCounts(): [unlocked: number, retried: number, locked: number];
 }
 
 /** Store flags, as OpenResty's. */

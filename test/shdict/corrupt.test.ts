@@ -38,15 +38,18 @@ interface Shard {
   readonly heapEnd: number;
 }
 
+/** sizeof(shd_header): its fields, then the lanes' owners (native/src/layout.h). */
+const ZONE_HEADER = 256;
+
 /** The shards as the zone's headers describe them (native/src/layout.h: shd_header, shd_shard_hdr). */
 function shards(zone: Zone): Shard[] {
-  const header = read(zone, 0, 128);
+  const header = read(zone, 0, ZONE_HEADER);
   const headerSize = header.readUInt32LE(12);
   const nshards = header.readUInt32LE(96);
   const lockSize = header.readUInt32LE(104);
-  const size = (headerSize - 128) / nshards;
+  const size = (headerSize - ZONE_HEADER) / nshards;
   return Array.from({ length: nshards }, (_, i) => {
-    const at = 128 + i * size;
+    const at = ZONE_HEADER + i * size;
     const fields = at + lockSize; // seq, then bucket_off, bucket_mask, heap_start, heap_end, …
     const geometry = read(zone, fields, 20);
     return {

@@ -112,6 +112,34 @@ export async function act(
   return run.lines.map((line) => (line as { result: unknown }).result);
 }
 
+/**
+ * Starts actors that each wait for a line, then lets them all go at once: the line tells them
+ * a time a little ahead, which each waits for spinning ("startAt"), so that they start within a
+ * millisecond or so of one another. `steps` follow the two steps of the start ("sleep", "startAt").
+ */
+export async function startTogether(
+  zone: Zone,
+  scripts: readonly (readonly (readonly unknown[])[])[],
+  deadlineMs = 60_000,
+): Promise<ZoneChild[]> {
+  const children = scripts.map((steps) =>
+    startWithZone("actor", zone, [JSON.stringify([["sleep", 0], ["startAt"], ...steps])], deadlineMs),
+  );
+  // Each actor has booted (tsx) and waits for its line once its first step is printed: waited
+  // for, as boots on a loaded machine can differ by more than the loops last.
+  await within(Promise.all(children.map((c) => c.line(isStep("sleep")))), deadlineMs, "the actors booting");
+  const at = Date.now() + 50;
+  for (const child of children) child.child.stdin?.write(`${at}\n`);
+  return children;
+}
+
+/** Every actor's step results after its first (the boot's), once all have ended (each must exit 0). */
+export async function resultsOf(children: readonly ZoneChild[], deadlineMs = 60_000): Promise<unknown[][]> {
+  const ends = await within(Promise.all(children.map((c) => c.done)), deadlineMs, "the actors");
+  for (const end of ends) assert.equal(end.code, 0, end.stderr);
+  return children.map((c) => c.lines.slice(1).map((line) => (line as { result: unknown }).result));
+}
+
 /** A line predicate for `ZoneChild.line`: the line an actor printed for its step `step`. */
 export const isStep =
   (step: string) =>

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { zoneHealth } from "../../src/shdict/index.ts";
 import { binding } from "../../src/shdict/native.ts";
 import { verifyEntries } from "../fixtures/shdict/entries.ts";
-import { isStep, startWithZone, stoppedWithin, within, type ZoneChild } from "./processes.ts";
+import { resultsOf, startTogether, startWithZone, stoppedWithin, within } from "./processes.ts";
 import { countsSince, earlyInASecond, testZone, type OpCounts } from "./zones.ts";
 
 /** Writes without the lock use x86-64's cmpxchg16b; elsewhere every write takes the lock. */
@@ -18,28 +18,6 @@ function counts(raw: readonly number[]): OpCounts {
 /** This process's incr and sets of numbers since `since`. */
 function writesSince(since: readonly number[]): OpCounts {
   return countsSince(binding().writeCounts(), since);
-}
-
-/** Starts actors that each wait for a line, then lets them all go at once. */
-async function startTogether(
-  zone: ReturnType<typeof testZone>,
-  scripts: readonly unknown[][],
-): Promise<ZoneChild[]> {
-  const children = scripts.map((steps) =>
-    startWithZone("actor", zone, [JSON.stringify([["sleep", 0], ["waitLine"], ...steps])], 60_000),
-  );
-  // Each actor has booted (tsx) and waits for its line once its first step is printed: waited
-  // for, as boots on a loaded machine can differ by more than the loops last.
-  await within(Promise.all(children.map((c) => c.line(isStep("sleep")))), 60_000, "the actors booting");
-  for (const child of children) child.child.stdin?.write("go\n");
-  return children;
-}
-
-/** Every actor's step results after its first (the boot's), once all have ended (each must exit 0). */
-async function resultsOf(children: readonly ZoneChild[]): Promise<unknown[][]> {
-  const ends = await within(Promise.all(children.map((c) => c.done)), 60_000, "the actors");
-  for (const end of ends) assert.equal(end.code, 0, end.stderr);
-  return children.map((c) => c.lines.slice(1).map((line) => (line as { result: unknown }).result));
 }
 
 describe("writes of numbers without the lock", () => {

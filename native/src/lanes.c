@@ -1,0 +1,179 @@
+/*
+ * The lanes of adds without the lock (dict.c, add_unlocked; layout.h). A process claims one lane
+ * per zone; in each shard its lane lists the blocks it took under the lock for its next adds (its
+ * reserve), so that an add itself allocates nothing, and counts its items that are linked but not
+ * yet in the shard's LRU list. Those items ("pending": lprev = LRU_PENDING, lnext = the lane's
+ * mark) are put in the list by the owner's next batch (shd_lane_sync), by any locker that needs
+ * the whole list (shd_drain_pending: flushAll, flushExpired, getKeys, stats, an eviction that
+ * found the list empty), or by recovery; a locked operation that meets one on its own (a delete,
+ * a use) takes it out of that state as it goes (shd_unpend). An item is counted in the shard's
+ * `items` from the moment it leaves the pending state, and in its lane's `pending` until then,
+ * so that statistics read without the lock count it all along.
+ *
+ * What the lanes are to recovery and check(): a listed block is in use but reachable from no
+ * chain (until the add that links it lowers the count): kept while its owner lives, freed when
+ * the owner is gone. A lane whose owner ended is taken over by a later claimant, which, in each
+ * shard under that shard's lock, puts the pending items in the LRU list and frees the blocks the
+ * lane still lists that are still its own (lane_clear): a block the dead owner linked (killed
+ * before it lowered the count) may since have been freed and used again, which the marks tell.
+ */
+#include "shard.h"
+
+/* The item block at off, whatever its content (a reserved block's is anything). Nothing is marked
+   corrupt: a lane's lists are checked, not trusted. */
+static shd_item *item_block(shd_shard *z, uint32_t off) {
+  return shd_span(z, off, SHD_LINE_PAIR) && blk_state(BLK(z, off)) == BLK_ITEM ? ITEM(z, off) : NULL;
+}
+
+int shd_lane_owns(const shd_item *it, int lane) {
+  uint32_t mark = LANE_MARK(lane);
+  return it->lprev == mark || (it->lprev == LRU_PENDING && it->lnext == mark);
+}
+
+/* Whether the item at off is reachable from its bucket (a bounded walk; 0 when not). */
+static int linked(shd_shard *z, uint32_t off) {
+  uint32_t cur = LOAD(z->buckets[ITEM(z, off)->hash & z->bucket_mask].head);
+  for (uint32_t steps = 0; cur && steps < z->max_blocks; steps++) {
+    if (cur == off) return 1;
+    shd_item *it = shd_item_at(z, cur);
+    if (!it) return 0;
+    cur = it->hnext;
+  }
+  return 0;
+}
+
+/* Under the lock: frees the blocks a lane lists that are still its own and not linked (the lane's
+   owner is this process, releasing it, or dead). */
+static void lane_clear(shd_shard *z, int lane) {
+  shd_lane *l = &z->lanes[lane];
+  uint32_t count = l->count < SHD_LANE_BLOCKS ? l->count : SHD_LANE_BLOCKS;
+  for (uint32_t i = count; i-- > 0;) {
+    uint32_t off = l->blocks[i];
+    shd_item *it = item_block(z, off);
+    l->count = i; /* first: a block is never listed once freed */
+    STORE_ORDER();
+    if (it && shd_lane_owns(it, lane) && !linked(z, off)) {
+      __atomic_store_n(&it->tag, 0, __ATOMIC_RELAXED);
+      blk_free(z, off);
+    }
+  }
+  l->count = 0;
+}
+
+int shd_lane_claim(shd_zone *zone) {
+  if (zone->lane != -1) return zone->lane >= 0;
+  zone->lane = -2;
+  if (!zone->shards[0].lanes) return 0;
+  uint32_t me = shd_my_pid();
+  /* a lane whose owner has ended first (what it left is cleared at once), then a free one */
+  for (int pass = 0; pass < 2; pass++) {
+    for (uint32_t i = 0; i < SHD_LANES; i++) {
+      uint32_t *owner = &zone->h->lane_pid[i];
+      uint32_t pid = LOAD(*owner);
+      if (pass == 0 ? pid == 0 || !shd_pid_gone(pid) : pid != 0) continue;
+      if (!__atomic_compare_exchange_n(owner, &pid, me, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) continue;
+      zone->lane = (int)i;
+      for (uint32_t s = 0; s < zone->nshards; s++) {
+        zone->shards[s].lane = (int)i;
+        zone->shards[s].lane_stale = 1; /* whatever an owner before left: cleared at the first sync */
+      }
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Under the lock: puts the items this process added into the LRU list (those no locker met). */
+static void link_own(shd_shard *z) {
+  for (uint32_t i = 0; i < z->pending; i++) {
+    shd_item *it = item_block(z, z->pending_items[i]);
+    /* still the item this process added, and still pending */
+    if (it && it->lprev == LRU_PENDING && it->lnext == LANE_MARK(z->lane) && LOAD(it->tag) == z->pending_tags[i]) {
+      shd_unpend(z, it);
+      shd_lru_push(z, it);
+    }
+  }
+  z->pending = 0;
+}
+
+/* Lists a block in this process's reserve (under the lock; the block stays in use). */
+static void reserve(shd_shard *z, shd_lane *l, uint32_t off) {
+  shd_item *it = ITEM(z, off);
+  it->tag = 0;
+  it->lnext = 0;
+  it->lprev = LANE_MARK(z->lane);
+  CRASH_POINT(15);
+  l->blocks[l->count] = off;
+  STORE_ORDER();
+  __atomic_store_n(&l->count, l->count + 1, __ATOMIC_RELEASE);
+}
+
+void shd_lane_sync(shd_shard *z) {
+  shd_lane *l = &z->lanes[z->lane];
+  if (z->lane_stale) {
+    /* a lane taken over: the dead owner's pending items into the list, its reserve freed */
+    shd_drain_pending(z, 1);
+    lane_clear(z, z->lane);
+    __atomic_store_n(&l->pending, 0, __ATOMIC_RELAXED);
+    z->lane_stale = 0;
+  }
+  link_own(z);
+  while (l->count < SHD_LANE_BLOCKS) {
+    uint32_t off = blk_alloc_paired(z, SHD_LINE_PAIR, BLK_ITEM);
+    if (!off) break;
+    reserve(z, l, off);
+  }
+}
+
+/*
+ * Under the lock, as an item is freed: a block of one 128-byte pair goes to this process's
+ * reserve rather than back to the heap while the reserve has room, so that the adds of a process
+ * that also deletes fill blocks whose lines its own core holds (from the heap, a block is as
+ * likely another process's last). 1 = kept.
+ */
+int shd_lane_keep(shd_shard *z, uint32_t off) {
+  if (z->lane < 0 || z->lane_stale || (off & (SHD_LINE_PAIR - 1)) || blk_size(BLK(z, off)) != SHD_LINE_PAIR)
+    return 0;
+  shd_lane *l = &z->lanes[z->lane];
+  if (l->count >= SHD_LANE_BLOCKS) return 0;
+  reserve(z, l, off);
+  return 1;
+}
+
+uint32_t shd_drain_pending(shd_shard *z, int force) {
+  if (!z->lanes) return 0;
+  int any = force;
+  for (uint32_t i = 0; i < SHD_LANES && !any; i++) any = LOAD(z->lanes[i].pending) != 0;
+  if (!any) return 0;
+  uint32_t placed = 0;
+  for (uint32_t b = 0; b <= z->bucket_mask; b++) {
+    uint32_t off = __atomic_load_n(&z->buckets[b].head, __ATOMIC_ACQUIRE);
+    for (uint32_t steps = 0; off; steps++) {
+      shd_item *it = steps < z->max_blocks ? shd_item_at(z, off) : NULL;
+      if (!it) return placed; /* the shard is marked corrupt */
+      if (it->lprev == LRU_PENDING) {
+        shd_unpend(z, it);
+        shd_lru_push(z, it);
+        placed++;
+      }
+      off = it->hnext;
+    }
+  }
+  return placed;
+}
+
+void shd_lane_release(shd_zone *zone) {
+  if (zone->lane < 0) return;
+  for (uint32_t s = 0; s < zone->nshards; s++) {
+    shd_shard *z = &zone->shards[s];
+    shd_lock(z);
+    if (z->lane_stale) shd_drain_pending(z, 1);
+    link_own(z);
+    lane_clear(z, z->lane);
+    __atomic_store_n(&z->lanes[z->lane].pending, 0, __ATOMIC_RELAXED);
+    shd_unlock(z);
+    z->lane = -1;
+  }
+  __atomic_store_n(&zone->h->lane_pid[zone->lane], 0, __ATOMIC_RELEASE);
+  zone->lane = -1;
+}
