@@ -48,7 +48,11 @@ static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint
   if ((op & OP_REPLACE) && (!old || stale)) return RC_NOT_FOUND << 1;
   if ((op & OP_ADD) && old && !stale) return RC_EXISTS << 1;
   if (v->type == 0) {
-    if (old) shd_item_remove(z, slot, old);
+    if (old) {
+      z->deleting = 1; /* a pair may go back to this process's reserve (lanes.c, shd_lane_keep) */
+      shd_item_remove(z, slot, old);
+      z->deleting = 0;
+    }
     return RC_OK;
   }
   uint64_t need = (uint64_t)ITEM_HEADER + k->len +
@@ -235,11 +239,12 @@ int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl
 #define UNLOCKED_VALUE_MAX (64u * 1024u)
 
 /*
- * The key's item as the shard holds it now, looked up from the chain's head `off` without the lock
- * while lockers may be changing the shard: every offset and length is loaded once and checked against the heap before
- * it is used, so a torn walk stays inside the zone and ends; what it found counts only if the
- * caller then sees that no locker came in meanwhile (the shard's seq). 1 = *found is the item, or
- * NULL when the key is missing; 0 = the walk met something out of the ordinary.
+ * The key's item as the shard holds it now, looked up from the chain's head `off` without the
+ * lock while lockers may be changing the shard: every offset and length is loaded once and
+ * checked against the heap before it is used, so a torn walk stays inside the zone and ends; what
+ * it found counts only if the caller then sees that nothing changed meanwhile (the shard's seq;
+ * for an add, the bucket's version). 1 = *found is the item, or NULL when the key is missing;
+ * 0 = the walk met something out of the ordinary.
  */
 static int find_unlocked_from(shd_shard *z, const shd_key *k, uint32_t off, shd_item **found) {
   const uint64_t lo = z->heap_start, hi = z->heap_end;

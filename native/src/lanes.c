@@ -126,13 +126,15 @@ void shd_lane_sync(shd_shard *z) {
 }
 
 /*
- * Under the lock, as an item is freed: a block of one 128-byte pair goes to this process's
+ * Under the lock, as a delete frees an item: a block of one 128-byte pair goes to this process's
  * reserve rather than back to the heap while the reserve has room, so that the adds of a process
  * that also deletes fill blocks whose lines its own core holds (from the heap, a block is as
- * likely another process's last). 1 = kept.
+ * likely another process's last). Not an eviction's: a store evicts to make room in the heap.
+ * 1 = kept.
  */
 int shd_lane_keep(shd_shard *z, uint32_t off) {
-  if (z->lane < 0 || z->lane_stale || (off & (SHD_LINE_PAIR - 1)) || blk_size(BLK(z, off)) != SHD_LINE_PAIR)
+  if (!z->deleting || z->lane < 0 || z->lane_stale || (off & (SHD_LINE_PAIR - 1)) ||
+      blk_size(BLK(z, off)) != SHD_LINE_PAIR)
     return 0;
   shd_lane *l = &z->lanes[z->lane];
   if (l->count >= SHD_LANE_BLOCKS) return 0;

@@ -225,6 +225,7 @@ typedef struct {
   int lane;
   int lane_stale;
   uint32_t lane_dry; /* adds left to make under the lock after a refill found no free block */
+  int deleting;      /* a delete is freeing an item: its pair may go to the reserve (not an eviction) */
   uint32_t pending;
   uint32_t pending_items[SHD_PENDING_MAX];
   uint64_t pending_tags[SHD_PENDING_MAX];

@@ -279,7 +279,9 @@ int shd_bucket_swap(shd_bucket *b, uint32_t expect, uint32_t head) {
   __atomic_load(b, &seen, __ATOMIC_ACQUIRE);
   while (seen.head == expect) {
     shd_bucket want = {head, seen.ver + 1};
-    if (__atomic_compare_exchange(b, &seen, &want, 0, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE)) return 1;
+    /* sequentially consistent: the stores after it (a freed block filled again) are not seen
+       before it, on any processor */
+    if (__atomic_compare_exchange(b, &seen, &want, 0, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) return 1;
   }
   return 0;
 }

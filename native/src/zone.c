@@ -83,6 +83,7 @@ static void split(shd_zone *z) {
     s->lane = -1;
     s->lane_stale = 0;
     s->lane_dry = 0;
+    s->deleting = 0;
     s->pending = 0;
     s->heap_end = i + 1 == n ? (uint32_t)(end & ~(uint64_t)(SHD_ALIGN - 1)) : begin + part;
     s->max_blocks = (s->heap_end - s->heap_start) / SHD_MIN_BLOCK;
