@@ -115,7 +115,8 @@ export async function act(
 /**
  * Starts actors that each wait for a line, then lets them all go at once: the line tells them
  * a time a little ahead, which each waits for spinning ("startAt"), so that they start within a
- * millisecond or so of one another. `steps` follow the two steps of the start ("sleep", "startAt").
+ * millisecond or so of one another. Each script's steps follow the two steps of the start
+ * ("sleep", "startAt").
  */
 export async function startTogether(
   zone: Zone,
@@ -133,7 +134,7 @@ export async function startTogether(
   return children;
 }
 
-/** Every actor's step results after its first (the boot's), once all have ended (each must exit 0). */
+/** Every actor's step results after the boot's "sleep" ("startAt"'s first), once all have ended (each must exit 0). */
 export async function resultsOf(children: readonly ZoneChild[], deadlineMs = 60_000): Promise<unknown[][]> {
   const ends = await within(Promise.all(children.map((c) => c.done)), deadlineMs, "the actors");
   for (const end of ends) assert.equal(end.code, 0, end.stderr);
