@@ -30,18 +30,6 @@ int shd_lane_owns(const shd_item *it, int lane) {
   return it->lprev == mark || (it->lprev == LRU_PENDING && it->lnext == mark);
 }
 
-/* Whether the item at off is reachable from its bucket (a bounded walk; 0 when not). */
-static int linked(shd_shard *z, uint32_t off) {
-  uint32_t cur = LOAD(z->buckets[ITEM(z, off)->hash & z->bucket_mask].head);
-  for (uint32_t steps = 0; cur && steps < z->max_blocks; steps++) {
-    if (cur == off) return 1;
-    shd_item *it = shd_item_at(z, cur);
-    if (!it) return 0;
-    cur = it->hnext;
-  }
-  return 0;
-}
-
 /* Under the lock: frees the blocks a lane lists that are still its own and not linked (the lane's
    owner is this process, releasing it, or dead). */
 static void lane_clear(shd_shard *z, int lane) {
@@ -52,7 +40,7 @@ static void lane_clear(shd_shard *z, int lane) {
     shd_item *it = item_block(z, off);
     l->count = i; /* first: a block is never listed once freed */
     STORE_ORDER();
-    if (it && shd_lane_owns(it, lane) && !linked(z, off)) {
+    if (it && shd_lane_owns(it, lane) && !shd_slot_find(z, off)) { /* not linked */
       __atomic_store_n(&it->tag, 0, __ATOMIC_RELAXED);
       blk_free(z, off);
     }

@@ -91,6 +91,12 @@ static uint32_t mark_list(shd_shard *z, shd_item *it, const bitmap *starts, bitm
   return count;
 }
 
+/* Cuts bucket b's chain at `slot`, which held `off`: a head written as lockers write it. */
+static void cut(shd_shard *z, uint32_t b, uint32_t *slot, uint32_t off, uint32_t next) {
+  if (slot == &z->buckets[b].head) shd_bucket_swap(&z->buckets[b], off, next);
+  else *slot = next, shd_bucket_bump(&z->buckets[b]);
+}
+
 static uint32_t mark(shd_shard *z, const bitmap *starts, bitmap *marks) {
   uint32_t items = 0;
   for (uint32_t b = 0; b <= z->bucket_mask; b++) {
@@ -98,15 +104,13 @@ static uint32_t mark(shd_shard *z, const bitmap *starts, bitmap *marks) {
     while (*slot) {
       uint32_t off = *slot;
       if (shd_item_problem(z, starts, marks, off, b)) {
-        if (slot == &z->buckets[b].head) shd_bucket_swap(&z->buckets[b], off, 0);
-        else *slot = 0, shd_bucket_bump(&z->buckets[b]);
+        cut(z, b, slot, off, 0);
         break;
       }
       shd_item *it = ITEM(z, off);
       if (it->type == T_LIST && mark_list(z, it, starts, marks) == 0) {
         /* an empty list is no key */
-        if (slot == &z->buckets[b].head) shd_bucket_swap(&z->buckets[b], off, it->hnext);
-        else *slot = it->hnext, shd_bucket_bump(&z->buckets[b]);
+        cut(z, b, slot, off, it->hnext);
         continue;
       }
       bm_set(marks, off);

@@ -125,6 +125,13 @@ uint32_t shd_read_epoch(void) {
 
 /* ---------------------------------------------------------------- index and LRU */
 
+/* Whether the item at off holds the key: the span compared is the key's own length, whatever
+   klen says by the time of the compare. */
+static inline int holds_key(shd_shard *z, const shd_item *it, uint32_t off, const shd_key *k) {
+  return it->hash == k->hash && it->klen == k->len && shd_span(z, off, (uint64_t)ITEM_HEADER + k->len) &&
+         memcmp(it->data, k->bytes, k->len) == 0;
+}
+
 /* The slot (bucket head or predecessor's hnext) that holds the key's item, or the bucket (also
    when the chain leaves the heap: the shard is then marked corrupt). */
 uint32_t *shd_lookup(shd_shard *z, const shd_key *k, uint32_t *found) {
@@ -137,9 +144,7 @@ uint32_t *shd_lookup(shd_shard *z, const shd_key *k, uint32_t *found) {
       shd_corrupt(z);
       break;
     }
-    /* the span compared is the key's own length, whatever klen says by the time of the compare */
-    if (it->hash == k->hash && it->klen == k->len && shd_span(z, off, (uint64_t)ITEM_HEADER + k->len) &&
-        memcmp(it->data, k->bytes, k->len) == 0) {
+    if (holds_key(z, it, off, k)) {
       *found = off;
       return slot;
     }
@@ -149,15 +154,24 @@ uint32_t *shd_lookup(shd_shard *z, const shd_key *k, uint32_t *found) {
   return bucket;
 }
 
-/* The slot that holds the item at off (checked by the caller); NULL when its chain does not
-   reach it (shard corrupt). */
-uint32_t *shd_slot_of(shd_shard *z, uint32_t off) {
+/* The slot that holds the item at off, whose hash picks the chain walked; NULL when the chain
+   ends without reaching it, or leaves the heap (the shard is then marked corrupt). */
+uint32_t *shd_slot_find(shd_shard *z, uint32_t off) {
   uint32_t *slot = &z->buckets[ITEM(z, off)->hash & z->bucket_mask].head;
   for (uint32_t steps = 0; *slot != off; steps++) {
+    if (!*slot) return NULL;
     shd_item *it = steps < z->max_blocks ? shd_item_at(z, *slot) : NULL;
     if (!it) return shd_corrupt(z), NULL;
     slot = &it->hnext;
   }
+  return slot;
+}
+
+/* The slot that holds the item at off (checked by the caller); NULL when its chain does not
+   reach it (shard corrupt). */
+uint32_t *shd_slot_of(shd_shard *z, uint32_t off) {
+  uint32_t *slot = shd_slot_find(z, off);
+  if (!slot) shd_corrupt(z);
   return slot;
 }
 
@@ -314,9 +328,7 @@ static uint32_t find_between(shd_shard *z, const shd_key *k, uint32_t off, uint3
   for (uint32_t steps = 0; off && off != end; steps++) {
     shd_item *it = steps < z->max_blocks ? shd_item_at(z, off) : NULL;
     if (!it) return shd_corrupt(z), 0;
-    if (it->hash == k->hash && it->klen == k->len && shd_span(z, off, (uint64_t)ITEM_HEADER + k->len) &&
-        memcmp(it->data, k->bytes, k->len) == 0)
-      return off;
+    if (holds_key(z, it, off, k)) return off;
     off = it->hnext;
   }
   return 0;

@@ -71,6 +71,7 @@ static inline int read_bump_due(const shd_item *it, uint32_t epoch) {
 }
 
 uint32_t *shd_lookup(shd_shard *z, const shd_key *k, uint32_t *found);
+uint32_t *shd_slot_find(shd_shard *z, uint32_t off);
 uint32_t *shd_slot_of(shd_shard *z, uint32_t off);
 void shd_lru_unlink(shd_shard *z, shd_item *it);
 void shd_lru_push(shd_shard *z, shd_item *it);

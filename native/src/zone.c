@@ -80,11 +80,7 @@ static void split(shd_zone *z) {
     s->buckets = (shd_bucket *)(z->base + start);
     s->bucket_mask = buckets - 1;
     s->heap_start = align_up(start + buckets * (uint32_t)sizeof(shd_bucket), 64);
-    s->lane = -1;
-    s->lane_stale = 0;
-    s->lane_dry = 0;
-    s->deleting = 0;
-    s->pending = 0;
+    s->lane = -1; /* the rest of this process's lane state starts at 0 with the zone's */
     s->heap_end = i + 1 == n ? (uint32_t)(end & ~(uint64_t)(SHD_ALIGN - 1)) : begin + part;
     s->max_blocks = (s->heap_end - s->heap_start) / SHD_MIN_BLOCK;
     s->seed = z->seed;
@@ -187,8 +183,10 @@ int shd_attach(int fd, const char *name, uint64_t size, shd_zone *z, const char 
 }
 
 void shd_detach(shd_zone *z) {
-  if (z->base) shd_lane_release(z);
-  if (z->base) munmap(z->base, z->size);
+  if (z->base) {
+    shd_lane_release(z);
+    munmap(z->base, z->size);
+  }
   z->base = NULL;
   z->h = NULL;
 }

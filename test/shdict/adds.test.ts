@@ -612,59 +612,67 @@ describe("an add without the lock cut short", () => {
     assert.deepEqual(zoneHealth(zone), clean);
   });
 
-  it("stopped at point 13 while another process adds the key: continued, its compare-and-swap fails and it answers exists", async () => {
-    const zone = testZone();
-    const { add, counts } = await addAroundStop(
-      zone,
-      13,
-      "the adder stops before its compare-and-swap",
-      () => {
+  // An adder stopped at a crash point while this process changes the key, then continued.
+  const stops: {
+    readonly name: string;
+    readonly point: 13 | 14;
+    readonly meanwhile: (zone: Zone) => void;
+    readonly add: unknown;
+    readonly retried: number;
+    /** The key's value at the end, where the case checks it. */
+    readonly value?: number;
+  }[] = [
+    {
+      name: "stopped at point 13 while another process adds the key: continued, its compare-and-swap fails and it answers exists",
+      point: 13,
+      meanwhile: (zone) => {
         assert.deepEqual(problemsNow(zone), [], "a live lane's filled block is accepted");
         assert.deepEqual(zone.dict.add("k", 2), ok);
       },
-    );
-    assert.deepEqual(add, exists);
-    assert.deepEqual(counts, { unlocked: 1, retried: 1, locked: 0 });
-    assert.equal(zone.dict.get("k"), 2);
-    assert.deepEqual(zone.dict.getKeys(0), ["k"]);
-    assert.deepEqual(zoneHealth(zone), clean);
-  });
-
-  it("stopped at point 13 while another process adds and deletes the key (the bucket's head as it was, its version not): continued, it sees the change and adds", async () => {
-    const zone = testZone();
-    const { add, counts } = await addAroundStop(
-      zone,
-      13,
-      "the adder stops before its compare-and-swap",
-      () => {
+      add: exists,
+      retried: 1,
+      value: 2,
+    },
+    {
+      name: "stopped at point 13 while another process adds and deletes the key (the bucket's head as it was, its version not): continued, it sees the change and adds",
+      point: 13,
+      meanwhile: (zone) => {
         assert.deepEqual(zone.dict.add("k", 2), ok);
         assert.deepEqual(zone.dict.delete("k"), ok);
       },
-    );
-    assert.deepEqual(add, ok);
-    assert.deepEqual(counts, { unlocked: 1, retried: 1, locked: 0 });
-    assert.equal(zone.dict.get("k"), 1);
-    assert.deepEqual(zone.dict.getKeys(0), ["k"]);
-    assert.deepEqual(zoneHealth(zone), clean);
-  });
-
-  it("stopped at point 14 (linked, its lane's count not lowered): another process reads the key and is told exists; check() is clean before and after it goes on", async () => {
-    const zone = testZone();
-    const { add, counts } = await addAroundStop(
-      zone,
-      14,
-      "the adder stops after its compare-and-swap",
-      () => {
+      add: ok,
+      retried: 1,
+      value: 1,
+    },
+    {
+      name: "stopped at point 14 (linked, its lane's count not lowered): another process reads the key and is told exists; check() is clean before and after it goes on",
+      point: 14,
+      meanwhile: (zone) => {
         assert.equal(zone.dict.get("k"), 1);
         assert.deepEqual(zone.dict.add("k", 2), exists);
         assert.deepEqual(problemsNow(zone), [], "the block linked and still listed in the lane");
       },
-    );
-    assert.deepEqual(add, ok);
-    assert.deepEqual(counts, { unlocked: 1, retried: 0, locked: 0 });
-    assert.deepEqual(zone.dict.getKeys(0), ["k"]);
-    assert.deepEqual(zoneHealth(zone), clean);
-  });
+      add: ok,
+      retried: 0,
+    },
+  ];
+  for (const stop of stops) {
+    it(stop.name, async () => {
+      const zone = testZone();
+      const where = stop.point === 13 ? "before" : "after";
+      const { add, counts } = await addAroundStop(
+        zone,
+        stop.point,
+        `the adder stops ${where} its compare-and-swap`,
+        () => stop.meanwhile(zone),
+      );
+      assert.deepEqual(add, stop.add);
+      assert.deepEqual(counts, { unlocked: 1, retried: stop.retried, locked: 0 });
+      if (stop.value !== undefined) assert.equal(zone.dict.get("k"), stop.value);
+      assert.deepEqual(zone.dict.getKeys(0), ["k"]);
+      assert.deepEqual(zoneHealth(zone), clean);
+    });
+  }
 
   it("killed at point 15 (refilling its reserve under the lock, a block allocated, not yet listed): the next locker recovers, the keys it added are all there once, and every block it held is freed", async () => {
     const zone = testZone();
