@@ -1,7 +1,8 @@
 /*
  * The lanes of adds without the lock (dict.c, add_unlocked; layout.h). A process claims one lane
- * per zone; in each shard its lane lists the blocks it took under the lock for its next adds (its
- * reserve), so that an add itself allocates nothing, and counts its items that are linked but not
+ * per zone; in each shard its lane lists the blocks it holds for its next adds (its reserve: taken
+ * from the heap under the lock, or freed by its own deletes), so that an add itself allocates
+ * nothing, and counts its items that are linked but not
  * yet in the shard's LRU list. Those items ("pending": lprev = LRU_PENDING, lnext = the lane's
  * mark) are put in the list by the owner's next batch (shd_lane_sync), by any locker that needs
  * the whole list (shd_drain_pending: flushAll, flushExpired, getKeys, stats, an eviction that
@@ -106,7 +107,7 @@ void shd_lane_sync(shd_shard *z) {
     z->lane_stale = 0;
   }
   link_own(z);
-  while (l->count < SHD_LANE_BLOCKS) {
+  while (l->count < SHD_LANE_FILL) {
     uint32_t off = blk_alloc_paired(z, SHD_LINE_PAIR, BLK_ITEM);
     if (!off) break;
     reserve(z, l, off);
@@ -115,17 +116,18 @@ void shd_lane_sync(shd_shard *z) {
 
 /*
  * Under the lock, as a delete frees an item: a block of one 128-byte pair goes to this process's
- * reserve rather than back to the heap while the reserve has room, so that the adds of a process
- * that also deletes fill blocks whose lines its own core holds (from the heap, a block is as
- * likely another process's last). Not an eviction's: a store evicts to make room in the heap.
- * 1 = kept.
+ * reserve rather than back to the heap, up to the shard's lane_keep (zone.c), so that the adds of
+ * a process that also deletes fill blocks whose lines its own core holds and take no batch from
+ * the heap (from the heap, a block is as likely another process's last, and a batch moves the
+ * allocator's lines between the cores). Not an eviction's: a store evicts to make room in the
+ * heap. 1 = kept.
  */
 int shd_lane_keep(shd_shard *z, uint32_t off) {
   if (!z->deleting || z->lane < 0 || z->lane_stale || (off & (SHD_LINE_PAIR - 1)) ||
       blk_size(BLK(z, off)) != SHD_LINE_PAIR)
     return 0;
   shd_lane *l = &z->lanes[z->lane];
-  if (l->count >= SHD_LANE_BLOCKS) return 0;
+  if (l->count >= z->lane_keep) return 0;
   reserve(z, l, off);
   return 1;
 }

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define SHD_MAGIC 0x315a4448535253ULL /* "SRSHDZ1" */
-#define SHD_VERSION 6u
+#define SHD_VERSION 7u
 #define SHD_NAME_MAX 63
 #define SHD_MIN_SIZE 8192u
 #define SHD_MAX_SIZE 2147483648u /* offsets are 32-bit; 2 GiB keeps every block size below 2^31 */
@@ -51,19 +51,23 @@
 /*
  * Adds without the lock (dict.c, lanes.c). A process that adds claims one of SHD_LANES lanes of
  * the zone (its pid in lane_pid); in each shard of a zone of SHD_LANES_MIN bytes or more its lane
- * is one pair of cache lines that its owner writes (lockers only lower `pending`): the blocks it
- * took under the lock for its next adds, and how many of its items wait for the LRU list.
+ * is 512 bytes that its owner writes (lockers only lower `pending`): the blocks it holds for its
+ * next adds (its reserve), and how many of its items wait for the LRU list. A batch under the
+ * lock tops the reserve up to SHD_LANE_FILL blocks from the heap; the process's own deletes put
+ * their pairs in it up to the shard's keep limit (zone.c: 29 to SHD_LANE_BLOCKS, by the shard's
+ * size), so that a process that deletes and adds again reuses its own memory, not the heap's.
  */
 #define SHD_LANES 32u
 #define SHD_LANES_MIN (1024u * 1024u) /* the smallest zone with lanes */
-#define SHD_LANE_BLOCKS 29u
+#define SHD_LANE_BLOCKS 125u
+#define SHD_LANE_FILL 29u
 typedef struct {
   uint32_t pending; /* items this lane's adds linked that are not yet in the LRU list */
   uint32_t count;   /* blocks[0..count) are this lane's reserve: items in use, not yet linked */
   uint32_t blocks[SHD_LANE_BLOCKS];
   uint32_t recovering; /* 1 while a recovery of the shard runs: the owner adds under the lock */
-} shd_lane __attribute__((aligned(128)));
-_Static_assert(sizeof(shd_lane) == 128, "a lane is one pair of cache lines");
+} shd_lane __attribute__((aligned(512)));
+_Static_assert(sizeof(shd_lane) == 512, "a lane is 512 bytes: SHD_LANE_BLOCKS fills it");
 
 /* The zone's first bytes: what attach checks, and how the zone is split into shards. */
 typedef struct {
@@ -206,7 +210,9 @@ typedef struct {
  * zone's size at attach (zone.c) and never read from the zone again: other processes map the
  * zone read-write, and an operation bounds every offset it follows by these (bounds.h).
  */
-#define SHD_PENDING_MAX 32u
+/* The items an adding process links before its next batch puts them in the LRU list: each batch
+   takes the shard's lock and its shared lines from the other processes, so fewer is faster. */
+#define SHD_PENDING_MAX 128u
 
 typedef struct {
   uint8_t *base; /* the zone's start: offsets are from here */
@@ -225,6 +231,7 @@ typedef struct {
   int lane;
   int lane_stale;
   uint32_t lane_dry; /* adds left to make under the lock after a refill found no free block */
+  uint32_t lane_keep; /* the most blocks this process's deletes put in its reserve (zone.c) */
   int deleting;      /* a delete is freeing an item: its pair may go to the reserve (not an eviction) */
   uint32_t pending;
   uint32_t pending_items[SHD_PENDING_MAX];

@@ -64,7 +64,7 @@ static void split(shd_zone *z) {
     const uint32_t begin = header_size + i * part;
     uint32_t start = begin;
     /* In a zone of SHD_LANES_MIN or more, a shard starts with the lanes of adds without the lock
-       (4 KiB). */
+       (16 KiB). */
     s->lanes = NULL;
     if (z->size >= SHD_LANES_MIN) {
       start = align_up(start, (uint32_t)sizeof(shd_lane));
@@ -83,6 +83,10 @@ static void split(shd_zone *z) {
     s->lane = -1; /* the rest of this process's lane state starts at 0 with the zone's */
     s->heap_end = i + 1 == n ? (uint32_t)(end & ~(uint64_t)(SHD_ALIGN - 1)) : begin + part;
     s->max_blocks = (s->heap_end - s->heap_start) / SHD_MIN_BLOCK;
+    /* A lane keeps the pairs its owner deletes up to 1/256 of the heap (29 to SHD_LANE_BLOCKS):
+       32 processes that deleted much and add no more hold an eighth of the shard at most. */
+    uint32_t keep = (s->heap_end - s->heap_start) / (SHD_LINE_PAIR * 256);
+    s->lane_keep = keep < SHD_LANE_FILL ? SHD_LANE_FILL : keep > SHD_LANE_BLOCKS ? SHD_LANE_BLOCKS : keep;
     s->seed = z->seed;
     s->stamped = n > 1;
     s->corrupt = 0;

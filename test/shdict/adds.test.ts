@@ -292,6 +292,43 @@ describe("adds of numbers and booleans without the lock, in one process", () => 
     assert.equal(dogs.get(`n${added - 1}`), added - 1, "the newest of the fill is kept");
     assert.deepEqual(zoneHealth(zone).problems, []);
   });
+
+  it("a process that deletes its keys and adds them again fills the pairs it freed: the heap gives and takes none", () => {
+    // 64 MiB: 16 shards of 4 MiB, each lane keeping up to 123 pairs of its process's deletes (zone.c);
+    // 500 keys are about 31 a shard, beside the 29 a batch takes from the heap.
+    const zone = testZone(64 * MiB);
+    const dogs = zone.dict;
+    const keys = names("k", 500);
+    for (const key of keys) assert.deepEqual(dogs.add(key, 1), ok);
+    const added = dogs.freeSpace();
+    for (const key of keys) dogs.delete(key);
+    assert.equal(dogs.freeSpace(), added, "every pair went to this process's reserve, none to the heap");
+    const since = binding().addCounts();
+    for (const key of keys) assert.deepEqual(dogs.add(key, 2), ok);
+    assert.deepEqual(addsSince(since), { unlocked: 500, retried: 0, locked: 0 });
+    assert.equal(dogs.freeSpace(), added, "the adds filled them, with no batch taking more");
+    assert.deepEqual(sorted(dogs.getKeys(0)), sorted(keys));
+    for (const key of keys) assert.equal(dogs.get(key), 2);
+    assert.deepEqual(zoneHealth(zone), clean);
+  });
+
+  for (const size of [MiB, 64 * MiB]) {
+    it(`what a process's deletes keep is bounded: after 20,000 keys added and deleted in ${size / MiB} MiB, at most 1/256 of the zone is held`, () => {
+      const zone = testZone(size);
+      const dogs = zone.dict;
+      const empty = dogs.freeSpace();
+      for (let round = 0; round < 4; round++) {
+        const keys = names(`r${round}:`, 5000);
+        for (const key of keys) assert.equal(dogs.add(key, round).ok, true);
+        for (const key of keys) dogs.delete(key);
+      }
+      const held = empty - dogs.freeSpace();
+      // a lane keeps up to 1/256 of its shard's heap (zone.c), and at least the 29 pairs of a batch
+      assert.ok(held >= 0 && held <= size / 256, `${held} bytes held in reserve`);
+      assert.deepEqual(dogs.getKeys(0), []);
+      assert.deepEqual(zoneHealth(zone), clean);
+    });
+  }
 });
 
 describe("adds in a zone below 1 MiB", () => {
