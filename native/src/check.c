@@ -61,7 +61,7 @@ static void check_free_lists(shd_shard *z, reporter *r, const bitmap *starts, ui
       if (!!head != !!(h->sl_bitmap[fl] & (1u << sl))) problem(r, "free lists: class %u.%u bitmap disagrees", fl, sl);
       uint32_t prev = 0;
       for (uint32_t off = head; off; off = ((shd_free *)AT(z, off))->next) {
-        if (!shd_in_heap(z, off) || !bm_get(starts, off) || blk_state(BLK(z, off)) != BLK_FREE) {
+        if (!shd_block_at(z, starts, off, BLK_FREE)) {
           problem(r, "free lists: class %u.%u links %u, not a free block", fl, sl, off);
           break;
         }
@@ -140,9 +140,7 @@ static void check_lanes(shd_shard *z, reporter *r, const bitmap *starts, bitmap 
     }
     for (uint32_t j = 0; j < count; j++) {
       uint32_t off = LOAD(l->blocks[j]);
-      if (!shd_in_heap(z, off) || !bm_get(starts, off) || blk_state(BLK(z, off)) != BLK_ITEM ||
-          !shd_lane_owns(ITEM(z, off), (int)i))
-        continue;
+      if (!shd_block_at(z, starts, off, BLK_ITEM) || !shd_lane_owns(ITEM(z, off), (int)i)) continue;
       if (bm_get(reserved, off)) problem(r, "lanes: block %u is listed twice", off);
       bm_set(reserved, off);
     }

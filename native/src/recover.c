@@ -229,7 +229,7 @@ static uint32_t reserves(shd_shard *z, const shd_header *zh, const bitmap *start
     }
     for (uint32_t j = 0; j < count; j++) {
       uint32_t off = LOAD(l->blocks[j]);
-      if (shd_in_heap(z, off) && bm_get(starts, off) && blk_state(BLK(z, off)) == BLK_ITEM) kept[n++] = off;
+      if (shd_block_at(z, starts, off, BLK_ITEM)) kept[n++] = off;
     }
   }
   return n;

@@ -41,6 +41,10 @@ static inline uint32_t shd_next_block(const shd_shard *z, uint32_t off) {
 /* Notes every block start; 0 when the heap does not parse. */
 int shd_walk(shd_shard *z, bitmap *starts);
 int shd_in_heap(shd_shard *z, uint32_t off);
+/* Whether a block the walk found starts at off, in `state`: a listed offset checked before use. */
+static inline int shd_block_at(shd_shard *z, const bitmap *starts, uint32_t off, uint32_t state) {
+  return shd_in_heap(z, off) && bm_get(starts, off) && blk_state(BLK(z, off)) == state;
+}
 /* Why `off` is not a valid item of `bucket` (or a node), or NULL. */
 const char *shd_item_problem(shd_shard *z, const bitmap *starts, const bitmap *marks, uint32_t off, uint32_t bucket);
 const char *shd_node_problem(shd_shard *z, const bitmap *starts, const bitmap *marks, uint32_t off);
