@@ -364,11 +364,23 @@ export class SharedDict {
 }
 
 /** `dict`'s conditional store (STORE_IF_HOLDS), whichever copy of this module made it. */
-function conditionalStore(where: string, dict: SharedDict): StoreIfHolds {
-  const own = (dict as unknown as { [STORE_IF_HOLDS]?: StoreIfHolds })[STORE_IF_HOLDS];
+function conditionalStore(where: string, dict: unknown): StoreIfHolds {
+  const own =
+    typeof dict === "object" && dict !== null
+      ? (dict as { [STORE_IF_HOLDS]?: unknown })[STORE_IF_HOLDS]
+      : undefined;
   if (typeof own !== "function")
     throw new InvalidArgTypeError(where, "dictionary", "a shared dictionary (ngx.shared.NAME)", dict);
-  return own;
+  return own as StoreIfHolds;
+}
+
+/**
+ * `dict` as a SharedDict of this or another copy of this module (lock.ts takes one made by the
+ * runtime's copy): anything else throws, so that a Lock is never made on garbage.
+ */
+export function checkDict(where: string, dict: unknown): SharedDict {
+  conditionalStore(where, dict);
+  return dict as SharedDict;
 }
 
 /**
