@@ -1,5 +1,14 @@
 import { InvalidArgTypeError, InvalidArgValueError, ShdictError } from "../errors.ts";
-import { OP_ADD, OP_IF_NUMBER, OP_REPLACE, OP_SAFE, OP_SET, scratch, type NativeZone } from "./native.ts";
+import {
+  isNativeZone,
+  OP_ADD,
+  OP_IF_NUMBER,
+  OP_REPLACE,
+  OP_SAFE,
+  OP_SET,
+  scratch,
+  type NativeZone,
+} from "./native.ts";
 import { forcibleOf, OK, reasonOf, storeResult, type StoreResult } from "./outcomes.ts";
 import {
   checkCount,
@@ -141,7 +150,16 @@ export class SharedDict {
   readonly name: string;
   readonly #capacity: number;
 
+  /** Made by createZone and attachZone; reachable as `dogs.constructor`, so `zone` is checked. */
   constructor(name: string, capacity: number, zone: NativeZone) {
+    if (!isNativeZone(zone)) {
+      throw new InvalidArgTypeError(
+        "SharedDict",
+        "zone",
+        "a zone of the addon (zones are made by tsresty from the config: use ngx.shared.NAME)",
+        zone,
+      );
+    }
     this.name = name;
     this.#capacity = capacity;
     this.#zone = zone;

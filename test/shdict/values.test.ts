@@ -130,6 +130,16 @@ describe("values, keys and their limits", () => {
     assert.equal(get.call(dogs, "k"), undefined);
   });
 
+  it("a dictionary made with its class (dogs.constructor) on anything but a zone throws a coded error at once, not V8's at its first call", () => {
+    const Made = testZone().dict.constructor as new (name: unknown, size: unknown, zone: unknown) => unknown;
+    for (const zone of [undefined, null, {}, "dogs", testZone().dict]) {
+      assert.throws(() => new Made("cats", 1 << 20, zone), {
+        code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+        message: /^SharedDict: "zone" must be a zone of the addon/,
+      });
+    }
+  });
+
   it("an object that only looks like a Uint8Array (a Proxy of one, a forged prototype) throws a coded error naming the value; real views of any offset and buffer round-trip", () => {
     const zone = testZone();
     const dogs = zone.dict;
