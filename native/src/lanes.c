@@ -72,17 +72,33 @@ int shd_lane_claim(shd_zone *zone) {
   return 0;
 }
 
-/* Under the lock: puts the items this process added into the LRU list (those no locker met). */
-static void link_own(shd_shard *z) {
+/*
+ * Under the lock: a pending item into the LRU list, at its head. In a zone of several shards it
+ * keeps the stamp of its add (dict.c, add_unlocked) rather than the time of this push, so that
+ * getKeys, merging the shards by stamp, lists keys added in one batch or drain as they were
+ * added, not shard after shard.
+ */
+static void place_pending(shd_shard *z, shd_item *it) {
+  uint64_t added = it->stamp;
+  shd_unpend(z, it);
+  shd_lru_push(z, it);
+  if (z->stamped && added) it->stamp = added;
+}
+
+/* Under the lock: puts the items this process added into the LRU list (those no locker met), in
+   the order it added them. How many it placed. */
+static uint32_t link_own(shd_shard *z) {
+  uint32_t placed = 0;
   for (uint32_t i = 0; i < z->pending; i++) {
     shd_item *it = item_block(z, z->pending_items[i]);
     /* still the item this process added, and still pending */
     if (it && it->lprev == LRU_PENDING && it->lnext == LANE_MARK(z->lane) && LOAD(it->tag) == z->pending_tags[i]) {
-      shd_unpend(z, it);
-      shd_lru_push(z, it);
+      place_pending(z, it);
+      placed++;
     }
   }
   z->pending = 0;
+  return placed;
 }
 
 /* Lists a block in this process's reserve (under the lock; the block stays in use). */
@@ -137,15 +153,16 @@ uint32_t shd_drain_pending(shd_shard *z, int force) {
   int any = force;
   for (uint32_t i = 0; i < SHD_LANES && !any; i++) any = LOAD(z->lanes[i].pending) != 0;
   if (!any) return 0;
-  uint32_t placed = 0;
+  /* This process's own first, in the order it added them (the walk below meets items in the
+     index's order: `add k1, k2, k3; getKeys()` listed them in any order). */
+  uint32_t placed = z->lane >= 0 && !z->lane_stale ? link_own(z) : 0;
   for (uint32_t b = 0; b <= z->bucket_mask; b++) {
     uint32_t off = __atomic_load_n(&z->buckets[b].head, __ATOMIC_ACQUIRE);
     for (uint32_t steps = 0; off; steps++) {
       shd_item *it = steps < z->max_blocks ? shd_item_at(z, off) : NULL;
       if (!it) return placed; /* the shard is marked corrupt */
       if (it->lprev == LRU_PENDING) {
-        shd_unpend(z, it);
-        shd_lru_push(z, it);
+        place_pending(z, it);
         placed++;
       }
       off = it->hnext;

@@ -117,10 +117,12 @@ int js_read_value(napi_env env, shd_env *e, napi_value v, shd_value *out) {
       if (napi_get_typedarray_info(env, v, &tt, &len, &data, NULL, NULL) != napi_ok || tt != napi_uint8_array) {
         return js_fail(env, "value must be a string, number, boolean or Uint8Array"), 0;
       }
-      if (len > 0xffffffffu - 8) return js_fail(env, "binary value too large"), 0;
       out->type = T_BINARY;
       out->bytes = data;
-      out->len = (uint32_t)len;
+      /* 4 GiB or more (a zone is 2 GiB at most): a length no zone can hold, so that the store
+         answers "no memory" as for any value larger than the zone (it threw). Never copied: no
+         block of that size is ever found. */
+      out->len = len > 0xffffffffu - 8 ? 0xffffffffu - 8 : (uint32_t)len;
       return 1;
     }
     default:

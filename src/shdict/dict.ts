@@ -1,5 +1,14 @@
 import { InvalidArgTypeError, InvalidArgValueError, ShdictError } from "../errors.ts";
-import { OP_ADD, OP_IF_NUMBER, OP_REPLACE, OP_SAFE, OP_SET, scratch, type NativeZone } from "./native.ts";
+import {
+  isNativeZone,
+  OP_ADD,
+  OP_IF_NUMBER,
+  OP_REPLACE,
+  OP_SAFE,
+  OP_SET,
+  scratch,
+  type NativeZone,
+} from "./native.ts";
 import { forcibleOf, OK, reasonOf, storeResult, type StoreResult } from "./outcomes.ts";
 import {
   checkCount,
@@ -141,7 +150,16 @@ export class SharedDict {
   readonly name: string;
   readonly #capacity: number;
 
+  /** Made by createZone and attachZone; reachable as `dogs.constructor`, so `zone` is checked. */
   constructor(name: string, capacity: number, zone: NativeZone) {
+    if (!isNativeZone(zone)) {
+      throw new InvalidArgTypeError(
+        "SharedDict",
+        "zone",
+        "a zone of the addon (zones are made by tsresty from the config: use ngx.shared.NAME)",
+        zone,
+      );
+    }
     this.name = name;
     this.#capacity = capacity;
     this.#zone = zone;
@@ -364,11 +382,23 @@ export class SharedDict {
 }
 
 /** `dict`'s conditional store (STORE_IF_HOLDS), whichever copy of this module made it. */
-function conditionalStore(where: string, dict: SharedDict): StoreIfHolds {
-  const own = (dict as unknown as { [STORE_IF_HOLDS]?: StoreIfHolds })[STORE_IF_HOLDS];
+function conditionalStore(where: string, dict: unknown): StoreIfHolds {
+  const own =
+    typeof dict === "object" && dict !== null
+      ? (dict as { [STORE_IF_HOLDS]?: unknown })[STORE_IF_HOLDS]
+      : undefined;
   if (typeof own !== "function")
     throw new InvalidArgTypeError(where, "dictionary", "a shared dictionary (ngx.shared.NAME)", dict);
-  return own;
+  return own as StoreIfHolds;
+}
+
+/**
+ * `dict` as a SharedDict of this or another copy of this module (lock.ts takes one made by the
+ * runtime's copy): anything else throws, so that a Lock is never made on garbage.
+ */
+export function checkDict(where: string, dict: unknown): SharedDict {
+  conditionalStore(where, dict);
+  return dict as SharedDict;
 }
 
 /**

@@ -15,7 +15,7 @@ import { randomInt } from "node:crypto";
 import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 import { longTimeout } from "../util/long-timeout.ts";
 import { ownOptions } from "../util/options.ts";
-import { storeIfHolds, type SharedDict } from "./dict.ts";
+import { checkDict, storeIfHolds, type SharedDict } from "./dict.ts";
 import { sharedDicts } from "./installed.ts";
 import { checkKey, type Key, MAX_TTL_SECONDS, ttlMs } from "./validate.ts";
 
@@ -137,9 +137,12 @@ export class Lock {
   #token = 0;
   #busy = false;
 
-  /** As `ngx.lock(zone, options)` with the zone's dictionary: the options are checked here. */
+  /**
+   * As `ngx.lock(zone, options)` with the zone's dictionary: the dictionary and the options are
+   * checked here (the class is reachable as `lock.constructor`).
+   */
   constructor(dict: SharedDict, options?: LockOptions) {
-    this.#dict = dict;
+    this.#dict = checkDict("ngx.lock", dict);
     this.#settings = settings(options);
   }
 

@@ -38,6 +38,19 @@ export interface NativeZone {
   close(): void;
 }
 
+/** The functions the facade calls on a zone: every one a zone object of the addon has. */
+const ZONE_FUNCTIONS = ["get", "getStale", "store", "incr", "push", "pop", "llen", "ttl", "expire"] as const;
+
+/**
+ * Whether `value` is a zone object of the addon (attach's result), as far as the facade can tell:
+ * SharedDict's constructor, reachable as `ngx.shared.NAME.constructor`, refuses anything else.
+ */
+export function isNativeZone(value: unknown): value is NativeZone {
+  if (typeof value !== "object" || value === null) return false;
+  const zone = value as Record<string, unknown>;
+  return ZONE_FUNCTIONS.every((name) => typeof zone[name] === "function");
+}
+
 /**
  * The addon's few system calls that Node lacks, for the master (native/src/system.c). They live
  * in this addon, and so behind this loader, because it is the one native module tsresty builds.

@@ -172,6 +172,33 @@ describe("adds of numbers and booleans without the lock, in one process", () => 
     });
   }
 
+  for (const size of [MiB, 4 * MiB]) {
+    const what =
+      size > MiB ? "(4 shards)" : "and flushAll frees the first added (they came in the index's order)";
+    it(`keys added without the lock enter the LRU list in the order they were added: getKeys lists them so, as OpenResty's, ${what}`, () => {
+      const zone = testZone(size);
+      const dogs = zone.dict;
+      // 300: a batch of 128 made in the 1 MiB zone, the rest pending until getKeys.
+      const keys = names("k", 300);
+      for (const [i, key] of keys.entries()) assert.deepEqual(dogs.add(key, i), ok);
+      assert.deepEqual(dogs.getKeys(0), keys);
+      assert.deepEqual(dogs.getKeys(3), keys.slice(0, 3));
+      if (size === MiB) {
+        // flushAll frees up to three of the least recently used (of each shard: one here), and
+        // marks the rest expired.
+        const other = testZone(size).dict;
+        const ten = names("k", 10);
+        for (const key of ten) assert.deepEqual(other.add(key, true), ok);
+        other.flushAll();
+        assert.deepEqual(
+          ten.filter((key) => !other.getStale(key).stale),
+          ten.slice(0, 3),
+        );
+      }
+      assert.deepEqual(zoneHealth(zone), clean);
+    });
+  }
+
   it("a key added without the lock, not yet in the LRU list, is seen at once by incr, set, replace, expire, delete and add, and check() accepts it there", async () => {
     const zone = testZone();
     const dogs = zone.dict;

@@ -344,6 +344,22 @@ describe("ngx.lock in one process", () => {
     });
   });
 
+  it("a Lock made with its class refuses a dictionary that is not one, at once: its lock() threw V8's TypeError, or took a key its unlock() could never release", async () => {
+    const Made = ngx.lock("local").constructor as new (dict: unknown, options?: unknown) => Lock;
+    // An object with an add() that says yes: lock() took the "lock", then unlock() threw and the
+    // Lock held that key for good (every later lock() said "locked").
+    const lookalike = { add: () => ({ ok: true, forcible: false }) };
+    for (const dict of [undefined, null, "local", {}, lookalike, ngx.lock("local")]) {
+      assert.throws(() => new Made(dict), {
+        code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+        message: /^ngx\.lock: "dictionary" must be a shared dictionary/,
+      });
+    }
+    const made = new Made(zone.dict, { timeout: 0 });
+    assert.deepEqual(await made.lock("made"), { ok: true, elapsed: 0 });
+    assert.deepEqual(made.unlock(), { ok: true });
+  });
+
   it("options are a plain object's own keys: a Map, a Date, an array, a class's instance or an inherited option throws (each was taken as no options)", () => {
     class Options {
       timeout = 1;

@@ -130,6 +130,16 @@ describe("values, keys and their limits", () => {
     assert.equal(get.call(dogs, "k"), undefined);
   });
 
+  it("a dictionary made with its class (dogs.constructor) on anything but a zone throws a coded error at once, not V8's at its first call", () => {
+    const Made = testZone().dict.constructor as new (name: unknown, size: unknown, zone: unknown) => unknown;
+    for (const zone of [undefined, null, {}, "dogs", testZone().dict]) {
+      assert.throws(() => new Made("cats", 1 << 20, zone), {
+        code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+        message: /^SharedDict: "zone" must be a zone of the addon/,
+      });
+    }
+  });
+
   it("an object that only looks like a Uint8Array (a Proxy of one, a forged prototype) throws a coded error naming the value; real views of any offset and buffer round-trip", () => {
     const zone = testZone();
     const dogs = zone.dict;
@@ -237,5 +247,20 @@ describe("values, keys and their limits", () => {
     assert.deepEqual(dogs.set("v", text), { ok: true, forcible: false });
     assert.equal(dogs.get("v"), text);
     assert.deepEqual(zoneHealth(zone).problems, []);
+  });
+
+  it("a binary value of 4 GiB, larger than any zone as one of 3 GiB is, is no memory too (it threw ERR_TSRESTY_SHDICT: binary value too large)", () => {
+    const dogs = testZone(1024 * 1024).dict;
+    const noMemory = { ok: false, reason: "no memory", forcible: false };
+    // Zeroed pages the kernel maps on first write: nothing here writes them.
+    const huge = new Uint8Array(2 ** 32 - 1);
+    for (const value of [huge, huge.subarray(0, 3 * 2 ** 30)]) {
+      assert.deepEqual(dogs.set("v", value), noMemory);
+      assert.deepEqual(dogs.safeSet("v", value), noMemory);
+      assert.deepEqual(dogs.add("v", value), noMemory);
+    }
+    assert.deepEqual(dogs.set("v", 1), { ok: true, forcible: false });
+    assert.deepEqual(dogs.replace("v", huge), { ok: false, reason: "no memory", forcible: false });
+    assert.equal(dogs.get("v"), undefined, "as nginx, the old value's memory went first to make room");
   });
 });
