@@ -562,6 +562,25 @@ describe("the worker's HTTP service", () => {
     assert.doesNotMatch(text(), /data: x/);
     assert.ok(await until(() => stats.cancelled === 1, 2_000));
   });
+  it("bytes that are no request, pipelined behind requests answered at once, are not answered in the place of the one queued behind them: the connection closes after the answers sent, the queued one logged 444 (a 400 took its place, logged as its 200)", async () => {
+    const served = await start({
+      handler: (req: IncomingMessage, res: ServerResponse) => res.end(`ok ${req.url ?? ""}\n`),
+    });
+    const { socket, text, closed } = await open(served.port);
+    // One packet: Node reads it in one go, the first answer ends before the bad bytes are read.
+    socket.write(`${GET("/1")}${GET("/2")}GARBAGE\r\n\r\n`);
+    assert.equal(await Promise.race([closed.then(() => "closed"), sleep(3_000)]), "closed", text());
+    // As Node answers it: the first response, then the close (no 400 where /2's answer belongs).
+    assert.match(text(), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok \/1\n$/);
+    assert.ok(await until(() => served.entries().length === 2, 2_000), JSON.stringify(served.entries()));
+    assert.deepEqual(
+      served.entries().map((e) => [e.url, e.status, e.bytes]),
+      [
+        ["/1", 200, text().length],
+        ["/2", 444, 0],
+      ],
+    );
+  });
 });
 
 /** Sends `total` bytes of body on `socket`, `chunk` bytes every `everyMs`; resolves with when the last went out. */
