@@ -296,6 +296,9 @@ export function serveHttp(
         const server = createServer(options, onRequest);
         // Not Node's to keep (keep-alive.ts): at 0 it arms no socket timer per request.
         server.keepAliveTimeout = 0;
+        // Every header line reaches rawHeaders: past its 2000th, Node dropped them unseen, and a
+        // second Host line there was not refused (fetch/target.ts). maxHeaderSize bounds them.
+        server.maxHeadersCount = 0;
         server.on("connection", onConnection);
         server.on("clientError", onClientError);
         serveUpgrades(server, app, log, () => drain.active);

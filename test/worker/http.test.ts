@@ -581,6 +581,15 @@ describe("the worker's HTTP service", () => {
       ],
     );
   });
+  it("refuses a second Host line past Node's 2000th header with 400 Invalid host header: Node dropped the lines past it unseen, and the request was served with the first Host", async () => {
+    const served = await start({ fetch: (request) => new Response(`${request.url}\n`) });
+    // 2,100 short lines, within maxHeaderSize.
+    const filler = "x: y\r\n".repeat(2_100);
+    const { socket, text, closed } = await open(served.port);
+    socket.write(`GET / HTTP/1.1\r\nHost: good.example\r\n${filler}Host: evil.example\r\n\r\n`);
+    assert.equal(await Promise.race([closed.then(() => "closed"), sleep(3_000)]), "closed", text());
+    assert.match(text(), /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nInvalid host header\n$/);
+  });
 });
 
 /** Sends `total` bytes of body on `socket`, `chunk` bytes every `everyMs`; resolves with when the last went out. */
