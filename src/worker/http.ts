@@ -137,20 +137,22 @@ function listenerFor(app: App, log: LogSink): Listener | null {
 
 /**
  * Node's server options from config `http` (seconds there, milliseconds here). The keep-alive
- * timeout is not among them: tsresty keeps it (keep-alive.ts).
+ * timeout is not among them: tsresty keeps it (keep-alive.ts). Node takes whole milliseconds only
+ * and throws at anything else: `headersTimeout: 16.1` is 16100.000000000002 ms in floating point
+ * (and a quarter of 1.25 s is 312.5 ms), which crashed every worker as it began to listen.
  */
 function serverOptions(http: ResolvedConfig["http"]): ServerOptions {
   const shortest = Math.min(...[http.headersTimeout, http.requestTimeout].filter((s) => s > 0));
   return {
-    headersTimeout: http.headersTimeout * 1000,
-    requestTimeout: http.requestTimeout * 1000,
+    headersTimeout: Math.round(http.headersTimeout * 1000),
+    requestTimeout: Math.round(http.requestTimeout * 1000),
     maxHeaderSize: http.maxHeaderSize,
     // tsresty checks Host itself (fetch/target.ts, and the handler listener), answering the same
     // 400 with an access-log line; Node's check answers before any "request" event.
     requireHostHeader: false,
     // Node checks the two timeouts on this beat (30 s by default): check four times per bound.
     connectionsCheckingInterval: Number.isFinite(shortest)
-      ? Math.min(30_000, Math.max(250, (shortest * 1000) / 4))
+      ? Math.min(30_000, Math.max(250, Math.round((shortest * 1000) / 4)))
       : 30_000,
   };
 }

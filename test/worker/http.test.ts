@@ -22,9 +22,12 @@ interface Served {
   entries(): { url: string; status: number; bytes: number }[];
 }
 
-async function start(app: App): Promise<Served> {
+async function start(app: App, http?: Record<string, unknown>): Promise<Served> {
   const path = join(scratchDir("http-service"), "access.log");
-  const config = resolveConfig({ accessLog: { path, format: "json" } });
+  const config = resolveConfig({
+    accessLog: { path, format: "json" },
+    ...(http === undefined ? {} : { http }),
+  });
   const logs: string[] = [];
   const service = serveHttp(app, config, (level, message) => logs.push(`[${level}] ${message}`), 1);
   assert.ok(service !== null);
@@ -589,6 +592,19 @@ describe("the worker's HTTP service", () => {
     socket.write(`GET / HTTP/1.1\r\nHost: good.example\r\n${filler}Host: evil.example\r\n\r\n`);
     assert.equal(await Promise.race([closed.then(() => "closed"), sleep(3_000)]), "closed", text());
     assert.match(text(), /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nInvalid host header\n$/);
+  });
+  it("serves with timeouts given in fractions of a second that are no whole number of milliseconds in floating point (16.1 s is 16100.000000000002 ms): Node's server threw, and every worker died as it began to listen", async () => {
+    for (const http of [
+      { headersTimeout: 16.1, requestTimeout: 32.7 },
+      // A quarter of the shortest, Node's checking interval: 312.5 ms.
+      { headersTimeout: 1.25 },
+    ]) {
+      const served = await start({ fetch: () => new Response("ok\n") }, http);
+      const { socket, text, closed } = await open(served.port);
+      socket.write(GET("/", true));
+      assert.equal(await Promise.race([closed.then(() => "closed"), sleep(3_000)]), "closed", text());
+      assert.match(text(), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok\n$/, JSON.stringify(http));
+    }
   });
 });
 
