@@ -78,8 +78,9 @@ describe("the URL a fetch handler sees", () => {
     assert.equal(requestUrl(message("http://example.com/x", [])), "Invalid host header");
     assert.equal(urlOf("http://example.com/x", "a", "b"), "Invalid host header");
     assert.equal(urlOf("http://example.com/x", "a/b?"), "Invalid host header");
-    // An empty Host is a valid one; HTTP/1.0 may omit it.
-    assert.equal(urlOf("http://example.com/x", ""), "http://example.com/x");
+    // An empty one too, as nginx answers it; HTTP/1.0 may omit it.
+    assert.equal(urlOf("http://example.com/x", ""), "Invalid host header");
+    assert.equal(urlOf("http://example.com/x", "other"), "http://example.com/x");
     assert.equal(requestUrl(message("http://example.com/x", [], "1.0")), "http://example.com/x");
   });
 

@@ -86,11 +86,12 @@ export function requestUrl(req: IncomingMessage): string {
     const absolute = ABSOLUTE_FORM.exec(target);
     if (absolute === null) return "Invalid request target"; // "*" of OPTIONS, or garbage
     // The URL ignores Host, but a request must still have one, valid and alone (RFC 9112 §3.2,
-    // as Node and nginx refuse it): a missing one was served, Node's own check being off.
+    // as Node and nginx refuse it; an empty one too, as nginx and an origin-form request here):
+    // a missing one was served, Node's own check being off.
     const header = req.headers.host;
     if (header === undefined) {
       if (req.httpVersionMinor !== 0 || req.httpVersionMajor !== 1) return "Invalid host header";
-    } else if ((header !== "" && normalHost(header) === null) || hostHeaderCount(req.rawHeaders) !== 1) {
+    } else if (normalHost(header) === null || hostHeaderCount(req.rawHeaders) !== 1) {
       return "Invalid host header";
     }
     const host = normalHost(absolute[1] ?? "");
