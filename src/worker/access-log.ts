@@ -8,8 +8,9 @@
  * on the connection for the response, headers included (nginx's `$bytes_sent`). The status is
  * nginx's: the one sent when the response's head went out (a response cut mid-body keeps it), 499
  * when the client went away before any of it was sent, 444 (nginx's "closed without a response")
- * when the worker closed the connection first: the end of a drain's `shutdownTimeout`, or a
- * request pipelined behind the response that closed its connection.
+ * when the worker closed the connection first: the end of a drain's `shutdownTimeout`, a request
+ * pipelined behind the response that closed its connection, or one queued when Node refused what
+ * followed it.
  *
  * A request refused before any handler ran (Node's 400, 408, 413 or 431: http.ts) has its line
  * too, as in nginx: its request `"-"` (null in json) when it was not read as a request yet, and

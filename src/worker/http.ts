@@ -42,6 +42,11 @@ import { asksUpgrade, serveUpgrades } from "./upgrade.ts";
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 /** Node's field behind the `Keep-Alive: timeout=N` header (ms; 0: no header), Node 20 and 24. */
 type Advertising = ServerResponse & { _keepAliveTimeout: number };
+/**
+ * Node's field for the response that holds a connection's socket, Node 20 and 24: set when the
+ * response gets the socket, cleared at its "finish" (a response ended in this turn still holds it).
+ */
+type Held = Socket & { _httpMessage?: ServerResponse | null };
 
 /**
  * What the client's going away explains about `error`, if anything: Node's report of it while
@@ -132,20 +137,22 @@ function listenerFor(app: App, log: LogSink): Listener | null {
 
 /**
  * Node's server options from config `http` (seconds there, milliseconds here). The keep-alive
- * timeout is not among them: tsresty keeps it (keep-alive.ts).
+ * timeout is not among them: tsresty keeps it (keep-alive.ts). Node takes whole milliseconds only
+ * and throws at anything else: `headersTimeout: 16.1` is 16100.000000000002 ms in floating point
+ * (and a quarter of 1.25 s is 312.5 ms), which crashed every worker as it began to listen.
  */
 function serverOptions(http: ResolvedConfig["http"]): ServerOptions {
   const shortest = Math.min(...[http.headersTimeout, http.requestTimeout].filter((s) => s > 0));
   return {
-    headersTimeout: http.headersTimeout * 1000,
-    requestTimeout: http.requestTimeout * 1000,
+    headersTimeout: Math.round(http.headersTimeout * 1000),
+    requestTimeout: Math.round(http.requestTimeout * 1000),
     maxHeaderSize: http.maxHeaderSize,
     // tsresty checks Host itself (fetch/target.ts, and the handler listener), answering the same
     // 400 with an access-log line; Node's check answers before any "request" event.
     requireHostHeader: false,
     // Node checks the two timeouts on this beat (30 s by default): check four times per bound.
     connectionsCheckingInterval: Number.isFinite(shortest)
-      ? Math.min(30_000, Math.max(250, (shortest * 1000) / 4))
+      ? Math.min(30_000, Math.max(250, Math.round((shortest * 1000) / 4)))
       : 30_000,
   };
 }
@@ -227,9 +234,12 @@ export function serveHttp(
   /**
    * Node's own refusal (a malformed request, headers too large, a timeout: refusal.ts), made here
    * as Node makes it when no "clientError" listener is set, so that the access log has its line,
-   * unless a response of the app's has its head out already (Node's test is that head's bytes on
-   * the socket, this one its being made: a refusal never follows a head the app built); then the
-   * connection is closed.
+   * unless the response that holds the socket has its head out already (Node's test is that head's
+   * bytes on the socket, this one its being made: a refusal never follows a head the app built);
+   * then the connection is closed. A response ended in this turn holds the socket until its
+   * "finish", as in Node: the bytes after a pipelined request answered at once are not answered
+   * (the refusal went out in the place of the answer of the request queued behind it, which was
+   * logged as sent). The responses the close leaves unsent are the worker's cut (444).
    */
   const onClientError = (error: NodeJS.ErrnoException, duplex: Duplex): void => {
     // An http.Server's connections are sockets; Node's type for the listener says Duplex.
@@ -245,12 +255,15 @@ export function serveHttp(
       socket.destroy();
       return;
     }
-    const current =
-      connection === undefined ? null : (live(connection).find((res) => res.socket === socket) ?? null);
-    if (socket.writable && (current === null || !current.headersSent)) {
-      const { status, bytes } = refusal(error.code);
-      socket.write(bytes);
-      accessLog?.refused(socket, status, bytes.length, current);
+    const current = (socket as Held)._httpMessage ?? null;
+    if (socket.writable) {
+      if (current === null || !current.headersSent) {
+        const { status, bytes } = refusal(error.code);
+        socket.write(bytes);
+        accessLog?.refused(socket, status, bytes.length, current);
+      }
+      if (accessLog !== null && connection !== undefined)
+        for (const res of live(connection)) if (res !== current) accessLog.cut(res);
     }
     socket.destroy();
   };
@@ -285,6 +298,9 @@ export function serveHttp(
         const server = createServer(options, onRequest);
         // Not Node's to keep (keep-alive.ts): at 0 it arms no socket timer per request.
         server.keepAliveTimeout = 0;
+        // Every header line reaches rawHeaders: past its 2000th, Node dropped them unseen, and a
+        // second Host line there was not refused (fetch/target.ts). maxHeaderSize bounds them.
+        server.maxHeadersCount = 0;
         server.on("connection", onConnection);
         server.on("clientError", onClientError);
         serveUpgrades(server, app, log, () => drain.active);

@@ -22,9 +22,12 @@ interface Served {
   entries(): { url: string; status: number; bytes: number }[];
 }
 
-async function start(app: App): Promise<Served> {
+async function start(app: App, http?: Record<string, unknown>): Promise<Served> {
   const path = join(scratchDir("http-service"), "access.log");
-  const config = resolveConfig({ accessLog: { path, format: "json" } });
+  const config = resolveConfig({
+    accessLog: { path, format: "json" },
+    ...(http === undefined ? {} : { http }),
+  });
   const logs: string[] = [];
   const service = serveHttp(app, config, (level, message) => logs.push(`[${level}] ${message}`), 1);
   assert.ok(service !== null);
@@ -561,6 +564,47 @@ describe("the worker's HTTP service", () => {
     assert.match(text(), /\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nnext\n$/);
     assert.doesNotMatch(text(), /data: x/);
     assert.ok(await until(() => stats.cancelled === 1, 2_000));
+  });
+  it("bytes that are no request, pipelined behind requests answered at once, are not answered in the place of the one queued behind them: the connection closes after the answers sent, the queued one logged 444 (a 400 took its place, logged as its 200)", async () => {
+    const served = await start({
+      handler: (req: IncomingMessage, res: ServerResponse) => res.end(`ok ${req.url ?? ""}\n`),
+    });
+    const { socket, text, closed } = await open(served.port);
+    // One packet: Node reads it in one go, the first answer ends before the bad bytes are read.
+    socket.write(`${GET("/1")}${GET("/2")}GARBAGE\r\n\r\n`);
+    assert.equal(await Promise.race([closed.then(() => "closed"), sleep(3_000)]), "closed", text());
+    // As Node answers it: the first response, then the close (no 400 where /2's answer belongs).
+    assert.match(text(), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok \/1\n$/);
+    assert.ok(await until(() => served.entries().length === 2, 2_000), JSON.stringify(served.entries()));
+    assert.deepEqual(
+      served.entries().map((e) => [e.url, e.status, e.bytes]),
+      [
+        ["/1", 200, text().length],
+        ["/2", 444, 0],
+      ],
+    );
+  });
+  it("refuses a second Host line past Node's 2000th header with 400 Invalid host header: Node dropped the lines past it unseen, and the request was served with the first Host", async () => {
+    const served = await start({ fetch: (request) => new Response(`${request.url}\n`) });
+    // 2,100 short lines, within maxHeaderSize.
+    const filler = "x: y\r\n".repeat(2_100);
+    const { socket, text, closed } = await open(served.port);
+    socket.write(`GET / HTTP/1.1\r\nHost: good.example\r\n${filler}Host: evil.example\r\n\r\n`);
+    assert.equal(await Promise.race([closed.then(() => "closed"), sleep(3_000)]), "closed", text());
+    assert.match(text(), /^HTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nInvalid host header\n$/);
+  });
+  it("serves with timeouts given in fractions of a second that are no whole number of milliseconds in floating point (16.1 s is 16100.000000000002 ms): Node's server threw, and every worker died as it began to listen", async () => {
+    for (const http of [
+      { headersTimeout: 16.1, requestTimeout: 32.7 },
+      // A quarter of the shortest, Node's checking interval: 312.5 ms.
+      { headersTimeout: 1.25 },
+    ]) {
+      const served = await start({ fetch: () => new Response("ok\n") }, http);
+      const { socket, text, closed } = await open(served.port);
+      socket.write(GET("/", true));
+      assert.equal(await Promise.race([closed.then(() => "closed"), sleep(3_000)]), "closed", text());
+      assert.match(text(), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok\n$/, JSON.stringify(http));
+    }
   });
 });
 

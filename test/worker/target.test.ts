@@ -74,6 +74,16 @@ describe("the URL a fetch handler sees", () => {
     assert.equal(urlOf("*", "h"), "Invalid request target");
   });
 
+  it("refuses an absolute-form target without Host in HTTP/1.1, with two Host lines or an invalid one, as Node and nginx do: the URL ignores Host, the request still needs it (RFC 9112 §3.2)", () => {
+    assert.equal(requestUrl(message("http://example.com/x", [])), "Invalid host header");
+    assert.equal(urlOf("http://example.com/x", "a", "b"), "Invalid host header");
+    assert.equal(urlOf("http://example.com/x", "a/b?"), "Invalid host header");
+    // An empty one too, as nginx answers it; HTTP/1.0 may omit it.
+    assert.equal(urlOf("http://example.com/x", ""), "Invalid host header");
+    assert.equal(urlOf("http://example.com/x", "other"), "http://example.com/x");
+    assert.equal(requestUrl(message("http://example.com/x", [], "1.0")), "http://example.com/x");
+  });
+
   it("refuses an absolute-form https:// target, which a plain-HTTP worker does not serve (stop 26)", () => {
     assert.equal(urlOf("https://example.com:8443/x?y", "other"), "Invalid request target");
     assert.equal(urlOf("HTTPS://example.com/", "other"), "Invalid request target");

@@ -4,7 +4,7 @@
  * `Host: example.com/admin?` the path `/public` reads as `/admin`, so a path-based check in front
  * of the app is bypassed. RFC 9112 §3.2 asks for a 400 on an invalid or repeated Host, and on a
  * missing one in HTTP/1.1; absolute-form request lines (`GET http://h/p HTTP/1.1`) carry the
- * authority themselves and the Host header is then ignored (§3.2.2).
+ * authority themselves and the URL then ignores the Host header (§3.2.2), which is still checked.
  *
  * The scheme is always `http`: the worker serves plain HTTP (TLS, if any, ends in front of it).
  */
@@ -85,6 +85,15 @@ export function requestUrl(req: IncomingMessage): string {
   if (target.charCodeAt(0) !== 47 /* "/" */) {
     const absolute = ABSOLUTE_FORM.exec(target);
     if (absolute === null) return "Invalid request target"; // "*" of OPTIONS, or garbage
+    // The URL ignores Host, but a request must still have one, valid and alone (RFC 9112 §3.2,
+    // as Node and nginx refuse it; an empty one too, as nginx and an origin-form request here):
+    // a missing one was served, Node's own check being off.
+    const header = req.headers.host;
+    if (header === undefined) {
+      if (req.httpVersionMinor !== 0 || req.httpVersionMajor !== 1) return "Invalid host header";
+    } else if (normalHost(header) === null || hostHeaderCount(req.rawHeaders) !== 1) {
+      return "Invalid host header";
+    }
     const host = normalHost(absolute[1] ?? "");
     if (host === null) return "Invalid host header";
     const rest = absolute[2] ?? "";
