@@ -17,6 +17,8 @@ export const DEFAULT_CONFIG: ResolvedConfig = Object.freeze({
     headersTimeout: 60,
     requestTimeout: 300,
     keepAliveTimeout: 5,
+    // nginx's send_timeout (Node has none).
+    sendTimeout: 60,
     maxHeaderSize: 16384,
     lightResponse: true,
   }),

@@ -42,6 +42,7 @@ const HTTP_KEYS = [
   "headersTimeout",
   "requestTimeout",
   "keepAliveTimeout",
+  "sendTimeout",
   "maxHeaderSize",
   "lightResponse",
 ] as const;
@@ -243,7 +244,7 @@ function resolveHttp(check: Checker, value: unknown): ResolvedConfig["http"] {
   const http = check.record("http", value);
   check.keys("http.", http, HTTP_KEYS);
   const defaults = DEFAULT_CONFIG.http;
-  const seconds = (key: "headersTimeout" | "requestTimeout" | "keepAliveTimeout"): number => {
+  const seconds = (key: "headersTimeout" | "requestTimeout" | "keepAliveTimeout" | "sendTimeout"): number => {
     const given = orDefault(http[key], defaults[key]);
     check.seconds(`http.${key}`, given, 0);
     return given;
@@ -261,6 +262,7 @@ function resolveHttp(check: Checker, value: unknown): ResolvedConfig["http"] {
     headersTimeout,
     requestTimeout,
     keepAliveTimeout: seconds("keepAliveTimeout"),
+    sendTimeout: seconds("sendTimeout"),
     maxHeaderSize: check.positiveInteger("http.maxHeaderSize", http["maxHeaderSize"], defaults.maxHeaderSize),
     lightResponse,
   });

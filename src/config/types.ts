@@ -105,7 +105,8 @@ export interface UserConfig {
    */
   readonly initTimeout?: number;
   /**
-   * The workers' HTTP servers, with Node's defaults. Times in seconds; 0 turns a timeout off.
+   * The workers' HTTP servers, with Node's defaults (and nginx's `send_timeout`, which Node lacks).
+   * Times in seconds; 0 turns a timeout off.
    * @example
    * http: { headersTimeout: 10, requestTimeout: 60, keepAliveTimeout: 5, maxHeaderSize: 16384 }
    */
@@ -129,6 +130,14 @@ export interface UserConfig {
      * http: { keepAliveTimeout: 65 } // above a load balancer's idle timeout of 60 s
      */
     readonly keepAliveTimeout?: number;
+    /**
+     * How long a client may go without taking any of a response the worker has to send (default
+     * 60, nginx's `send_timeout`; 0: no limit): the connection is then closed (docs/http.md). Not
+     * the time to send a whole response: a client that keeps reading, however slowly, keeps it.
+     * @example
+     * http: { sendTimeout: 30 }
+     */
+    readonly sendTimeout?: number;
     /**
      * The largest request header block, in bytes (default 16384).
      * @example
@@ -288,6 +297,7 @@ export interface ResolvedConfig {
     readonly headersTimeout: number;
     readonly requestTimeout: number;
     readonly keepAliveTimeout: number;
+    readonly sendTimeout: number;
     readonly maxHeaderSize: number;
     readonly lightResponse: boolean;
   };

@@ -27,6 +27,10 @@ export interface Connection {
   idleSince: number;
   /** Its socket's bytes read at that moment: a change since is activity. */
   idleBytes: number;
+  /** When the sweep first saw bytes waiting that its client did not take (monotonic ms), -1 when not. */
+  sendSince: number;
+  /** The bytes its client had taken at that moment: a change since is progress. */
+  sentBytes: number;
 }
 
 interface Entry extends Connection {
@@ -103,6 +107,8 @@ export class Connections {
       upgraded: false,
       idleSince: -1,
       idleBytes: 0,
+      sendSince: -1,
+      sentBytes: 0,
     };
     this.#slots[slot] = entry;
     (socket as Tracked)[ENTRY] = entry;

@@ -74,11 +74,16 @@ function clientLeft(
   }
 }
 
+/** ` (GET /path)`, the request a log line is about; "" for none. */
+function naming(req: IncomingMessage | undefined): string {
+  return req === undefined ? "" : ` (${req.method ?? "?"} ${req.url ?? "?"})`;
+}
+
 function listenerFor(app: App, log: LogSink): Listener | null {
   const { fetch, handler } = app;
   const failed = (res: ServerResponse, error: unknown): void => {
     const req = res.req as IncomingMessage | undefined;
-    const request = req === undefined ? "" : ` (${req.method ?? "?"} ${req.url ?? "?"})`;
+    const request = naming(req);
     const left = req === undefined ? null : clientLeft(req, res, error);
     if (left !== null) {
       // The client's doing, not the app's: one line at info, as nginx logs a client that closes
@@ -183,7 +188,15 @@ export function serveHttp(
   const connections = new Connections();
   const options = serverOptions(config.http);
   const keepAliveMs = config.http.keepAliveTimeout * 1000;
-  const idleSweep = keepAlive(connections, keepAliveMs);
+  const sendTimeout = config.http.sendTimeout;
+  const idleSweep = keepAlive(connections, { keepAliveMs, sendMs: sendTimeout * 1000 }, (stalled) => {
+    // At info, as nginx logs its send_timeout: a client's doing, not the worker's fault.
+    const request = naming(stalled.newest?.req);
+    log(
+      "info",
+      `closed a connection whose client took none of the response for ${sendTimeout} s (http.sendTimeout)${request}`,
+    );
+  });
   const servers: Server[] = [];
   const upgrades = app.upgrade !== undefined;
   const drain = new Drain(connections);

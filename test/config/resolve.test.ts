@@ -20,6 +20,7 @@ describe("config resolution", () => {
         headersTimeout: 60,
         requestTimeout: 300,
         keepAliveTimeout: 5,
+        sendTimeout: 60,
         maxHeaderSize: 16384,
         lightResponse: true,
       },
@@ -276,6 +277,18 @@ describe("config resolution", () => {
       message: /^config: http\.lightResponse must be true or false, received a string \("no"\)$/,
       code: "ERR_TSRESTY_CONFIG",
     });
+  });
+
+  it("reads http.sendTimeout in seconds, nginx's 60 by default, 0 for none, and refuses anything else, naming it", () => {
+    assert.equal(resolveConfig({ http: {} }).http.sendTimeout, 60);
+    assert.equal(resolveConfig({ http: { sendTimeout: 2.5 } }).http.sendTimeout, 2.5);
+    assert.equal(resolveConfig({ http: { sendTimeout: 0 } }).http.sendTimeout, 0);
+    for (const bad of [-1, "60", null, Number.NaN, Infinity]) {
+      assert.throws(() => resolveConfig({ http: { sendTimeout: bad } }), {
+        message: /^config: http\.sendTimeout must be/,
+        code: "ERR_TSRESTY_CONFIG",
+      });
+    }
   });
 
   it("reads signals.term: graceful by default, fast when asked", () => {

@@ -606,6 +606,55 @@ describe("the worker's HTTP service", () => {
       assert.match(text(), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok\n$/, JSON.stringify(http));
     }
   });
+
+  describe("the send timeout (http.sendTimeout, nginx's send_timeout)", () => {
+    /** More than the loopback's socket buffers on both sides hold, so that bytes wait in the worker. */
+    const BIG = 48 * 1024 * 1024;
+    const big = (): App => ({
+      handler: (_req: IncomingMessage, res: ServerResponse) => res.end(Buffer.alloc(BIG, 120)),
+    });
+
+    it("closes a connection whose client asked for a large response and reads none of it: the worker let go of what it held, logged at info, the access log has the status sent and its bytes (it held them for ever)", async () => {
+      const served = await start(big(), { sendTimeout: 1 });
+      const { socket, text, closed } = await open(served.port);
+      socket.pause();
+      socket.write(GET("/big"));
+      const line =
+        /^\[info\] closed a connection whose client took none of the response for 1 s \(http\.sendTimeout\) \(GET \/big\)$/;
+      assert.ok(await until(() => served.logs.some((l) => line.test(l)), 5_000), served.logs.join("\n"));
+      assert.ok(await until(() => served.entries().length === 1, 2_000));
+      const [entry] = served.entries();
+      assert.ok(entry !== undefined);
+      assert.equal(entry.status, 200);
+      assert.ok(entry.bytes > 0 && entry.bytes <= BIG + 200, JSON.stringify(entry));
+      // What the kernel had taken reaches the client, then the close: not the whole body.
+      socket.resume();
+      assert.equal(await Promise.race([closed.then(() => "closed"), sleep(5_000)]), "closed");
+      assert.match(text(), /^HTTP\/1\.1 200 OK\r\n/);
+      assert.ok(text().length < BIG, `${text().length} bytes`);
+      assert.equal(served.logs.filter((l) => l.startsWith("[error]")).length, 0, served.logs.join("\n"));
+    });
+
+    it("keeps a client that reads slowly but keeps reading, past the timeout many times over: it gets the whole response", async () => {
+      const served = await start(big(), { sendTimeout: 0.5 });
+      const { socket, text, closed } = await open(served.port);
+      socket.pause();
+      socket.write(GET("/big", true));
+      // A burst of reading every 300 ms: the worker's bytes wait between bursts, never 0.5 s idle.
+      const reading = setInterval(() => {
+        socket.resume();
+        setTimeout(() => socket.pause(), 20);
+      }, 300);
+      after(() => clearInterval(reading));
+      const started = performance.now();
+      await Promise.race([closed, sleep(60_000)]);
+      clearInterval(reading);
+      const head = text().indexOf("\r\n\r\n") + 4;
+      assert.equal(text().length - head, BIG, `the whole body; ${served.logs.join("\n")}`);
+      assert.ok(performance.now() - started > 1_000, "it took longer than the timeout");
+      assert.equal(served.logs.filter((l) => l.includes("sendTimeout")).length, 0, served.logs.join("\n"));
+    });
+  });
 });
 
 /** Sends `total` bytes of body on `socket`, `chunk` bytes every `everyMs`; resolves with when the last went out. */
