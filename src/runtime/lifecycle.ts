@@ -49,6 +49,7 @@ import type { ServiceCounts } from "./metrics.ts";
 import type { ChildRole, Service } from "./service.ts";
 import { send, sendAndWait } from "./to-master.ts";
 import { attachMasterZones } from "./zones.ts";
+import { exitWithMaster, unwatchedMessage } from "./master-gone.ts";
 
 export type ChildState = "starting" | "running" | "draining" | "exited";
 export type StopMode = "graceful" | "fast";
@@ -139,6 +140,9 @@ export class ChildLifecycle {
     } catch (error) {
       return this.#fail(errorMessage(error));
     }
+    // Before the app's code runs: a master that dies while it is busy still ends this process.
+    const unwatched = exitWithMaster(this.#spec.masterPid);
+    if (unwatched !== null) this.#log("warn", unwatchedMessage(unwatched));
     role.prepare?.(this.#spec);
     let app: App;
     try {
