@@ -12,10 +12,10 @@
  * A holder that dies leaves its pid in the word. A locker that has waited LOCK_CHECK_NS
  * without the word changing looks whether that pid is still a process (kill(pid, 0); a zombie,
  * dead but not yet reaped, is gone too when /proc shows it) and, when it is not, takes the word
- * over and reports SHD_OWNER_DIED so that the caller repairs the shard. A pid reused by a new process before a
- * locker looks would keep the lock held until that process ends; Linux hands pids out in turn up
- * to pid_max (32,768 or more), so a pid comes back only after that many forks, and a waiter
- * looks every LOCK_CHECK_NS.
+ * over and reports SHD_OWNER_DIED so that the caller repairs the shard. A pid reused by a new
+ * process before a locker looks would keep the lock held until that process ends; Linux hands
+ * pids out in turn up to pid_max (32,768 or more), so a pid comes back only after that many
+ * forks, and a waiter looks every LOCK_CHECK_NS.
  */
 #include <errno.h>
 #include <fcntl.h>
