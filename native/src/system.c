@@ -263,8 +263,10 @@ static napi_value sys_close_on_exec_from(napi_env env, napi_callback_info info) 
  * and the listening sockets. This thread looks every WATCH_NS whether the parent is still the
  * master (a dead master's children are reparented) and, once it is not, SIGKILLs the process
  * after `grace` milliseconds, which a child that can answer the disconnect never reaches. A
- * stopped child (SIGSTOP) stops this thread too. prctl(PR_SET_PDEATHSIG) would kill at once,
- * with no time for the child's own exit, and is cleared when a worker drops its privileges.
+ * stopped child (SIGSTOP) stops this thread too: the master's death sends it SIGCONT
+ * (PR_SET_PDEATHSIG, which changes nothing in a running process), and it then leaves as the
+ * others do. A parent-death signal that kills, as SIGKILL, would leave no time for the child's
+ * own exit; and any is cleared when the process changes its user (arm this after the drop).
  */
 #define WATCH_NS (200 * 1000 * 1000)
 static pid_t watched_parent;
@@ -292,6 +294,7 @@ static napi_value sys_exit_with_parent(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[1], &grace) != napi_ok || parent <= 0 || grace < 0)
     return js_fail(env, "a parent pid and a grace in milliseconds expected");
   if (started) return js_int(env, 0);
+  if (prctl(PR_SET_PDEATHSIG, SIGCONT, 0, 0, 0) != 0) return js_int(env, errno);
   watched_parent = (pid_t)parent;
   watch_grace_ms = grace;
   /* The thread takes no signal: those for the process go to the threads that handle them. */

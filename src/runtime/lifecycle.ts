@@ -140,10 +140,11 @@ export class ChildLifecycle {
     } catch (error) {
       return this.#fail(errorMessage(error));
     }
-    // Before the app's code runs: a master that dies while it is busy still ends this process.
+    role.prepare?.(this.#spec);
+    // After the drop to config.user (which clears a parent-death signal), before the app's code
+    // runs: a master that dies while this process is busy or stopped still ends it.
     const unwatched = exitWithMaster(this.#spec.masterPid);
     if (unwatched !== null) this.#log("warn", unwatchedMessage(unwatched));
-    role.prepare?.(this.#spec);
     let app: App;
     try {
       app = this.#app = await loadApp(this.#spec.appPath);

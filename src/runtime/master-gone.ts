@@ -4,7 +4,8 @@
  * pipe groups as it does; one busy in synchronous code (a handler or an `init` that loops) never
  * ran that handler: it outlived a SIGKILLed master for as long as it was busy, holding the zones
  * and the listening sockets. A thread of the addon (native/src/system.c, watch_parent) SIGKILLs it
- * GRACE_MS after the master's death, which the first kind never reaches.
+ * GRACE_MS after the master's death, which the first kind never reaches; a stopped one (SIGSTOP)
+ * is continued by the master's death first. Arm it after dropping privileges.
  */
 import { systemCalls } from "../shdict/index.ts";
 import { errorMessage } from "../util/error-message.ts";
