@@ -11,11 +11,11 @@
  *
  * A holder that dies leaves its pid in the word. A locker that has waited LOCK_CHECK_NS
  * without the word changing looks whether that pid is still a process (kill(pid, 0); a zombie,
- * dead but not yet reaped, is gone too) and, when it is not, takes the word over and reports
- * SHD_OWNER_DIED so that the caller repairs the shard. A pid reused by a new process before a
- * locker looks would keep the lock held until that process ends; Linux hands pids out in turn up
- * to pid_max (32,768 or more), so a pid comes back only after that many forks, and a waiter
- * looks every LOCK_CHECK_NS.
+ * dead but not yet reaped, is gone too when /proc shows it) and, when it is not, takes the word
+ * over and reports SHD_OWNER_DIED so that the caller repairs the shard. A pid reused by a new
+ * process before a locker looks would keep the lock held until that process ends; Linux hands
+ * pids out in turn up to pid_max (32,768 or more), so a pid comes back only after that many
+ * forks, and a waiter looks every LOCK_CHECK_NS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,8 +63,12 @@ int shd_pid_gone(uint32_t pid) {
   if (kill((pid_t)pid, 0) != 0) return errno == ESRCH;
   char path[32], stat[256];
   snprintf(path, sizeof path, "/proc/%u/stat", pid);
+  /* A process this one may signal but not see: /proc mounted with hidepid=2 (systemd's
+     ProtectProc=invisible) hides a process that is not dumpable, as a worker that dropped to
+     config.user is, even from its own user (ENOENT). It is there (kill said so): not gone. One
+     that ended since is found by the next look (ESRCH); a hidden zombie, once its parent reaps it. */
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT;
+  if (fd < 0) return 0;
   ssize_t n = read(fd, stat, sizeof stat - 1);
   close(fd);
   if (n <= 0) return 0;

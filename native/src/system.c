@@ -8,10 +8,13 @@
  * receiver exists for the tests, which play systemd's part. And, for single mode, let a second
  * SIGINT or SIGTERM end a process whose main thread cannot run its handlers (on_stop_signal).
  * And mark every descriptor the master was given close-on-exec, so that none reaches its children.
+ * And, for the master's children, end a child whose master is gone even while its main thread is
+ * busy (watch_parent).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stddef.h>
@@ -22,6 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "napi.h"
@@ -251,6 +255,64 @@ static napi_value sys_close_on_exec_from(napi_env env, napi_callback_info info) 
   return js_int(env, failed);
 }
 
+/*
+ * A child of the master leaves when the master is gone: on "disconnect" its JavaScript exits at
+ * once (and ends its pipe groups, docs/pipe.md). A child whose main thread is busy (a request
+ * handler or an init() that loops, a long synchronous computation) never ran that handler: it
+ * outlived a SIGKILLed master for as long as it was busy, forever for a loop, holding the zones
+ * and the listening sockets. This thread looks every WATCH_NS whether the parent is still the
+ * master (a dead master's children are reparented) and, once it is not, SIGKILLs the process
+ * after `grace` milliseconds, which a child that can answer the disconnect never reaches. A
+ * stopped child (SIGSTOP) stops this thread too: the master's death sends it SIGCONT
+ * (PR_SET_PDEATHSIG, which changes nothing in a running process), and it then leaves as the
+ * others do. A parent-death signal that kills, as SIGKILL, would leave no time for the child's
+ * own exit; and any is cleared when the process changes its user (arm this after the drop).
+ */
+#define WATCH_NS (200 * 1000 * 1000)
+static pid_t watched_parent;
+static int32_t watch_grace_ms;
+
+static void *watch_parent(void *arg) {
+  (void)arg;
+  const struct timespec step = {0, WATCH_NS};
+  while (getppid() == watched_parent) nanosleep(&step, NULL);
+  struct timespec grace = {watch_grace_ms / 1000, (long)(watch_grace_ms % 1000) * 1000000L};
+  while (nanosleep(&grace, &grace) != 0 && errno == EINTR) {
+  }
+  kill(getpid(), SIGKILL);
+  return NULL;
+}
+
+/* exitWithParent(parentPid, graceMs) -> 0, or the errno: starts watch_parent (once a process). */
+static napi_value sys_exit_with_parent(napi_env env, napi_callback_info info) {
+  static int started = 0;
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t parent = 0, grace = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &parent) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &grace) != napi_ok || parent <= 0 || grace < 0)
+    return js_fail(env, "a parent pid and a grace in milliseconds expected");
+  if (started) return js_int(env, 0);
+  if (prctl(PR_SET_PDEATHSIG, SIGCONT, 0, 0, 0) != 0) return js_int(env, errno);
+  watched_parent = (pid_t)parent;
+  watch_grace_ms = grace;
+  /* The thread takes no signal: those for the process go to the threads that handle them. */
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t thread;
+  int failed = pthread_create(&thread, &attr, watch_parent, NULL);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  if (failed == 0) started = 1;
+  return js_int(env, failed);
+}
+
 napi_status sys_define(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"notify", NULL, sys_notify, NULL, NULL, NULL, napi_default, NULL},
@@ -262,6 +324,7 @@ napi_status sys_define(napi_env env, napi_value exports) {
       {"datagramClose", NULL, sys_datagram_close, NULL, NULL, NULL, napi_default, NULL},
       {"exitOnSecondStopSignal", NULL, sys_exit_on_second_stop_signal, NULL, NULL, NULL, napi_default, NULL},
       {"closeOnExecFrom", NULL, sys_close_on_exec_from, NULL, NULL, NULL, napi_default, NULL},
+      {"exitWithParent", NULL, sys_exit_with_parent, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -29,11 +29,13 @@ import {
   describeLoadError,
   describeUncaught,
   describeUserError,
+  exitWithMaster,
   INIT_CONTEXT,
   installGlobalNgx,
   installRuntime,
   loadApp,
   type App,
+  unwatchedMessage,
 } from "../runtime/index.ts";
 import { preloadTypeScriptIfAsked } from "../util/loader.ts";
 import { lineLogger } from "../util/log.ts";
@@ -201,10 +203,20 @@ const request = await new Promise<LoadRequest>((resolve) => {
 const { raw, config } = await loadConfig(request);
 const go = runInitMessage();
 await sendToParent({ type: "config", config: raw });
+const masterPid = process.ppid;
 try {
-  attachMasterZones(await go, process.ppid);
+  attachMasterZones(await go, masterPid);
 } catch (error) {
   await fail("init", errorMessage(error));
+}
+// Before the app's code runs: a master that dies while init is busy still ends this process.
+const unwatched = exitWithMaster(masterPid);
+if (unwatched !== null) {
+  const write = (line: string): boolean => process.stderr.write(line);
+  lineLogger({ write, pid: process.pid, workerId: () => null, minLevel: config.logLevel })(
+    "warn",
+    unwatchedMessage(unwatched),
+  );
 }
 const outcome = await runInit(request, config);
 // (an unhandled rejection may have begun failing this load meanwhile)

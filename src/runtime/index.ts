@@ -26,3 +26,4 @@ export type { ServiceCounts } from "./metrics.ts";
 export { describeLoadError, describeUncaught, describeUserError } from "./load-error.ts";
 export { dropPrivileges } from "./privileges.ts";
 export { attachMasterZones } from "./zones.ts";
+export { exitWithMaster, unwatchedMessage } from "./master-gone.ts";

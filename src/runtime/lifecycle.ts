@@ -49,6 +49,7 @@ import type { ServiceCounts } from "./metrics.ts";
 import type { ChildRole, Service } from "./service.ts";
 import { send, sendAndWait } from "./to-master.ts";
 import { attachMasterZones } from "./zones.ts";
+import { exitWithMaster, unwatchedMessage } from "./master-gone.ts";
 
 export type ChildState = "starting" | "running" | "draining" | "exited";
 export type StopMode = "graceful" | "fast";
@@ -140,6 +141,10 @@ export class ChildLifecycle {
       return this.#fail(errorMessage(error));
     }
     role.prepare?.(this.#spec);
+    // After the drop to config.user (which clears a parent-death signal), before the app's code
+    // runs: a master that dies while this process is busy or stopped still ends it.
+    const unwatched = exitWithMaster(this.#spec.masterPid);
+    if (unwatched !== null) this.#log("warn", unwatchedMessage(unwatched));
     let app: App;
     try {
       app = this.#app = await loadApp(this.#spec.appPath);

@@ -76,6 +76,12 @@ export interface SystemCalls {
   exitOnSecondStopSignal(): number;
   /** FD_CLOEXEC on every descriptor from `first` up: 0, or the errno. */
   closeOnExecFrom(first: number): number;
+  /**
+   * For a child of the master: once its parent is no longer `parentPid` (the master died), the
+   * process is SIGKILLed `graceMs` later, even while its main thread is busy. Once a process: 0,
+   * or the errno.
+   */
+  exitWithParent(parentPid: number, graceMs: number): number;
 }
 
 interface Binding extends SystemCalls {

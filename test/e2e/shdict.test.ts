@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { INTERNAL_ZONE } from "../../src/shdict/index.ts";
 import { ROOT_ONLY, runTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
@@ -300,6 +300,59 @@ describe("shared dictionaries in a tree", () => {
       JSON.stringify(await read()),
     );
     await tree.command("stop");
+  });
+
+  it("a worker and an init process busy in a loop and an agent stopped (SIGSTOP) when the master is SIGKILLed end too, and the zone with them (they held it and the listening socket for as long as they looped or were stopped)", async () => {
+    const zone = `busy_${process.pid}`;
+    const dir = scratchApp({
+      "app.ts": `export default {
+  init() {
+    ngx.process.enablePrivilegedAgent();
+    const zone = ngx.shared[process.env.ZONE!]!;
+    // The reload's init loops (the first one marked the zone).
+    if (zone.get("started") === true) for (;;) zone.incr("spins", 1, 0);
+    zone.set("started", true);
+  },
+  fetch(request: Request) {
+    if (new URL(request.url).pathname === "/spin") for (;;) ngx.shared[process.env.ZONE!]!.incr("spins", 1, 0);
+    return new Response(String(process.pid));
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 1,
+      args: ["--shdict", `${zone} 64k`],
+      env: { ZONE: zone },
+    });
+    const state = (pid: number): string | undefined =>
+      readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0];
+    const worker = Number((await get(tree.url())).body);
+    const agent = (await tree.status()).processes.find((p) => p.type === "privileged agent")?.pid;
+    assert.ok(agent !== undefined);
+    fetch(tree.url("/spin")).catch(() => undefined);
+    const reload = tree.command("reload");
+    // The worker loops, and the reload's init process loops too; the agent is stopped.
+    const init = (): number[] =>
+      mappers(zone).filter((pid) => ![tree.masterPid, worker, agent].includes(pid));
+    assert.ok(await until(() => init().length > 0, 20_000), "the reload's init process maps the zone");
+    const children = [worker, agent, ...init()];
+    // (the tree's helper kills the master and the children it saw; the init process is this test's)
+    after(() => {
+      for (const pid of children.filter((p) => alive(p))) process.kill(pid, "SIGKILL");
+    });
+    process.kill(agent, "SIGSTOP");
+    assert.ok(
+      await until(() => children.every((pid) => state(pid) === (pid === agent ? "T" : "R"))),
+      "two loop, one is stopped",
+    );
+    process.kill(tree.masterPid, "SIGKILL");
+    await reload;
+    assert.ok(
+      await until(() => children.every((pid) => !alive(pid)), 10_000),
+      `still alive: ${children.filter((pid) => alive(pid)).join(" ")}`,
+    );
+    assert.deepEqual(mappers(zone), [], "no process maps the zone");
   });
 
   it("T-CLI-09: resty --shdict in single mode", async () => {

@@ -1,9 +1,27 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { createZone, zoneHealth, type Zone } from "../../src/shdict/index.ts";
-import { act, startWithZone, stoppedWithin, within } from "./processes.ts";
+import { act, isStep, startWithZone, stoppedWithin, within } from "./processes.ts";
+import { sleep } from "./zones.ts";
 
 type Step = readonly unknown[];
+
+/** Runs its arguments as nobody in a mount namespace whose /proc shows that user's processes only. */
+const HIDDEN_PROC = [
+  "unshare",
+  "-m",
+  "--propagation",
+  "private",
+  "sh",
+  "-c",
+  'mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"',
+  "sh",
+];
+const HIDEPID =
+  process.getuid?.() === 0 && spawnSync(HIDDEN_PROC[0]!, [...HIDDEN_PROC.slice(1), "true"]).status === 0
+    ? {}
+    : { skip: "needs root, unshare and setpriv" };
 
 /** Runs `steps` in a child that must die by SIGKILL at the armed crash point. */
 async function dies(zone: Zone, steps: readonly Step[]): Promise<void> {
@@ -261,4 +279,50 @@ describe("a lock holder killed at each crash point", () => {
     assert.equal(zone.dict.get("k"), NEW);
     assert.deepEqual(zoneHealth(zone), { recoveries: 0, resets: 0, problems: [] });
   });
+
+  it(
+    "a locker that cannot see a live holder in /proc waits for it (hidepid=2 hides a process that dropped to config.user, not dumpable, even from its own user): it took the lock after 10 ms as a dead holder's, and both were in the shard at once",
+    HIDEPID,
+    async () => {
+      const zone = createZone({ name: "points", size: 1024 * 1024 });
+      zone.dict.set("k", OLD);
+      // The holder drops to nobody, as a worker does (it is then not dumpable), and stops inside a
+      // set, the shard's lock held: alive, as a busy or descheduled holder is.
+      const holder = startWithZone("actor", zone, [
+        JSON.stringify([
+          ["dropTo", 65534],
+          ["crashAt", -2],
+          ["set", "k", NEW],
+        ]),
+      ]);
+      await stoppedWithin(holder, 10_000, "the holder stops at its point, holding the lock");
+      // The locker: nobody too (kill(pid, 0) works), in a mount namespace whose /proc shows no
+      // process that is not dumpable (systemd's ProtectProc=invisible does the same).
+      const waiter = startWithZone(
+        "actor",
+        zone,
+        [
+          JSON.stringify([
+            ["sleep", 0],
+            ["set", "k", "the waiter's"],
+          ]),
+        ],
+        30_000,
+        HIDDEN_PROC,
+      );
+      await within(waiter.line(isStep("sleep")), 20_000, "the waiter booting");
+      await sleep(1_000);
+      assert.deepEqual(
+        waiter.lines.filter(isStep("set")),
+        [],
+        "the waiter must still wait for the live holder",
+      );
+      holder.child.kill("SIGCONT");
+      assert.equal((await within(holder.done, 10_000, "the continued holder")).code, 0);
+      const end = await within(waiter.done, 10_000, "the waiter");
+      assert.equal(end.code, 0, end.stderr);
+      assert.equal(zone.dict.get("k"), "the waiter's");
+      assert.deepEqual(zoneHealth(zone), { recoveries: 0, resets: 0, problems: [] });
+    },
+  );
 });

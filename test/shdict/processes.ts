@@ -20,13 +20,16 @@ export interface ZoneChild {
 
 /**
  * Runs a fixture of test/fixtures/shdict/ with the zone at fd 4 (as the master hands zones
- * to its children), under a hard deadline; every child is SIGKILLed in after() too.
+ * to its children), under a hard deadline; every child is SIGKILLed in after() too. `wrapper`:
+ * a command that execs its arguments (node and the fixture's), to run it as another user or in
+ * other namespaces.
  */
 export function startWithZone(
   fixture: string,
   zone: Zone | readonly Zone[],
   args: readonly string[] = [],
   deadlineMs = 30_000,
+  wrapper: readonly string[] = [],
 ): ZoneChild {
   if (!registered) {
     registered = true;
@@ -39,19 +42,18 @@ export function startWithZone(
   const zoneArgs = Array.isArray(zone)
     ? [JSON.stringify(zones.map((z) => ({ name: z.name, size: z.size })))]
     : [zones[0]?.name ?? "", String(zones[0]?.size)];
-  const child = spawn(
+  const [command = process.execPath, ...argv] = [
+    ...wrapper,
     process.execPath,
-    [
-      ...(fixture.endsWith(".mjs") ? [] : ["--import", "tsx"]),
-      `${FIXTURES}${fixture}${fixture.endsWith(".mjs") ? "" : ".ts"}`,
-      ...zoneArgs,
-      ...args,
-    ],
-    {
-      stdio: ["pipe", "pipe", "pipe", "ignore", ...zones.map((z) => z.fd)],
-      env: { ...process.env, NODE_OPTIONS: "" },
-    },
-  );
+    ...(fixture.endsWith(".mjs") ? [] : ["--import", "tsx"]),
+    `${FIXTURES}${fixture}${fixture.endsWith(".mjs") ? "" : ".ts"}`,
+    ...zoneArgs,
+    ...args,
+  ];
+  const child = spawn(command, argv, {
+    stdio: ["pipe", "pipe", "pipe", "ignore", ...zones.map((z) => z.fd)],
+    env: { ...process.env, NODE_OPTIONS: "" },
+  });
   live.add(child);
   const lines: unknown[] = [];
   const waiters: { match: (line: unknown) => boolean; resolve: (line: unknown) => void }[] = [];
