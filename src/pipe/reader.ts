@@ -51,6 +51,8 @@ export const takeAny = (max: number): Take => ({ kind: "any", max });
 interface Waiter {
   readonly take: Take;
   readonly resolve: (result: ReadResult<Buffer>) => void;
+  /** The longest wait for more output, in ms; 0 = never. */
+  readonly timeoutMs: number;
   cancel: (() => void) | null;
 }
 
@@ -80,6 +82,9 @@ export class PipeReader {
       this.#chunks.push(chunk);
       this.#length += chunk.length;
       this.#check();
+      // Output came and the read still waits: its timeout starts again (see read).
+      const waiter = this.#waiter;
+      if (waiter !== null && waiter.timeoutMs > 0) this.#arm(waiter);
       this.#flow();
     });
     stream.on("end", () => {
@@ -105,16 +110,25 @@ export class PipeReader {
     if (this.#waiter !== null)
       return Promise.resolve({ ok: false, reason: "pipe busy reading", partial: EMPTY });
     return new Promise((resolve) => {
-      const waiter: Waiter = { take, resolve, cancel: null };
+      const waiter: Waiter = { take, resolve, timeoutMs, cancel: null };
       this.#waiter = waiter;
-      if (timeoutMs > 0) {
-        waiter.cancel = longTimeout(() => {
-          this.#finish(waiter, { ok: false, reason: "timeout", partial: this.#consume(this.#length, 0) });
-        }, timeoutMs);
-      }
+      if (timeoutMs > 0) this.#arm(waiter);
       this.#check();
       this.#flow();
     });
+  }
+
+  /**
+   * (Re)starts `waiter`'s timeout. It is the longest wait for more output, not a bound on the whole
+   * read: OpenResty re-arms a read's timer each time output arrives and the read still waits. As a
+   * bound, `stdoutReadAll()` of a child that printed steadily for longer than the timeout (a build,
+   * a backup) timed out with part of its output, where OpenResty's read gets it all.
+   */
+  #arm(waiter: Waiter): void {
+    waiter.cancel?.();
+    waiter.cancel = longTimeout(() => {
+      this.#finish(waiter, { ok: false, reason: "timeout", partial: this.#consume(this.#length, 0) });
+    }, waiter.timeoutMs);
   }
 
   /**

@@ -167,6 +167,37 @@ describe("ngx.pipe.spawn", () => {
     }
   });
 
+  it("a read's timeout is the longest wait for more output, as OpenResty's: output that keeps coming keeps the read going", async () => {
+    // Five lines 300 ms apart, under a 1 s read timeout: the read took 1 s in all, and timed out
+    // with two lines, where OpenResty's re-arms its timer each time output arrives.
+    const steady = start(["sh", "-c", "for i in 1 2 3 4 5; do echo $i; sleep 0.3; done"], {
+      stdoutReadTimeout: 1000,
+    });
+    const all = await steady.stdoutReadAll();
+    assert.deepEqual([all.ok, text(all)], [true, "1\n2\n3\n4\n5\n"]);
+    const line = start(
+      ["sh", "-c", "printf a; sleep 0.3; printf b; sleep 0.3; printf c; sleep 0.3; echo d"],
+      {
+        stdoutReadTimeout: 1000,
+      },
+    );
+    assert.deepEqual(await line.stdoutReadLine(), { ok: true, data: "abcd" });
+    // A gap longer than the timeout still ends the read, with what had arrived.
+    const gap = start(["sh", "-c", "printf 12; sleep 0.2; printf 34; sleep 3; echo late"], {
+      stdoutReadTimeout: 1000,
+    });
+    const began = Date.now();
+    const cut = await gap.stdoutReadBytes(10);
+    const took = Date.now() - began;
+    assert.deepEqual([cut.ok, text(cut)], [false, "1234"]);
+    assert.equal((cut as { reason: string }).reason, "timeout");
+    assert.ok(
+      took >= 1150 && took < 2500,
+      `timed out after ${took} ms (the last output came at about 200 ms)`,
+    );
+    gap.kill("SIGKILL");
+  });
+
   it("a read waiting when wait() finalizes still gets the child's output: Promise.all([readAll, wait]) never loses it", async () => {
     // The child's exit and the last of its output reach the worker as two events, in either
     // order: wait() used to cut the read at once, and about one run in 30 got "closed" with
