@@ -54,6 +54,12 @@ type Phase = "running" | "exited" | "finalized";
 const EXITED_AFTER_WAIT = { ok: false, reason: "exited", status: null } as const;
 /** The highest signal number Linux's kill(2) takes (SIGRTMAX). */
 const MAX_SIGNAL = 64;
+/**
+ * A write is handed to the pipe in pieces of this size, one after the other: the write's timeout
+ * starts again after each (see write). A quarter of what an OS pipe holds, so that a reader that
+ * frees the pipe a page at a time shows progress every few pages.
+ */
+const WRITE_PIECE = 16 * 1024;
 /** Read-ahead floor: what one OS pipe holds, so that small bufferSizes do not cost throughput. */
 const MIN_READ_AHEAD = 64 * 1024;
 
@@ -253,26 +259,43 @@ export class PipeProcess {
     }
     if (bytes.length === 0) return Promise.resolve({ ok: true, bytes: 0 });
     return new Promise((resolve) => {
-      const cancel =
-        this.#timeouts.write > 0
-          ? longTimeout(() => {
-              done({ ok: false, reason: "timeout" });
-            }, this.#timeouts.write)
-          : () => undefined;
+      const timeoutMs = this.#timeouts.write;
+      let cancel = (): void => undefined;
       const done = (result: WriteResult): void => {
         if (this.#writing !== done) return;
         this.#writing = null;
         cancel();
         resolve(result);
       };
+      const arm = (): void => {
+        cancel();
+        if (timeoutMs > 0)
+          cancel = longTimeout(() => {
+            done({ ok: false, reason: "timeout" });
+          }, timeoutMs);
+      };
+      // In pieces, each handed to the pipe once it took the one before: Node tells when all of a
+      // write is taken, not how much of it, and the timeout is the longest wait for the pipe to
+      // take more, as OpenResty's (it re-arms its timer each time the pipe takes some). As one
+      // write, it bounded the whole: a child reading slowly but steadily timed it out. A write
+      // that ends (timeout, shutdown) hands no further piece: its rest is dropped, as OpenResty's.
+      let offset = 0;
+      const next = (): void => {
+        const piece = bytes.subarray(offset, offset + WRITE_PIECE);
+        offset += piece.length;
+        stdin.write(piece, (error) => {
+          if (this.#writing !== done) return;
+          if (error !== null && error !== undefined) done({ ok: false, reason: "closed" });
+          else if (offset >= bytes.length) done({ ok: true, bytes: bytes.length });
+          else {
+            arm();
+            next();
+          }
+        });
+      };
       this.#writing = done;
-      stdin.write(bytes, (error) => {
-        done(
-          error === null || error === undefined
-            ? { ok: true, bytes: bytes.length }
-            : { ok: false, reason: "closed" },
-        );
-      });
+      arm();
+      next();
     });
   }
 

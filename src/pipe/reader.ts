@@ -51,6 +51,8 @@ export const takeAny = (max: number): Take => ({ kind: "any", max });
 interface Waiter {
   readonly take: Take;
   readonly resolve: (result: ReadResult<Buffer>) => void;
+  /** The longest wait for more output, in ms; 0 = never. */
+  readonly timeoutMs: number;
   cancel: (() => void) | null;
 }
 
@@ -80,6 +82,9 @@ export class PipeReader {
       this.#chunks.push(chunk);
       this.#length += chunk.length;
       this.#check();
+      // Output came and the read still waits: its timeout starts again (see read).
+      const waiter = this.#waiter;
+      if (waiter !== null && waiter.timeoutMs > 0) this.#arm(waiter);
       this.#flow();
     });
     stream.on("end", () => {
@@ -100,31 +105,54 @@ export class PipeReader {
   read(take: Take, timeoutMs: number): Promise<ReadResult<Buffer>> {
     if (this.#stream === null)
       return Promise.resolve({ ok: false, reason: "merged to stdout", partial: EMPTY });
+    // Before "busy": a read that wait() let go on (see close) does not make later ones busy.
+    if (this.#closed) return Promise.resolve({ ok: false, reason: "closed", partial: EMPTY });
     if (this.#waiter !== null)
       return Promise.resolve({ ok: false, reason: "pipe busy reading", partial: EMPTY });
-    if (this.#closed) return Promise.resolve({ ok: false, reason: "closed", partial: EMPTY });
     return new Promise((resolve) => {
-      const waiter: Waiter = { take, resolve, cancel: null };
+      const waiter: Waiter = { take, resolve, timeoutMs, cancel: null };
       this.#waiter = waiter;
-      if (timeoutMs > 0) {
-        waiter.cancel = longTimeout(() => {
-          this.#finish(waiter, { ok: false, reason: "timeout", partial: this.#consume(this.#length, 0) });
-        }, timeoutMs);
-      }
+      if (timeoutMs > 0) this.#arm(waiter);
       this.#check();
       this.#flow();
     });
   }
 
   /**
-   * Stops this direction: a blocked read gets `reason` with what had arrived (`partial`, as
-   * OpenResty's read returns it with "aborted" or "closed"); later reads get "closed".
+   * (Re)starts `waiter`'s timeout. It is the longest wait for more output, not a bound on the whole
+   * read: OpenResty re-arms a read's timer each time output arrives and the read still waits. As a
+   * bound, `stdoutReadAll()` of a child that printed steadily for longer than the timeout (a build,
+   * a backup) timed out with part of its output, where OpenResty's read gets it all.
+   */
+  #arm(waiter: Waiter): void {
+    waiter.cancel?.();
+    waiter.cancel = longTimeout(() => {
+      this.#finish(waiter, { ok: false, reason: "timeout", partial: this.#consume(this.#length, 0) });
+    }, waiter.timeoutMs);
+  }
+
+  /**
+   * Stops this direction; later reads get "closed". `shutdown()` ("aborted") cuts a blocked read,
+   * which gets what had arrived (`partial`, as OpenResty's read returns it).
+   *
+   * `wait()` ("closed") does not cut one: the child has exited, so what it wrote is in the pipe,
+   * but its exit and the last of its output reach this process as two events, in either order.
+   * Cut at once, `Promise.all([p.stdoutReadAll(), p.wait()])` got "closed" with nothing about one
+   * time in 30, the output still in the pipe. So the read goes on, as OpenResty's does when
+   * `wait()` closes the pipe under it, and ends as it would have: at the end of the output (a
+   * process the child left in a session of its own may hold the pipe open), or at its timeout.
    */
   close(reason: "aborted" | "closed"): void {
     if (this.#closed) return;
     this.#closed = true;
     const waiter = this.#waiter;
-    if (waiter !== null) this.#finish(waiter, { ok: false, reason, partial: this.#consume(this.#length, 0) });
+    if (waiter === null) this.#release();
+    else if (reason === "aborted")
+      this.#finish(waiter, { ok: false, reason, partial: this.#consume(this.#length, 0) });
+  }
+
+  /** Drops what is buffered and the stream: once closed, when no read goes on. */
+  #release(): void {
     this.#chunks = [];
     this.#length = 0;
     this.#scanChunk = 0;
@@ -137,12 +165,13 @@ export class PipeReader {
     this.#waiter = null;
     waiter.cancel?.();
     waiter.resolve(result);
+    if (this.#closed) this.#release();
   }
 
   /** Pauses the stream once `limit` bytes wait unread and no pending read needs more. */
   #flow(): void {
     const stream = this.#stream;
-    if (stream === null || this.#closed) return;
+    if (stream === null || (this.#closed && this.#waiter === null)) return;
     if (this.#waiter === null && this.#length >= this.#limit) {
       if (!stream.isPaused()) stream.pause();
     } else if (stream.isPaused()) stream.resume();

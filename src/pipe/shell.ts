@@ -13,7 +13,7 @@ import { PipeProcess, type BytesResult } from "./process.ts";
 /**
  * Options of `ngx.shell.run`, as lua-resty-shell's `stdin, timeout, max_size`.
  * @example
- * await ngx.shell.run("gzip -c", { stdin: data, timeout: 5000, maxSize: 1 << 20 });
+ * await ngx.shell.run("sort -u", { stdin: lines, timeout: 5000, maxSize: 1 << 20 });
  */
 export interface ShellOptions {
   /** Written to the child's stdin, which is then closed. */
@@ -33,7 +33,12 @@ export interface ShellOptions {
 export interface ShellResult {
   /** true for exit status 0; false for another status or a signal; null when the run failed. */
   readonly ok: boolean | null;
+  /**
+   * The output, decoded as UTF-8 text: bytes that are not UTF-8 become U+FFFD, so binary output
+   * (`gzip -c`, an image) cannot be had from it; `ngx.pipe.spawn` and `stdoutReadAll()` give bytes.
+   */
   readonly stdout: string | null;
+  /** Decoded as `stdout` is. */
   readonly stderr: string | null;
   /** "exit", "signal", or why the run failed ("failed to wait for process: timeout", …). */
   readonly reason: string;

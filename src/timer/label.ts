@@ -77,15 +77,15 @@ function isOwnOrNode(location: string | undefined): boolean {
 export function creationSite(): string | undefined {
   const holder: { stack?: unknown } = {};
   const limit = Error.stackTraceLimit;
+  const raised = setStackTraceLimit(12);
   let stack: unknown;
   try {
-    Error.stackTraceLimit = 12;
     Error.captureStackTrace(holder, creationSite);
     stack = holder.stack;
   } catch {
     return undefined;
   } finally {
-    Error.stackTraceLimit = limit;
+    if (raised) setStackTraceLimit(limit);
   }
   if (typeof stack !== "string") return undefined;
   for (const line of stack.split("\n").slice(1)) {
@@ -93,4 +93,18 @@ export function creationSite(): string | undefined {
     if (location !== undefined && !isOwnOrNode(location)) return location;
   }
   return undefined;
+}
+
+/**
+ * Sets `Error.stackTraceLimit`; false when the app made it read-only (`node --frozen-intrinsics`,
+ * a frozen `Error`), where assigning to it threw, and made every timer creation under the "drop"
+ * policy throw. The app's limit is used then.
+ */
+function setStackTraceLimit(limit: number): boolean {
+  try {
+    Error.stackTraceLimit = limit;
+    return true;
+  } catch {
+    return false;
+  }
 }

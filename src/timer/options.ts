@@ -79,6 +79,9 @@ export interface RepeatSpec {
 const AT_KEYS = ["delay", "name"] as const;
 const EVERY_KEYS = ["interval", "name", "overlap", "align", "singleton", "catchUp"] as const;
 const CRON_KEYS = ["cron", "tz", "name", "singleton", "overlap", "catchUp"] as const;
+/** What the required option of `at` and `every`, and of `cron`, must be (the error messages' words). */
+const SECONDS = "a number of seconds";
+const CRON_EXPRESSION = "a cron expression string";
 
 /**
  * Converts seconds to whole milliseconds, truncating as OpenResty does (`0.0005` is 0 ms).
@@ -115,12 +118,6 @@ function checkName(where: string, name: unknown): string | undefined {
   return name;
 }
 
-function checkKeys(where: string, options: object, known: readonly string[]): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new UnknownOptionError(where, key, known);
-  }
-}
-
 function checkBoolean(
   where: string,
   options: Record<string, unknown>,
@@ -134,9 +131,48 @@ function checkBoolean(
   return given ?? fallback;
 }
 
-function isOptionsObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+/**
+ * The options form of a first argument, or null when it is not an object (a delay, an interval,
+ * an expression, or an array: reported as a bad one). Options are a plain object's own keys, all
+ * known, copied into an object without a prototype, as `util/options.ts` reads those of spawn and
+ * lock: an option inherited from a prototype (`Object.create({ delay: 5 })`) was read although
+ * only own keys were checked, and so was a key someone set on Object.prototype (`name`,
+ * `singleton`), in every timer's options. An object that is not plain (a class's instance, a Map,
+ * a Date, a boxed Number) is refused as the required option `key` would be.
+ */
+function optionsOf(
+  where: string,
+  first: unknown,
+  known: readonly string[],
+  key: string,
+  expected: string,
+): Record<string, unknown> | null {
+  if (typeof first !== "object" || first === null || Array.isArray(first)) return null;
+  if (!isPlainObject(first)) throw new InvalidArgTypeError(where, key, expected, first, notPlain(first, key));
+  const own = Object.create(null) as Record<string, unknown>;
+  for (const name of Object.keys(first)) {
+    if (!known.includes(name)) throw new UnknownOptionError(where, name, known);
+    own[name] = first[name];
+  }
+  return own;
 }
+
+/**
+ * How an object that is not a plain options object is shown: its kind, and why its `key` was not
+ * read when it has one (a class's instance with its own `delay`, an object that inherits one).
+ */
+function notPlain(value: object, key: string): string {
+  const kind = describe(value);
+  try {
+    if (Object.hasOwn(value, key)) return `${kind}, not a plain object: ${OWN_KEYS}`;
+    if (key in value) return `${kind} whose "${key}" is inherited: ${OWN_KEYS}`;
+  } catch {
+    // a Proxy whose trap throws: shown by its kind only
+  }
+  return kind;
+}
+
+const OWN_KEYS = "options are read from a plain object's own keys";
 
 /**
  * The longest name of a singleton timer, in UTF-8 bytes. The host gate claims a tick under the
@@ -181,27 +217,26 @@ function checkSingleton(
 
 /**
  * The options' required `key`, which must be present: a missing one is reported as what the first
- * argument was (`{}`: an options object without it; `new Number(1)`, a Date, a Map: that object),
- * where "received undefined" would hide it.
+ * argument was (`{}`: an options object without it), where "received undefined" would hide it.
  */
 function required(where: string, options: Record<string, unknown>, key: string, expected: string): unknown {
   const value = options[key];
   if (value !== undefined) return value;
-  const shown = isPlainObject(options) ? `an options object without "${key}"` : describe(options);
-  throw new InvalidArgTypeError(where, key, expected, options, shown);
+  throw new InvalidArgTypeError(where, key, expected, undefined, `an options object without "${key}"`);
 }
 
 /** Reads the first argument of `at`: a delay in seconds or `{ delay, name }`. */
 export function atSchedule(where: string, first: unknown): { delayMs: number; name: string | undefined } {
-  if (!isOptionsObject(first)) return { delayMs: toTimerDelayMs(where, "delay", first), name: undefined };
-  checkKeys(where, first, AT_KEYS);
-  const delay = required(where, first, "delay", "a number of seconds");
-  return { delayMs: toTimerDelayMs(where, "delay", delay), name: checkName(where, first["name"]) };
+  const options = optionsOf(where, first, AT_KEYS, "delay", SECONDS);
+  if (options === null) return { delayMs: toTimerDelayMs(where, "delay", first), name: undefined };
+  const delay = required(where, options, "delay", SECONDS);
+  return { delayMs: toTimerDelayMs(where, "delay", delay), name: checkName(where, options["name"]) };
 }
 
 /** Reads the first argument of `every`: an interval in seconds or the options. */
 export function everySchedule(where: string, first: unknown): RepeatSpec {
-  if (!isOptionsObject(first)) {
+  const options = optionsOf(where, first, EVERY_KEYS, "interval", SECONDS);
+  if (options === null) {
     const intervalMs = checkInterval(where, "interval", first);
     return {
       kind: "every",
@@ -214,22 +249,17 @@ export function everySchedule(where: string, first: unknown): RepeatSpec {
       catchUp: false,
     };
   }
-  checkKeys(where, first, EVERY_KEYS);
-  const intervalMs = checkInterval(
-    where,
-    "interval",
-    required(where, first, "interval", "a number of seconds"),
-  );
-  const name = checkName(where, first["name"]);
-  const { singleton, catchUp } = checkSingleton(where, first, name);
-  const align = first["align"];
+  const intervalMs = checkInterval(where, "interval", required(where, options, "interval", SECONDS));
+  const name = checkName(where, options["name"]);
+  const { singleton, catchUp } = checkSingleton(where, options, name);
+  const align = options["align"];
   if (align !== undefined && align !== "start" && align !== "epoch") {
     throw new InvalidArgValueError(where, "align", '"start" or "epoch"', align);
   }
   if (align === "start" && singleton !== null) {
     throw new InvalidArgValueError(where, "align", '"epoch" (singleton ticks sit on the epoch grid)', align);
   }
-  const overlap = checkBoolean(where, first, "overlap", true);
+  const overlap = checkBoolean(where, options, "overlap", true);
   const wall = align === "epoch" || singleton !== null;
   return { kind: "every", intervalMs, wall, cron: null, name, singleton, overlap, catchUp };
 }
@@ -244,7 +274,8 @@ function checkInterval(where: string, argument: string, seconds: unknown): numbe
 
 /** Reads the first argument of `cron`: an expression or the options; `now` is the wall clock. */
 export function cronSchedule(where: string, first: unknown, now: number): RepeatSpec {
-  if (!isOptionsObject(first)) {
+  const options = optionsOf(where, first, CRON_KEYS, "cron", CRON_EXPRESSION);
+  if (options === null) {
     const cron = parseCron(where, first, undefined, now);
     return {
       kind: "cron",
@@ -257,10 +288,10 @@ export function cronSchedule(where: string, first: unknown, now: number): Repeat
       catchUp: false,
     };
   }
-  checkKeys(where, first, CRON_KEYS);
-  const name = checkName(where, first["name"]);
-  const { singleton, catchUp } = checkSingleton(where, first, name);
-  const overlap = checkBoolean(where, first, "overlap", true);
-  const cron = parseCron(where, required(where, first, "cron", "a cron expression string"), first["tz"], now);
+  const name = checkName(where, options["name"]);
+  const { singleton, catchUp } = checkSingleton(where, options, name);
+  const overlap = checkBoolean(where, options, "overlap", true);
+  const expression = required(where, options, "cron", CRON_EXPRESSION);
+  const cron = parseCron(where, expression, options["tz"], now);
   return { kind: "cron", intervalMs: 0, wall: true, cron, name, singleton, overlap, catchUp };
 }

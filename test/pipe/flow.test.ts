@@ -88,6 +88,35 @@ describe("writes: held back once nobody reads", () => {
     assert.equal(await writeUntilBlocked(proc), "timeout");
   });
 
+  it("a write's timeout is the longest wait for the pipe to take more, as OpenResty's: a slow reader that keeps reading keeps the write going", async () => {
+    // The child takes 4 KiB every 50 ms: 256 KiB take about 3 s, the pipe never still for 500 ms.
+    // The timeout bounded the whole write, which timed out after 500 ms.
+    const reader =
+      "my $t = 0; while (my $n = sysread(STDIN, my $b, 4096)) { $t += $n; select(undef, undef, undef, 0.05) } print $t";
+    const proc = start(["perl", "-e", reader], { writeTimeout: 500 });
+    assert.deepEqual(await proc.write(Buffer.alloc(256 * 1024, 120)), { ok: true, bytes: 256 * 1024 });
+    proc.shutdown("stdin");
+    const all = await proc.stdoutReadAll();
+    assert.equal(all.ok ? all.data.toString() : all, String(256 * 1024));
+    // A reader that stops still times the write out, and what was not handed to the pipe yet is
+    // dropped, as OpenResty drops it: the child gets at most a piece (16 KiB) more than it had.
+    const stalled = start(
+      [
+        "perl",
+        "-e",
+        "sysread(STDIN, my $b, 4096); sleep 1; my $t = 4096; while (my $n = sysread(STDIN, $b, 65536)) { $t += $n } print $t",
+      ],
+      {
+        writeTimeout: 300,
+      },
+    );
+    assert.deepEqual(await stalled.write(Buffer.alloc(1024 * 1024, 120)), { ok: false, reason: "timeout" });
+    stalled.shutdown("stdin");
+    const got = await stalled.stdoutReadAll();
+    const received = Number(got.ok ? got.data.toString() : NaN);
+    assert.ok(received < 256 * 1024, `the child got ${received} bytes of the 1 MiB write that timed out`);
+  });
+
   it("T-PIPE-17 (pipe-stdin T5): writing to tee nobody reads times out; reading lets writes through again", async () => {
     const proc = start(["tee"]);
     proc.setTimeouts(100);

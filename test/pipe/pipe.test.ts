@@ -126,7 +126,7 @@ describe("ngx.pipe.spawn", () => {
     assert.deepEqual(await err, { ok: false, reason: "aborted", partial: "" });
   });
 
-  it("a read cut by shutdown or by wait() gives what had arrived as its partial, as OpenResty's read does (it was dropped)", async () => {
+  it("a read cut by shutdown gives what had arrived as its partial, as OpenResty's read does (it was dropped); one wait() lets go on ends at its timeout when the output stays open", async () => {
     // Each child writes to stdout, then a line to stderr: once the test has that line, the output
     // is in the pipe (and 100 ms later in the reader); then the read is cut while it waits for more.
     const cut = start(["sh", "-c", "printf 'partial line'; echo >&2; sleep 5"], { stdoutReadTimeout: 5000 });
@@ -136,7 +136,8 @@ describe("ngx.pipe.spawn", () => {
     cut.shutdown("stdout");
     assert.deepEqual(await line, { ok: false, reason: "aborted", partial: "partial line" });
     // The output stays open after the child's exit (a process in a session of its own holds it),
-    // so the read still waits when wait() ends the pipe.
+    // so the read still waits when wait() finalizes the process: it goes on, as OpenResty's does,
+    // and ends at its timeout with what had arrived.
     // The leader exits only once the holder runs in its session: a leader's exit ends what is
     // left in its group, and a holder that has not called setsid() yet is still in it.
     const ready = join(tmpdir(), `holder-ready-${process.pid}`);
@@ -147,18 +148,73 @@ describe("ngx.pipe.spawn", () => {
         `printf 'hello'; setsid sh -c 'touch ${ready}; exec sleep 5' & echo $! >&2; ` +
           `while [ ! -e ${ready} ]; do sleep 0.01; done; rm -f ${ready}`,
       ],
-      { stdoutReadTimeout: 5000 },
+      { stdoutReadTimeout: 1000 },
     );
     const all = waited.stdoutReadAll();
+    let settled = false;
+    void all.then(() => (settled = true));
     const pidLine = await waited.stderrReadLine();
     const holder = Number(pidLine.ok ? pidLine.data : NaN);
     try {
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.deepEqual(await waited.wait(), { ok: true, reason: "exit", status: 0 });
+      assert.equal(settled, false);
+      assert.deepEqual(await waited.stdoutReadLine(), { ok: false, reason: "closed", partial: "" });
       const result = await all;
-      assert.deepEqual([result.ok, text(result)], [false, "hello"]);
+      assert.deepEqual(result, { ok: false, reason: "timeout", partial: Buffer.from("hello") });
     } finally {
       process.kill(holder, "SIGKILL");
+    }
+  });
+
+  it("a read's timeout is the longest wait for more output, as OpenResty's: output that keeps coming keeps the read going", async () => {
+    // Five lines 300 ms apart, under a 1 s read timeout: the read took 1 s in all, and timed out
+    // with two lines, where OpenResty's re-arms its timer each time output arrives.
+    const steady = start(["sh", "-c", "for i in 1 2 3 4 5; do echo $i; sleep 0.3; done"], {
+      stdoutReadTimeout: 1000,
+    });
+    const all = await steady.stdoutReadAll();
+    assert.deepEqual([all.ok, text(all)], [true, "1\n2\n3\n4\n5\n"]);
+    const line = start(
+      ["sh", "-c", "printf a; sleep 0.3; printf b; sleep 0.3; printf c; sleep 0.3; echo d"],
+      {
+        stdoutReadTimeout: 1000,
+      },
+    );
+    assert.deepEqual(await line.stdoutReadLine(), { ok: true, data: "abcd" });
+    // A gap longer than the timeout still ends the read, with what had arrived.
+    const gap = start(["sh", "-c", "printf 12; sleep 0.2; printf 34; sleep 3; echo late"], {
+      stdoutReadTimeout: 1000,
+    });
+    const began = Date.now();
+    const cut = await gap.stdoutReadBytes(10);
+    const took = Date.now() - began;
+    assert.deepEqual([cut.ok, text(cut)], [false, "1234"]);
+    assert.equal((cut as { reason: string }).reason, "timeout");
+    assert.ok(
+      took >= 1150 && took < 2500,
+      `timed out after ${took} ms (the last output came at about 200 ms)`,
+    );
+    gap.kill("SIGKILL");
+  });
+
+  it("a read waiting when wait() finalizes still gets the child's output: Promise.all([readAll, wait]) never loses it", async () => {
+    // The child's exit and the last of its output reach the worker as two events, in either
+    // order: wait() used to cut the read at once, and about one run in 30 got "closed" with
+    // nothing, the output still in the pipe.
+    for (let run = 0; run < 150; run++) {
+      const proc = start(["sh", "-c", "echo hello; echo world >&2"]);
+      const [out, err, waited] = await Promise.all([
+        proc.stdoutReadAll(),
+        proc.stderrReadLine(),
+        proc.wait(),
+      ]);
+      assert.deepEqual(
+        [out.ok, text(out), err, waited],
+        [true, "hello\n", { ok: true, data: "world" }, { ok: true, reason: "exit", status: 0 }],
+        `run ${run}`,
+      );
+      assert.deepEqual(await proc.stdoutReadAll(), { ok: false, reason: "closed", partial: Buffer.alloc(0) });
     }
   });
 

@@ -17,6 +17,11 @@ describe("ngx.shell.run", () => {
     assert.equal(echo.stdout, "hello");
   });
 
+  it("stdout and stderr are UTF-8 text, as documented: bytes that are not UTF-8 become U+FFFD (binary output needs spawn)", async () => {
+    const text = await run(["printf", "caf\\303\\251 \\377\\376"]);
+    assert.deepEqual([text.ok, text.stdout], [true, "café \ufffd\ufffd"]);
+  });
+
   it("T-SH-02: a non-zero exit and a perl die are outcomes with their status", async () => {
     assert.deepEqual(await run(`perl -e 'warn "he\\n"; print "yes"; exit 1'`), {
       ok: false,

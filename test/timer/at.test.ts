@@ -127,6 +127,55 @@ describe("ngx.timer.at", () => {
     assert.equal(timers.pendingCount, 0);
   });
 
+  it("options are a plain object's own keys: an inherited option is refused, a polluted Object.prototype is never read", () => {
+    const { timers } = makeTimers();
+    const at = timers.at.bind(timers) as (...args: unknown[]) => unknown;
+    const every = timers.every.bind(timers) as (...args: unknown[]) => unknown;
+    const cron = timers.cron.bind(timers) as (...args: unknown[]) => unknown;
+    const cases: [() => unknown, string][] = [
+      [
+        () => at(Object.create({ delay: 5 }), () => 0),
+        'ngx.timer.at: "delay" must be a number of seconds, received an object (Object) whose "delay" is inherited: options are read from a plain object\'s own keys',
+      ],
+      [
+        () => every(Object.create({ interval: 1, overlap: false }), () => 0),
+        'ngx.timer.every: "interval" must be a number of seconds, received an object (Object) whose "interval" is inherited: options are read from a plain object\'s own keys',
+      ],
+      [
+        () => cron(Object.create({ cron: "* * * * *" }), () => 0),
+        'ngx.timer.cron: "cron" must be a cron expression string, received an object (Object) whose "cron" is inherited: options are read from a plain object\'s own keys',
+      ],
+      [
+        () =>
+          at(
+            new (class Options {
+              delay = 1;
+            })(),
+            () => 0,
+          ),
+        'ngx.timer.at: "delay" must be a number of seconds, received an object (Options), not a plain object: options are read from a plain object\'s own keys',
+      ],
+    ];
+    for (const [make, message] of cases) {
+      assert.throws(make, { name: "TypeError", code: "ERR_TSRESTY_INVALID_ARG_TYPE", message });
+    }
+    assert.equal(timers.pendingCount, 0);
+    const polluted = Object.prototype as Record<string, unknown>;
+    try {
+      polluted["name"] = "polluted";
+      polluted["singleton"] = "cluster";
+      polluted["overlap"] = "no";
+      // Before, the `at` was named "polluted", and the `every` threw: singleton "cluster" needs a coordinator.
+      const once = timers.at({ delay: 1 }, () => 0);
+      const each = timers.every({ interval: 1 }, () => 0);
+      assert.deepEqual([once.name, each.name, timers.pendingCount], [undefined, undefined, 2]);
+    } finally {
+      delete polluted["name"];
+      delete polluted["singleton"];
+      delete polluted["overlap"];
+    }
+  });
+
   it("T-AT-05: a negative delay is a RangeError (deliberate difference); 0.0005 s is a zero-delay timer", () => {
     const { timers, clock } = makeTimers();
     assert.throws(() => timers.at(-1, () => undefined), {

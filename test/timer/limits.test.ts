@@ -198,6 +198,30 @@ describe("timer counts and limits", () => {
     }
   });
 
+  it("the 'drop' policy creates timers when Error.stackTraceLimit is read-only (node --frozen-intrinsics, a frozen Error), and names where they were created", () => {
+    const original = Object.getOwnPropertyDescriptor(Error, "stackTraceLimit");
+    try {
+      // What --frozen-intrinsics leaves: a value that assigning to throws in strict code.
+      Object.defineProperty(Error, "stackTraceLimit", { value: 10, writable: false, configurable: true });
+      const { timers, clock, lines } = makeTimers({ maxRunning: 1, runningLimit: "drop" });
+      // Before: each creation threw "Cannot assign to read only property 'stackTraceLimit'".
+      timers.at(0, () => new Promise(() => undefined));
+      timers.at(0, function dropped() {
+        return undefined;
+      });
+      clock.turn();
+      assert.equal(lines.length, 1);
+      assert.match(
+        lines[0]?.message ?? "",
+        /^failed to run timer with function dropped at \/\S+\/limits\.test\.ts:\d+: 1 timers\.maxRunning are not enough$/,
+      );
+      assert.equal(Error.stackTraceLimit, 10);
+      timers.destroy();
+    } finally {
+      if (original !== undefined) Object.defineProperty(Error, "stackTraceLimit", original);
+    }
+  });
+
   it("a timer dropped by the 'drop' policy (or an every's dropped premature call) ends in state 'dropped'; cancel() returns false", () => {
     const { timers, clock } = makeTimers({ maxRunning: 1, runningLimit: "drop" });
     const first = timers.at(0, () => new Promise(() => undefined));
