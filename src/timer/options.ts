@@ -1,6 +1,6 @@
-import { describe, InvalidArgTypeError, InvalidArgValueError, UnknownOptionError } from "../errors.ts";
+import { describe, InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 import { MAX_WAIT_MS } from "../util/clock.ts";
-import { isPlainObject } from "../util/options.ts";
+import { isPlainObject, ownOptions } from "../util/options.ts";
 import { parseCron, type CronSchedule } from "./cron.ts";
 import type { Singleton } from "./repeat.ts";
 
@@ -149,12 +149,7 @@ function optionsOf(
 ): Record<string, unknown> | null {
   if (typeof first !== "object" || first === null || Array.isArray(first)) return null;
   if (!isPlainObject(first)) throw new InvalidArgTypeError(where, key, expected, first, notPlain(first, key));
-  const own = Object.create(null) as Record<string, unknown>;
-  for (const name of Object.keys(first)) {
-    if (!known.includes(name)) throw new UnknownOptionError(where, name, known);
-    own[name] = first[name];
-  }
-  return own;
+  return ownOptions(where, first, known);
 }
 
 /**
