@@ -38,7 +38,7 @@ import {
   unwatchedMessage,
 } from "../runtime/index.ts";
 import { preloadTypeScriptIfAsked } from "../util/loader.ts";
-import { lineLogger } from "../util/log.ts";
+import { lineLogger, type LogSink } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
 import { errorMessage } from "../util/error-message.ts";
 
@@ -90,15 +90,19 @@ async function loadConfig(
   }
 }
 
-async function runInit(request: LoadRequest, config: ResolvedConfig): Promise<InitOutcome> {
-  let privilegedAgent: number | null = null;
-  let initRunning = true;
-  const log = lineLogger({
+/** The init process's log: lines on stderr, which the master reads. */
+function initLog(config: ResolvedConfig): LogSink {
+  return lineLogger({
     write: (line) => process.stderr.write(line),
     pid: process.pid,
     workerId: () => null,
     minLevel: config.logLevel,
   });
+}
+
+async function runInit(request: LoadRequest, config: ResolvedConfig, log: LogSink): Promise<InitOutcome> {
+  let privilegedAgent: number | null = null;
+  let initRunning = true;
   installRuntime({
     identity: Object.freeze({
       type: "master" as const,
@@ -210,15 +214,10 @@ try {
   await fail("init", errorMessage(error));
 }
 // Before the app's code runs: a master that dies while init is busy still ends this process.
+const log = initLog(config);
 const unwatched = exitWithMaster(masterPid);
-if (unwatched !== null) {
-  const write = (line: string): boolean => process.stderr.write(line);
-  lineLogger({ write, pid: process.pid, workerId: () => null, minLevel: config.logLevel })(
-    "warn",
-    unwatchedMessage(unwatched),
-  );
-}
-const outcome = await runInit(request, config);
+if (unwatched !== null) log("warn", unwatchedMessage(unwatched));
+const outcome = await runInit(request, config, log);
 // (an unhandled rejection may have begun failing this load meanwhile)
 if (!isFailing()) await sendToParent({ type: "init-done", outcome });
 exitWhenWritten(0);
