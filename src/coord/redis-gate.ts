@@ -9,6 +9,8 @@
  * Fencing: a won claim gets a token from a counter that only grows (one per timer). A job that writes
  * elsewhere can pass the token along and have the store refuse writes older than the newest it saw,
  * so a process that stalled past its tick cannot overwrite a later run's work (ngx.timer.current()).
+ * The counter expires once its name is unused (keepTtl), and one made anew starts at Redis's clock
+ * in microseconds (scripts.ts): above every token before, also after Redis lost its data.
  *
  * Clocks: the claim is judged against Redis's clock. A host whose clock is more than half a claim's
  * lifetime away from Redis's is refused (and says so, once): it can never run a tick twice, it only
@@ -21,7 +23,7 @@ import { Redis } from "ioredis";
 import { escapeForLog } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
 import { CLAIM, LAST_RUN } from "./scripts.ts";
-import { claimTtl } from "./ttl.ts";
+import { claimTtl, keepTtl } from "./ttl.ts";
 import { redactedUrl } from "./url.ts";
 
 /** How long a claim may wait for Redis's answer before the tick is skipped. */
@@ -132,6 +134,7 @@ export class RedisGate {
       String(ttl),
       String(due),
       String(ttl / 2),
+      String(keepTtl(intervalMs)),
     )) as number;
     if (token === -1) {
       if (!this.#skewed) {

@@ -154,6 +154,7 @@ class HostGate implements TickGate {
       new Error(`cannot claim a tick in the shared dictionary ${INTERNAL_ZONE.name}: ${why}`);
     // A try fails only when another process raised the key between its read and its store: the
     // next read sees it nearer this due, so the loop ends; the bound is a safeguard.
+    let flushed = false;
     for (let tries = 0; tries < CLAIM_TRIES; tries++) {
       const held = dict.get(key);
       if (held !== undefined && typeof held !== "number")
@@ -169,6 +170,14 @@ class HostGate implements TickGate {
         if (this.#kept.has(name)) this.#recordClaim(name, due);
         return true;
       }
+      // Full: the claims of names no longer used have expired, but a store frees only those at
+      // the zone's oldest end, where a key without expiry (a catchUp name's last run) or a slow
+      // timer's live claim can sit for ever. Freed all at once, never a live claim.
+      if (result.reason === "no memory" && !flushed) {
+        flushed = true;
+        dict.flushExpired();
+        continue;
+      }
       if (result.reason !== "exists" && result.reason !== "not found") throw failed(result.reason);
     }
     throw failed(`its key ${key} kept changing`);
@@ -181,11 +190,15 @@ class HostGate implements TickGate {
       if (this.#kept.has(name) && this.#read(name, "claimed") === due) this.#write(name, "unrun", due);
       return;
     }
+    // Only a catchUp name's last run is kept (in the zone while the tree lives, on disk across a
+    // full stop): one kept for every name stayed for ever, and names no longer used (renamed
+    // timers, a timer per tenant) filled the zone, where claims then failed with "no memory".
+    if (!this.#kept.has(name)) return;
     const dict = internalZone().dict;
     const last = dict.get(`last:${zoneName(name)}`);
     if (typeof last === "number" && last >= due) return;
     dict.safeSet(`last:${zoneName(name)}`, due);
-    if (this.#kept.has(name)) this.#write(name, "last", due);
+    this.#write(name, "last", due);
   }
 
   keep(name: string): void {

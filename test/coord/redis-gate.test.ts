@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { after, describe, it } from "node:test";
+import { Redis } from "ioredis";
 import { claimTtl, type CoordinatorLog } from "../../src/coord/index.ts";
 import { RedisGate } from "../../src/coord/redis-gate.ts";
 import { TimerSystem } from "../../src/timer/index.ts";
@@ -88,7 +89,7 @@ describe("the Redis coordinator (singleton: cluster)", () => {
       }
       assert.deepEqual(
         tokens,
-        Array.from({ length: 20 }, (_, i) => i + 1),
+        Array.from({ length: 20 }, (_, i) => (tokens[0] as number) + i),
       );
       assert.equal(await gates[0]?.lastRun("job"), base + 19_000);
       // A tick already claimed is not claimed again, however late the claim comes.
@@ -361,6 +362,38 @@ describe("the Redis coordinator (singleton: cluster)", () => {
       assert.equal(a.fence("report", base), null);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it("the fencing counter expires once its name is unused, and made again (expired, evicted, or lost with a Redis restarted without persistence) starts above every token given before; it started at 1 again and never expired", async () => {
+    let redis = await startRedis();
+    const gate = new RedisGate({ url: redis.url, log: recorder().log });
+    const probe = new Redis(redis.url, { lazyConnect: true });
+    try {
+      const base = Math.floor(Date.now() / 1000) * 1000;
+      assert.equal(await gate.claim("renamed", base, 1000), true);
+      assert.equal(await gate.claim("renamed", base + 1000, 1000), true);
+      const before = gate.fence("renamed", base + 1000) as number;
+      assert.equal(before, (gate.fence("renamed", base) as number) + 1, "one more with every claimed tick");
+      // Bounded (30 days, as documented), and longer than any claim of the name: a renamed timer's key goes.
+      await probe.connect();
+      const ttl = await probe.pttl("tsresty:{renamed}:fence");
+      assert.ok(ttl > claimTtl(1000) && ttl <= 30 * 86_400_000, `the fence key's ttl: ${ttl} ms`);
+      probe.disconnect();
+      redis = await redis.restart(); // an empty Redis: the counter is gone
+      let claimed = false;
+      for (let i = 0; !claimed && i < 100; i++) {
+        claimed = await gate.claim("renamed", base + 2000 + i, 1000).catch(() => false);
+        if (!claimed) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.ok(claimed, "claims work again");
+      const after = [...Array(100).keys()]
+        .map((i) => gate.fence("renamed", base + 2000 + i))
+        .find((token) => token !== null);
+      assert.ok(after !== undefined && after > before, `a token after the loss (${after}) above ${before}`);
+    } finally {
+      probe.disconnect();
+      await gate.close();
     }
   });
 

@@ -225,6 +225,31 @@ describe("the host gate", () => {
     assert.equal(b.claim("slow", due, 5_000), false);
   });
 
+  it("host singletons renamed by the thousand keep being claimed, a catchUp name that stopped at the zone's oldest end among them: names no longer used leave the zone (every run left a last:NAME for ever, and the full zone failed every host singleton's claim with 'no memory')", async () => {
+    const gate = hostGate(scratchDir("host-gate-renamed"));
+    assert.equal(gate.claim("warm", Date.now(), 1), true); // the zone is made at the first claim, as in single mode
+    const dict = installedZone(INTERNAL_ZONE.name)?.dict;
+    dict?.flushAll();
+    dict?.flushExpired();
+    // The oldest items of the zone: a catchUp name's claim and last run, then never used again.
+    gate.keep?.("stopped");
+    const first = Date.now();
+    assert.equal(gate.claim("stopped", first, 1), true);
+    gate.settled?.("stopped", first, true);
+    // 12,500 names, each claimed and run once (a job per tenant, renamed across deploys): more
+    // than the 1 MiB zone holds at once; a round's claims are gone (1 s past their span) before the next.
+    for (let round = 0; round < 5; round++) {
+      const due = Date.now();
+      for (let i = 0; i < 2_500; i++) {
+        const name = `tenant-${round}-${i}`;
+        assert.equal(gate.claim(name, due, 1), true, name);
+        gate.settled?.(name, due, true);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+    }
+    assert.equal(gate.lastRun?.("stopped"), first, "the catchUp name's last run is kept");
+  });
+
   it("a tick that did not run, or whose run threw, is not recorded as the last run (stop 26)", () => {
     const prefix = scratchDir("host-gate-notrun");
     const gate = hostGate(prefix);
@@ -292,7 +317,7 @@ describe("the host gate", () => {
     const { timers, clock, lines } = makeTimers({ gates: { host: gate }, wallStart });
     let runs = 0;
     const name = "n".repeat(65_000);
-    timers.every({ interval: 0.05, name, singleton: "host" }, () => {
+    timers.every({ interval: 0.05, name, singleton: "host", catchUp: true }, () => {
       runs++;
     });
     // The claims live a second or more (real time, in the zone): 3 s of ticks at once all live.
@@ -305,7 +330,7 @@ describe("the host gate", () => {
     assert.equal(
       typeof dict?.get(`last:sha256-${digest}`),
       "number",
-      "the last run is kept under the digest",
+      "the last run (of a catchUp timer) is kept under the digest",
     );
     const keys = dict?.getKeys(0) ?? [];
     assert.ok(!keys.some((key) => key.length > 300), "no key holds the name itself");
