@@ -49,6 +49,8 @@ export class RedisGate {
   readonly #owner: string;
   readonly #log: CoordinatorLog;
   readonly #fences = new Map<string, number>();
+  /** Names whose last run is recorded (catchUp timers): the only ones that read it. */
+  readonly #kept = new Set<string>();
   #down = false;
   #skewed = false;
   /** Why this connection cannot be used (the server refused the URL's database), or null. */
@@ -159,12 +161,20 @@ export class RedisGate {
   settled(name: string, due: number, ok: boolean): void {
     this.#fences.delete(`${name}\n${due}`);
     // A tick that did not run (or whose run threw) is not the last run: catchUp may replay it.
-    if (!ok || this.#badDb !== null) return;
+    // Only a catchUp timer's runs are recorded: a key kept for every name stayed in Redis for
+    // ever (it cannot expire: catchUp reads it after any stop), and cost each tick a round trip.
+    if (!ok || this.#badDb !== null || !this.#kept.has(name)) return;
     this.#redis.eval(LAST_RUN, 1, this.#key(name, "last"), String(due)).catch(() => undefined);
+  }
+
+  /** The catchUp timer `name` was made here: the runs of `name` this process settles are recorded. */
+  keep(name: string): void {
+    this.#kept.add(name);
   }
 
   /** The last tick of `name` that ran anywhere (for catchUp), or null. */
   async lastRun(name: string): Promise<number | null> {
+    this.keep(name);
     await this.#usable();
     const value = await this.#redis.get(this.#key(name, "last"));
     return value === null ? null : Number(value);

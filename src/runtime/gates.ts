@@ -293,6 +293,8 @@ class LazyClusterGate implements TickGate {
   readonly #options: RedisGateOptions;
   #making: Promise<RedisGate> | null = null;
   #gate: RedisGate | null = null;
+  /** catchUp names kept before the client was made (it is made at a cluster timer's creation). */
+  readonly #kept = new Set<string>();
   /** Whether ticks are claimed: not while a reload moves the coordinator (Gates.claimCluster). */
   claiming = true;
 
@@ -302,7 +304,11 @@ class LazyClusterGate implements TickGate {
 
   #get(): Promise<RedisGate> {
     return (this.#making ??= import("../coord/redis-gate.ts")
-      .then(({ RedisGate }) => (this.#gate = new RedisGate(this.#options)))
+      .then(({ RedisGate }) => {
+        const gate = new RedisGate(this.#options);
+        for (const name of this.#kept) gate.keep(name);
+        return (this.#gate = gate);
+      })
       .catch((error: unknown) => {
         // Every claim fails with this error: it names the coordinator, not only the client's
         // words (ioredis says "URI malformed" of a password it cannot percent-decode).
@@ -331,6 +337,11 @@ class LazyClusterGate implements TickGate {
 
   settled(name: string, due: number, ok: boolean): void {
     this.#gate?.settled(name, due, ok);
+  }
+
+  keep(name: string): void {
+    this.#kept.add(name);
+    this.#gate?.keep(name);
   }
 
   async lastRun(name: string): Promise<number | null> {

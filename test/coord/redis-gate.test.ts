@@ -78,6 +78,7 @@ describe("the Redis coordinator (singleton: cluster)", () => {
     );
     try {
       const base = Math.floor(Date.now() / 1000) * 1000;
+      for (const gate of gates) gate.keep("job"); // a catchUp timer's runs are recorded
       const tokens: number[] = [];
       for (let tick = 0; tick < 20; tick++) {
         const due = base + tick * 1000;
@@ -104,6 +105,7 @@ describe("the Redis coordinator (singleton: cluster)", () => {
     const gate = new RedisGate({ url: redis.url, log: recorder().log });
     try {
       const base = Math.floor(Date.now() / 1000) * 1000;
+      gate.keep("nr"); // a catchUp timer's runs are recorded
       assert.equal(await gate.claim("nr", base + 1000, 1000), true);
       assert.equal(await gate.claim("nr", base, 1000), true);
       gate.settled("nr", base + 1000, false);
@@ -231,6 +233,7 @@ describe("the Redis coordinator (singleton: cluster)", () => {
     let reader: RedisGate | null = null;
     try {
       const due = Math.floor(Date.now() / 1000) * 1000;
+      writer.keep("cu"); // a catchUp timer's runs are recorded
       assert.equal(await writer.claim("cu", due, 1000), true);
       writer.settled("cu", due, true);
       await until(async () => (await writer.lastRun("cu")) === due);
@@ -362,6 +365,38 @@ describe("the Redis coordinator (singleton: cluster)", () => {
       assert.equal(a.fence("report", base), null);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it("only a catchUp timer's runs are recorded: a timer without catchUp leaves no key in Redis that outlives its claims (its last run stayed for ever)", async () => {
+    const redis = await startRedis();
+    const gate = new RedisGate({ url: redis.url, log: recorder().log });
+    const probe = new Redis(redis.url, { lazyConnect: true });
+    try {
+      const base = Math.floor(Date.now() / 1000) * 1000;
+      gate.keep("caught");
+      for (const name of ["plain", "caught"]) {
+        assert.equal(await gate.claim(name, base, 1000), true);
+        gate.settled(name, base, true);
+      }
+      // One connection, in order: once the catchUp timer's record shows, the other's was sent or not.
+      assert.ok(await until(async () => (await gate.lastRun("caught")) === base));
+      await probe.connect();
+      assert.equal(
+        await probe.exists("tsresty:{plain}:last"),
+        0,
+        "no last run kept for a timer without catchUp",
+      );
+      const forever = [];
+      for (const key of await probe.keys("tsresty:*")) if ((await probe.pttl(key)) === -1) forever.push(key);
+      assert.deepEqual(
+        forever,
+        ["tsresty:{caught}:last"],
+        "the only key without an expiry is the catchUp timer's last run",
+      );
+    } finally {
+      probe.disconnect();
+      await gate.close();
     }
   });
 

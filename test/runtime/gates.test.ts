@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { Redis } from "ioredis";
 import { resolveConfig } from "../../src/config/index.ts";
 import { singleIdentity } from "../../src/process/index.ts";
 import { createGates } from "../../src/runtime/gates.ts";
@@ -18,7 +19,9 @@ import {
   installZones,
   INTERNAL_ZONE,
 } from "../../src/shdict/index.ts";
+import { startRedis } from "../helpers/redis.ts";
 import { scratchDir } from "../helpers/scratch.ts";
+import { until } from "../helpers/tree.ts";
 import { startWithZone } from "../shdict/processes.ts";
 import { makeTimers } from "../helpers/timer-system.ts";
 
@@ -380,5 +383,28 @@ describe("the cluster gate", () => {
     };
     await assert.rejects(async () => cluster.claim("job", 1_000, 1_000), expected);
     await assert.rejects(async () => cluster.lastRun?.("job"), expected);
+  });
+
+  it("records the runs of a catchUp name kept before its client was made, and none of a name without catchUp (every name's last run stayed in Redis for ever)", async () => {
+    const redis = await startRedis();
+    const config = { ...resolveConfig({}), coordinator: { url: redis.url, keyPrefix: "t" } };
+    const { cluster } = createGates(config, singleIdentity(process.pid), scratchDir("cluster-keep"), noLog);
+    assert.ok(cluster !== undefined);
+    const probe = new Redis(redis.url, { lazyConnect: true });
+    try {
+      cluster.keep?.("caught"); // as a catchUp timer's creation does, before any claim makes the client
+      const due = Math.floor(Date.now() / 1000) * 1000;
+      for (const name of ["plain", "caught"]) {
+        assert.equal(await cluster.claim(name, due, 1_000), true);
+        cluster.settled?.(name, due, true);
+      }
+      assert.ok(await until(async () => (await cluster.lastRun?.("caught")) === due));
+      await probe.connect();
+      assert.deepEqual(await probe.keys("t:*:last"), ["t:{caught}:last"]);
+    } finally {
+      probe.disconnect();
+      // The client this gate made (a process's own ends with it; the test's must be closed).
+      await (cluster as unknown as { made: { close(): Promise<void> } | null }).made?.close();
+    }
   });
 });
