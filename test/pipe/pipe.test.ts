@@ -281,6 +281,55 @@ describe("ngx.pipe.spawn", () => {
     assert.deepEqual(quick.kill(15), { ok: false, reason: "exited" });
   });
 
+  it("every method of a process called without it (detached, or on another object) throws a coded TypeError naming the method, as OpenResty's 'not a process instance' (it was V8's 'Cannot read private member')", async () => {
+    const proc = start(["cat"]);
+    const calls: Record<string, unknown[]> = {
+      running: [],
+      pid: [],
+      wait: [],
+      kill: ["SIGTERM"],
+      shutdown: ["stdin"],
+      setTimeouts: [100],
+      write: ["x"],
+      stdoutReadLine: [],
+      stdoutReadAll: [],
+      stdoutReadBytes: [1],
+      stdoutReadAny: [1],
+      stderrReadLine: [],
+      stderrReadAll: [],
+      stderrReadBytes: [1],
+      stderrReadAny: [1],
+      stdoutLines: [],
+    };
+    const prototype = Object.getPrototypeOf(proc) as Record<string, (...args: unknown[]) => unknown>;
+    const methods = Object.getOwnPropertyNames(prototype).filter((name) => name !== "constructor");
+    assert.deepEqual(methods.sort(), Object.keys(calls).sort(), "a row for every public method");
+    for (const [name, args] of Object.entries(calls)) {
+      const method = prototype[name] as (...args: unknown[]) => unknown;
+      for (const self of [undefined, {}, Object.create(prototype) as unknown]) {
+        await assert.rejects(
+          async () => {
+            const result = method.apply(self, args);
+            // A generator would meet its this only at its first step.
+            await (typeof result === "object" && result !== null && Symbol.asyncIterator in result
+              ? (result as AsyncGenerator).next()
+              : result);
+          },
+          {
+            code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+            name: "TypeError",
+            message: new RegExp(`^proc\\.${name}: "this" must be an ngx\\.pipe process`),
+          },
+          name,
+        );
+      }
+    }
+    assert.deepEqual(await proc.write("still works\n"), { ok: true, bytes: 12 });
+    assert.deepEqual(await proc.stdoutReadLine(), { ok: true, data: "still works" });
+    proc.shutdown("stdin");
+    assert.deepEqual(await proc.wait(), { ok: true, reason: "exit", status: 0 });
+  });
+
   it("T-PIPE-13: a string runs through sh; environ replaces the environment; bad environ throws", async () => {
     const both = start("echo 'hello' && >&2 echo 'world'");
     assert.deepEqual(await both.stdoutReadLine(), { ok: true, data: "hello" });
