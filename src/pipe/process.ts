@@ -244,7 +244,11 @@ export class PipeProcess {
     else this.#child.stdin?.end();
   }
 
-  /** Changes timeouts (ms, 0 = never); undefined keeps a value. */
+  /**
+   * Changes timeouts (ms, 0 = never); undefined keeps a value. A read or a write waiting keeps the
+   * wait in course and takes the new value from its next wait on (after some progress), as
+   * OpenResty's; a wait() waiting keeps its own.
+   */
   setTimeouts(write?: number, stdoutRead?: number, stderrRead?: number, wait?: number): void {
     const where = "proc.setTimeouts";
     const timeouts = PipeProcess.#of(this, where).#timeouts;
@@ -278,7 +282,7 @@ export class PipeProcess {
     }
     if (bytes.length === 0) return Promise.resolve({ ok: true, bytes: 0 });
     return new Promise((resolve) => {
-      const timeoutMs = self.#timeouts.write;
+      const timeouts = self.#timeouts;
       let cancel = (): void => undefined;
       const done = (result: WriteResult): void => {
         if (self.#writing !== done) return;
@@ -286,12 +290,15 @@ export class PipeProcess {
         cancel();
         resolve(result);
       };
+      // The timeout as it is now: setTimeouts() during the write applies from the next piece on,
+      // as OpenResty reads the proc's write_timeout each time it adds the timer.
       const arm = (): void => {
         cancel();
-        if (timeoutMs > 0)
+        cancel = (): void => undefined;
+        if (timeouts.write > 0)
           cancel = longTimeout(() => {
             done({ ok: false, reason: "timeout" });
-          }, timeoutMs);
+          }, timeouts.write);
       };
       // In pieces, each handed to the pipe once it took the one before: Node tells when all of a
       // write is taken, not how much of it, and the timeout is the longest wait for the pipe to
@@ -326,8 +333,9 @@ export class PipeProcess {
    * with no timeout never settled).
    */
   #read(from: "stdout" | "stderr", take: Take): Promise<BytesResult> {
+    const timeouts = this.#timeouts;
     const reader = from === "stdout" ? this.#stdout : this.#stderr;
-    const timeoutMs = from === "stdout" ? this.#timeouts.stdoutRead : this.#timeouts.stderrRead;
+    const timeoutMs = from === "stdout" ? () => timeouts.stdoutRead : () => timeouts.stderrRead;
     return reader.read(take, timeoutMs).finally(() => this);
   }
 

@@ -198,6 +198,31 @@ describe("ngx.pipe.spawn", () => {
     gap.kill("SIGKILL");
   });
 
+  it("setTimeouts() while a read or a write waits applies from its next progress on, as OpenResty reads the proc's timeout each time it re-arms; the wait in course keeps its length", async () => {
+    const sooner = start(["sh", "-c", "sleep 0.5; printf a; sleep 3; echo b"], { stdoutReadTimeout: 5000 });
+    const later = start(["sh", "-c", "sleep 0.5; printf a; sleep 1.5; echo b"], { stdoutReadTimeout: 1000 });
+    // Takes 64 KiB, then nothing for 3 s: a 1 MiB write stalls once the pipe is full.
+    const stalled = start(["sh", "-c", "head -c 65536 >/dev/null; sleep 3; cat >/dev/null"], {
+      writeTimeout: 5000,
+    });
+    const reads = [sooner.stdoutReadLine(), later.stdoutReadLine()];
+    const write = stalled.write(Buffer.alloc(1024 * 1024, 120));
+    // 5 s → 200 ms: the wait for "a" keeps its 5 s (cut at 200 ms, the partial would be empty);
+    // the one after "a" is 200 ms, so the 3 s before "b" ends the read. It kept 5 s: "ab".
+    sooner.setTimeouts(undefined, 200);
+    // 1 s → never: after "a", no timeout, and "b" comes 1.5 s later. It kept 1 s: cut with "a".
+    later.setTimeouts(undefined, 0);
+    // 5 s → 200 ms: the write's next wait, once the pipe is full, is 200 ms. It kept 5 s, longer
+    // than the child's 3 s pause, and the whole write went through.
+    stalled.setTimeouts(200);
+    assert.deepEqual(await Promise.all(reads), [
+      { ok: false, reason: "timeout", partial: "a" },
+      { ok: true, data: "ab" },
+    ]);
+    assert.deepEqual(await write, { ok: false, reason: "timeout" });
+    for (const proc of [sooner, later, stalled]) proc.kill("SIGKILL");
+  });
+
   it("a read waiting when wait() finalizes still gets the child's output: Promise.all([readAll, wait]) never loses it", async () => {
     // The child's exit and the last of its output reach the worker as two events, in either
     // order: wait() used to cut the read at once, and about one run in 30 got "closed" with
