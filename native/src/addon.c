@@ -29,7 +29,8 @@ static napi_value mod_create(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_double(env, argv[1], &size));
   int fd = -1;
   const char *err = NULL;
-  if (shd_create(name, (uint64_t)size, &fd, &err) != 0) return js_fail(env, err);
+  int rc = shd_create(name, (uint64_t)size, &fd, &err);
+  if (rc != 0) return js_fail_with(env, err, rc);
   return js_int(env, fd);
 }
 
@@ -49,9 +50,10 @@ static napi_value mod_attach(napi_env env, napi_callback_info info) {
   shd_handle *hd = calloc(1, sizeof *hd);
   if (!hd) return js_fail(env, "out of memory");
   const char *err = NULL;
-  if (shd_attach(fd, name, (uint64_t)size, &hd->z, &err) != 0) {
+  int rc = shd_attach(fd, name, (uint64_t)size, &hd->z, &err);
+  if (rc != 0) {
     free(hd);
-    return js_fail(env, err);
+    return js_fail_with(env, err, rc);
   }
   hd->e = e;
   napi_property_descriptor props[] = {

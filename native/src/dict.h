@@ -106,7 +106,8 @@ typedef struct {
 int shd_stats_of(shd_zone *z, shd_stats *s);
 void shd_stats_peek(shd_zone *z, shd_stats *s);
 
-/* zone.c */
+/* zone.c: 0; -1 with *err for a bad argument or zone; or a failed system call's errno, with the
+   step in *err. */
 int shd_create(const char *name, uint64_t size, int *fd, const char **err);
 int shd_attach(int fd, const char *name, uint64_t size, shd_zone *z, const char **err);
 void shd_detach(shd_zone *z);

@@ -37,6 +37,8 @@ typedef struct {
 
 napi_value js_throw_last(napi_env env, const char *what);
 napi_value js_fail(napi_env env, const char *message);
+/* js_fail for zone.c's results: a positive `rc` is an errno, whose text follows the message. */
+napi_value js_fail_with(napi_env env, const char *message, int rc);
 shd_env *js_env(napi_env env);
 /* The call's arguments and zone; 0 (with an exception pending) when the zone is closed. */
 int js_begin(napi_env env, napi_callback_info info, call *c);

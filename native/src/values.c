@@ -25,6 +25,13 @@ napi_value js_fail(napi_env env, const char *message) {
   return NULL;
 }
 
+napi_value js_fail_with(napi_env env, const char *message, int rc) {
+  if (rc <= 0) return js_fail(env, message);
+  char text[256];
+  snprintf(text, sizeof text, "%s: %s", message, strerror(rc));
+  return js_fail(env, text);
+}
+
 shd_env *js_env(napi_env env) {
   shd_env *e = NULL;
   napi_get_instance_data(env, (void **)&e);

@@ -122,23 +122,28 @@ static int matches(const shd_zone *z) {
   return 1;
 }
 
+/* A failed system call's step in *err, and its errno as the result (read before close). */
+static int sys_failure(int fd, const char *step, const char **err) {
+  int e = errno;
+  if (fd >= 0) close(fd);
+  *err = step;
+  return e > 0 ? e : EIO;
+}
+
 int shd_create(const char *name, uint64_t size, int *fd_out, const char **err) {
   char label[80];
   if (strlen(name) > SHD_NAME_MAX) return *err = "zone name longer than 63 bytes", -1;
   if (size < SHD_MIN_SIZE || size > SHD_MAX_SIZE) return *err = "zone size out of range", -1;
   snprintf(label, sizeof label, "tsresty-shdict:%s", name);
   int fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) return *err = "memfd_create failed", -1;
-  /* Sealed size: no process can shrink the file under another's mapping (SIGBUS). */
-  if (ftruncate(fd, (off_t)size) != 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-    close(fd);
-    return *err = "sizing the memfd failed", -1;
-  }
+  if (fd < 0) return sys_failure(-1, "memfd_create failed", err);
+  /* Sealed size: no process can shrink the file under another's mapping (SIGBUS). A size past
+     RLIMIT_FSIZE fails here (EFBIG; Node ignores the SIGXFSZ that comes with it). */
+  if (ftruncate(fd, (off_t)size) != 0) return sys_failure(fd, "sizing the memfd failed", err);
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+    return sys_failure(fd, "sealing the memfd failed", err);
   uint8_t *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) {
-    close(fd);
-    return *err = "mmap failed", -1;
-  }
+  if (base == MAP_FAILED) return sys_failure(fd, "mmap failed", err);
   shd_zone z = {.base = base, .h = (shd_header *)base, .size = size, .fd = fd, .lane = -1};
   shd_header *h = z.h;
   h->version = SHD_VERSION;
@@ -160,11 +165,11 @@ int shd_create(const char *name, uint64_t size, int *fd_out, const char **err) {
 
 int shd_attach(int fd, const char *name, uint64_t size, shd_zone *z, const char **err) {
   struct stat st;
-  if (fstat(fd, &st) != 0) return *err = "the descriptor is not open", -1;
+  if (fstat(fd, &st) != 0) return sys_failure(-1, "the descriptor cannot be read (fstat)", err);
   if ((uint64_t)st.st_size != size) return *err = "the descriptor's size is not the zone's size", -1;
   if (size < SHD_MIN_SIZE || size > SHD_MAX_SIZE) return *err = "zone size out of range", -1;
   uint8_t *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) return *err = "mmap failed (is the descriptor a zone?)", -1;
+  if (base == MAP_FAILED) return sys_failure(-1, "mmap failed (is the descriptor a zone?)", err);
   shd_header *h = (shd_header *)base;
   /* The split follows from the memfd's own size (fstat above), not from anything in the zone. */
   *z = (shd_zone){.base = base, .h = h, .size = size, .seed = h->seed, .fd = fd, .lane = -1};

@@ -131,18 +131,34 @@ export class PipeProcess {
     abandoned.register(this, { group: adopt(this.#child), child: this.#child }, this.#state);
   }
 
+  /**
+   * `self` as a PipeProcess: a method called without its process (`const { wait } = proc`,
+   * `proc.wait.call({})`) gets a clear error, as OpenResty's "not a process instance", not V8's
+   * about a private member.
+   */
+  static #of(self: unknown, where: string): PipeProcess {
+    if (typeof self === "object" && self !== null && #child in self) return self;
+    throw new InvalidArgTypeError(
+      where,
+      "this",
+      "an ngx.pipe process: call it on the object ngx.pipe.spawn() returned, not detached from it",
+      self,
+    );
+  }
+
   get #phase(): Phase {
     return this.#finalized ? "finalized" : this.#state.exit === null ? "running" : "exited";
   }
 
   /** Whether the child still runs (it started, and has not exited). */
   running(): boolean {
-    return this.#pid > 0 && this.#state.exit === null;
+    const self = PipeProcess.#of(this, "proc.running");
+    return self.#pid > 0 && self.#state.exit === null;
   }
 
   /** The child's pid (also after it exited); -1 when the program could not start. */
   pid(): number {
-    return this.#pid;
+    return PipeProcess.#of(this, "proc.pid").#pid;
   }
 
   /**
@@ -151,16 +167,17 @@ export class PipeProcess {
    * "pipe busy waiting". A successful wait finalizes the process: its pipes are closed.
    */
   async wait(): Promise<WaitResult> {
-    if (this.#phase === "finalized") return EXITED_AFTER_WAIT;
-    if (this.#waiting) return { ok: false, reason: "pipe busy waiting", status: null };
-    this.#waiting = true;
+    const self = PipeProcess.#of(this, "proc.wait");
+    if (self.#phase === "finalized") return EXITED_AFTER_WAIT;
+    if (self.#waiting) return { ok: false, reason: "pipe busy waiting", status: null };
+    self.#waiting = true;
     try {
-      if (!(await this.#state.exited(this.#timeouts.wait)))
+      if (!(await self.#state.exited(self.#timeouts.wait)))
         return { ok: false, reason: "timeout", status: null };
-      this.#finalize();
-      return this.#state.exit as WaitResult;
+      self.#finalize();
+      return self.#state.exit as WaitResult;
     } finally {
-      this.#waiting = false;
+      self.#waiting = false;
     }
   }
 
@@ -178,6 +195,7 @@ export class PipeProcess {
    * those kill(2) takes on Linux, 0 to 64 (the real-time signals too, which have no names).
    */
   kill(signal: number | NodeJS.Signals): SimpleResult<"invalid signal" | "exited"> {
+    const self = PipeProcess.#of(this, "proc.kill");
     if (typeof signal !== "number" && typeof signal !== "string") {
       throw new InvalidArgTypeError(
         "proc.kill",
@@ -191,12 +209,13 @@ export class PipeProcess {
         ? Number.isInteger(signal) && signal >= 0 && signal <= MAX_SIGNAL
         : signal in constants.signals;
     if (!valid) return { ok: false, reason: "invalid signal" };
-    if (this.#phase !== "running") return { ok: false, reason: "exited" };
-    return safeKill(this.#pid, signal) ? { ok: true } : { ok: false, reason: "exited" };
+    if (self.#phase !== "running") return { ok: false, reason: "exited" };
+    return safeKill(self.#pid, signal) ? { ok: true } : { ok: false, reason: "exited" };
   }
 
   /** Closes one direction; a read blocked on it gets "aborted" with what had arrived, a write "aborted". */
   shutdown(direction: "stdin" | "stdout" | "stderr"): SimpleResult<"closed" | "merged to stdout"> {
+    const self = PipeProcess.#of(this, "proc.shutdown");
     if (!(["stdin", "stdout", "stderr"] as unknown[]).includes(direction)) {
       throw new InvalidArgValueError(
         "proc.shutdown",
@@ -205,10 +224,10 @@ export class PipeProcess {
         direction,
       );
     }
-    if (this.#phase === "finalized") return { ok: false, reason: "closed" };
-    if (direction === "stdin") this.#closeStdin("aborted");
-    else if (direction === "stderr" && this.#stderr.merged) return { ok: false, reason: "merged to stdout" };
-    else (direction === "stdout" ? this.#stdout : this.#stderr).close("aborted");
+    if (self.#phase === "finalized") return { ok: false, reason: "closed" };
+    if (direction === "stdin") self.#closeStdin("aborted");
+    else if (direction === "stderr" && self.#stderr.merged) return { ok: false, reason: "merged to stdout" };
+    else (direction === "stdout" ? self.#stdout : self.#stderr).close("aborted");
     return { ok: true };
   }
 
@@ -225,19 +244,23 @@ export class PipeProcess {
     else this.#child.stdin?.end();
   }
 
-  /** Changes timeouts (ms, 0 = never); undefined keeps a value. */
+  /**
+   * Changes timeouts (ms, 0 = never); undefined keeps a value. A read or a write waiting keeps the
+   * wait in course and takes the new value from its next wait on (after some progress), as
+   * OpenResty's; a wait() waiting keeps its own.
+   */
   setTimeouts(write?: number, stdoutRead?: number, stderrRead?: number, wait?: number): void {
     const where = "proc.setTimeouts";
-    if (write !== undefined) this.#timeouts.write = checkTimeout(where, "writeTimeout", write);
-    if (stdoutRead !== undefined)
-      this.#timeouts.stdoutRead = checkTimeout(where, "stdoutReadTimeout", stdoutRead);
-    if (stderrRead !== undefined)
-      this.#timeouts.stderrRead = checkTimeout(where, "stderrReadTimeout", stderrRead);
-    if (wait !== undefined) this.#timeouts.wait = checkTimeout(where, "waitTimeout", wait);
+    const timeouts = PipeProcess.#of(this, where).#timeouts;
+    if (write !== undefined) timeouts.write = checkTimeout(where, "writeTimeout", write);
+    if (stdoutRead !== undefined) timeouts.stdoutRead = checkTimeout(where, "stdoutReadTimeout", stdoutRead);
+    if (stderrRead !== undefined) timeouts.stderrRead = checkTimeout(where, "stderrReadTimeout", stderrRead);
+    if (wait !== undefined) timeouts.wait = checkTimeout(where, "waitTimeout", wait);
   }
 
   /** Writes to stdin; resolves once every byte is handed to the pipe. */
   write(data: string | Uint8Array | number | readonly string[]): Promise<WriteResult> {
+    const self = PipeProcess.#of(this, "proc.write");
     let bytes: Buffer;
     if (typeof data === "string") bytes = Buffer.from(data);
     else if (data instanceof Uint8Array)
@@ -252,27 +275,30 @@ export class PipeProcess {
         "a string, a Buffer or a Uint8Array, a number or an array of strings (bad data arg)",
         data,
       );
-    if (this.#writing !== null) return Promise.resolve({ ok: false, reason: "pipe busy writing" });
-    const stdin = this.#child.stdin;
-    if (this.#state.stdinClosed || this.#phase === "finalized" || stdin === null || stdin.destroyed) {
+    if (self.#writing !== null) return Promise.resolve({ ok: false, reason: "pipe busy writing" });
+    const stdin = self.#child.stdin;
+    if (self.#state.stdinClosed || self.#phase === "finalized" || stdin === null || stdin.destroyed) {
       return Promise.resolve({ ok: false, reason: "closed" });
     }
     if (bytes.length === 0) return Promise.resolve({ ok: true, bytes: 0 });
     return new Promise((resolve) => {
-      const timeoutMs = this.#timeouts.write;
+      const timeouts = self.#timeouts;
       let cancel = (): void => undefined;
       const done = (result: WriteResult): void => {
-        if (this.#writing !== done) return;
-        this.#writing = null;
+        if (self.#writing !== done) return;
+        self.#writing = null;
         cancel();
         resolve(result);
       };
+      // The timeout as it is now: setTimeouts() during the write applies from the next piece on,
+      // as OpenResty reads the proc's write_timeout each time it adds the timer.
       const arm = (): void => {
         cancel();
-        if (timeoutMs > 0)
+        cancel = (): void => undefined;
+        if (timeouts.write > 0)
           cancel = longTimeout(() => {
             done({ ok: false, reason: "timeout" });
-          }, timeoutMs);
+          }, timeouts.write);
       };
       // In pieces, each handed to the pipe once it took the one before: Node tells when all of a
       // write is taken, not how much of it, and the timeout is the longest wait for the pipe to
@@ -284,7 +310,7 @@ export class PipeProcess {
         const piece = bytes.subarray(offset, offset + WRITE_PIECE);
         offset += piece.length;
         stdin.write(piece, (error) => {
-          if (this.#writing !== done) return;
+          if (self.#writing !== done) return;
           if (error !== null && error !== undefined) done({ ok: false, reason: "closed" });
           else if (offset >= bytes.length) done({ ok: true, bytes: bytes.length });
           else {
@@ -293,7 +319,7 @@ export class PipeProcess {
           }
         });
       };
-      this.#writing = done;
+      self.#writing = done;
       arm();
       next();
     });
@@ -306,33 +332,40 @@ export class PipeProcess {
    * garbage collection then ends the child in mid-read as abandoned (the read timed out, or
    * with no timeout never settled).
    */
-  #read(reader: PipeReader, take: Take, timeoutMs: number): Promise<BytesResult> {
+  #read(from: "stdout" | "stderr", take: Take): Promise<BytesResult> {
+    const timeouts = this.#timeouts;
+    const reader = from === "stdout" ? this.#stdout : this.#stderr;
+    const timeoutMs = from === "stdout" ? () => timeouts.stdoutRead : () => timeouts.stderrRead;
     return reader.read(take, timeoutMs).finally(() => this);
   }
 
   stdoutReadLine(): Promise<LineResult> {
-    return this.#read(this.#stdout, takeLine, this.#timeouts.stdoutRead).then(toText);
+    return PipeProcess.#of(this, "proc.stdoutReadLine").#read("stdout", takeLine).then(toText);
   }
   stdoutReadAll(): Promise<BytesResult> {
-    return this.#read(this.#stdout, takeAll, this.#timeouts.stdoutRead);
+    return PipeProcess.#of(this, "proc.stdoutReadAll").#read("stdout", takeAll);
   }
   stdoutReadBytes(n: number): Promise<BytesResult> {
-    return this.#read(this.#stdout, takeBytes(checkLength(n)), this.#timeouts.stdoutRead);
+    const self = PipeProcess.#of(this, "proc.stdoutReadBytes");
+    return self.#read("stdout", takeBytes(checkLength(n)));
   }
   stdoutReadAny(max: number): Promise<BytesResult> {
-    return this.#read(this.#stdout, takeAny(checkMax(max)), this.#timeouts.stdoutRead);
+    const self = PipeProcess.#of(this, "proc.stdoutReadAny");
+    return self.#read("stdout", takeAny(checkMax(max)));
   }
   stderrReadLine(): Promise<LineResult> {
-    return this.#read(this.#stderr, takeLine, this.#timeouts.stderrRead).then(toText);
+    return PipeProcess.#of(this, "proc.stderrReadLine").#read("stderr", takeLine).then(toText);
   }
   stderrReadAll(): Promise<BytesResult> {
-    return this.#read(this.#stderr, takeAll, this.#timeouts.stderrRead);
+    return PipeProcess.#of(this, "proc.stderrReadAll").#read("stderr", takeAll);
   }
   stderrReadBytes(n: number): Promise<BytesResult> {
-    return this.#read(this.#stderr, takeBytes(checkLength(n)), this.#timeouts.stderrRead);
+    const self = PipeProcess.#of(this, "proc.stderrReadBytes");
+    return self.#read("stderr", takeBytes(checkLength(n)));
   }
   stderrReadAny(max: number): Promise<BytesResult> {
-    return this.#read(this.#stderr, takeAny(checkMax(max)), this.#timeouts.stderrRead);
+    const self = PipeProcess.#of(this, "proc.stderrReadAny");
+    return self.#read("stderr", takeAny(checkMax(max)));
   }
 
   /**
@@ -340,19 +373,23 @@ export class PipeProcess {
    * @example
    * for await (const line of ngx.pipe.spawn(["ls", "-1"]).stdoutLines()) console.log(line);
    */
-  async *stdoutLines(): AsyncGenerator<string, void, undefined> {
-    for (;;) {
-      const line = await this.stdoutReadLine();
-      if (line.ok) {
-        yield line.data;
-        continue;
-      }
-      if (line.reason === "closed") {
-        if (line.partial !== "") yield line.partial;
-        return;
-      }
-      throw new Error(`stdoutLines: ${line.reason}`);
+  stdoutLines(): AsyncGenerator<string, void, undefined> {
+    return lines(PipeProcess.#of(this, "proc.stdoutLines"));
+  }
+}
+
+async function* lines(proc: PipeProcess): AsyncGenerator<string, void, undefined> {
+  for (;;) {
+    const line = await proc.stdoutReadLine();
+    if (line.ok) {
+      yield line.data;
+      continue;
     }
+    if (line.reason === "closed") {
+      if (line.partial !== "") yield line.partial;
+      return;
+    }
+    throw new Error(`stdoutLines: ${line.reason}`);
   }
 }
 

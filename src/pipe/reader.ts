@@ -51,8 +51,11 @@ export const takeAny = (max: number): Take => ({ kind: "any", max });
 interface Waiter {
   readonly take: Take;
   readonly resolve: (result: ReadResult<Buffer>) => void;
-  /** The longest wait for more output, in ms; 0 = never. */
-  readonly timeoutMs: number;
+  /**
+   * The longest wait for more output, in ms (0 = never), read each time the wait starts again:
+   * `setTimeouts()` during the read applies from the next output on (see #arm).
+   */
+  readonly timeoutMs: () => number;
   cancel: (() => void) | null;
 }
 
@@ -82,9 +85,9 @@ export class PipeReader {
       this.#chunks.push(chunk);
       this.#length += chunk.length;
       this.#check();
-      // Output came and the read still waits: its timeout starts again (see read).
+      // Output came and the read still waits: its timeout starts again (see #arm).
       const waiter = this.#waiter;
-      if (waiter !== null && waiter.timeoutMs > 0) this.#arm(waiter);
+      if (waiter !== null) this.#arm(waiter);
       this.#flow();
     });
     stream.on("end", () => {
@@ -101,8 +104,8 @@ export class PipeReader {
     return this.#stream === null;
   }
 
-  /** Reads what `take` asks for; `timeoutMs` 0 = never. */
-  read(take: Take, timeoutMs: number): Promise<ReadResult<Buffer>> {
+  /** Reads what `take` asks for; `timeoutMs` gives the timeout in ms, 0 = never (see Waiter). */
+  read(take: Take, timeoutMs: () => number): Promise<ReadResult<Buffer>> {
     if (this.#stream === null)
       return Promise.resolve({ ok: false, reason: "merged to stdout", partial: EMPTY });
     // Before "busy": a read that wait() let go on (see close) does not make later ones busy.
@@ -112,7 +115,7 @@ export class PipeReader {
     return new Promise((resolve) => {
       const waiter: Waiter = { take, resolve, timeoutMs, cancel: null };
       this.#waiter = waiter;
-      if (timeoutMs > 0) this.#arm(waiter);
+      this.#arm(waiter);
       this.#check();
       this.#flow();
     });
@@ -123,12 +126,19 @@ export class PipeReader {
    * read: OpenResty re-arms a read's timer each time output arrives and the read still waits. As a
    * bound, `stdoutReadAll()` of a child that printed steadily for longer than the timeout (a build,
    * a backup) timed out with part of its output, where OpenResty's read gets it all.
+   *
+   * The timeout is read again each time, as OpenResty reads the proc's field each time it adds the
+   * timer (ngx_http_lua_pipe_read_retval_helper): `setTimeouts()` while a read waits leaves the
+   * wait in course as it is, and the next one after some output takes the new value.
    */
   #arm(waiter: Waiter): void {
     waiter.cancel?.();
-    waiter.cancel = longTimeout(() => {
-      this.#finish(waiter, { ok: false, reason: "timeout", partial: this.#consume(this.#length, 0) });
-    }, waiter.timeoutMs);
+    waiter.cancel = null;
+    const timeoutMs = waiter.timeoutMs();
+    if (timeoutMs > 0)
+      waiter.cancel = longTimeout(() => {
+        this.#finish(waiter, { ok: false, reason: "timeout", partial: this.#consume(this.#length, 0) });
+      }, timeoutMs);
   }
 
   /**

@@ -134,13 +134,16 @@ export class SharedDict {
   static {
     const storeIfHolds: StoreIfHolds = function (this: unknown, where, key, token, ttlMs, value) {
       const zone = SharedDict.#zoneOf(this, where);
+      // Checked as every public method's key: reachable by its symbol, and a lone surrogate
+      // given to the addon as it is would be U+FFFD there, another key.
+      const k = checkKey(where, key);
       if (value !== undefined)
         return storeResult(
           where,
-          zone.store(key, value, ttlMs ?? 0, 0, OP_REPLACE | OP_SAFE | OP_IF_NUMBER, token),
+          zone.store(k, value, ttlMs ?? 0, 0, OP_REPLACE | OP_SAFE | OP_IF_NUMBER, token),
         );
       const kept = ttlMs === undefined ? undefined : token;
-      return storeResult(where, zone.store(key, kept, ttlMs ?? 0, 0, OP_REPLACE | OP_IF_NUMBER, token));
+      return storeResult(where, zone.store(k, kept, ttlMs ?? 0, 0, OP_REPLACE | OP_IF_NUMBER, token));
     };
     Object.defineProperty(SharedDict.prototype, STORE_IF_HOLDS, { value: storeIfHolds });
   }

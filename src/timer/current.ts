@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { types } from "node:util";
 import type { Cancel, Clock } from "../util/clock.ts";
 import type { TimerCallback, TimerEntry } from "./entry.ts";
 
@@ -85,12 +86,18 @@ export const mark: { entry: TimerEntry | null; premature: boolean; tick: number 
 export type CallbackKind = "generator" | "async" | "plain";
 
 /**
- * What `callback` is, from one read of its prototype, at creation: a generator function's call
- * only makes an iterator (its body would never run); an async function's run is followed by the
- * store across `await`. Read per run, the prototype was a call into the runtime costing a
- * quarter of an empty callback's run.
+ * What `callback` is, once, at creation: a generator function's call only makes an iterator (its
+ * body would never run); an async function's run is followed by the store across `await`. Read
+ * per run, it was a call into the runtime costing a quarter of an empty callback's run.
+ *
+ * First by the function's own kind (util.types, which asks V8): its prototype alone can be
+ * changed, and a generator or async function set to Function.prototype passed as a plain one.
+ * A bound function or a Proxy has no kind of its own there, and is judged by its prototype (which
+ * is its target's unless changed).
  */
 export function callbackKind(callback: TimerCallback): CallbackKind {
+  if (types.isGeneratorFunction(callback)) return "generator";
+  if (types.isAsyncFunction(callback)) return "async";
   let proto: unknown;
   try {
     proto = Object.getPrototypeOf(callback);

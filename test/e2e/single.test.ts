@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -163,19 +163,36 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     );
   });
 
-  it("a zone that cannot be made (mmap refused) is one tsresty: line and exit 1, as start says it (it was Node's dump)", () => {
+  /** The compiled CLI, as users run it, declaring `zone` under the resource limit `ulimit` (bash's options). */
+  function withZoneUnder(ulimit: string, zone: string): SpawnSyncReturns<string> {
     ensureBuilt();
-    // A 3 GB address-space limit: mapping a 2 GiB zone fails. The compiled CLI, as users run it.
-    const result = spawnSync(
-      "bash",
-      [
-        "-c",
-        `ulimit -v 3000000; exec "${process.execPath}" bin/tsresty --shdict 'dogs 2g' -e 'console.log(1)'`,
-      ],
-      { cwd: ROOT, encoding: "utf8", timeout: 30_000 },
-    );
+    const cli = `"${process.execPath}" bin/tsresty --shdict '${zone}' -e 'console.log(1)'`;
+    return spawnSync("bash", ["-c", `ulimit ${ulimit}; exec ${cli}`], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+  }
+
+  it("a zone that cannot be made (mmap refused) is one tsresty: line and exit 1, as start says it (it was Node's dump)", () => {
+    // A 3 GB address-space limit: mapping a 2 GiB zone fails.
+    const result = withZoneUnder("-v 3000000", "dogs 2g");
     assert.equal(result.status, 1, result.stderr);
-    assert.equal(result.stderr, 'tsresty: cannot create zone "dogs" (2147483648 bytes): mmap failed\n');
+    assert.equal(
+      result.stderr,
+      'tsresty: cannot create zone "dogs" (2147483648 bytes): mmap failed: Cannot allocate memory\n',
+    );
+    assert.equal(result.stdout, "");
+  });
+
+  it("a zone that cannot be made says the system's reason after the step that failed: past the file size limit, sizing the memfd is 'File too large' (it said only 'sizing the memfd failed')", () => {
+    // A 1 MiB file size limit (RLIMIT_FSIZE): ftruncate of a 64 MiB memfd fails with EFBIG.
+    const result = withZoneUnder("-f 1024", "dogs 64m");
+    assert.equal(result.status, 1, result.stderr);
+    assert.equal(
+      result.stderr,
+      'tsresty: cannot create zone "dogs" (67108864 bytes): sizing the memfd failed: File too large\n',
+    );
     assert.equal(result.stdout, "");
   });
 

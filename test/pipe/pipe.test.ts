@@ -198,6 +198,31 @@ describe("ngx.pipe.spawn", () => {
     gap.kill("SIGKILL");
   });
 
+  it("setTimeouts() while a read or a write waits applies from its next progress on, as OpenResty reads the proc's timeout each time it re-arms; the wait in course keeps its length", async () => {
+    const sooner = start(["sh", "-c", "sleep 0.5; printf a; sleep 3; echo b"], { stdoutReadTimeout: 5000 });
+    const later = start(["sh", "-c", "sleep 0.5; printf a; sleep 1.5; echo b"], { stdoutReadTimeout: 1000 });
+    // Takes 64 KiB, then nothing for 3 s: a 1 MiB write stalls once the pipe is full.
+    const stalled = start(["sh", "-c", "head -c 65536 >/dev/null; sleep 3; cat >/dev/null"], {
+      writeTimeout: 5000,
+    });
+    const reads = [sooner.stdoutReadLine(), later.stdoutReadLine()];
+    const write = stalled.write(Buffer.alloc(1024 * 1024, 120));
+    // 5 s → 200 ms: the wait for "a" keeps its 5 s (cut at 200 ms, the partial would be empty);
+    // the one after "a" is 200 ms, so the 3 s before "b" ends the read. It kept 5 s: "ab".
+    sooner.setTimeouts(undefined, 200);
+    // 1 s → never: after "a", no timeout, and "b" comes 1.5 s later. It kept 1 s: cut with "a".
+    later.setTimeouts(undefined, 0);
+    // 5 s → 200 ms: the write's next wait, once the pipe is full, is 200 ms. It kept 5 s, longer
+    // than the child's 3 s pause, and the whole write went through.
+    stalled.setTimeouts(200);
+    assert.deepEqual(await Promise.all(reads), [
+      { ok: false, reason: "timeout", partial: "a" },
+      { ok: true, data: "ab" },
+    ]);
+    assert.deepEqual(await write, { ok: false, reason: "timeout" });
+    for (const proc of [sooner, later, stalled]) proc.kill("SIGKILL");
+  });
+
   it("a read waiting when wait() finalizes still gets the child's output: Promise.all([readAll, wait]) never loses it", async () => {
     // The child's exit and the last of its output reach the worker as two events, in either
     // order: wait() used to cut the read at once, and about one run in 30 got "closed" with
@@ -279,6 +304,55 @@ describe("ngx.pipe.spawn", () => {
     // Exited (not waited): its end is waited for, which a fixed time did not always cover.
     assert.ok(await until(() => !quick.running()));
     assert.deepEqual(quick.kill(15), { ok: false, reason: "exited" });
+  });
+
+  it("every method of a process called without it (detached, or on another object) throws a coded TypeError naming the method, as OpenResty's 'not a process instance' (it was V8's 'Cannot read private member')", async () => {
+    const proc = start(["cat"]);
+    const calls: Record<string, unknown[]> = {
+      running: [],
+      pid: [],
+      wait: [],
+      kill: ["SIGTERM"],
+      shutdown: ["stdin"],
+      setTimeouts: [100],
+      write: ["x"],
+      stdoutReadLine: [],
+      stdoutReadAll: [],
+      stdoutReadBytes: [1],
+      stdoutReadAny: [1],
+      stderrReadLine: [],
+      stderrReadAll: [],
+      stderrReadBytes: [1],
+      stderrReadAny: [1],
+      stdoutLines: [],
+    };
+    const prototype = Object.getPrototypeOf(proc) as Record<string, (...args: unknown[]) => unknown>;
+    const methods = Object.getOwnPropertyNames(prototype).filter((name) => name !== "constructor");
+    assert.deepEqual(methods.sort(), Object.keys(calls).sort(), "a row for every public method");
+    for (const [name, args] of Object.entries(calls)) {
+      const method = prototype[name] as (...args: unknown[]) => unknown;
+      for (const self of [undefined, {}, Object.create(prototype) as unknown]) {
+        await assert.rejects(
+          async () => {
+            const result = method.apply(self, args);
+            // A generator would meet its this only at its first step.
+            await (typeof result === "object" && result !== null && Symbol.asyncIterator in result
+              ? (result as AsyncGenerator).next()
+              : result);
+          },
+          {
+            code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+            name: "TypeError",
+            message: new RegExp(`^proc\\.${name}: "this" must be an ngx\\.pipe process`),
+          },
+          name,
+        );
+      }
+    }
+    assert.deepEqual(await proc.write("still works\n"), { ok: true, bytes: 12 });
+    assert.deepEqual(await proc.stdoutReadLine(), { ok: true, data: "still works" });
+    proc.shutdown("stdin");
+    assert.deepEqual(await proc.wait(), { ok: true, reason: "exit", status: 0 });
   });
 
   it("T-PIPE-13: a string runs through sh; environ replaces the environment; bad environ throws", async () => {

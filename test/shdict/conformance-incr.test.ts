@@ -27,10 +27,13 @@ describe("incr (T-SHD-04, T-SHD-05)", () => {
     dogs.set("foo", 32);
     assert.deepEqual(dogs.incr("foo", 10502, 0, 0.01), { ok: true, value: 10534, forcible: false });
     assert.deepEqual(dogs.incr("bar", 10502, 1, 0.01), { ok: true, value: 10503, forcible: false });
+    // initTtl as a numeric string, as lua-resty-core's t/shdict.t TEST 44 (its tonumber).
+    assert.deepEqual(dogs.incr("text", 10502, 1, "0.01"), { ok: true, value: 10503, forcible: false });
     dogs.set("gone", 7, 0.01);
     await sleep(40);
     assert.equal(dogs.get("foo"), 10534);
     assert.equal(dogs.get("bar"), undefined);
+    assert.equal(dogs.get("text"), undefined);
     assert.deepEqual(dogs.incr("gone", 10502, 0, 0.01), { ok: true, value: 10502, forcible: false });
   });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { zoneHealth } from "../../src/shdict/index.ts";
+import { replaceIfHolds, zoneHealth } from "../../src/shdict/index.ts";
 import { testZone } from "./zones.ts";
 
 describe("values, keys and their limits", () => {
@@ -214,6 +214,36 @@ describe("values, keys and their limits", () => {
     dogs.set(wide, "wide");
     assert.equal(dogs.get(wide), "wide");
     assert.throws(() => dogs.get("é".repeat(32768)), { code: "ERR_TSRESTY_INVALID_ARG_VALUE" });
+  });
+
+  it("the conditional store behind ngx.lock and run-once claims checks its key as the public methods do (the addon took it unchecked: a lone surrogate deleted another key, a number or an empty key threw the addon's uncoded error)", () => {
+    const dogs = testZone().dict;
+    const storeIfHolds = (dogs as unknown as Record<symbol, (...args: unknown[]) => unknown>)[
+      Symbol.for("tsresty.shdict.storeIfHolds")
+    ]!;
+    dogs.set("a\ufffd", 7);
+    assert.throws(() => storeIfHolds.call(dogs, "probe", "a\ud800", 7, undefined), {
+      code: "ERR_TSRESTY_INVALID_ARG_VALUE",
+      message: /^probe: .*"key".*lone surrogate/,
+    });
+    assert.equal(dogs.get("a\ufffd"), 7, "the key the lone surrogate would become is left alone");
+    for (const [bad, code] of [
+      ["", "ERR_TSRESTY_INVALID_ARG_VALUE"],
+      ["k".repeat(65536), "ERR_TSRESTY_INVALID_ARG_VALUE"],
+      [{}, "ERR_TSRESTY_INVALID_ARG_TYPE"],
+      [null, "ERR_TSRESTY_INVALID_ARG_TYPE"],
+    ] as const) {
+      assert.throws(() => replaceIfHolds("claim", dogs, bad as string, 1, 2, 0), {
+        code,
+        message: /^claim: .*"key"/,
+      });
+    }
+    dogs.set("42", 1);
+    assert.deepEqual(replaceIfHolds("claim", dogs, 42 as unknown as string, 1, 2, 0), {
+      ok: true,
+      forcible: false,
+    });
+    assert.equal(dogs.get("42"), 2, "a number key is the same item as its string, as in get and set");
   });
 
   it("the largest value that fits an empty zone is stored whole; one byte more is no memory", () => {

@@ -90,6 +90,51 @@ describe("ngx.timer.at", () => {
     assert.equal(timers.pendingCount, 0);
   });
 
+  it("a generator callback is refused by what it is, not by its prototype: one set to Function.prototype or to an async function's, bound or in a Proxy, throws too (it passed, and its body never ran)", () => {
+    const { timers } = makeTimers();
+    const at = timers.at.bind(timers) as (...args: unknown[]) => unknown;
+    const every = timers.every.bind(timers) as (...args: unknown[]) => unknown;
+    const asyncPrototype = Object.getPrototypeOf(async function () {
+      /* a sample async function */
+    }) as object;
+    const disguised = (prototype: object | null, generator: () => unknown): unknown =>
+      Object.setPrototypeOf(generator, prototype);
+    const generators = [
+      disguised(Function.prototype, function* job() {
+        /* never runs */
+      }),
+      disguised(Function.prototype, async function* job() {
+        /* never runs */
+      }),
+      disguised(asyncPrototype, function* job() {
+        /* never runs */
+      }),
+      disguised(null, function* job() {
+        /* never runs */
+      }),
+      function* job() {
+        /* never runs */
+      }.bind(null),
+      new Proxy(function* job() {
+        /* never runs */
+      }, {}),
+    ];
+    for (const [index, bad] of generators.entries()) {
+      for (const make of [at, every]) {
+        assert.throws(
+          () => make(1, bad),
+          {
+            name: "TypeError",
+            code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+            message: /"callback" must be a function that is not a generator/,
+          },
+          `generator ${index}`,
+        );
+      }
+    }
+    assert.equal(timers.pendingCount, 0);
+  });
+
   it("an options object without its required key, or a boxed Number, a Date, a Map, is named as such (stop 26)", () => {
     const { timers } = makeTimers();
     const at = timers.at.bind(timers) as (...args: unknown[]) => unknown;

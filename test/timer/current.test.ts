@@ -41,6 +41,20 @@ describe("ngx.timer.current()", () => {
     assert.deepEqual(seen.sort(), ["A after a 1", "A before a", "B after b 2", "B before b"]);
   });
 
+  it("survives await in an async callback whose prototype was changed (it was taken for a plain function, and lost its run at the first await)", async () => {
+    const { timers, clock } = makeTimers();
+    const seen: string[] = [];
+    const job = Object.setPrototypeOf(async (): Promise<void> => {
+      await flushPromises();
+      seen.push(timers.current()?.name ?? "none");
+    }, Function.prototype) as () => Promise<void>;
+    timers.at({ delay: 1, name: "disguised" }, job);
+    clock.advance(1000);
+    await flushPromises();
+    await flushPromises();
+    assert.deepEqual(seen, ["disguised"]);
+  });
+
   it("gives an epoch-aligned timer's grid time as due, the same in any process", () => {
     const { timers, clock } = makeTimers({ wallStart: WALL_START + 1234 });
     const dues: number[] = [];
