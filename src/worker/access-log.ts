@@ -9,8 +9,8 @@
  * nginx's: the one sent when the response's head went out (a response cut mid-body keeps it), 499
  * when the client went away before any of it was sent, 444 (nginx's "closed without a response")
  * when the worker closed the connection first: the end of a drain's `shutdownTimeout`, a request
- * pipelined behind the response that closed its connection, or one queued when Node refused what
- * followed it.
+ * pipelined behind the response that closed its connection, one queued when Node refused what
+ * followed it, or a response whose app failed after its head was built (and those behind it).
  *
  * A request refused before any handler ran (Node's 400, 408, 413 or 431: http.ts) has its line
  * too, as in nginx: its request `"-"` (null in json) when it was not read as a request yet, and
@@ -40,8 +40,12 @@ export interface AccessLog {
    * request in progress there, says that status; with none, a line of its own.
    */
   refused(socket: Socket, status: number, bytes: number, res: ServerResponse | null): void;
-  /** The worker ends `res` by closing its connection: if none of it was sent, its line says 444. */
-  cut(res: ServerResponse): void;
+  /**
+   * The worker closes the connection of `socket`: each response on it that none of was sent says
+   * 444, those queued behind and any of a request Node reads after the close (from bytes that came
+   * with the request before it) included.
+   */
+  cut(socket: Socket): void;
   reopen(): void;
 }
 
@@ -114,8 +118,8 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
   }
   /** Where each connection's last response ended, in bytes written on it. */
   const ends = new WeakMap<Socket, number>();
-  /** Responses the worker cut before any of them was sent. */
-  const cuts = new WeakSet<ServerResponse>();
+  /** The connections the worker closed. */
+  const cuts = new WeakSet<Socket>();
   /** Each connection's client address, read when it was accepted. */
   const remotes = new WeakMap<Socket, string>();
   const remoteOf = (socket: Socket): string => remotes.get(socket) ?? socket.remoteAddress ?? "-";
@@ -143,7 +147,9 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
         // was when its request arrived.
         const start = Math.max(arrived, ends.get(socket) ?? 0);
         ends.set(socket, socket.bytesWritten);
-        return socket.bytesWritten - start;
+        // Node's count includes what the socket still buffers, which its destruction drops: the
+        // count can fall below where a request found it (a head built, then the connection cut).
+        return Math.max(0, socket.bytesWritten - start);
       };
       // Emitted once the response's last byte is in the socket, before the response queued
       // behind it (pipelined) is handed the socket and flushes its own: by "close", that one's
@@ -161,7 +167,7 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
           url: req.url ?? "-",
           protocol: `HTTP/${req.httpVersion}`,
           // Node's refusal went out in place of the response: the status the client got.
-          status: refusedWith.get(res) ?? (sent ? res.statusCode : cuts.has(res) ? 444 : 499),
+          status: refusedWith.get(res) ?? (sent ? res.statusCode : cuts.has(socket) ? 444 : 499),
           bytes,
           duration: (performance.now() - started) / 1000,
           referer: req.headers.referer ?? null,
@@ -191,8 +197,8 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
         worker,
       });
     },
-    cut: (res) => {
-      cuts.add(res);
+    cut: (socket) => {
+      cuts.add(socket);
     },
     reopen: () => {
       writer.reopen();

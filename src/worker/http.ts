@@ -30,7 +30,7 @@ import type { Duplex } from "node:stream";
 import type { ResolvedConfig } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
-import { openAccessLog } from "./access-log.ts";
+import { openAccessLog, type AccessLog } from "./access-log.ts";
 import { watchDescriptors } from "./descriptors.ts";
 import { Connections, live, over, queue, receiving } from "./connections.ts";
 import { Drain } from "./drain.ts";
@@ -79,7 +79,12 @@ function naming(req: IncomingMessage | undefined): string {
   return req === undefined ? "" : ` (${req.method ?? "?"} ${req.url ?? "?"})`;
 }
 
-function listenerFor(app: App, log: LogSink): Listener | null {
+/**
+ * The listener of the app's requests; null when the app has no HTTP handler. `cutting(res)` is
+ * called when the worker is about to close the connection of `res` (its head built, its app
+ * failing): none of what was not sent yet will be.
+ */
+function listenerFor(app: App, log: LogSink, cutting: (res: ServerResponse) => void): Listener | null {
   const { fetch, handler } = app;
   const failed = (res: ServerResponse, error: unknown): void => {
     const req = res.req as IncomingMessage | undefined;
@@ -99,6 +104,7 @@ function listenerFor(app: App, log: LogSink): Listener | null {
     if (res.writableEnded) return;
     if (res.headersSent) {
       // Part of the response may be out already: it cannot be repaired, only cut.
+      cutting(res);
       res.destroy();
       return;
     }
@@ -181,11 +187,14 @@ export function serveHttp(
   log: LogSink,
   workerId: number | null,
 ): Service | null {
-  const listener = listenerFor(app, log);
-  if (listener === null) return null;
-  const accessLog = openAccessLog(config.accessLog, workerId);
-  let requests = 0;
   const connections = new Connections();
+  let accessLog: AccessLog | null = null;
+  const listener = listenerFor(app, log, (res) => {
+    if (res.socket !== null) accessLog?.cut(res.socket);
+  });
+  if (listener === null) return null;
+  accessLog = openAccessLog(config.accessLog, workerId);
+  let requests = 0;
   const options = serverOptions(config.http);
   const keepAliveMs = config.http.keepAliveTimeout * 1000;
   const sendTimeout = config.http.sendTimeout;
@@ -216,7 +225,7 @@ export function serveHttp(
     if (drain.active) {
       if (!drain.closeAfter(res, before)) {
         // Ended by the connection's close, as a response its server cut.
-        accessLog?.cut(res);
+        accessLog?.cut(req.socket);
         return;
       }
     } else if (!upgrades && asksUpgrade(req)) {
@@ -275,8 +284,7 @@ export function serveHttp(
         socket.write(bytes);
         accessLog?.refused(socket, status, bytes.length, current);
       }
-      if (accessLog !== null && connection !== undefined)
-        for (const res of live(connection)) if (res !== current) accessLog.cut(res);
+      accessLog?.cut(socket);
     }
     socket.destroy();
   };
@@ -339,7 +347,7 @@ export function serveHttp(
     destroy: () => {
       stopAccepting();
       for (const connection of connections) {
-        if (accessLog !== null) for (const res of live(connection)) accessLog.cut(res);
+        accessLog?.cut(connection.socket);
         connection.socket.destroy();
       }
       // Resolves once the sockets' "close" listeners have run: the cut responses' own (the

@@ -325,6 +325,47 @@ describe("the access log when Node's refusal cuts a connection with requests on 
   });
 });
 
+describe("the access log when the worker cuts a response whose app failed after its head", () => {
+  it("the response and the requests pipelined behind it are 444 when none of them was sent, never 499 nor negative bytes; a head that went out keeps its status", async () => {
+    const { tree, log } = await treeWithJsonLog(
+      `export default {
+  handler(req: { url: string }, res: { writeHead(s: number, h: object): void; write(s: string): void; end(s: string): void }) {
+    if (req.url === "/behind") return res.end("behind");
+    res.writeHead(200, { "content-length": "10" });
+    res.write("abc");
+    const fail = () => {
+      throw new Error("the app failed");
+    };
+    // Thrown in the same turn, the head is still in the socket's buffer; later, it went out.
+    return req.url === "/fails-later" ? new Promise((resolve) => setTimeout(resolve, 200)).then(fail) : fail();
+  },
+};
+`,
+      1,
+    );
+    const head = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`;
+    // One packet each: the failing request, then one behind it.
+    const atOnce = await exchange(tree.port, `${head("/fails-at-once")}${head("/behind")}`, 5_000);
+    const later = await exchange(tree.port, `${head("/fails-later")}${head("/behind")}`, 5_000);
+    // The worker closed both connections: none of the first went out, the second's head and
+    // its "abc" did, and nothing of either request behind.
+    assert.equal(atOnce, "");
+    assert.ok(later.startsWith("HTTP/1.1 200 OK\r\n") && later.endsWith("\r\n\r\nabc"), later);
+    assert.ok(await until(() => lines(log).length >= 4), lines(log).join("\n"));
+    const entries = lines(log).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const of = (e: Record<string, unknown>): string =>
+      `${String(e["url"])} ${String(e["status"])} ${String(e["bytes"])}`;
+    // Before: "/fails-at-once 499 0" and "/behind 499 -126" (the head Node counted as written,
+    // then dropped with the socket), and the later one's "/behind 499 0": a client that left.
+    assert.deepEqual(
+      entries.map(of).sort(),
+      ["/behind 444 0", "/behind 444 0", "/fails-at-once 444 0", `/fails-later 200 ${later.length}`].sort(),
+    );
+    assert.equal((await tree.command("stop")).code, 0);
+    assert.equal(tree.run.stderr().match(/request handler failed/g)?.length, 2, tree.run.stderr());
+  });
+});
+
 describe("an access log that cannot be written", () => {
   it("reloads under pipelined load: every request an app ran is answered (logged 200 and received); none is left for a client that stayed (499)", async () => {
     // Each batch: a slow request, then two pipelined behind it. A drain that closed the connection
