@@ -46,6 +46,11 @@ export interface AccessLog {
    * with the request before it) included.
    */
   cut(socket: Socket): void;
+  /**
+   * `req`, which no handler sees (a CONNECT: the worker is no proxy), was answered `status`,
+   * `bytes` long, and its connection closed: its line, with the request.
+   */
+  rejected(req: IncomingMessage, status: number, bytes: number): void;
   reopen(): void;
 }
 
@@ -128,6 +133,29 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
   const write = (entry: AccessEntry): void => {
     writer.write(formatEntry(format, entry));
   };
+  /** The line of `req`, which arrived at `time` (`started` on the monotonic clock). */
+  const writeRequest = (
+    req: IncomingMessage,
+    remote: string,
+    time: Date,
+    started: number,
+    status: number,
+    bytes: number,
+  ): void => {
+    write({
+      time,
+      remote,
+      method: req.method ?? "-",
+      url: req.url ?? "-",
+      protocol: `HTTP/${req.httpVersion}`,
+      status,
+      bytes,
+      duration: (performance.now() - started) / 1000,
+      referer: req.headers.referer ?? null,
+      userAgent: req.headers["user-agent"] ?? null,
+      worker,
+    });
+  };
   return {
     connected: (socket) => {
       const remote = socket.remoteAddress;
@@ -160,20 +188,9 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
       res.once("close", () => {
         const bytes = own === -1 ? since() : own;
         const sent = res.writableFinished || (res.headersSent && bytes > 0);
-        write({
-          time,
-          remote,
-          method: req.method ?? "-",
-          url: req.url ?? "-",
-          protocol: `HTTP/${req.httpVersion}`,
-          // Node's refusal went out in place of the response: the status the client got.
-          status: refusedWith.get(res) ?? (sent ? res.statusCode : cuts.has(socket) ? 444 : 499),
-          bytes,
-          duration: (performance.now() - started) / 1000,
-          referer: req.headers.referer ?? null,
-          userAgent: req.headers["user-agent"] ?? null,
-          worker,
-        });
+        // Node's refusal went out in place of the response: the status the client got.
+        const status = refusedWith.get(res) ?? (sent ? res.statusCode : cuts.has(socket) ? 444 : 499);
+        writeRequest(req, remote, time, started, status, bytes);
       });
     },
     refused: (socket, status, bytes, res) => {
@@ -199,6 +216,9 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
     },
     cut: (socket) => {
       cuts.add(socket);
+    },
+    rejected: (req, status, bytes) => {
+      writeRequest(req, remoteOf(req.socket), new Date(), performance.now(), status, bytes);
     },
     reopen: () => {
       writer.reopen();

@@ -288,6 +288,18 @@ export function serveHttp(
     }
     socket.destroy();
   };
+  /**
+   * A CONNECT request: the worker is no proxy. Node closes its connection without a word when no
+   * "connect" listener is set (and no line was logged); nginx answers it 400 and logs it, and so
+   * does the worker, with Node's refusal (refusal.ts).
+   */
+  const onConnect = (req: IncomingMessage, socket: Duplex): void => {
+    const { status, bytes } = refusal(undefined);
+    // A reset before the answer is out must not kill the worker.
+    socket.on("error", () => undefined);
+    socket.end(bytes, () => socket.destroy());
+    accessLog?.rejected(req, status, bytes.length);
+  };
   const upgraded = (req: IncomingMessage): void => {
     const connection = connections.of(req.socket);
     // One a drain refused (upgrade.ts) closes at once.
@@ -324,6 +336,7 @@ export function serveHttp(
         server.maxHeadersCount = 0;
         server.on("connection", onConnection);
         server.on("clientError", onClientError);
+        server.on("connect", onConnect);
         serveUpgrades(server, app, log, () => drain.active);
         // An upgraded connection is the app's: a drain waits for it, never closes it.
         if (server.listenerCount("upgrade") > 0) server.on("upgrade", upgraded);

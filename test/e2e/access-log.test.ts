@@ -277,6 +277,30 @@ describe("the access log and the requests Node refuses before any handler runs",
   });
 });
 
+describe("the access log and a CONNECT request", () => {
+  it("is answered 400 and logged with its request line, as nginx does (Node closed it without a word, and no line)", async () => {
+    const { tree, log } = await treeWithJsonLog(APP, 1);
+    const answer = await exchange(
+      tree.port,
+      "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+      5_000,
+    );
+    assert.equal(answer, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    assert.equal((await get(tree.url("/after"))).status, 200);
+    assert.ok(await until(() => lines(log).length >= 2), lines(log).join("\n"));
+    const entries = lines(log).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const connect = entries.find((e) => e["method"] === "CONNECT");
+    assert.ok(connect !== undefined, lines(log).join("\n"));
+    assert.equal(connect["url"], "example.com:443");
+    assert.equal(connect["protocol"], "HTTP/1.1");
+    assert.equal(connect["status"], 400);
+    assert.equal(connect["bytes"], answer.length);
+    assert.equal(connect["remote"], "127.0.0.1");
+    assert.equal(connect["worker"], 0);
+    assert.equal((await tree.command("stop")).code, 0);
+  });
+});
+
 describe("the access log when Node's refusal cuts a connection with requests on it", () => {
   it("a request whose answer Node's 400 replaced says 400; one answered before a malformed one keeps its own bytes; a head cut short keeps the client's address", async () => {
     const { tree, log } = await treeWithJsonLog(
