@@ -337,6 +337,10 @@ export function serveHttp(
         server.on("connection", onConnection);
         server.on("clientError", onClientError);
         server.on("connect", onConnect);
+        // An Expect other than 100-continue: Node answers 417 before any "request" event (the
+        // app, its count and its access-log line never knew); nginx ignores it and serves the
+        // request, as RFC 9110 §10.1.1 allows, and so does the worker.
+        server.on("checkExpectation", onRequest);
         serveUpgrades(server, app, log, () => drain.active);
         // An upgraded connection is the app's: a drain waits for it, never closes it.
         if (server.listenerCount("upgrade") > 0) server.on("upgrade", upgraded);

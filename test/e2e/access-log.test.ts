@@ -277,13 +277,18 @@ describe("the access log and the requests Node refuses before any handler runs",
   });
 });
 
+/** A tree of one worker running APP with a JSON access log, and its answer to `bytes` sent on a new connection. */
+async function sentToApp(
+  bytes: string,
+): Promise<Awaited<ReturnType<typeof treeWithJsonLog>> & { answer: string }> {
+  const started = await treeWithJsonLog(APP, 1);
+  return { ...started, answer: await exchange(started.tree.port, bytes, 5_000) };
+}
+
 describe("the access log and a CONNECT request", () => {
   it("is answered 400 and logged with its request line, as nginx does (Node closed it without a word, and no line)", async () => {
-    const { tree, log } = await treeWithJsonLog(APP, 1);
-    const answer = await exchange(
-      tree.port,
+    const { tree, log, answer } = await sentToApp(
       "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
-      5_000,
     );
     assert.equal(answer, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     assert.equal((await get(tree.url("/after"))).status, 200);
@@ -297,6 +302,21 @@ describe("the access log and a CONNECT request", () => {
     assert.equal(connect["bytes"], answer.length);
     assert.equal(connect["remote"], "127.0.0.1");
     assert.equal(connect["worker"], 0);
+    assert.equal((await tree.command("stop")).code, 0);
+  });
+});
+
+describe("the access log and an Expect other than 100-continue", () => {
+  it("the request is served and logged, as nginx does (Node answered 417 without the app, and no line)", async () => {
+    const { tree, log, answer } = await sentToApp(
+      "POST /expecting HTTP/1.1\r\nHost: a\r\nExpect: something-else\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+    );
+    assert.ok(answer.startsWith("HTTP/1.1 200 OK\r\n") && answer.endsWith("body of /expecting"), answer);
+    assert.ok(await until(() => lines(log).length >= 1), lines(log).join("\n"));
+    const entry = JSON.parse(lines(log)[0] ?? "{}") as Record<string, unknown>;
+    assert.equal(entry["url"], "/expecting");
+    assert.equal(entry["status"], 200);
+    assert.equal(entry["bytes"], answer.length);
     assert.equal((await tree.command("stop")).code, 0);
   });
 });
