@@ -79,17 +79,31 @@ function naming(req: IncomingMessage | undefined): string {
   return req === undefined ? "" : ` (${req.method ?? "?"} ${req.url ?? "?"})`;
 }
 
-/**
- * The listener of the app's requests; null when the app has no HTTP handler. `cutting(res)` is
- * called when the worker is about to close the connection of `res` (its head built, its app
- * failing): none of what was not sent yet will be.
- */
-function listenerFor(app: App, log: LogSink, cutting: (res: ServerResponse) => void): Listener | null {
+/** What the listener learns from the rest of the HTTP service, and tells it. */
+interface ListenerHooks {
+  /**
+   * The worker is about to close the connection of `res` (its head built, its app failing): none
+   * of what was not sent yet will be.
+   */
+  cutting(res: ServerResponse): void;
+  /** Whether Node refused the request of `res` for `requestTimeout` (408) while its body arrived. */
+  timedOut(res: ServerResponse): boolean;
+}
+
+/** The listener of the app's requests; null when the app has no HTTP handler. */
+function listenerFor(app: App, log: LogSink, hooks: ListenerHooks): Listener | null {
   const { fetch, handler } = app;
   const failed = (res: ServerResponse, error: unknown): void => {
     const req = res.req as IncomingMessage | undefined;
     const request = naming(req);
     const left = req === undefined ? null : clientLeft(req, res, error);
+    if (left !== null && hooks.timedOut(res)) {
+      // The request's body stopped on Node's 408, not on the client's leaving: nginx logs
+      // nothing but the access log's 408 for it; one line at info says why the app's read failed.
+      log("info", `answered 408: the request was not received within http.requestTimeout${request}`);
+      res.destroy();
+      return;
+    }
     if (left !== null) {
       // The client's doing, not the app's: one line at info, as nginx logs a client that closes
       // mid-request (an error-level entry per aborted upload would let any client flood the log).
@@ -104,7 +118,7 @@ function listenerFor(app: App, log: LogSink, cutting: (res: ServerResponse) => v
     if (res.writableEnded) return;
     if (res.headersSent) {
       // Part of the response may be out already: it cannot be repaired, only cut.
-      cutting(res);
+      hooks.cutting(res);
       res.destroy();
       return;
     }
@@ -189,8 +203,13 @@ export function serveHttp(
 ): Service | null {
   const connections = new Connections();
   let accessLog: AccessLog | null = null;
-  const listener = listenerFor(app, log, (res) => {
-    if (res.socket !== null) accessLog?.cut(res.socket);
+  /** Responses whose requests Node refused for `requestTimeout` while their bodies arrived. */
+  const timedOut = new WeakSet<ServerResponse>();
+  const listener = listenerFor(app, log, {
+    cutting: (res) => {
+      if (res.socket !== null) accessLog?.cut(res.socket);
+    },
+    timedOut: (res) => timedOut.has(res),
   });
   if (listener === null) return null;
   accessLog = openAccessLog(config.accessLog, workerId);
@@ -281,6 +300,7 @@ export function serveHttp(
     if (socket.writable) {
       if (current === null || !current.headersSent) {
         const { status, bytes } = refusal(error.code);
+        if (status === 408 && current !== null) timedOut.add(current);
         socket.write(bytes);
         accessLog?.refused(socket, status, bytes.length, current);
       }
