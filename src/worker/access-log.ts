@@ -8,9 +8,10 @@
  * on the connection for the response, headers included (nginx's `$bytes_sent`). The status is
  * nginx's: the one sent when the response's head went out (a response cut mid-body keeps it), 499
  * when the client went away before any of it was sent, 444 (nginx's "closed without a response")
- * when the worker closed the connection first: the end of a drain's `shutdownTimeout`, a request
- * pipelined behind the response that closed its connection, one queued when Node refused what
- * followed it, or a response whose app failed after its head was built (and those behind it).
+ * when the worker or the app (`res.destroy()`) closed the connection first: the end of a drain's
+ * `shutdownTimeout`, a request pipelined behind the response that closed its connection, one
+ * queued when Node refused what followed it, or a response whose app failed after its head was
+ * built (and those behind it).
  *
  * A request refused before any handler ran (Node's 400, 408, 413 or 431: http.ts) has its line
  * too, as in nginx: its request `"-"` (null in json) when it was not read as a request yet, and
@@ -189,7 +190,11 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
         const bytes = own === -1 ? since() : own;
         const sent = res.writableFinished || (res.headersSent && bytes > 0);
         // Node's refusal went out in place of the response: the status the client got.
-        const status = refusedWith.get(res) ?? (sent ? res.statusCode : cuts.has(socket) ? 444 : 499);
+        // The client left when it ended its side (FIN) or reset the connection; otherwise the
+        // worker closed it: its own cut, or the app's (res.destroy(), nginx's `return 444`).
+        const left = socket.readableEnded || socket.errored !== null;
+        const unsent = cuts.has(socket) || !left ? 444 : 499;
+        const status = refusedWith.get(res) ?? (sent ? res.statusCode : unsent);
         writeRequest(req, remote, time, started, status, bytes);
       });
     },

@@ -212,6 +212,29 @@ describe("the worker's HTTP service", () => {
     assert.equal(served.service.counts?.().inFlight, 0);
   });
 
+  it("a response the app destroys before any of it was sent is logged 444 (the server closed it, nginx's return 444), one whose client left 499", async () => {
+    const served = await start({
+      handler: (req: IncomingMessage, res: ServerResponse) => {
+        if (req.url === "/drop") res.destroy();
+      },
+    });
+    const dropped = await open(served.port);
+    dropped.socket.write(GET("/drop"));
+    await dropped.closed;
+    assert.equal(dropped.text(), "");
+    const left = await open(served.port);
+    left.socket.write(GET("/left"));
+    assert.ok(await until(() => served.service.counts?.().inFlight === 1, 5_000));
+    left.socket.end();
+    await left.closed;
+    assert.ok(await until(() => served.entries().length === 2, 2_000), JSON.stringify(served.entries()));
+    // Before: "/drop 499", a client that left, the client still there.
+    assert.deepEqual(
+      served.entries().map((e) => `${e.url} ${e.status} ${e.bytes}`),
+      ["/drop 444 0", "/left 499 0"],
+    );
+  });
+
   it("a fetch app reading a body that Node's requestTimeout cut (408) is not logged as a client that left", async () => {
     const seen: string[] = [];
     const served = await start(
