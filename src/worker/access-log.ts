@@ -8,9 +8,10 @@
  * on the connection for the response, headers included (nginx's `$bytes_sent`). The status is
  * nginx's: the one sent when the response's head went out (a response cut mid-body keeps it), 499
  * when the client went away before any of it was sent, 444 (nginx's "closed without a response")
- * when the worker closed the connection first: the end of a drain's `shutdownTimeout`, a request
- * pipelined behind the response that closed its connection, or one queued when Node refused what
- * followed it.
+ * when the worker or the app (`res.destroy()`) closed the connection first: the end of a drain's
+ * `shutdownTimeout`, a request pipelined behind the response that closed its connection, one
+ * queued when Node refused what followed it, or a response whose app failed after its head was
+ * built (and those behind it).
  *
  * A request refused before any handler ran (Node's 400, 408, 413 or 431: http.ts) has its line
  * too, as in nginx: its request `"-"` (null in json) when it was not read as a request yet, and
@@ -40,8 +41,17 @@ export interface AccessLog {
    * request in progress there, says that status; with none, a line of its own.
    */
   refused(socket: Socket, status: number, bytes: number, res: ServerResponse | null): void;
-  /** The worker ends `res` by closing its connection: if none of it was sent, its line says 444. */
-  cut(res: ServerResponse): void;
+  /**
+   * The worker closes the connection of `socket`: each response on it that none of was sent says
+   * 444, those queued behind and any of a request Node reads after the close (from bytes that came
+   * with the request before it) included.
+   */
+  cut(socket: Socket): void;
+  /**
+   * `req`, which no handler sees (a CONNECT: the worker is no proxy), was answered `status`,
+   * `bytes` long, and its connection closed: its line, with the request.
+   */
+  rejected(req: IncomingMessage, status: number, bytes: number): void;
   reopen(): void;
 }
 
@@ -114,8 +124,8 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
   }
   /** Where each connection's last response ended, in bytes written on it. */
   const ends = new WeakMap<Socket, number>();
-  /** Responses the worker cut before any of them was sent. */
-  const cuts = new WeakSet<ServerResponse>();
+  /** The connections the worker closed. */
+  const cuts = new WeakSet<Socket>();
   /** Each connection's client address, read when it was accepted. */
   const remotes = new WeakMap<Socket, string>();
   const remoteOf = (socket: Socket): string => remotes.get(socket) ?? socket.remoteAddress ?? "-";
@@ -123,6 +133,29 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
   const refusedWith = new WeakMap<ServerResponse, number>();
   const write = (entry: AccessEntry): void => {
     writer.write(formatEntry(format, entry));
+  };
+  /** The line of `req`, which arrived at `time` (`started` on the monotonic clock). */
+  const writeRequest = (
+    req: IncomingMessage,
+    remote: string,
+    time: Date,
+    started: number,
+    status: number,
+    bytes: number,
+  ): void => {
+    write({
+      time,
+      remote,
+      method: req.method ?? "-",
+      url: req.url ?? "-",
+      protocol: `HTTP/${req.httpVersion}`,
+      status,
+      bytes,
+      duration: (performance.now() - started) / 1000,
+      referer: req.headers.referer ?? null,
+      userAgent: req.headers["user-agent"] ?? null,
+      worker,
+    });
   };
   return {
     connected: (socket) => {
@@ -143,7 +176,9 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
         // was when its request arrived.
         const start = Math.max(arrived, ends.get(socket) ?? 0);
         ends.set(socket, socket.bytesWritten);
-        return socket.bytesWritten - start;
+        // Node's count includes what the socket still buffers, which its destruction drops: the
+        // count can fall below where a request found it (a head built, then the connection cut).
+        return Math.max(0, socket.bytesWritten - start);
       };
       // Emitted once the response's last byte is in the socket, before the response queued
       // behind it (pipelined) is handed the socket and flushes its own: by "close", that one's
@@ -154,20 +189,13 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
       res.once("close", () => {
         const bytes = own === -1 ? since() : own;
         const sent = res.writableFinished || (res.headersSent && bytes > 0);
-        write({
-          time,
-          remote,
-          method: req.method ?? "-",
-          url: req.url ?? "-",
-          protocol: `HTTP/${req.httpVersion}`,
-          // Node's refusal went out in place of the response: the status the client got.
-          status: refusedWith.get(res) ?? (sent ? res.statusCode : cuts.has(res) ? 444 : 499),
-          bytes,
-          duration: (performance.now() - started) / 1000,
-          referer: req.headers.referer ?? null,
-          userAgent: req.headers["user-agent"] ?? null,
-          worker,
-        });
+        // Node's refusal went out in place of the response: the status the client got.
+        // The client left when it ended its side (FIN) or reset the connection; otherwise the
+        // worker closed it: its own cut, or the app's (res.destroy(), nginx's `return 444`).
+        const left = socket.readableEnded || socket.errored !== null;
+        const unsent = cuts.has(socket) || !left ? 444 : 499;
+        const status = refusedWith.get(res) ?? (sent ? res.statusCode : unsent);
+        writeRequest(req, remote, time, started, status, bytes);
       });
     },
     refused: (socket, status, bytes, res) => {
@@ -191,8 +219,11 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
         worker,
       });
     },
-    cut: (res) => {
-      cuts.add(res);
+    cut: (socket) => {
+      cuts.add(socket);
+    },
+    rejected: (req, status, bytes) => {
+      writeRequest(req, remoteOf(req.socket), new Date(), performance.now(), status, bytes);
     },
     reopen: () => {
       writer.reopen();

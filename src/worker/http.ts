@@ -30,7 +30,7 @@ import type { Duplex } from "node:stream";
 import type { ResolvedConfig } from "../config/index.ts";
 import type { App, Service } from "../runtime/index.ts";
 import { formatThrown, type LogSink } from "../util/log.ts";
-import { openAccessLog } from "./access-log.ts";
+import { openAccessLog, type AccessLog } from "./access-log.ts";
 import { watchDescriptors } from "./descriptors.ts";
 import { Connections, live, over, queue, receiving } from "./connections.ts";
 import { Drain } from "./drain.ts";
@@ -79,12 +79,31 @@ function naming(req: IncomingMessage | undefined): string {
   return req === undefined ? "" : ` (${req.method ?? "?"} ${req.url ?? "?"})`;
 }
 
-function listenerFor(app: App, log: LogSink): Listener | null {
+/** What the listener learns from the rest of the HTTP service, and tells it. */
+interface ListenerHooks {
+  /**
+   * The worker is about to close the connection of `res` (its head built, its app failing): none
+   * of what was not sent yet will be.
+   */
+  cutting(res: ServerResponse): void;
+  /** Whether Node refused the request of `res` for `requestTimeout` (408) while its body arrived. */
+  timedOut(res: ServerResponse): boolean;
+}
+
+/** The listener of the app's requests; null when the app has no HTTP handler. */
+function listenerFor(app: App, log: LogSink, hooks: ListenerHooks): Listener | null {
   const { fetch, handler } = app;
   const failed = (res: ServerResponse, error: unknown): void => {
     const req = res.req as IncomingMessage | undefined;
     const request = naming(req);
     const left = req === undefined ? null : clientLeft(req, res, error);
+    if (left !== null && hooks.timedOut(res)) {
+      // The request's body stopped on Node's 408, not on the client's leaving: nginx logs
+      // nothing but the access log's 408 for it; one line at info says why the app's read failed.
+      log("info", `answered 408: the request was not received within http.requestTimeout${request}`);
+      res.destroy();
+      return;
+    }
     if (left !== null) {
       // The client's doing, not the app's: one line at info, as nginx logs a client that closes
       // mid-request (an error-level entry per aborted upload would let any client flood the log).
@@ -99,6 +118,7 @@ function listenerFor(app: App, log: LogSink): Listener | null {
     if (res.writableEnded) return;
     if (res.headersSent) {
       // Part of the response may be out already: it cannot be repaired, only cut.
+      hooks.cutting(res);
       res.destroy();
       return;
     }
@@ -181,11 +201,19 @@ export function serveHttp(
   log: LogSink,
   workerId: number | null,
 ): Service | null {
-  const listener = listenerFor(app, log);
-  if (listener === null) return null;
-  const accessLog = openAccessLog(config.accessLog, workerId);
-  let requests = 0;
   const connections = new Connections();
+  let accessLog: AccessLog | null = null;
+  /** Responses whose requests Node refused for `requestTimeout` while their bodies arrived. */
+  const timedOut = new WeakSet<ServerResponse>();
+  const listener = listenerFor(app, log, {
+    cutting: (res) => {
+      if (res.socket !== null) accessLog?.cut(res.socket);
+    },
+    timedOut: (res) => timedOut.has(res),
+  });
+  if (listener === null) return null;
+  accessLog = openAccessLog(config.accessLog, workerId);
+  let requests = 0;
   const options = serverOptions(config.http);
   const keepAliveMs = config.http.keepAliveTimeout * 1000;
   const sendTimeout = config.http.sendTimeout;
@@ -216,7 +244,7 @@ export function serveHttp(
     if (drain.active) {
       if (!drain.closeAfter(res, before)) {
         // Ended by the connection's close, as a response its server cut.
-        accessLog?.cut(res);
+        accessLog?.cut(req.socket);
         return;
       }
     } else if (!upgrades && asksUpgrade(req)) {
@@ -272,13 +300,25 @@ export function serveHttp(
     if (socket.writable) {
       if (current === null || !current.headersSent) {
         const { status, bytes } = refusal(error.code);
+        if (status === 408 && current !== null) timedOut.add(current);
         socket.write(bytes);
         accessLog?.refused(socket, status, bytes.length, current);
       }
-      if (accessLog !== null && connection !== undefined)
-        for (const res of live(connection)) if (res !== current) accessLog.cut(res);
+      accessLog?.cut(socket);
     }
     socket.destroy();
+  };
+  /**
+   * A CONNECT request: the worker is no proxy. Node closes its connection without a word when no
+   * "connect" listener is set (and no line was logged); nginx answers it 400 and logs it, and so
+   * does the worker, with Node's refusal (refusal.ts).
+   */
+  const onConnect = (req: IncomingMessage, socket: Duplex): void => {
+    const { status, bytes } = refusal(undefined);
+    // A reset before the answer is out must not kill the worker.
+    socket.on("error", () => undefined);
+    socket.end(bytes, () => socket.destroy());
+    accessLog?.rejected(req, status, bytes.length);
   };
   const upgraded = (req: IncomingMessage): void => {
     const connection = connections.of(req.socket);
@@ -316,6 +356,11 @@ export function serveHttp(
         server.maxHeadersCount = 0;
         server.on("connection", onConnection);
         server.on("clientError", onClientError);
+        server.on("connect", onConnect);
+        // An Expect other than 100-continue: Node answers 417 before any "request" event (the
+        // app, its count and its access-log line never knew); nginx ignores it and serves the
+        // request, as RFC 9110 §10.1.1 allows, and so does the worker.
+        server.on("checkExpectation", onRequest);
         serveUpgrades(server, app, log, () => drain.active);
         // An upgraded connection is the app's: a drain waits for it, never closes it.
         if (server.listenerCount("upgrade") > 0) server.on("upgrade", upgraded);
@@ -339,7 +384,7 @@ export function serveHttp(
     destroy: () => {
       stopAccepting();
       for (const connection of connections) {
-        if (accessLog !== null) for (const res of live(connection)) accessLog.cut(res);
+        accessLog?.cut(connection.socket);
         connection.socket.destroy();
       }
       // Resolves once the sockets' "close" listeners have run: the cut responses' own (the

@@ -277,6 +277,50 @@ describe("the access log and the requests Node refuses before any handler runs",
   });
 });
 
+/** A tree of one worker running APP with a JSON access log, and its answer to `bytes` sent on a new connection. */
+async function sentToApp(
+  bytes: string,
+): Promise<Awaited<ReturnType<typeof treeWithJsonLog>> & { answer: string }> {
+  const started = await treeWithJsonLog(APP, 1);
+  return { ...started, answer: await exchange(started.tree.port, bytes, 5_000) };
+}
+
+describe("the access log and a CONNECT request", () => {
+  it("is answered 400 and logged with its request line, as nginx does (Node closed it without a word, and no line)", async () => {
+    const { tree, log, answer } = await sentToApp(
+      "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    );
+    assert.equal(answer, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    assert.equal((await get(tree.url("/after"))).status, 200);
+    assert.ok(await until(() => lines(log).length >= 2), lines(log).join("\n"));
+    const entries = lines(log).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const connect = entries.find((e) => e["method"] === "CONNECT");
+    assert.ok(connect !== undefined, lines(log).join("\n"));
+    assert.equal(connect["url"], "example.com:443");
+    assert.equal(connect["protocol"], "HTTP/1.1");
+    assert.equal(connect["status"], 400);
+    assert.equal(connect["bytes"], answer.length);
+    assert.equal(connect["remote"], "127.0.0.1");
+    assert.equal(connect["worker"], 0);
+    assert.equal((await tree.command("stop")).code, 0);
+  });
+});
+
+describe("the access log and an Expect other than 100-continue", () => {
+  it("the request is served and logged, as nginx does (Node answered 417 without the app, and no line)", async () => {
+    const { tree, log, answer } = await sentToApp(
+      "POST /expecting HTTP/1.1\r\nHost: a\r\nExpect: something-else\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+    );
+    assert.ok(answer.startsWith("HTTP/1.1 200 OK\r\n") && answer.endsWith("body of /expecting"), answer);
+    assert.ok(await until(() => lines(log).length >= 1), lines(log).join("\n"));
+    const entry = JSON.parse(lines(log)[0] ?? "{}") as Record<string, unknown>;
+    assert.equal(entry["url"], "/expecting");
+    assert.equal(entry["status"], 200);
+    assert.equal(entry["bytes"], answer.length);
+    assert.equal((await tree.command("stop")).code, 0);
+  });
+});
+
 describe("the access log when Node's refusal cuts a connection with requests on it", () => {
   it("a request whose answer Node's 400 replaced says 400; one answered before a malformed one keeps its own bytes; a head cut short keeps the client's address", async () => {
     const { tree, log } = await treeWithJsonLog(
@@ -322,6 +366,47 @@ describe("the access log when Node's refusal cuts a connection with requests on 
       ].sort(),
     );
     await tree.command("stop");
+  });
+});
+
+describe("the access log when the worker cuts a response whose app failed after its head", () => {
+  it("the response and the requests pipelined behind it are 444 when none of them was sent, never 499 nor negative bytes; a head that went out keeps its status", async () => {
+    const { tree, log } = await treeWithJsonLog(
+      `export default {
+  handler(req: { url: string }, res: { writeHead(s: number, h: object): void; write(s: string): void; end(s: string): void }) {
+    if (req.url === "/behind") return res.end("behind");
+    res.writeHead(200, { "content-length": "10" });
+    res.write("abc");
+    const fail = () => {
+      throw new Error("the app failed");
+    };
+    // Thrown in the same turn, the head is still in the socket's buffer; later, it went out.
+    return req.url === "/fails-later" ? new Promise((resolve) => setTimeout(resolve, 200)).then(fail) : fail();
+  },
+};
+`,
+      1,
+    );
+    const head = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`;
+    // One packet each: the failing request, then one behind it.
+    const atOnce = await exchange(tree.port, `${head("/fails-at-once")}${head("/behind")}`, 5_000);
+    const later = await exchange(tree.port, `${head("/fails-later")}${head("/behind")}`, 5_000);
+    // The worker closed both connections: none of the first went out, the second's head and
+    // its "abc" did, and nothing of either request behind.
+    assert.equal(atOnce, "");
+    assert.ok(later.startsWith("HTTP/1.1 200 OK\r\n") && later.endsWith("\r\n\r\nabc"), later);
+    assert.ok(await until(() => lines(log).length >= 4), lines(log).join("\n"));
+    const entries = lines(log).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const of = (e: Record<string, unknown>): string =>
+      `${String(e["url"])} ${String(e["status"])} ${String(e["bytes"])}`;
+    // Before: "/fails-at-once 499 0" and "/behind 499 -126" (the head Node counted as written,
+    // then dropped with the socket), and the later one's "/behind 499 0": a client that left.
+    assert.deepEqual(
+      entries.map(of).sort(),
+      ["/behind 444 0", "/behind 444 0", "/fails-at-once 444 0", `/fails-later 200 ${later.length}`].sort(),
+    );
+    assert.equal((await tree.command("stop")).code, 0);
+    assert.equal(tree.run.stderr().match(/request handler failed/g)?.length, 2, tree.run.stderr());
   });
 });
 

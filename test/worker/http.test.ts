@@ -212,6 +212,62 @@ describe("the worker's HTTP service", () => {
     assert.equal(served.service.counts?.().inFlight, 0);
   });
 
+  it("a response the app destroys before any of it was sent is logged 444 (the server closed it, nginx's return 444), one whose client left 499", async () => {
+    const served = await start({
+      handler: (req: IncomingMessage, res: ServerResponse) => {
+        if (req.url === "/drop") res.destroy();
+      },
+    });
+    const dropped = await open(served.port);
+    dropped.socket.write(GET("/drop"));
+    await dropped.closed;
+    assert.equal(dropped.text(), "");
+    const left = await open(served.port);
+    left.socket.write(GET("/left"));
+    assert.ok(await until(() => served.service.counts?.().inFlight === 1, 5_000));
+    left.socket.end();
+    await left.closed;
+    assert.ok(await until(() => served.entries().length === 2, 2_000), JSON.stringify(served.entries()));
+    // Before: "/drop 499", a client that left, the client still there.
+    assert.deepEqual(
+      served.entries().map((e) => `${e.url} ${e.status} ${e.bytes}`),
+      ["/drop 444 0", "/left 499 0"],
+    );
+  });
+
+  it("a fetch app reading a body that Node's requestTimeout cut (408) is not logged as a client that left", async () => {
+    const seen: string[] = [];
+    const served = await start(
+      {
+        fetch: async (request) => {
+          try {
+            await request.text();
+          } catch (error) {
+            seen.push(String(error));
+            throw error;
+          }
+          return new Response("read\n");
+        },
+      },
+      { headersTimeout: 1, requestTimeout: 1 },
+    );
+    const { socket, text, closed } = await open(served.port);
+    socket.write("POST /slow-body HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc");
+    await closed;
+    assert.equal(text(), "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n");
+    assert.ok(await until(() => served.logs.length === 1, 2_000), JSON.stringify(served.logs));
+    assert.deepEqual(seen, ["Error: aborted"]);
+    // Before: "client closed the connection before the request was read", the client still there.
+    assert.deepEqual(served.logs, [
+      "[info] answered 408: the request was not received within http.requestTimeout (POST /slow-body)",
+    ]);
+    assert.ok(await until(() => served.entries().length === 1, 2_000));
+    assert.deepEqual(
+      served.entries().map((e) => `${e.url} ${e.status}`),
+      ["/slow-body 408"],
+    );
+  });
+
   it("an upgrade request to an app without upgrade is answered with Connection: close: a request pipelined behind it, which Node's parser drops, does not wait for the keep-alive timeout", async () => {
     for (const app of [
       { fetch: (request: Request) => new Response(`${new URL(request.url).pathname}\n`, { status: 404 }) },
