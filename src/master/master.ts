@@ -72,7 +72,7 @@ import { Zones, type ZoneSet } from "./zones.ts";
 import type { MetricsInput } from "./metrics-render.ts";
 import { serveMetrics, type MetricsServer } from "./metrics-server.ts";
 import { LoopDelay } from "../util/loop-delay.ts";
-import { INTERNAL_ZONE, systemCalls } from "../shdict/index.ts";
+import { addonFile, INTERNAL_ZONE, systemCalls } from "../shdict/index.ts";
 import { errorMessage } from "../util/error-message.ts";
 
 export interface MasterOptions {
@@ -475,7 +475,8 @@ export class Master {
     forked?: () => void,
   ): Promise<{ cycle: CycleSpec; outcome: InitOutcome }> {
     const number = this.#cycles + 1;
-    const init = new InitProcess(this.#children, { ...this.#options, cycle: number }, signal);
+    const request = { ...this.#options, cycle: number, addon: addonFile() };
+    const init = new InitProcess(this.#children, request, signal);
     forked?.();
     this.#init = init;
     let zones: ZoneSet | null = null;
