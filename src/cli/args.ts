@@ -78,6 +78,17 @@ In single mode, the words after CODE or FILE are the program's: process.argv.sli
 
 const SUBCOMMANDS = ["start", "reload", "stop", "status", "logs"] as const;
 
+/**
+ * The flags that name a path, and what they need: an empty one (`--prefix "$UNSET"`) resolved to
+ * the working directory, so that `stop --prefix ''` spoke to a master there.
+ */
+const PATHS: Readonly<Record<string, string>> = {
+  config: "a file name",
+  prefix: "a directory",
+  "error-log": "a file name",
+  log: "a file name",
+};
+
 function flags(
   argv: readonly string[],
   options: NonNullable<ParseArgsConfig["options"]>,
@@ -108,7 +119,11 @@ function flags(
   // without a word. Only the flags that take several values (--listen, --shdict) may repeat.
   const seen = new Set<string>();
   for (const token of parsed.tokens) {
-    if (token.kind !== "option" || options[token.name]?.multiple === true) continue;
+    if (token.kind !== "option") continue;
+    const needs = PATHS[token.name];
+    if (token.value === "" && needs !== undefined)
+      throw new UsageError(`option ${token.rawName} needs ${needs}`);
+    if (options[token.name]?.multiple === true) continue;
     if (seen.has(token.name)) throw new UsageError(`option ${token.rawName} given twice`);
     seen.add(token.name);
   }

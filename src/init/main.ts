@@ -193,6 +193,7 @@ process.on("unhandledRejection", (reason) => {
   void fail(stage.kind, `${stage.what} left a promise rejected: ${describeUncaught(reason)}`);
 });
 
+const masterPid = process.ppid;
 await preloadTypeScriptIfAsked();
 const request = await new Promise<LoadRequest>((resolve) => {
   const listener = (raw: unknown): void => {
@@ -204,18 +205,18 @@ const request = await new Promise<LoadRequest>((resolve) => {
   process.on("message", listener);
   void sendToParent({ type: "standing-by" });
 });
+// Before the config's code runs: a master that dies while this process is busy (the config's top
+// level, the app's, init) still ends it.
+const unwatched = exitWithMaster(masterPid, request.addon);
 const { raw, config } = await loadConfig(request);
 const go = runInitMessage();
 await sendToParent({ type: "config", config: raw });
-const masterPid = process.ppid;
 try {
   attachMasterZones(await go, masterPid);
 } catch (error) {
   await fail("init", errorMessage(error));
 }
-// Before the app's code runs: a master that dies while init is busy still ends this process.
 const log = initLog(config);
-const unwatched = exitWithMaster(masterPid);
 if (unwatched !== null) log("warn", unwatchedMessage(unwatched));
 const outcome = await runInit(request, config, log);
 // (an unhandled rejection may have begun failing this load meanwhile)

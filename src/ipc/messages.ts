@@ -173,6 +173,11 @@ export interface LoadRequest {
   /** Values from command-line flags; they override the file's. */
   readonly overrides: Readonly<Record<string, unknown>>;
   readonly cycle: number;
+  /**
+   * The master's addon file: the init process loads it to watch the master before the config's
+   * code runs (the zones it maps later name the same file).
+   */
+  readonly addon: string;
 }
 
 /** What `init` produced. */
@@ -258,11 +263,11 @@ const FAILURE_KINDS: readonly string[] = ["config", "app", "init", "start"];
 
 function parseLoadRequest(value: unknown): LoadRequest | null {
   if (!isRecord(value)) return null;
-  const { appPath, configFile, configName, overrides, cycle } = value;
+  const { appPath, configFile, configName, overrides, cycle, addon } = value;
   if (typeof appPath !== "string" || typeof configName !== "string" || !isInteger(cycle)) return null;
   if (configFile !== null && typeof configFile !== "string") return null;
-  if (!isRecord(overrides)) return null;
-  return { appPath, configFile, configName, overrides, cycle };
+  if (!isRecord(overrides) || typeof addon !== "string") return null;
+  return { appPath, configFile, configName, overrides, cycle, addon };
 }
 
 function parseOutcome(value: unknown): InitOutcome | null {

@@ -68,11 +68,11 @@ import { Staging } from "./staging.ts";
 import { masterRow, statusRows } from "./status.ts";
 import { timerRows } from "./timer-rows.ts";
 import { isTypeScript } from "../util/loader.ts";
-import { Zones, type ZoneSet } from "./zones.ts";
+import { Zones, type ZoneHeld, type ZoneSet } from "./zones.ts";
 import type { MetricsInput } from "./metrics-render.ts";
 import { serveMetrics, type MetricsServer } from "./metrics-server.ts";
 import { LoopDelay } from "../util/loop-delay.ts";
-import { INTERNAL_ZONE, systemCalls } from "../shdict/index.ts";
+import { addonFile, INTERNAL_ZONE, systemCalls } from "../shdict/index.ts";
 import { errorMessage } from "../util/error-message.ts";
 
 export interface MasterOptions {
@@ -154,6 +154,9 @@ export class Master {
   readonly #bounds: Bounds;
   readonly #listeners: Listeners;
   readonly #zones = new Zones();
+  /** Whether a live child was given `zone` (it may not have mapped it yet: zones.ts). */
+  readonly #held: ZoneHeld = (zone) =>
+    this.#children.live.some((child) => child.spec?.zones.some((ref) => ref.fd === zone.fd) === true);
   /** The `/metrics` server (config `metrics` at first start), kept for the master's life. */
   #metrics: MetricsServer | null = null;
   #lag: LoopDelay | null = null;
@@ -286,7 +289,7 @@ export class Master {
       const { cycle, outcome } = await this.#loadCycle(operation.signal, () => {
         this.#spares.forkEarly(this.#options.overrides["workers"]);
       });
-      this.#zones.commit(cycle.zones, this.#log);
+      this.#zones.commit(cycle.zones, this.#log, this.#held);
       if (outcome.servesHttp) await this.#listen(cycle.config.listen);
       this.#serves = outcome.servesHttp;
       if (cycle.config.metrics !== null) await this.#serveMetrics(cycle.config.metrics);
@@ -361,7 +364,7 @@ export class Master {
       return { ok: true, message: `reloaded (${workerCount(cycle.config.workers)})` };
     } catch (error) {
       this.#abandon(staged);
-      if (loaded !== null) this.#zones.abandon(loaded.zones);
+      if (loaded !== null) this.#zones.abandon(loaded.zones, this.#held);
       if (moved) this.#sendToRunning({ type: "cluster-claims", on: true });
       if (error instanceof Cancelled)
         return { ok: false, message: "reload cancelled: the master is stopping" };
@@ -475,7 +478,8 @@ export class Master {
     forked?: () => void,
   ): Promise<{ cycle: CycleSpec; outcome: InitOutcome }> {
     const number = this.#cycles + 1;
-    const init = new InitProcess(this.#children, { ...this.#options, cycle: number }, signal);
+    const request = { ...this.#options, cycle: number, addon: addonFile() };
+    const init = new InitProcess(this.#children, request, signal);
     forked?.();
     this.#init = init;
     let zones: ZoneSet | null = null;
@@ -501,7 +505,7 @@ export class Master {
       return { cycle, outcome };
     } catch (error) {
       init.kill();
-      if (zones !== null) this.#zones.abandon(zones);
+      if (zones !== null) this.#zones.abandon(zones, this.#held);
       throw signal.aborted ? (signal.reason as Error) : error;
     } finally {
       this.#init = null;
@@ -583,7 +587,7 @@ export class Master {
   /** A reload's new cycle takes over: its workers enter rotation and the old ones drain. */
   #switchTo(slots: Slot[], cycle: CycleSpec): void {
     const old = this.#slots;
-    this.#zones.commit(cycle.zones, this.#log);
+    this.#zones.commit(cycle.zones, this.#log, this.#held);
 
     // The counts carry over now, not when the reload began: the old processes may have died since.
     for (const slot of slots) slot.restarts += old.find((o) => sameSlot(o, slot))?.restarts ?? 0;
@@ -633,6 +637,7 @@ export class Master {
 
   #onExit(child: Child, code: number | null, signal: string | null): void {
     this.#bounds.exited(child);
+    this.#zones.sweep(this.#held);
     const how = this.#howExited(child, code, signal);
     this.#logs.forget(child.pid);
     // An early worker let go, or the standby.

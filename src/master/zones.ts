@@ -11,6 +11,11 @@
  * the cycle is committed; the old workers keep the old zone until they exit. A zone the new config
  * drops goes with the old workers. A reload that fails closes the zones it created, and says
  * nothing of them.
+ *
+ * A zone the tree no longer uses keeps its descriptor while a live child was given it: a child
+ * opens the master's descriptor only when it gets to its spec (a process of the old cycle
+ * respawned while a reload stages, a standby that is slow to answer, a new worker of a reload that
+ * failed), and a descriptor closed before that opened nothing, or whatever took its number since.
  */
 import { closeSync } from "node:fs";
 import type { ShdictSpec } from "../config/index.ts";
@@ -24,8 +29,13 @@ export interface ZoneSet {
   readonly created: readonly Zone[];
 }
 
+/** Whether a live child was given `zone` (and may map it later). */
+export type ZoneHeld = (zone: Zone) => boolean;
+
 export class Zones {
   #current: readonly Zone[] = [];
+  /** Zones out of use that a live child was given: released once none is (`sweep`). */
+  #retiring: Zone[] = [];
 
   /** The zones for `specs`: the current ones where name and size match, new ones otherwise. */
   prepare(specs: readonly ShdictSpec[]): ZoneSet {
@@ -43,7 +53,7 @@ export class Zones {
         zones.push(zone);
       }
     } catch (error) {
-      this.abandon({ zones, created });
+      for (const zone of created) release(zone);
       throw error;
     }
     return { zones, created };
@@ -54,7 +64,7 @@ export class Zones {
    * made anew for a size change is told here, once the cycle is committed (a reload that fails
    * keeps the old zone and says nothing of it).
    */
-  commit(set: ZoneSet, log: LogSink): void {
+  commit(set: ZoneSet, log: LogSink, held: ZoneHeld): void {
     for (const zone of set.created) {
       const old = this.#current.find((current) => current.name === zone.name);
       if (old === undefined) continue;
@@ -68,14 +78,25 @@ export class Zones {
       if (!set.zones.some((next) => next.name === zone.name)) {
         log("notice", `shared dict "${zone.name}" is no longer declared: it goes with the old workers`);
       }
-      release(zone);
+      this.#retiring.push(zone);
     }
     this.#current = set.zones;
+    this.sweep(held);
   }
 
   /** A set that was not used (its reload failed): the zones made for it are released. */
-  abandon(set: ZoneSet): void {
-    for (const zone of set.created) release(zone);
+  abandon(set: ZoneSet, held: ZoneHeld): void {
+    this.#retiring.push(...set.created);
+    this.sweep(held);
+  }
+
+  /** Releases the zones out of use that no live child was given (call when a child exits). */
+  sweep(held: ZoneHeld): void {
+    this.#retiring = this.#retiring.filter((zone) => {
+      if (held(zone)) return true;
+      release(zone);
+      return false;
+    });
   }
 
   get current(): readonly Zone[] {

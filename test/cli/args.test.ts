@@ -112,6 +112,12 @@ describe("command line parsing", () => {
       /^option --workers needs a value; one that starts with a dash is given as --workers=VALUE$/,
     ],
     [["logs", "-n", "-5"], /^option -n needs a value; one that starts with a dash is given as -nVALUE$/],
+    // An empty path (an unset variable) is refused: it named the working directory.
+    [["stop", "--prefix", ""], /^option --prefix needs a directory$/],
+    [["status", "--prefix="], /^option --prefix needs a directory$/],
+    [["start", "app.ts", "--config", ""], /^option --config needs a file name$/],
+    [["start", "app.ts", "--error-log", ""], /^option --error-log needs a file name$/],
+    [["start", "app.ts", "--log="], /^option --log needs a file name$/],
   ];
   for (const [argv, message] of bad) {
     it(`refuses ${JSON.stringify(argv)} with a UsageError`, () => {

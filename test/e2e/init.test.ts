@@ -3,12 +3,12 @@
  * Config loading and `init` run in a short-lived init process per start and per reload.
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { pidsMatching, runTsresty } from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
-import { get, startTree, until } from "../helpers/tree.ts";
+import { alive, get, startTree, until } from "../helpers/tree.ts";
 
 const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
 
@@ -355,5 +355,40 @@ export default {};
       r.stderr,
       `tsresty: ${config}: reading the config threw Error: getter boom\n    at Object.get workers (${config}:3:11)\n`,
     );
+  });
+
+  it("an init process busy in the config file's own code when the master is SIGKILLed ends too (it looped on for ever, unwatched until the zones were mapped)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { fetch: () => new Response("ok") };\n`,
+      // At the reload (once "loop" exists) the config's top level writes its pid and never yields.
+      "c.ts": `import { existsSync, writeFileSync } from "node:fs";
+const loop = new URL("./loop", import.meta.url);
+if (existsSync(loop)) {
+  writeFileSync(new URL("./init.pid", import.meta.url), String(process.pid));
+  for (;;);
+}
+export default {};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    writeFileSync(join(dir, "loop"), "");
+    const reload = tree.command("reload");
+    const pidOf = (): number => {
+      try {
+        return Number(readFileSync(join(dir, "init.pid"), "utf8"));
+      } catch {
+        return 0;
+      }
+    };
+    assert.ok(await until(() => pidOf() > 0, 20_000), "the reload's init process runs the config");
+    const init = pidOf();
+    after(() => {
+      if (alive(init)) process.kill(init, "SIGKILL");
+    });
+    const running = (): boolean => readFileSync(`/proc/${init}/stat`, "utf8").split(") ")[1]?.[0] === "R";
+    assert.ok(await until(running), "the init process loops");
+    process.kill(tree.masterPid, "SIGKILL");
+    await reload;
+    assert.ok(await until(() => !alive(init), 10_000), `init process ${init} outlived the master`);
   });
 });

@@ -3,7 +3,7 @@
  * process maps them, they survive crashes and reloads, and they are gone after stop.
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { INTERNAL_ZONE } from "../../src/shdict/index.ts";
@@ -205,6 +205,61 @@ describe("shared dictionaries in a tree", () => {
       (await tree.report()).zones.filter((z) => z.name === zone).map((z) => z.capacity),
       [1048576],
     );
+    await tree.command("stop");
+  });
+
+  it("a process of the old cycle given its slot while a reload stages, not yet mapping its zones when the reload commits, still maps the zone the reload replaced and drains (the master had closed it: 'cannot map shared dict', exit 1)", async () => {
+    const zone = `handed_${process.pid}`;
+    const dir = scratchApp({
+      // The reload's worker is not ready while "hold" exists.
+      "app.ts": `import { existsSync } from "node:fs";
+const hold = new URL("./hold", import.meta.url);
+export default {
+  async initWorker() {
+    while (existsSync(hold)) await ngx.sleep(0.02);
+  },
+  fetch: () => new Response(String(process.pid)),
+};
+`,
+    });
+    const config = join(dir, "c.ts");
+    writeFileSync(config, `export default { shdict: { ${zone}: "64k" } };\n`);
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", config] });
+    const first = Number((await get(tree.url())).body);
+    const standby = async (): Promise<number> => {
+      const row = (await tree.status()).processes.find((p) => p.type === "standby");
+      return row?.state === "running" ? row.pid : 0;
+    };
+    let taken = 0;
+    assert.ok(await until(async () => (taken = await standby()) > 0), "a standby is up");
+    writeFileSync(join(dir, "hold"), "");
+    writeFileSync(config, `export default { shdict: { ${zone}: "128k" } };\n`);
+    const reload = tree.command("reload");
+    // The reload's worker takes that standby, and the next one boots: stop it before it is given anything.
+    let spare = 0;
+    assert.ok(
+      await until(async () => (spare = await standby()) > 0 && spare !== taken, 20_000),
+      "the next standby is up",
+    );
+    process.kill(spare, "SIGSTOP");
+    after(() => {
+      if (alive(spare)) process.kill(spare, "SIGKILL");
+    });
+    // Worker 0 of the old cycle dies: its slot is given to the stopped standby, with the old zones.
+    process.kill(first, "SIGKILL");
+    assert.ok(
+      await until(() => tree.run.stderr().includes(`start worker process ${spare} (id 0,`)),
+      "the old cycle's slot is given to the stopped standby",
+    );
+    rmSync(join(dir, "hold"));
+    assert.equal((await reload).code, 0, "the reload commits");
+    process.kill(spare, "SIGCONT");
+    assert.ok(await until(() => !alive(spare)), "the old cycle's process leaves once it is continued");
+    assert.ok(
+      await until(() => tree.run.stderr().includes(`worker process ${spare} (id 0) exited with code 0`)),
+      tree.run.stderr(),
+    );
+    assert.doesNotMatch(tree.run.stderr(), /cannot map shared dict/);
     await tree.command("stop");
   });
 

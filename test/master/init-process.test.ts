@@ -14,6 +14,7 @@ const request: LoadRequest = {
   configName: "tsresty.config.ts",
   overrides: {},
   cycle: 1,
+  addon: "/srv/node_modules/tsresty/build/Release/tsresty.node",
 };
 
 /** Children that fork one stand-in child, record what is sent to it and count the kills. */
