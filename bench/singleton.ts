@@ -84,7 +84,12 @@ function startRedis(port: number): Promise<unknown> {
 async function startTree(name: string, env: NodeJS.ProcessEnv, workers: number): Promise<void> {
   const dir = join(scratch, name);
   const config = join(scratch, `${name}.config.ts`);
-  writeFileSync(config, `export default ${JSON.stringify({ coordinator: env["COORDINATOR"] ?? null })};\n`);
+  // No coordinator key for the host rows: null is no key's default (the config refuses it).
+  const coordinator = env["COORDINATOR"];
+  writeFileSync(
+    config,
+    `export default ${JSON.stringify(coordinator === undefined ? {} : { coordinator })};\n`,
+  );
   await startServer(
     process.execPath,
     [BIN, "start", join(scratch, "tree-app.ts"), "--config", config].concat([
@@ -182,7 +187,7 @@ console.log("COST " + JSON.stringify({ ticks: ticks - startTicks, cpu: used.user
   const config = join(scratch, `cost-${variant}.config.ts`);
   writeFileSync(
     config,
-    `export default ${JSON.stringify({ coordinator: redisUrl, prefix: join(scratch, `cost-${variant}`) })};\n`,
+    `export default ${JSON.stringify({ ...(redisUrl === null ? {} : { coordinator: redisUrl }), prefix: join(scratch, `cost-${variant}`) })};\n`,
   );
   const child = spawn(process.execPath, [BIN, "--config", config, app], {
     cwd: ROOT,
