@@ -3,9 +3,10 @@
  * that can run its handlers exits at once on "disconnect" (child.ts, init/main.ts), and ends its
  * pipe groups as it does; one busy in synchronous code (a handler, `init` or the config's code
  * that loops) never ran that handler: it outlived a SIGKILLed master for as long as it was busy,
- * holding the zones and the listening sockets. A thread of the addon (native/src/system.c, watch_parent) SIGKILLs it
- * GRACE_MS after the master's death, which the first kind never reaches; a stopped one (SIGSTOP)
- * is continued by the master's death first. Arm it after dropping privileges.
+ * holding the zones and the listening sockets. A thread of the addon (native/src/system.c,
+ * watch_parent) SIGKILLs it GRACE_MS after the master's death, which the first kind never
+ * reaches; a stopped one (SIGSTOP) is continued by the master's death first. Arm it after
+ * dropping privileges.
  */
 import { systemCalls, useAddonFile } from "../shdict/index.ts";
 import { errorMessage } from "../util/error-message.ts";
