@@ -188,7 +188,7 @@ static int add_unlocked(shd_zone *zone, shd_shard *z, const shd_key *k, const sh
     n->lprev = LRU_PENDING;
     shd_item_fill(z, nb, k, v, ttl_ms, uflags, &c);
     n->hnext = seen.head;
-    if (z->stamped) n->stamp = shd_stamp();
+    n->stamp = shd_stamp(); /* in every zone: a drain places pending items in this order (lanes.c) */
     /* counted before the link, so that statistics without the lock and a drain after a crash
        at any point see it */
     __atomic_add_fetch(&l->pending, 1, __ATOMIC_RELAXED);

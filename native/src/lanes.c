@@ -18,6 +18,8 @@
  * lane still lists that are still its own (lane_clear): a block the dead owner linked (killed
  * before it lowered the count) may since have been freed and used again, which the marks tell.
  */
+#include <stdlib.h>
+
 #include "shard.h"
 
 /* The item block at off, whatever its content (a reserved block's is anything). Nothing is marked
@@ -148,27 +150,53 @@ int shd_lane_keep(shd_shard *z, uint32_t off) {
   return 1;
 }
 
+/* A pending item a drain found, with the stamp of its add (dict.c, add_unlocked). */
+typedef struct {
+  uint64_t stamp;
+  uint32_t off;
+} pending_found;
+
+/* The most pending items a drain orders: every lane's batch. A zone listing more is not as any
+   process left it; the rest enter the list in the index's order. */
+#define DRAIN_ORDERED (SHD_LANES * SHD_PENDING_MAX)
+
+static int by_stamp(const void *a, const void *b) {
+  const pending_found *x = a, *y = b;
+  if (x->stamp != y->stamp) return x->stamp < y->stamp ? -1 : 1;
+  return x->off < y->off ? -1 : x->off > y->off;
+}
+
 uint32_t shd_drain_pending(shd_shard *z, int force) {
   if (!z->lanes) return 0;
   int any = force;
   for (uint32_t i = 0; i < SHD_LANES && !any; i++) any = LOAD(z->lanes[i].pending) != 0;
   if (!any) return 0;
-  /* This process's own first, in the order it added them (the walk below meets items in the
-     index's order: `add k1, k2, k3; getKeys()` listed them in any order). */
-  uint32_t placed = z->lane >= 0 && !z->lane_stale ? link_own(z) : 0;
-  for (uint32_t b = 0; b <= z->bucket_mask; b++) {
+  /* Every process's, in the order they were added (the walk meets them in the index's order:
+     `add k1, k2, k3; getKeys()` listed them in any order), this process's own among them. */
+  static _Thread_local pending_found found[DRAIN_ORDERED];
+  uint32_t placed = 0, nfound = 0;
+  int broken = 0;
+  for (uint32_t b = 0; b <= z->bucket_mask && !broken; b++) {
     uint32_t off = __atomic_load_n(&z->buckets[b].head, __ATOMIC_ACQUIRE);
     for (uint32_t steps = 0; off; steps++) {
       shd_item *it = steps < z->max_blocks ? shd_item_at(z, off) : NULL;
-      if (!it) return placed; /* the shard is marked corrupt */
-      if (it->lprev == LRU_PENDING) {
+      if (!it) { /* the shard is marked corrupt: what was found is placed, nothing more read */
+        broken = 1;
+        break;
+      }
+      if (it->lprev == LRU_PENDING && nfound < DRAIN_ORDERED) {
+        found[nfound++] = (pending_found){it->stamp, off};
+      } else if (it->lprev == LRU_PENDING) {
         place_pending(z, it);
         placed++;
       }
       off = it->hnext;
     }
   }
-  return placed;
+  qsort(found, nfound, sizeof found[0], by_stamp);
+  for (uint32_t i = 0; i < nfound; i++) place_pending(z, ITEM(z, found[i].off));
+  if (z->lane >= 0 && !z->lane_stale) z->pending = 0; /* its own are placed with the rest */
+  return placed + nfound;
 }
 
 void shd_lane_release(shd_zone *zone) {

@@ -199,6 +199,31 @@ describe("adds of numbers and booleans without the lock, in one process", () => 
     });
   }
 
+  for (const size of [MiB, 4 * MiB]) {
+    for (const lister of ["this process", "the other"] as const) {
+      it(`keys that two processes added without the lock, by turns, enter the LRU list in the order they were added when ${lister} lists them (${size / MiB} shard${size > MiB ? "s" : ""})`, () => {
+        const zone = testZone(size);
+        // Another attachment adds as another process does: with a lane of its own.
+        const [other] = attachMany(zone, 1) as [Zone];
+        // 20 each, fewer than a lane's first reserve (29 blocks): no batch of either comes between
+        // (a batch puts its own process's items in the list), all wait for getKeys' drain.
+        const keys = names("k", 40);
+        for (const [i, key] of keys.entries()) assert.deepEqual((i % 2 ? other : zone).dict.add(key, i), ok);
+        assert.deepEqual((lister === "the other" ? other : zone).dict.getKeys(0), keys);
+        if (size === MiB) {
+          // One shard: flushAll frees the three least recently used, the first three added.
+          zone.dict.flushAll();
+          assert.deepEqual(
+            keys.filter((key) => !zone.dict.getStale(key).stale),
+            keys.slice(0, 3),
+          );
+        }
+        closeZone(other);
+        assert.deepEqual(zoneHealth(zone), clean);
+      });
+    }
+  }
+
   it("a key added without the lock, not yet in the LRU list, is seen at once by incr, set, replace, expire, delete and add, and check() accepts it there", async () => {
     const zone = testZone();
     const dogs = zone.dict;
