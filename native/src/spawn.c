@@ -41,10 +41,6 @@
 
 #include "napi.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-
 /* A followed child: its pidfd's poll handle, and the callback to call once it exited. */
 typedef struct watcher {
   uv_poll_t poll;

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -260,12 +261,16 @@ static napi_value sys_close_on_exec_from(napi_env env, napi_callback_info info) 
  * once (and ends its pipe groups, docs/pipe.md). A child whose main thread is busy (a request
  * handler or an init() that loops, a long synchronous computation) never ran that handler: it
  * outlived a SIGKILLed master for as long as it was busy, forever for a loop, holding the zones
- * and the listening sockets. This thread looks every WATCH_NS whether the parent is still the
- * master (a dead master's children are reparented) and, once it is not, SIGKILLs the process
- * after `grace` milliseconds, which a child that can answer the disconnect never reaches. A
- * stopped child (SIGSTOP) stops this thread too: the master's death sends it SIGCONT
- * (PR_SET_PDEATHSIG, which changes nothing in a running process), and it then leaves as the
- * others do. A parent-death signal that kills, as SIGKILL, would leave no time for the child's
+ * and the listening sockets. This thread sleeps until the master is gone and then SIGKILLs the
+ * process after `grace` milliseconds, which a child that can answer the disconnect never reaches.
+ * It sleeps in poll() on a pidfd of the master (pidfd_open, Linux 5.3), which becomes readable
+ * when the master exits, so it wakes once in the process's life; where pidfd_open fails (an older
+ * kernel, a sandbox that refuses it) it looks every WATCH_NS whether the parent is still the master
+ * (a dead master's children are reparented). The pidfd is opened before the parent is checked, so
+ * a master already gone when the thread starts is not waited for (its pid may be another
+ * process's by then). A stopped child (SIGSTOP) stops this thread too: the master's death sends it
+ * SIGCONT (PR_SET_PDEATHSIG, which changes nothing in a running process), and it then leaves as
+ * the others do. A parent-death signal that kills, as SIGKILL, would leave no time for the child's
  * own exit; and any is cleared when the process changes its user (arm this after the drop).
  */
 #define WATCH_NS (200 * 1000 * 1000)
@@ -274,6 +279,17 @@ static int32_t watch_grace_ms;
 
 static void *watch_parent(void *arg) {
   (void)arg;
+  int master = (int)syscall(SYS_pidfd_open, watched_parent, 0);
+  if (master >= 0 && getppid() != watched_parent) {
+    close(master);
+  } else if (master >= 0) {
+    struct pollfd exited = {.fd = master, .events = POLLIN, .revents = 0};
+    while (poll(&exited, 1, -1) < 0 && errno == EINTR) {
+    }
+    /* Left open: the process ends within the grace, and if the app closed this number while the
+       thread waited (poll's POLLNVAL), it may be another file's by now. */
+  }
+  /* The master is gone, or this is the fallback (no pidfd, or a poll that failed). */
   const struct timespec step = {0, WATCH_NS};
   while (getppid() == watched_parent) nanosleep(&step, NULL);
   struct timespec grace = {watch_grace_ms / 1000, (long)(watch_grace_ms % 1000) * 1000000L};
