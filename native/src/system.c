@@ -81,7 +81,10 @@ static napi_value error_text(napi_env env, const char *what, int err) {
   return out;
 }
 
-/* notify(socketPath, message) -> null when sent, else the error as text */
+/* notify(socketPath, message) -> undefined when sent, null when the receiver's queue is full
+   (nothing sent: try again later), else the error as text. It never waits: a receiver that does
+   not read (its queue holds net.unix.max_dgram_qlen datagrams, 10 by default) would hold the
+   caller, the master's event loop, for as long as it does not. */
 static napi_value sys_notify(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -96,12 +99,15 @@ static napi_value sys_notify(napi_env env, napi_callback_info info) {
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return error_text(env, "socket", errno);
   ssize_t sent;
-  do sent = sendto(fd, message, (size_t)len, MSG_NOSIGNAL, (struct sockaddr *)&sa, sa_len);
+  do sent = sendto(fd, message, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa, sa_len);
   while (sent < 0 && errno == EINTR);
   int err = errno;
   close(fd);
-  if (sent < 0) return error_text(env, "sendto", err);
-  return NULL;
+  if (sent >= 0) return NULL;
+  if (err != EAGAIN && err != EWOULDBLOCK) return error_text(env, "sendto", err);
+  napi_value full;
+  CHECK(napi_get_null(env, &full));
+  return full;
 }
 
 /* reap(pid) -> pid when it was a zombie and is reaped now, 0 when it still runs, -1 otherwise */
