@@ -51,10 +51,12 @@ static int read_string(napi_env env, napi_value v, char *buf, size_t cap) {
   return napi_get_value_string_utf8(env, v, buf, cap, &len) == napi_ok && len < cap - 1 ? (int)len : -1;
 }
 
-/* The socket address argument; 0 (with an exception pending) when it is not one. */
-static int address_arg(napi_env env, napi_value v, struct sockaddr_un *sa, socklen_t *len) {
-  char path[sizeof sa->sun_path + 1];
-  if (read_string(env, v, path, sizeof path) < 0 || unix_address(path, sa, len) != 0) {
+#define ADDRESS_CAP (sizeof(((struct sockaddr_un *)0)->sun_path) + 1)
+
+/* The socket address argument, as written into `path` (ADDRESS_CAP bytes); 0 (with an exception
+   pending) when it is not one. */
+static int address_arg(napi_env env, napi_value v, struct sockaddr_un *sa, socklen_t *len, char *path) {
+  if (read_string(env, v, path, ADDRESS_CAP) < 0 || unix_address(path, sa, len) != 0) {
     js_fail(env, "an absolute socket path or @name of at most 107 bytes expected");
     return 0;
   }
@@ -89,11 +91,11 @@ static napi_value sys_notify(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char message[MESSAGE_CAP];
+  char message[MESSAGE_CAP], path[ADDRESS_CAP];
   struct sockaddr_un sa;
   socklen_t sa_len = 0;
   if (argc < 2) return js_fail(env, "a socket and a message expected");
-  if (!address_arg(env, argv[0], &sa, &sa_len)) return NULL;
+  if (!address_arg(env, argv[0], &sa, &sa_len, path)) return NULL;
   int len = read_string(env, argv[1], message, sizeof message);
   if (len < 0) return js_fail(env, "a message of less than 4096 bytes expected");
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -147,31 +149,49 @@ static napi_value sys_datagram_bind(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char path[ADDRESS_CAP], what[ADDRESS_CAP + 32];
   struct sockaddr_un sa;
   socklen_t sa_len = 0;
   if (argc < 1) return js_fail(env, "a socket expected");
-  if (!address_arg(env, argv[0], &sa, &sa_len)) return NULL;
+  if (!address_arg(env, argv[0], &sa, &sa_len, path)) return NULL;
+  snprintf(what, sizeof what, "datagramBind %s", path);
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return js_fail(env, strerror(errno));
+  if (fd < 0) return js_fail_with(env, what, errno);
   if (bind(fd, (struct sockaddr *)&sa, sa_len) != 0) {
     int err = errno;
     close(fd);
-    return js_fail(env, strerror(err));
+    return js_fail_with(env, what, err);
   }
   return js_int(env, fd);
+}
+
+/* The descriptor argument of `call`, a unix datagram socket; 0 (with an exception pending) when it
+   is not one: the tests' receiver reads and closes nothing else (a descriptor of Node's). */
+static int datagram_arg(napi_env env, napi_callback_info info, const char *call, int32_t *fd) {
+  if (!int_arg(env, info, fd)) return 0;
+  int domain = 0, type = 0;
+  socklen_t size = sizeof domain;
+  int ok = getsockopt(*fd, SOL_SOCKET, SO_DOMAIN, &domain, &size) == 0 && domain == AF_UNIX;
+  size = sizeof type;
+  ok = ok && getsockopt(*fd, SOL_SOCKET, SO_TYPE, &type, &size) == 0 && type == SOCK_DGRAM;
+  if (ok) return 1;
+  char text[96];
+  snprintf(text, sizeof text, "%s: descriptor %d is not a unix datagram socket", call, (int)*fd);
+  js_fail(env, text);
+  return 0;
 }
 
 /* datagramReceive(fd) -> the next datagram as text, or null when none waits (tests) */
 static napi_value sys_datagram_receive(napi_env env, napi_callback_info info) {
   int32_t fd = -1;
-  if (!int_arg(env, info, &fd)) return NULL;
+  if (!datagram_arg(env, info, "datagramReceive", &fd)) return NULL;
   char buf[MESSAGE_CAP];
   ssize_t got;
   do got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
   while (got < 0 && errno == EINTR);
   if (got < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return NULL;
-    return js_fail(env, strerror(errno));
+    return js_fail_with(env, "datagramReceive: recv", errno);
   }
   napi_value out;
   CHECK(napi_create_string_utf8(env, buf, (size_t)got, &out));
@@ -181,8 +201,8 @@ static napi_value sys_datagram_receive(napi_env env, napi_callback_info info) {
 /* datagramClose(fd) (tests) */
 static napi_value sys_datagram_close(napi_env env, napi_callback_info info) {
   int32_t fd = -1;
-  if (!int_arg(env, info, &fd)) return NULL;
-  if (fd > 2) close(fd);
+  if (!datagram_arg(env, info, "datagramClose", &fd)) return NULL;
+  close(fd);
   return NULL;
 }
 

@@ -69,7 +69,10 @@ export interface SystemCalls {
   subreaper(): number;
   /** A non-blocking datagram socket bound at `socket` (tests play systemd with it). */
   datagramBind(socket: string): number;
-  /** The next datagram on `fd`, or undefined when none waits. */
+  /**
+   * The next datagram on `fd`, or undefined when none waits. This and datagramClose throw for a
+   * descriptor that is not a unix datagram socket.
+   */
   datagramReceive(fd: number): string | undefined;
   datagramClose(fd: number): void;
   /**

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { START_SHUTDOWN_TIMEOUT, stopBudget } from "../../src/config/index.ts";
@@ -174,6 +174,37 @@ describe("systemd Type=notify", () => {
       assert.ok(heard);
       assert.equal(socket.heard[0]?.text, "READY=1");
     });
+  });
+});
+
+describe("the tests' notify socket (the addon's datagramBind, datagramReceive, datagramClose)", () => {
+  it("an error names the call and the socket, and a descriptor that is not a unix datagram socket is refused, not closed (one was closed, and 0 to 2 or a negative number passed over without a word)", () => {
+    const calls = systemCalls();
+    const address = `@tsresty-notify-twice-${process.pid}-${Date.now()}`;
+    const fd = calls.datagramBind(address);
+    try {
+      assert.throws(() => calls.datagramBind(address), {
+        message: `datagramBind ${address}: Address already in use`,
+      });
+    } finally {
+      calls.datagramClose(fd);
+    }
+    const file = openSync(join(scratchDir("notify"), "file"), "w");
+    try {
+      for (const [call, descriptor] of [
+        ["datagramClose", file],
+        ["datagramReceive", file],
+        ["datagramClose", 1],
+        ["datagramClose", -1],
+      ] as const) {
+        assert.throws(() => calls[call](descriptor), {
+          message: `${call}: descriptor ${descriptor} is not a unix datagram socket`,
+        });
+      }
+      assert.equal(fstatSync(file).isFile(), true, "the file is still open");
+    } finally {
+      closeSync(file);
+    }
   });
 });
 
