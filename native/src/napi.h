@@ -4,6 +4,7 @@
 #define SHD_NAPI_H
 
 #include <node_api.h>
+#include <sys/syscall.h>
 
 #include "dict.h"
 
@@ -64,6 +65,11 @@ napi_value op_stats(napi_env env, napi_callback_info info);
 napi_value op_peek_stats(napi_env env, napi_callback_info info);
 napi_value op_check(napi_env env, napi_callback_info info);
 napi_value op_close(napi_env env, napi_callback_info info);
+
+/* pidfd_open(2) (Linux 5.3), for spawn.c and system.c, where the headers predate it. */
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 /* system.c: notify, reap and the tests' datagram receiver, defined on the module's exports. */
 napi_status sys_define(napi_env env, napi_value exports);

@@ -41,10 +41,6 @@
 
 #include "napi.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-
 /* A followed child: its pidfd's poll handle, and the callback to call once it exited. */
 typedef struct watcher {
   uv_poll_t poll;
@@ -261,14 +257,21 @@ static int find_program(const char *file, char *const envp[], char *found, size_
   return denied ? EACCES : ENOENT;
 }
 
-static int pidfd_supported(void) {
-  static int known = 0; /* 1 yes, -1 no */
-  if (known == 0) {
-    int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-    known = fd >= 0 ? 1 : -1;
-    if (fd >= 0) close(fd);
+/* 0 when pidfd_open works here, else its errno. Only a kernel without it (ENOSYS) or a sandbox
+   that refuses it (EPERM) is remembered: a process out of descriptors (EMFILE) or memory at its
+   first spawn tries again at the next, rather than leaving every later child to child_process. */
+static int pidfd_refused(void) {
+  static int known = 0; /* 0 not yet, -1 works, else the errno that stays */
+  if (known != 0) return known < 0 ? 0 : known;
+  int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+  if (fd >= 0) {
+    close(fd);
+    known = -1;
+    return 0;
   }
-  return known == 1;
+  int e = errno;
+  if (e == ENOSYS || e == EPERM) known = e;
+  return e;
 }
 
 static void close_pair(int p[2]) {
@@ -382,10 +385,11 @@ static napi_value sys_spawn(napi_env env, napi_callback_info info) {
   if (napi_get_value_string_utf8(env, argv[0], file, sizeof file, &len) != napi_ok || len >= sizeof file - 1 ||
       strlen(file) != len)
     return js_int(env, EINVAL);
-  if (!pidfd_supported()) return js_int(env, ENOSYS);
+  int e = pidfd_refused();
+  if (e != 0) return js_int(env, e);
   char **args = string_array(env, argv[1]);
   char **envp = args ? string_array(env, argv[2]) : NULL;
-  int e = !args || !envp ? errno : find_program(file, envp, program, sizeof program);
+  e = !args || !envp ? errno : find_program(file, envp, program, sizeof program);
   pid_t pid = -1;
   int fds[3];
   if (e == 0) e = start(program, args, envp, &pid, fds);

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -50,10 +51,12 @@ static int read_string(napi_env env, napi_value v, char *buf, size_t cap) {
   return napi_get_value_string_utf8(env, v, buf, cap, &len) == napi_ok && len < cap - 1 ? (int)len : -1;
 }
 
-/* The socket address argument; 0 (with an exception pending) when it is not one. */
-static int address_arg(napi_env env, napi_value v, struct sockaddr_un *sa, socklen_t *len) {
-  char path[sizeof sa->sun_path + 1];
-  if (read_string(env, v, path, sizeof path) < 0 || unix_address(path, sa, len) != 0) {
+#define ADDRESS_CAP (sizeof(((struct sockaddr_un *)0)->sun_path) + 1)
+
+/* The socket address argument, as written into `path` (ADDRESS_CAP bytes); 0 (with an exception
+   pending) when it is not one. */
+static int address_arg(napi_env env, napi_value v, struct sockaddr_un *sa, socklen_t *len, char *path) {
+  if (read_string(env, v, path, ADDRESS_CAP) < 0 || unix_address(path, sa, len) != 0) {
     js_fail(env, "an absolute socket path or @name of at most 107 bytes expected");
     return 0;
   }
@@ -80,27 +83,33 @@ static napi_value error_text(napi_env env, const char *what, int err) {
   return out;
 }
 
-/* notify(socketPath, message) -> null when sent, else the error as text */
+/* notify(socketPath, message) -> undefined when sent, null when the receiver's queue is full
+   (nothing sent: try again later), else the error as text. It never waits: a receiver that does
+   not read (its queue holds net.unix.max_dgram_qlen datagrams, 10 by default) would hold the
+   caller, the master's event loop, for as long as it does not. */
 static napi_value sys_notify(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char message[MESSAGE_CAP];
+  char message[MESSAGE_CAP], path[ADDRESS_CAP];
   struct sockaddr_un sa;
   socklen_t sa_len = 0;
   if (argc < 2) return js_fail(env, "a socket and a message expected");
-  if (!address_arg(env, argv[0], &sa, &sa_len)) return NULL;
+  if (!address_arg(env, argv[0], &sa, &sa_len, path)) return NULL;
   int len = read_string(env, argv[1], message, sizeof message);
   if (len < 0) return js_fail(env, "a message of less than 4096 bytes expected");
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return error_text(env, "socket", errno);
   ssize_t sent;
-  do sent = sendto(fd, message, (size_t)len, MSG_NOSIGNAL, (struct sockaddr *)&sa, sa_len);
+  do sent = sendto(fd, message, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa, sa_len);
   while (sent < 0 && errno == EINTR);
   int err = errno;
   close(fd);
-  if (sent < 0) return error_text(env, "sendto", err);
-  return NULL;
+  if (sent >= 0) return NULL;
+  if (err != EAGAIN && err != EWOULDBLOCK) return error_text(env, "sendto", err);
+  napi_value full;
+  CHECK(napi_get_null(env, &full));
+  return full;
 }
 
 /* reap(pid) -> pid when it was a zombie and is reaped now, 0 when it still runs, -1 otherwise */
@@ -140,31 +149,49 @@ static napi_value sys_datagram_bind(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char path[ADDRESS_CAP], what[ADDRESS_CAP + 32];
   struct sockaddr_un sa;
   socklen_t sa_len = 0;
   if (argc < 1) return js_fail(env, "a socket expected");
-  if (!address_arg(env, argv[0], &sa, &sa_len)) return NULL;
+  if (!address_arg(env, argv[0], &sa, &sa_len, path)) return NULL;
+  snprintf(what, sizeof what, "datagramBind %s", path);
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return js_fail(env, strerror(errno));
+  if (fd < 0) return js_fail_with(env, what, errno);
   if (bind(fd, (struct sockaddr *)&sa, sa_len) != 0) {
     int err = errno;
     close(fd);
-    return js_fail(env, strerror(err));
+    return js_fail_with(env, what, err);
   }
   return js_int(env, fd);
+}
+
+/* The descriptor argument of `call`, a unix datagram socket; 0 (with an exception pending) when it
+   is not one: the tests' receiver reads and closes nothing else (a descriptor of Node's). */
+static int datagram_arg(napi_env env, napi_callback_info info, const char *call, int32_t *fd) {
+  if (!int_arg(env, info, fd)) return 0;
+  int domain = 0, type = 0;
+  socklen_t size = sizeof domain;
+  int ok = getsockopt(*fd, SOL_SOCKET, SO_DOMAIN, &domain, &size) == 0 && domain == AF_UNIX;
+  size = sizeof type;
+  ok = ok && getsockopt(*fd, SOL_SOCKET, SO_TYPE, &type, &size) == 0 && type == SOCK_DGRAM;
+  if (ok) return 1;
+  char text[96];
+  snprintf(text, sizeof text, "%s: descriptor %d is not a unix datagram socket", call, (int)*fd);
+  js_fail(env, text);
+  return 0;
 }
 
 /* datagramReceive(fd) -> the next datagram as text, or null when none waits (tests) */
 static napi_value sys_datagram_receive(napi_env env, napi_callback_info info) {
   int32_t fd = -1;
-  if (!int_arg(env, info, &fd)) return NULL;
+  if (!datagram_arg(env, info, "datagramReceive", &fd)) return NULL;
   char buf[MESSAGE_CAP];
   ssize_t got;
   do got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
   while (got < 0 && errno == EINTR);
   if (got < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return NULL;
-    return js_fail(env, strerror(errno));
+    return js_fail_with(env, "datagramReceive: recv", errno);
   }
   napi_value out;
   CHECK(napi_create_string_utf8(env, buf, (size_t)got, &out));
@@ -174,8 +201,8 @@ static napi_value sys_datagram_receive(napi_env env, napi_callback_info info) {
 /* datagramClose(fd) (tests) */
 static napi_value sys_datagram_close(napi_env env, napi_callback_info info) {
   int32_t fd = -1;
-  if (!int_arg(env, info, &fd)) return NULL;
-  if (fd > 2) close(fd);
+  if (!datagram_arg(env, info, "datagramClose", &fd)) return NULL;
+  close(fd);
   return NULL;
 }
 
@@ -260,12 +287,16 @@ static napi_value sys_close_on_exec_from(napi_env env, napi_callback_info info) 
  * once (and ends its pipe groups, docs/pipe.md). A child whose main thread is busy (a request
  * handler or an init() that loops, a long synchronous computation) never ran that handler: it
  * outlived a SIGKILLed master for as long as it was busy, forever for a loop, holding the zones
- * and the listening sockets. This thread looks every WATCH_NS whether the parent is still the
- * master (a dead master's children are reparented) and, once it is not, SIGKILLs the process
- * after `grace` milliseconds, which a child that can answer the disconnect never reaches. A
- * stopped child (SIGSTOP) stops this thread too: the master's death sends it SIGCONT
- * (PR_SET_PDEATHSIG, which changes nothing in a running process), and it then leaves as the
- * others do. A parent-death signal that kills, as SIGKILL, would leave no time for the child's
+ * and the listening sockets. This thread sleeps until the master is gone and then SIGKILLs the
+ * process after `grace` milliseconds, which a child that can answer the disconnect never reaches.
+ * It sleeps in poll() on a pidfd of the master (pidfd_open, Linux 5.3), which becomes readable
+ * when the master exits, so it wakes once in the process's life; where pidfd_open fails (an older
+ * kernel, a sandbox that refuses it) it looks every WATCH_NS whether the parent is still the master
+ * (a dead master's children are reparented). The pidfd is opened before the parent is checked, so
+ * a master already gone when the thread starts is not waited for (its pid may be another
+ * process's by then). A stopped child (SIGSTOP) stops this thread too: the master's death sends it
+ * SIGCONT (PR_SET_PDEATHSIG, which changes nothing in a running process), and it then leaves as
+ * the others do. A parent-death signal that kills, as SIGKILL, would leave no time for the child's
  * own exit; and any is cleared when the process changes its user (arm this after the drop).
  */
 #define WATCH_NS (200 * 1000 * 1000)
@@ -274,6 +305,17 @@ static int32_t watch_grace_ms;
 
 static void *watch_parent(void *arg) {
   (void)arg;
+  int master = (int)syscall(SYS_pidfd_open, watched_parent, 0);
+  if (master >= 0 && getppid() != watched_parent) {
+    close(master);
+  } else if (master >= 0) {
+    struct pollfd exited = {.fd = master, .events = POLLIN, .revents = 0};
+    while (poll(&exited, 1, -1) < 0 && errno == EINTR) {
+    }
+    /* Left open: the process ends within the grace, and if the app closed this number while the
+       thread waited (poll's POLLNVAL), it may be another file's by now. */
+  }
+  /* The master is gone, or this is the fallback (no pidfd, or a poll that failed). */
   const struct timespec step = {0, WATCH_NS};
   while (getppid() == watched_parent) nanosleep(&step, NULL);
   struct timespec grace = {watch_grace_ms / 1000, (long)(watch_grace_ms % 1000) * 1000000L};

@@ -6,15 +6,28 @@
  * either way), and STOPPING=1 when a stop begins. Children must not speak for the service
  * (`NotifyAccess=main`), so the variable is taken out of the environment they inherit, as
  * sd_notify's `unset_environment` does.
+ *
+ * A datagram is sent without waiting: a receiver that does not read (its queue holds ten) would
+ * otherwise hold the master's event loop in sendto, for good if it never reads. A message it had
+ * no room for is tried again every RETRY_MS, the later ones kept behind it in order.
  */
 import { systemCalls } from "../shdict/index.ts";
 import type { LogSink } from "../util/log.ts";
 import { errorMessage } from "../util/error-message.ts";
 
+/** How often a message the receiver had no room for is tried again. */
+const RETRY_MS = 100;
+/** The tries after which a receiver that reads nothing is said to (once). */
+const TRIES_SAID = 50;
+
 export class Notifier {
   readonly #socket: string;
   readonly #log: LogSink;
   #failed = false;
+  /** What is not sent yet, in order: the receiver's queue was full. */
+  readonly #pending: string[] = [];
+  #retry: NodeJS.Timeout | null = null;
+  #tries = 0;
 
   private constructor(socket: string, log: LogSink) {
     this.#socket = socket;
@@ -43,13 +56,36 @@ export class Notifier {
   }
 
   #send(message: string): void {
-    let error: string | undefined;
-    try {
-      error = systemCalls().notify(this.#socket, message);
-    } catch (thrown) {
-      error = errorMessage(thrown);
+    this.#pending.push(message);
+    if (this.#retry === null) this.#flush();
+  }
+
+  #flush(): void {
+    this.#retry = null;
+    for (let message = this.#pending[0]; message !== undefined; message = this.#pending[0]) {
+      let error: string | null | undefined;
+      try {
+        error = systemCalls().notify(this.#socket, message);
+      } catch (thrown) {
+        error = errorMessage(thrown);
+      }
+      if (error === null) {
+        if (++this.#tries === TRIES_SAID)
+          this.#fail(
+            `its queue has been full for ${(TRIES_SAID * RETRY_MS) / 1000} s (nothing read); trying again every ${RETRY_MS} ms`,
+          );
+        this.#retry = setTimeout(() => {
+          this.#flush();
+        }, RETRY_MS).unref();
+        return;
+      }
+      this.#pending.shift();
+      this.#tries = 0;
+      if (error !== undefined) this.#fail(error);
     }
-    if (error === undefined) return;
+  }
+
+  #fail(error: string): void {
     // Said once: a socket that refuses one message refuses the next ones for the same reason.
     if (!this.#failed) this.#log("alert", `cannot notify systemd at ${this.#socket}: ${error}`);
     this.#failed = true;

@@ -56,8 +56,11 @@ export function isNativeZone(value: unknown): value is NativeZone {
  * in this addon, and so behind this loader, because it is the one native module tsresty builds.
  */
 export interface SystemCalls {
-  /** Sends `message` as one datagram to a unix socket (a path, or `@name`); the error, or undefined. */
-  notify(socket: string, message: string): string | undefined;
+  /**
+   * Sends `message` as one datagram to a unix socket (a path, or `@name`), without waiting:
+   * undefined when sent, null when the receiver's queue is full (nothing sent), else the error.
+   */
+  notify(socket: string, message: string): string | null | undefined;
   /** listen(2) on a bound socket, which nothing in this process accepts on: 0, or the errno. */
   listen(fd: number, backlog: number): number;
   /** waitpid(pid, WNOHANG): the pid once reaped, 0 while it runs, -1 when it is not our child. */
@@ -66,7 +69,10 @@ export interface SystemCalls {
   subreaper(): number;
   /** A non-blocking datagram socket bound at `socket` (tests play systemd with it). */
   datagramBind(socket: string): number;
-  /** The next datagram on `fd`, or undefined when none waits. */
+  /**
+   * The next datagram on `fd`, or undefined when none waits. This and datagramClose throw for a
+   * descriptor that is not a unix datagram socket.
+   */
   datagramReceive(fd: number): string | undefined;
   datagramClose(fd: number): void;
   /**

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { START_SHUTDOWN_TIMEOUT, stopBudget } from "../../src/config/index.ts";
@@ -20,12 +20,20 @@ interface Heard {
   readonly text: string;
 }
 
-/** A datagram socket in the role of systemd's notify socket; what it hears, in order. */
-function notifySocket(address: string): { heard: Heard[]; fields: (index: number) => Map<string, string> } {
+/**
+ * A datagram socket in the role of systemd's notify socket; what it hears, in order. `paused`: it
+ * reads nothing until resume() (a systemd that does not read for a while).
+ */
+function notifySocket(
+  address: string,
+  paused = false,
+): { heard: Heard[]; fields: (index: number) => Map<string, string>; resume: () => void } {
   const calls = systemCalls();
   const fd = calls.datagramBind(address);
   const heard: Heard[] = [];
+  let reading = !paused;
   const poll = setInterval(() => {
+    if (!reading) return;
     for (let text = calls.datagramReceive(fd); text !== undefined; text = calls.datagramReceive(fd))
       heard.push({ at: Date.now(), text });
   }, 5);
@@ -37,6 +45,9 @@ function notifySocket(address: string): { heard: Heard[]; fields: (index: number
     heard,
     fields: (index) =>
       new Map((heard[index]?.text ?? "").split("\n").map((line) => line.split("=", 2) as [string, string])),
+    resume: () => {
+      reading = true;
+    },
   };
 }
 
@@ -121,6 +132,36 @@ describe("systemd Type=notify", () => {
     await tree.run.done;
   });
 
+  it("a notify socket that is not read does not hold the master: reloads and status go on, and what it says arrives in order once the socket is read (past the ten datagrams its queue holds, the master hung in sendto for good)", async () => {
+    const address = `@tsresty-notify-full-${process.pid}-${Date.now()}`;
+    const socket = notifySocket(address, true);
+    const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n` });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, env: { NOTIFY_SOCKET: address } });
+    // READY=1, then two datagrams a reload: more than the queue of an unread socket holds.
+    const reloads = 6;
+    for (let i = 1; i <= reloads; i++) {
+      const reload = await tree.command("reload");
+      assert.equal(reload.code, 0, `reload ${i}: ${reload.stderr}`);
+    }
+    assert.equal((await tree.command("status")).code, 0);
+    assert.equal((await get(tree.url("/"))).body, "ok");
+    const said =
+      /\[alert\] \d+#-: cannot notify systemd at @tsresty-notify-full-\S+: its queue has been full for 5 s \(nothing read\); trying again every 100 ms\n/;
+    assert.ok(await until(() => said.test(tree.run.stderr()), 10_000), tree.run.stderr());
+    socket.resume();
+    const expected = ["READY=1", ...Array.from({ length: reloads }, () => ["RELOADING=1", "READY=1"]).flat()];
+    assert.ok(
+      await until(() => socket.heard.length >= expected.length, 10_000),
+      `heard ${socket.heard.length}`,
+    );
+    assert.deepEqual(
+      socket.heard.map((h) => h.text.split("\n")[0]),
+      expected,
+    );
+    await tree.command("stop");
+    await tree.run.done;
+  });
+
   it("notify sends to a socket path as well as to an abstract @name, and reports a missing socket", () => {
     const path = join(scratchDir("notify"), "notify.sock");
     const socket = notifySocket(path);
@@ -133,6 +174,37 @@ describe("systemd Type=notify", () => {
       assert.ok(heard);
       assert.equal(socket.heard[0]?.text, "READY=1");
     });
+  });
+});
+
+describe("the tests' notify socket (the addon's datagramBind, datagramReceive, datagramClose)", () => {
+  it("an error names the call and the socket, and a descriptor that is not a unix datagram socket is refused, not closed (one was closed, and 0 to 2 or a negative number passed over without a word)", () => {
+    const calls = systemCalls();
+    const address = `@tsresty-notify-twice-${process.pid}-${Date.now()}`;
+    const fd = calls.datagramBind(address);
+    try {
+      assert.throws(() => calls.datagramBind(address), {
+        message: `datagramBind ${address}: Address already in use`,
+      });
+    } finally {
+      calls.datagramClose(fd);
+    }
+    const file = openSync(join(scratchDir("notify"), "file"), "w");
+    try {
+      for (const [call, descriptor] of [
+        ["datagramClose", file],
+        ["datagramReceive", file],
+        ["datagramClose", 1],
+        ["datagramClose", -1],
+      ] as const) {
+        assert.throws(() => calls[call](descriptor), {
+          message: `${call}: descriptor ${descriptor} is not a unix datagram socket`,
+        });
+      }
+      assert.equal(fstatSync(file).isFile(), true, "the file is still open");
+    } finally {
+      closeSync(file);
+    }
   });
 });
 

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { INTERNAL_ZONE } from "../../src/shdict/index.ts";
@@ -408,6 +409,47 @@ export default {
       `still alive: ${children.filter((pid) => alive(pid)).join(" ")}`,
     );
     assert.deepEqual(mappers(zone), [], "no process maps the zone");
+  });
+
+  it("the thread that watches the master sleeps until the master dies: a live worker's and agent's do not wake (they woke every 200 ms, ten times in 2 s)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  init() {
+    ngx.process.enablePrivilegedAgent();
+  },
+  fetch() {
+    return new Response(String(process.pid));
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const worker = Number((await get(tree.url())).body);
+    const agent = (await tree.status()).processes.find((p) => p.type === "privileged agent")?.pid;
+    assert.ok(agent !== undefined);
+    // The threads that take no signal (SIGTERM blocked; the watch thread blocks all), and how
+    // often each went to sleep by itself.
+    const sleepers = (pid: number): Map<string, number> => {
+      const found = new Map<string, number>();
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+        const blocked = BigInt(`0x${/^SigBlk:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? "0"}`);
+        const switches = Number(/^voluntary_ctxt_switches:\s*(\d+)$/m.exec(status)?.[1]);
+        if ((blocked >> BigInt(constants.signals.SIGTERM - 1)) & 1n) found.set(tid, switches);
+      }
+      return found;
+    };
+    for (const pid of [worker, agent]) {
+      const before = sleepers(pid);
+      assert.ok(before.size > 0, `process ${pid} has a thread that takes no signal`);
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const woke = [...sleepers(pid)].map(([tid, n]) => [tid, n - (before.get(tid) ?? n)] as const);
+      assert.ok(
+        woke.every(([, n]) => n < 5),
+        `process ${pid}'s threads woke in 2 s: ${woke.map(([tid, n]) => `${tid}: ${n}`).join(", ")}`,
+      );
+    }
+    await tree.command("stop");
   });
 
   it("T-CLI-09: resty --shdict in single mode", async () => {

@@ -148,30 +148,49 @@ describe("descriptors (found by a probe at stop 26)", () => {
     assert.ok(afterGc <= before + 2, `descriptors ${before} before, ${afterGc} after 30 dropped children`);
   });
 
+  /** What fixtures/emfile.ts reports, run with 100 descriptors, `free` of them left unused. */
+  const outOfDescriptors = async (free: number, addon: "loaded" | "" = ""): Promise<EmfileReport> => {
+    const { stdout } = await promisify(execFile)(
+      "bash",
+      [
+        "-c",
+        `ulimit -n 100 && exec "$0" --import tsx "$1" ${free} ${addon}`,
+        process.execPath,
+        fixture("emfile.ts"),
+      ],
+      { cwd: ROOT, timeout: 20_000 },
+    );
+    return JSON.parse(stdout) as EmfileReport;
+  };
+
   it("out of descriptors, spawn and shell.run report exit 127 with EMFILE; the process lives on", async () => {
     for (const free of [0, 5]) {
-      const { stdout } = await promisify(execFile)(
-        "bash",
-        [
-          "-c",
-          `ulimit -n 100 && exec "$0" --import tsx "$1" ${free}`,
-          process.execPath,
-          fixture("emfile.ts"),
-        ],
-        { cwd: ROOT, timeout: 20_000 },
-      );
-      const report = JSON.parse(stdout) as {
-        running: boolean;
-        waited: { reason: string; status: number; error?: string };
-        shell: { ok: boolean | null; reason: string; status: number | null };
-      };
+      const report = await outOfDescriptors(free);
       assert.equal(report.running, false);
       assert.equal(report.waited.status, 127);
       assert.match(report.waited.error ?? "", /^echo: .*EMFILE/);
       assert.deepEqual([report.shell.ok, report.shell.reason, report.shell.status], [false, "exit", 127]);
     }
   });
+
+  it("a spawn out of descriptors in a process that has the addon loaded (a worker) leaves the later ones to the addon (one EMFILE at its first spawn sent every later child to child_process, in a session of its own)", async () => {
+    for (const free of [0, 5]) {
+      const report = await outOfDescriptors(free, "loaded");
+      assert.equal(report.waited.status, 127);
+      assert.match(report.waited.error ?? "", /^echo: .*EMFILE/);
+      assert.equal(report.sameSession, true, `free ${free}: the later child is in the process's session`);
+    }
+  });
 });
+
+/** What fixtures/emfile.ts prints. */
+interface EmfileReport {
+  running: boolean;
+  waited: { reason: string; status: number; error?: string };
+  shell: { ok: boolean | null; reason: string; status: number | null };
+  /** Whether the child started once the descriptors were given back is in the fixture's session. */
+  sameSession: boolean;
+}
 
 // The raw victim above must be reaped before the file ends.
 after(async () => {
