@@ -18,6 +18,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { formatListen, type ListenAddress } from "../config/index.ts";
 import { StartError } from "../errors.ts";
+import { capConnections } from "./metrics-cap.ts";
 import { METRICS_CONTENT_TYPE, MetricsPage, type MetricsInput } from "./metrics-render.ts";
 
 /** Pages kept for the next scrapes; more are made while scrapes overlap, and dropped after. */
@@ -29,7 +30,10 @@ const POOLED_PAGES = 2;
  * request at once and reads its page at once (Prometheus gives a scrape 10 s by default).
  */
 export interface MetricsLimits {
-  /** Connections at once; one more is closed as it arrives. */
+  /**
+   * Connections at once; one more takes the place of the oldest with no request in progress
+   * (metrics-cap.ts), and is closed as it arrives when every one has a request in progress.
+   */
   readonly maxConnections: number;
   /** How long a request's head may take to arrive (Node's headersTimeout and requestTimeout). */
   readonly requestMs: number;
@@ -107,7 +111,10 @@ export function serveMetrics(
   };
   /** Per connection: the requests waiting, and the end of the last one queued. */
   const queues = new WeakMap<Socket, { waiting: number; last: Promise<void> }>();
-  const server: Server = createServer(options, (req, res) => {
+  const server: Server = createServer(options);
+  const requested = capConnections(server, limits.maxConnections);
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    requested(req, res);
     const path = pathOf(req.url ?? "");
     if (path !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found: the metrics are at /metrics\n");
@@ -135,7 +142,6 @@ export function serveMetrics(
   });
   // Scrapers keep their connection open between scrapes; it must not hold the master's exit.
   server.keepAliveTimeout = 65_000;
-  server.maxConnections = limits.maxConnections;
   return new Promise((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) => {
       reject(
