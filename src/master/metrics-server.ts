@@ -3,7 +3,7 @@
  * it keeps the listening sockets: reloads and worker deaths do not touch it. Each `GET /metrics`
  * asks every process for its figures (status.ts: a process that does not answer within 1 s is left
  * out of that scrape) and answers with the Prometheus text; anything else is 404 (405 for another
- * method on /metrics).
+ * method on /metrics, and for CONNECT).
  *
  * Pages are written into buffers that are reused (metrics-render.ts): a page goes back to the pool
  * once its response is over (sent, or its connection gone), so a scrape that starts while another
@@ -16,6 +16,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { formatListen, type ListenAddress } from "../config/index.ts";
 import { StartError } from "../errors.ts";
 import { capConnections } from "./metrics-cap.ts";
@@ -113,7 +114,7 @@ export function serveMetrics(
   const queues = new WeakMap<Socket, { waiting: number; last: Promise<void> }>();
   const server: Server = createServer(options);
   const requested = capConnections(server, limits.maxConnections);
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     requested(req, res);
     const path = pathOf(req.url ?? "");
     if (path !== "/metrics") {
@@ -121,7 +122,8 @@ export function serveMetrics(
       return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      const body = notAllowed(req.method ?? "?");
+      res.writeHead(405, { ...NOT_ALLOWED, "content-length": Buffer.byteLength(body) }).end(body);
       return;
     }
     const socket = req.socket;
@@ -139,7 +141,12 @@ export function serveMetrics(
         queue.waiting--;
       }
     });
-  });
+  };
+  server.on("request", onRequest);
+  // An Expect other than 100-continue: Node answers 417 without a "request" event. A scrape is
+  // served whatever it expects, as nginx serves it (RFC 9110 §10.1.1 allows ignoring it).
+  server.on("checkExpectation", onRequest);
+  server.on("connect", refuseConnect);
   // Scrapers keep their connection open between scrapes; it must not hold the master's exit.
   server.keepAliveTimeout = 65_000;
   return new Promise((resolve, reject) => {
@@ -161,6 +168,27 @@ export function serveMetrics(
       });
     });
   });
+}
+
+/** The headers of a 405 (beside its length). */
+const NOT_ALLOWED = Object.freeze({ allow: "GET, HEAD", "content-type": "text/plain" });
+
+/** The body of a 405 for `method`. */
+const notAllowed = (method: string): string =>
+  `method not allowed: ${method} (the metrics are at GET /metrics)\n`;
+
+/**
+ * A CONNECT request: the endpoint is no proxy. Node closes its connection without a word when no
+ * "connect" listener is set; it is answered 405 as any other method is, and closed once that is
+ * out (a client that keeps its half open would hold it otherwise).
+ */
+function refuseConnect(req: IncomingMessage, socket: Duplex): void {
+  const body = notAllowed(req.method ?? "CONNECT");
+  const headers = Object.entries(NOT_ALLOWED).map(([name, value]) => `${name}: ${value}\r\n`);
+  const head = `HTTP/1.1 405 Method Not Allowed\r\n${headers.join("")}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
+  // A reset before the answer is out must not end the master.
+  socket.on("error", () => undefined);
+  socket.end(head + body, () => socket.destroy());
 }
 
 /** The path of a request target, in origin form (`/metrics?x`) or absolute form (`http://host/metrics`). */

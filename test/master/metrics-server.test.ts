@@ -85,6 +85,24 @@ function closedWithin(socket: Socket, ms: number): Promise<string> {
   });
 }
 
+/** Sends `bytes` on a new connection; what came back before the server closed it, or "(open)" after 5 s. */
+function exchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    let got = "";
+    const socket = connect(port, "127.0.0.1", () => socket.write(bytes));
+    const deadline = setTimeout(() => {
+      socket.destroy();
+      resolve(`${got}(open)`);
+    }, 5_000);
+    socket.on("data", (chunk: Buffer) => (got += chunk.toString("latin1")));
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      clearTimeout(deadline);
+      resolve(got);
+    });
+  });
+}
+
 describe("the /metrics endpoint", () => {
   const servers: MetricsServer[] = [];
   after(() => {
@@ -303,6 +321,38 @@ describe("the /metrics endpoint", () => {
       assert.equal((await request(port, "GET", "/metrics")).status, 200, "the endpoint still answers");
     },
   );
+
+  it("a CONNECT request is answered 405 with Allow and a body naming the method, and its connection closed (Node closed it without a word)", async () => {
+    const port = await serve(() => Promise.resolve(input(3, 1)));
+    const answer = await exchange(port, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+    const [head = "", body] = answer.split("\r\n\r\n");
+    const lines = head.split("\r\n");
+    assert.equal(lines[0], "HTTP/1.1 405 Method Not Allowed", answer);
+    assert.ok(lines.includes("allow: GET, HEAD"), answer);
+    assert.ok(lines.includes("connection: close"), answer);
+    assert.equal(body, "method not allowed: CONNECT (the metrics are at GET /metrics)\n");
+    assert.ok(lines.includes(`content-length: ${body.length}`), answer);
+    // Another method on /metrics says the same of itself.
+    const post = await exchange(port, "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert.match(post, /^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+    assert.ok(post.endsWith("\r\n\r\nmethod not allowed: POST (the metrics are at GET /metrics)\n"), post);
+    assert.equal((await request(port, "GET", "/metrics")).status, 200, "the endpoint still answers");
+  });
+
+  it("a scrape with an Expect other than 100-continue is served, as nginx serves it (Node answered 417 without looking at the request)", async () => {
+    const port = await serve(() => Promise.resolve(input(3, 1)));
+    const scrape = await exchange(
+      port,
+      "GET /metrics HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nConnection: close\r\n\r\n",
+    );
+    assert.match(scrape, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.ok(scrape.endsWith(renderMetrics(input(3, 1)).toString("latin1")), scrape.slice(0, 200));
+    const elsewhere = await exchange(
+      port,
+      "GET /other HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nConnection: close\r\n\r\n",
+    );
+    assert.match(elsewhere, /^HTTP\/1\.1 404 Not Found\r\n/);
+  });
 
   it("answers 500 and reports the error when a scrape fails", async () => {
     const errors: unknown[] = [];
