@@ -116,6 +116,10 @@ export function serveMetrics(
   const requested = capConnections(server, limits.maxConnections);
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     requested(req, res);
+    // Node's parser stops at the end of a request asking for an upgrade, though no "upgrade"
+    // listener takes it, and drops what came after it in the same read: a request pipelined
+    // behind it would wait, never answered, on a connection kept open.
+    if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false;
     const path = pathOf(req.url ?? "");
     if (path !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found: the metrics are at /metrics\n");

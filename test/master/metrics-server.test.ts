@@ -354,6 +354,18 @@ describe("the /metrics endpoint", () => {
     assert.match(elsewhere, /^HTTP\/1\.1 404 Not Found\r\n/);
   });
 
+  it("a request asking for an upgrade is answered with Connection: close: Node's parser drops a request pipelined behind it, which waited unanswered on an open connection", async () => {
+    const port = await serve(() => Promise.resolve(input(3, 1)));
+    const answer = await exchange(
+      port,
+      "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" +
+        "GET /other HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(answer, /\r\nConnection: close\r\n/);
+    assert.ok(answer.endsWith(renderMetrics(input(3, 1)).toString("latin1")), answer.slice(-100));
+  });
+
   it("answers 500 and reports the error when a scrape fails", async () => {
     const errors: unknown[] = [];
     const port = await serve(
