@@ -3,7 +3,7 @@
  * it keeps the listening sockets: reloads and worker deaths do not touch it. Each `GET /metrics`
  * asks every process for its figures (status.ts: a process that does not answer within 1 s is left
  * out of that scrape) and answers with the Prometheus text; anything else is 404 (405 for another
- * method on /metrics).
+ * method on /metrics, and for CONNECT).
  *
  * Pages are written into buffers that are reused (metrics-render.ts): a page goes back to the pool
  * once its response is over (sent, or its connection gone), so a scrape that starts while another
@@ -16,8 +16,10 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { formatListen, type ListenAddress } from "../config/index.ts";
 import { StartError } from "../errors.ts";
+import { capConnections } from "./metrics-cap.ts";
 import { METRICS_CONTENT_TYPE, MetricsPage, type MetricsInput } from "./metrics-render.ts";
 
 /** Pages kept for the next scrapes; more are made while scrapes overlap, and dropped after. */
@@ -29,7 +31,10 @@ const POOLED_PAGES = 2;
  * request at once and reads its page at once (Prometheus gives a scrape 10 s by default).
  */
 export interface MetricsLimits {
-  /** Connections at once; one more is closed as it arrives. */
+  /**
+   * Connections at once; one more takes the place of the oldest with no request in progress
+   * (metrics-cap.ts), and is closed as it arrives when every one has a request in progress.
+   */
   readonly maxConnections: number;
   /** How long a request's head may take to arrive (Node's headersTimeout and requestTimeout). */
   readonly requestMs: number;
@@ -107,14 +112,22 @@ export function serveMetrics(
   };
   /** Per connection: the requests waiting, and the end of the last one queued. */
   const queues = new WeakMap<Socket, { waiting: number; last: Promise<void> }>();
-  const server: Server = createServer(options, (req, res) => {
+  const server: Server = createServer(options);
+  const requested = capConnections(server, limits.maxConnections);
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    requested(req, res);
+    // Node's parser stops at the end of a request asking for an upgrade, though no "upgrade"
+    // listener takes it, and drops what came after it in the same read: a request pipelined
+    // behind it would wait, never answered, on a connection kept open.
+    if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false;
     const path = pathOf(req.url ?? "");
     if (path !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found: the metrics are at /metrics\n");
       return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      const body = notAllowed(req.method ?? "?");
+      res.writeHead(405, { ...NOT_ALLOWED, "content-length": Buffer.byteLength(body) }).end(body);
       return;
     }
     const socket = req.socket;
@@ -132,10 +145,14 @@ export function serveMetrics(
         queue.waiting--;
       }
     });
-  });
+  };
+  server.on("request", onRequest);
+  // An Expect other than 100-continue: Node answers 417 without a "request" event. A scrape is
+  // served whatever it expects, as nginx serves it (RFC 9110 §10.1.1 allows ignoring it).
+  server.on("checkExpectation", onRequest);
+  server.on("connect", refuseConnect);
   // Scrapers keep their connection open between scrapes; it must not hold the master's exit.
   server.keepAliveTimeout = 65_000;
-  server.maxConnections = limits.maxConnections;
   return new Promise((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) => {
       reject(
@@ -155,6 +172,27 @@ export function serveMetrics(
       });
     });
   });
+}
+
+/** The headers of a 405 (beside its length). */
+const NOT_ALLOWED = Object.freeze({ allow: "GET, HEAD", "content-type": "text/plain" });
+
+/** The body of a 405 for `method`. */
+const notAllowed = (method: string): string =>
+  `method not allowed: ${method} (the metrics are at GET /metrics)\n`;
+
+/**
+ * A CONNECT request: the endpoint is no proxy. Node closes its connection without a word when no
+ * "connect" listener is set; it is answered 405 as any other method is, and closed once that is
+ * out (a client that keeps its half open would hold it otherwise).
+ */
+function refuseConnect(req: IncomingMessage, socket: Duplex): void {
+  const body = notAllowed(req.method ?? "CONNECT");
+  const headers = Object.entries(NOT_ALLOWED).map(([name, value]) => `${name}: ${value}\r\n`);
+  const head = `HTTP/1.1 405 Method Not Allowed\r\n${headers.join("")}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
+  // A reset before the answer is out must not end the master.
+  socket.on("error", () => undefined);
+  socket.end(head + body, () => socket.destroy());
 }
 
 /** The path of a request target, in origin form (`/metrics?x`) or absolute form (`http://host/metrics`). */

@@ -18,6 +18,10 @@
  * the request's own when it was (a body too slow for `requestTimeout`). A connection that sent
  * nothing at all gets Node's 408 at `headersTimeout` but no line: nothing was requested on it
  * (nginx logs none for it either).
+ *
+ * An upgraded connection (a WebSocket) has one line, written when it closes, as nginx logs a
+ * proxied WebSocket: the status of the head written first on it, which the app writes itself
+ * (head-status.ts), and every byte written on it from that head on.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -25,6 +29,7 @@ import type { ResolvedConfig } from "../config/index.ts";
 import { openLogWriter, type LogWriter } from "../util/log-file.ts";
 import { escapeForLog } from "../util/log.ts";
 import { errorMessage } from "../util/error-message.ts";
+import { watchStatus } from "./head-status.ts";
 
 export type AccessLogFormat = NonNullable<ResolvedConfig["accessLog"]>["format"];
 
@@ -52,6 +57,13 @@ export interface AccessLog {
    * `bytes` long, and its connection closed: its line, with the request.
    */
   rejected(req: IncomingMessage, status: number, bytes: number): void;
+  /**
+   * `req` asked for an upgrade and was handed to the app (or refused by a draining worker) on
+   * `socket`, whose bytes are the app's from now on: its line is written once the connection
+   * closes, with the status of the head written on it (101 for a session begun) and the bytes
+   * written on it since (the head included), as nginx logs a proxied WebSocket.
+   */
+  upgraded(req: IncomingMessage, socket: Socket): void;
   reopen(): void;
 }
 
@@ -105,7 +117,9 @@ export function formatEntry(format: AccessLogFormat, e: AccessEntry): string {
   }
   // nginx writes "-" for a request line it has not read.
   const request = e.method === null ? "-" : escape(`${e.method} ${e.url ?? "-"} ${e.protocol ?? "-"}`);
-  const common = `${e.remote} - - [${timeLocal(e.time)}] "${request}" ${e.status} ${e.bytes}`;
+  // nginx writes a status never set (a connection that sent no head) as 000.
+  const status = String(e.status).padStart(3, "0");
+  const common = `${e.remote} - - [${timeLocal(e.time)}] "${request}" ${status} ${e.bytes}`;
   if (format === "common") return `${common}\n`;
   return `${common} "${escape(e.referer ?? "-")}" "${escape(e.userAgent ?? "-")}"\n`;
 }
@@ -131,6 +145,15 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
   const remoteOf = (socket: Socket): string => remotes.get(socket) ?? socket.remoteAddress ?? "-";
   /** Requests in progress that Node refused (a body too slow): the status their line says. */
   const refusedWith = new WeakMap<ServerResponse, number>();
+  /**
+   * The status of a response none of which was sent on `socket`, now closed. The client left
+   * when it ended its side (FIN) or reset the connection (499); otherwise the worker closed it:
+   * its own cut, or the app's (res.destroy(), nginx's `return 444`).
+   */
+  const unsent = (socket: Socket): number => {
+    const left = socket.readableEnded || socket.errored !== null;
+    return cuts.has(socket) || !left ? 444 : 499;
+  };
   const write = (entry: AccessEntry): void => {
     writer.write(formatEntry(format, entry));
   };
@@ -190,11 +213,7 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
         const bytes = own === -1 ? since() : own;
         const sent = res.writableFinished || (res.headersSent && bytes > 0);
         // Node's refusal went out in place of the response: the status the client got.
-        // The client left when it ended its side (FIN) or reset the connection; otherwise the
-        // worker closed it: its own cut, or the app's (res.destroy(), nginx's `return 444`).
-        const left = socket.readableEnded || socket.errored !== null;
-        const unsent = cuts.has(socket) || !left ? 444 : 499;
-        const status = refusedWith.get(res) ?? (sent ? res.statusCode : unsent);
+        const status = refusedWith.get(res) ?? (sent ? res.statusCode : unsent(socket));
         writeRequest(req, remote, time, started, status, bytes);
       });
     },
@@ -221,6 +240,21 @@ export function openAccessLog(config: ResolvedConfig["accessLog"], worker: numbe
     },
     cut: (socket) => {
       cuts.add(socket);
+    },
+    upgraded: (req, socket) => {
+      const started = performance.now();
+      const time = new Date();
+      const before = socket.bytesWritten;
+      const remote = remoteOf(socket);
+      let status: number | null = null;
+      watchStatus(socket, (seen) => (status = seen));
+      socket.once("close", () => {
+        const bytes = Math.max(0, socket.bytesWritten - before);
+        // Nothing written: closed without an answer, by the client (499) or the worker or the app
+        // (444); something that was not a whole status line: no status (000).
+        const unanswered = bytes > 0 ? 0 : unsent(socket);
+        writeRequest(req, remote, time, started, status ?? unanswered, bytes);
+      });
     },
     rejected: (req, status, bytes) => {
       writeRequest(req, remoteOf(req.socket), new Date(), performance.now(), status, bytes);

@@ -320,7 +320,9 @@ export function serveHttp(
     socket.end(bytes, () => socket.destroy());
     accessLog?.rejected(req, status, bytes.length);
   };
+  /** An upgrade request, before the app's `upgrade` (or a drain's refusal) writes a byte of its answer. */
   const upgraded = (req: IncomingMessage): void => {
+    accessLog?.upgraded(req, req.socket);
     const connection = connections.of(req.socket);
     // One a drain refused (upgrade.ts) closes at once.
     if (connection !== undefined && !drain.active) connection.upgraded = true;
@@ -361,9 +363,10 @@ export function serveHttp(
         // app, its count and its access-log line never knew); nginx ignores it and serves the
         // request, as RFC 9110 §10.1.1 allows, and so does the worker.
         server.on("checkExpectation", onRequest);
+        // An upgraded connection is the app's: a drain waits for it, never closes it. Heard
+        // before the app's own listener, which may write its answer at once (ws does).
+        if (upgrades) server.on("upgrade", upgraded);
         serveUpgrades(server, app, log, () => drain.active);
-        // An upgraded connection is the app's: a drain waits for it, never closes it.
-        if (server.listenerCount("upgrade") > 0) server.on("upgrade", upgraded);
         server.once("error", (error: NodeJS.ErrnoException) => {
           fail(`cannot listen on the socket the master sent: ${error.code ?? error.message}`);
         });

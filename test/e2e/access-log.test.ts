@@ -636,6 +636,10 @@ describe("access log lines", () => {
       [null, null, null, null],
     );
   });
+  it("a status never set (an upgraded connection whose first bytes were no status line) is 000 as nginx writes it, 0 in json", () => {
+    assert.match(formatEntry("common", { ...entry, status: 0 }), /"GET \/a\?b=1 HTTP\/1\.1" 000 321\n$/);
+    assert.equal((JSON.parse(formatEntry("json", { ...entry, status: 0 })) as { status: number }).status, 0);
+  });
   it("json rounds the duration to the millisecond", () => {
     assert.equal((JSON.parse(formatEntry("json", entry)) as { duration: number }).duration, 0.012);
   });

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { after, describe, it } from "node:test";
+import { until } from "../helpers/wait.ts";
 import type { TimerCountsRow } from "../../src/ipc/index.ts";
 import { renderMetrics, type MetricsInput } from "../../src/master/metrics-render.ts";
 import {
@@ -80,6 +81,24 @@ function closedWithin(socket: Socket, ms: number): Promise<string> {
     socket.once("close", () => {
       clearTimeout(timer);
       resolve("closed");
+    });
+  });
+}
+
+/** Sends `bytes` on a new connection; what came back before the server closed it, or "(open)" after 5 s. */
+function exchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    let got = "";
+    const socket = connect(port, "127.0.0.1", () => socket.write(bytes));
+    const deadline = setTimeout(() => {
+      socket.destroy();
+      resolve(`${got}(open)`);
+    }, 5_000);
+    socket.on("data", (chunk: Buffer) => (got += chunk.toString("latin1")));
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      clearTimeout(deadline);
+      resolve(got);
     });
   });
 }
@@ -174,22 +193,74 @@ describe("the /metrics endpoint", () => {
     assert.equal((await request(port, "GET", "/metrics")).status, 200, "the endpoint still answers");
   });
 
-  it("connections past the cap are closed as they arrive; a scrape gets in once one is gone", async () => {
-    const port = await serve(() => Promise.resolve(input(3, 1)), undefined, {
-      ...METRICS_LIMITS,
-      maxConnections: 4,
+  it("64 connections that never send do not keep a scrape out: the oldest of them is closed for it, and the scrape is answered at once (it waited for the 10 s request bound to cut them)", async () => {
+    const port = await serve(() => Promise.resolve(input(3, 1)));
+    const silent = Array.from({ length: METRICS_LIMITS.maxConnections }, () => connect(port, "127.0.0.1"));
+    after(() => {
+      for (const socket of silent) socket.destroy();
     });
-    const held = Array.from({ length: 4 }, () => connect(port, "127.0.0.1"));
-    await Promise.all(held.map((socket) => new Promise((resolve) => socket.once("connect", resolve))));
-    // The server counts a connection once it has taken it: give it the moment.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await Promise.all(silent.map((socket) => new Promise((resolve) => socket.once("connect", resolve))));
+    const oldest = closedWithin(silent[0] as Socket, 5_000);
+    // The 5 s deadline is well inside the request bound (10 s) that cut them before.
+    let deadline: NodeJS.Timeout | undefined;
+    const answer = await Promise.race([
+      request(port, "GET", "/metrics"),
+      new Promise<string>((resolve) => (deadline = setTimeout(() => resolve("no answer within 5 s"), 5_000))),
+    ]);
+    clearTimeout(deadline);
+    assert.equal(typeof answer === "string" ? answer : answer.status, 200);
+    assert.equal(await oldest, "closed", "the oldest silent connection");
+    const open = silent.slice(1).filter((socket) => !socket.destroyed && socket.readyState === "open");
+    assert.equal(open.length, METRICS_LIMITS.maxConnections - 1, "the others are left alone");
+  });
+
+  it("past the cap, a connection idle between scrapes gives way, longest idle first; one with a request in progress never does, and a newcomer when all have one is closed as it arrives", async () => {
+    /** The scrapes held while collecting: each one's release. */
+    const held: (() => void)[] = [];
+    let hold = false;
+    const port = await serve(
+      () =>
+        hold
+          ? new Promise<MetricsInput>((resolve) => held.push(() => resolve(input(3, 1))))
+          : Promise.resolve(input(3, 1)),
+      undefined,
+      { ...METRICS_LIMITS, maxConnections: 2 },
+    );
+    after(() => {
+      for (const release of held) release();
+    });
+    const scrape = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    /** A connection that has scraped once and stays open (keep-alive). */
+    const scraped = async (): Promise<Socket> => {
+      const socket = connect(port, "127.0.0.1");
+      after(() => socket.destroy());
+      socket.on("error", () => undefined);
+      socket.write(scrape);
+      await new Promise((resolve, reject) => {
+        socket.once("data", resolve);
+        socket.once("close", () => reject(new Error("closed before its page")));
+      });
+      return socket;
+    };
+    const first = await scraped();
+    const second = await scraped();
+    // A third: the first, idle longest, is closed for it.
+    const firstFate = closedWithin(first, 5_000);
+    const third = await scraped();
+    assert.equal(await firstFate, "closed");
+    assert.equal(second.destroyed, false);
+    // Both left now have a request in progress: a newcomer is closed, and they are not.
+    hold = true;
+    for (const socket of [second, third]) socket.write(scrape);
+    assert.ok(await until(() => held.length === 2, 5_000), "both requests in progress");
     const extra = connect(port, "127.0.0.1");
-    const fate = await closedWithin(extra, 2_000);
-    extra.destroy();
-    assert.equal(fate, "closed", "the fifth connection");
-    for (const socket of held) socket.destroy();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal((await request(port, "GET", "/metrics")).status, 200);
+    after(() => extra.destroy());
+    assert.equal(await closedWithin(extra, 5_000), "closed", "the newcomer");
+    const answers = [second, third].map((socket) => new Promise((resolve) => socket.once("data", resolve)));
+    for (const release of held) release();
+    await Promise.all(answers);
+    const stayed = [second, third].map((socket) => !socket.destroyed);
+    assert.deepEqual(stayed, [true, true], "those with a request in progress stay");
   });
 
   it("one connection's pipelined scrapes are answered one after another, each collected once the page before it is out", async () => {
@@ -250,6 +321,50 @@ describe("the /metrics endpoint", () => {
       assert.equal((await request(port, "GET", "/metrics")).status, 200, "the endpoint still answers");
     },
   );
+
+  it("a CONNECT request is answered 405 with Allow and a body naming the method, and its connection closed (Node closed it without a word)", async () => {
+    const port = await serve(() => Promise.resolve(input(3, 1)));
+    const answer = await exchange(port, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+    const [head = "", body] = answer.split("\r\n\r\n");
+    const lines = head.split("\r\n");
+    assert.equal(lines[0], "HTTP/1.1 405 Method Not Allowed", answer);
+    assert.ok(lines.includes("allow: GET, HEAD"), answer);
+    assert.ok(lines.includes("connection: close"), answer);
+    assert.equal(body, "method not allowed: CONNECT (the metrics are at GET /metrics)\n");
+    assert.ok(lines.includes(`content-length: ${body.length}`), answer);
+    // Another method on /metrics says the same of itself.
+    const post = await exchange(port, "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert.match(post, /^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+    assert.ok(post.endsWith("\r\n\r\nmethod not allowed: POST (the metrics are at GET /metrics)\n"), post);
+    assert.equal((await request(port, "GET", "/metrics")).status, 200, "the endpoint still answers");
+  });
+
+  it("a scrape with an Expect other than 100-continue is served, as nginx serves it (Node answered 417 without looking at the request)", async () => {
+    const port = await serve(() => Promise.resolve(input(3, 1)));
+    const scrape = await exchange(
+      port,
+      "GET /metrics HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nConnection: close\r\n\r\n",
+    );
+    assert.match(scrape, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.ok(scrape.endsWith(renderMetrics(input(3, 1)).toString("latin1")), scrape.slice(0, 200));
+    const elsewhere = await exchange(
+      port,
+      "GET /other HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nConnection: close\r\n\r\n",
+    );
+    assert.match(elsewhere, /^HTTP\/1\.1 404 Not Found\r\n/);
+  });
+
+  it("a request asking for an upgrade is answered with Connection: close: Node's parser drops a request pipelined behind it, which waited unanswered on an open connection", async () => {
+    const port = await serve(() => Promise.resolve(input(3, 1)));
+    const answer = await exchange(
+      port,
+      "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" +
+        "GET /other HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(answer, /\r\nConnection: close\r\n/);
+    assert.ok(answer.endsWith(renderMetrics(input(3, 1)).toString("latin1")), answer.slice(-100));
+  });
 
   it("answers 500 and reports the error when a scrape fails", async () => {
     const errors: unknown[] = [];

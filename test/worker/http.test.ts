@@ -909,6 +909,16 @@ describe("the worker's HTTP service: what a drain owes requests already under wa
     await drained;
     assert.match(text(), /ok\nHTTP\/1\.1 503 Service Unavailable\r\nconnection: close\r\n/);
     assert.equal(upgrades, 0);
+    // Logged as nginx logs it, with the bytes of the 503 (it had no line).
+    const refused = text().slice(text().indexOf("HTTP/1.1 503"));
+    assert.ok(await until(() => served.entries().length === 2, 5_000), JSON.stringify(served.entries()));
+    assert.deepEqual(
+      served.entries().map(({ url, status, bytes }) => ({ url, status, bytes })),
+      [
+        { url: "/", status: 200, bytes: text().length - refused.length },
+        { url: "/ws", status: 503, bytes: refused.length },
+      ],
+    );
   });
 
   it("answers an HTTP/1.1 request without Host with 400 Invalid host header and logs it, for fetch and handler apps alike (Node answered it, unlogged)", async () => {
