@@ -259,6 +259,37 @@ export default {
     assert.deepEqual(pidsMatching(prefix), []);
   });
 
+  it("a zero-delay timer a request in flight creates during a graceful stop runs to its end before exitWorker, after the timers of the moment the stop began were idle", async () => {
+    const dir = scratchApp({
+      "app.ts": `${say}
+export default {
+  async fetch() {
+    say("request in flight");
+    while (!ngx.worker.exiting()) await ngx.sleep(0.02);
+    // SPEC scenario 8: the request's data is pushed in a zero-delay timer, the client does not wait.
+    ngx.timer.at(0, async (premature) => {
+      await ngx.sleep(0.3);
+      say(\`pushed premature=\${premature}\`);
+    });
+    return new Response("ok");
+  },
+  exitWorker() { say(\`exitWorker pending=\${ngx.timer.pendingCount()} running=\${ngx.timer.runningCount()}\`); },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const answer = get(tree.url("/"));
+    await tree.run.waitForOutput("request in flight");
+    process.kill(tree.masterPid, "SIGQUIT");
+    assert.equal((await answer).body, "ok");
+    const done = await tree.run.done;
+    assert.equal(done.code, 0);
+    // Before: the drain ended with the last request, the timer it made still running: its work
+    // was cut without a word ("exitWorker pending=0 running=1", no "pushed").
+    assert.match(done.output, /pushed premature=false\n(?:.*\n)*exitWorker pending=0 running=0/);
+    assert.doesNotMatch(done.stderr, /shutdownTimeout|killing it/);
+  });
+
   it("signalGracefulExit() called in initWorker takes effect once the worker is ready: it drains and is replaced", async () => {
     const { app, marks, mark } = markedApp();
     mark("graceful-in-init");
