@@ -451,6 +451,32 @@ export default {
     assert.ok(Date.now() - started < 6_000);
   });
 
+  it("a fast stop that comes while a graceful stop's exitWorker runs does not run exitWorker again: the one running gets the fast stop's 2 s", async () => {
+    const dir = scratchApp({
+      "app.ts": `${say}
+let calls = 0;
+export default {
+  exitWorker() {
+    say(\`exitWorker call \${++calls}\`);
+    return new Promise(() => {});
+  },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    process.kill(tree.masterPid, "SIGQUIT");
+    await tree.run.waitForOutput("exitWorker call 1");
+    process.kill(tree.masterPid, "SIGINT");
+    const done = await tree.run.done;
+    assert.equal(done.code, 0);
+    assert.match(done.stderr, /shutting down \(fast, escalated\)/);
+    // Before: the fast stop ran exitWorker a second time beside the first ("exitWorker call 2").
+    assert.equal(done.output.match(/exitWorker call \d/g)?.join(), "exitWorker call 1");
+    assert.match(done.stderr, /exitWorker did not finish within 2 s of the fast stop; going on without it/);
+    assert.doesNotMatch(done.stderr, /killing it/);
+  });
+
   it("what init writes and what a worker writes as it stops reach the master's output in full, at a graceful and at a fast stop (a worker's exit cut it short: 328,896 of 2,000,000 bytes)", async () => {
     const dir = scratchApp({
       "app.ts": `export default {
