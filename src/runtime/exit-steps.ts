@@ -30,6 +30,19 @@ export function runExitWorker(
   return runHook("exitWorker", app?.exitWorker, log, boundMs);
 }
 
+/**
+ * A fast stop that came while a graceful exit's exitWorker ran: that run (`running`) has `boundMs`
+ * from now, and is not begun again.
+ */
+export async function boundExitWorker(running: Promise<void>, log: LogSink, boundMs: number): Promise<void> {
+  const outcome = await withTimeout(running, boundMs);
+  if (!outcome.done)
+    log(
+      "error",
+      `exitWorker did not finish within ${boundMs / 1000} s of the fast stop; going on without it`,
+    );
+}
+
 /** The last step: the pipe groups ended, exit 0 once the log lines are out. */
 export async function leave(): Promise<void> {
   await endLiveGroups();

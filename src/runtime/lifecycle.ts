@@ -19,7 +19,8 @@
  * The master stops its children with messages only: QUIT and TERM reach a child from outside,
  * so the exit they begin is the child's own, told to the master as signalGracefulExit's is (and
  * not counted as a crash); a TERM while starting tells it before the exit at once.
- *   draining   stop fast / TERM           the drain is cut short: as stop fast
+ *   draining   stop fast / TERM           the drain is cut short: as stop fast; once exitWorker runs,
+ *                                         that run gets FAST_EXIT_WORKER_BOUND from then (not a second run)
  *   any        master gone ("disconnect") exit 0 at once
  *
  * Each bound that fires is logged with the step it cut short. The master SIGKILLs a child still
@@ -41,7 +42,7 @@ import { errorMessage } from "../util/error-message.ts";
 import { loadApp, type App } from "./app.ts";
 import { installRuntime, type RuntimeContext } from "./context.ts";
 import { drainCutMessage } from "./drain-cut.ts";
-import { closeService, leave, runExitWorker } from "./exit-steps.ts";
+import { boundExitWorker, closeService, leave, runExitWorker } from "./exit-steps.ts";
 import { runInitWorker } from "./init-worker.ts";
 import { describeLoadError } from "./load-error.ts";
 import { Listening } from "./listening.ts";
@@ -70,6 +71,8 @@ export class ChildLifecycle {
   #pids: readonly number[] = [];
   #inInitWorker = false;
   #service: Service | null = null;
+  /** exitWorker's run, once a graceful exit began it: a fast stop then bounds it, never runs it again. */
+  #exitWorker: Promise<void> | null = null;
   #app: App | undefined;
   readonly #listening = new Listening();
 
@@ -214,8 +217,7 @@ export class ChildLifecycle {
     if (own) send({ type: "exiting" });
     const timers = this.context.timers;
     timers.beginExit();
-    const drained = Promise.all([this.#service?.drain(), timers.whenIdle()]);
-    const outcome = await withTimeout(drained, this.#shutdownTimeout * 1000);
+    const outcome = await withTimeout(this.#drained(), this.#shutdownTimeout * 1000);
     // A fast stop may have taken over while this awaited (read through #now()).
     if (this.#now() !== "draining") return;
     if (!outcome.done) {
@@ -223,9 +225,23 @@ export class ChildLifecycle {
       this.#log("warn", drainCutMessage(this.#shutdownTimeout, timers, "going on to exitWorker", http));
       await closeService(this.#service);
     }
-    await runExitWorker(this.context, this.#app, this.#log, EXIT_WORKER_BOUND * 1000);
+    this.#exitWorker = runExitWorker(this.context, this.#app, this.#log, EXIT_WORKER_BOUND * 1000);
+    await this.#exitWorker;
+    if (this.#now() !== "draining") return;
     this.#state = "exited";
     await leave();
+  }
+
+  /**
+   * The service's drain, then the timers: a request in flight may still create a zero-delay timer
+   * (its data pushed after the response, SPEC scenario 8), which runs before exitWorker, as
+   * OpenResty runs the zero-delay timers made while a worker exits (T-PRE-02). Waited for beside
+   * the drain, the timers were idle as it began, and such a timer's run was cut by the exit
+   * without a word.
+   */
+  async #drained(): Promise<void> {
+    await this.#service?.drain();
+    await this.context.timers.whenIdle();
   }
 
   async #fastExit(own: boolean): Promise<void> {
@@ -233,7 +249,11 @@ export class ChildLifecycle {
     if (own) send({ type: "exiting", mode: "fast" });
     this.context.timers.destroy();
     await closeService(this.#service);
-    await runExitWorker(this.context, this.#app, this.#log, FAST_EXIT_WORKER_BOUND * 1000);
+    const boundMs = FAST_EXIT_WORKER_BOUND * 1000;
+    // A graceful exit's exitWorker already running (an INT that escalated the stop came then) was
+    // run a second time beside it.
+    if (this.#exitWorker === null) await runExitWorker(this.context, this.#app, this.#log, boundMs);
+    else await boundExitWorker(this.#exitWorker, this.#log, boundMs);
     await leave();
   }
 

@@ -9,7 +9,8 @@
  * chunk (`ERROR: …` on stderr), 13 when the main chunk or a timer callback waits on a promise
  * that nothing can settle any more, 2 for a bad command line, a missing file or a bad config,
  * `n` for `process.exit(n)`, 130 on SIGINT and 143 on SIGTERM (fast: no premature timers), 0 at
- * once when the reader of stdout goes away. SIGQUIT and SIGHUP start the graceful exit.
+ * once when the reader of stdout goes away. SIGQUIT and SIGHUP start the graceful exit (the main
+ * chunk, a zero-delay timer, still runs when one came before it began).
  */
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -208,17 +209,6 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     command.file === null ? "[eval]" : resolve(command.file),
     ...command.args,
   ];
-  handleSignals({
-    SIGINT: () => process.exit(130),
-    SIGTERM: () => process.exit(143),
-    SIGQUIT: finish,
-    SIGHUP: finish,
-    // No log file to reopen in single mode; the handler keeps Node from opening the inspector.
-    SIGUSR1: ignore,
-    SIGUSR2: ignore,
-  });
-  exitOnSecondStopSignal(log);
-
   // What nothing caught (a throw in a plain setTimeout callback) or handled (a promise rejected
   // with no handler, as \`async function f() { throw … } f();\`) ends the process as Node's
   // default does, exit 1, in single mode's words. A timer callback's own rejection is not one:
@@ -275,4 +265,17 @@ export async function runSingle(command: SingleCommand): Promise<void> {
     // Once this run has settled: premature callbacks then see the main chunk no longer running.
     setImmediate(finish);
   });
+  // Once the main chunk is a timer: a QUIT or HUP queued while the config loaded begins the exit
+  // here, and the exit waits for that zero-delay timer, which runs. Replayed before it existed,
+  // it found nothing to wait for and the process exited 0 with the program never run.
+  handleSignals({
+    SIGINT: () => process.exit(130),
+    SIGTERM: () => process.exit(143),
+    SIGQUIT: finish,
+    SIGHUP: finish,
+    // No log file to reopen in single mode; the handler keeps Node from opening the inspector.
+    SIGUSR1: ignore,
+    SIGUSR2: ignore,
+  });
+  exitOnSecondStopSignal(log);
 }

@@ -266,11 +266,15 @@ export class TimerSystem implements TimerOwner {
         callback,
       );
     }
-    if (this.#exiting && (spec !== null || delayMs > 0)) {
+    // After a fast stop (destroy) nothing runs a timer, a zero-delay one included: it was kept
+    // pending for ever, in silence.
+    if (this.#exiting && (spec !== null || delayMs > 0 || this.#destroyed)) {
       throw new TimerError(
         where,
         "process exiting",
-        "only zero-delay timers can be created while the process exits",
+        this.#destroyed
+          ? "the process stops fast: no timer runs any more"
+          : "only zero-delay timers can be created while the process exits",
       );
     }
     if (this.pendingCount >= this.#limits.maxPending) {
@@ -424,7 +428,10 @@ export class TimerSystem implements TimerOwner {
     );
   }
 
-  /** Fast stop: forgets every pending timer without running it. Running callbacks are not touched. */
+  /**
+   * Fast stop: forgets every pending timer without running it, and refuses new ones. Running
+   * callbacks are not touched.
+   */
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;

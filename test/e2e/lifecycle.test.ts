@@ -259,6 +259,37 @@ export default {
     assert.deepEqual(pidsMatching(prefix), []);
   });
 
+  it("a zero-delay timer a request in flight creates during a graceful stop runs to its end before exitWorker, after the timers of the moment the stop began were idle", async () => {
+    const dir = scratchApp({
+      "app.ts": `${say}
+export default {
+  async fetch() {
+    say("request in flight");
+    while (!ngx.worker.exiting()) await ngx.sleep(0.02);
+    // SPEC scenario 8: the request's data is pushed in a zero-delay timer, the client does not wait.
+    ngx.timer.at(0, async (premature) => {
+      await ngx.sleep(0.3);
+      say(\`pushed premature=\${premature}\`);
+    });
+    return new Response("ok");
+  },
+  exitWorker() { say(\`exitWorker pending=\${ngx.timer.pendingCount()} running=\${ngx.timer.runningCount()}\`); },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    const answer = get(tree.url("/"));
+    await tree.run.waitForOutput("request in flight");
+    process.kill(tree.masterPid, "SIGQUIT");
+    assert.equal((await answer).body, "ok");
+    const done = await tree.run.done;
+    assert.equal(done.code, 0);
+    // Before: the drain ended with the last request, the timer it made still running: its work
+    // was cut without a word ("exitWorker pending=0 running=1", no "pushed").
+    assert.match(done.output, /pushed premature=false\n(?:.*\n)*exitWorker pending=0 running=0/);
+    assert.doesNotMatch(done.stderr, /shutdownTimeout|killing it/);
+  });
+
   it("signalGracefulExit() called in initWorker takes effect once the worker is ready: it drains and is replaced", async () => {
     const { app, marks, mark } = markedApp();
     mark("graceful-in-init");
@@ -418,6 +449,32 @@ export default {
     assert.match(done.stderr, /exitWorker did not finish within 2 s/);
     assert.doesNotMatch(done.stderr, /killing it/);
     assert.ok(Date.now() - started < 6_000);
+  });
+
+  it("a fast stop that comes while a graceful stop's exitWorker runs does not run exitWorker again: the one running gets the fast stop's 2 s", async () => {
+    const dir = scratchApp({
+      "app.ts": `${say}
+let calls = 0;
+export default {
+  exitWorker() {
+    say(\`exitWorker call \${++calls}\`);
+    return new Promise(() => {});
+  },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1 });
+    process.kill(tree.masterPid, "SIGQUIT");
+    await tree.run.waitForOutput("exitWorker call 1");
+    process.kill(tree.masterPid, "SIGINT");
+    const done = await tree.run.done;
+    assert.equal(done.code, 0);
+    assert.match(done.stderr, /shutting down \(fast, escalated\)/);
+    // Before: the fast stop ran exitWorker a second time beside the first ("exitWorker call 2").
+    assert.equal(done.output.match(/exitWorker call \d/g)?.join(), "exitWorker call 1");
+    assert.match(done.stderr, /exitWorker did not finish within 2 s of the fast stop; going on without it/);
+    assert.doesNotMatch(done.stderr, /killing it/);
   });
 
   it("what init writes and what a worker writes as it stops reach the master's output in full, at a graceful and at a fast stop (a worker's exit cut it short: 328,896 of 2,000,000 bytes)", async () => {

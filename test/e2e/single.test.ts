@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -315,6 +315,30 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     const r = await run.done;
     assert.deepEqual([r.code, r.stdout], [0, "ready\ntimer premature true\n"]);
   });
+
+  for (const signal of ["SIGQUIT", "SIGHUP"] as const) {
+    it(`a ${signal} that comes while the config loads starts the graceful exit, and the main chunk still runs, as the zero-delay timer it is (it exited 0 at once, the program never run)`, async () => {
+      const dir = scratchApp({});
+      const [mark, go] = [join(dir, "loading"), join(dir, "go")];
+      const run = startTsresty(
+        [
+          "--config",
+          "test/fixtures/single/slow.config.ts",
+          "-e",
+          'console.log("main ran, exiting:", ngx.worker.exiting()); ngx.timer.at(0, () => console.log("zero-delay ran")); await ngx.sleep(0.1); console.log("main done");',
+        ],
+        { env: { LOADING_MARK: mark, GO_MARK: go }, deadlineMs: 30_000 },
+      );
+      assert.ok(await until(() => existsSync(mark), 20_000), "the config began to load");
+      run.child.kill(signal);
+      writeFileSync(go, "");
+      const r = await run.done;
+      assert.deepEqual(
+        [r.code, r.stdout, r.stderr],
+        [0, "main ran, exiting: true\nzero-delay ran\nmain done\n", ""],
+      );
+    });
+  }
 
   it("T-PRE-05: a timer sleeping when exit begins finishes its sleep, seeing exiting() true", async () => {
     const r = await runTsresty([

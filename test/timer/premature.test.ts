@@ -273,6 +273,33 @@ describe("premature expiry on graceful exit", () => {
     assert.equal(fast.timers.pendingCount, 0);
   });
 
+  it("after a fast stop (destroy) every creation throws 'process exiting', zero-delay ones too: nothing would run them", async () => {
+    const { timers, clock } = makeTimers();
+    timers.destroy();
+    const ran: boolean[] = [];
+    // Before: at(0) returned a timer left pending for ever (never run, counted by pendingCount,
+    // whenIdle never resolved), and every() said that zero-delay timers could still be made.
+    for (const create of [
+      () => timers.at(0, (premature) => ran.push(premature)),
+      () => timers.at(5, () => undefined),
+      () => timers.every(1, () => undefined),
+    ]) {
+      assert.throws(create, (error: unknown) => {
+        assert.ok(error instanceof TimerError);
+        assert.equal(error.reason, "process exiting");
+        assert.match(error.message, /the process stops fast: no timer runs any more/);
+        return true;
+      });
+    }
+    clock.advance(100);
+    assert.deepEqual(ran, []);
+    assert.equal(timers.pendingCount, 0);
+    let idle = false;
+    void timers.whenIdle().then(() => (idle = true));
+    await flushPromises();
+    assert.ok(idle);
+  });
+
   it("beginExit lets go of the host timer once nothing is left in the lists (a plain Node process ends) (stop 26)", () => {
     const { timers, clock } = makeTimers();
     timers.at(100, () => {});
