@@ -3,9 +3,10 @@
  * the control socket are taken as the master starts, before the config is read (as nginx writes
  * its pid file before the rest of its work): `tsresty stop`, `status` and `reload` reach a master
  * whose config is still loading. The error log and the output log are the first config's.
- * Releasing the site (at stop) closes the control socket (its file goes) and the lock; the pid
- * file goes when the process exits, or when the master leaves the prefix for the one its config
- * names.
+ * Releasing the site (at stop, or when the master leaves the prefix for the one its config
+ * names) removes the pid file, then closes the control socket (its file goes) and the lock: a
+ * control command that finds neither socket nor lock and no longer its pid file knows the master
+ * stopped, not that the pid file is stale.
  */
 import { existsSync, realpathSync, rmdirSync } from "node:fs";
 import type { Server } from "node:net";
@@ -23,9 +24,9 @@ import { lockPrefix, prepareLogFile, preparePrefix, reasonOf } from "./prefix.ts
 export interface Site {
   /** The prefix, absolute. */
   readonly prefix: string;
-  /** Closes the control socket and the lock (the pid file stays until the process exits). */
+  /** Removes the pid file, closes the control socket and the lock. */
   release(): void;
-  /** Releases the site, removes its pid file and the prefix directory when the site made it and it is empty. */
+  /** Releases the site, and removes the prefix directory when the site made it and it is empty. */
   leave(): void;
 }
 
@@ -57,6 +58,7 @@ export async function takeSite(given: string, onControl: ControlHandler, log: Lo
     throw unusable(socketPath, error);
   }
   const release = (): void => {
+    removePid(pidFile);
     control.close();
     lock.close();
   };
@@ -75,7 +77,6 @@ export async function takeSite(given: string, onControl: ControlHandler, log: Lo
     release,
     leave: () => {
       release();
-      removePid(pidFile);
       if (!made) return;
       try {
         rmdirSync(prefix);

@@ -1,16 +1,17 @@
 /**
  * `tsresty stop`, `reload`, `status` and `logs` against a tree in odd states: a master whose
- * config still loads. Real trees, real signals, hard deadlines.
+ * config still loads, a pid file that names another process. Real trees, real signals, hard
+ * deadlines.
  */
 import assert from "node:assert/strict";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { CONTROL_SOCKET, PID_FILE, type ControlRequest, type ControlResponse } from "../../src/ipc/index.ts";
 import { childrenOf, pidsMatching, runTsresty, startTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
-import { alive, until } from "../helpers/tree.ts";
+import { alive, startTree, until } from "../helpers/tree.ts";
 
 const APP = "export default { fetch: () => new Response('x') };\n";
 /** A config whose top level awaits while the file `hold` beside it exists (at most 30 s). */
@@ -128,5 +129,43 @@ describe("control commands while the first config still loads", () => {
     const stop = await runTsresty(["stop", "--prefix", "named"], { cwd: dir });
     assert.equal(stop.code, 0, stop.stderr);
     assert.equal((await run.done).code, 0);
+  });
+});
+
+describe("control commands and a pid file that names the wrong process", () => {
+  it("a pid file naming another prefix's live master, or a tsresty process that is no master, is called stale with its pid, its file and what to do (it said 'connect ENOENT' or 'ECONNREFUSED …/tsresty.sock')", async () => {
+    const dir = scratchApp({ "app.ts": APP });
+    const other = await startTree(join(dir, "app.ts"), { workers: 1 });
+    // A prefix whose master was SIGKILLed: its socket file is left, nobody listens on it.
+    const crashed = await startTree(join(dir, "app.ts"), { workers: 1 });
+    process.kill(crashed.masterPid, "SIGKILL");
+    assert.ok(await until(() => !alive(crashed.masterPid)));
+    assert.ok(existsSync(join(crashed.prefix, CONTROL_SOCKET)));
+    // A prefix with a pid file only.
+    const bare = join(dir, "bare");
+    mkdirSync(bare);
+    const single = startTsresty(["-e", "await ngx.sleep(30)"], { deadlineMs: 60_000 });
+    const singlePid = single.child.pid ?? 0;
+    const cases = [
+      { prefix: crashed.prefix, pid: other.masterPid, what: "is the master of another prefix" },
+      { prefix: bare, pid: other.masterPid, what: "is the master of another prefix" },
+      { prefix: bare, pid: singlePid, what: "is another tsresty process, not a master" },
+    ];
+    for (const { prefix, pid, what } of cases) {
+      const pidFile = join(prefix, PID_FILE);
+      writeFileSync(pidFile, `${pid}\n`);
+      for (const command of ["status", "stop", "reload", "logs"]) {
+        const r = await runTsresty([command, "--prefix", prefix]);
+        assert.equal(r.code, 1, `${command}: ${r.stderr}`);
+        assert.equal(
+          r.stderr,
+          `tsresty: no master is running under ${prefix} (stale pid file ${pidFile}: pid ${pid} ${what}); the master that wrote it is gone: tsresty start replaces the file, or remove it\n`,
+          command,
+        );
+      }
+    }
+    assert.ok(alive(other.masterPid) && alive(singlePid), "neither process was told anything");
+    single.child.kill("SIGKILL");
+    assert.equal((await other.command("stop")).code, 0);
   });
 });
