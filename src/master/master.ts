@@ -163,6 +163,8 @@ export class Master {
 
   readonly #startedAt = Date.now();
   #site: Site | null = null;
+  /** The provisional site the first start left (#settleSite): its open connections are served to the end. */
+  #left: Site | null = null;
   #whenStopped: () => void = () => undefined;
   /** Every child has exited at a stop: what they wrote is being read to its end. */
   #ending = false;
@@ -540,6 +542,7 @@ export class Master {
     if (site === null || !isSitePrefix(site, config.prefix)) {
       this.#site = null;
       site?.leave();
+      this.#left = site;
       site = await this.#takeSite(config.prefix);
       this.#site = site;
     }
@@ -817,6 +820,7 @@ export class Master {
     this.#metrics = null;
     this.#lag?.close();
     this.#site?.release();
+    this.#left?.release();
     void this.#children.outputEnded(OUTPUT_QUIET_MS).then(this.#whenStopped);
   }
 

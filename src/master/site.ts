@@ -26,7 +26,11 @@ export interface Site {
   readonly prefix: string;
   /** Removes the pid file, closes the control socket and the lock. */
   release(): void;
-  /** Releases the site, and removes the prefix directory when the site made it and it is empty. */
+  /**
+   * Leaves the prefix for another: removes the pid file, stops taking control connections (those
+   * open are served until `release()`: a `logs -f` follows on, a queued reload gets its answer),
+   * lets go of the lock, and removes the prefix directory when the site made it and it is empty.
+   */
   leave(): void;
 }
 
@@ -76,7 +80,9 @@ export async function takeSite(given: string, onControl: ControlHandler, log: Lo
     prefix,
     release,
     leave: () => {
-      release();
+      removePid(pidFile);
+      control.stopListening();
+      lock.close();
       if (!made) return;
       try {
         rmdirSync(prefix);

@@ -9,7 +9,7 @@ import { createConnection } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { CONTROL_SOCKET, PID_FILE, type ControlRequest, type ControlResponse } from "../../src/ipc/index.ts";
-import { childrenOf, pidsMatching, runTsresty, startTsresty } from "../helpers/processes.ts";
+import { childrenOf, pidsMatching, runTsresty, startTsresty, type Running } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { alive, startTree, until } from "../helpers/tree.ts";
 
@@ -47,6 +47,25 @@ function askOnSocket(prefix: string, request: ControlRequest): { next(): Promise
       return JSON.parse(line) as ControlResponse;
     },
   };
+}
+
+/**
+ * `tsresty start` without --prefix of a one-worker app whose config names the prefix `named` and
+ * is held while the file `hold` exists; returned once the master holds ./.tsresty (`early`).
+ */
+async function movingStart(): Promise<{ dir: string; run: Running; early: string }> {
+  const dir = scratchApp({
+    "app.ts": APP,
+    "tsresty.config.mts": HELD_CONFIG.replace(
+      "workers: 2",
+      `workers: 1, listen: ["127.0.0.1:0"], prefix: "named"`,
+    ),
+    hold: "",
+  });
+  const run = startTsresty(["start", "app.ts"], { cwd: dir, deadlineMs: 60_000 });
+  const early = join(dir, ".tsresty");
+  assert.ok(await until(() => existsSync(join(early, PID_FILE)), 20_000), run.stderr());
+  return { dir, run, early };
 }
 
 describe("control commands while the first config still loads", () => {
@@ -110,17 +129,7 @@ describe("control commands while the first config still loads", () => {
   });
 
   it("without --prefix, the master holds the default prefix while its config loads and moves to the prefix the config names, leaving no trace in the default one", async () => {
-    const dir = scratchApp({
-      "app.ts": APP,
-      "tsresty.config.mts": HELD_CONFIG.replace(
-        "workers: 2",
-        `workers: 1, listen: ["127.0.0.1:0"], prefix: "named"`,
-      ),
-      hold: "",
-    });
-    const run = startTsresty(["start", "app.ts"], { cwd: dir, deadlineMs: 60_000 });
-    const early = join(dir, ".tsresty");
-    assert.ok(await until(() => existsSync(join(early, PID_FILE)), 20_000), run.stderr());
+    const { dir, run, early } = await movingStart();
     const status = await runTsresty(["status", "--json"], { cwd: dir });
     assert.equal(status.code, 0, status.stderr);
     rmSync(join(dir, "hold"));
@@ -128,6 +137,31 @@ describe("control commands while the first config still loads", () => {
     assert.equal(existsSync(early), false, "the default prefix the master made is gone");
     const stop = await runTsresty(["stop", "--prefix", "named"], { cwd: dir });
     assert.equal(stop.code, 0, stop.stderr);
+    assert.equal((await run.done).code, 0);
+  });
+
+  it("a logs -f and a reload asked at the default prefix while the config loads are served to their end when the master moves to the config's prefix: the follower follows on until the stop, the reload is answered (they were told 'the master stopped', or cut without an answer)", async () => {
+    const { dir, run, early } = await movingStart();
+    const follower = askOnSocket(early, { command: "logs", follow: true, worker: null, lines: 0 });
+    assert.deepEqual(await follower.next(), { ok: true, message: "logs", lines: [] });
+    const reload = askOnSocket(early, { command: "reload", progress: true });
+    assert.deepEqual(await reload.next(), { ok: true, message: "reloading", progress: true });
+    rmSync(join(dir, "hold"));
+    await run.waitForOutput("tsresty ready:");
+    const line = await follower.next();
+    assert.equal(line.message, "log", JSON.stringify(line));
+    assert.match(
+      (line.ok && line.lines?.[0]) || "",
+      /\[notice\] \d+#-: start worker process \d+ \(id 0, generation 1\)$/,
+    );
+    let answer = await reload.next();
+    while (answer.ok && answer.progress === true) answer = await reload.next();
+    assert.deepEqual(answer, { ok: true, message: "reloaded (1 worker)" });
+    const stop = await runTsresty(["stop", "--prefix", "named"], { cwd: dir });
+    assert.equal(stop.code, 0, stop.stderr);
+    answer = await follower.next();
+    while (answer.message === "log") answer = await follower.next();
+    assert.deepEqual(answer, { ok: true, message: "the master stopped", ended: true });
     assert.equal((await run.done).code, 0);
   });
 });
