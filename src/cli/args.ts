@@ -197,11 +197,17 @@ function parseLogs(argv: readonly string[]): LogsCommand {
     }
     return Number(value);
   };
+  const worker = number("--worker", values["worker"], null);
+  // Past 2^53 the id read is another number (99999999999999999999 was "no worker 100000000000000000000").
+  if (worker !== null && !Number.isSafeInteger(worker))
+    throw new UsageError(
+      `--worker must be a whole number of at most ${Number.MAX_SAFE_INTEGER}, received ${JSON.stringify(values["worker"])}`,
+    );
   return {
     kind: "logs",
     prefix: stringOrNull(values["prefix"]),
     follow: values["follow"] === true,
-    worker: number("--worker", values["worker"], null),
+    worker,
     lines: number("-n/--lines", values["lines"], 50) ?? 50,
   };
 }

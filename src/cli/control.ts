@@ -3,9 +3,11 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   isAlive,
+  isMasterCommand,
   isTsresty,
   MasterSilent,
   PID_FILE,
+  prefixLocked,
   readPid,
   sendControl,
   talkToMaster,
@@ -30,16 +32,29 @@ const STOP_WAIT_MS = 120_000;
  */
 const ANSWER_WAIT_MS = 10_000;
 
+/** The master a control command talks to: its prefix, its pid file and the pid in it. */
+interface FoundMaster {
+  readonly prefix: string;
+  readonly pidFile: string;
+  readonly pid: number;
+}
+
 /**
  * The master's answer, or a ControlError (one `tsresty:` line, exit 1) when it cannot be had:
  * the socket is gone, the master died before answering, or it stayed silent (said as `silent`
  * says, when given).
  */
-async function ask<T>(talk: Promise<T>, silent?: (error: MasterSilent) => string): Promise<T> {
+async function ask<T>(
+  master: FoundMaster,
+  talk: Promise<T>,
+  silent?: (error: MasterSilent) => string,
+): Promise<T> {
   try {
     return await talk;
   } catch (error) {
     if (error instanceof ControlError) throw error;
+    const unreachable = await noMasterThere(master, error);
+    if (unreachable !== null) throw unreachable;
     const message =
       error instanceof MasterSilent && silent !== undefined
         ? silent(error)
@@ -50,8 +65,36 @@ async function ask<T>(talk: Promise<T>, silent?: (error: MasterSilent) => string
   }
 }
 
-/** The running master under the command's prefix: the prefix and its pid, or a ControlError. */
-function findMaster(given: string | null): { prefix: string; pid: number } {
+/**
+ * When the control socket was not there to take the request (no file, or nobody listening on it)
+ * and no master holds the prefix, why: the master stopped meanwhile (it removes its pid file
+ * before it lets go of the socket and the lock), or the pid file is stale, its pid a live tsresty
+ * process but another prefix's master, or one that took the pid of the master that wrote the
+ * file. Null when a master holds the prefix, or the request failed otherwise.
+ */
+async function noMasterThere(master: FoundMaster, error: unknown): Promise<ControlError | null> {
+  const code = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+  if ((code !== "ENOENT" && code !== "ECONNREFUSED") || (await prefixLocked(master.prefix))) return null;
+  if (readPid(master.pidFile) !== master.pid)
+    return new ControlError(`no master is running under ${master.prefix} (master ${master.pid} has stopped)`);
+  return staleFile(
+    master,
+    isMasterCommand(master.pid)
+      ? "is the master of another prefix"
+      : "is another tsresty process, not a master",
+  );
+}
+
+/** The error for a pid file left by a master that is gone: which pid and file, and what to do. */
+function staleFile(master: FoundMaster, what: string): ControlError {
+  return new ControlError(
+    `no master is running under ${master.prefix} (stale pid file ${master.pidFile}: pid ${master.pid} ${what}); ` +
+      `the master that wrote it is gone: tsresty start replaces the file, or remove it`,
+  );
+}
+
+/** The running master under the command's prefix, or a ControlError. */
+function findMaster(given: string | null): FoundMaster {
   const prefix = resolve(given ?? ".tsresty");
   const pidFile = join(prefix, PID_FILE);
   const pid = readPid(pidFile);
@@ -59,16 +102,16 @@ function findMaster(given: string | null): { prefix: string; pid: number } {
     const why = existsSync(pidFile) ? `${pidFile} holds no pid` : "no pid file";
     throw new ControlError(`no master is running under ${prefix} (${why})`);
   }
-  if (!isTsresty(pid)) {
-    const why = isAlive(pid) ? `pid ${pid} is another program` : `pid ${pid} is not running`;
-    throw new ControlError(`no master is running under ${prefix} (stale pid file: ${why})`);
-  }
-  return { prefix, pid };
+  const master = { prefix, pidFile, pid };
+  if (!isAlive(pid)) throw staleFile(master, "is not running");
+  if (!isTsresty(pid)) throw staleFile(master, "is another program");
+  return master;
 }
 
 /** `tsresty logs`: the last lines, and with -f the new ones until the master stops (or ^C). */
 export async function logs(command: LogsCommand): Promise<void> {
-  const { prefix, pid } = findMaster(command.prefix);
+  const master = findMaster(command.prefix);
+  const { prefix, pid } = master;
   const request = {
     command: "logs",
     follow: command.follow,
@@ -87,6 +130,7 @@ export async function logs(command: LogsCommand): Promise<void> {
   /** Whether the master said that it stops (set by the answers' callback). */
   const end = { said: false };
   await ask(
+    master,
     talkToMaster(
       prefix,
       request,
@@ -132,10 +176,12 @@ function unanswered(silent: MasterSilent, pid: number): string {
 
 /** `tsresty reload | stop | status`: finds the master through the pid file and asks it. */
 export async function control(command: ControlCommand): Promise<void> {
-  const { prefix, pid } = findMaster(command.prefix);
+  const master = findMaster(command.prefix);
+  const { prefix, pid } = master;
   switch (command.kind) {
     case "reload": {
       const answer = await ask(
+        master,
         sendControl(prefix, { command: "reload", progress: true }, ANSWER_WAIT_MS),
         (silent) => stillPending(silent, pid, "reload"),
       );
@@ -145,6 +191,7 @@ export async function control(command: ControlCommand): Promise<void> {
     }
     case "stop": {
       const answer = await ask(
+        master,
         sendControl(prefix, { command: "stop", fast: command.fast }, ANSWER_WAIT_MS),
         (silent) => stillPending(silent, pid, "stop"),
       );
@@ -159,7 +206,7 @@ export async function control(command: ControlCommand): Promise<void> {
       return;
     }
     case "status": {
-      const answer = await ask(sendControl(prefix, { command: "status" }, ANSWER_WAIT_MS), (silent) =>
+      const answer = await ask(master, sendControl(prefix, { command: "status" }, ANSWER_WAIT_MS), (silent) =>
         unanswered(silent, pid),
       );
       if (!answer.ok || answer.status === undefined) throw new ControlError(answer.message);

@@ -126,7 +126,9 @@ export function talkToMaster(
         error.code === "EPIPE" || error.code === "ECONNRESET"
           ? " (the master closed the connection before it read the request: it may be out of file descriptors; signals still reach it: kill -QUIT, -HUP or -USR1 with the pid in the pid file)"
           : "";
-      fail(new Error(`cannot reach the master's control socket: ${error.message}${closed}`));
+      fail(
+        new Error(`cannot reach the master's control socket: ${error.message}${closed}`, { cause: error }),
+      );
     });
     socket.on("end", () => {
       clearTimeout(timer);

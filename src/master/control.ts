@@ -24,6 +24,8 @@ const REFUSAL_LINGER_MS = 1_000;
 
 /** The running control socket. */
 export interface ControlServer {
+  /** Takes no new connection (the socket file goes at once); those open are still served. */
+  stopListening(): void;
   /** Stops taking requests, ends the connections still open, removes the socket file. */
   close(): void;
 }
@@ -244,13 +246,18 @@ export function serveControl(
   });
   // Served and refused connections both hold a descriptor: past both, Node closes new ones at once.
   server.maxConnections = maxConnections + REFUSING;
-  server.on("close", () => {
+  // At once, not when the last connection has ended: by then another master may have taken the
+  // prefix and made its own socket file there.
+  let unlinked = false;
+  const unlink = (): void => {
+    if (unlinked) return;
+    unlinked = true;
     try {
       unlinkSync(path);
     } catch {
       // already gone
     }
-  });
+  };
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     // Made with mode 0600 by bind(2) itself, which listen() calls before it returns: a chmod of
@@ -266,7 +273,12 @@ export function serveControl(
       server.off("error", reject);
       server.unref();
       resolve({
+        stopListening: () => {
+          unlink();
+          server.close();
+        },
         close: () => {
+          unlink();
           // Connections that stay (`tsresty logs -f`) end with the master, which says so; an
           // answer being written ends its own once written.
           for (const socket of sockets) {

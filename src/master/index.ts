@@ -1,6 +1,7 @@
 export { runMaster, StartCancelled, type MasterOptions } from "./main.ts";
-export { isAlive, isTsresty, readPid } from "./pidfile.ts";
+export { isAlive, isMasterCommand, isTsresty, readPid } from "./pidfile.ts";
 export { MasterSilent, sendControl, talkToMaster } from "./control-client.ts";
+export { prefixLocked } from "./prefix.ts";
 export {
   PID_FILE,
   type ControlResponse,

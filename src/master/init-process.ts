@@ -6,6 +6,7 @@
 import { ConfigError, StartError } from "../errors.ts";
 import type { ChildMessage, InitOutcome, LoadRequest, ZoneRef } from "../ipc/index.ts";
 import { longTimeout } from "../util/long-timeout.ts";
+import { isStopped } from "../util/proc.ts";
 
 import type { Child, Children } from "./children.ts";
 
@@ -52,7 +53,8 @@ export class InitProcess {
     const message = await this.#next(
       "config",
       LOAD_TIMEOUT_MS,
-      `to load the config ${this.#request.configName}: its code still runs (a top-level await that never settles, or a loop)`,
+      `to load the config ${this.#request.configName}`,
+      "its code still runs (a top-level await that never settles, or a loop)",
     );
     return message.type === "config" ? message.config : undefined;
   }
@@ -64,7 +66,8 @@ export class InitProcess {
     const message = await this.#next(
       "init-done",
       boundMs,
-      `to load the app and run init (initTimeout ${initMs / 1000} s, plus ${marginMs / 1000} s to load the app): the app's top level or init still runs (a top-level await that never settles, or a loop that never yields)`,
+      `to load the app and run init (initTimeout ${initMs / 1000} s, plus ${marginMs / 1000} s to load the app)`,
+      "the app's top level or init still runs (a top-level await that never settles, or a loop that never yields)",
     );
     if (message.type !== "init-done") throw new StartError("init process: unexpected answer");
     return message.outcome;
@@ -75,8 +78,11 @@ export class InitProcess {
     this.#children.kill(this.#child, "SIGKILL");
   }
 
-  /** The init process's next message of `type`; past `timeoutMs` it is killed, the error naming `what` it had to do. */
-  #next(type: ChildMessage["type"], timeoutMs: number, what: string): Promise<ChildMessage> {
+  /**
+   * The init process's next message of `type`; past `timeoutMs` it is killed, the error naming
+   * the `task` it had to do and why it did not: it was stopped, or else what is `busy`.
+   */
+  #next(type: ChildMessage["type"], timeoutMs: number, task: string, busy?: string): Promise<ChildMessage> {
     return new Promise((resolve, reject) => {
       if (this.#signal.aborted) {
         reject(this.#signal.reason as Error);
@@ -86,8 +92,10 @@ export class InitProcess {
       // waits (it failed every start at once), and the message names the whole bound.
       const cancel = longTimeout(() => {
         done();
+        const why = this.#stopped() ?? busy;
         this.kill();
-        reject(new StartError(`the init process took more than ${timeoutMs / 1000} s ${what}`));
+        const reason = why === undefined ? "" : `: ${why}`;
+        reject(new StartError(`the init process took more than ${timeoutMs / 1000} s ${task}${reason}`));
       }, timeoutMs);
       const onAbort = (): void => {
         done();
@@ -109,6 +117,14 @@ export class InitProcess {
         }
       };
     });
+  }
+
+  /** That the init process is stopped, which nothing it runs could do for it, or null. */
+  #stopped(): string | null {
+    const { pid } = this.#child;
+    return isStopped(pid)
+      ? `it was stopped (pid ${pid} in state T: SIGSTOP, a debugger, or a terminal's job control), not running its code`
+      : null;
   }
 
   /** Why the init process ended before answering: what it said, or how it died. */

@@ -49,7 +49,7 @@ import { InitProcess } from "./init-process.ts";
 import { Listeners } from "./listeners.ts";
 import { decide, type MasterInput, type MasterState, type StopMode } from "./machine.ts";
 import { controlRequests } from "./control-requests.ts";
-import { takeSite, type Site } from "./site.ts";
+import { isSitePrefix, openSiteLogs, takeSite, type Site } from "./site.ts";
 import { Notifier } from "./notify.ts";
 import { startReaper } from "./reaper.ts";
 import { Bounds } from "./bounds.ts";
@@ -163,6 +163,8 @@ export class Master {
 
   readonly #startedAt = Date.now();
   #site: Site | null = null;
+  /** The provisional site the first start left (#settleSite): its open connections are served to the end. */
+  #left: Site | null = null;
   #whenStopped: () => void = () => undefined;
   /** Every child has exited at a stop: what they wrote is being read to its end. */
   #ending = false;
@@ -285,6 +287,8 @@ export class Master {
   async start(): Promise<string> {
     const operation = this.#begin();
     try {
+      await this.#takeFirstSite();
+      if (operation.signal.aborted) throw operation.signal.reason as Error;
       // The init process first: the start waits on its path (config, app, init); the workers only boot.
       const { cycle, outcome } = await this.#loadCycle(operation.signal, () => {
         this.#spares.forkEarly(this.#options.overrides["workers"]);
@@ -486,8 +490,7 @@ export class Master {
     try {
       const raw = await init.config();
       const config = resolveConfig(raw, this.#options.configName);
-      const site = this.#site ?? (await takeSite(config, this.#control, this.#log));
-      this.#useSite(site, config);
+      const site = await this.#settleSite(config);
       const account = prepareAccount(config, site.prefix, this.#log);
       zones = this.#prepareZones(config);
       const outcome = await init.run(Zones.refs(zones.zones), config.initTimeout * 1000, INIT_LOAD_MARGIN_MS);
@@ -513,17 +516,48 @@ export class Master {
   }
 
   /**
-   * The site, taken at the first start from its config (site.ts), is the master's for its life:
-   * its logs take the master's lines and the children's output.
+   * The site from the master's start, before the config is read (site.ts): at --prefix, which no
+   * config overrides; without the flag at the default prefix, provisionally (the config may name
+   * another: #settleSite moves the site there). A provisional site that cannot be taken (another
+   * master's, or unusable here) waits for the config instead.
    */
-  #useSite(site: Site, config: ResolvedConfig): void {
-    this.#site = site;
-    this.#logs.use(site.errorLog, site.outputLog);
-    // At first start the config's log level applies at once (on a reload, at the switch).
-    if (this.#current === null) {
-      this.#logLevel = config.logLevel;
-      this.#termMode = config.signals.term;
+  async #takeFirstSite(): Promise<void> {
+    const given = this.#options.overrides["prefix"];
+    const final = typeof given === "string";
+    try {
+      this.#site = await this.#takeSite(final ? given : DEFAULT_CONFIG.prefix);
+    } catch (error) {
+      if (final) throw error;
     }
+  }
+
+  /**
+   * At the first start, the site at the prefix the config names (the one taken at the master's
+   * start, or a new one, the provisional one left), and the config's logs, which take the
+   * master's lines and the children's output; a reload keeps both.
+   */
+  async #settleSite(config: ResolvedConfig): Promise<Site> {
+    let site = this.#site;
+    if (site !== null && this.#current !== null) return site;
+    if (site === null || !isSitePrefix(site, config.prefix)) {
+      this.#site = null;
+      site?.leave();
+      this.#left = site;
+      site = await this.#takeSite(config.prefix);
+      this.#site = site;
+    }
+    const logs = openSiteLogs(config);
+    this.#logs.use(logs.errorLog, logs.outputLog);
+    this.#logLevel = config.logLevel;
+    this.#termMode = config.signals.term;
+    return site;
+  }
+
+  /** Takes the site at `prefix`; one taken after a stop released the master's is released at once. */
+  async #takeSite(prefix: string): Promise<Site> {
+    const site = await takeSite(prefix, this.#control, this.#log);
+    if (this.#ending) site.release();
+    return site;
   }
 
   /** The zones a config declares (zones.ts), made before anything of the cycle runs. */
@@ -786,6 +820,7 @@ export class Master {
     this.#metrics = null;
     this.#lag?.close();
     this.#site?.release();
+    this.#left?.release();
     void this.#children.outputEnded(OUTPUT_QUIET_MS).then(this.#whenStopped);
   }
 

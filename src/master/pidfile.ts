@@ -20,6 +20,15 @@ export function isTsresty(pid: number): boolean {
   }
 }
 
+/** Whether `pid` runs `tsresty start`, a master (from its command line; false when it cannot be read). */
+export function isMasterCommand(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("start");
+  } catch {
+    return false;
+  }
+}
+
 export function readPid(path: string): number | null {
   let text: string;
   try {

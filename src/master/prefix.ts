@@ -20,7 +20,7 @@ import {
   statfsSync,
   statSync,
 } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createConnection, createServer, type Server } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
 import { PathError } from "../errors.ts";
 import { CONTROL_SOCKET, TIMERS_DIR, type Account } from "../ipc/index.ts";
@@ -168,9 +168,6 @@ function giveTo(fd: number, owner: Account): void {
  * lock), or rejects with a PathError when another master holds it.
  */
 export function lockPrefix(prefix: string): Promise<Server> {
-  // Loaded here: importing node:crypto at the top cost ~3 ms before the master could fork.
-  const { createHash } = process.getBuiltinModule("node:crypto");
-  const name = createHash("sha256").update(realpathSync(prefix)).digest("hex").slice(0, 40);
   const server = createServer((socket) => socket.destroy());
   return new Promise((resolvePromise, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) => {
@@ -180,9 +177,41 @@ export function lockPrefix(prefix: string): Promise<Server> {
           : new PathError("prefix", prefix, `cannot take its lock: ${error.message}`),
       );
     });
-    server.listen(`\0tsresty-prefix-${name}`, () => {
+    server.listen(lockName(prefix), () => {
       server.unref();
       resolvePromise(server);
+    });
+  });
+}
+
+/** The abstract socket name of the prefix's lock, from its real path. */
+function lockName(prefix: string): string {
+  // Loaded here: importing node:crypto at the top cost ~3 ms before the master could fork.
+  const { createHash } = process.getBuiltinModule("node:crypto");
+  return `\0tsresty-prefix-${createHash("sha256").update(realpathSync(prefix)).digest("hex").slice(0, 40)}`;
+}
+
+/**
+ * Whether a master holds the prefix's lock, as this process sees it: an abstract socket belongs
+ * to a network namespace, so a master in another one (a service with PrivateNetwork=) looks
+ * absent. A lock that cannot be asked (the prefix is gone, a refusal other than "nobody
+ * listens") counts as held: only a sure absence says no master is there.
+ */
+export function prefixLocked(prefix: string): Promise<boolean> {
+  let name: string;
+  try {
+    name = lockName(prefix);
+  } catch {
+    return Promise.resolve(true);
+  }
+  return new Promise((resolvePromise) => {
+    const socket = createConnection(name);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolvePromise(true);
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => {
+      resolvePromise(error.code !== "ECONNREFUSED");
     });
   });
 }

@@ -72,6 +72,16 @@ export function readProcStat(pid: number): ProcStat | null {
 }
 
 /**
+ * Whether a live process is stopped: state T (SIGSTOP, or a job-control stop) or t (held by a
+ * debugger). False when there is no such process.
+ */
+export function isStopped(pid: number): boolean {
+  const line = readStatLine(pid);
+  const state = line === null ? undefined : statFields(line)?.fields[0];
+  return state === "T" || state === "t";
+}
+
+/**
  * The CPU time a live process has used so far, user + system, every thread, in clock ticks
  * (`utime` + `stime`); null when there is no such process.
  */

@@ -105,6 +105,11 @@ describe("command line parsing", () => {
     // The option as the usage names it (it said --lines, which no usage line shows).
     [["logs", "-n", "abc"], /^-n\/--lines must be a whole number, received "abc"$/],
     [["logs", "--worker", "x"], /^--worker must be a whole number, received "x"$/],
+    // Read as 1e20, it was named "no worker 100000000000000000000".
+    [
+      ["logs", "--worker", "99999999999999999999"],
+      /^--worker must be a whole number of at most 9007199254740991, received "99999999999999999999"$/,
+    ],
     [["stop", "--fast", "--fast"], /^option --fast given twice$/],
     // One line naming the form (Node's three asked whether the value was forgotten).
     [

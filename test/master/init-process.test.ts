@@ -1,9 +1,12 @@
 /**
  * The master's bounds on the init process (src/master/init-process.ts), with a stand-in for the
- * master's children and Node's mocked timers: what a bound that passes says it was waiting for.
+ * master's children and Node's mocked timers: what a bound that passes says it was waiting for
+ * (and, for an init process stopped by a real SIGSTOP, that it was stopped).
  */
 import assert from "node:assert/strict";
-import { afterEach, beforeEach, describe, it, mock } from "node:test";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { after, afterEach, beforeEach, describe, it, mock } from "node:test";
 import type { LoadRequest, MasterMessage } from "../../src/ipc/index.ts";
 import type { Child, Children } from "../../src/master/children.ts";
 import { InitProcess } from "../../src/master/init-process.ts";
@@ -17,9 +20,12 @@ const request: LoadRequest = {
   addon: "/srv/node_modules/tsresty/build/Release/tsresty.node",
 };
 
-/** Children that fork one stand-in child, record what is sent to it and count the kills. */
-function children(): { children: Children; sent: MasterMessage[]; kills: () => number } {
-  const child = { failure: null } as unknown as Child;
+/**
+ * Children that fork one stand-in child (with `pid`, a real process's), record what is sent to it
+ * and count the kills.
+ */
+function children(pid = 0): { children: Children; sent: MasterMessage[]; kills: () => number } {
+  const child = { failure: null, pid } as unknown as Child;
   const sent: MasterMessage[] = [];
   let kills = 0;
   const fake = {
@@ -54,6 +60,29 @@ describe("the init process's bounds", () => {
     await settle();
     assert.equal(tree.kills(), 0);
     mock.timers.tick(1);
+    await outcome;
+    assert.equal(tree.kills(), 1);
+  });
+
+  it("a config whose init process was stopped (a real SIGSTOP) is said to be stopped, not code that never ends (it was taken for a top-level await that never settles, or a loop)", async () => {
+    const stopped = spawn("sleep", ["60"], { stdio: "ignore" });
+    after(() => stopped.kill("SIGKILL"));
+    const pid = stopped.pid ?? 0;
+    process.kill(pid, "SIGSTOP");
+    // The stop lands asynchronously; setTimeout is mocked here, so the wait is a bounded spin.
+    const deadline = Date.now() + 5_000;
+    while (!/\) T /.test(readFileSync(`/proc/${pid}/stat`, "latin1")) && Date.now() < deadline);
+    const tree = children(pid);
+    const init = new InitProcess(tree.children, request, new AbortController().signal);
+    init.deliver({ type: "standing-by" } as never);
+    const outcome = assert.rejects(
+      init.config(),
+      new RegExp(
+        `^StartError: the init process took more than 60 s to load the config tsresty\\.config\\.ts: it was stopped \\(pid ${pid} in state T: SIGSTOP, a debugger, or a terminal's job control\\), not running its code$`,
+      ),
+    );
+    await settle();
+    mock.timers.tick(60_000);
     await outcome;
     assert.equal(tree.kills(), 1);
   });
