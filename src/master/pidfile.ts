@@ -10,23 +10,24 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** The words of `pid`'s command line, or null when it cannot be read. */
+function commandLine(pid: number): string[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch {
+    return null;
+  }
+}
+
 /** Whether `pid` is a live tsresty process (not an unrelated one that reused a stale pid). */
 export function isTsresty(pid: number): boolean {
   if (!isAlive(pid)) return false;
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("tsresty");
-  } catch {
-    return true;
-  }
+  return commandLine(pid)?.some((word) => word.includes("tsresty")) ?? true;
 }
 
 /** Whether `pid` runs `tsresty start`, a master (from its command line; false when it cannot be read). */
 export function isMasterCommand(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("start");
-  } catch {
-    return false;
-  }
+  return commandLine(pid)?.includes("start") ?? false;
 }
 
 export function readPid(path: string): number | null {
