@@ -63,7 +63,8 @@ export function appMembers(value: unknown): string[] {
  * Types an app module. Returns its argument unchanged.
  * @example
  * export default defineApp({
- *   initWorker() { if (ngx.worker.id() === 0) ngx.timer.every(60, sync); },
+ *   // every worker asks; one process of the host runs each tick, reloads and crashes included
+ *   initWorker() { ngx.timer.every({ interval: 60, name: "sync", singleton: "host" }, sync); },
  *   fetch: () => new Response("hello\n"),
  * });
  */

@@ -114,13 +114,15 @@ export interface NgxTimer {
 /**
  * `ngx.worker`: who this worker is among its siblings.
  * @example
- * if (ngx.worker.id() === 0) ngx.timer.every(60, report);
+ * const shard = ngx.worker.id(); // this worker's share of the work: ids survive respawns
  */
 export interface NgxWorker {
   /**
    * 0..count-1 in workers, 0 in single mode, null in the master and the privileged agent.
    * @example
-   * if (ngx.worker.id() === 0) ngx.timer.every(60, report); // only in worker 0
+   * // only in worker 0; during a reload the old and the new worker 0 overlap, and while worker 0
+   * // respawns nobody runs it: `singleton: "host"` runs one per tick through both
+   * if (ngx.worker.id() === 0) ngx.timer.every(60, report);
    */
   id(): number | null;
   /**
