@@ -63,16 +63,20 @@ static int address_arg(napi_env env, napi_value v, struct sockaddr_un *sa, sockl
   return 1;
 }
 
-/* The one int32 argument of a call (a pid, a descriptor); 0 with an exception pending if absent. */
-static int int_arg(napi_env env, napi_callback_info info, int32_t *out) {
-  size_t argc = 1;
+/* The first `n` arguments of a call (undefined where not given); 0 with an exception pending when
+   they cannot be had. */
+static int args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok) return 1;
+  js_throw_last(env, "napi_get_cb_info");
+  return 0;
+}
+
+/* A call's one integer argument, read as js_int_arg reads it (never wrapped into int32). */
+static int int_arg(napi_env env, napi_callback_info info, const char *call, const char *name, int64_t min,
+                   int64_t max, int64_t *out) {
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_int32(env, argv[0], out) != napi_ok) {
-    js_fail(env, "an integer argument expected");
-    return 0;
-  }
-  return 1;
+  return args(env, info, 1, argv) && js_int_arg(env, argv[0], call, name, min, max, out);
 }
 
 static napi_value error_text(napi_env env, const char *what, int err) {
@@ -114,12 +118,12 @@ static napi_value sys_notify(napi_env env, napi_callback_info info) {
 
 /* reap(pid) -> pid when it was a zombie and is reaped now, 0 when it still runs, -1 otherwise */
 static napi_value sys_reap(napi_env env, napi_callback_info info) {
-  int32_t pid = 0;
-  if (!int_arg(env, info, &pid)) return NULL;
-  if (pid <= 1) return js_fail(env, "a pid above 1 expected");
+  int64_t pid = 0;
+  /* Not 1 (init), nor 0 or -1: any child of a group, any child at all. */
+  if (!int_arg(env, info, "reap", "pid", 2, INT32_MAX, &pid)) return NULL;
   int status = 0;
   pid_t got;
-  do got = waitpid(pid, &status, WNOHANG);
+  do got = waitpid((pid_t)pid, &status, WNOHANG);
   while (got < 0 && errno == EINTR);
   return js_int(env, got < 0 ? -1 : (int32_t)got);
 }
@@ -134,14 +138,12 @@ static napi_value sys_subreaper(napi_env env, napi_callback_info info) {
 /* listen(fd, backlog) -> 0, or the errno: puts a bound socket into the listening state without
    libuv watching it (the master listens and never accepts; its workers accept) */
 static napi_value sys_listen(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  int32_t fd = -1, backlog = 0;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &backlog) != napi_ok || fd < 0)
-    return js_fail(env, "a descriptor and a backlog expected");
-  return js_int(env, listen(fd, backlog) == 0 ? 0 : errno);
+  int64_t fd = -1, backlog = 0;
+  if (!args(env, info, 2, argv) || !js_int_arg(env, argv[0], "listen", "fd", 0, INT32_MAX, &fd) ||
+      !js_int_arg(env, argv[1], "listen", "backlog", 0, INT32_MAX, &backlog))
+    return NULL;
+  return js_int(env, listen((int)fd, (int)backlog) == 0 ? 0 : errno);
 }
 
 /* datagramBind(path) -> fd of a non-blocking datagram socket bound there (tests) */
@@ -167,8 +169,11 @@ static napi_value sys_datagram_bind(napi_env env, napi_callback_info info) {
 
 /* The descriptor argument of `call`, a unix datagram socket; 0 (with an exception pending) when it
    is not one: the tests' receiver reads and closes nothing else (a descriptor of Node's). */
-static int datagram_arg(napi_env env, napi_callback_info info, const char *call, int32_t *fd) {
-  if (!int_arg(env, info, fd)) return 0;
+static int datagram_arg(napi_env env, napi_callback_info info, const char *call, int *fd) {
+  int64_t n = -1;
+  /* A negative number is read, to be refused below as no such socket. */
+  if (!int_arg(env, info, call, "fd", INT32_MIN, INT32_MAX, &n)) return 0;
+  *fd = (int)n;
   int domain = 0, type = 0;
   socklen_t size = sizeof domain;
   int ok = getsockopt(*fd, SOL_SOCKET, SO_DOMAIN, &domain, &size) == 0 && domain == AF_UNIX;
@@ -176,14 +181,14 @@ static int datagram_arg(napi_env env, napi_callback_info info, const char *call,
   ok = ok && getsockopt(*fd, SOL_SOCKET, SO_TYPE, &type, &size) == 0 && type == SOCK_DGRAM;
   if (ok) return 1;
   char text[96];
-  snprintf(text, sizeof text, "%s: descriptor %d is not a unix datagram socket", call, (int)*fd);
+  snprintf(text, sizeof text, "%s: descriptor %d is not a unix datagram socket", call, *fd);
   js_fail(env, text);
   return 0;
 }
 
 /* datagramReceive(fd) -> the next datagram as text, or null when none waits (tests) */
 static napi_value sys_datagram_receive(napi_env env, napi_callback_info info) {
-  int32_t fd = -1;
+  int fd = -1;
   if (!datagram_arg(env, info, "datagramReceive", &fd)) return NULL;
   char buf[MESSAGE_CAP];
   ssize_t got;
@@ -200,7 +205,7 @@ static napi_value sys_datagram_receive(napi_env env, napi_callback_info info) {
 
 /* datagramClose(fd) (tests) */
 static napi_value sys_datagram_close(napi_env env, napi_callback_info info) {
-  int32_t fd = -1;
+  int fd = -1;
   if (!datagram_arg(env, info, "datagramClose", &fd)) return NULL;
   close(fd);
   return NULL;
@@ -261,9 +266,8 @@ static napi_value sys_exit_on_second_stop_signal(napi_env env, napi_callback_inf
    which dup2s them into place and so clears the flag). close_range(2) with CLOSE_RANGE_CLOEXEC
    (Linux 5.11), else each descriptor in /proc/self/fd. */
 static napi_value sys_close_on_exec_from(napi_env env, napi_callback_info info) {
-  int32_t first = 0;
-  if (!int_arg(env, info, &first)) return NULL;
-  if (first < 0) return js_fail(env, "a descriptor number of 0 or more expected");
+  int64_t first = 0;
+  if (!int_arg(env, info, "closeOnExecFrom", "first", 0, INT32_MAX, &first)) return NULL;
 #ifdef SYS_close_range
   if (syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return js_int(env, 0);
 #endif
@@ -328,17 +332,15 @@ static void *watch_parent(void *arg) {
 /* exitWithParent(parentPid, graceMs) -> 0, or the errno: starts watch_parent (once a process). */
 static napi_value sys_exit_with_parent(napi_env env, napi_callback_info info) {
   static int started = 0;
-  size_t argc = 2;
   napi_value argv[2];
-  int32_t parent = 0, grace = 0;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2 || napi_get_value_int32(env, argv[0], &parent) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &grace) != napi_ok || parent <= 0 || grace < 0)
-    return js_fail(env, "a parent pid and a grace in milliseconds expected");
+  int64_t parent = 0, grace = 0;
+  if (!args(env, info, 2, argv) || !js_int_arg(env, argv[0], "exitWithParent", "parentPid", 1, INT32_MAX, &parent) ||
+      !js_int_arg(env, argv[1], "exitWithParent", "graceMs", 0, INT32_MAX, &grace))
+    return NULL;
   if (started) return js_int(env, 0);
   if (prctl(PR_SET_PDEATHSIG, SIGCONT, 0, 0, 0) != 0) return js_int(env, errno);
   watched_parent = (pid_t)parent;
-  watch_grace_ms = grace;
+  watch_grace_ms = (int32_t)grace;
   /* The thread takes no signal: those for the process go to the threads that handle them. */
   sigset_t all, previous;
   sigfillset(&all);

@@ -54,6 +54,9 @@ export function isNativeZone(value: unknown): value is NativeZone {
 /**
  * The addon's few system calls that Node lacks, for the master (native/src/system.c). They live
  * in this addon, and so behind this loader, because it is the one native module tsresty builds.
+ * A pid, descriptor or other integer argument that is not an integer in the call's range (a
+ * fraction, NaN, a string, a number past 2^31) throws, naming the call and the argument: none is
+ * wrapped into another number.
  */
 export interface SystemCalls {
   /**
