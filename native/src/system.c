@@ -31,7 +31,9 @@
 
 #include "napi.h"
 
-#define MESSAGE_CAP 4096
+/* The longest message notify sends: systemd reads a notification of up to PIPE_BUF (4096) bytes
+   and drops a longer one, with a warning in its own log only. */
+#define MESSAGE_MAX 4096
 
 /* An absolute path, or "@name" for the abstract namespace (as $NOTIFY_SOCKET writes it). */
 static int unix_address(const char *path, struct sockaddr_un *sa, socklen_t *len) {
@@ -46,21 +48,32 @@ static int unix_address(const char *path, struct sockaddr_un *sa, socklen_t *len
   return 0;
 }
 
-static int read_string(napi_env env, napi_value v, char *buf, size_t cap) {
+/* A string argument's UTF-8 bytes into `buf` (`cap` bytes, NUL-terminated): its length, -1 when it
+   is not a string, -2 when it has more than cap - 1 bytes (`*whole` says how many). Measured first:
+   napi_get_value_string_utf8 cuts a longer string without a word, before the first character
+   that does not fit, so a cut string can be shorter than cap - 1 and pass for a whole one. */
+static long read_string(napi_env env, napi_value v, char *buf, size_t cap, size_t *whole) {
   size_t len = 0;
-  return napi_get_value_string_utf8(env, v, buf, cap, &len) == napi_ok && len < cap - 1 ? (int)len : -1;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, whole) != napi_ok) return -1;
+  if (*whole > cap - 1) return -2;
+  return napi_get_value_string_utf8(env, v, buf, cap, &len) == napi_ok ? (long)len : -1;
 }
 
 #define ADDRESS_CAP (sizeof(((struct sockaddr_un *)0)->sun_path) + 1)
 
 /* The socket address argument, as written into `path` (ADDRESS_CAP bytes); 0 (with an exception
    pending) when it is not one. */
-static int address_arg(napi_env env, napi_value v, struct sockaddr_un *sa, socklen_t *len, char *path) {
-  if (read_string(env, v, path, ADDRESS_CAP) < 0 || unix_address(path, sa, len) != 0) {
-    js_fail(env, "an absolute socket path or @name of at most 107 bytes expected");
-    return 0;
-  }
-  return 1;
+static int address_arg(napi_env env, const char *call, napi_value v, struct sockaddr_un *sa, socklen_t *len,
+                       char *path) {
+  size_t whole = 0;
+  long got = read_string(env, v, path, ADDRESS_CAP, &whole);
+  /* A NUL inside would end the path early: another socket's. */
+  if (got >= 0 && strlen(path) == (size_t)got && unix_address(path, sa, len) == 0) return 1;
+  char text[160];
+  snprintf(text, sizeof text, "%s: the socket must be an absolute path or an @name, of 2 to %zu bytes without NUL",
+           call, ADDRESS_CAP - 2);
+  js_fail(env, text);
+  return 0;
 }
 
 /* The first `n` arguments of a call (undefined where not given); 0 with an exception pending when
@@ -95,13 +108,20 @@ static napi_value sys_notify(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char message[MESSAGE_CAP], path[ADDRESS_CAP];
+  char message[MESSAGE_MAX + 1], path[ADDRESS_CAP];
   struct sockaddr_un sa;
   socklen_t sa_len = 0;
-  if (argc < 2) return js_fail(env, "a socket and a message expected");
-  if (!address_arg(env, argv[0], &sa, &sa_len, path)) return NULL;
-  int len = read_string(env, argv[1], message, sizeof message);
-  if (len < 0) return js_fail(env, "a message of less than 4096 bytes expected");
+  if (argc < 2) return js_fail(env, "notify: a socket and a message expected");
+  if (!address_arg(env, "notify", argv[0], &sa, &sa_len, path)) return NULL;
+  size_t whole = 0;
+  long len = read_string(env, argv[1], message, sizeof message, &whole);
+  if (len == -1) return js_fail(env, "notify: the message must be a string");
+  if (len < 0) {
+    char text[128];
+    snprintf(text, sizeof text, "notify: the message must be of at most %d bytes (UTF-8), not %zu", MESSAGE_MAX,
+             whole);
+    return js_fail(env, text);
+  }
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return error_text(env, "socket", errno);
   ssize_t sent;
@@ -154,8 +174,8 @@ static napi_value sys_datagram_bind(napi_env env, napi_callback_info info) {
   char path[ADDRESS_CAP], what[ADDRESS_CAP + 32];
   struct sockaddr_un sa;
   socklen_t sa_len = 0;
-  if (argc < 1) return js_fail(env, "a socket expected");
-  if (!address_arg(env, argv[0], &sa, &sa_len, path)) return NULL;
+  if (argc < 1) return js_fail(env, "datagramBind: a socket expected");
+  if (!address_arg(env, "datagramBind", argv[0], &sa, &sa_len, path)) return NULL;
   snprintf(what, sizeof what, "datagramBind %s", path);
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return js_fail_with(env, what, errno);
@@ -190,7 +210,7 @@ static int datagram_arg(napi_env env, napi_callback_info info, const char *call,
 static napi_value sys_datagram_receive(napi_env env, napi_callback_info info) {
   int fd = -1;
   if (!datagram_arg(env, info, "datagramReceive", &fd)) return NULL;
-  char buf[MESSAGE_CAP];
+  char buf[MESSAGE_MAX];
   ssize_t got;
   do got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
   while (got < 0 && errno == EINTR);
