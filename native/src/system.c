@@ -240,6 +240,7 @@ static napi_value sys_datagram_close(napi_env env, napi_callback_info info) {
  * that was there is called from this one), so a process that can answer it does so as before.
  */
 static struct sigaction chained_int, chained_term;
+/* The stop signals since the main thread last answered one (stopSignalAnswered). */
 static volatile sig_atomic_t stop_signals = 0;
 
 static void on_stop_signal(int sig, siginfo_t *info, void *context) {
@@ -268,12 +269,24 @@ static int chain_stop_signal(int sig, struct sigaction *chained) {
 }
 
 /* exitOnSecondStopSignal() -> 0, or the errno: see on_stop_signal. Call it once the process's own
-   INT and TERM handlers are in place (its chain holds them). */
+   INT and TERM handlers are in place (its chain holds them), and again whenever libuv may have put
+   its handler in place anew (a signal's first listener, after its last one was removed): the call
+   chains on_stop_signal before it again, and does nothing where it is still in place. */
 static napi_value sys_exit_on_second_stop_signal(napi_env env, napi_callback_info info) {
   (void)info;
   int failed = chain_stop_signal(SIGINT, &chained_int);
   if (failed == 0) failed = chain_stop_signal(SIGTERM, &chained_term);
   return js_int(env, failed);
+}
+
+/* stopSignalAnswered(): the main thread runs a stop signal's listeners, so it is not kept from
+   answering: the signal after it counts as a first one again (a process that took INT over with
+   its own listener, and is not busy, gets each INT). */
+static napi_value sys_stop_signal_answered(napi_env env, napi_callback_info info) {
+  (void)env;
+  (void)info;
+  stop_signals = 0;
+  return NULL;
 }
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -387,6 +400,7 @@ napi_status sys_define(napi_env env, napi_value exports) {
       {"datagramReceive", NULL, sys_datagram_receive, NULL, NULL, NULL, napi_default, NULL},
       {"datagramClose", NULL, sys_datagram_close, NULL, NULL, NULL, napi_default, NULL},
       {"exitOnSecondStopSignal", NULL, sys_exit_on_second_stop_signal, NULL, NULL, NULL, napi_default, NULL},
+      {"stopSignalAnswered", NULL, sys_stop_signal_answered, NULL, NULL, NULL, napi_default, NULL},
       {"closeOnExecFrom", NULL, sys_close_on_exec_from, NULL, NULL, NULL, napi_default, NULL},
       {"exitWithParent", NULL, sys_exit_with_parent, NULL, NULL, NULL, napi_default, NULL},
   };

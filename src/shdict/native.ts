@@ -83,6 +83,11 @@ export interface SystemCalls {
    * first still reaches the process's own handler): 0, or the errno (EINVAL: no handler to chain).
    */
   exitOnSecondStopSignal(): number;
+  /**
+   * The main thread answered a stop signal (its listeners run): the next one counts as a first one
+   * again, so that a process that is not busy gets each one.
+   */
+  stopSignalAnswered(): void;
   /** FD_CLOEXEC on every descriptor from `first` up: 0, or the errno. */
   closeOnExecFrom(first: number): number;
   /**

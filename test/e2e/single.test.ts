@@ -305,6 +305,36 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     });
   }
 
+  it("a busy run that took INT over (its listeners removed, one of its own added) is ended by a second INT, exit 130 (libuv's handler, put in place anew, dropped the chain: no INT ended it)", async () => {
+    const run = startTsresty(
+      [
+        "-e",
+        'process.removeAllListeners("SIGINT"); process.on("SIGINT", () => console.log("mine")); console.log("busy"); while (true) {}',
+      ],
+      { deadlineMs: 20_000 },
+    );
+    const r = await signalTwice(run, "SIGINT");
+    assert.deepEqual([r.code, r.signal, r.stdout], [130, null, "busy\n"]);
+  });
+
+  it("a run that took INT over and is not busy gets each INT, as a Node program does; TERM still ends it", async () => {
+    const run = startTsresty(
+      [
+        "-e",
+        'process.removeAllListeners("SIGINT"); let n = 0; process.on("SIGINT", () => console.log("INT", ++n)); console.log("ready"); await ngx.sleep(60);',
+      ],
+      { deadlineMs: 30_000 },
+    );
+    await run.waitForOutput("ready");
+    for (const n of [1, 2, 3]) {
+      run.child.kill("SIGINT");
+      await run.waitForOutput(`INT ${n}\n`);
+    }
+    run.child.kill("SIGTERM");
+    const r = await run.done;
+    assert.deepEqual([r.code, r.signal, r.stdout], [143, null, "ready\nINT 1\nINT 2\nINT 3\n"]);
+  });
+
   it("T-PRE-09 (OpenResty core behaviour): SIGQUIT is graceful: the pending timer runs premature, then exit 0", async () => {
     const run = startTsresty([
       "-e",
