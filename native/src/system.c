@@ -252,14 +252,18 @@ static void on_stop_signal(int sig, siginfo_t *info, void *context) {
     next->sa_handler(sig);
 }
 
-/* Puts on_stop_signal before the handler of `sig`; 0, or the errno (EINVAL: no handler to chain). */
+/* Puts on_stop_signal before the handler of `sig`; 0, or the errno (EINVAL: the signal is ignored).
+   A signal at its default action needs none: the first one ends the process (the process has no
+   listener for it: an app removed them all). */
 static int chain_stop_signal(int sig, struct sigaction *chained) {
   struct sigaction now;
   if (sigaction(sig, NULL, &now) != 0) return errno;
   if (now.sa_flags & SA_SIGINFO) {
     if (now.sa_sigaction == on_stop_signal) return 0; /* chained already */
-  } else if (now.sa_handler == SIG_DFL || now.sa_handler == SIG_IGN) {
-    return EINVAL; /* no handler: the signal's own action ends (or spares) the process */
+  } else if (now.sa_handler == SIG_DFL) {
+    return 0;
+  } else if (now.sa_handler == SIG_IGN) {
+    return EINVAL;
   }
   *chained = now;
   struct sigaction ours = now;
@@ -274,9 +278,10 @@ static int chain_stop_signal(int sig, struct sigaction *chained) {
    chains on_stop_signal before it again, and does nothing where it is still in place. */
 static napi_value sys_exit_on_second_stop_signal(napi_env env, napi_callback_info info) {
   (void)info;
+  /* Each whatever became of the other. */
   int failed = chain_stop_signal(SIGINT, &chained_int);
-  if (failed == 0) failed = chain_stop_signal(SIGTERM, &chained_term);
-  return js_int(env, failed);
+  int term = chain_stop_signal(SIGTERM, &chained_term);
+  return js_int(env, failed != 0 ? failed : term);
 }
 
 /* stopSignalAnswered(): the main thread runs a stop signal's listeners, so it is not kept from

@@ -80,7 +80,8 @@ export interface SystemCalls {
   datagramClose(fd: number): void;
   /**
    * From now on a second SIGINT or SIGTERM ends the process at once, exit 128 + the signal (the
-   * first still reaches the process's own handler): 0, or the errno (EINVAL: no handler to chain).
+   * first still reaches the process's own handler): 0, or the errno (EINVAL: one is ignored). A
+   * signal at its default action is left as it is (its first one ends the process).
    */
   exitOnSecondStopSignal(): number;
   /**
