@@ -39,10 +39,10 @@ static napi_value mod_attach(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd = -1;
+  int64_t fd = -1;
   double size = 0;
   char name[SHD_NAME_MAX + 2];
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (!js_int_arg(env, argv[0], "attach", "fd", 0, INT32_MAX, &fd)) return NULL;
   if (!string_arg(env, argv[1], name, sizeof name)) return js_fail(env, "zone name of 1 to 63 bytes expected");
   CHECK(napi_get_value_double(env, argv[2], &size));
   shd_env *e = js_env(env);
@@ -50,7 +50,7 @@ static napi_value mod_attach(napi_env env, napi_callback_info info) {
   shd_handle *hd = calloc(1, sizeof *hd);
   if (!hd) return js_fail(env, "out of memory");
   const char *err = NULL;
-  int rc = shd_attach(fd, name, (uint64_t)size, &hd->z, &err);
+  int rc = shd_attach((int)fd, name, (uint64_t)size, &hd->z, &err);
   if (rc != 0) {
     free(hd);
     return js_fail_with(env, err, rc);

@@ -47,6 +47,12 @@ int js_read_key(napi_env env, shd_handle *hd, napi_value v, shd_key *k);
 int js_read_value(napi_env env, shd_env *e, napi_value v, shd_value *out);
 napi_value js_make_value(napi_env env, shd_env *e, const shd_got *g);
 napi_value js_int(napi_env env, int32_t n);
+/* An integer argument from `min` to `max` (within 2^53) into `out`: 0, with an error pending that
+   names the call, the argument and what it was given, for anything else (1.5, NaN, a string, a
+   number out of range: never wrapped into range, as napi_get_value_int32 wraps 2^32 + 5 to 5).
+   `v` NULL: the argument is missing. */
+int js_int_arg(napi_env env, napi_value v, const char *call, const char *name, int64_t min, int64_t max,
+               int64_t *out);
 uint64_t js_ms(napi_env env, napi_value v);
 
 napi_value op_get(napi_env env, napi_callback_info info);

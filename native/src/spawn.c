@@ -381,9 +381,11 @@ static napi_value sys_spawn(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 4) return js_fail(env, "spawn(file, argv, envp, onExit) expected");
   char file[4096], program[4096];
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, argv[0], file, sizeof file, &len) != napi_ok || len >= sizeof file - 1 ||
-      strlen(file) != len)
+  size_t len = 0, whole = 0;
+  /* Measured first: napi_get_value_string_utf8 cuts a longer string before the first character
+     that does not fit, short of the buffer's end, and the cut name would be another program's. */
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &whole) != napi_ok || whole >= sizeof file ||
+      napi_get_value_string_utf8(env, argv[0], file, sizeof file, &len) != napi_ok || strlen(file) != len)
     return js_int(env, EINVAL);
   int e = pidfd_refused();
   if (e != 0) return js_int(env, e);

@@ -31,7 +31,9 @@
 
 #include "napi.h"
 
-#define MESSAGE_CAP 4096
+/* The longest message notify sends: systemd reads a notification of up to PIPE_BUF (4096) bytes
+   and drops a longer one, with a warning in its own log only. */
+#define MESSAGE_MAX 4096
 
 /* An absolute path, or "@name" for the abstract namespace (as $NOTIFY_SOCKET writes it). */
 static int unix_address(const char *path, struct sockaddr_un *sa, socklen_t *len) {
@@ -46,33 +48,48 @@ static int unix_address(const char *path, struct sockaddr_un *sa, socklen_t *len
   return 0;
 }
 
-static int read_string(napi_env env, napi_value v, char *buf, size_t cap) {
+/* A string argument's UTF-8 bytes into `buf` (`cap` bytes, NUL-terminated): its length, -1 when it
+   is not a string, -2 when it has more than cap - 1 bytes (`*whole` says how many). Measured first:
+   napi_get_value_string_utf8 cuts a longer string without a word, before the first character
+   that does not fit, so a cut string can be shorter than cap - 1 and pass for a whole one. */
+static long read_string(napi_env env, napi_value v, char *buf, size_t cap, size_t *whole) {
   size_t len = 0;
-  return napi_get_value_string_utf8(env, v, buf, cap, &len) == napi_ok && len < cap - 1 ? (int)len : -1;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, whole) != napi_ok) return -1;
+  if (*whole > cap - 1) return -2;
+  return napi_get_value_string_utf8(env, v, buf, cap, &len) == napi_ok ? (long)len : -1;
 }
 
 #define ADDRESS_CAP (sizeof(((struct sockaddr_un *)0)->sun_path) + 1)
 
 /* The socket address argument, as written into `path` (ADDRESS_CAP bytes); 0 (with an exception
    pending) when it is not one. */
-static int address_arg(napi_env env, napi_value v, struct sockaddr_un *sa, socklen_t *len, char *path) {
-  if (read_string(env, v, path, ADDRESS_CAP) < 0 || unix_address(path, sa, len) != 0) {
-    js_fail(env, "an absolute socket path or @name of at most 107 bytes expected");
-    return 0;
-  }
-  return 1;
+static int address_arg(napi_env env, const char *call, napi_value v, struct sockaddr_un *sa, socklen_t *len,
+                       char *path) {
+  size_t whole = 0;
+  long got = read_string(env, v, path, ADDRESS_CAP, &whole);
+  /* A NUL inside would end the path early: another socket's. */
+  if (got >= 0 && strlen(path) == (size_t)got && unix_address(path, sa, len) == 0) return 1;
+  char text[160];
+  snprintf(text, sizeof text, "%s: the socket must be an absolute path or an @name, of 2 to %zu bytes without NUL",
+           call, ADDRESS_CAP - 2);
+  js_fail(env, text);
+  return 0;
 }
 
-/* The one int32 argument of a call (a pid, a descriptor); 0 with an exception pending if absent. */
-static int int_arg(napi_env env, napi_callback_info info, int32_t *out) {
-  size_t argc = 1;
+/* The first `n` arguments of a call (undefined where not given); 0 with an exception pending when
+   they cannot be had. */
+static int args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok) return 1;
+  js_throw_last(env, "napi_get_cb_info");
+  return 0;
+}
+
+/* A call's one integer argument, read as js_int_arg reads it (never wrapped into int32). */
+static int int_arg(napi_env env, napi_callback_info info, const char *call, const char *name, int64_t min,
+                   int64_t max, int64_t *out) {
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_int32(env, argv[0], out) != napi_ok) {
-    js_fail(env, "an integer argument expected");
-    return 0;
-  }
-  return 1;
+  return args(env, info, 1, argv) && js_int_arg(env, argv[0], call, name, min, max, out);
 }
 
 static napi_value error_text(napi_env env, const char *what, int err) {
@@ -91,13 +108,20 @@ static napi_value sys_notify(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char message[MESSAGE_CAP], path[ADDRESS_CAP];
+  char message[MESSAGE_MAX + 1], path[ADDRESS_CAP];
   struct sockaddr_un sa;
   socklen_t sa_len = 0;
-  if (argc < 2) return js_fail(env, "a socket and a message expected");
-  if (!address_arg(env, argv[0], &sa, &sa_len, path)) return NULL;
-  int len = read_string(env, argv[1], message, sizeof message);
-  if (len < 0) return js_fail(env, "a message of less than 4096 bytes expected");
+  if (argc < 2) return js_fail(env, "notify: a socket and a message expected");
+  if (!address_arg(env, "notify", argv[0], &sa, &sa_len, path)) return NULL;
+  size_t whole = 0;
+  long len = read_string(env, argv[1], message, sizeof message, &whole);
+  if (len == -1) return js_fail(env, "notify: the message must be a string");
+  if (len < 0) {
+    char text[128];
+    snprintf(text, sizeof text, "notify: the message must be of at most %d bytes (UTF-8), not %zu", MESSAGE_MAX,
+             whole);
+    return js_fail(env, text);
+  }
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return error_text(env, "socket", errno);
   ssize_t sent;
@@ -114,12 +138,12 @@ static napi_value sys_notify(napi_env env, napi_callback_info info) {
 
 /* reap(pid) -> pid when it was a zombie and is reaped now, 0 when it still runs, -1 otherwise */
 static napi_value sys_reap(napi_env env, napi_callback_info info) {
-  int32_t pid = 0;
-  if (!int_arg(env, info, &pid)) return NULL;
-  if (pid <= 1) return js_fail(env, "a pid above 1 expected");
+  int64_t pid = 0;
+  /* Not 1 (init), nor 0 or -1: any child of a group, any child at all. */
+  if (!int_arg(env, info, "reap", "pid", 2, INT32_MAX, &pid)) return NULL;
   int status = 0;
   pid_t got;
-  do got = waitpid(pid, &status, WNOHANG);
+  do got = waitpid((pid_t)pid, &status, WNOHANG);
   while (got < 0 && errno == EINTR);
   return js_int(env, got < 0 ? -1 : (int32_t)got);
 }
@@ -134,14 +158,12 @@ static napi_value sys_subreaper(napi_env env, napi_callback_info info) {
 /* listen(fd, backlog) -> 0, or the errno: puts a bound socket into the listening state without
    libuv watching it (the master listens and never accepts; its workers accept) */
 static napi_value sys_listen(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  int32_t fd = -1, backlog = 0;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &backlog) != napi_ok || fd < 0)
-    return js_fail(env, "a descriptor and a backlog expected");
-  return js_int(env, listen(fd, backlog) == 0 ? 0 : errno);
+  int64_t fd = -1, backlog = 0;
+  if (!args(env, info, 2, argv) || !js_int_arg(env, argv[0], "listen", "fd", 0, INT32_MAX, &fd) ||
+      !js_int_arg(env, argv[1], "listen", "backlog", 0, INT32_MAX, &backlog))
+    return NULL;
+  return js_int(env, listen((int)fd, (int)backlog) == 0 ? 0 : errno);
 }
 
 /* datagramBind(path) -> fd of a non-blocking datagram socket bound there (tests) */
@@ -152,8 +174,8 @@ static napi_value sys_datagram_bind(napi_env env, napi_callback_info info) {
   char path[ADDRESS_CAP], what[ADDRESS_CAP + 32];
   struct sockaddr_un sa;
   socklen_t sa_len = 0;
-  if (argc < 1) return js_fail(env, "a socket expected");
-  if (!address_arg(env, argv[0], &sa, &sa_len, path)) return NULL;
+  if (argc < 1) return js_fail(env, "datagramBind: a socket expected");
+  if (!address_arg(env, "datagramBind", argv[0], &sa, &sa_len, path)) return NULL;
   snprintf(what, sizeof what, "datagramBind %s", path);
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return js_fail_with(env, what, errno);
@@ -167,8 +189,11 @@ static napi_value sys_datagram_bind(napi_env env, napi_callback_info info) {
 
 /* The descriptor argument of `call`, a unix datagram socket; 0 (with an exception pending) when it
    is not one: the tests' receiver reads and closes nothing else (a descriptor of Node's). */
-static int datagram_arg(napi_env env, napi_callback_info info, const char *call, int32_t *fd) {
-  if (!int_arg(env, info, fd)) return 0;
+static int datagram_arg(napi_env env, napi_callback_info info, const char *call, int *fd) {
+  int64_t n = -1;
+  /* A negative number is read, to be refused below as no such socket. */
+  if (!int_arg(env, info, call, "fd", INT32_MIN, INT32_MAX, &n)) return 0;
+  *fd = (int)n;
   int domain = 0, type = 0;
   socklen_t size = sizeof domain;
   int ok = getsockopt(*fd, SOL_SOCKET, SO_DOMAIN, &domain, &size) == 0 && domain == AF_UNIX;
@@ -176,16 +201,16 @@ static int datagram_arg(napi_env env, napi_callback_info info, const char *call,
   ok = ok && getsockopt(*fd, SOL_SOCKET, SO_TYPE, &type, &size) == 0 && type == SOCK_DGRAM;
   if (ok) return 1;
   char text[96];
-  snprintf(text, sizeof text, "%s: descriptor %d is not a unix datagram socket", call, (int)*fd);
+  snprintf(text, sizeof text, "%s: descriptor %d is not a unix datagram socket", call, *fd);
   js_fail(env, text);
   return 0;
 }
 
 /* datagramReceive(fd) -> the next datagram as text, or null when none waits (tests) */
 static napi_value sys_datagram_receive(napi_env env, napi_callback_info info) {
-  int32_t fd = -1;
+  int fd = -1;
   if (!datagram_arg(env, info, "datagramReceive", &fd)) return NULL;
-  char buf[MESSAGE_CAP];
+  char buf[MESSAGE_MAX];
   ssize_t got;
   do got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
   while (got < 0 && errno == EINTR);
@@ -200,7 +225,7 @@ static napi_value sys_datagram_receive(napi_env env, napi_callback_info info) {
 
 /* datagramClose(fd) (tests) */
 static napi_value sys_datagram_close(napi_env env, napi_callback_info info) {
-  int32_t fd = -1;
+  int fd = -1;
   if (!datagram_arg(env, info, "datagramClose", &fd)) return NULL;
   close(fd);
   return NULL;
@@ -215,6 +240,7 @@ static napi_value sys_datagram_close(napi_env env, napi_callback_info info) {
  * that was there is called from this one), so a process that can answer it does so as before.
  */
 static struct sigaction chained_int, chained_term;
+/* The stop signals since the main thread last answered one (stopSignalAnswered). */
 static volatile sig_atomic_t stop_signals = 0;
 
 static void on_stop_signal(int sig, siginfo_t *info, void *context) {
@@ -226,14 +252,18 @@ static void on_stop_signal(int sig, siginfo_t *info, void *context) {
     next->sa_handler(sig);
 }
 
-/* Puts on_stop_signal before the handler of `sig`; 0, or the errno (EINVAL: no handler to chain). */
+/* Puts on_stop_signal before the handler of `sig`; 0, or the errno (EINVAL: the signal is ignored).
+   A signal at its default action needs none: the first one ends the process (the process has no
+   listener for it: an app removed them all). */
 static int chain_stop_signal(int sig, struct sigaction *chained) {
   struct sigaction now;
   if (sigaction(sig, NULL, &now) != 0) return errno;
   if (now.sa_flags & SA_SIGINFO) {
     if (now.sa_sigaction == on_stop_signal) return 0; /* chained already */
-  } else if (now.sa_handler == SIG_DFL || now.sa_handler == SIG_IGN) {
-    return EINVAL; /* no handler: the signal's own action ends (or spares) the process */
+  } else if (now.sa_handler == SIG_DFL) {
+    return 0;
+  } else if (now.sa_handler == SIG_IGN) {
+    return EINVAL;
   }
   *chained = now;
   struct sigaction ours = now;
@@ -243,12 +273,25 @@ static int chain_stop_signal(int sig, struct sigaction *chained) {
 }
 
 /* exitOnSecondStopSignal() -> 0, or the errno: see on_stop_signal. Call it once the process's own
-   INT and TERM handlers are in place (its chain holds them). */
+   INT and TERM handlers are in place (its chain holds them), and again whenever libuv may have put
+   its handler in place anew (a signal's first listener, after its last one was removed): the call
+   chains on_stop_signal before it again, and does nothing where it is still in place. */
 static napi_value sys_exit_on_second_stop_signal(napi_env env, napi_callback_info info) {
   (void)info;
+  /* Each whatever became of the other. */
   int failed = chain_stop_signal(SIGINT, &chained_int);
-  if (failed == 0) failed = chain_stop_signal(SIGTERM, &chained_term);
-  return js_int(env, failed);
+  int term = chain_stop_signal(SIGTERM, &chained_term);
+  return js_int(env, failed != 0 ? failed : term);
+}
+
+/* stopSignalAnswered(): the main thread runs a stop signal's listeners, so it is not kept from
+   answering: the signal after it counts as a first one again (a process that took INT over with
+   its own listener, and is not busy, gets each INT). */
+static napi_value sys_stop_signal_answered(napi_env env, napi_callback_info info) {
+  (void)env;
+  (void)info;
+  stop_signals = 0;
+  return NULL;
 }
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -261,9 +304,8 @@ static napi_value sys_exit_on_second_stop_signal(napi_env env, napi_callback_inf
    which dup2s them into place and so clears the flag). close_range(2) with CLOSE_RANGE_CLOEXEC
    (Linux 5.11), else each descriptor in /proc/self/fd. */
 static napi_value sys_close_on_exec_from(napi_env env, napi_callback_info info) {
-  int32_t first = 0;
-  if (!int_arg(env, info, &first)) return NULL;
-  if (first < 0) return js_fail(env, "a descriptor number of 0 or more expected");
+  int64_t first = 0;
+  if (!int_arg(env, info, "closeOnExecFrom", "first", 0, INT32_MAX, &first)) return NULL;
 #ifdef SYS_close_range
   if (syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return js_int(env, 0);
 #endif
@@ -328,17 +370,15 @@ static void *watch_parent(void *arg) {
 /* exitWithParent(parentPid, graceMs) -> 0, or the errno: starts watch_parent (once a process). */
 static napi_value sys_exit_with_parent(napi_env env, napi_callback_info info) {
   static int started = 0;
-  size_t argc = 2;
   napi_value argv[2];
-  int32_t parent = 0, grace = 0;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2 || napi_get_value_int32(env, argv[0], &parent) != napi_ok ||
-      napi_get_value_int32(env, argv[1], &grace) != napi_ok || parent <= 0 || grace < 0)
-    return js_fail(env, "a parent pid and a grace in milliseconds expected");
+  int64_t parent = 0, grace = 0;
+  if (!args(env, info, 2, argv) || !js_int_arg(env, argv[0], "exitWithParent", "parentPid", 1, INT32_MAX, &parent) ||
+      !js_int_arg(env, argv[1], "exitWithParent", "graceMs", 0, INT32_MAX, &grace))
+    return NULL;
   if (started) return js_int(env, 0);
   if (prctl(PR_SET_PDEATHSIG, SIGCONT, 0, 0, 0) != 0) return js_int(env, errno);
   watched_parent = (pid_t)parent;
-  watch_grace_ms = grace;
+  watch_grace_ms = (int32_t)grace;
   /* The thread takes no signal: those for the process go to the threads that handle them. */
   sigset_t all, previous;
   sigfillset(&all);
@@ -365,6 +405,7 @@ napi_status sys_define(napi_env env, napi_value exports) {
       {"datagramReceive", NULL, sys_datagram_receive, NULL, NULL, NULL, napi_default, NULL},
       {"datagramClose", NULL, sys_datagram_close, NULL, NULL, NULL, napi_default, NULL},
       {"exitOnSecondStopSignal", NULL, sys_exit_on_second_stop_signal, NULL, NULL, NULL, napi_default, NULL},
+      {"stopSignalAnswered", NULL, sys_stop_signal_answered, NULL, NULL, NULL, napi_default, NULL},
       {"closeOnExecFrom", NULL, sys_close_on_exec_from, NULL, NULL, NULL, napi_default, NULL},
       {"exitWithParent", NULL, sys_exit_with_parent, NULL, NULL, NULL, napi_default, NULL},
   };

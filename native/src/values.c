@@ -1,5 +1,6 @@
 /* Arguments and results: keys and values read into this environment's buffers, values
    copied out of a zone made into JavaScript values (after the lock is released). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,4 +175,42 @@ uint64_t js_ms(napi_env env, napi_value v) {
   double d = 0;
   napi_get_value_double(env, v, &d);
   return d > 0 ? (uint64_t)d : 0;
+}
+
+/* What `v` is, as an error names it: its type, or the number as JavaScript writes it. */
+static void describe(napi_env env, napi_value v, char *out, size_t cap) {
+  static const char *const types[] = {"undefined", "null",     "a boolean", "a number", "a string",
+                                      "a symbol",  "an object", "a function", "an external", "a bigint"};
+  napi_valuetype t = napi_undefined;
+  double d = 0;
+  napi_typeof(env, v, &t);
+  if (t != napi_number || napi_get_value_double(env, v, &d) != napi_ok)
+    snprintf(out, cap, "%s", (size_t)t < sizeof types / sizeof types[0] ? types[t] : "another type");
+  else if (isnan(d))
+    snprintf(out, cap, "NaN");
+  else if (isinf(d))
+    snprintf(out, cap, "%sInfinity", d < 0 ? "-" : "");
+  else
+    snprintf(out, cap, "%.17g", d);
+}
+
+int js_int_arg(napi_env env, napi_value v, const char *call, const char *name, int64_t min, int64_t max,
+               int64_t *out) {
+  napi_valuetype t = napi_undefined;
+  double d = 0;
+  /* Compared as doubles first (NaN fails), so that the cast is of a number in range; exact while
+     min and max are within 2^53. */
+  if (v != NULL && napi_typeof(env, v, &t) == napi_ok && t == napi_number &&
+      napi_get_value_double(env, v, &d) == napi_ok && d >= (double)min && d <= (double)max &&
+      d == (double)(int64_t)d) {
+    *out = (int64_t)d;
+    return 1;
+  }
+  char given[64], text[256];
+  if (v == NULL) snprintf(given, sizeof given, "nothing");
+  else describe(env, v, given, sizeof given);
+  snprintf(text, sizeof text, "%s: %s must be an integer from %lld to %lld, not %s", call, name, (long long)min,
+           (long long)max, given);
+  js_fail(env, text);
+  return 0;
 }

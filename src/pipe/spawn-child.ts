@@ -16,7 +16,7 @@ import { Socket } from "node:net";
 import { constants } from "node:os";
 import { PassThrough, Readable, type Writable } from "node:stream";
 import { debuglog } from "node:util";
-import { loadAddon } from "../util/addon.ts";
+import { loadAddon, loadFailureLasts } from "../util/addon.ts";
 
 const debug = debuglog("tsresty:pipe");
 
@@ -33,7 +33,11 @@ type SpawnCall = (
   onExit: (code: number, signal: number) => void,
 ) => [pid: number, stdin: number, stdout: number, stderr: number] | number;
 
-/** The addon's spawn, once looked up; null where there is none (child_process starts children then). */
+/**
+ * The addon's spawn, once looked up; null where there is none (child_process starts children
+ * then). A load that failed for want of descriptors or memory is not remembered: the next spawn
+ * tries again, rather than sending every later child of the process to child_process.
+ */
 let addonSpawn: SpawnCall | null | undefined;
 
 function spawnCall(): SpawnCall | null {
@@ -42,6 +46,10 @@ function spawnCall(): SpawnCall | null {
       const { spawn } = loadAddon() as { spawn?: unknown };
       addonSpawn = typeof spawn === "function" ? (spawn as SpawnCall) : null;
     } catch (error) {
+      if (!loadFailureLasts(error)) {
+        debug("the addon could not be loaded now, child_process starts this child: %s", String(error));
+        return null;
+      }
       debug("no addon, children are started by child_process: %s", String(error));
       addonSpawn = null;
     }

@@ -54,6 +54,9 @@ export function isNativeZone(value: unknown): value is NativeZone {
 /**
  * The addon's few system calls that Node lacks, for the master (native/src/system.c). They live
  * in this addon, and so behind this loader, because it is the one native module tsresty builds.
+ * A pid, descriptor or other integer argument that is not an integer in the call's range (a
+ * fraction, NaN, a string, a number past 2^31) throws, naming the call and the argument: none is
+ * wrapped into another number.
  */
 export interface SystemCalls {
   /**
@@ -77,9 +80,15 @@ export interface SystemCalls {
   datagramClose(fd: number): void;
   /**
    * From now on a second SIGINT or SIGTERM ends the process at once, exit 128 + the signal (the
-   * first still reaches the process's own handler): 0, or the errno (EINVAL: no handler to chain).
+   * first still reaches the process's own handler): 0, or the errno (EINVAL: one is ignored). A
+   * signal at its default action is left as it is (its first one ends the process).
    */
   exitOnSecondStopSignal(): number;
+  /**
+   * The main thread answered a stop signal (its listeners run): the next one counts as a first one
+   * again, so that a process that is not busy gets each one.
+   */
+  stopSignalAnswered(): void;
   /** FD_CLOEXEC on every descriptor from `first` up: 0, or the errno. */
   closeOnExecFrom(first: number): number;
   /**

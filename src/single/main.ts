@@ -23,7 +23,7 @@ import {
   withOverrides,
   type ResolvedConfig,
 } from "../config/index.ts";
-import { createZone, installZones, systemCalls } from "../shdict/index.ts";
+import { createZone, installZones } from "../shdict/index.ts";
 import { exitWhenWritten, handleSignals, ignore, singleIdentity } from "../process/index.ts";
 import { endLiveGroups } from "../pipe/index.ts";
 import {
@@ -39,9 +39,10 @@ import {
 import { isTypeScript, loadModule, prepareToLoad } from "../util/loader.ts";
 import { notARegularFile } from "../util/file-kind.ts";
 import { withSyntaxPlace } from "../util/syntax-place.ts";
-import { lineLogger, type LogSink } from "../util/log.ts";
+import { lineLogger } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
 import { typeScriptHooks } from "./hooks.ts";
+import { exitOnSecondStopSignal } from "./stop-signals.ts";
 import { errorMessage } from "../util/error-message.ts";
 
 export interface SingleCommand {
@@ -56,23 +57,6 @@ export interface SingleCommand {
 function fail(message: string, code: number): never {
   process.stderr.write(`tsresty: ${message}\n`);
   process.exit(code);
-}
-
-/**
- * A second INT or TERM ends the run at once (exit 130 or 143), also while its code keeps the main
- * thread from running the handlers above (`while (true) {}`: only SIGKILL ended it). Native code
- * (native/src/system.c), chained before libuv's handler; without the addon, as before.
- */
-function exitOnSecondStopSignal(log: LogSink | null): void {
-  try {
-    const failed = systemCalls().exitOnSecondStopSignal();
-    if (failed !== 0) log?.("warn", `a second INT or TERM cannot end a busy run (errno ${failed})`);
-  } catch (error) {
-    // No addon (an install that skipped building it): a run that needs none is not warned at
-    // every start; zones say it themselves.
-    const why = errorMessage(error);
-    log?.("info", `a second INT or TERM cannot end a busy run: ${why}`);
-  }
 }
 
 /** resty writes `error_log stderr warn`: ngx.log's notice and info lines are not shown by default. */

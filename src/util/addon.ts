@@ -43,3 +43,24 @@ export function loadAddon(): object {
   }
   return loaded;
 }
+
+/** errno codes, and their texts as dlopen(3) gives them, of a shortage that may be over by the next try. */
+const SHORTAGES = new Map([
+  ["EMFILE", "Too many open files"],
+  ["ENFILE", "Too many open files in system"],
+  ["ENOMEM", "Cannot allocate memory"],
+  ["EAGAIN", "Resource temporarily unavailable"],
+]);
+
+/**
+ * Whether `error`, thrown by loadAddon, will be thrown again by a later try: anything but a
+ * shortage of the moment (the descriptors or the memory to open and map the file; dlopen's error
+ * has only the text). A process short of descriptors at its first use of the addon can load it
+ * once some are given back; one without a build for its platform, or with a broken one, cannot.
+ */
+export function loadFailureLasts(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === "string" && SHORTAGES.has(code)) return false;
+  const text = typeof message === "string" ? message : "";
+  return ![...SHORTAGES.values()].some((shortage) => text.includes(`: ${shortage}`));
+}

@@ -177,6 +177,61 @@ describe("systemd Type=notify", () => {
   });
 });
 
+describe("what notify sends, at its limits", () => {
+  /** A datagram socket bound at `address` for one test: what waits on it, read at once. */
+  const bound = (address: string): { waiting: () => string[] } => {
+    const calls = systemCalls();
+    const fd = calls.datagramBind(address);
+    after(() => {
+      calls.datagramClose(fd);
+    });
+    return {
+      waiting: () => {
+        const texts: string[] = [];
+        for (let text = calls.datagramReceive(fd); text !== undefined; text = calls.datagramReceive(fd))
+          texts.push(text);
+        return texts;
+      },
+    };
+  };
+
+  it("a message of 4096 bytes (systemd's limit) is sent whole and one of 4097 is refused naming the limit (the refusal said 'less than 4096 bytes', and 4094 was the most sent), a character that would cross the limit included (it was cut off and the rest sent)", () => {
+    const address = `@tsresty-notify-limit-${process.pid}-${Date.now()}`;
+    const socket = bound(address);
+    const notify = (socket: string, message: string): string | null | undefined =>
+      systemCalls().notify(socket, message);
+    const accepted = ["a".repeat(4096), `${"a".repeat(4094)}é`, `${"a".repeat(4093)}€`];
+    for (const message of accepted) assert.equal(notify(address, message), undefined);
+    assert.deepEqual(socket.waiting(), accepted);
+    for (const message of ["a".repeat(4097), `${"a".repeat(4094)}€`, `${"a".repeat(4095)}é`])
+      assert.throws(() => notify(address, message), {
+        message: "notify: the message must be of at most 4096 bytes (UTF-8), not 4097",
+      });
+    assert.throws(() => notify(address, 5 as unknown as string), {
+      message: "notify: the message must be a string",
+    });
+    assert.deepEqual(socket.waiting(), []);
+  });
+
+  it("a socket name that is too long or holds a NUL is refused, not cut short into another socket's name (the 107 bytes before a character that did not fit, or those before the NUL, got the message)", () => {
+    const notify = (socket: string, message: string): string | null | undefined =>
+      systemCalls().notify(socket, message);
+    const longest = `@tsresty-${process.pid}-`.padEnd(107, "x");
+    const short = `@tsresty-nul-${process.pid}-${Date.now()}`;
+    const atLongest = bound(longest);
+    const atShort = bound(short);
+    const refusal = {
+      message: "notify: the socket must be an absolute path or an @name, of 2 to 107 bytes without NUL",
+    };
+    assert.throws(() => notify(`${longest}é`, "READY=1"), refusal);
+    assert.throws(() => notify(`${longest}x`, "READY=1"), refusal);
+    assert.throws(() => notify(`${short}\0tail`, "READY=1"), refusal);
+    assert.deepEqual([atLongest.waiting(), atShort.waiting()], [[], []]);
+    assert.equal(notify(longest, "READY=1"), undefined);
+    assert.deepEqual(atLongest.waiting(), ["READY=1"]);
+  });
+});
+
 describe("the tests' notify socket (the addon's datagramBind, datagramReceive, datagramClose)", () => {
   it("an error names the call and the socket, and a descriptor that is not a unix datagram socket is refused, not closed (one was closed, and 0 to 2 or a negative number passed over without a word)", () => {
     const calls = systemCalls();

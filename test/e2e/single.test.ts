@@ -305,6 +305,47 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     });
   }
 
+  for (const [title, signal, code, takeover] of [
+    [
+      "a busy run that took INT over (its listeners removed, one of its own added) is ended by a second INT, exit 130 (libuv's handler, put in place anew, dropped the chain: no INT ended it)",
+      "SIGINT",
+      130,
+      'process.removeAllListeners("SIGINT"); process.on("SIGINT", () => console.log("mine"));',
+    ],
+    [
+      "a busy run that took TERM over, INT's listeners removed and none added, is ended by a second TERM, exit 143 (INT, left at its default action, was taken for a failure: TERM was not chained again, and a warning said a second signal could not end the run)",
+      "SIGTERM",
+      143,
+      'process.removeAllListeners("SIGINT"); process.removeAllListeners("SIGTERM"); process.on("SIGTERM", () => console.log("mine"));',
+    ],
+  ] as const) {
+    it(title, async () => {
+      const run = startTsresty(["-e", `${takeover} console.log("busy"); while (true) {}`], {
+        deadlineMs: 20_000,
+      });
+      const r = await signalTwice(run, signal);
+      assert.deepEqual([r.code, r.signal, r.stdout, r.stderr], [code, null, "busy\n", ""]);
+    });
+  }
+
+  it("a run that took INT over and is not busy gets each INT, as a Node program does; TERM still ends it", async () => {
+    const run = startTsresty(
+      [
+        "-e",
+        'process.removeAllListeners("SIGINT"); let n = 0; process.on("SIGINT", () => console.log("INT", ++n)); console.log("ready"); await ngx.sleep(60);',
+      ],
+      { deadlineMs: 30_000 },
+    );
+    await run.waitForOutput("ready");
+    for (const n of [1, 2, 3]) {
+      run.child.kill("SIGINT");
+      await run.waitForOutput(`INT ${n}\n`);
+    }
+    run.child.kill("SIGTERM");
+    const r = await run.done;
+    assert.deepEqual([r.code, r.signal, r.stdout], [143, null, "ready\nINT 1\nINT 2\nINT 3\n"]);
+  });
+
   it("T-PRE-09 (OpenResty core behaviour): SIGQUIT is graceful: the pending timer runs premature, then exit 0", async () => {
     const run = startTsresty([
       "-e",

@@ -149,7 +149,10 @@ describe("descriptors (found by a probe at stop 26)", () => {
   });
 
   /** What fixtures/emfile.ts reports, run with 100 descriptors, `free` of them left unused. */
-  const outOfDescriptors = async (free: number, addon: "loaded" | "" = ""): Promise<EmfileReport> => {
+  const outOfDescriptors = async (
+    free: number,
+    addon: "loaded" | "named" | "" = "",
+  ): Promise<EmfileReport> => {
     const { stdout } = await promisify(execFile)(
       "bash",
       [
@@ -179,6 +182,21 @@ describe("descriptors (found by a probe at stop 26)", () => {
       assert.equal(report.waited.status, 127);
       assert.match(report.waited.error ?? "", /^echo: .*EMFILE/);
       assert.equal(report.sameSession, true, `free ${free}: the later child is in the process's session`);
+    }
+  });
+
+  it("a process out of descriptors when it first loads the addon, at a spawn, loads it at a later spawn (the failed load was remembered, and every later child went to child_process, in a session of its own)", async () => {
+    // Without the file named, the search for it fails (EMFILE from open); named, dlopen fails
+    // ("cannot open shared object file: Too many open files").
+    for (const addon of ["", "named"] as const) {
+      const report = await outOfDescriptors(0, addon);
+      assert.equal(report.waited.status, 127);
+      assert.match(report.waited.error ?? "", /^echo: .*EMFILE/);
+      assert.equal(
+        report.sameSession,
+        true,
+        `${addon || "searched"}: the later child is in the process's session`,
+      );
     }
   });
 });

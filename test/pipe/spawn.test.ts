@@ -2,7 +2,7 @@
 // where its program is found, and what happens when the addon cannot start it.
 import assert from "node:assert/strict";
 import { execFile, spawn as rawSpawn } from "node:child_process";
-import { chmodSync, readFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -122,6 +122,24 @@ describe("where the program is found", () => {
       assert.match(result.error ?? "", new RegExp(`^${args[0]}: spawn ${args[0]} ${code}$`));
       assert.equal(proc.pid(), -1);
     }
+  });
+
+  it("a program path whose last character would not fit the addon's 4096 bytes is not cut short before it into another program's (the file named by its first 4093 bytes ran): it fails as the path it is, ENAMETOOLONG", async () => {
+    // Directories of 200 bytes down to a file whose path is 4093 bytes; with "€" (3 bytes) the
+    // path is 4096 bytes, one more than PATH_MAX allows.
+    const deep = scratchDir("long");
+    let path = deep;
+    while (4093 - path.length > 201) path = join(path, "d".repeat(200));
+    mkdirSync(path, { recursive: true });
+    path = join(path, "p".repeat(4093 - path.length - 1));
+    writeFileSync(path, "#!/bin/sh\necho cut short\n", { mode: 0o755 });
+    assert.equal(Buffer.byteLength(path), 4093);
+    const proc = start([`${path}€`]);
+    const out = await proc.stdoutReadAll();
+    const result = await proc.wait();
+    assert.deepEqual([out.ok && out.data.toString(), result.status], ["", 127]);
+    assert.ok("error" in result);
+    assert.equal(result.error, `${path}€: spawn ENAMETOOLONG`);
   });
 
   it("arguments and environment beyond the kernel's limit fail the same way (exit 127, E2BIG), not with a throw", async () => {
