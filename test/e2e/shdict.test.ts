@@ -452,6 +452,50 @@ export default {
     await tree.command("stop");
   });
 
+  it("a worker whose graceful exit cuts a job holding an ngx.lock at shutdownTimeout releases the lock as it exits, as OpenResty's (the new workers waited the whole exptime)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    const zone = ngx.shared["locks"]!;
+    if (zone.add("first", process.pid).ok)
+      ngx.timer.at(0, async () => {
+        const got = await ngx.lock("locks", { exptime: 60 }).lock("job");
+        zone.set("holder", JSON.stringify(got));
+        await new Promise(() => {}); // a job that never ends: cut at shutdownTimeout
+      });
+  },
+  async fetch() {
+    const zone = ngx.shared["locks"]!;
+    const taken = await ngx.lock("locks", { timeout: 0 }).lock("job");
+    return Response.json({ pid: process.pid, first: zone.get("first"), holder: zone.get("holder") ?? null, taken });
+  },
+};
+`,
+      "c.ts": `export default { shdict: { locks: "1m" }, shutdownTimeout: 1 };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    interface Seen {
+      pid: number;
+      first: number;
+      holder: string | null;
+      taken: unknown;
+    }
+    const read = async (): Promise<Seen> => JSON.parse((await get(tree.url())).body) as Seen;
+    assert.ok(await until(async () => (await read()).holder !== null), "the job took the lock");
+    const before = await read();
+    assert.equal(before.holder, JSON.stringify({ ok: true, elapsed: 0 }));
+    assert.deepEqual(before.taken, { ok: false, reason: "timeout" }, "held by the job");
+
+    assert.equal((await tree.command("reload")).code, 0);
+    assert.ok(await until(() => !alive(before.first), 20_000), "the old worker exits");
+    const cut = /shutdownTimeout \(1 s\) reached while draining, with 1 timers running/;
+    assert.ok(await until(() => cut.test(tree.run.stderr())), "the job was cut, not ended");
+    const later = await read();
+    assert.notEqual(later.pid, before.first);
+    assert.deepEqual(later.taken, { ok: true, elapsed: 0 }, "the exited worker's lock is free");
+    await tree.command("stop");
+  });
+
   it("T-CLI-09: resty --shdict in single mode", async () => {
     const r = await runTsresty([
       "--shdict",

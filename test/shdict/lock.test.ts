@@ -57,6 +57,41 @@ describe("ngx.lock across processes", () => {
     assert.ok(after > 2.8 && after < 10, `the lock went away ${after} s after it was taken`);
   });
 
+  it("a holder that exits while it holds its lock releases it, as nginx's close of the Lua VM runs lua-resty-lock's __gc (the key stayed for the whole exptime); a lock it lost to another stays that one's", async () => {
+    const zone = testZone(1024 * 1024, "locks");
+    // The Lock of "k" is the actor's last, still referenced when it exits (process.exit).
+    const holder = startWithZone("actor", zone, [
+      JSON.stringify([["lock", "lost", { exptime: 0.3 }], ["lock", "k", { exptime: 60 }], ["waitLine"]]),
+    ]);
+    await within(
+      holder.line(() => holder.lines.length >= 2),
+      60_000,
+      "holder",
+    );
+    assert.deepEqual(
+      holder.lines.map((line) => (line as Line).result),
+      [
+        { ok: true, elapsed: 0 },
+        { ok: true, elapsed: 0 },
+      ],
+    );
+    const taker = startWithZone("actor", zone, [
+      JSON.stringify([["lock", "lost", { exptime: 60, timeout: 20 }], ["waitLine"], ["unlock"]]),
+    ]);
+    const took = ((await within(taker.line(isStep("lock")), 30_000, "taker")) as Line).result;
+    assert.equal((took as { ok: boolean }).ok, true, JSON.stringify(took));
+
+    holder.child.stdin?.write("exit\n");
+    const end = await within(holder.done, 30_000, "the holder's exit");
+    assert.equal(end.code, 0, end.stderr);
+    assert.deepEqual(zone.dict.ttl("k"), { ok: false, reason: "not found" });
+    const lost = zone.dict.ttl("lost");
+    assert.ok(lost.ok && lost.ttl > 50, `the taker's lock: ${JSON.stringify(lost)}`);
+    taker.child.stdin?.write("release\n");
+    const released = ((await within(taker.line(isStep("unlock")), 30_000, "taker's unlock")) as Line).result;
+    assert.deepEqual(released, { ok: true });
+  });
+
   it("a holder whose lock expired and was taken by another process: its unlock() leaves that process's lock alone", async () => {
     const zone = testZone(1024 * 1024, "locks");
     const first = startWithZone("actor", zone, [
