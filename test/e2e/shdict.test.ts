@@ -496,6 +496,60 @@ export default {
     await tree.command("stop");
   });
 
+  it("20 waiters on one ngx.lock key across 2 workers: each gets it once, alone, and unlocks it; none times out", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    const zone = ngx.shared["locks"]!;
+    const id = ngx.worker.id();
+    ngx.timer.at(0, async () => {
+      await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+        const lock = ngx.lock("locks", { exptime: 60, timeout: 60, maxStep: 0.05 });
+        const got = await lock.lock("job");
+        if (!got.ok) { zone.rpush("failed", JSON.stringify(got)); return; }
+        const inside = zone.incr("inside", 1, 0);
+        if (!inside.ok || inside.value !== 1) zone.rpush("failed", "not alone: " + JSON.stringify(inside));
+        zone.rpush("took", id + ":" + i);
+        await ngx.sleep(0.01);
+        zone.incr("inside", -1);
+        const released = lock.unlock();
+        if (!released.ok) zone.rpush("failed", "unlock: " + JSON.stringify(released));
+      }));
+      zone.incr("done", 1, 0);
+    });
+  },
+  fetch() {
+    const zone = ngx.shared["locks"]!;
+    const all = (key: string): unknown[] => { const out: unknown[] = []; for (let v = zone.lpop(key); v.ok && v.value !== undefined; v = zone.lpop(key)) out.push(v.value); return out; };
+    return Response.json({ done: zone.get("done") ?? 0, took: zone.get("done") === 2 ? all("took") : [], failed: all("failed"), held: zone.get("job") !== undefined });
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, args: ["--shdict", "locks 1m"] });
+    interface Seen {
+      done: number;
+      took: string[];
+      failed: unknown[];
+      held: boolean;
+    }
+    let seen: Seen | undefined;
+    const failed: unknown[] = [];
+    assert.ok(
+      await until(async () => {
+        seen = JSON.parse((await get(tree.url())).body) as Seen;
+        failed.push(...seen.failed);
+        return seen.done === 2;
+      }, 60_000),
+      `both workers' waiters ended: ${JSON.stringify(seen)}`,
+    );
+    assert.deepEqual(failed, []);
+    const expected = [0, 1].flatMap((id) => Array.from({ length: 10 }, (_, i) => `${id}:${i}`));
+    assert.deepEqual([...(seen?.took ?? [])].sort(), expected.sort(), "each waiter took the lock once");
+    assert.equal(seen?.held, false, "nobody holds it at the end");
+    await tree.command("stop");
+  });
+
   it("T-CLI-09: resty --shdict in single mode", async () => {
     const r = await runTsresty([
       "--shdict",
