@@ -550,6 +550,69 @@ export default {
     await tree.command("stop");
   });
 
+  it("reloads while every worker increments counters in a loop lose no increment: the shared total is the sum of each process's own, old workers' included", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    const zone = ngx.shared["counts"]!;
+    const own = "w:" + process.pid;
+    const timer = ngx.timer.every(0.002, () => {
+      if (zone.get("stop") !== undefined) {
+        timer.cancel();
+        zone.set("stopped:" + process.pid, true);
+        return;
+      }
+      for (let i = 0; i < 20; i++) {
+        zone.incr("total", 1, 0);
+        zone.incr(own, 1, 0);
+      }
+    });
+  },
+  fetch(request: Request) {
+    const zone = ngx.shared["counts"]!;
+    if (new URL(request.url).pathname === "/stop") zone.set("stop", true);
+    const keys = zone.getKeys(0);
+    const own = keys.filter((k) => k.startsWith("w:")).map((k) => zone.get(k) as number);
+    return Response.json({ total: zone.get("total") ?? 0, sum: own.reduce((a, b) => a + b, 0), writers: own.length, stopped: keys.filter((k) => k.startsWith("stopped:")).map((k) => Number(k.slice(8))) });
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, args: ["--shdict", "counts 1m"] });
+    interface Seen {
+      total: number;
+      sum: number;
+      writers: number;
+      stopped: number[];
+    }
+    const read = async (path = "/"): Promise<Seen> => JSON.parse((await get(tree.url(path))).body) as Seen;
+    const workers = async (): Promise<number[]> =>
+      (await tree.status()).processes.filter((p) => p.type === "worker").map((p) => p.pid);
+    for (let cycle = 1; cycle <= 4; cycle++) {
+      // Both workers of this cycle have written before the next reload retires them.
+      assert.ok(
+        await until(async () => (await read()).writers >= 2 * cycle, 20_000),
+        `cycle ${cycle}'s writers`,
+      );
+      if (cycle < 4) assert.equal((await tree.command("reload")).code, 0);
+    }
+    // Once the old workers have left, the live ones stop writing: then nothing changes the counts.
+    assert.ok(await until(async () => (await workers()).length === 2, 20_000), "the old workers left");
+    const live = await workers();
+    await read("/stop");
+    assert.ok(
+      await until(async () => {
+        const stopped = (await read()).stopped;
+        return live.every((pid) => stopped.includes(pid));
+      }, 20_000),
+      "the live workers stopped writing",
+    );
+    const end = await read();
+    assert.equal(end.writers, 8, "every worker of the 4 cycles counted");
+    assert.equal(end.total, end.sum, "no increment lost");
+    await tree.command("stop");
+  });
+
   it("T-CLI-09: resty --shdict in single mode", async () => {
     const r = await runTsresty([
       "--shdict",
