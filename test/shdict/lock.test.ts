@@ -92,6 +92,32 @@ describe("ngx.lock across processes", () => {
     assert.deepEqual(released, { ok: true });
   });
 
+  it("a waiter killed by SIGKILL while it waits takes nothing: the holder's unlock() releases the lock, and the next process gets it at once", async () => {
+    const zone = testZone(1024 * 1024, "locks");
+    const holder = startWithZone("actor", zone, [
+      JSON.stringify([["lock", "k", { exptime: 60 }], ["waitLine"], ["unlock"]]),
+    ]);
+    await within(holder.line(isStep("lock")), 60_000, "holder");
+    const waiter = startWithZone("actor", zone, [
+      JSON.stringify([
+        ["sleep", 0],
+        ["lock", "k", { timeout: 20, maxStep: 0.01 }],
+      ]),
+    ]);
+    await within(waiter.line(isStep("sleep")), 60_000, "waiter");
+    await sleep(300); // polling the key, every 10 ms
+    waiter.child.kill("SIGKILL");
+    assert.equal((await within(waiter.done, 30_000, "the waiter's end")).signal, "SIGKILL");
+    holder.child.stdin?.write("release\n");
+    const released = ((await within(holder.line(isStep("unlock")), 30_000, "holder's unlock")) as Line)
+      .result;
+    assert.deepEqual(released, { ok: true });
+    const next = startWithZone("actor", zone, [JSON.stringify([["lock", "k", { timeout: 0 }]])]);
+    const got = ((await within(next.line(isStep("lock")), 30_000, "next")) as Line).result;
+    assert.deepEqual(got, { ok: true, elapsed: 0 });
+    assert.deepEqual(zoneHealth(zone).problems, []);
+  });
+
   it("a holder whose lock expired and was taken by another process: its unlock() leaves that process's lock alone", async () => {
     const zone = testZone(1024 * 1024, "locks");
     const first = startWithZone("actor", zone, [
