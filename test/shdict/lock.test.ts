@@ -2,13 +2,29 @@ import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { installZones, zoneHealth, type Lock, type LockResult } from "../../src/shdict/index.ts";
+import { installZones, zoneHealth, type Lock, type LockResult, type Zone } from "../../src/shdict/index.ts";
 
 import { ngx } from "../../src/runtime/ngx.ts";
-import { isStep, startWithZone, within } from "./processes.ts";
+import { isStep, startWithZone, within, type ZoneChild } from "./processes.ts";
 import { earlyInASecond, sleep, testZone } from "./zones.ts";
 
 type Line = { step: string; result: unknown };
+
+/** The result of `child`'s step `step` (its first line of it), within 30 s. */
+async function resultOf(child: ZoneChild, step: string, what: string): Promise<unknown> {
+  return ((await within(child.line(isStep(step)), 30_000, what)) as Line).result;
+}
+
+/** An actor that takes the lock of `key` with `options`, holds it until a line comes, then unlocks. */
+function holderOf(zone: Zone, key: string, options: object): ZoneChild {
+  return startWithZone("actor", zone, [JSON.stringify([["lock", key, options], ["waitLine"], ["unlock"]])]);
+}
+
+/** Tells a holder (holderOf) to unlock: its unlock()'s result. */
+async function release(holder: ZoneChild, what: string): Promise<unknown> {
+  holder.child.stdin?.write("release\n");
+  return resultOf(holder, "unlock", what);
+}
 
 describe("ngx.lock across processes", () => {
   it("a second process waits for the lock until the first unlocks, then gets it", async () => {
@@ -75,10 +91,8 @@ describe("ngx.lock across processes", () => {
         { ok: true, elapsed: 0 },
       ],
     );
-    const taker = startWithZone("actor", zone, [
-      JSON.stringify([["lock", "lost", { exptime: 60, timeout: 20 }], ["waitLine"], ["unlock"]]),
-    ]);
-    const took = ((await within(taker.line(isStep("lock")), 30_000, "taker")) as Line).result;
+    const taker = holderOf(zone, "lost", { exptime: 60, timeout: 20 });
+    const took = await resultOf(taker, "lock", "taker");
     assert.equal((took as { ok: boolean }).ok, true, JSON.stringify(took));
 
     holder.child.stdin?.write("exit\n");
@@ -87,34 +101,23 @@ describe("ngx.lock across processes", () => {
     assert.deepEqual(zone.dict.ttl("k"), { ok: false, reason: "not found" });
     const lost = zone.dict.ttl("lost");
     assert.ok(lost.ok && lost.ttl > 50, `the taker's lock: ${JSON.stringify(lost)}`);
-    taker.child.stdin?.write("release\n");
-    const released = ((await within(taker.line(isStep("unlock")), 30_000, "taker's unlock")) as Line).result;
-    assert.deepEqual(released, { ok: true });
+    assert.deepEqual(await release(taker, "taker's unlock"), { ok: true });
   });
 
   it("a waiter killed by SIGKILL while it waits takes nothing: the holder's unlock() releases the lock, and the next process gets it at once", async () => {
     const zone = testZone(1024 * 1024, "locks");
-    const holder = startWithZone("actor", zone, [
-      JSON.stringify([["lock", "k", { exptime: 60 }], ["waitLine"], ["unlock"]]),
-    ]);
+    const holder = holderOf(zone, "k", { exptime: 60 });
     await within(holder.line(isStep("lock")), 60_000, "holder");
     const waiter = startWithZone("actor", zone, [
-      JSON.stringify([
-        ["sleep", 0],
-        ["lock", "k", { timeout: 20, maxStep: 0.01 }],
-      ]),
+      JSON.stringify([["lock", "k", { timeout: 20, maxStep: 0.01 }]]),
     ]);
-    await within(waiter.line(isStep("sleep")), 60_000, "waiter");
-    await sleep(300); // polling the key, every 10 ms
+    await sleep(1_000); // booting, then polling the key every 10 ms
+    assert.deepEqual(waiter.lines, [], "still waiting");
     waiter.child.kill("SIGKILL");
     assert.equal((await within(waiter.done, 30_000, "the waiter's end")).signal, "SIGKILL");
-    holder.child.stdin?.write("release\n");
-    const released = ((await within(holder.line(isStep("unlock")), 30_000, "holder's unlock")) as Line)
-      .result;
-    assert.deepEqual(released, { ok: true });
+    assert.deepEqual(await release(holder, "holder's unlock"), { ok: true });
     const next = startWithZone("actor", zone, [JSON.stringify([["lock", "k", { timeout: 0 }]])]);
-    const got = ((await within(next.line(isStep("lock")), 30_000, "next")) as Line).result;
-    assert.deepEqual(got, { ok: true, elapsed: 0 });
+    assert.deepEqual(await resultOf(next, "lock", "next"), { ok: true, elapsed: 0 });
     assert.deepEqual(zoneHealth(zone).problems, []);
   });
 
