@@ -496,6 +496,58 @@ export default {
     await tree.command("stop");
   });
 
+  it("a worker SIGKILLed while it holds an ngx.lock: the other worker, waiting, gets it once the key's exptime has passed, not before (a killed process releases nothing)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    const zone = ngx.shared["locks"]!;
+    if (ngx.worker.id() === 0 && zone.add("first", process.pid).ok)
+      ngx.timer.at(0, async () => {
+        const got = await ngx.lock("locks", { exptime: 5 }).lock("job");
+        zone.set("locked", JSON.stringify({ got, at: Date.now() }));
+        await new Promise(() => {}); // holds it until killed
+      });
+    if (ngx.worker.id() === 1)
+      ngx.timer.at(0, async () => {
+        while (zone.get("locked") === undefined) await ngx.sleep(0.01);
+        const got = await ngx.lock("locks", { timeout: 30, maxStep: 0.05 }).lock("job");
+        zone.set("waited", JSON.stringify({ got, at: Date.now() }));
+      });
+  },
+  fetch() {
+    const zone = ngx.shared["locks"]!;
+    return Response.json({ first: zone.get("first") ?? null, locked: zone.get("locked") ?? null, waited: zone.get("waited") ?? null, ttl: zone.ttl("job") });
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, args: ["--shdict", "locks 1m"] });
+    interface Seen {
+      first: number | null;
+      locked: string | null;
+      waited: string | null;
+      ttl: { ok: boolean; ttl?: number };
+    }
+    const read = async (): Promise<Seen> => JSON.parse((await get(tree.url())).body) as Seen;
+    assert.ok(await until(async () => (await read()).locked !== null, 20_000), "worker 0 took the lock");
+    const held = await read();
+    assert.ok(held.ttl.ok && (held.ttl.ttl ?? 0) > 0, `still held when killed: ${JSON.stringify(held.ttl)}`);
+    process.kill(held.first ?? 0, "SIGKILL");
+    assert.ok(await until(async () => (await read()).waited !== null, 30_000), "worker 1 got an answer");
+    const end = await read();
+    const locked = JSON.parse(held.locked ?? "") as { got: unknown; at: number };
+    const waited = JSON.parse(end.waited ?? "") as { got: { ok: boolean }; at: number };
+    assert.deepEqual(locked.got, { ok: true, elapsed: 0 });
+    assert.equal(waited.got.ok, true, JSON.stringify(waited.got));
+    assert.ok(
+      waited.at - locked.at >= 5_000 - 50,
+      `taken ${waited.at - locked.at} ms after it was locked (exptime 5 s)`,
+    );
+    const zero = (await tree.status()).processes.find((p) => p.type === "worker" && p.id === 0);
+    assert.ok(zero !== undefined && zero.pid !== held.first, "worker 0 was respawned");
+    await tree.command("stop");
+  });
+
   it("20 waiters on one ngx.lock key across 2 workers: each gets it once, alone, and unlocks it; none times out", async () => {
     const dir = scratchApp({
       "app.ts": `export default {
