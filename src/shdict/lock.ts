@@ -96,7 +96,10 @@ function settings(input: unknown): Settings {
   if (input === undefined) return { exptime: 30, timeout: 5, step: 0.001, ratio: 2, maxStep: 0.5 };
   const options = ownOptions("ngx.lock", input, KNOWN) as LockOptions;
   const exptime = seconds("exptime", options.exptime, 30, 0.001);
-  const timeout = Math.min(seconds("timeout", options.timeout, 5, 0), exptime);
+  // A timeout given is capped by the option's exptime here, as lua-resty-lock's new() caps it;
+  // the default is not: each lock() caps it by the exptime of that call (lock(key, exptime)).
+  const given = seconds("timeout", options.timeout, 5, 0);
+  const timeout = options.timeout === undefined ? given : Math.min(given, exptime);
   const step = Math.min(seconds("step", options.step, 0.001, 0.001), Math.max(timeout, 0.001));
   const ratio = factor(options.ratio);
   const maxStep = seconds("maxStep", options.maxStep, 0.5, 0.001);

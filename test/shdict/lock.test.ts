@@ -492,7 +492,7 @@ describe("ngx.lock in one process", () => {
     other.unlock();
   });
 
-  it("lock(key, exptime) gives the key that ttl and caps the wait by it, as lua-resty-lock's lock(key, exptime); a bad exptime throws and takes nothing (stop 26)", async () => {
+  it("lock(key, exptime) gives the key that ttl and caps the wait by it, as lua-resty-lock's lock(key, exptime), the default timeout by the call's exptime, not the option's; a bad exptime throws and takes nothing (stop 26)", async () => {
     const lock = ngx.lock("local");
     assert.deepEqual(await lock.lock("x", 100), { ok: true, elapsed: 0 });
     const ttl = zone.dict.ttl("x");
@@ -502,6 +502,19 @@ describe("ngx.lock in one process", () => {
     assert.deepEqual(await other.lock("x", 0.05), { ok: false, reason: "timeout" });
     assert.ok(Date.now() - started < 2_000, `timed out after ${Date.now() - started} ms (exptime 0.05 s)`);
     assert.deepEqual(lock.unlock(), { ok: true });
+    // The default timeout (5 s) is capped by the call's exptime, not the option's (it was: 1 s).
+    const holder = ngx.lock("local");
+    assert.deepEqual(await holder.lock("capped"), { ok: true, elapsed: 0 });
+    setTimeout(() => holder.unlock(), 1_500);
+    const waiter = ngx.lock("local", { exptime: 1 });
+    const waited = await waiter.lock("capped", 10);
+    assert.equal(waited.ok, true, JSON.stringify(waited));
+    // A timeout given is capped by the option's exptime at once, as lua-resty-lock's new().
+    assert.deepEqual(await ngx.lock("local", { exptime: 0.2, timeout: 5 }).lock("capped", 10), {
+      ok: false,
+      reason: "timeout",
+    });
+    assert.deepEqual(waiter.unlock(), { ok: true });
     await assert.rejects(lock.lock("y", "garbage" as never), {
       code: "ERR_TSRESTY_INVALID_ARG_TYPE",
       message: /^lock.lock: "exptime" must be a number of seconds/,
