@@ -9,7 +9,10 @@
  * shard's lock, so a holder whose lock expired and was taken by another does not release or
  * extend the new holder's lock. A Lock collected while it holds its key releases it, as
  * lua-resty-lock's `__gc` does: a holder that returned without `unlock()` keeps waiters until
- * the collection, not for the whole exptime.
+ * the collection, not for the whole exptime. So does a process that exits while its Locks hold
+ * keys (a worker whose graceful exit cut a job at shutdownTimeout, a `process.exit()`): nginx
+ * closes the worker's Lua VM as it exits, which runs every lock's `__gc`. Only a process killed
+ * (SIGKILL, a crash of the engine) leaves its keys for their exptime.
  */
 import { randomInt } from "node:crypto";
 import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
@@ -93,7 +96,10 @@ function settings(input: unknown): Settings {
   if (input === undefined) return { exptime: 30, timeout: 5, step: 0.001, ratio: 2, maxStep: 0.5 };
   const options = ownOptions("ngx.lock", input, KNOWN) as LockOptions;
   const exptime = seconds("exptime", options.exptime, 30, 0.001);
-  const timeout = Math.min(seconds("timeout", options.timeout, 5, 0), exptime);
+  // A timeout given is capped by the option's exptime here, as lua-resty-lock's new() caps it;
+  // the default is not: each lock() caps it by the exptime of that call (lock(key, exptime)).
+  const given = seconds("timeout", options.timeout, 5, 0);
+  const timeout = options.timeout === undefined ? given : Math.min(given, exptime);
   const step = Math.min(seconds("step", options.step, 0.001, 0.001), Math.max(timeout, 0.001));
   const ratio = factor(options.ratio);
   const maxStep = seconds("maxStep", options.maxStep, 0.5, 0.001);
@@ -112,14 +118,33 @@ interface Held {
   readonly token: number;
 }
 
-/** Releases the key of a Lock collected while it held it (see the module's comment). */
-const collected = new FinalizationRegistry<Held>(({ dict, key, token }) => {
+/** The keys this process's Locks hold, released if it exits holding them (see the module's comment). */
+const holding = new Set<Held>();
+let exitHooked = false;
+
+/** Releases a key no Lock will release (collected, or the process exits), if it still holds it. */
+function release(held: Held, where: string): void {
+  holding.delete(held);
   try {
-    storeIfHolds("lock (collected)", dict, key, token, undefined);
+    storeIfHolds(where, held.dict, held.key, held.token, undefined);
   } catch {
-    // The zone is closed (the process exits): nothing holds the key any longer but its ttl.
+    // The zone is closed: nothing holds the key any longer but its ttl.
   }
+}
+
+/** Releases the key of a Lock collected while it held it (see the module's comment). */
+const collected = new FinalizationRegistry<Held>((held) => {
+  release(held, "lock (collected)");
 });
+
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  // Node collects nothing at exit, where Lua's close runs every lock's __gc.
+  process.on("exit", () => {
+    for (const held of holding) release(held, "lock (exit)");
+  });
+}
 
 /**
  * One lock object: holds at most one key at a time (a second `lock()` while it holds or waits
@@ -132,9 +157,8 @@ const collected = new FinalizationRegistry<Held>(({ dict, key, token }) => {
 export class Lock {
   readonly #dict: SharedDict;
   readonly #settings: Settings;
-  #key: string | null = null;
-  /** The held key's value: this acquisition's token (see the module's comment). */
-  #token = 0;
+  /** The held key and its value, this acquisition's token (see the module's comment). */
+  #held: Held | null = null;
   #busy = false;
 
   /**
@@ -148,7 +172,7 @@ export class Lock {
 
   /** `self` as a Lock: a method called without its Lock (`const { unlock } = lock`) gets a clear error. */
   static #of(self: unknown, where: string): Lock {
-    if (typeof self === "object" && self !== null && #key in self) return self;
+    if (typeof self === "object" && self !== null && #held in self) return self;
     throw new InvalidArgTypeError(
       where,
       "this",
@@ -167,7 +191,7 @@ export class Lock {
     const self = Lock.#of(this, "lock.lock");
     const name = checkKey("lock.lock", key);
     const ttl = seconds("exptime", exptime, self.#settings.exptime, 0.001, "lock.lock");
-    if (self.#busy || self.#key !== null) return { ok: false, reason: "locked" };
+    if (self.#busy || self.#held !== null) return { ok: false, reason: "locked" };
     self.#busy = true;
     try {
       return await self.#acquire(name, ttl);
@@ -188,9 +212,11 @@ export class Lock {
     for (let waited = false; ; waited = true) {
       const added = this.#dict.add(key, token, exptime);
       if (added.ok) {
-        this.#key = key;
-        this.#token = token;
-        collected.register(this, { dict: this.#dict, key, token }, this);
+        const held = { dict: this.#dict, key, token };
+        this.#held = held;
+        holding.add(held);
+        hookExit();
+        collected.register(this, held, this);
         // Taken at once: no wait, 0 (as lua-resty-lock), not the add's own time, which a slow
         // moment of the machine rounded to a millisecond.
         return { ok: true, elapsed: waited ? Math.round(performance.now() - started) / 1000 : 0 };
@@ -209,9 +235,11 @@ export class Lock {
    */
   unlock(): UnlockResult {
     const self = Lock.#of(this, "lock.unlock");
-    if (self.#key === null) return { ok: false, reason: "unlocked" };
-    const released = storeIfHolds("lock.unlock", self.#dict, self.#key, self.#token, undefined);
-    self.#key = null;
+    const held = self.#held;
+    if (held === null) return { ok: false, reason: "unlocked" };
+    const released = storeIfHolds("lock.unlock", self.#dict, held.key, held.token, undefined);
+    self.#held = null;
+    holding.delete(held);
     collected.unregister(self);
     return released.ok ? { ok: true } : { ok: false, reason: "not found" };
   }
@@ -223,12 +251,13 @@ export class Lock {
   expire(time?: number): UnlockResult {
     const self = Lock.#of(this, "lock.expire");
     const ttl = time === undefined ? self.#settings.exptime : seconds("time", time, 0, 0, "lock.expire");
-    if (self.#key === null) return { ok: false, reason: "unlocked" };
+    const held = self.#held;
+    if (held === null) return { ok: false, reason: "unlocked" };
     const replaced = storeIfHolds(
       "lock.expire",
       self.#dict,
-      self.#key,
-      self.#token,
+      held.key,
+      held.token,
       ttlMs("lock.expire", "time", ttl),
     );
     return replaced.ok ? { ok: true } : { ok: false, reason: "not found" };

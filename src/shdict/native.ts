@@ -38,17 +38,13 @@ export interface NativeZone {
   close(): void;
 }
 
-/** The functions the facade calls on a zone: every one a zone object of the addon has. */
-const ZONE_FUNCTIONS = ["get", "getStale", "store", "incr", "push", "pop", "llen", "ttl", "expire"] as const;
-
 /**
- * Whether `value` is a zone object of the addon (attach's result), as far as the facade can tell:
- * SharedDict's constructor, reachable as `ngx.shared.NAME.constructor`, refuses anything else.
+ * Whether `value` is a zone object the addon made (attachNative's result): SharedDict's
+ * constructor, reachable as `ngx.shared.NAME.constructor`, refuses anything else. An object that
+ * only has the zone's methods is not one: its store() would "store" nothing and say ok.
  */
 export function isNativeZone(value: unknown): value is NativeZone {
-  if (typeof value !== "object" || value === null) return false;
-  const zone = value as Record<string, unknown>;
-  return ZONE_FUNCTIONS.every((name) => typeof zone[name] === "function");
+  return typeof value === "object" && value !== null && made.has(value);
 }
 
 /**
@@ -138,6 +134,9 @@ export const OP_IF_NUMBER = 8;
  */
 export let scratch: Float64Array = new Float64Array(8);
 const SCRATCH = Symbol.for("tsresty.shdict.scratch");
+/** The zone objects the addon made, kept on its exports as the scratch array is (every copy sees them). */
+let made = new WeakSet<object>();
+const MADE = Symbol.for("tsresty.shdict.zones");
 
 let loaded: Binding | undefined;
 
@@ -156,13 +155,22 @@ export function binding(): Binding {
         { cause },
       );
     }
-    const addon = loaded as Binding & { [SCRATCH]?: Float64Array };
+    const addon = loaded as Binding & { [SCRATCH]?: Float64Array; [MADE]?: WeakSet<object> };
     if (addon[SCRATCH] === undefined) {
       addon.setScratch(scratch);
       addon[SCRATCH] = scratch;
     } else scratch = addon[SCRATCH];
+    if (addon[MADE] === undefined) addon[MADE] = made;
+    else made = addon[MADE];
   }
   return loaded;
+}
+
+/** The addon's attach(), its zone object recorded as one it made (isNativeZone). */
+export function attachNative(fd: number, name: string, size: number): NativeZone {
+  const zone = binding().attach(fd, name, size);
+  made.add(zone);
+  return zone;
 }
 
 /** The addon's system calls (see SystemCalls); throws a ShdictError where the addon cannot load. */

@@ -1,6 +1,6 @@
 import { InvalidArgTypeError, InvalidArgValueError, ShdictError } from "../errors.ts";
 import { SharedDict } from "./dict.ts";
-import { binding, scratch, type NativeZone } from "./native.ts";
+import { attachNative, binding, scratch, type NativeZone } from "./native.ts";
 import { ZONE_MAX_SIZE, ZONE_MIN_SIZE, ZONE_NAME } from "../util/zone-spec.ts";
 import { reasonOf } from "./outcomes.ts";
 import { errorMessage } from "../util/error-message.ts";
@@ -88,7 +88,7 @@ export function attachZone(spec: ZoneSpec, fd: number): Zone {
   if (!Number.isInteger(fd) || fd < 0 || fd > 2 ** 31 - 1)
     throw new InvalidArgValueError("attachZone", "fd", FD_EXPECTED, fd);
   try {
-    return wrap(spec, fd, binding().attach(fd, spec.name, spec.size));
+    return wrap(spec, fd, attachNative(fd, spec.name, spec.size));
   } catch (cause) {
     throw failure(`cannot attach fd ${fd} as`, spec, cause);
   }

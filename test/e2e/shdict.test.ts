@@ -452,6 +452,219 @@ export default {
     await tree.command("stop");
   });
 
+  it("a worker whose graceful exit cuts a job holding an ngx.lock at shutdownTimeout releases the lock as it exits, as OpenResty's (the new workers waited the whole exptime)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    const zone = ngx.shared["locks"]!;
+    if (zone.add("first", process.pid).ok)
+      ngx.timer.at(0, async () => {
+        const got = await ngx.lock("locks", { exptime: 60 }).lock("job");
+        zone.set("holder", JSON.stringify(got));
+        await new Promise(() => {}); // a job that never ends: cut at shutdownTimeout
+      });
+  },
+  async fetch() {
+    const zone = ngx.shared["locks"]!;
+    const taken = await ngx.lock("locks", { timeout: 0 }).lock("job");
+    return Response.json({ pid: process.pid, first: zone.get("first"), holder: zone.get("holder") ?? null, taken });
+  },
+};
+`,
+      "c.ts": `export default { shdict: { locks: "1m" }, shutdownTimeout: 1 };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, args: ["--config", join(dir, "c.ts")] });
+    interface Seen {
+      pid: number;
+      first: number;
+      holder: string | null;
+      taken: unknown;
+    }
+    const read = async (): Promise<Seen> => JSON.parse((await get(tree.url())).body) as Seen;
+    assert.ok(await until(async () => (await read()).holder !== null), "the job took the lock");
+    const before = await read();
+    assert.equal(before.holder, JSON.stringify({ ok: true, elapsed: 0 }));
+    assert.deepEqual(before.taken, { ok: false, reason: "timeout" }, "held by the job");
+
+    assert.equal((await tree.command("reload")).code, 0);
+    assert.ok(await until(() => !alive(before.first), 20_000), "the old worker exits");
+    const cut = /shutdownTimeout \(1 s\) reached while draining, with 1 timers running/;
+    assert.ok(await until(() => cut.test(tree.run.stderr())), "the job was cut, not ended");
+    const later = await read();
+    assert.notEqual(later.pid, before.first);
+    assert.deepEqual(later.taken, { ok: true, elapsed: 0 }, "the exited worker's lock is free");
+    await tree.command("stop");
+  });
+
+  it("a worker SIGKILLed while it holds an ngx.lock: the other worker, waiting, gets it once the key's exptime has passed, not before (a killed process releases nothing)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    const zone = ngx.shared["locks"]!;
+    if (ngx.worker.id() === 0 && zone.add("first", process.pid).ok)
+      ngx.timer.at(0, async () => {
+        const got = await ngx.lock("locks", { exptime: 5 }).lock("job");
+        zone.set("locked", JSON.stringify({ got, at: Date.now() }));
+        await new Promise(() => {}); // holds it until killed
+      });
+    if (ngx.worker.id() === 1)
+      ngx.timer.at(0, async () => {
+        while (zone.get("locked") === undefined) await ngx.sleep(0.01);
+        const got = await ngx.lock("locks", { timeout: 30, maxStep: 0.05 }).lock("job");
+        zone.set("waited", JSON.stringify({ got, at: Date.now() }));
+      });
+  },
+  fetch() {
+    const zone = ngx.shared["locks"]!;
+    return Response.json({ first: zone.get("first") ?? null, locked: zone.get("locked") ?? null, waited: zone.get("waited") ?? null, ttl: zone.ttl("job") });
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, args: ["--shdict", "locks 1m"] });
+    interface Seen {
+      first: number | null;
+      locked: string | null;
+      waited: string | null;
+      ttl: { ok: boolean; ttl?: number };
+    }
+    const read = async (): Promise<Seen> => JSON.parse((await get(tree.url())).body) as Seen;
+    assert.ok(await until(async () => (await read()).locked !== null, 20_000), "worker 0 took the lock");
+    const held = await read();
+    assert.ok(held.ttl.ok && (held.ttl.ttl ?? 0) > 0, `still held when killed: ${JSON.stringify(held.ttl)}`);
+    process.kill(held.first ?? 0, "SIGKILL");
+    assert.ok(await until(async () => (await read()).waited !== null, 30_000), "worker 1 got an answer");
+    const end = await read();
+    const locked = JSON.parse(held.locked ?? "") as { got: unknown; at: number };
+    const waited = JSON.parse(end.waited ?? "") as { got: { ok: boolean }; at: number };
+    assert.deepEqual(locked.got, { ok: true, elapsed: 0 });
+    assert.equal(waited.got.ok, true, JSON.stringify(waited.got));
+    assert.ok(
+      waited.at - locked.at >= 5_000 - 50,
+      `taken ${waited.at - locked.at} ms after it was locked (exptime 5 s)`,
+    );
+    const zero = (await tree.status()).processes.find((p) => p.type === "worker" && p.id === 0);
+    assert.ok(zero !== undefined && zero.pid !== held.first, "worker 0 was respawned");
+    await tree.command("stop");
+  });
+
+  it("20 waiters on one ngx.lock key across 2 workers: each gets it once, alone, and unlocks it; none times out", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    const zone = ngx.shared["locks"]!;
+    const id = ngx.worker.id();
+    ngx.timer.at(0, async () => {
+      await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+        const lock = ngx.lock("locks", { exptime: 60, timeout: 60, maxStep: 0.05 });
+        const got = await lock.lock("job");
+        if (!got.ok) { zone.rpush("failed", JSON.stringify(got)); return; }
+        const inside = zone.incr("inside", 1, 0);
+        if (!inside.ok || inside.value !== 1) zone.rpush("failed", "not alone: " + JSON.stringify(inside));
+        zone.rpush("took", id + ":" + i);
+        await ngx.sleep(0.01);
+        zone.incr("inside", -1);
+        const released = lock.unlock();
+        if (!released.ok) zone.rpush("failed", "unlock: " + JSON.stringify(released));
+      }));
+      zone.incr("done", 1, 0);
+    });
+  },
+  fetch() {
+    const zone = ngx.shared["locks"]!;
+    const all = (key: string): unknown[] => { const out: unknown[] = []; for (let v = zone.lpop(key); v.ok && v.value !== undefined; v = zone.lpop(key)) out.push(v.value); return out; };
+    return Response.json({ done: zone.get("done") ?? 0, took: zone.get("done") === 2 ? all("took") : [], failed: all("failed"), held: zone.get("job") !== undefined });
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, args: ["--shdict", "locks 1m"] });
+    interface Seen {
+      done: number;
+      took: string[];
+      failed: unknown[];
+      held: boolean;
+    }
+    let seen: Seen | undefined;
+    const failed: unknown[] = [];
+    assert.ok(
+      await until(async () => {
+        seen = JSON.parse((await get(tree.url())).body) as Seen;
+        failed.push(...seen.failed);
+        return seen.done === 2;
+      }, 60_000),
+      `both workers' waiters ended: ${JSON.stringify(seen)}`,
+    );
+    assert.deepEqual(failed, []);
+    const expected = [0, 1].flatMap((id) => Array.from({ length: 10 }, (_, i) => `${id}:${i}`));
+    assert.deepEqual([...(seen?.took ?? [])].sort(), expected.sort(), "each waiter took the lock once");
+    assert.equal(seen?.held, false, "nobody holds it at the end");
+    await tree.command("stop");
+  });
+
+  it("reloads while every worker increments counters in a loop lose no increment: the shared total is the sum of each process's own, old workers' included", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() {
+    const zone = ngx.shared["counts"]!;
+    const own = "w:" + process.pid;
+    const timer = ngx.timer.every(0.002, () => {
+      if (zone.get("stop") !== undefined) {
+        timer.cancel();
+        zone.set("stopped:" + process.pid, true);
+        return;
+      }
+      for (let i = 0; i < 20; i++) {
+        zone.incr("total", 1, 0);
+        zone.incr(own, 1, 0);
+      }
+    });
+  },
+  fetch(request: Request) {
+    const zone = ngx.shared["counts"]!;
+    if (new URL(request.url).pathname === "/stop") zone.set("stop", true);
+    const keys = zone.getKeys(0);
+    const own = keys.filter((k) => k.startsWith("w:")).map((k) => zone.get(k) as number);
+    return Response.json({ total: zone.get("total") ?? 0, sum: own.reduce((a, b) => a + b, 0), writers: own.length, stopped: keys.filter((k) => k.startsWith("stopped:")).map((k) => Number(k.slice(8))) });
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2, args: ["--shdict", "counts 1m"] });
+    interface Seen {
+      total: number;
+      sum: number;
+      writers: number;
+      stopped: number[];
+    }
+    const read = async (path = "/"): Promise<Seen> => JSON.parse((await get(tree.url(path))).body) as Seen;
+    const workers = async (): Promise<number[]> =>
+      (await tree.status()).processes.filter((p) => p.type === "worker").map((p) => p.pid);
+    for (let cycle = 1; cycle <= 4; cycle++) {
+      // Both workers of this cycle have written before the next reload retires them.
+      assert.ok(
+        await until(async () => (await read()).writers >= 2 * cycle, 20_000),
+        `cycle ${cycle}'s writers`,
+      );
+      if (cycle < 4) assert.equal((await tree.command("reload")).code, 0);
+    }
+    // Once the old workers have left, the live ones stop writing: then nothing changes the counts.
+    assert.ok(await until(async () => (await workers()).length === 2, 20_000), "the old workers left");
+    const live = await workers();
+    await read("/stop");
+    assert.ok(
+      await until(async () => {
+        const stopped = (await read()).stopped;
+        return live.every((pid) => stopped.includes(pid));
+      }, 20_000),
+      "the live workers stopped writing",
+    );
+    const end = await read();
+    assert.equal(end.writers, 8, "every worker of the 4 cycles counted");
+    assert.equal(end.total, end.sum, "no increment lost");
+    await tree.command("stop");
+  });
+
   it("T-CLI-09: resty --shdict in single mode", async () => {
     const r = await runTsresty([
       "--shdict",

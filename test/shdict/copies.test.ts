@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { binding } from "../../src/shdict/native.ts";
+import { attachNative } from "../../src/shdict/native.ts";
 import { Lock } from "../../src/shdict/lock.ts";
 import { testZone } from "./zones.ts";
 
@@ -32,7 +32,7 @@ describe("two copies of the facade in one process", () => {
     const zone = testZone(64 * 1024, "locks");
     const url = new URL("../../src/shdict/dict.ts?copy=2", import.meta.url).href;
     const copy = (await import(url)) as typeof import("../../src/shdict/dict.ts");
-    const other = new copy.SharedDict(zone.name, zone.size, binding().attach(zone.fd, zone.name, zone.size));
+    const other = new copy.SharedDict(zone.name, zone.size, attachNative(zone.fd, zone.name, zone.size));
     const lock = new Lock(other, { exptime: 30 });
     assert.equal((await lock.lock("k")).ok, true);
     assert.deepEqual(lock.expire(10), { ok: true });

@@ -2,13 +2,29 @@ import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { installZones, zoneHealth, type Lock, type LockResult } from "../../src/shdict/index.ts";
+import { installZones, zoneHealth, type Lock, type LockResult, type Zone } from "../../src/shdict/index.ts";
 
 import { ngx } from "../../src/runtime/ngx.ts";
-import { isStep, startWithZone, within } from "./processes.ts";
+import { isStep, startWithZone, within, type ZoneChild } from "./processes.ts";
 import { earlyInASecond, sleep, testZone } from "./zones.ts";
 
 type Line = { step: string; result: unknown };
+
+/** The result of `child`'s step `step` (its first line of it), within 30 s. */
+async function resultOf(child: ZoneChild, step: string, what: string): Promise<unknown> {
+  return ((await within(child.line(isStep(step)), 30_000, what)) as Line).result;
+}
+
+/** An actor that takes the lock of `key` with `options`, holds it until a line comes, then unlocks. */
+function holderOf(zone: Zone, key: string, options: object): ZoneChild {
+  return startWithZone("actor", zone, [JSON.stringify([["lock", key, options], ["waitLine"], ["unlock"]])]);
+}
+
+/** Tells a holder (holderOf) to unlock: its unlock()'s result. */
+async function release(holder: ZoneChild, what: string): Promise<unknown> {
+  holder.child.stdin?.write("release\n");
+  return resultOf(holder, "unlock", what);
+}
 
 describe("ngx.lock across processes", () => {
   it("a second process waits for the lock until the first unlocks, then gets it", async () => {
@@ -55,6 +71,54 @@ describe("ngx.lock across processes", () => {
     const after = (Date.now() - locked) / 1000;
     assert.equal(got.ok, true);
     assert.ok(after > 2.8 && after < 10, `the lock went away ${after} s after it was taken`);
+  });
+
+  it("a holder that exits while it holds its lock releases it, as nginx's close of the Lua VM runs lua-resty-lock's __gc (the key stayed for the whole exptime); a lock it lost to another stays that one's", async () => {
+    const zone = testZone(1024 * 1024, "locks");
+    // The Lock of "k" is the actor's last, still referenced when it exits (process.exit).
+    const holder = startWithZone("actor", zone, [
+      JSON.stringify([["lock", "lost", { exptime: 0.3 }], ["lock", "k", { exptime: 60 }], ["waitLine"]]),
+    ]);
+    await within(
+      holder.line(() => holder.lines.length >= 2),
+      60_000,
+      "holder",
+    );
+    assert.deepEqual(
+      holder.lines.map((line) => (line as Line).result),
+      [
+        { ok: true, elapsed: 0 },
+        { ok: true, elapsed: 0 },
+      ],
+    );
+    const taker = holderOf(zone, "lost", { exptime: 60, timeout: 20 });
+    const took = await resultOf(taker, "lock", "taker");
+    assert.equal((took as { ok: boolean }).ok, true, JSON.stringify(took));
+
+    holder.child.stdin?.write("exit\n");
+    const end = await within(holder.done, 30_000, "the holder's exit");
+    assert.equal(end.code, 0, end.stderr);
+    assert.deepEqual(zone.dict.ttl("k"), { ok: false, reason: "not found" });
+    const lost = zone.dict.ttl("lost");
+    assert.ok(lost.ok && lost.ttl > 50, `the taker's lock: ${JSON.stringify(lost)}`);
+    assert.deepEqual(await release(taker, "taker's unlock"), { ok: true });
+  });
+
+  it("a waiter killed by SIGKILL while it waits takes nothing: the holder's unlock() releases the lock, and the next process gets it at once", async () => {
+    const zone = testZone(1024 * 1024, "locks");
+    const holder = holderOf(zone, "k", { exptime: 60 });
+    await within(holder.line(isStep("lock")), 60_000, "holder");
+    const waiter = startWithZone("actor", zone, [
+      JSON.stringify([["lock", "k", { timeout: 20, maxStep: 0.01 }]]),
+    ]);
+    await sleep(1_000); // booting, then polling the key every 10 ms
+    assert.deepEqual(waiter.lines, [], "still waiting");
+    waiter.child.kill("SIGKILL");
+    assert.equal((await within(waiter.done, 30_000, "the waiter's end")).signal, "SIGKILL");
+    assert.deepEqual(await release(holder, "holder's unlock"), { ok: true });
+    const next = startWithZone("actor", zone, [JSON.stringify([["lock", "k", { timeout: 0 }]])]);
+    assert.deepEqual(await resultOf(next, "lock", "next"), { ok: true, elapsed: 0 });
+    assert.deepEqual(zoneHealth(zone).problems, []);
   });
 
   it("a holder whose lock expired and was taken by another process: its unlock() leaves that process's lock alone", async () => {
@@ -428,7 +492,7 @@ describe("ngx.lock in one process", () => {
     other.unlock();
   });
 
-  it("lock(key, exptime) gives the key that ttl and caps the wait by it, as lua-resty-lock's lock(key, exptime); a bad exptime throws and takes nothing (stop 26)", async () => {
+  it("lock(key, exptime) gives the key that ttl and caps the wait by it, as lua-resty-lock's lock(key, exptime), the default timeout by the call's exptime, not the option's; a bad exptime throws and takes nothing (stop 26)", async () => {
     const lock = ngx.lock("local");
     assert.deepEqual(await lock.lock("x", 100), { ok: true, elapsed: 0 });
     const ttl = zone.dict.ttl("x");
@@ -438,6 +502,19 @@ describe("ngx.lock in one process", () => {
     assert.deepEqual(await other.lock("x", 0.05), { ok: false, reason: "timeout" });
     assert.ok(Date.now() - started < 2_000, `timed out after ${Date.now() - started} ms (exptime 0.05 s)`);
     assert.deepEqual(lock.unlock(), { ok: true });
+    // The default timeout (5 s) is capped by the call's exptime, not the option's (it was: 1 s).
+    const holder = ngx.lock("local");
+    assert.deepEqual(await holder.lock("capped"), { ok: true, elapsed: 0 });
+    setTimeout(() => holder.unlock(), 1_500);
+    const waiter = ngx.lock("local", { exptime: 1 });
+    const waited = await waiter.lock("capped", 10);
+    assert.equal(waited.ok, true, JSON.stringify(waited));
+    // A timeout given is capped by the option's exptime at once, as lua-resty-lock's new().
+    assert.deepEqual(await ngx.lock("local", { exptime: 0.2, timeout: 5 }).lock("capped", 10), {
+      ok: false,
+      reason: "timeout",
+    });
+    assert.deepEqual(waiter.unlock(), { ok: true });
     await assert.rejects(lock.lock("y", "garbage" as never), {
       code: "ERR_TSRESTY_INVALID_ARG_TYPE",
       message: /^lock.lock: "exptime" must be a number of seconds/,

@@ -130,9 +130,16 @@ describe("values, keys and their limits", () => {
     assert.equal(get.call(dogs, "k"), undefined);
   });
 
-  it("a dictionary made with its class (dogs.constructor) on anything but a zone throws a coded error at once, not V8's at its first call", () => {
+  it("a dictionary made with its class (dogs.constructor) on anything but a zone throws a coded error at once, not V8's at its first call, nor on an object that only has a zone's methods (its set said ok and stored nothing)", () => {
     const Made = testZone().dict.constructor as new (name: unknown, size: unknown, zone: unknown) => unknown;
-    for (const zone of [undefined, null, {}, "dogs", testZone().dict]) {
+    const method = (): number => 0;
+    const lookalike = Object.fromEntries(
+      ["get", "getStale", "store", "incr", "push", "pop", "llen", "ttl", "expire"].map((name) => [
+        name,
+        method,
+      ]),
+    );
+    for (const zone of [undefined, null, {}, "dogs", testZone().dict, lookalike]) {
       assert.throws(() => new Made("cats", 1 << 20, zone), {
         code: "ERR_TSRESTY_INVALID_ARG_TYPE",
         message: /^SharedDict: "zone" must be a zone of the addon/,
