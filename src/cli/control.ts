@@ -13,6 +13,7 @@ import {
   talkToMaster,
 } from "../master/index.ts";
 import { escapeControls, escapeControlsInJson } from "../util/log.ts";
+import { isStopped } from "../util/proc.ts";
 import type { ControlCommand, LogsCommand } from "./args.ts";
 import { formatStatus } from "./status-table.ts";
 
@@ -154,24 +155,39 @@ export async function logs(command: LogsCommand): Promise<void> {
 }
 
 /**
+ * Why master `pid` is silent, read from its state when the command gives up: stopped (SIGSTOP, a
+ * debugger, a terminal's job control), which kill -CONT undoes, or running with its event loop
+ * blocked. `resumes`: when it takes up a request left in its socket.
+ */
+function silence(pid: number): { why: string; resumes: string } {
+  return isStopped(pid)
+    ? {
+        why: `master ${pid} is stopped (SIGSTOP, a debugger, or a terminal's job control); kill -CONT ${pid} continues it`,
+        resumes: "once continued",
+      }
+    : {
+        why: `master ${pid} is running but its event loop is blocked`,
+        resumes: "once its event loop is free",
+      };
+}
+
+/**
  * A stop or reload the master did not answer is not withdrawn: a unix socket takes the request
  * whether the master runs or not, and the master carries it out (or on) when it runs again. The
- * operator is told so.
+ * operator is told so, and why it is silent.
  */
 function stillPending(silent: MasterSilent, pid: number, command: "stop" | "reload"): string {
+  const { why, resumes } = silence(pid);
   const then =
     command === "stop"
       ? `, or kill -KILL ${pid} ends it and its children now`
       : "; tsresty status and tsresty logs show how it ended";
-  return (
-    `${silent.message} (it is stopped, or its event loop is blocked); the ${command} is still pending: master ${pid} ` +
-    `carries it out when it runs again (kill -CONT ${pid} if it was SIGSTOPped)${then}`
-  );
+  return `${silent.message}: ${why}; the ${command} is still pending: master ${pid} carries it out ${resumes}${then}`;
 }
 
-/** A status or logs the master did not answer: why it may be silent, as stillPending says. */
+/** A status or logs the master did not answer: why it is silent, as stillPending says. */
 function unanswered(silent: MasterSilent, pid: number): string {
-  return `${silent.message}: master ${pid} is stopped, or its event loop is blocked (kill -CONT ${pid} if it was SIGSTOPped)`;
+  return `${silent.message}: ${silence(pid).why}`;
 }
 
 /** `tsresty reload | stop | status`: finds the master through the pid file and asks it. */

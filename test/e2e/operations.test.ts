@@ -66,6 +66,10 @@ function nonReader(path: string): Socket {
 
 const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
 
+/** Why a silent master said nothing, as the control commands say it: it is SIGSTOPped. */
+const stoppedMaster = (pid: number): string =>
+  `master ${pid} is stopped (SIGSTOP, a debugger, or a terminal's job control); kill -CONT ${pid} continues it`;
+
 /** Whether something listens on 127.0.0.1:9229 (the inspector's default port). */
 function inspectorOpen(): Promise<boolean> {
   return new Promise((resolve) => {
@@ -769,7 +773,7 @@ describe("the CLI meets bad input with a clear line", () => {
     await tree.run.done;
   });
 
-  it("status, logs, logs -f and reload give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound (they waited 120 s; logs -f for ever)", async () => {
+  it("status, logs, logs -f and reload give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound, the master's pid as stopped and kill -CONT (they waited 120 s; logs -f for ever; then they said 'stopped, or its event loop is blocked')", async () => {
     const tree = await startTree(app(), { workers: 1 });
     process.kill(tree.masterPid, "SIGSTOP");
     try {
@@ -792,7 +796,7 @@ describe("the CLI meets bad input with a clear line", () => {
         // With why it may be silent, as a reload's says (it said only that it did not answer).
         assert.equal(
           r.stderr,
-          `tsresty: the master did not answer "${command}" within 10 s: master ${tree.masterPid} is stopped, or its event loop is blocked (kill -CONT ${tree.masterPid} if it was SIGSTOPped)\n`,
+          `tsresty: the master did not answer "${command}" within 10 s: ${stoppedMaster(tree.masterPid)}\n`,
           name,
         );
       }
@@ -800,7 +804,7 @@ describe("the CLI meets bad input with a clear line", () => {
       assert.equal(reload.code, 1, `reload: ${reload.signal ?? ""} ${reload.stderr}`);
       assert.equal(
         reload.stderr,
-        `tsresty: the master did not answer "reload" within 10 s (it is stopped, or its event loop is blocked); the reload is still pending: master ${tree.masterPid} carries it out when it runs again (kill -CONT ${tree.masterPid} if it was SIGSTOPped); tsresty status and tsresty logs show how it ended\n`,
+        `tsresty: the master did not answer "reload" within 10 s: ${stoppedMaster(tree.masterPid)}; the reload is still pending: master ${tree.masterPid} carries it out once continued; tsresty status and tsresty logs show how it ended\n`,
       );
       assert.ok(took < 20_000, `gave up after ${took} ms`);
     } finally {
@@ -822,12 +826,60 @@ describe("the CLI meets bad input with a clear line", () => {
     assert.equal(stop.code, 1, `${stop.signal ?? ""} ${stop.stderr}`);
     assert.equal(
       stop.stderr,
-      `tsresty: the master did not answer "stop" within 10 s (it is stopped, or its event loop is blocked); the stop is still pending: master ${pid} carries it out when it runs again (kill -CONT ${pid} if it was SIGSTOPped), or kill -KILL ${pid} ends it and its children now\n`,
+      `tsresty: the master did not answer "stop" within 10 s: ${stoppedMaster(pid)}; the stop is still pending: master ${pid} carries it out once continued, or kill -KILL ${pid} ends it and its children now\n`,
     );
     // Continued, it stops as asked, with nothing more sent.
     const done = await tree.run.done;
     assert.equal(done.code, 0, done.stderr);
     assert.match(done.stderr, /gracefully shutting down/);
+  });
+
+  it("a master that is not stopped but does not answer is said to have its event loop blocked, not to be stopped, by status, logs, reload and stop (they said 'stopped, or its event loop is blocked', and to kill -CONT it)", async () => {
+    const tree = await startTree(app(), { workers: 1 });
+    const pid = tree.masterPid;
+    // The master runs on; what answers on its socket reads each request and says nothing, as a
+    // master whose event loop is held does.
+    const socket = join(tree.prefix, "tsresty.sock");
+    rmSync(socket);
+    const held: Socket[] = [];
+    const mute = createServer((connection) => {
+      held.push(connection);
+      connection.resume();
+    });
+    await new Promise<void>((resolve) => mute.listen(socket, resolve));
+    try {
+      const ask = (...args: string[]) =>
+        runTsresty([...args, "--prefix", tree.prefix], { deadlineMs: 30_000 });
+      const [status, logs, reload, stop] = await Promise.all([
+        ask("status"),
+        ask("logs"),
+        ask("reload"),
+        ask("stop"),
+      ]);
+      const blocked = `master ${pid} is running but its event loop is blocked`;
+      for (const [command, r] of [
+        ["status", status],
+        ["logs", logs],
+      ] as const) {
+        assert.equal(r.code, 1, `${command}: ${r.signal ?? ""} ${r.stderr}`);
+        assert.equal(r.stderr, `tsresty: the master did not answer "${command}" within 10 s: ${blocked}\n`);
+      }
+      assert.equal(reload.code, 1, `reload: ${reload.signal ?? ""} ${reload.stderr}`);
+      assert.equal(
+        reload.stderr,
+        `tsresty: the master did not answer "reload" within 10 s: ${blocked}; the reload is still pending: master ${pid} carries it out once its event loop is free; tsresty status and tsresty logs show how it ended\n`,
+      );
+      assert.equal(stop.code, 1, `stop: ${stop.signal ?? ""} ${stop.stderr}`);
+      assert.equal(
+        stop.stderr,
+        `tsresty: the master did not answer "stop" within 10 s: ${blocked}; the stop is still pending: master ${pid} carries it out once its event loop is free, or kill -KILL ${pid} ends it and its children now\n`,
+      );
+    } finally {
+      for (const connection of held) connection.destroy();
+      mute.close();
+    }
+    process.kill(pid, "SIGQUIT");
+    await tree.run.done;
   });
 
   it("tsresty reload waits as long as the reload takes while the master says it goes on (an init of 13 s, past the 10 s silence bound; it gave up at a fixed 120 s), and gives up within 10 s on a master stopped midway", async () => {
@@ -857,7 +909,7 @@ export default {
       assert.equal(done.code, 1);
       assert.equal(
         done.stderr,
-        `tsresty: the master stopped answering "reload" (nothing for 10 s) (it is stopped, or its event loop is blocked); the reload is still pending: master ${tree.masterPid} carries it out when it runs again (kill -CONT ${tree.masterPid} if it was SIGSTOPped); tsresty status and tsresty logs show how it ended\n`,
+        `tsresty: the master stopped answering "reload" (nothing for 10 s): ${stoppedMaster(tree.masterPid)}; the reload is still pending: master ${tree.masterPid} carries it out once continued; tsresty status and tsresty logs show how it ended\n`,
       );
       assert.ok(Date.now() - started < 20_000, `gave up after ${Date.now() - started} ms`);
     } finally {
