@@ -13,7 +13,7 @@ import {
   talkToMaster,
 } from "../master/index.ts";
 import { escapeControls, escapeControlsInJson } from "../util/log.ts";
-import { isStopped } from "../util/proc.ts";
+import { isStopped, isZombie, readProcStat } from "../util/proc.ts";
 import type { ControlCommand, LogsCommand } from "./args.ts";
 import { formatStatus } from "./status-table.ts";
 
@@ -94,6 +94,16 @@ function staleFile(master: FoundMaster, what: string): ControlError {
   );
 }
 
+/**
+ * That `pid` has exited but is not reaped (a zombie: its parent has not waited for it), naming the
+ * parent, or null. kill(pid, 0) still finds such a process, and its command line reads empty.
+ */
+function unreaped(pid: number): string | null {
+  if (!isZombie(pid)) return null;
+  const parent = readProcStat(pid)?.ppid;
+  return `has exited, but its parent${parent === undefined ? "" : ` (pid ${parent})`} has not reaped it`;
+}
+
 /** The running master under the command's prefix, or a ControlError. */
 function findMaster(given: string | null): FoundMaster {
   const prefix = resolve(given ?? ".tsresty");
@@ -105,6 +115,8 @@ function findMaster(given: string | null): FoundMaster {
   }
   const master = { prefix, pidFile, pid };
   if (!isAlive(pid)) throw staleFile(master, "is not running");
+  const exited = unreaped(pid);
+  if (exited !== null) throw staleFile(master, exited);
   if (!isTsresty(pid)) throw staleFile(master, "is another program");
   return master;
 }
@@ -213,12 +225,15 @@ export async function control(command: ControlCommand): Promise<void> {
       );
       if (!answer.ok) throw new ControlError(answer.message);
       const deadline = Date.now() + STOP_WAIT_MS;
-      while (isAlive(pid)) {
+      // A master whose parent does not reap it stays a zombie: it has stopped all the same.
+      let exited = unreaped(pid);
+      while (exited === null && isAlive(pid)) {
         if (Date.now() > deadline)
           throw new ControlError(`master ${pid} is still running after ${STOP_WAIT_MS / 1000} s`);
         await sleep(50);
+        exited = unreaped(pid);
       }
-      process.stdout.write(`stopped (master pid ${pid})\n`);
+      process.stdout.write(`stopped (master pid ${pid}${exited === null ? "" : `; it ${exited}`})\n`);
       return;
     }
     case "status": {

@@ -87,6 +87,15 @@ export function isStopped(pid: number): boolean {
 }
 
 /**
+ * Whether `pid` is a process that has exited but is not reaped yet: state Z (a zombie, its parent
+ * has not waited for it) or X (being reaped). kill(pid, 0) still succeeds on one.
+ */
+export function isZombie(pid: number): boolean {
+  const state = processState(pid);
+  return state === "Z" || state === "X";
+}
+
+/**
  * The CPU time a live process has used so far, user + system, every thread, in clock ticks
  * (`utime` + `stime`); null when there is no such process.
  */
