@@ -28,6 +28,7 @@ export {
   TIMERS_DIR,
   type ControlRequest,
   type ControlResponse,
+  type ParsedRequest,
   type ProcessRow,
   type StatusReport,
   type TimerOwner,

@@ -1,6 +1,11 @@
 import { unlinkSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
-import { parseControlRequest, type ControlRequest, type ControlResponse } from "../ipc/index.ts";
+import {
+  parseControlRequest,
+  type ControlRequest,
+  type ControlResponse,
+  type ParsedRequest,
+} from "../ipc/index.ts";
 
 /** A request is one short JSON line; anything longer is refused. */
 const MAX_REQUEST_BYTES = 4096;
@@ -208,16 +213,17 @@ export function serveControl(
         if (buffer.length > MAX_REQUEST_BYTES) reply({ ok: false, message: "request too long" });
         return;
       }
-      let request: ControlRequest | null = null;
+      let parsed: ParsedRequest;
       try {
-        request = parseControlRequest(JSON.parse(buffer.slice(0, end)));
-      } catch {
-        request = null;
+        parsed = parseControlRequest(JSON.parse(buffer.slice(0, end)));
+      } catch (error) {
+        parsed = { ok: false, problem: `a control request is one line of JSON: ${(error as Error).message}` };
       }
-      if (request === null) {
-        reply({ ok: false, message: "unknown request" });
+      if (!parsed.ok) {
+        reply({ ok: false, message: `request refused: ${parsed.problem}` });
         return;
       }
+      const { request } = parsed;
       answered = true;
       // The handler takes its time (a reload runs init and starts a generation): unbounded here.
       socket.setTimeout(0);

@@ -201,6 +201,82 @@ describe("operations", () => {
     assert.equal(existsSync(path), false);
   });
 
+  it('the control socket refuses a request with a field of the wrong type or range, naming the field and what came, and one that is not a JSON object or names no command it knows: the master goes on (a worker of "0" got every process\'s lines, a fast of 1 stopped the tree gracefully, a progress of "yes" reloaded it)', async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() { ngx.log(ngx.NOTICE, \`worker \${ngx.worker.id()} up\`); },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2 });
+    const path = join(tree.prefix, "tsresty.sock");
+    const refused = (problem: string): string =>
+      `${JSON.stringify({ ok: false, message: `request refused: ${problem}` })}\n`;
+    const worker = `"worker" must be a worker id (an integer from 0) or null, received`;
+    for (const [request, problem] of [
+      ['{"command":"logs","worker":"0"}', `${worker} a string ("0")`],
+      ['{"command":"logs","worker":1.5}', `${worker} the number 1.5`],
+      ['{"command":"logs","worker":-1}', `${worker} the number -1`],
+      ['{"command":"logs","worker":1e300}', `${worker} the number 1e+300`],
+      ['{"command":"logs","worker":[0]}', `${worker} an array`],
+      [
+        '{"command":"logs","lines":"all"}',
+        `"lines" must be a count of lines (an integer from 0), received a string ("all")`,
+      ],
+      [
+        '{"command":"logs","lines":-5}',
+        `"lines" must be a count of lines (an integer from 0), received the number -5`,
+      ],
+      ['{"command":"logs","follow":"yes"}', `"follow" must be true or false, received a string ("yes")`],
+      ['{"command":"stop","fast":1}', `"fast" must be true or false, received the number 1`],
+      [
+        '{"command":"reload","progress":"yes"}',
+        `"progress" must be true or false, received a string ("yes")`,
+      ],
+      [
+        '{"command":"restart"}',
+        `"command" must be "reload", "stop", "status" or "logs", received a string ("restart")`,
+      ],
+      ['{"fast":true}', `"command" must be "reload", "stop", "status" or "logs", received undefined`],
+      ["[1]", "a control request must be a JSON object, received an array"],
+      ['"stop"', `a control request must be a JSON object, received a string ("stop")`],
+      ["null", "a control request must be a JSON object, received null"],
+    ] as const)
+      assert.equal(await askRaw(path, `${request}\n`), refused(problem), request);
+    // Not JSON: refused with the parser's word.
+    assert.match(
+      await askRaw(path, '{"command":"status"\n'),
+      /^\{"ok":false,"message":"request refused: a control request is one line of JSON: [^\n]+"\}\n$/,
+    );
+    // Fields left out take their defaults; those given right are taken.
+    const logs = async (request: string): Promise<string> => {
+      const answer = JSON.parse(await askRaw(path, `${request}\n`)) as { ok: boolean; lines?: string[] };
+      assert.equal(answer.ok, true, request);
+      return (answer.lines ?? []).join("\n");
+    };
+    assert.ok(await until(async () => /worker 1 up/.test(await logs('{"command":"logs"}'))));
+    const all = await logs('{"command":"logs"}');
+    assert.match(all, /worker 0 up/);
+    const one = await logs('{"command":"logs","worker":0,"lines":1000}');
+    assert.match(one, /worker 0 up/);
+    assert.doesNotMatch(one, /worker 1 up/);
+    // The master went on as it was: same pid, first generation, nothing stopping.
+    const report = await tree.report();
+    assert.equal(report.masterPid, tree.masterPid);
+    assert.deepEqual(
+      report.processes
+        .filter((row) => row.type !== "standby")
+        .map((row) => [row.type, row.state, row.generation]),
+      [
+        ["master", "running", 1],
+        ["worker", "running", 1],
+        ["worker", "running", 1],
+      ],
+    );
+    assert.equal((await tree.command("stop")).code, 0);
+  });
+
   it("a flood of control clients that send a request and never read cannot take the master's descriptors: past the cap they are refused, forks still work, and a client that half-closes gets its answer", async () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => new Response(String(process.pid)) };\n`,
