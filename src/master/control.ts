@@ -9,6 +9,10 @@ import {
 
 /** A request is one short JSON line; anything longer is refused. */
 const MAX_REQUEST_BYTES = 4096;
+const TOO_LONG: ControlResponse = {
+  ok: false,
+  message: `request too long: a control request is one line of JSON of at most ${MAX_REQUEST_BYTES} bytes`,
+};
 /**
  * A client that has not sent its request within this long is disconnected; so is one that has
  * not taken its answer (read it and closed) within this long of its being ready, and a follower
@@ -209,13 +213,15 @@ export function serveControl(
       if (answered) return;
       buffer += chunk;
       const end = buffer.indexOf("\n");
-      if (end === -1) {
-        if (buffer.length > MAX_REQUEST_BYTES) reply({ ok: false, message: "request too long" });
+      const text = end === -1 ? buffer : buffer.slice(0, end);
+      if (Buffer.byteLength(text) > MAX_REQUEST_BYTES) {
+        reply(TOO_LONG);
         return;
       }
+      if (end === -1) return;
       let parsed: ParsedRequest;
       try {
-        parsed = parseControlRequest(JSON.parse(buffer.slice(0, end)));
+        parsed = parseControlRequest(JSON.parse(text));
       } catch (error) {
         parsed = { ok: false, problem: `a control request is one line of JSON: ${(error as Error).message}` };
       }

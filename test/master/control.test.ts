@@ -220,6 +220,23 @@ describe("a client that half-closes once its request is sent (socat, nc -N)", ()
   });
 });
 
+describe("the bound on a request's length", () => {
+  it("holds for a line whose newline comes in the same read as the rest, counted in bytes (a 50 KB line, or 4,499 bytes of three-byte characters, was parsed and answered)", async () => {
+    const path = await serve(5_000);
+    /** A status request of `bytes` bytes before its newline, padded with `unit`. */
+    const status = (bytes: number, unit = "x"): string => {
+      const bare = Buffer.byteLength('{"command":"status","pad":""}');
+      const text = `{"command":"status","pad":"${unit.repeat((bytes - bare) / Buffer.byteLength(unit))}"}\n`;
+      assert.equal(Buffer.byteLength(text), bytes + 1);
+      return text;
+    };
+    const tooLong = `${JSON.stringify({ ok: false, message: "request too long: a control request is one line of JSON of at most 4096 bytes" })}\n`;
+    assert.equal((await client(path, status(4096))).answer, '{"ok":true,"message":"status"}\n');
+    for (const text of [status(4097), status(50_000), status(4_499, "€")])
+      assert.equal((await client(path, text)).answer, tooLong, `${Buffer.byteLength(text)} bytes`);
+  });
+});
+
 describe("a follower that stops reading (logs -f suspended, or a client that never reads)", () => {
   it("is dropped once its unread answers pass the bound, with a last line saying why: the master does not buffer without end", async () => {
     const path = join(scratchDir("control"), "c.sock");
