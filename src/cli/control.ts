@@ -240,7 +240,11 @@ export async function control(command: ControlCommand): Promise<void> {
       const answer = await ask(master, sendControl(prefix, { command: "status" }, ANSWER_WAIT_MS), (silent) =>
         unanswered(silent, pid),
       );
-      if (!answer.ok || answer.status === undefined) throw new ControlError(answer.message);
+      if (!answer.ok) throw new ControlError(answer.message);
+      if (answer.status === undefined)
+        throw new ControlError(
+          `the master's answer to status held no status (it said ${JSON.stringify(answer.message)})`,
+        );
       const text = command.json
         ? escapeControlsInJson(JSON.stringify(answer.status, null, 2))
         : escapeControls(formatStatus(answer.status));

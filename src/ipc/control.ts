@@ -188,3 +188,122 @@ function readRequest(value: unknown): ControlRequest {
       );
   }
 }
+
+/** Checks that a value read from the master's answer has the shape the CLI reads; throws Refused. */
+type Check = (value: unknown, path: string) => void;
+
+function refuse(path: string, expected: string, value: unknown): never {
+  throw new Refused(`${path} must be ${expected}, received ${describe(value)}`);
+}
+
+const string: Check = (value, path) => {
+  if (typeof value !== "string") refuse(path, "a string", value);
+};
+const number: Check = (value, path) => {
+  if (typeof value !== "number" || !Number.isFinite(value)) refuse(path, "a number", value);
+};
+const boolean: Check = (value, path) => {
+  if (typeof value !== "boolean") refuse(path, "true or false", value);
+};
+const orNull =
+  (check: Check): Check =>
+  (value, path) => {
+    if (value !== null) check(value, path);
+  };
+const optional =
+  (check: Check): Check =>
+  (value, path) => {
+    if (value !== undefined) check(value, path);
+  };
+const arrayOf =
+  (check: Check): Check =>
+  (value, path) => {
+    if (!Array.isArray(value)) refuse(path, "an array", value);
+    value.forEach((item, i) => {
+      check(item, `${path}[${i}]`);
+    });
+  };
+const object =
+  (fields: Readonly<Record<string, Check>>): Check =>
+  (value, path) => {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) refuse(path, "an object", value);
+    for (const [name, check] of Object.entries(fields))
+      check((value as Record<string, unknown>)[name], `${path}.${name}`);
+  };
+
+/** The fields of a status report that `tsresty status` shows (`--json` prints the report as it is). */
+const STATUS_REPORT = object({
+  masterPid: number,
+  listen: arrayOf(string),
+  processes: arrayOf(
+    object({
+      type: string,
+      id: orNull(number),
+      pid: orNull(number),
+      state: string,
+      nextTryMs: orNull(number),
+      answered: orNull(boolean),
+      generation: number,
+      uptime: number,
+      restarts: number,
+      rss: orNull(number),
+      cpu: orNull(number),
+      pending: orNull(number),
+      running: orNull(number),
+      timers: arrayOf(object({ name: string, state: string, count: number })),
+    }),
+  ),
+  zones: arrayOf(object({ name: string, capacity: number, freeSpace: number, items: number })),
+  timers: arrayOf(
+    object({
+      name: orNull(string),
+      kind: orNull(string),
+      interval: orNull(number),
+      cron: orNull(string),
+      tz: orNull(string),
+      singleton: orNull(string),
+      runs: number,
+      errors: number,
+      skipped: number,
+      claimErrors: number,
+      lastError: orNull(object({ message: string, at: number })),
+      lastStart: orNull(number),
+      lastDuration: orNull(number),
+      lateness: orNull(object({ p50: number, p99: number, max: number })),
+      nextDue: orNull(number),
+      owner: orNull(object({ type: string, id: orNull(number), pid: number })),
+    }),
+  ),
+});
+
+const RESPONSE = object({
+  ok: boolean,
+  message: optional(string),
+  status: optional(STATUS_REPORT),
+  lines: optional(arrayOf(string)),
+  progress: optional(boolean),
+  ended: optional(boolean),
+});
+
+/**
+ * One answer line of the master's (what JSON.parse made of it), checked before the CLI reads it:
+ * a process posing as the master, or a master of another version, can send anything, and the
+ * CLI said "tsresty: " and nothing, a JavaScript error's text, or crashed with a stack trace. A
+ * refusal names the field that is wrong and what came. Fields the CLI does not read are not checked.
+ */
+export function parseControlResponse(
+  value: unknown,
+):
+  | { readonly ok: true; readonly response: ControlResponse }
+  | { readonly ok: false; readonly problem: string } {
+  try {
+    RESPONSE(value, "answer");
+    const answer = value as { ok: boolean; message?: string };
+    if (!answer.ok && answer.message === undefined)
+      refuse("answer.message", "a string when answer.ok is false", undefined);
+    return { ok: true, response: { ...answer, message: answer.message ?? "" } as ControlResponse };
+  } catch (error) {
+    if (error instanceof Refused) return { ok: false, problem: error.message };
+    throw error;
+  }
+}

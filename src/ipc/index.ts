@@ -24,6 +24,7 @@ export { type Account, type ChildSpec, type ZoneRef } from "./spec.ts";
 export {
   CONTROL_SOCKET,
   parseControlRequest,
+  parseControlResponse,
   PID_FILE,
   TIMERS_DIR,
   type ControlRequest,

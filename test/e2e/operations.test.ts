@@ -849,6 +849,55 @@ describe("the CLI meets bad input with a clear line", () => {
     await tree.run.done;
   });
 
+  it("an answer of the wrong shape from what listens on the control socket is one line naming the field and what came, exit 1 (status crashed with a stack trace, logs printed a JavaScript error's text, a refusal without its message printed 'tsresty: ' alone)", async () => {
+    const tree = await startTree(app(), { workers: 1 });
+    const socket = join(tree.prefix, "tsresty.sock");
+    rmSync(socket);
+    const answers = [
+      '{"ok":true,"status":{}}',
+      '{"ok":true,"message":"status"}',
+      '{"ok":true,"lines":[1]}',
+      '{"ok":false}',
+    ];
+    const fake = createServer((connection) => {
+      connection.once("data", () => connection.end(`${answers.shift() ?? ""}\n`));
+    });
+    await new Promise<void>((resolve) => fake.listen(socket, resolve));
+    const notUnderstood = (problem: string, sent: string): string =>
+      `tsresty: the master's answer was not understood (${problem}; it sent ${JSON.stringify(sent)})\n`;
+    try {
+      for (const [args, stderr] of [
+        [
+          ["status"],
+          notUnderstood(
+            "answer.status.masterPid must be a number, received undefined",
+            '{"ok":true,"status":{}}',
+          ),
+        ],
+        [["status"], `tsresty: the master's answer to status held no status (it said "status")\n`],
+        [
+          ["logs"],
+          notUnderstood("answer.lines[0] must be a string, received the number 1", '{"ok":true,"lines":[1]}'),
+        ],
+        [
+          ["reload"],
+          notUnderstood(
+            "answer.message must be a string when answer.ok is false, received undefined",
+            '{"ok":false}',
+          ),
+        ],
+      ] as const) {
+        const r = await tree.command(...args);
+        assert.equal(r.code, 1, `${args.join(" ")}: ${r.signal ?? ""} ${r.stderr}`);
+        assert.equal(r.stderr, stderr, args.join(" "));
+      }
+    } finally {
+      fake.close();
+    }
+    process.kill(tree.run.child.pid ?? 0, "SIGQUIT");
+    await tree.run.done;
+  });
+
   it("status, logs, logs -f and reload give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound, the master's pid as stopped and kill -CONT (they waited 120 s; logs -f for ever; then they said 'stopped, or its event loop is blocked')", async () => {
     const tree = await startTree(app(), { workers: 1 });
     process.kill(tree.masterPid, "SIGSTOP");

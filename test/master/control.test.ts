@@ -336,6 +336,73 @@ describe("the control client (talkToMaster)", () => {
     );
   });
 
+  it("an answer of the wrong shape is an error naming the field and what came, not read as it is (null, an array, a refusal with no message, lines that are not strings, a status report without its fields: the CLI printed 'tsresty: ' alone, a JavaScript error's text, or a stack trace)", async () => {
+    const row = {
+      type: "master",
+      id: null,
+      pid: 1,
+      state: "running",
+      nextTryMs: null,
+      answered: null,
+      generation: 1,
+      uptime: 1,
+      restarts: 0,
+      rss: null,
+      cpu: null,
+      pending: null,
+      running: null,
+      timers: [],
+    };
+    const report = { masterPid: 1, listen: [], processes: [row], zones: [], timers: [] };
+    for (const [answer, problem] of [
+      ["null", "answer must be an object, received null"],
+      ["[]", "answer must be an object, received an array"],
+      ['{"message":"x"}', "answer.ok must be true or false, received undefined"],
+      ['{"ok":false}', "answer.message must be a string when answer.ok is false, received undefined"],
+      ['{"ok":false,"message":7}', "answer.message must be a string, received the number 7"],
+      ['{"ok":true,"lines":5}', "answer.lines must be an array, received the number 5"],
+      ['{"ok":true,"lines":["a",{"b":1}]}', "answer.lines[1] must be a string, received an object (Object)"],
+      ['{"ok":true,"status":{}}', "answer.status.masterPid must be a number, received undefined"],
+      [
+        JSON.stringify({ ok: true, status: { ...report, processes: [{ ...row, cpu: "x" }] } }),
+        'answer.status.processes[0].cpu must be a number, received a string ("x")',
+      ],
+      [
+        JSON.stringify({ ok: true, status: { ...report, timers: [{ name: null }] } }),
+        "answer.status.timers[0].kind must be a string, received undefined",
+      ],
+    ] as const) {
+      const error = await talkToMaster(
+        await fakeMaster([`${answer}\n`]),
+        { command: "status" },
+        () => undefined,
+      ).then(
+        () => null,
+        (failure: unknown) => failure as Error,
+      );
+      assert.equal(
+        error?.message,
+        `the master's answer was not understood (${problem}; it sent ${JSON.stringify(answer.slice(0, 200))})`,
+        answer,
+      );
+    }
+    // The right shapes are taken: a refusal, a status report, lines.
+    const answers: ControlResponse[] = [];
+    const right = [
+      { ok: false, message: "no" },
+      { ok: true, message: "status", status: report },
+      { ok: true, message: "logs", lines: ["a"] },
+    ];
+    await talkToMaster(
+      await fakeMaster(right.map((answer) => `${JSON.stringify(answer)}\n`)),
+      { command: "status" },
+      (answer) => {
+        answers.push(answer);
+      },
+    );
+    assert.deepEqual(answers, right);
+  });
+
   /** A fake master at `prefix` that does what `serve` says with each connection. */
   async function fakeServer(serve: (socket: Socket) => void): Promise<string> {
     const prefix = scratchDir("control-client");
