@@ -13,6 +13,7 @@ import {
   talkToMaster,
 } from "../master/index.ts";
 import { escapeControls, escapeControlsInJson } from "../util/log.ts";
+import { isStopped, isZombie, readProcStat } from "../util/proc.ts";
 import type { ControlCommand, LogsCommand } from "./args.ts";
 import { formatStatus } from "./status-table.ts";
 
@@ -93,6 +94,16 @@ function staleFile(master: FoundMaster, what: string): ControlError {
   );
 }
 
+/**
+ * That `pid` has exited but is not reaped (a zombie: its parent has not waited for it), naming the
+ * parent, or null. kill(pid, 0) still finds such a process, and its command line reads empty.
+ */
+function unreaped(pid: number): string | null {
+  if (!isZombie(pid)) return null;
+  const parent = readProcStat(pid)?.ppid;
+  return `has exited, but its parent${parent === undefined ? "" : ` (pid ${parent})`} has not reaped it`;
+}
+
 /** The running master under the command's prefix, or a ControlError. */
 function findMaster(given: string | null): FoundMaster {
   const prefix = resolve(given ?? ".tsresty");
@@ -104,6 +115,8 @@ function findMaster(given: string | null): FoundMaster {
   }
   const master = { prefix, pidFile, pid };
   if (!isAlive(pid)) throw staleFile(master, "is not running");
+  const exited = unreaped(pid);
+  if (exited !== null) throw staleFile(master, exited);
   if (!isTsresty(pid)) throw staleFile(master, "is another program");
   return master;
 }
@@ -154,24 +167,39 @@ export async function logs(command: LogsCommand): Promise<void> {
 }
 
 /**
+ * Why master `pid` is silent, read from its state when the command gives up: stopped (SIGSTOP, a
+ * debugger, a terminal's job control), which kill -CONT undoes, or running with its event loop
+ * blocked. `resumes`: when it takes up a request left in its socket.
+ */
+function silence(pid: number): { why: string; resumes: string } {
+  return isStopped(pid)
+    ? {
+        why: `master ${pid} is stopped (SIGSTOP, a debugger, or a terminal's job control); kill -CONT ${pid} continues it`,
+        resumes: "once continued",
+      }
+    : {
+        why: `master ${pid} is running but its event loop is blocked`,
+        resumes: "once its event loop is free",
+      };
+}
+
+/**
  * A stop or reload the master did not answer is not withdrawn: a unix socket takes the request
  * whether the master runs or not, and the master carries it out (or on) when it runs again. The
- * operator is told so.
+ * operator is told so, and why it is silent.
  */
 function stillPending(silent: MasterSilent, pid: number, command: "stop" | "reload"): string {
+  const { why, resumes } = silence(pid);
   const then =
     command === "stop"
       ? `, or kill -KILL ${pid} ends it and its children now`
       : "; tsresty status and tsresty logs show how it ended";
-  return (
-    `${silent.message} (it is stopped, or its event loop is blocked); the ${command} is still pending: master ${pid} ` +
-    `carries it out when it runs again (kill -CONT ${pid} if it was SIGSTOPped)${then}`
-  );
+  return `${silent.message}: ${why}; the ${command} is still pending: master ${pid} carries it out ${resumes}${then}`;
 }
 
-/** A status or logs the master did not answer: why it may be silent, as stillPending says. */
+/** A status or logs the master did not answer: why it is silent, as stillPending says. */
 function unanswered(silent: MasterSilent, pid: number): string {
-  return `${silent.message}: master ${pid} is stopped, or its event loop is blocked (kill -CONT ${pid} if it was SIGSTOPped)`;
+  return `${silent.message}: ${silence(pid).why}`;
 }
 
 /** `tsresty reload | stop | status`: finds the master through the pid file and asks it. */
@@ -197,19 +225,26 @@ export async function control(command: ControlCommand): Promise<void> {
       );
       if (!answer.ok) throw new ControlError(answer.message);
       const deadline = Date.now() + STOP_WAIT_MS;
-      while (isAlive(pid)) {
+      // A master whose parent does not reap it stays a zombie: it has stopped all the same.
+      let exited = unreaped(pid);
+      while (exited === null && isAlive(pid)) {
         if (Date.now() > deadline)
           throw new ControlError(`master ${pid} is still running after ${STOP_WAIT_MS / 1000} s`);
         await sleep(50);
+        exited = unreaped(pid);
       }
-      process.stdout.write(`stopped (master pid ${pid})\n`);
+      process.stdout.write(`stopped (master pid ${pid}${exited === null ? "" : `; it ${exited}`})\n`);
       return;
     }
     case "status": {
       const answer = await ask(master, sendControl(prefix, { command: "status" }, ANSWER_WAIT_MS), (silent) =>
         unanswered(silent, pid),
       );
-      if (!answer.ok || answer.status === undefined) throw new ControlError(answer.message);
+      if (!answer.ok) throw new ControlError(answer.message);
+      if (answer.status === undefined)
+        throw new ControlError(
+          `the master's answer to status held no status (it said ${JSON.stringify(answer.message)})`,
+        );
       const text = command.json
         ? escapeControlsInJson(JSON.stringify(answer.status, null, 2))
         : escapeControls(formatStatus(answer.status));

@@ -24,10 +24,12 @@ export { type Account, type ChildSpec, type ZoneRef } from "./spec.ts";
 export {
   CONTROL_SOCKET,
   parseControlRequest,
+  parseControlResponse,
   PID_FILE,
   TIMERS_DIR,
   type ControlRequest,
   type ControlResponse,
+  type ParsedRequest,
   type ProcessRow,
   type StatusReport,
   type TimerOwner,

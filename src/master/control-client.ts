@@ -1,6 +1,11 @@
 import { createConnection } from "node:net";
 import { join } from "node:path";
-import { CONTROL_SOCKET, type ControlRequest, type ControlResponse } from "../ipc/index.ts";
+import {
+  CONTROL_SOCKET,
+  parseControlResponse,
+  type ControlRequest,
+  type ControlResponse,
+} from "../ipc/index.ts";
 
 /**
  * The master said nothing for the client's bound (`quietMs`). Its request is not withdrawn: once
@@ -82,14 +87,25 @@ export function talkToMaster(
     // each chunk is scanned once for its newlines, not the whole line so far again.
     let pieces: string[] = [];
     const onLine = (line: string): boolean => {
-      let answer: ControlResponse;
-      try {
-        answer = JSON.parse(line) as ControlResponse;
-      } catch {
-        const shown = JSON.stringify(line.slice(0, 200));
-        fail(new Error(`the master's answer was not understood (it sent ${shown})`));
+      /** An answer that is not JSON, or not the shape of one (`problem`): shown by its start. */
+      const notUnderstood = (problem: string | null): false => {
+        const why = problem === null ? "" : `${problem}; `;
+        fail(
+          new Error(
+            `the master's answer was not understood (${why}it sent ${JSON.stringify(line.slice(0, 200))})`,
+          ),
+        );
         return false;
+      };
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        return notUnderstood(null);
       }
+      const parsed = parseControlResponse(value);
+      if (!parsed.ok) return notUnderstood(parsed.problem);
+      const answer = parsed.response;
       heard = true;
       try {
         const done = onAnswer(answer);

@@ -1,9 +1,18 @@
 import { unlinkSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
-import { parseControlRequest, type ControlRequest, type ControlResponse } from "../ipc/index.ts";
+import {
+  parseControlRequest,
+  type ControlRequest,
+  type ControlResponse,
+  type ParsedRequest,
+} from "../ipc/index.ts";
 
 /** A request is one short JSON line; anything longer is refused. */
 const MAX_REQUEST_BYTES = 4096;
+const TOO_LONG: ControlResponse = {
+  ok: false,
+  message: `request too long: a control request is one line of JSON of at most ${MAX_REQUEST_BYTES} bytes`,
+};
 /**
  * A client that has not sent its request within this long is disconnected; so is one that has
  * not taken its answer (read it and closed) within this long of its being ready, and a follower
@@ -204,20 +213,23 @@ export function serveControl(
       if (answered) return;
       buffer += chunk;
       const end = buffer.indexOf("\n");
-      if (end === -1) {
-        if (buffer.length > MAX_REQUEST_BYTES) reply({ ok: false, message: "request too long" });
+      const text = end === -1 ? buffer : buffer.slice(0, end);
+      if (Buffer.byteLength(text) > MAX_REQUEST_BYTES) {
+        reply(TOO_LONG);
         return;
       }
-      let request: ControlRequest | null = null;
+      if (end === -1) return;
+      let parsed: ParsedRequest;
       try {
-        request = parseControlRequest(JSON.parse(buffer.slice(0, end)));
-      } catch {
-        request = null;
+        parsed = parseControlRequest(JSON.parse(text));
+      } catch (error) {
+        parsed = { ok: false, problem: `a control request is one line of JSON: ${(error as Error).message}` };
       }
-      if (request === null) {
-        reply({ ok: false, message: "unknown request" });
+      if (!parsed.ok) {
+        reply({ ok: false, message: `request refused: ${parsed.problem}` });
         return;
       }
+      const { request } = parsed;
       answered = true;
       // The handler takes its time (a reload runs init and starts a generation): unbounded here.
       socket.setTimeout(0);

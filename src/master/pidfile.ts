@@ -19,9 +19,11 @@ function commandLine(pid: number): string[] | null {
   }
 }
 
-/** Whether `pid` is a live tsresty process (not an unrelated one that reused a stale pid). */
+/**
+ * Whether `pid`, a live process (the caller has seen it with isAlive), runs tsresty rather than
+ * an unrelated program that reused a stale pid; true when its command line cannot be read.
+ */
 export function isTsresty(pid: number): boolean {
-  if (!isAlive(pid)) return false;
   return commandLine(pid)?.some((word) => word.includes("tsresty")) ?? true;
 }
 

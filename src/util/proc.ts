@@ -71,14 +71,28 @@ export function readProcStat(pid: number): ProcStat | null {
   return line === null ? null : parseProcStat(line);
 }
 
+/** The state letter of `pid` (R, S, D, T, t, Z …), or null when there is no such process. */
+function processState(pid: number): string | null {
+  const line = readStatLine(pid);
+  return (line === null ? undefined : statFields(line)?.fields[0]) ?? null;
+}
+
 /**
  * Whether a live process is stopped: state T (SIGSTOP, or a job-control stop) or t (held by a
  * debugger). False when there is no such process.
  */
 export function isStopped(pid: number): boolean {
-  const line = readStatLine(pid);
-  const state = line === null ? undefined : statFields(line)?.fields[0];
+  const state = processState(pid);
   return state === "T" || state === "t";
+}
+
+/**
+ * Whether `pid` is a process that has exited but is not reaped yet: state Z (a zombie, its parent
+ * has not waited for it) or X (being reaped). kill(pid, 0) still succeeds on one.
+ */
+export function isZombie(pid: number): boolean {
+  const state = processState(pid);
+  return state === "Z" || state === "X";
 }
 
 /**

@@ -4,12 +4,22 @@
  * deadlines.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { CONTROL_SOCKET, PID_FILE, type ControlRequest, type ControlResponse } from "../../src/ipc/index.ts";
-import { childrenOf, pidsMatching, runTsresty, startTsresty, type Running } from "../helpers/processes.ts";
+import { ensureBuilt } from "../helpers/dist.ts";
+import {
+  BIN,
+  childrenOf,
+  pidsMatching,
+  ROOT,
+  runTsresty,
+  startTsresty,
+  type Running,
+} from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { alive, startTree, until } from "../helpers/tree.ts";
 
@@ -201,5 +211,96 @@ describe("control commands and a pid file that names the wrong process", () => {
     assert.ok(alive(other.masterPid) && alive(singlePid), "neither process was told anything");
     single.child.kill("SIGKILL");
     assert.equal((await other.command("stop")).code, 0);
+  });
+});
+
+/** The parents started by startUnreaped, and their masters: SIGKILLed in after() if still there. */
+const unreapedPids: number[] = [];
+after(() => {
+  for (const pid of unreapedPids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+});
+
+/**
+ * `tsresty start` (one worker, the compiled dist/) as the child of a parent that never reaps it:
+ * a shell that starts it and then becomes `sleep 60`, which never waits. The master's exit leaves
+ * it a zombie until that parent ends. Resolves once it is ready, with the master's pid and the parent's.
+ */
+async function startUnreaped(): Promise<{ prefix: string; master: number; parent: number }> {
+  ensureBuilt();
+  const dir = scratchApp({ "app.ts": APP });
+  const prefix = join(dir, "p");
+  const args = [
+    "start",
+    join(dir, "app.ts"),
+    ..."--workers 1 --listen 127.0.0.1:0 --prefix".split(" "),
+    prefix,
+  ];
+  const shell = spawn("sh", ["-c", '"$@" & exec sleep 60', "sh", process.execPath, BIN, ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NODE_OPTIONS: "" },
+  });
+  const parent = shell.pid ?? 0;
+  unreapedPids.push(parent);
+  const deadline = setTimeout(() => shell.kill("SIGKILL"), 60_000);
+  shell.once("exit", () => clearTimeout(deadline));
+  let stdout = "";
+  let stderr = "";
+  shell.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  shell.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  assert.ok(await until(() => /tsresty ready: master pid \d+/.test(stdout), 30_000), `${stdout}\n${stderr}`);
+  const master = Number(/tsresty ready: master pid (\d+)/.exec(stdout)?.[1]);
+  unreapedPids.push(master);
+  return { prefix, master, parent };
+}
+
+/** A process's state letter and parent pid, from /proc/PID/stat (after the command name's last ")"). */
+function stateOf(pid: number): { state: string; ppid: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  const [state = "", ppid = ""] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { state, ppid: Number(ppid) };
+}
+
+describe("control commands and a master whose parent does not reap it (a zombie)", () => {
+  it("tsresty stop says the master stopped once it has exited, zombie or not, naming the parent that has not reaped it (it waited on kill(pid, 0) its full 120 s)", async () => {
+    const { prefix, master, parent } = await startUnreaped();
+    assert.equal(stateOf(master).ppid, parent, "the master is the child of the parent that never reaps");
+    const started = Date.now();
+    const stop = await runTsresty(["stop", "--prefix", prefix], { deadlineMs: 30_000 });
+    assert.equal(stop.code, 0, `${stop.signal ?? ""} ${stop.stderr}`);
+    assert.equal(
+      stop.stdout,
+      `stopped (master pid ${master}; it has exited, but its parent (pid ${parent}) has not reaped it)\n`,
+    );
+    assert.equal(stateOf(master).state, "Z", "the master is a zombie still");
+    assert.ok(Date.now() - started < 25_000, `answered after ${Date.now() - started} ms`);
+    assert.equal(existsSync(join(prefix, PID_FILE)), false);
+  });
+
+  it("a master SIGKILLed and left unreaped, its pid file behind, is called gone with its parent named, by status, logs, reload and stop (they called it 'another program')", async () => {
+    const { prefix, master, parent } = await startUnreaped();
+    process.kill(master, "SIGKILL");
+    assert.ok(await until(() => stateOf(master).state === "Z"), "the master is a zombie");
+    const pidFile = join(prefix, PID_FILE);
+    for (const command of ["status", "logs", "reload", "stop"]) {
+      const r = await runTsresty([command, "--prefix", prefix]);
+      assert.equal(r.code, 1, `${command}: ${r.stderr}`);
+      assert.equal(
+        r.stderr,
+        `tsresty: no master is running under ${prefix} (stale pid file ${pidFile}: pid ${master} has exited, but its parent (pid ${parent}) has not reaped it); the master that wrote it is gone: tsresty start replaces the file, or remove it\n`,
+        command,
+      );
+    }
+    // Its worker, left without its master, ends.
+    assert.ok(
+      await until(() => pidsMatching(prefix).length === 0),
+      `left: ${pidsMatching(prefix).join(" ")}`,
+    );
   });
 });

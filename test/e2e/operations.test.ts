@@ -66,6 +66,10 @@ function nonReader(path: string): Socket {
 
 const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
 
+/** Why a silent master said nothing, as the control commands say it: it is SIGSTOPped. */
+const stoppedMaster = (pid: number): string =>
+  `master ${pid} is stopped (SIGSTOP, a debugger, or a terminal's job control); kill -CONT ${pid} continues it`;
+
 /** Whether something listens on 127.0.0.1:9229 (the inspector's default port). */
 function inspectorOpen(): Promise<boolean> {
   return new Promise((resolve) => {
@@ -195,6 +199,82 @@ describe("operations", () => {
     await tree.command("stop");
     await tree.run.done;
     assert.equal(existsSync(path), false);
+  });
+
+  it('the control socket refuses a request with a field of the wrong type or range, naming the field and what came, and one that is not a JSON object or names no command it knows: the master goes on (a worker of "0" got every process\'s lines, a fast of 1 stopped the tree gracefully, a progress of "yes" reloaded it)', async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  initWorker() { ngx.log(ngx.NOTICE, \`worker \${ngx.worker.id()} up\`); },
+  fetch: () => new Response("ok"),
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 2 });
+    const path = join(tree.prefix, "tsresty.sock");
+    const refused = (problem: string): string =>
+      `${JSON.stringify({ ok: false, message: `request refused: ${problem}` })}\n`;
+    const worker = `"worker" must be a worker id (an integer from 0) or null, received`;
+    for (const [request, problem] of [
+      ['{"command":"logs","worker":"0"}', `${worker} a string ("0")`],
+      ['{"command":"logs","worker":1.5}', `${worker} the number 1.5`],
+      ['{"command":"logs","worker":-1}', `${worker} the number -1`],
+      ['{"command":"logs","worker":1e300}', `${worker} the number 1e+300`],
+      ['{"command":"logs","worker":[0]}', `${worker} an array`],
+      [
+        '{"command":"logs","lines":"all"}',
+        `"lines" must be a count of lines (an integer from 0), received a string ("all")`,
+      ],
+      [
+        '{"command":"logs","lines":-5}',
+        `"lines" must be a count of lines (an integer from 0), received the number -5`,
+      ],
+      ['{"command":"logs","follow":"yes"}', `"follow" must be true or false, received a string ("yes")`],
+      ['{"command":"stop","fast":1}', `"fast" must be true or false, received the number 1`],
+      [
+        '{"command":"reload","progress":"yes"}',
+        `"progress" must be true or false, received a string ("yes")`,
+      ],
+      [
+        '{"command":"restart"}',
+        `"command" must be "reload", "stop", "status" or "logs", received a string ("restart")`,
+      ],
+      ['{"fast":true}', `"command" must be "reload", "stop", "status" or "logs", received undefined`],
+      ["[1]", "a control request must be a JSON object, received an array"],
+      ['"stop"', `a control request must be a JSON object, received a string ("stop")`],
+      ["null", "a control request must be a JSON object, received null"],
+    ] as const)
+      assert.equal(await askRaw(path, `${request}\n`), refused(problem), request);
+    // Not JSON: refused with the parser's word.
+    assert.match(
+      await askRaw(path, '{"command":"status"\n'),
+      /^\{"ok":false,"message":"request refused: a control request is one line of JSON: [^\n]+"\}\n$/,
+    );
+    // Fields left out take their defaults; those given right are taken.
+    const logs = async (request: string): Promise<string> => {
+      const answer = JSON.parse(await askRaw(path, `${request}\n`)) as { ok: boolean; lines?: string[] };
+      assert.equal(answer.ok, true, request);
+      return (answer.lines ?? []).join("\n");
+    };
+    assert.ok(await until(async () => /worker 1 up/.test(await logs('{"command":"logs"}'))));
+    const all = await logs('{"command":"logs"}');
+    assert.match(all, /worker 0 up/);
+    const one = await logs('{"command":"logs","worker":0,"lines":1000}');
+    assert.match(one, /worker 0 up/);
+    assert.doesNotMatch(one, /worker 1 up/);
+    // The master went on as it was: same pid, first generation, nothing stopping.
+    const report = await tree.report();
+    assert.equal(report.masterPid, tree.masterPid);
+    assert.deepEqual(
+      report.processes
+        .filter((row) => row.type !== "standby")
+        .map((row) => [row.type, row.state, row.generation]),
+      [
+        ["master", "running", 1],
+        ["worker", "running", 1],
+        ["worker", "running", 1],
+      ],
+    );
+    assert.equal((await tree.command("stop")).code, 0);
   });
 
   it("a flood of control clients that send a request and never read cannot take the master's descriptors: past the cap they are refused, forks still work, and a client that half-closes gets its answer", async () => {
@@ -769,7 +849,56 @@ describe("the CLI meets bad input with a clear line", () => {
     await tree.run.done;
   });
 
-  it("status, logs, logs -f and reload give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound (they waited 120 s; logs -f for ever)", async () => {
+  it("an answer of the wrong shape from what listens on the control socket is one line naming the field and what came, exit 1 (status crashed with a stack trace, logs printed a JavaScript error's text, a refusal without its message printed 'tsresty: ' alone)", async () => {
+    const tree = await startTree(app(), { workers: 1 });
+    const socket = join(tree.prefix, "tsresty.sock");
+    rmSync(socket);
+    const answers = [
+      '{"ok":true,"status":{}}',
+      '{"ok":true,"message":"status"}',
+      '{"ok":true,"lines":[1]}',
+      '{"ok":false}',
+    ];
+    const fake = createServer((connection) => {
+      connection.once("data", () => connection.end(`${answers.shift() ?? ""}\n`));
+    });
+    await new Promise<void>((resolve) => fake.listen(socket, resolve));
+    const notUnderstood = (problem: string, sent: string): string =>
+      `tsresty: the master's answer was not understood (${problem}; it sent ${JSON.stringify(sent)})\n`;
+    try {
+      for (const [args, stderr] of [
+        [
+          ["status"],
+          notUnderstood(
+            "answer.status.masterPid must be a number, received undefined",
+            '{"ok":true,"status":{}}',
+          ),
+        ],
+        [["status"], `tsresty: the master's answer to status held no status (it said "status")\n`],
+        [
+          ["logs"],
+          notUnderstood("answer.lines[0] must be a string, received the number 1", '{"ok":true,"lines":[1]}'),
+        ],
+        [
+          ["reload"],
+          notUnderstood(
+            "answer.message must be a string when answer.ok is false, received undefined",
+            '{"ok":false}',
+          ),
+        ],
+      ] as const) {
+        const r = await tree.command(...args);
+        assert.equal(r.code, 1, `${args.join(" ")}: ${r.signal ?? ""} ${r.stderr}`);
+        assert.equal(r.stderr, stderr, args.join(" "));
+      }
+    } finally {
+      fake.close();
+    }
+    process.kill(tree.run.child.pid ?? 0, "SIGQUIT");
+    await tree.run.done;
+  });
+
+  it("status, logs, logs -f and reload give up on a master that cannot answer (SIGSTOPped) after 10 s, naming the bound, the master's pid as stopped and kill -CONT (they waited 120 s; logs -f for ever; then they said 'stopped, or its event loop is blocked')", async () => {
     const tree = await startTree(app(), { workers: 1 });
     process.kill(tree.masterPid, "SIGSTOP");
     try {
@@ -792,7 +921,7 @@ describe("the CLI meets bad input with a clear line", () => {
         // With why it may be silent, as a reload's says (it said only that it did not answer).
         assert.equal(
           r.stderr,
-          `tsresty: the master did not answer "${command}" within 10 s: master ${tree.masterPid} is stopped, or its event loop is blocked (kill -CONT ${tree.masterPid} if it was SIGSTOPped)\n`,
+          `tsresty: the master did not answer "${command}" within 10 s: ${stoppedMaster(tree.masterPid)}\n`,
           name,
         );
       }
@@ -800,7 +929,7 @@ describe("the CLI meets bad input with a clear line", () => {
       assert.equal(reload.code, 1, `reload: ${reload.signal ?? ""} ${reload.stderr}`);
       assert.equal(
         reload.stderr,
-        `tsresty: the master did not answer "reload" within 10 s (it is stopped, or its event loop is blocked); the reload is still pending: master ${tree.masterPid} carries it out when it runs again (kill -CONT ${tree.masterPid} if it was SIGSTOPped); tsresty status and tsresty logs show how it ended\n`,
+        `tsresty: the master did not answer "reload" within 10 s: ${stoppedMaster(tree.masterPid)}; the reload is still pending: master ${tree.masterPid} carries it out once continued; tsresty status and tsresty logs show how it ended\n`,
       );
       assert.ok(took < 20_000, `gave up after ${took} ms`);
     } finally {
@@ -822,12 +951,60 @@ describe("the CLI meets bad input with a clear line", () => {
     assert.equal(stop.code, 1, `${stop.signal ?? ""} ${stop.stderr}`);
     assert.equal(
       stop.stderr,
-      `tsresty: the master did not answer "stop" within 10 s (it is stopped, or its event loop is blocked); the stop is still pending: master ${pid} carries it out when it runs again (kill -CONT ${pid} if it was SIGSTOPped), or kill -KILL ${pid} ends it and its children now\n`,
+      `tsresty: the master did not answer "stop" within 10 s: ${stoppedMaster(pid)}; the stop is still pending: master ${pid} carries it out once continued, or kill -KILL ${pid} ends it and its children now\n`,
     );
     // Continued, it stops as asked, with nothing more sent.
     const done = await tree.run.done;
     assert.equal(done.code, 0, done.stderr);
     assert.match(done.stderr, /gracefully shutting down/);
+  });
+
+  it("a master that is not stopped but does not answer is said to have its event loop blocked, not to be stopped, by status, logs, reload and stop (they said 'stopped, or its event loop is blocked', and to kill -CONT it)", async () => {
+    const tree = await startTree(app(), { workers: 1 });
+    const pid = tree.masterPid;
+    // The master runs on; what answers on its socket reads each request and says nothing, as a
+    // master whose event loop is held does.
+    const socket = join(tree.prefix, "tsresty.sock");
+    rmSync(socket);
+    const held: Socket[] = [];
+    const mute = createServer((connection) => {
+      held.push(connection);
+      connection.resume();
+    });
+    await new Promise<void>((resolve) => mute.listen(socket, resolve));
+    try {
+      const ask = (...args: string[]) =>
+        runTsresty([...args, "--prefix", tree.prefix], { deadlineMs: 30_000 });
+      const [status, logs, reload, stop] = await Promise.all([
+        ask("status"),
+        ask("logs"),
+        ask("reload"),
+        ask("stop"),
+      ]);
+      const blocked = `master ${pid} is running but its event loop is blocked`;
+      for (const [command, r] of [
+        ["status", status],
+        ["logs", logs],
+      ] as const) {
+        assert.equal(r.code, 1, `${command}: ${r.signal ?? ""} ${r.stderr}`);
+        assert.equal(r.stderr, `tsresty: the master did not answer "${command}" within 10 s: ${blocked}\n`);
+      }
+      assert.equal(reload.code, 1, `reload: ${reload.signal ?? ""} ${reload.stderr}`);
+      assert.equal(
+        reload.stderr,
+        `tsresty: the master did not answer "reload" within 10 s: ${blocked}; the reload is still pending: master ${pid} carries it out once its event loop is free; tsresty status and tsresty logs show how it ended\n`,
+      );
+      assert.equal(stop.code, 1, `stop: ${stop.signal ?? ""} ${stop.stderr}`);
+      assert.equal(
+        stop.stderr,
+        `tsresty: the master did not answer "stop" within 10 s: ${blocked}; the stop is still pending: master ${pid} carries it out once its event loop is free, or kill -KILL ${pid} ends it and its children now\n`,
+      );
+    } finally {
+      for (const connection of held) connection.destroy();
+      mute.close();
+    }
+    process.kill(pid, "SIGQUIT");
+    await tree.run.done;
   });
 
   it("tsresty reload waits as long as the reload takes while the master says it goes on (an init of 13 s, past the 10 s silence bound; it gave up at a fixed 120 s), and gives up within 10 s on a master stopped midway", async () => {
@@ -857,7 +1034,7 @@ export default {
       assert.equal(done.code, 1);
       assert.equal(
         done.stderr,
-        `tsresty: the master stopped answering "reload" (nothing for 10 s) (it is stopped, or its event loop is blocked); the reload is still pending: master ${tree.masterPid} carries it out when it runs again (kill -CONT ${tree.masterPid} if it was SIGSTOPped); tsresty status and tsresty logs show how it ended\n`,
+        `tsresty: the master stopped answering "reload" (nothing for 10 s): ${stoppedMaster(tree.masterPid)}; the reload is still pending: master ${tree.masterPid} carries it out once continued; tsresty status and tsresty logs show how it ended\n`,
       );
       assert.ok(Date.now() - started < 20_000, `gave up after ${Date.now() - started} ms`);
     } finally {

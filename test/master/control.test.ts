@@ -220,6 +220,23 @@ describe("a client that half-closes once its request is sent (socat, nc -N)", ()
   });
 });
 
+describe("the bound on a request's length", () => {
+  it("holds for a line whose newline comes in the same read as the rest, counted in bytes (a 50 KB line, or 4,499 bytes of three-byte characters, was parsed and answered)", async () => {
+    const path = await serve(5_000);
+    /** A status request of `bytes` bytes before its newline, padded with `unit`. */
+    const status = (bytes: number, unit = "x"): string => {
+      const bare = Buffer.byteLength('{"command":"status","pad":""}');
+      const text = `{"command":"status","pad":"${unit.repeat((bytes - bare) / Buffer.byteLength(unit))}"}\n`;
+      assert.equal(Buffer.byteLength(text), bytes + 1);
+      return text;
+    };
+    const tooLong = `${JSON.stringify({ ok: false, message: "request too long: a control request is one line of JSON of at most 4096 bytes" })}\n`;
+    assert.equal((await client(path, status(4096))).answer, '{"ok":true,"message":"status"}\n');
+    for (const text of [status(4097), status(50_000), status(4_499, "€")])
+      assert.equal((await client(path, text)).answer, tooLong, `${Buffer.byteLength(text)} bytes`);
+  });
+});
+
 describe("a follower that stops reading (logs -f suspended, or a client that never reads)", () => {
   it("is dropped once its unread answers pass the bound, with a last line saying why: the master does not buffer without end", async () => {
     const path = join(scratchDir("control"), "c.sock");
@@ -317,6 +334,73 @@ describe("the control client (talkToMaster)", () => {
       talkToMaster(await fakeMaster(["<html>\n"]), { command: "status" }, () => undefined),
       /not understood \(it sent "<html>"\)/,
     );
+  });
+
+  it("an answer of the wrong shape is an error naming the field and what came, not read as it is (null, an array, a refusal with no message, lines that are not strings, a status report without its fields: the CLI printed 'tsresty: ' alone, a JavaScript error's text, or a stack trace)", async () => {
+    const row = {
+      type: "master",
+      id: null,
+      pid: 1,
+      state: "running",
+      nextTryMs: null,
+      answered: null,
+      generation: 1,
+      uptime: 1,
+      restarts: 0,
+      rss: null,
+      cpu: null,
+      pending: null,
+      running: null,
+      timers: [],
+    };
+    const report = { masterPid: 1, listen: [], processes: [row], zones: [], timers: [] };
+    for (const [answer, problem] of [
+      ["null", "answer must be an object, received null"],
+      ["[]", "answer must be an object, received an array"],
+      ['{"message":"x"}', "answer.ok must be true or false, received undefined"],
+      ['{"ok":false}', "answer.message must be a string when answer.ok is false, received undefined"],
+      ['{"ok":false,"message":7}', "answer.message must be a string, received the number 7"],
+      ['{"ok":true,"lines":5}', "answer.lines must be an array, received the number 5"],
+      ['{"ok":true,"lines":["a",{"b":1}]}', "answer.lines[1] must be a string, received an object (Object)"],
+      ['{"ok":true,"status":{}}', "answer.status.masterPid must be a number, received undefined"],
+      [
+        JSON.stringify({ ok: true, status: { ...report, processes: [{ ...row, cpu: "x" }] } }),
+        'answer.status.processes[0].cpu must be a number, received a string ("x")',
+      ],
+      [
+        JSON.stringify({ ok: true, status: { ...report, timers: [{ name: null }] } }),
+        "answer.status.timers[0].kind must be a string, received undefined",
+      ],
+    ] as const) {
+      const error = await talkToMaster(
+        await fakeMaster([`${answer}\n`]),
+        { command: "status" },
+        () => undefined,
+      ).then(
+        () => null,
+        (failure: unknown) => failure as Error,
+      );
+      assert.equal(
+        error?.message,
+        `the master's answer was not understood (${problem}; it sent ${JSON.stringify(answer.slice(0, 200))})`,
+        answer,
+      );
+    }
+    // The right shapes are taken: a refusal, a status report, lines.
+    const answers: ControlResponse[] = [];
+    const right = [
+      { ok: false, message: "no" },
+      { ok: true, message: "status", status: report },
+      { ok: true, message: "logs", lines: ["a"] },
+    ];
+    await talkToMaster(
+      await fakeMaster(right.map((answer) => `${JSON.stringify(answer)}\n`)),
+      { command: "status" },
+      (answer) => {
+        answers.push(answer);
+      },
+    );
+    assert.deepEqual(answers, right);
   });
 
   /** A fake master at `prefix` that does what `serve` says with each connection. */
