@@ -23,6 +23,8 @@ export class ControlError extends Error {
 }
 
 const STOP_WAIT_MS = 120_000;
+/** How long a master that has exited may wait for its parent to reap it before `stop` says it is unreaped. */
+const REAP_GRACE_MS = 1_000;
 /**
  * How long a control command waits on a silent master. It answers `status`, `logs` and `stop` at
  * once (a status asks each process for at most 1 s), sends `logs -f` its backlog at once, and says
@@ -225,13 +227,23 @@ export async function control(command: ControlCommand): Promise<void> {
       );
       if (!answer.ok) throw new ControlError(answer.message);
       const deadline = Date.now() + STOP_WAIT_MS;
-      // A master whose parent does not reap it stays a zombie: it has stopped all the same.
-      let exited = unreaped(pid);
-      while (exited === null && isAlive(pid)) {
-        if (Date.now() > deadline)
+      // A master whose parent does not reap it stays a zombie: it has stopped all the same. Every
+      // master is one for a moment, until its parent (a shell, systemd) reaps it: it is called
+      // unreaped only once it has been one for REAP_GRACE_MS.
+      let exited: string | null = null;
+      let zombieSince: number | null = null;
+      while (isAlive(pid)) {
+        const now = Date.now();
+        if (isZombie(pid)) {
+          zombieSince ??= now;
+          if (now - zombieSince >= REAP_GRACE_MS) {
+            exited = unreaped(pid);
+            break;
+          }
+        } else if (now > deadline) {
           throw new ControlError(`master ${pid} is still running after ${STOP_WAIT_MS / 1000} s`);
+        }
         await sleep(50);
-        exited = unreaped(pid);
       }
       process.stdout.write(`stopped (master pid ${pid}${exited === null ? "" : `; it ${exited}`})\n`);
       return;
