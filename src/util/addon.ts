@@ -55,12 +55,14 @@ const SHORTAGES = new Map([
 /**
  * Whether `error`, thrown by loadAddon, will be thrown again by a later try: anything but a
  * shortage of the moment (the descriptors or the memory to open and map the file; dlopen's error
- * has only the text). A process short of descriptors at its first use of the addon can load it
- * once some are given back; one without a build for its platform, or with a broken one, cannot.
+ * has only the text, and so has Node 24's when the shortage hits its read of a package.json:
+ * `ERR_INVALID_PACKAGE_CONFIG`, "…: too many open files."). A process short of descriptors at its
+ * first use of the addon can load it once some are given back; one without a build for its
+ * platform, or with a broken one, cannot.
  */
 export function loadFailureLasts(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   if (typeof code === "string" && SHORTAGES.has(code)) return false;
-  const text = typeof message === "string" ? message : "";
-  return ![...SHORTAGES.values()].some((shortage) => text.includes(`: ${shortage}`));
+  const text = typeof message === "string" ? message.toLowerCase() : "";
+  return ![...SHORTAGES.values()].some((shortage) => text.includes(`: ${shortage.toLowerCase()}`));
 }

@@ -15,6 +15,11 @@ describe("loadFailureLasts", () => {
       dlopen("cannot open shared object file: Too many open files"),
       dlopen("cannot open shared object file: Too many open files in system"),
       dlopen("failed to map segment from shared object: Cannot allocate memory"),
+      // Node 24, out of descriptors as it reads a package.json on the way to the addon
+      errno(
+        "ERR_INVALID_PACKAGE_CONFIG",
+        "Cannot read package config /srv/app/node_modules/tsresty/package.json: too many open files.",
+      ),
     ];
     const lasting = [
       new Error(
