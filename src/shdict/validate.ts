@@ -3,7 +3,7 @@
  * common case (a short string key, a number ttl) is a couple of typeof tests.
  */
 import { types } from "node:util";
-import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
+import { describe, InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 
 /**
  * What a key may be: a string, or a number converted with String() (OpenResty's tostring).
@@ -63,13 +63,41 @@ export function checkValue(where: string, value: unknown): ShdictValue | undefin
       if (value === null) return undefined;
       // Not `instanceof`: a Proxy of a Uint8Array, or an object given its prototype, passes
       // that test but has no bytes for the addon to copy.
-      if (types.isUint8Array(value)) return value;
+      if (types.isUint8Array(value)) return withBytes(where, value);
       throw new InvalidArgTypeError(
         where,
         "value",
         "a string, number, boolean, Uint8Array, or undefined/null to delete",
         value,
       );
+  }
+}
+
+/** Where the views' own getters are: a subclass, or the view itself, may define a `byteLength` that says anything. */
+const TYPED_ARRAY_PROTOTYPE: object = Object.getPrototypeOf(Uint8Array.prototype) as object;
+
+/**
+ * A view whose buffer was detached (transferred: a transfer list of structuredClone or
+ * postMessage, ArrayBuffer.prototype.transfer) or, resizable, shrunk below the view, reads as 0
+ * bytes long: stored, it would be an empty value, the caller's bytes gone without a word. Only a
+ * view of 0 bytes is looked at: copying one throws for exactly these (a source out of bounds).
+ */
+function withBytes(where: string, view: Uint8Array): Uint8Array {
+  if (Reflect.get(TYPED_ARRAY_PROTOTYPE, "byteLength", view) !== 0 || copies(view)) return view;
+  throw new InvalidArgTypeError(
+    where,
+    "value",
+    "a Uint8Array whose buffer holds its bytes",
+    view,
+    `${describe(view)} whose buffer was detached (transferred) or shrunk below it`,
+  );
+}
+
+function copies(view: Uint8Array): boolean {
+  try {
+    return new Uint8Array(view).length === 0;
+  } catch {
+    return false;
   }
 }
 

@@ -3,6 +3,12 @@ import { describe, it } from "node:test";
 import { replaceIfHolds, zoneHealth } from "../../src/shdict/index.ts";
 import { testZone } from "./zones.ts";
 
+/** A resizable ArrayBuffer (ES2024, in Node 20; the project's types stop before it). */
+const ResizableBuffer = ArrayBuffer as unknown as new (
+  length: number,
+  options: { maxByteLength: number },
+) => ArrayBuffer & { resize(length: number): void };
+
 describe("values, keys and their limits", () => {
   it("binary values round-trip as Uint8Array (a Buffer too), with empty strings and arrays, unicode and odd numbers", () => {
     const dogs = testZone().dict;
@@ -176,6 +182,72 @@ describe("values, keys and their limits", () => {
     }
     dogs.set("subclass", new Bytes(2));
     assert.deepEqual(dogs.get("subclass"), new Uint8Array(2));
+    assert.deepEqual(zoneHealth(zone).problems, []);
+  });
+
+  it("a Uint8Array whose buffer was transferred away or shrunk below it throws a coded TypeError in every store and stores nothing (it was stored as an empty value, the bytes gone without a word)", () => {
+    const zone = testZone();
+    const dogs = zone.dict;
+    const transferred = (view: Uint8Array): Uint8Array => {
+      structuredClone(view.buffer, { transfer: [view.buffer as ArrayBuffer] });
+      return view;
+    };
+    const posted = (view: Uint8Array): Uint8Array => {
+      const { port1, port2 } = new MessageChannel();
+      port1.postMessage(view, [view.buffer as ArrayBuffer]);
+      port1.close();
+      port2.close();
+      return view;
+    };
+    const shrunk = (): Uint8Array => {
+      const buffer = new ResizableBuffer(8, { maxByteLength: 16 });
+      const view = new Uint8Array(buffer, 4, 4).fill(7);
+      buffer.resize(2);
+      return view;
+    };
+    const gone = (): Uint8Array[] => [
+      transferred(new Uint8Array([1, 2, 3])),
+      transferred(Uint8Array.from({ length: 16 }, (_, i) => i).subarray(4, 8)),
+      transferred(Buffer.alloc(5, "bytes")),
+      posted(new Uint8Array([4, 5])),
+      shrunk(),
+    ];
+    assert.equal(gone().length, 5);
+    dogs.set("old", "kept");
+    const stores: [string, (value: Uint8Array) => unknown][] = [
+      ["set", (value) => dogs.set("new", value)],
+      ["safeSet", (value) => dogs.safeSet("new", value)],
+      ["add", (value) => dogs.add("new", value)],
+      ["safeAdd", (value) => dogs.safeAdd("new", value)],
+      ["replace", (value) => dogs.replace("old", value)],
+    ];
+    for (const [method, store] of stores) {
+      for (const [i, value] of gone().entries()) {
+        assert.equal(value.byteLength, 0, `${method}, view ${i}: reads as empty`);
+        assert.throws(
+          () => store(value),
+          (error: Error & { code?: string }) =>
+            error instanceof TypeError &&
+            error.code === "ERR_TSRESTY_INVALID_ARG_TYPE" &&
+            error.message ===
+              `${method}: "value" must be a Uint8Array whose buffer holds its bytes, received an object (${
+                i === 2 ? "Buffer" : "Uint8Array"
+              }) whose buffer was detached (transferred) or shrunk below it`,
+          `${method}, view ${i}`,
+        );
+      }
+    }
+    assert.equal(dogs.get("new"), undefined);
+    assert.equal(dogs.get("old"), "kept");
+    assert.deepEqual(dogs.getKeys(0), ["old"]);
+    // An empty view of a buffer that is there, and a view that fits a shrunk buffer, are values.
+    dogs.set("empty", new Uint8Array(new ArrayBuffer(4), 4, 0));
+    assert.deepEqual(dogs.get("empty"), new Uint8Array(0));
+    const buffer = new ResizableBuffer(8, { maxByteLength: 16 });
+    const fits = new Uint8Array(buffer, 0, 2).fill(3);
+    buffer.resize(4);
+    dogs.set("fits", fits);
+    assert.deepEqual(dogs.get("fits"), new Uint8Array([3, 3]));
     assert.deepEqual(zoneHealth(zone).problems, []);
   });
 
