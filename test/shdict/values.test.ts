@@ -44,7 +44,7 @@ describe("values, keys and their limits", () => {
       ["set", ["k", 1, 0, "7"], "ERR_TSRESTY_INVALID_ARG_TYPE"],
       ["set", ["k", 1, NaN], "ERR_TSRESTY_INVALID_ARG_VALUE"],
       ["set", ["k", 1, Infinity], "ERR_TSRESTY_INVALID_ARG_VALUE"],
-      ["set", ["k", 1, "1"], "ERR_TSRESTY_INVALID_ARG_TYPE"],
+      ["set", ["k", 1, "one"], "ERR_TSRESTY_INVALID_ARG_TYPE"],
       ["set", ["k", 10n], "ERR_TSRESTY_INVALID_ARG_TYPE"],
       ["set", ["k", [1]], "ERR_TSRESTY_INVALID_ARG_TYPE"],
       ["set", ["k", new Uint16Array(2)], "ERR_TSRESTY_INVALID_ARG_TYPE"],
@@ -248,6 +248,64 @@ describe("values, keys and their limits", () => {
     buffer.resize(4);
     dogs.set("fits", fits);
     assert.deepEqual(dogs.get("fits"), new Uint8Array([3, 3]));
+    assert.deepEqual(zoneHealth(zone).problems, []);
+  });
+
+  it("every method that takes a ttl reads it alike: a numeric string as Lua's tonumber (set, add, replace and expire threw for \"5\" while incr's initTtl took it), anything else named by the same error", () => {
+    const zone = testZone();
+    const dogs = zone.dict;
+    const writes: [string, (ttl: unknown) => unknown, string][] = [
+      ["set", (ttl) => dogs.set("k", 1, ttl as number), "k"],
+      ["safeSet", (ttl) => dogs.safeSet("k", 1, ttl as number), "k"],
+      ["add", (ttl) => (dogs.delete("k"), dogs.add("k", 1, ttl as number)), "k"],
+      ["safeAdd", (ttl) => (dogs.delete("k"), dogs.safeAdd("k", "s", ttl as number)), "k"],
+      ["replace", (ttl) => (dogs.set("k", 1), dogs.replace("k", 2, ttl as number)), "k"],
+      ["expire", (ttl) => (dogs.set("k", 1), dogs.expire("k", ttl as number)), "k"],
+      ["incr", (ttl) => (dogs.delete("n"), dogs.incr("n", 1, 0, ttl as number)), "n"],
+    ];
+    const name = (method: string): string => (method === "incr" ? "initTtl" : "ttl");
+    for (const [method, write, key] of writes) {
+      for (const [given, seconds] of [
+        ["5", 5],
+        [" 2.5 ", 2.5],
+        ["0x10", 16],
+        ["1e3", 1000],
+        ["0", 0],
+        [7, 7],
+      ] as const) {
+        const done = write(given) as { ok: boolean };
+        assert.equal(done.ok, true, `${method}(${JSON.stringify(given)})`);
+        const left = dogs.ttl(key);
+        assert.ok(
+          left.ok && left.ttl <= seconds && left.ttl > seconds - 1,
+          `${method}(${JSON.stringify(given)}): ${JSON.stringify(left)}`,
+        );
+      }
+      const refused = [
+        ...["abc", "", "0b11", "Infinity", "NaN", null, true, 5n, {}].map(
+          (given) =>
+            [given, "ERR_TSRESTY_INVALID_ARG_TYPE", "a number of seconds, or a numeric string"] as const,
+        ),
+        ...[-1, "-1", " -0.5", NaN, Infinity, -Infinity, "1e400", 1e9 + 1, "1000000001"].map(
+          (given) =>
+            [given, "ERR_TSRESTY_INVALID_ARG_VALUE", "a number of seconds from 0 to 1000000000"] as const,
+        ),
+      ];
+      for (const [given, code, expected] of refused) {
+        assert.throws(
+          () => write(given),
+          (error: Error & { code?: string }) =>
+            error.name === (code === "ERR_TSRESTY_INVALID_ARG_TYPE" ? "TypeError" : "RangeError") &&
+            error.code === code &&
+            error.message.startsWith(`${method}: "${name(method)}" must be ${expected}, received `),
+          `${method}(${typeof given === "bigint" ? "5n" : JSON.stringify(given)})`,
+        );
+      }
+    }
+    assert.throws(() => dogs.expire("k", undefined as never), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: 'expire: "ttl" must be a number of seconds, or a numeric string, received undefined',
+    });
     assert.deepEqual(zoneHealth(zone).problems, []);
   });
 
