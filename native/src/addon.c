@@ -24,9 +24,9 @@ static napi_value mod_create(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char name[SHD_NAME_MAX + 2];
-  double size = 0;
+  int64_t size = 0;
   if (!string_arg(env, argv[0], name, sizeof name)) return js_fail(env, "zone name of 1 to 63 bytes expected");
-  CHECK(napi_get_value_double(env, argv[1], &size));
+  if (!js_int_arg(env, argv[1], "create", "size", SHD_MIN_SIZE, SHD_MAX_SIZE, &size)) return NULL;
   int fd = -1;
   const char *err = NULL;
   int rc = shd_create(name, (uint64_t)size, &fd, &err);
@@ -40,11 +40,11 @@ static napi_value mod_attach(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int64_t fd = -1;
-  double size = 0;
+  int64_t size = 0;
   char name[SHD_NAME_MAX + 2];
   if (!js_int_arg(env, argv[0], "attach", "fd", 0, INT32_MAX, &fd)) return NULL;
   if (!string_arg(env, argv[1], name, sizeof name)) return js_fail(env, "zone name of 1 to 63 bytes expected");
-  CHECK(napi_get_value_double(env, argv[2], &size));
+  if (!js_int_arg(env, argv[2], "attach", "size", SHD_MIN_SIZE, SHD_MAX_SIZE, &size)) return NULL;
   shd_env *e = js_env(env);
   if (!e || !e->res) return js_fail(env, "setScratch() must be called before attach()");
   shd_handle *hd = calloc(1, sizeof *hd);

@@ -13,11 +13,14 @@
  *
  * What the lanes are to recovery and check(): a listed block is in use but reachable from no
  * chain (until the add that links it lowers the count): kept while its owner lives, freed when
- * the owner is gone. A lane whose owner ended is taken over by a later claimant, which, in each
+ * the owner is gone. A lane whose owner ended is taken over by a later claimant, or emptied by
+ * the next freeSpace, flushAll or flushExpired (shd_lanes_reclaim), which, in each
  * shard under that shard's lock, puts the pending items in the LRU list and frees the blocks the
  * lane still lists that are still its own (lane_clear): a block the dead owner linked (killed
  * before it lowered the count) may since have been freed and used again, which the marks tell.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #include "shard.h"
@@ -197,6 +200,40 @@ uint32_t shd_drain_pending(shd_shard *z, int force) {
   for (uint32_t i = 0; i < nfound; i++) place_pending(z, ITEM(z, found[i].off));
   if (z->lane >= 0 && !z->lane_stale) z->pending = 0; /* its own are placed with the rest */
   return placed + nfound;
+}
+
+/*
+ * The lanes whose owner has ended, a bit each, and the pids read (pids): what their last owners
+ * left reserved in each shard is freed by shd_lanes_reclaim. Looked at without any lock (a system
+ * call each); kill() alone, so that a zombie still counts as there (its lane waits for the next).
+ */
+uint32_t shd_lanes_dead(const shd_zone *zone, uint32_t pids[SHD_LANES]) {
+  uint32_t dead = 0;
+  if (!zone->shards[0].lanes) return 0;
+  for (uint32_t i = 0; i < SHD_LANES; i++) {
+    pids[i] = LOAD(zone->h->lane_pid[i]);
+    if (pids[i] != 0 && pids[i] != shd_my_pid() && kill((pid_t)pids[i], 0) != 0 && errno == ESRCH) dead |= 1u << i;
+  }
+  return dead;
+}
+
+/*
+ * Under the lock: frees the blocks the lanes of `dead` (shd_lanes_dead) still list in this shard and
+ * puts their pending items in the LRU list, as a process that takes such a lane over does at its
+ * first batch (shd_lane_sync), so that a reserve does not outlive its process until the lane has a
+ * new owner (the memory of processes killed and replaced, whose successors add no more). A lane
+ * taken over since it was looked at is left to its new owner: its pid changed, and the new owner
+ * adds in this shard only after a batch under this lock.
+ */
+void shd_lanes_reclaim(shd_shard *z, const shd_zone *zone, uint32_t dead, const uint32_t pids[SHD_LANES]) {
+  int drained = 0;
+  for (uint32_t i = 0; dead && i < SHD_LANES; i++) {
+    shd_lane *l = &z->lanes[i];
+    if (!(dead & 1u << i) || LOAD(zone->h->lane_pid[i]) != pids[i] || (!LOAD(l->count) && !LOAD(l->pending))) continue;
+    if (!drained) drained = shd_drain_pending(z, 1) | 1;
+    lane_clear(z, (int)i);
+    __atomic_store_n(&l->pending, 0, __ATOMIC_RELAXED);
+  }
 }
 
 void shd_lane_release(shd_zone *zone) {

@@ -18,10 +18,13 @@ static shd_item *lru_step(shd_shard *z, uint32_t link, uint32_t *steps) {
 /* Marks every item of every shard expired, then frees a few per shard (nginx: up to 3). */
 int shd_flush_all(shd_zone *zone) {
   int r = RC_OK;
+  uint32_t pids[SHD_LANES];
+  const uint32_t dead = shd_lanes_dead(zone, pids);
   for (uint32_t i = 0; i < zone->nshards; i++) {
     shd_shard *z = &zone->shards[i];
     clockc c = {0};
     shd_lock(z);
+    shd_lanes_reclaim(z, zone, dead, pids); /* what ended processes held in reserve, back to the heap */
     shd_drain_pending(z, 0); /* the items adds without the lock linked: into the list first */
     uint32_t n = 0;
     for (shd_item *it = lru_step(z, z->h->lru_head, &n); it; it = lru_step(z, it->lnext, &n)) {
@@ -38,10 +41,13 @@ int shd_flush_all(shd_zone *zone) {
 int shd_flush_expired(shd_zone *zone, uint32_t max, uint32_t *freed) {
   int r = RC_OK;
   *freed = 0;
+  uint32_t pids[SHD_LANES];
+  const uint32_t dead = shd_lanes_dead(zone, pids);
   for (uint32_t i = 0; i < zone->nshards && !(max && *freed == max); i++) {
     shd_shard *z = &zone->shards[i];
     clockc c = {0};
     shd_lock(z);
+    shd_lanes_reclaim(z, zone, dead, pids);
     shd_drain_pending(z, 0);
     uint32_t steps = 0;
     for (shd_item *it = lru_step(z, z->h->lru_tail, &steps), *prev; it; it = prev) {
@@ -117,9 +123,12 @@ int shd_get_keys(shd_zone *zone, uint32_t max, shd_buf *buf, uint32_t *count) {
 int shd_stats_of(shd_zone *zone, shd_stats *s) {
   memset(s, 0, sizeof *s);
   s->capacity = zone->size;
+  uint32_t pids[SHD_LANES];
+  const uint32_t dead = shd_lanes_dead(zone, pids);
   for (uint32_t i = 0; i < zone->nshards; i++) {
     shd_shard *z = &zone->shards[i];
     shd_lock(z);
+    shd_lanes_reclaim(z, zone, dead, pids); /* free space is free of what ended processes reserved */
     shd_drain_pending(z, 0); /* so that items counts them */
     s->free_bytes += z->h->free_bytes;
     s->items += z->h->items;

@@ -16,6 +16,7 @@ import {
   checkKey,
   checkListValue,
   checkValue,
+  SECONDS_EXPECTED,
   toNumber,
   ttlMs,
   type Key,
@@ -208,29 +209,35 @@ export class SharedDict {
 
   /**
    * Stores a value (undefined/null deletes), evicting least recently used items when the
-   * zone is full (`forcible: true`). `ttl` in seconds (ms resolution, 0 = never).
+   * zone is full (`forcible: true`). `ttl` in seconds (ms resolution, 0 = never; a numeric
+   * string as Lua's tonumber reads it, in every method that takes a ttl).
    */
-  set(key: Key, value: ShdictValue | null | undefined, ttl?: number, flags?: number): StoreResult {
+  set(key: Key, value: ShdictValue | null | undefined, ttl?: number | string, flags?: number): StoreResult {
     return SharedDict.#store(this, "set", key, value, ttl, flags, OP_SET);
   }
 
   /** As set, but never evicts: `no memory` when the zone is full. */
-  safeSet(key: Key, value: ShdictValue | null | undefined, ttl?: number, flags?: number): StoreResult {
+  safeSet(
+    key: Key,
+    value: ShdictValue | null | undefined,
+    ttl?: number | string,
+    flags?: number,
+  ): StoreResult {
     return SharedDict.#store(this, "safeSet", key, value, ttl, flags, OP_SET | OP_SAFE);
   }
 
   /** Stores only when the key is missing or expired; else `exists`. */
-  add(key: Key, value: ShdictValue, ttl?: number, flags?: number): StoreResult {
+  add(key: Key, value: ShdictValue, ttl?: number | string, flags?: number): StoreResult {
     return SharedDict.#store(this, "add", key, present("add", value), ttl, flags, OP_ADD);
   }
 
   /** As add, but never evicts. */
-  safeAdd(key: Key, value: ShdictValue, ttl?: number, flags?: number): StoreResult {
+  safeAdd(key: Key, value: ShdictValue, ttl?: number | string, flags?: number): StoreResult {
     return SharedDict.#store(this, "safeAdd", key, present("safeAdd", value), ttl, flags, OP_ADD | OP_SAFE);
   }
 
   /** Stores only when the key exists and has not expired; else `not found`. */
-  replace(key: Key, value: ShdictValue, ttl?: number, flags?: number): StoreResult {
+  replace(key: Key, value: ShdictValue, ttl?: number | string, flags?: number): StoreResult {
     return SharedDict.#store(this, "replace", key, present("replace", value), ttl, flags, OP_REPLACE);
   }
 
@@ -271,7 +278,7 @@ export class SharedDict {
     if (initTtl !== undefined) {
       if (initial === undefined)
         throw new InvalidArgValueError("incr", "init", 'a number when "initTtl" is given', init);
-      ms = ttlMs("incr", "initTtl", toNumber("incr", "initTtl", initTtl));
+      ms = ttlMs("incr", "initTtl", initTtl);
     }
     const outcome = zone.incr(k, delta, initial, ms);
     if (outcome >> 1 === OK) return { ok: true, value: scratch[0] ?? 0, forcible: forcibleOf(outcome) };
@@ -341,11 +348,11 @@ export class SharedDict {
   }
 
   /** Sets the ttl in seconds (0 = never); also revives an expired item not yet freed. */
-  expire(key: Key, ttl: number): ExpireResult {
+  expire(key: Key, ttl: number | string): ExpireResult {
     const zone = SharedDict.#zoneOf(this, "expire");
     const k = checkKey("expire", key);
     const given: unknown = ttl;
-    if (given === undefined) throw new InvalidArgTypeError("expire", "ttl", "a number of seconds", ttl);
+    if (given === undefined) throw new InvalidArgTypeError("expire", "ttl", SECONDS_EXPECTED, ttl);
     const outcome = zone.expire(k, ttlMs("expire", "ttl", ttl));
     if (outcome === OK) return EXPIRED_OK;
     reasonOf("expire", outcome);

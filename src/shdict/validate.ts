@@ -3,7 +3,7 @@
  * common case (a short string key, a number ttl) is a couple of typeof tests.
  */
 import { types } from "node:util";
-import { InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
+import { describe, InvalidArgTypeError, InvalidArgValueError } from "../errors.ts";
 
 /**
  * What a key may be: a string, or a number converted with String() (OpenResty's tostring).
@@ -63,13 +63,41 @@ export function checkValue(where: string, value: unknown): ShdictValue | undefin
       if (value === null) return undefined;
       // Not `instanceof`: a Proxy of a Uint8Array, or an object given its prototype, passes
       // that test but has no bytes for the addon to copy.
-      if (types.isUint8Array(value)) return value;
+      if (types.isUint8Array(value)) return withBytes(where, value);
       throw new InvalidArgTypeError(
         where,
         "value",
         "a string, number, boolean, Uint8Array, or undefined/null to delete",
         value,
       );
+  }
+}
+
+/** Where the views' own getters are: a subclass, or the view itself, may define a `byteLength` that says anything. */
+const TYPED_ARRAY_PROTOTYPE: object = Object.getPrototypeOf(Uint8Array.prototype) as object;
+
+/**
+ * A view whose buffer was detached (transferred: a transfer list of structuredClone or
+ * postMessage, ArrayBuffer.prototype.transfer) or, resizable, shrunk below the view, reads as 0
+ * bytes long: stored, it would be an empty value, the caller's bytes gone without a word. Only a
+ * view of 0 bytes is looked at: copying one throws for exactly these (a source out of bounds).
+ */
+function withBytes(where: string, view: Uint8Array): Uint8Array {
+  if (Reflect.get(TYPED_ARRAY_PROTOTYPE, "byteLength", view) !== 0 || copies(view)) return view;
+  throw new InvalidArgTypeError(
+    where,
+    "value",
+    "a Uint8Array whose buffer holds its bytes",
+    view,
+    `${describe(view)} whose buffer was detached (transferred) or shrunk below it`,
+  );
+}
+
+function copies(view: Uint8Array): boolean {
+  try {
+    return new Uint8Array(view).length === 0;
+  } catch {
+    return false;
   }
 }
 
@@ -85,18 +113,25 @@ export function checkListValue(where: string, value: unknown): string | number {
  */
 export const MAX_TTL_SECONDS = 1e9;
 
+/** What a ttl may be (ttlMs). */
+export const SECONDS_EXPECTED = "a number of seconds, or a numeric string";
+
 /**
  * Seconds with millisecond resolution → whole milliseconds, truncated as OpenResty does and as
  * timer delays are (toDelayMs: once rounded to the microsecond, so that 1.001 s is 1001 ms); 0 =
- * never expire. A positive ttl below 1 ms becomes 1 ms rather than OpenResty's "never".
+ * never expire. A positive ttl below 1 ms becomes 1 ms rather than OpenResty's "never". A numeric
+ * string is read as Lua's tonumber reads it, by every method that takes a ttl, as lua-resty-core's
+ * incr reads its init_ttl and its expire (by Lua's arithmetic) its exptime.
  */
 export function ttlMs(where: string, name: string, seconds: unknown): number {
   if (seconds === undefined) return 0;
-  if (typeof seconds !== "number") throw new InvalidArgTypeError(where, name, "a number of seconds", seconds);
-  if (!(seconds >= 0 && seconds <= MAX_TTL_SECONDS))
+  const n =
+    typeof seconds === "number" ? seconds : typeof seconds === "string" ? luaNumber(seconds) : undefined;
+  if (n === undefined) throw new InvalidArgTypeError(where, name, SECONDS_EXPECTED, seconds);
+  if (!(n >= 0 && n <= MAX_TTL_SECONDS))
     throw new InvalidArgValueError(where, name, `a number of seconds from 0 to ${MAX_TTL_SECONDS}`, seconds);
-  const ms = Math.floor(Math.round(seconds * 1e6) / 1000);
-  return ms === 0 && seconds > 0 ? 1 : ms;
+  const ms = Math.floor(Math.round(n * 1e6) / 1000);
+  return ms === 0 && n > 0 ? 1 : ms;
 }
 
 export function checkFlags(where: string, flags: unknown): number {
@@ -111,20 +146,21 @@ export function checkFlags(where: string, flags: unknown): number {
 /** A decimal or hexadecimal number as Lua's tonumber reads one ("2", " -1.5e3 ", "0x1F"). */
 const NUMERIC = /^\s*([-+]?)(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|0[xX]([\da-fA-F]+))\s*$/;
 
+/** `text` as Lua's tonumber reads it (without JavaScript's own forms: "0b11", "Infinity"), or undefined. */
+function luaNumber(text: string): number | undefined {
+  const parts = NUMERIC.exec(text);
+  if (parts === null) return undefined;
+  const [, sign = "", decimal, hex = ""] = parts;
+  return decimal !== undefined ? Number(sign + decimal) : (sign === "-" ? -1 : 1) * parseInt(hex, 16);
+}
+
 /**
- * A finite number, or a string that reads as one (as Lua's tonumber, without JavaScript's own
- * forms: "0b11", "Infinity"), as `incr` takes them. NaN or an infinity would make a counter that
- * every later incr leaves as it is, in every process: refused.
+ * A finite number, or a string that reads as one (luaNumber), as `incr` takes them. NaN or an
+ * infinity would make a counter that every later incr leaves as it is, in every process: refused.
  */
 export function toNumber(where: string, name: string, value: unknown): number {
-  let n = NaN;
-  if (typeof value === "number") n = value;
-  else if (typeof value === "string") {
-    const parts = NUMERIC.exec(value);
-    if (parts === null) throw new InvalidArgTypeError(where, name, "a number or a numeric string", value);
-    const [, sign = "", decimal, hex = ""] = parts;
-    n = decimal !== undefined ? Number(sign + decimal) : (sign === "-" ? -1 : 1) * parseInt(hex, 16);
-  } else throw new InvalidArgTypeError(where, name, "a number or a numeric string", value);
+  const n = typeof value === "number" ? value : typeof value === "string" ? luaNumber(value) : undefined;
+  if (n === undefined) throw new InvalidArgTypeError(where, name, "a number or a numeric string", value);
   if (!Number.isFinite(n)) throw new InvalidArgValueError(where, name, "a finite number", value);
   return n;
 }

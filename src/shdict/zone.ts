@@ -38,9 +38,9 @@ const SIZE_EXPECTED = `an integer from ${ZONE_MIN_SIZE} to ${ZONE_MAX_SIZE} (byt
 const FD_EXPECTED = "a file descriptor (an integer from 0 to 2147483647)";
 
 /**
- * The addon converts the size to an unsigned integer and the fd to an int32 and reads the name
- * up to a NUL: checked here first, so that 8192.5 bytes, fd + 2^32 or "a\0b" is refused rather
- * than made into another zone, descriptor or name.
+ * The addon reads the name up to a NUL: checked here first, so that "a\0b" is refused rather than
+ * made into another name; the size and the fd, which the addon also refuses out of range, get the
+ * facade's coded errors.
  */
 function checkSpec(where: string, spec: ZoneSpec): void {
   const { name, size } = spec as { name: unknown; size: unknown };

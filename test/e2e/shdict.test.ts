@@ -665,6 +665,59 @@ export default {
     await tree.command("stop");
   });
 
+  it("what a worker set aside for adds without the lock does not outlive it: after each of ten rounds of a worker that adds and deletes keys and is SIGKILLed, its successor, which adds nothing, finds freeSpace() as in the empty zone (it stayed lower by the dead worker's reserve until another process added)", async () => {
+    const zone = `reserve_${process.pid}`;
+    const dir = scratchApp({
+      "app.ts": `export default {
+  fetch(request: Request) {
+    const zone = ngx.shared[process.env.ZONE!]!;
+    if (new URL(request.url).pathname === "/churn") {
+      // numbers: adds without the lock, from the worker's reserve; the deletes refill it
+      for (let i = 0; i < 300; i++) zone.add(\`k\${i}\`, i);
+      for (let i = 0; i < 300; i++) zone.delete(\`k\${i}\`);
+    }
+    return Response.json({ pid: process.pid, free: zone.freeSpace(), keys: zone.getKeys(0).length });
+  },
+};
+`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: 1,
+      args: ["--shdict", `${zone} 4m`],
+      env: { ZONE: zone },
+      // ten respawns, each after up to 1 s of backoff
+      deadlineMs: 120_000,
+    });
+    /** What a worker answers: its pid, freeSpace(), and how many keys the zone holds. */
+    const read = async (path: string): Promise<{ pid: number; free: number; keys: number }> =>
+      JSON.parse((await get(tree.url(path))).body) as { pid: number; free: number; keys: number };
+    const empty = await read("/");
+    for (let round = 1; round <= 10; round++) {
+      const churned = await read("/churn");
+      assert.equal(churned.keys, 0, `round ${round}: the keys are deleted`);
+      assert.ok(
+        churned.free < empty.free,
+        `round ${round}: the live worker holds a reserve (${churned.free})`,
+      );
+      process.kill(churned.pid, "SIGKILL");
+      assert.ok(
+        await until(
+          async () =>
+            (await tree.status()).processes.some((p) => p.type === "worker" && p.pid !== churned.pid),
+          20_000,
+        ),
+        `round ${round}: the worker is respawned`,
+      );
+      const next = await read("/");
+      assert.notEqual(next.pid, churned.pid);
+      assert.deepEqual(next, { pid: next.pid, free: empty.free, keys: 0 }, `round ${round}`);
+      const stats = (await tree.report()).zones.find((z) => z.name === zone);
+      assert.equal(stats?.freeSpace, empty.free, `round ${round}: status shows it too`);
+    }
+    await tree.command("stop");
+    await tree.run.done;
+  });
+
   it("T-CLI-09: resty --shdict in single mode", async () => {
     const r = await runTsresty([
       "--shdict",

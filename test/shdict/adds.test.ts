@@ -976,6 +976,66 @@ describe("lanes", () => {
     assert.deepEqual(zoneHealth(zone), clean);
   });
 
+  for (const op of ["freeSpace", "flushAll", "flushExpired"] as const) {
+    it(`a killed adder's reserve is given back to the heap by another process's next ${op}() (it stayed reserved until a process added again), its items kept`, async () => {
+      const zone = testZone(4 * MiB);
+      const empty = zoneStats(zone).freeSpace;
+      const adder = startWithZone("actor", zone, [
+        JSON.stringify([["addLoop", "a", 40], ["addCounts"], ["sleep", 30_000]]),
+      ]);
+      assert.deepEqual(await resultOf(adder, "addCounts", "the adder adding"), [40, 0, 0]);
+      adder.child.kill("SIGKILL");
+      await within(adder.done, 10_000, "the killed adder");
+      assert.deepEqual(problemsNow(zone), [], "a dead lane's reserve, and its items not yet in the LRU list");
+      // Deleted here (no lane of this process's keeps their blocks): all that is still in use
+      // is what the adder set aside.
+      for (const key of names("a", 40)) assert.deepEqual(zone.dict.delete(key), ok);
+      const held = empty - zoneStats(zone).freeSpace;
+      assert.ok(held > 0, "the dead adder's reserve is still held");
+      if (op === "freeSpace") assert.equal(zone.dict.freeSpace(), empty);
+      else if (op === "flushAll") zone.dict.flushAll();
+      else assert.equal(zone.dict.flushExpired(), 0);
+      assert.equal(zoneStats(zone).freeSpace, empty, `${held} bytes given back`);
+      assert.deepEqual(zoneHealth(zone), clean);
+      assert.deepEqual(await act(zone, [["addLoop", "b", 40], ["addCounts"], ["health"]]), [
+        40,
+        [40, 0, 0],
+        clean,
+      ]);
+      assert.deepEqual(sorted(zone.dict.getKeys(0)), sorted(names("b", 40)));
+    });
+  }
+
+  it("a killed adder's lane given back by freeSpace() after its linked block (point 14) was deleted and reserved again by a live lane: that block stays the live lane's, check() stays clean", async () => {
+    const zone = testZone();
+    const live = attachZone({ name: zone.name, size: zone.size }, zone.fd);
+    try {
+      assert.deepEqual(live.dict.add("h", 0), ok); // a lane and a full reserve, before the adder's
+      await dies(zone, [
+        ["crashAt", 14],
+        ["add", "k", 1],
+      ]);
+      assert.deepEqual(zone.dict.delete("k"), ok); // its block to the heap; the dead lane still lists it
+      // The live lane uses up its reserve (28 left) and refills from the heap at the 29th add,
+      // the freed block among the first it takes: the last it will use.
+      for (let i = 0; i < 29; i++) assert.deepEqual(live.dict.add(`h${i}`, i), ok);
+      assert.deepEqual(problemsNow(zone), [], "the block listed by the dead lane and reserved again");
+      const held = zoneStats(zone).freeSpace;
+      // The dead lane's 28 other blocks are given back; the one it shares with the live lane is not.
+      assert.equal(zone.dict.freeSpace() - held, 28 * 128);
+      assert.deepEqual(problemsNow(zone), []);
+      // Every block the live lane holds is filled: one freed by the look at the dead lane would
+      // now be linked and free at once.
+      for (let i = 29; i < 120; i++) assert.deepEqual(live.dict.add(`h${i}`, i), ok);
+      assert.deepEqual(problemsNow(zone), []);
+      for (let i = 0; i < 120; i++) assert.equal(zone.dict.get(`h${i}`), i, `h${i}`);
+      assert.equal(zone.dict.getKeys(0).length, 121);
+    } finally {
+      closeZone(live);
+    }
+    assert.deepEqual(zoneHealth(zone), clean);
+  });
+
   for (const how of ["exits", "is killed"] as const) {
     it(`a process that added and ${how}, leaving its lane and reserve behind: check() is clean, its keys are all listed, a later process adds beside them`, async () => {
       const zone = testZone();

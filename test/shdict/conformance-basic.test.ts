@@ -16,6 +16,11 @@ describe("ngx.shared.DICT basics (T-SHD-01…03, 06…08, 17)", () => {
     assert.equal(dogs.get("b"), false);
     dogs.set(12, "twelve");
     assert.equal(dogs.get("12"), "twelve");
+    // JavaScript's String(), not LuaJIT's tostring: -0 is "0" (as in a Map), fractions keep every digit.
+    dogs.set(-0, "zero");
+    assert.deepEqual([dogs.get(0), dogs.get("0"), dogs.get("-0")], ["zero", "zero", undefined]);
+    dogs.set(0.1 + 0.2, "sum");
+    assert.deepEqual([dogs.get("0.30000000000000004"), dogs.get("0.3")], ["sum", undefined]);
     assert.equal(dogs.get("nope"), undefined);
     assert.deepEqual(dogs.getWithFlags("nope"), { value: undefined, flags: 0 });
   });

@@ -1,6 +1,7 @@
-// The addon's system calls (native/src/system.c, and attach's descriptor) read their integer
-// arguments as what they are: a number that is not an integer in range is refused by name, never
-// wrapped into int32 (2^32 + 5 was 5: a reap, a descriptor or a watched parent of another number).
+// The addon's system calls (native/src/system.c, and create's and attach's descriptor and zone
+// size) read their integer arguments as what they are: a number that is not an integer in range is
+// refused by name, never wrapped into int32 (2^32 + 5 was 5: a reap, a descriptor or a watched
+// parent of another number) nor cut to an integer (a zone of 8192.5 bytes was one of 8192).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -66,7 +67,7 @@ const given: readonly (readonly [string, string])[] = [
 ];
 
 describe("the addon's system calls refuse what is not an integer in range, naming the call and the argument", () => {
-  it("2^32 + 5, -1, 1.5, NaN, Infinity, a string and nothing are refused by every call (2^32 + 5 was read as 5, 1.5 as 1, NaN as 0), and the zombie and the datagram a wrapped number names are left alone", async () => {
+  it("2^32 + 5, -1, 1.5, NaN, Infinity, a string and nothing are refused by every call (2^32 + 5 was read as 5, 1.5 as 1, NaN as 0), as is a zone size that is not an integer from 8192 to 2^31 by create and attach (8192.5 made a zone of 8192 bytes), and the zombie and the datagram a wrapped number names are left alone", async () => {
     const report = await runFixture();
     const expected: Record<string, string> = {};
     for (const [written, described] of given) {
@@ -84,6 +85,22 @@ describe("the addon's system calls refuse what is not an integer in range, namin
       expected[`attach(${written})`] = refused("attach", "fd", 0);
       expected[`exitWithParent(${written}, 0)`] = refused("exitWithParent", "parentPid", 1);
       expected[`exitWithParent(ppid, ${written})`] = refused("exitWithParent", "graceMs", 0);
+    }
+    const sizes: readonly (readonly [string, string])[] = [
+      ["8192.5", "8192.5"],
+      ["1048576.5", "1048576.5"],
+      ["-1048576", "-1048576"],
+      [String(2 ** 64), "1.8446744073709552e+19"],
+      ["NaN", "NaN"],
+      ['"1048576"', "a string"],
+      ["undefined", "undefined"],
+    ];
+    for (const [written, described] of sizes) {
+      for (const [call, tried] of [
+        ["create", `create(${written})`],
+        ["attach", `attach(zone, ${written})`],
+      ] as const)
+        expected[tried] = `threw ${call}: size must be an integer from 8192 to ${2 ** 31}, not ${described}`;
     }
     assert.deepEqual(report.battery, expected);
 

@@ -3,6 +3,12 @@ import { describe, it } from "node:test";
 import { replaceIfHolds, zoneHealth } from "../../src/shdict/index.ts";
 import { testZone } from "./zones.ts";
 
+/** A resizable ArrayBuffer (ES2024, in Node 20; the project's types stop before it). */
+const ResizableBuffer = ArrayBuffer as unknown as new (
+  length: number,
+  options: { maxByteLength: number },
+) => ArrayBuffer & { resize(length: number): void };
+
 describe("values, keys and their limits", () => {
   it("binary values round-trip as Uint8Array (a Buffer too), with empty strings and arrays, unicode and odd numbers", () => {
     const dogs = testZone().dict;
@@ -38,7 +44,7 @@ describe("values, keys and their limits", () => {
       ["set", ["k", 1, 0, "7"], "ERR_TSRESTY_INVALID_ARG_TYPE"],
       ["set", ["k", 1, NaN], "ERR_TSRESTY_INVALID_ARG_VALUE"],
       ["set", ["k", 1, Infinity], "ERR_TSRESTY_INVALID_ARG_VALUE"],
-      ["set", ["k", 1, "1"], "ERR_TSRESTY_INVALID_ARG_TYPE"],
+      ["set", ["k", 1, "one"], "ERR_TSRESTY_INVALID_ARG_TYPE"],
       ["set", ["k", 10n], "ERR_TSRESTY_INVALID_ARG_TYPE"],
       ["set", ["k", [1]], "ERR_TSRESTY_INVALID_ARG_TYPE"],
       ["set", ["k", new Uint16Array(2)], "ERR_TSRESTY_INVALID_ARG_TYPE"],
@@ -176,6 +182,130 @@ describe("values, keys and their limits", () => {
     }
     dogs.set("subclass", new Bytes(2));
     assert.deepEqual(dogs.get("subclass"), new Uint8Array(2));
+    assert.deepEqual(zoneHealth(zone).problems, []);
+  });
+
+  it("a Uint8Array whose buffer was transferred away or shrunk below it throws a coded TypeError in every store and stores nothing (it was stored as an empty value, the bytes gone without a word)", () => {
+    const zone = testZone();
+    const dogs = zone.dict;
+    const transferred = (view: Uint8Array): Uint8Array => {
+      structuredClone(view.buffer, { transfer: [view.buffer as ArrayBuffer] });
+      return view;
+    };
+    const posted = (view: Uint8Array): Uint8Array => {
+      const { port1, port2 } = new MessageChannel();
+      port1.postMessage(view, [view.buffer as ArrayBuffer]);
+      port1.close();
+      port2.close();
+      return view;
+    };
+    const shrunk = (): Uint8Array => {
+      const buffer = new ResizableBuffer(8, { maxByteLength: 16 });
+      const view = new Uint8Array(buffer, 4, 4).fill(7);
+      buffer.resize(2);
+      return view;
+    };
+    const gone = (): Uint8Array[] => [
+      transferred(new Uint8Array([1, 2, 3])),
+      transferred(Uint8Array.from({ length: 16 }, (_, i) => i).subarray(4, 8)),
+      transferred(Buffer.alloc(5, "bytes")),
+      posted(new Uint8Array([4, 5])),
+      shrunk(),
+    ];
+    assert.equal(gone().length, 5);
+    dogs.set("old", "kept");
+    const stores: [string, (value: Uint8Array) => unknown][] = [
+      ["set", (value) => dogs.set("new", value)],
+      ["safeSet", (value) => dogs.safeSet("new", value)],
+      ["add", (value) => dogs.add("new", value)],
+      ["safeAdd", (value) => dogs.safeAdd("new", value)],
+      ["replace", (value) => dogs.replace("old", value)],
+    ];
+    for (const [method, store] of stores) {
+      for (const [i, value] of gone().entries()) {
+        assert.equal(value.byteLength, 0, `${method}, view ${i}: reads as empty`);
+        assert.throws(
+          () => store(value),
+          (error: Error & { code?: string }) =>
+            error instanceof TypeError &&
+            error.code === "ERR_TSRESTY_INVALID_ARG_TYPE" &&
+            error.message ===
+              `${method}: "value" must be a Uint8Array whose buffer holds its bytes, received an object (${
+                i === 2 ? "Buffer" : "Uint8Array"
+              }) whose buffer was detached (transferred) or shrunk below it`,
+          `${method}, view ${i}`,
+        );
+      }
+    }
+    assert.equal(dogs.get("new"), undefined);
+    assert.equal(dogs.get("old"), "kept");
+    assert.deepEqual(dogs.getKeys(0), ["old"]);
+    // An empty view of a buffer that is there, and a view that fits a shrunk buffer, are values.
+    dogs.set("empty", new Uint8Array(new ArrayBuffer(4), 4, 0));
+    assert.deepEqual(dogs.get("empty"), new Uint8Array(0));
+    const buffer = new ResizableBuffer(8, { maxByteLength: 16 });
+    const fits = new Uint8Array(buffer, 0, 2).fill(3);
+    buffer.resize(4);
+    dogs.set("fits", fits);
+    assert.deepEqual(dogs.get("fits"), new Uint8Array([3, 3]));
+    assert.deepEqual(zoneHealth(zone).problems, []);
+  });
+
+  it("every method that takes a ttl reads it alike: a numeric string as Lua's tonumber (set, add, replace and expire threw for \"5\" while incr's initTtl took it), anything else named by the same error", () => {
+    const zone = testZone();
+    const dogs = zone.dict;
+    const writes: [string, (ttl: unknown) => unknown, string][] = [
+      ["set", (ttl) => dogs.set("k", 1, ttl as number), "k"],
+      ["safeSet", (ttl) => dogs.safeSet("k", 1, ttl as number), "k"],
+      ["add", (ttl) => (dogs.delete("k"), dogs.add("k", 1, ttl as number)), "k"],
+      ["safeAdd", (ttl) => (dogs.delete("k"), dogs.safeAdd("k", "s", ttl as number)), "k"],
+      ["replace", (ttl) => (dogs.set("k", 1), dogs.replace("k", 2, ttl as number)), "k"],
+      ["expire", (ttl) => (dogs.set("k", 1), dogs.expire("k", ttl as number)), "k"],
+      ["incr", (ttl) => (dogs.delete("n"), dogs.incr("n", 1, 0, ttl as number)), "n"],
+    ];
+    const name = (method: string): string => (method === "incr" ? "initTtl" : "ttl");
+    for (const [method, write, key] of writes) {
+      for (const [given, seconds] of [
+        ["5", 5],
+        [" 2.5 ", 2.5],
+        ["0x10", 16],
+        ["1e3", 1000],
+        ["0", 0],
+        [7, 7],
+      ] as const) {
+        const done = write(given) as { ok: boolean };
+        assert.equal(done.ok, true, `${method}(${JSON.stringify(given)})`);
+        const left = dogs.ttl(key);
+        assert.ok(
+          left.ok && left.ttl <= seconds && left.ttl > seconds - 1,
+          `${method}(${JSON.stringify(given)}): ${JSON.stringify(left)}`,
+        );
+      }
+      const refused = [
+        ...["abc", "", "0b11", "Infinity", "NaN", null, true, 5n, {}].map(
+          (given) =>
+            [given, "ERR_TSRESTY_INVALID_ARG_TYPE", "a number of seconds, or a numeric string"] as const,
+        ),
+        ...[-1, "-1", " -0.5", NaN, Infinity, -Infinity, "1e400", 1e9 + 1, "1000000001"].map(
+          (given) =>
+            [given, "ERR_TSRESTY_INVALID_ARG_VALUE", "a number of seconds from 0 to 1000000000"] as const,
+        ),
+      ];
+      for (const [given, code, expected] of refused) {
+        assert.throws(
+          () => write(given),
+          (error: Error & { code?: string }) =>
+            error.name === (code === "ERR_TSRESTY_INVALID_ARG_TYPE" ? "TypeError" : "RangeError") &&
+            error.code === code &&
+            error.message.startsWith(`${method}: "${name(method)}" must be ${expected}, received `),
+          `${method}(${typeof given === "bigint" ? "5n" : JSON.stringify(given)})`,
+        );
+      }
+    }
+    assert.throws(() => dogs.expire("k", undefined as never), {
+      code: "ERR_TSRESTY_INVALID_ARG_TYPE",
+      message: 'expire: "ttl" must be a number of seconds, or a numeric string, received undefined',
+    });
     assert.deepEqual(zoneHealth(zone).problems, []);
   });
 
