@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { killMatching, limitDescriptors, pidsMatching } from "../helpers/processes.ts";
+import { killMatching, limitDescriptors, pidsMatching, startTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { get, startTree, until, type Tree } from "../helpers/tree.ts";
 import { groupMembers, readProcStat } from "../../src/util/proc.ts";
@@ -199,5 +199,29 @@ describe("pipe children never outlive a SIGKILLed worker (the master as subreape
     );
     assert.doesNotMatch(tree.run.stderr(), /uncaught|EMFILE/i);
     await tree.command("stop");
+  });
+
+  it("a stop while init waits on a pipe child ends that child and its own children (the init process, SIGKILLed, left them running for good)", async () => {
+    const m = marker(6);
+    const dir = scratchApp({
+      "app.ts": `export default {
+  // A long task of the start (a migration, say): its command has a child of its own.
+  init: () => ngx.shell.run("sleep ${m} & sleep ${m}", { timeout: 0 }),
+  fetch: () => new Response(""),
+};
+`,
+    });
+    const run = startTsresty(
+      ["start", join(dir, "app.ts"), "--workers", "1", "--listen", "127.0.0.1:0", "--prefix", join(dir, "p")],
+      { deadlineMs: 30_000 },
+    );
+    assert.ok(await until(() => pidsMatching(`^sleep ${m}$`).length === 2), "init's command runs");
+    run.child.kill("SIGTERM");
+    const done = await run.done;
+    assert.match(done.stderr, /start cancelled: the master was told to stop/);
+    assert.ok(
+      await until(() => pidsMatching(`^sleep ${m}$`).length === 0, 5_000),
+      `left running: ${pidsMatching(`^sleep ${m}$`).join(" ")}`,
+    );
   });
 });
