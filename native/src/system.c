@@ -244,7 +244,11 @@ static struct sigaction chained_int, chained_term;
 static volatile sig_atomic_t stop_signals = 0;
 
 static void on_stop_signal(int sig, siginfo_t *info, void *context) {
-  if (stop_signals++ > 0) _exit(128 + sig);
+  if (stop_signals++ > 0) {
+    /* group.ts's exit handler, which ends the run's pipe children, will not run. */
+    kill_pipe_groups();
+    _exit(128 + sig);
+  }
   const struct sigaction *next = sig == SIGINT ? &chained_int : &chained_term;
   if (next->sa_flags & SA_SIGINFO)
     next->sa_sigaction(sig, info, context);
@@ -363,6 +367,8 @@ static void *watch_parent(void *arg) {
   struct timespec grace = {watch_grace_ms / 1000, (long)(watch_grace_ms % 1000) * 1000000L};
   while (nanosleep(&grace, &grace) != 0 && errno == EINTR) {
   }
+  /* The pipe children go first: the master that would end them is gone, and so will this be. */
+  kill_pipe_groups();
   kill(getpid(), SIGKILL);
   return NULL;
 }

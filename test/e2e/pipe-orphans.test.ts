@@ -9,10 +9,10 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { killMatching, limitDescriptors, pidsMatching, startTsresty } from "../helpers/processes.ts";
+import { killMatching, limitDescriptors, pending, pidsMatching, startTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { get, startTree, until, type Tree } from "../helpers/tree.ts";
-import { groupMembers, readProcStat } from "../../src/util/proc.ts";
+import { groupMembers, readCpuTicks, readProcStat } from "../../src/util/proc.ts";
 
 const APP = `
 const held = [];
@@ -219,6 +219,56 @@ describe("pipe children never outlive a SIGKILLed worker (the master as subreape
     run.child.kill("SIGTERM");
     const done = await run.done;
     assert.match(done.stderr, /start cancelled: the master was told to stop/);
+    assert.ok(
+      await until(() => pidsMatching(`^sleep ${m}$`).length === 0, 5_000),
+      `left running: ${pidsMatching(`^sleep ${m}$`).join(" ")}`,
+    );
+  });
+});
+
+describe("pipe children never outlive a process that ends without running its exit handlers", () => {
+  it("single mode: a second INT that ends a busy run ends its pipe children with it (they ran on)", async () => {
+    const m = marker(7);
+    const dir = scratchApp({
+      "busy.ts": `ngx.pipe.spawn("sleep ${m} & sleep ${m}");
+await new Promise((resolve) => setTimeout(resolve, 100));
+console.log("busy");
+for (;;) {}
+`,
+    });
+    const run = startTsresty([join(dir, "busy.ts")], { deadlineMs: 20_000 });
+    await run.waitForOutput("busy");
+    assert.equal(pidsMatching(`^sleep ${m}$`).length, 2, "the pipe children run");
+    // The first INT waits for the main thread, which never answers; the second ends the run.
+    run.child.kill("SIGINT");
+    assert.ok(await until(() => !pending(run.child.pid ?? 0, "SIGINT")), "the first INT is taken");
+    run.child.kill("SIGINT");
+    assert.equal((await run.done).code, 130);
+    assert.ok(
+      await until(() => pidsMatching(`^sleep ${m}$`).length === 0, 5_000),
+      `left running: ${pidsMatching(`^sleep ${m}$`).join(" ")}`,
+    );
+  });
+
+  it("a worker busy when its master is SIGKILLed, which ends itself then, ends its pipe children with it (they ran on)", async () => {
+    const m = marker(8);
+    const app = `export default {
+  handler(req, res) {
+    const proc = ngx.pipe.spawn("sleep ${m} & sleep ${m}");
+    res.end(\`\${process.pid} \${proc.pid()}\`);
+    setTimeout(() => { for (;;) {} }, 100);
+  },
+};
+`;
+    const tree = await startTree(join(scratchApp({ "app.ts": app }), "app.ts"), { workers: 1 });
+    const { worker } = await ask(tree, "/");
+    assert.ok(await until(() => pidsMatching(`^sleep ${m}$`).length === 2), "the pipe children run");
+    // Busy: its loop has used some CPU time (a master killed before it, the worker exits on the
+    // disconnect and ends its pipe children in JavaScript).
+    const ticks = readCpuTicks(worker) ?? 0;
+    assert.ok(await until(() => (readCpuTicks(worker) ?? 0) - ticks >= 20), "the worker is busy");
+    process.kill(tree.masterPid, "SIGKILL");
+    assert.ok(await until(() => readProcStat(worker) === null, 10_000), "the busy worker ended itself");
     assert.ok(
       await until(() => pidsMatching(`^sleep ${m}$`).length === 0, 5_000),
       `left running: ${pidsMatching(`^sleep ${m}$`).join(" ")}`,
