@@ -81,8 +81,10 @@ static pid_t leaders[MAX_LEADERS];
 
 static void leader_swap(pid_t from, pid_t to) {
   for (size_t i = 0; i < MAX_LEADERS; i++) {
-    pid_t expected = from;
-    if (__atomic_compare_exchange_n(&leaders[i], &expected, to, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return;
+    pid_t expected = from; /* read first: a failed exchange still takes the line for writing */
+    if (__atomic_load_n(&leaders[i], __ATOMIC_RELAXED) == from &&
+        __atomic_compare_exchange_n(&leaders[i], &expected, to, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+      return;
   }
 }
 
