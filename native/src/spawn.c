@@ -158,6 +158,10 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
   pid_t got;
   do got = waitpid(w->pid, &wstatus, WNOHANG);
   while (got < 0 && errno == EINTR);
+  if (got == 0) { /* not exited after all (waitid failed): still a leader */
+    leader_swap(0, w->pid);
+    return;
+  }
   /* -1, -1: the status is unknown (someone else reaped the child). */
   int code = -1, signo = -1;
   if (got == w->pid && WIFEXITED(wstatus)) code = WEXITSTATUS(wstatus), signo = 0;
