@@ -6,7 +6,7 @@
  * orphans, verifies late reports by them, reaps them, and leaves a setsid'd daemon alone.
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { killMatching, limitDescriptors, pending, pidsMatching, startTsresty } from "../helpers/processes.ts";
@@ -244,6 +244,26 @@ for (;;) {}
     assert.ok(await until(() => !pending(run.child.pid ?? 0, "SIGINT")), "the first INT is taken");
     run.child.kill("SIGINT");
     assert.equal((await run.done).code, 130);
+    assert.ok(
+      await until(() => pidsMatching(`^sleep ${m}$`).length === 0, 5_000),
+      `left running: ${pidsMatching(`^sleep ${m}$`).join(" ")}`,
+    );
+  });
+
+  it("single mode: an abort (a fatal error: V8's heap out of memory, process.abort()) ends the run's pipe children with it (they ran on)", async () => {
+    const m = marker(9);
+    const dir = scratchApp({
+      "abort.ts": `import { existsSync } from "node:fs";
+ngx.pipe.spawn("sleep ${m} & sleep ${m}");
+while (!existsSync("go")) await new Promise((resolve) => setTimeout(resolve, 20));
+process.abort();
+`,
+    });
+    // (A core file, where the limit allows one, is written into the scratch directory.)
+    const run = startTsresty([join(dir, "abort.ts")], { cwd: dir, deadlineMs: 20_000 });
+    assert.ok(await until(() => pidsMatching(`^sleep ${m}$`).length === 2), "the pipe children run");
+    writeFileSync(join(dir, "go"), "");
+    assert.equal((await run.done).signal, "SIGABRT");
     assert.ok(
       await until(() => pidsMatching(`^sleep ${m}$`).length === 0, 5_000),
       `left running: ${pidsMatching(`^sleep ${m}$`).join(" ")}`,
