@@ -81,5 +81,8 @@ napi_value op_close(napi_env env, napi_callback_info info);
 napi_status sys_define(napi_env env, napi_value exports);
 /* spawn.c: spawn, ngx.pipe's start of a child without fork(). */
 napi_status spawn_define(napi_env env, napi_value exports);
+/* spawn.c: SIGKILLs the groups of the children spawn started and has not reaped, for an exit that
+   runs no JavaScript (system.c). Async-signal-safe. */
+void kill_pipe_groups(void);
 
 #endif

@@ -67,6 +67,34 @@ static watcher *watchers = NULL;
 static ending_env *ending = NULL;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * The children started here and not reaped yet, for the exits that run no JavaScript, and so not
+ * group.ts's exit handler (system.c: single mode's second INT or TERM, which ends a busy run; the
+ * watch that ends a busy child of a master that is gone): kill_pipe_groups() SIGKILLs their groups
+ * right before. Kept without a lock, in a table of fixed size, so that a signal handler may read
+ * it. A number in it is an unreaped child of this process, which leads the group of its number:
+ * neither the pid nor that group can be another's until the child is reaped, and it leaves the
+ * table before. Past MAX_LEADERS children at once, the next are not recorded.
+ */
+#define MAX_LEADERS 4096
+static pid_t leaders[MAX_LEADERS];
+
+static void leader_swap(pid_t from, pid_t to) {
+  for (size_t i = 0; i < MAX_LEADERS; i++) {
+    pid_t expected = from; /* read first: a failed exchange still takes the line for writing */
+    if (__atomic_load_n(&leaders[i], __ATOMIC_RELAXED) == from &&
+        __atomic_compare_exchange_n(&leaders[i], &expected, to, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+      return;
+  }
+}
+
+void kill_pipe_groups(void) {
+  for (size_t i = 0; i < MAX_LEADERS; i++) {
+    pid_t pid = __atomic_load_n(&leaders[i], __ATOMIC_SEQ_CST);
+    if (pid > 1) kill(-pid, SIGKILL);
+  }
+}
+
 static void list_add(watcher *w) {
   pthread_mutex_lock(&lock);
   w->prev = NULL;
@@ -119,11 +147,21 @@ static void stop(watcher *w) {
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
   watcher *w = handle->data;
+  /* Looked at first, not reaped: the child leaves the table of leaders before it is reaped. */
+  siginfo_t info = {0};
+  int looked;
+  do looked = waitid(P_PID, (id_t)w->pid, &info, WEXITED | WNOHANG | WNOWAIT);
+  while (looked < 0 && errno == EINTR);
+  if (looked == 0 && info.si_pid == 0) return; /* not exited yet: a spurious wakeup */
+  leader_swap(w->pid, 0);
   int wstatus = 0;
   pid_t got;
   do got = waitpid(w->pid, &wstatus, WNOHANG);
   while (got < 0 && errno == EINTR);
-  if (got == 0) return; /* not exited yet: a spurious wakeup */
+  if (got == 0) { /* not exited after all (waitid failed): still a leader */
+    leader_swap(0, w->pid);
+    return;
+  }
   /* -1, -1: the status is unknown (someone else reaped the child). */
   int code = -1, signo = -1;
   if (got == w->pid && WIFEXITED(wstatus)) code = WEXITSTATUS(wstatus), signo = 0;
@@ -162,7 +200,10 @@ static void teardown(napi_async_cleanup_hook_handle hook, void *arg) {
   for (watcher *w = watchers; w; w = w->next) {
     if (w->env != record->env) continue;
     any = 1;
-    if (!w->closing) stop(w);
+    if (w->closing) continue;
+    /* No longer followed: it outlives the environment, as a child_process child does. */
+    leader_swap(w->pid, 0);
+    stop(w);
   }
   if (any) {
     record->next = ending;
@@ -407,6 +448,7 @@ static napi_value sys_spawn(napi_env env, napi_callback_info info) {
     close(fds[0]), close(fds[1]), close(fds[2]);
     return js_int(env, e);
   }
+  leader_swap(0, pid);
   napi_value out;
   CHECK(napi_create_array_with_length(env, 4, &out));
   int32_t values[4] = {pid, fds[0], fds[1], fds[2]};

@@ -244,7 +244,11 @@ static struct sigaction chained_int, chained_term;
 static volatile sig_atomic_t stop_signals = 0;
 
 static void on_stop_signal(int sig, siginfo_t *info, void *context) {
-  if (stop_signals++ > 0) _exit(128 + sig);
+  if (stop_signals++ > 0) {
+    /* group.ts's exit handler, which ends the run's pipe children, will not run. */
+    kill_pipe_groups();
+    _exit(128 + sig);
+  }
   const struct sigaction *next = sig == SIGINT ? &chained_int : &chained_term;
   if (next->sa_flags & SA_SIGINFO)
     next->sa_sigaction(sig, info, context);
@@ -292,6 +296,46 @@ static napi_value sys_stop_signal_answered(napi_env env, napi_callback_info info
   (void)info;
   stop_signals = 0;
   return NULL;
+}
+
+/*
+ * An abort (a fatal error: V8's heap out of memory, a failed assertion, process.abort()) runs no
+ * JavaScript on the way out, and so not group.ts's exit handler: in single mode, where no master is
+ * left to end them, the run's pipe children ran on. This handler ends their groups (spawn.c) when
+ * the SIGABRT will end the process: one it raised itself (abort(): SI_TKILL from its own pid, which
+ * abort() turns to the default action if a handler returns), or any while the action it replaced is
+ * the default. A SIGABRT sent from outside to a process whose app listens for it ends nothing.
+ */
+static struct sigaction chained_abort;
+
+static void on_abort(int sig, siginfo_t *info, void *context) {
+  int chained_default = !(chained_abort.sa_flags & SA_SIGINFO) && chained_abort.sa_handler == SIG_DFL;
+  if (chained_default || (info != NULL && info->si_code == SI_TKILL && info->si_pid == getpid()))
+    kill_pipe_groups();
+  if (chained_abort.sa_flags & SA_SIGINFO) {
+    chained_abort.sa_sigaction(sig, info, context);
+  } else if (chained_default) {
+    /* As before: the default action, once this handler returns (the signal is blocked meanwhile). */
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    raise(sig);
+  } else if (chained_abort.sa_handler != SIG_IGN) {
+    chained_abort.sa_handler(sig);
+  }
+}
+
+/* endPipeGroupsOnAbort() -> 0, or the errno: puts on_abort before SIGABRT's action (once). */
+static napi_value sys_end_pipe_groups_on_abort(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct sigaction now;
+  if (sigaction(SIGABRT, NULL, &now) != 0) return js_int(env, errno);
+  if ((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_abort) return js_int(env, 0);
+  chained_abort = now;
+  struct sigaction ours = now;
+  ours.sa_flags |= SA_SIGINFO;
+  ours.sa_sigaction = on_abort;
+  return js_int(env, sigaction(SIGABRT, &ours, NULL) == 0 ? 0 : errno);
 }
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -363,6 +407,8 @@ static void *watch_parent(void *arg) {
   struct timespec grace = {watch_grace_ms / 1000, (long)(watch_grace_ms % 1000) * 1000000L};
   while (nanosleep(&grace, &grace) != 0 && errno == EINTR) {
   }
+  /* The pipe children go first: the master that would end them is gone, and so will this be. */
+  kill_pipe_groups();
   kill(getpid(), SIGKILL);
   return NULL;
 }
@@ -405,6 +451,7 @@ napi_status sys_define(napi_env env, napi_value exports) {
       {"datagramReceive", NULL, sys_datagram_receive, NULL, NULL, NULL, napi_default, NULL},
       {"datagramClose", NULL, sys_datagram_close, NULL, NULL, NULL, napi_default, NULL},
       {"exitOnSecondStopSignal", NULL, sys_exit_on_second_stop_signal, NULL, NULL, NULL, napi_default, NULL},
+      {"endPipeGroupsOnAbort", NULL, sys_end_pipe_groups_on_abort, NULL, NULL, NULL, napi_default, NULL},
       {"stopSignalAnswered", NULL, sys_stop_signal_answered, NULL, NULL, NULL, napi_default, NULL},
       {"closeOnExecFrom", NULL, sys_close_on_exec_from, NULL, NULL, NULL, napi_default, NULL},
       {"exitWithParent", NULL, sys_exit_with_parent, NULL, NULL, NULL, napi_default, NULL},

@@ -34,6 +34,7 @@ import {
   installGlobalNgx,
   installRuntime,
   loadApp,
+  reportPipeGroups,
   type App,
   unwatchedMessage,
 } from "../runtime/index.ts";
@@ -208,6 +209,9 @@ const request = await new Promise<LoadRequest>((resolve) => {
 // Before the config's code runs: a master that dies while this process is busy (the config's top
 // level, the app's, init) still ends it.
 const unwatched = exitWithMaster(masterPid, request.addon);
+// The config's code, the app's top level and init may start pipe children: the master ends them
+// should this process be SIGKILLed (a stop while init runs, an init that never yields).
+reportPipeGroups();
 const { raw, config } = await loadConfig(request);
 const go = runInitMessage();
 await sendToParent({ type: "config", config: raw });

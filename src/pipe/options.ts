@@ -116,7 +116,9 @@ function checkEnviron(value: unknown): NodeJS.ProcessEnv {
   // No prototype: in a plain object, `env["__proto__"] = value` sets nothing, and a variable of
   // that name would be dropped without a word.
   const env: NodeJS.ProcessEnv = Object.create(null) as NodeJS.ProcessEnv;
-  value.forEach((item: unknown, index) => {
+  // Holes too (as undefined, refused), as in args: forEach skipped them, and `[, ,]` gave the child
+  // an empty environment where `[]` inherits it.
+  Array.from(value as unknown[]).forEach((item: unknown, index) => {
     if (typeof item !== "string") {
       throw new InvalidArgTypeError(
         WHERE,

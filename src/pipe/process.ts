@@ -266,7 +266,8 @@ export class PipeProcess {
     else if (data instanceof Uint8Array)
       bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     else if (typeof data === "number") bytes = Buffer.from(String(data));
-    else if (Array.isArray(data) && data.every((item) => typeof item === "string"))
+    // Array.from visits a hole as undefined, refused as an explicit one (every() skipped it).
+    else if (Array.isArray(data) && Array.from(data as unknown[]).every((item) => typeof item === "string"))
       bytes = Buffer.from(data.join(""));
     else
       throw new InvalidArgTypeError(

@@ -3,8 +3,6 @@
  * wiring of its lifecycle (lifecycle.ts, where the table of its states is) to the master's
  * messages, the signals sent to it by hand and the app's stray rejections.
  */
-import { subscribe } from "node:diagnostics_channel";
-import { EXIT_CHANNEL, SPAWN_CHANNEL } from "../pipe/index.ts";
 import { resolveConfig, type ResolvedConfig } from "../config/index.ts";
 import { parseMasterMessage, type ChildSpec } from "../ipc/index.ts";
 import { handleSignals, ignore } from "../process/index.ts";
@@ -16,7 +14,7 @@ import { describeUncaught } from "./load-error.ts";
 import { onMasterMessage } from "./master-messages.ts";
 import { ChildProbes } from "./metrics.ts";
 import type { ChildRole } from "./service.ts";
-import { send } from "./to-master.ts";
+import { reportPipeGroups, send } from "./to-master.ts";
 
 /** In the agent, `connections` bounds the running timer callbacks (OpenResty: its connection slots). */
 
@@ -79,17 +77,4 @@ export async function runChild(spec: ChildSpec, role: ChildRole): Promise<void> 
     log("error", `unhandled rejection, the process keeps running: ${describeUncaught(reason)}`);
   });
   return child.start(role);
-}
-
-/**
- * The master ends these groups if this process dies without ending them itself (SIGKILL): each
- * is reported when it starts, and when it has ended (its leftovers too, after their grace).
- */
-function reportPipeGroups(): void {
-  subscribe(SPAWN_CHANNEL, (message) => {
-    send({ type: "pipe-group", pgid: (message as { pid: number }).pid, alive: true });
-  });
-  subscribe(EXIT_CHANNEL, (message) => {
-    send({ type: "pipe-group", pgid: (message as { pid: number }).pid, alive: false });
-  });
 }

@@ -27,3 +27,4 @@ export { describeLoadError, describeUncaught, describeUserError } from "./load-e
 export { dropPrivileges } from "./privileges.ts";
 export { attachMasterZones } from "./zones.ts";
 export { exitWithMaster, unwatchedMessage } from "./master-gone.ts";
+export { reportPipeGroups } from "./to-master.ts";

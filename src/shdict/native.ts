@@ -85,6 +85,12 @@ export interface SystemCalls {
    * again, so that a process that is not busy gets each one.
    */
   stopSignalAnswered(): void;
+  /**
+   * From now on an abort (a fatal error, process.abort()) SIGKILLs the groups of the pipe children
+   * the addon started first, as the process's exit handlers, which an abort skips, would have:
+   * 0, or the errno.
+   */
+  endPipeGroupsOnAbort(): number;
   /** FD_CLOEXEC on every descriptor from `first` up: 0, or the errno. */
   closeOnExecFrom(first: number): number;
   /**

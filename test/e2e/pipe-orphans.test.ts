@@ -6,13 +6,13 @@
  * orphans, verifies late reports by them, reaps them, and leaves a setsid'd daemon alone.
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { killMatching, limitDescriptors, pidsMatching } from "../helpers/processes.ts";
+import { killMatching, limitDescriptors, pending, pidsMatching, startTsresty } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { get, startTree, until, type Tree } from "../helpers/tree.ts";
-import { groupMembers, readProcStat } from "../../src/util/proc.ts";
+import { groupMembers, readCpuTicks, readProcStat } from "../../src/util/proc.ts";
 
 const APP = `
 const held = [];
@@ -199,5 +199,101 @@ describe("pipe children never outlive a SIGKILLed worker (the master as subreape
     );
     assert.doesNotMatch(tree.run.stderr(), /uncaught|EMFILE/i);
     await tree.command("stop");
+  });
+
+  it("a stop while init waits on a pipe child ends that child and its own children (the init process, SIGKILLed, left them running for good)", async () => {
+    const m = marker(6);
+    const dir = scratchApp({
+      "app.ts": `export default {
+  // A long task of the start (a migration, say): its command has a child of its own.
+  init: () => ngx.shell.run("sleep ${m} & sleep ${m}", { timeout: 0 }),
+  fetch: () => new Response(""),
+};
+`,
+    });
+    const run = startTsresty(
+      ["start", join(dir, "app.ts"), "--workers", "1", "--listen", "127.0.0.1:0", "--prefix", join(dir, "p")],
+      { deadlineMs: 30_000 },
+    );
+    assert.ok(await until(() => pidsMatching(`^sleep ${m}$`).length === 2), "init's command runs");
+    run.child.kill("SIGTERM");
+    const done = await run.done;
+    assert.match(done.stderr, /start cancelled: the master was told to stop/);
+    assert.ok(
+      await until(() => pidsMatching(`^sleep ${m}$`).length === 0, 5_000),
+      `left running: ${pidsMatching(`^sleep ${m}$`).join(" ")}`,
+    );
+  });
+});
+
+describe("pipe children never outlive a process that ends without running its exit handlers", () => {
+  it("single mode: a second INT that ends a busy run ends its pipe children with it (they ran on)", async () => {
+    const m = marker(7);
+    const dir = scratchApp({
+      "busy.ts": `ngx.pipe.spawn("sleep ${m} & sleep ${m}");
+await new Promise((resolve) => setTimeout(resolve, 100));
+console.log("busy");
+for (;;) {}
+`,
+    });
+    const run = startTsresty([join(dir, "busy.ts")], { deadlineMs: 20_000 });
+    await run.waitForOutput("busy");
+    assert.equal(pidsMatching(`^sleep ${m}$`).length, 2, "the pipe children run");
+    // The first INT waits for the main thread, which never answers; the second ends the run.
+    run.child.kill("SIGINT");
+    assert.ok(await until(() => !pending(run.child.pid ?? 0, "SIGINT")), "the first INT is taken");
+    run.child.kill("SIGINT");
+    assert.equal((await run.done).code, 130);
+    assert.ok(
+      await until(() => pidsMatching(`^sleep ${m}$`).length === 0, 5_000),
+      `left running: ${pidsMatching(`^sleep ${m}$`).join(" ")}`,
+    );
+  });
+
+  it("single mode: an abort (a fatal error: V8's heap out of memory, process.abort()) ends the run's pipe children with it (they ran on)", async () => {
+    const m = marker(9);
+    const dir = scratchApp({
+      "abort.ts": `import { existsSync } from "node:fs";
+ngx.pipe.spawn("sleep ${m} & sleep ${m}");
+while (!existsSync("go")) await new Promise((resolve) => setTimeout(resolve, 20));
+process.abort();
+`,
+    });
+    // (A core file, where the limit allows one, is written into the scratch directory.)
+    const run = startTsresty([join(dir, "abort.ts")], { cwd: dir, deadlineMs: 20_000 });
+    assert.ok(await until(() => pidsMatching(`^sleep ${m}$`).length === 2), "the pipe children run");
+    writeFileSync(join(dir, "go"), "");
+    assert.equal((await run.done).signal, "SIGABRT");
+    assert.ok(
+      await until(() => pidsMatching(`^sleep ${m}$`).length === 0, 5_000),
+      `left running: ${pidsMatching(`^sleep ${m}$`).join(" ")}`,
+    );
+  });
+
+  it("a worker busy when its master is SIGKILLed, which ends itself then, ends its pipe children with it (they ran on)", async () => {
+    const m = marker(8);
+    const app = `export default {
+  handler(req, res) {
+    const proc = ngx.pipe.spawn("sleep ${m} & sleep ${m}");
+    res.end(\`\${process.pid} \${proc.pid()}\`);
+    setTimeout(() => { for (;;) {} }, 100);
+  },
+};
+`;
+    const tree = await startTree(join(scratchApp({ "app.ts": app }), "app.ts"), { workers: 1 });
+    const { worker } = await ask(tree, "/");
+    assert.ok(await until(() => pidsMatching(`^sleep ${m}$`).length === 2), "the pipe children run");
+    // Busy: its loop has used some CPU time (a master killed before it, the worker exits on the
+    // disconnect and ends its pipe children in JavaScript).
+    const ticks = readCpuTicks(worker) ?? 0;
+    assert.ok(await until(() => (readCpuTicks(worker) ?? 0) - ticks >= 20), "the worker is busy");
+    process.kill(tree.masterPid, "SIGKILL");
+    // (Gone, or a zombie where nothing reaps the orphans of a dead master.)
+    const ended = (): boolean => [undefined, "Z"].includes(stateOf(worker));
+    assert.ok(await until(ended, 10_000), "the busy worker ended itself");
+    assert.ok(
+      await until(() => pidsMatching(`^sleep ${m}$`).length === 0, 5_000),
+      `left running: ${pidsMatching(`^sleep ${m}$`).join(" ")}`,
+    );
   });
 });

@@ -173,6 +173,14 @@ export function blocks(pid: number, signal: NodeJS.Signals): boolean {
   return inSignalSet(pid, "SigBlk", signal);
 }
 
+/**
+ * Whether `signal` was sent to `pid` and waits to be taken (/proc/PID/status, ShdPnd): two of one
+ * signal sent before the process took the first are one (Linux does not queue a standard signal).
+ */
+export function pending(pid: number, signal: NodeJS.Signals): boolean {
+  return inSignalSet(pid, "ShdPnd", signal);
+}
+
 /** A live process's argv, read from /proc ([] once it is gone). */
 export function argvOf(pid: number): string[] {
   try {
@@ -182,7 +190,7 @@ export function argvOf(pid: number): string[] {
   }
 }
 
-function inSignalSet(pid: number, set: "SigCgt" | "SigBlk", signal: NodeJS.Signals): boolean {
+function inSignalSet(pid: number, set: "SigCgt" | "SigBlk" | "ShdPnd", signal: NodeJS.Signals): boolean {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const mask = new RegExp(`^${set}:\\s+([0-9a-f]+)`, "m").exec(status)?.[1] ?? "0";

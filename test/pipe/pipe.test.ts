@@ -282,6 +282,25 @@ describe("ngx.pipe.spawn", () => {
     assert.throws(() => spawn([""]), /"args\[0\]" must be a non-empty program name, received/);
   });
 
+  it("a hole in environ or in an array written throws, naming it, as one in argv does (it was skipped: an environ of holes gave the child an empty environment)", async () => {
+    // eslint-disable-next-line no-sparse-arrays -- a hole is what is tested
+    const holey = ["A=1", , "B=2"];
+    assert.throws(
+      () => spawn(["true"], { environ: holey as never }),
+      /"environ\[1\]" must be a string \(bad value at index of environ option: string expected\), received undefined/,
+    );
+    assert.throws(
+      () => spawn(["true"], { environ: new Array<string>(2) }),
+      /"environ\[0\]" must be a string/,
+    );
+    const cat = start(["cat"]);
+    // eslint-disable-next-line no-sparse-arrays -- a hole is what is tested
+    assert.throws(() => cat.write(["a", , "b"] as never), /bad data arg/);
+    cat.shutdown("stdin");
+    assert.deepEqual(await cat.stdoutReadAll(), { ok: true, data: Buffer.alloc(0) });
+    assert.deepEqual(await cat.wait(), { ok: true, reason: "exit", status: 0 });
+  });
+
   it("T-PIPE-10 (deliberate difference): a missing program waits as exit 127 with the reason named", async () => {
     const result = await start(["no-such-program-tsresty"]).wait();
     assert.equal(result.ok, false);
