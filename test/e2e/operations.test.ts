@@ -959,6 +959,33 @@ describe("the CLI meets bad input with a clear line", () => {
     assert.match(done.stderr, /gracefully shutting down/);
   });
 
+  it("tsresty stop on a master stopped (SIGSTOP) after it answered 'stopping' says within 10 s that it is stopped, naming kill -CONT, and the master finishes the stop once continued (stop waited its full 120 s and then called it still running)", async () => {
+    // A timer that runs past the stop keeps the master in its graceful stop for shutdownTimeout.
+    const dir = scratchApp({
+      "app.ts": `export default { initWorker() { ngx.timer.at(0, () => ngx.sleep(60)); }, fetch: () => new Response("ok") };\n`,
+    });
+    const tree = await startTree(join(dir, "app.ts"), { workers: 1, deadlineMs: 120_000 });
+    const pid = tree.masterPid;
+    // Its deadline is half the 120 s the command waited: before, it was killed here.
+    const stopping = runTsresty(["stop", "--prefix", tree.prefix], { deadlineMs: 60_000 });
+    let stop;
+    try {
+      // The master logs the stop in the turn in which it answers it.
+      assert.ok(await until(() => /gracefully shutting down/.test(tree.run.stderr()), 10_000));
+      process.kill(pid, "SIGSTOP");
+      stop = await stopping;
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    assert.equal(stop.code, 1, `${stop.signal ?? ""} ${stop.stderr}`);
+    assert.equal(
+      stop.stderr,
+      `tsresty: the master began the stop (stopping (graceful)), but ${stoppedMaster(pid)}; it finishes the stop once continued, or kill -KILL ${pid} ends it and its children now\n`,
+    );
+    const done = await tree.run.done;
+    assert.equal(done.code, 0, done.stderr);
+  });
+
   it("a master that is not stopped but does not answer is said to have its event loop blocked, not to be stopped, by status, logs, reload and stop (they said 'stopped, or its event loop is blocked', and to kill -CONT it)", async () => {
     const tree = await startTree(app(), { workers: 1 });
     const pid = tree.masterPid;
