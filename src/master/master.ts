@@ -165,6 +165,8 @@ export class Master {
   #site: Site | null = null;
   /** The provisional site the first start left (#settleSite): its open connections are served to the end. */
   #left: Site | null = null;
+  /** What followers of the logs are told at the stop (when the start failed: why), or the default. */
+  #farewell: ControlResponse | undefined = undefined;
   #whenStopped: () => void = () => undefined;
   /** Every child has exited at a stop: what they wrote is being read to its end. */
   #ending = false;
@@ -405,10 +407,14 @@ export class Master {
     void this.reload().then(queued.settle);
   }
 
-  /** Stops the tree; `quiet` for the cleanup after a start that failed (its error says it all). */
-  stop(mode: StopMode, quiet = false): void {
+  /**
+   * Stops the tree. `failure`: why the start failed, for the cleanup after it: its error says it
+   * all (nothing is logged), and a `tsresty logs -f` that follows the start is told it at the end.
+   */
+  stop(mode: StopMode, failure: string | null = null): void {
     if (this.#state === "stopping") return;
     this.#state = "stopping";
+    if (failure !== null) this.#farewell = { ok: false, message: `the master stopped: its ${failure}` };
     this.#stopMode = mode;
     this.#queued?.settle({
       ok: false,
@@ -416,7 +422,8 @@ export class Master {
     });
     this.#queued = null;
     this.#notifier?.stopping();
-    if (!quiet) this.#log("notice", mode === "graceful" ? "gracefully shutting down" : "shutting down");
+    if (failure === null)
+      this.#log("notice", mode === "graceful" ? "gracefully shutting down" : "shutting down");
     this.#operation?.abort(new Cancelled(`stopping (${mode})`));
     for (const slot of [...this.#slots, ...(this.#staging?.slots ?? [])]) this.#clearRespawn(slot);
     for (const child of this.#children.live) this.#retire(child, mode);
@@ -819,8 +826,8 @@ export class Master {
     this.#metrics?.close();
     this.#metrics = null;
     this.#lag?.close();
-    this.#site?.release();
-    this.#left?.release();
+    this.#site?.release(this.#farewell);
+    this.#left?.release(this.#farewell);
     void this.#children.outputEnded(OUTPUT_QUIET_MS).then(this.#whenStopped);
   }
 
