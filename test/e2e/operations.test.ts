@@ -28,6 +28,7 @@ import {
   argvOf,
   blocks,
   catches,
+  childrenNow,
   childrenOf,
   ROOT_ONLY,
   runTsresty,
@@ -118,16 +119,25 @@ describe("signals before handlers exist", () => {
     // Every child gets USR1 the moment it can be covered, while the tree starts: where Node knows
     // --disable-sigusr1 (22.14+), from Node's first step (it blocks USR1 before anything else,
     // and the flag keeps it blocked); on older Node from the first moment tsresty's code runs in
-    // it (early-signals.mjs takes USR1 before HUP, so a child seen catching HUP has both). Before that, between fork and Node's first step (the loader mapping the binary, a few
-    // ms), no code of the child runs and the default action of USR1, ending it, applies: a
-    // parent's spawn resets every signal to its default there (README, Signals).
+    // it (early-signals.mjs takes USR1 before HUP, so a child seen catching HUP has both). Before
+    // that, between fork and Node's first step (the loader mapping the binary, a few ms), no code
+    // of the child runs and the default action of USR1, ending it, applies: a parent's spawn
+    // resets every signal to its default there (README, Signals). The child's own argv is read
+    // first, and an exec's stays: until its exec a child is a copy of the master, which catches
+    // HUP (and blocks every signal while it forks) until the spawn resets them, and a USR1 sent
+    // to that copy ends the child once they are reset (this test failed so at times: "the
+    // privileged agent exited on signal 10 before it was ready").
     const fromBirth = process.allowedNodeEnvironmentFlags.has("--disable-sigusr1");
-    const covered = (child: number): boolean =>
-      fromBirth
-        ? blocks(child, "SIGUSR1") && argvOf(child).includes("--disable-sigusr1")
+    const covered = (child: number): boolean => {
+      const argv = argvOf(child);
+      if (!argv.some((arg) => arg.endsWith("/early-signals.mjs"))) return false;
+      return fromBirth
+        ? argv.includes("--disable-sigusr1") && blocks(child, "SIGUSR1")
         : catches(child, "SIGHUP");
+    };
+    // /proc read at each tick, not pgrep: a child is signalled within a millisecond of the moment.
     const spray = setInterval(() => {
-      for (const child of childrenOf(master)) {
+      for (const child of childrenNow(master)) {
         if (signalled.has(child) || !covered(child)) continue;
         signalled.add(child);
         try {
@@ -136,7 +146,7 @@ describe("signals before handlers exist", () => {
           // gone already
         }
       }
-    }, 5);
+    }, 1);
     await run.waitForOutput("tsresty ready:");
     clearInterval(spray);
     const status = await runTsresty(["status", "--json", "--prefix", join(dir, "p")]);
