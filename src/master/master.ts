@@ -49,7 +49,7 @@ import { InitProcess } from "./init-process.ts";
 import { Listeners } from "./listeners.ts";
 import { decide, type MasterInput, type MasterState, type StopMode } from "./machine.ts";
 import { controlRequests } from "./control-requests.ts";
-import { isSitePrefix, openSiteLogs, takeSite, type Site } from "./site.ts";
+import { isSitePrefix, openSiteLogs, spelledAs, takeSite, type Site } from "./site.ts";
 import { Notifier } from "./notify.ts";
 import { startReaper } from "./reaper.ts";
 import { Bounds } from "./bounds.ts";
@@ -541,7 +541,9 @@ export class Master {
   /**
    * At the first start, the site at the prefix the config names (the one taken at the master's
    * start, or a new one, the provisional one left), and the config's logs, which take the
-   * master's lines and the children's output; a reload keeps both.
+   * master's lines and the children's output; a reload keeps both. The site taken at the start
+   * may be the config's prefix under another name (`run`, a link to `.tsresty`): its prefix is
+   * then spelled as the config names it, as a --prefix flag's is.
    */
   async #settleSite(config: ResolvedConfig): Promise<Site> {
     let site = this.#site;
@@ -551,8 +553,10 @@ export class Master {
       site?.leave();
       this.#left = site;
       site = await this.#takeSite(config.prefix);
-      this.#site = site;
+    } else {
+      site = spelledAs(site, config.prefix);
     }
+    this.#site = site;
     const logs = openSiteLogs(config);
     this.#logs.use(logs.errorLog, logs.outputLog);
     this.#logLevel = config.logLevel;

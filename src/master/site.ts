@@ -102,6 +102,11 @@ export function isSitePrefix(site: Site, given: string): boolean {
   }
 }
 
+/** `site`, its prefix spelled as `given` names it (the same directory: see isSitePrefix). */
+export function spelledAs(site: Site, given: string): Site {
+  return { ...site, prefix: resolve(given) };
+}
+
 /** Opens the logs the first config names (each checked: a bad one fails the start naming it). */
 export function openSiteLogs(config: ResolvedConfig): SiteLogs {
   return {
