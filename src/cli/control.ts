@@ -204,6 +204,36 @@ function unanswered(silent: MasterSilent, pid: number): string {
   return `${silent.message}: ${silence(pid).why}`;
 }
 
+/**
+ * Waits until master `pid`, which answered a stop with `began`, has exited: null once it is gone,
+ * or why it counts as stopped though it is there (a zombie its parent has not reaped). Every
+ * master is a zombie for a moment, until its parent (a shell, systemd) reaps it: it is called
+ * unreaped only once it has been one for REAP_GRACE_MS. A master stopped (SIGSTOP, a debugger)
+ * for ANSWER_WAIT_MS cannot go on with its stop: the command says so rather than wait out
+ * STOP_WAIT_MS, as it does for a stopped master that never answered.
+ */
+async function stopped(pid: number, began: string): Promise<string | null> {
+  const deadline = Date.now() + STOP_WAIT_MS;
+  let zombieSince: number | null = null;
+  let stoppedSince: number | null = null;
+  while (isAlive(pid)) {
+    const now = Date.now();
+    if (isZombie(pid)) {
+      zombieSince ??= now;
+      if (now - zombieSince >= REAP_GRACE_MS) return unreaped(pid);
+    } else if (now > deadline) {
+      throw new ControlError(`master ${pid} is still running after ${STOP_WAIT_MS / 1000} s`);
+    }
+    stoppedSince = isStopped(pid) ? (stoppedSince ?? now) : null;
+    if (stoppedSince !== null && now - stoppedSince >= ANSWER_WAIT_MS)
+      throw new ControlError(
+        `the master began the stop (${began}), but ${silence(pid).why}; it finishes the stop once continued, or kill -KILL ${pid} ends it and its children now`,
+      );
+    await sleep(50);
+  }
+  return null;
+}
+
 /** `tsresty reload | stop | status`: finds the master through the pid file and asks it. */
 export async function control(command: ControlCommand): Promise<void> {
   const master = findMaster(command.prefix);
@@ -226,25 +256,7 @@ export async function control(command: ControlCommand): Promise<void> {
         (silent) => stillPending(silent, pid, "stop"),
       );
       if (!answer.ok) throw new ControlError(answer.message);
-      const deadline = Date.now() + STOP_WAIT_MS;
-      // A master whose parent does not reap it stays a zombie: it has stopped all the same. Every
-      // master is one for a moment, until its parent (a shell, systemd) reaps it: it is called
-      // unreaped only once it has been one for REAP_GRACE_MS.
-      let exited: string | null = null;
-      let zombieSince: number | null = null;
-      while (isAlive(pid)) {
-        const now = Date.now();
-        if (isZombie(pid)) {
-          zombieSince ??= now;
-          if (now - zombieSince >= REAP_GRACE_MS) {
-            exited = unreaped(pid);
-            break;
-          }
-        } else if (now > deadline) {
-          throw new ControlError(`master ${pid} is still running after ${STOP_WAIT_MS / 1000} s`);
-        }
-        await sleep(50);
-      }
+      const exited = await stopped(pid, escapeControls(answer.message));
       process.stdout.write(`stopped (master pid ${pid}${exited === null ? "" : `; it ${exited}`})\n`);
       return;
     }

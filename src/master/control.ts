@@ -9,6 +9,8 @@ import {
 
 /** A request is one short JSON line; anything longer is refused. */
 const MAX_REQUEST_BYTES = 4096;
+/** What a follower is told when the master stops. */
+const STOPPED: ControlResponse = { ok: true, message: "the master stopped", ended: true };
 const TOO_LONG: ControlResponse = {
   ok: false,
   message: `request too long: a control request is one line of JSON of at most ${MAX_REQUEST_BYTES} bytes`,
@@ -35,8 +37,11 @@ const REFUSAL_LINGER_MS = 1_000;
 export interface ControlServer {
   /** Takes no new connection (the socket file goes at once); those open are still served. */
   stopListening(): void;
-  /** Stops taking requests, ends the connections still open, removes the socket file. */
-  close(): void;
+  /**
+   * Stops taking requests, ends the connections still open, removes the socket file. A follower
+   * (`tsresty logs -f`) is told `farewell`: that the master stopped, by default.
+   */
+  close(farewell?: ControlResponse): void;
 }
 
 /** The connection a request came on, for answers that go on (`tsresty logs -f`). */
@@ -289,14 +294,13 @@ export function serveControl(
           unlink();
           server.close();
         },
-        close: () => {
+        close: (farewell = STOPPED) => {
           unlink();
           // Connections that stay (`tsresty logs -f`) end with the master, which says so; an
           // answer being written ends its own once written.
           for (const socket of sockets) {
             if (ending.has(socket)) continue;
-            if (held.has(socket) && !socket.writableEnded)
-              endWith(socket, { ok: true, message: "the master stopped", ended: true });
+            if (held.has(socket) && !socket.writableEnded) endWith(socket, farewell);
             else socket.end();
           }
           server.close();

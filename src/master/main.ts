@@ -6,6 +6,7 @@
  */
 import { ShdictError, StartError } from "../errors.ts";
 import { handleSignals } from "../process/index.ts";
+import { errorMessage } from "../util/error-message.ts";
 import { reportFaults } from "./faults.ts";
 import { Cancelled, Master, type MasterOptions } from "./master.ts";
 
@@ -49,7 +50,8 @@ export async function runMaster(options: MasterOptions): Promise<void> {
   try {
     ready = await master.start();
   } catch (error) {
-    master.stop("fast", true);
+    // (a start cancelled by a stop is stopping already)
+    master.stop("fast", `start failed: ${errorMessage(startFailure(error))}`);
     await master.stopped();
     if (error instanceof Cancelled) throw new StartCancelled("start cancelled: the master was told to stop");
     throw startFailure(error);

@@ -49,7 +49,7 @@ import { InitProcess } from "./init-process.ts";
 import { Listeners } from "./listeners.ts";
 import { decide, type MasterInput, type MasterState, type StopMode } from "./machine.ts";
 import { controlRequests } from "./control-requests.ts";
-import { isSitePrefix, openSiteLogs, takeSite, type Site } from "./site.ts";
+import { isSitePrefix, openSiteLogs, spelledAs, takeSite, type Site } from "./site.ts";
 import { Notifier } from "./notify.ts";
 import { startReaper } from "./reaper.ts";
 import { Bounds } from "./bounds.ts";
@@ -165,6 +165,8 @@ export class Master {
   #site: Site | null = null;
   /** The provisional site the first start left (#settleSite): its open connections are served to the end. */
   #left: Site | null = null;
+  /** What followers of the logs are told at the stop (when the start failed: why), or the default. */
+  #farewell: ControlResponse | undefined = undefined;
   #whenStopped: () => void = () => undefined;
   /** Every child has exited at a stop: what they wrote is being read to its end. */
   #ending = false;
@@ -405,10 +407,14 @@ export class Master {
     void this.reload().then(queued.settle);
   }
 
-  /** Stops the tree; `quiet` for the cleanup after a start that failed (its error says it all). */
-  stop(mode: StopMode, quiet = false): void {
+  /**
+   * Stops the tree. `failure`: why the start failed, for the cleanup after it: its error says it
+   * all (nothing is logged), and a `tsresty logs -f` that follows the start is told it at the end.
+   */
+  stop(mode: StopMode, failure: string | null = null): void {
     if (this.#state === "stopping") return;
     this.#state = "stopping";
+    if (failure !== null) this.#farewell = { ok: false, message: `the master stopped: its ${failure}` };
     this.#stopMode = mode;
     this.#queued?.settle({
       ok: false,
@@ -416,7 +422,8 @@ export class Master {
     });
     this.#queued = null;
     this.#notifier?.stopping();
-    if (!quiet) this.#log("notice", mode === "graceful" ? "gracefully shutting down" : "shutting down");
+    if (failure === null)
+      this.#log("notice", mode === "graceful" ? "gracefully shutting down" : "shutting down");
     this.#operation?.abort(new Cancelled(`stopping (${mode})`));
     for (const slot of [...this.#slots, ...(this.#staging?.slots ?? [])]) this.#clearRespawn(slot);
     for (const child of this.#children.live) this.#retire(child, mode);
@@ -534,7 +541,9 @@ export class Master {
   /**
    * At the first start, the site at the prefix the config names (the one taken at the master's
    * start, or a new one, the provisional one left), and the config's logs, which take the
-   * master's lines and the children's output; a reload keeps both.
+   * master's lines and the children's output; a reload keeps both. The site taken at the start
+   * may be the config's prefix under another name (`run`, a link to `.tsresty`): its prefix is
+   * then spelled as the config names it, as a --prefix flag's is.
    */
   async #settleSite(config: ResolvedConfig): Promise<Site> {
     let site = this.#site;
@@ -544,8 +553,10 @@ export class Master {
       site?.leave();
       this.#left = site;
       site = await this.#takeSite(config.prefix);
-      this.#site = site;
+    } else {
+      site = spelledAs(site, config.prefix);
     }
+    this.#site = site;
     const logs = openSiteLogs(config);
     this.#logs.use(logs.errorLog, logs.outputLog);
     this.#logLevel = config.logLevel;
@@ -819,8 +830,8 @@ export class Master {
     this.#metrics?.close();
     this.#metrics = null;
     this.#lag?.close();
-    this.#site?.release();
-    this.#left?.release();
+    this.#site?.release(this.#farewell);
+    this.#left?.release(this.#farewell);
     void this.#children.outputEnded(OUTPUT_QUIET_MS).then(this.#whenStopped);
   }
 

@@ -13,7 +13,7 @@ import type { Server } from "node:net";
 import { join, resolve } from "node:path";
 import { PathError } from "../errors.ts";
 import type { ResolvedConfig } from "../config/index.ts";
-import { CONTROL_SOCKET, PID_FILE } from "../ipc/index.ts";
+import { CONTROL_SOCKET, PID_FILE, type ControlResponse } from "../ipc/index.ts";
 import { openLogWriter, type LogWriter } from "../util/log-file.ts";
 import { serveControl, type ControlHandler, type ControlServer } from "./control.ts";
 import type { LogSink } from "../util/log.ts";
@@ -24,8 +24,8 @@ import { lockPrefix, prepareLogFile, preparePrefix, reasonOf } from "./prefix.ts
 export interface Site {
   /** The prefix, absolute. */
   readonly prefix: string;
-  /** Removes the pid file, closes the control socket and the lock. */
-  release(): void;
+  /** Removes the pid file, closes the control socket (followers told `farewell`) and the lock. */
+  release(farewell?: ControlResponse): void;
   /**
    * Leaves the prefix for another: removes the pid file, stops taking control connections (those
    * open are served until `release()`: a `logs -f` follows on, a queued reload gets its answer),
@@ -61,9 +61,9 @@ export async function takeSite(given: string, onControl: ControlHandler, log: Lo
     lock.close();
     throw unusable(socketPath, error);
   }
-  const release = (): void => {
+  const release = (farewell?: ControlResponse): void => {
     removePid(pidFile);
-    control.close();
+    control.close(farewell);
     lock.close();
   };
   // The socket serves first: a pid file found names a master that can be asked.
@@ -100,6 +100,11 @@ export function isSitePrefix(site: Site, given: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `site`, its prefix spelled as `given` names it (the same directory: see isSitePrefix). */
+export function spelledAs(site: Site, given: string): Site {
+  return { ...site, prefix: resolve(given) };
 }
 
 /** Opens the logs the first config names (each checked: a bad one fails the start naming it). */

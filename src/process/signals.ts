@@ -20,9 +20,25 @@ const debug = debuglog("tsresty:signals");
 /** The URL of the module that queues signals from a process's first moment (for `--import`). */
 export const EARLY_SIGNALS_URL = new URL("./early-signals.mjs", import.meta.url).href;
 
-/** Node flags that keep SIGUSR1 from opening the inspector, where this Node knows them (22.14+). */
+/**
+ * Where the inspector of a child on a Node without `--disable-sigusr1` would listen: TEST-NET-1
+ * (RFC 5737), an address no interface has, so that it cannot. Node blocks USR1 from its first
+ * step until the inspector's handler is in place, tens of milliseconds before early-signals.mjs
+ * takes USR1 over: a USR1 that came meanwhile would open a debugger on 127.0.0.1:9229 (in the
+ * privileged agent, root's). With this address Node says `Starting inspector on 192.0.2.1:9229
+ * failed: address not available` and goes on. (A host with net.ipv4.ip_nonlocal_bind set lets it
+ * listen there, where no packet addressed to it is delivered.)
+ */
+const NO_INSPECTOR_PORT = "192.0.2.1:9229";
+
+/**
+ * Node flags that keep SIGUSR1 from opening the inspector in a child: `--disable-sigusr1` where
+ * this Node knows it (22.14+), else an inspector address that cannot be listened on.
+ */
 export function signalSafetyFlags(): string[] {
-  return process.allowedNodeEnvironmentFlags.has("--disable-sigusr1") ? ["--disable-sigusr1"] : [];
+  return process.allowedNodeEnvironmentFlags.has("--disable-sigusr1")
+    ? ["--disable-sigusr1"]
+    : [`--inspect-port=${NO_INSPECTOR_PORT}`];
 }
 
 /**

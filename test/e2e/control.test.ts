@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -146,6 +146,22 @@ describe("control commands while the first config still loads", () => {
     await run.waitForOutput("tsresty ready:");
     assert.equal(existsSync(early), false, "the default prefix the master made is gone");
     const stop = await runTsresty(["stop", "--prefix", "named"], { cwd: dir });
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal((await run.done).code, 0);
+  });
+
+  it("a config's prefix that names ./.tsresty through a symbolic link is the prefix as the config names it: ngx.config.prefix() says the config's path, as with --prefix (it said .tsresty's)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { initWorker() { console.log("prefix " + ngx.config.prefix()); }, fetch: () => new Response("x") };\n`,
+      "tsresty.config.mts": `export default { workers: 1, listen: ["127.0.0.1:0"], prefix: "run" };\n`,
+    });
+    mkdirSync(join(dir, ".tsresty"));
+    symlinkSync(".tsresty", join(dir, "run"));
+    const run = startTsresty(["start", "app.ts"], { cwd: dir, deadlineMs: 60_000 });
+    await run.waitForOutput("tsresty ready:");
+    assert.ok(await until(() => run.output().includes("prefix "), 10_000), run.stdout());
+    assert.match(run.output(), new RegExp(`^prefix ${join(dir, "run")}$`, "m"));
+    const stop = await runTsresty(["stop", "--prefix", "run"], { cwd: dir });
     assert.equal(stop.code, 0, stop.stderr);
     assert.equal((await run.done).code, 0);
   });

@@ -3,7 +3,7 @@
  * logLevel, and `tsresty logs`.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { runTsresty, startTsresty } from "../helpers/processes.ts";
@@ -370,6 +370,43 @@ export default {
       done.stderr,
       /^tsresty: the master went away without stopping \(killed\?\): no more lines will come$/m,
     );
+  });
+
+  it("tsresty logs -f following a start that fails says why it failed, as start does, exit 1 (it ended with exit 0 without a word, as after a stop)", async () => {
+    // init waits until the follower is attached, then throws.
+    const dir = scratchApp({
+      "app.ts": `import { existsSync } from "node:fs";
+const hold = new URL("./hold", import.meta.url);
+export default {
+  async init() {
+    ngx.log(ngx.NOTICE, "init waits");
+    while (existsSync(hold)) await ngx.sleep(0.05);
+    throw new Error("the database is down");
+  },
+  fetch: () => new Response("ok"),
+};
+`,
+      hold: "",
+    });
+    const prefix = join(dir, "p");
+    const run = startTsresty(
+      ["start", join(dir, "app.ts"), "--workers", "1", "--listen", "127.0.0.1:0", "--prefix", prefix],
+      { deadlineMs: 60_000 },
+    );
+    assert.ok(await until(() => run.stderr().includes("init waits"), 20_000), run.stderr());
+    const follow = startTsresty(["logs", "-f", "--prefix", prefix], { deadlineMs: 30_000 });
+    assert.ok(await until(() => follow.stdout().includes("init waits"), 20_000), follow.stderr());
+    rmSync(join(dir, "hold"));
+    const started = await run.done;
+    assert.equal(started.code, 1, started.stderr);
+    const failure =
+      /^tsresty: (start failed: init failed: Error: the database is down\n(?:\s+at .*\n)*)/m.exec(
+        started.stderr,
+      );
+    assert.ok(failure !== null, started.stderr);
+    const done = await follow.done;
+    assert.equal(done.code, 1, done.stderr);
+    assert.equal(done.stderr, `tsresty: the master stopped: its ${failure[1]}`);
   });
 });
 
