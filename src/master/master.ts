@@ -222,6 +222,11 @@ export class Master {
       exiting: (child, mode) => {
         this.#log("notice", `${childLabel(child)} is exiting ${mode === "fast" ? "(fast)" : "gracefully"}`);
         this.#children.send(child, { type: "stop", mode });
+        // An exit of its own has the budget of a stop the master asks for: a child whose exitWorker
+        // or drain blocks its event loop (or that is stopped) held its slot for good, never
+        // respawned. One the master retired keeps the bound of its stop.
+        if (!child.retired)
+          this.#bounds.stop(child, stopBudget(mode, child.shutdownTimeout), `its own ${mode} exit began`);
       },
       message: (child, message) => {
         if (child === this.#init?.child) this.#init.deliver(message);

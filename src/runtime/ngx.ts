@@ -170,7 +170,9 @@ export interface NgxProcess {
    */
   enablePrivilegedAgent(connections?: number): true;
   /**
-   * Starts this process's graceful exit: premature timers, exit hooks, exit.
+   * Starts this process's graceful exit: premature timers, exit hooks, exit. In `init` (and the
+   * app's top level as the init process runs it) there is no exit to begin: it throws
+   * `API disabled in the context of init`.
    * @example
    * if (process.memoryUsage.rss() > 1e9) ngx.process.signalGracefulExit(); // replaced with the same id
    */
@@ -503,7 +505,12 @@ const ngxProcess: NgxProcess = Object.freeze({
     return true;
   },
   signalGracefulExit: () => {
-    currentRuntime().requestGracefulExit();
+    const context = currentRuntime();
+    // The init process serves nothing and ends once init is done: there is no exit to begin there
+    // (it began the exit of init's empty timer system, a silent no-op).
+    if (context.timersDisabledIn === INIT_CONTEXT)
+      throw new ContextError("ngx.process.signalGracefulExit", INIT_CONTEXT);
+    context.requestGracefulExit();
   },
   getMasterPid: () => currentRuntime().identity.masterPid,
   initData: () => currentRuntime().initData,

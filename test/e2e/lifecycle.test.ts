@@ -884,6 +884,83 @@ export default { fetch: () => new Response(\`pid=\${process.pid}\`) };
     await tree.command("stop");
   });
 
+  it("a worker or the agent that begins its own exit (QUIT or TERM by hand, as signalGracefulExit) and then blocks its event loop is killed past the stop's budget and its slot respawned (it held the slot for good, never replaced)", async () => {
+    const dir = scratchApp({
+      "app.mjs": `import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+const take = (name) => {
+  const path = join(process.env.MARKS, name);
+  if (!existsSync(path)) return false;
+  rmSync(path);
+  return true;
+};
+let stuck = false;
+export default {
+  init() { ngx.process.enablePrivilegedAgent(); },
+  initWorker() {
+    stuck = take(ngx.process.type() === "worker" ? "worker-stuck" : "agent-stuck");
+    if (stuck) process.stdout.write(\`stuck \${ngx.process.type()} \${process.pid}\\n\`);
+  },
+  exitWorker() { for (; stuck; ); },
+  fetch: () => new Response(\`pid=\${process.pid}\`),
+};
+`,
+      "config.mjs": "export default { shutdownTimeout: 1 };\n",
+    });
+    const marks = join(dir, "marks");
+    mkdirSync(marks);
+    const tree = await startTree(join(dir, "app.mjs"), {
+      workers: 1,
+      args: ["--config", join(dir, "config.mjs")],
+      env: { MARKS: marks },
+    });
+    // The next worker and the next agent block in exitWorker: the processes that replace them.
+    writeFileSync(join(marks, "worker-stuck"), "");
+    writeFileSync(join(marks, "agent-stuck"), "");
+    const before = (await tree.status()).processes;
+    for (const row of before)
+      if (row.type !== "master" && row.type !== "standby") process.kill(row.pid, "SIGKILL");
+    const stuck = (type: string): number =>
+      Number(new RegExp(`^stuck ${type} (\\d+)$`, "m").exec(tree.run.output())?.[1] ?? 0);
+    assert.ok(
+      await until(() => stuck("worker") > 0 && stuck("privileged agent") > 0, 20_000),
+      tree.run.output(),
+    );
+    const worker = stuck("worker");
+    const agent = stuck("privileged agent");
+    // QUIT and TERM sent by hand: an exit of the process's own, graceful for the worker, fast for the agent.
+    assert.ok(
+      await until(async () =>
+        (await tree.status()).processes.some((p) => p.pid === worker && p.state === "running"),
+      ),
+    );
+    assert.equal((await get(tree.url())).body, `pid=${worker}`);
+    process.kill(worker, "SIGQUIT");
+    process.kill(agent, "SIGTERM");
+    for (const [pid, label, budget, mode] of [
+      [worker, `worker process ${worker} \\(id 0\\)`, 8, "graceful"],
+      [agent, `privileged agent process ${agent}`, 4, "fast"],
+    ] as const) {
+      const line = new RegExp(
+        `\\[alert\\] \\d+#-: ${label} still alive ${budget} s after its own ${mode} exit began \\(its budget\\); killing it`,
+      );
+      assert.ok(await until(() => line.test(tree.run.stderr()), 20_000), tree.run.stderr());
+      assert.ok(await until(() => !alive(pid)), `${pid} was killed`);
+    }
+    assert.ok(
+      await until(async () => {
+        const rows = (await tree.status()).processes;
+        return (
+          rows.some((r) => r.type === "worker" && r.pid !== worker && r.state === "running") &&
+          rows.some((r) => r.type === "privileged agent" && r.pid !== agent && r.state === "running")
+        );
+      }, 20_000),
+      "both slots serve again",
+    );
+    assert.match((await get(tree.url())).body, /^pid=\d+$/);
+    await tree.command("stop");
+  });
+
   it("status while the master starts: the master starting, its early workers starting workers, the listen addresses not known yet (stop 26)", async () => {
     // The init is held until the questions are asked (a 2 s init could end before a loaded machine asked).
     const { run, prefix, release } = await startingTree("status-start", ["--workers", "2"], true);

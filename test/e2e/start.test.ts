@@ -66,6 +66,8 @@ describe("tsresty start: master and workers", () => {
     // Nor their counts, as OpenResty's throw in init_by_lua (they were 0).
     assert.match(out, /^init count: ngx\.timer\.pendingCount: API disabled in the context of init$/m);
     assert.match(out, /^init count: ngx\.timer\.runningCount: API disabled in the context of init$/m);
+    // No exit to begin in init (it was a silent no-op).
+    assert.match(out, /^init exit: ngx\.process\.signalGracefulExit: API disabled in the context of init$/m);
     assert.match(out, /^initWorker id=0 pid=\d+ type=worker$/m);
     assert.match(out, /^initWorker id=1 pid=\d+ type=worker$/m);
     // T-WRK-07 in init_worker: "API disabled" (before, [] — a wrong answer while both lived).
