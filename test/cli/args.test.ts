@@ -123,6 +123,13 @@ describe("command line parsing", () => {
     [["start", "app.ts", "--config", ""], /^option --config needs a file name$/],
     [["start", "app.ts", "--error-log", ""], /^option --error-log needs a file name$/],
     [["start", "app.ts", "--log="], /^option --log needs a file name$/],
+    // A command after single mode's options: it read as a FILE, "unknown command start; the
+    // commands are start, …".
+    [
+      ["--config", "c.ts", "start", "app.ts"],
+      /^start is a command: write it first, its options after it \(tsresty start --help lists them\)$/,
+    ],
+    [["--shdict", "a 1m", "--", "stop"], /^stop is a command: write it first/],
   ];
   for (const [argv, message] of bad) {
     it(`refuses ${JSON.stringify(argv)} with a UsageError`, () => {
