@@ -3,6 +3,7 @@ import { ConfigError, describe } from "../errors.ts";
 import { importUserModule } from "../util/loader.ts";
 import { fileKind } from "../util/file-kind.ts";
 import { syntaxPlaceOf } from "../util/syntax-place.ts";
+import { loadFailure } from "../util/load-error.ts";
 import { isPlainObject } from "../util/options.ts";
 import { namedOnly } from "../util/named-exports.ts";
 import { CONFIG_KEYS } from "./resolve.ts";
@@ -59,8 +60,9 @@ export async function loadConfigInput(file: string, cwd = process.cwd()): Promis
   try {
     module = await importUserModule(path);
   } catch (cause) {
+    // A throw at its top level (or in a module it imports) is named by its file and line, as the app's is.
     const place = syntaxPlaceOf(cause);
-    const reason = `${place === null ? "" : `${place}: `}${errorMessage(cause)}`;
+    const reason = place === null ? loadFailure(cause) : `${place}: ${errorMessage(cause)}`;
     throw new ConfigError(file, null, `failed to load: ${reason}`, { cause });
   }
   checkNamedKeys(file, module);
