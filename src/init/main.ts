@@ -13,7 +13,7 @@
  * Here `ngx.process.type()` is "master", `ngx.worker.id()` null, timers are disabled (OpenResty:
  * "no request"), and `ngx.process.enablePrivilegedAgent()` works.
  */
-import { loadConfigInput, resolveConfig, withOverrides, type ResolvedConfig } from "../config/index.ts";
+import { loadConfigInput, resolveWithOverrides, type ResolvedConfig } from "../config/index.ts";
 import { ConfigError, ContextError } from "../errors.ts";
 import {
   parseMasterMessage,
@@ -77,8 +77,7 @@ async function loadConfig(
 ): Promise<{ raw: Record<string, unknown>; config: ResolvedConfig }> {
   try {
     const file = request.configFile === null ? {} : await loadConfigInput(request.configFile);
-    const raw = withOverrides(file, request.overrides);
-    return { raw, config: resolveConfig(raw, request.configName) };
+    return resolveWithOverrides(file, request.overrides, request.configName);
   } catch (error) {
     // A ConfigError names the file and the key; anything else came from the config's own code
     // (a getter that throws, say): its own frames only, as for the app.
