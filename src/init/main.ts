@@ -192,6 +192,11 @@ async function enterStage(next: Stage): Promise<void> {
 process.on("unhandledRejection", (reason) => {
   void fail(stage.kind, `${stage.what} left a promise rejected: ${describeUncaught(reason)}`);
 });
+// So does a throw from a callback of theirs (a timer's, an event's): it ended this process with
+// Node's report, forwarded as warn lines, and "the init process exited with code 1 before it answered".
+process.on("uncaughtException", (error) => {
+  void fail(stage.kind, `${stage.what} threw from a callback: ${describeUncaught(error)}`);
+});
 
 const masterPid = process.ppid;
 await preloadTypeScriptIfAsked();
