@@ -242,6 +242,9 @@ export function parseArgs(argv: readonly string[]): Command {
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
     const flag = eq === -1 ? arg : arg.slice(0, eq);
     const inline = eq === -1 ? undefined : arg.slice(eq + 1);
+    // `--version=2` printed the version, its value dropped (a command's `--json=yes` is refused).
+    if (inline !== undefined && (flag === "--help" || flag === "--version"))
+      throw new UsageError(`option ${flag} takes no value, received ${JSON.stringify(inline)}`);
     switch (flag) {
       case "-h":
       case "--help":

@@ -96,6 +96,9 @@ describe("command line parsing", () => {
     [["--config"], /option --config needs a value/],
     [["--config="], /option --config needs a file name/],
     [["--nope"], /unknown option --nope/],
+    // The value was dropped without a word (a command's --json=yes is refused).
+    [["--version=2"], /^option --version takes no value, received "2"$/],
+    [["--help=", "-e", "1"], /^option --help takes no value, received ""$/],
     [["--config", "a", "--config", "b", "x.ts"], /option --config given twice/],
     // The commands' flags too (the last one was kept in silence), those that take several aside.
     [["start", "app.ts", "--workers", "3", "--workers", "1"], /^option --workers given twice$/],
