@@ -347,6 +347,31 @@ export default {
     }
   });
 
+  it("an init process that exits of its own accord (process.exit() in the config or the app) fails start saying what it had to do (it said only 'exited with code 0 before it answered')", async () => {
+    const dir = scratchApp({
+      "app.mts": `if (process.env.EXIT === "app") process.exit(3);\nexport default { fetch: () => new Response("ok") };\n`,
+      "c.mts": `if (process.env.EXIT === "config") process.exit(0);\nexport default {};\n`,
+    });
+    const cases: [string, RegExp][] = [
+      [
+        "config",
+        /^tsresty: start failed: the init process exited with code 0 before it answered; it had to load the config \S*c\.mts\n/,
+      ],
+      [
+        "app",
+        /^tsresty: start failed: the init process exited with code 3 before it answered; it had to load the app and run init /,
+      ],
+    ];
+    for (const [where, message] of cases) {
+      const r = await runTsresty(
+        ["start", join(dir, "app.mts"), "--config", join(dir, "c.mts"), "--prefix", join(dir, `p-${where}`)],
+        { env: { EXIT: where } },
+      );
+      assert.equal(r.code, 1, `${where}: ${r.stderr}`);
+      assert.match(r.stderr, message, where);
+    }
+  });
+
   it("a config key written as a named export, which the default export does not carry, fails start (exit 2), naming it", async () => {
     const dir = scratchDir("config");
     const app = join(dir, "app.ts");
