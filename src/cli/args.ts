@@ -242,6 +242,9 @@ export function parseArgs(argv: readonly string[]): Command {
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
     const flag = eq === -1 ? arg : arg.slice(0, eq);
     const inline = eq === -1 ? undefined : arg.slice(eq + 1);
+    // `--version=2` printed the version, its value dropped (a command's `--json=yes` is refused).
+    if (inline !== undefined && (flag === "--help" || flag === "--version"))
+      throw new UsageError(`option ${flag} takes no value, received ${JSON.stringify(inline)}`);
     switch (flag) {
       case "-h":
       case "--help":
@@ -268,6 +271,12 @@ export function parseArgs(argv: readonly string[]): Command {
   if (code !== null) return { kind: "single", code, file: null, args: rest, configPath, shdict };
   const [file, ...args] = rest;
   if (file === undefined) throw new UsageError("nothing to run: give -e CODE or a FILE");
+  // `tsresty --config c.ts start app.ts` read start as a FILE, then called it an unknown command.
+  if (index > 0 && (SUBCOMMANDS as readonly string[]).includes(file) && !existsSync(file)) {
+    throw new UsageError(
+      `${file} is a command: write it first, its options after it (tsresty ${file} --help lists them)`,
+    );
+  }
   if (looksLikeCommand(file)) {
     throw new UsageError(
       `unknown command ${file}; the commands are ${SUBCOMMANDS.join(", ")} (or run -e CODE or a FILE)`,

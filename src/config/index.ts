@@ -20,7 +20,7 @@ export {
   type Parsed,
 } from "./values.ts";
 export { resolveConfig } from "./resolve.ts";
-export { loadConfigInput, withOverrides } from "./load.ts";
+export { loadConfigInput, resolveWithOverrides, withOverrides } from "./load.ts";
 
 /**
  * Types a config file. Returns its argument unchanged.

@@ -3,9 +3,11 @@ import { ConfigError, describe } from "../errors.ts";
 import { importUserModule } from "../util/loader.ts";
 import { fileKind } from "../util/file-kind.ts";
 import { syntaxPlaceOf } from "../util/syntax-place.ts";
+import { loadFailure } from "../util/load-error.ts";
 import { isPlainObject } from "../util/options.ts";
 import { namedOnly } from "../util/named-exports.ts";
-import { CONFIG_KEYS } from "./resolve.ts";
+import { CONFIG_KEYS, resolveConfig } from "./resolve.ts";
+import type { ResolvedConfig } from "./types.ts";
 import { errorMessage } from "../util/error-message.ts";
 
 /** A config module's default export must be the config itself: an object, not a function or a promise. */
@@ -59,12 +61,29 @@ export async function loadConfigInput(file: string, cwd = process.cwd()): Promis
   try {
     module = await importUserModule(path);
   } catch (cause) {
+    // A throw at its top level (or in a module it imports) is named by its file and line, as the app's is.
     const place = syntaxPlaceOf(cause);
-    const reason = `${place === null ? "" : `${place}: `}${errorMessage(cause)}`;
+    const reason = place === null ? loadFailure(cause) : `${place}: ${errorMessage(cause)}`;
     throw new ConfigError(file, null, `failed to load: ${reason}`, { cause });
   }
   checkNamedKeys(file, module);
   return checkExport(file, module.default);
+}
+
+/**
+ * A config file's object with the command line's values over it (`withOverrides`), resolved. The
+ * file is checked on its own first: a bad value that a flag replaces (`workers: 0` beside
+ * `--workers 2`, a zone's size beside a `--shdict` of its name) was accepted without a word, and
+ * failed the next start that went without the flag.
+ */
+export function resolveWithOverrides(
+  file: Readonly<Record<string, unknown>>,
+  overrides: Readonly<Record<string, unknown>>,
+  origin: string,
+): { raw: Record<string, unknown>; config: ResolvedConfig } {
+  resolveConfig(file, origin);
+  const raw = withOverrides(file, overrides);
+  return { raw, config: resolveConfig(raw, origin) };
 }
 
 /**

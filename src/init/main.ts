@@ -13,7 +13,7 @@
  * Here `ngx.process.type()` is "master", `ngx.worker.id()` null, timers are disabled (OpenResty:
  * "no request"), and `ngx.process.enablePrivilegedAgent()` works.
  */
-import { loadConfigInput, resolveConfig, withOverrides, type ResolvedConfig } from "../config/index.ts";
+import { loadConfigInput, resolveWithOverrides, type ResolvedConfig } from "../config/index.ts";
 import { ConfigError, ContextError } from "../errors.ts";
 import {
   parseMasterMessage,
@@ -77,8 +77,7 @@ async function loadConfig(
 ): Promise<{ raw: Record<string, unknown>; config: ResolvedConfig }> {
   try {
     const file = request.configFile === null ? {} : await loadConfigInput(request.configFile);
-    const raw = withOverrides(file, request.overrides);
-    return { raw, config: resolveConfig(raw, request.configName) };
+    return resolveWithOverrides(file, request.overrides, request.configName);
   } catch (error) {
     // A ConfigError names the file and the key; anything else came from the config's own code
     // (a getter that throws, say): its own frames only, as for the app.
@@ -192,6 +191,11 @@ async function enterStage(next: Stage): Promise<void> {
 // A rejection from their background work fails this load, not the master.
 process.on("unhandledRejection", (reason) => {
   void fail(stage.kind, `${stage.what} left a promise rejected: ${describeUncaught(reason)}`);
+});
+// So does a throw from a callback of theirs (a timer's, an event's): it ended this process with
+// Node's report, forwarded as warn lines, and "the init process exited with code 1 before it answered".
+process.on("uncaughtException", (error) => {
+  void fail(stage.kind, `${stage.what} threw from a callback: ${describeUncaught(error)}`);
 });
 
 const masterPid = process.ppid;

@@ -17,7 +17,7 @@ import type { LogSink } from "../util/log.ts";
 import { resolveAccount } from "./account.ts";
 import { prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
 
-/** How a child's message says that the app's files did not load (runtime/load-error.ts). */
+/** How a child's message says that the app's files did not load (util/load-error.ts). */
 const APP_LOAD_FAILED = "app failed to load: ";
 /** How children.ts says a fork failed (EMFILE, EAGAIN). */
 const FORK_FAILED = "fork failed: ";

@@ -110,7 +110,7 @@ export class InitProcess {
       this.#waiter = (message) => {
         if (message.type === "exit") {
           done();
-          reject(this.#failure(message.how));
+          reject(this.#failure(message.how, task));
         } else if (message.type === type) {
           done();
           resolve(message);
@@ -127,10 +127,13 @@ export class InitProcess {
       : null;
   }
 
-  /** Why the init process ended before answering: what it said, or how it died. */
-  #failure(how: string): Error {
+  /**
+   * Why the init process ended before answering: what it said, or how it died and what it had to
+   * do (a `process.exit()` in the config read only "exited with code 0 before it answered").
+   */
+  #failure(how: string, task: string): Error {
     const failure = this.#child.failure;
-    if (failure === null) return new StartError(`the init process ${how} before it answered`);
+    if (failure === null) return new StartError(`the init process ${how} before it answered; it had ${task}`);
     return failure.kind === "config" ? ConfigError.reported(failure.reason) : new StartError(failure.reason);
   }
 }

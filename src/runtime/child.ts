@@ -10,7 +10,7 @@ import { preloadTypeScriptIfAsked } from "../util/loader.ts";
 import { lineLogger, type LogSink } from "../util/log.ts";
 import { installGlobalNgx } from "./global.ts";
 import { ChildLifecycle } from "./lifecycle.ts";
-import { describeUncaught } from "./load-error.ts";
+import { describeUncaught } from "../util/load-error.ts";
 import { onMasterMessage } from "./master-messages.ts";
 import { ChildProbes } from "./metrics.ts";
 import type { ChildRole } from "./service.ts";

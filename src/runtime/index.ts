@@ -23,7 +23,7 @@ export { awaitSpec, runChild } from "./child.ts";
 export type { ChildState } from "./lifecycle.ts";
 export type { ChildRole, Service } from "./service.ts";
 export type { ServiceCounts } from "./metrics.ts";
-export { describeLoadError, describeUncaught, describeUserError } from "./load-error.ts";
+export { describeLoadError, describeUncaught, describeUserError } from "../util/load-error.ts";
 export { dropPrivileges } from "./privileges.ts";
 export { attachMasterZones } from "./zones.ts";
 export { exitWithMaster, unwatchedMessage } from "./master-gone.ts";

@@ -44,7 +44,7 @@ import { installRuntime, type RuntimeContext } from "./context.ts";
 import { drainCutMessage } from "./drain-cut.ts";
 import { boundExitWorker, closeService, leave, runExitWorker } from "./exit-steps.ts";
 import { runInitWorker } from "./init-worker.ts";
-import { describeLoadError } from "./load-error.ts";
+import { describeLoadError } from "../util/load-error.ts";
 import { Listening } from "./listening.ts";
 import type { ServiceCounts } from "./metrics.ts";
 import type { ChildRole, Service } from "./service.ts";

@@ -19,8 +19,7 @@ import { ConfigError } from "../errors.ts";
 import {
   loadConfigInput,
   parseShdictFlags,
-  resolveConfig,
-  withOverrides,
+  resolveWithOverrides,
   type ResolvedConfig,
 } from "../config/index.ts";
 import { createZone, installZones, systemCalls } from "../shdict/index.ts";
@@ -78,7 +77,7 @@ async function loadConfig(command: SingleCommand): Promise<ResolvedConfig> {
   process.once("beforeExit", stuck);
   try {
     const file = command.configPath === null ? {} : await loadConfigInput(command.configPath);
-    const config = resolveConfig(withOverrides(file, flags), command.configPath ?? "config");
+    const { config } = resolveWithOverrides(file, flags, command.configPath ?? "config");
     // resty's error log level, unless the config names one (start's default is nginx's notice).
     return "logLevel" in file ? config : { ...config, logLevel: SINGLE_LOG_LEVEL };
   } catch (error) {

@@ -96,6 +96,9 @@ describe("command line parsing", () => {
     [["--config"], /option --config needs a value/],
     [["--config="], /option --config needs a file name/],
     [["--nope"], /unknown option --nope/],
+    // The value was dropped without a word (a command's --json=yes is refused).
+    [["--version=2"], /^option --version takes no value, received "2"$/],
+    [["--help=", "-e", "1"], /^option --help takes no value, received ""$/],
     [["--config", "a", "--config", "b", "x.ts"], /option --config given twice/],
     // The commands' flags too (the last one was kept in silence), those that take several aside.
     [["start", "app.ts", "--workers", "3", "--workers", "1"], /^option --workers given twice$/],
@@ -123,6 +126,13 @@ describe("command line parsing", () => {
     [["start", "app.ts", "--config", ""], /^option --config needs a file name$/],
     [["start", "app.ts", "--error-log", ""], /^option --error-log needs a file name$/],
     [["start", "app.ts", "--log="], /^option --log needs a file name$/],
+    // A command after single mode's options: it read as a FILE, "unknown command start; the
+    // commands are start, …".
+    [
+      ["--config", "c.ts", "start", "app.ts"],
+      /^start is a command: write it first, its options after it \(tsresty start --help lists them\)$/,
+    ],
+    [["--shdict", "a 1m", "--", "stop"], /^stop is a command: write it first/],
   ];
   for (const [argv, message] of bad) {
     it(`refuses ${JSON.stringify(argv)} with a UsageError`, () => {

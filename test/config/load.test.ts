@@ -24,6 +24,25 @@ describe("a config module", () => {
     );
   });
 
+  it("that throws at its top level, or imports a module that does: the message names the thrower's file and line, and its frames", async () => {
+    writeFiles(dir, { "helper.mjs": "export const zones = {};\nthrow new Error('no zones file');\n" });
+    for (const name of ["throws.mjs", "imports.mjs"]) {
+      const text =
+        name === "throws.mjs"
+          ? "export default {};\nthrow new Error('no zones file');\n"
+          : "import { zones } from './helper.mjs';\nexport default { shdict: zones };\n";
+      const thrower = join(dir, name === "throws.mjs" ? name : "helper.mjs");
+      // Before: "failed to load: no zones file", with neither file nor line.
+      await assert.rejects(load(name, text), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        const [first, frame] = error.message.split("\n");
+        assert.equal(first, `${join(dir, name)}: failed to load: ${thrower}:2: no zones file`);
+        assert.match(frame ?? "", new RegExp(`^    at .*${thrower.replace(/[.]/g, "\\.")}:2:7\\)?$`));
+        return true;
+      });
+    }
+  });
+
   it("is its default export; a named export that is also its key, and other named exports, are fine", async () => {
     const input = await load(
       "a.mjs",

@@ -306,6 +306,72 @@ export default {};
     );
   });
 
+  it("a throw from a callback of the config's, the app's top level's or init's (a timer's) fails start naming which, with its place (it was Node's crash report and 'the init process exited with code 1 before it answered')", async () => {
+    // Each throws from a timer while it still runs (its top-level await, init's promise).
+    const later = (what: string) =>
+      `setTimeout(() => { throw new Error("thrown later in ${what}"); }, 0); await new Promise((resolve) => setTimeout(resolve, 200));`;
+    const dir = scratchApp({
+      "app.mts": `if (process.env.THROW === "app") { ${later("the app")} }
+export default {
+  async init() { if (process.env.THROW === "init") { ${later("init")} } },
+  fetch: () => new Response("ok"),
+};
+`,
+      "c.mts": `if (process.env.THROW === "config") { ${later("the config")} }\nexport default {};\n`,
+    });
+    const cases: [string, number, RegExp][] = [
+      [
+        "config",
+        2,
+        /^tsresty: the config threw from a callback: Error: thrown later in the config\n\s+at .*c\.mts:1:/,
+      ],
+      [
+        "app",
+        1,
+        /^tsresty: start failed: the app's top level threw from a callback: Error: thrown later in the app\n\s+at .*app\.mts:1:/,
+      ],
+      [
+        "init",
+        1,
+        /^tsresty: start failed: init threw from a callback: Error: thrown later in init\n\s+at .*app\.mts:3:/,
+      ],
+    ];
+    for (const [where, code, message] of cases) {
+      const r = await runTsresty(
+        ["start", join(dir, "app.mts"), "--config", join(dir, "c.mts"), "--prefix", join(dir, `p-${where}`)],
+        { env: { THROW: where } },
+      );
+      assert.equal(r.code, code, `${where}: ${r.stderr}`);
+      assert.match(r.stderr, message, where);
+      assert.doesNotMatch(r.stderr, /Node\.js v|exited with code|node:internal/, where);
+    }
+  });
+
+  it("an init process that exits of its own accord (process.exit() in the config or the app) fails start saying what it had to do (it said only 'exited with code 0 before it answered')", async () => {
+    const dir = scratchApp({
+      "app.mts": `if (process.env.EXIT === "app") process.exit(3);\nexport default { fetch: () => new Response("ok") };\n`,
+      "c.mts": `if (process.env.EXIT === "config") process.exit(0);\nexport default {};\n`,
+    });
+    const cases: [string, RegExp][] = [
+      [
+        "config",
+        /^tsresty: start failed: the init process exited with code 0 before it answered; it had to load the config \S*c\.mts\n/,
+      ],
+      [
+        "app",
+        /^tsresty: start failed: the init process exited with code 3 before it answered; it had to load the app and run init /,
+      ],
+    ];
+    for (const [where, message] of cases) {
+      const r = await runTsresty(
+        ["start", join(dir, "app.mts"), "--config", join(dir, "c.mts"), "--prefix", join(dir, `p-${where}`)],
+        { env: { EXIT: where } },
+      );
+      assert.equal(r.code, 1, `${where}: ${r.stderr}`);
+      assert.match(r.stderr, message, where);
+    }
+  });
+
   it("a config key written as a named export, which the default export does not carry, fails start (exit 2), naming it", async () => {
     const dir = scratchDir("config");
     const app = join(dir, "app.ts");

@@ -590,6 +590,24 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     assert.match(missing.stderr, /nope\.config\.ts: cannot be read/);
   });
 
+  it("a config's zone that a --shdict flag of its name replaces is checked too: a bad size exits 2 naming it (it was accepted without a word)", async () => {
+    const dir = scratchApp({ "c.mjs": 'export default { shdict: { dogs: "lots", cats: "1m" } };\n' });
+    const r = await runTsresty([
+      "--config",
+      join(dir, "c.mjs"),
+      "--shdict",
+      "dogs 1m",
+      "-e",
+      'console.log("ran")',
+    ]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /^tsresty: .*c\.mjs: shdict\.dogs must be a size from 8k to 2g \(bytes, or a number with a k, m or g suffix\), received a string \("lots"\)\n$/,
+    );
+    assert.equal(r.stdout, "");
+  });
+
   it("bad command lines get the usage text and exit 2", async () => {
     for (const args of [["--bogus"], ["-e"], [], ["--config"]]) {
       const r = await runTsresty(args);

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { pidsMatching, runTsresty, uidOf } from "../helpers/processes.ts";
 import { scratchApp } from "../helpers/scratch.ts";
+import { startWithConfig } from "../helpers/start-with-config.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 
 const APP = "test/fixtures/start/app.ts";
@@ -624,6 +625,21 @@ describe("tsresty start: bad input", () => {
       const r = await start(...args);
       assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
       assert.match(r.stderr, message, args.join(" "));
+    }
+  });
+
+  it("refuses a config's bad value that a flag overrides, naming its key (it was accepted without a word, and failed the next start without the flag)", async () => {
+    // startWithConfig gives --workers 1, --listen 127.0.0.1:0 and --prefix.
+    const cases: [string, RegExp][] = [
+      ["workers: 0", /c\.ts: workers must be "auto" or an integer from 1 to 1024, received the number 0\n/],
+      ['listen: "host:port"', /c\.ts: listen must be \[HOST:\]PORT with a port from 0 to 65535/],
+      ['prefix: ""', /c\.ts: prefix must be a non-empty path, received a string \(""\)\n/],
+    ];
+    for (const [setting, message] of cases) {
+      const r = await startWithConfig(() => `export default { ${setting} };\n`);
+      assert.equal(r.code, 2, `${setting}: ${r.stderr}`);
+      assert.match(r.stderr, message, setting);
+      assert.doesNotMatch(r.stdout, /tsresty ready/, setting);
     }
   });
 

@@ -5,8 +5,8 @@
  * reads `app failed to load: FILE:LINE: message`.
  */
 import { fileURLToPath } from "node:url";
-import { formatThrown } from "../util/log.ts";
-import { isOwnSource } from "../util/own-module.ts";
+import { formatThrown } from "./log.ts";
+import { isOwnSource } from "./own-module.ts";
 
 /** The place of a stack frame that is a file: `at fn (/a/b.ts:1:2)` or `at /a/b.ts:1:2`. */
 const FRAME_PLACE = /(?:\(|at )((?:file:\/\/)?\/[^\s()]+?):(\d+):\d+\)?$/;
@@ -97,11 +97,22 @@ export function describeLoadError(what: string, error: unknown): string {
 }
 
 function loadErrorText(what: string, error: unknown): string {
-  const frames = userFrames(error);
-  if (isOwnError(error) && frames.length === 0) return error.message;
-  const syntax = syntaxError(error);
-  if (syntax !== null) return `${what} failed to load: ${syntax}`;
-  const first = frames[0] === undefined ? null : FRAME_PLACE.exec(frames[0].trim());
-  const where = first === null ? "" : `${pathOf(first[1] ?? "")}:${first[2] ?? ""}: `;
-  return [`${what} failed to load: ${where}${headline(error)}`, ...frames].join("\n");
+  if (isOwnError(error) && userFrames(error).length === 0) return error.message;
+  return `${what} failed to load: ${loadFailure(error)}`;
+}
+
+/**
+ * Why a module of the user's failed to load: `FILE:LINE: message` at the first frame of the
+ * user's code (the file and line of a `throw` at its top level, or in a module it imports), then
+ * those frames; the message alone when no frame is the user's (a missing module).
+ */
+export function loadFailure(error: unknown): string {
+  return safely(() => {
+    const syntax = syntaxError(error);
+    if (syntax !== null) return syntax;
+    const frames = userFrames(error);
+    const first = frames[0] === undefined ? null : FRAME_PLACE.exec(frames[0].trim());
+    const where = first === null ? "" : `${pathOf(first[1] ?? "")}:${first[2] ?? ""}: `;
+    return [`${where}${headline(error)}`, ...frames].join("\n");
+  }, error);
 }

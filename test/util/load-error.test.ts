@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ContextError, InvalidArgTypeError } from "../../src/errors.ts";
-import { describeLoadError, describeUncaught, describeUserError } from "../../src/runtime/load-error.ts";
+import { describeLoadError, describeUncaught, describeUserError } from "../../src/util/load-error.ts";
 
 /** A frame inside tsresty's own sources, which the description leaves out. */
 const OWN_FRAME = `    at loadApp (${fileURLToPath(new URL("../../src/runtime/app.ts", import.meta.url))}:120:9)`;
