@@ -30,6 +30,7 @@ import {
   catches,
   childrenNow,
   childrenOf,
+  idleInEventLoop,
   ROOT_ONLY,
   runTsresty,
   startTsresty,
@@ -980,8 +981,13 @@ describe("the CLI meets bad input with a clear line", () => {
     const stopping = runTsresty(["stop", "--prefix", tree.prefix], { deadlineMs: 60_000 });
     let stop;
     try {
-      // The master logs the stop in the turn in which it answers it.
+      // The master logs the stop in the turn in which it answers it, the line before the answer:
+      // back in its event loop after the line, it has sent the answer too.
       assert.ok(await until(() => /gracefully shutting down/.test(tree.run.stderr()), 10_000));
+      assert.ok(
+        await until(() => idleInEventLoop(pid), 10_000),
+        "the master never went back to its event loop",
+      );
       process.kill(pid, "SIGSTOP");
       stop = await stopping;
     } finally {

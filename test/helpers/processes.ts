@@ -199,6 +199,18 @@ export function pending(pid: number, signal: NodeJS.Signals): boolean {
   return inSignalSet(pid, "ShdPnd", signal);
 }
 
+/**
+ * Whether `pid`'s main thread waits in its event loop now (/proc/PID/wchan): seen after a line the
+ * process wrote, the turn that wrote it has ended, and with it whatever that turn sent.
+ */
+export function idleInEventLoop(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/wchan`, "utf8") === "do_epoll_wait";
+  } catch {
+    return false;
+  }
+}
+
 /** A live process's argv, read from /proc ([] once it is gone). */
 export function argvOf(pid: number): string[] {
   try {
