@@ -22,7 +22,7 @@ import {
   resolveWithOverrides,
   type ResolvedConfig,
 } from "../config/index.ts";
-import { createZone, installZones, systemCalls } from "../shdict/index.ts";
+import { createZone, installZones } from "../shdict/index.ts";
 import { exitWhenWritten, handleSignals, ignore, singleIdentity } from "../process/index.ts";
 import { endLiveGroups } from "../pipe/index.ts";
 import {
@@ -41,7 +41,7 @@ import { withSyntaxPlace } from "../util/syntax-place.ts";
 import { lineLogger } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
 import { typeScriptHooks } from "./hooks.ts";
-import { exitOnSecondStopSignal } from "./stop-signals.ts";
+import { endPipeGroupsOnAbort, exitOnSecondStopSignal } from "./stop-signals.ts";
 import { errorMessage } from "../util/error-message.ts";
 
 export interface SingleCommand {
@@ -143,13 +143,7 @@ export async function runSingle(command: SingleCommand): Promise<void> {
   // first (`for (;;) {}` at its top level). Chained again below: handlers replaced there drop it
   // (and a failure is said there, at the config's log level).
   exitOnSecondStopSignal(null);
-  // An abort (a fatal error: the heap out of memory) runs no exit handler, and no master is left to
-  // end the run's pipe children: the addon ends their groups first (docs/pipe.md, difference 3).
-  try {
-    systemCalls().endPipeGroupsOnAbort();
-  } catch {
-    // No addon: no pipe child it started either.
-  }
+  endPipeGroupsOnAbort();
   // First, so that single mode's hooks come before tsx, whoever loads first.
   if (needsTypeScript(command)) await typeScriptHooks();
   const config = await loadConfig(command);

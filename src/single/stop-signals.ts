@@ -11,6 +11,9 @@
  * came before the main thread answered the first: a listener of this module, the first of each
  * signal's, says that it runs them, so that a run that took INT over, and is not busy, gets every
  * INT, as a Node program does.
+ *
+ * The same native code ends the run's pipe children before an abort (endPipeGroupsOnAbort), the
+ * other exit that runs no JavaScript.
  */
 import { systemCalls } from "../shdict/index.ts";
 import type { LogSink } from "../util/log.ts";
@@ -56,4 +59,16 @@ export function exitOnSecondStopSignal(log: LogSink | null): void {
   process.on("newListener", (event: string | symbol, listener: unknown) => {
     if (typeof event === "string" && STOP_SIGNALS.includes(event) && listener !== answered) chain();
   });
+}
+
+/**
+ * An abort (a fatal error: the heap out of memory) runs no exit handler, and no master is left to
+ * end the run's pipe children: the addon ends their groups first (docs/pipe.md, difference 3).
+ */
+export function endPipeGroupsOnAbort(): void {
+  try {
+    systemCalls().endPipeGroupsOnAbort();
+  } catch {
+    // No addon: no pipe child it started either.
+  }
 }
