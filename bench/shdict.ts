@@ -3,8 +3,10 @@
  * - get, set, incr and add (of missing keys) over 1,000 and 100,000 keys;
  * - from one process, and from two worker processes at once (each running the same loop; the
  *   figure is all their operations over the slower one's time): on the same keys of one
- *   zone, on their own keys in one zone (made by turns, their items side by side), and, as
- *   what this machine gives two processes at the moment, on a zone each;
+ *   zone, on their own keys in one zone (each worker makes its keys, both at the same moments,
+ *   as processes that start together do; BENCH_SETUP=turns: this process makes them by turns,
+ *   the first key of each worker, then the second, …, as one process filling a zone for others
+ *   would), and, as what this machine gives two processes at the moment, on a zone each;
  * - beside a plain Map in this process (the ceiling), and nginx + ngx_lua's ngx.shared from
  *   LuaJIT (1 worker, and 2 workers at once) where nginx and its lua module are installed.
  * Each cell is the median of RUNS runs (BENCH_RUNS, default 3) of N operations (BENCH_N,
@@ -32,6 +34,13 @@ const N = Number(process.env["BENCH_N"] ?? 1_000_000);
 /** BENCH_OPS and BENCH_KEYS (comma-separated) run part of the table, e.g. BENCH_OPS=add BENCH_KEYS=1000. */
 const OPS = listOf("BENCH_OPS", ["get", "set", "incr", "add"] as const);
 const KEYS = listOf("BENCH_KEYS", [1_000, 100_000] as const);
+/** BENCH_SETUP: who makes the workers' own keys ("together", the default, or "turns": see above). */
+const SETUP = ((): "together" | "turns" => {
+  const setup = process.env["BENCH_SETUP"] ?? "together";
+  if (setup !== "together" && setup !== "turns")
+    throw new Error(`BENCH_SETUP is "together" or "turns", not ${JSON.stringify(setup)}`);
+  return setup;
+})();
 const median = (values: number[]): number =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
@@ -86,14 +95,18 @@ async function twoProcesses(
     z.dict.flushAll();
     z.dict.flushExpired();
   }
-  // Own keys in one zone: made by turns here, so that their items lie side by side as when two
-  // processes make keys at the same time (each worker's own set-up would race the other's).
-  if (sharing === "own keys" && op !== "add")
+  // Own keys in one zone: made before the timed loops, by the workers at the same moments, or by
+  // this process by turns (BENCH_SETUP).
+  if (sharing === "own keys" && op !== "add" && SETUP === "together") {
+    workers.forEach((w, i) => w.child.stdin?.write(`together ${keys} ${workers.length} 0 0 w${i}:\n`));
+    await Promise.all(workers.map(async (w) => next(w)));
+  } else if (sharing === "own keys" && op !== "add") {
     storeByTurns(
       zone.dict,
       workers.map((_, i) => `w${i}:`),
       keys,
     );
+  }
   workers.forEach((w, i) => {
     const zoneIndex = sharing === "own zones" ? i : 0;
     const prefix = sharing === "same keys" && op !== "add" ? "" : `w${i}:`;
@@ -210,7 +223,7 @@ async function main(): Promise<void> {
     ),
   );
   console.log(
-    `\n${N.toLocaleString("en-US")} operations per cell, median of ${RUNS} runs; add = add of missing keys; keys visited ${WALK === "random" ? "in a fixed pseudo-random order" : "in the order they were stored"} (BENCH_WALK=${WALK}).`,
+    `\n${N.toLocaleString("en-US")} operations per cell, median of ${RUNS} runs; add = add of missing keys; keys visited ${WALK === "random" ? "in a fixed pseudo-random order" : "in the order they were stored"} (BENCH_WALK=${WALK}); own keys made ${SETUP === "together" ? "by the two workers at the same moments" : "by one process, by turns"} (BENCH_SETUP=${SETUP}).`,
   );
   if (missing !== null) console.log(`nginx columns skipped: ${missing}.`);
   console.log(
