@@ -185,19 +185,43 @@ uint32_t blk_alloc(shd_shard *z, uint32_t size, uint32_t state) {
  * block has room for the alignment, the plain block: the item goes in wherever it would have.
  */
 uint32_t blk_alloc_paired(shd_shard *z, uint32_t size, uint32_t state) {
-  if (size <= 0x7ffffff0u - 2 * SHD_LINE_PAIR) {
-    uint32_t want = (size + SHD_LINE_PAIR - 1) & ~(SHD_LINE_PAIR - 1);
-    uint32_t off = find_block(z, want + SHD_LINE_PAIR - SHD_ALIGN);
-    if (off) {
-      /* Offsets count from the zone's start, which mmap puts on a page: an aligned offset is an
-         aligned address. */
-      uint32_t pad = (SHD_LINE_PAIR - (off & (SHD_LINE_PAIR - 1))) & (SHD_LINE_PAIR - 1);
-      uint32_t have = blk_size(BLK(z, off));
-      freelist_remove(z, off);
-      return take(z, off, have, pad, want, state);
-    }
+  uint32_t off = blk_alloc_aligned(z, size, SHD_LINE_PAIR, state);
+  return off ? off : blk_alloc(z, size, state);
+}
+
+/* A block starting and ending at multiples of `align` (a power of two from 16 to SHD_PAGE), or 0
+   when no free block has room for it with the alignment. */
+uint32_t blk_alloc_aligned(shd_shard *z, uint32_t size, uint32_t align, uint32_t state) {
+  if (size > 0x7ffffff0u - 2 * align) return 0;
+  uint32_t want = (size + align - 1) & ~(align - 1);
+  uint32_t off = find_block(z, want + align - SHD_ALIGN);
+  if (!off) return 0;
+  /* Offsets count from the zone's start, which mmap puts on a page: an aligned offset is an
+     aligned address. */
+  uint32_t pad = (align - (off & (align - 1))) & (align - 1);
+  uint32_t have = blk_size(BLK(z, off));
+  freelist_remove(z, off);
+  return take(z, off, have, pad, want, state);
+}
+
+/*
+ * Cuts the allocated block at `off` into blocks of `size` bytes each (its size a multiple of
+ * `size`), all in the state it has. The headers inside it are written first, invisible to a heap
+ * walk, which follows sizes; then one store of the first block's size commits the cut. A crash
+ * before it leaves the one block, after it the blocks: either parses.
+ */
+void blk_cut(shd_shard *z, uint32_t off, uint32_t size) {
+  shd_block *first = BLK(z, off);
+  uint32_t total = blk_size(first), state = blk_state(first);
+  if (size < SHD_MIN_BLOCK || total <= size || total % size) return;
+  for (uint32_t at = off + size; at < off + total; at += size) {
+    BLK(z, at)->prev_size = size;
+    BLK(z, at)->size_state = size | state;
   }
-  return blk_alloc(z, size, state);
+  STORE_ORDER();
+  first->size_state = size | state;
+  CRASH_POINT(16);
+  if (off + total < z->heap_end) BLK(z, off + total)->prev_size = size;
 }
 
 void blk_free(shd_shard *z, uint32_t off) {

@@ -32,9 +32,12 @@ static int store_in_place(shd_shard *z, shd_item *it, const shd_value *v, uint64
   return 1;
 }
 
-/* A number's or boolean's item is placed on cache lines of its own (alloc.c, blk_alloc_paired). */
+/* A number's or boolean's item is placed on cache lines of its own (alloc.c, blk_alloc_paired),
+   from this process's reserve where it has one (lanes.c, shd_lane_take). */
 static uint32_t item_alloc(shd_shard *z, uint32_t need, uint8_t type) {
-  return shd_tagged(type) ? blk_alloc_paired(z, need, BLK_ITEM) : blk_alloc(z, need, BLK_ITEM);
+  if (!shd_tagged(type)) return blk_alloc(z, need, BLK_ITEM);
+  uint32_t off = need <= SHD_LINE_PAIR ? shd_lane_take(z) : 0;
+  return off ? off : blk_alloc_paired(z, need, BLK_ITEM);
 }
 
 static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags,
@@ -224,6 +227,7 @@ int shd_store(shd_zone *zone, const shd_key *k, const shd_value *v, uint64_t ttl
     if (write_unlocked(z, k, 0, v, uflags, &stored)) return RC_OK;
     shd_writes.locked++;
   }
+  if (z->lane == -1 && shd_tagged(v->type)) shd_lane_claim(zone); /* item_alloc's reserve */
   shd_lock(z);
   shd_expire_some(z, 1, &c);
   int r = (op & OP_IF_NUMBER) && !holds_number(z, k, expect, &c)
@@ -445,6 +449,7 @@ int shd_incr(shd_zone *zone, const shd_key *k, double delta, int has_init, doubl
   const shd_value by = {T_NUMBER, NULL, 0, 0, delta};
   if (write_unlocked(z, k, 1, &by, 0, result)) return RC_OK;
   shd_writes.locked++;
+  if (z->lane == -1 && has_init) shd_lane_claim(zone); /* item_alloc's reserve */
   shd_lock(z);
   shd_expire_some(z, 1, &c);
   uint32_t off;

@@ -1,8 +1,9 @@
 /*
  * The lanes of adds without the lock (dict.c, add_unlocked; layout.h). A process claims one lane
- * per zone; in each shard its lane lists the blocks it holds for its next adds (its reserve: taken
- * from the heap under the lock, or freed by its own deletes), so that an add itself allocates
- * nothing, and counts its items that are linked but not
+ * per zone; in each shard its lane lists the blocks it holds for the next numbers and booleans it
+ * makes (its reserve: a page taken from the heap under the lock, or pairs freed by its own
+ * deletes), so that an add itself allocates nothing and a store under the lock takes its block
+ * there too (shd_lane_take), and counts its items that are linked but not
  * yet in the shard's LRU list. Those items ("pending": lprev = LRU_PENDING, lnext = the lane's
  * mark) are put in the list by the owner's next batch (shd_lane_sync), by any locker that needs
  * the whole list (shd_drain_pending: flushAll, flushExpired, getKeys, stats, an eviction that
@@ -118,6 +119,21 @@ static void reserve(shd_shard *z, shd_lane *l, uint32_t off) {
   __atomic_store_n(&l->count, l->count + 1, __ATOMIC_RELEASE);
 }
 
+/*
+ * Under the lock: an empty reserve takes a page of the heap, cut into SHD_PAGE_PAIRS blocks of one
+ * pair of lines each (alloc.c, blk_cut), so that the items a process makes fill whole pages of its
+ * own. The processor's prefetchers fetch past a pair within a page: when two processes' items
+ * share one, each process's writes take lines the other's core had brought in (native/README.md,
+ * "Pages of their own"). Listed from the page's end, so that the takes, from the list's end, fill
+ * it from its start. Nothing when no free block has room for a page (the caller takes pairs).
+ */
+static void take_page(shd_shard *z, shd_lane *l) {
+  uint32_t page = blk_alloc_aligned(z, SHD_PAGE, SHD_PAGE, BLK_ITEM);
+  if (!page) return;
+  blk_cut(z, page, SHD_LINE_PAIR);
+  for (uint32_t i = SHD_PAGE_PAIRS; i-- > 0;) reserve(z, l, page + i * SHD_LINE_PAIR);
+}
+
 void shd_lane_sync(shd_shard *z) {
   shd_lane *l = &z->lanes[z->lane];
   if (z->lane_stale) {
@@ -128,11 +144,36 @@ void shd_lane_sync(shd_shard *z) {
     z->lane_stale = 0;
   }
   link_own(z);
+  if (l->count == 0) take_page(z, l);
   while (l->count < SHD_LANE_FILL) {
     uint32_t off = blk_alloc_paired(z, SHD_LINE_PAIR, BLK_ITEM);
     if (!off) break;
     reserve(z, l, off);
   }
+}
+
+/*
+ * Under the lock: a block of this process's reserve for the item of a number or boolean that a
+ * store under the lock makes (dict.c, item_alloc), the reserve topped up first when it is empty.
+ * So the items a process makes come from the batches its own lane took from the heap, whether an
+ * add without the lock or a store under it made them: two processes making keys at the same
+ * moments get runs of items of their own, where taking each from the heap put their items side by
+ * side by turns, and the processor's prefetchers then pulled the other process's lines along with
+ * a process's own at every write. 0 = none (no lane here, or no pair left in the heap): the caller
+ * allocates from the heap as before. The block leaves the list before it is filled: one that a
+ * crash leaves unlinked is reachable from nothing, and recovery frees it (recover.c).
+ */
+uint32_t shd_lane_take(shd_shard *z) {
+  if (z->lane < 0) return 0;
+  shd_lane *l = &z->lanes[z->lane];
+  if (l->count == 0 || z->lane_stale) shd_lane_sync(z);
+  uint32_t count = l->count;
+  if (count == 0 || count > SHD_LANE_BLOCKS) return 0;
+  uint32_t off = l->blocks[count - 1];
+  shd_item *it = item_block(z, off);
+  if (!it || !shd_lane_owns(it, z->lane) || blk_size(BLK(z, off)) != SHD_LINE_PAIR) return 0;
+  __atomic_store_n(&l->count, count - 1, __ATOMIC_RELEASE);
+  return off;
 }
 
 /*

@@ -29,6 +29,10 @@
 /* A pair of cache lines: the unit a processor's adjacent-line prefetcher fetches. An item that
    other processes write without the lock is placed on whole pairs of its own (blk_alloc_paired). */
 #define SHD_LINE_PAIR 128u
+/* A page of memory: the unit the processor's stream prefetchers work within, and the batch a
+   process's reserve takes from the heap (lanes.c), SHD_PAGE_PAIRS pairs of lines. */
+#define SHD_PAGE 4096u
+#define SHD_PAGE_PAIRS (SHD_PAGE / SHD_LINE_PAIR)
 #define SL_LOG2 4
 #define SL_COUNT (1u << SL_LOG2)
 #define FL_SHIFT 7 /* blocks below 128 bytes sit in 16 exact 8-byte classes of level 0 */
@@ -283,6 +287,8 @@ void shd_die(void);
 void heap_format(shd_shard *z);
 uint32_t blk_alloc(shd_shard *z, uint32_t size, uint32_t state);
 uint32_t blk_alloc_paired(shd_shard *z, uint32_t size, uint32_t state);
+uint32_t blk_alloc_aligned(shd_shard *z, uint32_t size, uint32_t align, uint32_t state);
+void blk_cut(shd_shard *z, uint32_t off, uint32_t size);
 void blk_free(shd_shard *z, uint32_t off);
 void freelist_insert(shd_shard *z, uint32_t off);
 void freelist_reset(shd_shard *z);

@@ -106,6 +106,7 @@ static inline void shd_pending_down(uint32_t *pending) {
 }
 int shd_lane_owns(const shd_item *it, int lane);
 int shd_lane_keep(shd_shard *z, uint32_t off);
+uint32_t shd_lane_take(shd_shard *z);
 int shd_expire_some(shd_shard *z, int n, clockc *c);
 void shd_item_fill(shd_shard *z, uint32_t off, const shd_key *k, const shd_value *v, uint64_t ttl_ms, uint32_t uflags,
                    clockc *c);

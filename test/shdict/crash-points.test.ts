@@ -61,9 +61,10 @@ const CASES: readonly Case[] = [
   },
   {
     point: 1,
-    // The free block after the old item starts 32 or 96 bytes into a pair of lines (the heap
-    // starts on a 64-byte boundary): a free pad is split off before the new item too.
-    where: "a set of a number, just after its block is split off on a pair of cache lines of its own",
+    // A number's item comes from the process's reserve, which takes a page of the heap first:
+    // the free block after the old item starts inside a page, so a free pad is split off before
+    // the page too.
+    where: "a set of a number, just after the page of its process's reserve is split off",
     setup: [["set", "k", OLD]],
     crash: ["set", "k", 42],
     after: [["get", "k"]],
@@ -198,6 +199,14 @@ const CASES: readonly Case[] = [
       { ok: true, length: 1 },
       { ok: true, value: "x2" },
     ],
+  },
+  {
+    point: 16,
+    where: "a set of a number, the page of its process's reserve cut into pairs, none listed yet",
+    setup: [["set", "k", OLD]],
+    crash: ["set", "k", 42],
+    after: [["get", "k"]],
+    expect: [OLD],
   },
   {
     point: 11,

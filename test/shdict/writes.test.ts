@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { readSync } from "node:fs";
 import { describe, it } from "node:test";
-import { zoneHealth } from "../../src/shdict/index.ts";
+import { zoneHealth, type Zone } from "../../src/shdict/index.ts";
 import { binding } from "../../src/shdict/native.ts";
 import { verifyEntries } from "../fixtures/shdict/entries.ts";
 import { resultsOf, startTogether, startWithZone, stoppedWithin, within } from "./processes.ts";
@@ -160,4 +161,53 @@ describe("writes of numbers without the lock", () => {
       assert.deepEqual(zoneHealth(zone), { recoveries: 0, resets: 0, problems: [] });
     },
   );
+});
+
+/**
+ * The pages (4 KiB) of the zone's memory that hold each prefix's keys, read from the memfd: a key's
+ * bytes lie in its item (native/README.md). A fresh zone holds no copy of a key elsewhere.
+ */
+function pagesOf(zone: Zone, prefixes: readonly string[]): { pages: Set<number>[]; found: number[] } {
+  const memory = Buffer.alloc(zone.size);
+  readSync(zone.fd, memory, 0, zone.size, 0);
+  const pages = prefixes.map(() => new Set<number>());
+  const found = prefixes.map((prefix, i) => {
+    let count = 0;
+    for (let at = memory.indexOf(prefix); at >= 0; at = memory.indexOf(prefix, at + 1), count++)
+      pages[i]!.add(Math.floor(at / 4096));
+    return count;
+  });
+  return { pages, found };
+}
+
+describe("where a process's items lie", () => {
+  it("two processes making their own keys at the same moments get pages of their own: no page of the zone holds items of both (a process's new numbers come from its reserve, a page at a time)", async () => {
+    const keys = 20_000;
+    let overlapped = 0;
+    // Tried up to three times, each in a new zone: the check means something only when the two
+    // loops ran at the same moments, which a loaded machine may not give every time.
+    for (let attempt = 0; attempt < 3 && overlapped === 0; attempt++) {
+      const zone = testZone(16 * 1024 * 1024, `own${attempt}`);
+      const children = await startTogether(zone, [
+        [["setLoop", "own-a:", keys]],
+        [["setLoop", "own-b:", keys]],
+      ]);
+      const spans = (await resultsOf(children)).map(
+        (results) => results[1] as { first: number; last: number },
+      );
+      const [a, b] = spans as [{ first: number; last: number }, { first: number; last: number }];
+      if (a.first < b.last && b.first < a.last) overlapped++;
+      const { pages, found } = pagesOf(zone, ["own-a:", "own-b:"]);
+      assert.deepEqual(found, [keys, keys], "every key's item, once");
+      const both = [...pages[0]!].filter((page) => pages[1]!.has(page));
+      assert.deepEqual(both, [], "pages holding items of both processes");
+      // 32 items of 128 bytes a page: the 20,000 keys fill pages of their own
+      assert.ok(
+        pages[0]!.size >= keys / 32 && pages[1]!.size >= keys / 32,
+        `${pages[0]!.size}, ${pages[1]!.size} pages`,
+      );
+      assert.deepEqual(zoneHealth(zone), { recoveries: 0, resets: 0, problems: [] });
+    }
+    assert.equal(overlapped, 1, "the two processes' loops ran at the same moments");
+  });
 });
