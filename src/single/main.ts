@@ -36,7 +36,7 @@ import {
   type RuntimeContext,
 } from "../runtime/index.ts";
 import { isTypeScript, loadModule, prepareToLoad } from "../util/loader.ts";
-import { notARegularFile } from "../util/file-kind.ts";
+import { notAModule } from "../util/file-kind.ts";
 import { withSyntaxPlace } from "../util/syntax-place.ts";
 import { lineLogger } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
@@ -104,7 +104,7 @@ async function mainURL(command: SingleCommand): Promise<string> {
     const path = resolve(command.file);
     if (command.file === "") fail("the input file's name is empty.", 2);
     if (!existsSync(path)) fail(`input file ${command.file} not found.`, 2);
-    const why = notARegularFile(statSync(path));
+    const why = notAModule(path, statSync(path));
     if (why !== null) fail(`input file ${command.file} ${why}.`, 2);
     await prepareToLoad(path);
     const url = pathToFileURL(path);

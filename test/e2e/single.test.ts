@@ -213,6 +213,24 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     assert.match(app.stderr, /^tsresty: app file test is a directory\n/);
   });
 
+  it("a file with an extension Node loads no module from exits 2 naming it and the extensions tsresty loads, in single mode and as start's app (it was Node's ERR_UNKNOWN_FILE_EXTENSION with Node's stack, exit 1)", async () => {
+    const dir = scratchApp({ "notes.txt": "hello\n", plain: 'console.log("ran");\n' });
+    const accepted =
+      "has the extension .txt, which is not a module's: tsresty loads .ts, .mts, .cts, .tsx, .js, .mjs or .cjs files";
+    const single = await runTsresty([join(dir, "notes.txt")]);
+    assert.deepEqual(
+      [single.code, single.stderr],
+      [2, `tsresty: input file ${join(dir, "notes.txt")} ${accepted}.\n`],
+    );
+    const app = await runTsresty(["start", join(dir, "notes.txt"), "--prefix", join(dir, "prefix")]);
+    assert.equal(app.code, 2, app.stderr);
+    assert.ok(app.stderr.startsWith(`tsresty: app file ${join(dir, "notes.txt")} ${accepted}\n`), app.stderr);
+    assert.equal(existsSync(join(dir, "prefix")), false, "no master started");
+    // A name without an extension is Node's to load (CommonJS, outside an ES-module package).
+    const plain = await runTsresty([join(dir, "plain")]);
+    assert.deepEqual([plain.code, plain.stdout], [0, "ran\n"]);
+  });
+
   it("T-CLI-04: tsresty FILE a b gives the file its arguments as process.argv", async () => {
     const r = await runTsresty(["test/fixtures/single/args.ts", "a", "b"]);
     assert.match(r.stdout, /\/test\/fixtures\/single\/args\.ts\|a\|b\|2\n$/);
