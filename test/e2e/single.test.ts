@@ -587,6 +587,25 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     assert.deepEqual([r.code, r.stdout], [0, "TimerError too many pending timers\n"]);
   });
 
+  it("a config key defined non-enumerable is refused naming it, as an unknown key is (it was dropped without a word)", async () => {
+    const dir = scratchApp({
+      "c.ts": `export default Object.defineProperty({}, "timers", { value: { maxPending: 1 }, enumerable: false });\n`,
+    });
+    const r = await runTsresty([
+      "--config",
+      join(dir, "c.ts"),
+      "-e",
+      "ngx.timer.at(10, () => undefined); ngx.timer.at(10, () => undefined)",
+    ]);
+    assert.deepEqual(
+      [r.code, r.stderr],
+      [
+        2,
+        `tsresty: ${join(dir, "c.ts")}: timers is not enumerable (defined by Object.defineProperty), and would be left behind: write it as a plain property\n`,
+      ],
+    );
+  });
+
   it("a bad config exits 2 naming the file and the key; unknown keys are refused", async () => {
     const typo = await runTsresty(["--config", "test/fixtures/single/bad-key.config.ts", "-e", "1"]);
     assert.equal(typo.code, 2);
