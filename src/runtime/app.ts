@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { describe, InvalidArgTypeError, UnknownOptionError } from "../errors.ts";
 import { importUserModule } from "../util/loader.ts";
-import { namedOnly } from "../util/named-exports.ts";
+import { AWAIT_DEFAULT, namedOnly, promisedDefault } from "../util/named-exports.ts";
 import { isPlainObject } from "../util/options.ts";
 
 type Hook = () => unknown;
@@ -75,6 +75,10 @@ export function defineApp(app: App): App {
 /** Checks an app module's default export; every error names the file and the member. */
 export function checkApp(value: unknown, file: string): App {
   const where = `app ${file}`;
+  if (promisedDefault(value)) {
+    const expected = "an app object (export default defineApp({...}))";
+    throw new InvalidArgTypeError(where, "default export", expected, value, `a Promise: ${AWAIT_DEFAULT}`);
+  }
   if (typeof value !== "object" || value === null) {
     throw new InvalidArgTypeError(
       where,
