@@ -99,6 +99,18 @@ export function checkApp(value: unknown, file: string): App {
     );
   }
   const app = value;
+  // An app with no member does nothing in any process. Such is what an empty module gives when
+  // it is CommonJS (a .ts or .js file outside an ES-module package): its exports, an empty
+  // object, are its default export; an empty .mjs has none, and was refused as such.
+  if (Object.keys(app).length === 0) {
+    throw new InvalidArgTypeError(
+      where,
+      "default export",
+      `an app with at least one member (${APP_KEYS.join(", ")}): one with none does nothing`,
+      value,
+      "an object with none (an empty .ts or .js file outside an ES-module package is CommonJS, and exports one)",
+    );
+  }
   for (const key of Object.keys(app)) {
     if (!(APP_KEYS as readonly string[]).includes(key)) throw new UnknownOptionError(where, key, APP_KEYS);
     if (typeof app[key] !== "function") throw new InvalidArgTypeError(where, key, "a function", app[key]);

@@ -10,6 +10,12 @@ import { pidsMatching, runTsresty, type Finished } from "../helpers/processes.ts
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 
+/** `tsresty start` of `dir`'s `app`, one worker on 127.0.0.1 port 0, under `dir`/p, run to its end: for starts that fail. */
+function startToEnd(dir: string, app: string, ...flags: string[]): Promise<Finished> {
+  const args = ["start", join(dir, app), "--workers", "1", "--listen", "127.0.0.1:0", ...flags];
+  return runTsresty([...args, "--prefix", join(dir, "p")]);
+}
+
 const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
 
 describe("the init process: user code out of the master", () => {
@@ -411,14 +417,12 @@ export default {
       "c.ts": "export default Promise.resolve({ workers: 1 });\n",
     });
     const hint = "a Promise: await it (export default await …) or export the value it resolves to";
-    const start = (app: string, ...flags: string[]): Promise<Finished> =>
-      runTsresty(["start", join(dir, app), ...flags, "--prefix", join(dir, "p")]);
-    const config = await start("app.ts", "--config", join(dir, "c.ts"));
+    const config = await startToEnd(dir, "app.ts", "--config", join(dir, "c.ts"));
     assert.deepEqual(
       [config.code, config.stderr],
       [2, `tsresty: ${join(dir, "c.ts")}: default export is ${hint}\n`],
     );
-    const app = await start("promised-app.ts", "--workers", "1", "--listen", "127.0.0.1:0");
+    const app = await startToEnd(dir, "promised-app.ts");
     assert.equal(app.code, 1, app.stderr);
     assert.ok(
       app.stderr.includes(
@@ -426,6 +430,30 @@ export default {
       ),
       app.stderr,
     );
+  });
+
+  it("an empty app is refused whatever its extension: an empty .ts or .js outside an ES-module package (CommonJS, exporting an empty object) started workers doing nothing, where an empty .mjs was refused", async () => {
+    const dir = scratchApp({
+      "empty.ts": "",
+      "empty.js": "",
+      "empty.mjs": "",
+      "members.mjs": "export default {};\n",
+    });
+    for (const [file, received] of [
+      ["empty.ts", "an object with none"],
+      ["empty.js", "an object with none"],
+      ["members.mjs", "an object with none"],
+      ["empty.mjs", "undefined"],
+    ] as const) {
+      const r = await startToEnd(dir, file);
+      assert.equal(r.code, 1, `${file}: ${r.stdout}${r.stderr}`);
+      assert.ok(
+        r.stderr.startsWith(`tsresty: start failed: app ${join(dir, file)}: "default export" must be an app`),
+        r.stderr,
+      );
+      assert.ok(r.stderr.includes(`received ${received}`), r.stderr);
+      assert.doesNotMatch(r.stdout, /tsresty ready/, file);
+    }
   });
 
   it("a config whose own code throws while it is read (a getter) is named, with its own frames only", async () => {
