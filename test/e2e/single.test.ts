@@ -231,6 +231,15 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     assert.deepEqual([plain.code, plain.stdout], [0, "ran\n"]);
   });
 
+  it("- as the file says that reading the program from stdin is not supported, exit 2 (it said 'input file - not found')", async () => {
+    const message =
+      "tsresty: reading the program from stdin (-) is not supported: give a FILE (./- for a file named -) or -e CODE.\n";
+    for (const args of [["-"], ["--", "-"], ["--shdict", "dogs 1m", "-", "x"]]) {
+      const r = await runTsresty(args);
+      assert.deepEqual([r.code, r.stderr], [2, message], args.join(" "));
+    }
+  });
+
   it("T-CLI-04: tsresty FILE a b gives the file its arguments as process.argv", async () => {
     const r = await runTsresty(["test/fixtures/single/args.ts", "a", "b"]);
     assert.match(r.stdout, /\/test\/fixtures\/single\/args\.ts\|a\|b\|2\n$/);
