@@ -3,7 +3,7 @@ import { access, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { formatListen, parseListen, parseShdictFlags, parseWorkers } from "../config/index.ts";
 import { UsageError } from "../errors.ts";
-import { notARegularFile } from "../util/file-kind.ts";
+import { notAModule } from "../util/file-kind.ts";
 import { runMaster } from "../master/index.ts";
 import type { StartCommand } from "./args.ts";
 
@@ -25,7 +25,7 @@ async function findApp(given: string | null): Promise<string> {
   } catch {
     throw new UsageError(`app file ${given} cannot be read (no such file, or no permission)`);
   }
-  const why = notARegularFile(await stat(path));
+  const why = notAModule(path, await stat(path));
   if (why !== null) throw new UsageError(`app file ${given} ${why}`);
   return path;
 }

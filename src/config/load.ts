@@ -5,7 +5,7 @@ import { fileKind } from "../util/file-kind.ts";
 import { syntaxPlaceOf } from "../util/syntax-place.ts";
 import { loadFailure } from "../util/load-error.ts";
 import { isPlainObject } from "../util/options.ts";
-import { namedOnly } from "../util/named-exports.ts";
+import { AWAIT_DEFAULT, namedOnly, promisedDefault } from "../util/named-exports.ts";
 import { CONFIG_KEYS, resolveConfig } from "./resolve.ts";
 import type { ResolvedConfig } from "./types.ts";
 import { errorMessage } from "../util/error-message.ts";
@@ -15,9 +15,10 @@ function checkExport(file: string, value: unknown): Record<string, unknown> {
   if (value === undefined) {
     throw new ConfigError(file, null, "has no default export; write `export default defineConfig({ ... })`");
   }
+  if (promisedDefault(value))
+    throw new ConfigError(file, null, `default export is a Promise: ${AWAIT_DEFAULT}`);
   // (a Map, a Date, a class's instance: not a config, though its own keys are none)
-  const plain = isPlainObject(value) && typeof value["then"] !== "function";
-  if (!plain) {
+  if (!isPlainObject(value)) {
     throw new ConfigError(
       file,
       null,

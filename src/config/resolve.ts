@@ -71,7 +71,24 @@ class Checker {
     return value;
   }
 
+  /**
+   * Refuses a key that is not enumerable (`Object.defineProperty` without `enumerable: true`):
+   * as an unknown key is, for it would not apply. The object spread that puts the flags over the
+   * file, and the messages that carry the config to the master and the workers, leave it behind:
+   * a non-enumerable `workers: 2` ran one worker without a word.
+   */
+  enumerable(prefix: string, value: Raw): void {
+    for (const key of Object.getOwnPropertyNames(value)) {
+      if (!Object.prototype.propertyIsEnumerable.call(value, key))
+        this.fail(
+          `${prefix}${key}`,
+          "is not enumerable (defined by Object.defineProperty), and would be left behind: write it as a plain property",
+        );
+    }
+  }
+
   keys(prefix: string, value: Raw, known: readonly string[]): void {
+    this.enumerable(prefix, value);
     for (const key of Object.keys(value)) {
       if (!known.includes(key))
         this.fail(`${prefix}${key}`, `is not a known key; known keys here: ${known.join(", ")}`);
@@ -271,6 +288,7 @@ function resolveHttp(check: Checker, value: unknown): ResolvedConfig["http"] {
 function resolveShdict(check: Checker, value: unknown): readonly ShdictSpec[] {
   if (value === undefined) return DEFAULT_CONFIG.shdict;
   const zones = check.record("shdict", value);
+  check.enumerable("shdict.", zones);
   return Object.freeze(
     Object.entries(zones).map(([name, size]) => {
       check.parsed("shdict", parseZoneName(name));

@@ -5,8 +5,8 @@
  * - start: the init process (the config, the site, `prepareAccount`, the zones, then `init`), the
  *   listening sockets, the `/metrics` server, the staging of every slot, then the ready line
  *   (`readyLine`);
- * - reload: the init process (as at start; the site is the one taken then), `checkReload` against
- *   the running cycle, the staging of every slot, then the switch; a failure is answered by
+ * - reload: the init process (as at start; the site is the one taken then, `checkKeptSite`), then
+ *   `checkReload` against the running cycle, the staging of every slot, then the switch; a failure is answered by
  *   `reloadFailure`.
  */
 import type { ResolvedConfig } from "../config/index.ts";
@@ -15,7 +15,7 @@ import type { Account, ControlResponse } from "../ipc/index.ts";
 import { errorMessage } from "../util/error-message.ts";
 import type { LogSink } from "../util/log.ts";
 import { resolveAccount } from "./account.ts";
-import { prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
+import { checkLogFile, prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
 
 /** How a child's message says that the app's files did not load (util/load-error.ts). */
 const APP_LOAD_FAILED = "app failed to load: ";
@@ -85,23 +85,24 @@ export function checkReload(
   if (JSON.stringify(next.metrics) !== JSON.stringify(running?.metrics)) {
     log("warn", "reload keeps the metrics address; restart to change it");
   }
-  warnKeptSite(running, next, log);
 }
 
 /**
  * The prefix and the logs are the master's, taken at the first start (site.ts): a reload that
  * names others keeps them, and says so (the new workers' ngx.config.get() shows the new values).
+ * Other logs are checked as the start checks them (a directory, a file that cannot be written
+ * fails the reload): accepted, they failed the next start.
  */
-function warnKeptSite(running: ResolvedConfig | undefined, config: ResolvedConfig, log: LogSink): void {
-  if (running === undefined) return;
+export function checkKeptSite(running: ResolvedConfig, config: ResolvedConfig, log: LogSink): void {
   const kept = [
-    ["the prefix", running.prefix, config.prefix, ""],
-    ["the error log", running.errorLog, config.errorLog, "stderr"],
-    ["the output log", running.log, config.log, "stdout"],
+    ["prefix", running.prefix, config.prefix, ""],
+    ["error log", running.errorLog, config.errorLog, "stderr"],
+    ["output log", running.log, config.log, "stdout"],
   ] as const;
-  for (const [what, was, now, none] of kept) {
-    if (was === now) continue;
-    log("warn", `reload keeps ${what} ${was ?? none}: ${now ?? none} takes effect at the next start`);
+  const changed = kept.filter(([, was, now]) => was !== now);
+  for (const [what, , now] of changed) if (what !== "prefix" && now !== null) checkLogFile(what, now);
+  for (const [what, was, now, none] of changed) {
+    log("warn", `reload keeps the ${what} ${was ?? none}: ${now ?? none} takes effect at the next start`);
   }
 }
 

@@ -40,7 +40,14 @@ import { formatThrown, lineLogger, type LogLevel, type LogSink } from "../util/l
 import { openLogWriter } from "../util/log-file.ts";
 import { Logs } from "./logs.ts";
 import { prepareLogFile } from "./prefix.ts";
-import { checkReload, prepareAccount, readyLine, reloadFailure, workerCount } from "./cycle.ts";
+import {
+  checkKeptSite,
+  checkReload,
+  prepareAccount,
+  readyLine,
+  reloadFailure,
+  workerCount,
+} from "./cycle.ts";
 import { MAX_GROUPS } from "./pipe-groups.ts";
 import { nextQuickDeaths, respawnDelay } from "./backoff.ts";
 import { describeFault } from "./channel-guard.ts";
@@ -552,7 +559,10 @@ export class Master {
    */
   async #settleSite(config: ResolvedConfig): Promise<Site> {
     let site = this.#site;
-    if (site !== null && this.#current !== null) return site;
+    if (site !== null && this.#current !== null) {
+      checkKeptSite(this.#current.config, config, this.#log);
+      return site;
+    }
     if (site === null || !isSitePrefix(site, config.prefix)) {
       this.#site = null;
       site?.leave();

@@ -12,6 +12,7 @@ import {
   accessSync,
   closeSync,
   constants,
+  existsSync,
   fchownSync,
   fstatSync,
   mkdirSync,
@@ -57,8 +58,11 @@ export function reasonOf(error: unknown): string {
   }
 }
 
-/** Creates `dir` and its missing parents after checking the nearest existing one; returns it absolute. */
-function ensureDirectory(what: string, given: string, dir: string): void {
+/**
+ * The nearest existing ancestor of `dir` (or `dir` itself), checked: a directory, on a real
+ * filesystem; and the names below it still to be made.
+ */
+function nearestDirectory(what: string, given: string, dir: string): { existing: string; missing: string[] } {
   let existing = dir;
   const missing: string[] = [];
   for (;;) {
@@ -77,6 +81,12 @@ function ensureDirectory(what: string, given: string, dir: string): void {
   if (!statSync(existing).isDirectory()) throw new PathError(what, given, `${existing} is not a directory`);
   const kind = VIRTUAL_FILESYSTEMS.get(statfsSync(existing).type);
   if (kind !== undefined) throw new PathError(what, given, `${existing} is in a kernel filesystem (${kind})`);
+  return { existing, missing };
+}
+
+/** Creates `dir` and its missing parents after checking the nearest existing one. */
+function ensureDirectory(what: string, given: string, dir: string): void {
+  const { existing, missing } = nearestDirectory(what, given, dir);
   let path = existing;
   for (const name of missing) {
     path = join(path, name);
@@ -148,6 +158,24 @@ export function prepareLogFile(what: string, given: string, owner: Account | nul
     closeSync(fd);
   }
   return path;
+}
+
+/**
+ * Checks, as prepareLogFile does, that a log file could be opened for appending, making nothing:
+ * for a reload, which keeps the running logs and names the config's others for the next start
+ * (that start would refuse a directory, or a file it cannot write). A file or directory still
+ * missing needs its nearest existing directory to be writable.
+ */
+export function checkLogFile(what: string, given: string): void {
+  const path = resolve(given);
+  if (ownStream(path) !== null) return;
+  const { existing, missing } = nearestDirectory(what, given, dirname(path));
+  try {
+    if (missing.length > 0 || !existsSync(path)) accessSync(existing, constants.W_OK);
+    else closeSync(openForAppend(path));
+  } catch (error) {
+    throw new PathError(what, given, reasonOf(error));
+  }
 }
 
 /**

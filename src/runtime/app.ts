@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { describe, InvalidArgTypeError, UnknownOptionError } from "../errors.ts";
 import { importUserModule } from "../util/loader.ts";
-import { namedOnly } from "../util/named-exports.ts";
+import { AWAIT_DEFAULT, namedOnly, promisedDefault } from "../util/named-exports.ts";
 import { isPlainObject } from "../util/options.ts";
 
 type Hook = () => unknown;
@@ -75,6 +75,10 @@ export function defineApp(app: App): App {
 /** Checks an app module's default export; every error names the file and the member. */
 export function checkApp(value: unknown, file: string): App {
   const where = `app ${file}`;
+  if (promisedDefault(value)) {
+    const expected = "an app object (export default defineApp({...}))";
+    throw new InvalidArgTypeError(where, "default export", expected, value, `a Promise: ${AWAIT_DEFAULT}`);
+  }
   if (typeof value !== "object" || value === null) {
     throw new InvalidArgTypeError(
       where,
@@ -95,6 +99,18 @@ export function checkApp(value: unknown, file: string): App {
     );
   }
   const app = value;
+  // An app with no member does nothing in any process. Such is what an empty module gives when
+  // it is CommonJS (a .ts or .js file outside an ES-module package): its exports, an empty
+  // object, are its default export; an empty .mjs has none, and was refused as such.
+  if (Object.keys(app).length === 0) {
+    throw new InvalidArgTypeError(
+      where,
+      "default export",
+      `an app with at least one member (${APP_KEYS.join(", ")}): one with none does nothing`,
+      value,
+      "an object with none (an empty .ts or .js file outside an ES-module package is CommonJS, and exports one)",
+    );
+  }
   for (const key of Object.keys(app)) {
     if (!(APP_KEYS as readonly string[]).includes(key)) throw new UnknownOptionError(where, key, APP_KEYS);
     if (typeof app[key] !== "function") throw new InvalidArgTypeError(where, key, "a function", app[key]);

@@ -36,7 +36,7 @@ import {
   type RuntimeContext,
 } from "../runtime/index.ts";
 import { isTypeScript, loadModule, prepareToLoad } from "../util/loader.ts";
-import { notARegularFile } from "../util/file-kind.ts";
+import { notAModule } from "../util/file-kind.ts";
 import { withSyntaxPlace } from "../util/syntax-place.ts";
 import { lineLogger } from "../util/log.ts";
 import { withTimeout } from "../util/timeout.ts";
@@ -103,8 +103,14 @@ async function mainURL(command: SingleCommand): Promise<string> {
   if (command.file !== null) {
     const path = resolve(command.file);
     if (command.file === "") fail("the input file's name is empty.", 2);
+    // Node reads the program from stdin for `-`; tsresty does not (a file of that name is ./-).
+    if (command.file === "-")
+      fail(
+        "reading the program from stdin (-) is not supported: give a FILE (./- for a file named -) or -e CODE.",
+        2,
+      );
     if (!existsSync(path)) fail(`input file ${command.file} not found.`, 2);
-    const why = notARegularFile(statSync(path));
+    const why = notAModule(path, statSync(path));
     if (why !== null) fail(`input file ${command.file} ${why}.`, 2);
     await prepareToLoad(path);
     const url = pathToFileURL(path);

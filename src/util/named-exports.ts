@@ -13,3 +13,20 @@ export function namedOnly(
     typeof main === "object" && main !== null && (main as Record<string, unknown>)[key] !== undefined;
   return keys.find((key) => module[key] !== undefined && !carried(key));
 }
+
+/** What to do of a default export that is a Promise (promisedDefault). */
+export const AWAIT_DEFAULT = "await it (export default await …) or export the value it resolves to";
+
+/**
+ * Whether a module's default export is a Promise (or another thenable) instead of the value
+ * itself (`export default loadConfig()` without `await`): said as such, with AWAIT_DEFAULT, where
+ * it was refused as any object of the wrong kind ("received an object (Promise)").
+ */
+export function promisedDefault(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  try {
+    return typeof (value as { then?: unknown }).then === "function";
+  } catch {
+    return false; // a Proxy whose trap throws: refused as what it is
+  }
+}

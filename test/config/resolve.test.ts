@@ -53,6 +53,22 @@ describe("config resolution", () => {
     ],
     ["an unknown timers key", { timers: { maxPendng: 1 } }, /^config: timers\.maxPendng is not a known key/],
     ["timers not an object", { timers: 3 }, /^config: timers must be an object, received the number 3$/],
+    // Left behind by the spread that puts the flags over the file: refused as an unknown key is.
+    [
+      "a non-enumerable key",
+      Object.defineProperty({}, "workers", { value: 2, enumerable: false }),
+      /^config: workers is not enumerable \(defined by Object\.defineProperty\)/,
+    ],
+    [
+      "a non-enumerable http key",
+      { http: Object.defineProperty({}, "requestTimeout", { value: 5 }) },
+      /^config: http\.requestTimeout is not enumerable/,
+    ],
+    [
+      "a non-enumerable zone",
+      { shdict: Object.defineProperty({}, "dogs", { value: "1m" }) },
+      /^config: shdict\.dogs is not enumerable/,
+    ],
     // Not plain objects: each was read as one without keys (a Map's entries are not its keys).
     ["a Map", new Map([["workers", 3]]), /^config: must export an object, received an object \(Map\)$/],
     [

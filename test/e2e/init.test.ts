@@ -6,9 +6,15 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { pidsMatching, runTsresty } from "../helpers/processes.ts";
+import { pidsMatching, runTsresty, type Finished } from "../helpers/processes.ts";
 import { scratchApp, scratchDir } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
+
+/** `tsresty start` of `dir`'s `app`, one worker on 127.0.0.1 port 0, under `dir`/p, run to its end: for starts that fail. */
+function startToEnd(dir: string, app: string, ...flags: string[]): Promise<Finished> {
+  const args = ["start", join(dir, app), "--workers", "1", "--listen", "127.0.0.1:0", ...flags];
+  return runTsresty([...args, "--prefix", join(dir, "p")]);
+}
 
 const say = `const say = (line: string) => process.stdout.write(line + "\\n");`;
 
@@ -386,14 +392,13 @@ export default {
     );
   });
 
-  it("a config whose default export is a function, null or a promise is refused, naming what it got", async () => {
+  it("a config whose default export is a function or null is refused, naming what it got", async () => {
     const dir = scratchDir("config");
     const app = join(dir, "app.ts");
     writeFileSync(app, `export default { fetch: () => new Response("") };\n`);
     const cases: [string, RegExp][] = [
       ["export default () => ({ workers: 1 });", /received an anonymous function|received a function/],
       ["export default null;", /received null/],
-      ["export default Promise.resolve({ workers: 1 });", /received an object \(Promise\)/],
     ];
     for (const [text, received] of cases) {
       const config = join(dir, "c.ts");
@@ -402,6 +407,52 @@ export default {
       assert.equal(r.code, 2, text);
       assert.match(r.stderr, /default export must be a config object \(export default defineConfig/);
       assert.match(r.stderr, received);
+    }
+  });
+
+  it("a config or an app whose default export is a Promise (a missing await) is refused saying so and how to fix it (it said only 'received an object (Promise)')", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { fetch: () => new Response("") };\n`,
+      "promised-app.ts": `export default Promise.resolve({ fetch: () => new Response("") });\n`,
+      "c.ts": "export default Promise.resolve({ workers: 1 });\n",
+    });
+    const hint = "a Promise: await it (export default await …) or export the value it resolves to";
+    const config = await startToEnd(dir, "app.ts", "--config", join(dir, "c.ts"));
+    assert.deepEqual(
+      [config.code, config.stderr],
+      [2, `tsresty: ${join(dir, "c.ts")}: default export is ${hint}\n`],
+    );
+    const app = await startToEnd(dir, "promised-app.ts");
+    assert.equal(app.code, 1, app.stderr);
+    assert.ok(
+      app.stderr.includes(
+        `app ${join(dir, "promised-app.ts")}: "default export" must be an app object (export default defineApp({...})), received ${hint}\n`,
+      ),
+      app.stderr,
+    );
+  });
+
+  it("an empty app is refused whatever its extension: an empty .ts or .js outside an ES-module package (CommonJS, exporting an empty object) started workers doing nothing, where an empty .mjs was refused", async () => {
+    const dir = scratchApp({
+      "empty.ts": "",
+      "empty.js": "",
+      "empty.mjs": "",
+      "members.mjs": "export default {};\n",
+    });
+    for (const [file, received] of [
+      ["empty.ts", "an object with none"],
+      ["empty.js", "an object with none"],
+      ["members.mjs", "an object with none"],
+      ["empty.mjs", "undefined"],
+    ] as const) {
+      const r = await startToEnd(dir, file);
+      assert.equal(r.code, 1, `${file}: ${r.stdout}${r.stderr}`);
+      assert.ok(
+        r.stderr.startsWith(`tsresty: start failed: app ${join(dir, file)}: "default export" must be an app`),
+        r.stderr,
+      );
+      assert.ok(r.stderr.includes(`received ${received}`), r.stderr);
+      assert.doesNotMatch(r.stdout, /tsresty ready/, file);
     }
   });
 

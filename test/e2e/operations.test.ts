@@ -600,6 +600,29 @@ export default {
     }
   });
 
+  it("a reload whose config names a directory as its error log or output log fails, as the start refuses it (it was kept with a warning, and failed the next start)", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default { fetch: () => new Response(String(ngx.config.get().workers)) };\n`,
+    });
+    writeFileSync(join(dir, "c.ts"), `export default { workers: 1 };\n`);
+    const tree = await startTree(join(dir, "app.ts"), {
+      workers: null,
+      args: ["--config", join(dir, "c.ts")],
+    });
+    for (const [key, what] of [
+      ["errorLog", "error log"],
+      ["log", "output log"],
+    ] as const) {
+      const logDir = scratchDir("log-dir");
+      writeFileSync(join(dir, "c.ts"), `export default { workers: 2, ${key}: ${JSON.stringify(logDir)} };\n`);
+      const reload = await tree.command("reload");
+      assert.equal(reload.code, 1, `${key}: ${reload.stdout}${reload.stderr}`);
+      assert.match(reload.stderr, new RegExp(`reload failed: cannot use ${what} ${logDir}: is a directory`));
+      assert.equal((await get(tree.url())).body, "1", `${key}: the running tree keeps its config`);
+    }
+    await tree.command("stop");
+  });
+
   it("Node flags given to the master reach the workers", async () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => Response.json(process.execArgv) };\n`,

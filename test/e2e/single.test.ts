@@ -213,6 +213,33 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
     assert.match(app.stderr, /^tsresty: app file test is a directory\n/);
   });
 
+  it("a file with an extension Node loads no module from exits 2 naming it and the extensions tsresty loads, in single mode and as start's app (it was Node's ERR_UNKNOWN_FILE_EXTENSION with Node's stack, exit 1)", async () => {
+    const dir = scratchApp({ "notes.txt": "hello\n", plain: 'console.log("ran");\n' });
+    const accepted =
+      "has the extension .txt, which is not a module's: tsresty loads .ts, .mts, .cts, .tsx, .js, .mjs or .cjs files";
+    const single = await runTsresty([join(dir, "notes.txt")]);
+    assert.deepEqual(
+      [single.code, single.stderr],
+      [2, `tsresty: input file ${join(dir, "notes.txt")} ${accepted}.\n`],
+    );
+    const app = await runTsresty(["start", join(dir, "notes.txt"), "--prefix", join(dir, "prefix")]);
+    assert.equal(app.code, 2, app.stderr);
+    assert.ok(app.stderr.startsWith(`tsresty: app file ${join(dir, "notes.txt")} ${accepted}\n`), app.stderr);
+    assert.equal(existsSync(join(dir, "prefix")), false, "no master started");
+    // A name without an extension is Node's to load (CommonJS, outside an ES-module package).
+    const plain = await runTsresty([join(dir, "plain")]);
+    assert.deepEqual([plain.code, plain.stdout], [0, "ran\n"]);
+  });
+
+  it("- as the file says that reading the program from stdin is not supported, exit 2 (it said 'input file - not found')", async () => {
+    const message =
+      "tsresty: reading the program from stdin (-) is not supported: give a FILE (./- for a file named -) or -e CODE.\n";
+    for (const args of [["-"], ["--", "-"], ["--shdict", "dogs 1m", "-", "x"]]) {
+      const r = await runTsresty(args);
+      assert.deepEqual([r.code, r.stderr], [2, message], args.join(" "));
+    }
+  });
+
   it("T-CLI-04: tsresty FILE a b gives the file its arguments as process.argv", async () => {
     const r = await runTsresty(["test/fixtures/single/args.ts", "a", "b"]);
     assert.match(r.stdout, /\/test\/fixtures\/single\/args\.ts\|a\|b\|2\n$/);
@@ -567,6 +594,25 @@ console.log(outcome(() => ngx.timer.at({ delay: 1, name: "job-\\ud800" }, () => 
       "ngx.timer.at(10, () => undefined); try { ngx.timer.at(10, () => undefined) } catch (e: any) { console.log(e.name, e.reason) }",
     ]);
     assert.deepEqual([r.code, r.stdout], [0, "TimerError too many pending timers\n"]);
+  });
+
+  it("a config key defined non-enumerable is refused naming it, as an unknown key is (it was dropped without a word)", async () => {
+    const dir = scratchApp({
+      "c.ts": `export default Object.defineProperty({}, "timers", { value: { maxPending: 1 }, enumerable: false });\n`,
+    });
+    const r = await runTsresty([
+      "--config",
+      join(dir, "c.ts"),
+      "-e",
+      "ngx.timer.at(10, () => undefined); ngx.timer.at(10, () => undefined)",
+    ]);
+    assert.deepEqual(
+      [r.code, r.stderr],
+      [
+        2,
+        `tsresty: ${join(dir, "c.ts")}: timers is not enumerable (defined by Object.defineProperty), and would be left behind: write it as a plain property\n`,
+      ],
+    );
   });
 
   it("a bad config exits 2 naming the file and the key; unknown keys are refused", async () => {
