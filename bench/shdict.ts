@@ -86,12 +86,17 @@ async function next(worker: Worker): Promise<string> {
  */
 type Sharing = "same keys" | "own keys" | "own zones";
 
-/** Worker 0 runs the loop alone on zone 0 (keys its own set-up made); ops/s. */
-async function oneProcess(worker: Worker, op: string, keys: number): Promise<number> {
+/** Both zones emptied, their memory given back (flushExpired frees what flushAll expired). */
+function emptyZones(): void {
   for (const z of [zone, other]) {
     z.dict.flushAll();
     z.dict.flushExpired();
   }
+}
+
+/** Worker 0 runs the loop alone on zone 0 (keys its own set-up made); ops/s. */
+async function oneProcess(worker: Worker, op: string, keys: number): Promise<number> {
+  emptyZones();
   worker.child.stdin?.write(`${op} ${keys} ${N} 0 0 \n`);
   return N / (Number(await next(worker)) / 1000);
 }
@@ -103,10 +108,7 @@ async function twoProcesses(
   keys: number,
   sharing: Sharing,
 ): Promise<number> {
-  for (const z of [zone, other]) {
-    z.dict.flushAll();
-    z.dict.flushExpired();
-  }
+  emptyZones();
   // Own keys in one zone: made before the timed loops, by the workers at the same moments, or by
   // this process by turns (BENCH_SETUP).
   if (sharing === "own keys" && op !== "add" && SETUP === "together") {
