@@ -217,7 +217,10 @@ describe("agent examples", () => {
       first.every((pid) => !alive(pid)),
       "the first generation is gone",
     );
-    assert.match(tree.run.output(), /agent \d+: reloading the master/);
+    assert.ok(
+      await until(() => /agent \d+: reloading the master/.test(tree.run.output())),
+      tree.run.output(),
+    );
     assert.match((await get(tree.url("/"))).body, /^worker [01] pid \d+\n$/);
     await tree.command("stop");
   });
