@@ -63,6 +63,8 @@ static int store_locked(shd_shard *z, const shd_key *k, const shd_value *v, uint
   /* Too large for any zone: blk_alloc refuses it, after the evictions nginx also makes. */
   if (need > 0x7fffffffu) need = 0x7fffffffu;
   uint32_t nb = item_alloc(z, (uint32_t)need, (uint8_t)v->type);
+  /* what ended processes' lanes hold is the first memory to take back (lanes.c) */
+  if (!nb && shd_lanes_reclaim_for_room(z, c)) nb = item_alloc(z, (uint32_t)need, (uint8_t)v->type);
   if (!nb && old) {
     /* As nginx: the old value's memory is the first to reuse (this one step is not atomic
        against a crash: the key can end up missing, never half-written). */

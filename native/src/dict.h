@@ -102,6 +102,7 @@ typedef struct {
   uint32_t items;
   uint64_t recoveries;
   uint64_t resets;
+  uint64_t ended_reserves; /* peek: of free_bytes, what ended processes' lanes still hold (lanes.c) */
 } shd_stats;
 int shd_stats_of(shd_zone *z, shd_stats *s);
 void shd_stats_peek(shd_zone *z, shd_stats *s);

@@ -15,7 +15,8 @@
  * What the lanes are to recovery and check(): a listed block is in use but reachable from no
  * chain (until the add that links it lowers the count): kept while its owner lives, freed when
  * the owner is gone. A lane whose owner ended is taken over by a later claimant, or emptied by
- * the next freeSpace, flushAll or flushExpired (shd_lanes_reclaim), which, in each
+ * the next freeSpace, flushAll or flushExpired, or in one shard by an allocation there that
+ * found no room (shd_lanes_reclaim, shd_lanes_reclaim_for_room), which, in each
  * shard under that shard's lock, puts the pending items in the LRU list and frees the blocks the
  * lane still lists that are still its own (lane_clear): a block the dead owner linked (killed
  * before it lowered the count) may since have been freed and used again, which the marks tell.
@@ -248,11 +249,11 @@ uint32_t shd_drain_pending(shd_shard *z, int force) {
  * left reserved in each shard is freed by shd_lanes_reclaim. Looked at without any lock (a system
  * call each); kill() alone, so that a zombie still counts as there (its lane waits for the next).
  */
-uint32_t shd_lanes_dead(const shd_zone *zone, uint32_t pids[SHD_LANES]) {
+uint32_t shd_lanes_dead(const shd_shard *z, uint32_t pids[SHD_LANES]) {
   uint32_t dead = 0;
-  if (!zone->shards[0].lanes) return 0;
+  if (!z->lanes) return 0;
   for (uint32_t i = 0; i < SHD_LANES; i++) {
-    pids[i] = LOAD(zone->h->lane_pid[i]);
+    pids[i] = LOAD(z->lane_pid[i]);
     if (pids[i] != 0 && pids[i] != shd_my_pid() && kill((pid_t)pids[i], 0) != 0 && errno == ESRCH) dead |= 1u << i;
   }
   return dead;
@@ -266,15 +267,54 @@ uint32_t shd_lanes_dead(const shd_zone *zone, uint32_t pids[SHD_LANES]) {
  * taken over since it was looked at is left to its new owner: its pid changed, and the new owner
  * adds in this shard only after a batch under this lock.
  */
-void shd_lanes_reclaim(shd_shard *z, const shd_zone *zone, uint32_t dead, const uint32_t pids[SHD_LANES]) {
+void shd_lanes_reclaim(shd_shard *z, uint32_t dead, const uint32_t pids[SHD_LANES]) {
   int drained = 0;
   for (uint32_t i = 0; dead && i < SHD_LANES; i++) {
     shd_lane *l = &z->lanes[i];
-    if (!(dead & 1u << i) || LOAD(zone->h->lane_pid[i]) != pids[i] || (!LOAD(l->count) && !LOAD(l->pending))) continue;
+    if (!(dead & 1u << i) || LOAD(z->lane_pid[i]) != pids[i] || (!LOAD(l->count) && !LOAD(l->pending))) continue;
     if (!drained) drained = shd_drain_pending(z, 1) | 1;
     lane_clear(z, (int)i);
     __atomic_store_n(&l->pending, 0, __ATOMIC_RELAXED);
   }
+}
+
+/* How often, at most, an allocation that found no room looks for ended lanes (SHD_LANES system
+   calls) in one shard: in a full zone, where every store evicts, once a second per process. */
+#define RECLAIM_EVERY_MS 1000u
+
+/*
+ * Under the lock, when an allocation found no room (a store, before it evicts or answers "no
+ * memory"; a push, before "no memory"): what the lanes of ended processes still hold in this
+ * shard goes back to the heap (shd_lanes_reclaim), so that a full zone evicts live items only
+ * once the reserves of processes killed or gone are used up; before, they waited for a
+ * freeSpace(), a flush or a process taking the lane over. 1 = something was freed: allocate again.
+ */
+int shd_lanes_reclaim_for_room(shd_shard *z, clockc *c) {
+  if (!z->lanes) return 0;
+  const uint64_t now = now_of(c);
+  if (z->reclaim_ms && now - z->reclaim_ms < RECLAIM_EVERY_MS) return 0;
+  z->reclaim_ms = now;
+  uint32_t pids[SHD_LANES];
+  const uint32_t dead = shd_lanes_dead(z, pids);
+  if (!dead) return 0;
+  const uint64_t before = z->h->free_bytes;
+  shd_lanes_reclaim(z, dead, pids);
+  return z->h->free_bytes > before;
+}
+
+/*
+ * Without the lock: the bytes the lanes of `dead` (shd_lanes_dead) list in this shard, which the
+ * next reclaim gives back (counted as the pairs they are; a block a dead owner's add linked is
+ * not freed by it, so this may count a pair too many per lane killed in an add).
+ */
+uint64_t shd_lanes_dead_reserve(const shd_shard *z, uint32_t dead) {
+  uint64_t bytes = 0;
+  for (uint32_t i = 0; z->lanes && dead && i < SHD_LANES; i++) {
+    if (!(dead & 1u << i)) continue;
+    const uint32_t count = __atomic_load_n(&z->lanes[i].count, __ATOMIC_RELAXED);
+    bytes += (uint64_t)(count < SHD_LANE_BLOCKS ? count : SHD_LANE_BLOCKS) * SHD_LINE_PAIR;
+  }
+  return bytes;
 }
 
 void shd_lane_release(shd_zone *zone) {

@@ -223,6 +223,7 @@ typedef struct {
   shd_shard_hdr *h;
   shd_bucket *buckets;
   shd_lane *lanes; /* SHD_LANES lanes, or NULL in a zone too small for them */
+  const uint32_t *lane_pid; /* the zone's lane owners (shd_header), for the lanes' reclaim */
   uint32_t bucket_mask;
   uint32_t heap_start;
   uint32_t heap_end;
@@ -235,6 +236,7 @@ typedef struct {
   int lane;
   int lane_stale;
   uint32_t lane_dry; /* adds left to make under the lock after a refill found no free block */
+  uint64_t reclaim_ms; /* when an allocation that found no room last looked for ended lanes */
   uint32_t lane_keep; /* the most blocks this process's deletes put in its reserve (zone.c) */
   int deleting;      /* a delete is freeing an item: its pair may go to the reserve (not an eviction) */
   uint32_t pending;

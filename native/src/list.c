@@ -35,11 +35,13 @@ static int push_locked(shd_shard *z, const shd_key *k, const shd_value *v, int l
     shd_lru_touch(z, ITEM(z, off));
     return RC_NOT_LIST << 1;
   }
-  /* Pushing never evicts (as OpenResty). */
+  /* Pushing never evicts (as OpenResty); what ended processes' lanes hold it takes back (lanes.c). */
   uint32_t node = node_new(z, v);
+  if (!node && shd_lanes_reclaim_for_room(z, c)) node = node_new(z, v);
   if (!node) return RC_NO_MEMORY << 1;
   if (!off) {
     off = blk_alloc(z, ITEM_HEADER + k->len, BLK_ITEM);
+    if (!off && shd_lanes_reclaim_for_room(z, c)) off = blk_alloc(z, ITEM_HEADER + k->len, BLK_ITEM);
     if (!off) {
       blk_free(z, node);
       return RC_NO_MEMORY << 1;

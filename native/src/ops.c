@@ -150,8 +150,9 @@ napi_value op_get_keys(napi_env env, napi_callback_info info) {
   return list;
 }
 
-/* stats() and peekStats() -> outcome; res[0..4] = capacity, free bytes, items, recoveries,
-   resets: under each shard's lock, or read without any lock (zonewide.c) */
+/* stats() and peekStats() -> outcome; res[0..5] = capacity, free bytes, items, recoveries,
+   resets, and of the free bytes those ended processes' reserves hold (peek only: under the locks
+   they are given back first): under each shard's lock, or read without any lock (zonewide.c) */
 static napi_value stats(napi_env env, napi_callback_info info, int locked) {
   call c;
   if (!js_begin(env, info, &c)) return NULL;
@@ -165,6 +166,7 @@ static napi_value stats(napi_env env, napi_callback_info info, int locked) {
   res[2] = s.items;
   res[3] = (double)s.recoveries;
   res[4] = (double)s.resets;
+  res[5] = (double)s.ended_reserves;
   return js_int(env, r);
 }
 

@@ -93,8 +93,10 @@ uint32_t shd_my_pid(void);
 int shd_lane_claim(shd_zone *zone);
 void shd_lane_release(shd_zone *zone);
 void shd_lane_sync(shd_shard *z);
-uint32_t shd_lanes_dead(const shd_zone *zone, uint32_t pids[SHD_LANES]);
-void shd_lanes_reclaim(shd_shard *z, const shd_zone *zone, uint32_t dead, const uint32_t pids[SHD_LANES]);
+uint32_t shd_lanes_dead(const shd_shard *z, uint32_t pids[SHD_LANES]);
+void shd_lanes_reclaim(shd_shard *z, uint32_t dead, const uint32_t pids[SHD_LANES]);
+int shd_lanes_reclaim_for_room(shd_shard *z, clockc *c);
+uint64_t shd_lanes_dead_reserve(const shd_shard *z, uint32_t dead);
 uint32_t shd_drain_pending(shd_shard *z, int force);
 void shd_unpend(shd_shard *z, shd_item *it);
 

@@ -66,6 +66,7 @@ static void split(shd_zone *z) {
     /* In a zone of SHD_LANES_MIN or more, a shard starts with the lanes of adds without the lock
        (16 KiB). */
     s->lanes = NULL;
+    s->lane_pid = z->h->lane_pid;
     if (z->size >= SHD_LANES_MIN) {
       start = align_up(start, (uint32_t)sizeof(shd_lane));
       s->lanes = (shd_lane *)(z->base + start);

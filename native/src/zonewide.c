@@ -19,12 +19,12 @@ static shd_item *lru_step(shd_shard *z, uint32_t link, uint32_t *steps) {
 int shd_flush_all(shd_zone *zone) {
   int r = RC_OK;
   uint32_t pids[SHD_LANES];
-  const uint32_t dead = shd_lanes_dead(zone, pids);
+  const uint32_t dead = shd_lanes_dead(&zone->shards[0], pids);
   for (uint32_t i = 0; i < zone->nshards; i++) {
     shd_shard *z = &zone->shards[i];
     clockc c = {0};
     shd_lock(z);
-    shd_lanes_reclaim(z, zone, dead, pids); /* what ended processes held in reserve, back to the heap */
+    shd_lanes_reclaim(z, dead, pids); /* what ended processes held in reserve, back to the heap */
     shd_drain_pending(z, 0); /* the items adds without the lock linked: into the list first */
     uint32_t n = 0;
     for (shd_item *it = lru_step(z, z->h->lru_head, &n); it; it = lru_step(z, it->lnext, &n)) {
@@ -42,12 +42,12 @@ int shd_flush_expired(shd_zone *zone, uint32_t max, uint32_t *freed) {
   int r = RC_OK;
   *freed = 0;
   uint32_t pids[SHD_LANES];
-  const uint32_t dead = shd_lanes_dead(zone, pids);
+  const uint32_t dead = shd_lanes_dead(&zone->shards[0], pids);
   for (uint32_t i = 0; i < zone->nshards && !(max && *freed == max); i++) {
     shd_shard *z = &zone->shards[i];
     clockc c = {0};
     shd_lock(z);
-    shd_lanes_reclaim(z, zone, dead, pids);
+    shd_lanes_reclaim(z, dead, pids);
     shd_drain_pending(z, 0);
     uint32_t steps = 0;
     for (shd_item *it = lru_step(z, z->h->lru_tail, &steps), *prev; it; it = prev) {
@@ -124,11 +124,11 @@ int shd_stats_of(shd_zone *zone, shd_stats *s) {
   memset(s, 0, sizeof *s);
   s->capacity = zone->size;
   uint32_t pids[SHD_LANES];
-  const uint32_t dead = shd_lanes_dead(zone, pids);
+  const uint32_t dead = shd_lanes_dead(&zone->shards[0], pids);
   for (uint32_t i = 0; i < zone->nshards; i++) {
     shd_shard *z = &zone->shards[i];
     shd_lock(z);
-    shd_lanes_reclaim(z, zone, dead, pids); /* free space is free of what ended processes reserved */
+    shd_lanes_reclaim(z, dead, pids); /* free space is free of what ended processes reserved */
     shd_drain_pending(z, 0); /* so that items counts them */
     s->free_bytes += z->h->free_bytes;
     s->items += z->h->items;
@@ -149,9 +149,15 @@ int shd_stats_of(shd_zone *zone, shd_stats *s) {
 void shd_stats_peek(shd_zone *zone, shd_stats *s) {
   memset(s, 0, sizeof *s);
   s->capacity = zone->size;
+  uint32_t pids[SHD_LANES];
+  const uint32_t dead = shd_lanes_dead(&zone->shards[0], pids);
   for (uint32_t i = 0; i < zone->nshards; i++) {
     const shd_shard_hdr *h = zone->shards[i].h;
     s->free_bytes += __atomic_load_n(&h->free_bytes, __ATOMIC_RELAXED);
+    /* free as the next store that needs the room, or freeSpace(), finds it (lanes.c) */
+    const uint64_t ended = shd_lanes_dead_reserve(&zone->shards[i], dead);
+    s->free_bytes += ended;
+    s->ended_reserves += ended;
     s->items += __atomic_load_n(&h->items, __ATOMIC_RELAXED);
     const shd_lane *lanes = zone->shards[i].lanes; /* and the items adds left pending (lanes.c) */
     for (uint32_t l = 0; lanes && l < SHD_LANES; l++) s->items += __atomic_load_n(&lanes[l].pending, __ATOMIC_RELAXED);

@@ -31,7 +31,11 @@ export interface NativeZone {
   getKeys(max: number): string[];
   /** scratch[0..4] = capacity, free bytes, items, recoveries, resets (under each shard's lock). */
   stats(): number;
-  /** As stats(), read without any lock: never waits, figures may be slightly off one another. */
+  /**
+   * As stats(), read without any lock: never waits, figures may be slightly off one another. The
+   * free bytes count what the reserves of ended processes hold, which stats() and the next store
+   * that needs the room give back; scratch[5] = those bytes.
+   */
   peekStats(): number;
   /** Every inconsistency found in the zone's structures (none in a healthy zone). */
   check(): string[];

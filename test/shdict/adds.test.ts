@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { attachZone, closeZone, zoneHealth, zoneStats, type Zone } from "../../src/shdict/index.ts";
-import { binding } from "../../src/shdict/native.ts";
+import { binding, scratch } from "../../src/shdict/native.ts";
 import {
   act,
   isStep,
@@ -52,6 +52,20 @@ function problemsNow(zone: Zone): string[] {
   const native = binding().attach(zone.fd, zone.name, zone.size);
   try {
     return native.check();
+  } finally {
+    native.close();
+  }
+}
+
+/**
+ * The heap's free bytes now, without what the reserves of ended processes hold (zoneStats counts
+ * those as free: the next store that needs the room takes them back).
+ */
+function heapFree(zone: Zone): number {
+  const native = binding().attach(zone.fd, zone.name, zone.size);
+  try {
+    assert.equal(native.peekStats(), 0);
+    return (scratch[1] ?? 0) - (scratch[5] ?? 0);
   } finally {
     native.close();
   }
@@ -990,8 +1004,9 @@ describe("lanes", () => {
       // Deleted here (no lane of this process's keeps their blocks): all that is still in use
       // is what the adder set aside.
       for (const key of names("a", 40)) assert.deepEqual(zone.dict.delete(key), ok);
-      const held = empty - zoneStats(zone).freeSpace;
+      const held = empty - heapFree(zone);
       assert.ok(held > 0, "the dead adder's reserve is still held");
+      assert.equal(zoneStats(zone).freeSpace, empty, "zoneStats counts it as free");
       if (op === "freeSpace") assert.equal(zone.dict.freeSpace(), empty);
       else if (op === "flushAll") zone.dict.flushAll();
       else assert.equal(zone.dict.flushExpired(), 0);
@@ -1021,7 +1036,7 @@ describe("lanes", () => {
       for (let i = 0; i < 31; i++) assert.deepEqual(live.dict.add(`h${i}`, i), ok);
       assert.deepEqual(live.dict.delete("k"), ok);
       assert.deepEqual(problemsNow(zone), [], "the block listed by the dead lane and reserved again");
-      const held = zoneStats(zone).freeSpace;
+      const held = heapFree(zone);
       // The dead lane's 31 other blocks are given back; the one it shares with the live lane is not.
       assert.equal(zone.dict.freeSpace() - held, 31 * 128);
       assert.deepEqual(problemsNow(zone), []);
@@ -1062,6 +1077,51 @@ describe("lanes", () => {
       assert.deepEqual(zoneHealth(zone), clean);
     });
   }
+
+  it("a killed process's reserve is the first memory a full zone takes back: a set before it evicts and a push before it answers no memory; zoneStats counts it as free (a store evicted live items while it waited for a freeSpace())", async () => {
+    /** A zone where a process added one number (its lane took a page: 31 pairs stay in its reserve) and was killed. */
+    const leftByKilled = async (): Promise<Zone> => {
+      const zone = testZone();
+      const adder = startWithZone("actor", zone, [
+        JSON.stringify([
+          ["add", "n", 1],
+          ["sleep", 30_000],
+        ]),
+      ]);
+      assert.deepEqual(await resultOf(adder, "add", "the adder adding"), ok);
+      adder.child.kill("SIGKILL");
+      assert.equal((await within(adder.done, 10_000, "the adder")).signal, "SIGKILL");
+      return zone;
+    };
+    const value = "v".repeat(40);
+    const setsBeforeEviction = (zone: Zone): number => {
+      for (let i = 0; ; i++) if (zone.dict.set(`s${i}`, value).forcible) return i;
+    };
+    const pushesBeforeNoMemory = (zone: Zone): number => {
+      for (let i = 0; ; i++) {
+        const pushed = zone.dict.rpush("list", value);
+        if (!pushed.ok) {
+          assert.equal(pushed.reason, "no memory");
+          return i;
+        }
+      }
+    };
+    // Each pair: the first zone's reserve is left for its stores to find; the second's is given
+    // back by freeSpace() at once, which was the only way before.
+    const [setLeft, setGiven, pushLeft, pushGiven] = [
+      await leftByKilled(),
+      await leftByKilled(),
+      await leftByKilled(),
+      await leftByKilled(),
+    ];
+    assert.equal(zoneStats(setLeft).freeSpace, setGiven.dict.freeSpace(), "the dead reserve counted as free");
+    assert.equal(pushGiven.dict.freeSpace(), setGiven.dict.freeSpace());
+    const sets = { left: setsBeforeEviction(setLeft), given: setsBeforeEviction(setGiven) };
+    assert.ok(sets.given > 1000 && Math.abs(sets.left - sets.given) <= 1, JSON.stringify(sets));
+    const pushes = { left: pushesBeforeNoMemory(pushLeft), given: pushesBeforeNoMemory(pushGiven) };
+    assert.ok(pushes.given > 1000 && Math.abs(pushes.left - pushes.given) <= 1, JSON.stringify(pushes));
+    for (const zone of [setLeft, setGiven, pushLeft, pushGiven]) assert.deepEqual(zoneHealth(zone), clean);
+  });
 
   it("a process that closes its zone gives its lane back: its keys are listed, its reserve is freed", async () => {
     const zone = testZone();
