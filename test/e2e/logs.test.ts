@@ -408,6 +408,43 @@ export default {
     assert.equal(done.code, 1, done.stderr);
     assert.equal(done.stderr, `tsresty: the master stopped: its ${failure[1]}`);
   });
+
+  it("a start that fails writes why to the error log that is a file, as [emerg], as well as on start's stderr (the file said nothing of it); with the error log on stderr the reason is said once", async () => {
+    const dir = scratchApp({
+      "app.ts": `export default {
+  init() {
+    throw new Error("the database is down");
+  },
+  fetch: () => new Response("ok"),
+};
+`,
+      "c.mts": `export default { workers: 1, listen: ["127.0.0.1:0"], errorLog: "logs/error.log" };\n`,
+    });
+    const started = await runTsresty(["start", "app.ts", "--config", "c.mts", "--prefix", join(dir, "p")], {
+      cwd: dir,
+      deadlineMs: 60_000,
+    });
+    assert.equal(started.code, 1, started.stderr);
+    const failure =
+      /^tsresty: (start failed: init failed: Error: the database is down\n(?:\s+at .*\n)*)/m.exec(
+        started.stderr,
+      );
+    assert.ok(failure !== null, started.stderr);
+    const errorLog = readFileSync(join(dir, "logs", "error.log"), "utf8");
+    const line = /^\S+ \S+ \[emerg\] (\d+)#-: (start failed: [^]*)$/m.exec(errorLog);
+    assert.ok(line !== null, errorLog);
+    assert.equal(line[2], failure[1], errorLog);
+    assert.doesNotMatch(started.stderr, /\[emerg\]/);
+
+    // The error log on stderr (the default): start's own line only, not the log line as well.
+    const onStderr = await runTsresty(["start", "app.ts", "--workers", "1", "--prefix", join(dir, "q")], {
+      cwd: dir,
+      deadlineMs: 60_000,
+    });
+    assert.equal(onStderr.code, 1, onStderr.stderr);
+    assert.match(onStderr.stderr, /^tsresty: start failed: init failed: Error: the database is down$/m);
+    assert.equal((onStderr.stderr.match(/the database is down/g) ?? []).length, 1, onStderr.stderr);
+  });
 });
 
 describe("an error log that cannot be written (a full disk: /dev/full)", () => {
