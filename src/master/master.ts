@@ -441,9 +441,11 @@ export class Master {
       this.#failureLog("emerg", failure);
     }
     this.#stopMode = mode;
+    // An operator's stop is no failure; a start that failed says why to those who waited on it.
+    const why = failure === null ? "" : `: its ${failure}`;
     this.#queued?.settle({
       ok: false,
-      message: "reload cancelled: the master stopped before the queued reload ran",
+      message: `reload cancelled: the master stopped before the queued reload ran${why}`,
     });
     this.#queued = null;
     this.#notifier?.stopping();
