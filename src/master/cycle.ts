@@ -15,7 +15,7 @@ import type { Account, ControlResponse } from "../ipc/index.ts";
 import { errorMessage } from "../util/error-message.ts";
 import type { LogSink } from "../util/log.ts";
 import { resolveAccount } from "./account.ts";
-import { checkLogFile, prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
+import { checkLogFile, checkPrefix, prepareLogFile, prepareTimersDirectory } from "./prefix.ts";
 
 /** How a child's message says that the app's files did not load (util/load-error.ts). */
 const APP_LOAD_FAILED = "app failed to load: ";
@@ -90,8 +90,9 @@ export function checkReload(
 /**
  * The prefix and the logs are the master's, taken at the first start (site.ts): a reload that
  * names others keeps them, and says so (the new workers' ngx.config.get() shows the new values).
- * Other logs are checked as the start checks them (a directory, a file that cannot be written
- * fails the reload): accepted, they failed the next start.
+ * Another prefix and other logs are checked as the start checks them (a path under a file, a
+ * directory for a log, one that cannot be written fails the reload): accepted, they failed the
+ * next start.
  */
 export function checkKeptSite(running: ResolvedConfig, config: ResolvedConfig, log: LogSink): void {
   const kept = [
@@ -100,7 +101,11 @@ export function checkKeptSite(running: ResolvedConfig, config: ResolvedConfig, l
     ["output log", running.log, config.log, "stdout"],
   ] as const;
   const changed = kept.filter(([, was, now]) => was !== now);
-  for (const [what, , now] of changed) if (what !== "prefix" && now !== null) checkLogFile(what, now);
+  for (const [what, , now] of changed) {
+    if (now === null) continue;
+    if (what === "prefix") checkPrefix(now);
+    else checkLogFile(what, now);
+  }
   for (const [what, was, now, none] of changed) {
     log("warn", `reload keeps the ${what} ${was ?? none}: ${now ?? none} takes effect at the next start`);
   }

@@ -58,6 +58,16 @@ export class Logs {
   }
 
   /**
+   * A log line of the master itself for the error log alone, and only when that is not the
+   * master's stderr: why its start failed, which `tsresty start` says on stderr and `logs -f`
+   * followers are told as the master stops (the error log must hold it too, as nginx's holds
+   * its `[emerg]` line).
+   */
+  ownToErrorLog(line: string): void {
+    if (this.#error.stream !== "stderr") this.#error.write(line);
+  }
+
+  /**
    * A line a child printed. Every line written starts with a time the master vouches for, or
    * with whitespace (a continuation): a child's own log line is kept as it is only when it
    * carries the child's own pid; the rest of an over-long line (`continued`) and the lines of a

@@ -154,6 +154,8 @@ export class Master {
   readonly #notifier: Notifier | null;
   readonly #stopReaper: (() => void) | null;
   readonly #log: LogSink;
+  /** Why the start failed, for the error log alone (Logs.ownToErrorLog). */
+  readonly #failureLog: LogSink;
   readonly #children: Children;
   /** The standby and the early workers (spares.ts). */
   readonly #spares: Spares;
@@ -188,6 +190,13 @@ export class Master {
       pid: process.pid,
       workerId: () => null,
       minLevel: () => this.#logLevel,
+    });
+    this.#failureLog = lineLogger({
+      write: (line) => {
+        this.#logs.ownToErrorLog(line);
+      },
+      pid: process.pid,
+      workerId: () => null,
     });
     this.#stopped = new Promise((resolve) => {
       this.#whenStopped = resolve;
@@ -421,16 +430,22 @@ export class Master {
 
   /**
    * Stops the tree. `failure`: why the start failed, for the cleanup after it: its error says it
-   * all (nothing is logged), and a `tsresty logs -f` that follows the start is told it at the end.
+   * on stderr (no line is logged there), an error log that is a file gets it as an `[emerg]` line,
+   * and a `tsresty logs -f` that follows the start is told it at the end.
    */
   stop(mode: StopMode, failure: string | null = null): void {
     if (this.#state === "stopping") return;
     this.#state = "stopping";
-    if (failure !== null) this.#farewell = { ok: false, message: `the master stopped: its ${failure}` };
+    if (failure !== null) {
+      this.#farewell = { ok: false, message: `the master stopped: its ${failure}` };
+      this.#failureLog("emerg", failure);
+    }
     this.#stopMode = mode;
+    // An operator's stop is no failure; a start that failed says why to those who waited on it.
+    const why = failure === null ? "" : `: its ${failure}`;
     this.#queued?.settle({
       ok: false,
-      message: "reload cancelled: the master stopped before the queued reload ran",
+      message: `reload cancelled: the master stopped before the queued reload ran${why}`,
     });
     this.#queued = null;
     this.#notifier?.stopping();

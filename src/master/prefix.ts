@@ -113,10 +113,21 @@ const MAX_SOCKET_PATH = 107;
 
 /** Checks (and creates) the prefix directory; returns its absolute path. */
 export function preparePrefix(given: string): string {
+  ensureDirectory("prefix", given, resolve(given));
+  return checkPrefix(given);
+}
+
+/**
+ * Checks, as preparePrefix does, that `given` could be the prefix, making nothing: for a reload,
+ * which keeps the running prefix and names the config's other one for the next start (that start
+ * would refuse a path under a file, a directory it cannot write, a socket path too long). A
+ * directory still missing needs its nearest existing one to be writable. Its absolute path.
+ */
+export function checkPrefix(given: string): string {
   const dir = resolve(given);
-  ensureDirectory("prefix", given, dir);
+  const { existing, missing } = nearestDirectory("prefix", given, dir);
   try {
-    accessSync(dir, constants.W_OK);
+    accessSync(missing.length > 0 ? existing : dir, constants.W_OK);
   } catch (error) {
     throw new PathError("prefix", given, reasonOf(error));
   }

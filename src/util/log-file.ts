@@ -12,6 +12,8 @@ import { dirname, resolve } from "node:path";
 
 /** Where log lines go: stderr, or a file opened for appending that USR1 can reopen (after rotation). */
 export interface LogWriter {
+  /** The process's stream it writes to (its stderr, its stdout), or null for a file. */
+  readonly stream: "stdout" | "stderr" | null;
   write(line: string): void;
   /** Opens the file again by name (a rotated file keeps its old descriptor until then). */
   reopen(): void;
@@ -150,6 +152,7 @@ function say(text: string): void {
 function streamWriter(name: "stdout" | "stderr"): LogWriter {
   const stream = name === "stderr" ? process.stderr : process.stdout;
   return {
+    stream: name,
     write: (line) => {
       stream.write(line);
     },
@@ -179,6 +182,7 @@ export function openLogWriter(
   /** A line was cut short on disk (a full disk takes part of a write): the next starts on its own. */
   let torn = false;
   return {
+    stream: null,
     write: (line) => {
       const text = torn ? `\n${line}` : line;
       let written = 0;

@@ -3,10 +3,11 @@
  * logLevel, and `tsresty logs`.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { runTsresty, startTsresty } from "../helpers/processes.ts";
+import { failingInitApp, heldStart, startFailure } from "../helpers/failing-start.ts";
 import { scratchApp } from "../helpers/scratch.ts";
 import { alive, get, startTree, until } from "../helpers/tree.ts";
 
@@ -374,39 +375,38 @@ export default {
 
   it("tsresty logs -f following a start that fails says why it failed, as start does, exit 1 (it ended with exit 0 without a word, as after a stop)", async () => {
     // init waits until the follower is attached, then throws.
-    const dir = scratchApp({
-      "app.ts": `import { existsSync } from "node:fs";
-const hold = new URL("./hold", import.meta.url);
-export default {
-  async init() {
-    ngx.log(ngx.NOTICE, "init waits");
-    while (existsSync(hold)) await ngx.sleep(0.05);
-    throw new Error("the database is down");
-  },
-  fetch: () => new Response("ok"),
-};
-`,
-      hold: "",
-    });
-    const prefix = join(dir, "p");
-    const run = startTsresty(
-      ["start", join(dir, "app.ts"), "--workers", "1", "--listen", "127.0.0.1:0", "--prefix", prefix],
-      { deadlineMs: 60_000 },
-    );
-    assert.ok(await until(() => run.stderr().includes("init waits"), 20_000), run.stderr());
+    const { prefix, run, fail } = await heldStart();
     const follow = startTsresty(["logs", "-f", "--prefix", prefix], { deadlineMs: 30_000 });
     assert.ok(await until(() => follow.stdout().includes("init waits"), 20_000), follow.stderr());
-    rmSync(join(dir, "hold"));
-    const started = await run.done;
-    assert.equal(started.code, 1, started.stderr);
-    const failure =
-      /^tsresty: (start failed: init failed: Error: the database is down\n(?:\s+at .*\n)*)/m.exec(
-        started.stderr,
-      );
-    assert.ok(failure !== null, started.stderr);
+    fail();
+    const failure = startFailure(await run.done);
     const done = await follow.done;
     assert.equal(done.code, 1, done.stderr);
-    assert.equal(done.stderr, `tsresty: the master stopped: its ${failure[1]}`);
+    assert.equal(done.stderr, `tsresty: the master stopped: its ${failure}`);
+  });
+
+  it("a start that fails writes why to the error log that is a file, as [emerg], as well as on start's stderr (the file said nothing of it); with the error log on stderr the reason is said once", async () => {
+    const dir = failingInitApp(false, {
+      "c.mts": `export default { workers: 1, listen: ["127.0.0.1:0"], errorLog: "logs/error.log" };\n`,
+    });
+    const started = await runTsresty(["start", "app.ts", "--config", "c.mts", "--prefix", join(dir, "p")], {
+      cwd: dir,
+      deadlineMs: 60_000,
+    });
+    const failure = startFailure(started);
+    const errorLog = readFileSync(join(dir, "logs", "error.log"), "utf8");
+    const line = /^\S+ \S+ \[emerg\] \d+#-: (start failed: [^]*)$/m.exec(errorLog);
+    assert.ok(line !== null, errorLog);
+    assert.equal(line[1], failure, errorLog);
+    assert.doesNotMatch(started.stderr, /\[emerg\]/);
+
+    // The error log on stderr (the default): start's own line only, not the log line as well.
+    const onStderr = await runTsresty(["start", "app.ts", "--workers", "1", "--prefix", join(dir, "q")], {
+      cwd: dir,
+      deadlineMs: 60_000,
+    });
+    startFailure(onStderr);
+    assert.equal((onStderr.stderr.match(/the database is down/g) ?? []).length, 1, onStderr.stderr);
   });
 });
 

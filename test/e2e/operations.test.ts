@@ -623,6 +623,49 @@ export default {
     await tree.command("stop");
   });
 
+  it("a reload whose config names a prefix the next start cannot use fails naming why, and the tree keeps its config (it was kept with a warning, and failed the next start)", async () => {
+    const dir = scratchApp({ "app.ts": `export default { fetch: () => new Response("ok") };\n`, file: "" });
+    const config = (prefix: string, workers: number): void => {
+      writeFileSync(
+        join(dir, "c.ts"),
+        `export default ${JSON.stringify({ workers, listen: ["127.0.0.1:0"], prefix })};\n`,
+      );
+    };
+    const running = join(dir, "prefix1");
+    config(running, 1);
+    const run = startTsresty(["start", join(dir, "app.ts"), "--config", join(dir, "c.ts")], {
+      cwd: dir,
+      deadlineMs: 60_000,
+    });
+    try {
+      await run.waitForOutput("tsresty ready:");
+      const file = join(dir, "file");
+      const long = join(dir, "x".repeat(120));
+      for (const [prefix, why] of [
+        [file, `${file} is not a directory`],
+        [join(file, "p"), `${file} is not a directory`],
+        [long, `its control socket \\(${long}/tsresty\\.sock\\) would have a path of \\d+ bytes`],
+      ] as const) {
+        config(prefix, 2);
+        const reload = await runTsresty(["reload", "--prefix", running]);
+        assert.equal(reload.code, 1, `${prefix}: ${reload.stdout}${reload.stderr}`);
+        assert.match(
+          reload.stderr,
+          new RegExp(`^tsresty: reload failed: cannot use prefix ${prefix}: ${why}`),
+        );
+        assert.equal(existsSync(long), false, "nothing is made at the prefix named");
+        const status = JSON.parse((await runTsresty(["status", "--json", "--prefix", running])).stdout) as {
+          processes: { type: string }[];
+        };
+        const workers = status.processes.filter((p) => p.type === "worker").length;
+        assert.equal(workers, 1, `${prefix}: the running tree keeps its config`);
+      }
+    } finally {
+      run.child.kill("SIGQUIT");
+      await run.done;
+    }
+  });
+
   it("Node flags given to the master reach the workers", async () => {
     const dir = scratchApp({
       "app.ts": `export default { fetch: () => Response.json(process.execArgv) };\n`,

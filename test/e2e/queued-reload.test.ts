@@ -5,13 +5,14 @@
  * agent's HUP, a second deploy) succeeded for a config that then failed to load.
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { ControlResponse } from "../../src/ipc/index.ts";
+import { heldStart, startFailure } from "../helpers/failing-start.ts";
 import { scratchApp } from "../helpers/scratch.ts";
-import type { Finished } from "../helpers/processes.ts";
+import { idleInEventLoop, runTsresty, startTsresty, type Finished } from "../helpers/processes.ts";
 import { startTree, until, type Tree } from "../helpers/tree.ts";
 
 /**
@@ -142,5 +143,43 @@ describe("a reload asked while another reload runs", () => {
       message: "reload cancelled: the master stopped before the queued reload ran",
     });
     assert.equal((await tree.run.done).code, 0);
+  });
+});
+
+/**
+ * Whether `pid` holds a socket and waits in its event loop: a `tsresty reload` that has connected
+ * to the master and written its request (it writes as it connects, in one turn).
+ */
+function waitsOnSocket(pid: number): boolean {
+  try {
+    const fds = readdirSync(`/proc/${pid}/fd`);
+    return (
+      fds.some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:")) && idleInEventLoop(pid)
+    );
+  } catch {
+    return false;
+  }
+}
+
+describe("a reload asked while the master starts", () => {
+  it("a start that fails answers the queued reload's asker why the master stopped, exit 1 (it said only that the master stopped before the reload ran)", async () => {
+    // init waits until the reload is asked, then throws.
+    const { prefix, run, fail } = await heldStart();
+    const reload = startTsresty(["reload", "--prefix", prefix], { deadlineMs: 60_000 });
+    const asked = reload.child.pid ?? 0;
+    assert.ok(await until(() => waitsOnSocket(asked), 20_000), reload.stderr());
+    // The master has read the reload's request once it has answered one asked after it.
+    const status = await runTsresty(["status", "--prefix", prefix]);
+    assert.equal(status.code, 0, status.stderr);
+    fail();
+
+    const failure = startFailure(await run.done);
+    const done = await reload.done;
+    assert.equal(done.code, 1, done.stderr);
+    assert.equal(done.stdout, "");
+    assert.equal(
+      done.stderr,
+      `tsresty: reload cancelled: the master stopped before the queued reload ran: its ${failure}`,
+    );
   });
 });
