@@ -13,8 +13,9 @@
  * default 1,000,000); one process is a worker alone, measured right before each two-process
  * cell, and a two-process cell's "×" is the median of its runs' ratios to that one process (the
  * one-process column: the median of all those runs). The keys are stored in order and visited
- * in a fixed pseudo-random one (BENCH_WALK=random), as requests name keys; BENCH_WALK=stored visits them in the order they
- * were stored, which the processor's prefetchers follow (fixtures/shdict-ops.ts, walkOf).
+ * in a fixed pseudo-random one (BENCH_WALK=random), as requests name keys; BENCH_WALK=stored
+ * visits them in the order they were stored, which the processor's prefetchers follow
+ * (fixtures/shdict-ops.ts, walkOf).
  * BENCH_OPS and BENCH_KEYS run some rows only (BENCH_OPS=add BENCH_KEYS=1000).
  * Bars: ≥ 3M get/s and ≥ 1.5M set/s from one process; two processes together ≥ 1.5× one.
  * Each row also says what moving a cache line between the two cores cost before and after it
@@ -219,6 +220,7 @@ async function main(): Promise<void> {
         const bar = op === "get" ? 3e6 : op === "set" ? 1.5e6 : 0;
         if (bar > 0)
           verdicts.push(`${op} × ${keys}: one process ${fmt(one)}/s ${one >= bar ? "≥" : "<"} ${fmt(bar)}/s`);
+        // The bars: one zone's keys, the same and each process's own (not zones of their own).
         for (const [cell, what] of SHARINGS.slice(0, 2)) {
           const times = median(cells[cell].ratio);
           verdicts.push(

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { attachZone, closeZone, zoneHealth, zoneStats, type Zone } from "../../src/shdict/index.ts";
-import { binding, scratch } from "../../src/shdict/native.ts";
+import { binding, scratch, type NativeZone } from "../../src/shdict/native.ts";
 import {
   act,
   isStep,
@@ -49,12 +49,7 @@ function sorted(keys: readonly unknown[]): string[] {
  * adds without the lock left out of the LRU list into it; this looks at them still pending.
  */
 function problemsNow(zone: Zone): string[] {
-  const native = binding().attach(zone.fd, zone.name, zone.size);
-  try {
-    return native.check();
-  } finally {
-    native.close();
-  }
+  return withAttachment(zone, (native) => native.check());
 }
 
 /**
@@ -62,10 +57,17 @@ function problemsNow(zone: Zone): string[] {
  * those as free: the next store that needs the room takes them back).
  */
 function heapFree(zone: Zone): number {
-  const native = binding().attach(zone.fd, zone.name, zone.size);
-  try {
+  return withAttachment(zone, (native) => {
     assert.equal(native.peekStats(), 0);
     return (scratch[1] ?? 0) - (scratch[5] ?? 0);
+  });
+}
+
+/** `read` on an attachment of the zone of its own, closed after (it claims no lane: it adds nothing). */
+function withAttachment<T>(zone: Zone, read: (native: NativeZone) => T): T {
+  const native = binding().attach(zone.fd, zone.name, zone.size);
+  try {
+    return read(native);
   } finally {
     native.close();
   }
